@@ -1,0 +1,76 @@
+// @ts-check
+/** @file ESLint flat config. Its main job is the layering of DESIGN.md §2, enforced by import restrictions. */
+import tseslint from 'typescript-eslint';
+
+const runtimeModules = [
+  'electron', 'onnxruntime-node', 'better-sqlite3', 'vue', 'pinia',
+  'fs', 'path', 'os', 'child_process', 'worker_threads', 'crypto', 'url', 'util', 'zlib', 'stream', 'http', 'net',
+];
+const nodeBuiltins = { group: ['node:*'], message: 'pure layer: no Node built-ins (DESIGN.md §2)' };
+const protobuf = { group: ['onnx-proto', 'protobufjs', 'protobufjs/*'], message: 'only src-main/core/onnx may import the protobuf schema' };
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'out/**', 'test/corpus/**/*.py', '**/*.d.ts'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  {
+    files: ['src-shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: runtimeModules.map((name) => ({ name, message: 'src-shared is pure TypeScript (DESIGN.md §2)' })),
+        patterns: [nodeBuiltins, protobuf, { group: ['**/src-main/**', '**/src-renderer/**'], message: 'src-shared imports nothing of the other layers' }],
+      }],
+    },
+  },
+  {
+    files: ['src-main/core/**/*.ts'],
+    ignores: ['src-main/core/onnx/**', 'src-main/core/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: runtimeModules.map((name) => ({ name, message: 'src-main/core is pure TypeScript (DESIGN.md §2)' })),
+        patterns: [nodeBuiltins, protobuf, { group: ['**/node/**', '**/electron/**', '**/src-renderer/**'], message: 'core imports no outer layer' }],
+      }],
+    },
+  },
+  {
+    files: ['src-main/core/onnx/**/*.ts'],
+    ignores: ['src-main/core/onnx/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: runtimeModules.map((name) => ({ name, message: 'the serde is pure TypeScript' })),
+        patterns: [nodeBuiltins, { group: ['**/node/**', '**/electron/**', '**/compress/**'], message: 'serde imports only the IR' }],
+      }],
+    },
+  },
+  {
+    files: ['src-main/core/ir/**/*.ts'],
+    ignores: ['src-main/core/ir/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: runtimeModules.map((name) => ({ name, message: 'the IR is pure TypeScript' })),
+        patterns: [nodeBuiltins, protobuf, { group: ['**/compress/**', '**/passes/**', '**/autodiff/**', '**/onnx/**', '**/node/**'], message: 'the IR knows nothing of the layers above it' }],
+      }],
+    },
+  },
+  {
+    files: ['src-main/node/**/*.ts', 'src-main/electron/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [protobuf, { group: ['**/src-renderer/**'], message: 'main never imports the renderer' }] }],
+    },
+  },
+  {
+    files: ['src-renderer/**/*.ts', 'src-renderer/**/*.vue'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ['electron', 'onnxruntime-node', 'better-sqlite3', 'fs', 'path', 'os', 'child_process'].map((name) => ({ name, message: 'the renderer imports only src-shared and browser libraries' })),
+        patterns: [nodeBuiltins, protobuf, { group: ['**/src-main/**'], message: 'the renderer imports only src-shared' }],
+      }],
+    },
+  },
+);

@@ -1,0 +1,98 @@
+/**
+ * @file Deep copies of models and graphs. Tensors are shared by default: the convention throughout the
+ * engine is that a pass never mutates a Tensor's data in place but installs a new Tensor, so sharing is safe.
+ * Pure: imports only the IR.
+ */
+import { Graph, Model, type AttributeValue, type Value } from './graph.ts';
+
+export interface CloneOptions {
+  /** Copy tensor data too (default false: tensors are shared, see file header). */
+  deepTensors?: boolean;
+}
+
+/** A copy of the model whose graph can be edited without touching the original. */
+export function cloneModel(model: Model, opts: CloneOptions = {}): Model {
+  const m = new Model(cloneGraph(model.graph, null, new Map(), opts));
+  m.irVersion = model.irVersion;
+  m.opsetImports.clear();
+  for (const [k, v] of model.opsetImports) m.opsetImports.set(k, v);
+  m.producerName = model.producerName;
+  m.producerVersion = model.producerVersion;
+  m.domain = model.domain;
+  m.modelVersion = model.modelVersion;
+  m.docString = model.docString;
+  for (const [k, v] of model.metadata) m.metadata.set(k, v);
+  m.functions = [...model.functions];
+  m.functionDomains = new Set(model.functionDomains);
+  return m;
+}
+
+function cloneGraph(src: Graph, parent: Graph | null, outer: Map<Value, Value>, opts: CloneOptions): Graph {
+  const g = new Graph(src.name, parent);
+  g.docString = src.docString;
+  const map = new Map(outer);
+  const tensor = (t: import('./tensor.ts').Tensor) => (opts.deepTensors ? t.clone() : t);
+  for (const v of src.inputs) {
+    const nv = g.addInput(v.name, v.type);
+    nv.docString = v.docString;
+    map.set(v, nv);
+  }
+  for (const v of src.initializers) {
+    const existing = map.get(v);
+    if (existing && existing.graph === g) {
+      g.setInitializer(existing, tensor(v.initializer!));
+    } else {
+      const nv = g.addInitializer(v.name, tensor(v.initializer!));
+      nv.type = v.type;
+      map.set(v, nv);
+    }
+  }
+  for (const n of src.nodes) {
+    const attributes: Record<string, AttributeValue> = {};
+    const nn = g.addNode({
+      opType: n.opType,
+      domain: n.domain,
+      name: n.name,
+      inputs: n.inputs.map((v) => (v ? mapValue(v, map) : null)),
+      outputs: n.outputs.map((v) => v.name),
+      attributes,
+    });
+    nn.docString = n.docString;
+    nn.overload = n.overload;
+    n.outputs.forEach((v, i) => {
+      nn.outputs[i]!.type = v.type;
+      nn.outputs[i]!.docString = v.docString;
+      map.set(v, nn.outputs[i]!);
+    });
+    for (const [k, a] of n.attributes) nn.attributes.set(k, cloneAttr(a, g, map, opts));
+  }
+  for (const v of src.values()) {
+    // value_info of values with no node here (rare): keep their types
+    if (!map.has(v)) map.set(v, g.createValue(v.name, v.type));
+  }
+  for (const v of src.outputs) g.outputs.push(mapValue(v, map));
+  return g;
+}
+
+function mapValue(v: Value, map: Map<Value, Value>): Value {
+  const m = map.get(v);
+  if (!m) throw new Error(`clone: value "${v.name}" used before it is defined`);
+  return m;
+}
+
+function cloneAttr(a: AttributeValue, g: Graph, map: Map<Value, Value>, opts: CloneOptions): AttributeValue {
+  switch (a.type) {
+    case 'graph':
+      return { type: 'graph', value: cloneGraph(a.value, g, map, opts) };
+    case 'graphs':
+      return { type: 'graphs', value: a.value.map((sg) => cloneGraph(sg, g, map, opts)) };
+    case 'floats':
+    case 'ints':
+    case 'strings':
+      return { type: a.type, value: [...a.value] } as AttributeValue;
+    case 'tensor':
+      return { type: 'tensor', value: opts.deepTensors ? a.value.clone() : a.value };
+    default:
+      return a;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * @file Model files on disk: read a `.onnx` (with its external data, confined to the model's folder) and
+ * write one (optionally with external data, written to a temporary name then renamed).
+ */
+import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync, openSync as open, writeSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
+import { decodeModel, encodeModel, ExternalDataPathError, ModelFormatError, type EncodeOptions } from '../../core/onnx/index.ts';
+import type { Model } from '../../core/ir/index.ts';
+
+export interface LoadOptions {
+  allowWeightless?: boolean;
+}
+
+/** Raised when a model file cannot be read at all (missing, a folder, unreadable). */
+export class ModelFileError extends Error {
+  readonly code = 'MODEL_FILE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFileError';
+  }
+}
+
+/** Read and decode a model file. External data is read lazily per tensor, only from inside the model folder. */
+export function loadModelFile(path: string, opts: LoadOptions = {}): Model {
+  const file = resolve(path);
+  let bytes: Uint8Array;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new ModelFileError(`${path} is not a file`);
+    bytes = readFileSync(file);
+  } catch (e) {
+    if (e instanceof ModelFileError) throw e;
+    throw new ModelFileError(`cannot read model file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const folder = realpathSync(dirname(file));
+  return decodeModel(bytes, {
+    allowWeightless: opts.allowWeightless,
+    readExternal: ({ location, offset, length, tensor }) => readConfined(folder, location, offset, length, tensor),
+  });
+}
+
+/** Decode model bytes that came without a file (no external data possible). */
+export function loadModelBytes(bytes: Uint8Array, opts: LoadOptions = {}): Model {
+  return decodeModel(bytes, { allowWeightless: opts.allowWeightless });
+}
+
+function readConfined(folder: string, location: string, offset: number, length: number, tensor: string): Uint8Array {
+  const target = join(folder, location);
+  let real: string;
+  try {
+    real = realpathSync(target);
+  } catch {
+    throw new ModelFormatError(`external data file "${location}" does not exist`, { tensor });
+  }
+  if (!real.startsWith(folder + sep)) {
+    throw new ExternalDataPathError(`external data file "${location}" resolves outside the model folder`, { tensor });
+  }
+  const fd = openSync(real, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (offset + length > size) {
+      throw new ModelFormatError(`external data claims bytes ${offset}..${offset + length} but "${location}" holds ${size}`, {
+        tensor,
+        offset,
+        file: location,
+      });
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, offset + done);
+      if (n <= 0) throw new ModelFormatError(`short read of external data "${location}"`, { tensor, offset: offset + done });
+      done += n;
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Encode and write a model. With `external`, large tensors go to a side file next to it.
+ * Both files are written to temporary names and renamed, so a crash never leaves a half-written model.
+ */
+export function saveModelFile(model: Model, path: string, opts: EncodeOptions = {}): { bytes: number; externalBytes: number } {
+  const enc = encodeModel(model, opts);
+  const file = resolve(path);
+  let externalBytes = 0;
+  if (enc.external) {
+    const extPath = join(dirname(file), enc.external.location);
+    const tmp = `${extPath}.tmp-${process.pid}`;
+    const fd = open(tmp, 'w');
+    try {
+      for (const c of enc.external.chunks) writeSync(fd, c);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, extPath);
+    externalBytes = enc.external.size;
+  }
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, enc.bytes);
+  renameSync(tmp, file);
+  return { bytes: enc.bytes.byteLength, externalBytes };
+}
