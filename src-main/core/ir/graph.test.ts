@@ -1,0 +1,103 @@
+/** @file Unit tests of the IR's bookkeeping: producers, uses, edits, topological order, clone, printer. */
+import { describe, expect, it } from 'vitest';
+import { Graph, GraphError, Model, Tensor, cloneModel, printGraph } from './index.ts';
+
+function chain(): Model {
+  const m = new Model();
+  const g = m.graph;
+  const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['N', 4] });
+  const w = g.addInitializer('w', Tensor.float32([3, 4], new Array(12).fill(0.5)));
+  const gemm = g.addNode({ opType: 'Gemm', name: 'fc', inputs: [x, w], outputs: ['y'], attributes: { transB: { type: 'int', value: 1 } } });
+  const relu = g.addNode({ opType: 'Relu', name: 'act', inputs: [gemm.outputs[0]!], outputs: ['z'] });
+  g.outputs.push(relu.outputs[0]!);
+  return m;
+}
+
+describe('IR bookkeeping', () => {
+  it('values know their producer and uses', () => {
+    const g = chain().graph;
+    const y = g.get('y')!;
+    expect(y.producer?.name).toBe('fc');
+    expect(y.uses.map((u) => [u.node.name, u.index])).toEqual([['act', 0]]);
+    expect(g.get('w')!.isInitializer).toBe(true);
+    expect(g.get('w')!.uses[0]!.index).toBe(1);
+    expect(g.get('z')!.isGraphOutput).toBe(true);
+  });
+
+  it('setInput moves the use from the old value to the new one', () => {
+    const g = chain().graph;
+    const act = g.node('act')!;
+    const x = g.get('x')!;
+    act.setInput(0, x);
+    expect(g.get('y')!.uses).toHaveLength(0);
+    expect(x.uses.map((u) => u.node.name)).toEqual(['fc', 'act']);
+  });
+
+  it('replaceAllUsesWith rewires node inputs and graph outputs', () => {
+    const g = chain().graph;
+    const z = g.get('z')!;
+    const id = g.addNode({ opType: 'Identity', name: 'id', inputs: [g.get('y')!], outputs: ['y2'] });
+    z.replaceAllUsesWith(id.outputs[0]!);
+    expect(g.outputs[0]!.name).toBe('y2');
+  });
+
+  it('removeNode refuses while outputs are used, and cleans uses when allowed', () => {
+    const g = chain().graph;
+    expect(() => g.removeNode(g.node('fc')!)).toThrow(GraphError);
+    g.outputs.length = 0;
+    g.removeNode(g.node('act')!);
+    expect(g.get('y')!.uses).toHaveLength(0);
+    expect(g.get('z')).toBeUndefined();
+  });
+
+  it('sortTopologically orders nodes and names the nodes of a cycle', () => {
+    const g = new Graph('g');
+    const x = g.addInput('x');
+    const a = g.addNode({ opType: 'Relu', name: 'a', inputs: [x], outputs: ['a_out'] });
+    const b = g.addNode({ opType: 'Relu', name: 'b', inputs: [a.outputs[0]!], outputs: ['b_out'], at: 0 });
+    expect(g.nodes.map((n) => n.name)).toEqual(['b', 'a']);
+    g.sortTopologically();
+    expect(g.nodes.map((n) => n.name)).toEqual(['a', 'b']);
+    a.setInput(0, b.outputs[0]!);
+    expect(() => g.sortTopologically()).toThrow(/cycle through nodes a, b/);
+  });
+
+  it('uniqueName avoids names of nested subgraphs', () => {
+    const m = chain();
+    const g = m.graph;
+    const sub = new Graph('then', g);
+    sub.addNode({ opType: 'Identity', name: 'inner', inputs: [g.get('x')!], outputs: ['taken'] });
+    g.addNode({ opType: 'If', name: 'if', inputs: [g.get('x')!], outputs: ['r'], attributes: { then_branch: { type: 'graph', value: sub } } });
+    expect(g.uniqueName('taken')).toBe('taken_1');
+    // outer value read inside a subgraph records the use on the outer value
+    expect(g.get('x')!.uses.some((u) => u.node.name === 'inner')).toBe(true);
+  });
+
+  it('clone is independent of the original and prints identically', () => {
+    const m = chain();
+    const c = cloneModel(m);
+    expect(printGraph(c.graph)).toBe(printGraph(m.graph));
+    c.graph.node('act')!.opType = 'Sigmoid';
+    expect(m.graph.node('act')!.opType).toBe('Relu');
+    expect(c.graph.get('y')!.producer).toBe(c.graph.node('fc'));
+    expect(c.graph.get('y')!.producer).not.toBe(m.graph.node('fc'));
+  });
+
+  it('printer is deterministic and readable', () => {
+    expect(printGraph(chain().graph)).toBe(
+      [
+        'graph main(x: float32[N,4]) {',
+        '  init w: float32[3,4]',
+        '  y = Gemm[fc](x, w) {transB=1}',
+        '  z = Relu[act](y)',
+        '  return z',
+        '}',
+      ].join('\n'),
+    );
+  });
+
+  it('Tensor refuses data that does not fit its dims', () => {
+    expect(() => new Tensor('float32', [2, 3], new Float32Array(5))).toThrow(RangeError);
+    expect(Tensor.int64([2], [1, -3]).toNumbers()).toEqual([1, -3]);
+  });
+});

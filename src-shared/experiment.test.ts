@@ -1,0 +1,143 @@
+/** @file Tests of the experiment plan schema, its error paths, and the report helpers. Imports only src-shared and zod. */
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  computeFactors,
+  emptySnapshot,
+  mapPlanPaths,
+  parsePlan,
+  planInputs,
+  PlanError,
+  planPath,
+  registerStepKind,
+  runReportSchema,
+  safeParsePlan,
+  setConfigListValidator,
+  type PruneStep,
+} from './experiment.ts';
+
+const split = (kind: string, ...paths: string[]) => ({ kind, paths });
+const fullPlan = {
+  name: 'resnet 50%',
+  model: 'models/net.onnx',
+  dataset: { train: split('idx', 'tr-img', 'tr-lbl'), evaluation: split('npz', 'eval.npz'), calibration: split('folder', 'calib') },
+  evaluator: { metric: 'top5', batchSize: 16 },
+  executionProvider: 'cpu',
+  seed: 7,
+  steps: [
+    { kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] },
+    { kind: 'speedup', roundTo: 8 },
+    { kind: 'finetune', epochs: 2, lr: 0.01, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'cosine' } },
+    { kind: 'quantize', observer: 'minmax', configList: [{ op_types: ['Conv'], quant_dtype: 'int8' }], calibrationBatches: 8 },
+  ],
+};
+
+function issuesOf(json: unknown) {
+  const r = safeParsePlan(json);
+  if (r.ok) throw new Error('expected the plan to fail');
+  return r.issues;
+}
+
+describe('parsePlan', () => {
+  it('accepts a full plan and fills defaults', () => {
+    const plan = parsePlan(fullPlan);
+    expect(plan.version).toBe(1);
+    expect(plan.steps.map((s) => s.kind)).toEqual(['prune', 'speedup', 'finetune', 'quantize']);
+    expect((plan.steps[0] as PruneStep).pruner).toBe('l1');
+    expect(plan.steps[2]).toMatchObject({ batchSize: 32, schedule: { kind: 'cosine', minLr: 0 } });
+    expect(plan.steps[3]).toMatchObject({ quantizer: 'ptq', calibrationBatches: 8 });
+    expect(plan.evaluator).toEqual({ metric: 'top5', batchSize: 16 });
+  });
+
+  it('accepts JSON text and a minimal plan', () => {
+    const plan = parsePlan('{"model":"a.onnx","steps":[]}');
+    expect(plan).toMatchObject({ model: 'a.onnx', seed: 0, executionProvider: 'cpu', dataset: {}, steps: [] });
+  });
+
+  it('rejects an unknown step kind with its JSON path and a suggestion', () => {
+    const steps = [{ kind: 'speedup' }, { kind: 'speedup' }, { kind: 'prun' }];
+    expect(issuesOf({ model: 'a.onnx', steps })).toEqual([{ path: '$.steps[2].kind', message: 'unknown step kind "prun" (did you mean "prune"?)' }]);
+  });
+
+  it('rejects unknown options, bad values and bad JSON, all in one pass', () => {
+    const issues = issuesOf({
+      model: 'a.onnx',
+      colour: 'red',
+      seed: -1,
+      steps: [{ kind: 'speedup', roundto: 8 }, { kind: 'prune', pruner: 'l3', configList: [1] }, 'x', {}],
+    });
+    const paths = issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['$.colour', '$.seed', '$.steps[0].roundto', '$.steps[1].pruner', '$.steps[1].configList[0]', '$.steps[2]', '$.steps[3].kind']));
+    expect(issues.find((i) => i.path === '$.steps[0].roundto')!.message).toBe('unknown option "roundto"');
+    expect(issuesOf('{ nope')[0]).toMatchObject({ path: '$', message: expect.stringContaining('not valid JSON') });
+    expect(() => parsePlan({ steps: [] })).toThrow(PlanError);
+    try {
+      parsePlan({ model: 'a.onnx', steps: [{ kind: 'prun' }] });
+    } catch (e) {
+      expect((e as PlanError).message).toContain('$.steps[0].kind: unknown step kind "prun"');
+      expect((e as PlanError).code).toBe('PLAN_INVALID');
+    }
+  });
+
+  it('checks data splits and the data each step needs', () => {
+    const issues = issuesOf({
+      model: 'a.onnx',
+      dataset: { evaluation: split('idx', 'only-one') },
+      evaluator: { metric: 'top1' },
+      steps: [{ kind: 'finetune', epochs: 1, lr: 0.1 }, { kind: 'prune', pruner: 'taylor', configList: [] }],
+    });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        { path: '$.dataset.evaluation.paths', message: expect.stringContaining('images file, labels file') },
+        { path: '$.steps[0]', message: 'a finetune step needs dataset.train' },
+        { path: '$.steps[1]', message: 'the "taylor" pruner needs dataset.train' },
+      ]),
+    );
+    expect(issuesOf({ model: 'a', evaluator: {}, steps: [] })).toEqual([{ path: '$.evaluator', message: 'an evaluator needs dataset.evaluation' }]);
+  });
+
+  it('accepts registered step kinds and validates them', () => {
+    registerStepKind('nap', z.strictObject({ kind: z.literal('nap'), ms: z.int().nonnegative() }));
+    expect(parsePlan({ model: 'a', steps: [{ kind: 'nap', ms: 5 }] }).steps[0]).toEqual({ kind: 'nap', ms: 5 });
+    expect(issuesOf({ model: 'a', steps: [{ kind: 'nap', ms: -1 }] })[0]!.path).toBe('$.steps[0].ms');
+    expect(() => registerStepKind('prune', z.any())).toThrow(/built in/);
+  });
+
+  it('runs the pluggable config-list validator with JSON paths', () => {
+    setConfigListValidator((list, mode, at) => (Array.isArray(list) && list.length === 0 ? [{ path: at, message: `empty ${mode} config list` }] : []));
+    try {
+      expect(issuesOf({ model: 'a', steps: [{ kind: 'speedup' }, { kind: 'prune', pruner: 'l1', configList: [] }] })).toEqual([
+        { path: '$.steps[1].configList', message: 'empty pruning config list' },
+      ]);
+    } finally {
+      setConfigListValidator(null);
+    }
+  });
+});
+
+describe('plan helpers', () => {
+  it('lists and maps input files', () => {
+    const plan = parsePlan(fullPlan);
+    expect(planInputs(plan).map((i) => i.path)).toEqual([
+      '$.model', '$.dataset.train.paths[0]', '$.dataset.train.paths[1]', '$.dataset.calibration.paths[0]', '$.dataset.evaluation.paths[0]',
+    ]);
+    const mapped = mapPlanPaths(plan, (f) => `/base/${f}`);
+    expect(mapped.model).toBe('/base/models/net.onnx');
+    expect(mapped.dataset.train!.paths).toEqual(['/base/tr-img', '/base/tr-lbl']);
+    expect(plan.model).toBe('models/net.onnx');
+  });
+
+  it('formats JSON paths', () => {
+    expect(planPath(['steps', 2, 'kind'])).toBe('$.steps[2].kind');
+    expect(planPath(['a b'])).toBe('$["a b"]');
+  });
+
+  it('computes factors and validates reports', () => {
+    const before = { ...emptySnapshot(), accuracy: 0.9, params: 100, macs: 1000, sizeBytes: 400, latencyMs: { p50: 10 } };
+    const after = { ...emptySnapshot(), accuracy: 0.85, params: 25, macs: null, sizeBytes: 100, latencyMs: { p50: 4 } };
+    const f = computeFactors(before, after);
+    expect(f).toEqual({ params: 4, macs: null, sizeBytes: 4, latency: 2.5, accuracyDelta: expect.closeTo(-0.05, 9) });
+    const report = { runId: 'r', planName: null, status: 'succeeded', before, after, factors: f, steps: [], startedAt: null, finishedAt: null, modelSha256: null };
+    expect(runReportSchema.parse(report)).toEqual(report);
+  });
+});

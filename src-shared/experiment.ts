@@ -1,0 +1,547 @@
+/**
+ * @file Experiment plan (zod-validated JSON), progress events and the report types shared by host, worker and
+ * renderer. Pure TypeScript: imports only zod and src-shared, never Node, DOM, Electron or src-main.
+ */
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------------------------
+// JSON paths and the plan error
+
+/** One fault in a plan: where (a JSON path such as `$.steps[2].kind`) and what. */
+export interface PlanIssue {
+  path: string;
+  message: string;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/**
+ * Formats path segments as a JSON path.
+ *
+ * @example planPath(['steps', 2, 'kind']) // '$.steps[2].kind'
+ */
+export function planPath(segments: readonly PropertyKey[], root = '$'): string {
+  return segments.reduce<string>((path, s) => {
+    if (typeof s === 'number') return `${path}[${s}]`;
+    const key = String(s);
+    return IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+  }, root);
+}
+
+/**
+ * A plan that fails validation; `issues` lists every fault found in one pass.
+ *
+ * @example
+ * // invalid experiment plan (1 fault):
+ * //   $.steps[2].kind: unknown step kind "prun" (did you mean "prune"?)
+ */
+export class PlanError extends Error {
+  readonly code = 'PLAN_INVALID';
+  readonly issues: readonly PlanIssue[];
+  readonly details: { issues: readonly PlanIssue[] };
+
+  constructor(issues: readonly PlanIssue[]) {
+    const count = `${issues.length} fault${issues.length === 1 ? '' : 's'}`;
+    super(`invalid experiment plan (${count}):\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+    this.name = 'PlanError';
+    this.issues = issues;
+    this.details = { issues };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared pieces
+
+const path = z.string().min(1, 'must be a non-empty path');
+const positiveInt = z.int().positive();
+const nonNegativeInt = z.int().nonnegative();
+/** A config list as far as this layer checks it: an array of objects (the NNI keys are src-shared/config's job). */
+const configList = z.array(z.record(z.string(), z.unknown()), 'must be an array of objects (a config list)');
+
+export const SPLIT_KINDS = ['idx', 'npy', 'npz', 'folder'] as const;
+export type SplitKind = (typeof SPLIT_KINDS)[number];
+
+/** How many paths each split kind takes, in order. */
+const SPLIT_PATHS: Record<SplitKind, { min: number; max: number; names: string }> = {
+  idx: { min: 2, max: 2, names: 'images file, labels file' },
+  npy: { min: 1, max: 2, names: 'inputs file[, labels file]' },
+  npz: { min: 1, max: 1, names: 'one .npz archive' },
+  folder: { min: 1, max: 1, names: 'one folder of class sub-folders' },
+};
+
+export const splitSchema = z
+  .strictObject({
+    kind: z.enum(SPLIT_KINDS),
+    paths: z.array(path).min(1),
+    /** Use at most this many samples. */
+    limit: positiveInt.optional(),
+    /** Input preprocessing: x' = (x · scale − mean) / std, per channel when arrays. */
+    preprocess: z
+      .strictObject({
+        scale: z.number().positive().optional(),
+        mean: z.array(z.number()).min(1).optional(),
+        std: z.array(z.number().positive()).min(1).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((split, ctx) => {
+    const want = SPLIT_PATHS[split.kind];
+    if (split.paths.length < want.min || split.paths.length > want.max) {
+      ctx.addIssue({ code: 'custom', path: ['paths'], message: `a "${split.kind}" split takes ${want.names}; got ${split.paths.length} path(s)` });
+    }
+  });
+export type DataSplit = z.infer<typeof splitSchema>;
+
+export const datasetSchema = z.strictObject({
+  train: splitSchema.optional(),
+  calibration: splitSchema.optional(),
+  evaluation: splitSchema.optional(),
+});
+export type Dataset = z.infer<typeof datasetSchema>;
+
+export const METRICS = ['top1', 'top5', 'loss'] as const;
+export type MetricName = (typeof METRICS)[number];
+
+export const evaluatorSchema = z.strictObject({
+  metric: z.enum(METRICS).default('top1'),
+  batchSize: positiveInt.default(64),
+  /** Evaluate on at most this many batches (quick runs). */
+  maxBatches: positiveInt.optional(),
+});
+export type EvaluatorSpec = z.infer<typeof evaluatorSchema>;
+
+export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Steps: one options schema per step kind
+
+export const PRUNERS = ['level', 'l1', 'l2', 'fpgm', 'slim', 'taylor', 'linear', 'agp', 'movement'] as const;
+export type PrunerName = (typeof PRUNERS)[number];
+/** Pruners whose scores need training batches (NNI's data-driven pruners). */
+export const DATA_DRIVEN_PRUNERS: ReadonlySet<PrunerName> = new Set(['slim', 'taylor', 'linear', 'agp', 'movement']);
+
+export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
+export const QUANTIZERS = ['ptq', 'qat', 'lsq', 'dorefa', 'bnn'] as const;
+export const OBSERVERS = ['minmax', 'moving_average', 'percentile', 'histogram'] as const;
+
+const optimizerSchema = z.strictObject({
+  kind: z.enum(OPTIMIZERS).default('sgd'),
+  momentum: z.number().min(0).max(1).optional(),
+  weightDecay: z.number().min(0).optional(),
+});
+
+const scheduleSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('constant') }),
+  z.strictObject({ kind: z.literal('cosine'), minLr: z.number().min(0).default(0) }),
+  z.strictObject({ kind: z.literal('step'), stepSize: positiveInt, gamma: z.number().positive().max(1).default(0.1) }),
+  z.strictObject({ kind: z.literal('linear'), endLr: z.number().min(0).default(0) }),
+]);
+
+const trainingShape = {
+  epochs: z.number().positive(),
+  optimizer: optimizerSchema.default({ kind: 'sgd' }),
+  lr: z.number().positive(),
+  schedule: scheduleSchema.default({ kind: 'constant' }),
+  batchSize: positiveInt.default(32),
+  /** Stop an epoch after this many batches (quick runs). */
+  maxBatchesPerEpoch: positiveInt.optional(),
+};
+
+/** Options of every built-in step kind. Each is strict: unknown options are rejected with their JSON path. */
+export const STEP_SCHEMAS = {
+  prune: z.strictObject({
+    kind: z.literal('prune'),
+    pruner: z.enum(PRUNERS),
+    configList,
+    /** Training batches used to score (slim, taylor, movement) or per iteration (linear, agp). */
+    trainingBatches: positiveInt.optional(),
+    /** Iterations of an iterative pruner (linear, agp). */
+    totalTimes: positiveInt.optional(),
+  }),
+  speedup: z.strictObject({
+    kind: z.literal('speedup'),
+    /** Round kept channel counts up to a multiple of this (hardware-friendly widths). */
+    roundTo: positiveInt.optional(),
+  }),
+  finetune: z.strictObject({ kind: z.literal('finetune'), ...trainingShape }),
+  quantize: z.strictObject({
+    kind: z.literal('quantize'),
+    quantizer: z.enum(QUANTIZERS).default('ptq'),
+    observer: z.enum(OBSERVERS).default('minmax'),
+    configList,
+    calibrationBatches: positiveInt.default(32),
+    /** QAT-style quantizers train; the others ignore it. */
+    training: z.strictObject(trainingShape).optional(),
+  }),
+  distill: z.strictObject({
+    kind: z.literal('distill'),
+    /** Teacher model path; defaults to the plan's input model. */
+    teacher: path.optional(),
+    configList,
+    temperature: z.number().positive().default(1),
+    /** Weight of the distillation loss against the task loss. */
+    alpha: z.number().min(0).max(1).default(0.5),
+    ...trainingShape,
+  }),
+} as const;
+
+export type StepKind = keyof typeof STEP_SCHEMAS;
+export const STEP_KINDS = Object.keys(STEP_SCHEMAS) as StepKind[];
+export type StepOf<K extends StepKind> = z.infer<(typeof STEP_SCHEMAS)[K]>;
+export type BuiltinStep = { [K in StepKind]: StepOf<K> }[StepKind];
+export type PruneStep = StepOf<'prune'>;
+export type SpeedupStep = StepOf<'speedup'>;
+export type FinetuneStep = StepOf<'finetune'>;
+export type QuantizeStep = StepOf<'quantize'>;
+export type DistillStep = StepOf<'distill'>;
+/** A step of a kind registered with `registerStepKind` (extensions, test steps). */
+export interface CustomStep {
+  kind: string;
+  [option: string]: unknown;
+}
+export type Step = BuiltinStep | CustomStep;
+
+/** Config-list mode of the steps that carry one (src-shared/config's modes). */
+export const CONFIG_LIST_MODE: Partial<Record<StepKind, 'pruning' | 'quantization' | 'distillation'>> = {
+  prune: 'pruning',
+  quantize: 'quantization',
+  distill: 'distillation',
+};
+
+const customSteps = new Map<string, z.ZodType>();
+
+/**
+ * Registers the options schema of an extra step kind, so plans may use it. The schema must check `kind`.
+ *
+ * @example registerStepKind('sleep', z.strictObject({ kind: z.literal('sleep'), ms: z.int() }))
+ */
+export function registerStepKind(kind: string, schema: z.ZodType): void {
+  if (kind in STEP_SCHEMAS) throw new Error(`step kind "${kind}" is built in and cannot be replaced`);
+  customSteps.set(kind, schema);
+}
+
+/** Every step kind a plan may use now: the built-ins and the registered ones. */
+export function knownStepKinds(): string[] {
+  return [...STEP_KINDS, ...customSteps.keys()];
+}
+
+function stepSchema(kind: string): z.ZodType | undefined {
+  return (STEP_SCHEMAS as Record<string, z.ZodType>)[kind] ?? customSteps.get(kind);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The plan
+
+export const PLAN_VERSION = 1;
+
+const planBaseSchema = z.strictObject({
+  version: z.literal(PLAN_VERSION).default(PLAN_VERSION),
+  name: z.string().optional(),
+  tags: z.array(z.string().min(1)).optional(),
+  /** The input model (.onnx); relative paths are relative to the plan file's folder. */
+  model: path,
+  dataset: datasetSchema.default({}),
+  evaluator: evaluatorSchema.optional(),
+  executionProvider: z.enum(EXECUTION_PROVIDERS).default('cpu'),
+  seed: nonNegativeInt.default(0),
+  steps: z.array(z.unknown()),
+});
+
+export type Plan = Omit<z.infer<typeof planBaseSchema>, 'steps'> & { steps: Step[] };
+
+/**
+ * Validates an experiment plan (JSON text or a parsed value) and fills in defaults. Every fault comes back at
+ * once, each with its JSON path.
+ *
+ * @example
+ * const plan = parsePlan({ model: 'net.onnx', steps: [{ kind: 'speedup' }] });
+ * parsePlan({ model: 'net.onnx', steps: [{ kind: 'prun' }] }); // throws PlanError: $.steps[0].kind: unknown step kind "prun" …
+ */
+export function parsePlan(json: unknown): Plan {
+  const result = safeParsePlan(json);
+  if (!result.ok) throw new PlanError(result.issues);
+  return result.plan;
+}
+
+/** `parsePlan` without throwing. */
+export function safeParsePlan(json: unknown): { ok: true; plan: Plan } | { ok: false; issues: PlanIssue[] } {
+  let value = json;
+  if (typeof json === 'string') {
+    try {
+      value = JSON.parse(json);
+    } catch (e) {
+      return { ok: false, issues: [{ path: '$', message: `not valid JSON (${(e as Error).message})` }] };
+    }
+  }
+  const issues: PlanIssue[] = [];
+  const base = planBaseSchema.safeParse(value);
+  if (!base.success) issues.push(...toPlanIssues(base.error.issues, []));
+  const rawSteps = Array.isArray((value as { steps?: unknown } | null)?.steps) ? ((value as { steps: unknown[] }).steps) : [];
+  const steps = rawSteps.map((raw, i) => parseStep(raw, i, issues));
+  if (base.success) checkPlanConsistency({ ...base.data, steps: steps.filter((s): s is Step => s !== null) }, issues);
+  if (issues.length > 0 || !base.success) return { ok: false, issues };
+  return { ok: true, plan: { ...base.data, steps: steps as Step[] } };
+}
+
+function parseStep(raw: unknown, index: number, issues: PlanIssue[]): Step | null {
+  const at = ['steps', index];
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    issues.push({ path: planPath(at), message: 'a step must be an object with a "kind"' });
+    return null;
+  }
+  const kind = (raw as { kind?: unknown }).kind;
+  if (typeof kind !== 'string') {
+    issues.push({ path: planPath([...at, 'kind']), message: `missing step kind (one of ${knownStepKinds().map((k) => `"${k}"`).join(', ')})` });
+    return null;
+  }
+  const schema = stepSchema(kind);
+  if (!schema) {
+    issues.push({ path: planPath([...at, 'kind']), message: unknownKindMessage(kind) });
+    return null;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    issues.push(...toPlanIssues(parsed.error.issues, at));
+    return null;
+  }
+  const step = parsed.data as Step;
+  const mode = CONFIG_LIST_MODE[kind as StepKind];
+  if (mode && configListHook) issues.push(...configListHook((step as { configList: unknown }).configList, mode, planPath([...at, 'configList'])));
+  return step;
+}
+
+function unknownKindMessage(kind: string): string {
+  const known = knownStepKinds();
+  const near = known.find((k) => editDistance(k, kind) <= 2);
+  return `unknown step kind "${kind}"${near ? ` (did you mean "${near}"?)` : ` (known: ${known.join(', ')})`}`;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** Cross-field rules: steps that need data must have the split they read. */
+function checkPlanConsistency(plan: Omit<Plan, 'steps'> & { steps: Step[] }, issues: PlanIssue[]): void {
+  const { dataset } = plan;
+  const need = (cond: boolean, path: string, message: string) => {
+    if (cond) issues.push({ path, message });
+  };
+  need(plan.evaluator !== undefined && !dataset.evaluation, '$.evaluator', 'an evaluator needs dataset.evaluation');
+  plan.steps.forEach((step, i) => {
+    const at = planPath(['steps', i]);
+    if (step.kind === 'finetune' || step.kind === 'distill') need(!dataset.train, at, `a ${step.kind} step needs dataset.train`);
+    if (step.kind === 'prune') {
+      need(DATA_DRIVEN_PRUNERS.has((step as PruneStep).pruner) && !dataset.train, at, `the "${(step as PruneStep).pruner}" pruner needs dataset.train`);
+    }
+    if (step.kind === 'quantize') {
+      const q = step as QuantizeStep;
+      need(q.quantizer === 'ptq' && !dataset.calibration && !dataset.train, at, 'a ptq quantize step needs dataset.calibration (or dataset.train)');
+      need(q.quantizer !== 'ptq' && !dataset.train, at, `the "${q.quantizer}" quantizer trains and needs dataset.train`);
+    }
+  });
+}
+
+/** Turns zod issues into plan issues; an unknown key becomes one issue at its own path. */
+function toPlanIssues(zodIssues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): PlanIssue[] {
+  return zodIssues.flatMap((iss) => {
+    const at = [...prefix, ...iss.path];
+    if (iss.code === 'unrecognized_keys') return iss.keys.map((key) => ({ path: planPath([...at, key]), message: `unknown option "${key}"` }));
+    return [{ path: planPath(at), message: iss.message }];
+  });
+}
+
+/** Validates a config list for a mode, returning issues whose paths start at `path`. */
+export type ConfigListValidator = (list: unknown, mode: 'pruning' | 'quantization' | 'distillation', path: string) => PlanIssue[];
+
+let configListHook: ConfigListValidator | null = null;
+
+/**
+ * Plugs the full config-list validation (src-shared/config) into `parsePlan`. Until one is set, config lists are
+ * only checked to be arrays of objects.
+ */
+export function setConfigListValidator(validator: ConfigListValidator | null): void {
+  configListHook = validator;
+}
+
+/** The model and data files a plan reads, each with its JSON path (for "file not found" faults). */
+export function planInputs(plan: Plan): { path: string; file: string }[] {
+  const files = [{ path: '$.model', file: plan.model }];
+  for (const split of ['train', 'calibration', 'evaluation'] as const) {
+    plan.dataset[split]?.paths.forEach((file, i) => files.push({ path: planPath(['dataset', split, 'paths', i]), file }));
+  }
+  plan.steps.forEach((step, i) => {
+    if (step.kind === 'distill' && (step as DistillStep).teacher) files.push({ path: planPath(['steps', i, 'teacher']), file: (step as DistillStep).teacher! });
+  });
+  return files;
+}
+
+/** A copy of the plan with every file path mapped (e.g. resolved against the plan file's folder). */
+export function mapPlanPaths(plan: Plan, map: (file: string) => string): Plan {
+  const dataset: Dataset = {};
+  for (const split of ['train', 'calibration', 'evaluation'] as const) {
+    const s = plan.dataset[split];
+    if (s) dataset[split] = { ...s, paths: s.paths.map(map) };
+  }
+  const steps = plan.steps.map((step) =>
+    step.kind === 'distill' && (step as DistillStep).teacher ? { ...step, teacher: map((step as DistillStep).teacher!) } : step,
+  );
+  return { ...plan, model: map(plan.model), dataset, steps };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Measurements, step results, reports
+
+export const latencySchema = z.object({ p50: z.number().nonnegative(), p90: z.number().nonnegative().optional(), runs: z.int().optional() });
+
+/** One measurement of a model: task metric, size and speed. Unknown quantities are null. */
+export const metricSnapshotSchema = z.object({
+  metric: z.enum(METRICS).nullable(),
+  /** The evaluator's top-1 / top-5 accuracy in [0, 1]; null when not evaluated or when the metric is loss. */
+  accuracy: z.number().nullable(),
+  loss: z.number().nullable(),
+  params: z.number().nonnegative(),
+  macs: z.number().nonnegative().nullable(),
+  sizeBytes: z.number().nonnegative(),
+  latencyMs: latencySchema.nullable(),
+});
+export type MetricSnapshot = z.infer<typeof metricSnapshotSchema>;
+
+/** An empty snapshot to fill in. */
+export function emptySnapshot(): MetricSnapshot {
+  return { metric: null, accuracy: null, loss: null, params: 0, macs: null, sizeBytes: 0, latencyMs: null };
+}
+
+const jsonRecord = z.record(z.string(), z.unknown());
+
+/** What a step executor returns. Paths are absolute files the step wrote (normally under its checkpoint dir). */
+export const stepResultSchema = z.object({
+  /** The model after this step; absent = the step did not change the model. */
+  outputModel: z.string().optional(),
+  /** Other files worth keeping (masks, calibration tables…). */
+  artifacts: z.array(z.object({ name: z.string(), path: z.string(), kind: z.string().default('file') })).optional(),
+  /** Measurements the step made on its output. */
+  metrics: metricSnapshotSchema.partial().optional(),
+  /** Free-form facts for the report (sparsity reached, channels removed…). JSON values only. */
+  summary: jsonRecord.optional(),
+});
+export type StepResult = z.input<typeof stepResultSchema>;
+
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const STEP_STATUSES = ['pending', 'running', 'done', 'failed', 'cancelled', 'interrupted'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+/** An error as it crosses a process boundary: name and code kept, never flattened to a message. */
+export const serializedErrorSchema = z.object({
+  name: z.string(),
+  code: z.string(),
+  message: z.string(),
+  details: z.unknown().optional(),
+});
+export type SerializedError = z.infer<typeof serializedErrorSchema>;
+
+/** The record of one step in a report. */
+export const stepReportSchema = z.object({
+  index: z.int(),
+  kind: z.string(),
+  status: z.enum(STEP_STATUSES),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  durationMs: z.number().nullable(),
+  metrics: metricSnapshotSchema.partial().nullable(),
+  summary: jsonRecord.nullable(),
+  /** sha256 of the model after the step (null when the step kept the model). */
+  modelSha256: z.string().nullable(),
+  error: serializedErrorSchema.nullable(),
+});
+export type StepReport = z.infer<typeof stepReportSchema>;
+
+/** before / after ratios: params, MACs and size as compression factors (×), latency as speedup, accuracy as delta. */
+export const factorsSchema = z.object({
+  params: z.number().nullable(),
+  macs: z.number().nullable(),
+  sizeBytes: z.number().nullable(),
+  latency: z.number().nullable(),
+  accuracyDelta: z.number().nullable(),
+});
+export type Factors = z.infer<typeof factorsSchema>;
+
+export const runReportSchema = z.object({
+  runId: z.string(),
+  planName: z.string().nullable(),
+  status: z.enum(RUN_STATUSES),
+  before: metricSnapshotSchema,
+  after: metricSnapshotSchema,
+  factors: factorsSchema,
+  steps: z.array(stepReportSchema),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  /** sha256 of the final model. */
+  modelSha256: z.string().nullable(),
+});
+export type RunReport = z.infer<typeof runReportSchema>;
+
+const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? a / b : null);
+
+/**
+ * The before / after factors of a report.
+ *
+ * @example computeFactors({ ...b, params: 100 }, { ...a, params: 25 }).params // 4 (4× fewer parameters)
+ */
+export function computeFactors(before: MetricSnapshot, after: MetricSnapshot): Factors {
+  return {
+    params: ratio(before.params, after.params),
+    macs: ratio(before.macs, after.macs),
+    sizeBytes: ratio(before.sizeBytes, after.sizeBytes),
+    latency: ratio(before.latencyMs?.p50, after.latencyMs?.p50),
+    accuracyDelta: before.accuracy != null && after.accuracy != null ? after.accuracy - before.accuracy : null,
+  };
+}
+
+/** Report fields the comparison view may sort by (`after.*`, `before.*`, `factors.*`). */
+export const SORTABLE_METRICS = [
+  'after.accuracy', 'after.loss', 'after.params', 'after.macs', 'after.sizeBytes', 'after.latencyMs.p50',
+  'before.accuracy', 'before.loss', 'before.params', 'before.macs', 'before.sizeBytes', 'before.latencyMs.p50',
+  'factors.params', 'factors.macs', 'factors.sizeBytes', 'factors.latency', 'factors.accuracyDelta',
+] as const;
+export type SortableMetric = (typeof SORTABLE_METRICS)[number];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Progress events (worker → host → transports → renderer)
+
+export const progressEventSchema = z.object({
+  stepIndex: z.int(),
+  stepCount: z.int(),
+  /** Step kind, or `measure` while the before / after measurements run. */
+  kind: z.string(),
+  /** Fraction of the current step done, 0..1. */
+  fraction: z.number().min(0).max(1),
+  /** Fraction of the whole run done, 0..1. */
+  overall: z.number().min(0).max(1),
+  etaMs: z.number().nonnegative().nullable(),
+  loss: z.number().optional(),
+  metric: z.number().optional(),
+  message: z.string().optional(),
+  /** True when the worker sent it because the step was silent. */
+  heartbeat: z.boolean(),
+  t: z.number(),
+});
+export type ProgressEvent = z.infer<typeof progressEventSchema>;
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const logEventSchema = z.object({
+  level: z.enum(LOG_LEVELS),
+  message: z.string(),
+  stepIndex: z.int().nullable(),
+  t: z.number(),
+});
+export type LogEvent = z.infer<typeof logEventSchema>;

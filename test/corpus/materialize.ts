@@ -1,0 +1,98 @@
+/**
+ * @file The one helper every test and benchmark uses to load a corpus model: the committed graphs carry no
+ * weight data, so weights are materialized here from a seeded generator — He-normal for conv / linear
+ * weights, sensible BatchNorm statistics, small values elsewhere. Same seed, same weights, everywhere.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Tensor, isFloatType, type Model, type Node, type Value } from '../../src-main/core/ir/index.ts';
+import { Rng } from '../../src-main/core/util/random.ts';
+import { loadModelFile } from '../../src-main/node/io/model-file.ts';
+
+export const CORPUS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'models');
+export const FIXTURES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+
+export interface CorpusEntry {
+  name: string;
+  model: string;
+  opset: number;
+  batch: 'static' | 'dynamic';
+  keepsBatchNorm: boolean;
+  inputShape: (number | string)[];
+  outputShape: (number | string)[];
+  nodeCount: number;
+  opTypes: Record<string, number>;
+  paramCount: number;
+  torchMacs: number;
+}
+
+/** The corpus manifest written by make_corpus.py. */
+export function corpusManifest(): CorpusEntry[] {
+  return JSON.parse(readFileSync(join(CORPUS_DIR, 'manifest.json'), 'utf8')).models;
+}
+
+/** Load a corpus model (file name with or without `.onnx`) with materialized weights. */
+export function loadCorpusModel(name: string, seed = 0): Model {
+  const file = name.endsWith('.onnx') ? name : `${name}.onnx`;
+  const model = loadModelFile(join(CORPUS_DIR, file), { allowWeightless: true });
+  materializeWeights(model, seed);
+  return model;
+}
+
+/** Fill every weightless float initializer of the model in place; returns how many were filled. */
+export function materializeWeights(model: Model, seed = 0): number {
+  const rng = new Rng(seed);
+  let filled = 0;
+  for (const v of model.graph.initializers) {
+    const t = v.initializer!;
+    if (t.data !== null) continue;
+    if (!isFloatType(t.dtype) || t.dtype !== 'float32') {
+      v.initializer = Tensor.zeros(t.dtype, t.dims);
+      continue;
+    }
+    const data = new Float32Array(t.size);
+    fill(v, data, rng);
+    v.initializer = new Tensor('float32', t.dims, data);
+    filled++;
+  }
+  return filled;
+}
+
+type Role = { node: Node; index: number };
+
+function roleOf(v: Value): Role | undefined {
+  return v.uses.map((u) => ({ node: u.node, index: u.index }))[0];
+}
+
+const normal = (rng: Rng, out: Float32Array, mean: number, std: number) => {
+  for (let i = 0; i < out.length; i++) out[i] = rng.normal(mean, std);
+};
+const uniform = (rng: Rng, out: Float32Array, lo: number, hi: number) => {
+  for (let i = 0; i < out.length; i++) out[i] = rng.uniform(lo, hi);
+};
+
+function fill(v: Value, out: Float32Array, rng: Rng): void {
+  const dims = v.initializer!.dims;
+  const role = roleOf(v);
+  const op = role?.node.opType;
+  const idx = role?.index ?? -1;
+  if ((op === 'Conv' || op === 'ConvTranspose') && idx === 1) {
+    const fanIn = op === 'Conv' ? dims.slice(1).reduce((a, b) => a * b, 1) : dims[0]! * dims.slice(2).reduce((a, b) => a * b, 1);
+    normal(rng, out, 0, Math.sqrt(2 / fanIn));
+  } else if (op === 'Gemm' && idx === 1) {
+    const fanIn = role!.node.attrInt('transB', 0) ? dims[1]! : dims[0]!;
+    normal(rng, out, 0, Math.sqrt(2 / fanIn));
+  } else if (op === 'MatMul' && dims.length >= 2) {
+    normal(rng, out, 0, Math.sqrt(2 / dims[dims.length - 2]!));
+  } else if (op === 'BatchNormalization') {
+    // inputs: X, scale, B, mean, var
+    if (idx === 1) uniform(rng, out, 0.5, 1.5);
+    else if (idx === 4) uniform(rng, out, 0.5, 2);
+    else normal(rng, out, 0, 0.1);
+  } else if (op === 'LayerNormalization' && idx === 1) {
+    uniform(rng, out, 0.8, 1.2);
+  } else {
+    normal(rng, out, 0, 0.05);
+  }
+}
