@@ -277,9 +277,9 @@ export function safeParsePlan(json: unknown): { ok: true; plan: Plan } | { ok: f
   const issues: PlanIssue[] = [];
   const base = planBaseSchema.safeParse(value);
   if (!base.success) issues.push(...toPlanIssues(base.error.issues, []));
-  const rawSteps = Array.isArray((value as { steps?: unknown } | null)?.steps) ? ((value as { steps: unknown[] }).steps) : [];
+  const rawSteps = isObject(value) && Array.isArray(value.steps) ? value.steps : [];
   const steps = rawSteps.map((raw, i) => parseStep(raw, i, issues));
-  if (base.success) checkPlanConsistency({ ...base.data, steps: steps.filter((s): s is Step => s !== null) }, issues);
+  checkPlanConsistency(value, steps, issues);
   if (issues.length > 0 || !base.success) return { ok: false, issues };
   return { ok: true, plan: { ...base.data, steps: steps as Step[] } };
 }
@@ -327,14 +327,16 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** Cross-field rules: steps that need data must have the split they read. */
-function checkPlanConsistency(plan: Omit<Plan, 'steps'> & { steps: Step[] }, issues: PlanIssue[]): void {
-  const { dataset } = plan;
+/** Cross-field rules: steps that need data must have the split they read. Runs even when other parts failed. */
+function checkPlanConsistency(value: unknown, steps: readonly (Step | null)[], issues: PlanIssue[]): void {
+  const raw = isObject(value) ? value : {};
+  const dataset = isObject(raw.dataset) ? raw.dataset : {};
   const need = (cond: boolean, path: string, message: string) => {
     if (cond) issues.push({ path, message });
   };
-  need(plan.evaluator !== undefined && !dataset.evaluation, '$.evaluator', 'an evaluator needs dataset.evaluation');
-  plan.steps.forEach((step, i) => {
+  need(raw.evaluator !== undefined && !dataset.evaluation, '$.evaluator', 'an evaluator needs dataset.evaluation');
+  steps.forEach((step, i) => {
+    if (!step) return;
     const at = planPath(['steps', i]);
     if (step.kind === 'finetune' || step.kind === 'distill') need(!dataset.train, at, `a ${step.kind} step needs dataset.train`);
     if (step.kind === 'prune') {
@@ -346,6 +348,10 @@ function checkPlanConsistency(plan: Omit<Plan, 'steps'> & { steps: Step[] }, iss
       need(q.quantizer !== 'ptq' && !dataset.train, at, `the "${q.quantizer}" quantizer trains and needs dataset.train`);
     }
   });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Turns zod issues into plan issues; an unknown key becomes one issue at its own path. */
@@ -410,6 +416,8 @@ export const metricSnapshotSchema = z.object({
   macs: z.number().nonnegative().nullable(),
   sizeBytes: z.number().nonnegative(),
   latencyMs: latencySchema.nullable(),
+  /** Default-domain opset of the measured model, when known. */
+  opset: z.int().nullable().optional(),
 });
 export type MetricSnapshot = z.infer<typeof metricSnapshotSchema>;
 

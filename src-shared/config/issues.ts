@@ -1,5 +1,4 @@
-/**
- * @file Turns zod issues into config faults `{ path, message }` with short messages ("must be ≤ 1") and hints for
+/** @file Turns zod issues into config faults `{ path, message }` with short messages ("must be ≤ 1") and hints for
  * unknown keys. Pure TypeScript: imports only zod and sibling modules, never Node or DOM.
  */
 import type { z } from 'zod';

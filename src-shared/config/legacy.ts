@@ -1,5 +1,4 @@
-/**
- * @file NNI 2.x → 3.0 config-list translation (NNI's `trans_legacy_config_list`, NNI-SEMANTICS §1.5), run on the raw
+/** @file NNI 2.x → 3.0 config-list translation (NNI's `trans_legacy_config_list`, NNI-SEMANTICS §1.5), run on the raw
  * JSON before validation. Pure TypeScript: imports only sibling modules, never Node or DOM.
  */
 import type { Diagnostic } from './diagnostics.ts';

@@ -1,5 +1,4 @@
-/**
- * @file `parseConfigList`: the user's JSON config list → validated entries with ONNX op types plus diagnostics, or a
+/** @file `parseConfigList`: the user's JSON config list → validated entries with ONNX op types plus diagnostics, or a
  * `ConfigListError` naming every fault with its JSON path. Pure TypeScript: imports only sibling modules, never
  * Node or DOM.
  */
@@ -8,7 +7,7 @@ import { ConfigListError, jsonPath, type ConfigIssue } from './errors.ts';
 import { configErrorMap, toConfigIssues } from './issues.ts';
 import { describeValue } from './json.ts';
 import { translateLegacyConfigList } from './legacy.ts';
-import { CONFIG_SCHEMAS, MODES, type ConfigEntryOf, type Mode, type QuantizationConfig } from './schema.ts';
+import { CONFIG_SCHEMAS, MODES, fusionViewSchema, type ConfigEntryOf, type FusionView, type Mode } from './schema.ts';
 import { matchesOpNameRe } from './selection.ts';
 import { mapTorchOpTypes } from './torch-op-types.ts';
 
@@ -40,7 +39,7 @@ export function parseConfigList<M extends Mode>(json: unknown, mode: M): ParsedC
     if (result.success) valid.push([result.data as ConfigEntryOf<M>, index]);
     else issues.push(...toConfigIssues(result.error.issues, { mode, prefix: [index], aliases: legacy.aliases }));
   });
-  if (mode === 'quantization') issues.push(...fusionIssues(valid as [QuantizationConfig, number][]));
+  if (mode === 'quantization') issues.push(...fusionIssues(legacy.configs));
   if (issues.length > 0) throw new ConfigListError(byConfigIndex(issues));
   const diagnostics = [...legacy.diagnostics, ...listWarnings(json.length, valid)];
   const configs = valid.map(([entry, index]) => withOnnxOpTypes(entry, index, diagnostics));
@@ -79,29 +78,37 @@ function listWarnings(length: number, valid: readonly [{ target_names?: string[]
 
 /**
  * fuse_names rules checkable without the graph (NNI-SEMANTICS §6): an op appears in at most one fusion group across
- * the list, and the first op of a group must be selected by the same config when it selects by name.
+ * the list, and the first op of a group must be selected by the same config when it selects by name. Runs on every
+ * config whose fuse_names is well-formed, valid or not, so these faults come with the others.
  */
-function fusionIssues(valid: readonly [QuantizationConfig, number][]): ConfigIssue[] {
+function fusionIssues(configs: readonly unknown[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, string>();
-  for (const [entry, index] of valid) {
-    (entry.fuse_names ?? []).forEach((group, g) => {
-      group.forEach((name, k) => {
-        const path = jsonPath([index, 'fuse_names', g, k]);
-        const first = seen.get(name);
-        if (first !== undefined) issues.push({ path, message: `'${name}' is already fused at ${first}; an op may be in one fusion group only` });
-        else seen.set(name, path);
-      });
-      if (!selectsByName(entry, group[0]!)) {
-        issues.push({ path: jsonPath([index, 'fuse_names', g, 0]), message: `'${group[0]}' must be selected by this config's op_names or op_names_re` });
-      }
+  configs.forEach((config, index) => {
+    const view = fusionViewSchema.safeParse(config);
+    if (view.success) issues.push(...fusionGroupIssues(view.data, index, seen));
+  });
+  return issues;
+}
+
+function fusionGroupIssues(view: FusionView, index: number, seen: Map<string, string>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  view.fuse_names.forEach((group, g) => {
+    group.forEach((name, k) => {
+      const path = jsonPath([index, 'fuse_names', g, k]);
+      const first = seen.get(name);
+      if (first !== undefined) issues.push({ path, message: `'${name}' is already fused at ${first}; an op may be in one fusion group only` });
+      else seen.set(name, path);
     });
-  }
+    if (!selectsByName(view, group[0]!)) {
+      issues.push({ path: jsonPath([index, 'fuse_names', g, 0]), message: `'${group[0]}' must be selected by this config's op_names or op_names_re` });
+    }
+  });
   return issues;
 }
 
 /** Whether the config's name selectors include `name`; true when it selects by op type only (decided on the graph). */
-function selectsByName(entry: QuantizationConfig, name: string): boolean {
-  if (entry.op_names === undefined && entry.op_names_re === undefined) return true;
-  return (entry.op_names ?? []).includes(name) || (entry.op_names_re ?? []).some((re) => matchesOpNameRe(re, name));
+function selectsByName(view: FusionView, name: string): boolean {
+  if (view.op_names === undefined && view.op_names_re === undefined) return true;
+  return (view.op_names ?? []).includes(name) || (view.op_names_re ?? []).some((re) => matchesOpNameRe(re, name));
 }

@@ -1,5 +1,4 @@
-/**
- * @file Zod schemas of NNI 3.0 config lists in the three modes (pruning, quantization, distillation): the key
+/** @file Zod schemas of NNI 3.0 config lists in the three modes (pruning, quantization, distillation): the key
  * sets, value ranges and cross-key rules of `default_config_schema` (nni/compression/base/config.py). Pure
  * TypeScript: imports only zod, never Node or DOM.
  */
@@ -65,12 +64,14 @@ const blockDim = z.number().refine((n) => Number.isInteger(n) && (n === -1 || n 
 
 /** `'default'`, a channel keyword, or a block kernel such as `[4, 4]` / `[-1, 1]` (NNI-SEMANTICS §2). */
 export const granularitySchema = z.union(
-  [z.enum(['default', 'out_channel', 'in_channel', 'per_channel']), z.array(blockDim).min(1)],
+  [z.enum(['default', 'out_channel', 'in_channel', 'per_channel']), z.array(blockDim).min(1, { error: 'a block list needs at least one size' })],
   { error: "must be 'default', 'out_channel', 'in_channel', 'per_channel' or a non-empty list of block sizes (positive ints or -1)" },
 );
 export type Granularity = z.infer<typeof granularitySchema>;
 
-const groupId = z.union([integer(), z.string()], { error: 'must be an integer or a string' });
+const groupId = z
+  .union([z.number(), z.string()], { error: 'must be an integer or a string' })
+  .refine((id) => typeof id === 'string' || Number.isInteger(id), { error: 'must be an integer or a string' });
 
 /** Mask derived from another target's mask; `module_name` null/absent = the same op (NNI-SEMANTICS §3.2 rule 5). */
 export const alignSchema = z.strictObject({
@@ -114,7 +115,8 @@ function pruningRatioRules(setting: Record<string, unknown>, ctx: z.RefinementCt
     ctx.addIssue({ code: 'custom', path: ['sparse_threshold'], message: 'cannot be set together with sparse_ratio (set only one)' });
   }
   const { min_sparse_ratio: min, max_sparse_ratio: max } = setting;
-  if (isNumber(min) && isNumber(max) && min > max) {
+  // Only between in-range values: an out-of-range bound already has its own fault.
+  if (isNumber(min) && isNumber(max) && min >= 0 && max <= 1 && max > 0 && min < 1 && min > max) {
     ctx.addIssue({ code: 'custom', path: ['min_sparse_ratio'], message: `must be ≤ max_sparse_ratio (${max})` });
   }
 }
@@ -167,6 +169,14 @@ export const quantizationConfigSchema = z
   })
   .superRefine(requireSelector, ALWAYS);
 export type QuantizationConfig = z.infer<typeof quantizationConfigSchema>;
+
+/** Only the keys the list-wide fuse_names checks read; not strict, so those checks run even when other keys fail. */
+export const fusionViewSchema = z.object({
+  op_names: names.optional(),
+  op_names_re: z.array(regexString).optional(),
+  fuse_names: z.array(fusionGroup),
+});
+export type FusionView = z.infer<typeof fusionViewSchema>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Distillation

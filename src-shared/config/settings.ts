@@ -1,5 +1,4 @@
-/**
- * @file Resolves one config entry into per-target settings for one op type, exactly as NNI's `ModuleSetting.get`
+/** @file Resolves one config entry into per-target settings for one op type, exactly as NNI's `ModuleSetting.get`
  * (nni/compression/base/setting.py), and the default granularity rule per compressor family. Pure TypeScript:
  * imports only sibling modules, never Node or DOM.
  */
@@ -48,17 +47,17 @@ export function resolveSettings<M extends Mode>(
   entry: ConfigEntryOf<M>,
   options: ResolveOptions = {},
 ): Map<string, SettingOf<M>> {
-  const template = getTemplate(mode, opType) as Targets | undefined;
-  if (template === undefined) throw new NoTemplateError(mode, opType, options.node);
+  const merged = getTemplate(mode, opType) as Targets | undefined; // a fresh deep copy
+  if (merged === undefined) throw new NoTemplateError(mode, opType, options.node);
+  const templateTargets = Object.keys(merged);
   const fields = entry as JsonObject;
-  const merged = cloneJson(template);
   applyShortcuts(merged, fields);
   mergeTargetSettings(merged, fields.target_settings as Targets | undefined);
   const requested = entry.target_names?.length ? entry.target_names : Object.keys(merged);
   const resolved = new Map<string, JsonObject>();
   for (const name of normaliseTargetNames(requested)) {
     const setting = pickSetting(merged, name);
-    if (setting === undefined) report(options, unknownTarget(mode, opType, name, Object.keys(template)), '.target_names');
+    if (setting === undefined) report(options, unknownTarget(mode, opType, name, templateTargets), '.target_names');
     else resolved.set(name, setting);
   }
   if (mode === 'pruning') checkPruningSettings(resolved, options);

@@ -1,5 +1,4 @@
-/**
- * @file Default setting templates per ONNX op type, one table per mode (NNI's `PruningSetting` /
+/** @file Default setting templates per ONNX op type, one table per mode (NNI's `PruningSetting` /
  * `QuantizationSetting` / `DistillationSetting` registries, NNI-SEMANTICS §1.4, translated to ONNX), plus the
  * parameter roles that say which node input a `weight` / `bias` target is. Pure TypeScript: imports only zod and
  * sibling modules, never Node or DOM.
@@ -15,7 +14,7 @@
  */
 import { z } from 'zod';
 import { ConfigListError } from './errors.ts';
-import { toConfigIssues } from './issues.ts';
+import { configErrorMap, toConfigIssues } from './issues.ts';
 import { cloneJson } from './json.ts';
 import { SETTING_SCHEMAS, type DistillationSetting, type Mode, type PruningSetting, type QuantizationSetting, type SettingOf } from './schema.ts';
 
@@ -136,7 +135,7 @@ const registry: { readonly [M in Mode]: Map<string, Template<M>> } = {
  * @throws ConfigListError naming each fault as `template.<target>.<key>`
  */
 export function registerTemplate<M extends Mode>(mode: M, opType: string, template: Template<M>): void {
-  const parsed = z.record(z.string(), SETTING_SCHEMAS[mode]).safeParse(template);
+  const parsed = z.record(z.string(), SETTING_SCHEMAS[mode]).safeParse(template, { error: configErrorMap });
   if (!parsed.success) {
     throw new ConfigListError(toConfigIssues(parsed.error.issues, { mode, root: 'template' }), `${mode} template for '${opType}'`);
   }

@@ -1,5 +1,4 @@
-/**
- * @file PyTorch module class names accepted in op_types / exclude_op_types, read as the ONNX op types PyTorch exports
+/** @file PyTorch module class names accepted in op_types / exclude_op_types, read as the ONNX op types PyTorch exports
  * them to; one table. Pure TypeScript: imports only sibling modules, never Node or DOM.
  */
 import type { Diagnostic } from './diagnostics.ts';

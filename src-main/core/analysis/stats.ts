@@ -226,18 +226,23 @@ export function modelStats(model: Model, shapes?: ShapeMap): ModelStats {
 
 function nodeParams(node: Node): number {
   let p = 0;
-  for (const v of node.inputs) if (v?.initializer && isFloatType(v.initializer.dtype)) p += v.initializer.size;
+  for (const v of node.inputs) if (v?.initializer && isFloatType(v.initializer.dtype) && !isBuffer(v)) p += v.initializer.size;
   return p;
 }
 
-/** Float parameters and initializer bytes of a graph and its subgraphs. */
+/** BatchNormalization running statistics are buffers, not parameters (as in torch's parameter counts). */
+function isBuffer(v: Value): boolean {
+  return v.uses.length > 0 && v.uses.every((u) => u.node.opType === 'BatchNormalization' && u.index >= 3);
+}
+
+/** Float parameters (buffers excluded) and initializer bytes of a graph and its subgraphs. */
 export function graphParams(g: Graph): { params: number; sizeBytes: number } {
   let params = 0;
   let sizeBytes = 0;
   const visit = (gr: Graph) => {
     for (const v of gr.initializers) {
       const t = v.initializer!;
-      if (isFloatType(t.dtype)) params += t.size;
+      if (isFloatType(t.dtype) && !isBuffer(v)) params += t.size;
       sizeBytes += t.dtype === 'string' ? 0 : rawByteLength(t.dtype, t.size);
     }
     for (const n of gr.nodes) for (const sg of n.subgraphs()) visit(sg);

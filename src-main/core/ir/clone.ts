@@ -62,6 +62,7 @@ function cloneGraph(src: Graph, parent: Graph | null, outer: Map<Value, Value>, 
     n.outputs.forEach((v, i) => {
       nn.outputs[i]!.type = v.type;
       nn.outputs[i]!.docString = v.docString;
+      nn.outputs[i]!.anonymous = v.anonymous;
       map.set(v, nn.outputs[i]!);
     });
     for (const [k, a] of n.attributes) nn.attributes.set(k, cloneAttr(a, g, map, opts));

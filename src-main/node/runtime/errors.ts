@@ -71,3 +71,12 @@ export class WeightlessModelError extends StudioError {
     );
   }
 }
+
+/** First line of an ORT error without its C++ source location and failed-check preamble. */
+export function ortMessage(e: unknown): string {
+  const msg = (e instanceof Error ? e.message : String(e)).trim().split('\n')[0]!;
+  return msg
+    .replace(/^.*? was false\.\s*/, '')
+    .replace(/^\S+\.(cc|cpp|h):\d+\s+/, '')
+    .slice(0, 500);
+}

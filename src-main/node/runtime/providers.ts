@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { Model } from '../../core/ir/index.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
-import { SessionCreateError, UnknownProviderError } from './errors.ts';
+import { ortMessage, SessionCreateError, UnknownProviderError } from './errors.ts';
 
 /** Every provider name we accept; ORT's own names. */
 export const PROVIDER_NAMES = ['cpu', 'webgpu', 'cuda', 'tensorrt', 'dml', 'coreml'] as const;
@@ -106,7 +106,7 @@ export interface SessionOptions {
   /** ORT's CPU memory arena and memory pattern (both default true; off trades ~20% speed for peak memory). */
   memArena?: boolean;
   memPattern?: boolean;
-  /** Native log level (default 'error', so warnings do not reach stderr). */
+  /** Native log level (default 'fatal': ORT's errors reach callers as exceptions, not as stderr lines). */
   logLevel?: LogLevel;
 }
 
@@ -134,7 +134,7 @@ export function ortSessionOptions(ep: ProviderName, opts: SessionOptions): ort.I
     graphOptimizationLevel: opts.optimization ?? 'all',
     interOpNumThreads: opts.interOpThreads ?? 1,
     executionMode: 'sequential',
-    logSeverityLevel: LOG_LEVELS[opts.logLevel ?? 'error'],
+    logSeverityLevel: LOG_LEVELS[opts.logLevel ?? 'fatal'],
     extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' }, inter_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
   };
   if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
@@ -167,7 +167,7 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
   try {
     session = await ort.InferenceSession.create(model as Uint8Array, ortSessionOptions('cpu', opts));
   } catch (e) {
-    throw new SessionCreateError(firstLine(e), fallback ? { ep: 'cpu', fallback } : { ep: 'cpu' });
+    throw new SessionCreateError(ortMessage(e), fallback ? { ep: 'cpu', fallback } : { ep: 'cpu' });
   }
   return fallback ? { session, ep: 'cpu', fallback, createMs: performance.now() - t0 } : { session, ep: 'cpu', createMs: performance.now() - t0 };
 }
@@ -193,7 +193,7 @@ async function tryProvider(
 
 /** The part of a provider failure worth showing, phrased to follow "<ep> requested but …". */
 function describeFailure(e: unknown): string {
-  const msg = firstLine(e);
+  const msg = ortMessage(e);
   if (/adapter/i.test(msg)) return `no GPU adapter was found: ${msg}`;
   if (/load (shared )?library|cannot open shared object/i.test(msg)) return `its library could not be loaded: ${msg}`;
   return `its session could not be created: ${msg}`;
@@ -201,12 +201,7 @@ function describeFailure(e: unknown): string {
 
 /** Failures that will repeat for any model in this process (no device, missing library). */
 function isEnvironmental(e: unknown): boolean {
-  return /adapter|load (shared )?library|cannot open shared object|backend not found/i.test(firstLine(e));
-}
-
-function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.trim().split('\n')[0]!.slice(0, 500);
+  return /adapter|load (shared )?library|cannot open shared object|backend not found/i.test(ortMessage(e));
 }
 
 let probeBytes: Uint8Array | null = null;

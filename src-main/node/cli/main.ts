@@ -1,0 +1,135 @@
+/**
+ * @file The `studio` command line: commander wiring over the same library API the app uses.
+ * Expected errors print one clear line (name: message) and exit 1; anything else is a bug and prints its stack.
+ */
+import { Command, Option } from 'commander';
+import { StudioError } from '../../core/ir/errors.ts';
+import { inspectModel, openModel } from '../inspect.ts';
+import { benchmark, listProviders } from '../runtime/index.ts';
+import { fmtBytes, fmtCount, fmtMs, fmtShape, table } from './format.ts';
+import { runDemo } from './demo.ts';
+
+/** `--shape input=1,3,224,224` (repeatable) → { input: [1,3,224,224] }. */
+export function parseShapes(specs: string[] = []): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const s of specs) {
+    const m = /^([^=]+)=(\d+(?:,\d+)*)$/.exec(s.trim());
+    if (!m) throw new CliUsageError(`--shape expects <input>=<d0,d1,…> with positive integers, got "${s}"`);
+    out[m[1]!] = m[2]!.split(',').map(Number);
+  }
+  return out;
+}
+
+export class CliUsageError extends StudioError {
+  constructor(message: string) {
+    super(message, 'CLI_USAGE');
+  }
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const shapeOption = () => new Option('--shape <input=dims>', 'size of an input with symbolic dims (repeatable)').argParser(collect);
+const epOption = () => new Option('--ep <name>', 'execution provider: cpu, webgpu, cuda, dml, coreml').default('cpu');
+
+function print(json: boolean, value: unknown, text: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('studio')
+    .description('Compression Studio: NNI-style compression for any ONNX model, on onnxruntime-node')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('inspect')
+    .description('summarise a model: opset, inputs/outputs, ops, parameters, MACs, size')
+    .argument('<model>', 'path to a .onnx file')
+    .option('--json', 'print one JSON object')
+    .option('--trace', 'also list every value with its traced shape')
+    .addOption(shapeOption())
+    .addOption(epOption())
+    .action(async (file: string, o: { json?: boolean; trace?: boolean; shape?: string[]; ep: string }) => {
+      const { model, lifted } = openModel(file);
+      const info = await inspectModel(model, { file, lifted, values: o.trace, shapes: parseShapes(o.shape), ep: o.ep });
+      print(!!o.json, info, () => {
+        const lines = [
+          `${file}  (${fmtBytes(info.fileBytes ?? 0)}, IR ${info.irVersion}, opset ${info.opset}${info.producer ? `, ${info.producer}` : ''})`,
+          ...info.inputs.map((t) => `  input   ${t.name}: ${t.dtype}${fmtShape(t.shape)}`),
+          ...info.outputs.map((t) => `  output  ${t.name}: ${t.dtype}${fmtShape(t.shape)}`),
+          `  nodes   ${info.nodes}   params ${fmtCount(info.params)}   MACs ${info.macs === null ? 'unknown' : fmtCount(info.macs)}   weights ${fmtBytes(info.sizeBytes)}`,
+          `  ops     ${Object.entries(info.opTypes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}×${v}`).join(' ')}`,
+        ];
+        if (info.liftedConstants) lines.push('  note    weights held in Constant nodes were lifted to initializers');
+        if (info.controlFlow.length) lines.push(`  control flow / recurrent ops: ${info.controlFlow.join(', ')}`);
+        if (info.traceError) lines.push(`  trace failed: ${info.traceError}`);
+        if (info.values) lines.push(table([['value', 'dtype', 'shape'], ...info.values.map((v) => [v.name, v.dtype, fmtShape(v.shape)])]));
+        return lines.join('\n');
+      });
+    });
+
+  program
+    .command('bench')
+    .description('measure latency: warm-up, timed runs, p50/p90/p99, threads pinned, CPU flags recorded')
+    .argument('<model>', 'path to a .onnx file')
+    .option('--runs <n>', 'timed runs', '50')
+    .option('--warmup <n>', 'untimed runs first', '5')
+    .option('--threads <n>', 'intra-op threads (default: ORT picks)')
+    .option('--json', 'print one JSON object')
+    .addOption(shapeOption())
+    .addOption(epOption())
+    .action(async (file: string, o: { runs: string; warmup: string; threads?: string; json?: boolean; shape?: string[]; ep: string }) => {
+      const { model } = openModel(file);
+      const r = await benchmark(model, {
+        runs: Number(o.runs),
+        warmup: Number(o.warmup),
+        threads: o.threads ? Number(o.threads) : undefined,
+        shapes: parseShapes(o.shape),
+        ep: o.ep,
+      });
+      const { samples: _samples, ...summary } = r;
+      print(!!o.json, summary, () =>
+        [
+          `${file} on ${r.ep}${r.fallback ? ` (${r.fallback.reason})` : ''}, ${r.threads} thread(s), ${r.runs} runs after ${r.warmup} warm-up`,
+          `  p50 ${fmtMs(r.p50)}   p90 ${fmtMs(r.p90)}   p99 ${fmtMs(r.p99)}   mean ${fmtMs(r.mean)}   min ${fmtMs(r.min)}`,
+          `  cpu ${r.cpu.model}; avx2 ${r.cpu.flags.avx2}, avx512f ${r.cpu.flags.avx512f}, vnni ${r.cpu.flags.avx512_vnni || r.cpu.flags.avx_vnni}`,
+        ].join('\n'),
+      );
+    });
+
+  program
+    .command('providers')
+    .description('list execution providers and whether they can run here')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const list = listProviders();
+      print(!!o.json, list, () => table([['provider', 'bundled', 'available', 'note'], ...list.map((p) => [p.name, String(p.bundled), String(p.available), p.reason ?? ''])]));
+    });
+
+  program
+    .command('demo')
+    .description('the bundled example end to end, with a readable report')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { json?: boolean }) => {
+      await runDemo({ json: !!o.json });
+    });
+
+  return program;
+}
+
+/** Run the CLI; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;
+    if (e instanceof StudioError || err.name.endsWith('Error') && err.code) {
+      process.stderr.write(`${err.name}: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`${err.stack ?? String(e)}\n`);
+    return 2;
+  }
+}

@@ -1,0 +1,41 @@
+/** @file Public surface of the runtime: sessions and providers, runs, sample inputs, concrete trace, benchmarks. */
+export {
+  PROVIDER_NAMES,
+  createSession,
+  listProviders,
+  ortSessionOptions,
+  parseProvider,
+  probeProvider,
+  type Fallback,
+  type LogLevel,
+  type OptimizationLevel,
+  type ProviderInfo,
+  type ProviderName,
+  type SessionHandle,
+  type SessionOptions,
+} from './providers.ts';
+export { ModelRunner, fromOrtTensor, runModel, runnableBytes, sessionInputSpecs, toOrtTensor, type RunOptions } from './run.ts';
+export { checkInputs, describeType, inputSpecs, resolveShape, sampleInputs, type InputSpec, type SampleInputOptions } from './inputs.ts';
+export { annotateShapes, exposeIntermediates, trace, type TraceOptions, type TraceResult, type TracedValue } from './trace.ts';
+export {
+  benchmark,
+  compareLatency,
+  latencyStats,
+  percentile,
+  type BenchOptions,
+  type BenchResult,
+  type BenchSetup,
+  type CompareOptions,
+  type CompareResult,
+  type LatencyStats,
+} from './bench.ts';
+export { cpuInfo, parseCpuInfo, type CpuInfo, type Flag } from './cpu.ts';
+export {
+  InputMismatchError,
+  RunError,
+  SessionCreateError,
+  UnknownProviderError,
+  UnresolvedInputError,
+  UnsupportedDTypeError,
+  WeightlessModelError,
+} from './errors.ts';

@@ -1,0 +1,162 @@
+/** @file Tests of the concrete trace: every intermediate's shape and dtype, kept data, control flow, annotation. */
+import { describe, expect, it } from 'vitest';
+import { Graph, Model, Tensor, printModel } from '../../core/ir/index.ts';
+import { runModel } from './run.ts';
+import { exposeIntermediates, trace } from './trace.ts';
+import { graphAttr, init, input, int, ints, op, output, smallCnn } from './testing/models.ts';
+
+describe('trace of a small CNN', () => {
+  it('gives the right dtype and shape for every value', async () => {
+    const t = await trace(smallCnn(), { dimSizes: { N: 2 }, threads: 1 });
+    const shapes = Object.fromEntries([...t.values].map(([k, v]) => [k, v.shape]));
+    expect(shapes).toMatchObject({
+      x: [2, 3, 8, 8],
+      w1: [4, 3, 3, 3],
+      conv1: [2, 4, 8, 8],
+      relu1: [2, 4, 8, 8],
+      pool1: [2, 4, 4, 4],
+      conv2: [2, 6, 2, 2],
+      relu2: [2, 6, 2, 2],
+      gap: [2, 6, 1, 1],
+      flat: [2, 6],
+      y: [2, 5],
+      s: [4],
+      sf: [4],
+    });
+    expect(t.values.get('s')!.dtype).toBe('int64');
+    expect(t.values.get('sf')!.dtype).toBe('float32');
+    expect(t.values.get('conv1')!.kind).toBe('node');
+    expect(t.values.get('w1')!.kind).toBe('initializer');
+    expect(t.values.get('x')!.kind).toBe('input');
+    expect(t.skipped).toEqual([]);
+    expect(t.ep).toBe('cpu');
+    expect(t.ms).toBeGreaterThan(0);
+    expect([...t.values.values()].every((v) => v.data === undefined)).toBe(true);
+  });
+
+  it('returns the same outputs as a plain run on the same inputs', async () => {
+    const m = smallCnn();
+    const t = await trace(m, { seed: 3 });
+    const plain = await runModel(m, t.inputs);
+    // the trace runs unoptimized (every value is an output anyway); kernels differ in rounding only
+    const p = plain.y!.toNumbers();
+    t.outputs.y!.toNumbers().forEach((v, i) => expect(v).toBeCloseTo(p[i]!, 5));
+    const same = await runModel(m, t.inputs, { optimization: 'disabled' });
+    expect(t.outputs.y!.toNumbers()).toEqual(same.y!.toNumbers());
+    expect(t.outputs.sf!.toNumbers()).toEqual([1, 4, 8, 8]);
+  });
+
+  it('keeps data on request, and the kept values agree with each other', async () => {
+    const t = await trace(smallCnn(), { keep: ['conv1', 'relu1', 'relu2', 'gap'] });
+    expect(t.values.get('pool1')!.data).toBeUndefined();
+    const conv = t.values.get('conv1')!.data!.toNumbers();
+    expect(t.values.get('relu1')!.data!.toNumbers()).toEqual(conv.map((v) => Math.max(v, 0)));
+    // GlobalAveragePool: the mean of each 2×2 channel
+    const r2 = t.values.get('relu2')!.data!.toNumbers();
+    const gap = t.values.get('gap')!.data!.toNumbers();
+    gap.forEach((g, c) => expect(g).toBeCloseTo((r2[4 * c]! + r2[4 * c + 1]! + r2[4 * c + 2]! + r2[4 * c + 3]!) / 4, 5));
+    const all = await trace(smallCnn(), { keepData: true });
+    expect([...all.values.values()].every((v) => v.data !== undefined)).toBe(true);
+  });
+
+  it('leaves the model untouched unless asked to annotate', async () => {
+    const m = smallCnn();
+    const before = printModel(m);
+    await trace(m);
+    expect(printModel(m)).toBe(before);
+    const t = await trace(m, { annotate: true, dimSizes: { N: 2 } });
+    expect(t.annotated).toBe(10);
+    expect(m.graph.get('conv2')!.type).toEqual({ kind: 'tensor', dtype: 'float32', shape: [2, 6, 2, 2] });
+    expect(m.graph.get('s')!.shape).toEqual([4]);
+    expect(m.graph.get('y')!.shape).toEqual(['N', 5]); // the declared symbol survives
+  });
+
+  it('exposes node outputs but not omitted optional ones', () => {
+    const m = new Model();
+    const g = m.graph;
+    const x = input(g, 'x', 'float32', [1, 1, 4, 4]);
+    const pool = g.addNode({ opType: 'MaxPool', inputs: [x], outputs: ['p', ''], name: 'pool', attributes: { kernel_shape: ints(2, 2) } });
+    output(g, op(g, 'Relu', [pool.outputs[0]!], 'y'));
+    const { exposed, added } = exposeIntermediates(m);
+    expect(added).toEqual(['p']);
+    expect(exposed.graph.outputs.map((v) => v.name)).toEqual(['y', 'p']);
+    expect(m.graph.outputs.map((v) => v.name)).toEqual(['y']);
+  });
+});
+
+/** out = If(sum(x) > 0, then: Relu(x), else: Neg(x)) · 2 — the branches read x from the outer scope. */
+function ifModel(): Model {
+  const m = new Model();
+  const g = m.graph;
+  const x = input(g, 'x', 'float32', [2, 3]);
+  const sum = op(g, 'ReduceSum', [x], 'sum', { keepdims: int(0) });
+  const cond = op(g, 'Greater', [sum, init(g, 'zero', [], [0])], 'cond');
+  const branch = (name: string, opType: string) => {
+    const sg = new Graph(name, g);
+    const v = op(sg, opType, [x], `${name}_out`);
+    output(sg, v, 'float32', [2, 3]);
+    return sg;
+  };
+  const iff = g.addNode({
+    opType: 'If',
+    inputs: [cond],
+    outputs: ['branch'],
+    name: 'if',
+    attributes: { then_branch: graphAttr(branch('then', 'Relu')), else_branch: graphAttr(branch('else', 'Neg')) },
+  });
+  output(g, op(g, 'Mul', [iff.outputs[0]!, init(g, 'two', [], [2])], 'out'), 'float32', [2, 3]);
+  return m;
+}
+
+/** Loop 3 times: acc += x; outputs the final acc and every step's acc (a scan output). */
+function loopModel(): Model {
+  const m = new Model();
+  const g = m.graph;
+  const x = input(g, 'x', 'float32', [2]);
+  const trip = g.addInitializer('trip', Tensor.int64([], [3]));
+  const go = g.addInitializer('go', new Tensor('bool', [], Uint8Array.from([1])));
+  const acc0 = init(g, 'acc0', [2], [0, 0]);
+  const body = new Graph('body', g);
+  body.addInput('i', { kind: 'tensor', dtype: 'int64', shape: [] });
+  const cin = body.addInput('cond_in', { kind: 'tensor', dtype: 'bool', shape: [] });
+  const acc = body.addInput('acc', { kind: 'tensor', dtype: 'float32', shape: [2] });
+  output(body, op(body, 'Identity', [cin], 'cond_out'), 'bool', []);
+  const next = op(body, 'Add', [acc, x], 'acc_next');
+  output(body, next, 'float32', [2]);
+  output(body, op(body, 'Identity', [next], 'step'), 'float32', [2]);
+  const loop = g.addNode({ opType: 'Loop', inputs: [trip, go, acc0], outputs: ['final', 'steps'], name: 'loop', attributes: { body: graphAttr(body) } });
+  output(g, op(g, 'Relu', [loop.outputs[0]!], 'y'));
+  output(g, loop.outputs[1]!);
+  return m;
+}
+
+describe('trace with control flow', () => {
+  it('traces If: its output is exposed, the branch values are not', async () => {
+    const pos = await trace(ifModel(), { inputs: { x: Tensor.float32([2, 3], [1, -2, 3, 4, -5, 6]) }, keepData: true });
+    expect(pos.values.get('cond')).toMatchObject({ dtype: 'bool', shape: [] });
+    expect(pos.values.get('branch')!.data!.toNumbers()).toEqual([1, 0, 3, 4, 0, 6]);
+    expect(pos.outputs.out!.toNumbers()).toEqual([2, 0, 6, 8, 0, 12]);
+    expect(pos.values.has('then_out')).toBe(false);
+    const neg = await trace(ifModel(), { inputs: { x: Tensor.float32([2, 3], [-1, -2, -3, 4, -5, 6]) } });
+    expect(neg.outputs.out!.toNumbers()).toEqual([2, 4, 6, -8, 10, -12]);
+  });
+
+  it('traces Loop with a carried value and a scan output', async () => {
+    const t = await trace(loopModel(), { inputs: { x: Tensor.float32([2], [1, 2]) }, keep: ['final'] });
+    expect(t.values.get('final')!.data!.toNumbers()).toEqual([3, 6]);
+    expect(t.values.get('steps')).toMatchObject({ dtype: 'float32', shape: [3, 2] });
+    expect(t.outputs.steps!.toNumbers()).toEqual([1, 2, 2, 4, 3, 6]);
+    expect(t.values.has('acc_next')).toBe(false);
+  });
+
+  it('skips sequence values, which ORT-node cannot return, and says so', async () => {
+    const m = new Model();
+    const g = m.graph;
+    const x = input(g, 'x', 'float32', [2]);
+    const seq = op(g, 'SequenceConstruct', [x, x], 'seq');
+    output(g, op(g, 'ConcatFromSequence', [seq], 'y', { axis: int(0) }));
+    const t = await trace(m);
+    expect(t.skipped).toEqual([{ name: 'seq', reason: expect.stringMatching(/not a tensor/) }]);
+    expect(t.values.get('y')!.shape).toEqual([4]);
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * @file Classification accuracy of a model in ORT over an image set, batch by batch (top-1 and top-5).
+ * May import ORT through the runtime.
+ */
+import { Tensor, type Model } from '../../core/ir/index.ts';
+import { ModelRunner, type SessionOptions } from '../runtime/index.ts';
+import type { ImageSet } from './mnist.ts';
+
+export interface Accuracy {
+  top1: number;
+  top5: number;
+  count: number;
+  ms: number;
+}
+
+export interface EvaluateOptions extends SessionOptions {
+  batchSize?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Run the model over the set and count top-1 / top-5 hits against the labels. */
+export async function evaluateClassifier(model: Model | Uint8Array, data: ImageSet, opts: EvaluateOptions = {}): Promise<Accuracy> {
+  const t0 = performance.now();
+  const runner = await ModelRunner.create(model, opts);
+  const batch = opts.batchSize ?? 256;
+  const per = data.shape.reduce((a, b) => a * b, 1);
+  const inputName = runner.inputNames[0]!;
+  let top1 = 0;
+  let top5 = 0;
+  try {
+    for (let start = 0; start < data.count; start += batch) {
+      const n = Math.min(batch, data.count - start);
+      const x = new Tensor('float32', [n, ...data.shape], data.images.subarray(start * per, (start + n) * per));
+      const out = await runner.run({ [inputName]: x });
+      const logits = Object.values(out)[0]!;
+      const k = logits.dims[1]!;
+      const vals = logits.data as Float32Array;
+      for (let i = 0; i < n; i++) {
+        const label = Number(data.labels[start + i]);
+        const row = vals.subarray(i * k, (i + 1) * k);
+        const target = row[label]!;
+        let greater = 0;
+        for (let j = 0; j < k; j++) if (row[j]! > target || (row[j] === target && j < label)) greater++;
+        if (greater === 0) top1++;
+        if (greater < 5) top5++;
+      }
+      opts.onProgress?.(start + n, data.count);
+    }
+  } finally {
+    await runner.release();
+  }
+  return { top1: top1 / data.count, top5: top5 / data.count, count: data.count, ms: performance.now() - t0 };
+}
