@@ -2,9 +2,11 @@
  * @file Model statistics: parameters, size, and multiply-accumulates per node from one table keyed by op type.
  * Shapes come from a concrete trace (or static value types). Pure: imports only the IR.
  *
- * MAC formulas (one multiply-accumulate = 1; elementwise work counts 1 per output element):
+ * Convention: `macs` counts the multiply-accumulates of the linear layers (Conv, ConvTranspose, Gemm,
+ * MatMul, recurrent cells) — the convention of torchvision's and papers' tables, so ResNet-18 is 1.82 G.
+ * Everything else (normalization, activations, pooling, elementwise) is counted separately as `otherOps`.
  *
- * | op | MACs |
+ * | op | count (MACs for linear layers, ops otherwise) |
  * |---|---|
  * | Conv | out_numel · (C_in / group) · ∏kernel |
  * | ConvTranspose | in_numel · (C_out / group) · ∏kernel |
@@ -32,8 +34,11 @@ export interface MacContext {
   outShape(i: number): readonly number[] | undefined;
 }
 
-/** MACs of one node; undefined when a needed shape is unknown. */
+/** Work of one node (MACs for linear layers, ops otherwise); undefined when a needed shape is unknown. */
 export type MacRule = (ctx: MacContext) => number | undefined;
+
+/** Op types whose work is multiply-accumulates of a linear layer (counted in `macs`). */
+export const LINEAR_OPS = new Set(['Conv', 'ConvInteger', 'QLinearConv', 'ConvTranspose', 'Gemm', 'MatMul', 'MatMulInteger', 'QLinearMatMul', 'LSTM', 'GRU', 'RNN']);
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -170,14 +175,20 @@ export function registerMacRule(opType: string, rule: MacRule): void {
 export interface NodeStats {
   name: string;
   opType: string;
+  /** Linear-layer MACs of this node (0 for other ops). */
   macs: number;
+  /** Non-linear-layer work of this node (normalization, activations, pooling, elementwise). */
+  ops: number;
   /** Parameters (float initializer elements) this node reads. */
   params: number;
 }
 
 export interface ModelStats {
   params: number;
+  /** Multiply-accumulates of the linear layers. */
   macs: number;
+  /** Other work: normalization, activations, pooling, elementwise (see the table above). */
+  otherOps: number;
   /** Bytes of all initializers (the weight payload of the file). */
   sizeBytes: number;
   nodes: NodeStats[];
@@ -202,6 +213,7 @@ export function modelStats(model: Model, shapes?: ShapeMap): ModelStats {
   const uncounted: ModelStats['uncounted'] = [];
   const opTypes: Record<string, number> = {};
   let macs = 0;
+  let otherOps = 0;
   for (const node of g.nodes) {
     opTypes[node.opType] = (opTypes[node.opType] ?? 0) + 1;
     const rule = MAC_RULES[node.opType];
@@ -217,11 +229,13 @@ export function modelStats(model: Model, shapes?: ShapeMap): ModelStats {
       else m = r;
       if (node.subgraphs().length > 0) uncounted.push({ node: node.name, opType: node.opType, reason: 'control-flow' });
     }
-    macs += m;
-    nodes.push({ name: node.name, opType: node.opType, macs: m, params: nodeParams(node) });
+    const linear = LINEAR_OPS.has(node.opType);
+    if (linear) macs += m;
+    else otherOps += m;
+    nodes.push({ name: node.name, opType: node.opType, macs: linear ? m : 0, ops: linear ? 0 : m, params: nodeParams(node) });
   }
   const { params, sizeBytes } = graphParams(g);
-  return { params, macs, sizeBytes, nodes, opTypes, uncounted };
+  return { params, macs, otherOps, sizeBytes, nodes, opTypes, uncounted };
 }
 
 function nodeParams(node: Node): number {

@@ -79,7 +79,7 @@ let measure: Measure = defaultMeasure;
  * @example registerStep('prune', async (ctx) => ({ outputModel: await prune(ctx) }));
  */
 export function registerStep<K extends StepKind>(kind: K, executor: StepExecutor<StepOf<K>>): void;
-export function registerStep(kind: string, executor: StepExecutor<CustomStep>): void;
+export function registerStep<S extends CustomStep = CustomStep>(kind: string, executor: StepExecutor<S>): void;
 export function registerStep(kind: string, executor: StepExecutor<any>): void {
   executors.set(kind, executor);
 }

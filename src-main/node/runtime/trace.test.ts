@@ -66,9 +66,29 @@ describe('trace of a small CNN', () => {
     expect(printModel(m)).toBe(before);
     const t = await trace(m, { annotate: true, dimSizes: { N: 2 } });
     expect(t.annotated).toBe(10);
-    expect(m.graph.get('conv2')!.type).toEqual({ kind: 'tensor', dtype: 'float32', shape: [2, 6, 2, 2] });
+    // a second run with another N tells which dims follow it
+    expect(t.notes).toEqual([]);
+    expect(m.graph.get('conv2')!.type).toEqual({ kind: 'tensor', dtype: 'float32', shape: ['N', 6, 2, 2] });
+    expect(m.graph.get('flat')!.shape).toEqual(['N', 6]);
     expect(m.graph.get('s')!.shape).toEqual([4]);
+    expect(m.graph.get('y')!.shape).toEqual(['N', 5]);
+  });
+
+  it('annotates traced sizes as fixed without the dynamic probe, keeping declared symbols', async () => {
+    const m = smallCnn();
+    await trace(m, { annotate: true, dynamic: false, dimSizes: { N: 2 } });
+    expect(m.graph.get('conv2')!.shape).toEqual([2, 6, 2, 2]);
     expect(m.graph.get('y')!.shape).toEqual(['N', 5]); // the declared symbol survives
+  });
+
+  it('labels dims derived from several symbols as unknown', async () => {
+    const m = new Model();
+    const g = m.graph;
+    const a = input(g, 'a', 'float32', ['B', 'T', 4]);
+    const flat = op(g, 'Reshape', [a, g.addInitializer('to', Tensor.int64([2], [-1, 4]))], 'flat');
+    output(g, op(g, 'Relu', [flat], 'y'));
+    await trace(m, { annotate: true, dimSizes: { B: 2, T: 3 } });
+    expect(m.graph.get('flat')!.shape).toEqual([null, 4]);
   });
 
   it('exposes node outputs but not omitted optional ones', () => {

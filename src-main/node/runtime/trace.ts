@@ -132,7 +132,6 @@ async function probeDynamicDims(model: Model, first: TraceResult, opts: TraceOpt
   const specs = inputSpecs(model);
   const sizes = new Map<string, [number, number]>();
   const shapes: Record<string, number[]> = {};
-  let next = Math.max(1, ...Object.values(first.inputs).flatMap((t) => t.dims)) + 1;
   let dynamic = false;
   for (const spec of specs) {
     const dims = first.inputs[spec.name]!.dims;
@@ -141,13 +140,14 @@ async function probeDynamicDims(model: Model, first: TraceResult, opts: TraceOpt
       if (typeof declared === 'number' && declared >= 0) return d;
       dynamic = true;
       if (typeof declared !== 'string' || declared === '') return d + 1;
-      if (!sizes.has(declared)) sizes.set(declared, [d, next++]);
+      // s → s + 1 + k for the k-th symbol: small (cheap to run) and a distinct (first, second) pair per symbol
+      if (!sizes.has(declared)) sizes.set(declared, [d, d + 1 + sizes.size]);
       return sizes.get(declared)![1];
     });
   }
   if (!dynamic) return undefined;
-  const { inputs: _given, ...rest } = opts;
-  const second = await traceOnce(model, sampleInputs(model, { ...rest, shapes, keepData: false }), { ...rest, keepData: false, keep: [] });
+  const { inputs: _given, dimSizes: _sizes, shapes: _shapes, ...rest } = opts;
+  const second = await traceOnce(model, sampleInputs(model, { ...rest, shapes }), { ...rest, keepData: false, keep: [] });
   const out = new Map<string, Dim[] | undefined>();
   for (const [name, a] of first.values) {
     const b = second.values.get(name);

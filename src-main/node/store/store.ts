@@ -152,6 +152,9 @@ const SORT_SQL: Record<RunSortKey, string> = {
   ...(Object.fromEntries(SORTABLE_METRICS.map((m) => [m, `json_extract(rep.report_json, '$.${m}')`])) as Record<SortableMetric, string>),
 };
 
+/** Every key `listRuns` can sort by. */
+export const RUN_SORT_KEYS = Object.keys(SORT_SQL) as RunSortKey[];
+
 interface RunRow {
   id: string;
   experiment_id: string;

@@ -1,0 +1,183 @@
+/**
+ * @file The training forward: walks a graph in order and puts every node on the tape, rewriting the ops that
+ * behave differently in training — BatchNormalization (batch statistics, running-stat updates as extra step
+ * outputs; closed-form backward), Dropout (a mask from a noise input the trainer fills from its seeded RNG),
+ * MaxPool (adds its Indices output), LayerNormalization (adds Mean/InvStdDev outputs). Pure: imports the IR.
+ */
+import type { DataType, Graph, Node, Value } from '../ir/index.ts';
+import { attr, type Emitter, type TapeEntry } from './emitter.ts';
+import { UnsupportedGradientError } from './errors.ts';
+import { axesExcept, channelShape, constantOf } from './rule.ts';
+
+export interface TrainingForwardOptions {
+  /** 'train': batch statistics and running-stat updates (default); 'frozen': running statistics as constants. */
+  batchNorm?: 'train' | 'frozen';
+  /** 'train': dropout masks from noise inputs (default); 'off': dropout is the identity. */
+  dropout?: 'train' | 'off';
+}
+
+/** A noise input the trainer fills with uniform [0, 1) samples each step. */
+export interface NoiseInput {
+  value: Value;
+  shape: number[];
+  dtype: DataType;
+}
+
+export interface TrainingForward {
+  tape: TapeEntry[];
+  /** Running statistics (graph inputs of the step) → their updated values. */
+  stateUpdates: Map<Value, Value>;
+  noise: NoiseInput[];
+}
+
+interface Ctx {
+  e: Emitter;
+  g: Graph;
+  out: TrainingForward;
+}
+
+/** Replace `old`'s outputs by `outs` (same names kept) and drop the old node. */
+function replaceNode(c: Ctx, old: Node, outs: (Value | null)[]): void {
+  const names = old.outputs.map((v) => v.name);
+  old.outputs.forEach((v, i) => {
+    const n = outs[i];
+    if (n) v.replaceAllUsesWith(n);
+    else if (v.uses.length > 0 || v.isGraphOutput) {
+      throw new UnsupportedGradientError(old.opType, old.name, `output ${i} in training mode`);
+    }
+  });
+  c.g.removeNode(old, true);
+  outs.forEach((n, i) => {
+    if (n && !c.g.get(names[i]!)) c.g.renameValue(n, names[i]!);
+  });
+}
+
+// Training-mode BN over axes A = all but channels, n = |A| elements per channel:
+//   μ = mean_A x; σ² = mean_A (x−μ)²; x̂ = (x−μ)/√(σ²+ε); y = γx̂ + β;
+//   running: r_μ ← m·r_μ + (1−m)·μ; r_σ ← m·r_σ + (1−m)·σ²·n/(n−1)  (ONNX momentum m; unbiased like torch)
+//   backward: dβ = Σ dy; dγ = Σ dy·x̂; dx = γ/√(σ²+ε) · (dy − (dβ + x̂·dγ)/n)
+function batchNormTrain(c: Ctx, node: Node): void {
+  const { e } = c;
+  const [x, gamma, beta, rm, rv] = [0, 1, 2, 3, 4].map((i) => node.inputs[i]!);
+  if (node.outputs.slice(1).some((v) => v.uses.length > 0 || v.isGraphOutput)) {
+    throw new UnsupportedGradientError(node.opType, node.name, 'using its running-stat outputs');
+  }
+  const xs = e.shape(x!);
+  const cs = channelShape(xs[1]!, xs.length);
+  const A = axesExcept(xs.length, 1);
+  const n = A.reduce((p, a) => p * xs[a]!, 1);
+  const eps = node.attrFloat('epsilon', 1e-5);
+  const m = node.attrFloat('momentum', 0.9);
+  const tape = e.tape;
+  e.tape = null;
+  const mu = e.reduce('ReduceMean', x!, A, true);
+  const xc = e.sub(x!, mu);
+  const variance = e.reduce('ReduceMean', e.mul(xc, xc), A, true);
+  const inv = e.unary('Reciprocal', e.unary('Sqrt', e.add(variance, e.scalarLike(eps, variance))));
+  const xhat = e.mul(xc, inv);
+  const gr = e.reshape(gamma!, cs);
+  const y = e.add(e.mul(xhat, gr), e.reshape(beta!, cs));
+  const C = [xs[1]!];
+  c.out.stateUpdates.set(rm!, e.add(e.scale(rm!, m), e.scale(e.reshape(mu, C), 1 - m)));
+  c.out.stateUpdates.set(rv!, e.add(e.scale(rv!, m), e.scale(e.reshape(variance, C), ((1 - m) * n) / Math.max(n - 1, 1))));
+  e.tape = tape;
+  replaceNode(c, node, [y]);
+  c.out.tape.push({
+    label: node.name,
+    opType: 'BatchNormalization',
+    node: null,
+    inputs: [x!, gamma!, beta!],
+    outputs: [y],
+    vjp: ([dy], needs) => {
+      const db = e.reduceSum(dy!, A, true);
+      const dg = e.reduceSum(e.mul(dy!, xhat), A, true);
+      const dx = needs[0] ? e.mul(e.mul(gr, inv), e.sub(dy!, e.scale(e.add(db, e.mul(xhat, dg)), 1 / n))) : null;
+      return [dx, needs[1] ? e.reshape(dg, C) : null, needs[2] ? e.reshape(db, C) : null];
+    },
+  });
+}
+
+/** Dropout ratio (input 1 from opset 12, attribute before). */
+function dropoutRatio(node: Node): number {
+  const r = node.inputs[1];
+  if (r) {
+    const t = constantOf(r);
+    if (!t?.data) throw new UnsupportedGradientError('Dropout', node.name, 'a non-constant ratio');
+    return t.toNumbers()[0]!;
+  }
+  return node.attrFloat('ratio', 0.5);
+}
+
+// Training-mode dropout: keep where u ≥ p (u ~ U[0,1) from a noise input), y = x·keep/(1−p).
+// Emitted as a taped Mul, so its backward (dx = dy·mask) comes from the Mul rule.
+function dropoutTrain(c: Ctx, node: Node): void {
+  const { e } = c;
+  const p = dropoutRatio(node);
+  const x = node.inputs[0]!;
+  if (p <= 0) {
+    replaceNode(c, node, [e.op('Identity', [x], {}, e.shape(x)), null]);
+    return;
+  }
+  const shape = e.shape(x);
+  const dtype = e.dtype(x);
+  const u = c.g.addInput(c.g.uniqueName(`noise.${node.name || 'dropout'}`));
+  e.declare(u, shape, dtype);
+  c.out.noise.push({ value: u, shape, dtype });
+  const keep = e.compare('GreaterOrEqual', u, e.scalar(p, dtype));
+  const mask = e.where(keep, e.scalar(1 / (1 - p), dtype), e.scalar(0, dtype));
+  replaceNode(c, node, [e.mul(x, mask), keep]);
+}
+
+// MaxPool gains its Indices output (its backward scatters through them).
+function maxPoolTrain(c: Ctx, node: Node): void {
+  const { e } = c;
+  const attrs = Object.fromEntries(node.attributes);
+  const y = node.outputs[0]!;
+  const [ny, idx] = e.opN('MaxPool', [node.inputs[0]!], attrs, [
+    { shape: e.shape(y), dtype: e.dtype(node.inputs[0]!) },
+    { shape: e.shape(y), dtype: 'int64' },
+  ]);
+  replaceNode(c, node, [ny!, idx!]);
+}
+
+// LayerNormalization gains its Mean and InvStdDev outputs (reused by the backward).
+function layerNormTrain(c: Ctx, node: Node): void {
+  const { e } = c;
+  const x = node.inputs[0]!;
+  const xs = e.shape(x);
+  const axis = node.attrInt('axis', -1) < 0 ? node.attrInt('axis', -1) + xs.length : node.attrInt('axis', -1);
+  const statShape = xs.map((d, i) => (i < axis ? d : 1));
+  const stash: DataType = node.attrInt('stash_type', 1) === 1 ? 'float32' : e.dtype(x);
+  const statType: DataType = e.dtype(x) === 'float64' ? 'float64' : stash;
+  const outs = e.opN('LayerNormalization', [...node.inputs], { ...Object.fromEntries(node.attributes), axis: attr.int(axis) }, [
+    { shape: e.shape(node.outputs[0]!), dtype: e.dtype(x) },
+    { shape: statShape, dtype: statType },
+    { shape: statShape, dtype: statType },
+  ]);
+  replaceNode(c, node, outs);
+}
+
+const trainingRewrites: Record<string, (c: Ctx, node: Node, o: TrainingForwardOptions) => boolean> = {
+  BatchNormalization: (c, n, o) => (o.batchNorm ?? 'train') === 'train' && (batchNormTrain(c, n), true),
+  Dropout: (c, n, o) => (o.dropout ?? 'train') === 'train' && (dropoutTrain(c, n), true),
+  MaxPool: (c, n) => (n.outputs.length < 2 || n.outputs[1]!.anonymous) && (maxPoolTrain(c, n), true),
+  LayerNormalization: (c, n) => n.outputs.length < 3 && (layerNormTrain(c, n), true),
+};
+
+/**
+ * Put the graph's nodes on a tape, rewriting training-mode ops in place (the graph is edited; pass a clone).
+ * The emitter must already know every forward value's shape.
+ */
+export function trainingForward(e: Emitter, opts: TrainingForwardOptions = {}): TrainingForward {
+  const g = e.graph;
+  g.sortTopologically();
+  const out: TrainingForward = { tape: [], stateUpdates: new Map(), noise: [] };
+  const c: Ctx = { e, g, out };
+  e.tape = out.tape;
+  for (const node of [...g.nodes]) {
+    const rewrite = node.domain === '' ? trainingRewrites[node.opType] : undefined;
+    if (rewrite?.(c, node, opts)) continue;
+    out.tape.push({ label: node.name, opType: node.opType, node, inputs: [...node.inputs], outputs: [...node.outputs] });
+  }
+  return out;
+}

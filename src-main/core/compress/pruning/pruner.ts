@@ -1,0 +1,251 @@
+/**
+ * @file The one-shot pruners with NNI 3.0's API shape: `new L1NormPruner(model, configList)` validates the config
+ * list and resolves its targets (throwing one error that lists every fault), `await pruner.compress()` returns the
+ * masks as data and leaves the model untouched; `simulate(model, masks, { applyMethods })` gives the masked model.
+ * Pure: imports only the IR, sibling modules and the shared config layer.
+ */
+import type { Model } from '../../ir/index.ts';
+import { hasErrors, parseConfigList, type CompressorFamily, type Diagnostic, type PruningConfig } from '../../../../src-shared/config/index.ts';
+import { maskSparsity, maskToJson, setMask, type Masks, type TargetMask } from '../masks.ts';
+import { resolveTargets, type TargetTable } from '../targets/index.ts';
+import type { ApplyMethod, ApplyMethods } from '../simulate/index.ts';
+import { CompressionConfigError } from '../errors.ts';
+import { expandBlockMask, inversePerm, permute, type BlockView } from './granularity.ts';
+import { fpgmMetric, normMetric, type Metric } from './metrics.ts';
+import { PLAN_FORMAT, PLAN_VERSION, graphHash, weightsHash, type PlanTarget, type PruningPlan } from './plan.ts';
+import { prepareTargets, ruleFamily, type Prepared, type ShapeSource } from './setup.ts';
+import { andInto, dependencyRule, globalRule, ratioRule, thresholdRule } from './sparsity.ts';
+
+export type PrunerKind = 'level' | 'l1' | 'l2' | 'fpgm';
+
+export interface PrunerOptions {
+  /** Concrete shapes of activations by value name (from a trace), for `_input_k` / `_output_k` targets. */
+  shapes?: ShapeSource;
+  /** Model name recorded in the plan (default: the graph's name). */
+  modelName?: string;
+}
+
+/** What `compress()` returns: masks as data plus everything needed to apply, report and replay them. */
+export interface PruneResult {
+  masks: Masks;
+  /** Apply method per masked target, for `simulate`. */
+  applyMethods: ApplyMethods;
+  /** The replayable plan (masks, config list, pruner, model fingerprints). */
+  plan: PruningPlan;
+}
+
+/** Shared machinery of the one-shot pruners; subclasses choose the metric. */
+export abstract class Pruner {
+  /** Parsed config entries (op types read as ONNX). */
+  readonly configs: readonly PruningConfig[];
+  /** Resolved targets. */
+  readonly targets: TargetTable<'pruning'>;
+  /** Everything noticed while parsing, resolving and pruning (warnings and infos; errors are thrown). */
+  readonly diagnostics: Diagnostic[];
+  private readonly prepared: Prepared[];
+
+  /**
+   * @throws ConfigListError for schema faults (unknown keys, wrong types, ranges), each with its JSON path
+   * @throws CompressionConfigError for faults against this model (non-initializer targets, group mismatches, align
+   *   sources that do not exist, granularities that do not fit), each with its JSON path and node
+   */
+  constructor(
+    readonly model: Model,
+    readonly configList: unknown,
+    readonly options: PrunerOptions = {},
+  ) {
+    const parsed = parseConfigList(configList, 'pruning');
+    this.configs = parsed.configs;
+    this.targets = resolveTargets(model, parsed.configs, 'pruning');
+    this.diagnostics = [...parsed.diagnostics, ...this.targets.diagnostics];
+    this.prepared = prepareTargets(model, this.configs, this.targets, { family: this.family, structuredOnly: this.structuredOnly, shapes: options.shapes }, this.diagnostics);
+    if (hasErrors(this.diagnostics)) throw new CompressionConfigError(this.diagnostics);
+  }
+
+  /** 'level' | 'l1' | 'l2' | 'fpgm' (a prototype getter: read during construction). */
+  abstract get kind(): PrunerKind;
+
+  /** What `granularity: 'default'` means (NNI's register_scalers). */
+  protected get family(): CompressorFamily {
+    return 'norm';
+  }
+
+  /** Set to the pruner's name when it needs multi-element blocks. */
+  protected get structuredOnly(): string | undefined {
+    return undefined;
+  }
+
+  /** The metric of one target: `data` in the canonical out-first layout, blocks per `view`. */
+  protected abstract metric(data: Float32Array, view: BlockView): Metric;
+
+  /** Computes the masks (the model is not modified). */
+  async compress(): Promise<PruneResult> {
+    const ranked = this.prepared.filter((p) => p.ranked);
+    for (const p of ranked) p.rule.metric = this.metric(canonicalData(p), p.view);
+    this.applyRules();
+    const masks: Masks = new Map();
+    const applyMethods: Record<string, Record<string, string>> = {};
+    const planTargets: PlanTarget[] = [];
+    for (const p of this.prepared) {
+      if (!p.rule.mask) continue;
+      const mask = onnxMask(p);
+      const method = (p.t.setting.apply_method ?? 'mul') as ApplyMethod;
+      setMask(masks, p.t.nodeName, p.t.name, mask);
+      (applyMethods[p.t.nodeName] ??= {})[p.t.name] = method;
+      planTargets.push({
+        node: p.t.nodeName,
+        opType: p.t.opType,
+        target: p.t.name,
+        kind: p.t.kind,
+        value: p.t.value.name,
+        shape: p.dims,
+        applyMethod: method,
+        config: p.t.path,
+        sparsity: maskSparsity(mask),
+      });
+    }
+    return { masks, applyMethods, plan: this.plan(masks, planTargets) };
+  }
+
+  /** NNI's rule order: threshold → dependency → global → ratio → align, each ANDed into the running mask. */
+  private applyRules(): void {
+    const all = this.prepared;
+    for (const p of all) if (p.t.setting.sparse_threshold != null) thresholdRule(p.rule);
+    for (const members of groups(all, 'dependency')) dependencyRule(members.map((p) => p.rule));
+    for (const members of groups(all, 'global')) globalRule(members.map((p) => p.rule));
+    for (const p of all) if (ruleFamily(p.t.setting) === 'ratio') ratioRule(p.rule);
+    for (const p of all) if (p.align && p.align.source.rule.mask) andInto(p.rule, alignedMask(p));
+  }
+
+  private plan(masks: Masks, targets: PlanTarget[]): PruningPlan {
+    const json: PruningPlan['masks'] = {};
+    for (const t of targets) (json[t.node] ??= {})[t.target] = maskToJson(masks.get(t.node)!.get(t.target)!);
+    return {
+      format: PLAN_FORMAT,
+      version: PLAN_VERSION,
+      pruner: this.kind,
+      model: { name: this.options.modelName ?? this.model.graph.name, graphHash: graphHash(this.model), weightsHash: weightsHash(this.model) },
+      configList: this.configList,
+      targets,
+      masks: json,
+    };
+  }
+}
+
+/** Members of each dependency / global group, in target order. */
+function groups(all: readonly Prepared[], kind: 'dependency' | 'global'): Prepared[][] {
+  const out = new Map<string, Prepared[]>();
+  for (const p of all) {
+    if (ruleFamily(p.t.setting) !== kind) continue;
+    const id = kind === 'dependency' ? p.t.setting.dependency_group_id! : p.t.setting.global_group_id!;
+    const k = `${typeof id}:${id}`;
+    out.set(k, [...(out.get(k) ?? []), p]);
+  }
+  return [...out.values()];
+}
+
+/** The target's values as float32 in the canonical out-first layout. */
+function canonicalData(p: Prepared): Float32Array {
+  const t = p.t.value.initializer!;
+  return permute(t.toFloat32(), t.dims, p.t.perm);
+}
+
+/** Rule 5: a source channel survives if any source element in it survives (sum over the other dims, then `!= 0`). */
+function alignedMask(p: Prepared): Uint8Array {
+  const { source, dims } = p.align!;
+  const srcDims = source.view.maskDims;
+  const full = expandBlockMask(source.rule.mask!, source.view);
+  const keptDims = dims.map((d) => srcDims[d]!);
+  const out = new Uint8Array(keptDims.reduce((a, b) => a * b, 1));
+  const rank = srcDims.length;
+  const idx = new Array<number>(rank).fill(0);
+  for (let i = 0; i < full.length; i++) {
+    if (full[i]) {
+      let o = 0;
+      for (const d of dims) o = o * srcDims[d]! + idx[d]!;
+      out[o] = 1;
+    }
+    for (let d = rank - 1; d >= 0; d--) {
+      if (++idx[d]! < srcDims[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** The block mask expanded and written back in the target's ONNX layout. */
+function onnxMask(p: Prepared): TargetMask {
+  const canon = expandBlockMask(p.rule.mask!, p.view);
+  const inv = inversePerm(p.t.perm);
+  return { dims: inv.map((c) => p.view.maskDims[c]!), data: permute(canon, p.view.maskDims, inv) };
+}
+
+/**
+ * LevelPruner: element-wise |w| by default (a block L1 norm when a granularity is given).
+ *
+ * @example const { masks } = await new LevelPruner(model, [{ op_types: ['Gemm'], sparse_ratio: 0.9 }]).compress();
+ */
+export class LevelPruner extends Pruner {
+  get kind(): PrunerKind {
+    return 'level';
+  }
+  protected override get family(): CompressorFamily {
+    return 'level';
+  }
+  protected metric(data: Float32Array, view: BlockView): Metric {
+    return normMetric(data, view, 1);
+  }
+}
+
+/**
+ * L1NormPruner: ‖block‖₁, output channels by default.
+ *
+ * @example const { masks } = await new L1NormPruner(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }]).compress();
+ */
+export class L1NormPruner extends Pruner {
+  get kind(): PrunerKind {
+    return 'l1';
+  }
+  protected metric(data: Float32Array, view: BlockView): Metric {
+    return normMetric(data, view, 1);
+  }
+}
+
+/**
+ * L2NormPruner: ‖block‖₂, output channels by default.
+ *
+ * @example const { masks } = await new L2NormPruner(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }]).compress();
+ */
+export class L2NormPruner extends Pruner {
+  get kind(): PrunerKind {
+    return 'l2';
+  }
+  protected metric(data: Float32Array, view: BlockView): Metric {
+    return normMetric(data, view, 2);
+  }
+}
+
+/**
+ * FPGMPruner: Σ_j ‖w_i − w_j‖₂ per block (structured granularities only), output channels by default.
+ *
+ * @example const { masks } = await new FPGMPruner(model, [{ op_types: ['Conv'], sparse_ratio: 0.3 }]).compress();
+ */
+export class FPGMPruner extends Pruner {
+  get kind(): PrunerKind {
+    return 'fpgm';
+  }
+  protected override get structuredOnly(): string {
+    return 'FPGMPruner';
+  }
+  protected metric(data: Float32Array, view: BlockView): Metric {
+    return fpgmMetric(data, view);
+  }
+}
+
+/** The pruner class for a kind. */
+export const PRUNERS: Readonly<Record<PrunerKind, new (model: Model, configList: unknown, options?: PrunerOptions) => Pruner>> = {
+  level: LevelPruner,
+  l1: L1NormPruner,
+  l2: L2NormPruner,
+  fpgm: FPGMPruner,
+};

@@ -1,0 +1,2 @@
+/** @file Public surface of simulation (masks written into a copy of the graph). Pure TypeScript. */
+export { simulate, APPLY_METHODS, MASKED_LOGIT, type ApplyMethod, type ApplyMethods, type SimulateOptions } from './simulate.ts';

@@ -1,0 +1,184 @@
+/**
+ * @file Evaluation of the small integer computations exporters emit for shapes (Shape → Gather → Div → Mul →
+ * Slice bounds, Concat of dims → Reshape targets) on the traced shapes, with a taint that marks entries following
+ * a dynamic input dim (batch, sequence). Speedup reads Reshape targets, Split sizes and Slice bounds from here, and
+ * rewrites as constants only the untainted ones. Pure: imports only the IR.
+ */
+import { isFloatType, type Graph, type Node, type Value } from '../../ir/index.ts';
+
+/** A small integer (or float scalar) tensor known on the trace. */
+export interface IntValue {
+  dims: number[];
+  values: number[];
+  /** Per entry: depends on a dynamic dim (must not be baked into a constant). */
+  dynamic: boolean[];
+  float: boolean;
+}
+
+const MAX_ELEMENTS = 4096;
+
+type Evaluator = (node: Node, ins: (IntValue | undefined)[], shapeOf: (v: Value) => readonly number[] | undefined, dyn: (v: Value, axis: number) => boolean) => IntValue | undefined;
+
+const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+
+function make(dims: number[], values: number[], dynamic: boolean[], float = false): IntValue {
+  return { dims, values, dynamic, float };
+}
+
+function broadcast2(a: IntValue, b: IntValue, f: (x: number, y: number) => number, float: boolean): IntValue | undefined {
+  const n = Math.max(a.values.length, b.values.length);
+  if (a.values.length !== n && a.values.length !== 1) return undefined;
+  if (b.values.length !== n && b.values.length !== 1) return undefined;
+  const at = (v: IntValue, i: number) => (v.values.length === 1 ? 0 : i);
+  const values: number[] = [];
+  const dynamic: boolean[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = f(a.values[at(a, i)]!, b.values[at(b, i)]!);
+    values.push(float ? r : Math.trunc(r));
+    dynamic.push(a.dynamic[at(a, i)]! || b.dynamic[at(b, i)]!);
+  }
+  return make(a.values.length >= b.values.length ? a.dims : b.dims, values, dynamic, float);
+}
+
+const binary =
+  (f: (x: number, y: number) => number): Evaluator =>
+  (_n, [a, b]) =>
+    a && b ? broadcast2(a, b, f, a.float || b.float) : undefined;
+
+const unary =
+  (f: (x: number) => number): Evaluator =>
+  (_n, [a]) =>
+    a ? make(a.dims, a.values.map(f), a.dynamic, a.float) : undefined;
+
+function axesOf(node: Node, input: IntValue | undefined): number[] | undefined {
+  return node.attrInts('axes') ?? input?.values;
+}
+
+const EVALUATORS: Record<string, Evaluator> = {
+  Shape(node, _ins, shapeOf, dyn) {
+    const x = node.input(0);
+    const s = x ? shapeOf(x) : undefined;
+    if (!x || !s) return undefined;
+    const r = s.length;
+    const norm = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
+    const start = norm(node.attrInt('start', 0));
+    const end = norm(node.attrInt('end') ?? r);
+    const axes = Array.from({ length: Math.max(0, end - start) }, (_, i) => start + i);
+    return make([axes.length], axes.map((a) => s[a]!), axes.map((a) => dyn(x, a)));
+  },
+  Size(node, _ins, shapeOf, dyn) {
+    const x = node.input(0);
+    const s = x ? shapeOf(x) : undefined;
+    if (!x || !s) return undefined;
+    return make([], [prod(s)], [s.some((_, a) => dyn(x, a))]);
+  },
+  Identity: (_n, [a]) => a,
+  Cast(node, [a]) {
+    if (!a) return undefined;
+    const to = node.attrInt('to', 7);
+    const float = to === 1 || to === 10 || to === 11 || to === 16;
+    return make(a.dims, float ? a.values : a.values.map(Math.trunc), a.dynamic, float);
+  },
+  Gather(node, [data, idx]) {
+    if (!data || !idx || data.dims.length > 1 || node.attrInt('axis', 0) !== 0) return undefined;
+    const n = data.values.length;
+    const values: number[] = [];
+    const dynamic: boolean[] = [];
+    for (const i of idx.values) {
+      const k = i < 0 ? i + n : i;
+      if (k < 0 || k >= n) return undefined;
+      values.push(data.values[k]!);
+      dynamic.push(data.dynamic[k]!);
+    }
+    return make(idx.dims, values, dynamic, data.float);
+  },
+  Slice(node, [data, starts, ends, axes, steps]) {
+    if (!data || !starts || !ends || data.dims.length !== 1) return undefined;
+    if (axes && axes.values.some((a) => a !== 0 && a !== -1)) return undefined;
+    const n = data.values.length;
+    const step = steps?.values[0] ?? 1;
+    if (step !== 1) return undefined;
+    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
+    const s = clamp(starts.values[0]!);
+    const e = clamp(ends.values[0]!);
+    const values = data.values.slice(s, Math.max(s, e));
+    return make([values.length], values, data.dynamic.slice(s, Math.max(s, e)), data.float);
+  },
+  Concat(node, ins) {
+    if (ins.some((v) => !v) || ins.some((v) => v!.dims.length > 1)) return undefined;
+    const all = ins as IntValue[];
+    return make(
+      [all.reduce((a, v) => a + v.values.length, 0)],
+      all.flatMap((v) => v.values),
+      all.flatMap((v) => v.dynamic),
+      all.some((v) => v.float),
+    );
+  },
+  Unsqueeze(node, [a, axesIn]) {
+    if (!a) return undefined;
+    const axes = axesOf(node, axesIn);
+    if (!axes) return undefined;
+    const r = a.dims.length + axes.length;
+    const norm = axes.map((x) => (x < 0 ? x + r : x));
+    const dims: number[] = [];
+    let k = 0;
+    for (let i = 0; i < r; i++) dims.push(norm.includes(i) ? 1 : a.dims[k++]!);
+    return make(dims, a.values, a.dynamic, a.float);
+  },
+  Squeeze(node, [a, axesIn]) {
+    if (!a) return undefined;
+    const axes = axesOf(node, axesIn)?.map((x) => (x < 0 ? x + a.dims.length : x));
+    const dims = a.dims.filter((d, i) => (axes ? !axes.includes(i) : d !== 1));
+    return make(dims, a.values, a.dynamic, a.float);
+  },
+  Reshape(_node, [a, shape]) {
+    if (!a || !shape) return undefined;
+    const known = shape.values.filter((d) => d > 0);
+    const rest = a.values.length / Math.max(1, prod(known));
+    return make(shape.values.map((d) => (d === -1 ? rest : d === 0 ? 1 : d)), a.values, a.dynamic, a.float);
+  },
+  Add: binary((x, y) => x + y),
+  Sub: binary((x, y) => x - y),
+  Mul: binary((x, y) => x * y),
+  Div: binary((x, y) => x / y),
+  Mod: binary((x, y) => x % y),
+  Max: binary(Math.max),
+  Min: binary(Math.min),
+  Neg: unary((x) => -x),
+  Abs: unary(Math.abs),
+  Floor: unary(Math.floor),
+  Ceil: unary(Math.ceil),
+  Sqrt: unary(Math.sqrt),
+};
+
+/**
+ * Evaluate every small integer value of the main graph that can be known from initializers and traced shapes.
+ * `isDynamic(v, axis)` says whether dim `axis` of `v` follows a dynamic input dim.
+ *
+ * @example
+ * const ints = evalShapeInts(graph, (v) => shapes.get(v.name), () => false);
+ * ints.get(sliceNode.input(2)!)?.values // [64]
+ */
+export function evalShapeInts(
+  graph: Graph,
+  shapeOf: (v: Value) => readonly number[] | undefined,
+  isDynamic: (v: Value, axis: number) => boolean,
+): Map<Value, IntValue> {
+  const known = new Map<Value, IntValue>();
+  for (const v of graph.initializers) {
+    const t = v.initializer!;
+    if (t.data === null || t.dtype === 'string' || t.size > MAX_ELEMENTS) continue;
+    const values = t.toNumbers();
+    known.set(v, make([...t.dims], values, values.map(() => false), isFloatType(t.dtype)));
+  }
+  for (const node of graph.nodes) {
+    const ev = EVALUATORS[node.opType];
+    if (!ev || node.domain !== '') continue;
+    const ins = node.inputs.map((v) => (v ? known.get(v) : undefined));
+    // Shape and Size read only the shape of their input; the others need every present input known.
+    if (node.opType !== 'Shape' && node.opType !== 'Size' && node.inputs.some((v, i) => v && !ins[i])) continue;
+    const out = ev(node, ins, shapeOf, isDynamic);
+    if (out && out.values.length <= MAX_ELEMENTS && out.values.every(Number.isFinite)) known.set(node.outputs[0]!, out);
+  }
+  return known;
+}
