@@ -10,7 +10,7 @@
  * |---|---|
  * | Conv | out_numel · (C_in / group) · ∏kernel |
  * | ConvTranspose | in_numel · (C_out / group) · ∏kernel |
- * | Gemm | M · N · K (+ M·N for C when present) |
+ * | Gemm | M · N · K (the bias add is not a MAC, as for Conv) |
  * | MatMul | out_numel · K (K = last dim of A) |
  * | LSTM / GRU | seq · batch · dirs · gates · hidden · (input + hidden), gates 4 / 3 |
  * | MaxPool, AveragePool, LpPool | out_numel · ∏kernel |
@@ -79,7 +79,7 @@ const gemm: MacRule = (c) => {
   const out = c.outShape(0);
   if (!a || !out) return undefined;
   const k = c.node.attrInt('transA', 0) ? a[0]! : a[1]!;
-  return numel(out) * k + (c.node.inputs[2] ? numel(out) : 0);
+  return numel(out) * k;
 };
 
 const matmul: MacRule = (c) => {

@@ -48,7 +48,7 @@ function replaceNode(c: Ctx, old: Node, outs: (Value | null)[]): void {
   });
   c.g.removeNode(old, true);
   outs.forEach((n, i) => {
-    if (n && !c.g.get(names[i]!)) c.g.renameValue(n, names[i]!);
+    if (n && i < names.length && !c.g.get(names[i]!)) c.g.renameValue(n, names[i]!);
   });
 }
 
@@ -147,9 +147,10 @@ function layerNormTrain(c: Ctx, node: Node): void {
   const xs = e.shape(x);
   const axis = node.attrInt('axis', -1) < 0 ? node.attrInt('axis', -1) + xs.length : node.attrInt('axis', -1);
   const statShape = xs.map((d, i) => (i < axis ? d : 1));
-  const stash: DataType = node.attrInt('stash_type', 1) === 1 ? 'float32' : e.dtype(x);
-  const statType: DataType = e.dtype(x) === 'float64' ? 'float64' : stash;
-  const outs = e.opN('LayerNormalization', [...node.inputs], { ...Object.fromEntries(node.attributes), axis: attr.int(axis) }, [
+  // the statistics' type U follows stash_type (1 = float32)
+  const statType: DataType = node.attrInt('stash_type', 1) === 11 ? 'float64' : 'float32';
+  const attrs = { ...Object.fromEntries(node.attributes), axis: attr.int(axis) };
+  const outs = e.opN('LayerNormalization', [...node.inputs], attrs, [
     { shape: e.shape(node.outputs[0]!), dtype: e.dtype(x) },
     { shape: statShape, dtype: statType },
     { shape: statShape, dtype: statType },
@@ -161,7 +162,8 @@ const trainingRewrites: Record<string, (c: Ctx, node: Node, o: TrainingForwardOp
   BatchNormalization: (c, n, o) => (o.batchNorm ?? 'train') === 'train' && (batchNormTrain(c, n), true),
   Dropout: (c, n, o) => (o.dropout ?? 'train') === 'train' && (dropoutTrain(c, n), true),
   MaxPool: (c, n) => (n.outputs.length < 2 || n.outputs[1]!.anonymous) && (maxPoolTrain(c, n), true),
-  LayerNormalization: (c, n) => n.outputs.length < 3 && (layerNormTrain(c, n), true),
+  // ORT's float64 LayerNormalization stashes in float32: there the backward recomputes the statistics instead
+  LayerNormalization: (c, n) => n.outputs.length < 3 && c.e.dtype(n.inputs[0]!) !== 'float64' && (layerNormTrain(c, n), true),
 };
 
 /**

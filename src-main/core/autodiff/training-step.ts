@@ -138,7 +138,33 @@ function seedShapes(e: Emitter, g: Graph, spec: TrainingStepSpec): void {
     const d = spec.dtypes?.get(v.name) ?? v.dtype;
     if (d) e.dtypes.set(v, d);
   }
-  for (const v of g.inputs) if (e.shapes.has(v)) e.declare(v, e.shape(v), e.dtype(v));
+  inferDtypes(e, g);
+  for (const v of g.inputs) if (e.shapes.has(v) && e.dtypes.has(v)) e.declare(v, e.shape(v), e.dtype(v));
+}
+
+const BOOL_OPS = new Set(['Equal', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
+const INT64_OPS = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero']);
+const CAST_TYPES: Record<number, DataType> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64' };
+
+/** Fill element types the model does not declare (trace dtypes take precedence), in topological order. */
+function inferDtypes(e: Emitter, g: Graph): void {
+  const known = (v: Value | null) => (v ? e.dtypes.get(v) : undefined);
+  for (const n of g.nodes) {
+    n.outputs.forEach((o, i) => {
+      if (e.dtypes.has(o)) return;
+      let d: DataType | undefined;
+      if (BOOL_OPS.has(n.opType)) d = 'bool';
+      else if (INT64_OPS.has(n.opType) || (i === 1 && (n.opType === 'TopK' || n.opType === 'MaxPool'))) d = 'int64';
+      else if (n.opType === 'Cast') d = CAST_TYPES[n.attrInt('to', 1)];
+      else if (n.opType === 'QuantizeLinear') d = known(n.inputs[2] ?? null) ?? 'uint8';
+      else if (n.opType === 'DequantizeLinear') d = known(n.inputs[1] ?? null);
+      else if (n.opType === 'Constant' || n.opType === 'ConstantOfShape') {
+        const a = n.attr('value');
+        d = a?.type === 'tensor' ? a.value.dtype : 'float32';
+      } else d = known(n.opType === 'Where' ? n.inputs[1] ?? null : n.inputs.find((v) => v) ?? null);
+      if (d) e.dtypes.set(o, d);
+    });
+  }
 }
 
 /** Expose `v` as a graph output called `name` (renamed when it is an emitted value, else through Identity). */

@@ -235,9 +235,7 @@ export class Graph {
   }
 
   private root(): Graph {
-    let g: Graph = this;
-    while (g.parent) g = g.parent;
-    return g;
+    return this.parent ? this.parent.root() : this;
   }
 
   private nameTaken(name: string): boolean {

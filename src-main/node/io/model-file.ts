@@ -2,21 +2,19 @@
  * @file Model files on disk: read a `.onnx` (with its external data, confined to the model's folder) and
  * write one (optionally with external data, written to a temporary name then renamed).
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync, openSync as open, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { decodeModel, encodeModel, ExternalDataPathError, ModelFormatError, type EncodeOptions } from '../../core/onnx/index.ts';
-import type { Model } from '../../core/ir/index.ts';
+import { StudioError, type Model } from '../../core/ir/index.ts';
 
 export interface LoadOptions {
   allowWeightless?: boolean;
 }
 
 /** Raised when a model file cannot be read at all (missing, a folder, unreadable). */
-export class ModelFileError extends Error {
-  readonly code = 'MODEL_FILE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelFileError';
+export class ModelFileError extends StudioError {
+  constructor(message: string, path: string) {
+    super(message, 'MODEL_FILE', { path });
   }
 }
 
@@ -26,11 +24,11 @@ export function loadModelFile(path: string, opts: LoadOptions = {}): Model {
   let bytes: Uint8Array;
   try {
     const st = statSync(file);
-    if (!st.isFile()) throw new ModelFileError(`${path} is not a file`);
+    if (!st.isFile()) throw new ModelFileError(`${path} is not a file`, path);
     bytes = readFileSync(file);
   } catch (e) {
     if (e instanceof ModelFileError) throw e;
-    throw new ModelFileError(`cannot read model file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new ModelFileError(`cannot read model file ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ((e as NodeJS.ErrnoException).code ?? (e as Error).message)}`, path);
   }
   const folder = realpathSync(dirname(file));
   return decodeModel(bytes, {
@@ -89,7 +87,7 @@ export function saveModelFile(model: Model, path: string, opts: EncodeOptions = 
   if (enc.external) {
     const extPath = join(dirname(file), enc.external.location);
     const tmp = `${extPath}.tmp-${process.pid}`;
-    const fd = open(tmp, 'w');
+    const fd = openSync(tmp, 'w');
     try {
       for (const c of enc.external.chunks) writeSync(fd, c);
     } finally {

@@ -175,7 +175,7 @@ function reportError(e: unknown, opts: CliOptions): number {
 /** Follows a job to its end, rendering events, and returns its exit code. */
 async function follow(job: Job, store: Store, opts: CliOptions): Promise<number> {
   const { out, err } = streams(opts);
-  const render = opts.json ? jsonRenderer(out) : err.isTTY ? barRenderer(err) : lineRenderer(err);
+  const render = opts.json ? jsonRenderer(out, job.runId) : err.isTTY ? barRenderer(err) : lineRenderer(err);
   job.on('progress', render.progress);
   job.on('log', render.log);
   job.on('step', (s) => render.step?.(s.index, s.kind, s.status));
@@ -208,11 +208,13 @@ interface Renderer {
   end(): void;
 }
 
-function jsonRenderer(out: Out): Renderer {
+/** JSON lines: `started`, then `progress` / `log` / `step`, then `result` (each carries the run id). */
+function jsonRenderer(out: Out, runId: string): Renderer {
+  out.write(`${JSON.stringify({ type: 'started', runId, t: Date.now() })}\n`);
   return {
-    progress: (e) => out.write(`${JSON.stringify({ type: 'progress', ...e })}\n`),
-    log: (e) => out.write(`${JSON.stringify({ type: 'log', ...e })}\n`),
-    step: (index, kind, status) => out.write(`${JSON.stringify({ type: 'step', index, kind, status, t: Date.now() })}\n`),
+    progress: (e) => out.write(`${JSON.stringify({ type: 'progress', runId, ...e })}\n`),
+    log: (e) => out.write(`${JSON.stringify({ type: 'log', runId, ...e })}\n`),
+    step: (index, kind, status) => out.write(`${JSON.stringify({ type: 'step', runId, index, kind, status, t: Date.now() })}\n`),
     end: () => undefined,
   };
 }

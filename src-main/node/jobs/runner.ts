@@ -195,8 +195,10 @@ export class Job extends EventEmitter<JobEventMap> {
         this.emit('snapshot', { phase: msg.phase, snapshot: msg.snapshot });
         return this.enqueueWork(() => store.recordSnapshot(this.runId, msg.phase, msg.snapshot));
       case 'step-start':
-        this.emit('step', { index: msg.index, kind: msg.kind, status: 'running' });
-        return this.enqueueWork(() => store.startStep(this.runId, msg.index));
+        return this.enqueueWork(() => {
+          store.startStep(this.runId, msg.index);
+          this.emit('step', { index: msg.index, kind: msg.kind, status: 'running' });
+        });
       case 'step-done':
         return this.enqueueWork(() => this.checkpoint(msg));
       case 'done':

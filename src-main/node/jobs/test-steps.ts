@@ -39,6 +39,8 @@ registerStepKind('count', countStep);
 registerStepKind('sleep', sleepStep);
 registerStepKind('spin', spinStep);
 registerStepKind('fail', failStep);
+/** A kind with options but deliberately no executor. */
+registerStepKind('orphan', z.strictObject({ kind: z.literal('orphan') }));
 
 registerStep<z.infer<typeof countStep>>('count', async (ctx) => {
   const { n, delayMs, logFile } = ctx.step;

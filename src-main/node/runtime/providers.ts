@@ -233,8 +233,3 @@ export async function probeProvider(name: string): Promise<ProviderInfo> {
   }
   return listProviders().find((p) => p.name === ep)!;
 }
-
-/** Forget probe results (tests). */
-export function resetProviderProbes(): void {
-  probed.clear();
-}

@@ -1,6 +1,7 @@
 /** @file Tests of the concrete trace: every intermediate's shape and dtype, kept data, control flow, annotation. */
 import { describe, expect, it } from 'vitest';
 import { Graph, Model, Tensor, printModel } from '../../core/ir/index.ts';
+import { sampleInputs } from './inputs.ts';
 import { runModel } from './run.ts';
 import { exposeIntermediates, trace } from './trace.ts';
 import { graphAttr, init, input, int, ints, op, output, smallCnn } from './testing/models.ts';
@@ -72,6 +73,8 @@ describe('trace of a small CNN', () => {
     expect(m.graph.get('flat')!.shape).toEqual(['N', 6]);
     expect(m.graph.get('s')!.shape).toEqual([4]);
     expect(m.graph.get('y')!.shape).toEqual(['N', 5]);
+    const { y } = await runModel(m, sampleInputs(m, { dimSizes: { N: 3 } })); // still runs at another batch size
+    expect(y!.dims).toEqual([3, 5]);
   });
 
   it('annotates traced sizes as fixed without the dynamic probe, keeping declared symbols', async () => {

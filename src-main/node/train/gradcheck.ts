@@ -131,10 +131,10 @@ function objective(seed: number) {
   };
 }
 
-function feedsOf(m: Model, base: Record<string, Tensor>): Record<string, ort.Tensor> {
+/** ORT feeds for the model's own graph inputs, or for every entry when `all`. */
+function feedsOf(m: Model, base: Record<string, Tensor>, all = false): Record<string, ort.Tensor> {
   const f: Record<string, ort.Tensor> = {};
-  for (const [k, t] of Object.entries(base)) f[k] = toOrt(t);
-  void m;
+  for (const [k, t] of Object.entries(base)) if (all || m.graph.inputs.some((v) => v.name === k)) f[k] = toOrt(t);
   return f;
 }
 
@@ -157,16 +157,25 @@ export async function gradCheck(o: GradCheckOptions): Promise<GradCheckResult[]>
   const fdTrace = o.fdModel ? await traceModel(o.fdModel, feedsOf(o.fdModel, toDtypeFeeds(feeds, o.fdModel))) : trace;
   const fd = buildTrainingStep(fdSource, { ...spec, shapes: fdTrace.shapes, dtypes: fdTrace.dtypes, forwardOnly: true, observe: [] });
   const init = (m: Model, name: string) => m.graph.get(name)!.initializer!;
-  const stepFeeds: Record<string, ort.Tensor> = feedsOf(o.model, feeds);
+  const stepFeeds: Record<string, ort.Tensor> = feedsOf(o.model, feeds, true);
   for (const p of step.signature.params) stepFeeds[p.name] = toOrt(init(o.model, p.name));
   for (const s of step.signature.state) stepFeeds[s.name] = s.init === 'zeros' ? ortTensor(s.dtype, new Float64Array(s.shape.reduce((a, b) => a * b, 1)) as never, s.shape) : toOrt(init(o.model, s.name));
   const pdt = step.signature.params[0]!.dtype;
   for (const k of [...Object.values(step.signature.lr), step.signature.step]) stepFeeds[k] = ortTensor(pdt, pdt === 'float64' ? new Float64Array([0]) : new Float32Array([0]), []);
+  const noise = new Map<string, Tensor>();
+  const nrng = new Rng(seed + 3);
+  for (const nz of step.signature.noise) {
+    const t = new Tensor(nz.dtype, nz.shape, nz.dtype === 'float64' ? new Float64Array(nz.shape.reduce((a, b) => a * b, 1)) : new Float32Array(nz.shape.reduce((a, b) => a * b, 1)));
+    const d = t.data as Float32Array;
+    for (let i = 0; i < d.length; i++) d[i] = nrng.uniform();
+    noise.set(nz.name, t);
+    stepFeeds[nz.name] = toOrt(t);
+  }
   const s1 = await createSession(step.model);
   const analytic = await s1.run(stepFeeds);
   await s1.release();
 
-  const fdFeeds: Record<string, ort.Tensor> = feedsOf(fdSource, toDtypeFeeds(feeds, fdSource));
+  const fdFeeds: Record<string, ort.Tensor> = feedsOf(fdSource, toDtypeFeeds(feeds, fdSource), true);
   const fdParams = new Map<string, Float64Array | Float32Array>();
   for (const p of fd.signature.params) {
     const t = init(fdSource, p.name);
@@ -175,6 +184,7 @@ export async function gradCheck(o: GradCheckOptions): Promise<GradCheckResult[]>
     fdFeeds[p.name] = ortTensor(t.dtype, copy, t.dims);
   }
   for (const s of fd.signature.state) fdFeeds[s.name] = toOrt(init(fdSource, s.name));
+  for (const nz of fd.signature.noise) fdFeeds[nz.name] = toOrt(toDtypeFeeds({ t: noise.get(nz.name)! }, fdSource, nz.dtype).t!);
   const s2 = await createSession(fd.model);
   const lossAt = async () => Number((await s2.run(fdFeeds))[fd.signature.loss]!.data[0]);
   const h = o.h ?? 1e-6;
@@ -206,10 +216,10 @@ export async function gradCheck(o: GradCheckOptions): Promise<GradCheckResult[]>
 }
 
 /** Convert float feeds to the dtype the model's matching inputs declare. */
-function toDtypeFeeds(feeds: Record<string, Tensor>, m: Model): Record<string, Tensor> {
+function toDtypeFeeds(feeds: Record<string, Tensor>, m: Model, dtype?: string): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const [k, t] of Object.entries(feeds)) {
-    const want = m.graph.get(k)?.dtype;
+    const want = dtype ?? m.graph.get(k)?.dtype;
     out[k] = want === 'float64' && t.dtype === 'float32' ? new Tensor('float64', [...t.dims], Float64Array.from(t.data as Float32Array)) : t;
   }
   return out;

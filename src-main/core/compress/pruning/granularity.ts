@@ -109,6 +109,7 @@ export function blockIds(view: BlockView): Int32Array {
 
 /** A block-space mask expanded to `view.maskDims` (each block value repeated over its block; −1 dims stay 1). */
 export function expandBlockMask(blockMask: Uint8Array, view: BlockView): Uint8Array {
+  if (view.blockDims.every((b, i) => b === view.maskDims[i])) return blockMask;
   const expandedView: BlockView = { ...view, dims: view.maskDims, kernel: view.kernel.map((k) => (k === -1 ? 1 : k)) };
   const ids = blockIds(expandedView);
   const out = new Uint8Array(ids.length);

@@ -10,7 +10,7 @@ import { maskSparsity, maskToJson, setMask, type Masks, type TargetMask } from '
 import { resolveTargets, type TargetTable } from '../targets/index.ts';
 import type { ApplyMethod, ApplyMethods } from '../simulate/index.ts';
 import { CompressionConfigError } from '../errors.ts';
-import { expandBlockMask, inversePerm, permute, type BlockView } from './granularity.ts';
+import { blockIds, blockView, expandBlockMask, inversePerm, permute, type BlockView } from './granularity.ts';
 import { fpgmMetric, normMetric, type Metric } from './metrics.ts';
 import { PLAN_FORMAT, PLAN_VERSION, graphHash, weightsHash, type PlanTarget, type PruningPlan } from './plan.ts';
 import { prepareTargets, ruleFamily, type Prepared, type ShapeSource } from './setup.ts';
@@ -155,21 +155,12 @@ function alignedMask(p: Prepared): Uint8Array {
   const { source, dims } = p.align!;
   const srcDims = source.view.maskDims;
   const full = expandBlockMask(source.rule.mask!, source.view);
-  const keptDims = dims.map((d) => srcDims[d]!);
-  const out = new Uint8Array(keptDims.reduce((a, b) => a * b, 1));
-  const rank = srcDims.length;
-  const idx = new Array<number>(rank).fill(0);
-  for (let i = 0; i < full.length; i++) {
-    if (full[i]) {
-      let o = 0;
-      for (const d of dims) o = o * srcDims[d]! + idx[d]!;
-      out[o] = 1;
-    }
-    for (let d = rank - 1; d >= 0; d--) {
-      if (++idx[d]! < srcDims[d]!) break;
-      idx[d] = 0;
-    }
-  }
+  // the reduction is a block view of the source: one block per kept index, the other dims whole
+  const kernel = srcDims.map((_, d) => (dims.includes(d) ? 1 : -1));
+  const reduce = blockView(srcDims, kernel);
+  const out = new Uint8Array(reduce.blockDims.reduce((a, b) => a * b, 1));
+  const ids = blockIds(reduce);
+  for (let i = 0; i < full.length; i++) if (full[i]) out[ids[i]!] = 1;
   return out;
 }
 

@@ -10,6 +10,7 @@
  */
 import type { PruningSetting } from '../../../../src-shared/config/index.ts';
 import type { Metric } from './metrics.ts';
+import { kthSmallest } from './select.ts';
 
 /** One target as the rules see it. */
 export interface RuleTarget {
@@ -52,8 +53,7 @@ export function maskSmallest(metric: Metric, start: number, len: number, k: numb
     return;
   }
   const values = ranked(metric, start, len);
-  const sorted = values.slice().sort();
-  const cut = sorted[k - 1]!;
+  const cut = kthSmallest(values.slice(), k - 1);
   let left = k;
   for (let i = 0; i < len; i++) if (values[i]! < cut) (out[start + i] = 0), left--;
   for (let i = 0; i < len && left > 0; i++) if (values[i] === cut) (out[start + i] = 0), left--;

@@ -81,6 +81,7 @@ export class DepGraph {
 const EMPTY: ReadonlyMap<number, Atoms> = new Map();
 
 export interface BuildOptions {
+  opset: number;
   shapeOf(v: Value): readonly number[] | undefined;
   ints: ReadonlyMap<Value, IntValue>;
   rule(opType: string): PropagationRule | undefined;
@@ -90,6 +91,7 @@ function makePropagateCtx(dg: DepGraph, node: Node, opts: BuildOptions): Propaga
   const shape = (v: Value | null | undefined) => (v ? opts.shapeOf(v) : undefined);
   return {
     node,
+    opset: opts.opset,
     inShape: (i) => shape(node.input(i)),
     outShape: (i) => shape(node.outputs[i]),
     axes: (i) => dg.axesOf(node.input(i)),
@@ -200,6 +202,7 @@ function makeConstantCtx(dg: DepGraph, node: Node, opts: BuildOptions): Constant
   const shape = (v: Value | null | undefined) => (v ? opts.shapeOf(v) : undefined);
   return {
     node,
+    opset: opts.opset,
     inShape: (i) => shape(node.input(i)),
     outShape: (i) => shape(node.outputs[i]),
     axes: (i) => dg.axesOf(node.input(i)),
@@ -208,6 +211,10 @@ function makeConstantCtx(dg: DepGraph, node: Node, opts: BuildOptions): Constant
     floats(i) {
       const t = node.input(i)?.initializer;
       return t && t.data !== null && isFloatType(t.dtype) ? t.toFloat32() : t && t.data !== null && t.dtype !== 'string' ? Float32Array.from(t.toNumbers()) : undefined;
+    },
+    ints: (i) => {
+      const v = node.input(i);
+      return v ? opts.ints.get(v)?.values : undefined;
     },
     setConst(out, axis, values) {
       const v = node.outputs[out];

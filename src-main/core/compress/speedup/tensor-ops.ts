@@ -19,7 +19,7 @@ export function sliceAxis(t: Tensor, axis: number, keep: readonly number[]): Ten
   const outer = numel(dims.slice(0, axis));
   const inner = numel(dims.slice(axis + 1));
   const n = dims[axis]!;
-  const Ctor = (data as { constructor: new (n: number) => TensorData }).constructor;
+  const Ctor = (data as unknown as { constructor: new (n: number) => TensorData }).constructor;
   const out = new Ctor(outer * keep.length * inner) as Exclude<TensorData, string[]>;
   const src = data as Exclude<TensorData, string[]>;
   let o = 0;
@@ -55,21 +55,28 @@ export function l1Along(t: Tensor, axis: number): Float64Array {
   return out;
 }
 
-/** Element `index` along `axis` of a tensor that is constant over its other axes; NaN when it is not. */
-export function uniformAlong(t: Tensor, axis: number): Float64Array {
-  const f = t.toFloat32();
-  const n = t.dims[axis]!;
-  const inner = numel(t.dims.slice(axis + 1));
+/** Per index along `axis` of row-major `data` shaped `dims`: the value when the slice is constant, else NaN. */
+export function uniformAlong(data: ArrayLike<number>, dims: readonly number[], axis: number): Float64Array {
+  const n = dims[axis]!;
+  const inner = numel(dims.slice(axis + 1));
   const out = new Float64Array(n).fill(Number.NaN);
   const seen = new Array<boolean>(n).fill(false);
-  for (let i = 0; i < f.length; i++) {
+  for (let i = 0; i < data.length; i++) {
     const k = Math.floor(i / inner) % n;
     if (!seen[k]) {
-      out[k] = f[i]!;
+      out[k] = data[i]!;
       seen[k] = true;
-    } else if (out[k] !== f[i]) out[k] = Number.NaN;
+    } else if (out[k] !== data[i]) out[k] = Number.NaN;
   }
   return out;
+}
+
+/** The value of a tensor whose elements are all equal, else NaN. */
+export function uniformValue(data: ArrayLike<number>): number {
+  if (data.length === 0) return Number.NaN;
+  const v = data[0]!;
+  for (let i = 1; i < data.length; i++) if (data[i] !== v) return Number.NaN;
+  return v;
 }
 
 /** A float32 tensor of the same dims with `f` applied elementwise. */

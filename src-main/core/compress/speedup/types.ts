@@ -43,6 +43,8 @@ export interface ConsumerSpec {
 /** What a propagation rule sees and does for one node. */
 export interface PropagateCtx {
   readonly node: Node;
+  /** The model's default-domain opset. */
+  readonly opset: number;
   /** Concrete shape of input i / output i (from the trace); undefined when absent. */
   inShape(i: number): readonly number[] | undefined;
   outShape(i: number): readonly number[] | undefined;
@@ -73,6 +75,7 @@ export interface PropagateCtx {
 /** What a constant rule sees: per-position constants of the masked model (NaN: varies with the input). */
 export interface ConstantCtx {
   readonly node: Node;
+  readonly opset: number;
   inShape(i: number): readonly number[] | undefined;
   outShape(i: number): readonly number[] | undefined;
   axes(i: number): ReadonlyMap<number, Atoms>;
@@ -84,6 +87,8 @@ export interface ConstantCtx {
   consts(i: number, axis: number): Float64Array | undefined;
   /** Contents of a constant (initializer) input as floats; undefined otherwise. */
   floats(i: number): Float32Array | undefined;
+  /** Integer contents of input i, as in propagation. */
+  ints(i: number): number[] | undefined;
   setConst(out: number, axis: number, values: Float64Array): void;
 }
 
@@ -99,6 +104,7 @@ export interface PropagationRule {
 /** What a replacer sees when shrinking one node. Shapes are the original (traced) ones. */
 export interface ReplaceCtx {
   readonly node: Node;
+  readonly opset: number;
   readonly graph: Graph;
   inShape(i: number): readonly number[] | undefined;
   outShape(i: number): readonly number[] | undefined;

@@ -1,0 +1,50 @@
+/**
+ * @file The package entry point: NNI 3.0's compression API for ONNX models. A plain list of exports; every module
+ * named here documents itself.
+ */
+export { Model, Graph, Node, Value, Tensor, cloneModel, printGraph, printModel, StudioError, GraphError, UnsupportedOpError } from './core/ir/index.ts';
+export type { DataType, Dim, AttributeValue } from './core/ir/index.ts';
+export { decodeModel, encodeModel, ModelFormatError } from './core/onnx/index.ts';
+export { loadModelFile, loadModelBytes, saveModelFile, ModelFileError } from './node/io/model-file.ts';
+export { liftConstants, deadCode, runPasses } from './core/passes/index.ts';
+export { parseConfigList, registerTemplate, getTemplate, ConfigListError, NoTemplateError, hasErrors } from '../src-shared/config/index.ts';
+export type { Diagnostic, DiagnosticLevel, PruningConfig, PruningSetting, Granularity } from '../src-shared/config/index.ts';
+export { resolveTargets, bindTarget, OUT_AXIS, type ResolvedTarget, type TargetTable, type TargetKind } from './core/compress/targets/index.ts';
+export {
+  Pruner,
+  LevelPruner,
+  L1NormPruner,
+  L2NormPruner,
+  FPGMPruner,
+  PRUNERS,
+  applyPlan,
+  planFromJson,
+  planToJson,
+  planMasks,
+  planApplyMethods,
+  graphHash,
+  weightsHash,
+  type PrunerKind,
+  type PrunerOptions,
+  type PruneResult,
+  type PruningPlan,
+  type PlanTarget,
+} from './core/compress/pruning/index.ts';
+export { simulate, MASKED_LOGIT, type ApplyMethod, type ApplyMethods, type SimulateOptions } from './core/compress/simulate/index.ts';
+export {
+  makeMask,
+  setMask,
+  getMask,
+  expandMask,
+  keptAlong,
+  maskSparsity,
+  maskTensor,
+  maskToJson,
+  maskFromJson,
+  masksToJson,
+  masksFromJson,
+  type Masks,
+  type TargetMask,
+  type MaskJson,
+} from './core/compress/masks.ts';
+export { CompressionConfigError, MaskApplyError, PlanError, formatDiagnostic } from './core/compress/errors.ts';

@@ -1,0 +1,265 @@
+/**
+ * @file Data sets for training: in-memory samples with int64 labels (or float targets), loaded from IDX files
+ * (MNIST format, optionally gzipped), `.npy`/`.npz` arrays, or — once an image decoder is a dependency — a
+ * folder of images per class. Seeded shuffling and batching live in the trainer. Node layer.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
+import { StudioError } from '../../core/ir/index.ts';
+
+/** A data file that cannot be read or parsed. */
+export class DatasetFormatError extends StudioError {
+  constructor(message: string, file: string) {
+    super(message, 'DATASET_FORMAT', { file });
+  }
+}
+
+/** Folders of images need a decoder the project does not depend on yet. */
+export class ImageDecoderUnavailableError extends StudioError {
+  constructor(folder: string) {
+    super(
+      `${folder} looks like a folder of images per class; decoding images needs the "sharp" package, which is not installed yet — convert the images to .npz (x: [N,C,H,W] or [N,H,W], y: [N]) meanwhile`,
+      'IMAGE_DECODER_UNAVAILABLE',
+      { folder },
+    );
+  }
+}
+
+/** Samples in memory: `x` holds `length` samples of `sampleShape` each, `y` an int64 label or float target each. */
+export class ArrayDataset {
+  readonly sampleSize: number;
+  constructor(
+    readonly x: Float32Array,
+    readonly sampleShape: number[],
+    readonly y: BigInt64Array | Float32Array,
+    /** Shape of one target (empty for class labels). */
+    readonly targetShape: number[] = [],
+    readonly name = 'dataset',
+  ) {
+    this.sampleSize = sampleShape.reduce((a, b) => a * b, 1);
+    const n = x.length / this.sampleSize;
+    const per = targetShape.reduce((a, b) => a * b, 1);
+    if (!Number.isInteger(n) || y.length !== n * per) {
+      throw new DatasetFormatError(`${name}: ${x.length} values do not make whole samples of [${sampleShape}] matching ${y.length} labels`, name);
+    }
+  }
+
+  get length(): number {
+    return this.x.length / this.sampleSize;
+  }
+
+  /** Whether the targets are class labels. */
+  get labelled(): boolean {
+    return this.y instanceof BigInt64Array;
+  }
+
+  /** Smallest and largest label. */
+  labelRange(): [number, number] {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of this.y) {
+      const n = Number(v);
+      if (n < lo) lo = n;
+      if (n > hi) hi = n;
+    }
+    return [lo, hi];
+  }
+
+  /** Copy the samples at `indices` into batch buffers. */
+  fill(indices: ArrayLike<number>, x: Float32Array, y: BigInt64Array | Float32Array): void {
+    const s = this.sampleSize;
+    const per = this.targetShape.reduce((a, b) => a * b, 1);
+    for (let i = 0; i < indices.length; i++) {
+      const k = indices[i]!;
+      x.set(this.x.subarray(k * s, (k + 1) * s), i * s);
+      if (this.y instanceof BigInt64Array) (y as BigInt64Array)[i] = this.y[k]!;
+      else (y as Float32Array).set(this.y.subarray(k * per, (k + 1) * per), i * per);
+    }
+  }
+
+  /** The first `n` samples (a view). */
+  head(n: number): ArrayDataset {
+    const m = Math.min(n, this.length);
+    const per = this.targetShape.reduce((a, b) => a * b, 1);
+    return new ArrayDataset(this.x.subarray(0, m * this.sampleSize), this.sampleShape, this.y.subarray(0, m * per) as never, this.targetShape, this.name);
+  }
+}
+
+function readMaybeGz(file: string): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new DatasetFormatError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, file);
+  }
+  return bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+}
+
+export interface IdxArray {
+  dims: number[];
+  data: Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
+}
+
+/** Parse an IDX file (big-endian; types ubyte, byte, short, int, float, double), gzipped or not. */
+export function readIdx(file: string): IdxArray {
+  const b = readMaybeGz(file);
+  if (b.length < 4 || b[0] !== 0 || b[1] !== 0) throw new DatasetFormatError(`${basename(file)} is not an IDX file (bad magic)`, file);
+  const type = b[2]!;
+  const rank = b[3]!;
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
+  const n = dims.reduce((a, c) => a * c, 1);
+  const off = 4 + 4 * rank;
+  const sizes: Record<number, number> = { 0x08: 1, 0x09: 1, 0x0b: 2, 0x0c: 4, 0x0d: 4, 0x0e: 8 };
+  const size = sizes[type];
+  if (!size) throw new DatasetFormatError(`${basename(file)}: unknown IDX element type 0x${type.toString(16)}`, file);
+  if (b.length < off + n * size) throw new DatasetFormatError(`${basename(file)}: truncated (${b.length} bytes, header says ${off + n * size})`, file);
+  const read = (f: (i: number) => number, arr: IdxArray['data']) => {
+    for (let i = 0; i < n; i++) arr[i] = f(off + i * size);
+    return arr;
+  };
+  const data =
+    type === 0x08 ? b.slice(off, off + n)
+    : type === 0x09 ? new Int8Array(b.slice(off, off + n).buffer)
+    : type === 0x0b ? read((p) => view.getInt16(p), new Int16Array(n))
+    : type === 0x0c ? read((p) => view.getInt32(p), new Int32Array(n))
+    : type === 0x0d ? read((p) => view.getFloat32(p), new Float32Array(n))
+    : read((p) => view.getFloat64(p), new Float64Array(n));
+  return { dims, data };
+}
+
+/** Images as float samples: [N, H, W] gains a channel axis; values scaled (default 1/255 for bytes). */
+function toSamples(dims: number[], data: ArrayLike<number>, scale: number): { x: Float32Array; shape: number[] } {
+  const x = new Float32Array(data.length);
+  for (let i = 0; i < x.length; i++) x[i] = data[i]! * scale;
+  const shape = dims.length === 3 ? [1, dims[1]!, dims[2]!] : dims.slice(1);
+  return { x, shape };
+}
+
+function toLabels(data: ArrayLike<number | bigint>): BigInt64Array {
+  return BigInt64Array.from(Array.from(data, (v) => BigInt(v)));
+}
+
+/** An IDX image file and its label file as a data set (pixels / 255, a channel axis added). */
+export function loadIdxDataset(images: string, labels: string, scale = 1 / 255): ArrayDataset {
+  const im = readIdx(images);
+  const lb = readIdx(labels);
+  if (im.dims[0] !== lb.dims[0]) throw new DatasetFormatError(`${basename(images)} has ${im.dims[0]} samples but ${basename(labels)} ${lb.dims[0]} labels`, labels);
+  const { x, shape } = toSamples(im.dims, im.data, im.data instanceof Uint8Array ? scale : 1);
+  return new ArrayDataset(x, shape, toLabels(lb.data), [], basename(images));
+}
+
+// ---- .npy / .npz ------------------------------------------------------------------------------------------
+
+/** Parse a .npy array (little-endian f4/f8/u1/i1/i2/i4/i8/b1, C order). */
+export function readNpy(bytes: Uint8Array, name = 'array.npy'): IdxArray | { dims: number[]; data: BigInt64Array } {
+  const magic = String.fromCharCode(...bytes.subarray(1, 6));
+  if (bytes[0] !== 0x93 || magic !== 'NUMPY') throw new DatasetFormatError(`${name} is not a .npy file`, name);
+  const major = bytes[6]!;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hlen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const hstart = major === 1 ? 10 : 12;
+  const header = new TextDecoder().decode(bytes.subarray(hstart, hstart + hlen));
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*True/.test(header);
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (!descr || shapeText === undefined) throw new DatasetFormatError(`${name}: unreadable .npy header`, name);
+  if (fortran) throw new DatasetFormatError(`${name}: Fortran-ordered arrays are not supported`, name);
+  const dims = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const n = dims.reduce((a, b) => a * b, 1);
+  const off = hstart + hlen;
+  const raw = bytes.slice(off);
+  const kinds: Record<string, (buf: ArrayBuffer) => IdxArray['data'] | BigInt64Array> = {
+    '<f4': (b) => new Float32Array(b, 0, n), '<f8': (b) => new Float64Array(b, 0, n), '|u1': (b) => new Uint8Array(b, 0, n),
+    '|i1': (b) => new Int8Array(b, 0, n), '<i2': (b) => new Int16Array(b, 0, n), '<i4': (b) => new Int32Array(b, 0, n),
+    '<i8': (b) => new BigInt64Array(b, 0, n), '|b1': (b) => new Uint8Array(b, 0, n), '<u2': (b) => new Uint16Array(b, 0, n) as never,
+  };
+  const make = kinds[descr];
+  if (!make) throw new DatasetFormatError(`${name}: dtype ${descr} is not supported`, name);
+  return { dims, data: make(raw.buffer) } as IdxArray;
+}
+
+/** The members of a .npz (zip) archive, parsed as .npy arrays, by name without the extension. */
+export function readNpz(file: string): Map<string, ReturnType<typeof readNpy>> {
+  const b = readMaybeGz(file);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let eocd = -1;
+  for (let i = b.length - 22; i >= Math.max(0, b.length - 65557); i--) if (view.getUint32(i, true) === 0x06054b50) { eocd = i; break; }
+  if (eocd < 0) throw new DatasetFormatError(`${basename(file)} is not a zip (.npz) archive`, file);
+  const count = view.getUint16(eocd + 10, true);
+  let p = view.getUint32(eocd + 16, true);
+  const out = new Map<string, ReturnType<typeof readNpy>>();
+  for (let k = 0; k < count; k++) {
+    if (view.getUint32(p, true) !== 0x02014b50) throw new DatasetFormatError(`${basename(file)}: corrupt zip directory`, file);
+    const method = view.getUint16(p + 10, true);
+    const csize = view.getUint32(p + 20, true);
+    const nameLen = view.getUint16(p + 28, true);
+    const extraLen = view.getUint16(p + 30, true);
+    const commentLen = view.getUint16(p + 32, true);
+    const local = view.getUint32(p + 42, true);
+    const name = new TextDecoder().decode(b.subarray(p + 46, p + 46 + nameLen));
+    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+    const comp = b.subarray(start, start + csize);
+    const data = method === 0 ? comp : method === 8 ? inflateRawSync(comp) : null;
+    if (!data) throw new DatasetFormatError(`${basename(file)}: member ${name} uses zip method ${method}`, file);
+    out.set(name.replace(/\.npy$/, ''), readNpy(new Uint8Array(data), name));
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  return out;
+}
+
+function arrayDataset(x: ReturnType<typeof readNpy>, y: ReturnType<typeof readNpy>, name: string): ArrayDataset {
+  const scale = x.data instanceof Uint8Array ? 1 / 255 : 1;
+  const { x: xs, shape } = toSamples(x.dims, Array.from(x.data as ArrayLike<number>), scale);
+  if (y.data instanceof Float32Array || y.data instanceof Float64Array) {
+    return new ArrayDataset(xs, shape, Float32Array.from(y.data), y.dims.slice(1), name);
+  }
+  return new ArrayDataset(xs, shape, toLabels(y.data as ArrayLike<number | bigint>), [], name);
+}
+
+export interface SplitData {
+  train: ArrayDataset;
+  test?: ArrayDataset;
+}
+
+/**
+ * Load a data set from a path: a folder of IDX files (`train-images-idx3-ubyte[.gz]`, `train-labels…`,
+ * `t10k-…`), an `.npz` with `x_train/y_train[/x_test/y_test]` or `x/y`, or an `.npy` pair `<p>` + its `y`
+ * sibling is not guessed. A folder of class sub-folders of images raises ImageDecoderUnavailableError.
+ */
+export function loadDataset(path: string): SplitData {
+  if (!existsSync(path)) throw new DatasetFormatError(`data path ${path} does not exist`, path);
+  if (statSync(path).isDirectory()) {
+    const files = readdirSync(path);
+    const find = (prefix: string, kind: string) => files.find((f) => f.startsWith(prefix) && f.includes(kind) && /idx\d-ubyte(\.gz)?$/.test(f));
+    const ti = find('train', 'images');
+    const tl = find('train', 'labels');
+    if (ti && tl) {
+      const vi = find('t10k', 'images') ?? find('test', 'images');
+      const vl = find('t10k', 'labels') ?? find('test', 'labels');
+      return {
+        train: loadIdxDataset(join(path, ti), join(path, tl)),
+        test: vi && vl ? loadIdxDataset(join(path, vi), join(path, vl)) : undefined,
+      };
+    }
+    const npz = files.find((f) => f.endsWith('.npz'));
+    if (npz) return loadDataset(join(path, npz));
+    const sub = files.filter((f) => statSync(join(path, f)).isDirectory());
+    if (sub.length > 0 && sub.some((d) => readdirSync(join(path, d)).some((f) => /\.(png|jpe?g|bmp|gif|webp)$/i.test(f)))) {
+      throw new ImageDecoderUnavailableError(path);
+    }
+    throw new DatasetFormatError(`${path}: no IDX files, .npz or image folders found`, path);
+  }
+  if (path.endsWith('.npz')) {
+    const arrays = readNpz(path);
+    const get = (k: string) => arrays.get(k);
+    const xt = get('x_train') ?? get('x');
+    const yt = get('y_train') ?? get('y');
+    if (!xt || !yt) throw new DatasetFormatError(`${basename(path)} needs arrays x_train/y_train (or x/y); it has ${[...arrays.keys()].join(', ')}`, path);
+    const xv = get('x_test');
+    const yv = get('y_test');
+    return { train: arrayDataset(xt, yt, `${basename(path)}:train`), test: xv && yv ? arrayDataset(xv, yv, `${basename(path)}:test`) : undefined };
+  }
+  throw new DatasetFormatError(`${path}: expected a folder (IDX files) or an .npz archive`, path);
+}
