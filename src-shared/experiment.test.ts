@@ -12,7 +12,6 @@ import {
   registerStepKind,
   runReportSchema,
   safeParsePlan,
-  setConfigListValidator,
   type PruneStep,
 } from './experiment.ts';
 
@@ -103,15 +102,18 @@ describe('parsePlan', () => {
     expect(() => registerStepKind('prune', z.any())).toThrow(/built in/);
   });
 
-  it('runs the pluggable config-list validator with JSON paths', () => {
-    setConfigListValidator((list, mode, at) => (Array.isArray(list) && list.length === 0 ? [{ path: at, message: `empty ${mode} config list` }] : []));
-    try {
-      expect(issuesOf({ model: 'a', steps: [{ kind: 'speedup' }, { kind: 'prune', pruner: 'l1', configList: [] }] })).toEqual([
-        { path: '$.steps[1].configList', message: 'empty pruning config list' },
-      ]);
-    } finally {
-      setConfigListValidator(null);
-    }
+  it('validates config lists with src-shared/config, re-rooting their JSON paths', () => {
+    const issues = issuesOf({
+      model: 'a',
+      dataset: { calibration: split('npy', 'x.npy') },
+      steps: [
+        { kind: 'speedup' },
+        { kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 2 }] },
+        { kind: 'quantize', configList: [{ op_types: ['Conv'], quant_dtype: 'int8', colour: 1 }] },
+      ],
+    });
+    expect(issues.map((i) => i.path)).toEqual(['$.steps[1].configList[0].sparse_ratio', '$.steps[2].configList[0].colour']);
+    expect(issuesOf({ model: 'a', steps: [{ kind: 'prune', pruner: 'l1', configList: {} }] })[0]!.path).toBe('$.steps[0].configList');
   });
 });
 

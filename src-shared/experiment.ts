@@ -1,8 +1,10 @@
 /**
- * @file Experiment plan (zod-validated JSON), progress events and the report types shared by host, worker and
- * renderer. Pure TypeScript: imports only zod and src-shared, never Node, DOM, Electron or src-main.
+ * @file Experiment plan (zod-validated JSON, config lists checked by src-shared/config), progress events and the
+ * report types shared by host, worker and renderer. Pure TypeScript: imports only zod and src-shared/config,
+ * never Node, DOM, Electron or src-main.
  */
 import { z } from 'zod';
+import { ConfigListError, parseConfigList } from './config/index.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // JSON paths and the plan error
@@ -307,7 +309,7 @@ function parseStep(raw: unknown, index: number, issues: PlanIssue[]): Step | nul
   }
   const step = parsed.data as Step;
   const mode = CONFIG_LIST_MODE[kind as StepKind];
-  if (mode && configListHook) issues.push(...configListHook((step as { configList: unknown }).configList, mode, planPath([...at, 'configList'])));
+  if (mode) issues.push(...configListIssues((step as { configList: unknown }).configList, mode, planPath([...at, 'configList'])));
   return step;
 }
 
@@ -363,17 +365,19 @@ function toPlanIssues(zodIssues: readonly z.core.$ZodIssue[], prefix: readonly P
   });
 }
 
-/** Validates a config list for a mode, returning issues whose paths start at `path`. */
-export type ConfigListValidator = (list: unknown, mode: 'pruning' | 'quantization' | 'distillation', path: string) => PlanIssue[];
-
-let configListHook: ConfigListValidator | null = null;
-
 /**
- * Plugs the full config-list validation (src-shared/config) into `parsePlan`. Until one is set, config lists are
- * only checked to be arrays of objects.
+ * The config list checked by src-shared/config (NNI 3.0 keys, values, cross-key rules), its faults re-rooted at
+ * `path` (`$[0].sparse_ratio` → `$.steps[1].configList[0].sparse_ratio`). The plan keeps the user's list as
+ * written; steps parse it again for the typed entries.
  */
-export function setConfigListValidator(validator: ConfigListValidator | null): void {
-  configListHook = validator;
+function configListIssues(list: unknown, mode: 'pruning' | 'quantization' | 'distillation', path: string): PlanIssue[] {
+  try {
+    parseConfigList(list, mode);
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigListError) return e.issues.map((i) => ({ path: path + i.path.slice(1), message: i.message }));
+    return [{ path, message: (e as Error).message }];
+  }
 }
 
 /** The model and data files a plan reads, each with its JSON path (for "file not found" faults). */

@@ -26,16 +26,16 @@ function printTable(rows: Record<string, unknown>[]): void {
 }
 
 async function benchCorpus(): Promise<void> {
-  console.log('\n## corpus: load (decode + materialize), trace, latency (batch 1, 1 thread, median of runs)');
-  const entries = corpusManifest().filter((e) => e.batch === 'static' && e.opset === 17 && (!quick || !e.model.startsWith('vgg')));
+  console.log('\n## corpus: load (decode + materialize weights), trace (session + one run with every value exposed), latency (batch 1, 1 thread)');
+  const entries = corpusManifest().filter((e) => !quick || (e.batch === 'static' && e.opset === 17 && !e.model.startsWith('vgg')));
   const rows: Record<string, unknown>[] = [];
   for (const e of entries) {
     const t0 = performance.now();
     const model = loadCorpusModel(e.name, 0);
     const loadMs = performance.now() - t0;
     const bytes = encodeModel(model).bytes;
-    const tr = await trace(model, { threads: 1 });
-    const lat = await benchmark(bytes, { threads: 1, warmup: 3, runs: quick ? 5 : 20 });
+    const tr = await trace(model, { threads: 1, dimSizes: { batch: 1 } });
+    const lat = await benchmark(bytes, { threads: 1, warmup: 3, runs: quick ? 5 : 20, dimSizes: { batch: 1 } });
     rows.push({ model: e.name.replace('.onnx', ''), load_ms: loadMs, trace_ms: tr.ms + tr.sessionMs, p50_ms: lat.p50, p90_ms: lat.p90, runs: lat.runs });
   }
   printTable(rows);

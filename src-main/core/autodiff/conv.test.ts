@@ -11,6 +11,8 @@ import { gradCheck, lowerForFloat64, toFloat64 } from '../../node/train/gradchec
 import { traceModel } from '../../node/train/ort.ts';
 import type { AttributeValue } from '../ir/index.ts';
 
+type Attrs = Record<string, AttributeValue>;
+
 interface ConvCase {
   name: string;
   x: number[];
@@ -52,7 +54,7 @@ describe('Conv gradient (float32 analytic vs float64 FD of the lowered conv)', (
 });
 
 describe('ConvTranspose gradient (float32, exact central differences of a bilinear objective)', () => {
-  const tcases = [
+  const tcases: { name: string; x: number[]; w: number[]; attrs: Attrs }[] = [
     { name: 's2 p1 op1', x: [2, 3, 4, 4], w: [3, 2, 3, 3], attrs: { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]), output_padding: ints([1, 1]) } },
     { name: 'group 2 dilation 2', x: [1, 4, 3, 3], w: [4, 3, 3, 3], attrs: { group: attr.int(2), dilations: ints([2, 2]) } },
     { name: 'output_shape', x: [1, 2, 3, 3], w: [2, 2, 3, 3], attrs: { strides: ints([2, 2]), output_shape: ints([6, 6]) } },
@@ -65,16 +67,16 @@ describe('ConvTranspose gradient (float32, exact central differences of a biline
 });
 
 describe('pooling gradients', () => {
-  it.each([
-    { name: 'k2 s2 (MaxUnpool path, float32)', dtype: 'float32' as const, x: [2, 3, 6, 6], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }, h: 1e-3, tol: 2e-3 },
-    { name: 'k3 s2 p1 overlapping (scatter, float64)', dtype: 'float64' as const, x: [2, 2, 7, 7], attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }, h: 1e-6, tol: 1e-6 },
-    { name: 'ceil_mode (float64)', dtype: 'float64' as const, x: [1, 2, 7, 7], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]), ceil_mode: attr.int(1) }, h: 1e-6, tol: 1e-6 },
+  it.each<{ name: string; dtype: 'float32' | 'float64'; x: number[]; attrs: Attrs; h: number; tol: number }>([
+    { name: 'k2 s2 (MaxUnpool path, float32)', dtype: 'float32', x: [2, 3, 6, 6], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }, h: 1e-3, tol: 2e-3 },
+    { name: 'k3 s2 p1 overlapping (scatter, float64)', dtype: 'float64', x: [2, 2, 7, 7], attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }, h: 1e-6, tol: 1e-6 },
+    { name: 'ceil_mode (float64)', dtype: 'float64', x: [1, 2, 7, 7], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]), ceil_mode: attr.int(1) }, h: 1e-6, tol: 1e-6 },
   ])('MaxPool $name', async (c) => {
     const model = opModel({ opType: 'MaxPool', dtype: c.dtype, inputs: [{ name: 'x', shape: c.x }], attrs: c.attrs });
     const [r] = await gradCheck({ model, wrt: ['x'], h: c.h, samples: 60 });
     expect(r!.rel).toBeLessThan(c.tol);
   });
-  it.each([
+  it.each<{ name: string; attrs: Attrs }>([
     { name: 'k2 s2', attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) } },
     { name: 'k3 s2 p1 exclude pad', attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) } },
     { name: 'k3 s2 p1 include pad', attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]), count_include_pad: attr.int(1) } },

@@ -46,6 +46,8 @@ export interface TrainingStepSpec extends TrainingForwardOptions {
   dtypes?: ReadonlyMap<string, DataType>;
   /** Trainable initializers (default: every float initializer of rank ≥ 1 except BN running statistics). */
   trainable?: readonly string[];
+  /** Added to the default trainable set (e.g. a hook's scalar scale, which the rank rule would skip). */
+  alsoTrainable?: readonly string[];
   loss: LossSpec;
   /** The main group's optimizer. */
   optimizer: OptimizerSpec;
@@ -128,7 +130,8 @@ function chooseTrainables(g: Graph, spec: TrainingStepSpec, excluded: Set<Value>
       return v;
     });
   }
-  return g.initializers.filter((v) => isFloatType(v.initializer!.dtype) && v.initializer!.dims.length >= 1 && !excluded.has(v) && v.uses.length > 0);
+  const also = new Set(spec.alsoTrainable ?? []);
+  return g.initializers.filter((v) => isFloatType(v.initializer!.dtype) && (v.initializer!.dims.length >= 1 || also.has(v.name)) && !excluded.has(v) && v.uses.length > 0);
 }
 
 function seedShapes(e: Emitter, g: Graph, spec: TrainingStepSpec): void {

@@ -154,7 +154,8 @@ describe('an app killed mid-run', () => {
     const host = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     host.stdout.on('data', (d) => (stdout += d));
-    const hostExit = new Promise((res) => host.on('exit', res));
+    let hostGone = false;
+    const hostExit = new Promise((res) => host.on('exit', (code) => res((hostGone = true, code))));
     const store = openStore(home);
     try {
       const runId = await (async () => {
@@ -162,7 +163,7 @@ describe('an app killed mid-run', () => {
         for (;;) {
           const m = /"type":"started","runId":"([0-9a-f]+)"/.exec(stdout);
           if (m && store.getSteps(m[1]!)[1]?.status === 'running') return m[1]!;
-          if (Date.now() - t0 > 60_000) throw new Error(`the host never reached step 2:\n${stdout}`);
+          if (hostGone || Date.now() - t0 > 60_000) throw new Error(`the host never reached step 2:\n${stdout}`);
           await new Promise((r) => setTimeout(r, 20));
         }
       })();

@@ -4,6 +4,8 @@
  * code and writes only to the streams it is given. Imports the runner, the store and src-shared; never
  * commander or Electron.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { PlanError, RUN_STATUSES, type LogEvent, type MetricSnapshot, type ProgressEvent, type RunStatus } from '../../../src-shared/experiment.ts';
 import { openStore, RUN_SORT_KEYS, StoreError, studioHome, type RunSortKey, type RunSummary, type Store } from '../store/index.ts';
 import { exportRun, ExportError, type ExportIo } from './export.ts';
@@ -25,7 +27,10 @@ export interface CliOptions {
   home?: string;
   stdout?: Out;
   stderr?: Out;
-  /** Modules workers import to register steps (the lead's real steps; tests' test steps). */
+  /**
+   * Modules workers import to register steps. `run` imports them here too, before validating the plan, so the
+   * step kinds they register (`registerStepKind`) are known to the host.
+   */
   stepModules?: string[];
   /** Extra runner options (spawner, grace, heartbeat). */
   runner?: Partial<Omit<RunnerOptions, 'store'>>;
@@ -59,6 +64,7 @@ export async function runCommand(planPath: string, opts: CliOptions = {}): Promi
   return withStore(opts, async (store) => {
     let plan;
     try {
+      for (const m of opts.stepModules ?? []) await import(moduleUrl(m));
       plan = loadPlanFile(planPath);
     } catch (e) {
       return reportError(e, opts);
@@ -156,6 +162,10 @@ async function withStore(opts: CliOptions, fn: (store: Store) => Promise<number>
   } finally {
     store.close();
   }
+}
+
+function moduleUrl(spec: string): string {
+  return /^(file|data|node):/.test(spec) ? spec : pathToFileURL(resolve(spec)).href;
 }
 
 function makeRunner(store: Store, opts: CliOptions): Runner {

@@ -72,7 +72,9 @@ describe('schema migrations', () => {
     store.db.prepare("INSERT INTO schema_version VALUES (99, 'future', 'x')").run();
     store.close();
     expect(() => openStore(home)).toThrow(SchemaVersionError);
-    store = openStore(mkdtempSync(join(tmpdir(), 'studio-store-')));
+    rmSync(home, { recursive: true, force: true });
+    home = mkdtempSync(join(tmpdir(), 'studio-store-'));
+    store = openStore(home);
   });
 });
 

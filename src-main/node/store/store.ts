@@ -200,11 +200,16 @@ export class Store {
     this.home = resolve(home);
     mkdirSync(join(this.home, 'artifacts'), { recursive: true });
     this.db = new Database(join(this.home, 'studio.db'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
-    migrate(this.db);
+    try {
+      this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      migrate(this.db);
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
   }
 
   close(): void {

@@ -147,7 +147,7 @@ function groups(all: readonly Prepared[], kind: 'dependency' | 'global'): Prepar
 /** The target's values as float32 in the canonical out-first layout. */
 function canonicalData(p: Prepared): Float32Array {
   const t = p.t.value.initializer!;
-  return permute(t.toFloat32(), t.dims, p.t.perm);
+  return permute(t.toFloat32(), t.dims, p.perm);
 }
 
 /** Rule 5: a source channel survives if any source element in it survives (sum over the other dims, then `!= 0`). */
@@ -167,7 +167,7 @@ function alignedMask(p: Prepared): Uint8Array {
 /** The block mask expanded and written back in the target's ONNX layout. */
 function onnxMask(p: Prepared): TargetMask {
   const canon = expandBlockMask(p.rule.mask!, p.view);
-  const inv = inversePerm(p.t.perm);
+  const inv = inversePerm(p.perm);
   return { dims: inv.map((c) => p.view.maskDims[c]!), data: permute(canon, p.view.maskDims, inv) };
 }
 

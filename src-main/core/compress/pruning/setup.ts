@@ -23,6 +23,8 @@ export interface Prepared {
   t: ResolvedTarget<'pruning'>;
   /** ONNX dims of the target. */
   dims: Dim[];
+  /** ONNX axes in canonical out-first order. */
+  perm: number[];
   view: BlockView;
   rule: RuleTarget;
   /** Needs a metric (rules 1–4). */
@@ -87,7 +89,9 @@ function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: Se
   if (ranked && t.value.dtype !== undefined && !['float32', 'float16', 'bfloat16', 'float64'].includes(t.value.dtype)) {
     return error('not-float', 'target_names', `${t.name} holds ${t.value.dtype}; only float weights can be ranked`);
   }
-  const canon = t.perm.map((a) => dims[a]!);
+  // activations resolved without a static shape got a rank-0 permutation; theirs is the identity
+  const perm = t.perm.length === dims.length ? t.perm : dims.map((_, i) => i);
+  const canon = perm.map((a) => dims[a]!);
   const g = s.granularity ?? 'default';
   let view: BlockView;
   try {
@@ -100,7 +104,7 @@ function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: Se
     return error('needs-structured-granularity', 'granularity', `${opts.structuredOnly} needs blocks of more than one element; granularity ${JSON.stringify(g)} is element-wise`);
   }
   const n = dims.every((d): d is number => typeof d === 'number') ? numel(dims) : numel(view.maskDims);
-  return { t, dims, view, ranked, rule: { setting: s, metric: null, numel: n, mask: null } };
+  return { t, dims, perm, view, ranked, rule: { setting: s, metric: null, numel: n, mask: null } };
 }
 
 function targetDims(t: ResolvedTarget<'pruning'>, shapes: ShapeSource | undefined): Dim[] | undefined {

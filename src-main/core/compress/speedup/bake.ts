@@ -12,20 +12,19 @@ import { bindTarget, isBindingFault } from '../targets/index.ts';
 export interface BakeResult {
   /** Mul nodes inserted for activation masks (removed again when their kept part is all ones). */
   inserted: Node[];
-  /** Shapes of the values those nodes produce (same as the masked activation). */
-  shapes: Map<string, readonly number[]>;
 }
 
 const maskKey = (m: TargetMask) => `${m.dims.join('x')}:${Array.from(m.data).join('')}`;
 
 /**
  * Apply every mask to `model` in place (call it on a clone).
- * @example const { inserted } = bakeMasks(work, masks, (v) => shapes.get(v.name));
+ * `shapes` (by value) gains the shapes of the inserted nodes' outputs.
+ * @example const { inserted } = bakeMasks(work, masks, shapes);
  * @throws MaskApplyError for an unknown node or target, a mask that does not fit, or a non-float32 parameter
  */
-export function bakeMasks(model: Model, masks: Masks, shapeOf: (v: Value) => readonly number[] | undefined): BakeResult {
+export function bakeMasks(model: Model, masks: Masks, shapes: Map<Value, readonly number[]>): BakeResult {
   const g = model.graph;
-  const result: BakeResult = { inserted: [], shapes: new Map() };
+  const result: BakeResult = { inserted: [] };
   const cache = new Map<Value, Map<string, Value>>();
   for (const [nodeName, targets] of masks) {
     const node = g.node(nodeName);
@@ -35,13 +34,13 @@ export function bakeMasks(model: Model, masks: Masks, shapeOf: (v: Value) => rea
       if (isBindingFault(b)) throw new MaskApplyError(nodeName, target, b.fault);
       if (!b.value) continue; // e.g. `bias` of a MatMul: nothing to mask
       if (b.kind === 'output') {
-        maskOutput(g, node, b.index, mask, shapeOf, result);
+        maskOutput(g, node, b.index, mask, shapes, result);
       } else if (b.value.isInitializer) {
         node.setInput(b.index, maskedParam(g, b.value, mask, cache, nodeName, target));
       } else {
         const mul = g.addNode({ opType: 'Mul', inputs: [b.value, g.addInitializer(`${b.value.name}_mask`, maskTensor(mask), true)], at: g.nodes.indexOf(node) });
         node.setInput(b.index, mul.outputs[0]!);
-        record(result, mul, shapeOf(b.value));
+        record(result, mul, shapes, shapes.get(b.value));
       }
     }
   }
@@ -67,7 +66,7 @@ function maskedParam(g: Graph, v: Value, mask: TargetMask, cache: Map<Value, Map
   return out;
 }
 
-function maskOutput(g: Graph, node: Node, k: number, mask: TargetMask, shapeOf: (v: Value) => readonly number[] | undefined, result: BakeResult): void {
+function maskOutput(g: Graph, node: Node, k: number, mask: TargetMask, shapes: Map<Value, readonly number[]>, result: BakeResult): void {
   const out = node.outputs[k]!;
   const uses = [...out.uses];
   const mul = g.addNode({ opType: 'Mul', inputs: [out, g.addInitializer(`${out.name}_mask`, maskTensor(mask), true)], at: g.nodes.indexOf(node) + 1 });
@@ -82,10 +81,10 @@ function maskOutput(g: Graph, node: Node, k: number, mask: TargetMask, shapeOf: 
     g.outputs[gi] = masked;
     masked.type = out.type;
   }
-  record(result, mul, shapeOf(out));
+  record(result, mul, shapes, shapes.get(out));
 }
 
-function record(result: BakeResult, mul: Node, shape: readonly number[] | undefined): void {
+function record(result: BakeResult, mul: Node, shapes: Map<Value, readonly number[]>, shape: readonly number[] | undefined): void {
   result.inserted.push(mul);
-  if (shape) result.shapes.set(mul.outputs[0]!.name, shape);
+  if (shape) shapes.set(mul.outputs[0]!, shape);
 }

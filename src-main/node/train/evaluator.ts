@@ -1,0 +1,155 @@
+/**
+ * @file NNI's Evaluator in TypeScript: one object that knows the training data, loss, optimizer, schedule
+ * and evaluation metric, and through which compressors hook into training — loss terms as graph nodes
+ * (patch_loss), tasks before/after each optimizer step (patch_optimizer_step), extra trainable tensors with
+ * their own optimizer (patch_optim_param_group), observed values/gradients (register_hooks), per-step buffers
+ * (masks, quantization parameters) and graph edits of the bound model (simulation). Node layer.
+ */
+import type * as ort from 'onnxruntime-node';
+import { cloneModel, type Model, type Tensor } from '../../core/ir/index.ts';
+import { TrainingSpecError, type LossTerm, type ObserveSpec, type OptimizerSpec, type ParamGroup } from '../../core/autodiff/index.ts';
+import type { ArrayDataset } from './data.ts';
+import { evaluate, Trainer, type EvalMetrics, type RunOptions, type StepContext, type StepTask, type TrainConfig, type TrainHooks, type TrainResult } from './trainer.ts';
+
+export interface EvaluatorConfig extends Omit<TrainConfig, 'model' | 'test'> {
+  /** Data the metric is computed on. */
+  eval?: ArrayDataset;
+  /** Which number `evaluate()` reports as `default` (NNI's contract). Default top-1 accuracy. */
+  metric?: 'top1' | 'top5' | 'loss' | ((m: EvalMetrics) => number);
+}
+
+/** Undo a patch. */
+export type Revert = () => void;
+
+/** Callback of an observed tensor: its value (or gradient) at a step, before the update. */
+export type Observer = (t: ort.Tensor, c: StepContext) => void;
+
+export class Evaluator {
+  private bound: Model;
+  private readonly lossTerms: LossTerm[] = [];
+  private readonly before: StepTask[] = [];
+  private readonly after: StepTask[] = [];
+  private readonly groups: ParamGroup[] = [];
+  private readonly observers: { spec: ObserveSpec; fn: Observer }[] = [];
+  private readonly buffers = new Set<string>();
+  private readonly extraTrainables = new Set<string>();
+
+  constructor(model: Model, readonly config: EvaluatorConfig) {
+    this.bound = cloneModel(model);
+  }
+
+  /** The model training acts on (weights updated by `train`, graph edited by `patchModel`). */
+  get model(): Model {
+    return this.bound;
+  }
+
+  /** Bind another model (e.g. the compressor's simulated graph); hooks stay registered. */
+  bindModel(model: Model): void {
+    this.bound = model;
+  }
+
+  /** Add a loss term (graph nodes over forward values and parameters), weighted into the loss. */
+  patchLoss(term: LossTerm): Revert {
+    this.lossTerms.push(term);
+    return () => remove(this.lossTerms, term);
+  }
+
+  /** Run tasks around every optimizer step: `before` sees the weights about to be used, `after` the updated ones. */
+  patchOptimizerStep(before: StepTask[] = [], after: StepTask[] = []): Revert {
+    this.before.push(...before);
+    this.after.push(...after);
+    return () => {
+      for (const t of before) remove(this.before, t);
+      for (const t of after) remove(this.after, t);
+    };
+  }
+
+  /**
+   * Add a trainable tensor to the bound model (e.g. a learned scale the compressor's graph edit uses). With an
+   * optimizer it gets its own group (NNI's private Adam for Slim factors / Movement scores); otherwise it
+   * joins the main optimizer.
+   */
+  addTrainable(name: string, init: Tensor, optimizer?: OptimizerSpec): void {
+    if (this.bound.graph.get(name)) throw new TrainingSpecError(`the model already has a value "${name}"`, { tensor: name });
+    this.bound.graph.addInitializer(name, init);
+    this.extraTrainables.add(name);
+    if (optimizer) this.groups.push({ name: `g_${name}`.replace(/[^\w.-]/g, '_'), params: [name], optimizer });
+  }
+
+  /** Feed an initializer per step instead of baking it in (masks, quantization scales): tasks may change it. */
+  addBuffer(name: string, init?: Tensor): void {
+    if (init) this.bound.graph.addInitializer(name, init);
+    else if (!this.bound.graph.get(name)?.initializer) throw new TrainingSpecError(`no initializer "${name}" to feed as a buffer`, { tensor: name });
+    this.buffers.add(name);
+  }
+
+  /** Observe a forward value or a gradient at every step (exposed as an extra step output). */
+  observe(name: string, kind: 'value' | 'grad', fn: Observer): Revert {
+    const entry = { spec: { name, kind }, fn };
+    this.observers.push(entry);
+    return () => remove(this.observers, entry);
+  }
+
+  /** Edit the bound model's graph (simulation: masks, fake-quant, learned factors) before training builds its step. */
+  patchModel(edit: (m: Model) => void): void {
+    edit(this.bound);
+  }
+
+  /** Drop every hook (the bound model keeps its edits and trained weights). */
+  revertAll(): void {
+    this.lossTerms.length = 0;
+    this.before.length = 0;
+    this.after.length = 0;
+    this.groups.length = 0;
+    this.observers.length = 0;
+    this.buffers.clear();
+  }
+
+  private hooks(): TrainHooks {
+    const observe = this.observers.map((o) => o.spec);
+    const after: StepTask[] = [];
+    if (this.observers.length) {
+      after.push((c) => {
+        for (const o of this.observers) o.fn(c.result!.observed[`${o.spec.kind}:${o.spec.name}`]!, c);
+      });
+    }
+    return { lossTerms: [...this.lossTerms], groups: [...this.groups], observe, buffers: [...this.buffers], before: [...this.before], after: [...after, ...this.after] };
+  }
+
+  private trainConfig(): TrainConfig {
+    const { eval: evalData, metric: _metric, ...rest } = this.config;
+    const trainable = rest.trainable ? [...rest.trainable, ...this.extraTrainables] : undefined;
+    return { ...rest, trainable, alsoTrainable: [...this.extraTrainables], model: this.bound, test: evalData };
+  }
+
+  /** Open a trainer with the current hooks (callers that drive steps themselves). */
+  async trainer(): Promise<Trainer> {
+    return Trainer.create(this.trainConfig(), this.hooks());
+  }
+
+  /** Train the bound model for `maxSteps` optimizer steps or `maxEpochs` epochs (default: the config's epochs). */
+  async train(o: RunOptions = {}): Promise<TrainResult> {
+    const t = await this.trainer();
+    try {
+      const r = await t.run({ evaluateEachEpoch: false, ...o });
+      this.bound = r.model;
+      return r;
+    } finally {
+      await t.release();
+    }
+  }
+
+  /** Evaluate the bound model: `default` is the configured metric (NNI's contract), plus all metrics. */
+  async evaluate(): Promise<{ default: number } & EvalMetrics> {
+    const data = this.config.eval;
+    if (!data) throw new TrainingSpecError('the evaluator has no evaluation data');
+    const m = await evaluate(this.bound, data, { ...this.config, batchSize: this.config.evalBatchSize ?? 256 });
+    const metric = this.config.metric ?? 'top1';
+    return { default: typeof metric === 'function' ? metric(m) : m[metric], ...m };
+  }
+}
+
+function remove<T>(list: T[], item: T): void {
+  const k = list.indexOf(item);
+  if (k >= 0) list.splice(k, 1);
+}
