@@ -117,6 +117,7 @@ describe('pruning plans', () => {
     // other weights, same graph: applied, and said so; another graph: refused
     expect(applyPlan(loadCorpusModel('resnet18_op17_b1', 1), plan).diagnostics.map((d) => d.code)).toEqual(['plan-weights-differ']);
     expect(() => applyPlan(loadCorpusModel('resnet18_op13_b1', 0), plan)).toThrow(PlanError);
+    expect(() => applyPlan(loadCorpusModel('mobilenet_v2_op17_b1', 0), plan)).toThrow(/made for another graph/);
     expect(() => planFromJson('{"format":"x"}')).toThrow(/not a pruning plan/);
   });
 });

@@ -178,6 +178,8 @@ export class Job extends EventEmitter<JobEventMap> {
       this.fail(serializeError(e));
       return;
     }
+    // After a terminal message (or a host-side failure) the record is being closed: nothing more is written.
+    if (this.terminalSeen) return;
     const { store } = this.runner;
     switch (msg.type) {
       case 'ready':
@@ -233,7 +235,9 @@ export class Job extends EventEmitter<JobEventMap> {
     if (this.cancelReason !== null) return this.enqueueWork(() => this.finalize('cancelled', cancelledError(this.cancelReason!)));
     const how = exit.error ? `could not start (${exit.error.message})` : exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
     const tail = this.output.trim() ? `; last output:\n${this.output.trim().split('\n').slice(-8).join('\n')}` : '';
-    this.enqueueWork(() => this.finalize('failed', { name: 'WorkerCrashError', code: 'WORKER_CRASHED', message: `the worker process ${this.workerPid ?? ''} ${how}${tail}`.replace('  ', ' '), details: { code: exit.code, signal: exit.signal } }));
+    const who = this.workerPid === null ? 'the worker process' : `the worker process ${this.workerPid}`;
+    const error: SerializedError = { name: 'WorkerCrashError', code: 'WORKER_CRASHED', message: `${who} ${how}${tail}`, details: { code: exit.code, signal: exit.signal } };
+    this.enqueueWork(() => this.finalize('failed', error));
   }
 
   /** A host-side fault (protocol error, failed checkpoint): record it and stop the worker. */

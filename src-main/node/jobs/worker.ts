@@ -5,9 +5,8 @@
  * Started by the runner (`fork` or Electron's utilityProcess); run directly it exits with an error.
  */
 import { mkdirSync, rmSync, statSync } from 'node:fs';
-import { basename, isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { join } from 'node:path';
 import { parsePlan, stepResultSchema, type LogLevel, type Plan, type ProgressEvent, type Step } from '../../../src-shared/experiment.ts';
 import { hashFile } from '../store/files.ts';
 import { CancellationSource, CancelledError } from './cancel.ts';

@@ -355,7 +355,9 @@ export class Trainer {
     const { cfg, batchSize: B, stepsPerEpoch: spe } = this;
     const seed = cfg.seed ?? 0;
     const epochs = o.maxEpochs ?? cfg.epochs ?? 1;
-    const total = Math.min(o.maxSteps ?? Infinity, epochs * spe);
+    // the schedule spans the configured epochs; maxSteps only stops early (so a resumed run sees the same rates)
+    const horizon = epochs * spe;
+    const total = Math.min(o.maxSteps ?? Infinity, horizon);
     const baseLr = cfg.optimizer.lr ?? DEFAULT_LR[cfg.optimizer.type];
     const groupLr: Record<string, number> = {};
     for (const g of this.hooks.groups ?? []) groupLr[g.name] = g.optimizer.lr ?? DEFAULT_LR[g.optimizer.type];
@@ -388,7 +390,7 @@ export class Trainer {
       cfg.train.fill(order!.subarray(pos * B, pos * B + B), x, y);
       const batch: Record<string, ort.Tensor> = { [input]: ortTensor('float32', x, [B, ...cfg.train.sampleShape]) };
       if (labelName) batch[labelName] = cfg.train.labelled ? ortTensor('int64', y, [B]) : ortTensor('float32', y, [B, ...cfg.train.targetShape]);
-      const lr = learningRate(cfg.schedule ?? { type: 'constant' }, baseLr, step, total);
+      const lr = learningRate(cfg.schedule ?? { type: 'constant' }, baseLr, step, horizon);
       for (const t of this.hooks.before ?? []) await t(this.context(step + 1, epoch));
       const noise = sig.noise.length ? this.runner.noiseFeeds(new Rng((seed * 31 + step * 0x9e3779b1) >>> 0)) : {};
       const r = await this.runner.run(batch, { ...groupLr, main: lr }, step + 1, noise);

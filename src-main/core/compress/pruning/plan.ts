@@ -45,12 +45,13 @@ export interface PruningPlan {
 }
 
 /**
- * Fingerprint of a graph's structure: nodes (name, op, domain, inputs, outputs), initializers (name, dtype, dims),
- * graph inputs and outputs. Weight values are not included (see weightsHash).
+ * Fingerprint of a graph's structure: opsets, nodes (name, op, domain, inputs, outputs), initializers (name, dtype,
+ * dims), graph inputs and outputs. Weight values are not included (see weightsHash).
  */
 export function graphHash(model: Model): string {
   const h = new Hasher();
   const g = model.graph;
+  for (const [domain, version] of model.opsetImports) h.string(`opset:${domain}:${version}`);
   for (const v of g.inputs) h.string(`in:${v.name}`);
   for (const v of g.initializers) h.string(`init:${v.name}:${v.initializer!.dtype}:${v.initializer!.dims.join(',')}`);
   for (const n of g.nodes) h.string(`node:${n.name}:${n.domain}:${n.opType}:${n.inputs.map((v) => v?.name ?? '').join(',')}:${n.outputs.map((v) => v.name).join(',')}`);

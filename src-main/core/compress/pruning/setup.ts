@@ -100,7 +100,8 @@ function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: Se
     if (!(e instanceof GranularityFault)) throw e;
     return error('bad-granularity', 'granularity', `granularity ${JSON.stringify(g)} on ${t.name} (canonical shape [${canon.join(', ')}]): ${e.message}`);
   }
-  if (ranked && opts.structuredOnly && !isStructured(view)) {
+  // channel keywords are structured by definition (a BatchNorm scale has one element per channel); a block list of ones is not
+  if (ranked && opts.structuredOnly && Array.isArray(g) && !isStructured(view)) {
     return error('needs-structured-granularity', 'granularity', `${opts.structuredOnly} needs blocks of more than one element; granularity ${JSON.stringify(g)} is element-wise`);
   }
   const n = dims.every((d): d is number => typeof d === 'number') ? numel(dims) : numel(view.maskDims);

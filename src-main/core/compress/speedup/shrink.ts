@@ -3,7 +3,7 @@
  * fix the declared shapes of shrunk values, drop mask Muls that became all ones, merge constant Adds, and sweep
  * dead shape computations. In place, on the baked working copy. Pure: imports only the IR and sibling modules.
  */
-import { Tensor, UnsupportedOpError, type Graph, type Node, type Value } from '../../ir/index.ts';
+import { Tensor, UnsupportedOpError, type Graph, type Model, type Node, type Value } from '../../ir/index.ts';
 import { deadCode } from '../../passes/index.ts';
 import type { ChannelPlan } from './plan.ts';
 import { replacerOf } from './registry.ts';
@@ -23,8 +23,9 @@ interface PendingAdd {
   tensor: Tensor;
 }
 
-/** Shrink `g` (the baked working copy) by `plan`. */
-export function shrinkGraph(g: Graph, plan: ChannelPlan, opts: ShrinkOptions): void {
+/** Shrink `model` (the baked working copy) by `plan`, in place. */
+export function shrinkModel(model: Model, plan: ChannelPlan, opts: ShrinkOptions): void {
+  const g = model.graph;
   const kept = new Map<Value, Map<number, number[]>>();
   for (const [v, axes] of plan.dg.axes) {
     for (const axis of axes.keys()) {
@@ -80,7 +81,7 @@ export function shrinkGraph(g: Graph, plan: ChannelPlan, opts: ShrinkOptions): v
   const added = pending.map((p) => insertAdd(g, p));
   dropUnitMasks(g, opts.inserted);
   for (const add of added) mergeAdds(g, add);
-  deadCode.run({ graph: g } as never);
+  deadCode.run(model);
 }
 
 function shapeOrNone(v: Value | null | undefined, opts: ShrinkOptions): readonly number[] | undefined {

@@ -1,0 +1,77 @@
+/**
+ * @file The trainer on real MNIST data: learning, progress events, bit-for-bit resume from a checkpoint,
+ * NaN stop keeping the last good checkpoint, and named errors for data that does not fit the model.
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadIdxDataset, ArrayDataset } from './data.ts';
+import { buildCnn } from './example-cnn.ts';
+import { DatasetShapeError, LabelRangeError, NonFiniteLossError, Trainer, train, type ProgressEvent } from './trainer.ts';
+
+const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
+const small = (n: number, from = 0) => new ArrayDataset(mnist.x.subarray(from * 784, (from + n) * 784), [1, 28, 28], mnist.y.subarray(from, from + n));
+const net = () => buildCnn({ widths: [8, 16], seed: 1 });
+
+describe('trainer', () => {
+  it('learns MNIST digits (1 epoch of 2048 samples) and reports progress', async () => {
+    const events: ProgressEvent[] = [];
+    const r = await train(
+      { model: net(), train: small(2048), test: small(512, 4096), optimizer: { type: 'adam', lr: 3e-3 }, batchSize: 32, seed: 0, threads: 1 },
+      { onProgress: (e) => events.push(e), progressEvery: 16 },
+    );
+    expect(r.steps).toBe(64);
+    // a 1.4k-parameter net after 64 steps (torch gets 26 % on the same setup): well above chance
+    expect(r.eval!.top1).toBeGreaterThan(0.25);
+    expect(r.eval!.top5).toBeGreaterThan(r.eval!.top1);
+    const steps = events.filter((e) => e.type === 'step');
+    expect(steps.length).toBe(4);
+    const first = steps[0]!;
+    if (first.type === 'step') {
+      expect(first.samplesPerSec).toBeGreaterThan(0);
+      expect(first.etaSec).toBeGreaterThan(0);
+    }
+    expect(events.map((e) => e.type)).toEqual(['start', 'step', 'step', 'step', 'step', 'epoch', 'done']);
+    // running statistics moved from their initial values
+    const rv = r.model.graph.get('bn1.running_var')!.initializer!.data as Float32Array;
+    expect(Array.from(rv).some((v) => Math.abs(v - 1) > 1e-3)).toBe(true);
+  });
+
+  it('resumes from a checkpoint bit for bit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ckpt-'));
+    const cfg = () => ({ model: net(), train: small(256), optimizer: { type: 'sgd' as const, lr: 0.05, momentum: 0.9 }, schedule: { type: 'cosine' as const, warmupSteps: 3 }, batchSize: 32, epochs: 3, seed: 7, threads: 1 });
+    const straight = await train(cfg());
+    const ck = join(dir, 'run.ckpt');
+    const first = await train(cfg(), { maxEpochs: 3, maxSteps: 8, checkpoint: ck });
+    expect(first.steps).toBe(8);
+    const t = await Trainer.create(cfg());
+    const resumed = await t.run({ resume: ck });
+    await t.release();
+    expect(resumed.steps).toBe(24);
+    for (const v of straight.model.graph.initializers) {
+      const a = v.initializer!.data as Float32Array;
+      const b = resumed.model.graph.get(v.name)!.initializer!.data as Float32Array;
+      expect(Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(Buffer.from(a.buffer, a.byteOffset, a.byteLength)), v.name).toBe(true);
+    }
+  });
+
+  it('stops on a non-finite loss and keeps the last good checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nan-'));
+    const ck = join(dir, 'run.ckpt');
+    // a good epoch with a checkpoint, then an absurd learning rate
+    await train({ model: net(), train: small(64), optimizer: { type: 'sgd', lr: 0.01 }, batchSize: 32, seed: 1, threads: 1 }, { checkpoint: ck });
+    const good = readFileSync(ck);
+    const t = await Trainer.create({ model: net(), train: small(64), optimizer: { type: 'sgd', lr: 1e30 }, batchSize: 32, epochs: 50, seed: 1, threads: 1 });
+    await expect(t.run({ resume: ck, checkpoint: ck, checkpointEvery: 1000 })).rejects.toThrow(NonFiniteLossError);
+    await t.release();
+    expect(existsSync(ck) && readFileSync(ck).equals(good)).toBe(true);
+  });
+
+  it('names data that does not fit the model', async () => {
+    const wrongShape = new ArrayDataset(new Float32Array(64 * 2 * 28 * 28), [2, 28, 28], new BigInt64Array(64));
+    await expect(Trainer.create({ model: net(), train: wrongShape, optimizer: { type: 'sgd' }, batchSize: 32 })).rejects.toThrow(DatasetShapeError);
+    const badLabels = new ArrayDataset(new Float32Array(64 * 784), [1, 28, 28], BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 12)));
+    await expect(Trainer.create({ model: net(), train: badLabels, optimizer: { type: 'sgd' }, batchSize: 32 })).rejects.toThrow(LabelRangeError);
+  });
+});
