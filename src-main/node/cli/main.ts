@@ -8,6 +8,11 @@ import { inspectModel, openModel } from '../inspect.ts';
 import { benchmark, listProviders } from '../runtime/index.ts';
 import { fmtBytes, fmtCount, fmtMs, fmtShape, table } from './format.ts';
 import { runDemo } from './demo.ts';
+import { resumeCommand, runCommand, runsCommand } from '../jobs/cli.ts';
+import { STEP_MODULES } from '../steps/index.ts';
+
+/** Exit code set by commands that report one (run, runs, resume). */
+let commandExit = 0;
 
 /** `--shape input=1,3,224,224` (repeatable) → { input: [1,3,224,224] }. */
 export function parseShapes(specs: string[] = []): Record<string, number[]> {
@@ -106,6 +111,41 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('run')
+    .description('run an experiment plan (JSON) in a worker process; progress bar, or JSON lines with --json')
+    .argument('<plan>', 'experiment plan file')
+    .option('--json', 'JSON lines: started, progress, log, step, result')
+    .action(async (plan: string, o: { json?: boolean }) => {
+      commandExit = await runCommand(plan, { json: o.json, stepModules: STEP_MODULES });
+    });
+
+  program
+    .command('runs')
+    .description('stored runs: list | show <id> | compare <id> <id>… | export <id> <dir> | delete <id>')
+    .argument('<action>', 'list, show, compare, export or delete')
+    .argument('[args...]', 'run ids, and the folder for export')
+    .option('--json', 'print JSON')
+    .option('--status <status>', 'list: only runs with this status')
+    .option('--tag <tag>', 'list: only runs with this tag')
+    .option('--text <text>', 'list: search names, notes and plans')
+    .option('--sort <metric>', 'list: sort by a metric or date')
+    .option('--order <order>', 'asc or desc')
+    .option('--limit <n>', 'list: at most n runs')
+    .option('--overwrite', 'export: replace files already in the folder')
+    .action(async (action: string, args: string[], o: { json?: boolean; status?: string; tag?: string; text?: string; sort?: string; order?: 'asc' | 'desc'; limit?: string; overwrite?: boolean }) => {
+      commandExit = await runsCommand(action, args, { ...o, limit: o.limit ? Number(o.limit) : undefined });
+    });
+
+  program
+    .command('resume')
+    .description('continue an interrupted or failed run from its first unfinished step')
+    .argument('<id>', 'run id (a unique prefix is enough)')
+    .option('--json', 'JSON lines')
+    .action(async (id: string, o: { json?: boolean }) => {
+      commandExit = await resumeCommand(id, { json: o.json, stepModules: STEP_MODULES });
+    });
+
+  program
     .command('demo')
     .description('the bundled example end to end, with a readable report')
     .option('--json', 'print the report as JSON')
@@ -119,9 +159,10 @@ export function buildProgram(): Command {
 /** Run the CLI; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  commandExit = 0;
   try {
     await program.parseAsync(argv);
-    return 0;
+    return commandExit;
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;

@@ -15,7 +15,7 @@ function chain(): Model {
   const x = b.input('x', [1, 3, 8, 8]);
   const c = b.conv('conv', x, 8, 3);
   const bn = b.op('BatchNormalization', 'bn', [c, b.weight('bn.scale', [8]), b.weight('bn.bias', [8]), b.weight('bn.mean', [8]), b.weight('bn.var', [8], 0)]);
-  bn.producer!.input(4)!.initializer!.data!.fill(1);
+  (bn.producer!.input(4)!.initializer!.data as Float32Array).fill(1);
   const flat = b.op('Flatten', 'flat', [b.op('GlobalAveragePool', 'gap', [b.op('Relu', 'relu', [bn])])]);
   const fc = b.gemm('fc', flat, 6, 8, 0);
   return b.output(b.op('MatMul', 'mm', [fc, b.weight('mm.weight', [6, 4])]), [1, 4]);

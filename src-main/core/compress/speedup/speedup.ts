@@ -33,7 +33,8 @@ export interface Analysis {
   /** The working copy: Constant nodes lifted, masks baked in. */
   model: Model;
   dg: DepGraph;
-  shapes: Map<Value, readonly number[]>;
+  /** Shape of a value of the working copy (traced, or an initializer's dims). */
+  shapeOf(v: Value): readonly number[] | undefined;
   ints: Map<Value, IntValue>;
   /** Mask Muls baking inserted for activation masks. */
   inserted: Node[];
@@ -54,13 +55,13 @@ export function analyse(model: Model, masks: Masks, opts: AnalyseOptions): Analy
   const originals = new Map<string, Tensor>();
   for (const n of g.nodes) n.inputs.forEach((v, i) => v?.initializer && originals.set(`${n.name}#${i}`, v.initializer));
   const { inserted } = bakeMasks(work, masks, shapes);
-  const shapeOf = (v: Value) => shapes.get(v);
+  const shapeOf = (v: Value) => shapes.get(v) ?? v.initializer?.dims;
   const isDynamic = (v: Value, axis: number) => (opts.isDynamic ? opts.isDynamic(v.name, axis) : declaredDynamic(v, axis));
   const ints = evalShapeInts(g, shapeOf, isDynamic);
   const build = { opset: work.opset, shapeOf, ints, rule: ruleOf };
   const dg = buildDepGraph(g, build);
   computeConstants(dg, build);
-  return { model: work, dg, shapes, ints, inserted, originals };
+  return { model: work, dg, shapeOf, ints, inserted, originals };
 }
 
 function staticShape(v: Value): number[] | undefined {
@@ -100,7 +101,7 @@ export function compactModel(model: Model, masks: Masks, opts: CompactOptions): 
   const plan = planRemoval(a.dg, { roundTo: opts.roundTo, original: (m) => a.originals.get(`${m.node.name}#${m.param}`) });
   const masked = cloneModel(a.model);
   const { layers, groups, sparsity } = summarise(plan);
-  shrinkModel(a.model, plan, { shapeOf: (v) => a.shapes.get(v), ints: a.ints, opset: a.model.opset, inserted: a.inserted });
+  shrinkModel(a.model, plan, { shapeOf: a.shapeOf, ints: a.ints, opset: a.model.opset, inserted: a.inserted });
   return { model: a.model, masked, layers, groups, sparsity, warnings: plan.warnings };
 }
 

@@ -1,0 +1,407 @@
+/**
+ * @file Observers: streaming statistics of a tensor over calibration batches that end in a clipping range
+ * [min, max] per channel, from which NNI's formulas give scale and zero point. MinMax (NNI's PTQ: global running
+ * min/max), moving-average MinMax (NNI's QAT tracker: EMA of batch min/max), and three histogram observers:
+ * Percentile, Entropy (KL divergence, TensorRT-style) and MSE. Each `update` folds one batch in and keeps nothing
+ * of it; histograms are re-binned when a batch widens the range. Pure: imports only sibling modules.
+ */
+import type { QuantRange } from './dtype.ts';
+import { channelLayout, channelMinMax, fakeQuantValue, qparams, type QuantScheme } from './qparams.ts';
+
+export const OBSERVER_KINDS = ['minmax', 'ema', 'percentile', 'entropy', 'mse'] as const;
+export type ObserverKind = (typeof OBSERVER_KINDS)[number];
+
+/** What a range search optimises for: the integer range and scheme the tensor will be quantized with. */
+export interface RangeTarget {
+  range: QuantRange;
+  scheme: QuantScheme;
+}
+
+/** A clipping range per channel. */
+export interface TrackedRange {
+  min: Float64Array;
+  max: Float64Array;
+}
+
+export interface Observer {
+  readonly kind: ObserverKind;
+  /** Fold one batch in (`dims` row-major; per-channel observers read channels on their axis). */
+  update(data: ArrayLike<number>, dims: readonly number[]): void;
+  /** Batches seen. */
+  readonly batches: number;
+  /** The raw min / max seen so far, per channel. */
+  observed(): TrackedRange;
+  /** The clipping range chosen for quantizing to `target`. */
+  range(target: RangeTarget): TrackedRange;
+}
+
+export interface ObserverOptions {
+  kind?: ObserverKind;
+  /** Channel axis of per-channel statistics; null = per tensor. */
+  axis?: number | null;
+  /** ema: weight of each new batch (default 0.01, NNI's QAT EMA of 0.99). */
+  averagingConstant?: number;
+  /** percentile: the upper percentile kept (default 99.99; the lower one is 100 − p). */
+  percentile?: number;
+  /** histogram observers: bins per channel (default 2048). */
+  bins?: number;
+  /** entropy / mse: candidate ranges tried (default 128). */
+  candidates?: number;
+}
+
+/** A fresh observer of the given kind. */
+export function createObserver(opts: ObserverOptions = {}): Observer {
+  const axis = opts.axis ?? null;
+  switch (opts.kind ?? 'minmax') {
+    case 'minmax':
+      return new MinMaxObserver(axis);
+    case 'ema':
+      return new EmaMinMaxObserver(axis, opts.averagingConstant ?? 0.01);
+    case 'percentile':
+      return new PercentileObserver(axis, opts.percentile ?? 99.99, opts.bins);
+    case 'entropy':
+      return new EntropyObserver(axis, opts.bins, opts.candidates);
+    case 'mse':
+      return new MseObserver(axis, opts.bins, opts.candidates);
+  }
+}
+
+/** Running global min / max (NNI's PTQ tracker). */
+export class MinMaxObserver implements Observer {
+  readonly kind: ObserverKind = 'minmax';
+  batches = 0;
+  protected min: Float64Array | null = null;
+  protected max: Float64Array | null = null;
+
+  constructor(readonly axis: number | null = null) {}
+
+  update(data: ArrayLike<number>, dims: readonly number[]): void {
+    const b = channelMinMax(data, dims, this.axis);
+    if (!this.min || !this.max) {
+      this.min = b.min;
+      this.max = b.max;
+    } else {
+      checkChannels(this.min.length, b.min.length, this.axis);
+      this.fold(b.min, b.max);
+    }
+    this.batches++;
+  }
+
+  protected fold(bmin: Float64Array, bmax: Float64Array): void {
+    for (let c = 0; c < bmin.length; c++) {
+      this.min![c] = Math.min(this.min![c]!, bmin[c]!);
+      this.max![c] = Math.max(this.max![c]!, bmax[c]!);
+    }
+  }
+
+  observed(): TrackedRange {
+    if (!this.min || !this.max) throw new RangeError('observer has seen no batch');
+    return { min: Float64Array.from(this.min), max: Float64Array.from(this.max) };
+  }
+
+  range(_target: RangeTarget): TrackedRange {
+    return this.observed();
+  }
+}
+
+/** Moving average of batch min / max: m ← m + c·(batch − m), starting from the first batch. */
+export class EmaMinMaxObserver extends MinMaxObserver {
+  override readonly kind: ObserverKind = 'ema';
+
+  constructor(
+    axis: number | null,
+    readonly averagingConstant: number,
+  ) {
+    super(axis);
+  }
+
+  protected override fold(bmin: Float64Array, bmax: Float64Array): void {
+    const k = this.averagingConstant;
+    for (let c = 0; c < bmin.length; c++) {
+      this.min![c] = this.min![c]! + k * (bmin[c]! - this.min![c]!);
+      this.max![c] = this.max![c]! + k * (bmax[c]! - this.max![c]!);
+    }
+  }
+}
+
+function checkChannels(had: number, got: number, axis: number | null): void {
+  if (had !== got) throw new RangeError(`observer on axis ${axis} saw ${had} channels, now a batch with ${got}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Histograms
+
+/**
+ * A histogram of `bins` equal bins over [lo, hi], grown when a batch falls outside: the old counts are spread over
+ * the new bins by overlap, so streaming keeps O(bins) memory per channel.
+ */
+export class Histogram {
+  counts: Float64Array;
+  lo = 0;
+  hi = 0;
+  total = 0;
+
+  constructor(readonly bins: number) {
+    this.counts = new Float64Array(bins);
+  }
+
+  get width(): number {
+    return (this.hi - this.lo) / this.bins;
+  }
+
+  /** Make sure [min, max] is covered, re-binning what is already counted. */
+  cover(min: number, max: number): void {
+    if (this.total === 0) {
+      this.lo = min;
+      this.hi = max > min ? max : min + Math.max(Math.abs(min) * 1e-6, 1e-12);
+      return;
+    }
+    if (min >= this.lo && max <= this.hi) return;
+    const lo = Math.min(min, this.lo);
+    const hi = Math.max(max, this.hi);
+    const next = new Float64Array(this.bins);
+    const ow = this.width;
+    const nw = (hi - lo) / this.bins;
+    for (let i = 0; i < this.bins; i++) {
+      const c = this.counts[i]!;
+      if (c === 0) continue;
+      // old bin [a, b) spread over the new bins it overlaps, by overlap length
+      const a = this.lo + i * ow;
+      const b = a + ow;
+      let j = Math.min(this.bins - 1, Math.floor((a - lo) / nw));
+      for (; j < this.bins; j++) {
+        const na = lo + j * nw;
+        const nb = na + nw;
+        const overlap = Math.min(b, nb) - Math.max(a, na);
+        if (overlap > 0) next[j]! += (c * overlap) / ow;
+        if (nb >= b) break;
+      }
+    }
+    this.counts = next;
+    this.lo = lo;
+    this.hi = hi;
+  }
+
+  add(v: number): void {
+    const i = Math.floor(((v - this.lo) / (this.hi - this.lo)) * this.bins);
+    this.counts[i < 0 ? 0 : i >= this.bins ? this.bins - 1 : i]! += 1;
+    this.total++;
+  }
+
+  /** The value below which fraction q of the mass lies (linear inside a bin). */
+  quantile(q: number): number {
+    const want = q * this.total;
+    let acc = 0;
+    for (let i = 0; i < this.bins; i++) {
+      const c = this.counts[i]!;
+      if (acc + c >= want && c > 0) return this.lo + (i + (want - acc) / c) * this.width;
+      acc += c;
+    }
+    return this.hi;
+  }
+
+  center(i: number): number {
+    return this.lo + (i + 0.5) * this.width;
+  }
+}
+
+/** Shared part of the histogram observers: one histogram per channel, fed per batch. */
+abstract class HistogramObserver implements Observer {
+  abstract readonly kind: ObserverKind;
+  batches = 0;
+  private hists: Histogram[] | null = null;
+  private seen: MinMaxObserver;
+
+  constructor(
+    readonly axis: number | null,
+    readonly bins = 2048,
+  ) {
+    this.seen = new MinMaxObserver(axis);
+  }
+
+  update(data: ArrayLike<number>, dims: readonly number[]): void {
+    const { channels, inner } = channelLayout(dims, this.axis);
+    const b = channelMinMax(data, dims, this.axis);
+    this.hists ??= Array.from({ length: channels }, () => new Histogram(this.bins));
+    checkChannels(this.hists.length, channels, this.axis);
+    this.hists.forEach((h, c) => h.cover(b.min[c]!, b.max[c]!));
+    const hists = this.hists;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (!Number.isFinite(v)) continue;
+      hists[channels === 1 ? 0 : Math.floor(i / inner) % channels]!.add(v);
+    }
+    this.seen.update(data, dims);
+    this.batches++;
+  }
+
+  observed(): TrackedRange {
+    return this.seen.observed();
+  }
+
+  /** The histogram of each channel. */
+  histograms(): Histogram[] {
+    if (!this.hists) throw new RangeError('observer has seen no batch');
+    return this.hists;
+  }
+
+  range(target: RangeTarget): TrackedRange {
+    const hists = this.histograms();
+    const min = new Float64Array(hists.length);
+    const max = new Float64Array(hists.length);
+    hists.forEach((h, c) => {
+      const [a, b] = h.total === 0 ? [0, 0] : this.pick(h, target);
+      min[c] = a;
+      max[c] = b;
+    });
+    return { min, max };
+  }
+
+  protected abstract pick(h: Histogram, target: RangeTarget): [number, number];
+}
+
+/** Clip at the (100 − p)-th and p-th percentiles of the data. */
+export class PercentileObserver extends HistogramObserver {
+  readonly kind: ObserverKind = 'percentile';
+
+  constructor(
+    axis: number | null,
+    readonly percentile: number,
+    bins?: number,
+  ) {
+    super(axis, bins);
+    if (!(percentile > 50 && percentile <= 100)) throw new RangeError(`percentile must be in (50, 100], got ${percentile}`);
+  }
+
+  protected pick(h: Histogram): [number, number] {
+    return [h.quantile(1 - this.percentile / 100), h.quantile(this.percentile / 100)];
+  }
+}
+
+/**
+ * Candidate clipping windows for a histogram: the NNI range (zero included) shrunk toward zero by t ∈ (0, 1], in
+ * `count` steps; for the symmetric scheme the window is [−m, m]·t with m = max(|lo|, |hi|).
+ */
+function candidates(h: Histogram, target: RangeTarget, count: number, minT = 0): [number, number][] {
+  const lo = Math.min(h.lo, 0);
+  const hi = Math.max(h.hi, 0);
+  const m = Math.max(-lo, hi);
+  const out: [number, number][] = [];
+  for (let k = 1; k <= count; k++) {
+    const t = minT + ((1 - minT) * k) / count;
+    out.push(target.scheme === 'affine' ? [lo * t, hi * t] : [-m * t, m * t]);
+  }
+  return out;
+}
+
+/**
+ * KL divergence (TensorRT's entropy calibration, generalised to any window): for each candidate window the
+ * reference P is the histogram inside it with the clipped outliers added to its edge bins; Q merges P into the
+ * quantization levels of the window and spreads each level's mass evenly over its non-empty bins. The window of
+ * least KL(P‖Q) wins. A window must span at least as many bins as there are levels, else Q = P trivially.
+ */
+export class EntropyObserver extends HistogramObserver {
+  readonly kind: ObserverKind = 'entropy';
+
+  constructor(
+    axis: number | null,
+    bins?: number,
+    readonly count = 128,
+  ) {
+    super(axis, bins);
+  }
+
+  protected pick(h: Histogram, target: RangeTarget): [number, number] {
+    const levels = target.range.qmax - target.range.qmin + 1;
+    const full: [number, number] = [Math.min(h.lo, 0), Math.max(h.hi, 0)];
+    if (levels * 2 > h.bins) return full; // too few bins to tell windows apart: keep min / max
+    let best = full;
+    let bestKl = Infinity;
+    for (const [a, b] of candidates(h, target, this.count)) {
+      const kl = klOfWindow(h, a, b, levels, target.scheme);
+      if (kl < bestKl) {
+        bestKl = kl;
+        best = [a, b];
+      }
+    }
+    return best;
+  }
+}
+
+/** KL(P‖Q) of clipping `h` to [a, b] and quantizing to `levels` levels; Infinity when the window is too narrow. */
+export function klOfWindow(h: Histogram, a: number, b: number, levels: number, scheme: QuantScheme): number {
+  const w = h.width;
+  const i0 = Math.max(0, Math.floor((a - h.lo) / w));
+  const i1 = Math.min(h.bins, Math.ceil((b - h.lo) / w));
+  const n = i1 - i0;
+  if (n < levels) return Infinity;
+  const p = new Float64Array(n);
+  for (let i = 0; i < n; i++) p[i] = h.counts[i0 + i]!;
+  for (let i = 0; i < i0; i++) p[0]! += h.counts[i]!;
+  for (let i = i1; i < h.bins; i++) p[n - 1]! += h.counts[i]!;
+  // quantization grid: symmetric grids are centred on zero, so some levels may lie outside the data
+  const m = Math.max(-a, b);
+  const [ga, gb] = scheme === 'affine' ? [a, b] : [-m, m];
+  const level = (i: number) => Math.min(levels - 1, Math.max(0, Math.floor(((h.center(i0 + i) - ga) / (gb - ga)) * levels)));
+  const mass = new Float64Array(levels);
+  const nonEmpty = new Float64Array(levels);
+  for (let i = 0; i < n; i++) {
+    if (p[i]! === 0) continue;
+    mass[level(i)]! += p[i]!;
+    nonEmpty[level(i)]! += 1;
+  }
+  let total = 0;
+  for (let i = 0; i < n; i++) total += p[i]!;
+  if (total === 0) return Infinity;
+  let kl = 0;
+  for (let i = 0; i < n; i++) {
+    const pi = p[i]! / total;
+    if (pi === 0) continue;
+    const l = level(i);
+    const qi = mass[l]! / nonEmpty[l]! / total;
+    kl += pi * Math.log(pi / qi);
+  }
+  return kl;
+}
+
+/** The window whose fake-quantization error, summed over the histogram's bin centres, is least. */
+export class MseObserver extends HistogramObserver {
+  readonly kind: ObserverKind = 'mse';
+
+  constructor(
+    axis: number | null,
+    bins?: number,
+    readonly count = 128,
+  ) {
+    super(axis, bins);
+  }
+
+  protected pick(h: Histogram, target: RangeTarget): [number, number] {
+    let best: [number, number] = [Math.min(h.lo, 0), Math.max(h.hi, 0)];
+    let bestErr = Infinity;
+    for (const [a, b] of candidates(h, target, this.count)) {
+      const err = mseOfWindow(h, a, b, target);
+      if (err < bestErr) {
+        bestErr = err;
+        best = [a, b];
+      }
+    }
+    return best;
+  }
+}
+
+/** Σ count · (x − x̂)² over bin centres x when quantizing with the NNI parameters of [a, b]. */
+export function mseOfWindow(h: Histogram, a: number, b: number, target: RangeTarget): number {
+  const { scale, zeroPoint } = qparams([a], [b], target.range, target.scheme);
+  const s = scale[0]!;
+  const zp = zeroPoint[0]!;
+  let err = 0;
+  for (let i = 0; i < h.bins; i++) {
+    const c = h.counts[i]!;
+    if (c === 0) continue;
+    const x = h.center(i);
+    const d = x - fakeQuantValue(x, s, zp, target.range.qmin, target.range.qmax);
+    err += c * d * d;
+  }
+  return err;
+}

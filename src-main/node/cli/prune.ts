@@ -1,0 +1,108 @@
+/**
+ * @file `studio prune`: prune a model file with a config list, write the simulated model and the replayable plan,
+ * print per-target sparsity (a table, or JSON). A client of the public pruning API, not a second implementation.
+ * May import core, node:* and the node io layer.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { StudioError } from '../../core/ir/index.ts';
+import { liftConstants } from '../../core/passes/index.ts';
+import { PRUNERS, planToJson, type PlanTarget, type PrunerKind } from '../../core/compress/pruning/index.ts';
+import { simulate } from '../../core/compress/simulate/index.ts';
+import { formatDiagnostic } from '../../core/compress/errors.ts';
+import type { Diagnostic } from '../../../src-shared/config/index.ts';
+import { loadModelFile, saveModelFile } from '../io/model-file.ts';
+
+export interface PruneCommandOptions {
+  /** Path of the .onnx model (with its weights). */
+  model: string;
+  /** Path of a JSON file holding the config list. */
+  config: string;
+  pruner: PrunerKind;
+  /** Output folder (created when missing); default `<model stem>-pruned` in the working directory. */
+  out?: string;
+  /** Print JSON instead of a table. */
+  json?: boolean;
+}
+
+/** Where the command prints (the process streams by default; tests capture). */
+export interface CommandIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export interface PruneCommandResult {
+  outDir: string;
+  simulatedPath: string;
+  planPath: string;
+  targets: PlanTarget[];
+  diagnostics: Diagnostic[];
+}
+
+/** A bad command-line argument or input file. */
+export class PruneCommandError extends StudioError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message, 'PRUNE_COMMAND', details);
+  }
+}
+
+const processIO: CommandIO = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+};
+
+/**
+ * Prunes `model` with the config list in `config`: weights in Constant nodes are lifted to initializers first, the
+ * masks are computed by the chosen one-shot pruner, then `<out>/simulated.onnx` and `<out>/plan.json` are written.
+ *
+ * @example await pruneCommand({ model: 'resnet18.onnx', config: 'prune.json', pruner: 'l1', out: 'pruned' });
+ * @throws PruneCommandError, ModelFileError, ConfigListError, CompressionConfigError (each names the fault)
+ */
+export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = processIO): Promise<PruneCommandResult> {
+  const Pruner = Object.hasOwn(PRUNERS, opts.pruner) ? PRUNERS[opts.pruner] : undefined;
+  if (!Pruner) throw new PruneCommandError(`unknown pruner '${opts.pruner}'; use one of ${Object.keys(PRUNERS).join(', ')}`, { pruner: opts.pruner });
+  const configList = readConfigList(opts.config);
+  const model = loadModelFile(opts.model);
+  liftConstants.run(model);
+  const stem = basename(opts.model, extname(opts.model));
+  const pruner = new Pruner(model, configList, { modelName: stem });
+  const { masks, applyMethods, plan } = await pruner.compress();
+  const outDir = resolve(opts.out ?? `${stem}-pruned`);
+  mkdirSync(outDir, { recursive: true });
+  const simulatedPath = join(outDir, 'simulated.onnx');
+  const planPath = join(outDir, 'plan.json');
+  saveModelFile(simulate(model, masks, { applyMethods }), simulatedPath);
+  writeFileSync(planPath, planToJson(plan));
+  const result = { outDir, simulatedPath, planPath, targets: plan.targets, diagnostics: pruner.diagnostics };
+  if (opts.json) io.stdout(`${JSON.stringify({ model: opts.model, pruner: opts.pruner, ...result }, null, 2)}\n`);
+  else printReport(result, io);
+  return result;
+}
+
+function readConfigList(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new PruneCommandError(`cannot read config list ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new PruneCommandError(`config list ${path} is not JSON: ${(e as Error).message}`, { path });
+  }
+}
+
+function printReport(r: PruneCommandResult, io: CommandIO): void {
+  for (const d of r.diagnostics) io.stderr(`${d.level}: ${formatDiagnostic(d)}\n`);
+  const rows = r.targets.map((t) => [t.node, t.opType, t.target, t.shape.join('×'), `${(t.sparsity * 100).toFixed(1)}%`, t.applyMethod]);
+  const header = ['node', 'op', 'target', 'shape', 'sparsity', 'method'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  io.stdout(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+  const params = r.targets.filter((t) => t.kind === 'parameter' && t.shape.every((d) => typeof d === 'number'));
+  const total = params.reduce((a, t) => a + (t.shape as number[]).reduce((x, y) => x * y, 1), 0);
+  const masked = params.reduce((a, t) => a + t.sparsity * (t.shape as number[]).reduce((x, y) => x * y, 1), 0);
+  io.stdout(`${r.targets.length} targets; ${Math.round(masked)} of ${total} parameter elements masked (${total ? ((100 * masked) / total).toFixed(1) : '0.0'}%)\n`);
+  io.stdout(`wrote ${r.simulatedPath}\nwrote ${r.planPath}\n`);
+}

@@ -1,0 +1,45 @@
+/**
+ * @file The measurement before and after a run's steps: accuracy on the evaluation split, parameters, MACs,
+ * size on disk and ORT latency (p50, batch 1, one thread — the same settings before and after).
+ */
+import { statSync } from 'node:fs';
+import type { MetricSnapshot } from '../../../src-shared/experiment.ts';
+import type { MeasureContext } from '../jobs/registry.ts';
+import { inspectModel, openModel } from '../inspect.ts';
+import { benchmark } from '../runtime/index.ts';
+import { evaluateClassifier } from '../train/evaluate.ts';
+import { loadSplit } from './data.ts';
+
+export async function measureModel(ctx: MeasureContext): Promise<MetricSnapshot> {
+  const { model } = openModel(ctx.modelPath);
+  const plan = ctx.plan;
+  const evalSplit = plan.dataset?.evaluation;
+  ctx.progress({ fraction: 0.05, message: `measuring (${ctx.phase})` });
+  const inputName = model.graph.inputs.find((v) => !v.isInitializer)!.name;
+  let accuracy: number | null = null;
+  let shape: number[] | undefined;
+  if (evalSplit) {
+    const data = loadSplit(evalSplit);
+    const limit = plan.evaluator?.maxBatches ? Math.min(data.count, plan.evaluator.maxBatches * (plan.evaluator.batchSize ?? 64)) : data.count;
+    const acc = await evaluateClassifier(model, { ...data, count: limit }, {
+      batchSize: plan.evaluator?.batchSize ?? 64,
+      ep: plan.executionProvider,
+      onProgress: (d, n) => ctx.progress({ fraction: 0.05 + 0.7 * (d / n), message: `evaluating ${d}/${n}` }),
+    });
+    accuracy = plan.evaluator?.metric === 'top5' ? acc.top5 : acc.top1;
+    shape = [1, ...data.shape];
+  }
+  const info = await inspectModel(model, { shapes: shape ? { [inputName]: shape } : undefined, dimSizes: { batch: 1 } });
+  ctx.progress({ fraction: 0.8, message: 'latency' });
+  const lat = await benchmark(model, { threads: 1, warmup: 5, runs: 30, maxMs: 3000, shapes: shape ? { [inputName]: shape } : undefined, dimSizes: { batch: 1 }, ep: plan.executionProvider });
+  return {
+    metric: plan.evaluator?.metric ?? null,
+    accuracy,
+    loss: null,
+    params: info.params,
+    macs: info.macs,
+    sizeBytes: statSync(ctx.modelPath).size,
+    latencyMs: { p50: lat.p50, p90: lat.p90, runs: lat.runs },
+    opset: model.opset,
+  };
+}

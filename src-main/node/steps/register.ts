@@ -1,0 +1,8 @@
+/**
+ * @file Registers the compression step executors (prune, speedup, finetune, quantize) and the before/after
+ * measurement with the job runner. Imported by worker processes (and by the host, to validate plans).
+ */
+import { registerMeasure } from '../jobs/registry.ts';
+import { measureModel } from './measure.ts';
+
+registerMeasure(measureModel);
