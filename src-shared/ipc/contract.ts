@@ -124,7 +124,7 @@ export const SERVICE_NAMES = Object.keys(CONTRACT) as ServiceName[];
 // Types both sides derive from the table
 
 type Methods<S extends ServiceSpec> = S['methods'];
-type ProgressOf<M extends MethodSpec> = M['progress'] extends z.ZodType ? z.output<M['progress']> : never;
+type ProgressOf<M extends MethodSpec> = NonNullable<M['progress']> extends z.ZodType ? z.output<NonNullable<M['progress']>> : never;
 
 /** What a caller passes with a call: progress listener and cancellation. */
 export interface CallOptions<P = unknown> {

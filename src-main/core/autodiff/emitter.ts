@@ -66,6 +66,8 @@ export class Emitter {
   /** Shapes of every value the emitter knows (forward values from the trace, emitted ones as computed). */
   readonly shapes = new Map<Value, number[]>();
   readonly dtypes = new Map<Value, DataType>();
+  /** Run-time values of small integer tensors (shapes, axes, slice bounds) recorded by the trace. */
+  readonly knownInts = new Map<Value, number[]>();
   /** While non-null, every emitted node is recorded here for the backward pass. */
   tape: TapeEntry[] | null = null;
   private counter = 0;

@@ -8,3 +8,4 @@ export { trainingForward, type TrainingForward, type TrainingForwardOptions, typ
 export { LOSSES, emitLoss, type LossSpec, type LossContext, type CrossEntropyLoss, type MseLoss, type KlDivLoss, type CustomLoss } from './losses.ts';
 export { OPTIMIZERS, DEFAULT_LR, optimizerFor, clipByGlobalNorm, type OptimizerSpec, type SgdSpec, type AdamSpec, type OptimizerImpl, type StepScalars } from './optimizers.ts';
 export * from './training-step.ts';
+export { buildLoopStep, type LoopSignature, type LoopStep } from './loop.ts';

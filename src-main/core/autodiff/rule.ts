@@ -65,8 +65,9 @@ export class VjpContext {
   /** The constant data of input `i` as numbers (initializer or Constant node), or undefined. */
   constInts(i: number): number[] | undefined {
     const v = this.node.inputs[i];
-    const t = v ? constantOf(v) : null;
-    return t && t.data ? t.toNumbers() : undefined;
+    if (!v) return undefined;
+    const t = constantOf(v);
+    return t && t.data ? t.toNumbers() : this.e.knownInts.get(v);
   }
   /** An error naming this node. */
   fail(what: string): UnsupportedGradientError {

@@ -44,6 +44,8 @@ export interface TrainingStepSpec extends TrainingForwardOptions {
   shapes: ReadonlyMap<string, readonly number[]>;
   /** Element types of forward values where the model does not declare them (from the same trace). */
   dtypes?: ReadonlyMap<string, DataType>;
+  /** Values of small integer forward tensors (computed shapes, slice bounds) from the same trace. */
+  intValues?: ReadonlyMap<string, readonly number[]>;
   /** Trainable initializers (default: every float initializer of rank ≥ 1 except BN running statistics). */
   trainable?: readonly string[];
   /** Added to the default trainable set (e.g. a hook's scalar scale, which the rank rule would skip). */
@@ -140,6 +142,8 @@ function seedShapes(e: Emitter, g: Graph, spec: TrainingStepSpec): void {
     if (s) e.shapes.set(v, [...s]);
     const d = spec.dtypes?.get(v.name) ?? v.dtype;
     if (d) e.dtypes.set(v, d);
+    const k = spec.intValues?.get(v.name);
+    if (k) e.knownInts.set(v, [...k]);
   }
   inferDtypes(e, g);
   for (const v of g.inputs) if (e.shapes.has(v) && e.dtypes.has(v)) e.declare(v, e.shape(v), e.dtype(v));

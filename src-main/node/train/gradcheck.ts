@@ -146,6 +146,7 @@ export async function gradCheck(o: GradCheckOptions): Promise<GradCheckResult[]>
   const spec: TrainingStepSpec = {
     shapes: trace.shapes,
     dtypes: trace.dtypes,
+    intValues: trace.intValues,
     trainable: o.wrt,
     loss: objective(seed),
     optimizer: { type: 'sgd' },

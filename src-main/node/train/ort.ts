@@ -67,6 +67,8 @@ export function fromOrt(t: ort.Tensor): Tensor {
 export interface Trace {
   shapes: Map<string, number[]>;
   dtypes: Map<string, DataType>;
+  /** Values of integer tensors with at most 64 elements (computed shapes, axes, slice bounds). */
+  intValues: Map<string, number[]>;
 }
 
 /**
@@ -86,9 +88,11 @@ export async function traceModel(model: Model, feeds: Record<string, ort.Tensor>
     const r = await session.run(feeds);
     const shapes = new Map<string, number[]>();
     const dtypes = new Map<string, DataType>();
+    const intValues = new Map<string, number[]>();
     for (const [k, t] of Object.entries(r)) {
       shapes.set(k, t.dims.map(Number));
       dtypes.set(k, dtypeOf(t));
+      if ((t.type === 'int64' || t.type === 'int32') && t.size <= 64) intValues.set(k, Array.from(t.data as ArrayLike<number | bigint>, Number));
     }
     for (const [k, t] of Object.entries(feeds)) {
       shapes.set(k, t.dims.map(Number));
@@ -98,7 +102,7 @@ export async function traceModel(model: Model, feeds: Record<string, ort.Tensor>
       shapes.set(v.name, [...v.initializer!.dims]);
       dtypes.set(v.name, v.initializer!.dtype);
     }
-    return { shapes, dtypes };
+    return { shapes, dtypes, intValues };
   } finally {
     await session.release();
   }

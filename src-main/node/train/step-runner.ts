@@ -5,7 +5,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import type { DataType, Tensor } from '../../core/ir/index.ts';
-import type { StepSignature, TensorInfo, TrainingStep } from '../../core/autodiff/index.ts';
+import type { LoopSignature, LoopStep, StepSignature, TensorInfo, TrainingStep } from '../../core/autodiff/index.ts';
 import { Rng } from '../../core/util/random.ts';
 import { createSession, ortTensor, toOrt, type SessionSettings } from './ort.ts';
 
@@ -95,6 +95,48 @@ export class StepRunner {
     const old = this.get(name);
     if (old.size !== data.length) throw new RangeError(`"${name}" holds ${old.size} elements, got ${data.length}`);
     this.tensors.set(name, ortTensor(old.type as DataType, data, old.dims));
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Runs a K-step Loop model over the same tensors as a StepRunner (weights stay in that runner's map). */
+export class LoopRunner {
+  private constructor(
+    readonly signature: LoopSignature,
+    private readonly session: ort.InferenceSession,
+    private readonly tensors: Map<string, ort.Tensor>,
+  ) {}
+
+  static async create(loop: LoopStep, runner: StepRunner, settings: SessionSettings = {}): Promise<LoopRunner> {
+    return new LoopRunner(loop.signature, await createSession(loop.model, settings), runner.tensors);
+  }
+
+  get steps(): number {
+    return this.signature.steps;
+  }
+
+  /** Run K steps: stacked batch inputs [K, …] by single-step input name, lr per group as K rates, first step number. */
+  async run(batch: Record<string, ort.Tensor>, lr: Record<string, number[]>, firstStep: number, noise: Record<string, ort.Tensor> = {}): Promise<{ losses: number[]; reports: Record<string, number[]> }> {
+    const sig = this.signature;
+    const dt = sig.step.params[0]!.dtype;
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(batch)) feeds[sig.batch[k] ?? k] = v;
+    for (const [k, v] of Object.entries(noise)) feeds[sig.noise[k] ?? k] = v;
+    for (const [k, v] of this.tensors) feeds[k] = v;
+    for (const [group, input] of Object.entries(sig.lr)) {
+      const rates = lr[group] ?? lr.main!;
+      feeds[input] = ortTensor(dt, dt === 'float64' ? Float64Array.from(rates) : Float32Array.from(rates), [sig.steps]);
+    }
+    feeds[sig.firstStep] = ortTensor(dt, dt === 'float64' ? Float64Array.of(firstStep) : Float32Array.of(firstStep), []);
+    const out = await this.session.run(feeds);
+    for (const p of sig.step.params) this.tensors.set(p.name, out[p.output]!);
+    for (const s of sig.step.state) this.tensors.set(s.name, out[s.output]!);
+    const reports: Record<string, number[]> = {};
+    for (const [k, o] of Object.entries(sig.reports)) reports[k] = Array.from(out[o]!.data as Float32Array);
+    return { losses: Array.from(out[sig.losses]!.data as Float32Array), reports };
   }
 
   async release(): Promise<void> {

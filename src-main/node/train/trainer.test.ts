@@ -56,6 +56,20 @@ describe('trainer', () => {
     }
   });
 
+  it('K steps inside one ONNX Loop give the same weights as single steps', async () => {
+    const cfg = (k: number) => ({ model: net(), train: small(320), optimizer: { type: 'adam' as const, lr: 0.01 }, schedule: { type: 'cosine' as const }, batchSize: 32, epochs: 2, seed: 4, threads: 1, stepsPerRun: k });
+    const single = await train(cfg(1));
+    // 10 steps per epoch with K = 4: two Loop runs and two single steps per epoch
+    const looped = await train(cfg(4));
+    expect(looped.steps).toBe(20);
+    expect(looped.history.map((h) => h.trainLoss)).toEqual(single.history.map((h) => h.trainLoss));
+    for (const v of single.model.graph.initializers) {
+      const a = v.initializer!.data as Float32Array;
+      const b = looped.model.graph.get(v.name)!.initializer!.data as Float32Array;
+      expect(Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(Buffer.from(a.buffer, a.byteOffset, a.byteLength)), v.name).toBe(true);
+    }
+  });
+
   it('stops on a non-finite loss and keeps the last good checkpoint', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nan-'));
     const ck = join(dir, 'run.ckpt');

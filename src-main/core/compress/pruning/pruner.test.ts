@@ -74,6 +74,14 @@ describe('ONNX layouts', () => {
     }
   });
 
+  it('in_channel on a weight: the default bias align reduces to one value and broadcasts (all channels live)', async () => {
+    const { masks } = await new L1NormPruner(chain(), [{ op_names: ['fc'], sparse_ratio: 0.5, granularity: 'in_channel' }]).compress();
+    const w = masks.get('fc')!.get('weight')!;
+    expect(w.dims).toEqual([8, 1]); // canonical [6, 8] cut per input column; ONNX [K=8, N=6]
+    expect(maskSparsity(w)).toBe(0.5);
+    expect(row(masks.get('fc')!.get('bias')!)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
   it('LevelPruner is element-wise by default and exact', async () => {
     const { masks } = await new LevelPruner(chain(), [{ op_names: ['conv'], sparse_ratio: 0.3 }]).compress();
     const w = masks.get('conv')!.get('weight')!;
@@ -175,7 +183,9 @@ describe('bad input', () => {
     expect(pruneErrors(() => new L1NormPruner(m, to({ module_name: 'conv9', target_name: 'weight', dims: [0] })))).toEqual(['align-missing-node@$[1].target_settings.weight.align#bn']);
     expect(pruneErrors(() => new L1NormPruner(m, to({ module_name: 'relu', target_name: 'weight', dims: [0] })))).toEqual(['align-missing-target@$[1].target_settings.weight.align#bn']);
     expect(pruneErrors(() => new L1NormPruner(m, to({ module_name: 'fc', target_name: 'weight', dims: [0] })))).toEqual(['align-source-unconfigured@$[1].target_settings.weight.align#bn']);
-    expect(pruneErrors(() => new L1NormPruner(m, to({ module_name: 'conv', target_name: 'weight', dims: [1] })))).toEqual(['align-shape-mismatch@$[1].target_settings.weight.align#bn']);
+    const mismatch = [{ op_names: ['fc'], sparse_ratio: 0.5 }, { op_names: ['bn'], target_names: ['bias'], align: { module_name: 'fc', target_name: 'weight', dims: [0] } }];
+    // the top-level align is a shortcut: it lands on bias (whose template declares align), not on weight
+    expect(pruneErrors(() => new L1NormPruner(m, mismatch))).toEqual(['align-shape-mismatch@$[1].align#bn']);
     expect(pruneErrors(() => new L1NormPruner(m, to({ module_name: 'conv', target_name: 'weight', dims: [4] })))).toEqual(['align-bad-dims@$[1].target_settings.weight.align#bn']);
   });
 
@@ -214,5 +224,25 @@ describe('bad input', () => {
     const { masks, applyMethods } = await new L1NormPruner(m, list).compress();
     expect(masks.get('softmax')!.get('_input_0')!.dims).toEqual([1, 4]);
     expect(applyMethods.softmax).toEqual({ _input_0: 'add' });
+  });
+});
+
+describe('quiet configs are not silent', () => {
+  it('warns about a config that prunes nothing and about an explicitly listed bias without a ranked weight', () => {
+    const m = chain();
+    const p = new L1NormPruner(m, [{ op_names: ['conv'], granularity: 'out_channel' }, { op_names: ['fc'], target_names: ['bias'] }]);
+    expect(p.diagnostics.map((d) => `${d.level}:${d.code}@${d.path}`)).toEqual([
+      'info:align-source-unmasked@$[0]',
+      'warning:align-source-unconfigured@$[1]',
+      'warning:inactive-config@$[0]',
+      'warning:inactive-config@$[1]',
+    ]);
+  });
+
+  it('compress() can run twice with the same result', async () => {
+    const p = new L2NormPruner(chain(), [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5 }]);
+    const a = await p.compress();
+    const b = await p.compress();
+    expect(b.plan.masks).toEqual(a.plan.masks);
   });
 });

@@ -80,6 +80,7 @@ export abstract class Pruner {
 
   /** Computes the masks (the model is not modified). */
   async compress(): Promise<PruneResult> {
+    for (const p of this.prepared) p.rule.mask = null;
     const ranked = this.prepared.filter((p) => p.ranked);
     for (const p of ranked) p.rule.metric = this.metric(canonicalData(p), p.view);
     this.applyRules();
@@ -161,7 +162,8 @@ function alignedMask(p: Prepared): Uint8Array {
   const out = new Uint8Array(reduce.blockDims.reduce((a, b) => a * b, 1));
   const ids = blockIds(reduce);
   for (let i = 0; i < full.length; i++) if (full[i]) out[ids[i]!] = 1;
-  return out;
+  const blocks = p.view.blockDims.reduce((a, b) => a * b, 1);
+  return out.length === blocks ? out : new Uint8Array(blocks).fill(out[0]!);
 }
 
 /** The block mask expanded and written back in the target's ONNX layout. */

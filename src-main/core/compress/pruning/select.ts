@@ -37,7 +37,10 @@ function insertionKth(a: Float64Array, lo: number, hi: number, k: number): numbe
   for (let i = lo + 1; i <= hi; i++) {
     const v = a[i]!;
     let j = i - 1;
-    while (j >= lo && a[j]! > v) (a[j + 1] = a[j]!), j--;
+    while (j >= lo && a[j]! > v) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
     a[j + 1] = v;
   }
   return a[k]!;

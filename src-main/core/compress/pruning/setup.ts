@@ -67,7 +67,22 @@ export function prepareTargets(model: Model, configs: readonly PruningConfig[], 
   }
   checkGroups(prepared, configs, diagnostics);
   for (const p of prepared) linkAlign(p, model, configs, table, byKey, diagnostics);
+  warnInactive(prepared, diagnostics);
   return prepared;
+}
+
+/** A config whose targets carry no ratio, threshold, group or usable align prunes nothing: say so. */
+function warnInactive(prepared: readonly Prepared[], diagnostics: Diagnostic[]): void {
+  const active = new Set<number>();
+  const seen = new Map<number, string>();
+  for (const p of prepared) {
+    seen.set(p.t.configIndex, p.t.path);
+    if (p.ranked || p.align) active.add(p.t.configIndex);
+  }
+  for (const [i, path] of seen) {
+    if (active.has(i)) continue;
+    diagnostics.push({ level: 'warning', code: 'inactive-config', path, message: 'no target of this config has sparse_ratio, sparse_threshold, a group id or an align source with a mask: it prunes nothing' });
+  }
 }
 
 function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: SetupOptions, diagnostics: Diagnostic[]): Prepared | null {
@@ -193,12 +208,12 @@ function linkAlign(
       return void say(fromTemplate ? 'info' : 'error', 'align-missing-target', `align source ${srcName} of "${srcNodeName}" does not exist: ${why}`);
     }
     const skipped = table.diagnostics.some((d) => d.node === srcNodeName && d.code === 'not-an-initializer');
-    if (fromTemplate && (skipped || srcNodeName === t.nodeName)) return void say('info', 'align-source-unconfigured', `align source ${srcName} of "${srcNodeName}" is not configured; ${t.name} gets no mask`);
+    if (fromTemplate && (skipped || srcNodeName === t.nodeName)) return void say(t.explicit ? 'warning' : 'info', 'align-source-unconfigured', `align source ${srcName} of "${srcNodeName}" is not configured; ${t.name} gets no mask`);
     return void say('error', 'align-source-unconfigured', `align source ${srcName} of "${srcNodeName}" is not configured by any config; configure it (it gives this target its mask)`);
   }
   if (ruleFamily(src.t.setting) === 'align') return void say('error', 'align-chain', `align source ${srcName} of "${srcNodeName}" is itself aligned; align to a ranked target`);
   if (!src.ranked) {
-    return void say(fromTemplate ? 'info' : 'warning', 'align-source-unmasked', `align source ${srcName} of "${srcNodeName}" has no sparse_ratio, sparse_threshold or group; ${t.name} gets no mask`);
+    return void say(fromTemplate && !t.explicit ? 'info' : 'warning', 'align-source-unmasked', `align source ${srcName} of "${srcNodeName}" has no sparse_ratio, sparse_threshold or group; ${t.name} gets no mask`);
   }
   const rank = src.view.maskDims.length;
   const bad = align.dims.find((d) => d < -rank || d >= rank);
@@ -206,7 +221,8 @@ function linkAlign(
   const dims = [...new Set(align.dims.map((d) => (d < 0 ? d + rank : d)))].sort((a, b) => a - b);
   const reduced = squeeze(dims.map((d) => src.view.maskDims[d]!));
   const wanted = squeeze(p.view.blockDims);
-  if (reduced.join('×') !== wanted.join('×')) {
+  // a source reduced to one value (e.g. an in_channel weight mask aligned on dim 0) broadcasts, as in NNI
+  if (reduced.length > 0 && reduced.join('×') !== wanted.join('×')) {
     return void say(
       'error',
       'align-shape-mismatch',

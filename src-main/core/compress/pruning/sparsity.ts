@@ -55,8 +55,18 @@ export function maskSmallest(metric: Metric, start: number, len: number, k: numb
   const values = ranked(metric, start, len);
   const cut = kthSmallest(values.slice(), k - 1);
   let left = k;
-  for (let i = 0; i < len; i++) if (values[i]! < cut) (out[start + i] = 0), left--;
-  for (let i = 0; i < len && left > 0; i++) if (values[i] === cut) (out[start + i] = 0), left--;
+  for (let i = 0; i < len; i++) {
+    if (values[i]! < cut) {
+      out[start + i] = 0;
+      left--;
+    }
+  }
+  for (let i = 0; i < len && left > 0; i++) {
+    if (values[i] === cut) {
+      out[start + i] = 0;
+      left--;
+    }
+  }
 }
 
 /**

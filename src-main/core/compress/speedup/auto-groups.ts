@@ -26,7 +26,10 @@ const SELECTION = ['op_types', 'op_names', 'op_names_re', 'exclude_op_names', 'e
 /**
  * Rewrite config entries whose `dependency_group_id` is "auto" into one entry per selected layer with the id of its
  * dependency group (NNI's auto_set_denpendency_group_ids). Layers none of whose channels can ever be removed
- * (e.g. the classifier feeding the graph output) are left out with a warning. Other entries pass unchanged.
+ * (e.g. the classifier feeding the graph output) are left out with a warning, ops without a channel weight (a
+ * MatMul of two activations) with a note. Groups whose channels are not index-aligned (attention heads, a
+ * channel shuffle) get one id per layer: NNI's groups need aligned channels; use `groupPruningMasks` for those.
+ * Other entries pass unchanged.
  *
  * @example
  * resolveAutoDependencyGroups([{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }], model, shapes).configList
@@ -50,7 +53,7 @@ export function resolveAutoDependencyGroups(
     for (const { node } of selectNodes(model.graph, entry, i, diagnostics)) {
       const hit = byNode.get(node.name);
       if (!hit) {
-        out.push({ ...rest, op_names: [node.name], dependency_group_id: null } as PruningConfig);
+        diagnostics.push({ level: 'info', code: 'no-channels', path: jsonPath([i]), node: node.name, message: `left out: ${node.label} has no weight whose channels can be pruned` });
         continue;
       }
       const { g } = hit;

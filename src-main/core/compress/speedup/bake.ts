@@ -6,7 +6,8 @@
  */
 import { Tensor, type Graph, type Model, type Node, type Value } from '../../ir/index.ts';
 import { MaskApplyError } from '../errors.ts';
-import { expandMask, maskTensor, type Masks, type TargetMask } from '../masks.ts';
+import { maskTensor, type Masks, type TargetMask } from '../masks.ts';
+import { applyMask } from './tensor-ops.ts';
 import { bindTarget, isBindingFault } from '../targets/index.ts';
 
 export interface BakeResult {
@@ -53,14 +54,11 @@ function maskedParam(g: Graph, v: Value, mask: TargetMask, cache: Map<Value, Map
   if (hit) return hit;
   const t = v.initializer!;
   if (t.dtype !== 'float32') throw new MaskApplyError(node, target, `only float32 parameters can be masked (this one is ${t.dtype})`);
-  let full: Uint8Array;
-  try {
-    full = expandMask(mask, t.dims);
-  } catch (e) {
-    throw new MaskApplyError(node, target, `mask dims [${mask.dims.join(',')}] do not fit [${t.dims.join(',')}] (${(e as Error).message})`);
+  if (mask.dims.length !== t.dims.length || mask.dims.some((d, i) => d !== 1 && d !== t.dims[i])) {
+    throw new MaskApplyError(node, target, `mask dims [${mask.dims.join(',')}] do not broadcast to [${t.dims.join(',')}]`);
   }
-  const data = t.toFloat32();
-  const out = g.addInitializer(`${v.name}_masked`, new Tensor('float32', [...t.dims], Float32Array.from(data, (x, i) => (full[i] ? x : 0))), true);
+  const data = applyMask(t.toFloat32(), t.dims, mask.dims, mask.data);
+  const out = g.addInitializer(`${v.name}_masked`, new Tensor('float32', [...t.dims], data), true);
   if (!cache.has(v)) cache.set(v, new Map());
   cache.get(v)!.set(key, out);
   return out;

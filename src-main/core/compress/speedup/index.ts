@@ -1,6 +1,7 @@
 /** @file Public surface of the pure speedup core: channel dependency analysis, groups, plans, shrinking and the rule registries. Pure TypeScript. */
 export { compactModel, analyse, type AnalyseOptions, type Analysis, type CompactOptions, type CompactResult } from './speedup.ts';
 export { autoDependencyGroups, resolveAutoDependencyGroups } from './auto-groups.ts';
+export { groupPruningMasks, type GroupPruningOptions } from './group-masks.ts';
 export { groupsOf, type DependencyGroup, type GroupMember } from './groups.ts';
 export { planRemoval, type ChannelPlan, type PlanOptions } from './plan.ts';
 export { bakeMasks } from './bake.ts';

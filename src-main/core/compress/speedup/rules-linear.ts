@@ -39,14 +39,21 @@ function convShape(node: Node, x: readonly number[] | undefined, w: readonly num
 
 /** Input channel c of a grouped conv reads column c mod icg of the rows of its group. */
 function convInputZero(w: Tensor, s: ConvShape): boolean[] {
+  if (s.group === 1) return zeroAlong(w, 1);
   const f = w.toFloat32();
   const inner = numel(w.dims.slice(2));
   const zero = new Array<boolean>(s.cin).fill(true);
   for (let o = 0; o < s.cout; o++) {
     const g = Math.floor(o / s.ocg);
     for (let i = 0; i < s.icg; i++) {
+      if (!zero[g * s.icg + i]) continue;
       const base = (o * s.icg + i) * inner;
-      for (let k = 0; k < inner; k++) if (f[base + k] !== 0) zero[g * s.icg + i] = false;
+      for (let k = 0; k < inner; k++) {
+        if (f[base + k] !== 0) {
+          zero[g * s.icg + i] = false;
+          break;
+        }
+      }
     }
   }
   return zero;

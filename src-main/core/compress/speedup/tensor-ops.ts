@@ -19,29 +19,47 @@ export function sliceAxis(t: Tensor, axis: number, keep: readonly number[]): Ten
   const outer = numel(dims.slice(0, axis));
   const inner = numel(dims.slice(axis + 1));
   const n = dims[axis]!;
-  const Ctor = (data as unknown as { constructor: new (n: number) => TensorData }).constructor;
-  const out = new Ctor(outer * keep.length * inner) as Exclude<TensorData, string[]>;
-  const src = data as Exclude<TensorData, string[]>;
+  const src = data as Float32Array;
+  const Ctor = (data as unknown as { constructor: new (n: number) => Float32Array }).constructor;
+  const out = new Ctor(outer * keep.length * inner);
   let o = 0;
   for (let a = 0; a < outer; a++) {
     for (const k of keep) {
       const base = (a * n + k) * inner;
-      (out as Float32Array).set((src as Float32Array).subarray(base, base + inner), o);
+      if (inner > 32) out.set(src.subarray(base, base + inner), o);
+      else for (let i = 0; i < inner; i++) out[o + i] = src[base + i]!;
       o += inner;
     }
   }
   dims[axis] = keep.length;
-  return new Tensor(t.dtype, dims, out);
+  return new Tensor(t.dtype, dims, out as unknown as TensorData);
 }
 
-/** Per index along `axis`: the slice is entirely zero. */
+const zeroCache = new WeakMap<Tensor, Map<number, boolean[]>>();
+
+/** Per index along `axis`: the slice is entirely zero (cached per tensor; tensors are never mutated). */
 export function zeroAlong(t: Tensor, axis: number): boolean[] {
+  const hit = zeroCache.get(t)?.get(axis);
+  if (hit) return hit;
   const f = t.toFloat32();
   const dims = t.dims;
   const n = dims[axis]!;
+  const outer = numel(dims.slice(0, axis));
   const inner = numel(dims.slice(axis + 1));
   const zero = new Array<boolean>(n).fill(true);
-  for (let i = 0; i < f.length; i++) if (f[i] !== 0) zero[Math.floor(i / inner) % n] = false;
+  for (let k = 0; k < n; k++) {
+    scan: for (let a = 0; a < outer; a++) {
+      const base = (a * n + k) * inner;
+      for (let i = 0; i < inner; i++) {
+        if (f[base + i] !== 0) {
+          zero[k] = false;
+          break scan;
+        }
+      }
+    }
+  }
+  if (!zeroCache.has(t)) zeroCache.set(t, new Map());
+  zeroCache.get(t)!.set(axis, zero);
   return zero;
 }
 
@@ -49,9 +67,47 @@ export function zeroAlong(t: Tensor, axis: number): boolean[] {
 export function l1Along(t: Tensor, axis: number): Float64Array {
   const f = t.toFloat32();
   const n = t.dims[axis]!;
+  const outer = numel(t.dims.slice(0, axis));
   const inner = numel(t.dims.slice(axis + 1));
   const out = new Float64Array(n);
-  for (let i = 0; i < f.length; i++) out[Math.floor(i / inner) % n]! += Math.abs(f[i]!);
+  for (let a = 0; a < outer; a++) {
+    for (let k = 0; k < n; k++) {
+      const base = (a * n + k) * inner;
+      let s = 0;
+      for (let i = 0; i < inner; i++) s += Math.abs(f[base + i]!);
+      out[k]! += s;
+    }
+  }
+  return out;
+}
+
+/**
+ * `data` × a broadcastable 0/1 mask, without expanding the mask: each mask element covers a run of `inner`
+ * elements (the dims after the last non-1 mask dim), repeated over the dims where the mask is 1.
+ */
+export function applyMask(data: Float32Array, dims: readonly number[], maskDims: readonly number[], mask: Uint8Array): Float32Array {
+  const out = data.slice();
+  const rank = dims.length;
+  let last = rank - 1;
+  while (last >= 0 && maskDims[last] === 1) last--;
+  if (last < 0) {
+    if (!mask[0]) out.fill(0);
+    return out;
+  }
+  const inner = numel(dims.slice(last + 1));
+  const lead = dims.slice(0, last + 1);
+  const mStrides = stridesOf(maskDims.slice(0, last + 1));
+  const idx = new Array<number>(lead.length).fill(0);
+  const blocks = numel(lead);
+  for (let b = 0; b < blocks; b++) {
+    let off = 0;
+    for (let d = 0; d < lead.length; d++) if (maskDims[d] !== 1) off += idx[d]! * mStrides[d]!;
+    if (!mask[off]) out.fill(0, b * inner, (b + 1) * inner);
+    for (let d = lead.length - 1; d >= 0; d--) {
+      if (++idx[d]! < lead[d]!) break;
+      idx[d] = 0;
+    }
+  }
   return out;
 }
 

@@ -1,0 +1,88 @@
+/**
+ * @file The host: the store, the runner and every service of the contract behind one `RpcServer`, ready to be
+ * connected to transports (Electron IPC, WebSocket, an in-memory pair). The Electron shell and the web host both
+ * start exactly this. Imports jobs, store, steps and src-shared; never Electron.
+ */
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { RpcServer, type RpcServerOptions } from '../../../src-shared/ipc/rpc.ts';
+import type { StudioImpl } from '../../../src-shared/ipc/contract.ts';
+import type { Settings } from '../../../src-shared/ipc/dto.ts';
+import { Runner, type RunnerOptions } from '../jobs/index.ts';
+import { STEP_MODULES } from '../steps/index.ts';
+import { openStore, studioHome, type Store } from '../store/index.ts';
+import { RESOURCES_DIR } from '../train/mnist.ts';
+import { createModelsService } from './models.ts';
+import { createRunServices } from './runs.ts';
+import { createSettingsService, type Dialogs, type SettingsService } from './settings.ts';
+
+export interface StudioHostOptions {
+  /** App data folder (default `$STUDIO_HOME` or `~/.compression-studio`). */
+  home?: string;
+  /** Bundled example model and data (default: the repository's resources/). */
+  resourcesDir?: string;
+  shell: Settings['shell'];
+  /** Native dialogs (the Electron shell passes Electron's). */
+  dialogs?: Dialogs;
+  /** Modules that register step executors, imported here and by every worker (default: the product's steps). */
+  stepModules?: readonly string[];
+  /** Extra runner options (spawner, concurrency, grace). */
+  runner?: Partial<Omit<RunnerOptions, 'store' | 'stepModules'>>;
+  onFault?: RpcServerOptions['onFault'];
+}
+
+export interface StudioHost {
+  server: RpcServer;
+  impl: StudioImpl;
+  store: Store;
+  runner: Runner;
+  settings: SettingsService;
+  /** Cancels running jobs, waits for them, closes the store. */
+  close(): Promise<void>;
+}
+
+/** The app's version from package.json. */
+export function appVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * Starts the host: opens the store, imports the step modules (so plans are validated against the executors this
+ * build has), and builds the services.
+ *
+ * @example
+ * const host = await createStudioHost({ shell: 'web' });
+ * host.server.connect(transport, { id: 'ws-1', kind: 'websocket' });
+ */
+export async function createStudioHost(opts: StudioHostOptions): Promise<StudioHost> {
+  const home = opts.home ?? studioHome();
+  const stepModules = [...(opts.stepModules ?? STEP_MODULES)];
+  for (const m of stepModules) await import(/^(file|data|node):/.test(m) ? m : pathToFileURL(m).href);
+  const store = openStore(home);
+  const runner = new Runner({ ...opts.runner, store, stepModules });
+  // The server is created first so the services can broadcast through it.
+  let server: RpcServer | null = null;
+  const emit = (service: 'runs' | 'settings', event: string, data: unknown) => server?.emit(service, event as never, data);
+  const settings = createSettingsService({ home, shell: opts.shell, version: appVersion(), dialogs: opts.dialogs, emit });
+  const models = createModelsService({ home, resourcesDir: opts.resourcesDir ?? RESOURCES_DIR, onOpened: (p) => settings.addRecent(p) });
+  const { experiments, runs, exports } = createRunServices({ store, runner, emit });
+  const impl: StudioImpl = { models, experiments, runs, exports, settings };
+  server = new RpcServer(impl, { onFault: opts.onFault });
+  let closing: Promise<void> | null = null;
+  return {
+    server,
+    impl,
+    store,
+    runner,
+    settings,
+    close: () =>
+      (closing ??= (async () => {
+        await runner.shutdown('the host is closing');
+        store.close();
+      })()),
+  };
+}

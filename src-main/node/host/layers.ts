@@ -1,0 +1,69 @@
+/**
+ * @file Per-layer output widths of a model (channels of Conv / ConvTranspose, features of Gemm / MatMul), and the
+ * before → after table of a run, read from its input model and its latest model artifact. Weights behind a
+ * DequantizeLinear (QDQ models) count as the layer's weight. Imports the IR, the serde and node:fs.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import type { Model, Node, Tensor } from '../../core/ir/index.ts';
+import { decodeModel } from '../../core/onnx/index.ts';
+import type { LayerWidth } from '../../../src-shared/ipc/dto.ts';
+
+/** Output width rule per op type: the weight tensor's dims → output channels / features. */
+const WIDTH_RULES: Partial<Record<string, (w: readonly number[], node: Node) => number | undefined>> = {
+  Conv: (w) => w[0],
+  ConvTranspose: (w, n) => (w[1] === undefined ? undefined : w[1] * (n.attrInt('group', 1) ?? 1)),
+  Gemm: (w, n) => (n.attrInt('transB', 0) ? w[0] : w[1]),
+  MatMul: (w) => w.at(-1),
+};
+
+function weightOf(node: Node): Tensor | null {
+  const candidates = node.opType === 'MatMul' ? [node.inputs[1], node.inputs[0]] : [node.inputs[1]];
+  for (const v of candidates) {
+    if (!v) continue;
+    if (v.isInitializer && v.initializer) return v.initializer;
+    const p = v.producer;
+    if (p?.opType === 'DequantizeLinear' && p.inputs[0]?.isInitializer && p.inputs[0].initializer) return p.inputs[0].initializer;
+  }
+  return null;
+}
+
+/**
+ * Layer name → { opType, width } for every layer with a width rule and a stored weight, in graph order.
+ *
+ * @example layerWidths(model).get('/conv1/Conv') // { opType: 'Conv', width: 16 }
+ */
+export function layerWidths(model: Model): Map<string, { opType: string; width: number }> {
+  const out = new Map<string, { opType: string; width: number }>();
+  for (const node of model.graph.nodes) {
+    const rule = WIDTH_RULES[node.opType];
+    const w = rule ? weightOf(node) : null;
+    if (!rule || !w || !node.name) continue;
+    const width = rule(w.dims, node);
+    if (width !== undefined) out.set(node.name, { opType: node.opType, width });
+  }
+  return out;
+}
+
+const cache = new Map<string, { mtimeMs: number; widths: Map<string, { opType: string; width: number }> }>();
+
+/** Widths of a model file, cached by path and modification time; weights are not read (only their dims). */
+export function fileLayerWidths(path: string): Map<string, { opType: string; width: number }> {
+  const mtimeMs = statSync(path).mtimeMs;
+  const hit = cache.get(path);
+  if (hit && hit.mtimeMs === mtimeMs) return hit.widths;
+  const model = decodeModel(readFileSync(path), { allowWeightless: true, readExternal: ({ length }) => new Uint8Array(length) });
+  const widths = layerWidths(model);
+  cache.set(path, { mtimeMs, widths });
+  if (cache.size > 64) cache.delete(cache.keys().next().value!);
+  return widths;
+}
+
+/**
+ * The before → after width table: every layer of the input model, with its width in the output model (null when
+ * the layer is gone, e.g. fused away).
+ */
+export function widthDiff(beforePath: string, afterPath: string | null): LayerWidth[] {
+  const before = fileLayerWidths(beforePath);
+  const after = afterPath ? fileLayerWidths(afterPath) : before;
+  return [...before].map(([node, b]) => ({ node, opType: b.opType, before: b.width, after: after.get(node)?.width ?? null }));
+}

@@ -1,0 +1,171 @@
+/**
+ * @file The experiments, runs and exports services over the runner and the store: validate and start plans,
+ * cancel and resume runs, list / get / compare them, follow their jobs and re-broadcast progress, log, step and
+ * status as contract events. Imports jobs, store and src-shared; never Electron or the transports.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { knownStepKinds, mapPlanPaths, PlanError, safeParsePlan, type Plan, type PlanIssue, type ProgressEvent } from '../../../src-shared/experiment.ts';
+import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
+import type { LayerWidth, MetricSeries, RunDetail } from '../../../src-shared/ipc/dto.ts';
+import { IpcError } from '../../../src-shared/ipc/errors.ts';
+import { checkPlanInputs, exportRun, registeredSteps, type Job, type Runner } from '../jobs/index.ts';
+import { listProviders } from '../runtime/index.ts';
+import { RUN_SORT_KEYS, type RunSortKey, type Store } from '../store/index.ts';
+import { widthDiff } from './layers.ts';
+
+/** Sends a contract event to every connected renderer. */
+export type Emit = (service: 'runs' | 'settings', event: string, data: unknown) => void;
+
+export interface RunServicesOptions {
+  store: Store;
+  runner: Runner;
+  emit: Emit;
+}
+
+export interface RunServices {
+  experiments: ServiceImpl<Contract['experiments']>;
+  runs: ServiceImpl<Contract['runs']>;
+  exports: ServiceImpl<Contract['exports']>;
+}
+
+/** Faults of a plan the host would refuse: schema, config lists, missing files, kinds without an executor. */
+export function planIssues(raw: unknown): { plan: Plan | null; issues: PlanIssue[] } {
+  const parsed = safeParsePlan(raw);
+  if (!parsed.ok) return { plan: null, issues: parsed.issues };
+  const plan = mapPlanPaths(parsed.plan, (f) => resolve(f));
+  const have = new Set(registeredSteps());
+  const issues = [...checkPlanInputs(plan)];
+  plan.steps.forEach((s, i) => {
+    if (!have.has(s.kind)) issues.push({ path: `$.steps[${i}].kind`, message: `this build has no executor for step kind "${s.kind}" (available: ${[...have].join(', ') || 'none'})` });
+  });
+  return { plan, issues };
+}
+
+/**
+ * The services that drive and read runs.
+ *
+ * @example const { experiments, runs, exports } = createRunServices({ store, runner, emit: server.emit.bind(server) });
+ */
+export function createRunServices({ store, runner, emit }: RunServicesOptions): RunServices {
+  const latest = new Map<string, ProgressEvent>();
+
+  const follow = (job: Job) => {
+    job.on('progress', (event) => {
+      latest.set(job.runId, event);
+      emit('runs', 'progress', { runId: job.runId, event });
+    });
+    job.on('log', (event) => emit('runs', 'log', { runId: job.runId, event }));
+    job.on('step', (s) => emit('runs', 'step', { runId: job.runId, ...s }));
+    job.on('status', (status) => {
+      if (status === 'queued' || status === 'running') emit('runs', 'status', { runId: job.runId, status, error: null });
+    });
+    void job.done.then((outcome) => {
+      latest.delete(job.runId);
+      emit('runs', 'status', { runId: job.runId, status: outcome.status, error: outcome.error });
+      emit('runs', 'changed', { runId: job.runId, change: 'updated' });
+    });
+  };
+
+  const detail = (runId: string): RunDetail => {
+    const d = store.getRunDetail(store.resolveRunId(runId));
+    if (!d) throw new IpcError({ name: 'StoreError', code: 'RUN_NOT_FOUND', message: `no run "${runId}"` });
+    return { ...d, progress: latest.get(d.id) ?? null };
+  };
+
+  const layers = (runId: string): LayerWidth[] => {
+    const run = store.getRun(store.resolveRunId(runId));
+    if (!run || !existsSync(run.plan.model)) return [];
+    const after = store.latestModel(run.id);
+    return widthDiff(run.plan.model, after && existsSync(after.model.path) ? after.model.path : null);
+  };
+
+  const series = (runIds: readonly string[], names?: readonly string[]): MetricSeries => {
+    const ids = runIds.map((id) => store.resolveRunId(id));
+    const m = store.metricSeries(ids, names);
+    return Object.fromEntries([...m].map(([id, byName]) => [id, Object.fromEntries([...byName].map(([n, pts]) => [n, pts.map(({ stepIndex, x, value, t }) => ({ stepIndex, x, value, t }))]))]));
+  };
+
+  const experiments: RunServices['experiments'] = {
+    validate: ({ plan }) => {
+      const { issues } = planIssues(plan);
+      return { ok: issues.length === 0, issues };
+    },
+    create: ({ name }) => store.ensureExperiment(name),
+    list: () => store.listExperiments(),
+    start: ({ plan: raw, experiment, name, tags, notes }) => {
+      const { plan, issues } = planIssues(raw);
+      if (!plan || issues.length > 0) throw new PlanError(issues);
+      const job = runner.submit(plan, { experiment, name, tags, notes });
+      follow(job);
+      emit('runs', 'changed', { runId: job.runId, change: 'created' });
+      return { runId: job.runId };
+    },
+    cancel: ({ runId }) => ({ cancelled: runner.cancel(store.resolveRunId(runId), 'cancelled from the app') }),
+    resume: ({ runId }) => {
+      const job = runner.resume(runId);
+      follow(job);
+      emit('runs', 'changed', { runId: job.runId, change: 'updated' });
+      return { runId: job.runId };
+    },
+    capabilities: () => ({
+      stepKinds: registeredSteps(),
+      knownStepKinds: knownStepKinds(),
+      executionProviders: safeProviders(),
+    }),
+  };
+
+  const runs: RunServices['runs'] = {
+    list: (filter) => {
+      if (filter.sort && !RUN_SORT_KEYS.includes(filter.sort as RunSortKey)) {
+        throw new IpcError({ name: 'IpcValidationError', code: 'BAD_REQUEST', message: `cannot sort runs by "${filter.sort}"`, details: { issues: [{ path: '$.sort', message: `one of ${RUN_SORT_KEYS.join(', ')}` }] } });
+      }
+      return store.listRuns({ ...filter, sort: filter.sort as RunSortKey | undefined });
+    },
+    get: ({ runId }) => detail(runId),
+    metrics: ({ runIds, names }) => series(runIds, names),
+    layers: ({ runId }) => layers(runId),
+    compare: ({ runIds }) => {
+      const details = runIds.map(detail);
+      return { runs: details, series: series(details.map((d) => d.id)), layers: Object.fromEntries(details.map((d) => [d.id, layers(d.id)])) };
+    },
+    log: ({ runId }) => {
+      const file = join(store.runDir(store.resolveRunId(runId)), 'run.log');
+      const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+      return { lines: lines.slice(-2000) };
+    },
+    active: () => runner.active().map((job) => ({ runId: job.runId, status: job.status, progress: latest.get(job.runId) ?? null })),
+    update: ({ runId, tags, notes }) => {
+      const id = store.resolveRunId(runId);
+      if (tags !== undefined) store.setTags(id, tags);
+      if (notes !== undefined) store.setNotes(id, notes);
+      emit('runs', 'changed', { runId: id, change: 'updated' });
+      return store.listRuns({ text: id }).find((r) => r.id === id)!;
+    },
+    delete: ({ runId }) => {
+      const id = store.resolveRunId(runId);
+      store.deleteRun(id);
+      emit('runs', 'changed', { runId: id, change: 'deleted' });
+      return { deleted: id };
+    },
+  };
+
+  const exports: RunServices['exports'] = {
+    run: ({ runId, dir, overwrite }) => exportRun(store, store.resolveRunId(runId), dir, { overwrite }),
+    suggestDir: ({ runId }) => {
+      const run = store.getRun(store.resolveRunId(runId));
+      const slug = (run?.name ?? 'run').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'run';
+      return { dir: join(store.home, 'exports', `${slug}-${run?.id ?? runId}`) };
+    },
+  };
+
+  return { experiments, runs, exports };
+}
+
+function safeProviders(): { name: string; available: boolean }[] {
+  try {
+    return listProviders().map((p) => ({ name: p.name, available: p.available }));
+  } catch {
+    return [{ name: 'cpu', available: true }];
+  }
+}
