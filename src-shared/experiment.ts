@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigListError, parseConfigList } from './config/index.ts';
+import { StudioError } from './errors.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // JSON paths and the plan error
@@ -37,17 +38,14 @@ export function planPath(segments: readonly PropertyKey[], root = '$'): string {
  * // invalid experiment plan (1 fault):
  * //   $.steps[2].kind: unknown step kind "prun" (did you mean "prune"?)
  */
-export class PlanError extends Error {
-  readonly code = 'PLAN_INVALID';
+export class PlanError extends StudioError {
   readonly issues: readonly PlanIssue[];
-  readonly details: { issues: readonly PlanIssue[] };
+  declare readonly details: { issues: readonly PlanIssue[] };
 
   constructor(issues: readonly PlanIssue[]) {
     const count = `${issues.length} fault${issues.length === 1 ? '' : 's'}`;
-    super(`invalid experiment plan (${count}):\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
-    this.name = 'PlanError';
+    super(`invalid experiment plan (${count}):\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`, 'PLAN_INVALID', { issues });
     this.issues = issues;
-    this.details = { issues };
   }
 }
 

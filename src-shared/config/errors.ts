@@ -1,4 +1,5 @@
-/** @file Named errors of the config layer and the JSON-path formatting they share. Pure TypeScript: imports nothing, never Node or DOM. */
+/** @file Named errors of the config layer and the JSON-path formatting they share. Pure TypeScript: imports only the shared error base, never Node or DOM. */
+import { StudioError } from '../errors.ts';
 
 /** One fault in a config list: where (a JSON path such as `$[0].sparse_ratio`) and what. */
 export interface ConfigIssue {
@@ -36,24 +37,20 @@ export function formatIssues(issues: readonly ConfigIssue[]): string {
  * // invalid config list (1 fault):
  * //   $[0].target_settings.weight.sparse_ratio: must be ≤ 1
  */
-export class ConfigListError extends Error {
-  readonly code = 'CONFIG_LIST_INVALID';
+export class ConfigListError extends StudioError {
   readonly issues: readonly ConfigIssue[];
-  readonly details: { issues: readonly ConfigIssue[] };
+  declare readonly details: { issues: readonly ConfigIssue[] };
 
   constructor(issues: readonly ConfigIssue[], subject = 'config list') {
     const count = `${issues.length} fault${issues.length === 1 ? '' : 's'}`;
-    super(`invalid ${subject} (${count}):\n${formatIssues(issues)}`);
-    this.name = 'ConfigListError';
+    super(`invalid ${subject} (${count}):\n${formatIssues(issues)}`, 'CONFIG_LIST_INVALID', { issues });
     this.issues = issues;
-    this.details = { issues };
   }
 }
 
 /** No setting template is registered for an ONNX op type in a mode (NNI's "is not registered" assertion). */
-export class NoTemplateError extends Error {
-  readonly code = 'NO_TEMPLATE';
-  readonly details: { mode: string; opType: string; node?: string };
+export class NoTemplateError extends StudioError {
+  declare readonly details: { mode: string; opType: string; node?: string };
 
   constructor(
     readonly mode: string,
@@ -64,8 +61,8 @@ export class NoTemplateError extends Error {
     super(
       `no ${mode} template for ONNX op type '${opType}'${where}; ` +
         `register one with registerTemplate('${mode}', '${opType}', { <target>: { …setting } })`,
+      'NO_TEMPLATE',
+      node === undefined ? { mode, opType } : { mode, opType, node },
     );
-    this.name = 'NoTemplateError';
-    this.details = node === undefined ? { mode, opType } : { mode, opType, node };
   }
 }

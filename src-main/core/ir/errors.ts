@@ -1,17 +1,7 @@
-/** @file Named errors of the IR and of the passes built on it. Pure: imports nothing. */
+/** @file Named errors of the IR and of the passes built on it. Pure: imports only the shared error base. */
+import { StudioError } from '../../../src-shared/errors.ts';
 
-/** Base of every expected engine error: carries a stable code for the IPC contract. */
-export class StudioError extends Error {
-  readonly code: string;
-  readonly details: Record<string, unknown>;
-
-  constructor(message: string, code: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-    this.details = details;
-  }
-}
+export { StudioError };
 
 /** A structural fault in a graph (cycle, duplicate name, dangling use). */
 export class GraphError extends StudioError {

@@ -139,13 +139,22 @@ function refuseEmpty(plan: ChannelPlan): void {
 /** Un-prune the most important classes of each pruned source layer until its width is a multiple of n. */
 function roundWidths(plan: ChannelPlan, n: number, original: PlanOptions['original']): void {
   const { dg } = plan;
-  const importance = new Map<number, number>();
-  for (const m of dg.members) {
-    const t = original?.(m) ?? m.node.input(m.param)?.initializer;
-    if (!t || t.data === null) continue;
-    const l1 = l1Along(t, m.paramAxis);
-    m.atoms.forEach((a, p) => importance.set(dg.find(a), (importance.get(dg.find(a)) ?? 0) + l1[p]!));
-  }
+  // importance of a class: L1 of the unmasked slices of every member holding it (computed on first need)
+  const holders = new Map<number, [Member, number][]>();
+  for (const m of dg.members) m.atoms.forEach((a, p) => holders.set(dg.find(a), [...(holders.get(dg.find(a)) ?? []), [m, p]]));
+  const l1 = new Map<Member, Float64Array | null>();
+  const norms = (m: Member) => {
+    if (!l1.has(m)) {
+      const t = original?.(m) ?? m.node.input(m.param)?.initializer;
+      l1.set(m, t && t.data !== null ? l1Along(t, m.paramAxis) : null);
+    }
+    return l1.get(m);
+  };
+  const importanceCache = new Map<number, number>();
+  const importance = (r: number) => {
+    if (!importanceCache.has(r)) importanceCache.set(r, (holders.get(r) ?? []).reduce((s, [m, p]) => s + (norms(m)?.[p] ?? 0), 0));
+    return importanceCache.get(r)!;
+  };
   const sources = dg.members.filter((m) => m.kind === 'source');
   const counts = new Map<Member, Map<number, number>>();
   for (const m of sources) {
@@ -163,7 +172,7 @@ function roundWidths(plan: ChannelPlan, n: number, original: PlanOptions['origin
       if (kept === total || kept % n === 0) continue;
       const goal = Math.min(total, Math.ceil(kept / n) * n);
       const cands = [...c.keys()].filter((r) => plan.removed.has(r));
-      cands.sort((x, y) => (importance.get(y) ?? 0) - (importance.get(x) ?? 0));
+      cands.sort((x, y) => importance(y) - importance(x));
       for (const r of cands) {
         if (kept >= goal) break;
         plan.removed.delete(r);

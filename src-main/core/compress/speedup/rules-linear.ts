@@ -206,8 +206,8 @@ const convReplace: Replacer = (ctx) => {
       if (fold.map) ctx.addAfter(0, keptOut ? sliceAxis(fold.map, 1, keptOut) : fold.map);
     }
     const keptIn = ctx.keptIn(0, 1);
-    if (keptIn) w = sliceAxis(w, 1, [...new Set(keptIn.map((c) => c % s.icg))].sort((a, b) => a - b));
     if (keptOut) w = sliceAxis(w, 0, keptOut);
+    if (keptIn) w = sliceAxis(w, 1, [...new Set(keptIn.map((c) => c % s.icg))].sort((a, b) => a - b));
   }
   setWeightAndBias(ctx, w0, w, folded, keptOut);
 };

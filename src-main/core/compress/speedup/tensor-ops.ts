@@ -22,10 +22,17 @@ export function sliceAxis(t: Tensor, axis: number, keep: readonly number[]): Ten
   const src = data as Float32Array;
   const Ctor = (data as unknown as { constructor: new (n: number) => Float32Array }).constructor;
   const out = new Ctor(outer * keep.length * inner);
+  const kk = Int32Array.from(keep);
+  const m = kk.length;
   let o = 0;
   for (let a = 0; a < outer; a++) {
-    for (const k of keep) {
-      const base = (a * n + k) * inner;
+    const row = a * n;
+    if (inner === 1) {
+      for (let j = 0; j < m; j++) out[o++] = src[row + kk[j]!]!;
+      continue;
+    }
+    for (let j = 0; j < m; j++) {
+      const base = (row + kk[j]!) * inner;
       if (inner > 32) out.set(src.subarray(base, base + inner), o);
       else for (let i = 0; i < inner; i++) out[o + i] = src[base + i]!;
       o += inner;

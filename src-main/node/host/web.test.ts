@@ -1,0 +1,130 @@
+/** @file Tests of the browser mode's gate: the per-launch token (URL, then cookie), Host and Origin checks, static files confined to the renderer folder, the contract over WebSocket and POST /rpc, and forged payloads. */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { decodeWire, encodeWire } from '../../../src-shared/ipc/rpc.ts';
+import { TEST_STEPS_MODULE } from '../jobs/test-steps.ts';
+import { startWebHost, type WebHost } from './web.ts';
+
+let dir: string;
+let web: WebHost;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'studio-web-'));
+  const renderer = join(dir, 'renderer');
+  mkdirSync(join(renderer, 'assets'), { recursive: true });
+  writeFileSync(join(renderer, 'index.html'), '<!doctype html><title>Compression Studio</title><script type="module" src="/assets/app.js"></script>');
+  writeFileSync(join(renderer, 'assets', 'app.js'), 'console.log("hi")');
+  writeFileSync(join(dir, 'secret.txt'), 'secret');
+  web = await startWebHost({ home: join(dir, 'home'), rendererDir: renderer, stepModules: [TEST_STEPS_MODULE] });
+});
+afterAll(async () => {
+  await web.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function http(path: string, opts: { headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: web.port, path, method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+function openSocket(query: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${web.port}/ws${query}`, { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+}
+
+function call(ws: WebSocket, msg: object): Promise<any> {
+  return new Promise((resolve) => {
+    const on = (data: Buffer) => {
+      const m = decodeWire(data.toString()) as { t: string; id?: number };
+      if (m.t !== 'event' && m.id === (msg as { id: number }).id) {
+        ws.off('message', on);
+        resolve(m);
+      }
+    };
+    ws.on('message', on);
+    ws.send(encodeWire(msg));
+  });
+}
+
+const token = () => encodeURIComponent(web.token);
+
+describe('the token gate', () => {
+  it('binds 127.0.0.1 with a long random token in the URL', () => {
+    expect(web.url).toBe(`http://127.0.0.1:${web.port}/?token=${token()}`);
+    expect(web.token.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it('refuses every request without the token', async () => {
+    for (const path of ['/', '/index.html', '/assets/app.js', '/rpc', '/?token=wrong']) expect((await http(path)).status).toBe(403);
+    expect((await http('/', { headers: { Cookie: 'studio_token=forged' } })).status).toBe(403);
+    await expect(openSocket('')).rejects.toThrow('HTTP 403');
+    await expect(openSocket('?token=wrong')).rejects.toThrow('HTTP 403');
+  });
+
+  it('serves the renderer with the token, sets a strict cookie and a CSP', async () => {
+    const res = await http(`/?token=${token()}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('Compression Studio');
+    expect(String(res.headers['set-cookie'])).toMatch(/studio_token=.+; HttpOnly; SameSite=Strict/);
+    expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    const asset = await http('/assets/app.js', { headers: { Cookie: `studio_token=${web.token}` } });
+    expect(asset.status).toBe(200);
+    expect(asset.headers['content-type']).toContain('javascript');
+  });
+
+  it('refuses a foreign Host header (DNS rebinding) and a foreign Origin', async () => {
+    expect((await http(`/?token=${token()}`, { headers: { Host: 'evil.example:80' } })).status).toBe(403);
+    await expect(openSocket(`?token=${token()}`, { Origin: 'http://evil.example' })).rejects.toThrow('HTTP 403');
+  });
+
+  it('never serves files outside the renderer folder', async () => {
+    const res = await http(`/..%2Fsecret.txt?token=${token()}`);
+    expect(res.body).not.toContain('secret');
+  });
+});
+
+describe('the contract over WebSocket and HTTP', () => {
+  it('answers calls over the WebSocket and refuses forged payloads', async () => {
+    const ws = await openSocket(`?token=${token()}`, { Origin: `http://127.0.0.1:${web.port}` });
+    const ok = await call(ws, { t: 'call', id: 1, service: 'settings', method: 'get', request: {} });
+    expect(ok).toMatchObject({ t: 'ok', value: { shell: 'web', nativeDialogs: false } });
+    const forged = await call(ws, { t: 'call', id: 2, service: 'runs', method: 'delete', request: { runId: "1' OR 1=1 --" } });
+    expect(forged).toMatchObject({ t: 'err', error: { code: 'BAD_REQUEST', details: { issues: [{ path: '$.runId' }] } } });
+    const dialogs = await call(ws, { t: 'call', id: 3, service: 'settings', method: 'chooseFolder', request: {} });
+    expect(dialogs).toMatchObject({ t: 'err', error: { code: 'NOT_SUPPORTED' } });
+    ws.close();
+  });
+
+  it('answers one-shot calls at POST /rpc with the token', async () => {
+    const body = JSON.stringify({ service: 'models', method: 'examples', request: {} });
+    const res = await http(`/rpc?token=${token()}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body).value.models[0].id).toBe('mnist-cnn');
+    expect((await http('/rpc', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })).status).toBe(403);
+    const bad = await http(`/rpc?token=${token()}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ service: 'runs', method: 'list', request: { limit: -4 } }) });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body).error.code).toBe('BAD_REQUEST');
+  });
+});
