@@ -10,6 +10,7 @@ import { fmtBytes, fmtCount, fmtMs, fmtShape, table } from './format.ts';
 import { runDemo } from './demo.ts';
 import { resumeCommand, runCommand, runsCommand } from '../jobs/cli.ts';
 import { STEP_MODULES } from '../steps/index.ts';
+import { pruneCommand } from './prune.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
 let commandExit = 0;
@@ -108,6 +109,18 @@ export function buildProgram(): Command {
     .action(async (o: { json?: boolean }) => {
       const list = listProviders();
       print(!!o.json, list, () => table([['provider', 'bundled', 'available', 'note'], ...list.map((p) => [p.name, String(p.bundled), String(p.available), p.reason ?? ''])]));
+    });
+
+  program
+    .command('prune')
+    .description('one-shot pruning with an NNI config list: writes simulated.onnx and plan.json, prints per-target sparsity')
+    .argument('<model>', 'path to a .onnx file')
+    .requiredOption('--config <file>', 'config list (JSON array, NNI 3.0 keys)')
+    .addOption(new Option('--pruner <name>', 'level, l1, l2 or fpgm').choices(['level', 'l1', 'l2', 'fpgm']).default('l1'))
+    .option('--out <dir>', 'output folder')
+    .option('--json', 'print JSON')
+    .action(async (model: string, o: { config: string; pruner: 'level' | 'l1' | 'l2' | 'fpgm'; out?: string; json?: boolean }) => {
+      await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json });
     });
 
   program

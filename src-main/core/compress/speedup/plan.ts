@@ -141,7 +141,13 @@ function roundWidths(plan: ChannelPlan, n: number, original: PlanOptions['origin
   const { dg } = plan;
   // importance of a class: L1 of the unmasked slices of every member holding it (computed on first need)
   const holders = new Map<number, [Member, number][]>();
-  for (const m of dg.members) m.atoms.forEach((a, p) => holders.set(dg.find(a), [...(holders.get(dg.find(a)) ?? []), [m, p]]));
+  for (const m of dg.members) {
+    m.atoms.forEach((a, p) => {
+      const r = dg.find(a);
+      if (!holders.has(r)) holders.set(r, []);
+      holders.get(r)!.push([m, p]);
+    });
+  }
   const l1 = new Map<Member, Float64Array | null>();
   const norms = (m: Member) => {
     if (!l1.has(m)) {
