@@ -47,4 +47,4 @@ export {
   type TargetMask,
   type MaskJson,
 } from './core/compress/masks.ts';
-export { CompressionConfigError, MaskApplyError, PlanError, formatDiagnostic } from './core/compress/errors.ts';
+export { CompressionConfigError, MaskApplyError, PruningPlanError, formatDiagnostic } from './core/compress/errors.ts';

@@ -7,7 +7,7 @@ import {
   FPGMPruner,
   L1NormPruner,
   LevelPruner,
-  PlanError,
+  PruningPlanError,
   applyPlan,
   expandMask,
   planFromJson,
@@ -125,7 +125,7 @@ describe('pruning plans', () => {
 
     // other weights, same graph: applied, and said so; another graph: refused
     expect(applyPlan(loadCorpusModel('resnet18_op17_b1', 1), plan).diagnostics.map((d) => d.code)).toEqual(['plan-weights-differ']);
-    expect(() => applyPlan(loadCorpusModel('resnet18_op13_b1', 0), plan)).toThrow(PlanError);
+    expect(() => applyPlan(loadCorpusModel('resnet18_op13_b1', 0), plan)).toThrow(PruningPlanError);
     expect(() => applyPlan(loadCorpusModel('mobilenet_v2_op17_b1', 0), plan)).toThrow(/made for another graph/);
     expect(() => planFromJson('{"format":"x"}')).toThrow(/not a pruning plan/);
   });

@@ -41,7 +41,7 @@ export class MaskApplyError extends StudioError {
 }
 
 /** A pruning plan file that is malformed, or that was made for a different graph. */
-export class PlanError extends StudioError {
+export class PruningPlanError extends StudioError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super(message, 'PRUNING_PLAN', details);
   }

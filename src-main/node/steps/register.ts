@@ -2,7 +2,9 @@
  * @file Registers the compression step executors (prune, speedup, finetune, quantize) and the before/after
  * measurement with the job runner. Imported by worker processes (and by the host, to validate plans).
  */
-import { registerMeasure } from '../jobs/registry.ts';
+import { registerMeasure, registerStep } from '../jobs/registry.ts';
 import { measureModel } from './measure.ts';
+import { pruneStep } from './prune.ts';
 
 registerMeasure(measureModel);
+registerStep('prune', pruneStep);

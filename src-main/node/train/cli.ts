@@ -9,6 +9,7 @@ import { DEFAULT_LR, type OptimizerSpec } from '../../core/autodiff/index.ts';
 import { liftConstants } from '../../core/passes/index.ts';
 import { loadModelFile, saveModelFile } from '../io/model-file.ts';
 import { loadDataset } from './data.ts';
+import { heInitialize } from './example-cnn.ts';
 import type { ScheduleSpec } from './schedule.ts';
 import { train, type ProgressEvent, type TrainResult } from './trainer.ts';
 
@@ -33,6 +34,10 @@ export interface TrainCommandOptions {
   maxSteps?: number;
   /** Resume from a checkpoint written by an earlier run. */
   resume?: string;
+  /** 'he': train from scratch (He-normal conv/linear weights, zero biases, identity BatchNorm). */
+  init?: 'keep' | 'he';
+  /** Optimizer steps per ORT call (K > 1: an ONNX Loop of K steps). */
+  stepsPerRun?: number;
   /** Output folder (default ./train-out): model.onnx, checkpoint.ckpt, metrics.json. */
   out?: string;
   /** One JSON object per progress event on stdout. */
@@ -79,6 +84,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
   mkdirSync(out, { recursive: true });
   const model = loadModelFile(o.model);
   liftConstants.run(model);
+  if (o.init === 'he') heInitialize(model, o.seed ?? 0);
   const data = loadDataset(o.data);
   const schedule: ScheduleSpec = { type: o.schedule ?? 'constant', warmupSteps: o.warmupSteps, ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}) } as ScheduleSpec;
   const result = await train(
@@ -93,6 +99,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
       seed: o.seed ?? 0,
       clipGradNorm: o.clipGradNorm,
       threads: o.threads,
+      stepsPerRun: o.stepsPerRun,
     },
     {
       maxSteps: o.maxSteps,

@@ -66,3 +66,32 @@ export function buildCnn(spec: CnnSpec = {}): Model {
   g.outputs.push(logits);
   return m;
 }
+
+/**
+ * Re-initialize a model's weights for training from scratch, by role: Conv/Gemm weights He-normal (fan-in),
+ * their biases 0, BatchNorm γ = 1, β = 0, running mean 0 and variance 1. Other initializers are kept.
+ * Returns how many tensors were reset. In place.
+ */
+export function heInitialize(model: Model, seed = 0): number {
+  const rng = new Rng(seed);
+  let n = 0;
+  for (const v of model.graph.initializers) {
+    const t = v.initializer!;
+    if (t.dtype !== 'float32') continue;
+    const use = v.uses[0];
+    if (!use) continue;
+    const { node, index } = use;
+    const fill = (x: number) => new Tensor('float32', [...t.dims], new Float32Array(t.size).fill(x));
+    let next: Tensor | null = null;
+    if ((node.opType === 'Conv' || node.opType === 'Gemm') && index === 1) {
+      const fanIn = node.opType === 'Gemm' && node.attrInt('transB', 0) === 0 ? t.dims[0]! : t.dims.slice(1).reduce((a, b) => a * b, 1);
+      next = he(rng, [...t.dims], fanIn);
+    } else if ((node.opType === 'Conv' || node.opType === 'Gemm') && index === 2) next = fill(0);
+    else if (node.opType === 'BatchNormalization') next = fill(index === 1 || index === 4 ? 1 : 0);
+    if (next) {
+      model.graph.setInitializer(v, next);
+      n++;
+    }
+  }
+  return n;
+}

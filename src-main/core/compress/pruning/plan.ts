@@ -8,7 +8,7 @@ import { masksFromJson, type MaskJson, type Masks } from '../masks.ts';
 import { simulate, type ApplyMethod, type ApplyMethods } from '../simulate/index.ts';
 import type { TargetKind } from '../targets/index.ts';
 import { Hasher } from '../../util/hash.ts';
-import { PlanError } from '../errors.ts';
+import { PruningPlanError } from '../errors.ts';
 import type { Diagnostic } from '../../../../src-shared/config/index.ts';
 
 export const PLAN_FORMAT = 'compression-studio/pruning-plan';
@@ -80,7 +80,7 @@ export function planToJson(plan: PruningPlan): string {
 /**
  * A plan read back from JSON text or a parsed object, checked for its format and shape.
  *
- * @throws PlanError naming what is missing or wrong
+ * @throws PruningPlanError naming what is missing or wrong
  */
 export function planFromJson(json: string | unknown): PruningPlan {
   let obj: unknown = json;
@@ -88,20 +88,20 @@ export function planFromJson(json: string | unknown): PruningPlan {
     try {
       obj = JSON.parse(json);
     } catch (e) {
-      throw new PlanError(`the plan is not JSON: ${(e as Error).message}`);
+      throw new PruningPlanError(`the plan is not JSON: ${(e as Error).message}`);
     }
   }
   const p = obj as Partial<PruningPlan> | null;
-  if (!p || typeof p !== 'object') throw new PlanError('the plan is not a JSON object');
-  if (p.format !== PLAN_FORMAT) throw new PlanError(`not a pruning plan (format is ${JSON.stringify(p.format)}, expected "${PLAN_FORMAT}")`);
-  if (p.version !== PLAN_VERSION) throw new PlanError(`pruning plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION})`);
-  if (!p.model || typeof p.model.graphHash !== 'string') throw new PlanError('the plan has no model.graphHash');
-  if (!Array.isArray(p.targets)) throw new PlanError('the plan has no targets list');
-  if (!p.masks || typeof p.masks !== 'object') throw new PlanError('the plan has no masks');
+  if (!p || typeof p !== 'object') throw new PruningPlanError('the plan is not a JSON object');
+  if (p.format !== PLAN_FORMAT) throw new PruningPlanError(`not a pruning plan (format is ${JSON.stringify(p.format)}, expected "${PLAN_FORMAT}")`);
+  if (p.version !== PLAN_VERSION) throw new PruningPlanError(`pruning plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION})`);
+  if (!p.model || typeof p.model.graphHash !== 'string') throw new PruningPlanError('the plan has no model.graphHash');
+  if (!Array.isArray(p.targets)) throw new PruningPlanError('the plan has no targets list');
+  if (!p.masks || typeof p.masks !== 'object') throw new PruningPlanError('the plan has no masks');
   try {
     masksFromJson(p.masks);
   } catch (e) {
-    throw new PlanError(`the plan's masks are malformed: ${(e as Error).message}`);
+    throw new PruningPlanError(`the plan's masks are malformed: ${(e as Error).message}`);
   }
   return p as PruningPlan;
 }
@@ -123,13 +123,13 @@ export function planApplyMethods(plan: PruningPlan): ApplyMethods {
  * Different weight values (e.g. the same architecture fine-tuned) are allowed and reported.
  *
  * @example const { model: simulated } = applyPlan(loadModelFile('resnet.onnx'), planFromJson(readFileSync('plan.json', 'utf8')));
- * @throws PlanError when the graph differs from the plan's
+ * @throws PruningPlanError when the graph differs from the plan's
  */
 export function applyPlan(model: Model, plan: PruningPlan): { model: Model; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const gh = graphHash(model);
   if (gh !== plan.model.graphHash) {
-    throw new PlanError(`the plan was made for another graph ("${plan.model.name}", graph hash ${plan.model.graphHash}; this one is ${gh})`, {
+    throw new PruningPlanError(`the plan was made for another graph ("${plan.model.name}", graph hash ${plan.model.graphHash}; this one is ${gh})`, {
       expected: plan.model.graphHash,
       actual: gh,
     });

@@ -1,0 +1,155 @@
+/**
+ * @file Calibration and evaluation data for quantization: IDX image files (MNIST format, labels found beside them),
+ * `.npy` arrays (labels from a sibling `<name>_labels.npy` / `labels.npy` / `y.npy`), `.npz` archives and IDX
+ * folders; and a `QuantEvaluator` over such image sets (batches for calibration, top-1 accuracy as the metric).
+ * May import node:* and the train layer's readers.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Tensor, type Model } from '../../core/ir/index.ts';
+import { CalibrationDataError } from '../../core/compress/quantization/index.ts';
+import { loadDataset, readIdx, readNpy } from '../train/data.ts';
+import { evaluateClassifier } from '../train/evaluate.ts';
+import type { ImageSet } from '../train/mnist.ts';
+import { describeType, inputSpecs } from '../runtime/index.ts';
+import type { QuantEvaluator } from './ptq.ts';
+
+/** Samples in memory: `count` samples of `shape`, labels when the source had them. */
+export interface SampleSet {
+  x: Float32Array;
+  /** Shape of one sample (no batch dim). */
+  shape: number[];
+  count: number;
+  labels?: BigInt64Array;
+  source: string;
+}
+
+/**
+ * Read calibration / evaluation samples from a file or folder (see the file comment). Byte images are scaled by
+ * 1/255 and get a channel axis when they are [N, H, W].
+ *
+ * @example loadSamples('resources/mnist/train-images-idx3-ubyte.gz', { limit: 500 }) // { shape: [1, 28, 28], count: 500, labels }
+ * @throws CalibrationDataError when the file is missing, unreadable or not an array of samples
+ */
+export function loadSamples(path: string, opts: { limit?: number } = {}): SampleSet {
+  if (!existsSync(path)) throw new CalibrationDataError(`calibration data ${path} does not exist`, { file: path });
+  try {
+    const set = statSync(path).isDirectory() || path.endsWith('.npz') ? fromDataset(path) : path.endsWith('.npy') ? fromNpy(path) : fromIdx(path);
+    return limit(set, opts.limit);
+  } catch (e) {
+    if (e instanceof CalibrationDataError) throw e;
+    throw new CalibrationDataError(`cannot read calibration data ${path}: ${(e as Error).message}`, { file: path });
+  }
+}
+
+function limit(s: SampleSet, n: number | undefined): SampleSet {
+  if (n === undefined || n >= s.count) return s;
+  const per = s.shape.reduce((a, b) => a * b, 1);
+  return { ...s, x: s.x.subarray(0, n * per), count: n, ...(s.labels ? { labels: s.labels.subarray(0, n) } : {}) };
+}
+
+function toFloat(data: ArrayLike<number>, bytes: boolean): Float32Array {
+  const x = new Float32Array(data.length);
+  for (let i = 0; i < x.length; i++) x[i] = bytes ? data[i]! / 255 : data[i]!;
+  return x;
+}
+
+function sampleShape(dims: number[], file: string): number[] {
+  if (dims.length < 2) throw new CalibrationDataError(`${basename(file)} holds an array of shape [${dims}], not a batch of samples [N, …]`, { file });
+  return dims.length === 3 ? [1, dims[1]!, dims[2]!] : dims.slice(1);
+}
+
+function fromIdx(file: string): SampleSet {
+  const im = readIdx(file);
+  const shape = sampleShape(im.dims, file);
+  const labelFile = [file.replace('images-idx3', 'labels-idx1'), file.replace('images', 'labels')].find((f) => f !== file && existsSync(f));
+  const labels = labelFile ? BigInt64Array.from(Array.from(readIdx(labelFile).data, (v) => BigInt(v))) : undefined;
+  return { x: toFloat(im.data, im.data instanceof Uint8Array), shape, count: im.dims[0]!, ...(labels ? { labels } : {}), source: file };
+}
+
+function fromNpy(file: string): SampleSet {
+  const arr = readNpy(new Uint8Array(readFileSync(file)), basename(file));
+  if (arr.data instanceof BigInt64Array) throw new CalibrationDataError(`${basename(file)} holds int64 values, not samples`, { file });
+  const shape = sampleShape(arr.dims, file);
+  const stem = file.replace(/\.npy$/, '');
+  const labelFile = [`${stem}_labels.npy`, `${stem}.labels.npy`, join(dirname(file), 'labels.npy'), join(dirname(file), 'y.npy')].find(existsSync);
+  let labels: BigInt64Array | undefined;
+  if (labelFile) {
+    const y = readNpy(new Uint8Array(readFileSync(labelFile)), basename(labelFile));
+    labels = BigInt64Array.from(Array.from(y.data as ArrayLike<number | bigint>, (v) => BigInt(Math.round(Number(v)))));
+  }
+  return { x: toFloat(arr.data as ArrayLike<number>, arr.data instanceof Uint8Array), shape, count: arr.dims[0]!, ...(labels ? { labels } : {}), source: file };
+}
+
+function fromDataset(path: string): SampleSet {
+  const d = loadDataset(path).train;
+  return { x: d.x, shape: d.sampleShape, count: d.length, ...(d.y instanceof BigInt64Array ? { labels: d.y } : {}), source: path };
+}
+
+/**
+ * Check that samples fit the model's (single float) input and say how, naming the input: a mismatch here is
+ * clearer than an ORT error mid-calibration.
+ */
+export function checkSamples(model: Model, set: SampleSet): string {
+  const specs = inputSpecs(model);
+  if (specs.length !== 1) throw new CalibrationDataError(`the model has ${specs.length} inputs (${specs.map((s) => s.name).join(', ')}); file calibration data feeds a single input`);
+  const spec = specs[0]!;
+  const expected = describeType(spec.dtype, spec.shape);
+  if (spec.dtype !== 'float32') throw new CalibrationDataError(`input "${spec.name}" expects ${expected}, but calibration data ${basename(set.source)} holds float32 samples`, { input: spec.name });
+  const shape = spec.shape;
+  const fits = shape && shape.length === set.shape.length + 1 && set.shape.every((d, i) => typeof shape[i + 1] !== 'number' || shape[i + 1] === d || (shape[i + 1] as number) < 0);
+  if (!fits) {
+    throw new CalibrationDataError(`input "${spec.name}" expects ${expected}, but calibration data ${basename(set.source)} holds samples of [${set.shape.join(',')}] (batches of [N,${set.shape.join(',')}])`, {
+      input: spec.name,
+      expected,
+      given: `[N,${set.shape.join(',')}]`,
+    });
+  }
+  return spec.name;
+}
+
+/** Batches of a sample set as feeds of one input. */
+export async function* batchesOf(set: SampleSet, input: string, batchSize: number, fixedBatch?: number): AsyncGenerator<Record<string, Tensor>> {
+  const per = set.shape.reduce((a, b) => a * b, 1);
+  const size = fixedBatch ?? batchSize;
+  for (let start = 0; start + (fixedBatch ? size : 1) <= set.count; start += size) {
+    const n = Math.min(size, set.count - start);
+    yield { [input]: new Tensor('float32', [n, ...set.shape], set.x.subarray(start * per, (start + n) * per)) };
+  }
+}
+
+/** A fixed batch size declared by the model's input (e.g. the corpus' `_b1` models), else undefined. */
+export function declaredBatch(model: Model): number | undefined {
+  const d = inputSpecs(model)[0]?.shape?.[0];
+  return typeof d === 'number' && d > 0 ? d : undefined;
+}
+
+export interface ImageEvaluatorOptions {
+  /** Calibration samples. */
+  calibration: SampleSet;
+  /** Labelled samples for the metric (top-1); without them `evaluate` throws. */
+  evaluation?: SampleSet;
+  batchSize?: number;
+  threads?: number;
+}
+
+/**
+ * A `QuantEvaluator` over image sets: calibration batches from one set, top-1 accuracy on another.
+ *
+ * @example const ev = imageEvaluator(model, { calibration: loadSamples(train, { limit: 500 }), evaluation: loadSamples(test) });
+ */
+export function imageEvaluator(model: Model, opts: ImageEvaluatorOptions): QuantEvaluator {
+  const input = checkSamples(model, opts.calibration);
+  if (opts.evaluation) checkSamples(model, opts.evaluation);
+  const fixed = declaredBatch(model);
+  const batch = opts.batchSize ?? 64;
+  return {
+    calibrationBatches: () => batchesOf(opts.calibration, input, batch, fixed),
+    evaluate: async (m) => {
+      const e = opts.evaluation;
+      if (!e?.labels) throw new CalibrationDataError('no labelled evaluation data was given, so there is no metric to evaluate');
+      const set: ImageSet = { images: e.x, labels: e.labels, count: e.count, shape: e.shape };
+      return (await evaluateClassifier(m, set, { batchSize: fixed ?? 256, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) })).top1;
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * @file The `prune` step: an NNI config list and a one-shot pruner → masks → the simulated (masked) model, with
+ * the pruning plan kept as an artifact so `speedup` (and a human) can read it.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PruneStep } from '../../../src-shared/experiment.ts';
+import { StudioError } from '../../core/ir/errors.ts';
+import { PRUNERS, planToJson, type PrunerKind } from '../../core/compress/pruning/index.ts';
+import { simulate } from '../../core/compress/simulate/index.ts';
+import { saveModelFile } from '../io/model-file.ts';
+import { openModel } from '../inspect.ts';
+import type { StepContext } from '../jobs/registry.ts';
+import type { StepResult } from '../../../src-shared/experiment.ts';
+import { expandAutoGroups } from './auto-groups.ts';
+
+export class UnsupportedPrunerError extends StudioError {
+  constructor(pruner: string) {
+    super(`pruner "${pruner}" is not available in a one-shot prune step yet (use level, l1, l2 or fpgm)`, 'UNSUPPORTED_PRUNER', { pruner });
+  }
+}
+
+export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult> {
+  const { step } = ctx;
+  const Pruner = PRUNERS[step.pruner as PrunerKind];
+  if (!Pruner) throw new UnsupportedPrunerError(step.pruner);
+  ctx.progress({ fraction: 0.05, message: 'resolving targets' });
+  const { model } = openModel(ctx.inputModel);
+  const auto = await expandAutoGroups(model, step.configList);
+  if (auto.groups > 0) ctx.log(`dependency_group_id "auto": ${auto.groups} channel dependency group(s) found`);
+  const pruner = new Pruner(model, auto.configList, { shapes: auto.shapes });
+  for (const d of [...auto.diagnostics, ...pruner.diagnostics]) ctx.log(`${d.level} ${d.code}${d.path ? ` ${d.path}` : ''}: ${d.message}`, d.level === 'error' ? 'error' : d.level === 'warning' ? 'warn' : 'info');
+  ctx.progress({ fraction: 0.3, message: `computing ${step.pruner} masks` });
+  const { masks, applyMethods, plan } = await pruner.compress();
+  ctx.token.throwIfCancelled();
+  ctx.progress({ fraction: 0.7, message: 'writing the simulated model' });
+  const out = join(ctx.checkpointDir, 'simulated.onnx');
+  saveModelFile(simulate(model, masks, { applyMethods }), out);
+  const planFile = join(ctx.checkpointDir, 'pruning-plan.json');
+  writeFileSync(planFile, planToJson(plan));
+  const size = (shape: readonly unknown[]) => shape.reduce<number>((x, y) => x * (typeof y === 'number' ? y : 1), 1);
+  const masked = plan.targets.reduce((a, t) => a + t.sparsity * size(t.shape), 0);
+  const total = plan.targets.reduce((a, t) => a + size(t.shape), 0);
+  ctx.progress({ fraction: 1, message: 'done' });
+  return {
+    outputModel: out,
+    artifacts: [{ name: 'pruning-plan.json', path: planFile, kind: 'pruning-plan' }],
+    summary: { pruner: step.pruner, targets: plan.targets.length, maskedFraction: total ? masked / total : 0, autoGroups: auto.groups },
+  };
+}

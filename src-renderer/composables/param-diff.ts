@@ -1,0 +1,52 @@
+/**
+ * @file Parameters of runs side by side: each plan flattened to `path → value` (steps by index and kind, config
+ * lists as compact JSON), and the rows where the runs differ. Pure functions.
+ */
+
+export interface ParamRow {
+  path: string;
+  values: string[];
+  differs: boolean;
+}
+
+const IGNORED = new Set(['version']);
+
+/**
+ * Flattens a plan: objects by key, arrays of steps by `steps[i] kind`, other arrays (config lists, paths) as JSON.
+ *
+ * @example flattenPlan({ steps: [{ kind: 'prune', pruner: 'l1' }] }) // { 'steps[0].kind': 'prune', 'steps[0].pruner': 'l1' }
+ */
+export function flattenPlan(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+  if (Array.isArray(value)) {
+    if (prefix.endsWith('steps') || value.every((v) => v !== null && typeof v === 'object' && 'kind' in (v as object))) {
+      value.forEach((v, i) => flattenPlan(v, `${prefix}[${i}]`, out));
+    } else {
+      out[prefix] = JSON.stringify(value);
+    }
+    return out;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (!prefix && IGNORED.has(k)) continue;
+      flattenPlan(v, prefix ? `${prefix}.${k}` : k, out);
+    }
+    return out;
+  }
+  if (prefix) out[prefix] = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+  return out;
+}
+
+/**
+ * The parameter table of several plans, rows in first-seen order; `differs` when any two values differ (a
+ * missing value counts as different from a present one).
+ */
+export function paramRows(plans: readonly unknown[]): ParamRow[] {
+  const flats = plans.map((p) => flattenPlan(p));
+  const paths: string[] = [];
+  const seen = new Set<string>();
+  for (const f of flats) for (const k of Object.keys(f)) if (!seen.has(k)) (seen.add(k), paths.push(k));
+  return paths.map((path) => {
+    const values = flats.map((f) => f[path] ?? '—');
+    return { path, values, differs: new Set(values).size > 1 };
+  });
+}
