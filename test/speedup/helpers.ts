@@ -65,3 +65,10 @@ export function paramDims(model: Model, node: string, input: number): readonly n
 }
 
 export const f32 = (dims: number[], f: (i: number) => number) => Tensor.float32(dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => f(i)));
+
+/** A seeded normal float32 tensor. */
+export function randomTensorFor(dims: number[], seed = 5): Tensor {
+  let s = seed;
+  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  return Tensor.float32(dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, next));
+}

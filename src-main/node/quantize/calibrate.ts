@@ -51,7 +51,12 @@ export async function calibrate(model: Model, targets: readonly QuantTarget[], b
     const w = model.graph.node(t.node)?.input(t.index)?.initializer;
     if (w?.dtype === 'float32' && w.hasData) params.set(paramKey(t.node, t.target), constantParams(t, w.toFloat32(), w.dims));
   }
-  const observed = targets.filter((t) => t.role === 'activation' && !t.shareWith);
+  for (const t of targets) {
+    // an activation target on a constant (e.g. Add's second operand): quantized from its data, per tensor
+    const c = t.role === 'activation' ? model.graph.get(t.value)?.initializer : undefined;
+    if (c?.dtype === 'float32' && c.hasData) params.set(paramKey(t.node, t.target), constantParams({ ...t, granularity: { kind: 'tensor' } }, c.toFloat32(), c.dims));
+  }
+  const observed = targets.filter((t) => t.role === 'activation' && !t.shareWith && !model.graph.get(t.value)?.isInitializer);
   const observers = new Map<string, Observer>();
   const keyOf = (t: QuantTarget) => `${t.value}\u0000${t.granularity.kind === 'axis' ? t.granularity.axis : ''}`;
   for (const t of observed) {

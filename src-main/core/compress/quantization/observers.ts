@@ -279,19 +279,33 @@ export class PercentileObserver extends HistogramObserver {
 }
 
 /**
- * Candidate clipping windows for a histogram: the NNI range (zero included) shrunk toward zero by t ∈ (0, 1], in
- * `count` steps; for the symmetric scheme the window is [−m, m]·t with m = max(|lo|, |hi|).
+ * The clipping window of least `cost`, searched over `count` candidates per stage. The NNI range (zero included)
+ * is shrunk toward zero by t ∈ (0, 1]: symmetric schemes shrink [−m, m] (m = max(|lo|, |hi|)) as a whole; affine
+ * ones shrink the upper end first, then the lower end with the best upper end fixed (so a one-sided outlier does
+ * not drag the other side in).
  */
-function candidates(h: Histogram, target: RangeTarget, count: number, minT = 0): [number, number][] {
+function searchWindow(h: Histogram, target: RangeTarget, count: number, cost: (a: number, b: number) => number): [number, number] {
   const lo = Math.min(h.lo, 0);
   const hi = Math.max(h.hi, 0);
-  const m = Math.max(-lo, hi);
-  const out: [number, number][] = [];
-  for (let k = 1; k <= count; k++) {
-    const t = minT + ((1 - minT) * k) / count;
-    out.push(target.scheme === 'affine' ? [lo * t, hi * t] : [-m * t, m * t]);
+  let best: [number, number] = [lo, hi];
+  let bestCost = cost(lo, hi);
+  const tryWindow = (a: number, b: number) => {
+    const c = cost(a, b);
+    if (c < bestCost) {
+      bestCost = c;
+      best = [a, b];
+    }
+  };
+  const ts = Array.from({ length: count }, (_, k) => (k + 1) / count);
+  if (target.scheme !== 'affine') {
+    const m = Math.max(-lo, hi);
+    for (const t of ts) tryWindow(-m * t, m * t);
+    return best;
   }
-  return out;
+  for (const t of ts) tryWindow(lo, hi * t);
+  const upper = best[1];
+  for (const t of ts) tryWindow(lo * t, upper);
+  return best;
 }
 
 /**
@@ -313,52 +327,51 @@ export class EntropyObserver extends HistogramObserver {
 
   protected pick(h: Histogram, target: RangeTarget): [number, number] {
     const levels = target.range.qmax - target.range.qmin + 1;
-    const full: [number, number] = [Math.min(h.lo, 0), Math.max(h.hi, 0)];
-    if (levels * 2 > h.bins) return full; // too few bins to tell windows apart: keep min / max
-    let best = full;
-    let bestKl = Infinity;
-    for (const [a, b] of candidates(h, target, this.count)) {
-      const kl = klOfWindow(h, a, b, levels, target.scheme);
-      if (kl < bestKl) {
-        bestKl = kl;
-        best = [a, b];
-      }
-    }
-    return best;
+    if (levels * 2 > h.bins) return [Math.min(h.lo, 0), Math.max(h.hi, 0)]; // too few bins to tell windows apart: keep min / max
+    return searchWindow(h, target, this.count, (a, b) => klOfWindow(h, a, b, levels, target.scheme));
   }
 }
 
-/** KL(P‖Q) of clipping `h` to [a, b] and quantizing to `levels` levels; Infinity when the window is too narrow. */
+/**
+ * KL(P‖Q) of clipping `h` to [a, b] and quantizing to `levels` levels; Infinity when the window is too narrow.
+ * P carries the clipped mass in its edge bins, Q is built from the window's own counts (without it), so clipping
+ * a lot of mass is what makes a window bad.
+ */
 export function klOfWindow(h: Histogram, a: number, b: number, levels: number, scheme: QuantScheme): number {
   const w = h.width;
   const i0 = Math.max(0, Math.floor((a - h.lo) / w));
   const i1 = Math.min(h.bins, Math.ceil((b - h.lo) / w));
   const n = i1 - i0;
   if (n < levels) return Infinity;
-  const p = new Float64Array(n);
-  for (let i = 0; i < n; i++) p[i] = h.counts[i0 + i]!;
+  const inside = h.counts.subarray(i0, i1);
+  const p = Float64Array.from(inside);
   for (let i = 0; i < i0; i++) p[0]! += h.counts[i]!;
   for (let i = i1; i < h.bins; i++) p[n - 1]! += h.counts[i]!;
   // quantization grid: symmetric grids are centred on zero, so some levels may lie outside the data
   const m = Math.max(-a, b);
   const [ga, gb] = scheme === 'affine' ? [a, b] : [-m, m];
-  const level = (i: number) => Math.min(levels - 1, Math.max(0, Math.floor(((h.center(i0 + i) - ga) / (gb - ga)) * levels)));
+  const levelOf = Int32Array.from({ length: n }, (_, i) => Math.min(levels - 1, Math.max(0, Math.floor(((h.center(i0 + i) - ga) / (gb - ga)) * levels))));
   const mass = new Float64Array(levels);
   const nonEmpty = new Float64Array(levels);
   for (let i = 0; i < n; i++) {
-    if (p[i]! === 0) continue;
-    mass[level(i)]! += p[i]!;
-    nonEmpty[level(i)]! += 1;
+    if (inside[i]! === 0) continue;
+    mass[levelOf[i]!]! += inside[i]!;
+    nonEmpty[levelOf[i]!]! += 1;
   }
-  let total = 0;
-  for (let i = 0; i < n; i++) total += p[i]!;
-  if (total === 0) return Infinity;
+  let pTotal = 0;
+  let qTotal = 0;
+  for (let i = 0; i < n; i++) {
+    pTotal += p[i]!;
+    if (inside[i]! > 0) qTotal += mass[levelOf[i]!]! / nonEmpty[levelOf[i]!]!;
+  }
+  if (pTotal === 0 || qTotal === 0) return Infinity;
   let kl = 0;
   for (let i = 0; i < n; i++) {
-    const pi = p[i]! / total;
+    const pi = p[i]! / pTotal;
     if (pi === 0) continue;
-    const l = level(i);
-    const qi = mass[l]! / nonEmpty[l]! / total;
+    const l = levelOf[i]!;
+    // a bin holding only clipped mass has q = 0: smooth it to a tiny probability (a large, finite penalty)
+    const qi = inside[i]! > 0 ? mass[l]! / nonEmpty[l]! / qTotal : 1e-10;
     kl += pi * Math.log(pi / qi);
   }
   return kl;
@@ -377,16 +390,7 @@ export class MseObserver extends HistogramObserver {
   }
 
   protected pick(h: Histogram, target: RangeTarget): [number, number] {
-    let best: [number, number] = [Math.min(h.lo, 0), Math.max(h.hi, 0)];
-    let bestErr = Infinity;
-    for (const [a, b] of candidates(h, target, this.count)) {
-      const err = mseOfWindow(h, a, b, target);
-      if (err < bestErr) {
-        bestErr = err;
-        best = [a, b];
-      }
-    }
-    return best;
+    return searchWindow(h, target, this.count, (a, b) => mseOfWindow(h, a, b, target));
   }
 }
 

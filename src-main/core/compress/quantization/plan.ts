@@ -17,7 +17,7 @@ import type { Model, Node } from '../../ir/index.ts';
 import { isIoTarget, type Diagnostic, type QuantizationSetting } from '../../../../src-shared/config/index.ts';
 import type { ResolvedTarget, TargetTable } from '../targets/index.ts';
 import { followingActivation, type FusedGroup } from '../fusion/index.ts';
-import { kernelFor } from '../pruning/granularity.ts';
+import { blockView, kernelFor } from '../pruning/granularity.ts';
 import { narrowed, quantRange, type QuantRange } from './dtype.ts';
 import type { QuantScheme } from './qparams.ts';
 
@@ -145,7 +145,10 @@ function granularityOf(t: ResolvedTarget<'quantization'>, s: QuantizationSetting
   }
   if (Array.isArray(g)) {
     try {
-      return { kind: 'blocks', kernel: kernelFor(g, rank), perm: t.perm };
+      const kernel = kernelFor(g, rank);
+      const dims = t.value.shape ?? [];
+      blockView(t.perm.map((p) => dims[p] ?? null), kernel); // throws when a block does not divide its dim
+      return { kind: 'blocks', kernel, perm: t.perm };
     } catch (e) {
       return { fault: (e as Error).message };
     }

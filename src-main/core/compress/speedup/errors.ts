@@ -9,7 +9,7 @@ export class EmptyLayerError extends StudioError {
     what: string,
   ) {
     super(
-      `the pruning plan removes every channel of ${what} of ${opType} "${node}"; keep at least one channel there (lower its sparse_ratio or exclude it)`,
+      `the pruning plan removes ${what} of ${opType} "${node}"; keep at least one channel there (lower its sparse_ratio or exclude it)`,
       'EMPTY_LAYER',
       { node, opType },
     );

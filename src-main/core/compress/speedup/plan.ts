@@ -123,14 +123,14 @@ function makePlan(dg: DepGraph, removed: Set<number>, keptBecause: Map<number, s
 function refuseEmpty(plan: ChannelPlan): void {
   for (const m of plan.dg.members) {
     if (m.atoms.length > 0 && Array.from(m.atoms).every((a) => plan.isRemoved(a))) {
-      throw new EmptyLayerError(m.node.name, m.node.opType, 'the output channels');
+      throw new EmptyLayerError(m.node.name, m.node.opType, 'every output channel');
     }
   }
   for (const [v, axes] of plan.dg.axes) {
     for (const atoms of axes.values()) {
       if (atoms.length > 0 && Array.from(atoms).every((a) => plan.isRemoved(a))) {
         const p = v.producer;
-        throw new EmptyLayerError(p?.name ?? v.name, p?.opType ?? 'value', `tensor "${v.name}"`);
+        throw new EmptyLayerError(p?.name ?? v.name, p?.opType ?? 'value', `every channel of tensor "${v.name}"`);
       }
     }
   }

@@ -66,6 +66,8 @@ export function segments(a: readonly number[], b: readonly number[]): Segment[] 
       else if (pi > po && j < b.length) po *= b[j++]!;
       else return undefined;
     }
+    // pair a lone size-1 input dim with a size-1 output dim when one comes next
+    if (pi === 1 && j === o0 && j < b.length && b[j] === 1) j++;
     out.push({ i0, i1: i, o0, o1: j });
   }
   return out;

@@ -5,7 +5,7 @@
  * constants of removed channels; decide which classes go; shrink. The ORT side (tracing, verification, latency)
  * lives in src-main/node/speedup. Pure: imports only the IR, passes and sibling modules.
  */
-import { cloneModel, type Model, type Tensor, type Value } from '../../ir/index.ts';
+import { Tensor, cloneModel, type Graph, type Model, type Value } from '../../ir/index.ts';
 import { liftConstants } from '../../passes/index.ts';
 import type { ShapeMap } from '../../analysis/stats.ts';
 import type { SpeedupGroupReport, SpeedupLayerReport } from '../../../../src-shared/speedup-report.ts';
@@ -58,10 +58,48 @@ export function analyse(model: Model, masks: Masks, opts: AnalyseOptions): Analy
   const shapeOf = (v: Value) => shapes.get(v) ?? v.initializer?.dims;
   const isDynamic = (v: Value, axis: number) => (opts.isDynamic ? opts.isDynamic(v.name, axis) : declaredDynamic(v, axis));
   const ints = evalShapeInts(g, shapeOf, isDynamic);
+  foldConstantOfShape(g, ints);
   const build = { opset: work.opset, shapeOf, ints, rule: ruleOf };
   const dg = buildDepGraph(g, build);
+  addMaskMembers(dg, inserted, shapeOf);
   computeConstants(dg, build);
   return { model: work, dg, shapeOf, ints, inserted, originals };
+}
+
+/**
+ * ConstantOfShape with a static, known shape becomes an initializer, so that where it meets channels its constant
+ * is sliced like any other (its shape input would otherwise pin them). Small tensors only (≤ 64k elements).
+ */
+function foldConstantOfShape(g: Graph, ints: ReadonlyMap<Value, IntValue>): void {
+  for (const n of [...g.nodes]) {
+    if (n.opType !== 'ConstantOfShape' || n.domain !== '') continue;
+    const shape = n.input(0) ? ints.get(n.input(0)!) : undefined;
+    if (!shape || shape.dynamic.some(Boolean) || shape.values.reduce((a, b) => a * b, 1) > 65536) continue;
+    const fill = n.attr('value');
+    const like = fill?.type === 'tensor' ? fill.value : Tensor.float32([1], [0]);
+    const out = n.outputs[0]!;
+    if (like.data === null || !['float32', 'float64', 'int32', 'int64', 'bool'].includes(like.dtype) || out.isGraphOutput) continue;
+    const v = like.toNumbers()[0]!;
+    const t = Tensor.zeros(like.dtype, shape.values);
+    if (like.dtype === 'int64') (t.data as BigInt64Array).fill(BigInt(v));
+    else (t.data as Float32Array).fill(v);
+    const init = g.addInitializer(`${out.name}_const`, t, true);
+    out.replaceAllUsesWith(init);
+    g.removeNode(n);
+  }
+}
+
+/** An activation mask (a baked Mul) asks for the channels it zeroes, like a weight mask does: make it a member. */
+function addMaskMembers(dg: DepGraph, inserted: readonly Node[], shapeOf: (v: Value) => readonly number[] | undefined): void {
+  for (const mul of inserted) {
+    const m = mul.input(1)?.initializer?.dims;
+    const out = shapeOf(mul.outputs[0]!);
+    if (!m || !out) continue;
+    for (const [axis, atoms] of dg.axesOf(mul.outputs[0])) {
+      const a = axis - (out.length - m.length);
+      if (a >= 0 && m[a] === atoms.length) dg.members.push({ node: mul, kind: 'pass', output: 0, axis, atoms, param: 1, paramAxis: a });
+    }
+  }
 }
 
 function staticShape(v: Value): number[] | undefined {
@@ -100,16 +138,17 @@ export function compactModel(model: Model, masks: Masks, opts: CompactOptions): 
   const a = analyse(model, masks, opts);
   const plan = planRemoval(a.dg, { roundTo: opts.roundTo, original: (m) => a.originals.get(`${m.node.name}#${m.param}`) });
   const masked = cloneModel(a.model);
-  const { layers, groups, sparsity } = summarise(plan);
+  const { layers, groups, sparsity } = summarise(plan, new Set(a.inserted));
   shrinkModel(a.model, plan, { shapeOf: a.shapeOf, ints: a.ints, opset: a.model.opset, inserted: a.inserted });
   return { model: a.model, masked, layers, groups, sparsity, warnings: plan.warnings };
 }
 
-function summarise(plan: ChannelPlan): Pick<CompactResult, 'layers' | 'groups' | 'sparsity'> {
+function summarise(plan: ChannelPlan, maskNodes: ReadonlySet<Node>): Pick<CompactResult, 'layers' | 'groups' | 'sparsity'> {
   const { dg } = plan;
   const { groups, memberGroup } = groupsOf(dg);
+  const layerMembers = dg.members.filter((m) => !maskNodes.has(m.node));
   const count = (m: Member, pred: (a: number, p: number) => boolean) => Array.from(m.atoms).filter(pred).length;
-  const layers: SpeedupLayerReport[] = dg.members.map((m) => {
+  const layers: SpeedupLayerReport[] = layerMembers.map((m) => {
     const req = plan.requested.get(m) ?? [];
     return {
       node: m.node.name,
@@ -123,12 +162,12 @@ function summarise(plan: ChannelPlan): Pick<CompactResult, 'layers' | 'groups' |
     };
   });
   const groupReports: SpeedupGroupReport[] = groups.map((g) => {
-    const members = dg.members.filter((m) => memberGroup.get(m) === g);
+    const members = layerMembers.filter((m) => memberGroup.get(m) === g);
     const roots = new Set(members.flatMap((m) => Array.from(m.atoms, (a) => dg.find(a))));
     const kept = [...roots].filter((r) => plan.keptBecause.has(r));
     return {
       id: g.id,
-      members: g.members.map((m) => m.node),
+      members: members.map((m) => m.node.name),
       aligned: g.aligned,
       classes: roots.size,
       removed: [...roots].filter((r) => plan.removed.has(r)).length,

@@ -1,0 +1,12 @@
+import { loadModelFile } from './src-main/node/io/model-file.ts';
+import { PTQQuantizer, imageEvaluator, loadSamples } from './src-main/node/quantize/index.ts';
+import { ORT_CPU_STATIC_CONFIG } from './src-main/core/compress/quantization/index.ts';
+const m = loadModelFile('resources/mnist-cnn.onnx');
+const calib = loadSamples('resources/mnist/train-images-idx3-ubyte.gz', { limit: 500 });
+const test = loadSamples('resources/mnist/t10k-images-idx3-ubyte.gz', {});
+const ev = imageEvaluator(m, { calibration: calib, evaluation: test });
+console.log('a', await ev.evaluate(m));
+const q = new PTQQuantizer(m, ORT_CPU_STATIC_CONFIG, ev, { fuse: 'auto', reduceRange: false });
+console.log('b', await ev.evaluate(m), await ev.evaluate(q.fused));
+await q.compress();
+console.log('c', await ev.evaluate(m));

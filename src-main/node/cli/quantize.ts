@@ -1,0 +1,259 @@
+/**
+ * @file `studio quantize <model.onnx> --config <cfg.json> --calib <data> [--observer …] [--out dir] [--json]`:
+ * post-training quantization to a QDQ model ORT runs on integers (or dynamic quantization when no calibration data
+ * is given), then accuracy (when labels exist), size and latency before / after, side by side. A client of the
+ * public quantization API, not a second implementation. May import core, node:* and the node layers.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { StudioError, type Model } from '../../core/ir/index.ts';
+import { encodeModel } from '../../core/onnx/index.ts';
+import { liftConstants } from '../../core/passes/index.ts';
+import { formatDiagnostic } from '../../core/compress/errors.ts';
+import { ORT_CPU_STATIC_CONFIG, OBSERVER_KINDS, quantizeDynamic, type CalibrationConfig, type ObserverKind } from '../../core/compress/quantization/index.ts';
+import { resolveTargets } from '../../core/compress/targets/index.ts';
+import { parseConfigList, type Diagnostic } from '../../../src-shared/config/index.ts';
+import { loadModelFile, saveModelFile } from '../io/model-file.ts';
+import { compareLatency, cpuInfo, type CpuInfo } from '../runtime/index.ts';
+import { PTQQuantizer, wantsReduceRange } from '../quantize/ptq.ts';
+import { imageEvaluator, loadSamples, type SampleSet } from '../quantize/data.ts';
+import { optimizedGraph, INTEGER_OPS, type FusionReport } from '../quantize/verify.ts';
+import type { CommandIO } from './prune.ts';
+import { fmtBytes, fmtMs } from './format.ts';
+
+export interface QuantizeCommandOptions {
+  /** Path of the .onnx model (with its weights). */
+  model: string;
+  /** JSON config list (NNI 3.0 quantization keys); default: the ORT CPU recommendation (`ORT_CPU_STATIC_CONFIG`). */
+  config?: string;
+  /** Calibration data: IDX images (labels found beside them), `.npy`, `.npz` or an IDX folder. Absent → dynamic quantization. */
+  calib?: string;
+  /** Activation observer (default minmax). */
+  observer?: string;
+  /** Output folder for `<stem>.int8.onnx` and `<stem>.calibration.json` (nothing is written without it). */
+  out?: string;
+  json?: boolean;
+  /** Labelled evaluation data (default: the calibration file's samples after the calibration ones). */
+  eval?: string;
+  /** Calibration samples (default 500). */
+  calibCount?: number;
+  /** Evaluation samples (default 2000, all of `eval` when given). */
+  evalCount?: number;
+  /** Module fusion (default 'auto'). */
+  fuse?: 'auto' | 'config';
+  /** 7-bit weights; default from the CPU flags. */
+  reduceRange?: boolean;
+  /** Accuracy fallback: largest top-1 drop allowed (e.g. 0.005). */
+  maxDrop?: number;
+  /** Threads for the latency comparison and the evaluations (default 1). */
+  threads?: number;
+  /** Latency rounds (default 30). */
+  runs?: number;
+}
+
+/** A bad command-line argument. */
+export class QuantizeCommandError extends StudioError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message, 'QUANTIZE_COMMAND', details);
+  }
+}
+
+export interface QuantizeReport {
+  model: string;
+  mode: 'static' | 'dynamic';
+  observer?: ObserverKind;
+  reduceRange: boolean;
+  cpu: Pick<CpuInfo, 'model' | 'flags' | 'logicalCores'>;
+  calibration?: { samples: number; source: string };
+  size: { before: number; after: number; ratio: number };
+  latency: { threads: number; rounds: number; fp32Ms: number; int8Ms: number; speedup: number };
+  accuracy?: { before: number; after: number; drop: number; samples: number; on: string };
+  fusion: Pick<FusionReport, 'counts' | 'integerOps' | 'floatLinear' | 'unfused'>;
+  fallback?: { met: boolean; floatNodes: string[]; evaluations: number };
+  files?: { model: string; calibration?: string };
+  diagnostics: Diagnostic[];
+}
+
+const processIO: CommandIO = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+};
+
+/**
+ * Quantizes a model file and reports accuracy, size and latency before / after.
+ *
+ * @example await quantizeCommand({ model: 'resources/mnist-cnn.onnx', calib: 'resources/mnist/train-images-idx3-ubyte.gz', out: 'q' });
+ * @throws QuantizeCommandError, ModelFileError, ConfigListError, CompressionConfigError, CalibrationDataError (each names the fault)
+ */
+export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandIO = processIO): Promise<QuantizeReport> {
+  const observer = parseObserver(opts.observer);
+  const configList = opts.config ? readConfigList(opts.config) : ORT_CPU_STATIC_CONFIG;
+  const model = loadModelFile(opts.model);
+  liftConstants.run(model);
+  const threads = opts.threads ?? 1;
+  const reduceRange = opts.reduceRange ?? wantsReduceRange();
+  const q = opts.calib ? await staticQuantize(model, configList, opts, observer, reduceRange, threads) : await dynamicQuantize(model, configList, reduceRange);
+  // the built-in config names every op type ORT has kernels for: types this model lacks are not worth a warning
+  if (!opts.config) q.diagnostics = q.diagnostics.filter((d) => d.code !== 'unmatched-op-type' && d.code !== 'empty-selection');
+  const c = await compareLatency(model, q.model, { threads, runs: opts.runs ?? 30, warmup: 3 });
+  const before = encodeModel(model).bytes.length;
+  const after = encodeModel(q.model).bytes.length;
+  const cpu = cpuInfo();
+  const report: QuantizeReport = {
+    model: opts.model,
+    mode: opts.calib ? 'static' : 'dynamic',
+    ...(opts.calib ? { observer } : {}),
+    reduceRange,
+    cpu: { model: cpu.model, flags: cpu.flags, logicalCores: cpu.logicalCores },
+    ...(q.calibration ? { calibration: q.calibration } : {}),
+    size: { before, after, ratio: before / after },
+    latency: { threads, rounds: c.rounds, fp32Ms: c.a.p50, int8Ms: c.b.p50, speedup: 1 / c.roundRatio },
+    ...(q.accuracy ? { accuracy: q.accuracy } : {}),
+    fusion: { counts: q.fusion.counts, integerOps: q.fusion.integerOps, floatLinear: q.fusion.floatLinear, unfused: q.fusion.unfused },
+    ...(q.fallback ? { fallback: q.fallback } : {}),
+    diagnostics: q.diagnostics,
+  };
+  if (opts.out) report.files = writeOutputs(opts, q.model, q.config);
+  if (opts.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else printReport(report, io);
+  return report;
+}
+
+interface Quantized {
+  model: Model;
+  config?: CalibrationConfig;
+  fusion: FusionReport;
+  accuracy?: QuantizeReport['accuracy'];
+  calibration?: QuantizeReport['calibration'];
+  fallback?: QuantizeReport['fallback'];
+  diagnostics: Diagnostic[];
+}
+
+async function staticQuantize(model: Model, configList: unknown, opts: QuantizeCommandOptions, observer: ObserverKind, reduceRange: boolean, threads: number): Promise<Quantized> {
+  const calibCount = opts.calibCount ?? 500;
+  const all = loadSamples(opts.calib!);
+  const calibration = head(all, calibCount);
+  const { evaluation, on } = evaluationSet(all, calibCount, opts);
+  const evaluator = imageEvaluator(model, { calibration, ...(evaluation ? { evaluation } : {}), threads });
+  const q = new PTQQuantizer(model, configList, evaluator, { observer, fuse: opts.fuse ?? 'auto', reduceRange, threads });
+  const { calibration: config } = await q.compress();
+  let exported = await q.exportQDQ();
+  const diagnostics = [...q.diagnostics, ...exported.diagnostics];
+  let accuracy: QuantizeReport['accuracy'];
+  let fallback: QuantizeReport['fallback'];
+  if (evaluation?.labels) {
+    const beforeAcc = await evaluator.evaluate(model);
+    let afterAcc = await evaluator.evaluate(exported.model);
+    if (opts.maxDrop !== undefined && beforeAcc - afterAcc > opts.maxDrop) {
+      const fb = await q.fallback({ maxDrop: opts.maxDrop, baseline: beforeAcc });
+      diagnostics.push(...fb.diagnostics);
+      exported = await q.exportQDQ({ targets: fb.targets });
+      afterAcc = fb.metric;
+      fallback = { met: fb.met, floatNodes: fb.floatNodes, evaluations: fb.history.length };
+    }
+    accuracy = { before: beforeAcc, after: afterAcc, drop: beforeAcc - afterAcc, samples: evaluation.count, on };
+  }
+  return {
+    model: exported.model,
+    config,
+    fusion: exported.fusion!,
+    ...(accuracy ? { accuracy } : {}),
+    ...(fallback ? { fallback } : {}),
+    calibration: { samples: calibration.count, source: calibration.source },
+    diagnostics,
+  };
+}
+
+/** No calibration data: MatMul / Gemm weights to int8, activations quantized per run (DynamicQuantizeLinear). */
+async function dynamicQuantize(model: Model, configList: unknown, reduceRange: boolean): Promise<Quantized> {
+  const { configs, diagnostics } = parseConfigList(configList, 'quantization');
+  const table = resolveTargets(model, configs, 'quantization');
+  const nodes = [...new Set(table.targets.filter((t) => t.name === 'weight' && (t.opType === 'MatMul' || t.opType === 'Gemm')).map((t) => t.nodeName))];
+  const perChannel = table.targets.some((t) => t.name === 'weight' && t.setting.granularity !== 'default' && t.setting.granularity !== undefined);
+  const d = quantizeDynamic(model, { nodes, perChannel, reduceRange });
+  const optimized = await optimizedGraph(d.model);
+  const counts: Record<string, number> = {};
+  for (const n of optimized.graph.allNodes()) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
+  const integerOps = Object.entries(counts).reduce((s, [k, v]) => s + (INTEGER_OPS.has(k) ? v : 0), 0);
+  const floatLinear = (counts.MatMul ?? 0) + (counts.Gemm ?? 0) + (counts.Conv ?? 0);
+  const extra: Diagnostic[] = [];
+  if (nodes.length === 0) extra.push({ level: 'warning', code: 'nothing-quantized', message: 'without calibration data only MatMul / Gemm with constant weights are quantized (dynamically), and the config selects none' });
+  return { model: d.model, fusion: { counts, integerOps, floatLinear, unfused: [], optimization: 'all' }, diagnostics: [...diagnostics, ...table.diagnostics, ...d.diagnostics, ...extra] };
+}
+
+function head(s: SampleSet, n: number): SampleSet {
+  if (n >= s.count) return s;
+  const per = s.shape.reduce((a, b) => a * b, 1);
+  return { ...s, x: s.x.subarray(0, n * per), count: n, ...(s.labels ? { labels: s.labels.subarray(0, n) } : {}) };
+}
+
+/** The labelled data accuracy is measured on: --eval, else the rest of the calibration file, else the calibration samples. */
+function evaluationSet(all: SampleSet, calibCount: number, opts: QuantizeCommandOptions): { evaluation?: SampleSet; on: string } {
+  if (opts.eval) {
+    const e = loadSamples(opts.eval, opts.evalCount !== undefined ? { limit: opts.evalCount } : {});
+    return { evaluation: e, on: basename(e.source) };
+  }
+  if (!all.labels) return { on: 'none' };
+  const n = opts.evalCount ?? 2000;
+  if (all.count > calibCount) {
+    const per = all.shape.reduce((a, b) => a * b, 1);
+    const end = Math.min(all.count, calibCount + n);
+    const rest: SampleSet = { x: all.x.subarray(calibCount * per, end * per), shape: all.shape, count: end - calibCount, labels: all.labels.subarray(calibCount, end), source: all.source };
+    return { evaluation: rest, on: `${basename(all.source)} (held-out samples ${calibCount}–${end - 1})` };
+  }
+  return { evaluation: all, on: `${basename(all.source)} (the calibration samples themselves)` };
+}
+
+function parseObserver(name: string | undefined): ObserverKind {
+  const o = (name ?? 'minmax').toLowerCase();
+  if (!(OBSERVER_KINDS as readonly string[]).includes(o)) throw new QuantizeCommandError(`unknown observer '${name}'; use one of ${OBSERVER_KINDS.join(', ')}`, { observer: name });
+  return o as ObserverKind;
+}
+
+function readConfigList(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new QuantizeCommandError(`cannot read config list ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new QuantizeCommandError(`config list ${path} is not JSON: ${(e as Error).message}`, { path });
+  }
+}
+
+function writeOutputs(opts: QuantizeCommandOptions, model: Model, config: CalibrationConfig | undefined): NonNullable<QuantizeReport['files']> {
+  const dir = resolve(opts.out!);
+  mkdirSync(dir, { recursive: true });
+  const stem = basename(opts.model, extname(opts.model));
+  const modelPath = join(dir, `${stem}.int8.onnx`);
+  saveModelFile(model, modelPath);
+  if (!config) return { model: modelPath };
+  const calibration = join(dir, `${stem}.calibration.json`);
+  writeFileSync(calibration, `${JSON.stringify(config, null, 2)}\n`);
+  return { model: modelPath, calibration };
+}
+
+function printReport(r: QuantizeReport, io: CommandIO): void {
+  for (const d of r.diagnostics) if (d.level !== 'info') io.stderr(`${d.level}: ${formatDiagnostic(d)}\n`);
+  const vnni = r.cpu.flags.avx512_vnni === true || r.cpu.flags.avx_vnni === true;
+  const lines = [
+    `${r.model}: ${r.mode} int8${r.observer ? `, observer ${r.observer}` : ''}${r.reduceRange ? ', 7-bit weights (reduce range)' : ''}`,
+    ...(r.calibration ? [`  calibrated on ${r.calibration.samples} samples of ${basename(r.calibration.source)}`] : []),
+    ...(r.accuracy
+      ? [`  accuracy  ${pct(r.accuracy.before)} → ${pct(r.accuracy.after)}  (${r.accuracy.drop >= 0 ? '−' : '+'}${(Math.abs(r.accuracy.drop) * 100).toFixed(2)} points on ${r.accuracy.samples} samples of ${r.accuracy.on})`]
+      : ['  accuracy  not measured (no labels)']),
+    `  size      ${fmtBytes(r.size.before)} → ${fmtBytes(r.size.after)}  (${r.size.ratio.toFixed(2)}× smaller)`,
+    `  latency   ${fmtMs(r.latency.fp32Ms)} → ${fmtMs(r.latency.int8Ms)}  (${r.latency.speedup.toFixed(2)}× faster; p50 of ${r.latency.rounds} side-by-side rounds, ${r.latency.threads} thread(s))`,
+    `  cpu       ${r.cpu.model}; avx2 ${r.cpu.flags.avx2}, avx512f ${r.cpu.flags.avx512f}, vnni ${vnni}`,
+    `  ORT       ${r.fusion.integerOps} integer kernels (${Object.entries(r.fusion.counts).filter(([k]) => INTEGER_OPS.has(k)).map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}), ${r.fusion.floatLinear} float linear ops left`,
+    ...r.fusion.unfused.map((u) => `  not fused ${u.node} (${u.opType}): ${u.reason}`),
+    ...(r.fallback ? [`  fallback  ${r.fallback.floatNodes.length} node(s) back to float after ${r.fallback.evaluations} evaluations${r.fallback.met ? '' : ' (drop not met; best kept)'}`] : []),
+    ...(r.files ? [`  wrote     ${r.files.model}${r.files.calibration ? `\n  wrote     ${r.files.calibration}` : ''}`] : []),
+  ];
+  io.stdout(`${lines.join('\n')}\n`);
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;

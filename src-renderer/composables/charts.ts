@@ -1,0 +1,107 @@
+/**
+ * @file echarts, registered once with only the charts and components the views use (line, bar, scatter,
+ * parallel), and the option builders shared by the run and comparison views: curves, per-layer widths, the Pareto
+ * scatter and the parallel-coordinates plot, all coloured from the theme palette.
+ */
+import { BarChart, LineChart, ParallelChart, ScatterChart } from 'echarts/charts';
+import { AriaComponent, DataZoomComponent, GridComponent, LegendComponent, MarkLineComponent, ParallelComponent, TitleComponent, TooltipComponent } from 'echarts/components';
+import * as echarts from 'echarts/core';
+import { CanvasRenderer } from 'echarts/renderers';
+import type { Palette } from './theme.ts';
+
+echarts.use([LineChart, BarChart, ScatterChart, ParallelChart, GridComponent, TooltipComponent, LegendComponent, DataZoomComponent, ParallelComponent, MarkLineComponent, TitleComponent, AriaComponent, CanvasRenderer]);
+
+export { echarts };
+export type ChartOption = echarts.EChartsCoreOption;
+
+const axis = (p: Palette) => ({
+  axisLine: { lineStyle: { color: p.border } },
+  axisLabel: { color: p.muted, fontSize: 11 },
+  splitLine: { lineStyle: { color: p.border, opacity: 0.6 } },
+  nameTextStyle: { color: p.muted, fontSize: 11 },
+});
+
+const base = (p: Palette) => ({
+  aria: { enabled: true },
+  textStyle: { fontFamily: 'Inter, system-ui, sans-serif', color: p.text },
+  color: p.series,
+  animationDuration: 250,
+  tooltip: { trigger: 'axis', backgroundColor: p.surface, borderColor: p.border, textStyle: { color: p.text, fontSize: 12 } },
+  legend: { top: 0, textStyle: { color: p.muted, fontSize: 11 }, icon: 'roundRect', itemWidth: 12, itemHeight: 4 },
+});
+
+export interface Curve {
+  name: string;
+  points: { x: number; value: number }[];
+}
+
+/** Loss / metric curves (several runs overlaid in the comparison). */
+export function curvesOption(curves: Curve[], p: Palette, opts: { xName?: string; yName?: string } = {}): ChartOption {
+  return {
+    ...base(p),
+    grid: { left: 52, right: 20, top: 34, bottom: 36 },
+    xAxis: { type: 'value', name: opts.xName ?? 'batch', nameLocation: 'middle', nameGap: 24, ...axis(p) },
+    yAxis: { type: 'value', name: opts.yName ?? 'loss', scale: true, ...axis(p) },
+    series: curves.map((c) => ({ name: c.name, type: 'line', showSymbol: false, smooth: 0.2, lineStyle: { width: 2 }, data: c.points.map((pt) => [pt.x, pt.value]) })),
+  };
+}
+
+/** Per-layer widths: bars per layer, one series per model (before, after / each run). */
+export function widthsOption(layers: string[], series: { name: string; values: (number | null)[] }[], p: Palette): ChartOption {
+  return {
+    ...base(p),
+    tooltip: { ...base(p).tooltip, axisPointer: { type: 'shadow' } },
+    grid: { left: 44, right: 16, top: 34, bottom: layers.some((l) => l.length > 10) ? 70 : 40 },
+    xAxis: { type: 'category', data: layers, ...axis(p), axisLabel: { ...axis(p).axisLabel, rotate: layers.length > 4 ? 25 : 0, interval: 0 } },
+    yAxis: { type: 'value', name: 'channels', ...axis(p) },
+    series: series.map((s, i) => ({ name: s.name, type: 'bar', barMaxWidth: 26, itemStyle: { borderRadius: [3, 3, 0, 0], opacity: i === 0 && series.length > 1 ? 0.45 : 1 }, data: s.values })),
+  };
+}
+
+export interface ParetoPoint {
+  name: string;
+  accuracy: number;
+  latencyMs: number;
+  sizeBytes: number;
+  pareto: boolean;
+}
+
+/** Accuracy against latency; point size = model size; Pareto runs bold and joined, the others kept visible, dimmer. */
+export function paretoOption(points: ParetoPoint[], p: Palette): ChartOption {
+  const maxSize = Math.max(1, ...points.map((pt) => pt.sizeBytes));
+  const sym = (s: number) => 10 + 26 * Math.sqrt(s / maxSize);
+  const front = points.filter((pt) => pt.pareto).sort((a, b) => a.latencyMs - b.latencyMs);
+  const row = (pt: ParetoPoint) => ({ value: [pt.latencyMs, pt.accuracy * 100, pt.sizeBytes], name: pt.name });
+  return {
+    ...base(p),
+    tooltip: {
+      ...base(p).tooltip,
+      trigger: 'item',
+      formatter: (it: { data: { name: string; value: number[] } }) =>
+        `<b>${escapeHtml(it.data.name)}</b><br/>accuracy ${it.data.value[1]!.toFixed(2)} %<br/>latency ${it.data.value[0]!.toFixed(3)} ms<br/>size ${(it.data.value[2]! / 1024).toFixed(1)} KiB`,
+    },
+    grid: { left: 56, right: 24, top: 34, bottom: 44 },
+    xAxis: { type: 'value', name: 'latency p50 (ms) — lower is better', nameLocation: 'middle', nameGap: 28, scale: true, ...axis(p) },
+    yAxis: { type: 'value', name: 'accuracy (%)', scale: true, ...axis(p) },
+    series: [
+      { name: 'Pareto front', type: 'line', data: front.map((pt) => [pt.latencyMs, pt.accuracy * 100]), showSymbol: false, lineStyle: { type: 'dashed', color: p.accent, width: 1.5 }, z: 1, tooltip: { show: false } },
+      { name: 'on the front', type: 'scatter', data: front.map(row), symbolSize: (v: number[]) => sym(v[2]!), itemStyle: { color: p.accent, borderColor: p.surface, borderWidth: 1.5 }, label: { show: true, position: 'right', formatter: '{b}', color: p.text, fontSize: 11 }, z: 3 },
+      { name: 'dominated', type: 'scatter', data: points.filter((pt) => !pt.pareto).map(row), symbolSize: (v: number[]) => sym(v[2]!), itemStyle: { color: p.muted, opacity: 0.55 }, label: { show: true, position: 'right', formatter: '{b}', color: p.muted, fontSize: 11 }, z: 2 },
+    ],
+  };
+}
+
+/** Parallel coordinates: one line per run across accuracy, latency, size, params and MACs. */
+export function parallelOption(runs: { name: string; values: (number | null)[] }[], dims: string[], p: Palette): ChartOption {
+  return {
+    ...base(p),
+    tooltip: { ...base(p).tooltip, trigger: 'item' },
+    parallel: { left: 40, right: 90, top: 40, bottom: 28, parallelAxisDefault: { ...axis(p), nameTextStyle: { color: p.text, fontSize: 11 }, scale: true } },
+    parallelAxis: dims.map((name, dim) => ({ dim, name })),
+    series: runs.map((r) => ({ name: r.name, type: 'parallel', lineStyle: { width: 2.5, opacity: 0.9 }, data: [r.values] })),
+  };
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}

@@ -1,0 +1,169 @@
+/**
+ * @file The wizard's draft and the experiment plan it describes: model → data → prune / speedup / fine-tune /
+ * distill / quantize with their config lists (kept as the JSON text the user edits) → plan JSON for the host. Pure
+ * functions; the wizard store holds the draft.
+ */
+import { DISTILLATION_PRESETS, PRUNING_PRESETS, QUANTIZATION_PRESETS } from '../../src-shared/presets.ts';
+import type { PrunerName } from '../../src-shared/experiment.ts';
+import type { CompressionMode, Examples } from '../../src-shared/ipc/dto.ts';
+
+export const WIZARD_STEPS = ['model', 'data', 'compression', 'config', 'review'] as const;
+export type WizardStep = (typeof WIZARD_STEPS)[number];
+
+export interface WizardDraft {
+  version: 1;
+  step: WizardStep;
+  model: { path: string; name: string } | null;
+  /** A bundled data set id, or 'custom' (then `customDataset` is the plan's dataset JSON). */
+  dataId: string;
+  customDataset: string;
+  evaluator: { metric: 'top1' | 'top5'; batchSize: number; maxBatches: number | null };
+  prune: { enabled: boolean; presetId: string | null; pruner: PrunerName; speedup: boolean; roundTo: number | null };
+  finetune: { enabled: boolean; epochs: number; lr: number; batchSize: number; maxBatchesPerEpoch: number | null };
+  quantize: { enabled: boolean; presetId: string | null; calibrationBatches: number; observer: 'minmax' | 'moving_average' | 'percentile' | 'histogram' };
+  distill: { enabled: boolean; presetId: string | null; temperature: number; alpha: number; epochs: number; lr: number };
+  configText: Record<CompressionMode, string>;
+  meta: { name: string; tags: string; notes: string };
+}
+
+export const pretty = (v: unknown) => JSON.stringify(v, null, 2);
+
+/** A fresh draft: balanced pruning with speedup and a short fine-tune, int8 PTQ, the quick MNIST split. */
+export function newDraft(): WizardDraft {
+  const prune = PRUNING_PRESETS.find((p) => p.id === 'balanced')!;
+  const quant = QUANTIZATION_PRESETS.find((p) => p.id === 'int8')!;
+  return {
+    version: 1,
+    step: 'model',
+    model: null,
+    dataId: 'mnist-quick',
+    customDataset: pretty({ train: { kind: 'idx', paths: ['train-images.idx3-ubyte', 'train-labels.idx1-ubyte'] }, evaluation: { kind: 'idx', paths: ['t10k-images.idx3-ubyte', 't10k-labels.idx1-ubyte'] } }),
+    evaluator: { metric: 'top1', batchSize: 100, maxBatches: null },
+    prune: { enabled: true, presetId: prune.id, pruner: prune.pruner, speedup: true, roundTo: null },
+    finetune: { enabled: false, epochs: 1, lr: 0.01, batchSize: 64, maxBatchesPerEpoch: 30 },
+    quantize: { enabled: true, presetId: quant.id, calibrationBatches: 8, observer: quant.observer },
+    distill: { enabled: false, presetId: DISTILLATION_PRESETS[0]!.id, temperature: 2, alpha: 0.5, epochs: 1, lr: 0.005 },
+    configText: { pruning: pretty(prune.configList), quantization: pretty(quant.configList), distillation: pretty(DISTILLATION_PRESETS[0]!.configList) },
+    meta: { name: '', tags: '', notes: '' },
+  };
+}
+
+/** A stored draft from an older or damaged save, merged over a fresh one (unknown keys dropped). */
+export function reviveDraft(raw: unknown): WizardDraft {
+  const fresh = newDraft();
+  if (!raw || typeof raw !== 'object' || (raw as { version?: unknown }).version !== 1) return fresh;
+  const r = raw as Partial<WizardDraft>;
+  const merge = <T extends object>(a: T, b: unknown): T => (b && typeof b === 'object' ? { ...a, ...(b as Partial<T>) } : a);
+  return {
+    ...fresh,
+    step: WIZARD_STEPS.includes(r.step as WizardStep) ? r.step! : fresh.step,
+    model: r.model && typeof r.model.path === 'string' ? { path: r.model.path, name: String(r.model.name ?? r.model.path) } : null,
+    dataId: typeof r.dataId === 'string' ? r.dataId : fresh.dataId,
+    customDataset: typeof r.customDataset === 'string' ? r.customDataset : fresh.customDataset,
+    evaluator: merge(fresh.evaluator, r.evaluator),
+    prune: merge(fresh.prune, r.prune),
+    finetune: merge(fresh.finetune, r.finetune),
+    quantize: merge(fresh.quantize, r.quantize),
+    distill: merge(fresh.distill, r.distill),
+    configText: merge(fresh.configText, r.configText),
+    meta: merge(fresh.meta, r.meta),
+  };
+}
+
+export interface JsonFault {
+  path: string;
+  message: string;
+  line?: number;
+}
+
+/**
+ * Parses JSON the user typed; a syntax fault names its line.
+ *
+ * @example parseJsonText('[{"a": 1,}]') // { ok: false, fault: { path: '$', message: '…', line: 1 } }
+ */
+export function parseJsonText(text: string): { ok: true; value: unknown } | { ok: false; fault: JsonFault } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (e) {
+    const message = (e as Error).message;
+    const pos = /position (\d+)/.exec(message);
+    const lineCol = /line (\d+)/.exec(message);
+    const line = lineCol ? Number(lineCol[1]) : pos ? text.slice(0, Number(pos[1])).split('\n').length : undefined;
+    return { ok: false, fault: { path: '$', message: `not valid JSON: ${message.replace(/^JSON\.parse: /, '')}`, line } };
+  }
+}
+
+/** The modes whose config list the draft uses. */
+export function activeModes(d: WizardDraft): CompressionMode[] {
+  const modes: CompressionMode[] = [];
+  if (d.prune.enabled) modes.push('pruning');
+  if (d.distill.enabled) modes.push('distillation');
+  if (d.quantize.enabled) modes.push('quantization');
+  return modes;
+}
+
+export interface BuiltPlan {
+  plan: Record<string, unknown> | null;
+  /** Faults found before asking the host (JSON syntax, nothing chosen). */
+  faults: (JsonFault & { where: string })[];
+}
+
+/**
+ * The experiment plan a draft describes, or the faults that stop it from being built.
+ *
+ * @example buildPlan(draft, examples).plan // { model: '/…/mnist-cnn.onnx', steps: [{ kind: 'prune', … }, …] }
+ */
+export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan {
+  const faults: BuiltPlan['faults'] = [];
+  if (!d.model) faults.push({ where: 'model', path: '$.model', message: 'open a model first' });
+  const lists: Partial<Record<CompressionMode, unknown>> = {};
+  for (const mode of activeModes(d)) {
+    const parsed = parseJsonText(d.configText[mode]);
+    if (parsed.ok) lists[mode] = parsed.value;
+    else faults.push({ where: `${mode} config list`, ...parsed.fault });
+  }
+  let dataset: unknown = {};
+  if (d.dataId === 'custom') {
+    const parsed = parseJsonText(d.customDataset);
+    if (parsed.ok) dataset = parsed.value;
+    else faults.push({ where: 'data set', ...parsed.fault });
+  } else if (d.dataId !== 'none') {
+    const ex = examples?.datasets.find((x) => x.id === d.dataId);
+    if (ex) dataset = ex.dataset;
+    else faults.push({ where: 'data set', path: '$.dataset', message: `unknown data set "${d.dataId}"` });
+  }
+  const steps: Record<string, unknown>[] = [];
+  if (d.prune.enabled) steps.push({ kind: 'prune', pruner: d.prune.pruner, configList: lists.pruning });
+  if (d.prune.enabled && d.prune.speedup) steps.push({ kind: 'speedup', ...(d.prune.roundTo ? { roundTo: d.prune.roundTo } : {}) });
+  if (d.finetune.enabled) steps.push({ kind: 'finetune', epochs: d.finetune.epochs, lr: d.finetune.lr, batchSize: d.finetune.batchSize, ...(d.finetune.maxBatchesPerEpoch ? { maxBatchesPerEpoch: d.finetune.maxBatchesPerEpoch } : {}) });
+  if (d.distill.enabled) steps.push({ kind: 'distill', configList: lists.distillation, temperature: d.distill.temperature, alpha: d.distill.alpha, epochs: d.distill.epochs, lr: d.distill.lr });
+  if (d.quantize.enabled) steps.push({ kind: 'quantize', quantizer: 'ptq', observer: d.quantize.observer, configList: lists.quantization, calibrationBatches: d.quantize.calibrationBatches });
+  if (steps.length === 0) faults.push({ where: 'compression', path: '$.steps', message: 'choose at least one of pruning, quantization or distillation' });
+  if (faults.length > 0) return { plan: null, faults };
+  const hasEval = !!(dataset as { evaluation?: unknown }).evaluation;
+  const plan: Record<string, unknown> = {
+    ...(d.meta.name.trim() ? { name: d.meta.name.trim() } : {}),
+    model: d.model!.path,
+    dataset,
+    ...(hasEval ? { evaluator: { metric: d.evaluator.metric, batchSize: d.evaluator.batchSize, ...(d.evaluator.maxBatches ? { maxBatches: d.evaluator.maxBatches } : {}) } } : {}),
+    steps,
+  };
+  return { plan, faults };
+}
+
+/** A short human name for a draft (used when the user gives none). */
+export function suggestName(d: WizardDraft): string {
+  const parts: string[] = [];
+  if (d.prune.enabled) parts.push(`${d.prune.pruner}${ratioLabel(d.configText.pruning)}`);
+  if (d.prune.enabled && d.prune.speedup) parts.push('speedup');
+  if (d.finetune.enabled) parts.push('finetune');
+  if (d.distill.enabled) parts.push('distill');
+  if (d.quantize.enabled) parts.push('int8');
+  const model = d.model?.name.replace(/\.onnx$/, '') ?? 'model';
+  return `${model} · ${parts.join(' + ') || 'baseline'}`;
+}
+
+function ratioLabel(text: string): string {
+  const m = /"sparse_ratio"\s*:\s*([0-9.]+)/.exec(text);
+  return m ? ` ${Math.round(Number(m[1]) * 100)}%` : '';
+}

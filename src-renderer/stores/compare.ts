@@ -1,0 +1,33 @@
+/** @file The comparison of two or more runs: their details, metric series and per-layer widths in one call, and the "only differences" switch. */
+import { defineStore } from 'pinia';
+import { ref, shallowRef } from 'vue';
+import type { CompareReply } from '../../src-shared/ipc/dto.ts';
+import { asIpcError } from '../../src-shared/ipc/errors.ts';
+import { useHost } from '../host/host.ts';
+
+export const useCompareStore = defineStore('compare', () => {
+  const { api } = useHost();
+  const data = shallowRef<CompareReply | null>(null);
+  const loading = ref(false);
+  const error = ref<string | null>(null);
+  const onlyDifferences = ref(true);
+
+  async function load(runIds: string[]): Promise<void> {
+    if (runIds.length < 2) {
+      data.value = null;
+      error.value = 'Choose at least two runs to compare (in Runs, tick them and press Compare).';
+      return;
+    }
+    loading.value = true;
+    try {
+      data.value = await api.runs.compare({ runIds });
+      error.value = null;
+    } catch (e) {
+      error.value = asIpcError(e).message;
+    } finally {
+      loading.value = false;
+    }
+  }
+
+  return { data, loading, error, onlyDifferences, load };
+});

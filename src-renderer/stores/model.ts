@@ -1,0 +1,118 @@
+/**
+ * @file The opened model: open it (dropped file, typed path, native dialog, bundled example), its summary and
+ * graph view, the bundled examples, and checks of config lists against it. A failed open leaves the previous
+ * model in place and says why, where the user dropped the file.
+ */
+import { defineStore } from 'pinia';
+import { ref, shallowRef } from 'vue';
+import type { CompressionMode, Examples, GraphView, ModelSource, OpenedModel, TargetsReply } from '../../src-shared/ipc/dto.ts';
+import { asIpcError, type IpcError } from '../../src-shared/ipc/errors.ts';
+import { useHost } from '../host/host.ts';
+
+/** Files larger than this are refused before upload (the host's WebSocket takes 640 MiB). */
+export const MAX_MODEL_BYTES = 512 * 1024 * 1024;
+
+export interface OpenError {
+  title: string;
+  message: string;
+  code: string;
+}
+
+export const useModelStore = defineStore('model', () => {
+  const { api } = useHost();
+  const opened = shallowRef<OpenedModel | null>(null);
+  const graph = shallowRef<GraphView | null>(null);
+  const examples = shallowRef<Examples | null>(null);
+  const loading = ref(false);
+  const phase = ref('');
+  const error = ref<OpenError | null>(null);
+  let controller: AbortController | null = null;
+
+  async function loadExamples(): Promise<Examples | null> {
+    if (!examples.value) {
+      try {
+        examples.value = await api.models.examples({});
+      } catch {
+        examples.value = null;
+      }
+    }
+    return examples.value;
+  }
+
+  async function open(source: ModelSource, label: string): Promise<OpenedModel | null> {
+    controller?.abort();
+    const mine = (controller = new AbortController());
+    loading.value = true;
+    phase.value = 'reading';
+    error.value = null;
+    try {
+      const m = await api.models.open({ source }, { signal: mine.signal, onProgress: (p) => (phase.value = p.phase) });
+      const g = await api.models.graph({ modelId: m.modelId });
+      opened.value = m;
+      graph.value = g;
+      return m;
+    } catch (e) {
+      const err = asIpcError(e);
+      if (err.code !== 'CANCELLED') error.value = describeOpenError(label, err);
+      return null;
+    } finally {
+      if (controller === mine) {
+        loading.value = false;
+        controller = null;
+      }
+    }
+  }
+
+  /** A file the user dropped or picked in the browser: refused early when it is clearly not a model. */
+  async function openFile(file: { name: string; size: number; arrayBuffer(): Promise<ArrayBuffer> }): Promise<OpenedModel | null> {
+    if (file.size > MAX_MODEL_BYTES) {
+      error.value = { title: `${file.name} is too large`, message: `It is ${(file.size / 2 ** 20).toFixed(0)} MiB; open it by path instead.`, code: 'TOO_LARGE' };
+      return null;
+    }
+    if (file.size === 0) {
+      error.value = { title: `${file.name} is empty`, message: 'An ONNX model file holds a serialized ModelProto; this file has no bytes.', code: 'EMPTY' };
+      return null;
+    }
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    return open({ kind: 'bytes', name: file.name, bytes }, file.name);
+  }
+
+  const openPath = (path: string) => open({ kind: 'path', path }, path.split(/[\\/]/).pop() ?? path);
+  const openExample = (id: string) => open({ kind: 'example', id }, id);
+
+  /** The native "open file" dialog (Electron); null when cancelled. */
+  async function chooseAndOpen(): Promise<OpenedModel | null> {
+    try {
+      const { path } = await api.settings.chooseFile({ title: 'Open an ONNX model', filters: [{ name: 'ONNX models', extensions: ['onnx'] }] });
+      return path ? openPath(path) : null;
+    } catch (e) {
+      error.value = describeOpenError('the file dialog', asIpcError(e));
+      return null;
+    }
+  }
+
+  function cancel(): void {
+    controller?.abort();
+  }
+
+  function clearError(): void {
+    error.value = null;
+  }
+
+  /** Checks a config list against the opened model (null when no model is open). */
+  async function targets(mode: CompressionMode, configList: unknown, signal?: AbortSignal): Promise<TargetsReply | null> {
+    if (!opened.value) return null;
+    return api.models.targets({ modelId: opened.value.modelId, mode, configList }, { signal });
+  }
+
+  return { opened, graph, examples, loading, phase, error, loadExamples, open, openFile, openPath, openExample, chooseAndOpen, cancel, clearError, targets };
+});
+
+function describeOpenError(label: string, err: IpcError): OpenError {
+  const first = err.message.split('\n')[0]!;
+  if (err.code === 'DISCONNECTED') return { title: 'The host is not reachable', message: first, code: err.code };
+  if (err.name === 'ModelFormatError' || /protobuf|ModelProto|not an ONNX|invalid wire|decode/i.test(first)) {
+    return { title: `${label} is not an ONNX model`, message: `${first}. Export the model to ONNX (e.g. torch.onnx.export) and open the .onnx file.`, code: err.code };
+  }
+  return { title: `Could not open ${label}`, message: first, code: err.code };
+}

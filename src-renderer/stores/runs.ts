@@ -1,0 +1,188 @@
+/**
+ * @file Runs: the history list (search, sort, tags, notes, delete), the details of the runs being looked at, and
+ * their live state from the host's events (progress with ETA, step statuses, log lines, loss points). After a
+ * lost connection comes back everything shown is fetched again, so nothing is missed.
+ */
+import { defineStore } from 'pinia';
+import { reactive, ref, watch } from 'vue';
+import type { LogEvent, ProgressEvent, RunStatus, StepStatus } from '../../src-shared/experiment.ts';
+import type { LayerWidth, MetricSeries, RunDetail, RunFilter, RunSummary } from '../../src-shared/ipc/dto.ts';
+import { asIpcError } from '../../src-shared/ipc/errors.ts';
+import { useHost } from '../host/host.ts';
+import { useConnectionStore } from './connection.ts';
+import { useNotifyStore } from './notify.ts';
+
+export interface LiveRun {
+  status: RunStatus;
+  progress: ProgressEvent | null;
+  steps: Record<number, StepStatus>;
+  logs: string[];
+  /** Loss points as they arrive, per step index. */
+  loss: { x: number; value: number; stepIndex: number }[];
+}
+
+export const ACTIVE_STATUSES: readonly RunStatus[] = ['queued', 'running'];
+const MAX_LOG_LINES = 2000;
+
+export const useRunsStore = defineStore('runs', () => {
+  const { api } = useHost();
+  const notify = useNotifyStore();
+  const list = ref<RunSummary[]>([]);
+  const filter = reactive<{ text: string; sort: string; order: 'asc' | 'desc'; tag: string; status: RunStatus | '' }>({ text: '', sort: 'created', order: 'desc', tag: '', status: '' });
+  const listLoading = ref(false);
+  const listError = ref<string | null>(null);
+  const details = reactive<Record<string, RunDetail>>({});
+  const detailErrors = reactive<Record<string, string>>({});
+  const live = reactive<Record<string, LiveRun>>({});
+  const series = reactive<Record<string, MetricSeries[string]>>({});
+  const layers = reactive<Record<string, LayerWidth[]>>({});
+  /** Runs the user is looking at (their details are kept fresh). */
+  const watched = new Set<string>();
+
+  const liveOf = (runId: string): LiveRun => (live[runId] ??= { status: 'queued', progress: null, steps: {}, logs: [], loss: [] });
+  const logLine = (e: LogEvent) => `${new Date(e.t).toISOString().slice(11, 19)} ${e.level === 'info' ? '' : `${e.level}: `}${e.message}`;
+
+  api.runs.on('progress', ({ runId, event }) => {
+    const l = liveOf(runId);
+    l.progress = event;
+    if (l.status === 'queued') l.status = 'running';
+    if (event.loss !== undefined && !event.heartbeat && event.stepIndex >= 0 && event.stepIndex < event.stepCount) {
+      l.loss.push({ x: l.loss.length, value: event.loss, stepIndex: event.stepIndex });
+    }
+  });
+  api.runs.on('log', ({ runId, event }) => {
+    const l = liveOf(runId);
+    l.logs.push(logLine(event));
+    if (l.logs.length > MAX_LOG_LINES) l.logs.splice(0, l.logs.length - MAX_LOG_LINES);
+  });
+  api.runs.on('step', ({ runId, index, status }) => {
+    liveOf(runId).steps[index] = status;
+    if (status === 'done' && watched.has(runId)) void loadSeries(runId);
+  });
+  api.runs.on('status', ({ runId, status, error }) => {
+    liveOf(runId).status = status;
+    if (ACTIVE_STATUSES.includes(status)) return;
+    if (watched.has(runId)) void load(runId);
+    if (status === 'failed' && error) notify.push({ kind: 'error', title: `Run ${details[runId]?.name ?? runId} failed`, message: error.message.split('\n')[0]!, code: error.code });
+    if (status === 'succeeded') notify.push({ kind: 'success', title: `Run ${details[runId]?.name ?? runId} finished`, message: 'The report is ready.' });
+  });
+  let changedTimer: ReturnType<typeof setTimeout> | null = null;
+  api.runs.on('changed', () => {
+    if (changedTimer) clearTimeout(changedTimer);
+    changedTimer = setTimeout(() => void refreshList(), 150);
+  });
+
+  watch(
+    () => useConnectionStore().resyncs,
+    () => void resync(),
+  );
+
+  async function refreshList(): Promise<void> {
+    listLoading.value = true;
+    try {
+      const f: RunFilter = { sort: filter.sort, order: filter.order };
+      if (filter.text.trim()) f.text = filter.text.trim();
+      if (filter.tag) f.tag = filter.tag;
+      if (filter.status) f.status = [filter.status];
+      list.value = await api.runs.list(f);
+      listError.value = null;
+    } catch (e) {
+      listError.value = asIpcError(e).message;
+    } finally {
+      listLoading.value = false;
+    }
+  }
+
+  async function loadSeries(runId: string): Promise<void> {
+    try {
+      const s = await api.runs.metrics({ runIds: [runId] });
+      series[runId] = s[runId] ?? {};
+    } catch {
+      /* the curve keeps its live points */
+    }
+  }
+
+  /** Loads (or reloads) a run: details, metric series, per-layer widths, log. */
+  async function load(runId: string): Promise<RunDetail | null> {
+    watched.add(runId);
+    try {
+      const [d, log] = await Promise.all([api.runs.get({ runId }), api.runs.log({ runId })]);
+      details[runId] = d;
+      delete detailErrors[runId];
+      const l = liveOf(runId);
+      l.status = d.status;
+      if (d.progress) l.progress = d.progress;
+      for (const s of d.steps) l.steps[s.index] = s.status;
+      if (log.lines.length >= l.logs.length) l.logs = log.lines;
+      await loadSeries(runId);
+      if (!ACTIVE_STATUSES.includes(d.status)) layers[runId] = await api.runs.layers({ runId });
+      return d;
+    } catch (e) {
+      detailErrors[runId] = asIpcError(e).message;
+      return null;
+    }
+  }
+
+  function unwatch(runId: string): void {
+    watched.delete(runId);
+  }
+
+  /** After a reconnect: the list, the runs on screen, and the progress of active runs. */
+  async function resync(): Promise<void> {
+    await refreshList();
+    await Promise.all([...watched].map((id) => load(id)));
+    try {
+      for (const a of await api.runs.active({})) {
+        const l = liveOf(a.runId);
+        l.status = a.status;
+        if (a.progress) l.progress = a.progress;
+      }
+    } catch {
+      /* the next event fills it in */
+    }
+  }
+
+  async function cancel(runId: string): Promise<void> {
+    try {
+      await api.experiments.cancel({ runId });
+    } catch (e) {
+      notify.error('Could not cancel the run', e);
+    }
+  }
+
+  async function resume(runId: string): Promise<void> {
+    try {
+      const l = liveOf(runId);
+      l.loss = [];
+      l.progress = null;
+      await api.experiments.resume({ runId });
+      l.status = 'queued';
+    } catch (e) {
+      notify.error('Could not resume the run', e);
+    }
+  }
+
+  async function remove(runId: string): Promise<boolean> {
+    try {
+      await api.runs.delete({ runId });
+      list.value = list.value.filter((r) => r.id !== runId);
+      delete details[runId];
+      return true;
+    } catch (e) {
+      notify.error('Could not delete the run', e);
+      return false;
+    }
+  }
+
+  async function updateMeta(runId: string, patch: { tags?: string[]; notes?: string }): Promise<void> {
+    try {
+      const r = await api.runs.update({ runId, ...patch });
+      list.value = list.value.map((x) => (x.id === runId ? r : x));
+      if (details[runId]) details[runId] = { ...details[runId]!, tags: r.tags, notes: r.notes };
+    } catch (e) {
+      notify.error('Could not save the tags / notes', e);
+    }
+  }
+
+  return { list, filter, listLoading, listError, details, detailErrors, live, series, layers, refreshList, load, unwatch, resync, cancel, resume, remove, updateMeta, liveOf };
+});
