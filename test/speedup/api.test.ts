@@ -102,6 +102,8 @@ describe('automatic dependency groups', () => {
     expect(ids.get('/layer1/layer1.0/conv1/Conv')).not.toBe(ids.get('/conv1/Conv'));
     expect(configList[0]).toMatchObject({ sparse_ratio: 0.5 });
     expect(diagnostics.find((d) => d.code === 'unprunable-layer')).toMatchObject({ node: '/fc/Gemm', level: 'warning' });
+    const nested = resolveAutoDependencyGroups([{ op_types: ['Conv'], target_settings: { weight: { sparse_ratio: 0.5, dependency_group_id: 'auto' } } }], model, shapes);
+    expect(nested.configList[0]).toEqual({ op_names: ['/conv1/Conv'], target_settings: { weight: { sparse_ratio: 0.5 } }, dependency_group_id: ids.get('/conv1/Conv') });
   });
 
   it('mobilenet_v2: a depthwise conv joins its producer; grouped convs set internal_metric_block', async () => {

@@ -53,6 +53,18 @@ describe('Conv gradient (float32 analytic vs float64 FD of the lowered conv)', (
   });
 });
 
+describe('Conv with 1 and 3 spatial axes (float32, exact central differences)', () => {
+  it.each<{ name: string; x: number[]; w: number[]; attrs: Attrs }>([
+    { name: '1-D s2 p1', x: [2, 3, 9], w: [4, 3, 3], attrs: { strides: ints([2]), pads: ints([1, 1]) } },
+    { name: '1-D stride 1 dilation 2', x: [1, 2, 8], w: [3, 2, 3], attrs: { dilations: ints([2]), pads: ints([2, 2]) } },
+    { name: '3-D s2', x: [1, 2, 5, 5, 4], w: [3, 2, 3, 3, 3], attrs: { strides: ints([2, 2, 2]), pads: ints([1, 1, 1, 1, 1, 1]) } },
+  ])('$name', async (c) => {
+    const model = opModel({ opType: 'Conv', dtype: 'float32', inputs: [{ name: 'x', shape: c.x }, { name: 'w', shape: c.w, scale: 0.5 }], attrs: c.attrs });
+    const res = await gradCheck({ model, wrt: ['x', 'w'], h: 1 });
+    for (const r of res) expect(r.rel, `${c.name} d/d${r.tensor}`).toBeLessThan(1e-4);
+  });
+});
+
 describe('ConvTranspose gradient (float32, exact central differences of a bilinear objective)', () => {
   const tcases: { name: string; x: number[]; w: number[]; attrs: Attrs }[] = [
     { name: 's2 p1 op1', x: [2, 3, 4, 4], w: [3, 2, 3, 3], attrs: { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]), output_padding: ints([1, 1]) } },

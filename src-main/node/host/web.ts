@@ -42,6 +42,11 @@ export interface WebHost {
   token: string;
   port: number;
   host: StudioHost;
+  /**
+   * Drops every renderer connection (they reconnect and resync by themselves) and refuses new ones for
+   * `refuseMs` — what a host restart or a network blip looks like to the renderer; used by the e2e tests.
+   */
+  disconnectAll(refuseMs?: number): void;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,7 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
   const vite = dev ? await viteMiddleware(server) : null;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   let peers = 0;
+  let refuseUntil = 0;
 
   const authorised = (req: IncomingMessage, url: URL): 'query' | 'cookie' | null => {
     if (!hostHeaders().includes(req.headers.host ?? '')) return null;
@@ -114,6 +120,11 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
       if (!vite) socket.destroy();
       return; // Vite's HMR socket, handled by its own listener
     }
+    if (Date.now() < refuseUntil) {
+      socket.write('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.destroy();
+      return;
+    }
     const origin = req.headers.origin;
     if (!authorised(req, url) || (origin !== undefined && !origins().includes(origin))) {
       socket.write('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -135,6 +146,10 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
     token,
     port,
     host,
+    disconnectAll(refuseMs = 0) {
+      refuseUntil = Date.now() + refuseMs;
+      for (const c of wss.clients) c.terminate();
+    },
     close: () =>
       (closed ??= (async () => {
         for (const c of wss.clients) c.terminate();

@@ -120,14 +120,14 @@ function whyNotFused(model: Model, targets: readonly QuantTarget[], applied: Rea
   if (!n) return 'unknown';
   const fromDq = (i: number) => n.input(i)?.producer?.opType === 'DequantizeLinear';
   if (!fromDq(0)) return 'its input is not quantized (no DequantizeLinear feeds input 0): add _input_ to its targets or quantize the producer\'s _output_';
+  const act = targets.find((t) => t.node === name && t.target === '_input_0');
+  if (act && act.granularity.kind !== 'tensor') return 'its input is quantized per channel; ORT\'s integer kernels need a per-tensor input scale';
   const bias = n.input(2);
   if (bias && !fromDq(2)) return 'its bias is float: quantize its input and weight so the bias becomes int32';
   const out = n.outputs[0]!;
   const consumers = out.consumers();
   const quantizedOut = consumers.length > 0 && consumers.every((c) => c.opType === 'QuantizeLinear' || (['Relu', 'Clip'].includes(c.opType) && c.outputs[0]!.consumers().every((d) => d.opType === 'QuantizeLinear')));
   if (!quantizedOut) return 'its output is not quantized (no QuantizeLinear follows): add _output_ to its targets';
-  const act = targets.find((t) => t.node === name && t.target === '_input_0');
-  if (act && act.granularity.kind !== 'tensor') return 'its input is quantized per channel; ORT\'s integer kernels need a per-tensor input scale';
   const w = targets.find((t) => t.node === name && t.role === 'weight');
   if (w && applied.get(paramKey(w.node, w.target)) !== 'qdq') return 'its weight is not stored as integers';
   const outT = targets.find((t) => t.kind === 'output' && t.value === (consumers[0]?.opType === 'QuantizeLinear' ? out.name : consumers[0]?.outputs[0]?.name));

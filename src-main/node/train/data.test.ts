@@ -113,7 +113,7 @@ describe('data sets', () => {
     expect(() => readIdx(join(dir, 'junk'))).toThrow(DatasetFormatError);
     mkdirSync(join(dir, 'imgs', 'cat'), { recursive: true });
     writeFileSync(join(dir, 'imgs', 'cat', 'a.png'), Buffer.from([0x89]));
-    await expect(loadDataset(join(dir, 'imgs'))).rejects.toThrow();
+    await expect(loadDataset(join(dir, 'imgs'))).rejects.toThrow(DatasetFormatError);
     await expect(loadDataset(join(dir, 'nothing'))).rejects.toThrow(DatasetFormatError);
   });
 });

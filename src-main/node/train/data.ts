@@ -243,7 +243,9 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
     for (const f of readdirSync(join(dir, c)).filter((f) => IMAGE.test(f)).sort()) files.push([join(dir, c, f), label]);
   });
   if (files.length === 0) throw new DatasetFormatError(`${dir}: no images in class folders`, dir);
-  const first = await sharp(files[0]![0]).metadata();
+  const first = await sharp(files[0]![0]).metadata().catch((e: Error) => {
+    throw new DatasetFormatError(`cannot decode ${files[0]![0]}: ${e.message}`, files[0]![0]);
+  });
   const [h, w] = o.size ?? [first.height ?? 0, first.width ?? 0];
   const ch = o.channels ?? ((first.channels ?? 3) <= 2 ? 1 : 3);
   const x = new Float32Array(files.length * ch * h * w);

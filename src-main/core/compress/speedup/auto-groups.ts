@@ -21,6 +21,8 @@ export function autoDependencyGroups(model: Model, shapes: ShapeMap): Dependency
   return groupsOf(analyse(model, new Map(), { shapes }).dg).groups;
 }
 
+const isAuto = (e: PruningConfig) => e.dependency_group_id === AUTO_DEPENDENCY_GROUP || e.target_settings?.weight?.dependency_group_id === AUTO_DEPENDENCY_GROUP;
+
 const SELECTION = ['op_types', 'op_names', 'op_names_re', 'exclude_op_names', 'exclude_op_names_re', 'exclude_op_types'] as const;
 
 /**
@@ -47,9 +49,15 @@ export function resolveAutoDependencyGroups(
   const diagnostics: Diagnostic[] = [];
   const out: PruningConfig[] = [];
   configList.forEach((entry, i) => {
-    if (entry.dependency_group_id !== AUTO_DEPENDENCY_GROUP) return void out.push(entry);
+    if (!isAuto(entry)) return void out.push(entry);
     const rest: Record<string, unknown> = { ...entry };
     for (const k of SELECTION) delete rest[k];
+    // "auto" in target_settings.weight moves to the top level, where the per-node id lands
+    const ts = entry.target_settings?.weight;
+    if (ts?.dependency_group_id === AUTO_DEPENDENCY_GROUP) {
+      const { dependency_group_id: _auto, ...weight } = ts;
+      rest.target_settings = { ...entry.target_settings, weight };
+    }
     for (const { node } of selectNodes(model.graph, entry, i, diagnostics)) {
       const hit = byNode.get(node.name);
       if (!hit) {

@@ -4,7 +4,7 @@
  * propagation rule of every node, then the constant rules (what a removed channel holds in the masked model).
  * Pure: imports only the IR and sibling modules.
  */
-import { isFloatType, type Graph, type Node, type Value } from '../../ir/index.ts';
+import { externalInputs, isFloatType, type Graph, type Node, type Value } from '../../ir/index.ts';
 import type { IntValue } from './shape-eval.ts';
 import type { Atoms, ConstantCtx, ConsumerSpec, MemberSpec, PropagateCtx, PropagationRule } from './types.ts';
 
@@ -84,7 +84,7 @@ export interface BuildOptions {
   opset: number;
   shapeOf(v: Value): readonly number[] | undefined;
   ints: ReadonlyMap<Value, IntValue>;
-  rule(opType: string): PropagationRule | undefined;
+  rule(node: Node): PropagationRule | undefined;
 }
 
 function makePropagateCtx(dg: DepGraph, node: Node, opts: BuildOptions): PropagateCtx {
@@ -140,11 +140,13 @@ function makePropagateCtx(dg: DepGraph, node: Node, opts: BuildOptions): Propaga
 export function buildDepGraph(graph: Graph, opts: BuildOptions): DepGraph {
   const dg = new DepGraph(graph);
   for (const node of graph.nodes) {
-    const tracked = node.inputs.some((v) => dg.axesOf(v).size > 0);
-    const rule = opts.rule(node.opType);
+    // values read by subgraphs (If / Loop bodies) count as inputs: their widths are fixed inside
+    const reads = node.subgraphs().length > 0 ? externalInputs(node) : node.inputs;
+    const tracked = reads.some((v) => dg.axesOf(v).size > 0);
+    const rule = opts.rule(node);
     if (!rule || node.subgraphs().length > 0) {
       if (tracked) {
-        for (const v of node.inputs) {
+        for (const v of reads) {
           for (const atoms of dg.axesOf(v).values()) {
             dg.blocks.push({ atoms: [...atoms], why: `${node.label} has no channel propagation rule`, node, noRule: true });
           }
@@ -186,7 +188,7 @@ function uniteShared(dg: DepGraph): void {
 /** Run the constant rules in graph order; outputs a rule leaves unset count as varying. */
 export function computeConstants(dg: DepGraph, opts: BuildOptions): void {
   for (const node of dg.graph.nodes) {
-    const rule = opts.rule(node.opType);
+    const rule = opts.rule(node);
     if (rule?.constant && node.subgraphs().length === 0) rule.constant(makeConstantCtx(dg, node, opts));
     for (const out of node.outputs) {
       const axes = dg.axes.get(out);

@@ -10,6 +10,7 @@
 import { ELEMENTWISE_REPLACERS, ELEMENTWISE_RULES } from './rules-elementwise.ts';
 import { LAYOUT_REPLACERS, LAYOUT_RULES } from './rules-layout.ts';
 import { LINEAR_REPLACERS, LINEAR_RULES } from './rules-linear.ts';
+import type { Node } from '../../ir/index.ts';
 import type { PropagationRule, Replacer } from './types.ts';
 
 /** Channel propagation rules by op type. */
@@ -28,7 +29,7 @@ export const REPLACERS: Record<string, Replacer> = {
 
 /**
  * Add or replace the channel propagation rule of an op type (custom ops, or ops the table treats too
- * conservatively).
+ * conservatively). A bare op type applies in every domain; `'com.example.MyOp'` only in that domain.
  *
  * @example
  * // MyGelu maps every element on its own: channels pass through.
@@ -37,6 +38,7 @@ export const REPLACERS: Record<string, Replacer> = {
  */
 export function registerPropagationRule(opType: string, rule: PropagationRule): void {
   PROPAGATION_RULES[opType] = rule;
+  registered.add(opType);
 }
 
 /**
@@ -47,7 +49,29 @@ export function registerPropagationRule(opType: string, rule: PropagationRule): 
  */
 export function registerReplacer(opType: string, replacer: Replacer): void {
   REPLACERS[opType] = replacer;
+  registered.add(opType);
 }
 
-export const ruleOf = (opType: string): PropagationRule | undefined => (Object.hasOwn(PROPAGATION_RULES, opType) ? PROPAGATION_RULES[opType] : undefined);
-export const replacerOf = (opType: string): Replacer | undefined => (Object.hasOwn(REPLACERS, opType) ? REPLACERS[opType] : undefined);
+/** Op types registered by users: they apply in any domain (custom ops usually live in their own). */
+const registered = new Set<string>();
+
+/**
+ * The key a node is looked up by: its op type in the default domain; for other domains `domain.opType` when so
+ * registered, else the bare op type only if a user registered it (a `com.example.Gelu` is not ONNX's Gelu).
+ */
+function keyOf(node: Node, table: Record<string, unknown>): string | undefined {
+  if (node.domain === '' || node.domain === 'ai.onnx') return node.opType;
+  const qualified = `${node.domain}.${node.opType}`;
+  if (Object.hasOwn(table, qualified)) return qualified;
+  return registered.has(node.opType) ? node.opType : undefined;
+}
+
+export function ruleOf(node: Node): PropagationRule | undefined {
+  const k = keyOf(node, PROPAGATION_RULES);
+  return k !== undefined && Object.hasOwn(PROPAGATION_RULES, k) ? PROPAGATION_RULES[k] : undefined;
+}
+
+export function replacerOf(node: Node): Replacer | undefined {
+  const k = keyOf(node, REPLACERS);
+  return k !== undefined && Object.hasOwn(REPLACERS, k) ? REPLACERS[k] : undefined;
+}

@@ -78,8 +78,8 @@ function reachesAttention(node: Node, depth = 0): boolean {
   if (depth > 6) return false;
   for (const r of node.outputs[0]?.consumers() ?? []) {
     if (r.opType === 'MatMul' && r.inputs.every((v) => v && !v.isInitializer)) return true;
-    const scaling = ['Div', 'Mul', 'Add', 'Sub'].includes(r.opType) && r.inputs.some((v) => v?.isInitializer);
-    if ((r.opType === 'Transpose' || r.opType === 'Identity' || r.opType === 'Cast' || scaling) && reachesAttention(r, depth + 1)) return true;
+    // transposes, casts and elementwise scalings (1/√d, a mask) keep the head structure
+    if (['Transpose', 'Identity', 'Cast', 'Div', 'Mul', 'Add', 'Sub'].includes(r.opType) && reachesAttention(r, depth + 1)) return true;
   }
   return false;
 }

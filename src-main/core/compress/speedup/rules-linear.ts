@@ -335,7 +335,10 @@ const gemmReplace: Replacer = (ctx) => {
   if (keptK) b = sliceAxis(b, bk, keptK);
   if (keptN) b = sliceAxis(b, bn, keptN);
   if (b !== b0) ctx.setInput(1, b, `${keptK?.join(',')}/${keptN?.join(',')}`);
-  if (keptN && c && c.dims.at(-1) === n) ctx.setInput(2, sliceAxis(c, c.dims.length - 1, keptN), consts.size ? undefined : `c:${keptN.join(',')}`);
+  if (keptN && c && c.dims.at(-1) === n) ctx.setInput(2, c = sliceAxis(c, c.dims.length - 1, keptN), consts.size ? undefined : `c:${keptN.join(',')}`);
+  // rows of A (M) that go take their rows of a full [M, N] C along
+  const keptM = ctx.keptOut(0, 0);
+  if (keptM && c && c.dims.length === 2 && c.dims[0]! > 1) ctx.setInput(2, sliceAxis(c, 0, keptM));
 };
 
 /** C as rows of length n ([n] or [M, n]), broadcasting a scalar or [1] to [n]. */

@@ -42,7 +42,7 @@ export function shrinkModel(model: Model, plan: ChannelPlan, opts: ShrinkOptions
 
   for (const node of [...g.nodes]) {
     if (!node.inputs.some((v) => changed(v).length) && !node.outputs.some((v) => changed(v).length)) continue;
-    const replacer = replacerOf(node.opType);
+    const replacer = replacerOf(node);
     if (!replacer) {
       throw new UnsupportedOpError(node.opType, node.name, 'pruning speedup', `its channels shrink but it has no replacer; register one with registerReplacer('${node.opType}', …)`);
     }
