@@ -304,4 +304,25 @@ describe('speedup rules on small graphs', () => {
     expect(paramDims(r.model, 'conv2', 1)).toEqual([4, 2, 3, 3]);
     expect(r.model.graph.node('expand')!.input(1)!.initializer!.toNumbers()).toEqual([1, 2, 8, 8]);
   });
+
+  it('attention with separate q / k / v projections and batch 2 loses whole heads', async () => {
+    const b = new Builder(19);
+    const x = b.input('input', [2, 4, 8]);
+    const shape = (name: string, v: number[]) => b.g.addInitializer(name, Tensor.int64([v.length], v));
+    const proj = (name: string, v: Value) => b.op('Add', `${name}_bias`, [b.g.addNode({ opType: 'MatMul', name, inputs: [v, b.weight(`${name}.w`, [8, 8], 0.3)] }).outputs[0]!, b.weight(`${name}.b`, [8])]);
+    const heads = (name: string, perm: number[]) => b.op('Transpose', `${name}_t`, [b.op('Reshape', `${name}_r`, [proj(name, x), shape(`${name}_s`, [2, 4, 2, 4])])], { perm: ints(perm) });
+    const q = b.op('Div', 'scale', [heads('q', [0, 2, 1, 3]), b.g.addInitializer('two', Tensor.float32([], [2]))]);
+    const scores = b.op('Softmax', 'softmax', [b.g.addNode({ opType: 'MatMul', name: 'qk', inputs: [q, heads('k', [0, 2, 3, 1])] }).outputs[0]!], { axis: int(-1) });
+    const ctx = b.g.addNode({ opType: 'MatMul', name: 'av', inputs: [scores, heads('v', [0, 2, 1, 3])] }).outputs[0]!;
+    const merged = b.op('Reshape', 'merge', [b.op('Transpose', 'merge_t', [ctx], { perm: ints([0, 2, 1, 3]) }), shape('merge_s', [2, 4, 8])]);
+    const out = b.g.addNode({ opType: 'MatMul', name: 'o', inputs: [merged, b.weight('o.w', [8, 8], 0.3)] }).outputs[0]!;
+    const model = b.output(out, [2, 4, 8]);
+    const masks = groupPruningMasks(model, await shapesOf(model), { sparsity: 0.5 });
+    const r = await compactAndCheck(model, masks);
+    expect(r.maxRelErr).toBeLessThan(1e-5);
+    for (const n of ['q', 'k', 'v']) expect(paramDims(r.model, n, 1)).toEqual([8, 4]);
+    expect(paramDims(r.model, 'o', 1)).toEqual([4, 8]);
+    expect(r.model.graph.node('q_r')!.input(1)!.initializer!.toNumbers()).toEqual([2, 4, 1, 4]);
+    expect(r.model.graph.node('merge')!.input(1)!.initializer!.toNumbers()).toEqual([2, 4, 4]);
+  });
 });

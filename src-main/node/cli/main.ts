@@ -11,6 +11,7 @@ import { runDemo } from './demo.ts';
 import { resumeCommand, runCommand, runsCommand } from '../jobs/cli.ts';
 import { STEP_MODULES } from '../steps/index.ts';
 import { pruneCommand } from './prune.ts';
+import { trainCommand } from '../train/cli.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
 let commandExit = 0;
@@ -121,6 +122,38 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (model: string, o: { config: string; pruner: 'level' | 'l1' | 'l2' | 'fpgm'; out?: string; json?: boolean }) => {
       await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json });
+    });
+
+  const num = (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new CliUsageError(`expected a number, got "${v}"`);
+    return n;
+  };
+  program
+    .command('train')
+    .description('train or fine-tune a model in ORT through our autodiff (IDX folder, .npz, or image folders)')
+    .argument('<model>', 'path to a .onnx file')
+    .requiredOption('--data <path>', 'a folder of IDX files, an .npz, or a folder of images per class')
+    .option('--epochs <n>', 'epochs', num)
+    .addOption(new Option('--optimizer <name>', 'sgd, adam or adamw').choices(['sgd', 'adam', 'adamw']))
+    .option('--lr <x>', 'learning rate', num)
+    .option('--momentum <x>', 'SGD momentum', num)
+    .option('--weight-decay <x>', 'weight decay', num)
+    .option('--batch-size <n>', 'batch size', num)
+    .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(['constant', 'step', 'cosine']))
+    .option('--step-size <n>', 'steps between decays of the step schedule', num)
+    .option('--warmup-steps <n>', 'linear warm-up steps', num)
+    .option('--clip-grad-norm <x>', 'clip gradients to this global norm', num)
+    .option('--seed <n>', 'seed of shuffling and initialisation', num)
+    .option('--threads <n>', 'ORT intra-op threads', num)
+    .option('--max-steps <n>', 'stop after this many optimizer steps', num)
+    .option('--steps-per-run <k>', 'optimizer steps per ORT call (an ONNX Loop of k steps)', num)
+    .addOption(new Option('--init <how>', "'he' trains from scratch; 'keep' fine-tunes").choices(['keep', 'he']))
+    .option('--resume <checkpoint>', 'continue from a checkpoint')
+    .option('--out <dir>', 'output folder (model.onnx, checkpoint, metrics.json)')
+    .option('--json', 'JSON lines')
+    .action(async (model: string, o: Record<string, unknown>) => {
+      await trainCommand({ model, ...(o as Omit<Parameters<typeof trainCommand>[0], 'model'>) });
     });
 
   program

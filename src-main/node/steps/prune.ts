@@ -13,6 +13,7 @@ import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
 import type { StepResult } from '../../../src-shared/experiment.ts';
 import { expandAutoGroups } from './auto-groups.ts';
+import { attachPlan } from './masks-meta.ts';
 
 export class UnsupportedPrunerError extends StudioError {
   constructor(pruner: string) {
@@ -35,7 +36,9 @@ export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult
   ctx.token.throwIfCancelled();
   ctx.progress({ fraction: 0.7, message: 'writing the simulated model' });
   const out = join(ctx.checkpointDir, 'simulated.onnx');
-  saveModelFile(simulate(model, masks, { applyMethods }), out);
+  const simulated = simulate(model, masks, { applyMethods });
+  attachPlan(simulated, plan);
+  saveModelFile(simulated, out);
   const planFile = join(ctx.checkpointDir, 'pruning-plan.json');
   writeFileSync(planFile, planToJson(plan));
   const size = (shape: readonly unknown[]) => shape.reduce<number>((x, y) => x * (typeof y === 'number' ? y : 1), 1);

@@ -5,6 +5,8 @@
 import { registerMeasure, registerStep } from '../jobs/registry.ts';
 import { measureModel } from './measure.ts';
 import { pruneStep } from './prune.ts';
+import { finetuneStep } from './finetune.ts';
 
 registerMeasure(measureModel);
 registerStep('prune', pruneStep);
+registerStep('finetune', finetuneStep);

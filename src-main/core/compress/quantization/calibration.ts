@@ -127,10 +127,17 @@ export function toCalibrationConfig(targets: readonly QuantTarget[], params: Par
  * (input scale × weight scale). Run after weights and activations have theirs.
  */
 export function deriveParams(model: Model, targets: readonly QuantTarget[], params: ParamTable): void {
-  for (const t of targets) {
-    if (!t.shareWith) continue;
-    const p = params.get(paramKey(t.shareWith.node, t.shareWith.target));
-    if (p) params.set(paramKey(t.node, t.target), p);
+  // shares may chain (MaxPool → MaxPool): repeat until every share found its source
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const t of targets) {
+      if (!t.shareWith || params.has(paramKey(t.node, t.target))) continue;
+      const p = params.get(paramKey(t.shareWith.node, t.shareWith.target));
+      if (p) {
+        params.set(paramKey(t.node, t.target), p);
+        changed = true;
+      }
+    }
   }
   for (const t of targets) {
     if (!t.int32Bias) continue;

@@ -92,9 +92,13 @@ describe('derived targets', () => {
     expect(find(p, 'conv2', 'bias').int32Bias).toBe(true);
   });
 
-  it('lets MaxPool share its input parameters', () => {
-    const p = plan(net(), [{ op_types: ['MaxPool'], quant_dtype: 'uint8', quant_scheme: 'affine' }]);
+  it('lets MaxPool share its input parameters, and so every target reading its output with the same settings', () => {
+    const p = plan(net(), [
+      { op_types: ['MaxPool'], quant_dtype: 'uint8', quant_scheme: 'affine' },
+      { op_names: ['conv2'], target_names: ['_input_'], quant_dtype: 'uint8', quant_scheme: 'affine' },
+    ]);
     expect(find(p, 'pool', '_output_0').shareWith).toEqual({ node: 'pool', target: '_input_0' });
+    expect(find(p, 'conv2', '_input_0').shareWith).toEqual({ node: 'pool', target: '_input_0' });
   });
 
   it('reads a fused head output after its activation (fuse_names, and automatically when asked)', () => {

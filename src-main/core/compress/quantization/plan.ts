@@ -210,15 +210,26 @@ function absorbActivations(table: TargetTable<'quantization'>, fused: FusedGroup
   }
 }
 
-/** MaxPool & co.: the output target takes the input target's parameters (same values, same order). */
+/**
+ * MaxPool & co.: the output target takes the input target's parameters (same values, same order), and so does
+ * every other target reading that output with the same settings (one value, one set of parameters, so consumers
+ * see no requantization and ORT can drop the pair around the op).
+ */
 function shareOrderPreserving(targets: QuantTarget[]): void {
   const byKey = new Map(targets.map((t) => [`${t.node}\u0000${t.target}`, t]));
+  const same = (a: QuantTarget, b: QuantTarget) => a.range.name === b.range.name && a.scheme === b.scheme && a.granularity.kind === 'tensor' && b.granularity.kind === 'tensor';
+  const sharedValues = new Map<string, QuantTarget>();
   for (const t of targets) {
     if (t.kind !== 'output' || !SHARES_INPUT_PARAMS.has(t.opType)) continue;
     const input = byKey.get(`${t.node}\u0000_input_0`);
-    if (input && input.range.name === t.range.name && input.scheme === t.scheme && input.granularity.kind === 'tensor' && t.granularity.kind === 'tensor') {
-      t.shareWith = { node: input.node, target: input.target };
-    }
+    if (!input || !same(input, t)) continue;
+    t.shareWith = { node: input.node, target: input.target };
+    sharedValues.set(t.value, t);
+  }
+  for (const t of targets) {
+    const out = sharedValues.get(t.value);
+    if (!out || t === out || t.role !== 'activation' || t.shareWith || !same(out, t)) continue;
+    t.shareWith = out.shareWith;
   }
 }
 

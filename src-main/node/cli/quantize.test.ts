@@ -1,0 +1,78 @@
+/** @file `quantizeCommand`: static PTQ with accuracy, size and latency before / after; dynamic without calibration data; bad arguments and data named. */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CalibrationDataError } from '../../core/compress/quantization/index.ts';
+import { loadCorpusModel } from '../../../test/corpus/materialize.ts';
+import { loadModelFile, saveModelFile } from '../io/model-file.ts';
+import { RESOURCES_DIR } from '../train/mnist.ts';
+import type { CommandIO } from './prune.ts';
+import { QuantizeCommandError, quantizeCommand, type QuantizeReport } from './quantize.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'quantize-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function capture(): CommandIO & { out: string; err: string } {
+  const io = { out: '', err: '', stdout: (s: string) => void (io.out += s), stderr: (s: string) => void (io.err += s) };
+  return io;
+}
+
+const model = join(RESOURCES_DIR, 'mnist-cnn.onnx');
+const calib = join(RESOURCES_DIR, 'mnist', 'train-images-idx3-ubyte.gz');
+
+describe('quantizeCommand', () => {
+  it('quantizes the example with calibration data and prints accuracy, size and latency before / after (JSON)', async () => {
+    const io = capture();
+    const out = join(dir, 'q');
+    const r = await quantizeCommand({ model, calib, calibCount: 200, evalCount: 1000, runs: 5, out, json: true }, io);
+    const json = JSON.parse(io.out) as QuantizeReport;
+    expect(json.mode).toBe('static');
+    expect(json.accuracy!.on).toMatch(/held-out samples 200–1199/);
+    expect(json.accuracy!.drop).toBeLessThanOrEqual(0.01);
+    expect(json.size.ratio).toBeGreaterThan(2.5);
+    expect(json.latency.fp32Ms).toBeGreaterThan(0);
+    expect(json.fusion.counts.QLinearConv).toBe(3);
+    expect(json.fusion.unfused).toEqual([]);
+    expect(json.cpu.flags).toHaveProperty('avx512_vnni');
+    expect(json.diagnostics.filter((d) => d.level !== 'info')).toEqual([]);
+    expect(existsSync(r.files!.model)).toBe(true);
+    expect(loadModelFile(r.files!.model).graph.nodes.some((n) => n.opType === 'DequantizeLinear')).toBe(true);
+    expect(Object.keys(JSON.parse(readFileSync(r.files!.calibration!, 'utf8')))).toContain('/conv1/Conv');
+  });
+
+  it('prints a readable report, observer and eval set as asked', async () => {
+    const io = capture();
+    await quantizeCommand({ model, calib, calibCount: 100, eval: join(RESOURCES_DIR, 'mnist', 't10k-images-idx3-ubyte.gz'), evalCount: 300, observer: 'percentile', runs: 3 }, io);
+    expect(io.out).toMatch(/static int8, observer percentile/);
+    expect(io.out).toMatch(/accuracy {2}\d+\.\d\d% → \d+\.\d\d% .* on 300 samples of t10k-images-idx3-ubyte.gz/);
+    expect(io.out).toMatch(/size {6}.* → .*smaller/);
+    expect(io.out).toMatch(/latency {3}.*faster; p50 of 3 side-by-side rounds, 1 thread/);
+    expect(io.out).toMatch(/cpu {7}.*avx2 (true|false)/);
+    expect(io.out).toMatch(/ORT {7}5 integer kernels \(QLinearConv×3/);
+  });
+
+  it('quantizes dynamically without calibration data (a transformer: DynamicQuantizeMatMul)', async () => {
+    const file = join(dir, 'transformer.onnx');
+    saveModelFile(loadCorpusModel('transformer_op17_b1', 0), file);
+    const io = capture();
+    const r = await quantizeCommand({ model: file, runs: 3, json: true }, io);
+    expect(r.mode).toBe('dynamic');
+    expect(r.fusion.counts.DynamicQuantizeMatMul).toBe(9);
+    expect(r.accuracy).toBeUndefined();
+  });
+
+  it('names bad arguments and calibration data that does not fit', async () => {
+    await expect(quantizeCommand({ model, calib, observer: 'kl' }, capture())).rejects.toThrow(QuantizeCommandError);
+    await expect(quantizeCommand({ model, calib, observer: 'kl' }, capture())).rejects.toThrow(/unknown observer 'kl'; use one of minmax, ema, percentile, entropy, mse/);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '[{ op_types: ');
+    await expect(quantizeCommand({ model, calib, config: bad }, capture())).rejects.toThrow(/config list .*bad.json is not JSON/);
+    const img = join(dir, 'rgb.npy');
+    const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 8, 8), }".padEnd(117, ' ') + '\n';
+    writeFileSync(img, Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY\x01\x00', 'latin1'), Buffer.from([header.length, 0]), Buffer.from(header, 'latin1'), Buffer.alloc(3 * 64 * 4)]));
+    const err = await quantizeCommand({ model, calib: img }, capture()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CalibrationDataError);
+    expect((err as Error).message).toMatch(/input "input" expects float32\[.*,1,28,28\], but calibration data rgb.npy holds samples of \[3,8,8\]/);
+  });
+});

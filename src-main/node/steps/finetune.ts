@@ -1,0 +1,81 @@
+/**
+ * @file The `finetune` step: train the model on the plan's training split through our autodiff. When the model
+ * carries a pruning plan (a simulated model from `prune`), the masks are re-applied after every optimizer step,
+ * so pruned weights stay zero (NNI's wrapper semantics) and the masked model stays what speedup will compute.
+ */
+import { join } from 'node:path';
+import type { FinetuneStep, StepResult } from '../../../src-shared/experiment.ts';
+import type { Model } from '../../core/ir/index.ts';
+import { expandMask, type Masks } from '../../core/compress/masks.ts';
+import { saveModelFile } from '../io/model-file.ts';
+import { openModel } from '../inspect.ts';
+import type { StepContext } from '../jobs/registry.ts';
+import { ArrayDataset, train, type StepTask } from '../train/index.ts';
+import { StudioError } from '../../core/ir/errors.ts';
+import { loadSplit } from './data.ts';
+import { attachedMasks } from './masks-meta.ts';
+
+export class MissingSplitError extends StudioError {
+  constructor(step: string, split: string) {
+    super(`the ${step} step needs the plan's dataset.${split} split`, 'MISSING_SPLIT', { step, split });
+  }
+}
+
+/** An after-step task that multiplies every masked parameter by its mask. */
+export function keepMasksTask(model: Model, masks: Masks): StepTask | null {
+  const byValue = new Map<string, Uint8Array>();
+  for (const [nodeName, targets] of masks) {
+    const node = model.graph.node(nodeName);
+    if (!node) continue;
+    for (const [target, mask] of targets) {
+      const idx = target === 'weight' ? (node.opType === 'MatMul' ? node.inputs.findIndex((v) => v?.isInitializer) : 1) : target === 'bias' ? 2 : -1;
+      const v = idx >= 0 ? node.inputs[idx] : null;
+      if (v?.initializer) byValue.set(v.name, expandMask(mask, v.initializer.dims));
+    }
+  }
+  if (byValue.size === 0) return null;
+  return (c) => {
+    for (const [name, mask] of byValue) {
+      const w = c.get(name);
+      for (let i = 0; i < w.length; i++) if (!mask[i]) w[i] = 0;
+      c.set(name, w);
+    }
+  };
+}
+
+export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<StepResult> {
+  const { step, plan } = ctx;
+  const split = plan.dataset?.train;
+  if (!split) throw new MissingSplitError('finetune', 'train');
+  const { model } = openModel(ctx.inputModel);
+  const set = loadSplit(split);
+  const data = new ArrayDataset(set.images, set.shape, set.labels, [], 'train');
+  const masks = attachedMasks(model);
+  const keep = masks ? keepMasksTask(model, masks) : null;
+  if (keep) ctx.log(`keeping the pruning masks of ${masks!.size} node(s) applied during fine-tuning`);
+  const o = step.optimizer;
+  const optimizer = o.kind === 'sgd' ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay } : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
+  const sch = step.schedule;
+  const schedule = sch.kind === 'cosine' ? { type: 'cosine' as const, minLr: sch.minLr } : sch.kind === 'step' ? { type: 'step' as const, stepSize: sch.stepSize, gamma: sch.gamma } : { type: 'constant' as const };
+  const stepsPerEpoch = Math.floor(set.count / step.batchSize);
+  const perEpoch = step.maxBatchesPerEpoch ? Math.min(step.maxBatchesPerEpoch, stepsPerEpoch) : stepsPerEpoch;
+  const totalSteps = Math.max(1, Math.round(perEpoch * step.epochs));
+  const result = await train(
+    { model, train: data, optimizer, schedule, batchSize: step.batchSize, epochs: Math.ceil(step.epochs), seed: plan.seed },
+    {
+      maxSteps: totalSteps,
+      progressEvery: 10,
+      onProgress: (e) => {
+        ctx.token.throwIfCancelled();
+        if (e.type === 'step') {
+          ctx.progress({ fraction: e.step / totalSteps, loss: e.loss, message: `step ${e.step}/${totalSteps}` });
+          ctx.metric('loss', e.loss, e.step);
+        }
+      },
+    },
+    keep ? { after: [keep] } : {},
+  );
+  const out = join(ctx.checkpointDir, 'finetuned.onnx');
+  saveModelFile(result.model, out);
+  return { outputModel: out, summary: { steps: result.steps, seconds: result.seconds, keptMasks: !!keep } };
+}

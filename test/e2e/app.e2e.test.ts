@@ -1,0 +1,249 @@
+/**
+ * @file End to end: the browser mode driven in Debian's Chromium. Open the bundled model (after a dropped file that
+ * is not a model), build a prune + speedup + PTQ experiment in the wizard (an invalid config typed and fixed, the
+ * draft surviving a reload), run it and watch progress arrive, read the report, run a second configuration,
+ * survive a lost WebSocket, look at a failed run, compare, export, delete, and refuse forged payloads. Screenshots
+ * of every view go to test-artifacts/e2e/.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CallContext } from '../../src-shared/ipc/contract.ts';
+import { TEST_STEPS_MODULE } from '../../src-main/node/jobs/test-steps.ts';
+import { STEP_MODULES } from '../../src-main/node/steps/index.ts';
+import { RESOURCES_DIR } from '../../src-main/node/train/mnist.ts';
+import { chromiumAvailable, ensureRendererBuilt, startSession, type Session } from './harness.ts';
+
+const RUN_TIMEOUT = 300_000;
+let dir: string;
+let s: Session;
+let available: string[] = [];
+const runIds: string[] = [];
+const ctx = { signal: new AbortController().signal, progress: () => undefined, peer: { id: 'e2e', kind: 'memory' } } as CallContext<never>;
+
+const runIdFromUrl = () => /#\/runs\/([0-9a-f]+)/.exec(s.page.url())?.[1] ?? '';
+
+describe.skipIf(!chromiumAvailable())('the app in the browser mode', () => {
+  beforeAll(async () => {
+    ensureRendererBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'studio-e2e-'));
+    s = await startSession({ home: join(dir, 'home'), stepModules: [...STEP_MODULES, TEST_STEPS_MODULE] });
+    available = (await s.web.host.impl.experiments.capabilities({}, ctx)).stepKinds;
+  }, 180_000);
+
+  afterAll(async () => {
+    await s?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a page request without the session token', async () => {
+    const res = await s.page.goto(s.web.url.replace(/\?token=.*/, ''));
+    expect(res?.status()).toBe(403);
+    expect(await s.page.textContent('body')).toContain('needs its token');
+  });
+
+  it('explains a dropped file that is not a model, then opens the bundled model', async () => {
+    const { page } = s;
+    await page.goto(s.web.url);
+    await page.getByTestId('dropzone').waitFor();
+    // A real drag and drop of a text file onto the drop zone.
+    await page.getByTestId('dropzone').evaluate((el) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['name,accuracy\nresnet,0.76\n'], 'results.csv', { type: 'text/csv' }));
+      el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    const error = page.getByTestId('open-error');
+    await error.waitFor();
+    expect(await error.textContent()).toContain('results.csv is not an ONNX model');
+    await s.shot('01-open-not-a-model');
+
+    await page.getByTestId('open-example').click();
+    await page.getByTestId('model-name').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('model-name').textContent()).toBe('mnist-cnn.onnx');
+    expect(await page.locator('.figures').first().textContent()).toContain('Parameters');
+    await page.waitForTimeout(300);
+    await s.shot('02-wizard-model-and-graph');
+  });
+
+  it('builds a prune + speedup + PTQ experiment; an invalid config is flagged and the draft survives a reload', async () => {
+    const { page } = s;
+    await page.getByTestId('wizard-next').click();
+    await page.getByText('MNIST (quick)').first().click();
+    await s.shot('03-wizard-data');
+    await page.getByTestId('wizard-next').click();
+    await page.getByTestId('prune-preset-balanced').click();
+    const want = { 'enable-prune': true, 'enable-speedup': available.includes('speedup'), 'enable-quantize': available.includes('quantize') };
+    for (const [id, on] of Object.entries(want)) await page.getByTestId(id).setChecked(on);
+    await s.shot('04-wizard-compression', { fullPage: true });
+    await page.getByTestId('wizard-next').click();
+
+    await page.getByTestId('config-tab-pruning').click();
+    await page.getByTestId('json-tab').click();
+    await page.getByTestId('config-json').fill('[\n  { "op_types": ["Conv"], "sparse_ratio": 1.5, "granularity": "per_row" }\n]');
+    const faults = page.getByTestId('config-faults');
+    await faults.waitFor();
+    expect(await faults.textContent()).toContain('$[0].sparse_ratio');
+    await s.shot('05-config-invalid');
+
+    await page.reload();
+    await page.getByTestId('config-status').waitFor();
+    await expect.poll(() => page.getByTestId('config-status').textContent()).toContain('fault');
+    await page.getByTestId('json-tab').click();
+    expect(await page.getByTestId('config-json').inputValue()).toContain('"sparse_ratio": 1.5');
+
+    await page.getByTestId('config-json').fill('[\n  { "op_types": ["Conv"], "sparse_ratio": 0.5 }\n]');
+    await expect.poll(() => page.getByTestId('config-status').textContent(), { timeout: 20_000 }).toContain('Valid');
+    expect(await page.getByTestId('config-status').textContent()).toContain('on 3 nodes');
+    await page.waitForTimeout(300);
+    await s.shot('06-wizard-config-targets');
+    if (want['enable-quantize']) {
+      await page.getByTestId('config-tab-quantization').click();
+      await expect.poll(() => page.getByTestId('config-status').textContent(), { timeout: 20_000 }).toContain('Valid');
+    }
+  });
+
+  it('reviews, runs, streams progress and shows the report', { timeout: RUN_TIMEOUT }, async () => {
+    const { page } = s;
+    await page.getByTestId('step-review').click();
+    await page.getByTestId('run-name').fill('balanced 50 %');
+    await page.getByTestId('validation-ok').waitFor({ timeout: 30_000 });
+    await s.shot('07-wizard-review');
+    await page.getByTestId('run-button').click();
+    await page.getByTestId('run-title').waitFor();
+    runIds.push(runIdFromUrl());
+    await expect.poll(() => page.getByTestId('overall-progress').textContent(), { timeout: 60_000 }).not.toBe('0 %');
+    await s.shot('08-run-progress');
+    await page.getByTestId('report-figures').waitFor({ timeout: RUN_TIMEOUT });
+    expect(await page.getByTestId('run-status').textContent()).toContain('Succeeded');
+    const report = await page.getByTestId('report-figures').textContent();
+    expect(report).toContain('Accuracy');
+    expect(report).toContain('Latency p50');
+    if (available.includes('speedup')) expect(report).toMatch(/smaller/);
+    await page.waitForTimeout(500);
+    await s.shot('09-run-report', { fullPage: true });
+  });
+
+  it('runs a second configuration from the same draft', { timeout: RUN_TIMEOUT }, async () => {
+    const { page } = s;
+    await page.getByTestId('nav-wizard').click();
+    await page.getByTestId('step-compression').click();
+    await page.getByTestId('prune-preset-aggressive').click();
+    await page.getByTestId('step-review').click();
+    await page.getByTestId('run-name').fill('aggressive 70 %');
+    await page.getByTestId('validation-ok').waitFor({ timeout: 30_000 });
+    await page.getByTestId('run-button').click();
+    await page.getByTestId('run-title').waitFor();
+    runIds.push(runIdFromUrl());
+    await page.getByTestId('report-figures').waitFor({ timeout: RUN_TIMEOUT });
+    expect(runIds[0]).not.toBe(runIds[1]);
+  });
+
+  it('shows a failed run where the user looks', { timeout: RUN_TIMEOUT }, async () => {
+    const { page } = s;
+    const plan = { name: 'calibration mismatch', model: join(RESOURCES_DIR, 'mnist-cnn.onnx'), steps: [{ kind: 'fail', message: 'calibration data has 3 channels but the model input "input" expects 1' }] };
+    const { runId } = await s.web.host.impl.experiments.start({ plan, name: 'calibration mismatch' }, ctx);
+    runIds.push(runId);
+    await page.goto(`${s.web.url}#/runs/${runId}`);
+    await page.getByTestId('run-error').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('run-error').textContent()).toContain('expects 1');
+    expect(await page.getByTestId('resume-run').isVisible()).toBe(true);
+    await s.shot('10-run-failed');
+  });
+
+  it('reconnects after the WebSocket is lost and resyncs what changed meanwhile', async () => {
+    const { page } = s;
+    await page.getByTestId('nav-history').click();
+    await page.getByTestId('runs-table').waitFor();
+    s.web.host.store.setTags(runIds[0]!, ['changed-while-offline']);
+    s.web.disconnectAll(2500);
+    const banner = page.getByText('Connection to the host lost');
+    await banner.waitFor({ timeout: 10_000 });
+    await s.shot('11-connection-lost');
+    await banner.waitFor({ state: 'detached', timeout: 20_000 });
+    await page.getByTestId(`run-row-${runIds[0]}`).getByText('changed-while-offline').waitFor({ timeout: 10_000 });
+  });
+
+  it('lists, searches, sorts and tags runs', async () => {
+    const { page } = s;
+    expect(await page.locator('[data-testid^="run-row-"]').count()).toBe(3);
+    await page.getByTestId('run-search').fill('aggressive');
+    await expect.poll(() => page.locator('[data-testid^="run-row-"]').count()).toBe(1);
+    await page.getByTestId('run-search').fill('');
+    await expect.poll(() => page.locator('[data-testid^="run-row-"]').count()).toBe(3);
+    await page.getByRole('button', { name: /Accuracy/ }).click();
+    const row = page.getByTestId(`run-row-${runIds[1]}`);
+    await row.getByRole('button', { name: /Edit tags/ }).click();
+    await page.getByLabel('Tags').fill('mnist, aggressive');
+    await page.getByLabel('Notes').fill('70 % of the Conv channels');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await row.getByText('aggressive', { exact: true }).waitFor();
+    await s.shot('12-history');
+  });
+
+  it('compares the two runs: only differences, metrics, Pareto chart, layer widths', async () => {
+    const { page } = s;
+    for (const id of runIds.slice(0, 2)) await page.getByTestId(`run-row-${id}`).getByRole('checkbox').check();
+    await page.getByTestId('compare-selected').click();
+    await page.getByTestId('metrics-table').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('only-differences').isChecked()).toBe(true);
+    const params = await page.getByTestId('params-table').textContent();
+    expect(params).toContain('steps[0].configList');
+    expect(params).toContain('aggressive 70 %');
+    expect(params).not.toContain('executionProvider');
+    expect(await page.getByTestId('widths-table').textContent()).toContain('conv1');
+    await page.waitForTimeout(600);
+    await s.shot('13-compare', { fullPage: true });
+    await page.getByRole('radio', { name: 'Dark theme' }).click();
+    await page.waitForTimeout(600);
+    await s.shot('14-compare-dark', { fullPage: true });
+    await page.getByRole('radio', { name: 'Light theme' }).click();
+  });
+
+  it('exports the compressed model, report and experiment record', async () => {
+    const { page } = s;
+    await page.goto(`${s.web.url}#/runs/${runIds[0]}`);
+    await page.getByTestId('export-run').click();
+    const out = join(dir, 'exported');
+    await page.getByTestId('export-dir').fill(out);
+    await page.getByTestId('export-button').click();
+    await page.getByTestId('export-done').waitFor({ timeout: 30_000 });
+    expect(readdirSync(out).sort()).toEqual(expect.arrayContaining(['experiment.json', 'plan.json', 'report.json']));
+    expect(readdirSync(out).some((f) => f.endsWith('.onnx'))).toBe(true);
+    await s.shot('15-export');
+    await page.getByTestId('export-button').click();
+    await page.getByTestId('export-error').waitFor();
+    expect(await page.getByTestId('export-error').textContent()).toContain('already exists');
+  });
+
+  it('deletes a run after a confirmation', async () => {
+    const { page } = s;
+    await page.getByTestId('nav-history').click();
+    const row = page.getByTestId(`run-row-${runIds[2]}`);
+    await row.getByRole('button', { name: /Delete/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    await s.shot('16-delete-confirmation');
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await row.waitFor({ state: 'detached' });
+    expect(existsSync(join(dir, 'home', 'artifacts', runIds[2]!))).toBe(false);
+  });
+
+  it('refuses forged payloads on the wire', async () => {
+    const reply = await s.page.evaluate(async (token) => {
+      const ws = new WebSocket(`ws://${location.host}/ws?token=${encodeURIComponent(token)}`);
+      await new Promise((r) => (ws.onopen = r));
+      const answer = new Promise<string>((r) => (ws.onmessage = (e) => r(String(e.data))));
+      ws.send(JSON.stringify({ t: 'call', id: 1, service: 'runs', method: 'delete', request: { runId: '../../etc' } }));
+      const text = await answer;
+      ws.close();
+      return JSON.parse(text);
+    }, s.web.token);
+    expect(reply).toMatchObject({ t: 'err', id: 1, error: { code: 'BAD_REQUEST', details: { issues: [{ path: '$.runId' }] } } });
+    expect(await s.page.locator('[data-testid^="run-row-"]').count()).toBe(2);
+  });
+
+  it('met no console error, page error or CSP violation on the way', () => {
+    expect(s.problems).toEqual([]);
+  });
+});
