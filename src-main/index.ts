@@ -48,3 +48,43 @@ export {
   type MaskJson,
 } from './core/compress/masks.ts';
 export { CompressionConfigError, MaskApplyError, PruningPlanError, formatDiagnostic } from './core/compress/errors.ts';
+export {
+  quantRange,
+  onnxStorage,
+  qparams,
+  fakeQuantize,
+  createObserver,
+  OBSERVER_KINDS,
+  planQuantization,
+  buildQuantized,
+  quantizeDynamic,
+  toCalibrationConfig,
+  ORT_CPU_STATIC_CONFIG,
+  CalibrationDataError,
+  QuantizerStateError,
+  type QuantRange,
+  type QuantScheme,
+  type Observer,
+  type ObserverKind,
+  type ObserverOptions,
+  type QuantTarget,
+  type CalibrationConfig,
+  type CalibrationEntry,
+  type DynamicOptions,
+} from './core/compress/quantization/index.ts';
+export { fuseModules, foldBatchNormsPass, type FusedGroup, type FuseOptions, type FuseResult } from './core/compress/fusion/index.ts';
+export {
+  PTQQuantizer,
+  wantsReduceRange,
+  calibrate,
+  verifyFusion,
+  imageEvaluator,
+  loadSamples,
+  type QuantEvaluator,
+  type PTQOptions,
+  type PTQResult,
+  type ExportResult,
+  type FusionReport,
+  type FallbackOptions,
+  type FallbackResult,
+} from './node/quantize/index.ts';

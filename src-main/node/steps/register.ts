@@ -6,7 +6,9 @@ import { registerMeasure, registerStep } from '../jobs/registry.ts';
 import { measureModel } from './measure.ts';
 import { pruneStep } from './prune.ts';
 import { finetuneStep } from './finetune.ts';
+import { speedupStep } from './speedup.ts';
 
 registerMeasure(measureModel);
 registerStep('prune', pruneStep);
 registerStep('finetune', finetuneStep);
+registerStep('speedup', speedupStep);
