@@ -112,6 +112,11 @@ export function buildProgram(): Command {
       print(!!o.json, list, () => table([['provider', 'bundled', 'available', 'note'], ...list.map((p) => [p.name, String(p.bundled), String(p.available), p.reason ?? ''])]));
     });
 
+  const num = (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new CliUsageError(`expected a number, got "${v}"`);
+    return n;
+  };
   program
     .command('prune')
     .description('one-shot pruning with an NNI config list: writes simulated.onnx and plan.json, prints per-target sparsity')
@@ -119,16 +124,13 @@ export function buildProgram(): Command {
     .requiredOption('--config <file>', 'config list (JSON array, NNI 3.0 keys)')
     .addOption(new Option('--pruner <name>', 'level, l1, l2 or fpgm').choices(['level', 'l1', 'l2', 'fpgm']).default('l1'))
     .option('--out <dir>', 'output folder')
+    .option('--speedup', 'also remove the pruned channels, verify, and write compact.onnx with a report')
+    .option('--round-to <n>', 'with --speedup: keep channel counts at multiples of n', num)
     .option('--json', 'print JSON')
-    .action(async (model: string, o: { config: string; pruner: 'level' | 'l1' | 'l2' | 'fpgm'; out?: string; json?: boolean }) => {
-      await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json });
+    .action(async (model: string, o: { config: string; pruner: 'level' | 'l1' | 'l2' | 'fpgm'; out?: string; json?: boolean; speedup?: boolean; roundTo?: number }) => {
+      await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json, speedup: o.speedup, roundTo: o.roundTo });
     });
 
-  const num = (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new CliUsageError(`expected a number, got "${v}"`);
-    return n;
-  };
   program
     .command('train')
     .description('train or fine-tune a model in ORT through our autodiff (IDX folder, .npz, or image folders)')

@@ -12,6 +12,8 @@ import { simulate } from '../../core/compress/simulate/index.ts';
 import { formatDiagnostic } from '../../core/compress/errors.ts';
 import type { Diagnostic } from '../../../src-shared/config/index.ts';
 import { loadModelFile, saveModelFile } from '../io/model-file.ts';
+import { speedupCommand, type SpeedupCommandJson } from '../speedup/index.ts';
+import { expandAutoGroups } from '../steps/auto-groups.ts';
 
 export interface PruneCommandOptions {
   /** Path of the .onnx model (with its weights). */
@@ -23,6 +25,10 @@ export interface PruneCommandOptions {
   out?: string;
   /** Print JSON instead of a table. */
   json?: boolean;
+  /** Also remove the pruned channels (speedup) and write `compact.onnx`. */
+  speedup?: boolean;
+  /** With speedup: keep channel counts at multiples of this. */
+  roundTo?: number;
 }
 
 /** Where the command prints (the process streams by default; tests capture). */
@@ -37,6 +43,8 @@ export interface PruneCommandResult {
   planPath: string;
   targets: PlanTarget[];
   diagnostics: Diagnostic[];
+  /** With `speedup`: the flat report (`compact`, params / MACs / latency before and after, `max_rel_err`). */
+  speedup?: SpeedupCommandJson;
 }
 
 /** A bad command-line argument or input file. */
@@ -65,15 +73,28 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   const model = loadModelFile(opts.model);
   liftConstants.run(model);
   const stem = basename(opts.model, extname(opts.model));
-  const pruner = new Pruner(model, configList, { modelName: stem });
+  const auto = await expandAutoGroups(model, Array.isArray(configList) ? configList : [configList]);
+  const pruner = new Pruner(model, Array.isArray(configList) ? auto.configList : configList, { modelName: stem, shapes: auto.shapes });
+  pruner.diagnostics.unshift(...auto.diagnostics);
   const { masks, applyMethods, plan } = await pruner.compress();
   const outDir = resolve(opts.out ?? `${stem}-pruned`);
   mkdirSync(outDir, { recursive: true });
   const simulatedPath = join(outDir, 'simulated.onnx');
   const planPath = join(outDir, 'plan.json');
-  saveModelFile(simulate(model, masks, { applyMethods }), simulatedPath);
+  const simulated = simulate(model, masks, { applyMethods });
+  saveModelFile(simulated, simulatedPath);
   writeFileSync(planPath, planToJson(plan));
-  const result = { outDir, simulatedPath, planPath, targets: plan.targets, diagnostics: pruner.diagnostics };
+  const result: PruneCommandResult = { outDir, simulatedPath, planPath, targets: plan.targets, diagnostics: pruner.diagnostics };
+  if (opts.speedup) {
+    const sp = await speedupCommand({ model: simulated, masks, applyMethods, out: outDir, roundTo: opts.roundTo });
+    result.speedup = sp.json;
+    if (opts.json) io.stdout(`${JSON.stringify({ model: opts.model, pruner: opts.pruner, simulated: simulatedPath, plan: planPath, ...sp.json }, null, 2)}\n`);
+    else {
+      printReport(result, io);
+      io.stdout(sp.text);
+    }
+    return result;
+  }
   if (opts.json) io.stdout(`${JSON.stringify({ model: opts.model, pruner: opts.pruner, ...result }, null, 2)}\n`);
   else printReport(result, io);
   return result;

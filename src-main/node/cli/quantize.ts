@@ -131,9 +131,9 @@ interface Quantized {
 
 async function staticQuantize(model: Model, configList: unknown, opts: QuantizeCommandOptions, observer: ObserverKind, reduceRange: boolean, threads: number): Promise<Quantized> {
   const calibCount = opts.calibCount ?? 500;
-  const all = loadSamples(opts.calib!);
+  const all = await loadSamples(opts.calib!);
   const calibration = head(all, calibCount);
-  const { evaluation, on } = evaluationSet(all, calibCount, opts);
+  const { evaluation, on } = await evaluationSet(all, calibCount, opts);
   const evaluator = imageEvaluator(model, { calibration, ...(evaluation ? { evaluation } : {}), threads });
   const q = new PTQQuantizer(model, configList, evaluator, { observer, fuse: opts.fuse ?? 'auto', reduceRange, threads });
   const { calibration: config } = await q.compress();
@@ -188,9 +188,9 @@ function head(s: SampleSet, n: number): SampleSet {
 }
 
 /** The labelled data accuracy is measured on: --eval, else the rest of the calibration file, else the calibration samples. */
-function evaluationSet(all: SampleSet, calibCount: number, opts: QuantizeCommandOptions): { evaluation?: SampleSet; on: string } {
+async function evaluationSet(all: SampleSet, calibCount: number, opts: QuantizeCommandOptions): Promise<{ evaluation?: SampleSet; on: string }> {
   if (opts.eval) {
-    const e = loadSamples(opts.eval, opts.evalCount !== undefined ? { limit: opts.evalCount } : {});
+    const e = await loadSamples(opts.eval, opts.evalCount !== undefined ? { limit: opts.evalCount } : {});
     return { evaluation: e, on: basename(e.source) };
   }
   if (!all.labels) return { on: 'none' };

@@ -26,8 +26,8 @@ function npy(file: string, descr: string, shape: number[], data: ArrayBufferView
 describe('calibration data', () => {
   const model = loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx'));
 
-  it('reads IDX images as x/255 with a channel axis and finds the labels beside them', () => {
-    const s = loadSamples(join(RESOURCES_DIR, 'mnist', 'train-images-idx3-ubyte.gz'), { limit: 10 });
+  it('reads IDX images as x/255 with a channel axis and finds the labels beside them', async () => {
+    const s = await loadSamples(join(RESOURCES_DIR, 'mnist', 'train-images-idx3-ubyte.gz'), { limit: 10 });
     expect([s.count, ...s.shape]).toEqual([10, 1, 28, 28]);
     expect(Math.max(...s.x)).toBeLessThanOrEqual(1);
     expect(s.labels).toHaveLength(10);
@@ -38,7 +38,7 @@ describe('calibration data', () => {
     const x = join(dir, 'digits.npy');
     npy(x, '|u1', [3, 28, 28], new Uint8Array(3 * 784).fill(255));
     npy(join(dir, 'digits_labels.npy'), '<i8', [3], BigInt64Array.of(1n, 2n, 3n));
-    const s = loadSamples(x);
+    const s = await loadSamples(x);
     expect([s.count, ...s.shape, s.x[0]]).toEqual([3, 1, 28, 28, 1]);
     expect(Array.from(s.labels!)).toEqual([1n, 2n, 3n]);
     const batches = [];
@@ -46,17 +46,18 @@ describe('calibration data', () => {
     expect(batches).toEqual([[2, 1, 28, 28], [1, 1, 28, 28]]);
     const f = join(dir, 'float.npy');
     npy(f, '<f4', [2, 1, 28, 28], new Float32Array(2 * 784).fill(0.5));
-    expect(loadSamples(f).x[0]).toBe(0.5);
+    expect((await loadSamples(f)).x[0]).toBe(0.5);
   });
 
-  it('names the input and both shapes when samples do not fit, and refuses non-sample arrays', () => {
+  it('names the input and both shapes when samples do not fit, and refuses non-sample arrays', async () => {
     const wrong = join(dir, 'wrong.npy');
     npy(wrong, '<f4', [2, 3, 32, 32], new Float32Array(2 * 3 * 1024));
-    expect(() => checkSamples(model, loadSamples(wrong))).toThrow(/input "input" expects float32\[.*,1,28,28\], but calibration data wrong.npy holds samples of \[3,32,32\]/);
+    const w = await loadSamples(wrong);
+    expect(() => checkSamples(model, w)).toThrow(/input "input" expects float32\[.*,1,28,28\], but calibration data wrong.npy holds samples of \[3,32,32\]/);
     const flat = join(dir, 'flat.npy');
     npy(flat, '<f4', [5], new Float32Array(5));
-    expect(() => loadSamples(flat)).toThrow(CalibrationDataError);
-    expect(() => loadSamples(join(dir, 'missing.npy'))).toThrow(/does not exist/);
+    await expect(loadSamples(flat)).rejects.toThrow(CalibrationDataError);
+    await expect(loadSamples(join(dir, 'missing.npy'))).rejects.toThrow(/does not exist/);
     expect(declaredBatch(model)).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 /**
  * @file Calibration and evaluation data for quantization: IDX image files (MNIST format, labels found beside them),
- * `.npy` arrays (labels from a sibling `<name>_labels.npy` / `labels.npy` / `y.npy`), `.npz` archives and IDX
- * folders; and a `QuantEvaluator` over such image sets (batches for calibration, top-1 accuracy as the metric).
+ * `.npy` arrays (labels from a sibling `<name>_labels.npy` / `labels.npy` / `y.npy`), and whatever the train
+ * layer's `loadDataset` reads (`.npz` archives, IDX folders, image folders); and a `QuantEvaluator` over such image sets (batches for calibration, top-1 accuracy as the metric).
  * May import node:* and the train layer's readers.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -28,13 +28,13 @@ export interface SampleSet {
  * Read calibration / evaluation samples from a file or folder (see the file comment). Byte images are scaled by
  * 1/255 and get a channel axis when they are [N, H, W].
  *
- * @example loadSamples('resources/mnist/train-images-idx3-ubyte.gz', { limit: 500 }) // { shape: [1, 28, 28], count: 500, labels }
+ * @example await loadSamples('resources/mnist/train-images-idx3-ubyte.gz', { limit: 500 }) // { shape: [1, 28, 28], count: 500, labels }
  * @throws CalibrationDataError when the file is missing, unreadable or not an array of samples
  */
-export function loadSamples(path: string, opts: { limit?: number } = {}): SampleSet {
+export async function loadSamples(path: string, opts: { limit?: number } = {}): Promise<SampleSet> {
   if (!existsSync(path)) throw new CalibrationDataError(`calibration data ${path} does not exist`, { file: path });
   try {
-    const set = statSync(path).isDirectory() || path.endsWith('.npz') ? fromDataset(path) : path.endsWith('.npy') ? fromNpy(path) : fromIdx(path);
+    const set = statSync(path).isDirectory() || path.endsWith('.npz') ? await fromDataset(path) : path.endsWith('.npy') ? fromNpy(path) : fromIdx(path);
     return limit(set, opts.limit);
   } catch (e) {
     if (e instanceof CalibrationDataError) throw e;
@@ -81,8 +81,8 @@ function fromNpy(file: string): SampleSet {
   return { x: toFloat(arr.data as ArrayLike<number>, arr.data instanceof Uint8Array), shape, count: arr.dims[0]!, ...(labels ? { labels } : {}), source: file };
 }
 
-function fromDataset(path: string): SampleSet {
-  const d = loadDataset(path).train;
+async function fromDataset(path: string): Promise<SampleSet> {
+  const d = (await loadDataset(path)).train;
   return { x: d.x, shape: d.sampleShape, count: d.length, ...(d.y instanceof BigInt64Array ? { labels: d.y } : {}), source: path };
 }
 
@@ -136,7 +136,7 @@ export interface ImageEvaluatorOptions {
 /**
  * A `QuantEvaluator` over image sets: calibration batches from one set, top-1 accuracy on another.
  *
- * @example const ev = imageEvaluator(model, { calibration: loadSamples(train, { limit: 500 }), evaluation: loadSamples(test) });
+ * @example const ev = imageEvaluator(model, { calibration: await loadSamples(train, { limit: 500 }), evaluation: await loadSamples(test) });
  */
 export function imageEvaluator(model: Model, opts: ImageEvaluatorOptions): QuantEvaluator {
   const input = checkSamples(model, opts.calibration);

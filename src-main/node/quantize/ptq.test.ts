@@ -33,7 +33,7 @@ const codes = (ds: { code: string; node?: string }[]) => ds.map((d) => `${d.code
 describe('the bundled MNIST example', () => {
   it('loses at most 0.5 point of top-1 on the 10k test set and runs on ORT integer kernels', async () => {
     const model = example();
-    const ev = imageEvaluator(model, { calibration: calib(), evaluation: test() });
+    const ev = imageEvaluator(model, { calibration: await calib(), evaluation: await test() });
     const q = new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, ev, { fuse: 'auto' });
     const { model: simulated, calibration } = await q.compress();
     const exported = await q.exportQDQ();
@@ -57,7 +57,7 @@ describe('the bundled MNIST example', () => {
 
   it('calibrates with the histogram observers too', async () => {
     const model = example();
-    const ev = imageEvaluator(model, { calibration: calib(), evaluation: test(2000) });
+    const ev = imageEvaluator(model, { calibration: await calib(), evaluation: await test(2000) });
     const fp32 = await ev.evaluate(model);
     const minmax = (await new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, ev, { fuse: 'auto' }).compress()).calibration;
     const max = (c: typeof minmax) => c['/conv3/Conv']!._output_0!.tracked_max as number;
@@ -106,7 +106,7 @@ describe('bad input, named', () => {
   });
 
   it('keeps a quant_dtype ONNX cannot run simulated, with a diagnostic naming the node; the export still runs', async () => {
-    const ev = imageEvaluator(model, { calibration: calib(), evaluation: test(500) });
+    const ev = imageEvaluator(model, { calibration: await calib(), evaluation: await test(500) });
     const list = [
       ...ORT_CPU_STATIC_CONFIG.slice(1),
       { op_types: ['Conv', 'Gemm'], exclude_op_names: ['/conv2/Conv'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8' } } },
@@ -126,7 +126,7 @@ describe('bad input, named', () => {
       { op_types: ['Conv', 'Gemm'], exclude_op_names: ['/conv3/Conv'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8' } } },
       { op_names: ['/conv3/Conv'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { _input_: { granularity: 'per_channel' }, weight: { quant_dtype: 'int8' } } },
     ];
-    const q = new PTQQuantizer(model, list, imageEvaluator(model, { calibration: calib() }), { fuse: 'auto' });
+    const q = new PTQQuantizer(model, list, imageEvaluator(model, { calibration: await calib() }), { fuse: 'auto' });
     await q.compress();
     const ex = await q.exportQDQ();
     expect(ex.fusion!.unfused).toEqual([expect.objectContaining({ node: '/conv3/Conv', reason: expect.stringMatching(/per channel/) })]);
@@ -150,7 +150,7 @@ describe('bad input, named', () => {
 describe('accuracy-controlled fallback', () => {
   it('returns the most harmful nodes to float until the drop is met and keeps the best model', async () => {
     const model = example();
-    const ev = imageEvaluator(model, { calibration: calib(), evaluation: test(1000) });
+    const ev = imageEvaluator(model, { calibration: await calib(), evaluation: await test(1000) });
     // 3-bit weights on every layer: far too coarse
     const list = [{ op_types: ['Conv', 'Gemm'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int3' } } }];
     const q = new PTQQuantizer(model, list, ev, { fuse: 'auto' });

@@ -14,7 +14,7 @@
 import type { Node } from '../../ir/index.ts';
 import { list, noChange, normAxis } from './rule-kit.ts';
 import { int64Tensor, intTensorLike, sliceAxis, stridesOf } from './tensor-ops.ts';
-import type { Atoms, ConstantCtx, PropagateCtx, PropagationRule, Replacer } from './types.ts';
+import type { Atoms, ConstantCtx, PropagateCtx, PropagationRule, ReplaceCtx, Replacer } from './types.ts';
 
 /** Constants move with their positions: out = in[map[i]] per output axis. */
 function moveConsts(ctx: ConstantCtx, outAxis: number, inAxis: number, index: (x: number) => number, from = 0, out = 0): void {
@@ -179,21 +179,37 @@ function reshapeConstant(ctx: ConstantCtx): void {
 
 const reshapeLike: PropagationRule = { propagate: reshapePropagate, constant: reshapeConstant };
 
-/** Rewrite the target shape's entries for output axes that shrink (-1 entries infer themselves). */
+/**
+ * Rewrite the target shape's entries for output axes that shrink (-1 entries infer themselves). A static target
+ * becomes a constant; one computed from dynamic dims (e.g. batch·heads) is scaled in the graph by kept / total on
+ * the shrunk entries, so it stays dynamic.
+ */
 const reshapeReplace: Replacer = (ctx) => {
   const changed = ctx.changedOut(0);
   const target = ctx.ints(1);
   if (!changed.length || !target) return;
   const values = [...target.values];
-  let edit = false;
+  const scale = new Map<number, [number, number]>();
   for (const u of changed) {
-    if (values[u] === -1) continue;
-    values[u] = ctx.keptOut(0, u)!.length;
-    edit = true;
+    if (values[u] === -1 || values[u] === 0) continue;
+    const kept = ctx.keptOut(0, u)!.length;
+    scale.set(u, [kept, values[u]!]);
+    values[u] = kept;
   }
-  // a target computed from dynamic dims recomputes itself from the shrunk input; verification checks it
-  if (edit && !target.dynamic) ctx.setInput(1, intTensorLike(ctx.tensor(1), [values.length], values));
+  if (scale.size === 0) return;
+  if (!target.dynamic) ctx.setInput(1, intTensorLike(ctx.tensor(1), [values.length], values));
+  else scaleShapeInput(ctx, 1, values.length, scale);
 };
+
+/** input i (an int64 shape vector of length n) ← input i · num / den, entry by entry, as graph ops. */
+function scaleShapeInput(ctx: ReplaceCtx, i: number, n: number, scale: Map<number, [number, number]>): void {
+  const g = ctx.graph;
+  const at = g.nodes.indexOf(ctx.node);
+  const vec = (name: string, k: 0 | 1) => g.addInitializer(`${ctx.node.name}_${name}`, int64Tensor([n], Array.from({ length: n }, (_, a) => scale.get(a)?.[k] ?? 1)), true);
+  const mul = g.addNode({ opType: 'Mul', inputs: [ctx.node.input(i)!, vec('kept', 0)], at });
+  const div = g.addNode({ opType: 'Div', inputs: [mul.outputs[0]!, vec('total', 1)], at: at + 1 });
+  ctx.node.setInput(i, div.outputs[0]!);
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Concat, Split, Slice
@@ -454,11 +470,18 @@ const expandReplace: Replacer = (ctx) => {
   const target = ctx.ints(1);
   const y = ctx.outShape(0);
   const changed = ctx.changedOut(0);
-  if (!target || !y || !changed.length || target.dynamic) return;
+  if (!target || !y || !changed.length) return;
   const values = [...target.values];
   const off = values.length - y.length;
-  for (const A of changed) if (A + off >= 0 && values[A + off]! > 1) values[A + off] = ctx.keptOut(0, A)!.length;
-  ctx.setInput(1, int64Tensor([values.length], values));
+  const scale = new Map<number, [number, number]>();
+  for (const A of changed) {
+    if (A + off < 0 || values[A + off]! <= 1) continue;
+    scale.set(A + off, [ctx.keptOut(0, A)!.length, values[A + off]!]);
+    values[A + off] = ctx.keptOut(0, A)!.length;
+  }
+  if (scale.size === 0) return;
+  if (!target.dynamic) ctx.setInput(1, int64Tensor([values.length], values));
+  else scaleShapeInput(ctx, 1, values.length, scale);
 };
 
 /** Ops that read only the shape of a tracked value: nothing flows, nothing is blocked (shape-eval rewrites consumers). */
