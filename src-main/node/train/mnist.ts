@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readIdx, DataFormatError } from './idx.ts';
+import { readIdx, DatasetFormatError } from './data.ts';
 
 export const RESOURCES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'resources');
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -22,9 +22,9 @@ export interface ImageSet {
 export function loadIdxPair(imagesFile: string, labelsFile: string, limit?: number): ImageSet {
   const imgs = readIdx(imagesFile);
   const labs = readIdx(labelsFile);
-  if (imgs.dims.length !== 3) throw new DataFormatError(`expected [N,H,W] images, got [${imgs.dims}]`, imagesFile);
+  if (imgs.dims.length !== 3) throw new DatasetFormatError(`expected [N,H,W] images, got [${imgs.dims}]`, imagesFile);
   if (labs.dims.length !== 1 || labs.dims[0] !== imgs.dims[0]) {
-    throw new DataFormatError(`labels [${labs.dims}] do not match ${imgs.dims[0]} images`, labelsFile);
+    throw new DatasetFormatError(`labels [${labs.dims}] do not match ${imgs.dims[0]} images`, labelsFile);
   }
   const [n0, h, w] = imgs.dims as [number, number, number];
   const count = Math.min(n0, limit ?? n0);

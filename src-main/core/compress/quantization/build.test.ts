@@ -81,6 +81,37 @@ describe('fake quantization in ORT', () => {
   });
 });
 
+describe('int4', () => {
+  it('is QDQ in int4 where the opset allows it (21) and Round/Clip below, weights in an int8 container', async () => {
+    const list = [{ op_types: ['Conv'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'int4', target_settings: { weight: { granularity: 'out_channel' } } }];
+    const at = (opset: number) => {
+      const model = reluNet();
+      model.opsetImports.set('', opset);
+      model.irVersion = opset >= 21 ? 10 : 8;
+      const targets = planOf(model, list);
+      const params = paramsOf(model, targets, [-3, 3]);
+      return { model, sim: buildQuantized(model, targets, params, { mode: 'simulate' }), ex: buildQuantized(model, targets, params, { mode: 'export' }) };
+    };
+    const v21 = at(21);
+    expect(v21.ex.diagnostics).toEqual([]);
+    expect(v21.ex.model.graph.initializers.filter((v) => v.initializer!.dtype === 'int4').map((v) => v.name).sort()).toEqual([
+      'conv._input_0_zero_point',
+      'conv._output_0_zero_point',
+      'conv.weight_quantized',
+      'conv.weight_zero_point',
+    ]);
+    const feeds = sampleInputs(v21.model, { seed: 8 });
+    const [a] = Object.values(await runModel(v21.sim.model, feeds, { optimization: 'disabled' }));
+    const [b] = Object.values(await runModel(v21.ex.model, feeds, { optimization: 'disabled' }));
+    expect(Array.from(b!.data as Float32Array)).toEqual(Array.from(a!.data as Float32Array));
+    const v17 = at(17);
+    expect(v17.ex.diagnostics.map((d) => `${d.code}@${d.node}`)).toEqual(['kept-simulated@conv', 'kept-simulated@conv']);
+    expect(v17.ex.applied.get(paramKey('conv', 'weight'))).toBe('qdq');
+    expect(v17.ex.model.graph.node('conv')!.input(1)!.producer!.input(0)!.initializer!.dtype).toBe('int8');
+    expect(count(v17.sim.model, 'Round')).toBe(2);
+  });
+});
+
 describe('export', () => {
   const list = [
     { op_types: ['Conv'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' } } },

@@ -197,8 +197,10 @@ const reshapeReplace: Replacer = (ctx) => {
     values[u] = kept;
   }
   if (scale.size === 0) return;
-  if (!target.dynamic) ctx.setInput(1, intTensorLike(ctx.tensor(1), [values.length], values));
-  else scaleShapeInput(ctx, 1, values.length, scale);
+  if (!target.dynamic) return ctx.setInput(1, intTensorLike(ctx.tensor(1), [values.length], values));
+  // entries computed from a shrinking dim (C/2 of a shuffle) follow by themselves
+  for (const u of scale.keys()) if (target.follows[u]) scale.delete(u);
+  if (scale.size) scaleShapeInput(ctx, 1, values.length, scale);
 };
 
 /** input i (an int64 shape vector of length n) ← input i · num / den, entry by entry, as graph ops. */
@@ -480,8 +482,9 @@ const expandReplace: Replacer = (ctx) => {
     values[A + off] = ctx.keptOut(0, A)!.length;
   }
   if (scale.size === 0) return;
-  if (!target.dynamic) ctx.setInput(1, int64Tensor([values.length], values));
-  else scaleShapeInput(ctx, 1, values.length, scale);
+  if (!target.dynamic) return ctx.setInput(1, int64Tensor([values.length], values));
+  for (const u of scale.keys()) if (target.follows[u]) scale.delete(u);
+  if (scale.size) scaleShapeInput(ctx, 1, values.length, scale);
 };
 
 /** Ops that read only the shape of a tracked value: nothing flows, nothing is blocked (shape-eval rewrites consumers). */

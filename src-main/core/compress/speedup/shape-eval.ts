@@ -7,11 +7,16 @@
 import { isFloatType, type Graph, type Node, type Value } from '../../ir/index.ts';
 
 /** A small integer (or float scalar) tensor known on the trace. */
+/** A dim of a value an entry was computed from (via Shape / Size). */
+export type DimRef = readonly [Value, number];
+
 export interface IntValue {
   dims: number[];
   values: number[];
   /** Per entry: depends on a dynamic dim (must not be baked into a constant). */
   dynamic: boolean[];
+  /** Per entry: the dims it was computed from (a shrinking one makes the entry follow by itself). */
+  deps: DimRef[][];
   float: boolean;
 }
 
@@ -21,8 +26,8 @@ type Evaluator = (node: Node, ins: (IntValue | undefined)[], shapeOf: (v: Value)
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
-function make(dims: number[], values: number[], dynamic: boolean[], float = false): IntValue {
-  return { dims, values, dynamic, float };
+function make(dims: number[], values: number[], dynamic: boolean[], float = false, deps?: DimRef[][]): IntValue {
+  return { dims, values, dynamic, float, deps: deps ?? values.map(() => []) };
 }
 
 function broadcast2(a: IntValue, b: IntValue, f: (x: number, y: number) => number, float: boolean): IntValue | undefined {
@@ -32,12 +37,14 @@ function broadcast2(a: IntValue, b: IntValue, f: (x: number, y: number) => numbe
   const at = (v: IntValue, i: number) => (v.values.length === 1 ? 0 : i);
   const values: number[] = [];
   const dynamic: boolean[] = [];
+  const deps: DimRef[][] = [];
   for (let i = 0; i < n; i++) {
     const r = f(a.values[at(a, i)]!, b.values[at(b, i)]!);
     values.push(float ? r : Math.trunc(r));
     dynamic.push(a.dynamic[at(a, i)]! || b.dynamic[at(b, i)]!);
+    deps.push([...a.deps[at(a, i)]!, ...b.deps[at(b, i)]!]);
   }
-  return make(a.values.length >= b.values.length ? a.dims : b.dims, values, dynamic, float);
+  return make(a.values.length >= b.values.length ? a.dims : b.dims, values, dynamic, float, deps);
 }
 
 const binary =
@@ -48,7 +55,7 @@ const binary =
 const unary =
   (f: (x: number) => number): Evaluator =>
   (_n, [a]) =>
-    a ? make(a.dims, a.values.map(f), a.dynamic, a.float) : undefined;
+    a ? make(a.dims, a.values.map(f), a.dynamic, a.float, a.deps) : undefined;
 
 function axesOf(node: Node, input: IntValue | undefined): number[] | undefined {
   return node.attrInts('axes') ?? input?.values;
@@ -64,33 +71,35 @@ const EVALUATORS: Record<string, Evaluator> = {
     const start = norm(node.attrInt('start', 0));
     const end = norm(node.attrInt('end') ?? r);
     const axes = Array.from({ length: Math.max(0, end - start) }, (_, i) => start + i);
-    return make([axes.length], axes.map((a) => s[a]!), axes.map((a) => dyn(x, a)));
+    return make([axes.length], axes.map((a) => s[a]!), axes.map((a) => dyn(x, a)), false, axes.map((a) => [[x, a] as const]));
   },
   Size(node, _ins, shapeOf, dyn) {
     const x = node.input(0);
     const s = x ? shapeOf(x) : undefined;
     if (!x || !s) return undefined;
-    return make([], [prod(s)], [s.some((_, a) => dyn(x, a))]);
+    return make([], [prod(s)], [s.some((_, a) => dyn(x, a))], false, [s.map((_, a) => [x, a] as const)]);
   },
   Identity: (_n, [a]) => a,
   Cast(node, [a]) {
     if (!a) return undefined;
     const to = node.attrInt('to', 7);
     const float = to === 1 || to === 10 || to === 11 || to === 16;
-    return make(a.dims, float ? a.values : a.values.map(Math.trunc), a.dynamic, float);
+    return make(a.dims, float ? a.values : a.values.map(Math.trunc), a.dynamic, float, a.deps);
   },
   Gather(node, [data, idx]) {
     if (!data || !idx || data.dims.length > 1 || node.attrInt('axis', 0) !== 0) return undefined;
     const n = data.values.length;
     const values: number[] = [];
     const dynamic: boolean[] = [];
+    const deps: DimRef[][] = [];
     for (const i of idx.values) {
       const k = i < 0 ? i + n : i;
       if (k < 0 || k >= n) return undefined;
       values.push(data.values[k]!);
       dynamic.push(data.dynamic[k]!);
+      deps.push(data.deps[k]!);
     }
-    return make(idx.dims, values, dynamic, data.float);
+    return make(idx.dims, values, dynamic, data.float, deps);
   },
   Slice(node, [data, starts, ends, axes, steps]) {
     if (!data || !starts || !ends || data.dims.length !== 1) return undefined;
@@ -102,7 +111,7 @@ const EVALUATORS: Record<string, Evaluator> = {
     const s = clamp(starts.values[0]!);
     const e = clamp(ends.values[0]!);
     const values = data.values.slice(s, Math.max(s, e));
-    return make([values.length], values, data.dynamic.slice(s, Math.max(s, e)), data.float);
+    return make([values.length], values, data.dynamic.slice(s, Math.max(s, e)), data.float, data.deps.slice(s, Math.max(s, e)));
   },
   Concat(node, ins) {
     if (ins.some((v) => !v) || ins.some((v) => v!.dims.length > 1)) return undefined;
@@ -112,6 +121,7 @@ const EVALUATORS: Record<string, Evaluator> = {
       all.flatMap((v) => v.values),
       all.flatMap((v) => v.dynamic),
       all.some((v) => v.float),
+      all.flatMap((v) => v.deps),
     );
   },
   Unsqueeze(node, [a, axesIn]) {
@@ -123,19 +133,19 @@ const EVALUATORS: Record<string, Evaluator> = {
     const dims: number[] = [];
     let k = 0;
     for (let i = 0; i < r; i++) dims.push(norm.includes(i) ? 1 : a.dims[k++]!);
-    return make(dims, a.values, a.dynamic, a.float);
+    return make(dims, a.values, a.dynamic, a.float, a.deps);
   },
   Squeeze(node, [a, axesIn]) {
     if (!a) return undefined;
     const axes = axesOf(node, axesIn)?.map((x) => (x < 0 ? x + a.dims.length : x));
     const dims = a.dims.filter((d, i) => (axes ? !axes.includes(i) : d !== 1));
-    return make(dims, a.values, a.dynamic, a.float);
+    return make(dims, a.values, a.dynamic, a.float, a.deps);
   },
   Reshape(_node, [a, shape]) {
     if (!a || !shape) return undefined;
     const known = shape.values.filter((d) => d > 0);
     const rest = a.values.length / Math.max(1, prod(known));
-    return make(shape.values.map((d) => (d === -1 ? rest : d === 0 ? 1 : d)), a.values, a.dynamic, a.float);
+    return make(shape.values.map((d) => (d === -1 ? rest : d === 0 ? 1 : d)), a.values, a.dynamic, a.float, a.deps);
   },
   Add: binary((x, y) => x + y),
   Sub: binary((x, y) => x - y),

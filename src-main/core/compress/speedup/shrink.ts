@@ -60,7 +60,7 @@ export function shrinkModel(model: Model, plan: ChannelPlan, opts: ShrinkOptions
       ints(i) {
         const v = node.input(i);
         const iv = v ? opts.ints.get(v) : undefined;
-        return iv ? { values: iv.values, dynamic: iv.dynamic.some(Boolean) } : undefined;
+        return iv ? { values: iv.values, dynamic: iv.dynamic.some(Boolean), follows: iv.deps.map((ds) => ds.some(([dv, a]) => !!keptOf(dv, a))) } : undefined;
       },
       tensor: (i) => node.input(i)?.initializer ?? undefined,
       setInput(i, t, key) {

@@ -116,8 +116,11 @@ export interface ReplaceCtx {
   changedOut(out: number): number[];
   /** Removed positions of input i along `axis` whose masked-model value is a non-zero constant: position → value. */
   removedConsts(i: number, axis: number): Map<number, number>;
-  /** Integer contents of input i on the trace; `dynamic` when some entry follows a dynamic input dim. */
-  ints(i: number): { values: number[]; dynamic: boolean } | undefined;
+  /**
+   * Integer contents of input i on the trace; `dynamic` when some entry follows a dynamic input dim; `follows[e]`
+   * when entry e is computed from a dim that shrinks (it adapts by itself).
+   */
+  ints(i: number): { values: number[]; dynamic: boolean; follows: boolean[] } | undefined;
   /** The initializer behind input i, if any. */
   tensor(i: number): Tensor | undefined;
   /** Point input i at a new constant (reused for every node that gives the same old value and key). */
