@@ -12,6 +12,7 @@ import { fuseModules, type FusedGroup } from '../../core/compress/fusion/index.t
 import { CompressionConfigError } from '../../core/compress/errors.ts';
 import {
   buildQuantized,
+  paramKey,
   planQuantization,
   toCalibrationConfig,
   QuantizerStateError,
@@ -172,7 +173,7 @@ export class PTQQuantizer {
   /** Targets with parameters (a target whose value never reached the observers is left out). */
   activeTargets(): QuantTarget[] {
     const p = this.params;
-    return this.targets.filter((t) => !p || p.has(`${t.node}\u0000${t.target}`));
+    return this.targets.filter((t) => !p || p.has(paramKey(t.node, t.target)));
   }
 
   /**

@@ -7,8 +7,10 @@ import { measureModel } from './measure.ts';
 import { pruneStep } from './prune.ts';
 import { finetuneStep } from './finetune.ts';
 import { speedupStep } from './speedup.ts';
+import { quantizeStep } from './quantize.ts';
 
 registerMeasure(measureModel);
 registerStep('prune', pruneStep);
 registerStep('finetune', finetuneStep);
 registerStep('speedup', speedupStep);
+registerStep('quantize', quantizeStep);

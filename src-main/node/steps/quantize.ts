@@ -1,0 +1,57 @@
+/**
+ * @file The `quantize` step (post-training): calibrate on the plan's calibration split with an observer, fold
+ * Conv/Gemm + BatchNormalization first, and write the QDQ model ORT fuses into integer kernels.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { QuantizeStep, StepResult } from '../../../src-shared/experiment.ts';
+import { StudioError } from '../../core/ir/errors.ts';
+import { saveModelFile } from '../io/model-file.ts';
+import { openModel } from '../inspect.ts';
+import type { StepContext } from '../jobs/registry.ts';
+import { imageEvaluator, PTQQuantizer, type SampleSet } from '../quantize/index.ts';
+import type { ImageSet } from '../train/mnist.ts';
+import { loadSplit } from './data.ts';
+import { MissingSplitError } from './finetune.ts';
+
+export class UnsupportedQuantizerError extends StudioError {
+  constructor(q: string) {
+    super(`quantizer "${q}" is not available as a step yet (use "ptq")`, 'UNSUPPORTED_QUANTIZER', { quantizer: q });
+  }
+}
+
+/** The plan's observer names → the engine's. */
+const OBSERVER: Record<string, 'minmax' | 'ema' | 'percentile' | 'entropy' | 'mse'> = {
+  minmax: 'minmax', moving_average: 'ema', ema: 'ema', percentile: 'percentile', histogram: 'entropy', entropy: 'entropy', mse: 'mse',
+};
+
+const samples = (s: ImageSet, source: string): SampleSet => ({ x: s.images, labels: s.labels, count: s.count, shape: s.shape, source });
+
+export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<StepResult> {
+  const { step, plan } = ctx;
+  if (step.quantizer !== 'ptq') throw new UnsupportedQuantizerError(step.quantizer);
+  const calSplit = plan.dataset?.calibration ?? plan.dataset?.train;
+  if (!calSplit) throw new MissingSplitError('quantize', 'calibration');
+  const { model } = openModel(ctx.inputModel);
+  const batchSize = 32;
+  const cal = loadSplit({ ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) });
+  const evaluator = imageEvaluator(model, { calibration: samples(cal, calSplit.paths[0]!), batchSize });
+  ctx.progress({ fraction: 0.1, message: `calibrating (${OBSERVER[step.observer] ?? step.observer} observer, ${cal.count} samples)` });
+  const q = new PTQQuantizer(model, step.configList, evaluator, { observer: OBSERVER[step.observer] ?? 'minmax', fuse: 'auto' });
+  const { calibration } = await q.compress();
+  ctx.token.throwIfCancelled();
+  ctx.progress({ fraction: 0.7, message: 'exporting QDQ and checking what ORT fuses' });
+  const exported = await q.exportQDQ();
+  for (const d of [...q.diagnostics, ...exported.diagnostics]) if (d.level !== 'info') ctx.log(`${d.code}${d.node ? ` (${d.node})` : ''}: ${d.message}`, d.level === 'error' ? 'error' : 'warn');
+  const out = join(ctx.checkpointDir, 'quantized.onnx');
+  saveModelFile(exported.model, out);
+  const calFile = join(ctx.checkpointDir, 'calibration.json');
+  writeFileSync(calFile, JSON.stringify(calibration, null, 1));
+  const counts = exported.fusion?.counts ?? {};
+  ctx.log(`ORT integer kernels: ${Object.entries(counts).map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}`);
+  return {
+    outputModel: out,
+    artifacts: [{ name: 'calibration.json', path: calFile, kind: 'calibration' }],
+    summary: { targets: q.activeTargets().length, reduceRange: q.reduceRange, integerKernels: counts },
+  };
+}
