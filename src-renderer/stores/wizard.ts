@@ -54,12 +54,14 @@ export const useWizardStore = defineStore('wizard', () => {
       } catch {
         /* storage full or disabled: the draft lives on in memory */
       }
-      validation.value = { state: 'idle', issues: [] };
     },
     { deep: true },
   );
 
   const built = computed(() => buildPlan(draft.value, model.examples));
+  /** The plan without its name: what the host's verdict depends on. */
+  const planKey = computed(() => JSON.stringify(built.value.plan ? { ...built.value.plan, name: undefined } : built.value.faults));
+  watch(planKey, () => (validation.value = { state: 'idle', issues: [] }));
   const modes = computed(() => activeModes(draft.value));
   const canDistill = computed(() => capabilities.value?.stepKinds.includes('distill') ?? false);
   const stepIndex = computed(() => WIZARD_STEPS.indexOf(draft.value.step));
@@ -204,6 +206,7 @@ export const useWizardStore = defineStore('wizard', () => {
     startError,
     savedAt,
     built,
+    planKey,
     modes,
     canDistill,
     stepIndex,

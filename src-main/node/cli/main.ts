@@ -12,6 +12,7 @@ import { resumeCommand, runCommand, runsCommand } from '../jobs/cli.ts';
 import { STEP_MODULES } from '../steps/index.ts';
 import { pruneCommand } from './prune.ts';
 import { trainCommand } from '../train/cli.ts';
+import { quantizeCommand } from './quantize.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
 let commandExit = 0;
@@ -129,6 +130,24 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (model: string, o: { config: string; pruner: 'level' | 'l1' | 'l2' | 'fpgm'; out?: string; json?: boolean; speedup?: boolean; roundTo?: number }) => {
       await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json, speedup: o.speedup, roundTo: o.roundTo });
+    });
+
+  program
+    .command('quantize')
+    .description('post-training int8 quantization: calibrate, export QDQ that ORT fuses, report accuracy / size / latency')
+    .argument('<model>', 'path to a .onnx file')
+    .option('--config <file>', 'config list (default: the ORT CPU recommendation, uint8 activations / int8 per-channel weights)')
+    .option('--calib <data>', 'calibration data: IDX images, .npy, .npz or an IDX folder (absent: dynamic quantization)')
+    .addOption(new Option('--observer <kind>', 'activation observer').choices(['minmax', 'ema', 'percentile', 'entropy', 'mse']).default('minmax'))
+    .option('--eval <data>', 'labelled evaluation data')
+    .option('--calib-count <n>', 'calibration samples (default 500)', num)
+    .option('--eval-count <n>', 'evaluation samples (default 2000)', num)
+    .option('--max-drop <x>', 'accuracy-controlled fallback: largest top-1 drop allowed (e.g. 0.005)', num)
+    .option('--threads <n>', 'threads for evaluation and latency', num)
+    .option('--out <dir>', 'output folder for <stem>.int8.onnx and its calibration table')
+    .option('--json', 'print JSON')
+    .action(async (model: string, o: Record<string, unknown>) => {
+      await quantizeCommand({ model, ...(o as Omit<Parameters<typeof quantizeCommand>[0], 'model'>) });
     });
 
   program
