@@ -88,3 +88,20 @@ export {
   type FallbackOptions,
   type FallbackResult,
 } from './node/quantize/index.ts';
+export { ModelSpeedup, speedupCommand, type ModelSpeedupOptions, type SpeedupResult } from './node/speedup/index.ts';
+export {
+  registerPropagationRule,
+  registerReplacer,
+  autoDependencyGroups,
+  resolveAutoDependencyGroups,
+  groupPruningMasks,
+  compactModel,
+  EmptyLayerError,
+  SpeedupVerificationError,
+} from './core/compress/speedup/index.ts';
+export type { SpeedupReport } from '../src-shared/speedup-report.ts';
+export { Evaluator, Trainer, train, loadDataset, ArrayDataset } from './node/train/index.ts';
+export { buildTrainingStep, buildLoopStep, registerGradient, NotDifferentiableError } from './core/autodiff/index.ts';
+export { parsePlan, PlanError } from '../src-shared/experiment.ts';
+export { Runner, registerStep } from './node/jobs/index.ts';
+export { openStore } from './node/store/index.ts';

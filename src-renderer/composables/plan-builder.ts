@@ -28,8 +28,23 @@ export interface WizardDraft {
 
 export const pretty = (v: unknown) => JSON.stringify(v, null, 2);
 
-/** A fresh draft: balanced pruning with speedup and a short fine-tune, int8 PTQ, the quick MNIST split. */
-export function newDraft(): WizardDraft {
+/**
+ * A fresh draft: balanced pruning with speedup and a short fine-tune, int8 PTQ, the quick MNIST split. With the
+ * step kinds this build can run, the ones it cannot are left off.
+ */
+export function newDraft(available?: readonly string[]): WizardDraft {
+  const d = baseDraft();
+  if (!available) return d;
+  const has = (k: string) => available.includes(k);
+  d.prune.enabled &&= has('prune');
+  d.prune.speedup &&= has('speedup');
+  d.finetune.enabled &&= has('finetune');
+  d.quantize.enabled &&= has('quantize');
+  d.distill.enabled &&= has('distill');
+  return d;
+}
+
+function baseDraft(): WizardDraft {
   const prune = PRUNING_PRESETS.find((p) => p.id === 'balanced')!;
   const quant = QUANTIZATION_PRESETS.find((p) => p.id === 'int8')!;
   return {
@@ -40,7 +55,7 @@ export function newDraft(): WizardDraft {
     customDataset: pretty({ train: { kind: 'idx', paths: ['train-images.idx3-ubyte', 'train-labels.idx1-ubyte'] }, evaluation: { kind: 'idx', paths: ['t10k-images.idx3-ubyte', 't10k-labels.idx1-ubyte'] } }),
     evaluator: { metric: 'top1', batchSize: 100, maxBatches: null },
     prune: { enabled: true, presetId: prune.id, pruner: prune.pruner, speedup: true, roundTo: null },
-    finetune: { enabled: false, epochs: 1, lr: 0.01, batchSize: 64, maxBatchesPerEpoch: 30 },
+    finetune: { enabled: true, epochs: 1, lr: 0.01, batchSize: 64, maxBatchesPerEpoch: 40 },
     quantize: { enabled: true, presetId: quant.id, calibrationBatches: 8, observer: quant.observer },
     distill: { enabled: false, presetId: DISTILLATION_PRESETS[0]!.id, temperature: 2, alpha: 0.5, epochs: 1, lr: 0.005 },
     configText: { pruning: pretty(prune.configList), quantization: pretty(quant.configList), distillation: pretty(DISTILLATION_PRESETS[0]!.configList) },

@@ -41,6 +41,8 @@ export const useRunsStore = defineStore('runs', () => {
 
   const liveOf = (runId: string): LiveRun => (live[runId] ??= { status: 'queued', progress: null, steps: {}, logs: [], loss: [] });
   const logLine = (e: LogEvent) => `${new Date(e.t).toISOString().slice(11, 19)} ${e.level === 'info' ? '' : `${e.level}: `}${e.message}`;
+  /** run.log lines (`<ISO time> <level> <message>`) in the same form as live ones. */
+  const storedLine = (line: string) => line.replace(/^\d{4}-\d\d-\d\dT(\d\d:\d\d:\d\d)\.\d+Z (\w+) /, (_m, t: string, level: string) => `${t} ${level === 'info' ? '' : `${level}: `}`);
 
   api.runs.on('progress', ({ runId, event }) => {
     const l = liveOf(runId);
@@ -57,7 +59,7 @@ export const useRunsStore = defineStore('runs', () => {
   });
   api.runs.on('step', ({ runId, index, status }) => {
     liveOf(runId).steps[index] = status;
-    if (status === 'done' && watched.has(runId)) void loadSeries(runId);
+    if (status === 'done' && watched.has(runId)) void refreshDetail(runId);
   });
   api.runs.on('status', ({ runId, status, error }) => {
     liveOf(runId).status = status;
@@ -113,13 +115,24 @@ export const useRunsStore = defineStore('runs', () => {
       l.status = d.status;
       if (d.progress) l.progress = d.progress;
       for (const s of d.steps) l.steps[s.index] = s.status;
-      if (log.lines.length >= l.logs.length) l.logs = log.lines;
+      if (log.lines.length >= l.logs.length) l.logs = log.lines.map(storedLine);
       await loadSeries(runId);
       if (!ACTIVE_STATUSES.includes(d.status)) layers[runId] = await api.runs.layers({ runId });
       return d;
     } catch (e) {
       detailErrors[runId] = asIpcError(e).message;
       return null;
+    }
+  }
+
+  /** The run's steps and status after a step finished (durations, summaries) and its metric series. */
+  async function refreshDetail(runId: string): Promise<void> {
+    try {
+      const d = await api.runs.get({ runId });
+      details[runId] = d;
+      await loadSeries(runId);
+    } catch {
+      /* the next status event reloads it */
     }
   }
 

@@ -21,19 +21,21 @@ export interface ConfigCheck {
   reply: TargetsReply | null;
 }
 
-function loadDraft(): WizardDraft {
+/** The saved draft, or null when there is none (or it cannot be read). */
+function loadDraft(): WizardDraft | null {
   try {
     const text = localStorage.getItem(DRAFT_KEY);
-    return text ? reviveDraft(JSON.parse(text)) : newDraft();
+    return text ? reviveDraft(JSON.parse(text)) : null;
   } catch {
-    return newDraft();
+    return null;
   }
 }
 
 export const useWizardStore = defineStore('wizard', () => {
   const { api } = useHost();
   const model = useModelStore();
-  const draft = ref<WizardDraft>(loadDraft());
+  const saved = loadDraft();
+  const draft = ref<WizardDraft>(saved ?? newDraft());
   const capabilities = shallowRef<Capabilities | null>(null);
   const checks = ref<Record<CompressionMode, ConfigCheck>>({
     pruning: { state: 'idle', faults: [], reply: null },
@@ -70,6 +72,8 @@ export const useWizardStore = defineStore('wizard', () => {
     await model.loadExamples();
     try {
       capabilities.value = await api.experiments.capabilities({});
+      // A fresh draft leaves off what this build cannot run; a saved one is the user's and stays as it was.
+      if (!saved && !draft.value.model) draft.value = newDraft(capabilities.value.stepKinds);
     } catch {
       capabilities.value = null;
     }
@@ -194,7 +198,7 @@ export const useWizardStore = defineStore('wizard', () => {
   /** Starts over with a fresh draft (the model stays open). */
   function reset(): void {
     const keep = draft.value.model;
-    draft.value = { ...newDraft(), model: keep };
+    draft.value = { ...newDraft(capabilities.value?.stepKinds), model: keep };
   }
 
   return {

@@ -1,6 +1,6 @@
 /**
  * @file End to end: the browser mode driven in Debian's Chromium. Open the bundled model (after a dropped file that
- * is not a model), build a prune + speedup + PTQ experiment in the wizard (an invalid config typed and fixed, the
+ * is not a model), build a prune + speedup (+ fine-tune) + PTQ experiment in the wizard (an invalid config typed and fixed, the
  * draft surviving a reload), run it and watch progress arrive, read the report, run a second configuration,
  * survive a lost WebSocket, look at a failed run, compare, export, delete, and refuse forged payloads. Screenshots
  * of every view go to test-artifacts/e2e/.
@@ -73,7 +73,7 @@ describe.skipIf(!chromiumAvailable())('the app in the browser mode', () => {
     await s.shot('03-wizard-data');
     await page.getByTestId('wizard-next').click();
     await page.getByTestId('prune-preset-balanced').click();
-    const want = { 'enable-prune': true, 'enable-speedup': available.includes('speedup'), 'enable-quantize': available.includes('quantize') };
+    const want = { 'enable-prune': true, 'enable-speedup': available.includes('speedup'), 'enable-quantize': available.includes('quantize'), 'enable-finetune': available.includes('finetune') };
     for (const [id, on] of Object.entries(want)) await page.getByTestId(id).setChecked(on);
     await s.shot('04-wizard-compression', { fullPage: true });
     await page.getByTestId('wizard-next').click();
@@ -174,8 +174,8 @@ describe.skipIf(!chromiumAvailable())('the app in the browser mode', () => {
     await page.getByRole('button', { name: /Accuracy/ }).click();
     const row = page.getByTestId(`run-row-${runIds[1]}`);
     await row.getByRole('button', { name: /Edit tags/ }).click();
-    await page.getByLabel('Tags').fill('mnist, aggressive');
-    await page.getByLabel('Notes').fill('70 % of the Conv channels');
+    await page.getByLabel('Tags', { exact: true }).fill('mnist, aggressive');
+    await page.getByLabel('Notes', { exact: true }).fill('70 % of the Conv channels');
     await page.getByRole('button', { name: 'Save' }).click();
     await row.getByText('aggressive', { exact: true }).waitFor();
     await s.shot('12-history');
@@ -194,10 +194,10 @@ describe.skipIf(!chromiumAvailable())('the app in the browser mode', () => {
     expect(await page.getByTestId('widths-table').textContent()).toContain('conv1');
     await page.waitForTimeout(600);
     await s.shot('13-compare', { fullPage: true });
-    await page.getByRole('radio', { name: 'Dark theme' }).click();
+    await page.getByRole('radio', { name: 'Dark', exact: true }).click();
     await page.waitForTimeout(600);
     await s.shot('14-compare-dark', { fullPage: true });
-    await page.getByRole('radio', { name: 'Light theme' }).click();
+    await page.getByRole('radio', { name: 'Light', exact: true }).click();
   });
 
   it('exports the compressed model, report and experiment record', async () => {

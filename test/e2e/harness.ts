@@ -69,6 +69,8 @@ export async function startSession(opts: WebHostOptions): Promise<Session> {
     problems,
     async shot(name, o = {}) {
       const path = join(ARTIFACTS, `${name}.png`);
+      // Notices are transient; they would cover the view being documented.
+      await page.locator('.toast button[aria-label="Dismiss"]').evaluateAll((buttons) => buttons.forEach((b) => (b as HTMLButtonElement).click()));
       await page.screenshot({ path, fullPage: o.fullPage ?? false });
       return path;
     },

@@ -240,13 +240,26 @@ export function modelStats(model: Model, shapes?: ShapeMap): ModelStats {
 
 function nodeParams(node: Node): number {
   let p = 0;
-  for (const v of node.inputs) if (v?.initializer && isFloatType(v.initializer.dtype) && !isBuffer(v)) p += v.initializer.size;
+  for (const v of node.inputs) if (v && isParam(v)) p += v.initializer!.size;
   return p;
 }
 
 /** BatchNormalization running statistics are buffers, not parameters (as in torch's parameter counts). */
 function isBuffer(v: Value): boolean {
   return v.uses.length > 0 && v.uses.every((u) => u.node.opType === 'BatchNormalization' && u.index >= 3);
+}
+
+/** Quantized weights (integer data behind a DequantizeLinear) are parameters too; scales and zero points are not. */
+function isQuantizedWeight(v: Value): boolean {
+  return v.uses.length > 0 && v.uses.every((u) => u.node.opType === 'DequantizeLinear' && u.index === 0);
+}
+
+/** A learnable parameter: a float initializer (BN running statistics excepted) or a quantized weight. */
+function isParam(v: Value): boolean {
+  const t = v.initializer;
+  if (!t) return false;
+  if (isFloatType(t.dtype)) return !isBuffer(v) && !v.uses.every((u) => (u.node.opType === 'DequantizeLinear' || u.node.opType === 'QuantizeLinear') && u.index > 0);
+  return isQuantizedWeight(v);
 }
 
 /** Float parameters (buffers excluded) and initializer bytes of a graph and its subgraphs. */
@@ -256,7 +269,7 @@ export function graphParams(g: Graph): { params: number; sizeBytes: number } {
   const visit = (gr: Graph) => {
     for (const v of gr.initializers) {
       const t = v.initializer!;
-      if (isFloatType(t.dtype) && !isBuffer(v)) params += t.size;
+      if (isParam(v)) params += t.size;
       sizeBytes += t.dtype === 'string' ? 0 : rawByteLength(t.dtype, t.size);
     }
     for (const n of gr.nodes) for (const sg of n.subgraphs()) visit(sg);

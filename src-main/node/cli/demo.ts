@@ -1,79 +1,95 @@
 /**
- * @file `npm run demo`: the bundled example end to end — open the bundled MNIST CNN, inspect and trace it,
- * measure its latency, evaluate its accuracy on the bundled test split, and print one readable report.
+ * @file `npm run demo`: the main job on the bundled example, end to end — the experiment in
+ * resources/demo/experiment.json (L1 prune 50 % of channels with automatic dependency groups → speedup →
+ * fine-tune → int8 PTQ) runs in a worker process, is stored in the experiment store, is exported, and one
+ * readable report prints: accuracy, params, MACs, size and latency before → after with the factors.
  */
-import { join } from 'node:path';
-import { inspectModel, openModel } from '../inspect.ts';
-import { benchmark } from '../runtime/index.ts';
-import { evaluateClassifier } from '../train/evaluate.ts';
-import { bundledMnist, RESOURCES_DIR } from '../train/mnist.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { MetricSnapshot, RunReport } from '../../../src-shared/experiment.ts';
+import { runCommand } from '../jobs/cli.ts';
+import { exportRun } from '../jobs/export.ts';
+import { openStore, studioHome } from '../store/index.ts';
+import { STEP_MODULES } from '../steps/index.ts';
+import { RESOURCES_DIR } from '../train/mnist.ts';
 import { fmtBytes, fmtCount, fmtMs } from './format.ts';
 
-export const BUNDLED_MODEL = join(RESOURCES_DIR, 'mnist-cnn.onnx');
+export const DEMO_PLAN = join(RESOURCES_DIR, 'demo', 'experiment.json');
 
 export interface DemoOptions {
   json?: boolean;
-  model?: string;
-  log?: (line: string) => void;
+  /** App data folder (default: STUDIO_HOME or ~/.compression-studio). */
+  home?: string;
+  /** Export folder (default: a new temporary folder). */
+  exportDir?: string;
 }
 
-export interface DemoReport {
-  model: string;
-  params: number;
-  macs: number | null;
-  sizeBytes: number;
-  accuracy: number;
-  top5: number;
-  evaluated: number;
-  latencyMs: { p50: number; p90: number; p99: number; threads: number; ep: string };
-  cpu: string;
+export interface DemoResult {
+  exitCode: number;
+  report?: RunReport;
+  exportDir?: string;
 }
 
-export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
-  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const file = opts.model ?? BUNDLED_MODEL;
+const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(2)} %`);
+const factor = (x: number | null, unit: string) => (x === null ? '' : `(${x.toFixed(2)}× ${unit})`);
+
+function row(label: string, b: string, a: string, f: string): string {
+  return `  ${label.padEnd(10)} ${b.padStart(12)}  →  ${a.padEnd(12)} ${f}`;
+}
+
+/** The readable report of one run. */
+export function renderDemoReport(r: RunReport, exportDir: string, seconds: number): string {
+  const b: MetricSnapshot = r.before;
+  const a: MetricSnapshot = r.after;
+  const f = r.factors;
+  const delta = f.accuracyDelta === null ? '' : `(${f.accuracyDelta >= 0 ? '+' : ''}${(f.accuracyDelta * 100).toFixed(2)} points)`;
+  const lines = [
+    '',
+    `Compression Studio — ${r.planName ?? 'demo'}   run ${r.runId}`,
+    '',
+    row('accuracy', pct(b.accuracy), pct(a.accuracy), delta),
+    row('params', fmtCount(b.params), fmtCount(a.params), factor(f.params, 'fewer')),
+    row('MACs', b.macs === null ? '–' : fmtCount(b.macs), a.macs === null ? '–' : fmtCount(a.macs), factor(f.macs, 'fewer')),
+    row('size', fmtBytes(b.sizeBytes), fmtBytes(a.sizeBytes), factor(f.sizeBytes, 'smaller')),
+    row('latency', b.latencyMs ? fmtMs(b.latencyMs.p50) : '–', a.latencyMs ? fmtMs(a.latencyMs.p50) : '–', factor(f.latency, 'faster')),
+    '',
+    '  steps:',
+    ...r.steps.map((s, i) => `    ${i + 1}. ${s.kind.padEnd(9)} ${s.status.padEnd(9)} ${s.durationMs != null ? `${(s.durationMs / 1000).toFixed(1)} s` : ''}  ${summaryLine(s.summary)}`),
+    '',
+    `  accuracy on the 10,000 MNIST test images; latency: ORT p50 at batch 1, 1 thread, before and after on this machine`,
+    `  exported to ${exportDir}  (model, plan, report, experiment record)`,
+    `  stored in the experiment store: \`studio runs show ${r.runId.slice(0, 8)}\`; done in ${seconds.toFixed(0)} s`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function summaryLine(s: Record<string, unknown> | undefined | null): string {
+  if (!s) return '';
+  return Object.entries(s)
+    .filter(([, v]) => typeof v !== 'object')
+    .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(3) : String(v)}`)
+    .join(' ');
+}
+
+export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const t0 = performance.now();
-  log(`[1/4] opening ${file}`);
-  const { model, lifted } = openModel(file);
-  log('[2/4] tracing (every intermediate value exposed once)');
-  const info = await inspectModel(model, { file, lifted, shapes: { input: [1, 1, 28, 28] } });
-  log('[3/4] evaluating on the bundled MNIST test split (10,000 images)');
-  const test = bundledMnist('test');
-  const acc = await evaluateClassifier(model, test, {
-    batchSize: 500,
-    onProgress: (d, n) => {
-      if (d === n || d % 5000 === 0) log(`      ${d}/${n}`);
-    },
-  });
-  log('[4/4] measuring latency (batch 1, 1 thread, 20 warm-up + 200 timed runs)');
-  const bench = await benchmark(model, { shapes: { input: [1, 1, 28, 28] }, threads: 1, warmup: 20, runs: 200 });
-  const report: DemoReport = {
-    model: file,
-    params: info.params,
-    macs: info.macs,
-    sizeBytes: info.sizeBytes,
-    accuracy: acc.top1,
-    top5: acc.top5,
-    evaluated: acc.count,
-    latencyMs: { p50: bench.p50, p90: bench.p90, p99: bench.p99, threads: bench.threads, ep: bench.ep },
-    cpu: bench.cpu.model,
-  };
-  if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else {
-    process.stdout.write(
-      [
-        '',
-        'Compression Studio — bundled example',
-        `  model      ${file}`,
-        `  structure  ${info.nodes} nodes, opset ${info.opset}: ${Object.entries(info.opTypes).map(([k, v]) => `${k}×${v}`).join(' ')}`,
-        `  params     ${fmtCount(info.params)}   MACs ${info.macs === null ? 'unknown' : fmtCount(info.macs)}   weights ${fmtBytes(info.sizeBytes)}`,
-        `  accuracy   top-1 ${(acc.top1 * 100).toFixed(2)} %   top-5 ${(acc.top5 * 100).toFixed(2)} %   (${acc.count} MNIST test images)`,
-        `  latency    p50 ${fmtMs(bench.p50)}   p90 ${fmtMs(bench.p90)}   p99 ${fmtMs(bench.p99)}   (batch 1, ${bench.threads} thread, ${bench.ep})`,
-        `  cpu        ${bench.cpu.model}`,
-        `  done in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-        '',
-      ].join('\n'),
-    );
+  const home = opts.home ?? studioHome();
+  process.stderr.write(`Running ${DEMO_PLAN}\n  (experiment store: ${home})\n`);
+  const exitCode = await runCommand(DEMO_PLAN, { home, stepModules: STEP_MODULES, stdout: { write: () => true } });
+  const store = openStore(home);
+  try {
+    const latest = store.listRuns({ tag: 'demo', sort: 'created', order: 'desc', limit: 1 })[0];
+    if (!latest) return { exitCode: exitCode || 1 };
+    const report = store.getReport(latest.id);
+    if (exitCode !== 0 || !report) return { exitCode: exitCode || 1, report: report ?? undefined };
+    const exportDir = resolve(opts.exportDir ?? mkdtempSync(join(tmpdir(), 'studio-demo-export-')));
+    await exportRun(store, latest.id, exportDir, { overwrite: true });
+    const seconds = (performance.now() - t0) / 1000;
+    process.stdout.write(opts.json ? `${JSON.stringify({ report, exportDir }, null, 2)}\n` : renderDemoReport(report, exportDir, seconds));
+    return { exitCode: 0, report, exportDir };
+  } finally {
+    store.close();
   }
-  return report;
 }

@@ -217,7 +217,7 @@ export function buildProgram(): Command {
     .description('the bundled example end to end, with a readable report')
     .option('--json', 'print the report as JSON')
     .action(async (o: { json?: boolean }) => {
-      await runDemo({ json: !!o.json });
+      commandExit = (await runDemo({ json: !!o.json })).exitCode;
     });
 
   return program;

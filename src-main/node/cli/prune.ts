@@ -86,7 +86,7 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   writeFileSync(planPath, planToJson(plan));
   const result: PruneCommandResult = { outDir, simulatedPath, planPath, targets: plan.targets, diagnostics: pruner.diagnostics };
   if (opts.speedup) {
-    const sp = await speedupCommand({ model: simulated, masks, applyMethods, out: outDir, roundTo: opts.roundTo });
+    const sp = await speedupCommand({ model, masks, applyMethods, out: outDir, roundTo: opts.roundTo });
     result.speedup = sp.json;
     if (opts.json) io.stdout(`${JSON.stringify({ model: opts.model, pruner: opts.pruner, simulated: simulatedPath, plan: planPath, ...sp.json }, null, 2)}\n`);
     else {
