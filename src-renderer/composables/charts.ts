@@ -42,19 +42,19 @@ export function curvesOption(curves: Curve[], p: Palette, opts: { xName?: string
     grid: { left: 52, right: 20, top: 34, bottom: 36 },
     xAxis: { type: 'value', name: opts.xName ?? 'batch', nameLocation: 'middle', nameGap: 24, ...axis(p) },
     yAxis: { type: 'value', name: opts.yName ?? 'loss', scale: true, ...axis(p) },
-    series: curves.map((c) => ({ name: c.name, type: 'line', showSymbol: false, smooth: 0.2, lineStyle: { width: 2 }, data: c.points.map((pt) => [pt.x, pt.value]) })),
+    series: curves.map((c) => ({ name: c.name, type: 'line', showSymbol: c.points.length < 30, symbolSize: 5, lineStyle: { width: 2 }, data: c.points.map((pt) => [pt.x, pt.value]) })),
   };
 }
 
-/** Per-layer widths: bars per layer, one series per model (before, after / each run). */
-export function widthsOption(layers: string[], series: { name: string; values: (number | null)[] }[], p: Palette): ChartOption {
+/** Per-layer widths: bars per layer, one series per model (before, after / each run); a series may fix its colour. */
+export function widthsOption(layers: string[], series: { name: string; values: (number | null)[]; color?: string }[], p: Palette): ChartOption {
   return {
     ...base(p),
     tooltip: { ...base(p).tooltip, axisPointer: { type: 'shadow' } },
     grid: { left: 44, right: 16, top: 34, bottom: layers.some((l) => l.length > 10) ? 70 : 40 },
     xAxis: { type: 'category', data: layers, ...axis(p), axisLabel: { ...axis(p).axisLabel, rotate: layers.length > 4 ? 25 : 0, interval: 0 } },
     yAxis: { type: 'value', name: 'channels', ...axis(p) },
-    series: series.map((s, i) => ({ name: s.name, type: 'bar', barMaxWidth: 26, itemStyle: { borderRadius: [3, 3, 0, 0], opacity: i === 0 && series.length > 1 ? 0.45 : 1 }, data: s.values })),
+    series: series.map((s) => ({ name: s.name, type: 'bar', barMaxWidth: 26, itemStyle: { borderRadius: [3, 3, 0, 0], ...(s.color ? { color: s.color } : {}) }, data: s.values })),
   };
 }
 
@@ -80,13 +80,13 @@ export function paretoOption(points: ParetoPoint[], p: Palette): ChartOption {
       formatter: (it: { data: { name: string; value: number[] } }) =>
         `<b>${escapeHtml(it.data.name)}</b><br/>accuracy ${it.data.value[1]!.toFixed(2)} %<br/>latency ${it.data.value[0]!.toFixed(3)} ms<br/>size ${(it.data.value[2]! / 1024).toFixed(1)} KiB`,
     },
-    grid: { left: 56, right: 24, top: 34, bottom: 44 },
-    xAxis: { type: 'value', name: 'latency p50 (ms) — lower is better', nameLocation: 'middle', nameGap: 28, scale: true, ...axis(p) },
-    yAxis: { type: 'value', name: 'accuracy (%)', scale: true, ...axis(p) },
+    grid: { left: 56, right: 36, top: 34, bottom: 44 },
+    xAxis: { type: 'value', name: 'latency p50 (ms) — lower is better', nameLocation: 'middle', nameGap: 28, ...padded(points.map((pt) => pt.latencyMs)), ...axis(p) },
+    yAxis: { type: 'value', name: 'accuracy (%)', ...padded(points.map((pt) => pt.accuracy * 100)), ...axis(p) },
     series: [
       { name: 'Pareto front', type: 'line', data: front.map((pt) => [pt.latencyMs, pt.accuracy * 100]), showSymbol: false, lineStyle: { type: 'dashed', color: p.accent, width: 1.5 }, z: 1, tooltip: { show: false } },
-      { name: 'on the front', type: 'scatter', data: front.map(row), symbolSize: (v: number[]) => sym(v[2]!), itemStyle: { color: p.accent, borderColor: p.surface, borderWidth: 1.5 }, label: { show: true, position: 'right', formatter: '{b}', color: p.text, fontSize: 11 }, z: 3 },
-      { name: 'dominated', type: 'scatter', data: points.filter((pt) => !pt.pareto).map(row), symbolSize: (v: number[]) => sym(v[2]!), itemStyle: { color: p.muted, opacity: 0.55 }, label: { show: true, position: 'right', formatter: '{b}', color: p.muted, fontSize: 11 }, z: 2 },
+      { name: 'on the front', type: 'scatter', data: front.map(row), symbolSize: (v: number[]) => sym(v[2]!), itemStyle: { color: p.accent, borderColor: p.surface, borderWidth: 1.5 }, label: { show: true, position: 'top', distance: 8, formatter: '{b}', color: p.text, fontSize: 11 }, z: 3 },
+      { name: 'dominated', type: 'scatter', data: points.filter((pt) => !pt.pareto).map(row), symbolSize: (v: number[]) => sym(v[2]!), itemStyle: { color: p.muted, opacity: 0.55 }, label: { show: true, position: 'top', distance: 8, formatter: '{b}', color: p.muted, fontSize: 11 }, z: 2 },
     ],
   };
 }
@@ -100,6 +100,34 @@ export function parallelOption(runs: { name: string; values: (number | null)[] }
     parallelAxis: dims.map((name, dim) => ({ dim, name })),
     series: runs.map((r) => ({ name: r.name, type: 'parallel', lineStyle: { width: 2.5, opacity: 0.9 }, data: [r.values] })),
   };
+}
+
+/** Axis bounds with 12 % room on both sides, so points and their labels stay inside the plot. */
+function padded(values: number[]): { min: number; max: number } | { scale: true } {
+  if (!values.length) return { scale: true };
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const pad = (hi - lo || Math.abs(hi) || 1) * 0.12;
+  const round = (v: number) => Number(v.toPrecision(3));
+  return { min: round(lo - pad), max: round(hi + pad) };
+}
+
+/**
+ * A metric series cleaned for drawing: the same point reported twice (once through a step's progress, once as an
+ * explicit metric, a few ms apart) is kept once, with the larger x; then x order.
+ */
+export function cleanSeries<P extends { x: number; value: number; t: number }>(points: readonly P[]): P[] {
+  const byTime = [...points].sort((a, b) => a.t - b.t);
+  const out: P[] = [];
+  for (const p of byTime) {
+    const last = out.at(-1);
+    if (last && last.value === p.value && Math.abs(last.t - p.t) < 1000) {
+      if (p.x > last.x) out[out.length - 1] = p;
+      continue;
+    }
+    out.push(p);
+  }
+  return out.sort((a, b) => a.x - b.x);
 }
 
 function escapeHtml(s: string): string {

@@ -11,18 +11,19 @@ export interface ParamRow {
 
 const IGNORED = new Set(['version']);
 
+const isObject = (v: unknown): v is object => v !== null && typeof v === 'object' && !Array.isArray(v);
+
 /**
- * Flattens a plan: objects by key, arrays of steps by `steps[i] kind`, other arrays (config lists, paths) as JSON.
+ * Flattens a plan: objects by key, arrays of objects (steps, config-list entries) by index, arrays of plain values
+ * (op types, paths) as compact JSON.
  *
- * @example flattenPlan({ steps: [{ kind: 'prune', pruner: 'l1' }] }) // { 'steps[0].kind': 'prune', 'steps[0].pruner': 'l1' }
+ * @example flattenPlan({ steps: [{ kind: 'prune', configList: [{ sparse_ratio: 0.5 }] }] })
+ * // { 'steps[0].kind': 'prune', 'steps[0].configList[0].sparse_ratio': '0.5' }
  */
 export function flattenPlan(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
   if (Array.isArray(value)) {
-    if (prefix.endsWith('steps') || value.every((v) => v !== null && typeof v === 'object' && 'kind' in (v as object))) {
-      value.forEach((v, i) => flattenPlan(v, `${prefix}[${i}]`, out));
-    } else {
-      out[prefix] = JSON.stringify(value);
-    }
+    if (value.length > 0 && value.every(isObject)) value.forEach((v, i) => flattenPlan(v, `${prefix}[${i}]`, out));
+    else out[prefix] = JSON.stringify(value);
     return out;
   }
   if (value !== null && typeof value === 'object') {
@@ -44,7 +45,13 @@ export function paramRows(plans: readonly unknown[]): ParamRow[] {
   const flats = plans.map((p) => flattenPlan(p));
   const paths: string[] = [];
   const seen = new Set<string>();
-  for (const f of flats) for (const k of Object.keys(f)) if (!seen.has(k)) (seen.add(k), paths.push(k));
+  for (const f of flats) {
+    for (const k of Object.keys(f)) {
+      if (seen.has(k)) continue;
+      seen.add(k);
+      paths.push(k);
+    }
+  }
   return paths.map((path) => {
     const values = flats.map((f) => f[path] ?? '—');
     return { path, values, differs: new Set(values).size > 1 };

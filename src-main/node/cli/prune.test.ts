@@ -22,6 +22,23 @@ const configPath = join(dir, 'config.json');
 writeFileSync(configPath, JSON.stringify([{ op_types: ['Conv'], sparse_ratio: 0.5 }, { op_names: ['fc9'], sparse_ratio: 0.5 }]));
 
 describe('pruneCommand', () => {
+  it('--speedup with auto groups writes compact.onnx, warns on unaligned widths, and roundTo aligns them', async () => {
+    const cfg = join(dir, 'auto.json');
+    writeFileSync(cfg, JSON.stringify([{ op_types: ['Conv'], sparse_ratio: 0.3, dependency_group_id: 'auto' }]));
+    const plain = await pruneCommand({ model: modelPath, config: cfg, pruner: 'l1', out: join(dir, 'sp1'), speedup: true }, capture());
+    const sp = plain.speedup!;
+    expect(existsSync(sp.compact)).toBe(true);
+    expect(sp.max_rel_err).toBeLessThan(1e-4);
+    expect(sp.macs_after).toBeLessThan(sp.macs_before);
+    expect(sp.warnings.some((w) => /not multiples of 8.*use roundTo: 8/.test(w))).toBe(true);
+    const rounded = await pruneCommand({ model: modelPath, config: cfg, pruner: 'l1', out: join(dir, 'sp2'), speedup: true, roundTo: 8 }, capture());
+    const r = rounded.speedup!;
+    expect(r.warnings.some((w) => /not multiples of 8/.test(w))).toBe(false);
+    const convs = r.report.layers.filter((l) => l.opType === "Conv" && l.channelsAfter < l.channelsBefore);
+    expect(convs.length).toBeGreaterThan(0);
+    for (const l of convs) expect(l.channelsAfter % 8).toBe(0);
+  });
+
   it('writes simulated.onnx and plan.json and prints a sparsity table', async () => {
     const io = capture();
     const out = join(dir, 'table');

@@ -82,6 +82,7 @@ export function planRemoval(dg: DepGraph, opts: PlanOptions = {}): ChannelPlan {
   const plan = makePlan(dg, removed, keptBecause, requested);
   refuseEmpty(plan);
   if (opts.roundTo && opts.roundTo > 1) roundWidths(plan, opts.roundTo, opts.original);
+  else warnUnaligned(plan, ALIGNED_WIDTH);
   return plan;
 }
 
@@ -133,6 +134,22 @@ function refuseEmpty(plan: ChannelPlan): void {
         throw new EmptyLayerError(p?.name ?? v.name, p?.opType ?? 'value', `every channel of tensor "${v.name}"`);
       }
     }
+  }
+}
+
+/** Channel counts CPU and GPU kernels handle best come in multiples of this (SIMD width / NCHWc blocks). */
+export const ALIGNED_WIDTH = 8;
+
+/** Without roundTo: one warning naming the pruned layers whose width is not a multiple of n (suggesting roundTo). */
+function warnUnaligned(plan: ChannelPlan, n: number): void {
+  const odd: string[] = [];
+  for (const m of plan.dg.members) {
+    if (m.kind !== 'source') continue;
+    const kept = Array.from(m.atoms).filter((a) => !plan.isRemoved(a)).length;
+    if (kept < m.atoms.length && kept % n !== 0) odd.push(`${m.node.name} (${kept})`);
+  }
+  if (odd.length) {
+    plan.warnings.push(`${odd.length} pruned layer(s) have widths that are not multiples of ${n}, which kernels run less efficiently: ${odd.slice(0, 6).join(', ')}${odd.length > 6 ? ', …' : ''}; use roundTo: ${n}`);
   }
 }
 

@@ -1,0 +1,201 @@
+/**
+ * @file A fake host for component and store tests: in-memory services behind the real `RpcServer` / `RpcClient`
+ * over a memory transport pair (so every payload is still validated against the contract), a connection whose
+ * state tests can drop and restore, and hooks to emit events and inspect calls. Imports src-shared only.
+ */
+import type { CallContext, StudioImpl } from '../../src-shared/ipc/contract.ts';
+import type { GraphView, OpenedModel, RunDetail, RunSummary, Settings, TargetsReply } from '../../src-shared/ipc/dto.ts';
+import { IpcError } from '../../src-shared/ipc/errors.ts';
+import { memoryTransportPair, RpcClient, RpcServer } from '../../src-shared/ipc/rpc.ts';
+import type { ConnectionState, Host, HostConnection } from '../host/host.ts';
+
+export const FAKE_MODEL: OpenedModel = {
+  modelId: 'm1',
+  path: '/models/net.onnx',
+  name: 'net.onnx',
+  info: {
+    irVersion: 8,
+    opset: 17,
+    opsetImports: { 'ai.onnx': 17 },
+    producer: 'test',
+    inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 4] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: ['batch', 3] }],
+    nodes: 1,
+    opTypes: { Gemm: 1 },
+    params: 12,
+    macs: 12,
+    sizeBytes: 48,
+    uncounted: [],
+    liftedConstants: false,
+    controlFlow: [],
+  },
+};
+
+export const FAKE_GRAPH: GraphView = {
+  nodes: [
+    { id: 0, kind: 'input', name: 'x', opType: 'Input', params: 0, weightShape: null, shape: [1, 4] },
+    { id: 1, kind: 'op', name: 'fc', opType: 'Gemm', params: 12, weightShape: [3, 4], shape: [1, 3] },
+    { id: 2, kind: 'output', name: 'y', opType: 'Output', params: 0, weightShape: null, shape: [1, 3] },
+  ],
+  edges: [
+    { from: 0, to: 1, value: 'x', shape: [1, 4] },
+    { from: 1, to: 2, value: 'y', shape: [1, 3] },
+  ],
+};
+
+export function fakeRun(id: string, patch: Partial<RunSummary> = {}): RunSummary {
+  return {
+    id,
+    experimentId: 'e1',
+    experimentName: 'default',
+    name: `run ${id}`,
+    status: 'succeeded',
+    plan: { model: '/models/net.onnx', steps: [{ kind: 'prune' }] } as unknown as RunSummary['plan'],
+    stepCount: 1,
+    createdAt: '2025-01-01T00:00:00.000Z',
+    startedAt: '2025-01-01T00:00:01.000Z',
+    finishedAt: '2025-01-01T00:00:05.000Z',
+    error: null,
+    attempts: 1,
+    notes: '',
+    tags: [],
+    report: null,
+    before: null,
+    after: null,
+    ...patch,
+  };
+}
+
+/** A connection tests can drop and restore. */
+class FakeConnection implements HostConnection {
+  state: ConnectionState = 'open';
+  private readonly listeners = new Set<(s: ConnectionState, info: { reconnected: boolean; reason?: string }) => void>();
+  onState(l: (s: ConnectionState, info: { reconnected: boolean; reason?: string }) => void) {
+    this.listeners.add(l);
+    return () => void this.listeners.delete(l);
+  }
+  set(state: ConnectionState, reconnected = false): void {
+    this.state = state;
+    for (const l of [...this.listeners]) l(state, { reconnected, reason: state === 'open' ? undefined : 'test drop' });
+  }
+}
+
+export interface FakeHost extends Host {
+  server: RpcServer;
+  runs: Map<string, RunSummary>;
+  calls: string[];
+  connection: FakeConnection;
+  /** Drop the connection and bring it back (the stores resync). */
+  reconnect(): void;
+}
+
+const settings: Settings = { theme: 'light', recentFiles: [], dataDir: '/tmp/studio', version: '0.0.0', shell: 'test', nativeDialogs: false };
+
+/**
+ * A fake host with a few runs and one model.
+ *
+ * @example const host = createFakeHost(); setHost(host); const store = useRunsStore();
+ */
+export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Partial<StudioImpl[K]> }> = {}): FakeHost {
+  const runs = new Map<string, RunSummary>([
+    ['aaaa01', fakeRun('aaaa01', { name: 'first' })],
+    ['bbbb02', fakeRun('bbbb02', { name: 'second', tags: ['int8'] })],
+  ]);
+  const calls: string[] = [];
+  const log = (name: string) => calls.push(name);
+  const detail = (id: string): RunDetail => {
+    const r = runs.get(id);
+    if (!r) throw new IpcError({ name: 'StoreError', code: 'RUN_NOT_FOUND', message: `no run "${id}"` });
+    return { ...r, steps: [{ index: 0, kind: 'prune', status: r.status === 'succeeded' ? 'done' : 'pending', startedAt: null, finishedAt: null, durationMs: 12, result: null, error: null }], artifacts: [], progress: null };
+  };
+  const targets = (configList: unknown): TargetsReply => {
+    const list = configList as { sparse_ratio?: number }[];
+    const bad = Array.isArray(list) ? list.findIndex((e) => typeof e.sparse_ratio === 'number' && e.sparse_ratio > 1) : 0;
+    if (bad >= 0) return { ok: false, issues: [{ path: `$[${bad}].sparse_ratio`, message: 'must be ≤ 1' }], diagnostics: [], targets: [] };
+    return { ok: true, issues: [], diagnostics: [], targets: [{ node: 'fc', opType: 'Gemm', target: 'weight', kind: 'parameter', configIndex: 0, path: '$[0]', setting: { sparse_ratio: 0.5 } }] };
+  };
+  let server!: RpcServer;
+  const impl: StudioImpl = {
+    models: {
+      open: ({ source }, ctx: CallContext<{ phase: string; fraction: number }>) => {
+        log('models.open');
+        ctx.progress({ phase: 'reading', fraction: 0 });
+        if (source.kind === 'bytes' && !source.name.endsWith('.onnx')) {
+          throw new IpcError({ name: 'ModelFormatError', code: 'MODEL_FORMAT', message: 'not an ONNX model: invalid protobuf wire type 4 (byte offset 3)' });
+        }
+        return FAKE_MODEL;
+      },
+      inspect: () => FAKE_MODEL.info,
+      graph: () => FAKE_GRAPH,
+      targets: ({ configList }) => targets(configList),
+      examples: () => ({ models: [{ id: 'mnist-cnn', name: 'MNIST CNN', description: 'example', path: '/res/mnist-cnn.onnx' }], datasets: [{ id: 'mnist-quick', name: 'MNIST (quick)', description: 'quick', dataset: { evaluation: { kind: 'idx', paths: ['a', 'b'] } } }] }),
+      ...overrides.models,
+    },
+    experiments: {
+      validate: () => ({ ok: true, issues: [] }),
+      create: ({ name }) => ({ id: 'e2', name, createdAt: '2025-01-01T00:00:00.000Z' }),
+      list: () => [],
+      start: ({ name }) => {
+        log('experiments.start');
+        const id = `cccc0${runs.size + 1}`;
+        runs.set(id, fakeRun(id, { name: name ?? id, status: 'queued' }));
+        return { runId: id };
+      },
+      cancel: () => ({ cancelled: true }),
+      resume: ({ runId }) => ({ runId }),
+      capabilities: () => ({ stepKinds: ['prune', 'speedup', 'finetune', 'quantize'], knownStepKinds: ['prune', 'speedup', 'finetune', 'quantize', 'distill'], executionProviders: [{ name: 'cpu', available: true }] }),
+      ...overrides.experiments,
+    },
+    runs: {
+      list: ({ text }) => {
+        log('runs.list');
+        return [...runs.values()].filter((r) => !text || r.name.includes(text));
+      },
+      get: ({ runId }) => {
+        log(`runs.get ${runId}`);
+        return detail(runId);
+      },
+      metrics: ({ runIds }) => Object.fromEntries(runIds.map((id) => [id, { loss: [{ stepIndex: 0, x: 0, value: 1, t: 1 }] }])),
+      layers: () => [{ node: 'fc', opType: 'Gemm', before: 3, after: 2 }],
+      compare: ({ runIds }) => ({ runs: runIds.map(detail), series: {}, layers: {} }),
+      log: () => ({ lines: ['2025-01-01T00:00:02.000Z info hello'] }),
+      active: () => [],
+      update: ({ runId, tags, notes }) => {
+        const r = { ...runs.get(runId)!, ...(tags ? { tags } : {}), ...(notes !== undefined ? { notes } : {}) };
+        runs.set(runId, r);
+        return r;
+      },
+      delete: ({ runId }) => {
+        runs.delete(runId);
+        return { deleted: runId };
+      },
+      ...overrides.runs,
+    },
+    exports: { run: ({ dir }) => ({ dir, files: [] }), suggestDir: ({ runId }) => ({ dir: `/tmp/exports/${runId}` }), ...overrides.exports },
+    settings: {
+      get: () => settings,
+      set: (patch) => ({ ...settings, ...patch }),
+      chooseFile: () => ({ path: null }),
+      chooseFolder: () => ({ path: null }),
+      ...overrides.settings,
+    },
+  };
+  server = new RpcServer(impl);
+  const [a, b] = memoryTransportPair();
+  server.connect(b, { id: 'fake', kind: 'memory' });
+  const connection = new FakeConnection();
+  return {
+    api: new RpcClient(a).api(),
+    connection,
+    server,
+    runs,
+    calls,
+    reconnect() {
+      connection.set('reconnecting');
+      connection.set('open', true);
+    },
+  };
+}
+
+/** Resolves after pending microtasks and a macrotask (the memory transport delivers in microtasks). */
+export const flush = (ms = 0) => new Promise<void>((r) => setTimeout(r, ms));
