@@ -89,22 +89,92 @@ export interface JsonFault {
   path: string;
   message: string;
   line?: number;
+  column?: number;
 }
 
 /**
- * Parses JSON the user typed; a syntax fault names its line.
+ * Parses JSON the user typed; a syntax fault names its line and column.
  *
- * @example parseJsonText('[{"a": 1,}]') // { ok: false, fault: { path: '$', message: '…', line: 1 } }
+ * @example parseJsonText('[{"a": 1,}]') // { ok: false, fault: { path: '$', message: 'not valid JSON: …', line: 1, column: 10 } }
  */
 export function parseJsonText(text: string): { ok: true; value: unknown } | { ok: false; fault: JsonFault } {
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (e) {
-    const message = (e as Error).message;
-    const pos = /position (\d+)/.exec(message);
-    const lineCol = /line (\d+)/.exec(message);
-    const line = lineCol ? Number(lineCol[1]) : pos ? text.slice(0, Number(pos[1])).split('\n').length : undefined;
-    return { ok: false, fault: { path: '$', message: `not valid JSON: ${message.replace(/^JSON\.parse: /, '')}`, line } };
+    const at = jsonErrorOffset(text);
+    const before = text.slice(0, at);
+    const line = before.split('\n').length;
+    const column = at - before.lastIndexOf('\n');
+    const native = (e as Error).message.replace(/, ".*" is not valid JSON$/s, '').replace(/ in JSON at position \d+.*$/s, '');
+    return { ok: false, fault: { path: '$', message: `not valid JSON: ${native} (line ${line}, column ${column})`, line, column } };
+  }
+}
+
+/** Offset of the first syntax fault in JSON text (a small recursive-descent scan; only called on text that failed). */
+export function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const literal = (word: string) => (text.startsWith(word, i) ? (i += word.length) : fail());
+  const string = () => {
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === '\\') i++;
+      else if (text[i]! < ' ') fail();
+      i++;
+    }
+    if (i >= text.length) fail();
+    i++;
+  };
+  const number = () => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
+    if (!m) fail();
+    i += m![0].length;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') return container('}', true);
+    if (c === '[') return container(']', false);
+    if (c === '"') return string();
+    if (c === 't') return void literal('true');
+    if (c === 'f') return void literal('false');
+    if (c === 'n') return void literal('null');
+    return number();
+  };
+  const container = (close: string, object: boolean): void => {
+    i++;
+    ws();
+    if (text[i] === close) return void i++;
+    for (;;) {
+      if (object) {
+        ws();
+        if (text[i] !== '"') fail();
+        string();
+        ws();
+        if (text[i] !== ':') fail();
+        i++;
+      }
+      value();
+      ws();
+      if (text[i] === ',') {
+        i++;
+        continue;
+      }
+      if (text[i] === close) return void i++;
+      fail();
+    }
+  };
+  try {
+    value();
+    ws();
+    return i < text.length ? i : text.length;
+  } catch (offset) {
+    return typeof offset === 'number' ? Math.min(offset, text.length) : 0;
   }
 }
 

@@ -97,6 +97,7 @@ describe('wizard store', () => {
     const issues = [{ path: '$.steps[0].configList[0].sparse_ratio', message: 'must be ≤ 1' }];
     fresh(createFakeHost({ experiments: { start: () => { throw new IpcError({ name: 'PlanError', code: 'PLAN_INVALID', message: 'invalid experiment plan (1 fault):\n  …', details: { issues } }); } } }));
     const wizard = useWizardStore();
+    await wizard.init();
     await useModelStore().openExample('mnist-cnn');
     wizard.useOpenedModel();
     const before = JSON.stringify(wizard.draft);
@@ -140,6 +141,7 @@ describe('runs store', () => {
     const runs = useRunsStore();
     await runs.load('aaaa01');
     host.runs.set('aaaa01', { ...host.runs.get('aaaa01')!, status: 'running' });
+    host.server.emit('runs', 'status', { runId: 'aaaa01', status: 'running', error: null });
     const event = { stepIndex: 0, stepCount: 1, kind: 'prune', fraction: 0.5, overall: 0.25, etaMs: 1000, loss: 0.7, heartbeat: false, t: Date.now() };
     host.server.emit('runs', 'progress', { runId: 'aaaa01', event });
     host.server.emit('runs', 'log', { runId: 'aaaa01', event: { level: 'warn', message: 'careful', stepIndex: 0, t: Date.parse('2025-01-01T10:20:30Z') } });
@@ -153,6 +155,7 @@ describe('runs store', () => {
     expect(live.steps[0]).toBe('running');
 
     host.calls.length = 0;
+    host.runs.set('aaaa01', { ...host.runs.get('aaaa01')!, status: 'succeeded' });
     host.server.emit('runs', 'status', { runId: 'aaaa01', status: 'succeeded', error: null });
     await flush(5);
     expect(live.status).toBe('succeeded');

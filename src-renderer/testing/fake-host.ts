@@ -114,7 +114,6 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
     if (bad >= 0) return { ok: false, issues: [{ path: `$[${bad}].sparse_ratio`, message: 'must be ≤ 1' }], diagnostics: [], targets: [] };
     return { ok: true, issues: [], diagnostics: [], targets: [{ node: 'fc', opType: 'Gemm', target: 'weight', kind: 'parameter', configIndex: 0, path: '$[0]', setting: { sparse_ratio: 0.5 } }] };
   };
-  let server!: RpcServer;
   const impl: StudioImpl = {
     models: {
       open: ({ source }, ctx: CallContext<{ phase: string; fraction: number }>) => {
@@ -180,7 +179,7 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
       ...overrides.settings,
     },
   };
-  server = new RpcServer(impl);
+  const server = new RpcServer(impl);
   const [a, b] = memoryTransportPair();
   server.connect(b, { id: 'fake', kind: 'memory' });
   const connection = new FakeConnection();

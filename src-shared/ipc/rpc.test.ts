@@ -1,10 +1,11 @@
 /** @file Tests of the contract's wire over an in-memory transport pair: typed calls, validation on both sides, forged payloads, progress, cancellation, events, disconnects, the byte codec. */
 import { describe, expect, it } from 'vitest';
 import type { StudioImpl } from './contract.ts';
+import type { Settings } from './dto.ts';
 import { IpcError } from './errors.ts';
 import { decodeWire, encodeWire, fromBase64, memoryTransportPair, RpcClient, RpcServer, toBase64 } from './rpc.ts';
 
-const settings = { theme: 'dark', recentFiles: [], dataDir: '/tmp/s', version: '1.0.0', shell: 'test', nativeDialogs: false } as const;
+const settings: Settings = { theme: 'dark', recentFiles: [], dataDir: '/tmp/s', version: '1.0.0', shell: 'test', nativeDialogs: false };
 
 /** An implementation where only the methods a test uses do anything. */
 function fakeImpl(overrides: Partial<{ [K in keyof StudioImpl]: Partial<StudioImpl[K]> }> = {}): StudioImpl {

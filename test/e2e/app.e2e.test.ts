@@ -49,9 +49,11 @@ describe.skipIf(!chromiumAvailable())('the app in the browser mode', () => {
     await page.getByTestId('dropzone').waitFor();
     // A real drag and drop of a text file onto the drop zone.
     await page.getByTestId('dropzone').evaluate((el) => {
-      const dt = new DataTransfer();
+      // Runs in the page (DOM globals, not typed in this Node-side file).
+      const w = globalThis as any;
+      const dt = new w.DataTransfer();
       dt.items.add(new File(['name,accuracy\nresnet,0.76\n'], 'results.csv', { type: 'text/csv' }));
-      el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      el.dispatchEvent(new w.DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
     });
     const error = page.getByTestId('open-error');
     await error.waitFor();
@@ -231,7 +233,7 @@ describe.skipIf(!chromiumAvailable())('the app in the browser mode', () => {
 
   it('refuses forged payloads on the wire', async () => {
     const reply = await s.page.evaluate(async (token) => {
-      const ws = new WebSocket(`ws://${location.host}/ws?token=${encodeURIComponent(token)}`);
+      const ws = new WebSocket(`ws://${(globalThis as any).location.host}/ws?token=${encodeURIComponent(token)}`);
       await new Promise((r) => (ws.onopen = r));
       const answer = new Promise<string>((r) => (ws.onmessage = (e) => r(String(e.data))));
       ws.send(JSON.stringify({ t: 'call', id: 1, service: 'runs', method: 'delete', request: { runId: '../../etc' } }));

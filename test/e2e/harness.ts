@@ -70,7 +70,7 @@ export async function startSession(opts: WebHostOptions): Promise<Session> {
     async shot(name, o = {}) {
       const path = join(ARTIFACTS, `${name}.png`);
       // Notices are transient; they would cover the view being documented.
-      await page.locator('.toast button[aria-label="Dismiss"]').evaluateAll((buttons) => buttons.forEach((b) => (b as HTMLButtonElement).click()));
+      await page.locator('.toast button[aria-label="Dismiss"]').evaluateAll((buttons) => buttons.forEach((b) => (b as unknown as { click(): void }).click()));
       await page.screenshot({ path, fullPage: o.fullPage ?? false });
       return path;
     },

@@ -3,8 +3,9 @@
  * print per-target sparsity (a table, or JSON). A client of the public pruning API, not a second implementation.
  * May import core, node:* and the node io layer.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
+import { readConfigList } from './config-file.ts';
 import { StudioError } from '../../core/ir/index.ts';
 import { liftConstants } from '../../core/passes/index.ts';
 import { PRUNERS, planToJson, type PlanTarget, type PrunerKind } from '../../core/compress/pruning/index.ts';
@@ -100,19 +101,6 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   return result;
 }
 
-function readConfigList(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new PruneCommandError(`cannot read config list ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new PruneCommandError(`config list ${path} is not JSON: ${(e as Error).message}`, { path });
-  }
-}
 
 function printReport(r: PruneCommandResult, io: CommandIO): void {
   for (const d of r.diagnostics) io.stderr(`${d.level}: ${formatDiagnostic(d)}\n`);

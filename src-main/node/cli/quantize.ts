@@ -4,8 +4,9 @@
  * is given), then accuracy (when labels exist), size and latency before / after, side by side. A client of the
  * public quantization API, not a second implementation. May import core, node:* and the node layers.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
+import { readConfigList } from './config-file.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { liftConstants } from '../../core/passes/index.ts';
@@ -210,19 +211,6 @@ function parseObserver(name: string | undefined): ObserverKind {
   return o as ObserverKind;
 }
 
-function readConfigList(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new QuantizeCommandError(`cannot read config list ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new QuantizeCommandError(`config list ${path} is not JSON: ${(e as Error).message}`, { path });
-  }
-}
 
 function writeOutputs(opts: QuantizeCommandOptions, model: Model, config: CalibrationConfig | undefined): NonNullable<QuantizeReport['files']> {
   const dir = resolve(opts.out!);

@@ -1,0 +1,99 @@
+// @vitest-environment happy-dom
+/** @file Components mounted against the fake host: the config editor's form writes JSON and shows faults with paths; the drop zone reports dropped files; the history view lists, edits and deletes with confirmation; the wizard's model step explains a bad file. */
+import { flushPromises, mount } from '@vue/test-utils';
+import { createPinia, setActivePinia } from 'pinia';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { setHost } from '../host/host.ts';
+import { createFakeHost, type FakeHost } from '../testing/fake-host.ts';
+import HistoryView from '../views/HistoryView.vue';
+import WizardModelStep from '../views/wizard/WizardModelStep.vue';
+import ConfigEditor from './ConfigEditor.vue';
+import DropZone from './DropZone.vue';
+
+let host: FakeHost;
+beforeEach(() => {
+  localStorage.clear();
+  host = createFakeHost();
+  setHost(host);
+  setActivePinia(createPinia());
+  // happy-dom has no <dialog> modal support
+  HTMLDialogElement.prototype.showModal ??= function (this: HTMLDialogElement) {
+    this.setAttribute('open', '');
+  };
+  HTMLDialogElement.prototype.close ??= function (this: HTMLDialogElement) {
+    this.removeAttribute('open');
+  };
+});
+
+describe('ConfigEditor', () => {
+  it('edits an entry through the form and writes the JSON back', async () => {
+    const w = mount(ConfigEditor, { props: { mode: 'pruning', text: '[{"op_types": ["Conv"], "sparse_ratio": 0.5}]', check: { state: 'ok', faults: [], reply: { ok: true, issues: [], diagnostics: [], targets: [{ node: 'c1', opType: 'Conv', target: 'weight', kind: 'parameter', configIndex: 0, path: '$[0]', setting: {} }] } } } });
+    expect(w.text()).toContain('Valid · selects 1 target on 1 node');
+    const ratio = w.find('#pruning-0-sparse_ratio');
+    await ratio.setValue('0.3');
+    await ratio.trigger('change');
+    expect(JSON.parse(w.emitted('update:text')!.at(-1)![0] as string)).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.3 }]);
+    await w.find('#pruning-0-op_types').setValue('Conv, Gemm');
+    await w.find('#pruning-0-op_types').trigger('change');
+    expect(JSON.parse(w.emitted('update:text')!.at(-1)![0] as string)[0].op_types).toEqual(['Conv', 'Gemm']);
+  });
+
+  it('shows every fault with its JSON path and line', () => {
+    const w = mount(ConfigEditor, { props: { mode: 'pruning', text: '[{', check: { state: 'invalid', faults: [{ path: '$', message: 'not valid JSON: Expected property name (line 1, column 3)', line: 1 }], reply: null } } });
+    expect(w.text()).toContain('The JSON does not parse');
+    expect(w.find('[data-testid="config-faults"]').text()).toContain('(line 1, column 3)');
+  });
+});
+
+describe('DropZone', () => {
+  it('reports a dropped file and a typed path', async () => {
+    const w = mount(DropZone, { props: { loading: false, phase: '', nativeDialogs: false } });
+    const file = new File(['x'], 'net.onnx');
+    const drop = new Event('drop', { bubbles: true, cancelable: true }) as Event & { dataTransfer: unknown };
+    drop.dataTransfer = { files: [file] };
+    w.find('[data-testid="dropzone"]').element.dispatchEvent(drop);
+    expect((w.emitted('file')![0]![0] as File).name).toBe('net.onnx');
+    await w.find('input[type="text"]').setValue('/models/a.onnx');
+    await w.find('form').trigger('submit');
+    expect(w.emitted('path')![0]).toEqual(['/models/a.onnx']);
+  });
+});
+
+describe('WizardModelStep', () => {
+  it('explains a file that is not a model, right below the drop zone', async () => {
+    const w = mount(WizardModelStep);
+    const input = w.find('[data-testid="file-input"]').element as HTMLInputElement;
+    Object.defineProperty(input, 'files', { value: [new File(['hello'], 'notes.txt')] });
+    await w.find('[data-testid="file-input"]').trigger('change');
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 10));
+    await flushPromises();
+    expect(w.find('[data-testid="open-error"]').text()).toContain('notes.txt is not an ONNX model');
+  });
+});
+
+describe('HistoryView', () => {
+  it('lists runs, edits tags and deletes after a confirmation', async () => {
+    const w = mount(HistoryView, { attachTo: document.body });
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 10));
+    await flushPromises();
+    expect(w.findAll('[data-testid^="run-row-"]')).toHaveLength(2);
+    const row = w.find('[data-testid="run-row-aaaa01"]');
+    await row.findAll('button').find((b) => b.text() === 'Edit')!.trigger('click');
+    await w.find('#tags-aaaa01').setValue('a, b');
+    await w.find('form.editor').trigger('submit');
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(host.runs.get('aaaa01')!.tags).toEqual(['a', 'b']);
+    await row.findAll('button').find((b) => b.text() === 'Delete')!.trigger('click');
+    expect(host.runs.has('aaaa01')).toBe(true); // nothing happens before the confirmation
+    const dialog = w.find('dialog');
+    expect(dialog.attributes('open')).toBeDefined();
+    await dialog.findAll('button').find((b) => b.text() === 'Delete')!.trigger('click');
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(host.runs.has('aaaa01')).toBe(false);
+    w.unmount();
+  });
+});

@@ -1,0 +1,140 @@
+/** @file The renderer's pure logic: graph layout (and its speed on thousands of nodes), Pareto flags, parameter diffs, plan building, routes, series cleaning, formatting. */
+import { describe, expect, it } from 'vitest';
+import type { GraphView } from '../../src-shared/ipc/dto.ts';
+import { cleanSeries } from './charts.ts';
+import { formatBytes, formatCount, formatDelta, formatDuration, formatFactor } from './format.ts';
+import { layoutGraph, nodeWidth } from './graph-layout.ts';
+import { paramRows, flattenPlan } from './param-diff.ts';
+import { paretoFlags } from './pareto.ts';
+import { buildPlan, newDraft, parseJsonText, reviveDraft } from './plan-builder.ts';
+import { parseHash, routeHash, type Route } from './route.ts';
+
+function chain(n: number, branchEvery = 0): GraphView {
+  const nodes: GraphView['nodes'] = [];
+  const edges: GraphView['edges'] = [];
+  for (let i = 0; i < n; i++) nodes.push({ id: i, kind: i === 0 ? 'input' : 'op', name: `n${i}`, opType: i % 3 ? 'Relu' : 'Conv', params: 0, weightShape: null, shape: null });
+  for (let i = 1; i < n; i++) {
+    edges.push({ from: i - 1, to: i, value: `v${i}`, shape: null });
+    if (branchEvery && i % branchEvery === 0 && i >= 3) edges.push({ from: i - 3, to: i, value: `s${i}`, shape: null });
+  }
+  return { nodes, edges };
+}
+
+describe('graph layout', () => {
+  it('puts every node below its producers and keeps nodes of a layer apart', () => {
+    const view = chain(40, 4);
+    const lay = layoutGraph(view, (n) => nodeWidth(n.opType));
+    for (const e of view.edges) expect(lay.byId.get(e.to)!.layer).toBeGreaterThan(lay.byId.get(e.from)!.layer);
+    const byLayer = new Map<number, typeof lay.nodes>();
+    for (const n of lay.nodes) byLayer.set(n.layer, [...(byLayer.get(n.layer) ?? []), n]);
+    for (const ns of byLayer.values()) {
+      const sorted = [...ns].sort((a, b) => a.x - b.x);
+      for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.x).toBeGreaterThanOrEqual(sorted[i - 1]!.x + sorted[i - 1]!.w);
+    }
+  });
+
+  it('pulls a source (a weight-less input) next to its first consumer', () => {
+    const view = chain(10);
+    view.nodes.push({ id: 10, kind: 'input', name: 'late', opType: 'Input', params: 0, weightShape: null, shape: null });
+    view.edges.push({ from: 10, to: 8, value: 'late', shape: null });
+    const lay = layoutGraph(view, () => 100);
+    expect(lay.byId.get(10)!.layer).toBe(lay.byId.get(8)!.layer - 1);
+  });
+
+  it('lays out a graph of 5,000 nodes quickly', () => {
+    const view = chain(5000, 5);
+    const t0 = performance.now();
+    const lay = layoutGraph(view, (n) => nodeWidth(n.opType));
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(lay.nodes).toHaveLength(5000);
+    expect(lay.layers).toBe(5000);
+  });
+});
+
+describe('pareto', () => {
+  it('keeps the runs no other run beats everywhere', () => {
+    const runs = [
+      { acc: 0.99, ms: 2.0 },
+      { acc: 0.98, ms: 1.0 },
+      { acc: 0.97, ms: 1.5 }, // beaten by the second
+      { acc: null, ms: 0.5 }, // not measured: never on the front
+    ];
+    expect(paretoFlags(runs, [{ value: (r) => r.acc, goal: 'max' }, { value: (r) => r.ms, goal: 'min' }])).toEqual([true, true, false, false]);
+  });
+});
+
+describe('parameter diff', () => {
+  it('flattens config lists entry by entry and marks differences', () => {
+    const a = { model: 'm.onnx', seed: 0, steps: [{ kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] }] };
+    const b = { model: 'm.onnx', seed: 0, steps: [{ kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.7 }] }, { kind: 'speedup' }] };
+    expect(flattenPlan(a)['steps[0].configList[0].op_types']).toBe('["Conv"]');
+    const rows = paramRows([a, b]);
+    expect(rows.filter((r) => r.differs).map((r) => [r.path, ...r.values])).toEqual([
+      ['steps[0].configList[0].sparse_ratio', '0.5', '0.7'],
+      ['steps[1].kind', '—', 'speedup'],
+    ]);
+  });
+});
+
+describe('plan builder', () => {
+  const examples = { models: [], datasets: [{ id: 'mnist-quick', name: 'q', description: '', dataset: { train: { kind: 'idx', paths: ['a', 'b'] }, evaluation: { kind: 'idx', paths: ['c', 'd'] } } }] };
+
+  it('builds prune → speedup → finetune → quantize with an evaluator', () => {
+    const d = { ...newDraft(), model: { path: '/m.onnx', name: 'm.onnx' } };
+    const { plan, faults } = buildPlan(d, examples);
+    expect(faults).toEqual([]);
+    expect((plan!.steps as { kind: string }[]).map((s) => s.kind)).toEqual(['prune', 'speedup', 'finetune', 'quantize']);
+    expect(plan!.evaluator).toMatchObject({ metric: 'top1' });
+  });
+
+  it('names what is missing or malformed', () => {
+    const d = newDraft();
+    d.configText.pruning = '[{ "op_types": ["Conv"] ';
+    const { plan, faults } = buildPlan(d, examples);
+    expect(plan).toBeNull();
+    expect(faults.map((f) => f.where)).toEqual(['model', 'pruning config list']);
+  });
+
+  it('parses JSON with the line of a fault and revives old drafts safely', () => {
+    const r = parseJsonText('[\n  1,\n  2,\n]');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect([r.fault.line, r.fault.column]).toEqual([4, 1]);
+    const o = parseJsonText('[{"a": 1,}]');
+    expect(o.ok ? null : o.fault.message).toMatch(/line 1, column 10\)$/);
+    expect(reviveDraft({ version: 1, step: 'review', prune: { enabled: false }, bogus: 1 })).toMatchObject({ step: 'review', prune: { enabled: false, pruner: 'l1' } });
+    expect(reviveDraft({ version: 99 }).step).toBe('model');
+  });
+});
+
+describe('routes, series, formats', () => {
+  it('routes round-trip through the hash', () => {
+    const routes: Route[] = [
+      { name: 'run', id: 'abc123', ids: [] },
+      { name: 'compare', id: null, ids: ['a', 'b'] },
+      { name: 'history', id: null, ids: [] },
+      { name: 'export', id: 'x1', ids: [] },
+    ];
+    for (const r of routes) {
+      expect(parseHash(routeHash(r))).toEqual(r);
+    }
+    expect(parseHash('#/nowhere').name).toBe('wizard');
+  });
+
+  it('drops a point reported twice', () => {
+    const pts = [
+      { x: 0, value: 2, t: 100 },
+      { x: 5, value: 2, t: 101 },
+      { x: 1, value: 1.5, t: 200 },
+      { x: 10, value: 1.5, t: 201 },
+    ];
+    expect(cleanSeries(pts).map((p) => p.x)).toEqual([5, 10]);
+  });
+
+  it('formats numbers for people', () => {
+    expect(formatCount(24170)).toBe('24.2 k');
+    expect(formatBytes(100_352)).toBe('98.0 KiB');
+    expect(formatFactor(2.944)).toBe('2.94×');
+    expect(formatDelta(-0.0042)).toBe('−0.42 pt');
+    expect(formatDuration(65_000)).toBe('1 m 05 s');
+  });
+});
