@@ -78,6 +78,9 @@ export const useModelStore = defineStore('model', () => {
   }
 
   const openPath = (path: string) => open({ kind: 'path', path }, path.split(/[\\/]/).pop() ?? path);
+  /** Paths the shell asks to open (File › Open model…, recent files); the wizard records them. */
+  const requested = ref<{ path: string; at: number } | null>(null);
+  api.models.on('openRequested', ({ path }) => (requested.value = { path, at: Date.now() }));
   const openExample = (id: string) => open({ kind: 'example', id }, id);
 
   /** The native "open file" dialog (Electron); null when cancelled. */
@@ -105,7 +108,7 @@ export const useModelStore = defineStore('model', () => {
     return api.models.targets({ modelId: opened.value.modelId, mode, configList }, { signal });
   }
 
-  return { opened, graph, examples, loading, phase, error, loadExamples, open, openFile, openPath, openExample, chooseAndOpen, cancel, clearError, targets };
+  return { opened, graph, examples, loading, phase, error, requested, loadExamples, open, openFile, openPath, openExample, chooseAndOpen, cancel, clearError, targets };
 });
 
 function describeOpenError(label: string, err: IpcError): OpenError {

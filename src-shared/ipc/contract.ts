@@ -54,7 +54,10 @@ export const CONTRACT = {
       ),
       examples: method('Bundled example models and data sets.', none, dto.examplesSchema),
     },
-    events: {},
+    events: {
+      /** The shell asks the renderer to open a model (the File menu, a recent file, a file given on the command line). */
+      openRequested: z.object({ path: z.string() }),
+    },
   },
   experiments: {
     methods: {

@@ -29,6 +29,8 @@ export interface StudioHostOptions {
   /** Extra runner options (spawner, concurrency, grace). */
   runner?: Partial<Omit<RunnerOptions, 'store' | 'stepModules'>>;
   onFault?: RpcServerOptions['onFault'];
+  /** Called after the settings change (the Electron shell rebuilds its recent-files menu). */
+  onSettingsChanged?: (settings: Settings) => void;
 }
 
 export interface StudioHost {
@@ -66,7 +68,10 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
   const runner = new Runner({ ...opts.runner, store, stepModules });
   // The server is created first so the services can broadcast through it.
   let server: RpcServer | null = null;
-  const emit = (service: 'runs' | 'settings', event: string, data: unknown) => server?.emit(service, event as never, data);
+  const emit = (service: 'runs' | 'settings', event: string, data: unknown) => {
+    server?.emit(service, event as never, data);
+    if (service === 'settings') opts.onSettingsChanged?.(data as Settings);
+  };
   const settings = createSettingsService({ home, shell: opts.shell, version: appVersion(), dialogs: opts.dialogs, emit });
   const models = createModelsService({ home, resourcesDir: opts.resourcesDir ?? RESOURCES_DIR, onOpened: (p) => settings.addRecent(p) });
   const { experiments, runs, exports } = createRunServices({ store, runner, emit });
