@@ -13,6 +13,7 @@ import { STEP_MODULES } from '../steps/index.ts';
 import { pruneCommand } from './prune.ts';
 import { trainCommand } from '../train/cli.ts';
 import { quantizeCommand } from './quantize.ts';
+import { webCommand } from '../host/web.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
 let commandExit = 0;
@@ -210,6 +211,16 @@ export function buildProgram(): Command {
     .option('--json', 'JSON lines')
     .action(async (id: string, o: { json?: boolean }) => {
       commandExit = await resumeCommand(id, { json: o.json, stepModules: STEP_MODULES });
+    });
+
+  program
+    .command('web')
+    .description('browser mode: serve the app and its host API on 127.0.0.1 with a per-launch token in the URL')
+    .option('--port <n>', 'port on 127.0.0.1 (default: any free port)', num)
+    .option('--dev', "serve the renderer through Vite's dev middleware")
+    .action(async (o: { port?: number; dev?: boolean }) => {
+      await webCommand({ port: o.port, dev: o.dev });
+      await new Promise<never>(() => {});
     });
 
   program
