@@ -5,7 +5,7 @@
  * (imports Electron's types, never its runtime).
  */
 import type { IpcMainEvent, IpcRendererEvent } from 'electron';
-import { CHANNEL, ELECTRON_ORIGIN } from '../../src-shared/ipc/channel.ts';
+import { CHANNEL, ELECTRON_ORIGIN, urlOrigin } from '../../src-shared/ipc/channel.ts';
 import { disconnectedError, type Transport, type WireMessage } from '../../src-shared/ipc/rpc.ts';
 
 /** The parts of `ipcMain` the main side uses. */
@@ -37,11 +37,7 @@ export function isTrustedSender(event: Pick<IpcMainEvent, 'sender' | 'senderFram
   if ((event.sender as unknown) !== contents) return false;
   const frame = event.senderFrame;
   if (!frame || (frame as unknown) !== contents.mainFrame) return false;
-  try {
-    return new URL(frame.url).origin === ELECTRON_ORIGIN;
-  } catch {
-    return false;
-  }
+  return urlOrigin(frame.url) === ELECTRON_ORIGIN;
 }
 
 /**

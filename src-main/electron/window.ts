@@ -4,7 +4,7 @@
  * of the app's scheme. Imports Electron's types only (main.ts applies them), so tests can check them.
  */
 import type { BrowserWindowConstructorOptions, Event as ElectronEvent, WebContents } from 'electron';
-import { ELECTRON_ORIGIN } from '../../src-shared/ipc/channel.ts';
+import { ELECTRON_ORIGIN, urlOrigin } from '../../src-shared/ipc/channel.ts';
 import { contentSecurityPolicy } from '../node/host/csp.ts';
 
 /** The app's scheme (`studio://app/…`), served from the built renderer. */
@@ -47,13 +47,7 @@ export type GuardedContents = Pick<WebContents, 'on' | 'setWindowOpenHandler' | 
  * permission requests (camera, notifications, …).
  */
 export function guardContents(contents: GuardedContents, openExternal: (url: string) => void): void {
-  const leaves = (url: string) => {
-    try {
-      return new URL(url).origin !== ELECTRON_ORIGIN;
-    } catch {
-      return true;
-    }
-  };
+  const leaves = (url: string) => urlOrigin(url) !== ELECTRON_ORIGIN;
   contents.on('will-navigate', (event: ElectronEvent, url: string) => {
     if (leaves(url)) event.preventDefault();
   });

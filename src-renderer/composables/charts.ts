@@ -40,7 +40,7 @@ export function curvesOption(curves: Curve[], p: Palette, opts: { xName?: string
   return {
     ...base(p),
     grid: { left: 52, right: 20, top: 34, bottom: 36 },
-    xAxis: { type: 'value', name: opts.xName ?? 'batch', nameLocation: 'middle', nameGap: 24, ...axis(p) },
+    xAxis: { type: 'value', name: opts.xName ?? 'batch', nameLocation: 'middle', nameGap: 24, minInterval: 1, ...axis(p) },
     yAxis: { type: 'value', name: opts.yName ?? 'loss', scale: true, ...axis(p) },
     series: curves.map((c) => ({ name: c.name, type: 'line', showSymbol: c.points.length < 30, symbolSize: 5, lineStyle: { width: 2 }, data: c.points.map((pt) => [pt.x, pt.value]) })),
   };
@@ -102,14 +102,9 @@ export function parallelOption(runs: { name: string; values: (number | null)[] }
   };
 }
 
-/** Axis bounds with 12 % room on both sides, so points and their labels stay inside the plot. */
-function padded(values: number[]): { min: number; max: number } | { scale: true } {
-  if (!values.length) return { scale: true };
-  const lo = Math.min(...values);
-  const hi = Math.max(...values);
-  const pad = (hi - lo || Math.abs(hi) || 1) * 0.12;
-  const round = (v: number) => Number(v.toPrecision(3));
-  return { min: round(lo - pad), max: round(hi + pad) };
+/** Value-axis bounds with room on both sides (so points and their labels stay inside); echarts rounds the ticks. */
+function padded(values: number[]): { scale: true; boundaryGap: [string, string] } {
+  return { scale: true, boundaryGap: values.length > 1 ? ['18%', '18%'] : ['50%', '50%'] };
 }
 
 /**

@@ -68,6 +68,10 @@ export const useRunsStore = defineStore('runs', () => {
     if (status === 'failed' && error) notify.push({ kind: 'error', title: `Run ${details[runId]?.name ?? runId} failed`, message: error.message.split('\n')[0]!, code: error.code });
     if (status === 'succeeded') notify.push({ kind: 'success', title: `Run ${details[runId]?.name ?? runId} finished`, message: 'The report is ready.' });
   });
+  api.runs.on('report', ({ runId, report }) => {
+    const d = details[runId];
+    if (d) details[runId] = { ...d, report, before: report.before, after: report.after };
+  });
   let changedTimer: ReturnType<typeof setTimeout> | null = null;
   api.runs.on('changed', () => {
     if (changedTimer) clearTimeout(changedTimer);

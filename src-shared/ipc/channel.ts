@@ -5,3 +5,18 @@ export const CHANNEL = 'studio:rpc';
 
 /** The origin the renderer is loaded from in Electron (a custom, privileged scheme; never http). */
 export const ELECTRON_ORIGIN = 'studio://app';
+
+/**
+ * `scheme://host` of a URL. (The WHATWG `origin` of a custom scheme is "null" outside a browser that registered
+ * it as standard, so the app's origin is compared by scheme and host.)
+ *
+ * @example urlOrigin('studio://app/index.html#/runs') // 'studio://app'
+ */
+export function urlOrigin(url: string): string | null {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return null;
+  }
+}

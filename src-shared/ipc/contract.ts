@@ -92,6 +92,8 @@ export const CONTRACT = {
       log: dto.runLogEventSchema,
       status: dto.runStatusEventSchema,
       step: dto.runStepEventSchema,
+      /** A run finished and its report (before / after, factors, steps) is ready. */
+      report: dto.runReportEventSchema,
       changed: dto.runChangedEventSchema,
     },
   },

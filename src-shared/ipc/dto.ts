@@ -241,6 +241,7 @@ export const runLogEventSchema = z.object({ runId: z.string(), event: logEventSc
 export const runStatusEventSchema = z.object({ runId: z.string(), status: runStatusSchema, error: serializedErrorSchema.nullable() });
 export const runStepEventSchema = z.object({ runId: z.string(), index: z.int(), kind: z.string(), status: z.enum(STEP_STATUSES) });
 export const runChangedEventSchema = z.object({ runId: z.string(), change: z.enum(['created', 'updated', 'deleted']) });
+export const runReportEventSchema = z.object({ runId: z.string(), report: runReportSchema });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Exports and settings

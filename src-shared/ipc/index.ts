@@ -3,4 +3,4 @@ export * from './contract.ts';
 export * from './dto.ts';
 export * from './errors.ts';
 export * from './rpc.ts';
-export { CHANNEL, ELECTRON_ORIGIN } from './channel.ts';
+export { CHANNEL, ELECTRON_ORIGIN, urlOrigin } from './channel.ts';

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallContext } from '../../src-shared/ipc/contract.ts';
+import { Model, Tensor, type Value } from '../../src-main/core/ir/index.ts';
+import { saveModelFile } from '../../src-main/node/io/model-file.ts';
 import { TEST_STEPS_MODULE } from '../../src-main/node/jobs/test-steps.ts';
 import { STEP_MODULES } from '../../src-main/node/steps/index.ts';
 import { RESOURCES_DIR } from '../../src-main/node/train/mnist.ts';
@@ -21,6 +23,23 @@ let s: Session;
 let available: string[] = [];
 const runIds: string[] = [];
 const ctx = { signal: new AbortController().signal, progress: () => undefined, peer: { id: 'e2e', kind: 'memory' } } as CallContext<never>;
+
+/** A residual MLP of `blocks` × (MatMul → Relu → Add): 3 nodes per block, for the large-graph view. */
+function writeLargeModel(path: string, blocks: number): void {
+  const m = new Model();
+  const g = m.graph;
+  let x: Value = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: [1, 16] });
+  for (let i = 0; i < blocks; i++) {
+    const w = g.addInitializer(`w${i}`, Tensor.float32([16, 16], Array.from({ length: 256 }, (_, k) => ((k % 7) - 3) / 100)));
+    const mm = g.addNode({ opType: 'MatMul', name: `block${i}/MatMul`, inputs: [x, w], outputs: [`b${i}_mm`] });
+    const relu = g.addNode({ opType: 'Relu', name: `block${i}/Relu`, inputs: [mm.outputs[0]!], outputs: [`b${i}_relu`] });
+    const add = g.addNode({ opType: 'Add', name: `block${i}/Add`, inputs: [relu.outputs[0]!, x], outputs: [`b${i}_out`] });
+    x = add.outputs[0]!;
+  }
+  x.type = { kind: 'tensor', dtype: 'float32', shape: [1, 16] };
+  g.outputs.push(x);
+  saveModelFile(m, path);
+}
 
 const runIdFromUrl = () => /#\/runs\/([0-9a-f]+)/.exec(s.page.url())?.[1] ?? '';
 
@@ -244,6 +263,30 @@ describe.skipIf(!chromiumAvailable())('the app in the browser mode', () => {
     expect(reply).toMatchObject({ t: 'err', id: 1, error: { code: 'BAD_REQUEST', details: { issues: [{ path: '$.runId' }] } } });
     expect(await s.page.locator('[data-testid^="run-row-"]').count()).toBe(2);
   });
+
+  it('opens a graph of 3,000 nodes and stays responsive', async () => {
+    const { page } = s;
+    const file = join(dir, 'residual-mlp-1000.onnx');
+    writeLargeModel(file, 1000);
+    await page.getByTestId('nav-wizard').click();
+    await page.getByTestId('step-model').click();
+    const t0 = Date.now();
+    await page.getByRole('button', { name: 'Open another…' }).waitFor();
+    await page.getByTestId('file-input').setInputFiles(file);
+    await page.getByTestId('model-name').filter({ hasText: 'residual-mlp-1000.onnx' }).waitFor({ timeout: 90_000 });
+    await page.getByText('3,002 nodes').waitFor({ timeout: 30_000 });
+    const openMs = Date.now() - t0;
+    const canvas = page.locator('canvas[role="img"]');
+    await canvas.focus();
+    const t1 = Date.now();
+    for (const key of ['0', '+', '+', 'ArrowDown', 'ArrowDown', 'n', '-']) await page.keyboard.press(key);
+    await page.getByPlaceholder('Find a node…').fill('block500/Relu');
+    await page.getByPlaceholder('Find a node…').press('Enter');
+    await page.waitForTimeout(200);
+    expect(Date.now() - t1).toBeLessThan(5_000);
+    expect(openMs).toBeLessThan(90_000);
+    await s.shot('17-large-graph');
+  }, RUN_TIMEOUT);
 
   it('met no console error, page error or CSP violation on the way', () => {
     expect(s.problems).toEqual([]);

@@ -90,13 +90,19 @@ describe('experiments and runs', () => {
 
   it('starts runs, streams events, lists, compares, tags, exports and deletes them', async () => {
     const statuses: string[] = [];
+    const reports: string[] = [];
     let progress = 0;
-    const offs = [api.runs.on('status', (e) => statuses.push(`${e.runId}:${e.status}`)), api.runs.on('progress', () => progress++)];
+    const offs = [
+      api.runs.on('status', (e) => statuses.push(`${e.runId}:${e.status}`)),
+      api.runs.on('progress', () => progress++),
+      api.runs.on('report', (e) => reports.push(`${e.runId}:${e.report.status}`)),
+    ];
     const { runId: a } = await api.experiments.start({ plan: { model: tiny, steps: [{ kind: 'count', n: 4 }] }, name: 'first', tags: ['t1'] });
     const { runId: b } = await api.experiments.start({ plan: { model: tiny, steps: [{ kind: 'count', n: 2 }, { kind: 'sleep', ms: 30 }] }, name: 'second' });
     await until(() => statuses.includes(`${a}:succeeded`) && statuses.includes(`${b}:succeeded`));
     offs.forEach((off) => off());
     expect(progress).toBeGreaterThan(2);
+    expect(reports.sort()).toEqual([`${a}:succeeded`, `${b}:succeeded`].sort());
 
     const list = await api.runs.list({ sort: 'created', order: 'asc' });
     expect(list.map((r) => r.name)).toEqual(['first', 'second']);

@@ -62,6 +62,7 @@ export function createRunServices({ store, runner, emit }: RunServicesOptions): 
     });
     void job.done.then((outcome) => {
       latest.delete(job.runId);
+      if (outcome.report) emit('runs', 'report', { runId: job.runId, report: outcome.report });
       emit('runs', 'status', { runId: job.runId, status: outcome.status, error: outcome.error });
       emit('runs', 'changed', { runId: job.runId, change: 'updated' });
     });
