@@ -69,7 +69,6 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
         ctx.token.throwIfCancelled();
         if (e.type === 'step') {
           ctx.progress({ fraction: e.step / totalSteps, loss: e.loss, message: `step ${e.step}/${totalSteps}` });
-          ctx.metric('loss', e.loss, e.step);
         }
       },
     },
