@@ -123,7 +123,9 @@ export const DATA_DRIVEN_PRUNERS: ReadonlySet<PrunerName> = new Set(['slim', 'ta
 
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
 export const QUANTIZERS = ['ptq', 'qat', 'lsq', 'dorefa', 'bnn'] as const;
-export const OBSERVERS = ['minmax', 'moving_average', 'percentile', 'histogram'] as const;
+/** Activation observers of post-training quantization (the engine's names: src-main/core/compress/quantization/observers.ts). */
+export const OBSERVERS = ['minmax', 'ema', 'percentile', 'entropy', 'mse'] as const;
+export type ObserverName = (typeof OBSERVERS)[number];
 
 const optimizerSchema = z.strictObject({
   kind: z.enum(OPTIMIZERS).default('sgd'),

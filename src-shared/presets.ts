@@ -3,7 +3,7 @@
  * the step options with the NNI 3.0 config list they start from. Plain data; every config list here passes
  * `parseConfigList` (a test checks it). Pure TypeScript: imports nothing but types.
  */
-import type { PrunerName } from './experiment.ts';
+import type { ObserverName, PrunerName } from './experiment.ts';
 
 export interface PruningPreset {
   id: string;
@@ -18,7 +18,7 @@ export interface QuantizationPreset {
   label: string;
   description: string;
   quantizer: 'ptq' | 'qat';
-  observer: 'minmax' | 'moving_average' | 'percentile' | 'histogram';
+  observer: ObserverName;
   configList: Record<string, unknown>[];
 }
 

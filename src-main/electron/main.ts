@@ -9,7 +9,7 @@ import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import '../node/steps/register.ts';
 import { createStudioHost, type StudioHost } from '../node/host/host.ts';
-import { utilityProcessSpawner, type UtilityProcessLike } from '../node/jobs/spawn.ts';
+import { utilityProcessSpawner } from '../node/jobs/spawn.ts';
 import { electronDialogs } from './dialogs.ts';
 import { mainTransport } from './ipc.ts';
 import { menuTemplate } from './menu.ts';
@@ -112,7 +112,7 @@ void app.whenReady().then(async () => {
       workerEntry: WORKER,
       // The bundled worker is plain JavaScript: no loader (execArgv) needed. Its stdout / stderr are
       // NodeJS.ReadableStreams, of which the spawner uses only on('data').
-      spawner: utilityProcessSpawner((modulePath, args, options) => utilityProcess.fork(modulePath, args, { ...options, execArgv: [] }) as unknown as UtilityProcessLike),
+      spawner: utilityProcessSpawner((modulePath, args, options) => utilityProcess.fork(modulePath, args, { ...options, execArgv: [] })),
     },
     onSettingsChanged: (s) => buildMenu(s.recentFiles),
     onFault: (message) => console.warn(`ipc: ${message}`),

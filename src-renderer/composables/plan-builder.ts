@@ -4,7 +4,7 @@
  * functions; the wizard store holds the draft.
  */
 import { DISTILLATION_PRESETS, PRUNING_PRESETS, QUANTIZATION_PRESETS } from '../../src-shared/presets.ts';
-import type { PrunerName } from '../../src-shared/experiment.ts';
+import type { ObserverName, PrunerName } from '../../src-shared/experiment.ts';
 import type { CompressionMode, Examples } from '../../src-shared/ipc/dto.ts';
 
 export const WIZARD_STEPS = ['model', 'data', 'compression', 'config', 'review'] as const;
@@ -20,7 +20,7 @@ export interface WizardDraft {
   evaluator: { metric: 'top1' | 'top5'; batchSize: number; maxBatches: number | null };
   prune: { enabled: boolean; presetId: string | null; pruner: PrunerName; speedup: boolean; roundTo: number | null };
   finetune: { enabled: boolean; epochs: number; lr: number; batchSize: number; maxBatchesPerEpoch: number | null };
-  quantize: { enabled: boolean; presetId: string | null; calibrationBatches: number; observer: 'minmax' | 'moving_average' | 'percentile' | 'histogram' };
+  quantize: { enabled: boolean; presetId: string | null; calibrationBatches: number; observer: ObserverName };
   distill: { enabled: boolean; presetId: string | null; temperature: number; alpha: number; epochs: number; lr: number };
   configText: Record<CompressionMode, string>;
   meta: { name: string; tags: string; notes: string };

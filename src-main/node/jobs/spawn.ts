@@ -4,7 +4,6 @@
  * Electron). Imports node:* and the protocol types only.
  */
 import { fork } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import type { HostMessage } from './protocol.ts';
 
 export interface WorkerExit {
@@ -89,8 +88,8 @@ export const forkSpawner: WorkerSpawner = {
 /** The part of Electron's `UtilityProcess` the runner uses (structural, so this file needs no Electron import). */
 export interface UtilityProcessLike {
   readonly pid: number | undefined;
-  readonly stdout: Readable | null;
-  readonly stderr: Readable | null;
+  readonly stdout: NodeJS.ReadableStream | null;
+  readonly stderr: NodeJS.ReadableStream | null;
   postMessage(message: unknown): void;
   kill(): boolean;
   on(event: 'message', listener: (message: unknown) => void): unknown;

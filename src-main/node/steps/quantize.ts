@@ -20,10 +20,6 @@ export class UnsupportedQuantizerError extends StudioError {
   }
 }
 
-/** The plan's observer names → the engine's. */
-const OBSERVER: Record<string, 'minmax' | 'ema' | 'percentile' | 'entropy' | 'mse'> = {
-  minmax: 'minmax', moving_average: 'ema', ema: 'ema', percentile: 'percentile', histogram: 'entropy', entropy: 'entropy', mse: 'mse',
-};
 
 const samples = (s: ImageSet, source: string): SampleSet => ({ x: s.images, labels: s.labels, count: s.count, shape: s.shape, source });
 
@@ -36,8 +32,8 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   const batchSize = 32;
   const cal = loadSplit({ ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) });
   const evaluator = imageEvaluator(model, { calibration: samples(cal, calSplit.paths[0]!), batchSize });
-  ctx.progress({ fraction: 0.1, message: `calibrating (${OBSERVER[step.observer] ?? step.observer} observer, ${cal.count} samples)` });
-  const q = new PTQQuantizer(model, step.configList, evaluator, { observer: OBSERVER[step.observer] ?? 'minmax', fuse: 'auto' });
+  ctx.progress({ fraction: 0.1, message: `calibrating (${step.observer} observer, ${cal.count} samples)` });
+  const q = new PTQQuantizer(model, step.configList, evaluator, { observer: step.observer, fuse: 'auto' });
   const { calibration } = await q.compress();
   ctx.token.throwIfCancelled();
   ctx.progress({ fraction: 0.7, message: 'exporting QDQ and checking what ORT fuses' });
