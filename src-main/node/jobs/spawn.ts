@@ -37,20 +37,38 @@ export interface WorkerSpawner {
 }
 
 /** Starts workers with `child_process.fork` and `--import tsx`, talking over the IPC channel. */
+/** Exit listeners that also fire for a listener added after the exit; the first exit wins. */
+function exitLatch() {
+  const listeners: ((e: WorkerExit) => void)[] = [];
+  let exited: WorkerExit | null = null;
+  return {
+    get exited() {
+      return exited;
+    },
+    fire(e: WorkerExit) {
+      if (exited) return;
+      exited = e;
+      for (const l of listeners) l(e);
+    },
+    on(l: (e: WorkerExit) => void) {
+      if (exited) l(exited);
+      else listeners.push(l);
+    },
+  };
+}
+
+function pipeOutput(streams: (NodeJS.ReadableStream | null)[], l: (text: string) => void): void {
+  for (const s of streams) s?.on('data', (d: Buffer) => l(d.toString()));
+}
+
 export const forkSpawner: WorkerSpawner = {
   spawn(entry, opts) {
     const child = fork(entry, [], { execArgv: ['--import', 'tsx'], env: opts.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
-    const exits: ((e: WorkerExit) => void)[] = [];
-    let exited: WorkerExit | null = null;
-    const finish = (e: WorkerExit) => {
-      if (exited) return;
-      exited = e;
-      for (const l of exits) l(e);
-    };
-    child.on('exit', (code, signal) => finish({ code, signal }));
+    const exit = exitLatch();
+    child.on('exit', (code, signal) => exit.fire({ code, signal }));
     child.on('error', (error) => {
       // 'error' without 'exit' means the process never started (or could not be signalled).
-      if (child.pid === undefined || child.exitCode !== null) finish({ code: null, signal: null, error });
+      if (child.pid === undefined || child.exitCode !== null) exit.fire({ code: null, signal: null, error });
     });
     return {
       get pid() {
@@ -65,16 +83,10 @@ export const forkSpawner: WorkerSpawner = {
         }
       },
       onMessage: (l) => void child.on('message', l),
-      onExit: (l) => {
-        if (exited) l(exited);
-        else exits.push(l);
-      },
-      onOutput: (l) => {
-        child.stdout?.on('data', (d: Buffer) => l(d.toString()));
-        child.stderr?.on('data', (d: Buffer) => l(d.toString()));
-      },
+      onExit: exit.on,
+      onOutput: (l) => pipeOutput([child.stdout, child.stderr], l),
       kill: (signal = 'SIGTERM') => {
-        if (exited) return;
+        if (exit.exited) return;
         try {
           child.kill(signal);
         } catch {
@@ -111,33 +123,23 @@ export function utilityProcessSpawner(forkUtility: UtilityForkFn): WorkerSpawner
   return {
     spawn(entry, opts) {
       const child = forkUtility(entry, [], { execArgv: ['--import', 'tsx'], env: opts.env, stdio: 'pipe', serviceName: opts.name });
-      const exits: ((e: WorkerExit) => void)[] = [];
-      let exited: WorkerExit | null = null;
+      const exit = exitLatch();
       let killedWith: string | null = null;
-      child.on('exit', (code) => {
-        exited = { code, signal: killedWith };
-        for (const l of exits) l(exited);
-      });
+      child.on('exit', (code) => exit.fire({ code, signal: killedWith }));
       return {
         get pid() {
           return child.pid;
         },
         send(message) {
-          if (exited) return false;
+          if (exit.exited) return false;
           child.postMessage(message);
           return true;
         },
         onMessage: (l) => void child.on('message', l),
-        onExit: (l) => {
-          if (exited) l(exited);
-          else exits.push(l);
-        },
-        onOutput: (l) => {
-          child.stdout?.on('data', (d: Buffer) => l(d.toString()));
-          child.stderr?.on('data', (d: Buffer) => l(d.toString()));
-        },
+        onExit: exit.on,
+        onOutput: (l) => pipeOutput([child.stdout, child.stderr], l),
         kill: (signal = 'SIGTERM') => {
-          if (exited) return;
+          if (exit.exited) return;
           killedWith = signal;
           // utilityProcess.kill() sends SIGTERM; a hard kill needs the pid.
           if (signal === 'SIGKILL' && child.pid !== undefined) {
