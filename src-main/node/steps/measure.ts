@@ -31,7 +31,7 @@ export async function measureModel(ctx: MeasureContext): Promise<MetricSnapshot>
   }
   const info = await inspectModel(model, { shapes: shape ? { [inputName]: shape } : undefined, dimSizes: { batch: 1 } });
   ctx.progress({ fraction: 0.8, message: 'latency' });
-  const lat = await benchmark(model, { threads: 1, warmup: 5, runs: 30, maxMs: 3000, shapes: shape ? { [inputName]: shape } : undefined, dimSizes: { batch: 1 }, ep: plan.executionProvider });
+  const lat = await benchmark(model, { threads: 1, warmup: 20, runs: 300, maxMs: 4000, shapes: shape ? { [inputName]: shape } : undefined, dimSizes: { batch: 1 }, ep: plan.executionProvider });
   return {
     metric: plan.evaluator?.metric ?? null,
     accuracy,
