@@ -75,9 +75,14 @@ function batchNormTrain(c: Ctx, node: Node): void {
   const variance = e.reduce('ReduceMean', e.mul(xc, xc), A, true);
   const inv = e.unary('Reciprocal', e.unary('Sqrt', e.add(variance, e.scalarLike(eps, variance))));
   const xhat = e.mul(xc, inv);
-  const gr = e.reshape(gamma!, cs);
-  const y = e.add(e.mul(xhat, gr), e.reshape(beta!, cs));
   const C = [xs[1]!];
+  const dt = e.dtype(x!);
+  // s·v + b per channel in one pass: inference-mode BatchNormalization with mean 0, var 1, ε 0 (exact:
+  // ORT scales by 1/√1 = 1), instead of a broadcast Mul and Add
+  const affine = (v: Value, s: Value, b: Value) =>
+    e.op('BatchNormalization', [v, e.reshape(s, C), e.reshape(b, C), e.filled(0, C, dt), e.filled(1, C, dt)], { epsilon: attr.float(0) }, xs);
+  const gr = e.reshape(gamma!, cs);
+  const y = affine(xhat, gamma!, beta!);
   c.out.stateUpdates.set(rm!, e.add(e.scale(rm!, m), e.scale(e.reshape(mu, C), 1 - m)));
   c.out.stateUpdates.set(rv!, e.add(e.scale(rv!, m), e.scale(e.reshape(variance, C), ((1 - m) * n) / Math.max(n - 1, 1))));
   e.tape = tape;
@@ -91,7 +96,13 @@ function batchNormTrain(c: Ctx, node: Node): void {
     vjp: ([dy], needs) => {
       const db = e.reduceSum(dy!, A, true);
       const dg = e.reduceSum(e.mul(dy!, xhat), A, true);
-      const dx = needs[0] ? e.mul(e.mul(gr, inv), e.sub(dy!, e.scale(e.add(db, e.mul(xhat, dg)), 1 / n))) : null;
+      // dx = a·dy + (b·x̂ + c) with per-channel a = γ/√(σ²+ε), b = −a·dγ/n, c = −a·dβ/n (three full passes)
+      let dx: Value | null = null;
+      if (needs[0]) {
+        const a = e.mul(gr, inv);
+        const na = e.scale(a, -1 / n);
+        dx = e.add(e.mul(dy!, a), affine(xhat, e.mul(na, dg), e.mul(na, db)));
+      }
       return [dx, needs[1] ? e.reshape(dg, C) : null, needs[2] ? e.reshape(db, C) : null];
     },
   });
