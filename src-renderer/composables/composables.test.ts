@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GraphView } from '../../src-shared/ipc/dto.ts';
 import { cleanSeries } from './charts.ts';
-import { formatBytes, formatCount, formatDelta, formatDuration, formatFactor } from './format.ts';
+import { formatBytes, formatCount, formatDelta, formatDuration, formatFactor } from '../../src-shared/format.ts';
 import { layoutGraph, nodeWidth } from './graph-layout.ts';
 import { paramRows, flattenPlan } from './param-diff.ts';
 import { paretoFlags } from './pareto.ts';

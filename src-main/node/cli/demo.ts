@@ -13,7 +13,7 @@ import { exportRun } from '../jobs/export.ts';
 import { openStore, studioHome } from '../store/index.ts';
 import { STEP_MODULES } from '../steps/index.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
-import { fmtBytes, fmtCount, fmtMs } from './format.ts';
+import { formatBytes, formatCount, formatMs } from '../../../src-shared/format.ts';
 
 export const DEMO_PLAN = join(RESOURCES_DIR, 'demo', 'experiment.json');
 
@@ -49,10 +49,10 @@ export function renderDemoReport(r: RunReport, exportDir: string, seconds: numbe
     `Compression Studio — ${r.planName ?? 'demo'}   run ${r.runId}`,
     '',
     row('accuracy', pct(b.accuracy), pct(a.accuracy), delta),
-    row('params', fmtCount(b.params), fmtCount(a.params), factor(f.params, 'fewer')),
-    row('MACs', b.macs === null ? '–' : fmtCount(b.macs), a.macs === null ? '–' : fmtCount(a.macs), factor(f.macs, 'fewer')),
-    row('size', fmtBytes(b.sizeBytes), fmtBytes(a.sizeBytes), factor(f.sizeBytes, 'smaller')),
-    row('latency', b.latencyMs ? fmtMs(b.latencyMs.p50) : '–', a.latencyMs ? fmtMs(a.latencyMs.p50) : '–', factor(f.latency, 'faster')),
+    row('params', formatCount(b.params), formatCount(a.params), factor(f.params, 'fewer')),
+    row('MACs', b.macs === null ? '–' : formatCount(b.macs), a.macs === null ? '–' : formatCount(a.macs), factor(f.macs, 'fewer')),
+    row('size', formatBytes(b.sizeBytes), formatBytes(a.sizeBytes), factor(f.sizeBytes, 'smaller')),
+    row('latency', b.latencyMs ? formatMs(b.latencyMs.p50) : '–', a.latencyMs ? formatMs(a.latencyMs.p50) : '–', factor(f.latency, 'faster')),
     '',
     '  steps:',
     ...r.steps.map((s, i) => `    ${i + 1}. ${s.kind.padEnd(9)} ${s.status.padEnd(9)} ${s.durationMs != null ? `${(s.durationMs / 1000).toFixed(1)} s` : ''}  ${summaryLine(s.summary)}`),

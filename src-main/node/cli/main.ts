@@ -6,7 +6,8 @@ import { Command, Option } from 'commander';
 import { StudioError } from '../../core/ir/errors.ts';
 import { inspectModel, openModel } from '../inspect.ts';
 import { benchmark, listProviders } from '../runtime/index.ts';
-import { fmtBytes, fmtCount, fmtMs, fmtShape, table } from './format.ts';
+import { formatBytes, formatCount, formatMs, formatShape } from '../../../src-shared/format.ts';
+import { table } from './format.ts';
 import { runDemo } from './demo.ts';
 import { resumeCommand, runCommand, runsCommand } from '../jobs/cli.ts';
 import { STEP_MODULES } from '../steps/index.ts';
@@ -62,16 +63,16 @@ export function buildProgram(): Command {
       const info = await inspectModel(model, { file, lifted, values: o.trace, shapes: parseShapes(o.shape), ep: o.ep });
       print(!!o.json, info, () => {
         const lines = [
-          `${file}  (${fmtBytes(info.fileBytes ?? 0)}, IR ${info.irVersion}, opset ${info.opset}${info.producer ? `, ${info.producer}` : ''})`,
-          ...info.inputs.map((t) => `  input   ${t.name}: ${t.dtype}${fmtShape(t.shape)}`),
-          ...info.outputs.map((t) => `  output  ${t.name}: ${t.dtype}${fmtShape(t.shape)}`),
-          `  nodes   ${info.nodes}   params ${fmtCount(info.params)}   MACs ${info.macs === null ? 'unknown' : fmtCount(info.macs)}   weights ${fmtBytes(info.sizeBytes)}`,
+          `${file}  (${formatBytes(info.fileBytes ?? 0)}, IR ${info.irVersion}, opset ${info.opset}${info.producer ? `, ${info.producer}` : ''})`,
+          ...info.inputs.map((t) => `  input   ${t.name}: ${t.dtype}${formatShape(t.shape)}`),
+          ...info.outputs.map((t) => `  output  ${t.name}: ${t.dtype}${formatShape(t.shape)}`),
+          `  nodes   ${info.nodes}   params ${formatCount(info.params)}   MACs ${info.macs === null ? 'unknown' : formatCount(info.macs)}   weights ${formatBytes(info.sizeBytes)}`,
           `  ops     ${Object.entries(info.opTypes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}×${v}`).join(' ')}`,
         ];
         if (info.liftedConstants) lines.push('  note    weights held in Constant nodes were lifted to initializers');
         if (info.controlFlow.length) lines.push(`  control flow / recurrent ops: ${info.controlFlow.join(', ')}`);
         if (info.traceError) lines.push(`  trace failed: ${info.traceError}`);
-        if (info.values) lines.push(table([['value', 'dtype', 'shape'], ...info.values.map((v) => [v.name, v.dtype, fmtShape(v.shape)])]));
+        if (info.values) lines.push(table([['value', 'dtype', 'shape'], ...info.values.map((v) => [v.name, v.dtype, formatShape(v.shape)])]));
         return lines.join('\n');
       });
     });
@@ -99,7 +100,7 @@ export function buildProgram(): Command {
       print(!!o.json, summary, () =>
         [
           `${file} on ${r.ep}${r.fallback ? ` (${r.fallback.reason})` : ''}, ${r.threads} thread(s), ${r.runs} runs after ${r.warmup} warm-up`,
-          `  p50 ${fmtMs(r.p50)}   p90 ${fmtMs(r.p90)}   p99 ${fmtMs(r.p99)}   mean ${fmtMs(r.mean)}   min ${fmtMs(r.min)}`,
+          `  p50 ${formatMs(r.p50)}   p90 ${formatMs(r.p90)}   p99 ${formatMs(r.p99)}   mean ${formatMs(r.mean)}   min ${formatMs(r.min)}`,
           `  cpu ${r.cpu.model}; avx2 ${r.cpu.flags.avx2}, avx512f ${r.cpu.flags.avx512f}, vnni ${r.cpu.flags.avx512_vnni || r.cpu.flags.avx_vnni}`,
         ].join('\n'),
       );

@@ -20,7 +20,7 @@ import { PTQQuantizer, wantsReduceRange } from '../quantize/ptq.ts';
 import { imageEvaluator, loadSamples, type SampleSet } from '../quantize/data.ts';
 import { optimizedGraph, INTEGER_OPS, type FusionReport } from '../quantize/verify.ts';
 import type { CommandIO } from './prune.ts';
-import { fmtBytes, fmtMs } from './format.ts';
+import { formatBytes, formatMs } from '../../../src-shared/format.ts';
 
 export interface QuantizeCommandOptions {
   /** Path of the .onnx model (with its weights). */
@@ -233,8 +233,8 @@ function printReport(r: QuantizeReport, io: CommandIO): void {
     ...(r.accuracy
       ? [`  accuracy  ${pct(r.accuracy.before)} → ${pct(r.accuracy.after)}  (${r.accuracy.drop >= 0 ? '−' : '+'}${(Math.abs(r.accuracy.drop) * 100).toFixed(2)} points on ${r.accuracy.samples} samples of ${r.accuracy.on})`]
       : ['  accuracy  not measured (no labels)']),
-    `  size      ${fmtBytes(r.size.before)} → ${fmtBytes(r.size.after)}  (${r.size.ratio.toFixed(2)}× smaller)`,
-    `  latency   ${fmtMs(r.latency.fp32Ms)} → ${fmtMs(r.latency.int8Ms)}  (${r.latency.speedup.toFixed(2)}× faster; p50 of ${r.latency.rounds} side-by-side rounds, ${r.latency.threads} thread(s))`,
+    `  size      ${formatBytes(r.size.before)} → ${formatBytes(r.size.after)}  (${r.size.ratio.toFixed(2)}× smaller)`,
+    `  latency   ${formatMs(r.latency.fp32Ms)} → ${formatMs(r.latency.int8Ms)}  (${r.latency.speedup.toFixed(2)}× faster; p50 of ${r.latency.rounds} side-by-side rounds, ${r.latency.threads} thread(s))`,
     `  cpu       ${r.cpu.model}; avx2 ${r.cpu.flags.avx2}, avx512f ${r.cpu.flags.avx512f}, vnni ${vnni}`,
     `  ORT       ${r.fusion.integerOps} integer kernels (${Object.entries(r.fusion.counts).filter(([k]) => INTEGER_OPS.has(k)).map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}), ${r.fusion.floatLinear} float linear ops left`,
     ...r.fusion.unfused.map((u) => `  not fused ${u.node} (${u.opType}): ${u.reason}`),

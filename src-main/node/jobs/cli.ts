@@ -4,6 +4,7 @@
  * code and writes only to the streams it is given. Imports the runner, the store and src-shared; never
  * commander or Electron.
  */
+import { formatBytes, formatCount, formatFactor, formatPercent } from '../../../src-shared/format.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PlanError, RUN_STATUSES, type LogEvent, type MetricSnapshot, type ProgressEvent, type RunStatus } from '../../../src-shared/experiment.ts';
@@ -293,10 +294,10 @@ function listRuns(store: Store, opts: RunsOptions): number {
     r.status,
     r.name,
     r.createdAt.replace('T', ' ').slice(0, 16),
-    fmtAcc(r.after?.accuracy),
-    fmtFactor(r.report?.factors.params),
-    fmtFactor(r.report?.factors.sizeBytes),
-    fmtFactor(r.report?.factors.latency),
+    formatPercent(r.after?.accuracy),
+    formatFactor(r.report?.factors.params),
+    formatFactor(r.report?.factors.sizeBytes),
+    formatFactor(r.report?.factors.latency),
     r.tags.join(','),
   ]);
   out.write(`${table(['id', 'status', 'name', 'created', 'accuracy', 'params ×', 'size ×', 'speed ×', 'tags'], rows)}\n`);
@@ -346,7 +347,7 @@ function summaryJson(r: RunSummary) {
 /** Metrics as rows, one before → after column per run. */
 function snapshotTable(names: readonly string[], before: readonly (MetricSnapshot | null)[], after: readonly (MetricSnapshot | null)[]): string {
   const rows: [string, (s: MetricSnapshot) => string][] = [
-    ['accuracy', (s) => fmtAcc(s.accuracy)],
+    ['accuracy', (s) => formatPercent(s.accuracy)],
     ['loss', (s) => (s.loss === null ? '–' : s.loss.toPrecision(4))],
     ['params', (s) => formatCount(s.params)],
     ['MACs', (s) => (s.macs === null ? '–' : formatCount(s.macs))],
@@ -363,25 +364,8 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-const fmtAcc = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(2)}%`);
-const fmtFactor = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${v.toFixed(2)}×`);
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
-}
 
-export function formatCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
-  return String(n);
-}
 
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;

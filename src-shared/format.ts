@@ -1,4 +1,4 @@
-/** @file Number and time formatting for the views: counts (k / M / G), bytes, percentages, factors, durations, dates. Pure functions. */
+/** @file Number and time formatting for people — counts (k / M / G), bytes, percentages, factors, durations, dates — shared by the CLI and the renderer. Pure functions: no Node, no DOM. */
 
 /** @example formatCount(1234567) // '1.23 M' */
 export function formatCount(n: number | null | undefined): string {
