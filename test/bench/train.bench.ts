@@ -105,7 +105,7 @@ function torchStep(c: Case): number | string {
 export async function benchTraining(): Promise<Record<string, unknown>[]> {
   const cases: Case[] = [
     { name: 'mnist-cnn (16-32-64)', torchName: 'cnn', model: () => buildCnn(), batch: 64, sample: [1, 28, 28], classes: 10, warmup: 5, runs: 30, loopK: 10 },
-    { name: 'resnet18 64×64', torchName: 'resnet18', model: () => loadCorpusModel('resnet18_bn_op17_b1', 0), batch: 32, sample: [3, 64, 64], classes: 1000, warmup: 2, runs: 6, loopK: 0 },
+    { name: 'resnet18 64×64', torchName: 'resnet18', model: () => loadCorpusModel('resnet18_bn_op17_b1', 0), batch: 32, sample: [3, 64, 64], classes: 1000, warmup: 2, runs: 8, loopK: 4 },
   ];
   const rows: Record<string, unknown>[] = [];
   for (const c of cases) {

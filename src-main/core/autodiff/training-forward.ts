@@ -2,18 +2,22 @@
  * @file The training forward: walks a graph in order and puts every node on the tape, rewriting the ops that
  * behave differently in training — BatchNormalization (batch statistics, running-stat updates as extra step
  * outputs; closed-form backward), Dropout (a mask from a noise input the trainer fills from its seeded RNG),
- * MaxPool (adds its Indices output), LayerNormalization (adds Mean/InvStdDev outputs). Pure: imports the IR.
+ * MaxPool (adds its Indices output), LayerNormalization (adds Mean/InvStdDev outputs) — and lowers the
+ * convs ORT runs slowly per image to one batched GEMM (conv-gemm.ts). Pure: imports the IR.
  */
 import type { DataType, Graph, Node, Value } from '../ir/index.ts';
 import { attr, type Emitter, type TapeEntry } from './emitter.ts';
 import { UnsupportedGradientError } from './errors.ts';
 import { axesExcept, channelShape, constantOf } from './rule.ts';
+import { convAsGemm, lowersToGemm } from './conv-gemm.ts';
 
 export interface TrainingForwardOptions {
   /** 'train': batch statistics and running-stat updates (default); 'frozen': running statistics as constants. */
   batchNorm?: 'train' | 'frozen';
   /** 'train': dropout masks from noise inputs (default); 'off': dropout is the identity. */
   dropout?: 'train' | 'off';
+  /** 'auto': convs with few output positions train as one batched GEMM (conv-gemm.ts, default); 'off': never. */
+  convLowering?: 'auto' | 'off';
 }
 
 /** A noise input the trainer fills with uniform [0, 1) samples each step. */
@@ -170,6 +174,7 @@ function layerNormTrain(c: Ctx, node: Node): void {
 }
 
 const trainingRewrites: Record<string, (c: Ctx, node: Node, o: TrainingForwardOptions) => boolean> = {
+  Conv: (c, n, o) => (o.convLowering ?? 'auto') === 'auto' && lowersToGemm(c.e, n) && (replaceNode(c, n, [convAsGemm(c.e, n)]), true),
   BatchNormalization: (c, n, o) => (o.batchNorm ?? 'train') === 'train' && (batchNormTrain(c, n), true),
   Dropout: (c, n, o) => (o.dropout ?? 'train') === 'train' && (dropoutTrain(c, n), true),
   MaxPool: (c, n) => (n.outputs.length < 2 || n.outputs[1]!.anonymous) && (maxPoolTrain(c, n), true),

@@ -2,7 +2,7 @@
  * @file Gradient rules of the linear ops: MatMul (batched, broadcast), Gemm, Conv and ConvTranspose, in the
  * formulations AUTODIFF-NOTES §5 verified fastest on ORT's CPU kernels. Pure: imports the IR and autodiff kit.
  */
-import { Tensor, type Value } from '../../ir/index.ts';
+import { Tensor, type Node, type Value } from '../../ir/index.ts';
 import { attr, type Emitter } from '../emitter.ts';
 import { axesExcept, type Grads, type VjpContext, type VjpRule } from '../rule.ts';
 
@@ -69,13 +69,13 @@ export interface ConvGeometry {
   group: number;
 }
 
-/** Conv geometry with auto_pad resolved against the traced input size. */
-function convGeometry(c: VjpContext, xSpatial: number[], kernel: number[]): ConvGeometry {
+/** Conv geometry of a Conv node with auto_pad resolved against the traced input size. */
+export function convGeometry(node: Node, xSpatial: number[], kernel: number[]): ConvGeometry {
   const r = kernel.length;
-  const s = c.ints('strides') ?? kernel.map(() => 1);
-  const d = c.ints('dilations') ?? kernel.map(() => 1);
-  const pads = c.ints('pads') ?? new Array(2 * r).fill(0);
-  const auto = c.node.attrString('auto_pad') ?? 'NOTSET';
+  const s = node.attrInts('strides') ?? kernel.map(() => 1);
+  const d = node.attrInts('dilations') ?? kernel.map(() => 1);
+  const pads = node.attrInts('pads') ?? new Array(2 * r).fill(0);
+  const auto = node.attrString('auto_pad') ?? 'NOTSET';
   let pb = pads.slice(0, r);
   let pe = pads.slice(r);
   if (auto === 'VALID') {
@@ -86,11 +86,11 @@ function convGeometry(c: VjpContext, xSpatial: number[], kernel: number[]): Conv
     pb = total.map((t) => (auto === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
     pe = total.map((t, i) => t - pb[i]!);
   }
-  return { r, k: kernel, s, d, pb, pe, group: c.int('group', 1) };
+  return { r, k: kernel, s, d, pb, pe, group: node.attrInt('group', 1) };
 }
 
 /** Attributes of a Conv/ConvTranspose with explicit pads. */
-function convAttrs(g: ConvGeometry, pb: number[], pe: number[], extra: Record<string, number[]> = {}) {
+export function convAttrs(g: ConvGeometry, pb: number[], pe: number[], extra: Record<string, number[]> = {}) {
   const a: Record<string, ReturnType<typeof attr.ints>> = {
     strides: attr.ints(g.s),
     dilations: attr.ints(g.d),
@@ -110,8 +110,6 @@ function convAttrs(g: ConvGeometry, pb: number[], pe: number[], extra: Record<st
 export function convInputGrad(e: Emitter, dy: Value, w: Value, g: ConvGeometry, inShape: number[]): Value {
   const ws = e.shape(w);
   const [m, cg] = [ws[0]!, ws[1]!];
-  const inSpatial = inShape.slice(2);
-  const outSpatial = e.shape(dy).slice(2);
   const reach = g.k.map((k, i) => g.d[i]! * (k - 1));
   const stride1 = g.s.every((s) => s === 1) && g.pb.every((p, i) => p <= reach[i]!) && g.pe.every((p, i) => p <= reach[i]!);
   if (stride1) {
@@ -126,6 +124,14 @@ export function convInputGrad(e: Emitter, dy: Value, w: Value, g: ConvGeometry, 
     const a = convAttrs({ ...g, s: g.k.map(() => 1) }, pads.pb, pads.pe);
     return e.op('Conv', [dy, wt], a, inShape);
   }
+  return convTransposeAdjoint(e, dy, w, g, inShape);
+}
+
+/** The input-adjoint of a conv as one ConvTranspose whose output is exactly `inShape` (any stride). */
+export function convTransposeAdjoint(e: Emitter, dy: Value, w: Value, g: ConvGeometry, inShape: number[]): Value {
+  const inSpatial = inShape.slice(2);
+  const outSpatial = e.shape(dy).slice(2);
+  const reach = g.k.map((k, i) => g.d[i]! * (k - 1));
   // ConvTranspose output = (o−1)s + d(k−1) + 1 − pb − pe' + op; choose pe'/op so that it equals `in`.
   const pe: number[] = [];
   const op: number[] = [];
@@ -155,7 +161,7 @@ function reversalMatrix(e: Emitter, K: number, like: Value): Value {
 }
 
 /** One-hot unfold kernel E [K, 1, k…]: E[j, 0, …] = 1 at kernel offset j. */
-function unfoldKernel(e: Emitter, kernel: number[], like: Value): Value {
+export function unfoldKernel(e: Emitter, kernel: number[], like: Value): Value {
   const K = kernel.reduce((a, b) => a * b, 1);
   const data = new Float64Array(K * K);
   for (let j = 0; j < K; j++) data[j * K + j] = 1;
@@ -210,7 +216,7 @@ export function convWeightGrad(e: Emitter, x: Value, dy: Value, g: ConvGeometry,
 const conv: VjpRule = (c) => {
   const xs = c.xs(0);
   const ws = c.xs(1);
-  const g = convGeometry(c, xs.slice(2), c.ints('kernel_shape') ?? ws.slice(2));
+  const g = convGeometry(c.node, xs.slice(2), c.ints('kernel_shape') ?? ws.slice(2));
   const dx = c.need(0) ? convInputGrad(c.e, c.dy, c.x(1), g, xs) : null;
   const dw = c.need(1) ? convWeightGrad(c.e, c.x(0), c.dy, g, ws) : null;
   const db = c.maybe(2) && c.need(2) ? c.e.reduceSum(c.dy, axesExcept(xs.length, 1), false) : null;
