@@ -1,17 +1,20 @@
 #!/usr/bin/python3
-"""PyTorch CPU baseline for test/bench/train.bench.ts: median training-step time (zero_grad + forward +
-cross-entropy + backward + SGD-momentum step) of the example CNN and torchvision's resnet18, one thread.
-Usage: train_torch.py <model: cnn|resnet18> <batch> <size> <warmup> <runs>; prints one JSON line."""
+"""PyTorch CPU baseline for test/bench/train.bench.ts: training steps (zero_grad + forward + cross-entropy +
+backward + SGD-momentum step) of the example CNN and torchvision's resnet18.
+
+Usage: train_torch.py <model: cnn|resnet18> <batch> <size> [threads (default 1)]
+Then serves requests on stdin, one per line: "<k>" runs k steps and prints one JSON line
+{"wall_ms": [...], "cpu_ms": [...]} (per step); "quit" (or end of input) exits. The bench interleaves these
+requests with its ORT steps, so both sides see the same machine load."""
 import json
-import statistics
 import sys
 import time
 
 import torch
 import torch.nn as nn
 
-torch.set_num_threads(1)
-name, batch, size, warmup, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+name, batch, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
 torch.manual_seed(0)
 if name == "cnn":
     def blk(i, o, pool):
@@ -27,13 +30,18 @@ else:
 y = torch.randint(0, classes, (batch,))
 model.train()
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-times = []
-for i in range(warmup + runs):
-    t0 = time.perf_counter()
-    opt.zero_grad()
-    loss = nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
-    if i >= warmup:
-        times.append((time.perf_counter() - t0) * 1000)
-print(json.dumps({"median_ms": statistics.median(times), "torch": torch.__version__}))
+print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+for line in sys.stdin:
+    line = line.strip()
+    if not line or line == "quit":
+        break
+    wall, cpu = [], []
+    for _ in range(int(line)):
+        t0, c0 = time.perf_counter(), time.process_time()
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    print(json.dumps({"wall_ms": wall, "cpu_ms": cpu}), flush=True)

@@ -57,9 +57,10 @@ function replaceNode(c: Ctx, old: Node, outs: (Value | null)[]): void {
 }
 
 // Training-mode BN over axes A = all but channels, n = |A| elements per channel:
-//   μ = mean_A x; σ² = mean_A (x−μ)²; x̂ = (x−μ)/√(σ²+ε); y = γx̂ + β;
+//   μ = mean_A x; x_c = x − μ; σ² = mean_A x_c²; ι = 1/√(σ²+ε); y = (γι)·x_c + β  (x̂ = ι·x_c is never stored)
 //   running: r_μ ← m·r_μ + (1−m)·μ; r_σ ← m·r_σ + (1−m)·σ²·n/(n−1)  (ONNX momentum m; unbiased like torch)
-//   backward: dβ = Σ dy; dγ = Σ dy·x̂; dx = γ/√(σ²+ε) · (dy − (dβ + x̂·dγ)/n)
+//   backward: dβ = Σ dy; dγ = ι·Σ dy·x_c; dx = γι · (dy − (dβ + x̂·dγ)/n)
+// Forward: five passes over x (mean, centre, square, mean, scale-shift); backward: five.
 function batchNormTrain(c: Ctx, node: Node): void {
   const { e } = c;
   const [x, gamma, beta, rm, rv] = [0, 1, 2, 3, 4].map((i) => node.inputs[i]!);
@@ -76,9 +77,9 @@ function batchNormTrain(c: Ctx, node: Node): void {
   e.tape = null;
   const mu = e.reduce('ReduceMean', x!, A, true);
   const xc = e.sub(x!, mu);
+  // (ORT's ReduceSumSquare is slower than a Mul and a ReduceMean)
   const variance = e.reduce('ReduceMean', e.mul(xc, xc), A, true);
   const inv = e.unary('Reciprocal', e.unary('Sqrt', e.add(variance, e.scalarLike(eps, variance))));
-  const xhat = e.mul(xc, inv);
   const C = [xs[1]!];
   const dt = e.dtype(x!);
   // s·v + b per channel in one pass: inference-mode BatchNormalization with mean 0, var 1, ε 0 (exact:
@@ -86,7 +87,8 @@ function batchNormTrain(c: Ctx, node: Node): void {
   const affine = (v: Value, s: Value, b: Value) =>
     e.op('BatchNormalization', [v, e.reshape(s, C), e.reshape(b, C), e.filled(0, C, dt), e.filled(1, C, dt)], { epsilon: attr.float(0) }, xs);
   const gr = e.reshape(gamma!, cs);
-  const y = affine(xhat, gamma!, beta!);
+  const a = e.mul(gr, inv);
+  const y = affine(xc, a, beta!);
   c.out.stateUpdates.set(rm!, e.add(e.scale(rm!, m), e.scale(e.reshape(mu, C), 1 - m)));
   c.out.stateUpdates.set(rv!, e.add(e.scale(rv!, m), e.scale(e.reshape(variance, C), ((1 - m) * n) / Math.max(n - 1, 1))));
   e.tape = tape;
@@ -99,13 +101,12 @@ function batchNormTrain(c: Ctx, node: Node): void {
     outputs: [y],
     vjp: ([dy], needs) => {
       const db = e.reduceSum(dy!, A, true);
-      const dg = e.reduceSum(e.mul(dy!, xhat), A, true);
-      // dx = a·dy + (b·x̂ + c) with per-channel a = γ/√(σ²+ε), b = −a·dγ/n, c = −a·dβ/n (three full passes)
+      const dg = e.mul(e.reduceSum(e.mul(dy!, xc), A, true), inv);
+      // dx = a·dy + (b·x_c + c) with per-channel b = −a·ι·dγ/n, c = −a·dβ/n (three full passes)
       let dx: Value | null = null;
       if (needs[0]) {
-        const a = e.mul(gr, inv);
         const na = e.scale(a, -1 / n);
-        dx = e.add(e.mul(dy!, a), affine(xhat, e.mul(na, dg), e.mul(na, db)));
+        dx = e.add(e.mul(dy!, a), affine(xc, e.mul(e.mul(na, dg), inv), e.mul(na, db)));
       }
       return [dx, needs[1] ? e.reshape(dg, C) : null, needs[2] ? e.reshape(db, C) : null];
     },
