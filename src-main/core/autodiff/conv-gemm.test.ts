@@ -5,11 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type * as ort from 'onnxruntime-node';
-import { attr, buildTrainingStep, type TrainingStep } from './index.ts';
+import { attr, buildTrainingStep, Emitter, type TrainingStep } from './index.ts';
+import { unfold } from './rules/linear.ts';
 import { opModel } from './op-model.ts';
 import { gradCheck, lowerForFloat64, toFloat64 } from '../../node/train/gradcheck.ts';
 import { createSession, toOrt, traceModel } from '../../node/train/ort.ts';
-import { Tensor, type AttributeValue, type Model } from '../ir/index.ts';
+import { Model, Tensor, type AttributeValue } from '../ir/index.ts';
 
 const ints = attr.ints;
 
@@ -98,5 +99,33 @@ describe('conv lowering to one batched GEMM (training steps only)', () => {
       const step = await stepOf(convModel(c), 'auto');
       expect(step.model.graph.nodes.some((n) => n.opType === 'Gemm'), c.name).toBe(false);
     }
+  });
+});
+
+describe('unfold: the selection-matrix MatMul equals the one-hot Conv, bit for bit', () => {
+  it.each<{ name: string; x: number[]; k: number[]; s?: number[]; d?: number[]; pb?: number[]; pe?: number[] }>([
+    { name: '3×3 s1 p1 on 4×4', x: [2, 3, 4, 4], k: [3, 3], pb: [1, 1], pe: [1, 1] },
+    { name: '3×3 s2 p1 on 5×6 (odd sizes)', x: [1, 2, 5, 6], k: [3, 3], s: [2, 2], pb: [1, 1], pe: [1, 1] },
+    { name: 'dilation 2, asymmetric pads', x: [1, 2, 5, 4], k: [3, 3], d: [2, 2], pb: [1, 0], pe: [2, 1] },
+    { name: '2×1 kernel, strides 2×3', x: [2, 1, 6, 7], k: [2, 1], s: [2, 3] },
+    { name: '1-D k3 s2 p1', x: [2, 3, 9], k: [3], s: [2], pb: [1], pe: [1] },
+    { name: '3-D k2', x: [1, 2, 3, 3, 2], k: [2, 2, 2], pb: [0, 1, 0], pe: [1, 0, 1] },
+  ])('$name', async (c) => {
+    const r = c.k.length;
+    const g = { r, k: c.k, s: c.s ?? c.k.map(() => 1), d: c.d ?? c.k.map(() => 1), pb: c.pb ?? c.k.map(() => 0), pe: c.pe ?? c.k.map(() => 0), group: 1 };
+    const out = c.x.slice(2).map((n, i) => Math.floor((n + g.pb[i]! + g.pe[i]! - g.d[i]! * (c.k[i]! - 1) - 1) / g.s[i]!) + 1);
+    const m = new Model();
+    m.opsetImports.set('', 17);
+    const e = new Emitter(m.graph, 17);
+    const x = e.declare(m.graph.addInput('x'), c.x, 'float32');
+    m.graph.outputs.push(unfold(e, x, g, out, 'matmul'), unfold(e, x, g, out, 'conv'));
+    const n = c.x.reduce((a, b) => a * b, 1);
+    const data = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7) * 3 + (i % 5));
+    const s = await createSession(m);
+    const res = await s.run({ x: toOrt(new Tensor('float32', c.x, data)) });
+    await s.release();
+    const [a, b] = m.graph.outputs.map((o) => Array.from(res[o.name]!.data as Float32Array));
+    expect(a!.length).toBe(c.x[0]! * c.x[1]! * c.k.reduce((p, q) => p * q, 1) * out.reduce((p, q) => p * q, 1));
+    expect(a).toEqual(b);
   });
 });

@@ -4,16 +4,16 @@
  * ORT's CPU Conv runs one GEMM per image, [M, C·K] × [C·K, P], and MLAS's kernel works on 16-column
  * panels: with P = 4 output positions (resnet18's last stage at 64×64) three quarters of every panel is
  * padding, and the same holds for the stride-1 adjoint conv of the backward pass. Here such a conv becomes
- *   colsᵀ = im2col(x) [N·P, C·K]  (one-hot unfold conv, ORT's NCHWc path)
+ *   colsᵀ = unfold(x) [N·P, C·K]  (a MatMul with a 0/1 selection matrix for small inputs: rules/linear.ts)
  *   yᵀ    = Gemm(colsᵀ, W [M, C·K], bias, transB) [N·P, M]  →  y [N, M, out…]
- * and the backward follows from the Gemm rule (dW = dyᵀᵀ·colsᵀ and dcolsᵀ = dyᵀ·W, each one GEMM with
- * N·P rows) plus col2im as one ConvTranspose with the one-hot kernel. Measured on resnet18 32×3×64×64
- * (docs in AUTODIFF-NOTES §5 of the project notes): the 512-channel 2×2 convs run 2× faster forward and the
- * adjoint 2–3× faster. Pure: imports the IR and autodiff kit.
+ * and the backward follows from the ordinary rules: dW = dyᵀᵀ·colsᵀ and dcolsᵀ = dyᵀ·W, each one GEMM with
+ * N·P rows, and col2im as the unfold's adjoint (the transposed selection matrix). Measured on resnet18
+ * 32×3×64×64, one thread: the 512-channel 2×2 convs run 2× faster forward and their input gradient 2–3×
+ * faster. Pure: imports the IR and autodiff kit.
  */
 import type { Node, Value } from '../ir/index.ts';
 import { attr, type Emitter } from './emitter.ts';
-import { convAttrs, convGeometry, convTransposeAdjoint, unfoldKernel } from './rules/linear.ts';
+import { convGeometry, unfold } from './rules/linear.ts';
 
 /** Convs whose output has at most this many positions per image train as one batched GEMM. */
 export const GEMM_CONV_MAX_POSITIONS = 8;
@@ -34,8 +34,9 @@ export function lowersToGemm(e: Emitter, node: Node): boolean {
 }
 
 /**
- * Emit `node` as im2col + Gemm on the emitter's tape (the im2col a composite with a ConvTranspose adjoint,
- * the rest ordinary taped ops) and return the value that replaces its output. The node itself is untouched.
+ * Emit `node` as unfold + Gemm on the emitter's tape (ordinary ops with gradient rules: the unfold is a MatMul
+ * with a constant selection matrix for small inputs, a one-hot Conv otherwise) and return the value that
+ * replaces its output. The node itself is untouched.
  */
 export function convAsGemm(e: Emitter, node: Node): Value {
   const [x, w, b] = node.inputs as [Value, Value, Value | undefined];
@@ -47,27 +48,9 @@ export function convAsGemm(e: Emitter, node: Node): Value {
   const kernel = node.attrInts('kernel_shape') ?? ws.slice(2);
   const g = convGeometry(node, xs.slice(2), kernel);
   const K = prod(kernel);
-  const outSpatial = ys.slice(2);
-  const P = prod(outSpatial);
-  const tape = e.tape;
-  e.tape = null;
-  const E = unfoldKernel(e, kernel, x);
-  const flatShape = [n * cin, 1, ...xs.slice(2)];
-  const u = e.op('Conv', [e.reshape(x, flatShape), E], convAttrs({ ...g, group: 1 }, g.pb, g.pe), [n * cin, K, ...outSpatial]);
-  const colsT = e.reshape(e.transpose(e.reshape(u, [n, cin * K, P]), [0, 2, 1]), [n * P, cin * K]);
-  e.tape = tape;
-  tape?.push({
-    label: `${node.name}/im2col`,
-    opType: 'Im2Col',
-    node: null,
-    inputs: [x],
-    outputs: [colsT],
-    vjp: ([dcols], needs) => {
-      if (!needs[0] || !dcols) return [null];
-      const du = e.reshape(e.transpose(e.reshape(dcols, [n, P, cin * K]), [0, 2, 1]), [n * cin, K, ...outSpatial]);
-      return [e.reshape(convTransposeAdjoint(e, du, E, { ...g, group: 1 }, flatShape), xs)];
-    },
-  });
+  const P = prod(ys.slice(2));
+  const cols = e.reshape(unfold(e, x, g, ys.slice(2)), [n, cin * K, P]);
+  const colsT = e.reshape(e.transpose(cols, [0, 2, 1]), [n * P, cin * K]);
   const w2 = e.reshape(w, [m, cin * K]);
   const yT = e.op('Gemm', b ? [colsT, w2, b] : [colsT, w2], { transB: attr.int(1) }, [n * P, m]);
   return e.reshape(e.transpose(e.reshape(yT, [n, P, m]), [0, 2, 1]), ys);

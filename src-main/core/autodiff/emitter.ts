@@ -135,10 +135,11 @@ export class Emitter {
     return this.declare(v, [...t.dims], t.dtype);
   }
 
-  private cached(key: string, make: () => Tensor): Value {
+  /** An initializer made once per `key` and shared by every later request for the same key. */
+  cached(key: string, make: () => Tensor, base = 'const'): Value {
     let v = this.cache.get(key);
     if (!v) {
-      v = this.constant(make());
+      v = this.constant(make(), base);
       this.cache.set(key, v);
     }
     return v;
