@@ -23,7 +23,9 @@ interface ConvCase {
 
 const ints = attr.ints;
 const cases: ConvCase[] = [
-  { name: 'k3 s1 p1 + bias', x: [2, 3, 6, 6], w: [4, 3, 3, 3], bias: true, attrs: { pads: ints([1, 1, 1, 1]) } },
+  { name: 'k3 s1 p1 + bias (C < M: input gradient by ConvTranspose)', x: [2, 3, 6, 6], w: [4, 3, 3, 3], bias: true, attrs: { pads: ints([1, 1, 1, 1]) } },
+  { name: 'k3 s1 p1, C > M (input gradient by the flipped-kernel Conv)', x: [2, 5, 6, 6], w: [3, 5, 3, 3], attrs: { pads: ints([1, 1, 1, 1]) } },
+  { name: 'group 2, C = M, dilation 2 (flipped-kernel Conv)', x: [1, 4, 7, 7], w: [4, 2, 3, 3], attrs: { group: attr.int(2), dilations: ints([2, 2]), pads: ints([2, 2, 2, 2]) } },
   { name: 'k3 s2 p1', x: [2, 3, 7, 7], w: [4, 3, 3, 3], attrs: { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) } },
   { name: 'k3 s3 (output_padding)', x: [1, 2, 8, 8], w: [3, 2, 3, 3], attrs: { strides: ints([3, 3]) } },
   { name: 'dilation 2', x: [1, 2, 7, 7], w: [3, 2, 3, 3], attrs: { dilations: ints([2, 2]), pads: ints([2, 2, 2, 2]) } },
