@@ -3,7 +3,7 @@
  * takes a batch, the weights, the optimizer state and the step's scalars, and returns the loss, the updated
  * weights and state (plus observed values/gradients for compressor hooks). Pure: imports the IR and passes.
  */
-import { cloneModel, isFloatType, type DataType, type Graph, type Model, type Value } from '../ir/index.ts';
+import { cloneModel, isFloatType, Tensor, type DataType, type Graph, type Model, type Value } from '../ir/index.ts';
 import { deadCode } from '../passes/index.ts';
 import { Emitter } from './emitter.ts';
 import { NoTrainableTensorError, TrainingSpecError } from './errors.ts';
@@ -61,6 +61,11 @@ export interface TrainingStepSpec extends TrainingForwardOptions {
   observe?: readonly ObserveSpec[];
   /** Initializers fed per step from the trainer (masks, quantization parameters) instead of baked in. */
   buffers?: readonly string[];
+  /**
+   * Per trainable parameter, a 0/1 tensor of its shape multiplied into every update (p' = update(p)·mask), so
+   * the zeros of a pruning mask stay zero through fine-tuning — inside the step, with no per-step hook.
+   */
+  paramMasks?: ReadonlyMap<string, Tensor>;
   /** Stop after the loss: no backward, no update (the training-mode forward; used by gradient checks). */
   forwardOnly?: boolean;
 }
@@ -215,6 +220,15 @@ function forwardOnlyStep(model: Model, e: Emitter, loss: Value, reports: Record<
   return { model, signature: sig };
 }
 
+/** A parameter mask in the parameter's element type, checked against its shape. */
+function maskTensor(mask: Tensor, name: string, shape: readonly number[], dtype: DataType): Tensor {
+  if (mask.dims.length !== shape.length || mask.dims.some((d, i) => d !== shape[i])) {
+    throw new TrainingSpecError(`the mask of "${name}" has shape [${mask.dims.join(', ')}], the parameter [${shape.join(', ')}]`, { tensor: name });
+  }
+  const values = mask.toNumbers();
+  return new Tensor(dtype, [...shape], dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values));
+}
+
 /**
  * Build the training step of `source` (not modified).
  * @example
@@ -242,6 +256,9 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
   const trainables = chooseTrainables(g, spec, new Set([...stats, ...bufferVals]));
   if (trainables.length === 0) throw new NoTrainableTensorError(spec.trainable ? 'the trainable list is empty' : 'no float initializer of rank ≥ 1');
 
+  for (const name of spec.paramMasks?.keys() ?? []) {
+    if (!trainables.some((v) => v.name === name)) throw new TrainingSpecError(`a mask is given for "${name}", which is not a trainable parameter`, { tensor: name });
+  }
   const params = trainables.map((v) => initializerToInput(g, e, v));
   const statInputs = [...stats].map((v) => initializerToInput(g, e, v));
   const buffers = bufferVals.map((v) => initializerToInput(g, e, v));
@@ -329,7 +346,9 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
     const state: Record<string, Value> = {};
     for (const slot of opt.slots) state[slot] = e.declare(g.addInput(g.uniqueName(`opt.${slot}.${p.name}`)), e.shape(p), e.dtype(p));
     const upd = opt.update(e, p, gr, state, { lr: lrIn.get(grp?.name ?? 'main')!, step: stepIn });
-    sig.params.push({ ...info(p), group: grp?.name ?? 'main', output: expose(g, e, upd.p, `new.${p.name}`) });
+    const mask = spec.paramMasks?.get(p.name);
+    const next = mask ? e.mul(upd.p, e.constant(maskTensor(mask, p.name, e.shape(p), e.dtype(p)), `mask.${p.name}`)) : upd.p;
+    sig.params.push({ ...info(p), group: grp?.name ?? 'main', output: expose(g, e, next, `new.${p.name}`) });
     for (const slot of opt.slots) {
       const s = state[slot]!;
       sig.state.push({ ...info(s), output: expose(g, e, upd.state[slot]!, `new.${s.name}`), init: 'zeros', param: p.name, slot });

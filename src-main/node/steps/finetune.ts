@@ -1,16 +1,17 @@
 /**
  * @file The `finetune` step: train the model on the plan's training split through our autodiff. When the model
- * carries a pruning plan (a simulated model from `prune`), the masks are re-applied after every optimizer step,
- * so pruned weights stay zero (NNI's wrapper semantics) and the masked model stays what speedup will compute.
+ * carries a pruning plan (a simulated model from `prune`), every update of a masked parameter is multiplied by its
+ * mask inside the training step, so pruned weights stay zero (NNI's wrapper semantics) and the masked model stays
+ * what speedup will compute.
  */
 import { join } from 'node:path';
 import type { FinetuneStep, StepResult } from '../../../src-shared/experiment.ts';
-import type { Model } from '../../core/ir/index.ts';
+import { Tensor, type Model } from '../../core/ir/index.ts';
 import { expandMask, type Masks } from '../../core/compress/masks.ts';
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { ArrayDataset, train, type StepTask } from '../train/index.ts';
+import { ArrayDataset, train } from '../train/index.ts';
 import { StudioError } from '../../core/ir/errors.ts';
 import { loadSplit } from './data.ts';
 import { attachedMasks } from './masks-meta.ts';
@@ -21,26 +22,19 @@ export class MissingSplitError extends StudioError {
   }
 }
 
-/** An after-step task that multiplies every masked parameter by its mask. */
-export function keepMasksTask(model: Model, masks: Masks): StepTask | null {
-  const byValue = new Map<string, Uint8Array>();
+/** The 0/1 mask of every masked parameter (weight or bias initializer), shaped like it; null when none. */
+export function parameterMasks(model: Model, masks: Masks): Map<string, Tensor> | null {
+  const byValue = new Map<string, Tensor>();
   for (const [nodeName, targets] of masks) {
     const node = model.graph.node(nodeName);
     if (!node) continue;
     for (const [target, mask] of targets) {
       const idx = target === 'weight' ? (node.opType === 'MatMul' ? node.inputs.findIndex((v) => v?.isInitializer) : 1) : target === 'bias' ? 2 : -1;
       const v = idx >= 0 ? node.inputs[idx] : null;
-      if (v?.initializer) byValue.set(v.name, expandMask(mask, v.initializer.dims));
+      if (v?.initializer) byValue.set(v.name, new Tensor('float32', [...v.initializer.dims], Float32Array.from(expandMask(mask, v.initializer.dims))));
     }
   }
-  if (byValue.size === 0) return null;
-  return (c) => {
-    for (const [name, mask] of byValue) {
-      const w = c.get(name);
-      for (let i = 0; i < w.length; i++) if (!mask[i]) w[i] = 0;
-      c.set(name, w);
-    }
-  };
+  return byValue.size ? byValue : null;
 }
 
 export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<StepResult> {
@@ -51,8 +45,8 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
   const set = loadSplit(split);
   const data = new ArrayDataset(set.images, set.shape, set.labels, [], 'train');
   const masks = attachedMasks(model);
-  const keep = masks ? keepMasksTask(model, masks) : null;
-  if (keep) ctx.log(`keeping the pruning masks of ${masks!.size} node(s) applied during fine-tuning`);
+  const keep = masks ? parameterMasks(model, masks) : null;
+  if (keep) ctx.log(`keeping the pruning masks of ${keep.size} parameter(s) applied during fine-tuning`);
   const o = step.optimizer;
   const optimizer = o.kind === 'sgd' ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay } : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
   const sch = step.schedule;
@@ -61,8 +55,8 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
   const perEpoch = step.maxBatchesPerEpoch ? Math.min(step.maxBatchesPerEpoch, stepsPerEpoch) : stepsPerEpoch;
   const totalSteps = Math.max(1, Math.round(perEpoch * step.epochs));
   const result = await train(
-    // without a per-step hook, 8 steps per ORT call (an ONNX Loop; same weights as single steps, less per-call cost)
-    { model, train: data, optimizer, schedule, batchSize: step.batchSize, epochs: Math.ceil(step.epochs), seed: plan.seed, stepsPerRun: keep ? 1 : 8 },
+    // masks inside the step, so 8 steps per ORT call (an ONNX Loop; same weights as single steps, less per-call cost)
+    { model, train: data, optimizer, schedule, batchSize: step.batchSize, epochs: Math.ceil(step.epochs), seed: plan.seed, stepsPerRun: 8, paramMasks: keep ?? undefined },
     {
       maxSteps: totalSteps,
       progressEvery: 10,
@@ -73,7 +67,6 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
         }
       },
     },
-    keep ? { after: [keep] } : {},
   );
   const out = join(ctx.checkpointDir, 'finetuned.onnx');
   saveModelFile(result.model, out);

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadIdxDataset, ArrayDataset } from './data.ts';
 import { buildCnn } from './example-cnn.ts';
-import { DatasetShapeError, LabelRangeError, NonFiniteLossError, Trainer, train, type ProgressEvent } from './trainer.ts';
+import { Tensor } from '../../core/ir/index.ts';
+import { DatasetShapeError, LabelRangeError, NonFiniteLossError, Trainer, train, type ProgressEvent, type StepTask } from './trainer.ts';
 
 const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
 const small = (n: number, from = 0) => new ArrayDataset(mnist.x.subarray(from * 784, (from + n) * 784), [1, 28, 28], mnist.y.subarray(from, from + n));
@@ -68,6 +69,57 @@ describe('trainer', () => {
       const b = looped.model.graph.get(v.name)!.initializer!.data as Float32Array;
       expect(Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(Buffer.from(a.buffer, a.byteOffset, a.byteLength)), v.name).toBe(true);
     }
+  });
+
+  it('parameter masks keep pruned weights at zero inside the step, as a per-step zeroing hook does', async () => {
+    // conv2: output channels 0–7 pruned (zero from the start, as a simulated model has them); fc: every other input
+    const pruned = () => {
+      const m = net();
+      for (const [name, keep] of [['conv2.weight', (i: number) => Math.floor(i / 72) >= 8], ['fc.weight', (i: number) => i % 2 === 0]] as const) {
+        const v = m.graph.get(name)!;
+        const d = (v.initializer!.data as Float32Array).map((x, i) => (keep(i) ? x : 0));
+        m.graph.setInitializer(v, new Tensor('float32', [...v.initializer!.dims], d));
+      }
+      return m;
+    };
+    const maskOf = (name: string) => {
+      const t = pruned().graph.get(name)!.initializer!;
+      return new Tensor('float32', [...t.dims], (t.data as Float32Array).map((x) => (x === 0 ? 0 : 1)));
+    };
+    const masks = new Map([['conv2.weight', maskOf('conv2.weight')], ['fc.weight', maskOf('fc.weight')]]);
+    const cfg = (k: number) => ({ model: pruned(), train: small(320), optimizer: { type: 'sgd' as const, lr: 0.05, momentum: 0.9 }, batchSize: 32, epochs: 1, seed: 3, threads: 1, stepsPerRun: k });
+    const zeroing: StepTask = (c) => {
+      for (const [name, mask] of masks) {
+        const w = c.get(name);
+        const m = mask.data as Float32Array;
+        for (let i = 0; i < w.length; i++) if (!m[i]) w[i] = 0;
+        c.set(name, w);
+      }
+    };
+    const hooked = await train(cfg(1), {}, { after: [zeroing] });
+    const inGraph = await train({ ...cfg(1), paramMasks: masks });
+    const looped = await train({ ...cfg(5), paramMasks: masks });
+    for (const [name, mask] of masks) {
+      const m = mask.data as Float32Array;
+      const before = pruned().graph.get(name)!.initializer!.data as Float32Array;
+      for (const r of [hooked, inGraph, looped]) {
+        const w = r.model.graph.get(name)!.initializer!.data as Float32Array;
+        expect(Array.from(w).every((x, i) => m[i] || x === 0), name).toBe(true);
+        expect(Array.from(w).some((x, i) => m[i] && x !== before[i]), `${name} trained`).toBe(true);
+      }
+      const a = hooked.model.graph.get(name)!.initializer!.data as Float32Array;
+      // the same numbers (a masked entry may be −0 in the graph's product where the hook writes +0)
+      for (const r of [inGraph, looped]) {
+        const b = r.model.graph.get(name)!.initializer!.data as Float32Array;
+        expect(Math.max(...Array.from(b, (x, i) => Math.abs(x - a[i]!))), name).toBe(0);
+      }
+    }
+  });
+
+  it('rejects a parameter mask of the wrong shape or for a tensor that is not trained, by name', async () => {
+    const bad = new Tensor('float32', [16, 8], new Float32Array(128).fill(1));
+    await expect(Trainer.create({ model: net(), train: small(64), optimizer: { type: 'sgd', lr: 0.01 }, batchSize: 32, threads: 1, paramMasks: new Map([['conv2.weight', bad]]) })).rejects.toThrow(/mask of "conv2.weight" has shape \[16, 8\]/);
+    await expect(Trainer.create({ model: net(), train: small(64), optimizer: { type: 'sgd', lr: 0.01 }, batchSize: 32, threads: 1, paramMasks: new Map([['bn1.running_mean', bad]]) })).rejects.toThrow(/"bn1.running_mean", which is not a trainable parameter/);
   });
 
   it('stops on a non-finite loss and keeps the last good checkpoint', async () => {

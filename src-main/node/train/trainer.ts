@@ -69,6 +69,8 @@ export interface TrainConfig extends SessionSettings {
   /** Added to the default trainable set. */
   alsoTrainable?: string[];
   evalBatchSize?: number;
+  /** 0/1 masks multiplied into the updates of these parameters inside the step (pruned weights stay zero). */
+  paramMasks?: ReadonlyMap<string, Tensor>;
   /**
    * Optimizer steps per ORT call: K > 1 runs K steps inside one ONNX Loop (weights loop-carried) where no
    * per-step hook needs JS between steps. Same results as single steps, less per-step overhead on small models.
@@ -314,6 +316,7 @@ export class Trainer {
       groups: hooks.groups,
       observe: hooks.observe,
       buffers: hooks.buffers,
+      paramMasks: cfg.paramMasks,
     });
     const init = (name: string) => {
       const t = cfg.model.graph.get(name)?.initializer;
