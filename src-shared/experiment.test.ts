@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
+  beforeLatencyMs,
   computeFactors,
   emptySnapshot,
   mapPlanPaths,
@@ -141,5 +142,15 @@ describe('plan helpers', () => {
     expect(f).toEqual({ params: 4, macs: null, sizeBytes: 4, latency: 2.5, accuracyDelta: expect.closeTo(-0.05, 9) });
     const report = { runId: 'r', planName: null, status: 'succeeded', before, after, factors: f, steps: [], startedAt: null, finishedAt: null, modelSha256: null };
     expect(runReportSchema.parse(report)).toEqual(report);
+  });
+
+  it('prefers the side-by-side latency of the after measurement, and shows its baseline as "before"', () => {
+    const before = { ...emptySnapshot(), latencyMs: { p50: 10 } };
+    const after = { ...emptySnapshot(), latencyMs: { p50: 4, baselineP50: 6, speedup: 1.45 } };
+    expect(computeFactors(before, after).latency).toBe(1.45);
+    expect(beforeLatencyMs(before, after)).toBe(6);
+    const plain = { ...emptySnapshot(), latencyMs: { p50: 4 } };
+    expect(computeFactors(before, plain).latency).toBe(2.5);
+    expect(beforeLatencyMs(before, plain)).toBe(10);
   });
 });

@@ -408,7 +408,15 @@ export function mapPlanPaths(plan: Plan, map: (file: string) => string): Plan {
 // ---------------------------------------------------------------------------------------------------------------
 // Measurements, step results, reports
 
-export const latencySchema = z.object({ p50: z.number().nonnegative(), p90: z.number().nonnegative().optional(), runs: z.int().optional() });
+export const latencySchema = z.object({
+  p50: z.number().nonnegative(),
+  p90: z.number().nonnegative().optional(),
+  runs: z.int().optional(),
+  /** After a run: the original model's p50, timed in the same session of runs, alternating with this model. */
+  baselineP50: z.number().nonnegative().optional(),
+  /** After a run: original ÷ this model, the median over alternating rounds (robust to drifting load). */
+  speedup: z.number().positive().optional(),
+});
 
 /** One measurement of a model: task metric, size and speed. Unknown quantities are null. */
 export const metricSnapshotSchema = z.object({
@@ -512,9 +520,15 @@ export function computeFactors(before: MetricSnapshot, after: MetricSnapshot): F
     params: ratio(before.params, after.params),
     macs: ratio(before.macs, after.macs),
     sizeBytes: ratio(before.sizeBytes, after.sizeBytes),
-    latency: ratio(before.latencyMs?.p50, after.latencyMs?.p50),
+    // the side-by-side figure of the after measurement where there is one; two separate measurements otherwise
+    latency: after.latencyMs?.speedup ?? ratio(before.latencyMs?.p50, after.latencyMs?.p50),
     accuracyDelta: before.accuracy != null && after.accuracy != null ? after.accuracy - before.accuracy : null,
   };
+}
+
+/** The "before" latency a report shows beside the after one: the side-by-side baseline when measured. */
+export function beforeLatencyMs(before: MetricSnapshot, after: MetricSnapshot): number | null {
+  return after.latencyMs?.baselineP50 ?? before.latencyMs?.p50 ?? null;
 }
 
 /** Report fields the comparison view may sort by (`after.*`, `before.*`, `factors.*`). */

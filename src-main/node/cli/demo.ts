@@ -7,7 +7,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { MetricSnapshot, RunReport } from '../../../src-shared/experiment.ts';
+import { beforeLatencyMs, type MetricSnapshot, type RunReport } from '../../../src-shared/experiment.ts';
 import { runCommand } from '../jobs/cli.ts';
 import { exportRun } from '../jobs/export.ts';
 import { openStore, studioHome } from '../store/index.ts';
@@ -32,7 +32,10 @@ export interface DemoResult {
 }
 
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(2)} %`);
-const factor = (x: number | null, unit: string) => (x === null ? '' : `(${x.toFixed(2)}× ${unit})`);
+const OPPOSITE: Record<string, string> = { fewer: 'more', smaller: 'larger', faster: 'slower' };
+/** "(2.19× fewer)", or for a factor below 1 its inverse the other way round: "(1.22× slower)". */
+const factor = (x: number | null, unit: string) =>
+  x === null ? '' : x >= 1 || !OPPOSITE[unit] ? `(${x.toFixed(2)}× ${unit})` : `(${(1 / x).toFixed(2)}× ${OPPOSITE[unit]})`;
 
 function row(label: string, b: string, a: string, f: string): string {
   return `  ${label.padEnd(10)} ${b.padStart(12)}  →  ${a.padEnd(12)} ${f}`;
@@ -52,12 +55,12 @@ export function renderDemoReport(r: RunReport, exportDir: string, seconds: numbe
     row('params', formatCount(b.params), formatCount(a.params), factor(f.params, 'fewer')),
     row('MACs', b.macs === null ? '–' : formatCount(b.macs), a.macs === null ? '–' : formatCount(a.macs), factor(f.macs, 'fewer')),
     row('size', formatBytes(b.sizeBytes), formatBytes(a.sizeBytes), factor(f.sizeBytes, 'smaller')),
-    row('latency', b.latencyMs ? formatMs(b.latencyMs.p50) : '–', a.latencyMs ? formatMs(a.latencyMs.p50) : '–', factor(f.latency, 'faster')),
+    row('latency', formatMs(beforeLatencyMs(b, a)), a.latencyMs ? formatMs(a.latencyMs.p50) : '–', factor(f.latency, 'faster')),
     '',
     '  steps:',
     ...r.steps.map((s, i) => `    ${i + 1}. ${s.kind.padEnd(9)} ${s.status.padEnd(9)} ${s.durationMs != null ? `${(s.durationMs / 1000).toFixed(1)} s` : ''}  ${summaryLine(s.summary)}`),
     '',
-    `  accuracy on the 10,000 MNIST test images; latency: ORT p50 at batch 1, 1 thread, before and after on this machine`,
+    `  accuracy on the 10,000 MNIST test images; latency: ORT p50 at batch 1, 1 thread, original and result timed alternately`,
     `  exported to ${exportDir}  (model, plan, report, experiment record)`,
     `  stored in the experiment store: \`studio runs show ${r.runId.slice(0, 8)}\`; done in ${seconds.toFixed(0)} s`,
     '',
