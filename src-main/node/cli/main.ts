@@ -170,7 +170,7 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of shuffling and initialisation', num)
     .option('--threads <n>', 'ORT intra-op threads', num)
     .option('--max-steps <n>', 'stop after this many optimizer steps', num)
-    .option('--steps-per-run <k>', 'optimizer steps per ORT call (an ONNX Loop of k steps)', num)
+    .option('--steps-per-run <k>', 'optimizer steps per ORT call, in an ONNX Loop (default 8; 1 = one step per call)', num)
     .addOption(new Option('--init <how>', "'he' trains from scratch; 'keep' fine-tunes").choices(['keep', 'he']))
     .option('--resume <checkpoint>', 'continue from a checkpoint')
     .option('--out <dir>', 'output folder (model.onnx, checkpoint, metrics.json)')

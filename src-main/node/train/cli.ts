@@ -110,7 +110,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
       seed: o.seed ?? 0,
       clipGradNorm: o.clipGradNorm,
       threads: o.threads,
-      stepsPerRun: o.stepsPerRun,
+      // K steps per ORT call by default: the same weights as single steps, 8–12 % faster per step (docs/training.md)
+      stepsPerRun: o.stepsPerRun ?? 8,
     },
     {
       maxSteps: o.maxSteps,
