@@ -18,6 +18,33 @@ export interface EvaluateOptions extends SessionOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * Top-1 / top-5 hits and summed cross-entropy of `n` rows of logits `z` [n, k] against `labels`. A tie with the
+ * true class counts against it when the tied class comes first (so a constant output scores 1/k, not 1).
+ */
+export function scoreLogits(z: Float32Array, labels: BigInt64Array, n: number, k: number): { top1: number; top5: number; loss: number } {
+  let top1 = 0;
+  let top5 = 0;
+  let loss = 0;
+  for (let i = 0; i < n; i++) {
+    const row = z.subarray(i * k, i * k + k);
+    const y = Number(labels[i]);
+    const target = row[y]!;
+    let above = 0;
+    let max = -Infinity;
+    for (let j = 0; j < k; j++) {
+      if (row[j]! > target || (row[j] === target && j < y)) above++;
+      if (row[j]! > max) max = row[j]!;
+    }
+    let s = 0;
+    for (let j = 0; j < k; j++) s += Math.exp(row[j]! - max);
+    loss += max + Math.log(s) - target;
+    if (above === 0) top1++;
+    if (above < Math.min(5, k)) top5++;
+  }
+  return { top1, top5, loss };
+}
+
 /** Run the model over the set and count top-1 / top-5 hits against the labels. */
 export async function evaluateClassifier(model: Model | Uint8Array, data: ImageSet, opts: EvaluateOptions = {}): Promise<Accuracy> {
   const t0 = performance.now();
@@ -33,17 +60,9 @@ export async function evaluateClassifier(model: Model | Uint8Array, data: ImageS
       const x = new Tensor('float32', [n, ...data.shape], data.images.subarray(start * per, (start + n) * per));
       const out = await runner.run({ [inputName]: x });
       const logits = Object.values(out)[0]!;
-      const k = logits.dims[1]!;
-      const vals = logits.data as Float32Array;
-      for (let i = 0; i < n; i++) {
-        const label = Number(data.labels[start + i]);
-        const row = vals.subarray(i * k, (i + 1) * k);
-        const target = row[label]!;
-        let greater = 0;
-        for (let j = 0; j < k; j++) if (row[j]! > target || (row[j] === target && j < label)) greater++;
-        if (greater === 0) top1++;
-        if (greater < 5) top5++;
-      }
+      const score = scoreLogits(logits.data as Float32Array, data.labels.subarray(start, start + n), n, logits.dims[1]!);
+      top1 += score.top1;
+      top5 += score.top5;
       opts.onProgress?.(start + n, data.count);
     }
   } finally {

@@ -22,6 +22,7 @@ import { Rng } from '../../core/util/random.ts';
 import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type CheckpointTensor } from './checkpoint.ts';
 import type { ArrayDataset } from './data.ts';
 import { createSession, ortTensor, traceModel, type SessionSettings } from './ort.ts';
+import { scoreLogits } from './evaluate.ts';
 import { learningRate, type ScheduleSpec } from './schedule.ts';
 import { LoopRunner, StepRunner, type StepResult } from './step-runner.ts';
 
@@ -188,30 +189,6 @@ function feedableModel(model: Model, names: Set<string>): Model {
     g.renameValue(input, name);
   }
   return m;
-}
-
-/** top-1 / top-5 hits and summed cross-entropy of a batch of logits [n, K]. */
-function scoreLogits(z: Float32Array, labels: BigInt64Array, n: number, k: number): { top1: number; top5: number; loss: number } {
-  let top1 = 0;
-  let top5 = 0;
-  let loss = 0;
-  for (let i = 0; i < n; i++) {
-    const row = z.subarray(i * k, i * k + k);
-    const y = Number(labels[i]);
-    const target = row[y]!;
-    let above = 0;
-    let max = -Infinity;
-    for (let j = 0; j < k; j++) {
-      if (row[j]! > target || (row[j] === target && j < y)) above++;
-      if (row[j]! > max) max = row[j]!;
-    }
-    let s = 0;
-    for (let j = 0; j < k; j++) s += Math.exp(row[j]! - max);
-    loss += max + Math.log(s) - target;
-    if (above === 0) top1++;
-    if (above < Math.min(5, k)) top5++;
-  }
-  return { top1, top5, loss };
 }
 
 /**
