@@ -11,6 +11,7 @@ import {
   runReportSchema,
   serializedErrorSchema,
   STEP_STATUSES,
+  stepReportSchema,
   type Plan,
 } from '../experiment.ts';
 
@@ -174,13 +175,8 @@ export const runSummarySchema = z.object({
 });
 export type RunSummary = z.infer<typeof runSummarySchema>;
 
-export const stepRecordSchema = z.object({
-  index: z.int(),
-  kind: z.string(),
-  status: z.enum(STEP_STATUSES),
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-  durationMs: z.number().nullable(),
+/** A step as the store keeps it: the report's step fields, plus the executor's raw result and error. */
+export const stepRecordSchema = stepReportSchema.pick({ index: true, kind: true, status: true, startedAt: true, finishedAt: true, durationMs: true }).extend({
   result: z.object({ metrics: metricSnapshotSchema.partial().optional(), summary: z.record(z.string(), z.unknown()).optional() }).nullable(),
   error: serializedErrorSchema.nullable(),
 });
