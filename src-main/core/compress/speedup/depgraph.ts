@@ -87,19 +87,26 @@ export interface BuildOptions {
   rule(node: Node): PropagationRule | undefined;
 }
 
-function makePropagateCtx(dg: DepGraph, node: Node, opts: BuildOptions): PropagateCtx {
+/** What both rule contexts read of a node: its shapes, the axes its inputs carry, its traced integer inputs. */
+function nodeView(dg: DepGraph, node: Node, opts: BuildOptions) {
   const shape = (v: Value | null | undefined) => (v ? opts.shapeOf(v) : undefined);
   return {
     node,
     opset: opts.opset,
-    inShape: (i) => shape(node.input(i)),
-    outShape: (i) => shape(node.outputs[i]),
-    axes: (i) => dg.axesOf(node.input(i)),
-    isConst: (i) => node.input(i)?.isInitializer ?? false,
-    ints: (i) => {
+    inShape: (i: number) => shape(node.input(i)),
+    outShape: (i: number) => shape(node.outputs[i]),
+    axes: (i: number) => dg.axesOf(node.input(i)),
+    ints: (i: number) => {
       const v = node.input(i);
       return v ? opts.ints.get(v)?.values : undefined;
     },
+  };
+}
+
+function makePropagateCtx(dg: DepGraph, node: Node, opts: BuildOptions): PropagateCtx {
+  return {
+    ...nodeView(dg, node, opts),
+    isConst: (i) => node.input(i)?.isInitializer ?? false,
     setAxis(out, axis, atoms) {
       const v = node.outputs[out];
       if (!v) return;
@@ -201,22 +208,13 @@ export function computeConstants(dg: DepGraph, opts: BuildOptions): void {
 }
 
 function makeConstantCtx(dg: DepGraph, node: Node, opts: BuildOptions): ConstantCtx {
-  const shape = (v: Value | null | undefined) => (v ? opts.shapeOf(v) : undefined);
   return {
-    node,
-    opset: opts.opset,
-    inShape: (i) => shape(node.input(i)),
-    outShape: (i) => shape(node.outputs[i]),
-    axes: (i) => dg.axesOf(node.input(i)),
+    ...nodeView(dg, node, opts),
     outAxes: (out) => dg.axesOf(node.outputs[out]),
     consts: (i, axis) => dg.constOf(node.input(i), axis),
     floats(i) {
       const t = node.input(i)?.initializer;
       return t && t.data !== null && isFloatType(t.dtype) ? t.toFloat32() : t && t.data !== null && t.dtype !== 'string' ? Float32Array.from(t.toNumbers()) : undefined;
-    },
-    ints: (i) => {
-      const v = node.input(i);
-      return v ? opts.ints.get(v)?.values : undefined;
     },
     setConst(out, axis, values) {
       const v = node.outputs[out];
