@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-/** @file Components mounted against the fake host: the config editor's form writes JSON and shows faults with paths; the drop zone reports dropped files; the history view lists, edits and deletes with confirmation; the wizard's model step explains a bad file. */
+/** @file Components mounted against the fake host: the config editor's form writes JSON and shows faults with paths; the drop zone reports dropped files; the history view lists, edits and deletes with confirmation; the wizard's model step explains a bad file; the report figures word their factors. */
 import { flushPromises, mount } from '@vue/test-utils';
 import { createPinia, setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,8 @@ import HistoryView from '../views/HistoryView.vue';
 import WizardModelStep from '../views/wizard/WizardModelStep.vue';
 import ConfigEditor from './ConfigEditor.vue';
 import DropZone from './DropZone.vue';
+import ReportFigures from './ReportFigures.vue';
+import { computeFactors, emptySnapshot } from '../../src-shared/experiment.ts';
 
 let host: FakeHost;
 beforeEach(() => {
@@ -95,5 +97,18 @@ describe('HistoryView', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(host.runs.has('aaaa01')).toBe(false);
     w.unmount();
+  });
+});
+
+describe('ReportFigures', () => {
+  it('shows the side-by-side latency baseline as "before" and a factor below 1 the other way round', () => {
+    const before = { ...emptySnapshot(), params: 100, sizeBytes: 1000, latencyMs: { p50: 0.09 } };
+    const after = { ...emptySnapshot(), params: 50, sizeBytes: 2000, latencyMs: { p50: 0.11, baselineP50: 0.088, speedup: 0.8 } };
+    const w = mount(ReportFigures, { props: { before, after, factors: computeFactors(before, after) } });
+    const text = w.text();
+    expect(text).toContain('from 0.088 ms');
+    expect(text).toContain('1.25× slower');
+    expect(text).toContain('2.00× larger');
+    expect(text).toContain('2.00× smaller');
   });
 });
