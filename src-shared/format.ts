@@ -33,6 +33,14 @@ export function formatFactor(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? '–' : `${v.toFixed(2)}×`;
 }
 
+/**
+ * A ratio as a change in words; below 1 its inverse the other way round.
+ * @example formatChange(2.19, 'fewer', 'more') // '2.19× fewer'; formatChange(0.8, 'faster', 'slower') // '1.25× slower'
+ */
+export function formatChange(v: number, up: string, down: string): string {
+  return v >= 1 ? `${formatFactor(v)} ${up}` : `${formatFactor(1 / v)} ${down}`;
+}
+
 /** A signed difference in percentage points. @example formatDelta(-0.0042) // '−0.42 pt' */
 export function formatDelta(v: number | null | undefined): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '–';

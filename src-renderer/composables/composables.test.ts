@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GraphView } from '../../src-shared/ipc/dto.ts';
 import { cleanSeries } from './charts.ts';
-import { formatBytes, formatCount, formatDelta, formatDuration, formatFactor } from '../../src-shared/format.ts';
+import { formatBytes, formatCount, formatDelta, formatChange, formatDuration, formatFactor } from '../../src-shared/format.ts';
 import { layoutGraph, nodeWidth } from './graph-layout.ts';
 import { paramRows, flattenPlan } from './param-diff.ts';
 import { paretoFlags } from './pareto.ts';
@@ -134,6 +134,8 @@ describe('routes, series, formats', () => {
     expect(formatCount(24170)).toBe('24.2 k');
     expect(formatBytes(100_352)).toBe('98.0 KiB');
     expect(formatFactor(2.944)).toBe('2.94×');
+    expect(formatChange(2.19, 'fewer', 'more')).toBe('2.19× fewer');
+    expect(formatChange(0.8, 'faster', 'slower')).toBe('1.25× slower');
     expect(formatDelta(-0.0042)).toBe('−0.42 pt');
     expect(formatDuration(65_000)).toBe('1 m 05 s');
   });

@@ -13,7 +13,7 @@ import { exportRun } from '../jobs/export.ts';
 import { openStore, studioHome } from '../store/index.ts';
 import { STEP_MODULES } from '../steps/index.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
-import { formatBytes, formatCount, formatMs } from '../../../src-shared/format.ts';
+import { formatBytes, formatChange, formatCount, formatMs } from '../../../src-shared/format.ts';
 
 export const DEMO_PLAN = join(RESOURCES_DIR, 'demo', 'experiment.json');
 
@@ -32,10 +32,7 @@ export interface DemoResult {
 }
 
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(2)} %`);
-const OPPOSITE: Record<string, string> = { fewer: 'more', smaller: 'larger', faster: 'slower' };
-/** "(2.19× fewer)", or for a factor below 1 its inverse the other way round: "(1.22× slower)". */
-const factor = (x: number | null, unit: string) =>
-  x === null ? '' : x >= 1 || !OPPOSITE[unit] ? `(${x.toFixed(2)}× ${unit})` : `(${(1 / x).toFixed(2)}× ${OPPOSITE[unit]})`;
+const factor = (x: number | null, up: string, down: string) => (x === null ? '' : `(${formatChange(x, up, down)})`);
 
 function row(label: string, b: string, a: string, f: string): string {
   return `  ${label.padEnd(10)} ${b.padStart(12)}  →  ${a.padEnd(12)} ${f}`;
@@ -52,10 +49,10 @@ export function renderDemoReport(r: RunReport, exportDir: string, seconds: numbe
     `Compression Studio — ${r.planName ?? 'demo'}   run ${r.runId}`,
     '',
     row('accuracy', pct(b.accuracy), pct(a.accuracy), delta),
-    row('params', formatCount(b.params), formatCount(a.params), factor(f.params, 'fewer')),
-    row('MACs', b.macs === null ? '–' : formatCount(b.macs), a.macs === null ? '–' : formatCount(a.macs), factor(f.macs, 'fewer')),
-    row('size', formatBytes(b.sizeBytes), formatBytes(a.sizeBytes), factor(f.sizeBytes, 'smaller')),
-    row('latency', formatMs(beforeLatencyMs(b, a)), a.latencyMs ? formatMs(a.latencyMs.p50) : '–', factor(f.latency, 'faster')),
+    row('params', formatCount(b.params), formatCount(a.params), factor(f.params, 'fewer', 'more')),
+    row('MACs', b.macs === null ? '–' : formatCount(b.macs), a.macs === null ? '–' : formatCount(a.macs), factor(f.macs, 'fewer', 'more')),
+    row('size', formatBytes(b.sizeBytes), formatBytes(a.sizeBytes), factor(f.sizeBytes, 'smaller', 'larger')),
+    row('latency', formatMs(beforeLatencyMs(b, a)), a.latencyMs ? formatMs(a.latencyMs.p50) : '–', factor(f.latency, 'faster', 'slower')),
     '',
     '  steps:',
     ...r.steps.map((s, i) => `    ${i + 1}. ${s.kind.padEnd(9)} ${s.status.padEnd(9)} ${s.durationMs != null ? `${(s.durationMs / 1000).toFixed(1)} s` : ''}  ${summaryLine(s.summary)}`),

@@ -90,7 +90,7 @@ export function convGeometry(node: Node, xSpatial: number[], kernel: number[]): 
 }
 
 /** Attributes of a Conv/ConvTranspose with explicit pads. */
-export function convAttrs(g: ConvGeometry, pb: number[], pe: number[], extra: Record<string, number[]> = {}) {
+function convAttrs(g: ConvGeometry, pb: number[], pe: number[], extra: Record<string, number[]> = {}) {
   const a: Record<string, ReturnType<typeof attr.ints>> = {
     strides: attr.ints(g.s),
     dilations: attr.ints(g.d),
@@ -131,7 +131,7 @@ export function convInputGrad(e: Emitter, dy: Value, w: Value, g: ConvGeometry, 
 }
 
 /** The input-adjoint of a conv as one ConvTranspose whose output is exactly `inShape` (any stride). */
-export function convTransposeAdjoint(e: Emitter, dy: Value, w: Value, g: ConvGeometry, inShape: number[]): Value {
+function convTransposeAdjoint(e: Emitter, dy: Value, w: Value, g: ConvGeometry, inShape: number[]): Value {
   const inSpatial = inShape.slice(2);
   const outSpatial = e.shape(dy).slice(2);
   const reach = g.k.map((k, i) => g.d[i]! * (k - 1));
@@ -164,7 +164,7 @@ function reversalMatrix(e: Emitter, K: number, like: Value): Value {
 }
 
 /** One-hot unfold kernel E [K, 1, k…]: E[j, 0, …] = 1 at kernel offset j. */
-export function unfoldKernel(e: Emitter, kernel: number[], like: Value): Value {
+function unfoldKernel(e: Emitter, kernel: number[], like: Value): Value {
   const K = kernel.reduce((a, b) => a * b, 1);
   const data = new Float64Array(K * K);
   for (let j = 0; j < K; j++) data[j * K + j] = 1;
