@@ -79,8 +79,13 @@ describe('running a plan', () => {
     job.on('progress', (e) => events.push({ ...e, at: Date.now() }));
     expect((await job.done).status).toBe('succeeded');
     const silent = events.filter((e) => e.stepIndex === 0);
-    const gaps = silent.slice(1).map((e, i) => e.at - silent[i]!.at);
-    expect(Math.max(...gaps)).toBeLessThanOrEqual(500);
+    // gaps by the worker's own clock (what it promises), not by arrival here, which a busy 2-core test machine
+    // can delay by a scheduling slice (CI once saw an 815 ms arrival gap); the 1.5 s silent step would show a
+    // gap of 1.5 s if heartbeats were missing
+    const gaps = silent.slice(1).map((e, i) => e.t - silent[i]!.t).sort((a, b) => a - b);
+    expect(gaps[Math.floor(gaps.length / 2)]).toBeLessThanOrEqual(300);
+    expect(gaps.at(-1)).toBeLessThan(1000);
+    expect(silent.at(-1)!.t - silent[0]!.t).toBeGreaterThanOrEqual(1400);
     expect(silent.filter((e) => e.heartbeat).length).toBeGreaterThanOrEqual(3);
     expect(events.some((e) => e.etaMs !== null && e.etaMs > 0)).toBe(true);
     const overall = events.map((e) => e.overall);

@@ -85,10 +85,12 @@ export function identity(dtype: DataType, shape: Dim[]): Model {
 }
 
 /** y = x · W for a constant n×n W: heavy enough to time. */
-export function matmul(n: number): Model {
+/** `depth` chained n×n MatMuls with constant weights: about 2·n³·depth FLOPs, output the size of the input. */
+export function matmul(n: number, depth = 1): Model {
   const m = new Model();
   const g = m.graph;
-  const x = input(g, 'x', 'float32', [n, n]);
-  output(g, op(g, 'MatMul', [x, init(g, 'W', [n, n], weights(n * n, 7, 0.01))], 'y'), 'float32', [n, n]);
+  let v = input(g, 'x', 'float32', [n, n]);
+  for (let i = 0; i < depth; i++) v = op(g, 'MatMul', [v, init(g, `W${i}`, [n, n], weights(n * n, 7 + i, 0.01))], i === depth - 1 ? 'y' : `h${i}`);
+  output(g, v, 'float32', [n, n]);
   return m;
 }
