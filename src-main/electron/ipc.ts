@@ -7,6 +7,7 @@
 import type { IpcMainEvent, IpcRendererEvent } from 'electron';
 import { CHANNEL, ELECTRON_ORIGIN, urlOrigin } from '../../src-shared/ipc/channel.ts';
 import { disconnectedError, type Transport, type WireMessage } from '../../src-shared/ipc/rpc.ts';
+import { Listeners } from '../../src-shared/ipc/listeners.ts';
 
 /** The parts of `ipcMain` the main side uses. */
 export interface IpcMainLike {
@@ -47,33 +48,27 @@ export function isTrustedSender(event: Pick<IpcMainEvent, 'sender' | 'senderFram
  * @example host.server.connect(mainTransport(ipcMain, win.webContents), { id: `window-${win.id}`, kind: 'electron' });
  */
 export function mainTransport(ipc: IpcMainLike, contents: WebContentsLike, onRejected: (why: string) => void = () => undefined): Transport {
-  const messages = new Set<(m: unknown) => void>();
-  const closes = new Set<(r: string) => void>();
+  const messages = new Listeners<[message: unknown]>();
+  const closes = new Listeners<[reason: string]>();
   let closed = false;
   const receive = (event: Pick<IpcMainEvent, 'sender' | 'senderFrame'>, message: unknown) => {
     if ((event.sender as unknown) !== contents) return; // another window's traffic, for its own transport
     if (!isTrustedSender(event, contents)) return onRejected(`IPC from an untrusted frame (${event.senderFrame?.url ?? 'unknown'}) was dropped`);
-    for (const l of [...messages]) l(message);
+    messages.emit(message);
   };
   ipc.on(CHANNEL, receive);
   contents.once('destroyed', () => {
     closed = true;
     ipc.removeListener(CHANNEL, receive);
-    for (const l of [...closes]) l('the window was closed');
+    closes.emit('the window was closed');
   });
   return {
     send(message: WireMessage) {
       if (closed || contents.isDestroyed()) throw disconnectedError('the window is closed');
       contents.send(CHANNEL, message);
     },
-    onMessage(l) {
-      messages.add(l);
-      return () => void messages.delete(l);
-    },
-    onClose(l) {
-      closes.add(l);
-      return () => void closes.delete(l);
-    },
+    onMessage: (l) => messages.add(l),
+    onClose: (l) => closes.add(l),
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import type { CallOptions, Unsubscribe } from '../../src-shared/ipc/contract.ts';
 import { buildApi, decodeWire, disconnectedError, encodeWire, RpcClient, type Transport, type WireMessage } from '../../src-shared/ipc/rpc.ts';
+import { Listeners } from '../../src-shared/ipc/listeners.ts';
 import type { ConnectionState, Host, HostConnection } from './host.ts';
 
 const BACKOFF_MS = [200, 500, 1000, 2000, 4000];
@@ -15,9 +16,9 @@ class ReconnectingSocket implements Transport, HostConnection {
   private ws: WebSocket | null = null;
   private attempt = 0;
   private everOpened = false;
-  private readonly messages = new Set<(m: unknown) => void>();
-  private readonly closes = new Set<(r: string) => void>();
-  private readonly states = new Set<(s: ConnectionState, info: { reconnected: boolean; reason?: string }) => void>();
+  private readonly messages = new Listeners<[message: unknown]>();
+  private readonly closes = new Listeners<[reason: string]>();
+  private readonly states = new Listeners<[state: ConnectionState, info: { reconnected: boolean; reason?: string }]>();
   private openWaiters: (() => void)[] = [];
 
   constructor(private readonly url: string) {
@@ -30,18 +31,15 @@ class ReconnectingSocket implements Transport, HostConnection {
   }
 
   onMessage(l: (m: unknown) => void): Unsubscribe {
-    this.messages.add(l);
-    return () => void this.messages.delete(l);
+    return this.messages.add(l);
   }
 
   onClose(l: (r: string) => void): Unsubscribe {
-    this.closes.add(l);
-    return () => void this.closes.delete(l);
+    return this.closes.add(l);
   }
 
   onState(l: (s: ConnectionState, info: { reconnected: boolean; reason?: string }) => void): Unsubscribe {
-    this.states.add(l);
-    return () => void this.states.delete(l);
+    return this.states.add(l);
   }
 
   /** Resolves when the socket is open; rejects with DISCONNECTED after `ms`. */
@@ -62,7 +60,7 @@ class ReconnectingSocket implements Transport, HostConnection {
 
   private setState(state: ConnectionState, info: { reconnected: boolean; reason?: string }): void {
     this.state = state;
-    for (const l of [...this.states]) l(state, info);
+    this.states.emit(state, info);
   }
 
   private connect(): void {
@@ -84,13 +82,13 @@ class ReconnectingSocket implements Transport, HostConnection {
       } catch {
         msg = null;
       }
-      for (const l of [...this.messages]) l(msg);
+      this.messages.emit(msg);
     };
     ws.onclose = (e: CloseEvent) => {
       if (this.ws !== ws) return;
       this.ws = null;
       const reason = e.code === 1006 ? 'the connection to the host was lost' : `the connection closed (${e.code})`;
-      for (const l of [...this.closes]) l(reason);
+      this.closes.emit(reason);
       this.setState(this.everOpened ? 'reconnecting' : 'connecting', { reconnected: false, reason });
       const delay = BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)]!;
       setTimeout(() => this.connect(), delay);

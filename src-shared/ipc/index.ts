@@ -3,4 +3,5 @@ export * from './contract.ts';
 export * from './dto.ts';
 export * from './errors.ts';
 export * from './rpc.ts';
+export { Listeners } from './listeners.ts';
 export { CHANNEL, ELECTRON_ORIGIN, urlOrigin } from './channel.ts';

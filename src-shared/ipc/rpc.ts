@@ -19,6 +19,7 @@ import {
   type Unsubscribe,
 } from './contract.ts';
 import { IPC_CODES, IpcError, serializedErrorSchema, toSerializedError, unknownMethodError, type SerializedError } from './errors.ts';
+import { Listeners } from './listeners.ts';
 
 export const WIRE_VERSION = 1;
 
@@ -355,8 +356,8 @@ export function memoryTransportPair(): [ClosableTransport, ClosableTransport] {
 
 class MemoryEnd implements ClosableTransport {
   peer: MemoryEnd | null = null;
-  private readonly messages = new Set<(m: unknown) => void>();
-  private readonly closes = new Set<(r: string) => void>();
+  private readonly messages = new Listeners<[message: unknown]>();
+  private readonly closes = new Listeners<[reason: string]>();
   private isClosed = false;
 
   get closed(): boolean {
@@ -368,18 +369,16 @@ class MemoryEnd implements ClosableTransport {
     const copy = structuredClone(message);
     const target = this.peer!;
     queueMicrotask(() => {
-      if (!target.isClosed) for (const l of [...target.messages]) l(copy);
+      if (!target.isClosed) target.messages.emit(copy);
     });
   }
 
   onMessage(l: (m: unknown) => void): Unsubscribe {
-    this.messages.add(l);
-    return () => void this.messages.delete(l);
+    return this.messages.add(l);
   }
 
   onClose(l: (r: string) => void): Unsubscribe {
-    this.closes.add(l);
-    return () => void this.closes.delete(l);
+    return this.closes.add(l);
   }
 
   close(reason = 'closed'): void {
@@ -390,7 +389,7 @@ class MemoryEnd implements ClosableTransport {
   private markClosed(reason: string): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    for (const l of [...this.closes]) l(reason);
+    this.closes.emit(reason);
   }
 }
 
