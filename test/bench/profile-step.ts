@@ -3,10 +3,10 @@
  * models and batches of train.bench.ts), runs it in one ORT session with ORT's profiler on, and prints kernel
  * time per op type and the slowest nodes with their shapes (medians over the runs after the first).
  *
- *   node --import tsx test/bench/profile-step.ts [cnn|resnet18] [--runs N] [--top K] [--loss-only]
+ *   node --import tsx test/bench/profile-step.ts [cnn|resnet18] [--runs N] [--top K] [--loss-only] [--op TYPE]
  *
  * `--loss-only` fetches only the loss (not the new weights), which shows what handing ~100 MB of weights
- * and optimizer state back to JavaScript costs per call. Not part of `npm run bench` (profiling adds overhead).
+ * and optimizer state back to JavaScript costs per call; `--op Mul` lists only that op type's nodes. Not part of `npm run bench` (profiling adds overhead).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,7 @@ const which = args.find((a) => a === 'cnn' || a === 'resnet18') ?? 'resnet18';
 const runs = flag('--runs', 5);
 const top = flag('--top', 25);
 const lossOnly = args.includes('--loss-only');
+const opFilter = args.includes('--op') ? args[args.indexOf('--op') + 1] : undefined;
 
 const cnn = which === 'cnn';
 const batch = cnn ? 64 : 32;
@@ -94,7 +95,7 @@ console.log(`${which}, batch ${batch}, 1 thread, ${step.model.graph.nodes.length
 console.log(`wall per run (median): ${median(walls.slice(1)).toFixed(1)} ms; kernel time: ${total.toFixed(1)} ms\n`);
 console.log('op type                      ms/step  nodes  share');
 for (const r of table) console.log(`${r.op.padEnd(28)} ${r.ms.toFixed(2).padStart(7)}  ${String(r.nodes).padStart(5)}  ${((100 * r.ms) / total).toFixed(1).padStart(5)} %`);
-console.log(`\nslowest ${top} nodes (ms, median):`);
-for (const [name, v] of [...perNode].sort((a, b) => median(b[1].dur) - median(a[1].dur)).slice(0, top)) {
+console.log(`\nslowest ${top} ${opFilter ?? ''} nodes (ms, median):`);
+for (const [name, v] of [...perNode].filter(([, v]) => !opFilter || v.op === opFilter).sort((a, b) => median(b[1].dur) - median(a[1].dur)).slice(0, top)) {
   console.log(`${median(v.dur).toFixed(2).padStart(7)}  ${v.op.padEnd(14)} ${name.replace(/_kernel_time$/, '').slice(0, 48).padEnd(48)} ${v.shapes}`);
 }

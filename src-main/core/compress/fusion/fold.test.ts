@@ -78,6 +78,41 @@ describe('BatchNormalization folding is exact', () => {
   });
 });
 
+describe('a constant Add between the head and its BatchNormalization (speedup\'s fold-forward map)', () => {
+  it('moves past the BN, scaled by γ/σ, and the pair folds: per-position map, per-channel vector, graph-output BN', async () => {
+    const b = new Builder(7);
+    const x = b.input('x', [2, 3, 6, 6]);
+    const map = b.g.addInitializer('map', Tensor.float32([1, 4, 6, 6], Array.from({ length: 144 }, () => b.rng.uniform(-1, 1))));
+    const y1 = b.op('Relu', 'relu1', [bn(b, 'bn1', b.op('Add', 'add1', [b.conv('conv1', x, 4, 3, 3), map]), 4)]);
+    const vec = b.g.addInitializer('vec', Tensor.float32([5], [0.3, -0.2, 0.5, 1, -1]));
+    const y2 = bn(b, 'bn2', b.op('Add', 'add2', [vec, b.gemm('fc', b.op('Flatten', 'flat', [b.op('GlobalAveragePool', 'gap', [y1])]), 5, 4)]), 5);
+    const model = b.output(y2, [2, 5]);
+    const fused = cloneModel(model);
+    const r = fuseModules(fused, { auto: true });
+    expect(r.groups.map((g) => `${g.head}+${g.folded}`)).toEqual(['conv1+bn1', 'fc+bn2']);
+    expect(r.diagnostics.filter((d) => d.code === 'fusion-add-moved').map((d) => d.node)).toEqual(['bn1', 'bn2']);
+    expect(bnCount(fused)).toBe(0);
+    const add1 = fused.graph.node('add1')!;
+    expect(add1.input(0)!.producer?.name).toBe('conv1');
+    expect(add1.outputs[0]!.uses.map((u) => u.node.name)).toEqual(['relu1']);
+    expect(fused.graph.outputs.map((v) => v.name)).toEqual(model.graph.outputs.map((v) => v.name));
+    expect(fused.graph.outputs[0]!.producer?.name).toBe('add2');
+    expect(await maxRelErr(model, fused, sampleInputs(model, { seed: 8 }))).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('stays where it is in front of a training-mode BN (batch statistics would see the constant)', () => {
+    const b = new Builder(9);
+    const x = b.input('x', [2, 3, 6, 6]);
+    const map = b.g.addInitializer('map', Tensor.float32([1, 4, 1, 1], [1, 2, 3, 4]));
+    const out = bn(b, 'bn1', b.op('Add', 'add1', [b.conv('conv1', x, 4, 3, 3), map]), 4);
+    b.g.node('bn1')!.setAttr('training_mode', { type: 'int', value: 1 });
+    const model = b.output(out, [2, 4, 6, 6]);
+    const r = fuseModules(model, { auto: true });
+    expect(r.groups).toEqual([]);
+    expect(model.graph.node('bn1')!.input(0)!.producer?.name).toBe('add1');
+  });
+});
+
 describe('fuse_names', () => {
   function convBnRelu(): Model {
     const b = new Builder(2);

@@ -70,8 +70,10 @@ export function fuseModules(model: Model, opts: FuseOptions = {}): FuseResult {
   if (opts.auto) {
     for (const bn of [...model.graph.nodes]) {
       if (bn.opType !== 'BatchNormalization' || !model.graph.nodes.includes(bn)) continue;
+      const moved = moveConstantAddPast(bn);
       const head = bn.input(0)?.producer;
       if (!head || !isHead(head)) continue;
+      if (moved) diagnostics.push({ level: 'info', code: 'fusion-add-moved', node: bn.name, message: `the constant Add between ${head.label} and ${bn.label} now follows ${bn.label} (scaled by γ/σ), so they fold` });
       const why = foldBlocker(head, bn);
       if (why) {
         diagnostics.push({ level: 'info', code: 'fusion-skipped', node: bn.name, message: `${bn.label} not folded into ${head.label}: ${why}` });
@@ -138,6 +140,49 @@ function fuseNamed(model: Model, names: readonly string[], path: string | undefi
     source: 'fuse_names',
     ...(path ? { path } : {}),
   };
+}
+
+/**
+ * head → Add(·, c) → BatchNormalization, with c constant per channel or per position (speedup's fold-forward map of
+ * removed channels) and the sum read only by the BN → head → BN → Add(·, c·γ/σ): BN is affine per channel, so the
+ * numbers are the same (in inference; with batch statistics they would not be, so training-mode BNs are left).
+ * Returns whether it moved the Add.
+ */
+export function moveConstantAddPast(bn: Node): boolean {
+  const add = bn.input(0)?.producer;
+  if (!add || add.opType !== 'Add' || add.inputs.length !== 2 || bn.attrInt('training_mode', 0) === 1) return false;
+  const sum = add.outputs[0]!;
+  if (sum.uses.length !== 1 || sum.isGraphOutput || bn.outputs.slice(1).some((v) => v.uses.length > 0 || v.isGraphOutput)) return false;
+  const k = add.input(1)?.initializer ? 1 : add.input(0)?.initializer ? 0 : -1;
+  const head = add.input(1 - k)?.producer;
+  if (k < 0 || !head || !isHead(head) || !floatConstant(add.input(k)) || !floatConstant(head.input(1))) return false;
+  for (let i = 1; i <= 4; i++) if (!floatConstant(bn.input(i))) return false;
+  const c = add.input(k)!.initializer!;
+  // c broadcasts against the head's output from the right; data axis 1 is the channel axis
+  const rank = head.opType === 'Gemm' ? 2 : head.input(1)!.initializer!.dims.length;
+  const axis = 1 - (rank - c.dims.length);
+  const { f } = bnFactors(bn);
+  if (c.dims.length > rank || axis < 0 || c.dims[axis] !== f.length) return false;
+  const inner = c.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const scaled = Float32Array.from(c.toFloat32(), (x, i) => x * f[Math.floor(i / inner) % f.length]!);
+  const g = bn.graph;
+  const out = bn.outputs[0]!;
+  const readers = [...out.uses];
+  const keepName = out.isGraphOutput ? out.name : null;
+  bn.setInput(0, add.input(1 - k)!);
+  add.setInput(1 - k, out);
+  installConstant(add, k, new Tensor('float32', [...c.dims], scaled), `${add.input(k)!.name}_bn`);
+  sum.type = out.type ?? sum.type;
+  for (const u of readers) u.node.setInput(u.index, sum);
+  if (keepName) {
+    const gi = g.outputs.indexOf(out);
+    g.renameValue(out, g.uniqueName(`${keepName}_pre_add`));
+    g.renameValue(sum, keepName);
+    g.outputs[gi] = sum;
+  }
+  g.nodes.splice(g.nodes.indexOf(add), 1);
+  g.nodes.splice(g.nodes.indexOf(bn) + 1, 0, add);
+  return true;
 }
 
 /** Why `bn` cannot be folded into `head`, or undefined when it can. */
