@@ -71,6 +71,19 @@ describe('trainer', () => {
     }
   });
 
+  it('runs 8 steps per call by default on runs of 64 steps or more, single steps on short runs and around JS hooks', async () => {
+    const cfg = (epochs: number) => ({ model: net(), train: small(320), optimizer: { type: 'sgd' as const, lr: 0.01 }, batchSize: 32, epochs, seed: 1, threads: 1 });
+    const stepsPerCall = async (epochs: number, hooks = {}) => {
+      const t = await Trainer.create(cfg(epochs), hooks);
+      const k = t.loop?.steps ?? 1;
+      await t.release();
+      return k;
+    };
+    expect(await stepsPerCall(7)).toBe(8); // 70 steps
+    expect(await stepsPerCall(6)).toBe(1); // 60 steps
+    expect(await stepsPerCall(7, { after: [() => {}] })).toBe(1);
+  });
+
   it('parameter masks keep pruned weights at zero inside the step, as a per-step zeroing hook does', async () => {
     // conv2: output channels 0–7 pruned (zero from the start, as a simulated model has them); fc: every other input
     const pruned = () => {
