@@ -111,6 +111,19 @@ describe('a constant Add between the head and its BatchNormalization (speedup\'s
     expect(r.groups).toEqual([]);
     expect(model.graph.node('bn1')!.input(0)!.producer?.name).toBe('add1');
   });
+
+  it('stays where it is when the conv output is read elsewhere too (the BN could not fold anyway)', () => {
+    const b = new Builder(10);
+    const x = b.input('x', [2, 3, 6, 6]);
+    const y = b.conv('conv1', x, 4, 3, 3);
+    const map = b.g.addInitializer('map', Tensor.float32([1, 4, 1, 1], [1, 2, 3, 4]));
+    b.output(y, [2, 4, 6, 6]);
+    const model = b.output(bn(b, 'bn1', b.op('Add', 'add1', [y, map]), 4), [2, 4, 6, 6]);
+    const r = fuseModules(model, { auto: true });
+    expect(r.groups).toEqual([]);
+    expect(r.diagnostics.map((d) => d.code)).not.toContain('fusion-add-moved');
+    expect(model.graph.node('bn1')!.input(0)!.producer?.name).toBe('add1');
+  });
 });
 
 describe('fuse_names', () => {

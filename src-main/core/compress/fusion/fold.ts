@@ -156,6 +156,9 @@ export function moveConstantAddPast(bn: Node): boolean {
   const k = add.input(1)?.initializer ? 1 : add.input(0)?.initializer ? 0 : -1;
   const head = add.input(1 - k)?.producer;
   if (k < 0 || !head || !isHead(head) || !floatConstant(add.input(k)) || !floatConstant(head.input(1))) return false;
+  // only where the fold can follow: the head's output feeds nothing but this Add
+  const headOut = head.outputs[0]!;
+  if (headOut.uses.length !== 1 || headOut.isGraphOutput || add.input(1 - k) !== headOut) return false;
   for (let i = 1; i <= 4; i++) if (!floatConstant(bn.input(i))) return false;
   const c = add.input(k)!.initializer!;
   // c broadcasts against the head's output from the right; data axis 1 is the channel axis
