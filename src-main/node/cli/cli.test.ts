@@ -1,6 +1,6 @@
 /** @file The `studio` command as a user runs it: JSON shapes, exit codes, and clear errors on bad input. */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -73,5 +73,17 @@ describe('studio CLI', () => {
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/ModelFileError: cannot read model file .*missing.onnx: no such file/);
     expect(() => parseShapes(['input=1,x'])).toThrow(/--shape expects/);
+  });
+
+  it('bad numbers: a zero epoch count, a negative learning rate, a fractional batch each exit 1 naming the option, writing nothing', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'studio-cli-')), 'out');
+    const data = join(import.meta.dirname, '..', '..', '..', 'resources', 'mnist');
+    for (const [flag, value, why] of [['--epochs', '0', /whole number ≥ 1/], ['--lr', '-1', /greater than 0/], ['--batch-size', '2.5', /whole number ≥ 1/], ['--momentum', '1.5', /\[0, 1\)/]] as const) {
+      const r = await studio('train', MNIST, '--data', data, '--out', out, flag, value);
+      expect(r.code, flag).toBe(1);
+      expect(r.stderr).toContain(`option '${flag} <`);
+      expect(r.stderr).toMatch(why);
+    }
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -2,7 +2,7 @@
  * @file The `studio` command line: commander wiring over the same library API the app uses.
  * Expected errors print one clear line (name: message) and exit 1; anything else is a bug and prints its stack.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { StudioError } from '../../core/ir/errors.ts';
 import { inspectModel, openModel } from '../inspect.ts';
 import { benchmark, listProviders } from '../runtime/index.ts';
@@ -115,9 +115,30 @@ export function buildProgram(): Command {
       print(!!o.json, list, () => table([['provider', 'bundled', 'available', 'note'], ...list.map((p) => [p.name, String(p.bundled), String(p.available), p.reason ?? ''])]));
     });
 
+  // commander reports these as "option '--x <n>' argument 'v' is invalid. <why>" and exits 1
   const num = (v: string) => {
     const n = Number(v);
-    if (!Number.isFinite(n)) throw new CliUsageError(`expected a number, got "${v}"`);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('Expected a number.');
+    return n;
+  };
+  const positive = (v: string) => {
+    const n = num(v);
+    if (!(n > 0)) throw new InvalidArgumentError('Expected a number greater than 0.');
+    return n;
+  };
+  const nonNegative = (v: string) => {
+    const n = num(v);
+    if (n < 0) throw new InvalidArgumentError('Expected a number ≥ 0.');
+    return n;
+  };
+  const count = (min: number) => (v: string) => {
+    const n = num(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`Expected a whole number ≥ ${min}.`);
+    return n;
+  };
+  const fraction = (v: string) => {
+    const n = num(v);
+    if (n < 0 || n >= 1) throw new InvalidArgumentError('Expected a number in [0, 1).');
     return n;
   };
   program
@@ -128,7 +149,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--pruner <name>', 'level, l1, l2 or fpgm').choices(['level', 'l1', 'l2', 'fpgm']).default('l1'))
     .option('--out <dir>', 'output folder')
     .option('--speedup', 'also remove the pruned channels, verify, and write compact.onnx with a report')
-    .option('--round-to <n>', 'with --speedup: keep channel counts at multiples of n', num)
+    .option('--round-to <n>', 'with --speedup: keep channel counts at multiples of n', count(1))
     .option('--json', 'print JSON')
     .action(async (model: string, o: { config: string; pruner: 'level' | 'l1' | 'l2' | 'fpgm'; out?: string; json?: boolean; speedup?: boolean; roundTo?: number }) => {
       await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json, speedup: o.speedup, roundTo: o.roundTo });
@@ -142,10 +163,10 @@ export function buildProgram(): Command {
     .option('--calib <data>', 'calibration data: IDX images, .npy, .npz or an IDX folder (absent: dynamic quantization)')
     .addOption(new Option('--observer <kind>', 'activation observer').choices(['minmax', 'ema', 'percentile', 'entropy', 'mse']).default('minmax'))
     .option('--eval <data>', 'labelled evaluation data')
-    .option('--calib-count <n>', 'calibration samples (default 500)', num)
-    .option('--eval-count <n>', 'evaluation samples (default 2000)', num)
-    .option('--max-drop <x>', 'accuracy-controlled fallback: largest top-1 drop allowed (e.g. 0.005)', num)
-    .option('--threads <n>', 'threads for evaluation and latency', num)
+    .option('--calib-count <n>', 'calibration samples (default 500)', count(1))
+    .option('--eval-count <n>', 'evaluation samples (default 2000)', count(1))
+    .option('--max-drop <x>', 'accuracy-controlled fallback: largest top-1 drop allowed (e.g. 0.005)', fraction)
+    .option('--threads <n>', 'threads for evaluation and latency', count(1))
     .option('--out <dir>', 'output folder for <stem>.int8.onnx and its calibration table')
     .option('--json', 'print JSON')
     .action(async (model: string, o: Record<string, unknown>) => {
@@ -157,20 +178,20 @@ export function buildProgram(): Command {
     .description('train or fine-tune a model in ORT through our autodiff (IDX folder, .npz, or image folders)')
     .argument('<model>', 'path to a .onnx file')
     .requiredOption('--data <path>', 'a folder of IDX files, an .npz, or a folder of images per class')
-    .option('--epochs <n>', 'epochs', num)
+    .option('--epochs <n>', 'epochs', count(1))
     .addOption(new Option('--optimizer <name>', 'sgd, adam or adamw').choices(['sgd', 'adam', 'adamw']))
-    .option('--lr <x>', 'learning rate', num)
-    .option('--momentum <x>', 'SGD momentum', num)
-    .option('--weight-decay <x>', 'weight decay', num)
-    .option('--batch-size <n>', 'batch size', num)
+    .option('--lr <x>', 'learning rate', positive)
+    .option('--momentum <x>', 'SGD momentum', fraction)
+    .option('--weight-decay <x>', 'weight decay', nonNegative)
+    .option('--batch-size <n>', 'batch size', count(1))
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(['constant', 'step', 'cosine']))
-    .option('--step-size <n>', 'steps between decays of the step schedule', num)
-    .option('--warmup-steps <n>', 'linear warm-up steps', num)
-    .option('--clip-grad-norm <x>', 'clip gradients to this global norm', num)
-    .option('--seed <n>', 'seed of shuffling and initialisation', num)
-    .option('--threads <n>', 'ORT intra-op threads', num)
-    .option('--max-steps <n>', 'stop after this many optimizer steps', num)
-    .option('--steps-per-run <k>', 'optimizer steps per ORT call, in an ONNX Loop (default 8; 1 = one step per call)', num)
+    .option('--step-size <n>', 'steps between decays of the step schedule', count(1))
+    .option('--warmup-steps <n>', 'linear warm-up steps', count(0))
+    .option('--clip-grad-norm <x>', 'clip gradients to this global norm', positive)
+    .option('--seed <n>', 'seed of shuffling and initialisation', count(0))
+    .option('--threads <n>', 'ORT intra-op threads', count(1))
+    .option('--max-steps <n>', 'stop after this many optimizer steps', count(1))
+    .option('--steps-per-run <k>', 'optimizer steps per ORT call, in an ONNX Loop (default 8; 1 = one step per call)', count(1))
     .addOption(new Option('--init <how>', "'he' trains from scratch; 'keep' fine-tunes").choices(['keep', 'he']))
     .option('--resume <checkpoint>', 'continue from a checkpoint')
     .option('--out <dir>', 'output folder (model.onnx, checkpoint, metrics.json)')
@@ -217,7 +238,11 @@ export function buildProgram(): Command {
   program
     .command('web')
     .description('browser mode: serve the app and its host API on 127.0.0.1 with a per-launch token in the URL')
-    .option('--port <n>', 'port on 127.0.0.1 (default: any free port)', num)
+    .option('--port <n>', 'port on 127.0.0.1 (default: any free port)', (v: string) => {
+      const n = count(0)(v);
+      if (n > 65535) throw new InvalidArgumentError('Expected a port number, 0–65535.');
+      return n;
+    })
     .option('--dev', "serve the renderer through Vite's dev middleware")
     .action(async (o: { port?: number; dev?: boolean }) => {
       await webCommand({ port: o.port, dev: o.dev });

@@ -10,6 +10,7 @@ import { loadIdxDataset, ArrayDataset } from './data.ts';
 import { buildCnn } from './example-cnn.ts';
 import { Tensor } from '../../core/ir/index.ts';
 import { DatasetShapeError, LabelRangeError, NonFiniteLossError, Trainer, train, type ProgressEvent, type StepTask } from './trainer.ts';
+import { TrainingSpecError } from '../../core/autodiff/index.ts';
 
 const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
 const small = (n: number, from = 0) => new ArrayDataset(mnist.x.subarray(from * 784, (from + n) * 784), [1, 28, 28], mnist.y.subarray(from, from + n));
@@ -152,5 +153,13 @@ describe('trainer', () => {
     await expect(Trainer.create({ model: net(), train: wrongShape, optimizer: { type: 'sgd' }, batchSize: 32 })).rejects.toThrow(DatasetShapeError);
     const badLabels = new ArrayDataset(new Float32Array(64 * 784), [1, 28, 28], BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 12)));
     await expect(Trainer.create({ model: net(), train: badLabels, optimizer: { type: 'sgd' }, batchSize: 32 })).rejects.toThrow(LabelRangeError);
+  });
+
+  it('names a configuration number no run can use', async () => {
+    const base = { model: net(), train: small(64), optimizer: { type: 'sgd' as const }, batchSize: 32 };
+    await expect(Trainer.create({ ...base, epochs: 0 })).rejects.toThrow(/^epochs must be a number > 0, got 0$/);
+    await expect(Trainer.create({ ...base, optimizer: { type: 'adam', lr: -0.1 } })).rejects.toThrow(/optimizer\.lr must be a number > 0/);
+    await expect(Trainer.create({ ...base, batchSize: 0 })).rejects.toThrow(/batchSize must be a whole number ≥ 1/);
+    await expect(Trainer.create({ ...base, stepsPerRun: 2.5 })).rejects.toThrow(TrainingSpecError);
   });
 });

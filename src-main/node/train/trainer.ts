@@ -158,6 +158,23 @@ export function dataInput(model: Model): Value {
 }
 
 /** Check the data set's sample shape against the model input; returns the batch size to use. */
+/** Numbers of a training config that no run can use, named (the CLI and the plan schema check theirs first). */
+function checkNumbers(cfg: TrainConfig): void {
+  const bad = (field: string, value: unknown, want: string) => {
+    throw new TrainingSpecError(`${field} must be ${want}, got ${String(value)}`, { field, value });
+  };
+  const wholeAtLeast = (field: string, v: number | undefined, min: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min)) bad(field, v, `a whole number ≥ ${min}`);
+  };
+  wholeAtLeast('batchSize', cfg.batchSize, 1);
+  wholeAtLeast('stepsPerRun', cfg.stepsPerRun, 1);
+  wholeAtLeast('evalBatchSize', cfg.evalBatchSize, 1);
+  if (cfg.epochs !== undefined && !(cfg.epochs > 0 && Number.isFinite(cfg.epochs))) bad('epochs', cfg.epochs, 'a number > 0');
+  const lr = cfg.optimizer.lr;
+  if (lr !== undefined && !(lr > 0 && Number.isFinite(lr))) bad('optimizer.lr', lr, 'a number > 0');
+  if (cfg.clipGradNorm !== undefined && !(cfg.clipGradNorm > 0)) bad('clipGradNorm', cfg.clipGradNorm, 'a number > 0');
+}
+
 function checkShapes(model: Model, data: ArrayDataset, batch: number): number {
   const shape = dataInput(model).shape ?? [];
   const want = shape.slice(1);
@@ -269,6 +286,7 @@ export class Trainer {
 
   /** Trace the model at the batch size, check the data against it, build the step and open its session. */
   static async create(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<Trainer> {
+    checkNumbers(cfg);
     const input = dataInput(cfg.model);
     const B = checkShapes(cfg.model, cfg.train, cfg.batchSize ?? 64);
     const spe = Math.floor(cfg.train.length / B);
