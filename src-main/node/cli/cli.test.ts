@@ -75,7 +75,7 @@ describe('studio CLI', () => {
     expect(() => parseShapes(['input=1,x'])).toThrow(/--shape expects/);
   });
 
-  it('bad numbers: a zero epoch count, a negative learning rate, a fractional batch each exit 1 naming the option, writing nothing', async () => {
+  it('bad numbers (a zero epoch count, a negative learning rate, a fractional batch) and a bad --resume each exit 1 naming the fault, writing nothing', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'studio-cli-')), 'out');
     const data = join(import.meta.dirname, '..', '..', '..', 'resources', 'mnist');
     for (const [flag, value, why] of [['--epochs', '0', /whole number ≥ 1/], ['--lr', '-1', /greater than 0/], ['--batch-size', '2.5', /whole number ≥ 1/], ['--momentum', '1.5', /\[0, 1\)/]] as const) {
@@ -84,6 +84,10 @@ describe('studio CLI', () => {
       expect(r.stderr).toContain(`option '${flag} <`);
       expect(r.stderr).toMatch(why);
     }
+    expect(existsSync(out)).toBe(false);
+    const notCheckpoint = await studio('train', MNIST, '--data', data, '--out', out, '--resume', MNIST);
+    expect(notCheckpoint.code).toBe(1);
+    expect(notCheckpoint.stderr).toMatch(/^CheckpointError: .*mnist-cnn\.onnx is not a training checkpoint/);
     expect(existsSync(out)).toBe(false);
   });
 });

@@ -91,8 +91,8 @@ export function stampTraining(model: import('../../core/ir/index.ts').Model, o: 
  */
 export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommandResult> {
   const write = o.write ?? ((l: string) => process.stdout.write(`${l}\n`));
+  // the folder appears with the first checkpoint or the result: a run refused up front leaves nothing behind
   const out = resolve(o.out ?? 'train-out');
-  mkdirSync(out, { recursive: true });
   const model = loadModelFile(o.model);
   liftConstants.run(model);
   if (o.init === 'he') heInitialize(model, o.seed ?? 0);
@@ -122,6 +122,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
     },
   );
   const modelPath = join(out, 'model.onnx');
+  mkdirSync(out, { recursive: true });
   stampTraining(result.model, o, result);
   saveModelFile(result.model, modelPath);
   writeFileSync(join(out, 'metrics.json'), `${JSON.stringify({ steps: result.steps, epochs: result.epochs, seconds: result.seconds, eval: result.eval, history: result.history }, null, 1)}\n`);
