@@ -148,7 +148,7 @@ function fuseNamed(model: Model, names: readonly string[], path: string | undefi
  * numbers are the same (in inference; with batch statistics they would not be, so training-mode BNs are left).
  * Returns whether it moved the Add.
  */
-export function moveConstantAddPast(bn: Node): boolean {
+function moveConstantAddPast(bn: Node): boolean {
   const add = bn.input(0)?.producer;
   if (!add || add.opType !== 'Add' || add.inputs.length !== 2 || bn.attrInt('training_mode', 0) === 1) return false;
   const sum = add.outputs[0]!;
