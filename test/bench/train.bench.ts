@@ -16,6 +16,7 @@ import { buildCnn } from '../../src-main/node/train/example-cnn.ts';
 import { toOrt, traceModel } from '../../src-main/node/train/ort.ts';
 import { LoopRunner, StepRunner } from '../../src-main/node/train/step-runner.ts';
 import { loadCorpusModel } from '../corpus/materialize.ts';
+import { formatFactor } from '../../src-shared/format.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -157,8 +158,6 @@ class TorchWorker {
   }
 }
 
-const fmt2 = (x: number) => x.toFixed(2);
-
 /** One row per model: ORT per-call and Loop step times, the torch step time, and their ratios. */
 export async function benchTraining(): Promise<Record<string, unknown>[]> {
   const cases: Case[] = [
@@ -188,7 +187,9 @@ export async function benchTraining(): Promise<Record<string, unknown>[]> {
     if (typeof torch !== 'string') torch.close();
     await o.release();
     const all = (ts: Timing[], k: 'wall' | 'cpu') => median(ts.flatMap((t) => t[k]));
-    const ratio = (a: Timing[], k: 'wall' | 'cpu') => (T.length ? median(a.map((t, i) => median(t[k]) / median(T[i]![k]))) : '');
+    const ratio = (a: Timing[], k: 'wall' | 'cpu') => (T.length && a.length ? median(a.map((t, i) => median(t[k]) / median(T[i]![k]))) : null);
+    const perCall = ratio(S, 'wall');
+    const looped = ratio(L, 'wall');
     rows.push({
       model: c.name,
       batch: c.batch,
@@ -199,12 +200,12 @@ export async function benchTraining(): Promise<Record<string, unknown>[]> {
       loop_k: c.loopK,
       ort_loop_ms: L.length ? all(L, 'wall') : '',
       torch_step_ms: typeof torch === 'string' ? torch : all(T, 'wall'),
-      ort_over_torch: ratio(S, 'wall'),
-      loop_over_torch: L.length ? ratio(L, 'wall') : '',
-      'cpu: ort/torch': ratio(S, 'cpu'),
-      'cpu: loop/torch': L.length ? ratio(L, 'cpu') : '',
+      ort_over_torch: perCall ?? '',
+      loop_over_torch: looped ?? '',
+      'cpu: ort/torch': ratio(S, 'cpu') ?? '',
+      'cpu: loop/torch': ratio(L, 'cpu') ?? '',
       // the issue's goal is a speed: torch time ÷ ORT time ≥ 1.0 (per call, then with K steps per call)
-      'speed vs torch (goal ≥1.0)': T.length ? `${fmt2(1 / (ratio(S, 'wall') as number))} / ${L.length ? fmt2(1 / (ratio(L, 'wall') as number)) : '–'}` : '',
+      'speed vs torch (goal ≥1.0)': perCall === null ? '' : `${formatFactor(1 / perCall)} / ${looped === null ? '–' : formatFactor(1 / looped)}`,
     });
   }
   return rows;

@@ -11,14 +11,12 @@
  * 32×3×64×64, one thread: the 512-channel 2×2 convs run 2× faster forward and their input gradient 2–3×
  * faster. Pure: imports the IR and autodiff kit.
  */
-import type { Node, Value } from '../ir/index.ts';
+import { numel, type Node, type Value } from '../ir/index.ts';
 import { attr, type Emitter } from './emitter.ts';
 import { convGeometry, unfold } from './rules/linear.ts';
 
 /** Convs whose output has at most this many positions per image train as one batched GEMM. */
 export const GEMM_CONV_MAX_POSITIONS = 8;
-
-const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
 /** Whether `node` (a Conv with traced shapes) is lowered by {@link convAsGemm}. */
 export function lowersToGemm(e: Emitter, node: Node): boolean {
@@ -28,9 +26,9 @@ export function lowersToGemm(e: Emitter, node: Node): boolean {
   if (e.dtype(x) !== 'float32' || node.attrInt('group', 1) !== 1) return false;
   const ws = e.shape(w);
   const kernel = node.attrInts('kernel_shape') ?? ws.slice(2);
-  const P = prod(e.shape(node.outputs[0]!).slice(2));
+  const P = numel(e.shape(node.outputs[0]!).slice(2));
   // 1×1 kernels need no unfold and run fine as they are
-  return prod(kernel) > 1 && P <= GEMM_CONV_MAX_POSITIONS;
+  return numel(kernel) > 1 && P <= GEMM_CONV_MAX_POSITIONS;
 }
 
 /**
@@ -47,8 +45,8 @@ export function convAsGemm(e: Emitter, node: Node): Value {
   const m = ws[0]!;
   const kernel = node.attrInts('kernel_shape') ?? ws.slice(2);
   const g = convGeometry(node, xs.slice(2), kernel);
-  const K = prod(kernel);
-  const P = prod(ys.slice(2));
+  const K = numel(kernel);
+  const P = numel(ys.slice(2));
   const cols = e.reshape(unfold(e, x, g, ys.slice(2)), [n, cin * K, P]);
   const colsT = e.reshape(e.transpose(cols, [0, 2, 1]), [n * P, cin * K]);
   const w2 = e.reshape(w, [m, cin * K]);

@@ -13,7 +13,7 @@ import { exportRun } from '../jobs/export.ts';
 import { openStore, studioHome } from '../store/index.ts';
 import { STEP_MODULES } from '../steps/index.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
-import { formatBytes, formatChange, formatCount, formatMs } from '../../../src-shared/format.ts';
+import { formatBytes, formatChange, formatCount, formatMs, formatPercent } from '../../../src-shared/format.ts';
 
 export const DEMO_PLAN = join(RESOURCES_DIR, 'demo', 'experiment.json');
 
@@ -31,7 +31,6 @@ export interface DemoResult {
   exportDir?: string;
 }
 
-const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(2)} %`);
 const factor = (x: number | null, up: string, down: string) => (x === null ? '' : `(${formatChange(x, up, down)})`);
 
 function row(label: string, b: string, a: string, f: string): string {
@@ -48,7 +47,7 @@ export function renderDemoReport(r: RunReport, exportDir: string, seconds: numbe
     '',
     `Compression Studio — ${r.planName ?? 'demo'}   run ${r.runId}`,
     '',
-    row('accuracy', pct(b.accuracy), pct(a.accuracy), delta),
+    row('accuracy', formatPercent(b.accuracy), formatPercent(a.accuracy), delta),
     row('params', formatCount(b.params), formatCount(a.params), factor(f.params, 'fewer', 'more')),
     row('MACs', b.macs === null ? '–' : formatCount(b.macs), a.macs === null ? '–' : formatCount(a.macs), factor(f.macs, 'fewer', 'more')),
     row('size', formatBytes(b.sizeBytes), formatBytes(a.sizeBytes), factor(f.sizeBytes, 'smaller', 'larger')),

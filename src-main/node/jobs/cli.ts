@@ -5,6 +5,7 @@
  * commander or Electron.
  */
 import { formatBytes, formatCount, formatFactor, formatPercent } from '../../../src-shared/format.ts';
+import { table as columns } from '../cli/format.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PlanError, RUN_STATUSES, type LogEvent, type MetricSnapshot, type ProgressEvent, type RunStatus } from '../../../src-shared/experiment.ts';
@@ -270,7 +271,7 @@ function barRenderer(err: Out): Renderer {
  */
 export function progressLine(e: ProgressEvent, width = 80): string {
   const step = e.stepIndex < 0 ? 'measuring before' : e.stepIndex >= e.stepCount ? 'measuring after' : `step ${e.stepIndex + 1}/${e.stepCount} ${e.kind} ${Math.round(e.fraction * 100)}%`;
-  const extra = [e.loss !== undefined ? `loss ${e.loss.toPrecision(3)}` : '', e.metric !== undefined ? `metric ${e.metric.toPrecision(3)}` : '', e.etaMs !== null ? `eta ${formatDuration(e.etaMs)}` : '']
+  const extra = [e.loss !== undefined ? `loss ${e.loss.toPrecision(3)}` : '', e.metric !== undefined ? `metric ${e.metric.toPrecision(3)}` : '', e.etaMs !== null ? `eta ${compactDuration(e.etaMs)}` : '']
     .filter(Boolean)
     .join(' ');
   const text = ` ${String(Math.round(e.overall * 100)).padStart(3)}% ${step}${extra ? ` ${extra}` : ''}`;
@@ -319,7 +320,7 @@ function showRun(store: Store, idOrPrefix: string, opts: RunsOptions): number {
   ];
   if (detail.tags.length) lines.push(`tags ${detail.tags.join(', ')}`);
   if (detail.notes) lines.push(`notes ${detail.notes}`);
-  lines.push('', table(['#', 'kind', 'status', 'time', 'summary'], detail.steps.map((s) => [String(s.index + 1), s.kind, s.status, s.durationMs === null ? '' : formatDuration(s.durationMs), s.error?.message ?? (s.result?.summary ? JSON.stringify(s.result.summary) : '')])));
+  lines.push('', table(['#', 'kind', 'status', 'time', 'summary'], detail.steps.map((s) => [String(s.index + 1), s.kind, s.status, s.durationMs === null ? '' : compactDuration(s.durationMs), s.error?.message ?? (s.result?.summary ? JSON.stringify(s.result.summary) : '')])));
   if (detail.before || detail.after) lines.push('', snapshotTable(['value'], [detail.before], [detail.after]));
   lines.push('', table(['artifact', 'step', 'size', 'sha256'], detail.artifacts.map((a) => [a.relPath, a.stepIndex === null ? '' : String(a.stepIndex + 1), formatBytes(a.size), `${a.sha256.slice(0, 16)}…`])));
   out.write(`${lines.join('\n')}\n`);
@@ -358,16 +359,13 @@ function snapshotTable(names: readonly string[], before: readonly (MetricSnapsho
   return table(['metric', ...names], rows.map(([label, f]) => [label, ...names.map((_, i) => cell(before[i] ?? null, after[i] ?? null, f))]));
 }
 
+/** Columns under a header row and its dashes. */
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  return columns([head, ...rows], { rule: true });
 }
 
-
-
-
-export function formatDuration(ms: number): string {
+/** A duration as the progress bar and step table print it, without spaces ('1m05s'; src-shared's is '1 m 05 s'). */
+function compactDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s}s`;

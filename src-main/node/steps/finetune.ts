@@ -55,8 +55,8 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
   const perEpoch = step.maxBatchesPerEpoch ? Math.min(step.maxBatchesPerEpoch, stepsPerEpoch) : stepsPerEpoch;
   const totalSteps = Math.max(1, Math.round(perEpoch * step.epochs));
   const result = await train(
-    // masks inside the step, so 8 steps per ORT call (an ONNX Loop; same weights as single steps, less per-call cost)
-    { model, train: data, optimizer, schedule, batchSize: step.batchSize, epochs: Math.ceil(step.epochs), seed: plan.seed, stepsPerRun: 8, paramMasks: keep ?? undefined },
+    // masks inside the step, so no per-step hook stops the trainer from running several steps per ORT call
+    { model, train: data, optimizer, schedule, batchSize: step.batchSize, epochs: Math.ceil(step.epochs), seed: plan.seed, paramMasks: keep ?? undefined },
     {
       maxSteps: totalSteps,
       progressEvery: 10,

@@ -11,7 +11,7 @@ import { loadModelFile, saveModelFile } from '../io/model-file.ts';
 import { loadDataset } from './data.ts';
 import { heInitialize } from './example-cnn.ts';
 import type { ScheduleSpec } from './schedule.ts';
-import { train, type ProgressEvent, type TrainResult } from './trainer.ts';
+import { AUTO_STEPS_PER_RUN, train, type ProgressEvent, type TrainResult } from './trainer.ts';
 
 export interface TrainCommandOptions {
   /** Path of the model to train. */
@@ -110,8 +110,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
       seed: o.seed ?? 0,
       clipGradNorm: o.clipGradNorm,
       threads: o.threads,
-      // K steps per ORT call by default: the same weights as single steps, 8–12 % faster per step (docs/training.md)
-      stepsPerRun: o.stepsPerRun ?? 8,
+      // K steps per ORT call even on short runs (the documented --steps-per-run default): same weights as single steps
+      stepsPerRun: o.stepsPerRun ?? AUTO_STEPS_PER_RUN,
     },
     {
       maxSteps: o.maxSteps,

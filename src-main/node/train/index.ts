@@ -3,7 +3,7 @@ export { ArrayDataset, DatasetFormatError, loadDataset, loadIdxDataset, loadImag
 export { learningRate, type ScheduleSpec } from './schedule.ts';
 export { CheckpointError, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 export {
-  Trainer, train, evaluate, epochOrder, modelWithWeights, dataInput,
+  Trainer, train, evaluate, epochOrder, modelWithWeights, dataInput, AUTO_STEPS_PER_RUN, AUTO_LOOP_MIN_STEPS,
   DatasetShapeError, LabelRangeError, NonFiniteLossError,
   type TrainConfig, type TrainHooks, type RunOptions, type TrainResult, type ProgressEvent, type EvalMetrics, type StepContext, type StepTask,
 } from './trainer.ts';

@@ -157,7 +157,6 @@ export function dataInput(model: Model): Value {
   return ins[0]!;
 }
 
-/** Check the data set's sample shape against the model input; returns the batch size to use. */
 /** Numbers of a training config that no run can use, named (the CLI and the plan schema check theirs first). */
 function checkNumbers(cfg: TrainConfig): void {
   const bad = (field: string, value: unknown, want: string) => {
@@ -175,6 +174,7 @@ function checkNumbers(cfg: TrainConfig): void {
   if (cfg.clipGradNorm !== undefined && !(cfg.clipGradNorm > 0)) bad('clipGradNorm', cfg.clipGradNorm, 'a number > 0');
 }
 
+/** Check the data set's sample shape against the model input; returns the batch size to use. */
 function checkShapes(model: Model, data: ArrayDataset, batch: number): number {
   const shape = dataInput(model).shape ?? [];
   const want = shape.slice(1);

@@ -2,7 +2,7 @@
  * @file Gradient rules of the linear ops: MatMul (batched, broadcast), Gemm, Conv and ConvTranspose, in the
  * formulations AUTODIFF-NOTES §5 verified fastest on ORT's CPU kernels. Pure: imports the IR and autodiff kit.
  */
-import { Tensor, type Node, type Value } from '../../ir/index.ts';
+import { Tensor, numel, type Node, type Value } from '../../ir/index.ts';
 import { attr, type Emitter } from '../emitter.ts';
 import { axesExcept, type Grads, type VjpContext, type VjpRule } from '../rule.ts';
 
@@ -117,7 +117,7 @@ export function convInputGrad(e: Emitter, dy: Value, w: Value, g: ConvGeometry, 
   const narrow = cg * g.group < m && g.k.some((k) => k > 1);
   if (stride1 && !narrow) {
     const mg = m / g.group;
-    const K = g.k.reduce((a, b) => a * b, 1);
+    const K = numel(g.k);
     // flip the kernel offsets with one MatMul by the K×K reversal permutation (exact: each output is one
     // weight times 1 plus zeros; far faster on ORT than a negative-step Slice), then swap M and C per group
     let wt = e.matmul(e.reshape(w, [m * cg, K]), reversalMatrix(e, K, w));
@@ -165,7 +165,7 @@ function reversalMatrix(e: Emitter, K: number, like: Value): Value {
 
 /** One-hot unfold kernel E [K, 1, k…]: E[j, 0, …] = 1 at kernel offset j. */
 function unfoldKernel(e: Emitter, kernel: number[], like: Value): Value {
-  const K = kernel.reduce((a, b) => a * b, 1);
+  const K = numel(kernel);
   const data = new Float64Array(K * K);
   for (let j = 0; j < K; j++) data[j * K + j] = 1;
   const dt = e.dtype(like);
@@ -186,9 +186,9 @@ export const UNFOLD_MATMUL_MAX_INPUT = 64;
  * position i at kernel offset j (padding reads nothing). x [N·C, in] · U = cols [N·C, K·P], exactly.
  */
 function unfoldMatrix(e: Emitter, g: ConvGeometry, inSpatial: number[], outSpatial: number[], like: Value): Value {
-  const In = inSpatial.reduce((a, b) => a * b, 1);
-  const P = outSpatial.reduce((a, b) => a * b, 1);
-  const K = g.k.reduce((a, b) => a * b, 1);
+  const In = numel(inSpatial);
+  const P = numel(outSpatial);
+  const K = numel(g.k);
   const dt = e.dtype(like);
   const key = `unfold:${dt}:${inSpatial}:${outSpatial}:${g.k}:${g.s}:${g.d}:${g.pb}`;
   return e.cached(key, () => {
@@ -226,9 +226,9 @@ export function unfold(e: Emitter, x: Value, g: ConvGeometry, outSpatial: number
   const xs = e.shape(x);
   const [n, c] = [xs[0]!, xs[1]!];
   const inSpatial = xs.slice(2);
-  const In = inSpatial.reduce((a, b) => a * b, 1);
-  const K = g.k.reduce((a, b) => a * b, 1);
-  const P = outSpatial.reduce((a, b) => a * b, 1);
+  const In = numel(inSpatial);
+  const K = numel(g.k);
+  const P = numel(outSpatial);
   if ((form ?? (In <= UNFOLD_MATMUL_MAX_INPUT ? 'matmul' : 'conv')) === 'matmul') return e.matmul(e.reshape(x, [n * c, In]), unfoldMatrix(e, g, inSpatial, outSpatial, x));
   const flat = e.reshape(x, [n * c, 1, ...inSpatial]);
   const u = e.op('Conv', [flat, unfoldKernel(e, g.k, x)], convAttrs({ ...g, group: 1 }, g.pb, g.pe), [n * c, K, ...outSpatial]);
@@ -247,9 +247,9 @@ export function convWeightGrad(e: Emitter, x: Value, dy: Value, g: ConvGeometry,
   const m = ys[1]!;
   const cg = cin / g.group;
   const mg = m / g.group;
-  const K = g.k.reduce((a, b) => a * b, 1);
+  const K = numel(g.k);
   const outSpatial = ys.slice(2);
-  const P = outSpatial.reduce((a, b) => a * b, 1);
+  const P = numel(outSpatial);
   const pointwise = K === 1 && [...g.pb, ...g.pe].every((p) => p === 0);
   let cols: Value;
   if (pointwise) {
