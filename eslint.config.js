@@ -81,6 +81,16 @@ export default tseslint.config(
     },
   },
   {
+    // the command line sits on top of the node layer: nothing below it (jobs, host, train, …) reaches up into it
+    files: ['src-main/node/**/*.ts'],
+    ignores: ['src-main/node/cli/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [protobuf, { group: ['**/src-renderer/**'], message: 'main never imports the renderer' }, { group: ['**/cli/*', '**/cli/**'], message: 'only the command line imports node/cli (DESIGN.md §2)' }],
+      }],
+    },
+  },
+  {
     // Names used only by the template look unused to a script-only parse; vue-tsc (noUnusedLocals) checks them.
     files: ['src-renderer/**/*.vue'],
     languageOptions: { parser: vueScriptParser },

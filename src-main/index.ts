@@ -88,17 +88,11 @@ export {
   type FallbackOptions,
   type FallbackResult,
 } from './node/quantize/index.ts';
-export { ModelSpeedup, speedupCommand, type ModelSpeedupOptions, type SpeedupResult } from './node/speedup/index.ts';
-export {
-  registerPropagationRule,
-  registerReplacer,
-  autoDependencyGroups,
-  resolveAutoDependencyGroups,
-  groupPruningMasks,
-  compactModel,
-  EmptyLayerError,
-  SpeedupVerificationError,
-} from './core/compress/speedup/index.ts';
+export { ModelSpeedup, type ModelSpeedupOptions, type SpeedupResult } from './node/speedup/index.ts';
+export { speedupCommand } from './node/cli/speedup.ts';
+export { registerPropagationRule, registerReplacer } from './core/compress/dependency/index.ts';
+export { autoDependencyGroups, resolveAutoDependencyGroups, groupPruningMasks } from './core/compress/pruning/index.ts';
+export { compactModel, EmptyLayerError, SpeedupVerificationError } from './core/compress/speedup/index.ts';
 export type { SpeedupReport } from '../src-shared/speedup-report.ts';
 export { Evaluator, Trainer, train, loadDataset, ArrayDataset } from './node/train/index.ts';
 export { buildTrainingStep, buildLoopStep, registerGradient, NotDifferentiableError } from './core/autodiff/index.ts';

@@ -5,8 +5,8 @@
  * pass itself (analysis + shrink; goal < 1 s). Run alone with `node --import tsx test/bench/speedup.bench.ts`.
  */
 import { pathToFileURL } from 'node:url';
-import { L1NormPruner } from '../../src-main/core/compress/pruning/index.ts';
-import { compactModel, resolveAutoDependencyGroups } from '../../src-main/core/compress/speedup/index.ts';
+import { L1NormPruner, resolveAutoDependencyGroups } from '../../src-main/core/compress/pruning/index.ts';
+import { compactModel } from '../../src-main/core/compress/speedup/index.ts';
 import { cpuInfo, trace } from '../../src-main/node/runtime/index.ts';
 import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
 import { loadCorpusModel } from '../corpus/materialize.ts';

@@ -7,10 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Value } from '../../src-main/core/ir/index.ts';
-import { PROPAGATION_RULES, SpeedupVerificationError, autoDependencyGroups, registerPropagationRule, resolveAutoDependencyGroups } from '../../src-main/core/compress/speedup/index.ts';
+import { PROPAGATION_RULES, registerPropagationRule } from '../../src-main/core/compress/dependency/index.ts';
+import { autoDependencyGroups, resolveAutoDependencyGroups } from '../../src-main/core/compress/pruning/index.ts';
+import { SpeedupVerificationError } from '../../src-main/core/compress/speedup/index.ts';
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { runModel, sampleInputs } from '../../src-main/node/runtime/index.ts';
-import { ModelSpeedup, speedupCommand } from '../../src-main/node/speedup/index.ts';
+import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
+import { speedupCommand } from '../../src-main/node/cli/speedup.ts';
 import { loadCorpusModel } from '../corpus/materialize.ts';
 import { Builder, pruneChannels, randomTensorFor, shapesOf } from './helpers.ts';
 

@@ -6,9 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { cloneModel, numel, type Model } from '../../src-main/core/ir/index.ts';
 import { fuseModules } from '../../src-main/core/compress/fusion/index.ts';
-import { L1NormPruner } from '../../src-main/core/compress/pruning/index.ts';
+import { L1NormPruner, groupPruningMasks, resolveAutoDependencyGroups } from '../../src-main/core/compress/pruning/index.ts';
 import { keptAlong, type Masks } from '../../src-main/core/compress/masks.ts';
-import { groupPruningMasks, resolveAutoDependencyGroups } from '../../src-main/core/compress/speedup/index.ts';
 import { modelStats } from '../../src-main/core/analysis/stats.ts';
 import { runModel, sampleInputs } from '../../src-main/node/runtime/index.ts';
 import { ModelSpeedup, relErr } from '../../src-main/node/speedup/index.ts';

@@ -5,16 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, UnsupportedOpError, type Value } from '../../src-main/core/ir/index.ts';
 import type { Masks } from '../../src-main/core/compress/masks.ts';
-import {
-  EmptyLayerError,
-  PROPAGATION_RULES,
-  analyse,
-  planRemoval,
-  REPLACERS,
-  groupPruningMasks,
-  registerPropagationRule,
-  registerReplacer,
-} from '../../src-main/core/compress/speedup/index.ts';
+import { PROPAGATION_RULES, analyse, REPLACERS, registerPropagationRule, registerReplacer } from '../../src-main/core/compress/dependency/index.ts';
+import { groupPruningMasks } from '../../src-main/core/compress/pruning/index.ts';
+import { EmptyLayerError, planRemoval } from '../../src-main/core/compress/speedup/index.ts';
 import { Builder, compactAndCheck, paramDims, pruneChannels, shapesOf } from './helpers.ts';
 
 const ints = (value: number[]) => ({ type: 'ints' as const, value });

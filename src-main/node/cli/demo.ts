@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeLatencyMs, type MetricSnapshot, type RunReport } from '../../../src-shared/experiment.ts';
-import { runCommand } from '../jobs/cli.ts';
+import { runCommand } from './runs.ts';
 import { exportRun } from '../jobs/export.ts';
 import { openStore, studioHome } from '../store/index.ts';
 import { STEP_MODULES } from '../steps/index.ts';

@@ -9,12 +9,12 @@ import { benchmark, listProviders } from '../runtime/index.ts';
 import { formatBytes, formatCount, formatMs, formatShape } from '../../../src-shared/format.ts';
 import { table } from './format.ts';
 import { runDemo } from './demo.ts';
-import { resumeCommand, runCommand, runsCommand } from '../jobs/cli.ts';
+import { resumeCommand, runCommand, runsCommand } from './runs.ts';
 import { STEP_MODULES } from '../steps/index.ts';
 import { pruneCommand } from './prune.ts';
-import { trainCommand } from '../train/cli.ts';
+import { trainCommand } from './train.ts';
 import { quantizeCommand } from './quantize.ts';
-import { webCommand } from '../host/web.ts';
+import { webCommand } from './web.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
 let commandExit = 0;

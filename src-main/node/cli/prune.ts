@@ -13,7 +13,7 @@ import { simulate } from '../../core/compress/simulate/index.ts';
 import { formatDiagnostic } from '../../core/compress/errors.ts';
 import type { Diagnostic } from '../../../src-shared/config/index.ts';
 import { loadModelFile, saveModelFile } from '../io/model-file.ts';
-import { speedupCommand, type SpeedupCommandJson } from '../speedup/index.ts';
+import { speedupCommand, type SpeedupCommandJson } from './speedup.ts';
 import { expandAutoGroups } from '../steps/auto-groups.ts';
 
 export interface PruneCommandOptions {

@@ -1,6 +1,6 @@
 /** @file Public surface of the host: the services behind the contract and the browser-mode server. Never imports Electron. */
 export { createStudioHost, appVersion, type StudioHost, type StudioHostOptions } from './host.ts';
-export { startWebHost, webCommand, RENDERER_DIST, type WebHost, type WebHostOptions } from './web.ts';
+export { startWebHost, RENDERER_DIST, type WebHost, type WebHostOptions } from './web.ts';
 export { webSocketTransport } from './ws-transport.ts';
 export { contentSecurityPolicy } from './csp.ts';
 export { bundledExamples, graphView, checkTargets, UnknownModelError } from './models.ts';

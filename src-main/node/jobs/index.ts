@@ -7,4 +7,3 @@ export { forkSpawner, utilityProcessSpawner, type WorkerSpawner, type WorkerHand
 export { PROTOCOL_VERSION, decodeHostMessage, decodeWorkerMessage, serializeError, ProtocolError, type HostMessage, type WorkerMessage, type StartMessage } from './protocol.ts';
 export { loadPlanFile, resolvePlanPaths, checkPlanInputs, assertPlanInputs } from './plan-file.ts';
 export { exportRun, diskIo, versions, ExportError, type ExportIo, type ExportResult, type ExportedFile, type ExperimentRecordFile, type Versions } from './export.ts';
-export { runCommand, runsCommand, resumeCommand, progressLine, EXIT, type CliOptions, type RunsOptions } from './cli.ts';

@@ -4,7 +4,7 @@
  */
 import type { Diagnostic, PruningConfig } from '../../../src-shared/config/index.ts';
 import type { Model } from '../../core/ir/index.ts';
-import { resolveAutoDependencyGroups } from '../../core/compress/speedup/index.ts';
+import { resolveAutoDependencyGroups } from '../../core/compress/pruning/index.ts';
 import { trace } from '../runtime/index.ts';
 
 export interface AutoGroupsResult {

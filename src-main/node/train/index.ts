@@ -9,7 +9,6 @@ export {
 } from './trainer.ts';
 export { Evaluator, type EvaluatorConfig, type Observer, type Revert } from './evaluator.ts';
 export { StepRunner, LoopRunner, type StepResult } from './step-runner.ts';
-export { trainCommand, type TrainCommandOptions, type TrainCommandResult } from './cli.ts';
 export { buildCnn, heInitialize, type CnnSpec } from './example-cnn.ts';
 export { gradCheck, lowerForFloat64, toFloat64, type GradCheckOptions, type GradCheckResult } from './gradcheck.ts';
 export { createSession, sessionOptions, traceModel, type Trace, type SessionSettings } from './ort.ts';

@@ -17,3 +17,5 @@ export { kernelFor, blockView, blockIds, expandBlockMask, permute, inversePerm, 
 export { normMetric, fpgmMetric, blockRows, type Metric } from './metrics.ts';
 export { ratioMask, maskSmallest, thresholdRule, dependencyRule, globalRule, ratioRule, type RuleTarget } from './sparsity.ts';
 export type { ShapeSource } from './setup.ts';
+export { autoDependencyGroups, resolveAutoDependencyGroups } from './auto-groups.ts';
+export { groupPruningMasks, type GroupPruningOptions } from './group-masks.ts';

@@ -6,9 +6,9 @@
  * reach hardware-friendly widths. Pure: imports only the IR and sibling modules.
  */
 import { UnsupportedOpError, type Tensor, type Value } from '../../ir/index.ts';
-import type { Block, DepGraph, Member } from './depgraph.ts';
+import type { Block, DepGraph, Member } from '../dependency/depgraph.ts';
 import { EmptyLayerError } from './errors.ts';
-import { l1Along, zeroAlong } from './tensor-ops.ts';
+import { l1Along, zeroAlong } from '../dependency/tensor-ops.ts';
 
 export interface PlanOptions {
   /** Keep widths of pruned layers at multiples of this (un-pruning the most important channels). */

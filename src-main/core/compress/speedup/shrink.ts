@@ -6,9 +6,9 @@
 import { Tensor, UnsupportedOpError, type Graph, type Model, type Node, type Value } from '../../ir/index.ts';
 import { deadCode } from '../../passes/index.ts';
 import type { ChannelPlan } from './plan.ts';
-import { replacerOf } from './registry.ts';
-import type { IntValue } from './shape-eval.ts';
-import type { ReplaceCtx } from './types.ts';
+import { replacerOf } from '../dependency/registry.ts';
+import type { IntValue } from '../dependency/shape-eval.ts';
+import type { ReplaceCtx } from '../dependency/types.ts';
 
 export interface ShrinkOptions {
   shapeOf(v: Value): readonly number[] | undefined;

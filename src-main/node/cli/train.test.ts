@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { trainCommand } from './cli.ts';
+import { trainCommand } from './train.ts';
 import { loadModelFile } from '../io/model-file.ts';
 
 describe('trainCommand', () => {

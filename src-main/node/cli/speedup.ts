@@ -1,7 +1,7 @@
 /**
  * @file `studio prune … --speedup [--round-to N] --json`: run ModelSpeedup on a model and its masks, write
  * `compact.onnx`, and give back the report as the flat JSON the CLI prints (plus a text rendering). The CLI wiring
- * itself lives in src-main/node/cli. May import core, the runtime and node:*.
+ * itself is in main.ts beside it. May import core, the runtime and node:*.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,7 +10,7 @@ import type { Masks } from '../../core/compress/masks.ts';
 import type { ApplyMethods } from '../../core/compress/simulate/index.ts';
 import { loadModelFile, saveModelFile } from '../io/model-file.ts';
 import type { SpeedupReport } from '../../../src-shared/speedup-report.ts';
-import { ModelSpeedup, type ModelSpeedupOptions } from './model-speedup.ts';
+import { ModelSpeedup, type ModelSpeedupOptions } from '../speedup/model-speedup.ts';
 
 export interface SpeedupCommandOptions extends Omit<ModelSpeedupOptions, 'applyMethods'> {
   /** A model, or the path of a .onnx file. */

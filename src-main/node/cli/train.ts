@@ -8,10 +8,10 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_LR, type OptimizerSpec } from '../../core/autodiff/index.ts';
 import { liftConstants } from '../../core/passes/index.ts';
 import { loadModelFile, saveModelFile } from '../io/model-file.ts';
-import { loadDataset } from './data.ts';
-import { heInitialize } from './example-cnn.ts';
-import type { ScheduleSpec } from './schedule.ts';
-import { AUTO_STEPS_PER_RUN, train, type ProgressEvent, type TrainResult } from './trainer.ts';
+import { loadDataset } from '../train/data.ts';
+import { heInitialize } from '../train/example-cnn.ts';
+import type { ScheduleSpec } from '../train/schedule.ts';
+import { AUTO_STEPS_PER_RUN, train, type ProgressEvent, type TrainResult } from '../train/trainer.ts';
 
 export interface TrainCommandOptions {
   /** Path of the model to train. */

@@ -5,14 +5,14 @@
  * commander or Electron.
  */
 import { formatBytes, formatCount, formatFactor, formatPercent } from '../../../src-shared/format.ts';
-import { table as columns } from '../cli/format.ts';
+import { table as columns } from './format.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PlanError, RUN_STATUSES, type LogEvent, type MetricSnapshot, type ProgressEvent, type RunStatus } from '../../../src-shared/experiment.ts';
 import { openStore, RUN_SORT_KEYS, StoreError, studioHome, type RunSortKey, type RunSummary, type Store } from '../store/index.ts';
-import { exportRun, ExportError, type ExportIo } from './export.ts';
-import { loadPlanFile } from './plan-file.ts';
-import { Runner, type Job, type JobOutcome, type RunnerOptions } from './runner.ts';
+import { exportRun, ExportError, type ExportIo } from '../jobs/export.ts';
+import { loadPlanFile } from '../jobs/plan-file.ts';
+import { Runner, type Job, type JobOutcome, type RunnerOptions } from '../jobs/runner.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, cancelled: 130 } as const;
 

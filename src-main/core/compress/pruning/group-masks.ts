@@ -8,10 +8,10 @@
 import type { Model, Node } from '../../ir/index.ts';
 import type { ShapeMap } from '../../analysis/stats.ts';
 import { setMask, type Masks } from '../masks.ts';
-import type { Member } from './depgraph.ts';
-import { groupsOf } from './groups.ts';
-import { analyse } from './speedup.ts';
-import { l1Along } from './tensor-ops.ts';
+import type { Member } from '../dependency/depgraph.ts';
+import { groupsOf } from '../dependency/groups.ts';
+import { analyse } from '../dependency/analyse.ts';
+import { l1Along } from '../dependency/tensor-ops.ts';
 
 export interface GroupPruningOptions {
   /** Fraction of each group's removable channel classes to prune. */

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, pidAlive } from '../store/index.ts';
-import { EXIT, progressLine, resumeCommand, runCommand, runsCommand, type RunsOptions } from './cli.ts';
-import { Runner } from './runner.ts';
-import { TEST_STEPS_MODULE, writeTinyModel } from './test-steps.ts';
+import { EXIT, progressLine, resumeCommand, runCommand, runsCommand, type RunsOptions } from './runs.ts';
+import { Runner } from '../jobs/runner.ts';
+import { TEST_STEPS_MODULE, writeTinyModel } from '../jobs/test-steps.ts';
 
 /** A writable that keeps what it is given. */
 function capture(isTTY = false) {
@@ -148,7 +148,7 @@ describe('an app killed mid-run', () => {
       model: '../models/net.onnx',
       steps: [{ kind: 'count', n: 2, logFile: log }, { kind: 'sleep', ms: 120_000, stopFile: stop }, { kind: 'count', n: 2, logFile: log }],
     });
-    const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
+    const cli = fileURLToPath(new URL('./runs.ts', import.meta.url));
     const script = `import { runCommand } from ${JSON.stringify(cli)};
       process.exitCode = await runCommand(${JSON.stringify(planFile)}, { json: true, home: ${JSON.stringify(home)}, stepModules: [${JSON.stringify(TEST_STEPS_MODULE)}] });`;
     const host = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });

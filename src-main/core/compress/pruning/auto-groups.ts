@@ -7,9 +7,9 @@ import type { Model } from '../../ir/index.ts';
 import { AUTO_DEPENDENCY_GROUP, jsonPath, type Diagnostic, type PruningConfig } from '../../../../src-shared/config/index.ts';
 import { selectNodes } from '../targets/index.ts';
 import type { ShapeMap } from '../../analysis/stats.ts';
-import type { Member } from './depgraph.ts';
-import { groupsOf, type DependencyGroup } from './groups.ts';
-import { analyse } from './speedup.ts';
+import type { Member } from '../dependency/depgraph.ts';
+import { groupsOf, type DependencyGroup } from '../dependency/groups.ts';
+import { analyse } from '../dependency/analyse.ts';
 
 /**
  * The dependency groups of a model (no masks needed): which layers must prune the same channels.
