@@ -362,8 +362,9 @@ export class Graph {
   }
 
   /**
-   * Re-order `nodes` topologically (stable: keeps file order where it is already valid).
-   * Throws GraphError naming the nodes on a cycle.
+   * Re-order `nodes` topologically (stable: keeps file order where it is already valid). Iterative, so a chain of
+   * any length sorts without deep recursion. Throws GraphError on a node that reads its own output and on any
+   * cycle, naming the nodes of one cycle in order.
    */
   sortTopologically(): void {
     const index = new Map(this.nodes.map((n, i) => [n, i]));
@@ -373,7 +374,8 @@ export class Graph {
       const deps = new Set<Node>();
       for (const v of externalInputs(n)) {
         const p = producerIn(this, v);
-        if (p && p !== n) deps.add(p);
+        if (p === n) throw new GraphError(`graph "${this.name}" has a cycle: node "${n.name || n.opType}" reads its own output "${v.name}"`, { node: n.name });
+        if (p) deps.add(p);
       }
       pending.set(n, deps.size);
       for (const d of deps) {
@@ -382,11 +384,10 @@ export class Graph {
         users.set(d, list);
       }
     }
-    const ready = this.nodes.filter((n) => pending.get(n) === 0);
+    const ready = new MinHeap<Node>((a, b) => index.get(a)! - index.get(b)!);
+    for (const n of this.nodes) if (pending.get(n) === 0) ready.push(n);
     const order: Node[] = [];
-    while (ready.length) {
-      ready.sort((a, b) => index.get(a)! - index.get(b)!);
-      const n = ready.shift()!;
+    for (let n = ready.pop(); n; n = ready.pop()) {
       order.push(n);
       for (const u of users.get(n) ?? []) {
         const left = pending.get(u)! - 1;
@@ -395,10 +396,72 @@ export class Graph {
       }
     }
     if (order.length !== this.nodes.length) {
-      const stuck = this.nodes.filter((n) => !order.includes(n)).map((n) => n.name || n.opType);
-      throw new GraphError(`graph "${this.name}" has a cycle through nodes ${stuck.slice(0, 8).join(', ')}`);
+      const found = findCycle(this, new Set(this.nodes.filter((n) => pending.get(n)! > 0)));
+      // Start the loop at its first node in file order, so the message does not depend on the walk.
+      const first = found.reduce((m, n, i) => (index.get(n)! < index.get(found[m]!)! ? i : m), 0);
+      const cycle = [...found.slice(first), ...found.slice(0, first)];
+      const names = cycle.map((n) => `"${n.name || n.opType}"`);
+      const shown = names.length > 8 ? [...names.slice(0, 8), `… (${names.length} nodes)`] : names;
+      throw new GraphError(`graph "${this.name}" has a cycle: ${shown.join(' → ')} → ${names[0]}`, { nodes: cycle.map((n) => n.name) });
     }
-    this.nodes.splice(0, this.nodes.length, ...order);
+    this.nodes.length = 0;
+    for (const n of order) this.nodes.push(n);
+  }
+}
+
+/**
+ * One cycle among `stuck` (the nodes a topological sort could not place; each has a stuck producer): walk
+ * producers from any stuck node until a node repeats, then return the loop in data-flow order.
+ */
+function findCycle(g: Graph, stuck: Set<Node>): Node[] {
+  const seen = new Map<Node, number>();
+  const path: Node[] = [];
+  let n: Node | undefined = stuck.values().next().value;
+  while (n && !seen.has(n)) {
+    seen.set(n, path.length);
+    path.push(n);
+    n = externalInputs(n)
+      .map((v) => producerIn(g, v))
+      .find((p): p is Node => p !== null && stuck.has(p));
+  }
+  return n ? path.slice(seen.get(n)).reverse() : path;
+}
+
+/** A binary min-heap (the topological sort's ready set, ordered by file position). */
+class MinHeap<T> {
+  private readonly items: T[] = [];
+
+  constructor(private readonly less: (a: T, b: T) => number) {}
+
+  push(x: T): void {
+    const a = this.items;
+    a.push(x);
+    for (let i = a.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (this.less(a[i]!, a[p]!) >= 0) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+
+  pop(): T | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.less(a[l]!, a[m]!) < 0) m = l;
+        if (r < a.length && this.less(a[r]!, a[m]!) < 0) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
   }
 }
 

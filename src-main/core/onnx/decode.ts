@@ -21,6 +21,7 @@ import {
 } from '../ir/index.ts';
 import { ModelFormatError } from './errors.ts';
 import { confineLocation, type ExternalReader } from './external.ts';
+import { checkWire } from './wire.ts';
 
 import type { onnx as O } from 'onnx-proto';
 
@@ -39,12 +40,13 @@ export interface DecodeOptions {
   allowWeightless?: boolean;
 }
 
-/** Domains a node may use without the model importing them. */
-const IMPLICIT_DOMAINS = new Set(['', 'ai.onnx']);
+/** The two names of the default domain: importing either covers both. */
+const DEFAULT_DOMAINS = new Set(['', 'ai.onnx']);
 
 /** Decode a model. Throws ModelFormatError on any fault. */
 export function decodeModel(bytes: Uint8Array, opts: DecodeOptions = {}): Model {
   if (bytes.byteLength === 0) throw new ModelFormatError('the file is empty, not an ONNX model', { offset: 0 });
+  checkWire(bytes);
   let proto: InstanceType<P['ModelProto']>;
   try {
     proto = onnx.ModelProto.decode(bytes);
@@ -57,7 +59,13 @@ export function decodeModel(bytes: Uint8Array, opts: DecodeOptions = {}): Model 
   const model = new Model(new Graph(proto.graph.name || 'main'));
   model.irVersion = irVersion;
   model.opsetImports.clear();
-  for (const o of proto.opsetImport ?? []) model.opsetImports.set(o.domain ?? '', toNum(o.version));
+  for (const o of proto.opsetImport ?? []) {
+    const version = toNum(o.version);
+    if (!Number.isSafeInteger(version) || version < 1) {
+      throw new ModelFormatError(`opset import of domain "${o.domain ?? ''}" has version ${version}; versions start at 1`);
+    }
+    model.opsetImports.set(o.domain ?? '', version);
+  }
   if (model.opsetImports.size === 0) throw new ModelFormatError('the model imports no opset');
   model.producerName = proto.producerName ?? '';
   model.producerVersion = proto.producerVersion ?? '';
@@ -130,6 +138,7 @@ function fillGraph(g: Graph, gp: GraphProto, ctx: Ctx, path: string): void {
       node.setInput(k, v);
     });
   });
+  if ((gp.output ?? []).length === 0) throw new ModelFormatError(`graph "${g.name}" declares no outputs`, { path });
   for (const vi of gp.output ?? []) {
     const v = g.lookup(vi.name ?? '');
     if (!v) throw new ModelFormatError(`graph output "${vi.name}" is produced by nothing`, { path });
@@ -150,8 +159,11 @@ function fillGraph(g: Graph, gp: GraphProto, ctx: Ctx, path: string): void {
 
 function checkDomain(np: NodeProto, name: string, ctx: Ctx): void {
   const d = np.domain ?? '';
-  if (IMPLICIT_DOMAINS.has(d) || ctx.model.opsetImports.has(d) || ctx.model.functionDomains.has(d)) return;
-  throw new ModelFormatError(`op ${np.opType} uses domain "${d}", which the model does not import`, { node: name });
+  const imports = ctx.model.opsetImports;
+  if (imports.has(d) || ctx.model.functionDomains.has(d)) return;
+  if (DEFAULT_DOMAINS.has(d) && (imports.has('') || imports.has('ai.onnx'))) return;
+  const what = DEFAULT_DOMAINS.has(d) ? 'the default ONNX domain' : `domain "${d}"`;
+  throw new ModelFormatError(`op ${np.opType} uses ${what}, which the model does not import (opset imports: ${[...imports.keys()].map((k) => `"${k}"`).join(', ')})`, { node: name });
 }
 
 function checkDeclared(type: ValueType | undefined, t: Tensor, name: string): void {

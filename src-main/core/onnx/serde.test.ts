@@ -58,7 +58,7 @@ describe('round trip', () => {
       ['string', new Tensor('string', [2], ['héllo', ''])],
     ];
     const m = new Model();
-    for (const [dt, t] of cases) m.graph.addInitializer(`t_${dt}`, t);
+    for (const [dt, t] of cases) m.graph.outputs.push(m.graph.addInitializer(`t_${dt}`, t));
     const m2 = decodeModel(encodeModel(m).bytes);
     for (const [dt, t] of cases) {
       const got = m2.graph.get(`t_${dt}`)!.initializer!;
@@ -103,7 +103,7 @@ describe('round trip', () => {
   });
 
   it('weightless initializers decode only when allowed', () => {
-    const bytes = rawModel({ name: 'g', initializer: [{ name: 'w', dataType: 1, dims: [64, 3, 7, 7] }] });
+    const bytes = rawModel({ name: 'g', initializer: [{ name: 'w', dataType: 1, dims: [64, 3, 7, 7] }], output: [vi('w')] });
     expect(() => decodeModel(bytes)).toThrow(/tensor "w"/);
     const m = decodeModel(bytes, { allowWeightless: true });
     expect(m.graph.get('w')!.initializer!.data).toBeNull();
@@ -173,7 +173,7 @@ describe('bad input gets a named error', () => {
         { name: 'n2', opType: 'Relu', input: ['a'], output: ['b'] },
       ],
     });
-    expect(() => decodeModel(bytes)).toThrow(/cycle through nodes n1, n2/);
+    expect(() => decodeModel(bytes)).toThrow('graph "g" has a cycle: "n1" → "n2" → "n1"');
   });
 
   it('an unknown op domain names the node', () => {
@@ -195,5 +195,106 @@ describe('bad input gets a named error', () => {
     // field 7 (graph), wire type 2, length varint 0x7fffffff, then 3 bytes
     const bytes = Uint8Array.from([0x08, 0x08, 0x3a, 0xff, 0xff, 0xff, 0xff, 0x07, 1, 2, 3]);
     expect(() => decodeModel(bytes)).toThrow(/truncated or corrupt file: a field at byte \d+ claims \d+ bytes.*byte offset \d+/);
+  });
+});
+
+describe('structural faults protobufjs and a naive reader miss', () => {
+  /** Encode a varint of any size (up to 64 bits). */
+  const varint = (v: bigint): number[] => {
+    const out: number[] = [];
+    do {
+      const b = Number(v & 0x7fn);
+      v >>= 7n;
+      out.push(v > 0n ? b | 0x80 : b);
+    } while (v > 0n);
+    return out;
+  };
+
+  it('a node that reads its own output is a cycle', () => {
+    const bytes = rawModel({ name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'loop', opType: 'Add', input: ['x', 'y'], output: ['y'] }] });
+    expect(() => decodeModel(bytes)).toThrow('graph "g" has a cycle: node "loop" reads its own output "y"');
+  });
+
+  it('a cycle deep inside a larger graph is found and named in order', () => {
+    const node = [
+      { name: 'head', opType: 'Relu', input: ['x'], output: ['h'] },
+      { name: 'c1', opType: 'Add', input: ['h', 'c3o'], output: ['c1o'] },
+      { name: 'c2', opType: 'Relu', input: ['c1o'], output: ['c2o'] },
+      { name: 'c3', opType: 'Relu', input: ['c2o'], output: ['c3o'] },
+      { name: 'tail', opType: 'Relu', input: ['c3o'], output: ['y'] },
+    ];
+    const bytes = rawModel({ name: 'g', input: [vi('x')], output: [vi('y')], node });
+    expect(() => decodeModel(bytes)).toThrow('graph "g" has a cycle: "c1" → "c2" → "c3" → "c1"');
+  });
+
+  it('a chain of 200,000 nodes decodes and sorts without exhausting the stack', () => {
+    const n = 200_000;
+    const node = Array.from({ length: n }, (_, i) => ({ name: `r${i}`, opType: 'Relu', input: [i ? `v${i - 1}` : 'x'], output: [`v${i}`] }));
+    node.reverse(); // out of file order: the sort has to do the work
+    const m = decodeModel(rawModel({ name: 'g', input: [vi('x')], output: [vi(`v${n - 1}`)], node }));
+    expect(m.graph.nodes).toHaveLength(n);
+    expect(m.graph.nodes[0]!.name).toBe('r0');
+    expect(m.graph.nodes[n - 1]!.name).toBe(`r${n - 1}`);
+  });
+
+  it('If subgraphs nested deeper than the bound get a named error, not a RangeError', () => {
+    const nest = (depth: number): Record<string, unknown> => {
+      let g: Record<string, unknown> = { name: 'leaf', output: [vi('x')] };
+      for (let i = 0; i < depth; i++) {
+        g = {
+          name: `g${i}`, output: [vi(`y${i}`)],
+          node: [{ name: `if${i}`, opType: 'If', input: ['c'], output: [`y${i}`], attribute: [{ name: 'then_branch', type: 5, g }, { name: 'else_branch', type: 5, g: { name: 'e', output: [vi('x')] } }] }],
+        };
+      }
+      return g;
+    };
+    const shallow = rawModel({ ...nest(20), input: [{ name: 'c', type: { tensorType: { elemType: 9 } } }, vi('x')] });
+    expect(decodeModel(shallow).graph.nodes[0]!.opType).toBe('If');
+    for (const depth of [40, 2000]) {
+      const deep = rawModel({ ...nest(depth), input: [{ name: 'c', type: { tensorType: { elemType: 9 } } }, vi('x')] });
+      expect(() => decodeModel(deep)).toThrow(/nest deeper than 100 levels.*byte offset \d+/);
+    }
+  });
+
+  it('a length varint above 2^32 is read exactly, not truncated to 32 bits', () => {
+    // field 7 (graph), length 2^32 + 2: protobufjs would read a length of 2 and take the next two bytes as a graph
+    const bytes = Uint8Array.from([0x08, 0x08, 0x3a, ...varint(2n ** 32n + 2n), 0x12, 0x00]);
+    expect(() => decodeModel(bytes)).toThrow('truncated or corrupt file: a field at byte 2 claims 4294967298 bytes but only 2 remain (byte offset 2)');
+    const tooLong = Uint8Array.from([0x08, ...Array(10).fill(0xff), 0x01]);
+    expect(() => decodeModel(tooLong)).toThrow(/varint is longer than 10 bytes \(byte offset 1\)/);
+  });
+
+  it('a field that runs past its enclosing message, a wrong wire type, a bad group', () => {
+    // graph of 2 bytes whose name field claims 5 bytes (still inside the file)
+    const past = Uint8Array.from([0x3a, 0x02, 0x12, 0x05, 0x61, 0x62, 0x63, 0x64, 0x65]);
+    expect(() => decodeModel(past)).toThrow(/claims 5 bytes but only 0 remain/);
+    const wrongWire = Uint8Array.from([0x38, 0x05]); // field 7 (graph) as a varint
+    expect(() => decodeModel(wrongWire)).toThrow(/field 7 of Model arrives as varint, not as length-delimited/);
+    const openGroup = Uint8Array.from([0x08, 0x08, 0xfb, 0x01]); // field 31, group start, never closed
+    expect(() => decodeModel(openGroup)).toThrow(/group 31 is never closed/);
+    const packed = rawModel({ name: 'g', output: [vi('w')], initializer: [{ name: 'w', dataType: 1, dims: [1], floatData: [1] }] });
+    const i = packed.findIndex((b, k) => b === 0x22 && packed[k + 1] === 4 && packed[k - 2] === 0x10); // after data_type
+    expect(i).toBeGreaterThan(0); // float_data, packed, 4 bytes
+    const odd = Uint8Array.from(packed);
+    odd[i + 1] = 3; // 3 bytes of floats: protobufjs would read past the field
+    expect(() => decodeModel(odd)).toThrow(/packed field 4 of Tensor holds 3 bytes, not a multiple of 4/);
+  });
+
+  it('a graph without outputs, a default-domain op without a default-domain import, a version-0 opset', () => {
+    expect(() => decodeModel(rawModel({ name: 'g', input: [vi('x')], node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }] }))).toThrow(
+      'graph "g" declares no outputs',
+    );
+    const foreign = rawModel(
+      { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }] },
+      { opsetImport: [{ domain: 'com.example', version: 1 }] },
+    );
+    expect(() => decodeModel(foreign)).toThrow('op Relu uses the default ONNX domain, which the model does not import (opset imports: "com.example") (node "r")');
+    const aiOnnx = rawModel(
+      { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }] },
+      { opsetImport: [{ domain: 'ai.onnx', version: 17 }] },
+    );
+    expect(decodeModel(aiOnnx).graph.nodes).toHaveLength(1);
+    const zero = rawModel({ name: 'g', input: [vi('x')], output: [vi('x')] }, { opsetImport: [{ domain: '', version: 0 }] });
+    expect(() => decodeModel(zero)).toThrow('opset import of domain "" has version 0; versions start at 1');
   });
 });
