@@ -154,3 +154,25 @@ describe('plan helpers', () => {
     expect(beforeLatencyMs(before, plain)).toBe(10);
   });
 });
+
+describe('hostile plans', () => {
+  it('refuses step kinds and keys that name the prototype machinery instead of throwing a TypeError', () => {
+    for (const kind of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const r = safeParsePlan(JSON.stringify({ model: 'm.onnx', steps: [{ kind }] }));
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.issues).toEqual([expect.objectContaining({ path: '$.steps[0].kind', message: expect.stringMatching(/^unknown step kind/) })]);
+    }
+    const r = safeParsePlan('{"model":"m.onnx","steps":[],"__proto__":{"polluted":true}}');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues[0]!.path).toBe('$.__proto__');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('refuses JSON nested deeper than any plan needs', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 5000; i++) deep = [deep];
+    const r = safeParsePlan({ model: 'm.onnx', steps: [], tags: deep });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues[0]!.message).toMatch(/nested deeper than 64 levels/);
+  });
+});

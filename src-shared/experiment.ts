@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigListError, parseConfigList } from './config/index.ts';
+import { findUnsafeKeys, MAX_JSON_DEPTH } from './config/json.ts';
 import { StudioError } from './errors.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ const customSteps = new Map<string, z.ZodType>();
  * @example registerStepKind('sleep', z.strictObject({ kind: z.literal('sleep'), ms: z.int() }))
  */
 export function registerStepKind(kind: string, schema: z.ZodType): void {
-  if (kind in STEP_SCHEMAS) throw new Error(`step kind "${kind}" is built in and cannot be replaced`);
+  if (Object.hasOwn(STEP_SCHEMAS, kind)) throw new Error(`step kind "${kind}" is built in and cannot be replaced`);
   customSteps.set(kind, schema);
 }
 
@@ -229,7 +230,8 @@ export function knownStepKinds(): string[] {
 }
 
 function stepSchema(kind: string): z.ZodType | undefined {
-  return (STEP_SCHEMAS as Record<string, z.ZodType>)[kind] ?? customSteps.get(kind);
+  // Own keys only: a kind such as "constructor" or "__proto__" must not find Object.prototype's members.
+  return Object.hasOwn(STEP_SCHEMAS, kind) ? (STEP_SCHEMAS as Record<string, z.ZodType>)[kind] : customSteps.get(kind);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -276,7 +278,8 @@ export function safeParsePlan(json: unknown): { ok: true; plan: Plan } | { ok: f
       return { ok: false, issues: [{ path: '$', message: `not valid JSON (${(e as Error).message})` }] };
     }
   }
-  const issues: PlanIssue[] = [];
+  const issues: PlanIssue[] = unsafeKeyIssues(value);
+  if (issues.length > 0) return { ok: false, issues };
   const base = planBaseSchema.safeParse(value);
   if (!base.success) issues.push(...toPlanIssues(base.error.issues, []));
   const rawSteps = isObject(value) && Array.isArray(value.steps) ? value.steps : [];
@@ -284,6 +287,14 @@ export function safeParsePlan(json: unknown): { ok: true; plan: Plan } | { ok: f
   checkPlanConsistency(value, steps, issues);
   if (issues.length > 0 || !base.success) return { ok: false, issues };
   return { ok: true, plan: { ...base.data, steps: steps as Step[] } };
+}
+
+/** Prototype-named keys (`__proto__`, `constructor`, `prototype`) anywhere in the plan, and absurd nesting. */
+function unsafeKeyIssues(value: unknown): PlanIssue[] {
+  return findUnsafeKeys(value).map(({ path, reason }) => ({
+    path: planPath(path),
+    message: reason === 'prototype' ? `the key "${String(path[path.length - 1])}" is not allowed (it names JavaScript's prototype machinery)` : `nested deeper than ${MAX_JSON_DEPTH} levels`,
+  }));
 }
 
 function parseStep(raw: unknown, index: number, issues: PlanIssue[]): Step | null {

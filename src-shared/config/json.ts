@@ -29,3 +29,36 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   return String(value);
 }
+
+/** Keys that reach an object's prototype machinery when used as property names: refused anywhere in user JSON. */
+export const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Deepest JSON nesting checked by {@link findUnsafeKeys}; deeper values are a fault of their own. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Walks a JSON value without recursion and returns the paths (as segments) of every prototype-named key, and of
+ * any value nested deeper than {@link MAX_JSON_DEPTH}. `JSON.parse` keeps `"__proto__"` as an own key, which zod's
+ * records then drop silently and property lookups resolve to the prototype: both are refused instead.
+ *
+ * @example findUnsafeKeys(JSON.parse('[{"__proto__": {}}]')) // [{ path: [0, '__proto__'], reason: 'prototype' }]
+ */
+export function findUnsafeKeys(value: unknown): { path: PropertyKey[]; reason: 'prototype' | 'depth' }[] {
+  const out: { path: PropertyKey[]; reason: 'prototype' | 'depth' }[] = [];
+  const stack: { value: unknown; path: PropertyKey[] }[] = [{ value, path: [] }];
+  while (stack.length > 0 && out.length < 100) {
+    const { value: v, path } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (path.length >= MAX_JSON_DEPTH) {
+      out.push({ path, reason: 'depth' });
+      continue;
+    }
+    const entries: [PropertyKey, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, x] = entries[i]!;
+      if (typeof k === 'string' && PROTOTYPE_KEYS.has(k)) out.push({ path: [...path, k], reason: 'prototype' });
+      else stack.push({ value: x, path: [...path, k] });
+    }
+  }
+  return out;
+}

@@ -86,7 +86,7 @@ describe('pruning keys', () => {
 
   it('reports faults in translated values at the keys the user wrote', () => {
     expect(faultLines([{ op_types: ['Conv2d'], sparsity: 1.5, max_sparsity_per_layer: 0 }], 'pruning')).toEqual([
-      '$[0].sparsity: must be ≤ 1',
+      '$[0].sparsity: must be < 1',
       '$[0].max_sparsity_per_layer: must be > 0',
     ]);
     expect(faultLines([{ op_partial_names: ['(?P<x>a)'], sparsity: 0.5 }], 'pruning')[0]).toMatch(/^\$\[0\]\.op_partial_names\[0\]: not a valid regular expression/);

@@ -28,11 +28,11 @@ describe('ConfigListError', () => {
     expect(e.code).toBe('CONFIG_LIST_INVALID');
     expect(e.message).toBe(
       'invalid config list (2 faults):\n' +
-        '  $[0].target_settings.weight.sparse_ratio: must be ≤ 1\n' +
+        '  $[0].target_settings.weight.sparse_ratio: must be < 1\n' +
         '  $[1]: needs at least one of op_types, op_names, op_names_re',
     );
     expect(e.issues).toEqual([
-      { path: '$[0].target_settings.weight.sparse_ratio', message: 'must be ≤ 1' },
+      { path: '$[0].target_settings.weight.sparse_ratio', message: 'must be < 1' },
       { path: '$[1]', message: 'needs at least one of op_types, op_names, op_names_re' },
     ]);
   });
@@ -54,7 +54,7 @@ describe('ConfigListError', () => {
       5,
     ];
     expect(faults(list, 'pruning')).toEqual([
-      '$[0].sparse_ratio: must be ≤ 1',
+      '$[0].sparse_ratio: must be < 1',
       '$[0].global_group_id: must be an integer or a string',
       '$[0].internal_metric_block: must be an integer',
       '$[0].granularity[0]: block sizes must be positive integers or -1',
@@ -102,9 +102,24 @@ describe('selection keys', () => {
 });
 
 describe('pruning keys', () => {
-  it('accepts sparse_ratio at both ends of [0, 1] and rejects just outside', () => {
-    expect(parseConfigList([{ op_types: ['Conv'], sparse_ratio: 0 }, { op_types: ['Gemm'], sparse_ratio: 1 }], 'pruning').configs).toHaveLength(2);
+  it('accepts sparse_ratio in [0, 1) and rejects 1 (every weight masked), negatives, and negative thresholds', () => {
+    expect(parseConfigList([{ op_types: ['Conv'], sparse_ratio: 0 }, { op_types: ['Gemm'], sparse_ratio: 0.999 }], 'pruning').configs).toHaveLength(2);
     expect(faults([{ op_types: ['Conv'], sparse_ratio: -0.1 }], 'pruning')).toEqual(['$[0].sparse_ratio: must be ≥ 0']);
+    expect(faults([{ op_types: ['Conv'], sparse_ratio: 1 }], 'pruning')).toEqual(['$[0].sparse_ratio: must be < 1']);
+    expect(faults([{ op_types: ['Conv'], target_settings: { weight: { sparse_threshold: -0.5 } } }], 'pruning')).toEqual([
+      '$[0].target_settings.weight.sparse_threshold: must be ≥ 0',
+    ]);
+  });
+
+  it('refuses null entries and settings, and prototype-named keys at any depth, with their paths', () => {
+    expect(faults([null, { op_types: ['Conv'], target_settings: { weight: null } }], 'pruning')).toEqual([
+      '$[0]: expected an object, got null',
+      '$[1].target_settings.weight: expected an object, got null',
+    ]);
+    for (const text of ['[{"op_types":["Conv"],"__proto__":{"sparse_ratio":0.5}}]', '[{"op_types":["Conv"],"target_settings":{"constructor":{"sparse_ratio":0.5}}}]']) {
+      const [fault] = faults(JSON.parse(text), 'pruning');
+      expect(fault).toMatch(/^\$\[0\](\.target_settings)?\.(__proto__|constructor): the key '(__proto__|constructor)' is not allowed/);
+    }
   });
 
   it('bounds max_sparse_ratio to (0, 1] and min_sparse_ratio to [0, 1)', () => {
@@ -135,13 +150,13 @@ describe('pruning keys', () => {
 
   it('reports the out-of-range target ratio with its full path', () => {
     expect(faults([{ op_names: ['fc1'], target_settings: { weight: { sparse_ratio: 1.01 } } }], 'pruning')).toEqual([
-      '$[0].target_settings.weight.sparse_ratio: must be ≤ 1',
+      '$[0].target_settings.weight.sparse_ratio: must be < 1',
     ]);
   });
 
   it('quotes target names that are not identifiers in paths', () => {
     expect(faults([{ op_names: ['fc1'], target_settings: { 'my.weight': { sparse_ratio: 2 } } }], 'pruning')).toEqual([
-      '$[0].target_settings["my.weight"].sparse_ratio: must be ≤ 1',
+      '$[0].target_settings["my.weight"].sparse_ratio: must be < 1',
     ]);
   });
 

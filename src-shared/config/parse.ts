@@ -5,7 +5,7 @@
 import type { Diagnostic } from './diagnostics.ts';
 import { ConfigListError, jsonPath, type ConfigIssue } from './errors.ts';
 import { configErrorMap, toConfigIssues } from './issues.ts';
-import { describeValue } from './json.ts';
+import { describeValue, findUnsafeKeys, MAX_JSON_DEPTH } from './json.ts';
 import { translateLegacyConfigList } from './legacy.ts';
 import { CONFIG_SCHEMAS, MODES, fusionViewSchema, type ConfigEntryOf, type FusionView, type Mode } from './schema.ts';
 import { matchesOpNameRe } from './selection.ts';
@@ -31,6 +31,8 @@ export interface ParsedConfigList<M extends Mode> {
 export function parseConfigList<M extends Mode>(json: unknown, mode: M): ParsedConfigList<M> {
   if (!MODES.includes(mode)) throw new TypeError(`unknown compression mode '${String(mode)}'; expected ${MODES.join(', ')}`);
   if (!Array.isArray(json)) throw new ConfigListError([{ path: '$', message: `expected a list of config objects, got ${describeValue(json)}` }]);
+  const shapeIssues = unsafeShapeIssues(json);
+  if (shapeIssues.length > 0) throw new ConfigListError(shapeIssues);
   const legacy = translateLegacyConfigList(json);
   const issues: ConfigIssue[] = [...legacy.issues];
   const valid: [ConfigEntryOf<M>, number][] = [];
@@ -44,6 +46,21 @@ export function parseConfigList<M extends Mode>(json: unknown, mode: M): ParsedC
   const diagnostics = [...legacy.diagnostics, ...listWarnings(json.length, valid)];
   const configs = valid.map(([entry, index]) => withOnnxOpTypes(entry, index, diagnostics));
   return { configs, diagnostics };
+}
+
+/**
+ * Faults refused before any schema sees the list: prototype-named keys (`__proto__`, `constructor`, `prototype`)
+ * at any depth, and nesting deeper than any config needs.
+ */
+function unsafeShapeIssues(list: unknown[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const { path, reason } of findUnsafeKeys(list)) {
+    issues.push({
+      path: jsonPath(path),
+      message: reason === 'prototype' ? `the key '${String(path[path.length - 1])}' is not allowed (it names JavaScript's prototype machinery)` : `nested deeper than ${MAX_JSON_DEPTH} levels`,
+    });
+  }
+  return issues;
 }
 
 /** Stable sort of faults by the config index that leads their path, so a list reads top to bottom. */

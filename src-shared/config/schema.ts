@@ -83,6 +83,8 @@ export type Align = z.infer<typeof alignSchema>;
 
 /** The selector rule: a config must say which ops it is about. */
 function requireSelector(config: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  // Runs even when the entry is not an object (ALWAYS); that fault is reported by the object schema.
+  if (typeof config !== 'object' || config === null) return;
   if (SELECTOR_KEYS.some((k) => config[k] !== undefined)) return;
   ctx.addIssue({ code: 'custom', message: `needs at least one of ${SELECTOR_KEYS.join(', ')}` });
 }
@@ -92,8 +94,10 @@ function requireSelector(config: Record<string, unknown>, ctx: z.RefinementCtx):
 
 /** Template keys whose default is null accept null (= unset), as in NNI's documented explicit configs. */
 const pruningSettingShape = {
-  sparse_ratio: z.number().gte(0).lte(1).nullable().optional(),
-  sparse_threshold: z.number().nullable().optional(),
+  // A ratio of 1 would mask every weight of the target (NNI's own schema requires 0 < ratio < 1).
+  sparse_ratio: z.number().gte(0).lt(1).nullable().optional(),
+  // Metrics are norms and magnitudes (≥ 0): a negative threshold can never mask anything.
+  sparse_threshold: z.number().gte(0).nullable().optional(),
   max_sparse_ratio: z.number().gt(0).lte(1).nullable().optional(),
   min_sparse_ratio: z.number().gte(0).lt(1).nullable().optional(),
   global_group_id: groupId.nullable().optional(),
@@ -111,6 +115,8 @@ const isNumber = (v: unknown): v is number => typeof v === 'number';
  * Applied to the top level and to each target setting separately.
  */
 function pruningRatioRules(setting: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  // Runs even when the value is not an object (ALWAYS); that fault is reported by the object schema.
+  if (typeof setting !== 'object' || setting === null) return;
   if (setting.sparse_ratio != null && setting.sparse_threshold != null) {
     ctx.addIssue({ code: 'custom', path: ['sparse_threshold'], message: 'cannot be set together with sparse_ratio (set only one)' });
   }

@@ -115,7 +115,7 @@ describe('registerTemplate', () => {
     } catch (err) {
       expect((err as ConfigListError).message).toBe(
         "invalid pruning template for 'Conv' (2 faults):\n" +
-          '  template.weight.sparse_ratio: must be ≤ 1\n' +
+          '  template.weight.sparse_ratio: must be < 1\n' +
           "  template.weight.granularity: must be 'default', 'out_channel', 'in_channel', 'per_channel' or a non-empty list of block sizes (positive ints or -1)",
       );
     }

@@ -3,6 +3,7 @@
  * object, not the name; every edit goes through methods here so the bookkeeping stays right.
  * Pure TypeScript: imports nothing outside src-main/core/ir. Knows nothing of pruning or ONNX protobuf.
  */
+import { quoted } from '../../../src-shared/errors.ts';
 import type { DataType } from './dtype.ts';
 import { Tensor } from './tensor.ts';
 import { GraphError } from './errors.ts';
@@ -189,7 +190,7 @@ export class Node {
 
   /** A readable label for errors: `Conv "conv1"`. */
   get label(): string {
-    return `${this.opType} "${this.name}"`;
+    return `${this.opType} ${quoted(this.name)}`;
   }
 }
 
@@ -246,7 +247,7 @@ export class Graph {
 
   /** Create a value in this scope; the name must be free in this scope. */
   createValue(name: string, type?: ValueType): Value {
-    if (this.scope.has(name)) throw new GraphError(`value "${name}" is defined twice in graph "${this.name}"`);
+    if (this.scope.has(name)) throw new GraphError(`value ${quoted(name)} is defined twice in graph ${quoted(this.name)}`);
     const v = new Value(this, name, type);
     this.scope.set(name, v);
     return v;
@@ -255,7 +256,7 @@ export class Graph {
   /** Rename a value (keeps identity and uses). */
   renameValue(v: Value, name: string): void {
     if (v.name === name) return;
-    if (this.scope.has(name)) throw new GraphError(`cannot rename "${v.name}" to "${name}": name taken`);
+    if (this.scope.has(name)) throw new GraphError(`cannot rename ${quoted(v.name)} to ${quoted(name)}: name taken`);
     this.scope.delete(v.name);
     v.name = name;
     this.scope.set(name, v);
@@ -318,7 +319,7 @@ export class Graph {
   removeNode(node: Node, force = false): void {
     for (const out of node.outputs) {
       if (!force && (out.uses.length > 0 || out.isGraphOutput)) {
-        throw new GraphError(`cannot remove ${node.label}: output "${out.name}" is still used`);
+        throw new GraphError(`cannot remove ${node.label}: output ${quoted(out.name)} is still used`);
       }
     }
     node.inputs.forEach((_, i) => node.setInput(i, null));
@@ -333,7 +334,7 @@ export class Graph {
 
   /** Remove an initializer no node uses. */
   removeInitializer(v: Value): void {
-    if (v.uses.length > 0 || v.isGraphOutput) throw new GraphError(`initializer "${v.name}" is still used`);
+    if (v.uses.length > 0 || v.isGraphOutput) throw new GraphError(`initializer ${quoted(v.name)} is still used`);
     const k = this.initializers.indexOf(v);
     if (k >= 0) this.initializers.splice(k, 1);
     const i = this.inputs.indexOf(v);
@@ -374,7 +375,7 @@ export class Graph {
       const deps = new Set<Node>();
       for (const v of externalInputs(n)) {
         const p = producerIn(this, v);
-        if (p === n) throw new GraphError(`graph "${this.name}" has a cycle: node "${n.name || n.opType}" reads its own output "${v.name}"`, { node: n.name });
+        if (p === n) throw new GraphError(`graph ${quoted(this.name)} has a cycle: node ${quoted(n.name || n.opType)} reads its own output ${quoted(v.name)}`, { node: n.name });
         if (p) deps.add(p);
       }
       pending.set(n, deps.size);
@@ -400,9 +401,9 @@ export class Graph {
       // Start the loop at its first node in file order, so the message does not depend on the walk.
       const first = found.reduce((m, n, i) => (index.get(n)! < index.get(found[m]!)! ? i : m), 0);
       const cycle = [...found.slice(first), ...found.slice(0, first)];
-      const names = cycle.map((n) => `"${n.name || n.opType}"`);
+      const names = cycle.map((n) => `${quoted(n.name || n.opType)}`);
       const shown = names.length > 8 ? [...names.slice(0, 8), `… (${names.length} nodes)`] : names;
-      throw new GraphError(`graph "${this.name}" has a cycle: ${shown.join(' → ')} → ${names[0]}`, { nodes: cycle.map((n) => n.name) });
+      throw new GraphError(`graph ${quoted(this.name)} has a cycle: ${shown.join(' → ')} → ${names[0]}`, { nodes: cycle.map((n) => n.name) });
     }
     this.nodes.length = 0;
     for (const n of order) this.nodes.push(n);

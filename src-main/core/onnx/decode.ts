@@ -3,6 +3,7 @@
  * Every fault becomes a ModelFormatError naming the node, tensor or byte offset; nothing is allocated from
  * sizes the file merely claims. Pure: imports the IR and the protobuf schema, no Node built-ins.
  */
+import { quoted } from '../../../src-shared/errors.ts';
 import onnxProto from 'onnx-proto';
 import {
   dataFromRaw,
@@ -62,7 +63,7 @@ export function decodeModel(bytes: Uint8Array, opts: DecodeOptions = {}): Model 
   for (const o of proto.opsetImport ?? []) {
     const version = toNum(o.version);
     if (!Number.isSafeInteger(version) || version < 1) {
-      throw new ModelFormatError(`opset import of domain "${o.domain ?? ''}" has version ${version}; versions start at 1`);
+      throw new ModelFormatError(`opset import of domain ${quoted(o.domain ?? '')} has version ${version}; versions start at 1`);
     }
     model.opsetImports.set(o.domain ?? '', version);
   }
@@ -91,7 +92,7 @@ function fillGraph(g: Graph, gp: GraphProto, ctx: Ctx, path: string): void {
   g.docString = gp.docString ?? '';
   for (const vi of gp.input ?? []) {
     if (!vi.name) throw new ModelFormatError('a graph input has no name', { path });
-    if (g.get(vi.name)) throw new ModelFormatError(`graph input "${vi.name}" is declared twice`, { path });
+    if (g.get(vi.name)) throw new ModelFormatError(`graph input ${quoted(vi.name)} is declared twice`, { path });
     g.addInput(vi.name, decodeType(vi.type));
   }
   for (const tp of gp.initializer ?? []) {
@@ -115,7 +116,7 @@ function fillGraph(g: Graph, gp: GraphProto, ctx: Ctx, path: string): void {
     const name = np.name || `${np.opType}_${i}`;
     checkDomain(np, name, ctx);
     const outs = (np.output ?? []).map((o) => {
-      if (o && g.get(o)) throw new ModelFormatError(`value "${o}" is produced twice`, { node: name });
+      if (o && g.get(o)) throw new ModelFormatError(`value ${quoted(o)} is produced twice`, { node: name });
       return o;
     });
     const node = g.addNode({ opType: np.opType ?? '', domain: np.domain ?? '', name, inputs: [], outputs: outs });
@@ -131,17 +132,17 @@ function fillGraph(g: Graph, gp: GraphProto, ctx: Ctx, path: string): void {
       if (!name) return node.setInput(k, null);
       const v = g.lookup(name);
       if (!v) {
-        throw new ModelFormatError(`input ${k} "${name}" of ${node.opType} is produced by no node, graph input or initializer`, {
+        throw new ModelFormatError(`input ${k} ${quoted(name)} of ${node.opType} is produced by no node, graph input or initializer`, {
           node: node.name,
         });
       }
       node.setInput(k, v);
     });
   });
-  if ((gp.output ?? []).length === 0) throw new ModelFormatError(`graph "${g.name}" declares no outputs`, { path });
+  if ((gp.output ?? []).length === 0) throw new ModelFormatError(`graph ${quoted(g.name)} declares no outputs`, { path });
   for (const vi of gp.output ?? []) {
     const v = g.lookup(vi.name ?? '');
-    if (!v) throw new ModelFormatError(`graph output "${vi.name}" is produced by nothing`, { path });
+    if (!v) throw new ModelFormatError(`graph output ${quoted(vi.name ?? '')} is produced by nothing`, { path });
     if (vi.type) v.type = decodeType(vi.type);
     g.outputs.push(v);
   }
@@ -162,8 +163,8 @@ function checkDomain(np: NodeProto, name: string, ctx: Ctx): void {
   const imports = ctx.model.opsetImports;
   if (imports.has(d) || ctx.model.functionDomains.has(d)) return;
   if (DEFAULT_DOMAINS.has(d) && (imports.has('') || imports.has('ai.onnx'))) return;
-  const what = DEFAULT_DOMAINS.has(d) ? 'the default ONNX domain' : `domain "${d}"`;
-  throw new ModelFormatError(`op ${np.opType} uses ${what}, which the model does not import (opset imports: ${[...imports.keys()].map((k) => `"${k}"`).join(', ')})`, { node: name });
+  const what = DEFAULT_DOMAINS.has(d) ? 'the default ONNX domain' : `domain ${quoted(d)}`;
+  throw new ModelFormatError(`op ${quoted(np.opType ?? '')} uses ${what}, which the model does not import (opset imports: ${[...imports.keys()].map((k) => quoted(k)).join(', ')})`, { node: name });
 }
 
 function checkDeclared(type: ValueType | undefined, t: Tensor, name: string): void {
@@ -305,7 +306,7 @@ function readExternal(tp: TensorProto, dtype: DataType, n: number, ctx: Ctx, nam
     throw new ModelFormatError(`external data length ${length} but dims of ${dtype} need ${need} bytes`, { tensor: name });
   }
   if (!ctx.opts.readExternal) {
-    throw new ModelFormatError(`weights are in external file "${location}" but no reader was given (decode from a file path)`, {
+    throw new ModelFormatError(`weights are in external file ${quoted(location)} but no reader was given (decode from a file path)`, {
       tensor: name,
     });
   }

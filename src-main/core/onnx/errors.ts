@@ -1,4 +1,5 @@
 /** @file Named errors of the ONNX serde. Pure: imports only the IR's error base. */
+import { quoted } from '../../../src-shared/errors.ts';
 import { StudioError } from '../ir/errors.ts';
 
 /** Where in a model file a fault is. */
@@ -18,8 +19,8 @@ export class ModelFormatError extends StudioError {
 
   constructor(message: string, location: FaultLocation = {}) {
     const where = [
-      location.node !== undefined ? `node "${location.node}"` : '',
-      location.tensor !== undefined ? `tensor "${location.tensor}"` : '',
+      location.node !== undefined ? `node ${quoted(location.node)}` : '',
+      location.tensor !== undefined ? `tensor ${quoted(location.tensor)}` : '',
       location.offset !== undefined ? `byte offset ${location.offset}${location.file ? ` of ${location.file}` : ''}` : '',
     ]
       .filter(Boolean)

@@ -288,7 +288,7 @@ describe('structural faults protobufjs and a naive reader miss', () => {
       { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }] },
       { opsetImport: [{ domain: 'com.example', version: 1 }] },
     );
-    expect(() => decodeModel(foreign)).toThrow('op Relu uses the default ONNX domain, which the model does not import (opset imports: "com.example") (node "r")');
+    expect(() => decodeModel(foreign)).toThrow('op "Relu" uses the default ONNX domain, which the model does not import (opset imports: "com.example") (node "r")');
     const aiOnnx = rawModel(
       { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }] },
       { opsetImport: [{ domain: 'ai.onnx', version: 17 }] },

@@ -2,6 +2,7 @@
  * @file Model files on disk: read a `.onnx` (with its external data, confined to the model's folder) and
  * write one (optionally with external data, written to a temporary name then renamed).
  */
+import { quoted } from '../../../src-shared/errors.ts';
 import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { decodeModel, encodeModel, ExternalDataPathError, ModelFormatError, type EncodeOptions } from '../../core/onnx/index.ts';
@@ -48,16 +49,16 @@ function readConfined(folder: string, location: string, offset: number, length: 
   try {
     real = realpathSync(target);
   } catch {
-    throw new ModelFormatError(`external data file "${location}" does not exist`, { tensor });
+    throw new ModelFormatError(`external data file ${quoted(location)} does not exist`, { tensor });
   }
   if (!real.startsWith(folder + sep)) {
-    throw new ExternalDataPathError(`external data file "${location}" resolves outside the model folder`, { tensor });
+    throw new ExternalDataPathError(`external data file ${quoted(location)} resolves outside the model folder`, { tensor });
   }
   const fd = openSync(real, 'r');
   try {
     const size = fstatSync(fd).size;
     if (offset + length > size) {
-      throw new ModelFormatError(`external data claims bytes ${offset}..${offset + length} but "${location}" holds ${size}`, {
+      throw new ModelFormatError(`external data claims bytes ${offset}..${offset + length} but ${quoted(location)} holds ${size}`, {
         tensor,
         offset,
         file: location,
@@ -67,7 +68,7 @@ function readConfined(folder: string, location: string, offset: number, length: 
     let done = 0;
     while (done < length) {
       const n = readSync(fd, out, done, length - done, offset + done);
-      if (n <= 0) throw new ModelFormatError(`short read of external data "${location}"`, { tensor, offset: offset + done });
+      if (n <= 0) throw new ModelFormatError(`short read of external data ${quoted(location)}`, { tensor, offset: offset + done });
       done += n;
     }
     return out;
