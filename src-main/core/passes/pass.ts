@@ -7,6 +7,15 @@ import type { Model } from '../ir/index.ts';
 export interface PassResult {
   model: Model;
   modified: boolean;
+  /** What the pass changed, one entry per rewrite (normalization passes fill it; others may leave it out). */
+  changes?: PassChange[];
+}
+
+/** One rewrite a pass made: the node it replaced, the pattern it recognised, and what stands there now. */
+export interface PassChange {
+  node: string;
+  pattern: string;
+  result: string;
 }
 
 export interface Pass {

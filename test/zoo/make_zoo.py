@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""Export every classification model of Debian's torchvision the way users do, *without weight data*.
+
+torch.onnx.export with its defaults (constant folding on, eval mode, so BatchNorm is folded into Conv and
+identical initializers are de-duplicated behind Identity nodes), opsets 13 and 17, dynamic batch, at each
+model's documented input size. Writes test/zoo/models/<name>_op<opset>.onnx and manifest.json.
+The product and its tests never run this script; they read the committed files and materialize weights
+from the seeded generator (test/corpus/materialize.ts).
+
+Run with Debian's torch: /usr/bin/python3 test/zoo/make_zoo.py [model ...]
+"""
+import io
+import json
+import os
+import sys
+import time
+from collections import Counter
+
+import torch
+import torchvision
+import onnx
+from torchvision import models
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "corpus"))
+from make_corpus import FLOAT_TYPES, SMALL_INT_NUMEL, count_macs, dim_list, name_nodes, numel, strip_weights  # noqa: E402
+
+torch.set_num_threads(1)
+OUT_DIR = os.path.join(HERE, "models")
+OPSETS = [13, 17]
+
+
+def input_size(name):
+    """The documented evaluation crop of the model's DEFAULT weights (inception 299, efficientnet b1–b7 larger)."""
+    try:
+        weights = models.get_model_weights(name).DEFAULT
+        crop = weights.transforms().crop_size
+        return int(crop[0] if isinstance(crop, (list, tuple)) else crop)
+    except Exception:
+        return 224
+
+
+def export(model, shape, opset):
+    buf = io.BytesIO()
+    # What a user writes: defaults everywhere except the names, the opset and a dynamic batch.
+    torch.onnx.export(model, (torch.randn(*shape),), buf, input_names=["input"], output_names=["output"],
+                      opset_version=opset, dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    return onnx.load_from_string(buf.getvalue())
+
+
+def main():
+    os.makedirs(OUT_DIR, exist_ok=True)
+    only = set(sys.argv[1:])
+    manifest_path = os.path.join(OUT_DIR, "manifest.json")
+    old = {}
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as f:
+            old = {e["name"]: e for e in json.load(f)["models"]}
+    names = [n for n in models.list_models(module=models) if not only or n in only]
+    for name in names:
+        torch.manual_seed(0)
+        model = models.get_model(name, weights=None).eval()
+        size = input_size(name)
+        shape = [1, 3, size, size]
+        macs = count_macs(model, torch.randn(*shape))  # grad on, as in make_corpus (no fused fast paths)
+        params = sum(p.numel() for p in model.parameters())
+        for opset in OPSETS:
+            fname = f"{name}_op{opset}.onnx"
+            entry = {"name": fname, "model": name, "opset": opset, "inputSize": size, "torchMacs": macs, "torchParams": params}
+            t0 = time.time()
+            try:
+                m = export(model, shape, opset)
+            except Exception as e:  # recorded in the manifest: the zoo table says why
+                entry["exportError"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                old[fname] = entry
+                print(f"FAILED {fname}: {entry['exportError']}", flush=True)
+                continue
+            name_nodes(m.graph)
+            hist = Counter(n.op_type for n in m.graph.node)
+            big_const = sum(1 for n in m.graph.node if n.op_type == "Constant" and any(
+                a.t.data_type in FLOAT_TYPES and numel(a.t) > SMALL_INT_NUMEL for a in n.attribute if a.name == "value"))
+            strip_weights(m)
+            path = os.path.join(OUT_DIR, fname)
+            onnx.save(m, path)
+            entry.update({
+                "inputShape": dim_list(m.graph.input[0]),
+                "outputShape": dim_list(m.graph.output[0]),
+                "nodeCount": len(m.graph.node),
+                "identityCount": hist.get("Identity", 0),
+                "bigFloatConstants": big_const,
+                "opTypes": dict(sorted(hist.items())),
+                "bytes": os.path.getsize(path),
+            })
+            old[fname] = entry
+            print(f"{fname:32s} {entry['bytes']:>8d} B nodes={entry['nodeCount']:5d} identity={entry['identityCount']:4d} "
+                  f"macs={macs / 1e9:.3f}G {time.time() - t0:.0f}s", flush=True)
+        with open(manifest_path, "w") as f:
+            json.dump({"generator": "test/zoo/make_zoo.py",
+                       "torchVersion": torch.__version__,
+                       "torchvisionVersion": torchvision.__version__,
+                       "onnxVersion": onnx.__version__,
+                       "note": "torch.onnx.export defaults (constant folding on, eval mode), dynamic batch; weights "
+                               "stripped as in test/corpus. torchMacs: forward-hook count over Conv2d, Linear and "
+                               "MultiheadAttention at batch 1 and inputSize.",
+                       "models": sorted(old.values(), key=lambda e: e["name"])}, f, indent=1)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
