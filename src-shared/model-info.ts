@@ -28,6 +28,8 @@ export interface ModelInfo {
   uncounted: { node: string; opType: string; reason: string }[];
   /** Weights that were held in Constant nodes and lifted to initializers. */
   liftedConstants: boolean;
+  /** What normalization on load changed, one line per pass (de-duplicated weights, folded Cast/Transpose, …). */
+  normalized?: string[];
   /** Op types with control flow or recurrence (If, Loop, Scan, LSTM, GRU, RNN) present. */
   controlFlow: string[];
   /** Input shapes the trace ran with. */

@@ -6,8 +6,7 @@ import { statSync } from 'node:fs';
 import type { ModelInfo, TensorInfo } from '../../src-shared/model-info.ts';
 import type { Model, Value } from '../core/ir/index.ts';
 import { modelStats } from '../core/analysis/stats.ts';
-import { liftConstants } from '../core/passes/index.ts';
-import { loadModelFile } from './io/model-file.ts';
+import { openModel } from './io/open-model.ts';
 import { trace, type TraceOptions } from './runtime/index.ts';
 
 export interface InspectOptions extends Pick<TraceOptions, 'shapes' | 'dimSizes' | 'ep' | 'seed'> {
@@ -15,12 +14,8 @@ export interface InspectOptions extends Pick<TraceOptions, 'shapes' | 'dimSizes'
   values?: boolean;
 }
 
-/** Load a model file the way every command does: decode, then lift Constant-node weights. */
-export function openModel(path: string): { model: Model; lifted: boolean } {
-  const model = loadModelFile(path);
-  const lifted = liftConstants.run(model).modified;
-  return { model, lifted };
-}
+/** Load a model file the way every command does: decode, then normalize (see io/open-model.ts). */
+export { openModel };
 
 const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan', 'LSTM', 'GRU', 'RNN']);
 
@@ -29,7 +24,7 @@ function tensorInfo(v: Value): TensorInfo {
 }
 
 /** Summarise a model (tracing it once for shapes and MACs). */
-export async function inspectModel(model: Model, opts: InspectOptions & { file?: string; lifted?: boolean } = {}): Promise<ModelInfo> {
+export async function inspectModel(model: Model, opts: InspectOptions & { file?: string; lifted?: boolean; normalized?: string[] } = {}): Promise<ModelInfo> {
   const g = model.graph;
   let shapes: Map<string, number[]> | undefined;
   let traceError: string | undefined;
@@ -61,6 +56,7 @@ export async function inspectModel(model: Model, opts: InspectOptions & { file?:
     sizeBytes: stats.sizeBytes,
     uncounted: stats.uncounted,
     liftedConstants: !!opts.lifted,
+    ...(opts.normalized?.length ? { normalized: opts.normalized } : {}),
     controlFlow,
     tracedInputs,
     traceError,

@@ -39,6 +39,7 @@ export const modelInfoSchema = z.object({
   sizeBytes: z.number(),
   uncounted: z.array(z.object({ node: z.string(), opType: z.string(), reason: z.string() })),
   liftedConstants: z.boolean(),
+  normalized: z.array(z.string()).optional(),
   controlFlow: z.array(z.string()),
   tracedInputs: z.record(z.string(), z.array(z.number())).optional(),
   traceError: z.string().optional(),

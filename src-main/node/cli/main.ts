@@ -59,8 +59,8 @@ export function buildProgram(): Command {
     .addOption(shapeOption())
     .addOption(epOption())
     .action(async (file: string, o: { json?: boolean; trace?: boolean; shape?: string[]; ep: string }) => {
-      const { model, lifted } = openModel(file);
-      const info = await inspectModel(model, { file, lifted, values: o.trace, shapes: parseShapes(o.shape), ep: o.ep });
+      const { model, lifted, normalization } = openModel(file);
+      const info = await inspectModel(model, { file, lifted, normalized: normalization.summary, values: o.trace, shapes: parseShapes(o.shape), ep: o.ep });
       print(!!o.json, info, () => {
         const lines = [
           `${file}  (${formatBytes(info.fileBytes ?? 0)}, IR ${info.irVersion}, opset ${info.opset}${info.producer ? `, ${info.producer}` : ''})`,
@@ -69,7 +69,7 @@ export function buildProgram(): Command {
           `  nodes   ${info.nodes}   params ${formatCount(info.params)}   MACs ${info.macs === null ? 'unknown' : formatCount(info.macs)}   weights ${formatBytes(info.sizeBytes)}`,
           `  ops     ${Object.entries(info.opTypes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}×${v}`).join(' ')}`,
         ];
-        if (info.liftedConstants) lines.push('  note    weights held in Constant nodes were lifted to initializers');
+        for (const line of info.normalized ?? []) lines.push(`  note    normalized on load: ${line}`);
         if (info.controlFlow.length) lines.push(`  control flow / recurrent ops: ${info.controlFlow.join(', ')}`);
         if (info.traceError) lines.push(`  trace failed: ${info.traceError}`);
         if (info.values) lines.push(table([['value', 'dtype', 'shape'], ...info.values.map((v) => [v.name, v.dtype, formatShape(v.shape)])]));

@@ -7,12 +7,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { readConfigList } from './config-file.ts';
 import { StudioError } from '../../core/ir/index.ts';
-import { liftConstants } from '../../core/passes/index.ts';
 import { PRUNERS, planToJson, type PlanTarget, type PrunerKind } from '../../core/compress/pruning/index.ts';
 import { simulate } from '../../core/compress/simulate/index.ts';
 import { formatDiagnostic } from '../../core/compress/errors.ts';
 import type { Diagnostic } from '../../../src-shared/config/index.ts';
-import { loadModelFile, saveModelFile } from '../io/model-file.ts';
+import { saveModelFile } from '../io/model-file.ts';
+import { openModel } from '../io/open-model.ts';
 import { speedupCommand, type SpeedupCommandJson } from './speedup.ts';
 import { expandAutoGroups } from '../steps/auto-groups.ts';
 
@@ -71,8 +71,8 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   const Pruner = Object.hasOwn(PRUNERS, opts.pruner) ? PRUNERS[opts.pruner] : undefined;
   if (!Pruner) throw new PruneCommandError(`unknown pruner '${opts.pruner}'; use one of ${Object.keys(PRUNERS).join(', ')}`, { pruner: opts.pruner });
   const configList = readConfigList(opts.config);
-  const model = loadModelFile(opts.model);
-  liftConstants.run(model);
+  const { model, normalization } = openModel(opts.model);
+  if (!opts.json) for (const line of normalization.summary) io.stderr(`note: normalized on load: ${line}\n`);
   const stem = basename(opts.model, extname(opts.model));
   const auto = await expandAutoGroups(model, Array.isArray(configList) ? configList : [configList]);
   const pruner = new Pruner(model, Array.isArray(configList) ? auto.configList : configList, { modelName: stem, shapes: auto.shapes });

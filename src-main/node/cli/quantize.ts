@@ -9,12 +9,12 @@ import { basename, extname, join, resolve } from 'node:path';
 import { readConfigList } from './config-file.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
-import { liftConstants } from '../../core/passes/index.ts';
 import { formatDiagnostic } from '../../core/compress/errors.ts';
 import { ORT_CPU_STATIC_CONFIG, OBSERVER_KINDS, quantizeDynamic, type CalibrationConfig, type ObserverKind } from '../../core/compress/quantization/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { parseConfigList, type Diagnostic } from '../../../src-shared/config/index.ts';
-import { loadModelFile, saveModelFile } from '../io/model-file.ts';
+import { saveModelFile } from '../io/model-file.ts';
+import { openModel } from '../io/open-model.ts';
 import { compareLatency, cpuInfo, type CpuInfo } from '../runtime/index.ts';
 import { PTQQuantizer, wantsReduceRange } from '../quantize/ptq.ts';
 import { imageEvaluator, loadSamples, type SampleSet } from '../quantize/data.ts';
@@ -89,8 +89,7 @@ const processIO: CommandIO = {
 export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandIO = processIO): Promise<QuantizeReport> {
   const observer = parseObserver(opts.observer);
   const configList = opts.config ? readConfigList(opts.config) : ORT_CPU_STATIC_CONFIG;
-  const model = loadModelFile(opts.model);
-  liftConstants.run(model);
+  const { model } = openModel(opts.model);
   const threads = opts.threads ?? 1;
   const reduceRange = opts.reduceRange ?? wantsReduceRange();
   const q = opts.calib ? await staticQuantize(model, configList, opts, observer, reduceRange, threads) : await dynamicQuantize(model, configList, reduceRange);

@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import type { Model } from '../../core/ir/index.ts';
 import type { Masks } from '../../core/compress/masks.ts';
 import type { ApplyMethods } from '../../core/compress/simulate/index.ts';
-import { loadModelFile, saveModelFile } from '../io/model-file.ts';
+import { saveModelFile } from '../io/model-file.ts';
+import { openModel } from '../io/open-model.ts';
 import type { SpeedupReport } from '../../../src-shared/speedup-report.ts';
 import { ModelSpeedup, type ModelSpeedupOptions } from '../speedup/model-speedup.ts';
 
@@ -49,7 +50,7 @@ export interface SpeedupCommandJson {
  * process.stdout.write(asJson ? JSON.stringify(json, null, 2) : text);
  */
 export async function speedupCommand(o: SpeedupCommandOptions): Promise<{ json: SpeedupCommandJson; text: string; path: string }> {
-  const model = typeof o.model === 'string' ? loadModelFile(o.model) : o.model;
+  const model = typeof o.model === 'string' ? openModel(o.model).model : o.model;
   const { model: _m, masks, out, ...opts } = o;
   const { model: compact, report } = await new ModelSpeedup(model, masks, opts).speedupModel();
   const path = out.endsWith('.onnx') ? out : join(out, 'compact.onnx');

@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_LR, type OptimizerSpec } from '../../core/autodiff/index.ts';
-import { liftConstants } from '../../core/passes/index.ts';
-import { loadModelFile, saveModelFile } from '../io/model-file.ts';
+import { saveModelFile } from '../io/model-file.ts';
+import { openModel } from '../io/open-model.ts';
 import { loadDataset } from '../train/data.ts';
 import { heInitialize } from '../train/example-cnn.ts';
 import type { ScheduleSpec } from '../train/schedule.ts';
@@ -93,8 +93,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
   const write = o.write ?? ((l: string) => process.stdout.write(`${l}\n`));
   // the folder appears with the first checkpoint or the result: a run refused up front leaves nothing behind
   const out = resolve(o.out ?? 'train-out');
-  const model = loadModelFile(o.model);
-  liftConstants.run(model);
+  const { model } = openModel(o.model);
   if (o.init === 'he') heInitialize(model, o.seed ?? 0);
   const data = await loadDataset(o.data);
   const schedule: ScheduleSpec = { type: o.schedule ?? 'constant', warmupSteps: o.warmupSteps, ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}) } as ScheduleSpec;

@@ -7,7 +7,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Model, Node, Value } from '../../core/ir/index.ts';
-import { liftConstants } from '../../core/passes/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { ConfigListError, parseConfigList, type Mode } from '../../../src-shared/config/index.ts';
 import type { ServiceImpl, Contract } from '../../../src-shared/ipc/contract.ts';
@@ -15,7 +14,7 @@ import type { Examples, GraphEdge, GraphNode, GraphView, ModelSource, OpenedMode
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import type { ModelInfo } from '../../../src-shared/model-info.ts';
 import { inspectModel, openModel } from '../inspect.ts';
-import { loadModelBytes } from '../io/model-file.ts';
+import { openModelBytes, type OpenedModelFile } from '../io/open-model.ts';
 import { writeFileAtomic } from '../store/files.ts';
 
 export interface ModelsServiceOptions {
@@ -102,10 +101,10 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
   return {
     async open({ source }, ctx): Promise<OpenedModel> {
       ctx.progress({ phase: 'reading', fraction: 0 });
-      const { path, name, model, lifted } = loadSource(source, opts.home, examples);
+      const { path, name, model, lifted, normalization } = loadSource(source, opts.home, examples);
       ctx.signal.throwIfAborted();
       ctx.progress({ phase: 'tracing', fraction: 0.3 });
-      const info = await inspectModel(model, { file: path, lifted, values: true });
+      const info = await inspectModel(model, { file: path, lifted, normalized: normalization.summary, values: true });
       ctx.signal.throwIfAborted();
       const modelId = randomBytes(6).toString('hex');
       cache.set(modelId, { path, name, model, info, graph: null });
@@ -125,7 +124,7 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
   };
 }
 
-function loadSource(source: ModelSource, home: string, examples: Examples): { path: string; name: string; model: Model; lifted: boolean } {
+function loadSource(source: ModelSource, home: string, examples: Examples): { path: string; name: string } & OpenedModelFile {
   if (source.kind === 'example') {
     const ex = examples.models.find((m) => m.id === source.id);
     if (!ex) throw new IpcError({ name: 'UnknownExampleError', code: 'EXAMPLE_NOT_FOUND', message: `no bundled example "${source.id}"` });
@@ -136,15 +135,14 @@ function loadSource(source: ModelSource, home: string, examples: Examples): { pa
     return { path, name: basename(path), ...openModel(path) };
   }
   // Decode first: a file that is not ONNX is refused before anything is written.
-  const model = loadModelBytes(source.bytes);
-  const lifted = liftConstants.run(model).modified;
+  const { model, lifted, normalization } = openModelBytes(source.bytes);
   const dir = join(home, 'models');
   mkdirSync(dir, { recursive: true });
   const safe = source.name.replace(/[^\w.-]+/g, '_').replace(/^\.+/, '') || 'model.onnx';
   const sha = createHash('sha256').update(source.bytes).digest('hex').slice(0, 12);
   const path = join(dir, `${sha}-${safe.endsWith('.onnx') ? safe : `${safe}.onnx`}`);
   if (!existsSync(path) || statSync(path).size !== source.bytes.byteLength) writeFileAtomic(path, source.bytes);
-  return { path, name: source.name, model, lifted };
+  return { path, name: source.name, model, lifted, normalization };
 }
 
 /** Float parameters a node reads from initializers, and the dims of its first weight. */
