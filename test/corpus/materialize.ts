@@ -61,8 +61,11 @@ export function materializeWeights(model: Model, seed = 0): number {
 
 type Role = { node: Node; index: number };
 
+/** The first reader of a weight, looking through Identity nodes (torch's de-duplicated initializers). */
 function roleOf(v: Value): Role | undefined {
-  return v.uses.map((u) => ({ node: u.node, index: u.index }))[0];
+  const u = v.uses[0];
+  if (u?.node.opType === 'Identity' && u.node.outputs[0]!.uses.length > 0) return roleOf(u.node.outputs[0]!);
+  return u && { node: u.node, index: u.index };
 }
 
 /**
