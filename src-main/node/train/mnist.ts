@@ -1,14 +1,13 @@
 /**
- * @file The bundled MNIST subset (resources/mnist, IDX gzipped) and Fashion-MNIST where Debian's
- * dataset-fashion-mnist is installed, as float32 images x/255 shaped [N,1,28,28] with int64 labels.
+ * @file The bundled MNIST and Fashion-MNIST subsets (resources/mnist, resources/fashion-mnist; IDX gzipped),
+ * as float32 images x/255 shaped [N,1,28,28] with int64 labels.
  */
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readIdx, DatasetFormatError } from './data.ts';
 
 export const RESOURCES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'resources');
-export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+export const FASHION_MNIST_DIR = join(RESOURCES_DIR, 'fashion-mnist');
 
 export interface ImageSet {
   images: Float32Array;
@@ -41,10 +40,8 @@ export function bundledMnist(split: 'train' | 'test', limit?: number): ImageSet 
   return loadIdxPair(join(dir, `${p}-images-idx3-ubyte.gz`), join(dir, `${p}-labels-idx1-ubyte.gz`), limit);
 }
 
-/** Fashion-MNIST from Debian's package, or null when it is not installed. */
-export function fashionMnist(split: 'train' | 'test', limit?: number): ImageSet | null {
+/** The bundled Fashion-MNIST split ('train' = first 10k training images, 'test' = the 10k test set). */
+export function fashionMnist(split: 'train' | 'test', limit?: number): ImageSet {
   const p = split === 'train' ? 'train' : 't10k';
-  const img = join(FASHION_MNIST_DIR, `${p}-images-idx3-ubyte.gz`);
-  if (!existsSync(img)) return null;
-  return loadIdxPair(img, join(FASHION_MNIST_DIR, `${p}-labels-idx1-ubyte.gz`), limit);
+  return loadIdxPair(join(FASHION_MNIST_DIR, `${p}-images-idx3-ubyte.gz`), join(FASHION_MNIST_DIR, `${p}-labels-idx1-ubyte.gz`), limit);
 }
