@@ -1,7 +1,7 @@
 /** @file The renderer's pure logic: graph layout (and its speed on thousands of nodes), Pareto flags, parameter diffs, plan building, routes, series cleaning, formatting. */
 import { describe, expect, it } from 'vitest';
 import type { GraphView } from '../../src-shared/ipc/dto.ts';
-import { cleanSeries } from './charts.ts';
+import { cleanSeries, paretoOption } from './charts.ts';
 import { formatBytes, formatCount, formatDelta, formatChange, formatDuration, formatFactor } from '../../src-shared/format.ts';
 import { layoutGraph, nodeWidth } from './graph-layout.ts';
 import { paramRows, flattenPlan } from './param-diff.ts';
@@ -60,6 +60,24 @@ describe('pareto', () => {
       { acc: null, ms: 0.5 }, // not measured: never on the front
     ];
     expect(paretoFlags(runs, [{ value: (r) => r.acc, goal: 'max' }, { value: (r) => r.ms, goal: 'min' }])).toEqual([true, true, false, false]);
+  });
+
+  it('the accuracy / latency chart draws the front of what it plots: a smaller but slower and worse run is dominated', () => {
+    // The issue's three runs: the middle one is the smallest model, which once put it on a 3-objective front.
+    const points = [
+      { name: 'a', accuracy: 0.9799, latencyMs: 0.219, sizeBytes: 36_000 },
+      { name: 'b', accuracy: 0.926, latencyMs: 0.45, sizeBytes: 20_000 },
+      { name: 'c', accuracy: 0.984, latencyMs: 0.822, sizeBytes: 90_000 },
+    ];
+    const palette = { accent: '#0a0', muted: '#888', surface: '#fff', text: '#000', border: '#ccc', series: ['#00f'] } as unknown as Parameters<typeof paretoOption>[1];
+    const series = paretoOption(points, palette).series as { name: string; data: unknown[]; itemStyle?: { color?: string }; lineStyle?: { color?: string } }[];
+    const byName = (n: string) => series.find((x) => x.name === n)!;
+    expect((byName('Pareto front').data as number[][]).map(([x, y]) => [x, +y!.toFixed(2)])).toEqual([[0.219, 97.99], [0.822, 98.4]]);
+    expect(byName('on the front').data.map((d) => (d as { name: string }).name)).toEqual(['a', 'c']);
+    expect(byName('dominated').data.map((d) => (d as { name: string }).name)).toEqual(['b']);
+    // The legend's swatch is the series' item colour: each series says its own.
+    expect(byName('Pareto front').itemStyle?.color).toBe('#0a0');
+    expect(byName('dominated').itemStyle?.color).toBe('#888');
   });
 });
 

@@ -1,17 +1,17 @@
 /**
  * @file The e2e harness: builds the renderer when its sources are newer than dist/renderer, starts the browser
- * mode on a temporary app data folder, launches Debian's Chromium through playwright-core, and records console
- * errors, page errors and CSP violations; screenshots go to test-artifacts/e2e/.
+ * mode on a temporary app data folder, launches the Chromium that browser.ts finds (the machine's, else the one
+ * an npm package carries) through playwright-core, and records console errors, page errors and CSP violations;
+ * screenshots go to test-artifacts/e2e/.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { REPO_ROOT, RENDERER_DIST, startWebHost, type WebHost, type WebHostOptions } from '../../src-main/node/host/web.ts';
+import type { BrowserChoice } from './browser.ts';
 
 export const ARTIFACTS = join(REPO_ROOT, 'test-artifacts', 'e2e');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 function newestMtime(dir: string): number {
   let t = 0;
@@ -31,10 +31,6 @@ export function ensureRendererBuilt(): void {
   execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(REPO_ROOT, 'vite.renderer.config.ts'), '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'pipe' });
 }
 
-export function chromiumAvailable(): boolean {
-  return existsSync(CHROMIUM);
-}
-
 export interface Session {
   web: WebHost;
   browser: Browser;
@@ -48,12 +44,12 @@ export interface Session {
 /**
  * Starts the web host and a browser page on it (1440 × 900).
  *
- * @example const s = await startSession({ home }); await s.page.goto(s.web.url);
+ * @example const s = await startSession({ home }, await findBrowser()); await s.page.goto(s.web.url);
  */
-export async function startSession(opts: WebHostOptions): Promise<Session> {
+export async function startSession(opts: WebHostOptions, choice: BrowserChoice): Promise<Session> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const web = await startWebHost(opts);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ headless: true, ...choice.launch });
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
   const problems: string[] = [];
   page.on('console', (m) => {
