@@ -88,6 +88,25 @@ describe('experiments and runs', () => {
     await expect(api.experiments.start({ plan: { model: join(dir, 'missing.onnx'), steps: [] } })).rejects.toMatchObject({ name: 'PlanError', code: 'PLAN_INVALID', details: { issues: [{ path: '$.model' }] } });
   });
 
+  it('refuses a pruning or quantization step whose config list selects no target, naming what it could select', async () => {
+    const model = join(RESOURCES_DIR, 'mnist-cnn.onnx');
+    const mnist = (p: string) => join(RESOURCES_DIR, 'mnist', p);
+    const dataset = { calibration: { kind: 'idx', paths: [mnist('train-images-idx3-ubyte.gz'), mnist('train-labels-idx1-ubyte.gz')] } };
+    const plan = { model, dataset, steps: [{ kind: 'prune', pruner: 'l1', configList: [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }] }, { kind: 'quantize', configList: [{ op_types: ['LSTM'] }] }] };
+    const reply = await api.experiments.validate({ plan });
+    const byPath = new Map(reply.issues.map((i) => [i.path, i.message]));
+    expect(reply.ok).toBe(false);
+    expect(byPath.get('$.steps[0].configList')).toContain('selects no pruning target');
+    for (const n of ['/conv1/Conv (Conv)', '/conv2/Conv (Conv)', '/conv3/Conv (Conv)', '/fc/Gemm (Gemm)']) expect(byPath.get('$.steps[0].configList')).toContain(n);
+    expect(byPath.get('$.steps[1].configList')).toContain('selects no quantization target');
+    await expect(api.experiments.start({ plan })).rejects.toMatchObject({ name: 'PlanError', details: { issues: expect.arrayContaining([expect.objectContaining({ path: '$.steps[0].configList' })]) } });
+    // The wizard's live check says the same before the user gets that far.
+    const { modelId } = await api.models.open({ source: { kind: 'path', path: model } });
+    const check = await api.models.targets({ modelId, mode: 'pruning', configList: [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }] });
+    expect(check.ok).toBe(false);
+    expect(check.issues[0]!.message).toContain('/conv1/Conv');
+  });
+
   it('starts runs, streams events, lists, compares, tags, exports and deletes them', async () => {
     const statuses: string[] = [];
     const reports: string[] = [];

@@ -5,14 +5,16 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { knownStepKinds, mapPlanPaths, PlanError, safeParsePlan, type Plan, type PlanIssue, type ProgressEvent } from '../../../src-shared/experiment.ts';
+import { CONFIG_LIST_MODE, knownStepKinds, mapPlanPaths, PlanError, safeParsePlan, type Plan, type PlanIssue, type ProgressEvent } from '../../../src-shared/experiment.ts';
 import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
 import type { LayerWidth, MetricSeries, RunDetail } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import { checkPlanInputs, exportRun, registeredSteps, type Job, type Runner } from '../jobs/index.ts';
 import { listProviders } from '../runtime/index.ts';
 import { RUN_SORT_KEYS, type RunSortKey, type Store } from '../store/index.ts';
+import { openModel } from '../inspect.ts';
 import { widthDiff } from './layers.ts';
+import { checkTargets } from './models.ts';
 
 /** Sends a contract event to every connected renderer. */
 export type Emit = (service: 'runs' | 'settings', event: string, data: unknown) => void;
@@ -39,7 +41,30 @@ export function planIssues(raw: unknown): { plan: Plan | null; issues: PlanIssue
   plan.steps.forEach((s, i) => {
     if (!have.has(s.kind)) issues.push({ path: `$.steps[${i}].kind`, message: `this build has no executor for step kind "${s.kind}" (available: ${[...have].join(', ') || 'none'})` });
   });
+  if (!issues.some((i) => i.path === '$.model')) issues.push(...emptySelections(plan));
   return { plan, issues };
+}
+
+/**
+ * Pruning and quantization steps whose config list selects no target on the plan's model: such a step would run,
+ * change nothing and report success, so the plan is refused with the names the list could have used. (Checked on
+ * the input model: the steps before keep node names.)
+ */
+function emptySelections(plan: Plan): PlanIssue[] {
+  const steps = plan.steps.map((s, i) => ({ s, i, mode: CONFIG_LIST_MODE[s.kind as keyof typeof CONFIG_LIST_MODE] })).filter((x) => x.mode === 'pruning' || x.mode === 'quantization');
+  if (steps.length === 0) return [];
+  let model;
+  try {
+    model = openModel(plan.model).model;
+  } catch {
+    return []; // the run reports the model's own fault, with its location
+  }
+  const issues: PlanIssue[] = [];
+  for (const { s, i, mode } of steps) {
+    const reply = checkTargets(model, mode as 'pruning' | 'quantization', (s as { configList: unknown }).configList);
+    for (const d of reply.diagnostics) if (d.code === 'no-targets') issues.push({ path: `$.steps[${i}].configList`, message: d.message });
+  }
+  return issues;
 }
 
 /**

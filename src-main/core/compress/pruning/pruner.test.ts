@@ -207,8 +207,15 @@ describe('bad input', () => {
     const q = b.input('q', [2, 4]);
     const m = b.output(b.op('MatMul', 'scores', [q, b.op('Transpose', 't', [q])]), [2, 2]);
     expect(pruneErrors(() => new L1NormPruner(m, [{ op_names: ['scores'], sparse_ratio: 0.5 }]))).toEqual(['not-an-initializer@$[0].op_names[0]#scores']);
-    const p = new L1NormPruner(m, [{ op_types: ['MatMul'], sparse_ratio: 0.5 }]);
+    // A sweep over MatMul that finds no weight here only warns, as long as it selects a target elsewhere…
+    const b2 = new Builder(1);
+    const q2 = b2.input('q', [2, 4]);
+    const scores = b2.op('MatMul', 'scores', [q2, b2.op('Transpose', 't', [q2])]);
+    const m2 = b2.output(b2.op('MatMul', 'proj', [scores, b2.weight('proj.weight', [2, 3])]), [2, 3]);
+    const p = new L1NormPruner(m2, [{ op_types: ['MatMul'], sparse_ratio: 0.5 }]);
     expect(p.diagnostics.map((d) => d.code)).toEqual(['not-an-initializer']);
+    // …while a list that selects no target at all would change nothing, and says so.
+    expect(pruneErrors(() => new L1NormPruner(m, [{ op_types: ['MatMul'], sparse_ratio: 0.5 }]))).toEqual(['no-targets@$']);
   });
 
   it('a target of an op type registered by the user (Softmax input with apply_method add)', async () => {

@@ -65,6 +65,17 @@ describe('selection', () => {
       ]),
     );
   });
+
+  it('a list that selects no target at all is an error naming the nodes it could have selected', () => {
+    const t = resolve(smallGraph(), [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }]);
+    expect(t.targets).toEqual([]);
+    const err = t.diagnostics.find((d) => d.code === 'no-targets')!;
+    expect(err).toMatchObject({ level: 'error', path: '$' });
+    expect(err.message).toContain('selects no pruning target');
+    for (const n of ['conv1 (Conv)', 'conv2 (Conv)', 'fc (Gemm)']) expect(err.message).toContain(n);
+    // One entry that selects something is enough.
+    expect(codes(resolve(smallGraph(), [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }, { op_names: ['conv1'], sparse_ratio: 0.5 }]))).not.toContain('error:no-targets@$');
+  });
 });
 
 describe('settings', () => {

@@ -101,7 +101,22 @@ export function resolveTargets<M extends Mode>(model: Model, configs: readonly C
       }
     }
   });
+  if (targets.length === 0 && !diagnostics.some((d) => d.level === 'error')) diagnostics.push(noTargets(model, mode));
   return { targets, diagnostics, get: (node, target) => index.get(key(node, target)) };
+}
+
+/**
+ * The error for a config list that selects no target at all: a step that would run and change nothing. It names
+ * what the list could have named: the nodes of this model that have targets in this mode (the first 12).
+ */
+function noTargets(model: Model, mode: Mode): Diagnostic {
+  const candidates = model.graph.nodes.filter((n) => n.name && getTemplate(mode, n.opType) !== undefined);
+  const shown = candidates.slice(0, 12).map((n) => `${n.name} (${n.opType})`);
+  const more = candidates.length > shown.length ? `, … ${candidates.length - shown.length} more` : '';
+  const could = candidates.length
+    ? `nodes it could select: ${shown.join(', ')}${more}`
+    : `this model has no node with ${mode} targets`;
+  return { level: 'error', code: 'no-targets', path: '$', message: `the config list selects no ${mode} target, so the step would change nothing; ${could}` };
 }
 
 /** Masks and settings are keyed by node name: a selected node needs a unique, non-empty one. */
