@@ -248,6 +248,8 @@ const planBaseSchema = z.strictObject({
   dataset: datasetSchema.default({}),
   evaluator: evaluatorSchema.optional(),
   executionProvider: z.enum(EXECUTION_PROVIDERS).default('cpu'),
+  /** Full shapes of inputs with dynamic dims, for the steps that trace (like `--shape input=1,3,640,640`). */
+  inputShapes: z.record(z.string().min(1), z.array(positiveInt).min(1)).optional(),
   seed: nonNegativeInt.default(0),
   steps: z.array(z.unknown()),
 });

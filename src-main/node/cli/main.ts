@@ -150,9 +150,10 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'output folder')
     .option('--speedup', 'also remove the pruned channels, verify, and write compact.onnx with a report')
     .option('--round-to <n>', 'with --speedup: keep channel counts at multiples of n', count(1))
+    .addOption(shapeOption())
     .option('--json', 'print JSON')
-    .action(async (model: string, o: { config: string; pruner: 'level' | 'l1' | 'l2' | 'fpgm'; out?: string; json?: boolean; speedup?: boolean; roundTo?: number }) => {
-      await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json, speedup: o.speedup, roundTo: o.roundTo });
+    .action(async (model: string, o: { config: string; pruner: 'level' | 'l1' | 'l2' | 'fpgm'; out?: string; json?: boolean; speedup?: boolean; roundTo?: number; shape?: string[] }) => {
+      await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json, speedup: o.speedup, roundTo: o.roundTo, shapes: parseShapes(o.shape) });
     });
 
   program
@@ -168,9 +169,11 @@ export function buildProgram(): Command {
     .option('--max-drop <x>', 'accuracy-controlled fallback: largest top-1 drop allowed (e.g. 0.005)', fraction)
     .option('--threads <n>', 'threads for evaluation and latency', count(1))
     .option('--out <dir>', 'output folder for <stem>.int8.onnx and its calibration table')
+    .addOption(shapeOption())
     .option('--json', 'print JSON')
     .action(async (model: string, o: Record<string, unknown>) => {
-      await quantizeCommand({ model, ...(o as Omit<Parameters<typeof quantizeCommand>[0], 'model'>) });
+      const { shape, ...rest } = o as { shape?: string[] } & Omit<Parameters<typeof quantizeCommand>[0], 'model'>;
+      await quantizeCommand({ model, ...rest, ...(shape ? { shapes: parseShapes(shape) } : {}) });
     });
 
   program

@@ -15,6 +15,7 @@ import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../io/open-model.ts';
 import { speedupCommand, type SpeedupCommandJson } from './speedup.ts';
 import { expandAutoGroups } from '../steps/auto-groups.ts';
+import { resolveInputShapes } from '../runtime/index.ts';
 
 export interface PruneCommandOptions {
   /** Path of the .onnx model (with its weights). */
@@ -30,6 +31,8 @@ export interface PruneCommandOptions {
   speedup?: boolean;
   /** With speedup: keep channel counts at multiples of this. */
   roundTo?: number;
+  /** Shapes of inputs with dynamic dims (`--shape input=1,3,640,640`); a dynamic leading dim alone defaults to 1. */
+  shapes?: Record<string, number[]>;
 }
 
 /** Where the command prints (the process streams by default; tests capture). */
@@ -74,7 +77,11 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   const { model, normalization } = openModel(opts.model);
   if (!opts.json) for (const line of normalization.summary) io.stderr(`note: normalized on load: ${line}\n`);
   const stem = basename(opts.model, extname(opts.model));
-  const auto = await expandAutoGroups(model, Array.isArray(configList) ? configList : [configList]);
+  const entries: unknown[] = Array.isArray(configList) ? configList : [configList];
+  // tracing needs every dynamic dim sized: refuse the ones nothing sizes, by name, before any work or file
+  const traces = opts.speedup || entries.some((c) => (c as Record<string, unknown> | null)?.dependency_group_id === 'auto');
+  const shapes = traces || opts.shapes ? resolveInputShapes(model, opts.shapes) : undefined;
+  const auto = await expandAutoGroups(model, entries, shapes);
   const pruner = new Pruner(model, Array.isArray(configList) ? auto.configList : configList, { modelName: stem, shapes: auto.shapes });
   pruner.diagnostics.unshift(...auto.diagnostics);
   const { masks, applyMethods, plan } = await pruner.compress();
@@ -87,7 +94,7 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   writeFileSync(planPath, planToJson(plan));
   const result: PruneCommandResult = { outDir, simulatedPath, planPath, targets: plan.targets, diagnostics: pruner.diagnostics };
   if (opts.speedup) {
-    const sp = await speedupCommand({ model, masks, applyMethods, out: outDir, roundTo: opts.roundTo });
+    const sp = await speedupCommand({ model, masks, applyMethods, out: outDir, roundTo: opts.roundTo, shapes });
     result.speedup = sp.json;
     if (opts.json) io.stdout(`${JSON.stringify({ model: opts.model, pruner: opts.pruner, simulated: simulatedPath, plan: planPath, ...sp.json }, null, 2)}\n`);
     else {

@@ -15,7 +15,7 @@ import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { parseConfigList, type Diagnostic } from '../../../src-shared/config/index.ts';
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../io/open-model.ts';
-import { compareLatency, cpuInfo, type CpuInfo } from '../runtime/index.ts';
+import { compareLatency, cpuInfo, inputSpecs, resolveInputShapes, type CpuInfo } from '../runtime/index.ts';
 import { PTQQuantizer, wantsReduceRange } from '../quantize/ptq.ts';
 import { imageEvaluator, loadSamples, type SampleSet } from '../quantize/data.ts';
 import { optimizedGraph, INTEGER_OPS, type FusionReport } from '../quantize/verify.ts';
@@ -50,6 +50,8 @@ export interface QuantizeCommandOptions {
   threads?: number;
   /** Latency rounds (default 30). */
   runs?: number;
+  /** Shapes of inputs with dynamic dims for the latency comparison (default: one calibration sample's shape). */
+  shapes?: Record<string, number[]>;
 }
 
 /** A bad command-line argument. */
@@ -90,12 +92,15 @@ export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandI
   const observer = parseObserver(opts.observer);
   const configList = opts.config ? readConfigList(opts.config) : ORT_CPU_STATIC_CONFIG;
   const { model } = openModel(opts.model);
+  // without calibration data nothing else sizes dynamic dims: refuse them by name before any work
+  let shapes = opts.calib && !opts.shapes ? undefined : resolveInputShapes(model, opts.shapes);
   const threads = opts.threads ?? 1;
   const reduceRange = opts.reduceRange ?? wantsReduceRange();
   const q = opts.calib ? await staticQuantize(model, configList, opts, observer, reduceRange, threads) : await dynamicQuantize(model, configList, reduceRange);
   // the built-in config names every op type ORT has kernels for: types this model lacks are not worth a warning
   if (!opts.config) q.diagnostics = q.diagnostics.filter((d) => d.code !== 'unmatched-op-type' && d.code !== 'empty-selection');
-  const c = await compareLatency(model, q.model, { threads, runs: opts.runs ?? 30, warmup: 3 });
+  shapes ??= calibrationShapes(model, q.sampleShape);
+  const c = await compareLatency(model, q.model, { threads, runs: opts.runs ?? 30, warmup: 3, shapes });
   const before = encodeModel(model).bytes.length;
   const after = encodeModel(q.model).bytes.length;
   const cpu = cpuInfo();
@@ -119,6 +124,13 @@ export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandI
   return report;
 }
 
+/** Input shapes from one calibration sample, when they fit the model's first input as they are (else its declared dims). */
+function calibrationShapes(model: Model, sample: number[] | undefined): Record<string, number[]> {
+  const first = inputSpecs(model)[0];
+  const fits = first?.shape?.length === sample?.length && first!.shape!.every((d, i) => typeof d !== 'number' || d < 0 || d === sample![i]);
+  return resolveInputShapes(model, fits ? { [first!.name]: sample! } : {});
+}
+
 interface Quantized {
   model: Model;
   config?: CalibrationConfig;
@@ -127,6 +139,8 @@ interface Quantized {
   calibration?: QuantizeReport['calibration'];
   fallback?: QuantizeReport['fallback'];
   diagnostics: Diagnostic[];
+  /** One calibration sample's input shape (batch 1). */
+  sampleShape?: number[];
 }
 
 async function staticQuantize(model: Model, configList: unknown, opts: QuantizeCommandOptions, observer: ObserverKind, reduceRange: boolean, threads: number): Promise<Quantized> {
@@ -161,6 +175,7 @@ async function staticQuantize(model: Model, configList: unknown, opts: QuantizeC
     ...(fallback ? { fallback } : {}),
     calibration: { samples: calibration.count, source: calibration.source },
     diagnostics,
+    sampleShape: [1, ...calibration.shape],
   };
 }
 

@@ -15,7 +15,7 @@ export {
   type SessionOptions,
 } from './providers.ts';
 export { ModelRunner, fromOrtTensor, runModel, runnableBytes, sessionInputSpecs, toOrtTensor, type RunOptions } from './run.ts';
-export { checkInputs, describeType, inputSpecs, resolveShape, sampleInputs, type InputSpec, type SampleInputOptions } from './inputs.ts';
+export { checkInputs, describeType, inputSpecs, resolveInputShapes, resolveShape, sampleInputs, type InputSpec, type SampleInputOptions } from './inputs.ts';
 export { annotateShapes, exposeIntermediates, trace, type TraceOptions, type TraceResult, type TracedValue } from './trace.ts';
 export {
   benchmark,
@@ -31,6 +31,7 @@ export {
 } from './bench.ts';
 export { cpuInfo, parseCpuInfo, type CpuInfo, type Flag } from './cpu.ts';
 export {
+  DynamicDimsError,
   InputMismatchError,
   RunError,
   SessionCreateError,

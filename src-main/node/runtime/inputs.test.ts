@@ -1,8 +1,8 @@
 /** @file Tests of sample inputs: determinism per seed, symbolic dims, value ranges, and feed checks. */
 import { describe, expect, it } from 'vitest';
 import { Model, Tensor, halfToFloat } from '../../core/ir/index.ts';
-import { InputMismatchError, UnresolvedInputError } from './errors.ts';
-import { checkInputs, inputSpecs, resolveShape, sampleInputs, type InputSpec } from './inputs.ts';
+import { DynamicDimsError, InputMismatchError, UnresolvedInputError } from './errors.ts';
+import { checkInputs, inputSpecs, resolveInputShapes, resolveShape, sampleInputs, type InputSpec } from './inputs.ts';
 import { input, smallCnn } from './testing/models.ts';
 
 const spec = (name: string, dtype: InputSpec['dtype'], shape: InputSpec['shape']): InputSpec => ({ name, dtype, shape });
@@ -107,5 +107,37 @@ describe('sampleInputs', () => {
     expect(() => sampleInputs([spec('x', 'float32', undefined)])).toThrow(/rank is not declared/);
     expect(sampleInputs([spec('x', 'float32', undefined)], { shapes: { x: [2, 2] } }).x!.dims).toEqual([2, 2]);
     expect(() => sampleInputs([spec('s', 'string', [1])])).toThrow(/string inputs/);
+  });
+});
+
+describe('resolveInputShapes', () => {
+  const model = () => {
+    const m = new Model();
+    input(m.graph, 'x', 'float32', ['N', 3, 'h', 'w']);
+    input(m.graph, 'mask', 'float32', ['N', 'h']);
+    return m;
+  };
+
+  it('sizes a dynamic leading dim alone 1 and refuses other dynamic dims by input, name and axis', () => {
+    const m = new Model();
+    input(m.graph, 'x', 'float32', ['batch', 3, 8, 8]);
+    expect(resolveInputShapes(m)).toEqual({ x: [1, 3, 8, 8] });
+    let err: unknown;
+    try {
+      resolveInputShapes(model());
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DynamicDimsError);
+    expect((err as Error).message).toBe(
+      'the model has dynamic dims that cannot be inferred: input "x" dims "h" (axis 2), "w" (axis 3); input "mask" dims "h" (axis 1); ' +
+        'give the full input shape (--shape x=1,3,<h>,<w> --shape mask=1,<h>, or "inputShapes" in a plan)',
+    );
+  });
+
+  it('takes given shapes and sizes the same symbol elsewhere from them', () => {
+    expect(resolveInputShapes(model(), { x: [2, 3, 32, 48] })).toEqual({ x: [2, 3, 32, 48], mask: [2, 32] });
+    expect(() => resolveInputShapes(model(), { x: [1, 4, 32, 48] })).toThrow(InputMismatchError);
+    expect(() => resolveInputShapes(model(), { y: [1] })).toThrow(/input "y": expected one of the model's inputs \(x, mask\)/);
   });
 });

@@ -6,7 +6,7 @@
 import { Tensor, numel, type DataType, type Dim, type Model, type TensorData } from '../../core/ir/index.ts';
 import { floatToBf16, floatToHalf } from '../../core/util/half.ts';
 import { Rng } from '../../core/util/random.ts';
-import { InputMismatchError, UnresolvedInputError } from './errors.ts';
+import { DynamicDimsError, InputMismatchError, UnresolvedInputError } from './errors.ts';
 
 /** What a model declares for one input. */
 export interface InputSpec {
@@ -134,6 +134,39 @@ export function resolveShape(spec: InputSpec, opts: SampleInputOptions, bound = 
     bound.set(d, n);
     return n;
   });
+}
+
+/**
+ * Concrete shapes of every input for tracing: `given` shapes (checked against the declared ones), else the
+ * declared dims with a dynamic leading dim sized 1 (a batch). Any other dynamic dim cannot be inferred and is
+ * refused by name, since sizing it 1 silently would trace a model at a size it was never meant to run at.
+ * @example resolveInputShapes(model, { x: [1, 3, 640, 640] }) // { x: [1, 3, 640, 640] }
+ * @throws DynamicDimsError naming each unresolved input, dim and axis; InputMismatchError for a bad `given`
+ */
+export function resolveInputShapes(model: Model, given: Record<string, number[]> = {}): Record<string, number[]> {
+  const specs = inputSpecs(model);
+  for (const name of Object.keys(given)) {
+    if (!specs.some((s) => s.name === name)) throw new InputMismatchError(name, `one of the model's inputs (${specs.map((s) => s.name).join(', ')})`, 'a shape for an unknown input');
+  }
+  const out: Record<string, number[]> = {};
+  const unresolved: ConstructorParameters<typeof DynamicDimsError>[0] = [];
+  const bound = new Map<string, number>();
+  for (const spec of specs) {
+    if (given[spec.name]) {
+      out[spec.name] = resolveShape(spec, { shapes: given }, bound);
+      continue;
+    }
+    if (!spec.shape) throw new UnresolvedInputError(spec.name, 'its rank is not declared; give its shape with --shape');
+    const dims = spec.shape.map((d, axis) => ({ d, axis })).filter(({ d, axis }) => axis > 0 && !(typeof d === 'number' && d >= 0));
+    const open = dims.filter(({ d }) => !(typeof d === 'string' && bound.has(d)));
+    if (open.length > 0) {
+      unresolved.push({ input: spec.name, declared: spec.shape, dims: open.map(({ d, axis }) => ({ axis, name: typeof d === 'string' && d ? `"${d}"` : '?' })) });
+      continue;
+    }
+    out[spec.name] = resolveShape(spec, {}, bound);
+  }
+  if (unresolved.length > 0) throw new DynamicDimsError(unresolved);
+  return out;
 }
 
 /** A data-less tensor with the spec's dtype and the given dims, for checking an override like a feed. */

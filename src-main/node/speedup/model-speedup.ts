@@ -9,7 +9,7 @@ import { modelStats, type ShapeMap } from '../../core/analysis/stats.ts';
 import type { Masks } from '../../core/compress/masks.ts';
 import { simulate, type ApplyMethods } from '../../core/compress/simulate/index.ts';
 import { compactModel, SpeedupVerificationError, type CompactResult } from '../../core/compress/speedup/index.ts';
-import { compareLatency, inputSpecs, ModelRunner, sampleInputs, trace, type SessionOptions } from '../runtime/index.ts';
+import { compareLatency, inputSpecs, ModelRunner, resolveInputShapes, sampleInputs, trace, type SessionOptions } from '../runtime/index.ts';
 import type { ModelNumbers, SpeedupReport, SpeedupVerification } from '../../../src-shared/speedup-report.ts';
 
 export interface SpeedupBenchOptions {
@@ -23,6 +23,8 @@ export interface SpeedupBenchOptions {
 export interface ModelSpeedupOptions {
   /** Inputs to trace and verify on: a tensor for the first input, or feeds by name (default: seeded samples). */
   dummyInput?: Tensor | Record<string, Tensor>;
+  /** Shapes of inputs with dynamic dims for the seeded samples (a dynamic leading dim alone defaults to 1). */
+  shapes?: Record<string, number[]>;
   /** Keep pruned widths at multiples of this (e.g. 8). */
   roundTo?: number;
   /** How the masks were applied in simulation (a pruner's `applyMethods`); default 'mul'. */
@@ -90,7 +92,7 @@ export class ModelSpeedup {
 
   private feeds(): Record<string, Tensor> {
     const d = this.options.dummyInput;
-    if (!d) return sampleInputs(this.model, { seed: 0 });
+    if (!d) return sampleInputs(this.model, { seed: 0, shapes: resolveInputShapes(this.model, this.options.shapes) });
     if (isTensor(d)) return sampleInputs(this.model, { seed: 0, inputs: { [inputSpecs(this.model)[0]!.name]: d } });
     return sampleInputs(this.model, { seed: 0, inputs: d });
   }

@@ -5,7 +5,7 @@
 import type { Diagnostic, PruningConfig } from '../../../src-shared/config/index.ts';
 import type { Model } from '../../core/ir/index.ts';
 import { resolveAutoDependencyGroups } from '../../core/compress/pruning/index.ts';
-import { trace } from '../runtime/index.ts';
+import { resolveInputShapes, trace } from '../runtime/index.ts';
 
 export interface AutoGroupsResult {
   configList: unknown[];
@@ -15,11 +15,15 @@ export interface AutoGroupsResult {
   shapes?: Map<string, number[]>;
 }
 
-/** Expand "auto" dependency groups; entries without it pass unchanged (and nothing is traced). */
-export async function expandAutoGroups(model: Model, configList: readonly unknown[]): Promise<AutoGroupsResult> {
+/**
+ * Expand "auto" dependency groups; entries without it pass unchanged (and nothing is traced). `inputShapes` size
+ * inputs with dynamic dims (a dynamic leading dim alone is traced at 1; any other must be given).
+ * @throws DynamicDimsError naming the dims no shape sizes
+ */
+export async function expandAutoGroups(model: Model, configList: readonly unknown[], inputShapes?: Record<string, number[]>): Promise<AutoGroupsResult> {
   const wantsAuto = configList.some((c) => (c as Record<string, unknown>)?.dependency_group_id === 'auto');
   if (!wantsAuto) return { configList: [...configList], groups: 0, diagnostics: [] };
-  const t = await trace(model, { dimSizes: { batch: 1 } });
+  const t = await trace(model, { shapes: resolveInputShapes(model, inputShapes) });
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape]));
   const r = resolveAutoDependencyGroups(configList as PruningConfig[], model, shapes);
   return { configList: r.configList, groups: r.groups.length, diagnostics: r.diagnostics, shapes };

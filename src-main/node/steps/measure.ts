@@ -31,9 +31,10 @@ export async function measureModel(ctx: MeasureContext): Promise<MetricSnapshot>
     accuracy = plan.evaluator?.metric === 'top5' ? acc.top5 : acc.top1;
     shape = [1, ...data.shape];
   }
-  const info = await inspectModel(model, { shapes: shape ? { [inputName]: shape } : undefined, dimSizes: { batch: 1 } });
+  const shapes = plan.inputShapes ?? (shape ? { [inputName]: shape } : undefined);
+  const info = await inspectModel(model, { shapes, dimSizes: { batch: 1 } });
   ctx.progress({ fraction: 0.8, message: 'latency' });
-  const benchOpts = { threads: 1, warmup: 20, runs: 300, maxMs: 4000, shapes: shape ? { [inputName]: shape } : undefined, dimSizes: { batch: 1 }, ep: plan.executionProvider };
+  const benchOpts = { threads: 1, warmup: 20, runs: 300, maxMs: 4000, shapes, dimSizes: { batch: 1 }, ep: plan.executionProvider };
   let latencyMs: MetricSnapshot['latencyMs'];
   if (ctx.phase === 'after' && resolve(plan.model) !== resolve(ctx.modelPath)) {
     // after a run: the original model timed alternately with this one, so the speedup does not compare two

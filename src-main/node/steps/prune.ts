@@ -27,7 +27,7 @@ export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult
   if (!Pruner) throw new UnsupportedPrunerError(step.pruner);
   ctx.progress({ fraction: 0.05, message: 'resolving targets' });
   const { model } = openModel(ctx.inputModel);
-  const auto = await expandAutoGroups(model, step.configList);
+  const auto = await expandAutoGroups(model, step.configList, ctx.plan.inputShapes);
   if (auto.groups > 0) ctx.log(`dependency_group_id "auto": ${auto.groups} channel dependency group(s) found`);
   const pruner = new Pruner(model, auto.configList, { shapes: auto.shapes });
   for (const d of [...auto.diagnostics, ...pruner.diagnostics]) ctx.log(`${d.level} ${d.code}${d.path ? ` ${d.path}` : ''}: ${d.message}`, d.level === 'error' ? 'error' : d.level === 'warning' ? 'warn' : 'info');

@@ -26,6 +26,7 @@ export async function speedupStep(ctx: StepContext<SpeedupStep>): Promise<StepRe
   ctx.progress({ fraction: 0.1, message: 'propagating masks and removing channels' });
   const { model: compact, report } = await new ModelSpeedup(model, planMasks(plan), {
     roundTo: ctx.step.roundTo,
+    shapes: ctx.plan.inputShapes,
     applyMethods: planApplyMethods(plan),
     benchmark: false,
   }).speedupModel();
