@@ -44,6 +44,7 @@ export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult
   const size = (shape: readonly unknown[]) => shape.reduce<number>((x, y) => x * (typeof y === 'number' ? y : 1), 1);
   const masked = plan.targets.reduce((a, t) => a + t.sparsity * size(t.shape), 0);
   const total = plan.targets.reduce((a, t) => a + size(t.shape), 0);
+  if (masked === 0) ctx.log('nothing was pruned: the masks zero no element (every target was left out or kept whole; see the warnings above)', 'warn');
   ctx.progress({ fraction: 1, message: 'done' });
   return {
     outputModel: out,

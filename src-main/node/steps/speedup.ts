@@ -42,6 +42,6 @@ export async function speedupStep(ctx: StepContext<SpeedupStep>): Promise<StepRe
   return {
     outputModel: out,
     artifacts: [{ name: 'speedup-report.json', path: reportFile, kind: 'speedup-report' }],
-    summary: { macRatio: report.macRatio, maxRelErr: report.verification.maxRelErr, paramsBefore: report.before.params, paramsAfter: report.after.params },
+    summary: { ...(report.warnings[0]?.startsWith('nothing was removed') ? { warning: report.warnings[0] } : {}), macRatio: report.macRatio, maxRelErr: report.verification.maxRelErr, paramsBefore: report.before.params, paramsAfter: report.after.params },
   };
 }

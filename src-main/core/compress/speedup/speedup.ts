@@ -41,7 +41,16 @@ export function compactModel(model: Model, masks: Masks, opts: CompactOptions): 
   const masked = cloneModel(a.model);
   const { layers, groups, sparsity } = summarise(plan, new Set(a.inserted));
   shrinkModel(a.model, plan, { shapeOf: a.shapeOf, ints: a.ints, opset: a.model.opset, inserted: a.inserted });
-  return { model: a.model, masked, layers, groups, sparsity, warnings: plan.warnings };
+  const nothing = layers.every((l) => l.channelsAfter === l.channelsBefore) ? [nothingRemoved(sparsity.requestedChannels, groups)] : [];
+  return { model: a.model, masked, layers, groups, sparsity, warnings: [...nothing, ...plan.warnings] };
+}
+
+/** The warning of a speedup that removed no channel: never a silent success. Names the groups left alone and why. */
+export function nothingRemoved(requested: number, groups: readonly SpeedupGroupReport[]): string {
+  if (requested === 0) return 'nothing was removed: the masks ask to remove no channel (every layer was left out or kept whole; see the pruning diagnostics for why)';
+  const kept = groups.filter((g) => g.keptRequested > 0);
+  const listed = kept.slice(0, 8).map((g) => `group ${g.id} (${g.members.slice(0, 3).join(', ')}${g.members.length > 3 ? ', …' : ''}): ${g.reasons.join('; ') || 'kept'}`);
+  return `nothing was removed: the ${requested} channels the masks ask to remove all stay — ${listed.join(' | ')}${kept.length > 8 ? ` | and ${kept.length - 8} more groups` : ''}`;
 }
 
 function summarise(plan: ChannelPlan, maskNodes: ReadonlySet<Node>): Pick<CompactResult, 'layers' | 'groups' | 'sparsity'> {
