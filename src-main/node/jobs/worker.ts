@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { parsePlan, stepResultSchema, type LogLevel, type Plan, type ProgressEvent, type Step } from '../../../src-shared/experiment.ts';
 import { hashFile } from '../store/files.ts';
 import { CancellationSource, CancelledError } from './cancel.ts';
+import { remainingMs } from './eta.ts';
 import { assertPlanInputs } from './plan-file.ts';
 import { decodeHostMessage, PROTOCOL_VERSION, serializeError, type StartMessage, type StepFile, type WorkerMessage } from './protocol.ts';
 import { currentMeasure, stepExecutor, type StepContext, type StepProgress } from './registry.ts';
@@ -52,24 +53,29 @@ class Reporter {
   private kind = 'measure';
   private last: StepProgress = { fraction: 0 };
   private lastSentAt = 0;
-  private readonly started = Date.now();
-  private readonly startOverall: number;
+  private readonly stepCount: number;
   private metrics: { stepIndex: number; name: string; x: number; value: number; t: number }[] = [];
   private readonly counters = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
+  private phaseStartedAt = Date.now();
+  private inPhase = false;
+  private readonly finished = new Map<string, number[]>();
 
   constructor(
     private readonly send: (m: WorkerMessage) => void,
-    private readonly stepCount: number,
-    startStep: number,
+    private readonly kinds: readonly string[],
     private readonly heartbeatMs: number,
   ) {
-    this.startOverall = startStep / (stepCount + 1);
+    this.stepCount = kinds.length;
     this.timer = setInterval(() => this.tick(), Math.max(20, Math.floor(heartbeatMs / 2)));
   }
 
   /** A new phase: step `index` (−1 = before-measure, stepCount = after-measure). */
   phase(index: number, kind: string): void {
+    const now = Date.now();
+    if (this.inPhase) this.finished.set(this.kind, [...(this.finished.get(this.kind) ?? []), now - this.phaseStartedAt]);
+    this.inPhase = true;
+    this.phaseStartedAt = now;
     this.stepIndex = index;
     this.kind = kind;
     this.counters.clear();
@@ -114,15 +120,13 @@ class Reporter {
   private emit(heartbeat: boolean): void {
     const units = this.stepCount + 1;
     const overall = this.stepIndex < 0 ? 0 : Math.min(1, (this.stepIndex + this.last.fraction) / units);
-    const done = overall - this.startOverall;
-    const elapsed = Date.now() - this.started;
     const event: ProgressEvent = {
       stepIndex: this.stepIndex,
       stepCount: this.stepCount,
       kind: this.kind,
       fraction: this.last.fraction,
       overall,
-      etaMs: done > 0.005 ? Math.round((elapsed * (1 - overall)) / done) : null,
+      etaMs: remainingMs({ kinds: this.kinds, phase: this.stepIndex, fraction: this.last.fraction, phaseElapsedMs: Date.now() - this.phaseStartedAt, finished: this.finished }),
       heartbeat,
       t: Date.now(),
     };
@@ -169,7 +173,7 @@ async function runJob(start: StartMessage, source: CancellationSource, post: (m:
       const { sha256 } = await hashFile(start.inputModel);
       if (sha256 !== start.inputSha256) throw Object.assign(new Error(`checkpoint ${start.inputModel} is corrupt (sha256 mismatch)`), { code: 'CHECKPOINT_CORRUPT' });
     }
-    const rep = (reporter = new Reporter(post, plan.steps.length, start.startStep, start.heartbeatMs));
+    const rep = (reporter = new Reporter(post, plan.steps.map((st) => st.kind), start.heartbeatMs));
     const measure = currentMeasure();
     const measureCtx = (phase: 'before' | 'after', modelPath: string) => ({
       phase,
