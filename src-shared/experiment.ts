@@ -443,6 +443,11 @@ export const metricSnapshotSchema = z.object({
   latencyMs: latencySchema.nullable(),
   /** Default-domain opset of the measured model, when known. */
   opset: z.int().nullable().optional(),
+  /**
+   * The execution provider the plan asked for and the one the measurement ran on; `fallback` says why they differ
+   * (e.g. "webgpu requested but no GPU adapter was found: …; ran on cpu"). Absent in runs recorded before.
+   */
+  provider: z.object({ requested: z.string(), used: z.string(), fallback: z.string().nullable() }).optional(),
 });
 export type MetricSnapshot = z.infer<typeof metricSnapshotSchema>;
 

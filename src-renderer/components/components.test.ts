@@ -6,6 +6,10 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { setHost } from '../host/host.ts';
 import { createFakeHost, type FakeHost } from '../testing/fake-host.ts';
 import HistoryView from '../views/HistoryView.vue';
+import RunView from '../views/RunView.vue';
+import WizardDataStep from '../views/wizard/WizardDataStep.vue';
+import { fakeRun } from '../testing/fake-host.ts';
+import { useWizardStore } from '../stores/wizard.ts';
 import WizardModelStep from '../views/wizard/WizardModelStep.vue';
 import ConfigEditor from './ConfigEditor.vue';
 import DropZone from './DropZone.vue';
@@ -110,5 +114,39 @@ describe('ReportFigures', () => {
     expect(text).toContain('1.25× slower');
     expect(text).toContain('2.00× larger');
     expect(text).toContain('2.00× smaller');
+  });
+});
+
+describe('execution provider', () => {
+  it('the run view shows a provider fallback the measurement recorded', async () => {
+    const provider = { requested: 'webgpu', used: 'cpu', fallback: 'webgpu requested but no GPU adapter was found: No supported adapters; ran on cpu' };
+    host.runs.set('cccc03', fakeRun('cccc03', { name: 'on gpu', before: { ...emptySnapshot(), provider }, after: { ...emptySnapshot(), provider } }));
+    location.hash = '#/runs/cccc03';
+    const w = mount(RunView, { attachTo: document.body, global: { stubs: { EChart: true } } });
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 10));
+    await flushPromises();
+    const alert = w.find('[data-testid="ep-fallback"]');
+    expect(alert.exists()).toBe(true);
+    expect(alert.text()).toContain('Measured on CPU, not webgpu');
+    expect(alert.text()).toContain('no GPU adapter was found');
+    w.unmount();
+  });
+
+  it('the wizard offers CPU and the providers the host found, the unavailable ones disabled, and the plan carries the choice', async () => {
+    host = createFakeHost({ experiments: { capabilities: () => ({ stepKinds: ['prune'], knownStepKinds: ['prune'], executionProviders: [{ name: 'cpu', available: true }, { name: 'webgpu', available: true }, { name: 'cuda', available: false }] }) } });
+    setHost(host);
+    setActivePinia(createPinia());
+    const wizard = useWizardStore();
+    await wizard.init();
+    const w = mount(WizardDataStep, { attachTo: document.body });
+    await flushPromises();
+    const options = w.findAll('[data-testid="wizard-ep"] option');
+    expect(options.map((o) => [o.text(), o.attributes('disabled') !== undefined])).toEqual([['CPU', false], ['WebGPU', false], ['CUDA (not available here)', true]]);
+    await w.find('[data-testid="wizard-ep"]').setValue('webgpu');
+    expect(wizard.draft.executionProvider).toBe('webgpu');
+    wizard.draft.model = { path: '/models/net.onnx', name: 'net.onnx' };
+    expect((wizard.built.plan as { executionProvider?: string }).executionProvider).toBe('webgpu');
+    w.unmount();
   });
 });

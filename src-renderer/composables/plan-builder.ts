@@ -4,7 +4,7 @@
  * functions; the wizard store holds the draft.
  */
 import { DISTILLATION_PRESETS, PRUNING_PRESETS, QUANTIZATION_PRESETS } from '../../src-shared/presets.ts';
-import type { ObserverName, PrunerName } from '../../src-shared/experiment.ts';
+import { EXECUTION_PROVIDERS, type ExecutionProvider, type ObserverName, type PrunerName } from '../../src-shared/experiment.ts';
 import type { CompressionMode, Examples } from '../../src-shared/ipc/dto.ts';
 
 export const WIZARD_STEPS = ['model', 'data', 'compression', 'config', 'review'] as const;
@@ -18,6 +18,8 @@ export interface WizardDraft {
   dataId: string;
   customDataset: string;
   evaluator: { metric: 'top1' | 'top5'; batchSize: number; maxBatches: number | null };
+  /** Where the before / after measurements run (ORT execution provider; one that cannot run here falls back to CPU). */
+  executionProvider: ExecutionProvider;
   prune: { enabled: boolean; presetId: string | null; pruner: PrunerName; speedup: boolean; roundTo: number | null };
   finetune: { enabled: boolean; epochs: number; lr: number; batchSize: number; maxBatchesPerEpoch: number | null };
   quantize: { enabled: boolean; presetId: string | null; calibrationBatches: number; observer: ObserverName };
@@ -54,6 +56,7 @@ function baseDraft(): WizardDraft {
     dataId: 'mnist-quick',
     customDataset: pretty({ train: { kind: 'idx', paths: ['train-images.idx3-ubyte', 'train-labels.idx1-ubyte'] }, evaluation: { kind: 'idx', paths: ['t10k-images.idx3-ubyte', 't10k-labels.idx1-ubyte'] } }),
     evaluator: { metric: 'top1', batchSize: 100, maxBatches: null },
+    executionProvider: 'cpu',
     prune: { enabled: true, presetId: prune.id, pruner: prune.pruner, speedup: true, roundTo: null },
     finetune: { enabled: true, epochs: 1, lr: 0.01, batchSize: 64, maxBatchesPerEpoch: 40 },
     quantize: { enabled: true, presetId: quant.id, calibrationBatches: 8, observer: quant.observer },
@@ -76,6 +79,7 @@ export function reviveDraft(raw: unknown): WizardDraft {
     dataId: typeof r.dataId === 'string' ? r.dataId : fresh.dataId,
     customDataset: typeof r.customDataset === 'string' ? r.customDataset : fresh.customDataset,
     evaluator: merge(fresh.evaluator, r.evaluator),
+    executionProvider: (EXECUTION_PROVIDERS as readonly string[]).includes(r.executionProvider as string) ? r.executionProvider! : fresh.executionProvider,
     prune: merge(fresh.prune, r.prune),
     finetune: merge(fresh.finetune, r.finetune),
     quantize: merge(fresh.quantize, r.quantize),
@@ -230,6 +234,7 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     ...(d.meta.name.trim() ? { name: d.meta.name.trim() } : {}),
     model: d.model!.path,
     dataset,
+    executionProvider: d.executionProvider,
     ...(hasEval ? { evaluator: { metric: d.evaluator.metric, batchSize: d.evaluator.batchSize, ...(d.evaluator.maxBatches ? { maxBatches: d.evaluator.maxBatches } : {}) } } : {}),
     steps,
   };

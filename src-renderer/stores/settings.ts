@@ -1,6 +1,7 @@
 /** @file Settings from the host (theme, recent files, shell facts) and the applied theme. */
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
+import type { ExecutionProvider } from '../../src-shared/experiment.ts';
 import type { Settings } from '../../src-shared/ipc/dto.ts';
 import { applyTheme, rememberedTheme, type ThemeSetting } from '../composables/theme.ts';
 import { useHost } from '../host/host.ts';
@@ -37,6 +38,16 @@ export const useSettingsStore = defineStore('settings', () => {
     }
   }
 
+  /** The provider new experiments start with. */
+  async function setProvider(ep: ExecutionProvider): Promise<void> {
+    try {
+      take(await api.settings.set({ executionProvider: ep }));
+    } catch (e) {
+      useNotifyStore().error('Could not save the execution provider', e);
+    }
+  }
+
   const nativeDialogs = computed(() => settings.value?.nativeDialogs ?? false);
-  return { settings, theme, nativeDialogs, load, setTheme };
+  const executionProvider = computed<ExecutionProvider>(() => settings.value?.executionProvider ?? 'cpu');
+  return { settings, theme, nativeDialogs, executionProvider, load, setTheme, setProvider };
 });

@@ -11,6 +11,7 @@ import { asIpcError, errorIssues } from '../../src-shared/ipc/errors.ts';
 import { activeModes, buildPlan, newDraft, parseJsonText, pretty, reviveDraft, suggestName, WIZARD_STEPS, type JsonFault, type WizardDraft, type WizardStep } from '../composables/plan-builder.ts';
 import { useHost } from '../host/host.ts';
 import { useModelStore } from './model.ts';
+import { useSettingsStore } from './settings.ts';
 
 export const DRAFT_KEY = 'studio.wizard.draft.v1';
 
@@ -73,7 +74,7 @@ export const useWizardStore = defineStore('wizard', () => {
     try {
       capabilities.value = await api.experiments.capabilities({});
       // A fresh draft leaves off what this build cannot run; a saved one is the user's and stays as it was.
-      if (!saved && !draft.value.model) draft.value = newDraft(capabilities.value.stepKinds);
+      if (!saved && !draft.value.model) draft.value = { ...newDraft(capabilities.value.stepKinds), executionProvider: useSettingsStore().executionProvider };
     } catch {
       capabilities.value = null;
     }
@@ -198,7 +199,7 @@ export const useWizardStore = defineStore('wizard', () => {
   /** Starts over with a fresh draft (the model stays open). */
   function reset(): void {
     const keep = draft.value.model;
-    draft.value = { ...newDraft(capabilities.value?.stepKinds), model: keep };
+    draft.value = { ...newDraft(capabilities.value?.stepKinds), executionProvider: useSettingsStore().executionProvider, model: keep };
   }
 
   return {

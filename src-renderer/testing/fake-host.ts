@@ -89,7 +89,7 @@ export interface FakeHost extends Host {
   reconnect(): void;
 }
 
-const settings: Settings = { theme: 'light', recentFiles: [], dataDir: '/tmp/studio', version: '0.0.0', shell: 'test', nativeDialogs: false };
+const settings: Settings = { theme: 'light', executionProvider: 'cpu', recentFiles: [], dataDir: '/tmp/studio', version: '0.0.0', shell: 'test', nativeDialogs: false };
 
 /**
  * A fake host with a few runs and one model.

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import {
+  EXECUTION_PROVIDERS,
   logEventSchema,
   metricSnapshotSchema,
   progressEventSchema,
@@ -249,6 +250,8 @@ export type ExportResultDto = z.infer<typeof exportResultSchema>;
 export const THEMES = ['system', 'light', 'dark'] as const;
 export const settingsSchema = z.object({
   theme: z.enum(THEMES),
+  /** The execution provider new experiments start with (the wizard can change it per run). */
+  executionProvider: z.enum(EXECUTION_PROVIDERS),
   recentFiles: z.array(z.string()),
   /** The app data folder (store, artifacts, uploaded models). */
   dataDir: z.string(),
@@ -259,7 +262,7 @@ export const settingsSchema = z.object({
   nativeDialogs: z.boolean(),
 });
 export type Settings = z.infer<typeof settingsSchema>;
-export const settingsPatchSchema = z.strictObject({ theme: z.enum(THEMES).optional(), recentFiles: z.array(z.string()).max(20).optional() });
+export const settingsPatchSchema = z.strictObject({ theme: z.enum(THEMES).optional(), executionProvider: z.enum(EXECUTION_PROVIDERS).optional(), recentFiles: z.array(z.string()).max(20).optional() });
 
 export const fileFilterSchema = z.object({ name: z.string(), extensions: z.array(z.string()) });
 export const chosenPathSchema = z.object({ path: z.string().nullable() });

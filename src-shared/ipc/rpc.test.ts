@@ -5,7 +5,7 @@ import type { Settings } from './dto.ts';
 import { IpcError } from './errors.ts';
 import { decodeWire, encodeWire, fromBase64, memoryTransportPair, RpcClient, RpcServer, toBase64 } from './rpc.ts';
 
-const settings: Settings = { theme: 'dark', recentFiles: [], dataDir: '/tmp/s', version: '1.0.0', shell: 'test', nativeDialogs: false };
+const settings: Settings = { theme: 'dark', executionProvider: 'cpu', recentFiles: [], dataDir: '/tmp/s', version: '1.0.0', shell: 'test', nativeDialogs: false };
 
 /** An implementation where only the methods a test uses do anything. */
 function fakeImpl(overrides: Partial<{ [K in keyof StudioImpl]: Partial<StudioImpl[K]> }> = {}): StudioImpl {

@@ -43,6 +43,11 @@ describe('models', () => {
     expect(conv.shape).toEqual([1, 16, 28, 28]);
     expect(graph.edges.length).toBeGreaterThanOrEqual(graph.nodes.length - 1);
     expect((await api.settings.get({})).recentFiles[0]).toBe(opened.path);
+    // The default execution provider is a setting, kept in settings.json.
+    expect((await api.settings.get({})).executionProvider).toBe('cpu');
+    expect((await api.settings.set({ executionProvider: 'webgpu' })).executionProvider).toBe('webgpu');
+    expect(JSON.parse(readFileSync(join(dir, 'home', 'settings.json'), 'utf8')).executionProvider).toBe('webgpu');
+    await api.settings.set({ executionProvider: 'cpu' });
   });
 
   it('checks a config list against the model: targets, or faults with JSON paths', async () => {

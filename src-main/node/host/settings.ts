@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
+import { EXECUTION_PROVIDERS } from '../../../src-shared/experiment.ts';
 import { THEMES, type Settings } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import { writeFileAtomic } from '../store/files.ts';
@@ -25,7 +26,8 @@ export interface SettingsServiceOptions {
   emit: (service: 'settings', event: 'changed', data: Settings) => void;
 }
 
-const stored = z.object({ theme: z.enum(THEMES).catch('system'), recentFiles: z.array(z.string()).catch([]) });
+const stored = z.object({ theme: z.enum(THEMES).catch('system'), executionProvider: z.enum(EXECUTION_PROVIDERS).catch('cpu'), recentFiles: z.array(z.string()).catch([]) });
+const DEFAULTS: z.infer<typeof stored> = { theme: 'system', executionProvider: 'cpu', recentFiles: [] };
 const MAX_RECENT = 10;
 
 export interface SettingsService extends ServiceImpl<Contract['settings']> {
@@ -57,7 +59,7 @@ export function createSettingsService(opts: SettingsServiceOptions): SettingsSer
     },
     get: () => current(),
     set(patch) {
-      data = { theme: patch.theme ?? data.theme, recentFiles: patch.recentFiles ?? data.recentFiles };
+      data = { theme: patch.theme ?? data.theme, executionProvider: patch.executionProvider ?? data.executionProvider, recentFiles: patch.recentFiles ?? data.recentFiles };
       save();
       return current();
     },
@@ -73,10 +75,10 @@ export function createSettingsService(opts: SettingsServiceOptions): SettingsSer
 }
 
 function read(file: string): z.infer<typeof stored> {
-  if (!existsSync(file)) return { theme: 'system', recentFiles: [] };
+  if (!existsSync(file)) return { ...DEFAULTS };
   try {
     return stored.parse(JSON.parse(readFileSync(file, 'utf8')));
   } catch {
-    return { theme: 'system', recentFiles: [] };
+    return { ...DEFAULTS };
   }
 }

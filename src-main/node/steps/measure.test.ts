@@ -34,5 +34,16 @@ describe('measureModel', () => {
     expect(before.latencyMs?.p50).toBeGreaterThan(0);
     expect(before.latencyMs?.baselineP50).toBeUndefined();
     expect(before.latencyMs?.speedup).toBeUndefined();
+    expect(before.provider).toEqual({ requested: 'cpu', used: 'cpu', fallback: null });
+  });
+
+  it('a provider that cannot run here falls back to CPU and says so in the log and the snapshot', async () => {
+    // No GPU on these machines (and Dawn refuses the CPU Vulkan driver): webgpu cannot start.
+    const logs: { msg: string; level?: string }[] = [];
+    const gpuPlan = parsePlan({ model: original, executionProvider: 'webgpu', steps: [] });
+    const snap = await measureModel({ ...ctx('before', original), plan: gpuPlan, log: (msg, level) => logs.push({ msg, level }) });
+    if (snap.provider?.used === 'webgpu') return; // a machine with a GPU: nothing fell back
+    expect(snap.provider).toMatchObject({ requested: 'webgpu', used: 'cpu', fallback: expect.stringContaining('webgpu requested but') });
+    expect(logs).toContainEqual({ msg: expect.stringMatching(/^execution provider: webgpu requested but .*; ran on cpu \(measuring before\)$/), level: 'warn' });
   });
 });

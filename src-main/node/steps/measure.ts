@@ -36,16 +36,23 @@ export async function measureModel(ctx: MeasureContext): Promise<MetricSnapshot>
   ctx.progress({ fraction: 0.8, message: 'latency' });
   const benchOpts = { threads: 1, warmup: 20, runs: 300, maxMs: 4000, shapes, dimSizes: { batch: 1 }, ep: plan.executionProvider };
   let latencyMs: MetricSnapshot['latencyMs'];
+  let used: { ep: string; fallback?: { reason: string } };
   if (ctx.phase === 'after' && resolve(plan.model) !== resolve(ctx.modelPath)) {
     // after a run: the original model timed alternately with this one, so the speedup does not compare two
     // moments of a shared machine (the 'before' figure stays as measured then)
     const c = await compareLatency(plan.model, model, { ...benchOpts, maxMs: 8000 });
     latencyMs = { p50: c.b.p50, p90: c.b.p90, runs: c.rounds, baselineP50: c.a.p50, speedup: 1 / c.roundRatio };
+    used = c;
   } else {
     const lat = await benchmark(model, benchOpts);
     latencyMs = { p50: lat.p50, p90: lat.p90, runs: lat.runs };
+    used = lat;
   }
+  // A provider that cannot run here falls back to CPU: said in run.log and kept in the report, never silent.
+  const provider = { requested: plan.executionProvider, used: used.ep, fallback: used.fallback?.reason ?? null };
+  if (provider.fallback) ctx.log(`execution provider: ${provider.fallback} (measuring ${ctx.phase})`, 'warn');
   return {
+    provider,
     metric: plan.evaluator?.metric ?? null,
     accuracy,
     loss: null,
