@@ -16,8 +16,12 @@ export interface ModelInfo {
   producer: string;
   inputs: TensorInfo[];
   outputs: TensorInfo[];
-  /** Node count of the main graph. */
+  /** Node count of the main graph as the file holds it (Constant nodes included). */
   nodes: number;
+  /** Node count of the main graph once opened (after Constant nodes were lifted and weight casts folded), when it differs. */
+  loadedNodes?: number;
+  /** How many Constant nodes were lifted to initializers, when any were. */
+  liftedConstantNodes?: number;
   opTypes: Record<string, number>;
   params: number;
   /** Multiply-accumulates for the traced input shapes; null when the model could not be traced. */

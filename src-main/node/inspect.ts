@@ -24,7 +24,7 @@ function tensorInfo(v: Value): TensorInfo {
 }
 
 /** Summarise a model (tracing it once for shapes and MACs). */
-export async function inspectModel(model: Model, opts: InspectOptions & { file?: string; lifted?: boolean; normalized?: string[] } = {}): Promise<ModelInfo> {
+export async function inspectModel(model: Model, opts: InspectOptions & { file?: string; lifted?: boolean; normalized?: string[]; fileNodes?: number; liftedConstantNodes?: number } = {}): Promise<ModelInfo> {
   const g = model.graph;
   let shapes: Map<string, number[]> | undefined;
   let traceError: string | undefined;
@@ -49,7 +49,9 @@ export async function inspectModel(model: Model, opts: InspectOptions & { file?:
     producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
     inputs: g.inputs.filter((v) => !v.isInitializer).map(tensorInfo),
     outputs: g.outputs.map(tensorInfo),
-    nodes: g.nodes.length,
+    nodes: opts.fileNodes ?? g.nodes.length,
+    ...(opts.fileNodes !== undefined && opts.fileNodes !== g.nodes.length ? { loadedNodes: g.nodes.length } : {}),
+    ...(opts.liftedConstantNodes ? { liftedConstantNodes: opts.liftedConstantNodes } : {}),
     opTypes: stats.opTypes,
     params: stats.params,
     macs: shapes ? stats.macs : null,

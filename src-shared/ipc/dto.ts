@@ -34,6 +34,8 @@ export const modelInfoSchema = z.object({
   inputs: z.array(tensorInfoSchema),
   outputs: z.array(tensorInfoSchema),
   nodes: z.number(),
+  loadedNodes: z.number().optional(),
+  liftedConstantNodes: z.number().optional(),
   opTypes: z.record(z.string(), z.number()),
   params: z.number(),
   macs: z.number().nullable(),

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseShapes } from './main.ts';
+import { loadModelFile } from '../io/model-file.ts';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'studio.mjs');
@@ -34,6 +35,21 @@ describe('studio CLI', () => {
     expect(info.tracedInputs.input).toEqual([4, 1, 28, 28]);
     // conv MACs at batch 4: 4 × (16·9·28² + 32·144·14² + 64·288·7²) plus the head 4·64·10
     expect(info.macs).toBe(4 * (16 * 9 * 784 + 32 * 144 * 196 + 64 * 288 * 49) + 4 * 640);
+  });
+
+  it('inspect counts the nodes the file holds, and the Constant nodes it lifted separately', async () => {
+    const file = join(FIXTURES, 'constant_weights_cnn.onnx');
+    const raw = loadModelFile(file).graph.nodes;
+    const constants = raw.filter((n) => n.opType === 'Constant').length;
+    expect(constants).toBeGreaterThan(0);
+    const r = await studio('inspect', file, '--json');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.nodes).toBe(raw.length);
+    expect(info.liftedConstantNodes).toBe(constants);
+    expect(info.loadedNodes).toBe(raw.length - constants);
+    const text = await studio('inspect', file);
+    expect(text.stdout).toContain(`nodes   ${raw.length} (${constants} Constant lifted to initializers, ${raw.length - constants} once opened)`);
   });
 
   it('inspect --trace lists every value of a model with control flow', async () => {

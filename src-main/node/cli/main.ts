@@ -59,14 +59,14 @@ export function buildProgram(): Command {
     .addOption(shapeOption())
     .addOption(epOption())
     .action(async (file: string, o: { json?: boolean; trace?: boolean; shape?: string[]; ep: string }) => {
-      const { model, lifted, normalization } = openModel(file);
-      const info = await inspectModel(model, { file, lifted, normalized: normalization.summary, values: o.trace, shapes: parseShapes(o.shape), ep: o.ep });
+      const { model, lifted, normalization, fileNodes, liftedConstantNodes } = openModel(file);
+      const info = await inspectModel(model, { file, lifted, normalized: normalization.summary, values: o.trace, shapes: parseShapes(o.shape), ep: o.ep, fileNodes, liftedConstantNodes });
       print(!!o.json, info, () => {
         const lines = [
           `${file}  (${formatBytes(info.fileBytes ?? 0)}, IR ${info.irVersion}, opset ${info.opset}${info.producer ? `, ${info.producer}` : ''})`,
           ...info.inputs.map((t) => `  input   ${t.name}: ${t.dtype}${formatShape(t.shape)}`),
           ...info.outputs.map((t) => `  output  ${t.name}: ${t.dtype}${formatShape(t.shape)}`),
-          `  nodes   ${info.nodes}   params ${formatCount(info.params)}   MACs ${info.macs === null ? 'unknown' : formatCount(info.macs)}   weights ${formatBytes(info.sizeBytes)}`,
+          `  nodes   ${info.nodes}${info.liftedConstantNodes ? ` (${info.liftedConstantNodes} Constant lifted to initializers${info.loadedNodes !== undefined ? `, ${info.loadedNodes} once opened` : ''})` : info.loadedNodes !== undefined ? ` (${info.loadedNodes} once opened)` : ''}   params ${formatCount(info.params)}   MACs ${info.macs === null ? 'unknown' : formatCount(info.macs)}   weights ${formatBytes(info.sizeBytes)}`,
           `  ops     ${Object.entries(info.opTypes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}×${v}`).join(' ')}`,
         ];
         for (const line of info.normalized ?? []) lines.push(`  note    normalized on load: ${line}`);

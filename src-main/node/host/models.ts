@@ -101,10 +101,10 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
   return {
     async open({ source }, ctx): Promise<OpenedModel> {
       ctx.progress({ phase: 'reading', fraction: 0 });
-      const { path, name, model, lifted, normalization } = loadSource(source, opts.home, examples);
+      const { path, name, model, lifted, normalization, fileNodes, liftedConstantNodes } = loadSource(source, opts.home, examples);
       ctx.signal.throwIfAborted();
       ctx.progress({ phase: 'tracing', fraction: 0.3 });
-      const info = await inspectModel(model, { file: path, lifted, normalized: normalization.summary, values: true });
+      const info = await inspectModel(model, { file: path, lifted, normalized: normalization.summary, values: true, fileNodes, liftedConstantNodes });
       ctx.signal.throwIfAborted();
       const modelId = randomBytes(6).toString('hex');
       cache.set(modelId, { path, name, model, info, graph: null });
@@ -135,14 +135,14 @@ function loadSource(source: ModelSource, home: string, examples: Examples): { pa
     return { path, name: basename(path), ...openModel(path) };
   }
   // Decode first: a file that is not ONNX is refused before anything is written.
-  const { model, lifted, normalization } = openModelBytes(source.bytes);
+  const opened = openModelBytes(source.bytes);
   const dir = join(home, 'models');
   mkdirSync(dir, { recursive: true });
   const safe = source.name.replace(/[^\w.-]+/g, '_').replace(/^\.+/, '') || 'model.onnx';
   const sha = createHash('sha256').update(source.bytes).digest('hex').slice(0, 12);
   const path = join(dir, `${sha}-${safe.endsWith('.onnx') ? safe : `${safe}.onnx`}`);
   if (!existsSync(path) || statSync(path).size !== source.bytes.byteLength) writeFileAtomic(path, source.bytes);
-  return { path, name: source.name, model, lifted, normalization };
+  return { path, name: source.name, ...opened };
 }
 
 /** Float parameters a node reads from initializers, and the dims of its first weight. */

@@ -12,14 +12,19 @@ export interface OpenedModelFile {
   model: Model;
   /** Weights held in Constant nodes were lifted to initializers. */
   lifted: boolean;
+  /** Nodes of the main graph as the file holds them (before normalization lifts or folds any). */
+  fileNodes: number;
+  /** Constant nodes lifted to initializers (main graph and subgraphs). */
+  liftedConstantNodes: number;
   /** What each normalization pass changed. */
   normalization: NormalizationReport;
 }
 
 function opened(raw: Model): OpenedModelFile {
+  const fileNodes = raw.graph.nodes.length;
   const { model, report } = normalizeModel(raw);
-  const lifted = report.steps.some((s) => s.pass === 'lift-constants' && s.count > 0);
-  return { model, lifted, normalization: report };
+  const liftedConstantNodes = report.steps.filter((s) => s.pass === 'lift-constants').reduce((n, s) => n + s.count, 0);
+  return { model, lifted: liftedConstantNodes > 0, fileNodes, liftedConstantNodes, normalization: report };
 }
 
 /**
