@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { StudioError } from '../../core/ir/errors.ts';
+import { errorLine } from '../../../src-shared/errors.ts';
 import { inspectModel, openModel } from '../inspect.ts';
 import { benchmark, listProviders } from '../runtime/index.ts';
 import { formatBytes, formatCount, formatMs, formatShape } from '../../../src-shared/format.ts';
@@ -47,6 +48,7 @@ function print(json: boolean, value: unknown, text: () => string): void {
 export function buildProgram(): Command {
   const program = new Command('studio')
     .description('Compression Studio: NNI-style compression for any ONNX model, on onnxruntime-node')
+    .option('--debug', 'print the stack trace of an unexpected error')
     .showHelpAfterError()
     .exitOverride();
 
@@ -56,9 +58,10 @@ export function buildProgram(): Command {
     .argument('<model>', 'path to a .onnx file')
     .option('--json', 'print one JSON object')
     .option('--trace', 'also list every value with its traced shape')
+    .option('--allow-trace-failure', 'a model that loads but cannot be traced is a warning (exit 0), not an error (exit 1)')
     .addOption(shapeOption())
     .addOption(epOption())
-    .action(async (file: string, o: { json?: boolean; trace?: boolean; shape?: string[]; ep: string }) => {
+    .action(async (file: string, o: { json?: boolean; trace?: boolean; allowTraceFailure?: boolean; shape?: string[]; ep: string }) => {
       const { model, lifted, normalization, fileNodes, liftedConstantNodes } = openModel(file);
       const info = await inspectModel(model, { file, lifted, normalized: normalization.summary, values: o.trace, shapes: parseShapes(o.shape), ep: o.ep, fileNodes, liftedConstantNodes });
       print(!!o.json, info, () => {
@@ -71,10 +74,15 @@ export function buildProgram(): Command {
         ];
         for (const line of info.normalized ?? []) lines.push(`  note    normalized on load: ${line}`);
         if (info.controlFlow.length) lines.push(`  control flow / recurrent ops: ${info.controlFlow.join(', ')}`);
-        if (info.traceError) lines.push(`  trace failed: ${info.traceError}`);
+        if (info.traceError) lines.push(`  trace failed: ${errorLine({ name: 'TraceError', message: info.traceError })}`);
         if (info.values) lines.push(table([['value', 'dtype', 'shape'], ...info.values.map((v) => [v.name, v.dtype, formatShape(v.shape)])]));
         return lines.join('\n');
       });
+      if (info.traceError && !o.allowTraceFailure) {
+        const message = `${file} loads but cannot be traced, so MACs and shapes are unknown (--allow-trace-failure makes this a warning): ${info.traceError}`;
+        process.stderr.write(`${errorLine({ name: 'TraceError', message })}\n`);
+        commandExit = 1;
+      }
     });
 
   program
@@ -267,17 +275,26 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   commandExit = 0;
+  // `--debug` anywhere on the line: unexpected errors print their stack trace (never otherwise).
+  const debug = argv.slice(2).includes('--debug');
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(debug ? argv.filter((a, i) => i < 2 || a !== '--debug') : argv);
     return commandExit;
   } catch (e) {
-    const err = e as Error & { code?: string; exitCode?: number };
-    if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;
-    if (e instanceof StudioError || err.name.endsWith('Error') && err.code) {
-      process.stderr.write(`${err.name}: ${err.message}\n`);
+    const err = (e instanceof Error ? e : new Error(String(e))) as Error & { code?: string; exitCode?: number; syscall?: string };
+    if (typeof err.code === 'string' && err.code.startsWith('commander.')) return err.exitCode ?? 1;
+    const stack = debug && err.stack ? `\n${err.stack}` : '';
+    if (e instanceof StudioError || (err.name.endsWith('Error') && err.name !== 'Error' && typeof err.code === 'string' && !err.syscall)) {
+      process.stderr.write(`${errorLine(err)}${stack}\n`);
       return 1;
     }
-    process.stderr.write(`${err.stack ?? String(e)}\n`);
+    if (err.syscall) {
+      // An operating-system refusal (permission, no space, not found): the message names the call and the path.
+      process.stderr.write(`${errorLine({ name: 'FileSystemError', message: err.message })}${stack}\n`);
+      return 1;
+    }
+    // A bug: one line, and the stack only on request.
+    process.stderr.write(`${errorLine(err)}${stack || ' (unexpected: run the same command with --debug for the stack trace, and report it)'}\n`);
     return 2;
   }
 }

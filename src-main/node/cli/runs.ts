@@ -4,6 +4,7 @@
  * code and writes only to the streams it is given. Imports the runner, the store and src-shared; never
  * commander or Electron.
  */
+import { errorLine } from '../../../src-shared/errors.ts';
 import { formatBytes, formatCount, formatFactor, formatPercent } from '../../../src-shared/format.ts';
 import { table as columns } from './format.ts';
 import { resolve } from 'node:path';
@@ -179,8 +180,9 @@ function reportError(e: unknown, opts: CliOptions): number {
   const error = e as Error & { code?: string; details?: unknown; issues?: unknown };
   const code = e instanceof PlanError || e instanceof UsageError ? EXIT.usage : EXIT.failed;
   if (opts.json) out.write(`${JSON.stringify({ type: 'error', error: { name: error.name, code: error.code ?? 'ERROR', message: error.message, details: error.details ?? null } })}\n`);
-  else if (e instanceof PlanError || e instanceof UsageError || e instanceof StoreError || e instanceof ExportError) err.write(`error: ${error.message}\n`);
-  else err.write(`error: ${error?.stack ?? String(e)}\n`);
+  else if (e instanceof PlanError || e instanceof UsageError || e instanceof StoreError || e instanceof ExportError) err.write(`${errorLine(error)}\n`);
+  // Not an expected error: main() prints it as one line (the stack only with --debug) and exits 2.
+  else throw e;
   return code;
 }
 
@@ -206,7 +208,7 @@ async function follow(job: Job, store: Store, opts: CliOptions): Promise<number>
   render.end();
   if (opts.json) out.write(`${JSON.stringify({ type: 'result', ...outcome })}\n`);
   else {
-    err.write(`run ${outcome.runId} ${outcome.status}${outcome.error ? `: ${outcome.error.message}` : ''}\n`);
+    err.write(`run ${outcome.runId} ${outcome.status}${outcome.error ? `: ${errorLine(outcome.error)}` : ''}\n`);
     if (outcome.report) out.write(`${snapshotTable([store.getRun(outcome.runId)!.name], [outcome.report.before], [outcome.report.after])}\n`);
     if (outcome.status !== 'succeeded' && outcome.status !== 'cancelled') err.write(`resume it with: studio resume ${outcome.runId}\n`);
   }
