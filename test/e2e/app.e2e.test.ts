@@ -63,7 +63,7 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
   beforeAll(async () => {
     ensureRendererBuilt();
     dir = mkdtempSync(join(tmpdir(), 'studio-e2e-'));
-    s = await startSession({ home: join(dir, 'home'), stepModules: [...STEP_MODULES, TEST_STEPS_MODULE] }, found as BrowserChoice);
+    s = await startSession({ home: join(dir, 'home'), stepModules: [...STEP_MODULES, TEST_STEPS_MODULE], exportRoots: [dir] }, found as BrowserChoice);
     available = (await s.web.host.impl.experiments.capabilities({}, ctx)).stepKinds;
   }, 180_000);
 

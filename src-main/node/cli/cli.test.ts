@@ -87,7 +87,7 @@ describe('studio CLI', () => {
     expect(a.stderr).toMatch(/^ModelFormatError: /);
     const b = await studio('inspect', join(dir, 'missing.onnx'));
     expect(b.code).toBe(1);
-    expect(b.stderr).toMatch(/ModelFileError: cannot read model file .*missing.onnx: no such file/);
+    expect(b.stderr).toMatch(/ModelFileError: model file ".*missing.onnx" does not exist/);
     expect(() => parseShapes(['input=1,x'])).toThrow(/--shape expects/);
   });
 

@@ -1,5 +1,6 @@
 /** @file Reading a config list file for the CLI commands: a clear error for a missing file or bad JSON. */
-import { readFileSync } from 'node:fs';
+import { PathError, READ_LIMITS, readTextInput } from '../io/guard.ts';
+import { quoted } from '../../../src-shared/errors.ts';
 import { StudioError } from '../../core/ir/errors.ts';
 
 export class ConfigFileError extends StudioError {
@@ -12,13 +13,14 @@ export class ConfigFileError extends StudioError {
 export function readConfigList(path: string): unknown {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTextInput(path, { what: 'config list', maxBytes: READ_LIMITS.json });
   } catch (e) {
-    throw new ConfigFileError(`cannot read config list ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, path);
+    if (e instanceof PathError) throw new ConfigFileError(e.message, path);
+    throw e;
   }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ConfigFileError(`config list ${path} is not JSON: ${(e as Error).message}`, path);
+    throw new ConfigFileError(`config list ${quoted(path)} is not JSON: ${(e as Error).message}`, path);
   }
 }

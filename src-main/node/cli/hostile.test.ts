@@ -4,10 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import onnxProto from 'onnx-proto';
+import { encodeRawModel } from '../../core/onnx/raw.ts';
 import { describe, expect, it } from 'vitest';
 
-const { onnx } = onnxProto;
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'studio.mjs');
 const MNIST = join(import.meta.dirname, '..', '..', '..', 'resources', 'mnist-cnn.onnx');
@@ -25,7 +24,7 @@ async function studio(...args: string[]): Promise<{ code: number; stdout: string
 const dir = mkdtempSync(join(tmpdir(), 'studio-hostile-'));
 const vi = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 2 }] } } } });
 function modelFile(name: string, graph: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
-  const bytes = onnx.ModelProto.encode(onnx.ModelProto.fromObject({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph, ...extra })).finish();
+  const bytes = encodeRawModel({ graph, ...extra });
   const file = join(dir, name);
   writeFileSync(file, bytes);
   return file;
@@ -97,5 +96,20 @@ describe('honest outcomes', () => {
     const r = await studio('run', plan);
     expect(r.code).not.toBe(0);
     expect(expectOneLine(r.stderr)).toMatch(/^PlanError: invalid experiment plan \(1 fault\): \$\.steps\[0\]\.kind: unknown step kind "constructor"/);
+  });
+
+  it('--config /dev/zero and an output folder under /proc exit 1 at once with one line, eating no memory', async () => {
+    const t0 = Date.now();
+    let r = await studio('prune', MNIST, '--config', '/dev/zero', '--out', join(dir, 'o1'));
+    expect(r.code).toBe(1);
+    expect(expectOneLine(r.stderr)).toBe('ConfigFileError: config list "/dev/zero" is a character device, not a regular file');
+    if (process.platform === 'linux') {
+      const cfg = join(dir, 'ok.json');
+      writeFileSync(cfg, '[{"op_types":["Conv"],"sparse_ratio":0.5}]');
+      r = await studio('prune', MNIST, '--config', cfg, '--out', '/proc/self/studio-out');
+      expect(r.code).toBe(1);
+      expect(expectOneLine(r.stderr)).toBe('PathError: output folder "/proc/self/studio-out" lies on /proc, which holds kernel state, not files');
+    }
+    expect(Date.now() - t0).toBeLessThan(60_000);
   });
 });

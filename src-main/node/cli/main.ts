@@ -255,8 +255,9 @@ export function buildProgram(): Command {
       return n;
     })
     .option('--dev', "serve the renderer through Vite's dev middleware")
-    .action(async (o: { port?: number; dev?: boolean }) => {
-      await webCommand({ port: o.port, dev: o.dev });
+    .option('--export-root <dir>', 'a folder exports may be written into (repeatable; default: exports/ in the app data folder and the exportRoots of settings.json)', collect)
+    .action(async (o: { port?: number; dev?: boolean; exportRoot?: string[] }) => {
+      await webCommand({ port: o.port, dev: o.dev, exportRoots: o.exportRoot });
       await new Promise<never>(() => {});
     });
 

@@ -3,7 +3,8 @@
  * print per-target sparsity (a table, or JSON). A client of the public pruning API, not a second implementation.
  * May import core, node:* and the node io layer.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { prepareOutputDir } from '../io/guard.ts';
+import { writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { readConfigList } from './config-file.ts';
 import { StudioError } from '../../core/ir/index.ts';
@@ -85,8 +86,7 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   const pruner = new Pruner(model, Array.isArray(configList) ? auto.configList : configList, { modelName: stem, shapes: auto.shapes });
   pruner.diagnostics.unshift(...auto.diagnostics);
   const { masks, applyMethods, plan } = await pruner.compress();
-  const outDir = resolve(opts.out ?? `${stem}-pruned`);
-  mkdirSync(outDir, { recursive: true });
+  const outDir = prepareOutputDir(opts.out ?? resolve(`${stem}-pruned`), { what: 'output folder' });
   const simulatedPath = join(outDir, 'simulated.onnx');
   const planPath = join(outDir, 'plan.json');
   const simulated = simulate(model, masks, { applyMethods });

@@ -4,8 +4,9 @@
  * is given), then accuracy (when labels exist), size and latency before / after, side by side. A client of the
  * public quantization API, not a second implementation. May import core, node:* and the node layers.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { prepareOutputDir } from '../io/guard.ts';
+import { writeFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
 import { readConfigList } from './config-file.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
@@ -227,8 +228,7 @@ function parseObserver(name: string | undefined): ObserverKind {
 
 
 function writeOutputs(opts: QuantizeCommandOptions, model: Model, config: CalibrationConfig | undefined): NonNullable<QuantizeReport['files']> {
-  const dir = resolve(opts.out!);
-  mkdirSync(dir, { recursive: true });
+  const dir = prepareOutputDir(opts.out!, { what: 'output folder' });
   const stem = basename(opts.model, extname(opts.model));
   const modelPath = join(dir, `${stem}.int8.onnx`);
   saveModelFile(model, modelPath);

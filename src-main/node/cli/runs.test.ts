@@ -80,7 +80,7 @@ describe('runCommand', () => {
     expect(JSON.parse(out.text)).toMatchObject({ type: 'error', error: { code: 'PLAN_INVALID', details: { issues: [{ path: '$.model', message: expect.stringContaining('file not found') }] } } });
     const err2 = capture();
     expect(await runCommand(join(root, 'plans', 'nope.json'), opts({ stderr: err2 }))).toBe(EXIT.usage);
-    expect(err2.text).toMatch(/cannot read plan file .*ENOENT/);
+    expect(err2.text).toMatch(/plan file ".*nope.json" does not exist/);
   });
 });
 

@@ -109,6 +109,8 @@ export async function runsCommand(action: string, args: readonly string[], opts:
   const { out } = streams(opts);
   return withStore(opts, async (store) => {
     try {
+      // A host killed without cleaning up leaves runs "running": say what they are before listing them.
+      if (action === 'list' || action === 'show' || action === 'compare') store.recoverInterrupted({ by: `studio runs ${action}` });
       switch (action) {
         case 'list':
           return listRuns(store, opts);

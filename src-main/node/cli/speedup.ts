@@ -3,7 +3,7 @@
  * `compact.onnx`, and give back the report as the flat JSON the CLI prints (plus a text rendering). The CLI wiring
  * itself is in main.ts beside it. May import core, the runtime and node:*.
  */
-import { mkdirSync } from 'node:fs';
+import { prepareOutputDir } from '../io/guard.ts';
 import { dirname, join } from 'node:path';
 import type { Model } from '../../core/ir/index.ts';
 import type { Masks } from '../../core/compress/masks.ts';
@@ -54,7 +54,7 @@ export async function speedupCommand(o: SpeedupCommandOptions): Promise<{ json: 
   const { model: _m, masks, out, ...opts } = o;
   const { model: compact, report } = await new ModelSpeedup(model, masks, opts).speedupModel();
   const path = out.endsWith('.onnx') ? out : join(out, 'compact.onnx');
-  mkdirSync(dirname(path), { recursive: true });
+  prepareOutputDir(dirname(path), { what: 'output folder' });
   saveModelFile(compact, path);
   const json: SpeedupCommandJson = {
     compact: path,

@@ -3,7 +3,8 @@
  * trains a model on a data set with the ORT trainer, prints progress (readable lines, or one JSON object per
  * event with --json), and writes the trained model, the last checkpoint and a metrics file. Node layer.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { prepareOutputDir } from '../io/guard.ts';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_LR, type OptimizerSpec } from '../../core/autodiff/index.ts';
 import { saveModelFile } from '../io/model-file.ts';
@@ -121,7 +122,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
     },
   );
   const modelPath = join(out, 'model.onnx');
-  mkdirSync(out, { recursive: true });
+  prepareOutputDir(out, { what: 'output folder' });
   stampTraining(result.model, o, result);
   saveModelFile(result.model, modelPath);
   writeFileSync(join(out, 'metrics.json'), `${JSON.stringify({ steps: result.steps, epochs: result.epochs, seconds: result.seconds, eval: result.eval, history: result.history }, null, 1)}\n`);

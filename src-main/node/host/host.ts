@@ -4,6 +4,7 @@
  * start exactly this. Imports jobs, store, steps and src-shared; never Electron.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RpcServer, type RpcServerOptions } from '../../../src-shared/ipc/rpc.ts';
 import type { StudioImpl } from '../../../src-shared/ipc/contract.ts';
@@ -29,6 +30,12 @@ export interface StudioHostOptions {
   /** Extra runner options (spawner, concurrency, grace). */
   runner?: Partial<Omit<RunnerOptions, 'store' | 'stepModules'>>;
   onFault?: RpcServerOptions['onFault'];
+  /**
+   * Folders exports may be written into. The browser mode always confines exports (default: `exports/` in the app
+   * data folder plus the `exportRoots` of settings.json, `studio web --export-root`); the desktop app, whose user picks
+   * folders in native dialogs, does not unless this is given.
+   */
+  exportRoots?: readonly string[];
   /** Called after the settings change (the Electron shell rebuilds its recent-files menu). */
   onSettingsChanged?: (settings: Settings) => void;
 }
@@ -74,7 +81,9 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
   };
   const settings = createSettingsService({ home, shell: opts.shell, version: appVersion(), dialogs: opts.dialogs, emit });
   const models = createModelsService({ home, resourcesDir: opts.resourcesDir ?? RESOURCES_DIR, onOpened: (p) => settings.addRecent(p) });
-  const { experiments, runs, exports } = createRunServices({ store, runner, emit });
+  const exportRoots = (): readonly string[] | undefined =>
+    opts.exportRoots ?? (opts.shell === 'web' ? [join(home, 'exports'), ...settings.exportRoots()] : undefined);
+  const { experiments, runs, exports } = createRunServices({ store, runner, emit, exportRoots });
   const impl: StudioImpl = { models, experiments, runs, exports, settings };
   server = new RpcServer(impl, { onFault: opts.onFault });
   let closing: Promise<void> | null = null;

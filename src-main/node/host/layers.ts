@@ -3,7 +3,8 @@
  * before → after table of a run, read from its input model and its latest model artifact. Weights behind a
  * DequantizeLinear (QDQ models) count as the layer's weight. Imports the IR, the serde and node:fs.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { READ_LIMITS, readInputFile } from '../io/guard.ts';
+import { statSync } from 'node:fs';
 import type { Model, Node, Tensor } from '../../core/ir/index.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
 import type { LayerWidth } from '../../../src-shared/ipc/dto.ts';
@@ -51,7 +52,7 @@ export function fileLayerWidths(path: string): Map<string, { opType: string; wid
   const mtimeMs = statSync(path).mtimeMs;
   const hit = cache.get(path);
   if (hit && hit.mtimeMs === mtimeMs) return hit.widths;
-  const model = decodeModel(readFileSync(path), { allowWeightless: true, readExternal: ({ length }) => new Uint8Array(length) });
+  const model = decodeModel(readInputFile(path, { what: 'model file', maxBytes: READ_LIMITS.model }), { allowWeightless: true, readExternal: ({ length }) => new Uint8Array(length) });
   const widths = layerWidths(model);
   cache.set(path, { mtimeMs, widths });
   if (cache.size > 64) cache.delete(cache.keys().next().value!);

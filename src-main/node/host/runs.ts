@@ -23,6 +23,8 @@ export interface RunServicesOptions {
   store: Store;
   runner: Runner;
   emit: Emit;
+  /** Folders exports are confined to (undefined: anywhere the user names). */
+  exportRoots?: () => readonly string[] | undefined;
 }
 
 export interface RunServices {
@@ -72,7 +74,7 @@ function emptySelections(plan: Plan): PlanIssue[] {
  *
  * @example const { experiments, runs, exports } = createRunServices({ store, runner, emit: server.emit.bind(server) });
  */
-export function createRunServices({ store, runner, emit }: RunServicesOptions): RunServices {
+export function createRunServices({ store, runner, emit, exportRoots }: RunServicesOptions): RunServices {
   const latest = new Map<string, ProgressEvent>();
 
   const follow = (job: Job) => {
@@ -177,7 +179,7 @@ export function createRunServices({ store, runner, emit }: RunServicesOptions): 
   };
 
   const exports: RunServices['exports'] = {
-    run: ({ runId, dir, overwrite }) => exportRun(store, store.resolveRunId(runId), dir, { overwrite }),
+    run: ({ runId, dir, overwrite }) => exportRun(store, store.resolveRunId(runId), dir, { overwrite, roots: exportRoots?.() }),
     suggestDir: ({ runId }) => {
       const run = store.getRun(store.resolveRunId(runId));
       const slug = (run?.name ?? 'run').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'run';

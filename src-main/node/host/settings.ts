@@ -3,7 +3,8 @@
  * about the shell, and native file dialogs when the shell provides them (Electron); the web mode answers
  * NOT_SUPPORTED and the renderer asks for a typed path instead. Imports node:* and src-shared only.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { READ_LIMITS, readTextInput } from '../io/guard.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
@@ -26,14 +27,22 @@ export interface SettingsServiceOptions {
   emit: (service: 'settings', event: 'changed', data: Settings) => void;
 }
 
-const stored = z.object({ theme: z.enum(THEMES).catch('system'), executionProvider: z.enum(EXECUTION_PROVIDERS).catch('cpu'), recentFiles: z.array(z.string()).catch([]) });
-const DEFAULTS: z.infer<typeof stored> = { theme: 'system', executionProvider: 'cpu', recentFiles: [] };
+// `exportRoots` is edited in settings.json by the user, never over the contract: a page must not widen its own reach.
+const stored = z.object({
+  theme: z.enum(THEMES).catch('system'),
+  executionProvider: z.enum(EXECUTION_PROVIDERS).catch('cpu'),
+  recentFiles: z.array(z.string()).catch([]),
+  exportRoots: z.array(z.string()).catch([]).default([]),
+});
+const DEFAULTS: z.infer<typeof stored> = { theme: 'system', executionProvider: 'cpu', recentFiles: [], exportRoots: [] };
 const MAX_RECENT = 10;
 
 export interface SettingsService extends ServiceImpl<Contract['settings']> {
   /** Puts a model file at the top of the recent files. */
   addRecent(path: string): void;
   current(): Settings;
+  /** Folders the browser mode may export into, from settings.json (`exportRoots`). */
+  exportRoots(): string[];
 }
 
 /**
@@ -53,13 +62,14 @@ export function createSettingsService(opts: SettingsServiceOptions): SettingsSer
     new IpcError({ name: 'NotSupportedError', code: 'NOT_SUPPORTED', message: 'native file dialogs are only available in the desktop app; type the path instead' });
   return {
     current,
+    exportRoots: () => [...data.exportRoots],
     addRecent(path) {
       data = { ...data, recentFiles: [path, ...data.recentFiles.filter((p) => p !== path)].slice(0, MAX_RECENT) };
       save();
     },
     get: () => current(),
     set(patch) {
-      data = { theme: patch.theme ?? data.theme, executionProvider: patch.executionProvider ?? data.executionProvider, recentFiles: patch.recentFiles ?? data.recentFiles };
+      data = { theme: patch.theme ?? data.theme, executionProvider: patch.executionProvider ?? data.executionProvider, recentFiles: patch.recentFiles ?? data.recentFiles, exportRoots: data.exportRoots };
       save();
       return current();
     },
@@ -77,7 +87,7 @@ export function createSettingsService(opts: SettingsServiceOptions): SettingsSer
 function read(file: string): z.infer<typeof stored> {
   if (!existsSync(file)) return { ...DEFAULTS };
   try {
-    return stored.parse(JSON.parse(readFileSync(file, 'utf8')));
+    return stored.parse(JSON.parse(readTextInput(file, { what: 'settings file', maxBytes: READ_LIMITS.json })));
   } catch {
     return { ...DEFAULTS };
   }

@@ -65,7 +65,7 @@ describe('model files', () => {
 
   it('a missing file or a folder gets ModelFileError', () => {
     expect(() => loadModelFile('/nonexistent/model.onnx')).toThrow(ModelFileError);
-    expect(() => loadModelFile(tmp())).toThrow(/is not a file/);
+    expect(() => loadModelFile(tmp())).toThrow(/is a folder, not a regular file/);
   });
 
   it('writes through temporary names and leaves none behind', () => {

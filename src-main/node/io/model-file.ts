@@ -3,7 +3,8 @@
  * write one (optionally with external data, written to a temporary name then renamed).
  */
 import { quoted } from '../../../src-shared/errors.ts';
-import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { expandHome, PathError, readInputFile, READ_LIMITS } from './guard.ts';
 import { dirname, join, resolve, sep } from 'node:path';
 import { decodeModel, encodeModel, ExternalDataPathError, ModelFormatError, type EncodeOptions } from '../../core/onnx/index.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
@@ -21,15 +22,13 @@ export class ModelFileError extends StudioError {
 
 /** Read and decode a model file. External data is read lazily per tensor, only from inside the model folder. */
 export function loadModelFile(path: string, opts: LoadOptions = {}): Model {
-  const file = resolve(path);
+  const file = resolve(expandHome(path));
   let bytes: Uint8Array;
   try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new ModelFileError(`${path} is not a file`, path);
-    bytes = readFileSync(file);
+    bytes = readInputFile(file, { what: 'model file', maxBytes: READ_LIMITS.model });
   } catch (e) {
-    if (e instanceof ModelFileError) throw e;
-    throw new ModelFileError(`cannot read model file ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ((e as NodeJS.ErrnoException).code ?? (e as Error).message)}`, path);
+    if (e instanceof PathError) throw new ModelFileError(e.message, path);
+    throw e;
   }
   const folder = realpathSync(dirname(file));
   return decodeModel(bytes, {
@@ -54,9 +53,12 @@ function readConfined(folder: string, location: string, offset: number, length: 
   if (!real.startsWith(folder + sep)) {
     throw new ExternalDataPathError(`external data file ${quoted(location)} resolves outside the model folder`, { tensor });
   }
-  const fd = openSync(real, 'r');
+  // Non-blocking: a FIFO named as external data must not hang the loader; only a regular file is read.
+  const fd = openSync(real, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   try {
-    const size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new ModelFormatError(`external data ${quoted(location)} is not a regular file`, { tensor });
+    const size = st.size;
     if (offset + length > size) {
       throw new ModelFormatError(`external data claims bytes ${offset}..${offset + length} but ${quoted(location)} holds ${size}`, {
         tensor,

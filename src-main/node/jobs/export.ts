@@ -5,7 +5,8 @@
  * were written, so a full disk leaves nothing half-written. Imports the store, node:* and src-shared.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { expandHome, PathError, prepareOutputDir } from '../io/guard.ts';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, join, resolve } from 'node:path';
@@ -93,12 +94,12 @@ interface Source {
  *
  * @example await exportRun(store, 'a1b2c3', '/home/me/exports/resnet-50pct');
  */
-export async function exportRun(store: Store, runId: string, dir: string, opts: { io?: ExportIo; overwrite?: boolean } = {}): Promise<ExportResult> {
+export async function exportRun(store: Store, runId: string, dir: string, opts: { io?: ExportIo; overwrite?: boolean; roots?: readonly string[] } = {}): Promise<ExportResult> {
   const io = opts.io ?? diskIo;
   const run = store.getRun(runId);
   const report = store.getReport(runId);
   if (!run || !report) throw new ExportError('EXPORT_STATE', `run ${runId} has no report to export (status ${run?.status ?? 'unknown'}); only finished runs can be exported`);
-  const folder = prepareFolder(dir);
+  const folder = prepareFolder(dir, opts.roots);
 
   const sources: Source[] = [];
   const latest = store.latestModel(runId);
@@ -157,16 +158,28 @@ export async function exportRun(store: Store, runId: string, dir: string, opts: 
   return { dir: folder, files };
 }
 
-/** Resolves the user's folder, refusing `..` and a symbolic link; creates it when missing. Returns its real path. */
-function prepareFolder(dir: string): string {
+/**
+ * Resolves the user's folder, refusing `..`, a symbolic link, a pseudo-filesystem and (with `roots`) anything outside
+ * the roots or not absolute; creates it when missing, one folder at a time. Returns its real path.
+ */
+function prepareFolder(dir: string, roots?: readonly string[]): string {
   if (dir.trim() === '') throw new ExportError('EXPORT_PATH', 'no export folder given');
   if (dir.split(/[\\/]+/).includes('..')) throw new ExportError('EXPORT_PATH', `export folder "${dir}" contains "..": name the folder directly`);
-  const abs = resolve(dir);
+  let abs: string;
+  try {
+    abs = resolve(expandHome(dir));
+  } catch (e) {
+    throw new ExportError('EXPORT_PATH', (e as Error).message);
+  }
   const st = lstatOrNull(abs);
   if (st?.isSymbolicLink()) throw new ExportError('EXPORT_PATH', `export folder ${abs} is a symbolic link; name the real folder`);
   if (st && !st.isDirectory()) throw new ExportError('EXPORT_PATH', `${abs} exists and is not a folder`);
-  if (!st) mkdirSync(abs, { recursive: true });
-  return realpathSync(abs);
+  try {
+    return prepareOutputDir(dir, { what: 'export folder', roots, requireAbsolute: roots !== undefined });
+  } catch (e) {
+    if (e instanceof PathError) throw new ExportError('EXPORT_PATH', e.message, { reason: e.reason });
+    throw e;
+  }
 }
 
 /** A target must be a plain name directly in the folder, not a link, and new unless overwriting. */

@@ -2,7 +2,8 @@
  * @file Plans on disk: read and validate a plan file, resolve its relative paths against the file's folder, and
  * check that the model and data files it names exist. Imports node:* and src-shared; never the store or Electron.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { PathError, READ_LIMITS, readTextInput } from '../io/guard.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { mapPlanPaths, parsePlan, PlanError, planInputs, type Plan, type PlanIssue } from '../../../src-shared/experiment.ts';
 
@@ -15,9 +16,10 @@ import { mapPlanPaths, parsePlan, PlanError, planInputs, type Plan, type PlanIss
 export function loadPlanFile(path: string, opts: { checkInputs?: boolean } = {}): Plan {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTextInput(path, { what: 'plan file', maxBytes: READ_LIMITS.json });
   } catch (e) {
-    throw new PlanError([{ path: '$', message: `cannot read plan file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+    if (e instanceof PathError) throw new PlanError([{ path: '$', message: e.message }]);
+    throw e;
   }
   const plan = resolvePlanPaths(parsePlan(text), dirname(resolve(path)));
   if (opts.checkInputs !== false) assertPlanInputs(plan);

@@ -3,7 +3,8 @@
  * the steps (`registerMeasure`). Steps plug in here; the worker looks them up. Imports src-shared, the IR and the
  * serde; never the store, host or Electron.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { READ_LIMITS, readInputFile } from '../io/guard.ts';
+import { statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import type { CustomStep, LogLevel, MetricSnapshot, Plan, StepKind, StepOf, StepResult, Step } from '../../../src-shared/experiment.ts';
 import { emptySnapshot } from '../../../src-shared/experiment.ts';
@@ -113,7 +114,7 @@ export async function defaultMeasure(ctx: MeasureContext): Promise<MetricSnapsho
   ctx.progress({ fraction: 0, message: 'reading model' });
   const external = new Set<string>();
   // External weights are not read, only located: counting needs dims, not values.
-  const model = decodeModel(readFileSync(ctx.modelPath), {
+  const model = decodeModel(readInputFile(ctx.modelPath, { what: 'model file', maxBytes: READ_LIMITS.model }), {
     allowWeightless: true,
     readExternal: ({ location, length }) => {
       external.add(location);

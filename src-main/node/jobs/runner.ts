@@ -431,7 +431,7 @@ export class Runner {
 
   /** Marks runs that a dead host left running as interrupted; returns their ids. */
   recoverInterrupted(): string[] {
-    return this.store.recoverInterrupted({ active: this.jobs.keys() });
+    return this.store.recoverInterrupted({ active: this.jobs.keys(), by: `the host starting (pid ${process.pid})` });
   }
 
   /** @internal a queued job was cancelled before it started */

@@ -4,7 +4,8 @@
  * layer's `loadDataset` reads (`.npz` archives, IDX folders, image folders); and a `QuantEvaluator` over such image sets (batches for calibration, top-1 accuracy as the metric).
  * May import node:* and the train layer's readers.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { READ_LIMITS, readInputFile } from '../io/guard.ts';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Tensor, type Model } from '../../core/ir/index.ts';
 import { CalibrationDataError } from '../../core/compress/quantization/index.ts';
@@ -68,14 +69,14 @@ function fromIdx(file: string): SampleSet {
 }
 
 function fromNpy(file: string): SampleSet {
-  const arr = readNpy(new Uint8Array(readFileSync(file)), basename(file));
+  const arr = readNpy(new Uint8Array(readInputFile(file, { what: 'calibration data', maxBytes: READ_LIMITS.data })), basename(file));
   if (arr.data instanceof BigInt64Array) throw new CalibrationDataError(`${basename(file)} holds int64 values, not samples`, { file });
   const shape = sampleShape(arr.dims, file);
   const stem = file.replace(/\.npy$/, '');
   const labelFile = [`${stem}_labels.npy`, `${stem}.labels.npy`, join(dirname(file), 'labels.npy'), join(dirname(file), 'y.npy')].find(existsSync);
   let labels: BigInt64Array | undefined;
   if (labelFile) {
-    const y = readNpy(new Uint8Array(readFileSync(labelFile)), basename(labelFile));
+    const y = readNpy(new Uint8Array(readInputFile(labelFile, { what: 'labels file', maxBytes: READ_LIMITS.data })), basename(labelFile));
     labels = BigInt64Array.from(Array.from(y.data as ArrayLike<number | bigint>, (v) => BigInt(Math.round(Number(v)))));
   }
   return { x: toFloat(arr.data as ArrayLike<number>, arr.data instanceof Uint8Array), shape, count: arr.dims[0]!, ...(labels ? { labels } : {}), source: file };

@@ -4,10 +4,11 @@
  * multi-row write is one transaction; every file is written to a temporary name and renamed. Imports
  * better-sqlite3, node:* and src-shared; never jobs, host, runtime or Electron.
  */
+import { prepareOutputDir } from '../io/guard.ts';
 import Database, { type Database as Db } from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   metricSnapshotSchema,
   runReportSchema,
@@ -197,7 +198,8 @@ export class Store {
   readonly db: Db;
 
   constructor(home: string, opts: { busyTimeoutMs?: number } = {}) {
-    this.home = resolve(home);
+    // The home comes from $STUDIO_HOME or a flag: checked (no pseudo-filesystem, ~ expanded) before anything is created.
+    this.home = prepareOutputDir(home, { what: 'experiment store folder' });
     mkdirSync(join(this.home, 'artifacts'), { recursive: true });
     this.db = new Database(join(this.home, 'studio.db'));
     try {
@@ -371,26 +373,32 @@ export class Store {
    * running steps too. Runs owned by another live host, or listed in `active` (this host's own), are left alone.
    * Returns the ids marked.
    */
-  recoverInterrupted(opts: { isAlive?: (pid: number) => boolean; selfPid?: number; active?: Iterable<string> } = {}): string[] {
+  recoverInterrupted(opts: { isAlive?: (pid: number, sinceMs?: number) => boolean; selfPid?: number; active?: Iterable<string>; by?: string } = {}): string[] {
     const isAlive = opts.isAlive ?? pidAlive;
+    const now = new Date().toISOString();
     const active = new Set(opts.active ?? []);
     const self = opts.selfPid ?? process.pid;
-    const rows = this.db.prepare("SELECT id, status, host_pid, worker_pid FROM runs WHERE status IN ('running', 'queued')").all() as {
+    const rows = this.db.prepare("SELECT id, status, host_pid, worker_pid, created_at, started_at FROM runs WHERE status IN ('running', 'queued')").all() as {
       id: string;
       status: RunStatus;
       host_pid: number | null;
       worker_pid: number | null;
+      created_at: string;
+      started_at: string | null;
     }[];
     const marked: string[] = [];
     this.tx(() => {
       for (const r of rows) {
         if (active.has(r.id)) continue;
-        if (r.host_pid !== null && r.host_pid !== self && isAlive(r.host_pid)) continue;
-        const worker = r.worker_pid !== null && isAlive(r.worker_pid) ? `worker ${r.worker_pid} orphaned` : 'worker gone';
+        // A pid that is alive but started after the run did is a new process that reused the number.
+        const since = Date.parse(r.started_at ?? r.created_at);
+        if (r.host_pid !== null && r.host_pid !== self && isAlive(r.host_pid, since)) continue;
+        const worker = r.worker_pid !== null && isAlive(r.worker_pid, since) ? `worker ${r.worker_pid} orphaned` : 'worker gone';
         const error: SerializedError = {
           name: 'InterruptedError',
           code: 'RUN_INTERRUPTED',
-          message: `the app exited while the run was ${r.status} (host ${r.host_pid ?? 'unknown'}, ${worker}); resume it to continue`,
+          message: `the app exited while the run was ${r.status} (host ${r.host_pid ?? 'unknown'} gone, ${worker}; found at ${now}${opts.by ? ` by ${opts.by}` : ''}); resume it to continue`,
+          details: { hostPid: r.host_pid, workerPid: r.worker_pid, detectedAt: now, detectedBy: opts.by ?? null },
         };
         this.finishRun(r.id, 'interrupted', { error, stepStatus: 'interrupted' });
         marked.push(r.id);
@@ -671,12 +679,39 @@ export function newId(): string {
 }
 
 /** True when a process with this pid exists (signal 0 probes without signalling). */
-export function pidAlive(pid: number): boolean {
+/**
+ * Whether process `pid` exists and (when `sinceMs` is given and the system says when processes started, as Linux's
+ * /proc does) started no later than `sinceMs`: a process that started after the run did only reuses its number.
+ */
+export function pidAlive(pid: number, sinceMs?: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (sinceMs === undefined || !Number.isFinite(sinceMs)) return true;
+  const started = processStartMs(pid);
+  return started === null || started <= sinceMs + 2000;
+}
+
+let bootMs: number | null | undefined;
+
+/** When process `pid` started (ms since the epoch), from /proc on Linux; null where unknown. */
+function processStartMs(pid: number): number | null {
+  if (process.platform !== 'linux') return null;
+  try {
+    if (bootMs === undefined) {
+      const btime = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+      bootMs = btime ? Number(btime[1]) * 1000 : null;
+    }
+    if (bootMs === null) return null;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces and parentheses) start at field 3; starttime is field 22.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[22 - 3]);
+    return Number.isFinite(ticks) ? bootMs + (ticks / 100) * 1000 : null;
+  } catch {
+    return null;
   }
 }
 

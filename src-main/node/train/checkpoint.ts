@@ -3,7 +3,9 @@
  * JSON header (step, epoch, data position, seed, fingerprint). Written to a temporary name, flushed, then
  * renamed, so a crash never leaves a torn checkpoint. Node layer.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, mkdirSync } from 'node:fs';
+import { prepareOutputDir } from '../io/guard.ts';
+import { READ_LIMITS, readInputFile } from '../io/guard.ts';
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StudioError } from '../../core/ir/index.ts';
 
@@ -31,7 +33,7 @@ export class CheckpointError extends StudioError {
 
 /** Write a checkpoint atomically (temporary file, fsync, rename). */
 export function writeCheckpoint(path: string, ckpt: Checkpoint): void {
-  mkdirSync(dirname(path), { recursive: true });
+  prepareOutputDir(dirname(path), { what: 'checkpoint folder' });
   const entries: { name: string; dtype: string; dims: number[]; offset: number; bytes: number }[] = [];
   let offset = 0;
   for (const [name, t] of ckpt.tensors) {
@@ -65,9 +67,9 @@ export function writeCheckpoint(path: string, ckpt: Checkpoint): void {
 export function readCheckpoint(path: string): Checkpoint {
   let b: Buffer;
   try {
-    b = readFileSync(path);
+    b = readInputFile(path, { what: 'checkpoint', maxBytes: READ_LIMITS.data });
   } catch (e) {
-    throw new CheckpointError(`cannot read checkpoint ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, path);
+    throw new CheckpointError(`cannot read checkpoint: ${(e as Error).message}`, path);
   }
   if (b.subarray(0, MAGIC.length).toString() !== MAGIC) throw new CheckpointError(`${path} is not a training checkpoint`, path);
   const hlen = b.readUInt32LE(MAGIC.length);

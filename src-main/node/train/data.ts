@@ -3,7 +3,8 @@
  * (MNIST format, optionally gzipped), `.npy`/`.npz` arrays, or a folder of images per class (decoded with
  * sharp). Seeded shuffling and batching live in the trainer. Node layer.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { READ_LIMITS, readInputFile } from '../io/guard.ts';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
@@ -79,11 +80,17 @@ export class ArrayDataset {
 function readMaybeGz(file: string): Uint8Array {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(file);
+    bytes = readInputFile(file, { what: 'data file', maxBytes: READ_LIMITS.data });
   } catch (e) {
-    throw new DatasetFormatError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, file);
+    throw new DatasetFormatError((e as Error).message, file);
   }
-  return bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  try {
+    // Bounded: a small gzip can claim gigabytes.
+    return gunzipSync(bytes, { maxOutputLength: READ_LIMITS.data });
+  } catch (e) {
+    throw new DatasetFormatError(`${file} is not a readable gzip file (${(e as Error).message})`, file);
+  }
 }
 
 export interface IdxArray {
