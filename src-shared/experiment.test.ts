@@ -10,7 +10,10 @@ import {
   planInputs,
   PlanError,
   planPath,
+  PRUNERS,
   registerStepKind,
+  STEP_KINDS,
+  STEP_REGISTRY,
   runReportSchema,
   safeParsePlan,
   type PruneStep,
@@ -84,16 +87,45 @@ describe('parsePlan', () => {
       model: 'a.onnx',
       dataset: { evaluation: split('idx', 'only-one') },
       evaluator: { metric: 'top1' },
-      steps: [{ kind: 'finetune', epochs: 1, lr: 0.1 }, { kind: 'prune', pruner: 'taylor', configList: [] }],
+      steps: [{ kind: 'finetune', epochs: 1, lr: 0.1 }, { kind: 'quantize', configList: [] }],
     });
     expect(issues).toEqual(
       expect.arrayContaining([
         { path: '$.dataset.evaluation.paths', message: expect.stringContaining('images file, labels file') },
         { path: '$.steps[0]', message: 'a finetune step needs dataset.train' },
-        { path: '$.steps[1]', message: 'the "taylor" pruner needs dataset.train' },
+        { path: '$.steps[1]', message: 'the "ptq" quantizer needs dataset.calibration (or dataset.train)' },
       ]),
     );
     expect(issuesOf({ model: 'a', evaluator: {}, steps: [] })).toEqual([{ path: '$.evaluator', message: 'an evaluator needs dataset.evaluation' }]);
+  });
+
+  it('refuses compressors with no implementation and options their compressor does not read, naming what is available', () => {
+    const issues = issuesOf({
+      model: 'a',
+      dataset: { train: split('idx', 'tr-img', 'tr-lbl') },
+      steps: [
+        { kind: 'prune', pruner: 'taylor', configList: [{ op_types: ['Conv'], sparse_ratio: 2 }] },
+        { kind: 'prune', pruner: 'l1', configList: [], trainingBatches: 4, totalTimes: 2 },
+        { kind: 'quantize', quantizer: 'qat', configList: [] },
+        { kind: 'quantize', configList: [], observer: 'kl', training: { epochs: 1, lr: 0.1 } },
+        { kind: 'distill', configList: [] },
+        { kind: 'prune', configList: [] },
+      ],
+    });
+    expect(issues).toEqual([
+      { path: '$.steps[0].pruner', message: 'unknown pruner "taylor" (available: level, l1, l2, fpgm)' },
+      { path: '$.steps[0].configList[0].sparse_ratio', message: expect.any(String) },
+      { path: '$.steps[1].trainingBatches', message: 'unknown option "trainingBatches"' },
+      { path: '$.steps[1].totalTimes', message: 'unknown option "totalTimes"' },
+      { path: '$.steps[2].quantizer', message: 'unknown quantizer "qat" (available: ptq)' },
+      { path: '$.steps[3].observer', message: expect.stringContaining('minmax') },
+      { path: '$.steps[3].training', message: 'unknown option "training"' },
+      { path: '$.steps[4].kind', message: expect.stringContaining('unknown step kind "distill"') },
+      { path: '$.steps[5].pruner', message: 'missing pruner (available: level, l1, l2, fpgm)' },
+    ]);
+    // the names the schema takes are the registry's
+    expect(STEP_KINDS).toEqual(Object.keys(STEP_REGISTRY));
+    for (const pruner of PRUNERS) expect(parsePlan({ model: 'a', steps: [{ kind: 'prune', pruner, configList: [] }] }).steps[0]).toMatchObject({ pruner });
   });
 
   it('accepts registered step kinds and validates them', () => {

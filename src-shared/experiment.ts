@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ConfigListError, parseConfigList } from './config/index.ts';
 import { findUnsafeKeys, MAX_JSON_DEPTH } from './config/json.ts';
 import { StudioError } from './errors.ts';
+import { FAMILIES, PRUNER_REGISTRY, QUANTIZER_REGISTRY, compressorInfo, unknownCompressorMessage, type Family } from './compressors.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // JSON paths and the plan error
@@ -117,16 +118,9 @@ export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 // ---------------------------------------------------------------------------------------------------------------
 // Steps: one options schema per step kind
 
-export const PRUNERS = ['level', 'l1', 'l2', 'fpgm', 'slim', 'taylor', 'linear', 'agp', 'movement'] as const;
-export type PrunerName = (typeof PRUNERS)[number];
-/** Pruners whose scores need training batches (NNI's data-driven pruners). */
-export const DATA_DRIVEN_PRUNERS: ReadonlySet<PrunerName> = new Set(['slim', 'taylor', 'linear', 'agp', 'movement']);
+export { PRUNERS, QUANTIZERS, OBSERVERS, type PrunerName, type QuantizerName, type ObserverName } from './compressors.ts';
 
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
-export const QUANTIZERS = ['ptq', 'qat', 'lsq', 'dorefa', 'bnn'] as const;
-/** Activation observers of post-training quantization (the engine's names: src-main/core/compress/quantization/observers.ts). */
-export const OBSERVERS = ['minmax', 'ema', 'percentile', 'entropy', 'mse'] as const;
-export type ObserverName = (typeof OBSERVERS)[number];
 
 const optimizerSchema = z.strictObject({
   kind: z.enum(OPTIMIZERS).default('sgd'),
@@ -151,53 +145,83 @@ const trainingShape = {
   maxBatchesPerEpoch: positiveInt.optional(),
 };
 
-/** Options of every built-in step kind. Each is strict: unknown options are rejected with their JSON path. */
-export const STEP_SCHEMAS = {
-  prune: z.strictObject({
-    kind: z.literal('prune'),
-    pruner: z.enum(PRUNERS),
-    configList,
-    /** Training batches used to score (slim, taylor, movement) or per iteration (linear, agp). */
-    trainingBatches: positiveInt.optional(),
-    /** Iterations of an iterative pruner (linear, agp). */
-    totalTimes: positiveInt.optional(),
-  }),
+/**
+ * The steps that name a compressor: which option names it, its family's registry, the options every member
+ * shares, and the default name. Each member's own options (its registry entry's `options`) join these, strictly.
+ */
+const FAMILY_STEPS = {
+  prune: { key: 'pruner', family: 'pruner', shared: { configList }, fallback: undefined },
+  quantize: { key: 'quantizer', family: 'quantizer', shared: { configList }, fallback: 'ptq' },
+} as const satisfies Record<string, { key: string; family: Family; shared: z.ZodRawShape; fallback: string | undefined }>;
+type FamilyStepKind = keyof typeof FAMILY_STEPS;
+
+/** One strict schema per member of a family: `{ kind, <key>: name, ...shared, ...member options }`. */
+function memberSchemas(kind: FamilyStepKind): Map<string, z.ZodType> {
+  const { key, family, shared } = FAMILY_STEPS[kind];
+  const out = new Map<string, z.ZodType>();
+  for (const [name, info] of Object.entries(FAMILIES[family].registry)) {
+    out.set(name, z.strictObject({ kind: z.literal(kind), [key]: z.literal(name), ...shared, ...info.options }));
+  }
+  return out;
+}
+const MEMBER_SCHEMAS: Record<FamilyStepKind, Map<string, z.ZodType>> = { prune: memberSchemas('prune'), quantize: memberSchemas('quantize') };
+
+type OptionsOf<E> = E extends { options: infer O extends z.ZodRawShape } ? z.infer<z.ZodObject<O>> : never;
+type ConfigListJson = z.infer<typeof configList>;
+/** A step naming member N of a registry R through option Key, with N's options. */
+type MemberStep<Kind extends string, Key extends string, R> = {
+  [N in keyof R & string]: { kind: Kind; configList: ConfigListJson } & { [k in Key]: N } & OptionsOf<R[N]>;
+}[keyof R & string];
+
+export type PruneStep = MemberStep<'prune', 'pruner', typeof PRUNER_REGISTRY>;
+export type QuantizeStep = MemberStep<'quantize', 'quantizer', typeof QUANTIZER_REGISTRY>;
+
+/** Options of the steps that name no compressor. Each is strict: unknown options are rejected with their JSON path. */
+const PLAIN_STEP_SCHEMAS = {
   speedup: z.strictObject({
     kind: z.literal('speedup'),
     /** Round kept channel counts up to a multiple of this (hardware-friendly widths). */
     roundTo: positiveInt.optional(),
   }),
   finetune: z.strictObject({ kind: z.literal('finetune'), ...trainingShape }),
-  quantize: z.strictObject({
-    kind: z.literal('quantize'),
-    quantizer: z.enum(QUANTIZERS).default('ptq'),
-    observer: z.enum(OBSERVERS).default('minmax'),
-    configList,
-    calibrationBatches: positiveInt.default(32),
-    /** QAT-style quantizers train; the others ignore it. */
-    training: z.strictObject(trainingShape).optional(),
-  }),
-  distill: z.strictObject({
-    kind: z.literal('distill'),
-    /** Teacher model path; defaults to the plan's input model. */
-    teacher: path.optional(),
-    configList,
-    temperature: z.number().positive().default(1),
-    /** Weight of the distillation loss against the task loss. */
-    alpha: z.number().min(0).max(1).default(0.5),
-    ...trainingShape,
-  }),
 } as const;
 
-export type StepKind = keyof typeof STEP_SCHEMAS;
-export const STEP_KINDS = Object.keys(STEP_SCHEMAS) as StepKind[];
-export type StepOf<K extends StepKind> = z.infer<(typeof STEP_SCHEMAS)[K]>;
-export type BuiltinStep = { [K in StepKind]: StepOf<K> }[StepKind];
-export type PruneStep = StepOf<'prune'>;
-export type SpeedupStep = StepOf<'speedup'>;
-export type FinetuneStep = StepOf<'finetune'>;
-export type QuantizeStep = StepOf<'quantize'>;
-export type DistillStep = StepOf<'distill'>;
+export type SpeedupStep = z.infer<(typeof PLAIN_STEP_SCHEMAS)['speedup']>;
+export type FinetuneStep = z.infer<(typeof PLAIN_STEP_SCHEMAS)['finetune']>;
+
+/** The built-in step kinds, in pipeline order, with what the app shows for them. */
+export const STEP_REGISTRY = {
+  prune: { label: 'Prune', description: 'a pruner’s masks over the config list’s targets → the simulated (masked) model' },
+  speedup: { label: 'Speedup', description: 'remove the pruned channels, verified against the masked model' },
+  finetune: { label: 'Fine-tune', description: 'train the model on dataset.train through our autodiff' },
+  quantize: { label: 'Quantize', description: 'a quantizer’s scales → the QDQ model ORT runs in integers' },
+} as const satisfies Record<string, { label: string; description: string }>;
+
+interface StepTypes {
+  prune: PruneStep;
+  speedup: SpeedupStep;
+  finetune: FinetuneStep;
+  quantize: QuantizeStep;
+}
+export type StepKind = keyof typeof STEP_REGISTRY & keyof StepTypes;
+export const STEP_KINDS = Object.keys(STEP_REGISTRY) as StepKind[];
+export type StepOf<K extends StepKind> = StepTypes[K];
+export type BuiltinStep = StepTypes[StepKind];
+
+/**
+ * The schema of every built-in step kind (the members of a family step joined as a union). Plans are parsed
+ * through `parsePlan`, which checks the compressor's name first and reports it with the names available.
+ */
+export const STEP_SCHEMAS = {
+  ...PLAIN_STEP_SCHEMAS,
+  prune: unionOf([...MEMBER_SCHEMAS.prune.values()]),
+  quantize: unionOf([...MEMBER_SCHEMAS.quantize.values()]),
+} as { readonly [K in StepKind]: z.ZodType<StepOf<K>> };
+
+function unionOf(schemas: z.ZodType[]): z.ZodType {
+  return schemas.length === 1 ? schemas[0]! : z.union(schemas as [z.ZodType, z.ZodType, ...z.ZodType[]]);
+}
+
 /** A step of a kind registered with `registerStepKind` (extensions, test steps). */
 export interface CustomStep {
   kind: string;
@@ -209,7 +233,6 @@ export type Step = BuiltinStep | CustomStep;
 export const CONFIG_LIST_MODE: Partial<Record<StepKind, 'pruning' | 'quantization' | 'distillation'>> = {
   prune: 'pruning',
   quantize: 'quantization',
-  distill: 'distillation',
 };
 
 const customSteps = new Map<string, z.ZodType>();
@@ -310,12 +333,14 @@ function parseStep(raw: unknown, index: number, issues: PlanIssue[]): Step | nul
     issues.push({ path: planPath([...at, 'kind']), message: `missing step kind (one of ${knownStepKinds().map((k) => `"${k}"`).join(', ')})` });
     return null;
   }
-  const schema = stepSchema(kind);
+  const member = familyMember(kind, raw as Record<string, unknown>, at, issues);
+  if (member === null) return null;
+  const schema = member?.schema ?? stepSchema(kind);
   if (!schema) {
     issues.push({ path: planPath([...at, 'kind']), message: unknownKindMessage(kind) });
     return null;
   }
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.safeParse(member?.value ?? raw);
   if (!parsed.success) {
     issues.push(...toPlanIssues(parsed.error.issues, at));
     return null;
@@ -324,6 +349,27 @@ function parseStep(raw: unknown, index: number, issues: PlanIssue[]): Step | nul
   const mode = CONFIG_LIST_MODE[kind as StepKind];
   if (mode) issues.push(...configListIssues((step as { configList: unknown }).configList, mode, planPath([...at, 'configList'])));
   return step;
+}
+
+/**
+ * For a step that names a compressor: the schema of the member it names and the step with the default member
+ * filled in, or null after reporting a name with no implementation; undefined for other steps.
+ */
+function familyMember(kind: string, raw: Record<string, unknown>, at: PropertyKey[], issues: PlanIssue[]): { schema: z.ZodType; value: unknown } | null | undefined {
+  if (!Object.hasOwn(FAMILY_STEPS, kind)) return undefined;
+  const { key, family, fallback } = FAMILY_STEPS[kind as FamilyStepKind];
+  const value = raw[key] === undefined && fallback !== undefined ? { ...raw, [key]: fallback } : raw;
+  const name = value[key];
+  const schema = typeof name === 'string' && Object.hasOwn(FAMILIES[family].registry, name) ? MEMBER_SCHEMAS[kind as FamilyStepKind].get(name) : undefined;
+  if (!schema) {
+    issues.push({ path: planPath([...at, key]), message: unknownCompressorMessage(family, name) });
+    // the options every member shares are still checked, so one pass reports every fault
+    const shared = z.looseObject(FAMILY_STEPS[kind as FamilyStepKind].shared).safeParse(raw);
+    if (!shared.success) issues.push(...toPlanIssues(shared.error.issues, at));
+    else issues.push(...configListIssues(shared.data.configList, CONFIG_LIST_MODE[kind as FamilyStepKind]!, planPath([...at, 'configList'])));
+    return null;
+  }
+  return { schema, value };
 }
 
 function unknownKindMessage(kind: string): string {
@@ -353,14 +399,13 @@ function checkPlanConsistency(value: unknown, steps: readonly (Step | null)[], i
   steps.forEach((step, i) => {
     if (!step) return;
     const at = planPath(['steps', i]);
-    if (step.kind === 'finetune' || step.kind === 'distill') need(!dataset.train, at, `a ${step.kind} step needs dataset.train`);
-    if (step.kind === 'prune') {
-      need(DATA_DRIVEN_PRUNERS.has((step as PruneStep).pruner) && !dataset.train, at, `the "${(step as PruneStep).pruner}" pruner needs dataset.train`);
-    }
-    if (step.kind === 'quantize') {
-      const q = step as QuantizeStep;
-      need(q.quantizer === 'ptq' && !dataset.calibration && !dataset.train, at, 'a ptq quantize step needs dataset.calibration (or dataset.train)');
-      need(q.quantizer !== 'ptq' && !dataset.train, at, `the "${q.quantizer}" quantizer trains and needs dataset.train`);
+    if (step.kind === 'finetune') need(!dataset.train, at, `a ${step.kind} step needs dataset.train`);
+    if (Object.hasOwn(FAMILY_STEPS, step.kind)) {
+      const { key, family } = FAMILY_STEPS[step.kind as FamilyStepKind];
+      const name = String((step as Record<string, unknown>)[key]);
+      const needs = compressorInfo(family, name)?.needsData ?? 'none';
+      need(needs === 'train' && !dataset.train, at, `the "${name}" ${family} trains and needs dataset.train`);
+      need(needs === 'calibration' && !dataset.calibration && !dataset.train, at, `the "${name}" ${family} needs dataset.calibration (or dataset.train)`);
     }
   });
 }
@@ -399,9 +444,6 @@ export function planInputs(plan: Plan): { path: string; file: string }[] {
   for (const split of ['train', 'calibration', 'evaluation'] as const) {
     plan.dataset[split]?.paths.forEach((file, i) => files.push({ path: planPath(['dataset', split, 'paths', i]), file }));
   }
-  plan.steps.forEach((step, i) => {
-    if (step.kind === 'distill' && (step as DistillStep).teacher) files.push({ path: planPath(['steps', i, 'teacher']), file: (step as DistillStep).teacher! });
-  });
   return files;
 }
 
@@ -412,10 +454,7 @@ export function mapPlanPaths(plan: Plan, map: (file: string) => string): Plan {
     const s = plan.dataset[split];
     if (s) dataset[split] = { ...s, paths: s.paths.map(map) };
   }
-  const steps = plan.steps.map((step) =>
-    step.kind === 'distill' && (step as DistillStep).teacher ? { ...step, teacher: map((step as DistillStep).teacher!) } : step,
-  );
-  return { ...plan, model: map(plan.model), dataset, steps };
+  return { ...plan, model: map(plan.model), dataset };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@
 import type * as ort from 'onnxruntime-node';
 import { cloneModel, type Model, type Tensor } from '../../core/ir/index.ts';
 import { TrainingSpecError, type LossTerm, type ObserveSpec, type OptimizerSpec, type ParamGroup } from '../../core/autodiff/index.ts';
+import type { CompressionEvaluator, ObserveFn, ObservedTensor, Revert } from '../../core/compress/compressor.ts';
 import type { ArrayDataset } from './data.ts';
-import { evaluate, Trainer, type EvalMetrics, type RunOptions, type StepContext, type StepTask, type TrainConfig, type TrainHooks, type TrainResult } from './trainer.ts';
+import { evaluate, Trainer, type EvalMetrics, type RunOptions, type StepTask, type TrainConfig, type TrainHooks, type TrainResult } from './trainer.ts';
 
 export interface EvaluatorConfig extends Omit<TrainConfig, 'model' | 'test'> {
   /** Data the metric is computed on. */
@@ -18,13 +19,19 @@ export interface EvaluatorConfig extends Omit<TrainConfig, 'model' | 'test'> {
   metric?: 'top1' | 'top5' | 'loss' | ((m: EvalMetrics) => number);
 }
 
-/** Undo a patch. */
-export type Revert = () => void;
+export type { Revert };
 
 /** Callback of an observed tensor: its value (or gradient) at a step, before the update. */
-export type Observer = (t: ort.Tensor, c: StepContext) => void;
+export type Observer = ObserveFn;
 
-export class Evaluator {
+/** An observed step output as the compressors see it (observed values and gradients are float tensors). */
+function observed(t: ort.Tensor): ObservedTensor {
+  if (t.type !== 'float32' && t.type !== 'float64') throw new TrainingSpecError(`an observed tensor is ${t.type}, not float`);
+  return { dims: t.dims, data: t.data as Float32Array | Float64Array };
+}
+
+/** The training side of NNI's Evaluator on onnxruntime-node: what compressors register on (core's `CompressionEvaluator`). */
+export class Evaluator implements CompressionEvaluator {
   private bound: Model;
   private readonly lossTerms: LossTerm[] = [];
   private readonly before: StepTask[] = [];
@@ -110,7 +117,7 @@ export class Evaluator {
     const after: StepTask[] = [];
     if (this.observers.length) {
       after.push((c) => {
-        for (const o of this.observers) o.fn(c.result!.observed[`${o.spec.kind}:${o.spec.name}`]!, c);
+        for (const o of this.observers) o.fn(observed(c.result!.observed[`${o.spec.kind}:${o.spec.name}`]!), c);
       });
     }
     return { lossTerms: [...this.lossTerms], groups: [...this.groups], observe, buffers: [...this.buffers], before: [...this.before], after: [...after, ...this.after] };

@@ -1,0 +1,130 @@
+/**
+ * @file The compressor registries: one table per family (pruners, quantizers, distillers, observers) and one of the
+ * plan's step kinds, each entry carrying its name, label, what data it needs, whether it trains, its default
+ * granularity and the schema of its options. Everything that names a compressor — the plan schema, the CLI's
+ * choices and help, the wizard's pickers and labels, the step dispatch, the host's capabilities — is generated from
+ * these tables, and core's implementations are typed against them (`satisfies Record<PrunerName, …>`), so a name
+ * here without an implementation is a compile error. A name is listed only once it runs: wave two adds Slim /
+ * Taylor / Movement / AGP / Linear, QAT / LSQ / DoReFa / BNN and the distillers here, with their implementation.
+ * Pure TypeScript: imports only zod.
+ */
+import { z } from 'zod';
+
+/** Which split of the plan's dataset a compressor reads: none, calibration batches, or training batches. */
+export type DataNeed = 'none' | 'calibration' | 'train';
+
+/**
+ * What `granularity: 'default'` means for the family (NNI's register_scalers): element-wise, output channels of
+ * parameters (and per channel on inputs / outputs), or one scale per tensor.
+ */
+export type DefaultGranularityKind = 'element' | 'out_channel' | 'per_tensor';
+
+/** One registry entry. `options` is strict: an option the compressor does not read is refused with its JSON path. */
+export interface CompressorInfo<Options extends z.ZodRawShape = z.ZodRawShape> {
+  label: string;
+  description: string;
+  needsData: DataNeed;
+  /** Whether it registers work on a training run (Evaluator hooks) instead of computing its result at once. */
+  needsTraining: boolean;
+  defaultGranularity: DefaultGranularityKind;
+  /** The step options this compressor reads, beside the step's own (`kind`, `configList`, …). */
+  options: Options;
+}
+
+const positiveInt = z.int().positive();
+const entry = <O extends z.ZodRawShape>(e: CompressorInfo<O>) => e;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Observers (quantization calibration): no options of their own at the step level
+
+export interface ObserverInfo {
+  label: string;
+  description: string;
+}
+
+export const OBSERVER_REGISTRY = {
+  minmax: { label: 'min / max', description: 'running minimum and maximum of every batch (NNI’s PTQ)' },
+  ema: { label: 'moving-average min / max', description: 'exponential moving average of batch minima and maxima (NNI’s QAT tracker)' },
+  percentile: { label: 'percentile', description: 'the 99.99th percentile of |x| from a histogram, ignoring rare outliers' },
+  entropy: { label: 'entropy (KL)', description: 'the clipping range that keeps the KL divergence of the histogram smallest (TensorRT’s calibrator)' },
+  mse: { label: 'MSE', description: 'the clipping range with the smallest quantization mean squared error' },
+} as const satisfies Record<string, ObserverInfo>;
+export type ObserverName = keyof typeof OBSERVER_REGISTRY;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pruners
+
+export const PRUNER_REGISTRY = {
+  level: entry({ label: 'Level (fine-grained magnitude)', description: 'the smallest |w| element by element', needsData: 'none', needsTraining: false, defaultGranularity: 'element', options: {} }),
+  l1: entry({ label: 'L1 norm', description: 'output channels with the smallest L1 norm', needsData: 'none', needsTraining: false, defaultGranularity: 'out_channel', options: {} }),
+  l2: entry({ label: 'L2 norm', description: 'output channels with the smallest L2 norm', needsData: 'none', needsTraining: false, defaultGranularity: 'out_channel', options: {} }),
+  fpgm: entry({ label: 'FPGM (geometric median)', description: 'filters nearest the geometric median of their layer', needsData: 'none', needsTraining: false, defaultGranularity: 'out_channel', options: {} }),
+} as const satisfies Record<string, CompressorInfo>;
+export type PrunerName = keyof typeof PRUNER_REGISTRY;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Quantizers
+
+export const QUANTIZER_REGISTRY = {
+  ptq: entry({
+    label: 'post-training (calibration)',
+    description: 'int8 scales from calibration batches through an observer; QDQ export ORT fuses into integer kernels',
+    needsData: 'calibration',
+    needsTraining: false,
+    defaultGranularity: 'per_tensor',
+    options: {
+      observer: z.enum(Object.keys(OBSERVER_REGISTRY) as [ObserverName, ...ObserverName[]]).default('minmax'),
+      /** Calibration batches of 32 samples. */
+      calibrationBatches: positiveInt.default(32),
+    },
+  }),
+} as const satisfies Record<string, CompressorInfo>;
+export type QuantizerName = keyof typeof QUANTIZER_REGISTRY;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Distillers: none runs yet (issue 17 adds DynamicLayerwiseDistiller / Adaptive1dLayerwiseDistiller here)
+
+export const DISTILLER_REGISTRY = {} as const satisfies Record<string, CompressorInfo>;
+export type DistillerName = keyof typeof DISTILLER_REGISTRY;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Names, in registry order
+
+const namesOf = <R extends object>(r: R) => Object.keys(r) as (keyof R & string)[];
+
+export const PRUNERS = namesOf(PRUNER_REGISTRY);
+export const QUANTIZERS = namesOf(QUANTIZER_REGISTRY);
+export const DISTILLERS = namesOf(DISTILLER_REGISTRY);
+export const OBSERVERS = namesOf(OBSERVER_REGISTRY);
+
+/** The families a plan can name, with the step option that names them and their table. */
+export const FAMILIES = {
+  pruner: { step: 'prune', registry: PRUNER_REGISTRY as Record<string, CompressorInfo> },
+  quantizer: { step: 'quantize', registry: QUANTIZER_REGISTRY as Record<string, CompressorInfo> },
+  distiller: { step: 'distill', registry: DISTILLER_REGISTRY as Record<string, CompressorInfo> },
+} as const;
+export type Family = keyof typeof FAMILIES;
+
+/** The entry of a name in a family, or undefined (an own key only: `constructor` is no pruner). */
+export function compressorInfo(family: Family, name: string): CompressorInfo | undefined {
+  const r = FAMILIES[family].registry;
+  return Object.hasOwn(r, name) ? r[name] : undefined;
+}
+
+/**
+ * "unknown pruner "slim" (available: level, l1, l2, fpgm)" — the message every layer uses for a name with no
+ * implementation.
+ */
+export function unknownCompressorMessage(family: Family | 'observer', name: unknown): string {
+  const names = family === 'observer' ? OBSERVERS : Object.keys(FAMILIES[family].registry);
+  const available = `available: ${names.length ? names.join(', ') : 'none in this build'}`;
+  return name === undefined ? `missing ${family} (${available})` : `unknown ${family} ${JSON.stringify(name)} (${available})`;
+}
+
+/** `name — label` lines for help texts. */
+export function describeChoices(family: Family | 'observer'): string {
+  const r: Record<string, { label: string }> = family === 'observer' ? OBSERVER_REGISTRY : FAMILIES[family].registry;
+  return Object.entries(r)
+    .map(([k, v]) => `${k} (${v.label})`)
+    .join(', ');
+}
