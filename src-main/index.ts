@@ -16,7 +16,7 @@ export {
   L1NormPruner,
   L2NormPruner,
   FPGMPruner,
-  PRUNERS,
+  PRUNER_CLASSES,
   applyPlan,
   planFromJson,
   planToJson,
@@ -30,6 +30,22 @@ export {
   type PruningPlan,
   type PlanTarget,
 } from './core/compress/pruning/index.ts';
+export { Compressor, MissingEvaluatorError, type CompressionEvaluator, type CompressorOptions, type TrainingHooks, type TrainBudget, type StepState, type StepTask } from './core/compress/compressor.ts';
+export {
+  PRUNER_REGISTRY,
+  QUANTIZER_REGISTRY,
+  DISTILLER_REGISTRY,
+  OBSERVER_REGISTRY,
+  PRUNERS,
+  QUANTIZERS,
+  DISTILLERS,
+  OBSERVERS,
+  type CompressorInfo,
+  type PrunerName,
+  type QuantizerName,
+  type DistillerName,
+  type ObserverName,
+} from '../src-shared/compressors.ts';
 export { simulate, MASKED_LOGIT, type ApplyMethod, type ApplyMethods, type SimulateOptions } from './core/compress/simulate/index.ts';
 export {
   makeMask,
@@ -75,6 +91,7 @@ export {
 export { fuseModules, foldBatchNormsPass, type FusedGroup, type FuseOptions, type FuseResult } from './core/compress/fusion/index.ts';
 export {
   PTQQuantizer,
+  QUANTIZER_CLASSES,
   wantsReduceRange,
   calibrate,
   verifyFusion,

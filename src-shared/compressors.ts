@@ -128,3 +128,15 @@ export function describeChoices(family: Family | 'observer'): string {
     .map(([k, v]) => `${k} (${v.label})`)
     .join(', ');
 }
+
+/** The registries as the host's `capabilities` report them (names, labels, data needs), in registry order. */
+export function compressorCapabilities() {
+  const list = (family: Family) =>
+    Object.entries(FAMILIES[family].registry).map(([name, e]) => ({ name, label: e.label, needsData: e.needsData, needsTraining: e.needsTraining }));
+  return {
+    pruners: list('pruner'),
+    quantizers: list('quantizer'),
+    distillers: list('distiller'),
+    observers: Object.entries(OBSERVER_REGISTRY).map(([name, e]) => ({ name, label: e.label })),
+  };
+}

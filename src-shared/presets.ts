@@ -3,7 +3,7 @@
  * the step options with the NNI 3.0 config list they start from. Plain data; every config list here passes
  * `parseConfigList` (a test checks it). Pure TypeScript: imports nothing but types.
  */
-import type { ObserverName, PrunerName } from './experiment.ts';
+import type { ObserverName, PrunerName, QuantizerName } from './compressors.ts';
 
 export interface PruningPreset {
   id: string;
@@ -17,7 +17,7 @@ export interface QuantizationPreset {
   id: string;
   label: string;
   description: string;
-  quantizer: 'ptq' | 'qat';
+  quantizer: QuantizerName;
   observer: ObserverName;
   configList: Record<string, unknown>[];
 }

@@ -3,6 +3,7 @@
 import { createPinia, setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { nextTick } from 'vue';
+import { compressorCapabilities } from '../../src-shared/compressors.ts';
 import { IpcError } from '../../src-shared/ipc/errors.ts';
 import { setHost } from '../host/host.ts';
 import { createFakeHost, flush, type FakeHost } from '../testing/fake-host.ts';
@@ -107,7 +108,7 @@ describe('wizard store', () => {
   });
 
   it('a fresh draft leaves off the steps this build cannot run', async () => {
-    fresh(createFakeHost({ experiments: { capabilities: () => ({ stepKinds: ['prune'], knownStepKinds: ['prune', 'quantize'], executionProviders: [] }) } }));
+    fresh(createFakeHost({ experiments: { capabilities: () => ({ stepKinds: ['prune'], knownStepKinds: ['prune', 'quantize'], executionProviders: [], ...compressorCapabilities() }) } }));
     const wizard = useWizardStore();
     await wizard.init();
     expect(wizard.draft.prune.enabled).toBe(true);

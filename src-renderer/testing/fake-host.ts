@@ -5,6 +5,7 @@
  */
 import type { CallContext, StudioImpl } from '../../src-shared/ipc/contract.ts';
 import type { GraphView, OpenedModel, RunDetail, RunSummary, Settings, TargetsReply } from '../../src-shared/ipc/dto.ts';
+import { compressorCapabilities } from '../../src-shared/compressors.ts';
 import { IpcError } from '../../src-shared/ipc/errors.ts';
 import { memoryTransportPair, RpcClient, RpcServer } from '../../src-shared/ipc/rpc.ts';
 import type { ConnectionState, Host, HostConnection } from '../host/host.ts';
@@ -142,7 +143,7 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
       },
       cancel: () => ({ cancelled: true }),
       resume: ({ runId }) => ({ runId }),
-      capabilities: () => ({ stepKinds: ['prune', 'speedup', 'finetune', 'quantize'], knownStepKinds: ['prune', 'speedup', 'finetune', 'quantize', 'distill'], executionProviders: [{ name: 'cpu', available: true }] }),
+      capabilities: () => ({ stepKinds: ['prune', 'speedup', 'finetune', 'quantize'], knownStepKinds: ['prune', 'speedup', 'finetune', 'quantize'], executionProviders: [{ name: 'cpu', available: true }], ...compressorCapabilities() }),
       ...overrides.experiments,
     },
     runs: {

@@ -142,12 +142,19 @@ export const examplesSchema = z.object({
 });
 export type Examples = z.infer<typeof examplesSchema>;
 
+const compressorDto = z.object({ name: z.string(), label: z.string(), needsData: z.enum(['none', 'calibration', 'train']), needsTraining: z.boolean() });
+
 export const capabilitiesSchema = z.object({
   /** Step kinds with an executor in this build (a plan may only use these). */
   stepKinds: z.array(z.string()),
   /** Every step kind the plan schema knows. */
   knownStepKinds: z.array(z.string()),
   executionProviders: z.array(z.object({ name: z.string(), available: z.boolean() })),
+  /** The compressors a plan may name, by family (src-shared/compressors.ts's registries). */
+  pruners: z.array(compressorDto),
+  quantizers: z.array(compressorDto),
+  distillers: z.array(compressorDto),
+  observers: z.array(z.object({ name: z.string(), label: z.string() })),
 });
 export type Capabilities = z.infer<typeof capabilitiesSchema>;
 

@@ -69,7 +69,7 @@ async function prunedInt8(dense: Model): Promise<Record<string, unknown>> {
   const t = await trace(dense, {});
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape]));
   const auto = speedup.resolveAutoDependencyGroups([{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }], dense, shapes);
-  const { masks, applyMethods } = await new pruning.L1NormPruner(dense, auto.configList, { shapes }).compress();
+  const { masks, applyMethods } = await new pruning.L1NormPruner(dense, auto.configList, undefined, { shapes }).compress();
   const { model: compact } = await new speedup.ModelSpeedup(dense, masks, { applyMethods, benchmark: false }).speedupModel();
   const q = await int8(compact);
   return row('quant.resnet50.pruned50+int8', 'pruned 50 % + int8 vs dense fp32', dense, q.model, 10, { integer_ops: q.integerOps, not_fused: q.unfused });

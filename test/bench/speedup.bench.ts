@@ -25,7 +25,7 @@ export async function benchSpeedup(): Promise<Record<string, unknown>> {
   const t = await trace(model, {});
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape]));
   const auto = resolveAutoDependencyGroups([{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5, dependency_group_id: 'auto' }], model, shapes);
-  const { masks, applyMethods } = await new L1NormPruner(model, auto.configList, { shapes }).compress();
+  const { masks, applyMethods } = await new L1NormPruner(model, auto.configList, undefined, { shapes }).compress();
   // the speedup pass alone (analysis + plan + shrink), median of three
   const passMs = [0, 1, 2].map(() => {
     const t0 = performance.now();

@@ -57,7 +57,7 @@ async function runs(sim: Model, shape: number[]): Promise<Float32Array> {
 describe('corpus models', () => {
   it('resnet18: L1 on every Conv and the classifier, simulated model runs', async () => {
     const model = loadCorpusModel('resnet18_op17_b1', 0);
-    const pruner = new L1NormPruner(model, [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5 }], { modelName: 'resnet18' });
+    const pruner = new L1NormPruner(model, [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5 }], undefined, { modelName: 'resnet18' });
     const result = await pruner.compress();
     expect(result.plan.targets.length).toBe(42);
     expect(result.plan.targets.every((t) => t.sparsity === 0.5)).toBe(true);
@@ -109,7 +109,7 @@ describe('pruning plans', () => {
       { op_names_re: ['/layer[12]'], op_types: ['Conv'], sparse_ratio: 0.5, global_group_id: 'early' },
       { op_types: ['Conv'], sparse_ratio: 0.3 },
     ];
-    const result = await new L1NormPruner(first, list, { modelName: 'resnet18' }).compress();
+    const result = await new L1NormPruner(first, list, undefined, { modelName: 'resnet18' }).compress();
     const expected = simulate(first, result.masks, { applyMethods: result.applyMethods });
     const text = planToJson(result.plan);
     const plan = planFromJson(text);

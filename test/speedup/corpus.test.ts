@@ -18,7 +18,7 @@ import { shapesOf } from './helpers.ts';
 async function l1Masks(model: Model, opTypes = ['Conv', 'Gemm']) {
   const shapes = await shapesOf(model);
   const auto = resolveAutoDependencyGroups([{ op_types: opTypes, sparse_ratio: 0.5, dependency_group_id: 'auto' }], model, shapes);
-  return { ...(await new L1NormPruner(model, auto.configList, { shapes }).compress()), auto, shapes };
+  return { ...(await new L1NormPruner(model, auto.configList, undefined, { shapes }).compress()), auto, shapes };
 }
 
 /** Per Conv / Gemm: MACs scale exactly with the weight (same spatial sizes), and output widths follow the masks. */

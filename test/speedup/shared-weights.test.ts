@@ -25,7 +25,7 @@ it('readers of one shared weight form one dependency group and keep sharing one 
   const groupOf = (node: string) => (auto.configList as { op_names: string[]; dependency_group_id: string }[]).find((c) => c.op_names.includes(node))?.dependency_group_id;
   expect(groupOf('conv1')).toBeDefined();
   expect(groupOf('conv1')).toBe(groupOf('conv2'));
-  const { masks, applyMethods } = await new L1NormPruner(model, auto.configList, { shapes }).compress();
+  const { masks, applyMethods } = await new L1NormPruner(model, auto.configList, undefined, { shapes }).compress();
   const { model: compact, report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false }).speedupModel();
   expect(report.verification.maxRelErr).toBeLessThan(1e-4);
   const [c1, c2] = [compact.graph.node('conv1')!, compact.graph.node('conv2')!];

@@ -96,7 +96,7 @@ describe('the compressor contract', () => {
     ev.train = async (o) => (runs++, train(o));
     const penalty = new ToyPenalty(model, [], ev, { weight: 0.2 });
     const masker = ToyMasker.fromCompressor(penalty, []);
-    expect(masker.fused).toEqual([masker, penalty]);
+    expect(masker.fusedCompressors).toEqual([masker, penalty]);
     expect(masker.evaluator).toBe(ev);
 
     const mine = await masker.compress({ maxSteps: 6 });

@@ -103,7 +103,7 @@ export class MissingEvaluatorError extends Error {
  */
 export abstract class Compressor<Result = unknown, Ev = CompressionEvaluator> {
   /** This compressor and the ones it was chained onto, newest first (NNI's fused_compressors). */
-  readonly fused: readonly Compressor<unknown, unknown>[];
+  readonly fusedCompressors: readonly Compressor<unknown, unknown>[];
   /** The result of the last `compress()` this compressor took part in. */
   result: Result | undefined;
 
@@ -113,7 +113,7 @@ export abstract class Compressor<Result = unknown, Ev = CompressionEvaluator> {
     readonly evaluator?: Ev,
     options: CompressorOptions = {},
   ) {
-    this.fused = [this, ...(options.previous?.fused ?? [])];
+    this.fusedCompressors = [this, ...(options.previous?.fusedCompressors ?? [])];
   }
 
   /** The compressor's registry name (e.g. 'l1', 'ptq'). */
@@ -138,13 +138,13 @@ export abstract class Compressor<Result = unknown, Ev = CompressionEvaluator> {
    * collects its result from the trained model (available as its `result`); this one's is returned.
    */
   async compress(budget: TrainBudget = {}): Promise<Result> {
-    if (this.fused.length === 1 && !this.needsTraining) return (this.result = await this.collect(this.model));
+    if (this.fusedCompressors.length === 1 && !this.needsTraining) return (this.result = await this.collect(this.model));
     const ev = this.evaluator as CompressionEvaluator | undefined;
     if (!ev || typeof ev.train !== 'function') throw new MissingEvaluatorError(this.constructor.name);
-    const reverts = this.fused.flatMap((c) => c.register(ev));
+    const reverts = this.fusedCompressors.flatMap((c) => c.register(ev));
     try {
       await ev.train(budget);
-      for (const c of this.fused) c.result = await c.collect(ev.model);
+      for (const c of this.fusedCompressors) c.result = await c.collect(ev.model);
     } finally {
       for (const r of reverts.reverse()) r();
     }

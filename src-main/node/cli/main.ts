@@ -9,6 +9,7 @@ import { inspectModel, openModel } from '../inspect.ts';
 import { benchmark, listProviders } from '../runtime/index.ts';
 import { formatBytes, formatCount, formatMs, formatShape } from '../../../src-shared/format.ts';
 import { table } from './format.ts';
+import { describeChoices, OBSERVERS, PRUNERS, type PrunerName } from '../../../src-shared/compressors.ts';
 import { runDemo } from './demo.ts';
 import { resumeCommand, runCommand, runsCommand } from './runs.ts';
 import { STEP_MODULES } from '../steps/index.ts';
@@ -154,13 +155,13 @@ export function buildProgram(): Command {
     .description('one-shot pruning with an NNI config list: writes simulated.onnx and plan.json, prints per-target sparsity')
     .argument('<model>', 'path to a .onnx file')
     .requiredOption('--config <file>', 'config list (JSON array, NNI 3.0 keys)')
-    .addOption(new Option('--pruner <name>', 'level, l1, l2 or fpgm').choices(['level', 'l1', 'l2', 'fpgm']).default('l1'))
+    .addOption(new Option('--pruner <name>', `one-shot pruner: ${describeChoices('pruner')}`).choices(PRUNERS).default('l1'))
     .option('--out <dir>', 'output folder')
     .option('--speedup', 'also remove the pruned channels, verify, and write compact.onnx with a report')
     .option('--round-to <n>', 'with --speedup: keep channel counts at multiples of n', count(1))
     .addOption(shapeOption())
     .option('--json', 'print JSON')
-    .action(async (model: string, o: { config: string; pruner: 'level' | 'l1' | 'l2' | 'fpgm'; out?: string; json?: boolean; speedup?: boolean; roundTo?: number; shape?: string[] }) => {
+    .action(async (model: string, o: { config: string; pruner: PrunerName; out?: string; json?: boolean; speedup?: boolean; roundTo?: number; shape?: string[] }) => {
       await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json, speedup: o.speedup, roundTo: o.roundTo, shapes: parseShapes(o.shape) });
     });
 
@@ -170,7 +171,7 @@ export function buildProgram(): Command {
     .argument('<model>', 'path to a .onnx file')
     .option('--config <file>', 'config list (default: the ORT CPU recommendation, uint8 activations / int8 per-channel weights)')
     .option('--calib <data>', 'calibration data: IDX images, .npy, .npz or an IDX folder (absent: dynamic quantization)')
-    .addOption(new Option('--observer <kind>', 'activation observer').choices(['minmax', 'ema', 'percentile', 'entropy', 'mse']).default('minmax'))
+    .addOption(new Option('--observer <kind>', `activation observer: ${describeChoices('observer')}`).choices(OBSERVERS).default('minmax'))
     .option('--eval <data>', 'labelled evaluation data')
     .option('--calib-count <n>', 'calibration samples (default 500)', count(1))
     .option('--eval-count <n>', 'evaluation samples (default 2000)', count(1))
@@ -195,7 +196,7 @@ export function buildProgram(): Command {
     .option('--momentum <x>', 'SGD momentum', fraction)
     .option('--weight-decay <x>', 'weight decay', nonNegative)
     .option('--batch-size <n>', 'batch size', count(1))
-    .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(['constant', 'step', 'cosine']))
+    .addOption(new Option('--schedule <kind>', 'learning-rate schedule (linear: down to 0 over the run)').choices(['constant', 'step', 'cosine', 'linear']))
     .option('--step-size <n>', 'steps between decays of the step schedule', count(1))
     .option('--warmup-steps <n>', 'linear warm-up steps', count(0))
     .option('--clip-grad-norm <x>', 'clip gradients to this global norm', positive)

@@ -8,14 +8,15 @@ import { writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { readConfigList } from './config-file.ts';
 import { StudioError } from '../../core/ir/index.ts';
-import { PRUNERS, planToJson, type PlanTarget, type PrunerKind } from '../../core/compress/pruning/index.ts';
+import { PRUNER_CLASSES, planToJson, type PlanTarget, type PrunerKind } from '../../core/compress/pruning/index.ts';
 import { simulate } from '../../core/compress/simulate/index.ts';
 import { formatDiagnostic } from '../../core/compress/errors.ts';
 import type { Diagnostic } from '../../../src-shared/config/index.ts';
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../io/open-model.ts';
 import { speedupCommand, type SpeedupCommandJson } from './speedup.ts';
-import { expandAutoGroups } from '../steps/auto-groups.ts';
+import { unknownCompressorMessage } from '../../../src-shared/compressors.ts';
+import { shapesForAutoGroups, wantsAutoGroups } from '../steps/auto-groups.ts';
 import { resolveInputShapes } from '../runtime/index.ts';
 
 export interface PruneCommandOptions {
@@ -72,19 +73,16 @@ const processIO: CommandIO = {
  * @throws PruneCommandError, ModelFileError, ConfigListError, CompressionConfigError (each names the fault)
  */
 export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = processIO): Promise<PruneCommandResult> {
-  const Pruner = Object.hasOwn(PRUNERS, opts.pruner) ? PRUNERS[opts.pruner] : undefined;
-  if (!Pruner) throw new PruneCommandError(`unknown pruner '${opts.pruner}'; use one of ${Object.keys(PRUNERS).join(', ')}`, { pruner: opts.pruner });
+  const Pruner = Object.hasOwn(PRUNER_CLASSES, opts.pruner) ? PRUNER_CLASSES[opts.pruner] : undefined;
+  if (!Pruner) throw new PruneCommandError(unknownCompressorMessage('pruner', opts.pruner), { pruner: opts.pruner });
   const configList = readConfigList(opts.config);
   const { model, normalization } = openModel(opts.model);
   if (!opts.json) for (const line of normalization.summary) io.stderr(`note: normalized on load: ${line}\n`);
   const stem = basename(opts.model, extname(opts.model));
-  const entries: unknown[] = Array.isArray(configList) ? configList : [configList];
   // tracing needs every dynamic dim sized: refuse the ones nothing sizes, by name, before any work or file
-  const traces = opts.speedup || entries.some((c) => (c as Record<string, unknown> | null)?.dependency_group_id === 'auto');
+  const traces = opts.speedup || wantsAutoGroups(configList);
   const shapes = traces || opts.shapes ? resolveInputShapes(model, opts.shapes) : undefined;
-  const auto = await expandAutoGroups(model, entries, shapes);
-  const pruner = new Pruner(model, Array.isArray(configList) ? auto.configList : configList, { modelName: stem, shapes: auto.shapes });
-  pruner.diagnostics.unshift(...auto.diagnostics);
+  const pruner = new Pruner(model, configList, undefined, { modelName: stem, shapes: await shapesForAutoGroups(model, configList, shapes) });
   const { masks, applyMethods, plan } = await pruner.compress();
   const outDir = prepareOutputDir(opts.out ?? resolve(`${stem}-pruned`), { what: 'output folder' });
   const simulatedPath = join(outDir, 'simulated.onnx');

@@ -11,6 +11,7 @@ import { readConfigList } from './config-file.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { formatDiagnostic } from '../../core/compress/errors.ts';
+import { unknownCompressorMessage } from '../../../src-shared/compressors.ts';
 import { ORT_CPU_STATIC_CONFIG, OBSERVER_KINDS, quantizeDynamic, type CalibrationConfig, type ObserverKind } from '../../core/compress/quantization/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { parseConfigList, type Diagnostic } from '../../../src-shared/config/index.ts';
@@ -222,7 +223,7 @@ async function evaluationSet(all: SampleSet, calibCount: number, opts: QuantizeC
 
 function parseObserver(name: string | undefined): ObserverKind {
   const o = (name ?? 'minmax').toLowerCase();
-  if (!(OBSERVER_KINDS as readonly string[]).includes(o)) throw new QuantizeCommandError(`unknown observer '${name}'; use one of ${OBSERVER_KINDS.join(', ')}`, { observer: name });
+  if (!(OBSERVER_KINDS as readonly string[]).includes(o)) throw new QuantizeCommandError(unknownCompressorMessage('observer', name), { observer: name });
   return o as ObserverKind;
 }
 

@@ -25,7 +25,7 @@ export interface TrainCommandOptions {
   momentum?: number;
   weightDecay?: number;
   batchSize?: number;
-  schedule?: 'constant' | 'step' | 'cosine';
+  schedule?: 'constant' | 'step' | 'cosine' | 'linear';
   /** Steps between decays of the step schedule (default 1000). */
   stepSize?: number;
   warmupSteps?: number;

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { compressorCapabilities } from '../../../src-shared/compressors.ts';
 import { CONFIG_LIST_MODE, knownStepKinds, mapPlanPaths, PlanError, safeParsePlan, type Plan, type PlanIssue, type ProgressEvent } from '../../../src-shared/experiment.ts';
 import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
 import type { LayerWidth, MetricSeries, RunDetail } from '../../../src-shared/ipc/dto.ts';
@@ -140,6 +141,7 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
       stepKinds: registeredSteps(),
       knownStepKinds: knownStepKinds(),
       executionProviders: safeProviders(),
+      ...compressorCapabilities(),
     }),
   };
 

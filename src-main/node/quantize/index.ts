@@ -1,6 +1,6 @@
 /** @file Public surface of quantization's ORT-driven part: calibration, PTQQuantizer, fusion verification, fallback, data. */
 export { calibrate, type CalibrateOptions, type CalibrationResult } from './calibrate.ts';
-export { PTQQuantizer, wantsReduceRange, type QuantEvaluator, type PTQOptions, type PTQResult, type ExportResult } from './ptq.ts';
+export { PTQQuantizer, QUANTIZER_CLASSES, wantsReduceRange, type QuantizerClass, type QuantEvaluator, type PTQOptions, type PTQResult, type ExportResult } from './ptq.ts';
 export { verifyFusion, optimizedGraph, fusionDiagnostics, INTEGER_OPS, type FusionReport } from './verify.ts';
 export { accuracyFallback, schedule, type FallbackOptions, type FallbackResult } from './fallback.ts';
 export { loadSamples, checkSamples, batchesOf, declaredBatch, imageEvaluator, type SampleSet, type ImageEvaluatorOptions } from './data.ts';

@@ -10,6 +10,8 @@ import { hasErrors, parseConfigList, type Diagnostic, type QuantizationConfig } 
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { fuseModules, type FusedGroup } from '../../core/compress/fusion/index.ts';
 import { CompressionConfigError } from '../../core/compress/errors.ts';
+import { Compressor, type CompressorOptions } from '../../core/compress/compressor.ts';
+import type { QuantizerName } from '../../../src-shared/compressors.ts';
 import {
   buildQuantized,
   paramKey,
@@ -43,7 +45,7 @@ export interface QuantEvaluator {
   evaluate(model: Model): Promise<number>;
 }
 
-export interface PTQOptions {
+export interface PTQOptions extends CompressorOptions {
   /** Activation observer (default 'minmax', NNI's PTQ). */
   observer?: ObserverKind | ObserverOptions;
   /**
@@ -96,7 +98,8 @@ export function wantsReduceRange(cpu: CpuInfo = cpuInfo()): boolean {
  * const { model: simulated, calibration } = await q.compress();
  * const { model: qdq, fusion } = await q.exportQDQ(); // fusion.counts.QLinearConv > 0
  */
-export class PTQQuantizer {
+export class PTQQuantizer extends Compressor<PTQResult, QuantEvaluator> {
+  declare readonly evaluator: QuantEvaluator;
   readonly configs: readonly QuantizationConfig[];
   /** Everything noticed so far (errors are thrown). */
   readonly diagnostics: Diagnostic[];
@@ -113,11 +116,12 @@ export class PTQQuantizer {
    * @throws CompressionConfigError for faults against this model (fusion groups, granularities, targets), each naming its node
    */
   constructor(
-    readonly model: Model,
-    readonly configList: unknown,
-    readonly evaluator: QuantEvaluator,
+    model: Model,
+    configList: unknown,
+    evaluator: QuantEvaluator,
     readonly options: PTQOptions = {},
   ) {
+    super(model, configList, evaluator, options);
     const parsed = parseConfigList(configList, 'quantization');
     this.configs = parsed.configs;
     this.diagnostics = [...parsed.diagnostics];
@@ -144,8 +148,12 @@ export class PTQQuantizer {
     return typeof o === 'string' ? { kind: o } : (o ?? { kind: 'minmax' });
   }
 
-  /** Calibrate over the evaluator's batches and build the simulated model. */
-  async compress(): Promise<PTQResult> {
+  get name(): QuantizerName {
+    return 'ptq';
+  }
+
+  /** Calibrate over the evaluator's batches and build the simulated model (from the fused copy of the model). */
+  protected async collect(): Promise<PTQResult> {
     const cal = await calibrate(this.fused, this.targets, this.evaluator.calibrationBatches(), {
       observer: this.observer,
       ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}),
@@ -199,3 +207,9 @@ export class PTQQuantizer {
     return accuracyFallback(this, opts);
   }
 }
+
+/** How every quantizer is built: NNI's `(model, config_list, evaluator, options)`. */
+export type QuantizerClass = new (model: Model, configList: unknown, evaluator: QuantEvaluator, options?: PTQOptions) => PTQQuantizer;
+
+/** The implementation of every name in src-shared's quantizer registry (a registered name without one does not compile). */
+export const QUANTIZER_CLASSES = { ptq: PTQQuantizer } as const satisfies Record<QuantizerName, QuantizerClass>;

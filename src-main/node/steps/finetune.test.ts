@@ -11,7 +11,8 @@ import { parsePlan, type FinetuneStep, type PruneStep, type Step } from '../../.
 import { loadModelFile } from '../io/model-file.ts';
 import { CancellationSource } from '../jobs/index.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { finetuneStep } from './finetune.ts';
+import { finetuneStep, scheduleOf } from './finetune.ts';
+import { learningRate } from '../train/schedule.ts';
 import { attachedMasks } from './masks-meta.ts';
 import { pruneStep } from './prune.ts';
 
@@ -31,6 +32,15 @@ function context<S extends Step>(step: S, index: number, inputModel: string, pla
     log: () => {},
   };
 }
+
+describe('finetune schedules', () => {
+  it('every schedule kind the plan offers reaches the trainer (linear was once read as constant)', () => {
+    const kinds = ['constant', 'cosine', 'step', 'linear'] as const;
+    const steps = kinds.map((kind) => parsePlan({ model: 'm.onnx', dataset: { train: { kind: 'idx', paths: ['a', 'b'] } }, steps: [{ kind: 'finetune', epochs: 1, lr: 1, schedule: kind === 'step' ? { kind, stepSize: 10 } : { kind } }] }).steps[0] as FinetuneStep);
+    expect(steps.map((s) => scheduleOf(s.schedule).type)).toEqual(kinds);
+    expect(learningRate(scheduleOf({ kind: 'linear', endLr: 0 }), 1, 25, 100)).toBe(0.75);
+  });
+});
 
 describe('finetune step', () => {
   it('keeps the pruning masks of a simulated model applied: pruned weights stay zero, the rest trains', async () => {

@@ -11,7 +11,7 @@ import { expandMask, type Masks } from '../../core/compress/masks.ts';
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { ArrayDataset, train } from '../train/index.ts';
+import { ArrayDataset, train, type ScheduleSpec } from '../train/index.ts';
 import { StudioError } from '../../core/ir/errors.ts';
 import { loadSplit } from './data.ts';
 import { attachedMasks } from './masks-meta.ts';
@@ -37,6 +37,20 @@ export function parameterMasks(model: Model, masks: Masks): Map<string, Tensor> 
   return byValue.size ? byValue : null;
 }
 
+/** The plan's schedule as the trainer's (every kind the plan schema offers has its trainer schedule). */
+export function scheduleOf(s: FinetuneStep['schedule']): ScheduleSpec {
+  switch (s.kind) {
+    case 'constant':
+      return { type: 'constant' };
+    case 'cosine':
+      return { type: 'cosine', minLr: s.minLr };
+    case 'step':
+      return { type: 'step', stepSize: s.stepSize, gamma: s.gamma };
+    case 'linear':
+      return { type: 'linear', endLr: s.endLr };
+  }
+}
+
 export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<StepResult> {
   const { step, plan } = ctx;
   const split = plan.dataset?.train;
@@ -50,7 +64,7 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
   const o = step.optimizer;
   const optimizer = o.kind === 'sgd' ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay } : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
   const sch = step.schedule;
-  const schedule = sch.kind === 'cosine' ? { type: 'cosine' as const, minLr: sch.minLr } : sch.kind === 'step' ? { type: 'step' as const, stepSize: sch.stepSize, gamma: sch.gamma } : { type: 'constant' as const };
+  const schedule = scheduleOf(sch);
   const stepsPerEpoch = Math.floor(set.count / step.batchSize);
   const perEpoch = step.maxBatchesPerEpoch ? Math.min(step.maxBatchesPerEpoch, stepsPerEpoch) : stepsPerEpoch;
   const totalSteps = Math.max(1, Math.round(perEpoch * step.epochs));

@@ -5,32 +5,24 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PruneStep } from '../../../src-shared/experiment.ts';
-import { StudioError } from '../../core/ir/errors.ts';
-import { PRUNERS, planToJson, type PrunerKind } from '../../core/compress/pruning/index.ts';
+import { PRUNER_CLASSES, planToJson } from '../../core/compress/pruning/index.ts';
 import { simulate } from '../../core/compress/simulate/index.ts';
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
 import type { StepResult } from '../../../src-shared/experiment.ts';
-import { expandAutoGroups } from './auto-groups.ts';
+import { shapesForAutoGroups } from './auto-groups.ts';
 import { attachPlan } from './masks-meta.ts';
-
-export class UnsupportedPrunerError extends StudioError {
-  constructor(pruner: string) {
-    super(`pruner "${pruner}" is not available in a one-shot prune step yet (use level, l1, l2 or fpgm)`, 'UNSUPPORTED_PRUNER', { pruner });
-  }
-}
 
 export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult> {
   const { step } = ctx;
-  const Pruner = PRUNERS[step.pruner as PrunerKind];
-  if (!Pruner) throw new UnsupportedPrunerError(step.pruner);
+  // the plan schema takes only the registry's names, and PRUNER_CLASSES implements each of them
+  const Pruner = PRUNER_CLASSES[step.pruner];
   ctx.progress({ fraction: 0.05, message: 'resolving targets' });
   const { model } = openModel(ctx.inputModel);
-  const auto = await expandAutoGroups(model, step.configList, ctx.plan.inputShapes);
-  if (auto.groups > 0) ctx.log(`dependency_group_id "auto": ${auto.groups} channel dependency group(s) found`);
-  const pruner = new Pruner(model, auto.configList, { shapes: auto.shapes });
-  for (const d of [...auto.diagnostics, ...pruner.diagnostics]) ctx.log(`${d.level} ${d.code}${d.path ? ` ${d.path}` : ''}: ${d.message}`, d.level === 'error' ? 'error' : d.level === 'warning' ? 'warn' : 'info');
+  const pruner = new Pruner(model, step.configList, undefined, { shapes: await shapesForAutoGroups(model, step.configList, ctx.plan.inputShapes) });
+  if (pruner.dependencyGroups > 0) ctx.log(`dependency_group_id "auto": ${pruner.dependencyGroups} channel dependency group(s) found`);
+  for (const d of pruner.diagnostics) ctx.log(`${d.level} ${d.code}${d.path ? ` ${d.path}` : ''}: ${d.message}`, d.level === 'error' ? 'error' : d.level === 'warning' ? 'warn' : 'info');
   ctx.progress({ fraction: 0.3, message: `computing ${step.pruner} masks` });
   const { masks, applyMethods, plan } = await pruner.compress();
   ctx.token.throwIfCancelled();
@@ -49,6 +41,6 @@ export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult
   return {
     outputModel: out,
     artifacts: [{ name: 'pruning-plan.json', path: planFile, kind: 'pruning-plan' }],
-    summary: { pruner: step.pruner, targets: plan.targets.length, maskedFraction: total ? masked / total : 0, autoGroups: auto.groups },
+    summary: { pruner: step.pruner, targets: plan.targets.length, maskedFraction: total ? masked / total : 0, autoGroups: pruner.dependencyGroups },
   };
 }

@@ -5,27 +5,18 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { QuantizeStep, StepResult } from '../../../src-shared/experiment.ts';
-import { StudioError } from '../../core/ir/errors.ts';
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { imageEvaluator, PTQQuantizer, type SampleSet } from '../quantize/index.ts';
+import { imageEvaluator, QUANTIZER_CLASSES, type SampleSet } from '../quantize/index.ts';
 import type { ImageSet } from '../train/mnist.ts';
 import { loadSplit } from './data.ts';
 import { MissingSplitError } from './finetune.ts';
-
-export class UnsupportedQuantizerError extends StudioError {
-  constructor(q: string) {
-    super(`quantizer "${q}" is not available as a step yet (use "ptq")`, 'UNSUPPORTED_QUANTIZER', { quantizer: q });
-  }
-}
-
 
 const samples = (s: ImageSet, source: string): SampleSet => ({ x: s.images, labels: s.labels, count: s.count, shape: s.shape, source });
 
 export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<StepResult> {
   const { step, plan } = ctx;
-  if (step.quantizer !== 'ptq') throw new UnsupportedQuantizerError(step.quantizer);
   const calSplit = plan.dataset?.calibration ?? plan.dataset?.train;
   if (!calSplit) throw new MissingSplitError('quantize', 'calibration');
   const { model } = openModel(ctx.inputModel);
@@ -33,7 +24,7 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   const cal = loadSplit({ ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) });
   const evaluator = imageEvaluator(model, { calibration: samples(cal, calSplit.paths[0]!), batchSize });
   ctx.progress({ fraction: 0.1, message: `calibrating (${step.observer} observer, ${cal.count} samples)` });
-  const q = new PTQQuantizer(model, step.configList, evaluator, { observer: step.observer, fuse: 'auto' });
+  const q = new QUANTIZER_CLASSES[step.quantizer](model, step.configList, evaluator, { observer: step.observer, fuse: 'auto' });
   const { calibration } = await q.compress();
   ctx.token.throwIfCancelled();
   ctx.progress({ fraction: 0.7, message: 'exporting QDQ and checking what ORT fuses' });

@@ -127,4 +127,11 @@ describe('learning-rate schedules', () => {
     expect(learningRate({ type: 'constant', warmupSteps: 4 }, 1, 1, 100)).toBe(0.5);
     expect(learningRate({ type: 'cosine', warmupSteps: 10 }, 1, 10, 110)).toBe(1);
   });
+
+  it('linear decay from lr to endLr over the run', () => {
+    expect(learningRate({ type: 'linear' }, 1, 0, 100)).toBe(1);
+    expect(learningRate({ type: 'linear' }, 1, 50, 100)).toBe(0.5);
+    expect(learningRate({ type: 'linear', endLr: 0.2 }, 1, 100, 100)).toBeCloseTo(0.2, 12);
+    expect(learningRate({ type: 'linear', warmupSteps: 10 }, 1, 60, 110)).toBe(0.5);
+  });
 });

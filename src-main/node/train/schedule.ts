@@ -1,6 +1,6 @@
 /**
  * @file Learning-rate schedules as pure functions of the step, so a resumed run gets the same rates:
- * constant, step decay, cosine annealing, each with an optional linear warm-up. Imports nothing.
+ * constant, step decay, cosine annealing, linear decay, each with an optional linear warm-up. Imports nothing.
  */
 
 export type ScheduleSpec =
@@ -8,7 +8,9 @@ export type ScheduleSpec =
   /** lr·γ^⌊step/stepSize⌋ (torch StepLR counted in optimizer steps). */
   | { type: 'step'; stepSize: number; gamma?: number; warmupSteps?: number }
   /** minLr + (lr − minLr)·(1 + cos(π·t/T))/2 over the run's T steps (torch CosineAnnealingLR). */
-  | { type: 'cosine'; minLr?: number; warmupSteps?: number };
+  | { type: 'cosine'; minLr?: number; warmupSteps?: number }
+  /** lr + (endLr − lr)·t/T over the run's T steps (torch LinearLR down to endLr / lr). */
+  | { type: 'linear'; endLr?: number; warmupSteps?: number };
 
 /**
  * The learning rate at 0-based optimizer step `step` of a run of `total` steps with base rate `lr`.
@@ -27,6 +29,10 @@ export function learningRate(s: ScheduleSpec, lr: number, step: number, total: n
     case 'cosine': {
       const lo = s.minLr ?? 0;
       return lo + ((lr - lo) * (1 + Math.cos((Math.PI * Math.min(t, T)) / T))) / 2;
+    }
+    case 'linear': {
+      const end = s.endLr ?? 0;
+      return lr + ((end - lr) * Math.min(t, T)) / T;
     }
   }
 }

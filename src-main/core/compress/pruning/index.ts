@@ -1,5 +1,5 @@
 /** @file Public surface of pruning: the one-shot pruners, pruning plans, and the metric / rule building blocks. Pure TypeScript. */
-export { Pruner, LevelPruner, L1NormPruner, L2NormPruner, FPGMPruner, PRUNERS, type PrunerKind, type PrunerOptions, type PruneResult } from './pruner.ts';
+export { Pruner, LevelPruner, L1NormPruner, L2NormPruner, FPGMPruner, PRUNER_CLASSES, type PrunerClass, type PrunerKind, type PrunerOptions, type PruneResult } from './pruner.ts';
 export {
   PLAN_FORMAT,
   PLAN_VERSION,

@@ -121,7 +121,7 @@ describe('groups and align', () => {
     const m = chain();
     const out = m.graph.node('conv')!.outputs[0]!.name;
     const list = [{ op_names: ['conv'], sparse_ratio: 0.25, target_names: ['weight', '_output_'], target_settings: { _output_: { align: { module_name: null, target_name: 'weight', dims: [0] } } } }];
-    const { masks } = await new L1NormPruner(m, list, { shapes: { [out]: [1, 8, 8, 8] } }).compress();
+    const { masks } = await new L1NormPruner(m, list, undefined, { shapes: { [out]: [1, 8, 8, 8] } }).compress();
     const o = masks.get('conv')!.get('_output_0')!;
     expect(o.dims).toEqual([1, 8, 1, 1]);
     expect(row(o).map(Boolean)).toEqual(keptAlong(masks.get('conv')!.get('weight')!, 0));

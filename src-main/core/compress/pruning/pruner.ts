@@ -1,11 +1,16 @@
 /**
- * @file The one-shot pruners with NNI 3.0's API shape: `new L1NormPruner(model, configList)` validates the config
- * list and resolves its targets (throwing one error that lists every fault), `await pruner.compress()` returns the
- * masks as data and leaves the model untouched; `simulate(model, masks, { applyMethods })` gives the masked model.
+ * @file The one-shot pruners with NNI 3.0's API shape: `new L1NormPruner(model, configList, evaluator?, options)`
+ * validates the config list and resolves its targets (throwing one error that lists every fault), `await
+ * pruner.compress()` returns the masks as data and leaves the model untouched; `simulate(model, masks, {
+ * applyMethods })` gives the masked model. `dependency_group_id: "auto"` is resolved here when traced shapes are
+ * given. `PRUNER_CLASSES` is the implementation of every name in src-shared's pruner registry.
  * Pure: imports only the IR, sibling modules and the shared config layer.
  */
 import type { Model } from '../../ir/index.ts';
-import { hasErrors, parseConfigList, type CompressorFamily, type Diagnostic, type PruningConfig } from '../../../../src-shared/config/index.ts';
+import { AUTO_DEPENDENCY_GROUP, hasErrors, parseConfigList, type CompressorFamily, type Diagnostic, type PruningConfig } from '../../../../src-shared/config/index.ts';
+import type { PrunerName } from '../../../../src-shared/compressors.ts';
+import { Compressor, type CompressionEvaluator, type CompressorOptions } from '../compressor.ts';
+import { resolveAutoDependencyGroups } from './auto-groups.ts';
 import { maskSparsity, maskToJson, setMask, type Masks, type TargetMask } from '../masks.ts';
 import { resolveTargets, type TargetTable } from '../targets/index.ts';
 import type { ApplyMethod, ApplyMethods } from '../simulate/index.ts';
@@ -16,10 +21,14 @@ import { PLAN_FORMAT, PLAN_VERSION, graphHash, weightsHash, type PlanTarget, typ
 import { prepareTargets, ruleFamily, type Prepared, type ShapeSource } from './setup.ts';
 import { andInto, dependencyRule, globalRule, ratioRule, thresholdRule } from './sparsity.ts';
 
-export type PrunerKind = 'level' | 'l1' | 'l2' | 'fpgm';
+/** The registry name of a pruner (src-shared/compressors.ts). */
+export type PrunerKind = PrunerName;
 
-export interface PrunerOptions {
-  /** Concrete shapes of activations by value name (from a trace), for `_input_k` / `_output_k` targets. */
+export interface PrunerOptions extends CompressorOptions {
+  /**
+   * Concrete shapes of activations by value name (from a trace), for `_input_k` / `_output_k` targets and for
+   * `dependency_group_id: "auto"` (the channel dependency analysis needs them).
+   */
   shapes?: ShapeSource;
   /** Model name recorded in the plan (default: the graph's name). */
   modelName?: string;
@@ -35,7 +44,11 @@ export interface PruneResult {
 }
 
 /** Shared machinery of the one-shot pruners; subclasses choose the metric. */
-export abstract class Pruner {
+export abstract class Pruner extends Compressor<PruneResult> {
+  /** The config list pruned: the one given, with "auto" dependency groups resolved into explicit ids. */
+  readonly resolvedConfigList: unknown;
+  /** Channel dependency groups found for `dependency_group_id: "auto"` (0 when no entry asked for it). */
+  readonly dependencyGroups: number;
   /** Parsed config entries (op types read as ONNX). */
   readonly configs: readonly PruningConfig[];
   /** Resolved targets. */
@@ -50,20 +63,30 @@ export abstract class Pruner {
    *   sources that do not exist, granularities that do not fit), each with its JSON path and node
    */
   constructor(
-    readonly model: Model,
-    readonly configList: unknown,
+    model: Model,
+    configList: unknown,
+    evaluator?: CompressionEvaluator,
     readonly options: PrunerOptions = {},
   ) {
+    super(model, configList, evaluator, options);
     const parsed = parseConfigList(configList, 'pruning');
-    this.configs = parsed.configs;
-    this.targets = resolveTargets(model, parsed.configs, 'pruning');
-    this.diagnostics = [...parsed.diagnostics, ...this.targets.diagnostics];
+    const auto = expandAuto(model, parsed.configs, options.shapes);
+    this.resolvedConfigList = auto ? auto.configList : configList;
+    this.dependencyGroups = auto?.groups ?? 0;
+    this.configs = auto ? parseConfigList(auto.configList, 'pruning').configs : parsed.configs;
+    this.targets = resolveTargets(model, this.configs, 'pruning');
+    this.diagnostics = [...parsed.diagnostics, ...(auto?.diagnostics ?? []), ...this.targets.diagnostics];
     this.prepared = prepareTargets(model, this.configs, this.targets, { family: this.family, structuredOnly: this.structuredOnly, shapes: options.shapes }, this.diagnostics);
     if (hasErrors(this.diagnostics)) throw new CompressionConfigError(this.diagnostics);
   }
 
-  /** 'level' | 'l1' | 'l2' | 'fpgm' (a prototype getter: read during construction). */
-  abstract get kind(): PrunerKind;
+  /** The registry name (a prototype getter: read during construction). */
+  abstract override get name(): PrunerKind;
+
+  /** The registry name (the plan's `pruner`). */
+  get kind(): PrunerKind {
+    return this.name;
+  }
 
   /** What `granularity: 'default'` means (NNI's register_scalers). */
   protected get family(): CompressorFamily {
@@ -78,11 +101,11 @@ export abstract class Pruner {
   /** The metric of one target: `data` in the canonical out-first layout, blocks per `view`. */
   protected abstract metric(data: Float32Array, view: BlockView): Metric;
 
-  /** Computes the masks (the model is not modified). */
-  async compress(): Promise<PruneResult> {
+  /** Computes the masks from the weights of `model` (this pruner's model, or a trained copy of it), which is not modified. */
+  protected async collect(model: Model): Promise<PruneResult> {
     for (const p of this.prepared) p.rule.mask = null;
     const ranked = this.prepared.filter((p) => p.ranked);
-    for (const p of ranked) p.rule.metric = this.metric(canonicalData(p), p.view);
+    for (const p of ranked) p.rule.metric = this.metric(canonicalData(p, model), p.view);
     this.applyRules();
     const masks: Masks = new Map();
     const applyMethods: Record<string, Record<string, string>> = {};
@@ -126,7 +149,7 @@ export abstract class Pruner {
       version: PLAN_VERSION,
       pruner: this.kind,
       model: { name: this.options.modelName ?? this.model.graph.name, graphHash: graphHash(this.model), weightsHash: weightsHash(this.model) },
-      configList: this.configList,
+      configList: this.resolvedConfigList,
       targets,
       masks: json,
     };
@@ -145,9 +168,18 @@ function groups(all: readonly Prepared[], kind: 'dependency' | 'global'): Prepar
   return [...out.values()];
 }
 
-/** The target's values as float32 in the canonical out-first layout. */
-function canonicalData(p: Prepared): Float32Array {
-  const t = p.t.value.initializer!;
+/** `dependency_group_id: "auto"` resolved by the channel dependency analysis; null when no entry asks for it. */
+function expandAuto(model: Model, configs: readonly PruningConfig[], shapes: ShapeSource | undefined) {
+  const isAuto = (c: PruningConfig) => c.dependency_group_id === AUTO_DEPENDENCY_GROUP || c.target_settings?.weight?.dependency_group_id === AUTO_DEPENDENCY_GROUP;
+  if (!shapes || !configs.some(isAuto)) return null;
+  const map = shapes instanceof Map ? shapes : new Map(Object.entries(shapes));
+  const r = resolveAutoDependencyGroups(configs, model, map);
+  return { configList: r.configList, groups: r.groups.length, diagnostics: r.diagnostics };
+}
+
+/** The target's values (read from `model`, by value name) as float32 in the canonical out-first layout. */
+function canonicalData(p: Prepared, model: Model): Float32Array {
+  const t = model.graph.get(p.t.value.name)?.initializer ?? p.t.value.initializer!;
   return permute(t.toFloat32(), t.dims, p.perm);
 }
 
@@ -179,7 +211,7 @@ function onnxMask(p: Prepared): TargetMask {
  * @example const { masks } = await new LevelPruner(model, [{ op_types: ['Gemm'], sparse_ratio: 0.9 }]).compress();
  */
 export class LevelPruner extends Pruner {
-  get kind(): PrunerKind {
+  get name(): PrunerKind {
     return 'level';
   }
   protected override get family(): CompressorFamily {
@@ -196,7 +228,7 @@ export class LevelPruner extends Pruner {
  * @example const { masks } = await new L1NormPruner(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }]).compress();
  */
 export class L1NormPruner extends Pruner {
-  get kind(): PrunerKind {
+  get name(): PrunerKind {
     return 'l1';
   }
   protected metric(data: Float32Array, view: BlockView): Metric {
@@ -210,7 +242,7 @@ export class L1NormPruner extends Pruner {
  * @example const { masks } = await new L2NormPruner(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }]).compress();
  */
 export class L2NormPruner extends Pruner {
-  get kind(): PrunerKind {
+  get name(): PrunerKind {
     return 'l2';
   }
   protected metric(data: Float32Array, view: BlockView): Metric {
@@ -224,7 +256,7 @@ export class L2NormPruner extends Pruner {
  * @example const { masks } = await new FPGMPruner(model, [{ op_types: ['Conv'], sparse_ratio: 0.3 }]).compress();
  */
 export class FPGMPruner extends Pruner {
-  get kind(): PrunerKind {
+  get name(): PrunerKind {
     return 'fpgm';
   }
   protected override get structuredOnly(): string {
@@ -235,10 +267,13 @@ export class FPGMPruner extends Pruner {
   }
 }
 
-/** The pruner class for a kind. */
-export const PRUNERS: Readonly<Record<PrunerKind, new (model: Model, configList: unknown, options?: PrunerOptions) => Pruner>> = {
+/** How every pruner is built: NNI's `(model, config_list, evaluator?, options)`. */
+export type PrunerClass = new (model: Model, configList: unknown, evaluator?: CompressionEvaluator, options?: PrunerOptions) => Pruner;
+
+/** The implementation of every name in src-shared's pruner registry (a registered name without one does not compile). */
+export const PRUNER_CLASSES = {
   level: LevelPruner,
   l1: L1NormPruner,
   l2: L2NormPruner,
   fpgm: FPGMPruner,
-};
+} as const satisfies Record<PrunerName, PrunerClass>;

@@ -99,7 +99,7 @@ function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: Se
     return error('activation-metric', key, `one-shot pruners rank weights; ${t.name} is an activation and can take a mask only through align`);
   }
   if (s.dependency_group_id === AUTO_DEPENDENCY_GROUP) {
-    return error('auto-dependency', 'dependency_group_id', `dependency_group_id '${AUTO_DEPENDENCY_GROUP}' needs the channel-dependency analysis, which this pruner does not run; give explicit group ids`);
+    return error('auto-dependency', 'dependency_group_id', `dependency_group_id '${AUTO_DEPENDENCY_GROUP}' needs the channel-dependency analysis, which needs traced shapes: build the pruner with options.shapes (a trace of the model), or give explicit group ids`);
   }
   if (ranked && t.value.dtype !== undefined && !['float32', 'float16', 'bfloat16', 'float64'].includes(t.value.dtype)) {
     return error('not-float', 'target_names', `${t.name} holds ${t.value.dtype}; only float weights can be ranked`);

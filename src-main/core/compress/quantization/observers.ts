@@ -5,11 +5,13 @@
  * Percentile, Entropy (KL divergence, TensorRT-style) and MSE. Each `update` folds one batch in and keeps nothing
  * of it; histograms are re-binned when a batch widens the range. Pure: imports only sibling modules.
  */
+import { OBSERVERS, type ObserverName } from '../../../../src-shared/compressors.ts';
 import type { QuantRange } from './dtype.ts';
 import { channelLayout, channelMinMax, fakeQuantValue, qparams, type QuantScheme } from './qparams.ts';
 
-export const OBSERVER_KINDS = ['minmax', 'ema', 'percentile', 'entropy', 'mse'] as const;
-export type ObserverKind = (typeof OBSERVER_KINDS)[number];
+/** The observer names: src-shared's registry (its labels and descriptions live there). */
+export const OBSERVER_KINDS = OBSERVERS;
+export type ObserverKind = ObserverName;
 
 /** What a range search optimises for: the integer range and scheme the tensor will be quantized with. */
 export interface RangeTarget {
@@ -57,21 +59,18 @@ export interface ObserverOptions {
   maxClipped?: number;
 }
 
+/** The implementation of every observer in src-shared's registry (a registered name without one does not compile). */
+export const OBSERVER_FACTORIES = {
+  minmax: (axis, _o) => new MinMaxObserver(axis),
+  ema: (axis, o) => new EmaMinMaxObserver(axis, o.averagingConstant ?? 0.01),
+  percentile: (axis, o) => new PercentileObserver(axis, o.percentile ?? 99.99, o.bins),
+  entropy: (axis, o) => new EntropyObserver(axis, o.bins, o.candidates, o.maxClipped),
+  mse: (axis, o) => new MseObserver(axis, o.bins, o.candidates),
+} as const satisfies Record<ObserverName, (axis: number | null, o: ObserverOptions) => Observer>;
+
 /** A fresh observer of the given kind. */
 export function createObserver(opts: ObserverOptions = {}): Observer {
-  const axis = opts.axis ?? null;
-  switch (opts.kind ?? 'minmax') {
-    case 'minmax':
-      return new MinMaxObserver(axis);
-    case 'ema':
-      return new EmaMinMaxObserver(axis, opts.averagingConstant ?? 0.01);
-    case 'percentile':
-      return new PercentileObserver(axis, opts.percentile ?? 99.99, opts.bins);
-    case 'entropy':
-      return new EntropyObserver(axis, opts.bins, opts.candidates, opts.maxClipped);
-    case 'mse':
-      return new MseObserver(axis, opts.bins, opts.candidates);
-  }
+  return OBSERVER_FACTORIES[opts.kind ?? 'minmax'](opts.axis ?? null, opts);
 }
 
 /** Running global min / max (NNI's PTQ tracker). */

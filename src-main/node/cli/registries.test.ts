@@ -1,0 +1,80 @@
+/**
+ * @file Every name in src-shared's registries has an implementation, a label and an options schema; the step
+ * dispatch, the CLI's choices and the host's capabilities are the registries' (generated, not copied). Each
+ * pruner, quantizer and observer is run once on the bundled example to show the implementation is real.
+ */
+import { describe, expect, it } from 'vitest';
+import { resolve } from 'node:path';
+import type { Option } from 'commander';
+import { z } from 'zod';
+import {
+  DISTILLER_REGISTRY,
+  FAMILIES,
+  OBSERVER_REGISTRY,
+  OBSERVERS,
+  PRUNER_REGISTRY,
+  PRUNERS,
+  QUANTIZER_REGISTRY,
+  QUANTIZERS,
+  compressorCapabilities,
+} from '../../../src-shared/compressors.ts';
+import { STEP_KINDS, STEP_REGISTRY } from '../../../src-shared/experiment.ts';
+import { PRUNER_CLASSES } from '../../core/compress/pruning/index.ts';
+import { OBSERVER_FACTORIES } from '../../core/compress/quantization/observers.ts';
+import { QUANTIZER_CLASSES, imageEvaluator } from '../quantize/index.ts';
+import { buildProgram } from './main.ts';
+import { loadModelFile } from '../io/model-file.ts';
+import { registeredSteps } from '../jobs/registry.ts';
+import { loadIdxPair } from '../train/mnist.ts';
+import { STEP_EXECUTORS } from '../steps/register.ts';
+
+const model = loadModelFile(resolve('resources/mnist-cnn.onnx'));
+
+describe('the compressor registries', () => {
+  it('give every entry a label, a description, a data need and a strict options schema', () => {
+    for (const [family, { registry }] of Object.entries(FAMILIES)) {
+      for (const [name, e] of Object.entries(registry)) {
+        expect(e.label.length, `${family} ${name}`).toBeGreaterThan(2);
+        expect(e.description.length, `${family} ${name}`).toBeGreaterThan(10);
+        expect(['none', 'calibration', 'train']).toContain(e.needsData);
+        expect(['element', 'out_channel', 'per_tensor']).toContain(e.defaultGranularity);
+        expect(z.strictObject(e.options).safeParse({ unread: 1 }).success).toBe(false);
+      }
+    }
+    for (const e of Object.values(OBSERVER_REGISTRY)) expect(e.label.length).toBeGreaterThan(2);
+    expect(Object.keys(DISTILLER_REGISTRY)).toEqual([]);
+  });
+
+  it('have an implementation behind every name, and only those', async () => {
+    expect(Object.keys(PRUNER_CLASSES)).toEqual(PRUNERS);
+    expect(Object.keys(QUANTIZER_CLASSES)).toEqual(QUANTIZERS);
+    expect(Object.keys(OBSERVER_FACTORIES)).toEqual(OBSERVERS);
+    for (const name of PRUNERS) {
+      const p = new PRUNER_CLASSES[name](model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }]);
+      expect(p.name).toBe(name);
+      expect((await p.compress()).masks.size, name).toBeGreaterThan(0);
+    }
+    for (const name of OBSERVERS) expect(OBSERVER_FACTORIES[name](null, {}).kind).toBe(name);
+    const cal = loadIdxPair('resources/mnist/t10k-images-idx3-ubyte.gz', 'resources/mnist/t10k-labels-idx1-ubyte.gz', 64);
+    const evaluator = imageEvaluator(model, { calibration: { x: cal.images, labels: cal.labels, count: cal.count, shape: cal.shape, source: 'mnist' }, batchSize: 32 });
+    for (const name of QUANTIZERS) {
+      const q = new QUANTIZER_CLASSES[name](model, [{ op_types: ['Conv'], target_names: ['_input_', 'weight'], quant_dtype: 'int8' }], evaluator);
+      expect(q.name).toBe(name);
+      expect(Object.keys((await q.compress()).calibration).length, name).toBeGreaterThan(0);
+    }
+  });
+
+  it('drive the step dispatch, the CLI choices and the host capabilities', () => {
+    expect(STEP_KINDS).toEqual(Object.keys(STEP_REGISTRY));
+    expect(Object.keys(STEP_EXECUTORS)).toEqual(STEP_KINDS);
+    expect(registeredSteps()).toEqual(expect.arrayContaining(STEP_KINDS));
+    const program = buildProgram();
+    const choices = (cmd: string, flag: string) => (program.commands.find((c) => c.name() === cmd)!.options as Option[]).find((o) => o.long === flag)!.argChoices;
+    expect(choices('prune', '--pruner')).toEqual(PRUNERS);
+    expect(choices('quantize', '--observer')).toEqual(OBSERVERS);
+    const caps = compressorCapabilities();
+    expect(caps.pruners.map((p) => [p.name, p.label])).toEqual(PRUNERS.map((n) => [n, PRUNER_REGISTRY[n].label]));
+    expect(caps.quantizers.map((p) => p.name)).toEqual(Object.keys(QUANTIZER_REGISTRY));
+    expect(caps.observers.map((o) => o.name)).toEqual(OBSERVERS);
+  });
+});
