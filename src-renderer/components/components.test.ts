@@ -14,6 +14,7 @@ import WizardModelStep from '../views/wizard/WizardModelStep.vue';
 import ConfigEditor from './ConfigEditor.vue';
 import DropZone from './DropZone.vue';
 import ReportFigures from './ReportFigures.vue';
+import { compressorCapabilities } from '../../src-shared/compressors.ts';
 import { computeFactors, emptySnapshot } from '../../src-shared/experiment.ts';
 
 let host: FakeHost;
@@ -134,7 +135,7 @@ describe('execution provider', () => {
   });
 
   it('the wizard offers CPU and the providers the host found, the unavailable ones disabled, and the plan carries the choice', async () => {
-    host = createFakeHost({ experiments: { capabilities: () => ({ stepKinds: ['prune'], knownStepKinds: ['prune'], executionProviders: [{ name: 'cpu', available: true }, { name: 'webgpu', available: true }, { name: 'cuda', available: false }] }) } });
+    host = createFakeHost({ experiments: { capabilities: () => ({ stepKinds: ['prune'], knownStepKinds: ['prune'], executionProviders: [{ name: 'cpu', available: true }, { name: 'webgpu', available: true }, { name: 'cuda', available: false }], ...compressorCapabilities() }) } });
     setHost(host);
     setActivePinia(createPinia());
     const wizard = useWizardStore();
