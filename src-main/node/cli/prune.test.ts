@@ -67,7 +67,7 @@ describe('pruneCommand', () => {
 
   it('names bad arguments', async () => {
     await expect(pruneCommand({ model: modelPath, config: configPath, pruner: 'taylor' as never })).rejects.toThrow(PruneCommandError);
-    await expect(pruneCommand({ model: modelPath, config: join(dir, 'none.json'), pruner: 'l1' })).rejects.toThrow(/cannot read config list .*ENOENT/);
+    await expect(pruneCommand({ model: modelPath, config: join(dir, 'none.json'), pruner: 'l1' })).rejects.toThrow(/config list ".*none\.json" does not exist/);
     writeFileSync(join(dir, 'bad.json'), '[{');
     await expect(pruneCommand({ model: modelPath, config: join(dir, 'bad.json'), pruner: 'l1' })).rejects.toThrow(/is not JSON/);
     writeFileSync(join(dir, 'range.json'), '[{"op_types": ["Conv"], "sparse_ratio": 2}]');

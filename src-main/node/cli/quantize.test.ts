@@ -67,7 +67,7 @@ describe('quantizeCommand', () => {
     await expect(quantizeCommand({ model, calib, observer: 'kl' }, capture())).rejects.toThrow('unknown observer "kl" (available: minmax, ema, percentile, entropy, mse)');
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '[{ op_types: ');
-    await expect(quantizeCommand({ model, calib, config: bad }, capture())).rejects.toThrow(/config list .*bad.json is not JSON/);
+    await expect(quantizeCommand({ model, calib, config: bad }, capture())).rejects.toThrow(/config list ".*bad\.json" is not JSON/);
     const img = join(dir, 'rgb.npy');
     const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 8, 8), }".padEnd(117, ' ') + '\n';
     writeFileSync(img, Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY\x01\x00', 'latin1'), Buffer.from([header.length, 0]), Buffer.from(header, 'latin1'), Buffer.alloc(3 * 64 * 4)]));
