@@ -1,7 +1,7 @@
 /**
  * @file `npm run bench`: every benchmark, side by side in one run on this machine, printing medians and ratios.
  * Sections: corpus (load, trace, latency per model), then the feature benchmarks that exist
- * (speedup, training, jobs). `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
+ * (speedup, training, jobs; the torchvision zoo only when named: `npm run bench -- zoo`). `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -41,12 +41,14 @@ async function benchCorpus(): Promise<void> {
   printTable(rows);
 }
 
-type Section = { name: string; file: string; fn: string };
+/** `optIn`: runs only when named (`npm run bench -- zoo`): the zoo takes hours on two cores. */
+type Section = { name: string; file: string; fn: string; optIn?: boolean };
 const FEATURE_BENCHES: Section[] = [
   { name: 'speedup', file: 'speedup.bench.ts', fn: 'benchSpeedup' },
   { name: 'train', file: 'train.bench.ts', fn: 'benchTraining' },
   { name: 'quant', file: 'quant.bench.ts', fn: 'benchQuantization' },
   { name: 'jobs', file: 'jobs.bench.ts', fn: 'benchEventLoop' },
+  { name: 'zoo', file: 'zoo.bench.ts', fn: 'benchZoo', optIn: true },
 ];
 
 async function main(): Promise<void> {
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
   console.log(`cpu: ${cpu.model}; logical cores ${cpu.logicalCores}; flags ${Object.entries(cpu.flags).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (want('corpus')) await benchCorpus();
   for (const s of FEATURE_BENCHES) {
-    if (!want(s.name)) continue;
+    if (!want(s.name) || (s.optIn && !only.includes(s.name))) continue;
     const file = join(here, s.file);
     if (!existsSync(file)) continue;
     console.log(`\n## ${s.name}`);

@@ -7,7 +7,8 @@ model's documented input size. Writes test/zoo/models/<name>_op<opset>.onnx and 
 The product and its tests never run this script; they read the committed files and materialize weights
 from the seeded generator (test/corpus/materialize.ts).
 
-Run with Debian's torch: /usr/bin/python3 test/zoo/make_zoo.py [model ...]
+Run with Debian's torch: /usr/bin/python3 test/zoo/make_zoo.py [--missing] [model ...]
+(--missing: only models the manifest lacks; several runs may share the manifest.)
 """
 import io
 import json
@@ -56,7 +57,10 @@ def main():
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
             old = {e["name"]: e for e in json.load(f)["models"]}
-    names = [n for n in models.list_models(module=models) if not only or n in only]
+    missing = "--missing" in only
+    only.discard("--missing")
+    names = [n for n in models.list_models(module=models) if (not only or n in only)
+             and not (missing and all(f"{n}_op{o}.onnx" in old for o in OPSETS))]
     for name in names:
         torch.manual_seed(0)
         model = models.get_model(name, weights=None).eval()
@@ -94,16 +98,29 @@ def main():
             old[fname] = entry
             print(f"{fname:32s} {entry['bytes']:>8d} B nodes={entry['nodeCount']:5d} identity={entry['identityCount']:4d} "
                   f"macs={macs / 1e9:.3f}G {time.time() - t0:.0f}s", flush=True)
-        with open(manifest_path, "w") as f:
-            json.dump({"generator": "test/zoo/make_zoo.py",
-                       "torchVersion": torch.__version__,
-                       "torchvisionVersion": torchvision.__version__,
-                       "onnxVersion": onnx.__version__,
-                       "note": "torch.onnx.export defaults (constant folding on, eval mode), dynamic batch; weights "
-                               "stripped as in test/corpus. torchMacs: forward-hook count over Conv2d, Linear and "
-                               "MultiheadAttention at batch 1 and inputSize.",
-                       "models": sorted(old.values(), key=lambda e: e["name"])}, f, indent=1)
-            f.write("\n")
+        write_manifest(manifest_path, [old[f"{name}_op{o}.onnx"] for o in OPSETS if f"{name}_op{o}.onnx" in old])
+
+
+def write_manifest(manifest_path, entries):
+    """Merge these entries into the manifest on disk (several exports may run side by side) and write it."""
+    merged = {}
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as f:
+            merged = {e["name"]: e for e in json.load(f)["models"]}
+    for e in entries:
+        merged[e["name"]] = e
+    tmp = manifest_path + f".tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump({"generator": "test/zoo/make_zoo.py",
+                   "torchVersion": torch.__version__,
+                   "torchvisionVersion": torchvision.__version__,
+                   "onnxVersion": onnx.__version__,
+                   "note": "torch.onnx.export defaults (constant folding on, eval mode), dynamic batch; weights "
+                           "stripped as in test/corpus. torchMacs: forward-hook count over Conv2d, Linear and "
+                           "MultiheadAttention at batch 1 and inputSize.",
+                   "models": sorted(merged.values(), key=lambda e: e["name"])}, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, manifest_path)
 
 
 if __name__ == "__main__":

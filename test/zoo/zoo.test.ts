@@ -1,0 +1,25 @@
+/**
+ * @file A sample of the torchvision zoo (all of it: `npm run bench -- zoo`): models exported with torch's
+ * defaults — BatchNorm folded, identical initializers de-duplicated behind Identity nodes, dynamic batch —
+ * load, trace with MACs within 1 % of torchvision's count, and prune at 50 % L1 with automatic groups to a
+ * compact model that computes what the masked one does (≤ 1e-4) with fewer MACs.
+ */
+import { describe, expect, it } from 'vitest';
+import { runZooModel, zooManifest } from './zoo.ts';
+
+const SAMPLE = ['resnet18_op17', 'densenet121_op13', 'efficientnet_b0_op17', 'alexnet_op13'];
+
+describe('torchvision zoo sample: 50 % L1, auto groups, speedup', () => {
+  const manifest = zooManifest();
+  for (const name of SAMPLE) {
+    it(name, async () => {
+      const entry = manifest.find((e) => e.name === `${name}.onnx`)!;
+      const row = await runZooModel(entry);
+      expect(row.why_not).not.toMatch(/^(load|trace|prune|speedup):/);
+      expect(Math.abs(row.macs_vs_torch - 1)).toBeLessThan(0.01);
+      expect(row.pruned).toBe('yes');
+      expect(row.max_err!).toBeLessThanOrEqual(1e-4);
+      expect(row.mac_ratio!).toBeLessThan(0.6);
+    });
+  }
+});
