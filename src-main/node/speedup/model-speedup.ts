@@ -154,7 +154,13 @@ function numbers(model: Model, shapes: ShapeMap): ModelNumbers {
   return { params: s.params, macs: s.macs, sizeBytes: s.sizeBytes };
 }
 
-/** ‖b − a‖∞ / ‖a‖∞ (absolute when a is all zero); Infinity when shapes differ or b is missing. */
+/**
+ * Smallest scale an output is measured against. A saturated output (a sigmoid map that is ~1e-7 everywhere on a
+ * random input, as PaddleOCR's text detector gives) would otherwise turn float32 noise of 1e-7 into a "75 %" error.
+ */
+export const REL_ERR_FLOOR = 1e-2;
+
+/** ‖b − a‖∞ / max(‖a‖∞, REL_ERR_FLOOR); Infinity when shapes differ or b is missing, NaN when only one side is NaN. */
 export function relErr(a: Tensor, b: Tensor | undefined): number {
   if (!b || a.dims.join() !== b.dims.join()) return Infinity;
   const x = a.toFloat32();
@@ -166,5 +172,5 @@ export function relErr(a: Tensor, b: Tensor | undefined): number {
     diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
     if (Number.isNaN(y[i]!) !== Number.isNaN(x[i]!)) return Number.NaN;
   }
-  return scale > 0 ? diff / scale : diff;
+  return diff / Math.max(scale, REL_ERR_FLOOR);
 }

@@ -101,7 +101,10 @@ const EVALUATORS: Record<string, Evaluator> = {
     }
     return make(idx.dims, values, dynamic, data.float, deps);
   },
-  Slice(node, [data, starts, ends, axes, steps]) {
+  Slice(node, [data, startsIn, endsIn, axesIn, steps]) {
+    // opset < 10 (paddle2onnx writes opset 9) gives starts / ends / axes as attributes
+    const attr = (k: string) => node.attrInts(k) && make([node.attrInts(k)!.length], node.attrInts(k)!, node.attrInts(k)!.map(() => false));
+    const [starts, ends, axes] = [startsIn ?? attr('starts'), endsIn ?? attr('ends'), axesIn ?? attr('axes')];
     if (!data || !starts || !ends || data.dims.length !== 1) return undefined;
     if (axes && axes.values.some((a) => a !== 0 && a !== -1)) return undefined;
     const n = data.values.length;

@@ -24,6 +24,7 @@ import type { Diagnostic } from '../../../../src-shared/config/index.ts';
 import { onnxStorage, type QuantStorage } from './dtype.ts';
 import { paramKey, quantizeInt32, type ParamTable, type TargetParams } from './calibration.ts';
 import type { QuantTarget } from './plan.ts';
+import { MIN_QUANT_OPSET, QuantizationOpsetError } from './errors.ts';
 import { channelLayout, fakeQuantValue, quantizeTensor } from './qparams.ts';
 
 export interface BuildOptions {
@@ -53,6 +54,7 @@ type ChainInfo = { params: TargetParams; sig: string };
  * @example const { model: simulated } = buildQuantized(fused, plan.targets, params, { mode: 'simulate' });
  */
 export function buildQuantized(model: Model, targets: readonly QuantTarget[], params: ParamTable, opts: BuildOptions): BuildResult {
+  if (model.opset < MIN_QUANT_OPSET) throw new QuantizationOpsetError(model.opset);
   const out = cloneModel(model);
   const b = new Builder(out, params, opts);
   for (const t of targets.filter((t) => t.role !== 'activation' && !t.int32Bias)) b.constant(t);
@@ -149,6 +151,8 @@ class Builder {
     const v = n.input(t.index);
     if (!v?.initializer) return void this.applied.set(paramKey(t.node, t.target), 'skipped');
     const p = this.paramsOf(t);
+    // DequantizeLinear has no axis before opset 13: a per-channel int32 bias stays the float bias it is (exact)
+    if (p.axis !== null && this.model.opset < 13) return this.keptSimulated(t, 'per-axis parameters need opset ≥ 13');
     const [scale, zp] = this.scaleZp(v.name, p, 'int32');
     const q = this.g.addInitializer(`${v.name}_quantized`, intTensor('int32', v.initializer.dims, quantizeInt32(v.initializer.toFloat32(), p)), true);
     const dq = this.dqNode(`${t.node}/${t.target}/DequantizeLinear`, q, scale, zp, p.axis);

@@ -47,5 +47,5 @@ export {
 } from './calibration.ts';
 export { buildQuantized, intTensor, type BuildOptions, type BuildResult, type Applied } from './build.ts';
 export { quantizeDynamic, type DynamicOptions, type DynamicResult } from './dynamic.ts';
-export { CalibrationDataError, QuantizerStateError } from './errors.ts';
+export { CalibrationDataError, MIN_QUANT_OPSET, QuantizationOpsetError, QuantizerStateError } from './errors.ts';
 export { ORT_CPU_STATIC_CONFIG } from './defaults.ts';
