@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { runZooModel, zooManifest } from './zoo.ts';
 
-const SAMPLE = ['resnet18_op17', 'densenet121_op13', 'efficientnet_b0_op17', 'alexnet_op13'];
+const SAMPLE = ['resnet18_op17', 'densenet121_op13', 'efficientnet_b0_op17', 'googlenet_op17'];
 
 describe('torchvision zoo sample: 50 % L1, auto groups, speedup', () => {
   const manifest = zooManifest();
