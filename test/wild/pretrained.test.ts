@@ -27,7 +27,7 @@ async function pruneAndSpeedup(model: Model, shapes: Record<string, number[]>, f
   const t = await trace(model, feeds ? { inputs: feeds } : { shapes });
   const traced = new Map([...t.values].map(([k, v]) => [k, v.shape]));
   const auto = resolveAutoDependencyGroups([{ op_types: ['Conv', 'Gemm', 'MatMul'], sparse_ratio: 0.3, dependency_group_id: 'auto' }], model, traced);
-  const { masks, applyMethods } = await new L1NormPruner(model, auto.configList, { shapes: traced }).compress();
+  const { masks, applyMethods } = await new L1NormPruner(model, auto.configList, undefined, { shapes: traced }).compress();
   const { report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, shapes, ...(feeds ? { dummyInput: feeds } : {}) }).speedupModel();
   return { report, macsBefore: modelStats(model, traced).macs };
 }
