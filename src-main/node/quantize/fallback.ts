@@ -6,10 +6,22 @@
  * feed, not a rebuild. May import core and the runtime.
  */
 import { Tensor, type Model } from '../../core/ir/index.ts';
-import { buildQuantized, type QuantTarget } from '../../core/compress/quantization/index.ts';
+import { buildQuantized, type ParamTable, type QuantTarget } from '../../core/compress/quantization/index.ts';
 import type { Diagnostic } from '../../../src-shared/config/index.ts';
 import { ModelRunner } from '../runtime/index.ts';
-import type { PTQQuantizer } from './ptq.ts';
+
+/**
+ * What the fallback needs of a calibrated quantizer (PTQQuantizer is one): its fused float model, parameters,
+ * targets, evaluator and QDQ export. A narrow interface, so ptq.ts imports this module and not the other way.
+ */
+export interface CalibratedQuantizer {
+  readonly fused: Model;
+  readonly parameters: ParamTable;
+  readonly evaluator: { evaluate(model: Model): Promise<number>; calibrationBatches(): AsyncIterable<Record<string, Tensor>> };
+  readonly options: { readonly threads?: number };
+  activeTargets(): QuantTarget[];
+  exportQDQ(opts: { targets?: readonly QuantTarget[]; verify?: boolean }): Promise<{ model: Model }>;
+}
 
 export interface FallbackOptions {
   /** Largest metric drop allowed, in the metric's units (e.g. 0.005 for half a point of top-1 accuracy). */
@@ -46,7 +58,7 @@ export interface FallbackResult {
 }
 
 /** Node-by-node ranking, then greedy return to float; see the file comment. */
-export async function accuracyFallback(q: PTQQuantizer, opts: FallbackOptions): Promise<FallbackResult> {
+export async function accuracyFallback(q: CalibratedQuantizer, opts: FallbackOptions): Promise<FallbackResult> {
   const sign = opts.higherIsBetter === false ? -1 : 1;
   const baseline = opts.baseline ?? (await q.evaluator.evaluate(q.fused));
   const targets = q.activeTargets();
@@ -90,7 +102,7 @@ export function schedule(n: number): number[] {
 }
 
 /** Output error removed by returning each node to float, measured on a few calibration batches in one session. */
-async function rankNodes(q: PTQQuantizer, targets: readonly QuantTarget[], batchCount: number): Promise<{ node: string; effect: number }[]> {
+async function rankNodes(q: CalibratedQuantizer, targets: readonly QuantTarget[], batchCount: number): Promise<{ node: string; effect: number }[]> {
   const nodes = [...new Set(targets.map((t) => t.node))];
   const gates = new Map(nodes.map((n, i) => [n, `__quant_gate_${i}`]));
   const gated = buildQuantized(q.fused, targets, q.parameters, { mode: 'simulate', gates }).model;
