@@ -1,0 +1,669 @@
+/**
+ * @file NNI 3.0's training-time quantizers on ONNX: QAT, LSQ, LSQ+, DoReFa and BNN, built on the compressor contract
+ * (they register on the evaluator and never run a loop of their own, so `fromCompressor` chains them with pruners
+ * and distillers into one training run). Each writes its fake quantization into the simulated model as plain ONNX
+ * ops (fake-quant.ts), keeps its parameters in buffers or trainables, and after training returns the parameters as
+ * NNI's calibration config plus the QDQ model to deploy, built by the same routine as PTQ's export. Pure: imports
+ * the IR, the contract and sibling modules.
+ *
+ * | quantizer | targets | parameters during training | gradient |
+ * |---|---|---|---|
+ * | QAT | weights, activations | weights: their own min / max before every step; activations: EMA (0.99) of batch min / max, observed each step and applied from the next; bypass until `quantStartStep` optimizer steps are done | clipped STE |
+ * | LSQ | weights, activations (symmetric) | scale trainable, zp 0; init 2·mean\|x\|/√qmax (first batch for activations) or NNI's 0.01 | LSQ, scaled by 1/√(qmax·numel) |
+ * | LSQ+ | same (affine) | scale and zero point trainable | LSQ / LSQ+ |
+ * | DoReFa | weights | w' = tanh w / (2·max\|tanh w\|) + ½ quantized on [0, 1] with k bits, then 2w' − 1 | STE (through tanh) |
+ * | BNN | weights | sign(w), sign(0) = +1; weights clipped to [−1, 1] after each step | STE where \|w\| ≤ 1 |
+ *
+ * BatchNormalization: QAT and LSQ fold every Conv / Gemm + BN before training by default (`fuse: 'auto'`, the BN's
+ * running statistics frozen into the weights), so what trains is what is exported; DoReFa and BNN keep BN (it
+ * rescales the k-bit / binary weights' outputs) unless the config's `fuse_names` says otherwise.
+ */
+import { cloneModel, Tensor, type Model, type Value } from '../../ir/index.ts';
+import { hasErrors, parseConfigList, type Diagnostic, type QuantizationConfig } from '../../../../src-shared/config/index.ts';
+import { Compressor, type CompressorOptions, type Revert, type StepState, type TrainingHooks } from '../compressor.ts';
+import { CompressionConfigError } from '../errors.ts';
+import { fuseModules } from '../fusion/index.ts';
+import { resolveTargets } from '../targets/index.ts';
+import { buildQuantized, type Applied } from './build.ts';
+import { activationParams, constantParams, deriveParams, paramKey, toCalibrationConfig, type CalibrationConfig, type ParamTable, type TargetParams } from './calibration.ts';
+import { quantRange } from './dtype.ts';
+import { broadcastDims, ChainWriter, rewireUses } from './fake-quant.ts';
+import { planQuantization, type QuantTarget } from './plan.ts';
+import { channelLayout, FLOAT32_EPS, qparams, roundHalfEven } from './qparams.ts';
+
+export type TrainedQuantizerName = 'qat' | 'lsq' | 'lsqplus' | 'dorefa' | 'bnn';
+
+export interface TrainedQuantOptions extends CompressorOptions {
+  /**
+   * BatchNormalization folding before training: 'auto' folds every Conv / ConvTranspose / Gemm + BN (and reads an
+   * op's `_output_` after the Relu that alone follows it), 'config' only the config list's `fuse_names`, 'none'
+   * nothing. Default 'auto' for QAT / LSQ / LSQ+, 'config' for DoReFa / BNN.
+   */
+  fuse?: 'none' | 'config' | 'auto';
+  /** Quantize int8 weights with 7 bits (ORT's U8S8 kernels on CPUs without VNNI; node decides from CPU flags). */
+  reduceRange?: boolean;
+}
+
+export interface QATOptions extends TrainedQuantOptions {
+  /** Optimizer steps trained in float before quantization starts (NNI's quant_start_step, default 0). */
+  quantStartStep?: number;
+  /** EMA decay of the activation ranges (default 0.99). */
+  emaDecay?: number;
+}
+
+export interface LsqOptions extends TrainedQuantOptions {
+  /**
+   * Initial scales: 'mean' = 2·mean|x|/√qmax (LSQ's paper; weights from their values, activations from the first
+   * training batch, which runs in float), 'nni' = NNI's fixed 0.01 (and zero point (qmax − qmin)/2 for LSQ+).
+   */
+  init?: 'mean' | 'nni';
+}
+
+/** What a trained quantizer returns (and keeps as `result`). */
+export interface TrainedQuantResult {
+  /** The simulated model: the training graph's fake quantization with the final parameters (what trained). */
+  simulated: Model;
+  /** The trained float model after BN folding, without fake quantization (what the export quantizes). */
+  trained: Model;
+  /** The targets as exported (DoReFa / BNN weights: their k-bit grid stored in an integer container). */
+  targets: QuantTarget[];
+  params: ParamTable;
+  /** NNI's calibration config. */
+  calibration: CalibrationConfig;
+  /** The QDQ model to deploy. */
+  exported: Model;
+  applied: Map<string, Applied>;
+  diagnostics: Diagnostic[];
+}
+
+/** The shared part: config, fusion, plan, chain insertion, export. */
+export abstract class TrainedQuantizer<O extends TrainedQuantOptions = TrainedQuantOptions> extends Compressor<TrainedQuantResult> {
+  readonly configs: readonly QuantizationConfig[];
+  readonly diagnostics: Diagnostic[];
+  /** The float model after module fusion, before training. */
+  readonly floatModel: Model;
+  readonly targets: readonly QuantTarget[];
+  protected readonly options: O;
+  private readonly fuseGroups: { names: string[]; path: string }[];
+  /** Values of the last registration, for tasks and collection. */
+  protected slots = new Map<string, Slot>();
+  protected gateName: string | null = null;
+
+  /**
+   * @throws ConfigListError for schema faults, each with its JSON path
+   * @throws CompressionConfigError for faults against this model or this quantizer (each with path and node)
+   */
+  constructor(model: Model, configList: unknown, evaluator?: unknown, options: O = {} as O) {
+    super(model, configList, evaluator as never, options);
+    this.options = options;
+    const parsed = parseConfigList(configList, 'quantization');
+    this.configs = parsed.configs;
+    this.diagnostics = [...parsed.diagnostics];
+    this.fuseGroups = this.configs.flatMap((c, i) => (c.fuse_names ?? []).map((names, k) => ({ names: [...names], path: `$[${i}].fuse_names[${k}]` })));
+    this.floatModel = cloneModel(model);
+    const { targets, diagnostics } = this.planOn(this.floatModel);
+    this.diagnostics.push(...diagnostics);
+    this.targets = targets;
+    for (const t of targets) {
+      const why = this.refuse(t);
+      if (why) this.diagnostics.push({ level: 'error', code: `${(this as unknown as { name: string }).name}-unsupported`, node: t.node, path: t.path, message: `${t.target} of "${t.node}": ${why}` });
+    }
+    if (hasErrors(this.diagnostics)) throw new CompressionConfigError(this.diagnostics);
+  }
+
+  override get needsTraining(): boolean {
+    return true;
+  }
+
+  /** The fusion mode in effect. */
+  protected get fuseMode(): 'none' | 'config' | 'auto' {
+    return this.options.fuse ?? this.defaultFuse;
+  }
+
+  protected get defaultFuse(): 'none' | 'config' | 'auto' {
+    return 'auto';
+  }
+
+  /** Why this quantizer cannot take a target (a reason names the fault), or null. */
+  protected abstract refuse(t: QuantTarget): string | null;
+
+  /** Fuse `m` in place and plan the targets on it (the same on the bound model as on `fused`: names are stable). */
+  private planOn(m: Model): { targets: QuantTarget[]; diagnostics: Diagnostic[] } {
+    const mode = this.fuseMode;
+    const fusion = fuseModules(m, { groups: mode === 'none' ? [] : this.fuseGroups, auto: mode === 'auto' });
+    const table = resolveTargets(m, this.configs, 'quantization');
+    const plan = planQuantization(m, table, { fused: fusion.groups, autoActivations: mode === 'auto', reduceRange: this.options.reduceRange ?? false });
+    shareByValue(plan.targets);
+    return { targets: plan.targets, diagnostics: [...fusion.diagnostics, ...table.diagnostics, ...plan.diagnostics] };
+  }
+
+  /** Targets that get a chain of their own in the training graph (int32 biases stay float while training). */
+  protected trainedTargets(): QuantTarget[] {
+    return this.targets.filter((t) => !t.int32Bias && !t.shareWith);
+  }
+
+  protected override register(h: TrainingHooks): Revert[] {
+    const reverts: Revert[] = [];
+    h.patchModel((m) => {
+      this.planOn(m);
+      this.slots = new Map();
+      this.gateName = null;
+      const g = m.graph;
+      const chainOwner = new Map<Value, string>();
+      const ordered = [
+        ...this.trainedTargets().filter((t) => t.role !== 'activation'),
+        ...this.targets.filter((t) => t.kind === 'output' && !t.int32Bias),
+        ...this.targets.filter((t) => t.kind === 'input' && !t.int32Bias),
+      ];
+      for (const t of ordered) {
+        const node = g.node(t.node);
+        if (!node) continue;
+        const owner = ownerKey(this.targets, t);
+        const w = new ChainWriter(g, `${this.name}/${t.node}/${t.target}`);
+        if (t.role !== 'activation') {
+          const v = node.input(t.index);
+          if (!v?.initializer) continue;
+          const slot = this.slotFor(h, t, v, w);
+          node.setInput(t.index, slot.apply(v));
+          continue;
+        }
+        const source = t.kind === 'output' ? g.get(t.value) : node.input(t.index);
+        if (!source) continue;
+        if (chainOwner.get(source) === owner) continue; // an input reading its own output's chain
+        const slot = this.slots.get(owner) ?? this.slotFor(h, this.targets.find((x) => paramKey(x.node, x.target) === owner)!, source, w);
+        const y = slot.apply(source);
+        chainOwner.set(y, owner);
+        if (t.kind === 'output') rewireUses(g, source, y);
+        else node.setInput(t.index, y);
+      }
+      g.sortTopologically();
+    });
+    reverts.push(...this.tasks(h));
+    return reverts;
+  }
+
+  /** The one gate of this quantizer (a buffer: 0 = float, 1 = quantized). */
+  protected gate(h: TrainingHooks, initial: number): Value {
+    const g = h.model.graph;
+    if (!this.gateName) {
+      this.gateName = `${this.name}.enabled`;
+      h.addBuffer(this.gateName, Tensor.float32([], [initial]));
+    }
+    return g.get(this.gateName)!;
+  }
+
+  /** Register one target's parameters and return how to quantize a value with them. */
+  protected abstract slotFor(h: TrainingHooks, t: QuantTarget, v: Value, w: ChainWriter): Slot;
+
+  /** Step tasks and observers of this quantizer. */
+  protected abstract tasks(h: TrainingHooks): Revert[];
+
+  /** Final parameters of the target of `slot`, from the trained model; may write the simulated model's buffers. */
+  protected abstract finalParams(slot: Slot, trained: Model): TargetParams;
+
+  protected async collect(model: Model): Promise<TrainedQuantResult> {
+    const trained = cloneModel(this.floatModel);
+    for (const v of trained.graph.initializers) {
+      const t = model.graph.get(v.name)?.initializer;
+      if (t && t.dtype === v.initializer!.dtype && t.dims.join() === v.initializer!.dims.join()) trained.graph.setInitializer(v, t);
+    }
+    const params: ParamTable = new Map();
+    const exportTargets = this.targets.map((t) => ({ ...t }));
+    const forExport = cloneModel(trained);
+    for (const slot of this.slots.values()) {
+      params.set(slot.key, this.finalParams(slot, model));
+      if (slot.snapped) {
+        const v = forExport.graph.node(slot.target.node)!.input(slot.target.index)!;
+        forExport.graph.setInitializer(v, slot.snapped.weight);
+        const i = exportTargets.findIndex((t) => paramKey(t.node, t.target) === slot.key);
+        exportTargets[i] = { ...exportTargets[i]!, range: slot.snapped.range };
+      }
+    }
+    if (this.gateName) setInit(model, this.gateName, [1]);
+    deriveParams(forExport, exportTargets, params);
+    const built = buildQuantized(forExport, exportTargets, params, { mode: 'export' });
+    return {
+      simulated: model,
+      trained,
+      targets: exportTargets,
+      params,
+      calibration: toCalibrationConfig(this.targets, params),
+      exported: built.model,
+      applied: built.applied,
+      diagnostics: [...this.diagnostics, ...built.diagnostics],
+    };
+  }
+}
+
+/** One target's registration: its parameter names and how it quantizes a value. */
+export interface Slot {
+  key: string;
+  target: QuantTarget;
+  /** Name of the quantized weight or the observed activation. */
+  value: string;
+  dims: number[];
+  apply(x: Value): Value;
+  scale?: string;
+  zeroPoint?: string;
+  /** Buffers holding a copy of a trainable (LSQ's stop-gradient side), by trainable name. */
+  stops?: Map<string, string>;
+  /** Observed statistics (value names). */
+  stats?: Record<string, string>;
+  tracked?: { min: number; max: number };
+  /** DoReFa / BNN: the deployed weight (its grid values in float) and the integer container range. */
+  snapped?: { weight: Tensor; range: QuantTarget['range'] };
+}
+
+/** The key of the target whose parameters `t` uses (following shares transitively). */
+function ownerKey(targets: readonly QuantTarget[], t: QuantTarget): string {
+  const byKey = new Map(targets.map((x) => [paramKey(x.node, x.target), x]));
+  let cur = t;
+  for (let i = 0; cur.shareWith && i < targets.length; i++) {
+    const next = byKey.get(paramKey(cur.shareWith.node, cur.shareWith.target));
+    if (!next) break;
+    cur = next;
+  }
+  return paramKey(cur.node, cur.target);
+}
+
+/**
+ * Activation targets reading the same value with the same range, scheme and per-tensor granularity share the first
+ * one's parameters (e.g. a conv's fused `_output_` and the next MaxPool's `_input_0`), as one Q/DQ pair.
+ */
+function shareByValue(targets: QuantTarget[]): void {
+  const owner = new Map<string, QuantTarget>();
+  const acts = targets.filter((t) => t.role === 'activation' && !t.shareWith);
+  for (const t of [...acts.filter((t) => t.kind === 'output'), ...acts.filter((t) => t.kind === 'input')]) {
+    const o = owner.get(t.value);
+    if (!o) {
+      owner.set(t.value, t);
+      continue;
+    }
+    if (o.range.name === t.range.name && o.scheme === t.scheme && o.granularity.kind === 'tensor' && t.granularity.kind === 'tensor') t.shareWith = { node: o.node, target: o.target };
+  }
+}
+
+function setInit(m: Model, name: string, data: ArrayLike<number>): void {
+  const v = m.graph.get(name);
+  if (v?.initializer) m.graph.setInitializer(v, new Tensor('float32', v.initializer.dims, Float32Array.from(data)));
+}
+
+function readInit(m: Model, name: string): Float32Array {
+  const t = m.graph.get(name)?.initializer;
+  if (!t) throw new RangeError(`the trained model has no "${name}"`);
+  return t.toFloat32();
+}
+
+const axisOf = (t: QuantTarget) => (t.granularity.kind === 'axis' ? t.granularity.axis : null);
+
+function checkRange(t: QuantTarget): string | null {
+  if (t.range.qmax - t.range.qmin < 1) return `${t.range.name} holds a single value; use 2 bits or more (or BNN for binary weights)`;
+  if (t.granularity.kind === 'blocks') return 'block granularity is not trained (use default, out_channel or in_channel)';
+  if (t.role === 'activation' && t.granularity.kind !== 'tensor') return 'activations are quantized per tensor while training (granularity default)';
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// QAT
+
+/**
+ * QAT (Jacob et al. 2018, NNI's QATQuantizer): fake quantization with NNI's scale / zero-point formulas, activation
+ * ranges as an EMA of batch min / max tracked in training, the clipped straight-through estimator.
+ *
+ * @example
+ * const q = new QATQuantizer(model, ORT_CPU_STATIC_CONFIG, evaluator, { quantStartStep: 100 });
+ * const { exported, calibration } = await q.compress({ maxSteps: 500 });
+ */
+export class QATQuantizer extends TrainedQuantizer<QATOptions> {
+  get name(): string {
+    return 'qat';
+  }
+
+  protected refuse(t: QuantTarget): string | null {
+    return checkRange(t);
+  }
+
+  protected slotFor(h: TrainingHooks, t: QuantTarget, v: Value, w: ChainWriter): Slot {
+    const key = paramKey(t.node, t.target);
+    const gate = this.gate(h, 0);
+    const isWeight = t.role !== 'activation';
+    const dims = isWeight ? [...v.initializer!.dims] : [];
+    const axis = axisOf(t);
+    const pdims = isWeight ? broadcastDims(dims.length, axis, axis === null ? 1 : dims[axis]!) : [];
+    const init = isWeight ? constantParams(t, v.initializer!.toFloat32(), dims) : qparams([0], [1], t.range, t.scheme);
+    const scale = `${this.name}/${t.node}/${t.target}.scale`;
+    const zp = `${this.name}/${t.node}/${t.target}.zero_point`;
+    h.addBuffer(scale, new Tensor('float32', pdims, Float32Array.from(init.scale)));
+    h.addBuffer(zp, new Tensor('float32', pdims, Float32Array.from(init.zeroPoint)));
+    const p = { scale: h.model.graph.get(scale)!, zeroPoint: h.model.graph.get(zp)!, qmin: t.range.qmin, qmax: t.range.qmax };
+    const slot: Slot = { key, target: t, value: v.name, dims, scale, zeroPoint: zp, apply: (x) => w.gate(x, w.fakeQuant(x, p), gate) };
+    if (!isWeight) slot.stats = { min: w.reduceAll('ReduceMin', v).name, max: w.reduceAll('ReduceMax', v).name };
+    this.slots.set(key, slot);
+    return slot;
+  }
+
+  protected tasks(h: TrainingHooks): Revert[] {
+    const decay = this.options.emaDecay ?? 0.99;
+    const start = this.options.quantStartStep ?? 0;
+    const reverts: Revert[] = [];
+    const pending = new Map<Slot, number>();
+    for (const slot of this.slots.values()) {
+      if (!slot.stats) continue;
+      reverts.push(h.observe(slot.stats.min!, 'value', (o) => void pending.set(slot, o.data[0]!)));
+      reverts.push(
+        h.observe(slot.stats.max!, 'value', (o, s) => {
+          const lo = pending.get(slot)!;
+          const hi = o.data[0]!;
+          slot.tracked = slot.tracked ? { min: decay * slot.tracked.min + (1 - decay) * lo, max: decay * slot.tracked.max + (1 - decay) * hi } : { min: lo, max: hi };
+          const p = qparams([slot.tracked.min], [slot.tracked.max], slot.target.range, slot.target.scheme);
+          s.set(slot.scale!, p.scale);
+          s.set(slot.zeroPoint!, Float32Array.from(p.zeroPoint));
+        }),
+      );
+    }
+    const before = (s: StepState) => {
+      for (const slot of this.slots.values()) {
+        if (slot.stats) continue;
+        const p = constantParams(slot.target, Float32Array.from(s.get(slot.value)), slot.dims);
+        s.set(slot.scale!, p.scale);
+        s.set(slot.zeroPoint!, Float32Array.from(p.zeroPoint));
+      }
+      const ready = [...this.slots.values()].every((x) => !x.stats || x.tracked);
+      if (this.gateName) s.set(this.gateName, Float32Array.of(s.step - 1 >= start && ready ? 1 : 0));
+    };
+    reverts.push(h.patchOptimizerStep([before]));
+    return reverts;
+  }
+
+  protected finalParams(slot: Slot, trained: Model): TargetParams {
+    const t = slot.target;
+    const p = slot.stats
+      ? activationParams(t, { min: Float64Array.of(slot.tracked?.min ?? 0), max: Float64Array.of(slot.tracked?.max ?? 0) })
+      : constantParams(t, readInit(trained, slot.value), slot.dims);
+    setInit(trained, slot.scale!, p.scale);
+    setInit(trained, slot.zeroPoint!, p.zeroPoint);
+    return p;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// LSQ and LSQ+
+
+/**
+ * LSQ (Esser et al. 2019, NNI's LsqQuantizer): the scale is trained with LSQ's gradient, scaled by 1/√(qmax·numel);
+ * zero point 0 (symmetric). LSQ+ (Bhalgat et al. 2020) also trains the zero point (affine).
+ *
+ * @example const { exported } = await new LsqQuantizer(model, w4a8, evaluator).compress({ maxSteps: 300 });
+ */
+export class LsqQuantizer extends TrainedQuantizer<LsqOptions> {
+  get name(): string {
+    return 'lsq';
+  }
+
+  protected get learnsZeroPoint(): boolean {
+    return false;
+  }
+
+  protected refuse(t: QuantTarget): string | null {
+    if (!this.learnsZeroPoint && t.scheme === 'affine') return "LSQ learns a scale with zero point 0: quant_scheme must be 'symmetric' (use lsqplus for a learned zero point)";
+    if (this.learnsZeroPoint && t.scheme !== 'affine') return "LSQ+ learns a zero point: quant_scheme must be 'affine' (use lsq for symmetric)";
+    return checkRange(t);
+  }
+
+  private get initMode(): 'mean' | 'nni' {
+    return this.options.init ?? 'mean';
+  }
+
+  protected slotFor(h: TrainingHooks, t: QuantTarget, v: Value, w: ChainWriter): Slot {
+    const key = paramKey(t.node, t.target);
+    const isWeight = t.role !== 'activation';
+    const { qmin, qmax } = t.range;
+    const dims = isWeight ? [...v.initializer!.dims] : [];
+    const axis = isWeight ? axisOf(t) : null;
+    const channels = axis === null ? 1 : dims[axis]!;
+    const pdims = broadcastDims(dims.length, axis, channels);
+    const nni = this.initMode === 'nni';
+    // weights get their init now; activations from the first batch (a float step), unless NNI's fixed init
+    const s0 = nni ? new Float32Array(channels).fill(0.01) : isWeight ? lsqInit(v.initializer!.toFloat32(), dims, axis, qmax) : Float32Array.of(1);
+    const zp0 = new Float32Array(channels).fill(this.learnsZeroPoint ? (nni ? (qmax - qmin) / 2 : isWeight ? Math.round((qmax + qmin) / 2) : qmin) : 0);
+    const scale = `${this.name}/${t.node}/${t.target}.scale`;
+    h.addTrainable(scale, new Tensor('float32', pdims, s0));
+    const stops = new Map([[scale, `${scale}.stop`]]);
+    h.addBuffer(`${scale}.stop`, new Tensor('float32', pdims, s0));
+    let zp: string | undefined;
+    if (this.learnsZeroPoint) {
+      zp = `${this.name}/${t.node}/${t.target}.zero_point`;
+      h.addTrainable(zp, new Tensor('float32', pdims, zp0));
+      stops.set(zp, `${zp}.stop`);
+      h.addBuffer(`${zp}.stop`, new Tensor('float32', pdims, zp0));
+    }
+    const g = h.model.graph;
+    // LSQ's gradient scale 1/√(qmax·numel): numel of the weight, or of the activation batch (computed in the graph)
+    const k = isWeight ? 1 / Math.sqrt(qmax * dims.reduce((a, b) => a * b, 1)) : null;
+    const scaled = (name: string): Value => {
+      const val = g.get(name)!;
+      const stop = g.get(stops.get(name)!)!;
+      if (k !== null) return w.gradScale(val, stop, k);
+      const kv = w.op('Reciprocal', [w.op('Sqrt', [w.op('Mul', [w.op('Cast', [w.op('Size', [v])], { to: { type: 'int', value: 1 } }), w.constant('qmax', [qmax])])])]);
+      return w.op('Add', [w.op('Mul', [val, kv]), w.op('Mul', [stop, w.op('Sub', [w.constant('one', [1]), kv])])]);
+    };
+    const p = { scale: scaled(scale), ...(zp ? { zeroPoint: scaled(zp) } : {}), qmin, qmax };
+    const needsFirstBatch = !isWeight && !nni;
+    const gate = needsFirstBatch || this.gateName ? this.gate(h, nni ? 1 : 0) : null;
+    const slot: Slot = { key, target: t, value: v.name, dims, scale, ...(zp ? { zeroPoint: zp } : {}), stops, apply: (x) => (gate ? w.gate(x, w.fakeQuant(x, p), gate) : w.fakeQuant(x, p)) };
+    if (needsFirstBatch) slot.stats = { meanAbs: w.reduceAll('ReduceMean', w.op('Abs', [v])).name, min: w.reduceAll('ReduceMin', v).name };
+    this.slots.set(key, slot);
+    return slot;
+  }
+
+  protected tasks(h: TrainingHooks): Revert[] {
+    const reverts: Revert[] = [];
+    const first = new Map<Slot, number>();
+    for (const slot of this.slots.values()) {
+      if (!slot.stats) continue;
+      const { qmin, qmax } = slot.target.range;
+      reverts.push(h.observe(slot.stats.min!, 'value', (o) => void (slot.tracked || first.set(slot, o.data[0]!))));
+      reverts.push(
+        h.observe(slot.stats.meanAbs!, 'value', (o, s) => {
+          if (slot.tracked) return;
+          const s0 = Math.max((2 * o.data[0]!) / Math.sqrt(qmax), FLOAT32_EPS);
+          s.set(slot.scale!, Float32Array.of(s0));
+          if (slot.zeroPoint) s.set(slot.zeroPoint, Float32Array.of(Math.min(qmax, Math.max(qmin, qmin - Math.min(first.get(slot) ?? 0, 0) / s0))));
+          slot.tracked = { min: 0, max: 0 };
+        }),
+      );
+    }
+    const before = (s: StepState) => {
+      for (const slot of this.slots.values()) {
+        // the scale stays positive (an LSQ step past zero would flip the grid); the stop buffers copy the trainables
+        const sc = Float32Array.from(s.get(slot.scale!), (x) => Math.max(Math.abs(x), FLOAT32_EPS));
+        s.set(slot.scale!, sc);
+        for (const [name, stop] of slot.stops!) s.set(stop, name === slot.scale ? sc : Float32Array.from(s.get(name)));
+      }
+      const ready = [...this.slots.values()].every((x) => !x.stats || x.tracked);
+      if (this.gateName) s.set(this.gateName, Float32Array.of(ready ? 1 : 0));
+    };
+    reverts.push(h.patchOptimizerStep([before]));
+    return reverts;
+  }
+
+  protected finalParams(slot: Slot, trained: Model): TargetParams {
+    const t = slot.target;
+    const scale = Float32Array.from(readInit(trained, slot.scale!), (x) => Math.max(Math.abs(x), FLOAT32_EPS));
+    // a learned zero point is rounded to the integer the deployed model stores; the simulated model uses it too
+    const zpf = slot.zeroPoint ? readInit(trained, slot.zeroPoint) : new Float32Array(scale.length);
+    const zeroPoint = Int32Array.from(zpf, (z) => Math.min(t.range.qmax, Math.max(t.range.qmin, roundHalfEven(z))));
+    setInit(trained, slot.scale!, scale);
+    setInit(trained, `${slot.scale!}.stop`, scale);
+    if (slot.zeroPoint) {
+      setInit(trained, slot.zeroPoint, zeroPoint);
+      setInit(trained, `${slot.zeroPoint}.stop`, zeroPoint);
+    }
+    const axis = slot.stats || scale.length === 1 ? null : axisOf(t);
+    // the range the scale and zero point cover, as NNI back-computes it when none was tracked
+    const trackedMin = Float64Array.from(scale, (s, c) => s * (t.range.qmin - zeroPoint[c]!));
+    const trackedMax = Float64Array.from(scale, (s, c) => s * (t.range.qmax - zeroPoint[c]!));
+    return { scale, zeroPoint, axis, trackedMin, trackedMax };
+  }
+}
+
+export class LsqPlusQuantizer extends LsqQuantizer {
+  override get name(): string {
+    return 'lsqplus';
+  }
+
+  protected override get learnsZeroPoint(): boolean {
+    return true;
+  }
+}
+
+/** LSQ's init 2·mean|x|/√qmax, per channel along `axis`. */
+export function lsqInit(data: Float32Array, dims: readonly number[], axis: number | null, qmax: number): Float32Array {
+  const { channels, inner } = channelLayout(dims, axis);
+  const sum = new Float64Array(channels);
+  const count = new Float64Array(channels);
+  for (let i = 0; i < data.length; i++) {
+    const c = channels === 1 ? 0 : Math.floor(i / inner) % channels;
+    sum[c] += Math.abs(data[i]!);
+    count[c]++;
+  }
+  return Float32Array.from(sum, (v, c) => Math.max((2 * v) / Math.max(count[c]!, 1) / Math.sqrt(qmax), FLOAT32_EPS));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// DoReFa and BNN (weights)
+
+function weightsOnly(t: QuantTarget, who: string): string | null {
+  if (t.role !== 'weight') return `${who} quantizes weights only in this build (target_names: ['weight'])`;
+  return null;
+}
+
+/**
+ * DoReFa (Zhou et al. 2016, NNI's DoReFaQuantizer) on weights: w' = tanh w / (2·max|tanh w|) + ½, quantized with k
+ * bits on [0, 1] (scale 1/(2^k − 1)), deployed as 2w' − 1; k = the bits of `quant_dtype`.
+ *
+ * @example new DoReFaQuantizer(model, [{ op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int2' }], evaluator)
+ */
+export class DoReFaQuantizer extends TrainedQuantizer {
+  get name(): string {
+    return 'dorefa';
+  }
+
+  protected override get defaultFuse(): 'none' | 'config' | 'auto' {
+    return 'config';
+  }
+
+  protected refuse(t: QuantTarget): string | null {
+    if (t.granularity.kind !== 'tensor') return "DoReFa normalises the whole weight with one max|tanh w|: granularity must be 'default'";
+    return weightsOnly(t, 'DoReFa');
+  }
+
+  private levels(t: QuantTarget): number {
+    return 2 ** t.requested.bits - 1;
+  }
+
+  protected slotFor(_h: TrainingHooks, t: QuantTarget, v: Value, w: ChainWriter): Slot {
+    const key = paramKey(t.node, t.target);
+    const L = this.levels(t);
+    const apply = (x: Value): Value => {
+      const th = w.op('Tanh', [x]);
+      const m = w.reduceAll('ReduceMax', w.op('Abs', [th]));
+      const unit = w.op('Add', [w.op('Div', [th, w.op('Mul', [m, w.constant('two', [2])])]), w.constant('half', [0.5])]);
+      const q = w.fakeQuant(unit, { scale: w.constant('scale', [1 / L]), qmin: 0, qmax: L });
+      return w.op('Sub', [w.op('Mul', [q, w.constant('two', [2])]), w.constant('one', [1])]);
+    };
+    const slot: Slot = { key, target: t, value: v.name, dims: [...v.initializer!.dims], apply };
+    this.slots.set(key, slot);
+    return slot;
+  }
+
+  protected tasks(): Revert[] {
+    return [];
+  }
+
+  protected finalParams(slot: Slot, trained: Model): TargetParams {
+    const L = this.levels(slot.target);
+    const data = readInit(trained, slot.value);
+    const f = Math.fround;
+    let m = 0;
+    const th = Float32Array.from(data, (x) => Math.tanh(x));
+    for (const x of th) m = Math.max(m, Math.abs(x));
+    const s = f(1 / L);
+    const snapped = Float32Array.from(th, (x) => {
+      const unit = f(f(x / f(m * 2)) + 0.5);
+      const q = f(roundHalfEven(Math.min(L, Math.max(0, f(unit / s)))) * s);
+      return f(f(q * 2) - 1);
+    });
+    // stored as integers 2n − L in [−L, L] with scale 1/L (an int(k+1) range: int8 container up to 7 bits)
+    const range = quantRange(`int${slot.target.requested.bits + 1}`);
+    slot.snapped = { weight: new Tensor('float32', slot.dims, snapped), range };
+    return { scale: Float32Array.of(s), zeroPoint: Int32Array.of(0), axis: null, trackedMin: Float64Array.of(-1), trackedMax: Float64Array.of(1) };
+  }
+}
+
+/** sign with sign(0) = +1 in float32 as the graph computes it: round(clamp(w/2 + ½ + 2⁻²⁴, 0, 1))·2 − 1. */
+export function bnnSign(x: number): number {
+  const f = Math.fround;
+  const u = Math.min(1, Math.max(0, f(f(x * 0.5) + BNN_OFFSET)));
+  return roundHalfEven(u) * 2 - 1;
+}
+
+/** ½ + 2⁻²⁴: the next float32 above ½, so that w = 0 rounds up (sign(0) = +1). */
+const BNN_OFFSET = Math.fround(0.5 + 2 ** -24);
+
+/**
+ * BNN (Courbariaux / Hubara et al. 2016, NNI's BNNQuantizer) on weights: sign(w) with sign(0) = +1 in the forward, the
+ * gradient passed where |w| ≤ 1, and the weights clipped to [−1, 1] after every optimizer step. `quant_dtype` is
+ * not read (binary), deployed as int8 −1 / +1 with scale 1.
+ *
+ * @example new BNNQuantizer(model, [{ op_names: ['/conv2/Conv', '/conv3/Conv'], target_names: ['weight'] }], evaluator)
+ */
+export class BNNQuantizer extends TrainedQuantizer {
+  get name(): string {
+    return 'bnn';
+  }
+
+  protected override get defaultFuse(): 'none' | 'config' | 'auto' {
+    return 'config';
+  }
+
+  protected refuse(t: QuantTarget): string | null {
+    if (t.granularity.kind !== 'tensor') return "binary weights have no scale to share per channel: granularity must be 'default'";
+    return weightsOnly(t, 'BNN');
+  }
+
+  protected slotFor(_h: TrainingHooks, t: QuantTarget, v: Value, w: ChainWriter): Slot {
+    const key = paramKey(t.node, t.target);
+    // 2·round(clamp(w/2 + ½⁺, 0, 1)) − 1: the value is sign(w), the gradient 2·½ = 1 inside [−1, 1] (hard-tanh STE)
+    const apply = (x: Value): Value => {
+      const u = w.op('Add', [w.op('Mul', [x, w.constant('half', [0.5])]), w.constant('offset', [BNN_OFFSET])]);
+      const r = w.op('Round', [w.op('Clip', [u, w.constant('zero', [0]), w.constant('one', [1])])]);
+      return w.op('Sub', [w.op('Mul', [r, w.constant('two', [2])]), w.constant('one', [1])]);
+    };
+    const slot: Slot = { key, target: t, value: v.name, dims: [...v.initializer!.dims], apply };
+    this.slots.set(key, slot);
+    return slot;
+  }
+
+  protected tasks(h: TrainingHooks): Revert[] {
+    const clip = (s: StepState) => {
+      for (const slot of this.slots.values()) s.set(slot.value, Float32Array.from(s.get(slot.value), (x) => Math.min(1, Math.max(-1, x))));
+    };
+    return [h.patchOptimizerStep([], [clip])];
+  }
+
+  protected finalParams(slot: Slot, trained: Model): TargetParams {
+    const signs = Float32Array.from(readInit(trained, slot.value), bnnSign);
+    slot.snapped = { weight: new Tensor('float32', slot.dims, signs), range: quantRange('int2') };
+    return { scale: Float32Array.of(1), zeroPoint: Int32Array.of(0), axis: null, trackedMin: Float64Array.of(-1), trackedMax: Float64Array.of(1) };
+  }
+}
+
+/** The trained quantizers by registry name. */
+export const TRAINED_QUANTIZERS = {
+  qat: QATQuantizer,
+  lsq: LsqQuantizer,
+  lsqplus: LsqPlusQuantizer,
+  dorefa: DoReFaQuantizer,
+  bnn: BNNQuantizer,
+} as const satisfies Record<TrainedQuantizerName, unknown>;
