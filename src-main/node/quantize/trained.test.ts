@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import type { Model } from '../../core/ir/index.ts';
 import { ORT_CPU_STATIC_CONFIG } from '../../core/compress/quantization/index.ts';
 import { BNNQuantizer, DoReFaQuantizer, LsqPlusQuantizer, LsqQuantizer, QATQuantizer } from '../../core/compress/quantization/trained.ts';
-import { CompressionConfigError } from '../../core/compress/errors.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { Evaluator } from '../train/evaluator.ts';
 import { ArrayDataset, loadIdxDataset } from '../train/data.ts';

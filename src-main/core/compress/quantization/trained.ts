@@ -554,7 +554,7 @@ export class DoReFaQuantizer extends TrainedQuantizer {
   }
 
   protected refuse(t: QuantTarget): string | null {
-    if (t.granularity.kind !== 'tensor') return "DoReFa normalises the whole weight with one max|tanh w|: granularity must be 'default'";
+    if (t.granularity.kind !== 'tensor' && t.role === 'weight') return "DoReFa normalises the whole weight with one max|tanh w|: granularity must be 'default'";
     return weightsOnly(t, 'DoReFa');
   }
 
@@ -628,7 +628,7 @@ export class BNNQuantizer extends TrainedQuantizer {
   }
 
   protected refuse(t: QuantTarget): string | null {
-    if (t.granularity.kind !== 'tensor') return "binary weights have no scale to share per channel: granularity must be 'default'";
+    if (t.granularity.kind !== 'tensor' && t.role === 'weight') return "binary weights have no scale to share per channel: granularity must be 'default'";
     return weightsOnly(t, 'BNN');
   }
 
