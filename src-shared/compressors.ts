@@ -35,6 +35,44 @@ const positiveInt = z.int().positive();
 const entry = <O extends z.ZodRawShape>(e: CompressorInfo<O>) => e;
 
 // ---------------------------------------------------------------------------------------------------------------
+// The training block (the finetune step's options, and those of every compressor that trains with the task loss)
+
+export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
+
+const optimizerSchema = z.strictObject({
+  kind: z.enum(OPTIMIZERS).default('sgd'),
+  momentum: z.number().min(0).max(1).optional(),
+  weightDecay: z.number().min(0).optional(),
+});
+
+const scheduleSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('constant') }),
+  z.strictObject({ kind: z.literal('cosine'), minLr: z.number().min(0).default(0) }),
+  z.strictObject({ kind: z.literal('step'), stepSize: positiveInt, gamma: z.number().positive().max(1).default(0.1) }),
+  z.strictObject({ kind: z.literal('linear'), endLr: z.number().min(0).default(0) }),
+]);
+
+/** Epochs, optimizer, learning rate, schedule and batch size of a training run on the plan's train split. */
+export const TRAINING_SHAPE = {
+  epochs: z.number().positive(),
+  optimizer: optimizerSchema.default({ kind: 'sgd' }),
+  lr: z.number().positive(),
+  schedule: scheduleSchema.default({ kind: 'constant' }),
+  batchSize: positiveInt.default(32),
+  /** Stop an epoch after this many batches (quick runs). */
+  maxBatchesPerEpoch: positiveInt.optional(),
+};
+
+/** The training block of the trained quantizers: a short fine-tune by default (1 epoch, Adam 1e-4, batch 64). */
+const QUANT_TRAINING = {
+  ...TRAINING_SHAPE,
+  epochs: TRAINING_SHAPE.epochs.default(1),
+  optimizer: optimizerSchema.default({ kind: 'adam' }),
+  lr: TRAINING_SHAPE.lr.default(1e-4),
+  batchSize: positiveInt.default(64),
+};
+
+// ---------------------------------------------------------------------------------------------------------------
 // Observers (quantization calibration): no options of their own at the step level
 
 export interface ObserverInfo {
@@ -77,6 +115,46 @@ export const QUANTIZER_REGISTRY = {
       /** Calibration batches of 32 samples. */
       calibrationBatches: positiveInt.default(32),
     },
+  }),
+  qat: entry({
+    label: 'QAT (quantization-aware training)',
+    description: 'fake quantization inside the training step, EMA activation ranges, clipped straight-through gradient; BatchNorm folded first',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'per_tensor',
+    options: { ...QUANT_TRAINING, quantStartStep: z.int().min(0).default(0) },
+  }),
+  lsq: entry({
+    label: 'LSQ (learned step size)',
+    description: 'scales trained with LSQ’s gradient (symmetric, zero point 0), initialised at 2·mean|x|/√qmax',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'per_tensor',
+    options: { ...QUANT_TRAINING, init: z.enum(['mean', 'nni']).default('mean') },
+  }),
+  lsqplus: entry({
+    label: 'LSQ+ (learned step size and offset)',
+    description: 'scales and zero points trained (affine), LSQ+’s offset gradient',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'per_tensor',
+    options: { ...QUANT_TRAINING, init: z.enum(['mean', 'nni']).default('mean') },
+  }),
+  dorefa: entry({
+    label: 'DoReFa (k-bit weights)',
+    description: 'weights through tanh normalisation onto a k-bit grid in [−1, 1], trained straight through; BatchNorm kept',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'per_tensor',
+    options: { ...QUANT_TRAINING },
+  }),
+  bnn: entry({
+    label: 'BNN (binary weights)',
+    description: 'sign(w) weights, straight-through inside [−1, 1], weights clipped after every step; BatchNorm kept',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'per_tensor',
+    options: { ...QUANT_TRAINING },
   }),
 } as const satisfies Record<string, CompressorInfo>;
 export type QuantizerName = keyof typeof QUANTIZER_REGISTRY;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigListError, parseConfigList } from './config/index.ts';
 import { findUnsafeKeys, MAX_JSON_DEPTH } from './config/json.ts';
 import { StudioError } from './errors.ts';
-import { FAMILIES, PRUNER_REGISTRY, QUANTIZER_REGISTRY, compressorInfo, unknownCompressorMessage, type Family } from './compressors.ts';
+import { FAMILIES, PRUNER_REGISTRY, QUANTIZER_REGISTRY, TRAINING_SHAPE, compressorInfo, unknownCompressorMessage, type Family } from './compressors.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // JSON paths and the plan error
@@ -120,30 +120,10 @@ export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
 export { PRUNERS, QUANTIZERS, OBSERVERS, type PrunerName, type QuantizerName, type ObserverName } from './compressors.ts';
 
-export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
+export { OPTIMIZERS } from './compressors.ts';
 
-const optimizerSchema = z.strictObject({
-  kind: z.enum(OPTIMIZERS).default('sgd'),
-  momentum: z.number().min(0).max(1).optional(),
-  weightDecay: z.number().min(0).optional(),
-});
-
-const scheduleSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('constant') }),
-  z.strictObject({ kind: z.literal('cosine'), minLr: z.number().min(0).default(0) }),
-  z.strictObject({ kind: z.literal('step'), stepSize: positiveInt, gamma: z.number().positive().max(1).default(0.1) }),
-  z.strictObject({ kind: z.literal('linear'), endLr: z.number().min(0).default(0) }),
-]);
-
-const trainingShape = {
-  epochs: z.number().positive(),
-  optimizer: optimizerSchema.default({ kind: 'sgd' }),
-  lr: z.number().positive(),
-  schedule: scheduleSchema.default({ kind: 'constant' }),
-  batchSize: positiveInt.default(32),
-  /** Stop an epoch after this many batches (quick runs). */
-  maxBatchesPerEpoch: positiveInt.optional(),
-};
+/** The training block of a step that trains (finetune; trained compressors carry the same keys in their options). */
+const trainingShape = TRAINING_SHAPE;
 
 /**
  * The steps that name a compressor: which option names it, its family's registry, the options every member

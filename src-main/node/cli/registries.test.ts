@@ -21,7 +21,8 @@ import {
 import { STEP_KINDS, STEP_REGISTRY } from '../../../src-shared/experiment.ts';
 import { PRUNER_CLASSES } from '../../core/compress/pruning/index.ts';
 import { OBSERVER_FACTORIES } from '../../core/compress/quantization/observers.ts';
-import { QUANTIZER_CLASSES, imageEvaluator } from '../quantize/index.ts';
+import { QUANTIZER_CLASSES, TRAINED_QUANTIZER_CLASSES, imageEvaluator, isTrainedQuantizer } from '../quantize/index.ts';
+import { ArrayDataset, Evaluator } from '../train/index.ts';
 import { buildProgram } from './main.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { registeredSteps } from '../jobs/registry.ts';
@@ -47,7 +48,7 @@ describe('the compressor registries', () => {
 
   it('have an implementation behind every name, and only those', async () => {
     expect(Object.keys(PRUNER_CLASSES)).toEqual(PRUNERS);
-    expect(Object.keys(QUANTIZER_CLASSES)).toEqual(QUANTIZERS);
+    expect([...Object.keys(QUANTIZER_CLASSES), ...Object.keys(TRAINED_QUANTIZER_CLASSES)]).toEqual(QUANTIZERS);
     expect(Object.keys(OBSERVER_FACTORIES)).toEqual(OBSERVERS);
     for (const name of PRUNERS) {
       const p = new PRUNER_CLASSES[name](model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }]);
@@ -58,6 +59,18 @@ describe('the compressor registries', () => {
     const cal = loadIdxPair('resources/mnist/t10k-images-idx3-ubyte.gz', 'resources/mnist/t10k-labels-idx1-ubyte.gz', 64);
     const evaluator = imageEvaluator(model, { calibration: { x: cal.images, labels: cal.labels, count: cal.count, shape: cal.shape, source: 'mnist' }, batchSize: 32 });
     for (const name of QUANTIZERS) {
+      if (isTrainedQuantizer(name)) {
+        // two training steps on 64 images through the real Evaluator, then the export
+        const train = new ArrayDataset(cal.images, cal.shape, cal.labels);
+        const ev = new Evaluator(model, { train, optimizer: { type: 'adam', lr: 1e-4 }, batchSize: 32, epochs: 1, threads: 1 });
+        const cfg = name === 'lsqplus' ? [{ op_types: ['Conv'], target_names: ['weight'], quant_scheme: 'affine' }] : [{ op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int4' }];
+        const q = new TRAINED_QUANTIZER_CLASSES[name](model, cfg, ev);
+        expect(q.name).toBe(name);
+        const r = await q.compress({ maxSteps: 2 });
+        expect(Object.keys(r.calibration).length, name).toBe(3);
+        expect(r.exported.graph.nodes.filter((n) => n.opType === 'DequantizeLinear').length, name).toBe(3);
+        continue;
+      }
       const q = new QUANTIZER_CLASSES[name](model, [{ op_types: ['Conv'], target_names: ['_input_', 'weight'], quant_dtype: 'int8' }], evaluator);
       expect(q.name).toBe(name);
       expect(Object.keys((await q.compress()).calibration).length, name).toBeGreaterThan(0);

@@ -4,3 +4,4 @@ export { PTQQuantizer, QUANTIZER_CLASSES, wantsReduceRange, type QuantizerClass,
 export { verifyFusion, optimizedGraph, fusionDiagnostics, INTEGER_OPS, type FusionReport } from './verify.ts';
 export { accuracyFallback, schedule, type FallbackOptions, type FallbackResult } from './fallback.ts';
 export { loadSamples, checkSamples, batchesOf, declaredBatch, imageEvaluator, type SampleSet, type ImageEvaluatorOptions } from './data.ts';
+export { checkDeployed, isTrainedQuantizer, SimulatedDeployedMismatchError, TRAINED_QUANTIZER_CLASSES, type DeployedCheck, type TrainedQuantizerClass } from './trained.ts';

@@ -12,6 +12,7 @@ import { fuseModules, type FusedGroup } from '../../core/compress/fusion/index.t
 import { CompressionConfigError } from '../../core/compress/errors.ts';
 import { Compressor, type CompressorOptions } from '../../core/compress/compressor.ts';
 import type { QuantizerName } from '../../../src-shared/compressors.ts';
+import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
 import {
   buildQuantized,
   paramKey,
@@ -211,5 +212,8 @@ export class PTQQuantizer extends Compressor<PTQResult, QuantEvaluator> {
 /** How every quantizer is built: NNI's `(model, config_list, evaluator, options)`. */
 export type QuantizerClass = new (model: Model, configList: unknown, evaluator: QuantEvaluator, options?: PTQOptions) => PTQQuantizer;
 
-/** The implementation of every name in src-shared's quantizer registry (a registered name without one does not compile). */
-export const QUANTIZER_CLASSES = { ptq: PTQQuantizer } as const satisfies Record<QuantizerName, QuantizerClass>;
+/**
+ * The implementation of every calibrating name in src-shared's quantizer registry; the trained ones are
+ * TRAINED_QUANTIZER_CLASSES (node/quantize/trained.ts). A registered name in neither does not compile.
+ */
+export const QUANTIZER_CLASSES = { ptq: PTQQuantizer } as const satisfies Record<Exclude<QuantizerName, TrainedQuantizerName>, QuantizerClass>;

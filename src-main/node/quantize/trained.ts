@@ -6,7 +6,11 @@
  * node:* and the runtime.
  */
 import { StudioError } from '../../core/ir/errors.ts';
-import type { TrainedQuantResult } from '../../core/compress/quantization/trained.ts';
+import type { Model } from '../../core/ir/index.ts';
+import type { CompressionEvaluator } from '../../core/compress/compressor.ts';
+import type { LsqOptions, QATOptions } from '../../core/compress/quantization/trained.ts';
+import { TRAINED_QUANTIZERS, type TrainedQuantizer, type TrainedQuantizerName, type TrainedQuantResult } from '../../core/compress/quantization/trained.ts';
+import type { QuantizerName } from '../../../src-shared/compressors.ts';
 import type { ArrayDataset } from '../train/data.ts';
 import { evaluate } from '../train/trainer.ts';
 import { verifyFusion, type FusionReport } from './verify.ts';
@@ -45,4 +49,15 @@ export async function checkDeployed(r: TrainedQuantResult, data: ArrayDataset, o
   const tolerance = opts.tolerance ?? 0.001;
   if (Math.abs(simulated - deployed) > tolerance + 1e-12) throw new SimulatedDeployedMismatchError(simulated, deployed, tolerance);
   return { simulated, deployed, fusion };
+}
+
+/** How every trained quantizer is built: NNI's `(model, config_list, evaluator, options)`. */
+export type TrainedQuantizerClass = new (model: Model, configList: unknown, evaluator: CompressionEvaluator, options?: QATOptions & LsqOptions) => TrainedQuantizer;
+
+/** The implementation of every trained name in src-shared's quantizer registry (one missing does not compile). */
+export const TRAINED_QUANTIZER_CLASSES = TRAINED_QUANTIZERS satisfies Record<Extract<QuantizerName, TrainedQuantizerName>, TrainedQuantizerClass>;
+
+/** Whether a registry name is one of the trained quantizers. */
+export function isTrainedQuantizer(name: string): name is TrainedQuantizerName {
+  return Object.hasOwn(TRAINED_QUANTIZER_CLASSES, name);
 }

@@ -1,5 +1,5 @@
 /**
- * @file The `quantize` step (post-training): calibrate on the plan's calibration split with an observer, fold
+ * @file The `quantize` step. Trained quantizers (QAT, LSQ, LSQ+, DoReFa, BNN) go to quantize-trained.ts; post-training: calibrate on the plan's calibration split with an observer, fold
  * Conv/Gemm + BatchNormalization first, and write the QDQ model ORT fuses into integer kernels.
  */
 import { writeFileSync } from 'node:fs';
@@ -8,7 +8,9 @@ import type { QuantizeStep, StepResult } from '../../../src-shared/experiment.ts
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { imageEvaluator, QUANTIZER_CLASSES, type SampleSet } from '../quantize/index.ts';
+import { imageEvaluator, isTrainedQuantizer, QUANTIZER_CLASSES, type SampleSet } from '../quantize/index.ts';
+import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
+import { trainedQuantizeStep } from './quantize-trained.ts';
 import type { ImageSet } from '../train/mnist.ts';
 import { loadSplit } from './data.ts';
 import { MissingSplitError } from './finetune.ts';
@@ -16,7 +18,9 @@ import { MissingSplitError } from './finetune.ts';
 const samples = (s: ImageSet, source: string): SampleSet => ({ x: s.images, labels: s.labels, count: s.count, shape: s.shape, source });
 
 export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<StepResult> {
-  const { step, plan } = ctx;
+  if (isTrainedQuantizer(ctx.step.quantizer)) return trainedQuantizeStep(ctx as StepContext<Extract<QuantizeStep, { quantizer: TrainedQuantizerName }>>);
+  const { step: raw, plan } = ctx;
+  const step = raw as Exclude<QuantizeStep, { quantizer: TrainedQuantizerName }>;
   const calSplit = plan.dataset?.calibration ?? plan.dataset?.train;
   if (!calSplit) throw new MissingSplitError('quantize', 'calibration');
   const { model } = openModel(ctx.inputModel);

@@ -1,0 +1,58 @@
+/**
+ * @file The quantize step with a trained quantizer, from a parsed plan: QAT trains on the plan's train split, the
+ * step writes a QDQ model whose accuracy equals the simulated model's, and reports both; a plan naming a trained
+ * quantizer without dataset.train, or with options the quantizer does not read, is refused with the JSON path.
+ */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parsePlan, PlanError, type QuantizeStep } from '../../../src-shared/experiment.ts';
+import { loadModelFile } from '../io/model-file.ts';
+import { CancellationSource } from '../jobs/index.ts';
+import type { StepContext } from '../jobs/registry.ts';
+import { quantizeStep } from './quantize.ts';
+
+const res = (p: string) => resolve('resources', p);
+const mnist = (split: 'train' | 't10k', limit: number) => ({ kind: 'idx' as const, paths: [res(`mnist/${split}-images-idx3-ubyte.gz`), res(`mnist/${split}-labels-idx1-ubyte.gz`)], limit });
+
+function issues(plan: unknown): string[] {
+  try {
+    parsePlan(plan);
+  } catch (e) {
+    if (e instanceof PlanError) return e.issues.map((i) => `${i.path}: ${i.message}`);
+    throw e;
+  }
+  return [];
+}
+
+describe('quantize step, trained quantizers', () => {
+  it('QAT on the train split: a QDQ model whose deployed accuracy is the simulated one', async () => {
+    const plan = parsePlan({
+      model: res('mnist-cnn.onnx'),
+      dataset: { train: mnist('train', 1280), evaluation: mnist('t10k', 1000) },
+      seed: 0,
+      steps: [{ kind: 'quantize', quantizer: 'qat', configList: [{ op_types: ['Conv', 'Gemm'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' } } }], lr: 2e-5, quantStartStep: 5 }],
+    });
+    const logs: string[] = [];
+    const step = plan.steps[0] as QuantizeStep;
+    const r = await quantizeStep({ runId: 't', index: 0, step, plan, inputModel: plan.model, checkpointDir: mkdtempSync(join(tmpdir(), 'qat-')), token: new CancellationSource().token, progress: () => {}, metric: () => {}, log: (m) => void logs.push(m) } as StepContext<QuantizeStep>);
+    const s = r.summary as { quantizer: string; steps: number; simulated: number; deployed: number; integerKernels: Record<string, number> };
+    expect(s.quantizer).toBe('qat');
+    expect(s.steps).toBe(20); // 1280 / 64 for one epoch
+    expect(Math.abs(s.simulated - s.deployed)).toBeLessThanOrEqual(0.001);
+    expect(s.deployed).toBeGreaterThan(0.97);
+    expect(s.integerKernels.QLinearConv).toBe(3);
+    expect(loadModelFile(r.outputModel!).graph.nodes.some((n) => n.opType === 'QuantizeLinear')).toBe(true);
+    expect(logs.some((l) => /simulated .* %, deployed .* %/.test(l))).toBe(true);
+  });
+
+  it('refuses a trained quantizer without dataset.train, and options it does not read, with the JSON path', () => {
+    const base = { model: 'm.onnx', steps: [{ kind: 'quantize', quantizer: 'lsq', configList: [{ op_types: ['Conv'] }] }] };
+    expect(issues(base)).toEqual(['$.steps[0]: the "lsq" quantizer trains and needs dataset.train']);
+    const withData = { ...base, dataset: { train: mnist('train', 10) } };
+    expect(issues({ ...withData, steps: [{ ...base.steps[0], observer: 'minmax' }] })[0]).toMatch(/^\$\.steps\[0\]\.observer/);
+    expect(issues({ ...withData, steps: [{ ...base.steps[0], quantStartStep: 3 }] })[0]).toMatch(/^\$\.steps\[0\]\.quantStartStep/);
+    expect(issues({ ...withData, steps: [{ ...base.steps[0], lr: -1 }] })[0]).toMatch(/^\$\.steps\[0\]\.lr/);
+  });
+});
