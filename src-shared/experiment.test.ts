@@ -106,7 +106,7 @@ describe('parsePlan', () => {
       steps: [
         { kind: 'prune', pruner: 'taylor', configList: [{ op_types: ['Conv'], sparse_ratio: 2 }] },
         { kind: 'prune', pruner: 'l1', configList: [], trainingBatches: 4, totalTimes: 2 },
-        { kind: 'quantize', quantizer: 'qat', configList: [] },
+        { kind: 'quantize', quantizer: 'hqq', configList: [] },
         { kind: 'quantize', configList: [], observer: 'kl', training: { epochs: 1, lr: 0.1 } },
         { kind: 'distill', configList: [] },
         { kind: 'prune', configList: [] },
@@ -117,7 +117,7 @@ describe('parsePlan', () => {
       { path: '$.steps[0].configList[0].sparse_ratio', message: expect.any(String) },
       { path: '$.steps[1].trainingBatches', message: 'unknown option "trainingBatches"' },
       { path: '$.steps[1].totalTimes', message: 'unknown option "totalTimes"' },
-      { path: '$.steps[2].quantizer', message: 'unknown quantizer "qat" (available: ptq)' },
+      { path: '$.steps[2].quantizer', message: 'unknown quantizer "hqq" (available: ptq, qat, lsq, lsqplus, dorefa, bnn)' },
       { path: '$.steps[3].observer', message: expect.stringContaining('minmax') },
       { path: '$.steps[3].training', message: 'unknown option "training"' },
       { path: '$.steps[4].kind', message: expect.stringContaining('unknown step kind "distill"') },

@@ -9,7 +9,7 @@ import { inspectModel, openModel } from '../inspect.ts';
 import { benchmark, listProviders } from '../runtime/index.ts';
 import { formatBytes, formatCount, formatMs, formatShape } from '../../../src-shared/format.ts';
 import { table } from './format.ts';
-import { describeChoices, OBSERVERS, PRUNERS, type PrunerName } from '../../../src-shared/compressors.ts';
+import { describeChoices, OBSERVERS, PRUNERS, QUANTIZERS, type PrunerName } from '../../../src-shared/compressors.ts';
 import { runDemo } from './demo.ts';
 import { resumeCommand, runCommand, runsCommand } from './runs.ts';
 import { STEP_MODULES } from '../steps/index.ts';
@@ -167,11 +167,19 @@ export function buildProgram(): Command {
 
   program
     .command('quantize')
-    .description('post-training int8 quantization: calibrate, export QDQ that ORT fuses, report accuracy / size / latency')
+    .description('quantization: calibrate (ptq) or train (qat, lsq, lsqplus, dorefa, bnn), export QDQ that ORT fuses, report accuracy / size / latency')
     .argument('<model>', 'path to a .onnx file')
+    .addOption(new Option('--quantizer <name>', `quantizer: ${describeChoices('quantizer')}`).choices(QUANTIZERS))
+    .option('--data <path>', 'labelled training data of a trained quantizer: IDX images (labels beside), .npy, .npz or an IDX folder')
+    .option('--epochs <n>', 'trained quantizers: epochs (default 1)', count(1))
+    .addOption(new Option('--optimizer <name>', 'trained quantizers: optimizer (default adam)').choices(['sgd', 'adam', 'adamw']))
+    .option('--lr <x>', 'trained quantizers: learning rate (default 1e-4)', positive)
+    .option('--batch-size <n>', 'trained quantizers: batch size (default 64)', count(1))
+    .option('--quant-start-step <n>', 'qat: optimizer steps in float before fake quantization starts (default 0)', count(0))
+    .addOption(new Option('--init <how>', "lsq / lsqplus: initial scales, 'mean' (2·mean|x|/√qmax) or 'nni' (0.01)").choices(['mean', 'nni']))
     .option('--config <file>', 'config list (default: the ORT CPU recommendation, uint8 activations / int8 per-channel weights)')
     .option('--calib <data>', 'calibration data: IDX images, .npy, .npz or an IDX folder (absent: dynamic quantization)')
-    .addOption(new Option('--observer <kind>', `activation observer: ${describeChoices('observer')}`).choices(OBSERVERS).default('minmax'))
+    .addOption(new Option('--observer <kind>', `activation observer (ptq): ${describeChoices('observer')}`).choices(OBSERVERS))
     .option('--eval <data>', 'labelled evaluation data')
     .option('--calib-count <n>', 'calibration samples (default 500)', count(1))
     .option('--eval-count <n>', 'evaluation samples (default 2000)', count(1))

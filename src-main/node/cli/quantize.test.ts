@@ -75,4 +75,24 @@ describe('quantizeCommand', () => {
     expect(err).toBeInstanceOf(CalibrationDataError);
     expect((err as Error).message).toMatch(/input "input" expects float32\[.*,1,28,28\], but calibration data rgb.npy holds samples of \[3,8,8\]/);
   });
+
+  it('trains with --quantizer (qat on the example): deployed = simulated, integer kernels, the run in the report', async () => {
+    const io = capture();
+    const r = await quantizeCommand({ model, quantizer: 'qat', data: calib, lr: 2e-5, quantStartStep: 5, eval: join(RESOURCES_DIR, 'mnist', 't10k-images-idx3-ubyte.gz'), evalCount: 1000, runs: 3 }, io);
+    expect(r.mode).toBe('trained');
+    expect(r.training!.steps).toBe(156); // one epoch of 10 000 samples at batch 64
+    expect(Math.abs(r.training!.simulated - r.accuracy!.after)).toBeLessThanOrEqual(0.001);
+    expect(r.accuracy!.drop).toBeLessThanOrEqual(0.005);
+    expect(r.fusion.counts.QLinearConv).toBe(3);
+    expect(io.out).toMatch(/qat \(trained\)/);
+    expect(io.out).toMatch(/trained {3}156 steps on 10000 samples .* simulated \d+\.\d\d% = deployed/);
+  });
+
+  it('names flags the chosen quantizer does not read, and a trained quantizer without --data', async () => {
+    await expect(quantizeCommand({ model, quantizer: 'lsq' }, capture())).rejects.toThrow('the lsq quantizer trains: give its labelled training data with --data');
+    await expect(quantizeCommand({ model, quantizer: 'qat', data: calib, calib }, capture())).rejects.toThrow('--calib is not read by the qat quantizer');
+    await expect(quantizeCommand({ model, quantizer: 'dorefa', data: calib, quantStartStep: 3 }, capture())).rejects.toThrow('--quant-start-step is not read by the dorefa quantizer: only qat delays quantization');
+    await expect(quantizeCommand({ model, calib, epochs: 2 }, capture())).rejects.toThrow('--epochs is not read by the ptq quantizer');
+    await expect(quantizeCommand({ model, quantizer: 'gptq', calib }, capture())).rejects.toThrow('unknown quantizer "gptq" (available: ptq, qat, lsq, lsqplus, dorefa, bnn)');
+  });
 });

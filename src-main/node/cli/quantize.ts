@@ -11,7 +11,10 @@ import { readConfigList } from './config-file.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { formatDiagnostic } from '../../core/compress/errors.ts';
-import { unknownCompressorMessage } from '../../../src-shared/compressors.ts';
+import { QUANTIZERS, unknownCompressorMessage, type QuantizerName } from '../../../src-shared/compressors.ts';
+import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
+import { checkDeployed, isTrainedQuantizer, TRAINED_QUANTIZER_CLASSES } from '../quantize/trained.ts';
+import { ArrayDataset, Evaluator, evaluate, type RunOptions } from '../train/index.ts';
 import { ORT_CPU_STATIC_CONFIG, OBSERVER_KINDS, quantizeDynamic, type CalibrationConfig, type ObserverKind } from '../../core/compress/quantization/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { parseConfigList, type Diagnostic } from '../../../src-shared/config/index.ts';
@@ -54,6 +57,19 @@ export interface QuantizeCommandOptions {
   runs?: number;
   /** Shapes of inputs with dynamic dims for the latency comparison (default: one calibration sample's shape). */
   shapes?: Record<string, number[]>;
+  /** Quantizer (default 'ptq'); qat / lsq / lsqplus / dorefa / bnn train on `data`. */
+  quantizer?: string;
+  /** Labelled training data of a trained quantizer (IDX images with labels beside them, .npy, .npz, IDX folder). */
+  data?: string;
+  /** Training block of a trained quantizer (defaults: 1 epoch, Adam, lr 1e-4, batch 64). */
+  epochs?: number;
+  optimizer?: 'sgd' | 'adam' | 'adamw';
+  lr?: number;
+  batchSize?: number;
+  /** QAT: optimizer steps in float before fake quantization starts. */
+  quantStartStep?: number;
+  /** LSQ / LSQ+: initial scales ('mean' = 2·mean|x|/√qmax, 'nni' = 0.01). */
+  init?: 'mean' | 'nni';
 }
 
 /** A bad command-line argument. */
@@ -65,7 +81,10 @@ export class QuantizeCommandError extends StudioError {
 
 export interface QuantizeReport {
   model: string;
-  mode: 'static' | 'dynamic';
+  mode: 'static' | 'dynamic' | 'trained';
+  quantizer: string;
+  /** Trained quantizers: the run and the simulated model's accuracy (deployed = `accuracy.after`). */
+  training?: { steps: number; samples: number; source: string; simulated: number };
   observer?: ObserverKind;
   reduceRange: boolean;
   cpu: Pick<CpuInfo, 'model' | 'flags' | 'logicalCores'>;
@@ -92,13 +111,18 @@ const processIO: CommandIO = {
  */
 export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandIO = processIO): Promise<QuantizeReport> {
   const observer = parseObserver(opts.observer);
+  const quantizer = parseQuantizer(opts);
   const configList = opts.config ? readConfigList(opts.config) : ORT_CPU_STATIC_CONFIG;
   const { model } = openModel(opts.model);
   // without calibration data nothing else sizes dynamic dims: refuse them by name before any work
   let shapes = opts.calib && !opts.shapes ? undefined : resolveInputShapes(model, opts.shapes);
   const threads = opts.threads ?? 1;
   const reduceRange = opts.reduceRange ?? wantsReduceRange();
-  const q = opts.calib ? await staticQuantize(model, configList, opts, observer, reduceRange, threads) : await dynamicQuantize(model, configList, reduceRange);
+  const q = isTrainedQuantizer(quantizer)
+    ? await trainedQuantize(model, configList, quantizer, opts, reduceRange, threads)
+    : opts.calib
+      ? await staticQuantize(model, configList, opts, observer, reduceRange, threads)
+      : await dynamicQuantize(model, configList, reduceRange);
   // the built-in config names every op type ORT has kernels for: types this model lacks are not worth a warning
   if (!opts.config) q.diagnostics = q.diagnostics.filter((d) => d.code !== 'unmatched-op-type' && d.code !== 'empty-selection');
   shapes ??= calibrationShapes(model, q.sampleShape);
@@ -108,7 +132,9 @@ export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandI
   const cpu = cpuInfo();
   const report: QuantizeReport = {
     model: opts.model,
-    mode: opts.calib ? 'static' : 'dynamic',
+    mode: q.training ? 'trained' : opts.calib ? 'static' : 'dynamic',
+    quantizer,
+    ...(q.training ? { training: q.training } : {}),
     ...(opts.calib ? { observer } : {}),
     reduceRange,
     cpu: { model: cpu.model, flags: cpu.flags, logicalCores: cpu.logicalCores },
@@ -143,6 +169,59 @@ interface Quantized {
   diagnostics: Diagnostic[];
   /** One calibration sample's input shape (batch 1). */
   sampleShape?: number[];
+  training?: QuantizeReport['training'];
+}
+
+const TRAINING_FLAGS = ['data', 'epochs', 'optimizer', 'lr', 'batchSize', 'quantStartStep', 'init'] as const;
+const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** The quantizer named on the command line, with the flags it does not read refused by name. */
+function parseQuantizer(opts: QuantizeCommandOptions): QuantizerName {
+  const name = opts.quantizer ?? 'ptq';
+  if (!(QUANTIZERS as readonly string[]).includes(name)) throw new QuantizeCommandError(unknownCompressorMessage('quantizer', name), { quantizer: name });
+  const given = (k: keyof QuantizeCommandOptions) => opts[k] !== undefined;
+  const refuse = (k: keyof QuantizeCommandOptions, why: string) => {
+    if (given(k)) throw new QuantizeCommandError(`${flag(k)} is not read by the ${name} quantizer: ${why}`, { quantizer: name, option: flag(k) });
+  };
+  if (isTrainedQuantizer(name)) {
+    if (!opts.data) throw new QuantizeCommandError(`the ${name} quantizer trains: give its labelled training data with --data`, { quantizer: name });
+    for (const k of ['calib', 'calibCount', 'maxDrop'] as const) refuse(k, 'it trains on --data instead of calibrating');
+    if (opts.observer !== undefined && opts.observer !== 'minmax') refuse('observer', 'it trains on --data instead of calibrating');
+    if (name !== 'qat') refuse('quantStartStep', 'only qat delays quantization');
+    if (name !== 'lsq' && name !== 'lsqplus') refuse('init', 'only lsq / lsqplus learn their scales');
+  } else {
+    for (const k of TRAINING_FLAGS) refuse(k, 'it calibrates (--calib) and does not train');
+  }
+  return name as QuantizerName;
+}
+
+/** A trained quantizer: train on --data, export, and check deployed = simulated on --eval (or the first 2000 training samples). */
+async function trainedQuantize(model: Model, configList: unknown, name: TrainedQuantizerName, opts: QuantizeCommandOptions, reduceRange: boolean, threads: number): Promise<Quantized> {
+  const all = await loadSamples(opts.data!);
+  if (!all.labels) throw new QuantizeCommandError(`${opts.data} has no labels: the ${name} quantizer trains with the task loss`, { data: opts.data });
+  const train = new ArrayDataset(all.x, all.shape, all.labels, [], basename(all.source));
+  const { evaluation, on } = opts.eval ? await evaluationSet(all, 0, opts) : { evaluation: head(all, opts.evalCount ?? 2000), on: `${basename(all.source)} (training samples)` };
+  const evalData = new ArrayDataset(evaluation!.x, evaluation!.shape, evaluation!.labels!, [], on);
+  const kind = opts.optimizer ?? 'adam';
+  const lr = opts.lr ?? 1e-4;
+  const optimizer = kind === 'sgd' ? { type: 'sgd' as const, lr, momentum: 0.9 } : { type: kind, lr };
+  const evaluator = new Evaluator(model, { train, eval: evalData, optimizer, batchSize: opts.batchSize ?? 64, epochs: opts.epochs ?? 1, seed: 0, threads });
+  const options = { reduceRange, ...(opts.quantStartStep !== undefined ? { quantStartStep: opts.quantStartStep } : {}), ...(opts.init ? { init: opts.init } : {}) };
+  const q = new TRAINED_QUANTIZER_CLASSES[name](model, configList, evaluator, options);
+  let steps = 0;
+  const run: RunOptions = { onProgress: (e) => void (e.type === 'step' && (steps = e.step)), progressEvery: 1 };
+  const r = await q.compress(run);
+  const check = await checkDeployed(r, evalData, { threads });
+  const before = (await evaluate(model, evalData, { threads, batchSize: 256 })).top1;
+  return {
+    model: r.exported,
+    config: r.calibration,
+    fusion: check.fusion,
+    accuracy: { before, after: check.deployed, drop: before - check.deployed, samples: evaluation!.count, on },
+    training: { steps, samples: all.count, source: all.source, simulated: check.simulated },
+    diagnostics: r.diagnostics,
+    sampleShape: [1, ...all.shape],
+  };
 }
 
 async function staticQuantize(model: Model, configList: unknown, opts: QuantizeCommandOptions, observer: ObserverKind, reduceRange: boolean, threads: number): Promise<Quantized> {
@@ -243,8 +322,9 @@ function printReport(r: QuantizeReport, io: CommandIO): void {
   for (const d of r.diagnostics) if (d.level !== 'info') io.stderr(`${d.level}: ${formatDiagnostic(d)}\n`);
   const vnni = r.cpu.flags.avx512_vnni === true || r.cpu.flags.avx_vnni === true;
   const lines = [
-    `${r.model}: ${r.mode} int8${r.observer ? `, observer ${r.observer}` : ''}${r.reduceRange ? ', 7-bit weights (reduce range)' : ''}`,
+    `${r.model}: ${r.mode === 'trained' ? `${r.quantizer} (trained)` : `${r.mode} int8`}${r.observer ? `, observer ${r.observer}` : ''}${r.reduceRange ? ', 7-bit weights (reduce range)' : ''}`,
     ...(r.calibration ? [`  calibrated on ${r.calibration.samples} samples of ${basename(r.calibration.source)}`] : []),
+    ...(r.training ? [`  trained   ${r.training.steps} steps on ${r.training.samples} samples of ${basename(r.training.source)}; simulated ${pct(r.training.simulated)} = deployed within 0.1 point`] : []),
     ...(r.accuracy
       ? [`  accuracy  ${pct(r.accuracy.before)} → ${pct(r.accuracy.after)}  (${r.accuracy.drop >= 0 ? '−' : '+'}${(Math.abs(r.accuracy.drop) * 100).toFixed(2)} points on ${r.accuracy.samples} samples of ${r.accuracy.on})`]
       : ['  accuracy  not measured (no labels)']),
