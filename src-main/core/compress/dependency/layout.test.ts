@@ -42,6 +42,18 @@ describe('evalShapeInts', () => {
     expect(ints.get(third)).toMatchObject({ values: [64], dynamic: [false] });
     expect(ints.get(cat)).toMatchObject({ values: [2, 64], dynamic: [true, false] });
   });
+
+  it('reads opset-9 Slice bounds from attributes (paddle2onnx: Reshape(x, Concat(Shape(x)[0:1], C)))', () => {
+    const m = new Model();
+    const g = m.graph;
+    const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['N', 200, 1, 1] });
+    const shape = g.addNode({ opType: 'Shape', inputs: [x] }).outputs[0]!;
+    const ints = (value: number[]) => ({ type: 'ints' as const, value });
+    const batch = g.addNode({ opType: 'Slice', inputs: [shape], attributes: { axes: ints([0]), starts: ints([0]), ends: ints([1]) } }).outputs[0]!;
+    const cat = g.addNode({ opType: 'Concat', inputs: [batch, g.addInitializer('c', Tensor.int64([1], [200]))], attributes: { axis: { type: 'int', value: 0 } } }).outputs[0]!;
+    const known = evalShapeInts(g, (v) => (v === x ? [3, 200, 1, 1] : undefined), (v, axis) => v === x && axis === 0);
+    expect(known.get(cat)).toMatchObject({ values: [3, 200], dynamic: [true, false] });
+  });
 });
 
 describe('registries', () => {
