@@ -114,6 +114,8 @@ export const useModelStore = defineStore('model', () => {
 function describeOpenError(label: string, err: IpcError): OpenError {
   const first = err.message.split('\n')[0]!;
   if (err.code === 'DISCONNECTED') return { title: 'The host is not reachable', message: first, code: err.code };
+  // A valid model whose weights are in data files that did not come with it: not a format problem.
+  if (err.name === 'MissingExternalDataError') return { title: `${label} is missing its weight data`, message: first, code: err.code };
   if (err.name === 'ModelFormatError' || /protobuf|ModelProto|not an ONNX|invalid wire|decode/i.test(first)) {
     return { title: `${label} is not an ONNX model`, message: `${first}. Export the model to ONNX (e.g. torch.onnx.export) and open the .onnx file.`, code: err.code };
   }

@@ -129,6 +129,23 @@ describe('model store', () => {
     expect(model.graph?.nodes).toHaveLength(3);
   });
 
+  it('a model without its weight data is not called "not an ONNX model"', async () => {
+    fresh(
+      createFakeHost({
+        models: {
+          open: () => {
+            throw new IpcError({ name: 'MissingExternalDataError', code: 'MODEL_FORMAT', message: "the model is valid ONNX but its weights are in the external data file 'net.onnx.data', which is not in the model's folder: put it beside the .onnx file (tensor 'w')" });
+          },
+        },
+      }),
+    );
+    const model = useModelStore();
+    expect(await model.openPath('/models/net.onnx')).toBeNull();
+    expect(model.error?.title).toBe('net.onnx is missing its weight data');
+    expect(model.error?.message).toContain('put it beside the .onnx file');
+    expect(model.error?.message).not.toContain('Export the model to ONNX');
+  });
+
   it('refuses an empty file before uploading it', async () => {
     const model = useModelStore();
     expect(await model.openFile({ name: 'empty.onnx', size: 0, arrayBuffer: async () => new ArrayBuffer(0) })).toBeNull();

@@ -20,7 +20,7 @@ import {
   type TensorData,
   type ValueType,
 } from '../ir/index.ts';
-import { ModelFormatError } from './errors.ts';
+import { MissingExternalDataError, ModelFormatError } from './errors.ts';
 import { confineLocation, type ExternalReader } from './external.ts';
 import { checkWire } from './wire.ts';
 
@@ -306,7 +306,7 @@ function readExternal(tp: TensorProto, dtype: DataType, n: number, ctx: Ctx, nam
     throw new ModelFormatError(`external data length ${length} but dims of ${dtype} need ${need} bytes`, { tensor: name });
   }
   if (!ctx.opts.readExternal) {
-    throw new ModelFormatError(`weights are in external file ${quoted(location)} but no reader was given (decode from a file path)`, {
+    throw new MissingExternalDataError(`the model is valid ONNX but keeps its weights in the external file ${quoted(location)}, which a copy of the .onnx file alone does not bring: open the model by its path, in the folder that holds that file`, {
       tensor: name,
     });
   }

@@ -32,3 +32,9 @@ export class ModelFormatError extends StudioError {
 
 /** External data that would be read from outside the model's folder. */
 export class ExternalDataPathError extends ModelFormatError {}
+
+/**
+ * A valid ONNX file whose weights live in an external data file that cannot be had: missing beside the model, or
+ * the model came as bytes (an upload) without its folder. The file itself is fine; its data files are not there.
+ */
+export class MissingExternalDataError extends ModelFormatError {}

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryTransportPair, RpcClient, type IpcError, type StudioApi } from '../../../src-shared/ipc/index.ts';
+import { loadModelFile, saveModelFile } from '../io/model-file.ts';
 import { TEST_STEPS_MODULE, writeTinyModel } from '../jobs/test-steps.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
 import { createStudioHost, type StudioHost } from './host.ts';
@@ -66,6 +67,20 @@ describe('models', () => {
     expect(err.code).not.toBe('INTERNAL');
     expect(err.message.length).toBeGreaterThan(5);
     await expect(api.models.graph({ modelId: 'nope' })).rejects.toMatchObject({ code: 'MODEL_NOT_OPEN' });
+  });
+
+  it('a valid model without its external weight data is named for what it is, by path and as an upload', async () => {
+    const folder = mkdtempSync(join(dir, 'weightless-'));
+    const file = join(folder, 'net.onnx');
+    saveModelFile(loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx')), file, { external: { location: 'net.onnx.data', threshold: 1024 } });
+    const bytes = readFileSync(file);
+    rmSync(join(folder, 'net.onnx.data'));
+    const byPath = (await api.models.open({ source: { kind: 'path', path: file } }).catch((e) => e)) as IpcError;
+    expect(byPath.name).toBe('MissingExternalDataError');
+    expect(byPath.message).toMatch(/valid ONNX but its weights are in the external data file "net\.onnx\.data".*put it beside the \.onnx file/);
+    const upload = (await api.models.open({ source: { kind: 'bytes', name: 'net.onnx', bytes: new Uint8Array(bytes) } }).catch((e) => e)) as IpcError;
+    expect(upload.name).toBe('MissingExternalDataError');
+    expect(upload.message).toContain('open the model by its path');
   });
 
   it('saves dropped model bytes under the app data folder', async () => {

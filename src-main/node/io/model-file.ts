@@ -6,7 +6,7 @@ import { quoted } from '../../../src-shared/errors.ts';
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { expandHome, PathError, readInputFile, READ_LIMITS } from './guard.ts';
 import { dirname, join, resolve, sep } from 'node:path';
-import { decodeModel, encodeModel, ExternalDataPathError, ModelFormatError, type EncodeOptions } from '../../core/onnx/index.ts';
+import { decodeModel, encodeModel, ExternalDataPathError, MissingExternalDataError, ModelFormatError, type EncodeOptions } from '../../core/onnx/index.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 
 export interface LoadOptions {
@@ -48,7 +48,7 @@ function readConfined(folder: string, location: string, offset: number, length: 
   try {
     real = realpathSync(target);
   } catch {
-    throw new ModelFormatError(`external data file ${quoted(location)} does not exist`, { tensor });
+    throw new MissingExternalDataError(`the model is valid ONNX but its weights are in the external data file ${quoted(location)}, which is not in the model's folder: put it beside the .onnx file`, { tensor });
   }
   if (!real.startsWith(folder + sep)) {
     throw new ExternalDataPathError(`external data file ${quoted(location)} resolves outside the model folder`, { tensor });
