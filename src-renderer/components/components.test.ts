@@ -8,7 +8,8 @@ import { createFakeHost, type FakeHost } from '../testing/fake-host.ts';
 import HistoryView from '../views/HistoryView.vue';
 import RunView from '../views/RunView.vue';
 import WizardDataStep from '../views/wizard/WizardDataStep.vue';
-import { fakeRun } from '../testing/fake-host.ts';
+import { FAKE_MODEL, fakeRun } from '../testing/fake-host.ts';
+import { useModelStore } from '../stores/model.ts';
 import { useWizardStore } from '../stores/wizard.ts';
 import WizardModelStep from '../views/wizard/WizardModelStep.vue';
 import ConfigEditor from './ConfigEditor.vue';
@@ -67,6 +68,26 @@ describe('DropZone', () => {
 });
 
 describe('WizardModelStep', () => {
+  it('with a model open, another one can be opened by typing its path', async () => {
+    const paths: string[] = [];
+    host = createFakeHost({ models: { open: ({ source }) => (paths.push(source.kind === 'path' ? source.path : source.kind), { ...FAKE_MODEL, path: source.kind === 'path' ? source.path : FAKE_MODEL.path }) } });
+    setHost(host);
+    setActivePinia(createPinia());
+    const model = useModelStore();
+    await model.openExample('mnist-cnn');
+    const w = mount(WizardModelStep, { global: { stubs: { GraphCanvas: true } } });
+    await flushPromises();
+    const form = w.find('[data-testid="reopen-path"]');
+    expect(form.exists()).toBe(true);
+    await form.find('input').setValue('/home/me/other.onnx');
+    await form.trigger('submit');
+    await flushPromises();
+    expect(paths).toEqual(['example', '/home/me/other.onnx']);
+    expect(model.opened?.path).toBe('/home/me/other.onnx');
+    expect(useWizardStore().draft.model?.path).toBe('/home/me/other.onnx');
+    w.unmount();
+  });
+
   it('explains a file that is not a model, right below the drop zone', async () => {
     const w = mount(WizardModelStep);
     const input = w.find('[data-testid="file-input"]').element as HTMLInputElement;
