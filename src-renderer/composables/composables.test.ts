@@ -6,7 +6,7 @@ import { formatBytes, formatCount, formatDelta, formatChange, formatDuration, fo
 import { layoutGraph, nodeWidth } from './graph-layout.ts';
 import { paramRows, flattenPlan } from './param-diff.ts';
 import { paretoFlags } from './pareto.ts';
-import { buildPlan, newDraft, parseJsonText, reviveDraft } from './plan-builder.ts';
+import { buildPlan, hasAutoGroups, newDraft, parseJsonText, reviveDraft, setAutoGroups } from './plan-builder.ts';
 import { parseHash, routeHash, type Route } from './route.ts';
 
 function chain(n: number, branchEvery = 0): GraphView {
@@ -103,6 +103,22 @@ describe('plan builder', () => {
     expect(faults).toEqual([]);
     expect((plan!.steps as { kind: string }[]).map((s) => s.kind)).toEqual(['prune', 'speedup', 'finetune', 'quantize']);
     expect(plan!.evaluator).toMatchObject({ metric: 'top1' });
+  });
+
+  it('defaults to the demo recipe: Adam, cosine decay, lr 0.003, whole epochs, automatic dependency groups; roundTo when given', () => {
+    const d = { ...newDraft(), model: { path: '/m.onnx', name: 'm.onnx' } };
+    const steps = buildPlan(d, examples).plan!.steps as Record<string, unknown>[];
+    expect(steps[2]).toEqual({ kind: 'finetune', epochs: 4, lr: 0.003, optimizer: { kind: 'adam' }, schedule: { kind: 'cosine' }, batchSize: 64 });
+    expect(steps[0]!.configList).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }]);
+    expect(steps[1]).toEqual({ kind: 'speedup' });
+    d.prune.roundTo = 8;
+    expect((buildPlan(d, examples).plan!.steps as Record<string, unknown>[])[1]).toEqual({ kind: 'speedup', roundTo: 8 });
+    expect(hasAutoGroups(d.configText.pruning)).toBe(true);
+    const off = setAutoGroups(d.configText.pruning, false);
+    expect(JSON.parse(off)).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.5 }]);
+    expect(hasAutoGroups(off)).toBe(false);
+    // A global group keeps its own grouping.
+    expect(JSON.parse(setAutoGroups('[{"op_types":["Conv"],"sparse_ratio":0.5,"global_group_id":"g"}]', true))).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.5, global_group_id: 'g' }]);
   });
 
   it('names what is missing or malformed', () => {

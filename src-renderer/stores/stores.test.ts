@@ -42,7 +42,7 @@ describe('wizard store', () => {
     const again = useWizardStore();
     expect(again.draft.step).toBe('config');
     expect(again.draft.meta.name).toBe('my run');
-    expect(JSON.parse(again.draft.configText.pruning)).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.7 }]);
+    expect(JSON.parse(again.draft.configText.pruning)).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.7, dependency_group_id: 'auto' }]);
     expect(again.draft.prune.presetId).toBe('aggressive');
   });
 

@@ -8,7 +8,7 @@ import { computed, ref, shallowRef, watch } from 'vue';
 import { DISTILLATION_PRESETS, PRUNING_PRESETS, QUANTIZATION_PRESETS } from '../../src-shared/presets.ts';
 import type { Capabilities, CompressionMode, TargetsReply } from '../../src-shared/ipc/dto.ts';
 import { asIpcError, errorIssues } from '../../src-shared/ipc/errors.ts';
-import { activeModes, buildPlan, newDraft, parseJsonText, pretty, reviveDraft, suggestName, WIZARD_STEPS, type JsonFault, type WizardDraft, type WizardStep } from '../composables/plan-builder.ts';
+import { activeModes, buildPlan, hasAutoGroups, setAutoGroups as setAutoGroupsText, newDraft, parseJsonText, pretty, reviveDraft, suggestName, WIZARD_STEPS, type JsonFault, type WizardDraft, type WizardStep } from '../composables/plan-builder.ts';
 import { useHost } from '../host/host.ts';
 import { useModelStore } from './model.ts';
 import { useSettingsStore } from './settings.ts';
@@ -103,7 +103,13 @@ export const useWizardStore = defineStore('wizard', () => {
     const p = PRUNING_PRESETS.find((x) => x.id === id);
     if (!p) return;
     draft.value.prune = { ...draft.value.prune, enabled: true, presetId: id, pruner: p.pruner };
-    draft.value.configText.pruning = pretty(p.configList);
+    const keepAuto = hasAutoGroups(draft.value.configText.pruning) === true;
+    draft.value.configText.pruning = keepAuto ? setAutoGroupsText(pretty(p.configList), true) : pretty(p.configList);
+  }
+
+  /** Turns automatic channel dependency groups on or off for every entry of the pruning config list. */
+  function setAutoGroups(on: boolean): void {
+    draft.value.configText.pruning = setAutoGroupsText(draft.value.configText.pruning, on);
   }
 
   function applyQuantizationPreset(id: string): void {
@@ -221,6 +227,7 @@ export const useWizardStore = defineStore('wizard', () => {
     back,
     useOpenedModel,
     applyPruningPreset,
+    setAutoGroups,
     applyQuantizationPreset,
     applyDistillationPreset,
     setConfigText,
