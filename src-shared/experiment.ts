@@ -590,6 +590,8 @@ export const progressEventSchema = z.object({
   overall: z.number().min(0).max(1),
   etaMs: z.number().nonnegative().nullable(),
   loss: z.number().optional(),
+  /** The training step `loss` was taken at (the loss curve's x). */
+  step: z.int().nonnegative().optional(),
   metric: z.number().optional(),
   message: z.string().optional(),
   /** True when the worker sent it because the step was silent. */

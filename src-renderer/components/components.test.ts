@@ -110,10 +110,12 @@ describe('HistoryView', () => {
     const row = w.find('[data-testid="run-row-aaaa01"]');
     await row.findAll('button').find((b) => b.text() === 'Edit')!.trigger('click');
     await w.find('#tags-aaaa01').setValue('a, b');
+    await w.find('#name-aaaa01').setValue('renamed run');
     await w.find('form.editor').trigger('submit');
     await flushPromises();
     await new Promise((r) => setTimeout(r, 10));
     expect(host.runs.get('aaaa01')!.tags).toEqual(['a', 'b']);
+    expect(host.runs.get('aaaa01')!.name).toBe('renamed run');
     await row.findAll('button').find((b) => b.text() === 'Delete')!.trigger('click');
     expect(host.runs.has('aaaa01')).toBe(true); // nothing happens before the confirmation
     const dialog = w.find('dialog');

@@ -6,7 +6,8 @@ import { formatBytes, formatCount, formatDelta, formatChange, formatDuration, fo
 import { layoutGraph, nodeWidth } from './graph-layout.ts';
 import { paramRows, flattenPlan } from './param-diff.ts';
 import { paretoFlags } from './pareto.ts';
-import { buildPlan, hasAutoGroups, newDraft, parseJsonText, reviveDraft, setAutoGroups } from './plan-builder.ts';
+import { describeSummary } from './step-summary.ts';
+import { buildPlan, describeStep, hasAutoGroups, newDraft, parseJsonText, reviveDraft, setAutoGroups } from './plan-builder.ts';
 import { parseHash, routeHash, type Route } from './route.ts';
 
 function chain(n: number, branchEvery = 0): GraphView {
@@ -172,5 +173,21 @@ describe('routes, series, formats', () => {
     expect(formatChange(0.8, 'faster', 'slower')).toBe('1.25× slower');
     expect(formatDelta(-0.0042)).toBe('−0.42 pt');
     expect(formatDuration(65_000)).toBe('1 m 05 s');
+  });
+});
+
+describe('words for steps', () => {
+  it('says what a step did instead of its raw keys', () => {
+    expect(describeSummary({ steps: 930, seconds: 7.1192, keptMasks: false })).toBe('930 steps in 7.1 s');
+    expect(describeSummary({ macRatio: 0.2648, maxRelErr: 3.2e-7, paramsBefore: 24170, paramsAfter: 10946 })).toBe('3.78× fewer MACs · verified (max rel. error 3.2e-7) · params 24.2 k → 10.9 k');
+    expect(describeSummary({ pruner: 'l1', targets: 3, maskedFraction: 0.5, autoGroups: 0 })).toBe('L1 pruner · 3 targets · 50.0 % of the weights masked');
+    expect(describeSummary({ sleptMs: 12 })).toBe('slept ms 12');
+  });
+
+  it('the review names the sparsity a pruning step asks for, and the fine-tune recipe', () => {
+    expect(describeStep({ kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }] })).toBe('L1 pruner at 50 % sparsity, 1 config entry, coupled channels pruned together');
+    expect(describeStep({ kind: 'prune', pruner: 'l2', configList: [{ sparse_ratio: 0.3 }, { sparse_ratio: 0.7 }] })).toBe('L2 pruner at 30 %–70 % sparsity, 2 config entries');
+    expect(describeStep({ kind: 'finetune', epochs: 4, lr: 0.003, optimizer: { kind: 'adam' }, schedule: { kind: 'cosine' } })).toBe('4 epochs, Adam at lr 0.003 with cosine decay');
+    expect(describeStep({ kind: 'speedup', roundTo: 8 })).toContain('rounded to multiples of 8');
   });
 });

@@ -300,3 +300,42 @@ export function setAutoGroups(text: string, on: boolean): string {
   });
   return pretty(list);
 }
+
+/** The sparsity a pruning config list asks for, in words: "50 %", "30–70 %", or "by threshold". */
+function sparsityWords(list: unknown[]): string {
+  const ratios = list.flatMap((e) => (e && typeof e === 'object' && typeof (e as Record<string, unknown>).sparse_ratio === 'number' ? [(e as { sparse_ratio: number }).sparse_ratio] : []));
+  if (ratios.length === 0) return list.some((e) => e && typeof e === 'object' && 'sparse_threshold' in e) ? 'weights under a threshold' : 'no sparse_ratio';
+  const pct = (r: number) => `${+(r * 100).toFixed(1)} %`;
+  const lo = Math.min(...ratios);
+  const hi = Math.max(...ratios);
+  return lo === hi ? `${pct(lo)} sparsity` : `${pct(lo)}–${pct(hi)} sparsity`;
+}
+
+/**
+ * One plan step in words, for the review.
+ *
+ * @example describeStep({ kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] }) // "L1 pruner at 50 % sparsity, 1 config entry"
+ */
+export function describeStep(s: Record<string, unknown>): string {
+  const entries = Array.isArray(s.configList) ? (s.configList as unknown[]) : [];
+  const list = Array.isArray(s.configList) ? `${entries.length} config entr${entries.length === 1 ? 'y' : 'ies'}` : '';
+  switch (s.kind) {
+    case 'prune': {
+      const auto = entries.length > 0 && entries.every((e) => e && typeof e === 'object' && (e as Record<string, unknown>).dependency_group_id === 'auto');
+      return `${String(s.pruner).toUpperCase()} pruner at ${sparsityWords(entries)}, ${list}${auto ? ', coupled channels pruned together' : ''}`;
+    }
+    case 'speedup':
+      return `remove the pruned channels for real (smaller, faster graph)${s.roundTo ? `, widths rounded to multiples of ${s.roundTo}` : ''}`;
+    case 'finetune': {
+      const opt = (s.optimizer as { kind?: string } | undefined)?.kind ?? 'sgd';
+      const sched = (s.schedule as { kind?: string } | undefined)?.kind ?? 'constant';
+      return `${s.epochs} epoch${s.epochs === 1 ? '' : 's'}${s.maxBatchesPerEpoch ? ` of at most ${s.maxBatchesPerEpoch} batches` : ''}, ${opt === 'adam' ? 'Adam' : opt.toUpperCase()} at lr ${s.lr}${sched === 'constant' ? '' : ` with ${sched} decay`}`;
+    }
+    case 'quantize':
+      return `post-training quantization (${s.observer}, ${s.calibrationBatches} calibration batches), ${list}`;
+    case 'distill':
+      return `distill from the original model (T = ${s.temperature}), ${list}`;
+    default:
+      return '';
+  }
+}

@@ -49,7 +49,8 @@ export const useRunsStore = defineStore('runs', () => {
     l.progress = event;
     if (l.status === 'queued') l.status = 'running';
     if (event.loss !== undefined && !event.heartbeat && event.stepIndex >= 0 && event.stepIndex < event.stepCount) {
-      l.loss.push({ x: l.loss.length, value: event.loss, stepIndex: event.stepIndex });
+      // x is the training step when the step says it (a point per ORT call of several steps), else a count.
+      l.loss.push({ x: event.step ?? l.loss.length, value: event.loss, stepIndex: event.stepIndex });
     }
   });
   api.runs.on('log', ({ runId, event }) => {
@@ -66,7 +67,8 @@ export const useRunsStore = defineStore('runs', () => {
     if (ACTIVE_STATUSES.includes(status)) return;
     if (watched.has(runId)) void load(runId);
     if (status === 'failed' && error) notify.push({ kind: 'error', title: `Run ${details[runId]?.name ?? runId} failed`, message: error.message.split('\n')[0]!, code: error.code });
-    if (status === 'succeeded') notify.push({ kind: 'success', title: `Run ${details[runId]?.name ?? runId} finished`, message: 'The report is ready.' });
+    // The run on screen shows its own status and report; a notice there would only cover them.
+    if (status === 'succeeded' && !watched.has(runId)) notify.push({ kind: 'success', title: `Run ${details[runId]?.name ?? runId} finished`, message: 'The report is ready.' });
   });
   api.runs.on('report', ({ runId, report }) => {
     const d = details[runId];
@@ -191,13 +193,13 @@ export const useRunsStore = defineStore('runs', () => {
     }
   }
 
-  async function updateMeta(runId: string, patch: { tags?: string[]; notes?: string }): Promise<void> {
+  async function updateMeta(runId: string, patch: { name?: string; tags?: string[]; notes?: string }): Promise<void> {
     try {
       const r = await api.runs.update({ runId, ...patch });
       list.value = list.value.map((x) => (x.id === runId ? r : x));
-      if (details[runId]) details[runId] = { ...details[runId]!, tags: r.tags, notes: r.notes };
+      if (details[runId]) details[runId] = { ...details[runId]!, name: r.name, tags: r.tags, notes: r.notes };
     } catch (e) {
-      notify.error('Could not save the tags / notes', e);
+      notify.error('Could not save the name / tags / notes', e);
     }
   }
 

@@ -11,6 +11,7 @@ import { useCompareStore } from './compare.ts';
 import { useConnectionStore } from './connection.ts';
 import { useExportStore } from './exports.ts';
 import { useModelStore } from './model.ts';
+import { useNotifyStore } from './notify.ts';
 import { useRunsStore } from './runs.ts';
 import { DRAFT_KEY, useWizardStore } from './wizard.ts';
 
@@ -169,6 +170,10 @@ describe('runs store', () => {
     expect(live.status).toBe('running');
     expect(live.progress?.overall).toBe(0.25);
     expect(live.loss).toEqual([{ x: 0, value: 0.7, stepIndex: 0 }]);
+    // A training step's loss is drawn at its step, not at its rank among the points (one per ~10 steps).
+    host.server.emit('runs', 'progress', { runId: 'aaaa01', event: { ...event, loss: 0.6, step: 40, t: Date.now() } });
+    await flush();
+    expect(live.loss.at(-1)).toEqual({ x: 40, value: 0.6, stepIndex: 0 });
     expect(live.logs.at(-1)).toBe('10:20:30 warn: careful');
     expect(live.steps[0]).toBe('running');
 
@@ -178,6 +183,11 @@ describe('runs store', () => {
     await flush(5);
     expect(live.status).toBe('succeeded');
     expect(host.calls).toContain('runs.get aaaa01');
+    // The run is on screen: no "finished" notice over its report. One not on screen gets one.
+    expect(useNotifyStore().notices.filter((n) => n.kind === 'success')).toEqual([]);
+    host.server.emit('runs', 'status', { runId: 'bbbb02', status: 'succeeded', error: null });
+    await flush();
+    expect(useNotifyStore().notices.map((n) => n.title)).toContain('Run bbbb02 finished');
   });
 
   it('resyncs the list and the runs on screen after a reconnect', async () => {

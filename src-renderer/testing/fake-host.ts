@@ -160,8 +160,8 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
       compare: ({ runIds }) => ({ runs: runIds.map(detail), series: {}, layers: {} }),
       log: () => ({ lines: ['2025-01-01T00:00:02.000Z info hello'] }),
       active: () => [],
-      update: ({ runId, tags, notes }) => {
-        const r = { ...runs.get(runId)!, ...(tags ? { tags } : {}), ...(notes !== undefined ? { notes } : {}) };
+      update: ({ runId, name, tags, notes }) => {
+        const r = { ...runs.get(runId)!, ...(name ? { name } : {}), ...(tags ? { tags } : {}), ...(notes !== undefined ? { notes } : {}) };
         runs.set(runId, r);
         return r;
       },

@@ -84,7 +84,7 @@ export const CONTRACT = {
       compare: method('Two or more runs side by side: details, metric series and per-layer widths.', z.strictObject({ runIds: z.array(dto.runIdSchema).min(2).max(20) }), dto.compareReplySchema),
       log: method('The log of a run.', runRef, z.object({ lines: z.array(z.string()) })),
       active: method('Runs queued or running now, with their latest progress (for a resync after reconnecting).', none, z.array(dto.activeRunSchema)),
-      update: method('Set the tags and notes of a run.', z.strictObject({ runId: dto.runIdSchema, tags: z.array(z.string().max(60)).max(30).optional(), notes: z.string().max(10_000).optional() }), dto.runSummarySchema),
+      update: method('Set the name, tags and notes of a run.', z.strictObject({ runId: dto.runIdSchema, name: z.string().trim().min(1, 'a run needs a name').max(200).optional(), tags: z.array(z.string().max(60)).max(30).optional(), notes: z.string().max(10_000).optional() }), dto.runSummarySchema),
       delete: method('Delete a finished run and its files.', runRef, z.object({ deleted: z.string() })),
     },
     events: {

@@ -168,6 +168,9 @@ describe('experiments and runs', () => {
     expect(cmp.layers[a]).toEqual([{ node: 'fc', opType: 'Gemm', before: 3, after: 3 }]);
 
     const updated = await api.runs.update({ runId: b, tags: ['keep', 'int8'], notes: 'looks good' });
+    expect((await api.runs.update({ runId: b, name: 'renamed' })).name).toBe('renamed');
+    expect((await api.runs.get({ runId: b })).name).toBe('renamed');
+    await expect(api.runs.update({ runId: b, name: '   ' })).rejects.toMatchObject({ details: { issues: [{ path: '$.name' }] } });
     expect(updated.tags).toEqual(['int8', 'keep']);
     expect(updated.notes).toBe('looks good');
 

@@ -165,8 +165,9 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
       return { lines: lines.slice(-2000) };
     },
     active: () => runner.active().map((job) => ({ runId: job.runId, status: job.status, progress: latest.get(job.runId) ?? null })),
-    update: ({ runId, tags, notes }) => {
+    update: ({ runId, name, tags, notes }) => {
       const id = store.resolveRunId(runId);
+      if (name !== undefined) store.setName(id, name);
       if (tags !== undefined) store.setTags(id, tags);
       if (notes !== undefined) store.setNotes(id, notes);
       emit('runs', 'changed', { runId: id, change: 'updated' });

@@ -19,6 +19,8 @@ export interface StepProgress {
   loss?: number;
   metric?: number;
   message?: string;
+  /** The training step `loss` belongs to: the x of its point on the loss curve (else the count of losses so far). */
+  step?: number;
 }
 
 /**

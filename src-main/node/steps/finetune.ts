@@ -77,7 +77,7 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
       onProgress: (e) => {
         ctx.token.throwIfCancelled();
         if (e.type === 'step') {
-          ctx.progress({ fraction: e.step / totalSteps, loss: e.loss, message: `step ${e.step}/${totalSteps}` });
+          ctx.progress({ fraction: e.step / totalSteps, loss: e.loss, step: e.step, message: `step ${e.step}/${totalSteps}` });
         }
       },
     },

@@ -407,6 +407,11 @@ export class Store {
     return marked;
   }
 
+  setName(runId: string, name: string): void {
+    this.requireRun(runId);
+    this.db.prepare('UPDATE runs SET name = ? WHERE id = ?').run(name, runId);
+  }
+
   setNotes(runId: string, notes: string): void {
     this.requireRun(runId);
     this.db.prepare('UPDATE runs SET notes = ? WHERE id = ?').run(notes, runId);
