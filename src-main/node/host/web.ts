@@ -4,8 +4,12 @@
  * token in the URL gates everything (then an HttpOnly, SameSite=Strict cookie carries it); requests without it,
  * with a foreign Host header (DNS rebinding) or from a foreign Origin are refused. Imports node:*, ws and the host.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createReadStream, createWriteStream, existsSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { prepareOutputDir, READ_LIMITS } from '../io/guard.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
@@ -19,7 +23,11 @@ import { webSocketTransport } from './ws-transport.ts';
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const RENDERER_DIST = join(REPO_ROOT, 'dist', 'renderer');
 const COOKIE = 'studio_token';
-const MAX_MESSAGE_BYTES = 640 * 1024 * 1024;
+/**
+ * Largest WebSocket message. The biggest real payload is a dropped model sent as base64 JSON (4/3 of its size); 64 MiB
+ * fits a 45 MiB model, and larger models are uploaded as a stream through POST /upload instead.
+ */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const MAX_RPC_BODY = 16 * 1024 * 1024;
 
 export interface WebHostOptions extends Omit<StudioHostOptions, 'shell'> {
@@ -85,7 +93,9 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
   const hostHeaders = () => [`127.0.0.1:${port}`, `localhost:${port}`];
   const csp = () => contentSecurityPolicy({ connect: [`ws://127.0.0.1:${port}`, `ws://localhost:${port}`], dev });
 
-  const vite = dev ? await viteMiddleware(server) : null;
+  // Vite's HMR socket listens on this emitter, which receives only upgrades that passed the token check.
+  const hmrUpgrades = new EventEmitter();
+  const vite = dev ? await viteMiddleware(hmrUpgrades) : null;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   let peers = 0;
   let refuseUntil = 0;
@@ -108,6 +118,7 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('X-Frame-Options', 'DENY');
     if (url.pathname === '/rpc') return void handleRpc(req, res, host, origins());
+    if (url.pathname === '/upload') return void handleUpload(req, res, join(host.store.home, 'uploads'), origins());
     if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'Method not allowed');
     res.setHeader('Content-Security-Policy', csp());
     if (vite) return vite(req, res, () => refuse(res, 404, 'Not found'));
@@ -116,18 +127,23 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
 
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname !== '/ws') {
-      if (!vite) socket.destroy();
-      return; // Vite's HMR socket, handled by its own listener
-    }
-    if (Date.now() < refuseUntil) {
-      socket.write('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      socket.destroy();
-      return;
-    }
+    // Every upgrade — ours and Vite's HMR socket — passes the same token, Host and Origin checks first.
     const origin = req.headers.origin;
     if (!authorised(req, url) || (origin !== undefined && !origins().includes(origin))) {
       socket.write('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.destroy();
+      return;
+    }
+    if (url.pathname !== '/ws') {
+      if (vite) hmrUpgrades.emit('upgrade', req, socket, head);
+      else {
+        socket.write('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        socket.destroy();
+      }
+      return;
+    }
+    if (Date.now() < refuseUntil) {
+      socket.write('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       socket.destroy();
       return;
     }
@@ -237,14 +253,61 @@ async function handleRpc(req: IncomingMessage, res: ServerResponse, host: Studio
   res.end(encodeWire(reply.t === 'ok' ? { ok: true, value: reply.value } : { ok: false, error: reply.t === 'err' ? reply.error : null }));
 }
 
+/**
+ * POST /upload?name=<file name>: a model streamed to `<app data>/uploads/` (never held in memory, at most the size
+ * protobuf can address), written to a temporary name and renamed when complete. Answers `{ ok, path, size, sha256 }`;
+ * the renderer then opens the model by that path. Used for models too large for a WebSocket message.
+ */
+async function handleUpload(req: IncomingMessage, res: ServerResponse, dir: string, origins: string[]): Promise<void> {
+  if (req.method !== 'POST') return refuse(res, 405, 'POST only');
+  const origin = req.headers.origin;
+  if (origin !== undefined && !origins.includes(origin)) return refuse(res, 403, 'Forbidden origin');
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const name = (url.searchParams.get('name') ?? 'model.onnx').replace(/[^\w.-]+/g, '_').replace(/^\.+/, '').slice(0, 120) || 'model.onnx';
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  const reply = (status: number, body: Record<string, unknown>) => {
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+    res.end(JSON.stringify(body));
+  };
+  if (declared > READ_LIMITS.model) return reply(413, { ok: false, error: { name: 'UploadError', code: 'UPLOAD_TOO_LARGE', message: `the upload is ${declared} bytes, over the ${READ_LIMITS.model}-byte limit of an .onnx file` } });
+  const folder = prepareOutputDir(dir, { what: 'upload folder' });
+  const tmp = join(folder, `.upload-${randomBytes(6).toString('hex')}`);
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > READ_LIMITS.model) return done(new Error(`the upload is over the ${READ_LIMITS.model}-byte limit of an .onnx file`));
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(req, meter, createWriteStream(tmp, { flags: 'wx' }));
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    return reply(400, { ok: false, error: { name: 'UploadError', code: 'UPLOAD_FAILED', message: (e as Error).message } });
+  }
+  const sha256 = hash.digest('hex');
+  const path = join(folder, `${sha256.slice(0, 12)}-${name.endsWith('.onnx') ? name : `${name}.onnx`}`);
+  renameSync(tmp, path);
+  reply(200, { ok: true, path, size, sha256 });
+}
+
 type Middleware = ((req: IncomingMessage, res: ServerResponse, next: () => void) => void) & { close(): Promise<void> };
 
-/** Vite in middleware mode, rooted at src-renderer, its HMR socket on our server. */
-async function viteMiddleware(server: Server): Promise<Middleware> {
+/**
+ * Vite in middleware mode, rooted at src-renderer. Its HMR socket listens on `upgrades` (only authorised upgrades are
+ * forwarded there), and its file access is limited to the renderer's sources, src-shared and the dependencies: no
+ * `/@fs/` path reaches the rest of the checkout.
+ */
+async function viteMiddleware(upgrades: EventEmitter): Promise<Middleware> {
   const { createServer: createVite } = await import('vite');
+  const modules = join(REPO_ROOT, 'node_modules');
+  const allow = [join(REPO_ROOT, 'src-renderer'), join(REPO_ROOT, 'src-shared'), modules, ...(existsSync(modules) ? [realpathSync(modules)] : [])];
   const vite = await createVite({
     configFile: join(REPO_ROOT, 'vite.renderer.config.ts'),
-    server: { middlewareMode: true, hmr: { server } },
+    server: { middlewareMode: true, hmr: { server: upgrades as unknown as Server }, fs: { strict: true, allow } },
     appType: 'spa',
   });
   const mw = ((req: IncomingMessage, res: ServerResponse, next: () => void) => vite.middlewares(req, res, next)) as Middleware;
