@@ -1,5 +1,6 @@
 /** @file Vite configuration of the renderer: Vue 3 single-file components from src-renderer, built into dist/renderer (served by the web host and loaded by the Electron shell). */
 import vue from '@vitejs/plugin-vue';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
@@ -16,5 +17,7 @@ export default defineConfig({
     chunkSizeWarningLimit: 1500,
     sourcemap: false,
   },
-  server: { fs: { allow: [fileURLToPath(new URL('.', import.meta.url))] } },
+  // The dev server reads only the renderer, the shared code it imports and the dependencies — never the rest of the
+  // checkout (node_modules may be a link, so its real folder is allowed too).
+  server: { fs: { strict: true, allow: ['./src-renderer', './src-shared', './node_modules', realpathSync(fileURLToPath(new URL('./node_modules', import.meta.url)))].map((p) => (p.startsWith('.') ? fileURLToPath(new URL(p, import.meta.url)) : p)) } },
 });

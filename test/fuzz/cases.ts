@@ -288,7 +288,10 @@ const intField = (field: number, v: number) => Uint8Array.from([...tag(field, 0)
 const cat = (...parts: Uint8Array[]) => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.byteLength));
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
   return out;
 };
 
@@ -333,8 +336,11 @@ function mutate(r: R, value: unknown): unknown {
   const stack: unknown[] = [v];
   while (stack.length) {
     const x = stack.pop();
-    if (Array.isArray(x)) x.forEach((y, i) => (holders.push({ obj: x, key: i }), stack.push(y)));
-    else if (x && typeof x === 'object') for (const [k, y] of Object.entries(x)) holders.push({ obj: x as Record<string, unknown>, key: k }), stack.push(y);
+    const entries: [string | number, unknown][] = Array.isArray(x) ? x.map((y, i) => [i, y]) : x && typeof x === 'object' ? Object.entries(x) : [];
+    for (const [k, y] of entries) {
+      holders.push({ obj: x as Record<string, unknown> | unknown[], key: k });
+      stack.push(y);
+    }
   }
   if (holders.length === 0) return pick(r, ODD_VALUES);
   for (let n = int(r, 1, 3); n > 0; n--) {

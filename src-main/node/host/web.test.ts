@@ -67,6 +67,21 @@ function call(ws: WebSocket, msg: object): Promise<any> {
   });
 }
 
+/** The final answer (ok or err) to a call, skipping its progress messages. */
+function reply(ws: WebSocket, msg: { t: string; id: number; [k: string]: unknown }): Promise<any> {
+  return new Promise((resolve) => {
+    const on = (data: Buffer) => {
+      const m = decodeWire(data.toString()) as { t: string; id?: number };
+      if ((m.t === 'ok' || m.t === 'err') && m.id === msg.id) {
+        ws.off('message', on);
+        resolve(m);
+      }
+    };
+    ws.on('message', on);
+    ws.send(encodeWire(msg));
+  });
+}
+
 const token = () => encodeURIComponent(web.token);
 
 describe('the token gate', () => {
@@ -127,4 +142,104 @@ describe('the contract over WebSocket and HTTP', () => {
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body).error.code).toBe('BAD_REQUEST');
   });
+});
+
+describe('hostile requests in the browser mode', () => {
+  it('refuses an upgrade on any path without the token (not only /ws)', async () => {
+    for (const path of ['/', '/@vite/client', '/hmr']) {
+      const status = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${web.port}${path}`, ['vite-hmr']);
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('open', () => resolve(101));
+        ws.once('error', () => resolve(-1));
+      });
+      expect(status, path).toBe(403);
+    }
+  });
+
+  it('answers models.open of a file that is not a model with an error, keeping the connection', async () => {
+    const ws = await openSocket(`?token=${token()}`, { Origin: `http://127.0.0.1:${web.port}` });
+    for (const [id, path] of [[1, '/etc/passwd'], [2, '/dev/zero'], [3, '/proc/self/environ'], [4, dir]] as const) {
+      const r = await reply(ws, { t: 'call', id, service: 'models', method: 'open', request: { source: { kind: 'path', path } } });
+      expect(r.t, path).toBe('err');
+      expect(r.error.message, path).toMatch(/not an ONNX model|not a regular file|kernel state|truncated or corrupt|corrupt ONNX file/);
+    }
+    expect(await call(ws, { t: 'call', id: 9, service: 'settings', method: 'get', request: {} })).toMatchObject({ t: 'ok' });
+    ws.close();
+  });
+
+  it('closes a socket whose message is over the limit with 1009, and other clients go on', async () => {
+    const big = await openSocket(`?token=${token()}`, { Origin: `http://127.0.0.1:${web.port}` });
+    const other = await openSocket(`?token=${token()}`, { Origin: `http://127.0.0.1:${web.port}` });
+    const closed = new Promise<number>((resolve) => big.once('close', (code) => resolve(code)));
+    big.send(Buffer.alloc(65 * 1024 * 1024, 0x20));
+    expect(await closed).toBe(1009);
+    expect(await call(other, { t: 'call', id: 1, service: 'settings', method: 'get', request: {} })).toMatchObject({ t: 'ok' });
+    other.close();
+  });
+
+  it('streams an upload to the app data folder, then opens it by path', async () => {
+    const model = await import('node:fs').then((fs) => fs.readFileSync(join(import.meta.dirname, '..', '..', '..', 'resources', 'mnist-cnn.onnx')));
+    const res = await new Promise<Res>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port: web.port, path: `/upload?name=${encodeURIComponent('../my model.onnx')}&token=${token()}`, method: 'POST', headers: { 'Content-Length': model.byteLength } },
+        (r) => {
+          let body = '';
+          r.on('data', (c: Buffer) => (body += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers, body }));
+        },
+      );
+      req.on('error', reject);
+      for (let i = 0; i < model.byteLength; i += 16384) req.write(model.subarray(i, i + 16384));
+      req.end();
+    });
+    expect(res.status).toBe(200);
+    const up = JSON.parse(res.body) as { path: string; size: number };
+    expect(up.size).toBe(model.byteLength);
+    expect(up.path.startsWith(join(dir, 'home', 'uploads'))).toBe(true);
+    expect(up.path).toMatch(/[0-9a-f]{12}-_my_model\.onnx$/);
+    const ws = await openSocket(`?token=${token()}`, { Origin: `http://127.0.0.1:${web.port}` });
+    const opened = await reply(ws, { t: 'call', id: 1, service: 'models', method: 'open', request: { source: { kind: 'path', path: up.path } } });
+    expect(opened).toMatchObject({ t: 'ok', value: { info: { opTypes: { Conv: 3 } } } });
+    ws.close();
+    expect((await http('/upload', { method: 'POST', body: 'x' })).status).toBe(403);
+  });
+});
+
+describe('the dev server', () => {
+  // Run in a child process: a Vite dev server inside Vitest's own Vite stalls.
+  it("limits Vite's file access to the renderer's sources and puts its HMR socket behind the token", async () => {
+    const repo = join(import.meta.dirname, '..', '..', '..');
+    const script = `
+      import { request } from 'node:http';
+      import { WebSocket } from 'ws';
+      import { startWebHost } from ${JSON.stringify(join(repo, 'src-main', 'node', 'host', 'web.ts'))};
+      const dev = await startWebHost({ home: ${JSON.stringify(join(dir, 'home-dev'))}, dev: true, stepModules: [] });
+      const get = (path) => new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: dev.port, path, headers: { Cookie: 'studio_token=' + dev.token } }, (r) => (r.resume(), resolve(r.statusCode)));
+        req.on('error', reject);
+        req.end();
+      });
+      const upgrade = (headers) => new Promise((resolve) => {
+        const ws = new WebSocket('ws://127.0.0.1:' + dev.port + '/', ['vite-hmr'], { headers });
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+        ws.once('open', () => (ws.close(), resolve(101)));
+        ws.once('error', () => resolve(-1));
+      });
+      const out = {
+        pkg: await get('/@fs' + ${JSON.stringify(join(repo, 'package.json'))}),
+        host: await get('/@fs' + ${JSON.stringify(join(repo, 'src-main', 'node', 'host', 'web.ts'))}),
+        renderer: await get('/@fs' + ${JSON.stringify(join(repo, 'src-renderer', 'main.ts'))}),
+        hmrNoToken: await upgrade({}),
+        hmrToken: await upgrade({ Cookie: 'studio_token=' + dev.token }),
+      };
+      // Not dev.close(): Vite's dependency optimizer may still be running, and the process ends here anyway.
+      process.stdout.write(JSON.stringify(out));
+      process.exit(0);`;
+    const { execFile } = await import('node:child_process');
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo, timeout: 90_000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out))),
+    );
+    expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toEqual({ pkg: 403, host: 403, renderer: 200, hmrNoToken: 403, hmrToken: 101 });
+  }, 120_000);
 });

@@ -21,6 +21,9 @@ export function webSocketTransport(socket: WebSocket): Transport {
   }, PING_MS);
   timer.unref();
   socket.on('pong', () => (alive = true));
+  // A protocol fault (an oversized or malformed frame): ws has already sent the close code (1009, 1002 …); without
+  // this listener the 'error' event would be thrown and take the whole host down with it.
+  socket.on('error', () => socket.terminate());
   socket.on('close', () => clearInterval(timer));
   return {
     send(message: WireMessage) {
