@@ -1,0 +1,142 @@
+/**
+ * @file Sensitivity scan and budgeted allocation: the serializable shapes both processes (and a future job queue)
+ * exchange — one scan point as a unit of work, its measured result, the whole scan, and an allocation. Pure types and
+ * small pure helpers; imports nothing from Node, the DOM or Electron.
+ */
+
+/** One channel dependency group (or a lone layer) that the scan prunes on its own. */
+export interface ScanGroup {
+  /** Stable id (the dependency group id the analysis gave). */
+  id: string;
+  /** ONNX node names pruned together (their output channels are coupled). */
+  nodes: string[];
+  /** Op types of those nodes, in the same order. */
+  opTypes: string[];
+  /** Output channels of the group (what a ratio removes a share of). */
+  channels: number;
+  /** The per-node config entries of the group (NNI config list entries, `sparse_ratio` set per point). */
+  configList: Record<string, unknown>[];
+}
+
+/** Where a scan point reads its evaluation samples: a data set path, the split, and a seeded subset. */
+export interface EvalSubset {
+  /** A path `loadDataset` reads (IDX folder, .npz, image folders). */
+  data: string;
+  /** The test split when the data set has one, else the train split. */
+  split: 'test' | 'train';
+  /** How many samples (a seeded choice among the split's samples). */
+  count: number;
+  seed: number;
+  /** Batch size for evaluation and for latency (the batch the budget is stated at). */
+  batchSize: number;
+}
+
+/**
+ * One scan point: prune `group` alone at `ratio`, speed the model up, measure. Everything a worker on another
+ * machine needs is here by value or content hash; no live objects.
+ */
+export interface ScanPointJob {
+  /** Index of the point in its scan (results are keyed by it). */
+  index: number;
+  model: { path: string; sha256: string };
+  group: ScanGroup;
+  ratio: number;
+  pruner: string;
+  seed: number;
+  eval: EvalSubset;
+  /** Execution provider the latency and accuracy are measured on. */
+  ep: string;
+  /** Sizes of inputs with dynamic dims (the batch dim is set to `eval.batchSize` for latency). */
+  shapes?: Record<string, number[]>;
+  /** Timed rounds of the side-by-side latency comparison. */
+  latencyRuns: number;
+}
+
+/** What one scan point measured. */
+export interface ScanPointResult {
+  index: number;
+  group: string;
+  ratio: number;
+  /** Accuracy (top-1) of the compact model on the evaluation subset. */
+  accuracy: number;
+  /** p50 ms of the compact and the dense model, timed alternately in one worker. */
+  latencyMs: number;
+  denseLatencyMs: number;
+  /** Median over rounds of compact ÷ dense time (robust to load drifting during the point). */
+  latencyRatio: number;
+  macs: number;
+  params: number;
+  /** Largest relative error between the compact and the masked model (speedup's check). */
+  maxRelErr: number;
+  /** Output channels removed from the group. */
+  removedChannels: number;
+  /** A digest of the masks (same seed and inputs → same digest). */
+  maskDigest: string;
+  /** Provider that really ran (a fallback is recorded, never silent). */
+  ep: string;
+  ms: number;
+}
+
+/** The dense model's figures, measured once per scan with the same settings as the points. */
+export interface ScanBaseline {
+  accuracy: number;
+  latencyMs: number;
+  macs: number;
+  params: number;
+  sizeBytes: number;
+}
+
+export interface SensitivityScan {
+  format: 'studio-sensitivity';
+  version: 1;
+  model: { path: string; sha256: string };
+  pruner: string;
+  ratios: number[];
+  ep: string;
+  eval: EvalSubset;
+  groups: ScanGroup[];
+  baseline: ScanBaseline;
+  points: ScanPointResult[];
+  workers: number;
+  wallMs: number;
+}
+
+/** The budget an allocation must meet. Exactly one target kind; `maxAccuracyDrop` is absolute (0.02 = 2 points). */
+export type AllocationTarget =
+  | { kind: 'latency'; ms: number }
+  | { kind: 'speedup'; factor: number }
+  | { kind: 'macs'; value: number }
+  | { kind: 'params'; value: number };
+
+export interface AllocationChoice {
+  group: string;
+  nodes: string[];
+  /** The scanned ratio chosen (0 = left dense). */
+  ratio: number;
+  /** The ratio written to the config list (after width rounding). */
+  sparseRatio: number;
+  keptChannels: number;
+  accuracyDrop: number;
+  latencySavedMs: number;
+}
+
+export interface Allocation {
+  target: AllocationTarget;
+  maxAccuracyDrop: number;
+  choices: AllocationChoice[];
+  predicted: { latencyMs: number; accuracy: number; macs: number; params: number; speedup: number };
+  /** The NNI config list with a per-layer `sparse_ratio` (what the wizard loads as the prune step). */
+  configList: Record<string, unknown>[];
+}
+
+/** Parse `--ratios 0.1,0.2,…` style lists; every ratio must lie in (0, 1). */
+export function parseRatios(text: string): number[] {
+  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const out = parts.map(Number);
+  const bad = parts.filter((_, i) => !(out[i]! > 0 && out[i]! < 1));
+  if (parts.length === 0 || bad.length) throw new RangeError(`ratios must be numbers in (0, 1); bad: ${bad.length ? bad.map((b) => JSON.stringify(b)).join(', ') : '(none given)'}`);
+  return [...new Set(out)].sort((a, b) => a - b);
+}
+
+/** The NNI-style default scan ratios 0.1 … 0.9. */
+export const DEFAULT_RATIOS: readonly number[] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
