@@ -17,6 +17,9 @@ import { pruneCommand } from './prune.ts';
 import { trainCommand } from './train.ts';
 import { quantizeCommand } from './quantize.ts';
 import { webCommand } from './web.ts';
+import { allocateCommand, sensitivityCommand } from './sensitivity.ts';
+import { parseRatios } from '../../../src-shared/sensitivity.ts';
+import { PRUNERS } from '../../core/compress/pruning/index.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
 let commandExit = 0;
@@ -163,6 +166,48 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (model: string, o: { config: string; pruner: PrunerName; out?: string; json?: boolean; speedup?: boolean; roundTo?: number; shape?: string[] }) => {
       await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json, speedup: o.speedup, roundTo: o.roundTo, shapes: parseShapes(o.shape) });
+    });
+
+  const ratioList = (v: string) => {
+    try {
+      return parseRatios(v);
+    } catch (e) {
+      throw new InvalidArgumentError(`${(e as Error).message}.`);
+    }
+  };
+  program
+    .command('sensitivity')
+    .description('prune each prunable layer / dependency group alone at each ratio, speed up, and measure accuracy and latency (worker pool)')
+    .argument('<model>', 'path to a .onnx file')
+    .requiredOption('--data <path>', 'labelled data: a folder of IDX files, an .npz, or image folders (its test split when it has one)')
+    .option('--ratios <list>', 'sparsity ratios in (0, 1), comma-separated (default 0.1,…,0.9)', ratioList)
+    .addOption(new Option('--pruner <name>', 'one-shot pruner').choices(Object.keys(PRUNERS)).default('l1'))
+    .addOption(epOption())
+    .option('--eval-count <n>', 'evaluation subset: this many samples, a seeded choice (default 1000)', count(1))
+    .option('--batch-size <n>', 'evaluation and latency batch size (default 64)', count(1))
+    .option('--seed <n>', 'seed of the subset and the verification samples (default 0)', count(0))
+    .option('--workers <n>', 'worker processes (default: cores - 1)', count(1))
+    .option('--latency-runs <n>', 'side-by-side latency rounds per point (default 30)', count(3))
+    .addOption(shapeOption())
+    .option('--out <dir>', 'output folder for sensitivity.json (default <model stem>-sensitivity)')
+    .option('--json', 'print JSON')
+    .action(async (model: string, o: { data: string; ratios?: number[]; pruner: string; ep: string; evalCount?: number; batchSize?: number; seed?: number; workers?: number; latencyRuns?: number; shape?: string[]; out?: string; json?: boolean }) => {
+      const { shape, ...rest } = o;
+      await sensitivityCommand({ model, ...rest, ...(shape ? { shapes: parseShapes(shape) } : {}) });
+    });
+
+  program
+    .command('allocate')
+    .description('per-layer sparsities from a sensitivity scan for a budget (2x, 3.5ms, macs=20M, params=10k) within an accuracy drop; writes an NNI config list')
+    .argument('<scan>', 'a sensitivity.json written by studio sensitivity')
+    .requiredOption('--budget <target>', 'speedup (2x), latency (3.5ms), macs=<n> or params=<n>')
+    .requiredOption('--max-drop <x>', 'largest predicted top-1 drop allowed (e.g. 0.02)', fraction)
+    .option('--round-to <n>', 'keep channel counts at multiples of n', count(1))
+    .option('--verify', 'prune + speed up with the allocation and measure latency and accuracy beside the prediction')
+    .option('--out <dir>', 'output folder for config-list.json and allocation.json (default ./allocation)')
+    .option('--json', 'print JSON')
+    .action(async (scan: string, o: { budget: string; maxDrop: number; roundTo?: number; verify?: boolean; out?: string; json?: boolean }) => {
+      await allocateCommand({ scan, ...o });
     });
 
   program

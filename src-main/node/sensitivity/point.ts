@@ -5,12 +5,12 @@
  * queue worker elsewhere. Caches what a worker reuses between points (model, traced shapes, data) by content.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { EvalSubset, ScanPointJob, ScanPointResult } from '../../../src-shared/sensitivity.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { Rng } from '../../core/util/random.ts';
 import type { Masks } from '../../core/compress/masks.ts';
 import { PRUNERS, type PrunerKind } from '../../core/compress/pruning/index.ts';
+import { READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { openModel } from '../io/open-model.ts';
 import { sha256Of } from '../store/index.ts';
 import { compareLatency, resolveInputShapes, trace } from '../runtime/index.ts';
@@ -57,7 +57,7 @@ export class PointCache {
 }
 
 async function loadModel(ref: { path: string; sha256: string }, shapes?: Record<string, number[]>): Promise<Loaded> {
-  const sha = sha256Of(readFileSync(ref.path));
+  const sha = sha256Of(readInputFile(ref.path, { what: 'model', maxBytes: READ_LIMITS.model }));
   if (sha !== ref.sha256) throw new SensitivityError(`model file ${ref.path} changed since the scan began (sha256 ${sha.slice(0, 12)}… ≠ ${ref.sha256.slice(0, 12)}…)`, { path: ref.path });
   const { model } = openModel(ref.path);
   const t = await trace(model, { shapes: resolveInputShapes(model, shapes) });

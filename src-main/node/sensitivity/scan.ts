@@ -3,7 +3,8 @@
  * prunable groups, then for every group × ratio run one independent point through a dispatcher (a worker pool by
  * default), with progress, ETA and cancellation. The result is one JSON document stored with the run.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { resolve } from 'node:path';
 import { DEFAULT_RATIOS, type EvalSubset, type ScanGroup, type ScanPointJob, type SensitivityScan } from '../../../src-shared/sensitivity.ts';
 import type { Model } from '../../core/ir/index.ts';
@@ -97,7 +98,7 @@ export async function sensitivityScan(opts: ScanOptions, hooks: ScanHooks = {}):
   const bad = ratios.filter((r) => !(r > 0 && r < 1));
   if (ratios.length === 0 || bad.length) throw new SensitivityError(`ratios must lie in (0, 1); got ${bad.length ? bad.join(', ') : 'none'}`, { ratios: bad });
   const path = resolve(opts.model);
-  const bytes = readFileSync(path);
+  const bytes = readInputFile(path, { what: 'model', maxBytes: READ_LIMITS.model });
   const ref = { path, sha256: sha256Of(bytes) };
   const { model } = openModel(path);
   const evalSet: EvalSubset = { data: resolve(opts.data), split: 'test', count: opts.evalCount ?? 1000, seed: opts.seed ?? 0, batchSize: opts.batchSize ?? 64 };

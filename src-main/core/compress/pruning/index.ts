@@ -19,3 +19,4 @@ export { ratioMask, maskSmallest, thresholdRule, dependencyRule, globalRule, rat
 export type { ShapeSource } from './setup.ts';
 export { autoDependencyGroups, resolveAutoDependencyGroups } from './auto-groups.ts';
 export { groupPruningMasks, type GroupPruningOptions } from './group-masks.ts';
+export { allocate, parseBudget, AllocationError, type AllocateOptions } from './allocate.ts';

@@ -1,0 +1,176 @@
+/**
+ * @file Budgeted sparsity allocation from a sensitivity scan: choose one scanned ratio (or none) per group so the
+ * predicted cost meets a target (latency in ms or × speedup, MACs, params) with the least predicted accuracy loss —
+ * a multiple-choice knapsack solved by dynamic programming over the discretized log cost. Pure: imports only types.
+ *
+ * Model: each group's measured cost ratio (compact ÷ dense, scanned alone) multiplies, ∏ r_g — exact for the
+ * bilinear cost of two coupled layers (Conv_k's MACs ∝ kept_in · kept_out) — and accuracy drops add (NNI's
+ * sensitivity assumption). The report measures the allocation afterwards, so the model's error is visible.
+ */
+import type { Allocation, AllocationChoice, AllocationTarget, SensitivityScan } from '../../../../src-shared/sensitivity.ts';
+import { StudioError } from '../../ir/errors.ts';
+
+/** No allocation meets the budget; names the closest reachable point and what it costs. */
+export class AllocationError extends StudioError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super(message, 'ALLOCATION', details);
+  }
+}
+
+export interface AllocateOptions {
+  target: AllocationTarget;
+  /** Largest accepted accuracy drop, absolute (0.02 = 2 points). */
+  maxAccuracyDrop: number;
+  /** Keep channel counts at multiples of this in the written config list (default 1: as scanned). */
+  roundTo?: number;
+  /** Bins per unit of log cost in the DP (default 2000: ratios resolved to ~0.05 %). */
+  resolution?: number;
+}
+
+interface Option {
+  ratio: number;
+  drop: number;
+  /** log of the cost ratio on the target's axis. */
+  logCost: number;
+  latencyRatio: number;
+  macRatio: number;
+  paramRatio: number;
+}
+
+function targetRatio(scan: SensitivityScan, t: AllocationTarget): number {
+  const b = scan.baseline;
+  switch (t.kind) {
+    case 'latency':
+      return t.ms / b.latencyMs;
+    case 'speedup':
+      return 1 / t.factor;
+    case 'macs':
+      return t.value / b.macs;
+    case 'params':
+      return t.value / b.params;
+  }
+}
+
+function describe(t: AllocationTarget): string {
+  return t.kind === 'latency' ? `latency ≤ ${t.ms} ms` : t.kind === 'speedup' ? `${t.factor}× speedup` : `${t.kind} ≤ ${t.value}`;
+}
+
+/** Options per group: dense (ratio 0) plus each scanned point. */
+function optionsOf(scan: SensitivityScan, t: AllocationTarget): Option[][] {
+  const b = scan.baseline;
+  return scan.groups.map((g) => {
+    const opts: Option[] = [{ ratio: 0, drop: 0, logCost: 0, latencyRatio: 1, macRatio: 1, paramRatio: 1 }];
+    for (const p of scan.points.filter((q) => q.group === g.id)) {
+      const latencyRatio = p.latencyRatio;
+      const macRatio = b.macs ? p.macs / b.macs : 1;
+      const paramRatio = b.params ? p.params / b.params : 1;
+      const axis = t.kind === 'macs' ? macRatio : t.kind === 'params' ? paramRatio : latencyRatio;
+      opts.push({ ratio: p.ratio, drop: Math.max(0, b.accuracy - p.accuracy), logCost: Math.log(Math.max(axis, 1e-9)), latencyRatio, macRatio, paramRatio });
+    }
+    return opts;
+  });
+}
+
+interface State {
+  drop: number;
+  logCost: number;
+  picks: number[];
+}
+
+/** Pareto states after all groups: for each cost bin the least drop, and how it was reached. */
+function solve(options: Option[][], resolution: number): State[] {
+  let states = new Map<number, State>([[0, { drop: 0, logCost: 0, picks: [] }]]);
+  for (const opts of options) {
+    const next = new Map<number, State>();
+    for (const s of states.values()) {
+      opts.forEach((o, i) => {
+        const logCost = s.logCost + o.logCost;
+        const bin = Math.round(logCost * resolution);
+        const drop = s.drop + o.drop;
+        const have = next.get(bin);
+        if (!have || drop < have.drop || (drop === have.drop && logCost < have.logCost)) next.set(bin, { drop, logCost, picks: [...s.picks, i] });
+      });
+    }
+    states = next;
+  }
+  return [...states.values()];
+}
+
+/**
+ * Per-group sparsities meeting `target` with the least predicted accuracy drop, as an NNI config list.
+ * @example const a = allocate(scan, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 0.01 });
+ * @throws AllocationError when no choice meets the target within the accuracy drop (names the closest points)
+ */
+export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation {
+  if (!(o.maxAccuracyDrop >= 0 && o.maxAccuracyDrop <= 1)) throw new AllocationError(`maximum accuracy drop must lie in [0, 1], got ${o.maxAccuracyDrop}`, { maxAccuracyDrop: o.maxAccuracyDrop });
+  const want = targetRatio(scan, o.target);
+  if (!(want > 0) || !Number.isFinite(want)) throw new AllocationError(`target ${describe(o.target)} is not a positive budget`, { target: o.target });
+  const options = optionsOf(scan, o.target);
+  const states = solve(options, o.resolution ?? 2000);
+  const eps = 1e-9;
+  const meeting = states.filter((s) => s.logCost <= Math.log(want) + eps).sort((a, b) => a.drop - b.drop || a.logCost - b.logCost);
+  const best = meeting[0];
+  const pct = (x: number) => `${(x * 100).toFixed(2)}`;
+  if (!best || best.drop > o.maxAccuracyDrop + eps) {
+    const fastest = [...states].sort((a, b) => a.logCost - b.logCost || a.drop - b.drop)[0]!;
+    const within = states.filter((s) => s.drop <= o.maxAccuracyDrop + eps).sort((a, b) => a.logCost - b.logCost)[0]!;
+    const closest = best
+      ? `meeting it costs ${pct(best.drop)} accuracy points (the limit is ${pct(o.maxAccuracyDrop)}); within the limit the best reachable is ${(1 / Math.exp(within.logCost)).toFixed(2)}× (cost ratio ${Math.exp(within.logCost).toFixed(3)}) at −${pct(within.drop)} points`
+      : `no choice of the scanned ratios reaches it: the closest is cost ratio ${Math.exp(fastest.logCost).toFixed(3)} (${(1 / Math.exp(fastest.logCost)).toFixed(2)}×) at −${pct(fastest.drop)} accuracy points`;
+    throw new AllocationError(`no allocation meets ${describe(o.target)} (cost ratio ${want.toFixed(3)}) within a ${pct(o.maxAccuracyDrop)}-point accuracy drop: ${closest}`, {
+      target: o.target,
+      closest: best ? { costRatio: Math.exp(best.logCost), accuracyDrop: best.drop } : { costRatio: Math.exp(fastest.logCost), accuracyDrop: fastest.drop },
+      withinDrop: { costRatio: Math.exp(within.logCost), accuracyDrop: within.drop },
+    });
+  }
+  return build(scan, o, options, best);
+}
+
+function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s: State): Allocation {
+  const b = scan.baseline;
+  const roundTo = Math.max(1, Math.floor(o.roundTo ?? 1));
+  let lat = 1;
+  let mac = 1;
+  let par = 1;
+  const choices: AllocationChoice[] = [];
+  const configList: Record<string, unknown>[] = [];
+  scan.groups.forEach((g, gi) => {
+    const opt = options[gi]![s.picks[gi]!]!;
+    lat *= opt.latencyRatio;
+    mac *= opt.macRatio;
+    par *= opt.paramRatio;
+    const kept = opt.ratio === 0 ? g.channels : Math.min(g.channels, Math.max(roundTo, Math.round((g.channels * (1 - opt.ratio)) / roundTo) * roundTo));
+    const sparseRatio = 1 - kept / g.channels;
+    choices.push({ group: g.id, nodes: g.nodes, ratio: opt.ratio, sparseRatio, keptChannels: kept, accuracyDrop: opt.drop, latencySavedMs: b.latencyMs * (1 - opt.latencyRatio) });
+    if (sparseRatio > 0) configList.push({ op_names: [...g.nodes], sparse_ratio: Number(sparseRatio.toFixed(6)), dependency_group_id: 'auto' });
+  });
+  return {
+    target: o.target,
+    maxAccuracyDrop: o.maxAccuracyDrop,
+    choices,
+    predicted: { latencyMs: b.latencyMs * lat, accuracy: b.accuracy - s.drop, macs: b.macs * mac, params: b.params * par, speedup: 1 / lat },
+    configList,
+  };
+}
+
+/**
+ * Parse a budget: `2x` (speedup), `3.5ms` (latency), `macs=20M`, `params=10k`.
+ * @throws AllocationError naming the text when it is none of these
+ */
+export function parseBudget(text: string): AllocationTarget {
+  const t = text.trim().toLowerCase();
+  const num = (s: string) => {
+    const m = /^(\d+(?:\.\d+)?)([kmg]?)$/.exec(s);
+    return m ? Number(m[1]) * ({ '': 1, k: 1e3, m: 1e6, g: 1e9 } as Record<string, number>)[m[2]!]! : NaN;
+  };
+  let r: AllocationTarget | null = null;
+  let m: RegExpExecArray | null;
+  if ((m = /^(\d+(?:\.\d+)?)\s*[x×]$/.exec(t))) r = { kind: 'speedup', factor: Number(m[1]) };
+  else if ((m = /^(\d+(?:\.\d+)?)\s*ms$/.exec(t))) r = { kind: 'latency', ms: Number(m[1]) };
+  else if ((m = /^(macs|params)\s*=\s*(\S+)$/.exec(t))) r = { kind: m[1] as 'macs' | 'params', value: num(m[2]!) };
+  const v = r && (r.kind === 'speedup' ? r.factor : r.kind === 'latency' ? r.ms : r.value);
+  if (!r || !(v! > 0) || (r.kind === 'speedup' && r.factor <= 1)) {
+    throw new AllocationError(`budget "${text}" is not one of: <factor>x (speedup > 1), <ms>ms (latency), macs=<n>[k|M|G], params=<n>[k|M|G]`, { budget: text });
+  }
+  return r;
+}

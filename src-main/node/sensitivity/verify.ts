@@ -1,0 +1,50 @@
+/**
+ * @file Check an allocation on the real model: prune with its config list (auto dependency groups), speed up
+ * (verified), evaluate on the scan's subset and time the compact model side by side with the dense one at the scan's
+ * batch — the measured figures next to the allocation's predicted ones.
+ */
+import type { Allocation, SensitivityScan } from '../../../src-shared/sensitivity.ts';
+import type { Model } from '../../core/ir/index.ts';
+import { PRUNERS, type PrunerKind } from '../../core/compress/pruning/index.ts';
+import { openModel } from '../io/open-model.ts';
+import { compareLatency } from '../runtime/index.ts';
+import { ModelSpeedup } from '../speedup/index.ts';
+import { expandAutoGroups } from '../steps/auto-groups.ts';
+import { evaluateClassifier } from '../train/evaluate.ts';
+import { batchShapes, loadSubset, SensitivityError } from './point.ts';
+
+export interface AllocationCheck {
+  predicted: { speedup: number; latencyMs: number; accuracy: number };
+  measured: { speedup: number; latencyMs: number; denseLatencyMs: number; accuracy: number; macs: number; params: number; maxRelErr: number };
+  /** |measured − predicted| ÷ predicted, on the latency ratio. */
+  latencyError: number;
+  compact: Model;
+}
+
+/** Prune + speed up a model with a config list and measure it like a scan point (accuracy, side-by-side latency). */
+export async function measureConfigList(scan: SensitivityScan, configList: readonly Record<string, unknown>[], latencyRuns = 60): Promise<Omit<AllocationCheck, 'predicted' | 'latencyError'>> {
+  const { model } = openModel(scan.model.path);
+  const Pruner = PRUNERS[scan.pruner as PrunerKind];
+  if (!Pruner) throw new SensitivityError(`unknown pruner '${scan.pruner}'`, { pruner: scan.pruner });
+  const subset = await loadSubset(scan.eval);
+  const auto = await expandAutoGroups(model, configList);
+  const { masks, applyMethods } = await new Pruner(model, auto.configList, { shapes: auto.shapes }).compress();
+  const { model: compact, report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, session: { ep: scan.ep } }).speedupModel();
+  const acc = await evaluateClassifier(compact, subset, { batchSize: scan.eval.batchSize, ep: scan.ep, threads: 1 });
+  const lat = await compareLatency(model, compact, { threads: 1, warmup: 5, runs: latencyRuns, ep: scan.ep, seed: scan.eval.seed, shapes: batchShapes(model, scan.eval.batchSize, subset.shape) });
+  return {
+    measured: { speedup: 1 / lat.roundRatio, latencyMs: lat.b.p50, denseLatencyMs: lat.a.p50, accuracy: acc.top1, macs: report.after.macs, params: report.after.params, maxRelErr: report.verification.maxRelErr },
+    compact,
+  };
+}
+
+/** Measure an allocation and set it beside its prediction. */
+export async function checkAllocation(scan: SensitivityScan, a: Allocation, latencyRuns = 60): Promise<AllocationCheck> {
+  const m = await measureConfigList(scan, a.configList, latencyRuns);
+  const predictedRatio = 1 / a.predicted.speedup;
+  return {
+    predicted: { speedup: a.predicted.speedup, latencyMs: a.predicted.latencyMs, accuracy: a.predicted.accuracy },
+    ...m,
+    latencyError: Math.abs(1 / m.measured.speedup - predictedRatio) / predictedRatio,
+  };
+}
