@@ -1,0 +1,65 @@
+/** Budgeted allocation on a hand-made scan: the knapsack's choice, width rounding, budgets and named failures. */
+import { describe, expect, it } from 'vitest';
+import type { ScanPointResult, SensitivityScan } from '../../../../src-shared/sensitivity.ts';
+import { allocate, AllocationError, parseBudget } from './allocate.ts';
+
+/** Three groups; `a` is cheap to prune and saves much, `c` is costly and saves little. */
+function scan(): SensitivityScan {
+  const pts: [string, number, number, number][] = [
+    // group, ratio, accuracy, latency ratio
+    ['a', 0.5, 0.97, 0.7],
+    ['a', 0.75, 0.9, 0.55],
+    ['b', 0.5, 0.95, 0.8],
+    ['b', 0.75, 0.85, 0.6],
+    ['c', 0.5, 0.8, 0.9],
+    ['c', 0.75, 0.5, 0.85],
+  ];
+  const points = pts.map(([group, ratio, accuracy, latencyRatio], index): ScanPointResult => ({
+    index, group, ratio, accuracy, latencyRatio, latencyMs: 10 * latencyRatio, denseLatencyMs: 10, macs: 1000 * latencyRatio, params: 100 * (1 - ratio / 4),
+    maxRelErr: 0, removedChannels: 0, maskDigest: '', ep: 'cpu', ms: 1,
+  }));
+  const group = (id: string) => ({ id, nodes: [`/${id}/Conv`], opTypes: ['Conv'], channels: 16, configList: [] });
+  return {
+    format: 'studio-sensitivity', version: 1, model: { path: 'm.onnx', sha256: 'x' }, pruner: 'l1', ratios: [0.5, 0.75], ep: 'cpu',
+    eval: { data: 'd', split: 'test', count: 100, seed: 0, batchSize: 8 }, groups: ['a', 'b', 'c'].map(group),
+    baseline: { accuracy: 0.99, latencyMs: 10, macs: 1000, params: 100, sizeBytes: 1 }, points, workers: 1, wallMs: 1,
+  };
+}
+
+describe('allocate', () => {
+  it('meets a 2× speedup with the least predicted accuracy drop', () => {
+    const a = allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 0.5 });
+    // 0.7 · 0.8 · 0.9 = 0.504 misses 0.5; the cheapest meeting it: a 0.75 (0.55) · b 0.5 (0.8) · dense c = 0.44, drop 0.09+0.04
+    expect(a.choices.map((c) => c.ratio)).toEqual([0.75, 0.5, 0]);
+    expect(a.predicted.speedup).toBeCloseTo(1 / 0.44, 6);
+    expect(a.predicted.accuracy).toBeCloseTo(0.99 - 0.13, 6);
+    expect(a.configList).toEqual([
+      { op_names: ['/a/Conv'], sparse_ratio: 0.75, dependency_group_id: 'auto' },
+      { op_names: ['/b/Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' },
+    ]);
+  });
+
+  it('rounds kept widths to a multiple and takes latency, MACs and params budgets', () => {
+    const a = allocate(scan(), { target: { kind: 'latency', ms: 7 }, maxAccuracyDrop: 0.1, roundTo: 8 });
+    expect(a.choices[0]).toMatchObject({ ratio: 0.5, keptChannels: 8, sparseRatio: 0.5 });
+    const r = allocate(scan(), { target: { kind: 'speedup', factor: 1.5 }, maxAccuracyDrop: 0.5, roundTo: 3 });
+    for (const c of r.choices.filter((x) => x.ratio > 0)) expect(c.keptChannels % 3).toBe(0);
+    expect(allocate(scan(), { target: { kind: 'macs', value: 800 }, maxAccuracyDrop: 0.1 }).predicted.macs).toBeLessThanOrEqual(800);
+    expect(allocate(scan(), { target: { kind: 'params', value: 90 }, maxAccuracyDrop: 0.1 }).predicted.params).toBeLessThanOrEqual(90);
+  });
+
+  it('names the closest reachable point when the budget cannot be met', () => {
+    expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 0.05 })).toThrow(/meeting it costs 13\.00 accuracy points \(the limit is 5\.00\)/);
+    expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 10 }, maxAccuracyDrop: 1 })).toThrow(/no choice of the scanned ratios reaches it: the closest is cost ratio 0\.281/);
+    expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 2 })).toThrow(AllocationError);
+  });
+
+  it('parses budgets and refuses what is none', () => {
+    expect(parseBudget('2x')).toEqual({ kind: 'speedup', factor: 2 });
+    expect(parseBudget('1.5×')).toEqual({ kind: 'speedup', factor: 1.5 });
+    expect(parseBudget('3.5ms')).toEqual({ kind: 'latency', ms: 3.5 });
+    expect(parseBudget('macs=20M')).toEqual({ kind: 'macs', value: 20e6 });
+    expect(parseBudget('params=10k')).toEqual({ kind: 'params', value: 1e4 });
+    for (const bad of ['fast', '0.5x', '1x', '0ms', 'macs=', 'size=3']) expect(() => parseBudget(bad)).toThrow(AllocationError);
+  });
+});
