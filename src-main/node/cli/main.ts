@@ -19,7 +19,7 @@ import { quantizeCommand } from './quantize.ts';
 import { webCommand } from './web.ts';
 import { allocateCommand, sensitivityCommand } from './sensitivity.ts';
 import { parseRatios } from '../../../src-shared/sensitivity.ts';
-import { PRUNERS } from '../../core/compress/pruning/index.ts';
+import { SCAN_PRUNERS } from '../sensitivity/point.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
 let commandExit = 0;
@@ -181,7 +181,7 @@ export function buildProgram(): Command {
     .argument('<model>', 'path to a .onnx file')
     .requiredOption('--data <path>', 'labelled data: a folder of IDX files, an .npz, or image folders (its test split when it has one)')
     .option('--ratios <list>', 'sparsity ratios in (0, 1), comma-separated (default 0.1,…,0.9)', ratioList)
-    .addOption(new Option('--pruner <name>', 'one-shot pruner').choices(Object.keys(PRUNERS)).default('l1'))
+    .addOption(new Option('--pruner <name>', `one-shot pruner: ${SCAN_PRUNERS.join(', ')}`).choices(SCAN_PRUNERS).default('l1'))
     .addOption(epOption())
     .option('--eval-count <n>', 'evaluation subset: this many samples, a seeded choice (default 1000)', count(1))
     .option('--batch-size <n>', 'evaluation and latency batch size (default 64)', count(1))

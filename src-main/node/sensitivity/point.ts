@@ -9,7 +9,8 @@ import type { EvalSubset, ScanPointJob, ScanPointResult } from '../../../src-sha
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { Rng } from '../../core/util/random.ts';
 import type { Masks } from '../../core/compress/masks.ts';
-import { PRUNERS, type PrunerKind } from '../../core/compress/pruning/index.ts';
+import { PRUNER_CLASSES } from '../../core/compress/pruning/index.ts';
+import { compressorInfo, PRUNER_REGISTRY, PRUNERS, unknownCompressorMessage } from '../../../src-shared/compressors.ts';
 import { READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { openModel } from '../io/open-model.ts';
 import { sha256Of } from '../store/index.ts';
@@ -93,6 +94,20 @@ export async function loadSubset(e: EvalSubset): Promise<ImageSet> {
   return { images, labels, count: e.count, shape: set.sampleShape };
 }
 
+/**
+ * The one-shot pruner class of a name; the scan prunes without data or training, so only those pruners qualify.
+ * @throws SensitivityError naming the pruner and the ones available
+ */
+export function scanPruner(name: string) {
+  const info = compressorInfo('pruner', name);
+  if (!info || !Object.hasOwn(PRUNER_CLASSES, name)) throw new SensitivityError(unknownCompressorMessage('pruner', name), { pruner: name });
+  if (info.needsTraining || info.needsData !== 'none') throw new SensitivityError(`pruner "${name}" needs ${info.needsTraining ? 'training' : 'data'}; a sensitivity scan prunes one-shot (use ${SCAN_PRUNERS.join(', ')})`, { pruner: name });
+  return PRUNER_CLASSES[name as keyof typeof PRUNER_CLASSES];
+}
+
+/** Pruners a scan can use: one-shot, no data, no training (registry order). */
+export const SCAN_PRUNERS = PRUNERS.filter((p) => !PRUNER_REGISTRY[p].needsTraining && PRUNER_REGISTRY[p].needsData === 'none');
+
 /** A stable hex digest of masks (node, target, dims and bits, in sorted order). */
 export function maskDigest(masks: Masks): string {
   const h = createHash('sha256');
@@ -121,11 +136,10 @@ export function batchShapes(model: Model, batch: number, sample: number[], given
 export async function runScanPoint(job: ScanPointJob, cache = new PointCache()): Promise<ScanPointResult> {
   const t0 = performance.now();
   if (!(job.ratio > 0 && job.ratio < 1)) throw new SensitivityError(`ratio ${job.ratio} is outside (0, 1)`, { ratio: job.ratio });
-  const Pruner = Object.hasOwn(PRUNERS, job.pruner) ? PRUNERS[job.pruner as PrunerKind] : undefined;
-  if (!Pruner) throw new SensitivityError(`unknown pruner '${job.pruner}'; use one of ${Object.keys(PRUNERS).join(', ')}`, { pruner: job.pruner });
+  const Pruner = scanPruner(job.pruner);
   const [{ model, shapes }, subset] = await Promise.all([cache.model(job), cache.subset(job.eval)]);
   const configList = job.group.configList.map((c) => ({ ...c, sparse_ratio: job.ratio }));
-  const pruner = new Pruner(model, configList, { shapes });
+  const pruner = new Pruner(model, configList, undefined, { shapes });
   const { masks, applyMethods } = await pruner.compress();
   const { model: compact, report } = await new ModelSpeedup(model, masks, {
     applyMethods,

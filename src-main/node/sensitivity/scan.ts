@@ -11,10 +11,11 @@ import type { Model } from '../../core/ir/index.ts';
 import { openModel } from '../io/open-model.ts';
 import { inspectModel } from '../inspect.ts';
 import { sha256Of } from '../store/index.ts';
-import { benchmark } from '../runtime/index.ts';
-import { expandAutoGroups } from '../steps/auto-groups.ts';
+import { benchmark, resolveInputShapes, trace } from '../runtime/index.ts';
+import { resolveAutoDependencyGroups } from '../../core/compress/pruning/index.ts';
+import type { PruningConfig } from '../../../src-shared/config/index.ts';
 import { evaluateClassifier } from '../train/evaluate.ts';
-import { batchShapes, loadSubset, SensitivityError } from './point.ts';
+import { batchShapes, loadSubset, scanPruner, SensitivityError } from './point.ts';
 import { localPool, type ScanDispatcher } from './pool.ts';
 
 /** Op types whose output channels the scan prunes by default. */
@@ -64,14 +65,16 @@ function outChannels(opType: string, shape: readonly number[] | undefined): numb
  * @throws SensitivityError when nothing in the model can be pruned
  */
 export async function scanGroups(model: Model, opTypes = SCAN_OP_TYPES, shapes?: Record<string, number[]>): Promise<ScanGroup[]> {
-  const auto = await expandAutoGroups(model, [{ op_types: opTypes, sparse_ratio: 0.5, dependency_group_id: 'auto' }], shapes);
+  const t = await trace(model, { shapes: resolveInputShapes(model, shapes) });
+  const traced = new Map([...t.values].map(([k, v]) => [k, v.shape]));
+  const auto = resolveAutoDependencyGroups([{ op_types: opTypes, sparse_ratio: 0.5, dependency_group_id: 'auto' } as PruningConfig], model, traced);
   const byId = new Map<string, ScanGroup>();
   for (const raw of auto.configList) {
     const entry = raw as Record<string, unknown> & { op_names: string[]; dependency_group_id: string };
     const node = model.graph.nodes.find((n) => n.name === entry.op_names[0])!;
     let g = byId.get(entry.dependency_group_id);
     if (!g) {
-      g = { id: entry.dependency_group_id, nodes: [], opTypes: [], channels: outChannels(node.opType, auto.shapes?.get(node.outputs[0]!.name)), configList: [] };
+      g = { id: entry.dependency_group_id, nodes: [], opTypes: [], channels: outChannels(node.opType, traced.get(node.outputs[0]!.name)), configList: [] };
       byId.set(g.id, g);
     }
     g.nodes.push(node.name);
@@ -97,6 +100,7 @@ export async function sensitivityScan(opts: ScanOptions, hooks: ScanHooks = {}):
   const ratios = [...(opts.ratios ?? DEFAULT_RATIOS)];
   const bad = ratios.filter((r) => !(r > 0 && r < 1));
   if (ratios.length === 0 || bad.length) throw new SensitivityError(`ratios must lie in (0, 1); got ${bad.length ? bad.join(', ') : 'none'}`, { ratios: bad });
+  scanPruner(opts.pruner ?? 'l1');
   const path = resolve(opts.model);
   const bytes = readInputFile(path, { what: 'model', maxBytes: READ_LIMITS.model });
   const ref = { path, sha256: sha256Of(bytes) };

@@ -5,13 +5,12 @@
  */
 import type { Allocation, SensitivityScan } from '../../../src-shared/sensitivity.ts';
 import type { Model } from '../../core/ir/index.ts';
-import { PRUNERS, type PrunerKind } from '../../core/compress/pruning/index.ts';
 import { openModel } from '../io/open-model.ts';
 import { compareLatency } from '../runtime/index.ts';
 import { ModelSpeedup } from '../speedup/index.ts';
-import { expandAutoGroups } from '../steps/auto-groups.ts';
+import { shapesForAutoGroups } from '../steps/auto-groups.ts';
 import { evaluateClassifier } from '../train/evaluate.ts';
-import { batchShapes, loadSubset, SensitivityError } from './point.ts';
+import { batchShapes, loadSubset, scanPruner } from './point.ts';
 
 export interface AllocationCheck {
   predicted: { speedup: number; latencyMs: number; accuracy: number };
@@ -24,11 +23,10 @@ export interface AllocationCheck {
 /** Prune + speed up a model with a config list and measure it like a scan point (accuracy, side-by-side latency). */
 export async function measureConfigList(scan: SensitivityScan, configList: readonly Record<string, unknown>[], latencyRuns = 60): Promise<Omit<AllocationCheck, 'predicted' | 'latencyError'>> {
   const { model } = openModel(scan.model.path);
-  const Pruner = PRUNERS[scan.pruner as PrunerKind];
-  if (!Pruner) throw new SensitivityError(`unknown pruner '${scan.pruner}'`, { pruner: scan.pruner });
+  const Pruner = scanPruner(scan.pruner);
   const subset = await loadSubset(scan.eval);
-  const auto = await expandAutoGroups(model, configList);
-  const { masks, applyMethods } = await new Pruner(model, auto.configList, { shapes: auto.shapes }).compress();
+  const shapes = await shapesForAutoGroups(model, configList);
+  const { masks, applyMethods } = await new Pruner(model, [...configList], undefined, { shapes }).compress();
   const { model: compact, report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, session: { ep: scan.ep } }).speedupModel();
   const acc = await evaluateClassifier(compact, subset, { batchSize: scan.eval.batchSize, ep: scan.ep, threads: 1 });
   const lat = await compareLatency(model, compact, { threads: 1, warmup: 5, runs: latencyRuns, ep: scan.ep, seed: scan.eval.seed, shapes: batchShapes(model, scan.eval.batchSize, subset.shape) });
