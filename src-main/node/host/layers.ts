@@ -7,23 +7,21 @@ import { READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { statSync } from 'node:fs';
 import type { Model, Node, Tensor } from '../../core/ir/index.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
+import { outputChannelCount } from '../../core/compress/targets/index.ts';
 import type { LayerWidth } from '../../../src-shared/ipc/dto.ts';
 
-/** Output width rule per op type: the weight tensor's dims → output channels / features. */
-const WIDTH_RULES: Partial<Record<string, (w: readonly number[], node: Node) => number | undefined>> = {
-  Conv: (w) => w[0],
-  ConvTranspose: (w, n) => (w[1] === undefined ? undefined : w[1] * (n.attrInt('group', 1) ?? 1)),
-  Gemm: (w, n) => (n.attrInt('transB', 0) ? w[0] : w[1]),
-  MatMul: (w) => w.at(-1),
-};
+/** The layers with a width: their output channels / features, read by the layout rule of core/compress/targets. */
+const LAYER_TYPES = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
-function weightOf(node: Node): Tensor | null {
-  const candidates = node.opType === 'MatMul' ? [node.inputs[1], node.inputs[0]] : [node.inputs[1]];
-  for (const v of candidates) {
+/** The layer's weight and its input index (MatMul: the constant operand, B first). */
+function weightOf(node: Node): { tensor: Tensor; index: number } | null {
+  const candidates = node.opType === 'MatMul' ? [1, 0] : [1];
+  for (const index of candidates) {
+    const v = node.inputs[index];
     if (!v) continue;
-    if (v.isInitializer && v.initializer) return v.initializer;
+    if (v.isInitializer && v.initializer) return { tensor: v.initializer, index };
     const p = v.producer;
-    if (p?.opType === 'DequantizeLinear' && p.inputs[0]?.isInitializer && p.inputs[0].initializer) return p.inputs[0].initializer;
+    if (p?.opType === 'DequantizeLinear' && p.inputs[0]?.isInitializer && p.inputs[0].initializer) return { tensor: p.inputs[0].initializer, index };
   }
   return null;
 }
@@ -36,10 +34,9 @@ function weightOf(node: Node): Tensor | null {
 export function layerWidths(model: Model): Map<string, { opType: string; width: number }> {
   const out = new Map<string, { opType: string; width: number }>();
   for (const node of model.graph.nodes) {
-    const rule = WIDTH_RULES[node.opType];
-    const w = rule ? weightOf(node) : null;
-    if (!rule || !w || !node.name) continue;
-    const width = rule(w.dims, node);
+    const w = LAYER_TYPES.has(node.opType) ? weightOf(node) : null;
+    if (!w || !node.name) continue;
+    const width = outputChannelCount(node, w.index, w.tensor.dims);
     if (width !== undefined) out.set(node.name, { opType: node.opType, width });
   }
   return out;

@@ -12,6 +12,7 @@
 import { Tensor, type Model, type Node, type Value } from '../../ir/index.ts';
 import type { Pass, PassResult } from '../../passes/pass.ts';
 import type { Diagnostic } from '../../../../src-shared/config/index.ts';
+import { outputChannelCount, outputChannelOf } from '../targets/layout.ts';
 
 /** Op types that can head a fusion group and absorb a BatchNormalization. */
 export const FOLD_HEADS = ['Conv', 'ConvTranspose', 'Gemm'] as const;
@@ -207,11 +208,9 @@ export function foldBlocker(head: Node, bn: Node): string | undefined {
 
 const floatConstant = (v: Value | null): boolean => !!v?.initializer && v.initializer.dtype === 'float32' && v.initializer.hasData;
 
+/** Output channels of the head (the layout rule of targets/layout.ts). */
 function outChannels(head: Node): number {
-  const d = head.input(1)!.initializer!.dims;
-  if (head.opType === 'Conv') return d[0]!;
-  if (head.opType === 'ConvTranspose') return d[1]! * head.attrInt('group', 1);
-  return head.attrInt('transB', 0) ? d[0]! : d[1]!;
+  return outputChannelCount(head, 1, head.input(1)!.initializer!.dims)!;
 }
 
 /** Per-output-channel factor f = γ/σ and shift (b' = (b − μ)·f + β is applied by the caller). */
@@ -222,19 +221,9 @@ function bnFactors(bn: Node): { f: Float64Array; mean: Float32Array; beta: Float
   return { f, mean, beta };
 }
 
-/** Output channel of each element of the head's weight. */
+/** Output channel of each element of the head's weight (the layout rule of targets/layout.ts). */
 function weightChannel(head: Node, dims: readonly number[]): (i: number) => number {
-  const inner = dims.slice(2).reduce((a, b) => a * b, 1);
-  if (head.opType === 'Conv') return (i) => Math.floor(i / (dims[1]! * inner));
-  if (head.opType === 'ConvTranspose') {
-    const perGroupIn = dims[0]! / head.attrInt('group', 1);
-    return (i) => {
-      const ci = Math.floor(i / (dims[1]! * inner));
-      const j = Math.floor(i / inner) % dims[1]!;
-      return Math.floor(ci / perGroupIn) * dims[1]! + j;
-    };
-  }
-  return head.attrInt('transB', 0) ? (i) => Math.floor(i / dims[1]!) : (i) => i % dims[1]!;
+  return outputChannelOf(head, 1, dims);
 }
 
 /** Fold `bn` into `head` and remove it (checked by `foldBlocker` first). */

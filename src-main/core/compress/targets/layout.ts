@@ -58,6 +58,34 @@ export const OUT_AXIS: Readonly<Record<ParamOpType, OutAxisRule>> = {
 
 const isParamOpType = (t: string): t is ParamOpType => (PARAM_OP_TYPES as readonly string[]).includes(t);
 
+/**
+ * Output channels (features) of `node` held by its parameter at `inputIndex` with `dims`: the size of the
+ * output-channel axis, times the groups for a ConvTranspose weight (which holds C_out / group per input channel).
+ * Undefined for op types without a layout rule. The one place this fact is stated (fusion and the app read it here).
+ *
+ * @example outputChannelCount(gemmTransB0, 1, [512, 10]) // 10
+ */
+export function outputChannelCount(node: Node, inputIndex: number, dims: readonly number[]): number | undefined {
+  if (!isParamOpType(node.opType)) return undefined;
+  const n = dims[OUT_AXIS[node.opType](node, inputIndex, dims.length)];
+  return n !== undefined && node.opType === 'ConvTranspose' && inputIndex === 1 ? n * node.attrInt('group', 1) : n;
+}
+
+/**
+ * The output channel of each element (row-major over `dims`) of `node`'s parameter at `inputIndex`; for a grouped
+ * ConvTranspose weight [C_in, C_out/g, k…], element (ci, j, …) feeds channel group(ci)·C_out/g + j.
+ */
+export function outputChannelOf(node: Node, inputIndex: number, dims: readonly number[]): (i: number) => number {
+  const axis = isParamOpType(node.opType) ? OUT_AXIS[node.opType](node, inputIndex, dims.length) : 0;
+  const stride = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const size = dims[axis]!;
+  const along = (i: number) => Math.floor(i / stride) % size;
+  if (node.opType !== 'ConvTranspose' || inputIndex !== 1) return along;
+  const perGroupIn = dims[0]! / node.attrInt('group', 1);
+  const inStride = dims.slice(1).reduce((a, b) => a * b, 1);
+  return (i) => Math.floor(Math.floor(i / inStride) / perGroupIn) * size + along(i);
+}
+
 /** Input index of MatMul's constant operand: input 1 when it is an initializer, else input 0 when that is, else 1. */
 function constantOperand(node: Node): number {
   if (node.input(1)?.isInitializer) return 1;
