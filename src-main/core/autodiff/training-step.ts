@@ -3,7 +3,7 @@
  * takes a batch, the weights, the optimizer state and the step's scalars, and returns the loss, the updated
  * weights and state (plus observed values/gradients for compressor hooks). Pure: imports the IR and passes.
  */
-import { cloneModel, isFloatType, Tensor, type DataType, type Graph, type Model, type Value } from '../ir/index.ts';
+import { cloneModel, dtypeFromCode, isFloatType, Tensor, type DataType, type Graph, type Model, type Node, type Value } from '../ir/index.ts';
 import { deadCode } from '../passes/index.ts';
 import { Emitter } from './emitter.ts';
 import { NoTrainableTensorError, TrainingSpecError } from './errors.ts';
@@ -154,26 +154,44 @@ function seedShapes(e: Emitter, g: Graph, spec: TrainingStepSpec): void {
   for (const v of g.inputs) if (e.shapes.has(v) && e.dtypes.has(v)) e.declare(v, e.shape(v), e.dtype(v));
 }
 
-const BOOL_OPS = new Set(['Equal', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
-const INT64_OPS = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero']);
-const CAST_TYPES: Record<number, DataType> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64' };
+/** Element type of output `i` of a node, from the types already known of its inputs. */
+type DtypeRule = (n: Node, i: number, known: (v: Value | null) => DataType | undefined) => DataType | undefined;
+
+const bool: DtypeRule = () => 'bool';
+const int64: DtypeRule = () => 'int64';
+/** Output 1 (indices) is int64, output 0 follows the data input. */
+const valuesAndIndices: DtypeRule = (n, i, known) => (i === 1 ? 'int64' : known(n.inputs[0] ?? null));
+const constantValue: DtypeRule = (n) => {
+  const a = n.attr('value');
+  return a?.type === 'tensor' ? a.value.dtype : 'float32';
+};
+
+/**
+ * Output element types of the ops whose outputs do not follow their first input (ONNX's type constraints); every
+ * other op's outputs take the type of its first present input. Codes of `Cast.to` are ONNX's (ir/dtype.ts).
+ */
+const DTYPE_RULES: Readonly<Record<string, DtypeRule>> = {
+  ...Object.fromEntries(['Equal', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf'].map((t) => [t, bool])),
+  ...Object.fromEntries(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero'].map((t) => [t, int64])),
+  TopK: valuesAndIndices,
+  MaxPool: valuesAndIndices,
+  Cast: (n) => dtypeFromCode(n.attrInt('to', 1)),
+  QuantizeLinear: (n, _i, known) => known(n.inputs[2] ?? null) ?? 'uint8',
+  DequantizeLinear: (n, _i, known) => known(n.inputs[1] ?? null),
+  Constant: constantValue,
+  ConstantOfShape: constantValue,
+  Where: (n, _i, known) => known(n.inputs[1] ?? null),
+};
+const followFirstInput: DtypeRule = (n, _i, known) => known(n.inputs.find((v) => v) ?? null);
 
 /** Fill element types the model does not declare (trace dtypes take precedence), in topological order. */
 function inferDtypes(e: Emitter, g: Graph): void {
   const known = (v: Value | null) => (v ? e.dtypes.get(v) : undefined);
   for (const n of g.nodes) {
+    const rule = DTYPE_RULES[n.opType] ?? followFirstInput;
     n.outputs.forEach((o, i) => {
       if (e.dtypes.has(o)) return;
-      let d: DataType | undefined;
-      if (BOOL_OPS.has(n.opType)) d = 'bool';
-      else if (INT64_OPS.has(n.opType) || (i === 1 && (n.opType === 'TopK' || n.opType === 'MaxPool'))) d = 'int64';
-      else if (n.opType === 'Cast') d = CAST_TYPES[n.attrInt('to', 1)];
-      else if (n.opType === 'QuantizeLinear') d = known(n.inputs[2] ?? null) ?? 'uint8';
-      else if (n.opType === 'DequantizeLinear') d = known(n.inputs[1] ?? null);
-      else if (n.opType === 'Constant' || n.opType === 'ConstantOfShape') {
-        const a = n.attr('value');
-        d = a?.type === 'tensor' ? a.value.dtype : 'float32';
-      } else d = known(n.opType === 'Where' ? n.inputs[1] ?? null : n.inputs.find((v) => v) ?? null);
+      const d = rule(n, i, known);
       if (d) e.dtypes.set(o, d);
     });
   }
