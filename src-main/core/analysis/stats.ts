@@ -167,6 +167,13 @@ export const MAC_RULES: Record<string, MacRule> = {
   ...Object.fromEntries(FREE.map((op) => [op, free])),
 };
 
+/** How the MAC table counts an op type: linear-layer MACs, other ops (normalization, activations, pooling…), free (layout, shape), or not at all. */
+export function macKind(opType: string): 'macs' | 'other' | 'free' | undefined {
+  if (!Object.hasOwn(MAC_RULES, opType)) return undefined;
+  if (LINEAR_OPS.has(opType)) return 'macs';
+  return MAC_RULES[opType] === free ? 'free' : 'other';
+}
+
 /** Add or replace the MAC rule of an op type (custom ops). */
 export function registerMacRule(opType: string, rule: MacRule): void {
   MAC_RULES[opType] = rule;

@@ -61,6 +61,11 @@ function axesOf(node: Node, input: IntValue | undefined): number[] | undefined {
   return node.attrInts('axes') ?? input?.values;
 }
 
+/** Op types whose small integer (shape) computations speedup evaluates: see `EVALUATORS`. */
+export function shapeEvaluatedOps(): string[] {
+  return Object.keys(EVALUATORS);
+}
+
 const EVALUATORS: Record<string, Evaluator> = {
   Shape(node, _ins, shapeOf, dyn) {
     const x = node.input(0);
