@@ -8,7 +8,6 @@ import { resolve } from 'node:path';
 import type { Option } from 'commander';
 import { z } from 'zod';
 import {
-  DISTILLER_REGISTRY,
   FAMILIES,
   OBSERVER_REGISTRY,
   OBSERVERS,
@@ -43,7 +42,6 @@ describe('the compressor registries', () => {
       }
     }
     for (const e of Object.values(OBSERVER_REGISTRY)) expect(e.label.length).toBeGreaterThan(2);
-    expect(Object.keys(DISTILLER_REGISTRY)).toEqual([]);
   });
 
   it('have an implementation behind every name, and only those', async () => {

@@ -1,4 +1,5 @@
 /** @file Tests of the host services over an in-memory transport pair: models (open, graph, targets, bad files), experiments and runs (start, events, list, compare, tags, delete), exports. */
+import { PRUNERS, QUANTIZERS } from '../../../src-shared/compressors.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,14 +107,15 @@ describe('experiments and runs', () => {
     const noExec = await api.experiments.validate({ plan: { model: tiny, steps: [{ kind: 'orphan' }] } });
     expect(noExec.issues).toEqual([{ path: '$.steps[0].kind', message: expect.stringContaining('no executor') }]);
     // a compressor with no implementation, an option nothing reads: refused at validation, never run and failed
-    const unimplemented = await api.experiments.validate({ plan: { model: tiny, steps: [{ kind: 'prune', pruner: 'slim', configList: [] }, { kind: 'speedup', trainingBatches: 2 }] } });
+    const unimplemented = await api.experiments.validate({ plan: { model: tiny, steps: [{ kind: 'prune', pruner: 'nonesuch', configList: [] }, { kind: 'speedup', trainingBatches: 2 }] } });
     expect(unimplemented.issues).toEqual([
-      { path: '$.steps[0].pruner', message: 'unknown pruner "slim" (available: level, l1, l2, fpgm)' },
+      { path: '$.steps[0].pruner', message: `unknown pruner "nonesuch" (available: ${PRUNERS.join(', ')})` },
       { path: '$.steps[1].trainingBatches', message: 'unknown option "trainingBatches"' },
     ]);
     const caps = await api.experiments.capabilities({});
-    expect(caps.pruners.map((p) => p.name)).toEqual(['level', 'l1', 'l2', 'fpgm']);
-    expect(caps.quantizers).toEqual([{ name: 'ptq', label: expect.any(String), needsData: 'calibration', needsTraining: false }]);
+    expect(caps.pruners.map((p) => p.name)).toEqual(PRUNERS);
+    expect(caps.quantizers.map((q) => q.name)).toEqual(QUANTIZERS);
+    expect(caps.quantizers[0]).toEqual({ name: 'ptq', label: expect.any(String), needsData: 'calibration', needsTraining: false });
     await expect(api.experiments.start({ plan: { model: join(dir, 'missing.onnx'), steps: [] } })).rejects.toMatchObject({ name: 'PlanError', code: 'PLAN_INVALID', details: { issues: [{ path: '$.model' }] } });
   });
 
