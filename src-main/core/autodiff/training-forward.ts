@@ -18,6 +18,11 @@ export interface TrainingForwardOptions {
   dropout?: 'train' | 'off';
   /** 'auto': convs with few output positions train as one batched GEMM (conv-gemm.ts, default); 'off': never. */
   convLowering?: 'auto' | 'off';
+  /**
+   * Nodes (by name) that run as in inference and take no part in the backward pass: not rewritten (BN keeps its
+   * running statistics, dropout stays off), not taped. A distillation teacher's forward inside the step is frozen.
+   */
+  frozenNodes?: ReadonlySet<string>;
 }
 
 /** A noise input the trainer fills with uniform [0, 1) samples each step. */
@@ -194,6 +199,7 @@ export function trainingForward(e: Emitter, opts: TrainingForwardOptions = {}): 
   const c: Ctx = { e, g, out };
   e.tape = out.tape;
   for (const node of [...g.nodes]) {
+    if (opts.frozenNodes?.has(node.name)) continue;
     const rewrite = node.domain === '' ? trainingRewrites[node.opType] : undefined;
     if (rewrite?.(c, node, opts)) continue;
     out.tape.push({ label: node.name, opType: node.opType, node, inputs: [...node.inputs], outputs: [...node.outputs] });

@@ -24,6 +24,11 @@ export interface LossTerm {
   name: string;
   weight?: number;
   build: (c: LossContext) => Value;
+  /**
+   * Multiplies the task loss (NNI's `origin_loss_lambda`: loss = λ_o·task + Σ terms). Several terms multiply.
+   * Whenever terms are present the step also reports the unweighted task loss as `loss.task`.
+   */
+  taskLossWeight?: number;
 }
 
 /** A parameter group with its own optimizer (e.g. a compressor's learned scales with a private Adam). */
@@ -129,6 +134,7 @@ function initializerToInput(g: Graph, e: Emitter, v: Value): Value {
 
 /** Trainable initializers: the spec's list, or every float initializer of rank ≥ 1 that is not excluded. */
 function chooseTrainables(g: Graph, spec: TrainingStepSpec, excluded: Set<Value>): Value[] {
+  // (a tensor named in alsoTrainable may have no use in the forward graph yet: a loss term's projection)
   if (spec.trainable) {
     return spec.trainable.map((n) => {
       const v = g.get(n);
@@ -138,7 +144,13 @@ function chooseTrainables(g: Graph, spec: TrainingStepSpec, excluded: Set<Value>
     });
   }
   const also = new Set(spec.alsoTrainable ?? []);
-  return g.initializers.filter((v) => isFloatType(v.initializer!.dtype) && (v.initializer!.dims.length >= 1 || also.has(v.name)) && !excluded.has(v) && v.uses.length > 0);
+  return g.initializers.filter((v) => isFloatType(v.initializer!.dtype) && !excluded.has(v) && (also.has(v.name) || (v.initializer!.dims.length >= 1 && v.uses.length > 0)));
+}
+
+/** Initializers read only by frozen nodes (a teacher's weights and statistics): constants of the step. */
+function frozenInitializers(g: Graph, frozen: ReadonlySet<string> | undefined): Set<Value> {
+  if (!frozen?.size) return new Set();
+  return new Set(g.initializers.filter((v) => v.uses.length > 0 && v.uses.every((u) => frozen.has(u.node.name))));
 }
 
 function seedShapes(e: Emitter, g: Graph, spec: TrainingStepSpec): void {
@@ -265,13 +277,14 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
 
   const trainBn = (spec.batchNorm ?? 'train') === 'train';
   const stats = new Set<Value>();
-  if (trainBn) for (const n of g.nodes) if (n.opType === 'BatchNormalization') for (const i of [3, 4]) if (n.inputs[i]?.initializer) stats.add(n.inputs[i]!);
+  const frozen = frozenInitializers(g, spec.frozenNodes);
+  if (trainBn) for (const n of g.nodes) if (n.opType === 'BatchNormalization' && !spec.frozenNodes?.has(n.name)) for (const i of [3, 4]) if (n.inputs[i]?.initializer) stats.add(n.inputs[i]!);
   const bufferVals = (spec.buffers ?? []).map((n) => {
     const v = g.get(n);
     if (!v?.initializer) throw new TrainingSpecError(`buffer "${n}" is not an initializer of the model`, { tensor: n });
     return v;
   });
-  const trainables = chooseTrainables(g, spec, new Set([...stats, ...bufferVals]));
+  const trainables = chooseTrainables(g, spec, new Set([...stats, ...bufferVals, ...frozen]));
   if (trainables.length === 0) throw new NoTrainableTensorError(spec.trainable ? 'the trainable list is empty' : 'no float initializer of rank ≥ 1');
 
   for (const name of spec.paramMasks?.keys() ?? []) {
@@ -306,7 +319,10 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
       reports[name] = v;
     },
   };
-  let loss = emitLoss(spec.loss, ctx);
+  const task = emitLoss(spec.loss, ctx);
+  const taskWeight = (spec.lossTerms ?? []).reduce((w, t) => w * (t.taskLossWeight ?? 1), 1);
+  let loss = taskWeight === 1 ? task : e.scale(task, taskWeight);
+  if (spec.lossTerms?.length) reports['loss.task'] = task;
   for (const term of spec.lossTerms ?? []) {
     const t = term.build(ctx);
     reports[`loss.${term.name}`] = t;

@@ -56,6 +56,13 @@ export interface TrainingHooks {
   observe(name: string, kind: 'value' | 'grad', fn: ObserveFn): Revert;
   /** Edit the model's graph before training builds its step. */
   patchModel(edit: (m: Model) => void): void;
+  /**
+   * Run `teacher`'s forward inside the training step on the same batch (distillation): its graph is copied in with
+   * every name prefixed by `prefix`, its data inputs read the student's, its weights are constants (no gradients, no
+   * optimizer state) and its nodes run as in inference. Loss terms read its values as `c.value(prefix + name)`.
+   * The same teacher may be added again under the same prefix (chained distillers share it).
+   */
+  addTeacher(teacher: Model, prefix: string): Revert;
 }
 
 /** How long one training run lasts: optimizer steps or epochs (one of them, NNI's compress(max_steps, max_epochs)). */

@@ -9,8 +9,9 @@ import type * as ort from 'onnxruntime-node';
 import { cloneModel, type Model, type Tensor } from '../../core/ir/index.ts';
 import { TrainingSpecError, type LossTerm, type ObserveSpec, type OptimizerSpec, type ParamGroup } from '../../core/autodiff/index.ts';
 import type { CompressionEvaluator, ObserveFn, ObservedTensor, Revert } from '../../core/compress/compressor.ts';
+import { mergeTeacher, TeacherError } from '../../core/compress/distillation/teacher.ts';
 import type { ArrayDataset } from './data.ts';
-import { evaluate, Trainer, type EvalMetrics, type RunOptions, type StepTask, type TrainConfig, type TrainHooks, type TrainResult } from './trainer.ts';
+import { evaluate, modelWithWeights, Trainer, type EvalMetrics, type RunOptions, type StepTask, type TrainConfig, type TrainHooks, type TrainResult } from './trainer.ts';
 
 export interface EvaluatorConfig extends Omit<TrainConfig, 'model' | 'test'> {
   /** Data the metric is computed on. */
@@ -40,6 +41,8 @@ export class Evaluator implements CompressionEvaluator {
   private readonly observers: { spec: ObserveSpec; fn: Observer }[] = [];
   private readonly buffers = new Set<string>();
   private readonly extraTrainables = new Set<string>();
+  /** Teachers run inside the step, by name prefix (with the number of registrations holding each). */
+  private readonly teachers = new Map<string, { model: Model; count: number }>();
 
   constructor(model: Model, readonly config: EvaluatorConfig) {
     this.bound = cloneModel(model);
@@ -102,6 +105,21 @@ export class Evaluator implements CompressionEvaluator {
     edit(this.bound);
   }
 
+  /**
+   * Run a teacher's forward inside the training step (distillation): merged into the step's model under `prefix`,
+   * its nodes frozen (inference mode, constant weights). The bound model itself never holds the teacher.
+   */
+  addTeacher(teacher: Model, prefix: string): Revert {
+    const held = this.teachers.get(prefix);
+    if (held && held.model !== teacher) throw new TeacherError(`another teacher is already registered under the prefix "${prefix}"`, { prefix });
+    if (held) held.count++;
+    else this.teachers.set(prefix, { model: teacher, count: 1 });
+    return () => {
+      const h = this.teachers.get(prefix);
+      if (h && --h.count === 0) this.teachers.delete(prefix);
+    };
+  }
+
   /** Drop every hook (the bound model keeps its edits and trained weights). */
   revertAll(): void {
     this.lossTerms.length = 0;
@@ -110,6 +128,7 @@ export class Evaluator implements CompressionEvaluator {
     this.groups.length = 0;
     this.observers.length = 0;
     this.buffers.clear();
+    this.teachers.clear();
   }
 
   private hooks(): TrainHooks {
@@ -126,7 +145,16 @@ export class Evaluator implements CompressionEvaluator {
   private trainConfig(): TrainConfig {
     const { eval: evalData, metric: _metric, ...rest } = this.config;
     const trainable = rest.trainable ? [...rest.trainable, ...this.extraTrainables] : undefined;
-    return { ...rest, trainable, alsoTrainable: [...this.extraTrainables], model: this.bound, test: evalData };
+    if (this.teachers.size === 0) return { ...rest, trainable, alsoTrainable: [...this.extraTrainables], model: this.bound, test: evalData };
+    // the student and its teachers in one forward model: one ORT call runs both on the same batch
+    let model = cloneModel(this.bound);
+    const frozenNodes = new Set<string>();
+    for (const [prefix, t] of this.teachers) {
+      const merged = mergeTeacher(model, t.model, prefix);
+      model = merged.model;
+      for (const n of merged.frozenNodes) frozenNodes.add(n);
+    }
+    return { ...rest, trainable, alsoTrainable: [...this.extraTrainables], model, frozenNodes, test: evalData };
   }
 
   /** Open a trainer with the current hooks (callers that drive steps themselves). */
@@ -139,8 +167,9 @@ export class Evaluator implements CompressionEvaluator {
     const t = await this.trainer();
     try {
       const r = await t.run({ evaluateEachEpoch: false, ...o });
-      this.bound = r.model;
-      return r;
+      // the bound model's own tensors (a teacher's copy is not part of it)
+      this.bound = modelWithWeights(this.bound, t.runner.tensors);
+      return { ...r, model: this.bound };
     } finally {
       await t.release();
     }

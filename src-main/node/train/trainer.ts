@@ -79,6 +79,11 @@ export interface TrainConfig extends SessionSettings {
    * costs a second session), else 1.
    */
   stepsPerRun?: number;
+  /**
+   * Nodes that run as in inference inside the step and take no gradient (a distillation teacher merged into the
+   * model); the initializers only they read stay constants of the step.
+   */
+  frozenNodes?: ReadonlySet<string>;
 }
 
 /** Steps per ORT call when `stepsPerRun` is not given and the run is long enough. */
@@ -119,7 +124,18 @@ export interface EvalMetrics {
 
 export type ProgressEvent =
   | { type: 'start'; totalSteps: number; stepsPerEpoch: number; batchSize: number; params: number; resumedAt: number }
-  | { type: 'step'; step: number; epoch: number; loss: number; lr: number; samplesPerSec: number; etaSec: number; trainAccuracy?: number }
+  | {
+      type: 'step';
+      step: number;
+      epoch: number;
+      loss: number;
+      lr: number;
+      samplesPerSec: number;
+      etaSec: number;
+      trainAccuracy?: number;
+      /** The step's loss parts where loss terms are registered: `loss.task` and `loss.<term>` (e.g. `loss.distill`). */
+      parts?: Record<string, number>;
+    }
   | { type: 'epoch'; epoch: number; step: number; trainLoss: number; trainAccuracy?: number; eval?: EvalMetrics; seconds: number }
   | { type: 'checkpoint'; path: string; step: number }
   | { type: 'done'; step: number; seconds: number; eval?: EvalMetrics };
@@ -271,6 +287,12 @@ function fingerprint(step: TrainingStep): string {
   return JSON.stringify([s.params.map((p) => [p.name, p.shape]), s.state.map((p) => [p.name, p.shape]), s.buffers.map((b) => b.name)]);
 }
 
+/** The `loss.*` reports of a step (the task loss and each loss term), or undefined when there are none. */
+function lossParts(reports: Record<string, number>): Record<string, number> | undefined {
+  const parts = Object.entries(reports).filter(([k]) => k.startsWith('loss.'));
+  return parts.length ? Object.fromEntries(parts) : undefined;
+}
+
 /** The prepared training run: traced, step built, session open. */
 export class Trainer {
   private constructor(
@@ -319,6 +341,7 @@ export class Trainer {
       observe: hooks.observe,
       buffers: hooks.buffers,
       paramMasks: cfg.paramMasks,
+      frozenNodes: cfg.frozenNodes,
     });
     const init = (name: string) => {
       const t = cfg.model.graph.get(name)?.initializer;
@@ -413,14 +436,14 @@ export class Trainer {
       const n = this.loop && pos + K <= spe && step + K <= total ? K : 1;
       const lrs = Array.from({ length: n }, (_, i) => learningRate(schedule, baseLr, step + i, horizon));
       const noiseAt = (s: number) => (sig.noise.length ? this.runner.noiseFeeds(new Rng((seed * 31 + s * 0x9e3779b1) >>> 0)) : {});
-      let results: { loss: number; correct?: number; r?: StepResult }[];
+      let results: { loss: number; correct?: number; r?: StepResult; parts?: Record<string, number> }[];
       if (n === 1) {
         cfg.train.fill(order!.subarray(pos * B, pos * B + B), x, y);
         const batch: Record<string, ort.Tensor> = { [input]: ortTensor('float32', x, [B, ...cfg.train.sampleShape]) };
         if (labelName) batch[labelName] = cfg.train.labelled ? ortTensor('int64', y, [B]) : ortTensor('float32', y, [B, ...cfg.train.targetShape]);
         for (const t of this.hooks.before ?? []) await t(this.context(step + 1, epoch));
         const r = await this.runner.run(batch, { ...groupLr, main: lrs[0]! }, step + 1, noiseAt(step));
-        results = [{ loss: r.loss, correct: r.reports.correct, r }];
+        results = [{ loss: r.loss, correct: r.reports.correct, r, parts: lossParts(r.reports) }];
       } else {
         cfg.train.fill(order!.subarray(pos * B, (pos + n) * B), xs, ys);
         const batch: Record<string, ort.Tensor> = { [input]: ortTensor('float32', xs, [n, B, ...cfg.train.sampleShape]) };
@@ -435,7 +458,7 @@ export class Trainer {
         const group: Record<string, number[]> = { main: lrs };
         for (const [k, v] of Object.entries(groupLr)) group[k] = lrs.map(() => v);
         const r = await this.loop!.run(batch, group, step + 1, noise);
-        results = r.losses.map((loss, i) => ({ loss, correct: r.reports.correct?.[i] }));
+        results = r.losses.map((loss, i) => ({ loss, correct: r.reports.correct?.[i], parts: lossParts(Object.fromEntries(Object.entries(r.reports).map(([k, v]) => [k, v[i]!]))) }));
       }
       for (const [i, res] of results.entries()) {
         if (!Number.isFinite(res.loss)) throw new NonFiniteLossError(step + i + 1, epoch, res.loss, lastCheckpoint);
@@ -454,7 +477,7 @@ export class Trainer {
         const secs = (performance.now() - start) / 1000;
         const rate = ((step - startStep) * B) / secs;
         const trainAccuracy = lastRes.correct !== undefined ? lastRes.correct / B : undefined;
-        o.onProgress({ type: 'step', step, epoch, loss: lastRes.loss, lr: lrs[n - 1]!, samplesPerSec: rate, etaSec: ((total - step) * B) / rate, trainAccuracy });
+        o.onProgress({ type: 'step', step, epoch, loss: lastRes.loss, lr: lrs[n - 1]!, samplesPerSec: rate, etaSec: ((total - step) * B) / rate, trainAccuracy, parts: lastRes.parts });
       }
       if (o.checkpoint && o.checkpointEvery && crossed(o.checkpointEvery)) lastCheckpoint = this.save(o, step, seed);
       if (step % spe === 0 || step === total) {
