@@ -160,9 +160,42 @@ export const QUANTIZER_REGISTRY = {
 export type QuantizerName = keyof typeof QUANTIZER_REGISTRY;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Distillers: none runs yet (issue 17 adds DynamicLayerwiseDistiller / Adaptive1dLayerwiseDistiller here)
+// Distillers: the teacher's forward runs inside the student's training step (src-main/core/compress/distillation)
 
-export const DISTILLER_REGISTRY = {} as const satisfies Record<string, CompressorInfo>;
+/** NNI's origin_loss_lambda: loss = λ_o·task loss + distillation loss. */
+const originLossLambda = z.number().min(0).default(1);
+
+export const DISTILLER_REGISTRY = {
+  logits: entry({
+    label: 'Logits (Hinton KD)',
+    description: 'the student’s logits learn the teacher’s softened distribution: (1 − α)·task + α·T²·KL',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'per_tensor',
+    options: {
+      /** Softmax temperature T. */
+      temperature: z.number().positive().default(2),
+      /** Weight of the distillation term against the task loss. */
+      alpha: z.number().min(0).max(1).default(0.5),
+    },
+  }),
+  dynamic_layerwise: entry({
+    label: 'Dynamic layer-wise',
+    description: 'each selected value learns the closest of its linked teacher values: Σ min_j λ·ℓ(s, t_j) (equal shapes)',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'per_tensor',
+    options: { originLossLambda },
+  }),
+  adaptive1d_layerwise: entry({
+    label: 'Adaptive layer-wise (projection)',
+    description: 'one teacher value per selected value; a trainable 1×1 conv / linear map bridges a pruned student’s narrower width',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'per_tensor',
+    options: { originLossLambda },
+  }),
+} as const satisfies Record<string, CompressorInfo>;
 export type DistillerName = keyof typeof DISTILLER_REGISTRY;
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,55 @@
+/**
+ * @file Distillation on onnxruntime-node: builds the distiller a registry name stands for, with the traced shapes
+ * Adaptive1d needs (NNI's track_forward), on an Evaluator; the plan's `distill` step and `studio distill` use it.
+ * Node layer: imports ORT through the runtime.
+ */
+import type { Model } from '../../core/ir/index.ts';
+import {
+  Adaptive1dLayerwiseDistiller,
+  DynamicLayerwiseDistiller,
+  LogitsDistiller,
+  checkTeacherInputs,
+  type DistillResult,
+} from '../../core/compress/distillation/index.ts';
+import type { Compressor } from '../../core/compress/compressor.ts';
+import type { DistillerName } from '../../../src-shared/compressors.ts';
+import { trace } from '../runtime/index.ts';
+import type { Evaluator } from './evaluator.ts';
+
+/** Options of the registry's distillers (src-shared/compressors.ts), as the step and the CLI pass them. */
+export interface DistillSpec {
+  distiller: DistillerName;
+  teacher: Model;
+  configList?: unknown;
+  /** Layer-wise distillers: NNI's origin_loss_lambda. */
+  originLossLambda?: number;
+  /** Logits distiller. */
+  temperature?: number;
+  alpha?: number;
+  seed?: number;
+}
+
+/** Every value's shape at batch 1 (the widths a projection maps between). */
+async function shapesOf(model: Model): Promise<Map<string, number[]>> {
+  const t = await trace(model, { dimSizes: { batch: 1 } });
+  return new Map([...t.values].map(([k, v]) => [k, v.shape.map((d) => (typeof d === 'number' ? d : 1))]));
+}
+
+/**
+ * The distiller a spec names, built on `evaluator` for `student` (checked against the teacher first: inputs, links).
+ * @example const d = await makeDistiller(student, evaluator, { distiller: 'logits', teacher, alpha: 0.7 }); await d.compress({ maxEpochs: 2 });
+ */
+export async function makeDistiller(student: Model, evaluator: Evaluator, spec: DistillSpec): Promise<Compressor<DistillResult>> {
+  checkTeacherInputs(student, spec.teacher);
+  const common = { teacher: spec.teacher, originLossLambda: spec.originLossLambda };
+  switch (spec.distiller) {
+    case 'logits':
+      return new LogitsDistiller(student, spec.configList ?? null, evaluator, { teacher: spec.teacher, temperature: spec.temperature, alpha: spec.alpha });
+    case 'dynamic_layerwise':
+      return new DynamicLayerwiseDistiller(student, spec.configList, evaluator, common);
+    case 'adaptive1d_layerwise': {
+      const [studentShapes, teacherShapes] = [await shapesOf(student), await shapesOf(spec.teacher)];
+      return new Adaptive1dLayerwiseDistiller(student, spec.configList, evaluator, { ...common, studentShapes, teacherShapes, seed: spec.seed });
+    }
+  }
+}
