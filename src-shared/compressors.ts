@@ -164,6 +164,8 @@ export type QuantizerName = keyof typeof QUANTIZER_REGISTRY;
 
 /** NNI's origin_loss_lambda: loss = λ_o·task loss + distillation loss. */
 const originLossLambda = z.number().min(0).default(1);
+/** The layer-wise distillers' config list (mode `distillation`: targets, `link`, `lambda`, `apply_method`). */
+const distillConfigList = z.array(z.record(z.string(), z.unknown()), 'must be an array of objects (a config list)').min(1, 'must select at least one target');
 
 export const DISTILLER_REGISTRY = {
   logits: entry({
@@ -185,7 +187,7 @@ export const DISTILLER_REGISTRY = {
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'per_tensor',
-    options: { originLossLambda },
+    options: { configList: distillConfigList, originLossLambda },
   }),
   adaptive1d_layerwise: entry({
     label: 'Adaptive layer-wise (projection)',
@@ -193,7 +195,7 @@ export const DISTILLER_REGISTRY = {
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'per_tensor',
-    options: { originLossLambda },
+    options: { configList: distillConfigList, originLossLambda },
   }),
 } as const satisfies Record<string, CompressorInfo>;
 export type DistillerName = keyof typeof DISTILLER_REGISTRY;

@@ -16,6 +16,7 @@ import {
   STEP_REGISTRY,
   runReportSchema,
   safeParsePlan,
+  type DistillStep,
   type PruneStep,
 } from './experiment.ts';
 
@@ -108,7 +109,7 @@ describe('parsePlan', () => {
         { kind: 'prune', pruner: 'l1', configList: [], trainingBatches: 4, totalTimes: 2 },
         { kind: 'quantize', quantizer: 'hqq', configList: [] },
         { kind: 'quantize', configList: [], observer: 'kl', training: { epochs: 1, lr: 0.1 } },
-        { kind: 'distill', configList: [] },
+        { kind: 'distill', epochs: 1, lr: 0.1, configList: [] },
         { kind: 'prune', configList: [] },
       ],
     });
@@ -120,12 +121,51 @@ describe('parsePlan', () => {
       { path: '$.steps[2].quantizer', message: 'unknown quantizer "hqq" (available: ptq, qat, lsq, lsqplus, dorefa, bnn)' },
       { path: '$.steps[3].observer', message: expect.stringContaining('minmax') },
       { path: '$.steps[3].training', message: 'unknown option "training"' },
-      { path: '$.steps[4].kind', message: expect.stringContaining('unknown step kind "distill"') },
+      { path: '$.steps[4].distiller', message: 'missing distiller (available: logits, dynamic_layerwise, adaptive1d_layerwise)' },
       { path: '$.steps[5].pruner', message: 'missing pruner (available: level, l1, l2, fpgm)' },
     ]);
     // the names the schema takes are the registry's
     expect(STEP_KINDS).toEqual(Object.keys(STEP_REGISTRY));
     for (const pruner of PRUNERS) expect(parsePlan({ model: 'a', steps: [{ kind: 'prune', pruner, configList: [] }] }).steps[0]).toMatchObject({ pruner });
+  });
+
+  it('distill steps: the distiller names its options (a layer-wise config list, the logits T and α), the teacher is a plan input', () => {
+    const train = { train: split('idx', 'tr-img', 'tr-lbl') };
+    const training = { epochs: 2, lr: 0.003 };
+    const plan = parsePlan({
+      model: 'net.onnx',
+      dataset: train,
+      steps: [
+        { kind: 'distill', distiller: 'logits', temperature: 4, alpha: 0.7, ...training },
+        { kind: 'distill', distiller: 'adaptive1d_layerwise', teacher: 'big.onnx', configList: [{ op_types: ['Conv'], lambda: 0.5 }], ...training },
+      ],
+    });
+    expect(plan.steps[0]).toMatchObject({ kind: 'distill', distiller: 'logits', temperature: 4, alpha: 0.7, batchSize: 32 });
+    expect(plan.steps[1]).toMatchObject({ distiller: 'adaptive1d_layerwise', originLossLambda: 1, teacher: 'big.onnx' });
+    expect(planInputs(plan).map((f) => f.path)).toContain('$.steps[1].teacher');
+    expect((mapPlanPaths(plan, (f) => `/abs/${f}`).steps[1] as DistillStep).teacher).toBe('/abs/big.onnx');
+    expect(
+      issuesOf({
+        model: 'a',
+        steps: [
+          { kind: 'distill', distiller: 'logits', configList: [{ op_types: ['Conv'] }], ...training },
+          { kind: 'distill', distiller: 'dynamic_layerwise', ...training },
+          { kind: 'distill', distiller: 'dynamic_layerwise', configList: [{ op_types: ['Conv'], apply_method: 'l1' }], alpha: 0.5, ...training },
+          { kind: 'distill', distiller: 'hinton', ...training },
+        ],
+      }),
+    ).toEqual([
+      { path: '$.steps[0].configList', message: 'unknown option "configList"' },
+      { path: '$.steps[1].configList', message: expect.any(String) },
+      { path: '$.steps[2].alpha', message: 'unknown option "alpha"' },
+      { path: '$.steps[3].distiller', message: 'unknown distiller "hinton" (available: logits, dynamic_layerwise, adaptive1d_layerwise)' },
+    ]);
+    expect(issuesOf({ model: 'a', steps: [{ kind: 'distill', distiller: 'logits', ...training }] })).toEqual([
+      { path: '$.steps[0]', message: 'the "logits" distiller trains and needs dataset.train' },
+    ]);
+    expect(issuesOf({ model: 'a', dataset: train, steps: [{ kind: 'distill', distiller: 'dynamic_layerwise', configList: [{ op_types: ['Conv'], apply_method: 'l1' }], ...training }] })[0]!.path).toBe(
+      '$.steps[0].configList[0].apply_method',
+    );
   });
 
   it('accepts registered step kinds and validates them', () => {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigListError, parseConfigList } from './config/index.ts';
 import { findUnsafeKeys, MAX_JSON_DEPTH } from './config/json.ts';
 import { StudioError } from './errors.ts';
-import { FAMILIES, PRUNER_REGISTRY, QUANTIZER_REGISTRY, TRAINING_SHAPE, compressorInfo, unknownCompressorMessage, type Family } from './compressors.ts';
+import { DISTILLER_REGISTRY, FAMILIES, PRUNER_REGISTRY, QUANTIZER_REGISTRY, TRAINING_SHAPE, compressorInfo, unknownCompressorMessage, type Family } from './compressors.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // JSON paths and the plan error
@@ -132,6 +132,16 @@ const trainingShape = TRAINING_SHAPE;
 const FAMILY_STEPS = {
   prune: { key: 'pruner', family: 'pruner', shared: { configList }, fallback: undefined },
   quantize: { key: 'quantizer', family: 'quantizer', shared: { configList }, fallback: 'ptq' },
+  distill: {
+    key: 'distiller',
+    family: 'distiller',
+    shared: {
+      /** Teacher model path; defaults to the plan's input model (the model before any compression). */
+      teacher: path.optional(),
+      ...trainingShape,
+    },
+    fallback: undefined,
+  },
 } as const satisfies Record<string, { key: string; family: Family; shared: z.ZodRawShape; fallback: string | undefined }>;
 type FamilyStepKind = keyof typeof FAMILY_STEPS;
 
@@ -144,7 +154,7 @@ function memberSchemas(kind: FamilyStepKind): Map<string, z.ZodType> {
   }
   return out;
 }
-const MEMBER_SCHEMAS: Record<FamilyStepKind, Map<string, z.ZodType>> = { prune: memberSchemas('prune'), quantize: memberSchemas('quantize') };
+const MEMBER_SCHEMAS: Record<FamilyStepKind, Map<string, z.ZodType>> = { prune: memberSchemas('prune'), quantize: memberSchemas('quantize'), distill: memberSchemas('distill') };
 
 type OptionsOf<E> = E extends { options: infer O extends z.ZodRawShape } ? z.infer<z.ZodObject<O>> : never;
 type ConfigListJson = z.infer<typeof configList>;
@@ -155,6 +165,10 @@ type MemberStep<Kind extends string, Key extends string, R> = {
 
 export type PruneStep = MemberStep<'prune', 'pruner', typeof PRUNER_REGISTRY>;
 export type QuantizeStep = MemberStep<'quantize', 'quantizer', typeof QUANTIZER_REGISTRY>;
+/** A distill step: the distiller's own options (a layer-wise one's config list, the logits one's T and α) and the training ones. */
+export type DistillStep = {
+  [N in keyof typeof DISTILLER_REGISTRY & string]: { kind: 'distill'; distiller: N; teacher?: string } & z.infer<z.ZodObject<typeof trainingShape>> & OptionsOf<(typeof DISTILLER_REGISTRY)[N]>;
+}[keyof typeof DISTILLER_REGISTRY & string];
 
 /** Options of the steps that name no compressor. Each is strict: unknown options are rejected with their JSON path. */
 const PLAIN_STEP_SCHEMAS = {
@@ -175,6 +189,7 @@ export const STEP_REGISTRY = {
   speedup: { label: 'Speedup', description: 'remove the pruned channels, verified against the masked model' },
   finetune: { label: 'Fine-tune', description: 'train the model on dataset.train through our autodiff' },
   quantize: { label: 'Quantize', description: 'a quantizer’s scales → the QDQ model ORT runs in integers' },
+  distill: { label: 'Distill', description: 'train the model with a teacher’s forward inside each step (the teacher defaults to the plan’s input model)' },
 } as const satisfies Record<string, { label: string; description: string }>;
 
 interface StepTypes {
@@ -182,6 +197,7 @@ interface StepTypes {
   speedup: SpeedupStep;
   finetune: FinetuneStep;
   quantize: QuantizeStep;
+  distill: DistillStep;
 }
 export type StepKind = keyof typeof STEP_REGISTRY & keyof StepTypes;
 export const STEP_KINDS = Object.keys(STEP_REGISTRY) as StepKind[];
@@ -196,6 +212,7 @@ export const STEP_SCHEMAS = {
   ...PLAIN_STEP_SCHEMAS,
   prune: unionOf([...MEMBER_SCHEMAS.prune.values()]),
   quantize: unionOf([...MEMBER_SCHEMAS.quantize.values()]),
+  distill: unionOf([...MEMBER_SCHEMAS.distill.values()]),
 } as { readonly [K in StepKind]: z.ZodType<StepOf<K>> };
 
 function unionOf(schemas: z.ZodType[]): z.ZodType {
@@ -213,6 +230,7 @@ export type Step = BuiltinStep | CustomStep;
 export const CONFIG_LIST_MODE: Partial<Record<StepKind, 'pruning' | 'quantization' | 'distillation'>> = {
   prune: 'pruning',
   quantize: 'quantization',
+  distill: 'distillation',
 };
 
 const customSteps = new Map<string, z.ZodType>();
@@ -327,7 +345,9 @@ function parseStep(raw: unknown, index: number, issues: PlanIssue[]): Step | nul
   }
   const step = parsed.data as Step;
   const mode = CONFIG_LIST_MODE[kind as StepKind];
-  if (mode) issues.push(...configListIssues((step as { configList: unknown }).configList, mode, planPath([...at, 'configList'])));
+  // (a distill step's config list belongs to its distiller: the logits one reads none)
+  const list = (step as { configList?: unknown }).configList;
+  if (mode && list !== undefined) issues.push(...configListIssues(list, mode, planPath([...at, 'configList'])));
   return step;
 }
 
@@ -346,7 +366,7 @@ function familyMember(kind: string, raw: Record<string, unknown>, at: PropertyKe
     // the options every member shares are still checked, so one pass reports every fault
     const shared = z.looseObject(FAMILY_STEPS[kind as FamilyStepKind].shared).safeParse(raw);
     if (!shared.success) issues.push(...toPlanIssues(shared.error.issues, at));
-    else issues.push(...configListIssues(shared.data.configList, CONFIG_LIST_MODE[kind as FamilyStepKind]!, planPath([...at, 'configList'])));
+    else if (shared.data.configList !== undefined) issues.push(...configListIssues(shared.data.configList, CONFIG_LIST_MODE[kind as FamilyStepKind]!, planPath([...at, 'configList'])));
     return null;
   }
   return { schema, value };
@@ -424,6 +444,9 @@ export function planInputs(plan: Plan): { path: string; file: string }[] {
   for (const split of ['train', 'calibration', 'evaluation'] as const) {
     plan.dataset[split]?.paths.forEach((file, i) => files.push({ path: planPath(['dataset', split, 'paths', i]), file }));
   }
+  plan.steps.forEach((step, i) => {
+    if (step.kind === 'distill' && (step as DistillStep).teacher) files.push({ path: planPath(['steps', i, 'teacher']), file: (step as DistillStep).teacher! });
+  });
   return files;
 }
 
@@ -434,7 +457,8 @@ export function mapPlanPaths(plan: Plan, map: (file: string) => string): Plan {
     const s = plan.dataset[split];
     if (s) dataset[split] = { ...s, paths: s.paths.map(map) };
   }
-  return { ...plan, model: map(plan.model), dataset };
+  const steps = plan.steps.map((step) => (step.kind === 'distill' && (step as DistillStep).teacher ? { ...step, teacher: map((step as DistillStep).teacher!) } : step));
+  return { ...plan, model: map(plan.model), dataset, steps };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

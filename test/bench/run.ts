@@ -1,6 +1,7 @@
 /**
  * @file `npm run bench`: every benchmark, side by side in one run on this machine, printing medians and ratios.
  * Sections: corpus (load, trace, latency per model), then the feature benchmarks that exist
+ * (speedup, training, quantization, jobs, distillation). `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
  * (speedup, training, jobs; the torchvision zoo only when named: `npm run bench -- zoo`). `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
  */
 import { existsSync } from 'node:fs';
@@ -48,6 +49,7 @@ const FEATURE_BENCHES: Section[] = [
   { name: 'train', file: 'train.bench.ts', fn: 'benchTraining' },
   { name: 'quant', file: 'quant.bench.ts', fn: 'benchQuantization' },
   { name: 'jobs', file: 'jobs.bench.ts', fn: 'benchEventLoop' },
+  { name: 'distill', file: 'distill.bench.ts', fn: 'benchDistill' },
   { name: 'zoo', file: 'zoo.bench.ts', fn: 'benchZoo', optIn: true },
 ];
 

@@ -15,6 +15,8 @@ import { resumeCommand, runCommand, runsCommand } from './runs.ts';
 import { STEP_MODULES } from '../steps/index.ts';
 import { pruneCommand } from './prune.ts';
 import { trainCommand } from './train.ts';
+import { distillCommand } from './distill.ts';
+import { DISTILLERS, describeChoices } from '../../../src-shared/compressors.ts';
 import { quantizeCommand } from './quantize.ts';
 import { webCommand } from './web.ts';
 import { allocateCommand, sensitivityCommand } from './sensitivity.ts';
@@ -263,6 +265,36 @@ export function buildProgram(): Command {
     .option('--json', 'JSON lines')
     .action(async (model: string, o: Record<string, unknown>) => {
       await trainCommand({ model, ...(o as Omit<Parameters<typeof trainCommand>[0], 'model'>) });
+    });
+
+  program
+    .command('distill')
+    .description('train a student with a teacher’s forward inside each training step (logits KD or layer-wise distillation)')
+    .argument('<student>', 'the student .onnx (e.g. pruned and sped up)')
+    .requiredOption('--teacher <path>', 'the teacher .onnx (its inputs must match the student’s)')
+    .requiredOption('--data <path>', 'a folder of IDX files, an .npz, or a folder of images per class')
+    .addOption(new Option('--distiller <name>', describeChoices('distiller')).choices(DISTILLERS).default('logits'))
+    .option('--config <file>', 'distillation config list (layer-wise distillers: targets, link, lambda, apply_method)')
+    .option('--temperature <x>', 'logits: softmax temperature (default 2)', positive)
+    .option('--alpha <x>', 'logits: weight of the distillation term, loss = (1 − α)·task + α·T²·KL (default 0.5)', fraction)
+    .option('--origin-loss-lambda <x>', 'layer-wise: weight of the task loss (default 1)', nonNegative)
+    .option('--epochs <n>', 'epochs', count(1))
+    .addOption(new Option('--optimizer <name>', 'sgd, adam or adamw').choices(['sgd', 'adam', 'adamw']))
+    .option('--lr <x>', 'learning rate', positive)
+    .option('--momentum <x>', 'SGD momentum', fraction)
+    .option('--weight-decay <x>', 'weight decay', nonNegative)
+    .option('--batch-size <n>', 'batch size', count(1))
+    .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(['constant', 'step', 'cosine']))
+    .option('--step-size <n>', 'steps between decays of the step schedule', count(1))
+    .option('--warmup-steps <n>', 'linear warm-up steps', count(0))
+    .option('--seed <n>', 'seed of shuffling and initialisation', count(0))
+    .option('--threads <n>', 'ORT intra-op threads', count(1))
+    .option('--max-steps <n>', 'stop after this many optimizer steps', count(1))
+    .option('--steps-per-run <k>', 'optimizer steps per ORT call, in an ONNX Loop', count(1))
+    .option('--out <dir>', 'output folder (model.onnx, metrics.json)')
+    .option('--json', 'JSON lines')
+    .action(async (model: string, o: Record<string, unknown>) => {
+      await distillCommand({ model, ...(o as Omit<Parameters<typeof distillCommand>[0], 'model'>) });
     });
 
   program

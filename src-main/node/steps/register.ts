@@ -1,5 +1,5 @@
 /**
- * @file Registers the compression step executors (prune, speedup, finetune, quantize) and the before/after
+ * @file Registers the compression step executors (prune, speedup, finetune, quantize, distill) and the before/after
  * measurement with the job runner. Imported by worker processes (and by the host, to validate plans).
  */
 import type { StepKind, StepOf } from '../../../src-shared/experiment.ts';
@@ -9,6 +9,7 @@ import { pruneStep } from './prune.ts';
 import { finetuneStep } from './finetune.ts';
 import { speedupStep } from './speedup.ts';
 import { quantizeStep } from './quantize.ts';
+import { distillStep } from './distill.ts';
 
 /** The executor of every built-in step kind (a kind in src-shared's STEP_REGISTRY without one does not compile). */
 export const STEP_EXECUTORS: { readonly [K in StepKind]: StepExecutor<StepOf<K>> } = {
@@ -16,6 +17,7 @@ export const STEP_EXECUTORS: { readonly [K in StepKind]: StepExecutor<StepOf<K>>
   speedup: speedupStep,
   finetune: finetuneStep,
   quantize: quantizeStep,
+  distill: distillStep,
 };
 
 registerMeasure(measureModel);

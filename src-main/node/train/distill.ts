@@ -3,16 +3,18 @@
  * Adaptive1d needs (NNI's track_forward), on an Evaluator; the plan's `distill` step and `studio distill` use it.
  * Node layer: imports ORT through the runtime.
  */
-import type { Model } from '../../core/ir/index.ts';
+import { StudioError, type Model } from '../../core/ir/index.ts';
 import {
   Adaptive1dLayerwiseDistiller,
   DynamicLayerwiseDistiller,
   LogitsDistiller,
   checkTeacherInputs,
+  TeacherError,
   type DistillResult,
 } from '../../core/compress/distillation/index.ts';
 import type { Compressor } from '../../core/compress/compressor.ts';
 import type { DistillerName } from '../../../src-shared/compressors.ts';
+import { openModel } from '../io/open-model.ts';
 import { trace } from '../runtime/index.ts';
 import type { Evaluator } from './evaluator.ts';
 
@@ -27,6 +29,16 @@ export interface DistillSpec {
   temperature?: number;
   alpha?: number;
   seed?: number;
+}
+
+/** Open a teacher model file; a file that is no model is a TeacherError naming it (and the decoder's fault). */
+export function openTeacher(path: string): Model {
+  try {
+    return openModel(path).model;
+  } catch (e) {
+    if (e instanceof StudioError) throw new TeacherError(`the teacher ${JSON.stringify(path)} cannot be opened: ${e.message}`, { file: path, cause: e.name });
+    throw e;
+  }
 }
 
 /** Every value's shape at batch 1 (the widths a projection maps between). */

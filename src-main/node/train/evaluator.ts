@@ -18,6 +18,8 @@ export interface EvaluatorConfig extends Omit<TrainConfig, 'model' | 'test'> {
   eval?: ArrayDataset;
   /** Which number `evaluate()` reports as `default` (NNI's contract). Default top-1 accuracy. */
   metric?: 'top1' | 'top5' | 'loss' | ((m: EvalMetrics) => number);
+  /** Options of every training run (progress callback, cancellation, checkpoints); `train`'s own take precedence. */
+  run?: RunOptions;
 }
 
 export type { Revert };
@@ -143,7 +145,7 @@ export class Evaluator implements CompressionEvaluator {
   }
 
   private trainConfig(): TrainConfig {
-    const { eval: evalData, metric: _metric, ...rest } = this.config;
+    const { eval: evalData, metric: _metric, run: _run, ...rest } = this.config;
     const trainable = rest.trainable ? [...rest.trainable, ...this.extraTrainables] : undefined;
     if (this.teachers.size === 0) return { ...rest, trainable, alsoTrainable: [...this.extraTrainables], model: this.bound, test: evalData };
     // the student and its teachers in one forward model: one ORT call runs both on the same batch
@@ -166,7 +168,7 @@ export class Evaluator implements CompressionEvaluator {
   async train(o: RunOptions = {}): Promise<TrainResult> {
     const t = await this.trainer();
     try {
-      const r = await t.run({ evaluateEachEpoch: false, ...o });
+      const r = await t.run({ evaluateEachEpoch: false, ...this.config.run, ...o });
       // the bound model's own tensors (a teacher's copy is not part of it)
       this.bound = modelWithWeights(this.bound, t.runner.tensors);
       return { ...r, model: this.bound };

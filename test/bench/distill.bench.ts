@@ -1,0 +1,131 @@
+/**
+ * @file Distillation-step benchmark (`npm run bench -- distill`): on the bundled MNIST CNN pruned 50 % with speedup
+ * (the student) and the unpruned model (the teacher), batch 64, one intra-op thread, interleaved rounds on one
+ * machine load:
+ *   plain      the student's own training step (cross-entropy)
+ *   teacher    the teacher's forward alone, in its own inference session
+ *   fused      one training step holding both forwards (the teacher inside the step, frozen) — what we ship
+ *   separate   the alternative: a teacher session whose logits are fed to a student step that takes them as input
+ * for logits KD and for layer-wise distillation of every Conv output (Adaptive1d projections). The goal is
+ * fused ≤ 1.1 × (plain + teacher); each ratio is the median over rounds of the per-round medians.
+ */
+import type * as ort from 'onnxruntime-node';
+import type { Model } from '../../src-main/core/ir/index.ts';
+import { LOSSES } from '../../src-main/core/autodiff/index.ts';
+import { klLoss } from '../../src-main/core/compress/distillation/index.ts';
+import { loadModelFile } from '../../src-main/node/io/model-file.ts';
+import { ArrayDataset, Evaluator } from '../../src-main/node/train/index.ts';
+import { createSession, ortTensor } from '../../src-main/node/train/ort.ts';
+import type { StepRunner } from '../../src-main/node/train/step-runner.ts';
+import { bundledMnist } from '../../src-main/node/train/mnist.ts';
+import { makeDistiller, type DistillSpec } from '../../src-main/node/train/distill.ts';
+import { prunedStudent } from '../distill/side-by-side.ts';
+import { formatFactor } from '../../src-shared/format.ts';
+
+const B = 64;
+const ROUNDS = 7;
+const RUNS = 15;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function timeIt(runs: number, f: () => Promise<unknown>): Promise<number> {
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await f();
+    t.push(performance.now() - t0);
+  }
+  return median(t);
+}
+
+interface Setup {
+  student: Model;
+  teacher: Model;
+  data: ArrayDataset;
+  x: ort.Tensor;
+  labels: ort.Tensor;
+}
+
+/** A trainer's runner and its single step, driven directly (same batch every call). */
+async function runnerOf(ev: Evaluator): Promise<{ runner: StepRunner; release: () => Promise<void> }> {
+  const t = await ev.trainer();
+  return { runner: t.runner, release: () => t.release() };
+}
+
+async function benchCase(s: Setup, name: string, spec: Omit<DistillSpec, 'teacher'>, teacherOutputs: (t: Model) => string[]): Promise<Record<string, unknown>> {
+  const config = { train: s.data, optimizer: { type: 'adam' as const, lr: 1e-3 }, batchSize: B, epochs: 1, seed: 0, threads: 1, stepsPerRun: 1 };
+  const input = s.student.graph.inputs[0]!.name;
+  const plainEv = new Evaluator(s.student, config);
+  const plain = await runnerOf(plainEv);
+  const fusedEv = new Evaluator(s.student, config);
+  const d = await makeDistiller(s.student, fusedEv, { ...spec, teacher: s.teacher });
+  const reverts = (d as unknown as { register(h: Evaluator): (() => void)[] }).register(fusedEv);
+  const fused = await runnerOf(fusedEv);
+  for (const r of reverts) r();
+  // the alternative: teacher outputs from a separate session, fed to a student step as inputs
+  const outs = teacherOutputs(s.teacher);
+  const teacherModel = s.teacher;
+  const tOnly = await createSession(teacherModel, { threads: 1 });
+  const sepEv = new Evaluator(s.student, {
+    ...config,
+    loss: {
+      type: 'custom',
+      build: (c) => {
+        const ce = LOSSES.cross_entropy({ type: 'cross_entropy' }, c);
+        const z = c.output();
+        const t = c.addInput('teacher_logits', c.e.shape(z), 'float32');
+        return c.e.add(c.e.scale(ce, 1 - (spec.alpha ?? 0.5)), c.e.scale(klLoss(c.e, z, t, spec.temperature ?? 2), spec.alpha ?? 0.5));
+      },
+    },
+  });
+  const sep = await runnerOf(sepEv);
+  const batch = { [input]: s.x, labels: s.labels };
+  const teacherRun = () => tOnly.run({ [teacherModel.graph.inputs[0]!.name]: s.x }, outs);
+  const rounds: Record<string, number[]> = { plain: [], teacher: [], fused: [], separate: [] };
+  const lr = { main: 1e-3 };
+  for (const r of [plain, fused, sep]) for (let i = 0; i < 3; i++) await r.runner.run(r === sep ? { ...batch, teacher_logits: (await teacherRun())[outs[0]!]! } : batch, lr, 1);
+  for (let round = 0; round < ROUNDS; round++) {
+    rounds.plain!.push(await timeIt(RUNS, () => plain.runner.run(batch, lr, 1)));
+    rounds.teacher!.push(await timeIt(RUNS, teacherRun));
+    rounds.fused!.push(await timeIt(RUNS, () => fused.runner.run(batch, lr, 1)));
+    rounds.separate!.push(
+      await timeIt(RUNS, async () => {
+        const t = await teacherRun();
+        return sep.runner.run({ ...batch, teacher_logits: t[outs[0]!]! }, lr, 1);
+      }),
+    );
+  }
+  await Promise.all([plain.release(), fused.release(), sep.release(), tOnly.release()]);
+  const ratio = (a: string, b: (i: number) => number) => median(rounds[a]!.map((v, i) => v / b(i)));
+  const vsSum = ratio('fused', (i) => rounds.plain![i]! + rounds.teacher![i]!);
+  return {
+    case: name,
+    plain_ms: median(rounds.plain!),
+    teacher_ms: median(rounds.teacher!),
+    fused_ms: median(rounds.fused!),
+    separate_ms: spec.distiller === 'logits' ? median(rounds.separate!) : '',
+    'fused/(plain+teacher)': formatFactor(vsSum),
+    'fused/separate': spec.distiller === 'logits' ? formatFactor(ratio('fused', (i) => rounds.separate![i]!)) : '',
+    goal: vsSum <= 1.1 ? 'met (≤ 1.1×)' : 'missed (> 1.1×)',
+  };
+}
+
+export async function benchDistill(): Promise<Record<string, unknown>[]> {
+  const teacher = loadModelFile('resources/mnist-cnn.onnx');
+  const student = await prunedStudent(teacher);
+  const set = bundledMnist('train', 1024);
+  const data = new ArrayDataset(set.images, set.shape, set.labels);
+  const x = ortTensor('float32', set.images.subarray(0, B * 784), [B, 1, 28, 28]);
+  const labels = ortTensor('int64', set.labels.subarray(0, B), [B]);
+  const s: Setup = { student, teacher, data, x, labels };
+  const logitsOut = (t: Model) => [t.graph.outputs[0]!.name];
+  // the layer-wise case's separate alternative is not measured (it would feed every Conv output): only the fused
+  // step against plain + teacher forward
+  return [
+    await benchCase(s, 'logits KD (T 4, α 0.7)', { distiller: 'logits', temperature: 4, alpha: 0.7 }, logitsOut),
+    await benchCase(s, 'layer-wise: every Conv output (Adaptive1d, 1×1 projections)', { distiller: 'adaptive1d_layerwise', configList: [{ op_types: ['Conv'] }] }, logitsOut),
+  ];
+}

