@@ -65,8 +65,10 @@ describe('distill step', () => {
       const before = w.initializer!.data as Float32Array;
       const now = after.graph.get(w.name)!.initializer!.data as Float32Array;
       for (let i = 0; i < before.length; i++) {
-        if (before[i] === 0) expect(Math.abs(now[i]!)).toBe(0), zeros++;
-        else if (now[i] !== before[i]) moved++;
+        if (before[i] === 0) {
+          expect(Math.abs(now[i]!)).toBe(0);
+          zeros++;
+        } else if (now[i] !== before[i]) moved++;
       }
     }
     expect(zeros).toBeGreaterThan(0);
