@@ -616,6 +616,8 @@ export const progressEventSchema = z.object({
   loss: z.number().optional(),
   /** The training step `loss` was taken at (the loss curve's x). */
   step: z.int().nonnegative().optional(),
+  /** Parts of the loss where a step has several (`loss.task`, `loss.distill`). */
+  parts: z.record(z.string(), z.number()).optional(),
   metric: z.number().optional(),
   message: z.string().optional(),
   /** True when the worker sent it because the step was silent. */

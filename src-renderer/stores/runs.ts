@@ -19,6 +19,8 @@ export interface LiveRun {
   logs: string[];
   /** Loss points as they arrive, per step index. */
   loss: { x: number; value: number; stepIndex: number }[];
+  /** Loss parts by name (`loss.task`, `loss.distill`) of the steps that report them. */
+  parts: Record<string, { x: number; value: number; stepIndex: number }[]>;
 }
 
 export const ACTIVE_STATUSES: readonly RunStatus[] = ['queued', 'running'];
@@ -39,7 +41,7 @@ export const useRunsStore = defineStore('runs', () => {
   /** Runs the user is looking at (their details are kept fresh). */
   const watched = new Set<string>();
 
-  const liveOf = (runId: string): LiveRun => (live[runId] ??= { status: 'queued', progress: null, steps: {}, logs: [], loss: [] });
+  const liveOf = (runId: string): LiveRun => (live[runId] ??= { status: 'queued', progress: null, steps: {}, logs: [], loss: [], parts: {} });
   const logLine = (e: LogEvent) => `${new Date(e.t).toISOString().slice(11, 19)} ${e.level === 'info' ? '' : `${e.level}: `}${e.message}`;
   /** run.log lines (`<ISO time> <level> <message>`) in the same form as live ones. */
   const storedLine = (line: string) => line.replace(/^\d{4}-\d\d-\d\dT(\d\d:\d\d:\d\d)\.\d+Z (\w+) /, (_m, t: string, level: string) => `${t} ${level === 'info' ? '' : `${level}: `}`);
@@ -51,6 +53,7 @@ export const useRunsStore = defineStore('runs', () => {
     if (event.loss !== undefined && !event.heartbeat && event.stepIndex >= 0 && event.stepIndex < event.stepCount) {
       // x is the training step when the step says it (a point per ORT call of several steps), else a count.
       l.loss.push({ x: event.step ?? l.loss.length, value: event.loss, stepIndex: event.stepIndex });
+      for (const [name, value] of Object.entries(event.parts ?? {})) (l.parts[name] ??= []).push({ x: event.step ?? l.loss.length - 1, value, stepIndex: event.stepIndex });
     }
   });
   api.runs.on('log', ({ runId, event }) => {
@@ -173,6 +176,7 @@ export const useRunsStore = defineStore('runs', () => {
     try {
       const l = liveOf(runId);
       l.loss = [];
+      l.parts = {};
       l.progress = null;
       await api.experiments.resume({ runId });
       l.status = 'queued';

@@ -17,6 +17,8 @@ export interface StepProgress {
   /** Fraction of this step done, 0..1. */
   fraction: number;
   loss?: number;
+  /** Parts of the loss (`loss.task`, `loss.distill`, …): each becomes its own metric series and rides the event. */
+  parts?: Record<string, number>;
   metric?: number;
   message?: string;
   /** The training step `loss` belongs to: the x of its point on the loss curve (else the count of losses so far). */

@@ -86,6 +86,7 @@ class Reporter {
     const fraction = Math.min(1, Math.max(0, Number.isFinite(update.fraction) ? update.fraction : this.last.fraction));
     this.last = { ...update, fraction };
     if (update.loss !== undefined) this.metric('loss', update.loss, update.step);
+    for (const [k, v] of Object.entries(update.parts ?? {})) this.metric(k, v, update.step);
     if (update.metric !== undefined) this.metric('metric', update.metric);
     if (force || fraction === 1 || Date.now() - this.lastSentAt >= PROGRESS_THROTTLE_MS) this.emit(false);
   }
@@ -132,6 +133,7 @@ class Reporter {
     };
     if (this.last.loss !== undefined) event.loss = this.last.loss;
     if (this.last.step !== undefined) event.step = this.last.step;
+    if (this.last.parts !== undefined) event.parts = this.last.parts;
     if (this.last.metric !== undefined) event.metric = this.last.metric;
     if (this.last.message !== undefined) event.message = this.last.message;
     this.lastSentAt = Date.now();

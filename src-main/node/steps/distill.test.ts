@@ -26,14 +26,16 @@ function context<S extends Step>(step: S, index: number, inputModel: string, pla
     inputModel,
     checkpointDir: mkdtempSync(join(tmpdir(), `step-${index}-`)),
     token: new CancellationSource().token,
-    progress: () => {},
-    metric: (name, value) => void (metrics.get(name) ?? metrics.set(name, []).get(name)!).push(value),
+    progress: (u) => {
+      for (const [name, value] of Object.entries(u.parts ?? {})) (metrics.get(name) ?? metrics.set(name, []).get(name)!).push(value);
+    },
+    metric: () => {},
     log: (m) => void logs.push(m),
   };
 }
 
 describe('distill step', () => {
-  it('distills a pruned model from the plan’s input model: masks kept, task and distillation losses as two series', async () => {
+  it('distills a pruned model from the plan’s input model: masks kept, task and distillation losses reported apart', async () => {
     const plan = parsePlan({
       model: res('mnist-cnn.onnx'),
       dataset: { train: { kind: 'idx', paths: [res('mnist/train-images-idx3-ubyte.gz'), res('mnist/train-labels-idx1-ubyte.gz')], limit: 1280 } },

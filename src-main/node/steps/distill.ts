@@ -44,8 +44,7 @@ export async function distillStep(ctx: StepContext<DistillStep>): Promise<StepRe
       onProgress: (e) => {
         ctx.token.throwIfCancelled();
         if (e.type !== 'step') return;
-        for (const [k, v] of Object.entries(e.parts ?? {})) ctx.metric(k, v, e.step);
-        ctx.progress({ fraction: e.step / t.totalSteps, loss: e.loss, message: `step ${e.step}/${t.totalSteps}` });
+        ctx.progress({ fraction: e.step / t.totalSteps, loss: e.loss, parts: e.parts, message: `step ${e.step}/${t.totalSteps}` });
       },
     },
   });
