@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { cloneModel, type Model } from '../../src-main/core/ir/index.ts';
-import { L1NormPruner, resolveAutoDependencyGroups } from '../../src-main/core/compress/pruning/index.ts';
+import { L1NormPruner } from '../../src-main/core/compress/pruning/index.ts';
 import { simulate } from '../../src-main/core/compress/simulate/index.ts';
 import { DistillLinkError, DynamicLayerwiseDistiller, LogitsDistiller, TeacherError } from '../../src-main/core/compress/distillation/index.ts';
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
@@ -17,7 +17,6 @@ import { createSession, ortTensor } from '../../src-main/node/train/ort.ts';
 import { epochOrder } from '../../src-main/node/train/trainer.ts';
 import { bundledMnist } from '../../src-main/node/train/mnist.ts';
 import { makeDistiller } from '../../src-main/node/train/distill.ts';
-import type { PruningConfig } from '../../src-shared/config/index.ts';
 
 const teacher = loadModelFile('resources/mnist-cnn.onnx');
 const mnist = bundledMnist('train', 2048);
@@ -29,8 +28,7 @@ const config = { train, eval: evalSet, optimizer: { type: 'adam' as const, lr: 1
 async function pruned(ratio: number): Promise<{ masked: Model; compact: Model }> {
   const t = await trace(teacher, { dimSizes: { batch: 1 } });
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape as number[]]));
-  const cfg = resolveAutoDependencyGroups([{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }] as PruningConfig[], teacher, shapes);
-  const { masks } = await new L1NormPruner(teacher, cfg.configList, { shapes }).compress();
+  const { masks } = await new L1NormPruner(teacher, [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }], undefined, { shapes }).compress();
   const { model: compact } = await new ModelSpeedup(teacher, masks).speedupModel();
   return { masked: simulate(teacher, masks), compact };
 }

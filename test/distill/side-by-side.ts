@@ -4,14 +4,13 @@
  * numbers (`npx tsx test/distill/side-by-side.ts mnist|fashion [epochs]`). Node layer.
  */
 import type { Model } from '../../src-main/core/ir/index.ts';
-import { L1NormPruner, resolveAutoDependencyGroups } from '../../src-main/core/compress/pruning/index.ts';
+import { L1NormPruner } from '../../src-main/core/compress/pruning/index.ts';
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
 import { trace } from '../../src-main/node/runtime/index.ts';
 import { ArrayDataset, Evaluator } from '../../src-main/node/train/index.ts';
 import { bundledMnist, fashionMnist, loadIdxPair } from '../../src-main/node/train/mnist.ts';
 import { makeDistiller, type DistillSpec } from '../../src-main/node/train/distill.ts';
-import type { PruningConfig } from '../../src-shared/config/index.ts';
 
 export interface SideBySide {
   teacher: number;
@@ -36,8 +35,7 @@ export const SETS = {
 export async function prunedStudent(teacher: Model, ratio = 0.5): Promise<Model> {
   const t = await trace(teacher, { dimSizes: { batch: 1 } });
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape as number[]]));
-  const cfg = resolveAutoDependencyGroups([{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }] as PruningConfig[], teacher, shapes);
-  const { masks } = await new L1NormPruner(teacher, cfg.configList, { shapes }).compress();
+  const { masks } = await new L1NormPruner(teacher, [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }], undefined, { shapes }).compress();
   return (await new ModelSpeedup(teacher, masks)).speedupModel().then((r) => r.model);
 }
 

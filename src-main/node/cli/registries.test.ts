@@ -16,7 +16,9 @@ import {
   QUANTIZER_REGISTRY,
   QUANTIZERS,
   compressorCapabilities,
+  DISTILLERS,
 } from '../../../src-shared/compressors.ts';
+import { DISTILLER_CLASSES } from '../../core/compress/distillation/index.ts';
 import { STEP_KINDS, STEP_REGISTRY } from '../../../src-shared/experiment.ts';
 import { PRUNER_CLASSES } from '../../core/compress/pruning/index.ts';
 import { OBSERVER_FACTORIES } from '../../core/compress/quantization/observers.ts';
@@ -48,6 +50,7 @@ describe('the compressor registries', () => {
     expect(Object.keys(PRUNER_CLASSES)).toEqual(PRUNERS);
     expect([...Object.keys(QUANTIZER_CLASSES), ...Object.keys(TRAINED_QUANTIZER_CLASSES)]).toEqual(QUANTIZERS);
     expect(Object.keys(OBSERVER_FACTORIES)).toEqual(OBSERVERS);
+    expect(Object.keys(DISTILLER_CLASSES)).toEqual(DISTILLERS); // each runs in test/distill/distillers.test.ts
     for (const name of PRUNERS) {
       const p = new PRUNER_CLASSES[name](model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }]);
       expect(p.name).toBe(name);

@@ -15,6 +15,7 @@ import { deadCode } from '../../passes/index.ts';
 import { Rng } from '../../util/random.ts';
 import { parseConfigList, type ConfigEntryOf } from '../../../../src-shared/config/index.ts';
 import { quoted } from '../../../../src-shared/errors.ts';
+import type { DistillerName } from '../../../../src-shared/compressors.ts';
 import { Compressor, type CompressorOptions, type Revert, type TrainingHooks } from '../compressor.ts';
 import { CompressionConfigError } from '../errors.ts';
 import { resolveTargets } from '../targets/index.ts';
@@ -353,3 +354,10 @@ export class LogitsDistiller extends TeacherDistiller {
     return e.scale(klLoss(e, s, ts[0]!, this.temperature), this.alpha);
   }
 }
+
+/** The class behind every name of src-shared's DISTILLER_REGISTRY (a name without one does not compile). */
+export const DISTILLER_CLASSES = {
+  logits: LogitsDistiller,
+  dynamic_layerwise: DynamicLayerwiseDistiller,
+  adaptive1d_layerwise: Adaptive1dLayerwiseDistiller,
+} as const satisfies Record<DistillerName, new (model: Model, configList: unknown, evaluator: unknown, options: never) => TeacherDistiller>;

@@ -3,6 +3,7 @@ export {
   DynamicLayerwiseDistiller,
   Adaptive1dLayerwiseDistiller,
   LogitsDistiller,
+  DISTILLER_CLASSES,
   DistillLinkError,
   resolveLinks,
   recordedValue,
