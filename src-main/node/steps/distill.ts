@@ -44,7 +44,7 @@ export async function distillStep(ctx: StepContext<DistillStep>): Promise<StepRe
       onProgress: (e) => {
         ctx.token.throwIfCancelled();
         if (e.type !== 'step') return;
-        ctx.progress({ fraction: e.step / t.totalSteps, loss: e.loss, parts: e.parts, message: `step ${e.step}/${t.totalSteps}` });
+        ctx.progress({ fraction: e.step / t.totalSteps, loss: e.loss, parts: e.parts, step: e.step, message: `step ${e.step}/${t.totalSteps}` });
       },
     },
   });
