@@ -50,6 +50,7 @@ const FEATURE_BENCHES: Section[] = [
   { name: 'quant', file: 'quant.bench.ts', fn: 'benchQuantization' },
   { name: 'jobs', file: 'jobs.bench.ts', fn: 'benchEventLoop' },
   { name: 'distill', file: 'distill.bench.ts', fn: 'benchDistill' },
+  { name: 'sensitivity', file: 'sensitivity.bench.ts', fn: 'benchSensitivity' },
   { name: 'zoo', file: 'zoo.bench.ts', fn: 'benchZoo', optIn: true },
 ];
 
