@@ -8,6 +8,7 @@ import { ConfigListError, parseConfigList } from './config/index.ts';
 import { findUnsafeKeys, MAX_JSON_DEPTH } from './config/json.ts';
 import { StudioError } from './errors.ts';
 import { DISTILLER_REGISTRY, FAMILIES, PRUNER_REGISTRY, QUANTIZER_REGISTRY, TRAINING_SHAPE, compressorInfo, unknownCompressorMessage, type Family } from './compressors.ts';
+import { SCAN_PRUNERS } from './sensitivity.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // JSON paths and the plan error
@@ -178,10 +179,26 @@ const PLAIN_STEP_SCHEMAS = {
     roundTo: positiveInt.optional(),
   }),
   finetune: z.strictObject({ kind: z.literal('finetune'), ...trainingShape }),
+  sensitivity: z.strictObject({
+    kind: z.literal('sensitivity'),
+    /** Ratios each group is pruned at, alone; each in (0, 1). Default 0.1 … 0.9. */
+    ratios: z.array(z.number().gt(0, 'a ratio must be > 0').lt(1, 'a ratio must be < 1')).min(1).optional(),
+    /** One-shot pruner (one needing no data or training). */
+    pruner: z.enum(SCAN_PRUNERS as [string, ...string[]]).default('l1'),
+    /** Samples of the evaluation split, a seeded choice (default 1000, at most the split). */
+    evalCount: positiveInt.default(1000),
+    /** Evaluation and latency batch (the batch the budget is stated at). */
+    batchSize: positiveInt.default(64),
+    /** Worker processes (default cores − 1). */
+    workers: positiveInt.optional(),
+    /** Side-by-side latency rounds per point. */
+    latencyRuns: positiveInt.default(30),
+  }),
 } as const;
 
 export type SpeedupStep = z.infer<(typeof PLAIN_STEP_SCHEMAS)['speedup']>;
 export type FinetuneStep = z.infer<(typeof PLAIN_STEP_SCHEMAS)['finetune']>;
+export type SensitivityStep = z.infer<(typeof PLAIN_STEP_SCHEMAS)['sensitivity']>;
 
 /** The built-in step kinds, in pipeline order, with what the app shows for them. */
 export const STEP_REGISTRY = {
@@ -190,6 +207,7 @@ export const STEP_REGISTRY = {
   finetune: { label: 'Fine-tune', description: 'train the model on dataset.train through our autodiff' },
   quantize: { label: 'Quantize', description: 'a quantizer’s scales → the QDQ model ORT runs in integers' },
   distill: { label: 'Distill', description: 'train the model with a teacher’s forward inside each step (the teacher defaults to the plan’s input model)' },
+  sensitivity: { label: 'Sensitivity scan', description: 'prune each group alone at each ratio, speed up, measure accuracy and latency (the model passes on unchanged)' },
 } as const satisfies Record<string, { label: string; description: string }>;
 
 interface StepTypes {
@@ -198,6 +216,7 @@ interface StepTypes {
   finetune: FinetuneStep;
   quantize: QuantizeStep;
   distill: DistillStep;
+  sensitivity: SensitivityStep;
 }
 export type StepKind = keyof typeof STEP_REGISTRY & keyof StepTypes;
 export const STEP_KINDS = Object.keys(STEP_REGISTRY) as StepKind[];

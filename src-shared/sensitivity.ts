@@ -3,6 +3,18 @@
  * exchange — one scan point as a unit of work, its measured result, the whole scan, and an allocation. Pure types and
  * small pure helpers; imports nothing from Node, the DOM or Electron.
  */
+import { PRUNER_REGISTRY, PRUNERS } from './compressors.ts';
+
+/** Pruners a scan can use: one-shot, needing no data and no training (registry order). */
+export const SCAN_PRUNERS = PRUNERS.filter((p) => !PRUNER_REGISTRY[p].needsTraining && PRUNER_REGISTRY[p].needsData === 'none');
+
+/** An experiment plan's data split (IDX image + label files), as a scan point carries it by value. */
+export interface ScanSplit {
+  kind: string;
+  paths: string[];
+  limit?: number;
+  preprocess?: { scale?: number; mean?: number[]; std?: number[] };
+}
 
 /** One channel dependency group (or a lone layer) that the scan prunes on its own. */
 export interface ScanGroup {
@@ -20,8 +32,8 @@ export interface ScanGroup {
 
 /** Where a scan point reads its evaluation samples: a data set path, the split, and a seeded subset. */
 export interface EvalSubset {
-  /** A path `loadDataset` reads (IDX folder, .npz, image folders). */
-  data: string;
+  /** A path `loadDataset` reads (IDX folder, .npz, image folders), or a plan's evaluation split. */
+  data: string | ScanSplit;
   /** The test split when the data set has one, else the train split. */
   split: 'test' | 'train';
   /** How many samples (a seeded choice among the split's samples). */

@@ -19,8 +19,7 @@ import { distillCommand } from './distill.ts';
 import { quantizeCommand } from './quantize.ts';
 import { webCommand } from './web.ts';
 import { allocateCommand, sensitivityCommand } from './sensitivity.ts';
-import { parseRatios } from '../../../src-shared/sensitivity.ts';
-import { SCAN_PRUNERS } from '../sensitivity/point.ts';
+import { parseRatios, SCAN_PRUNERS } from '../../../src-shared/sensitivity.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
 let commandExit = 0;

@@ -5,12 +5,14 @@
  * queue worker elsewhere. Caches what a worker reuses between points (model, traced shapes, data) by content.
  */
 import { createHash } from 'node:crypto';
-import type { EvalSubset, ScanPointJob, ScanPointResult } from '../../../src-shared/sensitivity.ts';
+import { SCAN_PRUNERS, type EvalSubset, type ScanPointJob, type ScanPointResult } from '../../../src-shared/sensitivity.ts';
+import type { DataSplit } from '../../../src-shared/experiment.ts';
+import { loadSplit } from '../steps/data.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { Rng } from '../../core/util/random.ts';
 import type { Masks } from '../../core/compress/masks.ts';
 import { PRUNER_CLASSES } from '../../core/compress/pruning/index.ts';
-import { compressorInfo, PRUNER_REGISTRY, PRUNERS, unknownCompressorMessage } from '../../../src-shared/compressors.ts';
+import { compressorInfo, unknownCompressorMessage } from '../../../src-shared/compressors.ts';
 import { READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { openModel } from '../io/open-model.ts';
 import { sha256Of } from '../store/index.ts';
@@ -72,20 +74,19 @@ async function loadModel(ref: { path: string; sha256: string }, shapes?: Record<
  */
 export async function loadSubset(e: EvalSubset): Promise<ImageSet> {
   if (!Number.isInteger(e.count) || e.count < 1) throw new SensitivityError(`evaluation subset must hold at least 1 sample, got ${e.count}`, { count: e.count });
-  const data = await loadDataset(e.data);
-  const set = e.split === 'test' && data.test ? data.test : data.train;
-  if (!set.labelled) throw new SensitivityError(`${e.data}: the scan needs class labels to measure accuracy`, { data: e.data });
-  if (e.count > set.length) throw new SensitivityError(`evaluation subset of ${e.count} samples asked, but ${e.data} (${e.split}) holds ${set.length}`, { count: e.count, available: set.length });
+  const set = await samplesOf(e);
+  const where = typeof e.data === 'string' ? `${e.data} (${e.split})` : 'the evaluation split';
+  if (e.count > set.length) throw new SensitivityError(`evaluation subset of ${e.count} samples asked, but ${where} holds ${set.length}`, { count: e.count, available: set.length });
   const order = Array.from({ length: set.length }, (_, i) => i);
   const rng = new Rng(e.seed);
   for (let i = 0; i < e.count; i++) {
     const j = rng.int(i, order.length);
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  const per = set.sampleSize;
+  const per = set.sampleShape.reduce((a, b) => a * b, 1);
   const images = new Float32Array(e.count * per);
   const labels = new BigInt64Array(e.count);
-  const y = set.y as BigInt64Array;
+  const y = set.y;
   for (let i = 0; i < e.count; i++) {
     const k = order[i]!;
     images.set(set.x.subarray(k * per, (k + 1) * per), i * per);
@@ -105,8 +106,25 @@ export function scanPruner(name: string) {
   return PRUNER_CLASSES[name as keyof typeof PRUNER_CLASSES];
 }
 
-/** Pruners a scan can use: one-shot, no data, no training (registry order). */
-export const SCAN_PRUNERS = PRUNERS.filter((p) => !PRUNER_REGISTRY[p].needsTraining && PRUNER_REGISTRY[p].needsData === 'none');
+
+interface Samples {
+  x: Float32Array;
+  y: BigInt64Array;
+  sampleShape: number[];
+  length: number;
+}
+
+/** A data set path's test (else train) split, or a plan's split; labels required. */
+async function samplesOf(e: EvalSubset): Promise<Samples> {
+  if (typeof e.data !== 'string') {
+    const s = loadSplit(e.data as DataSplit);
+    return { x: s.images, y: s.labels, sampleShape: s.shape, length: s.count };
+  }
+  const data = await loadDataset(e.data);
+  const set = e.split === 'test' && data.test ? data.test : data.train;
+  if (!set.labelled) throw new SensitivityError(`${e.data}: the scan needs class labels to measure accuracy`, { data: e.data });
+  return { x: set.x, y: set.y as BigInt64Array, sampleShape: set.sampleShape, length: set.length };
+}
 
 /** A stable hex digest of masks (node, target, dims and bits, in sorted order). */
 export function maskDigest(masks: Masks): string {

@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { resolve } from 'node:path';
-import { DEFAULT_RATIOS, type EvalSubset, type ScanGroup, type ScanPointJob, type SensitivityScan } from '../../../src-shared/sensitivity.ts';
+import { DEFAULT_RATIOS, type EvalSubset, type ScanGroup, type ScanPointJob, type ScanSplit, type SensitivityScan } from '../../../src-shared/sensitivity.ts';
 import type { Model } from '../../core/ir/index.ts';
 import { openModel } from '../io/open-model.ts';
 import { inspectModel } from '../inspect.ts';
@@ -24,8 +24,8 @@ export const SCAN_OP_TYPES = ['Conv', 'ConvTranspose', 'Gemm', 'MatMul'];
 export interface ScanOptions {
   /** Path of the .onnx model. */
   model: string;
-  /** Data set path (IDX folder, .npz, image folders); its test split is used when it has one. */
-  data: string;
+  /** Data set path (IDX folder, .npz, image folders; its test split when it has one), or a plan's split. */
+  data: string | ScanSplit;
   ratios?: readonly number[];
   pruner?: string;
   ep?: string;
@@ -105,7 +105,7 @@ export async function sensitivityScan(opts: ScanOptions, hooks: ScanHooks = {}):
   const bytes = readInputFile(path, { what: 'model', maxBytes: READ_LIMITS.model });
   const ref = { path, sha256: sha256Of(bytes) };
   const { model } = openModel(path);
-  const evalSet: EvalSubset = { data: resolve(opts.data), split: 'test', count: opts.evalCount ?? 1000, seed: opts.seed ?? 0, batchSize: opts.batchSize ?? 64 };
+  const evalSet: EvalSubset = { data: typeof opts.data === 'string' ? resolve(opts.data) : opts.data, split: 'test', count: opts.evalCount ?? 1000, seed: opts.seed ?? 0, batchSize: opts.batchSize ?? 64 };
   if (!Number.isInteger(evalSet.batchSize) || evalSet.batchSize < 1) throw new SensitivityError(`batch size must be a positive integer, got ${evalSet.batchSize}`, { batchSize: evalSet.batchSize });
   const subset = await loadSubset(evalSet);
   const groups = await scanGroups(model, opts.opTypes, opts.shapes);

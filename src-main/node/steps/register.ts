@@ -10,6 +10,7 @@ import { finetuneStep } from './finetune.ts';
 import { speedupStep } from './speedup.ts';
 import { quantizeStep } from './quantize.ts';
 import { distillStep } from './distill.ts';
+import { sensitivityStep } from './sensitivity.ts';
 
 /** The executor of every built-in step kind (a kind in src-shared's STEP_REGISTRY without one does not compile). */
 export const STEP_EXECUTORS: { readonly [K in StepKind]: StepExecutor<StepOf<K>> } = {
@@ -18,6 +19,7 @@ export const STEP_EXECUTORS: { readonly [K in StepKind]: StepExecutor<StepOf<K>>
   finetune: finetuneStep,
   quantize: quantizeStep,
   distill: distillStep,
+  sensitivity: sensitivityStep,
 };
 
 registerMeasure(measureModel);
