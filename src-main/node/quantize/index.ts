@@ -5,3 +5,4 @@ export { verifyFusion, optimizedGraph, fusionDiagnostics, INTEGER_OPS, type Fusi
 export { accuracyFallback, schedule, type FallbackOptions, type FallbackResult } from './fallback.ts';
 export { loadSamples, checkSamples, batchesOf, declaredBatch, imageEvaluator, type SampleSet, type ImageEvaluatorOptions } from './data.ts';
 export { checkDeployed, isTrainedQuantizer, SimulatedDeployedMismatchError, TRAINED_QUANTIZER_CLASSES, type DeployedCheck, type TrainedQuantizerClass } from './trained.ts';
+export { compareQuantizedSpeed, formatSpeed, slowdownReasons, TINY_MODEL_MS, type BatchLatency, type SpeedReport } from './speed.ts';

@@ -45,6 +45,12 @@ describe('quantize step, trained quantizers', () => {
     expect(s.integerKernels.QLinearConv).toBe(3);
     expect(loadModelFile(r.outputModel!).graph.nodes.some((n) => n.opType === 'QuantizeLinear')).toBe(true);
     expect(logs.some((l) => /simulated .* %, deployed .* %/.test(l))).toBe(true);
+    // never slower without saying so: timed against the input at batch 1 and the evaluation batch (64 by default)
+    const latency = (r.summary as { latency: { batch: number; speedup: number }[] }).latency;
+    expect(latency.map((b) => b.batch)).toEqual([1, 64]);
+    const slower = latency.filter((b) => b.speedup < 1).map((b) => b.batch);
+    expect(logs.some((l) => l.startsWith('the quantized model is SLOWER'))).toBe(slower.length > 0);
+    expect(((r.summary as { slower?: string[] }).slower ?? []).length > 0).toBe(slower.length > 0);
   });
 
   it('refuses a trained quantizer without dataset.train, and options it does not read, with the JSON path', () => {

@@ -14,6 +14,7 @@ import type { StepContext } from '../jobs/registry.ts';
 import { checkDeployed, TRAINED_QUANTIZER_CLASSES, wantsReduceRange } from '../quantize/index.ts';
 import { ArrayDataset, Evaluator, type RunOptions } from '../train/index.ts';
 import { loadSplit } from './data.ts';
+import { speedCheck } from './quantize-speed.ts';
 import { MissingSplitError, scheduleOf } from './finetune.ts';
 
 type TrainedStep = Extract<QuantizeStep, { quantizer: TrainedQuantizerName }>;
@@ -55,6 +56,7 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
   const check = await checkDeployed(r, evalData);
   for (const d of r.diagnostics) if (d.level !== 'info') ctx.log(`${d.code}${d.node ? ` (${d.node})` : ''}: ${d.message}`, d.level === 'error' ? 'error' : 'warn');
   ctx.log(`${step.quantizer}: simulated ${(check.simulated * 100).toFixed(2)} %, deployed ${(check.deployed * 100).toFixed(2)} % on ${evalData.name}`);
+  const speed = await speedCheck(ctx, plan, model, r.exported, check.fusion, set.shape);
   const out = join(ctx.checkpointDir, 'quantized.onnx');
   saveModelFile(r.exported, out);
   const calFile = join(ctx.checkpointDir, 'calibration.json');
@@ -62,6 +64,6 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
   return {
     outputModel: out,
     artifacts: [{ name: 'calibration.json', path: calFile, kind: 'calibration' }],
-    summary: { quantizer: step.quantizer, steps: done.steps, targets: r.targets.length, reduceRange, simulated: check.simulated, deployed: check.deployed, integerKernels: check.fusion.counts },
+    summary: { quantizer: step.quantizer, steps: done.steps, targets: r.targets.length, reduceRange, simulated: check.simulated, deployed: check.deployed, integerKernels: check.fusion.counts, latency: speed.batches, ...(speed.slowerAt.length ? { slower: speed.reasons } : {}) },
   };
 }

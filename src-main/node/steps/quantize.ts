@@ -11,6 +11,7 @@ import type { StepContext } from '../jobs/registry.ts';
 import { imageEvaluator, isTrainedQuantizer, QUANTIZER_CLASSES, type SampleSet } from '../quantize/index.ts';
 import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
 import { trainedQuantizeStep } from './quantize-trained.ts';
+import { speedCheck } from './quantize-speed.ts';
 import type { ImageSet } from '../train/mnist.ts';
 import { loadSplit } from './data.ts';
 import { MissingSplitError } from './finetune.ts';
@@ -40,9 +41,10 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   writeFileSync(calFile, JSON.stringify(calibration, null, 1));
   const counts = exported.fusion?.counts ?? {};
   ctx.log(`ORT integer kernels: ${Object.entries(counts).map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}`);
+  const speed = await speedCheck(ctx, plan, model, exported.model, exported.fusion, cal.shape);
   return {
     outputModel: out,
     artifacts: [{ name: 'calibration.json', path: calFile, kind: 'calibration' }],
-    summary: { targets: q.activeTargets().length, reduceRange: q.reduceRange, integerKernels: counts },
+    summary: { targets: q.activeTargets().length, reduceRange: q.reduceRange, integerKernels: counts, latency: speed.batches, ...(speed.slowerAt.length ? { slower: speed.reasons } : {}) },
   };
 }
