@@ -4,7 +4,8 @@
  * functions; the wizard store holds the draft.
  */
 import { DISTILLATION_PRESETS, PRUNING_PRESETS, QUANTIZATION_PRESETS } from '../../src-shared/presets.ts';
-import { EXECUTION_PROVIDERS, type ExecutionProvider, type ObserverName, type PrunerName } from '../../src-shared/experiment.ts';
+import { EXECUTION_PROVIDERS, type ExecutionProvider, type ObserverName, type PrunerName, type QuantizerName } from '../../src-shared/experiment.ts';
+import { QUANTIZER_REGISTRY } from '../../src-shared/compressors.ts';
 import type { CompressionMode, Examples } from '../../src-shared/ipc/dto.ts';
 
 export const WIZARD_STEPS = ['model', 'data', 'compression', 'config', 'review'] as const;
@@ -22,7 +23,8 @@ export interface WizardDraft {
   executionProvider: ExecutionProvider;
   prune: { enabled: boolean; presetId: string | null; pruner: PrunerName; speedup: boolean; roundTo: number | null };
   finetune: { enabled: boolean; epochs: number; lr: number; batchSize: number; maxBatchesPerEpoch: number | null; optimizer: 'adam' | 'sgd'; schedule: 'cosine' | 'constant' };
-  quantize: { enabled: boolean; presetId: string | null; calibrationBatches: number; observer: ObserverName };
+  /** PTQ reads observer / calibrationBatches; the trained quantizers (QUANTIZER_REGISTRY[q].needsTraining) epochs / lr / bits. */
+  quantize: { enabled: boolean; presetId: string | null; quantizer: QuantizerName; bits: 8 | 4 | 2 | 1; calibrationBatches: number; observer: ObserverName; epochs: number; lr: number };
   distill: { enabled: boolean; presetId: string | null; temperature: number; alpha: number; epochs: number; lr: number };
   configText: Record<CompressionMode, string>;
   meta: { name: string; tags: string; notes: string };
@@ -61,7 +63,7 @@ function baseDraft(): WizardDraft {
     // The demo's recipe (Adam, cosine decay, lr 0.003), a few epochs of the quick split: the old 1 × 40 batches of
     // SGD at a constant 0.01 left the balanced preset 6.35 points down where this recipe recovers most of it.
     finetune: { enabled: true, epochs: 4, lr: 0.003, batchSize: 64, maxBatchesPerEpoch: null, optimizer: 'adam', schedule: 'cosine' },
-    quantize: { enabled: true, presetId: quant.id, calibrationBatches: 8, observer: quant.observer },
+    quantize: { enabled: true, presetId: quant.id, quantizer: quant.quantizer, bits: quant.bits, calibrationBatches: 8, observer: quant.observer ?? 'minmax', epochs: 1, lr: 1e-4 },
     distill: { enabled: false, presetId: DISTILLATION_PRESETS[0]!.id, temperature: 2, alpha: 0.5, epochs: 1, lr: 0.005 },
     configText: { pruning: setAutoGroups(pretty(prune.configList), true), quantization: pretty(quant.configList), distillation: pretty(DISTILLATION_PRESETS[0]!.configList) },
     meta: { name: '', tags: '', notes: '' },
@@ -238,7 +240,7 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     });
   }
   if (d.distill.enabled) steps.push({ kind: 'distill', configList: lists.distillation, temperature: d.distill.temperature, alpha: d.distill.alpha, epochs: d.distill.epochs, lr: d.distill.lr });
-  if (d.quantize.enabled) steps.push({ kind: 'quantize', quantizer: 'ptq', observer: d.quantize.observer, configList: lists.quantization, calibrationBatches: d.quantize.calibrationBatches });
+  if (d.quantize.enabled) steps.push(quantizeStep(d, lists.quantization));
   if (steps.length === 0) faults.push({ where: 'compression', path: '$.steps', message: 'choose at least one of pruning, quantization or distillation' });
   if (faults.length > 0) return { plan: null, faults };
   const hasEval = !!(dataset as { evaluation?: unknown }).evaluation;
@@ -253,6 +255,15 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
   return { plan, faults };
 }
 
+/** Whether a quantizer trains (on dataset.train, with epochs and a learning rate) instead of calibrating. */
+export const quantizerTrains = (q: QuantizerName): boolean => QUANTIZER_REGISTRY[q].needsTraining;
+
+function quantizeStep(d: WizardDraft, configList: unknown): Record<string, unknown> {
+  const q = d.quantize;
+  if (quantizerTrains(q.quantizer)) return { kind: 'quantize', quantizer: q.quantizer, configList, epochs: q.epochs, lr: q.lr };
+  return { kind: 'quantize', quantizer: q.quantizer, observer: q.observer, configList, calibrationBatches: q.calibrationBatches };
+}
+
 /** A short human name for a draft (used when the user gives none). */
 export function suggestName(d: WizardDraft): string {
   const parts: string[] = [];
@@ -260,7 +271,7 @@ export function suggestName(d: WizardDraft): string {
   if (d.prune.enabled && d.prune.speedup) parts.push('speedup');
   if (d.finetune.enabled) parts.push('finetune');
   if (d.distill.enabled) parts.push('distill');
-  if (d.quantize.enabled) parts.push('int8');
+  if (d.quantize.enabled) parts.push(d.quantize.quantizer === 'ptq' ? 'int8' : `${d.quantize.quantizer} ${d.quantize.bits}-bit`);
   const model = d.model?.name.replace(/\.onnx$/, '') ?? 'model';
   return `${model} · ${parts.join(' + ') || 'baseline'}`;
 }

@@ -115,7 +115,7 @@ export const useWizardStore = defineStore('wizard', () => {
   function applyQuantizationPreset(id: string): void {
     const p = QUANTIZATION_PRESETS.find((x) => x.id === id);
     if (!p) return;
-    draft.value.quantize = { ...draft.value.quantize, enabled: true, presetId: id, observer: p.observer };
+    draft.value.quantize = { ...draft.value.quantize, enabled: true, presetId: id, quantizer: p.quantizer, bits: p.bits, ...(p.observer ? { observer: p.observer } : {}) };
     draft.value.configText.quantization = pretty(p.configList);
   }
 

@@ -3,7 +3,9 @@
 import { mount } from '@vue/test-utils';
 import { createPinia, setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { OBSERVER_REGISTRY, OBSERVERS, PRUNER_REGISTRY, PRUNERS } from '../../../src-shared/compressors.ts';
+import { OBSERVER_REGISTRY, OBSERVERS, PRUNER_REGISTRY, PRUNERS, QUANTIZER_REGISTRY, QUANTIZERS } from '../../../src-shared/compressors.ts';
+import { QUANTIZATION_PRESETS } from '../../../src-shared/presets.ts';
+import { buildPlan } from '../../composables/plan-builder.ts';
 import { setHost } from '../../host/host.ts';
 import { useWizardStore } from '../../stores/wizard.ts';
 import { createFakeHost } from '../../testing/fake-host.ts';
@@ -24,5 +26,32 @@ describe('wizard compressor pickers', () => {
     const options = (id: string) => w.findAll(`#${id} option`).map((o) => [(o.element as HTMLOptionElement).value, o.text()]);
     expect(options('pruner')).toEqual(PRUNERS.map((p) => [p, PRUNER_REGISTRY[p].label]));
     expect(options('observer')).toEqual(OBSERVERS.map((o) => [o, OBSERVER_REGISTRY[o].label]));
+  });
+
+  it('offers every quantizer, says which train, a bit-width choice, and flags a preset ORT leaves unfused before the run', async () => {
+    const wizard = useWizardStore();
+    wizard.draft.quantize.enabled = true;
+    const w = mount(WizardCompressionStep);
+    const options = (id: string) => w.findAll(`#${id} option`).map((o) => [(o.element as HTMLOptionElement).value, o.text()]);
+    expect(options('quantizer')).toEqual(QUANTIZERS.map((q) => [q, `${QUANTIZER_REGISTRY[q].label}${QUANTIZER_REGISTRY[q].needsTraining ? ' — trains' : ''}`]));
+    expect(options('quant-bits').map(([v]) => v)).toEqual(['8', '4', '2', '1']);
+    // the default preset is the one ORT fuses: no warning
+    expect(wizard.draft.quantize.presetId).toBe('int8');
+    expect(w.find('[data-testid="quant-unfused"]').exists()).toBe(false);
+    await w.find('[data-testid="quant-preset-int8-affine"]').trigger('click');
+    expect(w.find('[data-testid="quant-unfused"]').text()).toMatch(/bias is not a target/);
+    // 1 bit: only BNN; picking it switches to the training fields and the plan carries epochs / lr, no observer
+    await w.find('[data-testid="quant-bits"]').setValue('1');
+    expect(w.findAll('[data-testid^="quant-preset-"]').map((b) => b.attributes('data-testid'))).toEqual(QUANTIZATION_PRESETS.filter((p) => p.bits === 1).map((p) => `quant-preset-${p.id}`));
+    await w.find('[data-testid="quant-preset-bnn-w1"]').trigger('click');
+    expect(w.find('#q-epochs').exists()).toBe(true);
+    expect(w.find('#observer').exists()).toBe(false);
+    wizard.draft.model = { path: '/m.onnx', name: 'm.onnx' };
+    wizard.draft.prune.enabled = false;
+    wizard.draft.finetune.enabled = false;
+    wizard.draft.dataId = 'custom';
+    const step = (buildPlan(wizard.draft, null).plan!.steps as Record<string, unknown>[])[0]!;
+    expect(step).toMatchObject({ kind: 'quantize', quantizer: 'bnn', epochs: 1, lr: 1e-4 });
+    expect(step).not.toHaveProperty('observer');
   });
 });

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { buildCnn } from '../../../node/train/example-cnn.ts';
 import { CompressionConfigError } from '../errors.ts';
 import { MissingEvaluatorError } from '../compressor.ts';
+import { ORT_FUSED_INT8, QUANTIZATION_PRESETS } from '../../../../src-shared/presets.ts';
+import { ORT_CPU_STATIC_CONFIG } from './defaults.ts';
 import { BNNQuantizer, DoReFaQuantizer, LsqPlusQuantizer, LsqQuantizer, QATQuantizer, bnnSign, lsqInit } from './trained.ts';
 
 const model = () => buildCnn({ widths: [4, 8], batch: 'N' });
@@ -43,6 +45,14 @@ describe('trained quantizers refuse what they cannot train, with the JSON path a
 
   it('compress() without an evaluator is a MissingEvaluatorError', async () => {
     await expect(new QATQuantizer(model(), [{ op_types: ['Conv'], target_names: ['weight'] }]).compress()).rejects.toBeInstanceOf(MissingEvaluatorError);
+  });
+});
+
+describe('presets', () => {
+  it("the wizard's default int8 recipe is the one ORT fuses (core's ORT_CPU_STATIC_CONFIG)", () => {
+    expect(ORT_FUSED_INT8).toEqual(ORT_CPU_STATIC_CONFIG);
+    expect(QUANTIZATION_PRESETS[0]).toMatchObject({ id: 'int8', configList: ORT_FUSED_INT8 });
+    expect(QUANTIZATION_PRESETS[0]!.unfused).toBeUndefined();
   });
 });
 
