@@ -7,6 +7,7 @@ import { setHost } from '../host/host.ts';
 import { createFakeHost, type FakeHost } from '../testing/fake-host.ts';
 import HistoryView from '../views/HistoryView.vue';
 import RunView from '../views/RunView.vue';
+import CompareView from '../views/CompareView.vue';
 import WizardDataStep from '../views/wizard/WizardDataStep.vue';
 import { FAKE_MODEL, fakeRun } from '../testing/fake-host.ts';
 import { useModelStore } from '../stores/model.ts';
@@ -171,6 +172,36 @@ describe('execution provider', () => {
     expect(wizard.draft.executionProvider).toBe('webgpu');
     wizard.draft.model = { path: '/models/net.onnx', name: 'net.onnx' };
     expect((wizard.built.plan as { executionProvider?: string }).executionProvider).toBe('webgpu');
+    w.unmount();
+  });
+});
+
+describe('CompareView', () => {
+  it('gives no ★ to an unchanged model or to figures that do not compare, and adds side-by-side latencies on request', async () => {
+    const snap = (params: number, acc: number, baseline: number) => ({ ...emptySnapshot(), params, macs: params, sizeBytes: params * 4, accuracy: acc, latencyMs: { p50: 0.1, baselineP50: baseline } });
+    const before = snap(100, 0.99, 0.2);
+    const plan = (limit?: number) => ({ model: '/m.onnx', steps: [{ kind: 'prune' }], dataset: { evaluation: { kind: 'idx', paths: ['/t10k-images.gz', '/l.gz'], ...(limit ? { limit } : {}) } } }) as unknown as ReturnType<typeof fakeRun>['plan'];
+    const add = (id: string, after: ReturnType<typeof snap>, limit?: number) =>
+      host.runs.set(id, fakeRun(id, { name: id, plan: plan(limit), before, after, report: { runId: id, planName: null, status: 'succeeded', before, after, factors: computeFactors(before, after), steps: [], startedAt: null, finishedAt: null, modelSha256: null } }));
+    add('aaaa11', snap(50, 0.98, 0.213), 2000);
+    add('bbbb22', snap(100, 0.995, 0.399), 2000);
+    location.hash = '#/compare?ids=aaaa11,bbbb22';
+    const w = mount(CompareView, { attachTo: document.body, global: { stubs: { EChart: true } } });
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 10));
+    await flushPromises();
+    const accRow = w.find('[data-testid="metric-Accuracy"]');
+    // The unchanged model has the higher accuracy, but it is the original's: no ★ for it (nor for the other, alone).
+    expect(accRow.findAll('td.best')).toHaveLength(0);
+    expect(w.text()).toContain('model unchanged');
+    // Their originals were timed 0.213 and 0.399 ms: the latencies do not compare until re-measured.
+    expect(w.find('[data-testid="latency-note"]').text()).toContain('0.213 ms, 0.399 ms');
+    expect(w.find('[data-testid="metric-Latency p50"]').text()).toContain('≠');
+    await w.find('[data-testid="remeasure"]').trigger('click');
+    await flushPromises();
+    expect(w.find('[data-testid="metric-Latency p50 now"]').exists()).toBe(true);
+    expect(w.find('[data-testid="metric-Speedup now"] td.best').exists()).toBe(true);
+    expect(w.find('[data-testid="latency-note"]').exists()).toBe(false);
     w.unmount();
   });
 });

@@ -7,6 +7,9 @@ import { layoutGraph, nodeWidth } from './graph-layout.ts';
 import { paramRows, flattenPlan } from './param-diff.ts';
 import { paretoFlags } from './pareto.ts';
 import { describeSummary } from './step-summary.ts';
+import { comparability } from './comparability.ts';
+import { computeFactors, emptySnapshot } from '../../src-shared/experiment.ts';
+import type { RunDetail } from '../../src-shared/ipc/dto.ts';
 import { buildPlan, describeStep, hasAutoGroups, newDraft, parseJsonText, reviveDraft, setAutoGroups } from './plan-builder.ts';
 import { parseHash, routeHash, type Route } from './route.ts';
 
@@ -189,5 +192,27 @@ describe('words for steps', () => {
     expect(describeStep({ kind: 'prune', pruner: 'l2', configList: [{ sparse_ratio: 0.3 }, { sparse_ratio: 0.7 }] })).toBe('L2 pruner at 30 %–70 % sparsity, 2 config entries');
     expect(describeStep({ kind: 'finetune', epochs: 4, lr: 0.003, optimizer: { kind: 'adam' }, schedule: { kind: 'cosine' } })).toBe('4 epochs, Adam at lr 0.003 with cosine decay');
     expect(describeStep({ kind: 'speedup', roundTo: 8 })).toContain('rounded to multiples of 8');
+  });
+});
+
+describe('comparability', () => {
+  const run = (id: string, opts: { limit?: number; baseline: number; params: number; acc: number }): RunDetail => {
+    const before = { ...emptySnapshot(), params: 100, macs: 100, sizeBytes: 400, accuracy: 0.99, latencyMs: { p50: opts.baseline } };
+    const after = { ...emptySnapshot(), params: opts.params, macs: opts.params, sizeBytes: opts.params * 4, accuracy: opts.acc, latencyMs: { p50: 0.1, baselineP50: opts.baseline } };
+    const evaluation = { kind: 'idx', paths: ['/r/mnist/t10k-images-idx3-ubyte.gz', '/r/mnist/t10k-labels-idx1-ubyte.gz'], ...(opts.limit ? { limit: opts.limit } : {}) };
+    return {
+      id, name: id, plan: { model: '/m.onnx', dataset: { evaluation }, steps: [] }, before, after,
+      report: { factors: computeFactors(before, after) },
+    } as unknown as RunDetail;
+  };
+
+  it('flags accuracies on different test sets, latencies under different load, and unchanged models', () => {
+    const c = comparability([run('a', { limit: 2000, baseline: 0.213, params: 50, acc: 0.98 }), run('b', { baseline: 0.399, params: 40, acc: 0.97 }), run('c', { limit: 2000, baseline: 0.384, params: 100, acc: 0.99 })]);
+    expect(c.evalLabels).toEqual(['2,000 images of t10k-images-idx3-ubyte.gz', 'all of t10k-images-idx3-ubyte.gz', '2,000 images of t10k-images-idx3-ubyte.gz']);
+    expect(c.accuracyNote).toContain('different test sets');
+    expect(c.latencyNote).toContain('0.213 ms, 0.399 ms, 0.384 ms');
+    expect(c.unchanged).toEqual([false, false, true]);
+    const same = comparability([run('a', { limit: 2000, baseline: 0.2, params: 50, acc: 0.98 }), run('b', { limit: 2000, baseline: 0.21, params: 40, acc: 0.97 })]);
+    expect([same.accuracyNote, same.latencyNote]).toEqual([null, null]);
   });
 });

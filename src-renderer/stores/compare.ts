@@ -1,7 +1,7 @@
 /** @file The comparison of two or more runs: their details, metric series and per-layer widths in one call, and the "only differences" switch. */
 import { defineStore } from 'pinia';
 import { ref, shallowRef } from 'vue';
-import type { CompareReply } from '../../src-shared/ipc/dto.ts';
+import type { CompareReply, RemeasureReply } from '../../src-shared/ipc/dto.ts';
 import { asIpcError } from '../../src-shared/ipc/errors.ts';
 import { useHost } from '../host/host.ts';
 
@@ -11,6 +11,9 @@ export const useCompareStore = defineStore('compare', () => {
   const loading = ref(false);
   const error = ref<string | null>(null);
   const onlyDifferences = ref(true);
+  /** Latencies of the compared runs measured again side by side (null until asked for). */
+  const remeasured = shallowRef<RemeasureReply | null>(null);
+  const remeasuring = ref(false);
 
   async function load(runIds: string[]): Promise<void> {
     if (runIds.length < 2) {
@@ -19,6 +22,7 @@ export const useCompareStore = defineStore('compare', () => {
       return;
     }
     loading.value = true;
+    remeasured.value = null;
     try {
       data.value = await api.runs.compare({ runIds });
       error.value = null;
@@ -29,5 +33,19 @@ export const useCompareStore = defineStore('compare', () => {
     }
   }
 
-  return { data, loading, error, onlyDifferences, load };
+  /** Times the compared runs' models again now, one after another, each alternating with its original. */
+  async function remeasure(): Promise<void> {
+    const ids = data.value?.runs.map((r) => r.id) ?? [];
+    if (ids.length === 0) return;
+    remeasuring.value = true;
+    try {
+      remeasured.value = await api.runs.remeasure({ runIds: ids });
+    } catch (e) {
+      error.value = asIpcError(e).message;
+    } finally {
+      remeasuring.value = false;
+    }
+  }
+
+  return { data, loading, error, onlyDifferences, remeasured, remeasuring, load, remeasure };
 });

@@ -230,6 +230,11 @@ describe('compare and export stores', () => {
     await cmp.load(['aaaa01', 'bbbb02']);
     expect(cmp.data?.runs.map((r) => r.name)).toEqual(['first', 'second']);
     expect(cmp.onlyDifferences).toBe(true);
+    await cmp.remeasure();
+    expect(host.calls).toContain('runs.remeasure');
+    expect(cmp.remeasured?.results.map((r) => r.runId)).toEqual(['aaaa01', 'bbbb02']);
+    await cmp.load(['aaaa01', 'bbbb02']); // another comparison forgets the old measurement
+    expect(cmp.remeasured).toBeNull();
   });
 
   it('export suggests a folder and reports a refusal', async () => {

@@ -159,6 +159,10 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
       layers: () => [{ node: 'fc', opType: 'Gemm', before: 3, after: 2 }],
       compare: ({ runIds }) => ({ runs: runIds.map(detail), series: {}, layers: {} }),
       log: () => ({ lines: ['2025-01-01T00:00:02.000Z info hello'] }),
+      remeasure: ({ runIds }) => (log('runs.remeasure'), {
+        measuredAt: '2025-01-02T00:00:00.000Z',
+        results: runIds.map((runId, i) => ({ runId, p50: 0.1 + i / 100, baselineP50: 0.2, speedup: 0.2 / (0.1 + i / 100), ep: 'cpu', error: null })),
+      }),
       active: () => [],
       update: ({ runId, name, tags, notes }) => {
         const r = { ...runs.get(runId)!, ...(name ? { name } : {}), ...(tags ? { tags } : {}), ...(notes !== undefined ? { notes } : {}) };

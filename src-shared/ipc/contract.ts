@@ -82,6 +82,11 @@ export const CONTRACT = {
       metrics: method('Metric series of runs.', z.strictObject({ runIds: z.array(dto.runIdSchema).min(1).max(50), names: z.array(z.string()).optional() }), dto.metricSeriesSchema),
       layers: method('Per-layer output widths before and after the run.', runRef, z.array(dto.layerWidthSchema)),
       compare: method('Two or more runs side by side: details, metric series and per-layer widths.', z.strictObject({ runIds: z.array(dto.runIdSchema).min(2).max(20) }), dto.compareReplySchema),
+      remeasure: method(
+        'Times the final models of some runs again now, one after another on this machine, each alternating with its original model (one thread, batch 1): latencies that can be set side by side.',
+        z.strictObject({ runIds: z.array(dto.runIdSchema).min(1).max(12) }),
+        dto.remeasureReplySchema,
+      ),
       log: method('The log of a run.', runRef, z.object({ lines: z.array(z.string()) })),
       active: method('Runs queued or running now, with their latest progress (for a resync after reconnecting).', none, z.array(dto.activeRunSchema)),
       update: method('Set the name, tags and notes of a run.', z.strictObject({ runId: dto.runIdSchema, name: z.string().trim().min(1, 'a run needs a name').max(200).optional(), tags: z.array(z.string().max(60)).max(30).optional(), notes: z.string().max(10_000).optional() }), dto.runSummarySchema),

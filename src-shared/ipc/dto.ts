@@ -226,6 +226,25 @@ export const compareReplySchema = z.object({
 });
 export type CompareReply = z.infer<typeof compareReplySchema>;
 
+/** Latencies of several runs' final models measured now, each alternating with its original model in one session. */
+export const remeasureReplySchema = z.object({
+  measuredAt: z.string(),
+  results: z.array(
+    z.object({
+      runId: z.string(),
+      /** p50 of the run's final model, ms (null when it could not be measured: see `error`). */
+      p50: z.number().nullable(),
+      /** p50 of the original model in the same rounds, ms. */
+      baselineP50: z.number().nullable(),
+      /** original ÷ result over alternating rounds (> 1 = faster). */
+      speedup: z.number().nullable(),
+      ep: z.string().nullable(),
+      error: z.string().nullable(),
+    }),
+  ),
+});
+export type RemeasureReply = z.infer<typeof remeasureReplySchema>;
+
 export const runFilterSchema = z.strictObject({
   text: z.string().max(200).optional(),
   status: z.array(runStatusSchema).optional(),

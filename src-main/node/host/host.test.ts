@@ -170,6 +170,14 @@ describe('experiments and runs', () => {
     expect(cmp.layers[a]).toEqual([{ node: 'fc', opType: 'Gemm', before: 3, after: 3 }]);
 
     const updated = await api.runs.update({ runId: b, tags: ['keep', 'int8'], notes: 'looks good' });
+    // Latencies again now, side by side with the original: a figure or the reason there is none, per run.
+    const again = await api.runs.remeasure({ runIds: [a, b] });
+    expect(again.results.map((r) => r.runId)).toEqual([a, b]);
+    for (const r of again.results) {
+      if (r.error === null) expect([r.p50! > 0, r.baselineP50! > 0, r.speedup! > 0, r.ep]).toEqual([true, true, true, 'cpu']);
+      else expect(r.error).toMatch(/kept no model|gone/);
+    }
+    expect(again.results.some((r) => r.error === null)).toBe(true);
     expect((await api.runs.update({ runId: b, name: 'renamed' })).name).toBe('renamed');
     expect((await api.runs.get({ runId: b })).name).toBe('renamed');
     await expect(api.runs.update({ runId: b, name: '   ' })).rejects.toMatchObject({ details: { issues: [{ path: '$.name' }] } });

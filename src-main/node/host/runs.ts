@@ -8,10 +8,10 @@ import { join, resolve } from 'node:path';
 import { compressorCapabilities } from '../../../src-shared/compressors.ts';
 import { CONFIG_LIST_MODE, knownStepKinds, mapPlanPaths, PlanError, safeParsePlan, type Plan, type PlanIssue, type ProgressEvent } from '../../../src-shared/experiment.ts';
 import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
-import type { LayerWidth, MetricSeries, RunDetail } from '../../../src-shared/ipc/dto.ts';
+import type { LayerWidth, MetricSeries, RemeasureReply, RunDetail } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import { checkPlanInputs, exportRun, registeredSteps, type Job, type Runner } from '../jobs/index.ts';
-import { listProviders } from '../runtime/index.ts';
+import { compareLatency, listProviders } from '../runtime/index.ts';
 import { RUN_SORT_KEYS, type RunSortKey, type Store } from '../store/index.ts';
 import { openModel } from '../inspect.ts';
 import { widthDiff } from './layers.ts';
@@ -159,6 +159,11 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
       const details = runIds.map(detail);
       return { runs: details, series: series(details.map((d) => d.id)), layers: Object.fromEntries(details.map((d) => [d.id, layers(d.id)])) };
     },
+    remeasure: async ({ runIds }) => {
+      const results = [];
+      for (const runId of runIds) results.push(await remeasureRun(store, store.resolveRunId(runId)));
+      return { measuredAt: new Date().toISOString(), results };
+    },
     log: ({ runId }) => {
       const file = join(store.runDir(store.resolveRunId(runId)), 'run.log');
       const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
@@ -198,5 +203,23 @@ function safeProviders(): { name: string; available: boolean }[] {
     return listProviders().map((p) => ({ name: p.name, available: p.available }));
   } catch {
     return [{ name: 'cpu', available: true }];
+  }
+}
+
+/**
+ * One run's final model timed again now, alternating with the run's original model (the measure step's settings:
+ * one thread, batch 1, the plan's provider). Faults (files gone, a model that does not run) come back as `error`.
+ */
+async function remeasureRun(store: Store, runId: string): Promise<RemeasureReply['results'][number]> {
+  const blank = { runId, p50: null, baselineP50: null, speedup: null, ep: null };
+  try {
+    const run = store.getRun(runId)!;
+    const latest = store.latestModel(runId);
+    if (!latest || !existsSync(latest.model.path)) return { ...blank, error: 'the run kept no model of its own (it changed nothing, or its files are gone)' };
+    if (!existsSync(run.plan.model)) return { ...blank, error: `its original model ${run.plan.model} is gone` };
+    const c = await compareLatency(run.plan.model, latest.model.path, { threads: 1, warmup: 10, runs: 200, maxMs: 2500, dimSizes: { batch: 1 }, ep: run.plan.executionProvider });
+    return { runId, p50: c.b.p50, baselineP50: c.a.p50, speedup: 1 / c.roundRatio, ep: c.ep, error: null };
+  } catch (e) {
+    return { ...blank, error: (e as Error).message.split('\n')[0]! };
   }
 }
