@@ -91,6 +91,19 @@ export default tseslint.config(
     },
   },
   {
+    // IR edits go through Graph methods (addOutput, setOutput, replaceOutput, setOutputs, moveNodeAfter, addNode,
+    // removeNode) so producer / uses / scope invariants hold by construction: no splicing of those arrays outside the IR
+    files: ['src-main/**/*.ts'],
+    ignores: ['src-main/core/ir/**', 'src-main/**/*.test.ts'],
+    rules: {
+      'no-restricted-syntax': ['error',
+        { selector: "CallExpression[callee.property.name=/^(push|splice|unshift|pop|shift|sort|reverse|fill|copyWithin)$/][callee.object.property.name='outputs']", message: 'edit graph outputs through Graph methods (addOutput, setOutput, replaceOutput, setOutputs)' },
+        { selector: "CallExpression[callee.property.name=/^(splice|unshift|pop|shift|sort|reverse|fill|copyWithin)$/][callee.object.property.name='nodes']", message: 'edit graph nodes through Graph methods (addNode, removeNode, moveNodeAfter, sortTopologically)' },
+        { selector: "AssignmentExpression[left.computed=true][left.object.property.name=/^(outputs|nodes|inputs)$/]", message: 'edit graphs and nodes through IR methods (setOutput, setInput, …), not by index assignment' },
+      ],
+    },
+  },
+  {
     // Names used only by the template look unused to a script-only parse; vue-tsc (noUnusedLocals) checks them.
     files: ['src-renderer/**/*.vue'],
     languageOptions: { parser: vueScriptParser },

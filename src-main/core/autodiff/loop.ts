@@ -95,15 +95,15 @@ export function buildLoopStep(step: TrainingStep, k: number): LoopStep {
     const isIn = body.inputs.includes(mapped) || mapped.graph !== body;
     return isIn ? body.addNode({ opType: 'Identity', name: `L.out.${name}`, inputs: [mapped], outputs: [`L.out.${name}`] }).outputs[0]! : mapped;
   };
-  body.outputs.push(body.addNode({ opType: 'Identity', name: 'L.cond_out', inputs: [cond], outputs: ['L.cond_out'] }).outputs[0]!);
-  for (const t of sig.params) body.outputs.push(bodyOut(src.get(t.output)!, t.output));
-  for (const t of sig.state) body.outputs.push(bodyOut(src.get(t.output)!, t.output));
+  body.addOutput(body.addNode({ opType: 'Identity', name: 'L.cond_out', inputs: [cond], outputs: ['L.cond_out'] }).outputs[0]!);
+  for (const t of sig.params) body.addOutput(bodyOut(src.get(t.output)!, t.output));
+  for (const t of sig.state) body.addOutput(bodyOut(src.get(t.output)!, t.output));
   const scans = [['loss', sig.loss], ...Object.entries(sig.reports)] as [string, string][];
-  for (const [, name] of scans) body.outputs.push(bodyOut(src.get(name)!, name));
+  for (const [, name] of scans) body.addOutput(bodyOut(src.get(name)!, name));
   const outNames = [...sig.params.map((t) => t.output), ...sig.state.map((t) => t.output), ...scans.map(([key]) => (key === 'loss' ? out.losses : `${key}.all`))];
   const loop = g.addNode({ opType: 'Loop', name: 'train_loop', inputs: [M, null, ...carried.map((t) => g.get(t.name)!)], outputs: outNames, attributes: { body: { type: 'graph', value: body } } });
   for (const [key] of scans) if (key !== 'loss') out.reports[key] = `${key}.all`;
-  for (const v of loop.outputs) g.outputs.push(v);
+  for (const v of loop.outputs) g.addOutput(v);
   return { model, signature: out };
 }
 

@@ -43,6 +43,6 @@ export function opModel(spec: OpModelSpec): Model {
   });
   const outs = Array.from({ length: spec.outputs ?? 1 }, (_, i) => (i === 0 ? 'y' : `y${i}`));
   const node = g.addNode({ opType: spec.opType, inputs: ins, outputs: outs, attributes: spec.attrs ?? {} });
-  g.outputs.push(node.outputs[0]!);
+  g.addOutput(node.outputs[0]!);
   return m;
 }

@@ -214,7 +214,7 @@ function expose(g: Graph, e: Emitter, v: Value, name: string): string {
   const own = v.producer !== null && v.name.startsWith(`${e.prefix}/`) && !v.isGraphOutput;
   const out = own ? v : e.op('Identity', [v], {}, e.shape(v));
   g.renameValue(out, g.get(name) && g.get(name) !== out ? g.uniqueName(name) : name);
-  g.outputs.push(out);
+  g.addOutput(out);
   return out.name;
 }
 
@@ -293,7 +293,7 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
   const params = trainables.map((v) => initializerToInput(g, e, v));
   const statInputs = [...stats].map((v) => initializerToInput(g, e, v));
   const buffers = bufferVals.map((v) => initializerToInput(g, e, v));
-  g.outputs.splice(0, g.outputs.length);
+  g.setOutputs([]);
 
   const fwd = trainingForward(e, spec);
   const lossInputs: Value[] = [];

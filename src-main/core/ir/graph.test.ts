@@ -96,6 +96,29 @@ describe('IR bookkeeping', () => {
     );
   });
 
+  it('graph outputs and node order are edited through Graph methods, which refuse foreign values', () => {
+    const m = chain();
+    const g = m.graph;
+    const y = g.get('y')!;
+    const z = g.get('z')!;
+    g.addOutput(y);
+    expect(g.outputs).toEqual([z, y]);
+    expect(g.replaceOutput(z, y)).toBe(1);
+    expect(g.outputs).toEqual([y, y]);
+    g.setOutput(1, z);
+    g.setOutputs([z]);
+    expect(g.outputs.map((v) => v.name)).toEqual(['z']);
+    expect(() => g.setOutput(3, z)).toThrow(GraphError);
+    const other = chain().graph.get('z')!;
+    expect(() => g.addOutput(other)).toThrow(/belongs to another graph/);
+    const [fc, act] = g.nodes;
+    const extra = g.addNode({ opType: 'Identity', name: 'id', inputs: [y], outputs: ['y2'] });
+    g.moveNodeAfter(extra, fc!);
+    expect(g.nodes.map((n) => n.name)).toEqual(['fc', 'id', 'act']);
+    expect(() => g.moveNodeAfter(extra, chain().graph.nodes[0]!)).toThrow(GraphError);
+    void act;
+  });
+
   it('Tensor refuses data that does not fit its dims', () => {
     expect(() => new Tensor('float32', [2, 3], new Float32Array(5))).toThrow(RangeError);
     expect(Tensor.int64([2], [1, -3]).toNumbers()).toEqual([1, -3]);

@@ -332,6 +332,54 @@ export class Graph {
     if (k >= 0) this.nodes.splice(k, 1);
   }
 
+  /**
+   * Graph outputs are edited through these methods (outside the IR, never by splicing `outputs`), so every
+   * output is a value of this graph's scope or an enclosing one.
+   */
+  addOutput(v: Value): void {
+    this.checkOwn(v, 'output');
+    this.outputs.push(v);
+  }
+
+  /** Replace graph output `index` with `v` (e.g. a masked or rewritten value keeping the output's place). */
+  setOutput(index: number, v: Value): void {
+    if (index < 0 || index >= this.outputs.length) throw new GraphError(`graph ${quoted(this.name)} has no output ${index}`);
+    this.checkOwn(v, 'output');
+    this.outputs[index] = v;
+  }
+
+  /** Replace every graph output that is `from` with `to`; returns how many were replaced. */
+  replaceOutput(from: Value, to: Value): number {
+    let n = 0;
+    this.outputs.forEach((v, i) => {
+      if (v === from) {
+        this.setOutput(i, to);
+        n++;
+      }
+    });
+    return n;
+  }
+
+  /** Make `vs` the graph outputs, in order. */
+  setOutputs(vs: readonly Value[]): void {
+    for (const v of vs) this.checkOwn(v, 'output');
+    this.outputs.splice(0, this.outputs.length, ...vs);
+  }
+
+  /** Move `node` to just after `anchor` in `nodes` (both of this graph); the caller keeps the order topological. */
+  moveNodeAfter(node: Node, anchor: Node): void {
+    const k = this.nodes.indexOf(node);
+    if (k < 0 || !this.nodes.includes(anchor)) throw new GraphError(`cannot move ${node.label} after ${anchor.label}: not both nodes of graph ${quoted(this.name)}`);
+    this.nodes.splice(k, 1);
+    this.nodes.splice(this.nodes.indexOf(anchor) + 1, 0, node);
+  }
+
+  private checkOwn(v: Value, what: string): void {
+    if (v.graph === this) return;
+    for (let g = this.parent; g; g = g.parent) if (v.graph === g) return;
+    throw new GraphError(`value ${quoted(v.name)} belongs to another graph; it cannot be an ${what} of graph ${quoted(this.name)}`);
+  }
+
   /** Remove an initializer no node uses. */
   removeInitializer(v: Value): void {
     if (v.uses.length > 0 || v.isGraphOutput) throw new GraphError(`initializer ${quoted(v.name)} is still used`);

@@ -144,7 +144,7 @@ function fillGraph(g: Graph, gp: GraphProto, ctx: Ctx, path: string): void {
     const v = g.lookup(vi.name ?? '');
     if (!v) throw new ModelFormatError(`graph output ${quoted(vi.name ?? '')} is produced by nothing`, { path });
     if (vi.type) v.type = decodeType(vi.type);
-    g.outputs.push(v);
+    g.addOutput(v);
   }
   for (const vi of gp.valueInfo ?? []) {
     const v = g.get(vi.name ?? '');

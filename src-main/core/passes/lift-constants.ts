@@ -36,10 +36,7 @@ function liftGraph(g: Graph): number {
     const init = g.addInitializer(name, t);
     if (outType) init.type = outType;
     for (const u of users) u.node.setInput(u.index, init);
-    if (isOut) {
-      const k = g.outputs.findIndex((v) => v === out);
-      if (k >= 0) g.outputs[k] = init;
-    }
+    if (isOut) g.replaceOutput(out, init);
     lifted++;
   }
   return lifted;

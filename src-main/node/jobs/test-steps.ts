@@ -99,6 +99,6 @@ export function writeTinyModel(path: string): void {
   const w = g.addInitializer('w', Tensor.float32([3, 4], Array.from({ length: 12 }, (_, i) => i / 7)));
   const gemm = g.addNode({ opType: 'Gemm', name: 'fc', inputs: [x, w], outputs: ['y'], attributes: { transB: { type: 'int', value: 1 } } });
   gemm.outputs[0]!.type = { kind: 'tensor', dtype: 'float32', shape: ['batch', 3] };
-  g.outputs.push(gemm.outputs[0]!);
+  g.addOutput(gemm.outputs[0]!);
   saveModelFile(m, path);
 }

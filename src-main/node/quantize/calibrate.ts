@@ -137,7 +137,7 @@ function exposeValues(model: Model, names: readonly string[]): Model {
     if (!v || v.isGraphOutput || v.isGraphInput || v.isInitializer) continue;
     const dtype = v.dtype;
     v.type = dtype ? { kind: 'tensor', dtype, shape: undefined } : undefined;
-    g.outputs.push(v);
+    g.addOutput(v);
   }
   return m;
 }

@@ -211,7 +211,7 @@ function probeModel(): Uint8Array {
   if (!probeBytes) {
     const m = new Model();
     const x = m.graph.addInput('x', { kind: 'tensor', dtype: 'float32', shape: [1] });
-    m.graph.outputs.push(m.graph.addNode({ opType: 'Relu', inputs: [x], outputs: ['y'] }).outputs[0]!);
+    m.graph.addOutput(m.graph.addNode({ opType: 'Relu', inputs: [x], outputs: ['y'] }).outputs[0]!);
     probeBytes = encodeModel(m).bytes;
   }
   return probeBytes;

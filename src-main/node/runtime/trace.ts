@@ -188,7 +188,7 @@ export function exposeIntermediates(model: Model): { exposed: Model; added: stri
       }
       const dtype = v.dtype;
       v.type = dtype ? { kind: 'tensor', dtype, shape: undefined } : undefined;
-      g.outputs.push(v);
+      g.addOutput(v);
       added.push(v.name);
     }
   }

@@ -63,7 +63,7 @@ export function buildCnn(spec: CnnSpec = {}): Model {
   const fb = g.addInitializer('fc.bias', new Tensor('float32', [classes], new Float32Array(classes)));
   const logits = g.addNode({ opType: 'Gemm', inputs: [x, fw, fb], name: 'fc', outputs: ['logits'], attributes: { transB: attr.int(1) } }).outputs[0]!;
   logits.type = { kind: 'tensor', dtype: 'float32', shape: [spec.batch ?? 'N', classes] };
-  g.outputs.push(logits);
+  g.addOutput(logits);
   return m;
 }
 

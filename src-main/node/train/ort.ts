@@ -80,7 +80,7 @@ export async function traceModel(model: Model, feeds: Record<string, ort.Tensor>
   const g = m.graph;
   const outs = new Set(g.outputs);
   for (const n of g.nodes) for (const v of n.outputs) if (!v.anonymous && !outs.has(v)) {
-    g.outputs.push(v);
+    g.addOutput(v);
     outs.add(v);
   }
   const session = await createSession(m, s);

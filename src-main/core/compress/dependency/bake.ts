@@ -76,7 +76,7 @@ function maskOutput(g: Graph, node: Node, k: number, mask: TargetMask, shapes: M
     const name = out.name;
     g.renameValue(out, g.uniqueName(`${name}_unmasked`));
     g.renameValue(masked, name);
-    g.outputs[gi] = masked;
+    g.setOutput(gi, masked);
     masked.type = out.type;
   }
   record(result, mul, shapes, shapes.get(out));

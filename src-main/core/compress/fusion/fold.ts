@@ -182,10 +182,9 @@ function moveConstantAddPast(bn: Node): boolean {
     const gi = g.outputs.indexOf(out);
     g.renameValue(out, g.uniqueName(`${keepName}_pre_add`));
     g.renameValue(sum, keepName);
-    g.outputs[gi] = sum;
+    g.setOutput(gi, sum);
   }
-  g.nodes.splice(g.nodes.indexOf(add), 1);
-  g.nodes.splice(g.nodes.indexOf(bn) + 1, 0, add);
+  g.moveNodeAfter(add, bn);
   return true;
 }
 

@@ -148,5 +148,5 @@ function insertMaskNode(g: Graph, node: Node, b: TargetBinding, name: string, ma
   const out = m.outputs[0]!;
   out.type = v.type;
   for (const u of uses) u.node.setInput(u.index, out);
-  for (const i of wasOutput) g.outputs[i] = out;
+  for (const i of wasOutput) g.setOutput(i, out);
 }

@@ -122,7 +122,7 @@ function insertAdd(g: Graph, p: PendingAdd): Node {
     const name = v.name;
     g.renameValue(v, g.uniqueName(`${name}_pre_fold`));
     g.renameValue(out, name);
-    g.outputs[gi] = out;
+    g.setOutput(gi, out);
   }
   return add;
 }
@@ -147,7 +147,7 @@ function bypass(g: Graph, node: Node, to: Value): void {
     const name = out.name;
     g.removeNode(node, true);
     g.renameValue(to, name);
-    g.outputs[gi] = to;
+    g.setOutput(gi, to);
     return;
   }
   g.removeNode(node, true);

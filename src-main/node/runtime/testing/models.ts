@@ -21,7 +21,7 @@ export function op(g: Graph, opType: string, inputs: (Value | null)[], out: stri
 
 export function output(g: Graph, v: Value, dtype?: DataType, shape?: Dim[]): void {
   if (dtype) v.type = { kind: 'tensor', dtype, shape };
-  g.outputs.push(v);
+  g.addOutput(v);
 }
 
 /**
