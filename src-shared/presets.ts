@@ -3,7 +3,7 @@
  * the step options with the NNI 3.0 config list they start from. Plain data; every config list here passes
  * `parseConfigList` (a test checks it). Pure TypeScript: imports nothing but types.
  */
-import type { ObserverName, PrunerName, QuantizerName } from './compressors.ts';
+import type { DistillerName, ObserverName, PrunerName, QuantizerName } from './compressors.ts';
 
 export interface PruningPreset {
   id: string;
@@ -123,6 +123,8 @@ export interface DistillationPreset {
   id: string;
   label: string;
   description: string;
+  distiller: DistillerName;
+  /** The layer-wise distillers' config list (the logits distiller reads none: empty). */
   configList: Record<string, unknown>[];
 }
 
@@ -141,6 +143,14 @@ export const PRUNING_PRESETS: readonly PruningPreset[] = [
   { id: 'fpgm', label: 'FPGM 40 %', description: 'Filters nearest the geometric median, 40 % per Conv layer', pruner: 'fpgm', configList: [{ op_types: ['Conv'], sparse_ratio: 0.4 }] },
 ];
 
+/** Logits only (Hinton's KD), and layer-wise on every Conv output (projected where pruning narrowed the student). */
 export const DISTILLATION_PRESETS: readonly DistillationPreset[] = [
-  { id: 'logits', label: 'Logits (KL)', description: 'Match the teacher’s output distribution', configList: [{ op_types: ['Gemm'], target_names: ['_output_'], lambda: 1, apply_method: 'kl' }] },
+  { id: 'logits', label: 'Logits only', description: 'The student’s outputs learn the teacher’s softened distribution (KL at temperature T, weight α)', distiller: 'logits', configList: [] },
+  {
+    id: 'conv-outputs',
+    label: 'Every Conv output',
+    description: 'Each Conv output learns the teacher’s (MSE); a trainable 1×1 conv bridges widths a pruned student lost',
+    distiller: 'adaptive1d_layerwise',
+    configList: [{ op_types: ['Conv'], lambda: 1, apply_method: 'mse' }],
+  },
 ];

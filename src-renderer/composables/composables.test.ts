@@ -12,6 +12,7 @@ import { computeFactors, emptySnapshot } from '../../src-shared/experiment.ts';
 import type { RunDetail } from '../../src-shared/ipc/dto.ts';
 import { buildPlan, describeStep, hasAutoGroups, newDraft, parseJsonText, reviveDraft, setAutoGroups } from './plan-builder.ts';
 import { parseHash, routeHash, type Route } from './route.ts';
+import { parsePlan } from '../../src-shared/experiment.ts';
 
 function chain(n: number, branchEvery = 0): GraphView {
   const nodes: GraphView['nodes'] = [];
@@ -123,6 +124,21 @@ describe('plan builder', () => {
     expect(hasAutoGroups(off)).toBe(false);
     // A global group keeps its own grouping.
     expect(JSON.parse(setAutoGroups('[{"op_types":["Conv"],"sparse_ratio":0.5,"global_group_id":"g"}]', true))).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.5, global_group_id: 'g' }]);
+  });
+
+  it('builds a distill step the plan schema accepts: logits with T and α, layer-wise with its config list, an optional teacher', () => {
+    const d = { ...newDraft(), model: { path: '/m.onnx', name: 'm.onnx' } };
+    d.distill.enabled = true;
+    const step = () => (buildPlan(d, examples).plan!.steps as Record<string, unknown>[]).find((s) => s.kind === 'distill')!;
+    expect(step()).toEqual({ kind: 'distill', distiller: 'logits', temperature: 2, alpha: 0.5, epochs: 2, lr: 0.003, optimizer: { kind: 'adam' }, schedule: { kind: 'cosine' }, batchSize: 64 });
+    expect(() => parsePlan(buildPlan(d, examples).plan)).not.toThrow();
+    expect(describeStep(step() as never)).toBe('distill from the original model: logits (T = 2, α = 0.5), 2 epochs');
+    d.distill.distiller = 'adaptive1d_layerwise';
+    d.configText.distillation = '[{ "op_types": ["Conv"] }]';
+    d.distill.teacher = '/big.onnx';
+    expect(step()).toMatchObject({ distiller: 'adaptive1d_layerwise', teacher: '/big.onnx', configList: [{ op_types: ['Conv'] }] });
+    expect(step().temperature).toBeUndefined();
+    expect(parsePlan(buildPlan(d, examples).plan).steps.map((s) => s.kind)).toEqual(['prune', 'speedup', 'finetune', 'distill', 'quantize']);
   });
 
   it('names what is missing or malformed', () => {

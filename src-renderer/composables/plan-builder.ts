@@ -5,7 +5,7 @@
  */
 import { DISTILLATION_PRESETS, PRUNING_PRESETS, QUANTIZATION_PRESETS } from '../../src-shared/presets.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider, type ObserverName, type PrunerName, type QuantizerName } from '../../src-shared/experiment.ts';
-import { QUANTIZER_REGISTRY } from '../../src-shared/compressors.ts';
+import { QUANTIZER_REGISTRY, type DistillerName } from '../../src-shared/compressors.ts';
 import type { CompressionMode, Examples } from '../../src-shared/ipc/dto.ts';
 
 export const WIZARD_STEPS = ['model', 'data', 'compression', 'config', 'review'] as const;
@@ -25,7 +25,11 @@ export interface WizardDraft {
   finetune: { enabled: boolean; epochs: number; lr: number; batchSize: number; maxBatchesPerEpoch: number | null; optimizer: 'adam' | 'sgd'; schedule: 'cosine' | 'constant' };
   /** PTQ reads observer / calibrationBatches; the trained quantizers (QUANTIZER_REGISTRY[q].needsTraining) epochs / lr / bits. */
   quantize: { enabled: boolean; presetId: string | null; quantizer: QuantizerName; bits: 8 | 4 | 2 | 1; calibrationBatches: number; observer: ObserverName; epochs: number; lr: number };
-  distill: { enabled: boolean; presetId: string | null; temperature: number; alpha: number; epochs: number; lr: number };
+  /**
+   * Distillation after the other steps: the distiller (a preset sets it), the teacher (empty: the plan's input model,
+   * i.e. the model before compression), the logits distiller's T and α, and the training recipe.
+   */
+  distill: { enabled: boolean; presetId: string | null; distiller: DistillerName; teacher: string; temperature: number; alpha: number; epochs: number; lr: number };
   configText: Record<CompressionMode, string>;
   meta: { name: string; tags: string; notes: string };
 }
@@ -64,7 +68,7 @@ function baseDraft(): WizardDraft {
     // SGD at a constant 0.01 left the balanced preset 6.35 points down where this recipe recovers most of it.
     finetune: { enabled: true, epochs: 4, lr: 0.003, batchSize: 64, maxBatchesPerEpoch: null, optimizer: 'adam', schedule: 'cosine' },
     quantize: { enabled: true, presetId: quant.id, quantizer: quant.quantizer, bits: quant.bits, calibrationBatches: 8, observer: quant.observer ?? 'minmax', epochs: 1, lr: 1e-4 },
-    distill: { enabled: false, presetId: DISTILLATION_PRESETS[0]!.id, temperature: 2, alpha: 0.5, epochs: 1, lr: 0.005 },
+    distill: { enabled: false, presetId: DISTILLATION_PRESETS[0]!.id, distiller: DISTILLATION_PRESETS[0]!.distiller, teacher: '', temperature: 2, alpha: 0.5, epochs: 2, lr: 0.003 },
     configText: { pruning: setAutoGroups(pretty(prune.configList), true), quantization: pretty(quant.configList), distillation: pretty(DISTILLATION_PRESETS[0]!.configList) },
     meta: { name: '', tags: '', notes: '' },
   };
@@ -190,7 +194,8 @@ export function jsonErrorOffset(text: string): number {
 export function activeModes(d: WizardDraft): CompressionMode[] {
   const modes: CompressionMode[] = [];
   if (d.prune.enabled) modes.push('pruning');
-  if (d.distill.enabled) modes.push('distillation');
+  // (the logits distiller reads the model outputs, no config list)
+  if (d.distill.enabled && d.distill.distiller !== 'logits') modes.push('distillation');
   if (d.quantize.enabled) modes.push('quantization');
   return modes;
 }
@@ -239,7 +244,20 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
       ...(d.finetune.maxBatchesPerEpoch ? { maxBatchesPerEpoch: d.finetune.maxBatchesPerEpoch } : {}),
     });
   }
-  if (d.distill.enabled) steps.push({ kind: 'distill', configList: lists.distillation, temperature: d.distill.temperature, alpha: d.distill.alpha, epochs: d.distill.epochs, lr: d.distill.lr });
+  if (d.distill.enabled) {
+    const own = d.distill.distiller === 'logits' ? { temperature: d.distill.temperature, alpha: d.distill.alpha } : { configList: lists.distillation };
+    steps.push({
+      kind: 'distill',
+      distiller: d.distill.distiller,
+      ...(d.distill.teacher.trim() ? { teacher: d.distill.teacher.trim() } : {}),
+      ...own,
+      epochs: d.distill.epochs,
+      lr: d.distill.lr,
+      optimizer: { kind: 'adam' },
+      schedule: { kind: 'cosine' },
+      batchSize: 64,
+    });
+  }
   if (d.quantize.enabled) steps.push(quantizeStep(d, lists.quantization));
   if (steps.length === 0) faults.push({ where: 'compression', path: '$.steps', message: 'choose at least one of pruning, quantization or distillation' });
   if (faults.length > 0) return { plan: null, faults };
@@ -344,8 +362,11 @@ export function describeStep(s: Record<string, unknown>): string {
     }
     case 'quantize':
       return `post-training quantization (${s.observer}, ${s.calibrationBatches} calibration batches), ${list}`;
-    case 'distill':
-      return `distill from the original model (T = ${s.temperature}), ${list}`;
+    case 'distill': {
+      const from = s.teacher ? `from ${String(s.teacher)}` : 'from the original model';
+      const how = s.distiller === 'logits' ? `logits (T = ${s.temperature}, α = ${s.alpha})` : `${String(s.distiller).replace('_', ' ')}, ${list}`;
+      return `distill ${from}: ${how}, ${s.epochs} epoch${s.epochs === 1 ? '' : 's'}`;
+    }
     default:
       return '';
   }

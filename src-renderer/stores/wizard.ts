@@ -122,8 +122,8 @@ export const useWizardStore = defineStore('wizard', () => {
   function applyDistillationPreset(id: string): void {
     const p = DISTILLATION_PRESETS.find((x) => x.id === id);
     if (!p) return;
-    draft.value.distill = { ...draft.value.distill, presetId: id };
-    draft.value.configText.distillation = pretty(p.configList);
+    draft.value.distill = { ...draft.value.distill, enabled: true, presetId: id, distiller: p.distiller };
+    if (p.configList.length) draft.value.configText.distillation = pretty(p.configList);
   }
 
   /** Edits of the config text by hand detach it from its preset. */

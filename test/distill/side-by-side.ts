@@ -3,7 +3,9 @@
  * teacher, same seed, same epochs, same data order and optimizer. Used by the side-by-side test and by the README's
  * numbers (`npx tsx test/distill/side-by-side.ts mnist|fashion [epochs]`). Node layer.
  */
-import type { Model } from '../../src-main/core/ir/index.ts';
+import type { Model, Tensor } from '../../src-main/core/ir/index.ts';
+import { simulate } from '../../src-main/core/compress/simulate/index.ts';
+import { parameterMasks } from '../../src-main/node/steps/finetune.ts';
 import { L1NormPruner } from '../../src-main/core/compress/pruning/index.ts';
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
@@ -39,14 +41,25 @@ export async function prunedStudent(teacher: Model, ratio = 0.5): Promise<Model>
   return (await new ModelSpeedup(teacher, masks)).speedupModel().then((r) => r.model);
 }
 
-export async function sideBySide(set: keyof typeof SETS, o: { epochs: number; distill: Omit<DistillSpec, 'teacher'>; lr?: number; trainLimit?: number }): Promise<SideBySide> {
+/** The teacher pruned 50 % (L1, auto groups), simulated: the masked student and the 0/1 masks of its weights. */
+export async function maskedStudent(teacher: Model, ratio = 0.5): Promise<{ model: Model; keep: Map<string, Tensor> }> {
+  const t = await trace(teacher, { dimSizes: { batch: 1 } });
+  const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape as number[]]));
+  const { masks } = await new L1NormPruner(teacher, [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }], undefined, { shapes }).compress();
+  const model = simulate(teacher, masks);
+  return { model, keep: parameterMasks(model, masks)! };
+}
+
+export async function sideBySide(set: keyof typeof SETS, o: { epochs: number; distill: Omit<DistillSpec, 'teacher'>; lr?: number; trainLimit?: number; masked?: boolean }): Promise<SideBySide> {
   const teacher = loadModelFile(SETS[set].model);
   const tr = SETS[set].data('train', o.trainLimit);
   const te = SETS[set].data('test');
   const train = new ArrayDataset(tr.images, tr.shape, tr.labels);
   const test = new ArrayDataset(te.images, te.shape, te.labels);
-  const student = await prunedStudent(teacher);
+  const m = o.masked ? await maskedStudent(teacher) : null;
+  const student = m ? m.model : await prunedStudent(teacher);
   const config = {
+    paramMasks: m?.keep,
     train,
     eval: test,
     optimizer: { type: 'adam' as const, lr: o.lr ?? 3e-3 },
@@ -75,9 +88,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const set = (process.argv[2] ?? 'mnist') as keyof typeof SETS;
   const epochs = Number(process.argv[3] ?? 6);
   const which = process.argv[4] ?? 'logits';
+  const masked = process.argv.includes('--masked');
   const num = (i: number, d: number) => (process.argv[i] === undefined ? d : Number(process.argv[i]));
   const distill: Omit<DistillSpec, 'teacher'> =
-    which === 'logits' ? { distiller: 'logits', temperature: num(5, 4), alpha: num(6, 0.9) } : { distiller: 'adaptive1d_layerwise', configList: [{ op_types: ['Conv'], lambda: num(5, 1) }], originLossLambda: num(6, 1) };
-  const r = await sideBySide(set, { epochs, distill });
+    which === 'logits'
+      ? { distiller: 'logits', temperature: num(5, 4), alpha: num(6, 0.9) }
+      : { distiller: which === 'dynamic' ? 'dynamic_layerwise' : 'adaptive1d_layerwise', configList: [{ op_types: ['Conv'], lambda: num(5, 1) }], originLossLambda: num(6, 1) };
+  const r = await sideBySide(set, { epochs, distill, masked });
   console.log(JSON.stringify({ set, epochs, which, ...r }));
 }
