@@ -51,6 +51,7 @@ const FEATURE_BENCHES: Section[] = [
   { name: 'jobs', file: 'jobs.bench.ts', fn: 'benchEventLoop' },
   { name: 'distill', file: 'distill.bench.ts', fn: 'benchDistill' },
   { name: 'sensitivity', file: 'sensitivity.bench.ts', fn: 'benchSensitivity' },
+  { name: 'allocation', file: 'allocation.bench.ts', fn: 'benchAllocation' },
   { name: 'zoo', file: 'zoo.bench.ts', fn: 'benchZoo', optIn: true },
 ];
 

@@ -1,7 +1,7 @@
 /** Budgeted allocation on a hand-made scan: the knapsack's choice, width rounding, budgets and named failures. */
 import { describe, expect, it } from 'vitest';
 import type { ScanPointResult, SensitivityScan } from '../../../../src-shared/sensitivity.ts';
-import { allocate, AllocationError, parseBudget } from './allocate.ts';
+import { allocate, AllocationError, nonIncreasing, parseBudget } from './allocate.ts';
 
 /** Three groups; `a` is cheap to prune and saves much, `c` is costly and saves little. */
 function scan(): SensitivityScan {
@@ -52,6 +52,19 @@ describe('allocate', () => {
     expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 0.05 })).toThrow(/meeting it costs 13\.00 accuracy points \(the limit is 5\.00\)/);
     expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 10 }, maxAccuracyDrop: 1 })).toThrow(/no choice of the scanned ratios reaches it: the closest is cost ratio 0\.281/);
     expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 2 })).toThrow(AllocationError);
+  });
+
+  it('smooths each group\'s measured curve to fall with the ratio, so one noisy timing does not steer the choice', () => {
+    expect(nonIncreasing([1, 3, 2, 0.5])).toEqual([2, 2, 2, 0.5]);
+    expect(nonIncreasing([0.9, 0.8, 0.7])).toEqual([0.9, 0.8, 0.7]);
+    // b's 0.75 point timed slower than its 0.5 point (a load spike): both get their mean, 0.9
+    const s = scan();
+    s.points[3]!.latencyRatio = 1.0;
+    s.points[0]!.accuracy = 0.5; // a now costly
+    s.points[1]!.accuracy = 0.4;
+    const a = allocate(s, { target: { kind: 'speedup', factor: 1.1 }, maxAccuracyDrop: 0.5 });
+    expect(a.choices.map((c) => c.ratio)).toEqual([0, 0.5, 0]);
+    expect(a.predicted.speedup).toBeCloseTo(1 / 0.9, 6);
   });
 
   it('parses budgets and refuses what is none', () => {

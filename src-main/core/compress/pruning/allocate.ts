@@ -55,13 +55,34 @@ function describe(t: AllocationTarget): string {
   return t.kind === 'latency' ? `latency ≤ ${t.ms} ms` : t.kind === 'speedup' ? `${t.factor}× speedup` : `${t.kind} ≤ ${t.value}`;
 }
 
-/** Options per group: dense (ratio 0) plus each scanned point. */
+/**
+ * Least-squares fit of a non-increasing sequence (pool-adjacent-violators): a group's measured latency ratios and
+ * accuracies, which can only fall as more channels go, with the timing noise of single points averaged out.
+ */
+export function nonIncreasing(ys: readonly number[]): number[] {
+  const blocks: { sum: number; n: number }[] = [];
+  for (const y of ys) {
+    blocks.push({ sum: y, n: 1 });
+    while (blocks.length > 1 && blocks.at(-2)!.sum / blocks.at(-2)!.n < blocks.at(-1)!.sum / blocks.at(-1)!.n) {
+      const last = blocks.pop()!;
+      blocks.at(-1)!.sum += last.sum;
+      blocks.at(-1)!.n += last.n;
+    }
+  }
+  return blocks.flatMap((bl) => Array<number>(bl.n).fill(bl.sum / bl.n));
+}
+
+/** Options per group: dense (ratio 0) plus each scanned point, latency and accuracy smoothed to fall with the ratio. */
 function optionsOf(scan: SensitivityScan, t: AllocationTarget): Option[][] {
   const b = scan.baseline;
   return scan.groups.map((g) => {
     const opts: Option[] = [{ ratio: 0, drop: 0, logCost: 0, latencyRatio: 1, macRatio: 1, paramRatio: 1 }];
-    for (const p of scan.points.filter((q) => q.group === g.id)) {
-      const latencyRatio = p.latencyRatio;
+    const points = scan.points.filter((q) => q.group === g.id).sort((x, y) => x.ratio - y.ratio);
+    const lat = nonIncreasing(points.map((p) => p.latencyRatio));
+    const acc = nonIncreasing(points.map((p) => p.accuracy));
+    for (const [i, p0] of points.entries()) {
+      const p = { ...p0, accuracy: acc[i]! };
+      const latencyRatio = lat[i]!;
       const macRatio = b.macs ? p.macs / b.macs : 1;
       const paramRatio = b.params ? p.params / b.params : 1;
       const axis = t.kind === 'macs' ? macRatio : t.kind === 'params' ? paramRatio : latencyRatio;
@@ -111,7 +132,8 @@ export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation 
   const meeting = states.filter((s) => s.logCost <= Math.log(want) + eps).sort((a, b) => a.drop - b.drop || a.logCost - b.logCost);
   const best = meeting[0];
   const pct = (x: number) => `${(x * 100).toFixed(2)}`;
-  if (!best || best.drop > o.maxAccuracyDrop + eps) {
+  // summed drops may pass the dense accuracy; the accuracy itself cannot fall below 0
+  if (!best || Math.min(best.drop, scan.baseline.accuracy) > o.maxAccuracyDrop + eps) {
     const fastest = [...states].sort((a, b) => a.logCost - b.logCost || a.drop - b.drop)[0]!;
     const within = states.filter((s) => s.drop <= o.maxAccuracyDrop + eps).sort((a, b) => a.logCost - b.logCost)[0]!;
     const closest = best
@@ -148,7 +170,7 @@ function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s
     target: o.target,
     maxAccuracyDrop: o.maxAccuracyDrop,
     choices,
-    predicted: { latencyMs: b.latencyMs * lat, accuracy: b.accuracy - s.drop, macs: b.macs * mac, params: b.params * par, speedup: 1 / lat },
+    predicted: { latencyMs: b.latencyMs * lat, accuracy: Math.max(0, b.accuracy - s.drop), macs: b.macs * mac, params: b.params * par, speedup: 1 / lat },
     configList,
   };
 }
