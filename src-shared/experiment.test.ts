@@ -24,7 +24,7 @@ const split = (kind: string, ...paths: string[]) => ({ kind, paths });
 const fullPlan = {
   name: 'resnet 50%',
   model: 'models/net.onnx',
-  dataset: { train: split('idx', 'tr-img', 'tr-lbl'), evaluation: split('npz', 'eval.npz'), calibration: split('folder', 'calib') },
+  dataset: { train: split('idx', 'tr-img', 'tr-lbl'), evaluation: split('idx', 'ev-img', 'ev-lbl'), calibration: split('idx', 'ca-img', 'ca-lbl') },
   evaluator: { metric: 'top5', batchSize: 16 },
   executionProvider: 'cpu',
   seed: 7,
@@ -98,6 +98,10 @@ describe('parsePlan', () => {
       ]),
     );
     expect(issuesOf({ model: 'a', evaluator: {}, steps: [] })).toEqual([{ path: '$.evaluator', message: 'an evaluator needs dataset.evaluation' }]);
+    // a split kind the steps cannot read is refused here, not at run time
+    expect(issuesOf({ model: 'a', dataset: { train: split('npz', 'd.npz') }, steps: [] })).toEqual([
+      { path: '$.dataset.train.kind', message: 'split kind "npz" is not read by the plan\'s steps (available: idx)' },
+    ]);
   });
 
   it('refuses compressors with no implementation and options their compressor does not read, naming what is available', () => {
@@ -178,7 +182,7 @@ describe('parsePlan', () => {
   it('validates config lists with src-shared/config, re-rooting their JSON paths', () => {
     const issues = issuesOf({
       model: 'a',
-      dataset: { calibration: split('npy', 'x.npy') },
+      dataset: { calibration: split('idx', 'x-img', 'x-lbl') },
       steps: [
         { kind: 'speedup' },
         { kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 2 }] },
@@ -194,7 +198,8 @@ describe('plan helpers', () => {
   it('lists and maps input files', () => {
     const plan = parsePlan(fullPlan);
     expect(planInputs(plan).map((i) => i.path)).toEqual([
-      '$.model', '$.dataset.train.paths[0]', '$.dataset.train.paths[1]', '$.dataset.calibration.paths[0]', '$.dataset.evaluation.paths[0]',
+      '$.model', '$.dataset.train.paths[0]', '$.dataset.train.paths[1]', '$.dataset.calibration.paths[0]', '$.dataset.calibration.paths[1]',
+      '$.dataset.evaluation.paths[0]', '$.dataset.evaluation.paths[1]',
     ]);
     const mapped = mapPlanPaths(plan, (f) => `/base/${f}`);
     expect(mapped.model).toBe('/base/models/net.onnx');

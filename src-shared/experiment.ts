@@ -61,20 +61,21 @@ const nonNegativeInt = z.int().nonnegative();
 /** A config list as far as this layer checks it: an array of objects (the NNI keys are src-shared/config's job). */
 const configList = z.array(z.record(z.string(), z.unknown()), 'must be an array of objects (a config list)');
 
-export const SPLIT_KINDS = ['idx', 'npy', 'npz', 'folder'] as const;
+/**
+ * Split kinds the plan's steps read (src-main/node/steps/data.ts). Only IDX pairs so far: .npy / .npz / image
+ * folders, which `studio train` reads, are refused here until the steps read them too (never accepted and failed later).
+ */
+export const SPLIT_KINDS = ['idx'] as const;
 export type SplitKind = (typeof SPLIT_KINDS)[number];
 
 /** How many paths each split kind takes, in order. */
 const SPLIT_PATHS: Record<SplitKind, { min: number; max: number; names: string }> = {
   idx: { min: 2, max: 2, names: 'images file, labels file' },
-  npy: { min: 1, max: 2, names: 'inputs file[, labels file]' },
-  npz: { min: 1, max: 1, names: 'one .npz archive' },
-  folder: { min: 1, max: 1, names: 'one folder of class sub-folders' },
 };
 
 export const splitSchema = z
   .strictObject({
-    kind: z.enum(SPLIT_KINDS),
+    kind: z.enum(SPLIT_KINDS, { error: (iss) => `split kind ${JSON.stringify(iss.input)} is not read by the plan's steps (available: ${SPLIT_KINDS.join(', ')})` }),
     paths: z.array(path).min(1),
     /** Use at most this many samples. */
     limit: positiveInt.optional(),
