@@ -4,12 +4,19 @@
  * pruned to 50 % channels (L1, auto dependency groups, real speedup) plus int8 against the dense fp32 model (goal
  * ≥ 10×). Corpus weights are seeded, not trained, so calibration uses seeded normal inputs: these rows measure
  * speed, not accuracy (accuracy is measured on the MNIST example in the tests). The CPU flags are printed beside
- * every figure. Run alone with `node --import tsx test/bench/quant.bench.ts`.
+ * every figure. Also int8 vs fp32 at batch 1 and 64 (the example CNN, mobilenet_v2, resnet50; QUANT_BENCH_BATCH_MODELS picks the
+ * corpus ones) and a QAT / LSQ training step against a plain fp32 step on the example (goal ≤ 1.3×). Run alone with
+ * `node --import tsx test/bench/quant.bench.ts`.
  */
 import { pathToFileURL } from 'node:url';
 import type { Model } from '../../src-main/core/ir/index.ts';
 import { ORT_CPU_STATIC_CONFIG } from '../../src-main/core/compress/quantization/index.ts';
-import { PTQQuantizer, wantsReduceRange, type QuantEvaluator } from '../../src-main/node/quantize/index.ts';
+import { compareQuantizedSpeed, PTQQuantizer, wantsReduceRange, type QuantEvaluator } from '../../src-main/node/quantize/index.ts';
+import { LsqQuantizer, QATQuantizer } from '../../src-main/core/compress/quantization/trained.ts';
+import { loadModelFile } from '../../src-main/node/io/model-file.ts';
+import { Evaluator, loadIdxDataset, type RunOptions } from '../../src-main/node/train/index.ts';
+import { RESOURCES_DIR } from '../../src-main/node/train/mnist.ts';
+import { join } from 'node:path';
 import { compareLatency, cpuInfo, sampleInputs, trace } from '../../src-main/node/runtime/index.ts';
 import { loadCorpusModel } from '../corpus/materialize.ts';
 
@@ -75,8 +82,60 @@ async function prunedInt8(dense: Model): Promise<Record<string, unknown>> {
   return row('quant.resnet50.pruned50+int8', 'pruned 50 % + int8 vs dense fp32', dense, q.model, 10, { integer_ops: q.integerOps, not_fused: q.unfused });
 }
 
+/** int8 vs fp32 at batch 1 and 64 on a dynamic-batch model (the quantize step's never-slower check, measured). */
+async function batchRows(name: string, model: Model, sample: number[]): Promise<Record<string, unknown>[]> {
+  const q = await int8(model);
+  const rounds = Number(process.env.QUANT_BENCH_ROUNDS_64 ?? 5);
+  const s = await compareQuantizedSpeed(model, q.model, undefined, { batches: [1, 64], threads: THREADS, runs: rounds, sampleShape: sample });
+  return s.batches.map((b) => ({ name: `quant.${name}.batch${b.batch}`, variant: 'int8 QDQ vs fp32', fp32_p50_ms: b.floatMs, fast_p50_ms: b.quantizedMs, speedup: b.speedup, goal: '≥1 (never slower)', threads: THREADS, rounds: s.rounds, cpu: flags() }));
+}
+
 /**
- * Rows: int8 vs fp32 for resnet50 and mobilenet_v2, and pruned-50 %-plus-int8 resnet50 vs dense fp32.
+ * One training step with fake quantization (QAT / LSQ on the ORT recipe, W4A8 for LSQ) against a plain fp32 step on
+ * the example CNN at batch 64, both one step per ORT call through the Evaluator, alternating in rounds; step time =
+ * the median gap between consecutive step events after 5 warm-up steps (goal ≤ 1.3×).
+ */
+async function trainingStepRows(): Promise<Record<string, unknown>[]> {
+  const model = loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx'));
+  const data = loadIdxDataset(join(RESOURCES_DIR, 'mnist', 'train-images-idx3-ubyte.gz'), join(RESOURCES_DIR, 'mnist', 'train-labels-idx1-ubyte.gz'));
+  const steps = 40;
+  const ev = () => new Evaluator(model, { train: data, optimizer: { type: 'adam', lr: 1e-4 }, batchSize: 64, epochs: 1, seed: 0, threads: THREADS, stepsPerRun: 1 });
+  const timed = async (go: (run: RunOptions) => Promise<unknown>): Promise<number> => {
+    const at: number[] = [];
+    await go({ maxSteps: steps, progressEvery: 1, onProgress: (e) => void (e.type === 'step' && at.push(performance.now())) });
+    const gaps = at.slice(6).map((t, i) => t - at[i + 5]!);
+    return gaps.sort((a, b) => a - b)[gaps.length >> 1]!;
+  };
+  const w4a8 = [
+    { op_types: ['Conv'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'uint8', quant_scheme: 'symmetric', target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } } },
+    { op_types: ['Gemm'], target_names: ['_input_', 'weight'], quant_dtype: 'uint8', quant_scheme: 'symmetric', target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } } },
+  ];
+  const variants = {
+    qat: () => timed((run) => new QATQuantizer(model, ORT_CPU_STATIC_CONFIG, ev(), { reduceRange: wantsReduceRange() }).compress(run)),
+    lsq: () => timed((run) => new LsqQuantizer(model, w4a8, ev()).compress(run)),
+  };
+  const rounds = Number(process.env.QUANT_BENCH_TRAIN_ROUNDS ?? 3);
+  const out: Record<string, unknown>[] = [];
+  for (const [name, run] of Object.entries(variants)) {
+    const ratios: number[] = [];
+    const fp: number[] = [];
+    const qt: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const a = await timed((o) => ev().train(o));
+      const b = await run();
+      fp.push(a);
+      qt.push(b);
+      ratios.push(b / a);
+    }
+    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+    out.push({ name: `quant.train.${name}`, variant: `${name} training step vs fp32 step (example CNN, batch 64, 1 step per call)`, fp32_step_ms: med(fp), quant_step_ms: med(qt), ratio: med(ratios), goal: '≤1.3×', threads: THREADS, rounds, cpu: flags() });
+  }
+  return out;
+}
+
+/**
+ * Rows: int8 vs fp32 for resnet50 and mobilenet_v2, and pruned-50 %-plus-int8 resnet50 vs dense fp32; int8 vs fp32
+ * at batch 1 and 64 (the example CNN, mobilenet_v2, resnet50); QAT / LSQ training steps vs fp32 steps.
  *
  * @example const rows = await benchQuantization(); // [{ name: 'quant.resnet50', speedup: 1.9, cpu: 'avx2=true …' }, …]
  */
@@ -94,6 +153,11 @@ export async function benchQuantization(): Promise<Record<string, unknown>[]> {
   } catch (e) {
     rows.push({ name: 'quant.resnet50.pruned50+int8', status: `failed: ${(e as Error).message.split('\n')[0]}`, cpu: flags() });
   }
+  rows.push(...(await batchRows('mnist_cnn', loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx')), [1, 28, 28])));
+  for (const name of (process.env.QUANT_BENCH_BATCH_MODELS ?? 'mobilenet_v2,resnet50').split(',').filter(Boolean)) {
+    rows.push(...(await batchRows(name, loadCorpusModel(`${name}_op17_dyn`, 0), [3, 224, 224])));
+  }
+  rows.push(...(await trainingStepRows()));
   return rows;
 }
 
