@@ -210,7 +210,7 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
     await expect.poll(() => page.locator('[data-testid^="run-row-"]').count()).toBe(3);
     await page.getByRole('button', { name: /Accuracy/ }).click();
     const row = page.getByTestId(`run-row-${runIds[1]}`);
-    await row.getByRole('button', { name: /Edit tags/ }).click();
+    await row.getByRole('button', { name: /Edit the name, tags and notes/ }).click();
     await page.getByLabel('Tags', { exact: true }).fill('mnist, aggressive');
     await page.getByLabel('Notes', { exact: true }).fill('70 % of the Conv channels');
     await page.getByRole('button', { name: 'Save' }).click();
