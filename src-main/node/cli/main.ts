@@ -49,6 +49,10 @@ function print(json: boolean, value: unknown, text: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
 }
 
+/**
+ * The `studio` program: one function per command below (`addPruneCommand`, …), each adding its command with
+ * its options and action.
+ */
 export function buildProgram(): Command {
   const program = new Command('studio')
     .description('Compression Studio: NNI-style compression for any ONNX model, on onnxruntime-node')
@@ -56,6 +60,63 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
+  for (const add of COMMANDS) add(program);
+  return program;
+}
+
+/** Every command, in the order `studio --help` lists them. */
+const COMMANDS: ((program: Command) => void)[] = [
+  addInspectCommand,
+  addBenchCommand,
+  addProvidersCommand,
+  addPruneCommand,
+  addSensitivityCommand,
+  addAllocateCommand,
+  addQuantizeCommand,
+  addTrainCommand,
+  addDistillCommand,
+  addRunCommand,
+  addRunsCommand,
+  addResumeCommand,
+  addWebCommand,
+  addDemoCommand,
+];
+
+const ratioList = (v: string) => {
+  try {
+    return parseRatios(v);
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message}.`);
+  }
+};
+// commander reports these as "option '--x <n>' argument 'v' is invalid. <why>" and exits 1
+const num = (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('Expected a number.');
+  return n;
+};
+const positive = (v: string) => {
+  const n = num(v);
+  if (!(n > 0)) throw new InvalidArgumentError('Expected a number greater than 0.');
+  return n;
+};
+const nonNegative = (v: string) => {
+  const n = num(v);
+  if (n < 0) throw new InvalidArgumentError('Expected a number ≥ 0.');
+  return n;
+};
+const count = (min: number) => (v: string) => {
+  const n = num(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`Expected a whole number ≥ ${min}.`);
+  return n;
+};
+const fraction = (v: string) => {
+  const n = num(v);
+  if (n < 0 || n >= 1) throw new InvalidArgumentError('Expected a number in [0, 1).');
+  return n;
+};
+
+function addInspectCommand(program: Command): void {
   program
     .command('inspect')
     .description('summarise a model: opset, inputs/outputs, ops, parameters, MACs, size')
@@ -88,7 +149,9 @@ export function buildProgram(): Command {
         commandExit = 1;
       }
     });
+}
 
+function addBenchCommand(program: Command): void {
   program
     .command('bench')
     .description('measure latency: warm-up, timed runs, p50/p90/p99, threads pinned, CPU flags recorded')
@@ -117,7 +180,9 @@ export function buildProgram(): Command {
         ].join('\n'),
       );
     });
+}
 
+function addProvidersCommand(program: Command): void {
   program
     .command('providers')
     .description('list execution providers and whether they can run here')
@@ -126,33 +191,9 @@ export function buildProgram(): Command {
       const list = listProviders();
       print(!!o.json, list, () => table([['provider', 'bundled', 'available', 'note'], ...list.map((p) => [p.name, String(p.bundled), String(p.available), p.reason ?? ''])]));
     });
+}
 
-  // commander reports these as "option '--x <n>' argument 'v' is invalid. <why>" and exits 1
-  const num = (v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('Expected a number.');
-    return n;
-  };
-  const positive = (v: string) => {
-    const n = num(v);
-    if (!(n > 0)) throw new InvalidArgumentError('Expected a number greater than 0.');
-    return n;
-  };
-  const nonNegative = (v: string) => {
-    const n = num(v);
-    if (n < 0) throw new InvalidArgumentError('Expected a number ≥ 0.');
-    return n;
-  };
-  const count = (min: number) => (v: string) => {
-    const n = num(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`Expected a whole number ≥ ${min}.`);
-    return n;
-  };
-  const fraction = (v: string) => {
-    const n = num(v);
-    if (n < 0 || n >= 1) throw new InvalidArgumentError('Expected a number in [0, 1).');
-    return n;
-  };
+function addPruneCommand(program: Command): void {
   program
     .command('prune')
     .description('one-shot pruning with an NNI config list: writes simulated.onnx and plan.json, prints per-target sparsity')
@@ -168,13 +209,9 @@ export function buildProgram(): Command {
       await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json, speedup: o.speedup, roundTo: o.roundTo, shapes: parseShapes(o.shape) });
     });
 
-  const ratioList = (v: string) => {
-    try {
-      return parseRatios(v);
-    } catch (e) {
-      throw new InvalidArgumentError(`${(e as Error).message}.`);
-    }
-  };
+}
+
+function addSensitivityCommand(program: Command): void {
   program
     .command('sensitivity')
     .description('prune each prunable layer / dependency group alone at each ratio, speed up, and measure accuracy and latency (worker pool)')
@@ -195,7 +232,9 @@ export function buildProgram(): Command {
       const { shape, ...rest } = o;
       await sensitivityCommand({ model, ...rest, ...(shape ? { shapes: parseShapes(shape) } : {}) });
     });
+}
 
+function addAllocateCommand(program: Command): void {
   program
     .command('allocate')
     .description('per-layer sparsities from a sensitivity scan for a budget (2x, 3.5ms, macs=20M, params=10k) within an accuracy drop; writes an NNI config list')
@@ -209,7 +248,9 @@ export function buildProgram(): Command {
     .action(async (scan: string, o: { budget: string; maxDrop: number; roundTo?: number; verify?: boolean; out?: string; json?: boolean }) => {
       await allocateCommand({ scan, ...o });
     });
+}
 
+function addQuantizeCommand(program: Command): void {
   program
     .command('quantize')
     .description('quantization: calibrate (ptq) or train (qat, lsq, lsqplus, dorefa, bnn), export QDQ that ORT fuses, report accuracy / size / latency')
@@ -237,7 +278,9 @@ export function buildProgram(): Command {
       const { shape, ...rest } = o as { shape?: string[] } & Omit<Parameters<typeof quantizeCommand>[0], 'model'>;
       await quantizeCommand({ model, ...rest, ...(shape ? { shapes: parseShapes(shape) } : {}) });
     });
+}
 
+function addTrainCommand(program: Command): void {
   program
     .command('train')
     .description('train or fine-tune a model in ORT through our autodiff (IDX folder, .npz, or image folders)')
@@ -264,7 +307,9 @@ export function buildProgram(): Command {
     .action(async (model: string, o: Record<string, unknown>) => {
       await trainCommand({ model, ...(o as Omit<Parameters<typeof trainCommand>[0], 'model'>) });
     });
+}
 
+function addDistillCommand(program: Command): void {
   program
     .command('distill')
     .description('train a student with a teacher’s forward inside each training step (logits KD or layer-wise distillation)')
@@ -294,7 +339,9 @@ export function buildProgram(): Command {
     .action(async (model: string, o: Record<string, unknown>) => {
       await distillCommand({ model, ...(o as Omit<Parameters<typeof distillCommand>[0], 'model'>) });
     });
+}
 
+function addRunCommand(program: Command): void {
   program
     .command('run')
     .description('run an experiment plan (JSON) in a worker process; progress bar, or JSON lines with --json')
@@ -303,7 +350,9 @@ export function buildProgram(): Command {
     .action(async (plan: string, o: { json?: boolean }) => {
       commandExit = await runCommand(plan, { json: o.json, stepModules: STEP_MODULES });
     });
+}
 
+function addRunsCommand(program: Command): void {
   program
     .command('runs')
     .description('stored runs: list | show <id> | compare <id> <id>… | export <id> <dir> | delete <id>')
@@ -320,7 +369,9 @@ export function buildProgram(): Command {
     .action(async (action: string, args: string[], o: { json?: boolean; status?: string; tag?: string; text?: string; sort?: string; order?: 'asc' | 'desc'; limit?: string; overwrite?: boolean }) => {
       commandExit = await runsCommand(action, args, { ...o, limit: o.limit ? Number(o.limit) : undefined });
     });
+}
 
+function addResumeCommand(program: Command): void {
   program
     .command('resume')
     .description('continue an interrupted or failed run from its first unfinished step')
@@ -329,7 +380,9 @@ export function buildProgram(): Command {
     .action(async (id: string, o: { json?: boolean }) => {
       commandExit = await resumeCommand(id, { json: o.json, stepModules: STEP_MODULES });
     });
+}
 
+function addWebCommand(program: Command): void {
   program
     .command('web')
     .description('browser mode: serve the app and its host API on 127.0.0.1 with a per-launch token in the URL')
@@ -344,7 +397,9 @@ export function buildProgram(): Command {
       await webCommand({ port: o.port, dev: o.dev, exportRoots: o.exportRoot });
       await new Promise<never>(() => {});
     });
+}
 
+function addDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('the bundled example end to end, with a readable report')
@@ -352,8 +407,6 @@ export function buildProgram(): Command {
     .action(async (o: { json?: boolean }) => {
       commandExit = (await runDemo({ json: !!o.json })).exitCode;
     });
-
-  return program;
 }
 
 /** Run the CLI; returns the process exit code. */
