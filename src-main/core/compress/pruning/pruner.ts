@@ -7,7 +7,7 @@
  * Pure: imports only the IR, sibling modules and the shared config layer.
  */
 import type { Model } from '../../ir/index.ts';
-import { AUTO_DEPENDENCY_GROUP, hasErrors, parseConfigList, type CompressorFamily, type Diagnostic, type PruningConfig } from '../../../../src-shared/config/index.ts';
+import { AUTO_DEPENDENCY_GROUP, hasErrors, parseConfigList, type CompressorFamily, type Diagnostic, type PruningConfig, type PruningSetting } from '../../../../src-shared/config/index.ts';
 import type { PrunerName } from '../../../../src-shared/compressors.ts';
 import { Compressor, type CompressionEvaluator, type CompressorOptions } from '../compressor.ts';
 import { resolveAutoDependencyGroups } from './auto-groups.ts';
@@ -103,10 +103,36 @@ export abstract class Pruner extends Compressor<PruneResult> {
 
   /** Computes the masks from the weights of `model` (this pruner's model, or a trained copy of it), which is not modified. */
   protected async collect(model: Model): Promise<PruneResult> {
-    for (const p of this.prepared) p.rule.mask = null;
+    return this.generate((p) => this.metric(canonicalData(p, model), p.view));
+  }
+
+  /** The targets as the rules see them (training-time pruners and the schedules read their views and layouts). */
+  get preparedTargets(): readonly Prepared[] {
+    return this.prepared;
+  }
+
+  /** This pruner's metric of a target from its current values in the target's ONNX layout (e.g. trained weights). */
+  metricOf(p: Prepared, onnxData: Float32Array): Metric {
+    return this.metric(permute(onnxData, p.dims as number[], p.perm), p.view);
+  }
+
+  /**
+   * Masks from one metric per ranked target, through NNI's rules. `scale` multiplies every goal of every target
+   * (`sparse_ratio`, `sparse_threshold`, `min_sparse_ratio`, `max_sparse_ratio`), as the Linear / AGP schedules
+   * and Movement's warm-up do; 1 = the configured goals.
+   */
+  generate(metricOf: (p: Prepared) => Metric, scale = 1): PruneResult {
+    for (const p of this.prepared) {
+      p.rule.mask = null;
+      p.rule.setting = scale === 1 ? p.t.setting : scaledGoals(p.t.setting, scale);
+    }
     const ranked = this.prepared.filter((p) => p.ranked);
-    for (const p of ranked) p.rule.metric = this.metric(canonicalData(p, model), p.view);
-    this.applyRules();
+    for (const p of ranked) p.rule.metric = metricOf(p);
+    try {
+      this.applyRules();
+    } finally {
+      for (const p of this.prepared) p.rule.setting = p.t.setting;
+    }
     const masks: Masks = new Map();
     const applyMethods: Record<string, Record<string, string>> = {};
     const planTargets: PlanTarget[] = [];
@@ -154,6 +180,12 @@ export abstract class Pruner extends Compressor<PruneResult> {
       masks: json,
     };
   }
+}
+
+/** A setting with every sparsity goal multiplied by `r` (unset goals stay unset). */
+function scaledGoals(s: PruningSetting, r: number): PruningSetting {
+  const k = (v: number | null | undefined) => (v == null ? v : v * r);
+  return { ...s, sparse_ratio: k(s.sparse_ratio), sparse_threshold: k(s.sparse_threshold), min_sparse_ratio: k(s.min_sparse_ratio), max_sparse_ratio: k(s.max_sparse_ratio) };
 }
 
 /** Members of each dependency / global group, in target order. */
