@@ -6,9 +6,10 @@
  * these tables, and core's implementations are typed against them (`satisfies Record<PrunerName, …>`), so a name
  * here without an implementation is a compile error. A name is listed only once it runs: wave two adds Slim /
  * Taylor / Movement / AGP / Linear, QAT / LSQ / DoReFa / BNN and the distillers here, with their implementation.
- * Pure TypeScript: imports only zod.
+ * Pure TypeScript: imports zod and the training-aware pruners' option checks.
  */
 import { z } from 'zod';
+import { checkPruneOptions, PRUNE_DEFAULTS, type TrainingPruneOptions, type TrainingPrunerName } from './prune-options.ts';
 
 /** Which split of the plan's dataset a compressor reads: none, calibration batches, or training batches. */
 export type DataNeed = 'none' | 'calibration' | 'train';
@@ -29,9 +30,32 @@ export interface CompressorInfo<Options extends z.ZodRawShape = z.ZodRawShape> {
   defaultGranularity: DefaultGranularityKind;
   /** The step options this compressor reads, beside the step's own (`kind`, `configList`, …). */
   options: Options;
+  /**
+   * Faults between options that single-key schemas cannot see (e.g. warm-up ≥ cool-down), each naming its option
+   * key; plan validation reports them at `$.steps[i].<key>`.
+   */
+  check?: (options: Record<string, unknown>) => { key: string; message: string }[];
 }
 
 const positiveInt = z.int().positive();
+/** What every training-aware pruner's run reads: its length, learning rate (SGD, momentum 0.9) and batch size. */
+const pruneRun = {
+  /** Optimizer steps of the whole run (default: the steps the pruner needs). */
+  maxSteps: positiveInt.optional(),
+  lr: z.number().positive().default(0.01),
+  batchSize: positiveInt.default(32),
+};
+const trainingSteps = positiveInt.default(PRUNE_DEFAULTS.trainingSteps);
+const regularScale = z.number().min(0).default(PRUNE_DEFAULTS.regularScale);
+const schedule = {
+  intervalSteps: positiveInt.default(PRUNE_DEFAULTS.intervalSteps),
+  totalTimes: positiveInt.default(PRUNE_DEFAULTS.totalTimes),
+  /** The scheduled pruner; names outside SCHEDULABLE_PRUNERS are named by `check`. */
+  inner: z.string().default(PRUNE_DEFAULTS.inner),
+  regularScale,
+  ...pruneRun,
+};
+const checkOf = (pruner: TrainingPrunerName) => (o: Record<string, unknown>) => checkPruneOptions(pruner, o as TrainingPruneOptions);
 const entry = <O extends z.ZodRawShape>(e: CompressorInfo<O>) => e;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -97,8 +121,55 @@ export const PRUNER_REGISTRY = {
   l1: entry({ label: 'L1 norm', description: 'output channels with the smallest L1 norm', needsData: 'none', needsTraining: false, defaultGranularity: 'out_channel', options: {} }),
   l2: entry({ label: 'L2 norm', description: 'output channels with the smallest L2 norm', needsData: 'none', needsTraining: false, defaultGranularity: 'out_channel', options: {} }),
   fpgm: entry({ label: 'FPGM (geometric median)', description: 'filters nearest the geometric median of their layer', needsData: 'none', needsTraining: false, defaultGranularity: 'out_channel', options: {} }),
+  slim: entry({
+    label: 'Slim (learned channel factors)',
+    description: 'a factor per output channel trained under an L1 penalty for trainingSteps steps; the smallest |factor| go',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'out_channel',
+    options: { trainingSteps, regularScale, ...pruneRun },
+    check: checkOf('slim'),
+  }),
+  taylor: entry({
+    label: 'Taylor (first-order importance)',
+    description: '(w · ∂L/∂w)² accumulated over trainingSteps training steps; the least important channels go',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'out_channel',
+    options: { trainingSteps, ...pruneRun },
+    check: checkOf('taylor'),
+  }),
+  movement: entry({
+    label: 'Movement (learned scores)',
+    description: 'a score per block learned while fine-tuning; masks every step after warm-up, goals reached at cool-down',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'out_channel',
+    options: { warmupSteps: z.int().min(0).default(PRUNE_DEFAULTS.warmupSteps), cooldownBeginStep: positiveInt.default(PRUNE_DEFAULTS.cooldownBeginStep), regularScale, ...pruneRun },
+    check: checkOf('movement'),
+  }),
+  linear: entry({
+    label: 'Linear schedule',
+    description: 'raises the inner pruner’s sparsity linearly every intervalSteps steps, totalTimes times, while training',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'out_channel',
+    options: schedule,
+    check: checkOf('linear'),
+  }),
+  agp: entry({
+    label: 'AGP (cubic schedule)',
+    description: 'raises the inner pruner’s sparsity on the cubic AGP curve every intervalSteps steps, totalTimes times, while training',
+    needsData: 'train',
+    needsTraining: true,
+    defaultGranularity: 'out_channel',
+    options: schedule,
+    check: checkOf('agp'),
+  }),
 } as const satisfies Record<string, CompressorInfo>;
 export type PrunerName = keyof typeof PRUNER_REGISTRY;
+/** The pruners that compute their masks at once (the others train: TRAINING_PRUNERS). */
+export type OneShotPrunerName = Exclude<PrunerName, TrainingPrunerName>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Quantizers

@@ -109,7 +109,7 @@ describe('parsePlan', () => {
       model: 'a',
       dataset: { train: split('idx', 'tr-img', 'tr-lbl') },
       steps: [
-        { kind: 'prune', pruner: 'taylor', configList: [{ op_types: ['Conv'], sparse_ratio: 2 }] },
+        { kind: 'prune', pruner: 'oracle', configList: [{ op_types: ['Conv'], sparse_ratio: 2 }] },
         { kind: 'prune', pruner: 'l1', configList: [], trainingBatches: 4, totalTimes: 2 },
         { kind: 'quantize', quantizer: 'hqq', configList: [] },
         { kind: 'quantize', configList: [], observer: 'kl', training: { epochs: 1, lr: 0.1 } },
@@ -118,7 +118,7 @@ describe('parsePlan', () => {
       ],
     });
     expect(issues).toEqual([
-      { path: '$.steps[0].pruner', message: 'unknown pruner "taylor" (available: level, l1, l2, fpgm)' },
+      { path: '$.steps[0].pruner', message: 'unknown pruner "oracle" (available: level, l1, l2, fpgm, slim, taylor, movement, linear, agp)' },
       { path: '$.steps[0].configList[0].sparse_ratio', message: expect.any(String) },
       { path: '$.steps[1].trainingBatches', message: 'unknown option "trainingBatches"' },
       { path: '$.steps[1].totalTimes', message: 'unknown option "totalTimes"' },
@@ -126,11 +126,38 @@ describe('parsePlan', () => {
       { path: '$.steps[3].observer', message: expect.stringContaining('minmax') },
       { path: '$.steps[3].training', message: 'unknown option "training"' },
       { path: '$.steps[4].distiller', message: 'missing distiller (available: logits, dynamic_layerwise, adaptive1d_layerwise)' },
-      { path: '$.steps[5].pruner', message: 'missing pruner (available: level, l1, l2, fpgm)' },
+      { path: '$.steps[5].pruner', message: 'missing pruner (available: level, l1, l2, fpgm, slim, taylor, movement, linear, agp)' },
     ]);
     // the names the schema takes are the registry's
     expect(STEP_KINDS).toEqual(Object.keys(STEP_REGISTRY));
-    for (const pruner of PRUNERS) expect(parsePlan({ model: 'a', steps: [{ kind: 'prune', pruner, configList: [] }] }).steps[0]).toMatchObject({ pruner });
+    const dataset = { train: split('idx', 'tr-img', 'tr-lbl') };
+    for (const pruner of PRUNERS) expect(parsePlan({ model: 'a', dataset, steps: [{ kind: 'prune', pruner, configList: [] }] }).steps[0]).toMatchObject({ pruner });
+  });
+
+  it('validates the training-aware pruners: options with their defaults, and every bad one named by its JSON path', () => {
+    const dataset = { train: split('idx', 'tr-img', 'tr-lbl') };
+    expect(parsePlan({ model: 'a', dataset, steps: [{ kind: 'prune', pruner: 'agp', configList: [] }] }).steps[0]).toEqual({
+      kind: 'prune', pruner: 'agp', configList: [], intervalSteps: 50, totalTimes: 10, inner: 'l1', regularScale: 1, lr: 0.01, batchSize: 32,
+    });
+    const issues = issuesOf({
+      model: 'a',
+      dataset,
+      steps: [
+        { kind: 'prune', pruner: 'taylor', configList: [], trainingSteps: 0 },
+        { kind: 'prune', pruner: 'agp', configList: [], intervalSteps: 10, totalTimes: 5, maxSteps: 40 },
+        { kind: 'prune', pruner: 'movement', configList: [], warmupSteps: 300, cooldownBeginStep: 300 },
+        { kind: 'prune', pruner: 'linear', configList: [], inner: 'movement' },
+        { kind: 'prune', pruner: 'taylor', configList: [], inner: 'l1' },
+      ],
+    });
+    expect(issues).toEqual([
+      { path: '$.steps[0].trainingSteps', message: expect.stringContaining('>0') },
+      { path: '$.steps[4].inner', message: 'unknown option "inner"' },
+      { path: '$.steps[1].maxSteps', message: "the run is 40 steps but the schedule's last update is at step 50 (intervalSteps × totalTimes)" },
+      { path: '$.steps[2].warmupSteps', message: 'warmupSteps (300) must be smaller than cooldownBeginStep (300)' },
+      { path: '$.steps[3].inner', message: expect.stringContaining('"movement" cannot be scheduled by linear (Movement has its own warm-up / cool-down schedule)') },
+    ]);
+    expect(issuesOf({ model: 'a', steps: [{ kind: 'prune', pruner: 'slim', configList: [] }] })).toEqual([{ path: '$.steps[0]', message: 'the "slim" pruner trains and needs dataset.train' }]);
   });
 
   it('distill steps: the distiller names its options (a layer-wise config list, the logits T and α), the teacher is a plan input', () => {

@@ -426,6 +426,7 @@ function checkPlanConsistency(value: unknown, steps: readonly (Step | null)[], i
       const needs = compressorInfo(family, name)?.needsData ?? 'none';
       need(needs === 'train' && !dataset.train, at, `the "${name}" ${family} trains and needs dataset.train`);
       need(needs === 'calibration' && !dataset.calibration && !dataset.train, at, `the "${name}" ${family} needs dataset.calibration (or dataset.train)`);
+      for (const f of compressorInfo(family, name)?.check?.(step as Record<string, unknown>) ?? []) issues.push({ path: planPath(['steps', i, f.key]), message: f.message });
     }
   });
 }

@@ -23,7 +23,7 @@ import { openModel } from '../../src-main/node/io/open-model.ts';
 import { ArrayDataset, loadIdxDataset } from '../../src-main/node/train/data.ts';
 import { Evaluator } from '../../src-main/node/train/evaluator.ts';
 import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
-import { expandAutoGroups } from '../../src-main/node/steps/auto-groups.ts';
+import { shapesForAutoGroups } from '../../src-main/node/steps/auto-groups.ts';
 import { mnistCnn } from './helpers.ts';
 
 const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
@@ -63,11 +63,11 @@ const oneShot = { level: LevelPruner, l1: L1NormPruner, l2: L2NormPruner, fpgm: 
 const inner = (kind: string, model: Model, cfg: unknown, ev: Evaluator, shapes: Map<string, number[]>): SchedulablePruner => {
   if (kind === 'slim') return new SlimPruner(model, cfg, ev, { trainingSteps: 2, shapes });
   if (kind === 'taylor') return new TaylorPruner(model, cfg, ev, { trainingSteps: 2, shapes });
-  return new oneShot[kind as keyof typeof oneShot](model, cfg, { shapes });
+  return new oneShot[kind as keyof typeof oneShot](model, cfg, undefined, { shapes });
 };
 
 const PRUNERS: [string, Make][] = [
-  ...Object.entries(oneShot).map(([k, P]): [string, Make] => [k, (m, c, _ev, shapes) => new P(m, c, { shapes })]),
+  ...Object.entries(oneShot).map(([k, P]): [string, Make] => [k, (m, c, _ev, shapes) => new P(m, c, undefined, { shapes })]),
   ['slim', (m, c, ev, shapes) => new SlimPruner(m, c, ev, { trainingSteps: 4, shapes })],
   ['taylor', (m, c, ev, shapes) => new TaylorPruner(m, c, ev, { trainingSteps: 4, shapes })],
   ['movement', (m, c, ev, shapes) => new MovementPruner(m, c, ev, { warmupSteps: 1, cooldownBeginStep: 4, shapes })],
@@ -80,9 +80,9 @@ const PRUNERS: [string, Make][] = [
 describe.each(CASES)('NNI pruner assertions on $name', (c) => {
   it.each(PRUNERS)('%s', async (name, make) => {
     const model = c.model();
-    const auto = await expandAutoGroups(model, CONFIG);
+    const shapes = (await shapesForAutoGroups(model, CONFIG))!;
     const ev = new Evaluator(model, { train: data, optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9 }, batchSize: c.batch, epochs: 1, seed: 1, threads: 1 });
-    const r = await make(model, auto.configList, ev, auto.shapes!).compress();
+    const r = await make(model, CONFIG, ev, shapes).compress();
     const masks = r.masks;
     // every pruned layer: weight mask exactly 0.75 sparse over output channels, bias = weight row not all zero
     expect(new Set([...masks.keys()].filter((n) => masks.get(n)!.has('weight')))).toEqual(new Set(Object.keys(c.pruned)));

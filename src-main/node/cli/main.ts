@@ -9,11 +9,12 @@ import { inspectModel, openModel } from '../inspect.ts';
 import { benchmark, listProviders } from '../runtime/index.ts';
 import { formatBytes, formatCount, formatMs, formatShape } from '../../../src-shared/format.ts';
 import { table } from './format.ts';
-import { describeChoices, DISTILLERS, OBSERVERS, PRUNERS, QUANTIZERS, type PrunerName } from '../../../src-shared/compressors.ts';
+import { describeChoices, DISTILLERS, OBSERVERS, PRUNERS, QUANTIZERS } from '../../../src-shared/compressors.ts';
 import { runDemo } from './demo.ts';
 import { resumeCommand, runCommand, runsCommand } from './runs.ts';
 import { STEP_MODULES } from '../steps/index.ts';
-import { pruneCommand } from './prune.ts';
+import { pruneCommand, type PruneCommandOptions } from './prune.ts';
+import { SCHEDULABLE_PRUNERS } from '../../../src-shared/prune-options.ts';
 import { trainCommand } from './train.ts';
 import { distillCommand } from './distill.ts';
 import { quantizeCommand } from './quantize.ts';
@@ -196,17 +197,29 @@ function addProvidersCommand(program: Command): void {
 function addPruneCommand(program: Command): void {
   program
     .command('prune')
-    .description('one-shot pruning with an NNI config list: writes simulated.onnx and plan.json, prints per-target sparsity')
+    .description('pruning with an NNI config list (one-shot, or while training on --data): writes simulated.onnx and plan.json, prints per-target sparsity')
     .argument('<model>', 'path to a .onnx file')
     .requiredOption('--config <file>', 'config list (JSON array, NNI 3.0 keys)')
-    .addOption(new Option('--pruner <name>', `one-shot pruner: ${describeChoices('pruner')}`).choices(PRUNERS).default('l1'))
+    .addOption(new Option('--pruner <name>', `pruner: ${describeChoices('pruner')}; slim, taylor, movement, linear and agp train on --data`).choices(PRUNERS).default('l1'))
+    .option('--data <path>', 'training data of slim, taylor, movement, linear, agp: a folder of IDX files, an .npz, or a folder of images per class')
+    .addOption(new Option('--inner <name>', 'linear / agp: the pruner whose goals are scheduled (default l1)').choices([...SCHEDULABLE_PRUNERS]))
+    .option('--training-steps <n>', 'slim / taylor: optimizer steps before the masks (default 100)', count(1))
+    .option('--interval-steps <n>', 'linear / agp: steps between mask updates (default 50)', count(1))
+    .option('--total-times <n>', 'linear / agp: number of updates (default 10)', count(1))
+    .option('--warmup-steps <n>', 'movement: steps before the first masks (default 100)', count(0))
+    .option('--cooldown-begin-step <n>', 'movement: step from which the goals hold (default 400)', count(1))
+    .option('--regular-scale <x>', 'slim: L1 penalty weight; movement: regulariser weight (default 1)', nonNegative)
+    .option('--max-steps <n>', 'optimizer steps of the whole run (default: what the pruner needs)', count(1))
+    .option('--lr <x>', 'learning rate of the run (SGD, momentum 0.9; default 0.01)', positive)
+    .option('--batch-size <n>', 'batch size of the run (default 32)', count(1))
     .option('--out <dir>', 'output folder')
     .option('--speedup', 'also remove the pruned channels, verify, and write compact.onnx with a report')
     .option('--round-to <n>', 'with --speedup: keep channel counts at multiples of n', count(1))
     .addOption(shapeOption())
     .option('--json', 'print JSON')
-    .action(async (model: string, o: { config: string; pruner: PrunerName; out?: string; json?: boolean; speedup?: boolean; roundTo?: number; shape?: string[] }) => {
-      await pruneCommand({ model, config: o.config, pruner: o.pruner, out: o.out, json: o.json, speedup: o.speedup, roundTo: o.roundTo, shapes: parseShapes(o.shape) });
+    .action(async (model: string, o: { config: string; pruner: PruneCommandOptions['pruner']; data?: string; out?: string; json?: boolean; speedup?: boolean; roundTo?: number; shape?: string[] } & NonNullable<PruneCommandOptions['training']>) => {
+      const { config, pruner, data, out, json, speedup, roundTo, shape, ...training } = o;
+      await pruneCommand({ model, config, pruner, data, training, out, json, speedup, roundTo, shapes: parseShapes(shape) });
     });
 
 }

@@ -21,6 +21,9 @@ import {
 import { DISTILLER_CLASSES } from '../../core/compress/distillation/index.ts';
 import { STEP_KINDS, STEP_REGISTRY } from '../../../src-shared/experiment.ts';
 import { PRUNER_CLASSES } from '../../core/compress/pruning/index.ts';
+import { TRAINING_PRUNER_CLASSES } from '../../core/compress/pruning/training.ts';
+import { TRAINING_PRUNERS } from '../../../src-shared/prune-options.ts';
+import { trainingPrune } from '../train/prune.ts';
 import { OBSERVER_FACTORIES } from '../../core/compress/quantization/observers.ts';
 import { QUANTIZER_CLASSES, TRAINED_QUANTIZER_CLASSES, imageEvaluator, isTrainedQuantizer } from '../quantize/index.ts';
 import { ArrayDataset, Evaluator } from '../train/index.ts';
@@ -47,14 +50,22 @@ describe('the compressor registries', () => {
   });
 
   it('have an implementation behind every name, and only those', async () => {
-    expect(Object.keys(PRUNER_CLASSES)).toEqual(PRUNERS);
+    expect([...Object.keys(PRUNER_CLASSES), ...Object.keys(TRAINING_PRUNER_CLASSES)]).toEqual(PRUNERS);
     expect([...Object.keys(QUANTIZER_CLASSES), ...Object.keys(TRAINED_QUANTIZER_CLASSES)]).toEqual(QUANTIZERS);
     expect(Object.keys(OBSERVER_FACTORIES)).toEqual(OBSERVERS);
     expect(Object.keys(DISTILLER_CLASSES)).toEqual(DISTILLERS); // each runs in test/distill/distillers.test.ts
-    for (const name of PRUNERS) {
+    for (const name of Object.keys(PRUNER_CLASSES) as (keyof typeof PRUNER_CLASSES)[]) {
       const p = new PRUNER_CLASSES[name](model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }]);
       expect(p.name).toBe(name);
       expect((await p.compress()).masks.size, name).toBeGreaterThan(0);
+    }
+    // the training-aware ones train a few steps on the bundled data
+    const train = loadIdxPair('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz', 64);
+    const data = new ArrayDataset(train.images, train.shape, train.labels);
+    for (const name of TRAINING_PRUNERS) {
+      const r = await trainingPrune(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }], data, { pruner: name, trainingSteps: 2, intervalSteps: 1, totalTimes: 2, warmupSteps: 1, cooldownBeginStep: 2 });
+      expect(r.plan.pruner).toBe(name === 'linear' || name === 'agp' ? `${name}(l1)` : name);
+      expect(r.masks.size, name).toBeGreaterThan(0);
     }
     for (const name of OBSERVERS) expect(OBSERVER_FACTORIES[name](null, {}).kind).toBe(name);
     const cal = loadIdxPair('resources/mnist/t10k-images-idx3-ubyte.gz', 'resources/mnist/t10k-labels-idx1-ubyte.gz', 64);

@@ -1,5 +1,5 @@
 /**
- * @file The `prune` step: an NNI config list and a one-shot pruner → masks → the simulated (masked) model, with
+ * @file The `prune` step: an NNI config list and a pruner (one-shot, or training on the plan's train split) → masks → the simulated (masked) model, with
  * the pruning plan kept as an artifact so `speedup` (and a human) can read it.
  */
 import { writeFileSync } from 'node:fs';
@@ -13,22 +13,40 @@ import type { StepContext } from '../jobs/registry.ts';
 import type { StepResult } from '../../../src-shared/experiment.ts';
 import { shapesForAutoGroups } from './auto-groups.ts';
 import { attachPlan } from './masks-meta.ts';
+import type { Diagnostic } from '../../../src-shared/config/index.ts';
+import { isTrainingPruner } from '../../../src-shared/prune-options.ts';
+import type { PruneResult } from '../../core/compress/pruning/index.ts';
+import type { TrainingPruneResult } from '../../core/compress/pruning/training.ts';
+import { trainingPruneStep } from './train-prune.ts';
 
 export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult> {
   const { step } = ctx;
-  // the plan schema takes only the registry's names, and PRUNER_CLASSES implements each of them
-  const Pruner = PRUNER_CLASSES[step.pruner];
   ctx.progress({ fraction: 0.05, message: 'resolving targets' });
   const { model } = openModel(ctx.inputModel);
-  const pruner = new Pruner(model, step.configList, undefined, { shapes: await shapesForAutoGroups(model, step.configList, ctx.plan.inputShapes) });
-  if (pruner.dependencyGroups > 0) ctx.log(`dependency_group_id "auto": ${pruner.dependencyGroups} channel dependency group(s) found`);
-  for (const d of pruner.diagnostics) ctx.log(`${d.level} ${d.code}${d.path ? ` ${d.path}` : ''}: ${d.message}`, d.level === 'error' ? 'error' : d.level === 'warning' ? 'warn' : 'info');
-  ctx.progress({ fraction: 0.3, message: `computing ${step.pruner} masks` });
-  const { masks, applyMethods, plan } = await pruner.compress();
+  const shapes = await shapesForAutoGroups(model, step.configList, ctx.plan.inputShapes);
+  const logDiagnostics = (ds: readonly Diagnostic[]) => {
+    for (const d of ds) ctx.log(`${d.level} ${d.code}${d.path ? ` ${d.path}` : ''}: ${d.message}`, d.level === 'error' ? 'error' : d.level === 'warning' ? 'warn' : 'info');
+  };
+  let r: PruneResult & Partial<TrainingPruneResult>;
+  let autoGroups = 0;
+  if (isTrainingPruner(step.pruner)) {
+    r = await trainingPruneStep(ctx, model, step.configList, shapes);
+    logDiagnostics(r.diagnostics ?? []);
+  } else {
+    // the plan schema takes only the registry's names, and PRUNER_CLASSES implements each one-shot one
+    const pruner = new PRUNER_CLASSES[step.pruner](model, step.configList, undefined, { shapes });
+    autoGroups = pruner.dependencyGroups;
+    if (autoGroups > 0) ctx.log(`dependency_group_id "auto": ${autoGroups} channel dependency group(s) found`);
+    logDiagnostics(pruner.diagnostics);
+    ctx.progress({ fraction: 0.3, message: `computing ${step.pruner} masks` });
+    r = await pruner.compress();
+  }
+  const { masks, applyMethods, plan } = r;
   ctx.token.throwIfCancelled();
-  ctx.progress({ fraction: 0.7, message: 'writing the simulated model' });
+  ctx.progress({ fraction: 0.9, message: 'writing the simulated model' });
   const out = join(ctx.checkpointDir, 'simulated.onnx');
-  const simulated = simulate(model, masks, { applyMethods });
+  // a training-aware pruner's masks apply to the weights its training left
+  const simulated = simulate(r.model ?? model, masks, { applyMethods });
   attachPlan(simulated, plan);
   saveModelFile(simulated, out);
   const planFile = join(ctx.checkpointDir, 'pruning-plan.json');
@@ -41,6 +59,12 @@ export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult
   return {
     outputModel: out,
     artifacts: [{ name: 'pruning-plan.json', path: planFile, kind: 'pruning-plan' }],
-    summary: { pruner: step.pruner, targets: plan.targets.length, maskedFraction: total ? masked / total : 0, autoGroups: pruner.dependencyGroups },
+    summary: {
+      pruner: step.pruner,
+      targets: plan.targets.length,
+      maskedFraction: total ? masked / total : 0,
+      autoGroups,
+      ...(r.trajectory ? { trainingSteps: r.steps, trajectory: r.trajectory } : {}),
+    },
   };
 }

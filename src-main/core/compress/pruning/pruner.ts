@@ -8,7 +8,7 @@
  */
 import type { Model } from '../../ir/index.ts';
 import { AUTO_DEPENDENCY_GROUP, hasErrors, parseConfigList, type CompressorFamily, type Diagnostic, type PruningConfig, type PruningSetting } from '../../../../src-shared/config/index.ts';
-import type { PrunerName } from '../../../../src-shared/compressors.ts';
+import type { OneShotPrunerName, PrunerName } from '../../../../src-shared/compressors.ts';
 import { Compressor, type CompressionEvaluator, type CompressorOptions } from '../compressor.ts';
 import { resolveAutoDependencyGroups } from './auto-groups.ts';
 import { maskSparsity, maskToJson, setMask, type Masks, type TargetMask } from '../masks.ts';
@@ -302,10 +302,13 @@ export class FPGMPruner extends Pruner {
 /** How every pruner is built: NNI's `(model, config_list, evaluator?, options)`. */
 export type PrunerClass = new (model: Model, configList: unknown, evaluator?: CompressionEvaluator, options?: PrunerOptions) => Pruner;
 
-/** The implementation of every name in src-shared's pruner registry (a registered name without one does not compile). */
+/**
+ * The implementation of every one-shot name in src-shared's pruner registry (a registered name without one does not
+ * compile); the training-aware ones are TRAINING_PRUNER_CLASSES (training.ts).
+ */
 export const PRUNER_CLASSES = {
   level: LevelPruner,
   l1: L1NormPruner,
   l2: L2NormPruner,
   fpgm: FPGMPruner,
-} as const satisfies Record<PrunerName, PrunerClass>;
+} as const satisfies Record<OneShotPrunerName, PrunerClass>;

@@ -17,7 +17,8 @@ import { blockIds, blockView, inversePerm, permute } from './granularity.ts';
 import { normMetric, type Metric } from './metrics.ts';
 import { Pruner, type PruneResult, type PrunerOptions } from './pruner.ts';
 import type { Prepared } from './setup.ts';
-import type { CompressorFamily } from '../../../../src-shared/config/index.ts';
+import type { CompressorFamily, Diagnostic } from '../../../../src-shared/config/index.ts';
+import type { TrainingPrunerName } from '../../../../src-shared/prune-options.ts';
 
 /** A training-time pruner's option is out of range or inconsistent (named, with the option's key). */
 export class PrunerOptionError extends StudioError {
@@ -55,6 +56,8 @@ export interface TrainingPruneResult extends PruneResult {
   trajectory: TrajectoryPoint[];
   /** Optimizer steps the run took. */
   steps: number;
+  /** What parsing and resolving the config list noticed (warnings, infos). */
+  diagnostics: Diagnostic[];
 }
 
 export interface TrainingPrunerOptions extends CompressorOptions {
@@ -63,25 +66,20 @@ export interface TrainingPrunerOptions extends CompressorOptions {
   modelName?: string;
 }
 
-/** The mask engine of a training-time pruner: the one-shot pruners' setup and rules with metrics from training. */
-class ScoreEngine extends Pruner {
-  constructor(
-    model: Model,
-    configList: unknown,
-    options: PrunerOptions,
-    private readonly pruner: string,
-  ) {
-    super(model, configList, options);
+/** The mask engine of a training-time pruner: the one-shot pruners' setup and rules, with metrics from training. */
+function scoreEngine(model: Model, configList: unknown, options: PrunerOptions, kind: TrainingPrunerName): Pruner {
+  class ScoreEngine extends Pruner {
+    get name(): TrainingPrunerName {
+      return kind;
+    }
+    protected override get family(): CompressorFamily {
+      return 'norm';
+    }
+    protected metric(): Metric {
+      throw new Error(`${kind}: metrics come from training`);
+    }
   }
-  get kind(): string {
-    return this.pruner;
-  }
-  protected override get family(): CompressorFamily {
-    return 'norm';
-  }
-  protected metric(): Metric {
-    throw new Error(`${this.pruner}: metrics come from training`);
-  }
+  return new ScoreEngine(model, configList, undefined, options);
 }
 
 const isSet = (v: unknown) => v !== null && v !== undefined;
@@ -216,9 +214,9 @@ export abstract class TrainingPruner extends Compressor<TrainingPruneResult> {
   protected trajectory: TrajectoryPoint[] = [];
   protected lastStep = 0;
 
-  constructor(model: Model, configList: unknown, evaluator: CompressionEvaluator | undefined, options: TrainingPrunerOptions, kind: string) {
+  constructor(model: Model, configList: unknown, evaluator: CompressionEvaluator | undefined, options: TrainingPrunerOptions, kind: TrainingPrunerName) {
     super(model, configList, evaluator, options);
-    this.engine = new ScoreEngine(model, configList, { shapes: options.shapes, modelName: options.modelName }, kind);
+    this.engine = scoreEngine(model, configList, { shapes: options.shapes, modelName: options.modelName }, kind);
   }
 
   override get needsTraining(): boolean {
@@ -262,7 +260,7 @@ export abstract class TrainingPruner extends Compressor<TrainingPruneResult> {
 
   protected async collect(model: Model): Promise<TrainingPruneResult> {
     if (!this.last) throw new TrainingTooShortError(this.name, this.firstMaskStep, this.lastStep);
-    return { ...this.last, model: withTrainedWeights(this.model, model), trajectory: this.trajectory, steps: this.lastStep };
+    return { ...this.last, model: withTrainedWeights(this.model, model), trajectory: this.trajectory, steps: this.lastStep, diagnostics: this.engine.diagnostics };
   }
 
   /** The step at which the first masks appear (for the error when training is shorter). */
@@ -355,7 +353,7 @@ export class TaylorPruner extends TrainingPruner {
   }
 
   override compress(budget: TrainBudget = {}): Promise<TrainingPruneResult> {
-    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { maxSteps: this.trainingSteps });
+    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.trainingSteps });
   }
 }
 
@@ -450,7 +448,7 @@ export class SlimPruner extends TrainingPruner {
   }
 
   override compress(budget: TrainBudget = {}): Promise<TrainingPruneResult> {
-    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { maxSteps: this.trainingSteps });
+    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.trainingSteps });
   }
 }
 
@@ -591,7 +589,7 @@ export class MovementPruner extends TrainingPruner {
     if (budget.maxSteps !== undefined && budget.maxSteps < this.cooldownBeginStep) {
       throw new PrunerOptionError('max_steps', `MovementPruner needs at least cooldown_begin_step (${this.cooldownBeginStep}) steps, got ${budget.maxSteps}`);
     }
-    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { maxSteps: this.cooldownBeginStep });
+    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.cooldownBeginStep });
   }
 }
 
@@ -635,8 +633,8 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
     readonly inner: SchedulablePruner,
     options: ScheduleOptions,
   ) {
-    super(checkedInner(inner).model, inner.configList, options.evaluator ?? (inner instanceof Compressor ? inner.evaluator : undefined), {
-      previous: inner instanceof Compressor ? inner.fused[1] : undefined,
+    super(checkedInner(inner).model, inner.configList, options.evaluator ?? (inner.evaluator as CompressionEvaluator | undefined), {
+      previous: inner.fusedCompressors[1],
     });
     this.intervalSteps = positiveInt('interval_steps', options.intervalSteps);
     this.totalTimes = positiveInt('total_times', options.totalTimes);
@@ -679,6 +677,7 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
           ? inner.generate((p) => inner.metricOf(p, toF32(s.get(p.t.value.name))), ratio)
           : inner.engine.generate((p) => inner.metricNow(p, s), ratio);
       if (!(inner instanceof Pruner)) inner.resetCollection();
+      r.plan.pruner = `${this.name}(${inner.name})`;
       this.buffers!.write(s, r);
       this.last = r;
       this.trajectory.push({ step: s.step, ratio, sparsity: sparsityOf(r) });
@@ -689,14 +688,14 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
 
   protected async collect(model: Model): Promise<TrainingPruneResult> {
     if (!this.last) throw new TrainingTooShortError(this.name, this.intervalSteps, this.lastStep);
-    return { ...this.last, model: withTrainedWeights(this.model, model), trajectory: this.trajectory, steps: this.lastStep };
+    return { ...this.last, model: withTrainedWeights(this.model, model), trajectory: this.trajectory, steps: this.lastStep, diagnostics: this.engine.diagnostics };
   }
 
   override compress(budget: TrainBudget = {}): Promise<TrainingPruneResult> {
     if (budget.maxSteps !== undefined && budget.maxSteps < this.scheduleSteps) {
       throw new PrunerOptionError('max_steps', `the schedule's last update is at step ${this.scheduleSteps} (interval_steps ${this.intervalSteps} × total_times ${this.totalTimes}), but training is limited to ${budget.maxSteps} steps`);
     }
-    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { maxSteps: this.scheduleSteps });
+    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.scheduleSteps });
   }
 }
 
@@ -739,3 +738,12 @@ export function maskSparsities(r: PruneResult): Record<string, number> {
   for (const [node, m] of r.masks) for (const [t, mask] of m) out[`${node}.${t}`] = maskSparsity(mask);
   return out;
 }
+
+/** The implementation of every training-aware name in src-shared's pruner registry (the one-shot ones: PRUNER_CLASSES). */
+export const TRAINING_PRUNER_CLASSES = {
+  slim: SlimPruner,
+  taylor: TaylorPruner,
+  movement: MovementPruner,
+  linear: LinearPruner,
+  agp: AGPPruner,
+} as const satisfies Record<TrainingPrunerName, unknown>;
