@@ -116,6 +116,7 @@ describe('experiments and runs', () => {
     expect(caps.pruners.map((p) => p.name)).toEqual(PRUNERS);
     expect(caps.quantizers.map((q) => q.name)).toEqual(QUANTIZERS);
     expect(caps.quantizers[0]).toEqual({ name: 'ptq', label: expect.any(String), needsData: 'calibration', needsTraining: false });
+    expect(caps.pruners.filter((p) => p.needsData === 'train').map((p) => p.name)).toEqual(['slim', 'taylor', 'movement', 'linear', 'agp']);
     await expect(api.experiments.start({ plan: { model: join(dir, 'missing.onnx'), steps: [] } })).rejects.toMatchObject({ name: 'PlanError', code: 'PLAN_INVALID', details: { issues: [{ path: '$.model' }] } });
   });
 
