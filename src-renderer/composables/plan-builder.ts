@@ -7,6 +7,7 @@ import { DISTILLATION_PRESETS, PRUNING_PRESETS, QUANTIZATION_PRESETS } from '../
 import { EXECUTION_PROVIDERS, type ExecutionProvider, type ObserverName, type PrunerName, type QuantizerName } from '../../src-shared/experiment.ts';
 import { QUANTIZER_REGISTRY, type DistillerName } from '../../src-shared/compressors.ts';
 import type { CompressionMode, Examples } from '../../src-shared/ipc/dto.ts';
+import { isTrainingPruner, PRUNE_DEFAULTS, PRUNE_OPTION_KEYS, type TrainingPruneOptions } from '../../src-shared/prune-options.ts';
 
 export const WIZARD_STEPS = ['model', 'data', 'compression', 'config', 'review'] as const;
 export type WizardStep = (typeof WIZARD_STEPS)[number];
@@ -21,7 +22,8 @@ export interface WizardDraft {
   evaluator: { metric: 'top1' | 'top5'; batchSize: number; maxBatches: number | null };
   /** Where the before / after measurements run (ORT execution provider; one that cannot run here falls back to CPU). */
   executionProvider: ExecutionProvider;
-  prune: { enabled: boolean; presetId: string | null; pruner: PrunerName; speedup: boolean; roundTo: number | null };
+  /** `training`: the options of the pruners that train (only the chosen pruner's keys reach the plan). */
+  prune: { enabled: boolean; presetId: string | null; pruner: PrunerName; speedup: boolean; roundTo: number | null; training: WizardPruneTraining };
   finetune: { enabled: boolean; epochs: number; lr: number; batchSize: number; maxBatchesPerEpoch: number | null; optimizer: 'adam' | 'sgd'; schedule: 'cosine' | 'constant' };
   /** PTQ reads observer / calibrationBatches; the trained quantizers (QUANTIZER_REGISTRY[q].needsTraining) epochs / lr / bits. */
   quantize: { enabled: boolean; presetId: string | null; quantizer: QuantizerName; bits: 8 | 4 | 2 | 1; calibrationBatches: number; observer: ObserverName; epochs: number; lr: number };
@@ -32,6 +34,16 @@ export interface WizardDraft {
   distill: { enabled: boolean; presetId: string | null; distiller: DistillerName; teacher: string; temperature: number; alpha: number; epochs: number; lr: number };
   configText: Record<CompressionMode, string>;
   meta: { name: string; tags: string; notes: string };
+}
+
+/** The training-aware pruners' options as the wizard edits them (PRUNE_OPTION_KEYS picks the chosen pruner's). */
+export type WizardPruneTraining = Required<Omit<TrainingPruneOptions, 'maxSteps'>>;
+
+/** The options of a training-aware prune step the draft asks for; none for a one-shot pruner. */
+export function pruneStepOptions(d: Pick<WizardDraft, 'prune'>): Record<string, unknown> {
+  if (!isTrainingPruner(d.prune.pruner)) return {};
+  const t = d.prune.training as Record<string, unknown>;
+  return Object.fromEntries(PRUNE_OPTION_KEYS[d.prune.pruner].filter((k) => t[k] !== undefined).map((k) => [k, t[k]]));
 }
 
 export const pretty = (v: unknown) => JSON.stringify(v, null, 2);
@@ -63,7 +75,7 @@ function baseDraft(): WizardDraft {
     customDataset: pretty({ train: { kind: 'idx', paths: ['train-images.idx3-ubyte', 'train-labels.idx1-ubyte'] }, evaluation: { kind: 'idx', paths: ['t10k-images.idx3-ubyte', 't10k-labels.idx1-ubyte'] } }),
     evaluator: { metric: 'top1', batchSize: 100, maxBatches: null },
     executionProvider: 'cpu',
-    prune: { enabled: true, presetId: prune.id, pruner: prune.pruner, speedup: true, roundTo: null },
+    prune: { enabled: true, presetId: prune.id, pruner: prune.pruner, speedup: true, roundTo: null, training: { ...PRUNE_DEFAULTS } },
     // The demo's recipe (Adam, cosine decay, lr 0.003), a few epochs of the quick split: the old 1 × 40 batches of
     // SGD at a constant 0.01 left the balanced preset 6.35 points down where this recipe recovers most of it.
     finetune: { enabled: true, epochs: 4, lr: 0.003, batchSize: 64, maxBatchesPerEpoch: null, optimizer: 'adam', schedule: 'cosine' },
@@ -231,7 +243,7 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     else faults.push({ where: 'data set', path: '$.dataset', message: `unknown data set "${d.dataId}"` });
   }
   const steps: Record<string, unknown>[] = [];
-  if (d.prune.enabled) steps.push({ kind: 'prune', pruner: d.prune.pruner, configList: lists.pruning });
+  if (d.prune.enabled) steps.push({ kind: 'prune', pruner: d.prune.pruner, configList: lists.pruning, ...pruneStepOptions(d) });
   if (d.prune.enabled && d.prune.speedup) steps.push({ kind: 'speedup', ...(d.prune.roundTo ? { roundTo: d.prune.roundTo } : {}) });
   if (d.finetune.enabled) {
     steps.push({
