@@ -137,3 +137,29 @@ export function cleanSeries<P extends { x: number; value: number; t: number }>(p
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
+
+/** One point of a pruning schedule as the prune step reports it (summary.trajectory). */
+interface TrajectoryPointJson {
+  step: number;
+  ratio: number;
+  sparsity: Record<string, number>;
+}
+
+/**
+ * The sparsity trajectory of a training-aware prune step (summary.trajectory: step → sparsity per target) as
+ * curves: the mean over targets first, then each target (weights only, at most `limit`), in percent.
+ * @example trajectoryCurves({ trajectory: [{ step: 10, ratio: 0.7, sparsity: { 'conv1.weight': 0.5 } }] })
+ * // [{ name: 'mean', points: [{ x: 10, value: 50 }] }, { name: 'conv1.weight', points: [{ x: 10, value: 50 }] }]
+ */
+export function trajectoryCurves(summary: Record<string, unknown> | null | undefined, limit = 8): Curve[] {
+  const t = summary?.trajectory;
+  if (!Array.isArray(t) || t.length === 0) return [];
+  const points = t.filter((p): p is TrajectoryPointJson => typeof p?.step === 'number' && typeof p?.sparsity === 'object' && p.sparsity !== null);
+  const keys = [...new Set(points.flatMap((p) => Object.keys(p.sparsity)))].filter((k) => !k.endsWith('.bias'));
+  const mean = points.map((p) => {
+    const vs = keys.map((k) => p.sparsity[k]).filter((v): v is number => typeof v === 'number');
+    return { x: p.step, value: vs.length ? (100 * vs.reduce((a, b) => a + b, 0)) / vs.length : 0 };
+  });
+  const each = keys.slice(0, limit).map((k) => ({ name: k, points: points.filter((p) => typeof p.sparsity[k] === 'number').map((p) => ({ x: p.step, value: 100 * p.sparsity[k]! })) }));
+  return [{ name: 'mean', points: mean }, ...each];
+}
