@@ -75,6 +75,7 @@ export async function trainingPrune(model: Model, configList: unknown, data: Arr
         : o.pruner === 'agp'
           ? new AGPPruner(schedulable(o.inner ?? PRUNE_DEFAULTS.inner), schedule)
           : schedulable(o.pruner);
-  const budget = { maxSteps: steps, onProgress: o.onProgress, signal: o.signal, progressEvery: 10 };
+  // about 100 loss points over the run
+  const budget = { maxSteps: steps, onProgress: o.onProgress, signal: o.signal, progressEvery: Math.max(1, Math.round(steps / 100)) };
   return (pruner as { compress(b: typeof budget): Promise<TrainingPruneResult> }).compress(budget);
 }
