@@ -213,16 +213,24 @@ describe('faults found while resolving', () => {
     ]);
   });
 
+  it('ops without weights that simulation can mask have input / output pruning targets by default', () => {
+    const { configs } = parseConfigList([{ op_types: ['Softmax'], apply_method: 'add', target_settings: { _input_: { align: { module_name: 'fc', target_name: 'weight', dims: [0] } } } }], 'pruning');
+    const r = resolveSettings('pruning', 'Softmax', configs[0]!);
+    expect([...r.keys()]).toEqual(['_input_0', '_output_0']);
+    expect(r.get('_input_0')).toEqual({ granularity: 'default', apply_method: 'add', align: { module_name: 'fc', target_name: 'weight', dims: [0] } });
+    expect(r.get('_output_0')).toEqual({ granularity: 'default', apply_method: 'add' });
+  });
+
   it('an op type without a template throws NoTemplateError naming it (pruning and quantization)', () => {
-    const { configs } = parseConfigList([{ op_types: ['Relu'], sparse_ratio: 0.5 }], 'pruning');
-    expect(() => resolveSettings('pruning', 'Relu', configs[0]!, { node: 'relu_3' })).toThrow(NoTemplateError);
+    const { configs } = parseConfigList([{ op_types: ['TopK'], sparse_ratio: 0.5 }], 'pruning');
+    expect(() => resolveSettings('pruning', 'TopK', configs[0]!, { node: 'topk_3' })).toThrow(NoTemplateError);
     try {
-      resolveSettings('pruning', 'Relu', configs[0]!, { node: 'relu_3' });
+      resolveSettings('pruning', 'TopK', configs[0]!, { node: 'topk_3' });
     } catch (err) {
       const e = err as NoTemplateError;
-      expect([e.name, e.code, e.opType, e.mode]).toEqual(['NoTemplateError', 'NO_TEMPLATE', 'Relu', 'pruning']);
+      expect([e.name, e.code, e.opType, e.mode]).toEqual(['NoTemplateError', 'NO_TEMPLATE', 'TopK', 'pruning']);
       expect(e.message).toBe(
-        "no pruning template for ONNX op type 'Relu' (node \"relu_3\"); register one with registerTemplate('pruning', 'Relu', { <target>: { …setting } })",
+        "no pruning template for ONNX op type 'TopK' (node \"topk_3\"); register one with registerTemplate('pruning', 'TopK', { <target>: { …setting } })",
       );
     }
     const q = parseConfigList([{ op_types: ['Softmax'], quant_dtype: 'int8' }], 'quantization').configs[0]!;

@@ -37,8 +37,9 @@ describe('pruning table', () => {
     expect(getTemplate('pruning', 'Gather')).toEqual({ weight: PRUNABLE_WEIGHT });
   });
 
-  it('has no template for activations', () => {
-    expect(getTemplate('pruning', 'Relu')).toBeUndefined();
+  it('gives activations input / output targets, no weights', () => {
+    expect(getTemplate('pruning', 'Relu')).toEqual({ _input_: { granularity: 'default', apply_method: 'mul' }, _output_: { granularity: 'default', apply_method: 'mul' } });
+    expect(getTemplate('pruning', 'TopK')).toBeUndefined();
     expect(Object.keys(PRUNING_TEMPLATES)).toEqual(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'BatchNormalization', 'LayerNormalization', 'Gather']);
   });
 });

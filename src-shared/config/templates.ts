@@ -110,6 +110,20 @@ export const QUANTIZATION_TEMPLATES: Readonly<Record<string, Template<'quantizat
   Concat: quantIo(),
 };
 
+/**
+ * Pruning targets of ops without weights: the input and output activations, masked by an inserted Mul (or Add of
+ * −1000 with `apply_method: 'add'`, for logits before a Softmax). They get a mask through `align` (NNI's way for
+ * activations; one-shot pruners do not rank activations), given in `target_settings`.
+ */
+const ioPruning = (): Template<'pruning'> => ({ _input_: { granularity: 'default', apply_method: 'mul' }, _output_: { granularity: 'default', apply_method: 'mul' } });
+
+/** The op types without weights whose activations simulation can mask (float in, float out), with `ioPruning` defaults. */
+export const PRUNING_IO_OPS = [
+  'Softmax', 'LogSoftmax', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf', 'Elu', 'Selu', 'HardSigmoid', 'HardSwish', 'Clip',
+  'Add', 'Sub', 'Mul', 'Div', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Flatten', 'Reshape', 'Transpose', 'Concat',
+  'Identity', 'Dropout',
+] as const;
+
 /** Distillation: any op type gets this template (NNI auto-registers it for every class). */
 export const DISTILLATION_TEMPLATE: Readonly<Template<'distillation'>> = {
   _output_: { lambda: null, link: null, apply_method: null } satisfies DistillationSetting,
@@ -119,7 +133,7 @@ export const DISTILLATION_TEMPLATE: Readonly<Template<'distillation'>> = {
 // The registry
 
 const registry: { readonly [M in Mode]: Map<string, Template<M>> } = {
-  pruning: new Map(Object.entries(cloneJson(PRUNING_TEMPLATES))),
+  pruning: new Map([...Object.entries(cloneJson(PRUNING_TEMPLATES)), ...PRUNING_IO_OPS.map((op) => [op, ioPruning()] as const)]),
   quantization: new Map(Object.entries(cloneJson(QUANTIZATION_TEMPLATES))),
   distillation: new Map(),
 };

@@ -52,6 +52,7 @@ const FEATURE_BENCHES: Section[] = [
   { name: 'distill', file: 'distill.bench.ts', fn: 'benchDistill' },
   { name: 'sensitivity', file: 'sensitivity.bench.ts', fn: 'benchSensitivity' },
   { name: 'allocation', file: 'allocation.bench.ts', fn: 'benchAllocation' },
+  { name: 'prune', file: 'prune.bench.ts', fn: 'benchPrune' },
   { name: 'zoo', file: 'zoo.bench.ts', fn: 'benchZoo', optIn: true },
 ];
 

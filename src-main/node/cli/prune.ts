@@ -23,6 +23,7 @@ import type { TrajectoryPoint } from '../../core/compress/pruning/training.ts';
 import { checkPruneOptions, isTrainingPruner, PRUNE_OPTION_KEYS, TRAINING_PRUNERS, type TrainingPruneOptions, type TrainingPrunerName } from '../../../src-shared/prune-options.ts';
 import { loadDataset } from '../train/data.ts';
 import { trainingPrune } from '../train/prune.ts';
+import { withTargetShapes } from '../steps/target-shapes.ts';
 import { resolveInputShapes } from '../runtime/index.ts';
 
 export interface PruneCommandOptions {
@@ -101,9 +102,9 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   let r: PruneResult & { diagnostics: Diagnostic[]; model?: Model; trajectory?: TrajectoryPoint[] };
   if (training) {
     const { train } = await loadDataset(opts.data!);
-    r = await trainingPrune(model, configList, train, { ...opts.training, pruner: opts.pruner as TrainingPrunerName, shapes: autoShapes, modelName: stem });
+    r = await withTargetShapes(model, autoShapes, opts.shapes, (s) => trainingPrune(model, configList, train, { ...opts.training, pruner: opts.pruner as TrainingPrunerName, shapes: s, modelName: stem }));
   } else {
-    const pruner = new Pruner!(model, configList, undefined, { modelName: stem, shapes: autoShapes });
+    const pruner = await withTargetShapes(model, autoShapes, opts.shapes, (s) => new Pruner!(model, configList, undefined, { modelName: stem, shapes: s }));
     r = { ...(await pruner.compress()), diagnostics: pruner.diagnostics };
   }
   const { masks, applyMethods, plan } = r;

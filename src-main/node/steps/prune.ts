@@ -18,6 +18,8 @@ import { isTrainingPruner } from '../../../src-shared/prune-options.ts';
 import type { PruneResult } from '../../core/compress/pruning/index.ts';
 import type { TrainingPruneResult } from '../../core/compress/pruning/training.ts';
 import { trainingPruneStep } from './train-prune.ts';
+import { withTargetShapes } from './target-shapes.ts';
+import type { OneShotPrunerName } from '../../../src-shared/compressors.ts';
 
 export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult> {
   const { step } = ctx;
@@ -30,11 +32,11 @@ export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult
   let r: PruneResult & Partial<TrainingPruneResult>;
   let autoGroups = 0;
   if (isTrainingPruner(step.pruner)) {
-    r = await trainingPruneStep(ctx, model, step.configList, shapes);
+    r = await withTargetShapes(model, shapes, ctx.plan.inputShapes, (s) => trainingPruneStep(ctx, model, step.configList, s));
     logDiagnostics(r.diagnostics ?? []);
   } else {
     // the plan schema takes only the registry's names, and PRUNER_CLASSES implements each one-shot one
-    const pruner = new PRUNER_CLASSES[step.pruner](model, step.configList, undefined, { shapes });
+    const pruner = await withTargetShapes(model, shapes, ctx.plan.inputShapes, (s) => new PRUNER_CLASSES[step.pruner as OneShotPrunerName](model, step.configList, undefined, { shapes: s }));
     autoGroups = pruner.dependencyGroups;
     if (autoGroups > 0) ctx.log(`dependency_group_id "auto": ${autoGroups} channel dependency group(s) found`);
     logDiagnostics(pruner.diagnostics);

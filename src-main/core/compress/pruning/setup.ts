@@ -91,9 +91,11 @@ function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: Se
     return null;
   };
   const s = t.setting;
-  const dims = targetDims(t, opts.shapes);
-  if (!dims) return error('unknown-shape', 'target_names', `the shape of ${t.name} ("${t.value.name}") is not known; pass shapes from a trace`);
   const ranked = isSet(s.sparse_threshold) || ['dependency', 'global', 'ratio'].includes(ruleFamily(s));
+  const dims = targetDims(t, opts.shapes);
+  // a target with no ratio, threshold, group or align gets no mask: its shape does not matter (template defaults)
+  if (!dims && !ranked && ruleFamily(s) !== 'align') return null;
+  if (!dims) return error('unknown-shape', 'target_names', `the shape of ${t.name} ("${t.value.name}") is not known; pass shapes from a trace (the CLI and the prune step trace the model themselves)`);
   if (ranked && t.kind !== 'parameter') {
     const key = isSet(s.sparse_threshold) ? 'sparse_threshold' : isSet(s.dependency_group_id) ? 'dependency_group_id' : isSet(s.global_group_id) ? 'global_group_id' : 'sparse_ratio';
     return error('activation-metric', key, `one-shot pruners rank weights; ${t.name} is an activation and can take a mask only through align`);

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigList } from '../../../../src-shared/config/index.ts';
 import type { Model } from '../../ir/index.ts';
+import { Tensor } from '../../ir/index.ts';
 import { Builder } from '../../../../test/pruning/helpers.ts';
 import { resolveTargets } from './index.ts';
 
@@ -153,11 +154,19 @@ describe('ONNX roles and layout', () => {
 
   it('errs on op types without a template when asked for by type or name, warns for a regex sweep', () => {
     const m = smallGraph();
-    expect(codes(resolve(m, [{ op_types: ['Relu'], sparse_ratio: 0.5 }]))).toEqual(['error:no-template@$[0]']);
-    expect(codes(resolve(m, [{ op_names: ['relu'], sparse_ratio: 0.5 }]))).toEqual(['error:no-template@$[0].op_names[0]']);
-    const sweep = resolve(m, [{ op_names_re: ['conv1', 'relu'], sparse_ratio: 0.5 }]);
-    expect(codes(sweep)).toEqual(['warning:no-template@$[0]']);
-    expect(names(sweep)).toEqual(['conv1.weight', 'conv1.bias']);
+    const b = new Builder();
+    const topk = b.g.addNode({ opType: 'TopK', name: 'top', inputs: [b.input('v', [1, 8]), b.g.addInitializer('k', Tensor.int64([1], [2]))], outputs: ['top_v', 'top_i'] });
+    b.g.outputs.push(topk.outputs[0]!);
+    expect(codes(resolve(b.model, [{ op_types: ['TopK'], sparse_ratio: 0.5 }]))).toEqual(['error:no-template@$[0]']);
+    expect(codes(resolve(b.model, [{ op_names: ['top'], sparse_ratio: 0.5 }]))).toEqual(['error:no-template@$[0].op_names[0]']);
+    const sweep = resolve(m, [{ op_names_re: ['conv1', 'kt'], sparse_ratio: 0.5 }]);
+    expect(names(sweep)).toEqual(['conv1.weight', 'conv1.bias', 'kt._input_0', 'kt._output_0']);
+  });
+
+  it('gives ops without weights input / output targets (masked through align), where a ratio does not land', () => {
+    const t = resolve(smallGraph(), [{ op_types: ['Relu'], sparse_ratio: 0.5 }]);
+    expect(names(t)).toEqual(['relu._input_0', 'relu._output_0']);
+    expect(t.targets.every((x) => x.setting.sparse_ratio === undefined)).toBe(true);
   });
 
   it('errs on targets the node does not have', () => {
