@@ -10,6 +10,7 @@
 import type { Model, Node, Value } from '../../ir/index.ts';
 import {
   getTemplate,
+  isIoTarget,
   jsonPath,
   normaliseTargetNames,
   resolveSettings,
@@ -110,7 +111,10 @@ export function resolveTargets<M extends Mode>(model: Model, configs: readonly C
  * what the list could have named: the nodes of this model that have targets in this mode (the first 12).
  */
 function noTargets(model: Model, mode: Mode): Diagnostic {
-  const candidates = model.graph.nodes.filter((n) => n.name && getTemplate(mode, n.opType) !== undefined);
+  const all = model.graph.nodes.filter((n) => n.name && getTemplate(mode, n.opType) !== undefined);
+  // nodes with parameters first: activations (weightless ops) take a mask only through align
+  const hasParams = (n: (typeof all)[number]) => Object.keys(getTemplate(mode, n.opType)!).some((k) => !isIoTarget(k));
+  const candidates = [...all.filter(hasParams), ...all.filter((n) => !hasParams(n))];
   const shown = candidates.slice(0, 12).map((n) => `${n.name} (${n.opType})`);
   const more = candidates.length > shown.length ? `, … ${candidates.length - shown.length} more` : '';
   const could = candidates.length
