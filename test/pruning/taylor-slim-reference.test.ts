@@ -64,6 +64,26 @@ describe('TaylorPruner against torch', () => {
   });
 });
 
+describe('activation targets during training', () => {
+  it('an aligned _output_ target is masked in the trained graph (a Mul after the node) and gets the channel mask', async () => {
+    const { model } = openModel('test/fixtures/taylor/taylor_cnn.onnx');
+    const relu = model.graph.nodes.find((n) => n.opType === 'Relu')!.name;
+    const ev = evaluator(model);
+    const cfg = [
+      { op_types: ['Conv'], sparse_ratio: 0.5 },
+      { op_names: [relu], target_names: ['_output_'], target_settings: { _output_: { align: { module_name: '/conv/Conv', target_name: 'weight', dims: [0] } } } },
+    ];
+    const shapes = new Map([[model.graph.node(relu)!.outputs[0]!.name, [8, 4, 6, 6]]]);
+    const r = await new TaylorPruner(model, cfg, ev, { trainingSteps: 2, shapes }).compress();
+    const mul = ev.model.graph.node(`${relu}/prune_mask`)!;
+    expect(mul.opType).toBe('Mul');
+    expect(mul.inputs[0]!.producer!.name).toBe(relu);
+    const out = r.masks.get(relu)!.get('_output_0')!;
+    expect(out.dims).toEqual([1, 4, 1, 1]);
+    expect([...out.data]).toEqual([...r.masks.get('/conv/Conv')!.get('weight')!.data]);
+  });
+});
+
 describe('SlimPruner', () => {
   it("the factor's gradient includes the penalty term regular_scale · sign(f) / #targets", async () => {
     const cfg = [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5 }];

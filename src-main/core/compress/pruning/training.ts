@@ -116,14 +116,13 @@ function insertBefore(g: Graph, nodeName: string, index: number, opType: string,
 function insertAfter(g: Graph, nodeName: string, index: number, opType: string, other: Value, label: string): void {
   const v = g.node(nodeName)!.outputs[index]!;
   const uses = [...v.uses];
-  const wasOutput = g.outputs.map((o, i) => (o === v ? i : -1)).filter((i) => i >= 0);
   const original = v.name;
   g.renameValue(v, g.uniqueName(`${original}_unmasked`));
   const m = g.addNode({ opType, name: freeNodeName(g, `${nodeName}/${label}`), inputs: [v, other], outputs: [original] });
   const out = m.outputs[0]!;
   out.type = v.type;
   for (const u of uses) u.node.setInput(u.index, out);
-  for (const i of wasOutput) g.outputs[i] = out;
+  g.replaceOutput(v, out);
 }
 
 /**
@@ -306,9 +305,10 @@ export class TaylorPruner extends TrainingPruner {
     return a && { data: a.sum, dims: a.dims, steps: this.count };
   }
 
-  installCollection(hooks: TrainingHooks): Revert[] {
+  installCollection(hooks: TrainingHooks, buffers: MaskBuffers): Revert[] {
     this.acc.clear();
     this.count = 0;
+    buffers.install(hooks);
     const reverts: Revert[] = [];
     const weights = new Map<string, Float32Array | Float64Array>();
     const ranked = this.engine.preparedTargets.filter((p) => p.ranked);
