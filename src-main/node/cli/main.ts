@@ -20,6 +20,7 @@ import { distillCommand } from './distill.ts';
 import { quantizeCommand } from './quantize.ts';
 import { webCommand } from './web.ts';
 import { allocateCommand, sensitivityCommand } from './sensitivity.ts';
+import { inspectNodeCommand } from './inspect-node.ts';
 import { parseRatios, SCAN_PRUNERS } from '../../../src-shared/sensitivity.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
@@ -125,9 +126,12 @@ function addInspectCommand(program: Command): void {
     .option('--json', 'print one JSON object')
     .option('--trace', 'also list every value with its traced shape')
     .option('--allow-trace-failure', 'a model that loads but cannot be traced is a warning (exit 0), not an error (exit 1)')
+    .option('--node <name>', 'inspect one node: attributes, inputs / outputs with traced shapes, weight statistics and histogram, Q/DQ parameters')
+    .option('--config <file>', 'with --node: also say which entries of this config list select it')
     .addOption(shapeOption())
     .addOption(epOption())
-    .action(async (file: string, o: { json?: boolean; trace?: boolean; allowTraceFailure?: boolean; shape?: string[]; ep: string }) => {
+    .action(async (file: string, o: { json?: boolean; trace?: boolean; allowTraceFailure?: boolean; shape?: string[]; ep: string; node?: string; config?: string }) => {
+      if (o.node !== undefined) return void (await inspectNodeCommand(file, o.node, { json: o.json, config: o.config, shapes: parseShapes(o.shape), ep: o.ep }));
       const { model, lifted, normalization, fileNodes, liftedConstantNodes } = openModel(file);
       const info = await inspectModel(model, { file, lifted, normalized: normalization.summary, values: o.trace, shapes: parseShapes(o.shape), ep: o.ep, fileNodes, liftedConstantNodes });
       print(!!o.json, info, () => {
