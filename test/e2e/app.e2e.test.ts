@@ -6,13 +6,14 @@
  * survive a lost WebSocket, look at a failed run, compare, export, delete, and refuse forged payloads. Screenshots
  * of every view go to test-artifacts/e2e/.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallContext } from '../../src-shared/ipc/contract.ts';
 import { Model, Tensor, type Value } from '../../src-main/core/ir/index.ts';
-import { saveModelFile } from '../../src-main/node/io/model-file.ts';
+import { loadModelFile, saveModelFile } from '../../src-main/node/io/model-file.ts';
+import { computeFactors, emptySnapshot, parsePlan } from '../../src-shared/experiment.ts';
 import { TEST_STEPS_MODULE } from '../../src-main/node/jobs/test-steps.ts';
 import { STEP_MODULES } from '../../src-main/node/steps/index.ts';
 import { RESOURCES_DIR } from '../../src-main/node/train/mnist.ts';
@@ -41,6 +42,33 @@ function writeLargeModel(path: string, blocks: number): void {
   x.type = { kind: 'tensor', dtype: 'float32', shape: [1, 16] };
   g.outputs.push(x);
   saveModelFile(m, path);
+}
+
+/**
+ * Polls the run view until the fine-tune step is a tenth done; returns the ETA it showed then, when, and a clock
+ * for the finish (read after the report appears).
+ */
+async function etaAtTenthOfFinetune(page: Session['page']): Promise<{ etaMs: number; at: number; step: string; finishedAt: () => number } | null> {
+  const parse = (t: string) => {
+    const m = /^(?:(\d+) m )?(\d+) (s|ms)$/.exec(t.trim());
+    return m ? (m[3] === 'ms' ? Number(m[2]) : Number(m[1] ?? 0) * 60_000 + Number(m[2]) * 1000) : null;
+  };
+  const t0 = Date.now();
+  while (Date.now() - t0 < RUN_TIMEOUT) {
+    const text = (await page.getByTestId('run-progress').textContent()) ?? '';
+    const m = /step (\d+)\/(\d+)/.exec(text);
+    // The first figure shown once a tenth is done ("estimating…" until the step has a pace).
+    const etaMs = m && Number(m[1]) / Number(m[2]) >= 0.1 ? parse((await page.locator('.eta .v').textContent()) ?? '') : null;
+    if (m && etaMs !== null) {
+      const at = Date.now();
+      let done = 0;
+      void page.getByTestId('report-figures').waitFor({ timeout: RUN_TIMEOUT }).then(() => (done = Date.now()));
+      return { etaMs, at, step: m[0], finishedAt: () => done || Date.now() };
+    }
+    if (await page.getByTestId('report-figures').count()) return null;
+    await page.waitForTimeout(100);
+  }
+  return null;
 }
 
 const runIdFromUrl = () => /#\/runs\/([0-9a-f]+)/.exec(s.page.url())?.[1] ?? '';
@@ -176,6 +204,34 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
     expect(runIds[0]).not.toBe(runIds[1]);
   });
 
+  it('shows an ETA within ±30 % of the time really left once a tenth of a fine-tune is done', { timeout: RUN_TIMEOUT }, async () => {
+    if (!available.includes('finetune')) return;
+    const { page } = s;
+    const mnist = (f: string) => join(RESOURCES_DIR, 'mnist', f);
+    const train = { kind: 'idx', paths: [mnist('train-images-idx3-ubyte.gz'), mnist('train-labels-idx1-ubyte.gz')] };
+    // A fine-tune of ~700 steps after quick prune and speedup steps: the case the even spread got wrong.
+    const plan = {
+      name: 'eta check',
+      model: join(RESOURCES_DIR, 'mnist-cnn.onnx'),
+      dataset: { train, calibration: { ...train, limit: 256 }, evaluation: { kind: 'idx', paths: [mnist('t10k-images-idx3-ubyte.gz'), mnist('t10k-labels-idx1-ubyte.gz')], limit: 1000 } },
+      evaluator: { metric: 'top1', batchSize: 100 },
+      steps: [
+        { kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] },
+        { kind: 'speedup' },
+        { kind: 'finetune', epochs: 4.5, lr: 0.003, optimizer: { kind: 'adam' }, schedule: { kind: 'cosine' }, batchSize: 64 },
+      ],
+    };
+    const { runId } = await s.web.host.impl.experiments.start({ plan, name: 'eta check' }, ctx);
+    runIds.push(runId);
+    await page.goto(`${s.web.url}#/runs/${runId}`);
+    const eta = await etaAtTenthOfFinetune(page);
+    await page.getByTestId('report-figures').waitFor({ timeout: RUN_TIMEOUT });
+    expect(eta, 'the run view showed no ETA during the fine-tune').not.toBeNull();
+    const really = eta!.finishedAt() - eta!.at;
+    console.info(`ETA at ${eta!.step}: ${eta!.etaMs} ms shown, ${really} ms really left`);
+    expect(Math.abs(eta!.etaMs - really) / really, `ETA ${eta!.etaMs} ms vs ${really} ms`).toBeLessThanOrEqual(0.3);
+  });
+
   it('shows a failed run where the user looks', { timeout: RUN_TIMEOUT }, async () => {
     const { page } = s;
     const plan = { name: 'calibration mismatch', model: join(RESOURCES_DIR, 'mnist-cnn.onnx'), steps: [{ kind: 'fail', message: 'calibration data has 3 channels but the model input "input" expects 1' }] };
@@ -203,11 +259,11 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
 
   it('lists, searches, sorts and tags runs', async () => {
     const { page } = s;
-    expect(await page.locator('[data-testid^="run-row-"]').count()).toBe(3);
+    expect(await page.locator('[data-testid^="run-row-"]').count()).toBe(4);
     await page.getByTestId('run-search').fill('aggressive');
     await expect.poll(() => page.locator('[data-testid^="run-row-"]').count()).toBe(1);
     await page.getByTestId('run-search').fill('');
-    await expect.poll(() => page.locator('[data-testid^="run-row-"]').count()).toBe(3);
+    await expect.poll(() => page.locator('[data-testid^="run-row-"]').count()).toBe(4);
     await page.getByRole('button', { name: /Accuracy/ }).click();
     const row = page.getByTestId(`run-row-${runIds[1]}`);
     await row.getByRole('button', { name: /Edit the name, tags and notes/ }).click();
@@ -229,6 +285,14 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
     expect(params).toContain('aggressive 70 %');
     expect(params).not.toContain('executionProvider');
     expect(await page.getByTestId('widths-table').textContent()).toContain('conv1');
+    // At 1440 px the page fits the window: no horizontal scroll.
+    expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).toBeLessThanOrEqual(1440);
+    // Latencies taken at two moments, measured again side by side on request.
+    await page.getByTestId('remeasure').click();
+    await page.getByTestId('metric-Latency p50 now').waitFor({ timeout: 60_000 });
+    const now = await page.getByTestId('metric-Latency p50 now').textContent();
+    expect(now).toMatch(/\d+\.\d+ ms.*\d+\.\d+ ms/);
+    expect(await page.getByTestId('remeasured-note').textContent()).toContain('alternating with its original');
     await page.waitForTimeout(600);
     await s.shot('13-compare', { fullPage: true });
     await page.getByRole('radio', { name: 'Dark', exact: true }).click();
@@ -277,7 +341,7 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       return JSON.parse(text);
     }, s.web.token);
     expect(reply).toMatchObject({ t: 'err', id: 1, error: { code: 'BAD_REQUEST', details: { issues: [{ path: '$.runId' }] } } });
-    expect(await s.page.locator('[data-testid^="run-row-"]').count()).toBe(2);
+    expect(await s.page.locator('[data-testid^="run-row-"]').count()).toBe(3);
   });
 
   it('opens a graph of 3,000 nodes and stays responsive', async () => {
@@ -303,6 +367,88 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
     expect(openMs).toBeLessThan(90_000);
     await s.shot('17-large-graph');
   }, RUN_TIMEOUT);
+
+  it('reopens a model by typing its path; a model without its weight data says so', async () => {
+    const { page } = s;
+    const folder = join(dir, 'weightless');
+    mkdirSync(folder, { recursive: true });
+    saveModelFile(loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx')), join(folder, 'net.onnx'), { external: { location: 'net.onnx.data', threshold: 1024 } });
+    rmSync(join(folder, 'net.onnx.data'));
+    const form = page.getByTestId('reopen-path');
+    await form.getByRole('textbox').fill(join(folder, 'net.onnx'));
+    await form.getByRole('button', { name: 'Open path' }).click();
+    const error = page.getByTestId('open-error');
+    await error.waitFor({ timeout: 30_000 });
+    expect(await error.textContent()).toContain('net.onnx is missing its weight data');
+    expect(await error.textContent()).not.toContain('not an ONNX model');
+    await s.shot('18-weightless-model');
+    await form.getByRole('textbox').fill(join(RESOURCES_DIR, 'mnist-cnn.onnx'));
+    await form.getByRole('button', { name: 'Open path' }).click();
+    await page.getByTestId('model-name').filter({ hasText: 'mnist-cnn.onnx' }).waitFor({ timeout: 60_000 });
+  });
+
+  it('blocks a config list that selects no target, naming what it could select', async () => {
+    const { page } = s;
+    await page.getByTestId('step-config').click();
+    await page.getByTestId('config-tab-pruning').click();
+    await page.getByTestId('json-tab').click();
+    await page.getByTestId('config-json').fill('[\n  { "op_names": ["/conv9/Conv"], "sparse_ratio": 0.5 }\n]');
+    const faults = page.getByTestId('config-faults');
+    await faults.waitFor({ timeout: 20_000 });
+    expect(await faults.textContent()).toContain('selects no pruning target');
+    expect(await faults.textContent()).toContain('/conv1/Conv');
+    await page.getByTestId('step-review').click();
+    await page.getByTestId('validation-issues').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('validation-issues').textContent()).toContain('$.steps[0].configList');
+    expect(await page.getByTestId('validation-ok').count()).toBe(0);
+    await s.shot('19-zero-targets-blocked');
+    await page.getByTestId('step-config').click();
+    await page.getByTestId('json-tab').click();
+    await page.getByTestId('config-json').fill('[\n  { "op_types": ["Conv"], "sparse_ratio": 0.5, "dependency_group_id": "auto" }\n]');
+  });
+
+  it('shows the provider fallback of a run that asked for WebGPU', { timeout: RUN_TIMEOUT }, async () => {
+    const { page } = s;
+    const plan = { name: 'on webgpu', model: join(RESOURCES_DIR, 'mnist-cnn.onnx'), executionProvider: 'webgpu', steps: [{ kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] }] };
+    const { runId } = await s.web.host.impl.experiments.start({ plan, name: 'on webgpu' }, ctx);
+    await page.goto(`${s.web.url}#/runs/${runId}`);
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: RUN_TIMEOUT }).toContain('Succeeded');
+    const provider = s.web.host.store.getSnapshot(runId, 'after')?.provider;
+    expect(provider?.requested).toBe('webgpu');
+    if (provider?.used === 'webgpu') return; // a machine with a GPU: nothing fell back
+    await page.getByTestId('ep-fallback').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('ep-fallback').textContent()).toMatch(/Measured on CPU, not webgpu.*webgpu requested but/);
+    expect(await page.getByTestId('run-log').textContent()).toContain('execution provider: webgpu requested but');
+    const report = JSON.parse(readFileSync(join(s.web.host.store.runDir(runId), 'report.json'), 'utf8'));
+    expect(report.after.provider).toMatchObject({ requested: 'webgpu', used: 'cpu' });
+    await s.shot('20-provider-fallback');
+  });
+
+  it('draws the Pareto front of three runs with known figures', async () => {
+    const { page } = s;
+    const figures = [
+      { name: 'fast', accuracy: 0.9799, latency: 0.219 },
+      { name: 'middle (dominated)', accuracy: 0.926, latency: 0.45 },
+      { name: 'accurate', accuracy: 0.984, latency: 0.822 },
+    ];
+    const plan = parsePlan({ model: join(RESOURCES_DIR, 'mnist-cnn.onnx'), steps: [{ kind: 'speedup' }] });
+    const ids = figures.map((f, i) => {
+      const run = s.web.host.store.createRun({ plan, name: f.name });
+      const before = { ...emptySnapshot(), params: 24170, sizeBytes: 100_000, accuracy: 0.9921, latencyMs: { p50: 0.2 } };
+      // the middle run is the smallest model: a front over size too would have kept it
+      const after = { ...emptySnapshot(), params: 12000 - i, sizeBytes: i === 1 ? 20_000 : 40_000, accuracy: f.accuracy, latencyMs: { p50: f.latency } };
+      s.web.host.store.recordSnapshot(run.id, 'before', before);
+      s.web.host.store.recordSnapshot(run.id, 'after', after);
+      s.web.host.store.finishRun(run.id, 'succeeded', { report: { runId: run.id, planName: null, status: 'succeeded', before, after, factors: computeFactors(before, after), steps: [], startedAt: null, finishedAt: null, modelSha256: null } });
+      return run.id;
+    });
+    await page.goto(`${s.web.url}#/compare?ids=${ids.join(',')}`);
+    const chart = page.getByTestId('pareto-chart');
+    await chart.waitFor({ timeout: 30_000 });
+    expect((await chart.getAttribute('data-front'))!.split(',').sort()).toEqual(['accurate', 'fast']);
+    await page.waitForTimeout(500);
+    await s.shot('21-pareto-three-runs');
+  });
 
   it('met no console error, page error or CSP violation on the way', () => {
     expect(s.problems).toEqual([]);

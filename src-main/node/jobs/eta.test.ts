@@ -32,4 +32,20 @@ describe('remainingMs', () => {
     expect(remainingMs({ kinds: ['finetune'], phase: 0, fraction: 0.001, phaseElapsedMs: 2000, finished })).toBeNull();
     expect(remainingMs({ kinds: ['finetune'], phase: 0, fraction: 0.5, phaseElapsedMs: 100, finished })).toBeNull();
   });
+
+  it('a fine-tune that spends its first seconds building the training graph is paced from its first report', () => {
+    // 3 s of graph building, then 124 steps at 12 ms each; reports every few steps.
+    const setup = 3000;
+    const perStep = 12;
+    const finished = new Map([['measure', [1500]], ['prune', [300]], ['speedup', [400]]]);
+    const at = (step: number) => ({ fraction: step / 124, phaseElapsedMs: setup + step * perStep });
+    const now = at(16);
+    const truth = (124 - 16) * perStep + 1500 /* quantize ≈ measure */ + 1500;
+    const eta = remainingMs({ kinds: KINDS, phase: 2, ...now, finished, anchor: at(8) })!;
+    expect(Math.abs(eta - truth) / truth).toBeLessThan(0.3);
+    // Paced from the phase's start instead, the setup would count as training: several times too long.
+    expect(remainingMs({ kinds: KINDS, phase: 2, ...now, finished })! / truth).toBeGreaterThan(3);
+    // At the first report itself there is no pace yet: no figure rather than a wrong one.
+    expect(remainingMs({ kinds: KINDS, phase: 2, ...at(8), finished, anchor: at(8) })).toBeNull();
+  });
 });

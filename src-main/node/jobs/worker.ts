@@ -59,6 +59,8 @@ class Reporter {
   private readonly timer: NodeJS.Timeout;
   private phaseStartedAt = Date.now();
   private inPhase = false;
+  /** The phase's first report with work done: the pace is measured from there (setup is not pace). */
+  private anchor: { fraction: number; phaseElapsedMs: number } | undefined;
   private readonly finished = new Map<string, number[]>();
 
   constructor(
@@ -76,6 +78,7 @@ class Reporter {
     if (this.inPhase) this.finished.set(this.kind, [...(this.finished.get(this.kind) ?? []), now - this.phaseStartedAt]);
     this.inPhase = true;
     this.phaseStartedAt = now;
+    this.anchor = undefined;
     this.stepIndex = index;
     this.kind = kind;
     this.counters.clear();
@@ -85,6 +88,7 @@ class Reporter {
   progress(update: StepProgress, force = false): void {
     const fraction = Math.min(1, Math.max(0, Number.isFinite(update.fraction) ? update.fraction : this.last.fraction));
     this.last = { ...update, fraction };
+    if (!this.anchor && fraction > 0 && fraction < 1) this.anchor = { fraction, phaseElapsedMs: Date.now() - this.phaseStartedAt };
     if (update.loss !== undefined) this.metric('loss', update.loss, update.step);
     for (const [k, v] of Object.entries(update.parts ?? {})) this.metric(k, v, update.step);
     if (update.metric !== undefined) this.metric('metric', update.metric);
@@ -127,7 +131,7 @@ class Reporter {
       kind: this.kind,
       fraction: this.last.fraction,
       overall,
-      etaMs: remainingMs({ kinds: this.kinds, phase: this.stepIndex, fraction: this.last.fraction, phaseElapsedMs: Date.now() - this.phaseStartedAt, finished: this.finished }),
+      etaMs: remainingMs({ kinds: this.kinds, phase: this.stepIndex, fraction: this.last.fraction, phaseElapsedMs: Date.now() - this.phaseStartedAt, finished: this.finished, anchor: this.anchor }),
       heartbeat,
       t: Date.now(),
     };
