@@ -330,29 +330,6 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
     expect(existsSync(join(dir, 'home', 'artifacts', runIds[2]!))).toBe(false);
   });
 
-  it('runs a distillation from the wizard and draws its task and distillation losses as two curves', { timeout: RUN_TIMEOUT }, async () => {
-    const { page } = s;
-    await page.getByTestId('nav-wizard').click();
-    await page.getByTestId('step-compression').click();
-    for (const id of ['enable-quantize', 'enable-finetune']) if (await page.getByTestId(id).isVisible()) await page.getByTestId(id).setChecked(false);
-    await page.getByTestId('enable-distill').setChecked(true);
-    await page.getByTestId('distill-preset-logits').click();
-    expect(await page.getByTestId('teacher').getAttribute('placeholder')).toContain('the original model');
-    await s.shot('17-wizard-distillation', { fullPage: true });
-    await page.getByTestId('step-review').click();
-    await page.getByTestId('run-name').fill('distilled 70 %');
-    await page.getByTestId('validation-ok').waitFor({ timeout: 30_000 });
-    await page.getByTestId('run-button').click();
-    await page.getByTestId('run-title').waitFor();
-    await page.getByTestId('report-figures').waitFor({ timeout: RUN_TIMEOUT });
-    expect(await page.getByTestId('run-status').textContent()).toContain('Succeeded');
-    const label = () => page.getByTestId('loss-chart').getAttribute('aria-label');
-    await expect.poll(label, { timeout: 20_000 }).toContain('distill — task loss');
-    expect(await label()).toContain('distill — distillation loss');
-    await page.waitForTimeout(500);
-    await s.shot('18-run-distillation-curves', { fullPage: true });
-  });
-
   it('refuses forged payloads on the wire', async () => {
     const reply = await s.page.evaluate(async (token) => {
       const ws = new WebSocket(`ws://${(globalThis as any).location.host}/ws?token=${encodeURIComponent(token)}`);
@@ -365,6 +342,29 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
     }, s.web.token);
     expect(reply).toMatchObject({ t: 'err', id: 1, error: { code: 'BAD_REQUEST', details: { issues: [{ path: '$.runId' }] } } });
     expect(await s.page.locator('[data-testid^="run-row-"]').count()).toBe(3);
+  });
+
+  it('runs a distillation from the wizard and draws its task and distillation losses as two curves', { timeout: RUN_TIMEOUT }, async () => {
+    const { page } = s;
+    await page.getByTestId('nav-wizard').click();
+    await page.getByTestId('step-compression').click();
+    for (const id of ['enable-quantize', 'enable-finetune']) if (await page.getByTestId(id).isVisible()) await page.getByTestId(id).setChecked(false);
+    await page.getByTestId('enable-distill').setChecked(true);
+    await page.getByTestId('distill-preset-logits').click();
+    expect(await page.getByTestId('teacher').getAttribute('placeholder')).toContain('the original model');
+    await s.shot('18-wizard-distillation', { fullPage: true });
+    await page.getByTestId('step-review').click();
+    await page.getByTestId('run-name').fill('distilled 70 %');
+    await page.getByTestId('validation-ok').waitFor({ timeout: 30_000 });
+    await page.getByTestId('run-button').click();
+    await page.getByTestId('run-title').waitFor();
+    await page.getByTestId('report-figures').waitFor({ timeout: RUN_TIMEOUT });
+    expect(await page.getByTestId('run-status').textContent()).toContain('Succeeded');
+    const label = () => page.getByTestId('loss-chart').getAttribute('aria-label');
+    await expect.poll(label, { timeout: 20_000 }).toContain('distill — task loss');
+    expect(await label()).toContain('distill — distillation loss');
+    await page.waitForTimeout(500);
+    await s.shot('19-run-distillation-curves', { fullPage: true });
   });
 
   it('opens a graph of 3,000 nodes and stays responsive', async () => {
