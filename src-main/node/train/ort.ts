@@ -83,6 +83,8 @@ export async function traceModel(model: Model, feeds: Record<string, ort.Tensor>
     g.addOutput(v);
     outs.add(v);
   }
+  // tensors no node reads yet (a distiller's projections, used only by its loss term) would only draw ORT's warnings
+  for (const v of [...g.initializers]) if (v.uses.length === 0 && !v.isGraphOutput) g.removeInitializer(v);
   const session = await createSession(m, s);
   try {
     const r = await session.run(feeds);
