@@ -109,6 +109,8 @@ export { ModelSpeedup, type ModelSpeedupOptions, type SpeedupResult } from './no
 export { speedupCommand } from './node/cli/speedup.ts';
 export { registerPropagationRule, registerReplacer } from './core/compress/dependency/index.ts';
 export { autoDependencyGroups, resolveAutoDependencyGroups, groupPruningMasks } from './core/compress/pruning/index.ts';
+export { SlimPruner, TaylorPruner, MovementPruner, LinearPruner, AGPPruner, type TrainingPruneResult, type TrajectoryPoint } from './core/compress/pruning/index.ts';
+export { trainingPrune, type TrainingPruneRun } from './node/train/prune.ts';
 export { compactModel, EmptyLayerError, SpeedupVerificationError } from './core/compress/speedup/index.ts';
 export type { SpeedupReport } from '../src-shared/speedup-report.ts';
 export { Evaluator, Trainer, train, loadDataset, ArrayDataset } from './node/train/index.ts';

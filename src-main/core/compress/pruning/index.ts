@@ -20,3 +20,26 @@ export type { ShapeSource } from './setup.ts';
 export { autoDependencyGroups, resolveAutoDependencyGroups } from './auto-groups.ts';
 export { groupPruningMasks, type GroupPruningOptions } from './group-masks.ts';
 export { allocate, parseBudget, AllocationError, type AllocateOptions } from './allocate.ts';
+export {
+  TrainingPruner,
+  SlimPruner,
+  TaylorPruner,
+  MovementPruner,
+  ScheduledPruner,
+  LinearPruner,
+  AGPPruner,
+  MaskBuffers,
+  TRAINING_PRUNER_CLASSES,
+  PrunerOptionError,
+  TrainingTooShortError,
+  movementRatio,
+  linearSchedule,
+  agpSchedule,
+  type TrainingPruneResult,
+  type TrajectoryPoint,
+  type TaylorPrunerOptions,
+  type SlimPrunerOptions,
+  type MovementPrunerOptions,
+  type ScheduleOptions,
+  type SchedulablePruner,
+} from './training.ts';
