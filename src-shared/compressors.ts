@@ -185,6 +185,8 @@ export const QUANTIZER_REGISTRY = {
       observer: z.enum(Object.keys(OBSERVER_REGISTRY) as [ObserverName, ...ObserverName[]]).default('minmax'),
       /** Calibration batches of 32 samples. */
       calibrationBatches: positiveInt.default(32),
+      /** Keep in fp32 the layers (or the whole model) where int8 measured slower than fp32 on this machine. */
+      latencyAware: z.boolean().default(false),
     },
   }),
   qat: entry({

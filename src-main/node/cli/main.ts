@@ -287,6 +287,7 @@ function addQuantizeCommand(program: Command): void {
     .option('--calib-count <n>', 'calibration samples (default 500)', count(1))
     .option('--eval-count <n>', 'evaluation samples (default 2000)', count(1))
     .option('--max-drop <x>', 'accuracy-controlled fallback: largest top-1 drop allowed (e.g. 0.005)', fraction)
+    .option('--latency-aware', 'ptq: keep in fp32 the layers (or the whole model) where int8 measures slower than fp32 here')
     .option('--threads <n>', 'threads for evaluation and latency', count(1))
     .option('--out <dir>', 'output folder for <stem>.int8.onnx and its calibration table')
     .addOption(shapeOption())

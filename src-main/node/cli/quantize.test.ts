@@ -94,5 +94,14 @@ describe('quantizeCommand', () => {
     await expect(quantizeCommand({ model, quantizer: 'dorefa', data: calib, quantStartStep: 3 }, capture())).rejects.toThrow('--quant-start-step is not read by the dorefa quantizer: only qat delays quantization');
     await expect(quantizeCommand({ model, calib, epochs: 2 }, capture())).rejects.toThrow('--epochs is not read by the ptq quantizer');
     await expect(quantizeCommand({ model, quantizer: 'gptq', calib }, capture())).rejects.toThrow('unknown quantizer "gptq" (available: ptq, qat, lsq, lsqplus, dorefa, bnn)');
+    await expect(quantizeCommand({ model, quantizer: 'qat', data: calib, latencyAware: true }, capture())).rejects.toThrow('--latency-aware is not read by the qat quantizer');
+  });
+
+  it('--latency-aware reports which layers stayed fp32 (or the whole model) and returns a model no slower by its measurement', async () => {
+    const io = capture();
+    const r = await quantizeCommand({ model, calib, calibCount: 100, evalCount: 300, latencyAware: true, runs: 3 }, io);
+    expect(r.mixedPrecision).toBeDefined();
+    if (r.mixedPrecision!.wholeModelFloat) expect(io.out).toMatch(/the model stays fp32 \(--latency-aware\)/);
+    for (const l of r.mixedPrecision!.floatLayers) expect(io.out).toContain(`fp32      ${l.node}: int8 was slower`);
   });
 });

@@ -14,6 +14,7 @@ import { formatDiagnostic } from '../../core/compress/errors.ts';
 import { QUANTIZERS, unknownCompressorMessage, type QuantizerName } from '../../../src-shared/compressors.ts';
 import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
 import { checkDeployed, isTrainedQuantizer, TRAINED_QUANTIZER_CLASSES } from '../quantize/trained.ts';
+import { latencyAwarePrecision } from '../quantize/mixed.ts';
 import { ArrayDataset, Evaluator, evaluate, type RunOptions } from '../train/index.ts';
 import { ORT_CPU_STATIC_CONFIG, OBSERVER_KINDS, quantizeDynamic, type CalibrationConfig, type ObserverKind } from '../../core/compress/quantization/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
@@ -66,6 +67,8 @@ export interface QuantizeCommandOptions {
   optimizer?: 'sgd' | 'adam' | 'adamw';
   lr?: number;
   batchSize?: number;
+  /** PTQ: keep in fp32 the layers (or the whole model) where int8 measures slower than fp32 at batch 1 here. */
+  latencyAware?: boolean;
   /** QAT: optimizer steps in float before fake quantization starts. */
   quantStartStep?: number;
   /** LSQ / LSQ+: initial scales ('mean' = 2·mean|x|/√qmax, 'nni' = 0.01). */
@@ -94,6 +97,8 @@ export interface QuantizeReport {
   accuracy?: { before: number; after: number; drop: number; samples: number; on: string };
   fusion: Pick<FusionReport, 'counts' | 'integerOps' | 'floatLinear' | 'unfused'>;
   fallback?: { met: boolean; floatNodes: string[]; evaluations: number };
+  /** --latency-aware: layers kept fp32 because int8 measured slower (speedup when moved back), or the whole model. */
+  mixedPrecision?: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean };
   files?: { model: string; calibration?: string };
   diagnostics: Diagnostic[];
 }
@@ -144,6 +149,7 @@ export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandI
     ...(q.accuracy ? { accuracy: q.accuracy } : {}),
     fusion: { counts: q.fusion.counts, integerOps: q.fusion.integerOps, floatLinear: q.fusion.floatLinear, unfused: q.fusion.unfused },
     ...(q.fallback ? { fallback: q.fallback } : {}),
+    ...(q.mixedPrecision ? { mixedPrecision: q.mixedPrecision } : {}),
     diagnostics: q.diagnostics,
   };
   if (opts.out) report.files = writeOutputs(opts, q.model, q.config);
@@ -166,6 +172,7 @@ interface Quantized {
   accuracy?: QuantizeReport['accuracy'];
   calibration?: QuantizeReport['calibration'];
   fallback?: QuantizeReport['fallback'];
+  mixedPrecision?: QuantizeReport['mixedPrecision'];
   diagnostics: Diagnostic[];
   /** One calibration sample's input shape (batch 1). */
   sampleShape?: number[];
@@ -185,12 +192,13 @@ function parseQuantizer(opts: QuantizeCommandOptions): QuantizerName {
   };
   if (isTrainedQuantizer(name)) {
     if (!opts.data) throw new QuantizeCommandError(`the ${name} quantizer trains: give its labelled training data with --data`, { quantizer: name });
-    for (const k of ['calib', 'calibCount', 'maxDrop'] as const) refuse(k, 'it trains on --data instead of calibrating');
+    for (const k of ['calib', 'calibCount', 'maxDrop', 'latencyAware'] as const) refuse(k, 'it trains on --data instead of calibrating');
     if (opts.observer !== undefined && opts.observer !== 'minmax') refuse('observer', 'it trains on --data instead of calibrating');
     if (name !== 'qat') refuse('quantStartStep', 'only qat delays quantization');
     if (name !== 'lsq' && name !== 'lsqplus') refuse('init', 'only lsq / lsqplus learn their scales');
   } else {
     for (const k of TRAINING_FLAGS) refuse(k, 'it calibrates (--calib) and does not train');
+    if (opts.latencyAware && !opts.calib) refuse('latencyAware', 'dynamic quantization (no --calib) has no per-layer choice to make');
   }
   return name as QuantizerName;
 }
@@ -248,9 +256,21 @@ async function staticQuantize(model: Model, configList: unknown, opts: QuantizeC
     }
     accuracy = { before: beforeAcc, after: afterAcc, drop: beforeAcc - afterAcc, samples: evaluation.count, on };
   }
+  let mixedPrecision: QuantizeReport['mixedPrecision'];
+  if (opts.latencyAware) {
+    const kept = fallback ? q.activeTargets().filter((t) => !fallback!.floatNodes.includes(t.node)) : q.activeTargets();
+    const m = await latencyAwarePrecision(q.fused, kept, q.parameters, model, { batch: 1, threads, sampleShape: calibration.shape });
+    mixedPrecision = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat };
+    exported = { ...exported, model: m.model };
+    if (accuracy && (m.wholeModelFloat || m.floatLayers.length)) {
+      const after = await evaluator.evaluate(m.model);
+      accuracy = { ...accuracy, after, drop: accuracy.before - after };
+    }
+  }
   return {
     model: exported.model,
     config,
+    ...(mixedPrecision ? { mixedPrecision } : {}),
     fusion: exported.fusion!,
     ...(accuracy ? { accuracy } : {}),
     ...(fallback ? { fallback } : {}),
@@ -334,6 +354,8 @@ function printReport(r: QuantizeReport, io: CommandIO): void {
     `  ORT       ${r.fusion.integerOps} integer kernels (${Object.entries(r.fusion.counts).filter(([k]) => INTEGER_OPS.has(k)).map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}), ${r.fusion.floatLinear} float linear ops left`,
     ...r.fusion.unfused.map((u) => `  not fused ${u.node} (${u.opType}): ${u.reason}`),
     ...(r.fallback ? [`  fallback  ${r.fallback.floatNodes.length} node(s) back to float after ${r.fallback.evaluations} evaluations${r.fallback.met ? '' : ' (drop not met; best kept)'}`] : []),
+    ...(r.mixedPrecision?.wholeModelFloat ? ['  latency   int8 measured slower than fp32 here: the model stays fp32 (--latency-aware)'] : []),
+    ...(r.mixedPrecision?.floatLayers ?? []).map((l) => `  fp32      ${l.node}: int8 was slower (${l.gain.toFixed(2)}× faster in fp32, side by side)`),
     ...(r.files ? [`  wrote     ${r.files.model}${r.files.calibration ? `\n  wrote     ${r.files.calibration}` : ''}`] : []),
   ];
   io.stdout(`${lines.join('\n')}\n`);

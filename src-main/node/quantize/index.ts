@@ -6,3 +6,4 @@ export { accuracyFallback, schedule, type FallbackOptions, type FallbackResult }
 export { loadSamples, checkSamples, batchesOf, declaredBatch, imageEvaluator, type SampleSet, type ImageEvaluatorOptions } from './data.ts';
 export { checkDeployed, isTrainedQuantizer, SimulatedDeployedMismatchError, TRAINED_QUANTIZER_CLASSES, type DeployedCheck, type TrainedQuantizerClass } from './trained.ts';
 export { compareQuantizedSpeed, formatSpeed, slowdownReasons, TINY_MODEL_MS, type BatchLatency, type SpeedReport } from './speed.ts';
+export { latencyAwarePrecision, type MixedPrecisionOptions, type MixedPrecisionResult, type SpeedProbe } from './mixed.ts';

@@ -53,6 +53,24 @@ describe('quantize step, trained quantizers', () => {
     expect(((r.summary as { slower?: string[] }).slower ?? []).length > 0).toBe(slower.length > 0);
   });
 
+  it('PTQ with latencyAware: the summary says which layers stayed fp32 (or the whole model), with the gain measured', async () => {
+    const plan = parsePlan({
+      model: res('mnist-cnn.onnx'),
+      dataset: { calibration: mnist('train', 256) },
+      seed: 0,
+      steps: [{ kind: 'quantize', quantizer: 'ptq', configList: [{ op_types: ['Conv', 'Gemm'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' } } }], calibrationBatches: 2, latencyAware: true }],
+    });
+    const logs: string[] = [];
+    const step = plan.steps[0] as QuantizeStep;
+    const r = await quantizeStep({ runId: 't', index: 0, step, plan, inputModel: plan.model, checkpointDir: mkdtempSync(join(tmpdir(), 'ptq-')), token: new CancellationSource().token, progress: () => {}, metric: () => {}, log: (m) => void logs.push(m) } as StepContext<QuantizeStep>);
+    const m = (r.summary as { mixedPrecision: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean } }).mixedPrecision;
+    expect(m).toBeDefined();
+    for (const l of m.floatLayers) expect(logs).toContain(`latency-aware precision: "${l.node}" stays fp32 (${l.gain.toFixed(2)}× faster that way, measured side by side)`);
+    expect(logs.some((l) => l.includes('the model stays fp32'))).toBe(m.wholeModelFloat);
+    // the default is off: a plan without it reads false
+    expect(parsePlan({ ...plan, steps: [{ ...plan.steps[0], latencyAware: undefined }] }).steps[0]).toMatchObject({ latencyAware: false });
+  });
+
   it('refuses a trained quantizer without dataset.train, and options it does not read, with the JSON path', () => {
     const base = { model: 'm.onnx', steps: [{ kind: 'quantize', quantizer: 'lsq', configList: [{ op_types: ['Conv'] }] }] };
     expect(issues(base)).toEqual(['$.steps[0]: the "lsq" quantizer trains and needs dataset.train']);

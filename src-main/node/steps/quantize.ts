@@ -8,7 +8,7 @@ import type { QuantizeStep, StepResult } from '../../../src-shared/experiment.ts
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { imageEvaluator, isTrainedQuantizer, QUANTIZER_CLASSES, type SampleSet } from '../quantize/index.ts';
+import { imageEvaluator, isTrainedQuantizer, latencyAwarePrecision, QUANTIZER_CLASSES, type SampleSet } from '../quantize/index.ts';
 import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
 import { trainedQuantizeStep } from './quantize-trained.ts';
 import { speedCheck } from './quantize-speed.ts';
@@ -35,6 +35,15 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   ctx.progress({ fraction: 0.7, message: 'exporting QDQ and checking what ORT fuses' });
   const exported = await q.exportQDQ();
   for (const d of [...q.diagnostics, ...exported.diagnostics]) if (d.level !== 'info') ctx.log(`${d.code}${d.node ? ` (${d.node})` : ''}: ${d.message}`, d.level === 'error' ? 'error' : 'warn');
+  let mixed: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean } | undefined;
+  if (step.latencyAware) {
+    ctx.progress({ fraction: 0.8, message: 'latency-aware precision: timing each quantized layer against float' });
+    const m = await latencyAwarePrecision(q.fused, q.activeTargets(), q.parameters, model, { batch: 1, sampleShape: cal.shape });
+    mixed = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat };
+    exported.model = m.model;
+    if (m.wholeModelFloat) ctx.log('latency-aware precision: int8 measured slower than fp32 here even with layers moved back, so the model stays fp32', 'warn');
+    for (const l of m.floatLayers) ctx.log(`latency-aware precision: "${l.node}" stays fp32 (${l.gain.toFixed(2)}× faster that way, measured side by side)`);
+  }
   const out = join(ctx.checkpointDir, 'quantized.onnx');
   saveModelFile(exported.model, out);
   const calFile = join(ctx.checkpointDir, 'calibration.json');
@@ -45,6 +54,6 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   return {
     outputModel: out,
     artifacts: [{ name: 'calibration.json', path: calFile, kind: 'calibration' }],
-    summary: { targets: q.activeTargets().length, reduceRange: q.reduceRange, integerKernels: counts, latency: speed.batches, ...(speed.slowerAt.length ? { slower: speed.reasons } : {}) },
+    summary: { targets: q.activeTargets().length, reduceRange: q.reduceRange, integerKernels: counts, latency: speed.batches, ...(speed.slowerAt.length ? { slower: speed.reasons } : {}), ...(mixed ? { mixedPrecision: mixed } : {}) },
   };
 }
