@@ -21,6 +21,7 @@ import { quantizeCommand } from './quantize.ts';
 import { webCommand } from './web.ts';
 import { allocateCommand, sensitivityCommand } from './sensitivity.ts';
 import { inspectNodeCommand } from './inspect-node.ts';
+import { diffCommand } from './diff.ts';
 import { parseRatios, SCAN_PRUNERS } from '../../../src-shared/sensitivity.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
@@ -252,6 +253,16 @@ function addSensitivityCommand(program: Command): void {
 }
 
 function addAllocateCommand(program: Command): void {
+  program
+    .command('diff')
+    .description('before / after graph diff: widths changed per node (pruned channels), removed nodes (folded BNs), inserted Q/DQ nodes')
+    .argument('<original>', 'the original .onnx')
+    .argument('<compressed>', 'the compressed .onnx (compact, quantized, or a run export)')
+    .option('--json', 'print JSON')
+    .action((original: string, compressed: string, o: { json?: boolean }) => {
+      diffCommand(original, compressed, o);
+    });
+
   program
     .command('allocate')
     .description('per-layer sparsities from a sensitivity scan for a budget (2x, 3.5ms, macs=20M, params=10k) within an accuracy drop; writes an NNI config list')
