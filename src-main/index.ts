@@ -114,6 +114,21 @@ export { trainingPrune, type TrainingPruneRun } from './node/train/prune.ts';
 export { compactModel, EmptyLayerError, SpeedupVerificationError } from './core/compress/speedup/index.ts';
 export type { SpeedupReport } from '../src-shared/speedup-report.ts';
 export { Evaluator, Trainer, train, loadDataset, ArrayDataset } from './node/train/index.ts';
+export {
+  DynamicLayerwiseDistiller,
+  Adaptive1dLayerwiseDistiller,
+  LogitsDistiller,
+  DISTILLER_CLASSES,
+  DistillLinkError,
+  TeacherError,
+  mergeTeacher,
+  type DistillLink,
+  type DistillResult,
+  type DistillerOptions,
+  type Adaptive1dOptions,
+  type LogitsDistillerOptions,
+} from './core/compress/distillation/index.ts';
+export { makeDistiller, openTeacher, type DistillSpec } from './node/train/distill.ts';
 export { buildTrainingStep, buildLoopStep, registerGradient, NotDifferentiableError } from './core/autodiff/index.ts';
 export { parsePlan, PlanError } from '../src-shared/experiment.ts';
 export { Runner, registerStep } from './node/jobs/index.ts';

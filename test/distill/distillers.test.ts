@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { cloneModel, type Model } from '../../src-main/core/ir/index.ts';
 import { L1NormPruner } from '../../src-main/core/compress/pruning/index.ts';
 import { simulate } from '../../src-main/core/compress/simulate/index.ts';
-import { DistillLinkError, DynamicLayerwiseDistiller, LogitsDistiller, TeacherError } from '../../src-main/core/compress/distillation/index.ts';
+// the package's entry point: NNI's names, as users import them
+import { DistillLinkError, DynamicLayerwiseDistiller, LogitsDistiller, TeacherError } from '../../src-main/index.ts';
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
 import { trace } from '../../src-main/node/runtime/index.ts';
