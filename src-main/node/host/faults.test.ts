@@ -129,4 +129,15 @@ describe('the browser mode under hostile requests', () => {
     expect(await open).toMatchObject({ message: expect.stringMatching(/"\/dev\/zero" is a character device, not a regular file/) });
     mkdirSync(join(dir, 'still-here'), { recursive: true });
   });
+
+  it('refuses preprocessing that does not fit the model: 3 mean values for a 1-channel model', async () => {
+    const api = client(host, 'validate');
+    const { datasets } = await api.models.examples({});
+    const split = datasets[0]!.dataset.train!;
+    const example = (await api.models.examples({})).models[0]!.path;
+    const plan = (mean: number[]) => ({ model: example, dataset: { train: { ...split, preprocess: { mean, std: [0.3] } } }, steps: [{ kind: 'count', n: 1 }] });
+    const bad = await api.experiments.validate({ plan: plan([0.485, 0.456, 0.406]) });
+    expect(bad.issues).toEqual([{ path: '$.dataset.train.preprocess', message: '$.dataset.train.preprocess.mean has 3 values but the input has 1 channel; give one value, or one per channel' }]);
+    expect((await api.experiments.validate({ plan: plan([0.13]) })).ok).toBe(true);
+  });
 });

@@ -3,6 +3,7 @@
  * cancel and resume runs, list / get / compare them, follow their jobs and re-broadcast progress, log, step and
  * status as contract events. Imports jobs, store and src-shared; never Electron or the transports.
  */
+import { modelChannels, preprocessFault } from '../steps/data.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compressorCapabilities } from '../../../src-shared/compressors.ts';
@@ -44,8 +45,24 @@ export function planIssues(raw: unknown): { plan: Plan | null; issues: PlanIssue
   plan.steps.forEach((s, i) => {
     if (!have.has(s.kind)) issues.push({ path: `$.steps[${i}].kind`, message: `this build has no executor for step kind "${s.kind}" (available: ${[...have].join(', ') || 'none'})` });
   });
-  if (!issues.some((i) => i.path === '$.model')) issues.push(...emptySelections(plan));
+  if (!issues.some((i) => i.path === '$.model')) issues.push(...emptySelections(plan), ...preprocessMismatches(plan));
   return { plan, issues };
+}
+
+/** Data splits whose preprocess mean / std do not fit the model's input channels. */
+function preprocessMismatches(plan: Plan): PlanIssue[] {
+  const splits = Object.entries(plan.dataset ?? {}).filter(([, split]) => split?.preprocess?.mean || split?.preprocess?.std);
+  if (splits.length === 0) return [];
+  let channels: number | null;
+  try {
+    channels = modelChannels(openModel(plan.model).model);
+  } catch {
+    return [];
+  }
+  return splits.flatMap(([name, split]) => {
+    const fault = preprocessFault(split!, channels, `$.dataset.${name}`);
+    return fault ? [{ path: `$.dataset.${name}.preprocess`, message: fault }] : [];
+  });
 }
 
 /**

@@ -56,7 +56,7 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
   const split = plan.dataset?.train;
   if (!split) throw new MissingSplitError('finetune', 'train');
   const { model } = openModel(ctx.inputModel);
-  const set = loadSplit(split);
+  const set = loadSplit(split, { model, field: '$.dataset.train' });
   const data = new ArrayDataset(set.images, set.shape, set.labels, [], 'train');
   const masks = attachedMasks(model);
   const keep = masks ? parameterMasks(model, masks) : null;

@@ -21,7 +21,7 @@ export async function measureModel(ctx: MeasureContext): Promise<MetricSnapshot>
   let accuracy: number | null = null;
   let shape: number[] | undefined;
   if (evalSplit) {
-    const data = loadSplit(evalSplit);
+    const data = loadSplit(evalSplit, { model, field: '$.dataset.evaluation' });
     const limit = plan.evaluator?.maxBatches ? Math.min(data.count, plan.evaluator.maxBatches * (plan.evaluator.batchSize ?? 64)) : data.count;
     const acc = await evaluateClassifier(model, { ...data, count: limit }, {
       batchSize: plan.evaluator?.batchSize ?? 64,

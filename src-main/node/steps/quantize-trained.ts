@@ -24,10 +24,10 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
   const split = plan.dataset?.train;
   if (!split) throw new MissingSplitError(`quantize (${step.quantizer})`, 'train');
   const { model } = openModel(ctx.inputModel);
-  const set = loadSplit(split);
+  const set = loadSplit(split, { model, field: '$.dataset.train' });
   const train = new ArrayDataset(set.images, set.shape, set.labels, [], 'train');
   const evalSplit = plan.dataset?.evaluation;
-  const ev = evalSplit ? loadSplit(evalSplit) : loadSplit({ ...split, limit: Math.min(split.limit ?? Infinity, 2000) });
+  const ev = evalSplit ? loadSplit(evalSplit, { model, field: '$.dataset.evaluation' }) : loadSplit({ ...split, limit: Math.min(split.limit ?? Infinity, 2000) }, { model, field: '$.dataset.train' });
   const evalData = new ArrayDataset(ev.images, ev.shape, ev.labels, [], evalSplit ? 'evaluation' : 'train (first 2000)');
   const o = step.optimizer;
   const optimizer = o.kind === 'sgd' ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay } : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };

@@ -26,7 +26,7 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   if (!calSplit) throw new MissingSplitError('quantize', 'calibration');
   const { model } = openModel(ctx.inputModel);
   const batchSize = 32;
-  const cal = loadSplit({ ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) });
+  const cal = loadSplit({ ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) }, { model, field: plan.dataset?.calibration ? '$.dataset.calibration' : '$.dataset.train' });
   const evaluator = imageEvaluator(model, { calibration: samples(cal, calSplit.paths[0]!), batchSize });
   ctx.progress({ fraction: 0.1, message: `calibrating (${step.observer} observer, ${cal.count} samples)` });
   const q = new QUANTIZER_CLASSES[step.quantizer](model, step.configList, evaluator, { observer: step.observer, fuse: 'auto' });
