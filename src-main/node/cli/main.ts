@@ -451,7 +451,8 @@ export async function main(argv: string[]): Promise<number> {
     const err = (e instanceof Error ? e : new Error(String(e))) as Error & { code?: string; exitCode?: number; syscall?: string };
     if (typeof err.code === 'string' && err.code.startsWith('commander.')) return err.exitCode ?? 1;
     const stack = debug && err.stack ? `\n${err.stack}` : '';
-    if (e instanceof StudioError || (err.name.endsWith('Error') && err.name !== 'Error' && typeof err.code === 'string' && !err.syscall)) {
+    // Named errors of this project (and of its libraries) carry a code; Node's own ERR_* codes mark bugs.
+    if (e instanceof StudioError || (err.name.endsWith('Error') && err.name !== 'Error' && typeof err.code === 'string' && !err.code.startsWith('ERR_') && !err.syscall)) {
       process.stderr.write(`${errorLine(err)}${stack}\n`);
       return 1;
     }
