@@ -3,6 +3,7 @@
  * example), summarise it with one trace, give the graph view, and check a config list against it (the targets it
  * selects, for highlighting). Imports core, node/inspect and src-shared; never Electron or the transports.
  */
+import { probePath } from '../io/guard.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -101,6 +102,8 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
   return {
     async open({ source }, ctx): Promise<OpenedModel> {
       ctx.progress({ phase: 'reading', fraction: 0 });
+      // The first touch of a client's path happens off the event loop, bounded in time.
+      if (source.kind === 'path') await probeModelPath(source.path);
       const { path, name, model, lifted, normalization, fileNodes, liftedConstantNodes } = loadSource(source, opts.home, examples);
       ctx.signal.throwIfAborted();
       ctx.progress({ phase: 'tracing', fraction: 0.3 });
@@ -122,6 +125,14 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
     targets: ({ modelId, mode, configList }) => checkTargets(entry(modelId).model, mode, configList),
     examples: () => examples,
   };
+}
+
+async function probeModelPath(path: string): Promise<void> {
+  try {
+    await probePath(path, { what: 'model file' });
+  } catch (e) {
+    throw new IpcError({ name: 'ModelFileError', code: 'MODEL_FILE', message: (e as Error).message, details: { path } });
+  }
 }
 
 function loadSource(source: ModelSource, home: string, examples: Examples): { path: string; name: string } & OpenedModelFile {

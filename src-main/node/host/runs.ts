@@ -3,6 +3,7 @@
  * cancel and resume runs, list / get / compare them, follow their jobs and re-broadcast progress, log, step and
  * status as contract events. Imports jobs, store and src-shared; never Electron or the transports.
  */
+import { probePath } from '../io/guard.ts';
 import { modelChannels, preprocessFault } from '../steps/data.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -11,7 +12,7 @@ import { CONFIG_LIST_MODE, knownStepKinds, mapPlanPaths, PlanError, safeParsePla
 import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
 import type { LayerWidth, MetricSeries, RemeasureReply, RunDetail } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
-import { checkPlanInputs, exportRun, registeredSteps, type Job, type Runner } from '../jobs/index.ts';
+import { checkPlanInputs, exportRun, ExportError, registeredSteps, type Job, type Runner } from '../jobs/index.ts';
 import { compareLatency, listProviders } from '../runtime/index.ts';
 import { RUN_SORT_KEYS, type RunSortKey, type Store } from '../store/index.ts';
 import { openModel } from '../inspect.ts';
@@ -204,7 +205,13 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
   };
 
   const exports: RunServices['exports'] = {
-    run: ({ runId, dir, overwrite }) => exportRun(store, store.resolveRunId(runId), dir, { overwrite, roots: exportRoots?.() }),
+    run: async ({ runId, dir, overwrite }) => {
+      // The first touch of the client's folder happens off the event loop, bounded in time; then the guarded export.
+      await probePath(dir, { what: 'export folder', output: true }).catch((e: Error) => {
+        throw new ExportError('EXPORT_PATH', e.message);
+      });
+      return exportRun(store, store.resolveRunId(runId), dir, { overwrite, roots: exportRoots?.() });
+    },
     suggestDir: ({ runId }) => {
       const run = store.getRun(store.resolveRunId(runId));
       const slug = (run?.name ?? 'run').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'run';

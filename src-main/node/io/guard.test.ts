@@ -5,7 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeRawModel } from '../../core/onnx/raw.ts';
 import { afterAll, describe, expect, it } from 'vitest';
-import { expandHome, PathError, prepareOutputDir, readInputFile, readTextInput } from './guard.ts';
+import { expandHome, PathError, prepareOutputDir, probePath, readInputFile, readTextInput } from './guard.ts';
 import { loadModelFile } from './model-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'studio-guard-'));
@@ -92,5 +92,14 @@ describe('output folders', () => {
     expect(() => prepareOutputDir(join(root, 'escape', 'y'), { what: 'export folder', roots: [root] })).toThrow(/is outside the folders allowed for it/);
     expect(() => prepareOutputDir('relative', { what: 'export folder', roots: [root], requireAbsolute: true })).toThrow(/must be an absolute path/);
     expect(existsSync(join(tmpdir(), 'y'))).toBe(false);
+  });
+});
+
+describe('probePath', () => {
+  it('touches a client path off the event loop: existing paths, missing ones (left to the guard to name) and output folders pass', async () => {
+    await expect(probePath(dir, { what: 'model file' })).resolves.toBeUndefined();
+    await expect(probePath(join(dir, 'missing.onnx'), { what: 'model file' })).resolves.toBeUndefined();
+    await expect(probePath(join(dir, 'new', 'deeper'), { what: 'export folder', output: true })).resolves.toBeUndefined();
+    await expect(probePath('~nobody/x', { what: 'export folder' })).rejects.toThrow(/"~user" paths are not expanded/);
   });
 });

@@ -6,6 +6,7 @@
  * names roots, only inside them; `~` is expanded, `~user` refused. May import node:*.
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, statfsSync, statSync, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StudioError } from '../../core/ir/errors.ts';
@@ -279,4 +280,39 @@ function tooLarge(path: string, opts: ReadOptions, size: number, grew = false): 
     path,
     'too-large',
   );
+}
+
+/** How long the host waits for the first touch of a path a client named (a hung network mount, a stuck device). */
+export const PROBE_TIMEOUT_MS = 10_000;
+
+/**
+ * The first touch of a path a client named, off the event loop (libuv's thread pool) and bounded in time: `stat` of
+ * the path, or of its nearest existing ancestor for an output folder. The host calls this before the synchronous
+ * guarded work, so a path that hangs the file system stalls one request (which gets a PathError after
+ * `timeoutMs`), never the loop that answers every other client.
+ */
+export async function probePath(path: string, opts: { what: string; timeoutMs?: number; output?: boolean }): Promise<void> {
+  const abs = resolve(expandHome(path));
+  const probe = async () => {
+    for (let p = abs; ; ) {
+      try {
+        await stat(p);
+        return;
+      } catch (e) {
+        const parent = dirname(p);
+        if (!opts.output || (e as NodeJS.ErrnoException).code !== 'ENOENT' || parent === p) return; // the sync guard names the fault
+        p = parent;
+      }
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PathError(`${opts.what} ${quoted(path)} did not answer within ${timeoutMs / 1000} s (a hung mount or device?)`, path, 'unreadable')), timeoutMs);
+  });
+  try {
+    await Promise.race([probe(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
