@@ -35,6 +35,8 @@ export interface FuzzCase {
   json?: unknown;
   /** Skip the ORT trace (very large graphs: decoding and stats are what the case is about). */
   skipTrace?: boolean;
+  /** A longer time bound than the run's default, for cases whose size makes them slow by design. */
+  timeoutMs?: number;
 }
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -111,7 +113,7 @@ function lengthFields(bytes: Uint8Array): { at: number; lenStart: number; lenEnd
 }
 
 /** The case builders of model files: each writes into `dir` and returns the model path and whether it must fail. */
-const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFail: boolean; skipTrace?: boolean }> = {
+const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFail: boolean; skipTrace?: boolean; timeoutMs?: number }> = {
   truncation(r, dir) {
     const seed = pick(r, SEEDS);
     return write(dir, seed.subarray(0, int(r, 0, seed.byteLength - 1)), false);
@@ -168,7 +170,8 @@ const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFai
   },
   'long-chain'(r, dir) {
     const n = r() < 0.8 ? int(r, 100, 5000) : int(r, 5000, 200_000);
-    return { ...write(dir, encodeRawModel({ graph: graph({ node: chain(n, r() < 0.5) }, n) }), false), skipTrace: n > 1000 };
+    // A 200,000-node chain takes about 7 s to open on an idle 2-core box, four times that when the box is busy.
+    return { ...write(dir, encodeRawModel({ graph: graph({ node: chain(n, r() < 0.5) }, n) }), false), skipTrace: n > 1000, timeoutMs: n > 50_000 ? 120_000 : undefined };
   },
   'wrong-dtype'(r, dir) {
     const variant = int(r, 0, 3);
@@ -431,8 +434,8 @@ export function buildCase(seed: number, index: number, dir: string): FuzzCase {
   const model = MODEL_CASES[category];
   if (model) {
     mkdirSync(dir, { recursive: true });
-    const { file, mustFail, skipTrace } = model(r, dir);
-    return { index, category, kind: 'model', mustFail, modelPath: file, skipTrace };
+    const { file, mustFail, skipTrace, timeoutMs } = model(r, dir);
+    return { index, category, kind: 'model', mustFail, modelPath: file, skipTrace, timeoutMs };
   }
   const { json, mustFail, kind } = CONFIG_CASES[category]!(r);
   return { index, category, kind, mustFail, json };

@@ -74,6 +74,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
           opts.onResult?.(r);
         }
       };
+      const arm = (index: number, ms: number) => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => {
+          finish({ index, category: current!.category, outcome: 'hang', ms, rssMb: 0, detail: `no answer in ${ms} ms` });
+          current = null;
+          child.kill('SIGKILL');
+        }, ms);
+      };
       const send = () => {
         if (next >= opts.cases) {
           child.kill();
@@ -82,15 +90,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         }
         const index = next++;
         current = { index, category: '?' };
-        timer = setTimeout(() => {
-          finish({ index, category: current!.category, outcome: 'hang', ms: timeoutMs, rssMb: 0, detail: `no answer in ${timeoutMs} ms` });
-          current = null;
-          child.kill('SIGKILL');
-        }, timeoutMs);
+        arm(index, timeoutMs);
         child.send({ seed, index, root });
       };
-      child.on('message', (m: { t: string; index?: number; category?: string; result?: CaseResult }) => {
-        if (m.t === 'start' && current && m.index === current.index) current.category = m.category!;
+      child.on('message', (m: { t: string; index?: number; category?: string; timeoutMs?: number; result?: CaseResult }) => {
+        if (m.t === 'start' && current && m.index === current.index) {
+          current.category = m.category!;
+          if (m.timeoutMs && m.timeoutMs > timeoutMs) arm(current.index, m.timeoutMs);
+        }
         if (m.t === 'done' && current && m.result!.index === current.index) {
           const r = m.result!;
           if (r.rssMb > memoryMb) r.outcome = 'memory';

@@ -42,7 +42,7 @@ async function runCase(seed: number, index: number, root: string): Promise<CaseR
     // A fault of the generator, not of the product: reported as a crash so it is seen and fixed.
     return { index, category: 'generator', outcome: 'crash', ms: 0, rssMb: 0, detail: `generator: ${(e as Error).stack ?? String(e)}` };
   }
-  process.send!({ t: 'start', index, category: c.category });
+  process.send!({ t: 'start', index, category: c.category, timeoutMs: c.timeoutMs });
   const t0 = performance.now();
   let outcome: Outcome;
   let detail: string | undefined;

@@ -332,9 +332,11 @@ function decodeAttribute(ap: AttributeProto, g: Graph, ctx: Ctx, path: string, n
     case 3:
       return { type: 'string', value: textDecoder.decode(ap.s ?? new Uint8Array()) };
     case 4:
-      return { type: 'tensor', value: tensor(ap.t!) };
+      if (!ap.t) throw new ModelFormatError(`attribute ${quoted(name)} declares type TENSOR but holds no tensor`, { node: nodeName, path });
+      return { type: 'tensor', value: tensor(ap.t) };
     case 5:
-      return { type: 'graph', value: sub(ap.g!) };
+      if (!ap.g) throw new ModelFormatError(`attribute ${quoted(name)} declares type GRAPH but holds no graph`, { node: nodeName, path });
+      return { type: 'graph', value: sub(ap.g) };
     case 6:
       return { type: 'floats', value: [...(ap.floats ?? [])] };
     case 7:

@@ -298,3 +298,12 @@ describe('structural faults protobufjs and a naive reader miss', () => {
     expect(() => decodeModel(zero)).toThrow('opset import of domain "" has version 0; versions start at 1');
   });
 });
+
+describe('attributes whose declared type has no value (found by the fuzz suite)', () => {
+  it('a TENSOR or GRAPH attribute without its tensor or graph is a named error, not a TypeError', () => {
+    for (const [type, what] of [[4, 'TENSOR'], [5, 'GRAPH']] as const) {
+      const bytes = rawModel({ name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'n', opType: 'Relu', input: ['x'], output: ['y'], attribute: [{ name: 'a', type }] }] });
+      expect(() => decodeModel(bytes)).toThrow(`attribute "a" declares type ${what} but holds no ${what.toLowerCase()} (node "n")`);
+    }
+  });
+});
