@@ -162,12 +162,17 @@ function checkGroups(prepared: readonly Prepared[], configs: readonly PruningCon
     if (ratios.length > 1) fault('group-ratio-mismatch', `members disagree on sparse_ratio (${ratios.join(' vs ')})`);
     if (kind !== 'dependency') continue;
     const shapes = members.map((m) => squeeze(m.view.blockDims).join('×') || '1');
-    if (new Set(shapes).size > 1) {
-      fault('group-shape-mismatch', `members have different metric shapes (${members.map((m, i) => `${m.t.nodeName}: ${shapes[i]}`).join('; ')}); they must prune the same number of blocks`);
+    // equal metric shapes, or block counts that are whole multiples of the smallest (a fused q/k/v projection's
+    // heads against the output projection's: read as consecutive parts, rule 2)
+    const counts = members.map((m) => numel(m.view.blockDims));
+    const least = Math.min(...counts);
+    const tiled = counts.every((c) => c % least === 0 && (c === least || squeeze(members[counts.indexOf(c)]!.view.blockDims).length <= 1));
+    if (new Set(shapes).size > 1 && !tiled) {
+      fault('group-shape-mismatch', `members have different metric shapes (${members.map((m, i) => `${m.t.nodeName}: ${shapes[i]}`).join('; ')}); they must prune the same number of blocks (or whole multiples of it)`);
       continue;
     }
     const rows = members.reduce((a, m) => lcmOf(a, m.t.setting.internal_metric_block ?? 1), 1);
-    const blocks = numel(members[0]!.view.blockDims);
+    const blocks = least;
     if (blocks % rows !== 0) fault('group-rows', `internal_metric_block rows (${rows}) do not divide the ${blocks} metric blocks`);
   }
 }

@@ -69,6 +69,16 @@ describe('dependency groups', () => {
     expect(a.mask).not.toBe(b.mask);
   });
 
+  it('reads a member with k times the blocks as k consecutive parts (fused q, k, v heads against the output heads)', () => {
+    // 2 heads; the in-projection has q0 q1 k0 k1 v0 v1, the output projection h0 h1
+    const qkv = target([1, 9, 1, 9, 1, 9], { sparse_ratio: 0.5, dependency_group_id: 'h' });
+    const out = target([9, 1], { dependency_group_id: 'h' });
+    dependencyRule([qkv, out]);
+    // fused = mean(mean(1, 1, 1), 9) = 5 for h0, mean(9, 1) = 5 for h1 → tie: h0 goes
+    expect([...out.mask!]).toEqual([0, 1]);
+    expect([...qkv.mask!]).toEqual([0, 1, 0, 1, 0, 1]);
+  });
+
   it('prunes each internal_metric_block row at the ratio (lcm of the members)', () => {
     const a = target([1, 2, 3, 4, 8, 7, 6, 5], { sparse_ratio: 0.5, dependency_group_id: 'g', internal_metric_block: 2 });
     const b = target([1, 2, 3, 4, 8, 7, 6, 5], { dependency_group_id: 'g', internal_metric_block: 1 });

@@ -113,14 +113,26 @@ export function dependencyRows(members: readonly RuleTarget[]): number {
   return members.reduce((acc, m) => lcm(acc, m.setting.internal_metric_block ?? 1), 1);
 }
 
-/** Rule 2: every member gets the mask of the averaged metric (members' metrics have equal length, checked at setup). */
+/**
+ * Rule 2: every member gets the mask of the averaged metric. Members have equal metric lengths, or lengths that are
+ * whole multiples k of the shortest one (checked at setup): such a member is read as k consecutive parts aligned
+ * with the group — e.g. the q, k and v heads of one fused in-projection against the output projection's heads — its
+ * parts averaged into the fused metric and the group mask repeated over them.
+ */
 export function dependencyRule(members: readonly RuleTarget[]): void {
-  const n = members[0]!.metric!.length;
+  const n = Math.min(...members.map((m) => m.metric!.length));
   const fused = new Float64Array(n);
-  for (const m of members) for (let i = 0; i < n; i++) fused[i] += m.metric![i]!;
+  for (const m of members) {
+    const k = m.metric!.length / n;
+    for (let j = 0; j < k; j++) for (let i = 0; i < n; i++) fused[i] += m.metric![j * n + i]! / k;
+  }
   for (let i = 0; i < n; i++) fused[i] = fused[i]! / members.length;
   const mask = ratioMask(fused, groupRatio(members)!, dependencyRows(members));
-  for (const m of members) andInto(m, mask.slice());
+  for (const m of members) {
+    const out = new Uint8Array(m.metric!.length);
+    for (let j = 0; j < out.length; j += n) out.set(mask, j);
+    andInto(m, out);
+  }
 }
 
 /**
