@@ -47,6 +47,17 @@ describe('ConfigEditor', () => {
     expect(JSON.parse(w.emitted('update:text')!.at(-1)![0] as string)[0].op_types).toEqual(['Conv', 'Gemm']);
   });
 
+  it('checks a number as it is typed, not only when the field is left', async () => {
+    const w = mount(ConfigEditor, { props: { mode: 'pruning', text: '[{"op_types": ["Conv"], "sparse_ratio": 0.5}]', check: { state: 'idle', faults: [], reply: null } } });
+    const ratio = w.find('#pruning-0-sparse_ratio');
+    (ratio.element as HTMLInputElement).value = '1.';
+    await ratio.trigger('input'); // half typed: nothing written yet
+    expect(w.emitted('update:text')).toBeUndefined();
+    (ratio.element as HTMLInputElement).value = '1.5';
+    await ratio.trigger('input'); // no blur: the JSON (and so the live check) has it now
+    expect(JSON.parse(w.emitted('update:text')!.at(-1)![0] as string)).toEqual([{ op_types: ['Conv'], sparse_ratio: 1.5 }]);
+  });
+
   it('shows every fault with its JSON path and line', () => {
     const w = mount(ConfigEditor, { props: { mode: 'pruning', text: '[{', check: { state: 'invalid', faults: [{ path: '$', message: 'not valid JSON: Expected property name (line 1, column 3)', line: 1 }], reply: null } } });
     expect(w.text()).toContain('The JSON does not parse');

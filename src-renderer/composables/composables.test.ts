@@ -7,6 +7,7 @@ import { layoutGraph, nodeWidth } from './graph-layout.ts';
 import { paramRows, flattenPlan } from './param-diff.ts';
 import { paretoFlags } from './pareto.ts';
 import { describeSummary } from './step-summary.ts';
+import { useViewport } from './viewport.ts';
 import { comparability } from './comparability.ts';
 import { computeFactors, emptySnapshot } from '../../src-shared/experiment.ts';
 import type { RunDetail } from '../../src-shared/ipc/dto.ts';
@@ -230,5 +231,21 @@ describe('comparability', () => {
     expect(c.unchanged).toEqual([false, false, true]);
     const same = comparability([run('a', { limit: 2000, baseline: 0.2, params: 50, acc: 0.98 }), run('b', { limit: 2000, baseline: 0.21, params: 40, acc: 0.97 })]);
     expect([same.accuracyNote, same.latencyNote]).toEqual([null, null]);
+  });
+});
+
+describe('viewport fit', () => {
+  it('Fit shows the whole graph, even a tall narrow one; the first view of a huge one stays legible from the top', () => {
+    const vp = useViewport();
+    const view = { width: 600, height: 400 };
+    // The MNIST CNN's graph: 16 nodes in one column, far taller than wide.
+    vp.fit({ width: 200, height: 1200 }, view);
+    expect(1200 * vp.state.scale).toBeLessThanOrEqual(400 - 48 + 1e-9);
+    expect(vp.state.ty + 1200 * vp.state.scale).toBeLessThanOrEqual(400);
+    vp.fit({ width: 200, height: 1200 }, view, 24, { readable: true });
+    expect(1200 * vp.state.scale).toBeLessThanOrEqual(400); // still whole: legible at this size
+    vp.fit({ width: 400, height: 60_000 }, view, 24, { readable: true });
+    expect(vp.state.scale).toBeCloseTo(Math.min(1.2, (600 - 48) / 400));
+    expect(vp.state.ty).toBe(24);
   });
 });

@@ -35,12 +35,16 @@ export function useViewport() {
       state.tx += dx;
       state.ty += dy;
     },
-    /** Fits content into the view with a margin; tall graphs are fitted by width and shown from the top. */
-    fit(content: { width: number; height: number }, view: { width: number; height: number }, margin = 24) {
+    /**
+     * Fits content into the view with a margin: all of it (the Fit button, key 0). With `readable`, a graph that
+     * would shrink below legibility is fitted by width and shown from the top instead (the first view of a big model).
+     */
+    fit(content: { width: number; height: number }, view: { width: number; height: number }, margin = 24, opts: { readable?: boolean } = {}) {
       if (content.width <= 0 || view.width <= 0) return;
       const byWidth = (view.width - 2 * margin) / content.width;
       const byHeight = (view.height - 2 * margin) / Math.max(1, content.height);
-      const s = clamp(Math.min(1.2, byHeight < byWidth * 0.35 ? byWidth : Math.min(byWidth, byHeight)));
+      const whole = Math.min(byWidth, byHeight);
+      const s = clamp(Math.min(1.2, opts.readable && whole < 0.2 ? byWidth : whole));
       state.scale = s;
       state.tx = (view.width - content.width * s) / 2;
       state.ty = content.height * s < view.height ? (view.height - content.height * s) / 2 : margin;
