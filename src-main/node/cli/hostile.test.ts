@@ -112,4 +112,16 @@ describe('honest outcomes', () => {
     }
     expect(Date.now() - t0).toBeLessThan(60_000);
   });
+
+  it('--debug is accepted anywhere on the line and adds the stack trace to an error', async () => {
+    const ok = await studio('inspect', '--debug', MNIST, '--json');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).opTypes.Conv).toBe(3);
+    const loop = modelFile('loop-debug.onnx', { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'n', opType: 'Add', input: ['x', 'y'], output: ['y'] }] });
+    const r = await studio('inspect', loop, '--debug');
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')[0]).toBe('ModelFormatError: graph "g" has a cycle: node "n" reads its own output "y"');
+    expect(r.stderr).toMatch(/^\s+at .*decode/m);
+  });
 });
+
