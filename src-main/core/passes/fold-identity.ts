@@ -15,7 +15,8 @@ function foldGraph(g: Graph, changes: PassChange[]): void {
     if (node.opType !== 'Identity' || node.domain !== '') continue;
     const src = node.input(0);
     const out = node.outputs[0]!;
-    if (!src?.initializer || out.isGraphOutput) continue;
+    // an initializer that is also a graph input is a default the caller may override: not a constant
+    if (!src?.initializer || src.isGraphInput || out.isGraphOutput) continue;
     const users = [...out.uses];
     const name = out.name;
     g.removeNode(node, true);

@@ -113,7 +113,8 @@ function foldGraph(g: Graph, changes: PassChange[]): void {
     const rule = node.domain === '' && node.opType !== 'Identity' ? FOLD_RULES.get(node.opType) : undefined;
     if (!rule || node.outputs.length !== 1 || node.outputs[0]!.isGraphOutput) continue;
     const inputs = node.inputs.filter((v) => v !== null);
-    if (inputs.length === 0 || !inputs.every((v) => v.initializer)) continue;
+    // an initializer that is also a graph input is an overridable default, not a constant
+    if (inputs.length === 0 || !inputs.every((v) => v.initializer && !v.isGraphInput)) continue;
     if (inputs.some((v, i) => needsData(node, i) && !v.initializer!.hasData)) continue;
     const tensor = rule(node, inputs.map((v) => v.initializer!));
     if (!tensor) continue;

@@ -51,6 +51,17 @@ describe('fold-identity', () => {
     expect(foldIdentity.run(model).modified).toBe(false);
   });
 
+  it('leaves an Identity over an initializer that is also a graph input (an overridable default)', () => {
+    const b = new Builder(1);
+    const x = b.input('x', [1, 2, 5, 5]);
+    const w = b.weight('w', [3, 2, 1, 1]);
+    b.g.inputs.push(w);
+    const m = b.output(b.op('Conv', 'conv', [x, b.op('Identity', 'id', [w])], { kernel_shape: ints([1, 1]) }), [1, 3, 5, 5]);
+    expect(foldIdentity.run(m).modified).toBe(false);
+    expect(foldWeights.run(m).modified).toBe(false);
+    expect(normalizeModel(m).report.modified).toBe(false); // and it is not an unknown pattern either
+  });
+
   it('folds a chain of Identity nodes front to back', () => {
     const b = new Builder(1);
     const x = b.input('x', [1, 2, 5, 5]);

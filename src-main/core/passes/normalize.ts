@@ -92,7 +92,7 @@ function countConstants(g: Graph): number {
 function checkParameters(g: Graph): void {
   const constant = new Map<Value, boolean>();
   const isConstant = (v: Value): boolean => {
-    if (v.initializer) return true;
+    if (v.initializer) return !v.isGraphInput;
     const cached = constant.get(v);
     if (cached !== undefined) return cached;
     const p = v.producer;
