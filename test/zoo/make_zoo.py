@@ -24,11 +24,57 @@ from torchvision import models
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "corpus"))
-from make_corpus import FLOAT_TYPES, SMALL_INT_NUMEL, count_macs, dim_list, name_nodes, numel, strip_weights  # noqa: E402
+from make_corpus import FLOAT_TYPES, SMALL_INT_NUMEL, dim_list, name_nodes, numel, strip_weights  # noqa: E402
 
 torch.set_num_threads(1)
 OUT_DIR = os.path.join(HERE, "models")
 OPSETS = [13, 17]
+
+
+def count_zoo_macs(model, x):
+    """make_corpus's count (Conv2d, Linear, MultiheadAttention), with attention sized inside a wrapped forward:
+    torchvision's ViT calls its attention with keywords only (query=, key=, value=), which a torch 1.13 forward
+    hook does not see."""
+    total = [0]
+    hooks = []
+    wrapped = {}
+
+    def conv_hook(m, inp, out):
+        kh, kw = m.kernel_size
+        total[0] += out.numel() * (m.in_channels // m.groups) * kh * kw
+
+    def linear_hook(m, inp, out):
+        total[0] += (out.numel() // m.out_features) * m.in_features * m.out_features
+
+    def attention(m):
+        forward = m.forward
+
+        def call(*args, **kwargs):
+            q = args[0] if args else kwargs["query"]
+            k = args[1] if len(args) > 1 else kwargs["key"]
+            b, l, e = q.shape if m.batch_first else (q.shape[1], q.shape[0], q.shape[2])
+            s_len = k.shape[1] if m.batch_first else k.shape[0]
+            # in-projection of q, k, v; Q·Kᵀ and attn·V; out-projection (same terms as make_corpus's mha_hook)
+            total[0] += b * (l + 2 * s_len) * e * e + 2 * b * l * s_len * e + b * l * e * m.embed_dim
+            return forward(*args, **kwargs)
+        return call
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, torch.nn.Linear):
+            hooks.append(m.register_forward_hook(linear_hook))
+        elif isinstance(m, torch.nn.MultiheadAttention):
+            wrapped[m] = m.forward
+            m.forward = attention(m)
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        for m, f in wrapped.items():
+            m.forward = f
+    return total[0]
 
 
 def input_size(name):
@@ -66,7 +112,7 @@ def main():
         model = models.get_model(name, weights=None).eval()
         size = input_size(name)
         shape = [1, 3, size, size]
-        macs = count_macs(model, torch.randn(*shape))  # grad on, as in make_corpus (no fused fast paths)
+        macs = count_zoo_macs(model, torch.randn(*shape))  # grad on, as in make_corpus (no fused fast paths)
         params = sum(p.numel() for p in model.parameters())
         for opset in OPSETS:
             fname = f"{name}_op{opset}.onnx"
