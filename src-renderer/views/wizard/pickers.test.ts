@@ -3,7 +3,7 @@
 import { mount } from '@vue/test-utils';
 import { createPinia, setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { OBSERVER_REGISTRY, OBSERVERS, PRUNER_REGISTRY, PRUNERS, QUANTIZER_REGISTRY, QUANTIZERS } from '../../../src-shared/compressors.ts';
+import { DISTILLER_REGISTRY, DISTILLERS, OBSERVER_REGISTRY, OBSERVERS, PRUNER_REGISTRY, PRUNERS, QUANTIZER_REGISTRY, QUANTIZERS } from '../../../src-shared/compressors.ts';
 import { QUANTIZATION_PRESETS } from '../../../src-shared/presets.ts';
 import { buildPlan } from '../../composables/plan-builder.ts';
 import { setHost } from '../../host/host.ts';
@@ -53,5 +53,19 @@ describe('wizard compressor pickers', () => {
     const step = (buildPlan(wizard.draft, null).plan!.steps as Record<string, unknown>[])[0]!;
     expect(step).toMatchObject({ kind: 'quantize', quantizer: 'bnn', epochs: 1, lr: 1e-4 });
     expect(step).not.toHaveProperty('observer');
+  });
+
+  it('enables the distillation card: the registry’s distillers, presets that set the distiller, T and α only for logits', async () => {
+    const wizard = useWizardStore();
+    wizard.draft.distill.enabled = true;
+    const w = mount(WizardCompressionStep);
+    const options = w.findAll('#distiller option').map((o) => [(o.element as HTMLOptionElement).value, o.text()]);
+    expect(options).toEqual(DISTILLERS.map((n) => [n, DISTILLER_REGISTRY[n].label]));
+    expect(w.find('#temp').exists()).toBe(true);
+    await w.find('[data-testid="distill-preset-conv-outputs"]').trigger('click');
+    expect(wizard.draft.distill.distiller).toBe('adaptive1d_layerwise');
+    expect(JSON.parse(wizard.draft.configText.distillation)).toEqual([{ op_types: ['Conv'], lambda: 1, apply_method: 'mse' }]);
+    expect(w.find('#temp').exists()).toBe(false);
+    expect((w.find('[data-testid="teacher"]').element as HTMLInputElement).placeholder).toContain('the original model');
   });
 });
