@@ -114,7 +114,7 @@ describe('plan builder', () => {
   it('defaults to the demo recipe: Adam, cosine decay, lr 0.003, whole epochs, automatic dependency groups; roundTo when given', () => {
     const d = { ...newDraft(), model: { path: '/m.onnx', name: 'm.onnx' } };
     const steps = buildPlan(d, examples).plan!.steps as Record<string, unknown>[];
-    expect(steps[2]).toEqual({ kind: 'finetune', epochs: 4, lr: 0.003, optimizer: { kind: 'adam' }, schedule: { kind: 'cosine' }, batchSize: 64 });
+    expect(steps[2]).toEqual({ kind: 'finetune', epochs: 8, lr: 0.003, optimizer: { kind: 'adam' }, schedule: { kind: 'cosine' }, batchSize: 64 });
     expect(steps[0]!.configList).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }]);
     expect(steps[1]).toEqual({ kind: 'speedup' });
     d.prune.roundTo = 8;

@@ -76,9 +76,10 @@ function baseDraft(): WizardDraft {
     evaluator: { metric: 'top1', batchSize: 100, maxBatches: null },
     executionProvider: 'cpu',
     prune: { enabled: true, presetId: prune.id, pruner: prune.pruner, speedup: true, roundTo: null, training: { ...PRUNE_DEFAULTS } },
-    // The demo's recipe (Adam, cosine decay, lr 0.003), a few epochs of the quick split: the old 1 × 40 batches of
-    // SGD at a constant 0.01 left the balanced preset 6.35 points down where this recipe recovers most of it.
-    finetune: { enabled: true, epochs: 4, lr: 0.003, batchSize: 64, maxBatchesPerEpoch: null, optimizer: 'adam', schedule: 'cosine' },
+    // The demo's recipe (Adam, cosine decay, lr 0.003), 8 epochs of the chosen split. Measured with the balanced
+    // preset + speedup + int8 on MNIST (quick): the old 1 × 40 batches of SGD at a constant 0.01 gave 98.95 → 70.65 %,
+    // 4 epochs of this recipe 91.30 %, 8 epochs 95.30 % (2,000 test images; 12 s and 17 s runs on a loaded box).
+    finetune: { enabled: true, epochs: 8, lr: 0.003, batchSize: 64, maxBatchesPerEpoch: null, optimizer: 'adam', schedule: 'cosine' },
     quantize: { enabled: true, presetId: quant.id, quantizer: quant.quantizer, bits: quant.bits, calibrationBatches: 8, observer: quant.observer ?? 'minmax', epochs: 1, lr: 1e-4 },
     distill: { enabled: false, presetId: DISTILLATION_PRESETS[0]!.id, distiller: DISTILLATION_PRESETS[0]!.distiller, teacher: '', temperature: 2, alpha: 0.5, epochs: 2, lr: 0.003 },
     configText: { pruning: setAutoGroups(pretty(prune.configList), true), quantization: pretty(quant.configList), distillation: pretty(DISTILLATION_PRESETS[0]!.configList) },
