@@ -98,9 +98,14 @@ describe('parsePlan', () => {
       ]),
     );
     expect(issuesOf({ model: 'a', evaluator: {}, steps: [] })).toEqual([{ path: '$.evaluator', message: 'an evaluator needs dataset.evaluation' }]);
-    // a split kind the steps cannot read is refused here, not at run time
-    expect(issuesOf({ model: 'a', dataset: { train: split('npz', 'd.npz') }, steps: [] })).toEqual([
-      { path: '$.dataset.train.kind', message: 'split kind "npz" is not read by the plan\'s steps (available: idx)' },
+    // a split kind the steps cannot read is refused here, not at run time; every kind loadSplit reads is accepted
+    expect(issuesOf({ model: 'a', dataset: { train: split('csv', 'd.csv') }, steps: [] })).toEqual([
+      { path: '$.dataset.train.kind', message: 'split kind "csv" is not read by the plan\'s steps (available: idx, npy, npz, folder)' },
+    ]);
+    expect(safeParsePlan({ model: 'a', dataset: { train: split('npz', 'd.npz'), evaluation: { ...split('folder', 'imgs'), part: 'test' }, calibration: split('npy', 'x.npy', 'y.npy') }, steps: [] }).ok).toBe(true);
+    expect(issuesOf({ model: 'a', dataset: { train: split('npz', 'a.npz', 'b.npz'), evaluation: { ...split('idx', 'i', 'l'), part: 'test' } }, steps: [] })).toEqual([
+      { path: '$.dataset.train.paths', message: 'a "npz" split takes one .npz archive; got 2 path(s)' },
+      { path: '$.dataset.evaluation.part', message: 'a "idx" split has no train/test parts (part is read by npz and folder splits)' },
     ]);
   });
 

@@ -62,21 +62,31 @@ const nonNegativeInt = z.int().nonnegative();
 const configList = z.array(z.record(z.string(), z.unknown()), 'must be an array of objects (a config list)');
 
 /**
- * Split kinds the plan's steps read (src-main/node/steps/data.ts). Only IDX pairs so far: .npy / .npz / image
- * folders, which `studio train` reads, are refused here until the steps read them too (never accepted and failed later).
+ * Split kinds the plan's steps read (all loaded by `loadSplit` in src-main/node/train/data.ts):
+ * - `idx`: an IDX images file and its labels file (MNIST format, optionally gzipped);
+ * - `npy`: a samples `.npy` [N, …] and a labels `.npy` [N] (int labels, or float targets);
+ * - `npz`: one archive with `x_train`/`y_train` (and `x_test`/`y_test`) or `x`/`y`;
+ * - `folder`: a folder of images per class (torchvision's ImageFolder layout), or one with `train/` and
+ *   `test/` (or `val/`) folders of that layout.
+ * `part` picks the train or test half of an `npz` or `folder` split (default train).
  */
-export const SPLIT_KINDS = ['idx'] as const;
+export const SPLIT_KINDS = ['idx', 'npy', 'npz', 'folder'] as const;
 export type SplitKind = (typeof SPLIT_KINDS)[number];
 
-/** How many paths each split kind takes, in order. */
-const SPLIT_PATHS: Record<SplitKind, { min: number; max: number; names: string }> = {
-  idx: { min: 2, max: 2, names: 'images file, labels file' },
+/** How many paths each split kind takes, in order, and whether it has train/test parts. */
+const SPLIT_PATHS: Record<SplitKind, { min: number; max: number; names: string; parts: boolean }> = {
+  idx: { min: 2, max: 2, names: 'images file, labels file', parts: false },
+  npy: { min: 2, max: 2, names: 'samples .npy, labels .npy', parts: false },
+  npz: { min: 1, max: 1, names: 'one .npz archive', parts: true },
+  folder: { min: 1, max: 1, names: 'one folder', parts: true },
 };
 
 export const splitSchema = z
   .strictObject({
     kind: z.enum(SPLIT_KINDS, { error: (iss) => `split kind ${JSON.stringify(iss.input)} is not read by the plan's steps (available: ${SPLIT_KINDS.join(', ')})` }),
     paths: z.array(path).min(1),
+    /** The train or test half of an `npz` archive or a `folder` with train/ and test/ (default train). */
+    part: z.enum(['train', 'test']).optional(),
     /** Use at most this many samples. */
     limit: positiveInt.optional(),
     /** Input preprocessing: x' = (x · scale − mean) / std, per channel when arrays. */
@@ -92,6 +102,9 @@ export const splitSchema = z
     const want = SPLIT_PATHS[split.kind];
     if (split.paths.length < want.min || split.paths.length > want.max) {
       ctx.addIssue({ code: 'custom', path: ['paths'], message: `a "${split.kind}" split takes ${want.names}; got ${split.paths.length} path(s)` });
+    }
+    if (split.part !== undefined && !want.parts) {
+      ctx.addIssue({ code: 'custom', path: ['part'], message: `a "${split.kind}" split has no train/test parts (part is read by npz and folder splits)` });
     }
   });
 export type DataSplit = z.infer<typeof splitSchema>;

@@ -12,7 +12,7 @@ import type { Model } from '../../src-main/core/ir/index.ts';
 import { allocate } from '../../src-main/core/compress/pruning/index.ts';
 import { sensitivityScan } from '../../src-main/node/sensitivity/scan.ts';
 import { checkAllocation, measureConfigList } from '../../src-main/node/sensitivity/verify.ts';
-import { ArrayDataset, train } from '../../src-main/node/train/index.ts';
+import { train } from '../../src-main/node/train/index.ts';
 import { evaluateClassifier } from '../../src-main/node/train/evaluate.ts';
 import { loadIdxPair } from '../../src-main/node/train/mnist.ts';
 
@@ -21,8 +21,7 @@ const STEPS = Number(process.env.ALLOC_BENCH_STEPS ?? 300);
 const MNIST = join(ROOT, 'resources', 'mnist');
 
 async function finetuneAndTest(model: Model): Promise<number> {
-  const set = loadIdxPair(join(MNIST, 'train-images-idx3-ubyte.gz'), join(MNIST, 'train-labels-idx1-ubyte.gz'));
-  const data = new ArrayDataset(set.images, set.shape, set.labels, [], 'train');
+  const data = loadIdxPair(join(MNIST, 'train-images-idx3-ubyte.gz'), join(MNIST, 'train-labels-idx1-ubyte.gz'));
   const r = await train({ model, train: data, optimizer: { type: 'adam', lr: 3e-3 }, schedule: { type: 'cosine' }, batchSize: 64, epochs: 1, seed: 0 }, { maxSteps: STEPS });
   const test = loadIdxPair(join(MNIST, 't10k-images-idx3-ubyte.gz'), join(MNIST, 't10k-labels-idx1-ubyte.gz'));
   return (await evaluateClassifier(r.model, test, { batchSize: 500, threads: 1 })).top1;

@@ -117,9 +117,9 @@ export async function benchDistill(): Promise<Record<string, unknown>[]> {
   const teacher = loadModelFile('resources/mnist-cnn.onnx');
   const student = await prunedStudent(teacher);
   const set = bundledMnist('train', 1024);
-  const data = new ArrayDataset(set.images, set.shape, set.labels);
-  const x = ortTensor('float32', set.images.subarray(0, B * 784), [B, 1, 28, 28]);
-  const labels = ortTensor('int64', set.labels.subarray(0, B), [B]);
+  const data = set;
+  const x = ortTensor('float32', set.x.subarray(0, B * 784), [B, 1, 28, 28]);
+  const labels = ortTensor('int64', set.classLabels().subarray(0, B), [B]);
   const s: Setup = { student, teacher, data, x, labels };
   const logitsOut = (t: Model) => [t.graph.outputs[0]!.name];
   // the layer-wise case's separate alternative is not measured (it would feed every Conv output): only the fused

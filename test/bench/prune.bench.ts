@@ -30,7 +30,7 @@ const optimizer = { type: 'sgd' as const, lr: 0.01, momentum: 0.9 };
 
 const set = (split: 'train' | 'test') => {
   const s = bundledMnist(split);
-  return new ArrayDataset(s.images, s.shape, s.labels, [], split);
+  return new ArrayDataset(s.x, s.sampleShape, s.y, [], split);
 };
 
 /** Fine-tune `model` under `r`'s masks (kept inside the step) for `steps` steps; top-1 on the test set. */

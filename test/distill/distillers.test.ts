@@ -13,7 +13,7 @@ import { DistillLinkError, DynamicLayerwiseDistiller, LogitsDistiller, TeacherEr
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
 import { trace } from '../../src-main/node/runtime/index.ts';
-import { ArrayDataset, Evaluator } from '../../src-main/node/train/index.ts';
+import { Evaluator } from '../../src-main/node/train/index.ts';
 import { createSession, ortTensor } from '../../src-main/node/train/ort.ts';
 import { epochOrder } from '../../src-main/node/train/trainer.ts';
 import { bundledMnist } from '../../src-main/node/train/mnist.ts';
@@ -22,8 +22,8 @@ import { makeDistiller } from '../../src-main/node/train/distill.ts';
 const teacher = loadModelFile('resources/mnist-cnn.onnx');
 const mnist = bundledMnist('train', 2048);
 const test = bundledMnist('test', 1000);
-const train = new ArrayDataset(mnist.images, mnist.shape, mnist.labels);
-const evalSet = new ArrayDataset(test.images, test.shape, test.labels);
+const train = mnist;
+const evalSet = test;
 const config = { train, eval: evalSet, optimizer: { type: 'adam' as const, lr: 1e-3 }, batchSize: 32, epochs: 1, seed: 5, threads: 1 };
 
 async function pruned(ratio: number): Promise<{ masked: Model; compact: Model }> {
@@ -131,7 +131,7 @@ describe('Adaptive1d on a pruned student after speedup', () => {
     expect(new Set(proj).size).toBeGreaterThan(1); // the projection trains
     expect(model.graph.initializers.some((v) => v.name.startsWith('distill.proj/'))).toBe(false);
     expect(model.graph.nodes.length).toBe(compact.graph.nodes.length);
-    const out = await logits(model, test.images.subarray(0, 784 * 4), 4);
+    const out = await logits(model, test.x.subarray(0, 784 * 4), 4);
     expect(out.length).toBe(40);
   });
 

@@ -10,7 +10,7 @@ import { L1NormPruner } from '../../src-main/core/compress/pruning/index.ts';
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
 import { trace } from '../../src-main/node/runtime/index.ts';
-import { ArrayDataset, Evaluator } from '../../src-main/node/train/index.ts';
+import { Evaluator } from '../../src-main/node/train/index.ts';
 import { bundledMnist, fashionMnist, loadIdxPair } from '../../src-main/node/train/mnist.ts';
 import { makeDistiller, type DistillSpec } from '../../src-main/node/train/distill.ts';
 
@@ -52,10 +52,8 @@ export async function maskedStudent(teacher: Model, ratio = 0.5): Promise<{ mode
 
 export async function sideBySide(set: keyof typeof SETS, o: { epochs: number; distill: Omit<DistillSpec, 'teacher'>; lr?: number; trainLimit?: number; masked?: boolean }): Promise<SideBySide> {
   const teacher = loadModelFile(SETS[set].model);
-  const tr = SETS[set].data('train', o.trainLimit);
-  const te = SETS[set].data('test');
-  const train = new ArrayDataset(tr.images, tr.shape, tr.labels);
-  const test = new ArrayDataset(te.images, te.shape, te.labels);
+  const train = SETS[set].data('train', o.trainLimit);
+  const test = SETS[set].data('test');
   const m = o.masked ? await maskedStudent(teacher) : null;
   const student = m ? m.model : await prunedStudent(teacher);
   const config = {

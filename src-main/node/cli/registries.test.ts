@@ -26,7 +26,7 @@ import { TRAINING_PRUNERS } from '../../../src-shared/prune-options.ts';
 import { trainingPrune } from '../train/prune.ts';
 import { OBSERVER_FACTORIES } from '../../core/compress/quantization/observers.ts';
 import { QUANTIZER_CLASSES, TRAINED_QUANTIZER_CLASSES, imageEvaluator, isTrainedQuantizer } from '../quantize/index.ts';
-import { ArrayDataset, Evaluator } from '../train/index.ts';
+import { Evaluator } from '../train/index.ts';
 import { buildProgram } from './main.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { registeredSteps } from '../jobs/registry.ts';
@@ -61,7 +61,7 @@ describe('the compressor registries', () => {
     }
     // the training-aware ones train a few steps on the bundled data
     const train = loadIdxPair('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz', 64);
-    const data = new ArrayDataset(train.images, train.shape, train.labels);
+    const data = train;
     for (const name of TRAINING_PRUNERS) {
       const r = await trainingPrune(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }], data, { pruner: name, trainingSteps: 2, intervalSteps: 1, totalTimes: 2, warmupSteps: 1, cooldownBeginStep: 2 });
       expect(r.plan.pruner).toBe(name === 'linear' || name === 'agp' ? `${name}(l1)` : name);
@@ -69,11 +69,11 @@ describe('the compressor registries', () => {
     }
     for (const name of OBSERVERS) expect(OBSERVER_FACTORIES[name](null, {}).kind).toBe(name);
     const cal = loadIdxPair('resources/mnist/t10k-images-idx3-ubyte.gz', 'resources/mnist/t10k-labels-idx1-ubyte.gz', 64);
-    const evaluator = imageEvaluator(model, { calibration: { x: cal.images, labels: cal.labels, count: cal.count, shape: cal.shape, source: 'mnist' }, batchSize: 32 });
+    const evaluator = imageEvaluator(model, { calibration: { x: cal.x, labels: cal.classLabels(), count: cal.length, shape: cal.sampleShape, source: 'mnist' }, batchSize: 32 });
     for (const name of QUANTIZERS) {
       if (isTrainedQuantizer(name)) {
         // two training steps on 64 images through the real Evaluator, then the export
-        const train = new ArrayDataset(cal.images, cal.shape, cal.labels);
+        const train = cal;
         const ev = new Evaluator(model, { train, optimizer: { type: 'adam', lr: 1e-4 }, batchSize: 32, epochs: 1, threads: 1 });
         const cfg = name === 'lsqplus' ? [{ op_types: ['Conv'], target_names: ['weight'], quant_scheme: 'affine' }] : [{ op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int4' }];
         const q = new TRAINED_QUANTIZER_CLASSES[name](model, cfg, ev);

@@ -4,7 +4,7 @@
  * status as contract events. Imports jobs, store and src-shared; never Electron or the transports.
  */
 import { probePath } from '../io/guard.ts';
-import { modelChannels, preprocessFault } from '../steps/data.ts';
+import { modelChannels, preprocessFault } from '../train/data.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compressorCapabilities } from '../../../src-shared/compressors.ts';

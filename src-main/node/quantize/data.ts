@@ -11,7 +11,7 @@ import { Tensor, type Model } from '../../core/ir/index.ts';
 import { CalibrationDataError } from '../../core/compress/quantization/index.ts';
 import { loadDataset, readIdx, readNpy } from '../train/data.ts';
 import { evaluateClassifier } from '../train/evaluate.ts';
-import type { ImageSet } from '../train/mnist.ts';
+import { ArrayDataset } from '../train/data.ts';
 import { describeType, inputSpecs } from '../runtime/index.ts';
 import type { QuantEvaluator } from './ptq.ts';
 
@@ -149,7 +149,7 @@ export function imageEvaluator(model: Model, opts: ImageEvaluatorOptions): Quant
     evaluate: async (m) => {
       const e = opts.evaluation;
       if (!e?.labels) throw new CalibrationDataError('no labelled evaluation data was given, so there is no metric to evaluate');
-      const set: ImageSet = { images: e.x, labels: e.labels, count: e.count, shape: e.shape };
+      const set = new ArrayDataset(e.x, e.shape, e.labels, [], basename(e.source));
       return (await evaluateClassifier(m, set, { batchSize: fixed ?? 256, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) })).top1;
     },
   };

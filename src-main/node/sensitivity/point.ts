@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { SCAN_PRUNERS, type EvalSubset, type ScanPointJob, type ScanPointResult } from '../../../src-shared/sensitivity.ts';
 import type { DataSplit } from '../../../src-shared/experiment.ts';
-import { loadSplit } from '../steps/data.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { Rng } from '../../core/util/random.ts';
 import type { Masks } from '../../core/compress/masks.ts';
@@ -18,9 +17,8 @@ import { openModel } from '../io/open-model.ts';
 import { sha256Of } from '../store/index.ts';
 import { compareLatency, resolveInputShapes, trace } from '../runtime/index.ts';
 import { ModelSpeedup } from '../speedup/index.ts';
-import { loadDataset } from '../train/data.ts';
+import { ArrayDataset, loadDataset, loadSplit } from '../train/data.ts';
 import { evaluateClassifier } from '../train/evaluate.ts';
-import type { ImageSet } from '../train/mnist.ts';
 
 /** A scan's input that no point can use (bad ratio, empty subset, changed model file, …). */
 export class SensitivityError extends StudioError {
@@ -37,7 +35,7 @@ interface Loaded {
 /** What a worker keeps between points: models by sha256, subsets by their definition. */
 export class PointCache {
   private readonly models = new Map<string, Promise<Loaded>>();
-  private readonly subsets = new Map<string, Promise<ImageSet>>();
+  private readonly subsets = new Map<string, Promise<ArrayDataset>>();
 
   model(job: Pick<ScanPointJob, 'model' | 'shapes'>): Promise<Loaded> {
     let m = this.models.get(job.model.sha256);
@@ -48,7 +46,7 @@ export class PointCache {
     return m;
   }
 
-  subset(e: EvalSubset): Promise<ImageSet> {
+  subset(e: EvalSubset): Promise<ArrayDataset> {
     const key = JSON.stringify([e.data, e.split, e.count, e.seed]);
     let s = this.subsets.get(key);
     if (!s) {
@@ -72,7 +70,7 @@ async function loadModel(ref: { path: string; sha256: string }, shapes?: Record<
  * seed always evaluates the same samples, in the same order).
  * @throws SensitivityError when the count is not a positive integer or exceeds the split
  */
-export async function loadSubset(e: EvalSubset): Promise<ImageSet> {
+export async function loadSubset(e: EvalSubset): Promise<ArrayDataset> {
   if (!Number.isInteger(e.count) || e.count < 1) throw new SensitivityError(`evaluation subset must hold at least 1 sample, got ${e.count}`, { count: e.count });
   const set = await samplesOf(e);
   const where = typeof e.data === 'string' ? `${e.data} (${e.split})` : 'the evaluation split';
@@ -83,16 +81,10 @@ export async function loadSubset(e: EvalSubset): Promise<ImageSet> {
     const j = rng.int(i, order.length);
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  const per = set.sampleShape.reduce((a, b) => a * b, 1);
-  const images = new Float32Array(e.count * per);
+  const x = new Float32Array(e.count * set.sampleSize);
   const labels = new BigInt64Array(e.count);
-  const y = set.y;
-  for (let i = 0; i < e.count; i++) {
-    const k = order[i]!;
-    images.set(set.x.subarray(k * per, (k + 1) * per), i * per);
-    labels[i] = y[k]!;
-  }
-  return { images, labels, count: e.count, shape: set.sampleShape };
+  set.fill(order.slice(0, e.count), x, labels);
+  return new ArrayDataset(x, set.sampleShape, labels, [], `${where} subset`);
 }
 
 /**
@@ -107,23 +99,11 @@ export function scanPruner(name: string) {
 }
 
 
-interface Samples {
-  x: Float32Array;
-  y: BigInt64Array;
-  sampleShape: number[];
-  length: number;
-}
-
 /** A data set path's test (else train) split, or a plan's split; labels required. */
-async function samplesOf(e: EvalSubset): Promise<Samples> {
-  if (typeof e.data !== 'string') {
-    const s = loadSplit(e.data as DataSplit);
-    return { x: s.images, y: s.labels, sampleShape: s.shape, length: s.count };
-  }
-  const data = await loadDataset(e.data);
-  const set = e.split === 'test' && data.test ? data.test : data.train;
-  if (!set.labelled) throw new SensitivityError(`${e.data}: the scan needs class labels to measure accuracy`, { data: e.data });
-  return { x: set.x, y: set.y as BigInt64Array, sampleShape: set.sampleShape, length: set.length };
+async function samplesOf(e: EvalSubset): Promise<ArrayDataset> {
+  const set = typeof e.data !== 'string' ? await loadSplit(e.data as DataSplit, { field: '$.dataset.evaluation', name: 'the evaluation split' }) : await loadDataset(e.data).then((d) => (e.split === 'test' && d.test ? d.test : d.train));
+  if (!set.labelled) throw new SensitivityError(`${typeof e.data === 'string' ? e.data : set.name}: the scan needs class labels to measure accuracy`, { data: typeof e.data === 'string' ? e.data : set.name });
+  return set;
 }
 
 /** A stable hex digest of masks (node, target, dims and bits, in sorted order). */
@@ -172,7 +152,7 @@ export async function runScanPoint(job: ScanPointJob, cache = new PointCache()):
     runs: job.latencyRuns,
     ep: job.ep,
     seed: job.seed,
-    shapes: batchShapes(model, job.eval.batchSize, subset.shape, job.shapes),
+    shapes: batchShapes(model, job.eval.batchSize, subset.sampleShape, job.shapes),
   });
   return {
     index: job.index,

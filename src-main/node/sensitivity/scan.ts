@@ -112,7 +112,7 @@ export async function sensitivityScan(opts: ScanOptions, hooks: ScanHooks = {}):
   const ep = opts.ep ?? 'cpu';
   hooks.onProgress?.({ done: 0, total: groups.length * ratios.length, etaMs: null, message: `dense baseline (${groups.length} groups × ${ratios.length} ratios to scan)` });
   const dense = await evaluateClassifier(model, subset, { batchSize: evalSet.batchSize, ep, threads: 1 });
-  const shapes = batchShapes(model, evalSet.batchSize, subset.shape, opts.shapes);
+  const shapes = batchShapes(model, evalSet.batchSize, subset.sampleShape, opts.shapes);
   const lat = await benchmark(model, { threads: 1, warmup: 3, runs: opts.latencyRuns ?? 30, ep, shapes, seed: evalSet.seed });
   const info = await inspectModel(model, { shapes });
   const jobs: ScanPointJob[] = [];

@@ -29,7 +29,7 @@ export async function measureConfigList(scan: SensitivityScan, configList: reado
   const { masks, applyMethods } = await new Pruner(model, [...configList], undefined, { shapes }).compress();
   const { model: compact, report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, session: { ep: scan.ep } }).speedupModel();
   const acc = await evaluateClassifier(compact, subset, { batchSize: scan.eval.batchSize, ep: scan.ep, threads: 1 });
-  const lat = await compareLatency(model, compact, { threads: 1, warmup: 5, runs: latencyRuns, ep: scan.ep, seed: scan.eval.seed, shapes: batchShapes(model, scan.eval.batchSize, subset.shape) });
+  const lat = await compareLatency(model, compact, { threads: 1, warmup: 5, runs: latencyRuns, ep: scan.ep, seed: scan.eval.seed, shapes: batchShapes(model, scan.eval.batchSize, subset.sampleShape) });
   return {
     measured: { speedup: 1 / lat.roundRatio, latencyMs: lat.b.p50, denseLatencyMs: lat.a.p50, accuracy: acc.top1, macs: report.after.macs, params: report.after.params, maxRelErr: report.verification.maxRelErr },
     compact,

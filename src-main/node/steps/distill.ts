@@ -9,9 +9,9 @@ import type { DistillStep, StepResult } from '../../../src-shared/experiment.ts'
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../io/open-model.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { ArrayDataset, Evaluator } from '../train/index.ts';
+import { Evaluator } from '../train/index.ts';
 import { makeDistiller, openTeacher } from '../train/distill.ts';
-import { loadSplit } from './data.ts';
+import { loadSplit } from '../train/data.ts';
 import { MissingSplitError, parameterMasks } from './finetune.ts';
 import { trainingOptions } from './training-options.ts';
 import { attachedMasks } from './masks-meta.ts';
@@ -25,12 +25,11 @@ export async function distillStep(ctx: StepContext<DistillStep>): Promise<StepRe
   const teacherPath = step.teacher ?? plan.model;
   const teacher = openTeacher(teacherPath);
   ctx.log(`teacher: ${teacherPath}${step.teacher ? '' : ' (the plan’s input model)'}`);
-  const set = loadSplit(split);
-  const data = new ArrayDataset(set.images, set.shape, set.labels, [], 'train');
+  const data = await loadSplit(split, { model: student, field: '$.dataset.train', name: 'train' });
   const masks = attachedMasks(student);
   const keep = masks ? parameterMasks(student, masks) : null;
   if (keep) ctx.log(`keeping the pruning masks of ${keep.size} parameter(s) applied during distillation`);
-  const t = trainingOptions(step, set.count);
+  const t = trainingOptions(step, data.length);
   const ev = new Evaluator(student, {
     train: data,
     optimizer: t.optimizer,

@@ -11,9 +11,9 @@ import { expandMask, type Masks } from '../../core/compress/masks.ts';
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { ArrayDataset, train, type ScheduleSpec } from '../train/index.ts';
+import { train, type ScheduleSpec } from '../train/index.ts';
 import { StudioError } from '../../core/ir/errors.ts';
-import { loadSplit } from './data.ts';
+import { loadSplit } from '../train/data.ts';
 import { attachedMasks } from './masks-meta.ts';
 
 export class MissingSplitError extends StudioError {
@@ -56,8 +56,7 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
   const split = plan.dataset?.train;
   if (!split) throw new MissingSplitError('finetune', 'train');
   const { model } = openModel(ctx.inputModel);
-  const set = loadSplit(split, { model, field: '$.dataset.train' });
-  const data = new ArrayDataset(set.images, set.shape, set.labels, [], 'train');
+  const data = await loadSplit(split, { model, field: '$.dataset.train', name: 'train' });
   const masks = attachedMasks(model);
   const keep = masks ? parameterMasks(model, masks) : null;
   if (keep) ctx.log(`keeping the pruning masks of ${keep.size} parameter(s) applied during fine-tuning`);
@@ -65,7 +64,7 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
   const optimizer = o.kind === 'sgd' ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay } : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
   const sch = step.schedule;
   const schedule = scheduleOf(sch);
-  const stepsPerEpoch = Math.floor(set.count / step.batchSize);
+  const stepsPerEpoch = Math.floor(data.length / step.batchSize);
   const perEpoch = step.maxBatchesPerEpoch ? Math.min(step.maxBatchesPerEpoch, stepsPerEpoch) : stepsPerEpoch;
   const totalSteps = Math.max(1, Math.round(perEpoch * step.epochs));
   const result = await train(

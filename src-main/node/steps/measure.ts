@@ -10,7 +10,7 @@ import type { MeasureContext } from '../jobs/registry.ts';
 import { inspectModel, openModel } from '../inspect.ts';
 import { benchmark, compareLatency } from '../runtime/index.ts';
 import { evaluateClassifier } from '../train/evaluate.ts';
-import { loadSplit } from './data.ts';
+import { loadSplit } from '../train/data.ts';
 
 export async function measureModel(ctx: MeasureContext): Promise<MetricSnapshot> {
   const { model } = openModel(ctx.modelPath);
@@ -21,15 +21,15 @@ export async function measureModel(ctx: MeasureContext): Promise<MetricSnapshot>
   let accuracy: number | null = null;
   let shape: number[] | undefined;
   if (evalSplit) {
-    const data = loadSplit(evalSplit, { model, field: '$.dataset.evaluation' });
-    const limit = plan.evaluator?.maxBatches ? Math.min(data.count, plan.evaluator.maxBatches * (plan.evaluator.batchSize ?? 64)) : data.count;
-    const acc = await evaluateClassifier(model, { ...data, count: limit }, {
+    const data = await loadSplit(evalSplit, { model, field: '$.dataset.evaluation', name: 'evaluation' });
+    const limit = plan.evaluator?.maxBatches ? Math.min(data.length, plan.evaluator.maxBatches * (plan.evaluator.batchSize ?? 64)) : data.length;
+    const acc = await evaluateClassifier(model, data.head(limit), {
       batchSize: plan.evaluator?.batchSize ?? 64,
       ep: plan.executionProvider,
       onProgress: (d, n) => ctx.progress({ fraction: 0.05 + 0.7 * (d / n), message: `evaluating ${d}/${n}` }),
     });
     accuracy = plan.evaluator?.metric === 'top5' ? acc.top5 : acc.top1;
-    shape = [1, ...data.shape];
+    shape = [1, ...data.sampleShape];
   }
   const shapes = plan.inputShapes ?? (shape ? { [inputName]: shape } : undefined);
   const info = await inspectModel(model, { shapes, dimSizes: { batch: 1 } });

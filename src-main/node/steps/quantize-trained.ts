@@ -12,8 +12,8 @@ import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
 import { checkDeployed, TRAINED_QUANTIZER_CLASSES, wantsReduceRange } from '../quantize/index.ts';
-import { ArrayDataset, Evaluator, type RunOptions } from '../train/index.ts';
-import { loadSplit } from './data.ts';
+import { Evaluator, type RunOptions } from '../train/index.ts';
+import { loadSplit } from '../train/data.ts';
 import { speedCheck } from './quantize-speed.ts';
 import { MissingSplitError, scheduleOf } from './finetune.ts';
 
@@ -24,14 +24,14 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
   const split = plan.dataset?.train;
   if (!split) throw new MissingSplitError(`quantize (${step.quantizer})`, 'train');
   const { model } = openModel(ctx.inputModel);
-  const set = loadSplit(split, { model, field: '$.dataset.train' });
-  const train = new ArrayDataset(set.images, set.shape, set.labels, [], 'train');
+  const train = await loadSplit(split, { model, field: '$.dataset.train', name: 'train' });
   const evalSplit = plan.dataset?.evaluation;
-  const ev = evalSplit ? loadSplit(evalSplit, { model, field: '$.dataset.evaluation' }) : loadSplit({ ...split, limit: Math.min(split.limit ?? Infinity, 2000) }, { model, field: '$.dataset.train' });
-  const evalData = new ArrayDataset(ev.images, ev.shape, ev.labels, [], evalSplit ? 'evaluation' : 'train (first 2000)');
+  const evalData = evalSplit
+    ? await loadSplit(evalSplit, { model, field: '$.dataset.evaluation', name: 'evaluation' })
+    : await loadSplit({ ...split, limit: Math.min(split.limit ?? Infinity, 2000) }, { model, field: '$.dataset.train', name: 'train (first 2000)' });
   const o = step.optimizer;
   const optimizer = o.kind === 'sgd' ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay } : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
-  const stepsPerEpoch = Math.floor(set.count / step.batchSize);
+  const stepsPerEpoch = Math.floor(train.length / step.batchSize);
   const perEpoch = step.maxBatchesPerEpoch ? Math.min(step.maxBatchesPerEpoch, stepsPerEpoch) : stepsPerEpoch;
   const totalSteps = Math.max(1, Math.round(perEpoch * step.epochs));
   const evaluator = new Evaluator(model, { train, eval: evalData, optimizer, schedule: scheduleOf(step.schedule), batchSize: step.batchSize, epochs: Math.ceil(step.epochs), seed: plan.seed });
@@ -56,7 +56,7 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
   const check = await checkDeployed(r, evalData);
   for (const d of r.diagnostics) if (d.level !== 'info') ctx.log(`${d.code}${d.node ? ` (${d.node})` : ''}: ${d.message}`, d.level === 'error' ? 'error' : 'warn');
   ctx.log(`${step.quantizer}: simulated ${(check.simulated * 100).toFixed(2)} %, deployed ${(check.deployed * 100).toFixed(2)} % on ${evalData.name}`);
-  const speed = await speedCheck(ctx, plan, model, r.exported, check.fusion, set.shape);
+  const speed = await speedCheck(ctx, plan, model, r.exported, check.fusion, train.sampleShape);
   const out = join(ctx.checkpointDir, 'quantized.onnx');
   saveModelFile(r.exported, out);
   const calFile = join(ctx.checkpointDir, 'calibration.json');

@@ -12,11 +12,10 @@ import { imageEvaluator, isTrainedQuantizer, latencyAwarePrecision, QUANTIZER_CL
 import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
 import { trainedQuantizeStep } from './quantize-trained.ts';
 import { speedCheck } from './quantize-speed.ts';
-import type { ImageSet } from '../train/mnist.ts';
-import { loadSplit } from './data.ts';
+import { loadSplit, type ArrayDataset } from '../train/data.ts';
 import { MissingSplitError } from './finetune.ts';
 
-const samples = (s: ImageSet, source: string): SampleSet => ({ x: s.images, labels: s.labels, count: s.count, shape: s.shape, source });
+const samples = (s: ArrayDataset, source: string): SampleSet => ({ x: s.x, ...(s.labelled ? { labels: s.classLabels() } : {}), count: s.length, shape: s.sampleShape, source });
 
 export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<StepResult> {
   if (isTrainedQuantizer(ctx.step.quantizer)) return trainedQuantizeStep(ctx as StepContext<Extract<QuantizeStep, { quantizer: TrainedQuantizerName }>>);
@@ -26,9 +25,9 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   if (!calSplit) throw new MissingSplitError('quantize', 'calibration');
   const { model } = openModel(ctx.inputModel);
   const batchSize = 32;
-  const cal = loadSplit({ ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) }, { model, field: plan.dataset?.calibration ? '$.dataset.calibration' : '$.dataset.train' });
+  const cal = await loadSplit({ ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) }, { model, field: plan.dataset?.calibration ? '$.dataset.calibration' : '$.dataset.train' });
   const evaluator = imageEvaluator(model, { calibration: samples(cal, calSplit.paths[0]!), batchSize });
-  ctx.progress({ fraction: 0.1, message: `calibrating (${step.observer} observer, ${cal.count} samples)` });
+  ctx.progress({ fraction: 0.1, message: `calibrating (${step.observer} observer, ${cal.length} samples)` });
   const q = new QUANTIZER_CLASSES[step.quantizer](model, step.configList, evaluator, { observer: step.observer, fuse: 'auto' });
   const { calibration } = await q.compress();
   ctx.token.throwIfCancelled();
@@ -38,7 +37,7 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   let mixed: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean } | undefined;
   if (step.latencyAware) {
     ctx.progress({ fraction: 0.8, message: 'latency-aware precision: timing each quantized layer against float' });
-    const m = await latencyAwarePrecision(q.fused, q.activeTargets(), q.parameters, model, { batch: 1, sampleShape: cal.shape });
+    const m = await latencyAwarePrecision(q.fused, q.activeTargets(), q.parameters, model, { batch: 1, sampleShape: cal.sampleShape });
     mixed = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat };
     exported.model = m.model;
     if (m.wholeModelFloat) ctx.log('latency-aware precision: int8 measured slower than fp32 here even with layers moved back, so the model stays fp32', 'warn');
@@ -50,7 +49,7 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   writeFileSync(calFile, JSON.stringify(calibration, null, 1));
   const counts = exported.fusion?.counts ?? {};
   ctx.log(`ORT integer kernels: ${Object.entries(counts).map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}`);
-  const speed = await speedCheck(ctx, plan, model, exported.model, exported.fusion, cal.shape);
+  const speed = await speedCheck(ctx, plan, model, exported.model, exported.fusion, cal.sampleShape);
   return {
     outputModel: out,
     artifacts: [{ name: 'calibration.json', path: calFile, kind: 'calibration' }],

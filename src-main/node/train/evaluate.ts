@@ -1,10 +1,10 @@
 /**
- * @file Classification accuracy of a model in ORT over an image set, batch by batch (top-1 and top-5).
+ * @file Classification accuracy of a model in ORT over a labelled data set, batch by batch (top-1 and top-5).
  * May import ORT through the runtime.
  */
 import { Tensor, type Model } from '../../core/ir/index.ts';
 import { ModelRunner, type SessionOptions } from '../runtime/index.ts';
-import type { ImageSet } from './mnist.ts';
+import type { ArrayDataset } from './data.ts';
 
 export interface Accuracy {
   top1: number;
@@ -46,27 +46,29 @@ export function scoreLogits(z: Float32Array, labels: BigInt64Array, n: number, k
 }
 
 /** Run the model over the set and count top-1 / top-5 hits against the labels. */
-export async function evaluateClassifier(model: Model | Uint8Array, data: ImageSet, opts: EvaluateOptions = {}): Promise<Accuracy> {
+export async function evaluateClassifier(model: Model | Uint8Array, data: ArrayDataset, opts: EvaluateOptions = {}): Promise<Accuracy> {
+  const labels = data.classLabels();
+  const count = data.length;
   const t0 = performance.now();
   const runner = await ModelRunner.create(model, opts);
   const batch = opts.batchSize ?? 256;
-  const per = data.shape.reduce((a, b) => a * b, 1);
+  const per = data.sampleSize;
   const inputName = runner.inputNames[0]!;
   let top1 = 0;
   let top5 = 0;
   try {
-    for (let start = 0; start < data.count; start += batch) {
-      const n = Math.min(batch, data.count - start);
-      const x = new Tensor('float32', [n, ...data.shape], data.images.subarray(start * per, (start + n) * per));
+    for (let start = 0; start < count; start += batch) {
+      const n = Math.min(batch, count - start);
+      const x = new Tensor('float32', [n, ...data.sampleShape], data.x.subarray(start * per, (start + n) * per));
       const out = await runner.run({ [inputName]: x });
       const logits = Object.values(out)[0]!;
-      const score = scoreLogits(logits.data as Float32Array, data.labels.subarray(start, start + n), n, logits.dims[1]!);
+      const score = scoreLogits(logits.data as Float32Array, labels.subarray(start, start + n), n, logits.dims[1]!);
       top1 += score.top1;
       top5 += score.top5;
-      opts.onProgress?.(start + n, data.count);
+      opts.onProgress?.(start + n, count);
     }
   } finally {
     await runner.release();
   }
-  return { top1: top1 / data.count, top5: top5 / data.count, count: data.count, ms: performance.now() - t0 };
+  return { top1: top1 / count, top5: top5 / count, count, ms: performance.now() - t0 };
 }

@@ -42,7 +42,7 @@ describe('BatchNormalization folding is exact', () => {
     expect(r.groups.map((g) => g.head)).toEqual(['/conv1/Conv', '/conv2/Conv', '/conv3/Conv']);
     expect(bnCount(fused)).toBe(0);
     const set = bundledMnist('test', 64);
-    const feeds = { input: new Tensor('float32', [64, 1, 28, 28], set.images) };
+    const feeds = { input: new Tensor('float32', [64, 1, 28, 28], set.x) };
     expect(await maxRelErr(model, fused, feeds)).toBeLessThanOrEqual(1e-5);
   });
 
