@@ -7,7 +7,7 @@ import { layoutGraph, nodeWidth } from './graph-layout.ts';
 import { paramRows, flattenPlan } from './param-diff.ts';
 import { paretoFlags } from './pareto.ts';
 import { describeSummary } from './step-summary.ts';
-import { useViewport } from './viewport.ts';
+import { minimap, useViewport } from './viewport.ts';
 import { comparability } from './comparability.ts';
 import { computeFactors, emptySnapshot } from '../../src-shared/experiment.ts';
 import type { RunDetail } from '../../src-shared/ipc/dto.ts';
@@ -247,5 +247,21 @@ describe('viewport fit', () => {
     vp.fit({ width: 400, height: 60_000 }, view, 24, { readable: true });
     expect(vp.state.scale).toBeCloseTo(Math.min(1.2, (600 - 48) / 400));
     expect(vp.state.ty).toBe(24);
+  });
+});
+
+describe('minimap', () => {
+  it('maps the whole graph into its box and shows where the main view is; a click there goes back to content', () => {
+    const content = { width: 400, height: 4000 };
+    const view = { width: 600, height: 400 };
+    const vp = useViewport();
+    vp.fit(content, view, 24, { readable: true }); // a tall graph's first view: the top, by width
+    const m = minimap(content, { width: 140, height: 110 }, vp.state, view);
+    expect(m.scale).toBeCloseTo(110 / 4000);
+    expect(m.view.y).toBeLessThan(2); // the view is at the top of the graph
+    expect(m.view.height).toBeLessThan(110 / 4); // and shows a small part of it
+    const p = m.toContent(70, 55); // the box's center is the graph's center
+    expect(p.x).toBeCloseTo(200);
+    expect(p.y).toBeCloseTo(2000);
   });
 });

@@ -59,3 +59,25 @@ export function useViewport() {
     },
   };
 }
+
+/**
+ * The minimap's mapping: the whole content scaled into a `box` (keeping its aspect), and the part of the content
+ * the main view shows, as a rectangle in the box.
+ *
+ * @example minimap({ width: 400, height: 4000 }, { width: 120, height: 120 }, vp.state, { width: 600, height: 400 }).view
+ */
+export function minimap(content: { width: number; height: number }, box: { width: number; height: number }, vp: Viewport, view: { width: number; height: number }) {
+  const k = Math.min(box.width / Math.max(1, content.width), box.height / Math.max(1, content.height));
+  const ox = (box.width - content.width * k) / 2;
+  const oy = (box.height - content.height * k) / 2;
+  const toBox = (x: number, y: number) => ({ x: ox + x * k, y: oy + y * k });
+  const a = toBox(-vp.tx / vp.scale, -vp.ty / vp.scale);
+  const rect = { x: a.x, y: a.y, width: (view.width / vp.scale) * k, height: (view.height / vp.scale) * k };
+  return {
+    scale: k,
+    toBox,
+    /** A point of the box back in content coordinates (a click there centers the main view on it). */
+    toContent: (bx: number, by: number) => ({ x: (bx - ox) / k, y: (by - oy) / k }),
+    view: rect,
+  };
+}
