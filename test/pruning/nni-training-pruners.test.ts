@@ -27,7 +27,7 @@ import { shapesForAutoGroups } from '../../src-main/node/steps/auto-groups.ts';
 import { mnistCnn } from './helpers.ts';
 
 const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
-const data = new ArrayDataset(mnist.x.subarray(0, 256 * 784), [1, 28, 28], mnist.y.subarray(0, 256));
+const data = new ArrayDataset(mnist.x.subarray(0, 256 * 784), [1, 28, 28], mnist.targets().subarray(0, 256));
 const CONFIG = [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.75, granularity: 'out_channel', dependency_group_id: 'auto' }];
 
 interface Case {

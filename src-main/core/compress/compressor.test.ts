@@ -12,7 +12,7 @@ import { buildCnn } from '../../node/train/example-cnn.ts';
 import { Compressor, MissingEvaluatorError, type CompressorOptions, type Revert, type TrainingHooks } from './compressor.ts';
 
 const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
-const data = new ArrayDataset(mnist.x.subarray(0, 256 * 784), [1, 28, 28], mnist.y.subarray(0, 256));
+const data = new ArrayDataset(mnist.x.subarray(0, 256 * 784), [1, 28, 28], mnist.targets().subarray(0, 256));
 const config = { train: data, optimizer: { type: 'sgd' as const, lr: 0.05, momentum: 0.9 }, batchSize: 32, epochs: 1, seed: 3, threads: 1 };
 const l1 = (m: Model, name: string) => (m.graph.get(name)!.initializer!.data as Float32Array).reduce((a, v) => a + Math.abs(v), 0);
 

@@ -15,7 +15,7 @@ import { QUANTIZERS, unknownCompressorMessage, type QuantizerName } from '../../
 import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
 import { checkDeployed, isTrainedQuantizer, TRAINED_QUANTIZER_CLASSES } from '../quantize/trained.ts';
 import { latencyAwarePrecision } from '../quantize/mixed.ts';
-import { ArrayDataset, Evaluator, evaluate, type RunOptions } from '../train/index.ts';
+import { Evaluator, evaluate, type RunOptions, type ArrayDataset } from '../train/index.ts';
 import { ORT_CPU_STATIC_CONFIG, OBSERVER_KINDS, quantizeDynamic, type CalibrationConfig, type ObserverKind } from '../../core/compress/quantization/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { parseConfigList, type Diagnostic } from '../../../src-shared/config/index.ts';
@@ -23,7 +23,7 @@ import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../io/open-model.ts';
 import { compareLatency, cpuInfo, inputSpecs, resolveInputShapes, type CpuInfo } from '../runtime/index.ts';
 import { PTQQuantizer, wantsReduceRange } from '../quantize/ptq.ts';
-import { imageEvaluator, loadSamples, type SampleSet } from '../quantize/data.ts';
+import { imageEvaluator, loadSamples } from '../quantize/data.ts';
 import { optimizedGraph, INTEGER_OPS, type FusionReport } from '../quantize/verify.ts';
 import type { CommandIO } from './prune.ts';
 import { formatBytes, formatMs } from '../../../src-shared/format.ts';
@@ -206,10 +206,10 @@ function parseQuantizer(opts: QuantizeCommandOptions): QuantizerName {
 /** A trained quantizer: train on --data, export, and check deployed = simulated on --eval (or the first 2000 training samples). */
 async function trainedQuantize(model: Model, configList: unknown, name: TrainedQuantizerName, opts: QuantizeCommandOptions, reduceRange: boolean, threads: number): Promise<Quantized> {
   const all = await loadSamples(opts.data!);
-  if (!all.labels) throw new QuantizeCommandError(`${opts.data} has no labels: the ${name} quantizer trains with the task loss`, { data: opts.data });
-  const train = new ArrayDataset(all.x, all.shape, all.labels, [], basename(all.source));
-  const { evaluation, on } = opts.eval ? await evaluationSet(all, 0, opts) : { evaluation: head(all, opts.evalCount ?? 2000), on: `${basename(all.source)} (training samples)` };
-  const evalData = new ArrayDataset(evaluation!.x, evaluation!.shape, evaluation!.labels!, [], on);
+  if (!all.labelled) throw new QuantizeCommandError(`${opts.data} has no labels: the ${name} quantizer trains with the task loss`, { data: opts.data });
+  const train = all.slice(0, all.length, basename(all.name));
+  const { evaluation, on } = opts.eval ? await evaluationSet(all, 0, opts) : { evaluation: all.head(opts.evalCount ?? 2000), on: `${basename(all.name)} (training samples)` };
+  const evalData = evaluation!.slice(0, evaluation!.length, on);
   const kind = opts.optimizer ?? 'adam';
   const lr = opts.lr ?? 1e-4;
   const optimizer = kind === 'sgd' ? { type: 'sgd' as const, lr, momentum: 0.9 } : { type: kind, lr };
@@ -225,17 +225,17 @@ async function trainedQuantize(model: Model, configList: unknown, name: TrainedQ
     model: r.exported,
     config: r.calibration,
     fusion: check.fusion,
-    accuracy: { before, after: check.deployed, drop: before - check.deployed, samples: evaluation!.count, on },
-    training: { steps, samples: all.count, source: all.source, simulated: check.simulated },
+    accuracy: { before, after: check.deployed, drop: before - check.deployed, samples: evaluation!.length, on },
+    training: { steps, samples: all.length, source: all.name, simulated: check.simulated },
     diagnostics: r.diagnostics,
-    sampleShape: [1, ...all.shape],
+    sampleShape: [1, ...all.sampleShape],
   };
 }
 
 async function staticQuantize(model: Model, configList: unknown, opts: QuantizeCommandOptions, observer: ObserverKind, reduceRange: boolean, threads: number): Promise<Quantized> {
   const calibCount = opts.calibCount ?? 500;
   const all = await loadSamples(opts.calib!);
-  const calibration = head(all, calibCount);
+  const calibration = all.head(calibCount);
   const { evaluation, on } = await evaluationSet(all, calibCount, opts);
   const evaluator = imageEvaluator(model, { calibration, ...(evaluation ? { evaluation } : {}), threads });
   const q = new PTQQuantizer(model, configList, evaluator, { observer, fuse: opts.fuse ?? 'auto', reduceRange, threads });
@@ -244,7 +244,7 @@ async function staticQuantize(model: Model, configList: unknown, opts: QuantizeC
   const diagnostics = [...q.diagnostics, ...exported.diagnostics];
   let accuracy: QuantizeReport['accuracy'];
   let fallback: QuantizeReport['fallback'];
-  if (evaluation?.labels) {
+  if (evaluation?.labelled) {
     const beforeAcc = await evaluator.evaluate(model);
     let afterAcc = await evaluator.evaluate(exported.model);
     if (opts.maxDrop !== undefined && beforeAcc - afterAcc > opts.maxDrop) {
@@ -254,12 +254,12 @@ async function staticQuantize(model: Model, configList: unknown, opts: QuantizeC
       afterAcc = fb.metric;
       fallback = { met: fb.met, floatNodes: fb.floatNodes, evaluations: fb.history.length };
     }
-    accuracy = { before: beforeAcc, after: afterAcc, drop: beforeAcc - afterAcc, samples: evaluation.count, on };
+    accuracy = { before: beforeAcc, after: afterAcc, drop: beforeAcc - afterAcc, samples: evaluation.length, on };
   }
   let mixedPrecision: QuantizeReport['mixedPrecision'];
   if (opts.latencyAware) {
     const kept = fallback ? q.activeTargets().filter((t) => !fallback!.floatNodes.includes(t.node)) : q.activeTargets();
-    const m = await latencyAwarePrecision(q.fused, kept, q.parameters, model, { batch: 1, threads, sampleShape: calibration.shape });
+    const m = await latencyAwarePrecision(q.fused, kept, q.parameters, model, { batch: 1, threads, sampleShape: calibration.sampleShape });
     mixedPrecision = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat };
     exported = { ...exported, model: m.model };
     if (accuracy && (m.wholeModelFloat || m.floatLayers.length)) {
@@ -274,9 +274,9 @@ async function staticQuantize(model: Model, configList: unknown, opts: QuantizeC
     fusion: exported.fusion!,
     ...(accuracy ? { accuracy } : {}),
     ...(fallback ? { fallback } : {}),
-    calibration: { samples: calibration.count, source: calibration.source },
+    calibration: { samples: calibration.length, source: calibration.name },
     diagnostics,
-    sampleShape: [1, ...calibration.shape],
+    sampleShape: [1, ...calibration.sampleShape],
   };
 }
 
@@ -297,27 +297,19 @@ async function dynamicQuantize(model: Model, configList: unknown, reduceRange: b
   return { model: d.model, fusion: { counts, integerOps, floatLinear, unfused: [], optimization: 'all' }, diagnostics: [...diagnostics, ...table.diagnostics, ...d.diagnostics, ...extra] };
 }
 
-function head(s: SampleSet, n: number): SampleSet {
-  if (n >= s.count) return s;
-  const per = s.shape.reduce((a, b) => a * b, 1);
-  return { ...s, x: s.x.subarray(0, n * per), count: n, ...(s.labels ? { labels: s.labels.subarray(0, n) } : {}) };
-}
-
 /** The labelled data accuracy is measured on: --eval, else the rest of the calibration file, else the calibration samples. */
-async function evaluationSet(all: SampleSet, calibCount: number, opts: QuantizeCommandOptions): Promise<{ evaluation?: SampleSet; on: string }> {
+async function evaluationSet(all: ArrayDataset, calibCount: number, opts: QuantizeCommandOptions): Promise<{ evaluation?: ArrayDataset; on: string }> {
   if (opts.eval) {
     const e = await loadSamples(opts.eval, opts.evalCount !== undefined ? { limit: opts.evalCount } : {});
-    return { evaluation: e, on: basename(e.source) };
+    return { evaluation: e, on: basename(e.name) };
   }
-  if (!all.labels) return { on: 'none' };
+  if (!all.labelled) return { on: 'none' };
   const n = opts.evalCount ?? 2000;
-  if (all.count > calibCount) {
-    const per = all.shape.reduce((a, b) => a * b, 1);
-    const end = Math.min(all.count, calibCount + n);
-    const rest: SampleSet = { x: all.x.subarray(calibCount * per, end * per), shape: all.shape, count: end - calibCount, labels: all.labels.subarray(calibCount, end), source: all.source };
-    return { evaluation: rest, on: `${basename(all.source)} (held-out samples ${calibCount}–${end - 1})` };
+  if (all.length > calibCount) {
+    const end = Math.min(all.length, calibCount + n);
+    return { evaluation: all.slice(calibCount, end), on: `${basename(all.name)} (held-out samples ${calibCount}–${end - 1})` };
   }
-  return { evaluation: all, on: `${basename(all.source)} (the calibration samples themselves)` };
+  return { evaluation: all, on: `${basename(all.name)} (the calibration samples themselves)` };
 }
 
 function parseObserver(name: string | undefined): ObserverKind {

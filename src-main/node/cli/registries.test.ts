@@ -69,7 +69,7 @@ describe('the compressor registries', () => {
     }
     for (const name of OBSERVERS) expect(OBSERVER_FACTORIES[name](null, {}).kind).toBe(name);
     const cal = loadIdxPair('resources/mnist/t10k-images-idx3-ubyte.gz', 'resources/mnist/t10k-labels-idx1-ubyte.gz', 64);
-    const evaluator = imageEvaluator(model, { calibration: { x: cal.x, labels: cal.classLabels(), count: cal.length, shape: cal.sampleShape, source: 'mnist' }, batchSize: 32 });
+    const evaluator = imageEvaluator(model, { calibration: cal, batchSize: 32 });
     for (const name of QUANTIZERS) {
       if (isTrainedQuantizer(name)) {
         // two training steps on 64 images through the real Evaluator, then the export

@@ -28,9 +28,9 @@ describe('calibration data', () => {
 
   it('reads IDX images as x/255 with a channel axis and finds the labels beside them', async () => {
     const s = await loadSamples(join(RESOURCES_DIR, 'mnist', 'train-images-idx3-ubyte.gz'), { limit: 10 });
-    expect([s.count, ...s.shape]).toEqual([10, 1, 28, 28]);
+    expect([s.length, ...s.sampleShape]).toEqual([10, 1, 28, 28]);
     expect(Math.max(...s.x)).toBeLessThanOrEqual(1);
-    expect(s.labels).toHaveLength(10);
+    expect(s.classLabels()).toHaveLength(10);
     expect(checkSamples(model, s)).toBe('input');
   });
 
@@ -39,8 +39,8 @@ describe('calibration data', () => {
     npy(x, '|u1', [3, 28, 28], new Uint8Array(3 * 784).fill(255));
     npy(join(dir, 'digits_labels.npy'), '<i8', [3], BigInt64Array.of(1n, 2n, 3n));
     const s = await loadSamples(x);
-    expect([s.count, ...s.shape, s.x[0]]).toEqual([3, 1, 28, 28, 1]);
-    expect(Array.from(s.labels!)).toEqual([1n, 2n, 3n]);
+    expect([s.length, ...s.sampleShape, s.x[0]]).toEqual([3, 1, 28, 28, 1]);
+    expect(Array.from(s.classLabels())).toEqual([1n, 2n, 3n]);
     const batches = [];
     for await (const b of batchesOf(s, 'input', 2)) batches.push(b.input!.dims);
     expect(batches).toEqual([[2, 1, 28, 28], [1, 1, 28, 28]]);

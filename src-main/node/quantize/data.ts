@@ -9,44 +9,27 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Tensor, type Model } from '../../core/ir/index.ts';
 import { CalibrationDataError } from '../../core/compress/quantization/index.ts';
-import { loadDataset, readIdx, readNpy } from '../train/data.ts';
+import { ArrayDataset, loadDataset, readIdx, readNpy } from '../train/data.ts';
 import { evaluateClassifier } from '../train/evaluate.ts';
-import { ArrayDataset } from '../train/data.ts';
 import { describeType, inputSpecs } from '../runtime/index.ts';
 import type { QuantEvaluator } from './ptq.ts';
 
-/** Samples in memory: `count` samples of `shape`, labels when the source had them. */
-export interface SampleSet {
-  x: Float32Array;
-  /** Shape of one sample (no batch dim). */
-  shape: number[];
-  count: number;
-  labels?: BigInt64Array;
-  source: string;
-}
-
 /**
  * Read calibration / evaluation samples from a file or folder (see the file comment). Byte images are scaled by
- * 1/255 and get a channel axis when they are [N, H, W].
+ * 1/255 and get a channel axis when they are [N, H, W]. The set is named by its path.
  *
- * @example await loadSamples('resources/mnist/train-images-idx3-ubyte.gz', { limit: 500 }) // { shape: [1, 28, 28], count: 500, labels }
+ * @example await loadSamples('resources/mnist/train-images-idx3-ubyte.gz', { limit: 500 }) // { sampleShape: [1, 28, 28], length: 500, y: labels }
  * @throws CalibrationDataError when the file is missing, unreadable or not an array of samples
  */
-export async function loadSamples(path: string, opts: { limit?: number } = {}): Promise<SampleSet> {
+export async function loadSamples(path: string, opts: { limit?: number } = {}): Promise<ArrayDataset> {
   if (!existsSync(path)) throw new CalibrationDataError(`calibration data ${path} does not exist`, { file: path });
   try {
     const set = statSync(path).isDirectory() || path.endsWith('.npz') ? await fromDataset(path) : path.endsWith('.npy') ? fromNpy(path) : fromIdx(path);
-    return limit(set, opts.limit);
+    return opts.limit === undefined ? set : set.head(opts.limit);
   } catch (e) {
     if (e instanceof CalibrationDataError) throw e;
     throw new CalibrationDataError(`cannot read calibration data ${path}: ${(e as Error).message}`, { file: path });
   }
-}
-
-function limit(s: SampleSet, n: number | undefined): SampleSet {
-  if (n === undefined || n >= s.count) return s;
-  const per = s.shape.reduce((a, b) => a * b, 1);
-  return { ...s, x: s.x.subarray(0, n * per), count: n, ...(s.labels ? { labels: s.labels.subarray(0, n) } : {}) };
 }
 
 function toFloat(data: ArrayLike<number>, bytes: boolean): Float32Array {
@@ -60,15 +43,15 @@ function sampleShape(dims: number[], file: string): number[] {
   return dims.length === 3 ? [1, dims[1]!, dims[2]!] : dims.slice(1);
 }
 
-function fromIdx(file: string): SampleSet {
+function fromIdx(file: string): ArrayDataset {
   const im = readIdx(file);
   const shape = sampleShape(im.dims, file);
   const labelFile = [file.replace('images-idx3', 'labels-idx1'), file.replace('images', 'labels')].find((f) => f !== file && existsSync(f));
   const labels = labelFile ? BigInt64Array.from(Array.from(readIdx(labelFile).data, (v) => BigInt(v))) : undefined;
-  return { x: toFloat(im.data, im.data instanceof Uint8Array), shape, count: im.dims[0]!, ...(labels ? { labels } : {}), source: file };
+  return new ArrayDataset(toFloat(im.data, im.data instanceof Uint8Array), shape, labels ?? null, [], file);
 }
 
-function fromNpy(file: string): SampleSet {
+function fromNpy(file: string): ArrayDataset {
   const arr = readNpy(new Uint8Array(readInputFile(file, { what: 'calibration data', maxBytes: READ_LIMITS.data })), basename(file));
   if (arr.data instanceof BigInt64Array) throw new CalibrationDataError(`${basename(file)} holds int64 values, not samples`, { file });
   const shape = sampleShape(arr.dims, file);
@@ -79,43 +62,43 @@ function fromNpy(file: string): SampleSet {
     const y = readNpy(new Uint8Array(readInputFile(labelFile, { what: 'labels file', maxBytes: READ_LIMITS.data })), basename(labelFile));
     labels = BigInt64Array.from(Array.from(y.data as ArrayLike<number | bigint>, (v) => BigInt(Math.round(Number(v)))));
   }
-  return { x: toFloat(arr.data as ArrayLike<number>, arr.data instanceof Uint8Array), shape, count: arr.dims[0]!, ...(labels ? { labels } : {}), source: file };
+  return new ArrayDataset(toFloat(arr.data as ArrayLike<number>, arr.data instanceof Uint8Array), shape, labels ?? null, [], file);
 }
 
-async function fromDataset(path: string): Promise<SampleSet> {
+async function fromDataset(path: string): Promise<ArrayDataset> {
   const d = (await loadDataset(path)).train;
-  return { x: d.x, shape: d.sampleShape, count: d.length, ...(d.y instanceof BigInt64Array ? { labels: d.y } : {}), source: path };
+  return new ArrayDataset(d.x, d.sampleShape, d.labelled ? d.y : null, [], path);
 }
 
 /**
  * Check that samples fit the model's (single float) input and say how, naming the input: a mismatch here is
  * clearer than an ORT error mid-calibration.
  */
-export function checkSamples(model: Model, set: SampleSet): string {
+export function checkSamples(model: Model, set: ArrayDataset): string {
   const specs = inputSpecs(model);
   if (specs.length !== 1) throw new CalibrationDataError(`the model has ${specs.length} inputs (${specs.map((s) => s.name).join(', ')}); file calibration data feeds a single input`);
   const spec = specs[0]!;
   const expected = describeType(spec.dtype, spec.shape);
-  if (spec.dtype !== 'float32') throw new CalibrationDataError(`input "${spec.name}" expects ${expected}, but calibration data ${basename(set.source)} holds float32 samples`, { input: spec.name });
+  if (spec.dtype !== 'float32') throw new CalibrationDataError(`input "${spec.name}" expects ${expected}, but calibration data ${basename(set.name)} holds float32 samples`, { input: spec.name });
   const shape = spec.shape;
-  const fits = shape && shape.length === set.shape.length + 1 && set.shape.every((d, i) => typeof shape[i + 1] !== 'number' || shape[i + 1] === d || (shape[i + 1] as number) < 0);
+  const fits = shape && shape.length === set.sampleShape.length + 1 && set.sampleShape.every((d, i) => typeof shape[i + 1] !== 'number' || shape[i + 1] === d || (shape[i + 1] as number) < 0);
   if (!fits) {
-    throw new CalibrationDataError(`input "${spec.name}" expects ${expected}, but calibration data ${basename(set.source)} holds samples of [${set.shape.join(',')}] (batches of [N,${set.shape.join(',')}])`, {
+    throw new CalibrationDataError(`input "${spec.name}" expects ${expected}, but calibration data ${basename(set.name)} holds samples of [${set.sampleShape.join(',')}] (batches of [N,${set.sampleShape.join(',')}])`, {
       input: spec.name,
       expected,
-      given: `[N,${set.shape.join(',')}]`,
+      given: `[N,${set.sampleShape.join(',')}]`,
     });
   }
   return spec.name;
 }
 
 /** Batches of a sample set as feeds of one input. */
-export async function* batchesOf(set: SampleSet, input: string, batchSize: number, fixedBatch?: number): AsyncGenerator<Record<string, Tensor>> {
-  const per = set.shape.reduce((a, b) => a * b, 1);
+export async function* batchesOf(set: ArrayDataset, input: string, batchSize: number, fixedBatch?: number): AsyncGenerator<Record<string, Tensor>> {
+  const per = set.sampleSize;
   const size = fixedBatch ?? batchSize;
-  for (let start = 0; start + (fixedBatch ? size : 1) <= set.count; start += size) {
-    const n = Math.min(size, set.count - start);
-    yield { [input]: new Tensor('float32', [n, ...set.shape], set.x.subarray(start * per, (start + n) * per)) };
+  for (let start = 0; start + (fixedBatch ? size : 1) <= set.length; start += size) {
+    const n = Math.min(size, set.length - start);
+    yield { [input]: new Tensor('float32', [n, ...set.sampleShape], set.x.subarray(start * per, (start + n) * per)) };
   }
 }
 
@@ -127,9 +110,9 @@ export function declaredBatch(model: Model): number | undefined {
 
 export interface ImageEvaluatorOptions {
   /** Calibration samples. */
-  calibration: SampleSet;
+  calibration: ArrayDataset;
   /** Labelled samples for the metric (top-1); without them `evaluate` throws. */
-  evaluation?: SampleSet;
+  evaluation?: ArrayDataset;
   batchSize?: number;
   threads?: number;
 }
@@ -148,9 +131,8 @@ export function imageEvaluator(model: Model, opts: ImageEvaluatorOptions): Quant
     calibrationBatches: () => batchesOf(opts.calibration, input, batch, fixed),
     evaluate: async (m) => {
       const e = opts.evaluation;
-      if (!e?.labels) throw new CalibrationDataError('no labelled evaluation data was given, so there is no metric to evaluate');
-      const set = new ArrayDataset(e.x, e.shape, e.labels, [], basename(e.source));
-      return (await evaluateClassifier(m, set, { batchSize: fixed ?? 256, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) })).top1;
+      if (!e?.labelled) throw new CalibrationDataError('no labelled evaluation data was given, so there is no metric to evaluate');
+      return (await evaluateClassifier(m, e, { batchSize: fixed ?? 256, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) })).top1;
     },
   };
 }

@@ -13,6 +13,7 @@ import { sampleInputs } from '../runtime/index.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
 import { join } from 'node:path';
 import { PTQQuantizer, imageEvaluator, loadSamples, optimizedGraph, type QuantEvaluator } from './index.ts';
+import { ArrayDataset } from '../train/data.ts';
 
 const MNIST = join(RESOURCES_DIR, 'mnist');
 const example = () => loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx'));
@@ -100,7 +101,7 @@ describe('bad input, named', () => {
     await expect(run([{ input: Tensor.zeros('int64', [1, 1, 28, 28]) }])).rejects.toBeInstanceOf(CalibrationDataError);
     await expect(run([{ image: Tensor.zeros('float32', [1, 1, 28, 28]) }])).rejects.toThrow(/input "image"/);
     await expect(run([])).rejects.toThrow(/no calibration batch/);
-    expect(() => imageEvaluator(model, { calibration: { x: new Float32Array(8), shape: [2, 2], count: 2, source: 'x.npy' } })).toThrow(
+    expect(() => imageEvaluator(model, { calibration: new ArrayDataset(new Float32Array(8), [2, 2], null, [], 'x.npy') })).toThrow(
       /input "input" expects float32\[.*,1,28,28\], but calibration data x.npy holds samples of \[2,2\]/,
     );
   });

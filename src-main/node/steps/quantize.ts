@@ -8,14 +8,13 @@ import type { QuantizeStep, StepResult } from '../../../src-shared/experiment.ts
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { imageEvaluator, isTrainedQuantizer, latencyAwarePrecision, QUANTIZER_CLASSES, type SampleSet } from '../quantize/index.ts';
+import { imageEvaluator, isTrainedQuantizer, latencyAwarePrecision, QUANTIZER_CLASSES } from '../quantize/index.ts';
 import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
 import { trainedQuantizeStep } from './quantize-trained.ts';
 import { speedCheck } from './quantize-speed.ts';
-import { loadSplit, type ArrayDataset } from '../train/data.ts';
+import { loadSplit } from '../train/data.ts';
 import { MissingSplitError } from './finetune.ts';
 
-const samples = (s: ArrayDataset, source: string): SampleSet => ({ x: s.x, ...(s.labelled ? { labels: s.classLabels() } : {}), count: s.length, shape: s.sampleShape, source });
 
 export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<StepResult> {
   if (isTrainedQuantizer(ctx.step.quantizer)) return trainedQuantizeStep(ctx as StepContext<Extract<QuantizeStep, { quantizer: TrainedQuantizerName }>>);
@@ -26,7 +25,7 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   const { model } = openModel(ctx.inputModel);
   const batchSize = 32;
   const cal = await loadSplit({ ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) }, { model, field: plan.dataset?.calibration ? '$.dataset.calibration' : '$.dataset.train' });
-  const evaluator = imageEvaluator(model, { calibration: samples(cal, calSplit.paths[0]!), batchSize });
+  const evaluator = imageEvaluator(model, { calibration: cal, batchSize });
   ctx.progress({ fraction: 0.1, message: `calibrating (${step.observer} observer, ${cal.length} samples)` });
   const q = new QUANTIZER_CLASSES[step.quantizer](model, step.configList, evaluator, { observer: step.observer, fuse: 'auto' });
   const { calibration } = await q.compress();

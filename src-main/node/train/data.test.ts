@@ -75,7 +75,7 @@ describe('data sets', () => {
     expect(plain.sampleShape).toEqual([1, 28, 28]);
     const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
     expect(bytes(gz.x).equals(bytes(plain.x))).toBe(true);
-    expect(bytes(gz.y).equals(bytes(plain.y))).toBe(true);
+    expect(bytes(gz.targets()).equals(bytes(plain.targets()))).toBe(true);
     expect(plain.labelRange()).toEqual([0, 9]);
     expect(plain.x.reduce((m, v) => Math.max(m, v), 0)).toBe(1);
     const split = await loadDataset('resources/mnist');
@@ -110,7 +110,7 @@ describe('data sets', () => {
     const d = await loadDataset(dir);
     expect(d.train.length).toBe(6);
     expect(d.train.sampleShape).toEqual([3, 4, 6]);
-    expect(Array.from(d.train.y, Number)).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(Array.from(d.train.classLabels(), Number)).toEqual([0, 0, 0, 1, 1, 1]);
     expect(d.train.x[0]).toBeCloseTo(40 / 255, 5);
     expect(d.test!.length).toBe(2);
     expect(d.test!.x[d.test!.sampleSize]).toBeCloseTo(140 / 255, 5);
@@ -179,7 +179,7 @@ describe('plan data splits (loadSplit)', () => {
     const folder = await loadSplit(plan.dataset!.evaluation!);
     expect(folder.length).toBe(N);
     expect(folder.sampleShape).toEqual([1, 28, 28]);
-    const order = Array.from({ length: N }, (_, i) => i).sort((a, b) => Number(ref.y[a]!) - Number(ref.y[b]!) || a - b);
+    const order = Array.from({ length: N }, (_, i) => i).sort((a, b) => Number(ref.classLabels()[a]!) - Number(ref.classLabels()[b]!) || a - b);
     const sorted = new Float32Array(N * 784);
     const sortedY = new BigInt64Array(N);
     ref.fill(order, sorted, sortedY);

@@ -19,13 +19,16 @@ export class DatasetFormatError extends StudioError {
   }
 }
 
-/** Samples in memory: `x` holds `length` samples of `sampleShape` each, `y` an int64 label or float target each. */
+/**
+ * Samples in memory, the one sample type of training, calibration and evaluation: `x` holds `length` samples of
+ * `sampleShape` each, `y` an int64 label or float target each, or null for unlabelled samples (calibration only).
+ */
 export class ArrayDataset {
   readonly sampleSize: number;
   constructor(
     readonly x: Float32Array,
     readonly sampleShape: number[],
-    readonly y: BigInt64Array | Float32Array,
+    readonly y: BigInt64Array | Float32Array | null,
     /** Shape of one target (empty for class labels). */
     readonly targetShape: number[] = [],
     readonly name = 'dataset',
@@ -33,8 +36,8 @@ export class ArrayDataset {
     this.sampleSize = sampleShape.reduce((a, b) => a * b, 1);
     const n = x.length / this.sampleSize;
     const per = targetShape.reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(n) || y.length !== n * per) {
-      throw new DatasetFormatError(`${name}: ${x.length} values do not make whole samples of [${sampleShape}] matching ${y.length} labels`, name);
+    if (!Number.isInteger(n) || (y && y.length !== n * per)) {
+      throw new DatasetFormatError(`${name}: ${x.length} values do not make whole samples of [${sampleShape}]${y ? ` matching ${y.length} labels` : ''}`, name);
     }
   }
 
@@ -53,14 +56,16 @@ export class ArrayDataset {
    */
   classLabels(): BigInt64Array {
     if (this.y instanceof BigInt64Array) return this.y;
+    if (!this.y) throw new DatasetFormatError(`${this.name} holds no labels; accuracy and training need class labels (an IDX labels file, or a labels .npy)`, this.name);
     throw new DatasetFormatError(`${this.name} holds float targets of [${this.targetShape}], not class labels; accuracy needs int labels`, this.name);
   }
 
   /** Smallest and largest label. */
   labelRange(): [number, number] {
+    const labels = this.targets();
     let lo = Infinity;
     let hi = -Infinity;
-    for (const v of this.y) {
+    for (const v of labels) {
       const n = Number(v);
       if (n < lo) lo = n;
       if (n > hi) hi = n;
@@ -68,23 +73,40 @@ export class ArrayDataset {
     return [lo, hi];
   }
 
+  /**
+   * The labels or targets.
+   * @throws DatasetFormatError when the set is unlabelled
+   */
+  targets(): BigInt64Array | Float32Array {
+    if (!this.y) throw new DatasetFormatError(`${this.name} holds no labels or targets; training needs them`, this.name);
+    return this.y;
+  }
+
   /** Copy the samples at `indices` into batch buffers. */
   fill(indices: ArrayLike<number>, x: Float32Array, y: BigInt64Array | Float32Array): void {
+    const targets = this.targets();
     const s = this.sampleSize;
     const per = this.targetShape.reduce((a, b) => a * b, 1);
     for (let i = 0; i < indices.length; i++) {
       const k = indices[i]!;
       x.set(this.x.subarray(k * s, (k + 1) * s), i * s);
-      if (this.y instanceof BigInt64Array) (y as BigInt64Array)[i] = this.y[k]!;
-      else (y as Float32Array).set(this.y.subarray(k * per, (k + 1) * per), i * per);
+      if (targets instanceof BigInt64Array) (y as BigInt64Array)[i] = targets[k]!;
+      else (y as Float32Array).set(targets.subarray(k * per, (k + 1) * per), i * per);
     }
   }
 
   /** The first `n` samples (a view). */
   head(n: number): ArrayDataset {
-    const m = Math.min(n, this.length);
-    const per = this.targetShape.reduce((a, b) => a * b, 1);
-    return new ArrayDataset(this.x.subarray(0, m * this.sampleSize), this.sampleShape, this.y.subarray(0, m * per) as never, this.targetShape, this.name);
+    return this.slice(0, n);
+  }
+
+  /** Samples `start` to `end` (exclusive; clamped to the set), a view; optionally renamed. */
+  slice(start: number, end: number, name = this.name): ArrayDataset {
+    const a = Math.max(0, Math.min(start, this.length));
+    const b = Math.max(a, Math.min(end, this.length));
+    const per = this.targetShape.reduce((p, d) => p * d, 1);
+    const y = this.y ? (this.y.subarray(a * per, b * per) as BigInt64Array | Float32Array) : null;
+    return new ArrayDataset(this.x.subarray(a * this.sampleSize, b * this.sampleSize), this.sampleShape, y, this.targetShape, name);
   }
 }
 

@@ -11,8 +11,8 @@ import { buildCnn } from './example-cnn.ts';
 import { Evaluator } from './evaluator.ts';
 
 const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
-const data = new ArrayDataset(mnist.x.subarray(0, 1024 * 784), [1, 28, 28], mnist.y.subarray(0, 1024));
-const test = new ArrayDataset(mnist.x.subarray(2048 * 784, 2560 * 784), [1, 28, 28], mnist.y.subarray(2048, 2560));
+const data = new ArrayDataset(mnist.x.subarray(0, 1024 * 784), [1, 28, 28], mnist.targets().subarray(0, 1024));
+const test = new ArrayDataset(mnist.x.subarray(2048 * 784, 2560 * 784), [1, 28, 28], mnist.targets().subarray(2048, 2560));
 const config = { train: data, eval: test, optimizer: { type: 'sgd' as const, lr: 0.05, momentum: 0.9 }, batchSize: 32, epochs: 1, seed: 3, threads: 1 };
 const gammas = ['bn1.weight', 'bn2.weight'];
 const l1 = (ev: Evaluator) => gammas.reduce((s, n) => s + (ev.model.graph.get(n)!.initializer!.data as Float32Array).reduce((a, v) => a + Math.abs(v), 0), 0);

@@ -8,14 +8,14 @@ describe('bundled data', () => {
     expect(s.length).toBe(10000);
     expect(s.sampleShape).toEqual([1, 28, 28]);
     expect(Math.max(...s.x.subarray(0, 784 * 10))).toBeLessThanOrEqual(1);
-    expect(new Set(Array.from(s.y, Number))).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    expect(new Set(Array.from(s.classLabels(), Number))).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
   });
 
   it('Fashion-MNIST ships in resources/ as the harder set: 10k train, 10k test, ten classes', () => {
     const s = fashionMnist('test', 500);
     expect(s.length).toBe(500);
     expect(s.sampleShape).toEqual([1, 28, 28]);
-    expect(new Set(Array.from(s.y, Number)).size).toBe(10);
+    expect(new Set(Array.from(s.classLabels(), Number)).size).toBe(10);
     expect(fashionMnist('train').length).toBe(10000);
     expect(fashionMnist('test').length).toBe(10000);
     // Not MNIST under another name: the first test image differs from MNIST's.

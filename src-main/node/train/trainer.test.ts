@@ -13,7 +13,7 @@ import { DatasetShapeError, LabelRangeError, NonFiniteLossError, Trainer, train,
 import { TrainingSpecError } from '../../core/autodiff/index.ts';
 
 const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
-const small = (n: number, from = 0) => new ArrayDataset(mnist.x.subarray(from * 784, (from + n) * 784), [1, 28, 28], mnist.y.subarray(from, from + n));
+const small = (n: number, from = 0) => new ArrayDataset(mnist.x.subarray(from * 784, (from + n) * 784), [1, 28, 28], mnist.targets().subarray(from, from + n));
 const net = () => buildCnn({ widths: [8, 16], seed: 1 });
 
 describe('trainer', () => {
