@@ -96,7 +96,6 @@ export {
   calibrate,
   verifyFusion,
   imageEvaluator,
-  loadSamples,
   type QuantEvaluator,
   type PTQOptions,
   type PTQResult,
@@ -113,7 +112,7 @@ export { SlimPruner, TaylorPruner, MovementPruner, LinearPruner, AGPPruner, type
 export { trainingPrune, type TrainingPruneRun } from './node/train/prune.ts';
 export { compactModel, EmptyLayerError, SpeedupVerificationError } from './core/compress/speedup/index.ts';
 export type { SpeedupReport } from '../src-shared/speedup-report.ts';
-export { Evaluator, Trainer, train, loadDataset, ArrayDataset } from './node/train/index.ts';
+export { Evaluator, Trainer, train, loadDataset, loadSamples, ArrayDataset } from './node/train/index.ts';
 export {
   DynamicLayerwiseDistiller,
   Adaptive1dLayerwiseDistiller,

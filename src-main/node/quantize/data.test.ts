@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CalibrationDataError } from '../../core/compress/quantization/index.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
-import { batchesOf, checkSamples, declaredBatch, loadSamples } from './index.ts';
+import { batchesOf, checkSamples, declaredBatch } from './index.ts';
+import { loadSamples } from '../train/data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'studio-qdata-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

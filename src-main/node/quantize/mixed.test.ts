@@ -10,7 +10,8 @@ import type { Model } from '../../core/ir/index.ts';
 import { ORT_CPU_STATIC_CONFIG } from '../../core/compress/quantization/index.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
-import { imageEvaluator, loadSamples, PTQQuantizer } from './index.ts';
+import { imageEvaluator, PTQQuantizer } from './index.ts';
+import { loadSamples } from '../train/data.ts';
 import { latencyAwarePrecision, type SpeedProbe } from './mixed.ts';
 
 async function quantized() {

@@ -12,7 +12,8 @@ import { loadModelFile } from '../io/model-file.ts';
 import { sampleInputs } from '../runtime/index.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
 import { join } from 'node:path';
-import { PTQQuantizer, imageEvaluator, loadSamples, optimizedGraph, type QuantEvaluator } from './index.ts';
+import { PTQQuantizer, imageEvaluator, optimizedGraph, type QuantEvaluator } from './index.ts';
+import { loadSamples } from '../train/data.ts';
 import { ArrayDataset } from '../train/data.ts';
 
 const MNIST = join(RESOURCES_DIR, 'mnist');

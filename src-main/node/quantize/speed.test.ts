@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { ORT_CPU_STATIC_CONFIG } from '../../core/compress/quantization/index.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
-import { imageEvaluator, loadSamples, PTQQuantizer } from './index.ts';
+import { imageEvaluator, PTQQuantizer } from './index.ts';
+import { loadSamples } from '../train/data.ts';
 import { compareQuantizedSpeed, slowdownReasons } from './speed.ts';
 import type { CpuInfo } from '../runtime/index.ts';
 

@@ -14,7 +14,8 @@ import { Evaluator } from '../train/evaluator.ts';
 import { ArrayDataset, loadIdxDataset } from '../train/data.ts';
 import { evaluate } from '../train/trainer.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
-import { PTQQuantizer, imageEvaluator, loadSamples, wantsReduceRange } from './index.ts';
+import { PTQQuantizer, imageEvaluator, wantsReduceRange } from './index.ts';
+import { loadSamples } from '../train/data.ts';
 import { checkDeployed } from './trained.ts';
 
 const MNIST = join(RESOURCES_DIR, 'mnist');

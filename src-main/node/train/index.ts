@@ -1,5 +1,5 @@
 /** @file Public surface of training on onnxruntime-node: data sets, trainer, Evaluator, checkpoints, CLI command, gradient checks. */
-export { ArrayDataset, DatasetFormatError, loadDataset, loadIdxDataset, loadImageFolder, readIdx, readNpy, readNpz, type SplitData, type ImageFolderOptions } from './data.ts';
+export { ArrayDataset, DatasetFormatError, loadDataset, loadIdxDataset, loadSamples, loadImageFolder, readIdx, readNpy, readNpz, type SplitData, type ImageFolderOptions } from './data.ts';
 export { learningRate, type ScheduleSpec } from './schedule.ts';
 export { CheckpointError, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 export {
