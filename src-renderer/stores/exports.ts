@@ -16,10 +16,13 @@ export const useExportStore = defineStore('exports', () => {
   async function prepare(runId: string): Promise<void> {
     result.value = null;
     error.value = null;
+    dir.value = '';
     try {
-      dir.value = (await api.exports.suggestDir({ runId })).dir;
+      const suggested = (await api.exports.suggestDir({ runId })).dir;
+      // A folder the user typed while the suggestion was on its way is theirs: a late suggestion does not replace it.
+      if (dir.value === '') dir.value = suggested;
     } catch {
-      dir.value = '';
+      /* no suggestion: the field stays as the user left it */
     }
   }
 

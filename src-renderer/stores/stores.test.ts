@@ -245,4 +245,13 @@ describe('compare and export stores', () => {
     expect(await ex.run('aaaa01')).toBe(false);
     expect(ex.error).toEqual({ message: '/x/model.onnx already exists', code: 'EXPORT_EXISTS' });
   });
+
+  it('a folder typed before the suggestion arrives is kept', async () => {
+    fresh(createFakeHost({ exports: { suggestDir: async () => (await new Promise((r) => setTimeout(r, 30)), { dir: '/tmp/exports/late' }) } }));
+    const ex = useExportStore();
+    const pending = ex.prepare('aaaa01');
+    ex.dir = '/home/me/out';
+    await pending;
+    expect(ex.dir).toBe('/home/me/out');
+  });
 });
