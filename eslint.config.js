@@ -3,8 +3,23 @@
 import tseslint from 'typescript-eslint';
 
 const runtimeModules = [
-  'electron', 'onnxruntime-node', 'better-sqlite3', 'vue', 'pinia',
-  'fs', 'path', 'os', 'child_process', 'worker_threads', 'crypto', 'url', 'util', 'zlib', 'stream', 'http', 'net',
+  'electron',
+  'onnxruntime-node',
+  'better-sqlite3',
+  'vue',
+  'pinia',
+  'fs',
+  'path',
+  'os',
+  'child_process',
+  'worker_threads',
+  'crypto',
+  'url',
+  'util',
+  'zlib',
+  'stream',
+  'http',
+  'net',
 ];
 const nodeBuiltins = { group: ['node:*'], message: 'pure layer: no Node built-ins (DESIGN.md §2)' };
 /**
@@ -23,7 +38,10 @@ const vueScriptParser = {
     return tseslint.parser.parseForESLint(blanked, { ...options, ecmaVersion: 'latest', sourceType: 'module' });
   },
 };
-const protobuf = { group: ['onnx-proto', 'protobufjs', 'protobufjs/*'], message: 'only src-main/core/onnx may import the protobuf schema' };
+const protobuf = {
+  group: ['onnx-proto', 'protobufjs', 'protobufjs/*'],
+  message: 'only src-main/core/onnx may import the protobuf schema',
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'out/**', 'test/corpus/**/*.py', '**/*.d.ts'] },
@@ -38,46 +56,82 @@ export default tseslint.config(
   {
     files: ['src-shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: runtimeModules.map((name) => ({ name, message: 'src-shared is pure TypeScript (DESIGN.md §2)' })),
-        patterns: [nodeBuiltins, protobuf, { group: ['**/src-main/**', '**/src-renderer/**'], message: 'src-shared imports nothing of the other layers' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: runtimeModules.map((name) => ({ name, message: 'src-shared is pure TypeScript (DESIGN.md §2)' })),
+          patterns: [
+            nodeBuiltins,
+            protobuf,
+            {
+              group: ['**/src-main/**', '**/src-renderer/**'],
+              message: 'src-shared imports nothing of the other layers',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src-main/core/**/*.ts'],
     ignores: ['src-main/core/onnx/**', 'src-main/core/**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: runtimeModules.map((name) => ({ name, message: 'src-main/core is pure TypeScript (DESIGN.md §2)' })),
-        patterns: [nodeBuiltins, protobuf, { group: ['**/node/**', '**/electron/**', '**/src-renderer/**'], message: 'core imports no outer layer' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: runtimeModules.map((name) => ({ name, message: 'src-main/core is pure TypeScript (DESIGN.md §2)' })),
+          patterns: [
+            nodeBuiltins,
+            protobuf,
+            { group: ['**/node/**', '**/electron/**', '**/src-renderer/**'], message: 'core imports no outer layer' },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src-main/core/onnx/**/*.ts'],
     ignores: ['src-main/core/onnx/**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: runtimeModules.map((name) => ({ name, message: 'the serde is pure TypeScript' })),
-        patterns: [nodeBuiltins, { group: ['**/node/**', '**/electron/**', '**/compress/**'], message: 'serde imports only the IR' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: runtimeModules.map((name) => ({ name, message: 'the serde is pure TypeScript' })),
+          patterns: [
+            nodeBuiltins,
+            { group: ['**/node/**', '**/electron/**', '**/compress/**'], message: 'serde imports only the IR' },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src-main/core/ir/**/*.ts'],
     ignores: ['src-main/core/ir/**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: runtimeModules.map((name) => ({ name, message: 'the IR is pure TypeScript' })),
-        patterns: [nodeBuiltins, protobuf, { group: ['**/compress/**', '**/passes/**', '**/autodiff/**', '**/onnx/**', '**/node/**'], message: 'the IR knows nothing of the layers above it' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: runtimeModules.map((name) => ({ name, message: 'the IR is pure TypeScript' })),
+          patterns: [
+            nodeBuiltins,
+            protobuf,
+            {
+              group: ['**/compress/**', '**/passes/**', '**/autodiff/**', '**/onnx/**', '**/node/**'],
+              message: 'the IR knows nothing of the layers above it',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src-main/node/**/*.ts', 'src-main/electron/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [protobuf, { group: ['**/src-renderer/**'], message: 'main never imports the renderer' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [protobuf, { group: ['**/src-renderer/**'], message: 'main never imports the renderer' }] },
+      ],
     },
   },
   {
@@ -85,9 +139,16 @@ export default tseslint.config(
     files: ['src-main/node/**/*.ts'],
     ignores: ['src-main/node/cli/**'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [protobuf, { group: ['**/src-renderer/**'], message: 'main never imports the renderer' }, { group: ['**/cli/*', '**/cli/**'], message: 'only the command line imports node/cli (DESIGN.md §2)' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            protobuf,
+            { group: ['**/src-renderer/**'], message: 'main never imports the renderer' },
+            { group: ['**/cli/*', '**/cli/**'], message: 'only the command line imports node/cli (DESIGN.md §2)' },
+          ],
+        },
+      ],
     },
   },
   {
@@ -96,10 +157,22 @@ export default tseslint.config(
     files: ['src-main/**/*.ts'],
     ignores: ['src-main/core/ir/**', 'src-main/**/*.test.ts'],
     rules: {
-      'no-restricted-syntax': ['error',
-        { selector: "CallExpression[callee.property.name=/^(push|splice|unshift|pop|shift|sort|reverse|fill|copyWithin)$/][callee.object.property.name='outputs']", message: 'edit graph outputs through Graph methods (addOutput, setOutput, replaceOutput, setOutputs)' },
-        { selector: "CallExpression[callee.property.name=/^(splice|unshift|pop|shift|sort|reverse|fill|copyWithin)$/][callee.object.property.name='nodes']", message: 'edit graph nodes through Graph methods (addNode, removeNode, moveNodeAfter, sortTopologically)' },
-        { selector: "AssignmentExpression[left.computed=true][left.object.property.name=/^(outputs|nodes|inputs)$/]", message: 'edit graphs and nodes through IR methods (setOutput, setInput, …), not by index assignment' },
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.property.name=/^(push|splice|unshift|pop|shift|sort|reverse|fill|copyWithin)$/][callee.object.property.name='outputs']",
+          message: 'edit graph outputs through Graph methods (addOutput, setOutput, replaceOutput, setOutputs)',
+        },
+        {
+          selector:
+            "CallExpression[callee.property.name=/^(splice|unshift|pop|shift|sort|reverse|fill|copyWithin)$/][callee.object.property.name='nodes']",
+          message: 'edit graph nodes through Graph methods (addNode, removeNode, moveNodeAfter, sortTopologically)',
+        },
+        {
+          selector: 'AssignmentExpression[left.computed=true][left.object.property.name=/^(outputs|nodes|inputs)$/]',
+          message: 'edit graphs and nodes through IR methods (setOutput, setInput, …), not by index assignment',
+        },
       ],
     },
   },
@@ -112,10 +185,19 @@ export default tseslint.config(
   {
     files: ['src-renderer/**/*.ts', 'src-renderer/**/*.vue'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: ['electron', 'onnxruntime-node', 'better-sqlite3', 'fs', 'path', 'os', 'child_process'].map((name) => ({ name, message: 'the renderer imports only src-shared and browser libraries' })),
-        patterns: [nodeBuiltins, protobuf, { group: ['**/src-main/**'], message: 'the renderer imports only src-shared' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['electron', 'onnxruntime-node', 'better-sqlite3', 'fs', 'path', 'os', 'child_process'].map(
+            (name) => ({ name, message: 'the renderer imports only src-shared and browser libraries' }),
+          ),
+          patterns: [
+            nodeBuiltins,
+            protobuf,
+            { group: ['**/src-main/**'], message: 'the renderer imports only src-shared' },
+          ],
+        },
+      ],
     },
   },
 );

@@ -21,7 +21,11 @@ export default defineConfig(({ mode }) =>
           ssr: true,
           target: 'node20',
           minify: false,
-          rollupOptions: { input: { preload: src('preload.ts') }, external: ['electron'], output: { format: 'cjs', entryFileNames: '[name].cjs' } },
+          rollupOptions: {
+            input: { preload: src('preload.ts') },
+            external: ['electron'],
+            output: { format: 'cjs', entryFileNames: '[name].cjs' },
+          },
         },
         ssr: { noExternal: true },
       }
@@ -32,7 +36,11 @@ export default defineConfig(({ mode }) =>
           ssr: true,
           target: 'node20',
           minify: false,
-          rollupOptions: { input: { main: src('main.ts'), worker: src('worker-entry.ts') }, external: [...node, 'vite'], output: { format: 'es', entryFileNames: '[name].js' } },
+          rollupOptions: {
+            input: { main: src('main.ts'), worker: src('worker-entry.ts') },
+            external: [...node, 'vite'],
+            output: { format: 'es', entryFileNames: '[name].js' },
+          },
         },
       },
 );

@@ -9,7 +9,11 @@ export default defineConfig({
   base: './',
   plugins: [vue()],
   // Vue's options API is not used; echarts is tree-shaken through its modular imports.
-  define: { __VUE_OPTIONS_API__: 'false', __VUE_PROD_DEVTOOLS__: 'false', __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false' },
+  define: {
+    __VUE_OPTIONS_API__: 'false',
+    __VUE_PROD_DEVTOOLS__: 'false',
+    __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false',
+  },
   build: {
     outDir: fileURLToPath(new URL('./dist/renderer', import.meta.url)),
     emptyOutDir: true,
@@ -19,5 +23,15 @@ export default defineConfig({
   },
   // The dev server reads only the renderer, the shared code it imports and the dependencies — never the rest of the
   // checkout (node_modules may be a link, so its real folder is allowed too).
-  server: { fs: { strict: true, allow: ['./src-renderer', './src-shared', './node_modules', realpathSync(fileURLToPath(new URL('./node_modules', import.meta.url)))].map((p) => (p.startsWith('.') ? fileURLToPath(new URL(p, import.meta.url)) : p)) } },
+  server: {
+    fs: {
+      strict: true,
+      allow: [
+        './src-renderer',
+        './src-shared',
+        './node_modules',
+        realpathSync(fileURLToPath(new URL('./node_modules', import.meta.url))),
+      ].map((p) => (p.startsWith('.') ? fileURLToPath(new URL(p, import.meta.url)) : p)),
+    },
+  },
 });

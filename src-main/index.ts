@@ -2,14 +2,46 @@
  * @file The package entry point: NNI 3.0's compression API for ONNX models. A plain list of exports; every module
  * named here documents itself.
  */
-export { Model, Graph, Node, Value, Tensor, cloneModel, printGraph, printModel, StudioError, GraphError, UnsupportedOpError } from './core/ir/index.ts';
+export {
+  Model,
+  Graph,
+  Node,
+  Value,
+  Tensor,
+  cloneModel,
+  printGraph,
+  printModel,
+  StudioError,
+  GraphError,
+  UnsupportedOpError,
+} from './core/ir/index.ts';
 export type { DataType, Dim, AttributeValue } from './core/ir/index.ts';
 export { decodeModel, encodeModel, ModelFormatError } from './core/onnx/index.ts';
 export { loadModelFile, loadModelBytes, saveModelFile, ModelFileError } from './node/io/model-file.ts';
 export { liftConstants, deadCode, runPasses } from './core/passes/index.ts';
-export { parseConfigList, registerTemplate, getTemplate, ConfigListError, NoTemplateError, hasErrors } from '../src-shared/config/index.ts';
-export type { Diagnostic, DiagnosticLevel, PruningConfig, PruningSetting, Granularity } from '../src-shared/config/index.ts';
-export { resolveTargets, bindTarget, OUT_AXIS, type ResolvedTarget, type TargetTable, type TargetKind } from './core/compress/targets/index.ts';
+export {
+  parseConfigList,
+  registerTemplate,
+  getTemplate,
+  ConfigListError,
+  NoTemplateError,
+  hasErrors,
+} from '../src-shared/config/index.ts';
+export type {
+  Diagnostic,
+  DiagnosticLevel,
+  PruningConfig,
+  PruningSetting,
+  Granularity,
+} from '../src-shared/config/index.ts';
+export {
+  resolveTargets,
+  bindTarget,
+  OUT_AXIS,
+  type ResolvedTarget,
+  type TargetTable,
+  type TargetKind,
+} from './core/compress/targets/index.ts';
 export {
   Pruner,
   LevelPruner,
@@ -30,7 +62,16 @@ export {
   type PruningPlan,
   type PlanTarget,
 } from './core/compress/pruning/index.ts';
-export { Compressor, MissingEvaluatorError, type CompressionEvaluator, type CompressorOptions, type TrainingHooks, type TrainBudget, type StepState, type StepTask } from './core/compress/compressor.ts';
+export {
+  Compressor,
+  MissingEvaluatorError,
+  type CompressionEvaluator,
+  type CompressorOptions,
+  type TrainingHooks,
+  type TrainBudget,
+  type StepState,
+  type StepTask,
+} from './core/compress/compressor.ts';
 export {
   PRUNER_REGISTRY,
   QUANTIZER_REGISTRY,
@@ -46,7 +87,13 @@ export {
   type DistillerName,
   type ObserverName,
 } from '../src-shared/compressors.ts';
-export { simulate, MASKED_LOGIT, type ApplyMethod, type ApplyMethods, type SimulateOptions } from './core/compress/simulate/index.ts';
+export {
+  simulate,
+  MASKED_LOGIT,
+  type ApplyMethod,
+  type ApplyMethods,
+  type SimulateOptions,
+} from './core/compress/simulate/index.ts';
 export {
   makeMask,
   setMask,
@@ -88,7 +135,13 @@ export {
   type CalibrationEntry,
   type DynamicOptions,
 } from './core/compress/quantization/index.ts';
-export { fuseModules, foldBatchNormsPass, type FusedGroup, type FuseOptions, type FuseResult } from './core/compress/fusion/index.ts';
+export {
+  fuseModules,
+  foldBatchNormsPass,
+  type FusedGroup,
+  type FuseOptions,
+  type FuseResult,
+} from './core/compress/fusion/index.ts';
 export {
   PTQQuantizer,
   QUANTIZER_CLASSES,
@@ -108,7 +161,15 @@ export { ModelSpeedup, type ModelSpeedupOptions, type SpeedupResult } from './no
 export { speedupCommand } from './node/cli/speedup.ts';
 export { registerPropagationRule, registerReplacer } from './core/compress/dependency/index.ts';
 export { autoDependencyGroups, resolveAutoDependencyGroups, groupPruningMasks } from './core/compress/pruning/index.ts';
-export { SlimPruner, TaylorPruner, MovementPruner, LinearPruner, AGPPruner, type TrainingPruneResult, type TrajectoryPoint } from './core/compress/pruning/index.ts';
+export {
+  SlimPruner,
+  TaylorPruner,
+  MovementPruner,
+  LinearPruner,
+  AGPPruner,
+  type TrainingPruneResult,
+  type TrajectoryPoint,
+} from './core/compress/pruning/index.ts';
 export { trainingPrune, type TrainingPruneRun } from './node/train/prune.ts';
 export { compactModel, EmptyLayerError, SpeedupVerificationError } from './core/compress/speedup/index.ts';
 export type { SpeedupReport } from '../src-shared/speedup-report.ts';

@@ -9,7 +9,12 @@
  * Pure TypeScript: imports zod and the training-aware pruners' option checks.
  */
 import { z } from 'zod';
-import { checkPruneOptions, PRUNE_DEFAULTS, type TrainingPruneOptions, type TrainingPrunerName } from './prune-options.ts';
+import {
+  checkPruneOptions,
+  PRUNE_DEFAULTS,
+  type TrainingPruneOptions,
+  type TrainingPrunerName,
+} from './prune-options.ts';
 
 /** Which split of the plan's dataset a compressor reads: none, calibration batches, or training batches. */
 export type DataNeed = 'none' | 'calibration' | 'train';
@@ -55,7 +60,8 @@ const schedule = {
   regularScale,
   ...pruneRun,
 };
-const checkOf = (pruner: TrainingPrunerName) => (o: Record<string, unknown>) => checkPruneOptions(pruner, o as TrainingPruneOptions);
+const checkOf = (pruner: TrainingPrunerName) => (o: Record<string, unknown>) =>
+  checkPruneOptions(pruner, o as TrainingPruneOptions);
 const entry = <O extends z.ZodRawShape>(e: CompressorInfo<O>) => e;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -106,9 +112,18 @@ export interface ObserverInfo {
 
 export const OBSERVER_REGISTRY = {
   minmax: { label: 'min / max', description: 'running minimum and maximum of every batch (NNI’s PTQ)' },
-  ema: { label: 'moving-average min / max', description: 'exponential moving average of batch minima and maxima (NNI’s QAT tracker)' },
-  percentile: { label: 'percentile', description: 'the 99.99th percentile of |x| from a histogram, ignoring rare outliers' },
-  entropy: { label: 'entropy (KL)', description: 'the clipping range that keeps the KL divergence of the histogram smallest (TensorRT’s calibrator)' },
+  ema: {
+    label: 'moving-average min / max',
+    description: 'exponential moving average of batch minima and maxima (NNI’s QAT tracker)',
+  },
+  percentile: {
+    label: 'percentile',
+    description: 'the 99.99th percentile of |x| from a histogram, ignoring rare outliers',
+  },
+  entropy: {
+    label: 'entropy (KL)',
+    description: 'the clipping range that keeps the KL divergence of the histogram smallest (TensorRT’s calibrator)',
+  },
   mse: { label: 'MSE', description: 'the clipping range with the smallest quantization mean squared error' },
 } as const satisfies Record<string, ObserverInfo>;
 export type ObserverName = keyof typeof OBSERVER_REGISTRY;
@@ -117,13 +132,42 @@ export type ObserverName = keyof typeof OBSERVER_REGISTRY;
 // Pruners
 
 export const PRUNER_REGISTRY = {
-  level: entry({ label: 'Level (fine-grained magnitude)', description: 'the smallest |w| element by element', needsData: 'none', needsTraining: false, defaultGranularity: 'element', options: {} }),
-  l1: entry({ label: 'L1 norm', description: 'output channels with the smallest L1 norm', needsData: 'none', needsTraining: false, defaultGranularity: 'out_channel', options: {} }),
-  l2: entry({ label: 'L2 norm', description: 'output channels with the smallest L2 norm', needsData: 'none', needsTraining: false, defaultGranularity: 'out_channel', options: {} }),
-  fpgm: entry({ label: 'FPGM (geometric median)', description: 'filters nearest the geometric median of their layer', needsData: 'none', needsTraining: false, defaultGranularity: 'out_channel', options: {} }),
+  level: entry({
+    label: 'Level (fine-grained magnitude)',
+    description: 'the smallest |w| element by element',
+    needsData: 'none',
+    needsTraining: false,
+    defaultGranularity: 'element',
+    options: {},
+  }),
+  l1: entry({
+    label: 'L1 norm',
+    description: 'output channels with the smallest L1 norm',
+    needsData: 'none',
+    needsTraining: false,
+    defaultGranularity: 'out_channel',
+    options: {},
+  }),
+  l2: entry({
+    label: 'L2 norm',
+    description: 'output channels with the smallest L2 norm',
+    needsData: 'none',
+    needsTraining: false,
+    defaultGranularity: 'out_channel',
+    options: {},
+  }),
+  fpgm: entry({
+    label: 'FPGM (geometric median)',
+    description: 'filters nearest the geometric median of their layer',
+    needsData: 'none',
+    needsTraining: false,
+    defaultGranularity: 'out_channel',
+    options: {},
+  }),
   slim: entry({
     label: 'Slim (learned channel factors)',
-    description: 'a factor per output channel trained under an L1 penalty for trainingSteps steps; the smallest |factor| go',
+    description:
+      'a factor per output channel trained under an L1 penalty for trainingSteps steps; the smallest |factor| go',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'out_channel',
@@ -141,16 +185,23 @@ export const PRUNER_REGISTRY = {
   }),
   movement: entry({
     label: 'Movement (learned scores)',
-    description: 'a score per block learned while fine-tuning; masks every step after warm-up, goals reached at cool-down',
+    description:
+      'a score per block learned while fine-tuning; masks every step after warm-up, goals reached at cool-down',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'out_channel',
-    options: { warmupSteps: z.int().min(0).default(PRUNE_DEFAULTS.warmupSteps), cooldownBeginStep: positiveInt.default(PRUNE_DEFAULTS.cooldownBeginStep), regularScale, ...pruneRun },
+    options: {
+      warmupSteps: z.int().min(0).default(PRUNE_DEFAULTS.warmupSteps),
+      cooldownBeginStep: positiveInt.default(PRUNE_DEFAULTS.cooldownBeginStep),
+      regularScale,
+      ...pruneRun,
+    },
     check: checkOf('movement'),
   }),
   linear: entry({
     label: 'Linear schedule',
-    description: 'raises the inner pruner’s sparsity linearly every intervalSteps steps, totalTimes times, while training',
+    description:
+      'raises the inner pruner’s sparsity linearly every intervalSteps steps, totalTimes times, while training',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'out_channel',
@@ -159,7 +210,8 @@ export const PRUNER_REGISTRY = {
   }),
   agp: entry({
     label: 'AGP (cubic schedule)',
-    description: 'raises the inner pruner’s sparsity on the cubic AGP curve every intervalSteps steps, totalTimes times, while training',
+    description:
+      'raises the inner pruner’s sparsity on the cubic AGP curve every intervalSteps steps, totalTimes times, while training',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'out_channel',
@@ -191,7 +243,8 @@ export const QUANTIZER_REGISTRY = {
   }),
   qat: entry({
     label: 'QAT (quantization-aware training)',
-    description: 'fake quantization inside the training step, EMA activation ranges, clipped straight-through gradient; BatchNorm folded first',
+    description:
+      'fake quantization inside the training step, EMA activation ranges, clipped straight-through gradient; BatchNorm folded first',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'per_tensor',
@@ -215,7 +268,8 @@ export const QUANTIZER_REGISTRY = {
   }),
   dorefa: entry({
     label: 'DoReFa (k-bit weights)',
-    description: 'weights through tanh normalisation onto a k-bit grid in [−1, 1], trained straight through; BatchNorm kept',
+    description:
+      'weights through tanh normalisation onto a k-bit grid in [−1, 1], trained straight through; BatchNorm kept',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'per_tensor',
@@ -238,7 +292,9 @@ export type QuantizerName = keyof typeof QUANTIZER_REGISTRY;
 /** NNI's origin_loss_lambda: loss = λ_o·task loss + distillation loss. */
 const originLossLambda = z.number().min(0).default(1);
 /** The layer-wise distillers' config list (mode `distillation`: targets, `link`, `lambda`, `apply_method`). */
-const distillConfigList = z.array(z.record(z.string(), z.unknown()), 'must be an array of objects (a config list)').min(1, 'must select at least one target');
+const distillConfigList = z
+  .array(z.record(z.string(), z.unknown()), 'must be an array of objects (a config list)')
+  .min(1, 'must select at least one target');
 
 export const DISTILLER_REGISTRY = {
   logits: entry({
@@ -256,7 +312,8 @@ export const DISTILLER_REGISTRY = {
   }),
   dynamic_layerwise: entry({
     label: 'Dynamic layer-wise',
-    description: 'each selected value learns the closest of its linked teacher values: Σ min_j λ·ℓ(s, t_j) (equal shapes)',
+    description:
+      'each selected value learns the closest of its linked teacher values: Σ min_j λ·ℓ(s, t_j) (equal shapes)',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'per_tensor',
@@ -264,7 +321,8 @@ export const DISTILLER_REGISTRY = {
   }),
   adaptive1d_layerwise: entry({
     label: 'Adaptive layer-wise (projection)',
-    description: 'one teacher value per selected value; a trainable 1×1 conv / linear map bridges a pruned student’s narrower width',
+    description:
+      'one teacher value per selected value; a trainable 1×1 conv / linear map bridges a pruned student’s narrower width',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'per_tensor',
@@ -304,7 +362,9 @@ export function compressorInfo(family: Family, name: string): CompressorInfo | u
 export function unknownCompressorMessage(family: Family | 'observer', name: unknown): string {
   const names = family === 'observer' ? OBSERVERS : Object.keys(FAMILIES[family].registry);
   const available = `available: ${names.length ? names.join(', ') : 'none in this build'}`;
-  return name === undefined ? `missing ${family} (${available})` : `unknown ${family} ${JSON.stringify(name)} (${available})`;
+  return name === undefined
+    ? `missing ${family} (${available})`
+    : `unknown ${family} ${JSON.stringify(name)} (${available})`;
 }
 
 /** `name — label` lines for help texts. */
@@ -318,7 +378,12 @@ export function describeChoices(family: Family | 'observer'): string {
 /** The registries as the host's `capabilities` report them (names, labels, data needs), in registry order. */
 export function compressorCapabilities() {
   const list = (family: Family) =>
-    Object.entries(FAMILIES[family].registry).map(([name, e]) => ({ name, label: e.label, needsData: e.needsData, needsTraining: e.needsTraining }));
+    Object.entries(FAMILIES[family].registry).map(([name, e]) => ({
+      name,
+      label: e.label,
+      needsData: e.needsData,
+      needsTraining: e.needsTraining,
+    }));
   return {
     pruners: list('pruner'),
     quantizers: list('quantizer'),

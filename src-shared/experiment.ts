@@ -7,7 +7,16 @@ import { z } from 'zod';
 import { ConfigListError, parseConfigList } from './config/index.ts';
 import { findUnsafeKeys, MAX_JSON_DEPTH } from './config/json.ts';
 import { StudioError } from './errors.ts';
-import { DISTILLER_REGISTRY, FAMILIES, PRUNER_REGISTRY, QUANTIZER_REGISTRY, TRAINING_SHAPE, compressorInfo, unknownCompressorMessage, type Family } from './compressors.ts';
+import {
+  DISTILLER_REGISTRY,
+  FAMILIES,
+  PRUNER_REGISTRY,
+  QUANTIZER_REGISTRY,
+  TRAINING_SHAPE,
+  compressorInfo,
+  unknownCompressorMessage,
+  type Family,
+} from './compressors.ts';
 import { SCAN_PRUNERS } from './sensitivity.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -47,7 +56,11 @@ export class PlanError extends StudioError {
 
   constructor(issues: readonly PlanIssue[]) {
     const count = `${issues.length} fault${issues.length === 1 ? '' : 's'}`;
-    super(`invalid experiment plan (${count}):\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`, 'PLAN_INVALID', { issues });
+    super(
+      `invalid experiment plan (${count}):\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
+      'PLAN_INVALID',
+      { issues },
+    );
     this.issues = issues;
   }
 }
@@ -83,7 +96,10 @@ const SPLIT_PATHS: Record<SplitKind, { min: number; max: number; names: string; 
 
 export const splitSchema = z
   .strictObject({
-    kind: z.enum(SPLIT_KINDS, { error: (iss) => `split kind ${JSON.stringify(iss.input)} is not read by the plan's steps (available: ${SPLIT_KINDS.join(', ')})` }),
+    kind: z.enum(SPLIT_KINDS, {
+      error: (iss) =>
+        `split kind ${JSON.stringify(iss.input)} is not read by the plan's steps (available: ${SPLIT_KINDS.join(', ')})`,
+    }),
     paths: z.array(path).min(1),
     /** The train or test half of an `npz` archive or a `folder` with train/ and test/ (default train). */
     part: z.enum(['train', 'test']).optional(),
@@ -101,10 +117,18 @@ export const splitSchema = z
   .superRefine((split, ctx) => {
     const want = SPLIT_PATHS[split.kind];
     if (split.paths.length < want.min || split.paths.length > want.max) {
-      ctx.addIssue({ code: 'custom', path: ['paths'], message: `a "${split.kind}" split takes ${want.names}; got ${split.paths.length} path(s)` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['paths'],
+        message: `a "${split.kind}" split takes ${want.names}; got ${split.paths.length} path(s)`,
+      });
     }
     if (split.part !== undefined && !want.parts) {
-      ctx.addIssue({ code: 'custom', path: ['part'], message: `a "${split.kind}" split has no train/test parts (part is read by npz and folder splits)` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['part'],
+        message: `a "${split.kind}" split has no train/test parts (part is read by npz and folder splits)`,
+      });
     }
   });
 export type DataSplit = z.infer<typeof splitSchema>;
@@ -133,7 +157,14 @@ export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 // ---------------------------------------------------------------------------------------------------------------
 // Steps: one options schema per step kind
 
-export { PRUNERS, QUANTIZERS, OBSERVERS, type PrunerName, type QuantizerName, type ObserverName } from './compressors.ts';
+export {
+  PRUNERS,
+  QUANTIZERS,
+  OBSERVERS,
+  type PrunerName,
+  type QuantizerName,
+  type ObserverName,
+} from './compressors.ts';
 
 export { OPTIMIZERS } from './compressors.ts';
 
@@ -157,7 +188,10 @@ const FAMILY_STEPS = {
     },
     fallback: undefined,
   },
-} as const satisfies Record<string, { key: string; family: Family; shared: z.ZodRawShape; fallback: string | undefined }>;
+} as const satisfies Record<
+  string,
+  { key: string; family: Family; shared: z.ZodRawShape; fallback: string | undefined }
+>;
 type FamilyStepKind = keyof typeof FAMILY_STEPS;
 
 /** One strict schema per member of a family: `{ kind, <key>: name, ...shared, ...member options }`. */
@@ -169,7 +203,11 @@ function memberSchemas(kind: FamilyStepKind): Map<string, z.ZodType> {
   }
   return out;
 }
-const MEMBER_SCHEMAS: Record<FamilyStepKind, Map<string, z.ZodType>> = { prune: memberSchemas('prune'), quantize: memberSchemas('quantize'), distill: memberSchemas('distill') };
+const MEMBER_SCHEMAS: Record<FamilyStepKind, Map<string, z.ZodType>> = {
+  prune: memberSchemas('prune'),
+  quantize: memberSchemas('quantize'),
+  distill: memberSchemas('distill'),
+};
 
 type OptionsOf<E> = E extends { options: infer O extends z.ZodRawShape } ? z.infer<z.ZodObject<O>> : never;
 type ConfigListJson = z.infer<typeof configList>;
@@ -182,7 +220,10 @@ export type PruneStep = MemberStep<'prune', 'pruner', typeof PRUNER_REGISTRY>;
 export type QuantizeStep = MemberStep<'quantize', 'quantizer', typeof QUANTIZER_REGISTRY>;
 /** A distill step: the distiller's own options (a layer-wise one's config list, the logits one's T and α) and the training ones. */
 export type DistillStep = {
-  [N in keyof typeof DISTILLER_REGISTRY & string]: { kind: 'distill'; distiller: N; teacher?: string } & z.infer<z.ZodObject<typeof trainingShape>> & OptionsOf<(typeof DISTILLER_REGISTRY)[N]>;
+  [N in keyof typeof DISTILLER_REGISTRY & string]: { kind: 'distill'; distiller: N; teacher?: string } & z.infer<
+    z.ZodObject<typeof trainingShape>
+  > &
+    OptionsOf<(typeof DISTILLER_REGISTRY)[N]>;
 }[keyof typeof DISTILLER_REGISTRY & string];
 
 /** Options of the steps that name no compressor. Each is strict: unknown options are rejected with their JSON path. */
@@ -216,12 +257,23 @@ export type SensitivityStep = z.infer<(typeof PLAIN_STEP_SCHEMAS)['sensitivity']
 
 /** The built-in step kinds, in pipeline order, with what the app shows for them. */
 export const STEP_REGISTRY = {
-  prune: { label: 'Prune', description: 'a pruner’s masks over the config list’s targets → the simulated (masked) model' },
+  prune: {
+    label: 'Prune',
+    description: 'a pruner’s masks over the config list’s targets → the simulated (masked) model',
+  },
   speedup: { label: 'Speedup', description: 'remove the pruned channels, verified against the masked model' },
   finetune: { label: 'Fine-tune', description: 'train the model on dataset.train through our autodiff' },
   quantize: { label: 'Quantize', description: 'a quantizer’s scales → the QDQ model ORT runs in integers' },
-  distill: { label: 'Distill', description: 'train the model with a teacher’s forward inside each step (the teacher defaults to the plan’s input model)' },
-  sensitivity: { label: 'Sensitivity scan', description: 'prune each group alone at each ratio, speed up, measure accuracy and latency (the model passes on unchanged)' },
+  distill: {
+    label: 'Distill',
+    description:
+      'train the model with a teacher’s forward inside each step (the teacher defaults to the plan’s input model)',
+  },
+  sensitivity: {
+    label: 'Sensitivity scan',
+    description:
+      'prune each group alone at each ratio, speed up, measure accuracy and latency (the model passes on unchanged)',
+  },
 } as const satisfies Record<string, { label: string; description: string }>;
 
 interface StepTypes {
@@ -349,7 +401,10 @@ export function safeParsePlan(json: unknown): { ok: true; plan: Plan } | { ok: f
 function unsafeKeyIssues(value: unknown): PlanIssue[] {
   return findUnsafeKeys(value).map(({ path, reason }) => ({
     path: planPath(path),
-    message: reason === 'prototype' ? `the key "${String(path[path.length - 1])}" is not allowed (it names JavaScript's prototype machinery)` : `nested deeper than ${MAX_JSON_DEPTH} levels`,
+    message:
+      reason === 'prototype'
+        ? `the key "${String(path[path.length - 1])}" is not allowed (it names JavaScript's prototype machinery)`
+        : `nested deeper than ${MAX_JSON_DEPTH} levels`,
   }));
 }
 
@@ -361,7 +416,12 @@ function parseStep(raw: unknown, index: number, issues: PlanIssue[]): Step | nul
   }
   const kind = (raw as { kind?: unknown }).kind;
   if (typeof kind !== 'string') {
-    issues.push({ path: planPath([...at, 'kind']), message: `missing step kind (one of ${knownStepKinds().map((k) => `"${k}"`).join(', ')})` });
+    issues.push({
+      path: planPath([...at, 'kind']),
+      message: `missing step kind (one of ${knownStepKinds()
+        .map((k) => `"${k}"`)
+        .join(', ')})`,
+    });
     return null;
   }
   const member = familyMember(kind, raw as Record<string, unknown>, at, issues);
@@ -388,18 +448,33 @@ function parseStep(raw: unknown, index: number, issues: PlanIssue[]): Step | nul
  * For a step that names a compressor: the schema of the member it names and the step with the default member
  * filled in, or null after reporting a name with no implementation; undefined for other steps.
  */
-function familyMember(kind: string, raw: Record<string, unknown>, at: PropertyKey[], issues: PlanIssue[]): { schema: z.ZodType; value: unknown } | null | undefined {
+function familyMember(
+  kind: string,
+  raw: Record<string, unknown>,
+  at: PropertyKey[],
+  issues: PlanIssue[],
+): { schema: z.ZodType; value: unknown } | null | undefined {
   if (!Object.hasOwn(FAMILY_STEPS, kind)) return undefined;
   const { key, family, fallback } = FAMILY_STEPS[kind as FamilyStepKind];
   const value = raw[key] === undefined && fallback !== undefined ? { ...raw, [key]: fallback } : raw;
   const name = value[key];
-  const schema = typeof name === 'string' && Object.hasOwn(FAMILIES[family].registry, name) ? MEMBER_SCHEMAS[kind as FamilyStepKind].get(name) : undefined;
+  const schema =
+    typeof name === 'string' && Object.hasOwn(FAMILIES[family].registry, name)
+      ? MEMBER_SCHEMAS[kind as FamilyStepKind].get(name)
+      : undefined;
   if (!schema) {
     issues.push({ path: planPath([...at, key]), message: unknownCompressorMessage(family, name) });
     // the options every member shares are still checked, so one pass reports every fault
     const shared = z.looseObject(FAMILY_STEPS[kind as FamilyStepKind].shared).safeParse(raw);
     if (!shared.success) issues.push(...toPlanIssues(shared.error.issues, at));
-    else if (shared.data.configList !== undefined) issues.push(...configListIssues(shared.data.configList, CONFIG_LIST_MODE[kind as FamilyStepKind]!, planPath([...at, 'configList'])));
+    else if (shared.data.configList !== undefined)
+      issues.push(
+        ...configListIssues(
+          shared.data.configList,
+          CONFIG_LIST_MODE[kind as FamilyStepKind]!,
+          planPath([...at, 'configList']),
+        ),
+      );
     return null;
   }
   return { schema, value };
@@ -415,7 +490,8 @@ function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = cur;
   }
   return prev[b.length]!;
@@ -438,8 +514,13 @@ function checkPlanConsistency(value: unknown, steps: readonly (Step | null)[], i
       const name = String((step as Record<string, unknown>)[key]);
       const needs = compressorInfo(family, name)?.needsData ?? 'none';
       need(needs === 'train' && !dataset.train, at, `the "${name}" ${family} trains and needs dataset.train`);
-      need(needs === 'calibration' && !dataset.calibration && !dataset.train, at, `the "${name}" ${family} needs dataset.calibration (or dataset.train)`);
-      for (const f of compressorInfo(family, name)?.check?.(step as Record<string, unknown>) ?? []) issues.push({ path: planPath(['steps', i, f.key]), message: f.message });
+      need(
+        needs === 'calibration' && !dataset.calibration && !dataset.train,
+        at,
+        `the "${name}" ${family} needs dataset.calibration (or dataset.train)`,
+      );
+      for (const f of compressorInfo(family, name)?.check?.(step as Record<string, unknown>) ?? [])
+        issues.push({ path: planPath(['steps', i, f.key]), message: f.message });
     }
   });
 }
@@ -452,7 +533,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function toPlanIssues(zodIssues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): PlanIssue[] {
   return zodIssues.flatMap((iss) => {
     const at = [...prefix, ...iss.path];
-    if (iss.code === 'unrecognized_keys') return iss.keys.map((key) => ({ path: planPath([...at, key]), message: `unknown option "${key}"` }));
+    if (iss.code === 'unrecognized_keys')
+      return iss.keys.map((key) => ({ path: planPath([...at, key]), message: `unknown option "${key}"` }));
     return [{ path: planPath(at), message: iss.message }];
   });
 }
@@ -467,7 +549,8 @@ function configListIssues(list: unknown, mode: 'pruning' | 'quantization' | 'dis
     parseConfigList(list, mode);
     return [];
   } catch (e) {
-    if (e instanceof ConfigListError) return e.issues.map((i) => ({ path: path + i.path.slice(1), message: i.message }));
+    if (e instanceof ConfigListError)
+      return e.issues.map((i) => ({ path: path + i.path.slice(1), message: i.message }));
     return [{ path, message: (e as Error).message }];
   }
 }
@@ -476,10 +559,13 @@ function configListIssues(list: unknown, mode: 'pruning' | 'quantization' | 'dis
 export function planInputs(plan: Plan): { path: string; file: string }[] {
   const files = [{ path: '$.model', file: plan.model }];
   for (const split of ['train', 'calibration', 'evaluation'] as const) {
-    plan.dataset[split]?.paths.forEach((file, i) => files.push({ path: planPath(['dataset', split, 'paths', i]), file }));
+    plan.dataset[split]?.paths.forEach((file, i) =>
+      files.push({ path: planPath(['dataset', split, 'paths', i]), file }),
+    );
   }
   plan.steps.forEach((step, i) => {
-    if (step.kind === 'distill' && (step as DistillStep).teacher) files.push({ path: planPath(['steps', i, 'teacher']), file: (step as DistillStep).teacher! });
+    if (step.kind === 'distill' && (step as DistillStep).teacher)
+      files.push({ path: planPath(['steps', i, 'teacher']), file: (step as DistillStep).teacher! });
   });
   return files;
 }
@@ -491,7 +577,11 @@ export function mapPlanPaths(plan: Plan, map: (file: string) => string): Plan {
     const s = plan.dataset[split];
     if (s) dataset[split] = { ...s, paths: s.paths.map(map) };
   }
-  const steps = plan.steps.map((step) => (step.kind === 'distill' && (step as DistillStep).teacher ? { ...step, teacher: map((step as DistillStep).teacher!) } : step));
+  const steps = plan.steps.map((step) =>
+    step.kind === 'distill' && (step as DistillStep).teacher
+      ? { ...step, teacher: map((step as DistillStep).teacher!) }
+      : step,
+  );
   return { ...plan, model: map(plan.model), dataset, steps };
 }
 
@@ -603,7 +693,8 @@ export const runReportSchema = z.object({
 });
 export type RunReport = z.infer<typeof runReportSchema>;
 
-const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? a / b : null);
+const ratio = (a: number | null | undefined, b: number | null | undefined) =>
+  a != null && b != null && b > 0 ? a / b : null;
 
 /**
  * The before / after factors of a report.
@@ -628,9 +719,23 @@ export function beforeLatencyMs(before: MetricSnapshot, after: MetricSnapshot): 
 
 /** Report fields the comparison view may sort by (`after.*`, `before.*`, `factors.*`). */
 export const SORTABLE_METRICS = [
-  'after.accuracy', 'after.loss', 'after.params', 'after.macs', 'after.sizeBytes', 'after.latencyMs.p50',
-  'before.accuracy', 'before.loss', 'before.params', 'before.macs', 'before.sizeBytes', 'before.latencyMs.p50',
-  'factors.params', 'factors.macs', 'factors.sizeBytes', 'factors.latency', 'factors.accuracyDelta',
+  'after.accuracy',
+  'after.loss',
+  'after.params',
+  'after.macs',
+  'after.sizeBytes',
+  'after.latencyMs.p50',
+  'before.accuracy',
+  'before.loss',
+  'before.params',
+  'before.macs',
+  'before.sizeBytes',
+  'before.latencyMs.p50',
+  'factors.params',
+  'factors.macs',
+  'factors.sizeBytes',
+  'factors.latency',
+  'factors.accuracyDelta',
 ] as const;
 export type SortableMetric = (typeof SORTABLE_METRICS)[number];
 

@@ -43,18 +43,30 @@ export const ORT_FUSED_INT8: Record<string, unknown>[] = [
     quant_scheme: 'affine',
     target_settings: { weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' } },
   },
-  { op_types: ['Add'], target_names: ['_input_0', '_input_1', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine' },
-  { op_types: ['MaxPool', 'AveragePool', 'GlobalAveragePool'], target_names: ['_input_', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine' },
+  {
+    op_types: ['Add'],
+    target_names: ['_input_0', '_input_1', '_output_'],
+    quant_dtype: 'uint8',
+    quant_scheme: 'affine',
+  },
+  {
+    op_types: ['MaxPool', 'AveragePool', 'GlobalAveragePool'],
+    target_names: ['_input_', '_output_'],
+    quant_dtype: 'uint8',
+    quant_scheme: 'affine',
+  },
 ];
 
-const NO_BIAS = 'the bias is not a target, so it stays float and ORT runs the Conv / Gemm as a float FusedConv (measured 2.18× slower than fp32 on the example)';
+const NO_BIAS =
+  'the bias is not a target, so it stays float and ORT runs the Conv / Gemm as a float FusedConv (measured 2.18× slower than fp32 on the example)';
 
 /** Post-training int8 (calibrated) and the trained quantizers at 8, 4, 2 and 1 bits. The first is the default. */
 export const QUANTIZATION_PRESETS: readonly QuantizationPreset[] = [
   {
     id: 'int8',
     label: 'int8 PTQ (ORT integer kernels)',
-    description: 'uint8 activations, int8 per-channel weights, int32 bias, calibrated: every Conv / Gemm runs on ORT’s integer kernels',
+    description:
+      'uint8 activations, int8 per-channel weights, int32 bias, calibrated: every Conv / Gemm runs on ORT’s integer kernels',
     quantizer: 'ptq',
     observer: 'minmax',
     bits: 8,
@@ -67,7 +79,14 @@ export const QUANTIZATION_PRESETS: readonly QuantizationPreset[] = [
     quantizer: 'ptq',
     observer: 'minmax',
     bits: 8,
-    configList: [{ op_types: ['Conv', 'Gemm', 'MatMul'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'int8', quant_scheme: 'affine' }],
+    configList: [
+      {
+        op_types: ['Conv', 'Gemm', 'MatMul'],
+        target_names: ['_input_', 'weight', '_output_'],
+        quant_dtype: 'int8',
+        quant_scheme: 'affine',
+      },
+    ],
     unfused: NO_BIAS,
   },
   {
@@ -77,13 +96,21 @@ export const QUANTIZATION_PRESETS: readonly QuantizationPreset[] = [
     quantizer: 'ptq',
     observer: 'minmax',
     bits: 8,
-    configList: [{ op_types: ['Conv', 'Gemm', 'MatMul'], target_names: ['weight'], quant_dtype: 'int8', quant_scheme: 'symmetric' }],
+    configList: [
+      {
+        op_types: ['Conv', 'Gemm', 'MatMul'],
+        target_names: ['weight'],
+        quant_dtype: 'int8',
+        quant_scheme: 'symmetric',
+      },
+    ],
     unfused: 'activations stay float, so ORT dequantizes the weights and runs float kernels: smaller, not faster',
   },
   {
     id: 'qat-int8',
     label: 'QAT int8 (trains)',
-    description: 'The ORT recipe with fake quantization trained on the train split (1 epoch): integer kernels, accuracy recovered by training',
+    description:
+      'The ORT recipe with fake quantization trained on the train split (1 epoch): integer kernels, accuracy recovered by training',
     quantizer: 'qat',
     bits: 8,
     configList: ORT_FUSED_INT8,
@@ -95,8 +122,20 @@ export const QUANTIZATION_PRESETS: readonly QuantizationPreset[] = [
     quantizer: 'lsq',
     bits: 4,
     configList: [
-      { op_types: ['Conv'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'uint8', quant_scheme: 'symmetric', target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } } },
-      { op_types: ['Gemm', 'MatMul'], target_names: ['_input_', 'weight'], quant_dtype: 'uint8', quant_scheme: 'symmetric', target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } } },
+      {
+        op_types: ['Conv'],
+        target_names: ['_input_', 'weight', '_output_'],
+        quant_dtype: 'uint8',
+        quant_scheme: 'symmetric',
+        target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } },
+      },
+      {
+        op_types: ['Gemm', 'MatMul'],
+        target_names: ['_input_', 'weight'],
+        quant_dtype: 'uint8',
+        quant_scheme: 'symmetric',
+        target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } },
+      },
     ],
   },
   {
@@ -130,9 +169,27 @@ export interface DistillationPreset {
 
 /** Conv output channels by L1 norm at three strengths, a global ranking, and fine-grained magnitude pruning. */
 export const PRUNING_PRESETS: readonly PruningPreset[] = [
-  { id: 'light', label: 'Light', description: '25 % of each Conv layer’s output channels, lowest L1 norm first', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.25 }] },
-  { id: 'balanced', label: 'Balanced', description: '50 % of each Conv layer’s output channels by L1 norm', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] },
-  { id: 'aggressive', label: 'Aggressive', description: '70 % of each Conv layer’s output channels by L1 norm', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.7 }] },
+  {
+    id: 'light',
+    label: 'Light',
+    description: '25 % of each Conv layer’s output channels, lowest L1 norm first',
+    pruner: 'l1',
+    configList: [{ op_types: ['Conv'], sparse_ratio: 0.25 }],
+  },
+  {
+    id: 'balanced',
+    label: 'Balanced',
+    description: '50 % of each Conv layer’s output channels by L1 norm',
+    pruner: 'l1',
+    configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }],
+  },
+  {
+    id: 'aggressive',
+    label: 'Aggressive',
+    description: '70 % of each Conv layer’s output channels by L1 norm',
+    pruner: 'l1',
+    configList: [{ op_types: ['Conv'], sparse_ratio: 0.7 }],
+  },
   {
     id: 'global',
     label: 'Global 50 %',
@@ -140,16 +197,29 @@ export const PRUNING_PRESETS: readonly PruningPreset[] = [
     pruner: 'l2',
     configList: [{ op_types: ['Conv'], sparse_ratio: 0.5, global_group_id: 'convs' }],
   },
-  { id: 'fpgm', label: 'FPGM 40 %', description: 'Filters nearest the geometric median, 40 % per Conv layer', pruner: 'fpgm', configList: [{ op_types: ['Conv'], sparse_ratio: 0.4 }] },
+  {
+    id: 'fpgm',
+    label: 'FPGM 40 %',
+    description: 'Filters nearest the geometric median, 40 % per Conv layer',
+    pruner: 'fpgm',
+    configList: [{ op_types: ['Conv'], sparse_ratio: 0.4 }],
+  },
 ];
 
 /** Logits only (Hinton's KD), and layer-wise on every Conv output (projected where pruning narrowed the student). */
 export const DISTILLATION_PRESETS: readonly DistillationPreset[] = [
-  { id: 'logits', label: 'Logits only', description: 'The student’s outputs learn the teacher’s softened distribution (KL at temperature T, weight α)', distiller: 'logits', configList: [] },
+  {
+    id: 'logits',
+    label: 'Logits only',
+    description: 'The student’s outputs learn the teacher’s softened distribution (KL at temperature T, weight α)',
+    distiller: 'logits',
+    configList: [],
+  },
   {
     id: 'conv-outputs',
     label: 'Every Conv output',
-    description: 'Each Conv output learns the teacher’s (MSE); a trainable 1×1 conv bridges widths a pruned student lost',
+    description:
+      'Each Conv output learns the teacher’s (MSE); a trainable 1×1 conv bridges widths a pruned student lost',
     distiller: 'adaptive1d_layerwise',
     configList: [{ op_types: ['Conv'], lambda: 1, apply_method: 'mse' }],
   },

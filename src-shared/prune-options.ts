@@ -52,7 +52,8 @@ export const PRUNE_OPTION_KEYS: Record<TrainingPrunerName, readonly (keyof Train
   agp: ['intervalSteps', 'totalTimes', 'inner', 'regularScale', 'maxSteps'],
 };
 
-export const isTrainingPruner = (name: string): name is TrainingPrunerName => (TRAINING_PRUNERS as readonly string[]).includes(name);
+export const isTrainingPruner = (name: string): name is TrainingPrunerName =>
+  (TRAINING_PRUNERS as readonly string[]).includes(name);
 
 /** The optimizer steps a pruner needs before its final masks exist. */
 export function stepsNeeded(pruner: TrainingPrunerName, o: TrainingPruneOptions): number {
@@ -78,18 +79,32 @@ export function checkPruneOptions(pruner: TrainingPrunerName, o: TrainingPruneOp
   if (pruner === 'movement') {
     const w = o.warmupSteps ?? PRUNE_DEFAULTS.warmupSteps;
     const c = o.cooldownBeginStep ?? PRUNE_DEFAULTS.cooldownBeginStep;
-    if (w >= c) faults.push({ key: 'warmupSteps', message: `warmupSteps (${w}) must be smaller than cooldownBeginStep (${c})` });
+    if (w >= c)
+      faults.push({ key: 'warmupSteps', message: `warmupSteps (${w}) must be smaller than cooldownBeginStep (${c})` });
   }
   if (pruner === 'linear' || pruner === 'agp') {
     const inner = o.inner ?? PRUNE_DEFAULTS.inner;
     if (!(SCHEDULABLE_PRUNERS as readonly string[]).includes(inner)) {
-      const why = inner === 'movement' ? 'Movement has its own warm-up / cool-down schedule' : inner === 'linear' || inner === 'agp' ? 'a schedule cannot wrap a schedule' : 'no such pruner';
-      faults.push({ key: 'inner', message: `"${inner}" cannot be scheduled by ${pruner} (${why}); use one of ${SCHEDULABLE_PRUNERS.join(', ')}` });
+      const why =
+        inner === 'movement'
+          ? 'Movement has its own warm-up / cool-down schedule'
+          : inner === 'linear' || inner === 'agp'
+            ? 'a schedule cannot wrap a schedule'
+            : 'no such pruner';
+      faults.push({
+        key: 'inner',
+        message: `"${inner}" cannot be scheduled by ${pruner} (${why}); use one of ${SCHEDULABLE_PRUNERS.join(', ')}`,
+      });
     }
   }
   const need = stepsNeeded(pruner, o);
   if (o.maxSteps !== undefined && o.maxSteps < need) {
-    const what = pruner === 'movement' ? `cooldownBeginStep is ${need}` : pruner === 'linear' || pruner === 'agp' ? `the schedule's last update is at step ${need} (intervalSteps × totalTimes)` : `trainingSteps is ${need}`;
+    const what =
+      pruner === 'movement'
+        ? `cooldownBeginStep is ${need}`
+        : pruner === 'linear' || pruner === 'agp'
+          ? `the schedule's last update is at step ${need} (intervalSteps × totalTimes)`
+          : `trainingSteps is ${need}`;
     faults.push({ key: 'maxSteps', message: `the run is ${o.maxSteps} steps but ${what}` });
   }
   return faults;

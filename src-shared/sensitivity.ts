@@ -6,7 +6,9 @@
 import { PRUNER_REGISTRY, PRUNERS } from './compressors.ts';
 
 /** Pruners a scan can use: one-shot, needing no data and no training (registry order). */
-export const SCAN_PRUNERS = PRUNERS.filter((p) => !PRUNER_REGISTRY[p].needsTraining && PRUNER_REGISTRY[p].needsData === 'none');
+export const SCAN_PRUNERS = PRUNERS.filter(
+  (p) => !PRUNER_REGISTRY[p].needsTraining && PRUNER_REGISTRY[p].needsData === 'none',
+);
 
 /** An experiment plan's data split (IDX image + label files), as a scan point carries it by value. */
 export interface ScanSplit {
@@ -143,10 +145,16 @@ export interface Allocation {
 
 /** Parse `--ratios 0.1,0.2,…` style lists; every ratio must lie in (0, 1). */
 export function parseRatios(text: string): number[] {
-  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const out = parts.map(Number);
   const bad = parts.filter((_, i) => !(out[i]! > 0 && out[i]! < 1));
-  if (parts.length === 0 || bad.length) throw new RangeError(`ratios must be numbers in (0, 1); bad: ${bad.length ? bad.map((b) => JSON.stringify(b)).join(', ') : '(none given)'}`);
+  if (parts.length === 0 || bad.length)
+    throw new RangeError(
+      `ratios must be numbers in (0, 1); bad: ${bad.length ? bad.map((b) => JSON.stringify(b)).join(', ') : '(none given)'}`,
+    );
   return [...new Set(out)].sort((a, b) => a - b);
 }
 

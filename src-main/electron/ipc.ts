@@ -11,7 +11,10 @@ import { Listeners } from '../../src-shared/ipc/listeners.ts';
 
 /** The parts of `ipcMain` the main side uses. */
 export interface IpcMainLike {
-  on(channel: string, listener: (event: Pick<IpcMainEvent, 'sender' | 'senderFrame'>, message: unknown) => void): unknown;
+  on(
+    channel: string,
+    listener: (event: Pick<IpcMainEvent, 'sender' | 'senderFrame'>, message: unknown) => void,
+  ): unknown;
   removeListener(channel: string, listener: (...args: any[]) => void): unknown;
 }
 
@@ -34,7 +37,10 @@ export interface IpcRendererLike {
  * Whether an IPC message comes from the window's own top frame showing the app: not from another window, an
  * iframe, or a page the window was navigated to.
  */
-export function isTrustedSender(event: Pick<IpcMainEvent, 'sender' | 'senderFrame'>, contents: WebContentsLike): boolean {
+export function isTrustedSender(
+  event: Pick<IpcMainEvent, 'sender' | 'senderFrame'>,
+  contents: WebContentsLike,
+): boolean {
   if ((event.sender as unknown) !== contents) return false;
   const frame = event.senderFrame;
   if (!frame || (frame as unknown) !== contents.mainFrame) return false;
@@ -47,13 +53,18 @@ export function isTrustedSender(event: Pick<IpcMainEvent, 'sender' | 'senderFram
  *
  * @example host.server.connect(mainTransport(ipcMain, win.webContents), { id: `window-${win.id}`, kind: 'electron' });
  */
-export function mainTransport(ipc: IpcMainLike, contents: WebContentsLike, onRejected: (why: string) => void = () => undefined): Transport {
+export function mainTransport(
+  ipc: IpcMainLike,
+  contents: WebContentsLike,
+  onRejected: (why: string) => void = () => undefined,
+): Transport {
   const messages = new Listeners<[message: unknown]>();
   const closes = new Listeners<[reason: string]>();
   let closed = false;
   const receive = (event: Pick<IpcMainEvent, 'sender' | 'senderFrame'>, message: unknown) => {
     if ((event.sender as unknown) !== contents) return; // another window's traffic, for its own transport
-    if (!isTrustedSender(event, contents)) return onRejected(`IPC from an untrusted frame (${event.senderFrame?.url ?? 'unknown'}) was dropped`);
+    if (!isTrustedSender(event, contents))
+      return onRejected(`IPC from an untrusted frame (${event.senderFrame?.url ?? 'unknown'}) was dropped`);
     messages.emit(message);
   };
   ipc.on(CHANNEL, receive);

@@ -20,12 +20,22 @@ const RENDERER = resolve(HERE, '..', 'renderer');
 const PRELOAD = join(HERE, 'preload.cjs');
 const WORKER = join(HERE, 'worker.js');
 const DEV = !app.isPackaged;
-const MIME: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png', '.woff2': 'font/woff2', '.json': 'application/json' };
+const MIME: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+  '.json': 'application/json',
+};
 
 let host: StudioHost | null = null;
 let win: BrowserWindow | null = null;
 
-protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+protocol.registerSchemesAsPrivileged([
+  { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
+]);
 if (!app.requestSingleInstanceLock()) app.quit();
 
 /** studio://app/<path> → a file of the built renderer (nothing outside it), with the CSP. */
@@ -35,7 +45,13 @@ async function serveRenderer(request: Request): Promise<Response> {
   if (!file.startsWith(RENDERER + sep)) return new Response('forbidden', { status: 403 });
   try {
     const body = await readFile(file);
-    return new Response(body, { headers: { 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream', 'Content-Security-Policy': RENDERER_CSP, 'X-Content-Type-Options': 'nosniff' } });
+    return new Response(body, {
+      headers: {
+        'Content-Type': MIME[extname(file)] ?? 'application/octet-stream',
+        'Content-Security-Policy': RENDERER_CSP,
+        'X-Content-Type-Options': 'nosniff',
+      },
+    });
   } catch {
     return new Response('not found', { status: 404 });
   }
@@ -47,7 +63,13 @@ function requestOpen(path: string): void {
 }
 
 async function openModelDialog(): Promise<void> {
-  const r = win ? await dialog.showOpenDialog(win, { title: 'Open an ONNX model', properties: ['openFile'], filters: [{ name: 'ONNX models', extensions: ['onnx'] }] }) : null;
+  const r = win
+    ? await dialog.showOpenDialog(win, {
+        title: 'Open an ONNX model',
+        properties: ['openFile'],
+        filters: [{ name: 'ONNX models', extensions: ['onnx'] }],
+      })
+    : null;
   if (r && !r.canceled && r.filePaths[0]) requestOpen(r.filePaths[0]);
 }
 
@@ -59,8 +81,17 @@ function buildMenu(recentFiles: readonly string[]): void {
     actions: {
       openModel: () => void openModelDialog(),
       openRecent: requestOpen,
-      clearRecent: () => void host?.impl.settings.set({ recentFiles: [] }, { signal: new AbortController().signal, progress: () => undefined, peer: { id: 'menu', kind: 'electron' } }),
-      about: () => void dialog.showMessageBox({ title: 'Compression Studio', message: `Compression Studio ${app.getVersion()}`, detail: 'NNI 3.0 compression for ONNX models, on onnxruntime.' }),
+      clearRecent: () =>
+        void host?.impl.settings.set(
+          { recentFiles: [] },
+          { signal: new AbortController().signal, progress: () => undefined, peer: { id: 'menu', kind: 'electron' } },
+        ),
+      about: () =>
+        void dialog.showMessageBox({
+          title: 'Compression Studio',
+          message: `Compression Studio ${app.getVersion()}`,
+          detail: 'NNI 3.0 compression for ONNX models, on onnxruntime.',
+        }),
     },
   });
   Menu.setApplicationMenu(Menu.buildFromTemplate(template));
@@ -112,7 +143,9 @@ void app.whenReady().then(async () => {
       workerEntry: WORKER,
       // The bundled worker is plain JavaScript: no loader (execArgv) needed. Its stdout / stderr are
       // NodeJS.ReadableStreams, of which the spawner uses only on('data').
-      spawner: utilityProcessSpawner((modulePath, args, options) => utilityProcess.fork(modulePath, args, { ...options, execArgv: [] })),
+      spawner: utilityProcessSpawner((modulePath, args, options) =>
+        utilityProcess.fork(modulePath, args, { ...options, execArgv: [] }),
+      ),
     },
     onSettingsChanged: (s) => buildMenu(s.recentFiles),
     onFault: (message) => console.warn(`ipc: ${message}`),

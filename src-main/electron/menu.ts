@@ -17,11 +17,20 @@ export interface MenuActions {
  *
  * @example Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate({ recentFiles, actions, platform: process.platform })));
  */
-export function menuTemplate(opts: { recentFiles: readonly string[]; actions: MenuActions; platform: NodeJS.Platform; dev?: boolean }): MenuItemConstructorOptions[] {
+export function menuTemplate(opts: {
+  recentFiles: readonly string[];
+  actions: MenuActions;
+  platform: NodeJS.Platform;
+  dev?: boolean;
+}): MenuItemConstructorOptions[] {
   const { actions } = opts;
   const mac = opts.platform === 'darwin';
   const recent: MenuItemConstructorOptions[] = opts.recentFiles.length
-    ? [...opts.recentFiles.slice(0, 10).map((p) => ({ label: p, click: () => actions.openRecent(p) })), { type: 'separator' as const }, { label: 'Clear Recent', click: () => actions.clearRecent() }]
+    ? [
+        ...opts.recentFiles.slice(0, 10).map((p) => ({ label: p, click: () => actions.openRecent(p) })),
+        { type: 'separator' as const },
+        { label: 'Clear Recent', click: () => actions.clearRecent() },
+      ]
     : [{ label: 'No recent models', enabled: false }];
   return [
     ...(mac ? [{ role: 'appMenu' as const }] : []),

@@ -21,9 +21,11 @@ export function createPreloadApi(ipc: IpcRendererLike): StudioApi {
     const s: Record<string, unknown> = {};
     for (const method of Object.keys(spec.methods)) {
       s[method] = (request: unknown, options?: CallOptions) =>
-        client.call(service, method, request, { onProgress: options?.onProgress, signal: options?.signal }).catch((e: unknown) => {
-          throw toSerializedError(e);
-        });
+        client
+          .call(service, method, request, { onProgress: options?.onProgress, signal: options?.signal })
+          .catch((e: unknown) => {
+            throw toSerializedError(e);
+          });
     }
     s.on = (event: string, listener: (data: unknown) => void) => client.on(service, event, listener);
     api[service] = Object.freeze(s);

@@ -63,7 +63,10 @@ beforeAll(async () => {
   host = await createStudioHost({ home: join(dir, 'home'), shell: 'electron', stepModules: [TEST_STEPS_MODULE] });
   ipcMain = new EventEmitter();
   win = fakeWindow(ipcMain);
-  host.server.connect(mainTransport(ipcMain as unknown as IpcMainLike, win.contents, (why) => rejected.push(why)), { id: 'window-1', kind: 'electron' });
+  host.server.connect(
+    mainTransport(ipcMain as unknown as IpcMainLike, win.contents, (why) => rejected.push(why)),
+    { id: 'window-1', kind: 'electron' },
+  );
   api = createPreloadApi(win.ipcRenderer);
 });
 afterAll(async () => {
@@ -82,7 +85,9 @@ describe('the contract over Electron IPC', () => {
   it('streams run events to the renderer', async () => {
     const statuses: string[] = [];
     const off = api.runs.on('status', (e) => statuses.push(e.status));
-    const { runId } = await api.experiments.start({ plan: { model: join(dir, 'tiny.onnx'), steps: [{ kind: 'count', n: 2 }] } });
+    const { runId } = await api.experiments.start({
+      plan: { model: join(dir, 'tiny.onnx'), steps: [{ kind: 'count', n: 2 }] },
+    });
     const t0 = Date.now();
     while (!statuses.includes('succeeded') && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 20));
     off();
@@ -94,7 +99,10 @@ describe('the contract over Electron IPC', () => {
     const err = await api.runs.get({ runId: 'deadbeef' }).catch((e: unknown) => e);
     expect(err).not.toBeInstanceOf(Error);
     expect(err).toEqual({ name: 'StoreError', code: 'RUN_NOT_FOUND', message: 'no run "deadbeef"' });
-    const bad = (await api.runs.get({ runId: '../etc' } as never).catch((e: unknown) => e)) as { code: string; details: { issues: { path: string }[] } };
+    const bad = (await api.runs.get({ runId: '../etc' } as never).catch((e: unknown) => e)) as {
+      code: string;
+      details: { issues: { path: string }[] };
+    };
     expect(bad.code).toBe('BAD_REQUEST');
     expect(bad.details.issues[0]!.path).toBe('$.runId');
   });
@@ -102,7 +110,10 @@ describe('the contract over Electron IPC', () => {
   it('drops messages from an iframe or a foreign origin, and ignores other windows', async () => {
     const iframe = createPreloadApi(win.fromFrame({ url: 'https://evil.example/frame.html' }));
     const seen: unknown[] = [];
-    void iframe.settings.get({}).then((v) => seen.push(v), (e) => seen.push(e));
+    void iframe.settings.get({}).then(
+      (v) => seen.push(v),
+      (e) => seen.push(e),
+    );
     await new Promise((r) => setTimeout(r, 50));
     expect(seen).toEqual([]);
     expect(rejected.at(-1)).toContain('untrusted frame (https://evil.example/frame.html)');
@@ -140,7 +151,17 @@ describe('the preload', () => {
 describe('the window', () => {
   it('isolates the renderer: context isolation, sandbox, no Node, web security', () => {
     const p = windowOptions('/app/preload.cjs').webPreferences!;
-    expect(p).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, nodeIntegrationInWorker: false, nodeIntegrationInSubFrames: false, webSecurity: true, allowRunningInsecureContent: false, webviewTag: false, preload: '/app/preload.cjs' });
+    expect(p).toMatchObject({
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      nodeIntegrationInSubFrames: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      webviewTag: false,
+      preload: '/app/preload.cjs',
+    });
   });
 
   it('has a strict CSP: scripts only from the app, no eval, no plugins, no framing', () => {
@@ -159,7 +180,10 @@ describe('the window', () => {
     const contents = {
       on: (event: string, l: (...a: any[]) => void) => handlers.set(event, l),
       setWindowOpenHandler: (h: typeof openHandler) => (openHandler = h),
-      session: { setPermissionRequestHandler: (h: typeof permission) => (permission = h), setPermissionCheckHandler: () => undefined },
+      session: {
+        setPermissionRequestHandler: (h: typeof permission) => (permission = h),
+        setPermissionCheckHandler: () => undefined,
+      },
     } as unknown as GuardedContents;
     guardContents(contents, (u) => opened.push(u));
     const nav = (url: string) => {
@@ -185,9 +209,19 @@ describe('the window', () => {
 describe('the menu', () => {
   it('opens models from File and lists recent files', () => {
     const calls: string[] = [];
-    const actions = { openModel: () => calls.push('open'), openRecent: (p: string) => calls.push(`recent ${p}`), clearRecent: () => calls.push('clear'), about: () => calls.push('about') };
+    const actions = {
+      openModel: () => calls.push('open'),
+      openRecent: (p: string) => calls.push(`recent ${p}`),
+      clearRecent: () => calls.push('clear'),
+      about: () => calls.push('about'),
+    };
     const t = menuTemplate({ recentFiles: ['/m/a.onnx', '/m/b.onnx'], actions, platform: 'linux' });
-    const file = t.find((m) => m.label === 'File')!.submenu as { label?: string; accelerator?: string; click?: () => void; submenu?: unknown }[];
+    const file = t.find((m) => m.label === 'File')!.submenu as {
+      label?: string;
+      accelerator?: string;
+      click?: () => void;
+      submenu?: unknown;
+    }[];
     const open = file.find((i) => i.label === 'Open Model…')!;
     expect(open.accelerator).toBe('CmdOrCtrl+O');
     open.click!();

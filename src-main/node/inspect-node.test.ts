@@ -10,7 +10,14 @@ describe('node inspector', () => {
   it("shows a Conv's attributes, traced shapes, weight statistics and histogram, and the config entries selecting it", async () => {
     const { model } = openModel(resolve('resources/mnist-cnn.onnx'));
     const t = await trace(model, {});
-    const d = nodeDetails(model, '/conv2/Conv', { shapes: t.values, configList: [{ op_types: ['Gemm'] }, { op_types: ['Conv'], exclude_op_names: ['/conv1/Conv'] }, { op_names: ['/conv1/Conv'] }] });
+    const d = nodeDetails(model, '/conv2/Conv', {
+      shapes: t.values,
+      configList: [
+        { op_types: ['Gemm'] },
+        { op_types: ['Conv'], exclude_op_names: ['/conv1/Conv'] },
+        { op_names: ['/conv1/Conv'] },
+      ],
+    });
     expect(d.opType).toBe('Conv');
     expect(d.attributes.kernel_shape).toEqual([3, 3]);
     expect(d.inputs.map((p) => p.shape)).toEqual([[1, 16, 14, 14], [32, 16, 3, 3], [32]]);
@@ -33,11 +40,23 @@ describe('node inspector', () => {
     const wq = g.addInitializer('wq', new Tensor('int8', [3, 2, 1, 1], new Int8Array([1, 0, -2, 0, 3, 0])));
     const ws = g.addInitializer('ws', Tensor.float32([3], [0.5, 0.25, 0.125]));
     const wz = g.addInitializer('wz', new Tensor('int8', [3], new Int8Array([0, 0, 0])));
-    const dq = g.addNode({ opType: 'DequantizeLinear', name: 'dq_w', inputs: [wq, ws, wz], outputs: ['w'], attributes: { axis: { type: 'int', value: 0 } } });
+    const dq = g.addNode({
+      opType: 'DequantizeLinear',
+      name: 'dq_w',
+      inputs: [wq, ws, wz],
+      outputs: ['w'],
+      attributes: { axis: { type: 'int', value: 0 } },
+    });
     const conv = g.addNode({ opType: 'Conv', name: 'conv', inputs: [x, dq.outputs[0]!], outputs: ['y'] });
     g.outputs.push(conv.outputs[0]!);
     const d = nodeDetails(m, 'conv');
-    expect(d.inputs[1]!.quantization).toEqual({ node: 'dq_w', opType: 'DequantizeLinear', scale: [0.5, 0.25, 0.125], zeroPoint: [0, 0, 0], axis: 0 });
+    expect(d.inputs[1]!.quantization).toEqual({
+      node: 'dq_w',
+      opType: 'DequantizeLinear',
+      scale: [0.5, 0.25, 0.125],
+      zeroPoint: [0, 0, 0],
+      axis: 0,
+    });
     expect(nodeDetails(m, 'dq_w').inputs[0]!.initializer!.sparsity).toBe(0.5);
     expect(tensorStats(Tensor.float32([4], [0, 0, 0, 0])).histogram.counts[0]).toBe(4);
     expect(() => nodeDetails(m, 'Conv')).toThrow(NodeNotFoundError);

@@ -48,7 +48,18 @@ export interface NodeDetails {
 export class NodeNotFoundError extends StudioError {
   constructor(name: string, graphNames: string[]) {
     const near = graphNames.filter((n) => n.toLowerCase().includes(name.toLowerCase())).slice(0, 8);
-    super(`no node named ${JSON.stringify(name)} in the main graph${near.length ? `; similar: ${near.map((n) => JSON.stringify(n)).join(', ')}` : ` (${graphNames.length} nodes; e.g. ${graphNames.slice(0, 5).map((n) => JSON.stringify(n)).join(', ')})`}`, 'NODE_NOT_FOUND', { node: name });
+    super(
+      `no node named ${JSON.stringify(name)} in the main graph${
+        near.length
+          ? `; similar: ${near.map((n) => JSON.stringify(n)).join(', ')}`
+          : ` (${graphNames.length} nodes; e.g. ${graphNames
+              .slice(0, 5)
+              .map((n) => JSON.stringify(n))
+              .join(', ')})`
+      }`,
+      'NODE_NOT_FOUND',
+      { node: name },
+    );
   }
 }
 
@@ -74,7 +85,15 @@ export function tensorStats(t: Tensor, bins = 20): TensorStats {
   const counts = new Array<number>(bins).fill(0);
   const width = max > min ? (max - min) / bins : 1;
   for (const v of x) if (!Number.isNaN(v)) counts[Math.min(bins - 1, Math.floor((v - min) / width))]!++;
-  return { count: n, min: n ? min : 0, max: n ? max : 0, mean, std: n > 1 ? Math.sqrt(sq / (n - 1)) : 0, sparsity: n ? zeros / n : 0, histogram: { lo: n ? min : 0, hi: n ? max : 0, counts } };
+  return {
+    count: n,
+    min: n ? min : 0,
+    max: n ? max : 0,
+    mean,
+    std: n > 1 ? Math.sqrt(sq / (n - 1)) : 0,
+    sparsity: n ? zeros / n : 0,
+    histogram: { lo: n ? min : 0, hi: n ? max : 0, counts },
+  };
 }
 
 function attributeJson(a: AttributeValue): unknown {
@@ -97,15 +116,30 @@ function attributeJson(a: AttributeValue): unknown {
 const numbers = (t: Tensor | null | undefined): number[] => (t ? Array.from(t.toFloat32()).slice(0, 64) : []);
 
 function quantOf(v: Value, side: 'in' | 'out'): PortDetails['quantization'] {
-  const q = side === 'in' ? (v.producer?.opType === 'DequantizeLinear' ? v.producer : null) : v.consumers().find((c) => c.opType === 'QuantizeLinear') ?? null;
+  const q =
+    side === 'in'
+      ? v.producer?.opType === 'DequantizeLinear'
+        ? v.producer
+        : null
+      : (v.consumers().find((c) => c.opType === 'QuantizeLinear') ?? null);
   if (!q) return undefined;
   const scale = q.inputs[1]?.initializer;
   const zp = q.inputs[2]?.initializer;
   const axis = q.attributes.get('axis');
-  return { node: q.name, opType: q.opType, scale: numbers(scale), zeroPoint: numbers(zp), axis: axis?.type === 'int' ? axis.value : null };
+  return {
+    node: q.name,
+    opType: q.opType,
+    scale: numbers(scale),
+    zeroPoint: numbers(zp),
+    axis: axis?.type === 'int' ? axis.value : null,
+  };
 }
 
-function port(v: Value, shapes: Map<string, { dtype?: string; shape: number[] }> | undefined, side: 'in' | 'out'): PortDetails {
+function port(
+  v: Value,
+  shapes: Map<string, { dtype?: string; shape: number[] }> | undefined,
+  side: 'in' | 'out',
+): PortDetails {
   const traced = shapes?.get(v.name)?.shape;
   const p: PortDetails = {
     name: v.name,
@@ -125,13 +159,26 @@ function port(v: Value, shapes: Map<string, { dtype?: string; shape: number[] }>
  * @example nodeDetails(model, '/conv1/Conv', { shapes: trace.values, configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] })
  * @throws NodeNotFoundError naming similar nodes
  */
-export function nodeDetails(model: Model, name: string, o: { shapes?: Map<string, { dtype?: string; shape: number[] }>; configList?: readonly unknown[] } = {}): NodeDetails {
+export function nodeDetails(
+  model: Model,
+  name: string,
+  o: { shapes?: Map<string, { dtype?: string; shape: number[] }>; configList?: readonly unknown[] } = {},
+): NodeDetails {
   const node: Node | undefined = model.graph.nodes.find((n) => n.name === name);
-  if (!node) throw new NodeNotFoundError(name, model.graph.nodes.map((n) => n.name));
+  if (!node)
+    throw new NodeNotFoundError(
+      name,
+      model.graph.nodes.map((n) => n.name),
+    );
   const selectedBy: NodeDetails['selectedBy'] = [];
   (o.configList ?? []).forEach((entry, index) => {
     const diagnostics: Diagnostic[] = [];
-    if (entry && typeof entry === 'object' && selectNodes(model.graph, entry as SelectionKeys, index, diagnostics).some((s) => s.node === node)) selectedBy.push({ index, path: `$[${index}]` });
+    if (
+      entry &&
+      typeof entry === 'object' &&
+      selectNodes(model.graph, entry as SelectionKeys, index, diagnostics).some((s) => s.node === node)
+    )
+      selectedBy.push({ index, path: `$[${index}]` });
   });
   return {
     name: node.name,

@@ -24,7 +24,16 @@ function tensorInfo(v: Value): TensorInfo {
 }
 
 /** Summarise a model (tracing it once for shapes and MACs). */
-export async function inspectModel(model: Model, opts: InspectOptions & { file?: string; lifted?: boolean; normalized?: string[]; fileNodes?: number; liftedConstantNodes?: number } = {}): Promise<ModelInfo> {
+export async function inspectModel(
+  model: Model,
+  opts: InspectOptions & {
+    file?: string;
+    lifted?: boolean;
+    normalized?: string[];
+    fileNodes?: number;
+    liftedConstantNodes?: number;
+  } = {},
+): Promise<ModelInfo> {
   const g = model.graph;
   let shapes: Map<string, number[]> | undefined;
   let traceError: string | undefined;

@@ -36,30 +36,75 @@ beforeEach(() => {
 
 describe('ConfigEditor', () => {
   it('edits an entry through the form and writes the JSON back', async () => {
-    const w = mount(ConfigEditor, { props: { mode: 'pruning', text: '[{"op_types": ["Conv"], "sparse_ratio": 0.5}]', check: { state: 'ok', faults: [], reply: { ok: true, issues: [], diagnostics: [], targets: [{ node: 'c1', opType: 'Conv', target: 'weight', kind: 'parameter', configIndex: 0, path: '$[0]', setting: {} }] } } } });
+    const w = mount(ConfigEditor, {
+      props: {
+        mode: 'pruning',
+        text: '[{"op_types": ["Conv"], "sparse_ratio": 0.5}]',
+        check: {
+          state: 'ok',
+          faults: [],
+          reply: {
+            ok: true,
+            issues: [],
+            diagnostics: [],
+            targets: [
+              {
+                node: 'c1',
+                opType: 'Conv',
+                target: 'weight',
+                kind: 'parameter',
+                configIndex: 0,
+                path: '$[0]',
+                setting: {},
+              },
+            ],
+          },
+        },
+      },
+    });
     expect(w.text()).toContain('Valid · selects 1 target on 1 node');
     const ratio = w.find('#pruning-0-sparse_ratio');
     await ratio.setValue('0.3');
     await ratio.trigger('change');
-    expect(JSON.parse(w.emitted('update:text')!.at(-1)![0] as string)).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.3 }]);
+    expect(JSON.parse(w.emitted('update:text')!.at(-1)![0] as string)).toEqual([
+      { op_types: ['Conv'], sparse_ratio: 0.3 },
+    ]);
     await w.find('#pruning-0-op_types').setValue('Conv, Gemm');
     await w.find('#pruning-0-op_types').trigger('change');
     expect(JSON.parse(w.emitted('update:text')!.at(-1)![0] as string)[0].op_types).toEqual(['Conv', 'Gemm']);
   });
 
   it('checks a number as it is typed, not only when the field is left', async () => {
-    const w = mount(ConfigEditor, { props: { mode: 'pruning', text: '[{"op_types": ["Conv"], "sparse_ratio": 0.5}]', check: { state: 'idle', faults: [], reply: null } } });
+    const w = mount(ConfigEditor, {
+      props: {
+        mode: 'pruning',
+        text: '[{"op_types": ["Conv"], "sparse_ratio": 0.5}]',
+        check: { state: 'idle', faults: [], reply: null },
+      },
+    });
     const ratio = w.find('#pruning-0-sparse_ratio');
     (ratio.element as HTMLInputElement).value = '1.';
     await ratio.trigger('input'); // half typed: nothing written yet
     expect(w.emitted('update:text')).toBeUndefined();
     (ratio.element as HTMLInputElement).value = '1.5';
     await ratio.trigger('input'); // no blur: the JSON (and so the live check) has it now
-    expect(JSON.parse(w.emitted('update:text')!.at(-1)![0] as string)).toEqual([{ op_types: ['Conv'], sparse_ratio: 1.5 }]);
+    expect(JSON.parse(w.emitted('update:text')!.at(-1)![0] as string)).toEqual([
+      { op_types: ['Conv'], sparse_ratio: 1.5 },
+    ]);
   });
 
   it('shows every fault with its JSON path and line', () => {
-    const w = mount(ConfigEditor, { props: { mode: 'pruning', text: '[{', check: { state: 'invalid', faults: [{ path: '$', message: 'not valid JSON: Expected property name (line 1, column 3)', line: 1 }], reply: null } } });
+    const w = mount(ConfigEditor, {
+      props: {
+        mode: 'pruning',
+        text: '[{',
+        check: {
+          state: 'invalid',
+          faults: [{ path: '$', message: 'not valid JSON: Expected property name (line 1, column 3)', line: 1 }],
+          reply: null,
+        },
+      },
+    });
     expect(w.text()).toContain('The JSON does not parse');
     expect(w.find('[data-testid="config-faults"]').text()).toContain('(line 1, column 3)');
   });
@@ -82,7 +127,14 @@ describe('DropZone', () => {
 describe('WizardModelStep', () => {
   it('with a model open, another one can be opened by typing its path', async () => {
     const paths: string[] = [];
-    host = createFakeHost({ models: { open: ({ source }) => (paths.push(source.kind === 'path' ? source.path : source.kind), { ...FAKE_MODEL, path: source.kind === 'path' ? source.path : FAKE_MODEL.path }) } });
+    host = createFakeHost({
+      models: {
+        open: ({ source }) => (
+          paths.push(source.kind === 'path' ? source.path : source.kind),
+          { ...FAKE_MODEL, path: source.kind === 'path' ? source.path : FAKE_MODEL.path }
+        ),
+      },
+    });
     setHost(host);
     setActivePinia(createPinia());
     const model = useModelStore();
@@ -120,7 +172,10 @@ describe('HistoryView', () => {
     await flushPromises();
     expect(w.findAll('[data-testid^="run-row-"]')).toHaveLength(2);
     const row = w.find('[data-testid="run-row-aaaa01"]');
-    await row.findAll('button').find((b) => b.text() === 'Edit')!.trigger('click');
+    await row
+      .findAll('button')
+      .find((b) => b.text() === 'Edit')!
+      .trigger('click');
     await w.find('#tags-aaaa01').setValue('a, b');
     await w.find('#name-aaaa01').setValue('renamed run');
     await w.find('form.editor').trigger('submit');
@@ -128,11 +183,17 @@ describe('HistoryView', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(host.runs.get('aaaa01')!.tags).toEqual(['a', 'b']);
     expect(host.runs.get('aaaa01')!.name).toBe('renamed run');
-    await row.findAll('button').find((b) => b.text() === 'Delete')!.trigger('click');
+    await row
+      .findAll('button')
+      .find((b) => b.text() === 'Delete')!
+      .trigger('click');
     expect(host.runs.has('aaaa01')).toBe(true); // nothing happens before the confirmation
     const dialog = w.find('dialog');
     expect(dialog.attributes('open')).toBeDefined();
-    await dialog.findAll('button').find((b) => b.text() === 'Delete')!.trigger('click');
+    await dialog
+      .findAll('button')
+      .find((b) => b.text() === 'Delete')!
+      .trigger('click');
     await flushPromises();
     await new Promise((r) => setTimeout(r, 10));
     expect(host.runs.has('aaaa01')).toBe(false);
@@ -143,7 +204,12 @@ describe('HistoryView', () => {
 describe('ReportFigures', () => {
   it('shows the side-by-side latency baseline as "before" and a factor below 1 the other way round', () => {
     const before = { ...emptySnapshot(), params: 100, sizeBytes: 1000, latencyMs: { p50: 0.09 } };
-    const after = { ...emptySnapshot(), params: 50, sizeBytes: 2000, latencyMs: { p50: 0.11, baselineP50: 0.088, speedup: 0.8 } };
+    const after = {
+      ...emptySnapshot(),
+      params: 50,
+      sizeBytes: 2000,
+      latencyMs: { p50: 0.11, baselineP50: 0.088, speedup: 0.8 },
+    };
     const w = mount(ReportFigures, { props: { before, after, factors: computeFactors(before, after) } });
     const text = w.text();
     expect(text).toContain('from 0.088 ms');
@@ -155,8 +221,19 @@ describe('ReportFigures', () => {
 
 describe('execution provider', () => {
   it('the run view shows a provider fallback the measurement recorded', async () => {
-    const provider = { requested: 'webgpu', used: 'cpu', fallback: 'webgpu requested but no GPU adapter was found: No supported adapters; ran on cpu' };
-    host.runs.set('cccc03', fakeRun('cccc03', { name: 'on gpu', before: { ...emptySnapshot(), provider }, after: { ...emptySnapshot(), provider } }));
+    const provider = {
+      requested: 'webgpu',
+      used: 'cpu',
+      fallback: 'webgpu requested but no GPU adapter was found: No supported adapters; ran on cpu',
+    };
+    host.runs.set(
+      'cccc03',
+      fakeRun('cccc03', {
+        name: 'on gpu',
+        before: { ...emptySnapshot(), provider },
+        after: { ...emptySnapshot(), provider },
+      }),
+    );
     location.hash = '#/runs/cccc03';
     const w = mount(RunView, { attachTo: document.body, global: { stubs: { EChart: true } } });
     await flushPromises();
@@ -170,7 +247,20 @@ describe('execution provider', () => {
   });
 
   it('the wizard offers CPU and the providers the host found, the unavailable ones disabled, and the plan carries the choice', async () => {
-    host = createFakeHost({ experiments: { capabilities: () => ({ stepKinds: ['prune'], knownStepKinds: ['prune'], executionProviders: [{ name: 'cpu', available: true }, { name: 'webgpu', available: true }, { name: 'cuda', available: false }], ...compressorCapabilities() }) } });
+    host = createFakeHost({
+      experiments: {
+        capabilities: () => ({
+          stepKinds: ['prune'],
+          knownStepKinds: ['prune'],
+          executionProviders: [
+            { name: 'cpu', available: true },
+            { name: 'webgpu', available: true },
+            { name: 'cuda', available: false },
+          ],
+          ...compressorCapabilities(),
+        }),
+      },
+    });
     setHost(host);
     setActivePinia(createPinia());
     const wizard = useWizardStore();
@@ -178,7 +268,11 @@ describe('execution provider', () => {
     const w = mount(WizardDataStep, { attachTo: document.body });
     await flushPromises();
     const options = w.findAll('[data-testid="wizard-ep"] option');
-    expect(options.map((o) => [o.text(), o.attributes('disabled') !== undefined])).toEqual([['CPU', false], ['WebGPU', false], ['CUDA (not available here)', true]]);
+    expect(options.map((o) => [o.text(), o.attributes('disabled') !== undefined])).toEqual([
+      ['CPU', false],
+      ['WebGPU', false],
+      ['CUDA (not available here)', true],
+    ]);
     await w.find('[data-testid="wizard-ep"]').setValue('webgpu');
     expect(wizard.draft.executionProvider).toBe('webgpu');
     wizard.draft.model = { path: '/models/net.onnx', name: 'net.onnx' };
@@ -189,11 +283,43 @@ describe('execution provider', () => {
 
 describe('CompareView', () => {
   it('gives no ★ to an unchanged model or to figures that do not compare, and adds side-by-side latencies on request', async () => {
-    const snap = (params: number, acc: number, baseline: number) => ({ ...emptySnapshot(), params, macs: params, sizeBytes: params * 4, accuracy: acc, latencyMs: { p50: 0.1, baselineP50: baseline } });
+    const snap = (params: number, acc: number, baseline: number) => ({
+      ...emptySnapshot(),
+      params,
+      macs: params,
+      sizeBytes: params * 4,
+      accuracy: acc,
+      latencyMs: { p50: 0.1, baselineP50: baseline },
+    });
     const before = snap(100, 0.99, 0.2);
-    const plan = (limit?: number) => ({ model: '/m.onnx', steps: [{ kind: 'prune' }], dataset: { evaluation: { kind: 'idx', paths: ['/t10k-images.gz', '/l.gz'], ...(limit ? { limit } : {}) } } }) as unknown as ReturnType<typeof fakeRun>['plan'];
+    const plan = (limit?: number) =>
+      ({
+        model: '/m.onnx',
+        steps: [{ kind: 'prune' }],
+        dataset: { evaluation: { kind: 'idx', paths: ['/t10k-images.gz', '/l.gz'], ...(limit ? { limit } : {}) } },
+      }) as unknown as ReturnType<typeof fakeRun>['plan'];
     const add = (id: string, after: ReturnType<typeof snap>, limit?: number) =>
-      host.runs.set(id, fakeRun(id, { name: id, plan: plan(limit), before, after, report: { runId: id, planName: null, status: 'succeeded', before, after, factors: computeFactors(before, after), steps: [], startedAt: null, finishedAt: null, modelSha256: null } }));
+      host.runs.set(
+        id,
+        fakeRun(id, {
+          name: id,
+          plan: plan(limit),
+          before,
+          after,
+          report: {
+            runId: id,
+            planName: null,
+            status: 'succeeded',
+            before,
+            after,
+            factors: computeFactors(before, after),
+            steps: [],
+            startedAt: null,
+            finishedAt: null,
+            modelSha256: null,
+          },
+        }),
+      );
     add('aaaa11', snap(50, 0.98, 0.213), 2000);
     add('bbbb22', snap(100, 0.995, 0.399), 2000);
     location.hash = '#/compare?ids=aaaa11,bbbb22';

@@ -4,13 +4,36 @@
  * scatter and the parallel-coordinates plot, all coloured from the theme palette.
  */
 import { BarChart, LineChart, ParallelChart, ScatterChart } from 'echarts/charts';
-import { AriaComponent, DataZoomComponent, GridComponent, LegendComponent, MarkLineComponent, ParallelComponent, TitleComponent, TooltipComponent } from 'echarts/components';
+import {
+  AriaComponent,
+  DataZoomComponent,
+  GridComponent,
+  LegendComponent,
+  MarkLineComponent,
+  ParallelComponent,
+  TitleComponent,
+  TooltipComponent,
+} from 'echarts/components';
 import * as echarts from 'echarts/core';
 import { CanvasRenderer } from 'echarts/renderers';
 import { paretoFlags } from './pareto.ts';
 import type { Palette } from './theme.ts';
 
-echarts.use([LineChart, BarChart, ScatterChart, ParallelChart, GridComponent, TooltipComponent, LegendComponent, DataZoomComponent, ParallelComponent, MarkLineComponent, TitleComponent, AriaComponent, CanvasRenderer]);
+echarts.use([
+  LineChart,
+  BarChart,
+  ScatterChart,
+  ParallelChart,
+  GridComponent,
+  TooltipComponent,
+  LegendComponent,
+  DataZoomComponent,
+  ParallelComponent,
+  MarkLineComponent,
+  TitleComponent,
+  AriaComponent,
+  CanvasRenderer,
+]);
 
 export { echarts };
 export type ChartOption = echarts.EChartsCoreOption;
@@ -27,7 +50,12 @@ const base = (p: Palette) => ({
   textStyle: { fontFamily: 'Inter, system-ui, sans-serif', color: p.text },
   color: p.series,
   animationDuration: 250,
-  tooltip: { trigger: 'axis', backgroundColor: p.surface, borderColor: p.border, textStyle: { color: p.text, fontSize: 12 } },
+  tooltip: {
+    trigger: 'axis',
+    backgroundColor: p.surface,
+    borderColor: p.border,
+    textStyle: { color: p.text, fontSize: 12 },
+  },
   legend: { top: 0, textStyle: { color: p.muted, fontSize: 11 }, icon: 'roundRect', itemWidth: 12, itemHeight: 4 },
 });
 
@@ -41,21 +69,50 @@ export function curvesOption(curves: Curve[], p: Palette, opts: { xName?: string
   return {
     ...base(p),
     grid: { left: 52, right: 20, top: 34, bottom: 36 },
-    xAxis: { type: 'value', name: opts.xName ?? 'batch', nameLocation: 'middle', nameGap: 24, minInterval: 1, ...axis(p) },
+    xAxis: {
+      type: 'value',
+      name: opts.xName ?? 'batch',
+      nameLocation: 'middle',
+      nameGap: 24,
+      minInterval: 1,
+      ...axis(p),
+    },
     yAxis: { type: 'value', name: opts.yName ?? 'loss', scale: true, ...axis(p) },
-    series: curves.map((c) => ({ name: c.name, type: 'line', showSymbol: c.points.length < 30, symbolSize: 5, lineStyle: { width: 2 }, data: c.points.map((pt) => [pt.x, pt.value]) })),
+    series: curves.map((c) => ({
+      name: c.name,
+      type: 'line',
+      showSymbol: c.points.length < 30,
+      symbolSize: 5,
+      lineStyle: { width: 2 },
+      data: c.points.map((pt) => [pt.x, pt.value]),
+    })),
   };
 }
 
 /** Per-layer widths: bars per layer, one series per model (before, after / each run); a series may fix its colour. */
-export function widthsOption(layers: string[], series: { name: string; values: (number | null)[]; color?: string }[], p: Palette): ChartOption {
+export function widthsOption(
+  layers: string[],
+  series: { name: string; values: (number | null)[]; color?: string }[],
+  p: Palette,
+): ChartOption {
   return {
     ...base(p),
     tooltip: { ...base(p).tooltip, axisPointer: { type: 'shadow' } },
     grid: { left: 44, right: 16, top: 34, bottom: layers.some((l) => l.length > 10) ? 70 : 40 },
-    xAxis: { type: 'category', data: layers, ...axis(p), axisLabel: { ...axis(p).axisLabel, rotate: layers.length > 4 ? 25 : 0, interval: 0 } },
+    xAxis: {
+      type: 'category',
+      data: layers,
+      ...axis(p),
+      axisLabel: { ...axis(p).axisLabel, rotate: layers.length > 4 ? 25 : 0, interval: 0 },
+    },
     yAxis: { type: 'value', name: 'channels', ...axis(p) },
-    series: series.map((s) => ({ name: s.name, type: 'bar', barMaxWidth: 26, itemStyle: { borderRadius: [3, 3, 0, 0], ...(s.color ? { color: s.color } : {}) }, data: s.values })),
+    series: series.map((s) => ({
+      name: s.name,
+      type: 'bar',
+      barMaxWidth: 26,
+      itemStyle: { borderRadius: [3, 3, 0, 0], ...(s.color ? { color: s.color } : {}) },
+      data: s.values,
+    })),
   };
 }
 
@@ -90,24 +147,71 @@ export function paretoOption(points: ParetoPoint[], p: Palette): ChartOption {
         `<b>${escapeHtml(it.data.name)}</b><br/>accuracy ${it.data.value[1]!.toFixed(2)} %<br/>latency ${it.data.value[0]!.toFixed(3)} ms<br/>size ${(it.data.value[2]! / 1024).toFixed(1)} KiB`,
     },
     grid: { left: 56, right: 36, top: 34, bottom: 44 },
-    xAxis: { type: 'value', name: 'latency p50 (ms) — lower is better', nameLocation: 'middle', nameGap: 28, ...padded(points.map((pt) => pt.latencyMs)), ...axis(p) },
+    xAxis: {
+      type: 'value',
+      name: 'latency p50 (ms) — lower is better',
+      nameLocation: 'middle',
+      nameGap: 28,
+      ...padded(points.map((pt) => pt.latencyMs)),
+      ...axis(p),
+    },
     yAxis: { type: 'value', name: 'accuracy (%)', ...padded(points.map((pt) => pt.accuracy * 100)), ...axis(p) },
     series: [
-      { name: 'Pareto front', type: 'line', data: front.map((pt) => [pt.latencyMs, pt.accuracy * 100]), showSymbol: false, itemStyle: { color: p.accent }, lineStyle: { type: 'dashed', color: p.accent, width: 1.5 }, z: 1, tooltip: { show: false } },
-      { name: 'on the front', type: 'scatter', data: front.map(row), symbolSize: (v: number[]) => sym(v[2]!), itemStyle: { color: p.accent, borderColor: p.surface, borderWidth: 1.5 }, label: { show: true, position: 'top', distance: 8, formatter: '{b}', color: p.text, fontSize: 11 }, z: 3 },
-      { name: 'dominated', type: 'scatter', data: dominated.map(row), symbolSize: (v: number[]) => sym(v[2]!), itemStyle: { color: p.muted, opacity: 0.55 }, label: { show: true, position: 'top', distance: 8, formatter: '{b}', color: p.muted, fontSize: 11 }, z: 2 },
+      {
+        name: 'Pareto front',
+        type: 'line',
+        data: front.map((pt) => [pt.latencyMs, pt.accuracy * 100]),
+        showSymbol: false,
+        itemStyle: { color: p.accent },
+        lineStyle: { type: 'dashed', color: p.accent, width: 1.5 },
+        z: 1,
+        tooltip: { show: false },
+      },
+      {
+        name: 'on the front',
+        type: 'scatter',
+        data: front.map(row),
+        symbolSize: (v: number[]) => sym(v[2]!),
+        itemStyle: { color: p.accent, borderColor: p.surface, borderWidth: 1.5 },
+        label: { show: true, position: 'top', distance: 8, formatter: '{b}', color: p.text, fontSize: 11 },
+        z: 3,
+      },
+      {
+        name: 'dominated',
+        type: 'scatter',
+        data: dominated.map(row),
+        symbolSize: (v: number[]) => sym(v[2]!),
+        itemStyle: { color: p.muted, opacity: 0.55 },
+        label: { show: true, position: 'top', distance: 8, formatter: '{b}', color: p.muted, fontSize: 11 },
+        z: 2,
+      },
     ],
   };
 }
 
 /** Parallel coordinates: one line per run across accuracy, latency, size, params and MACs. */
-export function parallelOption(runs: { name: string; values: (number | null)[] }[], dims: string[], p: Palette): ChartOption {
+export function parallelOption(
+  runs: { name: string; values: (number | null)[] }[],
+  dims: string[],
+  p: Palette,
+): ChartOption {
   return {
     ...base(p),
     tooltip: { ...base(p).tooltip, trigger: 'item' },
-    parallel: { left: 40, right: 90, top: 40, bottom: 28, parallelAxisDefault: { ...axis(p), nameTextStyle: { color: p.text, fontSize: 11 }, scale: true } },
+    parallel: {
+      left: 40,
+      right: 90,
+      top: 40,
+      bottom: 28,
+      parallelAxisDefault: { ...axis(p), nameTextStyle: { color: p.text, fontSize: 11 }, scale: true },
+    },
     parallelAxis: dims.map((name, dim) => ({ dim, name })),
-    series: runs.map((r) => ({ name: r.name, type: 'parallel', lineStyle: { width: 2.5, opacity: 0.9 }, data: [r.values] })),
+    series: runs.map((r) => ({
+      name: r.name,
+      type: 'parallel',
+      lineStyle: { width: 2.5, opacity: 0.9 },
+      data: [r.values],
+    })),
   };
 }
 
@@ -154,12 +258,20 @@ interface TrajectoryPointJson {
 export function trajectoryCurves(summary: Record<string, unknown> | null | undefined, limit = 8): Curve[] {
   const t = summary?.trajectory;
   if (!Array.isArray(t) || t.length === 0) return [];
-  const points = t.filter((p): p is TrajectoryPointJson => typeof p?.step === 'number' && typeof p?.sparsity === 'object' && p.sparsity !== null);
+  const points = t.filter(
+    (p): p is TrajectoryPointJson =>
+      typeof p?.step === 'number' && typeof p?.sparsity === 'object' && p.sparsity !== null,
+  );
   const keys = [...new Set(points.flatMap((p) => Object.keys(p.sparsity)))].filter((k) => !k.endsWith('.bias'));
   const mean = points.map((p) => {
     const vs = keys.map((k) => p.sparsity[k]).filter((v): v is number => typeof v === 'number');
     return { x: p.step, value: vs.length ? (100 * vs.reduce((a, b) => a + b, 0)) / vs.length : 0 };
   });
-  const each = keys.slice(0, limit).map((k) => ({ name: k, points: points.filter((p) => typeof p.sparsity[k] === 'number').map((p) => ({ x: p.step, value: 100 * p.sparsity[k]! })) }));
+  const each = keys.slice(0, limit).map((k) => ({
+    name: k,
+    points: points
+      .filter((p) => typeof p.sparsity[k] === 'number')
+      .map((p) => ({ x: p.step, value: 100 * p.sparsity[k]! })),
+  }));
   return [{ name: 'mean', points: mean }, ...each];
 }

@@ -26,13 +26,21 @@ interface Split {
 }
 
 function evalSet(r: RunDetail): { key: string; label: string | null } {
-  const plan = r.plan as unknown as { dataset?: { evaluation?: Split }; evaluator?: { maxBatches?: number; batchSize?: number } };
+  const plan = r.plan as unknown as {
+    dataset?: { evaluation?: Split };
+    evaluator?: { maxBatches?: number; batchSize?: number };
+  };
   const split = plan.dataset?.evaluation;
   if (!split) return { key: 'none', label: null };
   const cap = plan.evaluator?.maxBatches ? plan.evaluator.maxBatches * (plan.evaluator.batchSize ?? 64) : undefined;
-  const n = [split.limit, cap].filter((x): x is number => typeof x === 'number').reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined);
+  const n = [split.limit, cap]
+    .filter((x): x is number => typeof x === 'number')
+    .reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined);
   const file = (split.paths?.[0] ?? '').split(/[\\/]/).pop() ?? '';
-  return { key: JSON.stringify([split.paths ?? [], n ?? null]), label: n !== undefined ? `${formatCount(n)} images of ${file}` : `all of ${file}` };
+  return {
+    key: JSON.stringify([split.paths ?? [], n ?? null]),
+    label: n !== undefined ? `${formatCount(n)} images of ${file}` : `all of ${file}`,
+  };
 }
 
 const near1 = (f: number | null | undefined) => f == null || Math.abs(f - 1) < 1e-3;
@@ -47,12 +55,17 @@ export function comparability(runs: readonly RunDetail[]): Comparability {
     new Set(measured.map((s) => s.key)).size > 1
       ? `Accuracies were measured on different test sets (${[...new Set(measured.map((s) => s.label))].join('; ')}): they do not rank against each other.`
       : null;
-  const baselines = runs.map((r) => r.after?.latencyMs?.baselineP50 ?? r.before?.latencyMs?.p50 ?? null).filter((x): x is number => x != null && x > 0);
+  const baselines = runs
+    .map((r) => r.after?.latencyMs?.baselineP50 ?? r.before?.latencyMs?.p50 ?? null)
+    .filter((x): x is number => x != null && x > 0);
   const spread = baselines.length > 1 ? Math.max(...baselines) / Math.min(...baselines) : 1;
   const latencyNote =
     spread > LATENCY_SPREAD
       ? `Latencies were taken at different times under different load: the original model itself measured ${baselines.map((b) => `${b.toFixed(3)} ms`).join(', ')}. Re-measure them side by side to compare.`
       : null;
-  const unchanged = runs.map((r) => !!r.report && near1(r.report.factors.params) && near1(r.report.factors.macs) && near1(r.report.factors.sizeBytes));
+  const unchanged = runs.map(
+    (r) =>
+      !!r.report && near1(r.report.factors.params) && near1(r.report.factors.macs) && near1(r.report.factors.sizeBytes),
+  );
   return { evalLabels: sets.map((s) => s.label), accuracyNote, latencyNote, unchanged };
 }

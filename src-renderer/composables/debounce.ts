@@ -6,7 +6,12 @@ import { onScopeDispose, watch, type WatchSource } from 'vue';
  *
  * @example watchDebounced(() => draft.configText, () => store.checkTargets(), 300);
  */
-export function watchDebounced<T>(source: WatchSource<T>, effect: (value: T) => void, ms: number, opts: { immediate?: boolean; deep?: boolean } = {}): void {
+export function watchDebounced<T>(
+  source: WatchSource<T>,
+  effect: (value: T) => void,
+  ms: number,
+  opts: { immediate?: boolean; deep?: boolean } = {},
+): void {
   let timer: ReturnType<typeof setTimeout> | null = null;
   const stop = watch(
     source,

@@ -75,16 +75,21 @@ function orderLayers(layers: number[][], succ: number[][], pred: number[][]): vo
   const sweep = (range: number[], neighbours: number[][]) => {
     for (const li of range) {
       const l = layers[li]!;
-      const key = new Map(l.map((v, i) => {
-        const ns = neighbours[v]!;
-        return [v, ns.length ? ns.reduce((s, u) => s + pos.get(u)!, 0) / ns.length : i] as const;
-      }));
+      const key = new Map(
+        l.map((v, i) => {
+          const ns = neighbours[v]!;
+          return [v, ns.length ? ns.reduce((s, u) => s + pos.get(u)!, 0) / ns.length : i] as const;
+        }),
+      );
       l.sort((a, b) => key.get(a)! - key.get(b)!);
       l.forEach((v, i) => pos.set(v, i));
     }
   };
   const down = layers.map((_, i) => i).slice(1);
-  const up = layers.map((_, i) => i).reverse().slice(1);
+  const up = layers
+    .map((_, i) => i)
+    .reverse()
+    .slice(1);
   for (let s = 0; s < SWEEPS; s++) {
     sweep(down, pred);
     sweep(up, succ);
@@ -108,7 +113,8 @@ function placeX(layers: number[][], pred: number[][], w: number[]): number[] {
         return ps.length ? ps.reduce((s, p) => s + x[p]! + w[p]! / 2, 0) / ps.length - w[v]! / 2 : x[v]!;
       });
       // left to right: no overlap; right to left: pull back toward the wish where there is room
-      for (let i = 0; i < l.length; i++) x[l[i]!] = i === 0 ? want[i]! : Math.max(want[i]!, x[l[i - 1]!]! + w[l[i - 1]!]! + NODE_GAP);
+      for (let i = 0; i < l.length; i++)
+        x[l[i]!] = i === 0 ? want[i]! : Math.max(want[i]!, x[l[i - 1]!]! + w[l[i - 1]!]! + NODE_GAP);
       for (let i = l.length - 2; i >= 0; i--) {
         const limit = x[l[i + 1]!]! - NODE_GAP - w[l[i]!]!;
         x[l[i]!] = Math.min(x[l[i]!]!, limit);
@@ -144,9 +150,22 @@ export function layoutGraph(view: GraphView, widthOf: (n: GraphView['nodes'][num
   const w = view.nodes.map(widthOf);
   const x = placeX(layers, pred, w);
   const minX = n ? Math.min(...x) : 0;
-  const nodes: LaidNode[] = view.nodes.map((node, i) => ({ id: node.id, x: x[i]! - minX, y: layerOf[i]! * (NODE_H + LAYER_GAP), w: w[i]!, h: NODE_H, layer: layerOf[i]! }));
+  const nodes: LaidNode[] = view.nodes.map((node, i) => ({
+    id: node.id,
+    x: x[i]! - minX,
+    y: layerOf[i]! * (NODE_H + LAYER_GAP),
+    w: w[i]!,
+    h: NODE_H,
+    layer: layerOf[i]!,
+  }));
   const width = nodes.reduce((m, nd) => Math.max(m, nd.x + nd.w), 0);
-  return { nodes, byId: new Map(nodes.map((nd) => [nd.id, nd])), width, height: depth * (NODE_H + LAYER_GAP) - LAYER_GAP, layers: depth };
+  return {
+    nodes,
+    byId: new Map(nodes.map((nd) => [nd.id, nd])),
+    width,
+    height: depth * (NODE_H + LAYER_GAP) - LAYER_GAP,
+    layers: depth,
+  };
 }
 
 /** The layout of a reactive graph view (recomputed only when the view changes). */

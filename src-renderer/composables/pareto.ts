@@ -31,5 +31,7 @@ function dominates<T>(a: T, b: T, objectives: readonly Objective<T>[]): boolean 
  */
 export function paretoFlags<T>(items: readonly T[], objectives: readonly Objective<T>[]): boolean[] {
   const complete = items.map((it) => objectives.every((o) => Number.isFinite(o.value(it) ?? Number.NaN)));
-  return items.map((a, i) => complete[i]! && !items.some((b, j) => j !== i && complete[j]! && dominates(b, a, objectives)));
+  return items.map(
+    (a, i) => complete[i]! && !items.some((b, j) => j !== i && complete[j]! && dominates(b, a, objectives)),
+  );
 }

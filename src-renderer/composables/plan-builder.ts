@@ -4,10 +4,21 @@
  * functions; the wizard store holds the draft.
  */
 import { DISTILLATION_PRESETS, PRUNING_PRESETS, QUANTIZATION_PRESETS } from '../../src-shared/presets.ts';
-import { EXECUTION_PROVIDERS, type ExecutionProvider, type ObserverName, type PrunerName, type QuantizerName } from '../../src-shared/experiment.ts';
+import {
+  EXECUTION_PROVIDERS,
+  type ExecutionProvider,
+  type ObserverName,
+  type PrunerName,
+  type QuantizerName,
+} from '../../src-shared/experiment.ts';
 import { QUANTIZER_REGISTRY, type DistillerName } from '../../src-shared/compressors.ts';
 import type { CompressionMode, Examples } from '../../src-shared/ipc/dto.ts';
-import { isTrainingPruner, PRUNE_DEFAULTS, PRUNE_OPTION_KEYS, type TrainingPruneOptions } from '../../src-shared/prune-options.ts';
+import {
+  isTrainingPruner,
+  PRUNE_DEFAULTS,
+  PRUNE_OPTION_KEYS,
+  type TrainingPruneOptions,
+} from '../../src-shared/prune-options.ts';
 
 export const WIZARD_STEPS = ['model', 'data', 'compression', 'config', 'review'] as const;
 export type WizardStep = (typeof WIZARD_STEPS)[number];
@@ -23,15 +34,48 @@ export interface WizardDraft {
   /** Where the before / after measurements run (ORT execution provider; one that cannot run here falls back to CPU). */
   executionProvider: ExecutionProvider;
   /** `training`: the options of the pruners that train (only the chosen pruner's keys reach the plan). */
-  prune: { enabled: boolean; presetId: string | null; pruner: PrunerName; speedup: boolean; roundTo: number | null; training: WizardPruneTraining };
-  finetune: { enabled: boolean; epochs: number; lr: number; batchSize: number; maxBatchesPerEpoch: number | null; optimizer: 'adam' | 'sgd'; schedule: 'cosine' | 'constant' };
+  prune: {
+    enabled: boolean;
+    presetId: string | null;
+    pruner: PrunerName;
+    speedup: boolean;
+    roundTo: number | null;
+    training: WizardPruneTraining;
+  };
+  finetune: {
+    enabled: boolean;
+    epochs: number;
+    lr: number;
+    batchSize: number;
+    maxBatchesPerEpoch: number | null;
+    optimizer: 'adam' | 'sgd';
+    schedule: 'cosine' | 'constant';
+  };
   /** PTQ reads observer / calibrationBatches; the trained quantizers (QUANTIZER_REGISTRY[q].needsTraining) epochs / lr / bits. */
-  quantize: { enabled: boolean; presetId: string | null; quantizer: QuantizerName; bits: 8 | 4 | 2 | 1; calibrationBatches: number; observer: ObserverName; epochs: number; lr: number };
+  quantize: {
+    enabled: boolean;
+    presetId: string | null;
+    quantizer: QuantizerName;
+    bits: 8 | 4 | 2 | 1;
+    calibrationBatches: number;
+    observer: ObserverName;
+    epochs: number;
+    lr: number;
+  };
   /**
    * Distillation after the other steps: the distiller (a preset sets it), the teacher (empty: the plan's input model,
    * i.e. the model before compression), the logits distiller's T and α, and the training recipe.
    */
-  distill: { enabled: boolean; presetId: string | null; distiller: DistillerName; teacher: string; temperature: number; alpha: number; epochs: number; lr: number };
+  distill: {
+    enabled: boolean;
+    presetId: string | null;
+    distiller: DistillerName;
+    teacher: string;
+    temperature: number;
+    alpha: number;
+    epochs: number;
+    lr: number;
+  };
   configText: Record<CompressionMode, string>;
   meta: { name: string; tags: string; notes: string };
 }
@@ -72,17 +116,57 @@ function baseDraft(): WizardDraft {
     step: 'model',
     model: null,
     dataId: 'mnist-quick',
-    customDataset: pretty({ train: { kind: 'idx', paths: ['train-images.idx3-ubyte', 'train-labels.idx1-ubyte'] }, evaluation: { kind: 'idx', paths: ['t10k-images.idx3-ubyte', 't10k-labels.idx1-ubyte'] } }),
+    customDataset: pretty({
+      train: { kind: 'idx', paths: ['train-images.idx3-ubyte', 'train-labels.idx1-ubyte'] },
+      evaluation: { kind: 'idx', paths: ['t10k-images.idx3-ubyte', 't10k-labels.idx1-ubyte'] },
+    }),
     evaluator: { metric: 'top1', batchSize: 100, maxBatches: null },
     executionProvider: 'cpu',
-    prune: { enabled: true, presetId: prune.id, pruner: prune.pruner, speedup: true, roundTo: null, training: { ...PRUNE_DEFAULTS } },
+    prune: {
+      enabled: true,
+      presetId: prune.id,
+      pruner: prune.pruner,
+      speedup: true,
+      roundTo: null,
+      training: { ...PRUNE_DEFAULTS },
+    },
     // The demo's recipe (Adam, cosine decay, lr 0.003), 8 epochs of the chosen split. Measured with the balanced
     // preset + speedup + int8 on MNIST (quick): the old 1 × 40 batches of SGD at a constant 0.01 gave 98.95 → 70.65 %,
     // 4 epochs of this recipe 91.30 %, 8 epochs 95.30 % (2,000 test images; 12 s and 17 s runs on a loaded box).
-    finetune: { enabled: true, epochs: 8, lr: 0.003, batchSize: 64, maxBatchesPerEpoch: null, optimizer: 'adam', schedule: 'cosine' },
-    quantize: { enabled: true, presetId: quant.id, quantizer: quant.quantizer, bits: quant.bits, calibrationBatches: 8, observer: quant.observer ?? 'minmax', epochs: 1, lr: 1e-4 },
-    distill: { enabled: false, presetId: DISTILLATION_PRESETS[0]!.id, distiller: DISTILLATION_PRESETS[0]!.distiller, teacher: '', temperature: 2, alpha: 0.5, epochs: 2, lr: 0.003 },
-    configText: { pruning: setAutoGroups(pretty(prune.configList), true), quantization: pretty(quant.configList), distillation: pretty(DISTILLATION_PRESETS[0]!.configList) },
+    finetune: {
+      enabled: true,
+      epochs: 8,
+      lr: 0.003,
+      batchSize: 64,
+      maxBatchesPerEpoch: null,
+      optimizer: 'adam',
+      schedule: 'cosine',
+    },
+    quantize: {
+      enabled: true,
+      presetId: quant.id,
+      quantizer: quant.quantizer,
+      bits: quant.bits,
+      calibrationBatches: 8,
+      observer: quant.observer ?? 'minmax',
+      epochs: 1,
+      lr: 1e-4,
+    },
+    distill: {
+      enabled: false,
+      presetId: DISTILLATION_PRESETS[0]!.id,
+      distiller: DISTILLATION_PRESETS[0]!.distiller,
+      teacher: '',
+      temperature: 2,
+      alpha: 0.5,
+      epochs: 2,
+      lr: 0.003,
+    },
+    configText: {
+      pruning: setAutoGroups(pretty(prune.configList), true),
+      quantization: pretty(quant.configList),
+      distillation: pretty(DISTILLATION_PRESETS[0]!.configList),
+    },
     meta: { name: '', tags: '', notes: '' },
   };
 }
@@ -92,15 +176,21 @@ export function reviveDraft(raw: unknown): WizardDraft {
   const fresh = newDraft();
   if (!raw || typeof raw !== 'object' || (raw as { version?: unknown }).version !== 1) return fresh;
   const r = raw as Partial<WizardDraft>;
-  const merge = <T extends object>(a: T, b: unknown): T => (b && typeof b === 'object' ? { ...a, ...(b as Partial<T>) } : a);
+  const merge = <T extends object>(a: T, b: unknown): T =>
+    b && typeof b === 'object' ? { ...a, ...(b as Partial<T>) } : a;
   return {
     ...fresh,
     step: WIZARD_STEPS.includes(r.step as WizardStep) ? r.step! : fresh.step,
-    model: r.model && typeof r.model.path === 'string' ? { path: r.model.path, name: String(r.model.name ?? r.model.path) } : null,
+    model:
+      r.model && typeof r.model.path === 'string'
+        ? { path: r.model.path, name: String(r.model.name ?? r.model.path) }
+        : null,
     dataId: typeof r.dataId === 'string' ? r.dataId : fresh.dataId,
     customDataset: typeof r.customDataset === 'string' ? r.customDataset : fresh.customDataset,
     evaluator: merge(fresh.evaluator, r.evaluator),
-    executionProvider: (EXECUTION_PROVIDERS as readonly string[]).includes(r.executionProvider as string) ? r.executionProvider! : fresh.executionProvider,
+    executionProvider: (EXECUTION_PROVIDERS as readonly string[]).includes(r.executionProvider as string)
+      ? r.executionProvider!
+      : fresh.executionProvider,
     prune: merge(fresh.prune, r.prune),
     finetune: merge(fresh.finetune, r.finetune),
     quantize: merge(fresh.quantize, r.quantize),
@@ -130,8 +220,13 @@ export function parseJsonText(text: string): { ok: true; value: unknown } | { ok
     const before = text.slice(0, at);
     const line = before.split('\n').length;
     const column = at - before.lastIndexOf('\n');
-    const native = (e as Error).message.replace(/, ".*" is not valid JSON$/s, '').replace(/ in JSON at position \d+.*$/s, '');
-    return { ok: false, fault: { path: '$', message: `not valid JSON: ${native} (line ${line}, column ${column})`, line, column } };
+    const native = (e as Error).message
+      .replace(/, ".*" is not valid JSON$/s, '')
+      .replace(/ in JSON at position \d+.*$/s, '');
+    return {
+      ok: false,
+      fault: { path: '$', message: `not valid JSON: ${native} (line ${line}, column ${column})`, line, column },
+    };
   }
 }
 
@@ -244,8 +339,10 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     else faults.push({ where: 'data set', path: '$.dataset', message: `unknown data set "${d.dataId}"` });
   }
   const steps: Record<string, unknown>[] = [];
-  if (d.prune.enabled) steps.push({ kind: 'prune', pruner: d.prune.pruner, configList: lists.pruning, ...pruneStepOptions(d) });
-  if (d.prune.enabled && d.prune.speedup) steps.push({ kind: 'speedup', ...(d.prune.roundTo ? { roundTo: d.prune.roundTo } : {}) });
+  if (d.prune.enabled)
+    steps.push({ kind: 'prune', pruner: d.prune.pruner, configList: lists.pruning, ...pruneStepOptions(d) });
+  if (d.prune.enabled && d.prune.speedup)
+    steps.push({ kind: 'speedup', ...(d.prune.roundTo ? { roundTo: d.prune.roundTo } : {}) });
   if (d.finetune.enabled) {
     steps.push({
       kind: 'finetune',
@@ -258,7 +355,10 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     });
   }
   if (d.distill.enabled) {
-    const own = d.distill.distiller === 'logits' ? { temperature: d.distill.temperature, alpha: d.distill.alpha } : { configList: lists.distillation };
+    const own =
+      d.distill.distiller === 'logits'
+        ? { temperature: d.distill.temperature, alpha: d.distill.alpha }
+        : { configList: lists.distillation };
     steps.push({
       kind: 'distill',
       distiller: d.distill.distiller,
@@ -272,7 +372,12 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     });
   }
   if (d.quantize.enabled) steps.push(quantizeStep(d, lists.quantization));
-  if (steps.length === 0) faults.push({ where: 'compression', path: '$.steps', message: 'choose at least one of pruning, quantization or distillation' });
+  if (steps.length === 0)
+    faults.push({
+      where: 'compression',
+      path: '$.steps',
+      message: 'choose at least one of pruning, quantization or distillation',
+    });
   if (faults.length > 0) return { plan: null, faults };
   const hasEval = !!(dataset as { evaluation?: unknown }).evaluation;
   const plan: Record<string, unknown> = {
@@ -280,7 +385,15 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     model: d.model!.path,
     dataset,
     executionProvider: d.executionProvider,
-    ...(hasEval ? { evaluator: { metric: d.evaluator.metric, batchSize: d.evaluator.batchSize, ...(d.evaluator.maxBatches ? { maxBatches: d.evaluator.maxBatches } : {}) } } : {}),
+    ...(hasEval
+      ? {
+          evaluator: {
+            metric: d.evaluator.metric,
+            batchSize: d.evaluator.batchSize,
+            ...(d.evaluator.maxBatches ? { maxBatches: d.evaluator.maxBatches } : {}),
+          },
+        }
+      : {}),
     steps,
   };
   return { plan, faults };
@@ -291,8 +404,15 @@ export const quantizerTrains = (q: QuantizerName): boolean => QUANTIZER_REGISTRY
 
 function quantizeStep(d: WizardDraft, configList: unknown): Record<string, unknown> {
   const q = d.quantize;
-  if (quantizerTrains(q.quantizer)) return { kind: 'quantize', quantizer: q.quantizer, configList, epochs: q.epochs, lr: q.lr };
-  return { kind: 'quantize', quantizer: q.quantizer, observer: q.observer, configList, calibrationBatches: q.calibrationBatches };
+  if (quantizerTrains(q.quantizer))
+    return { kind: 'quantize', quantizer: q.quantizer, configList, epochs: q.epochs, lr: q.lr };
+  return {
+    kind: 'quantize',
+    quantizer: q.quantizer,
+    observer: q.observer,
+    configList,
+    calibrationBatches: q.calibrationBatches,
+  };
 }
 
 /** A short human name for a draft (used when the user gives none). */
@@ -302,7 +422,8 @@ export function suggestName(d: WizardDraft): string {
   if (d.prune.enabled && d.prune.speedup) parts.push('speedup');
   if (d.finetune.enabled) parts.push('finetune');
   if (d.distill.enabled) parts.push('distill');
-  if (d.quantize.enabled) parts.push(d.quantize.quantizer === 'ptq' ? 'int8' : `${d.quantize.quantizer} ${d.quantize.bits}-bit`);
+  if (d.quantize.enabled)
+    parts.push(d.quantize.quantizer === 'ptq' ? 'int8' : `${d.quantize.quantizer} ${d.quantize.bits}-bit`);
   const model = d.model?.name.replace(/\.onnx$/, '') ?? 'model';
   return `${model} · ${parts.join(' + ') || 'baseline'}`;
 }
@@ -320,7 +441,10 @@ export function hasAutoGroups(text: string): boolean | null {
   const parsed = parseJsonText(text);
   if (!parsed.ok || !Array.isArray(parsed.value)) return null;
   const entries = parsed.value as unknown[];
-  return entries.length > 0 && entries.every((e) => !!e && typeof e === 'object' && (e as Record<string, unknown>).dependency_group_id === 'auto');
+  return (
+    entries.length > 0 &&
+    entries.every((e) => !!e && typeof e === 'object' && (e as Record<string, unknown>).dependency_group_id === 'auto')
+  );
 }
 
 /**
@@ -345,8 +469,15 @@ export function setAutoGroups(text: string, on: boolean): string {
 
 /** The sparsity a pruning config list asks for, in words: "50 %", "30–70 %", or "by threshold". */
 function sparsityWords(list: unknown[]): string {
-  const ratios = list.flatMap((e) => (e && typeof e === 'object' && typeof (e as Record<string, unknown>).sparse_ratio === 'number' ? [(e as { sparse_ratio: number }).sparse_ratio] : []));
-  if (ratios.length === 0) return list.some((e) => e && typeof e === 'object' && 'sparse_threshold' in e) ? 'weights under a threshold' : 'no sparse_ratio';
+  const ratios = list.flatMap((e) =>
+    e && typeof e === 'object' && typeof (e as Record<string, unknown>).sparse_ratio === 'number'
+      ? [(e as { sparse_ratio: number }).sparse_ratio]
+      : [],
+  );
+  if (ratios.length === 0)
+    return list.some((e) => e && typeof e === 'object' && 'sparse_threshold' in e)
+      ? 'weights under a threshold'
+      : 'no sparse_ratio';
   const pct = (r: number) => `${+(r * 100).toFixed(1)} %`;
   const lo = Math.min(...ratios);
   const hi = Math.max(...ratios);
@@ -363,7 +494,11 @@ export function describeStep(s: Record<string, unknown>): string {
   const list = Array.isArray(s.configList) ? `${entries.length} config entr${entries.length === 1 ? 'y' : 'ies'}` : '';
   switch (s.kind) {
     case 'prune': {
-      const auto = entries.length > 0 && entries.every((e) => e && typeof e === 'object' && (e as Record<string, unknown>).dependency_group_id === 'auto');
+      const auto =
+        entries.length > 0 &&
+        entries.every(
+          (e) => e && typeof e === 'object' && (e as Record<string, unknown>).dependency_group_id === 'auto',
+        );
       return `${String(s.pruner).toUpperCase()} pruner at ${sparsityWords(entries)}, ${list}${auto ? ', coupled channels pruned together' : ''}`;
     }
     case 'speedup':
@@ -377,7 +512,10 @@ export function describeStep(s: Record<string, unknown>): string {
       return `post-training quantization (${s.observer}, ${s.calibrationBatches} calibration batches), ${list}`;
     case 'distill': {
       const from = s.teacher ? `from ${String(s.teacher)}` : 'from the original model';
-      const how = s.distiller === 'logits' ? `logits (T = ${s.temperature}, α = ${s.alpha})` : `${String(s.distiller).replace('_', ' ')}, ${list}`;
+      const how =
+        s.distiller === 'logits'
+          ? `logits (T = ${s.temperature}, α = ${s.alpha})`
+          : `${String(s.distiller).replace('_', ' ')}, ${list}`;
       return `distill ${from}: ${how}, ${s.epochs} epoch${s.epochs === 1 ? '' : 's'}`;
     }
     default:

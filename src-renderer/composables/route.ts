@@ -41,7 +41,8 @@ export function routeHash(r: Partial<Route> & { name: RouteName }): string {
 }
 
 const route = reactive<Route>(parseHash(typeof location === 'undefined' ? '' : location.hash));
-if (typeof window !== 'undefined') window.addEventListener('hashchange', () => Object.assign(route, parseHash(location.hash)));
+if (typeof window !== 'undefined')
+  window.addEventListener('hashchange', () => Object.assign(route, parseHash(location.hash)));
 
 /** The current route (reactive) and navigation. */
 export function useRoute() {

@@ -18,10 +18,16 @@ const PHRASES: Record<string, Phrase> = {
   maskedFraction: (v) => (num(v) === null ? null : `${pct(num(v)!)} of the weights masked`),
   autoGroups: (v) => (num(v) ? `${v} dependency group${v === 1 ? '' : 's'}` : null),
   macRatio: (v) => (num(v) ? `${formatFactor(1 / num(v)!)} fewer MACs` : null),
-  paramsBefore: (v, all) => (num(v) !== null && num(all.paramsAfter) !== null ? `params ${formatCount(num(v)!)} → ${formatCount(num(all.paramsAfter)!)}` : null),
+  paramsBefore: (v, all) =>
+    num(v) !== null && num(all.paramsAfter) !== null
+      ? `params ${formatCount(num(v)!)} → ${formatCount(num(all.paramsAfter)!)}`
+      : null,
   paramsAfter: () => null,
   maxRelErr: (v) => (num(v) === null ? null : `verified (max rel. error ${num(v)!.toExponential(1)})`),
-  steps: (v, all) => (num(v) === null ? null : `${formatCount(num(v)!)} steps${num(all.seconds) !== null ? ` in ${num(all.seconds)!.toFixed(1)} s` : ''}`),
+  steps: (v, all) =>
+    num(v) === null
+      ? null
+      : `${formatCount(num(v)!)} steps${num(all.seconds) !== null ? ` in ${num(all.seconds)!.toFixed(1)} s` : ''}`,
   seconds: (v, all) => (num(all.steps) === null && num(v) !== null ? `${num(v)!.toFixed(1)} s` : null),
   keptMasks: (v) => (v === true ? 'pruning masks kept while training' : null),
   reduceRange: (v) => (v === true ? '7-bit weights (reduce range, no VNNI)' : null),

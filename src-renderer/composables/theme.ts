@@ -66,6 +66,11 @@ export function palette(): Palette {
     accent: v('--accent', '#3b5bdb'),
     good: v('--ok', '#2b8a3e'),
     bad: v('--err', '#c92a2a'),
-    series: [1, 2, 3, 4, 5, 6, 7, 8].map((i) => v(`--series-${i}`, ['#3b5bdb', '#e8590c', '#2b8a3e', '#ae3ec9', '#1098ad', '#f59f00', '#d6336c', '#495057'][i - 1]!)),
+    series: [1, 2, 3, 4, 5, 6, 7, 8].map((i) =>
+      v(
+        `--series-${i}`,
+        ['#3b5bdb', '#e8590c', '#2b8a3e', '#ae3ec9', '#1098ad', '#f59f00', '#d6336c', '#495057'][i - 1]!,
+      ),
+    ),
   };
 }

@@ -12,9 +12,27 @@ describe('trajectoryCurves', () => {
       ],
     };
     expect(trajectoryCurves(summary)).toEqual([
-      { name: 'mean', points: [{ x: 10, value: 37.5 }, { x: 20, value: 75 }] },
-      { name: 'c1.weight', points: [{ x: 10, value: 50 }, { x: 20, value: 75 }] },
-      { name: 'c2.weight', points: [{ x: 10, value: 25 }, { x: 20, value: 75 }] },
+      {
+        name: 'mean',
+        points: [
+          { x: 10, value: 37.5 },
+          { x: 20, value: 75 },
+        ],
+      },
+      {
+        name: 'c1.weight',
+        points: [
+          { x: 10, value: 50 },
+          { x: 20, value: 75 },
+        ],
+      },
+      {
+        name: 'c2.weight',
+        points: [
+          { x: 10, value: 25 },
+          { x: 20, value: 75 },
+        ],
+      },
     ]);
     expect(trajectoryCurves(summary, 1).map((c) => c.name)).toEqual(['mean', 'c1.weight']);
   });

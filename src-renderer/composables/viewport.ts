@@ -39,7 +39,12 @@ export function useViewport() {
      * Fits content into the view with a margin: all of it (the Fit button, key 0). With `readable`, a graph that
      * would shrink below legibility is fitted by width and shown from the top instead (the first view of a big model).
      */
-    fit(content: { width: number; height: number }, view: { width: number; height: number }, margin = 24, opts: { readable?: boolean } = {}) {
+    fit(
+      content: { width: number; height: number },
+      view: { width: number; height: number },
+      margin = 24,
+      opts: { readable?: boolean } = {},
+    ) {
       if (content.width <= 0 || view.width <= 0) return;
       const byWidth = (view.width - 2 * margin) / content.width;
       const byHeight = (view.height - 2 * margin) / Math.max(1, content.height);
@@ -66,7 +71,12 @@ export function useViewport() {
  *
  * @example minimap({ width: 400, height: 4000 }, { width: 120, height: 120 }, vp.state, { width: 600, height: 400 }).view
  */
-export function minimap(content: { width: number; height: number }, box: { width: number; height: number }, vp: Viewport, view: { width: number; height: number }) {
+export function minimap(
+  content: { width: number; height: number },
+  box: { width: number; height: number },
+  vp: Viewport,
+  view: { width: number; height: number },
+) {
   const k = Math.min(box.width / Math.max(1, content.width), box.height / Math.max(1, content.height));
   const ox = (box.width - content.width * k) / 2;
   const oy = (box.height - content.height * k) / 2;

@@ -9,7 +9,10 @@ import { createBridgeHost } from './bridge-host.ts';
 function fakeBridge(inner: StudioApi, seen: CallOptions[]): StudioApi {
   const out: Record<string, Record<string, unknown>> = {};
   for (const [service, spec] of Object.entries(CONTRACT)) {
-    const src = inner[service as keyof StudioApi] as unknown as Record<string, (r: unknown, o?: CallOptions) => Promise<unknown>> & { on: StudioApi['runs']['on'] };
+    const src = inner[service as keyof StudioApi] as unknown as Record<
+      string,
+      (r: unknown, o?: CallOptions) => Promise<unknown>
+    > & { on: StudioApi['runs']['on'] };
     const s: Record<string, unknown> = { on: src.on };
     for (const m of Object.keys(spec.methods)) {
       s[m] = (r: unknown, o?: CallOptions) => {

@@ -28,13 +28,17 @@ function plainSignal(signal: CallOptions['signal']): CallOptions['signal'] {
 export function createBridgeHost(bridge: StudioApi): Host {
   const api: Record<string, Record<string, unknown>> = {};
   for (const [service, spec] of Object.entries(CONTRACT)) {
-    const remote = bridge[service as keyof StudioApi] as unknown as Record<string, Fn> & { on: StudioApi['runs']['on'] };
+    const remote = bridge[service as keyof StudioApi] as unknown as Record<string, Fn> & {
+      on: StudioApi['runs']['on'];
+    };
     const local: Record<string, unknown> = { on: (event: never, listener: never) => remote.on(event, listener) };
     for (const name of Object.keys(spec.methods)) {
       local[name] = (request: unknown, options: CallOptions = {}) =>
-        remote[name]!(request, { onProgress: options.onProgress, signal: plainSignal(options.signal) }).catch((e: unknown) => {
-          throw asIpcError(e);
-        });
+        remote[name]!(request, { onProgress: options.onProgress, signal: plainSignal(options.signal) }).catch(
+          (e: unknown) => {
+            throw asIpcError(e);
+          },
+        );
     }
     api[service] = local;
   }

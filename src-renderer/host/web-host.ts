@@ -4,7 +4,15 @@
  * calls in flight when it drops fail with DISCONNECTED. Imports src-shared only.
  */
 import type { CallOptions, Unsubscribe } from '../../src-shared/ipc/contract.ts';
-import { buildApi, decodeWire, disconnectedError, encodeWire, RpcClient, type Transport, type WireMessage } from '../../src-shared/ipc/rpc.ts';
+import {
+  buildApi,
+  decodeWire,
+  disconnectedError,
+  encodeWire,
+  RpcClient,
+  type Transport,
+  type WireMessage,
+} from '../../src-shared/ipc/rpc.ts';
 import { Listeners } from '../../src-shared/ipc/listeners.ts';
 import type { ConnectionState, Host, HostConnection } from './host.ts';
 
@@ -105,8 +113,12 @@ class ReconnectingSocket implements Transport, HostConnection {
 export function createWebHost(location: { protocol: string; host: string; search: string }): Host {
   const token = new URLSearchParams(location.search).get('token');
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const socket = new ReconnectingSocket(`${scheme}://${location.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`);
-  const client = new RpcClient(socket, { onFault: (e) => console.warn(`ignored a payload from the host: ${e.message}`) });
+  const socket = new ReconnectingSocket(
+    `${scheme}://${location.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`,
+  );
+  const client = new RpcClient(socket, {
+    onFault: (e) => console.warn(`ignored a payload from the host: ${e.message}`),
+  });
   const api = buildApi(
     async (service: string, method: string, request: unknown, options?: CallOptions) => {
       await socket.whenOpen();

@@ -5,7 +5,14 @@
  */
 import { defineStore } from 'pinia';
 import { ref, shallowRef } from 'vue';
-import type { CompressionMode, Examples, GraphView, ModelSource, OpenedModel, TargetsReply } from '../../src-shared/ipc/dto.ts';
+import type {
+  CompressionMode,
+  Examples,
+  GraphView,
+  ModelSource,
+  OpenedModel,
+  TargetsReply,
+} from '../../src-shared/ipc/dto.ts';
 import { asIpcError, type IpcError } from '../../src-shared/ipc/errors.ts';
 import { useHost } from '../host/host.ts';
 
@@ -64,13 +71,25 @@ export const useModelStore = defineStore('model', () => {
   }
 
   /** A file the user dropped or picked in the browser: refused early when it is clearly not a model. */
-  async function openFile(file: { name: string; size: number; arrayBuffer(): Promise<ArrayBuffer> }): Promise<OpenedModel | null> {
+  async function openFile(file: {
+    name: string;
+    size: number;
+    arrayBuffer(): Promise<ArrayBuffer>;
+  }): Promise<OpenedModel | null> {
     if (file.size > MAX_MODEL_BYTES) {
-      error.value = { title: `${file.name} is too large`, message: `It is ${(file.size / 2 ** 20).toFixed(0)} MiB; open it by path instead.`, code: 'TOO_LARGE' };
+      error.value = {
+        title: `${file.name} is too large`,
+        message: `It is ${(file.size / 2 ** 20).toFixed(0)} MiB; open it by path instead.`,
+        code: 'TOO_LARGE',
+      };
       return null;
     }
     if (file.size === 0) {
-      error.value = { title: `${file.name} is empty`, message: 'An ONNX model file holds a serialized ModelProto; this file has no bytes.', code: 'EMPTY' };
+      error.value = {
+        title: `${file.name} is empty`,
+        message: 'An ONNX model file holds a serialized ModelProto; this file has no bytes.',
+        code: 'EMPTY',
+      };
       return null;
     }
     const bytes = new Uint8Array(await file.arrayBuffer());
@@ -86,7 +105,10 @@ export const useModelStore = defineStore('model', () => {
   /** The native "open file" dialog (Electron); null when cancelled. */
   async function chooseAndOpen(): Promise<OpenedModel | null> {
     try {
-      const { path } = await api.settings.chooseFile({ title: 'Open an ONNX model', filters: [{ name: 'ONNX models', extensions: ['onnx'] }] });
+      const { path } = await api.settings.chooseFile({
+        title: 'Open an ONNX model',
+        filters: [{ name: 'ONNX models', extensions: ['onnx'] }],
+      });
       return path ? openPath(path) : null;
     } catch (e) {
       error.value = describeOpenError('the file dialog', asIpcError(e));
@@ -103,21 +125,47 @@ export const useModelStore = defineStore('model', () => {
   }
 
   /** Checks a config list against the opened model (null when no model is open). */
-  async function targets(mode: CompressionMode, configList: unknown, signal?: AbortSignal): Promise<TargetsReply | null> {
+  async function targets(
+    mode: CompressionMode,
+    configList: unknown,
+    signal?: AbortSignal,
+  ): Promise<TargetsReply | null> {
     if (!opened.value) return null;
     return api.models.targets({ modelId: opened.value.modelId, mode, configList }, { signal });
   }
 
-  return { opened, graph, examples, loading, phase, error, requested, loadExamples, open, openFile, openPath, openExample, chooseAndOpen, cancel, clearError, targets };
+  return {
+    opened,
+    graph,
+    examples,
+    loading,
+    phase,
+    error,
+    requested,
+    loadExamples,
+    open,
+    openFile,
+    openPath,
+    openExample,
+    chooseAndOpen,
+    cancel,
+    clearError,
+    targets,
+  };
 });
 
 function describeOpenError(label: string, err: IpcError): OpenError {
   const first = err.message.split('\n')[0]!;
   if (err.code === 'DISCONNECTED') return { title: 'The host is not reachable', message: first, code: err.code };
   // A valid model whose weights are in data files that did not come with it: not a format problem.
-  if (err.name === 'MissingExternalDataError') return { title: `${label} is missing its weight data`, message: first, code: err.code };
+  if (err.name === 'MissingExternalDataError')
+    return { title: `${label} is missing its weight data`, message: first, code: err.code };
   if (err.name === 'ModelFormatError' || /protobuf|ModelProto|not an ONNX|invalid wire|decode/i.test(first)) {
-    return { title: `${label} is not an ONNX model`, message: `${first}. Export the model to ONNX (e.g. torch.onnx.export) and open the .onnx file.`, code: err.code };
+    return {
+      title: `${label} is not an ONNX model`,
+      message: `${first}. Export the model to ONNX (e.g. torch.onnx.export) and open the .onnx file.`,
+      code: err.code,
+    };
   }
   return { title: `Could not open ${label}`, message: first, code: err.code };
 }

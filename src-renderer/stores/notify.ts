@@ -29,7 +29,13 @@ export const useNotifyStore = defineStore('notify', () => {
   /** Shows an error from the host (or any thrown value) with its code and issues. */
   function error(title: string, e: unknown): number {
     const err = asIpcError(e);
-    return push({ kind: 'error', title, message: err.message.split('\n')[0]!, code: err.code, issues: errorIssues(err) });
+    return push({
+      kind: 'error',
+      title,
+      message: err.message.split('\n')[0]!,
+      code: err.code,
+      issues: errorIssues(err),
+    });
   }
 
   function dismiss(id: number): void {

@@ -30,7 +30,13 @@ export const useRunsStore = defineStore('runs', () => {
   const { api } = useHost();
   const notify = useNotifyStore();
   const list = ref<RunSummary[]>([]);
-  const filter = reactive<{ text: string; sort: string; order: 'asc' | 'desc'; tag: string; status: RunStatus | '' }>({ text: '', sort: 'created', order: 'desc', tag: '', status: '' });
+  const filter = reactive<{ text: string; sort: string; order: 'asc' | 'desc'; tag: string; status: RunStatus | '' }>({
+    text: '',
+    sort: 'created',
+    order: 'desc',
+    tag: '',
+    status: '',
+  });
   const listLoading = ref(false);
   const listError = ref<string | null>(null);
   const details = reactive<Record<string, RunDetail>>({});
@@ -41,10 +47,16 @@ export const useRunsStore = defineStore('runs', () => {
   /** Runs the user is looking at (their details are kept fresh). */
   const watched = new Set<string>();
 
-  const liveOf = (runId: string): LiveRun => (live[runId] ??= { status: 'queued', progress: null, steps: {}, logs: [], loss: [], parts: {} });
-  const logLine = (e: LogEvent) => `${new Date(e.t).toISOString().slice(11, 19)} ${e.level === 'info' ? '' : `${e.level}: `}${e.message}`;
+  const liveOf = (runId: string): LiveRun =>
+    (live[runId] ??= { status: 'queued', progress: null, steps: {}, logs: [], loss: [], parts: {} });
+  const logLine = (e: LogEvent) =>
+    `${new Date(e.t).toISOString().slice(11, 19)} ${e.level === 'info' ? '' : `${e.level}: `}${e.message}`;
   /** run.log lines (`<ISO time> <level> <message>`) in the same form as live ones. */
-  const storedLine = (line: string) => line.replace(/^\d{4}-\d\d-\d\dT(\d\d:\d\d:\d\d)\.\d+Z (\w+) /, (_m, t: string, level: string) => `${t} ${level === 'info' ? '' : `${level}: `}`);
+  const storedLine = (line: string) =>
+    line.replace(
+      /^\d{4}-\d\d-\d\dT(\d\d:\d\d:\d\d)\.\d+Z (\w+) /,
+      (_m, t: string, level: string) => `${t} ${level === 'info' ? '' : `${level}: `}`,
+    );
 
   api.runs.on('progress', ({ runId, event }) => {
     const l = liveOf(runId);
@@ -53,7 +65,8 @@ export const useRunsStore = defineStore('runs', () => {
     if (event.loss !== undefined && !event.heartbeat && event.stepIndex >= 0 && event.stepIndex < event.stepCount) {
       // x is the training step when the step says it (a point per ORT call of several steps), else a count.
       l.loss.push({ x: event.step ?? l.loss.length, value: event.loss, stepIndex: event.stepIndex });
-      for (const [name, value] of Object.entries(event.parts ?? {})) (l.parts[name] ??= []).push({ x: event.step ?? l.loss.length - 1, value, stepIndex: event.stepIndex });
+      for (const [name, value] of Object.entries(event.parts ?? {}))
+        (l.parts[name] ??= []).push({ x: event.step ?? l.loss.length - 1, value, stepIndex: event.stepIndex });
     }
   });
   api.runs.on('log', ({ runId, event }) => {
@@ -69,9 +82,20 @@ export const useRunsStore = defineStore('runs', () => {
     liveOf(runId).status = status;
     if (ACTIVE_STATUSES.includes(status)) return;
     if (watched.has(runId)) void load(runId);
-    if (status === 'failed' && error) notify.push({ kind: 'error', title: `Run ${details[runId]?.name ?? runId} failed`, message: error.message.split('\n')[0]!, code: error.code });
+    if (status === 'failed' && error)
+      notify.push({
+        kind: 'error',
+        title: `Run ${details[runId]?.name ?? runId} failed`,
+        message: error.message.split('\n')[0]!,
+        code: error.code,
+      });
     // The run on screen shows its own status and report; a notice there would only cover them.
-    if (status === 'succeeded' && !watched.has(runId)) notify.push({ kind: 'success', title: `Run ${details[runId]?.name ?? runId} finished`, message: 'The report is ready.' });
+    if (status === 'succeeded' && !watched.has(runId))
+      notify.push({
+        kind: 'success',
+        title: `Run ${details[runId]?.name ?? runId} finished`,
+        message: 'The report is ready.',
+      });
   });
   api.runs.on('report', ({ runId, report }) => {
     const d = details[runId];
@@ -207,5 +231,24 @@ export const useRunsStore = defineStore('runs', () => {
     }
   }
 
-  return { list, filter, listLoading, listError, details, detailErrors, live, series, layers, refreshList, load, unwatch, resync, cancel, resume, remove, updateMeta, liveOf };
+  return {
+    list,
+    filter,
+    listLoading,
+    listError,
+    details,
+    detailErrors,
+    live,
+    series,
+    layers,
+    refreshList,
+    load,
+    unwatch,
+    resync,
+    cancel,
+    resume,
+    remove,
+    updateMeta,
+    liveOf,
+  };
 });

@@ -43,7 +43,9 @@ describe('wizard store', () => {
     const again = useWizardStore();
     expect(again.draft.step).toBe('config');
     expect(again.draft.meta.name).toBe('my run');
-    expect(JSON.parse(again.draft.configText.pruning)).toEqual([{ op_types: ['Conv'], sparse_ratio: 0.7, dependency_group_id: 'auto' }]);
+    expect(JSON.parse(again.draft.configText.pruning)).toEqual([
+      { op_types: ['Conv'], sparse_ratio: 0.7, dependency_group_id: 'auto' },
+    ]);
     expect(again.draft.prune.presetId).toBe('aggressive');
   });
 
@@ -54,7 +56,10 @@ describe('wizard store', () => {
   });
 
   it('reopens the model of a restored draft', async () => {
-    localStorage.setItem(DRAFT_KEY, JSON.stringify({ version: 1, step: 'data', model: { path: '/models/net.onnx', name: 'net.onnx' } }));
+    localStorage.setItem(
+      DRAFT_KEY,
+      JSON.stringify({ version: 1, step: 'data', model: { path: '/models/net.onnx', name: 'net.onnx' } }),
+    );
     fresh();
     const wizard = useWizardStore();
     await wizard.init();
@@ -97,7 +102,20 @@ describe('wizard store', () => {
 
   it('a refused start shows the host’s issues and keeps the draft', async () => {
     const issues = [{ path: '$.steps[0].configList[0].sparse_ratio', message: 'must be ≤ 1' }];
-    fresh(createFakeHost({ experiments: { start: () => { throw new IpcError({ name: 'PlanError', code: 'PLAN_INVALID', message: 'invalid experiment plan (1 fault):\n  …', details: { issues } }); } } }));
+    fresh(
+      createFakeHost({
+        experiments: {
+          start: () => {
+            throw new IpcError({
+              name: 'PlanError',
+              code: 'PLAN_INVALID',
+              message: 'invalid experiment plan (1 fault):\n  …',
+              details: { issues },
+            });
+          },
+        },
+      }),
+    );
     const wizard = useWizardStore();
     await wizard.init();
     await useModelStore().openExample('mnist-cnn');
@@ -109,7 +127,18 @@ describe('wizard store', () => {
   });
 
   it('a fresh draft leaves off the steps this build cannot run', async () => {
-    fresh(createFakeHost({ experiments: { capabilities: () => ({ stepKinds: ['prune'], knownStepKinds: ['prune', 'quantize'], executionProviders: [], ...compressorCapabilities() }) } }));
+    fresh(
+      createFakeHost({
+        experiments: {
+          capabilities: () => ({
+            stepKinds: ['prune'],
+            knownStepKinds: ['prune', 'quantize'],
+            executionProviders: [],
+            ...compressorCapabilities(),
+          }),
+        },
+      }),
+    );
     const wizard = useWizardStore();
     await wizard.init();
     expect(wizard.draft.prune.enabled).toBe(true);
@@ -122,7 +151,11 @@ describe('model store', () => {
   it('explains a file that is not a model and keeps the model already open', async () => {
     const model = useModelStore();
     await model.openExample('mnist-cnn');
-    const file = { name: 'notes.txt', size: 12, arrayBuffer: async () => new TextEncoder().encode('hello world!').buffer as ArrayBuffer };
+    const file = {
+      name: 'notes.txt',
+      size: 12,
+      arrayBuffer: async () => new TextEncoder().encode('hello world!').buffer as ArrayBuffer,
+    };
     expect(await model.openFile(file)).toBeNull();
     expect(model.error?.title).toBe('notes.txt is not an ONNX model');
     expect(model.error?.message).toContain('invalid protobuf wire type');
@@ -135,7 +168,12 @@ describe('model store', () => {
       createFakeHost({
         models: {
           open: () => {
-            throw new IpcError({ name: 'MissingExternalDataError', code: 'MODEL_FORMAT', message: "the model is valid ONNX but its weights are in the external data file 'net.onnx.data', which is not in the model's folder: put it beside the .onnx file (tensor 'w')" });
+            throw new IpcError({
+              name: 'MissingExternalDataError',
+              code: 'MODEL_FORMAT',
+              message:
+                "the model is valid ONNX but its weights are in the external data file 'net.onnx.data', which is not in the model's folder: put it beside the .onnx file (tensor 'w')",
+            });
           },
         },
       }),
@@ -149,7 +187,9 @@ describe('model store', () => {
 
   it('refuses an empty file before uploading it', async () => {
     const model = useModelStore();
-    expect(await model.openFile({ name: 'empty.onnx', size: 0, arrayBuffer: async () => new ArrayBuffer(0) })).toBeNull();
+    expect(
+      await model.openFile({ name: 'empty.onnx', size: 0, arrayBuffer: async () => new ArrayBuffer(0) }),
+    ).toBeNull();
     expect(model.error?.code).toBe('EMPTY');
     expect(host.calls).not.toContain('models.open');
   });
@@ -161,9 +201,22 @@ describe('runs store', () => {
     await runs.load('aaaa01');
     host.runs.set('aaaa01', { ...host.runs.get('aaaa01')!, status: 'running' });
     host.server.emit('runs', 'status', { runId: 'aaaa01', status: 'running', error: null });
-    const event = { stepIndex: 0, stepCount: 1, kind: 'prune', fraction: 0.5, overall: 0.25, etaMs: 1000, loss: 0.7, heartbeat: false, t: Date.now() };
+    const event = {
+      stepIndex: 0,
+      stepCount: 1,
+      kind: 'prune',
+      fraction: 0.5,
+      overall: 0.25,
+      etaMs: 1000,
+      loss: 0.7,
+      heartbeat: false,
+      t: Date.now(),
+    };
     host.server.emit('runs', 'progress', { runId: 'aaaa01', event });
-    host.server.emit('runs', 'log', { runId: 'aaaa01', event: { level: 'warn', message: 'careful', stepIndex: 0, t: Date.parse('2025-01-01T10:20:30Z') } });
+    host.server.emit('runs', 'log', {
+      runId: 'aaaa01',
+      event: { level: 'warn', message: 'careful', stepIndex: 0, t: Date.parse('2025-01-01T10:20:30Z') },
+    });
     host.server.emit('runs', 'step', { runId: 'aaaa01', index: 0, kind: 'prune', status: 'running' });
     await flush();
     const live = runs.live.aaaa01!;
@@ -238,7 +291,15 @@ describe('compare and export stores', () => {
   });
 
   it('export suggests a folder and reports a refusal', async () => {
-    fresh(createFakeHost({ exports: { run: () => { throw new IpcError({ name: 'ExportError', code: 'EXPORT_EXISTS', message: '/x/model.onnx already exists' }); } } }));
+    fresh(
+      createFakeHost({
+        exports: {
+          run: () => {
+            throw new IpcError({ name: 'ExportError', code: 'EXPORT_EXISTS', message: '/x/model.onnx already exists' });
+          },
+        },
+      }),
+    );
     const ex = useExportStore();
     await ex.prepare('aaaa01');
     expect(ex.dir).toBe('/tmp/exports/aaaa01');
@@ -247,7 +308,13 @@ describe('compare and export stores', () => {
   });
 
   it('a folder typed before the suggestion arrives is kept', async () => {
-    fresh(createFakeHost({ exports: { suggestDir: async () => (await new Promise((r) => setTimeout(r, 30)), { dir: '/tmp/exports/late' }) } }));
+    fresh(
+      createFakeHost({
+        exports: {
+          suggestDir: async () => (await new Promise((r) => setTimeout(r, 30)), { dir: '/tmp/exports/late' }),
+        },
+      }),
+    );
     const ex = useExportStore();
     const pending = ex.prepare('aaaa01');
     ex.dir = '/home/me/out';

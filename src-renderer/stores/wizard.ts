@@ -8,7 +8,21 @@ import { computed, ref, shallowRef, watch } from 'vue';
 import { DISTILLATION_PRESETS, PRUNING_PRESETS, QUANTIZATION_PRESETS } from '../../src-shared/presets.ts';
 import type { Capabilities, CompressionMode, TargetsReply } from '../../src-shared/ipc/dto.ts';
 import { asIpcError, errorIssues } from '../../src-shared/ipc/errors.ts';
-import { activeModes, buildPlan, hasAutoGroups, setAutoGroups as setAutoGroupsText, newDraft, parseJsonText, pretty, reviveDraft, suggestName, WIZARD_STEPS, type JsonFault, type WizardDraft, type WizardStep } from '../composables/plan-builder.ts';
+import {
+  activeModes,
+  buildPlan,
+  hasAutoGroups,
+  setAutoGroups as setAutoGroupsText,
+  newDraft,
+  parseJsonText,
+  pretty,
+  reviveDraft,
+  suggestName,
+  WIZARD_STEPS,
+  type JsonFault,
+  type WizardDraft,
+  type WizardStep,
+} from '../composables/plan-builder.ts';
 import { useHost } from '../host/host.ts';
 import { useModelStore } from './model.ts';
 import { useSettingsStore } from './settings.ts';
@@ -43,7 +57,10 @@ export const useWizardStore = defineStore('wizard', () => {
     quantization: { state: 'idle', faults: [], reply: null },
     distillation: { state: 'idle', faults: [], reply: null },
   });
-  const validation = ref<{ state: 'idle' | 'checking' | 'ok' | 'invalid'; issues: { path: string; message: string }[] }>({ state: 'idle', issues: [] });
+  const validation = ref<{
+    state: 'idle' | 'checking' | 'ok' | 'invalid';
+    issues: { path: string; message: string }[];
+  }>({ state: 'idle', issues: [] });
   const starting = ref(false);
   const startError = ref<{ message: string; issues: { path: string; message: string }[] } | null>(null);
   const savedAt = ref<number | null>(null);
@@ -63,7 +80,9 @@ export const useWizardStore = defineStore('wizard', () => {
 
   const built = computed(() => buildPlan(draft.value, model.examples));
   /** The plan without its name: what the host's verdict depends on. */
-  const planKey = computed(() => JSON.stringify(built.value.plan ? { ...built.value.plan, name: undefined } : built.value.faults));
+  const planKey = computed(() =>
+    JSON.stringify(built.value.plan ? { ...built.value.plan, name: undefined } : built.value.faults),
+  );
   watch(planKey, () => (validation.value = { state: 'idle', issues: [] }));
   const modes = computed(() => activeModes(draft.value));
   const canDistill = computed(() => capabilities.value?.stepKinds.includes('distill') ?? false);
@@ -74,12 +93,17 @@ export const useWizardStore = defineStore('wizard', () => {
     try {
       capabilities.value = await api.experiments.capabilities({});
       // A fresh draft leaves off what this build cannot run; a saved one is the user's and stays as it was.
-      if (!saved && !draft.value.model) draft.value = { ...newDraft(capabilities.value.stepKinds), executionProvider: useSettingsStore().executionProvider };
+      if (!saved && !draft.value.model)
+        draft.value = {
+          ...newDraft(capabilities.value.stepKinds),
+          executionProvider: useSettingsStore().executionProvider,
+        };
     } catch {
       capabilities.value = null;
     }
     // A reload keeps the draft; reopen its model if the host no longer has it open.
-    if (draft.value.model && model.opened?.path !== draft.value.model.path) await model.openPath(draft.value.model.path);
+    if (draft.value.model && model.opened?.path !== draft.value.model.path)
+      await model.openPath(draft.value.model.path);
   }
 
   function goTo(step: WizardStep): void {
@@ -115,7 +139,14 @@ export const useWizardStore = defineStore('wizard', () => {
   function applyQuantizationPreset(id: string): void {
     const p = QUANTIZATION_PRESETS.find((x) => x.id === id);
     if (!p) return;
-    draft.value.quantize = { ...draft.value.quantize, enabled: true, presetId: id, quantizer: p.quantizer, bits: p.bits, ...(p.observer ? { observer: p.observer } : {}) };
+    draft.value.quantize = {
+      ...draft.value.quantize,
+      enabled: true,
+      presetId: id,
+      quantizer: p.quantizer,
+      bits: p.bits,
+      ...(p.observer ? { observer: p.observer } : {}),
+    };
     draft.value.configText.quantization = pretty(p.configList);
   }
 
@@ -157,7 +188,11 @@ export const useWizardStore = defineStore('wizard', () => {
     } catch (e) {
       const err = asIpcError(e);
       if (err.code === 'CANCELLED') return;
-      checks.value[mode] = { state: 'invalid', faults: errorIssues(err).length ? errorIssues(err) : [{ path: '$', message: err.message }], reply: null };
+      checks.value[mode] = {
+        state: 'invalid',
+        faults: errorIssues(err).length ? errorIssues(err) : [{ path: '$', message: err.message }],
+        reply: null,
+      };
     }
   }
 
@@ -184,14 +219,25 @@ export const useWizardStore = defineStore('wizard', () => {
     const b = built.value;
     startError.value = null;
     if (!b.plan) {
-      startError.value = { message: 'The experiment is incomplete', issues: b.faults.map((f) => ({ path: f.where, message: f.message })) };
+      startError.value = {
+        message: 'The experiment is incomplete',
+        issues: b.faults.map((f) => ({ path: f.where, message: f.message })),
+      };
       return null;
     }
     starting.value = true;
     try {
-      const tags = draft.value.meta.tags.split(',').map((t) => t.trim()).filter(Boolean);
+      const tags = draft.value.meta.tags
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean);
       const name = draft.value.meta.name.trim() || suggestName(draft.value);
-      const { runId } = await api.experiments.start({ plan: { ...b.plan, name }, name, tags, notes: draft.value.meta.notes || undefined });
+      const { runId } = await api.experiments.start({
+        plan: { ...b.plan, name },
+        name,
+        tags,
+        notes: draft.value.meta.notes || undefined,
+      });
       return runId;
     } catch (e) {
       const err = asIpcError(e);
@@ -205,7 +251,11 @@ export const useWizardStore = defineStore('wizard', () => {
   /** Starts over with a fresh draft (the model stays open). */
   function reset(): void {
     const keep = draft.value.model;
-    draft.value = { ...newDraft(capabilities.value?.stepKinds), executionProvider: useSettingsStore().executionProvider, model: keep };
+    draft.value = {
+      ...newDraft(capabilities.value?.stepKinds),
+      executionProvider: useSettingsStore().executionProvider,
+      model: keep,
+    };
   }
 
   return {

@@ -4,7 +4,14 @@
  * state tests can drop and restore, and hooks to emit events and inspect calls. Imports src-shared only.
  */
 import type { CallContext, StudioImpl } from '../../src-shared/ipc/contract.ts';
-import type { GraphView, OpenedModel, RunDetail, RunSummary, Settings, TargetsReply } from '../../src-shared/ipc/dto.ts';
+import type {
+  GraphView,
+  OpenedModel,
+  RunDetail,
+  RunSummary,
+  Settings,
+  TargetsReply,
+} from '../../src-shared/ipc/dto.ts';
 import { compressorCapabilities } from '../../src-shared/compressors.ts';
 import { IpcError } from '../../src-shared/ipc/errors.ts';
 import { memoryTransportPair, RpcClient, RpcServer } from '../../src-shared/ipc/rpc.ts';
@@ -90,7 +97,15 @@ export interface FakeHost extends Host {
   reconnect(): void;
 }
 
-const settings: Settings = { theme: 'light', executionProvider: 'cpu', recentFiles: [], dataDir: '/tmp/studio', version: '0.0.0', shell: 'test', nativeDialogs: false };
+const settings: Settings = {
+  theme: 'light',
+  executionProvider: 'cpu',
+  recentFiles: [],
+  dataDir: '/tmp/studio',
+  version: '0.0.0',
+  shell: 'test',
+  nativeDialogs: false,
+};
 
 /**
  * A fake host with a few runs and one model.
@@ -107,13 +122,52 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
   const detail = (id: string): RunDetail => {
     const r = runs.get(id);
     if (!r) throw new IpcError({ name: 'StoreError', code: 'RUN_NOT_FOUND', message: `no run "${id}"` });
-    return { ...r, steps: [{ index: 0, kind: 'prune', status: r.status === 'succeeded' ? 'done' : 'pending', startedAt: null, finishedAt: null, durationMs: 12, result: null, error: null }], artifacts: [], progress: null };
+    return {
+      ...r,
+      steps: [
+        {
+          index: 0,
+          kind: 'prune',
+          status: r.status === 'succeeded' ? 'done' : 'pending',
+          startedAt: null,
+          finishedAt: null,
+          durationMs: 12,
+          result: null,
+          error: null,
+        },
+      ],
+      artifacts: [],
+      progress: null,
+    };
   };
   const targets = (configList: unknown): TargetsReply => {
     const list = configList as { sparse_ratio?: number }[];
-    const bad = Array.isArray(list) ? list.findIndex((e) => typeof e.sparse_ratio === 'number' && e.sparse_ratio > 1) : 0;
-    if (bad >= 0) return { ok: false, issues: [{ path: `$[${bad}].sparse_ratio`, message: 'must be ≤ 1' }], diagnostics: [], targets: [] };
-    return { ok: true, issues: [], diagnostics: [], targets: [{ node: 'fc', opType: 'Gemm', target: 'weight', kind: 'parameter', configIndex: 0, path: '$[0]', setting: { sparse_ratio: 0.5 } }] };
+    const bad = Array.isArray(list)
+      ? list.findIndex((e) => typeof e.sparse_ratio === 'number' && e.sparse_ratio > 1)
+      : 0;
+    if (bad >= 0)
+      return {
+        ok: false,
+        issues: [{ path: `$[${bad}].sparse_ratio`, message: 'must be ≤ 1' }],
+        diagnostics: [],
+        targets: [],
+      };
+    return {
+      ok: true,
+      issues: [],
+      diagnostics: [],
+      targets: [
+        {
+          node: 'fc',
+          opType: 'Gemm',
+          target: 'weight',
+          kind: 'parameter',
+          configIndex: 0,
+          path: '$[0]',
+          setting: { sparse_ratio: 0.5 },
+        },
+      ],
+    };
   };
   const impl: StudioImpl = {
     models: {
@@ -121,14 +175,28 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
         log('models.open');
         ctx.progress({ phase: 'reading', fraction: 0 });
         if (source.kind === 'bytes' && !source.name.endsWith('.onnx')) {
-          throw new IpcError({ name: 'ModelFormatError', code: 'MODEL_FORMAT', message: 'not an ONNX model: invalid protobuf wire type 4 (byte offset 3)' });
+          throw new IpcError({
+            name: 'ModelFormatError',
+            code: 'MODEL_FORMAT',
+            message: 'not an ONNX model: invalid protobuf wire type 4 (byte offset 3)',
+          });
         }
         return FAKE_MODEL;
       },
       inspect: () => FAKE_MODEL.info,
       graph: () => FAKE_GRAPH,
       targets: ({ configList }) => targets(configList),
-      examples: () => ({ models: [{ id: 'mnist-cnn', name: 'MNIST CNN', description: 'example', path: '/res/mnist-cnn.onnx' }], datasets: [{ id: 'mnist-quick', name: 'MNIST (quick)', description: 'quick', dataset: { evaluation: { kind: 'idx', paths: ['a', 'b'] } } }] }),
+      examples: () => ({
+        models: [{ id: 'mnist-cnn', name: 'MNIST CNN', description: 'example', path: '/res/mnist-cnn.onnx' }],
+        datasets: [
+          {
+            id: 'mnist-quick',
+            name: 'MNIST (quick)',
+            description: 'quick',
+            dataset: { evaluation: { kind: 'idx', paths: ['a', 'b'] } },
+          },
+        ],
+      }),
       ...overrides.models,
     },
     experiments: {
@@ -143,7 +211,12 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
       },
       cancel: () => ({ cancelled: true }),
       resume: ({ runId }) => ({ runId }),
-      capabilities: () => ({ stepKinds: ['prune', 'speedup', 'finetune', 'quantize'], knownStepKinds: ['prune', 'speedup', 'finetune', 'quantize'], executionProviders: [{ name: 'cpu', available: true }], ...compressorCapabilities() }),
+      capabilities: () => ({
+        stepKinds: ['prune', 'speedup', 'finetune', 'quantize'],
+        knownStepKinds: ['prune', 'speedup', 'finetune', 'quantize'],
+        executionProviders: [{ name: 'cpu', available: true }],
+        ...compressorCapabilities(),
+      }),
       ...overrides.experiments,
     },
     runs: {
@@ -155,17 +228,33 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
         log(`runs.get ${runId}`);
         return detail(runId);
       },
-      metrics: ({ runIds }) => Object.fromEntries(runIds.map((id) => [id, { loss: [{ stepIndex: 0, x: 0, value: 1, t: 1 }] }])),
+      metrics: ({ runIds }) =>
+        Object.fromEntries(runIds.map((id) => [id, { loss: [{ stepIndex: 0, x: 0, value: 1, t: 1 }] }])),
       layers: () => [{ node: 'fc', opType: 'Gemm', before: 3, after: 2 }],
       compare: ({ runIds }) => ({ runs: runIds.map(detail), series: {}, layers: {} }),
       log: () => ({ lines: ['2025-01-01T00:00:02.000Z info hello'] }),
-      remeasure: ({ runIds }) => (log('runs.remeasure'), {
-        measuredAt: '2025-01-02T00:00:00.000Z',
-        results: runIds.map((runId, i) => ({ runId, p50: 0.1 + i / 100, baselineP50: 0.2, speedup: 0.2 / (0.1 + i / 100), ep: 'cpu', error: null })),
-      }),
+      remeasure: ({ runIds }) => (
+        log('runs.remeasure'),
+        {
+          measuredAt: '2025-01-02T00:00:00.000Z',
+          results: runIds.map((runId, i) => ({
+            runId,
+            p50: 0.1 + i / 100,
+            baselineP50: 0.2,
+            speedup: 0.2 / (0.1 + i / 100),
+            ep: 'cpu',
+            error: null,
+          })),
+        }
+      ),
       active: () => [],
       update: ({ runId, name, tags, notes }) => {
-        const r = { ...runs.get(runId)!, ...(name ? { name } : {}), ...(tags ? { tags } : {}), ...(notes !== undefined ? { notes } : {}) };
+        const r = {
+          ...runs.get(runId)!,
+          ...(name ? { name } : {}),
+          ...(tags ? { tags } : {}),
+          ...(notes !== undefined ? { notes } : {}),
+        };
         runs.set(runId, r);
         return r;
       },
@@ -175,7 +264,11 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
       },
       ...overrides.runs,
     },
-    exports: { run: ({ dir }) => ({ dir, files: [] }), suggestDir: ({ runId }) => ({ dir: `/tmp/exports/${runId}` }), ...overrides.exports },
+    exports: {
+      run: ({ dir }) => ({ dir, files: [] }),
+      suggestDir: ({ runId }) => ({ dir: `/tmp/exports/${runId}` }),
+      ...overrides.exports,
+    },
     settings: {
       get: () => settings,
       set: (patch) => ({ ...settings, ...patch }),

@@ -34,7 +34,13 @@ export {
   type Setting,
   type SettingOf,
 } from './schema.ts';
-export { LEGACY_KEYS, LEGACY_TRIGGER_KEYS, isLegacyConfigList, translateLegacyConfigList, type LegacyTranslation } from './legacy.ts';
+export {
+  LEGACY_KEYS,
+  LEGACY_TRIGGER_KEYS,
+  isLegacyConfigList,
+  translateLegacyConfigList,
+  type LegacyTranslation,
+} from './legacy.ts';
 export { TORCH_OP_TYPES, mapTorchOpTypes, type TorchOpTypeRule } from './torch-op-types.ts';
 export { parseConfigList, type ParsedConfigList } from './parse.ts';
 export {

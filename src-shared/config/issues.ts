@@ -21,11 +21,17 @@ const EXPECTED: Record<string, string> = {
 export const configErrorMap: z.core.$ZodErrorMap = (iss) => {
   switch (iss.code) {
     case 'invalid_type':
-      return iss.input === undefined ? 'is required' : `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${describeValue(iss.input)}`;
+      return iss.input === undefined
+        ? 'is required'
+        : `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${describeValue(iss.input)}`;
     case 'too_big':
-      return iss.origin === 'number' ? `must be ${iss.inclusive ? '≤' : '<'} ${iss.maximum}` : `must have at most ${iss.maximum} items`;
+      return iss.origin === 'number'
+        ? `must be ${iss.inclusive ? '≤' : '<'} ${iss.maximum}`
+        : `must have at most ${iss.maximum} items`;
     case 'too_small':
-      return iss.origin === 'number' ? `must be ${iss.inclusive ? '≥' : '>'} ${iss.minimum}` : `must have at least ${iss.minimum} items`;
+      return iss.origin === 'number'
+        ? `must be ${iss.inclusive ? '≥' : '>'} ${iss.minimum}`
+        : `must have at least ${iss.minimum} items`;
     case 'invalid_value':
       return `must be one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}; got ${describeValue(iss.input)}`;
     default:
@@ -57,7 +63,8 @@ export function toConfigIssues(issues: readonly z.core.$ZodIssue[], ctx: IssueCo
     if (typeFaults.has(path)) continue;
     if (issue.code === 'invalid_type') typeFaults.add(path);
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push({ path: jsonPath([...segments, key], ctx.root), message: unknownKeyMessage(key, ctx.mode) });
+      for (const key of issue.keys)
+        out.push({ path: jsonPath([...segments, key], ctx.root), message: unknownKeyMessage(key, ctx.mode) });
     } else {
       out.push({ path, message: issue.message });
     }

@@ -6,7 +6,13 @@ import { jsonPath, type ConfigIssue } from './errors.ts';
 import { cloneJson, describeValue, isPlainObject, type JsonObject } from './json.ts';
 
 /** Translation runs only when the FIRST config holds one of these keys (NNI's trigger). */
-export const LEGACY_TRIGGER_KEYS = ['exclude', 'sparsity', 'sparsity_per_layer', 'total_sparsity', 'quant_types'] as const;
+export const LEGACY_TRIGGER_KEYS = [
+  'exclude',
+  'sparsity',
+  'sparsity_per_layer',
+  'total_sparsity',
+  'quant_types',
+] as const;
 
 /** Every 2.x key the translation consumes. */
 export const LEGACY_KEYS: ReadonlySet<string> = new Set([
@@ -66,7 +72,13 @@ export function translateLegacyConfigList(list: readonly unknown[]): LegacyTrans
   applyExcludes(objects, ctx);
   for (const [c, i] of objects) translatePruning(c, i, ctx);
   for (const [c, i] of objects) translateQuantization(c, i, ctx);
-  return { configs, translated: true, issues: ctx.issues, diagnostics: legacyDiagnostics(list[0] as JsonObject, ctx), aliases: ctx.aliases };
+  return {
+    configs,
+    translated: true,
+    issues: ctx.issues,
+    diagnostics: legacyDiagnostics(list[0] as JsonObject, ctx),
+    aliases: ctx.aliases,
+  };
 }
 
 function note(ctx: Context, index: number, text: string): void {
@@ -90,7 +102,8 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
 function translatePartialNames(config: JsonObject, index: number, ctx: Context): void {
   if (!Object.hasOwn(config, 'op_partial_names')) return;
   const partial = take(config, 'op_partial_names');
-  if (!isStringArray(partial)) return fault(ctx, [index, 'op_partial_names'], `expected a list of strings, got ${describeValue(partial)}`);
+  if (!isStringArray(partial))
+    return fault(ctx, [index, 'op_partial_names'], `expected a list of strings, got ${describeValue(partial)}`);
   config.op_names_re = partial.map((p) => `.*${p}.*`);
   ctx.aliases.set(jsonPath([index, 'op_names_re']), jsonPath([index, 'op_partial_names']));
   note(ctx, index, 'op_partial_names → op_names_re');
@@ -98,7 +111,11 @@ function translatePartialNames(config: JsonObject, index: number, ctx: Context):
 
 /** `exclude: true` configs lend their names/types/regexes to the exclude_op_* lists of every config. */
 function applyExcludes(objects: readonly (readonly [JsonObject, number])[], ctx: Context): void {
-  const excluded = { exclude_op_types: new Set<string>(), exclude_op_names: new Set<string>(), exclude_op_names_re: new Set<string>() };
+  const excluded = {
+    exclude_op_types: new Set<string>(),
+    exclude_op_names: new Set<string>(),
+    exclude_op_names_re: new Set<string>(),
+  };
   for (const [config, index] of objects) {
     if (!Object.hasOwn(config, 'exclude')) continue;
     const flag = take(config, 'exclude');
@@ -111,7 +128,8 @@ function applyExcludes(objects: readonly (readonly [JsonObject, number])[], ctx:
   }
   for (const [key, set] of Object.entries(excluded)) {
     if (set.size === 0) continue;
-    for (const [config] of objects) config[key] = [...new Set([...(isStringArray(config[key]) ? config[key] : []), ...set])];
+    for (const [config] of objects)
+      config[key] = [...new Set([...(isStringArray(config[key]) ? config[key] : []), ...set])];
   }
 }
 
@@ -125,13 +143,21 @@ function translatePruning(config: JsonObject, index: number, ctx: Context): void
   const perLayer = take(config, 'sparsity_per_layer');
   const sparsity = take(config, 'sparsity');
   const total = take(config, 'total_sparsity');
-  const [ratio, key] = total != null ? [total, 'total_sparsity'] : perLayer != null ? [perLayer, 'sparsity_per_layer'] : [sparsity, 'sparsity'];
+  const [ratio, key] =
+    total != null
+      ? [total, 'total_sparsity']
+      : perLayer != null
+        ? [perLayer, 'sparsity_per_layer']
+        : [sparsity, 'sparsity'];
   if (ratio == null) return;
   const weight: JsonObject = { sparse_ratio: ratio, granularity: 'default' };
   ctx.aliases.set(jsonPath([index, 'target_settings', 'weight', 'sparse_ratio']), jsonPath([index, key]));
   if (max != null) {
     weight.max_sparse_ratio = max;
-    ctx.aliases.set(jsonPath([index, 'target_settings', 'weight', 'max_sparse_ratio']), jsonPath([index, 'max_sparsity_per_layer']));
+    ctx.aliases.set(
+      jsonPath([index, 'target_settings', 'weight', 'max_sparse_ratio']),
+      jsonPath([index, 'max_sparsity_per_layer']),
+    );
   }
   if (key === 'total_sparsity') weight.global_group_id = `legacy_total_sparsity_${index}`;
   config.target_names = ['weight', 'bias'];
@@ -145,11 +171,13 @@ function translateQuantization(config: JsonObject, index: number, ctx: Context):
   if (!Object.hasOwn(config, 'quant_types')) return;
   const types = take(config, 'quant_types');
   const bits = take(config, 'quant_bits');
-  if (!isStringArray(types)) return fault(ctx, [index, 'quant_types'], "expected a list of 'input', 'weight', 'output'");
+  if (!isStringArray(types))
+    return fault(ctx, [index, 'quant_types'], "expected a list of 'input', 'weight', 'output'");
   const targetNames: string[] = [];
   const targetSettings: Record<string, JsonObject> = {};
   types.forEach((type, k) => {
-    if (!Object.hasOwn(QUANT_TYPE_TARGETS, type)) return fault(ctx, [index, 'quant_types', k], "must be 'input', 'weight' or 'output'");
+    if (!Object.hasOwn(QUANT_TYPE_TARGETS, type))
+      return fault(ctx, [index, 'quant_types', k], "must be 'input', 'weight' or 'output'");
     const target = QUANT_TYPE_TARGETS[type as LegacyQuantType];
     const bit = quantBits(bits, type as LegacyQuantType, index, ctx);
     targetNames.push(target);
@@ -162,7 +190,9 @@ function translateQuantization(config: JsonObject, index: number, ctx: Context):
 
 /** The bit width for one quant type: `quant_bits` is an int or `{ input?, weight?, output? }`. */
 function quantBits(bits: unknown, type: LegacyQuantType, index: number, ctx: Context): number | undefined {
-  const [value, segments] = isPlainObject(bits) ? [bits[type], [index, 'quant_bits', type]] : [bits, [index, 'quant_bits']];
+  const [value, segments] = isPlainObject(bits)
+    ? [bits[type], [index, 'quant_bits', type]]
+    : [bits, [index, 'quant_bits']];
   if (value === undefined) return void fault(ctx, segments, `is required for quant type '${type}'`);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 32) {
     return void fault(ctx, segments, `must be an integer bit width in 1..32, got ${describeValue(value)}`);

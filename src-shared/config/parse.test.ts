@@ -18,7 +18,10 @@ describe('ConfigListError', () => {
   it('names every fault with its JSON path in the message, and carries them as issues', () => {
     let error: unknown;
     try {
-      parseConfigList([{ op_types: ['Conv'], target_settings: { weight: { sparse_ratio: 1.2 } } }, { sparse_ratio: 0.5 }], 'pruning');
+      parseConfigList(
+        [{ op_types: ['Conv'], target_settings: { weight: { sparse_ratio: 1.2 } } }, { sparse_ratio: 0.5 }],
+        'pruning',
+      );
     } catch (err) {
       error = err;
     }
@@ -103,12 +106,20 @@ describe('selection keys', () => {
 
 describe('pruning keys', () => {
   it('accepts sparse_ratio in [0, 1) and rejects 1 (every weight masked), negatives, and negative thresholds', () => {
-    expect(parseConfigList([{ op_types: ['Conv'], sparse_ratio: 0 }, { op_types: ['Gemm'], sparse_ratio: 0.999 }], 'pruning').configs).toHaveLength(2);
+    expect(
+      parseConfigList(
+        [
+          { op_types: ['Conv'], sparse_ratio: 0 },
+          { op_types: ['Gemm'], sparse_ratio: 0.999 },
+        ],
+        'pruning',
+      ).configs,
+    ).toHaveLength(2);
     expect(faults([{ op_types: ['Conv'], sparse_ratio: -0.1 }], 'pruning')).toEqual(['$[0].sparse_ratio: must be ≥ 0']);
     expect(faults([{ op_types: ['Conv'], sparse_ratio: 1 }], 'pruning')).toEqual(['$[0].sparse_ratio: must be < 1']);
-    expect(faults([{ op_types: ['Conv'], target_settings: { weight: { sparse_threshold: -0.5 } } }], 'pruning')).toEqual([
-      '$[0].target_settings.weight.sparse_threshold: must be ≥ 0',
-    ]);
+    expect(
+      faults([{ op_types: ['Conv'], target_settings: { weight: { sparse_threshold: -0.5 } } }], 'pruning'),
+    ).toEqual(['$[0].target_settings.weight.sparse_threshold: must be ≥ 0']);
   });
 
   it('refuses null entries and settings, and prototype-named keys at any depth, with their paths', () => {
@@ -116,9 +127,14 @@ describe('pruning keys', () => {
       '$[0]: expected an object, got null',
       '$[1].target_settings.weight: expected an object, got null',
     ]);
-    for (const text of ['[{"op_types":["Conv"],"__proto__":{"sparse_ratio":0.5}}]', '[{"op_types":["Conv"],"target_settings":{"constructor":{"sparse_ratio":0.5}}}]']) {
+    for (const text of [
+      '[{"op_types":["Conv"],"__proto__":{"sparse_ratio":0.5}}]',
+      '[{"op_types":["Conv"],"target_settings":{"constructor":{"sparse_ratio":0.5}}}]',
+    ]) {
       const [fault] = faults(JSON.parse(text), 'pruning');
-      expect(fault).toMatch(/^\$\[0\](\.target_settings)?\.(__proto__|constructor): the key '(__proto__|constructor)' is not allowed/);
+      expect(fault).toMatch(
+        /^\$\[0\](\.target_settings)?\.(__proto__|constructor): the key '(__proto__|constructor)' is not allowed/,
+      );
     }
   });
 
@@ -127,11 +143,23 @@ describe('pruning keys', () => {
       '$[0].max_sparse_ratio: must be > 0',
       '$[0].min_sparse_ratio: must be < 1',
     ]);
-    expect(parseConfigList([{ op_types: ['Conv'], max_sparse_ratio: 1, min_sparse_ratio: 0, sparse_threshold: 0.1 }], 'pruning').configs).toHaveLength(1);
+    expect(
+      parseConfigList(
+        [{ op_types: ['Conv'], max_sparse_ratio: 1, min_sparse_ratio: 0, sparse_threshold: 0.1 }],
+        'pruning',
+      ).configs,
+    ).toHaveLength(1);
   });
 
   it('rejects sparse_ratio with sparse_threshold at the top level and inside a target setting', () => {
-    const list = [{ op_types: ['Conv'], sparse_ratio: 0.5, sparse_threshold: 0.1, target_settings: { weight: { sparse_ratio: 0.5, sparse_threshold: 0.2 } } }];
+    const list = [
+      {
+        op_types: ['Conv'],
+        sparse_ratio: 0.5,
+        sparse_threshold: 0.1,
+        target_settings: { weight: { sparse_ratio: 0.5, sparse_threshold: 0.2 } },
+      },
+    ];
     expect(faults(list, 'pruning')).toEqual([
       '$[0].target_settings.weight.sparse_threshold: cannot be set together with sparse_ratio (set only one)',
       '$[0].sparse_threshold: cannot be set together with sparse_ratio (set only one)',
@@ -140,12 +168,22 @@ describe('pruning keys', () => {
 
   it('treats null as unset for only_one (the explicit form of the NNI docs writes both keys, one null)', () => {
     const list = [{ op_names: ['fc1'], target_settings: { weight: { sparse_ratio: 0.8, sparse_threshold: null } } }];
-    expect(parseConfigList(list, 'pruning').configs[0]!.target_settings!.weight).toEqual({ sparse_ratio: 0.8, sparse_threshold: null });
+    expect(parseConfigList(list, 'pruning').configs[0]!.target_settings!.weight).toEqual({
+      sparse_ratio: 0.8,
+      sparse_threshold: null,
+    });
   });
 
   it('rejects min_sparse_ratio above max_sparse_ratio inside a target setting', () => {
-    const list = [{ op_names: ['fc1'], target_settings: { weight: { sparse_threshold: 0.1, min_sparse_ratio: 0.6, max_sparse_ratio: 0.4 } } }];
-    expect(faults(list, 'pruning')).toEqual(['$[0].target_settings.weight.min_sparse_ratio: must be ≤ max_sparse_ratio (0.4)']);
+    const list = [
+      {
+        op_names: ['fc1'],
+        target_settings: { weight: { sparse_threshold: 0.1, min_sparse_ratio: 0.6, max_sparse_ratio: 0.4 } },
+      },
+    ];
+    expect(faults(list, 'pruning')).toEqual([
+      '$[0].target_settings.weight.min_sparse_ratio: must be ≤ max_sparse_ratio (0.4)',
+    ]);
   });
 
   it('reports the out-of-range target ratio with its full path', () => {
@@ -169,11 +207,15 @@ describe('pruning keys', () => {
       [1, undefined],
       ['g1', 'auto'],
     ]);
-    expect(faults([{ op_names: ['fc1'], dependency_group_id: 1.5 }], 'pruning')).toEqual(['$[0].dependency_group_id: must be an integer or a string']);
+    expect(faults([{ op_names: ['fc1'], dependency_group_id: 1.5 }], 'pruning')).toEqual([
+      '$[0].dependency_group_id: must be an integer or a string',
+    ]);
   });
 
   it('requires internal_metric_block to be an integer ≥ 1', () => {
-    expect(faults([{ op_types: ['Conv'], internal_metric_block: 0 }], 'pruning')).toEqual(['$[0].internal_metric_block: must be ≥ 1']);
+    expect(faults([{ op_types: ['Conv'], internal_metric_block: 0 }], 'pruning')).toEqual([
+      '$[0].internal_metric_block: must be ≥ 1',
+    ]);
   });
 
   it('accepts the four granularity keywords and block lists of positive ints or -1', () => {
@@ -188,7 +230,8 @@ describe('pruning keys', () => {
       { op_types: ['Conv'], granularity: [] },
       { op_types: ['Conv'], granularity: [2, 0] },
     ];
-    const expected = "must be 'default', 'out_channel', 'in_channel', 'per_channel' or a non-empty list of block sizes (positive ints or -1)";
+    const expected =
+      "must be 'default', 'out_channel', 'in_channel', 'per_channel' or a non-empty list of block sizes (positive ints or -1)";
     expect(faults(list, 'pruning')).toEqual([
       `$[0].granularity: ${expected}`,
       '$[1].granularity: a block list needs at least one size',
@@ -198,14 +241,22 @@ describe('pruning keys', () => {
 
   it('accepts the public and internal apply methods and rejects others', () => {
     const methods = ['mul', 'add', 'bypass', 'movement_mul', 'movement_add', 'slim_mul'];
-    expect(parseConfigList(methods.map((apply_method) => ({ op_types: ['Gemm'], apply_method })), 'pruning').configs).toHaveLength(6);
+    expect(
+      parseConfigList(
+        methods.map((apply_method) => ({ op_types: ['Gemm'], apply_method })),
+        'pruning',
+      ).configs,
+    ).toHaveLength(6);
     expect(faults([{ op_types: ['Gemm'], apply_method: 'clamp_round' }], 'pruning')).toEqual([
       '$[0].apply_method: must be one of "mul", "add", "bypass", "movement_mul", "movement_add", "slim_mul"; got "clamp_round"',
     ]);
   });
 
   it('validates align strictly (module_name optional/null, target_name required, dims ints)', () => {
-    const ok = { op_names: ['bn1'], target_settings: { weight: { align: { module_name: 'conv1', target_name: 'weight', dims: [0] } } } };
+    const ok = {
+      op_names: ['bn1'],
+      target_settings: { weight: { align: { module_name: 'conv1', target_name: 'weight', dims: [0] } } },
+    };
     expect(parseConfigList([ok], 'pruning').configs[0]).toEqual(ok);
     const bad = { op_names: ['bn1'], target_settings: { weight: { align: { module: 'conv1', dims: [0.5] } } } };
     expect(faults([bad], 'pruning')).toEqual([
@@ -218,14 +269,18 @@ describe('pruning keys', () => {
 
 describe('unknown keys', () => {
   it('rejects an unknown key at the top level and inside a target setting, each with its path', () => {
-    expect(faults([{ op_types: ['Conv'], sparse_ration: 0.5, target_settings: { weight: { ratio: 0.5 } } }], 'pruning')).toEqual([
+    expect(
+      faults([{ op_types: ['Conv'], sparse_ration: 0.5, target_settings: { weight: { ratio: 0.5 } } }], 'pruning'),
+    ).toEqual([
       "$[0].target_settings.weight.ratio: unknown key 'ratio'",
       "$[0].sparse_ration: unknown key 'sparse_ration'",
     ]);
   });
 
-  it("says when a key belongs to another mode, and that fuse_names is quantization-only", () => {
-    expect(faults([{ op_types: ['Conv'], quant_dtype: 'int8', lambda: 1, fuse_names: [['a', 'b']] }], 'pruning')).toEqual([
+  it('says when a key belongs to another mode, and that fuse_names is quantization-only', () => {
+    expect(
+      faults([{ op_types: ['Conv'], quant_dtype: 'int8', lambda: 1, fuse_names: [['a', 'b']] }], 'pruning'),
+    ).toEqual([
       "$[0].quant_dtype: unknown key 'quant_dtype' (a quantization key; this is a pruning config list)",
       "$[0].lambda: unknown key 'lambda' (a distillation key; this is a pruning config list)",
       "$[0].fuse_names: unknown key 'fuse_names' (fuse_names is for quantization only)",
@@ -233,7 +288,15 @@ describe('unknown keys', () => {
   });
 
   it('says a 2.x key is translated only when the first config is legacy', () => {
-    expect(faults([{ op_types: ['Conv'], sparse_ratio: 0.5 }, { op_types: ['Gemm'], sparsity: 0.5 }], 'pruning')).toEqual([
+    expect(
+      faults(
+        [
+          { op_types: ['Conv'], sparse_ratio: 0.5 },
+          { op_types: ['Gemm'], sparsity: 0.5 },
+        ],
+        'pruning',
+      ),
+    ).toEqual([
       "$[1].sparsity: unknown key 'sparsity' (an NNI 2.x key; 2.x lists are translated only when the first config has exclude, sparsity, sparsity_per_layer, total_sparsity or quant_types)",
     ]);
   });
@@ -249,17 +312,30 @@ describe('quantization keys', () => {
   it('rejects other dtypes with the accepted form in the message', () => {
     const bad = ['int0', 'int33', 'int64', 'float8', 'INT8', 'int08x'];
     const msg = "must be 'int{N}' or 'uint{N}' with N in 1..32, or null for int8";
-    expect(faults(bad.map((quant_dtype) => ({ op_types: ['Conv'], quant_dtype })), 'quantization')).toEqual(
-      bad.map((_, i) => `$[${i}].quant_dtype: ${msg}`),
-    );
-    expect(faults([{ op_types: ['Conv'], quant_dtype: 8 }], 'quantization')).toEqual(['$[0].quant_dtype: expected a string, got 8']);
+    expect(
+      faults(
+        bad.map((quant_dtype) => ({ op_types: ['Conv'], quant_dtype })),
+        'quantization',
+      ),
+    ).toEqual(bad.map((_, i) => `$[${i}].quant_dtype: ${msg}`));
+    expect(faults([{ op_types: ['Conv'], quant_dtype: 8 }], 'quantization')).toEqual([
+      '$[0].quant_dtype: expected a string, got 8',
+    ]);
   });
 
   it('accepts quant_scheme affine / symmetric / null and rejects others', () => {
-    expect(parseConfigList([{ op_types: ['Conv'], quant_scheme: null }, { op_types: ['Conv'], quant_scheme: 'symmetric' }], 'quantization').configs).toHaveLength(2);
-    expect(faults([{ op_types: ['Conv'], target_settings: { weight: { quant_scheme: 'asymmetric' } } }], 'quantization')).toEqual([
-      '$[0].target_settings.weight.quant_scheme: must be one of "affine", "symmetric"; got "asymmetric"',
-    ]);
+    expect(
+      parseConfigList(
+        [
+          { op_types: ['Conv'], quant_scheme: null },
+          { op_types: ['Conv'], quant_scheme: 'symmetric' },
+        ],
+        'quantization',
+      ).configs,
+    ).toHaveLength(2);
+    expect(
+      faults([{ op_types: ['Conv'], target_settings: { weight: { quant_scheme: 'asymmetric' } } }], 'quantization'),
+    ).toEqual(['$[0].target_settings.weight.quant_scheme: must be one of "affine", "symmetric"; got "asymmetric"']);
   });
 
   it('accepts the three quantization apply methods only', () => {
@@ -289,7 +365,9 @@ describe('quantization keys', () => {
       '$[0].fuse_names[3][0]: expected a string, got a list',
       '$[0].fuse_names[3]: a fusion group lists 2 or 3 op names',
     ]);
-    expect(parseConfigList([{ op_names: ['conv1'], fuse_names: [['conv1', 'bn1', 'relu1']] }], 'quantization').configs).toHaveLength(1);
+    expect(
+      parseConfigList([{ op_names: ['conv1'], fuse_names: [['conv1', 'bn1', 'relu1']] }], 'quantization').configs,
+    ).toHaveLength(1);
   });
 
   it('rejects an op in two fusion groups across the list, even next to other faults', () => {
@@ -317,7 +395,12 @@ describe('quantization keys', () => {
 describe('distillation keys', () => {
   it('accepts the BERT tutorial configs (link list + mse, link name + kl)', () => {
     const list = [
-      { op_names: ['bert.encoder.layer.10'], link: ['bert.encoder.layer.10', 'bert.encoder.layer.11'], lambda: 0.9, apply_method: 'mse' },
+      {
+        op_names: ['bert.encoder.layer.10'],
+        link: ['bert.encoder.layer.10', 'bert.encoder.layer.11'],
+        lambda: 0.9,
+        apply_method: 'mse',
+      },
       { op_names: ['classifier'], link: ['classifier'], lambda: 0.9, apply_method: 'kl' },
       { op_types: ['Gemm'], link: 'auto' },
     ];
@@ -326,7 +409,7 @@ describe('distillation keys', () => {
 
   it('rejects a numeric link, a string lambda and an unknown loss', () => {
     expect(faults([{ op_names: ['fc'], link: 3, lambda: '0.9', apply_method: 'l1' }], 'distillation')).toEqual([
-      "$[0].lambda: expected a number, got \"0.9\"",
+      '$[0].lambda: expected a number, got "0.9"',
       "$[0].link: must be a teacher op name, a list of names, or 'auto'",
       '$[0].apply_method: must be one of "mse", "kl"; got "l1"',
     ]);
@@ -367,7 +450,12 @@ describe('NNI doc configs', () => {
   it('accepts the "temporarily setting update" example (no ratio anywhere: NNI only_one is optional)', () => {
     const list = [
       { op_names: ['conv1', 'conv2'], granularity: 'out_channel' },
-      { op_names: ['bn1'], target_settings: { weight: { align: { module_name: 'conv1', target_name: 'weight', dims: [0] }, granularity: 'out_channel' } } },
+      {
+        op_names: ['bn1'],
+        target_settings: {
+          weight: { align: { module_name: 'conv1', target_name: 'weight', dims: [0] }, granularity: 'out_channel' },
+        },
+      },
     ];
     expect(parseConfigList(list, 'pruning').configs).toEqual(list);
   });
@@ -377,12 +465,21 @@ describe('list-level warnings', () => {
   it('warns that an empty list compresses nothing', () => {
     expect(parseConfigList([], 'pruning')).toEqual({
       configs: [],
-      diagnostics: [{ level: 'warning', code: 'empty-config-list', path: '$', message: 'the config list is empty: nothing will be compressed' }],
+      diagnostics: [
+        {
+          level: 'warning',
+          code: 'empty-config-list',
+          path: '$',
+          message: 'the config list is empty: nothing will be compressed',
+        },
+      ],
     });
   });
 
   it('warns that an empty target_names means every template target', () => {
-    expect(parseConfigList([{ op_types: ['Conv'], target_names: [], sparse_ratio: 0.5 }], 'pruning').diagnostics).toEqual([
+    expect(
+      parseConfigList([{ op_types: ['Conv'], target_names: [], sparse_ratio: 0.5 }], 'pruning').diagnostics,
+    ).toEqual([
       {
         level: 'warning',
         code: 'empty-target-names',

@@ -29,8 +29,12 @@ export interface ParsedConfigList<M extends Mode> {
  * @throws ConfigListError listing every fault, e.g. `$[0].target_settings.weight.sparse_ratio: must be ≤ 1`
  */
 export function parseConfigList<M extends Mode>(json: unknown, mode: M): ParsedConfigList<M> {
-  if (!MODES.includes(mode)) throw new TypeError(`unknown compression mode '${String(mode)}'; expected ${MODES.join(', ')}`);
-  if (!Array.isArray(json)) throw new ConfigListError([{ path: '$', message: `expected a list of config objects, got ${describeValue(json)}` }]);
+  if (!MODES.includes(mode))
+    throw new TypeError(`unknown compression mode '${String(mode)}'; expected ${MODES.join(', ')}`);
+  if (!Array.isArray(json))
+    throw new ConfigListError([
+      { path: '$', message: `expected a list of config objects, got ${describeValue(json)}` },
+    ]);
   const shapeIssues = unsafeShapeIssues(json);
   if (shapeIssues.length > 0) throw new ConfigListError(shapeIssues);
   const legacy = translateLegacyConfigList(json);
@@ -57,7 +61,10 @@ function unsafeShapeIssues(list: unknown[]): ConfigIssue[] {
   for (const { path, reason } of findUnsafeKeys(list)) {
     issues.push({
       path: jsonPath(path),
-      message: reason === 'prototype' ? `the key '${String(path[path.length - 1])}' is not allowed (it names JavaScript's prototype machinery)` : `nested deeper than ${MAX_JSON_DEPTH} levels`,
+      message:
+        reason === 'prototype'
+          ? `the key '${String(path[path.length - 1])}' is not allowed (it names JavaScript's prototype machinery)`
+          : `nested deeper than ${MAX_JSON_DEPTH} levels`,
     });
   }
   return issues;
@@ -70,17 +77,28 @@ function byConfigIndex(issues: ConfigIssue[]): ConfigIssue[] {
 }
 
 /** `op_types` / `exclude_op_types` read as ONNX op types (PyTorch class names mapped, with diagnostics). */
-function withOnnxOpTypes<E extends { op_types?: string[]; exclude_op_types?: string[] }>(entry: E, index: number, diagnostics: Diagnostic[]): E {
+function withOnnxOpTypes<E extends { op_types?: string[]; exclude_op_types?: string[] }>(
+  entry: E,
+  index: number,
+  diagnostics: Diagnostic[],
+): E {
   const out = { ...entry };
   if (entry.op_types) out.op_types = mapTorchOpTypes(entry.op_types, 'op_types', index, diagnostics);
-  if (entry.exclude_op_types) out.exclude_op_types = mapTorchOpTypes(entry.exclude_op_types, 'exclude_op_types', index, diagnostics);
+  if (entry.exclude_op_types)
+    out.exclude_op_types = mapTorchOpTypes(entry.exclude_op_types, 'exclude_op_types', index, diagnostics);
   return out;
 }
 
 /** Legal but probably unintended: an empty list, an empty `target_names` (NNI reads it as "every template target"). */
 function listWarnings(length: number, valid: readonly [{ target_names?: string[] }, number][]): Diagnostic[] {
   const out: Diagnostic[] = [];
-  if (length === 0) out.push({ level: 'warning', code: 'empty-config-list', path: '$', message: 'the config list is empty: nothing will be compressed' });
+  if (length === 0)
+    out.push({
+      level: 'warning',
+      code: 'empty-config-list',
+      path: '$',
+      message: 'the config list is empty: nothing will be compressed',
+    });
   for (const [entry, index] of valid) {
     if (entry.target_names?.length !== 0) continue;
     out.push({
@@ -114,11 +132,15 @@ function fusionGroupIssues(view: FusionView, index: number, seen: Map<string, st
     group.forEach((name, k) => {
       const path = jsonPath([index, 'fuse_names', g, k]);
       const first = seen.get(name);
-      if (first !== undefined) issues.push({ path, message: `'${name}' is already fused at ${first}; an op may be in one fusion group only` });
+      if (first !== undefined)
+        issues.push({ path, message: `'${name}' is already fused at ${first}; an op may be in one fusion group only` });
       else seen.set(name, path);
     });
     if (!selectsByName(view, group[0]!)) {
-      issues.push({ path: jsonPath([index, 'fuse_names', g, 0]), message: `'${group[0]}' must be selected by this config's op_names or op_names_re` });
+      issues.push({
+        path: jsonPath([index, 'fuse_names', g, 0]),
+        message: `'${group[0]}' must be selected by this config's op_names or op_names_re`,
+      });
     }
   });
   return issues;

@@ -22,7 +22,12 @@ export const SELECTION_KEYS = [
 export const SELECTOR_KEYS = ['op_types', 'op_names', 'op_names_re'] as const;
 
 /** Keys that are never shortcuts: every other top-level key is copied into targets that declare it. */
-export const NON_SHORTCUT_KEYS: ReadonlySet<string> = new Set([...SELECTION_KEYS, 'target_names', 'target_settings', 'fuse_names']);
+export const NON_SHORTCUT_KEYS: ReadonlySet<string> = new Set([
+  ...SELECTION_KEYS,
+  'target_names',
+  'target_settings',
+  'fuse_names',
+]);
 
 /** `dependency_group_id: 'auto'` = take the group from the channel-dependency analysis instead of a user id. */
 export const AUTO_DEPENDENCY_GROUP = 'auto';
@@ -64,8 +69,14 @@ const blockDim = z.number().refine((n) => Number.isInteger(n) && (n === -1 || n 
 
 /** `'default'`, a channel keyword, or a block kernel such as `[4, 4]` / `[-1, 1]` (NNI-SEMANTICS §2). */
 export const granularitySchema = z.union(
-  [z.enum(['default', 'out_channel', 'in_channel', 'per_channel']), z.array(blockDim).min(1, { error: 'a block list needs at least one size' })],
-  { error: "must be 'default', 'out_channel', 'in_channel', 'per_channel' or a non-empty list of block sizes (positive ints or -1)" },
+  [
+    z.enum(['default', 'out_channel', 'in_channel', 'per_channel']),
+    z.array(blockDim).min(1, { error: 'a block list needs at least one size' }),
+  ],
+  {
+    error:
+      "must be 'default', 'out_channel', 'in_channel', 'per_channel' or a non-empty list of block sizes (positive ints or -1)",
+  },
 );
 export type Granularity = z.infer<typeof granularitySchema>;
 
@@ -118,7 +129,11 @@ function pruningRatioRules(setting: Record<string, unknown>, ctx: z.RefinementCt
   // Runs even when the value is not an object (ALWAYS); that fault is reported by the object schema.
   if (typeof setting !== 'object' || setting === null) return;
   if (setting.sparse_ratio != null && setting.sparse_threshold != null) {
-    ctx.addIssue({ code: 'custom', path: ['sparse_threshold'], message: 'cannot be set together with sparse_ratio (set only one)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sparse_threshold'],
+      message: 'cannot be set together with sparse_ratio (set only one)',
+    });
   }
   const { min_sparse_ratio: min, max_sparse_ratio: max } = setting;
   // Only between in-range values: an out-of-range bound already has its own fault.

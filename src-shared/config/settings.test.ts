@@ -1,6 +1,14 @@
 /** @file Tests of resolveSettings (NNI's ModuleSetting.get) and defaultGranularity, with NNI doc configs. */
 import { describe, expect, it } from 'vitest';
-import { defaultGranularity, NoTemplateError, normaliseTargetNames, parseConfigList, resolveSettings, type Diagnostic, type Mode } from './index.ts';
+import {
+  defaultGranularity,
+  NoTemplateError,
+  normaliseTargetNames,
+  parseConfigList,
+  resolveSettings,
+  type Diagnostic,
+  type Mode,
+} from './index.ts';
 
 /** Parses one entry and resolves it for one op type; returns plain objects for exact comparison. */
 function resolve(mode: Mode, opType: string, entry: unknown, diagnostics?: Diagnostic[]): Record<string, unknown> {
@@ -45,19 +53,28 @@ describe('shortcut keys', () => {
   });
 
   it('copies a shortcut only into targets that declare the key (granularity: weight yes, bias no)', () => {
-    expect(resolve('pruning', 'Conv', { op_types: ['Conv2d'], sparse_ratio: 0.5, granularity: 'out_channel' })).toEqual({
-      weight: { ...WEIGHT_UNSET, sparse_ratio: 0.5, granularity: 'out_channel' },
-      bias: BIAS,
-    });
+    expect(resolve('pruning', 'Conv', { op_types: ['Conv2d'], sparse_ratio: 0.5, granularity: 'out_channel' })).toEqual(
+      {
+        weight: { ...WEIGHT_UNSET, sparse_ratio: 0.5, granularity: 'out_channel' },
+        bias: BIAS,
+      },
+    );
   });
 
   it('lets apply_method, declared by both targets, land on both', () => {
     const out = resolve('pruning', 'Conv', { op_types: ['Conv'], apply_method: 'add' });
-    expect([(out.weight as { apply_method: string }).apply_method, (out.bias as { apply_method: string }).apply_method]).toEqual(['add', 'add']);
+    expect([
+      (out.weight as { apply_method: string }).apply_method,
+      (out.bias as { apply_method: string }).apply_method,
+    ]).toEqual(['add', 'add']);
   });
 
   it('drops a shortcut no target declares (align on a weight-only Gather template)', () => {
-    const out = resolve('pruning', 'Gather', { op_types: ['Embedding'], sparse_ratio: 0.3, align: { target_name: 'weight', dims: [1] } });
+    const out = resolve('pruning', 'Gather', {
+      op_types: ['Embedding'],
+      sparse_ratio: 0.3,
+      align: { target_name: 'weight', dims: [1] },
+    });
     expect(out).toEqual({ weight: { ...WEIGHT_UNSET, sparse_ratio: 0.3 } });
   });
 
@@ -68,7 +85,9 @@ describe('shortcut keys', () => {
       quant_dtype: 'int8',
       fuse_names: [['conv1', 'bn1']],
     });
-    expect(out).toEqual({ weight: { quant_dtype: 'int8', quant_scheme: null, granularity: 'default', apply_method: 'clamp_round' } });
+    expect(out).toEqual({
+      weight: { quant_dtype: 'int8', quant_scheme: null, granularity: 'default', apply_method: 'clamp_round' },
+    });
   });
 });
 
@@ -100,10 +119,16 @@ describe('target_settings', () => {
     const out = resolve('pruning', 'BatchNormalization', {
       op_names: ['bn1'],
       target_names: ['weight'],
-      target_settings: { weight: { align: { module_name: 'conv1', target_name: 'weight', dims: [0] }, granularity: 'out_channel' } },
+      target_settings: {
+        weight: { align: { module_name: 'conv1', target_name: 'weight', dims: [0] }, granularity: 'out_channel' },
+      },
     });
     expect(out).toEqual({
-      weight: { ...WEIGHT_UNSET, granularity: 'out_channel', align: { module_name: 'conv1', target_name: 'weight', dims: [0] } },
+      weight: {
+        ...WEIGHT_UNSET,
+        granularity: 'out_channel',
+        align: { module_name: 'conv1', target_name: 'weight', dims: [0] },
+      },
     });
   });
 });
@@ -112,7 +137,12 @@ describe('target names', () => {
   it('default to every template target with _input_ / _output_ normalised to index 0 at the end', () => {
     const out = resolve('quantization', 'Gemm', { op_types: ['Linear'], quant_dtype: 'int8' });
     expect(Object.keys(out)).toEqual(['weight', 'bias', '_input_0', '_output_0']);
-    expect(out.bias).toEqual({ quant_dtype: 'int8', quant_scheme: null, granularity: 'default', apply_method: 'clamp_round' });
+    expect(out.bias).toEqual({
+      quant_dtype: 'int8',
+      quant_scheme: null,
+      granularity: 'default',
+      apply_method: 'clamp_round',
+    });
   });
 
   it('the NNI doc quantization config: _input_ → _input_0, _output_ → _output_0, int8 affine on each', () => {
@@ -124,23 +154,38 @@ describe('target names', () => {
       granularity: 'default',
       fuse_names: [['conv1', 'batchnorm1']],
     });
-    const setting = { quant_dtype: 'int8', quant_scheme: 'affine', granularity: 'default', apply_method: 'clamp_round' };
+    const setting = {
+      quant_dtype: 'int8',
+      quant_scheme: 'affine',
+      granularity: 'default',
+      apply_method: 'clamp_round',
+    };
     expect(out).toEqual({ weight: setting, _input_0: setting, _output_0: setting });
     expect(Object.keys(out)).toEqual(['weight', '_input_0', '_output_0']);
   });
 
   it('an empty target_names means every template target (NNI)', () => {
-    expect(Object.keys(resolve('pruning', 'Conv', { op_types: ['Conv'], target_names: [], sparse_ratio: 0.5 }))).toEqual(['weight', 'bias']);
+    expect(
+      Object.keys(resolve('pruning', 'Conv', { op_types: ['Conv'], target_names: [], sparse_ratio: 0.5 })),
+    ).toEqual(['weight', 'bias']);
   });
 
   it('normaliseTargetNames keeps order, moves the bare prefixes last and collapses duplicates', () => {
-    expect(normaliseTargetNames(['_output_', 'weight', '_input_', '_input_0', 'weight'])).toEqual(['weight', '_input_0', '_output_0']);
+    expect(normaliseTargetNames(['_output_', 'weight', '_input_', '_input_0', 'weight'])).toEqual([
+      'weight',
+      '_input_0',
+      '_output_0',
+    ]);
   });
 });
 
 describe('input / output fallback', () => {
   it('_input_1 not in the template takes the _input_ setting, shortcuts included', () => {
-    const out = resolve('quantization', 'Add', { op_types: ['Add'], target_names: ['_input_0', '_input_1'], quant_dtype: 'uint8' });
+    const out = resolve('quantization', 'Add', {
+      op_types: ['Add'],
+      target_names: ['_input_0', '_input_1'],
+      quant_dtype: 'uint8',
+    });
     const setting = { quant_dtype: 'uint8', quant_scheme: null, granularity: 'default', apply_method: 'clamp_round' };
     expect(out).toEqual({ _input_0: setting, _input_1: setting });
   });
@@ -151,7 +196,9 @@ describe('input / output fallback', () => {
       target_names: ['_input_2'],
       target_settings: { _input_: { quant_scheme: 'affine' } },
     });
-    expect(out).toEqual({ _input_2: { quant_dtype: null, quant_scheme: 'affine', granularity: 'default', apply_method: 'clamp_round' } });
+    expect(out).toEqual({
+      _input_2: { quant_dtype: null, quant_scheme: 'affine', granularity: 'default', apply_method: 'clamp_round' },
+    });
   });
 
   it('a target_settings entry for _input_1 itself is taken as written, not merged with _input_ (NNI)', () => {
@@ -171,14 +218,21 @@ describe('input / output fallback', () => {
       lambda: 0.9,
       apply_method: 'mse',
     });
-    expect(out).toEqual({ _output_0: { lambda: 0.9, link: ['bert.encoder.layer.0', 'bert.encoder.layer.1'], apply_method: 'mse' } });
+    expect(out).toEqual({
+      _output_0: { lambda: 0.9, link: ['bert.encoder.layer.0', 'bert.encoder.layer.1'], apply_method: 'mse' },
+    });
   });
 });
 
 describe('faults found while resolving', () => {
   it('a target neither the template nor target_settings defines is left out with an error diagnostic naming it', () => {
     const diagnostics: Diagnostic[] = [];
-    const out = resolve('pruning', 'BatchNormalization', { op_names: ['bn1'], target_names: ['weight', 'running_mean'], sparse_ratio: 0.5 }, diagnostics);
+    const out = resolve(
+      'pruning',
+      'BatchNormalization',
+      { op_names: ['bn1'], target_names: ['weight', 'running_mean'], sparse_ratio: 0.5 },
+      diagnostics,
+    );
     expect(Object.keys(out)).toEqual(['weight']);
     expect(diagnostics).toEqual([
       {
@@ -186,14 +240,17 @@ describe('faults found while resolving', () => {
         code: 'unknown-target',
         path: '$[0].target_names',
         node: 'n1',
-        message: "target 'running_mean' is defined neither by the pruning template of BatchNormalization (weight, bias) nor by target_settings",
+        message:
+          "target 'running_mean' is defined neither by the pruning template of BatchNormalization (weight, bias) nor by target_settings",
       },
     ]);
   });
 
   it('an _output_ on a template without _output_ has no fallback', () => {
     const diagnostics: Diagnostic[] = [];
-    expect(resolve('pruning', 'Conv', { op_types: ['Conv'], target_names: ['_output_'], sparse_ratio: 0.5 }, diagnostics)).toEqual({});
+    expect(
+      resolve('pruning', 'Conv', { op_types: ['Conv'], target_names: ['_output_'], sparse_ratio: 0.5 }, diagnostics),
+    ).toEqual({});
     expect(diagnostics.map((d) => d.message)).toEqual([
       "target '_output_0' is defined neither by the pruning template of Conv (weight, bias) nor by target_settings",
     ]);
@@ -204,20 +261,42 @@ describe('faults found while resolving', () => {
     resolve(
       'pruning',
       'Conv',
-      { op_types: ['Conv'], sparse_ratio: 0.5, min_sparse_ratio: 0.6, target_settings: { weight: { sparse_threshold: 0.1, max_sparse_ratio: 0.4 } } },
+      {
+        op_types: ['Conv'],
+        sparse_ratio: 0.5,
+        min_sparse_ratio: 0.6,
+        target_settings: { weight: { sparse_threshold: 0.1, max_sparse_ratio: 0.4 } },
+      },
       diagnostics,
     );
     expect(diagnostics.map((d) => [d.level, d.code, d.message])).toEqual([
-      ['warning', 'ratio-and-threshold', "target 'weight' has both sparse_ratio and sparse_threshold after merging; both rules apply"],
+      [
+        'warning',
+        'ratio-and-threshold',
+        "target 'weight' has both sparse_ratio and sparse_threshold after merging; both rules apply",
+      ],
       ['error', 'min-above-max', "target 'weight' has min_sparse_ratio 0.6 > max_sparse_ratio 0.4 after merging"],
     ]);
   });
 
   it('ops without weights that simulation can mask have input / output pruning targets by default', () => {
-    const { configs } = parseConfigList([{ op_types: ['Softmax'], apply_method: 'add', target_settings: { _input_: { align: { module_name: 'fc', target_name: 'weight', dims: [0] } } } }], 'pruning');
+    const { configs } = parseConfigList(
+      [
+        {
+          op_types: ['Softmax'],
+          apply_method: 'add',
+          target_settings: { _input_: { align: { module_name: 'fc', target_name: 'weight', dims: [0] } } },
+        },
+      ],
+      'pruning',
+    );
     const r = resolveSettings('pruning', 'Softmax', configs[0]!);
     expect([...r.keys()]).toEqual(['_input_0', '_output_0']);
-    expect(r.get('_input_0')).toEqual({ granularity: 'default', apply_method: 'add', align: { module_name: 'fc', target_name: 'weight', dims: [0] } });
+    expect(r.get('_input_0')).toEqual({
+      granularity: 'default',
+      apply_method: 'add',
+      align: { module_name: 'fc', target_name: 'weight', dims: [0] },
+    });
     expect(r.get('_output_0')).toEqual({ granularity: 'default', apply_method: 'add' });
   });
 
@@ -234,11 +313,16 @@ describe('faults found while resolving', () => {
       );
     }
     const q = parseConfigList([{ op_types: ['Softmax'], quant_dtype: 'int8' }], 'quantization').configs[0]!;
-    expect(() => resolveSettings('quantization', 'Softmax', q)).toThrow(/no quantization template for ONNX op type 'Softmax'/);
+    expect(() => resolveSettings('quantization', 'Softmax', q)).toThrow(
+      /no quantization template for ONNX op type 'Softmax'/,
+    );
   });
 
   it('does not mutate the entry or the registry', () => {
-    const { configs } = parseConfigList([{ op_types: ['Conv'], sparse_ratio: 0.5, target_settings: { bias: { sparse_ratio: 0.1 } } }], 'pruning');
+    const { configs } = parseConfigList(
+      [{ op_types: ['Conv'], sparse_ratio: 0.5, target_settings: { bias: { sparse_ratio: 0.1 } } }],
+      'pruning',
+    );
     const before = structuredClone(configs[0]);
     const first = resolveSettings('pruning', 'Conv', configs[0]!);
     first.get('weight')!.sparse_ratio = 0.99;

@@ -105,7 +105,12 @@ export function isIoTarget(name: string): boolean {
   return ioPrefix(name) !== undefined;
 }
 
-function unknownTarget(mode: Mode, opType: string, name: string, templateTargets: string[]): Omit<Diagnostic, 'path' | 'node'> {
+function unknownTarget(
+  mode: Mode,
+  opType: string,
+  name: string,
+  templateTargets: string[],
+): Omit<Diagnostic, 'path' | 'node'> {
   const known = templateTargets.length === 0 ? 'no targets' : templateTargets.join(', ');
   return {
     level: 'error',
@@ -124,7 +129,11 @@ function checkPruningSettings(settings: ReadonlyMap<string, JsonObject>, options
         message: `target '${name}' has both sparse_ratio and sparse_threshold after merging; both rules apply`,
       });
     }
-    if (typeof s.min_sparse_ratio === 'number' && typeof s.max_sparse_ratio === 'number' && s.min_sparse_ratio > s.max_sparse_ratio) {
+    if (
+      typeof s.min_sparse_ratio === 'number' &&
+      typeof s.max_sparse_ratio === 'number' &&
+      s.min_sparse_ratio > s.max_sparse_ratio
+    ) {
       report(options, {
         level: 'error',
         code: 'min-above-max',

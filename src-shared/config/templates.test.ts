@@ -38,9 +38,20 @@ describe('pruning table', () => {
   });
 
   it('gives activations input / output targets, no weights', () => {
-    expect(getTemplate('pruning', 'Relu')).toEqual({ _input_: { granularity: 'default', apply_method: 'mul' }, _output_: { granularity: 'default', apply_method: 'mul' } });
+    expect(getTemplate('pruning', 'Relu')).toEqual({
+      _input_: { granularity: 'default', apply_method: 'mul' },
+      _output_: { granularity: 'default', apply_method: 'mul' },
+    });
     expect(getTemplate('pruning', 'TopK')).toBeUndefined();
-    expect(Object.keys(PRUNING_TEMPLATES)).toEqual(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'BatchNormalization', 'LayerNormalization', 'Gather']);
+    expect(Object.keys(PRUNING_TEMPLATES)).toEqual([
+      'Conv',
+      'ConvTranspose',
+      'Gemm',
+      'MatMul',
+      'BatchNormalization',
+      'LayerNormalization',
+      'Gather',
+    ]);
   });
 });
 
@@ -54,8 +65,20 @@ describe('quantization table', () => {
   });
 
   it('gives activation / pooling / Add / Concat ops _input_ and _output_ only', () => {
-    const io = ['Relu', 'Clip', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Sigmoid', 'HardSwish', 'HardSigmoid', 'Add', 'Concat'];
-    for (const op of io) expect([op, getTemplate('quantization', op)]).toEqual([op, { _input_: QUANT_TARGET, _output_: QUANT_TARGET }]);
+    const io = [
+      'Relu',
+      'Clip',
+      'MaxPool',
+      'AveragePool',
+      'GlobalAveragePool',
+      'Sigmoid',
+      'HardSwish',
+      'HardSigmoid',
+      'Add',
+      'Concat',
+    ];
+    for (const op of io)
+      expect([op, getTemplate('quantization', op)]).toEqual([op, { _input_: QUANT_TARGET, _output_: QUANT_TARGET }]);
     expect(Object.keys(QUANTIZATION_TEMPLATES)).toHaveLength(15);
     expect(getTemplate('quantization', 'Softmax')).toBeUndefined();
   });
@@ -87,14 +110,25 @@ describe('registerTemplate', () => {
     const custom: Template<'pruning'> = {
       p1: { ...PRUNABLE_WEIGHT, granularity: [1, -1] },
       p2: { ...PRUNABLE_WEIGHT, granularity: [1, -1] },
-      _output_: { align: { module_name: null, target_name: 'p1', dims: [0] }, apply_method: 'mul', granularity: [-1, 1] },
+      _output_: {
+        align: { module_name: null, target_name: 'p1', dims: [0] },
+        apply_method: 'mul',
+        granularity: [-1, 1],
+      },
     };
     registerTemplate('pruning', 'CustomizedModule', custom);
     expect(getTemplate('pruning', 'CustomizedModule')).toEqual(custom);
   });
 
   it('stores a copy, and a second registration replaces the first', () => {
-    const t = { _output_: { quant_dtype: 'uint8', quant_scheme: 'affine' as const, granularity: 'default' as const, apply_method: 'clamp_round' as const } };
+    const t = {
+      _output_: {
+        quant_dtype: 'uint8',
+        quant_scheme: 'affine' as const,
+        granularity: 'default' as const,
+        apply_method: 'clamp_round' as const,
+      },
+    };
     registerTemplate('quantization', 'MyGelu', t);
     t._output_.quant_dtype = 'int4';
     expect(getTemplate('quantization', 'MyGelu')!._output_!.quant_dtype).toBe('uint8');
@@ -104,8 +138,12 @@ describe('registerTemplate', () => {
 
   it('overrides the distillation default for one op type only', () => {
     registerTemplate('distillation', 'Split', { _output_1: { lambda: 0.5, link: 'auto', apply_method: 'kl' } });
-    expect(getTemplate('distillation', 'Split')).toEqual({ _output_1: { lambda: 0.5, link: 'auto', apply_method: 'kl' } });
-    expect(getTemplate('distillation', 'Concat')).toEqual({ _output_: { lambda: null, link: null, apply_method: null } });
+    expect(getTemplate('distillation', 'Split')).toEqual({
+      _output_1: { lambda: 0.5, link: 'auto', apply_method: 'kl' },
+    });
+    expect(getTemplate('distillation', 'Concat')).toEqual({
+      _output_: { lambda: null, link: null, apply_method: null },
+    });
   });
 
   it('rejects an invalid template with the path of each fault and keeps the old one', () => {

@@ -16,13 +16,28 @@ import { z } from 'zod';
 import { ConfigListError } from './errors.ts';
 import { configErrorMap, toConfigIssues } from './issues.ts';
 import { cloneJson } from './json.ts';
-import { SETTING_SCHEMAS, type DistillationSetting, type Mode, type PruningSetting, type QuantizationSetting, type SettingOf } from './schema.ts';
+import {
+  SETTING_SCHEMAS,
+  type DistillationSetting,
+  type Mode,
+  type PruningSetting,
+  type QuantizationSetting,
+  type SettingOf,
+} from './schema.ts';
 
 /** A setting template: target name → target setting. */
 export type Template<M extends Mode = Mode> = Record<string, SettingOf<M>>;
 
 /** Op types whose templates carry parameter targets, each with a row in `PARAM_ROLES`. */
-export const PARAM_OP_TYPES = ['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'BatchNormalization', 'LayerNormalization', 'Gather'] as const;
+export const PARAM_OP_TYPES = [
+  'Conv',
+  'ConvTranspose',
+  'Gemm',
+  'MatMul',
+  'BatchNormalization',
+  'LayerNormalization',
+  'Gather',
+] as const;
 export type ParamOpType = (typeof PARAM_OP_TYPES)[number];
 
 /** Where a parameter target lives: an input index, or the one constant operand (MatMul). */
@@ -73,8 +88,18 @@ const alignedBias = (): PruningSetting => ({
 const weightAndBias = (): Template<'pruning'> => ({ weight: prunableWeight(), bias: alignedBias() });
 const weightOnly = (): Template<'pruning'> => ({ weight: prunableWeight() });
 
-const quantTarget = (): QuantizationSetting => ({ quant_dtype: null, quant_scheme: null, granularity: 'default', apply_method: 'clamp_round' });
-const quantParams = (): Template<'quantization'> => ({ _input_: quantTarget(), weight: quantTarget(), bias: quantTarget(), _output_: quantTarget() });
+const quantTarget = (): QuantizationSetting => ({
+  quant_dtype: null,
+  quant_scheme: null,
+  granularity: 'default',
+  apply_method: 'clamp_round',
+});
+const quantParams = (): Template<'quantization'> => ({
+  _input_: quantTarget(),
+  weight: quantTarget(),
+  bias: quantTarget(),
+  _output_: quantTarget(),
+});
 const quantIo = (): Template<'quantization'> => ({ _input_: quantTarget(), _output_: quantTarget() });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -115,13 +140,40 @@ export const QUANTIZATION_TEMPLATES: Readonly<Record<string, Template<'quantizat
  * −1000 with `apply_method: 'add'`, for logits before a Softmax). They get a mask through `align` (NNI's way for
  * activations; one-shot pruners do not rank activations), given in `target_settings`.
  */
-const ioPruning = (): Template<'pruning'> => ({ _input_: { granularity: 'default', apply_method: 'mul' }, _output_: { granularity: 'default', apply_method: 'mul' } });
+const ioPruning = (): Template<'pruning'> => ({
+  _input_: { granularity: 'default', apply_method: 'mul' },
+  _output_: { granularity: 'default', apply_method: 'mul' },
+});
 
 /** The op types without weights whose activations simulation can mask (float in, float out), with `ioPruning` defaults. */
 export const PRUNING_IO_OPS = [
-  'Softmax', 'LogSoftmax', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf', 'Elu', 'Selu', 'HardSigmoid', 'HardSwish', 'Clip',
-  'Add', 'Sub', 'Mul', 'Div', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Flatten', 'Reshape', 'Transpose', 'Concat',
-  'Identity', 'Dropout',
+  'Softmax',
+  'LogSoftmax',
+  'Relu',
+  'LeakyRelu',
+  'Sigmoid',
+  'Tanh',
+  'Gelu',
+  'Erf',
+  'Elu',
+  'Selu',
+  'HardSigmoid',
+  'HardSwish',
+  'Clip',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'Flatten',
+  'Reshape',
+  'Transpose',
+  'Concat',
+  'Identity',
+  'Dropout',
 ] as const;
 
 /** Distillation: any op type gets this template (NNI auto-registers it for every class). */
@@ -133,7 +185,10 @@ export const DISTILLATION_TEMPLATE: Readonly<Template<'distillation'>> = {
 // The registry
 
 const registry: { readonly [M in Mode]: Map<string, Template<M>> } = {
-  pruning: new Map([...Object.entries(cloneJson(PRUNING_TEMPLATES)), ...PRUNING_IO_OPS.map((op) => [op, ioPruning()] as const)]),
+  pruning: new Map([
+    ...Object.entries(cloneJson(PRUNING_TEMPLATES)),
+    ...PRUNING_IO_OPS.map((op) => [op, ioPruning()] as const),
+  ]),
   quantization: new Map(Object.entries(cloneJson(QUANTIZATION_TEMPLATES))),
   distillation: new Map(),
 };
@@ -151,7 +206,10 @@ const registry: { readonly [M in Mode]: Map<string, Template<M>> } = {
 export function registerTemplate<M extends Mode>(mode: M, opType: string, template: Template<M>): void {
   const parsed = z.record(z.string(), SETTING_SCHEMAS[mode]).safeParse(template, { error: configErrorMap });
   if (!parsed.success) {
-    throw new ConfigListError(toConfigIssues(parsed.error.issues, { mode, root: 'template' }), `${mode} template for '${opType}'`);
+    throw new ConfigListError(
+      toConfigIssues(parsed.error.issues, { mode, root: 'template' }),
+      `${mode} template for '${opType}'`,
+    );
   }
   registry[mode].set(opType, cloneJson(template));
 }
@@ -163,6 +221,7 @@ export function registerTemplate<M extends Mode>(mode: M, opType: string, templa
  * @example getTemplate('pruning', 'Conv')?.bias // { align: { module_name: null, target_name: 'weight', dims: [0] }, apply_method: 'mul' }
  */
 export function getTemplate<M extends Mode>(mode: M, opType: string): Template<M> | undefined {
-  const found = registry[mode].get(opType) ?? (mode === 'distillation' ? (DISTILLATION_TEMPLATE as Template<M>) : undefined);
+  const found =
+    registry[mode].get(opType) ?? (mode === 'distillation' ? (DISTILLATION_TEMPLATE as Template<M>) : undefined);
   return found === undefined ? undefined : cloneJson(found);
 }

@@ -32,31 +32,50 @@ describe('TORCH_OP_TYPES', () => {
       Hardsigmoid: ['HardSigmoid'],
       SiLU: [],
     };
-    for (const [torch, onnx] of Object.entries(expected)) expect([torch, TORCH_OP_TYPES[torch]?.onnx]).toEqual([torch, onnx]);
+    for (const [torch, onnx] of Object.entries(expected))
+      expect([torch, TORCH_OP_TYPES[torch]?.onnx]).toEqual([torch, onnx]);
   });
 });
 
 describe('op_types through parseConfigList', () => {
   it("reads 'Conv2d' as 'Conv' with an info diagnostic at the name's path", () => {
-    const { configs, diagnostics } = parseConfigList([{ op_types: ['Conv2d'], sparse_ratio: 0.5, granularity: 'out_channel' }], 'pruning');
+    const { configs, diagnostics } = parseConfigList(
+      [{ op_types: ['Conv2d'], sparse_ratio: 0.5, granularity: 'out_channel' }],
+      'pruning',
+    );
     expect(configs[0]!.op_types).toEqual(['Conv']);
-    expect(diagnostics).toEqual([{ level: 'info', code: 'torch-op-type', path: '$[0].op_types[0]', message: "op_types 'Conv2d' read as ONNX 'Conv'" }]);
+    expect(diagnostics).toEqual([
+      {
+        level: 'info',
+        code: 'torch-op-type',
+        path: '$[0].op_types[0]',
+        message: "op_types 'Conv2d' read as ONNX 'Conv'",
+      },
+    ]);
   });
 
   it("reads 'Linear' as Gemm and MatMul and says MatMul needs a constant weight", () => {
     const { configs, diagnostics } = parseConfigList([{ op_types: ['Linear'], sparse_ratio: 0.8 }], 'pruning');
     expect(configs[0]!.op_types).toEqual(['Gemm', 'MatMul']);
-    expect(diagnostics.map((d) => d.message)).toEqual(["op_types 'Linear' read as ONNX 'Gemm', 'MatMul' (MatMul only where its weight operand is a constant)"]);
+    expect(diagnostics.map((d) => d.message)).toEqual([
+      "op_types 'Linear' read as ONNX 'Gemm', 'MatMul' (MatMul only where its weight operand is a constant)",
+    ]);
   });
 
   it('deduplicates names that read as the same ONNX op, one diagnostic per name', () => {
-    const { configs, diagnostics } = parseConfigList([{ op_types: ['Conv1d', 'Conv2d', 'Conv'], sparse_ratio: 0.5 }], 'pruning');
+    const { configs, diagnostics } = parseConfigList(
+      [{ op_types: ['Conv1d', 'Conv2d', 'Conv'], sparse_ratio: 0.5 }],
+      'pruning',
+    );
     expect(configs[0]!.op_types).toEqual(['Conv']);
     expect(diagnostics.map((d) => d.path)).toEqual(['$[0].op_types[0]', '$[0].op_types[1]']);
   });
 
   it('applies the same reading to exclude_op_types', () => {
-    const { configs, diagnostics } = parseConfigList([{ op_names_re: ['.*'], exclude_op_types: ['BatchNorm2d', 'ReLU'], quant_dtype: 'int8' }], 'quantization');
+    const { configs, diagnostics } = parseConfigList(
+      [{ op_names_re: ['.*'], exclude_op_types: ['BatchNorm2d', 'ReLU'], quant_dtype: 'int8' }],
+      'quantization',
+    );
     expect(configs[0]!.exclude_op_types).toEqual(['BatchNormalization', 'Relu']);
     expect(diagnostics.map((d) => [d.path, d.message])).toEqual([
       ['$[0].exclude_op_types[0]', "exclude_op_types 'BatchNorm2d' read as ONNX 'BatchNormalization'"],
@@ -72,7 +91,8 @@ describe('op_types through parseConfigList', () => {
         level: 'warning',
         code: 'unselectable-op-type',
         path: '$[0].op_types[0]',
-        message: "op_types 'SiLU' matches no ONNX op: PyTorch exports it as Sigmoid followed by Mul; no single ONNX op to select",
+        message:
+          "op_types 'SiLU' matches no ONNX op: PyTorch exports it as Sigmoid followed by Mul; no single ONNX op to select",
       },
     ]);
   });
@@ -84,7 +104,8 @@ describe('op_types through parseConfigList', () => {
       level: 'info',
       code: 'torch-op-type',
       path: '$[3].op_types[0]',
-      message: "op_types 'GELU' read as ONNX 'Gelu' (an Erf-based GELU pattern (exports before opset 20) is not matched)",
+      message:
+        "op_types 'GELU' read as ONNX 'Gelu' (an Erf-based GELU pattern (exports before opset 20) is not matched)",
     });
   });
 
@@ -102,7 +123,10 @@ describe('op_types through parseConfigList', () => {
 
   it('does not treat Object.prototype names as table entries', () => {
     const diagnostics: Diagnostic[] = [];
-    expect(mapTorchOpTypes(['constructor', 'toString'], 'op_types', 0, diagnostics)).toEqual(['constructor', 'toString']);
+    expect(mapTorchOpTypes(['constructor', 'toString'], 'op_types', 0, diagnostics)).toEqual([
+      'constructor',
+      'toString',
+    ]);
     expect(diagnostics).toEqual([]);
   });
 });

@@ -14,7 +14,8 @@ export interface TorchOpTypeRule {
   unselectable?: string;
 }
 
-const to = (onnx: string, note?: string): TorchOpTypeRule => (note === undefined ? { onnx: [onnx] } : { onnx: [onnx], note });
+const to = (onnx: string, note?: string): TorchOpTypeRule =>
+  note === undefined ? { onnx: [onnx] } : { onnx: [onnx], note };
 
 /**
  * PyTorch class → ONNX op types. Names already equal in both (Softmax, Sigmoid, Tanh) map to themselves and
@@ -62,13 +63,23 @@ const quote = (s: string): string => `'${s}'`;
  * @example
  * mapTorchOpTypes(['Conv2d', 'Conv1d'], 'op_types', 0, diagnostics) // ['Conv'], two info diagnostics
  */
-export function mapTorchOpTypes(types: readonly string[], key: string, index: number, diagnostics: Diagnostic[]): string[] {
+export function mapTorchOpTypes(
+  types: readonly string[],
+  key: string,
+  index: number,
+  diagnostics: Diagnostic[],
+): string[] {
   const out = new Set<string>();
   types.forEach((name, k) => {
     const rule = Object.hasOwn(TORCH_OP_TYPES, name) ? TORCH_OP_TYPES[name] : undefined;
     const path = jsonPath([index, key, k]);
     if (rule?.unselectable !== undefined) {
-      diagnostics.push({ level: 'warning', code: 'unselectable-op-type', path, message: `${key} ${quote(name)} matches no ONNX op: ${rule.unselectable}` });
+      diagnostics.push({
+        level: 'warning',
+        code: 'unselectable-op-type',
+        path,
+        message: `${key} ${quote(name)} matches no ONNX op: ${rule.unselectable}`,
+      });
     }
     if (rule === undefined || rule.onnx.length === 0 || (rule.onnx.length === 1 && rule.onnx[0] === name)) {
       out.add(name);
@@ -76,7 +87,12 @@ export function mapTorchOpTypes(types: readonly string[], key: string, index: nu
     }
     for (const onnx of rule.onnx) out.add(onnx);
     const note = rule.note === undefined ? '' : ` (${rule.note})`;
-    diagnostics.push({ level: 'info', code: 'torch-op-type', path, message: `${key} ${quote(name)} read as ONNX ${rule.onnx.map(quote).join(', ')}${note}` });
+    diagnostics.push({
+      level: 'info',
+      code: 'torch-op-type',
+      path,
+      message: `${key} ${quote(name)} read as ONNX ${rule.onnx.map(quote).join(', ')}${note}`,
+    });
   });
   return [...out];
 }

@@ -8,7 +8,11 @@ import { issueSchema } from './dto.ts';
 import * as dto from './dto.ts';
 
 /** One method: what the caller sends, what comes back, and (for long calls) the progress it reports. */
-export interface MethodSpec<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType, Prog extends z.ZodType = z.ZodType> {
+export interface MethodSpec<
+  Req extends z.ZodType = z.ZodType,
+  Res extends z.ZodType = z.ZodType,
+  Prog extends z.ZodType = z.ZodType,
+> {
   request: Req;
   reply: Res;
   progress?: Prog;
@@ -44,9 +48,18 @@ const phaseProgress = z.object({ phase: z.string(), fraction: z.number().min(0).
 export const CONTRACT = {
   models: {
     methods: {
-      open: method('Open a model (path, dropped bytes or a bundled example), trace it once and summarise it.', z.strictObject({ source: dto.modelSourceSchema }), dto.openedModelSchema, phaseProgress),
+      open: method(
+        'Open a model (path, dropped bytes or a bundled example), trace it once and summarise it.',
+        z.strictObject({ source: dto.modelSourceSchema }),
+        dto.openedModelSchema,
+        phaseProgress,
+      ),
       inspect: method('The summary of an opened model.', modelRef, dto.modelInfoSchema),
-      graph: method('Nodes and edges of the main graph, with traced shapes, for the graph view.', modelRef, dto.graphViewSchema),
+      graph: method(
+        'Nodes and edges of the main graph, with traced shapes, for the graph view.',
+        modelRef,
+        dto.graphViewSchema,
+      ),
       targets: method(
         'Check a config list against the model: faults with JSON paths, or the (node, target) pairs it selects.',
         z.strictObject({ modelId: z.string().min(1), mode: z.enum(dto.COMPRESSION_MODES), configList: z.unknown() }),
@@ -61,16 +74,34 @@ export const CONTRACT = {
   },
   experiments: {
     methods: {
-      validate: method('Validate a plan: schema, config lists, input files and available step executors.', z.strictObject({ plan: dto.planInputSchema }), z.object({ ok: z.boolean(), issues: z.array(issueSchema) })),
-      create: method('Create (or find) a named experiment that runs are grouped under.', z.strictObject({ name: z.string().min(1).max(200) }), dto.experimentSchema),
+      validate: method(
+        'Validate a plan: schema, config lists, input files and available step executors.',
+        z.strictObject({ plan: dto.planInputSchema }),
+        z.object({ ok: z.boolean(), issues: z.array(issueSchema) }),
+      ),
+      create: method(
+        'Create (or find) a named experiment that runs are grouped under.',
+        z.strictObject({ name: z.string().min(1).max(200) }),
+        dto.experimentSchema,
+      ),
       list: method('All experiments.', none, z.array(dto.experimentSchema)),
       start: method(
         'Queue a run of a plan; progress arrives as runs events.',
-        z.strictObject({ plan: dto.planInputSchema, experiment: z.string().max(200).optional(), name: z.string().max(200).optional(), tags: z.array(z.string().max(60)).max(30).optional(), notes: z.string().max(10_000).optional() }),
+        z.strictObject({
+          plan: dto.planInputSchema,
+          experiment: z.string().max(200).optional(),
+          name: z.string().max(200).optional(),
+          tags: z.array(z.string().max(60)).max(30).optional(),
+          notes: z.string().max(10_000).optional(),
+        }),
         z.object({ runId: z.string() }),
       ),
       cancel: method('Ask a queued or running run to stop.', runRef, z.object({ cancelled: z.boolean() })),
-      resume: method('Continue a failed, cancelled or interrupted run at its first unfinished step.', runRef, z.object({ runId: z.string() })),
+      resume: method(
+        'Continue a failed, cancelled or interrupted run at its first unfinished step.',
+        runRef,
+        z.object({ runId: z.string() }),
+      ),
       capabilities: method('Step kinds this build can run and the execution providers.', none, dto.capabilitiesSchema),
     },
     events: {},
@@ -79,17 +110,38 @@ export const CONTRACT = {
     methods: {
       list: method('Runs, searchable and sortable.', dto.runFilterSchema, z.array(dto.runSummarySchema)),
       get: method('One run with its steps, artifacts and live progress.', runRef, dto.runDetailSchema),
-      metrics: method('Metric series of runs.', z.strictObject({ runIds: z.array(dto.runIdSchema).min(1).max(50), names: z.array(z.string()).optional() }), dto.metricSeriesSchema),
+      metrics: method(
+        'Metric series of runs.',
+        z.strictObject({ runIds: z.array(dto.runIdSchema).min(1).max(50), names: z.array(z.string()).optional() }),
+        dto.metricSeriesSchema,
+      ),
       layers: method('Per-layer output widths before and after the run.', runRef, z.array(dto.layerWidthSchema)),
-      compare: method('Two or more runs side by side: details, metric series and per-layer widths.', z.strictObject({ runIds: z.array(dto.runIdSchema).min(2).max(20) }), dto.compareReplySchema),
+      compare: method(
+        'Two or more runs side by side: details, metric series and per-layer widths.',
+        z.strictObject({ runIds: z.array(dto.runIdSchema).min(2).max(20) }),
+        dto.compareReplySchema,
+      ),
       remeasure: method(
         'Times the final models of some runs again now, one after another on this machine, each alternating with its original model (one thread, batch 1): latencies that can be set side by side.',
         z.strictObject({ runIds: z.array(dto.runIdSchema).min(1).max(12) }),
         dto.remeasureReplySchema,
       ),
       log: method('The log of a run.', runRef, z.object({ lines: z.array(z.string()) })),
-      active: method('Runs queued or running now, with their latest progress (for a resync after reconnecting).', none, z.array(dto.activeRunSchema)),
-      update: method('Set the name, tags and notes of a run.', z.strictObject({ runId: dto.runIdSchema, name: z.string().trim().min(1, 'a run needs a name').max(200).optional(), tags: z.array(z.string().max(60)).max(30).optional(), notes: z.string().max(10_000).optional() }), dto.runSummarySchema),
+      active: method(
+        'Runs queued or running now, with their latest progress (for a resync after reconnecting).',
+        none,
+        z.array(dto.activeRunSchema),
+      ),
+      update: method(
+        'Set the name, tags and notes of a run.',
+        z.strictObject({
+          runId: dto.runIdSchema,
+          name: z.string().trim().min(1, 'a run needs a name').max(200).optional(),
+          tags: z.array(z.string().max(60)).max(30).optional(),
+          notes: z.string().max(10_000).optional(),
+        }),
+        dto.runSummarySchema,
+      ),
       delete: method('Delete a finished run and its files.', runRef, z.object({ deleted: z.string() })),
     },
     events: {
@@ -117,8 +169,16 @@ export const CONTRACT = {
     methods: {
       get: method('Settings and facts about the shell.', none, dto.settingsSchema),
       set: method('Change settings.', dto.settingsPatchSchema, dto.settingsSchema),
-      chooseFile: method('Native "open file" dialog (Electron only).', z.strictObject({ title: z.string().optional(), filters: z.array(dto.fileFilterSchema).optional() }), dto.chosenPathSchema),
-      chooseFolder: method('Native "choose folder" dialog (Electron only).', z.strictObject({ title: z.string().optional() }), dto.chosenPathSchema),
+      chooseFile: method(
+        'Native "open file" dialog (Electron only).',
+        z.strictObject({ title: z.string().optional(), filters: z.array(dto.fileFilterSchema).optional() }),
+        dto.chosenPathSchema,
+      ),
+      chooseFolder: method(
+        'Native "choose folder" dialog (Electron only).',
+        z.strictObject({ title: z.string().optional() }),
+        dto.chosenPathSchema,
+      ),
     },
     events: {
       changed: dto.settingsSchema,
@@ -134,7 +194,8 @@ export const SERVICE_NAMES = Object.keys(CONTRACT) as ServiceName[];
 // Types both sides derive from the table
 
 type Methods<S extends ServiceSpec> = S['methods'];
-type ProgressOf<M extends MethodSpec> = NonNullable<M['progress']> extends z.ZodType ? z.output<NonNullable<M['progress']>> : never;
+type ProgressOf<M extends MethodSpec> =
+  NonNullable<M['progress']> extends z.ZodType ? z.output<NonNullable<M['progress']>> : never;
 
 /** What a caller passes with a call: progress listener and cancellation. */
 export interface CallOptions<P = unknown> {
@@ -152,7 +213,10 @@ export type Unsubscribe = () => void;
 
 /** A service as the renderer sees it: one async function per method, and `on(event, listener)`. */
 export type ServiceApi<S extends ServiceSpec> = {
-  [K in keyof Methods<S>]: (request: z.input<Methods<S>[K]['request']>, options?: CallOptions<ProgressOf<Methods<S>[K]>>) => Promise<z.output<Methods<S>[K]['reply']>>;
+  [K in keyof Methods<S>]: (
+    request: z.input<Methods<S>[K]['request']>,
+    options?: CallOptions<ProgressOf<Methods<S>[K]>>,
+  ) => Promise<z.output<Methods<S>[K]['reply']>>;
 } & {
   on<E extends keyof S['events'] & string>(event: E, listener: (data: z.output<S['events'][E]>) => void): Unsubscribe;
 };
@@ -176,13 +240,19 @@ export interface PeerInfo {
 
 /** A service as the host implements it: requests arrive validated (zod output types). */
 export type ServiceImpl<S extends ServiceSpec> = {
-  [K in keyof Methods<S>]: (request: z.output<Methods<S>[K]['request']>, ctx: CallContext<ProgressOf<Methods<S>[K]>>) => Promise<z.input<Methods<S>[K]['reply']>> | z.input<Methods<S>[K]['reply']>;
+  [K in keyof Methods<S>]: (
+    request: z.output<Methods<S>[K]['request']>,
+    ctx: CallContext<ProgressOf<Methods<S>[K]>>,
+  ) => Promise<z.input<Methods<S>[K]['reply']>> | z.input<Methods<S>[K]['reply']>;
 };
 
 export type StudioImpl = { [K in ServiceName]: ServiceImpl<Contract[K]> };
 
 /** Payload type of an event. */
-export type EventData<S extends ServiceName, E extends keyof Contract[S]['events']> = Contract[S]['events'][E] extends z.ZodType ? z.output<Contract[S]['events'][E]> : never;
+export type EventData<
+  S extends ServiceName,
+  E extends keyof Contract[S]['events'],
+> = Contract[S]['events'][E] extends z.ZodType ? z.output<Contract[S]['events'][E]> : never;
 
 /** Look up a method's spec (undefined when the contract has no such method). */
 export function methodSpec(service: string, name: string): MethodSpec | undefined {

@@ -129,7 +129,10 @@ export type TargetsReply = z.infer<typeof targetsReplySchema>;
  * A plan as the host stored it (validated there by `parsePlan`); on receipt only its outline is checked.
  * Typed as `Plan` so both sides share one type.
  */
-export const storedPlanSchema = z.looseObject({ model: z.string(), steps: z.array(z.looseObject({ kind: z.string() })) }) as unknown as z.ZodType<Plan>;
+export const storedPlanSchema = z.looseObject({
+  model: z.string(),
+  steps: z.array(z.looseObject({ kind: z.string() })),
+}) as unknown as z.ZodType<Plan>;
 
 /** A plan on its way to the host: any JSON value (the host's `parsePlan` reports faults with JSON paths). */
 export const planInputSchema = z.unknown();
@@ -138,11 +141,24 @@ const datasetDto = z.record(z.string(), z.unknown());
 
 export const examplesSchema = z.object({
   models: z.array(z.object({ id: z.string(), name: z.string(), description: z.string(), path: z.string() })),
-  datasets: z.array(z.object({ id: z.string(), name: z.string(), description: z.string(), dataset: datasetDto, inputShape: z.array(z.number()).optional() })),
+  datasets: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      description: z.string(),
+      dataset: datasetDto,
+      inputShape: z.array(z.number()).optional(),
+    }),
+  ),
 });
 export type Examples = z.infer<typeof examplesSchema>;
 
-const compressorDto = z.object({ name: z.string(), label: z.string(), needsData: z.enum(['none', 'calibration', 'train']), needsTraining: z.boolean() });
+const compressorDto = z.object({
+  name: z.string(),
+  label: z.string(),
+  needsData: z.enum(['none', 'calibration', 'train']),
+  needsTraining: z.boolean(),
+});
 
 export const capabilitiesSchema = z.object({
   /** Step kinds with an executor in this build (a plan may only use these). */
@@ -187,10 +203,17 @@ export const runSummarySchema = z.object({
 export type RunSummary = z.infer<typeof runSummarySchema>;
 
 /** A step as the store keeps it: the report's step fields, plus the executor's raw result and error. */
-export const stepRecordSchema = stepReportSchema.pick({ index: true, kind: true, status: true, startedAt: true, finishedAt: true, durationMs: true }).extend({
-  result: z.object({ metrics: metricSnapshotSchema.partial().optional(), summary: z.record(z.string(), z.unknown()).optional() }).nullable(),
-  error: serializedErrorSchema.nullable(),
-});
+export const stepRecordSchema = stepReportSchema
+  .pick({ index: true, kind: true, status: true, startedAt: true, finishedAt: true, durationMs: true })
+  .extend({
+    result: z
+      .object({
+        metrics: metricSnapshotSchema.partial().optional(),
+        summary: z.record(z.string(), z.unknown()).optional(),
+      })
+      .nullable(),
+    error: serializedErrorSchema.nullable(),
+  });
 export type StepRecordDto = z.infer<typeof stepRecordSchema>;
 
 export const artifactSchema = z.object({
@@ -216,7 +239,12 @@ export const metricSeriesSchema = z.record(z.string(), z.record(z.string(), z.ar
 export type MetricSeries = z.infer<typeof metricSeriesSchema>;
 
 /** Output width (channels / features) of one layer before and after compression. */
-export const layerWidthSchema = z.object({ node: z.string(), opType: z.string(), before: z.int(), after: z.int().nullable() });
+export const layerWidthSchema = z.object({
+  node: z.string(),
+  opType: z.string(),
+  before: z.int(),
+  after: z.int().nullable(),
+});
 export type LayerWidth = z.infer<typeof layerWidthSchema>;
 
 export const compareReplySchema = z.object({
@@ -255,7 +283,11 @@ export const runFilterSchema = z.strictObject({
 });
 export type RunFilter = z.infer<typeof runFilterSchema>;
 
-export const activeRunSchema = z.object({ runId: z.string(), status: runStatusSchema, progress: progressEventSchema.nullable() });
+export const activeRunSchema = z.object({
+  runId: z.string(),
+  status: runStatusSchema,
+  progress: progressEventSchema.nullable(),
+});
 
 export const runIdSchema = z.string().regex(/^[0-9a-f]{4,64}$/, 'must be a run id (hex)');
 
@@ -264,15 +296,27 @@ export const runIdSchema = z.string().regex(/^[0-9a-f]{4,64}$/, 'must be a run i
 
 export const runProgressEventSchema = z.object({ runId: z.string(), event: progressEventSchema });
 export const runLogEventSchema = z.object({ runId: z.string(), event: logEventSchema });
-export const runStatusEventSchema = z.object({ runId: z.string(), status: runStatusSchema, error: serializedErrorSchema.nullable() });
-export const runStepEventSchema = z.object({ runId: z.string(), index: z.int(), kind: z.string(), status: z.enum(STEP_STATUSES) });
+export const runStatusEventSchema = z.object({
+  runId: z.string(),
+  status: runStatusSchema,
+  error: serializedErrorSchema.nullable(),
+});
+export const runStepEventSchema = z.object({
+  runId: z.string(),
+  index: z.int(),
+  kind: z.string(),
+  status: z.enum(STEP_STATUSES),
+});
 export const runChangedEventSchema = z.object({ runId: z.string(), change: z.enum(['created', 'updated', 'deleted']) });
 export const runReportEventSchema = z.object({ runId: z.string(), report: runReportSchema });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Exports and settings
 
-export const exportResultSchema = z.object({ dir: z.string(), files: z.array(z.object({ name: z.string(), sha256: z.string(), size: z.number() })) });
+export const exportResultSchema = z.object({
+  dir: z.string(),
+  files: z.array(z.object({ name: z.string(), sha256: z.string(), size: z.number() })),
+});
 export type ExportResultDto = z.infer<typeof exportResultSchema>;
 
 export const THEMES = ['system', 'light', 'dark'] as const;
@@ -290,7 +334,11 @@ export const settingsSchema = z.object({
   nativeDialogs: z.boolean(),
 });
 export type Settings = z.infer<typeof settingsSchema>;
-export const settingsPatchSchema = z.strictObject({ theme: z.enum(THEMES).optional(), executionProvider: z.enum(EXECUTION_PROVIDERS).optional(), recentFiles: z.array(z.string()).max(20).optional() });
+export const settingsPatchSchema = z.strictObject({
+  theme: z.enum(THEMES).optional(),
+  executionProvider: z.enum(EXECUTION_PROVIDERS).optional(),
+  recentFiles: z.array(z.string()).max(20).optional(),
+});
 
 export const fileFilterSchema = z.object({ name: z.string(), extensions: z.array(z.string()) });
 export const chosenPathSchema = z.object({ path: z.string().nullable() });

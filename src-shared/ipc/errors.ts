@@ -45,7 +45,11 @@ export class IpcError extends Error {
 
 /** The request named a service or method the contract does not have. */
 export function unknownMethodError(service: string, method: string): IpcError {
-  return new IpcError({ name: 'IpcError', code: IPC_CODES.unknownMethod, message: `no method ${service}.${method} in the contract` });
+  return new IpcError({
+    name: 'IpcError',
+    code: IPC_CODES.unknownMethod,
+    message: `no method ${service}.${method} in the contract`,
+  });
 }
 
 /**
@@ -55,12 +59,19 @@ export function unknownMethodError(service: string, method: string): IpcError {
  * @example toSerializedError(new PlanError([...])) // { name: 'PlanError', code: 'PLAN_INVALID', message: '…', details: { issues } }
  */
 export function toSerializedError(e: unknown): SerializedError {
-  if (isSerializedError(e) && !(e instanceof Error)) return { name: e.name, code: e.code, message: e.message, ...(e.details !== undefined ? { details: e.details } : {}) };
+  if (isSerializedError(e) && !(e instanceof Error))
+    return {
+      name: e.name,
+      code: e.code,
+      message: e.message,
+      ...(e.details !== undefined ? { details: e.details } : {}),
+    };
   if (e instanceof Error) {
     const err = e as Error & { code?: unknown; details?: unknown };
     const out: SerializedError = {
       name: err.name || 'Error',
-      code: typeof err.code === 'string' ? err.code : err.name === 'AbortError' ? IPC_CODES.cancelled : IPC_CODES.internal,
+      code:
+        typeof err.code === 'string' ? err.code : err.name === 'AbortError' ? IPC_CODES.cancelled : IPC_CODES.internal,
       message: err.message,
     };
     if (err.details !== undefined) out.details = jsonSafe(err.details);
@@ -102,5 +113,7 @@ export function describeError(e: unknown): string {
 export function errorIssues(e: unknown): { path: string; message: string }[] {
   const details = asIpcError(e).details as { issues?: unknown } | undefined;
   if (!details || !Array.isArray(details.issues)) return [];
-  return details.issues.filter((i): i is { path: string; message: string } => typeof i?.path === 'string' && typeof i?.message === 'string');
+  return details.issues.filter(
+    (i): i is { path: string; message: string } => typeof i?.path === 'string' && typeof i?.message === 'string',
+  );
 }

@@ -5,7 +5,15 @@ import type { Settings } from './dto.ts';
 import { IpcError } from './errors.ts';
 import { decodeWire, encodeWire, fromBase64, memoryTransportPair, RpcClient, RpcServer, toBase64 } from './rpc.ts';
 
-const settings: Settings = { theme: 'dark', executionProvider: 'cpu', recentFiles: [], dataDir: '/tmp/s', version: '1.0.0', shell: 'test', nativeDialogs: false };
+const settings: Settings = {
+  theme: 'dark',
+  executionProvider: 'cpu',
+  recentFiles: [],
+  dataDir: '/tmp/s',
+  version: '1.0.0',
+  shell: 'test',
+  nativeDialogs: false,
+};
 
 /** An implementation where only the methods a test uses do anything. */
 function fakeImpl(overrides: Partial<{ [K in keyof StudioImpl]: Partial<StudioImpl[K]> }> = {}): StudioImpl {
@@ -15,7 +23,10 @@ function fakeImpl(overrides: Partial<{ [K in keyof StudioImpl]: Partial<StudioIm
   const service = (names: string[], o: object = {}) => ({ ...Object.fromEntries(names.map((n) => [n, unused])), ...o });
   return {
     models: service(['open', 'inspect', 'graph', 'targets', 'examples'], overrides.models),
-    experiments: service(['validate', 'create', 'list', 'start', 'cancel', 'resume', 'capabilities'], overrides.experiments),
+    experiments: service(
+      ['validate', 'create', 'list', 'start', 'cancel', 'resume', 'capabilities'],
+      overrides.experiments,
+    ),
     runs: service(['list', 'get', 'metrics', 'layers', 'compare', 'log', 'active', 'update', 'delete'], overrides.runs),
     exports: service(['run', 'suggestDir'], overrides.exports),
     settings: service(['get', 'set', 'chooseFile', 'chooseFolder'], { get: () => settings, ...overrides.settings }),
@@ -55,7 +66,11 @@ describe('calls', () => {
       fakeImpl({
         experiments: {
           start: () => {
-            throw Object.assign(new Error('invalid experiment plan (1 fault)'), { name: 'PlanError', code: 'PLAN_INVALID', details: { issues: [{ path: '$.steps[0].kind', message: 'unknown' }] } });
+            throw Object.assign(new Error('invalid experiment plan (1 fault)'), {
+              name: 'PlanError',
+              code: 'PLAN_INVALID',
+              details: { issues: [{ path: '$.steps[0].kind', message: 'unknown' }] },
+            });
           },
         },
       }),
@@ -70,7 +85,15 @@ describe('calls', () => {
   });
 
   it('a bug on the host crosses as INTERNAL', async () => {
-    const { api } = connect(fakeImpl({ settings: { get: () => { throw new TypeError('x is undefined'); } } }));
+    const { api } = connect(
+      fakeImpl({
+        settings: {
+          get: () => {
+            throw new TypeError('x is undefined');
+          },
+        },
+      }),
+    );
     await expect(api.settings.get({})).rejects.toMatchObject({ name: 'TypeError', code: 'INTERNAL' });
   });
 
@@ -116,7 +139,27 @@ describe('forged payloads', () => {
 });
 
 describe('progress, cancellation, events, disconnects', () => {
-  const opened = { modelId: 'm1', path: '/m.onnx', name: 'm.onnx', info: { irVersion: 8, opset: 17, opsetImports: {}, producer: '', inputs: [], outputs: [], nodes: 0, opTypes: {}, params: 0, macs: null, sizeBytes: 0, uncounted: [], liftedConstants: false, controlFlow: [] } };
+  const opened = {
+    modelId: 'm1',
+    path: '/m.onnx',
+    name: 'm.onnx',
+    info: {
+      irVersion: 8,
+      opset: 17,
+      opsetImports: {},
+      producer: '',
+      inputs: [],
+      outputs: [],
+      nodes: 0,
+      opTypes: {},
+      params: 0,
+      macs: null,
+      sizeBytes: 0,
+      uncounted: [],
+      liftedConstants: false,
+      controlFlow: [],
+    },
+  };
 
   it('reports progress and returns the reply', async () => {
     const { api } = connect(
@@ -131,7 +174,10 @@ describe('progress, cancellation, events, disconnects', () => {
       }),
     );
     const seen: string[] = [];
-    const reply = await api.models.open({ source: { kind: 'example', id: 'x' } }, { onProgress: (p) => seen.push(`${p.phase}:${p.fraction}`) });
+    const reply = await api.models.open(
+      { source: { kind: 'example', id: 'x' } },
+      { onProgress: (p) => seen.push(`${p.phase}:${p.fraction}`) },
+    );
     expect(reply.modelId).toBe('m1');
     expect(seen).toEqual(['reading:0', 'tracing:0.5']);
   });
@@ -175,7 +221,16 @@ describe('progress, cancellation, events, disconnects', () => {
 
   it('a lost connection rejects pending calls with DISCONNECTED and aborts them on the host', async () => {
     let aborted = false;
-    const { api, clientEnd } = connect(fakeImpl({ models: { open: (_r, ctx) => new Promise((_res, rej) => ctx.signal.addEventListener('abort', () => ((aborted = true), rej(new Error('x'))))) } }));
+    const { api, clientEnd } = connect(
+      fakeImpl({
+        models: {
+          open: (_r, ctx) =>
+            new Promise((_res, rej) =>
+              ctx.signal.addEventListener('abort', () => ((aborted = true), rej(new Error('x')))),
+            ),
+        },
+      }),
+    );
     const call = api.models.open({ source: { kind: 'example', id: 'x' } });
     await new Promise((r) => setTimeout(r, 5));
     clientEnd.close('network down');
@@ -188,9 +243,18 @@ describe('progress, cancellation, events, disconnects', () => {
 describe('codec', () => {
   it('round-trips bytes through JSON', () => {
     const bytes = Uint8Array.from({ length: 300 }, (_, i) => (i * 37) % 256);
-    const back = decodeWire(encodeWire({ t: 'call', id: 1, service: 'models', method: 'open', request: { source: { kind: 'bytes', name: 'a.onnx', bytes } } })) as { request: { source: { bytes: Uint8Array } } };
+    const back = decodeWire(
+      encodeWire({
+        t: 'call',
+        id: 1,
+        service: 'models',
+        method: 'open',
+        request: { source: { kind: 'bytes', name: 'a.onnx', bytes } },
+      }),
+    ) as { request: { source: { bytes: Uint8Array } } };
     expect(back.request.source.bytes).toEqual(bytes);
-    for (const n of [0, 1, 2, 3, 4, 5]) expect(fromBase64(toBase64(bytes.subarray(0, n)))).toEqual(bytes.subarray(0, n));
+    for (const n of [0, 1, 2, 3, 4, 5])
+      expect(fromBase64(toBase64(bytes.subarray(0, n)))).toEqual(bytes.subarray(0, n));
     expect(toBase64(new TextEncoder().encode('Man'))).toBe('TWFu');
   });
 });

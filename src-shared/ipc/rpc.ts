@@ -18,7 +18,14 @@ import {
   type StudioImpl,
   type Unsubscribe,
 } from './contract.ts';
-import { IPC_CODES, IpcError, serializedErrorSchema, toSerializedError, unknownMethodError, type SerializedError } from './errors.ts';
+import {
+  IPC_CODES,
+  IpcError,
+  serializedErrorSchema,
+  toSerializedError,
+  unknownMethodError,
+  type SerializedError,
+} from './errors.ts';
 import { Listeners } from './listeners.ts';
 
 export const WIRE_VERSION = 1;
@@ -60,7 +67,10 @@ function badPayload(code: string, what: string, error: z.ZodError): IpcError {
   return new IpcError({
     name: 'IpcValidationError',
     code,
-    message: `${what}: ${issues.slice(0, 3).map((i) => `${i.path}: ${i.message}`).join('; ')}${issues.length > 3 ? ` (+${issues.length - 3} more)` : ''}`,
+    message: `${what}: ${issues
+      .slice(0, 3)
+      .map((i) => `${i.path}: ${i.message}`)
+      .join('; ')}${issues.length > 3 ? ` (+${issues.length - 3} more)` : ''}`,
     details: { issues },
   });
 }
@@ -130,30 +140,58 @@ export class RpcServer {
     const parsed = wireMessageSchema.safeParse(raw);
     if (!parsed.success) {
       const rawId = (raw as { id?: unknown } | null)?.id;
-      if (typeof rawId === 'number' && Number.isInteger(rawId) && rawId > 0) this.send(conn, { t: 'err', id: rawId, error: toSerializedError(badPayload(IPC_CODES.badRequest, 'malformed message', parsed.error)) });
+      if (typeof rawId === 'number' && Number.isInteger(rawId) && rawId > 0)
+        this.send(conn, {
+          t: 'err',
+          id: rawId,
+          error: toSerializedError(badPayload(IPC_CODES.badRequest, 'malformed message', parsed.error)),
+        });
       else this.options.onFault?.(`malformed message dropped: ${zodIssues(parsed.error)[0]?.message ?? ''}`, conn.peer);
       return;
     }
     const msg = parsed.data;
     if (msg.t === 'cancel') return void conn.calls.get(msg.id)?.abort();
     if (msg.t !== 'call') return this.options.onFault?.(`unexpected "${msg.t}" message from a client`, conn.peer);
-    if (conn.calls.has(msg.id)) return this.send(conn, { t: 'err', id: msg.id, error: toSerializedError(new IpcError({ name: 'IpcError', code: IPC_CODES.badRequest, message: `call id ${msg.id} is already in use` })) });
+    if (conn.calls.has(msg.id))
+      return this.send(conn, {
+        t: 'err',
+        id: msg.id,
+        error: toSerializedError(
+          new IpcError({
+            name: 'IpcError',
+            code: IPC_CODES.badRequest,
+            message: `call id ${msg.id} is already in use`,
+          }),
+        ),
+      });
     const controller = new AbortController();
     conn.calls.set(msg.id, controller);
     try {
       const value = await this.dispatch(msg.service, msg.method, msg.request, controller.signal, conn, msg.id);
       if (!controller.signal.aborted) this.send(conn, { t: 'ok', id: msg.id, value });
     } catch (e) {
-      const error = controller.signal.aborted && !(e instanceof IpcError) ? toSerializedError(cancelledError()) : toSerializedError(e);
+      const error =
+        controller.signal.aborted && !(e instanceof IpcError)
+          ? toSerializedError(cancelledError())
+          : toSerializedError(e);
       this.send(conn, { t: 'err', id: msg.id, error });
     } finally {
       conn.calls.delete(msg.id);
     }
   }
 
-  private async dispatch(service: string, name: string, request: unknown, signal: AbortSignal, conn: Connection, callId: number): Promise<unknown> {
+  private async dispatch(
+    service: string,
+    name: string,
+    request: unknown,
+    signal: AbortSignal,
+    conn: Connection,
+    callId: number,
+  ): Promise<unknown> {
     const spec = methodSpec(service, name);
-    const fn = spec ? (this.impl as unknown as Record<string, Record<string, (r: unknown, c: unknown) => unknown>>)[service]?.[name] : undefined;
+    const fn = spec
+      ? (this.impl as unknown as Record<string, Record<string, (r: unknown, c: unknown) => unknown>>)[service]?.[name]
+      : undefined;
     if (!spec || !fn) throw unknownMethodError(service, name);
     const req = spec.request.safeParse(request);
     if (!req.success) throw badPayload(IPC_CODES.badRequest, `invalid request to ${service}.${name}`, req.error);
@@ -161,9 +199,14 @@ export class RpcServer {
       if (!spec.progress || signal.aborted) return;
       this.send(conn, { t: 'progress', id: callId, data: spec.progress.parse(update) });
     };
-    const value = await fn.call((this.impl as unknown as Record<string, object>)[service], req.data, { signal, progress, peer: conn.peer });
+    const value = await fn.call((this.impl as unknown as Record<string, object>)[service], req.data, {
+      signal,
+      progress,
+      peer: conn.peer,
+    });
     const reply = spec.reply.safeParse(value);
-    if (!reply.success) throw badPayload(IPC_CODES.internal, `the host produced an invalid reply for ${service}.${name}`, reply.error);
+    if (!reply.success)
+      throw badPayload(IPC_CODES.internal, `the host produced an invalid reply for ${service}.${name}`, reply.error);
     return reply.data;
   }
 
@@ -178,7 +221,11 @@ export class RpcServer {
 
 /** A one-shot connection for a transport that answers a single call (HTTP POST). */
 export function oneShotConnection(peer: PeerInfo, reply: (msg: WireMessage) => void): Connection {
-  return { peer, calls: new Map(), transport: { send: reply, onMessage: () => () => undefined, onClose: () => () => undefined } };
+  return {
+    peer,
+    calls: new Map(),
+    transport: { send: reply, onMessage: () => () => undefined, onClose: () => () => undefined },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -215,7 +262,10 @@ export class RpcClient {
     private readonly transport: Transport,
     private readonly options: RpcClientOptions = {},
   ) {
-    this.offs = [transport.onMessage((raw) => this.receive(raw)), transport.onClose((reason) => this.failAll(disconnectedError(reason || undefined)))];
+    this.offs = [
+      transport.onMessage((raw) => this.receive(raw)),
+      transport.onClose((reason) => this.failAll(disconnectedError(reason || undefined))),
+    ];
   }
 
   /** Calls `service.method`; rejects with an `IpcError` carrying the remote name, code and details. */
@@ -275,10 +325,18 @@ export class RpcClient {
 
   private receive(raw: unknown): void {
     const parsed = wireMessageSchema.safeParse(raw);
-    if (!parsed.success) return this.fault(badPayload(IPC_CODES.badReply, 'malformed message from the host', parsed.error));
+    if (!parsed.success)
+      return this.fault(badPayload(IPC_CODES.badReply, 'malformed message from the host', parsed.error));
     const msg = parsed.data;
     if (msg.t === 'event') return this.deliver(msg.service, msg.event, msg.data);
-    if (msg.t === 'call' || msg.t === 'cancel') return this.fault(new IpcError({ name: 'IpcError', code: IPC_CODES.badReply, message: `unexpected "${msg.t}" message from the host` }));
+    if (msg.t === 'call' || msg.t === 'cancel')
+      return this.fault(
+        new IpcError({
+          name: 'IpcError',
+          code: IPC_CODES.badReply,
+          message: `unexpected "${msg.t}" message from the host`,
+        }),
+      );
     const call = this.pending.get(msg.id);
     if (!call) return;
     const spec = methodSpec(call.service, call.method)!;
@@ -296,9 +354,13 @@ export class RpcClient {
 
   private deliver(service: string, event: string, data: unknown): void {
     const schema = eventSpec(service, event);
-    if (!schema) return this.fault(new IpcError({ name: 'IpcError', code: IPC_CODES.badReply, message: `unknown event ${service}.${event}` }));
+    if (!schema)
+      return this.fault(
+        new IpcError({ name: 'IpcError', code: IPC_CODES.badReply, message: `unknown event ${service}.${event}` }),
+      );
     const parsed = schema.safeParse(data);
-    if (!parsed.success) return this.fault(badPayload(IPC_CODES.badReply, `invalid ${service}.${event} event`, parsed.error));
+    if (!parsed.success)
+      return this.fault(badPayload(IPC_CODES.badReply, `invalid ${service}.${event} event`, parsed.error));
     for (const l of [...(this.listeners.get(`${service}.${event}`) ?? [])]) {
       try {
         l(parsed.data);
@@ -324,7 +386,8 @@ export function buildApi(call: CallFn, on: OnFn): StudioApi {
   const api: Record<string, Record<string, unknown>> = {};
   for (const [service, spec] of Object.entries(CONTRACT as ContractSpec)) {
     const s: Record<string, unknown> = {};
-    for (const name of Object.keys(spec.methods)) s[name] = (request: unknown, options?: CallOptions) => call(service, name, request, options);
+    for (const name of Object.keys(spec.methods))
+      s[name] = (request: unknown, options?: CallOptions) => call(service, name, request, options);
     s.on = (event: string, listener: (data: unknown) => void) => on(service, event, listener);
     api[service] = s;
   }
@@ -401,7 +464,9 @@ const BYTES_KEY = '__bytes$';
  * @example decodeWire(encodeWire({ t: 'ok', id: 1, value: new Uint8Array([1, 2]) })).value // Uint8Array [1, 2]
  */
 export function encodeWire(message: unknown): string {
-  return JSON.stringify(message, (_key, value: unknown) => (value instanceof Uint8Array ? { [BYTES_KEY]: toBase64(value) } : value));
+  return JSON.stringify(message, (_key, value: unknown) =>
+    value instanceof Uint8Array ? { [BYTES_KEY]: toBase64(value) } : value,
+  );
 }
 
 /** Parses JSON text from the wire (bytes restored); throws on invalid JSON. */
@@ -409,7 +474,12 @@ export function decodeWire(text: string): unknown {
   return JSON.parse(text, (_key, value: unknown) => {
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       const keys = Object.keys(value);
-      if (keys.length === 1 && keys[0] === BYTES_KEY && typeof (value as Record<string, unknown>)[BYTES_KEY] === 'string') return fromBase64((value as Record<string, string>)[BYTES_KEY]!);
+      if (
+        keys.length === 1 &&
+        keys[0] === BYTES_KEY &&
+        typeof (value as Record<string, unknown>)[BYTES_KEY] === 'string'
+      )
+        return fromBase64((value as Record<string, string>)[BYTES_KEY]!);
     }
     return value;
   });
@@ -423,7 +493,11 @@ export function toBase64(bytes: Uint8Array): string {
   let out = '';
   for (let i = 0; i < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + (i + 1 < bytes.length ? B64[(n >> 6) & 63]! : '=') + (i + 2 < bytes.length ? B64[n & 63]! : '=');
+    out +=
+      B64[(n >> 18) & 63]! +
+      B64[(n >> 12) & 63]! +
+      (i + 1 < bytes.length ? B64[(n >> 6) & 63]! : '=') +
+      (i + 2 < bytes.length ? B64[n & 63]! : '=');
   }
   return out;
 }
@@ -433,7 +507,11 @@ export function fromBase64(text: string): Uint8Array {
   const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
   let o = 0;
   for (let i = 0; i < clean.length; i += 4) {
-    const n = ((B64_INDEX.get(clean[i]!) ?? 0) << 18) | ((B64_INDEX.get(clean[i + 1]!) ?? 0) << 12) | ((B64_INDEX.get(clean[i + 2]!) ?? 0) << 6) | (B64_INDEX.get(clean[i + 3]!) ?? 0);
+    const n =
+      ((B64_INDEX.get(clean[i]!) ?? 0) << 18) |
+      ((B64_INDEX.get(clean[i + 1]!) ?? 0) << 12) |
+      ((B64_INDEX.get(clean[i + 2]!) ?? 0) << 6) |
+      (B64_INDEX.get(clean[i + 3]!) ?? 0);
     if (o < out.length) out[o++] = (n >> 16) & 255;
     if (o < out.length) out[o++] = (n >> 8) & 255;
     if (o < out.length) out[o++] = n & 255;

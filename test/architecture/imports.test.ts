@@ -21,7 +21,10 @@ function sources(dir: string): string[] {
 /** Relative module specifiers of `import … from`, `export … from` and `import('…')`. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?\sfrom\s+'([^']+)'/g), ...text.matchAll(/import\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]!);
+  const specs = [
+    ...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?\sfrom\s+'([^']+)'/g),
+    ...text.matchAll(/import\(\s*'([^']+)'\s*\)/g),
+  ].map((m) => m[1]!);
   return specs.filter((s) => s.startsWith('.')).map((s) => resolve(dirname(file), s));
 }
 
@@ -65,8 +68,24 @@ const rel = (f: string) => relative(ROOT, f);
 
 describe('the import graph', () => {
   it('finds cycles (the checker itself)', () => {
-    expect(importCycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]))).toEqual([['a', 'b', 'c']]);
-    expect(importCycles(new Map([['a', ['b']], ['b', []]]))).toEqual([]);
+    expect(
+      importCycles(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+          ['d', ['a']],
+        ]),
+      ),
+    ).toEqual([['a', 'b', 'c']]);
+    expect(
+      importCycles(
+        new Map([
+          ['a', ['b']],
+          ['b', []],
+        ]),
+      ),
+    ).toEqual([]);
   });
 
   it('has no import cycle in src-main or src-shared', () => {

@@ -22,20 +22,45 @@ const MNIST = join(ROOT, 'resources', 'mnist');
 
 async function finetuneAndTest(model: Model): Promise<number> {
   const data = loadIdxPair(join(MNIST, 'train-images-idx3-ubyte.gz'), join(MNIST, 'train-labels-idx1-ubyte.gz'));
-  const r = await train({ model, train: data, optimizer: { type: 'adam', lr: 3e-3 }, schedule: { type: 'cosine' }, batchSize: 64, epochs: 1, seed: 0 }, { maxSteps: STEPS });
+  const r = await train(
+    {
+      model,
+      train: data,
+      optimizer: { type: 'adam', lr: 3e-3 },
+      schedule: { type: 'cosine' },
+      batchSize: 64,
+      epochs: 1,
+      seed: 0,
+    },
+    { maxSteps: STEPS },
+  );
   const test = loadIdxPair(join(MNIST, 't10k-images-idx3-ubyte.gz'), join(MNIST, 't10k-labels-idx1-ubyte.gz'));
   return (await evaluateClassifier(r.model, test, { batchSize: 500, threads: 1 })).top1;
 }
 
 /** Two rows: the allocation and the uniform sparsity of about the same measured latency. */
 export async function benchAllocation(): Promise<Record<string, unknown>[]> {
-  const scan = await sensitivityScan({ model: join(ROOT, 'resources', 'mnist-cnn.onnx'), data: MNIST, evalCount: 1000, batchSize: 64, latencyRuns: 40 });
+  const scan = await sensitivityScan({
+    model: join(ROOT, 'resources', 'mnist-cnn.onnx'),
+    data: MNIST,
+    evalCount: 1000,
+    batchSize: 64,
+    latencyRuns: 40,
+  });
   const alloc = allocate(scan, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1 });
   const check = await checkAllocation(scan, alloc, 100);
   let uniform: { ratio: number; speedup: number; m: Awaited<ReturnType<typeof measureConfigList>> } | null = null;
   for (const ratio of scan.ratios) {
-    const m = await measureConfigList(scan, [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }], 100);
-    if (!uniform || Math.abs(m.measured.speedup - check.measured.speedup) < Math.abs(uniform.speedup - check.measured.speedup)) uniform = { ratio, speedup: m.measured.speedup, m };
+    const m = await measureConfigList(
+      scan,
+      [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }],
+      100,
+    );
+    if (
+      !uniform ||
+      Math.abs(m.measured.speedup - check.measured.speedup) < Math.abs(uniform.speedup - check.measured.speedup)
+    )
+      uniform = { ratio, speedup: m.measured.speedup, m };
   }
   const [accAlloc, accUniform] = [await finetuneAndTest(check.compact), await finetuneAndTest(uniform!.m.compact)];
   return [

@@ -55,8 +55,21 @@ async function runnerOf(ev: Evaluator): Promise<{ runner: StepRunner; release: (
   return { runner: t.runner, release: () => t.release() };
 }
 
-async function benchCase(s: Setup, name: string, spec: Omit<DistillSpec, 'teacher'>, teacherOutputs: (t: Model) => string[]): Promise<Record<string, unknown>> {
-  const config = { train: s.data, optimizer: { type: 'adam' as const, lr: 1e-3 }, batchSize: B, epochs: 1, seed: 0, threads: 1, stepsPerRun: 1 };
+async function benchCase(
+  s: Setup,
+  name: string,
+  spec: Omit<DistillSpec, 'teacher'>,
+  teacherOutputs: (t: Model) => string[],
+): Promise<Record<string, unknown>> {
+  const config = {
+    train: s.data,
+    optimizer: { type: 'adam' as const, lr: 1e-3 },
+    batchSize: B,
+    epochs: 1,
+    seed: 0,
+    threads: 1,
+    stepsPerRun: 1,
+  };
   const input = s.student.graph.inputs[0]!.name;
   const plainEv = new Evaluator(s.student, config);
   const plain = await runnerOf(plainEv);
@@ -77,7 +90,10 @@ async function benchCase(s: Setup, name: string, spec: Omit<DistillSpec, 'teache
         const ce = LOSSES.cross_entropy({ type: 'cross_entropy' }, c);
         const z = c.output();
         const t = c.addInput('teacher_logits', c.e.shape(z), 'float32');
-        return c.e.add(c.e.scale(ce, 1 - (spec.alpha ?? 0.5)), c.e.scale(klLoss(c.e, z, t, spec.temperature ?? 2), spec.alpha ?? 0.5));
+        return c.e.add(
+          c.e.scale(ce, 1 - (spec.alpha ?? 0.5)),
+          c.e.scale(klLoss(c.e, z, t, spec.temperature ?? 2), spec.alpha ?? 0.5),
+        );
       },
     },
   });
@@ -86,7 +102,9 @@ async function benchCase(s: Setup, name: string, spec: Omit<DistillSpec, 'teache
   const teacherRun = () => tOnly.run({ [teacherModel.graph.inputs[0]!.name]: s.x }, outs);
   const rounds: Record<string, number[]> = { plain: [], teacher: [], fused: [], separate: [] };
   const lr = { main: 1e-3 };
-  for (const r of [plain, fused, sep]) for (let i = 0; i < 3; i++) await r.runner.run(r === sep ? { ...batch, teacher_logits: (await teacherRun())[outs[0]!]! } : batch, lr, 1);
+  for (const r of [plain, fused, sep])
+    for (let i = 0; i < 3; i++)
+      await r.runner.run(r === sep ? { ...batch, teacher_logits: (await teacherRun())[outs[0]!]! } : batch, lr, 1);
   for (let round = 0; round < ROUNDS; round++) {
     rounds.plain!.push(await timeIt(RUNS, () => plain.runner.run(batch, lr, 1)));
     rounds.teacher!.push(await timeIt(RUNS, teacherRun));
@@ -126,6 +144,11 @@ export async function benchDistill(): Promise<Record<string, unknown>[]> {
   // step against plain + teacher forward
   return [
     await benchCase(s, 'logits KD (T 4, α 0.7)', { distiller: 'logits', temperature: 4, alpha: 0.7 }, logitsOut),
-    await benchCase(s, 'layer-wise: every Conv output (Adaptive1d, 1×1 projections)', { distiller: 'adaptive1d_layerwise', configList: [{ op_types: ['Conv'] }] }, logitsOut),
+    await benchCase(
+      s,
+      'layer-wise: every Conv output (Adaptive1d, 1×1 projections)',
+      { distiller: 'adaptive1d_layerwise', configList: [{ op_types: ['Conv'] }] },
+      logitsOut,
+    ),
   ];
 }

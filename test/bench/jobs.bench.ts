@@ -29,7 +29,15 @@ export async function benchEventLoop(opts: { spinMs?: number } = {}): Promise<Re
     const model = join(root, 'in', 'net.onnx');
     writeTinyModel(model);
     const runner = new Runner({ store, stepModules: [TEST_STEPS_MODULE] });
-    const job = runner.submit(parsePlan({ model, steps: [{ kind: 'spin', ms: spinMs }, { kind: 'count', n: 20, delayMs: 5 }] }));
+    const job = runner.submit(
+      parsePlan({
+        model,
+        steps: [
+          { kind: 'spin', ms: spinMs },
+          { kind: 'count', n: 20, delayMs: 5 },
+        ],
+      }),
+    );
     const histogram = monitorEventLoopDelay({ resolution: 5 });
     let progress = 0;
     let sampledFrom = 0;

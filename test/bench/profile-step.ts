@@ -38,18 +38,37 @@ const input = model.graph.inputs.find((v) => !v.initializer)!;
 input.type = { kind: 'tensor', dtype: 'float32', shape: [batch, ...sample] };
 for (const o of model.graph.outputs) if (o.type?.kind === 'tensor') o.type = { ...o.type, shape: undefined };
 const n = batch * sample.reduce((a, b) => a * b, 1);
-const x = new Tensor('float32', [batch, ...sample], Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000));
-const labels = Tensor.int64([batch], Array.from({ length: batch }, (_, i) => (i * 7) % 10));
+const x = new Tensor(
+  'float32',
+  [batch, ...sample],
+  Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000),
+);
+const labels = Tensor.int64(
+  [batch],
+  Array.from({ length: batch }, (_, i) => (i * 7) % 10),
+);
 const trace = await traceModel(model, { [input.name]: toOrt(x) }, { threads: 1 });
-const step = buildTrainingStep(model, { ...trace, loss: { type: 'cross_entropy' }, optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9 } });
+const step = buildTrainingStep(model, {
+  ...trace,
+  loss: { type: 'cross_entropy' },
+  optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9 },
+});
 
 const dir = mkdtempSync(join(tmpdir(), 'studio-profile-'));
-const session = await ort.InferenceSession.create(encodeModel(step.model).bytes, { ...sessionOptions({ threads: 1 }), enableProfiling: true, profileFilePrefix: join(dir, 'step') });
+const session = await ort.InferenceSession.create(encodeModel(step.model).bytes, {
+  ...sessionOptions({ threads: 1 }),
+  enableProfiling: true,
+  profileFilePrefix: join(dir, 'step'),
+});
 const sig = step.signature;
 const feeds: Record<string, ort.Tensor> = { [input.name]: toOrt(x), labels: toOrt(labels) };
 const initial = (name: string) => toOrt(model.graph.get(name)!.initializer!.clone());
 for (const p of sig.params) feeds[p.name] = initial(p.name);
-for (const s of sig.state) feeds[s.name] = s.init === 'zeros' ? new ort.Tensor('float32', new Float32Array(s.shape.reduce((a, b) => a * b, 1)), s.shape) : initial(s.name);
+for (const s of sig.state)
+  feeds[s.name] =
+    s.init === 'zeros'
+      ? new ort.Tensor('float32', new Float32Array(s.shape.reduce((a, b) => a * b, 1)), s.shape)
+      : initial(s.name);
 for (const b of sig.buffers) feeds[b.name] = initial(b.name);
 for (const lr of Object.values(sig.lr)) feeds[lr] = new ort.Tensor('float32', Float32Array.of(0.01), []);
 feeds[sig.step] = new ort.Tensor('float32', Float32Array.of(1), []);
@@ -62,9 +81,22 @@ for (let i = 0; i < runs + 1; i++) {
 session.endProfiling();
 await session.release();
 // onnxruntime-node's endProfiling() returns nothing: the file is the one ORT wrote under the prefix
-const file = join(dir, readdirSync(dir).find((f) => f.startsWith('step') && f.endsWith('.json'))!);
+const file = join(
+  dir,
+  readdirSync(dir).find((f) => f.startsWith('step') && f.endsWith('.json'))!,
+);
 
-interface Event { cat?: string; name: string; dur: number; ts: number; args?: { op_name?: string; input_type_shape?: Record<string, number[]>[]; output_type_shape?: Record<string, number[]>[] } }
+interface Event {
+  cat?: string;
+  name: string;
+  dur: number;
+  ts: number;
+  args?: {
+    op_name?: string;
+    input_type_shape?: Record<string, number[]>[];
+    output_type_shape?: Record<string, number[]>[];
+  };
+}
 const events = JSON.parse(readFileSync(file, 'utf8')) as Event[];
 rmSync(dir, { recursive: true, force: true });
 const runsEv = events.filter((e) => e.name === 'model_run').slice(1);
@@ -80,7 +112,11 @@ for (const e of events) {
   rows[r]!.push(e.dur / 1000);
   perOp.set(op, rows);
   const shp = (l?: Record<string, number[]>[]) => (l ?? []).map((t) => `[${Object.values(t)[0]}]`).join(',');
-  const node = perNode.get(e.name) ?? { op, shapes: `${shp(e.args?.input_type_shape)} → ${shp(e.args?.output_type_shape)}`, dur: [] };
+  const node = perNode.get(e.name) ?? {
+    op,
+    shapes: `${shp(e.args?.input_type_shape)} → ${shp(e.args?.output_type_shape)}`,
+    dur: [],
+  };
   node.dur.push(e.dur / 1000);
   perNode.set(e.name, node);
 }
@@ -89,13 +125,28 @@ const median = (xs: number[]) => {
   return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const table = [...perOp].map(([op, rows]) => ({ op, ms: median(rows.map(sum)), nodes: rows[0]!.length })).sort((a, b) => b.ms - a.ms);
+const table = [...perOp]
+  .map(([op, rows]) => ({ op, ms: median(rows.map(sum)), nodes: rows[0]!.length }))
+  .sort((a, b) => b.ms - a.ms);
 const total = sum(table.map((r) => r.ms));
-console.log(`${which}, batch ${batch}, 1 thread, ${step.model.graph.nodes.length} nodes; ${runs} profiled runs${lossOnly ? ' (loss only)' : ''}`);
+console.log(
+  `${which}, batch ${batch}, 1 thread, ${step.model.graph.nodes.length} nodes; ${runs} profiled runs${lossOnly ? ' (loss only)' : ''}`,
+);
 console.log(`wall per run (median): ${median(walls.slice(1)).toFixed(1)} ms; kernel time: ${total.toFixed(1)} ms\n`);
 console.log('op type                      ms/step  nodes  share');
-for (const r of table) console.log(`${r.op.padEnd(28)} ${r.ms.toFixed(2).padStart(7)}  ${String(r.nodes).padStart(5)}  ${((100 * r.ms) / total).toFixed(1).padStart(5)} %`);
+for (const r of table)
+  console.log(
+    `${r.op.padEnd(28)} ${r.ms.toFixed(2).padStart(7)}  ${String(r.nodes).padStart(5)}  ${((100 * r.ms) / total).toFixed(1).padStart(5)} %`,
+  );
 console.log(`\nslowest ${top} ${opFilter ?? ''} nodes (ms, median):`);
-for (const [name, v] of [...perNode].filter(([, v]) => !opFilter || v.op === opFilter).sort((a, b) => median(b[1].dur) - median(a[1].dur)).slice(0, top)) {
-  console.log(`${median(v.dur).toFixed(2).padStart(7)}  ${v.op.padEnd(14)} ${name.replace(/_kernel_time$/, '').slice(0, 48).padEnd(48)} ${v.shapes}`);
+for (const [name, v] of [...perNode]
+  .filter(([, v]) => !opFilter || v.op === opFilter)
+  .sort((a, b) => median(b[1].dur) - median(a[1].dur))
+  .slice(0, top)) {
+  console.log(
+    `${median(v.dur).toFixed(2).padStart(7)}  ${v.op.padEnd(14)} ${name
+      .replace(/_kernel_time$/, '')
+      .slice(0, 48)
+      .padEnd(48)} ${v.shapes}`,
+  );
 }

@@ -25,7 +25,9 @@ import { formatFactor } from '../../src-shared/format.ts';
 const BUDGET = 600;
 const BATCH = 64;
 const SPARSITY = 0.8;
-const CONFIG = [{ op_types: ['Conv'], sparse_ratio: SPARSITY, granularity: 'out_channel', dependency_group_id: 'auto' }];
+const CONFIG = [
+  { op_types: ['Conv'], sparse_ratio: SPARSITY, granularity: 'out_channel', dependency_group_id: 'auto' },
+];
 const optimizer = { type: 'sgd' as const, lr: 0.01, momentum: 0.9 };
 
 const set = (split: 'train' | 'test') => {
@@ -34,15 +36,45 @@ const set = (split: 'train' | 'test') => {
 };
 
 /** Fine-tune `model` under `r`'s masks (kept inside the step) for `steps` steps; top-1 on the test set. */
-async function fineTuned(base: Model, r: PruneResult, steps: number, data: ArrayDataset, test: ArrayDataset): Promise<number> {
+async function fineTuned(
+  base: Model,
+  r: PruneResult,
+  steps: number,
+  data: ArrayDataset,
+  test: ArrayDataset,
+): Promise<number> {
   const sim = simulate(base, r.masks, { applyMethods: r.applyMethods });
   const masks = parameterMasks(sim, r.masks) ?? undefined;
-  const out = steps > 0 ? (await train({ model: sim, train: data, optimizer, batchSize: BATCH, epochs: Math.ceil(steps / Math.floor(data.length / BATCH)), seed: 1, threads: 1, paramMasks: masks }, { maxSteps: steps, evaluateEachEpoch: false })).model : sim;
+  const out =
+    steps > 0
+      ? (
+          await train(
+            {
+              model: sim,
+              train: data,
+              optimizer,
+              batchSize: BATCH,
+              epochs: Math.ceil(steps / Math.floor(data.length / BATCH)),
+              seed: 1,
+              threads: 1,
+              paramMasks: masks,
+            },
+            { maxSteps: steps, evaluateEachEpoch: false },
+          )
+        ).model
+      : sim;
   return (await evaluate(out, test, { batchSize: 500, threads: 1 })).top1;
 }
 
 const evaluator = (model: Model, data: ArrayDataset, steps: number) =>
-  new Evaluator(model, { train: data, optimizer, batchSize: BATCH, epochs: Math.ceil(steps / Math.floor(data.length / BATCH)), seed: 1, threads: 1 });
+  new Evaluator(model, {
+    train: data,
+    optimizer,
+    batchSize: BATCH,
+    epochs: Math.ceil(steps / Math.floor(data.length / BATCH)),
+    seed: 1,
+    threads: 1,
+  });
 
 async function accuracy(): Promise<Record<string, unknown>[]> {
   const model = openModel('resources/mnist-cnn.onnx').model;
@@ -50,25 +82,59 @@ async function accuracy(): Promise<Record<string, unknown>[]> {
   const test = set('test');
   const shapes = await shapesForAutoGroups(model, CONFIG);
   const rows: Record<string, unknown>[] = [];
-  const row = (variant: string, prune: number, tune: number, top1: number, secs: number) => rows.push({ variant, prune_steps: prune, finetune_steps: tune, top1, seconds: secs, ms_per_step: '', vs_plain: '' });
+  const row = (variant: string, prune: number, tune: number, top1: number, secs: number) =>
+    rows.push({
+      variant,
+      prune_steps: prune,
+      finetune_steps: tune,
+      top1,
+      seconds: secs,
+      ms_per_step: '',
+      vs_plain: '',
+    });
   const dense = (await evaluate(model, test, { batchSize: 500, threads: 1 })).top1;
   row('dense (no pruning)', 0, 0, dense, 0);
 
   let t0 = performance.now();
   const l1 = await new L1NormPruner(model, CONFIG, undefined, { shapes }).compress();
   row('L1 one-shot, no fine-tune', 0, 0, await fineTuned(model, l1, 0, data, test), 0);
-  row('L1 one-shot + fine-tune', 0, BUDGET, await fineTuned(model, l1, BUDGET, data, test), (performance.now() - t0) / 1000);
+  row(
+    'L1 one-shot + fine-tune',
+    0,
+    BUDGET,
+    await fineTuned(model, l1, BUDGET, data, test),
+    (performance.now() - t0) / 1000,
+  );
 
   // AGP: 8 updates 40 steps apart (320 steps), then fine-tuning for the rest of the budget
   t0 = performance.now();
   const agpSteps = 320;
-  const agp = await new AGPPruner(new L1NormPruner(model, CONFIG, undefined, { shapes }), { intervalSteps: 40, totalTimes: 8, evaluator: evaluator(model, data, agpSteps) }).compress();
-  row('AGP(L1) + fine-tune', agpSteps, BUDGET - agpSteps, await fineTuned(agp.model, agp, BUDGET - agpSteps, data, test), (performance.now() - t0) / 1000);
+  const agp = await new AGPPruner(new L1NormPruner(model, CONFIG, undefined, { shapes }), {
+    intervalSteps: 40,
+    totalTimes: 8,
+    evaluator: evaluator(model, data, agpSteps),
+  }).compress();
+  row(
+    'AGP(L1) + fine-tune',
+    agpSteps,
+    BUDGET - agpSteps,
+    await fineTuned(agp.model, agp, BUDGET - agpSteps, data, test),
+    (performance.now() - t0) / 1000,
+  );
 
   t0 = performance.now();
   const taylorSteps = 50;
-  const taylor = await new TaylorPruner(model, CONFIG, evaluator(model, data, taylorSteps), { trainingSteps: taylorSteps, shapes }).compress();
-  row('Taylor + fine-tune', taylorSteps, BUDGET - taylorSteps, await fineTuned(taylor.model, taylor, BUDGET - taylorSteps, data, test), (performance.now() - t0) / 1000);
+  const taylor = await new TaylorPruner(model, CONFIG, evaluator(model, data, taylorSteps), {
+    trainingSteps: taylorSteps,
+    shapes,
+  }).compress();
+  row(
+    'Taylor + fine-tune',
+    taylorSteps,
+    BUDGET - taylorSteps,
+    await fineTuned(taylor.model, taylor, BUDGET - taylorSteps, data, test),
+    (performance.now() - t0) / 1000,
+  );
   return rows;
 }
 
@@ -87,15 +153,23 @@ async function overhead(): Promise<Record<string, unknown>[]> {
   const shapes = await shapesForAutoGroups(model, CONFIG);
   const STEPS = 70;
   // one step per ORT call everywhere (hooks need JS between steps; the plain run is held to the same)
-  const ev = () => new Evaluator(model, { train: data, optimizer, batchSize: BATCH, epochs: 1, seed: 1, threads: 1, stepsPerRun: 1 });
-  const budget = (n: number, onProgress: (e: { type: string; step?: number }) => void) => ({ maxSteps: n, onProgress, progressEvery: 1, evaluateEachEpoch: false });
+  const ev = () =>
+    new Evaluator(model, { train: data, optimizer, batchSize: BATCH, epochs: 1, seed: 1, threads: 1, stepsPerRun: 1 });
+  const budget = (n: number, onProgress: (e: { type: string; step?: number }) => void) => ({
+    maxSteps: n,
+    onProgress,
+    progressEvery: 1,
+    evaluateEachEpoch: false,
+  });
   const variants: Record<string, Run> = {
     plain: (n, p) => ev().train(budget(n, p)),
     taylor: (n, p) => new TaylorPruner(model, CONFIG, ev(), { trainingSteps: n, shapes }).compress(budget(n, p)),
-    movement: (n, p) => new MovementPruner(model, CONFIG, ev(), { warmupSteps: 5, cooldownBeginStep: n, shapes }).compress(budget(n, p)),
+    movement: (n, p) =>
+      new MovementPruner(model, CONFIG, ev(), { warmupSteps: 5, cooldownBeginStep: n, shapes }).compress(budget(n, p)),
   };
   const times: Record<string, number[]> = { plain: [], taylor: [], movement: [] };
-  for (let round = 0; round < 5; round++) for (const [k, run] of Object.entries(variants)) times[k]!.push(await stepTime(run, STEPS));
+  for (let round = 0; round < 5; round++)
+    for (const [k, run] of Object.entries(variants)) times[k]!.push(await stepTime(run, STEPS));
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const plain = median(times.plain!);
   return Object.entries(times).map(([k, xs]) => ({
@@ -110,6 +184,8 @@ async function overhead(): Promise<Record<string, unknown>[]> {
 }
 
 export async function benchPrune(): Promise<Record<string, unknown>[]> {
-  console.log(`80 % of the conv channels (auto groups), ${BUDGET} training steps in all per variant, batch ${BATCH}, 1 thread`);
+  console.log(
+    `80 % of the conv channels (auto groups), ${BUDGET} training steps in all per variant, batch ${BATCH}, 1 thread`,
+  );
   return [...(await accuracy()), ...(await overhead())];
 }

@@ -11,7 +11,12 @@
 import { pathToFileURL } from 'node:url';
 import type { Model } from '../../src-main/core/ir/index.ts';
 import { ORT_CPU_STATIC_CONFIG } from '../../src-main/core/compress/quantization/index.ts';
-import { compareQuantizedSpeed, PTQQuantizer, wantsReduceRange, type QuantEvaluator } from '../../src-main/node/quantize/index.ts';
+import {
+  compareQuantizedSpeed,
+  PTQQuantizer,
+  wantsReduceRange,
+  type QuantEvaluator,
+} from '../../src-main/node/quantize/index.ts';
 import { LsqQuantizer, QATQuantizer } from '../../src-main/core/compress/quantization/trained.ts';
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { Evaluator, loadIdxDataset, type RunOptions } from '../../src-main/node/train/index.ts';
@@ -43,10 +48,22 @@ async function int8(model: Model): Promise<{ model: Model; integerOps: number; u
   const q = new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, randomEvaluator(model), { fuse: 'auto', threads: THREADS });
   await q.compress();
   const ex = await q.exportQDQ();
-  return { model: ex.model, integerOps: ex.fusion!.integerOps, unfused: ex.fusion!.unfused.length, ms: performance.now() - t0 };
+  return {
+    model: ex.model,
+    integerOps: ex.fusion!.integerOps,
+    unfused: ex.fusion!.unfused.length,
+    ms: performance.now() - t0,
+  };
 }
 
-async function row(name: string, label: string, dense: Model, fast: Model, goal: number | null, extra: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function row(
+  name: string,
+  label: string,
+  dense: Model,
+  fast: Model,
+  goal: number | null,
+  extra: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
   const c = await compareLatency(dense, fast, { threads: THREADS, runs: ROUNDS, warmup: 3 });
   const speedup = 1 / c.roundRatio;
   return {
@@ -71,23 +88,54 @@ async function prunedInt8(dense: Model): Promise<Record<string, unknown>> {
     speedup = await import('../../src-main/node/speedup/index.ts');
     pruning = await import('../../src-main/core/compress/pruning/index.ts');
   } catch (e) {
-    return { name: 'quant.resnet50.pruned50+int8', status: `pending (speedup module not available: ${(e as Error).message.split('\n')[0]})`, cpu: flags() };
+    return {
+      name: 'quant.resnet50.pruned50+int8',
+      status: `pending (speedup module not available: ${(e as Error).message.split('\n')[0]})`,
+      cpu: flags(),
+    };
   }
   const t = await trace(dense, {});
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape]));
-  const auto = speedup.resolveAutoDependencyGroups([{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }], dense, shapes);
-  const { masks, applyMethods } = await new pruning.L1NormPruner(dense, auto.configList, undefined, { shapes }).compress();
-  const { model: compact } = await new speedup.ModelSpeedup(dense, masks, { applyMethods, benchmark: false }).speedupModel();
+  const auto = speedup.resolveAutoDependencyGroups(
+    [{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }],
+    dense,
+    shapes,
+  );
+  const { masks, applyMethods } = await new pruning.L1NormPruner(dense, auto.configList, undefined, {
+    shapes,
+  }).compress();
+  const { model: compact } = await new speedup.ModelSpeedup(dense, masks, {
+    applyMethods,
+    benchmark: false,
+  }).speedupModel();
   const q = await int8(compact);
-  return row('quant.resnet50.pruned50+int8', 'pruned 50 % + int8 vs dense fp32', dense, q.model, 10, { integer_ops: q.integerOps, not_fused: q.unfused });
+  return row('quant.resnet50.pruned50+int8', 'pruned 50 % + int8 vs dense fp32', dense, q.model, 10, {
+    integer_ops: q.integerOps,
+    not_fused: q.unfused,
+  });
 }
 
 /** int8 vs fp32 at batch 1 and 64 on a dynamic-batch model (the quantize step's never-slower check, measured). */
 async function batchRows(name: string, model: Model, sample: number[]): Promise<Record<string, unknown>[]> {
   const q = await int8(model);
   const rounds = Number(process.env.QUANT_BENCH_ROUNDS_64 ?? 5);
-  const s = await compareQuantizedSpeed(model, q.model, undefined, { batches: [1, 64], threads: THREADS, runs: rounds, sampleShape: sample });
-  return s.batches.map((b) => ({ name: `quant.${name}.batch${b.batch}`, variant: 'int8 QDQ vs fp32', fp32_p50_ms: b.floatMs, fast_p50_ms: b.quantizedMs, speedup: b.speedup, goal: '≥1 (never slower)', threads: THREADS, rounds: s.rounds, cpu: flags() }));
+  const s = await compareQuantizedSpeed(model, q.model, undefined, {
+    batches: [1, 64],
+    threads: THREADS,
+    runs: rounds,
+    sampleShape: sample,
+  });
+  return s.batches.map((b) => ({
+    name: `quant.${name}.batch${b.batch}`,
+    variant: 'int8 QDQ vs fp32',
+    fp32_p50_ms: b.floatMs,
+    fast_p50_ms: b.quantizedMs,
+    speedup: b.speedup,
+    goal: '≥1 (never slower)',
+    threads: THREADS,
+    rounds: s.rounds,
+    cpu: flags(),
+  }));
 }
 
 /**
@@ -97,21 +145,52 @@ async function batchRows(name: string, model: Model, sample: number[]): Promise<
  */
 async function trainingStepRows(): Promise<Record<string, unknown>[]> {
   const model = loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx'));
-  const data = loadIdxDataset(join(RESOURCES_DIR, 'mnist', 'train-images-idx3-ubyte.gz'), join(RESOURCES_DIR, 'mnist', 'train-labels-idx1-ubyte.gz'));
+  const data = loadIdxDataset(
+    join(RESOURCES_DIR, 'mnist', 'train-images-idx3-ubyte.gz'),
+    join(RESOURCES_DIR, 'mnist', 'train-labels-idx1-ubyte.gz'),
+  );
   const steps = 40;
-  const ev = () => new Evaluator(model, { train: data, optimizer: { type: 'adam', lr: 1e-4 }, batchSize: 64, epochs: 1, seed: 0, threads: THREADS, stepsPerRun: 1 });
+  const ev = () =>
+    new Evaluator(model, {
+      train: data,
+      optimizer: { type: 'adam', lr: 1e-4 },
+      batchSize: 64,
+      epochs: 1,
+      seed: 0,
+      threads: THREADS,
+      stepsPerRun: 1,
+    });
   const timed = async (go: (run: RunOptions) => Promise<unknown>): Promise<number> => {
     const at: number[] = [];
-    await go({ maxSteps: steps, progressEvery: 1, onProgress: (e) => void (e.type === 'step' && at.push(performance.now())) });
+    await go({
+      maxSteps: steps,
+      progressEvery: 1,
+      onProgress: (e) => void (e.type === 'step' && at.push(performance.now())),
+    });
     const gaps = at.slice(6).map((t, i) => t - at[i + 5]!);
     return gaps.sort((a, b) => a - b)[gaps.length >> 1]!;
   };
   const w4a8 = [
-    { op_types: ['Conv'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'uint8', quant_scheme: 'symmetric', target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } } },
-    { op_types: ['Gemm'], target_names: ['_input_', 'weight'], quant_dtype: 'uint8', quant_scheme: 'symmetric', target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } } },
+    {
+      op_types: ['Conv'],
+      target_names: ['_input_', 'weight', '_output_'],
+      quant_dtype: 'uint8',
+      quant_scheme: 'symmetric',
+      target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } },
+    },
+    {
+      op_types: ['Gemm'],
+      target_names: ['_input_', 'weight'],
+      quant_dtype: 'uint8',
+      quant_scheme: 'symmetric',
+      target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } },
+    },
   ];
   const variants = {
-    qat: () => timed((run) => new QATQuantizer(model, ORT_CPU_STATIC_CONFIG, ev(), { reduceRange: wantsReduceRange() }).compress(run)),
+    qat: () =>
+      timed((run) =>
+        new QATQuantizer(model, ORT_CPU_STATIC_CONFIG, ev(), { reduceRange: wantsReduceRange() }).compress(run),
+      ),
     lsq: () => timed((run) => new LsqQuantizer(model, w4a8, ev()).compress(run)),
   };
   const rounds = Number(process.env.QUANT_BENCH_TRAIN_ROUNDS ?? 3);
@@ -128,7 +207,17 @@ async function trainingStepRows(): Promise<Record<string, unknown>[]> {
       ratios.push(b / a);
     }
     const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
-    out.push({ name: `quant.train.${name}`, variant: `${name} training step vs fp32 step (example CNN, batch 64, 1 step per call)`, fp32_step_ms: med(fp), quant_step_ms: med(qt), ratio: med(ratios), goal: '≤1.3×', threads: THREADS, rounds, cpu: flags() });
+    out.push({
+      name: `quant.train.${name}`,
+      variant: `${name} training step vs fp32 step (example CNN, batch 64, 1 step per call)`,
+      fp32_step_ms: med(fp),
+      quant_step_ms: med(qt),
+      ratio: med(ratios),
+      goal: '≤1.3×',
+      threads: THREADS,
+      rounds,
+      cpu: flags(),
+    });
   }
   return out;
 }
@@ -146,12 +235,25 @@ export async function benchQuantization(): Promise<Record<string, unknown>[]> {
     const dense = loadCorpusModel(name, 0);
     const q = await int8(dense);
     const short = name.replace('_op17_b1', '');
-    rows.push(await row(`quant.${short}`, `int8 QDQ (U8S8${reduce ? ', 7-bit weights' : ''}) vs fp32`, dense, q.model, short === 'resnet50' ? 3 : null, { integer_ops: q.integerOps, not_fused: q.unfused, quantize_ms: Math.round(q.ms) }));
+    rows.push(
+      await row(
+        `quant.${short}`,
+        `int8 QDQ (U8S8${reduce ? ', 7-bit weights' : ''}) vs fp32`,
+        dense,
+        q.model,
+        short === 'resnet50' ? 3 : null,
+        { integer_ops: q.integerOps, not_fused: q.unfused, quantize_ms: Math.round(q.ms) },
+      ),
+    );
   }
   try {
     rows.push(await prunedInt8(loadCorpusModel('resnet50_op17_b1', 0)));
   } catch (e) {
-    rows.push({ name: 'quant.resnet50.pruned50+int8', status: `failed: ${(e as Error).message.split('\n')[0]}`, cpu: flags() });
+    rows.push({
+      name: 'quant.resnet50.pruned50+int8',
+      status: `failed: ${(e as Error).message.split('\n')[0]}`,
+      cpu: flags(),
+    });
   }
   rows.push(...(await batchRows('mnist_cnn', loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx')), [1, 28, 28])));
   for (const name of (process.env.QUANT_BENCH_BATCH_MODELS ?? 'mobilenet_v2,resnet50').split(',').filter(Boolean)) {

@@ -20,15 +20,20 @@ const want = (s: string) => only.length === 0 || only.includes(s);
 function printTable(rows: Record<string, unknown>[]): void {
   if (rows.length === 0) return;
   const cols = Object.keys(rows[0]!);
-  const cell = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v ?? ''));
+  const cell = (v: unknown) =>
+    typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v ?? '');
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   console.log(cols.map((c, i) => c.padEnd(widths[i]!)).join('  '));
   for (const r of rows) console.log(cols.map((c, i) => cell(r[c]).padEnd(widths[i]!)).join('  '));
 }
 
 async function benchCorpus(): Promise<void> {
-  console.log('\n## corpus: load (decode + materialize weights), trace (session + one run with every value exposed), latency (batch 1, 1 thread)');
-  const entries = corpusManifest().filter((e) => !quick || (e.batch === 'static' && e.opset === 17 && !e.model.startsWith('vgg')));
+  console.log(
+    '\n## corpus: load (decode + materialize weights), trace (session + one run with every value exposed), latency (batch 1, 1 thread)',
+  );
+  const entries = corpusManifest().filter(
+    (e) => !quick || (e.batch === 'static' && e.opset === 17 && !e.model.startsWith('vgg')),
+  );
   const rows: Record<string, unknown>[] = [];
   for (const e of entries) {
     const t0 = performance.now();
@@ -37,7 +42,14 @@ async function benchCorpus(): Promise<void> {
     const bytes = encodeModel(model).bytes;
     const tr = await trace(model, { threads: 1, dimSizes: { batch: 1 } });
     const lat = await benchmark(bytes, { threads: 1, warmup: 3, runs: quick ? 5 : 20, dimSizes: { batch: 1 } });
-    rows.push({ model: e.name.replace('.onnx', ''), load_ms: loadMs, trace_ms: tr.ms + tr.sessionMs, p50_ms: lat.p50, p90_ms: lat.p90, runs: lat.runs });
+    rows.push({
+      model: e.name.replace('.onnx', ''),
+      load_ms: loadMs,
+      trace_ms: tr.ms + tr.sessionMs,
+      p50_ms: lat.p50,
+      p90_ms: lat.p90,
+      runs: lat.runs,
+    });
   }
   printTable(rows);
 }
@@ -59,7 +71,11 @@ const FEATURE_BENCHES: Section[] = [
 async function main(): Promise<void> {
   const cpu = cpuInfo();
   console.log(`# Compression Studio benchmarks — ${new Date().toISOString()}`);
-  console.log(`cpu: ${cpu.model}; logical cores ${cpu.logicalCores}; flags ${Object.entries(cpu.flags).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  console.log(
+    `cpu: ${cpu.model}; logical cores ${cpu.logicalCores}; flags ${Object.entries(cpu.flags)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
   if (want('corpus')) await benchCorpus();
   for (const s of FEATURE_BENCHES) {
     if (!want(s.name) || (s.optIn && !only.includes(s.name))) continue;

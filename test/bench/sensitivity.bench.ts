@@ -21,10 +21,20 @@ export async function benchSensitivity(): Promise<Record<string, unknown>[]> {
   let ref: SensitivityScan | null = null;
   for (const workers of sizes) {
     const t0 = performance.now();
-    const scan = await sensitivityScan({ model: join(ROOT, 'resources', 'mnist-cnn.onnx'), data: join(ROOT, 'resources', 'mnist'), evalCount: 1000, batchSize: 64 }, { dispatcher: localPool(workers) });
+    const scan = await sensitivityScan(
+      {
+        model: join(ROOT, 'resources', 'mnist-cnn.onnx'),
+        data: join(ROOT, 'resources', 'mnist'),
+        evalCount: 1000,
+        batchSize: 64,
+      },
+      { dispatcher: localPool(workers) },
+    );
     const wall = (performance.now() - t0) / 1000;
     ref ??= scan;
-    const same = scan.points.every((p, i) => p.maskDigest === ref!.points[i]!.maskDigest && p.accuracy === ref!.points[i]!.accuracy);
+    const same = scan.points.every(
+      (p, i) => p.maskDigest === ref!.points[i]!.maskDigest && p.accuracy === ref!.points[i]!.accuracy,
+    );
     const scanS = scan.points.reduce((a, p) => a + p.ms, 0) / 1000;
     rows.push({
       name: 'sensitivity.mnist-cnn.3x9',
@@ -33,7 +43,7 @@ export async function benchSensitivity(): Promise<Record<string, unknown>[]> {
       points: scan.points.length,
       wall_s: wall,
       point_s_sum: scanS,
-      'speedup vs 1 worker': (rows[0]?.wall_s as number | undefined ?? wall) / wall,
+      'speedup vs 1 worker': ((rows[0]?.wall_s as number | undefined) ?? wall) / wall,
       same_masks_and_accuracy: same,
     });
   }

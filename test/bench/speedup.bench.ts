@@ -24,7 +24,11 @@ export async function benchSpeedup(): Promise<Record<string, unknown>> {
   const model = loadCorpusModel('resnet50_op17_b1', 0);
   const t = await trace(model, {});
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape]));
-  const auto = resolveAutoDependencyGroups([{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5, dependency_group_id: 'auto' }], model, shapes);
+  const auto = resolveAutoDependencyGroups(
+    [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5, dependency_group_id: 'auto' }],
+    model,
+    shapes,
+  );
   const { masks, applyMethods } = await new L1NormPruner(model, auto.configList, undefined, { shapes }).compress();
   // the speedup pass alone (analysis + plan + shrink), median of three
   const passMs = [0, 1, 2].map(() => {
@@ -32,7 +36,12 @@ export async function benchSpeedup(): Promise<Record<string, unknown>> {
     compactModel(model, masks, { shapes, roundTo: 8 });
     return performance.now() - t0;
   });
-  const { report } = await new ModelSpeedup(model, masks, { applyMethods, roundTo: 8, session: { threads: THREADS }, benchmark: { runs: ROUNDS, maxMs: 120_000 } }).speedupModel();
+  const { report } = await new ModelSpeedup(model, masks, {
+    applyMethods,
+    roundTo: 8,
+    session: { threads: THREADS },
+    benchmark: { runs: ROUNDS, maxMs: 120_000 },
+  }).speedupModel();
   const macSpeedup = report.before.macs / report.after.macs;
   const latencySpeedup = 1 / report.latency!.roundRatio;
   const f = cpuInfo().flags;

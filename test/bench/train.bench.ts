@@ -88,10 +88,17 @@ async function ortSide(c: Case) {
   const model = withBatch(c.model(), c.batch, c.sample);
   const input = model.graph.inputs.find((v) => !v.initializer)!.name;
   const x = random([c.batch, ...c.sample], 1);
-  const labels = Tensor.int64([c.batch], Array.from({ length: c.batch }, (_, i) => (i * 7) % c.classes));
+  const labels = Tensor.int64(
+    [c.batch],
+    Array.from({ length: c.batch }, (_, i) => (i * 7) % c.classes),
+  );
   const t0 = performance.now();
   const trace = await traceModel(model, { [input]: toOrt(x) }, { threads: c.threads });
-  const step = buildTrainingStep(model, { ...trace, loss: { type: 'cross_entropy' }, optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9 } });
+  const step = buildTrainingStep(model, {
+    ...trace,
+    loss: { type: 'cross_entropy' },
+    optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9 },
+  });
   const runner = await StepRunner.create(step, (n) => model.graph.get(n)!.initializer!, { threads: c.threads });
   const buildMs = performance.now() - t0;
   const feeds = { [input]: toOrt(x), labels: toOrt(labels) };
@@ -106,7 +113,10 @@ async function ortSide(c: Case) {
     for (let k = 0; k < K; k++) xs.set(x.data as Float32Array, k * x.size);
     const ys = new BigInt64Array(K * c.batch);
     for (let k = 0; k < K; k++) ys.set(labels.data as BigInt64Array, k * c.batch);
-    const batch = { [input]: new ort.Tensor('float32', xs, [K, c.batch, ...c.sample]), labels: new ort.Tensor('int64', ys, [K, c.batch]) };
+    const batch = {
+      [input]: new ort.Tensor('float32', xs, [K, c.batch, ...c.sample]),
+      labels: new ort.Tensor('int64', ys, [K, c.batch]),
+    };
     const lr = { main: new Array(K).fill(0.01) };
     const l = looper;
     loop = (calls) => timeOrt(calls, K, () => l.run(batch, lr, (n += K) - K + 1));
@@ -129,12 +139,22 @@ class TorchWorker {
   static async start(c: Case): Promise<TorchWorker | string> {
     // passive OpenMP waiting: spinning threads starve everything else on a small shared machine
     const env = { ...process.env, OMP_NUM_THREADS: String(c.threads), OMP_WAIT_POLICY: 'PASSIVE' };
-    const proc = spawn(PYTHON, [join(here, 'train_torch.py'), c.torchName, String(c.batch), String(c.sample[1]), String(c.threads)], { env });
+    const proc = spawn(
+      PYTHON,
+      [join(here, 'train_torch.py'), c.torchName, String(c.batch), String(c.sample[1]), String(c.threads)],
+      { env },
+    );
     let stderr = '';
     proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const failed = new Promise<string>((resolve) => {
       proc.on('error', (e) => resolve(`torch not installed (${e.message})`));
-      proc.on('exit', () => resolve(/No module named .?torch/.test(stderr) ? 'torch not installed' : `torch failed: ${stderr.trim().split('\n').pop()}`));
+      proc.on('exit', () =>
+        resolve(
+          /No module named .?torch/.test(stderr)
+            ? 'torch not installed'
+            : `torch failed: ${stderr.trim().split('\n').pop()}`,
+        ),
+      );
     });
     const rl = createInterface({ input: proc.stdout });
     const lines = rl[Symbol.asyncIterator]();
@@ -161,10 +181,49 @@ class TorchWorker {
 /** One row per model: ORT per-call and Loop step times, the torch step time, and their ratios. */
 export async function benchTraining(): Promise<Record<string, unknown>[]> {
   const cases: Case[] = [
-    { name: 'mnist-cnn (16-32-64)', torchName: 'cnn', model: () => buildCnn(), batch: 64, sample: [1, 28, 28], threads: 1, classes: 10, warmup: 5, runs: 5, rounds: 8, loopK: 10, loopCalls: 1 },
-    { name: 'resnet18 64×64', torchName: 'resnet18', model: () => loadCorpusModel('resnet18_bn_op17_b1', 0), batch: 32, sample: [3, 64, 64], threads: 1, classes: 1000, warmup: 2, runs: 2, rounds: 5, loopK: 4, loopCalls: 2 },
+    {
+      name: 'mnist-cnn (16-32-64)',
+      torchName: 'cnn',
+      model: () => buildCnn(),
+      batch: 64,
+      sample: [1, 28, 28],
+      threads: 1,
+      classes: 10,
+      warmup: 5,
+      runs: 5,
+      rounds: 8,
+      loopK: 10,
+      loopCalls: 1,
+    },
+    {
+      name: 'resnet18 64×64',
+      torchName: 'resnet18',
+      model: () => loadCorpusModel('resnet18_bn_op17_b1', 0),
+      batch: 32,
+      sample: [3, 64, 64],
+      threads: 1,
+      classes: 1000,
+      warmup: 2,
+      runs: 2,
+      rounds: 5,
+      loopK: 4,
+      loopCalls: 2,
+    },
     // the same on both cores (ORT intra-op threads without spinning; torch OpenMP with passive waiting)
-    { name: 'resnet18 64×64', torchName: 'resnet18', model: () => loadCorpusModel('resnet18_bn_op17_b1', 0), batch: 32, sample: [3, 64, 64], threads: 2, classes: 1000, warmup: 2, runs: 2, rounds: 4, loopK: 4, loopCalls: 2 },
+    {
+      name: 'resnet18 64×64',
+      torchName: 'resnet18',
+      model: () => loadCorpusModel('resnet18_bn_op17_b1', 0),
+      batch: 32,
+      sample: [3, 64, 64],
+      threads: 2,
+      classes: 1000,
+      warmup: 2,
+      runs: 2,
+      rounds: 4,
+      loopK: 4,
+      loopCalls: 2,
+    },
   ];
   const rows: Record<string, unknown>[] = [];
   for (const c of cases) {
@@ -187,7 +246,8 @@ export async function benchTraining(): Promise<Record<string, unknown>[]> {
     if (typeof torch !== 'string') torch.close();
     await o.release();
     const all = (ts: Timing[], k: 'wall' | 'cpu') => median(ts.flatMap((t) => t[k]));
-    const ratio = (a: Timing[], k: 'wall' | 'cpu') => (T.length && a.length ? median(a.map((t, i) => median(t[k]) / median(T[i]![k]))) : null);
+    const ratio = (a: Timing[], k: 'wall' | 'cpu') =>
+      T.length && a.length ? median(a.map((t, i) => median(t[k]) / median(T[i]![k]))) : null;
     const perCall = ratio(S, 'wall');
     const looped = ratio(L, 'wall');
     rows.push({
@@ -205,7 +265,8 @@ export async function benchTraining(): Promise<Record<string, unknown>[]> {
       'cpu: ort/torch': ratio(S, 'cpu') ?? '',
       'cpu: loop/torch': ratio(L, 'cpu') ?? '',
       // the issue's goal is a speed: torch time ÷ ORT time ≥ 1.0 (per call, then with K steps per call)
-      'speed vs torch (goal ≥1.0)': perCall === null ? '' : `${formatFactor(1 / perCall)} / ${looped === null ? '–' : formatFactor(1 / looped)}`,
+      'speed vs torch (goal ≥1.0)':
+        perCall === null ? '' : `${formatFactor(1 / perCall)} / ${looped === null ? '–' : formatFactor(1 / looped)}`,
     });
   }
   return rows;

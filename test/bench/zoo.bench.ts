@@ -9,7 +9,8 @@
 import { pathToFileURL } from 'node:url';
 import { runZooModel, zooManifest, type ZooRow } from '../zoo/zoo.ts';
 
-const fmt = (x: number | null, digits = 3) => (x === null || Number.isNaN(x) ? '—' : x < 0.01 ? x.toExponential(1) : x.toFixed(digits));
+const fmt = (x: number | null, digits = 3) =>
+  x === null || Number.isNaN(x) ? '—' : x < 0.01 ? x.toExponential(1) : x.toFixed(digits);
 
 /** Every zoo model (filtered by the environment), one row each. */
 export async function benchZoo(): Promise<Record<string, unknown>[]> {
@@ -22,7 +23,16 @@ export async function benchZoo(): Promise<Record<string, unknown>[]> {
     const t0 = performance.now();
     const r: ZooRow =
       e.torchMacs / 1e9 > maxGmacs
-        ? { model: e.name.replace('.onnx', ''), gmacs: e.torchMacs / 1e9, macs_vs_torch: NaN, pruned: 'no', mac_ratio: null, latency_ratio: null, max_err: null, why_not: `not run: ${(e.torchMacs / 1e9).toFixed(1)} GMACs > ZOO_MAX_GMACS` }
+        ? {
+            model: e.name.replace('.onnx', ''),
+            gmacs: e.torchMacs / 1e9,
+            macs_vs_torch: NaN,
+            pruned: 'no',
+            mac_ratio: null,
+            latency_ratio: null,
+            max_err: null,
+            why_not: `not run: ${(e.torchMacs / 1e9).toFixed(1)} GMACs > ZOO_MAX_GMACS`,
+          }
         : await runZooModel(e, { benchmark: true });
     const row = {
       model: r.model,

@@ -13,15 +13,29 @@ import { corpusManifest, loadCorpusModel } from './materialize.ts';
 /** torchvision's published GMACs at 224×224 (the issue's reference figures). */
 const REFERENCE_GMACS: Record<string, number> = { resnet18: 1.82, resnet50: 4.1, mobilenet_v2: 0.3 };
 /** torchvision's parameter counts (BatchNorm running statistics are buffers, not parameters). */
-const REFERENCE_PARAMS: Record<string, number> = { resnet18: 11_689_512, resnet50: 25_557_032, mobilenet_v2: 3_504_872 };
+const REFERENCE_PARAMS: Record<string, number> = {
+  resnet18: 11_689_512,
+  resnet50: 25_557_032,
+  mobilenet_v2: 3_504_872,
+};
 
 const manifest = corpusManifest();
 
 describe('corpus', () => {
   it('has every architecture at opset 13 and 17, static and dynamic batch, plus BN-kept variants', () => {
     const names = new Set(manifest.map((m) => m.name));
-    for (const arch of ['resnet18', 'resnet50', 'mobilenet_v2', 'mobilenet_v3_small', 'vgg11_bn', 'squeezenet1_1', 'shufflenet_v2_x1_0', 'transformer']) {
-      for (const f of ['op13_b1', 'op13_dyn', 'op17_b1', 'op17_dyn']) expect(names.has(`${arch}_${f}.onnx`), `${arch}_${f}`).toBe(true);
+    for (const arch of [
+      'resnet18',
+      'resnet50',
+      'mobilenet_v2',
+      'mobilenet_v3_small',
+      'vgg11_bn',
+      'squeezenet1_1',
+      'shufflenet_v2_x1_0',
+      'transformer',
+    ]) {
+      for (const f of ['op13_b1', 'op13_dyn', 'op17_b1', 'op17_dyn'])
+        expect(names.has(`${arch}_${f}.onnx`), `${arch}_${f}`).toBe(true);
     }
     expect(names.has('resnet18_bn_op17_b1.onnx')).toBe(true);
     expect(names.has('mobilenet_v2_bn_op17_b1.onnx')).toBe(true);
@@ -57,9 +71,12 @@ describe('corpus', () => {
       if (entry.batch === 'static') {
         const stats = modelStats(model, new Map([...t.values].map(([k, v]) => [k, v.shape])));
         // the exporter counts every float initializer; BN running statistics are buffers, not parameters
-        const bnStats = model.graph.nodes.filter((n) => n.opType === 'BatchNormalization').reduce((a, n) => a + 2 * n.inputs[3]!.initializer!.size, 0);
+        const bnStats = model.graph.nodes
+          .filter((n) => n.opType === 'BatchNormalization')
+          .reduce((a, n) => a + 2 * n.inputs[3]!.initializer!.size, 0);
         expect(stats.params).toBe(entry.paramCount - bnStats);
-        if (entry.keepsBatchNorm && REFERENCE_PARAMS[entry.model]) expect(stats.params).toBe(REFERENCE_PARAMS[entry.model]);
+        if (entry.keepsBatchNorm && REFERENCE_PARAMS[entry.model])
+          expect(stats.params).toBe(REFERENCE_PARAMS[entry.model]);
         // linear-layer MACs equal the exporter's forward-hook count over Conv2d / Linear (exactly for CNNs;
         // its attention estimate differs from our per-MatMul count by 0.2 % on the transformer)
         expect(Math.abs(stats.macs / entry.torchMacs - 1)).toBeLessThan(entry.model === 'transformer' ? 5e-3 : 1e-4);

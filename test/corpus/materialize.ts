@@ -106,7 +106,8 @@ function fill(v: Value, out: Float32Array, rng: Rng): void {
   const op = role?.node.opType;
   const idx = role?.index ?? -1;
   if ((op === 'Conv' || op === 'ConvTranspose') && idx === 1) {
-    const fanIn = op === 'Conv' ? dims.slice(1).reduce((a, b) => a * b, 1) : dims[0]! * dims.slice(2).reduce((a, b) => a * b, 1);
+    const fanIn =
+      op === 'Conv' ? dims.slice(1).reduce((a, b) => a * b, 1) : dims[0]! * dims.slice(2).reduce((a, b) => a * b, 1);
     normal(rng, out, 0, Math.sqrt(2 / fanIn));
   } else if (op === 'Gemm' && idx === 1) {
     const fanIn = role!.node.attrInt('transB', 0) ? dims[1]! : dims[0]!;

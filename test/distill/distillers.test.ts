@@ -24,12 +24,25 @@ const mnist = bundledMnist('train', 2048);
 const test = bundledMnist('test', 1000);
 const train = mnist;
 const evalSet = test;
-const config = { train, eval: evalSet, optimizer: { type: 'adam' as const, lr: 1e-3 }, batchSize: 32, epochs: 1, seed: 5, threads: 1 };
+const config = {
+  train,
+  eval: evalSet,
+  optimizer: { type: 'adam' as const, lr: 1e-3 },
+  batchSize: 32,
+  epochs: 1,
+  seed: 5,
+  threads: 1,
+};
 
 async function pruned(ratio: number): Promise<{ masked: Model; compact: Model }> {
   const t = await trace(teacher, { dimSizes: { batch: 1 } });
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape as number[]]));
-  const { masks } = await new L1NormPruner(teacher, [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }], undefined, { shapes }).compress();
+  const { masks } = await new L1NormPruner(
+    teacher,
+    [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }],
+    undefined,
+    { shapes },
+  ).compress();
   const { model: compact } = await new ModelSpeedup(teacher, masks).speedupModel();
   return { masked: simulate(teacher, masks), compact };
 }
@@ -73,7 +86,9 @@ describe('the teacher inside the student step', () => {
     expect(sig.state.some((p) => p.name.startsWith('teacher/') || p.param?.startsWith('teacher/'))).toBe(false);
     expect(t.step.model.graph.nodes.filter((n) => n.name.startsWith('teacher/')).length).toBeGreaterThan(10);
     // inference-mode teacher BN: the native op, on its running statistics (initializers)
-    const bn = t.step.model.graph.nodes.find((n) => n.name.startsWith('teacher/') && n.opType === 'BatchNormalization')!;
+    const bn = t.step.model.graph.nodes.find(
+      (n) => n.name.startsWith('teacher/') && n.opType === 'BatchNormalization',
+    )!;
     expect(bn.inputs[3]!.isInitializer).toBe(true);
     await t.release();
     for (const r of revert) r();
@@ -103,12 +118,16 @@ describe('the teacher inside the student step', () => {
 
   it('chained distillers share one teacher copy; the result holds no teacher node', async () => {
     const ev = new Evaluator(teacher, { ...config, train: train.head(256) });
-    const a = new DynamicLayerwiseDistiller(teacher, [{ op_types: ['Conv'], apply_method: 'mse', lambda: 0.1 }], ev, { teacher });
+    const a = new DynamicLayerwiseDistiller(teacher, [{ op_types: ['Conv'], apply_method: 'mse', lambda: 0.1 }], ev, {
+      teacher,
+    });
     const b = LogitsDistiller.fromCompressor(a, null, { teacher, alpha: 0.5 });
     const r = await b.compress({ maxSteps: 4 });
     expect(r.model.graph.nodes.some((n) => n.name.startsWith('teacher/'))).toBe(false);
     expect(r.model.graph.initializers.some((v) => v.name.startsWith('teacher/'))).toBe(false);
-    expect(a.result!.links.map((l) => l.node)).toEqual(teacher.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.name));
+    expect(a.result!.links.map((l) => l.node)).toEqual(
+      teacher.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.name),
+    );
   });
 });
 
@@ -118,13 +137,22 @@ describe('Adaptive1d on a pruned student after speedup', () => {
     const convs = compact.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.name);
     expect(convs).toEqual(teacher.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.name));
     const ev = new Evaluator(compact, { ...config, train: train.head(512) });
-    const d = await makeDistiller(compact, ev, { distiller: 'adaptive1d_layerwise', teacher, configList: [{ op_types: ['Conv'], lambda: 0.5 }] });
+    const d = await makeDistiller(compact, ev, {
+      distiller: 'adaptive1d_layerwise',
+      teacher,
+      configList: [{ op_types: ['Conv'], lambda: 0.5 }],
+    });
     const losses: number[] = [];
     const proj: number[] = [];
-    ev.patchOptimizerStep([], [(c) => {
-      losses.push(c.result!.reports['loss.distill']!);
-      proj.push(c.get(`distill.proj/${convs[0]}/_output_0.weight`)[0]!);
-    }]);
+    ev.patchOptimizerStep(
+      [],
+      [
+        (c) => {
+          losses.push(c.result!.reports['loss.distill']!);
+          proj.push(c.get(`distill.proj/${convs[0]}/_output_0.weight`)[0]!);
+        },
+      ],
+    );
     const { model } = await d.compress({ maxSteps: 16 });
     expect(losses.length).toBe(16);
     expect(losses[15]!).toBeLessThan(losses[0]!);
@@ -141,7 +169,9 @@ describe('Adaptive1d on a pruned student after speedup', () => {
     const d = new DynamicLayerwiseDistiller(compact, [{ op_types: ['Conv'] }], ev, { teacher });
     const err = await d.compress({ maxSteps: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DistillLinkError);
-    expect(String((err as Error).message)).toMatch(/student's _output_0 of ".*Conv.*" is \[32, 8, 28, 28\] but the teacher's .* is \[32, 16, 28, 28\].*adaptive1d_layerwise/);
+    expect(String((err as Error).message)).toMatch(
+      /student's _output_0 of ".*Conv.*" is \[32, 8, 28, 28\] but the teacher's .* is \[32, 16, 28, 28\].*adaptive1d_layerwise/,
+    );
   });
 });
 
@@ -149,7 +179,9 @@ describe('bad input', () => {
   it('a link to a node the teacher lacks is named at construction', () => {
     const ev = new Evaluator(teacher, config);
     const conv = teacher.graph.nodes.find((n) => n.opType === 'Conv')!.name;
-    expect(() => new DynamicLayerwiseDistiller(teacher, [{ op_names: [conv], link: 'ghost' }], ev, { teacher })).toThrow(/\$\[0\]: the teacher has no node "ghost"/);
+    expect(
+      () => new DynamicLayerwiseDistiller(teacher, [{ op_names: [conv], link: 'ghost' }], ev, { teacher }),
+    ).toThrow(/\$\[0\]: the teacher has no node "ghost"/);
   });
 
   it('a teacher whose input differs from the student’s is named', () => {
@@ -164,12 +196,18 @@ describe('bad input', () => {
       }
     })();
     expect(e).toBeInstanceOf(TeacherError);
-    expect(e!.message).toMatch(/the teacher's input "input" is float32 \[batch, 3, 32, 32\] but the student's input "input" is float32 \[batch, 1, 28, 28\]/);
+    expect(e!.message).toMatch(
+      /the teacher's input "input" is float32 \[batch, 3, 32, 32\] but the student's input "input" is float32 \[batch, 1, 28, 28\]/,
+    );
   });
 
   it('a logits distiller given a config list says it takes none; a parameter target is refused by the template', () => {
     const ev = new Evaluator(teacher, config);
     expect(() => new LogitsDistiller(teacher, [{ op_types: ['Conv'] }], ev, { teacher })).toThrow(DistillLinkError);
-    expect(() => new DynamicLayerwiseDistiller(teacher, [{ op_types: ['Conv'], target_names: ['weight'] }], ev, { teacher })).toThrow(/\$\[0\]\.target_names \(node "\/conv1\/Conv"\): target 'weight' is defined neither by the distillation template/);
+    expect(
+      () => new DynamicLayerwiseDistiller(teacher, [{ op_types: ['Conv'], target_names: ['weight'] }], ev, { teacher }),
+    ).toThrow(
+      /\$\[0\]\.target_names \(node "\/conv1\/Conv"\): target 'weight' is defined neither by the distillation template/,
+    );
   });
 });

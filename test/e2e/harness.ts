@@ -8,7 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO_ROOT, RENDERER_DIST, startWebHost, type WebHost, type WebHostOptions } from '../../src-main/node/host/web.ts';
+import {
+  REPO_ROOT,
+  RENDERER_DIST,
+  startWebHost,
+  type WebHost,
+  type WebHostOptions,
+} from '../../src-main/node/host/web.ts';
 import type { BrowserChoice } from './browser.ts';
 
 export const ARTIFACTS = join(REPO_ROOT, 'test-artifacts', 'e2e');
@@ -26,9 +32,24 @@ function newestMtime(dir: string): number {
 /** Builds dist/renderer with Vite unless it is newer than every renderer and shared source file. */
 export function ensureRendererBuilt(): void {
   const index = join(RENDERER_DIST, 'index.html');
-  const sources = Math.max(newestMtime(join(REPO_ROOT, 'src-renderer')), newestMtime(join(REPO_ROOT, 'src-shared')), statSync(join(REPO_ROOT, 'vite.renderer.config.ts')).mtimeMs);
+  const sources = Math.max(
+    newestMtime(join(REPO_ROOT, 'src-renderer')),
+    newestMtime(join(REPO_ROOT, 'src-shared')),
+    statSync(join(REPO_ROOT, 'vite.renderer.config.ts')).mtimeMs,
+  );
   if (existsSync(index) && statSync(index).mtimeMs > sources) return;
-  execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(REPO_ROOT, 'vite.renderer.config.ts'), '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'pipe' });
+  execFileSync(
+    process.execPath,
+    [
+      join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js'),
+      'build',
+      '--config',
+      join(REPO_ROOT, 'vite.renderer.config.ts'),
+      '--logLevel',
+      'warn',
+    ],
+    { cwd: REPO_ROOT, stdio: 'pipe' },
+  );
 }
 
 export interface Session {
@@ -55,7 +76,13 @@ export async function startSession(opts: WebHostOptions, choice: BrowserChoice):
   page.on('console', (m) => {
     const text = m.text();
     if (/Content Security Policy/i.test(text)) problems.push(`CSP: ${text}`);
-    else if (m.type() === 'error' && !/WebSocket connection to .* failed|Failed to load resource: the server responded with a status of (403|503)/.test(text)) problems.push(`console: ${text}`);
+    else if (
+      m.type() === 'error' &&
+      !/WebSocket connection to .* failed|Failed to load resource: the server responded with a status of (403|503)/.test(
+        text,
+      )
+    )
+      problems.push(`console: ${text}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   return {
@@ -66,7 +93,9 @@ export async function startSession(opts: WebHostOptions, choice: BrowserChoice):
     async shot(name, o = {}) {
       const path = join(ARTIFACTS, `${name}.png`);
       // Notices are transient; they would cover the view being documented.
-      await page.locator('.toast button[aria-label="Dismiss"]').evaluateAll((buttons) => buttons.forEach((b) => (b as unknown as { click(): void }).click()));
+      await page
+        .locator('.toast button[aria-label="Dismiss"]')
+        .evaluateAll((buttons) => buttons.forEach((b) => (b as unknown as { click(): void }).click()));
       await page.screenshot({ path, fullPage: o.fullPage ?? false });
       return path;
     },

@@ -40,19 +40,31 @@ export interface FuzzCase {
 }
 
 const REPO = join(import.meta.dirname, '..', '..');
-const SEEDS = ['resources/mnist-cnn.onnx', 'test/fixtures/if_model.onnx', 'test/fixtures/loop_model.onnx', 'test/fixtures/lstm_model.onnx', 'test/fixtures/constant_weights_cnn.onnx'].map(
-  (f) => new Uint8Array(readFileSync(join(REPO, f))),
-);
+const SEEDS = [
+  'resources/mnist-cnn.onnx',
+  'test/fixtures/if_model.onnx',
+  'test/fixtures/loop_model.onnx',
+  'test/fixtures/lstm_model.onnx',
+  'test/fixtures/constant_weights_cnn.onnx',
+].map((f) => new Uint8Array(readFileSync(join(REPO, f))));
 
 type R = () => number;
 const int = (r: R, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 const pick = <T>(r: R, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
-const vi = (name: string, elemType = 1, dims: number[] = [1, 4]) => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+const vi = (name: string, elemType = 1, dims: number[] = [1, 4]) => ({
+  name,
+  type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+});
 
 /** A valid little graph x → Relu → … → y of `n` nodes (names in file order). */
 function chain(n: number, reverse = false): Record<string, unknown>[] {
-  const nodes = Array.from({ length: n }, (_, i) => ({ name: `r${i}`, opType: 'Relu', input: [i ? `v${i - 1}` : 'x'], output: [i === n - 1 ? 'y' : `v${i}`] }));
+  const nodes = Array.from({ length: n }, (_, i) => ({
+    name: `r${i}`,
+    opType: 'Relu',
+    input: [i ? `v${i - 1}` : 'x'],
+    output: [i === n - 1 ? 'y' : `v${i}`],
+  }));
   return reverse ? nodes.reverse() : nodes;
 }
 
@@ -113,7 +125,10 @@ function lengthFields(bytes: Uint8Array): { at: number; lenStart: number; lenEnd
 }
 
 /** The case builders of model files: each writes into `dir` and returns the model path and whether it must fail. */
-const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFail: boolean; skipTrace?: boolean; timeoutMs?: number }> = {
+const MODEL_CASES: Record<
+  string,
+  (r: R, dir: string) => { file: string; mustFail: boolean; skipTrace?: boolean; timeoutMs?: number }
+> = {
   truncation(r, dir) {
     const seed = pick(r, SEEDS);
     return write(dir, seed.subarray(0, int(r, 0, seed.byteLength - 1)), false);
@@ -132,7 +147,13 @@ const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFai
   'huge-length'(r, dir) {
     const seed = pick(r, SEEDS);
     const f = pick(r, lengthFields(seed));
-    const huge = pick(r, [2n ** 32n + BigInt(int(r, 0, 64)), 2n ** 35n, 2n ** 63n - 1n, 2n ** 64n - 1n, BigInt(seed.byteLength * 2 + int(r, 1, 1000))]);
+    const huge = pick(r, [
+      2n ** 32n + BigInt(int(r, 0, 64)),
+      2n ** 35n,
+      2n ** 63n - 1n,
+      2n ** 64n - 1n,
+      BigInt(seed.byteLength * 2 + int(r, 1, 1000)),
+    ]);
     const b = new Uint8Array([...seed.subarray(0, f.lenStart), ...varint(huge), ...seed.subarray(f.lenEnd)]);
     return write(dir, b, true);
   },
@@ -151,18 +172,46 @@ const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFai
     const n = int(r, 1, 30);
     const nodes = chain(n);
     const k = int(r, 0, n - 1);
-    nodes[k] = { ...nodes[k]!, opType: 'Add', input: [...(nodes[k]!.input as string[]), (nodes[k]!.output as string[])[0]!] };
+    nodes[k] = {
+      ...nodes[k]!,
+      opType: 'Add',
+      input: [...(nodes[k]!.input as string[]), (nodes[k]!.output as string[])[0]!],
+    };
     return write(dir, encodeRawModel({ graph: graph({ node: nodes }) }), true);
   },
   'deep-nesting'(r, dir) {
     const depth = r() < 0.5 ? int(r, 1, 30) : int(r, 34, 3000);
     // protobufjs's own encoder recurses per level: deep files are written by hand
     if (depth > 30) return write(dir, deepIfModel(depth), true, true);
-    let g: Record<string, unknown> = { name: 'leaf', output: [vi('leaf_y')], node: [{ name: 'id', opType: 'Identity', input: ['x'], output: ['leaf_y'] }] };
+    let g: Record<string, unknown> = {
+      name: 'leaf',
+      output: [vi('leaf_y')],
+      node: [{ name: 'id', opType: 'Identity', input: ['x'], output: ['leaf_y'] }],
+    };
     for (let i = 0; i < depth; i++) {
       g = {
-        name: `g${i}`, output: [vi(`y${i}`)],
-        node: [{ name: `if${i}`, opType: 'If', input: ['c'], output: [`y${i}`], attribute: [{ name: 'then_branch', type: 5, g }, { name: 'else_branch', type: 5, g: { name: `e${i}`, output: [vi(`e${i}_y`)], node: [{ name: `e${i}_id`, opType: 'Identity', input: ['x'], output: [`e${i}_y`] }] } }] }],
+        name: `g${i}`,
+        output: [vi(`y${i}`)],
+        node: [
+          {
+            name: `if${i}`,
+            opType: 'If',
+            input: ['c'],
+            output: [`y${i}`],
+            attribute: [
+              { name: 'then_branch', type: 5, g },
+              {
+                name: 'else_branch',
+                type: 5,
+                g: {
+                  name: `e${i}`,
+                  output: [vi(`e${i}_y`)],
+                  node: [{ name: `e${i}_id`, opType: 'Identity', input: ['x'], output: [`e${i}_y`] }],
+                },
+              },
+            ],
+          },
+        ],
       };
     }
     g = { ...g, input: [vi('c', 9, []), vi('x')] };
@@ -171,7 +220,11 @@ const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFai
   'long-chain'(r, dir) {
     const n = r() < 0.8 ? int(r, 100, 5000) : int(r, 5000, 200_000);
     // A 200,000-node chain takes about 7 s to open on an idle 2-core box, four times that when the box is busy.
-    return { ...write(dir, encodeRawModel({ graph: graph({ node: chain(n, r() < 0.5) }, n) }), false), skipTrace: n > 1000, timeoutMs: n > 50_000 ? 120_000 : undefined };
+    return {
+      ...write(dir, encodeRawModel({ graph: graph({ node: chain(n, r() < 0.5) }, n) }), false),
+      skipTrace: n > 1000,
+      timeoutMs: n > 50_000 ? 120_000 : undefined,
+    };
   },
   'wrong-dtype'(r, dir) {
     const variant = int(r, 0, 3);
@@ -185,8 +238,15 @@ const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFai
           : variant === 2
             ? { name: 'w', dataType: 1, dims, floatData: Array.from({ length: n + int(r, 1, 5) }, () => 0.5) }
             : { name: 'w', dataType: 1, dims: [-dims[0]!, dims[1]!], rawData: new Uint8Array(n * 4) };
-    const input = variant === 3 ? [vi('x')] : [vi('x'), { name: 'w', type: { tensorType: { elemType: pick(r, [1, 7]) } } }];
-    const g = { name: 'g', input, output: [vi('y')], initializer: [init], node: [{ name: 'add', opType: 'Add', input: ['x', 'w'], output: ['y'] }] };
+    const input =
+      variant === 3 ? [vi('x')] : [vi('x'), { name: 'w', type: { tensorType: { elemType: pick(r, [1, 7]) } } }];
+    const g = {
+      name: 'g',
+      input,
+      output: [vi('y')],
+      initializer: [init],
+      node: [{ name: 'add', opType: 'Add', input: ['x', 'w'], output: ['y'] }],
+    };
     return write(dir, encodeRawModel({ graph: g }), true);
   },
   'bad-opset'(r, dir) {
@@ -215,7 +275,19 @@ const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFai
     writeFileSync(outside, new Uint8Array(64));
     const model = join(dir, 'model');
     mkdirSync(model, { recursive: true });
-    const variant = pick(r, ['dotdot', 'absolute', 'symlink-out', 'fifo', 'dev-zero', 'symlink-dev', 'missing', 'offset-past', 'length-wrong', 'folder', 'nul'] as const);
+    const variant = pick(r, [
+      'dotdot',
+      'absolute',
+      'symlink-out',
+      'fifo',
+      'dev-zero',
+      'symlink-dev',
+      'missing',
+      'offset-past',
+      'length-wrong',
+      'folder',
+      'nul',
+    ] as const);
     let location = 'w.bin';
     const ext = join(model, 'w.bin');
     let offset: string | undefined;
@@ -256,9 +328,15 @@ const MODEL_CASES: Record<string, (r: R, dir: string) => { file: string; mustFai
         location = 'w.bin\0../../etc/passwd';
         break;
     }
-    const externalData = [{ key: 'location', value: location }, ...(offset ? [{ key: 'offset', value: offset }] : []), ...(length ? [{ key: 'length', value: length }] : [])];
+    const externalData = [
+      { key: 'location', value: location },
+      ...(offset ? [{ key: 'offset', value: offset }] : []),
+      ...(length ? [{ key: 'length', value: length }] : []),
+    ];
     const g = {
-      name: 'g', input: [vi('x')], output: [vi('y')],
+      name: 'g',
+      input: [vi('x')],
+      output: [vi('y')],
       initializer: [{ name: 'w', dataType: 1, dims: [1, 4], dataLocation: 1, externalData }],
       node: [{ name: 'add', opType: 'Add', input: ['x', 'w'], output: ['y'] }],
     };
@@ -301,11 +379,27 @@ const cat = (...parts: Uint8Array[]) => {
 /** A ModelProto whose graph nests `depth` If nodes, encoded without recursion. */
 function deepIfModel(depth: number): Uint8Array {
   const valueInfo = (name: string) => lenField(12, strField(1, name));
-  let g = cat(strField(2, 'leaf'), lenField(1, cat(strField(1, 'x'), strField(2, 'leaf_y'), strField(4, 'Identity'))), valueInfo('leaf_y'));
+  let g = cat(
+    strField(2, 'leaf'),
+    lenField(1, cat(strField(1, 'x'), strField(2, 'leaf_y'), strField(4, 'Identity'))),
+    valueInfo('leaf_y'),
+  );
   for (let i = 0; i < depth; i++) {
-    const attr = (name: string, body: Uint8Array) => lenField(5, cat(strField(1, name), intField(20, 5), lenField(6, body)));
-    const elseG = cat(strField(2, `e${i}`), lenField(1, cat(strField(1, 'x'), strField(2, `e${i}_y`), strField(4, 'Identity'))), valueInfo(`e${i}_y`));
-    const node = cat(strField(1, 'c'), strField(2, `y${i}`), strField(3, `if${i}`), strField(4, 'If'), attr('then_branch', g), attr('else_branch', elseG));
+    const attr = (name: string, body: Uint8Array) =>
+      lenField(5, cat(strField(1, name), intField(20, 5), lenField(6, body)));
+    const elseG = cat(
+      strField(2, `e${i}`),
+      lenField(1, cat(strField(1, 'x'), strField(2, `e${i}_y`), strField(4, 'Identity'))),
+      valueInfo(`e${i}_y`),
+    );
+    const node = cat(
+      strField(1, 'c'),
+      strField(2, `y${i}`),
+      strField(3, `if${i}`),
+      strField(4, 'If'),
+      attr('then_branch', g),
+      attr('else_branch', elseG),
+    );
     g = cat(strField(2, `g${i}`), lenField(1, node), valueInfo(`y${i}`));
   }
   g = cat(g, lenField(11, strField(1, 'c')), lenField(11, strField(1, 'x')));
@@ -313,7 +407,12 @@ function deepIfModel(depth: number): Uint8Array {
   return cat(intField(1, 8), opset, lenField(7, g));
 }
 
-function write(dir: string, bytes: Uint8Array, mustFail: boolean, skipTrace = false): { file: string; mustFail: boolean; skipTrace?: boolean } {
+function write(
+  dir: string,
+  bytes: Uint8Array,
+  mustFail: boolean,
+  skipTrace = false,
+): { file: string; mustFail: boolean; skipTrace?: boolean } {
   const file = join(dir, 'model.onnx');
   writeFileSync(file, bytes);
   return { file, mustFail, skipTrace };
@@ -329,8 +428,38 @@ const GOOD_CONFIGS: unknown[][] = [
   [{ op_types: ['Gemm'], sparse_ratio: 0.2, granularity: 'out_channel', global_group_id: 1 }],
 ];
 
-const ODD_VALUES: unknown[] = [null, -1, 0, 1, 1.5, 1e308, -1e308, '', 'x\n\u001b[2J', [], {}, [null], { a: null }, true, 'Conv', ['Conv'], 2 ** 53, NaN];
-const ODD_KEYS = ['__proto__', 'constructor', 'prototype', 'sparse_ratio', 'op_types', 'target_settings', 'weight', 'align', 'granularity', 'x'];
+const ODD_VALUES: unknown[] = [
+  null,
+  -1,
+  0,
+  1,
+  1.5,
+  1e308,
+  -1e308,
+  '',
+  'x\n\u001b[2J',
+  [],
+  {},
+  [null],
+  { a: null },
+  true,
+  'Conv',
+  ['Conv'],
+  2 ** 53,
+  NaN,
+];
+const ODD_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'sparse_ratio',
+  'op_types',
+  'target_settings',
+  'weight',
+  'align',
+  'granularity',
+  'x',
+];
 
 /** Mutate a JSON value at a random place: replace, delete, add a key, wrap. Returns a new value. */
 function mutate(r: R, value: unknown): unknown {
@@ -339,7 +468,11 @@ function mutate(r: R, value: unknown): unknown {
   const stack: unknown[] = [v];
   while (stack.length) {
     const x = stack.pop();
-    const entries: [string | number, unknown][] = Array.isArray(x) ? x.map((y, i) => [i, y]) : x && typeof x === 'object' ? Object.entries(x) : [];
+    const entries: [string | number, unknown][] = Array.isArray(x)
+      ? x.map((y, i) => [i, y])
+      : x && typeof x === 'object'
+        ? Object.entries(x)
+        : [];
     for (const [k, y] of entries) {
       holders.push({ obj: x as Record<string, unknown> | unknown[], key: k });
       stack.push(y);
@@ -351,7 +484,13 @@ function mutate(r: R, value: unknown): unknown {
     const op = int(r, 0, 3);
     if (op === 0) (h.obj as Record<string, unknown>)[h.key as string] = pick(r, ODD_VALUES);
     else if (op === 1 && !Array.isArray(h.obj)) delete (h.obj as Record<string, unknown>)[h.key as string];
-    else if (op === 2 && !Array.isArray(h.obj)) Object.defineProperty(h.obj, pick(r, ODD_KEYS), { value: pick(r, ODD_VALUES), enumerable: true, configurable: true, writable: true });
+    else if (op === 2 && !Array.isArray(h.obj))
+      Object.defineProperty(h.obj, pick(r, ODD_KEYS), {
+        value: pick(r, ODD_VALUES),
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
     else (h.obj as Record<string, unknown>)[h.key as string] = [(h.obj as Record<string, unknown>)[h.key as string]];
   }
   return v;
@@ -368,7 +507,9 @@ function invalidConfig(r: R): unknown {
     case 2:
       return [null];
     case 3:
-      return JSON.parse(`[{"op_types":["Conv"],"sparse_ratio":0.5,"${pick(r, ['__proto__', 'constructor', 'prototype'])}":{"sparse_ratio":0.5}}]`);
+      return JSON.parse(
+        `[{"op_types":["Conv"],"sparse_ratio":0.5,"${pick(r, ['__proto__', 'constructor', 'prototype'])}":{"sparse_ratio":0.5}}]`,
+      );
     case 4:
       return [{ ...base, target_settings: { weight: null } }];
     case 5:
@@ -383,8 +524,12 @@ function invalidConfig(r: R): unknown {
 
 function goodPlan(r: R): Record<string, unknown> {
   return {
-    name: 'fuzz', model: 'model.onnx',
-    steps: [{ kind: 'prune', pruner: pick(r, ['l1', 'l2', 'level', 'fpgm']), configList: pick(r, GOOD_CONFIGS) }, { kind: 'speedup' }],
+    name: 'fuzz',
+    model: 'model.onnx',
+    steps: [
+      { kind: 'prune', pruner: pick(r, ['l1', 'l2', 'level', 'fpgm']), configList: pick(r, GOOD_CONFIGS) },
+      { kind: 'speedup' },
+    ],
   };
 }
 
@@ -392,7 +537,10 @@ function invalidPlan(r: R): unknown {
   const p = goodPlan(r);
   switch (int(r, 0, 4)) {
     case 0:
-      return { ...p, steps: [{ kind: pick(r, ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) }] };
+      return {
+        ...p,
+        steps: [{ kind: pick(r, ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) }],
+      };
     case 1:
       return JSON.parse(`{"model":"m.onnx","steps":[],"${pick(r, ['__proto__', 'constructor'])}":{"polluted":true}}`);
     case 2:
@@ -413,9 +561,24 @@ const CONFIG_CASES: Record<string, (r: R) => { json: unknown; mustFail: boolean;
 
 /** Category weights: models get most cases; the slow ones (long chains, deep nesting) fewer. */
 const WEIGHTS: [string, number][] = [
-  ['truncation', 10], ['bit-flips', 10], ['random-bytes', 6], ['huge-length', 6], ['cycle', 5], ['self-loop', 4], ['deep-nesting', 3], ['long-chain', 2],
-  ['wrong-dtype', 5], ['bad-opset', 4], ['no-outputs', 2], ['dangling-input', 3], ['external-data', 8], ['special-file', 2],
-  ['config-mutated', 8], ['config-invalid', 6], ['plan-mutated', 6], ['plan-invalid', 5],
+  ['truncation', 10],
+  ['bit-flips', 10],
+  ['random-bytes', 6],
+  ['huge-length', 6],
+  ['cycle', 5],
+  ['self-loop', 4],
+  ['deep-nesting', 3],
+  ['long-chain', 2],
+  ['wrong-dtype', 5],
+  ['bad-opset', 4],
+  ['no-outputs', 2],
+  ['dangling-input', 3],
+  ['external-data', 8],
+  ['special-file', 2],
+  ['config-mutated', 8],
+  ['config-invalid', 6],
+  ['plan-mutated', 6],
+  ['plan-invalid', 5],
 ];
 const TOTAL = WEIGHTS.reduce((s, [, w]) => s + w, 0);
 

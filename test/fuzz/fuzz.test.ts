@@ -11,9 +11,15 @@ describe('fuzz (quick sample)', () => {
     const report = await runFuzz({ cases: 1000, seed: 2026, workers: 2, timeoutMs: 60_000 });
     console.log(formatTable(report));
     expect(report.results).toHaveLength(1000);
-    expect(report.failures.map((f) => `${f.index} ${f.category} ${f.outcome}: ${f.detail?.split('\n')[0]}`)).toEqual([]);
+    expect(report.failures.map((f) => `${f.index} ${f.category} ${f.outcome}: ${f.detail?.split('\n')[0]}`)).toEqual(
+      [],
+    );
     // every category ran, and the invalid-by-construction ones were refused
-    for (const [category, row] of report.table) expect([...row.values()].reduce((s, n) => s + n, 0), category).toBeGreaterThan(0);
+    for (const [category, row] of report.table)
+      expect(
+        [...row.values()].reduce((s, n) => s + n, 0),
+        category,
+      ).toBeGreaterThan(0);
     expect(report.results.filter((r) => r.outcome === 'refused').length).toBeGreaterThan(500);
   }, 900_000);
 });

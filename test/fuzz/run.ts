@@ -77,7 +77,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       const arm = (index: number, ms: number) => {
         if (timer) clearTimeout(timer);
         timer = setTimeout(() => {
-          finish({ index, category: current!.category, outcome: 'hang', ms, rssMb: 0, detail: `no answer in ${ms} ms` });
+          finish({
+            index,
+            category: current!.category,
+            outcome: 'hang',
+            ms,
+            rssMb: 0,
+            detail: `no answer in ${ms} ms`,
+          });
           current = null;
           child.kill('SIGKILL');
         }, ms);
@@ -93,25 +100,36 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         arm(index, timeoutMs);
         child.send({ seed, index, root });
       };
-      child.on('message', (m: { t: string; index?: number; category?: string; timeoutMs?: number; result?: CaseResult }) => {
-        if (m.t === 'start' && current && m.index === current.index) {
-          current.category = m.category!;
-          if (m.timeoutMs && m.timeoutMs > timeoutMs) arm(current.index, m.timeoutMs);
-        }
-        if (m.t === 'done' && current && m.result!.index === current.index) {
-          const r = m.result!;
-          if (r.rssMb > memoryMb) r.outcome = 'memory';
-          finish(r);
-          current = null;
-          if (r.outcome === 'memory') {
-            child.kill('SIGKILL');
-            return;
+      child.on(
+        'message',
+        (m: { t: string; index?: number; category?: string; timeoutMs?: number; result?: CaseResult }) => {
+          if (m.t === 'start' && current && m.index === current.index) {
+            current.category = m.category!;
+            if (m.timeoutMs && m.timeoutMs > timeoutMs) arm(current.index, m.timeoutMs);
           }
-          send();
-        }
-      });
+          if (m.t === 'done' && current && m.result!.index === current.index) {
+            const r = m.result!;
+            if (r.rssMb > memoryMb) r.outcome = 'memory';
+            finish(r);
+            current = null;
+            if (r.outcome === 'memory') {
+              child.kill('SIGKILL');
+              return;
+            }
+            send();
+          }
+        },
+      );
       child.on('exit', (code, signal) => {
-        if (current) finish({ index: current.index, category: current.category, outcome: 'crash', ms: 0, rssMb: 0, detail: `worker died (${signal ?? code})` });
+        if (current)
+          finish({
+            index: current.index,
+            category: current.category,
+            outcome: 'crash',
+            ms: 0,
+            rssMb: 0,
+            detail: `worker died (${signal ?? code})`,
+          });
         current = null;
         resolve();
       });
@@ -130,7 +148,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     table.set(r.category, row);
     row.set(r.outcome, (row.get(r.outcome) ?? 0) + 1);
   }
-  return { seed, cases: opts.cases, results, table, failures: results.filter((r) => BAD.has(r.outcome)), wallMs: Date.now() - t0 };
+  return {
+    seed,
+    cases: opts.cases,
+    results,
+    table,
+    failures: results.filter((r) => BAD.has(r.outcome)),
+    wallMs: Date.now() - t0,
+  };
 }
 
 /** The outcome table as text: one row per category, one column per outcome, totals last. */
@@ -141,7 +166,12 @@ export function formatTable(report: FuzzReport): string {
     const rs = report.results.filter((r) => r.category === category);
     if (rs.length === 0) continue;
     for (const o of OUTCOMES) total.set(o, (total.get(o) ?? 0) + (row.get(o) ?? 0));
-    rows.push([category, ...OUTCOMES.map((o) => String(row.get(o) ?? 0)), Math.max(...rs.map((r) => r.ms)).toFixed(0), Math.max(...rs.map((r) => r.rssMb)).toFixed(0)]);
+    rows.push([
+      category,
+      ...OUTCOMES.map((o) => String(row.get(o) ?? 0)),
+      Math.max(...rs.map((r) => r.ms)).toFixed(0),
+      Math.max(...rs.map((r) => r.rssMb)).toFixed(0),
+    ]);
   }
   const maxMs = Math.max(0, ...report.results.map((r) => r.ms));
   const maxRss = Math.max(0, ...report.results.map((r) => r.rssMb));
@@ -174,6 +204,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
   });
   process.stdout.write(`${formatTable(report)}\n`);
-  for (const f of report.failures.slice(0, 20)) process.stdout.write(`FAIL case ${f.index} (${f.category}): ${f.outcome} ${f.detail?.split('\n').slice(0, 3).join(' | ') ?? ''}\n`);
+  for (const f of report.failures.slice(0, 20))
+    process.stdout.write(
+      `FAIL case ${f.index} (${f.category}): ${f.outcome} ${f.detail?.split('\n').slice(0, 3).join(' | ') ?? ''}\n`,
+    );
   process.exit(report.failures.length === 0 ? 0 : 1);
 }

@@ -30,7 +30,13 @@ const mnist = openModel(MNIST).model;
 
 /** Named (expected) errors carry a stable code; anything else is a crash. */
 function isNamed(e: unknown): boolean {
-  return e instanceof StudioError || (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && e.name !== 'Error' && !('syscall' in e));
+  return (
+    e instanceof StudioError ||
+    (e instanceof Error &&
+      typeof (e as { code?: unknown }).code === 'string' &&
+      e.name !== 'Error' &&
+      !('syscall' in e))
+  );
 }
 
 async function runCase(seed: number, index: number, root: string): Promise<CaseResult> {
@@ -40,7 +46,14 @@ async function runCase(seed: number, index: number, root: string): Promise<CaseR
     c = buildCase(seed, index, dir);
   } catch (e) {
     // A fault of the generator, not of the product: reported as a crash so it is seen and fixed.
-    return { index, category: 'generator', outcome: 'crash', ms: 0, rssMb: 0, detail: `generator: ${(e as Error).stack ?? String(e)}` };
+    return {
+      index,
+      category: 'generator',
+      outcome: 'crash',
+      ms: 0,
+      rssMb: 0,
+      detail: `generator: ${(e as Error).stack ?? String(e)}`,
+    };
   }
   process.send!({ t: 'start', index, category: c.category, timeoutMs: c.timeoutMs });
   const t0 = performance.now();
@@ -58,7 +71,11 @@ async function runCase(seed: number, index: number, root: string): Promise<CaseR
       resolveTargets(mnist, parsed.configs, 'pruning');
     } else {
       const r = safeParsePlan(c.json);
-      if (!r.ok) throw Object.assign(new StudioError(r.issues.map((i) => `${i.path}: ${i.message}`).join('; '), 'PLAN_INVALID'), { name: 'PlanError' });
+      if (!r.ok)
+        throw Object.assign(
+          new StudioError(r.issues.map((i) => `${i.path}: ${i.message}`).join('; '), 'PLAN_INVALID'),
+          { name: 'PlanError' },
+        );
     }
     outcome = c.mustFail ? 'silent-accept' : 'valid';
   } catch (e) {

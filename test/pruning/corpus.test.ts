@@ -29,9 +29,13 @@ function expectExactMasking(model: Model, sim: Model, result: PruneResult): numb
     const index = before.inputs.findIndex((v) => v?.name === t.value);
     const orig = before.input(index)!.initializer!.toFloat32();
     const masked = after.input(index)!.initializer!.toFloat32();
-    const full = expandMask(result.masks.get(t.node)!.get(t.target)!, before.input(index)!.initializer!.dims as number[]);
+    const full = expandMask(
+      result.masks.get(t.node)!.get(t.target)!,
+      before.input(index)!.initializer!.dims as number[],
+    );
     for (let i = 0; i < full.length; i++) {
-      if (full[i] ? masked[i] !== orig[i] : masked[i] !== 0) throw new Error(`${t.node}.${t.target}[${i}]: ${masked[i]} (mask ${full[i]}, was ${orig[i]})`);
+      if (full[i] ? masked[i] !== orig[i] : masked[i] !== 0)
+        throw new Error(`${t.node}.${t.target}[${i}]: ${masked[i]} (mask ${full[i]}, was ${orig[i]})`);
     }
     checked++;
   }
@@ -57,7 +61,9 @@ async function runs(sim: Model, shape: number[]): Promise<Float32Array> {
 describe('corpus models', () => {
   it('resnet18: L1 on every Conv and the classifier, simulated model runs', async () => {
     const model = loadCorpusModel('resnet18_op17_b1', 0);
-    const pruner = new L1NormPruner(model, [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5 }], undefined, { modelName: 'resnet18' });
+    const pruner = new L1NormPruner(model, [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5 }], undefined, {
+      modelName: 'resnet18',
+    });
     const result = await pruner.compress();
     expect(result.plan.targets.length).toBe(42);
     expect(result.plan.targets.every((t) => t.sparsity === 0.5)).toBe(true);
@@ -94,7 +100,12 @@ describe('corpus models', () => {
     const result = await pruner.compress();
     const weights = result.plan.targets.filter((t) => t.target === 'weight');
     expect(weights.length).toBe(6 + 3 + 4);
-    for (const t of weights) expect(t.sparsity).toBeCloseTo(Math.floor(t.shape.reduce<number>((a, b) => a * (b as number), 1) * 0.6) / t.shape.reduce<number>((a, b) => a * (b as number), 1), 12);
+    for (const t of weights)
+      expect(t.sparsity).toBeCloseTo(
+        Math.floor(t.shape.reduce<number>((a, b) => a * (b as number), 1) * 0.6) /
+          t.shape.reduce<number>((a, b) => a * (b as number), 1),
+        12,
+      );
     const sim = simulate(model, result.masks, { applyMethods: result.applyMethods });
     expectExactMasking(model, sim, result);
     const y = await runs(sim, [1, 16, 64]);
@@ -121,10 +132,13 @@ describe('pruning plans', () => {
     expect(diagnostics).toEqual([]);
     const byName = new Map(expected.graph.initializers.map((v) => [v.name, v.initializer!.toFloat32()] as const));
     expect(replayed.graph.initializers.length).toBe(expected.graph.initializers.length);
-    for (const v of replayed.graph.initializers) expect(firstDifference(v.initializer!.toFloat32(), byName.get(v.name)!), v.name).toBe(-1);
+    for (const v of replayed.graph.initializers)
+      expect(firstDifference(v.initializer!.toFloat32(), byName.get(v.name)!), v.name).toBe(-1);
 
     // other weights, same graph: applied, and said so; another graph: refused
-    expect(applyPlan(loadCorpusModel('resnet18_op17_b1', 1), plan).diagnostics.map((d) => d.code)).toEqual(['plan-weights-differ']);
+    expect(applyPlan(loadCorpusModel('resnet18_op17_b1', 1), plan).diagnostics.map((d) => d.code)).toEqual([
+      'plan-weights-differ',
+    ]);
     expect(() => applyPlan(loadCorpusModel('resnet18_op13_b1', 0), plan)).toThrow(PruningPlanError);
     expect(() => applyPlan(loadCorpusModel('mobilenet_v2_op17_b1', 0), plan)).toThrow(/made for another graph/);
     expect(() => planFromJson('{"format":"x"}')).toThrow(/not a pruning plan/);

@@ -13,7 +13,10 @@ const int = (value: number): AttributeValue => ({ type: 'int', value });
 
 /** A float32 tensor of seeded normal values (std scaled by fan-in). */
 export function randomTensor(rng: Rng, dims: number[], std = 0.1): Tensor {
-  return Tensor.float32(dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.normal(0, std)));
+  return Tensor.float32(
+    dims,
+    Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.normal(0, std)),
+  );
 }
 
 /** A graph builder with seeded weights. */
@@ -39,7 +42,12 @@ export class Builder {
     const w = this.weight(`${name}.weight`, [cout, cin / group, k, k], Math.sqrt(2 / ((cin / group) * k * k)));
     const inputs = opts.bias === false ? [x, w] : [x, w, this.weight(`${name}.bias`, [cout])];
     const p = (k - 1) / 2;
-    return this.g.addNode({ opType: 'Conv', name, inputs, attributes: { kernel_shape: ints([k, k]), pads: ints([p, p, p, p]), group: int(group) } }).outputs[0]!;
+    return this.g.addNode({
+      opType: 'Conv',
+      name,
+      inputs,
+      attributes: { kernel_shape: ints([k, k]), pads: ints([p, p, p, p]), group: int(group) },
+    }).outputs[0]!;
   }
 
   gemm(name: string, x: Value, nout: number, nin: number, transB = 1): Value {
@@ -75,9 +83,14 @@ export function mnistCnn(seed = 1): Model {
 
 /** Run a model in onnxruntime-node (CPU, one thread); feeds are float32. */
 export async function runOrt(model: Model, feeds: Record<string, Tensor>): Promise<Record<string, Float32Array>> {
-  const session = await ort.InferenceSession.create(encodeModel(model).bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const session = await ort.InferenceSession.create(encodeModel(model).bytes, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+  });
   try {
-    const inputs = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.toFloat32(), [...t.dims])]));
+    const inputs = Object.fromEntries(
+      Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.toFloat32(), [...t.dims])]),
+    );
     const out = await session.run(inputs);
     return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.data as Float32Array]));
   } finally {

@@ -20,15 +20,42 @@ describe('MovementPruner with head granularity', () => {
     const size = sample.reduce((a, b) => a * b, 1);
     const rng = new Rng(5);
     const n = 8;
-    const data = new ArrayDataset(Float32Array.from({ length: n * size }, () => rng.normal(0, 1)), sample, BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)));
+    const data = new ArrayDataset(
+      Float32Array.from({ length: n * size }, () => rng.normal(0, 1)),
+      sample,
+      BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)),
+    );
     const cfg = [0, 1].flatMap((l) => [
-      { op_names: [`/encoder/layers.${l}/self_attn/MatMul`], target_names: ['weight'], sparse_ratio: 0.5, granularity: [16, -1], dependency_group_id: `heads${l}` },
-      { op_names: [`/encoder/layers.${l}/self_attn/Gemm`], target_names: ['weight'], sparse_ratio: 0.5, granularity: [-1, 16], dependency_group_id: `heads${l}` },
+      {
+        op_names: [`/encoder/layers.${l}/self_attn/MatMul`],
+        target_names: ['weight'],
+        sparse_ratio: 0.5,
+        granularity: [16, -1],
+        dependency_group_id: `heads${l}`,
+      },
+      {
+        op_names: [`/encoder/layers.${l}/self_attn/Gemm`],
+        target_names: ['weight'],
+        sparse_ratio: 0.5,
+        granularity: [-1, 16],
+        dependency_group_id: `heads${l}`,
+      },
     ]);
-    const ev = new Evaluator(model, { train: data, optimizer: { type: 'sgd', lr: 0.01 }, batchSize: 1, epochs: 1, seed: 0, threads: 1 });
+    const ev = new Evaluator(model, {
+      train: data,
+      optimizer: { type: 'sgd', lr: 0.01 },
+      batchSize: 1,
+      epochs: 1,
+      seed: 0,
+      threads: 1,
+    });
     const pruner = new MovementPruner(model, cfg, ev, { warmupSteps: 1, cooldownBeginStep: 4 });
     const r = await pruner.compress({ maxSteps: 4 });
-    expect(r.trajectory.map((p) => p.ratio.toFixed(6))).toEqual([(1 - (2 / 3) ** 3).toFixed(6), (1 - (1 / 3) ** 3).toFixed(6), '1.000000']);
+    expect(r.trajectory.map((p) => p.ratio.toFixed(6))).toEqual([
+      (1 - (2 / 3) ** 3).toFixed(6),
+      (1 - (1 / 3) ** 3).toFixed(6),
+      '1.000000',
+    ]);
     for (const l of [0, 1]) {
       const p = `/encoder/layers.${l}/self_attn`;
       const inProj = r.masks.get(`${p}/MatMul`)!.get('weight')!;
@@ -38,11 +65,17 @@ describe('MovementPruner with head granularity', () => {
       // head h: q, k, v blocks and the output columns share one decision
       const heads = [0, 1, 2, 3].map((h) => outProj.data[h * 16]!);
       expect(heads.filter((k) => k === 1).length).toBe(2);
-      for (const [h, keep] of heads.entries()) for (const part of [0, 1, 2]) for (let c = 0; c < 16; c++) expect(inProj.data[part * 64 + h * 16 + c]).toBe(keep);
+      for (const [h, keep] of heads.entries())
+        for (const part of [0, 1, 2])
+          for (let c = 0; c < 16; c++) expect(inProj.data[part * 64 + h * 16 + c]).toBe(keep);
       // the scores moved
       expect(pruner.score(`${p}/MatMul`, 'weight')!.some((s) => s !== 0)).toBe(true);
     }
-    const { model: compact, report } = await new ModelSpeedup(r.model, r.masks, { applyMethods: r.applyMethods, benchmark: false, verifySamples: 1 }).speedupModel();
+    const { model: compact, report } = await new ModelSpeedup(r.model, r.masks, {
+      applyMethods: r.applyMethods,
+      benchmark: false,
+      verifySamples: 1,
+    }).speedupModel();
     expect(report.verification.maxRelErr).toBeLessThan(1e-4);
     const g = compact.graph;
     for (const l of [0, 1]) {

@@ -5,7 +5,15 @@
  * model runs in onnxruntime with the masked weights exactly zero.
  */
 import { describe, expect, it } from 'vitest';
-import { FPGMPruner, L1NormPruner, L2NormPruner, LevelPruner, simulate, keptAlong, maskSparsity } from '../../src-main/index.ts';
+import {
+  FPGMPruner,
+  L1NormPruner,
+  L2NormPruner,
+  LevelPruner,
+  simulate,
+  keptAlong,
+  maskSparsity,
+} from '../../src-main/index.ts';
 import { mnistCnn, randomInput, runOrt } from './helpers.ts';
 
 const CONFIG = [
@@ -41,7 +49,12 @@ describe.each([
     expect([...masks.get('conv2')!.get('weight')!.data]).toEqual([...masks.get('conv3')!.get('weight')!.data]);
     // the first config won conv2 / conv3; the second says so
     const dup = pruner.diagnostics.filter((d) => d.code === 'duplicate-target');
-    expect(dup.map((d) => `${d.node}.${d.path}`).sort()).toEqual(['conv2.$[1]', 'conv2.$[1]', 'conv3.$[1]', 'conv3.$[1]']);
+    expect(dup.map((d) => `${d.node}.${d.path}`).sort()).toEqual([
+      'conv2.$[1]',
+      'conv2.$[1]',
+      'conv3.$[1]',
+      'conv3.$[1]',
+    ]);
 
     // the model is untouched: same Tensor objects, same values
     for (const v of model.graph.initializers) {

@@ -9,7 +9,13 @@
 import { describe, expect, it } from 'vitest';
 import { keptAlong, maskSparsity, simulate } from '../../src-main/index.ts';
 import type { Model } from '../../src-main/core/ir/index.ts';
-import { FPGMPruner, L1NormPruner, L2NormPruner, LevelPruner, type PruneResult } from '../../src-main/core/compress/pruning/index.ts';
+import {
+  FPGMPruner,
+  L1NormPruner,
+  L2NormPruner,
+  LevelPruner,
+  type PruneResult,
+} from '../../src-main/core/compress/pruning/index.ts';
 import {
   AGPPruner,
   LinearPruner,
@@ -26,9 +32,14 @@ import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
 import { shapesForAutoGroups } from '../../src-main/node/steps/auto-groups.ts';
 import { mnistCnn } from './helpers.ts';
 
-const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
+const mnist = loadIdxDataset(
+  'resources/mnist/train-images-idx3-ubyte.gz',
+  'resources/mnist/train-labels-idx1-ubyte.gz',
+);
 const data = new ArrayDataset(mnist.x.subarray(0, 256 * 784), [1, 28, 28], mnist.targets().subarray(0, 256));
-const CONFIG = [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.75, granularity: 'out_channel', dependency_group_id: 'auto' }];
+const CONFIG = [
+  { op_types: ['Conv', 'Gemm'], sparse_ratio: 0.75, granularity: 'out_channel', dependency_group_id: 'auto' },
+];
 
 interface Case {
   name: string;
@@ -57,23 +68,45 @@ const CASES: Case[] = [
   },
 ];
 
-type Make = (model: Model, cfg: unknown, ev: Evaluator, shapes: Map<string, number[]>) => { compress(): Promise<PruneResult | TrainingPruneResult> };
+type Make = (
+  model: Model,
+  cfg: unknown,
+  ev: Evaluator,
+  shapes: Map<string, number[]>,
+) => { compress(): Promise<PruneResult | TrainingPruneResult> };
 
 const oneShot = { level: LevelPruner, l1: L1NormPruner, l2: L2NormPruner, fpgm: FPGMPruner } as const;
-const inner = (kind: string, model: Model, cfg: unknown, ev: Evaluator, shapes: Map<string, number[]>): SchedulablePruner => {
+const inner = (
+  kind: string,
+  model: Model,
+  cfg: unknown,
+  ev: Evaluator,
+  shapes: Map<string, number[]>,
+): SchedulablePruner => {
   if (kind === 'slim') return new SlimPruner(model, cfg, ev, { trainingSteps: 2, shapes });
   if (kind === 'taylor') return new TaylorPruner(model, cfg, ev, { trainingSteps: 2, shapes });
   return new oneShot[kind as keyof typeof oneShot](model, cfg, undefined, { shapes });
 };
 
 const PRUNERS: [string, Make][] = [
-  ...Object.entries(oneShot).map(([k, P]): [string, Make] => [k, (m, c, _ev, shapes) => new P(m, c, undefined, { shapes })]),
+  ...Object.entries(oneShot).map(([k, P]): [string, Make] => [
+    k,
+    (m, c, _ev, shapes) => new P(m, c, undefined, { shapes }),
+  ]),
   ['slim', (m, c, ev, shapes) => new SlimPruner(m, c, ev, { trainingSteps: 4, shapes })],
   ['taylor', (m, c, ev, shapes) => new TaylorPruner(m, c, ev, { trainingSteps: 4, shapes })],
   ['movement', (m, c, ev, shapes) => new MovementPruner(m, c, ev, { warmupSteps: 1, cooldownBeginStep: 4, shapes })],
   ...['level', 'l1', 'l2', 'fpgm', 'slim', 'taylor'].flatMap((k): [string, Make][] => [
-    [`linear(${k})`, (m, c, ev, shapes) => new LinearPruner(inner(k, m, c, ev, shapes), { intervalSteps: 2, totalTimes: 2, evaluator: ev })],
-    [`agp(${k})`, (m, c, ev, shapes) => new AGPPruner(inner(k, m, c, ev, shapes), { intervalSteps: 2, totalTimes: 2, evaluator: ev })],
+    [
+      `linear(${k})`,
+      (m, c, ev, shapes) =>
+        new LinearPruner(inner(k, m, c, ev, shapes), { intervalSteps: 2, totalTimes: 2, evaluator: ev }),
+    ],
+    [
+      `agp(${k})`,
+      (m, c, ev, shapes) =>
+        new AGPPruner(inner(k, m, c, ev, shapes), { intervalSteps: 2, totalTimes: 2, evaluator: ev }),
+    ],
   ]),
 ];
 
@@ -81,11 +114,20 @@ describe.each(CASES)('NNI pruner assertions on $name', (c) => {
   it.each(PRUNERS)('%s', async (name, make) => {
     const model = c.model();
     const shapes = (await shapesForAutoGroups(model, CONFIG))!;
-    const ev = new Evaluator(model, { train: data, optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9 }, batchSize: c.batch, epochs: 1, seed: 1, threads: 1 });
+    const ev = new Evaluator(model, {
+      train: data,
+      optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9 },
+      batchSize: c.batch,
+      epochs: 1,
+      seed: 1,
+      threads: 1,
+    });
     const r = await make(model, CONFIG, ev, shapes).compress();
     const masks = r.masks;
     // every pruned layer: weight mask exactly 0.75 sparse over output channels, bias = weight row not all zero
-    expect(new Set([...masks.keys()].filter((n) => masks.get(n)!.has('weight')))).toEqual(new Set(Object.keys(c.pruned)));
+    expect(new Set([...masks.keys()].filter((n) => masks.get(n)!.has('weight')))).toEqual(
+      new Set(Object.keys(c.pruned)),
+    );
     for (const [node, channels] of Object.entries(c.pruned)) {
       const w = masks.get(node)!.get('weight')!;
       expect(w.dims[0], node).toBe(channels);
@@ -100,7 +142,10 @@ describe.each(CASES)('NNI pruner assertions on $name', (c) => {
     // training-time pruners hand back the trained weights: the masks apply to those
     const base = 'model' in r ? r.model : model;
     if ('trajectory' in r) expect(r.trajectory.at(-1)!.ratio).toBe(1);
-    const { model: compact, report } = await new ModelSpeedup(base, masks, { applyMethods: r.applyMethods, benchmark: false }).speedupModel();
+    const { model: compact, report } = await new ModelSpeedup(base, masks, {
+      applyMethods: r.applyMethods,
+      benchmark: false,
+    }).speedupModel();
     expect(report.verification.maxRelErr).toBeLessThanOrEqual(1e-4);
     for (const [node, channels] of Object.entries(c.pruned)) {
       expect(compact.graph.node(node)!.input(1)!.initializer!.dims[0], node).toBe(channels / 4);

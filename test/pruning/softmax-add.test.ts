@@ -17,7 +17,12 @@ function classifier() {
 
 const configFor = (method: 'add' | 'mul') => [
   { op_names: ['fc'], sparse_ratio: 0.5 },
-  { op_names: ['softmax'], target_settings: { _input_: { apply_method: method, align: { module_name: 'fc', target_name: 'weight', dims: [0] } } } },
+  {
+    op_names: ['softmax'],
+    target_settings: {
+      _input_: { apply_method: method, align: { module_name: 'fc', target_name: 'weight', dims: [0] } },
+    },
+  },
 ];
 
 describe('softmax inputs', () => {

@@ -25,7 +25,14 @@ interface Ref {
 const ref = JSON.parse(readFileSync('test/fixtures/taylor/taylor_ref.json', 'utf8')) as Ref;
 const data = new ArrayDataset(Float32Array.from(ref.input), [1, 6, 6], BigInt64Array.from(ref.labels.map(BigInt)));
 const evaluator = (model = openModel('test/fixtures/taylor/taylor_cnn.onnx').model) =>
-  new Evaluator(model, { train: data, optimizer: { type: 'sgd', lr: ref.lr }, batchSize: 8, epochs: ref.steps, seed: 0, threads: 1 });
+  new Evaluator(model, {
+    train: data,
+    optimizer: { type: 'sgd', lr: ref.lr },
+    batchSize: 8,
+    epochs: ref.steps,
+    seed: 0,
+    threads: 1,
+  });
 
 /** max |a − b| / max |b| */
 const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -45,7 +52,9 @@ describe('TaylorPruner against torch', () => {
     const ev = evaluator(model);
     const losses: number[] = [];
     ev.patchOptimizerStep([], [(s) => void losses.push(s.result!.loss)]);
-    const pruner = new TaylorPruner(model, [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5 }], ev, { trainingSteps: ref.steps });
+    const pruner = new TaylorPruner(model, [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5 }], ev, {
+      trainingSteps: ref.steps,
+    });
     const r = await pruner.compress();
     expect(r.steps).toBe(ref.steps);
     expect(relErr(losses, ref.losses)).toBeLessThan(1e-5);
@@ -71,7 +80,11 @@ describe('activation targets during training', () => {
     const ev = evaluator(model);
     const cfg = [
       { op_types: ['Conv'], sparse_ratio: 0.5 },
-      { op_names: [relu], target_names: ['_output_'], target_settings: { _output_: { align: { module_name: '/conv/Conv', target_name: 'weight', dims: [0] } } } },
+      {
+        op_names: [relu],
+        target_names: ['_output_'],
+        target_settings: { _output_: { align: { module_name: '/conv/Conv', target_name: 'weight', dims: [0] } } },
+      },
     ];
     const shapes = new Map([[model.graph.node(relu)!.outputs[0]!.name, [8, 4, 6, 6]]]);
     const r = await new TaylorPruner(model, cfg, ev, { trainingSteps: 2, shapes }).compress();
@@ -93,7 +106,8 @@ describe('SlimPruner', () => {
       const pruner = new SlimPruner(model, cfg, ev, { trainingSteps: 1, regularScale: scale });
       const seen: Record<string, Float32Array> = {};
       // the factors are named after their target; observed once training builds its step
-      for (const node of ['/conv/Conv', '/fc/Gemm']) ev.observe(`${node}/weight.slim_factor`, 'grad', (t) => void (seen[node] ??= Float32Array.from(t.data)));
+      for (const node of ['/conv/Conv', '/fc/Gemm'])
+        ev.observe(`${node}/weight.slim_factor`, 'grad', (t) => void (seen[node] ??= Float32Array.from(t.data)));
       await pruner.compress();
       expect(pruner.factorName('/conv/Conv', 'weight')).toBe('/conv/Conv/weight.slim_factor');
       return seen;

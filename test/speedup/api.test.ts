@@ -32,9 +32,18 @@ describe('ModelSpeedup', () => {
   it('returns the compact model and a full report, leaving the input model untouched', async () => {
     const model = smallNet();
     const weight = model.graph.node('conv1')!.input(1)!.initializer;
-    const masks = pruneChannels(pruneChannels(new Map(), model, 'conv1', [0, 1, 2, 3, 4, 5, 6, 7]), model, 'conv2', [8, 9, 10, 11]);
+    const masks = pruneChannels(
+      pruneChannels(new Map(), model, 'conv1', [0, 1, 2, 3, 4, 5, 6, 7]),
+      model,
+      'conv2',
+      [8, 9, 10, 11],
+    );
     const input = randomTensorFor([1, 3, 16, 16]);
-    const { model: compact, report } = await new ModelSpeedup(model, masks, { dummyInput: input, roundTo: 4, benchmark: { runs: 5, warmup: 1 } }).speedupModel();
+    const { model: compact, report } = await new ModelSpeedup(model, masks, {
+      dummyInput: input,
+      roundTo: 4,
+      benchmark: { runs: 5, warmup: 1 },
+    }).speedupModel();
     expect(model.graph.node('conv1')!.input(1)!.initializer).toBe(weight);
     expect(compact.graph.node('conv1')!.input(1)!.initializer!.dims).toEqual([8, 3, 3, 3]);
     expect(report.before.params).toBeGreaterThan(report.after.params);
@@ -44,7 +53,12 @@ describe('ModelSpeedup', () => {
     expect(report.latency!.threads).toBe(1);
     expect(report.verification).toMatchObject({ samples: 3, tolerance: 1e-4, reference: 'simulate' });
     expect(report.verification.maxRelErr).toBeLessThan(1e-4);
-    expect(report.layers.find((l) => l.node === 'conv2')).toMatchObject({ channelsBefore: 16, channelsAfter: 12, requested: 4, removedRequested: 4 });
+    expect(report.layers.find((l) => l.node === 'conv2')).toMatchObject({
+      channelsBefore: 16,
+      channelsAfter: 12,
+      requested: 4,
+      removedRequested: 4,
+    });
     expect(report.roundTo).toBe(4);
     expect(report.timings.speedupMs).toBeGreaterThan(0);
   });
@@ -53,7 +67,10 @@ describe('ModelSpeedup', () => {
     const b = new Builder(2);
     const r1 = b.op('Relu', 'relu1', [b.conv('conv1', b.input('input', [1, 3, 8, 8]), 4, 3)]);
     const sm = b.op('Softmax', 'softmax', [r1], { axis: { type: 'int', value: 1 } });
-    const model = b.output(b.op('Flatten', 'flat', [b.op('GlobalAveragePool', 'gap', [b.conv('conv2', sm, 4, 4)])]), [1, 4]);
+    const model = b.output(
+      b.op('Flatten', 'flat', [b.op('GlobalAveragePool', 'gap', [b.conv('conv2', sm, 4, 4)])]),
+      [1, 4],
+    );
     const masks = pruneChannels(new Map(), model, 'conv1', [1]);
     // honest rules keep the channel (Softmax normalises over it): exact
     const ok = await new ModelSpeedup(model, masks, { benchmark: false }).speedupModel();
@@ -65,7 +82,9 @@ describe('ModelSpeedup', () => {
       constant: (ctx) => ctx.outAxes(0).forEach((_, axis) => ctx.setConst(0, axis, ctx.consts(0, axis)!)),
     });
     try {
-      await expect(new ModelSpeedup(model, masks, { benchmark: false }).speedupModel()).rejects.toBeInstanceOf(SpeedupVerificationError);
+      await expect(new ModelSpeedup(model, masks, { benchmark: false }).speedupModel()).rejects.toBeInstanceOf(
+        SpeedupVerificationError,
+      );
     } finally {
       registerPropagationRule('Softmax', honest);
     }
@@ -76,9 +95,24 @@ describe('speedupCommand', () => {
   it('writes compact.onnx and the flat JSON the CLI prints', async () => {
     const model = smallNet(3);
     const masks = pruneChannels(new Map(), model, 'conv1', [0, 2, 4, 6, 8, 10, 12, 14, 15]);
-    const { json, text, path } = await speedupCommand({ model, masks, out: tmp, roundTo: 8, benchmark: { runs: 3, warmup: 1 } });
+    const { json, text, path } = await speedupCommand({
+      model,
+      masks,
+      out: tmp,
+      roundTo: 8,
+      benchmark: { runs: 3, warmup: 1 },
+    });
     expect(path).toBe(join(tmp, 'compact.onnx'));
-    for (const k of ['params_before', 'params_after', 'macs_before', 'macs_after', 'latency_before_ms', 'latency_after_ms', 'max_rel_err']) expect(typeof (json as unknown as Record<string, unknown>)[k]).toBe('number');
+    for (const k of [
+      'params_before',
+      'params_after',
+      'macs_before',
+      'macs_after',
+      'latency_before_ms',
+      'latency_after_ms',
+      'max_rel_err',
+    ])
+      expect(typeof (json as unknown as Record<string, unknown>)[k]).toBe('number');
     expect(json.params_after).toBeLessThan(json.params_before);
     expect(JSON.parse(JSON.stringify(json)).report.verification.maxRelErr).toBe(json.max_rel_err);
     expect(text).toMatch(/MACs .* → /);
@@ -94,19 +128,38 @@ describe('automatic dependency groups', () => {
     const shapes = await shapesOf(model);
     const groups = autoDependencyGroups(model, shapes);
     const stream = groups.find((g) => g.members.some((m) => m.node === '/layer1/layer1.0/conv2/Conv'))!;
-    expect(stream.members.map((m) => m.node).sort()).toEqual(['/conv1/Conv', '/layer1/layer1.0/conv2/Conv', '/layer1/layer1.1/conv2/Conv']);
+    expect(stream.members.map((m) => m.node).sort()).toEqual([
+      '/conv1/Conv',
+      '/layer1/layer1.0/conv2/Conv',
+      '/layer1/layer1.1/conv2/Conv',
+    ]);
     expect(stream).toMatchObject({ aligned: true, classes: 64, blocked: [] });
     const fc = groups.find((g) => g.members.some((m) => m.node === '/fc/Gemm'))!;
     expect(fc.blocked.length).toBe(1000);
-    const { configList, diagnostics } = resolveAutoDependencyGroups([{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5, dependency_group_id: 'auto' }], model, shapes);
+    const { configList, diagnostics } = resolveAutoDependencyGroups(
+      [{ op_types: ['Conv', 'Gemm'], sparse_ratio: 0.5, dependency_group_id: 'auto' }],
+      model,
+      shapes,
+    );
     expect(configList).toHaveLength(20);
     const ids = new Map(configList.map((c) => [c.op_names![0]!, c.dependency_group_id]));
     expect(ids.get('/layer1/layer1.0/conv2/Conv')).toBe(ids.get('/conv1/Conv'));
     expect(ids.get('/layer1/layer1.0/conv1/Conv')).not.toBe(ids.get('/conv1/Conv'));
     expect(configList[0]).toMatchObject({ sparse_ratio: 0.5 });
-    expect(diagnostics.find((d) => d.code === 'unprunable-layer')).toMatchObject({ node: '/fc/Gemm', level: 'warning' });
-    const nested = resolveAutoDependencyGroups([{ op_types: ['Conv'], target_settings: { weight: { sparse_ratio: 0.5, dependency_group_id: 'auto' } } }], model, shapes);
-    expect(nested.configList[0]).toEqual({ op_names: ['/conv1/Conv'], target_settings: { weight: { sparse_ratio: 0.5 } }, dependency_group_id: ids.get('/conv1/Conv') });
+    expect(diagnostics.find((d) => d.code === 'unprunable-layer')).toMatchObject({
+      node: '/fc/Gemm',
+      level: 'warning',
+    });
+    const nested = resolveAutoDependencyGroups(
+      [{ op_types: ['Conv'], target_settings: { weight: { sparse_ratio: 0.5, dependency_group_id: 'auto' } } }],
+      model,
+      shapes,
+    );
+    expect(nested.configList[0]).toEqual({
+      op_names: ['/conv1/Conv'],
+      target_settings: { weight: { sparse_ratio: 0.5 } },
+      dependency_group_id: ids.get('/conv1/Conv'),
+    });
   });
 
   it('mobilenet_v2: a depthwise conv joins its producer; grouped convs set internal_metric_block', async () => {
@@ -119,8 +172,15 @@ describe('automatic dependency groups', () => {
     ]);
     const b = new Builder(4);
     const x = b.op('Relu', 'r', [b.conv('c1', b.input('input', [1, 3, 8, 8]), 8, 3)]);
-    const small = b.output(b.op('Flatten', 'f', [b.op('GlobalAveragePool', 'p', [b.conv('g', x, 8, 8, 3, { group: 2 })]) as Value]), [1, 8]);
-    const { configList } = resolveAutoDependencyGroups([{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }], small, await shapesOf(small));
+    const small = b.output(
+      b.op('Flatten', 'f', [b.op('GlobalAveragePool', 'p', [b.conv('g', x, 8, 8, 3, { group: 2 })]) as Value]),
+      [1, 8],
+    );
+    const { configList } = resolveAutoDependencyGroups(
+      [{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }],
+      small,
+      await shapesOf(small),
+    );
     expect(configList.find((c) => c.op_names![0] === 'c1')).toMatchObject({ internal_metric_block: 2 });
   });
 });

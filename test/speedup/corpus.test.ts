@@ -6,7 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { cloneModel, numel, type Model } from '../../src-main/core/ir/index.ts';
 import { fuseModules } from '../../src-main/core/compress/fusion/index.ts';
-import { L1NormPruner, groupPruningMasks, resolveAutoDependencyGroups } from '../../src-main/core/compress/pruning/index.ts';
+import {
+  L1NormPruner,
+  groupPruningMasks,
+  resolveAutoDependencyGroups,
+} from '../../src-main/core/compress/pruning/index.ts';
 import { keptAlong, type Masks } from '../../src-main/core/compress/masks.ts';
 import { modelStats } from '../../src-main/core/analysis/stats.ts';
 import { runModel, sampleInputs } from '../../src-main/node/runtime/index.ts';
@@ -17,7 +21,11 @@ import { shapesOf } from './helpers.ts';
 
 async function l1Masks(model: Model, opTypes = ['Conv', 'Gemm']) {
   const shapes = await shapesOf(model);
-  const auto = resolveAutoDependencyGroups([{ op_types: opTypes, sparse_ratio: 0.5, dependency_group_id: 'auto' }], model, shapes);
+  const auto = resolveAutoDependencyGroups(
+    [{ op_types: opTypes, sparse_ratio: 0.5, dependency_group_id: 'auto' }],
+    model,
+    shapes,
+  );
   return { ...(await new L1NormPruner(model, auto.configList, undefined, { shapes }).compress()), auto, shapes };
 }
 
@@ -41,14 +49,25 @@ async function expectMacsFollowWeights(model: Model, compact: Model, masks: Mask
   return { before, after };
 }
 
-const CNNS = ['resnet18_op17_b1', 'resnet50_op17_b1', 'mobilenet_v2_op17_b1', 'mobilenet_v3_small_op17_b1', 'vgg11_bn_op17_b1', 'squeezenet1_1_op17_b1'];
+const CNNS = [
+  'resnet18_op17_b1',
+  'resnet50_op17_b1',
+  'mobilenet_v2_op17_b1',
+  'mobilenet_v3_small_op17_b1',
+  'vgg11_bn_op17_b1',
+  'squeezenet1_1_op17_b1',
+];
 
 describe('speedup on the corpus at 50 % L1 channel sparsity with auto dependency groups', () => {
   for (const name of CNNS) {
     it(`${name}: exact, smaller, MACs as the masks imply`, async () => {
       const model = loadCorpusModel(name, 0);
       const { masks, applyMethods } = await l1Masks(model);
-      const { model: compact, report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, verifySamples: 1 }).speedupModel();
+      const { model: compact, report } = await new ModelSpeedup(model, masks, {
+        applyMethods,
+        benchmark: false,
+        verifySamples: 1,
+      }).speedupModel();
       expect(report.verification.maxRelErr).toBeLessThan(1e-4);
       expect(report.verification.reference).toBe('simulate');
       expect(report.sparsity.lost).toBe(0);
@@ -64,7 +83,11 @@ describe('speedup on the corpus at 50 % L1 channel sparsity with auto dependency
   it('shufflenet_v2_x1_0: exact; the shuffle couples channels across layers, the lost sparsity is reported', async () => {
     const model = loadCorpusModel('shufflenet_v2_x1_0_op17_b1', 0);
     const { masks, applyMethods } = await l1Masks(model);
-    const { model: compact, report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, verifySamples: 1 }).speedupModel();
+    const { model: compact, report } = await new ModelSpeedup(model, masks, {
+      applyMethods,
+      benchmark: false,
+      verifySamples: 1,
+    }).speedupModel();
     expect(report.verification.maxRelErr).toBeLessThan(1e-4);
     expect(report.sparsity.lost).toBeGreaterThan(0);
     expect(report.groups.some((g) => !g.aligned && g.keptRequested > 0 && g.reasons.length > 0)).toBe(true);
@@ -75,7 +98,10 @@ describe('speedup on the corpus at 50 % L1 channel sparsity with auto dependency
   it('shufflenet_v2_x1_0 with group-aware masks: the shuffled channels go too', async () => {
     const model = loadCorpusModel('shufflenet_v2_x1_0_op17_b1', 0);
     const masks = groupPruningMasks(model, await shapesOf(model), { sparsity: 0.5 });
-    const { model: compact, report } = await new ModelSpeedup(model, masks, { benchmark: false, verifySamples: 1 }).speedupModel();
+    const { model: compact, report } = await new ModelSpeedup(model, masks, {
+      benchmark: false,
+      verifySamples: 1,
+    }).speedupModel();
     expect(report.verification.maxRelErr).toBeLessThan(1e-4);
     expect(report.sparsity.lost).toBe(0);
     expect(report.macRatio).toBeLessThan(0.4);
@@ -104,7 +130,11 @@ describe('speedup on the corpus at 50 % L1 channel sparsity with auto dependency
     const model = loadCorpusModel('transformer_op17_b1', 0);
     const { masks, applyMethods, auto } = await l1Masks(model, ['MatMul', 'Gemm']);
     expect(auto.diagnostics.some((d) => d.code === 'no-channels')).toBe(true);
-    const { model: compact, report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, verifySamples: 1 }).speedupModel();
+    const { model: compact, report } = await new ModelSpeedup(model, masks, {
+      applyMethods,
+      benchmark: false,
+      verifySamples: 1,
+    }).speedupModel();
     expect(report.verification.maxRelErr).toBeLessThan(1e-4);
     expect(compact.graph.node('/encoder/layers.0/linear1/MatMul')!.input(1)!.initializer!.dims).toEqual([64, 64]);
     expect(report.sparsity.lost).toBeGreaterThan(0);
@@ -114,13 +144,19 @@ describe('speedup on the corpus at 50 % L1 channel sparsity with auto dependency
     it(`${name}: BatchNorm β of removed channels is folded forward, exactly`, async () => {
       const model = loadCorpusModel(name, 0);
       const { masks, applyMethods } = await l1Masks(model);
-      const { model: compact, report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, verifySamples: 1 }).speedupModel();
+      const { model: compact, report } = await new ModelSpeedup(model, masks, {
+        applyMethods,
+        benchmark: false,
+        verifySamples: 1,
+      }).speedupModel();
       expect(report.verification.maxRelErr).toBeLessThan(1e-4);
       expect(report.sparsity.lost).toBe(0);
       expect(report.macRatio).toBeLessThan(0.4);
       // folded β can arrive as constant Adds in front of BNs; quantization's BN folding still removes every BN
       const bns = (m: Model) => m.graph.nodes.filter((n) => n.opType === 'BatchNormalization').length;
-      const addBeforeBn = compact.graph.nodes.filter((n) => n.opType === 'BatchNormalization' && n.input(0)?.producer?.opType === 'Add').length;
+      const addBeforeBn = compact.graph.nodes.filter(
+        (n) => n.opType === 'BatchNormalization' && n.input(0)?.producer?.opType === 'Add',
+      ).length;
       // resnet18's 3×3 convs read removed channels through zero padding (a border map); mobilenet_v2's removed channels reach
       // only depthwise convs pruned along with them and 1×1 convs (a bias), so it has none
       if (name.startsWith('resnet18')) expect(addBeforeBn).toBeGreaterThan(0);
@@ -135,11 +171,17 @@ describe('speedup on the corpus at 50 % L1 channel sparsity with auto dependency
     });
   }
 
-  for (const [name, out] of [['shufflenet_v2_x1_0_op17_dyn', [3, 1000]], ['transformer_op17_dyn', [3, 10]]] as const) {
+  for (const [name, out] of [
+    ['shufflenet_v2_x1_0_op17_dyn', [3, 1000]],
+    ['transformer_op17_dyn', [3, 10]],
+  ] as const) {
     it(`${name} keeps its dynamic batch (shape computations are scaled, not baked)`, async () => {
       const model = loadCorpusModel(name, 0);
       const masks = groupPruningMasks(model, await shapesOf(model), { sparsity: 0.5 });
-      const { model: compact } = await new ModelSpeedup(model, masks, { benchmark: false, verifySamples: 1 }).speedupModel();
+      const { model: compact } = await new ModelSpeedup(model, masks, {
+        benchmark: false,
+        verifySamples: 1,
+      }).speedupModel();
       const feeds = sampleInputs(model, { seed: 4, dimSizes: { batch: 3 }, batchSize: 3 });
       const [a, b] = [await runModel(simulate(model, masks), feeds), await runModel(compact, feeds)];
       const k = Object.keys(a)[0]!;

@@ -22,14 +22,24 @@ export async function shapesOf(model: Model): Promise<ShapeMap> {
  * Prune `channels` of a node's weight along `axis` (plus its bias for Conv / Gemm with `bias`).
  * @example pruneChannels(masks, model, 'conv1', [0, 2])
  */
-export function pruneChannels(masks: Masks, model: Model, node: string, channels: number[], opts: { axis?: number; bias?: boolean } = {}): Masks {
+export function pruneChannels(
+  masks: Masks,
+  model: Model,
+  node: string,
+  channels: number[],
+  opts: { axis?: number; bias?: boolean } = {},
+): Masks {
   const n = model.graph.node(node)!;
   const w = n.opType === 'MatMul' ? n.input(1)! : n.input(1)!;
   const dims = w.initializer!.dims;
   const axis = opts.axis ?? (n.opType === 'MatMul' || (n.opType === 'Gemm' && !n.attrInt('transB', 0)) ? 1 : 0);
   const data = Uint8Array.from({ length: dims[axis]! }, (_, i) => (channels.includes(i) ? 0 : 1));
   setMask(masks, node, 'weight', { dims: dims.map((d, i) => (i === axis ? d : 1)), data });
-  if (opts.bias !== false && n.input(2)?.isInitializer && axis === (n.opType === 'Gemm' && !n.attrInt('transB', 0) ? 1 : 0)) {
+  if (
+    opts.bias !== false &&
+    n.input(2)?.isInitializer &&
+    axis === (n.opType === 'Gemm' && !n.attrInt('transB', 0) ? 1 : 0)
+  ) {
     setMask(masks, node, 'bias', { dims: [dims[axis]!], data });
   }
   return masks;
@@ -44,7 +54,11 @@ export interface Checked extends CompactResult {
 }
 
 /** Compact the model, then compare it with `simulate(model, masks)` on three seeded inputs. */
-export async function compactAndCheck(model: Model, masks: Masks, opts: Partial<CompactOptions> = {}): Promise<Checked> {
+export async function compactAndCheck(
+  model: Model,
+  masks: Masks,
+  opts: Partial<CompactOptions> = {},
+): Promise<Checked> {
   const shapes = opts.shapes ?? (await shapesOf(model));
   const res = compactModel(model, masks, { ...opts, shapes });
   const reference = simulate(model, masks);
@@ -56,7 +70,14 @@ export async function compactAndCheck(model: Model, masks: Masks, opts: Partial<
   }
   const after = modelStats(res.model, await shapesOf(res.model));
   const before = modelStats(model, shapes);
-  return { ...res, maxRelErr, macsBefore: before.macs, macsAfter: after.macs, paramsBefore: before.params, paramsAfter: after.params };
+  return {
+    ...res,
+    maxRelErr,
+    macsBefore: before.macs,
+    macsAfter: after.macs,
+    paramsBefore: before.params,
+    paramsAfter: after.params,
+  };
 }
 
 /** Dims of a node's input initializer in the compact model. */
@@ -64,7 +85,11 @@ export function paramDims(model: Model, node: string, input: number): readonly n
   return model.graph.node(node)?.input(input)?.initializer?.dims;
 }
 
-export const f32 = (dims: number[], f: (i: number) => number) => Tensor.float32(dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => f(i)));
+export const f32 = (dims: number[], f: (i: number) => number) =>
+  Tensor.float32(
+    dims,
+    Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => f(i)),
+  );
 
 /** A seeded normal float32 tensor. */
 export function randomTensorFor(dims: number[], seed = 5): Tensor {

@@ -5,7 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, UnsupportedOpError, type Value } from '../../src-main/core/ir/index.ts';
 import type { Masks } from '../../src-main/core/compress/masks.ts';
-import { PROPAGATION_RULES, analyse, REPLACERS, registerPropagationRule, registerReplacer } from '../../src-main/core/compress/dependency/index.ts';
+import {
+  PROPAGATION_RULES,
+  analyse,
+  REPLACERS,
+  registerPropagationRule,
+  registerReplacer,
+} from '../../src-main/core/compress/dependency/index.ts';
 import { groupPruningMasks } from '../../src-main/core/compress/pruning/index.ts';
 import { EmptyLayerError, planRemoval } from '../../src-main/core/compress/speedup/index.ts';
 import { Builder, compactAndCheck, paramDims, pruneChannels, shapesOf } from './helpers.ts';
@@ -24,8 +30,19 @@ function head(b: Builder, x: Value, cin: number) {
 }
 
 function bn(b: Builder, name: string, x: Value, c: number): Value {
-  const t = (vals: (i: number) => number) => b.g.addInitializer(`${name}.${b.g.initializers.length}`, Tensor.float32([c], Array.from({ length: c }, (_, i) => vals(i))));
-  return b.g.addNode({ opType: 'BatchNormalization', name, inputs: [x, t((i) => 1 + 0.1 * i), t((i) => 0.3 - 0.1 * i), t((i) => 0.05 * i), t((i) => 1 + 0.2 * i)] }).outputs[0]!;
+  const t = (vals: (i: number) => number) =>
+    b.g.addInitializer(
+      `${name}.${b.g.initializers.length}`,
+      Tensor.float32(
+        [c],
+        Array.from({ length: c }, (_, i) => vals(i)),
+      ),
+    );
+  return b.g.addNode({
+    opType: 'BatchNormalization',
+    name,
+    inputs: [x, t((i) => 1 + 0.1 * i), t((i) => 0.3 - 0.1 * i), t((i) => 0.05 * i), t((i) => 1 + 0.2 * i)],
+  }).outputs[0]!;
 }
 
 describe('speedup rules on small graphs', () => {
@@ -78,7 +95,10 @@ describe('speedup rules on small graphs', () => {
     expect(paramDims(r.model, 'conv2', 1)).toEqual([6, 4, 3, 3]);
     expect(paramDims(r.model, 'fc', 1)).toEqual([5, 6]);
     const other = build();
-    const half = await compactAndCheck(other, pruneChannels(pruneChannels(new Map(), other, 'conv2', [1, 5]), other, 'conv3', [1, 6]));
+    const half = await compactAndCheck(
+      other,
+      pruneChannels(pruneChannels(new Map(), other, 'conv2', [1, 5]), other, 'conv3', [1, 6]),
+    );
     expect(half.maxRelErr).toBeLessThan(1e-5);
     expect(paramDims(half.model, 'conv2', 1)).toEqual([7, 4, 3, 3]);
     expect(half.sparsity).toEqual({ requestedChannels: 4, removedChannels: 2, lost: 0.5 });
@@ -109,7 +129,13 @@ describe('speedup rules on small graphs', () => {
     const r1 = stem(b);
     const cat = b.op('Concat', 'cat', [b.conv('convA', r1, 3, 4), b.conv('convB', r1, 5, 4)], { axis: int(1) });
     const sizes = b.g.addInitializer('sizes', Tensor.int64([2], [6, 2]));
-    const parts = b.g.addNode({ opType: 'Split', name: 'split', inputs: [cat, sizes], outputs: ['s0', 's1'], attributes: { axis: int(1) } }).outputs;
+    const parts = b.g.addNode({
+      opType: 'Split',
+      name: 'split',
+      inputs: [cat, sizes],
+      outputs: ['s0', 's1'],
+      attributes: { axis: int(1) },
+    }).outputs;
     const sum = b.op('Add', 'add', [b.conv('convC', parts[0]!, 4, 6), b.conv('convD', parts[1]!, 4, 2)]);
     const model = head(b, sum, 4);
     const masks = pruneChannels(pruneChannels(new Map(), model, 'convA', [1]), model, 'convB', [0, 4]);
@@ -125,7 +151,8 @@ describe('speedup rules on small graphs', () => {
     const b = new Builder(7);
     const r1 = stem(b, 8);
     const c = (name: string, v: number[]) => b.g.addInitializer(name, Tensor.int64([1], v));
-    const sl = b.g.addNode({ opType: 'Slice', name: 'slice', inputs: [r1, c('st', [2]), c('en', [7]), c('ax', [1])] }).outputs[0]!;
+    const sl = b.g.addNode({ opType: 'Slice', name: 'slice', inputs: [r1, c('st', [2]), c('en', [7]), c('ax', [1])] })
+      .outputs[0]!;
     const model = head(b, b.conv('conv2', sl, 4, 5), 4);
     const r = await compactAndCheck(model, pruneChannels(new Map(), model, 'conv1', [0, 3, 7]));
     expect(r.maxRelErr).toBeLessThan(1e-5);
@@ -144,7 +171,10 @@ describe('speedup rules on small graphs', () => {
     expect(paramDims(r.model, 'dw', 1)).toEqual([6, 1, 3, 3]);
     expect(r.model.graph.node('dw')!.attrInt('group')).toBe(6);
     expect(paramDims(r.model, 'gconv', 1)).toEqual([8, 3, 3, 3]);
-    const lopsided = await compactAndCheck(model, pruneChannels(pruneChannels(new Map(), model, 'conv1', [1]), model, 'dw', [1]));
+    const lopsided = await compactAndCheck(
+      model,
+      pruneChannels(pruneChannels(new Map(), model, 'conv1', [1]), model, 'dw', [1]),
+    );
     expect(lopsided.maxRelErr).toBeLessThan(1e-5);
     expect(paramDims(lopsided.model, 'gconv', 1)).toEqual([8, 4, 3, 3]);
     expect(lopsided.sparsity.lost).toBe(1);
@@ -154,7 +184,12 @@ describe('speedup rules on small graphs', () => {
     const b = new Builder(9);
     const r1 = stem(b);
     const w = b.weight('up.weight', [4, 6, 2, 2]);
-    const up = b.g.addNode({ opType: 'ConvTranspose', name: 'up', inputs: [r1, w, b.weight('up.bias', [6])], attributes: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) } }).outputs[0]!;
+    const up = b.g.addNode({
+      opType: 'ConvTranspose',
+      name: 'up',
+      inputs: [r1, w, b.weight('up.bias', [6])],
+      attributes: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) },
+    }).outputs[0]!;
     const model = head(b, b.conv('conv2', b.op('Relu', 'relu_up', [up]), 4, 6), 4);
     const masks = pruneChannels(pruneChannels(new Map(), model, 'conv1', [2]), model, 'up', [0, 5], { axis: 1 });
     const r = await compactAndCheck(model, masks);
@@ -165,7 +200,9 @@ describe('speedup rules on small graphs', () => {
 
   it('Gemm chains (transB 0 and 1) and Flatten of a spatial map', async () => {
     const b = new Builder(10);
-    const flat = b.op('Flatten', 'flat', [b.op('MaxPool', 'pool', [stem(b)], { kernel_shape: ints([4, 4]), strides: ints([4, 4]) })]);
+    const flat = b.op('Flatten', 'flat', [
+      b.op('MaxPool', 'pool', [stem(b)], { kernel_shape: ints([4, 4]), strides: ints([4, 4]) }),
+    ]);
     const h = b.op('Relu', 'relu_fc1', [b.gemm('fc1', flat, 6, 16, 0)]);
     const model = b.output(b.gemm('fc2', h, 3, 6, 1), [1, 3]);
     const masks = pruneChannels(pruneChannels(new Map(), model, 'conv1', [3]), model, 'fc1', [0, 4]);
@@ -179,7 +216,11 @@ describe('speedup rules on small graphs', () => {
     const b = new Builder(11);
     const x = b.input('input', [2, 8]);
     const h = b.gemm('fc1', x, 6, 8);
-    const ln = b.g.addNode({ opType: 'LayerNormalization', name: 'ln', inputs: [h, b.weight('ln.w', [6]), b.weight('ln.b', [6])] }).outputs[0]!;
+    const ln = b.g.addNode({
+      opType: 'LayerNormalization',
+      name: 'ln',
+      inputs: [h, b.weight('ln.w', [6]), b.weight('ln.b', [6])],
+    }).outputs[0]!;
     const model = b.output(b.gemm('fc2', ln, 4, 6), [2, 4]);
     const masks = pruneChannels(pruneChannels(new Map(), model, 'fc1', [1]), model, 'fc2', [0]);
     const r = await compactAndCheck(model, masks);
@@ -218,7 +259,9 @@ describe('speedup rules on small graphs', () => {
   it('refuses a plan that empties a layer, naming it', async () => {
     const b = new Builder(13);
     const model = head(b, b.conv('conv2', stem(b), 4, 4), 4);
-    const err = await compactAndCheck(model, pruneChannels(new Map(), model, 'conv1', [0, 1, 2, 3])).catch((e: unknown) => e);
+    const err = await compactAndCheck(model, pruneChannels(new Map(), model, 'conv1', [0, 1, 2, 3])).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(EmptyLayerError);
     expect((err as Error).message).toMatch(/removes every output channel of Conv "conv1"/);
   });
@@ -235,12 +278,22 @@ describe('speedup rules on small graphs', () => {
     // the two kept back are the pruned filters with the largest L1 norms
     const w = model.graph.node('conv1')!.input(1)!.initializer!.toFloat32();
     const l1 = pruned.map((c) => w.slice(c * 27, (c + 1) * 27).reduce((s, x) => s + Math.abs(x), 0));
-    const top = [...pruned].sort((x, y) => l1[y]! - l1[x]!).slice(0, 2).sort((x, y) => x - y);
+    const top = [...pruned]
+      .sort((x, y) => l1[y]! - l1[x]!)
+      .slice(0, 2)
+      .sort((x, y) => x - y);
     const a = analyse(model, pruneChannels(new Map(), model, 'conv1', pruned), { shapes: await shapesOf(model) });
     const plan = planRemoval(a.dg, { roundTo: 8, original: (m) => a.originals.get(`${m.node.name}#${m.param}`) });
     expect(plan.kept(a.model.graph.node('conv1')!.outputs[0]!, 1)).toEqual([...top, 10, 11, 12, 13, 14, 15]);
     // kept back, they stay masked: their rows are zero in the compact model
-    expect(r.model.graph.node('conv1')!.input(1)!.initializer!.toFloat32().slice(0, 54).every((x) => x === 0)).toBe(true);
+    expect(
+      r.model.graph
+        .node('conv1')!
+        .input(1)!
+        .initializer!.toFloat32()
+        .slice(0, 54)
+        .every((x) => x === 0),
+    ).toBe(true);
   });
 
   it('layers sharing one weight initializer are coupled and keep sharing it', async () => {
@@ -248,7 +301,12 @@ describe('speedup rules on small graphs', () => {
     const r1 = stem(b);
     const w = b.weight('shared.weight', [6, 4, 3, 3]);
     const conv = (name: string) =>
-      b.g.addNode({ opType: 'Conv', name, inputs: [r1, w], attributes: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) } }).outputs[0]!;
+      b.g.addNode({
+        opType: 'Conv',
+        name,
+        inputs: [r1, w],
+        attributes: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) },
+      }).outputs[0]!;
     const sum = b.op('Add', 'add', [b.op('Relu', 'ra', [conv('c1')]), b.op('Sigmoid', 'sb', [conv('c2')])]);
     const model = head(b, sum, 6);
     const masks = pruneChannels(pruneChannels(new Map(), model, 'c1', [2, 4]), model, 'c2', [2, 4]);
@@ -261,7 +319,9 @@ describe('speedup rules on small graphs', () => {
   it('an activation mask (_output_0) becomes a Mul that disappears once its channels are gone', async () => {
     const b = new Builder(16);
     const model = head(b, b.conv('conv2', stem(b), 4, 4), 4);
-    const masks: Masks = new Map([['conv1', new Map([['_output_0', { dims: [1, 4, 1, 1], data: Uint8Array.from([1, 0, 1, 1]) }]])]]);
+    const masks: Masks = new Map([
+      ['conv1', new Map([['_output_0', { dims: [1, 4, 1, 1], data: Uint8Array.from([1, 0, 1, 1]) }]])],
+    ]);
     const r = await compactAndCheck(model, masks);
     expect(r.maxRelErr).toBeLessThan(1e-5);
     expect(paramDims(r.model, 'conv1', 1)).toEqual([3, 3, 3, 3]);
@@ -289,7 +349,12 @@ describe('speedup rules on small graphs', () => {
     const shape = b.op('Shape', 'shape', [x]);
     const pooled = b.op('GlobalAveragePool', 'gap2', [x]);
     const spread = b.op('Expand', 'expand', [pooled, shape]);
-    const half = b.g.addNode({ opType: 'ConstantOfShape', name: 'cos', inputs: [shape], attributes: { value: { type: 'tensor', value: Tensor.float32([1], [0.5]) } } }).outputs[0]!;
+    const half = b.g.addNode({
+      opType: 'ConstantOfShape',
+      name: 'cos',
+      inputs: [shape],
+      attributes: { value: { type: 'tensor', value: Tensor.float32([1], [0.5]) } },
+    }).outputs[0]!;
     const y = b.op('Add', 'add', [b.op('Mul', 'mul', [x, spread]), half]);
     const model = head(b, b.conv('conv2', y, 4, 4), 4);
     const r = await compactAndCheck(model, pruneChannels(new Map(), model, 'conv1', [0, 2]));
@@ -302,13 +367,32 @@ describe('speedup rules on small graphs', () => {
     const b = new Builder(19);
     const x = b.input('input', [2, 4, 8]);
     const shape = (name: string, v: number[]) => b.g.addInitializer(name, Tensor.int64([v.length], v));
-    const proj = (name: string, v: Value) => b.op('Add', `${name}_bias`, [b.g.addNode({ opType: 'MatMul', name, inputs: [v, b.weight(`${name}.w`, [8, 8], 0.3)] }).outputs[0]!, b.weight(`${name}.b`, [8])]);
-    const heads = (name: string, perm: number[]) => b.op('Transpose', `${name}_t`, [b.op('Reshape', `${name}_r`, [proj(name, x), shape(`${name}_s`, [2, 4, 2, 4])])], { perm: ints(perm) });
+    const proj = (name: string, v: Value) =>
+      b.op('Add', `${name}_bias`, [
+        b.g.addNode({ opType: 'MatMul', name, inputs: [v, b.weight(`${name}.w`, [8, 8], 0.3)] }).outputs[0]!,
+        b.weight(`${name}.b`, [8]),
+      ]);
+    const heads = (name: string, perm: number[]) =>
+      b.op(
+        'Transpose',
+        `${name}_t`,
+        [b.op('Reshape', `${name}_r`, [proj(name, x), shape(`${name}_s`, [2, 4, 2, 4])])],
+        { perm: ints(perm) },
+      );
     const q = b.op('Div', 'scale', [heads('q', [0, 2, 1, 3]), b.g.addInitializer('two', Tensor.float32([], [2]))]);
-    const scores = b.op('Softmax', 'softmax', [b.g.addNode({ opType: 'MatMul', name: 'qk', inputs: [q, heads('k', [0, 2, 3, 1])] }).outputs[0]!], { axis: int(-1) });
+    const scores = b.op(
+      'Softmax',
+      'softmax',
+      [b.g.addNode({ opType: 'MatMul', name: 'qk', inputs: [q, heads('k', [0, 2, 3, 1])] }).outputs[0]!],
+      { axis: int(-1) },
+    );
     const ctx = b.g.addNode({ opType: 'MatMul', name: 'av', inputs: [scores, heads('v', [0, 2, 1, 3])] }).outputs[0]!;
-    const merged = b.op('Reshape', 'merge', [b.op('Transpose', 'merge_t', [ctx], { perm: ints([0, 2, 1, 3]) }), shape('merge_s', [2, 4, 8])]);
-    const out = b.g.addNode({ opType: 'MatMul', name: 'o', inputs: [merged, b.weight('o.w', [8, 8], 0.3)] }).outputs[0]!;
+    const merged = b.op('Reshape', 'merge', [
+      b.op('Transpose', 'merge_t', [ctx], { perm: ints([0, 2, 1, 3]) }),
+      shape('merge_s', [2, 4, 8]),
+    ]);
+    const out = b.g.addNode({ opType: 'MatMul', name: 'o', inputs: [merged, b.weight('o.w', [8, 8], 0.3)] })
+      .outputs[0]!;
     const model = b.output(out, [2, 4, 8]);
     const masks = groupPruningMasks(model, await shapesOf(model), { sparsity: 0.5 });
     const r = await compactAndCheck(model, masks);

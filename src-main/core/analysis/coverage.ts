@@ -45,7 +45,11 @@ export function opCoverage(): OpCoverage[] {
     propagation: Object.hasOwn(PROPAGATION_RULES, op),
     replacer: Object.hasOwn(REPLACERS, op),
     pruning: Object.hasOwn(pruning, op) ? Object.keys(pruning[op]!) : [],
-    quantization: Object.hasOwn(QUANTIZATION_TEMPLATES, op) ? Object.keys(QUANTIZATION_TEMPLATES[op]!) : SHARES_INPUT_PARAMS.has(op) ? 'shares its input’s parameters' : null,
+    quantization: Object.hasOwn(QUANTIZATION_TEMPLATES, op)
+      ? Object.keys(QUANTIZATION_TEMPLATES[op]!)
+      : SHARES_INPUT_PARAMS.has(op)
+        ? 'shares its input’s parameters'
+        : null,
     macs: macKind(op),
   }));
 }

@@ -35,7 +35,8 @@ function paramDims(v: Value | null): { dims: number[]; quantized: boolean } | nu
   if (!v) return null;
   if (v.initializer) return { dims: [...v.initializer.dims], quantized: false };
   const p = v.producer;
-  if (p?.opType === 'DequantizeLinear' && p.inputs[0]?.initializer) return { dims: [...p.inputs[0].initializer.dims], quantized: true };
+  if (p?.opType === 'DequantizeLinear' && p.inputs[0]?.initializer)
+    return { dims: [...p.inputs[0].initializer.dims], quantized: true };
   return null;
 }
 
@@ -67,14 +68,17 @@ export function diffGraphs(before: Model, after: Model): GraphDiff {
       const pa = paramDims(a.inputs[i] ?? null);
       if (!pb || !pa) return;
       if (pa.quantized && !pb.quantized) quantized = true;
-      if (pb.dims.join(',') !== pa.dims.join(',')) widths.push({ input: i, value: v!.name, before: pb.dims, after: pa.dims });
+      if (pb.dims.join(',') !== pa.dims.join(','))
+        widths.push({ input: i, value: v!.name, before: pb.dims, after: pa.dims });
     });
     const kinds: NodeChange['kinds'] = [];
     if (widths.length) kinds.push('narrowed');
     if (quantized) kinds.push('quantized');
     if (kinds.length) changed.push(change(b, kinds, widths));
   }
-  const added = after.graph.nodes.filter((n) => !beforeNames.has(n.name)).map((n) => change(n, QDQ.has(n.opType) ? ['added', 'qdq'] : ['added']));
+  const added = after.graph.nodes
+    .filter((n) => !beforeNames.has(n.name))
+    .map((n) => change(n, QDQ.has(n.opType) ? ['added', 'qdq'] : ['added']));
   return {
     nodesBefore: before.graph.nodes.length,
     nodesAfter: after.graph.nodes.length,

@@ -38,7 +38,19 @@ export interface MacContext {
 export type MacRule = (ctx: MacContext) => number | undefined;
 
 /** Op types whose work is multiply-accumulates of a linear layer (counted in `macs`). */
-export const LINEAR_OPS = new Set(['Conv', 'ConvInteger', 'QLinearConv', 'ConvTranspose', 'Gemm', 'MatMul', 'MatMulInteger', 'QLinearMatMul', 'LSTM', 'GRU', 'RNN']);
+export const LINEAR_OPS = new Set([
+  'Conv',
+  'ConvInteger',
+  'QLinearConv',
+  'ConvTranspose',
+  'Gemm',
+  'MatMul',
+  'MatMulInteger',
+  'QLinearMatMul',
+  'LSTM',
+  'GRU',
+  'RNN',
+]);
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -49,10 +61,12 @@ function kernelOf(ctx: MacContext, weightIndex: number | null): number[] | undef
   return ctx.inShape(weightIndex)?.slice(2) as number[] | undefined;
 }
 
-const perOutput = (factor: number): MacRule => (c) => {
-  const s = c.outShape(0);
-  return s ? factor * numel(s) : undefined;
-};
+const perOutput =
+  (factor: number): MacRule =>
+  (c) => {
+    const s = c.outShape(0);
+    return s ? factor * numel(s) : undefined;
+  };
 const perInput: MacRule = (c) => {
   const s = c.inShape(0);
   return s ? numel(s) : undefined;
@@ -95,29 +109,125 @@ const pool: MacRule = (c) => {
   return out && k ? numel(out) * prod(k) : undefined;
 };
 
-const recurrent = (gates: number): MacRule => (c) => {
-  const x = c.inShape(0);
-  const w = c.inShape(1); // [dirs, gates·hidden, input]
-  if (!x || !w) return undefined;
-  const hidden = w[1]! / gates;
-  const layout = c.node.attrInt('layout', 0);
-  const [seq, batch] = layout ? [x[1]!, x[0]!] : [x[0]!, x[1]!];
-  return seq * batch * w[0]! * gates * hidden * (w[2]! + hidden);
-};
+const recurrent =
+  (gates: number): MacRule =>
+  (c) => {
+    const x = c.inShape(0);
+    const w = c.inShape(1); // [dirs, gates·hidden, input]
+    if (!x || !w) return undefined;
+    const hidden = w[1]! / gates;
+    const layout = c.node.attrInt('layout', 0);
+    const [seq, batch] = layout ? [x[1]!, x[0]!] : [x[0]!, x[1]!];
+    return seq * batch * w[0]! * gates * hidden * (w[2]! + hidden);
+  };
 
 const ELEMENTWISE = [
-  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Exp', 'Log', 'Erf', 'Relu', 'LeakyRelu',
-  'PRelu', 'Elu', 'Selu', 'Celu', 'Gelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Softplus', 'Softsign', 'Clip',
-  'Min', 'Max', 'Sum', 'Mean', 'Where', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or',
-  'Xor', 'Floor', 'Ceil', 'Round', 'Sign', 'Mod', 'Sin', 'Cos', 'Mish', 'ThresholdedRelu', 'Shrink', 'QuantizeLinear',
-  'DequantizeLinear', 'DynamicQuantizeLinear', 'IsNaN', 'IsInf', 'BitShift',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Pow',
+  'Neg',
+  'Abs',
+  'Sqrt',
+  'Reciprocal',
+  'Exp',
+  'Log',
+  'Erf',
+  'Relu',
+  'LeakyRelu',
+  'PRelu',
+  'Elu',
+  'Selu',
+  'Celu',
+  'Gelu',
+  'Sigmoid',
+  'HardSigmoid',
+  'HardSwish',
+  'Tanh',
+  'Softplus',
+  'Softsign',
+  'Clip',
+  'Min',
+  'Max',
+  'Sum',
+  'Mean',
+  'Where',
+  'Equal',
+  'Less',
+  'Greater',
+  'LessOrEqual',
+  'GreaterOrEqual',
+  'Not',
+  'And',
+  'Or',
+  'Xor',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sign',
+  'Mod',
+  'Sin',
+  'Cos',
+  'Mish',
+  'ThresholdedRelu',
+  'Shrink',
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'DynamicQuantizeLinear',
+  'IsNaN',
+  'IsInf',
+  'BitShift',
 ];
 const FREE = [
-  'Reshape', 'Flatten', 'Transpose', 'Concat', 'Split', 'Slice', 'Gather', 'GatherElements', 'GatherND', 'Squeeze',
-  'Unsqueeze', 'Shape', 'Size', 'Constant', 'ConstantOfShape', 'Identity', 'Cast', 'CastLike', 'Dropout', 'Pad', 'Expand',
-  'Tile', 'Range', 'NonZero', 'ScatterElements', 'ScatterND', 'DepthToSpace', 'SpaceToDepth', 'Resize', 'Upsample',
-  'OneHot', 'TopK', 'ArgMax', 'ArgMin', 'EyeLike', 'Trilu', 'If', 'Loop', 'Scan', 'SequenceConstruct', 'SplitToSequence',
-  'ConcatFromSequence', 'SequenceAt', 'SequenceEmpty', 'SequenceInsert', 'SequenceLength', 'Optional', 'OptionalGetElement',
+  'Reshape',
+  'Flatten',
+  'Transpose',
+  'Concat',
+  'Split',
+  'Slice',
+  'Gather',
+  'GatherElements',
+  'GatherND',
+  'Squeeze',
+  'Unsqueeze',
+  'Shape',
+  'Size',
+  'Constant',
+  'ConstantOfShape',
+  'Identity',
+  'Cast',
+  'CastLike',
+  'Dropout',
+  'Pad',
+  'Expand',
+  'Tile',
+  'Range',
+  'NonZero',
+  'ScatterElements',
+  'ScatterND',
+  'DepthToSpace',
+  'SpaceToDepth',
+  'Resize',
+  'Upsample',
+  'OneHot',
+  'TopK',
+  'ArgMax',
+  'ArgMin',
+  'EyeLike',
+  'Trilu',
+  'If',
+  'Loop',
+  'Scan',
+  'SequenceConstruct',
+  'SplitToSequence',
+  'ConcatFromSequence',
+  'SequenceAt',
+  'SequenceEmpty',
+  'SequenceInsert',
+  'SequenceLength',
+  'Optional',
+  'OptionalGetElement',
   'OptionalHasElement',
 ];
 
@@ -239,7 +349,13 @@ export function modelStats(model: Model, shapes?: ShapeMap): ModelStats {
     const linear = LINEAR_OPS.has(node.opType);
     if (linear) macs += m;
     else otherOps += m;
-    nodes.push({ name: node.name, opType: node.opType, macs: linear ? m : 0, ops: linear ? 0 : m, params: nodeParams(node) });
+    nodes.push({
+      name: node.name,
+      opType: node.opType,
+      macs: linear ? m : 0,
+      ops: linear ? 0 : m,
+      params: nodeParams(node),
+    });
   }
   const { params, sizeBytes } = graphParams(g);
   return { params, macs, otherOps, sizeBytes, nodes, opTypes, uncounted };
@@ -265,7 +381,11 @@ function isQuantizedWeight(v: Value): boolean {
 function isParam(v: Value): boolean {
   const t = v.initializer;
   if (!t) return false;
-  if (isFloatType(t.dtype)) return !isBuffer(v) && !v.uses.every((u) => (u.node.opType === 'DequantizeLinear' || u.node.opType === 'QuantizeLinear') && u.index > 0);
+  if (isFloatType(t.dtype))
+    return (
+      !isBuffer(v) &&
+      !v.uses.every((u) => (u.node.opType === 'DequantizeLinear' || u.node.opType === 'QuantizeLinear') && u.index > 0)
+    );
   return isQuantizedWeight(v);
 }
 

@@ -24,16 +24,46 @@ interface Case {
 
 // every case has at most GEMM_CONV_MAX_POSITIONS output positions per image
 const lowered: Case[] = [
-  { name: '3×3 s1 p1 on 2×2 (resnet stage 4) + bias', x: [3, 5, 2, 2], w: [6, 5, 3, 3], bias: true, attrs: { pads: ints([1, 1, 1, 1]) } },
-  { name: '3×3 s2 p1, 4×4 → 2×2', x: [2, 3, 4, 4], w: [8, 3, 3, 3], attrs: { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) } },
-  { name: 's3 without pads (output_padding in the col2im)', x: [2, 2, 8, 8], w: [3, 2, 3, 3], attrs: { strides: ints([3, 3]) } },
-  { name: 'dilation 2, asymmetric pads', x: [2, 2, 5, 4], w: [3, 2, 3, 3], attrs: { dilations: ints([2, 2]), pads: ints([1, 0, 2, 1]) } },
-  { name: '2×1 kernel, mixed strides', x: [2, 3, 5, 4], w: [4, 3, 2, 1], attrs: { strides: ints([2, 2]), pads: ints([0, 0, 1, 0]) } },
+  {
+    name: '3×3 s1 p1 on 2×2 (resnet stage 4) + bias',
+    x: [3, 5, 2, 2],
+    w: [6, 5, 3, 3],
+    bias: true,
+    attrs: { pads: ints([1, 1, 1, 1]) },
+  },
+  {
+    name: '3×3 s2 p1, 4×4 → 2×2',
+    x: [2, 3, 4, 4],
+    w: [8, 3, 3, 3],
+    attrs: { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) },
+  },
+  {
+    name: 's3 without pads (output_padding in the col2im)',
+    x: [2, 2, 8, 8],
+    w: [3, 2, 3, 3],
+    attrs: { strides: ints([3, 3]) },
+  },
+  {
+    name: 'dilation 2, asymmetric pads',
+    x: [2, 2, 5, 4],
+    w: [3, 2, 3, 3],
+    attrs: { dilations: ints([2, 2]), pads: ints([1, 0, 2, 1]) },
+  },
+  {
+    name: '2×1 kernel, mixed strides',
+    x: [2, 3, 5, 4],
+    w: [4, 3, 2, 1],
+    attrs: { strides: ints([2, 2]), pads: ints([0, 0, 1, 0]) },
+  },
   { name: '1-D s2 p1', x: [2, 3, 9], w: [4, 3, 3], bias: true, attrs: { strides: ints([2]), pads: ints([1, 1]) } },
 ];
 
 function convModel(c: Case): Model {
-  const inputs = [{ name: 'x', shape: c.x }, { name: 'w', shape: c.w, scale: 0.5 }, ...(c.bias ? [{ name: 'b', shape: [c.w[0]!] }] : [])];
+  const inputs = [
+    { name: 'x', shape: c.x },
+    { name: 'w', shape: c.w, scale: 0.5 },
+    ...(c.bias ? [{ name: 'b', shape: [c.w[0]!] }] : []),
+  ];
   return opModel({ opType: 'Conv', dtype: 'float32', inputs, attrs: c.attrs });
 }
 
@@ -55,7 +85,8 @@ async function gradients(model: Model, step: TrainingStep): Promise<Record<strin
   const feeds: Record<string, ort.Tensor> = {};
   for (const p of step.signature.params) feeds[p.name] = toOrt(model.graph.get(p.name)!.initializer!);
   for (const s of step.signature.state) feeds[s.name] = toOrt(model.graph.get(s.name)!.initializer!);
-  for (const k of [...Object.values(step.signature.lr), step.signature.step]) feeds[k] = toOrt(new Tensor('float32', [], Float32Array.of(0)));
+  for (const k of [...Object.values(step.signature.lr), step.signature.step])
+    feeds[k] = toOrt(new Tensor('float32', [], Float32Array.of(0)));
   const s = await createSession(step.model);
   const out = await s.run(feeds);
   await s.release();
@@ -97,7 +128,10 @@ describe('conv lowering to one batched GEMM (training steps only)', () => {
     ];
     for (const c of keep) {
       const step = await stepOf(convModel(c), 'auto');
-      expect(step.model.graph.nodes.some((n) => n.opType === 'Gemm'), c.name).toBe(false);
+      expect(
+        step.model.graph.nodes.some((n) => n.opType === 'Gemm'),
+        c.name,
+      ).toBe(false);
     }
   });
 });
@@ -112,8 +146,18 @@ describe('unfold: the selection-matrix MatMul equals the one-hot Conv, bit for b
     { name: '3-D k2', x: [1, 2, 3, 3, 2], k: [2, 2, 2], pb: [0, 1, 0], pe: [1, 0, 1] },
   ])('$name', async (c) => {
     const r = c.k.length;
-    const g = { r, k: c.k, s: c.s ?? c.k.map(() => 1), d: c.d ?? c.k.map(() => 1), pb: c.pb ?? c.k.map(() => 0), pe: c.pe ?? c.k.map(() => 0), group: 1 };
-    const out = c.x.slice(2).map((n, i) => Math.floor((n + g.pb[i]! + g.pe[i]! - g.d[i]! * (c.k[i]! - 1) - 1) / g.s[i]!) + 1);
+    const g = {
+      r,
+      k: c.k,
+      s: c.s ?? c.k.map(() => 1),
+      d: c.d ?? c.k.map(() => 1),
+      pb: c.pb ?? c.k.map(() => 0),
+      pe: c.pe ?? c.k.map(() => 0),
+      group: 1,
+    };
+    const out = c.x
+      .slice(2)
+      .map((n, i) => Math.floor((n + g.pb[i]! + g.pe[i]! - g.d[i]! * (c.k[i]! - 1) - 1) / g.s[i]!) + 1);
     const m = new Model();
     m.opsetImports.set('', 17);
     const e = new Emitter(m.graph, 17);

@@ -21,17 +21,44 @@ describe('elementwise gradient rules (float64 FD)', () => {
     await check({ opType: 'Pow', inputs: [x([3, 4], { scale: 0.3, offset: 2 }), b([4], { scale: 0.5 })] }, ['x', 'b']);
   });
   it.each([
-    ['Neg', {}], ['Exp', {}], ['Sigmoid', {}], ['Tanh', {}], ['Relu', {}], ['Abs', {}],
-    ['Sqrt', { offset: 3 }], ['Log', { offset: 3 }], ['Reciprocal', { offset: 3 }],
+    ['Neg', {}],
+    ['Exp', {}],
+    ['Sigmoid', {}],
+    ['Tanh', {}],
+    ['Relu', {}],
+    ['Abs', {}],
+    ['Sqrt', { offset: 3 }],
+    ['Log', { offset: 3 }],
+    ['Reciprocal', { offset: 3 }],
   ] as const)('%s', async (op, extra) => {
     await check({ opType: op, inputs: [x([2, 5], extra)] }, ['x']);
   });
   it('LeakyRelu, HardSigmoid, HardSwish, Clip', async () => {
     await check({ opType: 'LeakyRelu', inputs: [x([4, 5])], attrs: { alpha: attr.float(0.1) } }, ['x']);
     // no float64 kernels in ORT: float32 with h = 1e-2 (both are piecewise linear/quadratic)
-    await check({ opType: 'HardSigmoid', dtype: 'float32', inputs: [x([4, 5], { scale: 3 })], attrs: { alpha: attr.float(0.25) } }, ['x'], 1e-3, 1e-2);
+    await check(
+      {
+        opType: 'HardSigmoid',
+        dtype: 'float32',
+        inputs: [x([4, 5], { scale: 3 })],
+        attrs: { alpha: attr.float(0.25) },
+      },
+      ['x'],
+      1e-3,
+      1e-2,
+    );
     await check({ opType: 'HardSwish', dtype: 'float32', inputs: [x([4, 5], { scale: 3 })] }, ['x'], 1e-3, 1e-2);
-    await check({ opType: 'Clip', inputs: [x([4, 5]), { name: 'lo', shape: [], offset: -0.5, scale: 0 }, { name: 'hi', shape: [], offset: 0.7, scale: 0 }] }, ['x']);
+    await check(
+      {
+        opType: 'Clip',
+        inputs: [
+          x([4, 5]),
+          { name: 'lo', shape: [], offset: -0.5, scale: 0 },
+          { name: 'hi', shape: [], offset: 0.7, scale: 0 },
+        ],
+      },
+      ['x'],
+    );
   });
   it('Where', async () => {
     const model = { opType: 'Where', inputs: [{ name: 'c', shape: [3, 1] }, x([3, 4]), b([4])] };
@@ -55,7 +82,14 @@ describe('elementwise gradient rules (float64 FD)', () => {
   it.each(['ReduceSum', 'ReduceMean', 'ReduceSumSquare', 'ReduceL2'])('%s (axes input / attribute)', async (op) => {
     const axesAsInput = op === 'ReduceSum';
     const axes = { name: 'axes', tensor: (await import('../ir/index.ts')).Tensor.int64([2], [0, -1]) };
-    await check({ opType: op, inputs: axesAsInput ? [x([2, 3, 4]), axes] : [x([2, 3, 4])], attrs: axesAsInput ? {} : { axes: attr.ints([0, -1]), keepdims: attr.int(0) } }, ['x']);
+    await check(
+      {
+        opType: op,
+        inputs: axesAsInput ? [x([2, 3, 4]), axes] : [x([2, 3, 4])],
+        attrs: axesAsInput ? {} : { axes: attr.ints([0, -1]), keepdims: attr.int(0) },
+      },
+      ['x'],
+    );
   });
   it('Erf (float32: no float64 kernel)', async () => {
     await check({ opType: 'Erf', dtype: 'float32', inputs: [x([3, 4])] }, ['x'], 2e-3, 1e-2);

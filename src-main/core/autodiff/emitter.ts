@@ -42,7 +42,14 @@ export interface TapeEntry {
 
 /** ONNX element-type codes the Cast `to` attribute takes. */
 const CAST_CODES: Partial<Record<DataType, number>> = {
-  float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11,
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
 };
 
 /** Broadcast two shapes by numpy rules. */
@@ -108,7 +115,13 @@ export class Emitter {
   }
 
   /** Emit a node with several outputs of the given shapes and dtypes. */
-  opN(opType: string, inputs: (Value | null)[], attrs: Attrs, outs: { shape: number[]; dtype: DataType }[], domain = ''): Value[] {
+  opN(
+    opType: string,
+    inputs: (Value | null)[],
+    attrs: Attrs,
+    outs: { shape: number[]; dtype: DataType }[],
+    domain = '',
+  ): Value[] {
     const name = this.fresh(opType);
     const node = this.graph.addNode({
       opType,
@@ -235,7 +248,12 @@ export class Emitter {
   transpose(x: Value, perm: number[]): Value {
     if (perm.every((p, i) => p === i)) return x;
     const s = this.shape(x);
-    return this.op('Transpose', [x], { perm: attr.ints(perm) }, perm.map((p) => s[p]!));
+    return this.op(
+      'Transpose',
+      [x],
+      { perm: attr.ints(perm) },
+      perm.map((p) => s[p]!),
+    );
   }
   expand(x: Value, shape: number[]): Value {
     if (sameShape(this.shape(x), shape)) return x;

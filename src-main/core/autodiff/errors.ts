@@ -8,26 +8,37 @@ export class NotDifferentiableError extends StudioError {
     readonly nodeName: string,
     why = 'has no gradient rule',
   ) {
-    super(`op ${opType} (node "${nodeName}") ${why}, and it lies on a path from a trainable tensor to the loss`, 'NOT_DIFFERENTIABLE', {
-      opType,
-      node: nodeName,
-    });
+    super(
+      `op ${opType} (node "${nodeName}") ${why}, and it lies on a path from a trainable tensor to the loss`,
+      'NOT_DIFFERENTIABLE',
+      {
+        opType,
+        node: nodeName,
+      },
+    );
   }
 }
 
 /** A value's static shape is unknown: autodiff needs every shape (fill them from a concrete trace). */
 export class MissingShapeError extends StudioError {
   constructor(readonly valueName: string) {
-    super(`no static shape for value "${valueName}"; trace the model first (shapes come from a concrete run)`, 'MISSING_SHAPE', {
-      value: valueName,
-    });
+    super(
+      `no static shape for value "${valueName}"; trace the model first (shapes come from a concrete run)`,
+      'MISSING_SHAPE',
+      {
+        value: valueName,
+      },
+    );
   }
 }
 
 /** An attribute or input combination a gradient rule does not handle (e.g. Pad in reflect mode). */
 export class UnsupportedGradientError extends StudioError {
   constructor(opType: string, nodeName: string, what: string) {
-    super(`gradient of ${opType} (node "${nodeName}"): ${what} is not supported`, 'UNSUPPORTED_GRADIENT', { opType, node: nodeName });
+    super(`gradient of ${opType} (node "${nodeName}"): ${what} is not supported`, 'UNSUPPORTED_GRADIENT', {
+      opType,
+      node: nodeName,
+    });
   }
 }
 

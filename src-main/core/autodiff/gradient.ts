@@ -23,7 +23,13 @@ export function dependents(tape: readonly TapeEntry[], sources: Iterable<Value>)
  * Returns each requested value's gradient, or null where the loss does not depend on it.
  * Throws NotDifferentiableError naming the first node without a rule that lies on a path from `wrt` to the loss.
  */
-export function backward(e: Emitter, tape: readonly TapeEntry[], loss: Value, wrt: readonly Value[], seed?: Value): Map<Value, Value | null> {
+export function backward(
+  e: Emitter,
+  tape: readonly TapeEntry[],
+  loss: Value,
+  wrt: readonly Value[],
+  seed?: Value,
+): Map<Value, Value | null> {
   const req = dependents(tape, wrt);
   const pending = new Map<Value, Value[]>();
   const push = (v: Value, g: Value) => {

@@ -5,7 +5,12 @@ import { opModel, type OpModelSpec } from './op-model.ts';
 import { gradCheck } from '../../node/train/gradcheck.ts';
 import { Tensor } from '../ir/index.ts';
 
-async function check(spec: OpModelSpec, wrt: string[], extra: Parameters<typeof gradCheck>[0]['spec'] = {}, tol = 1e-6) {
+async function check(
+  spec: OpModelSpec,
+  wrt: string[],
+  extra: Parameters<typeof gradCheck>[0]['spec'] = {},
+  tol = 1e-6,
+) {
   const res = await gradCheck({ model: opModel(spec), wrt, spec: extra });
   for (const r of res) expect(r.rel, `${spec.opType} d/d${r.tensor}: ${r.rel}`).toBeLessThan(tol);
 }
@@ -18,7 +23,16 @@ describe('MatMul and Gemm (float64 FD)', () => {
     ['vector × matrix', [5], [5, 6]],
     ['batched × vector', [2, 4, 5], [5]],
   ])('MatMul %s', async (_n, a, b) => {
-    await check({ opType: 'MatMul', inputs: [{ name: 'a', shape: a as number[] }, { name: 'b', shape: b as number[] }] }, ['a', 'b']);
+    await check(
+      {
+        opType: 'MatMul',
+        inputs: [
+          { name: 'a', shape: a as number[] },
+          { name: 'b', shape: b as number[] },
+        ],
+      },
+      ['a', 'b'],
+    );
   });
   it.each([
     [0, 0, [5]],
@@ -29,7 +43,18 @@ describe('MatMul and Gemm (float64 FD)', () => {
     const A = tA ? [4, 3] : [3, 4];
     const B = tB ? [5, 4] : [4, 5];
     const attrs = { transA: attr.int(tA), transB: attr.int(tB), alpha: attr.float(0.7), beta: attr.float(1.3) };
-    await check({ opType: 'Gemm', inputs: [{ name: 'a', shape: A }, { name: 'b', shape: B }, { name: 'c', shape: c as number[] }], attrs }, ['a', 'b', 'c']);
+    await check(
+      {
+        opType: 'Gemm',
+        inputs: [
+          { name: 'a', shape: A },
+          { name: 'b', shape: B },
+          { name: 'c', shape: c as number[] },
+        ],
+        attrs,
+      },
+      ['a', 'b', 'c'],
+    );
   });
 });
 
@@ -53,14 +78,30 @@ describe('normalization (float64 FD)', () => {
   });
   it.each([-1, 1])('LayerNormalization axis %i', async (axis) => {
     const norm = axis === -1 ? [5] : [3, 5];
-    await check({
-      opType: 'LayerNormalization',
-      inputs: [{ name: 'x', shape: [2, 3, 5], scale: 2 }, { name: 'gamma', shape: norm, offset: 1 }, { name: 'beta', shape: norm }],
-      attrs: { axis: attr.int(axis), epsilon: attr.float(1e-5) },
-    }, ['x', 'gamma', 'beta']);
+    await check(
+      {
+        opType: 'LayerNormalization',
+        inputs: [
+          { name: 'x', shape: [2, 3, 5], scale: 2 },
+          { name: 'gamma', shape: norm, offset: 1 },
+          { name: 'beta', shape: norm },
+        ],
+        attrs: { axis: attr.int(axis), epsilon: attr.float(1e-5) },
+      },
+      ['x', 'gamma', 'beta'],
+    );
   });
   it('Dropout in training mode (mask from a fixed noise input)', async () => {
-    await check({ opType: 'Dropout', inputs: [{ name: 'x', shape: [4, 6] }, { name: 'ratio', tensor: new Tensor('float64', [], Float64Array.from([0.3])) }] }, ['x']);
+    await check(
+      {
+        opType: 'Dropout',
+        inputs: [
+          { name: 'x', shape: [4, 6] },
+          { name: 'ratio', tensor: new Tensor('float64', [], Float64Array.from([0.3])) },
+        ],
+      },
+      ['x'],
+    );
   });
 });
 
@@ -69,7 +110,11 @@ describe('LayerNormalization float32 with its stashed statistics', () => {
     const spec = {
       opType: 'LayerNormalization',
       dtype: 'float32' as const,
-      inputs: [{ name: 'x', shape: [2, 3, 8], scale: 2 }, { name: 'gamma', shape: [8], offset: 1 }, { name: 'beta', shape: [8] }],
+      inputs: [
+        { name: 'x', shape: [2, 3, 8], scale: 2 },
+        { name: 'gamma', shape: [8], offset: 1 },
+        { name: 'beta', shape: [8] },
+      ],
       attrs: { axis: attr.int(-1) },
     };
     const model = opModel(spec);

@@ -30,7 +30,11 @@ export interface LoopStep {
   signature: LoopSignature;
 }
 
-const type = (t: TensorInfo, lead: number[] = []) => ({ kind: 'tensor' as const, dtype: t.dtype, shape: [...lead, ...t.shape] });
+const type = (t: TensorInfo, lead: number[] = []) => ({
+  kind: 'tensor' as const,
+  dtype: t.dtype,
+  shape: [...lead, ...t.shape],
+});
 
 /**
  * Wrap a built training step into a model running `k` steps per call.
@@ -46,7 +50,16 @@ export function buildLoopStep(step: TrainingStep, k: number): LoopStep {
   const body = new Graph('step', g);
   const dt = sig.params[0]!.dtype;
   const map = new Map<Value, Value>();
-  const out: LoopSignature = { steps: k, batch: {}, noise: {}, lr: {}, firstStep: 'first_step', losses: 'losses', reports: {}, step: sig };
+  const out: LoopSignature = {
+    steps: k,
+    batch: {},
+    noise: {},
+    lr: {},
+    firstStep: 'first_step',
+    losses: 'losses',
+    reports: {},
+    step: sig,
+  };
 
   // outer inputs
   const carried = [...sig.params, ...sig.state];
@@ -59,7 +72,14 @@ export function buildLoopStep(step: TrainingStep, k: number): LoopStep {
   const cond = body.addInput('L.cond', { kind: 'tensor', dtype: 'bool', shape: [] });
   const bodyCarried = carried.map((t) => body.addInput(`L.${t.name}`, type(t)));
   carried.forEach((t, i) => map.set(src.get(t.name)!, bodyCarried[i]!));
-  const gatherFrom = (outer: Value, name: string) => body.addNode({ opType: 'Gather', name: `L.gather.${name}`, inputs: [outer, iter], outputs: [`L.${name}`], attributes: axis0 }).outputs[0]!;
+  const gatherFrom = (outer: Value, name: string) =>
+    body.addNode({
+      opType: 'Gather',
+      name: `L.gather.${name}`,
+      inputs: [outer, iter],
+      outputs: [`L.${name}`],
+      attributes: axis0,
+    }).outputs[0]!;
   for (const t of [...sig.batch, ...sig.noise]) {
     const outer = g.addInput(`${t.name}.all`, type(t, [k]));
     (sig.noise.includes(t) ? out.noise : out.batch)[t.name] = outer.name;
@@ -70,8 +90,17 @@ export function buildLoopStep(step: TrainingStep, k: number): LoopStep {
     out.lr[group] = outer.name;
     map.set(src.get(name)!, gatherFrom(outer, name));
   }
-  const iterF = body.addNode({ opType: 'Cast', name: 'L.iter_float', inputs: [iter], outputs: ['L.iter_float'], attributes: { to: attr.int(dt === 'float64' ? 11 : 1) } }).outputs[0]!;
-  map.set(src.get(sig.step)!, body.addNode({ opType: 'Add', name: 'L.step', inputs: [first, iterF], outputs: ['L.step_number'] }).outputs[0]!);
+  const iterF = body.addNode({
+    opType: 'Cast',
+    name: 'L.iter_float',
+    inputs: [iter],
+    outputs: ['L.iter_float'],
+    attributes: { to: attr.int(dt === 'float64' ? 11 : 1) },
+  }).outputs[0]!;
+  map.set(
+    src.get(sig.step)!,
+    body.addNode({ opType: 'Add', name: 'L.step', inputs: [first, iterF], outputs: ['L.step_number'] }).outputs[0]!,
+  );
   // constants stay outside (read from the outer scope); nodes are copied into the body
   for (const v of src.initializers) if (!map.has(v)) map.set(v, g.addInitializer(v.name, v.initializer!));
   for (const n of src.nodes) {
@@ -80,7 +109,7 @@ export function buildLoopStep(step: TrainingStep, k: number): LoopStep {
       opType: n.opType,
       domain: n.domain,
       name: `L.${n.name}`,
-      inputs: n.inputs.map((v) => (v ? map.get(v) ?? missing(v) : null)),
+      inputs: n.inputs.map((v) => (v ? (map.get(v) ?? missing(v)) : null)),
       outputs: n.outputs.map((v) => (v.anonymous && v.uses.length === 0 && !v.isGraphOutput ? '' : `L.${v.name}`)),
       attributes: Object.fromEntries(n.attributes),
     });
@@ -93,15 +122,30 @@ export function buildLoopStep(step: TrainingStep, k: number): LoopStep {
   const bodyOut = (v: Value, name: string) => {
     const mapped = map.get(v)!;
     const isIn = body.inputs.includes(mapped) || mapped.graph !== body;
-    return isIn ? body.addNode({ opType: 'Identity', name: `L.out.${name}`, inputs: [mapped], outputs: [`L.out.${name}`] }).outputs[0]! : mapped;
+    return isIn
+      ? body.addNode({ opType: 'Identity', name: `L.out.${name}`, inputs: [mapped], outputs: [`L.out.${name}`] })
+          .outputs[0]!
+      : mapped;
   };
-  body.addOutput(body.addNode({ opType: 'Identity', name: 'L.cond_out', inputs: [cond], outputs: ['L.cond_out'] }).outputs[0]!);
+  body.addOutput(
+    body.addNode({ opType: 'Identity', name: 'L.cond_out', inputs: [cond], outputs: ['L.cond_out'] }).outputs[0]!,
+  );
   for (const t of sig.params) body.addOutput(bodyOut(src.get(t.output)!, t.output));
   for (const t of sig.state) body.addOutput(bodyOut(src.get(t.output)!, t.output));
   const scans = [['loss', sig.loss], ...Object.entries(sig.reports)] as [string, string][];
   for (const [, name] of scans) body.addOutput(bodyOut(src.get(name)!, name));
-  const outNames = [...sig.params.map((t) => t.output), ...sig.state.map((t) => t.output), ...scans.map(([key]) => (key === 'loss' ? out.losses : `${key}.all`))];
-  const loop = g.addNode({ opType: 'Loop', name: 'train_loop', inputs: [M, null, ...carried.map((t) => g.get(t.name)!)], outputs: outNames, attributes: { body: { type: 'graph', value: body } } });
+  const outNames = [
+    ...sig.params.map((t) => t.output),
+    ...sig.state.map((t) => t.output),
+    ...scans.map(([key]) => (key === 'loss' ? out.losses : `${key}.all`)),
+  ];
+  const loop = g.addNode({
+    opType: 'Loop',
+    name: 'train_loop',
+    inputs: [M, null, ...carried.map((t) => g.get(t.name)!)],
+    outputs: outNames,
+    attributes: { body: { type: 'graph', value: body } },
+  });
   for (const [key] of scans) if (key !== 'loss') out.reports[key] = `${key}.all`;
   for (const v of loop.outputs) g.addOutput(v);
   return { model, signature: out };

@@ -53,7 +53,13 @@ function meanAll(e: Emitter, v: Value): Value {
 
 /** One-hot float targets [N, K, …] from int64 labels [N, …], with optional label smoothing. */
 function smoothedTargets(e: Emitter, labels: Value, k: number, rank: number, dtype: DataType, eps: number): Value {
-  const range = e.constant(Tensor.int64([k], Array.from({ length: k }, (_, i) => i)), 'classes');
+  const range = e.constant(
+    Tensor.int64(
+      [k],
+      Array.from({ length: k }, (_, i) => i),
+    ),
+    'classes',
+  );
   const classShape = Array.from({ length: rank }, (_, i) => (i === 1 ? k : 1));
   const onehot = e.cast(e.compare('Equal', e.unsqueeze(labels, [1]), e.reshape(range, classShape)), dtype);
   if (!eps) return onehot;
@@ -63,11 +69,14 @@ function smoothedTargets(e: Emitter, labels: Value, k: number, rank: number, dty
 /** The batch size and class count of logits, checked against label expectations. */
 function logitsInfo(e: Emitter, z: Value): { n: number; k: number; shape: number[] } {
   const shape = e.shape(z);
-  if (shape.length < 2) throw new TrainingSpecError(`cross-entropy needs logits of rank ≥ 2 (got [${shape}])`, { output: z.name });
+  if (shape.length < 2)
+    throw new TrainingSpecError(`cross-entropy needs logits of rank ≥ 2 (got [${shape}])`, { output: z.name });
   return { n: shape[0]!, k: shape[1]!, shape };
 }
 
-export const LOSSES: { readonly [K in LossSpec['type']]: (spec: Extract<LossSpec, { type: K }>, c: LossContext) => Value } = {
+export const LOSSES: {
+  readonly [K in LossSpec['type']]: (spec: Extract<LossSpec, { type: K }>, c: LossContext) => Value;
+} = {
   // L = −(1/M) Σ_i Σ_k q_ik · log softmax(z)_ik over the M = N·(spatial) positions; q one-hot or smoothed
   cross_entropy: (spec, c) => {
     const { e } = c;
@@ -78,7 +87,14 @@ export const LOSSES: { readonly [K in LossSpec['type']]: (spec: Extract<LossSpec
     const lsm = e.unary('LogSoftmax', z, { axis: attr.int(1) });
     const q = smoothedTargets(e, labels, k, shape.length, e.dtype(z), spec.labelSmoothing ?? 0);
     const perPosition = e.reduceSum(e.mul(q, lsm), [1], false);
-    const hit = e.cast(e.compare('Equal', e.op('ArgMax', [z], { axis: attr.int(1), keepdims: attr.int(0) }, labelShape, 'int64'), labels), e.dtype(z));
+    const hit = e.cast(
+      e.compare(
+        'Equal',
+        e.op('ArgMax', [z], { axis: attr.int(1), keepdims: attr.int(0) }, labelShape, 'int64'),
+        labels,
+      ),
+      e.dtype(z),
+    );
     c.report('correct', e.reduceSum(hit, [], false));
     return e.neg(meanAll(e, perPosition));
   },

@@ -38,7 +38,10 @@ export function opModel(spec: OpModelSpec): Model {
   const rng = new Rng(spec.seed ?? 42);
   const ins = spec.inputs.map((inp) => {
     if (!inp) return null;
-    const t = 'tensor' in inp ? inp.tensor : randomTensor(inp.shape, inp.dtype ?? spec.dtype ?? 'float64', rng, inp.scale ?? 1, inp.offset ?? 0);
+    const t =
+      'tensor' in inp
+        ? inp.tensor
+        : randomTensor(inp.shape, inp.dtype ?? spec.dtype ?? 'float64', rng, inp.scale ?? 1, inp.offset ?? 0);
     return g.addInitializer(inp.name, t);
   });
   const outs = Array.from({ length: spec.outputs ?? 1 }, (_, i) => (i === 0 ? 'y' : `y${i}`));

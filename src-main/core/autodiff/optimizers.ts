@@ -38,7 +38,13 @@ export interface OptimizerImpl {
   /** State slots kept per parameter (each shaped like it, zero at start). */
   slots: readonly string[];
   /** Emit p' and the new slot values from p, its gradient and its slots. */
-  update(e: Emitter, p: Value, g: Value, state: Record<string, Value>, s: StepScalars): { p: Value; state: Record<string, Value> };
+  update(
+    e: Emitter,
+    p: Value,
+    g: Value,
+    state: Record<string, Value>,
+    s: StepScalars,
+  ): { p: Value; state: Record<string, Value> };
 }
 
 // torch.optim.SGD (dampening 0): g' = g + λp;  v' = μv + g';  step = nesterov ? g' + μv' : v';  p' = p − lr·step
@@ -82,7 +88,9 @@ function adam(spec: AdamSpec): OptimizerImpl {
   };
 }
 
-export const OPTIMIZERS: { readonly [K in OptimizerSpec['type']]: (spec: Extract<OptimizerSpec, { type: K }>) => OptimizerImpl } = {
+export const OPTIMIZERS: {
+  readonly [K in OptimizerSpec['type']]: (spec: Extract<OptimizerSpec, { type: K }>) => OptimizerImpl;
+} = {
   sgd,
   adam,
   adamw: adam,
@@ -101,6 +109,11 @@ export function clipByGlobalNorm(e: Emitter, grads: Value[], maxNorm: number): {
   const squares = grads.map((g) => e.reduce('ReduceSumSquare', g, [], false));
   const norm = e.unary('Sqrt', e.sum(squares));
   const like = grads[0]!;
-  const coef = e.op('Min', [e.div(e.scalarLike(maxNorm, like), e.add(norm, e.scalarLike(1e-6, like))), e.scalarLike(1, like)], {}, []);
+  const coef = e.op(
+    'Min',
+    [e.div(e.scalarLike(maxNorm, like), e.add(norm, e.scalarLike(1e-6, like))), e.scalarLike(1, like)],
+    {},
+    [],
+  );
   return { grads: grads.map((g) => e.mul(g, coef)), norm };
 }

@@ -15,7 +15,14 @@ async function grads(build: (m: Model) => void, x: number[], wrt: string[]) {
   build(m);
   const { shapes, dtypes } = await traceModel(m, {});
   // objective Σ y (every upstream gradient is 1)
-  const step = buildTrainingStep(m, { shapes, dtypes, trainable: wrt, loss: { type: 'custom', build: (c) => c.e.reduceSum(c.output(), [], false) }, optimizer: { type: 'sgd' }, observe: wrt.map((name) => ({ name, kind: 'grad' as const })) });
+  const step = buildTrainingStep(m, {
+    shapes,
+    dtypes,
+    trainable: wrt,
+    loss: { type: 'custom', build: (c) => c.e.reduceSum(c.output(), [], false) },
+    optimizer: { type: 'sgd' },
+    observe: wrt.map((name) => ({ name, kind: 'grad' as const })),
+  });
   const r = await StepRunner.create(step, (n) => m.graph.get(n)!.initializer!);
   const out = await r.run({}, { main: 0 }, 1);
   await r.release();
@@ -26,25 +33,38 @@ describe('straight-through estimators', () => {
   const xs = [-2, -1.3, -0.5, 0, 0.26, 1.25, 1.3, 1.4, 1.75, 3];
   it('QuantizeLinear → DequantizeLinear (int8, scale 0.01·…): mask from the rounded value; LSQ scale gradient', async () => {
     const s = 0.0125; // qmax·s = 1.5875: values above clip
-    const g = await grads((m) => {
-      const gr = m.graph;
-      const scale = gr.addInitializer('s', Tensor.float32([], [s]));
-      const zp = gr.addInitializer('zp', new Tensor('int8', [], Int8Array.of(0)));
-      const q = gr.addNode({ opType: 'QuantizeLinear', inputs: [gr.get('x')!, scale, zp], outputs: ['q'] });
-      gr.outputs.push(gr.addNode({ opType: 'DequantizeLinear', inputs: [q.outputs[0]!, scale, zp], outputs: ['y'] }).outputs[0]!);
-    }, xs, ['x', 's']);
+    const g = await grads(
+      (m) => {
+        const gr = m.graph;
+        const scale = gr.addInitializer('s', Tensor.float32([], [s]));
+        const zp = gr.addInitializer('zp', new Tensor('int8', [], Int8Array.of(0)));
+        const q = gr.addNode({ opType: 'QuantizeLinear', inputs: [gr.get('x')!, scale, zp], outputs: ['q'] });
+        gr.outputs.push(
+          gr.addNode({ opType: 'DequantizeLinear', inputs: [q.outputs[0]!, scale, zp], outputs: ['y'] }).outputs[0]!,
+        );
+      },
+      xs,
+      ['x', 's'],
+    );
     const q = xs.map((v) => Math.max(-128, Math.min(127, Math.round(v / s))));
-    const inside = xs.map((v) => { const r = Math.round(v / s); return r >= -128 && r <= 127; });
+    const inside = xs.map((v) => {
+      const r = Math.round(v / s);
+      return r >= -128 && r <= 127;
+    });
     expect(g.x).toEqual(inside.map((b) => (b ? 1 : 0)));
     // dL/ds = Σ (q − x/s) inside + Σ q_clipped outside  (LSQ without its gradient scale)
     const want = xs.reduce((acc, v, i) => acc + (inside[i] ? q[i]! - v / s : q[i]!), 0);
     expect(g.s![0]!).toBeCloseTo(want, 2);
   });
   it('Round is the identity for the gradient', async () => {
-    const g = await grads((m) => {
-      const gr = m.graph;
-      gr.outputs.push(gr.addNode({ opType: 'Round', inputs: [gr.get('x')!], outputs: ['y'] }).outputs[0]!);
-    }, xs, ['x']);
+    const g = await grads(
+      (m) => {
+        const gr = m.graph;
+        gr.outputs.push(gr.addNode({ opType: 'Round', inputs: [gr.get('x')!], outputs: ['y'] }).outputs[0]!);
+      },
+      xs,
+      ['x'],
+    );
     expect(g.x).toEqual(xs.map(() => 1));
   });
 });

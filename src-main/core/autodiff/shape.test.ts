@@ -24,10 +24,19 @@ describe('data-movement gradient rules (float64 FD)', () => {
     await check({ opType: 'Transpose', inputs: [x([2, 3, 4])] }, ['x']);
   });
   it('Concat', async () => {
-    await check({ opType: 'Concat', inputs: [x([2, 3]), { name: 'b', shape: [2, 5] }, { name: 'c', shape: [2, 1] }], attrs: { axis: attr.int(-1) } }, ['x', 'b', 'c']);
+    await check(
+      {
+        opType: 'Concat',
+        inputs: [x([2, 3]), { name: 'b', shape: [2, 5] }, { name: 'c', shape: [2, 1] }],
+        attrs: { axis: attr.int(-1) },
+      },
+      ['x', 'b', 'c'],
+    );
   });
   it('Split (uneven sizes; only one output used)', async () => {
-    await check({ opType: 'Split', inputs: [x([2, 7]), i64('s', [3, 4])], attrs: { axis: attr.int(1) }, outputs: 2 }, ['x']);
+    await check({ opType: 'Split', inputs: [x([2, 7]), i64('s', [3, 4])], attrs: { axis: attr.int(1) }, outputs: 2 }, [
+      'x',
+    ]);
   });
   it.each([
     ['unit steps, negative start', [1, -3], [3, 100], [0, 1], [1, 1]],
@@ -35,17 +44,43 @@ describe('data-movement gradient rules (float64 FD)', () => {
     ['reversed', [-1], [-100], [1], [-1]],
     ['reversed stride 2 from the middle', [4, 5], [0, -100], [0, 1], [-2, -3]],
   ])('Slice %s', async (_n, starts, ends, axes, steps) => {
-    await check({ opType: 'Slice', inputs: [x([5, 6]), i64('st', starts as number[]), i64('en', ends as number[]), i64('ax', axes as number[]), i64('sp', steps as number[])] }, ['x']);
+    await check(
+      {
+        opType: 'Slice',
+        inputs: [
+          x([5, 6]),
+          i64('st', starts as number[]),
+          i64('en', ends as number[]),
+          i64('ax', axes as number[]),
+          i64('sp', steps as number[]),
+        ],
+      },
+      ['x'],
+    );
   });
   it.each([
     ['axis 0, repeated and negative indices', 0, [2, 2], [0, -1, 0, 3]],
     ['axis 1', 1, [3], [2, 0, 2]],
     ['scalar index', 1, [], [1]],
   ])('Gather %s', async (_n, axis, idxDims, idx) => {
-    await check({ opType: 'Gather', inputs: [x([4, 3, 2]), i64('i', idx as number[], idxDims as number[])], attrs: { axis: attr.int(axis as number) } }, ['x']);
+    await check(
+      {
+        opType: 'Gather',
+        inputs: [x([4, 3, 2]), i64('i', idx as number[], idxDims as number[])],
+        attrs: { axis: attr.int(axis as number) },
+      },
+      ['x'],
+    );
   });
   it('GatherElements', async () => {
-    await check({ opType: 'GatherElements', inputs: [x([3, 4]), i64('i', [0, 3, 3, 1, 2, 2], [3, 2])], attrs: { axis: attr.int(1) } }, ['x']);
+    await check(
+      {
+        opType: 'GatherElements',
+        inputs: [x([3, 4]), i64('i', [0, 3, 3, 1, 2, 2], [3, 2])],
+        attrs: { axis: attr.int(1) },
+      },
+      ['x'],
+    );
   });
   it('Pad (constant, with a negative pad)', async () => {
     await check({ opType: 'Pad', inputs: [x([2, 3, 4]), i64('p', [0, 1, 2, 0, -1, 1])] }, ['x']);

@@ -90,12 +90,20 @@ function batchNormTrain(c: Ctx, node: Node): void {
   // s·v + b per channel in one pass: inference-mode BatchNormalization with mean 0, var 1, ε 0 (exact:
   // ORT scales by 1/√1 = 1), instead of a broadcast Mul and Add
   const affine = (v: Value, s: Value, b: Value) =>
-    e.op('BatchNormalization', [v, e.reshape(s, C), e.reshape(b, C), e.filled(0, C, dt), e.filled(1, C, dt)], { epsilon: attr.float(0) }, xs);
+    e.op(
+      'BatchNormalization',
+      [v, e.reshape(s, C), e.reshape(b, C), e.filled(0, C, dt), e.filled(1, C, dt)],
+      { epsilon: attr.float(0) },
+      xs,
+    );
   const gr = e.reshape(gamma!, cs);
   const a = e.mul(gr, inv);
   const y = affine(xc, a, beta!);
   c.out.stateUpdates.set(rm!, e.add(e.scale(rm!, m), e.scale(e.reshape(mu, C), 1 - m)));
-  c.out.stateUpdates.set(rv!, e.add(e.scale(rv!, m), e.scale(e.reshape(variance, C), ((1 - m) * n) / Math.max(n - 1, 1))));
+  c.out.stateUpdates.set(
+    rv!,
+    e.add(e.scale(rv!, m), e.scale(e.reshape(variance, C), ((1 - m) * n) / Math.max(n - 1, 1))),
+  );
   e.tape = tape;
   replaceNode(c, node, [y]);
   c.out.tape.push({
@@ -180,12 +188,14 @@ function layerNormTrain(c: Ctx, node: Node): void {
 }
 
 const trainingRewrites: Record<string, (c: Ctx, node: Node, o: TrainingForwardOptions) => boolean> = {
-  Conv: (c, n, o) => (o.convLowering ?? 'auto') === 'auto' && lowersToGemm(c.e, n) && (replaceNode(c, n, [convAsGemm(c.e, n)]), true),
+  Conv: (c, n, o) =>
+    (o.convLowering ?? 'auto') === 'auto' && lowersToGemm(c.e, n) && (replaceNode(c, n, [convAsGemm(c.e, n)]), true),
   BatchNormalization: (c, n, o) => (o.batchNorm ?? 'train') === 'train' && (batchNormTrain(c, n), true),
   Dropout: (c, n, o) => (o.dropout ?? 'train') === 'train' && (dropoutTrain(c, n), true),
   MaxPool: (c, n) => (n.outputs.length < 2 || n.outputs[1]!.anonymous) && (maxPoolTrain(c, n), true),
   // ORT's float64 LayerNormalization stashes in float32: there the backward recomputes the statistics instead
-  LayerNormalization: (c, n) => n.outputs.length < 3 && c.e.dtype(n.inputs[0]!) !== 'float64' && (layerNormTrain(c, n), true),
+  LayerNormalization: (c, n) =>
+    n.outputs.length < 3 && c.e.dtype(n.inputs[0]!) !== 'float64' && (layerNormTrain(c, n), true),
 };
 
 /**
@@ -202,7 +212,13 @@ export function trainingForward(e: Emitter, opts: TrainingForwardOptions = {}): 
     if (opts.frozenNodes?.has(node.name)) continue;
     const rewrite = node.domain === '' ? trainingRewrites[node.opType] : undefined;
     if (rewrite?.(c, node, opts)) continue;
-    out.tape.push({ label: node.name, opType: node.opType, node, inputs: [...node.inputs], outputs: [...node.outputs] });
+    out.tape.push({
+      label: node.name,
+      opType: node.opType,
+      node,
+      inputs: [...node.inputs],
+      outputs: [...node.outputs],
+    });
   }
   return out;
 }

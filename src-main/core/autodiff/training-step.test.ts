@@ -4,7 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { buildTrainingStep, NoTrainableTensorError, NotDifferentiableError, attr, type LossSpec, type OptimizerSpec } from './index.ts';
+import {
+  buildTrainingStep,
+  NoTrainableTensorError,
+  NotDifferentiableError,
+  attr,
+  type LossSpec,
+  type OptimizerSpec,
+} from './index.ts';
 import { Model, Tensor } from '../ir/index.ts';
 import { Rng } from '../util/random.ts';
 import { gradCheck, lowerForFloat64, toFloat64 } from '../../node/train/gradcheck.ts';
@@ -15,7 +22,11 @@ import { randomTensor } from './op-model.ts';
 
 const rng = new Rng(5);
 const images = (n: number, c: number, h: number) => randomTensor([n, c, h, h], 'float32', rng);
-const labels = (n: number, k: number) => Tensor.int64([n], Array.from({ length: n }, () => rng.int(0, k)));
+const labels = (n: number, k: number) =>
+  Tensor.int64(
+    [n],
+    Array.from({ length: n }, () => rng.int(0, k)),
+  );
 
 describe('whole-model gradients', () => {
   it('small CNN (Conv-BN(train)-Relu-MaxPool-Conv-BN-Relu-GAP-Gemm) + cross-entropy: float32 analytic vs float64 FD', async () => {
@@ -24,7 +35,14 @@ describe('whole-model gradients', () => {
     const { shapes } = await traceModel(model, { input: toOrt(feeds.input) });
     const fdModel = lowerForFloat64(toFloat64(model), shapes);
     const wrt = model.graph.initializers.filter((v) => !v.name.includes('running')).map((v) => v.name);
-    const res = await gradCheck({ model, fdModel, feeds, wrt, samples: 12, spec: { loss: { type: 'cross_entropy', labelSmoothing: 0.1 } } });
+    const res = await gradCheck({
+      model,
+      fdModel,
+      feeds,
+      wrt,
+      samples: 12,
+      spec: { loss: { type: 'cross_entropy', labelSmoothing: 0.1 } },
+    });
     expect(res.length).toBe(wrt.length);
     for (const r of res) expect(r.rel, `${r.tensor}: ${r.rel}`).toBeLessThan(1e-4);
   });
@@ -37,12 +55,21 @@ function linearModel(n: number, d: number, k: number): Model {
   const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: [n, d] });
   const w = g.addInitializer('w', randomTensor([k, d], 'float32', new Rng(1), 0.5));
   const b = g.addInitializer('b', randomTensor([k], 'float32', new Rng(2), 0.1));
-  g.outputs.push(g.addNode({ opType: 'Gemm', inputs: [x, w, b], outputs: ['y'], attributes: { transB: attr.int(1) } }).outputs[0]!);
+  g.outputs.push(
+    g.addNode({ opType: 'Gemm', inputs: [x, w, b], outputs: ['y'], attributes: { transB: attr.int(1) } }).outputs[0]!,
+  );
   return m;
 }
 
 /** torch.optim's update, transcribed element by element (float64 arithmetic). */
-function reference(o: OptimizerSpec, p: number, g: number, st: Record<string, number>, lr: number, t: number): [number, Record<string, number>] {
+function reference(
+  o: OptimizerSpec,
+  p: number,
+  g: number,
+  st: Record<string, number>,
+  lr: number,
+  t: number,
+): [number, Record<string, number>] {
   if (o.type === 'sgd') {
     const g1 = g + (o.weightDecay ?? 0) * p;
     if (!o.momentum) return [p - lr * g1, {}];
@@ -70,19 +97,37 @@ describe('optimizers as graphs (vs torch.optim semantics)', () => {
   it.each(opts)('%o: three steps', async (opt) => {
     const model = linearModel(6, 4, 3);
     const { shapes, dtypes } = await traceModel(model, { x: toOrt(randomTensor([6, 4], 'float32', rng)) });
-    const step = buildTrainingStep(model, { shapes, dtypes, loss: { type: 'cross_entropy' }, optimizer: opt, observe: [{ name: 'w', kind: 'grad' }, { name: 'b', kind: 'grad' }] });
+    const step = buildTrainingStep(model, {
+      shapes,
+      dtypes,
+      loss: { type: 'cross_entropy' },
+      optimizer: opt,
+      observe: [
+        { name: 'w', kind: 'grad' },
+        { name: 'b', kind: 'grad' },
+      ],
+    });
     const runner = await StepRunner.create(step, (n) => model.graph.get(n)!.initializer!);
     const state: Record<string, Record<string, number>[]> = { w: [], b: [] };
     for (let t = 1; t <= 3; t++) {
-      const before = { w: Float64Array.from(runner.get('w').data as Float32Array), b: Float64Array.from(runner.get('b').data as Float32Array) };
-      const r = await runner.run({ x: toOrt(randomTensor([6, 4], 'float32', rng)), labels: toOrt(labels(6, 3)) }, { main: 0.05 }, t);
+      const before = {
+        w: Float64Array.from(runner.get('w').data as Float32Array),
+        b: Float64Array.from(runner.get('b').data as Float32Array),
+      };
+      const r = await runner.run(
+        { x: toOrt(randomTensor([6, 4], 'float32', rng)), labels: toOrt(labels(6, 3)) },
+        { main: 0.05 },
+        t,
+      );
       for (const name of ['w', 'b'] as const) {
         const g = r.observed[`grad:${name}`]!.data as Float32Array;
         const after = runner.get(name).data as Float32Array;
         before[name].forEach((p, i) => {
           const [want, st] = reference(opt, p, g[i]!, state[name]![i] ?? {}, 0.05, t);
           state[name]![i] = st;
-          expect(Math.abs(after[i]! - want), `${name}[${i}] step ${t}`).toBeLessThan(2e-6 * Math.max(1, Math.abs(want)));
+          expect(Math.abs(after[i]! - want), `${name}[${i}] step ${t}`).toBeLessThan(
+            2e-6 * Math.max(1, Math.abs(want)),
+          );
         });
       }
     }
@@ -93,7 +138,16 @@ describe('optimizers as graphs (vs torch.optim semantics)', () => {
     const model = linearModel(6, 4, 3);
     const x = toOrt(randomTensor([6, 4], 'float32', rng, 10));
     const { shapes } = await traceModel(model, { x });
-    const step = buildTrainingStep(model, { shapes, loss: { type: 'cross_entropy' }, optimizer: { type: 'sgd' }, clipGradNorm: 0.5, observe: [{ name: 'w', kind: 'grad' }, { name: 'b', kind: 'grad' }] });
+    const step = buildTrainingStep(model, {
+      shapes,
+      loss: { type: 'cross_entropy' },
+      optimizer: { type: 'sgd' },
+      clipGradNorm: 0.5,
+      observe: [
+        { name: 'w', kind: 'grad' },
+        { name: 'b', kind: 'grad' },
+      ],
+    });
     const runner = await StepRunner.create(step, (n) => model.graph.get(n)!.initializer!);
     const w0 = Float64Array.from(runner.get('w').data as Float32Array);
     const r = await runner.run({ x, labels: toOrt(labels(6, 3)) }, { main: 1 }, 1);
@@ -130,11 +184,15 @@ describe('losses as graphs', () => {
 
   it('cross-entropy with label smoothing equals torch.nn.functional.cross_entropy', async () => {
     const lab = [1, 4, 0, 2];
-    const { loss, y, reports } = await lossOf({ type: 'cross_entropy', labelSmoothing: 0.2 }, { labels: toOrt(Tensor.int64([4], lab)) });
-    const want = rows(y).reduce((acc, row, i) => {
-      const l = logSoftmax(row);
-      return acc - (0.8 * l[lab[i]!]! + (0.2 / 5) * l.reduce((a, v) => a + v, 0));
-    }, 0) / 4;
+    const { loss, y, reports } = await lossOf(
+      { type: 'cross_entropy', labelSmoothing: 0.2 },
+      { labels: toOrt(Tensor.int64([4], lab)) },
+    );
+    const want =
+      rows(y).reduce((acc, row, i) => {
+        const l = logSoftmax(row);
+        return acc - (0.8 * l[lab[i]!]! + (0.2 / 5) * l.reduce((a, v) => a + v, 0));
+      }, 0) / 4;
     expect(loss).toBeCloseTo(want, 5);
     const hits = rows(y).filter((row, i) => row.indexOf(Math.max(...row)) === lab[i]).length;
     expect(reports.correct).toBe(hits);
@@ -143,11 +201,14 @@ describe('losses as graphs', () => {
     const teacher = randomTensor([4, 5], 'float32', new Rng(3));
     const { loss, y } = await lossOf({ type: 'kl_div', temperature: 3 }, { teacher_logits: toOrt(teacher) });
     const t = Array.from(teacher.data as Float32Array);
-    const want = rows(y).reduce((acc, row, i) => {
-      const ls = logSoftmax(row.map((v) => v / 3));
-      const lt = logSoftmax(t.slice(i * 5, i * 5 + 5).map((v) => v / 3));
-      return acc + lt.reduce((a, v, k) => a + Math.exp(v) * (v - ls[k]!), 0);
-    }, 0) * 9 / 4;
+    const want =
+      (rows(y).reduce((acc, row, i) => {
+        const ls = logSoftmax(row.map((v) => v / 3));
+        const lt = logSoftmax(t.slice(i * 5, i * 5 + 5).map((v) => v / 3));
+        return acc + lt.reduce((a, v, k) => a + Math.exp(v) * (v - ls[k]!), 0);
+      }, 0) *
+        9) /
+      4;
     expect(loss).toBeCloseTo(want, 5);
     const mse = await lossOf({ type: 'mse' }, { target: toOrt(teacher) });
     expect(mse.loss).toBeCloseTo(mse.y.reduce((a, v, i) => a + (v - t[i]!) ** 2, 0) / 20, 5);
@@ -163,14 +224,23 @@ describe('named errors', () => {
     const top = g.addNode({ opType: 'TopK', name: 'the_topk', inputs: [y, k], outputs: ['vals', 'idx'] });
     g.outputs.splice(0, 1, top.outputs[0]!);
     const { shapes } = await traceModel(model, { x: toOrt(randomTensor([4, 3], 'float32', rng)) });
-    expect(() => buildTrainingStep(model, { shapes, loss: { type: 'mse' }, optimizer: { type: 'sgd' } })).toThrow(NotDifferentiableError);
-    expect(() => buildTrainingStep(model, { shapes, loss: { type: 'mse' }, optimizer: { type: 'sgd' } })).toThrow(/the_topk/);
+    expect(() => buildTrainingStep(model, { shapes, loss: { type: 'mse' }, optimizer: { type: 'sgd' } })).toThrow(
+      NotDifferentiableError,
+    );
+    expect(() => buildTrainingStep(model, { shapes, loss: { type: 'mse' }, optimizer: { type: 'sgd' } })).toThrow(
+      /the_topk/,
+    );
   });
   it('a model without a trainable tensor', async () => {
     const m = new Model();
     const x = m.graph.addInput('x', { kind: 'tensor', dtype: 'float32', shape: [2, 3] });
     m.graph.outputs.push(m.graph.addNode({ opType: 'Relu', inputs: [x], outputs: ['y'] }).outputs[0]!);
-    const shapes = new Map([['x', [2, 3]], ['y', [2, 3]]]);
-    expect(() => buildTrainingStep(m, { shapes, loss: { type: 'mse' }, optimizer: { type: 'sgd' } })).toThrow(NoTrainableTensorError);
+    const shapes = new Map([
+      ['x', [2, 3]],
+      ['y', [2, 3]],
+    ]);
+    expect(() => buildTrainingStep(m, { shapes, loss: { type: 'mse' }, optimizer: { type: 'sgd' } })).toThrow(
+      NoTrainableTensorError,
+    );
   });
 });

@@ -3,7 +3,17 @@
  * takes a batch, the weights, the optimizer state and the step's scalars, and returns the loss, the updated
  * weights and state (plus observed values/gradients for compressor hooks). Pure: imports the IR and passes.
  */
-import { cloneModel, dtypeFromCode, isFloatType, Tensor, type DataType, type Graph, type Model, type Node, type Value } from '../ir/index.ts';
+import {
+  cloneModel,
+  dtypeFromCode,
+  isFloatType,
+  Tensor,
+  type DataType,
+  type Graph,
+  type Model,
+  type Node,
+  type Value,
+} from '../ir/index.ts';
 import { deadCode } from '../passes/index.ts';
 import { Emitter } from './emitter.ts';
 import { NoTrainableTensorError, TrainingSpecError } from './errors.ts';
@@ -138,13 +148,20 @@ function chooseTrainables(g: Graph, spec: TrainingStepSpec, excluded: Set<Value>
   if (spec.trainable) {
     return spec.trainable.map((n) => {
       const v = g.get(n);
-      if (!v?.initializer) throw new TrainingSpecError(`trainable tensor "${n}" is not an initializer of the model`, { tensor: n });
-      if (!isFloatType(v.initializer.dtype)) throw new TrainingSpecError(`trainable tensor "${n}" is ${v.initializer.dtype}, not float`, { tensor: n });
+      if (!v?.initializer)
+        throw new TrainingSpecError(`trainable tensor "${n}" is not an initializer of the model`, { tensor: n });
+      if (!isFloatType(v.initializer.dtype))
+        throw new TrainingSpecError(`trainable tensor "${n}" is ${v.initializer.dtype}, not float`, { tensor: n });
       return v;
     });
   }
   const also = new Set(spec.alsoTrainable ?? []);
-  return g.initializers.filter((v) => isFloatType(v.initializer!.dtype) && !excluded.has(v) && (also.has(v.name) || (v.initializer!.dims.length >= 1 && v.uses.length > 0)));
+  return g.initializers.filter(
+    (v) =>
+      isFloatType(v.initializer!.dtype) &&
+      !excluded.has(v) &&
+      (also.has(v.name) || (v.initializer!.dims.length >= 1 && v.uses.length > 0)),
+  );
 }
 
 /** Initializers read only by frozen nodes (a teacher's weights and statistics): constants of the step. */
@@ -183,7 +200,11 @@ const constantValue: DtypeRule = (n) => {
  * other op's outputs take the type of its first present input. Codes of `Cast.to` are ONNX's (ir/dtype.ts).
  */
 const DTYPE_RULES: Readonly<Record<string, DtypeRule>> = {
-  ...Object.fromEntries(['Equal', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf'].map((t) => [t, bool])),
+  ...Object.fromEntries(
+    ['Equal', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf'].map(
+      (t) => [t, bool],
+    ),
+  ),
   ...Object.fromEntries(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero'].map((t) => [t, int64])),
   TopK: valuesAndIndices,
   MaxPool: valuesAndIndices,
@@ -227,7 +248,13 @@ interface ForwardValues {
   noise: Value[];
 }
 
-function forwardOnlyStep(model: Model, e: Emitter, loss: Value, reports: Record<string, Value>, v: ForwardValues): TrainingStep {
+function forwardOnlyStep(
+  model: Model,
+  e: Emitter,
+  loss: Value,
+  reports: Record<string, Value>,
+  v: ForwardValues,
+): TrainingStep {
   const g = model.graph;
   const info = (x: Value): TensorInfo => ({ name: x.name, shape: e.shape(x), dtype: e.dtype(x) });
   const sig: StepSignature = {
@@ -253,7 +280,10 @@ function forwardOnlyStep(model: Model, e: Emitter, loss: Value, reports: Record<
 /** A parameter mask in the parameter's element type, checked against its shape. */
 function maskTensor(mask: Tensor, name: string, shape: readonly number[], dtype: DataType): Tensor {
   if (mask.dims.length !== shape.length || mask.dims.some((d, i) => d !== shape[i])) {
-    throw new TrainingSpecError(`the mask of "${name}" has shape [${mask.dims.join(', ')}], the parameter [${shape.join(', ')}]`, { tensor: name });
+    throw new TrainingSpecError(
+      `the mask of "${name}" has shape [${mask.dims.join(', ')}], the parameter [${shape.join(', ')}]`,
+      { tensor: name },
+    );
   }
   const values = mask.toNumbers();
   return new Tensor(dtype, [...shape], dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values));
@@ -266,29 +296,40 @@ function maskTensor(mask: Tensor, name: string, shape: readonly number[], dtype:
  */
 export function buildTrainingStep(source: Model, spec: TrainingStepSpec): TrainingStep {
   const model = cloneModel(source);
-  if (model.opset < 13) throw new TrainingSpecError(`training needs opset ≥ 13 (the model has ${model.opset}); convert it first`);
+  if (model.opset < 13)
+    throw new TrainingSpecError(`training needs opset ≥ 13 (the model has ${model.opset}); convert it first`);
   if (model.opset < MIN_OPSET) model.opsetImports.set(model.opsetImports.has('ai.onnx') ? 'ai.onnx' : '', MIN_OPSET);
   const g = model.graph;
   const e = new Emitter(g, model.opset);
   seedShapes(e, g, spec);
   const modelOutputs = [...g.outputs];
   const batchInputs = g.inputs.filter((v) => !v.initializer);
-  for (const v of batchInputs) if (!e.shapes.has(v)) throw new TrainingSpecError(`no traced shape for model input "${v.name}"`);
+  for (const v of batchInputs)
+    if (!e.shapes.has(v)) throw new TrainingSpecError(`no traced shape for model input "${v.name}"`);
 
   const trainBn = (spec.batchNorm ?? 'train') === 'train';
   const stats = new Set<Value>();
   const frozen = frozenInitializers(g, spec.frozenNodes);
-  if (trainBn) for (const n of g.nodes) if (n.opType === 'BatchNormalization' && !spec.frozenNodes?.has(n.name)) for (const i of [3, 4]) if (n.inputs[i]?.initializer) stats.add(n.inputs[i]!);
+  if (trainBn)
+    for (const n of g.nodes)
+      if (n.opType === 'BatchNormalization' && !spec.frozenNodes?.has(n.name))
+        for (const i of [3, 4]) if (n.inputs[i]?.initializer) stats.add(n.inputs[i]!);
   const bufferVals = (spec.buffers ?? []).map((n) => {
     const v = g.get(n);
     if (!v?.initializer) throw new TrainingSpecError(`buffer "${n}" is not an initializer of the model`, { tensor: n });
     return v;
   });
   const trainables = chooseTrainables(g, spec, new Set([...stats, ...bufferVals, ...frozen]));
-  if (trainables.length === 0) throw new NoTrainableTensorError(spec.trainable ? 'the trainable list is empty' : 'no float initializer of rank ≥ 1');
+  if (trainables.length === 0)
+    throw new NoTrainableTensorError(
+      spec.trainable ? 'the trainable list is empty' : 'no float initializer of rank ≥ 1',
+    );
 
   for (const name of spec.paramMasks?.keys() ?? []) {
-    if (!trainables.some((v) => v.name === name)) throw new TrainingSpecError(`a mask is given for "${name}", which is not a trainable parameter`, { tensor: name });
+    if (!trainables.some((v) => v.name === name))
+      throw new TrainingSpecError(`a mask is given for "${name}", which is not a trainable parameter`, {
+        tensor: name,
+      });
   }
   const params = trainables.map((v) => initializerToInput(g, e, v));
   const statInputs = [...stats].map((v) => initializerToInput(g, e, v));
@@ -330,10 +371,21 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
   }
   if (e.shape(loss).length !== 0) loss = e.reduceSum(loss, [], false);
   e.tape = null;
-  if (spec.forwardOnly) return forwardOnlyStep(model, e, loss, reports, { batch: batchInputs, lossInputs, params, stats: statInputs, buffers, noise: fwd.noise.map((n) => n.value) });
+  if (spec.forwardOnly)
+    return forwardOnlyStep(model, e, loss, reports, {
+      batch: batchInputs,
+      lossInputs,
+      params,
+      stats: statInputs,
+      buffers,
+      noise: fwd.noise.map((n) => n.value),
+    });
 
   const observed = (spec.observe ?? []).map((o) => ({ ...o, value: ctx.value(o.name) }));
-  const gradOf = backward(e, fwd.tape, loss, [...params, ...observed.filter((o) => o.kind === 'grad').map((o) => o.value)]);
+  const gradOf = backward(e, fwd.tape, loss, [
+    ...params,
+    ...observed.filter((o) => o.kind === 'grad').map((o) => o.value),
+  ]);
 
   // optimizer updates, per group
   const groupOf = new Map<string, ParamGroup>();
@@ -341,7 +393,11 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
   let grads = params.map((p) => gradOf.get(p) ?? null);
   const live = grads.map((gr, i) => (gr ? i : -1)).filter((i) => i >= 0);
   if (spec.clipGradNorm !== undefined && live.length) {
-    const { grads: clipped, norm } = clipByGlobalNorm(e, live.map((i) => grads[i]!), spec.clipGradNorm);
+    const { grads: clipped, norm } = clipByGlobalNorm(
+      e,
+      live.map((i) => grads[i]!),
+      spec.clipGradNorm,
+    );
     grads = grads.map((gr, i) => (gr ? clipped[live.indexOf(i)]! : null));
     reports.grad_norm = norm;
   }
@@ -378,14 +434,23 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
       return;
     }
     const state: Record<string, Value> = {};
-    for (const slot of opt.slots) state[slot] = e.declare(g.addInput(g.uniqueName(`opt.${slot}.${p.name}`)), e.shape(p), e.dtype(p));
+    for (const slot of opt.slots)
+      state[slot] = e.declare(g.addInput(g.uniqueName(`opt.${slot}.${p.name}`)), e.shape(p), e.dtype(p));
     const upd = opt.update(e, p, gr, state, { lr: lrIn.get(grp?.name ?? 'main')!, step: stepIn });
     const mask = spec.paramMasks?.get(p.name);
-    const next = mask ? e.mul(upd.p, e.constant(maskTensor(mask, p.name, e.shape(p), e.dtype(p)), `mask.${p.name}`)) : upd.p;
+    const next = mask
+      ? e.mul(upd.p, e.constant(maskTensor(mask, p.name, e.shape(p), e.dtype(p)), `mask.${p.name}`))
+      : upd.p;
     sig.params.push({ ...info(p), group: grp?.name ?? 'main', output: expose(g, e, next, `new.${p.name}`) });
     for (const slot of opt.slots) {
       const s = state[slot]!;
-      sig.state.push({ ...info(s), output: expose(g, e, upd.state[slot]!, `new.${s.name}`), init: 'zeros', param: p.name, slot });
+      sig.state.push({
+        ...info(s),
+        output: expose(g, e, upd.state[slot]!, `new.${s.name}`),
+        init: 'zeros',
+        param: p.name,
+        slot,
+      });
     }
   });
   for (const s of statInputs) {
@@ -394,7 +459,7 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
   }
   for (const [k, v] of Object.entries(reports)) sig.reports[k] = expose(g, e, v, k);
   for (const o of observed) {
-    const v = o.kind === 'value' ? o.value : gradOf.get(o.value) ?? e.zerosLike(o.value);
+    const v = o.kind === 'value' ? o.value : (gradOf.get(o.value) ?? e.zerosLike(o.value));
     sig.observed.push({ name: o.name, kind: o.kind, output: expose(g, e, v, `observe.${o.kind}.${o.name}`) });
   }
   deadCode.run(model);

@@ -9,17 +9,39 @@ import type { Model } from '../ir/index.ts';
 import { Evaluator } from '../../node/train/evaluator.ts';
 import { ArrayDataset, loadIdxDataset } from '../../node/train/data.ts';
 import { buildCnn } from '../../node/train/example-cnn.ts';
-import { Compressor, MissingEvaluatorError, type CompressorOptions, type Revert, type TrainingHooks } from './compressor.ts';
+import {
+  Compressor,
+  MissingEvaluatorError,
+  type CompressorOptions,
+  type Revert,
+  type TrainingHooks,
+} from './compressor.ts';
 
-const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
+const mnist = loadIdxDataset(
+  'resources/mnist/train-images-idx3-ubyte.gz',
+  'resources/mnist/train-labels-idx1-ubyte.gz',
+);
 const data = new ArrayDataset(mnist.x.subarray(0, 256 * 784), [1, 28, 28], mnist.targets().subarray(0, 256));
-const config = { train: data, optimizer: { type: 'sgd' as const, lr: 0.05, momentum: 0.9 }, batchSize: 32, epochs: 1, seed: 3, threads: 1 };
-const l1 = (m: Model, name: string) => (m.graph.get(name)!.initializer!.data as Float32Array).reduce((a, v) => a + Math.abs(v), 0);
+const config = {
+  train: data,
+  optimizer: { type: 'sgd' as const, lr: 0.05, momentum: 0.9 },
+  batchSize: 32,
+  epochs: 1,
+  seed: 3,
+  threads: 1,
+};
+const l1 = (m: Model, name: string) =>
+  (m.graph.get(name)!.initializer!.data as Float32Array).reduce((a, v) => a + Math.abs(v), 0);
 
 /** A "distiller"-like compressor: adds an L1 penalty on conv1's weight as a loss term and reads its report each step. */
 class ToyPenalty extends Compressor<{ steps: number[]; l1: number }> {
   private readonly steps: number[] = [];
-  constructor(model: Model, configList: unknown, evaluator?: Evaluator, options: CompressorOptions & { weight?: number } = {}) {
+  constructor(
+    model: Model,
+    configList: unknown,
+    evaluator?: Evaluator,
+    options: CompressorOptions & { weight?: number } = {},
+  ) {
     super(model, configList, evaluator, options);
     this.weight = options.weight ?? 0.2;
   }
@@ -32,7 +54,11 @@ class ToyPenalty extends Compressor<{ steps: number[]; l1: number }> {
   }
   protected override register(h: TrainingHooks): Revert[] {
     return [
-      h.patchLoss({ name: 'toy_l1', weight: this.weight, build: (c) => c.e.reduce('ReduceL1', c.value('conv1.weight'), [], false) }),
+      h.patchLoss({
+        name: 'toy_l1',
+        weight: this.weight,
+        build: (c) => c.e.reduce('ReduceL1', c.value('conv1.weight'), [], false),
+      }),
       h.patchOptimizerStep([], [(s) => void (s.result!.reports['loss.toy_l1']! > 0 && this.steps.push(s.step))]),
     ];
   }
@@ -59,12 +85,17 @@ class ToyMasker extends Compressor<{ steps: number[]; grads: number; zeroRows: n
     const cols = h.model.graph.get(w)!.initializer!.dims[1]!;
     return [
       h.observe(w, 'grad', (t) => void (t.dims[0] === 10 && this.grads++)),
-      h.patchOptimizerStep([], [(s) => {
-        const v = s.get(w).slice();
-        v.fill(0, 0, 3 * cols);
-        s.set(w, v);
-        this.steps.push(s.step);
-      }]),
+      h.patchOptimizerStep(
+        [],
+        [
+          (s) => {
+            const v = s.get(w).slice();
+            v.fill(0, 0, 3 * cols);
+            s.set(w, v);
+            this.steps.push(s.step);
+          },
+        ],
+      ),
     ];
   }
   protected async collect(model: Model) {

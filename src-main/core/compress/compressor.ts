@@ -91,7 +91,9 @@ export interface CompressorOptions {
 export class MissingEvaluatorError extends Error {
   readonly code = 'MISSING_EVALUATOR';
   constructor(compressor: string) {
-    super(`${compressor} trains: build it with an evaluator (new ${compressor}(model, configList, evaluator, options))`);
+    super(
+      `${compressor} trains: build it with an evaluator (new ${compressor}(model, configList, evaluator, options))`,
+    );
     this.name = 'MissingEvaluatorError';
   }
 }
@@ -145,7 +147,8 @@ export abstract class Compressor<Result = unknown, Ev = CompressionEvaluator> {
    * collects its result from the trained model (available as its `result`); this one's is returned.
    */
   async compress(budget: TrainBudget = {}): Promise<Result> {
-    if (this.fusedCompressors.length === 1 && !this.needsTraining) return (this.result = await this.collect(this.model));
+    if (this.fusedCompressors.length === 1 && !this.needsTraining)
+      return (this.result = await this.collect(this.model));
     const ev = this.evaluator as CompressionEvaluator | undefined;
     if (!ev || typeof ev.train !== 'function') throw new MissingEvaluatorError(this.constructor.name);
     const reverts = this.fusedCompressors.flatMap((c) => c.register(ev));

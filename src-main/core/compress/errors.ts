@@ -22,9 +22,13 @@ export class CompressionConfigError extends StudioError {
   constructor(diagnostics: readonly Diagnostic[]) {
     const errors = diagnostics.filter((d) => d.level === 'error');
     const count = `${errors.length} fault${errors.length === 1 ? '' : 's'}`;
-    super(`the config list cannot be applied to this model (${count}):\n${errors.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, 'COMPRESSION_CONFIG', {
-      diagnostics: errors,
-    });
+    super(
+      `the config list cannot be applied to this model (${count}):\n${errors.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`,
+      'COMPRESSION_CONFIG',
+      {
+        diagnostics: errors,
+      },
+    );
     this.diagnostics = errors;
   }
 }

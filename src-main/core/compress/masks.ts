@@ -20,7 +20,8 @@ export interface TargetMask {
 export type Masks = Map<string, Map<string, TargetMask>>;
 
 export function makeMask(dims: number[], data: Uint8Array): TargetMask {
-  if (data.length !== numel(dims)) throw new RangeError(`mask data holds ${data.length} values, dims [${dims}] need ${numel(dims)}`);
+  if (data.length !== numel(dims))
+    throw new RangeError(`mask data holds ${data.length} values, dims [${dims}] need ${numel(dims)}`);
   return { dims, data };
 }
 
@@ -37,7 +38,8 @@ export function getMask(masks: Masks, node: string, target: string): TargetMask 
 
 /** Expand a mask to the full target shape (row-major). */
 export function expandMask(mask: TargetMask, shape: readonly number[]): Uint8Array {
-  if (mask.dims.length !== shape.length) throw new RangeError(`mask rank ${mask.dims.length} ≠ target rank ${shape.length}`);
+  if (mask.dims.length !== shape.length)
+    throw new RangeError(`mask rank ${mask.dims.length} ≠ target rank ${shape.length}`);
   const n = numel(shape);
   if (mask.dims.every((d, i) => d === shape[i])) return mask.data;
   const out = new Uint8Array(n);
@@ -104,7 +106,8 @@ export function maskToJson(mask: TargetMask): MaskJson {
 export function maskFromJson(j: MaskJson): TargetMask {
   const n = numel(j.dims);
   const packed = fromBase64(j.bits);
-  if (packed.length !== Math.ceil(n / 8)) throw new RangeError(`mask bits hold ${packed.length * 8} values, dims need ${n}`);
+  if (packed.length !== Math.ceil(n / 8))
+    throw new RangeError(`mask bits hold ${packed.length * 8} values, dims need ${n}`);
   const data = new Uint8Array(n);
   for (let i = 0; i < n; i++) data[i] = (packed[i >> 3]! >> (i & 7)) & 1;
   return { dims: [...j.dims], data };
@@ -118,7 +121,8 @@ export function masksToJson(masks: Masks): Record<string, Record<string, MaskJso
 
 export function masksFromJson(j: Record<string, Record<string, MaskJson>>): Masks {
   const masks: Masks = new Map();
-  for (const [node, t] of Object.entries(j)) for (const [k, m] of Object.entries(t)) setMask(masks, node, k, maskFromJson(m));
+  for (const [node, t] of Object.entries(j))
+    for (const [k, m] of Object.entries(t)) setMask(masks, node, k, maskFromJson(m));
   return masks;
 }
 

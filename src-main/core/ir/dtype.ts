@@ -2,14 +2,36 @@
 
 /** Every element type the IR can hold. Names follow ONNX Runtime's tensor type names. */
 export type DataType =
-  | 'float32' | 'float16' | 'bfloat16' | 'float64'
-  | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64'
-  | 'int4' | 'uint4' | 'bool' | 'string';
+  | 'float32'
+  | 'float16'
+  | 'bfloat16'
+  | 'float64'
+  | 'int8'
+  | 'uint8'
+  | 'int16'
+  | 'uint16'
+  | 'int32'
+  | 'uint32'
+  | 'int64'
+  | 'uint64'
+  | 'int4'
+  | 'uint4'
+  | 'bool'
+  | 'string';
 
 /** The typed array an element type is stored in (float16/bfloat16 as raw bits, int4/uint4 packed two per byte). */
 export type TensorData =
-  | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array
-  | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | string[];
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | string[];
 
 interface DTypeInfo {
   code: number;
@@ -35,8 +57,18 @@ const info = {
   uint32: { code: 12, bytes: 4, make: (n) => new Uint32Array(n), view: (b, n) => new Uint32Array(b, 0, n) },
   uint64: { code: 13, bytes: 8, make: (n) => new BigUint64Array(n), view: (b, n) => new BigUint64Array(b, 0, n) },
   bfloat16: { code: 16, bytes: 2, make: (n) => new Uint16Array(n), view: (b, n) => new Uint16Array(b, 0, n) },
-  uint4: { code: 21, bytes: 0.5, make: (n) => new Uint8Array(Math.ceil(n / 2)), view: (b, n) => new Uint8Array(b, 0, Math.ceil(n / 2)) },
-  int4: { code: 22, bytes: 0.5, make: (n) => new Uint8Array(Math.ceil(n / 2)), view: (b, n) => new Uint8Array(b, 0, Math.ceil(n / 2)) },
+  uint4: {
+    code: 21,
+    bytes: 0.5,
+    make: (n) => new Uint8Array(Math.ceil(n / 2)),
+    view: (b, n) => new Uint8Array(b, 0, Math.ceil(n / 2)),
+  },
+  int4: {
+    code: 22,
+    bytes: 0.5,
+    make: (n) => new Uint8Array(Math.ceil(n / 2)),
+    view: (b, n) => new Uint8Array(b, 0, Math.ceil(n / 2)),
+  },
 } satisfies Record<DataType, DTypeInfo>;
 
 const byCode = new Map<number, DataType>(Object.entries(info).map(([k, v]) => [v.code, k as DataType]));

@@ -7,7 +7,13 @@ function chain(): Model {
   const g = m.graph;
   const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['N', 4] });
   const w = g.addInitializer('w', Tensor.float32([3, 4], new Array(12).fill(0.5)));
-  const gemm = g.addNode({ opType: 'Gemm', name: 'fc', inputs: [x, w], outputs: ['y'], attributes: { transB: { type: 'int', value: 1 } } });
+  const gemm = g.addNode({
+    opType: 'Gemm',
+    name: 'fc',
+    inputs: [x, w],
+    outputs: ['y'],
+    attributes: { transB: { type: 'int', value: 1 } },
+  });
   const relu = g.addNode({ opType: 'Relu', name: 'act', inputs: [gemm.outputs[0]!], outputs: ['z'] });
   g.outputs.push(relu.outputs[0]!);
   return m;
@@ -67,7 +73,13 @@ describe('IR bookkeeping', () => {
     const g = m.graph;
     const sub = new Graph('then', g);
     sub.addNode({ opType: 'Identity', name: 'inner', inputs: [g.get('x')!], outputs: ['taken'] });
-    g.addNode({ opType: 'If', name: 'if', inputs: [g.get('x')!], outputs: ['r'], attributes: { then_branch: { type: 'graph', value: sub } } });
+    g.addNode({
+      opType: 'If',
+      name: 'if',
+      inputs: [g.get('x')!],
+      outputs: ['r'],
+      attributes: { then_branch: { type: 'graph', value: sub } },
+    });
     expect(g.uniqueName('taken')).toBe('taken_1');
     // outer value read inside a subgraph records the use on the outer value
     expect(g.get('x')!.uses.some((u) => u.node.name === 'inner')).toBe(true);

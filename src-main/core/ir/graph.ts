@@ -13,8 +13,7 @@ export type Dim = number | string | null;
 
 /** The static type of a value. Non-tensor types (sequence, map, optional) are kept opaque for round trips. */
 export type ValueType =
-  | { kind: 'tensor'; dtype: DataType | undefined; shape: Dim[] | undefined }
-  | { kind: 'opaque'; raw: unknown };
+  { kind: 'tensor'; dtype: DataType | undefined; shape: Dim[] | undefined } | { kind: 'opaque'; raw: unknown };
 
 export type AttributeValue =
   | { type: 'float'; value: number }
@@ -247,7 +246,8 @@ export class Graph {
 
   /** Create a value in this scope; the name must be free in this scope. */
   createValue(name: string, type?: ValueType): Value {
-    if (this.scope.has(name)) throw new GraphError(`value ${quoted(name)} is defined twice in graph ${quoted(this.name)}`);
+    if (this.scope.has(name))
+      throw new GraphError(`value ${quoted(name)} is defined twice in graph ${quoted(this.name)}`);
     const v = new Value(this, name, type);
     this.scope.set(name, v);
     return v;
@@ -343,7 +343,8 @@ export class Graph {
 
   /** Replace graph output `index` with `v` (e.g. a masked or rewritten value keeping the output's place). */
   setOutput(index: number, v: Value): void {
-    if (index < 0 || index >= this.outputs.length) throw new GraphError(`graph ${quoted(this.name)} has no output ${index}`);
+    if (index < 0 || index >= this.outputs.length)
+      throw new GraphError(`graph ${quoted(this.name)} has no output ${index}`);
     this.checkOwn(v, 'output');
     this.outputs[index] = v;
   }
@@ -369,7 +370,10 @@ export class Graph {
   /** Move `node` to just after `anchor` in `nodes` (both of this graph); the caller keeps the order topological. */
   moveNodeAfter(node: Node, anchor: Node): void {
     const k = this.nodes.indexOf(node);
-    if (k < 0 || !this.nodes.includes(anchor)) throw new GraphError(`cannot move ${node.label} after ${anchor.label}: not both nodes of graph ${quoted(this.name)}`);
+    if (k < 0 || !this.nodes.includes(anchor))
+      throw new GraphError(
+        `cannot move ${node.label} after ${anchor.label}: not both nodes of graph ${quoted(this.name)}`,
+      );
     this.nodes.splice(k, 1);
     this.nodes.splice(this.nodes.indexOf(anchor) + 1, 0, node);
   }
@@ -377,7 +381,9 @@ export class Graph {
   private checkOwn(v: Value, what: string): void {
     if (v.graph === this) return;
     for (let g = this.parent; g; g = g.parent) if (v.graph === g) return;
-    throw new GraphError(`value ${quoted(v.name)} belongs to another graph; it cannot be an ${what} of graph ${quoted(this.name)}`);
+    throw new GraphError(
+      `value ${quoted(v.name)} belongs to another graph; it cannot be an ${what} of graph ${quoted(this.name)}`,
+    );
   }
 
   /** Remove an initializer no node uses. */
@@ -423,7 +429,11 @@ export class Graph {
       const deps = new Set<Node>();
       for (const v of externalInputs(n)) {
         const p = producerIn(this, v);
-        if (p === n) throw new GraphError(`graph ${quoted(this.name)} has a cycle: node ${quoted(n.name || n.opType)} reads its own output ${quoted(v.name)}`, { node: n.name });
+        if (p === n)
+          throw new GraphError(
+            `graph ${quoted(this.name)} has a cycle: node ${quoted(n.name || n.opType)} reads its own output ${quoted(v.name)}`,
+            { node: n.name },
+          );
         if (p) deps.add(p);
       }
       pending.set(n, deps.size);
@@ -451,7 +461,9 @@ export class Graph {
       const cycle = [...found.slice(first), ...found.slice(0, first)];
       const names = cycle.map((n) => `${quoted(n.name || n.opType)}`);
       const shown = names.length > 8 ? [...names.slice(0, 8), `… (${names.length} nodes)`] : names;
-      throw new GraphError(`graph ${quoted(this.name)} has a cycle: ${shown.join(' → ')} → ${names[0]}`, { nodes: cycle.map((n) => n.name) });
+      throw new GraphError(`graph ${quoted(this.name)} has a cycle: ${shown.join(' → ')} → ${names[0]}`, {
+        nodes: cycle.map((n) => n.name),
+      });
     }
     this.nodes.length = 0;
     for (const n of order) this.nodes.push(n);
@@ -485,7 +497,7 @@ class MinHeap<T> {
   push(x: T): void {
     const a = this.items;
     a.push(x);
-    for (let i = a.length - 1; i > 0; ) {
+    for (let i = a.length - 1; i > 0;) {
       const p = (i - 1) >> 1;
       if (this.less(a[i]!, a[p]!) >= 0) break;
       [a[i], a[p]] = [a[p]!, a[i]!];
@@ -499,7 +511,7 @@ class MinHeap<T> {
     const last = a.pop();
     if (a.length > 0 && last !== undefined) {
       a[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;

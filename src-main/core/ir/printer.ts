@@ -13,7 +13,12 @@ export function printModel(model: Model): string {
 /** Print a graph, subgraphs indented. Stable across runs: no addresses, no map iteration surprises. */
 export function printGraph(g: Graph, indent = ''): string {
   const lines: string[] = [];
-  lines.push(`${indent}graph ${g.name}(${g.inputs.filter((v) => !v.isInitializer).map(sig).join(', ')}) {`);
+  lines.push(
+    `${indent}graph ${g.name}(${g.inputs
+      .filter((v) => !v.isInitializer)
+      .map(sig)
+      .join(', ')}) {`,
+  );
   for (const v of g.initializers) lines.push(`${indent}  init ${sig(v)}`);
   for (const n of g.nodes) {
     const attrs = [...n.attributes.keys()]
@@ -23,10 +28,13 @@ export function printGraph(g: Graph, indent = ''): string {
     const dom = n.domain ? `${n.domain}.` : '';
     const outs = n.outputs.map((v) => v.name).join(', ');
     const ins = n.inputs.map((v) => (v ? v.name : '_')).join(', ');
-    lines.push(`${indent}  ${outs} = ${dom}${n.opType}[${n.name}](${ins})${attrs.length ? ` {${attrs.join(', ')}}` : ''}`);
+    lines.push(
+      `${indent}  ${outs} = ${dom}${n.opType}[${n.name}](${ins})${attrs.length ? ` {${attrs.join(', ')}}` : ''}`,
+    );
     for (const [k, a] of [...n.attributes].sort(([x], [y]) => x.localeCompare(y))) {
       if (a.type === 'graph') lines.push(`${indent}    ${k}:`, printGraph(a.value, `${indent}    `));
-      if (a.type === 'graphs') a.value.forEach((sg, i) => lines.push(`${indent}    ${k}[${i}]:`, printGraph(sg, `${indent}    `)));
+      if (a.type === 'graphs')
+        a.value.forEach((sg, i) => lines.push(`${indent}    ${k}[${i}]:`, printGraph(sg, `${indent}    `)));
     }
   }
   lines.push(`${indent}  return ${g.outputs.map((v) => v.name).join(', ')}`, `${indent}}`);

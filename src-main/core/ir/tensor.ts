@@ -19,7 +19,9 @@ export class Tensor {
     public data: TensorData | null,
   ) {
     if (data !== null && !Array.isArray(data) && dtypeBytes(dtype) >= 1 && data.length !== numel(dims)) {
-      throw new RangeError(`tensor data holds ${data.length} elements but dims [${dims.join(',')}] need ${numel(dims)}`);
+      throw new RangeError(
+        `tensor data holds ${data.length} elements but dims [${dims.join(',')}] need ${numel(dims)}`,
+      );
     }
   }
 

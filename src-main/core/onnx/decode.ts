@@ -54,16 +54,20 @@ export function decodeModel(bytes: Uint8Array, opts: DecodeOptions = {}): Model 
   } catch (e) {
     throw protobufFault(e, bytes.byteLength);
   }
-  if (!proto.graph) throw new ModelFormatError('no graph in the file: not an ONNX model (or a truncated one)', { offset: 0 });
+  if (!proto.graph)
+    throw new ModelFormatError('no graph in the file: not an ONNX model (or a truncated one)', { offset: 0 });
   const irVersion = toNum(proto.irVersion);
-  if (irVersion <= 0 || irVersion > 64) throw new ModelFormatError(`ir_version ${irVersion} is not a valid ONNX IR version: not an ONNX model`);
+  if (irVersion <= 0 || irVersion > 64)
+    throw new ModelFormatError(`ir_version ${irVersion} is not a valid ONNX IR version: not an ONNX model`);
   const model = new Model(new Graph(proto.graph.name || 'main'));
   model.irVersion = irVersion;
   model.opsetImports.clear();
   for (const o of proto.opsetImport ?? []) {
     const version = toNum(o.version);
     if (!Number.isSafeInteger(version) || version < 1) {
-      throw new ModelFormatError(`opset import of domain ${quoted(o.domain ?? '')} has version ${version}; versions start at 1`);
+      throw new ModelFormatError(
+        `opset import of domain ${quoted(o.domain ?? '')} has version ${version}; versions start at 1`,
+      );
     }
     model.opsetImports.set(o.domain ?? '', version);
   }
@@ -132,14 +136,18 @@ function fillGraph(g: Graph, gp: GraphProto, ctx: Ctx, path: string): void {
       if (!name) return node.setInput(k, null);
       const v = g.lookup(name);
       if (!v) {
-        throw new ModelFormatError(`input ${k} ${quoted(name)} of ${node.opType} is produced by no node, graph input or initializer`, {
-          node: node.name,
-        });
+        throw new ModelFormatError(
+          `input ${k} ${quoted(name)} of ${node.opType} is produced by no node, graph input or initializer`,
+          {
+            node: node.name,
+          },
+        );
       }
       node.setInput(k, v);
     });
   });
-  if ((gp.output ?? []).length === 0) throw new ModelFormatError(`graph ${quoted(g.name)} declares no outputs`, { path });
+  if ((gp.output ?? []).length === 0)
+    throw new ModelFormatError(`graph ${quoted(g.name)} declares no outputs`, { path });
   for (const vi of gp.output ?? []) {
     const v = g.lookup(vi.name ?? '');
     if (!v) throw new ModelFormatError(`graph output ${quoted(vi.name ?? '')} is produced by nothing`, { path });
@@ -164,17 +172,24 @@ function checkDomain(np: NodeProto, name: string, ctx: Ctx): void {
   if (imports.has(d) || ctx.model.functionDomains.has(d)) return;
   if (DEFAULT_DOMAINS.has(d) && (imports.has('') || imports.has('ai.onnx'))) return;
   const what = DEFAULT_DOMAINS.has(d) ? 'the default ONNX domain' : `domain ${quoted(d)}`;
-  throw new ModelFormatError(`op ${quoted(np.opType ?? '')} uses ${what}, which the model does not import (opset imports: ${[...imports.keys()].map((k) => quoted(k)).join(', ')})`, { node: name });
+  throw new ModelFormatError(
+    `op ${quoted(np.opType ?? '')} uses ${what}, which the model does not import (opset imports: ${[...imports.keys()].map((k) => quoted(k)).join(', ')})`,
+    { node: name },
+  );
 }
 
 function checkDeclared(type: ValueType | undefined, t: Tensor, name: string): void {
   if (!type || type.kind !== 'tensor') return;
   if (type.dtype && type.dtype !== t.dtype) {
-    throw new ModelFormatError(`initializer has dtype ${t.dtype} but the graph input declares ${type.dtype}`, { tensor: name });
+    throw new ModelFormatError(`initializer has dtype ${t.dtype} but the graph input declares ${type.dtype}`, {
+      tensor: name,
+    });
   }
   const shape = type.shape;
   if (shape && (shape.length !== t.dims.length || shape.some((d, i) => typeof d === 'number' && d !== t.dims[i]))) {
-    throw new ModelFormatError(`initializer has dims [${t.dims}] but the graph input declares [${shape}]`, { tensor: name });
+    throw new ModelFormatError(`initializer has dims [${t.dims}] but the graph input declares [${shape}]`, {
+      tensor: name,
+    });
   }
 }
 
@@ -184,7 +199,13 @@ function decodeType(tp: TypeProto | null | undefined): ValueType | undefined {
     const tt = tp.tensorType;
     const dtype = tt.elemType ? dtypeFromCode(tt.elemType) : undefined;
     const shape: Dim[] | undefined = tt.shape
-      ? (tt.shape.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null && d.hasOwnProperty('dimValue') ? toNum(d.dimValue) : null))
+      ? (tt.shape.dim ?? []).map((d) =>
+          d.dimParam
+            ? d.dimParam
+            : d.dimValue !== undefined && d.dimValue !== null && d.hasOwnProperty('dimValue')
+              ? toNum(d.dimValue)
+              : null,
+        )
       : undefined;
     return { kind: 'tensor', dtype, shape };
   }
@@ -222,7 +243,9 @@ function decodeData(tp: TensorProto, dtype: DataType, n: number, ctx: Ctx, name:
   const typed = typedField(tp, dtype);
   if (typed.length === 0 && n > 0) {
     if (ctx.opts.allowWeightless) return null;
-    throw new ModelFormatError(`has dims [${(tp.dims ?? []).map(toNum).join(',')}] (${n} elements) but holds no data`, { tensor: name });
+    throw new ModelFormatError(`has dims [${(tp.dims ?? []).map(toNum).join(',')}] (${n} elements) but holds no data`, {
+      tensor: name,
+    });
   }
   if (typed.length !== fieldCount(dtype, n)) {
     throw new ModelFormatError(`holds ${typed.length} values but dims need ${fieldCount(dtype, n)}`, { tensor: name });
@@ -300,15 +323,22 @@ function readExternal(tp: TensorProto, dtype: DataType, n: number, ctx: Ctx, nam
   const need = rawByteLength(dtype, n);
   const length = kv.has('length') ? Number(kv.get('length')) : need;
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-    throw new ModelFormatError(`external data has invalid offset/length (${kv.get('offset')}, ${kv.get('length')})`, { tensor: name });
-  }
-  if (length !== need) {
-    throw new ModelFormatError(`external data length ${length} but dims of ${dtype} need ${need} bytes`, { tensor: name });
-  }
-  if (!ctx.opts.readExternal) {
-    throw new MissingExternalDataError(`the model is valid ONNX but keeps its weights in the external file ${quoted(location)}, which a copy of the .onnx file alone does not bring: open the model by its path, in the folder that holds that file`, {
+    throw new ModelFormatError(`external data has invalid offset/length (${kv.get('offset')}, ${kv.get('length')})`, {
       tensor: name,
     });
+  }
+  if (length !== need) {
+    throw new ModelFormatError(`external data length ${length} but dims of ${dtype} need ${need} bytes`, {
+      tensor: name,
+    });
+  }
+  if (!ctx.opts.readExternal) {
+    throw new MissingExternalDataError(
+      `the model is valid ONNX but keeps its weights in the external file ${quoted(location)}, which a copy of the .onnx file alone does not bring: open the model by its path, in the folder that holds that file`,
+      {
+        tensor: name,
+      },
+    );
   }
   const bytes = ctx.opts.readExternal({ location, offset, length, tensor: name });
   return dataFromRaw(dtype, bytes, n);
@@ -316,7 +346,8 @@ function readExternal(tp: TensorProto, dtype: DataType, n: number, ctx: Ctx, nam
 
 function decodeAttribute(ap: AttributeProto, g: Graph, ctx: Ctx, path: string, nodeName: string): AttributeValue {
   const name = ap.name ?? '';
-  if (ap.refAttrName) return { type: 'opaque', value: onnx.AttributeProto.toObject(ap as InstanceType<P['AttributeProto']>) };
+  if (ap.refAttrName)
+    return { type: 'opaque', value: onnx.AttributeProto.toObject(ap as InstanceType<P['AttributeProto']>) };
   const type = ap.type || inferAttrType(ap);
   const tensor = (t: TensorProto, i = 0) => decodeTensor(t, ctx, `${nodeName}.${name}${i ? `[${i}]` : ''}`);
   const sub = (gp: GraphProto, i?: number) => {
@@ -332,10 +363,18 @@ function decodeAttribute(ap: AttributeProto, g: Graph, ctx: Ctx, path: string, n
     case 3:
       return { type: 'string', value: textDecoder.decode(ap.s ?? new Uint8Array()) };
     case 4:
-      if (!ap.t) throw new ModelFormatError(`attribute ${quoted(name)} declares type TENSOR but holds no tensor`, { node: nodeName, path });
+      if (!ap.t)
+        throw new ModelFormatError(`attribute ${quoted(name)} declares type TENSOR but holds no tensor`, {
+          node: nodeName,
+          path,
+        });
       return { type: 'tensor', value: tensor(ap.t) };
     case 5:
-      if (!ap.g) throw new ModelFormatError(`attribute ${quoted(name)} declares type GRAPH but holds no graph`, { node: nodeName, path });
+      if (!ap.g)
+        throw new ModelFormatError(`attribute ${quoted(name)} declares type GRAPH but holds no graph`, {
+          node: nodeName,
+          path,
+        });
       return { type: 'graph', value: sub(ap.g) };
     case 6:
       return { type: 'floats', value: [...(ap.floats ?? [])] };
@@ -400,6 +439,9 @@ function protobufFault(e: unknown, total: number): ModelFormatError {
     );
   }
   const wire = /invalid wire type (\d+) at offset (\d+)/.exec(msg);
-  if (wire) return new ModelFormatError(`not an ONNX model: invalid protobuf wire type ${wire[1]}`, { offset: Number(wire[2]) });
+  if (wire)
+    return new ModelFormatError(`not an ONNX model: invalid protobuf wire type ${wire[1]}`, {
+      offset: Number(wire[2]),
+    });
   return new ModelFormatError(`not an ONNX model: ${msg}`);
 }

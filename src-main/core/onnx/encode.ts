@@ -40,7 +40,12 @@ const ALIGN = 64;
 /** Encode a model. Throws when it would exceed protobuf's 2 GB limit without external data. */
 export function encodeModel(model: Model, opts: EncodeOptions = {}): EncodedModel {
   const ext = opts.external
-    ? { location: confineLocation(opts.external.location, '(external data file)'), threshold: opts.external.threshold ?? 1024, chunks: [] as Uint8Array[], size: 0 }
+    ? {
+        location: confineLocation(opts.external.location, '(external data file)'),
+        threshold: opts.external.threshold ?? 1024,
+        chunks: [] as Uint8Array[],
+        size: 0,
+      }
     : null;
   const ctx: EncCtx = { ext, weightless: !!opts.weightless, inline: 0 };
   const graph = encodeGraph(model.graph, ctx);
@@ -62,7 +67,9 @@ export function encodeModel(model: Model, opts: EncodeOptions = {}): EncodedMode
     functions: model.functions.map((b) => onnx.FunctionProto.decode(b)),
   });
   const bytes = onnx.ModelProto.encode(proto).finish();
-  return ext && ext.chunks.length ? { bytes, external: { location: ext.location, chunks: ext.chunks, size: ext.size } } : { bytes };
+  return ext && ext.chunks.length
+    ? { bytes, external: { location: ext.location, chunks: ext.chunks, size: ext.size } }
+    : { bytes };
 }
 
 interface EncCtx {
@@ -97,25 +104,40 @@ function encodeGraph(g: Graph, ctx: EncCtx): Record<string, unknown> {
 }
 
 function valueInfoOf(v: Value): Record<string, unknown> {
-  return { name: v.name, docString: v.docString, type: encodeType(v.type ?? (v.initializer ? undefined : undefined), v) };
+  return {
+    name: v.name,
+    docString: v.docString,
+    type: encodeType(v.type ?? (v.initializer ? undefined : undefined), v),
+  };
 }
 
 function encodeType(t: ValueType | undefined, v: Value): Record<string, unknown> | undefined {
-  const type = t ?? (v.initializer ? { kind: 'tensor' as const, dtype: v.initializer.dtype, shape: [...v.initializer.dims] } : undefined);
+  const type =
+    t ??
+    (v.initializer
+      ? { kind: 'tensor' as const, dtype: v.initializer.dtype, shape: [...v.initializer.dims] }
+      : undefined);
   if (!type) return undefined;
-  if (type.kind === 'opaque') return onnx.TypeProto.fromObject(type.raw as Record<string, unknown>) as unknown as Record<string, unknown>;
+  if (type.kind === 'opaque')
+    return onnx.TypeProto.fromObject(type.raw as Record<string, unknown>) as unknown as Record<string, unknown>;
   const tensorType: Record<string, unknown> = {};
   if (type.dtype) tensorType.elemType = dtypeCode(type.dtype);
   if (type.shape) {
     tensorType.shape = {
-      dim: type.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})),
+      dim: type.shape.map((d) =>
+        typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {},
+      ),
     };
   }
   return { tensorType };
 }
 
 /** Encode one tensor: raw_data inline, external, or (weightless) dims only. */
-export function encodeTensor(t: Tensor, name: string, ctx: EncCtx = { ext: null, weightless: false, inline: 0 }): Record<string, unknown> {
+export function encodeTensor(
+  t: Tensor,
+  name: string,
+  ctx: EncCtx = { ext: null, weightless: false, inline: 0 },
+): Record<string, unknown> {
   const base: Record<string, unknown> = { name, dataType: dtypeCode(t.dtype), dims: [...t.dims] };
   if (t.data === null || ctx.weightless) return base;
   if (t.dtype === 'string') return { ...base, stringData: (t.data as string[]).map((s) => textEncoder.encode(s)) };

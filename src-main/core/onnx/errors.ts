@@ -21,7 +21,9 @@ export class ModelFormatError extends StudioError {
     const where = [
       location.node !== undefined ? `node ${quoted(location.node)}` : '',
       location.tensor !== undefined ? `tensor ${quoted(location.tensor)}` : '',
-      location.offset !== undefined ? `byte offset ${location.offset}${location.file ? ` of ${location.file}` : ''}` : '',
+      location.offset !== undefined
+        ? `byte offset ${location.offset}${location.file ? ` of ${location.file}` : ''}`
+        : '',
     ]
       .filter(Boolean)
       .join(', ');

@@ -15,23 +15,30 @@ export type ExternalReader = (req: { location: string; offset: number; length: n
  */
 export function confineLocation(location: string, tensor: string): string {
   if (location.length === 0) throw new ExternalDataPathError('external data location is empty', { tensor });
-  if (location.includes('\0')) throw new ExternalDataPathError('external data location contains a NUL byte', { tensor });
+  if (location.includes('\0'))
+    throw new ExternalDataPathError('external data location contains a NUL byte', { tensor });
   const unified = location.replace(/\\/g, '/');
   if (unified.startsWith('/') || /^[a-zA-Z]:/.test(unified) || unified.startsWith('//')) {
-    throw new ExternalDataPathError(`external data location ${quoted(location)} is absolute; it must be relative to the model folder`, {
-      tensor,
-    });
+    throw new ExternalDataPathError(
+      `external data location ${quoted(location)} is absolute; it must be relative to the model folder`,
+      {
+        tensor,
+      },
+    );
   }
   const parts: string[] = [];
   for (const seg of unified.split('/')) {
     if (seg === '' || seg === '.') continue;
     if (seg === '..') {
       if (parts.length === 0) {
-        throw new ExternalDataPathError(`external data location ${quoted(location)} points outside the model folder`, { tensor });
+        throw new ExternalDataPathError(`external data location ${quoted(location)} points outside the model folder`, {
+          tensor,
+        });
       }
       parts.pop();
     } else parts.push(seg);
   }
-  if (parts.length === 0) throw new ExternalDataPathError(`external data location ${quoted(location)} names no file`, { tensor });
+  if (parts.length === 0)
+    throw new ExternalDataPathError(`external data location ${quoted(location)} names no file`, { tensor });
   return parts.join('/');
 }

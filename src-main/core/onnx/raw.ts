@@ -13,5 +13,7 @@ const { onnx } = onnxProto;
  * @example encodeRawModel({ graph: { name: 'g', node: [{ opType: 'Relu', input: ['y'], output: ['y'] }] } })
  */
 export function encodeRawModel(model: Record<string, unknown>): Uint8Array {
-  return onnx.ModelProto.encode(onnx.ModelProto.fromObject({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], ...model })).finish();
+  return onnx.ModelProto.encode(
+    onnx.ModelProto.fromObject({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], ...model }),
+  ).finish();
 }

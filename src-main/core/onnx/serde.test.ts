@@ -10,8 +10,20 @@ function small(): Model {
   const m = new Model();
   const g = m.graph;
   const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['batch', 4] });
-  const w = g.addInitializer('w', Tensor.float32([3, 4], Array.from({ length: 12 }, (_, i) => i / 7)));
-  const gemm = g.addNode({ opType: 'Gemm', name: 'fc', inputs: [x, w], outputs: ['y'], attributes: { transB: { type: 'int', value: 1 }, alpha: { type: 'float', value: 0.5 } } });
+  const w = g.addInitializer(
+    'w',
+    Tensor.float32(
+      [3, 4],
+      Array.from({ length: 12 }, (_, i) => i / 7),
+    ),
+  );
+  const gemm = g.addNode({
+    opType: 'Gemm',
+    name: 'fc',
+    inputs: [x, w],
+    outputs: ['y'],
+    attributes: { transB: { type: 'int', value: 1 }, alpha: { type: 'float', value: 0.5 } },
+  });
   g.outputs.push(gemm.outputs[0]!);
   gemm.outputs[0]!.type = { kind: 'tensor', dtype: 'float32', shape: ['batch', 3] };
   m.metadata.set('author', 'tests');
@@ -32,7 +44,9 @@ describe('round trip', () => {
     const m = small();
     const m2 = decodeModel(encodeModel(m).bytes);
     expect(printModel(m2)).toBe(printModel(m));
-    expect(Array.from(m2.graph.get('w')!.initializer!.data as Float32Array)).toEqual(Array.from(m.graph.get('w')!.initializer!.data as Float32Array));
+    expect(Array.from(m2.graph.get('w')!.initializer!.data as Float32Array)).toEqual(
+      Array.from(m.graph.get('w')!.initializer!.data as Float32Array),
+    );
     expect(m2.metadata.get('author')).toBe('tests');
     expect(m2.graph.node('fc')!.attrFloat('alpha', 0)).toBeCloseTo(0.5);
     // encoding is stable: a second round trip gives the same bytes
@@ -81,8 +95,14 @@ describe('round trip', () => {
       return sg;
     };
     const iff = g.addNode({
-      opType: 'If', name: 'if', inputs: [c], outputs: ['r'],
-      attributes: { then_branch: { type: 'graph', value: mk('then', 'Relu') }, else_branch: { type: 'graph', value: mk('else', 'Neg') } },
+      opType: 'If',
+      name: 'if',
+      inputs: [c],
+      outputs: ['r'],
+      attributes: {
+        then_branch: { type: 'graph', value: mk('then', 'Relu') },
+        else_branch: { type: 'graph', value: mk('else', 'Neg') },
+      },
     });
     g.outputs.push(iff.outputs[0]!);
     const m2 = decodeModel(encodeModel(m).bytes);
@@ -93,7 +113,9 @@ describe('round trip', () => {
 
   it('accepts out-of-order nodes and sorts them', () => {
     const bytes = rawModel({
-      name: 'g', input: [vi('x')], output: [vi('z')],
+      name: 'g',
+      input: [vi('x')],
+      output: [vi('z')],
       node: [
         { name: 'second', opType: 'Relu', input: ['y'], output: ['z'] },
         { name: 'first', opType: 'Neg', input: ['x'], output: ['y'] },
@@ -103,7 +125,11 @@ describe('round trip', () => {
   });
 
   it('weightless initializers decode only when allowed', () => {
-    const bytes = rawModel({ name: 'g', initializer: [{ name: 'w', dataType: 1, dims: [64, 3, 7, 7] }], output: [vi('w')] });
+    const bytes = rawModel({
+      name: 'g',
+      initializer: [{ name: 'w', dataType: 1, dims: [64, 3, 7, 7] }],
+      output: [vi('w')],
+    });
     expect(() => decodeModel(bytes)).toThrow(/tensor "w"/);
     const m = decodeModel(bytes, { allowWeightless: true });
     expect(m.graph.get('w')!.initializer!.data).toBeNull();
@@ -138,36 +164,55 @@ describe('bad input gets a named error', () => {
   });
 
   it('an initializer with an unknown dtype', () => {
-    const bytes = rawModel({ name: 'g', initializer: [{ name: 'w', dataType: 99, dims: [2], rawData: new Uint8Array(8) }] });
+    const bytes = rawModel({
+      name: 'g',
+      initializer: [{ name: 'w', dataType: 99, dims: [2], rawData: new Uint8Array(8) }],
+    });
     expect(() => decodeModel(bytes)).toThrow(/data type code 99 \(tensor "w"\)/);
   });
 
   it('an initializer whose data does not fit its dims', () => {
-    const bytes = rawModel({ name: 'g', initializer: [{ name: 'w', dataType: 1, dims: [3, 4], rawData: new Uint8Array(40) }] });
-    expect(() => decodeModel(bytes)).toThrow(/raw_data holds 40 bytes but dims \[3,4\] of float32 need 48 \(tensor "w"\)/);
+    const bytes = rawModel({
+      name: 'g',
+      initializer: [{ name: 'w', dataType: 1, dims: [3, 4], rawData: new Uint8Array(40) }],
+    });
+    expect(() => decodeModel(bytes)).toThrow(
+      /raw_data holds 40 bytes but dims \[3,4\] of float32 need 48 \(tensor "w"\)/,
+    );
   });
 
   it('huge claimed dims with tiny data fail without allocating', () => {
-    const bytes = rawModel({ name: 'g', initializer: [{ name: 'big', dataType: 1, dims: [1e6, 1e6], rawData: new Uint8Array(4) }] });
+    const bytes = rawModel({
+      name: 'g',
+      initializer: [{ name: 'big', dataType: 1, dims: [1e6, 1e6], rawData: new Uint8Array(4) }],
+    });
     expect(() => decodeModel(bytes)).toThrow(/tensor "big"/);
   });
 
   it('an initializer whose dtype contradicts its declared input type', () => {
     const bytes = rawModel({
-      name: 'g', input: [{ name: 'w', type: { tensorType: { elemType: 7 } } }],
+      name: 'g',
+      input: [{ name: 'w', type: { tensorType: { elemType: 7 } } }],
       initializer: [{ name: 'w', dataType: 1, dims: [1], rawData: new Uint8Array(4) }],
     });
     expect(() => decodeModel(bytes)).toThrow(/declares int64 \(tensor "w"\)/);
   });
 
   it('a node input that no one produces names the node', () => {
-    const bytes = rawModel({ name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'add1', opType: 'Add', input: ['x', 'ghost'], output: ['y'] }] });
+    const bytes = rawModel({
+      name: 'g',
+      input: [vi('x')],
+      output: [vi('y')],
+      node: [{ name: 'add1', opType: 'Add', input: ['x', 'ghost'], output: ['y'] }],
+    });
     expect(() => decodeModel(bytes)).toThrow(/input 1 "ghost" of Add is produced by no node.*node "add1"/);
   });
 
   it('a cycle names the nodes', () => {
     const bytes = rawModel({
-      name: 'g', input: [vi('x')], output: [vi('b')],
+      name: 'g',
+      input: [vi('x')],
+      output: [vi('b')],
       node: [
         { name: 'n1', opType: 'Add', input: ['x', 'b'], output: ['a'] },
         { name: 'n2', opType: 'Relu', input: ['a'], output: ['b'] },
@@ -177,7 +222,12 @@ describe('bad input gets a named error', () => {
   });
 
   it('an unknown op domain names the node', () => {
-    const bytes = rawModel({ name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'custom', opType: 'Foo', domain: 'com.example', input: ['x'], output: ['y'] }] });
+    const bytes = rawModel({
+      name: 'g',
+      input: [vi('x')],
+      output: [vi('y')],
+      node: [{ name: 'custom', opType: 'Foo', domain: 'com.example', input: ['x'], output: ['y'] }],
+    });
     expect(() => decodeModel(bytes)).toThrow(/domain "com.example".*node "custom"/);
   });
 
@@ -185,7 +235,9 @@ describe('bad input gets a named error', () => {
     for (const location of ['../secret.bin', '/etc/passwd', 'C:\\Windows\\x', 'a/../../b']) {
       const bytes = rawModel({
         name: 'g',
-        initializer: [{ name: 'w', dataType: 1, dims: [1], dataLocation: 1, externalData: [{ key: 'location', value: location }] }],
+        initializer: [
+          { name: 'w', dataType: 1, dims: [1], dataLocation: 1, externalData: [{ key: 'location', value: location }] },
+        ],
       });
       expect(() => decodeModel(bytes, { readExternal: () => new Uint8Array(4) })).toThrow(ExternalDataPathError);
     }
@@ -194,7 +246,9 @@ describe('bad input gets a named error', () => {
   it('a length prefix claiming more bytes than the file holds', () => {
     // field 7 (graph), wire type 2, length varint 0x7fffffff, then 3 bytes
     const bytes = Uint8Array.from([0x08, 0x08, 0x3a, 0xff, 0xff, 0xff, 0xff, 0x07, 1, 2, 3]);
-    expect(() => decodeModel(bytes)).toThrow(/truncated or corrupt file: a field at byte \d+ claims \d+ bytes.*byte offset \d+/);
+    expect(() => decodeModel(bytes)).toThrow(
+      /truncated or corrupt file: a field at byte \d+ claims \d+ bytes.*byte offset \d+/,
+    );
   });
 });
 
@@ -211,7 +265,12 @@ describe('structural faults protobufjs and a naive reader miss', () => {
   };
 
   it('a node that reads its own output is a cycle', () => {
-    const bytes = rawModel({ name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'loop', opType: 'Add', input: ['x', 'y'], output: ['y'] }] });
+    const bytes = rawModel({
+      name: 'g',
+      input: [vi('x')],
+      output: [vi('y')],
+      node: [{ name: 'loop', opType: 'Add', input: ['x', 'y'], output: ['y'] }],
+    });
     expect(() => decodeModel(bytes)).toThrow('graph "g" has a cycle: node "loop" reads its own output "y"');
   });
 
@@ -229,7 +288,12 @@ describe('structural faults protobufjs and a naive reader miss', () => {
 
   it('a chain of 200,000 nodes decodes and sorts without exhausting the stack', () => {
     const n = 200_000;
-    const node = Array.from({ length: n }, (_, i) => ({ name: `r${i}`, opType: 'Relu', input: [i ? `v${i - 1}` : 'x'], output: [`v${i}`] }));
+    const node = Array.from({ length: n }, (_, i) => ({
+      name: `r${i}`,
+      opType: 'Relu',
+      input: [i ? `v${i - 1}` : 'x'],
+      output: [`v${i}`],
+    }));
     node.reverse(); // out of file order: the sort has to do the work
     const m = decodeModel(rawModel({ name: 'g', input: [vi('x')], output: [vi(`v${n - 1}`)], node }));
     expect(m.graph.nodes).toHaveLength(n);
@@ -242,8 +306,20 @@ describe('structural faults protobufjs and a naive reader miss', () => {
       let g: Record<string, unknown> = { name: 'leaf', output: [vi('x')] };
       for (let i = 0; i < depth; i++) {
         g = {
-          name: `g${i}`, output: [vi(`y${i}`)],
-          node: [{ name: `if${i}`, opType: 'If', input: ['c'], output: [`y${i}`], attribute: [{ name: 'then_branch', type: 5, g }, { name: 'else_branch', type: 5, g: { name: 'e', output: [vi('x')] } }] }],
+          name: `g${i}`,
+          output: [vi(`y${i}`)],
+          node: [
+            {
+              name: `if${i}`,
+              opType: 'If',
+              input: ['c'],
+              output: [`y${i}`],
+              attribute: [
+                { name: 'then_branch', type: 5, g },
+                { name: 'else_branch', type: 5, g: { name: 'e', output: [vi('x')] } },
+              ],
+            },
+          ],
         };
       }
       return g;
@@ -259,7 +335,9 @@ describe('structural faults protobufjs and a naive reader miss', () => {
   it('a length varint above 2^32 is read exactly, not truncated to 32 bits', () => {
     // field 7 (graph), length 2^32 + 2: protobufjs would read a length of 2 and take the next two bytes as a graph
     const bytes = Uint8Array.from([0x08, 0x08, 0x3a, ...varint(2n ** 32n + 2n), 0x12, 0x00]);
-    expect(() => decodeModel(bytes)).toThrow('truncated or corrupt file: a field at byte 2 claims 4294967298 bytes but only 2 remain (byte offset 2)');
+    expect(() => decodeModel(bytes)).toThrow(
+      'truncated or corrupt file: a field at byte 2 claims 4294967298 bytes but only 2 remain (byte offset 2)',
+    );
     const tooLong = Uint8Array.from([0x08, ...Array(10).fill(0xff), 0x01]);
     expect(() => decodeModel(tooLong)).toThrow(/varint is longer than 10 bytes \(byte offset 1\)/);
   });
@@ -272,7 +350,11 @@ describe('structural faults protobufjs and a naive reader miss', () => {
     expect(() => decodeModel(wrongWire)).toThrow(/field 7 of Model arrives as varint, not as length-delimited/);
     const openGroup = Uint8Array.from([0x08, 0x08, 0xfb, 0x01]); // field 31, group start, never closed
     expect(() => decodeModel(openGroup)).toThrow(/group 31 is never closed/);
-    const packed = rawModel({ name: 'g', output: [vi('w')], initializer: [{ name: 'w', dataType: 1, dims: [1], floatData: [1] }] });
+    const packed = rawModel({
+      name: 'g',
+      output: [vi('w')],
+      initializer: [{ name: 'w', dataType: 1, dims: [1], floatData: [1] }],
+    });
     const i = packed.findIndex((b, k) => b === 0x22 && packed[k + 1] === 4 && packed[k - 2] === 0x10); // after data_type
     expect(i).toBeGreaterThan(0); // float_data, packed, 4 bytes
     const odd = Uint8Array.from(packed);
@@ -281,29 +363,56 @@ describe('structural faults protobufjs and a naive reader miss', () => {
   });
 
   it('a graph without outputs, a default-domain op without a default-domain import, a version-0 opset', () => {
-    expect(() => decodeModel(rawModel({ name: 'g', input: [vi('x')], node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }] }))).toThrow(
-      'graph "g" declares no outputs',
-    );
+    expect(() =>
+      decodeModel(
+        rawModel({ name: 'g', input: [vi('x')], node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }] }),
+      ),
+    ).toThrow('graph "g" declares no outputs');
     const foreign = rawModel(
-      { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }] },
+      {
+        name: 'g',
+        input: [vi('x')],
+        output: [vi('y')],
+        node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }],
+      },
       { opsetImport: [{ domain: 'com.example', version: 1 }] },
     );
-    expect(() => decodeModel(foreign)).toThrow('op "Relu" uses the default ONNX domain, which the model does not import (opset imports: "com.example") (node "r")');
+    expect(() => decodeModel(foreign)).toThrow(
+      'op "Relu" uses the default ONNX domain, which the model does not import (opset imports: "com.example") (node "r")',
+    );
     const aiOnnx = rawModel(
-      { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }] },
+      {
+        name: 'g',
+        input: [vi('x')],
+        output: [vi('y')],
+        node: [{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }],
+      },
       { opsetImport: [{ domain: 'ai.onnx', version: 17 }] },
     );
     expect(decodeModel(aiOnnx).graph.nodes).toHaveLength(1);
-    const zero = rawModel({ name: 'g', input: [vi('x')], output: [vi('x')] }, { opsetImport: [{ domain: '', version: 0 }] });
+    const zero = rawModel(
+      { name: 'g', input: [vi('x')], output: [vi('x')] },
+      { opsetImport: [{ domain: '', version: 0 }] },
+    );
     expect(() => decodeModel(zero)).toThrow('opset import of domain "" has version 0; versions start at 1');
   });
 });
 
 describe('attributes whose declared type has no value (found by the fuzz suite)', () => {
   it('a TENSOR or GRAPH attribute without its tensor or graph is a named error, not a TypeError', () => {
-    for (const [type, what] of [[4, 'TENSOR'], [5, 'GRAPH']] as const) {
-      const bytes = rawModel({ name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'n', opType: 'Relu', input: ['x'], output: ['y'], attribute: [{ name: 'a', type }] }] });
-      expect(() => decodeModel(bytes)).toThrow(`attribute "a" declares type ${what} but holds no ${what.toLowerCase()} (node "n")`);
+    for (const [type, what] of [
+      [4, 'TENSOR'],
+      [5, 'GRAPH'],
+    ] as const) {
+      const bytes = rawModel({
+        name: 'g',
+        input: [vi('x')],
+        output: [vi('y')],
+        node: [{ name: 'n', opType: 'Relu', input: ['x'], output: ['y'], attribute: [{ name: 'a', type }] }],
+      });
+      expect(() => decodeModel(bytes)).toThrow(
+        `attribute "a" declares type ${what} but holds no ${what.toLowerCase()} (node "n")`,
+      );
     }
   });
 });

@@ -17,7 +17,8 @@ import { ModelFormatError } from './errors.ts';
 export const MAX_WIRE_DEPTH = 100;
 
 /** How a field of the ONNX schema is encoded: a scalar wire type, a (possibly packed) repeated scalar, or a message. */
-type FieldKind = 'varint' | 'fixed32' | 'fixed64' | 'bytes' | 'packed-varint' | 'packed-fixed32' | 'packed-fixed64' | MessageName;
+type FieldKind =
+  'varint' | 'fixed32' | 'fixed64' | 'bytes' | 'packed-varint' | 'packed-fixed32' | 'packed-fixed64' | MessageName;
 
 type MessageName =
   | 'Model'
@@ -43,16 +44,66 @@ type MessageName =
 
 /** The fields of onnx.proto that onnx-proto's generated decoder reads, by message and field number. */
 const SCHEMA: Record<MessageName, Record<number, FieldKind>> = {
-  Model: { 1: 'varint', 2: 'bytes', 3: 'bytes', 4: 'bytes', 5: 'varint', 6: 'bytes', 7: 'Graph', 8: 'OpsetId', 14: 'StringPair', 20: 'TrainingInfo', 25: 'Function' },
-  Graph: { 1: 'Node', 2: 'bytes', 5: 'Tensor', 10: 'bytes', 11: 'ValueInfo', 12: 'ValueInfo', 13: 'ValueInfo', 14: 'TensorAnnotation', 15: 'SparseTensor' },
+  Model: {
+    1: 'varint',
+    2: 'bytes',
+    3: 'bytes',
+    4: 'bytes',
+    5: 'varint',
+    6: 'bytes',
+    7: 'Graph',
+    8: 'OpsetId',
+    14: 'StringPair',
+    20: 'TrainingInfo',
+    25: 'Function',
+  },
+  Graph: {
+    1: 'Node',
+    2: 'bytes',
+    5: 'Tensor',
+    10: 'bytes',
+    11: 'ValueInfo',
+    12: 'ValueInfo',
+    13: 'ValueInfo',
+    14: 'TensorAnnotation',
+    15: 'SparseTensor',
+  },
   Node: { 1: 'bytes', 2: 'bytes', 3: 'bytes', 4: 'bytes', 5: 'Attribute', 6: 'bytes', 7: 'bytes' },
   Attribute: {
-    1: 'bytes', 2: 'fixed32', 3: 'varint', 4: 'bytes', 5: 'Tensor', 6: 'Graph', 7: 'packed-fixed32', 8: 'packed-varint', 9: 'bytes',
-    10: 'Tensor', 11: 'Graph', 13: 'bytes', 14: 'Type', 15: 'Type', 20: 'varint', 21: 'bytes', 22: 'SparseTensor', 23: 'SparseTensor',
+    1: 'bytes',
+    2: 'fixed32',
+    3: 'varint',
+    4: 'bytes',
+    5: 'Tensor',
+    6: 'Graph',
+    7: 'packed-fixed32',
+    8: 'packed-varint',
+    9: 'bytes',
+    10: 'Tensor',
+    11: 'Graph',
+    13: 'bytes',
+    14: 'Type',
+    15: 'Type',
+    20: 'varint',
+    21: 'bytes',
+    22: 'SparseTensor',
+    23: 'SparseTensor',
   },
   Tensor: {
-    1: 'packed-varint', 2: 'varint', 3: 'Segment', 4: 'packed-fixed32', 5: 'packed-varint', 6: 'bytes', 7: 'packed-varint', 8: 'bytes',
-    9: 'bytes', 10: 'packed-fixed64', 11: 'packed-varint', 12: 'bytes', 13: 'StringPair', 14: 'varint',
+    1: 'packed-varint',
+    2: 'varint',
+    3: 'Segment',
+    4: 'packed-fixed32',
+    5: 'packed-varint',
+    6: 'bytes',
+    7: 'packed-varint',
+    8: 'bytes',
+    9: 'bytes',
+    10: 'packed-fixed64',
+    11: 'packed-varint',
+    12: 'bytes',
+    13: 'StringPair',
+    14: 'varint',
   },
   Segment: { 1: 'varint', 2: 'varint' },
   SparseTensor: { 1: 'Tensor', 2: 'Tensor', 3: 'packed-varint' },
@@ -126,7 +177,10 @@ export function checkWire(bytes: Uint8Array): void {
     if (field === 0) throw fault('field number 0 is invalid', at);
     const kind = frame.type ? SCHEMA[frame.type][field] : undefined;
     if (kind && !wireTypesOf(kind).includes(wire)) {
-      throw fault(`field ${field} of ${frame.type} arrives as ${WIRE_NAMES[wire] ?? `wire type ${wire}`}, not as ${WIRE_NAMES[wireTypesOf(kind)[0]!]}`, at);
+      throw fault(
+        `field ${field} of ${frame.type} arrives as ${WIRE_NAMES[wire] ?? `wire type ${wire}`}, not as ${WIRE_NAMES[wireTypesOf(kind)[0]!]}`,
+        at,
+      );
     }
     switch (wire) {
       case 0:
@@ -148,7 +202,11 @@ export function checkWire(bytes: Uint8Array): void {
         if (kind === 'packed-varint') checkPackedVarints(bytes, start, end);
         else if (kind === 'packed-fixed32' || kind === 'packed-fixed64') {
           const size = kind === 'packed-fixed32' ? 4 : 8;
-          if ((end - start) % size !== 0) throw fault(`packed field ${field} of ${frame.type} holds ${end - start} bytes, not a multiple of ${size}`, at);
+          if ((end - start) % size !== 0)
+            throw fault(
+              `packed field ${field} of ${frame.type} holds ${end - start} bytes, not a multiple of ${size}`,
+              at,
+            );
         } else if (kind && kind !== 'bytes') {
           if (stack.length >= MAX_WIRE_DEPTH) throw tooDeep(at);
           stack.push({ type: kind as MessageName, end });
@@ -207,9 +265,12 @@ function fault(message: string, offset: number): ModelFormatError {
 }
 
 function overrun(at: number, claimed: bigint | number, room: number): ModelFormatError {
-  return new ModelFormatError(`truncated or corrupt file: a field at byte ${at} claims ${claimed} bytes but only ${room} remain`, {
-    offset: at,
-  });
+  return new ModelFormatError(
+    `truncated or corrupt file: a field at byte ${at} claims ${claimed} bytes but only ${room} remain`,
+    {
+      offset: at,
+    },
+  );
 }
 
 function tooDeep(at: number): ModelFormatError {

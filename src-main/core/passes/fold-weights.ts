@@ -6,7 +6,17 @@
  * `FOLD_RULES`; weightless tensors (a committed graph without its data) fold to weightless tensors of the right
  * type and dims. In place. Pure: imports only the IR.
  */
-import { allocData, numel, Tensor, dtypeFromCode, isFloatType, type DataType, type Graph, type Model, type Node } from '../ir/index.ts';
+import {
+  allocData,
+  numel,
+  Tensor,
+  dtypeFromCode,
+  isFloatType,
+  type DataType,
+  type Graph,
+  type Model,
+  type Node,
+} from '../ir/index.ts';
 import { floatToBf16, floatToHalf } from '../util/half.ts';
 import type { Pass, PassChange, PassResult } from './pass.ts';
 
@@ -16,7 +26,8 @@ export type FoldRule = (node: Node, inputs: readonly Tensor[]) => Tensor | null;
 const shapeOf = (t: Tensor | undefined): number[] | null => (t?.data ? t.toNumbers() : null);
 
 /** Same elements, new dims (Reshape, Squeeze, Unsqueeze, Flatten): the data is shared, never copied. */
-const withDims = (t: Tensor, dims: number[]): Tensor | null => (numel(dims) === t.size ? new Tensor(t.dtype, dims, t.data) : null);
+const withDims = (t: Tensor, dims: number[]): Tensor | null =>
+  numel(dims) === t.size ? new Tensor(t.dtype, dims, t.data) : null;
 
 function reshapeDims(input: readonly number[], shape: readonly number[], allowZero: boolean): number[] | null {
   const dims = shape.map((d, i) => (d === 0 && !allowZero ? (input[i] ?? -1) : d));
@@ -49,7 +60,18 @@ function transpose(t: Tensor, perm: readonly number[]): Tensor {
   return new Tensor(t.dtype, dims, out);
 }
 
-const CASTABLE: ReadonlySet<DataType> = new Set(['float32', 'float64', 'float16', 'bfloat16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32']);
+const CASTABLE: ReadonlySet<DataType> = new Set([
+  'float32',
+  'float64',
+  'float16',
+  'bfloat16',
+  'int8',
+  'uint8',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+]);
 
 function cast(t: Tensor, to: DataType): Tensor | null {
   if (!CASTABLE.has(t.dtype) && !(t.dtype === 'int64' && to === 'int64')) return null;
@@ -68,35 +90,53 @@ function cast(t: Tensor, to: DataType): Tensor | null {
 /** The fold rules, keyed by ONNX op type (default domain). Extend with `registerFoldRule`. */
 export const FOLD_RULES = new Map<string, FoldRule>([
   ['Identity', (_n, [x]) => x!],
-  ['Cast', (n, [x]) => {
-    const to = dtypeFromCode(n.attrInt('to') ?? -1);
-    return to ? cast(x!, to) : null;
-  }],
-  ['Reshape', (n, [x, shape]) => {
-    const s = shapeOf(shape);
-    const dims = s && reshapeDims(x!.dims, s, n.attrInt('allowzero', 0) === 1);
-    return dims ? withDims(x!, dims) : null;
-  }],
+  [
+    'Cast',
+    (n, [x]) => {
+      const to = dtypeFromCode(n.attrInt('to') ?? -1);
+      return to ? cast(x!, to) : null;
+    },
+  ],
+  [
+    'Reshape',
+    (n, [x, shape]) => {
+      const s = shapeOf(shape);
+      const dims = s && reshapeDims(x!.dims, s, n.attrInt('allowzero', 0) === 1);
+      return dims ? withDims(x!, dims) : null;
+    },
+  ],
   ['Transpose', (n, [x]) => transpose(x!, n.attrInts('perm') ?? x!.dims.map((_, i) => x!.dims.length - 1 - i))],
-  ['Squeeze', (n, inputs) => {
-    const x = inputs[0]!;
-    const axes = axesOf(n, inputs, x.dims.length);
-    return withDims(x, x.dims.filter((d, i) => (axes ? !axes.includes(i) : d !== 1)));
-  }],
-  ['Unsqueeze', (n, inputs) => {
-    const x = inputs[0]!;
-    const axes = axesOf(n, inputs, x.dims.length + (n.attrInts('axes') ?? shapeOf(inputs[1]) ?? []).length);
-    if (!axes) return null;
-    const dims = [...x.dims];
-    for (const a of [...axes].sort((p, q) => p - q)) dims.splice(a, 0, 1);
-    return withDims(x, dims);
-  }],
-  ['Flatten', (n, [x]) => {
-    const r = x!.dims.length;
-    const a = n.attrInt('axis', 1)!;
-    const axis = a < 0 ? a + r : a;
-    return withDims(x!, [numel(x!.dims.slice(0, axis)), numel(x!.dims.slice(axis))]);
-  }],
+  [
+    'Squeeze',
+    (n, inputs) => {
+      const x = inputs[0]!;
+      const axes = axesOf(n, inputs, x.dims.length);
+      return withDims(
+        x,
+        x.dims.filter((d, i) => (axes ? !axes.includes(i) : d !== 1)),
+      );
+    },
+  ],
+  [
+    'Unsqueeze',
+    (n, inputs) => {
+      const x = inputs[0]!;
+      const axes = axesOf(n, inputs, x.dims.length + (n.attrInts('axes') ?? shapeOf(inputs[1]) ?? []).length);
+      if (!axes) return null;
+      const dims = [...x.dims];
+      for (const a of [...axes].sort((p, q) => p - q)) dims.splice(a, 0, 1);
+      return withDims(x, dims);
+    },
+  ],
+  [
+    'Flatten',
+    (n, [x]) => {
+      const r = x!.dims.length;
+      const a = n.attrInt('axis', 1)!;
+      const axis = a < 0 ? a + r : a;
+      return withDims(x!, [numel(x!.dims.slice(0, axis)), numel(x!.dims.slice(axis))]);
+    },
+  ],
 ]);
 
 /** Teach the folder another op (custom exporters). */
@@ -116,7 +156,10 @@ function foldGraph(g: Graph, changes: PassChange[]): void {
     // an initializer that is also a graph input is an overridable default, not a constant
     if (inputs.length === 0 || !inputs.every((v) => v.initializer && !v.isGraphInput)) continue;
     if (inputs.some((v, i) => needsData(node, i) && !v.initializer!.hasData)) continue;
-    const tensor = rule(node, inputs.map((v) => v.initializer!));
+    const tensor = rule(
+      node,
+      inputs.map((v) => v.initializer!),
+    );
     if (!tensor) continue;
     const out = node.outputs[0]!;
     const users = [...out.uses];
@@ -124,8 +167,13 @@ function foldGraph(g: Graph, changes: PassChange[]): void {
     g.removeNode(node, true);
     const init = g.addInitializer(name, tensor);
     for (const u of users) u.node.setInput(u.index, init);
-    changes.push({ node: node.name, pattern: `${node.opType}(${inputs.map((v) => `initializer "${v.name}"`).join(', ')})`, result: `initializer "${name}" [${tensor.dims.join('×')}] ${tensor.dtype}` });
-    for (const v of inputs) if (v.uses.length === 0 && !v.isGraphOutput && !v.isGraphInput && v.initializer) v.graph.removeInitializer(v);
+    changes.push({
+      node: node.name,
+      pattern: `${node.opType}(${inputs.map((v) => `initializer "${v.name}"`).join(', ')})`,
+      result: `initializer "${name}" [${tensor.dims.join('×')}] ${tensor.dtype}`,
+    });
+    for (const v of inputs)
+      if (v.uses.length === 0 && !v.isGraphOutput && !v.isGraphInput && v.initializer) v.graph.removeInitializer(v);
   }
 }
 

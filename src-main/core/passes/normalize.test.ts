@@ -11,7 +11,12 @@ import { foldIdentity, foldWeights, normalizeModel, UnknownExportPatternError } 
 
 const ints = (value: number[]) => ({ type: 'ints' as const, value });
 const int = (value: number) => ({ type: 'int' as const, value });
-const feeds = { x: Tensor.float32([1, 2, 5, 5], Array.from({ length: 50 }, (_, i) => Math.sin(i))) };
+const feeds = {
+  x: Tensor.float32(
+    [1, 2, 5, 5],
+    Array.from({ length: 50 }, (_, i) => Math.sin(i)),
+  ),
+};
 
 async function sameOutputs(a: Model, b: Model): Promise<number> {
   const [ra, rb] = [await runOrt(a, feeds), await runOrt(b, feeds)];
@@ -45,7 +50,9 @@ describe('fold-identity', () => {
     expect(report.steps.find((s) => s.pass === 'fold-identity')!.changes).toEqual([
       { node: 'Identity_7', pattern: 'Identity(initializer "shared_bias")', result: 'initializer "Identity_7_out"' },
     ]);
-    expect(report.summary).toEqual(['fold-identity: 1 × Identity nodes over initializers (de-duplicated weights) given their own initializer']);
+    expect(report.summary).toEqual([
+      'fold-identity: 1 × Identity nodes over initializers (de-duplicated weights) given their own initializer',
+    ]);
     expect(await sameOutputs(m, model)).toBe(0);
     expect(m.graph.node('Identity_7')).toBeDefined(); // the input model is untouched
     expect(foldIdentity.run(model).modified).toBe(false);
@@ -56,7 +63,10 @@ describe('fold-identity', () => {
     const x = b.input('x', [1, 2, 5, 5]);
     const w = b.weight('w', [3, 2, 1, 1]);
     b.g.inputs.push(w);
-    const m = b.output(b.op('Conv', 'conv', [x, b.op('Identity', 'id', [w])], { kernel_shape: ints([1, 1]) }), [1, 3, 5, 5]);
+    const m = b.output(
+      b.op('Conv', 'conv', [x, b.op('Identity', 'id', [w])], { kernel_shape: ints([1, 1]) }),
+      [1, 3, 5, 5],
+    );
     expect(foldIdentity.run(m).modified).toBe(false);
     expect(foldWeights.run(m).modified).toBe(false);
     expect(normalizeModel(m).report.modified).toBe(false); // and it is not an unknown pattern either
@@ -79,7 +89,10 @@ describe('fold-weights', () => {
     const b = new Builder(2);
     const x = b.input('x', [1, 2, 5, 5]);
     const values = Array.from({ length: 8 }, (_, i) => (i - 3.5) / 4); // exact in fp16
-    const half = b.g.addInitializer('w_half', new Tensor('float16', [1, 1, 2, 4], Uint16Array.from(values, floatToHalf)));
+    const half = b.g.addInitializer(
+      'w_half',
+      new Tensor('float16', [1, 1, 2, 4], Uint16Array.from(values, floatToHalf)),
+    );
     const cast = b.op('Cast', 'cast_w', [half], { to: int(1) });
     const w = b.op('Transpose', 'tr_w', [cast], { perm: ints([3, 2, 0, 1]) }); // [4, 2, 1, 1], a tf2onnx-style kernel
     const shape = b.g.addInitializer('bias_shape', Tensor.int64([1], [4]));
@@ -90,7 +103,9 @@ describe('fold-weights', () => {
     expect(conv.input(1)!.initializer!.dtype).toBe('float32');
     expect(conv.input(1)!.initializer!.dims).toEqual([4, 2, 1, 1]);
     // out channel o, in channel c reads w_half[0, 0, c, o]
-    expect(Array.from(conv.input(1)!.initializer!.data as Float32Array)).toEqual([0, 4, 1, 5, 2, 6, 3, 7].map((i) => values[i]!));
+    expect(Array.from(conv.input(1)!.initializer!.data as Float32Array)).toEqual(
+      [0, 4, 1, 5, 2, 6, 3, 7].map((i) => values[i]!),
+    );
     expect(conv.input(2)!.initializer!.dims).toEqual([4]);
     expect(report.steps.find((s) => s.pass === 'fold-weights')!.changes.map((c) => c.pattern)).toEqual([
       'Cast(initializer "w_half")',

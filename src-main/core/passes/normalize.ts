@@ -28,7 +28,10 @@ export interface NormalizationReport {
 
 /** A weight computed from constants by ops no pass folds: names the reading node, the producer and the pattern. */
 export class UnknownExportPatternError extends StudioError {
-  constructor(readonly nodeName: string, readonly pattern: string) {
+  constructor(
+    readonly nodeName: string,
+    readonly pattern: string,
+  ) {
     super(
       `node "${nodeName}" reads a parameter computed from constants by a pattern no normalization pass knows: ${pattern}; ` +
         'the model was left as it was (export with constant folding on, or register a fold rule for the op)',
@@ -74,7 +77,11 @@ export function normalizeModel(input: Model): { model: Model; report: Normalizat
     const before = pass === liftConstants ? countConstants(model.graph) : 0;
     const r = pass.run(model);
     const changes = r.changes ?? [];
-    steps.push({ pass: pass.name, changes, count: pass === liftConstants ? before - countConstants(model.graph) : changes.length });
+    steps.push({
+      pass: pass.name,
+      changes,
+      count: pass === liftConstants ? before - countConstants(model.graph) : changes.length,
+    });
   }
   checkParameters(model.graph);
   const modified = steps.some((s) => s.count > 0);
@@ -97,7 +104,13 @@ function checkParameters(g: Graph): void {
     if (cached !== undefined) return cached;
     const p = v.producer;
     const inputs = p?.inputs.filter((x) => x !== null) ?? [];
-    const result = !!p && p.graph === g && p.subgraphs().length === 0 && !p.opType.startsWith('Random') && inputs.length > 0 && inputs.every(isConstant);
+    const result =
+      !!p &&
+      p.graph === g &&
+      p.subgraphs().length === 0 &&
+      !p.opType.startsWith('Random') &&
+      inputs.length > 0 &&
+      inputs.every(isConstant);
     constant.set(v, result);
     return result;
   };
@@ -114,6 +127,14 @@ function checkParameters(g: Graph): void {
 /** A readable rendering of a constant cone, e.g. `Mul "m"(initializer "a", Sqrt "s"(initializer "b"))`. */
 function describe(node: Node, depth: number): string {
   const known = FOLD_RULES.has(node.opType) ? ' (not foldable here)' : '';
-  const args = node.inputs.map((v) => (v === null ? '∅' : v.initializer ? `initializer "${v.name}"` : depth > 0 && v.producer ? describe(v.producer, depth - 1) : `"${v.name}"`));
+  const args = node.inputs.map((v) =>
+    v === null
+      ? '∅'
+      : v.initializer
+        ? `initializer "${v.name}"`
+        : depth > 0 && v.producer
+          ? describe(v.producer, depth - 1)
+          : `"${v.name}"`,
+  );
   return `${node.opType} "${node.name}"${known}(${args.join(', ')})`;
 }

@@ -14,11 +14,20 @@ describe('liftConstants', () => {
     const model = loadModelFile(join(FIXTURES, 'constant_weights_cnn.onnx'));
     const before = modelStats(model);
     expect(before.params).toBe(0);
-    const feeds = { input: Tensor.float32([1, 3, 16, 16], Array.from({ length: 768 }, (_, i) => Math.cos(i))) };
+    const feeds = {
+      input: Tensor.float32(
+        [1, 3, 16, 16],
+        Array.from({ length: 768 }, (_, i) => Math.cos(i)),
+      ),
+    };
     const outBefore = await runModel(model, feeds);
     const r = liftConstants.run(model);
     expect(r.modified).toBe(true);
-    expect(model.graph.nodes.some((n) => n.opType === 'Constant' && n.outputs[0]!.uses.some((u) => u.node.opType === 'Conv'))).toBe(false);
+    expect(
+      model.graph.nodes.some(
+        (n) => n.opType === 'Constant' && n.outputs[0]!.uses.some((u) => u.node.opType === 'Conv'),
+      ),
+    ).toBe(false);
     const conv = model.graph.nodes.find((n) => n.opType === 'Conv')!;
     expect(conv.inputs[1]!.isInitializer).toBe(true);
     expect(modelStats(model).params).toBeGreaterThan(0);

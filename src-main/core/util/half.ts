@@ -30,7 +30,7 @@ export function floatToHalf(x: number): number {
 export function floatToBf16(x: number): number {
   f32[0] = x;
   const b = u32[0]!;
-  if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff)) return ((b >>> 16) | 0x40) & 0xffff;
+  if ((b & 0x7f800000) === 0x7f800000 && b & 0x7fffff) return ((b >>> 16) | 0x40) & 0xffff;
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 

@@ -28,7 +28,8 @@ describe('studio CLI', () => {
     const r = await studio('inspect', MNIST, '--json', '--shape', 'input=4,1,28,28');
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
-    for (const k of ['opset', 'inputs', 'outputs', 'nodes', 'opTypes', 'params', 'macs', 'sizeBytes']) expect(info).toHaveProperty(k);
+    for (const k of ['opset', 'inputs', 'outputs', 'nodes', 'opTypes', 'params', 'macs', 'sizeBytes'])
+      expect(info).toHaveProperty(k);
     expect(info.opset).toBe(17);
     expect(info.opTypes.Conv).toBe(3);
     expect(info.params).toBe(24170);
@@ -49,7 +50,9 @@ describe('studio CLI', () => {
     expect(info.liftedConstantNodes).toBe(constants);
     expect(info.loadedNodes).toBe(raw.length - constants);
     const text = await studio('inspect', file);
-    expect(text.stdout).toContain(`nodes   ${raw.length} (${constants} Constant lifted to initializers, ${raw.length - constants} once opened)`);
+    expect(text.stdout).toContain(
+      `nodes   ${raw.length} (${constants} Constant lifted to initializers, ${raw.length - constants} once opened)`,
+    );
   });
 
   it('inspect --trace lists every value of a model with control flow', async () => {
@@ -94,7 +97,12 @@ describe('studio CLI', () => {
   it('bad numbers (a zero epoch count, a negative learning rate, a fractional batch) and a bad --resume each exit 1 naming the fault, writing nothing', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'studio-cli-')), 'out');
     const data = join(import.meta.dirname, '..', '..', '..', 'resources', 'mnist');
-    for (const [flag, value, why] of [['--epochs', '0', /whole number ≥ 1/], ['--lr', '-1', /greater than 0/], ['--batch-size', '2.5', /whole number ≥ 1/], ['--momentum', '1.5', /\[0, 1\)/]] as const) {
+    for (const [flag, value, why] of [
+      ['--epochs', '0', /whole number ≥ 1/],
+      ['--lr', '-1', /greater than 0/],
+      ['--batch-size', '2.5', /whole number ≥ 1/],
+      ['--momentum', '1.5', /\[0, 1\)/],
+    ] as const) {
       const r = await studio('train', MNIST, '--data', data, '--out', out, flag, value);
       expect(r.code, flag).toBe(1);
       expect(r.stderr).toContain(`option '${flag} <`);

@@ -42,19 +42,33 @@ export function renderDemoReport(r: RunReport, exportDir: string, seconds: numbe
   const b: MetricSnapshot = r.before;
   const a: MetricSnapshot = r.after;
   const f = r.factors;
-  const delta = f.accuracyDelta === null ? '' : `(${f.accuracyDelta >= 0 ? '+' : ''}${(f.accuracyDelta * 100).toFixed(2)} points)`;
+  const delta =
+    f.accuracyDelta === null ? '' : `(${f.accuracyDelta >= 0 ? '+' : ''}${(f.accuracyDelta * 100).toFixed(2)} points)`;
   const lines = [
     '',
     `Compression Studio — ${r.planName ?? 'demo'}   run ${r.runId}`,
     '',
     row('accuracy', formatPercent(b.accuracy), formatPercent(a.accuracy), delta),
     row('params', formatCount(b.params), formatCount(a.params), factor(f.params, 'fewer', 'more')),
-    row('MACs', b.macs === null ? '–' : formatCount(b.macs), a.macs === null ? '–' : formatCount(a.macs), factor(f.macs, 'fewer', 'more')),
+    row(
+      'MACs',
+      b.macs === null ? '–' : formatCount(b.macs),
+      a.macs === null ? '–' : formatCount(a.macs),
+      factor(f.macs, 'fewer', 'more'),
+    ),
     row('size', formatBytes(b.sizeBytes), formatBytes(a.sizeBytes), factor(f.sizeBytes, 'smaller', 'larger')),
-    row('latency', formatMs(beforeLatencyMs(b, a)), a.latencyMs ? formatMs(a.latencyMs.p50) : '–', factor(f.latency, 'faster', 'slower')),
+    row(
+      'latency',
+      formatMs(beforeLatencyMs(b, a)),
+      a.latencyMs ? formatMs(a.latencyMs.p50) : '–',
+      factor(f.latency, 'faster', 'slower'),
+    ),
     '',
     '  steps:',
-    ...r.steps.map((s, i) => `    ${i + 1}. ${s.kind.padEnd(9)} ${s.status.padEnd(9)} ${s.durationMs != null ? `${(s.durationMs / 1000).toFixed(1)} s` : ''}  ${summaryLine(s.summary)}`),
+    ...r.steps.map(
+      (s, i) =>
+        `    ${i + 1}. ${s.kind.padEnd(9)} ${s.status.padEnd(9)} ${s.durationMs != null ? `${(s.durationMs / 1000).toFixed(1)} s` : ''}  ${summaryLine(s.summary)}`,
+    ),
     '',
     `  accuracy on the 10,000 MNIST test images; latency: ORT p50 at batch 1, 1 thread, original and result timed alternately`,
     `  exported to ${exportDir}  (model, plan, report, experiment record)`,
@@ -86,7 +100,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const exportDir = resolve(opts.exportDir ?? mkdtempSync(join(tmpdir(), 'studio-demo-export-')));
     await exportRun(store, latest.id, exportDir, { overwrite: true });
     const seconds = (performance.now() - t0) / 1000;
-    process.stdout.write(opts.json ? `${JSON.stringify({ report, exportDir }, null, 2)}\n` : renderDemoReport(report, exportDir, seconds));
+    process.stdout.write(
+      opts.json ? `${JSON.stringify({ report, exportDir }, null, 2)}\n` : renderDemoReport(report, exportDir, seconds),
+    );
     return { exitCode: 0, report, exportDir };
   } finally {
     store.close();

@@ -22,7 +22,10 @@ describe('graph diff', () => {
   it('marks pruned widths, folded BNs, quantized weights and inserted Q/DQ nodes', async () => {
     const cfg = join(dir, 'cfg.json');
     writeFileSync(cfg, JSON.stringify([{ op_names: ['/conv2/Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }]));
-    const pruned = await pruneCommand({ model: MODEL, config: cfg, pruner: 'l1', speedup: true, out: join(dir, 'pruned') }, quiet);
+    const pruned = await pruneCommand(
+      { model: MODEL, config: cfg, pruner: 'l1', speedup: true, out: join(dir, 'pruned') },
+      quiet,
+    );
     const original = openModel(MODEL).model;
     const compact = openModel(pruned.speedup!.compact).model;
     const d1 = diffGraphs(original, compact);
@@ -31,16 +34,26 @@ describe('graph diff', () => {
       ['/bn2/BatchNormalization', ['narrowed']],
       ['/conv3/Conv', ['narrowed']],
     ]);
-    expect(d1.changed[0]!.widths[0]).toEqual({ input: 1, value: 'conv2.weight', before: [32, 16, 3, 3], after: [16, 16, 3, 3] });
+    expect(d1.changed[0]!.widths[0]).toEqual({
+      input: 1,
+      value: 'conv2.weight',
+      before: [32, 16, 3, 3],
+      after: [16, 16, 3, 3],
+    });
     expect(d1.changed[2]!.widths[0]).toMatchObject({ before: [64, 32, 3, 3], after: [64, 16, 3, 3] });
     expect(d1.removed).toEqual([]);
 
-    await quantizeCommand({ model: pruned.speedup!.compact, calib: join(ROOT, 'resources', 'mnist'), calibCount: 32, out: join(dir, 'q') }, quiet);
+    await quantizeCommand(
+      { model: pruned.speedup!.compact, calib: join(ROOT, 'resources', 'mnist'), calibCount: 32, out: join(dir, 'q') },
+      quiet,
+    );
     const d2 = diffGraphs(original, openModel(join(dir, 'q', 'compact.int8.onnx')).model);
     expect(d2.summary).toMatchObject({ narrowed: 2, foldedBn: 3, quantized: 4 });
     expect(d2.summary.qdqPairs).toBeGreaterThan(0);
     expect(d2.added.filter((a) => a.kinds.includes('qdq')).length).toBeGreaterThan(d2.summary.qdqPairs);
-    expect(renderDiff(d2)).toMatch(/\/conv2\/Conv +Conv +narrowed, quantized +conv2\.weight \[32, 16, 3, 3\] → \[16, 16, 3, 3\]/);
+    expect(renderDiff(d2)).toMatch(
+      /\/conv2\/Conv +Conv +narrowed, quantized +conv2\.weight \[32, 16, 3, 3\] → \[16, 16, 3, 3\]/,
+    );
     expect(renderDiff(d2)).toMatch(/\/bn1\/BatchNormalization +BatchNormalization +removed, folded-bn/);
   }, 120_000);
 });

@@ -10,7 +10,12 @@ import { table } from './format.ts';
 /** Text rendering: one row per changed or removed node, then the added nodes by op type. */
 export function renderDiff(d: GraphDiff): string {
   const rows = [
-    ...d.changed.map((c) => [c.name, c.opType, c.kinds.join(', '), c.widths.map((w) => `${w.value} ${formatShape(w.before)} → ${formatShape(w.after)}`).join('; ')]),
+    ...d.changed.map((c) => [
+      c.name,
+      c.opType,
+      c.kinds.join(', '),
+      c.widths.map((w) => `${w.value} ${formatShape(w.before)} → ${formatShape(w.after)}`).join('; '),
+    ]),
     ...d.removed.map((c) => [c.name, c.opType, c.kinds.join(', '), '']),
   ];
   const added = new Map<string, number>();

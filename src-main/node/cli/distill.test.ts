@@ -23,7 +23,10 @@ async function student(): Promise<string> {
   const out = join(dir, 'pruned');
   if (!existsSync(join(out, 'compact.onnx'))) {
     const config = file('prune.json', [{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }]);
-    await pruneCommand({ model: 'resources/mnist-cnn.onnx', config, pruner: 'l1', speedup: true, out, json: true }, { stdout: () => {}, stderr: () => {} });
+    await pruneCommand(
+      { model: 'resources/mnist-cnn.onnx', config, pruner: 'l1', speedup: true, out, json: true },
+      { stdout: () => {}, stderr: () => {} },
+    );
   }
   return join(out, 'compact.onnx');
 }
@@ -61,10 +64,24 @@ describe('distillCommand', () => {
   it('names what it refuses', async () => {
     const s = await student();
     const base = { model: s, teacher: 'resources/mnist-cnn.onnx', data: 'resources/mnist', ...quiet };
-    await expect(distillCommand({ ...base, teacher: 'package.json' })).rejects.toThrow(/the teacher "package.json" cannot be opened: not an ONNX model/);
-    await expect(distillCommand({ ...base, config: file('c.json', [{ op_types: ['Conv'] }]) })).rejects.toThrow(/logits distiller reads the model outputs and takes no --config/);
-    await expect(distillCommand({ ...base, distiller: 'dynamic_layerwise' })).rejects.toThrow(/dynamic_layerwise distiller needs --config/);
-    await expect(distillCommand({ ...base, distiller: 'hinton' })).rejects.toThrow(/unknown distiller "hinton" \(available: logits, dynamic_layerwise, adaptive1d_layerwise\)/);
-    await expect(distillCommand({ ...base, distiller: 'dynamic_layerwise', config: file('g.json', [{ op_names: ['/conv1/Conv'], link: 'ghost' }]) })).rejects.toThrow(/\$\[0\]: the teacher has no node "ghost"/);
+    await expect(distillCommand({ ...base, teacher: 'package.json' })).rejects.toThrow(
+      /the teacher "package.json" cannot be opened: not an ONNX model/,
+    );
+    await expect(distillCommand({ ...base, config: file('c.json', [{ op_types: ['Conv'] }]) })).rejects.toThrow(
+      /logits distiller reads the model outputs and takes no --config/,
+    );
+    await expect(distillCommand({ ...base, distiller: 'dynamic_layerwise' })).rejects.toThrow(
+      /dynamic_layerwise distiller needs --config/,
+    );
+    await expect(distillCommand({ ...base, distiller: 'hinton' })).rejects.toThrow(
+      /unknown distiller "hinton" \(available: logits, dynamic_layerwise, adaptive1d_layerwise\)/,
+    );
+    await expect(
+      distillCommand({
+        ...base,
+        distiller: 'dynamic_layerwise',
+        config: file('g.json', [{ op_names: ['/conv1/Conv'], link: 'ghost' }]),
+      }),
+    ).rejects.toThrow(/\$\[0\]: the teacher has no node "ghost"/);
   });
 });

@@ -46,9 +46,12 @@ export interface DistillCommandResult {
 }
 
 function describe(e: ProgressEvent): string | null {
-  if (e.type === 'start') return `distilling ${e.params.toLocaleString('en')} student parameters: ${e.totalSteps} steps (${e.stepsPerEpoch}/epoch, batch ${e.batchSize})`;
+  if (e.type === 'start')
+    return `distilling ${e.params.toLocaleString('en')} student parameters: ${e.totalSteps} steps (${e.stepsPerEpoch}/epoch, batch ${e.batchSize})`;
   if (e.type !== 'step') return null;
-  const parts = e.parts ? `  (task ${e.parts['loss.task']?.toFixed(4)}, distill ${e.parts['loss.distill']?.toFixed(4)})` : '';
+  const parts = e.parts
+    ? `  (task ${e.parts['loss.task']?.toFixed(4)}, distill ${e.parts['loss.distill']?.toFixed(4)})`
+    : '';
   return `  step ${e.step}  epoch ${e.epoch + 1}  loss ${e.loss.toFixed(4)}${parts}  ${Math.round(e.samplesPerSec)} samples/s  eta ${Math.round(e.etaSec)} s`;
 }
 
@@ -62,17 +65,34 @@ const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(2)}
 export async function distillCommand(o: DistillCommandOptions): Promise<DistillCommandResult> {
   const write = o.write ?? ((l: string) => process.stdout.write(`${l}\n`));
   const name = o.distiller ?? 'logits';
-  if (!(DISTILLERS as string[]).includes(name)) throw new DistillCommandError(unknownCompressorMessage('distiller', name), { distiller: name });
+  if (!(DISTILLERS as string[]).includes(name))
+    throw new DistillCommandError(unknownCompressorMessage('distiller', name), { distiller: name });
   const distiller = name as DistillerName;
-  if (distiller !== 'logits' && !o.config) throw new DistillCommandError(`the ${distiller} distiller needs --config (a distillation config list)`, { distiller });
-  if (distiller === 'logits' && o.config) throw new DistillCommandError('the logits distiller reads the model outputs and takes no --config (use --distiller dynamic_layerwise or adaptive1d_layerwise)');
-  if (distiller === 'logits' && o.originLossLambda !== undefined) throw new DistillCommandError('--origin-loss-lambda belongs to the layer-wise distillers; the logits distiller weighs the task loss by 1 − --alpha');
-  if (distiller !== 'logits' && (o.temperature !== undefined || o.alpha !== undefined)) throw new DistillCommandError('--temperature and --alpha belong to the logits distiller (the layer-wise ones take lambda / apply_method in the config list)');
+  if (distiller !== 'logits' && !o.config)
+    throw new DistillCommandError(`the ${distiller} distiller needs --config (a distillation config list)`, {
+      distiller,
+    });
+  if (distiller === 'logits' && o.config)
+    throw new DistillCommandError(
+      'the logits distiller reads the model outputs and takes no --config (use --distiller dynamic_layerwise or adaptive1d_layerwise)',
+    );
+  if (distiller === 'logits' && o.originLossLambda !== undefined)
+    throw new DistillCommandError(
+      '--origin-loss-lambda belongs to the layer-wise distillers; the logits distiller weighs the task loss by 1 − --alpha',
+    );
+  if (distiller !== 'logits' && (o.temperature !== undefined || o.alpha !== undefined))
+    throw new DistillCommandError(
+      '--temperature and --alpha belong to the logits distiller (the layer-wise ones take lambda / apply_method in the config list)',
+    );
   const { model: student } = openModel(o.model);
   const teacher = openTeacher(o.teacher);
   const configList = o.config ? readConfigList(o.config) : undefined;
   const data = await loadDataset(o.data);
-  const schedule: ScheduleSpec = { type: o.schedule ?? 'constant', warmupSteps: o.warmupSteps, ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}) } as ScheduleSpec;
+  const schedule: ScheduleSpec = {
+    type: o.schedule ?? 'constant',
+    warmupSteps: o.warmupSteps,
+    ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}),
+  } as ScheduleSpec;
   let steps = 0;
   const ev = new Evaluator(student, {
     train: data.train,
@@ -93,21 +113,39 @@ export async function distillCommand(o: DistillCommandOptions): Promise<DistillC
       },
     },
   });
-  const d = await makeDistiller(student, ev, { distiller, teacher, configList, originLossLambda: o.originLossLambda, temperature: o.temperature, alpha: o.alpha, seed: o.seed });
-  const acc = async (m: typeof student) => (data.test ? (await new Evaluator(m, { ...ev.config, run: undefined }).evaluate()).default : null);
+  const d = await makeDistiller(student, ev, {
+    distiller,
+    teacher,
+    configList,
+    originLossLambda: o.originLossLambda,
+    temperature: o.temperature,
+    alpha: o.alpha,
+    seed: o.seed,
+  });
+  const acc = async (m: typeof student) =>
+    data.test ? (await new Evaluator(m, { ...ev.config, run: undefined }).evaluate()).default : null;
   const before = await acc(student);
   const t0 = performance.now();
-  const { model, links } = await d.compress({ maxSteps: o.maxSteps, maxEpochs: o.maxSteps ? undefined : (o.epochs ?? 1) });
+  const { model, links } = await d.compress({
+    maxSteps: o.maxSteps,
+    maxEpochs: o.maxSteps ? undefined : (o.epochs ?? 1),
+  });
   const seconds = (performance.now() - t0) / 1000;
   const [after, teacherAcc] = [await acc(model), await acc(teacher)];
   const out = resolve(o.out ?? 'distill-out');
   mkdirSync(out, { recursive: true });
   const modelPath = join(out, 'model.onnx');
-  model.metadata.set('studio.distillation', JSON.stringify({ distiller, teacher: o.teacher, links: links.length, epochs: o.epochs ?? 1, seed: o.seed ?? 0 }));
+  model.metadata.set(
+    'studio.distillation',
+    JSON.stringify({ distiller, teacher: o.teacher, links: links.length, epochs: o.epochs ?? 1, seed: o.seed ?? 0 }),
+  );
   saveModelFile(model, modelPath);
   const result: DistillCommandResult = { modelPath, student: { before, after }, teacher: teacherAcc, steps, seconds };
   writeFileSync(join(out, 'metrics.json'), `${JSON.stringify(result, null, 1)}\n`);
   if (o.json) write(JSON.stringify({ type: 'result', ...result }));
-  else write(`student ${pct(before)} → ${pct(after)} (teacher ${pct(teacherAcc)}), ${links.length} link(s), ${seconds.toFixed(1)} s; wrote ${modelPath}`);
+  else
+    write(
+      `student ${pct(before)} → ${pct(after)} (teacher ${pct(teacherAcc)}), ${links.length} link(s), ${seconds.toFixed(1)} s; wrote ${modelPath}`,
+    );
   return result;
 }

@@ -43,8 +43,18 @@ describe('honest outcomes', () => {
   it('inspect exits 1 when the model loads but cannot be traced; --allow-trace-failure makes it a warning', async () => {
     const file = modelFile(
       'untraceable.onnx',
-      { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'custom', opType: 'NoSuchOp', domain: 'com.example', input: ['x'], output: ['y'] }] },
-      { opsetImport: [{ domain: '', version: 17 }, { domain: 'com.example', version: 1 }] },
+      {
+        name: 'g',
+        input: [vi('x')],
+        output: [vi('y')],
+        node: [{ name: 'custom', opType: 'NoSuchOp', domain: 'com.example', input: ['x'], output: ['y'] }],
+      },
+      {
+        opsetImport: [
+          { domain: '', version: 17 },
+          { domain: 'com.example', version: 1 },
+        ],
+      },
     );
     const r = await studio('inspect', file);
     expect(r.code).toBe(1);
@@ -57,16 +67,27 @@ describe('honest outcomes', () => {
   });
 
   it('inspect exits 1 with one line for a self-loop, a graph without outputs, and names holding control characters', async () => {
-    const loop = modelFile('loop.onnx', { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'n', opType: 'Add', input: ['x', 'y'], output: ['y'] }] });
+    const loop = modelFile('loop.onnx', {
+      name: 'g',
+      input: [vi('x')],
+      output: [vi('y')],
+      node: [{ name: 'n', opType: 'Add', input: ['x', 'y'], output: ['y'] }],
+    });
     let r = await studio('inspect', loop);
     expect(r.code).toBe(1);
     expect(expectOneLine(r.stderr)).toBe('ModelFormatError: graph "g" has a cycle: node "n" reads its own output "y"');
-    const none = modelFile('none.onnx', { name: 'g', input: [vi('x')], node: [{ name: 'n', opType: 'Relu', input: ['x'], output: ['y'] }] });
+    const none = modelFile('none.onnx', {
+      name: 'g',
+      input: [vi('x')],
+      node: [{ name: 'n', opType: 'Relu', input: ['x'], output: ['y'] }],
+    });
     r = await studio('inspect', none);
     expect(r.code).toBe(1);
     expect(expectOneLine(r.stderr)).toBe('ModelFormatError: graph "g" declares no outputs');
     const evil = modelFile('evil.onnx', {
-      name: 'g', input: [vi('x')], output: [vi('y')],
+      name: 'g',
+      input: [vi('x')],
+      output: [vi('y')],
       node: [{ name: 'add\n\u001b[31mred\u202e', opType: 'Add', input: ['x', 'gh\rost'], output: ['y'] }],
     });
     r = await studio('inspect', evil);
@@ -79,7 +100,10 @@ describe('honest outcomes', () => {
   it('a null config entry, a prototype-named key and sparse_ratio 1 exit 1 with one line each, never a TypeError', async () => {
     for (const [text, want] of [
       ['[null]', /^ConfigListError: invalid config list \(1 fault\): \$\[0\]: expected an object, got null$/],
-      ['[{"op_types":["Conv"],"constructor":{"sparse_ratio":0.5}}]', /\$\[0\]\.constructor: the key 'constructor' is not allowed/],
+      [
+        '[{"op_types":["Conv"],"constructor":{"sparse_ratio":0.5}}]',
+        /\$\[0\]\.constructor: the key 'constructor' is not allowed/,
+      ],
       ['[{"op_types":["Conv"],"sparse_ratio":1}]', /\$\[0\]\.sparse_ratio: must be < 1/],
     ] as const) {
       const cfg = join(dir, 'cfg.json');
@@ -95,20 +119,26 @@ describe('honest outcomes', () => {
     writeFileSync(plan, JSON.stringify({ model: MNIST, steps: [{ kind: 'constructor' }] }));
     const r = await studio('run', plan);
     expect(r.code).not.toBe(0);
-    expect(expectOneLine(r.stderr)).toMatch(/^PlanError: invalid experiment plan \(1 fault\): \$\.steps\[0\]\.kind: unknown step kind "constructor"/);
+    expect(expectOneLine(r.stderr)).toMatch(
+      /^PlanError: invalid experiment plan \(1 fault\): \$\.steps\[0\]\.kind: unknown step kind "constructor"/,
+    );
   });
 
   it('--config /dev/zero and an output folder under /proc exit 1 at once with one line, eating no memory', async () => {
     const t0 = Date.now();
     let r = await studio('prune', MNIST, '--config', '/dev/zero', '--out', join(dir, 'o1'));
     expect(r.code).toBe(1);
-    expect(expectOneLine(r.stderr)).toBe('ConfigFileError: config list "/dev/zero" is a character device, not a regular file');
+    expect(expectOneLine(r.stderr)).toBe(
+      'ConfigFileError: config list "/dev/zero" is a character device, not a regular file',
+    );
     if (process.platform === 'linux') {
       const cfg = join(dir, 'ok.json');
       writeFileSync(cfg, '[{"op_types":["Conv"],"sparse_ratio":0.5}]');
       r = await studio('prune', MNIST, '--config', cfg, '--out', '/proc/self/studio-out');
       expect(r.code).toBe(1);
-      expect(expectOneLine(r.stderr)).toBe('PathError: output folder "/proc/self/studio-out" lies on /proc, which holds kernel state, not files');
+      expect(expectOneLine(r.stderr)).toBe(
+        'PathError: output folder "/proc/self/studio-out" lies on /proc, which holds kernel state, not files',
+      );
     }
     expect(Date.now() - t0).toBeLessThan(60_000);
   });
@@ -117,11 +147,15 @@ describe('honest outcomes', () => {
     const ok = await studio('inspect', '--debug', MNIST, '--json');
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout).opTypes.Conv).toBe(3);
-    const loop = modelFile('loop-debug.onnx', { name: 'g', input: [vi('x')], output: [vi('y')], node: [{ name: 'n', opType: 'Add', input: ['x', 'y'], output: ['y'] }] });
+    const loop = modelFile('loop-debug.onnx', {
+      name: 'g',
+      input: [vi('x')],
+      output: [vi('y')],
+      node: [{ name: 'n', opType: 'Add', input: ['x', 'y'], output: ['y'] }],
+    });
     const r = await studio('inspect', loop, '--debug');
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n')[0]).toBe('ModelFormatError: graph "g" has a cycle: node "n" reads its own output "y"');
     expect(r.stderr).toMatch(/^\s+at .*decode/m);
   });
 });
-

@@ -15,10 +15,16 @@ describe('studio inspect --node', () => {
     expect(sparkline([0, 1, 8])).toBe(' ▂█');
     const { stdout } = await run(process.execPath, [BIN, 'inspect', MODEL, '--node', '/conv2/Conv']);
     expect(stdout).toMatch(/^\/conv2\/Conv {2}Conv\n/);
-    expect(stdout).toMatch(/conv2\.weight: float32\[32, 16, 3, 3\] {2}initializer\n.*4608 values.*\n.*histogram \[.*\] \|[▁-█ ]{20}\|/);
+    expect(stdout).toMatch(
+      /conv2\.weight: float32\[32, 16, 3, 3\] {2}initializer\n.*4608 values.*\n.*histogram \[.*\] \|[▁-█ ]{20}\|/,
+    );
     expect(stdout).toMatch(/\/conv2\/Conv_output_0: float32\[1, 32, 14, 14\] {2}to \/bn2\/BatchNormalization/);
-    const bad = await run(process.execPath, [BIN, 'inspect', MODEL, '--node', 'conv2']).catch((e: { code: number; stderr: string }) => e);
+    const bad = await run(process.execPath, [BIN, 'inspect', MODEL, '--node', 'conv2']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((bad as { code: number }).code).toBe(1);
-    expect((bad as { stderr: string }).stderr).toMatch(/^NodeNotFoundError: no node named "conv2" in the main graph; similar: "\/conv2\/Conv"/);
+    expect((bad as { stderr: string }).stderr).toMatch(
+      /^NodeNotFoundError: no node named "conv2" in the main graph; similar: "\/conv2\/Conv"/,
+    );
   }, 60_000);
 });

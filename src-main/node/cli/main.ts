@@ -45,7 +45,8 @@ export class CliUsageError extends StudioError {
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-const shapeOption = () => new Option('--shape <input=dims>', 'size of an input with symbolic dims (repeatable)').argParser(collect);
+const shapeOption = () =>
+  new Option('--shape <input=dims>', 'size of an input with symbolic dims (repeatable)').argParser(collect);
 const epOption = () => new Option('--ep <name>', 'execution provider: cpu, webgpu, cuda, dml, coreml').default('cpu');
 
 function print(json: boolean, value: unknown, text: () => string): void {
@@ -126,35 +127,76 @@ function addInspectCommand(program: Command): void {
     .argument('<model>', 'path to a .onnx file')
     .option('--json', 'print one JSON object')
     .option('--trace', 'also list every value with its traced shape')
-    .option('--allow-trace-failure', 'a model that loads but cannot be traced is a warning (exit 0), not an error (exit 1)')
-    .option('--node <name>', 'inspect one node: attributes, inputs / outputs with traced shapes, weight statistics and histogram, Q/DQ parameters')
+    .option(
+      '--allow-trace-failure',
+      'a model that loads but cannot be traced is a warning (exit 0), not an error (exit 1)',
+    )
+    .option(
+      '--node <name>',
+      'inspect one node: attributes, inputs / outputs with traced shapes, weight statistics and histogram, Q/DQ parameters',
+    )
     .option('--config <file>', 'with --node: also say which entries of this config list select it')
     .addOption(shapeOption())
     .addOption(epOption())
-    .action(async (file: string, o: { json?: boolean; trace?: boolean; allowTraceFailure?: boolean; shape?: string[]; ep: string; node?: string; config?: string }) => {
-      if (o.node !== undefined) return void (await inspectNodeCommand(file, o.node, { json: o.json, config: o.config, shapes: parseShapes(o.shape), ep: o.ep }));
-      const { model, lifted, normalization, fileNodes, liftedConstantNodes } = openModel(file);
-      const info = await inspectModel(model, { file, lifted, normalized: normalization.summary, values: o.trace, shapes: parseShapes(o.shape), ep: o.ep, fileNodes, liftedConstantNodes });
-      print(!!o.json, info, () => {
-        const lines = [
-          `${file}  (${formatBytes(info.fileBytes ?? 0)}, IR ${info.irVersion}, opset ${info.opset}${info.producer ? `, ${info.producer}` : ''})`,
-          ...info.inputs.map((t) => `  input   ${t.name}: ${t.dtype}${formatShape(t.shape)}`),
-          ...info.outputs.map((t) => `  output  ${t.name}: ${t.dtype}${formatShape(t.shape)}`),
-          `  nodes   ${info.nodes}${info.liftedConstantNodes ? ` (${info.liftedConstantNodes} Constant lifted to initializers${info.loadedNodes !== undefined ? `, ${info.loadedNodes} once opened` : ''})` : info.loadedNodes !== undefined ? ` (${info.loadedNodes} once opened)` : ''}   params ${formatCount(info.params)}   MACs ${info.macs === null ? 'unknown' : formatCount(info.macs)}   weights ${formatBytes(info.sizeBytes)}`,
-          `  ops     ${Object.entries(info.opTypes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}×${v}`).join(' ')}`,
-        ];
-        for (const line of info.normalized ?? []) lines.push(`  note    normalized on load: ${line}`);
-        if (info.controlFlow.length) lines.push(`  control flow / recurrent ops: ${info.controlFlow.join(', ')}`);
-        if (info.traceError) lines.push(`  trace failed: ${errorLine({ name: 'TraceError', message: info.traceError })}`);
-        if (info.values) lines.push(table([['value', 'dtype', 'shape'], ...info.values.map((v) => [v.name, v.dtype, formatShape(v.shape)])]));
-        return lines.join('\n');
-      });
-      if (info.traceError && !o.allowTraceFailure) {
-        const message = `${file} loads but cannot be traced, so MACs and shapes are unknown (--allow-trace-failure makes this a warning): ${info.traceError}`;
-        process.stderr.write(`${errorLine({ name: 'TraceError', message })}\n`);
-        commandExit = 1;
-      }
-    });
+    .action(
+      async (
+        file: string,
+        o: {
+          json?: boolean;
+          trace?: boolean;
+          allowTraceFailure?: boolean;
+          shape?: string[];
+          ep: string;
+          node?: string;
+          config?: string;
+        },
+      ) => {
+        if (o.node !== undefined)
+          return void (await inspectNodeCommand(file, o.node, {
+            json: o.json,
+            config: o.config,
+            shapes: parseShapes(o.shape),
+            ep: o.ep,
+          }));
+        const { model, lifted, normalization, fileNodes, liftedConstantNodes } = openModel(file);
+        const info = await inspectModel(model, {
+          file,
+          lifted,
+          normalized: normalization.summary,
+          values: o.trace,
+          shapes: parseShapes(o.shape),
+          ep: o.ep,
+          fileNodes,
+          liftedConstantNodes,
+        });
+        print(!!o.json, info, () => {
+          const lines = [
+            `${file}  (${formatBytes(info.fileBytes ?? 0)}, IR ${info.irVersion}, opset ${info.opset}${info.producer ? `, ${info.producer}` : ''})`,
+            ...info.inputs.map((t) => `  input   ${t.name}: ${t.dtype}${formatShape(t.shape)}`),
+            ...info.outputs.map((t) => `  output  ${t.name}: ${t.dtype}${formatShape(t.shape)}`),
+            `  nodes   ${info.nodes}${info.liftedConstantNodes ? ` (${info.liftedConstantNodes} Constant lifted to initializers${info.loadedNodes !== undefined ? `, ${info.loadedNodes} once opened` : ''})` : info.loadedNodes !== undefined ? ` (${info.loadedNodes} once opened)` : ''}   params ${formatCount(info.params)}   MACs ${info.macs === null ? 'unknown' : formatCount(info.macs)}   weights ${formatBytes(info.sizeBytes)}`,
+            `  ops     ${Object.entries(info.opTypes)
+              .sort((a, b) => b[1] - a[1])
+              .map(([k, v]) => `${k}×${v}`)
+              .join(' ')}`,
+          ];
+          for (const line of info.normalized ?? []) lines.push(`  note    normalized on load: ${line}`);
+          if (info.controlFlow.length) lines.push(`  control flow / recurrent ops: ${info.controlFlow.join(', ')}`);
+          if (info.traceError)
+            lines.push(`  trace failed: ${errorLine({ name: 'TraceError', message: info.traceError })}`);
+          if (info.values)
+            lines.push(
+              table([['value', 'dtype', 'shape'], ...info.values.map((v) => [v.name, v.dtype, formatShape(v.shape)])]),
+            );
+          return lines.join('\n');
+        });
+        if (info.traceError && !o.allowTraceFailure) {
+          const message = `${file} loads but cannot be traced, so MACs and shapes are unknown (--allow-trace-failure makes this a warning): ${info.traceError}`;
+          process.stderr.write(`${errorLine({ name: 'TraceError', message })}\n`);
+          commandExit = 1;
+        }
+      },
+    );
 }
 
 function addBenchCommand(program: Command): void {
@@ -168,24 +210,29 @@ function addBenchCommand(program: Command): void {
     .option('--json', 'print one JSON object')
     .addOption(shapeOption())
     .addOption(epOption())
-    .action(async (file: string, o: { runs: string; warmup: string; threads?: string; json?: boolean; shape?: string[]; ep: string }) => {
-      const { model } = openModel(file);
-      const r = await benchmark(model, {
-        runs: Number(o.runs),
-        warmup: Number(o.warmup),
-        threads: o.threads ? Number(o.threads) : undefined,
-        shapes: parseShapes(o.shape),
-        ep: o.ep,
-      });
-      const { samples: _samples, ...summary } = r;
-      print(!!o.json, summary, () =>
-        [
-          `${file} on ${r.ep}${r.fallback ? ` (${r.fallback.reason})` : ''}, ${r.threads} thread(s), ${r.runs} runs after ${r.warmup} warm-up`,
-          `  p50 ${formatMs(r.p50)}   p90 ${formatMs(r.p90)}   p99 ${formatMs(r.p99)}   mean ${formatMs(r.mean)}   min ${formatMs(r.min)}`,
-          `  cpu ${r.cpu.model}; avx2 ${r.cpu.flags.avx2}, avx512f ${r.cpu.flags.avx512f}, vnni ${r.cpu.flags.avx512_vnni || r.cpu.flags.avx_vnni}`,
-        ].join('\n'),
-      );
-    });
+    .action(
+      async (
+        file: string,
+        o: { runs: string; warmup: string; threads?: string; json?: boolean; shape?: string[]; ep: string },
+      ) => {
+        const { model } = openModel(file);
+        const r = await benchmark(model, {
+          runs: Number(o.runs),
+          warmup: Number(o.warmup),
+          threads: o.threads ? Number(o.threads) : undefined,
+          shapes: parseShapes(o.shape),
+          ep: o.ep,
+        });
+        const { samples: _samples, ...summary } = r;
+        print(!!o.json, summary, () =>
+          [
+            `${file} on ${r.ep}${r.fallback ? ` (${r.fallback.reason})` : ''}, ${r.threads} thread(s), ${r.runs} runs after ${r.warmup} warm-up`,
+            `  p50 ${formatMs(r.p50)}   p90 ${formatMs(r.p90)}   p99 ${formatMs(r.p99)}   mean ${formatMs(r.mean)}   min ${formatMs(r.min)}`,
+            `  cpu ${r.cpu.model}; avx2 ${r.cpu.flags.avx2}, avx512f ${r.cpu.flags.avx512f}, vnni ${r.cpu.flags.avx512_vnni || r.cpu.flags.avx_vnni}`,
+          ].join('\n'),
+        );
+      },
+    );
 }
 
 function addProvidersCommand(program: Command): void {
@@ -195,19 +242,40 @@ function addProvidersCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const list = listProviders();
-      print(!!o.json, list, () => table([['provider', 'bundled', 'available', 'note'], ...list.map((p) => [p.name, String(p.bundled), String(p.available), p.reason ?? ''])]));
+      print(!!o.json, list, () =>
+        table([
+          ['provider', 'bundled', 'available', 'note'],
+          ...list.map((p) => [p.name, String(p.bundled), String(p.available), p.reason ?? '']),
+        ]),
+      );
     });
 }
 
 function addPruneCommand(program: Command): void {
   program
     .command('prune')
-    .description('pruning with an NNI config list (one-shot, or while training on --data): writes simulated.onnx and plan.json, prints per-target sparsity')
+    .description(
+      'pruning with an NNI config list (one-shot, or while training on --data): writes simulated.onnx and plan.json, prints per-target sparsity',
+    )
     .argument('<model>', 'path to a .onnx file')
     .requiredOption('--config <file>', 'config list (JSON array, NNI 3.0 keys)')
-    .addOption(new Option('--pruner <name>', `pruner: ${describeChoices('pruner')}; slim, taylor, movement, linear and agp train on --data`).choices(PRUNERS).default('l1'))
-    .option('--data <path>', 'training data of slim, taylor, movement, linear, agp: a folder of IDX files, an .npz, or a folder of images per class')
-    .addOption(new Option('--inner <name>', 'linear / agp: the pruner whose goals are scheduled (default l1)').choices([...SCHEDULABLE_PRUNERS]))
+    .addOption(
+      new Option(
+        '--pruner <name>',
+        `pruner: ${describeChoices('pruner')}; slim, taylor, movement, linear and agp train on --data`,
+      )
+        .choices(PRUNERS)
+        .default('l1'),
+    )
+    .option(
+      '--data <path>',
+      'training data of slim, taylor, movement, linear, agp: a folder of IDX files, an .npz, or a folder of images per class',
+    )
+    .addOption(
+      new Option('--inner <name>', 'linear / agp: the pruner whose goals are scheduled (default l1)').choices([
+        ...SCHEDULABLE_PRUNERS,
+      ]),
+    )
     .option('--training-steps <n>', 'slim / taylor: optimizer steps before the masks (default 100)', count(1))
     .option('--interval-steps <n>', 'linear / agp: steps between mask updates (default 50)', count(1))
     .option('--total-times <n>', 'linear / agp: number of updates (default 10)', count(1))
@@ -222,21 +290,52 @@ function addPruneCommand(program: Command): void {
     .option('--round-to <n>', 'with --speedup: keep channel counts at multiples of n', count(1))
     .addOption(shapeOption())
     .option('--json', 'print JSON')
-    .action(async (model: string, o: { config: string; pruner: PruneCommandOptions['pruner']; data?: string; out?: string; json?: boolean; speedup?: boolean; roundTo?: number; shape?: string[] } & NonNullable<PruneCommandOptions['training']>) => {
-      const { config, pruner, data, out, json, speedup, roundTo, shape, ...training } = o;
-      await pruneCommand({ model, config, pruner, data, training, out, json, speedup, roundTo, shapes: parseShapes(shape) });
-    });
-
+    .action(
+      async (
+        model: string,
+        o: {
+          config: string;
+          pruner: PruneCommandOptions['pruner'];
+          data?: string;
+          out?: string;
+          json?: boolean;
+          speedup?: boolean;
+          roundTo?: number;
+          shape?: string[];
+        } & NonNullable<PruneCommandOptions['training']>,
+      ) => {
+        const { config, pruner, data, out, json, speedup, roundTo, shape, ...training } = o;
+        await pruneCommand({
+          model,
+          config,
+          pruner,
+          data,
+          training,
+          out,
+          json,
+          speedup,
+          roundTo,
+          shapes: parseShapes(shape),
+        });
+      },
+    );
 }
 
 function addSensitivityCommand(program: Command): void {
   program
     .command('sensitivity')
-    .description('prune each prunable layer / dependency group alone at each ratio, speed up, and measure accuracy and latency (worker pool)')
+    .description(
+      'prune each prunable layer / dependency group alone at each ratio, speed up, and measure accuracy and latency (worker pool)',
+    )
     .argument('<model>', 'path to a .onnx file')
-    .requiredOption('--data <path>', 'labelled data: a folder of IDX files, an .npz, or image folders (its test split when it has one)')
+    .requiredOption(
+      '--data <path>',
+      'labelled data: a folder of IDX files, an .npz, or image folders (its test split when it has one)',
+    )
     .option('--ratios <list>', 'sparsity ratios in (0, 1), comma-separated (default 0.1,…,0.9)', ratioList)
-    .addOption(new Option('--pruner <name>', `one-shot pruner: ${SCAN_PRUNERS.join(', ')}`).choices(SCAN_PRUNERS).default('l1'))
+    .addOption(
+      new Option('--pruner <name>', `one-shot pruner: ${SCAN_PRUNERS.join(', ')}`).choices(SCAN_PRUNERS).default('l1'),
+    )
     .addOption(epOption())
     .option('--eval-count <n>', 'evaluation subset: this many samples, a seeded choice (default 1000)', count(1))
     .option('--batch-size <n>', 'evaluation and latency batch size (default 64)', count(1))
@@ -246,16 +345,36 @@ function addSensitivityCommand(program: Command): void {
     .addOption(shapeOption())
     .option('--out <dir>', 'output folder for sensitivity.json (default <model stem>-sensitivity)')
     .option('--json', 'print JSON')
-    .action(async (model: string, o: { data: string; ratios?: number[]; pruner: string; ep: string; evalCount?: number; batchSize?: number; seed?: number; workers?: number; latencyRuns?: number; shape?: string[]; out?: string; json?: boolean }) => {
-      const { shape, ...rest } = o;
-      await sensitivityCommand({ model, ...rest, ...(shape ? { shapes: parseShapes(shape) } : {}) });
-    });
+    .action(
+      async (
+        model: string,
+        o: {
+          data: string;
+          ratios?: number[];
+          pruner: string;
+          ep: string;
+          evalCount?: number;
+          batchSize?: number;
+          seed?: number;
+          workers?: number;
+          latencyRuns?: number;
+          shape?: string[];
+          out?: string;
+          json?: boolean;
+        },
+      ) => {
+        const { shape, ...rest } = o;
+        await sensitivityCommand({ model, ...rest, ...(shape ? { shapes: parseShapes(shape) } : {}) });
+      },
+    );
 }
 
 function addAllocateCommand(program: Command): void {
   program
     .command('diff')
-    .description('before / after graph diff: widths changed per node (pruned channels), removed nodes (folded BNs), inserted Q/DQ nodes')
+    .description(
+      'before / after graph diff: widths changed per node (pruned channels), removed nodes (folded BNs), inserted Q/DQ nodes',
+    )
     .argument('<original>', 'the original .onnx')
     .argument('<compressed>', 'the compressed .onnx (compact, quantized, or a run export)')
     .option('--json', 'print JSON')
@@ -265,7 +384,9 @@ function addAllocateCommand(program: Command): void {
 
   program
     .command('allocate')
-    .description('per-layer sparsities from a sensitivity scan for a budget (2x, 3.5ms, macs=20M, params=10k) within an accuracy drop; writes an NNI config list')
+    .description(
+      'per-layer sparsities from a sensitivity scan for a budget (2x, 3.5ms, macs=20M, params=10k) within an accuracy drop; writes an NNI config list',
+    )
     .argument('<scan>', 'a sensitivity.json written by studio sensitivity')
     .requiredOption('--budget <target>', 'speedup (2x), latency (3.5ms), macs=<n> or params=<n>')
     .requiredOption('--max-drop <x>', 'largest predicted top-1 drop allowed (e.g. 0.02)', fraction)
@@ -273,32 +394,68 @@ function addAllocateCommand(program: Command): void {
     .option('--verify', 'prune + speed up with the allocation and measure latency and accuracy beside the prediction')
     .option('--out <dir>', 'output folder for config-list.json and allocation.json (default ./allocation)')
     .option('--json', 'print JSON')
-    .action(async (scan: string, o: { budget: string; maxDrop: number; roundTo?: number; verify?: boolean; out?: string; json?: boolean }) => {
-      await allocateCommand({ scan, ...o });
-    });
+    .action(
+      async (
+        scan: string,
+        o: { budget: string; maxDrop: number; roundTo?: number; verify?: boolean; out?: string; json?: boolean },
+      ) => {
+        await allocateCommand({ scan, ...o });
+      },
+    );
 }
 
 function addQuantizeCommand(program: Command): void {
   program
     .command('quantize')
-    .description('quantization: calibrate (ptq) or train (qat, lsq, lsqplus, dorefa, bnn), export QDQ that ORT fuses, report accuracy / size / latency')
+    .description(
+      'quantization: calibrate (ptq) or train (qat, lsq, lsqplus, dorefa, bnn), export QDQ that ORT fuses, report accuracy / size / latency',
+    )
     .argument('<model>', 'path to a .onnx file')
     .addOption(new Option('--quantizer <name>', `quantizer: ${describeChoices('quantizer')}`).choices(QUANTIZERS))
-    .option('--data <path>', 'labelled training data of a trained quantizer: IDX images (labels beside), .npy, .npz or an IDX folder')
+    .option(
+      '--data <path>',
+      'labelled training data of a trained quantizer: IDX images (labels beside), .npy, .npz or an IDX folder',
+    )
     .option('--epochs <n>', 'trained quantizers: epochs (default 1)', count(1))
-    .addOption(new Option('--optimizer <name>', 'trained quantizers: optimizer (default adam)').choices(['sgd', 'adam', 'adamw']))
+    .addOption(
+      new Option('--optimizer <name>', 'trained quantizers: optimizer (default adam)').choices([
+        'sgd',
+        'adam',
+        'adamw',
+      ]),
+    )
     .option('--lr <x>', 'trained quantizers: learning rate (default 1e-4)', positive)
     .option('--batch-size <n>', 'trained quantizers: batch size (default 64)', count(1))
-    .option('--quant-start-step <n>', 'qat: optimizer steps in float before fake quantization starts (default 0)', count(0))
-    .addOption(new Option('--init <how>', "lsq / lsqplus: initial scales, 'mean' (2·mean|x|/√qmax) or 'nni' (0.01)").choices(['mean', 'nni']))
-    .option('--config <file>', 'config list (default: the ORT CPU recommendation, uint8 activations / int8 per-channel weights)')
-    .option('--calib <data>', 'calibration data: IDX images, .npy, .npz or an IDX folder (absent: dynamic quantization)')
-    .addOption(new Option('--observer <kind>', `activation observer (ptq): ${describeChoices('observer')}`).choices(OBSERVERS))
+    .option(
+      '--quant-start-step <n>',
+      'qat: optimizer steps in float before fake quantization starts (default 0)',
+      count(0),
+    )
+    .addOption(
+      new Option('--init <how>', "lsq / lsqplus: initial scales, 'mean' (2·mean|x|/√qmax) or 'nni' (0.01)").choices([
+        'mean',
+        'nni',
+      ]),
+    )
+    .option(
+      '--config <file>',
+      'config list (default: the ORT CPU recommendation, uint8 activations / int8 per-channel weights)',
+    )
+    .option(
+      '--calib <data>',
+      'calibration data: IDX images, .npy, .npz or an IDX folder (absent: dynamic quantization)',
+    )
+    .addOption(
+      new Option('--observer <kind>', `activation observer (ptq): ${describeChoices('observer')}`).choices(OBSERVERS),
+    )
     .option('--eval <data>', 'labelled evaluation data')
     .option('--calib-count <n>', 'calibration samples (default 500)', count(1))
     .option('--eval-count <n>', 'evaluation samples (default 2000)', count(1))
     .option('--max-drop <x>', 'accuracy-controlled fallback: largest top-1 drop allowed (e.g. 0.005)', fraction)
-    .option('--latency-aware', 'ptq: keep in fp32 the layers (or the whole model) where int8 measures slower than fp32 here')
+    .option(
+      '--latency-aware',
+      'ptq: keep in fp32 the layers (or the whole model) where int8 measures slower than fp32 here',
+    )
     .option('--threads <n>', 'threads for evaluation and latency', count(1))
     .option('--out <dir>', 'output folder for <stem>.int8.onnx and its calibration table')
     .addOption(shapeOption())
@@ -321,14 +478,25 @@ function addTrainCommand(program: Command): void {
     .option('--momentum <x>', 'SGD momentum', fraction)
     .option('--weight-decay <x>', 'weight decay', nonNegative)
     .option('--batch-size <n>', 'batch size', count(1))
-    .addOption(new Option('--schedule <kind>', 'learning-rate schedule (linear: down to 0 over the run)').choices(['constant', 'step', 'cosine', 'linear']))
+    .addOption(
+      new Option('--schedule <kind>', 'learning-rate schedule (linear: down to 0 over the run)').choices([
+        'constant',
+        'step',
+        'cosine',
+        'linear',
+      ]),
+    )
     .option('--step-size <n>', 'steps between decays of the step schedule', count(1))
     .option('--warmup-steps <n>', 'linear warm-up steps', count(0))
     .option('--clip-grad-norm <x>', 'clip gradients to this global norm', positive)
     .option('--seed <n>', 'seed of shuffling and initialisation', count(0))
     .option('--threads <n>', 'ORT intra-op threads', count(1))
     .option('--max-steps <n>', 'stop after this many optimizer steps', count(1))
-    .option('--steps-per-run <k>', 'optimizer steps per ORT call, in an ONNX Loop (default 8; 1 = one step per call)', count(1))
+    .option(
+      '--steps-per-run <k>',
+      'optimizer steps per ORT call, in an ONNX Loop (default 8; 1 = one step per call)',
+      count(1),
+    )
     .addOption(new Option('--init <how>', "'he' trains from scratch; 'keep' fine-tunes").choices(['keep', 'he']))
     .option('--resume <checkpoint>', 'continue from a checkpoint')
     .option('--out <dir>', 'output folder (model.onnx, checkpoint, metrics.json)')
@@ -341,14 +509,20 @@ function addTrainCommand(program: Command): void {
 function addDistillCommand(program: Command): void {
   program
     .command('distill')
-    .description('train a student with a teacher’s forward inside each training step (logits KD or layer-wise distillation)')
+    .description(
+      'train a student with a teacher’s forward inside each training step (logits KD or layer-wise distillation)',
+    )
     .argument('<student>', 'the student .onnx (e.g. pruned and sped up)')
     .requiredOption('--teacher <path>', 'the teacher .onnx (its inputs must match the student’s)')
     .requiredOption('--data <path>', 'a folder of IDX files, an .npz, or a folder of images per class')
     .addOption(new Option('--distiller <name>', describeChoices('distiller')).choices(DISTILLERS).default('logits'))
     .option('--config <file>', 'distillation config list (layer-wise distillers: targets, link, lambda, apply_method)')
     .option('--temperature <x>', 'logits: softmax temperature (default 2)', positive)
-    .option('--alpha <x>', 'logits: weight of the distillation term, loss = (1 − α)·task + α·T²·KL (default 0.5)', fraction)
+    .option(
+      '--alpha <x>',
+      'logits: weight of the distillation term, loss = (1 − α)·task + α·T²·KL (default 0.5)',
+      fraction,
+    )
     .option('--origin-loss-lambda <x>', 'layer-wise: weight of the task loss (default 1)', nonNegative)
     .option('--epochs <n>', 'epochs', count(1))
     .addOption(new Option('--optimizer <name>', 'sgd, adam or adamw').choices(['sgd', 'adam', 'adamw']))
@@ -395,9 +569,24 @@ function addRunsCommand(program: Command): void {
     .option('--order <order>', 'asc or desc')
     .option('--limit <n>', 'list: at most n runs')
     .option('--overwrite', 'export: replace files already in the folder')
-    .action(async (action: string, args: string[], o: { json?: boolean; status?: string; tag?: string; text?: string; sort?: string; order?: 'asc' | 'desc'; limit?: string; overwrite?: boolean }) => {
-      commandExit = await runsCommand(action, args, { ...o, limit: o.limit ? Number(o.limit) : undefined });
-    });
+    .action(
+      async (
+        action: string,
+        args: string[],
+        o: {
+          json?: boolean;
+          status?: string;
+          tag?: string;
+          text?: string;
+          sort?: string;
+          order?: 'asc' | 'desc';
+          limit?: string;
+          overwrite?: boolean;
+        },
+      ) => {
+        commandExit = await runsCommand(action, args, { ...o, limit: o.limit ? Number(o.limit) : undefined });
+      },
+    );
 }
 
 function addResumeCommand(program: Command): void {
@@ -421,7 +610,11 @@ function addWebCommand(program: Command): void {
       return n;
     })
     .option('--dev', "serve the renderer through Vite's dev middleware")
-    .option('--export-root <dir>', 'a folder exports may be written into (repeatable; default: exports/ in the app data folder and the exportRoots of settings.json)', collect)
+    .option(
+      '--export-root <dir>',
+      'a folder exports may be written into (repeatable; default: exports/ in the app data folder and the exportRoots of settings.json)',
+      collect,
+    )
     .action(async (o: { port?: number; dev?: boolean; exportRoot?: string[] }) => {
       await webCommand({ port: o.port, dev: o.dev, exportRoots: o.exportRoot });
       await new Promise<never>(() => {});
@@ -448,11 +641,22 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(debug ? argv.filter((a, i) => i < 2 || a !== '--debug') : argv);
     return commandExit;
   } catch (e) {
-    const err = (e instanceof Error ? e : new Error(String(e))) as Error & { code?: string; exitCode?: number; syscall?: string };
+    const err = (e instanceof Error ? e : new Error(String(e))) as Error & {
+      code?: string;
+      exitCode?: number;
+      syscall?: string;
+    };
     if (typeof err.code === 'string' && err.code.startsWith('commander.')) return err.exitCode ?? 1;
     const stack = debug && err.stack ? `\n${err.stack}` : '';
     // Named errors of this project (and of its libraries) carry a code; Node's own ERR_* codes mark bugs.
-    if (e instanceof StudioError || (err.name.endsWith('Error') && err.name !== 'Error' && typeof err.code === 'string' && !err.code.startsWith('ERR_') && !err.syscall)) {
+    if (
+      e instanceof StudioError ||
+      (err.name.endsWith('Error') &&
+        err.name !== 'Error' &&
+        typeof err.code === 'string' &&
+        !err.code.startsWith('ERR_') &&
+        !err.syscall)
+    ) {
       process.stderr.write(`${errorLine(err)}${stack}\n`);
       return 1;
     }
@@ -462,7 +666,9 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     // A bug: one line, and the stack only on request.
-    process.stderr.write(`${errorLine(err)}${stack || ' (unexpected: run the same command with --debug for the stack trace, and report it)'}\n`);
+    process.stderr.write(
+      `${errorLine(err)}${stack || ' (unexpected: run the same command with --debug for the stack trace, and report it)'}\n`,
+    );
     return 2;
   }
 }

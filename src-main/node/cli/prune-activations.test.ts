@@ -27,7 +27,12 @@ const modelPath = join(dir, 'classifier.onnx');
 saveModelFile(classifier(), modelPath);
 const configList = [
   { op_names: ['fc'], sparse_ratio: 0.5 },
-  { op_types: ['Softmax'], target_names: ['_input_'], apply_method: 'add', target_settings: { _input_: { align: { module_name: 'fc', target_name: 'weight', dims: [0] } } } },
+  {
+    op_types: ['Softmax'],
+    target_names: ['_input_'],
+    apply_method: 'add',
+    target_settings: { _input_: { align: { module_name: 'fc', target_name: 'weight', dims: [0] } } },
+  },
 ];
 const configPath = join(dir, 'softmax.json');
 writeFileSync(configPath, JSON.stringify(configList));
@@ -56,9 +61,16 @@ describe('activation targets from a config file', () => {
   it('the prune step of a plan does the same', async () => {
     const plan = parsePlan({ model: modelPath, steps: [{ kind: 'prune', pruner: 'l2', configList }] });
     const r = await pruneStep({
-      runId: 't', index: 0, step: plan.steps[0] as PruneStep, plan, inputModel: modelPath,
-      checkpointDir: mkdtempSync(join(dir, 'step-')), token: new CancellationSource().token,
-      progress: () => {}, metric: () => {}, log: () => {},
+      runId: 't',
+      index: 0,
+      step: plan.steps[0] as PruneStep,
+      plan,
+      inputModel: modelPath,
+      checkpointDir: mkdtempSync(join(dir, 'step-')),
+      token: new CancellationSource().token,
+      progress: () => {},
+      metric: () => {},
+      log: () => {},
     });
     expect(r.summary).toMatchObject({ targets: 3 });
     await checkSimulated(r.outputModel!);

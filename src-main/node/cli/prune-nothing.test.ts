@@ -41,6 +41,8 @@ describe('a prune + speedup that removes nothing', () => {
     writeFileSync(cfg, JSON.stringify([{ op_names: ['conv2'], sparse_ratio: 0.5 }]));
     const r = await pruneCommand({ model, config: cfg, pruner: 'l1', out: join(dir, 'b'), speedup: true }, capture());
     expect(r.speedup!.macs_after).toBe(r.speedup!.macs_before);
-    expect(r.speedup!.warnings[0]).toMatch(/^nothing was removed: the 3 channels the masks ask to remove all stay — group \S+ \(conv2\): .*graph output/);
+    expect(r.speedup!.warnings[0]).toMatch(
+      /^nothing was removed: the 3 channels the masks ask to remove all stay — group \S+ \(conv2\): .*graph output/,
+    );
   });
 });

@@ -38,13 +38,20 @@ writeFileSync(config, JSON.stringify([{ op_types: ['Conv'], sparse_ratio: 0.5, d
 describe('prune with dynamic spatial dims', () => {
   it('refuses by name when nothing sizes them, and writes nothing', async () => {
     const out = join(dir, 'refused');
-    await expect(pruneCommand({ model, config, pruner: 'l1', out, speedup: true }, quiet)).rejects.toThrow(DynamicDimsError);
-    await expect(pruneCommand({ model, config, pruner: 'l1', out }, quiet)).rejects.toThrow(/input "x" dims "height" \(axis 2\), "width" \(axis 3\).*--shape x=1,3,<height>,<width>/);
+    await expect(pruneCommand({ model, config, pruner: 'l1', out, speedup: true }, quiet)).rejects.toThrow(
+      DynamicDimsError,
+    );
+    await expect(pruneCommand({ model, config, pruner: 'l1', out }, quiet)).rejects.toThrow(
+      /input "x" dims "height" \(axis 2\), "width" \(axis 3\).*--shape x=1,3,<height>,<width>/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
   it('prunes and speeds up at the given --shape', async () => {
-    const r = await pruneCommand({ model, config, pruner: 'l1', out: join(dir, 'ok'), speedup: true, shapes: { x: [1, 3, 20, 12] } }, quiet);
+    const r = await pruneCommand(
+      { model, config, pruner: 'l1', out: join(dir, 'ok'), speedup: true, shapes: { x: [1, 3, 20, 12] } },
+      quiet,
+    );
     expect(r.speedup!.max_rel_err).toBeLessThan(1e-4);
     expect(r.speedup!.macs_after).toBeLessThan(r.speedup!.macs_before);
     // traced at 20×12 (240 positions): conv1 16·27 and conv2 16·144 MACs per position, the head 16·4
@@ -53,13 +60,25 @@ describe('prune with dynamic spatial dims', () => {
 
   it('studio prune --shape on the command line', async () => {
     const bin = join(import.meta.dirname, '..', '..', '..', 'bin', 'studio.mjs');
-    const run = (...args: string[]) => promisify(execFile)(process.execPath, [bin, 'prune', model, '--config', config, '--speedup', '--json', ...args]).then(
-      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-    );
+    const run = (...args: string[]) =>
+      promisify(execFile)(process.execPath, [
+        bin,
+        'prune',
+        model,
+        '--config',
+        config,
+        '--speedup',
+        '--json',
+        ...args,
+      ]).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
     const refused = await run('--out', join(dir, 'cli-refused'));
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/dynamic dims that cannot be inferred: input "x" dims "height" \(axis 2\), "width" \(axis 3\)/);
+    expect(refused.stderr).toMatch(
+      /dynamic dims that cannot be inferred: input "x" dims "height" \(axis 2\), "width" \(axis 3\)/,
+    );
     const ok = await run('--out', join(dir, 'cli-ok'), '--shape', 'x=1,3,16,16');
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout).max_rel_err).toBeLessThan(1e-4);

@@ -20,7 +20,14 @@ import { shapesForAutoGroups, wantsAutoGroups } from '../steps/auto-groups.ts';
 import type { Model } from '../../core/ir/index.ts';
 import type { PruneResult } from '../../core/compress/pruning/index.ts';
 import type { TrajectoryPoint } from '../../core/compress/pruning/training.ts';
-import { checkPruneOptions, isTrainingPruner, PRUNE_OPTION_KEYS, TRAINING_PRUNERS, type TrainingPruneOptions, type TrainingPrunerName } from '../../../src-shared/prune-options.ts';
+import {
+  checkPruneOptions,
+  isTrainingPruner,
+  PRUNE_OPTION_KEYS,
+  TRAINING_PRUNERS,
+  type TrainingPruneOptions,
+  type TrainingPrunerName,
+} from '../../../src-shared/prune-options.ts';
 import { loadDataset } from '../train/data.ts';
 import { trainingPrune } from '../train/prune.ts';
 import { withTargetShapes } from '../steps/target-shapes.ts';
@@ -88,8 +95,12 @@ const processIO: CommandIO = {
  */
 export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = processIO): Promise<PruneCommandResult> {
   const training = isTrainingPruner(opts.pruner);
-  const Pruner = !training && Object.hasOwn(PRUNER_CLASSES, opts.pruner) ? PRUNER_CLASSES[opts.pruner as OneShotPrunerName] : undefined;
-  if (!Pruner && !training) throw new PruneCommandError(unknownCompressorMessage('pruner', opts.pruner), { pruner: opts.pruner });
+  const Pruner =
+    !training && Object.hasOwn(PRUNER_CLASSES, opts.pruner)
+      ? PRUNER_CLASSES[opts.pruner as OneShotPrunerName]
+      : undefined;
+  if (!Pruner && !training)
+    throw new PruneCommandError(unknownCompressorMessage('pruner', opts.pruner), { pruner: opts.pruner });
   checkTrainingOptions(opts);
   const configList = readConfigList(opts.config);
   const { model, normalization } = openModel(opts.model);
@@ -102,9 +113,21 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   let r: PruneResult & { diagnostics: Diagnostic[]; model?: Model; trajectory?: TrajectoryPoint[] };
   if (training) {
     const { train } = await loadDataset(opts.data!);
-    r = await withTargetShapes(model, autoShapes, opts.shapes, (s) => trainingPrune(model, configList, train, { ...opts.training, pruner: opts.pruner as TrainingPrunerName, shapes: s, modelName: stem }));
+    r = await withTargetShapes(model, autoShapes, opts.shapes, (s) =>
+      trainingPrune(model, configList, train, {
+        ...opts.training,
+        pruner: opts.pruner as TrainingPrunerName,
+        shapes: s,
+        modelName: stem,
+      }),
+    );
   } else {
-    const pruner = await withTargetShapes(model, autoShapes, opts.shapes, (s) => new Pruner!(model, configList, undefined, { modelName: stem, shapes: s }));
+    const pruner = await withTargetShapes(
+      model,
+      autoShapes,
+      opts.shapes,
+      (s) => new Pruner!(model, configList, undefined, { modelName: stem, shapes: s }),
+    );
     r = { ...(await pruner.compress()), diagnostics: pruner.diagnostics };
   }
   const { masks, applyMethods, plan } = r;
@@ -116,11 +139,21 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   const simulated = simulate(base, masks, { applyMethods });
   saveModelFile(simulated, simulatedPath);
   writeFileSync(planPath, planToJson(plan));
-  const result: PruneCommandResult = { outDir, simulatedPath, planPath, targets: plan.targets, diagnostics: r.diagnostics, trajectory: r.trajectory };
+  const result: PruneCommandResult = {
+    outDir,
+    simulatedPath,
+    planPath,
+    targets: plan.targets,
+    diagnostics: r.diagnostics,
+    trajectory: r.trajectory,
+  };
   if (opts.speedup) {
     const sp = await speedupCommand({ model: base, masks, applyMethods, out: outDir, roundTo: opts.roundTo, shapes });
     result.speedup = sp.json;
-    if (opts.json) io.stdout(`${JSON.stringify({ model: opts.model, pruner: opts.pruner, simulated: simulatedPath, plan: planPath, ...sp.json }, null, 2)}\n`);
+    if (opts.json)
+      io.stdout(
+        `${JSON.stringify({ model: opts.model, pruner: opts.pruner, simulated: simulatedPath, plan: planPath, ...sp.json }, null, 2)}\n`,
+      );
     else {
       printReport(result, io);
       io.stdout(sp.text);
@@ -146,35 +179,67 @@ const FLAGS: Record<keyof TrainingPruneOptions, string> = {
 
 /** Training options only with a pruner that reads them, data with the ones that train, and the checks between them. */
 function checkTrainingOptions(opts: PruneCommandOptions): void {
-  const given = Object.entries(opts.training ?? {}).filter(([, v]) => v !== undefined).map(([k]) => k);
+  const given = Object.entries(opts.training ?? {})
+    .filter(([, v]) => v !== undefined)
+    .map(([k]) => k);
   if (!isTrainingPruner(opts.pruner)) {
-    if (opts.data) throw new PruneCommandError(`--data is read only by the pruners that train (${TRAINING_PRUNERS.join(', ')}); ${opts.pruner} is one-shot`, { option: '--data' });
+    if (opts.data)
+      throw new PruneCommandError(
+        `--data is read only by the pruners that train (${TRAINING_PRUNERS.join(', ')}); ${opts.pruner} is one-shot`,
+        { option: '--data' },
+      );
     const k = given[0];
-    if (k) throw new PruneCommandError(`${FLAGS[k as keyof TrainingPruneOptions] ?? `--${k}`} is read only by the pruners that train; ${opts.pruner} is one-shot`, { option: k });
+    if (k)
+      throw new PruneCommandError(
+        `${FLAGS[k as keyof TrainingPruneOptions] ?? `--${k}`} is read only by the pruners that train; ${opts.pruner} is one-shot`,
+        { option: k },
+      );
     return;
   }
-  if (!opts.data) throw new PruneCommandError(`the ${opts.pruner} pruner trains: give its training data with --data <path>`, { option: '--data' });
+  if (!opts.data)
+    throw new PruneCommandError(`the ${opts.pruner} pruner trains: give its training data with --data <path>`, {
+      option: '--data',
+    });
   const reads = new Set<string>([...PRUNE_OPTION_KEYS[opts.pruner], 'lr', 'batchSize', 'threads']);
   const unread = given.find((k) => !reads.has(k));
-  if (unread) throw new PruneCommandError(`${FLAGS[unread as keyof TrainingPruneOptions]} is not read by the ${opts.pruner} pruner (it reads ${PRUNE_OPTION_KEYS[opts.pruner].map((k) => FLAGS[k]).join(', ')})`, { option: unread });
+  if (unread)
+    throw new PruneCommandError(
+      `${FLAGS[unread as keyof TrainingPruneOptions]} is not read by the ${opts.pruner} pruner (it reads ${PRUNE_OPTION_KEYS[opts.pruner].map((k) => FLAGS[k]).join(', ')})`,
+      { option: unread },
+    );
   const fault = checkPruneOptions(opts.pruner, opts.training ?? {})[0];
   if (fault) throw new PruneCommandError(`${FLAGS[fault.key]}: ${fault.message}`, { option: fault.key });
 }
 
 function printReport(r: PruneCommandResult, io: CommandIO): void {
   for (const d of r.diagnostics) io.stderr(`${d.level}: ${formatDiagnostic(d)}\n`);
-  const rows = r.targets.map((t) => [t.node, t.opType, t.target, t.shape.join('×'), `${(t.sparsity * 100).toFixed(1)}%`, t.applyMethod]);
+  const rows = r.targets.map((t) => [
+    t.node,
+    t.opType,
+    t.target,
+    t.shape.join('×'),
+    `${(t.sparsity * 100).toFixed(1)}%`,
+    t.applyMethod,
+  ]);
   const header = ['node', 'op', 'target', 'shape', 'sparsity', 'method'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   io.stdout(`${[line(header), ...rows.map(line)].join('\n')}\n`);
   const params = r.targets.filter((t) => t.kind === 'parameter' && t.shape.every((d) => typeof d === 'number'));
   const total = params.reduce((a, t) => a + (t.shape as number[]).reduce((x, y) => x * y, 1), 0);
   const masked = params.reduce((a, t) => a + t.sparsity * (t.shape as number[]).reduce((x, y) => x * y, 1), 0);
-  io.stdout(`${r.targets.length} targets; ${Math.round(masked)} of ${total} parameter elements masked (${total ? ((100 * masked) / total).toFixed(1) : '0.0'}%)\n`);
+  io.stdout(
+    `${r.targets.length} targets; ${Math.round(masked)} of ${total} parameter elements masked (${total ? ((100 * masked) / total).toFixed(1) : '0.0'}%)\n`,
+  );
   for (const p of r.trajectory ?? []) {
     const values = Object.values(p.sparsity);
-    io.stdout(`step ${p.step}: goals × ${p.ratio.toFixed(3)}, mean sparsity ${((100 * values.reduce((a, b) => a + b, 0)) / Math.max(1, values.length)).toFixed(1)}%\n`);
+    io.stdout(
+      `step ${p.step}: goals × ${p.ratio.toFixed(3)}, mean sparsity ${((100 * values.reduce((a, b) => a + b, 0)) / Math.max(1, values.length)).toFixed(1)}%\n`,
+    );
   }
   io.stdout(`wrote ${r.simulatedPath}\nwrote ${r.planPath}\n`);
 }

@@ -43,7 +43,18 @@ describe('quantizeCommand', () => {
 
   it('prints a readable report, observer and eval set as asked', async () => {
     const io = capture();
-    await quantizeCommand({ model, calib, calibCount: 100, eval: join(RESOURCES_DIR, 'mnist', 't10k-images-idx3-ubyte.gz'), evalCount: 300, observer: 'percentile', runs: 3 }, io);
+    await quantizeCommand(
+      {
+        model,
+        calib,
+        calibCount: 100,
+        eval: join(RESOURCES_DIR, 'mnist', 't10k-images-idx3-ubyte.gz'),
+        evalCount: 300,
+        observer: 'percentile',
+        runs: 3,
+      },
+      io,
+    );
     expect(io.out).toMatch(/static int8, observer percentile/);
     expect(io.out).toMatch(/accuracy {2}\d+\.\d\d% → \d+\.\d\d% .* on 300 samples of t10k-images-idx3-ubyte.gz/);
     expect(io.out).toMatch(/size {6}.* → .*smaller/);
@@ -64,21 +75,48 @@ describe('quantizeCommand', () => {
 
   it('names bad arguments and calibration data that does not fit', async () => {
     await expect(quantizeCommand({ model, calib, observer: 'kl' }, capture())).rejects.toThrow(QuantizeCommandError);
-    await expect(quantizeCommand({ model, calib, observer: 'kl' }, capture())).rejects.toThrow('unknown observer "kl" (available: minmax, ema, percentile, entropy, mse)');
+    await expect(quantizeCommand({ model, calib, observer: 'kl' }, capture())).rejects.toThrow(
+      'unknown observer "kl" (available: minmax, ema, percentile, entropy, mse)',
+    );
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '[{ op_types: ');
-    await expect(quantizeCommand({ model, calib, config: bad }, capture())).rejects.toThrow(/config list ".*bad\.json" is not JSON/);
+    await expect(quantizeCommand({ model, calib, config: bad }, capture())).rejects.toThrow(
+      /config list ".*bad\.json" is not JSON/,
+    );
     const img = join(dir, 'rgb.npy');
     const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 8, 8), }".padEnd(117, ' ') + '\n';
-    writeFileSync(img, Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY\x01\x00', 'latin1'), Buffer.from([header.length, 0]), Buffer.from(header, 'latin1'), Buffer.alloc(3 * 64 * 4)]));
+    writeFileSync(
+      img,
+      Buffer.concat([
+        Buffer.from([0x93]),
+        Buffer.from('NUMPY\x01\x00', 'latin1'),
+        Buffer.from([header.length, 0]),
+        Buffer.from(header, 'latin1'),
+        Buffer.alloc(3 * 64 * 4),
+      ]),
+    );
     const err = await quantizeCommand({ model, calib: img }, capture()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CalibrationDataError);
-    expect((err as Error).message).toMatch(/input "input" expects float32\[.*,1,28,28\], but calibration data rgb.npy holds samples of \[3,8,8\]/);
+    expect((err as Error).message).toMatch(
+      /input "input" expects float32\[.*,1,28,28\], but calibration data rgb.npy holds samples of \[3,8,8\]/,
+    );
   });
 
   it('trains with --quantizer (qat on the example): deployed = simulated, integer kernels, the run in the report', async () => {
     const io = capture();
-    const r = await quantizeCommand({ model, quantizer: 'qat', data: calib, lr: 2e-5, quantStartStep: 5, eval: join(RESOURCES_DIR, 'mnist', 't10k-images-idx3-ubyte.gz'), evalCount: 1000, runs: 3 }, io);
+    const r = await quantizeCommand(
+      {
+        model,
+        quantizer: 'qat',
+        data: calib,
+        lr: 2e-5,
+        quantStartStep: 5,
+        eval: join(RESOURCES_DIR, 'mnist', 't10k-images-idx3-ubyte.gz'),
+        evalCount: 1000,
+        runs: 3,
+      },
+      io,
+    );
     expect(r.mode).toBe('trained');
     expect(r.training!.steps).toBe(156); // one epoch of 10 000 samples at batch 64
     expect(Math.abs(r.training!.simulated - r.accuracy!.after)).toBeLessThanOrEqual(0.001);
@@ -89,12 +127,24 @@ describe('quantizeCommand', () => {
   });
 
   it('names flags the chosen quantizer does not read, and a trained quantizer without --data', async () => {
-    await expect(quantizeCommand({ model, quantizer: 'lsq' }, capture())).rejects.toThrow('the lsq quantizer trains: give its labelled training data with --data');
-    await expect(quantizeCommand({ model, quantizer: 'qat', data: calib, calib }, capture())).rejects.toThrow('--calib is not read by the qat quantizer');
-    await expect(quantizeCommand({ model, quantizer: 'dorefa', data: calib, quantStartStep: 3 }, capture())).rejects.toThrow('--quant-start-step is not read by the dorefa quantizer: only qat delays quantization');
-    await expect(quantizeCommand({ model, calib, epochs: 2 }, capture())).rejects.toThrow('--epochs is not read by the ptq quantizer');
-    await expect(quantizeCommand({ model, quantizer: 'gptq', calib }, capture())).rejects.toThrow('unknown quantizer "gptq" (available: ptq, qat, lsq, lsqplus, dorefa, bnn)');
-    await expect(quantizeCommand({ model, quantizer: 'qat', data: calib, latencyAware: true }, capture())).rejects.toThrow('--latency-aware is not read by the qat quantizer');
+    await expect(quantizeCommand({ model, quantizer: 'lsq' }, capture())).rejects.toThrow(
+      'the lsq quantizer trains: give its labelled training data with --data',
+    );
+    await expect(quantizeCommand({ model, quantizer: 'qat', data: calib, calib }, capture())).rejects.toThrow(
+      '--calib is not read by the qat quantizer',
+    );
+    await expect(
+      quantizeCommand({ model, quantizer: 'dorefa', data: calib, quantStartStep: 3 }, capture()),
+    ).rejects.toThrow('--quant-start-step is not read by the dorefa quantizer: only qat delays quantization');
+    await expect(quantizeCommand({ model, calib, epochs: 2 }, capture())).rejects.toThrow(
+      '--epochs is not read by the ptq quantizer',
+    );
+    await expect(quantizeCommand({ model, quantizer: 'gptq', calib }, capture())).rejects.toThrow(
+      'unknown quantizer "gptq" (available: ptq, qat, lsq, lsqplus, dorefa, bnn)',
+    );
+    await expect(
+      quantizeCommand({ model, quantizer: 'qat', data: calib, latencyAware: true }, capture()),
+    ).rejects.toThrow('--latency-aware is not read by the qat quantizer');
   });
 
   it('--latency-aware reports which layers stayed fp32 (or the whole model) and returns a model no slower by its measurement', async () => {

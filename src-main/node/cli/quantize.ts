@@ -16,7 +16,13 @@ import type { TrainedQuantizerName } from '../../core/compress/quantization/trai
 import { checkDeployed, isTrainedQuantizer, TRAINED_QUANTIZER_CLASSES } from '../quantize/trained.ts';
 import { latencyAwarePrecision } from '../quantize/mixed.ts';
 import { Evaluator, evaluate, type RunOptions, type ArrayDataset } from '../train/index.ts';
-import { ORT_CPU_STATIC_CONFIG, OBSERVER_KINDS, quantizeDynamic, type CalibrationConfig, type ObserverKind } from '../../core/compress/quantization/index.ts';
+import {
+  ORT_CPU_STATIC_CONFIG,
+  OBSERVER_KINDS,
+  quantizeDynamic,
+  type CalibrationConfig,
+  type ObserverKind,
+} from '../../core/compress/quantization/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { parseConfigList, type Diagnostic } from '../../../src-shared/config/index.ts';
 import { saveModelFile } from '../io/model-file.ts';
@@ -115,7 +121,10 @@ const processIO: CommandIO = {
  * @example await quantizeCommand({ model: 'resources/mnist-cnn.onnx', calib: 'resources/mnist/train-images-idx3-ubyte.gz', out: 'q' });
  * @throws QuantizeCommandError, ModelFileError, ConfigListError, CompressionConfigError, CalibrationDataError (each names the fault)
  */
-export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandIO = processIO): Promise<QuantizeReport> {
+export async function quantizeCommand(
+  opts: QuantizeCommandOptions,
+  io: CommandIO = processIO,
+): Promise<QuantizeReport> {
   const observer = parseObserver(opts.observer);
   const quantizer = parseQuantizer(opts);
   const configList = opts.config ? readConfigList(opts.config) : ORT_CPU_STATIC_CONFIG;
@@ -130,7 +139,8 @@ export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandI
       ? await staticQuantize(model, configList, opts, observer, reduceRange, threads)
       : await dynamicQuantize(model, configList, reduceRange);
   // the built-in config names every op type ORT has kernels for: types this model lacks are not worth a warning
-  if (!opts.config) q.diagnostics = q.diagnostics.filter((d) => d.code !== 'unmatched-op-type' && d.code !== 'empty-selection');
+  if (!opts.config)
+    q.diagnostics = q.diagnostics.filter((d) => d.code !== 'unmatched-op-type' && d.code !== 'empty-selection');
   shapes ??= calibrationShapes(model, q.sampleShape);
   const c = await compareLatency(model, q.model, { threads, runs: opts.runs ?? 30, warmup: 3, shapes });
   const before = encodeModel(model).bytes.length;
@@ -148,7 +158,12 @@ export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandI
     size: { before, after, ratio: before / after },
     latency: { threads, rounds: c.rounds, fp32Ms: c.a.p50, int8Ms: c.b.p50, speedup: 1 / c.roundRatio },
     ...(q.accuracy ? { accuracy: q.accuracy } : {}),
-    fusion: { counts: q.fusion.counts, integerOps: q.fusion.integerOps, floatLinear: q.fusion.floatLinear, unfused: q.fusion.unfused },
+    fusion: {
+      counts: q.fusion.counts,
+      integerOps: q.fusion.integerOps,
+      floatLinear: q.fusion.floatLinear,
+      unfused: q.fusion.unfused,
+    },
     ...(q.fallback ? { fallback: q.fallback } : {}),
     ...(q.mixedPrecision ? { mixedPrecision: q.mixedPrecision } : {}),
     diagnostics: q.diagnostics,
@@ -162,7 +177,9 @@ export async function quantizeCommand(opts: QuantizeCommandOptions, io: CommandI
 /** Input shapes from one calibration sample, when they fit the model's first input as they are (else its declared dims). */
 function calibrationShapes(model: Model, sample: number[] | undefined): Record<string, number[]> {
   const first = inputSpecs(model)[0];
-  const fits = first?.shape?.length === sample?.length && first!.shape!.every((d, i) => typeof d !== 'number' || d < 0 || d === sample![i]);
+  const fits =
+    first?.shape?.length === sample?.length &&
+    first!.shape!.every((d, i) => typeof d !== 'number' || d < 0 || d === sample![i]);
   return resolveInputShapes(model, fits ? { [first!.name]: sample! } : {});
 }
 
@@ -186,36 +203,71 @@ const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}
 /** The quantizer named on the command line, with the flags it does not read refused by name. */
 function parseQuantizer(opts: QuantizeCommandOptions): QuantizerName {
   const name = opts.quantizer ?? 'ptq';
-  if (!(QUANTIZERS as readonly string[]).includes(name)) throw new QuantizeCommandError(unknownCompressorMessage('quantizer', name), { quantizer: name });
+  if (!(QUANTIZERS as readonly string[]).includes(name))
+    throw new QuantizeCommandError(unknownCompressorMessage('quantizer', name), { quantizer: name });
   const given = (k: keyof QuantizeCommandOptions) => opts[k] !== undefined;
   const refuse = (k: keyof QuantizeCommandOptions, why: string) => {
-    if (given(k)) throw new QuantizeCommandError(`${flag(k)} is not read by the ${name} quantizer: ${why}`, { quantizer: name, option: flag(k) });
+    if (given(k))
+      throw new QuantizeCommandError(`${flag(k)} is not read by the ${name} quantizer: ${why}`, {
+        quantizer: name,
+        option: flag(k),
+      });
   };
   if (isTrainedQuantizer(name)) {
-    if (!opts.data) throw new QuantizeCommandError(`the ${name} quantizer trains: give its labelled training data with --data`, { quantizer: name });
-    for (const k of ['calib', 'calibCount', 'maxDrop', 'latencyAware'] as const) refuse(k, 'it trains on --data instead of calibrating');
-    if (opts.observer !== undefined && opts.observer !== 'minmax') refuse('observer', 'it trains on --data instead of calibrating');
+    if (!opts.data)
+      throw new QuantizeCommandError(`the ${name} quantizer trains: give its labelled training data with --data`, {
+        quantizer: name,
+      });
+    for (const k of ['calib', 'calibCount', 'maxDrop', 'latencyAware'] as const)
+      refuse(k, 'it trains on --data instead of calibrating');
+    if (opts.observer !== undefined && opts.observer !== 'minmax')
+      refuse('observer', 'it trains on --data instead of calibrating');
     if (name !== 'qat') refuse('quantStartStep', 'only qat delays quantization');
     if (name !== 'lsq' && name !== 'lsqplus') refuse('init', 'only lsq / lsqplus learn their scales');
   } else {
     for (const k of TRAINING_FLAGS) refuse(k, 'it calibrates (--calib) and does not train');
-    if (opts.latencyAware && !opts.calib) refuse('latencyAware', 'dynamic quantization (no --calib) has no per-layer choice to make');
+    if (opts.latencyAware && !opts.calib)
+      refuse('latencyAware', 'dynamic quantization (no --calib) has no per-layer choice to make');
   }
   return name as QuantizerName;
 }
 
 /** A trained quantizer: train on --data, export, and check deployed = simulated on --eval (or the first 2000 training samples). */
-async function trainedQuantize(model: Model, configList: unknown, name: TrainedQuantizerName, opts: QuantizeCommandOptions, reduceRange: boolean, threads: number): Promise<Quantized> {
+async function trainedQuantize(
+  model: Model,
+  configList: unknown,
+  name: TrainedQuantizerName,
+  opts: QuantizeCommandOptions,
+  reduceRange: boolean,
+  threads: number,
+): Promise<Quantized> {
   const all = await loadSamples(opts.data!);
-  if (!all.labelled) throw new QuantizeCommandError(`${opts.data} has no labels: the ${name} quantizer trains with the task loss`, { data: opts.data });
+  if (!all.labelled)
+    throw new QuantizeCommandError(`${opts.data} has no labels: the ${name} quantizer trains with the task loss`, {
+      data: opts.data,
+    });
   const train = all.slice(0, all.length, basename(all.name));
-  const { evaluation, on } = opts.eval ? await evaluationSet(all, 0, opts) : { evaluation: all.head(opts.evalCount ?? 2000), on: `${basename(all.name)} (training samples)` };
+  const { evaluation, on } = opts.eval
+    ? await evaluationSet(all, 0, opts)
+    : { evaluation: all.head(opts.evalCount ?? 2000), on: `${basename(all.name)} (training samples)` };
   const evalData = evaluation!.slice(0, evaluation!.length, on);
   const kind = opts.optimizer ?? 'adam';
   const lr = opts.lr ?? 1e-4;
   const optimizer = kind === 'sgd' ? { type: 'sgd' as const, lr, momentum: 0.9 } : { type: kind, lr };
-  const evaluator = new Evaluator(model, { train, eval: evalData, optimizer, batchSize: opts.batchSize ?? 64, epochs: opts.epochs ?? 1, seed: 0, threads });
-  const options = { reduceRange, ...(opts.quantStartStep !== undefined ? { quantStartStep: opts.quantStartStep } : {}), ...(opts.init ? { init: opts.init } : {}) };
+  const evaluator = new Evaluator(model, {
+    train,
+    eval: evalData,
+    optimizer,
+    batchSize: opts.batchSize ?? 64,
+    epochs: opts.epochs ?? 1,
+    seed: 0,
+    threads,
+  });
+  const options = {
+    reduceRange,
+    ...(opts.quantStartStep !== undefined ? { quantStartStep: opts.quantStartStep } : {}),
+    ...(opts.init ? { init: opts.init } : {}),
+  };
   const q = new TRAINED_QUANTIZER_CLASSES[name](model, configList, evaluator, options);
   let steps = 0;
   const run: RunOptions = { onProgress: (e) => void (e.type === 'step' && (steps = e.step)), progressEvery: 1 };
@@ -233,13 +285,25 @@ async function trainedQuantize(model: Model, configList: unknown, name: TrainedQ
   };
 }
 
-async function staticQuantize(model: Model, configList: unknown, opts: QuantizeCommandOptions, observer: ObserverKind, reduceRange: boolean, threads: number): Promise<Quantized> {
+async function staticQuantize(
+  model: Model,
+  configList: unknown,
+  opts: QuantizeCommandOptions,
+  observer: ObserverKind,
+  reduceRange: boolean,
+  threads: number,
+): Promise<Quantized> {
   const calibCount = opts.calibCount ?? 500;
   const all = await loadSamples(opts.calib!);
   const calibration = all.head(calibCount);
   const { evaluation, on } = await evaluationSet(all, calibCount, opts);
   const evaluator = imageEvaluator(model, { calibration, ...(evaluation ? { evaluation } : {}), threads });
-  const q = new PTQQuantizer(model, configList, evaluator, { observer, fuse: opts.fuse ?? 'auto', reduceRange, threads });
+  const q = new PTQQuantizer(model, configList, evaluator, {
+    observer,
+    fuse: opts.fuse ?? 'auto',
+    reduceRange,
+    threads,
+  });
   const { calibration: config } = await q.compress();
   let exported = await q.exportQDQ();
   const diagnostics = [...q.diagnostics, ...exported.diagnostics];
@@ -260,7 +324,11 @@ async function staticQuantize(model: Model, configList: unknown, opts: QuantizeC
   let mixedPrecision: QuantizeReport['mixedPrecision'];
   if (opts.latencyAware) {
     const kept = fallback ? q.activeTargets().filter((t) => !fallback!.floatNodes.includes(t.node)) : q.activeTargets();
-    const m = await latencyAwarePrecision(q.fused, kept, q.parameters, model, { batch: 1, threads, sampleShape: calibration.sampleShape });
+    const m = await latencyAwarePrecision(q.fused, kept, q.parameters, model, {
+      batch: 1,
+      threads,
+      sampleShape: calibration.sampleShape,
+    });
     mixedPrecision = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat };
     exported = { ...exported, model: m.model };
     if (accuracy && (m.wholeModelFloat || m.floatLayers.length)) {
@@ -285,8 +353,16 @@ async function staticQuantize(model: Model, configList: unknown, opts: QuantizeC
 async function dynamicQuantize(model: Model, configList: unknown, reduceRange: boolean): Promise<Quantized> {
   const { configs, diagnostics } = parseConfigList(configList, 'quantization');
   const table = resolveTargets(model, configs, 'quantization');
-  const nodes = [...new Set(table.targets.filter((t) => t.name === 'weight' && (t.opType === 'MatMul' || t.opType === 'Gemm')).map((t) => t.nodeName))];
-  const perChannel = table.targets.some((t) => t.name === 'weight' && t.setting.granularity !== 'default' && t.setting.granularity !== undefined);
+  const nodes = [
+    ...new Set(
+      table.targets
+        .filter((t) => t.name === 'weight' && (t.opType === 'MatMul' || t.opType === 'Gemm'))
+        .map((t) => t.nodeName),
+    ),
+  ];
+  const perChannel = table.targets.some(
+    (t) => t.name === 'weight' && t.setting.granularity !== 'default' && t.setting.granularity !== undefined,
+  );
   const d = quantizeDynamic(model, { nodes, perChannel, reduceRange });
   const optimized = await optimizedGraph(d.model);
   const counts: Record<string, number> = {};
@@ -294,12 +370,26 @@ async function dynamicQuantize(model: Model, configList: unknown, reduceRange: b
   const integerOps = Object.entries(counts).reduce((s, [k, v]) => s + (INTEGER_OPS.has(k) ? v : 0), 0);
   const floatLinear = (counts.MatMul ?? 0) + (counts.Gemm ?? 0) + (counts.Conv ?? 0);
   const extra: Diagnostic[] = [];
-  if (nodes.length === 0) extra.push({ level: 'warning', code: 'nothing-quantized', message: 'without calibration data only MatMul / Gemm with constant weights are quantized (dynamically), and the config selects none' });
-  return { model: d.model, fusion: { counts, integerOps, floatLinear, unfused: [], optimization: 'all' }, diagnostics: [...diagnostics, ...table.diagnostics, ...d.diagnostics, ...extra] };
+  if (nodes.length === 0)
+    extra.push({
+      level: 'warning',
+      code: 'nothing-quantized',
+      message:
+        'without calibration data only MatMul / Gemm with constant weights are quantized (dynamically), and the config selects none',
+    });
+  return {
+    model: d.model,
+    fusion: { counts, integerOps, floatLinear, unfused: [], optimization: 'all' },
+    diagnostics: [...diagnostics, ...table.diagnostics, ...d.diagnostics, ...extra],
+  };
 }
 
 /** The labelled data accuracy is measured on: --eval, else the rest of the calibration file, else the calibration samples. */
-async function evaluationSet(all: ArrayDataset, calibCount: number, opts: QuantizeCommandOptions): Promise<{ evaluation?: ArrayDataset; on: string }> {
+async function evaluationSet(
+  all: ArrayDataset,
+  calibCount: number,
+  opts: QuantizeCommandOptions,
+): Promise<{ evaluation?: ArrayDataset; on: string }> {
   if (opts.eval) {
     const e = await loadSamples(opts.eval, opts.evalCount !== undefined ? { limit: opts.evalCount } : {});
     return { evaluation: e, on: basename(e.name) };
@@ -308,19 +398,26 @@ async function evaluationSet(all: ArrayDataset, calibCount: number, opts: Quanti
   const n = opts.evalCount ?? 2000;
   if (all.length > calibCount) {
     const end = Math.min(all.length, calibCount + n);
-    return { evaluation: all.slice(calibCount, end), on: `${basename(all.name)} (held-out samples ${calibCount}–${end - 1})` };
+    return {
+      evaluation: all.slice(calibCount, end),
+      on: `${basename(all.name)} (held-out samples ${calibCount}–${end - 1})`,
+    };
   }
   return { evaluation: all, on: `${basename(all.name)} (the calibration samples themselves)` };
 }
 
 function parseObserver(name: string | undefined): ObserverKind {
   const o = (name ?? 'minmax').toLowerCase();
-  if (!(OBSERVER_KINDS as readonly string[]).includes(o)) throw new QuantizeCommandError(unknownCompressorMessage('observer', name), { observer: name });
+  if (!(OBSERVER_KINDS as readonly string[]).includes(o))
+    throw new QuantizeCommandError(unknownCompressorMessage('observer', name), { observer: name });
   return o as ObserverKind;
 }
 
-
-function writeOutputs(opts: QuantizeCommandOptions, model: Model, config: CalibrationConfig | undefined): NonNullable<QuantizeReport['files']> {
+function writeOutputs(
+  opts: QuantizeCommandOptions,
+  model: Model,
+  config: CalibrationConfig | undefined,
+): NonNullable<QuantizeReport['files']> {
   const dir = prepareOutputDir(opts.out!, { what: 'output folder' });
   const stem = basename(opts.model, extname(opts.model));
   const modelPath = join(dir, `${stem}.int8.onnx`);
@@ -337,19 +434,40 @@ function printReport(r: QuantizeReport, io: CommandIO): void {
   const lines = [
     `${r.model}: ${r.mode === 'trained' ? `${r.quantizer} (trained)` : `${r.mode} int8`}${r.observer ? `, observer ${r.observer}` : ''}${r.reduceRange ? ', 7-bit weights (reduce range)' : ''}`,
     ...(r.calibration ? [`  calibrated on ${r.calibration.samples} samples of ${basename(r.calibration.source)}`] : []),
-    ...(r.training ? [`  trained   ${r.training.steps} steps on ${r.training.samples} samples of ${basename(r.training.source)}; simulated ${pct(r.training.simulated)} = deployed within 0.1 point`] : []),
+    ...(r.training
+      ? [
+          `  trained   ${r.training.steps} steps on ${r.training.samples} samples of ${basename(r.training.source)}; simulated ${pct(r.training.simulated)} = deployed within 0.1 point`,
+        ]
+      : []),
     ...(r.accuracy
-      ? [`  accuracy  ${pct(r.accuracy.before)} → ${pct(r.accuracy.after)}  (${r.accuracy.drop >= 0 ? '−' : '+'}${(Math.abs(r.accuracy.drop) * 100).toFixed(2)} points on ${r.accuracy.samples} samples of ${r.accuracy.on})`]
+      ? [
+          `  accuracy  ${pct(r.accuracy.before)} → ${pct(r.accuracy.after)}  (${r.accuracy.drop >= 0 ? '−' : '+'}${(Math.abs(r.accuracy.drop) * 100).toFixed(2)} points on ${r.accuracy.samples} samples of ${r.accuracy.on})`,
+        ]
       : ['  accuracy  not measured (no labels)']),
     `  size      ${formatBytes(r.size.before)} → ${formatBytes(r.size.after)}  (${r.size.ratio.toFixed(2)}× smaller)`,
     `  latency   ${formatMs(r.latency.fp32Ms)} → ${formatMs(r.latency.int8Ms)}  (${r.latency.speedup.toFixed(2)}× faster; p50 of ${r.latency.rounds} side-by-side rounds, ${r.latency.threads} thread(s))`,
     `  cpu       ${r.cpu.model}; avx2 ${r.cpu.flags.avx2}, avx512f ${r.cpu.flags.avx512f}, vnni ${vnni}`,
-    `  ORT       ${r.fusion.integerOps} integer kernels (${Object.entries(r.fusion.counts).filter(([k]) => INTEGER_OPS.has(k)).map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}), ${r.fusion.floatLinear} float linear ops left`,
+    `  ORT       ${r.fusion.integerOps} integer kernels (${
+      Object.entries(r.fusion.counts)
+        .filter(([k]) => INTEGER_OPS.has(k))
+        .map(([k, v]) => `${k}×${v}`)
+        .join(' ') || 'none'
+    }), ${r.fusion.floatLinear} float linear ops left`,
     ...r.fusion.unfused.map((u) => `  not fused ${u.node} (${u.opType}): ${u.reason}`),
-    ...(r.fallback ? [`  fallback  ${r.fallback.floatNodes.length} node(s) back to float after ${r.fallback.evaluations} evaluations${r.fallback.met ? '' : ' (drop not met; best kept)'}`] : []),
-    ...(r.mixedPrecision?.wholeModelFloat ? ['  latency   int8 measured slower than fp32 here: the model stays fp32 (--latency-aware)'] : []),
-    ...(r.mixedPrecision?.floatLayers ?? []).map((l) => `  fp32      ${l.node}: int8 was slower (${l.gain.toFixed(2)}× faster in fp32, side by side)`),
-    ...(r.files ? [`  wrote     ${r.files.model}${r.files.calibration ? `\n  wrote     ${r.files.calibration}` : ''}`] : []),
+    ...(r.fallback
+      ? [
+          `  fallback  ${r.fallback.floatNodes.length} node(s) back to float after ${r.fallback.evaluations} evaluations${r.fallback.met ? '' : ' (drop not met; best kept)'}`,
+        ]
+      : []),
+    ...(r.mixedPrecision?.wholeModelFloat
+      ? ['  latency   int8 measured slower than fp32 here: the model stays fp32 (--latency-aware)']
+      : []),
+    ...(r.mixedPrecision?.floatLayers ?? []).map(
+      (l) => `  fp32      ${l.node}: int8 was slower (${l.gain.toFixed(2)}× faster in fp32, side by side)`,
+    ),
+    ...(r.files
+      ? [`  wrote     ${r.files.model}${r.files.calibration ? `\n  wrote     ${r.files.calibration}` : ''}`]
+      : []),
   ];
   io.stdout(`${lines.join('\n')}\n`);
 }

@@ -60,22 +60,46 @@ describe('the compressor registries', () => {
       expect((await p.compress()).masks.size, name).toBeGreaterThan(0);
     }
     // the training-aware ones train a few steps on the bundled data
-    const train = loadIdxPair('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz', 64);
+    const train = loadIdxPair(
+      'resources/mnist/train-images-idx3-ubyte.gz',
+      'resources/mnist/train-labels-idx1-ubyte.gz',
+      64,
+    );
     const data = train;
     for (const name of TRAINING_PRUNERS) {
-      const r = await trainingPrune(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }], data, { pruner: name, trainingSteps: 2, intervalSteps: 1, totalTimes: 2, warmupSteps: 1, cooldownBeginStep: 2 });
+      const r = await trainingPrune(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }], data, {
+        pruner: name,
+        trainingSteps: 2,
+        intervalSteps: 1,
+        totalTimes: 2,
+        warmupSteps: 1,
+        cooldownBeginStep: 2,
+      });
       expect(r.plan.pruner).toBe(name === 'linear' || name === 'agp' ? `${name}(l1)` : name);
       expect(r.masks.size, name).toBeGreaterThan(0);
     }
     for (const name of OBSERVERS) expect(OBSERVER_FACTORIES[name](null, {}).kind).toBe(name);
-    const cal = loadIdxPair('resources/mnist/t10k-images-idx3-ubyte.gz', 'resources/mnist/t10k-labels-idx1-ubyte.gz', 64);
+    const cal = loadIdxPair(
+      'resources/mnist/t10k-images-idx3-ubyte.gz',
+      'resources/mnist/t10k-labels-idx1-ubyte.gz',
+      64,
+    );
     const evaluator = imageEvaluator(model, { calibration: cal, batchSize: 32 });
     for (const name of QUANTIZERS) {
       if (isTrainedQuantizer(name)) {
         // two training steps on 64 images through the real Evaluator, then the export
         const train = cal;
-        const ev = new Evaluator(model, { train, optimizer: { type: 'adam', lr: 1e-4 }, batchSize: 32, epochs: 1, threads: 1 });
-        const cfg = name === 'lsqplus' ? [{ op_types: ['Conv'], target_names: ['weight'], quant_scheme: 'affine' }] : [{ op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int4' }];
+        const ev = new Evaluator(model, {
+          train,
+          optimizer: { type: 'adam', lr: 1e-4 },
+          batchSize: 32,
+          epochs: 1,
+          threads: 1,
+        });
+        const cfg =
+          name === 'lsqplus'
+            ? [{ op_types: ['Conv'], target_names: ['weight'], quant_scheme: 'affine' }]
+            : [{ op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int4' }];
         const q = new TRAINED_QUANTIZER_CLASSES[name](model, cfg, ev);
         expect(q.name).toBe(name);
         const r = await q.compress({ maxSteps: 2 });
@@ -83,7 +107,11 @@ describe('the compressor registries', () => {
         expect(r.exported.graph.nodes.filter((n) => n.opType === 'DequantizeLinear').length, name).toBe(3);
         continue;
       }
-      const q = new QUANTIZER_CLASSES[name](model, [{ op_types: ['Conv'], target_names: ['_input_', 'weight'], quant_dtype: 'int8' }], evaluator);
+      const q = new QUANTIZER_CLASSES[name](
+        model,
+        [{ op_types: ['Conv'], target_names: ['_input_', 'weight'], quant_dtype: 'int8' }],
+        evaluator,
+      );
       expect(q.name).toBe(name);
       expect(Object.keys((await q.compress()).calibration).length, name).toBeGreaterThan(0);
     }
@@ -94,7 +122,8 @@ describe('the compressor registries', () => {
     expect(Object.keys(STEP_EXECUTORS)).toEqual(STEP_KINDS);
     expect(registeredSteps()).toEqual(expect.arrayContaining(STEP_KINDS));
     const program = buildProgram();
-    const choices = (cmd: string, flag: string) => (program.commands.find((c) => c.name() === cmd)!.options as Option[]).find((o) => o.long === flag)!.argChoices;
+    const choices = (cmd: string, flag: string) =>
+      (program.commands.find((c) => c.name() === cmd)!.options as Option[]).find((o) => o.long === flag)!.argChoices;
     expect(choices('prune', '--pruner')).toEqual(PRUNERS);
     expect(choices('quantize', '--observer')).toEqual(OBSERVERS);
     const caps = compressorCapabilities();

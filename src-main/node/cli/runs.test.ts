@@ -13,13 +13,25 @@ import { TEST_STEPS_MODULE, writeTinyModel } from '../jobs/test-steps.ts';
 /** A writable that keeps what it is given. */
 function capture(isTTY = false) {
   const chunks: string[] = [];
-  return { isTTY, columns: 100, write: (t: string) => chunks.push(t), get text() { return chunks.join(''); } };
+  return {
+    isTTY,
+    columns: 100,
+    write: (t: string) => chunks.push(t),
+    get text() {
+      return chunks.join('');
+    },
+  };
 }
 
 let root: string;
 let home: string;
 const runIds: string[] = [];
-const outputs: { json: string; ttyErr: string; ttyOut: string; codes: number[] } = { json: '', ttyErr: '', ttyOut: '', codes: [] };
+const outputs: { json: string; ttyErr: string; ttyOut: string; codes: number[] } = {
+  json: '',
+  ttyErr: '',
+  ttyOut: '',
+  codes: [],
+};
 
 function writePlan(name: string, plan: object): string {
   const file = join(root, 'plans', name);
@@ -27,7 +39,12 @@ function writePlan(name: string, plan: object): string {
   return file;
 }
 
-const opts = (extra: Partial<RunsOptions> = {}) => ({ home, stepModules: [TEST_STEPS_MODULE], handleSignals: false, ...extra });
+const opts = (extra: Partial<RunsOptions> = {}) => ({
+  home,
+  stepModules: [TEST_STEPS_MODULE],
+  handleSignals: false,
+  ...extra,
+});
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'studio-cli-'));
@@ -36,8 +53,20 @@ beforeAll(async () => {
   mkdirSync(join(root, 'models'));
   writeTinyModel(join(root, 'models', 'net.onnx'));
   // Relative paths resolve against the plan file's folder.
-  const a = writePlan('a.json', { name: 'alpha', tags: ['cnn'], model: '../models/net.onnx', steps: [{ kind: 'count', n: 3 }] });
-  const b = writePlan('b.json', { name: 'beta', model: '../models/net.onnx', steps: [{ kind: 'sleep', ms: 400 }, { kind: 'count', n: 2 }] });
+  const a = writePlan('a.json', {
+    name: 'alpha',
+    tags: ['cnn'],
+    model: '../models/net.onnx',
+    steps: [{ kind: 'count', n: 3 }],
+  });
+  const b = writePlan('b.json', {
+    name: 'beta',
+    model: '../models/net.onnx',
+    steps: [
+      { kind: 'sleep', ms: 400 },
+      { kind: 'count', n: 2 },
+    ],
+  });
   const json = capture();
   outputs.codes.push(await runCommand(a, opts({ json: true, stdout: json, stderr: capture() })));
   outputs.json = json.text;
@@ -55,7 +84,10 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 describe('runCommand', () => {
   it('prints JSON lines with --json', () => {
     expect(outputs.codes).toEqual([EXIT.ok, EXIT.ok]);
-    const lines = outputs.json.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = outputs.json
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ type: 'started', runId: runIds[0] });
     expect(lines.some((l) => l.type === 'progress' && l.kind === 'count' && l.runId === runIds[0])).toBe(true);
     expect(lines.filter((l) => l.type === 'step').map((l) => l.status)).toEqual(['running', 'done']);
@@ -67,17 +99,43 @@ describe('runCommand', () => {
     expect(outputs.ttyErr).toMatch(/step 1\/2 sleep/);
     expect(outputs.ttyErr).toContain(`run ${runIds[1]} succeeded`);
     expect(outputs.ttyOut).toMatch(/params\s+12 → 12/);
-    const line = progressLine({ stepIndex: 1, stepCount: 4, kind: 'prune', fraction: 0.6, overall: 0.45, etaMs: 65_000, loss: 0.3123, heartbeat: false, t: 0 }, 80);
+    const line = progressLine(
+      {
+        stepIndex: 1,
+        stepCount: 4,
+        kind: 'prune',
+        fraction: 0.6,
+        overall: 0.45,
+        etaMs: 65_000,
+        loss: 0.3123,
+        heartbeat: false,
+        t: 0,
+      },
+      80,
+    );
     expect(line).toMatch(/^\[#+-+\]  45% step 2\/4 prune 60% loss 0\.312 eta 1m05s$/);
   });
 
   it('rejects a plan that does not validate or names a missing file, with JSON paths', async () => {
     const err = capture();
-    expect(await runCommand(writePlan('bad.json', { model: '../models/net.onnx', steps: [{ kind: 'prun' }] }), opts({ stderr: err }))).toBe(EXIT.usage);
+    expect(
+      await runCommand(
+        writePlan('bad.json', { model: '../models/net.onnx', steps: [{ kind: 'prun' }] }),
+        opts({ stderr: err }),
+      ),
+    ).toBe(EXIT.usage);
     expect(err.text).toContain('$.steps[0].kind: unknown step kind "prun" (did you mean "prune"?)');
     const out = capture();
-    expect(await runCommand(writePlan('missing.json', { model: 'gone.onnx', steps: [] }), opts({ json: true, stdout: out }))).toBe(EXIT.usage);
-    expect(JSON.parse(out.text)).toMatchObject({ type: 'error', error: { code: 'PLAN_INVALID', details: { issues: [{ path: '$.model', message: expect.stringContaining('file not found') }] } } });
+    expect(
+      await runCommand(writePlan('missing.json', { model: 'gone.onnx', steps: [] }), opts({ json: true, stdout: out })),
+    ).toBe(EXIT.usage);
+    expect(JSON.parse(out.text)).toMatchObject({
+      type: 'error',
+      error: {
+        code: 'PLAN_INVALID',
+        details: { issues: [{ path: '$.model', message: expect.stringContaining('file not found') }] },
+      },
+    });
     const err2 = capture();
     expect(await runCommand(join(root, 'plans', 'nope.json'), opts({ stderr: err2 }))).toBe(EXIT.usage);
     expect(err2.text).toMatch(/plan file ".*nope.json" does not exist/);
@@ -94,7 +152,11 @@ describe('runsCommand', () => {
     await runsCommand('list', [], opts({ json: true, tag: 'cnn', stdout: json }));
     expect(JSON.parse(json.text).map((r: { name: string }) => r.name)).toEqual(['alpha']);
     const sorted = capture();
-    await runsCommand('list', [], opts({ json: true, sort: 'name', order: 'desc', status: 'succeeded', stdout: sorted }));
+    await runsCommand(
+      'list',
+      [],
+      opts({ json: true, sort: 'name', order: 'desc', status: 'succeeded', stdout: sorted }),
+    );
     expect(JSON.parse(sorted.text).map((r: { name: string }) => r.name)).toEqual(['beta', 'alpha']);
     const err = capture();
     expect(await runsCommand('list', [], opts({ sort: 'colour', stderr: err }))).toBe(EXIT.usage);
@@ -146,16 +208,22 @@ describe('an app killed mid-run', () => {
     const planFile = writePlan('long.json', {
       name: 'long',
       model: '../models/net.onnx',
-      steps: [{ kind: 'count', n: 2, logFile: log }, { kind: 'sleep', ms: 120_000, stopFile: stop }, { kind: 'count', n: 2, logFile: log }],
+      steps: [
+        { kind: 'count', n: 2, logFile: log },
+        { kind: 'sleep', ms: 120_000, stopFile: stop },
+        { kind: 'count', n: 2, logFile: log },
+      ],
     });
     const cli = fileURLToPath(new URL('./runs.ts', import.meta.url));
     const script = `import { runCommand } from ${JSON.stringify(cli)};
       process.exitCode = await runCommand(${JSON.stringify(planFile)}, { json: true, home: ${JSON.stringify(home)}, stepModules: [${JSON.stringify(TEST_STEPS_MODULE)}] });`;
-    const host = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const host = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     host.stdout.on('data', (d) => (stdout += d));
     let hostGone = false;
-    const hostExit = new Promise((res) => host.on('exit', (code) => res((hostGone = true, code))));
+    const hostExit = new Promise((res) => host.on('exit', (code) => res(((hostGone = true), code))));
     const store = openStore(home);
     try {
       const runId = await (async () => {
@@ -178,7 +246,10 @@ describe('an app killed mid-run', () => {
 
       // The next start of the app recovers it.
       expect(new Runner({ store }).active()).toEqual([]);
-      expect(store.getRun(runId)).toMatchObject({ status: 'interrupted', error: { code: 'RUN_INTERRUPTED', message: expect.stringContaining('exited while the run was running') } });
+      expect(store.getRun(runId)).toMatchObject({
+        status: 'interrupted',
+        error: { code: 'RUN_INTERRUPTED', message: expect.stringContaining('exited while the run was running') },
+      });
       expect(store.getSteps(runId).map((s) => s.status)).toEqual(['done', 'interrupted', 'pending']);
       expect(store.integrityCheck()).toEqual(['ok']);
 

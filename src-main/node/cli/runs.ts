@@ -9,8 +9,23 @@ import { formatBytes, formatCount, formatFactor, formatPercent } from '../../../
 import { table as columns } from './format.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PlanError, RUN_STATUSES, type LogEvent, type MetricSnapshot, type ProgressEvent, type RunStatus } from '../../../src-shared/experiment.ts';
-import { openStore, RUN_SORT_KEYS, StoreError, studioHome, type RunSortKey, type RunSummary, type Store } from '../store/index.ts';
+import {
+  PlanError,
+  RUN_STATUSES,
+  type LogEvent,
+  type MetricSnapshot,
+  type ProgressEvent,
+  type RunStatus,
+} from '../../../src-shared/experiment.ts';
+import {
+  openStore,
+  RUN_SORT_KEYS,
+  StoreError,
+  studioHome,
+  type RunSortKey,
+  type RunSummary,
+  type Store,
+} from '../store/index.ts';
 import { exportRun, ExportError, type ExportIo } from '../jobs/export.ts';
 import { loadPlanFile } from '../jobs/plan-file.ts';
 import { Runner, type Job, type JobOutcome, type RunnerOptions } from '../jobs/runner.ts';
@@ -95,7 +110,10 @@ export async function resumeCommand(id: string, opts: CliOptions = {}): Promise<
     } catch (e) {
       return reportError(e, opts);
     }
-    if (!opts.json) err.write(`resuming run ${job.runId} at step ${store.firstUnfinishedStep(job.runId) + 1}/${store.getRun(job.runId)!.stepCount}\n`);
+    if (!opts.json)
+      err.write(
+        `resuming run ${job.runId} at step ${store.firstUnfinishedStep(job.runId) + 1}/${store.getRun(job.runId)!.stepCount}\n`,
+      );
     return follow(job, store, opts);
   });
 }
@@ -110,7 +128,8 @@ export async function runsCommand(action: string, args: readonly string[], opts:
   return withStore(opts, async (store) => {
     try {
       // A host killed without cleaning up leaves runs "running": say what they are before listing them.
-      if (action === 'list' || action === 'show' || action === 'compare') store.recoverInterrupted({ by: `studio runs ${action}` });
+      if (action === 'list' || action === 'show' || action === 'compare')
+        store.recoverInterrupted({ by: `studio runs ${action}` });
       switch (action) {
         case 'list':
           return listRuns(store, opts);
@@ -120,9 +139,15 @@ export async function runsCommand(action: string, args: readonly string[], opts:
           return compareRuns(store, need(args, 2, 'runs compare <id> <id>…'), opts);
         case 'export': {
           const [id, dir] = need(args, 2, 'runs export <id> <dir>');
-          const res = await exportRun(store, store.resolveRunId(id!), dir!, { overwrite: opts.overwrite, io: opts.exportIo });
+          const res = await exportRun(store, store.resolveRunId(id!), dir!, {
+            overwrite: opts.overwrite,
+            io: opts.exportIo,
+          });
           if (opts.json) out.write(`${JSON.stringify(res)}\n`);
-          else out.write(`exported run ${id} to ${res.dir}\n${res.files.map((f) => `  ${f.name}  ${formatBytes(f.size)}  sha256 ${f.sha256.slice(0, 16)}…`).join('\n')}\n`);
+          else
+            out.write(
+              `exported run ${id} to ${res.dir}\n${res.files.map((f) => `  ${f.name}  ${formatBytes(f.size)}  sha256 ${f.sha256.slice(0, 16)}…`).join('\n')}\n`,
+            );
           return EXIT.ok;
         }
         case 'delete': {
@@ -174,15 +199,23 @@ function moduleUrl(spec: string): string {
 }
 
 function makeRunner(store: Store, opts: CliOptions): Runner {
-  return new Runner({ ...opts.runner, store, stepModules: [...(opts.runner?.stepModules ?? []), ...(opts.stepModules ?? [])] });
+  return new Runner({
+    ...opts.runner,
+    store,
+    stepModules: [...(opts.runner?.stepModules ?? []), ...(opts.stepModules ?? [])],
+  });
 }
 
 function reportError(e: unknown, opts: CliOptions): number {
   const { out, err } = streams(opts);
   const error = e as Error & { code?: string; details?: unknown; issues?: unknown };
   const code = e instanceof PlanError || e instanceof UsageError ? EXIT.usage : EXIT.failed;
-  if (opts.json) out.write(`${JSON.stringify({ type: 'error', error: { name: error.name, code: error.code ?? 'ERROR', message: error.message, details: error.details ?? null } })}\n`);
-  else if (e instanceof PlanError || e instanceof UsageError || e instanceof StoreError || e instanceof ExportError) err.write(`${errorLine(error)}\n`);
+  if (opts.json)
+    out.write(
+      `${JSON.stringify({ type: 'error', error: { name: error.name, code: error.code ?? 'ERROR', message: error.message, details: error.details ?? null } })}\n`,
+    );
+  else if (e instanceof PlanError || e instanceof UsageError || e instanceof StoreError || e instanceof ExportError)
+    err.write(`${errorLine(error)}\n`);
   // Not an expected error: main() prints it as one line (the stack only with --debug) and exits 2.
   else throw e;
   return code;
@@ -211,8 +244,12 @@ async function follow(job: Job, store: Store, opts: CliOptions): Promise<number>
   if (opts.json) out.write(`${JSON.stringify({ type: 'result', ...outcome })}\n`);
   else {
     err.write(`run ${outcome.runId} ${outcome.status}${outcome.error ? `: ${errorLine(outcome.error)}` : ''}\n`);
-    if (outcome.report) out.write(`${snapshotTable([store.getRun(outcome.runId)!.name], [outcome.report.before], [outcome.report.after])}\n`);
-    if (outcome.status !== 'succeeded' && outcome.status !== 'cancelled') err.write(`resume it with: studio resume ${outcome.runId}\n`);
+    if (outcome.report)
+      out.write(
+        `${snapshotTable([store.getRun(outcome.runId)!.name], [outcome.report.before], [outcome.report.after])}\n`,
+      );
+    if (outcome.status !== 'succeeded' && outcome.status !== 'cancelled')
+      err.write(`resume it with: studio resume ${outcome.runId}\n`);
   }
   return outcome.status === 'succeeded' ? EXIT.ok : outcome.status === 'cancelled' ? EXIT.cancelled : EXIT.failed;
 }
@@ -230,7 +267,8 @@ function jsonRenderer(out: Out, runId: string): Renderer {
   return {
     progress: (e) => out.write(`${JSON.stringify({ type: 'progress', runId, ...e })}\n`),
     log: (e) => out.write(`${JSON.stringify({ type: 'log', runId, ...e })}\n`),
-    step: (index, kind, status) => out.write(`${JSON.stringify({ type: 'step', runId, index, kind, status, t: Date.now() })}\n`),
+    step: (index, kind, status) =>
+      out.write(`${JSON.stringify({ type: 'step', runId, index, kind, status, t: Date.now() })}\n`),
     end: () => undefined,
   };
 }
@@ -274,8 +312,17 @@ function barRenderer(err: Out): Renderer {
  * @example progressLine(e, 80) // '[######------]  45% step 2/4 prune 60% loss 0.312 eta 1m05s'
  */
 export function progressLine(e: ProgressEvent, width = 80): string {
-  const step = e.stepIndex < 0 ? 'measuring before' : e.stepIndex >= e.stepCount ? 'measuring after' : `step ${e.stepIndex + 1}/${e.stepCount} ${e.kind} ${Math.round(e.fraction * 100)}%`;
-  const extra = [e.loss !== undefined ? `loss ${e.loss.toPrecision(3)}` : '', e.metric !== undefined ? `metric ${e.metric.toPrecision(3)}` : '', e.etaMs !== null ? `eta ${compactDuration(e.etaMs)}` : '']
+  const step =
+    e.stepIndex < 0
+      ? 'measuring before'
+      : e.stepIndex >= e.stepCount
+        ? 'measuring after'
+        : `step ${e.stepIndex + 1}/${e.stepCount} ${e.kind} ${Math.round(e.fraction * 100)}%`;
+  const extra = [
+    e.loss !== undefined ? `loss ${e.loss.toPrecision(3)}` : '',
+    e.metric !== undefined ? `metric ${e.metric.toPrecision(3)}` : '',
+    e.etaMs !== null ? `eta ${compactDuration(e.etaMs)}` : '',
+  ]
     .filter(Boolean)
     .join(' ');
   const text = ` ${String(Math.round(e.overall * 100)).padStart(3)}% ${step}${extra ? ` ${extra}` : ''}`;
@@ -287,9 +334,18 @@ export function progressLine(e: ProgressEvent, width = 80): string {
 function listRuns(store: Store, opts: RunsOptions): number {
   const { out } = streams(opts);
   const status = opts.status?.split(',').map((s) => s.trim()) as RunStatus[] | undefined;
-  for (const s of status ?? []) if (!RUN_STATUSES.includes(s)) throw new UsageError(`unknown status "${s}" (${RUN_STATUSES.join(', ')})`);
-  if (opts.sort && !RUN_SORT_KEYS.includes(opts.sort as RunSortKey)) throw new UsageError(`cannot sort by "${opts.sort}" (${RUN_SORT_KEYS.join(', ')})`);
-  const runs = store.listRuns({ status, tag: opts.tag, text: opts.text, sort: opts.sort as RunSortKey | undefined, order: opts.order, limit: opts.limit });
+  for (const s of status ?? [])
+    if (!RUN_STATUSES.includes(s)) throw new UsageError(`unknown status "${s}" (${RUN_STATUSES.join(', ')})`);
+  if (opts.sort && !RUN_SORT_KEYS.includes(opts.sort as RunSortKey))
+    throw new UsageError(`cannot sort by "${opts.sort}" (${RUN_SORT_KEYS.join(', ')})`);
+  const runs = store.listRuns({
+    status,
+    tag: opts.tag,
+    text: opts.text,
+    sort: opts.sort as RunSortKey | undefined,
+    order: opts.order,
+    limit: opts.limit,
+  });
   if (opts.json) {
     out.write(`${JSON.stringify(runs.map(summaryJson))}\n`);
     return EXIT.ok;
@@ -305,7 +361,9 @@ function listRuns(store: Store, opts: RunsOptions): number {
     formatFactor(r.report?.factors.latency),
     r.tags.join(','),
   ]);
-  out.write(`${table(['id', 'status', 'name', 'created', 'accuracy', 'params ×', 'size ×', 'speed ×', 'tags'], rows)}\n`);
+  out.write(
+    `${table(['id', 'status', 'name', 'created', 'accuracy', 'params ×', 'size ×', 'speed ×', 'tags'], rows)}\n`,
+  );
   return EXIT.ok;
 }
 
@@ -324,9 +382,32 @@ function showRun(store: Store, idOrPrefix: string, opts: RunsOptions): number {
   ];
   if (detail.tags.length) lines.push(`tags ${detail.tags.join(', ')}`);
   if (detail.notes) lines.push(`notes ${detail.notes}`);
-  lines.push('', table(['#', 'kind', 'status', 'time', 'summary'], detail.steps.map((s) => [String(s.index + 1), s.kind, s.status, s.durationMs === null ? '' : compactDuration(s.durationMs), s.error?.message ?? (s.result?.summary ? JSON.stringify(s.result.summary) : '')])));
+  lines.push(
+    '',
+    table(
+      ['#', 'kind', 'status', 'time', 'summary'],
+      detail.steps.map((s) => [
+        String(s.index + 1),
+        s.kind,
+        s.status,
+        s.durationMs === null ? '' : compactDuration(s.durationMs),
+        s.error?.message ?? (s.result?.summary ? JSON.stringify(s.result.summary) : ''),
+      ]),
+    ),
+  );
   if (detail.before || detail.after) lines.push('', snapshotTable(['value'], [detail.before], [detail.after]));
-  lines.push('', table(['artifact', 'step', 'size', 'sha256'], detail.artifacts.map((a) => [a.relPath, a.stepIndex === null ? '' : String(a.stepIndex + 1), formatBytes(a.size), `${a.sha256.slice(0, 16)}…`])));
+  lines.push(
+    '',
+    table(
+      ['artifact', 'step', 'size', 'sha256'],
+      detail.artifacts.map((a) => [
+        a.relPath,
+        a.stepIndex === null ? '' : String(a.stepIndex + 1),
+        formatBytes(a.size),
+        `${a.sha256.slice(0, 16)}…`,
+      ]),
+    ),
+  );
   out.write(`${lines.join('\n')}\n`);
   return EXIT.ok;
 }
@@ -336,21 +417,56 @@ function compareRuns(store: Store, ids: readonly string[], opts: RunsOptions): n
   const runs = ids.map((id) => store.getRunDetail(store.resolveRunId(id))!);
   if (opts.json) {
     const series = store.metricSeries(runs.map((r) => r.id));
-    out.write(`${JSON.stringify({ runs: runs.map(summaryJson), series: Object.fromEntries([...series].map(([id, m]) => [id, Object.fromEntries(m)])) })}\n`);
+    out.write(
+      `${JSON.stringify({ runs: runs.map(summaryJson), series: Object.fromEntries([...series].map(([id, m]) => [id, Object.fromEntries(m)])) })}\n`,
+    );
     return EXIT.ok;
   }
   const steps = runs.map((r) => r.plan.steps.map((s) => s.kind).join(' → ') || '(none)');
-  out.write(`${table(['', ...runs.map((r) => r.id)], [['name', ...runs.map((r) => r.name)], ['status', ...runs.map((r) => r.status)], ['steps', ...steps]])}\n\n`);
-  out.write(`${snapshotTable(runs.map((r) => r.id), runs.map((r) => r.before), runs.map((r) => r.after))}\n`);
+  out.write(
+    `${table(
+      ['', ...runs.map((r) => r.id)],
+      [
+        ['name', ...runs.map((r) => r.name)],
+        ['status', ...runs.map((r) => r.status)],
+        ['steps', ...steps],
+      ],
+    )}\n\n`,
+  );
+  out.write(
+    `${snapshotTable(
+      runs.map((r) => r.id),
+      runs.map((r) => r.before),
+      runs.map((r) => r.after),
+    )}\n`,
+  );
   return EXIT.ok;
 }
 
 function summaryJson(r: RunSummary) {
-  return { id: r.id, name: r.name, experiment: r.experimentName, status: r.status, createdAt: r.createdAt, finishedAt: r.finishedAt, tags: r.tags, notes: r.notes, plan: r.plan, before: r.before, after: r.after, factors: r.report?.factors ?? null, error: r.error };
+  return {
+    id: r.id,
+    name: r.name,
+    experiment: r.experimentName,
+    status: r.status,
+    createdAt: r.createdAt,
+    finishedAt: r.finishedAt,
+    tags: r.tags,
+    notes: r.notes,
+    plan: r.plan,
+    before: r.before,
+    after: r.after,
+    factors: r.report?.factors ?? null,
+    error: r.error,
+  };
 }
 
 /** Metrics as rows, one before → after column per run. */
-function snapshotTable(names: readonly string[], before: readonly (MetricSnapshot | null)[], after: readonly (MetricSnapshot | null)[]): string {
+function snapshotTable(
+  names: readonly string[],
+  before: readonly (MetricSnapshot | null)[],
+  after: readonly (MetricSnapshot | null)[],
+): string {
   const rows: [string, (s: MetricSnapshot) => string][] = [
     ['accuracy', (s) => formatPercent(s.accuracy)],
     ['loss', (s) => (s.loss === null ? '–' : s.loss.toPrecision(4))],
@@ -359,8 +475,12 @@ function snapshotTable(names: readonly string[], before: readonly (MetricSnapsho
     ['size', (s) => formatBytes(s.sizeBytes)],
     ['latency p50', (s) => (s.latencyMs ? `${s.latencyMs.p50.toFixed(2)} ms` : '–')],
   ];
-  const cell = (b: MetricSnapshot | null, a: MetricSnapshot | null, f: (s: MetricSnapshot) => string) => `${b ? f(b) : '–'} → ${a ? f(a) : '–'}`;
-  return table(['metric', ...names], rows.map(([label, f]) => [label, ...names.map((_, i) => cell(before[i] ?? null, after[i] ?? null, f))]));
+  const cell = (b: MetricSnapshot | null, a: MetricSnapshot | null, f: (s: MetricSnapshot) => string) =>
+    `${b ? f(b) : '–'} → ${a ? f(a) : '–'}`;
+  return table(
+    ['metric', ...names],
+    rows.map(([label, f]) => [label, ...names.map((_, i) => cell(before[i] ?? null, after[i] ?? null, f))]),
+  );
 }
 
 /** Columns under a header row and its dashes. */
@@ -374,6 +494,7 @@ function compactDuration(ms: number): string {
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  return m < 60
+    ? `${m}m${String(s % 60).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
-

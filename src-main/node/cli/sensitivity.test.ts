@@ -29,15 +29,24 @@ async function studio(...args: string[]): Promise<{ code: number; stderr: string
 
 describe('studio sensitivity / allocate', () => {
   it('scans through one worker, allocates for a MACs budget, and the config list prunes + speeds up', async () => {
-    const { scan, path } = await sensitivityCommand({ model: MODEL, data: DATA, ratios: [0.5], evalCount: 100, latencyRuns: 3, workers: 1, out: join(dir, 'scan') }, quiet);
+    const { scan, path } = await sensitivityCommand(
+      { model: MODEL, data: DATA, ratios: [0.5], evalCount: 100, latencyRuns: 3, workers: 1, out: join(dir, 'scan') },
+      quiet,
+    );
     expect(path).toBe(join(dir, 'scan', 'sensitivity.json'));
     expect(readScan(path).points).toHaveLength(3);
     expect(out.join('')).toMatch(/3 points \(3 groups × 1 ratios\).*on 1 worker/);
     const budget = `macs=${Math.round(scan.baseline.macs * 0.8)}`;
-    const { allocation, configPath } = await allocateCommand({ scan: path, budget, maxDrop: 1, out: join(dir, 'alloc') }, quiet);
+    const { allocation, configPath } = await allocateCommand(
+      { scan: path, budget, maxDrop: 1, out: join(dir, 'alloc') },
+      quiet,
+    );
     expect(JSON.parse(readFileSync(configPath, 'utf8'))).toEqual(allocation.configList);
     expect(existsSync(join(dir, 'alloc', 'allocation.json'))).toBe(true);
-    const pruned = await pruneCommand({ model: MODEL, config: configPath, pruner: 'l1', speedup: true, out: join(dir, 'pruned') }, quiet);
+    const pruned = await pruneCommand(
+      { model: MODEL, config: configPath, pruner: 'l1', speedup: true, out: join(dir, 'pruned') },
+      quiet,
+    );
     expect(pruned.speedup!.macs_after).toBeLessThanOrEqual(scan.baseline.macs * 0.8);
     expect(pruned.speedup!.max_rel_err).toBeLessThan(1e-4);
   }, 180_000);

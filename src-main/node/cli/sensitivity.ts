@@ -15,7 +15,10 @@ import { checkAllocation, type AllocationCheck } from '../sensitivity/verify.ts'
 import { table } from './format.ts';
 import type { CommandIO } from './prune.ts';
 
-const processIO: CommandIO = { stdout: (s) => void process.stdout.write(s), stderr: (s) => void process.stderr.write(s) };
+const processIO: CommandIO = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+};
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -27,15 +30,28 @@ export interface SensitivityCommandOptions extends ScanOptions {
 
 /** The accuracy / latency table of a scan, one row per group × ratio. */
 export function scanTable(scan: SensitivityScan): string {
-  const rows = scan.points.map((p) => [p.group, scan.groups.find((g) => g.id === p.group)!.nodes.join(' '), p.ratio.toFixed(2), pct(p.accuracy), `${(scan.baseline.accuracy - p.accuracy >= 0 ? '−' : '+')}${(Math.abs(scan.baseline.accuracy - p.accuracy) * 100).toFixed(2)}`, `×${p.latencyRatio.toFixed(3)}`, p.maxRelErr.toExponential(1)]);
-  return table([['group', 'nodes', 'ratio', 'accuracy', 'Δ points', 'latency', 'max rel err'], ...rows], { rule: true });
+  const rows = scan.points.map((p) => [
+    p.group,
+    scan.groups.find((g) => g.id === p.group)!.nodes.join(' '),
+    p.ratio.toFixed(2),
+    pct(p.accuracy),
+    `${scan.baseline.accuracy - p.accuracy >= 0 ? '−' : '+'}${(Math.abs(scan.baseline.accuracy - p.accuracy) * 100).toFixed(2)}`,
+    `×${p.latencyRatio.toFixed(3)}`,
+    p.maxRelErr.toExponential(1),
+  ]);
+  return table([['group', 'nodes', 'ratio', 'accuracy', 'Δ points', 'latency', 'max rel err'], ...rows], {
+    rule: true,
+  });
 }
 
 /**
  * Scan and write `<out>/sensitivity.json`.
  * @example await sensitivityCommand({ model: 'resources/mnist-cnn.onnx', data: 'resources/mnist', ratios: [0.25, 0.5] });
  */
-export async function sensitivityCommand(o: SensitivityCommandOptions, io: CommandIO = processIO): Promise<{ scan: SensitivityScan; path: string }> {
+export async function sensitivityCommand(
+  o: SensitivityCommandOptions,
+  io: CommandIO = processIO,
+): Promise<{ scan: SensitivityScan; path: string }> {
   const controller = new AbortController();
   const onSignal = () => controller.abort('interrupted');
   process.once('SIGINT', onSignal);
@@ -43,7 +59,8 @@ export async function sensitivityCommand(o: SensitivityCommandOptions, io: Comma
     const scan = await sensitivityScan(o, {
       dispatcher: localPool(o.workers),
       signal: controller.signal,
-      onProgress: (p) => io.stderr(`[${p.done}/${p.total}]${p.etaMs === null ? '' : ` ETA ${secs(p.etaMs)}`} ${p.message}\n`),
+      onProgress: (p) =>
+        io.stderr(`[${p.done}/${p.total}]${p.etaMs === null ? '' : ` ETA ${secs(p.etaMs)}`} ${p.message}\n`),
     });
     const stem = basename(o.model, extname(o.model));
     const dir = prepareOutputDir(o.out ?? resolve(`${stem}-sensitivity`), { what: 'output folder' });
@@ -51,9 +68,13 @@ export async function sensitivityCommand(o: SensitivityCommandOptions, io: Comma
     writeFileSync(path, `${JSON.stringify(scan, null, 1)}\n`);
     if (o.json) io.stdout(`${JSON.stringify({ path, ...scan }, null, 2)}\n`);
     else {
-      io.stdout(`dense: accuracy ${pct(scan.baseline.accuracy)} on ${scan.eval.count} samples, latency ${scan.baseline.latencyMs.toFixed(3)} ms p50 at batch ${scan.eval.batchSize} (${scan.ep})\n`);
+      io.stdout(
+        `dense: accuracy ${pct(scan.baseline.accuracy)} on ${scan.eval.count} samples, latency ${scan.baseline.latencyMs.toFixed(3)} ms p50 at batch ${scan.eval.batchSize} (${scan.ep})\n`,
+      );
       io.stdout(`${scanTable(scan)}\n`);
-      io.stdout(`${scan.points.length} points (${scan.groups.length} groups × ${scan.ratios.length} ratios) in ${secs(scan.wallMs)} on ${scan.workers} worker(s)\nwrote ${path}\n`);
+      io.stdout(
+        `${scan.points.length} points (${scan.groups.length} groups × ${scan.ratios.length} ratios) in ${secs(scan.wallMs)} on ${scan.workers} worker(s)\nwrote ${path}\n`,
+      );
     }
     return { scan, path };
   } finally {
@@ -82,8 +103,15 @@ export function readScan(path: string): SensitivityScan {
   } catch (e) {
     throw new SensitivityError(`${path}: not JSON (${(e as Error).message})`, { path });
   }
-  if (scan?.format !== 'studio-sensitivity' || scan.version !== 1 || !Array.isArray(scan.points) || !Array.isArray(scan.groups)) {
-    throw new SensitivityError(`${path}: not a sensitivity scan (expected format "studio-sensitivity", version 1)`, { path });
+  if (
+    scan?.format !== 'studio-sensitivity' ||
+    scan.version !== 1 ||
+    !Array.isArray(scan.points) ||
+    !Array.isArray(scan.groups)
+  ) {
+    throw new SensitivityError(`${path}: not a sensitivity scan (expected format "studio-sensitivity", version 1)`, {
+      path,
+    });
   }
   return scan;
 }
@@ -92,7 +120,10 @@ export function readScan(path: string): SensitivityScan {
  * Allocate per-group sparsities for a budget; writes `<out>/config-list.json` (the prune step's config list) and
  * `<out>/allocation.json` (choices, prediction and, with `verify`, the measured figures).
  */
-export async function allocateCommand(o: AllocateCommandOptions, io: CommandIO = processIO): Promise<{ allocation: Allocation; check?: AllocationCheck; configPath: string }> {
+export async function allocateCommand(
+  o: AllocateCommandOptions,
+  io: CommandIO = processIO,
+): Promise<{ allocation: Allocation; check?: AllocationCheck; configPath: string }> {
   const scan = readScan(o.scan);
   const allocation = allocate(scan, { target: parseBudget(o.budget), maxAccuracyDrop: o.maxDrop, roundTo: o.roundTo });
   const check = o.verify ? await checkAllocation(scan, allocation) : undefined;
@@ -100,18 +131,43 @@ export async function allocateCommand(o: AllocateCommandOptions, io: CommandIO =
   const configPath = join(dir, 'config-list.json');
   writeFileSync(configPath, `${JSON.stringify(allocation.configList, null, 2)}\n`);
   const { compact: _c, ...checkJson } = check ?? { compact: undefined };
-  writeFileSync(join(dir, 'allocation.json'), `${JSON.stringify({ ...allocation, ...(check ? { check: checkJson } : {}) }, null, 2)}\n`);
-  if (o.json) io.stdout(`${JSON.stringify({ config: configPath, ...allocation, ...(check ? { check: checkJson } : {}) }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'allocation.json'),
+    `${JSON.stringify({ ...allocation, ...(check ? { check: checkJson } : {}) }, null, 2)}\n`,
+  );
+  if (o.json)
+    io.stdout(
+      `${JSON.stringify({ config: configPath, ...allocation, ...(check ? { check: checkJson } : {}) }, null, 2)}\n`,
+    );
   else {
-    const rows = allocation.choices.map((c) => [c.group, c.nodes.join(' '), c.ratio.toFixed(2), c.sparseRatio.toFixed(3), String(c.keptChannels), `−${(c.accuracyDrop * 100).toFixed(2)}`, `${c.latencySavedMs.toFixed(3)} ms`]);
-    io.stdout(`${table([['group', 'nodes', 'scanned', 'sparse_ratio', 'kept', 'Δ points', 'saved alone'], ...rows], { rule: true })}\n`);
+    const rows = allocation.choices.map((c) => [
+      c.group,
+      c.nodes.join(' '),
+      c.ratio.toFixed(2),
+      c.sparseRatio.toFixed(3),
+      String(c.keptChannels),
+      `−${(c.accuracyDrop * 100).toFixed(2)}`,
+      `${c.latencySavedMs.toFixed(3)} ms`,
+    ]);
+    io.stdout(
+      `${table([['group', 'nodes', 'scanned', 'sparse_ratio', 'kept', 'Δ points', 'saved alone'], ...rows], { rule: true })}\n`,
+    );
     const p = allocation.predicted;
     const lines = [['', 'predicted', ...(check ? ['measured'] : [])]];
     lines.push(['speedup', `${p.speedup.toFixed(2)}×`, ...(check ? [`${check.measured.speedup.toFixed(2)}×`] : [])]);
-    lines.push(['latency', `${p.latencyMs.toFixed(3)} ms`, ...(check ? [`${check.measured.latencyMs.toFixed(3)} ms (dense ${check.measured.denseLatencyMs.toFixed(3)})`] : [])]);
+    lines.push([
+      'latency',
+      `${p.latencyMs.toFixed(3)} ms`,
+      ...(check
+        ? [`${check.measured.latencyMs.toFixed(3)} ms (dense ${check.measured.denseLatencyMs.toFixed(3)})`]
+        : []),
+    ]);
     lines.push(['accuracy', pct(p.accuracy), ...(check ? [pct(check.measured.accuracy)] : [])]);
     io.stdout(`${table(lines)}\n`);
-    if (check) io.stdout(`latency prediction off by ${pct(check.latencyError)}; compact = masked within ${check.measured.maxRelErr.toExponential(1)}\n`);
+    if (check)
+      io.stdout(
+        `latency prediction off by ${pct(check.latencyError)}; compact = masked within ${check.measured.maxRelErr.toExponential(1)}\n`,
+      );
     io.stdout(`wrote ${configPath}\n`);
   }
   return { allocation, check, configPath };

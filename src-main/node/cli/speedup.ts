@@ -49,7 +49,9 @@ export interface SpeedupCommandJson {
  * const { json, text } = await speedupCommand({ model: 'resnet50.onnx', masks, out: 'out/', roundTo: 8 });
  * process.stdout.write(asJson ? JSON.stringify(json, null, 2) : text);
  */
-export async function speedupCommand(o: SpeedupCommandOptions): Promise<{ json: SpeedupCommandJson; text: string; path: string }> {
+export async function speedupCommand(
+  o: SpeedupCommandOptions,
+): Promise<{ json: SpeedupCommandJson; text: string; path: string }> {
   const model = typeof o.model === 'string' ? openModel(o.model).model : o.model;
   const { model: _m, masks, out, ...opts } = o;
   const { model: compact, report } = await new ModelSpeedup(model, masks, opts).speedupModel();
@@ -79,7 +81,14 @@ export async function speedupCommand(o: SpeedupCommandOptions): Promise<{ json: 
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const count = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : `${n}`);
+const count = (n: number) =>
+  n >= 1e9
+    ? `${(n / 1e9).toFixed(2)}G`
+    : n >= 1e6
+      ? `${(n / 1e6).toFixed(2)}M`
+      : n >= 1e3
+        ? `${(n / 1e3).toFixed(1)}k`
+        : `${n}`;
 
 /** A short human summary of a speedup report. */
 export function renderReport(r: SpeedupReport, path: string): string {
@@ -89,10 +98,17 @@ export function renderReport(r: SpeedupReport, path: string): string {
     `  MACs     ${count(r.before.macs)} → ${count(r.after.macs)} (${pct(r.macRatio)})`,
   ];
   if (r.latency) {
-    lines.push(`  latency  ${r.latency.before.p50.toFixed(2)} ms → ${r.latency.after.p50.toFixed(2)} ms p50 (${pct(r.latencyRatio!)}; ${r.latency.threads} thread(s), ${r.latency.rounds} rounds side by side)`);
+    lines.push(
+      `  latency  ${r.latency.before.p50.toFixed(2)} ms → ${r.latency.after.p50.toFixed(2)} ms p50 (${pct(r.latencyRatio!)}; ${r.latency.threads} thread(s), ${r.latency.rounds} rounds side by side)`,
+    );
   }
-  lines.push(`  verified max relative error ${r.verification.maxRelErr.toExponential(2)} over ${r.verification.samples} input(s) (tolerance ${r.verification.tolerance})`);
-  if (r.sparsity.requestedChannels) lines.push(`  channels removed ${r.sparsity.removedChannels} of ${r.sparsity.requestedChannels} requested (lost ${pct(r.sparsity.lost)} to group conflicts)`);
+  lines.push(
+    `  verified max relative error ${r.verification.maxRelErr.toExponential(2)} over ${r.verification.samples} input(s) (tolerance ${r.verification.tolerance})`,
+  );
+  if (r.sparsity.requestedChannels)
+    lines.push(
+      `  channels removed ${r.sparsity.removedChannels} of ${r.sparsity.requestedChannels} requested (lost ${pct(r.sparsity.lost)} to group conflicts)`,
+    );
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n');
 }

@@ -10,7 +10,17 @@ describe('trainCommand', () => {
   it('fine-tunes resources/mnist-cnn.onnx on resources/mnist and writes its outputs', async () => {
     const out = mkdtempSync(join(tmpdir(), 'train-cli-'));
     const lines: string[] = [];
-    const r = await trainCommand({ model: 'resources/mnist-cnn.onnx', data: 'resources/mnist', maxSteps: 20, batchSize: 32, lr: 1e-4, out, json: true, threads: 1, write: (l) => lines.push(l) });
+    const r = await trainCommand({
+      model: 'resources/mnist-cnn.onnx',
+      data: 'resources/mnist',
+      maxSteps: 20,
+      batchSize: 32,
+      lr: 1e-4,
+      out,
+      json: true,
+      threads: 1,
+      write: (l) => lines.push(l),
+    });
     const events = lines.map((l) => JSON.parse(l) as { type: string });
     expect(events[0]!.type).toBe('start');
     expect(events.at(-1)!.type).toBe('done');

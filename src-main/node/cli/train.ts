@@ -71,17 +71,31 @@ function describe(e: ProgressEvent): string {
 /** The optimizer the options describe. */
 export function optimizerOf(o: TrainCommandOptions): OptimizerSpec {
   const type = o.optimizer ?? 'adam';
-  if (type === 'sgd') return { type, lr: o.lr ?? DEFAULT_LR.sgd, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay };
+  if (type === 'sgd')
+    return { type, lr: o.lr ?? DEFAULT_LR.sgd, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay };
   return { type, lr: o.lr ?? DEFAULT_LR[type], weightDecay: o.weightDecay };
 }
 
 /** Record who trained the model and how, in its producer fields and metadata. */
-export function stampTraining(model: import('../../core/ir/index.ts').Model, o: TrainCommandOptions, r: TrainResult): void {
+export function stampTraining(
+  model: import('../../core/ir/index.ts').Model,
+  o: TrainCommandOptions,
+  r: TrainResult,
+): void {
   model.producerName = 'compression-studio';
   model.producerVersion = '';
   const recipe = {
-    init: o.init ?? 'keep', optimizer: optimizerOf(o), schedule: o.schedule ?? 'constant', warmupSteps: o.warmupSteps, batchSize: o.batchSize ?? 64,
-    epochs: r.epochs, steps: r.steps, seed: o.seed ?? 0, data: o.data, testAccuracy: r.eval?.top1, seconds: Math.round(r.seconds * 10) / 10,
+    init: o.init ?? 'keep',
+    optimizer: optimizerOf(o),
+    schedule: o.schedule ?? 'constant',
+    warmupSteps: o.warmupSteps,
+    batchSize: o.batchSize ?? 64,
+    epochs: r.epochs,
+    steps: r.steps,
+    seed: o.seed ?? 0,
+    data: o.data,
+    testAccuracy: r.eval?.top1,
+    seconds: Math.round(r.seconds * 10) / 10,
   };
   model.metadata.set('studio.training', JSON.stringify(recipe));
 }
@@ -97,7 +111,11 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
   const { model } = openModel(o.model);
   if (o.init === 'he') heInitialize(model, o.seed ?? 0);
   const data = await loadDataset(o.data);
-  const schedule: ScheduleSpec = { type: o.schedule ?? 'constant', warmupSteps: o.warmupSteps, ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}) } as ScheduleSpec;
+  const schedule: ScheduleSpec = {
+    type: o.schedule ?? 'constant',
+    warmupSteps: o.warmupSteps,
+    ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}),
+  } as ScheduleSpec;
   const result = await train(
     {
       model,
@@ -125,7 +143,10 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
   prepareOutputDir(out, { what: 'output folder' });
   stampTraining(result.model, o, result);
   saveModelFile(result.model, modelPath);
-  writeFileSync(join(out, 'metrics.json'), `${JSON.stringify({ steps: result.steps, epochs: result.epochs, seconds: result.seconds, eval: result.eval, history: result.history }, null, 1)}\n`);
+  writeFileSync(
+    join(out, 'metrics.json'),
+    `${JSON.stringify({ steps: result.steps, epochs: result.epochs, seconds: result.seconds, eval: result.eval, history: result.history }, null, 1)}\n`,
+  );
   if (!o.json) write(`wrote ${modelPath}`);
   return { out, modelPath, result };
 }

@@ -6,7 +6,9 @@ import { startWebHost, type WebHost, type WebHostOptions } from '../host/web.ts'
  *
  * @example await webCommand({ port: 4600 });
  */
-export async function webCommand(opts: WebHostOptions & { stdout?: { write(s: string): unknown } } = {}): Promise<WebHost> {
+export async function webCommand(
+  opts: WebHostOptions & { stdout?: { write(s: string): unknown } } = {},
+): Promise<WebHost> {
   const out = opts.stdout ?? process.stdout;
   const web = await startWebHost({ ...opts, log: opts.log ?? ((l) => process.stderr.write(`${l}\n`)) });
   out.write(`Compression Studio is running in browser mode.\nOpen ${web.url}\n(Ctrl+C stops it.)\n`);

@@ -57,7 +57,9 @@ describe('runs of a host that died', () => {
       expect(byId.get(dead.id)!.status).toBe('interrupted');
       const detail = await api.runs.get({ runId: dead.id });
       expect(detail.error).toMatchObject({ code: 'RUN_INTERRUPTED' });
-      expect(detail.error!.message).toMatch(/host \d+ gone, worker gone; found at \d{4}-\d\d-\d\dT[\d:.]+Z by the host starting \(pid \d+\)/);
+      expect(detail.error!.message).toMatch(
+        /host \d+ gone, worker gone; found at \d{4}-\d\d-\d\dT[\d:.]+Z by the host starting \(pid \d+\)/,
+      );
       const found = Date.parse(/found at (\S+)/.exec(detail.error!.message)![1]!);
       expect(found).toBeGreaterThanOrEqual(before - 1000);
       expect(detail.steps[0]!.status).toBe('interrupted');
@@ -99,7 +101,11 @@ describe('the browser mode under hostile requests', () => {
       ['relative/dir', /must be an absolute path/],
     ];
     for (const [target, want] of cases) {
-      await expect(api.exports.run({ runId, dir: target })).rejects.toMatchObject({ name: 'ExportError', code: 'EXPORT_PATH', message: expect.stringMatching(want) });
+      await expect(api.exports.run({ runId, dir: target })).rejects.toMatchObject({
+        name: 'ExportError',
+        code: 'EXPORT_PATH',
+        message: expect.stringMatching(want),
+      });
     }
     expect(existsSync(join(dir, 'elsewhere'))).toBe(false);
     const { dir: suggested } = await api.exports.suggestDir({ runId });
@@ -125,8 +131,14 @@ describe('the browser mode under hostile requests', () => {
       last = Date.now();
     }
     expect(Math.max(...gaps)).toBeLessThan(2000);
-    expect(await special).toMatchObject({ name: 'ExportError', code: 'EXPORT_PATH', message: expect.stringMatching(/outside the folders allowed|proc/) });
-    expect(await open).toMatchObject({ message: expect.stringMatching(/"\/dev\/zero" is a character device, not a regular file/) });
+    expect(await special).toMatchObject({
+      name: 'ExportError',
+      code: 'EXPORT_PATH',
+      message: expect.stringMatching(/outside the folders allowed|proc/),
+    });
+    expect(await open).toMatchObject({
+      message: expect.stringMatching(/"\/dev\/zero" is a character device, not a regular file/),
+    });
     mkdirSync(join(dir, 'still-here'), { recursive: true });
   });
 
@@ -135,9 +147,19 @@ describe('the browser mode under hostile requests', () => {
     const { datasets } = await api.models.examples({});
     const split = datasets[0]!.dataset.train!;
     const example = (await api.models.examples({})).models[0]!.path;
-    const plan = (mean: number[]) => ({ model: example, dataset: { train: { ...split, preprocess: { mean, std: [0.3] } } }, steps: [{ kind: 'count', n: 1 }] });
+    const plan = (mean: number[]) => ({
+      model: example,
+      dataset: { train: { ...split, preprocess: { mean, std: [0.3] } } },
+      steps: [{ kind: 'count', n: 1 }],
+    });
     const bad = await api.experiments.validate({ plan: plan([0.485, 0.456, 0.406]) });
-    expect(bad.issues).toEqual([{ path: '$.dataset.train.preprocess', message: '$.dataset.train.preprocess.mean has 3 values but the input has 1 channel; give one value, or one per channel' }]);
+    expect(bad.issues).toEqual([
+      {
+        path: '$.dataset.train.preprocess',
+        message:
+          '$.dataset.train.preprocess.mean has 3 values but the input has 1 channel; give one value, or one per channel',
+      },
+    ]);
     expect((await api.experiments.validate({ plan: plan([0.13]) })).ok).toBe(true);
   });
 });

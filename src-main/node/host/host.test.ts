@@ -32,7 +32,10 @@ afterAll(async () => {
 describe('models', () => {
   it('opens the bundled example, summarises it and gives the graph view', async () => {
     const phases: string[] = [];
-    const opened = await api.models.open({ source: { kind: 'example', id: 'mnist-cnn' } }, { onProgress: (p) => phases.push(p.phase) });
+    const opened = await api.models.open(
+      { source: { kind: 'example', id: 'mnist-cnn' } },
+      { onProgress: (p) => phases.push(p.phase) },
+    );
     expect(opened.path).toBe(join(RESOURCES_DIR, 'mnist-cnn.onnx'));
     expect(opened.info).toMatchObject({ opset: 17, opTypes: { Conv: 3, Gemm: 1 } });
     expect(opened.info.params).toBeGreaterThan(20_000);
@@ -53,18 +56,30 @@ describe('models', () => {
   });
 
   it('checks a config list against the model: targets, or faults with JSON paths', async () => {
-    const { modelId } = await api.models.open({ source: { kind: 'path', path: join(RESOURCES_DIR, 'mnist-cnn.onnx') } });
-    const ok = await api.models.targets({ modelId, mode: 'pruning', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] });
+    const { modelId } = await api.models.open({
+      source: { kind: 'path', path: join(RESOURCES_DIR, 'mnist-cnn.onnx') },
+    });
+    const ok = await api.models.targets({
+      modelId,
+      mode: 'pruning',
+      configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }],
+    });
     expect(ok.ok).toBe(true);
     expect(new Set(ok.targets.filter((t) => t.target === 'weight').map((t) => t.opType))).toEqual(new Set(['Conv']));
     expect(ok.targets.filter((t) => t.target === 'weight')).toHaveLength(3);
-    const bad = await api.models.targets({ modelId, mode: 'pruning', configList: [{ op_types: ['Conv'], sparse_ratio: 1.5 }] });
+    const bad = await api.models.targets({
+      modelId,
+      mode: 'pruning',
+      configList: [{ op_types: ['Conv'], sparse_ratio: 1.5 }],
+    });
     expect(bad.ok).toBe(false);
     expect(bad.issues[0]!.path).toMatch(/^\$\[0\]/);
   });
 
   it('refuses a file that is not ONNX with a named error and keeps nothing', async () => {
-    const err = (await api.models.open({ source: { kind: 'bytes', name: 'notes.txt', bytes: new TextEncoder().encode('hello, not a model') } }).catch((e) => e)) as IpcError;
+    const err = (await api.models
+      .open({ source: { kind: 'bytes', name: 'notes.txt', bytes: new TextEncoder().encode('hello, not a model') } })
+      .catch((e) => e)) as IpcError;
     expect(err.code).not.toBe('INTERNAL');
     expect(err.message.length).toBeGreaterThan(5);
     await expect(api.models.graph({ modelId: 'nope' })).rejects.toMatchObject({ code: 'MODEL_NOT_OPEN' });
@@ -73,19 +88,27 @@ describe('models', () => {
   it('a valid model without its external weight data is named for what it is, by path and as an upload', async () => {
     const folder = mkdtempSync(join(dir, 'weightless-'));
     const file = join(folder, 'net.onnx');
-    saveModelFile(loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx')), file, { external: { location: 'net.onnx.data', threshold: 1024 } });
+    saveModelFile(loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx')), file, {
+      external: { location: 'net.onnx.data', threshold: 1024 },
+    });
     const bytes = readFileSync(file);
     rmSync(join(folder, 'net.onnx.data'));
     const byPath = (await api.models.open({ source: { kind: 'path', path: file } }).catch((e) => e)) as IpcError;
     expect(byPath.name).toBe('MissingExternalDataError');
-    expect(byPath.message).toMatch(/valid ONNX but its weights are in the external data file "net\.onnx\.data".*put it beside the \.onnx file/);
-    const upload = (await api.models.open({ source: { kind: 'bytes', name: 'net.onnx', bytes: new Uint8Array(bytes) } }).catch((e) => e)) as IpcError;
+    expect(byPath.message).toMatch(
+      /valid ONNX but its weights are in the external data file "net\.onnx\.data".*put it beside the \.onnx file/,
+    );
+    const upload = (await api.models
+      .open({ source: { kind: 'bytes', name: 'net.onnx', bytes: new Uint8Array(bytes) } })
+      .catch((e) => e)) as IpcError;
     expect(upload.name).toBe('MissingExternalDataError');
     expect(upload.message).toContain('open the model by its path');
   });
 
   it('saves dropped model bytes under the app data folder', async () => {
-    const opened = await api.models.open({ source: { kind: 'bytes', name: 'tiny.onnx', bytes: new Uint8Array(readFileSync(tiny)) } });
+    const opened = await api.models.open({
+      source: { kind: 'bytes', name: 'tiny.onnx', bytes: new Uint8Array(readFileSync(tiny)) },
+    });
     expect(opened.path.startsWith(join(dir, 'home', 'models'))).toBe(true);
     expect(opened.info.params).toBe(12);
   });
@@ -101,13 +124,23 @@ describe('experiments and runs', () => {
   };
 
   it('validates plans with JSON paths, including step kinds without an executor', async () => {
-    const bad = await api.experiments.validate({ plan: { model: tiny, steps: [{ kind: 'prun' }, { kind: 'orphan' }] } });
+    const bad = await api.experiments.validate({
+      plan: { model: tiny, steps: [{ kind: 'prun' }, { kind: 'orphan' }] },
+    });
     expect(bad.ok).toBe(false);
     expect(bad.issues.map((i) => i.path)).toEqual(['$.steps[0].kind']);
     const noExec = await api.experiments.validate({ plan: { model: tiny, steps: [{ kind: 'orphan' }] } });
     expect(noExec.issues).toEqual([{ path: '$.steps[0].kind', message: expect.stringContaining('no executor') }]);
     // a compressor with no implementation, an option nothing reads: refused at validation, never run and failed
-    const unimplemented = await api.experiments.validate({ plan: { model: tiny, steps: [{ kind: 'prune', pruner: 'nonesuch', configList: [] }, { kind: 'speedup', trainingBatches: 2 }] } });
+    const unimplemented = await api.experiments.validate({
+      plan: {
+        model: tiny,
+        steps: [
+          { kind: 'prune', pruner: 'nonesuch', configList: [] },
+          { kind: 'speedup', trainingBatches: 2 },
+        ],
+      },
+    });
     expect(unimplemented.issues).toEqual([
       { path: '$.steps[0].pruner', message: `unknown pruner "nonesuch" (available: ${PRUNERS.join(', ')})` },
       { path: '$.steps[1].trainingBatches', message: 'unknown option "trainingBatches"' },
@@ -115,26 +148,56 @@ describe('experiments and runs', () => {
     const caps = await api.experiments.capabilities({});
     expect(caps.pruners.map((p) => p.name)).toEqual(PRUNERS);
     expect(caps.quantizers.map((q) => q.name)).toEqual(QUANTIZERS);
-    expect(caps.quantizers[0]).toEqual({ name: 'ptq', label: expect.any(String), needsData: 'calibration', needsTraining: false });
-    expect(caps.pruners.filter((p) => p.needsData === 'train').map((p) => p.name)).toEqual(['slim', 'taylor', 'movement', 'linear', 'agp']);
-    await expect(api.experiments.start({ plan: { model: join(dir, 'missing.onnx'), steps: [] } })).rejects.toMatchObject({ name: 'PlanError', code: 'PLAN_INVALID', details: { issues: [{ path: '$.model' }] } });
+    expect(caps.quantizers[0]).toEqual({
+      name: 'ptq',
+      label: expect.any(String),
+      needsData: 'calibration',
+      needsTraining: false,
+    });
+    expect(caps.pruners.filter((p) => p.needsData === 'train').map((p) => p.name)).toEqual([
+      'slim',
+      'taylor',
+      'movement',
+      'linear',
+      'agp',
+    ]);
+    await expect(
+      api.experiments.start({ plan: { model: join(dir, 'missing.onnx'), steps: [] } }),
+    ).rejects.toMatchObject({ name: 'PlanError', code: 'PLAN_INVALID', details: { issues: [{ path: '$.model' }] } });
   });
 
   it('refuses a pruning or quantization step whose config list selects no target, naming what it could select', async () => {
     const model = join(RESOURCES_DIR, 'mnist-cnn.onnx');
     const mnist = (p: string) => join(RESOURCES_DIR, 'mnist', p);
-    const dataset = { calibration: { kind: 'idx', paths: [mnist('train-images-idx3-ubyte.gz'), mnist('train-labels-idx1-ubyte.gz')] } };
-    const plan = { model, dataset, steps: [{ kind: 'prune', pruner: 'l1', configList: [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }] }, { kind: 'quantize', configList: [{ op_types: ['LSTM'] }] }] };
+    const dataset = {
+      calibration: { kind: 'idx', paths: [mnist('train-images-idx3-ubyte.gz'), mnist('train-labels-idx1-ubyte.gz')] },
+    };
+    const plan = {
+      model,
+      dataset,
+      steps: [
+        { kind: 'prune', pruner: 'l1', configList: [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }] },
+        { kind: 'quantize', configList: [{ op_types: ['LSTM'] }] },
+      ],
+    };
     const reply = await api.experiments.validate({ plan });
     const byPath = new Map(reply.issues.map((i) => [i.path, i.message]));
     expect(reply.ok).toBe(false);
     expect(byPath.get('$.steps[0].configList')).toContain('selects no pruning target');
-    for (const n of ['/conv1/Conv (Conv)', '/conv2/Conv (Conv)', '/conv3/Conv (Conv)', '/fc/Gemm (Gemm)']) expect(byPath.get('$.steps[0].configList')).toContain(n);
+    for (const n of ['/conv1/Conv (Conv)', '/conv2/Conv (Conv)', '/conv3/Conv (Conv)', '/fc/Gemm (Gemm)'])
+      expect(byPath.get('$.steps[0].configList')).toContain(n);
     expect(byPath.get('$.steps[1].configList')).toContain('selects no quantization target');
-    await expect(api.experiments.start({ plan })).rejects.toMatchObject({ name: 'PlanError', details: { issues: expect.arrayContaining([expect.objectContaining({ path: '$.steps[0].configList' })]) } });
+    await expect(api.experiments.start({ plan })).rejects.toMatchObject({
+      name: 'PlanError',
+      details: { issues: expect.arrayContaining([expect.objectContaining({ path: '$.steps[0].configList' })]) },
+    });
     // The wizard's live check says the same before the user gets that far.
     const { modelId } = await api.models.open({ source: { kind: 'path', path: model } });
-    const check = await api.models.targets({ modelId, mode: 'pruning', configList: [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }] });
+    const check = await api.models.targets({
+      modelId,
+      mode: 'pruning',
+      configList: [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }],
+    });
     expect(check.ok).toBe(false);
     expect(check.issues[0]!.message).toContain('/conv1/Conv');
   });
@@ -148,8 +211,21 @@ describe('experiments and runs', () => {
       api.runs.on('progress', () => progress++),
       api.runs.on('report', (e) => reports.push(`${e.runId}:${e.report.status}`)),
     ];
-    const { runId: a } = await api.experiments.start({ plan: { model: tiny, steps: [{ kind: 'count', n: 4 }] }, name: 'first', tags: ['t1'] });
-    const { runId: b } = await api.experiments.start({ plan: { model: tiny, steps: [{ kind: 'count', n: 2 }, { kind: 'sleep', ms: 30 }] }, name: 'second' });
+    const { runId: a } = await api.experiments.start({
+      plan: { model: tiny, steps: [{ kind: 'count', n: 4 }] },
+      name: 'first',
+      tags: ['t1'],
+    });
+    const { runId: b } = await api.experiments.start({
+      plan: {
+        model: tiny,
+        steps: [
+          { kind: 'count', n: 2 },
+          { kind: 'sleep', ms: 30 },
+        ],
+      },
+      name: 'second',
+    });
     await until(() => statuses.includes(`${a}:succeeded`) && statuses.includes(`${b}:succeeded`));
     offs.forEach((off) => off());
     expect(progress).toBeGreaterThan(2);
@@ -175,20 +251,31 @@ describe('experiments and runs', () => {
     const again = await api.runs.remeasure({ runIds: [a, b] });
     expect(again.results.map((r) => r.runId)).toEqual([a, b]);
     for (const r of again.results) {
-      if (r.error === null) expect([r.p50! > 0, r.baselineP50! > 0, r.speedup! > 0, r.ep]).toEqual([true, true, true, 'cpu']);
+      if (r.error === null)
+        expect([r.p50! > 0, r.baselineP50! > 0, r.speedup! > 0, r.ep]).toEqual([true, true, true, 'cpu']);
       else expect(r.error).toMatch(/kept no model|gone/);
     }
     expect(again.results.some((r) => r.error === null)).toBe(true);
     expect((await api.runs.update({ runId: b, name: 'renamed' })).name).toBe('renamed');
     expect((await api.runs.get({ runId: b })).name).toBe('renamed');
-    await expect(api.runs.update({ runId: b, name: '   ' })).rejects.toMatchObject({ details: { issues: [{ path: '$.name' }] } });
+    await expect(api.runs.update({ runId: b, name: '   ' })).rejects.toMatchObject({
+      details: { issues: [{ path: '$.name' }] },
+    });
     expect(updated.tags).toEqual(['int8', 'keep']);
     expect(updated.notes).toBe('looks good');
 
     const out = join(dir, 'export-a');
     const exported = await api.exports.run({ runId: a, dir: out });
-    expect(exported.files.map((f) => f.name).sort()).toEqual(['experiment.json', 'model.onnx', 'plan.json', 'report.json']);
-    await expect(api.exports.run({ runId: a, dir: out })).rejects.toMatchObject({ name: 'ExportError', code: 'EXPORT_EXISTS' });
+    expect(exported.files.map((f) => f.name).sort()).toEqual([
+      'experiment.json',
+      'model.onnx',
+      'plan.json',
+      'report.json',
+    ]);
+    await expect(api.exports.run({ runId: a, dir: out })).rejects.toMatchObject({
+      name: 'ExportError',
+      code: 'EXPORT_EXISTS',
+    });
 
     expect((await api.runs.log({ runId: a })).lines.some((l) => l.includes('counted to 4'))).toBe(true);
     await api.runs.delete({ runId: a });
@@ -199,7 +286,9 @@ describe('experiments and runs', () => {
     const statuses: string[] = [];
     const off = api.runs.on('status', (e) => statuses.push(e.status));
     const stopFile = join(dir, 'stop-sleeping');
-    const { runId } = await api.experiments.start({ plan: { model: tiny, steps: [{ kind: 'sleep', ms: 20_000, stopFile }] } });
+    const { runId } = await api.experiments.start({
+      plan: { model: tiny, steps: [{ kind: 'sleep', ms: 20_000, stopFile }] },
+    });
     await until(() => statuses.includes('running'));
     const active = await api.runs.active({});
     expect(active.map((r) => r.runId)).toContain(runId);

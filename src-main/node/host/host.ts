@@ -53,7 +53,8 @@ export interface StudioHost {
 /** The app's version from package.json. */
 export function appVersion(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
   } catch {
     return '0.0.0';
   }
@@ -79,8 +80,18 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
     server?.emit(service, event as never, data);
     if (service === 'settings') opts.onSettingsChanged?.(data as Settings);
   };
-  const settings = createSettingsService({ home, shell: opts.shell, version: appVersion(), dialogs: opts.dialogs, emit });
-  const models = createModelsService({ home, resourcesDir: opts.resourcesDir ?? RESOURCES_DIR, onOpened: (p) => settings.addRecent(p) });
+  const settings = createSettingsService({
+    home,
+    shell: opts.shell,
+    version: appVersion(),
+    dialogs: opts.dialogs,
+    emit,
+  });
+  const models = createModelsService({
+    home,
+    resourcesDir: opts.resourcesDir ?? RESOURCES_DIR,
+    onOpened: (p) => settings.addRecent(p),
+  });
   const exportRoots = (): readonly string[] | undefined =>
     opts.exportRoots ?? (opts.shell === 'web' ? [join(home, 'exports'), ...settings.exportRoots()] : undefined);
   const { experiments, runs, exports } = createRunServices({ store, runner, emit, exportRoots });

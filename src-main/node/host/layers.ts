@@ -21,7 +21,8 @@ function weightOf(node: Node): { tensor: Tensor; index: number } | null {
     if (!v) continue;
     if (v.isInitializer && v.initializer) return { tensor: v.initializer, index };
     const p = v.producer;
-    if (p?.opType === 'DequantizeLinear' && p.inputs[0]?.isInitializer && p.inputs[0].initializer) return { tensor: p.inputs[0].initializer, index };
+    if (p?.opType === 'DequantizeLinear' && p.inputs[0]?.isInitializer && p.inputs[0].initializer)
+      return { tensor: p.inputs[0].initializer, index };
   }
   return null;
 }
@@ -49,7 +50,10 @@ export function fileLayerWidths(path: string): Map<string, { opType: string; wid
   const mtimeMs = statSync(path).mtimeMs;
   const hit = cache.get(path);
   if (hit && hit.mtimeMs === mtimeMs) return hit.widths;
-  const model = decodeModel(readInputFile(path, { what: 'model file', maxBytes: READ_LIMITS.model }), { allowWeightless: true, readExternal: ({ length }) => new Uint8Array(length) });
+  const model = decodeModel(readInputFile(path, { what: 'model file', maxBytes: READ_LIMITS.model }), {
+    allowWeightless: true,
+    readExternal: ({ length }) => new Uint8Array(length),
+  });
   const widths = layerWidths(model);
   cache.set(path, { mtimeMs, widths });
   if (cache.size > 64) cache.delete(cache.keys().next().value!);
@@ -63,5 +67,10 @@ export function fileLayerWidths(path: string): Map<string, { opType: string; wid
 export function widthDiff(beforePath: string, afterPath: string | null): LayerWidth[] {
   const before = fileLayerWidths(beforePath);
   const after = afterPath ? fileLayerWidths(afterPath) : before;
-  return [...before].map(([node, b]) => ({ node, opType: b.opType, before: b.width, after: after.get(node)?.width ?? null }));
+  return [...before].map(([node, b]) => ({
+    node,
+    opType: b.opType,
+    before: b.width,
+    after: after.get(node)?.width ?? null,
+  }));
 }

@@ -11,7 +11,15 @@ import type { Model, Node, Value } from '../../core/ir/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { ConfigListError, parseConfigList, type Mode } from '../../../src-shared/config/index.ts';
 import type { ServiceImpl, Contract } from '../../../src-shared/ipc/contract.ts';
-import type { Examples, GraphEdge, GraphNode, GraphView, ModelSource, OpenedModel, TargetsReply } from '../../../src-shared/ipc/dto.ts';
+import type {
+  Examples,
+  GraphEdge,
+  GraphNode,
+  GraphView,
+  ModelSource,
+  OpenedModel,
+  TargetsReply,
+} from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import type { ModelInfo } from '../../../src-shared/model-info.ts';
 import { inspectModel, openModel } from '../inspect.ts';
@@ -40,7 +48,12 @@ interface OpenModelEntry {
 /** A model handle that is not (or no longer) open on the host. */
 export class UnknownModelError extends IpcError {
   constructor(modelId: string) {
-    super({ name: 'UnknownModelError', code: 'MODEL_NOT_OPEN', message: `model ${modelId} is not open on the host (it was closed or the host restarted); open it again`, details: { modelId } });
+    super({
+      name: 'UnknownModelError',
+      code: 'MODEL_NOT_OPEN',
+      message: `model ${modelId} is not open on the host (it was closed or the host restarted); open it again`,
+      details: { modelId },
+    });
   }
 }
 
@@ -64,7 +77,8 @@ export function bundledExamples(resourcesDir: string): Examples {
       {
         id: 'mnist-quick',
         name: 'MNIST (quick)',
-        description: '2,000 training images for scoring and fine-tuning, 512 for calibration, 2,000 test images for evaluation.',
+        description:
+          '2,000 training images for scoring and fine-tuning, 512 for calibration, 2,000 test images for evaluation.',
         dataset: {
           train: { kind: 'idx', paths: train, limit: 2000 },
           calibration: { kind: 'idx', paths: train, limit: 512 },
@@ -76,7 +90,11 @@ export function bundledExamples(resourcesDir: string): Examples {
         id: 'mnist-full',
         name: 'MNIST (full bundled split)',
         description: '10,000 training images and the full 10,000-image test set.',
-        dataset: { train: { kind: 'idx', paths: train }, calibration: { kind: 'idx', paths: train, limit: 1024 }, evaluation: { kind: 'idx', paths: test } },
+        dataset: {
+          train: { kind: 'idx', paths: train },
+          calibration: { kind: 'idx', paths: train, limit: 1024 },
+          evaluation: { kind: 'idx', paths: test },
+        },
         inputShape: [1, 1, 28, 28],
       },
     ],
@@ -104,10 +122,21 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
       ctx.progress({ phase: 'reading', fraction: 0 });
       // The first touch of a client's path happens off the event loop, bounded in time.
       if (source.kind === 'path') await probeModelPath(source.path);
-      const { path, name, model, lifted, normalization, fileNodes, liftedConstantNodes } = loadSource(source, opts.home, examples);
+      const { path, name, model, lifted, normalization, fileNodes, liftedConstantNodes } = loadSource(
+        source,
+        opts.home,
+        examples,
+      );
       ctx.signal.throwIfAborted();
       ctx.progress({ phase: 'tracing', fraction: 0.3 });
-      const info = await inspectModel(model, { file: path, lifted, normalized: normalization.summary, values: true, fileNodes, liftedConstantNodes });
+      const info = await inspectModel(model, {
+        file: path,
+        lifted,
+        normalized: normalization.summary,
+        values: true,
+        fileNodes,
+        liftedConstantNodes,
+      });
       ctx.signal.throwIfAborted();
       const modelId = randomBytes(6).toString('hex');
       cache.set(modelId, { path, name, model, info, graph: null });
@@ -131,14 +160,28 @@ async function probeModelPath(path: string): Promise<void> {
   try {
     await probePath(path, { what: 'model file' });
   } catch (e) {
-    throw new IpcError({ name: 'ModelFileError', code: 'MODEL_FILE', message: (e as Error).message, details: { path } });
+    throw new IpcError({
+      name: 'ModelFileError',
+      code: 'MODEL_FILE',
+      message: (e as Error).message,
+      details: { path },
+    });
   }
 }
 
-function loadSource(source: ModelSource, home: string, examples: Examples): { path: string; name: string } & OpenedModelFile {
+function loadSource(
+  source: ModelSource,
+  home: string,
+  examples: Examples,
+): { path: string; name: string } & OpenedModelFile {
   if (source.kind === 'example') {
     const ex = examples.models.find((m) => m.id === source.id);
-    if (!ex) throw new IpcError({ name: 'UnknownExampleError', code: 'EXAMPLE_NOT_FOUND', message: `no bundled example "${source.id}"` });
+    if (!ex)
+      throw new IpcError({
+        name: 'UnknownExampleError',
+        code: 'EXAMPLE_NOT_FOUND',
+        message: `no bundled example "${source.id}"`,
+      });
     return { path: ex.path, name: basename(ex.path), ...openModel(ex.path) };
   }
   if (source.kind === 'path') {
@@ -163,7 +206,13 @@ function nodeParams(node: Node): { params: number; weightShape: number[] | null 
   for (const v of node.inputs) {
     const t = weightTensorOf(v);
     if (!t) continue;
-    if (t.dtype.startsWith('float') || t.dtype.startsWith('bfloat') || t.dtype.startsWith('int8') || t.dtype.startsWith('uint8')) params += t.size;
+    if (
+      t.dtype.startsWith('float') ||
+      t.dtype.startsWith('bfloat') ||
+      t.dtype.startsWith('int8') ||
+      t.dtype.startsWith('uint8')
+    )
+      params += t.size;
     if (weightShape === null && t.dims.length >= 1) weightShape = [...t.dims];
   }
   return { params, weightShape };
@@ -192,13 +241,29 @@ export function graphView(model: Model, info: ModelInfo): GraphView {
   for (const v of g.inputs) {
     if (v.isInitializer) continue;
     producerId.set(v, nodes.length);
-    nodes.push({ id: nodes.length, kind: 'input', name: v.name, opType: 'Input', params: 0, weightShape: null, shape: shapeOf(v) });
+    nodes.push({
+      id: nodes.length,
+      kind: 'input',
+      name: v.name,
+      opType: 'Input',
+      params: 0,
+      weightShape: null,
+      shape: shapeOf(v),
+    });
   }
   const opIds = new Map<Node, number>();
   for (const n of g.nodes) {
     opIds.set(n, nodes.length);
     const { params, weightShape } = nodeParams(n);
-    nodes.push({ id: nodes.length, kind: 'op', name: n.name || `${n.opType}_${nodes.length}`, opType: n.opType, params, weightShape, shape: n.outputs[0] ? shapeOf(n.outputs[0]) : null });
+    nodes.push({
+      id: nodes.length,
+      kind: 'op',
+      name: n.name || `${n.opType}_${nodes.length}`,
+      opType: n.opType,
+      params,
+      weightShape,
+      shape: n.outputs[0] ? shapeOf(n.outputs[0]) : null,
+    });
     for (const o of n.outputs) producerId.set(o, nodes.length - 1);
   }
   for (const n of g.nodes) {

@@ -8,7 +8,16 @@ import { modelChannels, preprocessFault } from '../train/data.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compressorCapabilities } from '../../../src-shared/compressors.ts';
-import { CONFIG_LIST_MODE, knownStepKinds, mapPlanPaths, PlanError, safeParsePlan, type Plan, type PlanIssue, type ProgressEvent } from '../../../src-shared/experiment.ts';
+import {
+  CONFIG_LIST_MODE,
+  knownStepKinds,
+  mapPlanPaths,
+  PlanError,
+  safeParsePlan,
+  type Plan,
+  type PlanIssue,
+  type ProgressEvent,
+} from '../../../src-shared/experiment.ts';
 import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
 import type { LayerWidth, MetricSeries, RemeasureReply, RunDetail } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
@@ -44,7 +53,11 @@ export function planIssues(raw: unknown): { plan: Plan | null; issues: PlanIssue
   const have = new Set(registeredSteps());
   const issues = [...checkPlanInputs(plan)];
   plan.steps.forEach((s, i) => {
-    if (!have.has(s.kind)) issues.push({ path: `$.steps[${i}].kind`, message: `this build has no executor for step kind "${s.kind}" (available: ${[...have].join(', ') || 'none'})` });
+    if (!have.has(s.kind))
+      issues.push({
+        path: `$.steps[${i}].kind`,
+        message: `this build has no executor for step kind "${s.kind}" (available: ${[...have].join(', ') || 'none'})`,
+      });
   });
   if (!issues.some((i) => i.path === '$.model')) issues.push(...emptySelections(plan), ...preprocessMismatches(plan));
   return { plan, issues };
@@ -52,7 +65,9 @@ export function planIssues(raw: unknown): { plan: Plan | null; issues: PlanIssue
 
 /** Data splits whose preprocess mean / std do not fit the model's input channels. */
 function preprocessMismatches(plan: Plan): PlanIssue[] {
-  const splits = Object.entries(plan.dataset ?? {}).filter(([, split]) => split?.preprocess?.mean || split?.preprocess?.std);
+  const splits = Object.entries(plan.dataset ?? {}).filter(
+    ([, split]) => split?.preprocess?.mean || split?.preprocess?.std,
+  );
   if (splits.length === 0) return [];
   let channels: number | null;
   try {
@@ -72,7 +87,9 @@ function preprocessMismatches(plan: Plan): PlanIssue[] {
  * the input model: the steps before keep node names.)
  */
 function emptySelections(plan: Plan): PlanIssue[] {
-  const steps = plan.steps.map((s, i) => ({ s, i, mode: CONFIG_LIST_MODE[s.kind as keyof typeof CONFIG_LIST_MODE] })).filter((x) => x.mode === 'pruning' || x.mode === 'quantization');
+  const steps = plan.steps
+    .map((s, i) => ({ s, i, mode: CONFIG_LIST_MODE[s.kind as keyof typeof CONFIG_LIST_MODE] }))
+    .filter((x) => x.mode === 'pruning' || x.mode === 'quantization');
   if (steps.length === 0) return [];
   let model;
   try {
@@ -83,7 +100,8 @@ function emptySelections(plan: Plan): PlanIssue[] {
   const issues: PlanIssue[] = [];
   for (const { s, i, mode } of steps) {
     const reply = checkTargets(model, mode as 'pruning' | 'quantization', (s as { configList: unknown }).configList);
-    for (const d of reply.diagnostics) if (d.code === 'no-targets') issues.push({ path: `$.steps[${i}].configList`, message: d.message });
+    for (const d of reply.diagnostics)
+      if (d.code === 'no-targets') issues.push({ path: `$.steps[${i}].configList`, message: d.message });
   }
   return issues;
 }
@@ -104,7 +122,8 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
     job.on('log', (event) => emit('runs', 'log', { runId: job.runId, event }));
     job.on('step', (s) => emit('runs', 'step', { runId: job.runId, ...s }));
     job.on('status', (status) => {
-      if (status === 'queued' || status === 'running') emit('runs', 'status', { runId: job.runId, status, error: null });
+      if (status === 'queued' || status === 'running')
+        emit('runs', 'status', { runId: job.runId, status, error: null });
     });
     void job.done.then((outcome) => {
       latest.delete(job.runId);
@@ -130,7 +149,14 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
   const series = (runIds: readonly string[], names?: readonly string[]): MetricSeries => {
     const ids = runIds.map((id) => store.resolveRunId(id));
     const m = store.metricSeries(ids, names);
-    return Object.fromEntries([...m].map(([id, byName]) => [id, Object.fromEntries([...byName].map(([n, pts]) => [n, pts.map(({ stepIndex, x, value, t }) => ({ stepIndex, x, value, t }))]))]));
+    return Object.fromEntries(
+      [...m].map(([id, byName]) => [
+        id,
+        Object.fromEntries(
+          [...byName].map(([n, pts]) => [n, pts.map(({ stepIndex, x, value, t }) => ({ stepIndex, x, value, t }))]),
+        ),
+      ]),
+    );
   };
 
   const experiments: RunServices['experiments'] = {
@@ -166,7 +192,12 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
   const runs: RunServices['runs'] = {
     list: (filter) => {
       if (filter.sort && !RUN_SORT_KEYS.includes(filter.sort as RunSortKey)) {
-        throw new IpcError({ name: 'IpcValidationError', code: 'BAD_REQUEST', message: `cannot sort runs by "${filter.sort}"`, details: { issues: [{ path: '$.sort', message: `one of ${RUN_SORT_KEYS.join(', ')}` }] } });
+        throw new IpcError({
+          name: 'IpcValidationError',
+          code: 'BAD_REQUEST',
+          message: `cannot sort runs by "${filter.sort}"`,
+          details: { issues: [{ path: '$.sort', message: `one of ${RUN_SORT_KEYS.join(', ')}` }] },
+        });
       }
       return store.listRuns({ ...filter, sort: filter.sort as RunSortKey | undefined });
     },
@@ -175,7 +206,11 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
     layers: ({ runId }) => layers(runId),
     compare: ({ runIds }) => {
       const details = runIds.map(detail);
-      return { runs: details, series: series(details.map((d) => d.id)), layers: Object.fromEntries(details.map((d) => [d.id, layers(d.id)])) };
+      return {
+        runs: details,
+        series: series(details.map((d) => d.id)),
+        layers: Object.fromEntries(details.map((d) => [d.id, layers(d.id)])),
+      };
     },
     remeasure: async ({ runIds }) => {
       const results = [];
@@ -187,7 +222,8 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
       const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
       return { lines: lines.slice(-2000) };
     },
-    active: () => runner.active().map((job) => ({ runId: job.runId, status: job.status, progress: latest.get(job.runId) ?? null })),
+    active: () =>
+      runner.active().map((job) => ({ runId: job.runId, status: job.status, progress: latest.get(job.runId) ?? null })),
     update: ({ runId, name, tags, notes }) => {
       const id = store.resolveRunId(runId);
       if (name !== undefined) store.setName(id, name);
@@ -214,7 +250,12 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
     },
     suggestDir: ({ runId }) => {
       const run = store.getRun(store.resolveRunId(runId));
-      const slug = (run?.name ?? 'run').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'run';
+      const slug =
+        (run?.name ?? 'run')
+          .toLowerCase()
+          .replace(/[^a-z0-9]+/g, '-')
+          .replace(/^-|-$/g, '')
+          .slice(0, 40) || 'run';
       return { dir: join(store.home, 'exports', `${slug}-${run?.id ?? runId}`) };
     },
   };
@@ -239,9 +280,17 @@ async function remeasureRun(store: Store, runId: string): Promise<RemeasureReply
   try {
     const run = store.getRun(runId)!;
     const latest = store.latestModel(runId);
-    if (!latest || !existsSync(latest.model.path)) return { ...blank, error: 'the run kept no model of its own (it changed nothing, or its files are gone)' };
+    if (!latest || !existsSync(latest.model.path))
+      return { ...blank, error: 'the run kept no model of its own (it changed nothing, or its files are gone)' };
     if (!existsSync(run.plan.model)) return { ...blank, error: `its original model ${run.plan.model} is gone` };
-    const c = await compareLatency(run.plan.model, latest.model.path, { threads: 1, warmup: 10, runs: 200, maxMs: 2500, dimSizes: { batch: 1 }, ep: run.plan.executionProvider });
+    const c = await compareLatency(run.plan.model, latest.model.path, {
+      threads: 1,
+      warmup: 10,
+      runs: 200,
+      maxMs: 2500,
+      dimSizes: { batch: 1 },
+      ep: run.plan.executionProvider,
+    });
     return { runId, p50: c.b.p50, baselineP50: c.a.p50, speedup: 1 / c.roundRatio, ep: c.ep, error: null };
   } catch (e) {
     return { ...blank, error: (e as Error).message.split('\n')[0]! };

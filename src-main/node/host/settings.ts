@@ -34,7 +34,12 @@ const stored = z.object({
   recentFiles: z.array(z.string()).catch([]),
   exportRoots: z.array(z.string()).catch([]).default([]),
 });
-const DEFAULTS: z.infer<typeof stored> = { theme: 'system', executionProvider: 'cpu', recentFiles: [], exportRoots: [] };
+const DEFAULTS: z.infer<typeof stored> = {
+  theme: 'system',
+  executionProvider: 'cpu',
+  recentFiles: [],
+  exportRoots: [],
+};
 const MAX_RECENT = 10;
 
 export interface SettingsService extends ServiceImpl<Contract['settings']> {
@@ -53,13 +58,23 @@ export interface SettingsService extends ServiceImpl<Contract['settings']> {
 export function createSettingsService(opts: SettingsServiceOptions): SettingsService {
   const file = join(opts.home, 'settings.json');
   let data = read(file);
-  const current = (): Settings => ({ ...data, dataDir: opts.home, version: opts.version, shell: opts.shell, nativeDialogs: !!opts.dialogs });
+  const current = (): Settings => ({
+    ...data,
+    dataDir: opts.home,
+    version: opts.version,
+    shell: opts.shell,
+    nativeDialogs: !!opts.dialogs,
+  });
   const save = () => {
     writeFileAtomic(file, JSON.stringify(data, null, 2));
     opts.emit('settings', 'changed', current());
   };
   const noDialogs = () =>
-    new IpcError({ name: 'NotSupportedError', code: 'NOT_SUPPORTED', message: 'native file dialogs are only available in the desktop app; type the path instead' });
+    new IpcError({
+      name: 'NotSupportedError',
+      code: 'NOT_SUPPORTED',
+      message: 'native file dialogs are only available in the desktop app; type the path instead',
+    });
   return {
     current,
     exportRoots: () => [...data.exportRoots],
@@ -69,7 +84,12 @@ export function createSettingsService(opts: SettingsServiceOptions): SettingsSer
     },
     get: () => current(),
     set(patch) {
-      data = { theme: patch.theme ?? data.theme, executionProvider: patch.executionProvider ?? data.executionProvider, recentFiles: patch.recentFiles ?? data.recentFiles, exportRoots: data.exportRoots };
+      data = {
+        theme: patch.theme ?? data.theme,
+        executionProvider: patch.executionProvider ?? data.executionProvider,
+        recentFiles: patch.recentFiles ?? data.recentFiles,
+        exportRoots: data.exportRoots,
+      };
       save();
       return current();
     },

@@ -16,7 +16,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'studio-web-'));
   const renderer = join(dir, 'renderer');
   mkdirSync(join(renderer, 'assets'), { recursive: true });
-  writeFileSync(join(renderer, 'index.html'), '<!doctype html><title>Compression Studio</title><script type="module" src="/assets/app.js"></script>');
+  writeFileSync(
+    join(renderer, 'index.html'),
+    '<!doctype html><title>Compression Studio</title><script type="module" src="/assets/app.js"></script>',
+  );
   writeFileSync(join(renderer, 'assets', 'app.js'), 'console.log("hi")');
   writeFileSync(join(dir, 'secret.txt'), 'secret');
   web = await startWebHost({ home: join(dir, 'home'), rendererDir: renderer, stepModules: [TEST_STEPS_MODULE] });
@@ -32,13 +35,19 @@ interface Res {
   body: string;
 }
 
-function http(path: string, opts: { headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<Res> {
+function http(
+  path: string,
+  opts: { headers?: Record<string, string>; method?: string; body?: string } = {},
+): Promise<Res> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: web.port, path, method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port: web.port, path, method: opts.method ?? 'GET', headers: opts.headers },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.on('error', reject);
     req.end(opts.body);
   });
@@ -91,7 +100,8 @@ describe('the token gate', () => {
   });
 
   it('refuses every request without the token', async () => {
-    for (const path of ['/', '/index.html', '/assets/app.js', '/rpc', '/?token=wrong']) expect((await http(path)).status).toBe(403);
+    for (const path of ['/', '/index.html', '/assets/app.js', '/rpc', '/?token=wrong'])
+      expect((await http(path)).status).toBe(403);
     expect((await http('/', { headers: { Cookie: 'studio_token=forged' } })).status).toBe(403);
     await expect(openSocket('')).rejects.toThrow('HTTP 403');
     await expect(openSocket('?token=wrong')).rejects.toThrow('HTTP 403');
@@ -125,8 +135,17 @@ describe('the contract over WebSocket and HTTP', () => {
     const ws = await openSocket(`?token=${token()}`, { Origin: `http://127.0.0.1:${web.port}` });
     const ok = await call(ws, { t: 'call', id: 1, service: 'settings', method: 'get', request: {} });
     expect(ok).toMatchObject({ t: 'ok', value: { shell: 'web', nativeDialogs: false } });
-    const forged = await call(ws, { t: 'call', id: 2, service: 'runs', method: 'delete', request: { runId: "1' OR 1=1 --" } });
-    expect(forged).toMatchObject({ t: 'err', error: { code: 'BAD_REQUEST', details: { issues: [{ path: '$.runId' }] } } });
+    const forged = await call(ws, {
+      t: 'call',
+      id: 2,
+      service: 'runs',
+      method: 'delete',
+      request: { runId: "1' OR 1=1 --" },
+    });
+    expect(forged).toMatchObject({
+      t: 'err',
+      error: { code: 'BAD_REQUEST', details: { issues: [{ path: '$.runId' }] } },
+    });
     const dialogs = await call(ws, { t: 'call', id: 3, service: 'settings', method: 'chooseFolder', request: {} });
     expect(dialogs).toMatchObject({ t: 'err', error: { code: 'NOT_SUPPORTED' } });
     ws.close();
@@ -134,11 +153,21 @@ describe('the contract over WebSocket and HTTP', () => {
 
   it('answers one-shot calls at POST /rpc with the token', async () => {
     const body = JSON.stringify({ service: 'models', method: 'examples', request: {} });
-    const res = await http(`/rpc?token=${token()}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    const res = await http(`/rpc?token=${token()}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body,
+    });
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body).value.models[0].id).toBe('mnist-cnn');
-    expect((await http('/rpc', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })).status).toBe(403);
-    const bad = await http(`/rpc?token=${token()}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ service: 'runs', method: 'list', request: { limit: -4 } }) });
+    expect((await http('/rpc', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })).status).toBe(
+      403,
+    );
+    const bad = await http(`/rpc?token=${token()}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ service: 'runs', method: 'list', request: { limit: -4 } }),
+    });
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body).error.code).toBe('BAD_REQUEST');
   });
@@ -159,12 +188,27 @@ describe('hostile requests in the browser mode', () => {
 
   it('answers models.open of a file that is not a model with an error, keeping the connection', async () => {
     const ws = await openSocket(`?token=${token()}`, { Origin: `http://127.0.0.1:${web.port}` });
-    for (const [id, path] of [[1, '/etc/passwd'], [2, '/dev/zero'], [3, '/proc/self/environ'], [4, dir]] as const) {
-      const r = await reply(ws, { t: 'call', id, service: 'models', method: 'open', request: { source: { kind: 'path', path } } });
+    for (const [id, path] of [
+      [1, '/etc/passwd'],
+      [2, '/dev/zero'],
+      [3, '/proc/self/environ'],
+      [4, dir],
+    ] as const) {
+      const r = await reply(ws, {
+        t: 'call',
+        id,
+        service: 'models',
+        method: 'open',
+        request: { source: { kind: 'path', path } },
+      });
       expect(r.t, path).toBe('err');
-      expect(r.error.message, path).toMatch(/not an ONNX model|not a regular file|kernel state|truncated or corrupt|corrupt ONNX file/);
+      expect(r.error.message, path).toMatch(
+        /not an ONNX model|not a regular file|kernel state|truncated or corrupt|corrupt ONNX file/,
+      );
     }
-    expect(await call(ws, { t: 'call', id: 9, service: 'settings', method: 'get', request: {} })).toMatchObject({ t: 'ok' });
+    expect(await call(ws, { t: 'call', id: 9, service: 'settings', method: 'get', request: {} })).toMatchObject({
+      t: 'ok',
+    });
     ws.close();
   });
 
@@ -174,15 +218,25 @@ describe('hostile requests in the browser mode', () => {
     const closed = new Promise<number>((resolve) => big.once('close', (code) => resolve(code)));
     big.send(Buffer.alloc(65 * 1024 * 1024, 0x20));
     expect(await closed).toBe(1009);
-    expect(await call(other, { t: 'call', id: 1, service: 'settings', method: 'get', request: {} })).toMatchObject({ t: 'ok' });
+    expect(await call(other, { t: 'call', id: 1, service: 'settings', method: 'get', request: {} })).toMatchObject({
+      t: 'ok',
+    });
     other.close();
   });
 
   it('streams an upload to the app data folder, then opens it by path', async () => {
-    const model = await import('node:fs').then((fs) => fs.readFileSync(join(import.meta.dirname, '..', '..', '..', 'resources', 'mnist-cnn.onnx')));
+    const model = await import('node:fs').then((fs) =>
+      fs.readFileSync(join(import.meta.dirname, '..', '..', '..', 'resources', 'mnist-cnn.onnx')),
+    );
     const res = await new Promise<Res>((resolve, reject) => {
       const req = request(
-        { host: '127.0.0.1', port: web.port, path: `/upload?name=${encodeURIComponent('../my model.onnx')}&token=${token()}`, method: 'POST', headers: { 'Content-Length': model.byteLength } },
+        {
+          host: '127.0.0.1',
+          port: web.port,
+          path: `/upload?name=${encodeURIComponent('../my model.onnx')}&token=${token()}`,
+          method: 'POST',
+          headers: { 'Content-Length': model.byteLength },
+        },
         (r) => {
           let body = '';
           r.on('data', (c: Buffer) => (body += c.toString()));
@@ -199,7 +253,13 @@ describe('hostile requests in the browser mode', () => {
     expect(up.path.startsWith(join(dir, 'home', 'uploads'))).toBe(true);
     expect(up.path).toMatch(/[0-9a-f]{12}-_my_model\.onnx$/);
     const ws = await openSocket(`?token=${token()}`, { Origin: `http://127.0.0.1:${web.port}` });
-    const opened = await reply(ws, { t: 'call', id: 1, service: 'models', method: 'open', request: { source: { kind: 'path', path: up.path } } });
+    const opened = await reply(ws, {
+      t: 'call',
+      id: 1,
+      service: 'models',
+      method: 'open',
+      request: { source: { kind: 'path', path: up.path } },
+    });
     expect(opened).toMatchObject({ t: 'ok', value: { info: { opTypes: { Conv: 3 } } } });
     ws.close();
     expect((await http('/upload', { method: 'POST', body: 'x' })).status).toBe(403);
@@ -238,8 +298,19 @@ describe('the dev server', () => {
       process.exit(0);`;
     const { execFile } = await import('node:child_process');
     const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo, timeout: 90_000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out))),
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        { cwd: repo, timeout: 90_000 },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
+      ),
     );
-    expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toEqual({ pkg: 403, host: 403, renderer: 200, hmrNoToken: 403, hmrToken: 101 });
+    expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toEqual({
+      pkg: 403,
+      host: 403,
+      renderer: 200,
+      hmrNoToken: 403,
+      hmrToken: 101,
+    });
   }, 120_000);
 });

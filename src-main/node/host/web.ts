@@ -82,10 +82,15 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
   const log = opts.log ?? (() => undefined);
   const token = opts.token ?? randomBytes(32).toString('base64url');
   const ownHost = !opts.host;
-  const host = opts.host ?? (await createStudioHost({ ...opts, shell: 'web', onFault: opts.onFault ?? ((m) => log(`ipc: ${m}`)) }));
+  const host =
+    opts.host ??
+    (await createStudioHost({ ...opts, shell: 'web', onFault: opts.onFault ?? ((m) => log(`ipc: ${m}`)) }));
   const rendererDir = resolve(opts.rendererDir ?? RENDERER_DIST);
   const dev = opts.dev ?? !existsSync(join(rendererDir, 'index.html'));
-  if (dev && opts.dev === undefined) log(`no built renderer in ${rendererDir}; serving through Vite's dev middleware (npm run build:renderer builds it)`);
+  if (dev && opts.dev === undefined)
+    log(
+      `no built renderer in ${rendererDir}; serving through Vite's dev middleware (npm run build:renderer builds it)`,
+    );
 
   const server = createServer();
   let port = 0;
@@ -111,7 +116,12 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
   server.on('request', (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const auth = authorised(req, url);
-    if (!auth) return refuse(res, 403, 'Forbidden: this Compression Studio session needs its token. Open the URL that `studio web` printed.');
+    if (!auth)
+      return refuse(
+        res,
+        403,
+        'Forbidden: this Compression Studio session needs its token. Open the URL that `studio web` printed.',
+      );
     if (auth === 'query') res.setHeader('Set-Cookie', `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
@@ -222,14 +232,23 @@ function serveStatic(root: string, pathname: string, res: ServerResponse): void 
   const real = realpathSync(file);
   if (!real.startsWith(realpathSync(root) + sep)) return refuse(res, 403, 'Forbidden');
   const type = MIME[extname(real)] ?? 'application/octet-stream';
-  res.writeHead(200, { 'Content-Type': type, 'Cache-Control': real.endsWith('index.html') ? 'no-store' : 'public, max-age=3600' });
+  res.writeHead(200, {
+    'Content-Type': type,
+    'Cache-Control': real.endsWith('index.html') ? 'no-store' : 'public, max-age=3600',
+  });
   createReadStream(real).pipe(res);
 }
 
 /** POST /rpc with `{ service, method, request }`: one call, its reply or error as JSON. */
-async function handleRpc(req: IncomingMessage, res: ServerResponse, host: StudioHost, origins: string[]): Promise<void> {
+async function handleRpc(
+  req: IncomingMessage,
+  res: ServerResponse,
+  host: StudioHost,
+  origins: string[],
+): Promise<void> {
   if (req.method !== 'POST') return refuse(res, 405, 'POST only');
-  if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return refuse(res, 415, 'application/json only');
+  if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
+    return refuse(res, 415, 'application/json only');
   const origin = req.headers.origin;
   if (origin !== undefined && !origins.includes(origin)) return refuse(res, 403, 'Forbidden origin');
   const chunks: Buffer[] = [];
@@ -247,10 +266,22 @@ async function handleRpc(req: IncomingMessage, res: ServerResponse, host: Studio
   }
   const reply = await new Promise<WireMessage>((done) => {
     const conn = oneShotConnection({ id: 'http', kind: 'http' }, done);
-    void host.server.receive(conn, { t: 'call', id: 1, service: body?.service, method: body?.method, request: body?.request });
+    void host.server.receive(conn, {
+      t: 'call',
+      id: 1,
+      service: body?.service,
+      method: body?.method,
+      request: body?.request,
+    });
   });
   res.writeHead(reply.t === 'ok' ? 200 : 400, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-  res.end(encodeWire(reply.t === 'ok' ? { ok: true, value: reply.value } : { ok: false, error: reply.t === 'err' ? reply.error : null }));
+  res.end(
+    encodeWire(
+      reply.t === 'ok'
+        ? { ok: true, value: reply.value }
+        : { ok: false, error: reply.t === 'err' ? reply.error : null },
+    ),
+  );
 }
 
 /**
@@ -263,13 +294,25 @@ async function handleUpload(req: IncomingMessage, res: ServerResponse, dir: stri
   const origin = req.headers.origin;
   if (origin !== undefined && !origins.includes(origin)) return refuse(res, 403, 'Forbidden origin');
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  const name = (url.searchParams.get('name') ?? 'model.onnx').replace(/[^\w.-]+/g, '_').replace(/^\.+/, '').slice(0, 120) || 'model.onnx';
+  const name =
+    (url.searchParams.get('name') ?? 'model.onnx')
+      .replace(/[^\w.-]+/g, '_')
+      .replace(/^\.+/, '')
+      .slice(0, 120) || 'model.onnx';
   const declared = Number(req.headers['content-length'] ?? NaN);
   const reply = (status: number, body: Record<string, unknown>) => {
     res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
     res.end(JSON.stringify(body));
   };
-  if (declared > READ_LIMITS.model) return reply(413, { ok: false, error: { name: 'UploadError', code: 'UPLOAD_TOO_LARGE', message: `the upload is ${declared} bytes, over the ${READ_LIMITS.model}-byte limit of an .onnx file` } });
+  if (declared > READ_LIMITS.model)
+    return reply(413, {
+      ok: false,
+      error: {
+        name: 'UploadError',
+        code: 'UPLOAD_TOO_LARGE',
+        message: `the upload is ${declared} bytes, over the ${READ_LIMITS.model}-byte limit of an .onnx file`,
+      },
+    });
   const folder = prepareOutputDir(dir, { what: 'upload folder' });
   const tmp = join(folder, `.upload-${randomBytes(6).toString('hex')}`);
   const hash = createHash('sha256');
@@ -277,7 +320,8 @@ async function handleUpload(req: IncomingMessage, res: ServerResponse, dir: stri
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
-      if (size > READ_LIMITS.model) return done(new Error(`the upload is over the ${READ_LIMITS.model}-byte limit of an .onnx file`));
+      if (size > READ_LIMITS.model)
+        return done(new Error(`the upload is over the ${READ_LIMITS.model}-byte limit of an .onnx file`));
       hash.update(chunk);
       done(null, chunk);
     },
@@ -286,7 +330,10 @@ async function handleUpload(req: IncomingMessage, res: ServerResponse, dir: stri
     await pipeline(req, meter, createWriteStream(tmp, { flags: 'wx' }));
   } catch (e) {
     rmSync(tmp, { force: true });
-    return reply(400, { ok: false, error: { name: 'UploadError', code: 'UPLOAD_FAILED', message: (e as Error).message } });
+    return reply(400, {
+      ok: false,
+      error: { name: 'UploadError', code: 'UPLOAD_FAILED', message: (e as Error).message },
+    });
   }
   const sha256 = hash.digest('hex');
   const path = join(folder, `${sha256.slice(0, 12)}-${name.endsWith('.onnx') ? name : `${name}.onnx`}`);
@@ -304,13 +351,19 @@ type Middleware = ((req: IncomingMessage, res: ServerResponse, next: () => void)
 async function viteMiddleware(upgrades: EventEmitter): Promise<Middleware> {
   const { createServer: createVite } = await import('vite');
   const modules = join(REPO_ROOT, 'node_modules');
-  const allow = [join(REPO_ROOT, 'src-renderer'), join(REPO_ROOT, 'src-shared'), modules, ...(existsSync(modules) ? [realpathSync(modules)] : [])];
+  const allow = [
+    join(REPO_ROOT, 'src-renderer'),
+    join(REPO_ROOT, 'src-shared'),
+    modules,
+    ...(existsSync(modules) ? [realpathSync(modules)] : []),
+  ];
   const vite = await createVite({
     configFile: join(REPO_ROOT, 'vite.renderer.config.ts'),
     server: { middlewareMode: true, hmr: { server: upgrades as unknown as Server }, fs: { strict: true, allow } },
     appType: 'spa',
   });
-  const mw = ((req: IncomingMessage, res: ServerResponse, next: () => void) => vite.middlewares(req, res, next)) as Middleware;
+  const mw = ((req: IncomingMessage, res: ServerResponse, next: () => void) =>
+    vite.middlewares(req, res, next)) as Middleware;
   mw.close = () => vite.close();
   return mw;
 }

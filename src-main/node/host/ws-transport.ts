@@ -3,7 +3,13 @@
  * every 15 s, and a dead peer closed so its calls are aborted. Imports ws and src-shared only.
  */
 import { WebSocket } from 'ws';
-import { decodeWire, disconnectedError, encodeWire, type Transport, type WireMessage } from '../../../src-shared/ipc/rpc.ts';
+import {
+  decodeWire,
+  disconnectedError,
+  encodeWire,
+  type Transport,
+  type WireMessage,
+} from '../../../src-shared/ipc/rpc.ts';
 
 const PING_MS = 15_000;
 
@@ -34,7 +40,13 @@ export function webSocketTransport(socket: WebSocket): Transport {
       const on = (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
         let msg: unknown = null;
         try {
-          msg = isBinary ? null : decodeWire(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'));
+          msg = isBinary
+            ? null
+            : decodeWire(
+                Buffer.isBuffer(data)
+                  ? data.toString('utf8')
+                  : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'),
+              );
         } catch {
           msg = null; // not JSON: the server answers or drops it as a malformed message
         }

@@ -5,7 +5,19 @@
  * never under pseudo-filesystems (`/proc`, `/sys`, `/dev`: a recursive mkdir there spins forever) and, where the caller
  * names roots, only inside them; `~` is expanded, `~user` refused. May import node:*.
  */
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, statfsSync, statSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  realpathSync,
+  statfsSync,
+  statSync,
+  type Stats,
+} from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -17,7 +29,16 @@ export class PathError extends StudioError {
   constructor(
     message: string,
     readonly path: string,
-    readonly reason: 'not-found' | 'not-a-file' | 'special' | 'too-large' | 'outside-roots' | 'not-a-folder' | 'home' | 'unreadable' | 'relative',
+    readonly reason:
+      | 'not-found'
+      | 'not-a-file'
+      | 'special'
+      | 'too-large'
+      | 'outside-roots'
+      | 'not-a-folder'
+      | 'home'
+      | 'unreadable'
+      | 'relative',
   ) {
     super(message, 'PATH_REFUSED', { path, reason });
   }
@@ -110,9 +131,15 @@ export function checkInputFile(path: string, opts: ReadOptions): { path: string;
   } catch (e) {
     throw notReadable(path, opts.what, e);
   }
-  if (!st.isFile()) throw new PathError(`${opts.what} ${quoted(path)} is ${kindOf(st)}, not a regular file`, path, 'not-a-file');
+  if (!st.isFile())
+    throw new PathError(`${opts.what} ${quoted(path)} is ${kindOf(st)}, not a regular file`, path, 'not-a-file');
   const pseudo = pseudoFilesystem(realpathSync(abs));
-  if (pseudo) throw new PathError(`${opts.what} ${quoted(path)} is kernel state on ${pseudo}, not a file of data`, path, 'special');
+  if (pseudo)
+    throw new PathError(
+      `${opts.what} ${quoted(path)} is kernel state on ${pseudo}, not a file of data`,
+      path,
+      'special',
+    );
   if (st.size > opts.maxBytes) throw tooLarge(path, opts, st.size);
   return { path: abs, size: st.size };
 }
@@ -134,9 +161,15 @@ export function readInputFile(path: string, opts: ReadOptions): Buffer {
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new PathError(`${opts.what} ${quoted(path)} is ${kindOf(st)}, not a regular file`, path, 'not-a-file');
+    if (!st.isFile())
+      throw new PathError(`${opts.what} ${quoted(path)} is ${kindOf(st)}, not a regular file`, path, 'not-a-file');
     const pseudo = pseudoFilesystem(realpathSync(abs));
-    if (pseudo) throw new PathError(`${opts.what} ${quoted(path)} is kernel state on ${pseudo}, not a file of data`, path, 'special');
+    if (pseudo)
+      throw new PathError(
+        `${opts.what} ${quoted(path)} is kernel state on ${pseudo}, not a file of data`,
+        path,
+        'special',
+      );
     if (st.size > opts.maxBytes) throw tooLarge(path, opts, st.size);
     return readBounded(fd, path, opts, st.size);
   } finally {
@@ -209,16 +242,29 @@ export function prepareOutputDir(path: string, opts: OutputDirOptions): string {
     throw notReadable(path, opts.what, e);
   }
   if (!statSync(real).isDirectory()) {
-    throw new PathError(`${opts.what} ${quoted(path)}: ${quoted(base)} exists and is not a folder`, path, 'not-a-folder');
+    throw new PathError(
+      `${opts.what} ${quoted(path)}: ${quoted(base)} exists and is not a folder`,
+      path,
+      'not-a-folder',
+    );
   }
   const target = join(real, ...missing);
   const pseudo = pseudoFilesystem(real);
-  if (pseudo) throw new PathError(`${opts.what} ${quoted(path)} lies on ${pseudo}, which holds kernel state, not files`, path, 'special');
+  if (pseudo)
+    throw new PathError(
+      `${opts.what} ${quoted(path)} lies on ${pseudo}, which holds kernel state, not files`,
+      path,
+      'special',
+    );
   if (opts.roots) {
     const roots = opts.roots.map((r) => realRoot(r));
     if (!roots.some((r) => r !== null && isWithin(target, r))) {
       const list = opts.roots.length ? opts.roots.map((r) => quoted(r)).join(', ') : 'none are configured';
-      throw new PathError(`${opts.what} ${quoted(path)} is outside the folders allowed for it (${list}); add its folder to the export roots in the settings`, path, 'outside-roots');
+      throw new PathError(
+        `${opts.what} ${quoted(path)} is outside the folders allowed for it (${list}); add its folder to the export roots in the settings`,
+        path,
+        'outside-roots',
+      );
     }
   }
   let dir = real;
@@ -230,7 +276,8 @@ export function prepareOutputDir(path: string, opts: OutputDirOptions): string {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw notWritable(path, opts.what, e);
     }
     const st = lstatSync(dir);
-    if (!st.isDirectory()) throw new PathError(`${opts.what} ${quoted(path)}: ${quoted(dir)} is not a folder`, path, 'not-a-folder');
+    if (!st.isDirectory())
+      throw new PathError(`${opts.what} ${quoted(path)}: ${quoted(dir)} is not a folder`, path, 'not-a-folder');
   }
   return target;
 }
@@ -270,7 +317,11 @@ function notReadable(path: string, what: string, e: unknown): PathError {
 
 function notWritable(path: string, what: string, e: unknown): PathError {
   const code = (e as NodeJS.ErrnoException).code;
-  return new PathError(`${what} ${quoted(path)} cannot be created (${code ?? (e as Error).message})`, path, 'unreadable');
+  return new PathError(
+    `${what} ${quoted(path)} cannot be created (${code ?? (e as Error).message})`,
+    path,
+    'unreadable',
+  );
 }
 
 function tooLarge(path: string, opts: ReadOptions, size: number, grew = false): PathError {
@@ -291,10 +342,13 @@ export const PROBE_TIMEOUT_MS = 10_000;
  * guarded work, so a path that hangs the file system stalls one request (which gets a PathError after
  * `timeoutMs`), never the loop that answers every other client.
  */
-export async function probePath(path: string, opts: { what: string; timeoutMs?: number; output?: boolean }): Promise<void> {
+export async function probePath(
+  path: string,
+  opts: { what: string; timeoutMs?: number; output?: boolean },
+): Promise<void> {
   const abs = resolve(expandHome(path));
   const probe = async () => {
-    for (let p = abs; ; ) {
+    for (let p = abs; ;) {
       try {
         await stat(p);
         return;
@@ -308,7 +362,17 @@ export async function probePath(path: string, opts: { what: string; timeoutMs?: 
   let timer: NodeJS.Timeout | undefined;
   const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PathError(`${opts.what} ${quoted(path)} did not answer within ${timeoutMs / 1000} s (a hung mount or device?)`, path, 'unreadable')), timeoutMs);
+    timer = setTimeout(
+      () =>
+        reject(
+          new PathError(
+            `${opts.what} ${quoted(path)} did not answer within ${timeoutMs / 1000} s (a hung mount or device?)`,
+            path,
+            'unreadable',
+          ),
+        ),
+      timeoutMs,
+    );
   });
   try {
     await Promise.race([probe(), timeout]);

@@ -12,16 +12,39 @@ function gemmModel(): Model {
   const m = new Model();
   const g = m.graph;
   const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: [1, 64] });
-  const w = g.addInitializer('w', Tensor.float32([32, 64], Array.from({ length: 2048 }, (_, i) => Math.sin(i))));
-  const b = g.addInitializer('b', Tensor.float32([32], Array.from({ length: 32 }, (_, i) => i / 10)));
-  const n = g.addNode({ opType: 'Gemm', name: 'fc', inputs: [x, w, b], outputs: ['y'], attributes: { transB: { type: 'int', value: 1 } } });
+  const w = g.addInitializer(
+    'w',
+    Tensor.float32(
+      [32, 64],
+      Array.from({ length: 2048 }, (_, i) => Math.sin(i)),
+    ),
+  );
+  const b = g.addInitializer(
+    'b',
+    Tensor.float32(
+      [32],
+      Array.from({ length: 32 }, (_, i) => i / 10),
+    ),
+  );
+  const n = g.addNode({
+    opType: 'Gemm',
+    name: 'fc',
+    inputs: [x, w, b],
+    outputs: ['y'],
+    attributes: { transB: { type: 'int', value: 1 } },
+  });
   g.outputs.push(n.outputs[0]!);
   n.outputs[0]!.type = { kind: 'tensor', dtype: 'float32', shape: [1, 32] };
   return m;
 }
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'studio-io-'));
-const feeds = { x: Tensor.float32([1, 64], Array.from({ length: 64 }, (_, i) => (i % 7) - 3)) };
+const feeds = {
+  x: Tensor.float32(
+    [1, 64],
+    Array.from({ length: 64 }, (_, i) => (i % 7) - 3),
+  ),
+};
 
 describe('model files', () => {
   it('saves large tensors as external data and reads them back with identical outputs', async () => {

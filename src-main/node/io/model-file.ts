@@ -3,10 +3,27 @@
  * write one (optionally with external data, written to a temporary name then renamed).
  */
 import { quoted } from '../../../src-shared/errors.ts';
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { expandHome, PathError, readInputFile, READ_LIMITS } from './guard.ts';
 import { dirname, join, resolve, sep } from 'node:path';
-import { decodeModel, encodeModel, ExternalDataPathError, MissingExternalDataError, ModelFormatError, type EncodeOptions } from '../../core/onnx/index.ts';
+import {
+  decodeModel,
+  encodeModel,
+  ExternalDataPathError,
+  MissingExternalDataError,
+  ModelFormatError,
+  type EncodeOptions,
+} from '../../core/onnx/index.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 
 export interface LoadOptions {
@@ -48,10 +65,15 @@ function readConfined(folder: string, location: string, offset: number, length: 
   try {
     real = realpathSync(target);
   } catch {
-    throw new MissingExternalDataError(`the model is valid ONNX but its weights are in the external data file ${quoted(location)}, which is not in the model's folder: put it beside the .onnx file`, { tensor });
+    throw new MissingExternalDataError(
+      `the model is valid ONNX but its weights are in the external data file ${quoted(location)}, which is not in the model's folder: put it beside the .onnx file`,
+      { tensor },
+    );
   }
   if (!real.startsWith(folder + sep)) {
-    throw new ExternalDataPathError(`external data file ${quoted(location)} resolves outside the model folder`, { tensor });
+    throw new ExternalDataPathError(`external data file ${quoted(location)} resolves outside the model folder`, {
+      tensor,
+    });
   }
   // Non-blocking: a FIFO named as external data must not hang the loader; only a regular file is read.
   const fd = openSync(real, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
@@ -60,17 +82,24 @@ function readConfined(folder: string, location: string, offset: number, length: 
     if (!st.isFile()) throw new ModelFormatError(`external data ${quoted(location)} is not a regular file`, { tensor });
     const size = st.size;
     if (offset + length > size) {
-      throw new ModelFormatError(`external data claims bytes ${offset}..${offset + length} but ${quoted(location)} holds ${size}`, {
-        tensor,
-        offset,
-        file: location,
-      });
+      throw new ModelFormatError(
+        `external data claims bytes ${offset}..${offset + length} but ${quoted(location)} holds ${size}`,
+        {
+          tensor,
+          offset,
+          file: location,
+        },
+      );
     }
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
       const n = readSync(fd, out, done, length - done, offset + done);
-      if (n <= 0) throw new ModelFormatError(`short read of external data ${quoted(location)}`, { tensor, offset: offset + done });
+      if (n <= 0)
+        throw new ModelFormatError(`short read of external data ${quoted(location)}`, {
+          tensor,
+          offset: offset + done,
+        });
       done += n;
     }
     return out;
@@ -83,7 +112,11 @@ function readConfined(folder: string, location: string, offset: number, length: 
  * Encode and write a model. With `external`, large tensors go to a side file next to it.
  * Both files are written to temporary names and renamed, so a crash never leaves a half-written model.
  */
-export function saveModelFile(model: Model, path: string, opts: EncodeOptions = {}): { bytes: number; externalBytes: number } {
+export function saveModelFile(
+  model: Model,
+  path: string,
+  opts: EncodeOptions = {},
+): { bytes: number; externalBytes: number } {
   const enc = encodeModel(model, opts);
   const file = resolve(path);
   let externalBytes = 0;

@@ -8,7 +8,11 @@ const DURATIONS = { before: 3000, prune: 900, speedup: 1200, finetune: 48000, qu
 
 describe('remainingMs', () => {
   it('after 10 % of a long fine-tune that follows quick steps, is within ±30 % of the time really left', () => {
-    const finished = new Map([['measure', [DURATIONS.before]], ['prune', [DURATIONS.prune]], ['speedup', [DURATIONS.speedup]]]);
+    const finished = new Map([
+      ['measure', [DURATIONS.before]],
+      ['prune', [DURATIONS.prune]],
+      ['speedup', [DURATIONS.speedup]],
+    ]);
     for (const fraction of [0.1, 0.15, 0.3, 0.6]) {
       const phaseElapsedMs = DURATIONS.finetune * fraction;
       const truth = DURATIONS.finetune * (1 - fraction) + DURATIONS.quantize + DURATIONS.after;
@@ -21,14 +25,25 @@ describe('remainingMs', () => {
     const evenSpread = (elapsed * (1 - (2 + 140 / 930) / 5)) / ((2 + 140 / 930) / 5);
     const truth = DURATIONS.finetune * (790 / 930) + DURATIONS.quantize + DURATIONS.after;
     expect(evenSpread / truth).toBeLessThan(0.5);
-    const eta = remainingMs({ kinds: KINDS, phase: 2, fraction: 140 / 930, phaseElapsedMs: DURATIONS.finetune * (140 / 930), finished })!;
+    const eta = remainingMs({
+      kinds: KINDS,
+      phase: 2,
+      fraction: 140 / 930,
+      phaseElapsedMs: DURATIONS.finetune * (140 / 930),
+      finished,
+    })!;
     expect(Math.abs(eta - truth) / truth).toBeLessThan(0.3);
   });
 
   it('the measure after takes as long as the one before; says nothing while a phase is too young', () => {
-    const finished = new Map([['measure', [3000]], ['quantize', [4000]]]);
+    const finished = new Map([
+      ['measure', [3000]],
+      ['quantize', [4000]],
+    ]);
     expect(remainingMs({ kinds: ['quantize'], phase: 1, fraction: 0.5, phaseElapsedMs: 1500, finished })).toBe(1500);
-    expect(remainingMs({ kinds: ['quantize'], phase: 0, fraction: 0.5, phaseElapsedMs: 2000, finished })).toBe(2000 + 3000);
+    expect(remainingMs({ kinds: ['quantize'], phase: 0, fraction: 0.5, phaseElapsedMs: 2000, finished })).toBe(
+      2000 + 3000,
+    );
     expect(remainingMs({ kinds: ['finetune'], phase: 0, fraction: 0.001, phaseElapsedMs: 2000, finished })).toBeNull();
     expect(remainingMs({ kinds: ['finetune'], phase: 0, fraction: 0.5, phaseElapsedMs: 100, finished })).toBeNull();
   });
@@ -37,7 +52,11 @@ describe('remainingMs', () => {
     // 3 s of graph building, then 124 steps at 12 ms each; reports every few steps.
     const setup = 3000;
     const perStep = 12;
-    const finished = new Map([['measure', [1500]], ['prune', [300]], ['speedup', [400]]]);
+    const finished = new Map([
+      ['measure', [1500]],
+      ['prune', [300]],
+      ['speedup', [400]],
+    ]);
     const at = (step: number) => ({ fraction: step / 124, phaseElapsedMs: setup + step * perStep });
     const now = at(16);
     const truth = (124 - 16) * perStep + 1500 /* quantize ≈ measure */ + 1500;

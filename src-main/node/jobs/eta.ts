@@ -7,10 +7,24 @@
  */
 
 /** A phase kind not yet seen, as a multiple of the measure-before duration (both run the model over data). */
-const PRIOR_FACTOR: Readonly<Record<string, number>> = { measure: 1, prune: 0.5, speedup: 0.5, quantize: 1, finetune: 5, distill: 5 };
+const PRIOR_FACTOR: Readonly<Record<string, number>> = {
+  measure: 1,
+  prune: 0.5,
+  speedup: 0.5,
+  quantize: 1,
+  finetune: 5,
+  distill: 5,
+};
 const DEFAULT_PRIOR_FACTOR = 1;
 /** Without a measured phase: rough durations (ms) on the bundled example's scale. */
-const PRIOR_MS: Readonly<Record<string, number>> = { measure: 4000, prune: 2000, speedup: 2000, quantize: 4000, finetune: 20000, distill: 20000 };
+const PRIOR_MS: Readonly<Record<string, number>> = {
+  measure: 4000,
+  prune: 2000,
+  speedup: 2000,
+  quantize: 4000,
+  finetune: 20000,
+  distill: 20000,
+};
 const DEFAULT_PRIOR_MS = 4000;
 
 /** Below this much progress (or time) in the current phase its pace is noise: no estimate yet. */

@@ -1,5 +1,14 @@
 /** @file Tests of run export: contents and hashes, path confinement (.., symbolic links), and a full disk mid-export. */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -17,7 +26,10 @@ let runId: string;
 async function succeededRun(): Promise<string> {
   const input = join(home, 'net.onnx');
   writeTinyModel(input);
-  const run = store.createRun({ plan: parsePlan({ name: 'exp', model: input, steps: [{ kind: 'speedup' }] }), tags: ['x'] });
+  const run = store.createRun({
+    plan: parsePlan({ name: 'exp', model: input, steps: [{ kind: 'speedup' }] }),
+    tags: ['x'],
+  });
   store.markRunStarted(run.id);
   store.recordSnapshot(run.id, 'before', { ...emptySnapshot(), params: 12, sizeBytes: 200, opset: 17 });
   store.startStep(run.id, 0);
@@ -49,8 +61,20 @@ describe('exportRun', () => {
   it('writes the model, its data, the plan, the report and an experiment record with hashes and versions', async () => {
     const dir = join(home, 'exports', 'a');
     const res = await exportRun(store, runId, dir);
-    expect(res.files.map((f) => f.name)).toEqual(['model.onnx', 'model.onnx.data', 'plan.json', 'report.json', 'experiment.json']);
-    expect(readdirSync(dir).sort()).toEqual(['experiment.json', 'model.onnx', 'model.onnx.data', 'plan.json', 'report.json']);
+    expect(res.files.map((f) => f.name)).toEqual([
+      'model.onnx',
+      'model.onnx.data',
+      'plan.json',
+      'report.json',
+      'experiment.json',
+    ]);
+    expect(readdirSync(dir).sort()).toEqual([
+      'experiment.json',
+      'model.onnx',
+      'model.onnx.data',
+      'plan.json',
+      'report.json',
+    ]);
     const record = JSON.parse(readFileSync(join(dir, 'experiment.json'), 'utf8'));
     expect(record).toMatchObject({
       format: 'compression-studio/experiment-record',
@@ -59,7 +83,8 @@ describe('exportRun', () => {
       plan: { name: 'exp', steps: [{ kind: 'speedup' }] },
       metrics: { before: { params: 12 }, after: { params: 6 }, factors: { params: 2 } },
     });
-    for (const name of ['model.onnx', 'model.onnx.data', 'plan.json', 'report.json']) expect(record.hashes[name]).toBe(sha256Of(readFileSync(join(dir, name))));
+    for (const name of ['model.onnx', 'model.onnx.data', 'plan.json', 'report.json'])
+      expect(record.hashes[name]).toBe(sha256Of(readFileSync(join(dir, name))));
     expect(record.hashes['model.onnx']).toBe(store.latestModel(runId)!.model.sha256);
     expect(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).runId).toBe(runId);
   });
@@ -103,7 +128,10 @@ describe('exportRun', () => {
     };
     const err = await exportRun(store, runId, dir, { io: fullDisk }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ExportError);
-    expect(err).toMatchObject({ code: 'EXPORT_DISK_FULL', message: expect.stringMatching(/disk is full while writing plan\.json; nothing was written/) });
+    expect(err).toMatchObject({
+      code: 'EXPORT_DISK_FULL',
+      message: expect.stringMatching(/disk is full while writing plan\.json; nothing was written/),
+    });
     expect(readdirSync(dir)).toEqual(['unrelated.txt']);
   });
 

@@ -34,7 +34,8 @@ export const diskIo: ExportIo = {
   },
 };
 
-export type ExportErrorCode = 'EXPORT_PATH' | 'EXPORT_EXISTS' | 'EXPORT_STATE' | 'EXPORT_DISK_FULL' | 'EXPORT_WRITE' | 'EXPORT_CORRUPT';
+export type ExportErrorCode =
+  'EXPORT_PATH' | 'EXPORT_EXISTS' | 'EXPORT_STATE' | 'EXPORT_DISK_FULL' | 'EXPORT_WRITE' | 'EXPORT_CORRUPT';
 
 /** An export that did not happen; nothing was left in the folder. */
 export class ExportError extends Error {
@@ -71,7 +72,17 @@ export interface ExperimentRecordFile {
   format: 'compression-studio/experiment-record';
   formatVersion: 1;
   exportedAt: string;
-  run: { id: string; name: string; experiment: string; status: string; createdAt: string; startedAt: string | null; finishedAt: string | null; tags: string[]; notes: string };
+  run: {
+    id: string;
+    name: string;
+    experiment: string;
+    status: string;
+    createdAt: string;
+    startedAt: string | null;
+    finishedAt: string | null;
+    tags: string[];
+    notes: string;
+  };
   versions: Versions;
   plan: unknown;
   metrics: Pick<RunReport, 'before' | 'after' | 'factors'>;
@@ -94,19 +105,36 @@ interface Source {
  *
  * @example await exportRun(store, 'a1b2c3', '/home/me/exports/resnet-50pct');
  */
-export async function exportRun(store: Store, runId: string, dir: string, opts: { io?: ExportIo; overwrite?: boolean; roots?: readonly string[] } = {}): Promise<ExportResult> {
+export async function exportRun(
+  store: Store,
+  runId: string,
+  dir: string,
+  opts: { io?: ExportIo; overwrite?: boolean; roots?: readonly string[] } = {},
+): Promise<ExportResult> {
   const io = opts.io ?? diskIo;
   const run = store.getRun(runId);
   const report = store.getReport(runId);
-  if (!run || !report) throw new ExportError('EXPORT_STATE', `run ${runId} has no report to export (status ${run?.status ?? 'unknown'}); only finished runs can be exported`);
+  if (!run || !report)
+    throw new ExportError(
+      'EXPORT_STATE',
+      `run ${runId} has no report to export (status ${run?.status ?? 'unknown'}); only finished runs can be exported`,
+    );
   const folder = prepareFolder(dir, opts.roots);
 
   const sources: Source[] = [];
   const latest = store.latestModel(runId);
   if (latest) {
-    for (const a of [latest.model, ...latest.data]) sources.push({ name: a.name, chunks: () => createReadStream(a.path, { highWaterMark: 1 << 20 }), expect: a.sha256 });
+    for (const a of [latest.model, ...latest.data])
+      sources.push({
+        name: a.name,
+        chunks: () => createReadStream(a.path, { highWaterMark: 1 << 20 }),
+        expect: a.sha256,
+      });
   } else {
-    sources.push({ name: basename(run.plan.model), chunks: () => createReadStream(run.plan.model, { highWaterMark: 1 << 20 }) });
+    sources.push({
+      name: basename(run.plan.model),
+      chunks: () => createReadStream(run.plan.model, { highWaterMark: 1 << 20 }),
+    });
   }
   const planArtifact = store.listArtifacts(runId).find((a) => a.kind === 'plan');
   const planText = planArtifact ? readFileSync(planArtifact.path) : Buffer.from(JSON.stringify(run.plan, null, 2));
@@ -124,14 +152,31 @@ export async function exportRun(store: Store, runId: string, dir: string, opts: 
       format: 'compression-studio/experiment-record',
       formatVersion: 1,
       exportedAt: new Date().toISOString(),
-      run: { id: run.id, name: run.name, experiment: run.experimentName, status: run.status, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: run.finishedAt, tags: run.tags, notes: run.notes },
+      run: {
+        id: run.id,
+        name: run.name,
+        experiment: run.experimentName,
+        status: run.status,
+        createdAt: run.createdAt,
+        startedAt: run.startedAt,
+        finishedAt: run.finishedAt,
+        tags: run.tags,
+        notes: run.notes,
+      },
       versions: versions(report.after.opset ?? report.before.opset ?? null),
       plan: JSON.parse(planText.toString('utf8')) as unknown,
       metrics: { before: report.before, after: report.after, factors: report.factors },
       steps: report.steps,
       hashes: Object.fromEntries(files.map((f) => [f.name, f.sha256])),
     };
-    files.push(await writeTemp(io, folder, { name: 'experiment.json', chunks: () => [Buffer.from(JSON.stringify(record, null, 2))] }, temps));
+    files.push(
+      await writeTemp(
+        io,
+        folder,
+        { name: 'experiment.json', chunks: () => [Buffer.from(JSON.stringify(record, null, 2))] },
+        temps,
+      ),
+    );
   } catch (e) {
     for (const t of temps) rmSync(t.tmp, { force: true });
     if (e instanceof ExportError) throw e;
@@ -164,7 +209,8 @@ export async function exportRun(store: Store, runId: string, dir: string, opts: 
  */
 function prepareFolder(dir: string, roots?: readonly string[]): string {
   if (dir.trim() === '') throw new ExportError('EXPORT_PATH', 'no export folder given');
-  if (dir.split(/[\\/]+/).includes('..')) throw new ExportError('EXPORT_PATH', `export folder "${dir}" contains "..": name the folder directly`);
+  if (dir.split(/[\\/]+/).includes('..'))
+    throw new ExportError('EXPORT_PATH', `export folder "${dir}" contains "..": name the folder directly`);
   let abs: string;
   try {
     abs = resolve(expandHome(dir));
@@ -172,7 +218,8 @@ function prepareFolder(dir: string, roots?: readonly string[]): string {
     throw new ExportError('EXPORT_PATH', (e as Error).message);
   }
   const st = lstatOrNull(abs);
-  if (st?.isSymbolicLink()) throw new ExportError('EXPORT_PATH', `export folder ${abs} is a symbolic link; name the real folder`);
+  if (st?.isSymbolicLink())
+    throw new ExportError('EXPORT_PATH', `export folder ${abs} is a symbolic link; name the real folder`);
   if (st && !st.isDirectory()) throw new ExportError('EXPORT_PATH', `${abs} exists and is not a folder`);
   try {
     return prepareOutputDir(dir, { what: 'export folder', roots, requireAbsolute: roots !== undefined });
@@ -184,15 +231,26 @@ function prepareFolder(dir: string, roots?: readonly string[]): string {
 
 /** A target must be a plain name directly in the folder, not a link, and new unless overwriting. */
 function checkTarget(folder: string, name: string, overwrite: boolean): void {
-  if (name !== basename(name) || name === '..' || name === '.' || name.startsWith('.')) throw new ExportError('EXPORT_PATH', `refusing to export a file named "${name}"`);
+  if (name !== basename(name) || name === '..' || name === '.' || name.startsWith('.'))
+    throw new ExportError('EXPORT_PATH', `refusing to export a file named "${name}"`);
   const st = lstatOrNull(join(folder, name));
   if (!st) return;
-  if (st.isSymbolicLink()) throw new ExportError('EXPORT_PATH', `${join(folder, name)} is a symbolic link; refusing to write through it`);
+  if (st.isSymbolicLink())
+    throw new ExportError('EXPORT_PATH', `${join(folder, name)} is a symbolic link; refusing to write through it`);
   if (!st.isFile()) throw new ExportError('EXPORT_EXISTS', `${join(folder, name)} exists and is not a file`);
-  if (!overwrite) throw new ExportError('EXPORT_EXISTS', `${join(folder, name)} already exists (export with overwrite to replace it)`);
+  if (!overwrite)
+    throw new ExportError(
+      'EXPORT_EXISTS',
+      `${join(folder, name)} already exists (export with overwrite to replace it)`,
+    );
 }
 
-async function writeTemp(io: ExportIo, folder: string, source: Source, temps: { tmp: string; final: string }[]): Promise<ExportedFile> {
+async function writeTemp(
+  io: ExportIo,
+  folder: string,
+  source: Source,
+  temps: { tmp: string; final: string }[],
+): Promise<ExportedFile> {
   const final = join(folder, source.name);
   const tmp = join(folder, `.${source.name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   temps.push({ tmp, final });
@@ -212,7 +270,11 @@ async function writeTemp(io: ExportIo, folder: string, source: Source, temps: { 
   }
   const sha256 = hash.digest('hex');
   if (source.expect && sha256 !== source.expect) {
-    throw new ExportError('EXPORT_CORRUPT', `stored artifact ${source.name} does not match its recorded sha256; it was changed or damaged on disk`, { file: source.name });
+    throw new ExportError(
+      'EXPORT_CORRUPT',
+      `stored artifact ${source.name} does not match its recorded sha256; it was changed or damaged on disk`,
+      { file: source.name },
+    );
   }
   return { name: source.name, sha256, size };
 }
@@ -242,5 +304,10 @@ export function versions(opset: number | null): Versions {
   } catch {
     ort = null;
   }
-  return { app: read(new URL('../../../package.json', import.meta.url).pathname), 'onnxruntime-node': ort, node: process.versions.node, opset };
+  return {
+    app: read(new URL('../../../package.json', import.meta.url).pathname),
+    'onnxruntime-node': ort,
+    node: process.versions.node,
+    opset,
+  };
 }

@@ -5,7 +5,14 @@
 import { existsSync, statSync } from 'node:fs';
 import { PathError, READ_LIMITS, readTextInput } from '../io/guard.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { mapPlanPaths, parsePlan, PlanError, planInputs, type Plan, type PlanIssue } from '../../../src-shared/experiment.ts';
+import {
+  mapPlanPaths,
+  parsePlan,
+  PlanError,
+  planInputs,
+  type Plan,
+  type PlanIssue,
+} from '../../../src-shared/experiment.ts';
 
 /**
  * Reads a plan file, validates it and makes its paths absolute (relative to the plan file's folder).

@@ -7,7 +7,13 @@
  * then exactly one of `done` / `failed` / `cancelled`.
  */
 import { z } from 'zod';
-import { logEventSchema, metricSnapshotSchema, progressEventSchema, serializedErrorSchema, type SerializedError } from '../../../src-shared/experiment.ts';
+import {
+  logEventSchema,
+  metricSnapshotSchema,
+  progressEventSchema,
+  serializedErrorSchema,
+  type SerializedError,
+} from '../../../src-shared/experiment.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -43,10 +49,22 @@ export const hostMessageSchema = z.discriminatedUnion('type', [
 export type HostMessage = z.infer<typeof hostMessageSchema>;
 export type StartMessage = z.infer<typeof startMessageSchema>;
 
-export const metricPointSchema = z.object({ stepIndex: z.int(), name: z.string(), x: z.number(), value: z.number(), t: z.number() });
+export const metricPointSchema = z.object({
+  stepIndex: z.int(),
+  name: z.string(),
+  x: z.number(),
+  value: z.number(),
+  t: z.number(),
+});
 
 /** A file a step produced, hashed by the worker; the host copies it into the store and checks the hash. */
-export const stepFileSchema = z.object({ kind: z.string(), name: z.string(), path: z.string(), sha256: z.string(), size: z.number() });
+export const stepFileSchema = z.object({
+  kind: z.string(),
+  name: z.string(),
+  path: z.string(),
+  sha256: z.string(),
+  size: z.number(),
+});
 export type StepFile = z.infer<typeof stepFileSchema>;
 
 export const workerMessageSchema = z.discriminatedUnion('type', [
@@ -62,7 +80,10 @@ export const workerMessageSchema = z.discriminatedUnion('type', [
     index,
     kind: z.string(),
     durationMs: z.number(),
-    result: z.object({ metrics: metricSnapshotSchema.partial().optional(), summary: z.record(z.string(), z.unknown()).optional() }),
+    result: z.object({
+      metrics: metricSnapshotSchema.partial().optional(),
+      summary: z.record(z.string(), z.unknown()).optional(),
+    }),
     files: z.array(stepFileSchema),
   }),
   z.object({ v, type: z.literal('done') }),
@@ -83,11 +104,16 @@ export class ProtocolError extends Error {
 
 function decode<T>(schema: z.ZodType<T>, raw: unknown, side: string): T {
   const version = (raw as { v?: unknown } | null)?.v;
-  if (version !== PROTOCOL_VERSION) throw new ProtocolError(`${side} message has protocol version ${JSON.stringify(version)}, expected ${PROTOCOL_VERSION}`);
+  if (version !== PROTOCOL_VERSION)
+    throw new ProtocolError(
+      `${side} message has protocol version ${JSON.stringify(version)}, expected ${PROTOCOL_VERSION}`,
+    );
   const r = schema.safeParse(raw);
   if (!r.success) {
     const first = r.error.issues[0]!;
-    throw new ProtocolError(`bad ${side} message (${JSON.stringify((raw as { type?: unknown }).type)}): ${first.path.join('.') || '(root)'}: ${first.message}`);
+    throw new ProtocolError(
+      `bad ${side} message (${JSON.stringify((raw as { type?: unknown }).type)}): ${first.path.join('.') || '(root)'}: ${first.message}`,
+    );
   }
   return r.data;
 }
@@ -110,7 +136,11 @@ export function decodeHostMessage(raw: unknown): HostMessage {
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof Error) {
     const err = e as Error & { code?: unknown; details?: unknown };
-    const out: SerializedError = { name: err.name, code: typeof err.code === 'string' ? err.code : 'ERROR', message: err.message };
+    const out: SerializedError = {
+      name: err.name,
+      code: typeof err.code === 'string' ? err.code : 'ERROR',
+      message: err.message,
+    };
     if (err.details !== undefined) out.details = JSON.parse(JSON.stringify(err.details)) as unknown;
     return out;
   }

@@ -6,7 +6,16 @@
 import { READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import type { CustomStep, LogLevel, MetricSnapshot, Plan, StepKind, StepOf, StepResult, Step } from '../../../src-shared/experiment.ts';
+import type {
+  CustomStep,
+  LogLevel,
+  MetricSnapshot,
+  Plan,
+  StepKind,
+  StepOf,
+  StepResult,
+  Step,
+} from '../../../src-shared/experiment.ts';
 import { emptySnapshot } from '../../../src-shared/experiment.ts';
 import { isFloatType } from '../../core/ir/index.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
@@ -69,7 +78,10 @@ export type Measure = (ctx: MeasureContext) => Promise<MetricSnapshot>;
 /** No executor is registered for a step kind the plan uses. */
 export class NoStepExecutorError extends Error {
   readonly code = 'NO_STEP_EXECUTOR';
-  constructor(readonly kind: string, readonly index: number) {
+  constructor(
+    readonly kind: string,
+    readonly index: number,
+  ) {
     super(`no executor registered for step kind "${kind}" ($.steps[${index}]); load the module that registers it`);
     this.name = 'NoStepExecutorError';
   }
@@ -126,7 +138,8 @@ export async function defaultMeasure(ctx: MeasureContext): Promise<MetricSnapsho
     },
   });
   let params = 0;
-  for (const v of model.graph.initializers) if (v.initializer && isFloatType(v.initializer.dtype)) params += v.initializer.size;
+  for (const v of model.graph.initializers)
+    if (v.initializer && isFloatType(v.initializer.dtype)) params += v.initializer.size;
   let sizeBytes = statSync(ctx.modelPath).size;
   for (const loc of external) sizeBytes += statSync(join(dirname(ctx.modelPath), loc)).size;
   ctx.progress({ fraction: 1 });

@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { parsePlan, PlanError, registerStepKind, type Plan, type ProgressEvent } from '../../../src-shared/experiment.ts';
+import {
+  parsePlan,
+  PlanError,
+  registerStepKind,
+  type Plan,
+  type ProgressEvent,
+} from '../../../src-shared/experiment.ts';
 import { openStore, pidAlive, sha256Of, type Store } from '../store/index.ts';
 import { decodeHostMessage, decodeWorkerMessage, ProtocolError, PROTOCOL_VERSION } from './protocol.ts';
 import { Runner, type RunnerOptions } from './runner.ts';
@@ -43,7 +49,16 @@ async function until(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
 describe('running a plan', () => {
   it('runs the steps in a worker, checkpoints each one and writes a report', async () => {
     const log = join(home, 'exec.log');
-    const job = runner().submit(plan([{ kind: 'count', n: 3, logFile: log }, { kind: 'sleep', ms: 50 }, { kind: 'count', n: 4, logFile: log }], { name: 'happy' }));
+    const job = runner().submit(
+      plan(
+        [
+          { kind: 'count', n: 3, logFile: log },
+          { kind: 'sleep', ms: 50 },
+          { kind: 'count', n: 4, logFile: log },
+        ],
+        { name: 'happy' },
+      ),
+    );
     const steps: string[] = [];
     job.on('step', (s) => steps.push(`${s.index}:${s.status}`));
     const logs: string[] = [];
@@ -54,7 +69,13 @@ describe('running a plan', () => {
     expect(steps).toEqual(['0:running', '0:done', '1:running', '1:done', '2:running', '2:done']);
     expect(logs).toEqual(['counted to 3', 'counted to 4']);
     const report = outcome.report!;
-    expect(report).toMatchObject({ planName: 'happy', status: 'succeeded', before: { params: 12, opset: 17 }, after: { params: 12 }, factors: { params: 1 } });
+    expect(report).toMatchObject({
+      planName: 'happy',
+      status: 'succeeded',
+      before: { params: 12, opset: 17 },
+      after: { params: 12 },
+      factors: { params: 1 },
+    });
     expect(report.steps.map((s) => [s.kind, s.status, s.summary])).toEqual([
       ['count', 'done', { counted: 3 }],
       ['sleep', 'done', { sleptMs: expect.any(Number) }],
@@ -74,7 +95,12 @@ describe('running a plan', () => {
   });
 
   it('reports progress at least twice a second, with heartbeats while a step is silent', async () => {
-    const job = runner().submit(plan([{ kind: 'sleep', ms: 1500, chatty: false }, { kind: 'sleep', ms: 300 }]));
+    const job = runner().submit(
+      plan([
+        { kind: 'sleep', ms: 1500, chatty: false },
+        { kind: 'sleep', ms: 300 },
+      ]),
+    );
     const events: (ProgressEvent & { at: number })[] = [];
     job.on('progress', (e) => events.push({ ...e, at: Date.now() }));
     expect((await job.done).status).toBe('succeeded');
@@ -82,7 +108,10 @@ describe('running a plan', () => {
     // gaps by the worker's own clock (what it promises), not by arrival here, which a busy 2-core test machine
     // can delay by a scheduling slice (CI once saw an 815 ms arrival gap); the 1.5 s silent step would show a
     // gap of 1.5 s if heartbeats were missing
-    const gaps = silent.slice(1).map((e, i) => e.t - silent[i]!.t).sort((a, b) => a - b);
+    const gaps = silent
+      .slice(1)
+      .map((e, i) => e.t - silent[i]!.t)
+      .sort((a, b) => a - b);
     expect(gaps[Math.floor(gaps.length / 2)]).toBeLessThanOrEqual(300);
     expect(gaps.at(-1)).toBeLessThan(1000);
     expect(silent.at(-1)!.t - silent[0]!.t).toBeGreaterThanOrEqual(1400);
@@ -99,7 +128,13 @@ describe('cancellation, crashes and resume', () => {
     const log = join(home, 'exec.log');
     const stop = join(home, 'stop');
     const r = runner();
-    const job = r.submit(plan([{ kind: 'count', n: 2, logFile: log }, { kind: 'sleep', ms: 60_000, stopFile: stop }, { kind: 'count', n: 2, logFile: log }]));
+    const job = r.submit(
+      plan([
+        { kind: 'count', n: 2, logFile: log },
+        { kind: 'sleep', ms: 60_000, stopFile: stop },
+        { kind: 'count', n: 2, logFile: log },
+      ]),
+    );
     await until(() => store.getSteps(job.runId)[1]!.status === 'running');
     const t0 = Date.now();
     job.cancel('user pressed stop');
@@ -134,7 +169,13 @@ describe('cancellation, crashes and resume', () => {
     const log = join(home, 'exec.log');
     const stop = join(home, 'stop');
     const r = runner();
-    const job = r.submit(plan([{ kind: 'count', n: 2, logFile: log }, { kind: 'sleep', ms: 60_000, stopFile: stop }, { kind: 'count', n: 2, logFile: log }]));
+    const job = r.submit(
+      plan([
+        { kind: 'count', n: 2, logFile: log },
+        { kind: 'sleep', ms: 60_000, stopFile: stop },
+        { kind: 'count', n: 2, logFile: log },
+      ]),
+    );
     await until(() => store.getSteps(job.runId)[1]!.status === 'running');
     process.kill(job.workerPid!, 'SIGKILL');
     const outcome = await job.done;
@@ -154,7 +195,12 @@ describe('cancellation, crashes and resume', () => {
   });
 
   it('records a failing step with its error and keeps the steps before it', async () => {
-    const outcome = await runner().submit(plan([{ kind: 'count', n: 1 }, { kind: 'fail', message: 'no good' }])).done;
+    const outcome = await runner().submit(
+      plan([
+        { kind: 'count', n: 1 },
+        { kind: 'fail', message: 'no good' },
+      ]),
+    ).done;
     expect(outcome).toMatchObject({ status: 'failed', error: { code: 'TEST_FAIL', message: 'no good' } });
     const steps = store.getSteps(outcome.runId);
     expect(steps.map((s) => s.status)).toEqual(['done', 'failed']);
@@ -164,27 +210,40 @@ describe('cancellation, crashes and resume', () => {
   it('fails a run whose step kind has no executor, or is unknown, in the worker', async () => {
     const r = runner();
     const orphan = await r.submit(plan([{ kind: 'count' }, { kind: 'orphan' }])).done;
-    expect(orphan).toMatchObject({ status: 'failed', error: { code: 'NO_STEP_EXECUTOR', message: expect.stringContaining('"orphan" ($.steps[1])') } });
+    expect(orphan).toMatchObject({
+      status: 'failed',
+      error: { code: 'NO_STEP_EXECUTOR', message: expect.stringContaining('"orphan" ($.steps[1])') },
+    });
     expect(store.getSteps(orphan.runId).map((s) => s.status)).toEqual(['pending', 'pending']);
     registerStepKind('ghost', z.strictObject({ kind: z.literal('ghost') }));
     const ghost = await r.submit(plan([{ kind: 'ghost' }])).done;
-    expect(ghost).toMatchObject({ status: 'failed', error: { code: 'PLAN_INVALID', message: expect.stringContaining('$.steps[0].kind: unknown step kind "ghost"') } });
+    expect(ghost).toMatchObject({
+      status: 'failed',
+      error: { code: 'PLAN_INVALID', message: expect.stringContaining('$.steps[0].kind: unknown step kind "ghost"') },
+    });
   });
 
   it('rejects missing model or data files before recording anything, and fails a resume whose input vanished', async () => {
     const r = runner();
     expect(() => r.submit(parsePlan({ model: join(home, 'nope.onnx'), steps: [] }))).toThrow(PlanError);
     try {
-      r.submit(parsePlan({ model, dataset: { train: { kind: 'idx', paths: [model, join(home, 'labels.idx')] } }, steps: [] }));
+      r.submit(
+        parsePlan({ model, dataset: { train: { kind: 'idx', paths: [model, join(home, 'labels.idx')] } }, steps: [] }),
+      );
     } catch (e) {
-      expect((e as PlanError).issues).toEqual([{ path: '$.dataset.train.paths[1]', message: `file not found: ${join(home, 'labels.idx')}` }]);
+      expect((e as PlanError).issues).toEqual([
+        { path: '$.dataset.train.paths[1]', message: `file not found: ${join(home, 'labels.idx')}` },
+      ]);
     }
     expect(store.listRuns()).toEqual([]);
 
     const failed = await r.submit(plan([{ kind: 'fail' }])).done;
     unlinkSync(model);
     const again = await r.resume(failed.runId).done;
-    expect(again).toMatchObject({ status: 'failed', error: { code: 'PLAN_INVALID', message: expect.stringContaining('$.model: file not found') } });
+    expect(again).toMatchObject({
+      status: 'failed',
+      error: { code: 'PLAN_INVALID', message: expect.stringContaining('$.model: file not found') },
+    });
     expect(store.integrityCheck()).toEqual(['ok']);
   });
 });
@@ -201,7 +260,14 @@ describe('the queue', () => {
 
     const two = runner({ concurrency: 2 });
     const spans = new Map<string, [number, number]>();
-    const jobs = [0, 1].map(() => two.submit(plan([{ kind: 'count', n: 30, delayMs: 20 }, { kind: 'count', n: 10, delayMs: 5 }])));
+    const jobs = [0, 1].map(() =>
+      two.submit(
+        plan([
+          { kind: 'count', n: 30, delayMs: 20 },
+          { kind: 'count', n: 10, delayMs: 5 },
+        ]),
+      ),
+    );
     for (const j of jobs) {
       j.on('step', (s) => {
         if (s.index === 0 && s.status === 'running') spans.set(j.runId, [Date.now(), 0]);
@@ -233,7 +299,11 @@ describe('worker protocol', () => {
     expect(() => decodeWorkerMessage({ v: 2, type: 'ready', pid: 1 })).toThrow(/protocol version 2/);
     expect(() => decodeWorkerMessage({ v: 1, type: 'explode' })).toThrow(ProtocolError);
     expect(() => decodeWorkerMessage({ v: 1, type: 'progress', event: { fraction: 2 } })).toThrow(ProtocolError);
-    expect(decodeHostMessage({ v: PROTOCOL_VERSION, type: 'cancel', reason: 'x' })).toEqual({ v: 1, type: 'cancel', reason: 'x' });
+    expect(decodeHostMessage({ v: PROTOCOL_VERSION, type: 'cancel', reason: 'x' })).toEqual({
+      v: 1,
+      type: 'cancel',
+      reason: 'x',
+    });
   });
 
   /** An in-process stand-in for Electron's UtilityProcess that answers `start` with the given messages. */
@@ -271,8 +341,14 @@ describe('worker protocol', () => {
   });
 
   it('fails a run whose worker breaks the protocol', async () => {
-    const spawner = fakeUtility(() => [{ v: 1, type: 'ready', pid: 1 }, { v: 7, type: 'done' }]);
+    const spawner = fakeUtility(() => [
+      { v: 1, type: 'ready', pid: 1 },
+      { v: 7, type: 'done' },
+    ]);
     const outcome = await runner({ spawner }).submit(plan([])).done;
-    expect(outcome).toMatchObject({ status: 'failed', error: { code: 'PROTOCOL', message: expect.stringContaining('version 7') } });
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      error: { code: 'PROTOCOL', message: expect.stringContaining('version 7') },
+    });
   });
 });

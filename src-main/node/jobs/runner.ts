@@ -25,7 +25,14 @@ import {
 } from '../../../src-shared/experiment.ts';
 import type { StagedArtifact, Store } from '../store/index.ts';
 import { checkPlanInputs } from './plan-file.ts';
-import { decodeWorkerMessage, PROTOCOL_VERSION, serializeError, type StartMessage, type WorkerMessage, type WorkerMessageOf } from './protocol.ts';
+import {
+  decodeWorkerMessage,
+  PROTOCOL_VERSION,
+  serializeError,
+  type StartMessage,
+  type WorkerMessage,
+  type WorkerMessageOf,
+} from './protocol.ts';
 import { forkSpawner, type WorkerExit, type WorkerHandle, type WorkerSpawner } from './spawn.ts';
 
 export interface RunnerOptions {
@@ -149,7 +156,10 @@ export class Job extends EventEmitter<JobEventMap> {
     await rm(store.workDir(this.runId), { recursive: true, force: true });
     await mkdir(this.workDir, { recursive: true });
     if (this.cancelReason !== null) return this.finalize('cancelled', cancelledError(this.cancelReason));
-    const worker = spawner.spawn(options.workerEntry ?? DEFAULT_WORKER, { env: { ...process.env, ...options.env }, name: `studio job ${this.runId}` });
+    const worker = spawner.spawn(options.workerEntry ?? DEFAULT_WORKER, {
+      env: { ...process.env, ...options.env },
+      name: `studio job ${this.runId}`,
+    });
     this.worker = worker;
     this.workerPid = worker.pid ?? null;
     store.setWorkerPid(this.runId, this.workerPid);
@@ -189,7 +199,12 @@ export class Job extends EventEmitter<JobEventMap> {
         return;
       case 'log':
         this.emit('log', msg.event);
-        this.enqueueWork(() => appendFile(join(store.runDir(this.runId), 'run.log'), `${new Date(msg.event.t).toISOString()} ${msg.event.level} ${msg.event.message}\n`));
+        this.enqueueWork(() =>
+          appendFile(
+            join(store.runDir(this.runId), 'run.log'),
+            `${new Date(msg.event.t).toISOString()} ${msg.event.level} ${msg.event.message}\n`,
+          ),
+        );
         return;
       case 'metric':
         return this.enqueueWork(() => store.appendMetrics(this.runId, msg.points));
@@ -221,7 +236,11 @@ export class Job extends EventEmitter<JobEventMap> {
     const staged: StagedArtifact[] = [];
     for (const f of msg.files) {
       const a = await store.stageArtifact(this.runId, msg.index, f.path, { kind: f.kind, name: f.name });
-      if (a.sha256 !== f.sha256) throw Object.assign(new Error(`step ${msg.index} output ${f.name} changed while it was copied (sha256 mismatch)`), { code: 'CHECKPOINT_CORRUPT' });
+      if (a.sha256 !== f.sha256)
+        throw Object.assign(
+          new Error(`step ${msg.index} output ${f.name} changed while it was copied (sha256 mismatch)`),
+          { code: 'CHECKPOINT_CORRUPT' },
+        );
       staged.push(a);
     }
     store.completeStep(this.runId, msg.index, { durationMs: msg.durationMs, result: msg.result, artifacts: staged });
@@ -232,11 +251,21 @@ export class Job extends EventEmitter<JobEventMap> {
     if (this.killTimer) clearTimeout(this.killTimer);
     this.worker = null;
     if (this.terminalSeen) return;
-    if (this.cancelReason !== null) return this.enqueueWork(() => this.finalize('cancelled', cancelledError(this.cancelReason!)));
-    const how = exit.error ? `could not start (${exit.error.message})` : exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    if (this.cancelReason !== null)
+      return this.enqueueWork(() => this.finalize('cancelled', cancelledError(this.cancelReason!)));
+    const how = exit.error
+      ? `could not start (${exit.error.message})`
+      : exit.signal
+        ? `was killed by ${exit.signal}`
+        : `exited with code ${exit.code}`;
     const tail = this.output.trim() ? `; last output:\n${this.output.trim().split('\n').slice(-8).join('\n')}` : '';
     const who = this.workerPid === null ? 'the worker process' : `the worker process ${this.workerPid}`;
-    const error: SerializedError = { name: 'WorkerCrashError', code: 'WORKER_CRASHED', message: `${who} ${how}${tail}`, details: { code: exit.code, signal: exit.signal } };
+    const error: SerializedError = {
+      name: 'WorkerCrashError',
+      code: 'WORKER_CRASHED',
+      message: `${who} ${how}${tail}`,
+      details: { code: exit.code, signal: exit.signal },
+    };
     this.enqueueWork(() => this.finalize('failed', error));
   }
 
@@ -262,7 +291,11 @@ export class Job extends EventEmitter<JobEventMap> {
     let report: RunReport | null = null;
     try {
       if (status === 'succeeded') report = buildReport(store, this.runId, status);
-      store.finishRun(this.runId, status, { ...(error ? { error } : {}), ...(report ? { report } : {}), stepStatus: stepStatusFor(status) });
+      store.finishRun(this.runId, status, {
+        ...(error ? { error } : {}),
+        ...(report ? { report } : {}),
+        stepStatus: stepStatusFor(status),
+      });
     } catch (e) {
       error = serializeError(e);
       status = 'failed';
@@ -380,7 +413,9 @@ export class Runner {
     const issues = checkPlanInputs(absolute);
     if (issues.length > 0) throw new PlanError(issues);
     const run = this.store.createRun({ plan: absolute, ...meta });
-    return this.enqueue(new Job(run.id, this, { startStep: 0, inputModel: absolute.model, inputSha256: null, measureBefore: true }));
+    return this.enqueue(
+      new Job(run.id, this, { startStep: 0, inputModel: absolute.model, inputSha256: null, measureBefore: true }),
+    );
   }
 
   /** Queues a stopped run (failed, cancelled, interrupted) to continue at its first unfinished step. */

@@ -63,7 +63,12 @@ function pipeOutput(streams: (NodeJS.ReadableStream | null)[], l: (text: string)
 
 export const forkSpawner: WorkerSpawner = {
   spawn(entry, opts) {
-    const child = fork(entry, [], { execArgv: ['--import', 'tsx'], env: opts.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    const child = fork(entry, [], {
+      execArgv: ['--import', 'tsx'],
+      env: opts.env,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
     const exit = exitLatch();
     child.on('exit', (code, signal) => exit.fire({ code, signal }));
     child.on('error', (error) => {
@@ -122,7 +127,12 @@ export type UtilityForkFn = (
 export function utilityProcessSpawner(forkUtility: UtilityForkFn): WorkerSpawner {
   return {
     spawn(entry, opts) {
-      const child = forkUtility(entry, [], { execArgv: ['--import', 'tsx'], env: opts.env, stdio: 'pipe', serviceName: opts.name });
+      const child = forkUtility(entry, [], {
+        execArgv: ['--import', 'tsx'],
+        env: opts.env,
+        stdio: 'pipe',
+        serviceName: opts.name,
+      });
       const exit = exitLatch();
       let killedWith: string | null = null;
       child.on('exit', (code) => exit.fire({ code, signal: killedWith }));

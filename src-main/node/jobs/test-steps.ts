@@ -32,7 +32,11 @@ const sleepStep = z.strictObject({
   /** End early once this file exists (lets a test finish a long step on resume). */
   stopFile: z.string().optional(),
 });
-const spinStep = z.strictObject({ kind: z.literal('spin'), ms: z.int().positive(), sliceMs: z.number().positive().default(4) });
+const spinStep = z.strictObject({
+  kind: z.literal('spin'),
+  ms: z.int().positive(),
+  sliceMs: z.number().positive().default(4),
+});
 const failStep = z.strictObject({ kind: z.literal('fail'), message: z.string().default('step failed on purpose') });
 
 registerStepKind('count', countStep);
@@ -96,8 +100,20 @@ export function writeTinyModel(path: string): void {
   const m = new Model();
   const g = m.graph;
   const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['batch', 4] });
-  const w = g.addInitializer('w', Tensor.float32([3, 4], Array.from({ length: 12 }, (_, i) => i / 7)));
-  const gemm = g.addNode({ opType: 'Gemm', name: 'fc', inputs: [x, w], outputs: ['y'], attributes: { transB: { type: 'int', value: 1 } } });
+  const w = g.addInitializer(
+    'w',
+    Tensor.float32(
+      [3, 4],
+      Array.from({ length: 12 }, (_, i) => i / 7),
+    ),
+  );
+  const gemm = g.addNode({
+    opType: 'Gemm',
+    name: 'fc',
+    inputs: [x, w],
+    outputs: ['y'],
+    attributes: { transB: { type: 'int', value: 1 } },
+  });
   gemm.outputs[0]!.type = { kind: 'tensor', dtype: 'float32', shape: ['batch', 3] };
   g.addOutput(gemm.outputs[0]!);
   saveModelFile(m, path);

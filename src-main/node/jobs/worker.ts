@@ -7,12 +7,26 @@
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parsePlan, stepResultSchema, type LogLevel, type Plan, type ProgressEvent, type Step } from '../../../src-shared/experiment.ts';
+import {
+  parsePlan,
+  stepResultSchema,
+  type LogLevel,
+  type Plan,
+  type ProgressEvent,
+  type Step,
+} from '../../../src-shared/experiment.ts';
 import { hashFile } from '../store/files.ts';
 import { CancellationSource, CancelledError } from './cancel.ts';
 import { remainingMs } from './eta.ts';
 import { assertPlanInputs } from './plan-file.ts';
-import { decodeHostMessage, PROTOCOL_VERSION, serializeError, type StartMessage, type StepFile, type WorkerMessage } from './protocol.ts';
+import {
+  decodeHostMessage,
+  PROTOCOL_VERSION,
+  serializeError,
+  type StartMessage,
+  type StepFile,
+  type WorkerMessage,
+} from './protocol.ts';
 import { currentMeasure, stepExecutor, type StepContext, type StepProgress } from './registry.ts';
 
 /** Wire to the host: Node's IPC channel, or Electron's `process.parentPort` in a utility process. */
@@ -38,7 +52,8 @@ function parentChannel(): ParentChannel | null {
   }
   if (!process.send) return null;
   return {
-    send: (m) => new Promise<void>((res) => (process.connected ? process.send!(m, undefined, undefined, () => res()) : res())),
+    send: (m) =>
+      new Promise<void>((res) => (process.connected ? process.send!(m, undefined, undefined, () => res()) : res())),
     onMessage: (l) => void process.on('message', l),
     onDisconnect: (l) => void process.on('disconnect', l),
   };
@@ -75,7 +90,8 @@ class Reporter {
   /** A new phase: step `index` (−1 = before-measure, stepCount = after-measure). */
   phase(index: number, kind: string): void {
     const now = Date.now();
-    if (this.inPhase) this.finished.set(this.kind, [...(this.finished.get(this.kind) ?? []), now - this.phaseStartedAt]);
+    if (this.inPhase)
+      this.finished.set(this.kind, [...(this.finished.get(this.kind) ?? []), now - this.phaseStartedAt]);
     this.inPhase = true;
     this.phaseStartedAt = now;
     this.anchor = undefined;
@@ -88,7 +104,8 @@ class Reporter {
   progress(update: StepProgress, force = false): void {
     const fraction = Math.min(1, Math.max(0, Number.isFinite(update.fraction) ? update.fraction : this.last.fraction));
     this.last = { ...update, fraction };
-    if (!this.anchor && fraction > 0 && fraction < 1) this.anchor = { fraction, phaseElapsedMs: Date.now() - this.phaseStartedAt };
+    if (!this.anchor && fraction > 0 && fraction < 1)
+      this.anchor = { fraction, phaseElapsedMs: Date.now() - this.phaseStartedAt };
     if (update.loss !== undefined) this.metric('loss', update.loss, update.step);
     for (const [k, v] of Object.entries(update.parts ?? {})) this.metric(k, v, update.step);
     if (update.metric !== undefined) this.metric('metric', update.metric);
@@ -103,7 +120,16 @@ class Reporter {
   }
 
   log(message: string, level: LogLevel = 'info'): void {
-    this.send({ v: PROTOCOL_VERSION, type: 'log', event: { level, message, stepIndex: this.stepIndex >= 0 && this.stepIndex < this.stepCount ? this.stepIndex : null, t: Date.now() } });
+    this.send({
+      v: PROTOCOL_VERSION,
+      type: 'log',
+      event: {
+        level,
+        message,
+        stepIndex: this.stepIndex >= 0 && this.stepIndex < this.stepCount ? this.stepIndex : null,
+        t: Date.now(),
+      },
+    });
   }
 
   flushMetrics(): void {
@@ -131,7 +157,14 @@ class Reporter {
       kind: this.kind,
       fraction: this.last.fraction,
       overall,
-      etaMs: remainingMs({ kinds: this.kinds, phase: this.stepIndex, fraction: this.last.fraction, phaseElapsedMs: Date.now() - this.phaseStartedAt, finished: this.finished, anchor: this.anchor }),
+      etaMs: remainingMs({
+        kinds: this.kinds,
+        phase: this.stepIndex,
+        fraction: this.last.fraction,
+        phaseElapsedMs: Date.now() - this.phaseStartedAt,
+        finished: this.finished,
+        anchor: this.anchor,
+      }),
       heartbeat,
       t: Date.now(),
     };
@@ -150,15 +183,20 @@ function moduleUrl(spec: string): string {
 }
 
 /** The files a step result names, checked and hashed. */
-async function collectFiles(result: ReturnType<typeof stepResultSchema.parse>, inputModel: string): Promise<StepFile[]> {
+async function collectFiles(
+  result: ReturnType<typeof stepResultSchema.parse>,
+  inputModel: string,
+): Promise<StepFile[]> {
   const wanted: { kind: string; path: string }[] = [];
-  if (result.outputModel && resolve(result.outputModel) !== resolve(inputModel)) wanted.push({ kind: 'model', path: result.outputModel });
+  if (result.outputModel && resolve(result.outputModel) !== resolve(inputModel))
+    wanted.push({ kind: 'model', path: result.outputModel });
   for (const a of result.artifacts ?? []) wanted.push({ kind: a.kind, path: a.path });
   const names = new Set<string>();
   const files: StepFile[] = [];
   for (const w of wanted) {
     if (!isAbsolute(w.path)) throw new Error(`step output "${w.path}" must be an absolute path`);
-    if (!statSync(w.path, { throwIfNoEntry: false })?.isFile()) throw new Error(`step output "${w.path}" does not exist or is not a file`);
+    if (!statSync(w.path, { throwIfNoEntry: false })?.isFile())
+      throw new Error(`step output "${w.path}" does not exist or is not a file`);
     const name = basename(w.path);
     if (names.has(name)) throw new Error(`two step outputs are named "${name}"`);
     names.add(name);
@@ -167,7 +205,11 @@ async function collectFiles(result: ReturnType<typeof stepResultSchema.parse>, i
   return files;
 }
 
-async function runJob(start: StartMessage, source: CancellationSource, post: (m: WorkerMessage) => void): Promise<WorkerMessage> {
+async function runJob(
+  start: StartMessage,
+  source: CancellationSource,
+  post: (m: WorkerMessage) => void,
+): Promise<WorkerMessage> {
   let plan: Plan | null = null;
   let stepIndex: number | null = null;
   let reporter: Reporter | null = null;
@@ -178,9 +220,16 @@ async function runJob(start: StartMessage, source: CancellationSource, post: (m:
     assertPlanInputs(plan);
     if (start.inputSha256) {
       const { sha256 } = await hashFile(start.inputModel);
-      if (sha256 !== start.inputSha256) throw Object.assign(new Error(`checkpoint ${start.inputModel} is corrupt (sha256 mismatch)`), { code: 'CHECKPOINT_CORRUPT' });
+      if (sha256 !== start.inputSha256)
+        throw Object.assign(new Error(`checkpoint ${start.inputModel} is corrupt (sha256 mismatch)`), {
+          code: 'CHECKPOINT_CORRUPT',
+        });
     }
-    const rep = (reporter = new Reporter(post, plan.steps.map((st) => st.kind), start.heartbeatMs));
+    const rep = (reporter = new Reporter(
+      post,
+      plan.steps.map((st) => st.kind),
+      start.heartbeatMs,
+    ));
     const measure = currentMeasure();
     const measureCtx = (phase: 'before' | 'after', modelPath: string) => ({
       phase,
@@ -192,7 +241,12 @@ async function runJob(start: StartMessage, source: CancellationSource, post: (m:
     });
     if (start.measureBefore) {
       rep.phase(-1, 'measure');
-      post({ v: PROTOCOL_VERSION, type: 'snapshot', phase: 'before', snapshot: await measure(measureCtx('before', plan.model)) });
+      post({
+        v: PROTOCOL_VERSION,
+        type: 'snapshot',
+        phase: 'before',
+        snapshot: await measure(measureCtx('before', plan.model)),
+      });
     }
     let input = start.inputModel;
     for (let i = start.startStep; i < plan.steps.length; i++) {
@@ -221,19 +275,36 @@ async function runJob(start: StartMessage, source: CancellationSource, post: (m:
       const files = await collectFiles(result, input);
       rep.progress({ fraction: 1 });
       rep.flushMetrics();
-      const summary = result.summary === undefined ? undefined : (JSON.parse(JSON.stringify(result.summary)) as Record<string, unknown>);
-      post({ v: PROTOCOL_VERSION, type: 'step-done', index: i, kind: step.kind, durationMs: performance.now() - t0, result: { metrics: result.metrics, summary }, files });
+      const summary =
+        result.summary === undefined
+          ? undefined
+          : (JSON.parse(JSON.stringify(result.summary)) as Record<string, unknown>);
+      post({
+        v: PROTOCOL_VERSION,
+        type: 'step-done',
+        index: i,
+        kind: step.kind,
+        durationMs: performance.now() - t0,
+        result: { metrics: result.metrics, summary },
+        files,
+      });
       input = files.find((f) => f.kind === 'model')?.path ?? input;
     }
     stepIndex = null;
     source.token.throwIfCancelled();
     rep.phase(plan.steps.length, 'measure');
-    post({ v: PROTOCOL_VERSION, type: 'snapshot', phase: 'after', snapshot: await measure(measureCtx('after', input)) });
+    post({
+      v: PROTOCOL_VERSION,
+      type: 'snapshot',
+      phase: 'after',
+      snapshot: await measure(measureCtx('after', input)),
+    });
     rep.stop();
     return { v: PROTOCOL_VERSION, type: 'done' };
   } catch (e) {
     reporter?.stop();
-    if (e instanceof CancelledError || source.token.cancelled) return { v: PROTOCOL_VERSION, type: 'cancelled', stepIndex };
+    if (e instanceof CancelledError || source.token.cancelled)
+      return { v: PROTOCOL_VERSION, type: 'cancelled', stepIndex };
     return { v: PROTOCOL_VERSION, type: 'failed', stepIndex, error: serializeError(e) };
   }
 }
@@ -256,8 +327,14 @@ function main(): void {
     source.cancel('host disconnected');
     process.exit(3);
   });
-  process.on('uncaughtException', (e) => void finish({ v: PROTOCOL_VERSION, type: 'failed', stepIndex: null, error: serializeError(e) }, 1));
-  process.on('unhandledRejection', (e) => void finish({ v: PROTOCOL_VERSION, type: 'failed', stepIndex: null, error: serializeError(e) }, 1));
+  process.on(
+    'uncaughtException',
+    (e) => void finish({ v: PROTOCOL_VERSION, type: 'failed', stepIndex: null, error: serializeError(e) }, 1),
+  );
+  process.on(
+    'unhandledRejection',
+    (e) => void finish({ v: PROTOCOL_VERSION, type: 'failed', stepIndex: null, error: serializeError(e) }, 1),
+  );
   channel.onMessage((raw) => {
     let msg;
     try {

@@ -43,24 +43,40 @@ export interface CalibrationResult {
  * @example const { params } = await calibrate(fused, plan.targets, evaluator.calibrationBatches(), { observer: { kind: 'percentile' } });
  * @throws CalibrationDataError for a batch that does not fit the model (naming the input and the batch), or no batch
  */
-export async function calibrate(model: Model, targets: readonly QuantTarget[], batches: AsyncIterable<Record<string, Tensor>>, opts: CalibrateOptions = {}): Promise<CalibrationResult> {
+export async function calibrate(
+  model: Model,
+  targets: readonly QuantTarget[],
+  batches: AsyncIterable<Record<string, Tensor>>,
+  opts: CalibrateOptions = {},
+): Promise<CalibrationResult> {
   const params: ParamTable = new Map();
   const diagnostics: Diagnostic[] = [];
   for (const t of targets) {
     if (t.role === 'activation' || t.int32Bias) continue;
     const w = model.graph.node(t.node)?.input(t.index)?.initializer;
-    if (w?.dtype === 'float32' && w.hasData) params.set(paramKey(t.node, t.target), constantParams(t, w.toFloat32(), w.dims));
+    if (w?.dtype === 'float32' && w.hasData)
+      params.set(paramKey(t.node, t.target), constantParams(t, w.toFloat32(), w.dims));
   }
   for (const t of targets) {
     // an activation target on a constant (e.g. Add's second operand): quantized from its data, per tensor
     const c = t.role === 'activation' ? model.graph.get(t.value)?.initializer : undefined;
-    if (c?.dtype === 'float32' && c.hasData) params.set(paramKey(t.node, t.target), constantParams({ ...t, granularity: { kind: 'tensor' } }, c.toFloat32(), c.dims));
+    if (c?.dtype === 'float32' && c.hasData)
+      params.set(
+        paramKey(t.node, t.target),
+        constantParams({ ...t, granularity: { kind: 'tensor' } }, c.toFloat32(), c.dims),
+      );
   }
-  const observed = targets.filter((t) => t.role === 'activation' && !t.shareWith && !model.graph.get(t.value)?.isInitializer);
+  const observed = targets.filter(
+    (t) => t.role === 'activation' && !t.shareWith && !model.graph.get(t.value)?.isInitializer,
+  );
   const observers = new Map<string, Observer>();
   const keyOf = (t: QuantTarget) => `${t.value}\u0000${t.granularity.kind === 'axis' ? t.granularity.axis : ''}`;
   for (const t of observed) {
-    if (!observers.has(keyOf(t))) observers.set(keyOf(t), createObserver({ ...opts.observer, axis: t.granularity.kind === 'axis' ? t.granularity.axis : null }));
+    if (!observers.has(keyOf(t)))
+      observers.set(
+        keyOf(t),
+        createObserver({ ...opts.observer, axis: t.granularity.kind === 'axis' ? t.granularity.axis : null }),
+      );
   }
   const values = [...new Set(observed.map((t) => t.value))];
   const { count, samples } = await observe(model, values, observed, observers, keyOf, batches, opts, diagnostics);
@@ -100,7 +116,12 @@ async function observe(
         if (!v || skipped.has(t.value)) continue;
         if (v.dtype !== 'float32') {
           skipped.add(t.value);
-          diagnostics.push({ level: 'warning', code: 'not-float', node: t.node, message: `${t.target} of "${t.node}" reads ${v.dtype} value "${t.value}": only float32 activations are quantized; skipped` });
+          diagnostics.push({
+            level: 'warning',
+            code: 'not-float',
+            node: t.node,
+            message: `${t.target} of "${t.node}" reads ${v.dtype} value "${t.value}": only float32 activations are quantized; skipped`,
+          });
           continue;
         }
         const obs = observers.get(keyOf(t))!;
@@ -113,16 +134,25 @@ async function observe(
   } finally {
     await runner.release();
   }
-  if (count === 0) throw new CalibrationDataError('the evaluator gave no calibration batch; calibration needs at least one');
+  if (count === 0)
+    throw new CalibrationDataError('the evaluator gave no calibration batch; calibration needs at least one');
   return { count, samples };
 }
 
-async function runBatch(runner: ModelRunner, feeds: Record<string, Tensor>, fetch: string[], index: number): Promise<Record<string, Tensor>> {
+async function runBatch(
+  runner: ModelRunner,
+  feeds: Record<string, Tensor>,
+  fetch: string[],
+  index: number,
+): Promise<Record<string, Tensor>> {
   try {
     return await runner.run(feeds, { outputs: fetch });
   } catch (e) {
     if (e instanceof InputMismatchError) {
-      throw new CalibrationDataError(`calibration batch ${index} does not fit the model: ${e.message}`, { batch: index, ...e.details });
+      throw new CalibrationDataError(`calibration batch ${index} does not fit the model: ${e.message}`, {
+        batch: index,
+        ...e.details,
+      });
     }
     throw e;
   }

@@ -21,7 +21,10 @@ function npy(file: string, descr: string, shape: number[], data: ArrayBufferView
   head.write('\x93NUMPY', 0, 'latin1');
   head[6] = 1;
   head.writeUInt16LE(header.length, 8);
-  writeFileSync(file, Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+  writeFileSync(
+    file,
+    Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]),
+  );
 }
 
 describe('calibration data', () => {
@@ -44,7 +47,10 @@ describe('calibration data', () => {
     expect(Array.from(s.classLabels())).toEqual([1n, 2n, 3n]);
     const batches = [];
     for await (const b of batchesOf(s, 'input', 2)) batches.push(b.input!.dims);
-    expect(batches).toEqual([[2, 1, 28, 28], [1, 1, 28, 28]]);
+    expect(batches).toEqual([
+      [2, 1, 28, 28],
+      [1, 1, 28, 28],
+    ]);
     const f = join(dir, 'float.npy');
     npy(f, '<f4', [2, 1, 28, 28], new Float32Array(2 * 784).fill(0.5));
     expect((await loadSamples(f)).x[0]).toBe(0.5);
@@ -54,7 +60,9 @@ describe('calibration data', () => {
     const wrong = join(dir, 'wrong.npy');
     npy(wrong, '<f4', [2, 3, 32, 32], new Float32Array(2 * 3 * 1024));
     const w = await loadSamples(wrong);
-    expect(() => checkSamples(model, w)).toThrow(/input "input" expects float32\[.*,1,28,28\], but calibration data wrong.npy holds samples of \[3,32,32\]/);
+    expect(() => checkSamples(model, w)).toThrow(
+      /input "input" expects float32\[.*,1,28,28\], but calibration data wrong.npy holds samples of \[3,32,32\]/,
+    );
     const flat = join(dir, 'flat.npy');
     npy(flat, '<f4', [5], new Float32Array(5));
     await expect(loadSamples(flat)).rejects.toThrow(CalibrationDataError);

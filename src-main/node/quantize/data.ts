@@ -17,24 +17,44 @@ import type { QuantEvaluator } from './ptq.ts';
  */
 export function checkSamples(model: Model, set: ArrayDataset): string {
   const specs = inputSpecs(model);
-  if (specs.length !== 1) throw new CalibrationDataError(`the model has ${specs.length} inputs (${specs.map((s) => s.name).join(', ')}); file calibration data feeds a single input`);
+  if (specs.length !== 1)
+    throw new CalibrationDataError(
+      `the model has ${specs.length} inputs (${specs.map((s) => s.name).join(', ')}); file calibration data feeds a single input`,
+    );
   const spec = specs[0]!;
   const expected = describeType(spec.dtype, spec.shape);
-  if (spec.dtype !== 'float32') throw new CalibrationDataError(`input "${spec.name}" expects ${expected}, but calibration data ${basename(set.name)} holds float32 samples`, { input: spec.name });
+  if (spec.dtype !== 'float32')
+    throw new CalibrationDataError(
+      `input "${spec.name}" expects ${expected}, but calibration data ${basename(set.name)} holds float32 samples`,
+      { input: spec.name },
+    );
   const shape = spec.shape;
-  const fits = shape && shape.length === set.sampleShape.length + 1 && set.sampleShape.every((d, i) => typeof shape[i + 1] !== 'number' || shape[i + 1] === d || (shape[i + 1] as number) < 0);
+  const fits =
+    shape &&
+    shape.length === set.sampleShape.length + 1 &&
+    set.sampleShape.every(
+      (d, i) => typeof shape[i + 1] !== 'number' || shape[i + 1] === d || (shape[i + 1] as number) < 0,
+    );
   if (!fits) {
-    throw new CalibrationDataError(`input "${spec.name}" expects ${expected}, but calibration data ${basename(set.name)} holds samples of [${set.sampleShape.join(',')}] (batches of [N,${set.sampleShape.join(',')}])`, {
-      input: spec.name,
-      expected,
-      given: `[N,${set.sampleShape.join(',')}]`,
-    });
+    throw new CalibrationDataError(
+      `input "${spec.name}" expects ${expected}, but calibration data ${basename(set.name)} holds samples of [${set.sampleShape.join(',')}] (batches of [N,${set.sampleShape.join(',')}])`,
+      {
+        input: spec.name,
+        expected,
+        given: `[N,${set.sampleShape.join(',')}]`,
+      },
+    );
   }
   return spec.name;
 }
 
 /** Batches of a sample set as feeds of one input. */
-export async function* batchesOf(set: ArrayDataset, input: string, batchSize: number, fixedBatch?: number): AsyncGenerator<Record<string, Tensor>> {
+export async function* batchesOf(
+  set: ArrayDataset,
+  input: string,
+  batchSize: number,
+  fixedBatch?: number,
+): AsyncGenerator<Record<string, Tensor>> {
   const per = set.sampleSize;
   const size = fixedBatch ?? batchSize;
   for (let start = 0; start + (fixedBatch ? size : 1) <= set.length; start += size) {
@@ -72,8 +92,14 @@ export function imageEvaluator(model: Model, opts: ImageEvaluatorOptions): Quant
     calibrationBatches: () => batchesOf(opts.calibration, input, batch, fixed),
     evaluate: async (m) => {
       const e = opts.evaluation;
-      if (!e?.labelled) throw new CalibrationDataError('no labelled evaluation data was given, so there is no metric to evaluate');
-      return (await evaluateClassifier(m, e, { batchSize: fixed ?? 256, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) })).top1;
+      if (!e?.labelled)
+        throw new CalibrationDataError('no labelled evaluation data was given, so there is no metric to evaluate');
+      return (
+        await evaluateClassifier(m, e, {
+          batchSize: fixed ?? 256,
+          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+        })
+      ).top1;
     },
   };
 }

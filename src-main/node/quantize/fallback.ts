@@ -17,7 +17,10 @@ import { ModelRunner } from '../runtime/index.ts';
 export interface CalibratedQuantizer {
   readonly fused: Model;
   readonly parameters: ParamTable;
-  readonly evaluator: { evaluate(model: Model): Promise<number>; calibrationBatches(): AsyncIterable<Record<string, Tensor>> };
+  readonly evaluator: {
+    evaluate(model: Model): Promise<number>;
+    calibrationBatches(): AsyncIterable<Record<string, Tensor>>;
+  };
   readonly options: { readonly threads?: number };
   activeTargets(): QuantTarget[];
   exportQDQ(opts: { targets?: readonly QuantTarget[]; verify?: boolean }): Promise<{ model: Model }>;
@@ -65,7 +68,8 @@ export async function accuracyFallback(q: CalibratedQuantizer, opts: FallbackOpt
   const ranking = await rankNodes(q, targets, opts.rankBatches ?? 2);
   const build = async (float: Set<string>) => {
     const kept = targets.filter((t) => !float.has(t.node));
-    if (opts.evaluate === 'simulate') return { model: buildQuantized(q.fused, kept, q.parameters, { mode: 'simulate' }).model, kept };
+    if (opts.evaluate === 'simulate')
+      return { model: buildQuantized(q.fused, kept, q.parameters, { mode: 'simulate' }).model, kept };
     return { model: (await q.exportQDQ({ targets: kept, verify: false })).model, kept };
   };
   const history: FallbackResult['history'] = [];
@@ -90,7 +94,18 @@ export async function accuracyFallback(q: CalibratedQuantizer, opts: FallbackOpt
       message: `no candidate within ${history.length} evaluations kept the drop within ${opts.maxDrop} (best: ${drop.toPrecision(3)} with ${b.k} node(s) in float); the best model found is returned`,
     });
   }
-  return { model: b.model, metric: b.metric, baseline, drop, met: drop <= opts.maxDrop, floatNodes: ranking.slice(0, b.k).map((r) => r.node), ranking, history, targets: b.kept, diagnostics };
+  return {
+    model: b.model,
+    metric: b.metric,
+    baseline,
+    drop,
+    met: drop <= opts.maxDrop,
+    floatNodes: ranking.slice(0, b.k).map((r) => r.node),
+    ranking,
+    history,
+    targets: b.kept,
+    diagnostics,
+  };
 }
 
 /** 0, 1, 2, 3, 4, 6, 8, 12, 16, 24, … up to n: fine steps first, then growing. */
@@ -102,7 +117,11 @@ export function schedule(n: number): number[] {
 }
 
 /** Output error removed by returning each node to float, measured on a few calibration batches in one session. */
-async function rankNodes(q: CalibratedQuantizer, targets: readonly QuantTarget[], batchCount: number): Promise<{ node: string; effect: number }[]> {
+async function rankNodes(
+  q: CalibratedQuantizer,
+  targets: readonly QuantTarget[],
+  batchCount: number,
+): Promise<{ node: string; effect: number }[]> {
   const nodes = [...new Set(targets.map((t) => t.node))];
   const gates = new Map(nodes.map((n, i) => [n, `__quant_gate_${i}`]));
   const gated = buildQuantized(q.fused, targets, q.parameters, { mode: 'simulate', gates }).model;
@@ -126,7 +145,9 @@ async function rankNodes(q: CalibratedQuantizer, targets: readonly QuantTarget[]
       const base = relError(await run(null, on, feeds), ref);
       for (let i = 0; i < nodes.length; i++) effects[i]! += base - relError(await run(nodes[i]!, on, feeds), ref);
     }
-    return nodes.map((node, i) => ({ node, effect: effects[i]! / Math.max(1, batches.length) })).sort((a, b) => b.effect - a.effect);
+    return nodes
+      .map((node, i) => ({ node, effect: effects[i]! / Math.max(1, batches.length) }))
+      .sort((a, b) => b.effect - a.effect);
   } finally {
     await runner.release();
   }

@@ -16,13 +16,16 @@ import { latencyAwarePrecision, type SpeedProbe } from './mixed.ts';
 
 async function quantized() {
   const model = loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx'));
-  const ev = imageEvaluator(model, { calibration: await loadSamples(join(RESOURCES_DIR, 'mnist', 'train-images-idx3-ubyte.gz'), { limit: 64 }) });
+  const ev = imageEvaluator(model, {
+    calibration: await loadSamples(join(RESOURCES_DIR, 'mnist', 'train-images-idx3-ubyte.gz'), { limit: 64 }),
+  });
   const q = new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, ev, { fuse: 'auto' });
   await q.compress();
   return { model, q };
 }
 
-const floatConvs = (m: Model) => m.graph.nodes.filter((n) => n.opType === 'Conv' && !n.inputs[1]?.producer).map((n) => n.name);
+const floatConvs = (m: Model) =>
+  m.graph.nodes.filter((n) => n.opType === 'Conv' && !n.inputs[1]?.producer).map((n) => n.name);
 
 describe('latency-aware mixed precision', () => {
   it('moves back to float exactly the layers whose float form measured faster, and keeps the rest', async () => {
@@ -54,6 +57,10 @@ describe('latency-aware mixed precision', () => {
     const r = await latencyAwarePrecision(q.fused, q.activeTargets(), q.parameters, model, { batch: 1, runs: 7 });
     expect(r.speedup).toBeGreaterThanOrEqual(1);
     if (r.wholeModelFloat) expect(r.model).toBe(model);
-    console.log('mixed precision on the example, batch 1:', { wholeModelFloat: r.wholeModelFloat, floatLayers: r.floatLayers, speedup: r.speedup });
+    console.log('mixed precision on the example, batch 1:', {
+      wholeModelFloat: r.wholeModelFloat,
+      floatLayers: r.floatLayers,
+      speedup: r.speedup,
+    });
   });
 });

@@ -45,7 +45,8 @@ function defaultProbe(float: Model, o: MixedPrecisionOptions): SpeedProbe {
   const rest = first?.shape?.slice(1) ?? [];
   const dims = rest.every((d) => typeof d === 'number' && d > 0) ? (rest as number[]) : [...(o.sampleShape ?? [])];
   const shapes = resolveInputShapes(float, first ? { [first.name]: [o.batch ?? 1, ...dims] } : {});
-  return async (a, b) => 1 / (await compareLatency(a, b, { threads: o.threads ?? 1, runs: o.runs ?? 15, warmup: 3, shapes })).roundRatio;
+  return async (a, b) =>
+    1 / (await compareLatency(a, b, { threads: o.threads ?? 1, runs: o.runs ?? 15, warmup: 3, shapes })).roundRatio;
 }
 
 /**
@@ -53,7 +54,13 @@ function defaultProbe(float: Model, o: MixedPrecisionOptions): SpeedProbe {
  *
  * @example const r = await latencyAwarePrecision(fused, q.activeTargets(), q.parameters, fp32, { batch: 1 });
  */
-export async function latencyAwarePrecision(fused: Model, targets: readonly QuantTarget[], params: ParamTable, float: Model, o: MixedPrecisionOptions = {}): Promise<MixedPrecisionResult> {
+export async function latencyAwarePrecision(
+  fused: Model,
+  targets: readonly QuantTarget[],
+  params: ParamTable,
+  float: Model,
+  o: MixedPrecisionOptions = {},
+): Promise<MixedPrecisionResult> {
   const probe = o.probe ?? defaultProbe(float, o);
   const minGain = o.minGain ?? 0.03;
   const build = (ts: readonly QuantTarget[]) => buildQuantized(fused, ts, params, { mode: 'export' }).model;

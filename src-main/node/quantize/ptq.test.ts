@@ -5,7 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Tensor, type Model } from '../../core/ir/index.ts';
-import { ORT_CPU_STATIC_CONFIG, CalibrationDataError, QuantizerStateError } from '../../core/compress/quantization/index.ts';
+import {
+  ORT_CPU_STATIC_CONFIG,
+  CalibrationDataError,
+  QuantizerStateError,
+} from '../../core/compress/quantization/index.ts';
 import { CompressionConfigError } from '../../core/compress/errors.ts';
 import { loadCorpusModel } from '../../../test/corpus/materialize.ts';
 import { loadModelFile } from '../io/model-file.ts';
@@ -39,7 +43,11 @@ describe('the bundled MNIST example', () => {
     const q = new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, ev, { fuse: 'auto' });
     const { model: simulated, calibration } = await q.compress();
     const exported = await q.exportQDQ();
-    const [fp32, sim, int8] = [await ev.evaluate(model), await ev.evaluate(simulated), await ev.evaluate(exported.model)];
+    const [fp32, sim, int8] = [
+      await ev.evaluate(model),
+      await ev.evaluate(simulated),
+      await ev.evaluate(exported.model),
+    ];
     expect(fp32).toBeGreaterThan(0.985);
     expect(fp32 - int8).toBeLessThanOrEqual(0.005);
     expect(fp32 - sim).toBeLessThanOrEqual(0.005);
@@ -52,7 +60,13 @@ describe('the bundled MNIST example', () => {
     expect(Object.keys(conv1).sort()).toEqual(['_input_0', '_output_0', 'bias', 'weight']);
     expect(conv1.weight).toMatchObject({ quant_dtype: 'int8', quant_scheme: 'symmetric', axis: 0 });
     expect((conv1.weight!.zero_point as number[]).every((z) => z === 0)).toBe(true);
-    expect(conv1._input_0).toMatchObject({ quant_dtype: 'uint8', quant_scheme: 'affine', zero_point: 0, tracked_min: 0, tracked_max: 1 });
+    expect(conv1._input_0).toMatchObject({
+      quant_dtype: 'uint8',
+      quant_scheme: 'affine',
+      zero_point: 0,
+      tracked_min: 0,
+      tracked_max: 1,
+    });
     expect(conv1._output_0!.tracked_min).toBe(0); // read after the fused Relu
     expect(conv1.bias!.quant_dtype).toBe('int32');
   });
@@ -95,43 +109,76 @@ describe('bad input, named', () => {
   });
 
   it('rejects calibration batches of the wrong shape, type or name, and an empty stream', async () => {
-    const run = (feeds: Record<string, Tensor>[]) => new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, batches(feeds), { fuse: 'auto' }).compress();
-    await expect(run([{ input: Tensor.zeros('float32', [2, 1, 28, 28]) }, { input: Tensor.zeros('float32', [2, 3, 28, 28]) }])).rejects.toThrow(
+    const run = (feeds: Record<string, Tensor>[]) =>
+      new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, batches(feeds), { fuse: 'auto' }).compress();
+    await expect(
+      run([{ input: Tensor.zeros('float32', [2, 1, 28, 28]) }, { input: Tensor.zeros('float32', [2, 3, 28, 28]) }]),
+    ).rejects.toThrow(
       /calibration batch 1 does not fit the model: input "input": expected float32\[.*,1,28,28\], given float32\[2,3,28,28\]/,
     );
     await expect(run([{ input: Tensor.zeros('int64', [1, 1, 28, 28]) }])).rejects.toBeInstanceOf(CalibrationDataError);
     await expect(run([{ image: Tensor.zeros('float32', [1, 1, 28, 28]) }])).rejects.toThrow(/input "image"/);
     await expect(run([])).rejects.toThrow(/no calibration batch/);
-    expect(() => imageEvaluator(model, { calibration: new ArrayDataset(new Float32Array(8), [2, 2], null, [], 'x.npy') })).toThrow(
-      /input "input" expects float32\[.*,1,28,28\], but calibration data x.npy holds samples of \[2,2\]/,
-    );
+    expect(() =>
+      imageEvaluator(model, { calibration: new ArrayDataset(new Float32Array(8), [2, 2], null, [], 'x.npy') }),
+    ).toThrow(/input "input" expects float32\[.*,1,28,28\], but calibration data x.npy holds samples of \[2,2\]/);
   });
 
   it('keeps a quant_dtype ONNX cannot run simulated, with a diagnostic naming the node; the export still runs', async () => {
     const ev = imageEvaluator(model, { calibration: await calib(), evaluation: await test(500) });
     const list = [
       ...ORT_CPU_STATIC_CONFIG.slice(1),
-      { op_types: ['Conv', 'Gemm'], exclude_op_names: ['/conv2/Conv'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8' } } },
-      { op_names: ['/conv2/Conv'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'uint6', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int4' } } },
+      {
+        op_types: ['Conv', 'Gemm'],
+        exclude_op_names: ['/conv2/Conv'],
+        target_names: ['_input_', 'weight', 'bias', '_output_'],
+        quant_dtype: 'uint8',
+        quant_scheme: 'affine',
+        target_settings: { weight: { quant_dtype: 'int8' } },
+      },
+      {
+        op_names: ['/conv2/Conv'],
+        target_names: ['_input_', 'weight', '_output_'],
+        quant_dtype: 'uint6',
+        quant_scheme: 'affine',
+        target_settings: { weight: { quant_dtype: 'int4' } },
+      },
     ];
     const q = new PTQQuantizer(model, list, ev, { fuse: 'auto' });
     await q.compress();
     const ex = await q.exportQDQ();
     expect(codes(ex.diagnostics)).toContain('kept-simulated@/conv2/Conv');
-    expect(ex.diagnostics.map((d) => d.message)).toContainEqual(expect.stringMatching(/_input_0 of "\/conv2\/Conv" \(uint6\) stays simulated/));
+    expect(ex.diagnostics.map((d) => d.message)).toContainEqual(
+      expect.stringMatching(/_input_0 of "\/conv2\/Conv" \(uint6\) stays simulated/),
+    );
     expect(ex.fusion!.unfused.map((u) => u.node)).toContain('/conv2/Conv');
     expect(await ev.evaluate(ex.model)).toBeGreaterThan(0.95);
   });
 
   it('reports a node ORT cannot fuse (per-channel input scale) instead of hiding it', async () => {
     const list = [
-      { op_types: ['Conv', 'Gemm'], exclude_op_names: ['/conv3/Conv'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8' } } },
-      { op_names: ['/conv3/Conv'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { _input_: { granularity: 'per_channel' }, weight: { quant_dtype: 'int8' } } },
+      {
+        op_types: ['Conv', 'Gemm'],
+        exclude_op_names: ['/conv3/Conv'],
+        target_names: ['_input_', 'weight', 'bias', '_output_'],
+        quant_dtype: 'uint8',
+        quant_scheme: 'affine',
+        target_settings: { weight: { quant_dtype: 'int8' } },
+      },
+      {
+        op_names: ['/conv3/Conv'],
+        target_names: ['_input_', 'weight', '_output_'],
+        quant_dtype: 'uint8',
+        quant_scheme: 'affine',
+        target_settings: { _input_: { granularity: 'per_channel' }, weight: { quant_dtype: 'int8' } },
+      },
     ];
     const q = new PTQQuantizer(model, list, imageEvaluator(model, { calibration: await calib() }), { fuse: 'auto' });
     await q.compress();
     const ex = await q.exportQDQ();
-    expect(ex.fusion!.unfused).toEqual([expect.objectContaining({ node: '/conv3/Conv', reason: expect.stringMatching(/per channel/) })]);
+    expect(ex.fusion!.unfused).toEqual([
+      expect.objectContaining({ node: '/conv3/Conv', reason: expect.stringMatching(/per channel/) }),
+    ]);
     expect(codes(ex.diagnostics)).toEqual(['not-fused@/conv3/Conv']);
     const optimized = await optimizedGraph(ex.model);
     expect(optimized.graph.nodes.filter((n) => n.opType === 'QLinearConv')).toHaveLength(2);
@@ -139,7 +186,12 @@ describe('bad input, named', () => {
 
   it('refuses configs that cannot apply (fused member configured) and export before compress', async () => {
     const list = [
-      { op_names: ['/conv1/Conv'], target_names: ['weight', '_output_'], quant_dtype: 'int8', fuse_names: [['/conv1/Conv', '/bn1/BatchNormalization', '/Relu']] },
+      {
+        op_names: ['/conv1/Conv'],
+        target_names: ['weight', '_output_'],
+        quant_dtype: 'int8',
+        fuse_names: [['/conv1/Conv', '/bn1/BatchNormalization', '/Relu']],
+      },
       { op_names: ['/Relu'], quant_dtype: 'uint8' },
     ];
     expect(() => new PTQQuantizer(model, list, batches([]))).toThrow(CompressionConfigError);
@@ -154,7 +206,15 @@ describe('accuracy-controlled fallback', () => {
     const model = example();
     const ev = imageEvaluator(model, { calibration: await calib(), evaluation: await test(1000) });
     // 3-bit weights on every layer: far too coarse
-    const list = [{ op_types: ['Conv', 'Gemm'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int3' } } }];
+    const list = [
+      {
+        op_types: ['Conv', 'Gemm'],
+        target_names: ['_input_', 'weight', 'bias', '_output_'],
+        quant_dtype: 'uint8',
+        quant_scheme: 'affine',
+        target_settings: { weight: { quant_dtype: 'int3' } },
+      },
+    ];
     const q = new PTQQuantizer(model, list, ev, { fuse: 'auto' });
     await q.compress();
     const baseline = await ev.evaluate(model);

@@ -6,7 +6,12 @@
  * to float until a metric drop is met. May import core, node:* and the runtime.
  */
 import { cloneModel, type Model, type Tensor } from '../../core/ir/index.ts';
-import { hasErrors, parseConfigList, type Diagnostic, type QuantizationConfig } from '../../../src-shared/config/index.ts';
+import {
+  hasErrors,
+  parseConfigList,
+  type Diagnostic,
+  type QuantizationConfig,
+} from '../../../src-shared/config/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { fuseModules, type FusedGroup } from '../../core/compress/fusion/index.ts';
 import { CompressionConfigError } from '../../core/compress/errors.ts';
@@ -126,19 +131,31 @@ export class PTQQuantizer extends Compressor<PTQResult, QuantEvaluator> {
     const parsed = parseConfigList(configList, 'quantization');
     this.configs = parsed.configs;
     this.diagnostics = [...parsed.diagnostics];
-    this.reduceRange = options.reduceRange === undefined || options.reduceRange === 'auto' ? wantsReduceRange() : options.reduceRange;
+    this.reduceRange =
+      options.reduceRange === undefined || options.reduceRange === 'auto' ? wantsReduceRange() : options.reduceRange;
     this.fused = cloneModel(model);
-    const groups = this.configs.flatMap((c, i) => (c.fuse_names ?? []).map((names, k) => ({ names, path: `$[${i}].fuse_names[${k}]` })));
+    const groups = this.configs.flatMap((c, i) =>
+      (c.fuse_names ?? []).map((names, k) => ({ names, path: `$[${i}].fuse_names[${k}]` })),
+    );
     const fusion = fuseModules(this.fused, { groups, auto: options.fuse === 'auto' });
     this.diagnostics.push(...fusion.diagnostics);
     const table = resolveTargets(this.fused, this.configs, 'quantization');
     this.diagnostics.push(...table.diagnostics);
-    const plan = planQuantization(this.fused, table, { fused: fusion.groups, autoActivations: options.fuse === 'auto', reduceRange: this.reduceRange });
+    const plan = planQuantization(this.fused, table, {
+      fused: fusion.groups,
+      autoActivations: options.fuse === 'auto',
+      reduceRange: this.reduceRange,
+    });
     this.diagnostics.push(...plan.diagnostics);
     this.fusedGroups = plan.fused;
     this.targets = plan.targets;
     if (this.reduceRange && this.targets.some((t) => t.range.bits !== t.requested.bits && !t.int32Bias)) {
-      this.diagnostics.push({ level: 'info', code: 'reduce-range', message: 'int8 weights are quantized with 7 bits (reduce range) so ORT\'s U8S8 kernels cannot saturate on a CPU without VNNI' });
+      this.diagnostics.push({
+        level: 'info',
+        code: 'reduce-range',
+        message:
+          "int8 weights are quantized with 7 bits (reduce range) so ORT's U8S8 kernels cannot saturate on a CPU without VNNI",
+      });
     }
     if (hasErrors(this.diagnostics)) throw new CompressionConfigError(this.diagnostics);
   }
@@ -210,10 +227,18 @@ export class PTQQuantizer extends Compressor<PTQResult, QuantEvaluator> {
 }
 
 /** How every quantizer is built: NNI's `(model, config_list, evaluator, options)`. */
-export type QuantizerClass = new (model: Model, configList: unknown, evaluator: QuantEvaluator, options?: PTQOptions) => PTQQuantizer;
+export type QuantizerClass = new (
+  model: Model,
+  configList: unknown,
+  evaluator: QuantEvaluator,
+  options?: PTQOptions,
+) => PTQQuantizer;
 
 /**
  * The implementation of every calibrating name in src-shared's quantizer registry; the trained ones are
  * TRAINED_QUANTIZER_CLASSES (node/quantize/trained.ts). A registered name in neither does not compile.
  */
-export const QUANTIZER_CLASSES = { ptq: PTQQuantizer } as const satisfies Record<Exclude<QuantizerName, TrainedQuantizerName>, QuantizerClass>;
+export const QUANTIZER_CLASSES = { ptq: PTQQuantizer } as const satisfies Record<
+  Exclude<QuantizerName, TrainedQuantizerName>,
+  QuantizerClass
+>;

@@ -8,7 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { Model } from '../../core/ir/index.ts';
 import { ORT_CPU_STATIC_CONFIG } from '../../core/compress/quantization/index.ts';
-import { BNNQuantizer, DoReFaQuantizer, LsqPlusQuantizer, LsqQuantizer, QATQuantizer } from '../../core/compress/quantization/trained.ts';
+import {
+  BNNQuantizer,
+  DoReFaQuantizer,
+  LsqPlusQuantizer,
+  LsqQuantizer,
+  QATQuantizer,
+} from '../../core/compress/quantization/trained.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { Evaluator } from '../train/evaluator.ts';
 import { ArrayDataset, loadIdxDataset } from '../train/data.ts';
@@ -22,10 +28,20 @@ const MNIST = join(RESOURCES_DIR, 'mnist');
 const example = () => loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx'));
 const train = loadIdxDataset(join(MNIST, 'train-images-idx3-ubyte.gz'), join(MNIST, 'train-labels-idx1-ubyte.gz'));
 const test = loadIdxDataset(join(MNIST, 't10k-images-idx3-ubyte.gz'), join(MNIST, 't10k-labels-idx1-ubyte.gz'));
-const top1 = async (m: Model, data: ArrayDataset = test) => (await evaluate(m, data, { batchSize: 500, threads: 1 })).top1;
+const top1 = async (m: Model, data: ArrayDataset = test) =>
+  (await evaluate(m, data, { batchSize: 500, threads: 1 })).top1;
 
 function evaluator(model: Model, lr = 1e-4, epochs = 1, cosine = false) {
-  return new Evaluator(model, { train, eval: test, optimizer: { type: 'adam', lr }, ...(cosine ? { schedule: { type: 'cosine' as const } } : {}), batchSize: 64, epochs, seed: 0, threads: 1 });
+  return new Evaluator(model, {
+    train,
+    eval: test,
+    optimizer: { type: 'adam', lr },
+    ...(cosine ? { schedule: { type: 'cosine' as const } } : {}),
+    batchSize: 64,
+    epochs,
+    seed: 0,
+    threads: 1,
+  });
 }
 
 describe('QAT', () => {
@@ -33,10 +49,16 @@ describe('QAT', () => {
   it('int8 with the ORT preset: at least PTQ int8 − 0.1 point, simulated = deployed, integer kernels', async () => {
     const model = example();
     const reduceRange = wantsReduceRange();
-    const q = new QATQuantizer(model, ORT_CPU_STATIC_CONFIG, evaluator(model, 2e-5), { reduceRange, quantStartStep: 20 });
+    const q = new QATQuantizer(model, ORT_CPU_STATIC_CONFIG, evaluator(model, 2e-5), {
+      reduceRange,
+      quantStartStep: 20,
+    });
     const r = await q.compress({ maxSteps: 150 });
     const check = await checkDeployed(r, test, { threads: 1 });
-    const ev = imageEvaluator(model, { calibration: await loadSamples(join(MNIST, 'train-images-idx3-ubyte.gz'), { limit: 500 }), evaluation: await loadSamples(join(MNIST, 't10k-images-idx3-ubyte.gz')) });
+    const ev = imageEvaluator(model, {
+      calibration: await loadSamples(join(MNIST, 'train-images-idx3-ubyte.gz'), { limit: 500 }),
+      evaluation: await loadSamples(join(MNIST, 't10k-images-idx3-ubyte.gz')),
+    });
     const ptq = new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, ev, { fuse: 'auto' });
     await ptq.compress();
     const ptqAcc = await top1((await ptq.exportQDQ({ verify: false })).model);
@@ -49,13 +71,25 @@ describe('QAT', () => {
 });
 
 const w4a8 = [
-  { op_types: ['Conv'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'uint8', quant_scheme: 'symmetric', target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } } },
-  { op_types: ['Gemm'], target_names: ['_input_', 'weight'], quant_dtype: 'uint8', quant_scheme: 'symmetric', target_settings: { weight: { quant_dtype: 'int4' } } },
+  {
+    op_types: ['Conv'],
+    target_names: ['_input_', 'weight', '_output_'],
+    quant_dtype: 'uint8',
+    quant_scheme: 'symmetric',
+    target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } },
+  },
+  {
+    op_types: ['Gemm'],
+    target_names: ['_input_', 'weight'],
+    quant_dtype: 'uint8',
+    quant_scheme: 'symmetric',
+    target_settings: { weight: { quant_dtype: 'int4' } },
+  },
 ];
 
 describe('LSQ', () => {
   // measured: 98.81 % (fp32 99.21 %) with 2·mean|x|/√qmax; 9.74 % with NNI's 0.01 (the 4-bit grid starts far too fine)
-  it('4-bit weights and 8-bit activations within 0.5 point of fp32; simulated = deployed; 2·mean|x|/√qmax beats NNI\'s 0.01', async () => {
+  it("4-bit weights and 8-bit activations within 0.5 point of fp32; simulated = deployed; 2·mean|x|/√qmax beats NNI's 0.01", async () => {
     const model = example();
     const fp32 = await top1(model);
     const accs: Record<string, number> = {};
@@ -72,7 +106,11 @@ describe('LSQ', () => {
 
   it('LSQ+ learns the zero point of affine activations; simulated = deployed', async () => {
     const model = example();
-    const cfg = w4a8.map((c) => ({ ...c, quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int4', quant_scheme: 'affine' } } }));
+    const cfg = w4a8.map((c) => ({
+      ...c,
+      quant_scheme: 'affine',
+      target_settings: { weight: { quant_dtype: 'int4', quant_scheme: 'affine' } },
+    }));
     const r = await new LsqPlusQuantizer(model, cfg, evaluator(model, 1e-4)).compress({ maxSteps: 100 });
     const check = await checkDeployed(r, test, { threads: 1 });
     console.log('LSQ+', { ...check, fusion: check.fusion.counts });

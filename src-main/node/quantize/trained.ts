@@ -9,7 +9,12 @@ import { StudioError } from '../../core/ir/errors.ts';
 import type { Model } from '../../core/ir/index.ts';
 import type { CompressionEvaluator } from '../../core/compress/compressor.ts';
 import type { LsqOptions, QATOptions } from '../../core/compress/quantization/trained.ts';
-import { TRAINED_QUANTIZERS, type TrainedQuantizer, type TrainedQuantizerName, type TrainedQuantResult } from '../../core/compress/quantization/trained.ts';
+import {
+  TRAINED_QUANTIZERS,
+  type TrainedQuantizer,
+  type TrainedQuantizerName,
+  type TrainedQuantResult,
+} from '../../core/compress/quantization/trained.ts';
 import type { QuantizerName } from '../../../src-shared/compressors.ts';
 import type { ArrayDataset } from '../train/data.ts';
 import { evaluate } from '../train/trainer.ts';
@@ -41,21 +46,34 @@ export interface DeployedCheck {
  *
  * @throws SimulatedDeployedMismatchError when they differ by more than `tolerance` (default 0.001 = 0.1 point)
  */
-export async function checkDeployed(r: TrainedQuantResult, data: ArrayDataset, opts: { threads?: number; batchSize?: number; tolerance?: number } = {}): Promise<DeployedCheck> {
+export async function checkDeployed(
+  r: TrainedQuantResult,
+  data: ArrayDataset,
+  opts: { threads?: number; batchSize?: number; tolerance?: number } = {},
+): Promise<DeployedCheck> {
   const o = { batchSize: opts.batchSize ?? 500, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) };
   const simulated = (await evaluate(r.simulated, data, o)).top1;
   const deployed = (await evaluate(r.exported, data, o)).top1;
   const fusion = await verifyFusion(r.exported, r.targets, r.applied);
   const tolerance = opts.tolerance ?? 0.001;
-  if (Math.abs(simulated - deployed) > tolerance + 1e-12) throw new SimulatedDeployedMismatchError(simulated, deployed, tolerance);
+  if (Math.abs(simulated - deployed) > tolerance + 1e-12)
+    throw new SimulatedDeployedMismatchError(simulated, deployed, tolerance);
   return { simulated, deployed, fusion };
 }
 
 /** How every trained quantizer is built: NNI's `(model, config_list, evaluator, options)`. */
-export type TrainedQuantizerClass = new (model: Model, configList: unknown, evaluator: CompressionEvaluator, options?: QATOptions & LsqOptions) => TrainedQuantizer;
+export type TrainedQuantizerClass = new (
+  model: Model,
+  configList: unknown,
+  evaluator: CompressionEvaluator,
+  options?: QATOptions & LsqOptions,
+) => TrainedQuantizer;
 
 /** The implementation of every trained name in src-shared's quantizer registry (one missing does not compile). */
-export const TRAINED_QUANTIZER_CLASSES = TRAINED_QUANTIZERS satisfies Record<Extract<QuantizerName, TrainedQuantizerName>, TrainedQuantizerClass>;
+export const TRAINED_QUANTIZER_CLASSES = TRAINED_QUANTIZERS satisfies Record<
+  Extract<QuantizerName, TrainedQuantizerName>,
+  TrainedQuantizerClass
+>;
 
 /** Whether a registry name is one of the trained quantizers. */
 export function isTrainedQuantizer(name: string): name is TrainedQuantizerName {

@@ -57,7 +57,10 @@ export interface FusionReport {
 }
 
 /** ORT's optimized graph of a model (CPU provider), read back into the IR. */
-export async function optimizedGraph(model: Model | Uint8Array, optimization: OptimizationLevel = 'all'): Promise<Model> {
+export async function optimizedGraph(
+  model: Model | Uint8Array,
+  optimization: OptimizationLevel = 'all',
+): Promise<Model> {
   const dir = mkdtempSync(join(tmpdir(), 'studio-optimized-'));
   const file = join(dir, 'optimized.onnx');
   try {
@@ -83,7 +86,12 @@ export async function optimizedGraph(model: Model | Uint8Array, optimization: Op
  * report.counts.QLinearConv // 20
  * report.unfused // [{ node: '/fc/Gemm', opType: 'Gemm', reason: 'its input is not quantized' }]
  */
-export async function verifyFusion(exported: Model, targets: readonly QuantTarget[], applied: ReadonlyMap<string, Applied>, optimization: OptimizationLevel = 'all'): Promise<FusionReport> {
+export async function verifyFusion(
+  exported: Model,
+  targets: readonly QuantTarget[],
+  applied: ReadonlyMap<string, Applied>,
+  optimization: OptimizationLevel = 'all',
+): Promise<FusionReport> {
   const optimized = await optimizedGraph(exported, optimization);
   const counts: Record<string, number> = {};
   for (const n of optimized.graph.allNodes()) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
@@ -105,7 +113,10 @@ export async function verifyFusion(exported: Model, targets: readonly QuantTarge
 }
 
 /** Linear nodes whose weight went to Q/DQ: ORT should run them on integers. */
-function quantizedLinearNodes(targets: readonly QuantTarget[], applied: ReadonlyMap<string, Applied>): { name: string; opType: string }[] {
+function quantizedLinearNodes(
+  targets: readonly QuantTarget[],
+  applied: ReadonlyMap<string, Applied>,
+): { name: string; opType: string }[] {
   const out: { name: string; opType: string }[] = [];
   for (const t of targets) {
     if (t.role !== 'weight' || !FLOAT_LINEAR.has(t.opType)) continue;
@@ -115,24 +126,41 @@ function quantizedLinearNodes(targets: readonly QuantTarget[], applied: Readonly
 }
 
 /** Our best reading of why ORT did not fuse a node. */
-function whyNotFused(model: Model, targets: readonly QuantTarget[], applied: ReadonlyMap<string, Applied>, name: string): string {
+function whyNotFused(
+  model: Model,
+  targets: readonly QuantTarget[],
+  applied: ReadonlyMap<string, Applied>,
+  name: string,
+): string {
   const n = model.graph.node(name);
   if (!n) return 'unknown';
   const fromDq = (i: number) => n.input(i)?.producer?.opType === 'DequantizeLinear';
-  if (!fromDq(0)) return 'its input is not quantized (no DequantizeLinear feeds input 0): add _input_ to its targets or quantize the producer\'s _output_';
+  if (!fromDq(0))
+    return "its input is not quantized (no DequantizeLinear feeds input 0): add _input_ to its targets or quantize the producer's _output_";
   const act = targets.find((t) => t.node === name && t.target === '_input_0');
-  if (act && act.granularity.kind !== 'tensor') return 'its input is quantized per channel; ORT\'s integer kernels need a per-tensor input scale';
+  if (act && act.granularity.kind !== 'tensor')
+    return "its input is quantized per channel; ORT's integer kernels need a per-tensor input scale";
   const bias = n.input(2);
   if (bias && !fromDq(2)) return 'its bias is float: quantize its input and weight so the bias becomes int32';
   const out = n.outputs[0]!;
   const consumers = out.consumers();
-  const quantizedOut = consumers.length > 0 && consumers.every((c) => c.opType === 'QuantizeLinear' || (['Relu', 'Clip'].includes(c.opType) && c.outputs[0]!.consumers().every((d) => d.opType === 'QuantizeLinear')));
+  const quantizedOut =
+    consumers.length > 0 &&
+    consumers.every(
+      (c) =>
+        c.opType === 'QuantizeLinear' ||
+        (['Relu', 'Clip'].includes(c.opType) && c.outputs[0]!.consumers().every((d) => d.opType === 'QuantizeLinear')),
+    );
   if (!quantizedOut) return 'its output is not quantized (no QuantizeLinear follows): add _output_ to its targets';
   const w = targets.find((t) => t.node === name && t.role === 'weight');
   if (w && applied.get(paramKey(w.node, w.target)) !== 'qdq') return 'its weight is not stored as integers';
-  const outT = targets.find((t) => t.kind === 'output' && t.value === (consumers[0]?.opType === 'QuantizeLinear' ? out.name : consumers[0]?.outputs[0]?.name));
+  const outT = targets.find(
+    (t) =>
+      t.kind === 'output' &&
+      t.value === (consumers[0]?.opType === 'QuantizeLinear' ? out.name : consumers[0]?.outputs[0]?.name),
+  );
   if (outT && outT.range.signed && outT.scheme === 'affine' && consumers.some((c) => c.opType !== 'QuantizeLinear')) {
-    return 'a Relu / Clip sits between it and an int8 affine output whose zero point is not −128 (NNI\'s narrow range); use uint8 activations';
+    return "a Relu / Clip sits between it and an int8 affine output whose zero point is not −128 (NNI's narrow range); use uint8 activations";
   }
   return 'ORT has no integer kernel for this combination of types and layouts';
 }

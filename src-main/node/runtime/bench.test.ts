@@ -34,7 +34,12 @@ describe('benchmark', () => {
   });
 
   it('uses given inputs and stops early at maxMs', async () => {
-    const r = await benchmark(identity('float32', [2]), { inputs: { x: Tensor.float32([2], [1, 2]) }, warmup: 0, runs: 1000, maxMs: 0 });
+    const r = await benchmark(identity('float32', [2]), {
+      inputs: { x: Tensor.float32([2], [1, 2]) },
+      warmup: 0,
+      runs: 1000,
+      maxMs: 0,
+    });
     expect(r.runs).toBe(3);
   });
 

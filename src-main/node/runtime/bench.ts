@@ -208,7 +208,8 @@ export async function compareLatency(
       rounds: ta.length,
       ...setup(pa, opts, warmup),
     };
-    if (pb.runner.fallback && pb.runner.fallback.reason !== pa.runner.fallback?.reason) result.fallbackB = pb.runner.fallback;
+    if (pb.runner.fallback && pb.runner.fallback.reason !== pa.runner.fallback?.reason)
+      result.fallbackB = pb.runner.fallback;
     return result;
   } finally {
     await pa.runner.release();

@@ -31,7 +31,13 @@ describe('parseCpuInfo', () => {
   });
 
   it('says false on ARM, which has none of these extensions, and unknown when there are no flags at all', () => {
-    expect(parseCpuInfo(ARM).flags).toEqual({ avx2: false, avx512f: false, avx512_vnni: false, avx_vnni: false, amx: false });
+    expect(parseCpuInfo(ARM).flags).toEqual({
+      avx2: false,
+      avx512f: false,
+      avx512_vnni: false,
+      avx_vnni: false,
+      amx: false,
+    });
     expect(parseCpuInfo('').flags.avx2).toBe('unknown');
     expect(parseCpuInfo('').model).toBe('unknown');
   });

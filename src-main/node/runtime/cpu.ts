@@ -26,7 +26,13 @@ export interface CpuInfo {
   };
 }
 
-const UNKNOWN_FLAGS: CpuInfo['flags'] = { avx2: 'unknown', avx512f: 'unknown', avx512_vnni: 'unknown', avx_vnni: 'unknown', amx: 'unknown' };
+const UNKNOWN_FLAGS: CpuInfo['flags'] = {
+  avx2: 'unknown',
+  avx512f: 'unknown',
+  avx512_vnni: 'unknown',
+  avx_vnni: 'unknown',
+  amx: 'unknown',
+};
 
 /**
  * Parse the text of /proc/cpuinfo (pure, for tests). x86 lists `flags`; other architectures list
@@ -43,7 +49,8 @@ export function parseCpuInfo(text: string): Pick<CpuInfo, 'model' | 'flags' | 'p
     if (!first.has(key)) first.set(key, value);
     if (key === 'physical id') sockets.add(value);
   }
-  const model = first.get('model name') ?? first.get('Model') ?? first.get('Hardware') ?? first.get('cpu model') ?? 'unknown';
+  const model =
+    first.get('model name') ?? first.get('Model') ?? first.get('Hardware') ?? first.get('cpu model') ?? 'unknown';
   const flagText = first.get('flags') ?? (first.has('Features') ? '' : undefined);
   const flags =
     flagText === undefined
@@ -70,7 +77,10 @@ let cached: CpuInfo | null = null;
 export function cpuInfo(): CpuInfo {
   if (cached) return cached;
   const base = { logicalCores: availableParallelism(), platform: platform(), arch: arch() };
-  let parsed: Pick<CpuInfo, 'model' | 'flags' | 'physicalCores'> = { model: cpus()[0]?.model?.trim() || 'unknown', flags: UNKNOWN_FLAGS };
+  let parsed: Pick<CpuInfo, 'model' | 'flags' | 'physicalCores'> = {
+    model: cpus()[0]?.model?.trim() || 'unknown',
+    flags: UNKNOWN_FLAGS,
+  };
   if (base.platform === 'linux') {
     try {
       parsed = parseCpuInfo(readFileSync('/proc/cpuinfo', 'utf8'));

@@ -83,12 +83,25 @@ export function ortMessage(e: unknown): string {
 
 /** Inputs whose dynamic dims nothing sizes: names each input, dim and axis, and the `--shape` that would. */
 export class DynamicDimsError extends StudioError {
-  constructor(readonly unresolved: { input: string; dims: { axis: number; name: string }[]; declared: (number | string | null)[] }[]) {
-    const what = unresolved.map((u) => `input "${u.input}" dims ${u.dims.map((d) => `${d.name} (axis ${d.axis})`).join(', ')}`).join('; ');
-    const dim = (d: number | string | null, i: number) => (typeof d === 'number' && d >= 0 ? d : i === 0 ? 1 : `<${typeof d === 'string' && d ? d : `axis ${i}`}>`);
+  constructor(
+    readonly unresolved: {
+      input: string;
+      dims: { axis: number; name: string }[];
+      declared: (number | string | null)[];
+    }[],
+  ) {
+    const what = unresolved
+      .map((u) => `input "${u.input}" dims ${u.dims.map((d) => `${d.name} (axis ${d.axis})`).join(', ')}`)
+      .join('; ');
+    const dim = (d: number | string | null, i: number) =>
+      typeof d === 'number' && d >= 0 ? d : i === 0 ? 1 : `<${typeof d === 'string' && d ? d : `axis ${i}`}>`;
     const hint = unresolved.map((u) => `--shape ${u.input}=${u.declared.map(dim).join(',')}`).join(' ');
-    super(`the model has dynamic dims that cannot be inferred: ${what}; give the full input shape (${hint}, or "inputShapes" in a plan)`, 'DYNAMIC_DIMS', {
-      unresolved: unresolved.map((u) => ({ input: u.input, dims: u.dims })),
-    });
+    super(
+      `the model has dynamic dims that cannot be inferred: ${what}; give the full input shape (${hint}, or "inputShapes" in a plan)`,
+      'DYNAMIC_DIMS',
+      {
+        unresolved: unresolved.map((u) => ({ input: u.input, dims: u.dims })),
+      },
+    );
   }
 }

@@ -14,9 +14,33 @@ export {
   type SessionHandle,
   type SessionOptions,
 } from './providers.ts';
-export { ModelRunner, fromOrtTensor, runModel, runnableBytes, sessionInputSpecs, toOrtTensor, type RunOptions } from './run.ts';
-export { checkInputs, describeType, inputSpecs, resolveInputShapes, resolveShape, sampleInputs, type InputSpec, type SampleInputOptions } from './inputs.ts';
-export { annotateShapes, exposeIntermediates, trace, type TraceOptions, type TraceResult, type TracedValue } from './trace.ts';
+export {
+  ModelRunner,
+  fromOrtTensor,
+  runModel,
+  runnableBytes,
+  sessionInputSpecs,
+  toOrtTensor,
+  type RunOptions,
+} from './run.ts';
+export {
+  checkInputs,
+  describeType,
+  inputSpecs,
+  resolveInputShapes,
+  resolveShape,
+  sampleInputs,
+  type InputSpec,
+  type SampleInputOptions,
+} from './inputs.ts';
+export {
+  annotateShapes,
+  exposeIntermediates,
+  trace,
+  type TraceOptions,
+  type TraceResult,
+  type TracedValue,
+} from './trace.ts';
 export {
   benchmark,
   compareLatency,

@@ -5,7 +5,11 @@ import { DynamicDimsError, InputMismatchError, UnresolvedInputError } from './er
 import { checkInputs, inputSpecs, resolveInputShapes, resolveShape, sampleInputs, type InputSpec } from './inputs.ts';
 import { input, smallCnn } from './testing/models.ts';
 
-const spec = (name: string, dtype: InputSpec['dtype'], shape: InputSpec['shape']): InputSpec => ({ name, dtype, shape });
+const spec = (name: string, dtype: InputSpec['dtype'], shape: InputSpec['shape']): InputSpec => ({
+  name,
+  dtype,
+  shape,
+});
 
 describe('inputSpecs', () => {
   it('lists graph inputs that are not initializers', () => {
@@ -35,7 +39,11 @@ describe('sampleInputs', () => {
   });
 
   it('sizes symbolic dims from dimSizes, shapes, batchSize and defaults', () => {
-    const specs = [spec('ids', 'int64', ['batch', 'seq']), spec('mask', 'bool', ['batch', 'seq']), spec('f', 'float32', [null, 'k', 2])];
+    const specs = [
+      spec('ids', 'int64', ['batch', 'seq']),
+      spec('mask', 'bool', ['batch', 'seq']),
+      spec('f', 'float32', [null, 'k', 2]),
+    ];
     const d = sampleInputs(specs);
     expect(d.ids!.dims).toEqual([1, 1]);
     expect(d.f!.dims).toEqual([1, 1, 2]);
@@ -56,9 +64,12 @@ describe('sampleInputs', () => {
   });
 
   it('draws integers in [0, 10) by default, or a configured range, and bools as 0/1', () => {
-    const s = sampleInputs([spec('i', 'int64', [500]), spec('u', 'uint8', [500]), spec('b', 'bool', [500]), spec('r', 'int32', [500])], {
-      ranges: { r: [-3, 3] },
-    });
+    const s = sampleInputs(
+      [spec('i', 'int64', [500]), spec('u', 'uint8', [500]), spec('b', 'bool', [500]), spec('r', 'int32', [500])],
+      {
+        ranges: { r: [-3, 3] },
+      },
+    );
     const i = s.i!.toNumbers();
     expect(s.i!.data).toBeInstanceOf(BigInt64Array);
     expect(Math.min(...i)).toBe(0);
@@ -85,13 +96,21 @@ describe('sampleInputs', () => {
 
   it('rejects a given feed of the wrong dtype or shape, naming input, expected and given', () => {
     const m = smallCnn();
-    expect(() => sampleInputs(m, { inputs: { x: new Tensor('float64', [1, 3, 8, 8], new Float64Array(192)) } })).toThrow(InputMismatchError);
-    expect(() => sampleInputs(m, { inputs: { x: new Tensor('float64', [1, 3, 8, 8], new Float64Array(192)) } })).toThrow(
-      'input "x": expected float32[N,3,8,8], given float64[1,3,8,8]',
+    expect(() =>
+      sampleInputs(m, { inputs: { x: new Tensor('float64', [1, 3, 8, 8], new Float64Array(192)) } }),
+    ).toThrow(InputMismatchError);
+    expect(() =>
+      sampleInputs(m, { inputs: { x: new Tensor('float64', [1, 3, 8, 8], new Float64Array(192)) } }),
+    ).toThrow('input "x": expected float32[N,3,8,8], given float64[1,3,8,8]');
+    expect(() => sampleInputs(m, { inputs: { x: Tensor.float32([1, 3, 8], new Array(24).fill(0)) } })).toThrow(
+      /given float32\[1,3,8\]/,
     );
-    expect(() => sampleInputs(m, { inputs: { x: Tensor.float32([1, 3, 8], new Array(24).fill(0)) } })).toThrow(/given float32\[1,3,8\]/);
-    expect(() => sampleInputs(m, { inputs: { x: Tensor.float32([1, 4, 8, 8], new Array(256).fill(0)) } })).toThrow(InputMismatchError);
-    expect(() => sampleInputs(m, { inputs: { y: Tensor.float32([1], [0]) } })).toThrow(/input "y": expected one of the model's inputs \(x\)/);
+    expect(() => sampleInputs(m, { inputs: { x: Tensor.float32([1, 4, 8, 8], new Array(256).fill(0)) } })).toThrow(
+      InputMismatchError,
+    );
+    expect(() => sampleInputs(m, { inputs: { y: Tensor.float32([1], [0]) } })).toThrow(
+      /input "y": expected one of the model's inputs \(x\)/,
+    );
   });
 
   it('rejects a symbol given two sizes and an override against fixed dims', () => {
@@ -138,6 +157,8 @@ describe('resolveInputShapes', () => {
   it('takes given shapes and sizes the same symbol elsewhere from them', () => {
     expect(resolveInputShapes(model(), { x: [2, 3, 32, 48] })).toEqual({ x: [2, 3, 32, 48], mask: [2, 32] });
     expect(() => resolveInputShapes(model(), { x: [1, 4, 32, 48] })).toThrow(InputMismatchError);
-    expect(() => resolveInputShapes(model(), { y: [1] })).toThrow(/input "y": expected one of the model's inputs \(x, mask\)/);
+    expect(() => resolveInputShapes(model(), { y: [1] })).toThrow(
+      /input "y": expected one of the model's inputs \(x, mask\)/,
+    );
   });
 });

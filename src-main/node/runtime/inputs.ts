@@ -64,11 +64,18 @@ export function checkInputs(
   const byName = new Map(specs.map((s) => [s.name, s]));
   for (const [name, t] of Object.entries(feeds)) {
     const spec = byName.get(name);
-    if (!spec) throw new InputMismatchError(name, `one of the model's inputs (${specs.map((s) => s.name).join(', ')})`, 'a feed of that name');
+    if (!spec)
+      throw new InputMismatchError(
+        name,
+        `one of the model's inputs (${specs.map((s) => s.name).join(', ')})`,
+        'a feed of that name',
+      );
     checkOne(spec, t, bound);
   }
   if (opts.requireAll) {
-    for (const s of specs) if (!(s.name in feeds)) throw new InputMismatchError(s.name, `a feed of ${describeType(s.dtype, s.shape)}`, 'none');
+    for (const s of specs)
+      if (!(s.name in feeds))
+        throw new InputMismatchError(s.name, `a feed of ${describeType(s.dtype, s.shape)}`, 'none');
   }
   return bound;
 }
@@ -101,7 +108,10 @@ function checkOne(spec: InputSpec, t: Tensor, bound: Map<string, number>): void 
  * @example
  * sampleInputs(model, { seed: 1, dimSizes: { batch: 2 } }) // { input: float32[2,3,224,224] ~ N(0,1) }
  */
-export function sampleInputs(source: Model | readonly InputSpec[], opts: SampleInputOptions = {}): Record<string, Tensor> {
+export function sampleInputs(
+  source: Model | readonly InputSpec[],
+  opts: SampleInputOptions = {},
+): Record<string, Tensor> {
   const specs = Array.isArray(source) ? (source as readonly InputSpec[]) : inputSpecs(source as Model);
   const given = opts.inputs ?? {};
   const bound = checkInputs(specs, given, { dimSizes: opts.dimSizes });
@@ -146,7 +156,12 @@ export function resolveShape(spec: InputSpec, opts: SampleInputOptions, bound = 
 export function resolveInputShapes(model: Model, given: Record<string, number[]> = {}): Record<string, number[]> {
   const specs = inputSpecs(model);
   for (const name of Object.keys(given)) {
-    if (!specs.some((s) => s.name === name)) throw new InputMismatchError(name, `one of the model's inputs (${specs.map((s) => s.name).join(', ')})`, 'a shape for an unknown input');
+    if (!specs.some((s) => s.name === name))
+      throw new InputMismatchError(
+        name,
+        `one of the model's inputs (${specs.map((s) => s.name).join(', ')})`,
+        'a shape for an unknown input',
+      );
   }
   const out: Record<string, number[]> = {};
   const unresolved: ConstructorParameters<typeof DynamicDimsError>[0] = [];
@@ -157,10 +172,16 @@ export function resolveInputShapes(model: Model, given: Record<string, number[]>
       continue;
     }
     if (!spec.shape) throw new UnresolvedInputError(spec.name, 'its rank is not declared; give its shape with --shape');
-    const dims = spec.shape.map((d, axis) => ({ d, axis })).filter(({ d, axis }) => axis > 0 && !(typeof d === 'number' && d >= 0));
+    const dims = spec.shape
+      .map((d, axis) => ({ d, axis }))
+      .filter(({ d, axis }) => axis > 0 && !(typeof d === 'number' && d >= 0));
     const open = dims.filter(({ d }) => !(typeof d === 'string' && bound.has(d)));
     if (open.length > 0) {
-      unresolved.push({ input: spec.name, declared: spec.shape, dims: open.map(({ d, axis }) => ({ axis, name: typeof d === 'string' && d ? `"${d}"` : '?' })) });
+      unresolved.push({
+        input: spec.name,
+        declared: spec.shape,
+        dims: open.map(({ d, axis }) => ({ axis, name: typeof d === 'string' && d ? `"${d}"` : '?' })),
+      });
       continue;
     }
     out[spec.name] = resolveShape(spec, {}, bound);

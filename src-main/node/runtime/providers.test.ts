@@ -2,7 +2,14 @@
 import { describe, expect, it } from 'vitest';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { SessionCreateError, UnknownProviderError } from './errors.ts';
-import { createSession, listProviders, ortSessionOptions, parseProvider, probeProvider, PROVIDER_NAMES } from './providers.ts';
+import {
+  createSession,
+  listProviders,
+  ortSessionOptions,
+  parseProvider,
+  probeProvider,
+  PROVIDER_NAMES,
+} from './providers.ts';
 import { identity } from './testing/models.ts';
 
 const bytes = encodeModel(identity('float32', [2])).bytes;
@@ -24,9 +31,15 @@ describe('listProviders', () => {
   });
 
   it('offers DirectML on Windows and CoreML on macOS when bundled', () => {
-    expect(listProviders('win32', [{ name: 'dml', bundled: true }]).find((p) => p.name === 'dml')!.available).toBe(true);
-    expect(listProviders('darwin', [{ name: 'coreml', bundled: true }]).find((p) => p.name === 'coreml')!.available).toBe(true);
-    expect(listProviders('darwin', [{ name: 'cuda', bundled: true }]).find((p) => p.name === 'cuda')!.available).toBe(false);
+    expect(listProviders('win32', [{ name: 'dml', bundled: true }]).find((p) => p.name === 'dml')!.available).toBe(
+      true,
+    );
+    expect(
+      listProviders('darwin', [{ name: 'coreml', bundled: true }]).find((p) => p.name === 'coreml')!.available,
+    ).toBe(true);
+    expect(listProviders('darwin', [{ name: 'cuda', bundled: true }]).find((p) => p.name === 'cuda')!.available).toBe(
+      false,
+    );
   });
 
   it("reads this build's backends by default", () => {
@@ -46,11 +59,21 @@ describe('parseProvider', () => {
 describe('ortSessionOptions', () => {
   it('pins threads and turns spinning off unless asked', () => {
     const o = ortSessionOptions('cpu', { threads: 2, optimization: 'basic' });
-    expect(o).toMatchObject({ intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'basic', executionProviders: ['cpu'] });
+    expect(o).toMatchObject({
+      intraOpNumThreads: 2,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'basic',
+      executionProviders: ['cpu'],
+    });
     expect(o.extra).toMatchObject({ session: { intra_op: { allow_spinning: '0' } } });
-    expect(ortSessionOptions('cpu', { spinning: true }).extra).toMatchObject({ session: { intra_op: { allow_spinning: '1' } } });
+    expect(ortSessionOptions('cpu', { spinning: true }).extra).toMatchObject({
+      session: { intra_op: { allow_spinning: '1' } },
+    });
     expect(ortSessionOptions('cpu', {}).intraOpNumThreads).toBeUndefined();
-    expect(ortSessionOptions('cpu', { profile: { prefix: 'p' } })).toMatchObject({ enableProfiling: true, profileFilePrefix: 'p' });
+    expect(ortSessionOptions('cpu', { profile: { prefix: 'p' } })).toMatchObject({
+      enableProfiling: true,
+      profileFilePrefix: 'p',
+    });
   });
 });
 
@@ -86,7 +109,10 @@ describe('createSession', () => {
     const h = await createSession(bytes, { ep: 'cuda' });
     if (!cuda.bundled) {
       expect(h.ep).toBe('cpu');
-      expect(h.fallback).toEqual({ requested: 'cuda', reason: expect.stringMatching(/^cuda requested but CUDA is not bundled.*; ran on cpu$/) });
+      expect(h.fallback).toEqual({
+        requested: 'cuda',
+        reason: expect.stringMatching(/^cuda requested but CUDA is not bundled.*; ran on cpu$/),
+      });
     }
     await h.session.release();
   });

@@ -62,7 +62,12 @@ export function listProviders(
   return PROVIDER_NAMES.map((name) => {
     const bundled = backends.some((b) => b.name === name && b.bundled);
     const reason = staticReason(name, platform, bundled) ?? failedProbe(name);
-    const info: ProviderInfo = { name, bundled, available: reason === undefined, verified: probed.get(name)?.ok === true };
+    const info: ProviderInfo = {
+      name,
+      bundled,
+      available: reason === undefined,
+      verified: probed.get(name)?.ok === true,
+    };
     if (reason !== undefined) info.reason = reason;
     return info;
   });
@@ -135,7 +140,12 @@ export function ortSessionOptions(ep: ProviderName, opts: SessionOptions): ort.I
     interOpNumThreads: opts.interOpThreads ?? 1,
     executionMode: 'sequential',
     logSeverityLevel: LOG_LEVELS[opts.logLevel ?? 'fatal'],
-    extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' }, inter_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
+    extra: {
+      session: {
+        intra_op: { allow_spinning: opts.spinning ? '1' : '0' },
+        inter_op: { allow_spinning: opts.spinning ? '1' : '0' },
+      },
+    },
   };
   if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
   if (opts.memArena !== undefined) o.enableCpuMemArena = opts.memArena;
@@ -169,7 +179,9 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
   } catch (e) {
     throw new SessionCreateError(ortMessage(e), fallback ? { ep: 'cpu', fallback } : { ep: 'cpu' });
   }
-  return fallback ? { session, ep: 'cpu', fallback, createMs: performance.now() - t0 } : { session, ep: 'cpu', createMs: performance.now() - t0 };
+  return fallback
+    ? { session, ep: 'cpu', fallback, createMs: performance.now() - t0 }
+    : { session, ep: 'cpu', createMs: performance.now() - t0 };
 }
 
 /** Create a session on a non-CPU provider, or say why not (remembering failures of the environment). */
@@ -229,7 +241,10 @@ export async function probeProvider(name: string): Promise<ProviderInfo> {
   await handle.session.release();
   if (handle.fallback && !probed.has(ep)) {
     // a one-op model failing is the device's fault, not the model's: remember it like an environmental failure
-    probed.set(ep, { ok: false, reason: handle.fallback.reason.slice(`${ep} requested but `.length, -'; ran on cpu'.length) });
+    probed.set(ep, {
+      ok: false,
+      reason: handle.fallback.reason.slice(`${ep} requested but `.length, -'; ran on cpu'.length),
+    });
   }
   return listProviders().find((p) => p.name === ep)!;
 }

@@ -75,8 +75,12 @@ describe('tensor conversion', () => {
   });
 
   it('refuses bfloat16, which ORT-node cannot carry, naming where', () => {
-    expect(() => toOrtTensor(new Tensor('bfloat16', [1], Uint16Array.from([0x3f80])), 'input "x"')).toThrow(UnsupportedDTypeError);
-    expect(() => toOrtTensor(new Tensor('bfloat16', [1], Uint16Array.from([0x3f80])), 'input "x"')).toThrow(/input "x".*bfloat16/);
+    expect(() => toOrtTensor(new Tensor('bfloat16', [1], Uint16Array.from([0x3f80])), 'input "x"')).toThrow(
+      UnsupportedDTypeError,
+    );
+    expect(() => toOrtTensor(new Tensor('bfloat16', [1], Uint16Array.from([0x3f80])), 'input "x"')).toThrow(
+      /input "x".*bfloat16/,
+    );
   });
 });
 
@@ -87,7 +91,10 @@ describe('ModelRunner', () => {
     expect(runner.inputNames).toEqual(['x']);
     expect(runner.outputNames).toEqual(['conv', 'y']);
     for (const k of [1, 2, 3]) {
-      const x = Tensor.float32([1, 1, 3, 3], Array.from({ length: 9 }, (_, i) => (i + 1) * k));
+      const x = Tensor.float32(
+        [1, 1, 3, 3],
+        Array.from({ length: 9 }, (_, i) => (i + 1) * k),
+      );
       const { y } = await runner.run({ x });
       // conv scales by k except its bias: conv = k·[6,8,12,14] + 0.5
       expect(y!.toNumbers()).toEqual([40 * k + 2, -2 * k + 1]);
@@ -103,7 +110,9 @@ describe('ModelRunner', () => {
 
   it('checks feeds: wrong dtype, wrong shape, missing or unknown input', async () => {
     const runner = await ModelRunner.create(convGemm());
-    await expect(runner.run({ x: new Tensor('float64', [1, 1, 3, 3], new Float64Array(9)) })).rejects.toThrow(InputMismatchError);
+    await expect(runner.run({ x: new Tensor('float64', [1, 1, 3, 3], new Float64Array(9)) })).rejects.toThrow(
+      InputMismatchError,
+    );
     await expect(runner.run({ x: Tensor.float32([1, 1, 3, 4], new Array(12).fill(0)) })).rejects.toThrow(
       'input "x": expected float32[1,1,3,3], given float32[1,1,3,4]',
     );
@@ -120,8 +129,12 @@ describe('ModelRunner', () => {
     const b = input(g, 'b', 'float32', ['m']);
     output(g, op(g, 'Add', [a, b], 'y'));
     const runner = await ModelRunner.create(m);
-    await expect(runner.run({ a: Tensor.float32([2], [1, 2]), b: Tensor.float32([3], [1, 2, 3]) })).rejects.toThrow(RunError);
-    await expect(runner.run({ a: Tensor.float32([2], [1, 2]), b: Tensor.float32([3], [1, 2, 3]) })).rejects.toThrow(/^onnxruntime failed to run the model: .*broadcast/);
+    await expect(runner.run({ a: Tensor.float32([2], [1, 2]), b: Tensor.float32([3], [1, 2, 3]) })).rejects.toThrow(
+      RunError,
+    );
+    await expect(runner.run({ a: Tensor.float32([2], [1, 2]), b: Tensor.float32([3], [1, 2, 3]) })).rejects.toThrow(
+      /^onnxruntime failed to run the model: .*broadcast/,
+    );
     await runner.release();
   });
 

@@ -7,7 +7,13 @@ import { Tensor, type DataType, type Graph, type Model } from '../../core/ir/ind
 import { encodeModel } from '../../core/onnx/index.ts';
 import { ortMessage, RunError, UnsupportedDTypeError, WeightlessModelError } from './errors.ts';
 import { checkInputs, inputSpecs, type InputSpec } from './inputs.ts';
-import { createSession, type Fallback, type ProviderName, type SessionHandle, type SessionOptions } from './providers.ts';
+import {
+  createSession,
+  type Fallback,
+  type ProviderName,
+  type SessionHandle,
+  type SessionOptions,
+} from './providers.ts';
 
 /** ORT's name for each IR dtype; null where onnxruntime-node has no tensor type for it. */
 const ORT_TYPE: Record<DataType, ort.Tensor.Type | null> = {
@@ -107,7 +113,8 @@ export class ModelRunner {
   static async create(model: Model | Uint8Array | string, opts: SessionOptions = {}): Promise<ModelRunner> {
     const bytes = typeof model === 'string' ? model : runnableBytes(model);
     const handle = await createSession(bytes, opts);
-    const specs = typeof model === 'string' || model instanceof Uint8Array ? sessionInputSpecs(handle.session) : inputSpecs(model);
+    const specs =
+      typeof model === 'string' || model instanceof Uint8Array ? sessionInputSpecs(handle.session) : inputSpecs(model);
     return new ModelRunner(handle, specs);
   }
 
@@ -143,10 +150,16 @@ export class ModelRunner {
   }
 
   /** Run on prepared feeds and return ORT's tensors. */
-  async runPrepared(feeds: Record<string, ort.Tensor>, outputs?: readonly string[]): Promise<ort.InferenceSession.ReturnType> {
+  async runPrepared(
+    feeds: Record<string, ort.Tensor>,
+    outputs?: readonly string[],
+  ): Promise<ort.InferenceSession.ReturnType> {
     if (outputs) {
       const unknown = outputs.filter((o) => !this.outputNames.includes(o));
-      if (unknown.length) throw new RunError(`no output named ${unknown.map((o) => `"${o}"`).join(', ')}; outputs: ${this.outputNames.join(', ')}`);
+      if (unknown.length)
+        throw new RunError(
+          `no output named ${unknown.map((o) => `"${o}"`).join(', ')}; outputs: ${this.outputNames.join(', ')}`,
+        );
     }
     try {
       return outputs ? await this.session.run(feeds, [...outputs]) : await this.session.run(feeds);

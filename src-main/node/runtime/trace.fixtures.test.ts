@@ -14,11 +14,17 @@ import { trace } from './trace.ts';
 const dir = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
 
 interface IoJson {
-  samples: { inputs: Record<string, { shape: number[]; data: number[] }>; outputs: Record<string, { shape: number[]; data: number[] }> }[];
+  samples: {
+    inputs: Record<string, { shape: number[]; data: number[] }>;
+    outputs: Record<string, { shape: number[]; data: number[] }>;
+  }[];
 }
 
 function load(name: string) {
-  return { model: loadModelFile(`${dir}${name}.onnx`), io: JSON.parse(readFileSync(`${dir}${name}.io.json`, 'utf8')) as IoJson };
+  return {
+    model: loadModelFile(`${dir}${name}.onnx`),
+    io: JSON.parse(readFileSync(`${dir}${name}.io.json`, 'utf8')) as IoJson,
+  };
 }
 
 function expectClose(got: Tensor, want: { shape: number[]; data: number[] }): void {
@@ -45,7 +51,8 @@ describe.each(FIXTURES)('trace of %s', (name, opType) => {
       for (const [k, want] of Object.entries(s.outputs)) expectClose(t.outputs[k]!, want);
       expect(t.skipped).toEqual([]);
       for (const n of model.graph.nodes) {
-        for (const v of n.outputs) if (!v.anonymous) expect(t.values.get(v.name), `${n.opType} output ${v.name}`).toBeDefined();
+        for (const v of n.outputs)
+          if (!v.anonymous) expect(t.values.get(v.name), `${n.opType} output ${v.name}`).toBeDefined();
       }
       const node = model.graph.nodes.find((n) => n.opType === opType)!;
       expect(t.values.get(node.outputs[0]!.name)!.shape.length).toBeGreaterThan(0);

@@ -55,7 +55,9 @@ describe('trace of a small CNN', () => {
     // GlobalAveragePool: the mean of each 2×2 channel
     const r2 = t.values.get('relu2')!.data!.toNumbers();
     const gap = t.values.get('gap')!.data!.toNumbers();
-    gap.forEach((g, c) => expect(g).toBeCloseTo((r2[4 * c]! + r2[4 * c + 1]! + r2[4 * c + 2]! + r2[4 * c + 3]!) / 4, 5));
+    gap.forEach((g, c) =>
+      expect(g).toBeCloseTo((r2[4 * c]! + r2[4 * c + 1]! + r2[4 * c + 2]! + r2[4 * c + 3]!) / 4, 5),
+    );
     const all = await trace(smallCnn(), { keepData: true });
     expect([...all.values.values()].every((v) => v.data !== undefined)).toBe(true);
   });
@@ -98,7 +100,13 @@ describe('trace of a small CNN', () => {
     const m = new Model();
     const g = m.graph;
     const x = input(g, 'x', 'float32', [1, 1, 4, 4]);
-    const pool = g.addNode({ opType: 'MaxPool', inputs: [x], outputs: ['p', ''], name: 'pool', attributes: { kernel_shape: ints(2, 2) } });
+    const pool = g.addNode({
+      opType: 'MaxPool',
+      inputs: [x],
+      outputs: ['p', ''],
+      name: 'pool',
+      attributes: { kernel_shape: ints(2, 2) },
+    });
     output(g, op(g, 'Relu', [pool.outputs[0]!], 'y'));
     const { exposed, added } = exposeIntermediates(m);
     expect(added).toEqual(['p']);
@@ -147,7 +155,13 @@ function loopModel(): Model {
   const next = op(body, 'Add', [acc, x], 'acc_next');
   output(body, next, 'float32', [2]);
   output(body, op(body, 'Identity', [next], 'step'), 'float32', [2]);
-  const loop = g.addNode({ opType: 'Loop', inputs: [trip, go, acc0], outputs: ['final', 'steps'], name: 'loop', attributes: { body: graphAttr(body) } });
+  const loop = g.addNode({
+    opType: 'Loop',
+    inputs: [trip, go, acc0],
+    outputs: ['final', 'steps'],
+    name: 'loop',
+    attributes: { body: graphAttr(body) },
+  });
   output(g, op(g, 'Relu', [loop.outputs[0]!], 'y'));
   output(g, loop.outputs[1]!);
   return m;

@@ -73,7 +73,9 @@ export async function trace(model: Model, opts: TraceOptions = {}): Promise<Trac
       try {
         dims = await probeDynamicDims(model, traced, opts);
       } catch (e) {
-        traced.notes.push(`dynamic dims not probed (a run with other input sizes failed: ${(e as Error).message}); traced sizes written as fixed`);
+        traced.notes.push(
+          `dynamic dims not probed (a run with other input sizes failed: ${(e as Error).message}); traced sizes written as fixed`,
+        );
       }
     }
     traced.annotated = annotateShapes(model, traced, dims);
@@ -86,7 +88,8 @@ async function traceOnce(model: Model, inputs: Record<string, Tensor>, opts: Tra
   const runner = await ModelRunner.create(exposed, { optimization: 'disabled', ...opts });
   try {
     const isTensor = new Map(runner.session.outputMetadata.map((m) => [m.name, m.isTensor]));
-    for (const name of added) if (isTensor.get(name) === false) skipped.push({ name, reason: 'not a tensor (sequence, map or optional)' });
+    for (const name of added)
+      if (isTensor.get(name) === false) skipped.push({ name, reason: 'not a tensor (sequence, map or optional)' });
     const fetches = runner.outputNames.filter((n) => isTensor.get(n) !== false);
     const feeds = runner.prepare(inputs);
     const t0 = performance.now();
@@ -128,7 +131,11 @@ async function traceOnce(model: Model, inputs: Record<string, Tensor>, opts: Tra
  * dim resized to a fresh size, then label each dim that changed with the symbol whose (first, second)
  * sizes it matches, or null when it changed otherwise (e.g. batch·seq). Undefined when nothing is symbolic.
  */
-async function probeDynamicDims(model: Model, first: TraceResult, opts: TraceOptions): Promise<Map<string, Dim[] | undefined> | undefined> {
+async function probeDynamicDims(
+  model: Model,
+  first: TraceResult,
+  opts: TraceOptions,
+): Promise<Map<string, Dim[] | undefined> | undefined> {
   const specs = inputSpecs(model);
   const sizes = new Map<string, [number, number]>();
   const shapes: Record<string, number[]> = {};
@@ -147,7 +154,11 @@ async function probeDynamicDims(model: Model, first: TraceResult, opts: TraceOpt
   }
   if (!dynamic) return undefined;
   const { inputs: _given, dimSizes: _sizes, shapes: _shapes, ...rest } = opts;
-  const second = await traceOnce(model, sampleInputs(model, { ...rest, shapes }), { ...rest, keepData: false, keep: [] });
+  const second = await traceOnce(model, sampleInputs(model, { ...rest, shapes }), {
+    ...rest,
+    keepData: false,
+    keep: [],
+  });
   const out = new Map<string, Dim[] | undefined>();
   for (const [name, a] of first.values) {
     const b = second.values.get(name);
@@ -173,7 +184,11 @@ async function probeDynamicDims(model: Model, first: TraceResult, opts: TraceOpt
  * A clone of the model whose main graph also outputs every intermediate node output. Values inside
  * If/Loop/Scan bodies stay inside; the control-flow nodes' own outputs are exposed like any other.
  */
-export function exposeIntermediates(model: Model): { exposed: Model; added: string[]; skipped: { name: string; reason: string }[] } {
+export function exposeIntermediates(model: Model): {
+  exposed: Model;
+  added: string[];
+  skipped: { name: string; reason: string }[];
+} {
   const exposed = cloneModel(model);
   const g = exposed.graph;
   const already = new Set<Value>(g.outputs);
@@ -201,7 +216,11 @@ export function exposeIntermediates(model: Model): { exposed: Model; added: stri
  * without it, a declared symbolic dim is kept where the declared rank matches and every other dim becomes
  * the traced size. Returns how many values were annotated.
  */
-export function annotateShapes(model: Model, traced: Pick<TraceResult, 'values'>, dims?: Map<string, Dim[] | undefined>): number {
+export function annotateShapes(
+  model: Model,
+  traced: Pick<TraceResult, 'values'>,
+  dims?: Map<string, Dim[] | undefined>,
+): number {
   let count = 0;
   for (const n of model.graph.nodes) {
     for (const v of n.outputs) {

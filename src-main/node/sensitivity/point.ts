@@ -5,7 +5,12 @@
  * queue worker elsewhere. Caches what a worker reuses between points (model, traced shapes, data) by content.
  */
 import { createHash } from 'node:crypto';
-import { SCAN_PRUNERS, type EvalSubset, type ScanPointJob, type ScanPointResult } from '../../../src-shared/sensitivity.ts';
+import {
+  SCAN_PRUNERS,
+  type EvalSubset,
+  type ScanPointJob,
+  type ScanPointResult,
+} from '../../../src-shared/sensitivity.ts';
 import type { DataSplit } from '../../../src-shared/experiment.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
 import { Rng } from '../../core/util/random.ts';
@@ -59,7 +64,11 @@ export class PointCache {
 
 async function loadModel(ref: { path: string; sha256: string }, shapes?: Record<string, number[]>): Promise<Loaded> {
   const sha = sha256Of(readInputFile(ref.path, { what: 'model', maxBytes: READ_LIMITS.model }));
-  if (sha !== ref.sha256) throw new SensitivityError(`model file ${ref.path} changed since the scan began (sha256 ${sha.slice(0, 12)}… ≠ ${ref.sha256.slice(0, 12)}…)`, { path: ref.path });
+  if (sha !== ref.sha256)
+    throw new SensitivityError(
+      `model file ${ref.path} changed since the scan began (sha256 ${sha.slice(0, 12)}… ≠ ${ref.sha256.slice(0, 12)}…)`,
+      { path: ref.path },
+    );
   const { model } = openModel(ref.path);
   const t = await trace(model, { shapes: resolveInputShapes(model, shapes) });
   return { model, shapes: new Map([...t.values].map(([k, v]) => [k, v.shape])) };
@@ -71,10 +80,15 @@ async function loadModel(ref: { path: string; sha256: string }, shapes?: Record<
  * @throws SensitivityError when the count is not a positive integer or exceeds the split
  */
 export async function loadSubset(e: EvalSubset): Promise<ArrayDataset> {
-  if (!Number.isInteger(e.count) || e.count < 1) throw new SensitivityError(`evaluation subset must hold at least 1 sample, got ${e.count}`, { count: e.count });
+  if (!Number.isInteger(e.count) || e.count < 1)
+    throw new SensitivityError(`evaluation subset must hold at least 1 sample, got ${e.count}`, { count: e.count });
   const set = await samplesOf(e);
   const where = typeof e.data === 'string' ? `${e.data} (${e.split})` : 'the evaluation split';
-  if (e.count > set.length) throw new SensitivityError(`evaluation subset of ${e.count} samples asked, but ${where} holds ${set.length}`, { count: e.count, available: set.length });
+  if (e.count > set.length)
+    throw new SensitivityError(`evaluation subset of ${e.count} samples asked, but ${where} holds ${set.length}`, {
+      count: e.count,
+      available: set.length,
+    });
   const order = Array.from({ length: set.length }, (_, i) => i);
   const rng = new Rng(e.seed);
   for (let i = 0; i < e.count; i++) {
@@ -93,16 +107,27 @@ export async function loadSubset(e: EvalSubset): Promise<ArrayDataset> {
  */
 export function scanPruner(name: string) {
   const info = compressorInfo('pruner', name);
-  if (!info || !Object.hasOwn(PRUNER_CLASSES, name)) throw new SensitivityError(unknownCompressorMessage('pruner', name), { pruner: name });
-  if (info.needsTraining || info.needsData !== 'none') throw new SensitivityError(`pruner "${name}" needs ${info.needsTraining ? 'training' : 'data'}; a sensitivity scan prunes one-shot (use ${SCAN_PRUNERS.join(', ')})`, { pruner: name });
+  if (!info || !Object.hasOwn(PRUNER_CLASSES, name))
+    throw new SensitivityError(unknownCompressorMessage('pruner', name), { pruner: name });
+  if (info.needsTraining || info.needsData !== 'none')
+    throw new SensitivityError(
+      `pruner "${name}" needs ${info.needsTraining ? 'training' : 'data'}; a sensitivity scan prunes one-shot (use ${SCAN_PRUNERS.join(', ')})`,
+      { pruner: name },
+    );
   return PRUNER_CLASSES[name as keyof typeof PRUNER_CLASSES];
 }
 
-
 /** A data set path's test (else train) split, or a plan's split; labels required. */
 async function samplesOf(e: EvalSubset): Promise<ArrayDataset> {
-  const set = typeof e.data !== 'string' ? await loadSplit(e.data as DataSplit, { field: '$.dataset.evaluation', name: 'the evaluation split' }) : await loadDataset(e.data).then((d) => (e.split === 'test' && d.test ? d.test : d.train));
-  if (!set.labelled) throw new SensitivityError(`${typeof e.data === 'string' ? e.data : set.name}: the scan needs class labels to measure accuracy`, { data: typeof e.data === 'string' ? e.data : set.name });
+  const set =
+    typeof e.data !== 'string'
+      ? await loadSplit(e.data as DataSplit, { field: '$.dataset.evaluation', name: 'the evaluation split' })
+      : await loadDataset(e.data).then((d) => (e.split === 'test' && d.test ? d.test : d.train));
+  if (!set.labelled)
+    throw new SensitivityError(
+      `${typeof e.data === 'string' ? e.data : set.name}: the scan needs class labels to measure accuracy`,
+      { data: typeof e.data === 'string' ? e.data : set.name },
+    );
   return set;
 }
 
@@ -121,7 +146,12 @@ export function maskDigest(masks: Masks): string {
 }
 
 /** The input shapes at the evaluation batch: the first input's leading dim set to the batch, the sample shape after. */
-export function batchShapes(model: Model, batch: number, sample: number[], given?: Record<string, number[]>): Record<string, number[]> {
+export function batchShapes(
+  model: Model,
+  batch: number,
+  sample: number[],
+  given?: Record<string, number[]>,
+): Record<string, number[]> {
   const input = model.graph.inputs.find((v) => !v.isInitializer)!;
   return { ...given, [input.name]: [batch, ...sample] };
 }
@@ -133,7 +163,8 @@ export function batchShapes(model: Model, batch: number, sample: number[], given
  */
 export async function runScanPoint(job: ScanPointJob, cache = new PointCache()): Promise<ScanPointResult> {
   const t0 = performance.now();
-  if (!(job.ratio > 0 && job.ratio < 1)) throw new SensitivityError(`ratio ${job.ratio} is outside (0, 1)`, { ratio: job.ratio });
+  if (!(job.ratio > 0 && job.ratio < 1))
+    throw new SensitivityError(`ratio ${job.ratio} is outside (0, 1)`, { ratio: job.ratio });
   const Pruner = scanPruner(job.pruner);
   const [{ model, shapes }, subset] = await Promise.all([cache.model(job), cache.subset(job.eval)]);
   const configList = job.group.configList.map((c) => ({ ...c, sparse_ratio: job.ratio }));

@@ -26,7 +26,10 @@ export interface ScanDispatcher {
 /** A point that failed in a worker, with the worker's error name, code and message. */
 export class ScanPointError extends StudioError {
   constructor(index: number, err: { name: string; message: string; code?: string }) {
-    super(`scan point ${index} failed: ${err.name}: ${err.message}`, err.code ?? 'SCAN_POINT', { index, cause: err.name });
+    super(`scan point ${index} failed: ${err.name}: ${err.message}`, err.code ?? 'SCAN_POINT', {
+      index,
+      cause: err.name,
+    });
     this.name = err.name === 'Error' ? 'ScanPointError' : err.name;
   }
 }
@@ -101,7 +104,11 @@ export function localPool(workers = defaultWorkers()): ScanDispatcher {
           c.send({ type: 'job', job: jobs[next++] });
         };
         for (let i = 0; i < Math.min(n, jobs.length); i++) {
-          const c = fork(WORKER_ENTRY, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
+          const c = fork(WORKER_ENTRY, [], {
+            execArgv: ['--import', 'tsx'],
+            stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+            serialization: 'json',
+          });
           let stderr = '';
           c.stderr?.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-2000)));
           children.push(c);
@@ -116,7 +123,14 @@ export function localPool(workers = defaultWorkers()): ScanDispatcher {
             else feed(c);
           });
           c.on('exit', (code, signal) => {
-            if (!settled) finish(new StudioError(`scan worker ${c.pid} exited (${signal ?? `code ${code}`}) before the scan finished${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`, 'SCAN_WORKER_EXIT', { code, signal }));
+            if (!settled)
+              finish(
+                new StudioError(
+                  `scan worker ${c.pid} exited (${signal ?? `code ${code}`}) before the scan finished${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`,
+                  'SCAN_WORKER_EXIT',
+                  { code, signal },
+                ),
+              );
           });
         }
       });

@@ -6,7 +6,14 @@
 import { statSync } from 'node:fs';
 import { READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { resolve } from 'node:path';
-import { DEFAULT_RATIOS, type EvalSubset, type ScanGroup, type ScanPointJob, type ScanSplit, type SensitivityScan } from '../../../src-shared/sensitivity.ts';
+import {
+  DEFAULT_RATIOS,
+  type EvalSubset,
+  type ScanGroup,
+  type ScanPointJob,
+  type ScanSplit,
+  type SensitivityScan,
+} from '../../../src-shared/sensitivity.ts';
 import type { Model } from '../../core/ir/index.ts';
 import { openModel } from '../io/open-model.ts';
 import { inspectModel } from '../inspect.ts';
@@ -64,17 +71,31 @@ function outChannels(opType: string, shape: readonly number[] | undefined): numb
  * the analysis gave (coupled layers are pruned together, as speedup needs).
  * @throws SensitivityError when nothing in the model can be pruned
  */
-export async function scanGroups(model: Model, opTypes = SCAN_OP_TYPES, shapes?: Record<string, number[]>): Promise<ScanGroup[]> {
+export async function scanGroups(
+  model: Model,
+  opTypes = SCAN_OP_TYPES,
+  shapes?: Record<string, number[]>,
+): Promise<ScanGroup[]> {
   const t = await trace(model, { shapes: resolveInputShapes(model, shapes) });
   const traced = new Map([...t.values].map(([k, v]) => [k, v.shape]));
-  const auto = resolveAutoDependencyGroups([{ op_types: opTypes, sparse_ratio: 0.5, dependency_group_id: 'auto' } as PruningConfig], model, traced);
+  const auto = resolveAutoDependencyGroups(
+    [{ op_types: opTypes, sparse_ratio: 0.5, dependency_group_id: 'auto' } as PruningConfig],
+    model,
+    traced,
+  );
   const byId = new Map<string, ScanGroup>();
   for (const raw of auto.configList) {
     const entry = raw as Record<string, unknown> & { op_names: string[]; dependency_group_id: string };
     const node = model.graph.nodes.find((n) => n.name === entry.op_names[0])!;
     let g = byId.get(entry.dependency_group_id);
     if (!g) {
-      g = { id: entry.dependency_group_id, nodes: [], opTypes: [], channels: outChannels(node.opType, traced.get(node.outputs[0]!.name)), configList: [] };
+      g = {
+        id: entry.dependency_group_id,
+        nodes: [],
+        opTypes: [],
+        channels: outChannels(node.opType, traced.get(node.outputs[0]!.name)),
+        configList: [],
+      };
       byId.set(g.id, g);
     }
     g.nodes.push(node.name);
@@ -83,8 +104,14 @@ export async function scanGroups(model: Model, opTypes = SCAN_OP_TYPES, shapes?:
   }
   const groups = [...byId.values()].filter((g) => g.channels > 1);
   if (groups.length === 0) {
-    const why = auto.diagnostics.filter((d) => d.level !== 'info').slice(0, 3).map((d) => `${d.node ?? ''}: ${d.message}`);
-    throw new SensitivityError(`the model has no prunable layer (looked for ${opTypes.join(', ')} whose output channels can be removed)${why.length ? `; ${why.join('; ')}` : ''}`, { opTypes });
+    const why = auto.diagnostics
+      .filter((d) => d.level !== 'info')
+      .slice(0, 3)
+      .map((d) => `${d.node ?? ''}: ${d.message}`);
+    throw new SensitivityError(
+      `the model has no prunable layer (looked for ${opTypes.join(', ')} whose output channels can be removed)${why.length ? `; ${why.join('; ')}` : ''}`,
+      { opTypes },
+    );
   }
   return groups;
 }
@@ -99,26 +126,61 @@ export async function sensitivityScan(opts: ScanOptions, hooks: ScanHooks = {}):
   const t0 = performance.now();
   const ratios = [...(opts.ratios ?? DEFAULT_RATIOS)];
   const bad = ratios.filter((r) => !(r > 0 && r < 1));
-  if (ratios.length === 0 || bad.length) throw new SensitivityError(`ratios must lie in (0, 1); got ${bad.length ? bad.join(', ') : 'none'}`, { ratios: bad });
+  if (ratios.length === 0 || bad.length)
+    throw new SensitivityError(`ratios must lie in (0, 1); got ${bad.length ? bad.join(', ') : 'none'}`, {
+      ratios: bad,
+    });
   scanPruner(opts.pruner ?? 'l1');
   const path = resolve(opts.model);
   const bytes = readInputFile(path, { what: 'model', maxBytes: READ_LIMITS.model });
   const ref = { path, sha256: sha256Of(bytes) };
   const { model } = openModel(path);
-  const evalSet: EvalSubset = { data: typeof opts.data === 'string' ? resolve(opts.data) : opts.data, split: 'test', count: opts.evalCount ?? 1000, seed: opts.seed ?? 0, batchSize: opts.batchSize ?? 64 };
-  if (!Number.isInteger(evalSet.batchSize) || evalSet.batchSize < 1) throw new SensitivityError(`batch size must be a positive integer, got ${evalSet.batchSize}`, { batchSize: evalSet.batchSize });
+  const evalSet: EvalSubset = {
+    data: typeof opts.data === 'string' ? resolve(opts.data) : opts.data,
+    split: 'test',
+    count: opts.evalCount ?? 1000,
+    seed: opts.seed ?? 0,
+    batchSize: opts.batchSize ?? 64,
+  };
+  if (!Number.isInteger(evalSet.batchSize) || evalSet.batchSize < 1)
+    throw new SensitivityError(`batch size must be a positive integer, got ${evalSet.batchSize}`, {
+      batchSize: evalSet.batchSize,
+    });
   const subset = await loadSubset(evalSet);
   const groups = await scanGroups(model, opts.opTypes, opts.shapes);
   const ep = opts.ep ?? 'cpu';
-  hooks.onProgress?.({ done: 0, total: groups.length * ratios.length, etaMs: null, message: `dense baseline (${groups.length} groups × ${ratios.length} ratios to scan)` });
+  hooks.onProgress?.({
+    done: 0,
+    total: groups.length * ratios.length,
+    etaMs: null,
+    message: `dense baseline (${groups.length} groups × ${ratios.length} ratios to scan)`,
+  });
   const dense = await evaluateClassifier(model, subset, { batchSize: evalSet.batchSize, ep, threads: 1 });
   const shapes = batchShapes(model, evalSet.batchSize, subset.sampleShape, opts.shapes);
-  const lat = await benchmark(model, { threads: 1, warmup: 3, runs: opts.latencyRuns ?? 30, ep, shapes, seed: evalSet.seed });
+  const lat = await benchmark(model, {
+    threads: 1,
+    warmup: 3,
+    runs: opts.latencyRuns ?? 30,
+    ep,
+    shapes,
+    seed: evalSet.seed,
+  });
   const info = await inspectModel(model, { shapes });
   const jobs: ScanPointJob[] = [];
   for (const group of groups) {
     for (const ratio of ratios) {
-      jobs.push({ index: jobs.length, model: ref, group, ratio, pruner: opts.pruner ?? 'l1', seed: evalSet.seed, eval: evalSet, ep, shapes: opts.shapes, latencyRuns: opts.latencyRuns ?? 30 });
+      jobs.push({
+        index: jobs.length,
+        model: ref,
+        group,
+        ratio,
+        pruner: opts.pruner ?? 'l1',
+        seed: evalSet.seed,
+        eval: evalSet,
+        ep,
+        shapes: opts.shapes,
+        latencyRuns: opts.latencyRuns ?? 30,
+      });
     }
   }
   const dispatcher = hooks.dispatcher ?? localPool();
@@ -129,7 +191,12 @@ export async function sensitivityScan(opts: ScanOptions, hooks: ScanHooks = {}):
     onResult: (r) => {
       done++;
       const elapsed = performance.now() - tScan;
-      hooks.onProgress?.({ done, total: jobs.length, etaMs: (elapsed / done) * (jobs.length - done), message: `${r.group} at ${r.ratio}: accuracy ${(r.accuracy * 100).toFixed(2)}%, latency ×${r.latencyRatio.toFixed(3)}` });
+      hooks.onProgress?.({
+        done,
+        total: jobs.length,
+        etaMs: (elapsed / done) * (jobs.length - done),
+        message: `${r.group} at ${r.ratio}: accuracy ${(r.accuracy * 100).toFixed(2)}%, latency ×${r.latencyRatio.toFixed(3)}`,
+      });
     },
   });
   return {
@@ -141,7 +208,13 @@ export async function sensitivityScan(opts: ScanOptions, hooks: ScanHooks = {}):
     ep,
     eval: evalSet,
     groups,
-    baseline: { accuracy: dense.top1, latencyMs: lat.p50, macs: info.macs ?? 0, params: info.params, sizeBytes: statSync(path).size },
+    baseline: {
+      accuracy: dense.top1,
+      latencyMs: lat.p50,
+      macs: info.macs ?? 0,
+      params: info.params,
+      sizeBytes: statSync(path).size,
+    },
     points,
     workers: dispatcher.workers,
     wallMs: performance.now() - t0,

@@ -14,30 +14,65 @@ import { batchShapes, loadSubset, scanPruner } from './point.ts';
 
 export interface AllocationCheck {
   predicted: { speedup: number; latencyMs: number; accuracy: number };
-  measured: { speedup: number; latencyMs: number; denseLatencyMs: number; accuracy: number; macs: number; params: number; maxRelErr: number };
+  measured: {
+    speedup: number;
+    latencyMs: number;
+    denseLatencyMs: number;
+    accuracy: number;
+    macs: number;
+    params: number;
+    maxRelErr: number;
+  };
   /** |measured − predicted| ÷ predicted, on the latency ratio. */
   latencyError: number;
   compact: Model;
 }
 
 /** Prune + speed up a model with a config list and measure it like a scan point (accuracy, side-by-side latency). */
-export async function measureConfigList(scan: SensitivityScan, configList: readonly Record<string, unknown>[], latencyRuns = 60): Promise<Omit<AllocationCheck, 'predicted' | 'latencyError'>> {
+export async function measureConfigList(
+  scan: SensitivityScan,
+  configList: readonly Record<string, unknown>[],
+  latencyRuns = 60,
+): Promise<Omit<AllocationCheck, 'predicted' | 'latencyError'>> {
   const { model } = openModel(scan.model.path);
   const Pruner = scanPruner(scan.pruner);
   const subset = await loadSubset(scan.eval);
   const shapes = await shapesForAutoGroups(model, configList);
   const { masks, applyMethods } = await new Pruner(model, [...configList], undefined, { shapes }).compress();
-  const { model: compact, report } = await new ModelSpeedup(model, masks, { applyMethods, benchmark: false, session: { ep: scan.ep } }).speedupModel();
+  const { model: compact, report } = await new ModelSpeedup(model, masks, {
+    applyMethods,
+    benchmark: false,
+    session: { ep: scan.ep },
+  }).speedupModel();
   const acc = await evaluateClassifier(compact, subset, { batchSize: scan.eval.batchSize, ep: scan.ep, threads: 1 });
-  const lat = await compareLatency(model, compact, { threads: 1, warmup: 5, runs: latencyRuns, ep: scan.ep, seed: scan.eval.seed, shapes: batchShapes(model, scan.eval.batchSize, subset.sampleShape) });
+  const lat = await compareLatency(model, compact, {
+    threads: 1,
+    warmup: 5,
+    runs: latencyRuns,
+    ep: scan.ep,
+    seed: scan.eval.seed,
+    shapes: batchShapes(model, scan.eval.batchSize, subset.sampleShape),
+  });
   return {
-    measured: { speedup: 1 / lat.roundRatio, latencyMs: lat.b.p50, denseLatencyMs: lat.a.p50, accuracy: acc.top1, macs: report.after.macs, params: report.after.params, maxRelErr: report.verification.maxRelErr },
+    measured: {
+      speedup: 1 / lat.roundRatio,
+      latencyMs: lat.b.p50,
+      denseLatencyMs: lat.a.p50,
+      accuracy: acc.top1,
+      macs: report.after.macs,
+      params: report.after.params,
+      maxRelErr: report.verification.maxRelErr,
+    },
     compact,
   };
 }
 
 /** Measure an allocation and set it beside its prediction. */
-export async function checkAllocation(scan: SensitivityScan, a: Allocation, latencyRuns = 60): Promise<AllocationCheck> {
+export async function checkAllocation(
+  scan: SensitivityScan,
+  a: Allocation,
+  latencyRuns = 60,
+): Promise<AllocationCheck> {
   const m = await measureConfigList(scan, a.configList, latencyRuns);
   const predictedRatio = 1 / a.predicted.speedup;
   return {

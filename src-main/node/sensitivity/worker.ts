@@ -15,7 +15,17 @@ process.on('message', (raw: unknown) => {
     (result) => process.send?.({ type: 'result', result }),
     (err: unknown) => {
       const e = err as { name?: string; message?: string; code?: string; details?: unknown; stack?: string };
-      process.send?.({ type: 'error', index: msg.job.index, error: { name: e?.name ?? 'Error', message: e?.message ?? String(err), code: e?.code, details: e?.details, stack: e?.stack } });
+      process.send?.({
+        type: 'error',
+        index: msg.job.index,
+        error: {
+          name: e?.name ?? 'Error',
+          message: e?.message ?? String(err),
+          code: e?.code,
+          details: e?.details,
+          stack: e?.stack,
+        },
+      });
     },
   );
 });

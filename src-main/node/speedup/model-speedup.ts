@@ -9,7 +9,15 @@ import { modelStats, type ShapeMap } from '../../core/analysis/stats.ts';
 import type { Masks } from '../../core/compress/masks.ts';
 import { simulate, type ApplyMethods } from '../../core/compress/simulate/index.ts';
 import { compactModel, SpeedupVerificationError, type CompactResult } from '../../core/compress/speedup/index.ts';
-import { compareLatency, inputSpecs, ModelRunner, resolveInputShapes, sampleInputs, trace, type SessionOptions } from '../runtime/index.ts';
+import {
+  compareLatency,
+  inputSpecs,
+  ModelRunner,
+  resolveInputShapes,
+  sampleInputs,
+  trace,
+  type SessionOptions,
+} from '../runtime/index.ts';
 import type { ModelNumbers, SpeedupReport, SpeedupVerification } from '../../../src-shared/speedup-report.ts';
 
 export interface SpeedupBenchOptions {
@@ -102,7 +110,10 @@ export class ModelSpeedup {
     const o = this.options;
     const tolerance = o.tolerance ?? 1e-4;
     const shapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
-    const samples = [feeds, ...Array.from({ length: o.verifySamples ?? 2 }, (_, i) => sampleInputs(this.model, { seed: i + 1, shapes }))];
+    const samples = [
+      feeds,
+      ...Array.from({ length: o.verifySamples ?? 2 }, (_, i) => sampleInputs(this.model, { seed: i + 1, shapes })),
+    ];
     const reference = simulate(this.model, this.masks, { applyMethods: o.applyMethods });
     const opts = { threads: 1, ...o.session };
     const [masked, compact] = [await ModelRunner.create(reference, opts), await ModelRunner.create(result.model, opts)];
@@ -126,11 +137,24 @@ export class ModelSpeedup {
   private async bench(compact: Model, feeds: Record<string, Tensor>, report: SpeedupReport): Promise<void> {
     const b = typeof this.options.benchmark === 'object' ? this.options.benchmark : {};
     const t = performance.now();
-    const c = await compareLatency(this.model, compact, { threads: 1, ...this.options.session, inputs: feeds, runs: b.runs ?? 30, warmup: b.warmup ?? 3, maxMs: b.maxMs ?? 20_000 });
+    const c = await compareLatency(this.model, compact, {
+      threads: 1,
+      ...this.options.session,
+      inputs: feeds,
+      runs: b.runs ?? 30,
+      warmup: b.warmup ?? 3,
+      maxMs: b.maxMs ?? 20_000,
+    });
     report.before.latencyMs = c.a.p50;
     report.after.latencyMs = c.b.p50;
     report.latencyRatio = c.ratio;
-    report.latency = { threads: c.threads, rounds: c.rounds, before: { p50: c.a.p50, p90: c.a.p90 }, after: { p50: c.b.p50, p90: c.b.p90 }, roundRatio: c.roundRatio };
+    report.latency = {
+      threads: c.threads,
+      rounds: c.rounds,
+      before: { p50: c.a.p50, p90: c.a.p90 },
+      after: { p50: c.b.p50, p90: c.b.p90 },
+      roundRatio: c.roundRatio,
+    };
     report.timings.benchMs = performance.now() - t;
   }
 }
@@ -138,7 +162,11 @@ export class ModelSpeedup {
 const isTensor = (d: unknown): d is Tensor => typeof d === 'object' && d !== null && 'dims' in d && 'dtype' in d;
 
 /** Traced shapes of every value, and which dims follow dynamic input dims (from a second, resized trace). */
-async function traceShapes(model: Model, feeds: Record<string, Tensor>, session: SessionOptions | undefined): Promise<{ shapes: ShapeMap; isDynamic: (name: string, axis: number) => boolean }> {
+async function traceShapes(
+  model: Model,
+  feeds: Record<string, Tensor>,
+  session: SessionOptions | undefined,
+): Promise<{ shapes: ShapeMap; isDynamic: (name: string, axis: number) => boolean }> {
   const annotated = cloneModel(model);
   const t = await trace(annotated, { inputs: feeds, annotate: true, ...session });
   const shapes: ShapeMap = new Map([...t.values].map(([k, v]) => [k, v.shape]));

@@ -9,7 +9,10 @@ import { resolveInputShapes, trace } from '../runtime/index.ts';
 export function wantsAutoGroups(configList: unknown): boolean {
   const entries = Array.isArray(configList) ? configList : [configList];
   return entries.some((c) => {
-    const e = c as { dependency_group_id?: unknown; target_settings?: { weight?: { dependency_group_id?: unknown } } } | null;
+    const e = c as {
+      dependency_group_id?: unknown;
+      target_settings?: { weight?: { dependency_group_id?: unknown } };
+    } | null;
     return e?.dependency_group_id === 'auto' || e?.target_settings?.weight?.dependency_group_id === 'auto';
   });
 }
@@ -19,7 +22,11 @@ export function wantsAutoGroups(configList: unknown): boolean {
  * size inputs with dynamic dims (a dynamic leading dim alone is traced at 1; any other must be given).
  * @throws DynamicDimsError naming the dims no shape sizes
  */
-export async function shapesForAutoGroups(model: Model, configList: unknown, inputShapes?: Record<string, number[]>): Promise<Map<string, number[]> | undefined> {
+export async function shapesForAutoGroups(
+  model: Model,
+  configList: unknown,
+  inputShapes?: Record<string, number[]>,
+): Promise<Map<string, number[]> | undefined> {
   if (!wantsAutoGroups(configList)) return undefined;
   const t = await trace(model, { shapes: resolveInputShapes(model, inputShapes) });
   return new Map([...t.values].map(([k, v]) => [k, v.shape]));

@@ -17,7 +17,14 @@ import { pruneStep } from './prune.ts';
 
 const res = (p: string) => resolve('resources', p);
 
-function context<S extends Step>(step: S, index: number, inputModel: string, plan: ReturnType<typeof parsePlan>, metrics: Map<string, number[]>, logs: string[]): StepContext<S> {
+function context<S extends Step>(
+  step: S,
+  index: number,
+  inputModel: string,
+  plan: ReturnType<typeof parsePlan>,
+  metrics: Map<string, number[]>,
+  logs: string[],
+): StepContext<S> {
   return {
     runId: 'test',
     index,
@@ -27,7 +34,8 @@ function context<S extends Step>(step: S, index: number, inputModel: string, pla
     checkpointDir: mkdtempSync(join(tmpdir(), `step-${index}-`)),
     token: new CancellationSource().token,
     progress: (u) => {
-      for (const [name, value] of Object.entries(u.parts ?? {})) (metrics.get(name) ?? metrics.set(name, []).get(name)!).push(value);
+      for (const [name, value] of Object.entries(u.parts ?? {}))
+        (metrics.get(name) ?? metrics.set(name, []).get(name)!).push(value);
     },
     metric: () => {},
     log: (m) => void logs.push(m),
@@ -38,11 +46,25 @@ describe('distill step', () => {
   it('distills a pruned model from the plan’s input model: masks kept, task and distillation losses reported apart', async () => {
     const plan = parsePlan({
       model: res('mnist-cnn.onnx'),
-      dataset: { train: { kind: 'idx', paths: [res('mnist/train-images-idx3-ubyte.gz'), res('mnist/train-labels-idx1-ubyte.gz')], limit: 1280 } },
+      dataset: {
+        train: {
+          kind: 'idx',
+          paths: [res('mnist/train-images-idx3-ubyte.gz'), res('mnist/train-labels-idx1-ubyte.gz')],
+          limit: 1280,
+        },
+      },
       seed: 0,
       steps: [
         { kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] },
-        { kind: 'distill', distiller: 'dynamic_layerwise', configList: [{ op_types: ['Conv'], lambda: 0.5 }], epochs: 1, lr: 0.003, optimizer: { kind: 'adam' }, batchSize: 64 },
+        {
+          kind: 'distill',
+          distiller: 'dynamic_layerwise',
+          configList: [{ op_types: ['Conv'], lambda: 0.5 }],
+          epochs: 1,
+          lr: 0.003,
+          optimizer: { kind: 'adam' },
+          batchSize: 64,
+        },
       ],
     });
     const metrics = new Map<string, number[]>();
@@ -50,7 +72,13 @@ describe('distill step', () => {
     const pruned = await pruneStep(context(plan.steps[0] as PruneStep, 0, plan.model, plan, metrics, logs));
     const simulated = loadModelFile(pruned.outputModel!);
     const r = await distillStep(context(plan.steps[1] as DistillStep, 1, pruned.outputModel!, plan, metrics, logs));
-    expect(r.summary).toMatchObject({ distiller: 'dynamic_layerwise', links: 3, steps: 20, teacher: plan.model, keptMasks: true });
+    expect(r.summary).toMatchObject({
+      distiller: 'dynamic_layerwise',
+      links: 3,
+      steps: 20,
+      teacher: plan.model,
+      keptMasks: true,
+    });
     expect(logs.some((l) => l.includes('(the plan’s input model)'))).toBe(true);
     const task = metrics.get('loss.task')!;
     const distill = metrics.get('loss.distill')!;

@@ -43,7 +43,13 @@ export async function distillStep(ctx: StepContext<DistillStep>): Promise<StepRe
       onProgress: (e) => {
         ctx.token.throwIfCancelled();
         if (e.type !== 'step') return;
-        ctx.progress({ fraction: e.step / t.totalSteps, loss: e.loss, parts: e.parts, step: e.step, message: `step ${e.step}/${t.totalSteps}` });
+        ctx.progress({
+          fraction: e.step / t.totalSteps,
+          loss: e.loss,
+          parts: e.parts,
+          step: e.step,
+          message: `step ${e.step}/${t.totalSteps}`,
+        });
       },
     },
   });
@@ -61,5 +67,14 @@ export async function distillStep(ctx: StepContext<DistillStep>): Promise<StepRe
   const { model, links } = await d.compress({ maxSteps: t.totalSteps });
   const out = join(ctx.checkpointDir, 'distilled.onnx');
   saveModelFile(model, out);
-  return { outputModel: out, summary: { distiller: step.distiller, links: links.length, steps: t.totalSteps, teacher: teacherPath, keptMasks: !!keep } };
+  return {
+    outputModel: out,
+    summary: {
+      distiller: step.distiller,
+      links: links.length,
+      steps: t.totalSteps,
+      teacher: teacherPath,
+      keptMasks: !!keep,
+    },
+  };
 }

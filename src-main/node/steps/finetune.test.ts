@@ -18,7 +18,12 @@ import { pruneStep } from './prune.ts';
 
 const res = (p: string) => resolve('resources', p);
 
-function context<S extends Step>(step: S, index: number, inputModel: string, plan: ReturnType<typeof parsePlan>): StepContext<S> {
+function context<S extends Step>(
+  step: S,
+  index: number,
+  inputModel: string,
+  plan: ReturnType<typeof parsePlan>,
+): StepContext<S> {
   return {
     runId: 'test',
     index,
@@ -36,7 +41,16 @@ function context<S extends Step>(step: S, index: number, inputModel: string, pla
 describe('finetune schedules', () => {
   it('every schedule kind the plan offers reaches the trainer (linear was once read as constant)', () => {
     const kinds = ['constant', 'cosine', 'step', 'linear'] as const;
-    const steps = kinds.map((kind) => parsePlan({ model: 'm.onnx', dataset: { train: { kind: 'idx', paths: ['a', 'b'] } }, steps: [{ kind: 'finetune', epochs: 1, lr: 1, schedule: kind === 'step' ? { kind, stepSize: 10 } : { kind } }] }).steps[0] as FinetuneStep);
+    const steps = kinds.map(
+      (kind) =>
+        parsePlan({
+          model: 'm.onnx',
+          dataset: { train: { kind: 'idx', paths: ['a', 'b'] } },
+          steps: [
+            { kind: 'finetune', epochs: 1, lr: 1, schedule: kind === 'step' ? { kind, stepSize: 10 } : { kind } },
+          ],
+        }).steps[0] as FinetuneStep,
+    );
     expect(steps.map((s) => scheduleOf(s.schedule).type)).toEqual(kinds);
     expect(learningRate(scheduleOf({ kind: 'linear', endLr: 0 }), 1, 25, 100)).toBe(0.75);
   });
@@ -46,7 +60,13 @@ describe('finetune step', () => {
   it('keeps the pruning masks of a simulated model applied: pruned weights stay zero, the rest trains', async () => {
     const plan = parsePlan({
       model: res('mnist-cnn.onnx'),
-      dataset: { train: { kind: 'idx', paths: [res('mnist/train-images-idx3-ubyte.gz'), res('mnist/train-labels-idx1-ubyte.gz')], limit: 640 } },
+      dataset: {
+        train: {
+          kind: 'idx',
+          paths: [res('mnist/train-images-idx3-ubyte.gz'), res('mnist/train-labels-idx1-ubyte.gz')],
+          limit: 640,
+        },
+      },
       seed: 0,
       steps: [
         { kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] },

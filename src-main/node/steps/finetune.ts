@@ -29,9 +29,20 @@ export function parameterMasks(model: Model, masks: Masks): Map<string, Tensor> 
     const node = model.graph.node(nodeName);
     if (!node) continue;
     for (const [target, mask] of targets) {
-      const idx = target === 'weight' ? (node.opType === 'MatMul' ? node.inputs.findIndex((v) => v?.isInitializer) : 1) : target === 'bias' ? 2 : -1;
+      const idx =
+        target === 'weight'
+          ? node.opType === 'MatMul'
+            ? node.inputs.findIndex((v) => v?.isInitializer)
+            : 1
+          : target === 'bias'
+            ? 2
+            : -1;
       const v = idx >= 0 ? node.inputs[idx] : null;
-      if (v?.initializer) byValue.set(v.name, new Tensor('float32', [...v.initializer.dims], Float32Array.from(expandMask(mask, v.initializer.dims))));
+      if (v?.initializer)
+        byValue.set(
+          v.name,
+          new Tensor('float32', [...v.initializer.dims], Float32Array.from(expandMask(mask, v.initializer.dims))),
+        );
     }
   }
   return byValue.size ? byValue : null;
@@ -61,7 +72,10 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
   const keep = masks ? parameterMasks(model, masks) : null;
   if (keep) ctx.log(`keeping the pruning masks of ${keep.size} parameter(s) applied during fine-tuning`);
   const o = step.optimizer;
-  const optimizer = o.kind === 'sgd' ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay } : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
+  const optimizer =
+    o.kind === 'sgd'
+      ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay }
+      : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
   const sch = step.schedule;
   const schedule = scheduleOf(sch);
   const stepsPerEpoch = Math.floor(data.length / step.batchSize);
@@ -69,14 +83,28 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
   const totalSteps = Math.max(1, Math.round(perEpoch * step.epochs));
   const result = await train(
     // masks inside the step, so no per-step hook stops the trainer from running several steps per ORT call
-    { model, train: data, optimizer, schedule, batchSize: step.batchSize, epochs: Math.ceil(step.epochs), seed: plan.seed, paramMasks: keep ?? undefined },
+    {
+      model,
+      train: data,
+      optimizer,
+      schedule,
+      batchSize: step.batchSize,
+      epochs: Math.ceil(step.epochs),
+      seed: plan.seed,
+      paramMasks: keep ?? undefined,
+    },
     {
       maxSteps: totalSteps,
       progressEvery: 10,
       onProgress: (e) => {
         ctx.token.throwIfCancelled();
         if (e.type === 'step') {
-          ctx.progress({ fraction: e.step / totalSteps, loss: e.loss, step: e.step, message: `step ${e.step}/${totalSteps}` });
+          ctx.progress({
+            fraction: e.step / totalSteps,
+            loss: e.loss,
+            step: e.step,
+            message: `step ${e.step}/${totalSteps}`,
+          });
         }
       },
     },

@@ -14,7 +14,12 @@ import { measureModel } from './measure.ts';
 const original = resolve('resources/mnist-cnn.onnx');
 const plan = parsePlan({ model: original, steps: [] });
 const ctx = (phase: 'before' | 'after', modelPath: string): MeasureContext => ({
-  phase, modelPath, plan, token: new CancellationSource().token, progress: () => {}, log: () => {},
+  phase,
+  modelPath,
+  plan,
+  token: new CancellationSource().token,
+  progress: () => {},
+  log: () => {},
 });
 
 describe('measureModel', () => {
@@ -41,9 +46,20 @@ describe('measureModel', () => {
     // No GPU on these machines (and Dawn refuses the CPU Vulkan driver): webgpu cannot start.
     const logs: { msg: string; level?: string }[] = [];
     const gpuPlan = parsePlan({ model: original, executionProvider: 'webgpu', steps: [] });
-    const snap = await measureModel({ ...ctx('before', original), plan: gpuPlan, log: (msg, level) => logs.push({ msg, level }) });
+    const snap = await measureModel({
+      ...ctx('before', original),
+      plan: gpuPlan,
+      log: (msg, level) => logs.push({ msg, level }),
+    });
     if (snap.provider?.used === 'webgpu') return; // a machine with a GPU: nothing fell back
-    expect(snap.provider).toMatchObject({ requested: 'webgpu', used: 'cpu', fallback: expect.stringContaining('webgpu requested but') });
-    expect(logs).toContainEqual({ msg: expect.stringMatching(/^execution provider: webgpu requested but .*; ran on cpu \(measuring before\)$/), level: 'warn' });
+    expect(snap.provider).toMatchObject({
+      requested: 'webgpu',
+      used: 'cpu',
+      fallback: expect.stringContaining('webgpu requested but'),
+    });
+    expect(logs).toContainEqual({
+      msg: expect.stringMatching(/^execution provider: webgpu requested but .*; ran on cpu \(measuring before\)$/),
+      level: 'warn',
+    });
   });
 });

@@ -22,7 +22,9 @@ export async function measureModel(ctx: MeasureContext): Promise<MetricSnapshot>
   let shape: number[] | undefined;
   if (evalSplit) {
     const data = await loadSplit(evalSplit, { model, field: '$.dataset.evaluation', name: 'evaluation' });
-    const limit = plan.evaluator?.maxBatches ? Math.min(data.length, plan.evaluator.maxBatches * (plan.evaluator.batchSize ?? 64)) : data.length;
+    const limit = plan.evaluator?.maxBatches
+      ? Math.min(data.length, plan.evaluator.maxBatches * (plan.evaluator.batchSize ?? 64))
+      : data.length;
     const acc = await evaluateClassifier(model, data.head(limit), {
       batchSize: plan.evaluator?.batchSize ?? 64,
       ep: plan.executionProvider,
@@ -34,7 +36,15 @@ export async function measureModel(ctx: MeasureContext): Promise<MetricSnapshot>
   const shapes = plan.inputShapes ?? (shape ? { [inputName]: shape } : undefined);
   const info = await inspectModel(model, { shapes, dimSizes: { batch: 1 } });
   ctx.progress({ fraction: 0.8, message: 'latency' });
-  const benchOpts = { threads: 1, warmup: 20, runs: 300, maxMs: 4000, shapes, dimSizes: { batch: 1 }, ep: plan.executionProvider };
+  const benchOpts = {
+    threads: 1,
+    warmup: 20,
+    runs: 300,
+    maxMs: 4000,
+    shapes,
+    dimSizes: { batch: 1 },
+    ep: plan.executionProvider,
+  };
   let latencyMs: MetricSnapshot['latencyMs'];
   let used: { ep: string; fallback?: { reason: string } };
   if (ctx.phase === 'after' && resolve(plan.model) !== resolve(ctx.modelPath)) {

@@ -19,8 +19,20 @@ it('warns in the log and the step summary when the speedup removes no channel', 
   const b = new Builder(5);
   const model = join(dir, 'm.onnx');
   // conv2's output is the graph output: its width is the model's interface, so its masked channels must stay
-  saveModelFile(b.output(b.conv('conv2', b.op('Relu', 'r', [b.conv('conv1', b.input('x', [1, 3, 8, 8]), 8, 3)]), 6, 8), [1, 6, 8, 8]), model);
-  const plan = parsePlan({ model, steps: [{ kind: 'prune', pruner: 'l1', configList: [{ op_names: ['conv2'], sparse_ratio: 0.5 }] }, { kind: 'speedup' }] });
+  saveModelFile(
+    b.output(
+      b.conv('conv2', b.op('Relu', 'r', [b.conv('conv1', b.input('x', [1, 3, 8, 8]), 8, 3)]), 6, 8),
+      [1, 6, 8, 8],
+    ),
+    model,
+  );
+  const plan = parsePlan({
+    model,
+    steps: [
+      { kind: 'prune', pruner: 'l1', configList: [{ op_names: ['conv2'], sparse_ratio: 0.5 }] },
+      { kind: 'speedup' },
+    ],
+  });
   const logs: string[] = [];
   const context = <S extends Step>(step: S, index: number, inputModel: string): StepContext<S> => ({
     runId: 'test',
@@ -37,6 +49,8 @@ it('warns in the log and the step summary when the speedup removes no channel', 
   const pruned = await pruneStep(context(plan.steps[0] as PruneStep, 0, model));
   const sped = await speedupStep(context(plan.steps[1] as SpeedupStep, 1, pruned.outputModel!));
   expect(sped.summary!.macRatio).toBe(1);
-  expect(String(sped.summary!.warning)).toMatch(/^nothing was removed: the 3 channels the masks ask to remove all stay — group \S+ \(conv2\)/);
+  expect(String(sped.summary!.warning)).toMatch(
+    /^nothing was removed: the 3 channels the masks ask to remove all stay — group \S+ \(conv2\)/,
+  );
   expect(logs.some((l) => /^warn nothing was removed/.test(l))).toBe(true);
 });

@@ -27,16 +27,27 @@ export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult
   const { model } = openModel(ctx.inputModel);
   const shapes = await shapesForAutoGroups(model, step.configList, ctx.plan.inputShapes);
   const logDiagnostics = (ds: readonly Diagnostic[]) => {
-    for (const d of ds) ctx.log(`${d.level} ${d.code}${d.path ? ` ${d.path}` : ''}: ${d.message}`, d.level === 'error' ? 'error' : d.level === 'warning' ? 'warn' : 'info');
+    for (const d of ds)
+      ctx.log(
+        `${d.level} ${d.code}${d.path ? ` ${d.path}` : ''}: ${d.message}`,
+        d.level === 'error' ? 'error' : d.level === 'warning' ? 'warn' : 'info',
+      );
   };
   let r: PruneResult & Partial<TrainingPruneResult>;
   let autoGroups = 0;
   if (isTrainingPruner(step.pruner)) {
-    r = await withTargetShapes(model, shapes, ctx.plan.inputShapes, (s) => trainingPruneStep(ctx, model, step.configList, s));
+    r = await withTargetShapes(model, shapes, ctx.plan.inputShapes, (s) =>
+      trainingPruneStep(ctx, model, step.configList, s),
+    );
     logDiagnostics(r.diagnostics ?? []);
   } else {
     // the plan schema takes only the registry's names, and PRUNER_CLASSES implements each one-shot one
-    const pruner = await withTargetShapes(model, shapes, ctx.plan.inputShapes, (s) => new PRUNER_CLASSES[step.pruner as OneShotPrunerName](model, step.configList, undefined, { shapes: s }));
+    const pruner = await withTargetShapes(
+      model,
+      shapes,
+      ctx.plan.inputShapes,
+      (s) => new PRUNER_CLASSES[step.pruner as OneShotPrunerName](model, step.configList, undefined, { shapes: s }),
+    );
     autoGroups = pruner.dependencyGroups;
     if (autoGroups > 0) ctx.log(`dependency_group_id "auto": ${autoGroups} channel dependency group(s) found`);
     logDiagnostics(pruner.diagnostics);
@@ -56,7 +67,11 @@ export async function pruneStep(ctx: StepContext<PruneStep>): Promise<StepResult
   const size = (shape: readonly unknown[]) => shape.reduce<number>((x, y) => x * (typeof y === 'number' ? y : 1), 1);
   const masked = plan.targets.reduce((a, t) => a + t.sparsity * size(t.shape), 0);
   const total = plan.targets.reduce((a, t) => a + size(t.shape), 0);
-  if (masked === 0) ctx.log('nothing was pruned: the masks zero no element (every target was left out or kept whole; see the warnings above)', 'warn');
+  if (masked === 0)
+    ctx.log(
+      'nothing was pruned: the masks zero no element (every target was left out or kept whole; see the warnings above)',
+      'warn',
+    );
   ctx.progress({ fraction: 1, message: 'done' });
   return {
     outputModel: out,

@@ -14,7 +14,11 @@ import type { StepContext } from '../jobs/registry.ts';
 import { quantizeStep } from './quantize.ts';
 
 const res = (p: string) => resolve('resources', p);
-const mnist = (split: 'train' | 't10k', limit: number) => ({ kind: 'idx' as const, paths: [res(`mnist/${split}-images-idx3-ubyte.gz`), res(`mnist/${split}-labels-idx1-ubyte.gz`)], limit });
+const mnist = (split: 'train' | 't10k', limit: number) => ({
+  kind: 'idx' as const,
+  paths: [res(`mnist/${split}-images-idx3-ubyte.gz`), res(`mnist/${split}-labels-idx1-ubyte.gz`)],
+  limit,
+});
 
 function issues(plan: unknown): string[] {
   try {
@@ -32,12 +36,47 @@ describe('quantize step, trained quantizers', () => {
       model: res('mnist-cnn.onnx'),
       dataset: { train: mnist('train', 1280), evaluation: mnist('t10k', 1000) },
       seed: 0,
-      steps: [{ kind: 'quantize', quantizer: 'qat', configList: [{ op_types: ['Conv', 'Gemm'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' } } }], lr: 2e-5, quantStartStep: 5 }],
+      steps: [
+        {
+          kind: 'quantize',
+          quantizer: 'qat',
+          configList: [
+            {
+              op_types: ['Conv', 'Gemm'],
+              target_names: ['_input_', 'weight', '_output_'],
+              quant_dtype: 'uint8',
+              quant_scheme: 'affine',
+              target_settings: {
+                weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' },
+              },
+            },
+          ],
+          lr: 2e-5,
+          quantStartStep: 5,
+        },
+      ],
     });
     const logs: string[] = [];
     const step = plan.steps[0] as QuantizeStep;
-    const r = await quantizeStep({ runId: 't', index: 0, step, plan, inputModel: plan.model, checkpointDir: mkdtempSync(join(tmpdir(), 'qat-')), token: new CancellationSource().token, progress: () => {}, metric: () => {}, log: (m) => void logs.push(m) } as StepContext<QuantizeStep>);
-    const s = r.summary as { quantizer: string; steps: number; simulated: number; deployed: number; integerKernels: Record<string, number> };
+    const r = await quantizeStep({
+      runId: 't',
+      index: 0,
+      step,
+      plan,
+      inputModel: plan.model,
+      checkpointDir: mkdtempSync(join(tmpdir(), 'qat-')),
+      token: new CancellationSource().token,
+      progress: () => {},
+      metric: () => {},
+      log: (m) => void logs.push(m),
+    } as StepContext<QuantizeStep>);
+    const s = r.summary as {
+      quantizer: string;
+      steps: number;
+      simulated: number;
+      deployed: number;
+      integerKernels: Record<string, number>;
+    };
     expect(s.quantizer).toBe('qat');
     expect(s.steps).toBe(20); // 1280 / 64 for one epoch
     expect(Math.abs(s.simulated - s.deployed)).toBeLessThanOrEqual(0.001);
@@ -58,25 +97,68 @@ describe('quantize step, trained quantizers', () => {
       model: res('mnist-cnn.onnx'),
       dataset: { calibration: mnist('train', 256) },
       seed: 0,
-      steps: [{ kind: 'quantize', quantizer: 'ptq', configList: [{ op_types: ['Conv', 'Gemm'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' } } }], calibrationBatches: 2, latencyAware: true }],
+      steps: [
+        {
+          kind: 'quantize',
+          quantizer: 'ptq',
+          configList: [
+            {
+              op_types: ['Conv', 'Gemm'],
+              target_names: ['_input_', 'weight', 'bias', '_output_'],
+              quant_dtype: 'uint8',
+              quant_scheme: 'affine',
+              target_settings: {
+                weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' },
+              },
+            },
+          ],
+          calibrationBatches: 2,
+          latencyAware: true,
+        },
+      ],
     });
     const logs: string[] = [];
     const step = plan.steps[0] as QuantizeStep;
-    const r = await quantizeStep({ runId: 't', index: 0, step, plan, inputModel: plan.model, checkpointDir: mkdtempSync(join(tmpdir(), 'ptq-')), token: new CancellationSource().token, progress: () => {}, metric: () => {}, log: (m) => void logs.push(m) } as StepContext<QuantizeStep>);
-    const m = (r.summary as { mixedPrecision: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean } }).mixedPrecision;
+    const r = await quantizeStep({
+      runId: 't',
+      index: 0,
+      step,
+      plan,
+      inputModel: plan.model,
+      checkpointDir: mkdtempSync(join(tmpdir(), 'ptq-')),
+      token: new CancellationSource().token,
+      progress: () => {},
+      metric: () => {},
+      log: (m) => void logs.push(m),
+    } as StepContext<QuantizeStep>);
+    const m = (
+      r.summary as { mixedPrecision: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean } }
+    ).mixedPrecision;
     expect(m).toBeDefined();
-    for (const l of m.floatLayers) expect(logs).toContain(`latency-aware precision: "${l.node}" stays fp32 (${l.gain.toFixed(2)}× faster that way, measured side by side)`);
+    for (const l of m.floatLayers)
+      expect(logs).toContain(
+        `latency-aware precision: "${l.node}" stays fp32 (${l.gain.toFixed(2)}× faster that way, measured side by side)`,
+      );
     expect(logs.some((l) => l.includes('the model stays fp32'))).toBe(m.wholeModelFloat);
     // the default is off: a plan without it reads false
-    expect(parsePlan({ ...plan, steps: [{ ...plan.steps[0], latencyAware: undefined }] }).steps[0]).toMatchObject({ latencyAware: false });
+    expect(parsePlan({ ...plan, steps: [{ ...plan.steps[0], latencyAware: undefined }] }).steps[0]).toMatchObject({
+      latencyAware: false,
+    });
   });
 
   it('refuses a trained quantizer without dataset.train, and options it does not read, with the JSON path', () => {
-    const base = { model: 'm.onnx', steps: [{ kind: 'quantize', quantizer: 'lsq', configList: [{ op_types: ['Conv'] }] }] };
+    const base = {
+      model: 'm.onnx',
+      steps: [{ kind: 'quantize', quantizer: 'lsq', configList: [{ op_types: ['Conv'] }] }],
+    };
     expect(issues(base)).toEqual(['$.steps[0]: the "lsq" quantizer trains and needs dataset.train']);
     const withData = { ...base, dataset: { train: mnist('train', 10) } };
-    expect(issues({ ...withData, steps: [{ ...base.steps[0], observer: 'minmax' }] })[0]).toMatch(/^\$\.steps\[0\]\.observer/);
-    expect(issues({ ...withData, steps: [{ ...base.steps[0], quantStartStep: 3 }] })[0]).toMatch(/^\$\.steps\[0\]\.quantStartStep/);
+    expect(issues({ ...withData, steps: [{ ...base.steps[0], observer: 'minmax' }] })[0]).toMatch(
+      /^\$\.steps\[0\]\.observer/,
+    );
+    expect(issues({ ...withData, steps: [{ ...base.steps[0], quantStartStep: 3 }] })[0]).toMatch(
+      /^\$\.steps\[0\]\.quantStartStep/,
+    );
     expect(issues({ ...withData, steps: [{ ...base.steps[0], lr: -1 }] })[0]).toMatch(/^\$\.steps\[0\]\.lr/);
   });
 });

@@ -28,15 +28,33 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
   const evalSplit = plan.dataset?.evaluation;
   const evalData = evalSplit
     ? await loadSplit(evalSplit, { model, field: '$.dataset.evaluation', name: 'evaluation' })
-    : await loadSplit({ ...split, limit: Math.min(split.limit ?? Infinity, 2000) }, { model, field: '$.dataset.train', name: 'train (first 2000)' });
+    : await loadSplit(
+        { ...split, limit: Math.min(split.limit ?? Infinity, 2000) },
+        { model, field: '$.dataset.train', name: 'train (first 2000)' },
+      );
   const o = step.optimizer;
-  const optimizer = o.kind === 'sgd' ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay } : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
+  const optimizer =
+    o.kind === 'sgd'
+      ? { type: 'sgd' as const, lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay }
+      : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
   const stepsPerEpoch = Math.floor(train.length / step.batchSize);
   const perEpoch = step.maxBatchesPerEpoch ? Math.min(step.maxBatchesPerEpoch, stepsPerEpoch) : stepsPerEpoch;
   const totalSteps = Math.max(1, Math.round(perEpoch * step.epochs));
-  const evaluator = new Evaluator(model, { train, eval: evalData, optimizer, schedule: scheduleOf(step.schedule), batchSize: step.batchSize, epochs: Math.ceil(step.epochs), seed: plan.seed });
+  const evaluator = new Evaluator(model, {
+    train,
+    eval: evalData,
+    optimizer,
+    schedule: scheduleOf(step.schedule),
+    batchSize: step.batchSize,
+    epochs: Math.ceil(step.epochs),
+    seed: plan.seed,
+  });
   const reduceRange = wantsReduceRange();
-  const options = { reduceRange, ...('quantStartStep' in step ? { quantStartStep: step.quantStartStep } : {}), ...('init' in step ? { init: step.init } : {}) };
+  const options = {
+    reduceRange,
+    ...('quantStartStep' in step ? { quantStartStep: step.quantStartStep } : {}),
+    ...('init' in step ? { init: step.init } : {}),
+  };
   const q = new TRAINED_QUANTIZER_CLASSES[step.quantizer](model, step.configList, evaluator, options);
   ctx.progress({ fraction: 0, message: `training with ${step.quantizer} (${totalSteps} steps)` });
   const done = { steps: 0 };
@@ -54,8 +72,12 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
   const r = await q.compress(run);
   ctx.progress({ fraction: 0.92, message: 'exporting QDQ; simulated vs deployed accuracy; what ORT fuses' });
   const check = await checkDeployed(r, evalData);
-  for (const d of r.diagnostics) if (d.level !== 'info') ctx.log(`${d.code}${d.node ? ` (${d.node})` : ''}: ${d.message}`, d.level === 'error' ? 'error' : 'warn');
-  ctx.log(`${step.quantizer}: simulated ${(check.simulated * 100).toFixed(2)} %, deployed ${(check.deployed * 100).toFixed(2)} % on ${evalData.name}`);
+  for (const d of r.diagnostics)
+    if (d.level !== 'info')
+      ctx.log(`${d.code}${d.node ? ` (${d.node})` : ''}: ${d.message}`, d.level === 'error' ? 'error' : 'warn');
+  ctx.log(
+    `${step.quantizer}: simulated ${(check.simulated * 100).toFixed(2)} %, deployed ${(check.deployed * 100).toFixed(2)} % on ${evalData.name}`,
+  );
   const speed = await speedCheck(ctx, plan, model, r.exported, check.fusion, train.sampleShape);
   const out = join(ctx.checkpointDir, 'quantized.onnx');
   saveModelFile(r.exported, out);
@@ -64,6 +86,16 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
   return {
     outputModel: out,
     artifacts: [{ name: 'calibration.json', path: calFile, kind: 'calibration' }],
-    summary: { quantizer: step.quantizer, steps: done.steps, targets: r.targets.length, reduceRange, simulated: check.simulated, deployed: check.deployed, integerKernels: check.fusion.counts, latency: speed.batches, ...(speed.slowerAt.length ? { slower: speed.reasons } : {}) },
+    summary: {
+      quantizer: step.quantizer,
+      steps: done.steps,
+      targets: r.targets.length,
+      reduceRange,
+      simulated: check.simulated,
+      deployed: check.deployed,
+      integerKernels: check.fusion.counts,
+      latency: speed.batches,
+      ...(speed.slowerAt.length ? { slower: speed.reasons } : {}),
+    },
   };
 }

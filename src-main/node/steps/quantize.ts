@@ -15,43 +15,74 @@ import { speedCheck } from './quantize-speed.ts';
 import { loadSplit } from '../train/data.ts';
 import { MissingSplitError } from './finetune.ts';
 
-
 export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<StepResult> {
-  if (isTrainedQuantizer(ctx.step.quantizer)) return trainedQuantizeStep(ctx as StepContext<Extract<QuantizeStep, { quantizer: TrainedQuantizerName }>>);
+  if (isTrainedQuantizer(ctx.step.quantizer))
+    return trainedQuantizeStep(ctx as StepContext<Extract<QuantizeStep, { quantizer: TrainedQuantizerName }>>);
   const { step: raw, plan } = ctx;
   const step = raw as Exclude<QuantizeStep, { quantizer: TrainedQuantizerName }>;
   const calSplit = plan.dataset?.calibration ?? plan.dataset?.train;
   if (!calSplit) throw new MissingSplitError('quantize', 'calibration');
   const { model } = openModel(ctx.inputModel);
   const batchSize = 32;
-  const cal = await loadSplit({ ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) }, { model, field: plan.dataset?.calibration ? '$.dataset.calibration' : '$.dataset.train' });
+  const cal = await loadSplit(
+    { ...calSplit, limit: Math.min(calSplit.limit ?? Infinity, step.calibrationBatches * batchSize) },
+    { model, field: plan.dataset?.calibration ? '$.dataset.calibration' : '$.dataset.train' },
+  );
   const evaluator = imageEvaluator(model, { calibration: cal, batchSize });
   ctx.progress({ fraction: 0.1, message: `calibrating (${step.observer} observer, ${cal.length} samples)` });
-  const q = new QUANTIZER_CLASSES[step.quantizer](model, step.configList, evaluator, { observer: step.observer, fuse: 'auto' });
+  const q = new QUANTIZER_CLASSES[step.quantizer](model, step.configList, evaluator, {
+    observer: step.observer,
+    fuse: 'auto',
+  });
   const { calibration } = await q.compress();
   ctx.token.throwIfCancelled();
   ctx.progress({ fraction: 0.7, message: 'exporting QDQ and checking what ORT fuses' });
   const exported = await q.exportQDQ();
-  for (const d of [...q.diagnostics, ...exported.diagnostics]) if (d.level !== 'info') ctx.log(`${d.code}${d.node ? ` (${d.node})` : ''}: ${d.message}`, d.level === 'error' ? 'error' : 'warn');
+  for (const d of [...q.diagnostics, ...exported.diagnostics])
+    if (d.level !== 'info')
+      ctx.log(`${d.code}${d.node ? ` (${d.node})` : ''}: ${d.message}`, d.level === 'error' ? 'error' : 'warn');
   let mixed: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean } | undefined;
   if (step.latencyAware) {
     ctx.progress({ fraction: 0.8, message: 'latency-aware precision: timing each quantized layer against float' });
-    const m = await latencyAwarePrecision(q.fused, q.activeTargets(), q.parameters, model, { batch: 1, sampleShape: cal.sampleShape });
+    const m = await latencyAwarePrecision(q.fused, q.activeTargets(), q.parameters, model, {
+      batch: 1,
+      sampleShape: cal.sampleShape,
+    });
     mixed = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat };
     exported.model = m.model;
-    if (m.wholeModelFloat) ctx.log('latency-aware precision: int8 measured slower than fp32 here even with layers moved back, so the model stays fp32', 'warn');
-    for (const l of m.floatLayers) ctx.log(`latency-aware precision: "${l.node}" stays fp32 (${l.gain.toFixed(2)}× faster that way, measured side by side)`);
+    if (m.wholeModelFloat)
+      ctx.log(
+        'latency-aware precision: int8 measured slower than fp32 here even with layers moved back, so the model stays fp32',
+        'warn',
+      );
+    for (const l of m.floatLayers)
+      ctx.log(
+        `latency-aware precision: "${l.node}" stays fp32 (${l.gain.toFixed(2)}× faster that way, measured side by side)`,
+      );
   }
   const out = join(ctx.checkpointDir, 'quantized.onnx');
   saveModelFile(exported.model, out);
   const calFile = join(ctx.checkpointDir, 'calibration.json');
   writeFileSync(calFile, JSON.stringify(calibration, null, 1));
   const counts = exported.fusion?.counts ?? {};
-  ctx.log(`ORT integer kernels: ${Object.entries(counts).map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}`);
+  ctx.log(
+    `ORT integer kernels: ${
+      Object.entries(counts)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(' ') || 'none'
+    }`,
+  );
   const speed = await speedCheck(ctx, plan, model, exported.model, exported.fusion, cal.sampleShape);
   return {
     outputModel: out,
     artifacts: [{ name: 'calibration.json', path: calFile, kind: 'calibration' }],
-    summary: { targets: q.activeTargets().length, reduceRange: q.reduceRange, integerKernels: counts, latency: speed.batches, ...(speed.slowerAt.length ? { slower: speed.reasons } : {}), ...(mixed ? { mixedPrecision: mixed } : {}) },
+    summary: {
+      targets: q.activeTargets().length,
+      reduceRange: q.reduceRange,
+      integerKernels: counts,
+      latency: speed.batches,
+      ...(speed.slowerAt.length ? { slower: speed.reasons } : {}),
+      ...(mixed ? { mixedPrecision: mixed } : {}),
+    },
   };
 }

@@ -13,19 +13,33 @@ import type { StepContext } from '../jobs/registry.ts';
 import { NoEvaluationSplitError, sensitivityStep } from './sensitivity.ts';
 
 const res = (p: string) => resolve('resources', p);
-const evaluation = { kind: 'idx', paths: [res('mnist/t10k-images-idx3-ubyte.gz'), res('mnist/t10k-labels-idx1-ubyte.gz')] };
+const evaluation = {
+  kind: 'idx',
+  paths: [res('mnist/t10k-images-idx3-ubyte.gz'), res('mnist/t10k-labels-idx1-ubyte.gz')],
+};
 
 function context(plan: ReturnType<typeof parsePlan>, messages: string[] = []): StepContext<SensitivityStep> {
   return {
-    runId: 'test', index: 0, step: plan.steps[0] as SensitivityStep, plan, inputModel: plan.model,
-    checkpointDir: mkdtempSync(join(tmpdir(), 'step-sens-')), token: new CancellationSource().token,
-    progress: (p) => void messages.push(p.message ?? ''), metric: () => {}, log: () => {},
+    runId: 'test',
+    index: 0,
+    step: plan.steps[0] as SensitivityStep,
+    plan,
+    inputModel: plan.model,
+    checkpointDir: mkdtempSync(join(tmpdir(), 'step-sens-')),
+    token: new CancellationSource().token,
+    progress: (p) => void messages.push(p.message ?? ''),
+    metric: () => {},
+    log: () => {},
   };
 }
 
 describe('sensitivity step', () => {
   it('scans over the evaluation split with one worker and stores sensitivity.json; the model is unchanged', async () => {
-    const plan = parsePlan({ model: res('mnist-cnn.onnx'), dataset: { evaluation }, steps: [{ kind: 'sensitivity', ratios: [0.5], evalCount: 100, latencyRuns: 3, workers: 1 }] });
+    const plan = parsePlan({
+      model: res('mnist-cnn.onnx'),
+      dataset: { evaluation },
+      steps: [{ kind: 'sensitivity', ratios: [0.5], evalCount: 100, latencyRuns: 3, workers: 1 }],
+    });
     const messages: string[] = [];
     const r = await sensitivityStep(context(plan, messages));
     expect(r.outputModel).toBeUndefined();
@@ -37,7 +51,9 @@ describe('sensitivity step', () => {
   }, 120_000);
 
   it('refuses ratios outside (0, 1), a pruner needing training and a plan without an evaluation split', async () => {
-    expect(() => parsePlan({ model: 'm.onnx', steps: [{ kind: 'sensitivity', ratios: [0.5, 1] }] })).toThrow(/\$\.steps\[0\]\.ratios\[1\].*< 1/);
+    expect(() => parsePlan({ model: 'm.onnx', steps: [{ kind: 'sensitivity', ratios: [0.5, 1] }] })).toThrow(
+      /\$\.steps\[0\]\.ratios\[1\].*< 1/,
+    );
     expect(() => parsePlan({ model: 'm.onnx', steps: [{ kind: 'sensitivity', evalCount: 0 }] })).toThrow(PlanError);
     expect(() => parsePlan({ model: 'm.onnx', steps: [{ kind: 'sensitivity', pruner: 'slim' }] })).toThrow(/pruner/);
     const plan = parsePlan({ model: res('mnist-cnn.onnx'), steps: [{ kind: 'sensitivity' }] });

@@ -13,7 +13,11 @@ import { sensitivityScan } from '../sensitivity/scan.ts';
 
 export class NoEvaluationSplitError extends StudioError {
   constructor() {
-    super('a sensitivity step measures accuracy on dataset.evaluation, which the plan does not set', 'NO_EVALUATION_SPLIT', { path: '$.dataset.evaluation' });
+    super(
+      'a sensitivity step measures accuracy on dataset.evaluation, which the plan does not set',
+      'NO_EVALUATION_SPLIT',
+      { path: '$.dataset.evaluation' },
+    );
   }
 }
 
@@ -25,12 +29,26 @@ export async function sensitivityStep(ctx: StepContext<SensitivityStep>): Promis
   const off = ctx.token.onCancel((reason) => controller.abort(reason));
   try {
     const scan = await sensitivityScan(
-      { model: ctx.inputModel, data: evaluation, ratios: step.ratios, pruner: step.pruner, ep: plan.executionProvider, evalCount: step.evalCount, batchSize: step.batchSize, seed: plan.seed, shapes: plan.inputShapes, latencyRuns: step.latencyRuns },
+      {
+        model: ctx.inputModel,
+        data: evaluation,
+        ratios: step.ratios,
+        pruner: step.pruner,
+        ep: plan.executionProvider,
+        evalCount: step.evalCount,
+        batchSize: step.batchSize,
+        seed: plan.seed,
+        shapes: plan.inputShapes,
+        latencyRuns: step.latencyRuns,
+      },
       {
         dispatcher: localPool(step.workers),
         signal: controller.signal,
         onProgress: (p) => {
-          ctx.progress({ fraction: 0.05 + 0.95 * (p.done / Math.max(1, p.total)), message: `${p.done}/${p.total}${p.etaMs === null ? '' : ` (ETA ${Math.round(p.etaMs / 1000)} s)`} ${p.message}` });
+          ctx.progress({
+            fraction: 0.05 + 0.95 * (p.done / Math.max(1, p.total)),
+            message: `${p.done}/${p.total}${p.etaMs === null ? '' : ` (ETA ${Math.round(p.etaMs / 1000)} s)`} ${p.message}`,
+          });
           if (p.done > 0) ctx.log(p.message);
         },
       },
@@ -43,7 +61,15 @@ export async function sensitivityStep(ctx: StepContext<SensitivityStep>): Promis
     const atMid = scan.points.filter((p) => p.ratio === mid).sort((a, b) => a.accuracy - b.accuracy);
     return {
       artifacts: [{ name: 'sensitivity.json', path: file, kind: 'sensitivity' }],
-      summary: { groups: scan.groups.length, points: scan.points.length, workers: scan.workers, wallSeconds: Math.round(scan.wallMs / 100) / 10, mostSensitiveAt: mid, mostSensitive: atMid[0]?.group ?? null, leastSensitive: atMid.at(-1)?.group ?? null },
+      summary: {
+        groups: scan.groups.length,
+        points: scan.points.length,
+        workers: scan.workers,
+        wallSeconds: Math.round(scan.wallMs / 100) / 10,
+        mostSensitiveAt: mid,
+        mostSensitive: atMid[0]?.group ?? null,
+        leastSensitive: atMid.at(-1)?.group ?? null,
+      },
     };
   } finally {
     off();

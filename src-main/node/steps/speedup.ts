@@ -15,7 +15,11 @@ import { planApplyMethods, planMasks } from '../../core/compress/pruning/index.t
 
 export class NoMasksError extends StudioError {
   constructor(model: string) {
-    super(`the speedup step needs a pruned model: ${model} carries no pruning plan (put a prune step before it)`, 'NO_MASKS', { model });
+    super(
+      `the speedup step needs a pruned model: ${model} carries no pruning plan (put a prune step before it)`,
+      'NO_MASKS',
+      { model },
+    );
   }
 }
 
@@ -33,7 +37,9 @@ export async function speedupStep(ctx: StepContext<SpeedupStep>): Promise<StepRe
   ctx.token.throwIfCancelled();
   detachPlan(compact);
   for (const w of report.warnings) ctx.log(w, 'warn');
-  ctx.log(`compact = masked within max relative error ${report.verification.maxRelErr.toExponential(2)}; MACs ×${report.macRatio.toFixed(3)}`);
+  ctx.log(
+    `compact = masked within max relative error ${report.verification.maxRelErr.toExponential(2)}; MACs ×${report.macRatio.toFixed(3)}`,
+  );
   const out = join(ctx.checkpointDir, 'compact.onnx');
   saveModelFile(compact, out);
   const reportFile = join(ctx.checkpointDir, 'speedup-report.json');
@@ -42,6 +48,12 @@ export async function speedupStep(ctx: StepContext<SpeedupStep>): Promise<StepRe
   return {
     outputModel: out,
     artifacts: [{ name: 'speedup-report.json', path: reportFile, kind: 'speedup-report' }],
-    summary: { ...(report.warnings[0]?.startsWith('nothing was removed') ? { warning: report.warnings[0] } : {}), macRatio: report.macRatio, maxRelErr: report.verification.maxRelErr, paramsBefore: report.before.params, paramsAfter: report.after.params },
+    summary: {
+      ...(report.warnings[0]?.startsWith('nothing was removed') ? { warning: report.warnings[0] } : {}),
+      macRatio: report.macRatio,
+      maxRelErr: report.verification.maxRelErr,
+      paramsBefore: report.before.params,
+      paramsAfter: report.after.params,
+    },
   };
 }

@@ -21,10 +21,24 @@ describe('prune step with a training-aware pruner', () => {
   it('AGP(Taylor) on the plan’s train split: loss and trajectory reported, masks on trained weights, speedup exact', async () => {
     const plan = parsePlan({
       model: res('mnist-cnn.onnx'),
-      dataset: { train: { kind: 'idx', paths: [res('mnist/train-images-idx3-ubyte.gz'), res('mnist/train-labels-idx1-ubyte.gz')], limit: 320 } },
+      dataset: {
+        train: {
+          kind: 'idx',
+          paths: [res('mnist/train-images-idx3-ubyte.gz'), res('mnist/train-labels-idx1-ubyte.gz')],
+          limit: 320,
+        },
+      },
       seed: 0,
       steps: [
-        { kind: 'prune', pruner: 'agp', inner: 'taylor', intervalSteps: 3, totalTimes: 2, batchSize: 32, configList: [{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }] },
+        {
+          kind: 'prune',
+          pruner: 'agp',
+          inner: 'taylor',
+          intervalSteps: 3,
+          totalTimes: 2,
+          batchSize: 32,
+          configList: [{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }],
+        },
         { kind: 'speedup' },
       ],
     });
@@ -44,8 +58,15 @@ describe('prune step with a training-aware pruner', () => {
     const pruned = await pruneStep(context(plan.steps[0] as PruneStep, 0, plan.model));
     expect(losses.length).toBe(6);
     expect(pruned.summary).toMatchObject({ pruner: 'agp', trainingSteps: 6 });
-    const trajectory = pruned.summary!.trajectory as { step: number; ratio: number; sparsity: Record<string, number> }[];
-    expect(trajectory.map((p) => [p.step, p.ratio])).toEqual([[3, 0.875], [6, 1]]);
+    const trajectory = pruned.summary!.trajectory as {
+      step: number;
+      ratio: number;
+      sparsity: Record<string, number>;
+    }[];
+    expect(trajectory.map((p) => [p.step, p.ratio])).toEqual([
+      [3, 0.875],
+      [6, 1],
+    ]);
     expect(trajectory[1]!.sparsity['/conv2/Conv.weight']).toBe(0.5);
     const simulated = loadModelFile(pruned.outputModel!);
     const original = loadModelFile(plan.model);

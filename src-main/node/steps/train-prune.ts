@@ -14,7 +14,12 @@ import { MissingSplitError } from './finetune.ts';
 /** The options a training-aware prune step may carry (its registry entry's schema admits the ones it reads). */
 type TrainingPruneStep = PruneStep & TrainingPruneOptions & { lr?: number; batchSize?: number };
 
-export async function trainingPruneStep(ctx: StepContext<PruneStep>, model: Model, configList: unknown, shapes: Map<string, number[]> | undefined): Promise<TrainingPruneResult> {
+export async function trainingPruneStep(
+  ctx: StepContext<PruneStep>,
+  model: Model,
+  configList: unknown,
+  shapes: Map<string, number[]> | undefined,
+): Promise<TrainingPruneResult> {
   const step = ctx.step as TrainingPruneStep;
   const split = ctx.plan.dataset?.train;
   if (!split) throw new MissingSplitError(`${step.pruner} prune`, 'train');

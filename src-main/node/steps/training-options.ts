@@ -16,13 +16,22 @@ export interface StepTraining {
 }
 
 /** The trainer's optimizer and schedule, and the optimizer steps the step's epochs make over `samples`. */
-export function trainingOptions(step: StepTraining, samples: number): { optimizer: OptimizerSpec; schedule: ScheduleSpec; totalSteps: number } {
+export function trainingOptions(
+  step: StepTraining,
+  samples: number,
+): { optimizer: OptimizerSpec; schedule: ScheduleSpec; totalSteps: number } {
   const o = step.optimizer;
   const optimizer: OptimizerSpec =
-    o.kind === 'sgd' ? { type: 'sgd', lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay } : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
+    o.kind === 'sgd'
+      ? { type: 'sgd', lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay }
+      : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
   const s = step.schedule;
   const schedule: ScheduleSpec =
-    s.kind === 'cosine' ? { type: 'cosine', minLr: s.minLr } : s.kind === 'step' ? { type: 'step', stepSize: s.stepSize!, gamma: s.gamma } : { type: 'constant' };
+    s.kind === 'cosine'
+      ? { type: 'cosine', minLr: s.minLr }
+      : s.kind === 'step'
+        ? { type: 'step', stepSize: s.stepSize!, gamma: s.gamma }
+        : { type: 'constant' };
   const perEpochAll = Math.floor(samples / step.batchSize);
   const perEpoch = step.maxBatchesPerEpoch ? Math.min(step.maxBatchesPerEpoch, perEpochAll) : perEpochAll;
   return { optimizer, schedule, totalSteps: Math.max(1, Math.round(perEpoch * step.epochs)) };

@@ -107,8 +107,13 @@ export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 /** The database was written by a newer app than this one. */
 export class SchemaVersionError extends Error {
   readonly code = 'STORE_SCHEMA_TOO_NEW';
-  constructor(readonly found: number, readonly supported: number) {
-    super(`the experiment store has schema version ${found}, newer than this app supports (${supported}); update the app`);
+  constructor(
+    readonly found: number,
+    readonly supported: number,
+  ) {
+    super(
+      `the experiment store has schema version ${found}, newer than this app supports (${supported}); update the app`,
+    );
     this.name = 'SchemaVersionError';
   }
 }
@@ -128,7 +133,9 @@ export function schemaVersion(db: Database): number {
  * @example migrate(db) // → { from: 0, to: 2 }
  */
 export function migrate(db: Database, target = LATEST_VERSION): { from: number; to: number } {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
   const from = schemaVersion(db);
   if (from > LATEST_VERSION) throw new SchemaVersionError(from, LATEST_VERSION);
   const record = db.prepare('INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)');

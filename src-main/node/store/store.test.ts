@@ -6,12 +6,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { computeFactors, emptySnapshot, parsePlan, type MetricSnapshot, type RunReport } from '../../../src-shared/experiment.ts';
-import { LATEST_VERSION, migrate, openStore, schemaVersion, SchemaVersionError, sha256Of, Store, StoreError, studioHome, writeFileAtomic } from './index.ts';
+import {
+  computeFactors,
+  emptySnapshot,
+  parsePlan,
+  type MetricSnapshot,
+  type RunReport,
+} from '../../../src-shared/experiment.ts';
+import {
+  LATEST_VERSION,
+  migrate,
+  openStore,
+  schemaVersion,
+  SchemaVersionError,
+  sha256Of,
+  Store,
+  StoreError,
+  studioHome,
+  writeFileAtomic,
+} from './index.ts';
 
 let home: string;
 let store: Store;
-const plan = (name = 'p', steps: object[] = [{ kind: 'speedup' }, { kind: 'speedup', roundTo: 8 }]) => parsePlan({ name, model: '/m/net.onnx', steps });
+const plan = (name = 'p', steps: object[] = [{ kind: 'speedup' }, { kind: 'speedup', roundTo: 8 }]) =>
+  parsePlan({ name, model: '/m/net.onnx', steps });
 
 beforeEach(() => {
   home = mkdtempSync(join(tmpdir(), 'studio-store-'));
@@ -25,7 +43,18 @@ afterEach(() => {
 function report(runId: string, after: Partial<MetricSnapshot>): RunReport {
   const before = { ...emptySnapshot(), accuracy: 0.9, params: 1000, sizeBytes: 4000 };
   const a = { ...emptySnapshot(), ...after };
-  return { runId, planName: null, status: 'succeeded', before, after: a, factors: computeFactors(before, a), steps: [], startedAt: null, finishedAt: null, modelSha256: null };
+  return {
+    runId,
+    planName: null,
+    status: 'succeeded',
+    before,
+    after: a,
+    factors: computeFactors(before, a),
+    steps: [],
+    startedAt: null,
+    finishedAt: null,
+    modelSha256: null,
+  };
 }
 
 describe('schema migrations', () => {
@@ -54,7 +83,13 @@ describe('schema migrations', () => {
       try {
         expect(schemaVersion(s.db)).toBe(2);
         const run = s.getRun('r1')!;
-        expect(run).toMatchObject({ name: 'old run', status: 'succeeded', notes: '', tags: [], experimentName: 'legacy' });
+        expect(run).toMatchObject({
+          name: 'old run',
+          status: 'succeeded',
+          notes: '',
+          tags: [],
+          experimentName: 'legacy',
+        });
         s.setTags('r1', ['baseline', 'resnet']);
         s.setNotes('r1', 'from v1');
         expect(s.getRun('r1')).toMatchObject({ notes: 'from v1', tags: ['baseline', 'resnet'] });
@@ -81,7 +116,14 @@ describe('schema migrations', () => {
 describe('runs, steps and artifacts', () => {
   it('creates a queued run with its plan file, steps and tags', () => {
     const run = store.createRun({ plan: plan('exp A'), tags: ['t1', 't1', ' t2 '], notes: 'first' });
-    expect(run).toMatchObject({ status: 'queued', experimentName: 'exp A', stepCount: 2, tags: ['t1', 't2'], notes: 'first', attempts: 0 });
+    expect(run).toMatchObject({
+      status: 'queued',
+      experimentName: 'exp A',
+      stepCount: 2,
+      tags: ['t1', 't2'],
+      notes: 'first',
+      attempts: 0,
+    });
     expect(store.getSteps(run.id).map((s) => [s.index, s.kind, s.status])).toEqual([
       [0, 'speedup', 'pending'],
       [1, 'speedup', 'pending'],
@@ -106,14 +148,20 @@ describe('runs, steps and artifacts', () => {
     expect(store.latestModel(run.id)!.model).toMatchObject({ stepIndex: 0, sha256: staged.sha256, size: 13 });
     expect(store.latestModel(run.id, 0)).toBeNull();
     expect(store.firstUnfinishedStep(run.id)).toBe(1);
-    expect(store.getSteps(run.id)[0]).toMatchObject({ status: 'done', durationMs: 12, result: { summary: { sparsity: 0.5 } } });
+    expect(store.getSteps(run.id)[0]).toMatchObject({
+      status: 'done',
+      durationMs: 12,
+      result: { summary: { sparsity: 0.5 } },
+    });
     // A re-run of the step replaces its artifacts.
     writeFileSync(src, 'model-bytes-0b');
     const again = await store.stageArtifact(run.id, 0, src, { kind: 'model', name: 'model.onnx' });
     store.completeStep(run.id, 0, { durationMs: 5, result: {}, artifacts: [again] });
     expect(store.listArtifacts(run.id).filter((a) => a.kind === 'model')).toHaveLength(1);
     expect(readFileSync(store.latestModel(run.id)!.model.path, 'utf8')).toBe('model-bytes-0b');
-    await expect(store.stageArtifact(run.id, 0, src, { kind: 'model', name: '../evil' })).rejects.toThrow(/plain file name/);
+    await expect(store.stageArtifact(run.id, 0, src, { kind: 'model', name: '../evil' })).rejects.toThrow(
+      /plain file name/,
+    );
   });
 
   it('finishes a run with a report and prepares a resume', () => {
@@ -143,7 +191,11 @@ describe('runs, steps and artifacts', () => {
     store.appendMetrics(run.id, [{ stepIndex: 0, name: 'loss', x: 0, value: 1, t: Date.now() }]);
     const src = join(home, 'm');
     writeFileSync(src, 'x');
-    store.completeStep(run.id, 0, { durationMs: 1, result: {}, artifacts: [await store.stageArtifact(run.id, 0, src, { kind: 'model', name: 'm.onnx' })] });
+    store.completeStep(run.id, 0, {
+      durationMs: 1,
+      result: {},
+      artifacts: [await store.stageArtifact(run.id, 0, src, { kind: 'model', name: 'm.onnx' })],
+    });
     store.finishRun(run.id, 'cancelled');
     store.deleteRun(run.id);
     expect(store.getRun(run.id)).toBeNull();
@@ -164,7 +216,10 @@ describe('comparison queries', () => {
     store.finishRun(a.id, 'succeeded', { report: report(a.id, { accuracy: 0.7, params: 100 }) });
     store.finishRun(b.id, 'succeeded', { report: report(b.id, { accuracy: 0.8, params: 400 }) });
     store.finishRun(c.id, 'failed');
-    expect(store.listRuns({ status: 'succeeded', sort: 'after.accuracy', order: 'desc' }).map((r) => r.id)).toEqual([b.id, a.id]);
+    expect(store.listRuns({ status: 'succeeded', sort: 'after.accuracy', order: 'desc' }).map((r) => r.id)).toEqual([
+      b.id,
+      a.id,
+    ]);
     expect(store.listRuns({ sort: 'factors.params', order: 'desc' }).map((r) => r.id)).toEqual([a.id, b.id, c.id]);
     expect(store.listRuns({ tag: 'best' }).map((r) => r.id)).toEqual([b.id]);
     expect(store.listRuns({ text: 'FPGM' }).map((r) => r.id)).toEqual([b.id]);
@@ -174,7 +229,11 @@ describe('comparison queries', () => {
     expect(store.listRuns()[0]!.id).toBe(c.id);
     expect(store.listRuns({ sort: 'created', order: 'asc', limit: 1 }).map((r) => r.id)).toEqual([a.id]);
     const [top] = store.listRuns({ sort: 'after.accuracy', order: 'desc', limit: 1 });
-    expect(top).toMatchObject({ plan: { name: 'resnet' }, after: { accuracy: 0.8 }, report: { factors: { params: 2.5 } } });
+    expect(top).toMatchObject({
+      plan: { name: 'resnet' },
+      after: { accuracy: 0.8 },
+      report: { factors: { params: 2.5 } },
+    });
     expect(() => store.listRuns({ sort: 'drop table' as never })).toThrow(RangeError);
   });
 
@@ -189,7 +248,12 @@ describe('comparison queries', () => {
     ]);
     store.appendMetrics(b.id, [{ stepIndex: 1, name: 'loss', x: 0, value: 2, t }]);
     const series = store.metricSeries([a.id, b.id], ['loss']);
-    expect(series.get(a.id)!.get('loss')!.map((p) => p.value)).toEqual([0.9, 0.5]);
+    expect(
+      series
+        .get(a.id)!
+        .get('loss')!
+        .map((p) => p.value),
+    ).toEqual([0.9, 0.5]);
     expect(series.get(a.id)!.has('top1')).toBe(false);
     expect(series.get(b.id)!.get('loss')).toHaveLength(1);
     expect(store.metricSeries([a.id]).get(a.id)!.size).toBe(2);
@@ -209,7 +273,11 @@ describe('recovery and concurrency', () => {
     store.markRunStarted(live.id, 4242);
     const marked = store.recoverInterrupted({ isAlive: (pid) => pid === 4242, active: [mine.id] });
     expect(marked).toEqual([dead.id]);
-    expect(store.getRun(dead.id)).toMatchObject({ status: 'interrupted', workerPid: null, error: { code: 'RUN_INTERRUPTED' } });
+    expect(store.getRun(dead.id)).toMatchObject({
+      status: 'interrupted',
+      workerPid: null,
+      error: { code: 'RUN_INTERRUPTED' },
+    });
     expect(store.getSteps(dead.id).map((s) => s.status)).toEqual(['done', 'interrupted']);
     expect(store.getRun(live.id)!.status).toBe('running');
     expect(store.getRun(mine.id)!.status).toBe('queued');
@@ -225,7 +293,9 @@ describe('recovery and concurrency', () => {
       const s = openStore(${JSON.stringify(home)});
       for (let i = 0; i < 200; i++) s.appendMetrics(${JSON.stringify(run.id)}, [{ stepIndex: 1, name: 'child', x: i, value: i, t: Date.now() }, { stepIndex: 1, name: 'child', x: i + 0.5, value: i, t: Date.now() }]);
       s.close();`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((res) => child.on('exit', res));

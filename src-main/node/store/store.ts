@@ -150,7 +150,10 @@ const SORT_SQL: Record<RunSortKey, string> = {
   finished: 'r.finished_at',
   name: 'r.name COLLATE NOCASE',
   status: 'r.status',
-  ...(Object.fromEntries(SORTABLE_METRICS.map((m) => [m, `json_extract(rep.report_json, '$.${m}')`])) as Record<SortableMetric, string>),
+  ...(Object.fromEntries(SORTABLE_METRICS.map((m) => [m, `json_extract(rep.report_json, '$.${m}')`])) as Record<
+    SortableMetric,
+    string
+  >),
 };
 
 /** Every key `listRuns` can sort by. */
@@ -222,7 +225,10 @@ export class Store {
   integrityCheck(): string[] {
     const rows = this.db.pragma('integrity_check') as { integrity_check: string }[];
     const fk = this.db.pragma('foreign_key_check') as { table: string; rowid: number; parent: string }[];
-    return [...rows.map((r) => r.integrity_check), ...fk.map((f) => `foreign key: ${f.table} row ${f.rowid} → ${f.parent}`)];
+    return [
+      ...rows.map((r) => r.integrity_check),
+      ...fk.map((f) => `foreign key: ${f.table} row ${f.rowid} → ${f.parent}`),
+    ];
   }
 
   /** Folder of a run's artifacts. */
@@ -241,16 +247,21 @@ export class Store {
   /** The experiment of that name, created if missing. */
   ensureExperiment(name: string): ExperimentRecord {
     const found = this.db.prepare('SELECT id, name, created_at FROM experiments WHERE name = ?').get(name) as
-      | { id: string; name: string; created_at: string }
-      | undefined;
+      { id: string; name: string; created_at: string } | undefined;
     if (found) return { id: found.id, name: found.name, createdAt: found.created_at };
     const rec = { id: newId(), name, createdAt: now() };
-    this.db.prepare('INSERT INTO experiments (id, name, created_at) VALUES (?, ?, ?)').run(rec.id, rec.name, rec.createdAt);
+    this.db
+      .prepare('INSERT INTO experiments (id, name, created_at) VALUES (?, ?, ?)')
+      .run(rec.id, rec.name, rec.createdAt);
     return rec;
   }
 
   listExperiments(): ExperimentRecord[] {
-    const rows = this.db.prepare('SELECT id, name, created_at FROM experiments ORDER BY created_at').all() as { id: string; name: string; created_at: string }[];
+    const rows = this.db.prepare('SELECT id, name, created_at FROM experiments ORDER BY created_at').all() as {
+      id: string;
+      name: string;
+      created_at: string;
+    }[];
     return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));
   }
 
@@ -261,7 +272,14 @@ export class Store {
    * Records a new queued run: its plan (row and `plan.json` artifact), one pending row per step, tags and notes.
    * The plan file is written first; if the transaction fails it is removed again.
    */
-  createRun(input: { plan: Plan; experiment?: string; name?: string; tags?: readonly string[]; notes?: string; hostPid?: number }): RunRecord {
+  createRun(input: {
+    plan: Plan;
+    experiment?: string;
+    name?: string;
+    tags?: readonly string[];
+    notes?: string;
+    hostPid?: number;
+  }): RunRecord {
     const id = newId();
     const planJson = JSON.stringify(input.plan, null, 2);
     const planSha = sha256Of(planJson);
@@ -277,10 +295,26 @@ export class Store {
             `INSERT INTO runs (id, experiment_id, name, status, plan_json, plan_sha256, step_count, created_at, notes, host_pid)
              VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
           )
-          .run(id, exp.id, input.name ?? input.plan.name ?? `run ${id}`, planJson, planSha, input.plan.steps.length, createdAt, input.notes ?? '', input.hostPid ?? process.pid);
+          .run(
+            id,
+            exp.id,
+            input.name ?? input.plan.name ?? `run ${id}`,
+            planJson,
+            planSha,
+            input.plan.steps.length,
+            createdAt,
+            input.notes ?? '',
+            input.hostPid ?? process.pid,
+          );
         const step = this.db.prepare("INSERT INTO steps (run_id, idx, kind, status) VALUES (?, ?, ?, 'pending')");
         input.plan.steps.forEach((s, i) => step.run(id, i, s.kind));
-        this.insertArtifact(id, null, { kind: 'plan', name: 'plan.json', relPath: `${id}/plan.json`, sha256: planSha, size: Buffer.byteLength(planJson) });
+        this.insertArtifact(id, null, {
+          kind: 'plan',
+          name: 'plan.json',
+          relPath: `${id}/plan.json`,
+          sha256: planSha,
+          size: Buffer.byteLength(planJson),
+        });
         this.writeTags(id, [...(input.tags ?? []), ...(input.plan.tags ?? [])]);
       });
     } catch (e) {
@@ -299,9 +333,12 @@ export class Store {
   resolveRunId(idOrPrefix: string): string {
     if (this.getRun(idOrPrefix)) return idOrPrefix;
     const like = `${idOrPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = this.db.prepare("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2").all(like) as { id: string }[];
+    const rows = this.db.prepare("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2").all(like) as {
+      id: string;
+    }[];
     if (rows.length === 0 || idOrPrefix.length === 0) throw new StoreError('RUN_NOT_FOUND', `no run "${idOrPrefix}"`);
-    if (rows.length > 1) throw new StoreError('RUN_AMBIGUOUS', `run id prefix "${idOrPrefix}" matches several runs; give more of it`);
+    if (rows.length > 1)
+      throw new StoreError('RUN_AMBIGUOUS', `run id prefix "${idOrPrefix}" matches several runs; give more of it`);
     return rows[0]!.id;
   }
 
@@ -323,22 +360,36 @@ export class Store {
    * Ends a run: its status, error and finish time, any step still running takes `stepStatus` (with the error),
    * and a report when given (file, artifact and row). One transaction.
    */
-  finishRun(runId: string, status: Exclude<RunStatus, 'queued' | 'running'>, opts: { error?: SerializedError; report?: RunReport; stepStatus?: StepStatus } = {}): void {
+  finishRun(
+    runId: string,
+    status: Exclude<RunStatus, 'queued' | 'running'>,
+    opts: { error?: SerializedError; report?: RunReport; stepStatus?: StepStatus } = {},
+  ): void {
     let staged: StagedArtifact | null = null;
     if (opts.report) {
       const text = JSON.stringify(runReportSchema.parse(opts.report), null, 2);
       writeFileAtomic(join(this.runDir(runId), 'report.json'), text);
-      staged = { kind: 'report', name: 'report.json', relPath: `${runId}/report.json`, sha256: sha256Of(text), size: Buffer.byteLength(text) };
+      staged = {
+        kind: 'report',
+        name: 'report.json',
+        relPath: `${runId}/report.json`,
+        sha256: sha256Of(text),
+        size: Buffer.byteLength(text),
+      };
     }
     const stepStatus = opts.stepStatus ?? (status === 'succeeded' ? 'done' : status === 'failed' ? 'failed' : status);
     this.tx(() => {
       const t = now();
-      this.db.prepare('UPDATE runs SET status = ?, finished_at = ?, error_json = ?, worker_pid = NULL WHERE id = ?').run(status, t, json(opts.error), runId);
+      this.db
+        .prepare('UPDATE runs SET status = ?, finished_at = ?, error_json = ?, worker_pid = NULL WHERE id = ?')
+        .run(status, t, json(opts.error), runId);
       this.db
         .prepare("UPDATE steps SET status = ?, finished_at = ?, error_json = ? WHERE run_id = ? AND status = 'running'")
         .run(stepStatus, t, json(opts.error), runId);
       if (opts.report && staged) {
-        this.db.prepare('INSERT OR REPLACE INTO reports (run_id, report_json, created_at) VALUES (?, ?, ?)').run(runId, JSON.stringify(opts.report), t);
+        this.db
+          .prepare('INSERT OR REPLACE INTO reports (run_id, report_json, created_at) VALUES (?, ?, ?)')
+          .run(runId, JSON.stringify(opts.report), t);
         this.db.prepare("DELETE FROM artifacts WHERE run_id = ? AND kind = 'report'").run(runId);
         this.insertArtifact(runId, null, staged);
       }
@@ -351,11 +402,21 @@ export class Store {
    */
   prepareResume(runId: string, hostPid = process.pid): number {
     const run = this.requireRun(runId);
-    if (ACTIVE.includes(run.status)) throw new StoreError('RUN_ACTIVE', `run ${runId} is ${run.status}; it cannot be resumed`);
-    if (run.status === 'succeeded') throw new StoreError('RUN_STATE', `run ${runId} already succeeded; nothing to resume`);
+    if (ACTIVE.includes(run.status))
+      throw new StoreError('RUN_ACTIVE', `run ${runId} is ${run.status}; it cannot be resumed`);
+    if (run.status === 'succeeded')
+      throw new StoreError('RUN_STATE', `run ${runId} already succeeded; nothing to resume`);
     return this.tx(() => {
-      this.db.prepare("UPDATE runs SET status = 'queued', finished_at = NULL, error_json = NULL, worker_pid = NULL, host_pid = ? WHERE id = ?").run(hostPid, runId);
-      this.db.prepare("UPDATE steps SET status = 'pending', started_at = NULL, finished_at = NULL, error_json = NULL WHERE run_id = ? AND status != 'done'").run(runId);
+      this.db
+        .prepare(
+          "UPDATE runs SET status = 'queued', finished_at = NULL, error_json = NULL, worker_pid = NULL, host_pid = ? WHERE id = ?",
+        )
+        .run(hostPid, runId);
+      this.db
+        .prepare(
+          "UPDATE steps SET status = 'pending', started_at = NULL, finished_at = NULL, error_json = NULL WHERE run_id = ? AND status != 'done'",
+        )
+        .run(runId);
       this.db.prepare("DELETE FROM snapshots WHERE run_id = ? AND phase = 'after'").run(runId);
       this.db.prepare('DELETE FROM reports WHERE run_id = ?').run(runId);
       return this.firstUnfinishedStep(runId);
@@ -364,7 +425,9 @@ export class Store {
 
   /** Index of the first step not done (step count when all are). */
   firstUnfinishedStep(runId: string): number {
-    const row = this.db.prepare("SELECT MIN(idx) AS i FROM steps WHERE run_id = ? AND status != 'done'").get(runId) as { i: number | null };
+    const row = this.db.prepare("SELECT MIN(idx) AS i FROM steps WHERE run_id = ? AND status != 'done'").get(runId) as {
+      i: number | null;
+    };
     return row.i ?? this.requireRun(runId).stepCount;
   }
 
@@ -373,12 +436,23 @@ export class Store {
    * running steps too. Runs owned by another live host, or listed in `active` (this host's own), are left alone.
    * Returns the ids marked.
    */
-  recoverInterrupted(opts: { isAlive?: (pid: number, sinceMs?: number) => boolean; selfPid?: number; active?: Iterable<string>; by?: string } = {}): string[] {
+  recoverInterrupted(
+    opts: {
+      isAlive?: (pid: number, sinceMs?: number) => boolean;
+      selfPid?: number;
+      active?: Iterable<string>;
+      by?: string;
+    } = {},
+  ): string[] {
     const isAlive = opts.isAlive ?? pidAlive;
     const now = new Date().toISOString();
     const active = new Set(opts.active ?? []);
     const self = opts.selfPid ?? process.pid;
-    const rows = this.db.prepare("SELECT id, status, host_pid, worker_pid, created_at, started_at FROM runs WHERE status IN ('running', 'queued')").all() as {
+    const rows = this.db
+      .prepare(
+        "SELECT id, status, host_pid, worker_pid, created_at, started_at FROM runs WHERE status IN ('running', 'queued')",
+      )
+      .all() as {
       id: string;
       status: RunStatus;
       host_pid: number | null;
@@ -393,7 +467,8 @@ export class Store {
         // A pid that is alive but started after the run did is a new process that reused the number.
         const since = Date.parse(r.started_at ?? r.created_at);
         if (r.host_pid !== null && r.host_pid !== self && isAlive(r.host_pid, since)) continue;
-        const worker = r.worker_pid !== null && isAlive(r.worker_pid, since) ? `worker ${r.worker_pid} orphaned` : 'worker gone';
+        const worker =
+          r.worker_pid !== null && isAlive(r.worker_pid, since) ? `worker ${r.worker_pid} orphaned` : 'worker gone';
         const error: SerializedError = {
           name: 'InterruptedError',
           code: 'RUN_INTERRUPTED',
@@ -428,10 +503,13 @@ export class Store {
   /** Deletes a run, its rows (one transaction) and then its files. Refuses an active run unless `force`. */
   deleteRun(runId: string, opts: { force?: boolean } = {}): void {
     const run = this.requireRun(runId);
-    if (ACTIVE.includes(run.status) && !opts.force) throw new StoreError('RUN_ACTIVE', `run ${runId} is ${run.status}; cancel it before deleting`);
+    if (ACTIVE.includes(run.status) && !opts.force)
+      throw new StoreError('RUN_ACTIVE', `run ${runId} is ${run.status}; cancel it before deleting`);
     this.tx(() => {
       this.db.prepare('DELETE FROM runs WHERE id = ?').run(runId);
-      const left = this.db.prepare('SELECT COUNT(*) AS n FROM runs WHERE experiment_id = ?').get(run.experimentId) as { n: number };
+      const left = this.db.prepare('SELECT COUNT(*) AS n FROM runs WHERE experiment_id = ?').get(run.experimentId) as {
+        n: number;
+      };
       if (left.n === 0) this.db.prepare('DELETE FROM experiments WHERE id = ?').run(run.experimentId);
     });
     // Rows first: a crash here leaves orphan files (harmless), never rows pointing at missing files.
@@ -469,7 +547,9 @@ export class Store {
 
   startStep(runId: string, index: number): void {
     this.db
-      .prepare("UPDATE steps SET status = 'running', started_at = ?, finished_at = NULL, error_json = NULL WHERE run_id = ? AND idx = ?")
+      .prepare(
+        "UPDATE steps SET status = 'running', started_at = ?, finished_at = NULL, error_json = NULL WHERE run_id = ? AND idx = ?",
+      )
       .run(now(), runId, index);
   }
 
@@ -477,7 +557,12 @@ export class Store {
    * Copies a file a step produced into the run's artifacts folder (temporary name, then rename), hashing it.
    * The copy is recorded only by `completeStep`, so a crash in between leaves the step unfinished.
    */
-  async stageArtifact(runId: string, stepIndex: number, src: string, meta: { kind: ArtifactKind; name: string }): Promise<StagedArtifact> {
+  async stageArtifact(
+    runId: string,
+    stepIndex: number,
+    src: string,
+    meta: { kind: ArtifactKind; name: string },
+  ): Promise<StagedArtifact> {
     assertPlainName(meta.name);
     const relPath = `${runId}/step-${stepIndex}/${meta.name}`;
     const { sha256, size } = await copyFileAtomic(src, join(this.home, 'artifacts', relPath));
@@ -485,29 +570,41 @@ export class Store {
   }
 
   /** Marks a step done with its result and artifacts (replacing those of an earlier attempt). One transaction. */
-  completeStep(runId: string, index: number, done: { durationMs: number; result: StoredStepResult; artifacts: readonly StagedArtifact[] }): void {
+  completeStep(
+    runId: string,
+    index: number,
+    done: { durationMs: number; result: StoredStepResult; artifacts: readonly StagedArtifact[] },
+  ): void {
     this.tx(() => {
       this.db.prepare('DELETE FROM artifacts WHERE run_id = ? AND step_idx = ?').run(runId, index);
       for (const a of done.artifacts) this.insertArtifact(runId, index, a);
       this.db
-        .prepare("UPDATE steps SET status = 'done', finished_at = ?, duration_ms = ?, result_json = ?, error_json = NULL WHERE run_id = ? AND idx = ?")
+        .prepare(
+          "UPDATE steps SET status = 'done', finished_at = ?, duration_ms = ?, result_json = ?, error_json = NULL WHERE run_id = ? AND idx = ?",
+        )
         .run(now(), done.durationMs, json(done.result), runId, index);
     });
   }
 
   recordSnapshot(runId: string, phase: 'before' | 'after', snapshot: MetricSnapshot): void {
-    this.db.prepare('INSERT OR REPLACE INTO snapshots (run_id, phase, snapshot_json) VALUES (?, ?, ?)').run(runId, phase, JSON.stringify(metricSnapshotSchema.parse(snapshot)));
+    this.db
+      .prepare('INSERT OR REPLACE INTO snapshots (run_id, phase, snapshot_json) VALUES (?, ?, ?)')
+      .run(runId, phase, JSON.stringify(metricSnapshotSchema.parse(snapshot)));
   }
 
   getSnapshot(runId: string, phase: 'before' | 'after'): MetricSnapshot | null {
-    const row = this.db.prepare('SELECT snapshot_json FROM snapshots WHERE run_id = ? AND phase = ?').get(runId, phase) as { snapshot_json: string } | undefined;
+    const row = this.db
+      .prepare('SELECT snapshot_json FROM snapshots WHERE run_id = ? AND phase = ?')
+      .get(runId, phase) as { snapshot_json: string } | undefined;
     return row ? (JSON.parse(row.snapshot_json) as MetricSnapshot) : null;
   }
 
   /** Appends metric points in one transaction. */
   appendMetrics(runId: string, points: readonly MetricPoint[]): void {
     if (points.length === 0) return;
-    const insert = this.db.prepare('INSERT INTO metrics (run_id, step_idx, name, x, value, t) VALUES (?, ?, ?, ?, ?, ?)');
+    const insert = this.db.prepare(
+      'INSERT INTO metrics (run_id, step_idx, name, x, value, t) VALUES (?, ?, ?, ?, ?, ?)',
+    );
     this.tx(() => {
       for (const p of points) insert.run(runId, p.stepIndex, p.name, p.x, p.value, Math.round(p.t));
     });
@@ -523,8 +620,17 @@ export class Store {
     if (runIds.length === 0) return out;
     const nameClause = names && names.length > 0 ? ` AND name IN (${names.map(() => '?').join(',')})` : '';
     const rows = this.db
-      .prepare(`SELECT run_id, step_idx, name, x, value, t FROM metrics WHERE run_id IN (${runIds.map(() => '?').join(',')})${nameClause} ORDER BY run_id, name, step_idx, x, id`)
-      .all(...runIds, ...(names ?? [])) as { run_id: string; step_idx: number; name: string; x: number; value: number; t: number }[];
+      .prepare(
+        `SELECT run_id, step_idx, name, x, value, t FROM metrics WHERE run_id IN (${runIds.map(() => '?').join(',')})${nameClause} ORDER BY run_id, name, step_idx, x, id`,
+      )
+      .all(...runIds, ...(names ?? [])) as {
+      run_id: string;
+      step_idx: number;
+      name: string;
+      x: number;
+      value: number;
+      t: number;
+    }[];
     for (const r of rows) {
       const byName = out.get(r.run_id)!;
       if (!byName.has(r.name)) byName.set(r.name, []);
@@ -537,7 +643,9 @@ export class Store {
   // Artifacts, reports, queries
 
   listArtifacts(runId: string): ArtifactRecord[] {
-    const rows = this.db.prepare('SELECT * FROM artifacts WHERE run_id = ? ORDER BY step_idx NULLS FIRST, id').all(runId) as {
+    const rows = this.db
+      .prepare('SELECT * FROM artifacts WHERE run_id = ? ORDER BY step_idx NULLS FIRST, id')
+      .all(runId) as {
       id: number;
       run_id: string;
       step_idx: number | null;
@@ -566,16 +674,26 @@ export class Store {
    * The model a run has reached before step `beforeStep` (default: all steps): the model artifact of the latest
    * done step that changed the model, with its companion data files; null when no step changed it yet.
    */
-  latestModel(runId: string, beforeStep = Number.POSITIVE_INFINITY): { model: ArtifactRecord; data: ArtifactRecord[] } | null {
-    const done = new Set(this.getSteps(runId).filter((s) => s.status === 'done').map((s) => s.index));
-    const arts = this.listArtifacts(runId).filter((a) => a.stepIndex !== null && a.stepIndex < beforeStep && done.has(a.stepIndex));
+  latestModel(
+    runId: string,
+    beforeStep = Number.POSITIVE_INFINITY,
+  ): { model: ArtifactRecord; data: ArtifactRecord[] } | null {
+    const done = new Set(
+      this.getSteps(runId)
+        .filter((s) => s.status === 'done')
+        .map((s) => s.index),
+    );
+    const arts = this.listArtifacts(runId).filter(
+      (a) => a.stepIndex !== null && a.stepIndex < beforeStep && done.has(a.stepIndex),
+    );
     const model = arts.filter((a) => a.kind === 'model').at(-1);
     if (!model) return null;
     return { model, data: arts.filter((a) => a.kind === 'model-data' && a.stepIndex === model.stepIndex) };
   }
 
   getReport(runId: string): RunReport | null {
-    const row = this.db.prepare('SELECT report_json FROM reports WHERE run_id = ?').get(runId) as { report_json: string } | undefined;
+    const row = this.db.prepare('SELECT report_json FROM reports WHERE run_id = ?').get(runId) as
+      { report_json: string } | undefined;
     return row ? (JSON.parse(row.report_json) as RunReport) : null;
   }
 
@@ -594,7 +712,8 @@ export class Store {
   listRuns(filter: RunFilter = {}): RunSummary[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    const statuses = filter.status === undefined ? [] : typeof filter.status === 'string' ? [filter.status] : [...filter.status];
+    const statuses =
+      filter.status === undefined ? [] : typeof filter.status === 'string' ? [filter.status] : [...filter.status];
     if (statuses.length > 0) {
       where.push(`r.status IN (${statuses.map(() => '?').join(',')})`);
       args.push(...statuses);
@@ -609,7 +728,9 @@ export class Store {
     }
     if (filter.text) {
       const like = `%${filter.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      where.push(`(${['r.id', 'r.name', 'r.notes', 'e.name', 'r.plan_json'].map((c) => `${c} LIKE ? ESCAPE '\\'`).join(' OR ')})`);
+      where.push(
+        `(${['r.id', 'r.name', 'r.notes', 'e.name', 'r.plan_json'].map((c) => `${c} LIKE ? ESCAPE '\\'`).join(' OR ')})`,
+      );
       args.push(like, like, like, like, like);
     }
     const sortKey = filter.sort ?? 'created';
@@ -629,7 +750,12 @@ export class Store {
 
   private summarize(run: RunRecord): RunSummary {
     const report = this.getReport(run.id);
-    return { ...run, report, before: report?.before ?? this.getSnapshot(run.id, 'before'), after: report?.after ?? this.getSnapshot(run.id, 'after') };
+    return {
+      ...run,
+      report,
+      before: report?.before ?? this.getSnapshot(run.id, 'before'),
+      after: report?.after ?? this.getSnapshot(run.id, 'after'),
+    };
   }
 
   private requireRun(runId: string): RunRecord {
@@ -640,7 +766,9 @@ export class Store {
 
   private insertArtifact(runId: string, stepIndex: number | null, a: StagedArtifact): void {
     this.db
-      .prepare('INSERT OR REPLACE INTO artifacts (run_id, step_idx, kind, name, rel_path, sha256, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT OR REPLACE INTO artifacts (run_id, step_idx, kind, name, rel_path, sha256, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
       .run(runId, stepIndex, a.kind, a.name, a.relPath, a.sha256, a.size, now());
   }
 
@@ -721,5 +849,6 @@ function processStartMs(pid: number): number | null {
 }
 
 function assertPlainName(name: string): void {
-  if (name.length === 0 || name === '.' || name === '..' || /[/\\\0]/.test(name)) throw new RangeError(`artifact name "${name}" must be a plain file name`);
+  if (name.length === 0 || name === '.' || name === '..' || /[/\\\0]/.test(name))
+    throw new RangeError(`artifact name "${name}" must be a plain file name`);
 }

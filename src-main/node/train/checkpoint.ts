@@ -71,7 +71,8 @@ export function readCheckpoint(path: string): Checkpoint {
   } catch (e) {
     throw new CheckpointError(`cannot read checkpoint: ${(e as Error).message}`, path);
   }
-  if (b.subarray(0, MAGIC.length).toString() !== MAGIC) throw new CheckpointError(`${path} is not a training checkpoint`, path);
+  if (b.subarray(0, MAGIC.length).toString() !== MAGIC)
+    throw new CheckpointError(`${path} is not a training checkpoint`, path);
   const hlen = b.readUInt32LE(MAGIC.length);
   const start = MAGIC.length + 4;
   const header = JSON.parse(b.subarray(start, start + hlen).toString()) as {
@@ -81,10 +82,16 @@ export function readCheckpoint(path: string): Checkpoint {
   const base = start + hlen;
   const tensors = new Map<string, CheckpointTensor>();
   for (const t of header.tensors) {
-    if (base + t.offset + t.bytes > b.length) throw new CheckpointError(`${path} is truncated (tensor ${t.name})`, path);
+    if (base + t.offset + t.bytes > b.length)
+      throw new CheckpointError(`${path} is truncated (tensor ${t.name})`, path);
     const buf = new ArrayBuffer(t.bytes);
     new Uint8Array(buf).set(b.subarray(base + t.offset, base + t.offset + t.bytes));
-    const data = t.dtype === 'float64' ? new Float64Array(buf) : t.dtype === 'int64' ? new BigInt64Array(buf) : new Float32Array(buf);
+    const data =
+      t.dtype === 'float64'
+        ? new Float64Array(buf)
+        : t.dtype === 'int64'
+          ? new BigInt64Array(buf)
+          : new Float32Array(buf);
     tensors.set(t.name, { dtype: t.dtype, dims: t.dims, data });
   }
   return { meta: header.meta, tensors };

@@ -88,7 +88,15 @@ describe('data sets', () => {
     const x = Float32Array.from({ length: 4 * 2 * 3 }, (_, i) => i / 10);
     const y = BigInt64Array.from([0n, 2n, 1n, 2n]);
     const file = join(dir, 'd.npz');
-    writeFileSync(file, zip({ 'x_train.npy': npy('<f4', [4, 2, 3], x), 'y_train.npy': npy('<i8', [4], y), 'x_test.npy': npy('<f4', [4, 2, 3], x), 'y_test.npy': npy('<i8', [4], y) }));
+    writeFileSync(
+      file,
+      zip({
+        'x_train.npy': npy('<f4', [4, 2, 3], x),
+        'y_train.npy': npy('<i8', [4], y),
+        'x_test.npy': npy('<f4', [4, 2, 3], x),
+        'y_test.npy': npy('<i8', [4], y),
+      }),
+    );
     expect([...readNpz(file).keys()].sort()).toEqual(['x_test', 'x_train', 'y_test', 'y_train']);
     const d = await loadDataset(file);
     expect(d.train.sampleShape).toEqual([1, 2, 3]);
@@ -99,11 +107,16 @@ describe('data sets', () => {
   it('reads a folder of images per class (train/ and test/ splits; grey and RGB; resized to one size)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'imgs-'));
     const px = (v: number, w: number, h: number) => Buffer.alloc(w * h * 3, v);
-    for (const [split, n] of [['train', 3], ['test', 1]] as const) {
+    for (const [split, n] of [
+      ['train', 3],
+      ['test', 1],
+    ] as const) {
       for (const [label, cls] of ['cat', 'dog'].entries()) {
         mkdirSync(join(dir, split, cls), { recursive: true });
         for (let i = 0; i < n; i++) {
-          await sharp(px(40 + 100 * label, 6 + i, 4), { raw: { width: 6 + i, height: 4, channels: 3 } }).png().toFile(join(dir, split, cls, `${i}.png`));
+          await sharp(px(40 + 100 * label, 6 + i, 4), { raw: { width: 6 + i, height: 4, channels: 3 } })
+            .png()
+            .toFile(join(dir, split, cls, `${i}.png`));
         }
       }
     }
@@ -142,19 +155,35 @@ describe('plan data splits (loadSplit)', () => {
     writeFileSync(join(dir, 'x.npy'), npy('|u1', [N, 28, 28], bytes));
     writeFileSync(join(dir, 'y.npy'), npy('<i8', [N], y));
     const half = N / 2;
-    const archive = { 'x_train.npy': npy('|u1', [half, 28, 28], bytes.subarray(0, half * 784)), 'y_train.npy': npy('<i8', [half], y.subarray(0, half)), 'x_test.npy': npy('|u1', [half, 28, 28], bytes.subarray(half * 784)), 'y_test.npy': npy('<i8', [half], y.subarray(half)) };
+    const archive = {
+      'x_train.npy': npy('|u1', [half, 28, 28], bytes.subarray(0, half * 784)),
+      'y_train.npy': npy('<i8', [half], y.subarray(0, half)),
+      'x_test.npy': npy('|u1', [half, 28, 28], bytes.subarray(half * 784)),
+      'y_test.npy': npy('<i8', [half], y.subarray(half)),
+    };
     writeFileSync(join(dir, 'd.npz'), zip(archive));
     // class folders sort as 0..9, so folder labels equal the digits; file names keep the original order per class
     for (let i = 0; i < N; i++) {
       const cls = join(dir, 'imgs', 'test', String(y[i]));
       mkdirSync(cls, { recursive: true });
       mkdirSync(join(dir, 'imgs', 'train', String(y[i])), { recursive: true });
-      const png = sharp(Buffer.from(bytes.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png();
+      const png = sharp(Buffer.from(bytes.subarray(i * 784, (i + 1) * 784)), {
+        raw: { width: 28, height: 28, channels: 1 },
+      })
+        .toColourspace('b-w')
+        .png();
       await png.toFile(join(cls, `${String(i).padStart(3, '0')}.png`));
     }
     // the train half: one image per class is enough to make the layout
     for (let d = 0; d < 10; d++) mkdirSync(join(dir, 'imgs', 'train', String(d)), { recursive: true });
-    for (let d = 0; d < 10; d++) writeFileSync(join(dir, 'imgs', 'train', String(d), 'a.png'), await sharp(Buffer.alloc(784), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toBuffer());
+    for (let d = 0; d < 10; d++)
+      writeFileSync(
+        join(dir, 'imgs', 'train', String(d), 'a.png'),
+        await sharp(Buffer.alloc(784), { raw: { width: 28, height: 28, channels: 1 } })
+          .toColourspace('b-w')
+          .png()
+          .toBuffer(),
+      );
     return { dir, ref };
   }
 
@@ -162,7 +191,11 @@ describe('plan data splits (loadSplit)', () => {
     const { dir, ref } = await fixtures();
     const plan = parsePlan({
       model: 'resources/mnist-cnn.onnx',
-      dataset: { train: { kind: 'npz', paths: [join(dir, 'd.npz')] }, calibration: { kind: 'npy', paths: [join(dir, 'x.npy'), join(dir, 'y.npy')] }, evaluation: { kind: 'folder', paths: [join(dir, 'imgs')], part: 'test' } },
+      dataset: {
+        train: { kind: 'npz', paths: [join(dir, 'd.npz')] },
+        calibration: { kind: 'npy', paths: [join(dir, 'x.npy'), join(dir, 'y.npy')] },
+        evaluation: { kind: 'folder', paths: [join(dir, 'imgs')], part: 'test' },
+      },
       steps: [],
     });
     const fromIdx = await loadSplit(idx);
@@ -179,7 +212,9 @@ describe('plan data splits (loadSplit)', () => {
     const folder = await loadSplit(plan.dataset!.evaluation!);
     expect(folder.length).toBe(N);
     expect(folder.sampleShape).toEqual([1, 28, 28]);
-    const order = Array.from({ length: N }, (_, i) => i).sort((a, b) => Number(ref.classLabels()[a]!) - Number(ref.classLabels()[b]!) || a - b);
+    const order = Array.from({ length: N }, (_, i) => i).sort(
+      (a, b) => Number(ref.classLabels()[a]!) - Number(ref.classLabels()[b]!) || a - b,
+    );
     const sorted = new Float32Array(N * 784);
     const sortedY = new BigInt64Array(N);
     ref.fill(order, sorted, sortedY);
@@ -187,7 +222,11 @@ describe('plan data splits (loadSplit)', () => {
     expect(folder.y).toEqual(sortedY);
     // and a model scores them alike
     const model = 'resources/mnist-cnn.onnx';
-    const accs = await Promise.all([fromIdx, npySet, folder].map(async (d) => (await evaluateClassifier(loadModelFile(resolve(model)), d, { threads: 1 })).top1));
+    const accs = await Promise.all(
+      [fromIdx, npySet, folder].map(
+        async (d) => (await evaluateClassifier(loadModelFile(resolve(model)), d, { threads: 1 })).top1,
+      ),
+    );
     expect(accs[0]).toBeGreaterThan(0.8);
     expect(new Set(accs).size).toBe(1);
   });
@@ -202,8 +241,20 @@ describe('plan data splits (loadSplit)', () => {
     ];
     const accuracy: (number | null | undefined)[] = [];
     for (const evaluation of splits) {
-      const plan = parsePlan({ model, dataset: { evaluation }, evaluator: { metric: 'top1', batchSize: 16 }, steps: [] });
-      const snap = await measureModel({ phase: 'before', modelPath: model, plan, token: new CancellationSource().token, progress: () => {}, log: () => {} });
+      const plan = parsePlan({
+        model,
+        dataset: { evaluation },
+        evaluator: { metric: 'top1', batchSize: 16 },
+        steps: [],
+      });
+      const snap = await measureModel({
+        phase: 'before',
+        modelPath: model,
+        plan,
+        token: new CancellationSource().token,
+        progress: () => {},
+        log: () => {},
+      });
       accuracy.push(snap.accuracy);
     }
     expect(accuracy[0]).toBeGreaterThan(0.8);
@@ -216,15 +267,26 @@ describe('plan data splits (loadSplit)', () => {
     const pre = await loadSplit({ ...idx, limit: 3, preprocess: { scale: 1, mean: [0.5], std: [2] } });
     expect(pre.length).toBe(3);
     expect(pre.x[300]).toBeCloseTo((Math.round(ref.x[300]! * 255) - 0.5) / 2, 4);
-    await expect(loadSplit({ ...idx, preprocess: { mean: [0.1, 0.2] } })).rejects.toThrow(/dataset split.preprocess.mean has 2 values but the input has 1 channel/);
-    await expect(loadSplit({ kind: 'npz', paths: [join(dir, 'missing.npz')] })).rejects.toThrow(/missing.npz \(a "npz" split\) does not exist/);
-    await expect(loadSplit({ kind: 'folder', paths: [join(dir, 'imgs', 'train')], part: 'test' })).rejects.toThrow(/has no test part/);
+    await expect(loadSplit({ ...idx, preprocess: { mean: [0.1, 0.2] } })).rejects.toThrow(
+      /dataset split.preprocess.mean has 2 values but the input has 1 channel/,
+    );
+    await expect(loadSplit({ kind: 'npz', paths: [join(dir, 'missing.npz')] })).rejects.toThrow(
+      /missing.npz \(a "npz" split\) does not exist/,
+    );
+    await expect(loadSplit({ kind: 'folder', paths: [join(dir, 'imgs', 'train')], part: 'test' })).rejects.toThrow(
+      /has no test part/,
+    );
     await expect(loadSplit({ kind: 'folder', paths: [join(dir, 'x.npy')] })).rejects.toThrow(DatasetFormatError);
     // float targets load for training but are refused by accuracy, by name
     writeFileSync(join(dir, 't.npy'), npy('<f4', [N, 2], new Float32Array(N * 2)));
-    const targets = await loadSplit({ kind: 'npy', paths: [join(dir, 'x.npy'), join(dir, 't.npy')] }, { name: 'regression' });
+    const targets = await loadSplit(
+      { kind: 'npy', paths: [join(dir, 'x.npy'), join(dir, 't.npy')] },
+      { name: 'regression' },
+    );
     expect(targets.targetShape).toEqual([2]);
-    await expect(evaluateClassifier(loadModelFile(resolve('resources/mnist-cnn.onnx')), targets)).rejects.toThrow(/regression holds float targets/);
+    await expect(evaluateClassifier(loadModelFile(resolve('resources/mnist-cnn.onnx')), targets)).rejects.toThrow(
+      /regression holds float targets/,
+    );
   });
 });
 

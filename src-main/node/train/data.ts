@@ -38,7 +38,10 @@ export class ArrayDataset {
     const n = x.length / this.sampleSize;
     const per = targetShape.reduce((a, b) => a * b, 1);
     if (!Number.isInteger(n) || (y && y.length !== n * per)) {
-      throw new DatasetFormatError(`${name}: ${x.length} values do not make whole samples of [${sampleShape}]${y ? ` matching ${y.length} labels` : ''}`, name);
+      throw new DatasetFormatError(
+        `${name}: ${x.length} values do not make whole samples of [${sampleShape}]${y ? ` matching ${y.length} labels` : ''}`,
+        name,
+      );
     }
   }
 
@@ -57,8 +60,15 @@ export class ArrayDataset {
    */
   classLabels(): BigInt64Array {
     if (this.y instanceof BigInt64Array) return this.y;
-    if (!this.y) throw new DatasetFormatError(`${this.name} holds no labels; accuracy and training need class labels (an IDX labels file, or a labels .npy)`, this.name);
-    throw new DatasetFormatError(`${this.name} holds float targets of [${this.targetShape}], not class labels; accuracy needs int labels`, this.name);
+    if (!this.y)
+      throw new DatasetFormatError(
+        `${this.name} holds no labels; accuracy and training need class labels (an IDX labels file, or a labels .npy)`,
+        this.name,
+      );
+    throw new DatasetFormatError(
+      `${this.name} holds float targets of [${this.targetShape}], not class labels; accuracy needs int labels`,
+      this.name,
+    );
   }
 
   /** Smallest and largest label. */
@@ -79,7 +89,8 @@ export class ArrayDataset {
    * @throws DatasetFormatError when the set is unlabelled
    */
   targets(): BigInt64Array | Float32Array {
-    if (!this.y) throw new DatasetFormatError(`${this.name} holds no labels or targets; training needs them`, this.name);
+    if (!this.y)
+      throw new DatasetFormatError(`${this.name} holds no labels or targets; training needs them`, this.name);
     return this.y;
   }
 
@@ -107,7 +118,13 @@ export class ArrayDataset {
     const b = Math.max(a, Math.min(end, this.length));
     const per = this.targetShape.reduce((p, d) => p * d, 1);
     const y = this.y ? (this.y.subarray(a * per, b * per) as BigInt64Array | Float32Array) : null;
-    return new ArrayDataset(this.x.subarray(a * this.sampleSize, b * this.sampleSize), this.sampleShape, y, this.targetShape, name);
+    return new ArrayDataset(
+      this.x.subarray(a * this.sampleSize, b * this.sampleSize),
+      this.sampleShape,
+      y,
+      this.targetShape,
+      name,
+    );
   }
 }
 
@@ -135,7 +152,8 @@ export interface IdxArray {
 /** Parse an IDX file (big-endian; types ubyte, byte, short, int, float, double), gzipped or not. */
 export function readIdx(file: string): IdxArray {
   const b = readMaybeGz(file);
-  if (b.length < 4 || b[0] !== 0 || b[1] !== 0) throw new DatasetFormatError(`${basename(file)} is not an IDX file (bad magic)`, file);
+  if (b.length < 4 || b[0] !== 0 || b[1] !== 0)
+    throw new DatasetFormatError(`${basename(file)} is not an IDX file (bad magic)`, file);
   const type = b[2]!;
   const rank = b[3]!;
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -145,18 +163,27 @@ export function readIdx(file: string): IdxArray {
   const sizes: Record<number, number> = { 0x08: 1, 0x09: 1, 0x0b: 2, 0x0c: 4, 0x0d: 4, 0x0e: 8 };
   const size = sizes[type];
   if (!size) throw new DatasetFormatError(`${basename(file)}: unknown IDX element type 0x${type.toString(16)}`, file);
-  if (b.length < off + n * size) throw new DatasetFormatError(`${basename(file)}: truncated (${b.length} bytes, header says ${off + n * size})`, file);
+  if (b.length < off + n * size)
+    throw new DatasetFormatError(
+      `${basename(file)}: truncated (${b.length} bytes, header says ${off + n * size})`,
+      file,
+    );
   const read = (f: (i: number) => number, arr: IdxArray['data']) => {
     for (let i = 0; i < n; i++) arr[i] = f(off + i * size);
     return arr;
   };
   const data =
-    type === 0x08 ? b.slice(off, off + n)
-    : type === 0x09 ? new Int8Array(b.slice(off, off + n).buffer)
-    : type === 0x0b ? read((p) => view.getInt16(p), new Int16Array(n))
-    : type === 0x0c ? read((p) => view.getInt32(p), new Int32Array(n))
-    : type === 0x0d ? read((p) => view.getFloat32(p), new Float32Array(n))
-    : read((p) => view.getFloat64(p), new Float64Array(n));
+    type === 0x08
+      ? b.slice(off, off + n)
+      : type === 0x09
+        ? new Int8Array(b.slice(off, off + n).buffer)
+        : type === 0x0b
+          ? read((p) => view.getInt16(p), new Int16Array(n))
+          : type === 0x0c
+            ? read((p) => view.getInt32(p), new Int32Array(n))
+            : type === 0x0d
+              ? read((p) => view.getFloat32(p), new Float32Array(n))
+              : read((p) => view.getFloat64(p), new Float64Array(n));
   return { dims, data };
 }
 
@@ -181,7 +208,11 @@ function toLabels(data: ArrayLike<number | bigint>): BigInt64Array {
 export function loadIdxDataset(images: string, labels: string, scale?: number): ArrayDataset {
   const im = readIdx(images);
   const lb = readIdx(labels);
-  if (im.dims[0] !== lb.dims[0]) throw new DatasetFormatError(`${basename(images)} has ${im.dims[0]} samples but ${basename(labels)} ${lb.dims[0]} labels`, labels);
+  if (im.dims[0] !== lb.dims[0])
+    throw new DatasetFormatError(
+      `${basename(images)} has ${im.dims[0]} samples but ${basename(labels)} ${lb.dims[0]} labels`,
+      labels,
+    );
   const { x, shape } = toSamples(im.dims, im.data, scaleFor(im.data, scale));
   return new ArrayDataset(x, shape, toLabels(lb.data), [], basename(images));
 }
@@ -202,15 +233,25 @@ export function readNpy(bytes: Uint8Array, name = 'array.npy'): IdxArray | { dim
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || shapeText === undefined) throw new DatasetFormatError(`${name}: unreadable .npy header`, name);
   if (fortran) throw new DatasetFormatError(`${name}: Fortran-ordered arrays are not supported`, name);
-  const dims = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const dims = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const n = dims.reduce((a, b) => a * b, 1);
   const off = hstart + hlen;
   // a copy, aligned at 0 (Buffer's slice is a view into a shared pool, so its .buffer is not this array)
   const raw = new Uint8Array(bytes.subarray(off));
   const kinds: Record<string, (buf: ArrayBuffer) => IdxArray['data'] | BigInt64Array> = {
-    '<f4': (b) => new Float32Array(b, 0, n), '<f8': (b) => new Float64Array(b, 0, n), '|u1': (b) => new Uint8Array(b, 0, n),
-    '|i1': (b) => new Int8Array(b, 0, n), '<i2': (b) => new Int16Array(b, 0, n), '<i4': (b) => new Int32Array(b, 0, n),
-    '<i8': (b) => new BigInt64Array(b, 0, n), '|b1': (b) => new Uint8Array(b, 0, n), '<u2': (b) => new Uint16Array(b, 0, n) as never,
+    '<f4': (b) => new Float32Array(b, 0, n),
+    '<f8': (b) => new Float64Array(b, 0, n),
+    '|u1': (b) => new Uint8Array(b, 0, n),
+    '|i1': (b) => new Int8Array(b, 0, n),
+    '<i2': (b) => new Int16Array(b, 0, n),
+    '<i4': (b) => new Int32Array(b, 0, n),
+    '<i8': (b) => new BigInt64Array(b, 0, n),
+    '|b1': (b) => new Uint8Array(b, 0, n),
+    '<u2': (b) => new Uint16Array(b, 0, n) as never,
   };
   const make = kinds[descr];
   if (!make) throw new DatasetFormatError(`${name}: dtype ${descr} is not supported`, name);
@@ -222,13 +263,18 @@ export function readNpz(file: string): Map<string, ReturnType<typeof readNpy>> {
   const b = readMaybeGz(file);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let eocd = -1;
-  for (let i = b.length - 22; i >= Math.max(0, b.length - 65557); i--) if (view.getUint32(i, true) === 0x06054b50) { eocd = i; break; }
+  for (let i = b.length - 22; i >= Math.max(0, b.length - 65557); i--)
+    if (view.getUint32(i, true) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
   if (eocd < 0) throw new DatasetFormatError(`${basename(file)} is not a zip (.npz) archive`, file);
   const count = view.getUint16(eocd + 10, true);
   let p = view.getUint32(eocd + 16, true);
   const out = new Map<string, ReturnType<typeof readNpy>>();
   for (let k = 0; k < count; k++) {
-    if (view.getUint32(p, true) !== 0x02014b50) throw new DatasetFormatError(`${basename(file)}: corrupt zip directory`, file);
+    if (view.getUint32(p, true) !== 0x02014b50)
+      throw new DatasetFormatError(`${basename(file)}: corrupt zip directory`, file);
     const method = view.getUint16(p + 10, true);
     const csize = view.getUint32(p + 20, true);
     const nameLen = view.getUint16(p + 28, true);
@@ -246,10 +292,18 @@ export function readNpz(file: string): Map<string, ReturnType<typeof readNpy>> {
   return out;
 }
 
-function arrayDataset(x: ReturnType<typeof readNpy>, y: ReturnType<typeof readNpy>, name: string, scale?: number): ArrayDataset {
-  if (x.data instanceof BigInt64Array) throw new DatasetFormatError(`${name}: the samples are int64 values; store them as float or uint8`, name);
-  if (x.dims.length < 2) throw new DatasetFormatError(`${name}: samples of shape [${x.dims}] are not a batch [N, …]`, name);
-  if (y.dims[0] !== x.dims[0]) throw new DatasetFormatError(`${name}: ${x.dims[0]} samples but ${y.dims[0]} labels`, name);
+function arrayDataset(
+  x: ReturnType<typeof readNpy>,
+  y: ReturnType<typeof readNpy>,
+  name: string,
+  scale?: number,
+): ArrayDataset {
+  if (x.data instanceof BigInt64Array)
+    throw new DatasetFormatError(`${name}: the samples are int64 values; store them as float or uint8`, name);
+  if (x.dims.length < 2)
+    throw new DatasetFormatError(`${name}: samples of shape [${x.dims}] are not a batch [N, …]`, name);
+  if (y.dims[0] !== x.dims[0])
+    throw new DatasetFormatError(`${name}: ${x.dims[0]} samples but ${y.dims[0]} labels`, name);
   const { x: xs, shape } = toSamples(x.dims, Array.from(x.data as ArrayLike<number>), scaleFor(x.data, scale));
   if (y.data instanceof Float32Array || y.data instanceof Float64Array) {
     return new ArrayDataset(xs, shape, Float32Array.from(y.data), y.dims.slice(1), name);
@@ -265,7 +319,9 @@ export interface SplitData {
 const IMAGE = /\.(png|jpe?g|bmp|gif|webp|tiff?)$/i;
 
 function subfolders(dir: string): string[] {
-  return readdirSync(dir).filter((f) => statSync(join(dir, f)).isDirectory()).sort();
+  return readdirSync(dir)
+    .filter((f) => statSync(join(dir, f)).isDirectory())
+    .sort();
 }
 
 function hasImageClasses(dir: string): boolean {
@@ -293,12 +349,17 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
   classes.forEach((c, label) => {
     // a split may lack some classes of the train split (their label numbers stay those of the train split)
     if (!existsSync(join(dir, c))) return;
-    for (const f of readdirSync(join(dir, c)).filter((f) => IMAGE.test(f)).sort()) files.push([join(dir, c, f), label]);
+    for (const f of readdirSync(join(dir, c))
+      .filter((f) => IMAGE.test(f))
+      .sort())
+      files.push([join(dir, c, f), label]);
   });
   if (files.length === 0) throw new DatasetFormatError(`${dir}: no images in class folders`, dir);
-  const first = await sharp(files[0]![0]).metadata().catch((e: Error) => {
-    throw new DatasetFormatError(`cannot decode ${files[0]![0]}: ${e.message}`, files[0]![0]);
-  });
+  const first = await sharp(files[0]![0])
+    .metadata()
+    .catch((e: Error) => {
+      throw new DatasetFormatError(`cannot decode ${files[0]![0]}: ${e.message}`, files[0]![0]);
+    });
   const [h, w] = o.size ?? [first.height ?? 0, first.width ?? 0];
   const ch = o.channels ?? ((first.channels ?? 3) <= 2 ? 1 : 3);
   const x = new Float32Array(files.length * ch * h * w);
@@ -328,7 +389,8 @@ export async function loadDataset(path: string): Promise<SplitData> {
   if (!existsSync(path)) throw new DatasetFormatError(`data path ${path} does not exist`, path);
   if (statSync(path).isDirectory()) {
     const files = readdirSync(path);
-    const find = (prefix: string, kind: string) => files.find((f) => f.startsWith(prefix) && f.includes(kind) && /idx\d-ubyte(\.gz)?$/.test(f));
+    const find = (prefix: string, kind: string) =>
+      files.find((f) => f.startsWith(prefix) && f.includes(kind) && /idx\d-ubyte(\.gz)?$/.test(f));
     const ti = find('train', 'images');
     const tl = find('train', 'labels');
     if (ti && tl) {
@@ -355,10 +417,17 @@ function loadNpz(path: string, scale?: number): SplitData {
   const get = (k: string) => arrays.get(k);
   const xt = get('x_train') ?? get('x');
   const yt = get('y_train') ?? get('y');
-  if (!xt || !yt) throw new DatasetFormatError(`${basename(path)} needs arrays x_train/y_train (or x/y); it has ${[...arrays.keys()].join(', ')}`, path);
+  if (!xt || !yt)
+    throw new DatasetFormatError(
+      `${basename(path)} needs arrays x_train/y_train (or x/y); it has ${[...arrays.keys()].join(', ')}`,
+      path,
+    );
   const xv = get('x_test');
   const yv = get('y_test');
-  return { train: arrayDataset(xt, yt, `${basename(path)}:train`, scale), test: xv && yv ? arrayDataset(xv, yv, `${basename(path)}:test`, scale) : undefined };
+  return {
+    train: arrayDataset(xt, yt, `${basename(path)}:train`, scale),
+    test: xv && yv ? arrayDataset(xv, yv, `${basename(path)}:test`, scale) : undefined,
+  };
 }
 
 /** A folder of images per class, or one with `train/` and `test/` (or `val/`) folders of that layout; undefined when neither. */
@@ -370,7 +439,12 @@ async function loadImageFolders(path: string, scale?: number): Promise<SplitData
     const train = await loadImageFolder(trainDir, opts);
     const size: [number, number] = [train.sampleShape[1]!, train.sampleShape[2]!];
     const classes = subfolders(trainDir);
-    return { train, test: testDir ? await loadImageFolder(testDir, { ...opts, size, channels: train.sampleShape[0] as 1 | 3, classes }) : undefined };
+    return {
+      train,
+      test: testDir
+        ? await loadImageFolder(testDir, { ...opts, size, channels: train.sampleShape[0] as 1 | 3, classes })
+        : undefined,
+    };
   }
   if (hasImageClasses(path)) return { train: await loadImageFolder(path, opts) };
   return undefined;
@@ -401,7 +475,11 @@ export function modelChannels(model: Model): number | null {
  * Why `preprocess.mean` / `std` cannot apply to data or a model with `channels` channels: each must hold one value
  * (for every channel) or one per channel. Null when they fit.
  */
-export function preprocessFault(split: Pick<DataSplit, 'preprocess'>, channels: number | null, field: string): string | null {
+export function preprocessFault(
+  split: Pick<DataSplit, 'preprocess'>,
+  channels: number | null,
+  field: string,
+): string | null {
   if (channels === null) return null;
   for (const key of ['mean', 'std'] as const) {
     const values = split.preprocess?.[key];
@@ -451,7 +529,8 @@ export async function loadSplit(split: DataSplit, opts: LoadSplitOptions = {}): 
   const name = opts.name;
   const pre = split.preprocess;
   const [first, second] = split.paths as [string, string | undefined];
-  for (const p of split.paths) if (!existsSync(p)) throw new DatasetFormatError(`data path ${p} (a "${split.kind}" split) does not exist`, p);
+  for (const p of split.paths)
+    if (!existsSync(p)) throw new DatasetFormatError(`data path ${p} (a "${split.kind}" split) does not exist`, p);
   let set: ArrayDataset;
   if (split.kind === 'idx') set = loadIdxDataset(first, second!, pre?.scale);
   else if (split.kind === 'npy') set = loadNpyPair(first, second!, pre?.scale);
@@ -459,17 +538,25 @@ export async function loadSplit(split: DataSplit, opts: LoadSplitOptions = {}): 
     let halves: SplitData | undefined;
     if (split.kind === 'npz') halves = loadNpz(first, pre?.scale);
     else {
-      if (!statSync(first).isDirectory()) throw new DatasetFormatError(`${first}: a "folder" split takes a folder of images per class`, first);
+      if (!statSync(first).isDirectory())
+        throw new DatasetFormatError(`${first}: a "folder" split takes a folder of images per class`, first);
       halves = await loadImageFolders(first, pre?.scale);
-      if (!halves) throw new DatasetFormatError(`${first}: no class folders with images (expected <class>/<image> or train/<class>/<image>)`, first);
+      if (!halves)
+        throw new DatasetFormatError(
+          `${first}: no class folders with images (expected <class>/<image> or train/<class>/<image>)`,
+          first,
+        );
     }
     const part = split.part ?? 'train';
     const half = part === 'test' ? halves.test : halves.train;
-    if (!half) throw new DatasetFormatError(`${first} has no test part (x_test/y_test, or a test/ or val/ folder)`, first);
+    if (!half)
+      throw new DatasetFormatError(`${first} has no test part (x_test/y_test, or a test/ or val/ folder)`, first);
     set = half;
   }
   if (split.limit !== undefined) set = set.head(split.limit);
-  const fault = preprocessFault(split, sampleChannels(set), field) ?? (opts.model ? preprocessFault(split, modelChannels(opts.model), field) : null);
+  const fault =
+    preprocessFault(split, sampleChannels(set), field) ??
+    (opts.model ? preprocessFault(split, modelChannels(opts.model), field) : null);
   if (fault) throw new PreprocessError(fault, field);
   normalise(set, pre?.mean, pre?.std);
   return name === undefined ? set : new ArrayDataset(set.x, set.sampleShape, set.y, set.targetShape, name);
@@ -487,7 +574,12 @@ export async function loadSplit(split: DataSplit, opts: LoadSplitOptions = {}): 
 export async function loadSamples(path: string, opts: { limit?: number } = {}): Promise<ArrayDataset> {
   if (!existsSync(path)) throw new CalibrationDataError(`calibration data ${path} does not exist`, { file: path });
   try {
-    const set = statSync(path).isDirectory() || path.endsWith('.npz') ? await fromDataset(path) : path.endsWith('.npy') ? fromNpy(path) : fromIdx(path);
+    const set =
+      statSync(path).isDirectory() || path.endsWith('.npz')
+        ? await fromDataset(path)
+        : path.endsWith('.npy')
+          ? fromNpy(path)
+          : fromIdx(path);
     return opts.limit === undefined ? set : set.head(opts.limit);
   } catch (e) {
     if (e instanceof CalibrationDataError) throw e;
@@ -502,30 +594,54 @@ function toFloat(data: ArrayLike<number>, bytes: boolean): Float32Array {
 }
 
 function sampleShape(dims: number[], file: string): number[] {
-  if (dims.length < 2) throw new CalibrationDataError(`${basename(file)} holds an array of shape [${dims}], not a batch of samples [N, …]`, { file });
+  if (dims.length < 2)
+    throw new CalibrationDataError(
+      `${basename(file)} holds an array of shape [${dims}], not a batch of samples [N, …]`,
+      { file },
+    );
   return dims.length === 3 ? [1, dims[1]!, dims[2]!] : dims.slice(1);
 }
 
 function fromIdx(file: string): ArrayDataset {
   const im = readIdx(file);
   const shape = sampleShape(im.dims, file);
-  const labelFile = [file.replace('images-idx3', 'labels-idx1'), file.replace('images', 'labels')].find((f) => f !== file && existsSync(f));
+  const labelFile = [file.replace('images-idx3', 'labels-idx1'), file.replace('images', 'labels')].find(
+    (f) => f !== file && existsSync(f),
+  );
   const labels = labelFile ? BigInt64Array.from(Array.from(readIdx(labelFile).data, (v) => BigInt(v))) : undefined;
   return new ArrayDataset(toFloat(im.data, im.data instanceof Uint8Array), shape, labels ?? null, [], file);
 }
 
 function fromNpy(file: string): ArrayDataset {
-  const arr = readNpy(new Uint8Array(readInputFile(file, { what: 'calibration data', maxBytes: READ_LIMITS.data })), basename(file));
-  if (arr.data instanceof BigInt64Array) throw new CalibrationDataError(`${basename(file)} holds int64 values, not samples`, { file });
+  const arr = readNpy(
+    new Uint8Array(readInputFile(file, { what: 'calibration data', maxBytes: READ_LIMITS.data })),
+    basename(file),
+  );
+  if (arr.data instanceof BigInt64Array)
+    throw new CalibrationDataError(`${basename(file)} holds int64 values, not samples`, { file });
   const shape = sampleShape(arr.dims, file);
   const stem = file.replace(/\.npy$/, '');
-  const labelFile = [`${stem}_labels.npy`, `${stem}.labels.npy`, join(dirname(file), 'labels.npy'), join(dirname(file), 'y.npy')].find(existsSync);
+  const labelFile = [
+    `${stem}_labels.npy`,
+    `${stem}.labels.npy`,
+    join(dirname(file), 'labels.npy'),
+    join(dirname(file), 'y.npy'),
+  ].find(existsSync);
   let labels: BigInt64Array | undefined;
   if (labelFile) {
-    const y = readNpy(new Uint8Array(readInputFile(labelFile, { what: 'labels file', maxBytes: READ_LIMITS.data })), basename(labelFile));
+    const y = readNpy(
+      new Uint8Array(readInputFile(labelFile, { what: 'labels file', maxBytes: READ_LIMITS.data })),
+      basename(labelFile),
+    );
     labels = BigInt64Array.from(Array.from(y.data as ArrayLike<number | bigint>, (v) => BigInt(Math.round(Number(v)))));
   }
-  return new ArrayDataset(toFloat(arr.data as ArrayLike<number>, arr.data instanceof Uint8Array), shape, labels ?? null, [], file);
+  return new ArrayDataset(
+    toFloat(arr.data as ArrayLike<number>, arr.data instanceof Uint8Array),
+    shape,
+    labels ?? null,
+    [],
+    file,
+  );
 }
 
 async function fromDataset(path: string): Promise<ArrayDataset> {

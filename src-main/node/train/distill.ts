@@ -36,7 +36,11 @@ export function openTeacher(path: string): Model {
   try {
     return openModel(path).model;
   } catch (e) {
-    if (e instanceof StudioError) throw new TeacherError(`the teacher ${JSON.stringify(path)} cannot be opened: ${e.message}`, { file: path, cause: e.name });
+    if (e instanceof StudioError)
+      throw new TeacherError(`the teacher ${JSON.stringify(path)} cannot be opened: ${e.message}`, {
+        file: path,
+        cause: e.name,
+      });
     throw e;
   }
 }
@@ -51,17 +55,30 @@ async function shapesOf(model: Model): Promise<Map<string, number[]>> {
  * The distiller a spec names, built on `evaluator` for `student` (checked against the teacher first: inputs, links).
  * @example const d = await makeDistiller(student, evaluator, { distiller: 'logits', teacher, alpha: 0.7 }); await d.compress({ maxEpochs: 2 });
  */
-export async function makeDistiller(student: Model, evaluator: Evaluator, spec: DistillSpec): Promise<Compressor<DistillResult>> {
+export async function makeDistiller(
+  student: Model,
+  evaluator: Evaluator,
+  spec: DistillSpec,
+): Promise<Compressor<DistillResult>> {
   checkTeacherInputs(student, spec.teacher);
   const common = { teacher: spec.teacher, originLossLambda: spec.originLossLambda };
   switch (spec.distiller) {
     case 'logits':
-      return new LogitsDistiller(student, spec.configList ?? null, evaluator, { teacher: spec.teacher, temperature: spec.temperature, alpha: spec.alpha });
+      return new LogitsDistiller(student, spec.configList ?? null, evaluator, {
+        teacher: spec.teacher,
+        temperature: spec.temperature,
+        alpha: spec.alpha,
+      });
     case 'dynamic_layerwise':
       return new DynamicLayerwiseDistiller(student, spec.configList, evaluator, common);
     case 'adaptive1d_layerwise': {
       const [studentShapes, teacherShapes] = [await shapesOf(student), await shapesOf(spec.teacher)];
-      return new Adaptive1dLayerwiseDistiller(student, spec.configList, evaluator, { ...common, studentShapes, teacherShapes, seed: spec.seed });
+      return new Adaptive1dLayerwiseDistiller(student, spec.configList, evaluator, {
+        ...common,
+        studentShapes,
+        teacherShapes,
+        seed: spec.seed,
+      });
     }
   }
 }

@@ -22,7 +22,12 @@ export interface EvaluateOptions extends SessionOptions {
  * Top-1 / top-5 hits and summed cross-entropy of `n` rows of logits `z` [n, k] against `labels`. A tie with the
  * true class counts against it when the tied class comes first (so a constant output scores 1/k, not 1).
  */
-export function scoreLogits(z: Float32Array, labels: BigInt64Array, n: number, k: number): { top1: number; top5: number; loss: number } {
+export function scoreLogits(
+  z: Float32Array,
+  labels: BigInt64Array,
+  n: number,
+  k: number,
+): { top1: number; top5: number; loss: number } {
   let top1 = 0;
   let top5 = 0;
   let loss = 0;
@@ -46,7 +51,11 @@ export function scoreLogits(z: Float32Array, labels: BigInt64Array, n: number, k
 }
 
 /** Run the model over the set and count top-1 / top-5 hits against the labels. */
-export async function evaluateClassifier(model: Model | Uint8Array, data: ArrayDataset, opts: EvaluateOptions = {}): Promise<Accuracy> {
+export async function evaluateClassifier(
+  model: Model | Uint8Array,
+  data: ArrayDataset,
+  opts: EvaluateOptions = {},
+): Promise<Accuracy> {
   const labels = data.classLabels();
   const count = data.length;
   const t0 = performance.now();

@@ -10,12 +10,31 @@ import { loadIdxDataset, ArrayDataset } from './data.ts';
 import { buildCnn } from './example-cnn.ts';
 import { Evaluator } from './evaluator.ts';
 
-const mnist = loadIdxDataset('resources/mnist/train-images-idx3-ubyte.gz', 'resources/mnist/train-labels-idx1-ubyte.gz');
+const mnist = loadIdxDataset(
+  'resources/mnist/train-images-idx3-ubyte.gz',
+  'resources/mnist/train-labels-idx1-ubyte.gz',
+);
 const data = new ArrayDataset(mnist.x.subarray(0, 1024 * 784), [1, 28, 28], mnist.targets().subarray(0, 1024));
-const test = new ArrayDataset(mnist.x.subarray(2048 * 784, 2560 * 784), [1, 28, 28], mnist.targets().subarray(2048, 2560));
-const config = { train: data, eval: test, optimizer: { type: 'sgd' as const, lr: 0.05, momentum: 0.9 }, batchSize: 32, epochs: 1, seed: 3, threads: 1 };
+const test = new ArrayDataset(
+  mnist.x.subarray(2048 * 784, 2560 * 784),
+  [1, 28, 28],
+  mnist.targets().subarray(2048, 2560),
+);
+const config = {
+  train: data,
+  eval: test,
+  optimizer: { type: 'sgd' as const, lr: 0.05, momentum: 0.9 },
+  batchSize: 32,
+  epochs: 1,
+  seed: 3,
+  threads: 1,
+};
 const gammas = ['bn1.weight', 'bn2.weight'];
-const l1 = (ev: Evaluator) => gammas.reduce((s, n) => s + (ev.model.graph.get(n)!.initializer!.data as Float32Array).reduce((a, v) => a + Math.abs(v), 0), 0);
+const l1 = (ev: Evaluator) =>
+  gammas.reduce(
+    (s, n) => s + (ev.model.graph.get(n)!.initializer!.data as Float32Array).reduce((a, v) => a + Math.abs(v), 0),
+    0,
+  );
 
 describe('Evaluator hooks', () => {
   it('an L1 penalty on BN scales (loss term as graph nodes) shrinks them', async () => {
@@ -23,7 +42,11 @@ describe('Evaluator hooks', () => {
     await plain.train();
     const slim = new Evaluator(buildCnn({ widths: [8, 16], seed: 2 }), config);
     const steps: number[] = [];
-    slim.patchLoss({ name: 'bn_l1', weight: 5e-2, build: (c) => c.e.sum(gammas.map((n) => c.e.reduce('ReduceL1', c.value(n), [], false))) });
+    slim.patchLoss({
+      name: 'bn_l1',
+      weight: 5e-2,
+      build: (c) => c.e.sum(gammas.map((n) => c.e.reduce('ReduceL1', c.value(n), [], false))),
+    });
     slim.patchOptimizerStep([], [(c) => void steps.push(c.result!.reports['loss.bn_l1']!)]);
     const r = await slim.train();
     expect(r.steps).toBe(32);
@@ -56,7 +79,13 @@ describe('Evaluator hooks', () => {
     let maskSeen = -1;
     ev.patchOptimizerStep(
       [(c) => void (maskSeen = c.get('fc_mask')[0]!)],
-      [(c) => { const m = c.get('fc_mask').slice(); m.fill(0, 0, 8); c.set('fc_mask', m); }],
+      [
+        (c) => {
+          const m = c.get('fc_mask').slice();
+          m.fill(0, 0, 8);
+          c.set('fc_mask', m);
+        },
+      ],
     );
     await ev.train({ maxSteps: 3 });
     expect(grads.length).toBe(3);

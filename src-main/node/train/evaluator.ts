@@ -7,11 +7,27 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { cloneModel, type Model, type Tensor } from '../../core/ir/index.ts';
-import { TrainingSpecError, type LossTerm, type ObserveSpec, type OptimizerSpec, type ParamGroup } from '../../core/autodiff/index.ts';
+import {
+  TrainingSpecError,
+  type LossTerm,
+  type ObserveSpec,
+  type OptimizerSpec,
+  type ParamGroup,
+} from '../../core/autodiff/index.ts';
 import type { CompressionEvaluator, ObserveFn, ObservedTensor, Revert } from '../../core/compress/compressor.ts';
 import { mergeTeacher, TeacherError } from '../../core/compress/distillation/teacher.ts';
 import type { ArrayDataset } from './data.ts';
-import { evaluate, modelWithWeights, Trainer, type EvalMetrics, type RunOptions, type StepTask, type TrainConfig, type TrainHooks, type TrainResult } from './trainer.ts';
+import {
+  evaluate,
+  modelWithWeights,
+  Trainer,
+  type EvalMetrics,
+  type RunOptions,
+  type StepTask,
+  type TrainConfig,
+  type TrainHooks,
+  type TrainResult,
+} from './trainer.ts';
 
 export interface EvaluatorConfig extends Omit<TrainConfig, 'model' | 'test'> {
   /** Data the metric is computed on. */
@@ -29,7 +45,8 @@ export type Observer = ObserveFn;
 
 /** An observed step output as the compressors see it (observed values and gradients are float tensors). */
 function observed(t: ort.Tensor): ObservedTensor {
-  if (t.type !== 'float32' && t.type !== 'float64') throw new TrainingSpecError(`an observed tensor is ${t.type}, not float`);
+  if (t.type !== 'float32' && t.type !== 'float64')
+    throw new TrainingSpecError(`an observed tensor is ${t.type}, not float`);
   return { dims: t.dims, data: t.data as Float32Array | Float64Array };
 }
 
@@ -46,7 +63,10 @@ export class Evaluator implements CompressionEvaluator {
   /** Teachers run inside the step, by name prefix (with the number of registrations holding each). */
   private readonly teachers = new Map<string, { model: Model; count: number }>();
 
-  constructor(model: Model, readonly config: EvaluatorConfig) {
+  constructor(
+    model: Model,
+    readonly config: EvaluatorConfig,
+  ) {
     this.bound = cloneModel(model);
   }
 
@@ -82,7 +102,8 @@ export class Evaluator implements CompressionEvaluator {
    * joins the main optimizer.
    */
   addTrainable(name: string, init: Tensor, optimizer?: OptimizerSpec): void {
-    if (this.bound.graph.get(name)) throw new TrainingSpecError(`the model already has a value "${name}"`, { tensor: name });
+    if (this.bound.graph.get(name))
+      throw new TrainingSpecError(`the model already has a value "${name}"`, { tensor: name });
     this.bound.graph.addInitializer(name, init);
     this.extraTrainables.add(name);
     if (optimizer) this.groups.push({ name: `g_${name}`.replace(/[^\w.-]/g, '_'), params: [name], optimizer });
@@ -91,7 +112,8 @@ export class Evaluator implements CompressionEvaluator {
   /** Feed an initializer per step instead of baking it in (masks, quantization scales): tasks may change it. */
   addBuffer(name: string, init?: Tensor): void {
     if (init) this.bound.graph.addInitializer(name, init);
-    else if (!this.bound.graph.get(name)?.initializer) throw new TrainingSpecError(`no initializer "${name}" to feed as a buffer`, { tensor: name });
+    else if (!this.bound.graph.get(name)?.initializer)
+      throw new TrainingSpecError(`no initializer "${name}" to feed as a buffer`, { tensor: name });
     this.buffers.add(name);
   }
 
@@ -113,7 +135,8 @@ export class Evaluator implements CompressionEvaluator {
    */
   addTeacher(teacher: Model, prefix: string): Revert {
     const held = this.teachers.get(prefix);
-    if (held && held.model !== teacher) throw new TeacherError(`another teacher is already registered under the prefix "${prefix}"`, { prefix });
+    if (held && held.model !== teacher)
+      throw new TeacherError(`another teacher is already registered under the prefix "${prefix}"`, { prefix });
     if (held) held.count++;
     else this.teachers.set(prefix, { model: teacher, count: 1 });
     return () => {
@@ -141,13 +164,21 @@ export class Evaluator implements CompressionEvaluator {
         for (const o of this.observers) o.fn(observed(c.result!.observed[`${o.spec.kind}:${o.spec.name}`]!), c);
       });
     }
-    return { lossTerms: [...this.lossTerms], groups: [...this.groups], observe, buffers: [...this.buffers], before: [...this.before], after: [...after, ...this.after] };
+    return {
+      lossTerms: [...this.lossTerms],
+      groups: [...this.groups],
+      observe,
+      buffers: [...this.buffers],
+      before: [...this.before],
+      after: [...after, ...this.after],
+    };
   }
 
   private trainConfig(): TrainConfig {
     const { eval: evalData, metric: _metric, run: _run, ...rest } = this.config;
     const trainable = rest.trainable ? [...rest.trainable, ...this.extraTrainables] : undefined;
-    if (this.teachers.size === 0) return { ...rest, trainable, alsoTrainable: [...this.extraTrainables], model: this.bound, test: evalData };
+    if (this.teachers.size === 0)
+      return { ...rest, trainable, alsoTrainable: [...this.extraTrainables], model: this.bound, test: evalData };
     // the student and its teachers in one forward model: one ORT call runs both on the same batch
     let model = cloneModel(this.bound);
     const frozenNodes = new Set<string>();

@@ -37,7 +37,8 @@ export function buildCnn(spec: CnnSpec = {}): Model {
   m.producerName = 'compression-studio';
   const g = m.graph;
   let x: Value = g.addInput('input', { kind: 'tensor', dtype: 'float32', shape: [spec.batch ?? 'N', c0, h, w] });
-  const node = (opType: string, inputs: Value[], name: string, attributes = {}) => g.addNode({ opType, inputs, name, outputs: [`${name}_out`], attributes }).outputs[0]!;
+  const node = (opType: string, inputs: Value[], name: string, attributes = {}) =>
+    g.addNode({ opType, inputs, name, outputs: [`${name}_out`], attributes }).outputs[0]!;
   let cin = c0;
   widths.forEach((cout, i) => {
     const k = `conv${i + 1}`;
@@ -54,14 +55,21 @@ export function buildCnn(spec: CnnSpec = {}): Model {
     ];
     x = node('BatchNormalization', [x, ...bn], b, { epsilon: attr.float(1e-5), momentum: attr.float(0.9) });
     x = node('Relu', [x], `relu${i + 1}`);
-    if (i < widths.length - 1) x = node('MaxPool', [x], `pool${i + 1}`, { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) });
+    if (i < widths.length - 1)
+      x = node('MaxPool', [x], `pool${i + 1}`, { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) });
     cin = cout;
   });
   x = node('GlobalAveragePool', [x], 'gap');
   x = node('Flatten', [x], 'flatten', { axis: attr.int(1) });
   const fw = g.addInitializer('fc.weight', he(rng, [classes, cin], cin));
   const fb = g.addInitializer('fc.bias', new Tensor('float32', [classes], new Float32Array(classes)));
-  const logits = g.addNode({ opType: 'Gemm', inputs: [x, fw, fb], name: 'fc', outputs: ['logits'], attributes: { transB: attr.int(1) } }).outputs[0]!;
+  const logits = g.addNode({
+    opType: 'Gemm',
+    inputs: [x, fw, fb],
+    name: 'fc',
+    outputs: ['logits'],
+    attributes: { transB: attr.int(1) },
+  }).outputs[0]!;
   logits.type = { kind: 'tensor', dtype: 'float32', shape: [spec.batch ?? 'N', classes] };
   g.addOutput(logits);
   return m;
@@ -84,7 +92,10 @@ export function heInitialize(model: Model, seed = 0): number {
     const fill = (x: number) => new Tensor('float32', [...t.dims], new Float32Array(t.size).fill(x));
     let next: Tensor | null = null;
     if ((node.opType === 'Conv' || node.opType === 'Gemm') && index === 1) {
-      const fanIn = node.opType === 'Gemm' && node.attrInt('transB', 0) === 0 ? t.dims[0]! : t.dims.slice(1).reduce((a, b) => a * b, 1);
+      const fanIn =
+        node.opType === 'Gemm' && node.attrInt('transB', 0) === 0
+          ? t.dims[0]!
+          : t.dims.slice(1).reduce((a, b) => a * b, 1);
       next = he(rng, [...t.dims], fanIn);
     } else if ((node.opType === 'Conv' || node.opType === 'Gemm') && index === 2) next = fill(0);
     else if (node.opType === 'BatchNormalization') next = fill(index === 1 || index === 4 ? 1 : 0);

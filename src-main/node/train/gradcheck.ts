@@ -16,7 +16,8 @@ export function toFloat64(model: Model): Model {
   const g = m.graph;
   for (const v of g.initializers) {
     const t = v.initializer!;
-    if (t.dtype === 'float32' && t.data) g.setInitializer(v, new Tensor('float64', [...t.dims], Float64Array.from(t.data as Float32Array)));
+    if (t.dtype === 'float32' && t.data)
+      g.setInitializer(v, new Tensor('float64', [...t.dims], Float64Array.from(t.data as Float32Array)));
   }
   for (const v of g.values()) {
     if (v.type?.kind === 'tensor' && v.type.dtype === 'float32') v.type = { ...v.type, dtype: 'float64' };
@@ -25,7 +26,10 @@ export function toFloat64(model: Model): Model {
     if (n.opType === 'Cast' && n.attrInt('to', 0) === 1) n.setAttr('to', attr.int(11));
     for (const [k, a] of n.attributes) {
       if (a.type === 'tensor' && a.value.dtype === 'float32' && a.value.data) {
-        n.setAttr(k, attr.tensor(new Tensor('float64', [...a.value.dims], Float64Array.from(a.value.data as Float32Array))));
+        n.setAttr(
+          k,
+          attr.tensor(new Tensor('float64', [...a.value.dims], Float64Array.from(a.value.data as Float32Array))),
+        );
       }
     }
   }
@@ -53,7 +57,13 @@ function lowerConv(e: Emitter, n: Node): Value {
   const cols: Value[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
-      const sl = e.slice(xp, [i * d[0]!, j * d[1]!], [i * d[0]! + (Ho - 1) * s[0]! + 1, j * d[1]! + (Wo - 1) * s[1]! + 1], [2, 3], s);
+      const sl = e.slice(
+        xp,
+        [i * d[0]!, j * d[1]!],
+        [i * d[0]! + (Ho - 1) * s[0]! + 1, j * d[1]! + (Wo - 1) * s[1]! + 1],
+        [2, 3],
+        s,
+      );
       cols.push(e.reshape(sl, [N, gr, Cg, 1, Ho, Wo]));
     }
   }
@@ -78,7 +88,16 @@ export function lowerForFloat64(model: Model, shapes: ReadonlyMap<string, readon
   for (const n of [...g.nodes]) {
     let out: Value | null = null;
     if (n.opType === 'Conv') out = lowerConv(e, n);
-    else if (n.opType === 'GlobalAveragePool') out = e.reduce('ReduceMean', n.inputs[0]!, e.shape(n.inputs[0]!).slice(2).map((_, i) => i + 2), true);
+    else if (n.opType === 'GlobalAveragePool')
+      out = e.reduce(
+        'ReduceMean',
+        n.inputs[0]!,
+        e
+          .shape(n.inputs[0]!)
+          .slice(2)
+          .map((_, i) => i + 2),
+        true,
+      );
     if (!out) continue;
     const y = n.outputs[0]!;
     const name = y.name;
@@ -156,17 +175,34 @@ export async function gradCheck(o: GradCheckOptions): Promise<GradCheckResult[]>
   const step = buildTrainingStep(o.model, spec);
   const fdSource = o.fdModel ?? o.model;
   const fdTrace = o.fdModel ? await traceModel(o.fdModel, feedsOf(o.fdModel, toDtypeFeeds(feeds, o.fdModel))) : trace;
-  const fd = buildTrainingStep(fdSource, { ...spec, shapes: fdTrace.shapes, dtypes: fdTrace.dtypes, forwardOnly: true, observe: [] });
+  const fd = buildTrainingStep(fdSource, {
+    ...spec,
+    shapes: fdTrace.shapes,
+    dtypes: fdTrace.dtypes,
+    forwardOnly: true,
+    observe: [],
+  });
   const init = (m: Model, name: string) => m.graph.get(name)!.initializer!;
   const stepFeeds: Record<string, ort.Tensor> = feedsOf(o.model, feeds, true);
   for (const p of step.signature.params) stepFeeds[p.name] = toOrt(init(o.model, p.name));
-  for (const s of step.signature.state) stepFeeds[s.name] = s.init === 'zeros' ? ortTensor(s.dtype, new Float64Array(s.shape.reduce((a, b) => a * b, 1)) as never, s.shape) : toOrt(init(o.model, s.name));
+  for (const s of step.signature.state)
+    stepFeeds[s.name] =
+      s.init === 'zeros'
+        ? ortTensor(s.dtype, new Float64Array(s.shape.reduce((a, b) => a * b, 1)) as never, s.shape)
+        : toOrt(init(o.model, s.name));
   const pdt = step.signature.params[0]!.dtype;
-  for (const k of [...Object.values(step.signature.lr), step.signature.step]) stepFeeds[k] = ortTensor(pdt, pdt === 'float64' ? new Float64Array([0]) : new Float32Array([0]), []);
+  for (const k of [...Object.values(step.signature.lr), step.signature.step])
+    stepFeeds[k] = ortTensor(pdt, pdt === 'float64' ? new Float64Array([0]) : new Float32Array([0]), []);
   const noise = new Map<string, Tensor>();
   const nrng = new Rng(seed + 3);
   for (const nz of step.signature.noise) {
-    const t = new Tensor(nz.dtype, nz.shape, nz.dtype === 'float64' ? new Float64Array(nz.shape.reduce((a, b) => a * b, 1)) : new Float32Array(nz.shape.reduce((a, b) => a * b, 1)));
+    const t = new Tensor(
+      nz.dtype,
+      nz.shape,
+      nz.dtype === 'float64'
+        ? new Float64Array(nz.shape.reduce((a, b) => a * b, 1))
+        : new Float32Array(nz.shape.reduce((a, b) => a * b, 1)),
+    );
     const d = t.data as Float32Array;
     for (let i = 0; i < d.length; i++) d[i] = nrng.uniform();
     noise.set(nz.name, t);
@@ -185,7 +221,8 @@ export async function gradCheck(o: GradCheckOptions): Promise<GradCheckResult[]>
     fdFeeds[p.name] = ortTensor(t.dtype, copy, t.dims);
   }
   for (const s of fd.signature.state) fdFeeds[s.name] = toOrt(init(fdSource, s.name));
-  for (const nz of fd.signature.noise) fdFeeds[nz.name] = toOrt(toDtypeFeeds({ t: noise.get(nz.name)! }, fdSource, nz.dtype).t!);
+  for (const nz of fd.signature.noise)
+    fdFeeds[nz.name] = toOrt(toDtypeFeeds({ t: noise.get(nz.name)! }, fdSource, nz.dtype).t!);
   const s2 = await createSession(fd.model);
   const lossAt = async () => Number((await s2.run(fdFeeds))[fd.signature.loss]!.data[0]);
   const h = o.h ?? 1e-6;
@@ -221,7 +258,10 @@ function toDtypeFeeds(feeds: Record<string, Tensor>, m: Model, dtype?: string): 
   const out: Record<string, Tensor> = {};
   for (const [k, t] of Object.entries(feeds)) {
     const want = dtype ?? m.graph.get(k)?.dtype;
-    out[k] = want === 'float64' && t.dtype === 'float32' ? new Tensor('float64', [...t.dims], Float64Array.from(t.data as Float32Array)) : t;
+    out[k] =
+      want === 'float64' && t.dtype === 'float32'
+        ? new Tensor('float64', [...t.dims], Float64Array.from(t.data as Float32Array))
+        : t;
   }
   return out;
 }

@@ -25,5 +25,9 @@ export function bundledMnist(split: 'train' | 'test', limit?: number): ArrayData
 /** The bundled Fashion-MNIST split ('train' = first 10k training images, 'test' = the 10k test set). */
 export function fashionMnist(split: 'train' | 'test', limit?: number): ArrayDataset {
   const p = split === 'train' ? 'train' : 't10k';
-  return loadIdxPair(join(FASHION_MNIST_DIR, `${p}-images-idx3-ubyte.gz`), join(FASHION_MNIST_DIR, `${p}-labels-idx1-ubyte.gz`), limit);
+  return loadIdxPair(
+    join(FASHION_MNIST_DIR, `${p}-images-idx3-ubyte.gz`),
+    join(FASHION_MNIST_DIR, `${p}-labels-idx1-ubyte.gz`),
+    limit,
+  );
 }

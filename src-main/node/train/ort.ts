@@ -36,7 +36,14 @@ export async function createSession(model: Model | Uint8Array, s: SessionSetting
 
 type OrtType = ort.Tensor.Type;
 const ORT_TYPES: Partial<Record<DataType, OrtType>> = {
-  float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', int8: 'int8', uint8: 'uint8', bool: 'bool', float16: 'float16',
+  float32: 'float32',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  int8: 'int8',
+  uint8: 'uint8',
+  bool: 'bool',
+  float16: 'float16',
 };
 
 /** An ORT tensor over the same memory as `data`. */
@@ -53,9 +60,18 @@ export function toOrt(t: Tensor): ort.Tensor {
 
 /** The IR dtype of an ORT tensor. */
 export function dtypeOf(t: ort.Tensor): DataType {
-  return (t.type === 'float32' || t.type === 'float64' || t.type === 'int64' || t.type === 'int32' || t.type === 'int8' || t.type === 'uint8' || t.type === 'bool' || t.type === 'float16'
-    ? t.type
-    : 'float32') as DataType;
+  return (
+    t.type === 'float32' ||
+    t.type === 'float64' ||
+    t.type === 'int64' ||
+    t.type === 'int32' ||
+    t.type === 'int8' ||
+    t.type === 'uint8' ||
+    t.type === 'bool' ||
+    t.type === 'float16'
+      ? t.type
+      : 'float32'
+  ) as DataType;
 }
 
 /** An ORT tensor as an IR tensor (copies). */
@@ -75,14 +91,20 @@ export interface Trace {
  * Concrete trace: run the model once with every node output exposed, and record each value's shape and dtype.
  * Inputs and initializers are included. Subgraph values are not traced.
  */
-export async function traceModel(model: Model, feeds: Record<string, ort.Tensor>, s: SessionSettings = {}): Promise<Trace> {
+export async function traceModel(
+  model: Model,
+  feeds: Record<string, ort.Tensor>,
+  s: SessionSettings = {},
+): Promise<Trace> {
   const m = cloneModel(model);
   const g = m.graph;
   const outs = new Set(g.outputs);
-  for (const n of g.nodes) for (const v of n.outputs) if (!v.anonymous && !outs.has(v)) {
-    g.addOutput(v);
-    outs.add(v);
-  }
+  for (const n of g.nodes)
+    for (const v of n.outputs)
+      if (!v.anonymous && !outs.has(v)) {
+        g.addOutput(v);
+        outs.add(v);
+      }
   // tensors no node reads yet (a distiller's projections, used only by its loss term) would only draw ORT's warnings
   for (const v of [...g.initializers]) if (v.uses.length === 0 && !v.isGraphOutput) g.removeInitializer(v);
   const session = await createSession(m, s);
@@ -94,7 +116,8 @@ export async function traceModel(model: Model, feeds: Record<string, ort.Tensor>
     for (const [k, t] of Object.entries(r)) {
       shapes.set(k, t.dims.map(Number));
       dtypes.set(k, dtypeOf(t));
-      if ((t.type === 'int64' || t.type === 'int32') && t.size <= 64) intValues.set(k, Array.from(t.data as ArrayLike<number | bigint>, Number));
+      if ((t.type === 'int64' || t.type === 'int32') && t.size <= 64)
+        intValues.set(k, Array.from(t.data as ArrayLike<number | bigint>, Number));
     }
     for (const [k, t] of Object.entries(feeds)) {
       shapes.set(k, t.dims.map(Number));

@@ -17,7 +17,13 @@ import {
   type TrainingPruneResult,
 } from '../../core/compress/pruning/training.ts';
 import type { ShapeSource } from '../../core/compress/pruning/setup.ts';
-import { checkPruneOptions, PRUNE_DEFAULTS, stepsNeeded, type TrainingPruneOptions, type TrainingPrunerName } from '../../../src-shared/prune-options.ts';
+import {
+  checkPruneOptions,
+  PRUNE_DEFAULTS,
+  stepsNeeded,
+  type TrainingPruneOptions,
+  type TrainingPrunerName,
+} from '../../../src-shared/prune-options.ts';
 import type { ArrayDataset } from './data.ts';
 import { Evaluator } from './evaluator.ts';
 import type { ProgressEvent } from './trainer.ts';
@@ -42,7 +48,12 @@ export interface TrainingPruneRun extends TrainingPruneOptions {
  * const r = await trainingPrune(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }], train, { pruner: 'agp', inner: 'l1', intervalSteps: 20, totalTimes: 5 });
  * @throws PrunerOptionError naming the option (checkPruneOptions' faults, ranges)
  */
-export async function trainingPrune(model: Model, configList: unknown, data: ArrayDataset, o: TrainingPruneRun): Promise<TrainingPruneResult> {
+export async function trainingPrune(
+  model: Model,
+  configList: unknown,
+  data: ArrayDataset,
+  o: TrainingPruneRun,
+): Promise<TrainingPruneResult> {
   const fault = checkPruneOptions(o.pruner, o)[0];
   if (fault) throw new PrunerOptionError(fault.key, fault.message);
   const steps = o.maxSteps ?? stepsNeeded(o.pruner, o);
@@ -66,16 +77,30 @@ export async function trainingPrune(model: Model, configList: unknown, data: Arr
     if (!P) throw new PrunerOptionError('inner', `"${kind}" cannot be scheduled`);
     return new P(model, configList, undefined, base);
   };
-  const schedule = { intervalSteps: o.intervalSteps ?? PRUNE_DEFAULTS.intervalSteps, totalTimes: o.totalTimes ?? PRUNE_DEFAULTS.totalTimes, evaluator: ev };
+  const schedule = {
+    intervalSteps: o.intervalSteps ?? PRUNE_DEFAULTS.intervalSteps,
+    totalTimes: o.totalTimes ?? PRUNE_DEFAULTS.totalTimes,
+    evaluator: ev,
+  };
   const pruner =
     o.pruner === 'movement'
-      ? new MovementPruner(model, configList, ev, { ...base, warmupSteps: o.warmupSteps ?? PRUNE_DEFAULTS.warmupSteps, cooldownBeginStep: o.cooldownBeginStep ?? PRUNE_DEFAULTS.cooldownBeginStep, regularScale })
+      ? new MovementPruner(model, configList, ev, {
+          ...base,
+          warmupSteps: o.warmupSteps ?? PRUNE_DEFAULTS.warmupSteps,
+          cooldownBeginStep: o.cooldownBeginStep ?? PRUNE_DEFAULTS.cooldownBeginStep,
+          regularScale,
+        })
       : o.pruner === 'linear'
         ? new LinearPruner(schedulable(o.inner ?? PRUNE_DEFAULTS.inner), schedule)
         : o.pruner === 'agp'
           ? new AGPPruner(schedulable(o.inner ?? PRUNE_DEFAULTS.inner), schedule)
           : schedulable(o.pruner);
   // about 100 loss points over the run
-  const budget = { maxSteps: steps, onProgress: o.onProgress, signal: o.signal, progressEvery: Math.max(1, Math.round(steps / 100)) };
+  const budget = {
+    maxSteps: steps,
+    onProgress: o.onProgress,
+    signal: o.signal,
+    progressEvery: Math.max(1, Math.round(steps / 100)),
+  };
   return (pruner as { compress(b: typeof budget): Promise<TrainingPruneResult> }).compress(budget);
 }

@@ -23,7 +23,14 @@ export function floatArray(dtype: DataType, n: number): Float32Array | Float64Ar
 }
 
 function zeros(t: TensorInfo): ort.Tensor {
-  return ortTensor(t.dtype, floatArray(t.dtype, t.shape.reduce((a, b) => a * b, 1)), t.shape);
+  return ortTensor(
+    t.dtype,
+    floatArray(
+      t.dtype,
+      t.shape.reduce((a, b) => a * b, 1),
+    ),
+    t.shape,
+  );
 }
 
 /** A copy of an ORT tensor's data. */
@@ -43,7 +50,11 @@ export class StepRunner {
    * Open a session for `step`. `initial(name)` gives the starting value of each parameter, running statistic
    * and buffer (usually the forward model's initializer); optimizer slots start at zero.
    */
-  static async create(step: TrainingStep, initial: (name: string) => Tensor, settings: SessionSettings = {}): Promise<StepRunner> {
+  static async create(
+    step: TrainingStep,
+    initial: (name: string) => Tensor,
+    settings: SessionSettings = {},
+  ): Promise<StepRunner> {
     const r = new StepRunner(step.signature, await createSession(step.model, settings));
     const sig = step.signature;
     for (const p of sig.params) r.tensors.set(p.name, toOrt(initial(p.name).clone()));
@@ -65,7 +76,12 @@ export class StepRunner {
   }
 
   /** Run one step: `batch` by input name, learning rate per group, 1-based step number. */
-  async run(batch: Record<string, ort.Tensor>, lr: Record<string, number>, step: number, noise: Record<string, ort.Tensor> = {}): Promise<StepResult> {
+  async run(
+    batch: Record<string, ort.Tensor>,
+    lr: Record<string, number>,
+    step: number,
+    noise: Record<string, ort.Tensor> = {},
+  ): Promise<StepResult> {
     const sig = this.signature;
     const dt = sig.params[0]!.dtype;
     const scalar = (v: number) => ortTensor(dt, dt === 'float64' ? Float64Array.of(v) : Float32Array.of(v), []);
@@ -119,7 +135,12 @@ export class LoopRunner {
   }
 
   /** Run K steps: stacked batch inputs [K, …] by single-step input name, lr per group as K rates, first step number. */
-  async run(batch: Record<string, ort.Tensor>, lr: Record<string, number[]>, firstStep: number, noise: Record<string, ort.Tensor> = {}): Promise<{ losses: number[]; reports: Record<string, number[]> }> {
+  async run(
+    batch: Record<string, ort.Tensor>,
+    lr: Record<string, number[]>,
+    firstStep: number,
+    noise: Record<string, ort.Tensor> = {},
+  ): Promise<{ losses: number[]; reports: Record<string, number[]> }> {
     const sig = this.signature;
     const dt = sig.step.params[0]!.dtype;
     const feeds: Record<string, ort.Tensor> = {};
@@ -130,7 +151,11 @@ export class LoopRunner {
       const rates = lr[group] ?? lr.main!;
       feeds[input] = ortTensor(dt, dt === 'float64' ? Float64Array.from(rates) : Float32Array.from(rates), [sig.steps]);
     }
-    feeds[sig.firstStep] = ortTensor(dt, dt === 'float64' ? Float64Array.of(firstStep) : Float32Array.of(firstStep), []);
+    feeds[sig.firstStep] = ortTensor(
+      dt,
+      dt === 'float64' ? Float64Array.of(firstStep) : Float32Array.of(firstStep),
+      [],
+    );
     const out = await this.session.run(feeds);
     for (const p of sig.step.params) this.tensors.set(p.name, out[p.output]!);
     for (const s of sig.step.state) this.tensors.set(s.name, out[s.output]!);

@@ -11,8 +11,21 @@ import { loadModelFile } from '../io/model-file.ts';
 import { toOrt, traceModel } from './ort.ts';
 import { StepRunner } from './step-runner.ts';
 
-interface RefEntry { source: string; shape: number[]; transpose: boolean; trainable: boolean; norm?: number; idx?: number[]; ref?: number[] }
-interface Ref { corpus: string; input: { shape: number[]; labels: number[] }; loss: number; initializers: Record<string, RefEntry> }
+interface RefEntry {
+  source: string;
+  shape: number[];
+  transpose: boolean;
+  trainable: boolean;
+  norm?: number;
+  idx?: number[];
+  ref?: number[];
+}
+interface Ref {
+  corpus: string;
+  input: { shape: number[]; labels: number[] };
+  loss: number;
+  initializers: Record<string, RefEntry>;
+}
 
 function fnv1a(s: string): number {
   let h = 0x811c9dc5;
@@ -33,12 +46,16 @@ export function hashValues(name: string, shape: number[]): Float32Array {
     x ^= x >>> 13;
     x = Math.imul(x, 0xc2b2ae35) >>> 0;
     x ^= x >>> 16;
-    const u = (x >>> 0) / 4294967296 * 2 - 1;
-    out[i] = name.endsWith('running_var') ? 1 + 0.25 * u
-      : name.endsWith('running_mean') ? 0.1 * u
-      : shape.length >= 2 ? u * Math.sqrt(6 / fanIn)
-      : name.endsWith('weight') ? 1 + 0.2 * u
-      : 0.1 * u;
+    const u = ((x >>> 0) / 4294967296) * 2 - 1;
+    out[i] = name.endsWith('running_var')
+      ? 1 + 0.25 * u
+      : name.endsWith('running_mean')
+        ? 0.1 * u
+        : shape.length >= 2
+          ? u * Math.sqrt(6 / fanIn)
+          : name.endsWith('weight')
+            ? 1 + 0.2 * u
+            : 0.1 * u;
   }
   return out;
 }
@@ -73,10 +90,24 @@ describe.each(['resnet18', 'mobilenet_v2', 'transformer'])('%s: gradients equal 
     const x = new Tensor('float32', ref.input.shape, hashValues('input', ref.input.shape));
     const input = model.graph.inputs.find((v) => !v.initializer)!.name;
     const { shapes, dtypes, intValues } = await traceModel(model, { [input]: toOrt(x) }, { threads: 1 });
-    const trainable = Object.entries(ref.initializers).filter(([, e]) => e.trainable).map(([k]) => k);
-    const step = buildTrainingStep(model, { shapes, dtypes, intValues, trainable, loss: { type: 'cross_entropy' }, optimizer: { type: 'sgd' }, observe: trainable.map((n) => ({ name: n, kind: 'grad' as const })) });
+    const trainable = Object.entries(ref.initializers)
+      .filter(([, e]) => e.trainable)
+      .map(([k]) => k);
+    const step = buildTrainingStep(model, {
+      shapes,
+      dtypes,
+      intValues,
+      trainable,
+      loss: { type: 'cross_entropy' },
+      optimizer: { type: 'sgd' },
+      observe: trainable.map((n) => ({ name: n, kind: 'grad' as const })),
+    });
     const runner = await StepRunner.create(step, (n) => model.graph.get(n)!.initializer!, { threads: 1 });
-    const r = await runner.run({ [input]: toOrt(x), labels: toOrt(Tensor.int64([ref.input.labels.length], ref.input.labels)) }, { main: 0 }, 1);
+    const r = await runner.run(
+      { [input]: toOrt(x), labels: toOrt(Tensor.int64([ref.input.labels.length], ref.input.labels)) },
+      { main: 0 },
+      1,
+    );
     await runner.release();
     expect(Math.abs(r.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
     let worst = 0;
@@ -94,6 +125,8 @@ describe.each(['resnet18', 'mobilenet_v2', 'transformer'])('%s: gradients equal 
       expect(err, `${n}: sampled entries rel ${err}`).toBeLessThan(1e-3);
       expect(normErr, `${n}: norm rel ${normErr}`).toBeLessThan(1e-3);
     }
-    console.log(`${name}: loss ${r.loss} (torch ${ref.loss}), worst rel error ${worst.toExponential(2)} over ${trainable.length} tensors`);
+    console.log(
+      `${name}: loss ${r.loss} (torch ${ref.loss}), worst rel error ${worst.toExponential(2)} over ${trainable.length} tensors`,
+    );
   });
 });

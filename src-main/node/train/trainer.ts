@@ -19,7 +19,13 @@ import {
   type TrainingStep,
 } from '../../core/autodiff/index.ts';
 import { Rng } from '../../core/util/random.ts';
-import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type CheckpointTensor } from './checkpoint.ts';
+import {
+  readCheckpoint,
+  writeCheckpoint,
+  CheckpointError,
+  type Checkpoint,
+  type CheckpointTensor,
+} from './checkpoint.ts';
 import type { ArrayDataset } from './data.ts';
 import { createSession, ortTensor, traceModel, type SessionSettings } from './ort.ts';
 import { scoreLogits } from './evaluate.ts';
@@ -36,7 +42,11 @@ export class DatasetShapeError extends StudioError {
 /** A label outside [0, classes) for a cross-entropy model. */
 export class LabelRangeError extends StudioError {
   constructor(lo: number, hi: number, classes: number) {
-    super(`labels range over [${lo}, ${hi}] but the model has ${classes} classes (labels must be in [0, ${classes - 1}])`, 'LABEL_RANGE', { lo, hi, classes });
+    super(
+      `labels range over [${lo}, ${hi}] but the model has ${classes} classes (labels must be in [0, ${classes - 1}])`,
+      'LABEL_RANGE',
+      { lo, hi, classes },
+    );
   }
 }
 
@@ -136,7 +146,15 @@ export type ProgressEvent =
       /** The step's loss parts where loss terms are registered: `loss.task` and `loss.<term>` (e.g. `loss.distill`). */
       parts?: Record<string, number>;
     }
-  | { type: 'epoch'; epoch: number; step: number; trainLoss: number; trainAccuracy?: number; eval?: EvalMetrics; seconds: number }
+  | {
+      type: 'epoch';
+      epoch: number;
+      step: number;
+      trainLoss: number;
+      trainAccuracy?: number;
+      eval?: EvalMetrics;
+      seconds: number;
+    }
   | { type: 'checkpoint'; path: string; step: number }
   | { type: 'done'; step: number; seconds: number; eval?: EvalMetrics };
 
@@ -169,7 +187,10 @@ export interface TrainResult {
 /** The single data input of a model (multi-input models are not supported by the data sets). */
 export function dataInput(model: Model): Value {
   const ins = model.graph.inputs.filter((v) => !v.initializer);
-  if (ins.length !== 1) throw new DatasetShapeError(`the trainer feeds one data input; the model has ${ins.length} (${ins.map((v) => v.name).join(', ')})`);
+  if (ins.length !== 1)
+    throw new DatasetShapeError(
+      `the trainer feeds one data input; the model has ${ins.length} (${ins.map((v) => v.name).join(', ')})`,
+    );
   return ins[0]!;
 }
 
@@ -184,7 +205,8 @@ function checkNumbers(cfg: TrainConfig): void {
   wholeAtLeast('batchSize', cfg.batchSize, 1);
   wholeAtLeast('stepsPerRun', cfg.stepsPerRun, 1);
   wholeAtLeast('evalBatchSize', cfg.evalBatchSize, 1);
-  if (cfg.epochs !== undefined && !(cfg.epochs > 0 && Number.isFinite(cfg.epochs))) bad('epochs', cfg.epochs, 'a number > 0');
+  if (cfg.epochs !== undefined && !(cfg.epochs > 0 && Number.isFinite(cfg.epochs)))
+    bad('epochs', cfg.epochs, 'a number > 0');
   const lr = cfg.optimizer.lr;
   if (lr !== undefined && !(lr > 0 && Number.isFinite(lr))) bad('optimizer.lr', lr, 'a number > 0');
   if (cfg.clipGradNorm !== undefined && !(cfg.clipGradNorm > 0)) bad('clipGradNorm', cfg.clipGradNorm, 'a number > 0');
@@ -194,9 +216,13 @@ function checkNumbers(cfg: TrainConfig): void {
 function checkShapes(model: Model, data: ArrayDataset, batch: number): number {
   const shape = dataInput(model).shape ?? [];
   const want = shape.slice(1);
-  const ok = want.length === data.sampleShape.length && want.every((d, i) => typeof d !== 'number' || d === data.sampleShape[i]);
+  const ok =
+    want.length === data.sampleShape.length && want.every((d, i) => typeof d !== 'number' || d === data.sampleShape[i]);
   if (!ok) {
-    throw new DatasetShapeError(`data samples are [${data.sampleShape}] but the model input "${dataInput(model).name}" takes [${shape.map((d) => d ?? '?')}]`, { sample: data.sampleShape, input: shape });
+    throw new DatasetShapeError(
+      `data samples are [${data.sampleShape}] but the model input "${dataInput(model).name}" takes [${shape.map((d) => d ?? '?')}]`,
+      { sample: data.sampleShape, input: shape },
+    );
   }
   return typeof shape[0] === 'number' ? shape[0] : batch;
 }
@@ -255,7 +281,9 @@ export async function evaluate(
       const idx = Array.from({ length: n }, (_, i) => start + i);
       data.fill(idx, x, y);
       const rows = typeof declared === 'number' ? B : n;
-      const feeds: Record<string, ort.Tensor> = { [input.name]: ortTensor('float32', x.subarray(0, rows * data.sampleSize), [rows, ...data.sampleShape]) };
+      const feeds: Record<string, ort.Tensor> = {
+        [input.name]: ortTensor('float32', x.subarray(0, rows * data.sampleSize), [rows, ...data.sampleShape]),
+      };
       for (const [k, t] of weights) feeds[k] = t;
       const out = await session.run(feeds);
       const z = out[session.outputNames[0]!]!;
@@ -277,14 +305,22 @@ export function modelWithWeights(model: Model, tensors: Map<string, ort.Tensor>)
   const m = cloneModel(model);
   for (const v of m.graph.initializers) {
     const t = tensors.get(v.name);
-    if (t) m.graph.setInitializer(v, new Tensor(v.initializer!.dtype, [...v.initializer!.dims], (t.data as Float32Array).slice()));
+    if (t)
+      m.graph.setInitializer(
+        v,
+        new Tensor(v.initializer!.dtype, [...v.initializer!.dims], (t.data as Float32Array).slice()),
+      );
   }
   return m;
 }
 
 function fingerprint(step: TrainingStep): string {
   const s = step.signature;
-  return JSON.stringify([s.params.map((p) => [p.name, p.shape]), s.state.map((p) => [p.name, p.shape]), s.buffers.map((b) => b.name)]);
+  return JSON.stringify([
+    s.params.map((p) => [p.name, p.shape]),
+    s.state.map((p) => [p.name, p.shape]),
+    s.buffers.map((b) => b.name),
+  ]);
 }
 
 /** The `loss.*` reports of a step (the task loss and each loss term), or undefined when there are none. */
@@ -312,12 +348,14 @@ export class Trainer {
     const input = dataInput(cfg.model);
     const B = checkShapes(cfg.model, cfg.train, cfg.batchSize ?? 64);
     const spe = Math.floor(cfg.train.length / B);
-    if (spe === 0) throw new DatasetShapeError(`the training set has ${cfg.train.length} samples, fewer than one batch of ${B}`);
+    if (spe === 0)
+      throw new DatasetShapeError(`the training set has ${cfg.train.length} samples, fewer than one batch of ${B}`);
     const zeros = ortTensor('float32', new Float32Array(B * cfg.train.sampleSize), [B, ...cfg.train.sampleShape]);
     const trace = await traceModel(cfg.model, { [input.name]: zeros }, cfg);
     const loss = cfg.loss ?? { type: 'cross_entropy' };
     if (loss.type === 'cross_entropy') {
-      if (!cfg.train.labelled) throw new DatasetShapeError('cross-entropy needs integer class labels; the data set has float targets');
+      if (!cfg.train.labelled)
+        throw new DatasetShapeError('cross-entropy needs integer class labels; the data set has float targets');
       const out = cfg.model.graph.outputs[0]!;
       const classes = trace.shapes.get(out.name)?.[1] ?? 0;
       for (const d of [cfg.train, cfg.test]) {
@@ -351,7 +389,8 @@ export class Trainer {
     const runner = await StepRunner.create(step, init, cfg);
     const K = cfg.stepsPerRun ?? ((cfg.epochs ?? 1) * spe >= AUTO_LOOP_MIN_STEPS ? AUTO_STEPS_PER_RUN : 1);
     const perStepHooks = (hooks.before?.length ?? 0) + (hooks.after?.length ?? 0) + (hooks.observe?.length ?? 0) > 0;
-    const loop = K > 1 && !perStepHooks && K <= spe ? await LoopRunner.create(buildLoopStep(step, K), runner, cfg) : null;
+    const loop =
+      K > 1 && !perStepHooks && K <= spe ? await LoopRunner.create(buildLoopStep(step, K), runner, cfg) : null;
     return new Trainer(cfg, hooks, step, runner, B, spe, loop);
   }
 
@@ -367,14 +406,33 @@ export class Trainer {
 
   private checkpointOf(step: number, seed: number): Checkpoint {
     const tensors = new Map<string, CheckpointTensor>();
-    for (const [k, t] of this.runner.tensors) tensors.set(k, { dtype: t.type === 'float64' ? 'float64' : 'float32', dims: t.dims.map(Number), data: (t.data as Float32Array).slice() });
-    return { meta: { step, seed, stepsPerEpoch: this.stepsPerEpoch, batchSize: this.batchSize, fingerprint: fingerprint(this.step) }, tensors };
+    for (const [k, t] of this.runner.tensors)
+      tensors.set(k, {
+        dtype: t.type === 'float64' ? 'float64' : 'float32',
+        dims: t.dims.map(Number),
+        data: (t.data as Float32Array).slice(),
+      });
+    return {
+      meta: {
+        step,
+        seed,
+        stepsPerEpoch: this.stepsPerEpoch,
+        batchSize: this.batchSize,
+        fingerprint: fingerprint(this.step),
+      },
+      tensors,
+    };
   }
 
   private restore(path: string, seed: number): number {
     const ck = readCheckpoint(path);
-    if (ck.meta.fingerprint !== fingerprint(this.step)) throw new CheckpointError(`${path} was written for another model or training configuration`, path);
-    if (ck.meta.seed !== seed || ck.meta.batchSize !== this.batchSize) throw new CheckpointError(`${path} was written with seed ${ck.meta.seed} and batch ${ck.meta.batchSize}; resume with the same ones`, path);
+    if (ck.meta.fingerprint !== fingerprint(this.step))
+      throw new CheckpointError(`${path} was written for another model or training configuration`, path);
+    if (ck.meta.seed !== seed || ck.meta.batchSize !== this.batchSize)
+      throw new CheckpointError(
+        `${path} was written with seed ${ck.meta.seed} and batch ${ck.meta.batchSize}; resume with the same ones`,
+        path,
+      );
     for (const [k, t] of ck.tensors) this.runner.set(k, t.data as Float32Array);
     return Number(ck.meta.step);
   }
@@ -410,7 +468,14 @@ export class Trainer {
     let step = o.resume ? this.restore(o.resume, seed) : 0;
     const start = performance.now();
     const startStep = step;
-    o.onProgress?.({ type: 'start', totalSteps: total, stepsPerEpoch: spe, batchSize: B, params: sig.params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0), resumedAt: step });
+    o.onProgress?.({
+      type: 'start',
+      totalSteps: total,
+      stepsPerEpoch: spe,
+      batchSize: B,
+      params: sig.params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0),
+      resumedAt: step,
+    });
     const history: TrainResult['history'] = [];
     let lastCheckpoint: string | null = o.resume ?? null;
     let epochLoss = 0;
@@ -435,19 +500,28 @@ export class Trainer {
       // K steps in one Loop run where the chunk stays inside the epoch and the run; single steps otherwise
       const n = this.loop && pos + K <= spe && step + K <= total ? K : 1;
       const lrs = Array.from({ length: n }, (_, i) => learningRate(schedule, baseLr, step + i, horizon));
-      const noiseAt = (s: number) => (sig.noise.length ? this.runner.noiseFeeds(new Rng((seed * 31 + s * 0x9e3779b1) >>> 0)) : {});
+      const noiseAt = (s: number) =>
+        sig.noise.length ? this.runner.noiseFeeds(new Rng((seed * 31 + s * 0x9e3779b1) >>> 0)) : {};
       let results: { loss: number; correct?: number; r?: StepResult; parts?: Record<string, number> }[];
       if (n === 1) {
         cfg.train.fill(order!.subarray(pos * B, pos * B + B), x, y);
         const batch: Record<string, ort.Tensor> = { [input]: ortTensor('float32', x, [B, ...cfg.train.sampleShape]) };
-        if (labelName) batch[labelName] = cfg.train.labelled ? ortTensor('int64', y, [B]) : ortTensor('float32', y, [B, ...cfg.train.targetShape]);
+        if (labelName)
+          batch[labelName] = cfg.train.labelled
+            ? ortTensor('int64', y, [B])
+            : ortTensor('float32', y, [B, ...cfg.train.targetShape]);
         for (const t of this.hooks.before ?? []) await t(this.context(step + 1, epoch));
         const r = await this.runner.run(batch, { ...groupLr, main: lrs[0]! }, step + 1, noiseAt(step));
         results = [{ loss: r.loss, correct: r.reports.correct, r, parts: lossParts(r.reports) }];
       } else {
         cfg.train.fill(order!.subarray(pos * B, (pos + n) * B), xs, ys);
-        const batch: Record<string, ort.Tensor> = { [input]: ortTensor('float32', xs, [n, B, ...cfg.train.sampleShape]) };
-        if (labelName) batch[labelName] = cfg.train.labelled ? ortTensor('int64', ys, [n, B]) : ortTensor('float32', ys, [n, B, ...cfg.train.targetShape]);
+        const batch: Record<string, ort.Tensor> = {
+          [input]: ortTensor('float32', xs, [n, B, ...cfg.train.sampleShape]),
+        };
+        if (labelName)
+          batch[labelName] = cfg.train.labelled
+            ? ortTensor('int64', ys, [n, B])
+            : ortTensor('float32', ys, [n, B, ...cfg.train.targetShape]);
         const noise: Record<string, ort.Tensor> = {};
         for (const nz of sig.noise) {
           const size = nz.shape.reduce((a, b) => a * b, 1);
@@ -458,7 +532,11 @@ export class Trainer {
         const group: Record<string, number[]> = { main: lrs };
         for (const [k, v] of Object.entries(groupLr)) group[k] = lrs.map(() => v);
         const r = await this.loop!.run(batch, group, step + 1, noise);
-        results = r.losses.map((loss, i) => ({ loss, correct: r.reports.correct?.[i], parts: lossParts(Object.fromEntries(Object.entries(r.reports).map(([k, v]) => [k, v[i]!]))) }));
+        results = r.losses.map((loss, i) => ({
+          loss,
+          correct: r.reports.correct?.[i],
+          parts: lossParts(Object.fromEntries(Object.entries(r.reports).map(([k, v]) => [k, v[i]!]))),
+        }));
       }
       for (const [i, res] of results.entries()) {
         if (!Number.isFinite(res.loss)) throw new NonFiniteLossError(step + i + 1, epoch, res.loss, lastCheckpoint);
@@ -477,12 +555,27 @@ export class Trainer {
         const secs = (performance.now() - start) / 1000;
         const rate = ((step - startStep) * B) / secs;
         const trainAccuracy = lastRes.correct !== undefined ? lastRes.correct / B : undefined;
-        o.onProgress({ type: 'step', step, epoch, loss: lastRes.loss, lr: lrs[n - 1]!, samplesPerSec: rate, etaSec: ((total - step) * B) / rate, trainAccuracy, parts: lastRes.parts });
+        o.onProgress({
+          type: 'step',
+          step,
+          epoch,
+          loss: lastRes.loss,
+          lr: lrs[n - 1]!,
+          samplesPerSec: rate,
+          etaSec: ((total - step) * B) / rate,
+          trainAccuracy,
+          parts: lastRes.parts,
+        });
       }
       if (o.checkpoint && o.checkpointEvery && crossed(o.checkpointEvery)) lastCheckpoint = this.save(o, step, seed);
       if (step % spe === 0 || step === total) {
         const ev = cfg.test && (o.evaluateEachEpoch ?? true) ? await this.evaluate(cfg.test) : undefined;
-        const rec = { epoch, trainLoss: epochLoss / epochSteps, trainAccuracy: sig.reports.correct ? epochCorrect / (epochSteps * B) : undefined, eval: ev };
+        const rec = {
+          epoch,
+          trainLoss: epochLoss / epochSteps,
+          trainAccuracy: sig.reports.correct ? epochCorrect / (epochSteps * B) : undefined,
+          eval: ev,
+        };
         history.push(rec);
         o.onProgress?.({ type: 'epoch', ...rec, step, seconds: (performance.now() - epochStart) / 1000 });
         if (o.checkpoint) lastCheckpoint = this.save(o, step, seed);

@@ -3,7 +3,16 @@
 import { mount } from '@vue/test-utils';
 import { createPinia, setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DISTILLER_REGISTRY, DISTILLERS, OBSERVER_REGISTRY, OBSERVERS, PRUNER_REGISTRY, PRUNERS, QUANTIZER_REGISTRY, QUANTIZERS } from '../../../src-shared/compressors.ts';
+import {
+  DISTILLER_REGISTRY,
+  DISTILLERS,
+  OBSERVER_REGISTRY,
+  OBSERVERS,
+  PRUNER_REGISTRY,
+  PRUNERS,
+  QUANTIZER_REGISTRY,
+  QUANTIZERS,
+} from '../../../src-shared/compressors.ts';
 import { QUANTIZATION_PRESETS } from '../../../src-shared/presets.ts';
 import { buildPlan } from '../../composables/plan-builder.ts';
 import { setHost } from '../../host/host.ts';
@@ -23,7 +32,8 @@ describe('wizard compressor pickers', () => {
     wizard.draft.prune.enabled = true;
     wizard.draft.quantize.enabled = true;
     const w = mount(WizardCompressionStep);
-    const options = (id: string) => w.findAll(`#${id} option`).map((o) => [(o.element as HTMLOptionElement).value, o.text()]);
+    const options = (id: string) =>
+      w.findAll(`#${id} option`).map((o) => [(o.element as HTMLOptionElement).value, o.text()]);
     expect(options('pruner')).toEqual(PRUNERS.map((p) => [p, PRUNER_REGISTRY[p].label]));
     expect(options('observer')).toEqual(OBSERVERS.map((o) => [o, OBSERVER_REGISTRY[o].label]));
   });
@@ -32,8 +42,14 @@ describe('wizard compressor pickers', () => {
     const wizard = useWizardStore();
     wizard.draft.quantize.enabled = true;
     const w = mount(WizardCompressionStep);
-    const options = (id: string) => w.findAll(`#${id} option`).map((o) => [(o.element as HTMLOptionElement).value, o.text()]);
-    expect(options('quantizer')).toEqual(QUANTIZERS.map((q) => [q, `${QUANTIZER_REGISTRY[q].label}${QUANTIZER_REGISTRY[q].needsTraining ? ' — trains' : ''}`]));
+    const options = (id: string) =>
+      w.findAll(`#${id} option`).map((o) => [(o.element as HTMLOptionElement).value, o.text()]);
+    expect(options('quantizer')).toEqual(
+      QUANTIZERS.map((q) => [
+        q,
+        `${QUANTIZER_REGISTRY[q].label}${QUANTIZER_REGISTRY[q].needsTraining ? ' — trains' : ''}`,
+      ]),
+    );
     expect(options('quant-bits').map(([v]) => v)).toEqual(['8', '4', '2', '1']);
     // the default preset is the one ORT fuses: no warning
     expect(wizard.draft.quantize.presetId).toBe('int8');
@@ -42,7 +58,9 @@ describe('wizard compressor pickers', () => {
     expect(w.find('[data-testid="quant-unfused"]').text()).toMatch(/bias is not a target/);
     // 1 bit: only BNN; picking it switches to the training fields and the plan carries epochs / lr, no observer
     await w.find('[data-testid="quant-bits"]').setValue('1');
-    expect(w.findAll('[data-testid^="quant-preset-"]').map((b) => b.attributes('data-testid'))).toEqual(QUANTIZATION_PRESETS.filter((p) => p.bits === 1).map((p) => `quant-preset-${p.id}`));
+    expect(w.findAll('[data-testid^="quant-preset-"]').map((b) => b.attributes('data-testid'))).toEqual(
+      QUANTIZATION_PRESETS.filter((p) => p.bits === 1).map((p) => `quant-preset-${p.id}`),
+    );
     await w.find('[data-testid="quant-preset-bnn-w1"]').trigger('click');
     expect(w.find('#q-epochs').exists()).toBe(true);
     expect(w.find('#observer').exists()).toBe(false);
@@ -64,7 +82,9 @@ describe('wizard compressor pickers', () => {
     expect(w.find('#temp').exists()).toBe(true);
     await w.find('[data-testid="distill-preset-conv-outputs"]').trigger('click');
     expect(wizard.draft.distill.distiller).toBe('adaptive1d_layerwise');
-    expect(JSON.parse(wizard.draft.configText.distillation)).toEqual([{ op_types: ['Conv'], lambda: 1, apply_method: 'mse' }]);
+    expect(JSON.parse(wizard.draft.configText.distillation)).toEqual([
+      { op_types: ['Conv'], lambda: 1, apply_method: 'mse' },
+    ]);
     expect(w.find('#temp').exists()).toBe(false);
     expect((w.find('[data-testid="teacher"]').element as HTMLInputElement).placeholder).toContain('the original model');
   });

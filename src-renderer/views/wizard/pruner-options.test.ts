@@ -34,12 +34,23 @@ describe('wizard: training-aware pruners', () => {
     expect(w.get('[data-testid=pruner-note]').text()).toContain('Trains on the data set’s train split');
     const ids = w.findAll('[data-testid=pruner-options] .field label').map((l) => l.attributes('for'));
     expect(ids).toEqual(['pt-intervalSteps', 'pt-totalTimes', 'pt-inner', 'pt-regularScale']);
-    expect(w.findAll('#pt-inner option').map((o) => (o.element as HTMLOptionElement).value)).toEqual(['level', 'l1', 'l2', 'fpgm', 'slim', 'taylor']);
+    expect(w.findAll('#pt-inner option').map((o) => (o.element as HTMLOptionElement).value)).toEqual([
+      'level',
+      'l1',
+      'l2',
+      'fpgm',
+      'slim',
+      'taylor',
+    ]);
     await w.get('#pt-totalTimes').setValue('4');
     expect(wizard.draft.prune.training.totalTimes).toBe(4);
     wizard.draft.prune.pruner = 'movement';
     await w.vm.$nextTick();
-    expect(w.findAll('[data-testid=pruner-options] .field label').map((l) => l.attributes('for'))).toEqual(['pt-warmupSteps', 'pt-cooldownBeginStep', 'pt-regularScale']);
+    expect(w.findAll('[data-testid=pruner-options] .field label').map((l) => l.attributes('for'))).toEqual([
+      'pt-warmupSteps',
+      'pt-cooldownBeginStep',
+      'pt-regularScale',
+    ]);
   });
 
   it('puts exactly the chosen pruner’s options in the plan, which the schema accepts', () => {
@@ -49,7 +60,9 @@ describe('wizard: training-aware pruners', () => {
       wizard.draft.prune.pruner = pruner;
       const opts = pruneStepOptions(wizard.draft);
       expect(Object.keys(opts)).toEqual(PRUNE_OPTION_KEYS[pruner].filter((k) => k !== 'maxSteps'));
-      expect(parsePlan({ model: 'm.onnx', dataset, steps: [{ kind: 'prune', pruner, configList: [], ...opts }] }).steps[0]).toMatchObject({ pruner, ...opts });
+      expect(
+        parsePlan({ model: 'm.onnx', dataset, steps: [{ kind: 'prune', pruner, configList: [], ...opts }] }).steps[0],
+      ).toMatchObject({ pruner, ...opts });
     }
     wizard.draft.prune.pruner = 'l1';
     expect(pruneStepOptions(wizard.draft)).toEqual({});

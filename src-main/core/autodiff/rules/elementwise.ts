@@ -28,13 +28,25 @@ const identityRule: VjpRule = (c) => [c.dy];
 
 export const elementwiseRules = {
   // y = a + b: da = dy, db = dy (each summed over broadcast axes)
-  Add: binaryRule((c) => c.dy, (c) => c.dy),
+  Add: binaryRule(
+    (c) => c.dy,
+    (c) => c.dy,
+  ),
   // y = a − b: da = dy, db = −dy
-  Sub: binaryRule((c) => c.dy, (c) => c.e.neg(c.dy)),
+  Sub: binaryRule(
+    (c) => c.dy,
+    (c) => c.e.neg(c.dy),
+  ),
   // y = a·b: da = dy·b, db = dy·a
-  Mul: binaryRule((c) => c.e.mul(c.dy, c.x(1)), (c) => c.e.mul(c.dy, c.x(0))),
+  Mul: binaryRule(
+    (c) => c.e.mul(c.dy, c.x(1)),
+    (c) => c.e.mul(c.dy, c.x(0)),
+  ),
   // y = a/b: da = dy/b, db = −dy·y/b
-  Div: binaryRule((c) => c.e.div(c.dy, c.x(1)), (c) => c.e.neg(c.e.div(c.e.mul(c.dy, c.y()), c.x(1)))),
+  Div: binaryRule(
+    (c) => c.e.div(c.dy, c.x(1)),
+    (c) => c.e.neg(c.e.div(c.e.mul(c.dy, c.y()), c.x(1))),
+  ),
   // y = a^b: da = dy·b·a^(b−1), db = dy·y·ln a
   Pow: binaryRule(
     (c) => {
@@ -73,7 +85,13 @@ export const elementwiseRules = {
   // y = clamp(αx+β, 0, 1): dx = α·dy inside (0, 1), else 0
   HardSigmoid: (c) => {
     const t = c.e.add(c.e.scale(c.x(0), c.float('alpha', 0.2)), c.e.scalarLike(c.float('beta', 0.5), c.dy));
-    const inside = c.e.op('And', [c.e.compare('Greater', t, c.e.scalarLike(0, t)), c.e.compare('Less', t, c.e.scalarLike(1, t))], {}, c.xs(0), 'bool');
+    const inside = c.e.op(
+      'And',
+      [c.e.compare('Greater', t, c.e.scalarLike(0, t)), c.e.compare('Less', t, c.e.scalarLike(1, t))],
+      {},
+      c.xs(0),
+      'bool',
+    );
     return [c.e.where(inside, c.e.scale(c.dy, c.float('alpha', 0.2)), c.e.scalarLike(0, c.dy))];
   },
   // y = x·clamp(x/6+½, 0, 1): dx = 0 (x < −3), dy·(x/3+½) (x ≤ 3), dy (x > 3)   (torch's convention)
@@ -126,12 +144,20 @@ function quantParam(c: VjpContext, p: Value, xRank: number): Value {
   const ps = c.shape(p);
   if (ps.length !== 1 || xRank === 0) return p;
   const axis = normAxis(c.int('axis', 1), xRank);
-  return c.e.reshape(p, Array.from({ length: xRank }, (_, i) => (i === axis ? ps[0]! : 1)));
+  return c.e.reshape(
+    p,
+    Array.from({ length: xRank }, (_, i) => (i === axis ? ps[0]! : 1)),
+  );
 }
 
 function quantRange(dtype: string): [number, number] {
   const ranges: Record<string, [number, number]> = {
-    int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int4: [-8, 7], uint4: [0, 15],
+    int8: [-128, 127],
+    uint8: [0, 255],
+    int16: [-32768, 32767],
+    uint16: [0, 65535],
+    int4: [-8, 7],
+    uint4: [0, 15],
   };
   return ranges[dtype] ?? [-128, 127];
 }
@@ -144,7 +170,13 @@ function quantizeVjp(c: VjpContext): Grads {
   const zp = zpIn ? c.e.cast(quantParam(c, zpIn, c.xs(0).length), fdt) : c.e.scalar(0, fdt);
   const [qmin, qmax] = quantRange(zpIn ? c.e.dtype(zpIn) : 'uint8');
   const q = c.e.add(c.e.unary('Round', c.e.div(x, s)), zp);
-  const inRange = c.e.op('And', [c.e.compare('GreaterOrEqual', q, c.e.scalar(qmin, fdt)), c.e.compare('LessOrEqual', q, c.e.scalar(qmax, fdt))], {}, c.xs(0), 'bool');
+  const inRange = c.e.op(
+    'And',
+    [c.e.compare('GreaterOrEqual', q, c.e.scalar(qmin, fdt)), c.e.compare('LessOrEqual', q, c.e.scalar(qmax, fdt))],
+    {},
+    c.xs(0),
+    'bool',
+  );
   const dq = c.e.where(inRange, c.e.cast(c.dy, fdt), c.e.scalar(0, fdt));
   return [
     c.need(0) ? c.e.div(dq, s) : null,

@@ -82,7 +82,9 @@ export function convGeometry(node: Node, xSpatial: number[], kernel: number[]): 
     pb = kernel.map(() => 0);
     pe = kernel.map(() => 0);
   } else if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') {
-    const total = xSpatial.map((n, i) => Math.max(0, (Math.ceil(n / s[i]!) - 1) * s[i]! + (kernel[i]! - 1) * d[i]! + 1 - n));
+    const total = xSpatial.map((n, i) =>
+      Math.max(0, (Math.ceil(n / s[i]!) - 1) * s[i]! + (kernel[i]! - 1) * d[i]! + 1 - n),
+    );
     pb = total.map((t) => (auto === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
     pe = total.map((t, i) => t - pb[i]!);
   }
@@ -111,7 +113,8 @@ export function convInputGrad(e: Emitter, dy: Value, w: Value, g: ConvGeometry, 
   const ws = e.shape(w);
   const [m, cg] = [ws[0]!, ws[1]!];
   const reach = g.k.map((k, i) => g.d[i]! * (k - 1));
-  const stride1 = g.s.every((s) => s === 1) && g.pb.every((p, i) => p <= reach[i]!) && g.pe.every((p, i) => p <= reach[i]!);
+  const stride1 =
+    g.s.every((s) => s === 1) && g.pb.every((p, i) => p <= reach[i]!) && g.pe.every((p, i) => p <= reach[i]!);
   // the flipped-kernel Conv is one GEMM per image with C rows: when C < M (and K > 1) ConvTranspose's
   // [C·K, M] × [M, P] product wins (example CNN: 5–8 % off the step); resnet-style C = M keeps the Conv
   const narrow = cg * g.group < m && g.k.some((k) => k > 1);
@@ -169,7 +172,10 @@ function unfoldKernel(e: Emitter, kernel: number[], like: Value): Value {
   const data = new Float64Array(K * K);
   for (let j = 0; j < K; j++) data[j * K + j] = 1;
   const dt = e.dtype(like);
-  const t = dt === 'float64' ? new Tensor('float64', [K, 1, ...kernel], data) : new Tensor(dt, [K, 1, ...kernel], Float32Array.from(data));
+  const t =
+    dt === 'float64'
+      ? new Tensor('float64', [K, 1, ...kernel], data)
+      : new Tensor(dt, [K, 1, ...kernel], Float32Array.from(data));
   return e.constant(t, 'unfold_kernel');
 }
 
@@ -191,30 +197,34 @@ function unfoldMatrix(e: Emitter, g: ConvGeometry, inSpatial: number[], outSpati
   const K = numel(g.k);
   const dt = e.dtype(like);
   const key = `unfold:${dt}:${inSpatial}:${outSpatial}:${g.k}:${g.s}:${g.d}:${g.pb}`;
-  return e.cached(key, () => {
-    const data = dt === 'float64' ? new Float64Array(In * K * P) : new Float32Array(In * K * P);
-    const kIdx = new Array<number>(g.r).fill(0);
-    for (let j = 0; j < K; j++) {
-      for (let r = g.r - 1, rem = j; r >= 0; r--) {
-        kIdx[r] = rem % g.k[r]!;
-        rem = Math.floor(rem / g.k[r]!);
-      }
-      for (let p = 0; p < P; p++) {
-        let flat = 0;
-        let inside = true;
-        for (let r = 0, rem = p, stride = P; r < g.r; r++) {
-          stride /= outSpatial[r]!;
-          const o = Math.floor(rem / stride);
-          rem -= o * stride;
-          const i = o * g.s[r]! - g.pb[r]! + kIdx[r]! * g.d[r]!;
-          if (i < 0 || i >= inSpatial[r]!) inside = false;
-          flat = flat * inSpatial[r]! + i;
+  return e.cached(
+    key,
+    () => {
+      const data = dt === 'float64' ? new Float64Array(In * K * P) : new Float32Array(In * K * P);
+      const kIdx = new Array<number>(g.r).fill(0);
+      for (let j = 0; j < K; j++) {
+        for (let r = g.r - 1, rem = j; r >= 0; r--) {
+          kIdx[r] = rem % g.k[r]!;
+          rem = Math.floor(rem / g.k[r]!);
         }
-        if (inside) data[flat * K * P + j * P + p] = 1;
+        for (let p = 0; p < P; p++) {
+          let flat = 0;
+          let inside = true;
+          for (let r = 0, rem = p, stride = P; r < g.r; r++) {
+            stride /= outSpatial[r]!;
+            const o = Math.floor(rem / stride);
+            rem -= o * stride;
+            const i = o * g.s[r]! - g.pb[r]! + kIdx[r]! * g.d[r]!;
+            if (i < 0 || i >= inSpatial[r]!) inside = false;
+            flat = flat * inSpatial[r]! + i;
+          }
+          if (inside) data[flat * K * P + j * P + p] = 1;
+        }
       }
-    }
-    return new Tensor(dt, [In, K * P], data);
-  }, 'unfold_matrix');
+      return new Tensor(dt, [In, K * P], data);
+    },
+    'unfold_matrix',
+  );
 }
 
 /**
@@ -229,9 +239,14 @@ export function unfold(e: Emitter, x: Value, g: ConvGeometry, outSpatial: number
   const In = numel(inSpatial);
   const K = numel(g.k);
   const P = numel(outSpatial);
-  if ((form ?? (In <= UNFOLD_MATMUL_MAX_INPUT ? 'matmul' : 'conv')) === 'matmul') return e.matmul(e.reshape(x, [n * c, In]), unfoldMatrix(e, g, inSpatial, outSpatial, x));
+  if ((form ?? (In <= UNFOLD_MATMUL_MAX_INPUT ? 'matmul' : 'conv')) === 'matmul')
+    return e.matmul(e.reshape(x, [n * c, In]), unfoldMatrix(e, g, inSpatial, outSpatial, x));
   const flat = e.reshape(x, [n * c, 1, ...inSpatial]);
-  const u = e.op('Conv', [flat, unfoldKernel(e, g.k, x)], convAttrs({ ...g, group: 1 }, g.pb, g.pe), [n * c, K, ...outSpatial]);
+  const u = e.op('Conv', [flat, unfoldKernel(e, g.k, x)], convAttrs({ ...g, group: 1 }, g.pb, g.pe), [
+    n * c,
+    K,
+    ...outSpatial,
+  ]);
   return e.reshape(u, [n * c, K * P]);
 }
 
@@ -254,9 +269,24 @@ export function convWeightGrad(e: Emitter, x: Value, dy: Value, g: ConvGeometry,
   let cols: Value;
   if (pointwise) {
     const axes = g.k.map((_, i) => 2 + i);
-    const strided = g.s.some((s) => s !== 1) ? e.slice(x, axes.map(() => 0), axes.map((a) => xs[a]!), axes, g.s) : x;
+    const strided = g.s.some((s) => s !== 1)
+      ? e.slice(
+          x,
+          axes.map(() => 0),
+          axes.map((a) => xs[a]!),
+          axes,
+          g.s,
+        )
+      : x;
     const sameSize = axes.every((a, i) => e.shape(strided)[a] === outSpatial[i]);
-    const cropped = sameSize ? strided : e.slice(strided, axes.map(() => 0), outSpatial, axes);
+    const cropped = sameSize
+      ? strided
+      : e.slice(
+          strided,
+          axes.map(() => 0),
+          outSpatial,
+          axes,
+        );
     cols = e.reshape(cropped, [n, g.group, cg, P]);
   } else {
     cols = e.reshape(unfold(e, x, g, outSpatial), [n, g.group, cg * K, P]);

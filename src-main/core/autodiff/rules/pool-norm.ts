@@ -12,19 +12,24 @@ import { convInputGrad, type ConvGeometry } from './linear.ts';
 const maxPool: VjpRule = (c) => {
   const { e } = c;
   const idx = c.node.outputs[1];
-  if (!idx || idx.anonymous) throw c.fail('MaxPool without its Indices output (build the step with the training forward)');
+  if (!idx || idx.anonymous)
+    throw c.fail('MaxPool without its Indices output (build the step with the training forward)');
   const xs = c.xs(0);
   const k = c.ints('kernel_shape')!;
   const s = c.ints('strides') ?? k.map(() => 1);
   const dil = c.ints('dilations') ?? k.map(() => 1);
   const disjoint = k.every((kk, i) => kk * dil[i]! <= s[i]!);
-  if (disjoint && e.dtype(c.dy) === 'float32' && (c.int('storage_order', 0) === 0)) {
+  if (disjoint && e.dtype(c.dy) === 'float32' && c.int('storage_order', 0) === 0) {
     return [e.op('MaxUnpool', [c.dy, idx, e.ints(xs)], { kernel_shape: attr.ints(k), strides: attr.ints(s) }, xs)];
   }
   const n = xs.reduce((a, b) => a * b, 1);
   const flat = e.op(
     'ScatterElements',
-    [e.zeros([n], e.dtype(c.dy)), e.reshape(idx, [e.shape(idx).reduce((a, b) => a * b, 1)]), e.reshape(c.dy, [e.shape(c.dy).reduce((a, b) => a * b, 1)])],
+    [
+      e.zeros([n], e.dtype(c.dy)),
+      e.reshape(idx, [e.shape(idx).reduce((a, b) => a * b, 1)]),
+      e.reshape(c.dy, [e.shape(c.dy).reduce((a, b) => a * b, 1)]),
+    ],
     { axis: attr.int(0), reduction: attr.string('add') },
     [n],
   );
@@ -32,7 +37,14 @@ const maxPool: VjpRule = (c) => {
 };
 
 /** Divisor of each average-pool window (ORT semantics: in-bounds count unless count_include_pad). */
-function poolDivisors(inSpatial: number[], outSpatial: number[], k: number[], s: number[], pb: number[], includePad: boolean): Float64Array {
+function poolDivisors(
+  inSpatial: number[],
+  outSpatial: number[],
+  k: number[],
+  s: number[],
+  pb: number[],
+  includePad: boolean,
+): Float64Array {
   const P = outSpatial.reduce((a, b) => a * b, 1);
   const out = new Float64Array(P);
   for (let p = 0; p < P; p++) {
@@ -67,7 +79,10 @@ const averagePool: VjpRule = (c) => {
   const allSame = div.every((v) => v === div[0]);
   const scaled = allSame
     ? e.scale(c.dy, div[0]!)
-    : e.mul(c.dy, e.constant(new Tensor(dt, [1, 1, ...ys.slice(2)], dt === 'float64' ? div : Float32Array.from(div)), 'pool_div'));
+    : e.mul(
+        c.dy,
+        e.constant(new Tensor(dt, [1, 1, ...ys.slice(2)], dt === 'float64' ? div : Float32Array.from(div)), 'pool_div'),
+      );
   const C = xs[1]!;
   const ones = e.filled(1, [C, 1, ...k], dt);
   const g: ConvGeometry = { r, k, s, d: k.map(() => 1), pb: pads.slice(0, r), pe: pads.slice(r), group: C };
@@ -89,7 +104,10 @@ const batchNormInference: VjpRule = (c) => {
   const xs = c.xs(0);
   const cs = channelShape(xs[1]!, xs.length);
   const axes = axesExcept(xs.length, 1);
-  const inv = e.reshape(e.unary('Reciprocal', e.unary('Sqrt', e.add(c.x(4), e.scalarLike(c.float('epsilon', 1e-5), c.x(4))))), cs);
+  const inv = e.reshape(
+    e.unary('Reciprocal', e.unary('Sqrt', e.add(c.x(4), e.scalarLike(c.float('epsilon', 1e-5), c.x(4))))),
+    cs,
+  );
   const gamma = e.reshape(c.x(1), cs);
   const dx = c.need(0) ? e.mul(c.dy, e.mul(gamma, inv)) : null;
   const dg = c.need(1) ? e.reduceSum(e.mul(c.dy, e.mul(e.sub(c.x(0), e.reshape(c.x(3), cs)), inv)), axes, false) : null;
@@ -121,7 +139,8 @@ const layerNorm: VjpRule = (c) => {
 function layerNormStats(c: VjpContext, A: number[]): [Value, Value] {
   const { e } = c;
   const out = c.node.outputs;
-  if (out.length >= 3 && !out[1]!.anonymous && !out[2]!.anonymous && e.dtype(out[1]!) === e.dtype(c.x(0))) return [out[1]!, out[2]!];
+  if (out.length >= 3 && !out[1]!.anonymous && !out[2]!.anonymous && e.dtype(out[1]!) === e.dtype(c.x(0)))
+    return [out[1]!, out[2]!];
   const mean = e.reduce('ReduceMean', c.x(0), A, true);
   const xc = e.sub(c.x(0), mean);
   const variance = e.reduce('ReduceMean', e.mul(xc, xc), A, true);
@@ -195,5 +214,7 @@ export const poolNormRules = {
   // y = √Σ_A x²: dx = x/y·dy
   ReduceL2: reductionRule((c, dyx, axes) => c.e.mul(c.e.div(c.x(0), yExpanded(c, axes)), dyx)),
   // y = max_A x: dx = dy where x equals the max (ties share it)
-  ReduceMax: reductionRule((c, dyx, axes) => c.e.where(c.e.compare('Equal', c.x(0), yExpanded(c, axes)), dyx, c.e.scalarLike(0, dyx))),
+  ReduceMax: reductionRule((c, dyx, axes) =>
+    c.e.where(c.e.compare('Equal', c.x(0), yExpanded(c, axes)), dyx, c.e.scalarLike(0, dyx)),
+  ),
 } satisfies Record<string, VjpRule>;

@@ -35,7 +35,15 @@ const split: VjpRule = (c) => {
 };
 
 /** Scatter a slice's gradient back into x's shape, one axis at a time (strided and reversed slices too). */
-function unslice(e: Emitter, dy: Value, xs: number[], starts: number[], ends: number[], axes: number[], steps: number[]): Value {
+function unslice(
+  e: Emitter,
+  dy: Value,
+  xs: number[],
+  starts: number[],
+  ends: number[],
+  axes: number[],
+  steps: number[],
+): Value {
   let g = dy;
   axes.forEach((axis, i) => {
     const n = xs[axis]!;
@@ -52,8 +60,15 @@ function unslice(e: Emitter, dy: Value, xs: number[], starts: number[], ends: nu
     const stride = Math.abs(step);
     if (stride > 1 && len > 0) {
       const s = e.shape(g);
-      const spread = e.pad(e.unsqueeze(g, [axis + 1]), s.map(() => 0).concat([0]), [...s.slice(0, axis + 1).map(() => 0), stride - 1, ...s.slice(axis + 1).map(() => 0)]);
-      const merged = e.reshape(spread, s.map((d, k) => (k === axis ? d * stride : d)));
+      const spread = e.pad(e.unsqueeze(g, [axis + 1]), s.map(() => 0).concat([0]), [
+        ...s.slice(0, axis + 1).map(() => 0),
+        stride - 1,
+        ...s.slice(axis + 1).map(() => 0),
+      ]);
+      const merged = e.reshape(
+        spread,
+        s.map((d, k) => (k === axis ? d * stride : d)),
+      );
       const keep = Math.min(len * stride, n - lo);
       g = keep === len * stride ? merged : e.slice(merged, [0], [keep], [axis]);
     }
@@ -99,11 +114,24 @@ const gather: VjpRule = (c) => {
   const idx = e.unsqueeze(wrapIndices(c, c.x(1), xs[axis]!), [is.length]);
   const q = is.length;
   // dy: x[:axis] ++ I ++ x[axis+1:]  →  I ++ x[:axis] ++ x[axis+1:]
-  const perm = [...Array.from({ length: q }, (_, i) => axis + i), ...Array.from({ length: axis }, (_, i) => i), ...Array.from({ length: xs.length - axis - 1 }, (_, i) => axis + q + i)];
+  const perm = [
+    ...Array.from({ length: q }, (_, i) => axis + i),
+    ...Array.from({ length: axis }, (_, i) => i),
+    ...Array.from({ length: xs.length - axis - 1 }, (_, i) => axis + q + i),
+  ];
   const upd = e.transpose(c.dy, perm);
   const frontShape = [xs[axis]!, ...xs.slice(0, axis), ...xs.slice(axis + 1)];
-  const scattered = e.op('ScatterND', [e.zeros(frontShape, e.dtype(c.dy)), idx, upd], { reduction: attr.string('add') }, frontShape);
-  const back = [...Array.from({ length: axis }, (_, i) => i + 1), 0, ...Array.from({ length: xs.length - axis - 1 }, (_, i) => axis + 1 + i)];
+  const scattered = e.op(
+    'ScatterND',
+    [e.zeros(frontShape, e.dtype(c.dy)), idx, upd],
+    { reduction: attr.string('add') },
+    frontShape,
+  );
+  const back = [
+    ...Array.from({ length: axis }, (_, i) => i + 1),
+    0,
+    ...Array.from({ length: xs.length - axis - 1 }, (_, i) => axis + 1 + i),
+  ];
   return [e.transpose(scattered, back), null];
 };
 
@@ -133,9 +161,18 @@ const pad: VjpRule = (c) => {
   const ds = e.shape(c.dy);
   const cropAxes = xs.map((_, i) => i).filter((i) => begin[i]! > 0 || end[i]! > 0);
   let g = cropAxes.length
-    ? e.slice(c.dy, cropAxes.map((i) => Math.max(begin[i]!, 0)), cropAxes.map((i) => ds[i]! - Math.max(end[i]!, 0)), cropAxes)
+    ? e.slice(
+        c.dy,
+        cropAxes.map((i) => Math.max(begin[i]!, 0)),
+        cropAxes.map((i) => ds[i]! - Math.max(end[i]!, 0)),
+        cropAxes,
+      )
     : c.dy;
-  g = e.pad(g, begin.map((b) => Math.max(-b, 0)), end.map((b) => Math.max(-b, 0)));
+  g = e.pad(
+    g,
+    begin.map((b) => Math.max(-b, 0)),
+    end.map((b) => Math.max(-b, 0)),
+  );
   return [g, null, null, null];
 };
 

@@ -50,7 +50,8 @@ export function analyse(model: Model, masks: Masks, opts: AnalyseOptions): Analy
   for (const n of g.nodes) n.inputs.forEach((v, i) => v?.initializer && originals.set(`${n.name}#${i}`, v.initializer));
   const { inserted } = bakeMasks(work, masks, shapes);
   const shapeOf = (v: Value) => shapes.get(v) ?? v.initializer?.dims;
-  const isDynamic = (v: Value, axis: number) => (opts.isDynamic ? opts.isDynamic(v.name, axis) : declaredDynamic(v, axis));
+  const isDynamic = (v: Value, axis: number) =>
+    opts.isDynamic ? opts.isDynamic(v.name, axis) : declaredDynamic(v, axis);
   const ints = evalShapeInts(g, shapeOf, isDynamic);
   foldConstantOfShape(g, ints);
   const build = { opset: work.opset, shapeOf, ints, rule: ruleOf };
@@ -72,7 +73,12 @@ function foldConstantOfShape(g: Graph, ints: ReadonlyMap<Value, IntValue>): void
     const fill = n.attr('value');
     const like = fill?.type === 'tensor' ? fill.value : Tensor.float32([1], [0]);
     const out = n.outputs[0]!;
-    if (like.data === null || !['float32', 'float64', 'int32', 'int64', 'bool'].includes(like.dtype) || out.isGraphOutput) continue;
+    if (
+      like.data === null ||
+      !['float32', 'float64', 'int32', 'int64', 'bool'].includes(like.dtype) ||
+      out.isGraphOutput
+    )
+      continue;
     const v = like.toNumbers()[0]!;
     const t = Tensor.zeros(like.dtype, shape.values);
     if (like.dtype === 'int64') (t.data as BigInt64Array).fill(BigInt(v));
@@ -84,14 +90,19 @@ function foldConstantOfShape(g: Graph, ints: ReadonlyMap<Value, IntValue>): void
 }
 
 /** An activation mask (a baked Mul) asks for the channels it zeroes, like a weight mask does: make it a member. */
-function addMaskMembers(dg: DepGraph, inserted: readonly Node[], shapeOf: (v: Value) => readonly number[] | undefined): void {
+function addMaskMembers(
+  dg: DepGraph,
+  inserted: readonly Node[],
+  shapeOf: (v: Value) => readonly number[] | undefined,
+): void {
   for (const mul of inserted) {
     const m = mul.input(1)?.initializer?.dims;
     const out = shapeOf(mul.outputs[0]!);
     if (!m || !out) continue;
     for (const [axis, atoms] of dg.axesOf(mul.outputs[0])) {
       const a = axis - (out.length - m.length);
-      if (a >= 0 && m[a] === atoms.length) dg.members.push({ node: mul, kind: 'pass', output: 0, axis, atoms, param: 1, paramAxis: a });
+      if (a >= 0 && m[a] === atoms.length)
+        dg.members.push({ node: mul, kind: 'pass', output: 0, axis, atoms, param: 1, paramAxis: a });
     }
   }
 }

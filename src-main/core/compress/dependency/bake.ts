@@ -39,7 +39,11 @@ export function bakeMasks(model: Model, masks: Masks, shapes: Map<Value, readonl
       } else if (b.value.isInitializer) {
         node.setInput(b.index, maskedParam(g, b.value, mask, cache, nodeName, target));
       } else {
-        const mul = g.addNode({ opType: 'Mul', inputs: [b.value, g.addInitializer(`${b.value.name}_mask`, maskTensor(mask), true)], at: g.nodes.indexOf(node) });
+        const mul = g.addNode({
+          opType: 'Mul',
+          inputs: [b.value, g.addInitializer(`${b.value.name}_mask`, maskTensor(mask), true)],
+          at: g.nodes.indexOf(node),
+        });
         node.setInput(b.index, mul.outputs[0]!);
         record(result, mul, shapes, shapes.get(b.value));
       }
@@ -48,14 +52,26 @@ export function bakeMasks(model: Model, masks: Masks, shapes: Map<Value, readonl
   return result;
 }
 
-function maskedParam(g: Graph, v: Value, mask: TargetMask, cache: Map<Value, Map<string, Value>>, node: string, target: string): Value {
+function maskedParam(
+  g: Graph,
+  v: Value,
+  mask: TargetMask,
+  cache: Map<Value, Map<string, Value>>,
+  node: string,
+  target: string,
+): Value {
   const key = maskKey(mask);
   const hit = cache.get(v)?.get(key);
   if (hit) return hit;
   const t = v.initializer!;
-  if (t.dtype !== 'float32') throw new MaskApplyError(node, target, `only float32 parameters can be masked (this one is ${t.dtype})`);
+  if (t.dtype !== 'float32')
+    throw new MaskApplyError(node, target, `only float32 parameters can be masked (this one is ${t.dtype})`);
   if (mask.dims.length !== t.dims.length || mask.dims.some((d, i) => d !== 1 && d !== t.dims[i])) {
-    throw new MaskApplyError(node, target, `mask dims [${mask.dims.join(',')}] do not broadcast to [${t.dims.join(',')}]`);
+    throw new MaskApplyError(
+      node,
+      target,
+      `mask dims [${mask.dims.join(',')}] do not broadcast to [${t.dims.join(',')}]`,
+    );
   }
   const data = applyMask(t.toFloat32(), t.dims, mask.dims, mask.data);
   const out = g.addInitializer(`${v.name}_masked`, new Tensor('float32', [...t.dims], data), true);
@@ -64,10 +80,21 @@ function maskedParam(g: Graph, v: Value, mask: TargetMask, cache: Map<Value, Map
   return out;
 }
 
-function maskOutput(g: Graph, node: Node, k: number, mask: TargetMask, shapes: Map<Value, readonly number[]>, result: BakeResult): void {
+function maskOutput(
+  g: Graph,
+  node: Node,
+  k: number,
+  mask: TargetMask,
+  shapes: Map<Value, readonly number[]>,
+  result: BakeResult,
+): void {
   const out = node.outputs[k]!;
   const uses = [...out.uses];
-  const mul = g.addNode({ opType: 'Mul', inputs: [out, g.addInitializer(`${out.name}_mask`, maskTensor(mask), true)], at: g.nodes.indexOf(node) + 1 });
+  const mul = g.addNode({
+    opType: 'Mul',
+    inputs: [out, g.addInitializer(`${out.name}_mask`, maskTensor(mask), true)],
+    at: g.nodes.indexOf(node) + 1,
+  });
   const masked = mul.outputs[0]!;
   for (const u of uses) u.node.setInput(u.index, masked);
   const gi = g.outputs.indexOf(out);
@@ -82,7 +109,12 @@ function maskOutput(g: Graph, node: Node, k: number, mask: TargetMask, shapes: M
   record(result, mul, shapes, shapes.get(out));
 }
 
-function record(result: BakeResult, mul: Node, shapes: Map<Value, readonly number[]>, shape: readonly number[] | undefined): void {
+function record(
+  result: BakeResult,
+  mul: Node,
+  shapes: Map<Value, readonly number[]>,
+  shape: readonly number[] | undefined,
+): void {
   result.inserted.push(mul);
   if (shape) shapes.set(mul.outputs[0]!, shape);
 }

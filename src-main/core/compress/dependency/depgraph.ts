@@ -131,7 +131,8 @@ function makePropagateCtx(dg: DepGraph, node: Node, opts: BuildOptions): Propaga
       dg.blocks.push({ atoms: [...atoms], why, node, noRule: false });
     },
     blockInputs(why) {
-      for (const v of node.inputs) for (const atoms of dg.axesOf(v).values()) dg.blocks.push({ atoms: [...atoms], why, node, noRule: false });
+      for (const v of node.inputs)
+        for (const atoms of dg.axesOf(v).values()) dg.blocks.push({ atoms: [...atoms], why, node, noRule: false });
     },
     member: (m) => dg.members.push({ ...m, node }),
     consumer: (c) => dg.consumers.push({ ...c, node }),
@@ -155,7 +156,12 @@ export function buildDepGraph(graph: Graph, opts: BuildOptions): DepGraph {
       if (tracked) {
         for (const v of reads) {
           for (const atoms of dg.axesOf(v).values()) {
-            dg.blocks.push({ atoms: [...atoms], why: `${node.label} has no channel propagation rule`, node, noRule: true });
+            dg.blocks.push({
+              atoms: [...atoms],
+              why: `${node.label} has no channel propagation rule`,
+              node,
+              noRule: true,
+            });
           }
         }
       }
@@ -164,7 +170,8 @@ export function buildDepGraph(graph: Graph, opts: BuildOptions): DepGraph {
     rule.propagate(makePropagateCtx(dg, node, opts));
   }
   for (const v of graph.outputs) {
-    for (const atoms of dg.axesOf(v).values()) dg.blocks.push({ atoms: [...atoms], why: `graph output "${v.name}" keeps its width`, node: null, noRule: false });
+    for (const atoms of dg.axesOf(v).values())
+      dg.blocks.push({ atoms: [...atoms], why: `graph output "${v.name}" keeps its width`, node: null, noRule: false });
   }
   uniteShared(dg);
   return dg;
@@ -214,7 +221,11 @@ function makeConstantCtx(dg: DepGraph, node: Node, opts: BuildOptions): Constant
     consts: (i, axis) => dg.constOf(node.input(i), axis),
     floats(i) {
       const t = node.input(i)?.initializer;
-      return t && t.data !== null && isFloatType(t.dtype) ? t.toFloat32() : t && t.data !== null && t.dtype !== 'string' ? Float32Array.from(t.toNumbers()) : undefined;
+      return t && t.data !== null && isFloatType(t.dtype)
+        ? t.toFloat32()
+        : t && t.data !== null && t.dtype !== 'string'
+          ? Float32Array.from(t.toNumbers())
+          : undefined;
     },
     setConst(out, axis, values) {
       const v = node.outputs[out];

@@ -61,20 +61,30 @@ export function groupsOf(dg: DepGraph): { groups: DependencyGroup[]; memberGroup
   const memberGroup = new Map<Member, DependencyGroup>();
   for (const members of byRoot.values()) {
     const classIndex = new Map<number, number>();
-    const channelClasses = members.map((m) => Array.from(m.atoms, (a) => {
-      const r = dg.find(a);
-      if (!classIndex.has(r)) classIndex.set(r, classIndex.size);
-      return classIndex.get(r)!;
-    }));
+    const channelClasses = members.map((m) =>
+      Array.from(m.atoms, (a) => {
+        const r = dg.find(a);
+        if (!classIndex.has(r)) classIndex.set(r, classIndex.size);
+        return classIndex.get(r)!;
+      }),
+    );
     const n = members[0]!.atoms.length;
-    const aligned = classIndex.size === n && channelClasses.every((cc) => cc.length === n && cc.every((c, p) => c === p));
+    const aligned =
+      classIndex.size === n && channelClasses.every((cc) => cc.length === n && cc.every((c, p) => c === p));
     const roots = [...classIndex.keys()];
     let block = 1;
-    for (const m of members) if (m.node.opType === 'Conv' && m.kind === 'source') block = lcm(block, m.node.attrInt('group', 1));
+    for (const m of members)
+      if (m.node.opType === 'Conv' && m.kind === 'source') block = lcm(block, m.node.attrInt('group', 1));
     for (const r of roots) block = lcm(block, imb.get(r) ?? 1);
     const group: DependencyGroup = {
       id: `g${groups.length}`,
-      members: members.map((m) => ({ node: m.node.name, opType: m.node.opType, kind: m.kind, weightAxis: m.paramAxis, channels: m.atoms.length })),
+      members: members.map((m) => ({
+        node: m.node.name,
+        opType: m.node.opType,
+        kind: m.kind,
+        weightAxis: m.paramAxis,
+        channels: m.atoms.length,
+      })),
       aligned,
       classes: classIndex.size,
       channelClasses,

@@ -10,4 +10,13 @@ export { groupsOf, type DependencyGroup, type GroupMember } from './groups.ts';
 export { PROPAGATION_RULES, REPLACERS, registerPropagationRule, registerReplacer } from './registry.ts';
 export { evalShapeInts, type IntValue } from './shape-eval.ts';
 export { sliceAxis } from './tensor-ops.ts';
-export type { Atoms, ConstantCtx, ConsumerSpec, MemberSpec, PropagateCtx, PropagationRule, ReplaceCtx, Replacer } from './types.ts';
+export type {
+  Atoms,
+  ConstantCtx,
+  ConsumerSpec,
+  MemberSpec,
+  PropagateCtx,
+  PropagationRule,
+  ReplaceCtx,
+  Replacer,
+} from './types.ts';

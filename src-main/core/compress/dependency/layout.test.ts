@@ -34,11 +34,27 @@ describe('evalShapeInts', () => {
     const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['N', 192] });
     const c = (name: string, v: number) => g.addInitializer(name, Tensor.int64([1], [v]));
     const shape = g.addNode({ opType: 'Shape', inputs: [x] }).outputs[0]!;
-    const last = g.addNode({ opType: 'Gather', inputs: [shape, c('i1', 1)], attributes: { axis: { type: 'int', value: 0 } } }).outputs[0]!;
-    const third = g.addNode({ opType: 'Div', inputs: [g.addNode({ opType: 'Add', inputs: [last, c('two', 2)] }).outputs[0]!, c('three', 3)] }).outputs[0]!;
-    const batch = g.addNode({ opType: 'Gather', inputs: [shape, c('i0', 0)], attributes: { axis: { type: 'int', value: 0 } } }).outputs[0]!;
-    const cat = g.addNode({ opType: 'Concat', inputs: [batch, third], attributes: { axis: { type: 'int', value: 0 } } }).outputs[0]!;
-    const ints = evalShapeInts(g, (v) => (v === x ? [2, 192] : undefined), (v, axis) => v === x && axis === 0);
+    const last = g.addNode({
+      opType: 'Gather',
+      inputs: [shape, c('i1', 1)],
+      attributes: { axis: { type: 'int', value: 0 } },
+    }).outputs[0]!;
+    const third = g.addNode({
+      opType: 'Div',
+      inputs: [g.addNode({ opType: 'Add', inputs: [last, c('two', 2)] }).outputs[0]!, c('three', 3)],
+    }).outputs[0]!;
+    const batch = g.addNode({
+      opType: 'Gather',
+      inputs: [shape, c('i0', 0)],
+      attributes: { axis: { type: 'int', value: 0 } },
+    }).outputs[0]!;
+    const cat = g.addNode({ opType: 'Concat', inputs: [batch, third], attributes: { axis: { type: 'int', value: 0 } } })
+      .outputs[0]!;
+    const ints = evalShapeInts(
+      g,
+      (v) => (v === x ? [2, 192] : undefined),
+      (v, axis) => v === x && axis === 0,
+    );
     expect(ints.get(third)).toMatchObject({ values: [64], dynamic: [false] });
     expect(ints.get(cat)).toMatchObject({ values: [2, 64], dynamic: [true, false] });
   });
@@ -49,16 +65,42 @@ describe('evalShapeInts', () => {
     const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['N', 200, 1, 1] });
     const shape = g.addNode({ opType: 'Shape', inputs: [x] }).outputs[0]!;
     const ints = (value: number[]) => ({ type: 'ints' as const, value });
-    const batch = g.addNode({ opType: 'Slice', inputs: [shape], attributes: { axes: ints([0]), starts: ints([0]), ends: ints([1]) } }).outputs[0]!;
-    const cat = g.addNode({ opType: 'Concat', inputs: [batch, g.addInitializer('c', Tensor.int64([1], [200]))], attributes: { axis: { type: 'int', value: 0 } } }).outputs[0]!;
-    const known = evalShapeInts(g, (v) => (v === x ? [3, 200, 1, 1] : undefined), (v, axis) => v === x && axis === 0);
+    const batch = g.addNode({
+      opType: 'Slice',
+      inputs: [shape],
+      attributes: { axes: ints([0]), starts: ints([0]), ends: ints([1]) },
+    }).outputs[0]!;
+    const cat = g.addNode({
+      opType: 'Concat',
+      inputs: [batch, g.addInitializer('c', Tensor.int64([1], [200]))],
+      attributes: { axis: { type: 'int', value: 0 } },
+    }).outputs[0]!;
+    const known = evalShapeInts(
+      g,
+      (v) => (v === x ? [3, 200, 1, 1] : undefined),
+      (v, axis) => v === x && axis === 0,
+    );
     expect(known.get(cat)).toMatchObject({ values: [3, 200], dynamic: [true, false] });
   });
 });
 
 describe('registries', () => {
   it('every op with a propagation rule that can shrink has a replacer', () => {
-    const blocking = ['LRN', 'GroupNormalization', 'DepthToSpace', 'SpaceToDepth', 'And', 'Or', 'Xor', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Mod'];
+    const blocking = [
+      'LRN',
+      'GroupNormalization',
+      'DepthToSpace',
+      'SpaceToDepth',
+      'And',
+      'Or',
+      'Xor',
+      'Equal',
+      'Less',
+      'Greater',
+      'LessOrEqual',
+      'GreaterOrEqual',
+      'Mod',
+    ];
     const missing = Object.keys(PROPAGATION_RULES).filter((op) => !REPLACERS[op] && !blocking.includes(op));
     expect(missing).toEqual([]);
   });

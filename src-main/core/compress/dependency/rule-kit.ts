@@ -24,7 +24,12 @@ export function passOnly(ctx: PropagateCtx, keep: (axis: number) => boolean, why
 export function mapConsts(ctx: ConstantCtx, f: (k: number) => number, from = 0, out = 0): void {
   for (const axis of ctx.outAxes(out).keys()) {
     const ks = ctx.consts(from, axis);
-    if (ks) ctx.setConst(out, axis, ks.map((k) => (Number.isNaN(k) ? Number.NaN : f(k))));
+    if (ks)
+      ctx.setConst(
+        out,
+        axis,
+        ks.map((k) => (Number.isNaN(k) ? Number.NaN : f(k))),
+      );
   }
 }
 

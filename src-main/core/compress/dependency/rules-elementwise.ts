@@ -18,7 +18,18 @@ export function erf(x: number): number {
   const r =
     t *
     Math.exp(
-      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? 1 - r : r - 1;
 }
@@ -38,7 +49,8 @@ const UNARY: Record<string, Scalar | null> = {
   HardSwish: (x) => x * clamp(x / 6 + 0.5, 0, 1),
   Tanh: Math.tanh,
   Elu: (x, c) => (x >= 0 ? x : alpha(c.node, 1) * Math.expm1(x)),
-  Selu: (x, c) => c.node.attrFloat('gamma', 1.0507009873554805) * (x > 0 ? x : alpha(c.node, 1.6732632423543772) * Math.expm1(x)),
+  Selu: (x, c) =>
+    c.node.attrFloat('gamma', 1.0507009873554805) * (x > 0 ? x : alpha(c.node, 1.6732632423543772) * Math.expm1(x)),
   Celu: (x, c) => Math.max(0, x) + Math.min(0, alpha(c.node, 1) * Math.expm1(x / alpha(c.node, 1))),
   Gelu: (x, c) =>
     c.node.attrString('approximate') === 'tanh'
@@ -171,7 +183,11 @@ function broadcastConstant(ctx: ConstantCtx): void {
       const along = uniformAlong(f, s, a);
       return (p) => along[p]!;
     });
-    ctx.setConst(0, A, Float64Array.from(atoms, (_, p) => combine(per.map((g) => g(p)))));
+    ctx.setConst(
+      0,
+      A,
+      Float64Array.from(atoms, (_, p) => combine(per.map((g) => g(p)))),
+    );
   }
 }
 
@@ -208,7 +224,8 @@ const pool = (constant: (k: number, ctx: ConstantCtx) => number): PropagationRul
   constant: (ctx) => mapConsts(ctx, (k) => constant(k, ctx)),
 });
 
-const hasPadding = (n: Node) => (n.attrInts('pads') ?? []).some((p) => p !== 0) || !['', 'NOTSET', 'VALID'].includes(n.attrString('auto_pad') ?? '');
+const hasPadding = (n: Node) =>
+  (n.attrInts('pads') ?? []).some((p) => p !== 0) || !['', 'NOTSET', 'VALID'].includes(n.attrString('auto_pad') ?? '');
 
 /** Resize / Upsample keep the channel axis when it is not resized. */
 const resize: PropagationRule = {
@@ -235,10 +252,14 @@ const pad: PropagationRule = {
     const pads = ctx.node.input(1) ? ctx.ints(1) : ctx.node.attrInts('pads');
     const axesIn = ctx.node.input(3) ? ctx.ints(3) : undefined;
     const axes = axesIn?.map((a) => normAxis(a, r)) ?? Array.from({ length: r }, (_, i) => i);
-    passOnly(ctx, (a) => {
-      const k = axes.indexOf(a);
-      return !!pads && (k < 0 || (pads[k] === 0 && pads[k + axes.length] === 0));
-    }, `${ctx.node.label} pads a tracked axis`);
+    passOnly(
+      ctx,
+      (a) => {
+        const k = axes.indexOf(a);
+        return !!pads && (k < 0 || (pads[k] === 0 && pads[k + axes.length] === 0));
+      },
+      `${ctx.node.label} pads a tracked axis`,
+    );
   },
   constant(ctx) {
     const mode = ctx.node.attrString('mode') ?? 'constant';
@@ -262,7 +283,11 @@ const batchNorm: PropagationRule = {
     const [g, b, m, v] = [1, 2, 3, 4].map((i) => ctx.floats(i));
     if (!ks || !g || !b || !m || !v) return;
     const eps = ctx.node.attrFloat('epsilon', 1e-5);
-    ctx.setConst(0, 1, ks.map((k, c) => (g[c] === 0 ? b[c]! : (g[c]! * (k - m[c]!)) / Math.sqrt(v[c]! + eps) + b[c]!)));
+    ctx.setConst(
+      0,
+      1,
+      ks.map((k, c) => (g[c] === 0 ? b[c]! : (g[c]! * (k - m[c]!)) / Math.sqrt(v[c]! + eps) + b[c]!)),
+    );
   },
 };
 
@@ -276,7 +301,12 @@ const instanceNorm: PropagationRule = {
   constant(ctx) {
     const ks = ctx.consts(0, 1);
     const b = ctx.floats(2);
-    if (ks && b) ctx.setConst(0, 1, ks.map((k, c) => (Number.isNaN(k) ? Number.NaN : b[c]!)));
+    if (ks && b)
+      ctx.setConst(
+        0,
+        1,
+        ks.map((k, c) => (Number.isNaN(k) ? Number.NaN : b[c]!)),
+      );
   },
 };
 
@@ -345,7 +375,9 @@ export const ELEMENTWISE_RULES: Record<string, PropagationRule> = {
   MaxPool: pool((k) => k),
   GlobalMaxPool: pool((k) => k),
   GlobalAveragePool: pool((k) => k),
-  AveragePool: pool((k, c) => (c.node.attrInt('count_include_pad', 0) && hasPadding(c.node) && k !== 0 ? Number.NaN : k)),
+  AveragePool: pool((k, c) =>
+    c.node.attrInt('count_include_pad', 0) && hasPadding(c.node) && k !== 0 ? Number.NaN : k,
+  ),
   LpPool: pool((k) => (k === 0 ? 0 : Number.NaN)),
   GlobalLpPool: pool((k) => (k === 0 ? 0 : Number.NaN)),
   Resize: resize,
@@ -367,7 +399,18 @@ export const ELEMENTWISE_REPLACERS: Record<string, Replacer> = {
   ...Object.fromEntries(Object.keys(UNARY).map((op) => [op, noChange])),
   Clip: noChange,
   ...Object.fromEntries(
-    [...Object.keys(COMBINE), 'And', 'Or', 'Xor', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Mod'].map((op) => [op, broadcastReplace]),
+    [
+      ...Object.keys(COMBINE),
+      'And',
+      'Or',
+      'Xor',
+      'Equal',
+      'Less',
+      'Greater',
+      'LessOrEqual',
+      'GreaterOrEqual',
+      'Mod',
+    ].map((op) => [op, broadcastReplace]),
   ),
   MaxPool: noChange,
   GlobalMaxPool: noChange,

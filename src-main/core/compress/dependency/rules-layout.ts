@@ -17,10 +17,22 @@ import { int64Tensor, intTensorLike, sliceAxis, stridesOf } from './tensor-ops.t
 import type { Atoms, ConstantCtx, PropagateCtx, PropagationRule, ReplaceCtx, Replacer } from './types.ts';
 
 /** Constants move with their positions: out = in[map[i]] per output axis. */
-function moveConsts(ctx: ConstantCtx, outAxis: number, inAxis: number, index: (x: number) => number, from = 0, out = 0): void {
+function moveConsts(
+  ctx: ConstantCtx,
+  outAxis: number,
+  inAxis: number,
+  index: (x: number) => number,
+  from = 0,
+  out = 0,
+): void {
   const ks = ctx.consts(from, inAxis);
   const n = ctx.outAxes(out).get(outAxis)?.length;
-  if (ks && n !== undefined) ctx.setConst(out, outAxis, Float64Array.from({ length: n }, (_, x) => ks[index(x)] ?? Number.NaN));
+  if (ks && n !== undefined)
+    ctx.setConst(
+      out,
+      outAxis,
+      Float64Array.from({ length: n }, (_, x) => ks[index(x)] ?? Number.NaN),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -79,13 +91,24 @@ function reachesAttention(node: Node, depth = 0): boolean {
   for (const r of node.outputs[0]?.consumers() ?? []) {
     if (r.opType === 'MatMul' && r.inputs.every((v) => v && !v.isInitializer)) return true;
     // transposes, casts and elementwise scalings (1/√d, a mask) keep the head structure
-    if (['Transpose', 'Identity', 'Cast', 'Div', 'Mul', 'Add', 'Sub'].includes(r.opType) && reachesAttention(r, depth + 1)) return true;
+    if (
+      ['Transpose', 'Identity', 'Cast', 'Div', 'Mul', 'Add', 'Sub'].includes(r.opType) &&
+      reachesAttention(r, depth + 1)
+    )
+      return true;
   }
   return false;
 }
 
 /** Map one tracked input axis `t` through a segment; returns the output axis and its atoms. */
-function mapThroughSegment(ctx: PropagateCtx, seg: Segment, t: number, atoms: Atoms, a: readonly number[], b: readonly number[]): [number, Atoms] | undefined {
+function mapThroughSegment(
+  ctx: PropagateCtx,
+  seg: Segment,
+  t: number,
+  atoms: Atoms,
+  a: readonly number[],
+  b: readonly number[],
+): [number, Atoms] | undefined {
   const cands: number[] = [];
   for (let k = seg.o0; k < seg.o1; k++) if (b[k]! > 1) cands.push(k);
   if (cands.length === 0) return undefined;
@@ -117,7 +140,14 @@ function mapThroughSegment(ctx: PropagateCtx, seg: Segment, t: number, atoms: At
 }
 
 /** For each output index x, unite the atoms of the input positions landing on x; returns one atom per x. */
-function uniteGroups(ctx: PropagateCtx, P: number, n: number, xOf: (f: number) => number, tc: (f: number) => number, atoms: Atoms): Atoms {
+function uniteGroups(
+  ctx: PropagateCtx,
+  P: number,
+  n: number,
+  xOf: (f: number) => number,
+  tc: (f: number) => number,
+  atoms: Atoms,
+): Atoms {
   const groups: Set<number>[] = Array.from({ length: n }, () => new Set());
   for (let f = 0; f < P; f++) groups[xOf(f)]!.add(atoms[tc(f)]!);
   return Int32Array.from(groups, (g) => ctx.uniteAll(g));
@@ -207,7 +237,15 @@ const reshapeReplace: Replacer = (ctx) => {
 function scaleShapeInput(ctx: ReplaceCtx, i: number, n: number, scale: Map<number, [number, number]>): void {
   const g = ctx.graph;
   const at = g.nodes.indexOf(ctx.node);
-  const vec = (name: string, k: 0 | 1) => g.addInitializer(`${ctx.node.name}_${name}`, int64Tensor([n], Array.from({ length: n }, (_, a) => scale.get(a)?.[k] ?? 1)), true);
+  const vec = (name: string, k: 0 | 1) =>
+    g.addInitializer(
+      `${ctx.node.name}_${name}`,
+      int64Tensor(
+        [n],
+        Array.from({ length: n }, (_, a) => scale.get(a)?.[k] ?? 1),
+      ),
+      true,
+    );
   const mul = g.addNode({ opType: 'Mul', inputs: [ctx.node.input(i)!, vec('kept', 0)], at });
   const div = g.addNode({ opType: 'Div', inputs: [mul.outputs[0]!, vec('total', 1)], at: at + 1 });
   ctx.node.setInput(i, div.outputs[0]!);
@@ -244,7 +282,8 @@ const concat: PropagationRule = {
         else if (atoms) base = atoms;
       }
       for (let i = 0; i < n; i++) {
-        if (!ctx.axes(i).has(A) && !ctx.isConst(i)) ctx.block(base!, `${ctx.node.label}: operand ${i} is not channel-tracked along axis ${A}`);
+        if (!ctx.axes(i).has(A) && !ctx.isConst(i))
+          ctx.block(base!, `${ctx.node.label}: operand ${i} is not channel-tracked along axis ${A}`);
       }
       ctx.setAxis(0, A, base!);
     }
@@ -255,7 +294,9 @@ const concat: PropagationRule = {
     const axis = normAxis(ctx.node.attrInt('axis', 0), out.length);
     for (const A of ctx.outAxes(0).keys()) {
       if (A !== axis) continue;
-      const parts = ctx.node.inputs.map((_, i) => Array.from(ctx.consts(i, A) ?? new Float64Array(ctx.inShape(i)?.[A] ?? 0).fill(Number.NaN)));
+      const parts = ctx.node.inputs.map((_, i) =>
+        Array.from(ctx.consts(i, A) ?? new Float64Array(ctx.inShape(i)?.[A] ?? 0).fill(Number.NaN)),
+      );
       ctx.setConst(0, A, Float64Array.from(parts.flat()));
     }
   },
@@ -431,7 +472,8 @@ function reducedAxes(node: Node, rank: number, ints: (i: number) => number[] | u
 }
 
 /** Output axis of kept input axis `a` (renumbered when keepdims = 0). */
-const reducedPlace = (node: Node, axes: number[], a: number) => (node.attrInt('keepdims', 1) === 1 ? a : a - axes.filter((x) => x < a).length);
+const reducedPlace = (node: Node, axes: number[], a: number) =>
+  node.attrInt('keepdims', 1) === 1 ? a : a - axes.filter((x) => x < a).length;
 
 /** Reductions: a reduced tracked axis blocks; the others pass (mean / max / min of a constant is that constant). */
 const reduce: PropagationRule = {
@@ -446,7 +488,8 @@ const reduce: PropagationRule = {
   constant(ctx) {
     const axes = reducedAxes(ctx.node, ctx.inShape(0)?.length ?? 0, ctx.ints);
     if (!axes || !['ReduceMean', 'ReduceMax', 'ReduceMin'].includes(ctx.node.opType)) return;
-    for (const a of ctx.axes(0).keys()) if (!axes.includes(a)) moveConsts(ctx, reducedPlace(ctx.node, axes, a), a, (x) => x);
+    for (const a of ctx.axes(0).keys())
+      if (!axes.includes(a)) moveConsts(ctx, reducedPlace(ctx.node, axes, a), a, (x) => x);
   },
 };
 
@@ -522,7 +565,19 @@ export const LAYOUT_REPLACERS: Record<string, Replacer> = {
   Concat: concatReplace,
   Split: splitReplace,
   Slice: sliceReplace,
-  ...Object.fromEntries(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceSumSquare', 'ReduceLogSumExp'].map((op) => [op, noChange])),
+  ...Object.fromEntries(
+    [
+      'ReduceMean',
+      'ReduceSum',
+      'ReduceMax',
+      'ReduceMin',
+      'ReduceProd',
+      'ReduceL1',
+      'ReduceL2',
+      'ReduceSumSquare',
+      'ReduceLogSumExp',
+    ].map((op) => [op, noChange]),
+  ),
   Expand: expandReplace,
   Shape: noChange,
   Size: noChange,

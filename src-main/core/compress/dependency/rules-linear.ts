@@ -29,7 +29,11 @@ interface ConvShape {
   depthwise: boolean;
 }
 
-function convShape(node: Node, x: readonly number[] | undefined, w: readonly number[] | undefined): ConvShape | undefined {
+function convShape(
+  node: Node,
+  x: readonly number[] | undefined,
+  w: readonly number[] | undefined,
+): ConvShape | undefined {
   if (!x || !w) return undefined;
   const group = node.attrInt('group', 1);
   const [cin, cout, icg] = [x[1]!, w[0]!, w[1]!];
@@ -64,7 +68,8 @@ const conv: PropagationRule = {
     const s = convShape(ctx.node, ctx.inShape(0), ctx.inShape(1));
     const w = weightOf(ctx.node, 1);
     if (!s || !w || !ctx.isConst(1)) return ctx.blockInputs(`${ctx.node.label} has a non-constant weight`);
-    for (const [a, atoms] of ctx.axes(0)) if (a !== 1) ctx.block(atoms, `${ctx.node.label} convolves over a tracked axis`);
+    for (const [a, atoms] of ctx.axes(0))
+      if (a !== 1) ctx.block(atoms, `${ctx.node.label} convolves over a tracked axis`);
     const input = ctx.axes(0).get(1);
     if (s.depthwise) {
       // Output channel c reads input channel c only: the two are one channel.
@@ -76,12 +81,14 @@ const conv: PropagationRule = {
     }
     if (input) {
       // Grouped: every group must keep the same in-group indices, so index i is one channel across groups.
-      if (s.group > 1) for (let i = 0; i < s.icg; i++) ctx.uniteAll(Array.from({ length: s.group }, (_, g) => input[g * s.icg + i]!));
+      if (s.group > 1)
+        for (let i = 0; i < s.icg; i++) ctx.uniteAll(Array.from({ length: s.group }, (_, g) => input[g * s.icg + i]!));
       const zero = convInputZero(w, s);
       ctx.consumer({ input: 0, axis: 1, atoms: input, param: 1, paramAxis: 1, ignores: (p) => zero[p]!, folds: true });
     }
     const out = ctx.fresh(s.cout);
-    if (s.group > 1) for (let j = 0; j < s.ocg; j++) ctx.uniteAll(Array.from({ length: s.group }, (_, g) => out[g * s.ocg + j]!));
+    if (s.group > 1)
+      for (let j = 0; j < s.ocg; j++) ctx.uniteAll(Array.from({ length: s.group }, (_, g) => out[g * s.ocg + j]!));
     ctx.setAxis(0, 1, out);
     ctx.member({ kind: 'source', output: 0, axis: 1, atoms: out, param: 1, paramAxis: 0 });
   },
@@ -135,7 +142,12 @@ function beginPads(node: Node, x: readonly number[], y: readonly number[], kerne
  * The constant a removed input channel adds to every output: Σ over the valid kernel taps of W·k. With zero
  * padding the border sees fewer taps, so the result is a map [O, …spatial]; uniform maps fold into the bias.
  */
-function convFold(ctx: ReplaceCtx, w: Tensor, s: ConvShape, consts: Map<number, number>): { bias?: Float64Array; map?: Tensor } {
+function convFold(
+  ctx: ReplaceCtx,
+  w: Tensor,
+  s: ConvShape,
+  consts: Map<number, number>,
+): { bias?: Float64Array; map?: Tensor } {
   const x = ctx.inShape(0)!.slice(2);
   const y = ctx.outShape(0)!.slice(2);
   const kernel = w.dims.slice(2);
@@ -155,10 +167,12 @@ function convFold(ctx: ReplaceCtx, w: Tensor, s: ConvShape, consts: Map<number, 
   const pads = beginPads(ctx.node, x, y, kernel);
   // valid[d][yd] = kernel indices along d that land inside the input for output coordinate yd
   const valid = kernel.map((kd, d) =>
-    Array.from({ length: y[d]! }, (_, yd) => Array.from({ length: kd }, (_, t) => t).filter((t) => {
-      const xi = yd * strides[d]! - pads[d]! + t * dil[d]!;
-      return xi >= 0 && xi < x[d]!;
-    })),
+    Array.from({ length: y[d]! }, (_, yd) =>
+      Array.from({ length: kd }, (_, t) => t).filter((t) => {
+        const xi = yd * strides[d]! - pads[d]! + t * dil[d]!;
+        return xi >= 0 && xi < x[d]!;
+      }),
+    ),
   );
   const uniform = valid.every((vd, d) => vd.every((ts) => ts.length === kernel[d]));
   if (uniform) {
@@ -207,13 +221,24 @@ const convReplace: Replacer = (ctx) => {
     }
     const keptIn = ctx.keptIn(0, 1);
     if (keptOut) w = sliceAxis(w, 0, keptOut);
-    if (keptIn) w = sliceAxis(w, 1, [...new Set(keptIn.map((c) => c % s.icg))].sort((a, b) => a - b));
+    if (keptIn)
+      w = sliceAxis(
+        w,
+        1,
+        [...new Set(keptIn.map((c) => c % s.icg))].sort((a, b) => a - b),
+      );
   }
   setWeightAndBias(ctx, w0, w, folded, keptOut);
 };
 
 /** Install the sliced weight (input 1) and the sliced bias (input 2); `folded` is a bias with folded constants. */
-function setWeightAndBias(ctx: ReplaceCtx, w0: Tensor, w: Tensor, folded: Float32Array | undefined, keptOut: number[] | undefined): void {
+function setWeightAndBias(
+  ctx: ReplaceCtx,
+  w0: Tensor,
+  w: Tensor,
+  folded: Float32Array | undefined,
+  keptOut: number[] | undefined,
+): void {
   const kept = (ls: (number[] | undefined)[]) => ls.map((l) => l?.join(',') ?? '').join('/');
   if (w !== w0) ctx.setInput(1, w, `w:${kept([...ctx.changedIn(0).map((a) => ctx.keptIn(0, a)), keptOut])}`);
   const b0 = ctx.tensor(2);
@@ -232,7 +257,8 @@ const convTranspose: PropagationRule = {
     if (!w || !ctx.isConst(1) || ctx.node.attrInt('group', 1) !== 1) {
       return ctx.blockInputs(`${ctx.node.label} (grouped or with a non-constant weight) is not shrunk`);
     }
-    for (const [a, atoms] of ctx.axes(0)) if (a !== 1) ctx.block(atoms, `${ctx.node.label} convolves over a tracked axis`);
+    for (const [a, atoms] of ctx.axes(0))
+      if (a !== 1) ctx.block(atoms, `${ctx.node.label} convolves over a tracked axis`);
     const input = ctx.axes(0).get(1);
     if (input) {
       const zero = zeroAlong(w, 0);
@@ -247,7 +273,11 @@ const convTranspose: PropagationRule = {
     if (!w) return;
     const colZero = zeroAlong(w, 1);
     const bias = biasValues(ctx, 2, colZero.length);
-    ctx.setConst(0, 1, Float64Array.from(colZero, (z, c) => (z ? bias[c]! : Number.NaN)));
+    ctx.setConst(
+      0,
+      1,
+      Float64Array.from(colZero, (z, c) => (z ? bias[c]! : Number.NaN)),
+    );
   },
 };
 
@@ -285,7 +315,8 @@ const gemm: PropagationRule = {
     const out = ctx.fresh(b.dims[bn]!);
     const c = ctx.axes(2).get((ctx.inShape(2)?.length ?? 1) - 1);
     if (c && c.length === out.length) ctx.unite(out, c);
-    else if (ctx.node.input(2) && !ctx.isConst(2) && (ctx.inShape(2)?.at(-1) ?? 1) > 1) ctx.block(out, `${ctx.node.label}: C is not channel-tracked`);
+    else if (ctx.node.input(2) && !ctx.isConst(2) && (ctx.inShape(2)?.at(-1) ?? 1) > 1)
+      ctx.block(out, `${ctx.node.label}: C is not channel-tracked`);
     ctx.setAxis(0, 1, out);
     ctx.member({ kind: 'source', output: 0, axis: 1, atoms: out, param: 1, paramAxis: bn });
   },
@@ -297,7 +328,11 @@ const gemm: PropagationRule = {
     const cf = ctx.floats(2);
     const beta = ctx.node.attrFloat('beta', 1);
     const cAt = !ctx.node.input(2) ? () => 0 : cf && cs ? gemmBiasAt(cf, cs, colZero.length) : () => Number.NaN;
-    ctx.setConst(0, 1, Float64Array.from(colZero, (z, n) => (z ? beta * cAt(n) : Number.NaN)));
+    ctx.setConst(
+      0,
+      1,
+      Float64Array.from(colZero, (z, n) => (z ? beta * cAt(n) : Number.NaN)),
+    );
   },
 };
 
@@ -335,7 +370,8 @@ const gemmReplace: Replacer = (ctx) => {
   if (keptK) b = sliceAxis(b, bk, keptK);
   if (keptN) b = sliceAxis(b, bn, keptN);
   if (b !== b0) ctx.setInput(1, b, `${keptK?.join(',')}/${keptN?.join(',')}`);
-  if (keptN && c && c.dims.at(-1) === n) ctx.setInput(2, c = sliceAxis(c, c.dims.length - 1, keptN), consts.size ? undefined : `c:${keptN.join(',')}`);
+  if (keptN && c && c.dims.at(-1) === n)
+    ctx.setInput(2, (c = sliceAxis(c, c.dims.length - 1, keptN)), consts.size ? undefined : `c:${keptN.join(',')}`);
   // rows of A (M) that go take their rows of a full [M, N] C along
   const keptM = ctx.keptOut(0, 0);
   if (keptM && c && c.dims.length === 2 && c.dims[0]! > 1) ctx.setInput(2, sliceAxis(c, 0, keptM));
@@ -371,7 +407,8 @@ function matmulDynamic(ctx: PropagateCtx): void {
   const a = ctx.inShape(0);
   const b = ctx.inShape(1);
   const y = ctx.outShape(0);
-  if (!a || !b || !y || a.length < 2 || b.length < 2) return ctx.blockInputs(`${ctx.node.label}: vector operands are not tracked`);
+  if (!a || !b || !y || a.length < 2 || b.length < 2)
+    return ctx.blockInputs(`${ctx.node.label}: vector operands are not tracked`);
   const R = y.length;
   const place = (i: number, axis: number): number => {
     const r = i === 0 ? a.length : b.length;
@@ -394,7 +431,8 @@ function matmulDynamic(ctx: PropagateCtx): void {
       for (const i of [0, 1]) {
         const s = i === 0 ? a : b;
         const axis = o - (R - s.length);
-        if (axis >= 0 && s[axis]! > 1 && !ctx.axes(i).has(axis)) ctx.block(lists[0]!, `${ctx.node.label}: operand ${i} is not channel-tracked along a batch axis`);
+        if (axis >= 0 && s[axis]! > 1 && !ctx.axes(i).has(axis))
+          ctx.block(lists[0]!, `${ctx.node.label}: operand ${i} is not channel-tracked along a batch axis`);
       }
     }
     ctx.setAxis(0, o, lists[0]!);
@@ -406,7 +444,8 @@ const matmul: PropagationRule = {
     const a = ctx.inShape(0);
     const b = weightOf(ctx.node, 1);
     if (!a || a.length < 2 || !b || !ctx.isConst(1) || b.dims.length !== 2) {
-      if (ctx.isConst(0) || ctx.isConst(1)) return ctx.blockInputs(`${ctx.node.label}: only a constant right operand of rank 2 is shrunk`);
+      if (ctx.isConst(0) || ctx.isConst(1))
+        return ctx.blockInputs(`${ctx.node.label}: only a constant right operand of rank 2 is shrunk`);
       return matmulDynamic(ctx);
     }
     for (const [axis, atoms] of ctx.axes(0)) {
@@ -425,17 +464,32 @@ const matmul: PropagationRule = {
     if (!y) return;
     if (b && ctx.node.input(1)?.isInitializer && b.dims.length === 2) {
       const colZero = zeroAlong(b, 1);
-      ctx.setConst(0, y.length - 1, Float64Array.from(colZero, (z) => (z ? 0 : Number.NaN)));
+      ctx.setConst(
+        0,
+        y.length - 1,
+        Float64Array.from(colZero, (z) => (z ? 0 : Number.NaN)),
+      );
       return;
     }
     // a zero block on either side of a product stays zero
     for (const [o, atoms] of ctx.outAxes(0)) {
       const from = [0, 1].map((i) => {
         const r = ctx.inShape(i)?.length ?? 0;
-        const axis = o < y.length - 2 ? o - (y.length - r) : i === 0 && o === y.length - 2 ? r - 2 : i === 1 && o === y.length - 1 ? r - 1 : -1;
+        const axis =
+          o < y.length - 2
+            ? o - (y.length - r)
+            : i === 0 && o === y.length - 2
+              ? r - 2
+              : i === 1 && o === y.length - 1
+                ? r - 1
+                : -1;
         return axis >= 0 ? ctx.consts(i, axis) : undefined;
       });
-      ctx.setConst(0, o, Float64Array.from(atoms, (_, p) => (from.some((ks) => ks?.[p] === 0) ? 0 : Number.NaN)));
+      ctx.setConst(
+        0,
+        o,
+        Float64Array.from(atoms, (_, p) => (from.some((ks) => ks?.[p] === 0) ? 0 : Number.NaN)),
+      );
     }
   },
 };
@@ -484,7 +538,11 @@ const gather: PropagationRule = {
     const w = weightOf(ctx.node, 0);
     const idx = ctx.inShape(1);
     if (!w || !idx || !ctx.node.input(0)?.isInitializer || w.dims.length !== 2) return;
-    ctx.setConst(0, idx.length, Float64Array.from(zeroAlong(w, 1), (z) => (z ? 0 : Number.NaN)));
+    ctx.setConst(
+      0,
+      idx.length,
+      Float64Array.from(zeroAlong(w, 1), (z) => (z ? 0 : Number.NaN)),
+    );
   },
 };
 

@@ -22,7 +22,12 @@ export interface IntValue {
 
 const MAX_ELEMENTS = 4096;
 
-type Evaluator = (node: Node, ins: (IntValue | undefined)[], shapeOf: (v: Value) => readonly number[] | undefined, dyn: (v: Value, axis: number) => boolean) => IntValue | undefined;
+type Evaluator = (
+  node: Node,
+  ins: (IntValue | undefined)[],
+  shapeOf: (v: Value) => readonly number[] | undefined,
+  dyn: (v: Value, axis: number) => boolean,
+) => IntValue | undefined;
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -30,7 +35,12 @@ function make(dims: number[], values: number[], dynamic: boolean[], float = fals
   return { dims, values, dynamic, float, deps: deps ?? values.map(() => []) };
 }
 
-function broadcast2(a: IntValue, b: IntValue, f: (x: number, y: number) => number, float: boolean): IntValue | undefined {
+function broadcast2(
+  a: IntValue,
+  b: IntValue,
+  f: (x: number, y: number) => number,
+  float: boolean,
+): IntValue | undefined {
   const n = Math.max(a.values.length, b.values.length);
   if (a.values.length !== n && a.values.length !== 1) return undefined;
   if (b.values.length !== n && b.values.length !== 1) return undefined;
@@ -76,7 +86,13 @@ const EVALUATORS: Record<string, Evaluator> = {
     const start = norm(node.attrInt('start', 0));
     const end = norm(node.attrInt('end') ?? r);
     const axes = Array.from({ length: Math.max(0, end - start) }, (_, i) => start + i);
-    return make([axes.length], axes.map((a) => s[a]!), axes.map((a) => dyn(x, a)), false, axes.map((a) => [[x, a] as const]));
+    return make(
+      [axes.length],
+      axes.map((a) => s[a]!),
+      axes.map((a) => dyn(x, a)),
+      false,
+      axes.map((a) => [[x, a] as const]),
+    );
   },
   Size(node, _ins, shapeOf, dyn) {
     const x = node.input(0);
@@ -108,7 +124,13 @@ const EVALUATORS: Record<string, Evaluator> = {
   },
   Slice(node, [data, startsIn, endsIn, axesIn, steps]) {
     // opset < 10 (paddle2onnx writes opset 9) gives starts / ends / axes as attributes
-    const attr = (k: string) => node.attrInts(k) && make([node.attrInts(k)!.length], node.attrInts(k)!, node.attrInts(k)!.map(() => false));
+    const attr = (k: string) =>
+      node.attrInts(k) &&
+      make(
+        [node.attrInts(k)!.length],
+        node.attrInts(k)!,
+        node.attrInts(k)!.map(() => false),
+      );
     const [starts, ends, axes] = [startsIn ?? attr('starts'), endsIn ?? attr('ends'), axesIn ?? attr('axes')];
     if (!data || !starts || !ends || data.dims.length !== 1) return undefined;
     if (axes && axes.values.some((a) => a !== 0 && a !== -1)) return undefined;
@@ -119,7 +141,13 @@ const EVALUATORS: Record<string, Evaluator> = {
     const s = clamp(starts.values[0]!);
     const e = clamp(ends.values[0]!);
     const values = data.values.slice(s, Math.max(s, e));
-    return make([values.length], values, data.dynamic.slice(s, Math.max(s, e)), data.float, data.deps.slice(s, Math.max(s, e)));
+    return make(
+      [values.length],
+      values,
+      data.dynamic.slice(s, Math.max(s, e)),
+      data.float,
+      data.deps.slice(s, Math.max(s, e)),
+    );
   },
   Concat(node, ins) {
     if (ins.some((v) => !v) || ins.some((v) => v!.dims.length > 1)) return undefined;
@@ -153,7 +181,13 @@ const EVALUATORS: Record<string, Evaluator> = {
     if (!a || !shape) return undefined;
     const known = shape.values.filter((d) => d > 0);
     const rest = a.values.length / Math.max(1, prod(known));
-    return make(shape.values.map((d) => (d === -1 ? rest : d === 0 ? 1 : d)), a.values, a.dynamic, a.float, a.deps);
+    return make(
+      shape.values.map((d) => (d === -1 ? rest : d === 0 ? 1 : d)),
+      a.values,
+      a.dynamic,
+      a.float,
+      a.deps,
+    );
   },
   Add: binary((x, y) => x + y),
   Sub: binary((x, y) => x - y),
@@ -187,7 +221,15 @@ export function evalShapeInts(
     const t = v.initializer!;
     if (t.data === null || t.dtype === 'string' || t.size > MAX_ELEMENTS) continue;
     const values = t.toNumbers();
-    known.set(v, make([...t.dims], values, values.map(() => false), isFloatType(t.dtype)));
+    known.set(
+      v,
+      make(
+        [...t.dims],
+        values,
+        values.map(() => false),
+        isFloatType(t.dtype),
+      ),
+    );
   }
   for (const node of graph.nodes) {
     const ev = EVALUATORS[node.opType];

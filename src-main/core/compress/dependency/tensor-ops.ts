@@ -92,7 +92,12 @@ export function l1Along(t: Tensor, axis: number): Float64Array {
  * `data` × a broadcastable 0/1 mask, without expanding the mask: each mask element covers a run of `inner`
  * elements (the dims after the last non-1 mask dim), repeated over the dims where the mask is 1.
  */
-export function applyMask(data: Float32Array, dims: readonly number[], maskDims: readonly number[], mask: Uint8Array): Float32Array {
+export function applyMask(
+  data: Float32Array,
+  dims: readonly number[],
+  maskDims: readonly number[],
+  mask: Uint8Array,
+): Float32Array {
   const out = data.slice();
   const rank = dims.length;
   let last = rank - 1;
@@ -145,7 +150,11 @@ export function uniformValue(data: ArrayLike<number>): number {
 /** A float32 tensor of the same dims with `f` applied elementwise. */
 export function mapFloat(t: Tensor, f: (x: number, i: number) => number): Tensor {
   const src = t.toFloat32();
-  return new Tensor('float32', [...t.dims], Float32Array.from(src, (x, i) => f(x, i)));
+  return new Tensor(
+    'float32',
+    [...t.dims],
+    Float32Array.from(src, (x, i) => f(x, i)),
+  );
 }
 
 const INT64_MAX = 9223372036854775807n;

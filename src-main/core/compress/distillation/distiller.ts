@@ -19,7 +19,16 @@ import type { DistillerName } from '../../../../src-shared/compressors.ts';
 import { Compressor, type CompressorOptions, type Revert, type TrainingHooks } from '../compressor.ts';
 import { CompressionConfigError } from '../errors.ts';
 import { resolveTargets } from '../targets/index.ts';
-import { DISTILL_LOSSES, klLoss, minOf, project, projectedWidth, projectionKind, projectionShapes, type DistillMethod } from './losses.ts';
+import {
+  DISTILL_LOSSES,
+  klLoss,
+  minOf,
+  project,
+  projectedWidth,
+  projectionKind,
+  projectionShapes,
+  type DistillMethod,
+} from './losses.ts';
 import { checkTeacherInputs, TEACHER_PREFIX } from './teacher.ts';
 
 /** A link that cannot be made: a teacher node or value that does not exist, widths that differ without a projection. */
@@ -83,10 +92,19 @@ const TARGET_RE = /^_(input|output)_(\d+)$/;
 /** The teacher's value for a target of one of its nodes. */
 function teacherValue(teacher: Model, nodeName: string, target: string, path: string): Value {
   const node = teacher.graph.node(nodeName);
-  if (!node) throw new DistillLinkError(`${path}: the teacher has no node ${quoted(nodeName)} to link to`, { node: nodeName, path });
+  if (!node)
+    throw new DistillLinkError(`${path}: the teacher has no node ${quoted(nodeName)} to link to`, {
+      node: nodeName,
+      path,
+    });
   const m = TARGET_RE.exec(target);
   const v = m ? (m[1] === 'input' ? node.inputs[Number(m[2])] : node.outputs[Number(m[2])]) : null;
-  if (!v) throw new DistillLinkError(`${path}: the teacher's node ${quoted(nodeName)} has no ${target}`, { node: nodeName, target, path });
+  if (!v)
+    throw new DistillLinkError(`${path}: the teacher's node ${quoted(nodeName)} has no ${target}`, {
+      node: nodeName,
+      target,
+      path,
+    });
   return v;
 }
 
@@ -96,21 +114,47 @@ function teacherValue(teacher: Model, nodeName: string, target: string, path: st
  * renames nothing); `lambda` defaults to 1, `apply_method` to `mse`.
  * @throws ConfigListError / CompressionConfigError for a bad list, DistillLinkError for a teacher node that is missing
  */
-export function resolveLinks(student: Model, teacher: Model, configList: unknown, opts: { single?: boolean } = {}): DistillLink[] {
+export function resolveLinks(
+  student: Model,
+  teacher: Model,
+  configList: unknown,
+  opts: { single?: boolean } = {},
+): DistillLink[] {
   const { configs } = parseConfigList(configList, 'distillation');
   const table = resolveTargets(student, configs as ConfigEntryOf<'distillation'>[], 'distillation');
   if (table.diagnostics.some((d) => d.level === 'error')) throw new CompressionConfigError(table.diagnostics);
   const links: DistillLink[] = [];
   for (const t of table.targets) {
-    if (t.kind !== 'input' && t.kind !== 'output') throw new DistillLinkError(`${t.path}: node ${quoted(t.nodeName)}: distillation targets are _input_k / _output_k, not the parameter ${t.name}`, { node: t.nodeName, target: t.name });
+    if (t.kind !== 'input' && t.kind !== 'output')
+      throw new DistillLinkError(
+        `${t.path}: node ${quoted(t.nodeName)}: distillation targets are _input_k / _output_k, not the parameter ${t.name}`,
+        { node: t.nodeName, target: t.name },
+      );
     const s = t.setting;
     const raw = s.link ?? 'auto';
-    const teacherNodes = raw === 'auto' ? [t.nodeName] : Array.isArray(raw) ? raw.map((n) => (n === 'auto' ? t.nodeName : n)) : [raw];
-    if (teacherNodes.length === 0) throw new DistillLinkError(`${t.path}: node ${quoted(t.nodeName)} links to no teacher node`, { node: t.nodeName });
-    if (opts.single && teacherNodes.length > 1) throw new DistillLinkError(`${t.path}: node ${quoted(t.nodeName)} links to ${teacherNodes.length} teacher nodes; this distiller takes exactly one link per target`, { node: t.nodeName });
+    const teacherNodes =
+      raw === 'auto' ? [t.nodeName] : Array.isArray(raw) ? raw.map((n) => (n === 'auto' ? t.nodeName : n)) : [raw];
+    if (teacherNodes.length === 0)
+      throw new DistillLinkError(`${t.path}: node ${quoted(t.nodeName)} links to no teacher node`, {
+        node: t.nodeName,
+      });
+    if (opts.single && teacherNodes.length > 1)
+      throw new DistillLinkError(
+        `${t.path}: node ${quoted(t.nodeName)} links to ${teacherNodes.length} teacher nodes; this distiller takes exactly one link per target`,
+        { node: t.nodeName },
+      );
     const teacherValues = teacherNodes.map((n) => teacherValue(teacher, n, t.name, t.path).name);
     const studentValue = recordedValue(t.node, t.kind, t.index).name;
-    links.push({ node: t.nodeName, target: t.name, studentValue, teacherValues, teacherNodes, lambda: s.lambda ?? 1, method: s.apply_method ?? 'mse', path: t.path });
+    links.push({
+      node: t.nodeName,
+      target: t.name,
+      studentValue,
+      teacherValues,
+      teacherNodes,
+      lambda: s.lambda ?? 1,
+      method: s.apply_method ?? 'mse',
+      path: t.path,
+    });
   }
   if (links.length === 0) throw new DistillLinkError('the config list selects no distillation target', {});
   return links;
@@ -242,17 +286,33 @@ export class Adaptive1dLayerwiseDistiller extends TeacherDistiller {
     for (const l of this.links) {
       const ss = options.studentShapes.get(l.studentValue);
       const ts = options.teacherShapes.get(l.teacherValues[0]!);
-      if (!ss || !ts) throw new DistillLinkError(`${l.path}: no traced shape for ${quoted(ss ? l.teacherValues[0]! : l.studentValue)}; trace both models first`, { node: l.node });
-      if (ss.length !== ts.length) throw new DistillLinkError(`${l.path}: the student's ${l.target} of ${quoted(l.node)} has rank ${ss.length}, the teacher's ${ts.length}`, { node: l.node });
+      if (!ss || !ts)
+        throw new DistillLinkError(
+          `${l.path}: no traced shape for ${quoted(ss ? l.teacherValues[0]! : l.studentValue)}; trace both models first`,
+          { node: l.node },
+        );
+      if (ss.length !== ts.length)
+        throw new DistillLinkError(
+          `${l.path}: the student's ${l.target} of ${quoted(l.node)} has rank ${ss.length}, the teacher's ${ts.length}`,
+          { node: l.node },
+        );
       const from = projectedWidth(ss);
       const to = projectedWidth(ts);
-      const rest = (s: readonly number[]) => s.filter((_, i) => i !== 0 && i !== (projectionKind(s.length) === 'conv1x1' ? 1 : s.length - 1));
+      const rest = (s: readonly number[]) =>
+        s.filter((_, i) => i !== 0 && i !== (projectionKind(s.length) === 'conv1x1' ? 1 : s.length - 1));
       if (!sameShape(rest(ss), rest(ts))) {
-        throw new DistillLinkError(`${l.path}: the student's ${l.target} of ${quoted(l.node)} is [${ss.join(', ')}], the teacher's [${ts.join(', ')}]: only the width may differ`, { node: l.node });
+        throw new DistillLinkError(
+          `${l.path}: the student's ${l.target} of ${quoted(l.node)} is [${ss.join(', ')}], the teacher's [${ts.join(', ')}]: only the width may differ`,
+          { node: l.node },
+        );
       }
       if (from === to) continue;
       const base = `distill.proj/${l.node}/${l.target}`;
-      this.projections.set(`${l.node}\0${l.target}`, { weight: `${base}.weight`, bias: `${base}.bias`, init: projectionInit(rng, projectionKind(ss.length), from, to) });
+      this.projections.set(`${l.node}\0${l.target}`, {
+        weight: `${base}.weight`,
+        bias: `${base}.bias`,
+        init: projectionInit(rng, projectionKind(ss.length), from, to),
+      });
     }
   }
 
@@ -285,7 +345,12 @@ export class Adaptive1dLayerwiseDistiller extends TeacherDistiller {
 function projectionInit(rng: Rng, kind: ReturnType<typeof projectionKind>, from: number, to: number): [Tensor, Tensor] {
   const { weight, bias } = projectionShapes(kind, from, to);
   const bound = 1 / Math.sqrt(from);
-  const draw = (dims: number[]) => new Tensor('float32', dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (rng.next() * 2 - 1) * bound));
+  const draw = (dims: number[]) =>
+    new Tensor(
+      'float32',
+      dims,
+      Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (rng.next() * 2 - 1) * bound),
+    );
   return [draw(weight), draw(bias)];
 }
 
@@ -323,7 +388,9 @@ export class LogitsDistiller extends TeacherDistiller {
 
   protected makeLinks(configList: unknown): DistillLink[] {
     if (configList !== null && configList !== undefined && !(Array.isArray(configList) && configList.length === 0)) {
-      throw new DistillLinkError('the logits distiller reads the model outputs and takes no config list (use dynamic_layerwise for chosen targets)');
+      throw new DistillLinkError(
+        'the logits distiller reads the model outputs and takes no config list (use dynamic_layerwise for chosen targets)',
+      );
     }
     const out = (m: Model, who: string) => {
       const o = m.graph.outputs[0];
@@ -349,7 +416,10 @@ export class LogitsDistiller extends TeacherDistiller {
   protected linkLoss(c: LossContext, l: DistillLink, s: Value, ts: Value[]): Value {
     const { e } = c;
     if (!sameShape(e.shape(s), e.shape(ts[0]!))) {
-      throw new DistillLinkError(`the student's logits are [${e.shape(s).join(', ')}] but the teacher's are [${e.shape(ts[0]!).join(', ')}]`, { node: l.node });
+      throw new DistillLinkError(
+        `the student's logits are [${e.shape(s).join(', ')}] but the teacher's are [${e.shape(ts[0]!).join(', ')}]`,
+        { node: l.node },
+      );
     }
     return e.scale(klLoss(e, s, ts[0]!, this.temperature), this.alpha);
   }
@@ -360,4 +430,7 @@ export const DISTILLER_CLASSES = {
   logits: LogitsDistiller,
   dynamic_layerwise: DynamicLayerwiseDistiller,
   adaptive1d_layerwise: Adaptive1dLayerwiseDistiller,
-} as const satisfies Record<DistillerName, new (model: Model, configList: unknown, evaluator: unknown, options: never) => TeacherDistiller>;
+} as const satisfies Record<
+  DistillerName,
+  new (model: Model, configList: unknown, evaluator: unknown, options: never) => TeacherDistiller
+>;

@@ -13,5 +13,16 @@ export {
   type LogitsDistillerOptions,
   type DistillResult,
 } from './distiller.ts';
-export { DISTILL_METHODS, DISTILL_LOSSES, KL_TEMPERATURE, klLoss, mseLoss, minOf, project, projectionKind, type DistillMethod, type ProjectionKind } from './losses.ts';
+export {
+  DISTILL_METHODS,
+  DISTILL_LOSSES,
+  KL_TEMPERATURE,
+  klLoss,
+  mseLoss,
+  minOf,
+  project,
+  projectionKind,
+  type DistillMethod,
+  type ProjectionKind,
+} from './losses.ts';
 export { mergeTeacher, checkTeacherInputs, TeacherError, TEACHER_PREFIX, type MergedTeacher } from './teacher.ts';

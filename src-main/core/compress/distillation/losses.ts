@@ -40,7 +40,10 @@ export const DISTILL_LOSSES: { readonly [M in DistillMethod]: (e: Emitter, s: Va
 // min_j x_j of scalars = −max_j(−x_j) (ReduceMax has a gradient rule; the gradient goes to the smallest)
 export function minOf(e: Emitter, xs: readonly Value[]): Value {
   if (xs.length === 1) return xs[0]!;
-  const stacked = e.concat(xs.map((x) => e.reshape(x, [1])), 0);
+  const stacked = e.concat(
+    xs.map((x) => e.reshape(x, [1])),
+    0,
+  );
   return e.neg(e.reduce('ReduceMax', e.neg(stacked), [0], false));
 }
 

@@ -48,10 +48,13 @@ export function checkTeacherInputs(student: Model, teacher: Model): void {
   const s = dataInputs(student.graph);
   const t = dataInputs(teacher.graph);
   if (s.length !== t.length) {
-    throw new TeacherError(`the teacher has ${t.length} data input(s) (${t.map((v) => quoted(v.name)).join(', ')}) but the student has ${s.length} (${s.map((v) => quoted(v.name)).join(', ')})`, {
-      teacher: t.map((v) => v.name),
-      student: s.map((v) => v.name),
-    });
+    throw new TeacherError(
+      `the teacher has ${t.length} data input(s) (${t.map((v) => quoted(v.name)).join(', ')}) but the student has ${s.length} (${s.map((v) => quoted(v.name)).join(', ')})`,
+      {
+        teacher: t.map((v) => v.name),
+        student: s.map((v) => v.name),
+      },
+    );
   }
   s.forEach((sv, i) => {
     const tv = t[i]!;
@@ -93,17 +96,31 @@ export function mergeTeacher(student: Model, teacher: Model, prefix = TEACHER_PR
   const frozenNodes = new Set<string>();
   const taken = new Set(g.nodes.map((n) => n.name));
   for (const n of tg.nodes) {
-    if (n.subgraphs().length) throw new TeacherError(`the teacher's node ${quoted(n.name)} (${n.opType}) holds a subgraph; a teacher inside the step cannot hold control flow`, { node: n.name });
+    if (n.subgraphs().length)
+      throw new TeacherError(
+        `the teacher's node ${quoted(n.name)} (${n.opType}) holds a subgraph; a teacher inside the step cannot hold control flow`,
+        { node: n.name },
+      );
     let name = `${prefix}${n.name || n.opType}`;
     for (let k = 1; taken.has(name); k++) name = `${prefix}${n.name || n.opType}_${k}`;
     taken.add(name);
     const inputs = n.inputs.map((v) => {
       if (!v) return null;
       const m = map.get(v);
-      if (!m) throw new TeacherError(`the teacher's node ${quoted(n.name)} reads ${quoted(v.name)}, which nothing produces`, { node: n.name, value: v.name });
+      if (!m)
+        throw new TeacherError(`the teacher's node ${quoted(n.name)} reads ${quoted(v.name)}, which nothing produces`, {
+          node: n.name,
+          value: v.name,
+        });
       return m;
     });
-    const copy = g.addNode({ opType: n.opType, domain: n.domain, name, inputs, outputs: n.outputs.map((o) => (o.anonymous ? '' : fresh(o.name))) });
+    const copy = g.addNode({
+      opType: n.opType,
+      domain: n.domain,
+      name,
+      inputs,
+      outputs: n.outputs.map((o) => (o.anonymous ? '' : fresh(o.name))),
+    });
     for (const [k, a] of n.attributes) copy.attributes.set(k, a);
     n.outputs.forEach((o, i) => {
       copy.outputs[i]!.type = o.type;

@@ -30,8 +30,21 @@ const bnCount = (m: Model) => m.graph.nodes.filter((n) => n.opType === 'BatchNor
 
 /** A BatchNormalization with seeded, non-trivial statistics. */
 function bn(b: Builder, name: string, x: import('../../ir/index.ts').Value, c: number) {
-  const u = (lo: number, hi: number) => b.g.addInitializer(`${name}.${lo}`, Tensor.float32([c], Array.from({ length: c }, () => b.rng.uniform(lo, hi))), true);
-  return b.g.addNode({ opType: 'BatchNormalization', name, inputs: [x, u(0.5, 1.5), u(-0.5, 0.5), u(-0.3, 0.3), u(0.5, 2)], attributes: { epsilon: { type: 'float', value: 1e-3 } } }).outputs[0]!;
+  const u = (lo: number, hi: number) =>
+    b.g.addInitializer(
+      `${name}.${lo}`,
+      Tensor.float32(
+        [c],
+        Array.from({ length: c }, () => b.rng.uniform(lo, hi)),
+      ),
+      true,
+    );
+  return b.g.addNode({
+    opType: 'BatchNormalization',
+    name,
+    inputs: [x, u(0.5, 1.5), u(-0.5, 0.5), u(-0.3, 0.3), u(0.5, 2)],
+    attributes: { epsilon: { type: 'float', value: 1e-3 } },
+  }).outputs[0]!;
 }
 
 describe('BatchNormalization folding is exact', () => {
@@ -53,7 +66,8 @@ describe('BatchNormalization folding is exact', () => {
     expect(r.modified).toBe(true);
     expect(bnCount(fused)).toBe(0);
     expect(foldBatchNormsPass.run(fused).modified).toBe(false);
-    for (const seed of [1, 2]) expect(await maxRelErr(model, fused, sampleInputs(model, { seed }))).toBeLessThanOrEqual(1e-5);
+    for (const seed of [1, 2])
+      expect(await maxRelErr(model, fused, sampleInputs(model, { seed }))).toBeLessThanOrEqual(1e-5);
   });
 
   it('on Gemm (transB 0 and 1, with beta) and grouped ConvTranspose, keeping a graph output name', async () => {
@@ -65,7 +79,12 @@ describe('BatchNormalization folding is exact', () => {
     const y = bn(b, 'bn2', g2, 5);
     const img = b.input('img', [1, 4, 3, 3]);
     const w = b.weight('up.weight', [4, 3, 2, 2]);
-    const up = b.g.addNode({ opType: 'ConvTranspose', name: 'up', inputs: [img, w], attributes: { group: { type: 'int', value: 2 }, strides: { type: 'ints', value: [2, 2] } } }).outputs[0]!;
+    const up = b.g.addNode({
+      opType: 'ConvTranspose',
+      name: 'up',
+      inputs: [img, w],
+      attributes: { group: { type: 'int', value: 2 }, strides: { type: 'ints', value: [2, 2] } },
+    }).outputs[0]!;
     const z = bn(b, 'bn3', up, 6);
     b.output(y, [3, 5]);
     const model = b.output(z, [1, 6, 6, 6]);
@@ -78,14 +97,25 @@ describe('BatchNormalization folding is exact', () => {
   });
 });
 
-describe('a constant Add between the head and its BatchNormalization (speedup\'s fold-forward map)', () => {
+describe("a constant Add between the head and its BatchNormalization (speedup's fold-forward map)", () => {
   it('moves past the BN, scaled by γ/σ, and the pair folds: per-position map, per-channel vector, graph-output BN', async () => {
     const b = new Builder(7);
     const x = b.input('x', [2, 3, 6, 6]);
-    const map = b.g.addInitializer('map', Tensor.float32([1, 4, 6, 6], Array.from({ length: 144 }, () => b.rng.uniform(-1, 1))));
+    const map = b.g.addInitializer(
+      'map',
+      Tensor.float32(
+        [1, 4, 6, 6],
+        Array.from({ length: 144 }, () => b.rng.uniform(-1, 1)),
+      ),
+    );
     const y1 = b.op('Relu', 'relu1', [bn(b, 'bn1', b.op('Add', 'add1', [b.conv('conv1', x, 4, 3, 3), map]), 4)]);
     const vec = b.g.addInitializer('vec', Tensor.float32([5], [0.3, -0.2, 0.5, 1, -1]));
-    const y2 = bn(b, 'bn2', b.op('Add', 'add2', [vec, b.gemm('fc', b.op('Flatten', 'flat', [b.op('GlobalAveragePool', 'gap', [y1])]), 5, 4)]), 5);
+    const y2 = bn(
+      b,
+      'bn2',
+      b.op('Add', 'add2', [vec, b.gemm('fc', b.op('Flatten', 'flat', [b.op('GlobalAveragePool', 'gap', [y1])]), 5, 4)]),
+      5,
+    );
     const model = b.output(y2, [2, 5]);
     const fused = cloneModel(model);
     const r = fuseModules(fused, { auto: true });
@@ -141,13 +171,25 @@ describe('fuse_names', () => {
     const m = convBnRelu();
     const r = fuseModules(m, { groups: [{ names: ['conv', 'bn', 'relu'], path: '$[0].fuse_names[0]' }] });
     expect(r.diagnostics).toEqual([]);
-    expect(r.groups).toEqual([{ head: 'conv', folded: ['bn'], activation: 'relu', output: 'relu_out', source: 'fuse_names', path: '$[0].fuse_names[0]' }]);
+    expect(r.groups).toEqual([
+      {
+        head: 'conv',
+        folded: ['bn'],
+        activation: 'relu',
+        output: 'relu_out',
+        source: 'fuse_names',
+        path: '$[0].fuse_names[0]',
+      },
+    ]);
     expect(m.graph.node('relu')!.input(0)!.producer!.name).toBe('conv');
   });
 
   it('names the fault of a group that cannot be fused', () => {
     const m = convBnRelu();
-    const faults = (groups: string[][]) => fuseModules(cloneModel(m), { groups: groups.map((names) => ({ names, path: '$[0].fuse_names[0]' })) }).diagnostics.map((d) => `${d.node}: ${d.message}`);
+    const faults = (groups: string[][]) =>
+      fuseModules(cloneModel(m), {
+        groups: groups.map((names) => ({ names, path: '$[0].fuse_names[0]' })),
+      }).diagnostics.map((d) => `${d.node}: ${d.message}`);
     expect(faults([['conv', 'nope']])).toEqual([expect.stringMatching(/^nope: .*no node named "nope"/)]);
     expect(faults([['relu', 'conv']])[0]).toMatch(/Relu \+ Conv cannot be fused; supported/);
     expect(faults([['conv', 'relu']])[0]).toMatch(/does not consume the output of Conv "conv"/);

@@ -74,10 +74,21 @@ export function fuseModules(model: Model, opts: FuseOptions = {}): FuseResult {
       const moved = moveConstantAddPast(bn);
       const head = bn.input(0)?.producer;
       if (!head || !isHead(head)) continue;
-      if (moved) diagnostics.push({ level: 'info', code: 'fusion-add-moved', node: bn.name, message: `the constant Add between ${head.label} and ${bn.label} now follows ${bn.label} (scaled by γ/σ), so they fold` });
+      if (moved)
+        diagnostics.push({
+          level: 'info',
+          code: 'fusion-add-moved',
+          node: bn.name,
+          message: `the constant Add between ${head.label} and ${bn.label} now follows ${bn.label} (scaled by γ/σ), so they fold`,
+        });
       const why = foldBlocker(head, bn);
       if (why) {
-        diagnostics.push({ level: 'info', code: 'fusion-skipped', node: bn.name, message: `${bn.label} not folded into ${head.label}: ${why}` });
+        diagnostics.push({
+          level: 'info',
+          code: 'fusion-skipped',
+          node: bn.name,
+          message: `${bn.label} not folded into ${head.label}: ${why}`,
+        });
         continue;
       }
       foldBatchNorm(head, bn);
@@ -98,21 +109,38 @@ export const foldBatchNormsPass: Pass = {
 };
 
 /** Validate and apply one explicit group; faults become error diagnostics naming the node. */
-function fuseNamed(model: Model, names: readonly string[], path: string | undefined, diagnostics: Diagnostic[]): FusedGroup | null {
+function fuseNamed(
+  model: Model,
+  names: readonly string[],
+  path: string | undefined,
+  diagnostics: Diagnostic[],
+): FusedGroup | null {
   const fail = (message: string, node?: string) => {
-    diagnostics.push({ level: 'error', code: 'bad-fusion-group', message: `fuse_names [${names.join(', ')}]: ${message}`, ...(path ? { path } : {}), ...(node ? { node } : {}) });
+    diagnostics.push({
+      level: 'error',
+      code: 'bad-fusion-group',
+      message: `fuse_names [${names.join(', ')}]: ${message}`,
+      ...(path ? { path } : {}),
+      ...(node ? { node } : {}),
+    });
     return null;
   };
   const nodes: Node[] = [];
   for (const name of names) {
     const matches = model.graph.nodes.filter((n) => n.name === name);
-    if (matches.length !== 1) return fail(matches.length === 0 ? `no node named "${name}"` : `${matches.length} nodes are named "${name}"`, name);
+    if (matches.length !== 1)
+      return fail(
+        matches.length === 0 ? `no node named "${name}"` : `${matches.length} nodes are named "${name}"`,
+        name,
+      );
     nodes.push(matches[0]!);
   }
   const shape = nodes.map((n) => n.opType).join(' + ');
   const [head, second, third] = nodes as [Node, Node, Node | undefined];
   const withBn = second.opType === 'BatchNormalization';
-  const valid = withBn ? isHead(head) && (!third || isActivation(third)) : !third && isActivation(second) && ACTIVATION_HEADS.has(head.opType);
+  const valid = withBn
+    ? isHead(head) && (!third || isActivation(third))
+    : !third && isActivation(second) && ACTIVATION_HEADS.has(head.opType);
   if (!valid) {
     return fail(
       `${shape} cannot be fused; supported: Conv / ConvTranspose / Gemm + BatchNormalization (+ Relu / Clip), ` +
@@ -125,7 +153,11 @@ function fuseNamed(model: Model, names: readonly string[], path: string | undefi
     const cur = nodes[i]!;
     const out = prev.outputs[0]!;
     if (cur.input(0) !== out) return fail(`${cur.label} does not consume the output of ${prev.label}`, cur.name);
-    if (out.uses.length !== 1 || out.isGraphOutput) return fail(`the output of ${prev.label} also feeds other nodes or the graph outputs, so it cannot disappear into a fused op`, prev.name);
+    if (out.uses.length !== 1 || out.isGraphOutput)
+      return fail(
+        `the output of ${prev.label} also feeds other nodes or the graph outputs, so it cannot disappear into a fused op`,
+        prev.name,
+      );
   }
   if (withBn) {
     const why = foldBlocker(head, second);
@@ -153,7 +185,12 @@ function moveConstantAddPast(bn: Node): boolean {
   const add = bn.input(0)?.producer;
   if (!add || add.opType !== 'Add' || add.inputs.length !== 2 || bn.attrInt('training_mode', 0) === 1) return false;
   const sum = add.outputs[0]!;
-  if (sum.uses.length !== 1 || sum.isGraphOutput || bn.outputs.slice(1).some((v) => v.uses.length > 0 || v.isGraphOutput)) return false;
+  if (
+    sum.uses.length !== 1 ||
+    sum.isGraphOutput ||
+    bn.outputs.slice(1).some((v) => v.uses.length > 0 || v.isGraphOutput)
+  )
+    return false;
   const k = add.input(1)?.initializer ? 1 : add.input(0)?.initializer ? 0 : -1;
   const head = add.input(1 - k)?.producer;
   if (k < 0 || !head || !isHead(head) || !floatConstant(add.input(k)) || !floatConstant(head.input(1))) return false;
@@ -194,7 +231,8 @@ export function foldBlocker(head: Node, bn: Node): string | undefined {
   if (bn.input(0) !== out) return 'it does not read the head output';
   if (out.uses.length !== 1 || out.isGraphOutput) return `the output of ${head.label} has other uses`;
   if (bn.attrInt('training_mode', 0) === 1) return 'it runs in training mode';
-  if (bn.outputs.slice(1).some((v) => v.uses.length > 0 || v.isGraphOutput)) return 'its running-statistics outputs are used';
+  if (bn.outputs.slice(1).some((v) => v.uses.length > 0 || v.isGraphOutput))
+    return 'its running-statistics outputs are used';
   for (let i = 1; i <= 4; i++) if (!floatConstant(bn.input(i))) return `its input ${i} is not a float32 initializer`;
   const w = head.input(1);
   if (!floatConstant(w)) return `the weight of ${head.label} is not a float32 initializer`;
@@ -205,7 +243,8 @@ export function foldBlocker(head: Node, bn: Node): string | undefined {
   return undefined;
 }
 
-const floatConstant = (v: Value | null): boolean => !!v?.initializer && v.initializer.dtype === 'float32' && v.initializer.hasData;
+const floatConstant = (v: Value | null): boolean =>
+  !!v?.initializer && v.initializer.dtype === 'float32' && v.initializer.hasData;
 
 /** Output channels of the head (the layout rule of targets/layout.ts). */
 function outChannels(head: Node): number {
@@ -214,7 +253,12 @@ function outChannels(head: Node): number {
 
 /** Per-output-channel factor f = γ/σ and shift (b' = (b − μ)·f + β is applied by the caller). */
 function bnFactors(bn: Node): { f: Float64Array; mean: Float32Array; beta: Float32Array } {
-  const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((i) => bn.input(i)!.initializer!.toFloat32()) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((i) => bn.input(i)!.initializer!.toFloat32()) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
   const eps = bn.attrFloat('epsilon', 1e-5);
   const f = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c]! + eps));
   return { f, mean, beta };
@@ -251,7 +295,12 @@ export function foldBatchNorm(head: Node, bn: Node): void {
     const b = old ? old[old.length === 1 ? 0 : i]! * gemmBeta : 0;
     nb[i] = (b - mean[ch]!) * f[ch]! + beta[ch]!;
   }
-  installConstant(head, 2, new Tensor('float32', dims, nb), biasValue ? `${biasValue.name}_fused` : `${head.name}.bias_fused`);
+  installConstant(
+    head,
+    2,
+    new Tensor('float32', dims, nb),
+    biasValue ? `${biasValue.name}_fused` : `${head.name}.bias_fused`,
+  );
   if (isGemm) head.setAttr('beta', { type: 'float', value: 1 });
 
   const headOut = head.outputs[0]!;
@@ -261,7 +310,8 @@ export function foldBatchNorm(head: Node, bn: Node): void {
   bnOut.replaceAllUsesWith(headOut);
   headOut.type = bnOut.type ?? headOut.type;
   g.removeNode(bn, true);
-  for (const v of bnInputs) if (v?.isInitializer && v.uses.length === 0 && !v.isGraphOutput && !v.isGraphInput) g.removeInitializer(v);
+  for (const v of bnInputs)
+    if (v?.isInitializer && v.uses.length === 0 && !v.isGraphOutput && !v.isGraphInput) g.removeInitializer(v);
   if (keepName) g.renameValue(headOut, keepName);
 }
 

@@ -15,14 +15,35 @@ function scan(): SensitivityScan {
     ['c', 0.75, 0.5, 0.85],
   ];
   const points = pts.map(([group, ratio, accuracy, latencyRatio], index): ScanPointResult => ({
-    index, group, ratio, accuracy, latencyRatio, latencyMs: 10 * latencyRatio, denseLatencyMs: 10, macs: 1000 * latencyRatio, params: 100 * (1 - ratio / 4),
-    maxRelErr: 0, removedChannels: 0, maskDigest: '', ep: 'cpu', ms: 1,
+    index,
+    group,
+    ratio,
+    accuracy,
+    latencyRatio,
+    latencyMs: 10 * latencyRatio,
+    denseLatencyMs: 10,
+    macs: 1000 * latencyRatio,
+    params: 100 * (1 - ratio / 4),
+    maxRelErr: 0,
+    removedChannels: 0,
+    maskDigest: '',
+    ep: 'cpu',
+    ms: 1,
   }));
   const group = (id: string) => ({ id, nodes: [`/${id}/Conv`], opTypes: ['Conv'], channels: 16, configList: [] });
   return {
-    format: 'studio-sensitivity', version: 1, model: { path: 'm.onnx', sha256: 'x' }, pruner: 'l1', ratios: [0.5, 0.75], ep: 'cpu',
-    eval: { data: 'd', split: 'test', count: 100, seed: 0, batchSize: 8 }, groups: ['a', 'b', 'c'].map(group),
-    baseline: { accuracy: 0.99, latencyMs: 10, macs: 1000, params: 100, sizeBytes: 1 }, points, workers: 1, wallMs: 1,
+    format: 'studio-sensitivity',
+    version: 1,
+    model: { path: 'm.onnx', sha256: 'x' },
+    pruner: 'l1',
+    ratios: [0.5, 0.75],
+    ep: 'cpu',
+    eval: { data: 'd', split: 'test', count: 100, seed: 0, batchSize: 8 },
+    groups: ['a', 'b', 'c'].map(group),
+    baseline: { accuracy: 0.99, latencyMs: 10, macs: 1000, params: 100, sizeBytes: 1 },
+    points,
+    workers: 1,
+    wallMs: 1,
   };
 }
 
@@ -44,17 +65,27 @@ describe('allocate', () => {
     expect(a.choices[0]).toMatchObject({ ratio: 0.5, keptChannels: 8, sparseRatio: 0.5 });
     const r = allocate(scan(), { target: { kind: 'speedup', factor: 1.5 }, maxAccuracyDrop: 0.5, roundTo: 3 });
     for (const c of r.choices.filter((x) => x.ratio > 0)) expect(c.keptChannels % 3).toBe(0);
-    expect(allocate(scan(), { target: { kind: 'macs', value: 800 }, maxAccuracyDrop: 0.1 }).predicted.macs).toBeLessThanOrEqual(800);
-    expect(allocate(scan(), { target: { kind: 'params', value: 90 }, maxAccuracyDrop: 0.1 }).predicted.params).toBeLessThanOrEqual(90);
+    expect(
+      allocate(scan(), { target: { kind: 'macs', value: 800 }, maxAccuracyDrop: 0.1 }).predicted.macs,
+    ).toBeLessThanOrEqual(800);
+    expect(
+      allocate(scan(), { target: { kind: 'params', value: 90 }, maxAccuracyDrop: 0.1 }).predicted.params,
+    ).toBeLessThanOrEqual(90);
   });
 
   it('names the closest reachable point when the budget cannot be met', () => {
-    expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 0.05 })).toThrow(/meeting it costs 13\.00 accuracy points \(the limit is 5\.00\)/);
-    expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 10 }, maxAccuracyDrop: 1 })).toThrow(/no choice of the scanned ratios reaches it: the closest is cost ratio 0\.281/);
-    expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 2 })).toThrow(AllocationError);
+    expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 0.05 })).toThrow(
+      /meeting it costs 13\.00 accuracy points \(the limit is 5\.00\)/,
+    );
+    expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 10 }, maxAccuracyDrop: 1 })).toThrow(
+      /no choice of the scanned ratios reaches it: the closest is cost ratio 0\.281/,
+    );
+    expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 2 })).toThrow(
+      AllocationError,
+    );
   });
 
-  it('smooths each group\'s measured curve to fall with the ratio, so one noisy timing does not steer the choice', () => {
+  it("smooths each group's measured curve to fall with the ratio, so one noisy timing does not steer the choice", () => {
     expect(nonIncreasing([1, 3, 2, 0.5])).toEqual([2, 2, 2, 0.5]);
     expect(nonIncreasing([0.9, 0.8, 0.7])).toEqual([0.9, 0.8, 0.7]);
     // b's 0.75 point timed slower than its 0.5 point (a load spike): both get their mean, 0.9
@@ -73,6 +104,7 @@ describe('allocate', () => {
     expect(parseBudget('3.5ms')).toEqual({ kind: 'latency', ms: 3.5 });
     expect(parseBudget('macs=20M')).toEqual({ kind: 'macs', value: 20e6 });
     expect(parseBudget('params=10k')).toEqual({ kind: 'params', value: 1e4 });
-    for (const bad of ['fast', '0.5x', '1x', '0ms', 'macs=', 'size=3']) expect(() => parseBudget(bad)).toThrow(AllocationError);
+    for (const bad of ['fast', '0.5x', '1x', '0ms', 'macs=', 'size=3'])
+      expect(() => parseBudget(bad)).toThrow(AllocationError);
   });
 });

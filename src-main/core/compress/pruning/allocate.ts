@@ -7,7 +7,12 @@
  * bilinear cost of two coupled layers (Conv_k's MACs ∝ kept_in · kept_out) — and accuracy drops add (NNI's
  * sensitivity assumption). The report measures the allocation afterwards, so the model's error is visible.
  */
-import type { Allocation, AllocationChoice, AllocationTarget, SensitivityScan } from '../../../../src-shared/sensitivity.ts';
+import type {
+  Allocation,
+  AllocationChoice,
+  AllocationTarget,
+  SensitivityScan,
+} from '../../../../src-shared/sensitivity.ts';
 import { StudioError } from '../../ir/errors.ts';
 
 /** No allocation meets the budget; names the closest reachable point and what it costs. */
@@ -52,7 +57,11 @@ function targetRatio(scan: SensitivityScan, t: AllocationTarget): number {
 }
 
 function describe(t: AllocationTarget): string {
-  return t.kind === 'latency' ? `latency ≤ ${t.ms} ms` : t.kind === 'speedup' ? `${t.factor}× speedup` : `${t.kind} ≤ ${t.value}`;
+  return t.kind === 'latency'
+    ? `latency ≤ ${t.ms} ms`
+    : t.kind === 'speedup'
+      ? `${t.factor}× speedup`
+      : `${t.kind} ≤ ${t.value}`;
 }
 
 /**
@@ -86,7 +95,14 @@ function optionsOf(scan: SensitivityScan, t: AllocationTarget): Option[][] {
       const macRatio = b.macs ? p.macs / b.macs : 1;
       const paramRatio = b.params ? p.params / b.params : 1;
       const axis = t.kind === 'macs' ? macRatio : t.kind === 'params' ? paramRatio : latencyRatio;
-      opts.push({ ratio: p.ratio, drop: Math.max(0, b.accuracy - p.accuracy), logCost: Math.log(Math.max(axis, 1e-9)), latencyRatio, macRatio, paramRatio });
+      opts.push({
+        ratio: p.ratio,
+        drop: Math.max(0, b.accuracy - p.accuracy),
+        logCost: Math.log(Math.max(axis, 1e-9)),
+        latencyRatio,
+        macRatio,
+        paramRatio,
+      });
     }
     return opts;
   });
@@ -109,7 +125,8 @@ function solve(options: Option[][], resolution: number): State[] {
         const bin = Math.round(logCost * resolution);
         const drop = s.drop + o.drop;
         const have = next.get(bin);
-        if (!have || drop < have.drop || (drop === have.drop && logCost < have.logCost)) next.set(bin, { drop, logCost, picks: [...s.picks, i] });
+        if (!have || drop < have.drop || (drop === have.drop && logCost < have.logCost))
+          next.set(bin, { drop, logCost, picks: [...s.picks, i] });
       });
     }
     states = next;
@@ -123,13 +140,19 @@ function solve(options: Option[][], resolution: number): State[] {
  * @throws AllocationError when no choice meets the target within the accuracy drop (names the closest points)
  */
 export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation {
-  if (!(o.maxAccuracyDrop >= 0 && o.maxAccuracyDrop <= 1)) throw new AllocationError(`maximum accuracy drop must lie in [0, 1], got ${o.maxAccuracyDrop}`, { maxAccuracyDrop: o.maxAccuracyDrop });
+  if (!(o.maxAccuracyDrop >= 0 && o.maxAccuracyDrop <= 1))
+    throw new AllocationError(`maximum accuracy drop must lie in [0, 1], got ${o.maxAccuracyDrop}`, {
+      maxAccuracyDrop: o.maxAccuracyDrop,
+    });
   const want = targetRatio(scan, o.target);
-  if (!(want > 0) || !Number.isFinite(want)) throw new AllocationError(`target ${describe(o.target)} is not a positive budget`, { target: o.target });
+  if (!(want > 0) || !Number.isFinite(want))
+    throw new AllocationError(`target ${describe(o.target)} is not a positive budget`, { target: o.target });
   const options = optionsOf(scan, o.target);
   const states = solve(options, o.resolution ?? 2000);
   const eps = 1e-9;
-  const meeting = states.filter((s) => s.logCost <= Math.log(want) + eps).sort((a, b) => a.drop - b.drop || a.logCost - b.logCost);
+  const meeting = states
+    .filter((s) => s.logCost <= Math.log(want) + eps)
+    .sort((a, b) => a.drop - b.drop || a.logCost - b.logCost);
   const best = meeting[0];
   const pct = (x: number) => `${(x * 100).toFixed(2)}`;
   // summed drops may pass the dense accuracy; the accuracy itself cannot fall below 0
@@ -139,11 +162,16 @@ export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation 
     const closest = best
       ? `meeting it costs ${pct(best.drop)} accuracy points (the limit is ${pct(o.maxAccuracyDrop)}); within the limit the best reachable is ${(1 / Math.exp(within.logCost)).toFixed(2)}× (cost ratio ${Math.exp(within.logCost).toFixed(3)}) at −${pct(within.drop)} points`
       : `no choice of the scanned ratios reaches it: the closest is cost ratio ${Math.exp(fastest.logCost).toFixed(3)} (${(1 / Math.exp(fastest.logCost)).toFixed(2)}×) at −${pct(fastest.drop)} accuracy points`;
-    throw new AllocationError(`no allocation meets ${describe(o.target)} (cost ratio ${want.toFixed(3)}) within a ${pct(o.maxAccuracyDrop)}-point accuracy drop: ${closest}`, {
-      target: o.target,
-      closest: best ? { costRatio: Math.exp(best.logCost), accuracyDrop: best.drop } : { costRatio: Math.exp(fastest.logCost), accuracyDrop: fastest.drop },
-      withinDrop: { costRatio: Math.exp(within.logCost), accuracyDrop: within.drop },
-    });
+    throw new AllocationError(
+      `no allocation meets ${describe(o.target)} (cost ratio ${want.toFixed(3)}) within a ${pct(o.maxAccuracyDrop)}-point accuracy drop: ${closest}`,
+      {
+        target: o.target,
+        closest: best
+          ? { costRatio: Math.exp(best.logCost), accuracyDrop: best.drop }
+          : { costRatio: Math.exp(fastest.logCost), accuracyDrop: fastest.drop },
+        withinDrop: { costRatio: Math.exp(within.logCost), accuracyDrop: within.drop },
+      },
+    );
   }
   return build(scan, o, options, best);
 }
@@ -161,16 +189,38 @@ function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s
     lat *= opt.latencyRatio;
     mac *= opt.macRatio;
     par *= opt.paramRatio;
-    const kept = opt.ratio === 0 ? g.channels : Math.min(g.channels, Math.max(roundTo, Math.round((g.channels * (1 - opt.ratio)) / roundTo) * roundTo));
+    const kept =
+      opt.ratio === 0
+        ? g.channels
+        : Math.min(g.channels, Math.max(roundTo, Math.round((g.channels * (1 - opt.ratio)) / roundTo) * roundTo));
     const sparseRatio = 1 - kept / g.channels;
-    choices.push({ group: g.id, nodes: g.nodes, ratio: opt.ratio, sparseRatio, keptChannels: kept, accuracyDrop: opt.drop, latencySavedMs: b.latencyMs * (1 - opt.latencyRatio) });
-    if (sparseRatio > 0) configList.push({ op_names: [...g.nodes], sparse_ratio: Number(sparseRatio.toFixed(6)), dependency_group_id: 'auto' });
+    choices.push({
+      group: g.id,
+      nodes: g.nodes,
+      ratio: opt.ratio,
+      sparseRatio,
+      keptChannels: kept,
+      accuracyDrop: opt.drop,
+      latencySavedMs: b.latencyMs * (1 - opt.latencyRatio),
+    });
+    if (sparseRatio > 0)
+      configList.push({
+        op_names: [...g.nodes],
+        sparse_ratio: Number(sparseRatio.toFixed(6)),
+        dependency_group_id: 'auto',
+      });
   });
   return {
     target: o.target,
     maxAccuracyDrop: o.maxAccuracyDrop,
     choices,
-    predicted: { latencyMs: b.latencyMs * lat, accuracy: Math.max(0, b.accuracy - s.drop), macs: b.macs * mac, params: b.params * par, speedup: 1 / lat },
+    predicted: {
+      latencyMs: b.latencyMs * lat,
+      accuracy: Math.max(0, b.accuracy - s.drop),
+      macs: b.macs * mac,
+      params: b.params * par,
+      speedup: 1 / lat,
+    },
     configList,
   };
 }
@@ -192,7 +242,10 @@ export function parseBudget(text: string): AllocationTarget {
   else if ((m = /^(macs|params)\s*=\s*(\S+)$/.exec(t))) r = { kind: m[1] as 'macs' | 'params', value: num(m[2]!) };
   const v = r && (r.kind === 'speedup' ? r.factor : r.kind === 'latency' ? r.ms : r.value);
   if (!r || !(v! > 0) || (r.kind === 'speedup' && r.factor <= 1)) {
-    throw new AllocationError(`budget "${text}" is not one of: <factor>x (speedup > 1), <ms>ms (latency), macs=<n>[k|M|G], params=<n>[k|M|G]`, { budget: text });
+    throw new AllocationError(
+      `budget "${text}" is not one of: <factor>x (speedup > 1), <ms>ms (latency), macs=<n>[k|M|G], params=<n>[k|M|G]`,
+      { budget: text },
+    );
   }
   return r;
 }

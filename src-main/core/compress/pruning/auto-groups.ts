@@ -4,7 +4,12 @@
  * `internal_metric_block` for grouped convs. Pure: imports the IR, the shared config layer and sibling modules.
  */
 import type { Model } from '../../ir/index.ts';
-import { AUTO_DEPENDENCY_GROUP, jsonPath, type Diagnostic, type PruningConfig } from '../../../../src-shared/config/index.ts';
+import {
+  AUTO_DEPENDENCY_GROUP,
+  jsonPath,
+  type Diagnostic,
+  type PruningConfig,
+} from '../../../../src-shared/config/index.ts';
 import { selectNodes } from '../targets/index.ts';
 import type { ShapeMap } from '../../analysis/stats.ts';
 import type { Member } from '../dependency/depgraph.ts';
@@ -21,9 +26,18 @@ export function autoDependencyGroups(model: Model, shapes: ShapeMap): Dependency
   return groupsOf(analyse(model, new Map(), { shapes }).dg).groups;
 }
 
-const isAuto = (e: PruningConfig) => e.dependency_group_id === AUTO_DEPENDENCY_GROUP || e.target_settings?.weight?.dependency_group_id === AUTO_DEPENDENCY_GROUP;
+const isAuto = (e: PruningConfig) =>
+  e.dependency_group_id === AUTO_DEPENDENCY_GROUP ||
+  e.target_settings?.weight?.dependency_group_id === AUTO_DEPENDENCY_GROUP;
 
-const SELECTION = ['op_types', 'op_names', 'op_names_re', 'exclude_op_names', 'exclude_op_names_re', 'exclude_op_types'] as const;
+const SELECTION = [
+  'op_types',
+  'op_names',
+  'op_names_re',
+  'exclude_op_names',
+  'exclude_op_names_re',
+  'exclude_op_types',
+] as const;
 
 /**
  * Rewrite config entries whose `dependency_group_id` is "auto" into one entry per selected layer with the id of its
@@ -45,7 +59,8 @@ export function resolveAutoDependencyGroups(
   const { dg } = analyse(model, new Map(), { shapes });
   const { groups, memberGroup } = groupsOf(dg);
   const byNode = new Map<string, { m: Member; g: DependencyGroup }>();
-  for (const [m, g] of memberGroup) if (m.kind === 'source' || !byNode.has(m.node.name)) byNode.set(m.node.name, { m, g });
+  for (const [m, g] of memberGroup)
+    if (m.kind === 'source' || !byNode.has(m.node.name)) byNode.set(m.node.name, { m, g });
   const diagnostics: Diagnostic[] = [];
   const out: PruningConfig[] = [];
   configList.forEach((entry, i) => {
@@ -61,16 +76,33 @@ export function resolveAutoDependencyGroups(
     for (const { node } of selectNodes(model.graph, entry, i, diagnostics)) {
       const hit = byNode.get(node.name);
       if (!hit) {
-        diagnostics.push({ level: 'info', code: 'no-channels', path: jsonPath([i]), node: node.name, message: `left out: ${node.label} has no weight whose channels can be pruned` });
+        diagnostics.push({
+          level: 'info',
+          code: 'no-channels',
+          path: jsonPath([i]),
+          node: node.name,
+          message: `left out: ${node.label} has no weight whose channels can be pruned`,
+        });
         continue;
       }
       const { g } = hit;
       if (g.blocked.length === g.classes) {
-        diagnostics.push({ level: 'warning', code: 'unprunable-layer', path: jsonPath([i]), node: node.name, message: `left out: none of its channels can be removed (${g.reasons[0]})` });
+        diagnostics.push({
+          level: 'warning',
+          code: 'unprunable-layer',
+          path: jsonPath([i]),
+          node: node.name,
+          message: `left out: none of its channels can be removed (${g.reasons[0]})`,
+        });
         continue;
       }
       const id = g.aligned ? g.id : `${g.id}.${node.name}`;
-      out.push({ ...rest, op_names: [node.name], dependency_group_id: id, ...(g.internalMetricBlock ? { internal_metric_block: g.internalMetricBlock } : {}) } as PruningConfig);
+      out.push({
+        ...rest,
+        op_names: [node.name],
+        dependency_group_id: id,
+        ...(g.internalMetricBlock ? { internal_metric_block: g.internalMetricBlock } : {}),
+      } as PruningConfig);
     }
   });
   return { configList: out, groups, diagnostics };

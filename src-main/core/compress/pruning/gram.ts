@@ -61,42 +61,115 @@ function kernelBytes(): Uint8Array {
   const ACC = [13, 14, 15, 16, 17, 18, 19, 20];
   const [X, Y, T] = [21, 22, 23];
   const rows = [A, A1, A2, A3];
-  const fma = (acc: number, rhs: number, lhs: number[]) => [...lhs, ...op.get(rhs), ...op.simd(F32X4_MUL), ...op.get(acc), ...op.simd(F32X4_ADD), ...op.set(acc)];
+  const fma = (acc: number, rhs: number, lhs: number[]) => [
+    ...lhs,
+    ...op.get(rhs),
+    ...op.simd(F32X4_MUL),
+    ...op.get(acc),
+    ...op.simd(F32X4_ADD),
+    ...op.set(acc),
+  ];
   const body = [
-    ...op.get(A), ...op.get(S), ...op.add, ...op.set(A1),
-    ...op.get(A1), ...op.get(S), ...op.add, ...op.set(A2),
-    ...op.get(A2), ...op.get(S), ...op.add, ...op.set(A3),
-    ...op.i32(0), ...op.set(J),
-    ...op.block, ...op.loop,
-    ...op.get(J), ...op.get(JC), ...op.geU, ...op.brIf(1),
-    ...op.get(B0), ...op.get(J), ...op.get(S), ...op.mul, ...op.add, ...op.set(B),
-    ...op.get(B), ...op.get(S), ...op.add, ...op.set(BB),
+    ...op.get(A),
+    ...op.get(S),
+    ...op.add,
+    ...op.set(A1),
+    ...op.get(A1),
+    ...op.get(S),
+    ...op.add,
+    ...op.set(A2),
+    ...op.get(A2),
+    ...op.get(S),
+    ...op.add,
+    ...op.set(A3),
+    ...op.i32(0),
+    ...op.set(J),
+    ...op.block,
+    ...op.loop,
+    ...op.get(J),
+    ...op.get(JC),
+    ...op.geU,
+    ...op.brIf(1),
+    ...op.get(B0),
+    ...op.get(J),
+    ...op.get(S),
+    ...op.mul,
+    ...op.add,
+    ...op.set(B),
+    ...op.get(B),
+    ...op.get(S),
+    ...op.add,
+    ...op.set(BB),
     ...ACC.flatMap((r) => [...v128Zero, ...op.set(r)]),
-    ...op.i32(0), ...op.set(K),
-    ...op.block, ...op.loop,
-    ...op.get(K), ...op.get(NB), ...op.geU, ...op.brIf(1),
-    ...v128Load([...op.get(B), ...op.get(K), ...op.add]), ...op.set(X),
-    ...v128Load([...op.get(BB), ...op.get(K), ...op.add]), ...op.set(Y),
+    ...op.i32(0),
+    ...op.set(K),
+    ...op.block,
+    ...op.loop,
+    ...op.get(K),
+    ...op.get(NB),
+    ...op.geU,
+    ...op.brIf(1),
+    ...v128Load([...op.get(B), ...op.get(K), ...op.add]),
+    ...op.set(X),
+    ...v128Load([...op.get(BB), ...op.get(K), ...op.add]),
+    ...op.set(Y),
     ...rows.flatMap((a, r) => [
       ...fma(ACC[r]!, X, [...v128Load([...op.get(a), ...op.get(K), ...op.add]), ...op.tee(T)]),
       ...fma(ACC[r + 4]!, Y, op.get(T)),
     ]),
-    ...op.get(K), ...op.i32(16), ...op.add, ...op.set(K),
+    ...op.get(K),
+    ...op.i32(16),
+    ...op.add,
+    ...op.set(K),
     ...op.br(0),
-    ...op.end, ...op.end,
-    ...ACC.flatMap((r, i) => [...op.get(OUT), ...op.get(J), ...op.i32(64), ...op.mul, ...op.add, ...op.i32(16 * i), ...op.add, ...op.get(r), ...v128Store]),
-    ...op.get(J), ...op.i32(2), ...op.add, ...op.set(J),
+    ...op.end,
+    ...op.end,
+    ...ACC.flatMap((r, i) => [
+      ...op.get(OUT),
+      ...op.get(J),
+      ...op.i32(64),
+      ...op.mul,
+      ...op.add,
+      ...op.i32(16 * i),
+      ...op.add,
+      ...op.get(r),
+      ...v128Store,
+    ]),
+    ...op.get(J),
+    ...op.i32(2),
+    ...op.add,
+    ...op.set(J),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
     ...op.end,
   ];
-  const func = [...vec([[...uleb(7), I32], [...uleb(11), V128]]), ...body];
+  const func = [
+    ...vec([
+      [...uleb(7), I32],
+      [...uleb(11), V128],
+    ]),
+    ...body,
+  ];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
     ...section(1, vec([[0x60, ...vec(new Array(6).fill([I32])), 0]])),
     ...section(3, vec([[0]])),
     ...section(5, vec([[0, 1]])),
-    ...section(7, vec([[...str('mem'), 2, 0], [...str('dots'), 0, 0]])),
+    ...section(
+      7,
+      vec([
+        [...str('mem'), 2, 0],
+        [...str('dots'), 0, 0],
+      ]),
+    ),
     ...section(10, vec([[...uleb(func.length), ...func]])),
   ]);
 }
@@ -138,13 +211,25 @@ function simdKernel(): Kernel | null {
  * Calls `visit(i, j, dot)` once for every pair i ≤ j of the `rows` rows of length `size` in `x` (row-major),
  * with dot = Σ_k x[i,k]·x[j,k]. Pairs arrive in no particular order.
  */
-export function forEachGramPair(x: Float32Array, rows: number, size: number, visit: (i: number, j: number, dot: number) => void, useSimd = true): void {
+export function forEachGramPair(
+  x: Float32Array,
+  rows: number,
+  size: number,
+  visit: (i: number, j: number, dot: number) => void,
+  useSimd = true,
+): void {
   const k = useSimd ? simdKernel() : null;
   if (k) simdGram(k, x, rows, size, visit);
   else scalarGram(x, rows, size, visit);
 }
 
-function simdGram(k: Kernel, x: Float32Array, rows: number, size: number, visit: (i: number, j: number, dot: number) => void): void {
+function simdGram(
+  k: Kernel,
+  x: Float32Array,
+  rows: number,
+  size: number,
+  visit: (i: number, j: number, dot: number) => void,
+): void {
   const d4 = Math.ceil(size / 4) * 4;
   const r4 = Math.ceil(rows / 4) * 4;
   const matBytes = r4 * d4 * 4;
@@ -169,7 +254,12 @@ function simdGram(k: Kernel, x: Float32Array, rows: number, size: number, visit:
   }
 }
 
-function scalarGram(x: Float32Array, rows: number, size: number, visit: (i: number, j: number, dot: number) => void): void {
+function scalarGram(
+  x: Float32Array,
+  rows: number,
+  size: number,
+  visit: (i: number, j: number, dot: number) => void,
+): void {
   for (let i = 0; i < rows; i++) {
     const oi = i * size;
     for (let j = i; j < rows; j++) {

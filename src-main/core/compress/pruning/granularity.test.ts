@@ -1,6 +1,14 @@
 /** @file NNI's Scaling kernels on the canonical view, block ids, expansion, layout permutation; quickselect; the Gram kernel. */
 import { describe, expect, it } from 'vitest';
-import { GranularityFault, blockIds, blockView, expandBlockMask, inversePerm, kernelFor, permute } from './granularity.ts';
+import {
+  GranularityFault,
+  blockIds,
+  blockView,
+  expandBlockMask,
+  inversePerm,
+  kernelFor,
+  permute,
+} from './granularity.ts';
 import { fpgmMetric, normMetric } from './metrics.ts';
 import { forEachGramPair } from './gram.ts';
 import { kthSmallest } from './select.ts';
@@ -30,7 +38,9 @@ describe('kernels (NNI Scaling)', () => {
     expect(view.blockDims).toEqual([2, 2]);
     expect(view.maskDims).toEqual([4, 4]);
     expect([...blockIds(view)]).toEqual([0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3]);
-    expect([...expandBlockMask(Uint8Array.of(1, 0, 0, 1), view)]).toEqual([1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1]);
+    expect([...expandBlockMask(Uint8Array.of(1, 0, 0, 1), view)]).toEqual([
+      1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1,
+    ]);
     const out = blockView([3, 2, 2], [1, -1, -1]);
     expect(out.maskDims).toEqual([3, 1, 1]);
     expect([...blockIds(out)]).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);

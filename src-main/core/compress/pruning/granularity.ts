@@ -36,11 +36,16 @@ export function kernelFor(granularity: Exclude<Granularity, 'default'> | null, r
     return [1, ...new Array<number>(rank - 1).fill(-1)];
   }
   if (granularity === 'in_channel' || granularity === 'per_channel') {
-    if (rank < 2) throw new GranularityFault(`'${granularity}' needs a tensor of rank ≥ 2 (it cuts dim 1), this one has rank ${rank}`);
+    if (rank < 2)
+      throw new GranularityFault(
+        `'${granularity}' needs a tensor of rank ≥ 2 (it cuts dim 1), this one has rank ${rank}`,
+      );
     return [-1, 1, ...new Array<number>(rank - 2).fill(-1)];
   }
   if (granularity.length > rank) {
-    throw new GranularityFault(`block [${granularity.join(', ')}] has ${granularity.length} dims, the target only ${rank}`);
+    throw new GranularityFault(
+      `block [${granularity.join(', ')}] has ${granularity.length} dims, the target only ${rank}`,
+    );
   }
   return [...new Array<number>(rank - granularity.length).fill(1), ...granularity];
 }
@@ -57,9 +62,14 @@ export function blockView(dims: readonly Dim[], kernel: readonly number[]): Bloc
       return;
     }
     if (typeof d !== 'number') {
-      throw new GranularityFault(`dim ${i} of the target is ${d === null ? 'unknown' : `'${d}'`}; blocks along it need its size (pass shapes from a trace)`);
+      throw new GranularityFault(
+        `dim ${i} of the target is ${d === null ? 'unknown' : `'${d}'`}; blocks along it need its size (pass shapes from a trace)`,
+      );
     }
-    if (d % k !== 0) throw new GranularityFault(`block length ${k} does not divide dim ${i} of size ${d} (canonical shape [${dims.join(', ')}])`);
+    if (d % k !== 0)
+      throw new GranularityFault(
+        `block length ${k} does not divide dim ${i} of size ${d} (canonical shape [${dims.join(', ')}])`,
+      );
     blockDims.push(d / k);
     maskDims.push(d);
   });
@@ -68,7 +78,7 @@ export function blockView(dims: readonly Dim[], kernel: readonly number[]): Bloc
 
 /** True when blocks hold more than one element (FPGM needs that). */
 export function isStructured(view: BlockView): boolean {
-  return view.kernel.some((k, i) => k === -1 ? view.dims[i] !== 1 : k > 1);
+  return view.kernel.some((k, i) => (k === -1 ? view.dims[i] !== 1 : k > 1));
 }
 
 /**
@@ -122,7 +132,11 @@ export function expandBlockMask(blockMask: Uint8Array, view: BlockView): Uint8Ar
  *
  * @example permute(data, [K, N], [1, 0]) // the [N, K] transpose
  */
-export function permute<T extends Float32Array | Uint8Array>(data: T, dims: readonly number[], perm: readonly number[]): T {
+export function permute<T extends Float32Array | Uint8Array>(
+  data: T,
+  dims: readonly number[],
+  perm: readonly number[],
+): T {
   if (perm.every((p, i) => p === i)) return data;
   const outDims = perm.map((p) => dims[p]!);
   const inStrides = strides(dims);

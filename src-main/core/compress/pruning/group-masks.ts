@@ -73,12 +73,16 @@ function writeMasks(masks: Masks, m: Member, keep: (p: number) => boolean): void
   setMask(masks, m.node.name, 'weight', { dims: w.dims.map((d, i) => (i === m.paramAxis ? d : 1)), data });
   const bias = m.node.input(2);
   if (bias?.isInitializer && m.node.opType !== 'MatMul' && bias.initializer!.dims.at(-1) === n) {
-    setMask(masks, m.node.name, 'bias', { dims: bias.initializer!.dims.map((d, i, all) => (i === all.length - 1 ? d : 1)), data });
+    setMask(masks, m.node.name, 'bias', {
+      dims: bias.initializer!.dims.map((d, i, all) => (i === all.length - 1 ? d : 1)),
+      data,
+    });
   }
   if (m.node.opType !== 'MatMul') return;
   const out = m.node.outputs[0]!;
   const add = out.uses.length === 1 && out.uses[0]!.node.opType === 'Add' ? out.uses[0]!.node : undefined;
   const j = add ? 1 - out.uses[0]!.index : -1;
   const c = add?.input(j);
-  if (add && c?.isInitializer && c.initializer!.dims.length === 1 && c.initializer!.dims[0] === n) setMask(masks, add.name, `_input_${j}`, { dims: [n], data });
+  if (add && c?.isInitializer && c.initializer!.dims.length === 1 && c.initializer!.dims[0] === n)
+    setMask(masks, add.name, `_input_${j}`, { dims: [n], data });
 }

@@ -54,7 +54,10 @@ export function graphHash(model: Model): string {
   for (const [domain, version] of model.opsetImports) h.string(`opset:${domain}:${version}`);
   for (const v of g.inputs) h.string(`in:${v.name}`);
   for (const v of g.initializers) h.string(`init:${v.name}:${v.initializer!.dtype}:${v.initializer!.dims.join(',')}`);
-  for (const n of g.nodes) h.string(`node:${n.name}:${n.domain}:${n.opType}:${n.inputs.map((v) => v?.name ?? '').join(',')}:${n.outputs.map((v) => v.name).join(',')}`);
+  for (const n of g.nodes)
+    h.string(
+      `node:${n.name}:${n.domain}:${n.opType}:${n.inputs.map((v) => v?.name ?? '').join(',')}:${n.outputs.map((v) => v.name).join(',')}`,
+    );
   for (const v of g.outputs) h.string(`out:${v.name}`);
   return h.hex();
 }
@@ -93,8 +96,10 @@ export function planFromJson(json: string | unknown): PruningPlan {
   }
   const p = obj as Partial<PruningPlan> | null;
   if (!p || typeof p !== 'object') throw new PruningPlanError('the plan is not a JSON object');
-  if (p.format !== PLAN_FORMAT) throw new PruningPlanError(`not a pruning plan (format is ${JSON.stringify(p.format)}, expected "${PLAN_FORMAT}")`);
-  if (p.version !== PLAN_VERSION) throw new PruningPlanError(`pruning plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION})`);
+  if (p.format !== PLAN_FORMAT)
+    throw new PruningPlanError(`not a pruning plan (format is ${JSON.stringify(p.format)}, expected "${PLAN_FORMAT}")`);
+  if (p.version !== PLAN_VERSION)
+    throw new PruningPlanError(`pruning plan version ${String(p.version)} is not supported (expected ${PLAN_VERSION})`);
   if (!p.model || typeof p.model.graphHash !== 'string') throw new PruningPlanError('the plan has no model.graphHash');
   if (!Array.isArray(p.targets)) throw new PruningPlanError('the plan has no targets list');
   if (!p.masks || typeof p.masks !== 'object') throw new PruningPlanError('the plan has no masks');
@@ -129,13 +134,20 @@ export function applyPlan(model: Model, plan: PruningPlan): { model: Model; diag
   const diagnostics: Diagnostic[] = [];
   const gh = graphHash(model);
   if (gh !== plan.model.graphHash) {
-    throw new PruningPlanError(`the plan was made for another graph ("${plan.model.name}", graph hash ${plan.model.graphHash}; this one is ${gh})`, {
-      expected: plan.model.graphHash,
-      actual: gh,
-    });
+    throw new PruningPlanError(
+      `the plan was made for another graph ("${plan.model.name}", graph hash ${plan.model.graphHash}; this one is ${gh})`,
+      {
+        expected: plan.model.graphHash,
+        actual: gh,
+      },
+    );
   }
   if (weightsHash(model) !== plan.model.weightsHash) {
-    diagnostics.push({ level: 'info', code: 'plan-weights-differ', message: `the weights differ from those the plan was computed on ("${plan.model.name}"); its masks are applied as they are` });
+    diagnostics.push({
+      level: 'info',
+      code: 'plan-weights-differ',
+      message: `the weights differ from those the plan was computed on ("${plan.model.name}"); its masks are applied as they are`,
+    });
   }
   return { model: simulate(model, planMasks(plan), { applyMethods: planApplyMethods(plan) }), diagnostics };
 }

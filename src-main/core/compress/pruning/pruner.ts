@@ -7,7 +7,15 @@
  * Pure: imports only the IR, sibling modules and the shared config layer.
  */
 import type { Model } from '../../ir/index.ts';
-import { AUTO_DEPENDENCY_GROUP, hasErrors, parseConfigList, type CompressorFamily, type Diagnostic, type PruningConfig, type PruningSetting } from '../../../../src-shared/config/index.ts';
+import {
+  AUTO_DEPENDENCY_GROUP,
+  hasErrors,
+  parseConfigList,
+  type CompressorFamily,
+  type Diagnostic,
+  type PruningConfig,
+  type PruningSetting,
+} from '../../../../src-shared/config/index.ts';
 import type { OneShotPrunerName, PrunerName } from '../../../../src-shared/compressors.ts';
 import { Compressor, type CompressionEvaluator, type CompressorOptions } from '../compressor.ts';
 import { resolveAutoDependencyGroups } from './auto-groups.ts';
@@ -76,7 +84,13 @@ export abstract class Pruner extends Compressor<PruneResult> {
     this.configs = auto ? parseConfigList(auto.configList, 'pruning').configs : parsed.configs;
     this.targets = resolveTargets(model, this.configs, 'pruning');
     this.diagnostics = [...parsed.diagnostics, ...(auto?.diagnostics ?? []), ...this.targets.diagnostics];
-    this.prepared = prepareTargets(model, this.configs, this.targets, { family: this.family, structuredOnly: this.structuredOnly, shapes: options.shapes }, this.diagnostics);
+    this.prepared = prepareTargets(
+      model,
+      this.configs,
+      this.targets,
+      { family: this.family, structuredOnly: this.structuredOnly, shapes: options.shapes },
+      this.diagnostics,
+    );
     if (hasErrors(this.diagnostics)) throw new CompressionConfigError(this.diagnostics);
   }
 
@@ -174,7 +188,11 @@ export abstract class Pruner extends Compressor<PruneResult> {
       format: PLAN_FORMAT,
       version: PLAN_VERSION,
       pruner: this.kind,
-      model: { name: this.options.modelName ?? this.model.graph.name, graphHash: graphHash(this.model), weightsHash: weightsHash(this.model) },
+      model: {
+        name: this.options.modelName ?? this.model.graph.name,
+        graphHash: graphHash(this.model),
+        weightsHash: weightsHash(this.model),
+      },
       configList: this.resolvedConfigList,
       targets,
       masks: json,
@@ -185,7 +203,13 @@ export abstract class Pruner extends Compressor<PruneResult> {
 /** A setting with every sparsity goal multiplied by `r` (unset goals stay unset). */
 function scaledGoals(s: PruningSetting, r: number): PruningSetting {
   const k = (v: number | null | undefined) => (v == null ? v : v * r);
-  return { ...s, sparse_ratio: k(s.sparse_ratio), sparse_threshold: k(s.sparse_threshold), min_sparse_ratio: k(s.min_sparse_ratio), max_sparse_ratio: k(s.max_sparse_ratio) };
+  return {
+    ...s,
+    sparse_ratio: k(s.sparse_ratio),
+    sparse_threshold: k(s.sparse_threshold),
+    min_sparse_ratio: k(s.min_sparse_ratio),
+    max_sparse_ratio: k(s.max_sparse_ratio),
+  };
 }
 
 /** Members of each dependency / global group, in target order. */
@@ -202,7 +226,9 @@ function groups(all: readonly Prepared[], kind: 'dependency' | 'global'): Prepar
 
 /** `dependency_group_id: "auto"` resolved by the channel dependency analysis; null when no entry asks for it. */
 function expandAuto(model: Model, configs: readonly PruningConfig[], shapes: ShapeSource | undefined) {
-  const isAuto = (c: PruningConfig) => c.dependency_group_id === AUTO_DEPENDENCY_GROUP || c.target_settings?.weight?.dependency_group_id === AUTO_DEPENDENCY_GROUP;
+  const isAuto = (c: PruningConfig) =>
+    c.dependency_group_id === AUTO_DEPENDENCY_GROUP ||
+    c.target_settings?.weight?.dependency_group_id === AUTO_DEPENDENCY_GROUP;
   if (!shapes || !configs.some(isAuto)) return null;
   const map = shapes instanceof Map ? shapes : new Map(Object.entries(shapes));
   const r = resolveAutoDependencyGroups(configs, model, map);
@@ -300,7 +326,12 @@ export class FPGMPruner extends Pruner {
 }
 
 /** How every pruner is built: NNI's `(model, config_list, evaluator?, options)`. */
-export type PrunerClass = new (model: Model, configList: unknown, evaluator?: CompressionEvaluator, options?: PrunerOptions) => Pruner;
+export type PrunerClass = new (
+  model: Model,
+  configList: unknown,
+  evaluator?: CompressionEvaluator,
+  options?: PrunerOptions,
+) => Pruner;
 
 /**
  * The implementation of every one-shot name in src-shared's pruner registry (a registered name without one does not

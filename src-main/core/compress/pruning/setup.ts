@@ -56,7 +56,13 @@ export function ruleFamily(s: PruningSetting): 'dependency' | 'global' | 'ratio'
 }
 
 /** Prepares every resolved target; pushes diagnostics; returns the usable ones. */
-export function prepareTargets(model: Model, configs: readonly PruningConfig[], table: TargetTable<'pruning'>, opts: SetupOptions, diagnostics: Diagnostic[]): Prepared[] {
+export function prepareTargets(
+  model: Model,
+  configs: readonly PruningConfig[],
+  table: TargetTable<'pruning'>,
+  opts: SetupOptions,
+  diagnostics: Diagnostic[],
+): Prepared[] {
   const prepared: Prepared[] = [];
   const byKey = new Map<string, Prepared>();
   for (const t of table.targets) {
@@ -81,13 +87,30 @@ function warnInactive(prepared: readonly Prepared[], diagnostics: Diagnostic[]):
   }
   for (const [i, path] of seen) {
     if (active.has(i)) continue;
-    diagnostics.push({ level: 'warning', code: 'inactive-config', path, message: 'no target of this config has sparse_ratio, sparse_threshold, a group id or an align source with a mask: it prunes nothing' });
+    diagnostics.push({
+      level: 'warning',
+      code: 'inactive-config',
+      path,
+      message:
+        'no target of this config has sparse_ratio, sparse_threshold, a group id or an align source with a mask: it prunes nothing',
+    });
   }
 }
 
-function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: SetupOptions, diagnostics: Diagnostic[]): Prepared | null {
+function prepareOne(
+  t: ResolvedTarget<'pruning'>,
+  entry: PruningConfig,
+  opts: SetupOptions,
+  diagnostics: Diagnostic[],
+): Prepared | null {
   const error = (code: string, key: string, message: string) => {
-    diagnostics.push({ level: 'error', code, path: settingPath(entry, t.configIndex, t.name, key), node: t.nodeName, message });
+    diagnostics.push({
+      level: 'error',
+      code,
+      path: settingPath(entry, t.configIndex, t.name, key),
+      node: t.nodeName,
+      message,
+    });
     return null;
   };
   const s = t.setting;
@@ -95,13 +118,32 @@ function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: Se
   const dims = targetDims(t, opts.shapes);
   // a target with no ratio, threshold, group or align gets no mask: its shape does not matter (template defaults)
   if (!dims && !ranked && ruleFamily(s) !== 'align') return null;
-  if (!dims) return error('unknown-shape', 'target_names', `the shape of ${t.name} ("${t.value.name}") is not known; pass shapes from a trace (the CLI and the prune step trace the model themselves)`);
+  if (!dims)
+    return error(
+      'unknown-shape',
+      'target_names',
+      `the shape of ${t.name} ("${t.value.name}") is not known; pass shapes from a trace (the CLI and the prune step trace the model themselves)`,
+    );
   if (ranked && t.kind !== 'parameter') {
-    const key = isSet(s.sparse_threshold) ? 'sparse_threshold' : isSet(s.dependency_group_id) ? 'dependency_group_id' : isSet(s.global_group_id) ? 'global_group_id' : 'sparse_ratio';
-    return error('activation-metric', key, `one-shot pruners rank weights; ${t.name} is an activation and can take a mask only through align`);
+    const key = isSet(s.sparse_threshold)
+      ? 'sparse_threshold'
+      : isSet(s.dependency_group_id)
+        ? 'dependency_group_id'
+        : isSet(s.global_group_id)
+          ? 'global_group_id'
+          : 'sparse_ratio';
+    return error(
+      'activation-metric',
+      key,
+      `one-shot pruners rank weights; ${t.name} is an activation and can take a mask only through align`,
+    );
   }
   if (s.dependency_group_id === AUTO_DEPENDENCY_GROUP) {
-    return error('auto-dependency', 'dependency_group_id', `dependency_group_id '${AUTO_DEPENDENCY_GROUP}' needs the channel-dependency analysis, which needs traced shapes: build the pruner with options.shapes (a trace of the model), or give explicit group ids`);
+    return error(
+      'auto-dependency',
+      'dependency_group_id',
+      `dependency_group_id '${AUTO_DEPENDENCY_GROUP}' needs the channel-dependency analysis, which needs traced shapes: build the pruner with options.shapes (a trace of the model), or give explicit group ids`,
+    );
   }
   if (ranked && t.value.dtype !== undefined && !['float32', 'float16', 'bfloat16', 'float64'].includes(t.value.dtype)) {
     return error('not-float', 'target_names', `${t.name} holds ${t.value.dtype}; only float weights can be ranked`);
@@ -115,11 +157,19 @@ function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: Se
     view = blockView(canon, kernelFor(g === 'default' ? defaultGranularity(opts.family, t.name) : g, canon.length));
   } catch (e) {
     if (!(e instanceof GranularityFault)) throw e;
-    return error('bad-granularity', 'granularity', `granularity ${JSON.stringify(g)} on ${t.name} (canonical shape [${canon.join(', ')}]): ${e.message}`);
+    return error(
+      'bad-granularity',
+      'granularity',
+      `granularity ${JSON.stringify(g)} on ${t.name} (canonical shape [${canon.join(', ')}]): ${e.message}`,
+    );
   }
   // channel keywords are structured by definition (a BatchNorm scale has one element per channel); a block list of ones is not
   if (ranked && opts.structuredOnly && Array.isArray(g) && !isStructured(view)) {
-    return error('needs-structured-granularity', 'granularity', `${opts.structuredOnly} needs blocks of more than one element; granularity ${JSON.stringify(g)} is element-wise`);
+    return error(
+      'needs-structured-granularity',
+      'granularity',
+      `${opts.structuredOnly} needs blocks of more than one element; granularity ${JSON.stringify(g)} is element-wise`,
+    );
   }
   const n = dims.every((d): d is number => typeof d === 'number') ? numel(dims) : numel(view.maskDims);
   return { t, dims, perm, view, ranked, rule: { setting: s, metric: null, numel: n, mask: null } };
@@ -127,7 +177,10 @@ function prepareOne(t: ResolvedTarget<'pruning'>, entry: PruningConfig, opts: Se
 
 function targetDims(t: ResolvedTarget<'pruning'>, shapes: ShapeSource | undefined): Dim[] | undefined {
   if (t.value.initializer) return [...t.value.initializer.dims];
-  const given = shapes instanceof Map ? shapes.get(t.value.name) : (shapes as Record<string, readonly number[]> | undefined)?.[t.value.name];
+  const given =
+    shapes instanceof Map
+      ? shapes.get(t.value.name)
+      : (shapes as Record<string, readonly number[]> | undefined)?.[t.value.name];
   if (given) return [...given];
   return t.value.shape ? [...t.value.shape] : undefined;
 }
@@ -136,7 +189,11 @@ function targetDims(t: ResolvedTarget<'pruning'>, shapes: ShapeSource | undefine
 // Groups
 
 /** Dependency and global groups: members agree on the ratio; dependency members on the metric shape and rows. */
-function checkGroups(prepared: readonly Prepared[], configs: readonly PruningConfig[], diagnostics: Diagnostic[]): void {
+function checkGroups(
+  prepared: readonly Prepared[],
+  configs: readonly PruningConfig[],
+  diagnostics: Diagnostic[],
+): void {
   const groups = new Map<string, { kind: 'dependency' | 'global'; id: string | number; members: Prepared[] }>();
   for (const p of prepared) {
     const fam = ruleFamily(p.t.setting);
@@ -166,14 +223,20 @@ function checkGroups(prepared: readonly Prepared[], configs: readonly PruningCon
     // heads against the output projection's: read as consecutive parts, rule 2)
     const counts = members.map((m) => numel(m.view.blockDims));
     const least = Math.min(...counts);
-    const tiled = counts.every((c) => c % least === 0 && (c === least || squeeze(members[counts.indexOf(c)]!.view.blockDims).length <= 1));
+    const tiled = counts.every(
+      (c) => c % least === 0 && (c === least || squeeze(members[counts.indexOf(c)]!.view.blockDims).length <= 1),
+    );
     if (new Set(shapes).size > 1 && !tiled) {
-      fault('group-shape-mismatch', `members have different metric shapes (${members.map((m, i) => `${m.t.nodeName}: ${shapes[i]}`).join('; ')}); they must prune the same number of blocks (or whole multiples of it)`);
+      fault(
+        'group-shape-mismatch',
+        `members have different metric shapes (${members.map((m, i) => `${m.t.nodeName}: ${shapes[i]}`).join('; ')}); they must prune the same number of blocks (or whole multiples of it)`,
+      );
       continue;
     }
     const rows = members.reduce((a, m) => lcmOf(a, m.t.setting.internal_metric_block ?? 1), 1);
     const blocks = least;
-    if (blocks % rows !== 0) fault('group-rows', `internal_metric_block rows (${rows}) do not divide the ${blocks} metric blocks`);
+    if (blocks % rows !== 0)
+      fault('group-rows', `internal_metric_block rows (${rows}) do not divide the ${blocks} metric blocks`);
   }
 }
 
@@ -202,29 +265,54 @@ function linkAlign(
   if (ruleFamily(t.setting) !== 'align' || !align) return;
   const path = settingPath(configs[t.configIndex]!, t.configIndex, t.name, 'align');
   const fromTemplate = path === `$[${t.configIndex}]`;
-  const say = (level: Diagnostic['level'], code: string, message: string) => diagnostics.push({ level, code, path, node: t.nodeName, message });
+  const say = (level: Diagnostic['level'], code: string, message: string) =>
+    diagnostics.push({ level, code, path, node: t.nodeName, message });
   const srcNodeName = align.module_name ?? t.nodeName;
   const srcNode = model.graph.nodes.find((n) => n.name === srcNodeName);
-  if (!srcNode) return void say('error', 'align-missing-node', `align.module_name '${srcNodeName}' names no node of the graph`);
+  if (!srcNode)
+    return void say('error', 'align-missing-node', `align.module_name '${srcNodeName}' names no node of the graph`);
   const srcName = normaliseTargetNames([align.target_name])[0]!;
   const src = byKey.get(`${srcNodeName}\u0000${srcName}`);
   if (!src) {
     const b = bindTarget(srcNode, srcName);
     if (isBindingFault(b) || b.value === null) {
       const why = isBindingFault(b) ? b.fault : `${srcNode.label} has no ${srcName}`;
-      return void say(fromTemplate ? 'info' : 'error', 'align-missing-target', `align source ${srcName} of "${srcNodeName}" does not exist: ${why}`);
+      return void say(
+        fromTemplate ? 'info' : 'error',
+        'align-missing-target',
+        `align source ${srcName} of "${srcNodeName}" does not exist: ${why}`,
+      );
     }
     const skipped = table.diagnostics.some((d) => d.node === srcNodeName && d.code === 'not-an-initializer');
-    if (fromTemplate && (skipped || srcNodeName === t.nodeName)) return void say(t.explicit ? 'warning' : 'info', 'align-source-unconfigured', `align source ${srcName} of "${srcNodeName}" is not configured; ${t.name} gets no mask`);
-    return void say('error', 'align-source-unconfigured', `align source ${srcName} of "${srcNodeName}" is not configured by any config; configure it (it gives this target its mask)`);
+    if (fromTemplate && (skipped || srcNodeName === t.nodeName))
+      return void say(
+        t.explicit ? 'warning' : 'info',
+        'align-source-unconfigured',
+        `align source ${srcName} of "${srcNodeName}" is not configured; ${t.name} gets no mask`,
+      );
+    return void say(
+      'error',
+      'align-source-unconfigured',
+      `align source ${srcName} of "${srcNodeName}" is not configured by any config; configure it (it gives this target its mask)`,
+    );
   }
-  if (ruleFamily(src.t.setting) === 'align') return void say('error', 'align-chain', `align source ${srcName} of "${srcNodeName}" is itself aligned; align to a ranked target`);
+  if (ruleFamily(src.t.setting) === 'align')
+    return void say(
+      'error',
+      'align-chain',
+      `align source ${srcName} of "${srcNodeName}" is itself aligned; align to a ranked target`,
+    );
   if (!src.ranked) {
-    return void say(fromTemplate && !t.explicit ? 'info' : 'warning', 'align-source-unmasked', `align source ${srcName} of "${srcNodeName}" has no sparse_ratio, sparse_threshold or group; ${t.name} gets no mask`);
+    return void say(
+      fromTemplate && !t.explicit ? 'info' : 'warning',
+      'align-source-unmasked',
+      `align source ${srcName} of "${srcNodeName}" has no sparse_ratio, sparse_threshold or group; ${t.name} gets no mask`,
+    );
   }
   const rank = src.view.maskDims.length;
   const bad = align.dims.find((d) => d < -rank || d >= rank);
-  if (bad !== undefined) return void say('error', 'align-bad-dims', `align.dims ${bad} is out of range for ${srcName} of rank ${rank}`);
+  if (bad !== undefined)
+    return void say('error', 'align-bad-dims', `align.dims ${bad} is out of range for ${srcName} of rank ${rank}`);
   const dims = [...new Set(align.dims.map((d) => (d < 0 ? d + rank : d)))].sort((a, b) => a - b);
   const reduced = squeeze(dims.map((d) => src.view.maskDims[d]!));
   const wanted = squeeze(p.view.blockDims);

@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import type { PruningSetting } from '../../../../src-shared/config/index.ts';
 import { dependencyRule, globalRule, ratioMask, ratioRule, thresholdRule, type RuleTarget } from './sparsity.ts';
 
-const target = (metric: number[], setting: PruningSetting, numel = metric.length): RuleTarget => ({ setting, metric: Float64Array.from(metric), numel, mask: null });
+const target = (metric: number[], setting: PruningSetting, numel = metric.length): RuleTarget => ({
+  setting,
+  metric: Float64Array.from(metric),
+  numel,
+  mask: null,
+});
 const zeros = (m: Uint8Array | null) => [...m!].filter((x) => x === 0).length;
 
 describe('ratio masks', () => {
@@ -12,8 +17,22 @@ describe('ratio masks', () => {
     const mask = ratioMask(m, 0.75);
     expect(zeros(mask)).toBe(12);
     expect([...mask]).toEqual([1, 1, 1, 1, ...new Array(12).fill(0)]);
-    expect(zeros(ratioMask(Float64Array.from({ length: 10 }, (_, i) => i), 0.29))).toBe(2); // floor(2.9)
-    expect(zeros(ratioMask(Float64Array.from({ length: 100 }, (_, i) => i), 0.29))).toBe(28); // 100·0.29 = 28.999… in floats, as in Python
+    expect(
+      zeros(
+        ratioMask(
+          Float64Array.from({ length: 10 }, (_, i) => i),
+          0.29,
+        ),
+      ),
+    ).toBe(2); // floor(2.9)
+    expect(
+      zeros(
+        ratioMask(
+          Float64Array.from({ length: 100 }, (_, i) => i),
+          0.29,
+        ),
+      ),
+    ).toBe(28); // 100·0.29 = 28.999… in floats, as in Python
     expect([...ratioMask(Float64Array.of(1, 2), 0)]).toEqual([1, 1]);
     expect([...ratioMask(Float64Array.of(1, 2), 1)]).toEqual([0, 0]);
   });
@@ -80,7 +99,11 @@ describe('dependency groups', () => {
   });
 
   it('prunes each internal_metric_block row at the ratio (lcm of the members)', () => {
-    const a = target([1, 2, 3, 4, 8, 7, 6, 5], { sparse_ratio: 0.5, dependency_group_id: 'g', internal_metric_block: 2 });
+    const a = target([1, 2, 3, 4, 8, 7, 6, 5], {
+      sparse_ratio: 0.5,
+      dependency_group_id: 'g',
+      internal_metric_block: 2,
+    });
     const b = target([1, 2, 3, 4, 8, 7, 6, 5], { dependency_group_id: 'g', internal_metric_block: 1 });
     dependencyRule([a, b]);
     expect([...a.mask!]).toEqual([0, 0, 1, 1, 1, 1, 0, 0]);

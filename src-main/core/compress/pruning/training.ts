@@ -10,7 +10,15 @@
  */
 import { cloneModel, StudioError, Tensor, type Graph, type Model, type Value } from '../../ir/index.ts';
 import type { LossContext } from '../../autodiff/index.ts';
-import { Compressor, type CompressionEvaluator, type CompressorOptions, type Revert, type StepState, type TrainBudget, type TrainingHooks } from '../compressor.ts';
+import {
+  Compressor,
+  type CompressionEvaluator,
+  type CompressorOptions,
+  type Revert,
+  type StepState,
+  type TrainBudget,
+  type TrainingHooks,
+} from '../compressor.ts';
 import { maskSparsity } from '../masks.ts';
 import { bindTarget, isBindingFault } from '../targets/index.ts';
 import { blockIds, blockView, inversePerm, permute } from './granularity.ts';
@@ -34,7 +42,11 @@ export class PrunerOptionError extends StudioError {
 /** Training ended before the pruner could make its masks (fewer steps than it needs). */
 export class TrainingTooShortError extends StudioError {
   constructor(pruner: string, needed: number, ran: number | undefined) {
-    super(`${pruner} makes its masks at step ${needed}, but training ${ran === undefined ? 'ended before it' : `ran ${ran} step(s)`}; train at least ${needed} steps`, 'TRAINING_TOO_SHORT', { pruner, needed, ran });
+    super(
+      `${pruner} makes its masks at step ${needed}, but training ${ran === undefined ? 'ended before it' : `ran ${ran} step(s)`}; train at least ${needed} steps`,
+      'TRAINING_TOO_SHORT',
+      { pruner, needed, ran },
+    );
     this.name = 'TrainingTooShortError';
   }
 }
@@ -107,7 +119,12 @@ function freeNodeName(g: Graph, base: string): string {
 function insertBefore(g: Graph, nodeName: string, index: number, opType: string, other: Value, label: string): Value {
   const node = g.node(nodeName)!;
   const v = node.inputs[index]!;
-  const m = g.addNode({ opType, name: freeNodeName(g, `${nodeName}/${label}`), inputs: [v, other], outputs: [g.uniqueName(`${v.name}_${label}`)] });
+  const m = g.addNode({
+    opType,
+    name: freeNodeName(g, `${nodeName}/${label}`),
+    inputs: [v, other],
+    outputs: [g.uniqueName(`${v.name}_${label}`)],
+  });
   node.setInput(index, m.outputs[0]!);
   return m.outputs[0]!;
 }
@@ -118,7 +135,12 @@ function insertAfter(g: Graph, nodeName: string, index: number, opType: string, 
   const uses = [...v.uses];
   const original = v.name;
   g.renameValue(v, g.uniqueName(`${original}_unmasked`));
-  const m = g.addNode({ opType, name: freeNodeName(g, `${nodeName}/${label}`), inputs: [v, other], outputs: [original] });
+  const m = g.addNode({
+    opType,
+    name: freeNodeName(g, `${nodeName}/${label}`),
+    inputs: [v, other],
+    outputs: [original],
+  });
   const out = m.outputs[0]!;
   out.type = v.type;
   for (const u of uses) u.node.setInput(u.index, out);
@@ -152,9 +174,17 @@ export class MaskBuffers {
       const mg = m.graph;
       for (const { p, buffer, add } of this.entries) {
         const node = mg.node(p.t.nodeName);
-        if (!node) throw new StudioError(`the trained model has no node "${p.t.nodeName}"`, 'MISSING_NODE', { node: p.t.nodeName });
+        if (!node)
+          throw new StudioError(`the trained model has no node "${p.t.nodeName}"`, 'MISSING_NODE', {
+            node: p.t.nodeName,
+          });
         const b = bindTarget(node, p.t.name);
-        if (isBindingFault(b) || !b.value) throw new StudioError(`${p.t.name} of "${p.t.nodeName}" cannot be bound on the trained model`, 'MISSING_TARGET', { node: p.t.nodeName });
+        if (isBindingFault(b) || !b.value)
+          throw new StudioError(
+            `${p.t.name} of "${p.t.nodeName}" cannot be bound on the trained model`,
+            'MISSING_TARGET',
+            { node: p.t.nodeName },
+          );
         const op = add ? 'Add' : 'Mul';
         if (b.kind === 'output') insertAfter(mg, p.t.nodeName, b.index, op, mg.get(buffer)!, 'prune_mask');
         else {
@@ -183,7 +213,13 @@ function withTrainedWeights(original: Model, trained: Model): Model {
   const m = cloneModel(original);
   for (const v of m.graph.initializers) {
     const t = trained.graph.get(v.name)?.initializer;
-    if (t && t.dtype === v.initializer!.dtype && t.dims.length === v.initializer!.dims.length && t.dims.every((d, i) => d === v.initializer!.dims[i])) m.graph.setInitializer(v, t);
+    if (
+      t &&
+      t.dtype === v.initializer!.dtype &&
+      t.dims.length === v.initializer!.dims.length &&
+      t.dims.every((d, i) => d === v.initializer!.dims[i])
+    )
+      m.graph.setInitializer(v, t);
   }
   return m;
 }
@@ -197,7 +233,8 @@ function sparsityOf(r: PruneResult): Record<string, number> {
 
 const positiveInt = (option: string, v: number | undefined, fallback?: number): number => {
   const x = v ?? fallback;
-  if (x === undefined || !Number.isInteger(x) || x < 1) throw new PrunerOptionError(option, `must be a whole number ≥ 1, got ${String(v)}`);
+  if (x === undefined || !Number.isInteger(x) || x < 1)
+    throw new PrunerOptionError(option, `must be a whole number ≥ 1, got ${String(v)}`);
   return x;
 };
 
@@ -213,7 +250,13 @@ export abstract class TrainingPruner extends Compressor<TrainingPruneResult> {
   protected trajectory: TrajectoryPoint[] = [];
   protected lastStep = 0;
 
-  constructor(model: Model, configList: unknown, evaluator: CompressionEvaluator | undefined, options: TrainingPrunerOptions, kind: TrainingPrunerName) {
+  constructor(
+    model: Model,
+    configList: unknown,
+    evaluator: CompressionEvaluator | undefined,
+    options: TrainingPrunerOptions,
+    kind: TrainingPrunerName,
+  ) {
     super(model, configList, evaluator, options);
     this.engine = scoreEngine(model, configList, { shapes: options.shapes, modelName: options.modelName }, kind);
   }
@@ -259,7 +302,13 @@ export abstract class TrainingPruner extends Compressor<TrainingPruneResult> {
 
   protected async collect(model: Model): Promise<TrainingPruneResult> {
     if (!this.last) throw new TrainingTooShortError(this.name, this.firstMaskStep, this.lastStep);
-    return { ...this.last, model: withTrainedWeights(this.model, model), trajectory: this.trajectory, steps: this.lastStep, diagnostics: this.engine.diagnostics };
+    return {
+      ...this.last,
+      model: withTrainedWeights(this.model, model),
+      trajectory: this.trajectory,
+      steps: this.lastStep,
+      diagnostics: this.engine.diagnostics,
+    };
   }
 
   /** The step at which the first masks appear (for the error when training is shorter). */
@@ -287,7 +336,12 @@ export class TaylorPruner extends TrainingPruner {
   private acc = new Map<string, { sum: Float64Array; dims: number[] }>();
   private count = 0;
 
-  constructor(model: Model, configList: unknown, evaluator: CompressionEvaluator | undefined, options: TaylorPrunerOptions) {
+  constructor(
+    model: Model,
+    configList: unknown,
+    evaluator: CompressionEvaluator | undefined,
+    options: TaylorPrunerOptions,
+  ) {
     super(model, configList, evaluator, options, 'taylor');
     this.trainingSteps = positiveInt('training_steps', options.trainingSteps);
   }
@@ -315,7 +369,16 @@ export class TaylorPruner extends TrainingPruner {
     const byValue = new Map<string, Prepared[]>();
     for (const p of ranked) byValue.set(p.t.value.name, [...(byValue.get(p.t.value.name) ?? []), p]);
     // the weights the step uses: read before it (the runner replaces, never overwrites, a tensor after a step)
-    reverts.push(hooks.patchOptimizerStep([(s) => { for (const name of byValue.keys()) weights.set(name, s.get(name)); }], [() => void this.count++]));
+    reverts.push(
+      hooks.patchOptimizerStep(
+        [
+          (s) => {
+            for (const name of byValue.keys()) weights.set(name, s.get(name));
+          },
+        ],
+        [() => void this.count++],
+      ),
+    );
     for (const [name, ps] of byValue) {
       reverts.push(
         hooks.observe(name, 'grad', (g) => {
@@ -383,15 +446,29 @@ export class SlimPruner extends TrainingPruner {
   readonly regularScale: number;
   private factors = new Map<string, { name: string; dims: number[] }>();
 
-  constructor(model: Model, configList: unknown, evaluator: CompressionEvaluator | undefined, options: SlimPrunerOptions) {
+  constructor(
+    model: Model,
+    configList: unknown,
+    evaluator: CompressionEvaluator | undefined,
+    options: SlimPrunerOptions,
+  ) {
     super(model, configList, evaluator, options, 'slim');
     this.trainingSteps = positiveInt('training_steps', options.trainingSteps);
     this.regularScale = options.regularScale ?? 1;
-    if (!(this.regularScale >= 0 && Number.isFinite(this.regularScale))) throw new PrunerOptionError('regular_scale', `must be a number ≥ 0, got ${String(options.regularScale)}`);
+    if (!(this.regularScale >= 0 && Number.isFinite(this.regularScale)))
+      throw new PrunerOptionError('regular_scale', `must be a number ≥ 0, got ${String(options.regularScale)}`);
     for (const p of this.engine.preparedTargets) {
       if (!p.ranked) continue;
-      if (p.t.kind !== 'parameter') throw new PrunerOptionError('target_names', `SlimPruner learns factors of parameters; ${p.t.name} of "${p.t.nodeName}" is an activation`);
-      if (p.view.kernel.some((k) => k > 1)) throw new PrunerOptionError('granularity', `SlimPruner needs one factor per block that broadcasts onto the weight (out_channel, in_channel or element-wise); ${keyOf(p)} has blocks [${p.view.kernel.join(', ')}]`);
+      if (p.t.kind !== 'parameter')
+        throw new PrunerOptionError(
+          'target_names',
+          `SlimPruner learns factors of parameters; ${p.t.name} of "${p.t.nodeName}" is an activation`,
+        );
+      if (p.view.kernel.some((k) => k > 1))
+        throw new PrunerOptionError(
+          'granularity',
+          `SlimPruner needs one factor per block that broadcasts onto the weight (out_channel, in_channel or element-wise); ${keyOf(p)} has blocks [${p.view.kernel.join(', ')}]`,
+        );
     }
   }
 
@@ -486,17 +563,31 @@ export class MovementPruner extends TrainingPruner {
   readonly warmupSteps: number;
   readonly cooldownBeginStep: number;
   readonly regularScale: number;
-  private scores = new Map<string, { s: Float64Array; m: Float64Array; v: Float64Array; g: Float64Array; ids: Int32Array | null; t: number }>();
+  private scores = new Map<
+    string,
+    { s: Float64Array; m: Float64Array; v: Float64Array; g: Float64Array; ids: Int32Array | null; t: number }
+  >();
 
-  constructor(model: Model, configList: unknown, evaluator: CompressionEvaluator | undefined, options: MovementPrunerOptions) {
+  constructor(
+    model: Model,
+    configList: unknown,
+    evaluator: CompressionEvaluator | undefined,
+    options: MovementPrunerOptions,
+  ) {
     super(model, configList, evaluator, options, 'movement');
     const w = options.warmupSteps;
-    if (!Number.isInteger(w) || w < 0) throw new PrunerOptionError('warmup_step', `must be a whole number ≥ 0, got ${String(w)}`);
+    if (!Number.isInteger(w) || w < 0)
+      throw new PrunerOptionError('warmup_step', `must be a whole number ≥ 0, got ${String(w)}`);
     this.warmupSteps = w;
     this.cooldownBeginStep = positiveInt('cooldown_begin_step', options.cooldownBeginStep);
-    if (this.warmupSteps >= this.cooldownBeginStep) throw new PrunerOptionError('warmup_step', `must be smaller than cooldown_begin_step (${this.warmupSteps} ≥ ${this.cooldownBeginStep})`);
+    if (this.warmupSteps >= this.cooldownBeginStep)
+      throw new PrunerOptionError(
+        'warmup_step',
+        `must be smaller than cooldown_begin_step (${this.warmupSteps} ≥ ${this.cooldownBeginStep})`,
+      );
     this.regularScale = options.regularScale ?? 1;
-    if (!(this.regularScale >= 0 && Number.isFinite(this.regularScale))) throw new PrunerOptionError('regular_scale', `must be a number ≥ 0, got ${String(options.regularScale)}`);
+    if (!(this.regularScale >= 0 && Number.isFinite(this.regularScale)))
+      throw new PrunerOptionError('regular_scale', `must be a number ≥ 0, got ${String(options.regularScale)}`);
   }
 
   get name(): string {
@@ -522,7 +613,14 @@ export class MovementPruner extends TrainingPruner {
       const full = product(p.view.maskDims) !== n;
       // mask elements → their block (canonical view of the mask's own dims)
       const ids = full ? blockIds(blockView(p.view.maskDims, p.view.kernel)) : null;
-      const st = { s: new Float64Array(n), m: new Float64Array(n), v: new Float64Array(n), g: new Float64Array(n), ids, t: 0 };
+      const st = {
+        s: new Float64Array(n),
+        m: new Float64Array(n),
+        v: new Float64Array(n),
+        g: new Float64Array(n),
+        ids,
+        t: 0,
+      };
       this.scores.set(keyOf(p), st);
       reverts.push(
         hooks.observe(e.buffer, 'grad', (grad) => {
@@ -587,9 +685,14 @@ export class MovementPruner extends TrainingPruner {
 
   override async compress(budget: TrainBudget = {}): Promise<TrainingPruneResult> {
     if (budget.maxSteps !== undefined && budget.maxSteps < this.cooldownBeginStep) {
-      throw new PrunerOptionError('max_steps', `MovementPruner needs at least cooldown_begin_step (${this.cooldownBeginStep}) steps, got ${budget.maxSteps}`);
+      throw new PrunerOptionError(
+        'max_steps',
+        `MovementPruner needs at least cooldown_begin_step (${this.cooldownBeginStep}) steps, got ${budget.maxSteps}`,
+      );
     }
-    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.cooldownBeginStep });
+    return super.compress(
+      budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.cooldownBeginStep },
+    );
   }
 }
 
@@ -633,9 +736,14 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
     readonly inner: SchedulablePruner,
     options: ScheduleOptions,
   ) {
-    super(checkedInner(inner).model, inner.configList, options.evaluator ?? (inner.evaluator as CompressionEvaluator | undefined), {
-      previous: inner.fusedCompressors[1],
-    });
+    super(
+      checkedInner(inner).model,
+      inner.configList,
+      options.evaluator ?? (inner.evaluator as CompressionEvaluator | undefined),
+      {
+        previous: inner.fusedCompressors[1],
+      },
+    );
     this.intervalSteps = positiveInt('interval_steps', options.intervalSteps);
     this.totalTimes = positiveInt('total_times', options.totalTimes);
   }
@@ -688,12 +796,21 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
 
   protected async collect(model: Model): Promise<TrainingPruneResult> {
     if (!this.last) throw new TrainingTooShortError(this.name, this.intervalSteps, this.lastStep);
-    return { ...this.last, model: withTrainedWeights(this.model, model), trajectory: this.trajectory, steps: this.lastStep, diagnostics: this.engine.diagnostics };
+    return {
+      ...this.last,
+      model: withTrainedWeights(this.model, model),
+      trajectory: this.trajectory,
+      steps: this.lastStep,
+      diagnostics: this.engine.diagnostics,
+    };
   }
 
   override compress(budget: TrainBudget = {}): Promise<TrainingPruneResult> {
     if (budget.maxSteps !== undefined && budget.maxSteps < this.scheduleSteps) {
-      throw new PrunerOptionError('max_steps', `the schedule's last update is at step ${this.scheduleSteps} (interval_steps ${this.intervalSteps} × total_times ${this.totalTimes}), but training is limited to ${budget.maxSteps} steps`);
+      throw new PrunerOptionError(
+        'max_steps',
+        `the schedule's last update is at step ${this.scheduleSteps} (interval_steps ${this.intervalSteps} × total_times ${this.totalTimes}), but training is limited to ${budget.maxSteps} steps`,
+      );
     }
     return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.scheduleSteps });
   }
@@ -701,7 +818,11 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
 
 /** Movement cannot be scheduled (it has its own ramp); anything else but the six schedulable pruners is refused. */
 function checkedInner(inner: SchedulablePruner): SchedulablePruner {
-  if (inner instanceof MovementPruner) throw new PrunerOptionError('pruner', 'MovementPruner has its own schedule and cannot be scheduled by Linear / AGP (use level, l1, l2, fpgm, slim or taylor)');
+  if (inner instanceof MovementPruner)
+    throw new PrunerOptionError(
+      'pruner',
+      'MovementPruner has its own schedule and cannot be scheduled by Linear / AGP (use level, l1, l2, fpgm, slim or taylor)',
+    );
   if (!(inner instanceof Pruner) && !(inner instanceof SlimPruner) && !(inner instanceof TaylorPruner)) {
     throw new PrunerOptionError('pruner', 'Linear / AGP schedule level, l1, l2, fpgm, slim or taylor pruners');
   }

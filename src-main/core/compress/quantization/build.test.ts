@@ -22,12 +22,17 @@ function reluNet(): Model {
   const b = new Builder(3);
   const x = b.input('x', [2, 3, 4, 4]);
   const r = b.op('Relu', 'relu', [b.conv('conv', x, 4, 3)]);
-  const p = b.op('MaxPool', 'pool', [r], { kernel_shape: { type: 'ints', value: [2, 2] }, strides: { type: 'ints', value: [2, 2] } });
+  const p = b.op('MaxPool', 'pool', [r], {
+    kernel_shape: { type: 'ints', value: [2, 2] },
+    strides: { type: 'ints', value: [2, 2] },
+  });
   return b.output(p, [2, 4, 2, 2]);
 }
 
 function planOf(model: Model, list: unknown[], autoActivations = false) {
-  return planQuantization(model, resolveTargets(model, parseConfigList(list, 'quantization').configs, 'quantization'), { autoActivations }).targets;
+  return planQuantization(model, resolveTargets(model, parseConfigList(list, 'quantization').configs, 'quantization'), {
+    autoActivations,
+  }).targets;
 }
 
 /** Parameters with activations from fixed ranges (no ORT calibration needed). */
@@ -35,7 +40,11 @@ function paramsOf(model: Model, targets: QuantTarget[], range: [number, number])
   const params: ParamTable = new Map();
   for (const t of targets) {
     if (t.role === 'activation') {
-      if (!t.shareWith) params.set(paramKey(t.node, t.target), activationParams(t, { min: Float64Array.of(range[0]), max: Float64Array.of(range[1]) }));
+      if (!t.shareWith)
+        params.set(
+          paramKey(t.node, t.target),
+          activationParams(t, { min: Float64Array.of(range[0]), max: Float64Array.of(range[1]) }),
+        );
     } else if (!t.int32Bias) {
       const w = model.graph.node(t.node)!.input(t.index)!.initializer!;
       params.set(paramKey(t.node, t.target), constantParams(t, w.toFloat32(), w.dims));
@@ -50,20 +59,26 @@ const count = (m: Model, op: string) => m.graph.nodes.filter((n) => n.opType ===
 describe('fake quantization in ORT', () => {
   it('QuantizeLinear → DequantizeLinear computes NNI clamp_round exactly', async () => {
     const model = reluNet();
-    const targets = planOf(model, [{ op_names: ['pool'], target_names: ['_output_'], quant_dtype: 'uint8', quant_scheme: 'affine' }]);
+    const targets = planOf(model, [
+      { op_names: ['pool'], target_names: ['_output_'], quant_dtype: 'uint8', quant_scheme: 'affine' },
+    ]);
     const params = paramsOf(model, targets, [0, 1.5]);
     const { model: sim } = buildQuantized(model, targets, params, { mode: 'simulate' });
     const feeds = sampleInputs(model, { seed: 4 });
     const [ref] = Object.values(await runModel(model, feeds));
     const [got] = Object.values(await runModel(sim, feeds, { optimization: 'disabled' }));
     const p = params.get(paramKey('pool', '_output_0'))!;
-    expect(Array.from(got!.data as Float32Array)).toEqual(Array.from(fakeQuantize(ref!.data as Float32Array, ref!.dims, null, p, targets[0]!.range)));
+    expect(Array.from(got!.data as Float32Array)).toEqual(
+      Array.from(fakeQuantize(ref!.data as Float32Array, ref!.dims, null, p, targets[0]!.range)),
+    );
     expect(sim.graph.outputs[0]!.name).toBe(model.graph.outputs[0]!.name);
   });
 
   it('writes other widths as Round/Clip (kept simulated on export, with a diagnostic naming the node)', async () => {
     const model = reluNet();
-    const targets = planOf(model, [{ op_names: ['conv'], target_names: ['_output_'], quant_dtype: 'uint6', quant_scheme: 'affine' }]);
+    const targets = planOf(model, [
+      { op_names: ['conv'], target_names: ['_output_'], quant_dtype: 'uint6', quant_scheme: 'affine' },
+    ]);
     const params = paramsOf(model, targets, [-1, 2]);
     const sim = buildQuantized(model, targets, params, { mode: 'simulate' });
     expect(count(sim.model, 'Round')).toBe(1);
@@ -76,25 +91,42 @@ describe('fake quantization in ORT', () => {
     const [got] = Object.values(await runModel(sim.model, feeds));
     // values on the uint6 grid of [−1, 2]: (q − zp) · s with q ∈ [0, 63], after Relu and MaxPool ≥ 0
     const p = params.get(paramKey('conv', '_output_0'))!;
-    for (const v of got!.data as Float32Array) expect(Math.abs(v / p.scale[0]! - Math.round(v / p.scale[0]!))).toBeLessThan(1e-3);
+    for (const v of got!.data as Float32Array)
+      expect(Math.abs(v / p.scale[0]! - Math.round(v / p.scale[0]!))).toBeLessThan(1e-3);
     expect(Math.max(...(got!.data as Float32Array))).toBeLessThanOrEqual((63 - p.zeroPoint[0]!) * p.scale[0]! + 1e-6);
   });
 });
 
 describe('int4', () => {
   it('is QDQ in int4 where the opset allows it (21) and Round/Clip below, weights in an int8 container', async () => {
-    const list = [{ op_types: ['Conv'], target_names: ['_input_', 'weight', '_output_'], quant_dtype: 'int4', target_settings: { weight: { granularity: 'out_channel' } } }];
+    const list = [
+      {
+        op_types: ['Conv'],
+        target_names: ['_input_', 'weight', '_output_'],
+        quant_dtype: 'int4',
+        target_settings: { weight: { granularity: 'out_channel' } },
+      },
+    ];
     const at = (opset: number) => {
       const model = reluNet();
       model.opsetImports.set('', opset);
       model.irVersion = opset >= 21 ? 10 : 8;
       const targets = planOf(model, list);
       const params = paramsOf(model, targets, [-3, 3]);
-      return { model, sim: buildQuantized(model, targets, params, { mode: 'simulate' }), ex: buildQuantized(model, targets, params, { mode: 'export' }) };
+      return {
+        model,
+        sim: buildQuantized(model, targets, params, { mode: 'simulate' }),
+        ex: buildQuantized(model, targets, params, { mode: 'export' }),
+      };
     };
     const v21 = at(21);
     expect(v21.ex.diagnostics).toEqual([]);
-    expect(v21.ex.model.graph.initializers.filter((v) => v.initializer!.dtype === 'int4').map((v) => v.name).sort()).toEqual([
+    expect(
+      v21.ex.model.graph.initializers
+        .filter((v) => v.initializer!.dtype === 'int4')
+        .map((v) => v.name)
+        .sort(),
+    ).toEqual([
       'conv._input_0_zero_point',
       'conv._output_0_zero_point',
       'conv.weight_quantized',
@@ -105,7 +137,10 @@ describe('int4', () => {
     const [b] = Object.values(await runModel(v21.ex.model, feeds, { optimization: 'disabled' }));
     expect(Array.from(b!.data as Float32Array)).toEqual(Array.from(a!.data as Float32Array));
     const v17 = at(17);
-    expect(v17.ex.diagnostics.map((d) => `${d.code}@${d.node}`)).toEqual(['kept-simulated@conv', 'kept-simulated@conv']);
+    expect(v17.ex.diagnostics.map((d) => `${d.code}@${d.node}`)).toEqual([
+      'kept-simulated@conv',
+      'kept-simulated@conv',
+    ]);
     expect(v17.ex.applied.get(paramKey('conv', 'weight'))).toBe('qdq');
     expect(v17.ex.model.graph.node('conv')!.input(1)!.producer!.input(0)!.initializer!.dtype).toBe('int8');
     expect(count(v17.sim.model, 'Round')).toBe(2);
@@ -114,7 +149,13 @@ describe('int4', () => {
 
 describe('export', () => {
   const list = [
-    { op_types: ['Conv'], target_names: ['_input_', 'weight', 'bias', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine', target_settings: { weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' } } },
+    {
+      op_types: ['Conv'],
+      target_names: ['_input_', 'weight', 'bias', '_output_'],
+      quant_dtype: 'uint8',
+      quant_scheme: 'affine',
+      target_settings: { weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' } },
+    },
     { op_types: ['MaxPool'], quant_dtype: 'uint8', quant_scheme: 'affine' },
   ];
 
@@ -149,14 +190,26 @@ describe('export', () => {
     const cal = toCalibrationConfig(targets, params);
     expect(Object.keys(cal)).toEqual(['conv', 'pool']);
     expect(cal.conv!.bias).toMatchObject({ quant_dtype: 'int32', zero_point: [0, 0, 0, 0], axis: 0 });
-    expect(cal.conv!._input_0).toMatchObject({ quant_dtype: 'uint8', quant_scheme: 'affine', zero_point: 0, tracked_min: 0, tracked_max: 3 });
+    expect(cal.conv!._input_0).toMatchObject({
+      quant_dtype: 'uint8',
+      quant_scheme: 'affine',
+      zero_point: 0,
+      tracked_min: 0,
+      tracked_max: 3,
+    });
   });
 
   it('gates every node: 0 gives the float model, 1 the quantized one', async () => {
     const model = reluNet();
     const targets = planOf(model, list);
     const params = paramsOf(model, targets, [0, 3]);
-    const gated = buildQuantized(model, targets, params, { mode: 'simulate', gates: new Map([['conv', 'g0'], ['pool', 'g1']]) }).model;
+    const gated = buildQuantized(model, targets, params, {
+      mode: 'simulate',
+      gates: new Map([
+        ['conv', 'g0'],
+        ['pool', 'g1'],
+      ]),
+    }).model;
     const sim = buildQuantized(model, targets, params, { mode: 'simulate' }).model;
     const feeds = sampleInputs(model, { seed: 7 });
     const gate = (v: number) => Tensor.float32([], [v]);
@@ -165,7 +218,8 @@ describe('export', () => {
     const [on] = Object.values(await runModel(gated, { ...feeds, g0: gate(1), g1: gate(1) }));
     // optimization off: with it ORT runs the QDQ model on integer kernels, which round differently from float emulation
     const [q] = Object.values(await runModel(sim, feeds, { optimization: 'disabled' }));
-    const maxDiff = (a: Tensor, b: Tensor) => Math.max(...Array.from(a.data as Float32Array, (v, i) => Math.abs(v - (b.data as Float32Array)[i]!)));
+    const maxDiff = (a: Tensor, b: Tensor) =>
+      Math.max(...Array.from(a.data as Float32Array, (v, i) => Math.abs(v - (b.data as Float32Array)[i]!)));
     expect(maxDiff(off!, float!)).toBeLessThan(1e-5);
     expect(maxDiff(on!, q!)).toBeLessThan(1e-5);
   });

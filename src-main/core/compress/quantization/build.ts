@@ -53,7 +53,12 @@ type ChainInfo = { params: TargetParams; sig: string };
  *
  * @example const { model: simulated } = buildQuantized(fused, plan.targets, params, { mode: 'simulate' });
  */
-export function buildQuantized(model: Model, targets: readonly QuantTarget[], params: ParamTable, opts: BuildOptions): BuildResult {
+export function buildQuantized(
+  model: Model,
+  targets: readonly QuantTarget[],
+  params: ParamTable,
+  opts: BuildOptions,
+): BuildResult {
   if (model.opset < MIN_QUANT_OPSET) throw new QuantizationOpsetError(model.opset);
   const out = cloneModel(model);
   const b = new Builder(out, params, opts);
@@ -130,12 +135,23 @@ class Builder {
         fq[i] = fakeQuantValue(data[i]!, p.scale[c]!, p.zeroPoint[c]!, t.range.qmin, t.range.qmax);
       }
       replacement = this.g.addInitializer(`${v.name}_fakequant`, new Tensor('float32', w.dims, fq), true);
-      this.keptSimulated(t, p.blockOf ? 'block granularity has no ONNX form below opset 21' : !storage ? `ONNX opset ${this.model.opset} has no type for it` : 'per-axis parameters need opset ≥ 13');
+      this.keptSimulated(
+        t,
+        p.blockOf
+          ? 'block granularity has no ONNX form below opset 21'
+          : !storage
+            ? `ONNX opset ${this.model.opset} has no type for it`
+            : 'per-axis parameters need opset ≥ 13',
+      );
     } else {
       const [scale, zp] = this.scaleZp(`${v.name}`, p, storage);
       let q: Value;
       if (this.opts.mode === 'export') {
-        q = this.g.addInitializer(`${v.name}_quantized`, intTensor(storage, w.dims, quantizeTensor(data, w.dims, p.axis, p, t.range)), true);
+        q = this.g.addInitializer(
+          `${v.name}_quantized`,
+          intTensor(storage, w.dims, quantizeTensor(data, w.dims, p.axis, p, t.range)),
+          true,
+        );
       } else {
         q = this.qNode(`${t.node}/${t.target}/QuantizeLinear`, v, scale, zp, p.axis);
       }
@@ -154,7 +170,11 @@ class Builder {
     // DequantizeLinear has no axis before opset 13: a per-channel int32 bias stays the float bias it is (exact)
     if (p.axis !== null && this.model.opset < 13) return this.keptSimulated(t, 'per-axis parameters need opset ≥ 13');
     const [scale, zp] = this.scaleZp(v.name, p, 'int32');
-    const q = this.g.addInitializer(`${v.name}_quantized`, intTensor('int32', v.initializer.dims, quantizeInt32(v.initializer.toFloat32(), p)), true);
+    const q = this.g.addInitializer(
+      `${v.name}_quantized`,
+      intTensor('int32', v.initializer.dims, quantizeInt32(v.initializer.toFloat32(), p)),
+      true,
+    );
     const dq = this.dqNode(`${t.node}/${t.target}/DequantizeLinear`, q, scale, zp, p.axis);
     n.setInput(t.index, this.gated(t.node, v, dq));
     this.applied.set(paramKey(t.node, t.target), 'int32-bias');
@@ -185,11 +205,22 @@ class Builder {
     let y: Value;
     if (storage && perAxisOk) {
       const [scale, zp] = this.scaleZp(`${t.node}.${t.target}`, p, storage);
-      y = this.dqNode(`${base}/DequantizeLinear`, this.qNode(`${base}/QuantizeLinear`, source, scale, zp, p.axis), scale, zp, p.axis);
+      y = this.dqNode(
+        `${base}/DequantizeLinear`,
+        this.qNode(`${base}/QuantizeLinear`, source, scale, zp, p.axis),
+        scale,
+        zp,
+        p.axis,
+      );
       this.applied.set(paramKey(t.node, t.target), 'qdq');
     } else {
       y = this.roundClip(base, t, p, source);
-      this.keptSimulated(t, storage ? 'per-axis parameters need opset ≥ 13' : `ONNX opset ${this.model.opset} cannot store ${t.range.name} activations`);
+      this.keptSimulated(
+        t,
+        storage
+          ? 'per-axis parameters need opset ≥ 13'
+          : `ONNX opset ${this.model.opset} cannot store ${t.range.name} activations`,
+      );
     }
     y = this.gated(t.node, source, y);
     this.chains.set(y, { params: p, sig });
@@ -200,13 +231,24 @@ class Builder {
   /** y = (Clip(Round(x / s) + zp, qmin, qmax) − zp) · s, parameters broadcast along the channel axis. */
   private roundClip(base: string, t: QuantTarget, p: TargetParams, x: Value): Value {
     const rank = x.shape?.length;
-    const shape = p.axis === null ? [] : Array.from({ length: Math.max(rank ?? p.axis + 1, p.axis + 1) }, (_, i) => (i === p.axis ? p.scale.length : 1));
-    const c = (name: string, values: ArrayLike<number>, dims: number[]) => this.g.addInitializer(`${base}.${name}`, new Tensor('float32', dims, Float32Array.from(values)), true);
+    const shape =
+      p.axis === null
+        ? []
+        : Array.from({ length: Math.max(rank ?? p.axis + 1, p.axis + 1) }, (_, i) =>
+            i === p.axis ? p.scale.length : 1,
+          );
+    const c = (name: string, values: ArrayLike<number>, dims: number[]) =>
+      this.g.addInitializer(`${base}.${name}`, new Tensor('float32', dims, Float32Array.from(values)), true);
     const s = c('scale', p.scale, shape);
     const zp = c('zero_point', p.zeroPoint, shape);
-    const op = (opType: string, inputs: Value[]) => this.g.addNode({ opType, name: `${base}/${opType}`, inputs }).outputs[0]!;
+    const op = (opType: string, inputs: Value[]) =>
+      this.g.addNode({ opType, name: `${base}/${opType}`, inputs }).outputs[0]!;
     const r = op('Round', [op('Div', [x, s])]);
-    const clipped = this.g.addNode({ opType: 'Clip', name: `${base}/Clip`, inputs: [op('Add', [r, zp]), c('qmin', [t.range.qmin], []), c('qmax', [t.range.qmax], [])] }).outputs[0]!;
+    const clipped = this.g.addNode({
+      opType: 'Clip',
+      name: `${base}/Clip`,
+      inputs: [op('Add', [r, zp]), c('qmin', [t.range.qmin], []), c('qmax', [t.range.qmax], [])],
+    }).outputs[0]!;
     return op('Mul', [op('Sub', [clipped, zp]), s]);
   }
 
@@ -241,11 +283,21 @@ class Builder {
   }
 
   private qNode(name: string, x: Value, scale: Value, zp: Value, axis: number | null): Value {
-    return this.g.addNode({ opType: 'QuantizeLinear', name, inputs: [x, scale, zp], attributes: axis === null ? {} : { axis: { type: 'int', value: axis } } }).outputs[0]!;
+    return this.g.addNode({
+      opType: 'QuantizeLinear',
+      name,
+      inputs: [x, scale, zp],
+      attributes: axis === null ? {} : { axis: { type: 'int', value: axis } },
+    }).outputs[0]!;
   }
 
   private dqNode(name: string, q: Value, scale: Value, zp: Value, axis: number | null): Value {
-    return this.g.addNode({ opType: 'DequantizeLinear', name, inputs: [q, scale, zp], attributes: axis === null ? {} : { axis: { type: 'int', value: axis } } }).outputs[0]!;
+    return this.g.addNode({
+      opType: 'DequantizeLinear',
+      name,
+      inputs: [q, scale, zp],
+      attributes: axis === null ? {} : { axis: { type: 'int', value: axis } },
+    }).outputs[0]!;
   }
 }
 

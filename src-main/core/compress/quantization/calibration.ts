@@ -71,7 +71,12 @@ export function constantParams(t: QuantTarget, data: Float32Array, dims: readonl
 /** Parameters of an activation from its observer's clipping range. */
 export function activationParams(t: QuantTarget, tracked: TrackedRange): TargetParams {
   const axis = t.granularity.kind === 'axis' ? t.granularity.axis : null;
-  return { ...qparams(tracked.min, tracked.max, t.range, t.scheme), axis, trackedMin: tracked.min, trackedMax: tracked.max };
+  return {
+    ...qparams(tracked.min, tracked.max, t.range, t.scheme),
+    axis,
+    trackedMin: tracked.min,
+    trackedMax: tracked.max,
+  };
 }
 
 /**
@@ -128,7 +133,7 @@ export function toCalibrationConfig(targets: readonly QuantTarget[], params: Par
  */
 export function deriveParams(model: Model, targets: readonly QuantTarget[], params: ParamTable): void {
   // shares may chain (MaxPool → MaxPool): repeat until every share found its source
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const t of targets) {
       if (!t.shareWith || params.has(paramKey(t.node, t.target))) continue;
@@ -145,7 +150,8 @@ export function deriveParams(model: Model, targets: readonly QuantTarget[], para
     const inP = input && params.get(paramKey(input.node, input.target));
     const wP = params.get(paramKey(t.node, 'weight'));
     const bias = model.graph.node(t.node)?.input(t.index)?.initializer;
-    if (!inP || !wP || !bias) throw new RangeError(`int32 bias of "${t.node}" needs its input and weight parameters first`);
+    if (!inP || !wP || !bias)
+      throw new RangeError(`int32 bias of "${t.node}" needs its input and weight parameters first`);
     params.set(paramKey(t.node, t.target), int32BiasParams(inP.scale[0]!, wP, bias.toFloat32()));
   }
 }

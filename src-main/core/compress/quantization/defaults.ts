@@ -19,6 +19,16 @@ export const ORT_CPU_STATIC_CONFIG = [
     quant_scheme: 'affine',
     target_settings: { weight: { quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' } },
   },
-  { op_types: ['Add'], target_names: ['_input_0', '_input_1', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine' },
-  { op_types: ['MaxPool', 'AveragePool', 'GlobalAveragePool'], target_names: ['_input_', '_output_'], quant_dtype: 'uint8', quant_scheme: 'affine' },
+  {
+    op_types: ['Add'],
+    target_names: ['_input_0', '_input_1', '_output_'],
+    quant_dtype: 'uint8',
+    quant_scheme: 'affine',
+  },
+  {
+    op_types: ['MaxPool', 'AveragePool', 'GlobalAveragePool'],
+    target_names: ['_input_', '_output_'],
+    quant_dtype: 'uint8',
+    quant_scheme: 'affine',
+  },
 ] as const;

@@ -48,7 +48,9 @@ export function quantRange(quantDtype: string | null | undefined): QuantRange {
   const signed = m[1] === '';
   const bits = Number(m[2]);
   if (!(bits >= 1 && bits <= 32)) throw new TypeError(`quant_dtype '${name}': N must be in 1..32`);
-  return signed ? { name, signed, bits, qmin: -(2 ** (bits - 1) - 1), qmax: 2 ** (bits - 1) - 1 } : { name, signed, bits, qmin: 0, qmax: 2 ** bits - 1 };
+  return signed
+    ? { name, signed, bits, qmin: -(2 ** (bits - 1) - 1), qmax: 2 ** (bits - 1) - 1 }
+    : { name, signed, bits, qmin: 0, qmax: 2 ** bits - 1 };
 }
 
 /** The same signedness with fewer bits (reduce range: int8 weights as int7). */

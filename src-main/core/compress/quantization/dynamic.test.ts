@@ -29,7 +29,8 @@ describe('dynamic quantization', () => {
     expect(counts.MatMul ?? 0).toBe(0);
     const feeds = sampleInputs(model, { seed: 2 });
     const [a, b] = [await runModel(model, feeds), await runModel(q, feeds)];
-    for (const k of Object.keys(a)) expect(relL2(a[k]!.data as Float32Array, b[k]!.data as Float32Array)).toBeLessThan(0.08);
+    for (const k of Object.keys(a))
+      expect(relL2(a[k]!.data as Float32Array, b[k]!.data as Float32Array)).toBeLessThan(0.08);
     expect(Object.keys(b)).toEqual(Object.keys(a));
   });
 

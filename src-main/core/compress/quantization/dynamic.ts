@@ -46,13 +46,27 @@ export function quantizeDynamic(model: Model, opts: DynamicOptions = {}): Dynami
     if (wanted && !wanted.has(n.name)) continue;
     const why = blocker(n);
     if (why) {
-      if (wanted || n.input(1)?.isInitializer) diagnostics.push({ level: wanted ? 'warning' : 'info', code: 'not-quantized', node: n.name, message: `${n.label} stays float: ${why}` });
+      if (wanted || n.input(1)?.isInitializer)
+        diagnostics.push({
+          level: wanted ? 'warning' : 'info',
+          code: 'not-quantized',
+          node: n.name,
+          message: `${n.label} stays float: ${why}`,
+        });
       continue;
     }
     rewrite(n, opts);
     quantized.push(n.name);
   }
-  if (wanted) for (const name of wanted) if (!g.node(name) && !quantized.includes(name)) diagnostics.push({ level: 'warning', code: 'unmatched-op-name', node: name, message: `no node named "${name}"` });
+  if (wanted)
+    for (const name of wanted)
+      if (!g.node(name) && !quantized.includes(name))
+        diagnostics.push({
+          level: 'warning',
+          code: 'unmatched-op-name',
+          node: name,
+          message: `no node named "${name}"`,
+        });
   g.sortTopologically();
   deadCode.run(out);
   return { model: out, quantized, diagnostics };
@@ -60,8 +74,10 @@ export function quantizeDynamic(model: Model, opts: DynamicOptions = {}): Dynami
 
 function blocker(n: Node): string | undefined {
   const w = n.input(1);
-  if (!w?.initializer || w.initializer.dtype !== 'float32' || !w.initializer.hasData) return 'its weight (input 1) is not a float32 initializer';
-  if (w.initializer.dims.length !== 2) return `its weight has rank ${w.initializer.dims.length}, MatMulInteger here needs rank 2`;
+  if (!w?.initializer || w.initializer.dtype !== 'float32' || !w.initializer.hasData)
+    return 'its weight (input 1) is not a float32 initializer';
+  if (w.initializer.dims.length !== 2)
+    return `its weight has rank ${w.initializer.dims.length}, MatMulInteger here needs rank 2`;
   if (n.input(0)?.isInitializer) return 'its input is a constant';
   if (n.opType === 'Gemm' && n.attrInt('transA', 0) !== 0) return 'transA = 1';
   if (n.opType === 'Gemm' && n.input(2) && !n.input(2)!.isInitializer) return 'its C input is not a constant';
@@ -82,19 +98,57 @@ function rewrite(n: Node, opts: DynamicOptions): void {
   const wq = quantizeTensor(data, [k, cols], axis, p, range);
   const base = n.name || n.opType;
   const dimsS = axis === null ? [] : [cols];
-  const wqv = g.addInitializer(`${n.input(1)!.name}_quantized`, new Tensor('int8', [k, cols], Int8Array.from(wq)), true);
-  const wzp = g.addInitializer(`${n.input(1)!.name}_zero_point`, new Tensor('int8', dimsS, new Int8Array(dimsS.length ? cols : 1)), true);
-  const ws = g.addInitializer(`${n.input(1)!.name}_scale`, new Tensor('float32', dimsS, Float32Array.from(p.scale, (s) => s * alpha)), true);
-  const dql = g.addNode({ opType: 'DynamicQuantizeLinear', name: `${base}/DynamicQuantizeLinear`, inputs: [n.input(0)], outputs: 3 });
+  const wqv = g.addInitializer(
+    `${n.input(1)!.name}_quantized`,
+    new Tensor('int8', [k, cols], Int8Array.from(wq)),
+    true,
+  );
+  const wzp = g.addInitializer(
+    `${n.input(1)!.name}_zero_point`,
+    new Tensor('int8', dimsS, new Int8Array(dimsS.length ? cols : 1)),
+    true,
+  );
+  const ws = g.addInitializer(
+    `${n.input(1)!.name}_scale`,
+    new Tensor(
+      'float32',
+      dimsS,
+      Float32Array.from(p.scale, (s) => s * alpha),
+    ),
+    true,
+  );
+  const dql = g.addNode({
+    opType: 'DynamicQuantizeLinear',
+    name: `${base}/DynamicQuantizeLinear`,
+    inputs: [n.input(0)],
+    outputs: 3,
+  });
   const [xq, xs, xzp] = dql.outputs as [Value, Value, Value];
-  const mmi = g.addNode({ opType: 'MatMulInteger', name: `${base}/MatMulInteger`, inputs: [xq, wqv, xzp, wzp] }).outputs[0]!;
-  const cast = g.addNode({ opType: 'Cast', name: `${base}/Cast`, inputs: [mmi], attributes: { to: { type: 'int', value: 1 } } }).outputs[0]!;
+  const mmi = g.addNode({ opType: 'MatMulInteger', name: `${base}/MatMulInteger`, inputs: [xq, wqv, xzp, wzp] })
+    .outputs[0]!;
+  const cast = g.addNode({
+    opType: 'Cast',
+    name: `${base}/Cast`,
+    inputs: [mmi],
+    attributes: { to: { type: 'int', value: 1 } },
+  }).outputs[0]!;
   const scale = g.addNode({ opType: 'Mul', name: `${base}/ScaleMul`, inputs: [xs, ws] }).outputs[0]!;
   let y = g.addNode({ opType: 'Mul', name: `${base}/Mul`, inputs: [cast, scale] }).outputs[0]!;
   const c = n.opType === 'Gemm' ? n.input(2) : null;
   if (c?.initializer) {
     const beta = n.attrFloat('beta', 1);
-    const cv = beta === 1 ? c : g.addInitializer(`${c.name}_beta`, new Tensor('float32', c.initializer.dims, Float32Array.from(c.initializer.toFloat32(), (v) => v * beta)), true);
+    const cv =
+      beta === 1
+        ? c
+        : g.addInitializer(
+            `${c.name}_beta`,
+            new Tensor(
+              'float32',
+              c.initializer.dims,
+              Float32Array.from(c.initializer.toFloat32(), (v) => v * beta),
+            ),
+            true,
+          );
     y = g.addNode({ opType: 'Add', name: `${base}/BiasAdd`, inputs: [y, cv] }).outputs[0]!;
   }
   const old = n.outputs[0]!;

@@ -41,7 +41,12 @@ async function chainGrads(c: Case, k: number) {
   const zp = g.addInitializer('zp', Tensor.float32([], [c.zeroPoint]));
   const zpStop = g.addInitializer('zp_stop', Tensor.float32([], [c.zeroPoint]));
   const w = new ChainWriter(g, 'fq');
-  const p = { scale: w.gradScale(s, sStop, k), ...(c.learnZeroPoint ? { zeroPoint: w.gradScale(zp, zpStop, k) } : {}), qmin: c.qmin, qmax: c.qmax };
+  const p = {
+    scale: w.gradScale(s, sStop, k),
+    ...(c.learnZeroPoint ? { zeroPoint: w.gradScale(zp, zpStop, k) } : {}),
+    qmin: c.qmin,
+    qmax: c.qmax,
+  };
   const y = w.fakeQuant(x, p);
   g.outputs.push(w.op('Mul', [y, up]));
   const wrt = ['x', 's', ...(c.learnZeroPoint ? ['zp'] : [])];
@@ -59,7 +64,12 @@ async function chainGrads(c: Case, k: number) {
   const out = await r.run({}, { main: 0 }, 1);
   await r.release();
   const get = (n: string) => Array.from(out.observed[n]!.data as Float32Array);
-  return { y: get(`value:${y.name}`), dx: get('grad:x'), ds: get('grad:s')[0]!, dzp: c.learnZeroPoint ? get('grad:zp')[0]! : null };
+  return {
+    y: get(`value:${y.name}`),
+    dx: get('grad:x'),
+    ds: get('grad:s')[0]!,
+    dzp: c.learnZeroPoint ? get('grad:zp')[0]! : null,
+  };
 }
 
 /** Central differences (float64, h = 1e-6) of the straight-through surrogate at (x, s, zp). */

@@ -36,7 +36,11 @@ export class ChainWriter {
   }
 
   constant(name: string, values: ArrayLike<number>, dims: number[] = []): Value {
-    return this.g.addInitializer(`${this.prefix}.${name}`, new Tensor('float32', dims, Float32Array.from(values)), true);
+    return this.g.addInitializer(
+      `${this.prefix}.${name}`,
+      new Tensor('float32', dims, Float32Array.from(values)),
+      true,
+    );
   }
 
   /** x̂ = (round(clamp(x / s + zp, qmin, qmax)) − zp) · s */
@@ -59,7 +63,10 @@ export class ChainWriter {
    * a buffer holding the same numbers as `v` (copied before every step), so no gradient flows through it.
    */
   gradScale(v: Value, stop: Value, k: number): Value {
-    return this.op('Add', [this.op('Mul', [v, this.constant('grad_scale', [k])]), this.op('Mul', [stop, this.constant('one_minus_grad_scale', [1 - k])])]);
+    return this.op('Add', [
+      this.op('Mul', [v, this.constant('grad_scale', [k])]),
+      this.op('Mul', [stop, this.constant('one_minus_grad_scale', [1 - k])]),
+    ]);
   }
 
   /** ReduceMin / ReduceMax / ReduceMean over every axis to a scalar (attribute or input form by opset). */

@@ -31,7 +31,16 @@ export {
   type RangeTarget,
   type TrackedRange,
 } from './observers.ts';
-export { planQuantization, inputQuantizer, SHARES_INPUT_PARAMS, type QuantPlan, type QuantTarget, type QuantRole, type QuantGranularity, type PlanOptions } from './plan.ts';
+export {
+  planQuantization,
+  inputQuantizer,
+  SHARES_INPUT_PARAMS,
+  type QuantPlan,
+  type QuantTarget,
+  type QuantRole,
+  type QuantGranularity,
+  type PlanOptions,
+} from './plan.ts';
 export {
   paramKey,
   constantParams,

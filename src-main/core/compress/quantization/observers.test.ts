@@ -28,7 +28,10 @@ describe('min/max observers', () => {
   });
 
   it('EMA moves from the first batch by the averaging constant', () => {
-    const o = feed(createObserver({ kind: 'ema', averagingConstant: 0.5 }), [Float32Array.of(0, 4), Float32Array.of(-2, 8)]);
+    const o = feed(createObserver({ kind: 'ema', averagingConstant: 0.5 }), [
+      Float32Array.of(0, 4),
+      Float32Array.of(-2, 8),
+    ]);
     expect(o.range(uint8)).toEqual({ min: Float64Array.of(-1), max: Float64Array.of(6) });
   });
 
@@ -51,9 +54,15 @@ describe('histogram observers', () => {
 
   it('Percentile of a uniform lands on the expected quantiles, streamed over batches', () => {
     const o = createObserver({ kind: 'percentile', percentile: 99 });
-    for (let s = 0; s < 5; s++) o.update(draws(20_000, s, (r) => r.uniform(-1, 1) * (1 + s * 0.05)), [20_000]);
+    for (let s = 0; s < 5; s++)
+      o.update(
+        draws(20_000, s, (r) => r.uniform(-1, 1) * (1 + s * 0.05)),
+        [20_000],
+      );
     // the union is a mixture of uniforms on widening ranges; check against the empirical quantile of the same draws
-    const all = Float32Array.from([0, 1, 2, 3, 4].flatMap((s) => Array.from(draws(20_000, s, (r) => r.uniform(-1, 1) * (1 + s * 0.05))))).sort();
+    const all = Float32Array.from(
+      [0, 1, 2, 3, 4].flatMap((s) => Array.from(draws(20_000, s, (r) => r.uniform(-1, 1) * (1 + s * 0.05)))),
+    ).sort();
     const { min, max } = o.range(uint8);
     expect(max[0]).toBeCloseTo(all[Math.floor(0.99 * all.length)]!, 2);
     expect(min[0]).toBeCloseTo(all[Math.floor(0.01 * all.length)]!, 2);

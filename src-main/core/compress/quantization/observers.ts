@@ -283,7 +283,8 @@ export class PercentileObserver extends HistogramObserver {
     bins?: number,
   ) {
     super(axis, bins);
-    if (!(percentile > 50 && percentile <= 100)) throw new RangeError(`percentile must be in (50, 100], got ${percentile}`);
+    if (!(percentile > 50 && percentile <= 100))
+      throw new RangeError(`percentile must be in (50, 100], got ${percentile}`);
   }
 
   protected pick(h: Histogram): [number, number] {
@@ -297,7 +298,12 @@ export class PercentileObserver extends HistogramObserver {
  * ones shrink the upper end first, then the lower end with the best upper end fixed (so a one-sided outlier does
  * not drag the other side in).
  */
-function searchWindow(h: Histogram, target: RangeTarget, count: number, cost: (a: number, b: number) => number): [number, number] {
+function searchWindow(
+  h: Histogram,
+  target: RangeTarget,
+  count: number,
+  cost: (a: number, b: number) => number,
+): [number, number] {
   const lo = Math.min(h.lo, 0);
   const hi = Math.max(h.hi, 0);
   let best: [number, number] = [lo, hi];
@@ -344,7 +350,9 @@ export class EntropyObserver extends HistogramObserver {
     const levels = target.range.qmax - target.range.qmin + 1;
     if (levels * 2 > h.bins) return [Math.min(h.lo, 0), Math.max(h.hi, 0)]; // too few bins to tell windows apart: keep min / max
     const cap = this.maxClipped * h.total;
-    return searchWindow(h, target, this.count, (a, b) => (clippedMass(h, a, b) > cap ? Infinity : klOfWindow(h, a, b, levels, target.scheme)));
+    return searchWindow(h, target, this.count, (a, b) =>
+      clippedMass(h, a, b) > cap ? Infinity : klOfWindow(h, a, b, levels, target.scheme),
+    );
   }
 }
 
@@ -376,7 +384,9 @@ export function klOfWindow(h: Histogram, a: number, b: number, levels: number, s
   // quantization grid: symmetric grids are centred on zero, so some levels may lie outside the data
   const m = Math.max(-a, b);
   const [ga, gb] = scheme === 'affine' ? [a, b] : [-m, m];
-  const levelOf = Int32Array.from({ length: n }, (_, i) => Math.min(levels - 1, Math.max(0, Math.floor(((h.center(i0 + i) - ga) / (gb - ga)) * levels))));
+  const levelOf = Int32Array.from({ length: n }, (_, i) =>
+    Math.min(levels - 1, Math.max(0, Math.floor(((h.center(i0 + i) - ga) / (gb - ga)) * levels))),
+  );
   const mass = new Float64Array(levels);
   const nonEmpty = new Float64Array(levels);
   for (let i = 0; i < n; i++) {

@@ -25,7 +25,8 @@ import type { QuantScheme } from './qparams.ts';
 export type QuantRole = 'weight' | 'bias' | 'activation';
 
 /** Per tensor, per ONNX axis, or per block (kernel in the canonical out-first view, `perm` maps it to ONNX axes). */
-export type QuantGranularity = { kind: 'tensor' } | { kind: 'axis'; axis: number } | { kind: 'blocks'; kernel: number[]; perm: number[] };
+export type QuantGranularity =
+  { kind: 'tensor' } | { kind: 'axis'; axis: number } | { kind: 'blocks'; kernel: number[]; perm: number[] };
 
 /** One target the quantizer acts on. */
 export interface QuantTarget {
@@ -72,7 +73,16 @@ export interface QuantPlan {
 }
 
 /** Ops whose output is an order-preserving selection of their input: they share their input's parameters (ORT drops their Q/DQ pair). */
-export const SHARES_INPUT_PARAMS = new Set(['MaxPool', 'Flatten', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'GlobalMaxPool', 'Identity']);
+export const SHARES_INPUT_PARAMS = new Set([
+  'MaxPool',
+  'Flatten',
+  'Reshape',
+  'Transpose',
+  'Squeeze',
+  'Unsqueeze',
+  'GlobalMaxPool',
+  'Identity',
+]);
 
 const INT32: QuantRange = { name: 'int32', signed: true, bits: 32, qmin: -(2 ** 31), qmax: 2 ** 31 - 1 };
 
@@ -95,7 +105,13 @@ export function planQuantization(model: Model, table: TargetTable<'quantization'
   for (const t of table.targets) {
     const setting = t.setting as QuantizationSetting;
     if (setting.apply_method === 'bypass') {
-      diagnostics.push({ level: 'info', code: 'bypass', node: t.nodeName, path: t.path, message: `${t.name} of ${t.node.label} has apply_method 'bypass': not quantized` });
+      diagnostics.push({
+        level: 'info',
+        code: 'bypass',
+        node: t.nodeName,
+        path: t.path,
+        message: `${t.name} of ${t.node.label} has apply_method 'bypass': not quantized`,
+      });
       continue;
     }
     const q = planTarget(t, setting, outputAfter, opts, diagnostics);
@@ -106,14 +122,26 @@ export function planQuantization(model: Model, table: TargetTable<'quantization'
   return { targets, diagnostics, fused };
 }
 
-function planTarget(t: ResolvedTarget<'quantization'>, s: QuantizationSetting, outputAfter: Map<string, string>, opts: PlanOptions, diagnostics: Diagnostic[]): QuantTarget | null {
+function planTarget(
+  t: ResolvedTarget<'quantization'>,
+  s: QuantizationSetting,
+  outputAfter: Map<string, string>,
+  opts: PlanOptions,
+  diagnostics: Diagnostic[],
+): QuantTarget | null {
   const requested = quantRange(s.quant_dtype);
   const role: QuantRole = isIoTarget(t.name) ? 'activation' : t.name === 'bias' ? 'bias' : 'weight';
   const reduce = opts.reduceRange && role === 'weight' && requested.signed && requested.bits === 8;
   const range = reduce ? narrowed(requested, 7) : requested;
   const granularity = granularityOf(t, s, role);
   if ('fault' in granularity) {
-    diagnostics.push({ level: 'error', code: 'bad-granularity', node: t.nodeName, path: t.path, message: `${t.name} of ${t.node.label}: ${granularity.fault}` });
+    diagnostics.push({
+      level: 'error',
+      code: 'bad-granularity',
+      node: t.nodeName,
+      path: t.path,
+      message: `${t.name} of ${t.node.label}: ${granularity.fault}`,
+    });
     return null;
   }
   const value = t.kind === 'output' && t.index === 0 ? (outputAfter.get(t.nodeName) ?? t.value.name) : t.value.name;
@@ -134,7 +162,11 @@ function planTarget(t: ResolvedTarget<'quantization'>, s: QuantizationSetting, o
   };
 }
 
-function granularityOf(t: ResolvedTarget<'quantization'>, s: QuantizationSetting, role: QuantRole): QuantGranularity | { fault: string } {
+function granularityOf(
+  t: ResolvedTarget<'quantization'>,
+  s: QuantizationSetting,
+  role: QuantRole,
+): QuantGranularity | { fault: string } {
   const g = s.granularity ?? 'default';
   if (g === 'default') return { kind: 'tensor' };
   const rank = t.value.shape?.length ?? 0;
@@ -147,7 +179,10 @@ function granularityOf(t: ResolvedTarget<'quantization'>, s: QuantizationSetting
     try {
       const kernel = kernelFor(g, rank);
       const dims = t.value.shape ?? [];
-      blockView(t.perm.map((p) => dims[p] ?? null), kernel); // throws when a block does not divide its dim
+      blockView(
+        t.perm.map((p) => dims[p] ?? null),
+        kernel,
+      ); // throws when a block does not divide its dim
       return { kind: 'blocks', kernel, perm: t.perm };
     } catch (e) {
       return { fault: (e as Error).message };
@@ -162,7 +197,11 @@ function granularityOf(t: ResolvedTarget<'quantization'>, s: QuantizationSetting
 }
 
 /** NNI: modules after the first of a fusion group must not be configured themselves. */
-function checkFusedMembers(table: TargetTable<'quantization'>, fused: readonly FusedGroup[], diagnostics: Diagnostic[]): void {
+function checkFusedMembers(
+  table: TargetTable<'quantization'>,
+  fused: readonly FusedGroup[],
+  diagnostics: Diagnostic[],
+): void {
   const members = new Map<string, FusedGroup>();
   for (const g of fused) if (g.activation && g.source === 'fuse_names') members.set(g.activation, g);
   for (const t of table.targets) {
@@ -203,7 +242,13 @@ function absorbActivations(table: TargetTable<'quantization'>, fused: FusedGroup
       g.activation = act.name;
       g.output = act.outputs[0]!.name;
     } else {
-      const ng: FusedGroup = { head: t.nodeName, folded: [], activation: act.name, output: act.outputs[0]!.name, source: 'auto' };
+      const ng: FusedGroup = {
+        head: t.nodeName,
+        folded: [],
+        activation: act.name,
+        output: act.outputs[0]!.name,
+        source: 'auto',
+      };
       fused.push(ng);
       byHead.set(ng.head, ng);
     }
@@ -217,7 +262,11 @@ function absorbActivations(table: TargetTable<'quantization'>, fused: FusedGroup
  */
 function shareOrderPreserving(targets: QuantTarget[]): void {
   const byKey = new Map(targets.map((t) => [`${t.node}\u0000${t.target}`, t]));
-  const same = (a: QuantTarget, b: QuantTarget) => a.range.name === b.range.name && a.scheme === b.scheme && a.granularity.kind === 'tensor' && b.granularity.kind === 'tensor';
+  const same = (a: QuantTarget, b: QuantTarget) =>
+    a.range.name === b.range.name &&
+    a.scheme === b.scheme &&
+    a.granularity.kind === 'tensor' &&
+    b.granularity.kind === 'tensor';
   const sharedValues = new Map<string, QuantTarget>();
   for (const t of targets) {
     if (t.kind !== 'output' || !SHARES_INPUT_PARAMS.has(t.opType)) continue;

@@ -1,6 +1,16 @@
 /** @file NNI's integer ranges, scale / zero-point formulas and fake quantization, pinned to exact float32 values; ONNX storage mapping. */
 import { describe, expect, it } from 'vitest';
-import { FLOAT32_EPS, channelMinMax, fakeQuantValue, fakeQuantize, onnxStorage, qparams, quantRange, roundHalfEven, type QuantRange } from './index.ts';
+import {
+  FLOAT32_EPS,
+  channelMinMax,
+  fakeQuantValue,
+  fakeQuantize,
+  onnxStorage,
+  qparams,
+  quantRange,
+  roundHalfEven,
+  type QuantRange,
+} from './index.ts';
 
 const f = Math.fround;
 const one = (lo: number, hi: number, r: QuantRange, scheme: 'affine' | 'symmetric' | null) => {
@@ -76,7 +86,10 @@ describe('fake quantization (clamp, then round half to even)', () => {
     // Conv weight [2, 1, 1, 2], per output channel (axis 0)
     const w = [0.1, -0.2, 4, -8];
     const { min, max } = channelMinMax(w, [2, 1, 1, 2], 0);
-    expect([Array.from(min), Array.from(max)]).toEqual([[-0.2, -8], [0.1, 4]]);
+    expect([Array.from(min), Array.from(max)]).toEqual([
+      [-0.2, -8],
+      [0.1, 4],
+    ]);
     const r = quantRange('int8');
     const p = qparams(min, max, r, 'symmetric');
     const fq = fakeQuantize(w, [2, 1, 1, 2], 0, p, r);
@@ -88,7 +101,11 @@ describe('fake quantization (clamp, then round half to even)', () => {
   it('reads MatMul B [K, N] per column on axis 1 and activations [N, C, H, W] on axis 1', () => {
     const b = channelMinMax([1, -2, 3, 4, -5, 6], [2, 3], 1);
     expect(Array.from(b.max)).toEqual([4, -2, 6]);
-    const act = channelMinMax(Float32Array.from({ length: 2 * 3 * 2 }, (_, i) => i), [2, 3, 2], 1);
+    const act = channelMinMax(
+      Float32Array.from({ length: 2 * 3 * 2 }, (_, i) => i),
+      [2, 3, 2],
+      1,
+    );
     expect(Array.from(act.min)).toEqual([0, 2, 4]);
     expect(Array.from(act.max)).toEqual([7, 9, 11]);
   });

@@ -36,7 +36,12 @@ export interface QParams {
  * qparams([-1], [3], quantRange('uint8'), 'affine') // scale [4/255], zeroPoint [64]
  * qparams([-1], [3], quantRange('int8'), 'symmetric') // scale [3/127], zeroPoint [0]
  */
-export function qparams(trackedMin: ArrayLike<number>, trackedMax: ArrayLike<number>, range: QuantRange, scheme: QuantScheme | null | undefined): QParams {
+export function qparams(
+  trackedMin: ArrayLike<number>,
+  trackedMax: ArrayLike<number>,
+  range: QuantRange,
+  scheme: QuantScheme | null | undefined,
+): QParams {
   const n = trackedMin.length;
   const scale = new Float32Array(n);
   const zeroPoint = new Int32Array(n);
@@ -85,7 +90,11 @@ export function channelLayout(dims: readonly number[], axis: number | null): Cha
 }
 
 /** Min and max per channel (non-finite elements skipped; an empty channel reads [0, 0]). */
-export function channelMinMax(data: ArrayLike<number>, dims: readonly number[], axis: number | null): { min: Float64Array; max: Float64Array } {
+export function channelMinMax(
+  data: ArrayLike<number>,
+  dims: readonly number[],
+  axis: number | null,
+): { min: Float64Array; max: Float64Array } {
   const { channels, inner } = channelLayout(dims, axis);
   const min = new Float64Array(channels).fill(Infinity);
   const max = new Float64Array(channels).fill(-Infinity);
@@ -104,7 +113,13 @@ export function channelMinMax(data: ArrayLike<number>, dims: readonly number[], 
 }
 
 /** Fake-quantize a whole tensor with per-channel (or per-tensor) parameters. */
-export function fakeQuantize(data: ArrayLike<number>, dims: readonly number[], axis: number | null, p: QParams, range: QuantRange): Float32Array {
+export function fakeQuantize(
+  data: ArrayLike<number>,
+  dims: readonly number[],
+  axis: number | null,
+  p: QParams,
+  range: QuantRange,
+): Float32Array {
   const { channels, inner } = channelLayout(dims, axis);
   const out = new Float32Array(data.length);
   for (let i = 0; i < data.length; i++) {
@@ -115,7 +130,13 @@ export function fakeQuantize(data: ArrayLike<number>, dims: readonly number[], a
 }
 
 /** Quantize a whole tensor to its integers (NNI's range), per channel or per tensor. */
-export function quantizeTensor(data: ArrayLike<number>, dims: readonly number[], axis: number | null, p: QParams, range: QuantRange): Int32Array {
+export function quantizeTensor(
+  data: ArrayLike<number>,
+  dims: readonly number[],
+  axis: number | null,
+  p: QParams,
+  range: QuantRange,
+): Int32Array {
   const { channels, inner } = channelLayout(dims, axis);
   const out = new Int32Array(data.length);
   for (let i = 0; i < data.length; i++) {

@@ -9,7 +9,15 @@ import { CompressionConfigError } from '../errors.ts';
 import { MissingEvaluatorError } from '../compressor.ts';
 import { ORT_FUSED_INT8, QUANTIZATION_PRESETS } from '../../../../src-shared/presets.ts';
 import { ORT_CPU_STATIC_CONFIG } from './defaults.ts';
-import { BNNQuantizer, DoReFaQuantizer, LsqPlusQuantizer, LsqQuantizer, QATQuantizer, bnnSign, lsqInit } from './trained.ts';
+import {
+  BNNQuantizer,
+  DoReFaQuantizer,
+  LsqPlusQuantizer,
+  LsqQuantizer,
+  QATQuantizer,
+  bnnSign,
+  lsqInit,
+} from './trained.ts';
 
 const model = () => buildCnn({ widths: [4, 8], batch: 'N' });
 
@@ -17,7 +25,8 @@ function faults(f: () => unknown): string[] {
   try {
     f();
   } catch (e) {
-    if (e instanceof CompressionConfigError) return e.diagnostics.map((d) => `${d.code} ${d.path} ${d.node}: ${d.message}`);
+    if (e instanceof CompressionConfigError)
+      return e.diagnostics.map((d) => `${d.code} ${d.path} ${d.node}: ${d.message}`);
     throw e;
   }
   return [];
@@ -25,26 +34,49 @@ function faults(f: () => unknown): string[] {
 
 describe('trained quantizers refuse what they cannot train, with the JSON path and node', () => {
   it('LSQ on an affine scheme; LSQ+ on a symmetric one', () => {
-    const lsq = faults(() => new LsqQuantizer(model(), [{ op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int8', quant_scheme: 'affine' }]));
+    const lsq = faults(
+      () =>
+        new LsqQuantizer(model(), [
+          { op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int8', quant_scheme: 'affine' },
+        ]),
+    );
     expect(lsq).toHaveLength(2);
     expect(lsq[0]).toMatch(/^lsq-unsupported \$\[0\]\S* conv1: .*quant_scheme must be 'symmetric'/);
-    const plus = faults(() => new LsqPlusQuantizer(model(), [{ op_types: ['Conv'], target_names: ['weight'], quant_scheme: 'symmetric' }]));
+    const plus = faults(
+      () =>
+        new LsqPlusQuantizer(model(), [{ op_types: ['Conv'], target_names: ['weight'], quant_scheme: 'symmetric' }]),
+    );
     expect(plus[0]).toMatch(/lsqplus-unsupported .*quant_scheme must be 'affine'/);
   });
 
   it('DoReFa with a granularity or on activations; BNN with a granularity', () => {
-    const d = faults(() => new DoReFaQuantizer(model(), [{ op_types: ['Conv'], target_names: ['weight', '_output_'], quant_dtype: 'int2', granularity: 'out_channel' }]));
+    const d = faults(
+      () =>
+        new DoReFaQuantizer(model(), [
+          { op_types: ['Conv'], target_names: ['weight', '_output_'], quant_dtype: 'int2', granularity: 'out_channel' },
+        ]),
+    );
     expect(d.some((m) => /dorefa-unsupported .*granularity must be 'default'/.test(m))).toBe(true);
     expect(d.some((m) => /_output_0 .*weights only/.test(m))).toBe(true);
-    expect(faults(() => new BNNQuantizer(model(), [{ op_types: ['Gemm'], target_names: ['weight'], granularity: 'out_channel' }]))[0]).toMatch(/bnn-unsupported .*fc/);
+    expect(
+      faults(
+        () => new BNNQuantizer(model(), [{ op_types: ['Gemm'], target_names: ['weight'], granularity: 'out_channel' }]),
+      )[0],
+    ).toMatch(/bnn-unsupported .*fc/);
   });
 
   it('a bit width that holds one value (int1) for QAT / LSQ', () => {
-    expect(faults(() => new QATQuantizer(model(), [{ op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int1' }]))[0]).toMatch(/int1 holds a single value/);
+    expect(
+      faults(
+        () => new QATQuantizer(model(), [{ op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int1' }]),
+      )[0],
+    ).toMatch(/int1 holds a single value/);
   });
 
   it('compress() without an evaluator is a MissingEvaluatorError', async () => {
-    await expect(new QATQuantizer(model(), [{ op_types: ['Conv'], target_names: ['weight'] }]).compress()).rejects.toBeInstanceOf(MissingEvaluatorError);
+    await expect(
+      new QATQuantizer(model(), [{ op_types: ['Conv'], target_names: ['weight'] }]).compress(),
+    ).rejects.toBeInstanceOf(MissingEvaluatorError);
   });
 });
 
@@ -58,7 +90,9 @@ describe('presets', () => {
 
 describe('helpers', () => {
   it("sign(0) = +1, and the graph's float32 arithmetic is reproduced", () => {
-    expect([bnnSign(0), bnnSign(-0), bnnSign(1e-9), bnnSign(-1e-6), bnnSign(-3), bnnSign(0.7)]).toEqual([1, 1, 1, -1, -1, 1]);
+    expect([bnnSign(0), bnnSign(-0), bnnSign(1e-9), bnnSign(-1e-6), bnnSign(-3), bnnSign(0.7)]).toEqual([
+      1, 1, 1, -1, -1, 1,
+    ]);
   });
   it("LSQ's init 2·mean|x|/√qmax per channel", () => {
     const s = lsqInit(Float32Array.of(1, -1, 2, -2), [2, 2], 0, 4);

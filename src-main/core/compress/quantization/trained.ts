@@ -19,13 +19,27 @@
  * rescales the k-bit / binary weights' outputs) unless the config's `fuse_names` says otherwise.
  */
 import { cloneModel, Tensor, type Model, type Value } from '../../ir/index.ts';
-import { hasErrors, parseConfigList, type Diagnostic, type QuantizationConfig } from '../../../../src-shared/config/index.ts';
+import {
+  hasErrors,
+  parseConfigList,
+  type Diagnostic,
+  type QuantizationConfig,
+} from '../../../../src-shared/config/index.ts';
 import { Compressor, type CompressorOptions, type Revert, type StepState, type TrainingHooks } from '../compressor.ts';
 import { CompressionConfigError } from '../errors.ts';
 import { fuseModules } from '../fusion/index.ts';
 import { resolveTargets } from '../targets/index.ts';
 import { buildQuantized, type Applied } from './build.ts';
-import { activationParams, constantParams, deriveParams, paramKey, toCalibrationConfig, type CalibrationConfig, type ParamTable, type TargetParams } from './calibration.ts';
+import {
+  activationParams,
+  constantParams,
+  deriveParams,
+  paramKey,
+  toCalibrationConfig,
+  type CalibrationConfig,
+  type ParamTable,
+  type TargetParams,
+} from './calibration.ts';
 import { quantRange } from './dtype.ts';
 import { broadcastDims, ChainWriter, rewireUses } from './fake-quant.ts';
 import { planQuantization, type QuantTarget } from './plan.ts';
@@ -77,7 +91,9 @@ export interface TrainedQuantResult {
 }
 
 /** The shared part: config, fusion, plan, chain insertion, export. */
-export abstract class TrainedQuantizer<O extends TrainedQuantOptions = TrainedQuantOptions> extends Compressor<TrainedQuantResult> {
+export abstract class TrainedQuantizer<
+  O extends TrainedQuantOptions = TrainedQuantOptions,
+> extends Compressor<TrainedQuantResult> {
   readonly configs: readonly QuantizationConfig[];
   readonly diagnostics: Diagnostic[];
   /** The float model after module fusion, before training. */
@@ -99,14 +115,23 @@ export abstract class TrainedQuantizer<O extends TrainedQuantOptions = TrainedQu
     const parsed = parseConfigList(configList, 'quantization');
     this.configs = parsed.configs;
     this.diagnostics = [...parsed.diagnostics];
-    this.fuseGroups = this.configs.flatMap((c, i) => (c.fuse_names ?? []).map((names, k) => ({ names: [...names], path: `$[${i}].fuse_names[${k}]` })));
+    this.fuseGroups = this.configs.flatMap((c, i) =>
+      (c.fuse_names ?? []).map((names, k) => ({ names: [...names], path: `$[${i}].fuse_names[${k}]` })),
+    );
     this.floatModel = cloneModel(model);
     const { targets, diagnostics } = this.planOn(this.floatModel);
     this.diagnostics.push(...diagnostics);
     this.targets = targets;
     for (const t of targets) {
       const why = this.refuse(t);
-      if (why) this.diagnostics.push({ level: 'error', code: `${(this as unknown as { name: string }).name}-unsupported`, node: t.node, path: t.path, message: `${t.target} of "${t.node}": ${why}` });
+      if (why)
+        this.diagnostics.push({
+          level: 'error',
+          code: `${(this as unknown as { name: string }).name}-unsupported`,
+          node: t.node,
+          path: t.path,
+          message: `${t.target} of "${t.node}": ${why}`,
+        });
     }
     if (hasErrors(this.diagnostics)) throw new CompressionConfigError(this.diagnostics);
   }
@@ -132,7 +157,11 @@ export abstract class TrainedQuantizer<O extends TrainedQuantOptions = TrainedQu
     const mode = this.fuseMode;
     const fusion = fuseModules(m, { groups: mode === 'none' ? [] : this.fuseGroups, auto: mode === 'auto' });
     const table = resolveTargets(m, this.configs, 'quantization');
-    const plan = planQuantization(m, table, { fused: fusion.groups, autoActivations: mode === 'auto', reduceRange: this.options.reduceRange ?? false });
+    const plan = planQuantization(m, table, {
+      fused: fusion.groups,
+      autoActivations: mode === 'auto',
+      reduceRange: this.options.reduceRange ?? false,
+    });
     shareByValue(plan.targets);
     return { targets: plan.targets, diagnostics: [...fusion.diagnostics, ...table.diagnostics, ...plan.diagnostics] };
   }
@@ -170,7 +199,14 @@ export abstract class TrainedQuantizer<O extends TrainedQuantOptions = TrainedQu
         const source = t.kind === 'output' ? g.get(t.value) : node.input(t.index);
         if (!source) continue;
         if (chainOwner.get(source) === owner) continue; // an input reading its own output's chain
-        const slot = this.slots.get(owner) ?? this.slotFor(h, this.targets.find((x) => paramKey(x.node, x.target) === owner)!, source, w);
+        const slot =
+          this.slots.get(owner) ??
+          this.slotFor(
+            h,
+            this.targets.find((x) => paramKey(x.node, x.target) === owner)!,
+            source,
+            w,
+          );
         const y = slot.apply(source);
         chainOwner.set(y, owner);
         if (t.kind === 'output') rewireUses(g, source, y);
@@ -205,7 +241,8 @@ export abstract class TrainedQuantizer<O extends TrainedQuantOptions = TrainedQu
     const trained = cloneModel(this.floatModel);
     for (const v of trained.graph.initializers) {
       const t = model.graph.get(v.name)?.initializer;
-      if (t && t.dtype === v.initializer!.dtype && t.dims.join() === v.initializer!.dims.join()) trained.graph.setInitializer(v, t);
+      if (t && t.dtype === v.initializer!.dtype && t.dims.join() === v.initializer!.dims.join())
+        trained.graph.setInitializer(v, t);
     }
     const params: ParamTable = new Map();
     const exportTargets = this.targets.map((t) => ({ ...t }));
@@ -279,7 +316,13 @@ function shareByValue(targets: QuantTarget[]): void {
       owner.set(t.value, t);
       continue;
     }
-    if (o.range.name === t.range.name && o.scheme === t.scheme && o.granularity.kind === 'tensor' && t.granularity.kind === 'tensor') t.shareWith = { node: o.node, target: o.target };
+    if (
+      o.range.name === t.range.name &&
+      o.scheme === t.scheme &&
+      o.granularity.kind === 'tensor' &&
+      t.granularity.kind === 'tensor'
+    )
+      t.shareWith = { node: o.node, target: o.target };
   }
 }
 
@@ -297,9 +340,12 @@ function readInit(m: Model, name: string): Float32Array {
 const axisOf = (t: QuantTarget) => (t.granularity.kind === 'axis' ? t.granularity.axis : null);
 
 function checkRange(t: QuantTarget): string | null {
-  if (t.range.qmax - t.range.qmin < 1) return `${t.range.name} holds a single value; use 2 bits or more (or BNN for binary weights)`;
-  if (t.granularity.kind === 'blocks') return 'block granularity is not trained (use default, out_channel or in_channel)';
-  if (t.role === 'activation' && t.granularity.kind !== 'tensor') return 'activations are quantized per tensor while training (granularity default)';
+  if (t.range.qmax - t.range.qmin < 1)
+    return `${t.range.name} holds a single value; use 2 bits or more (or BNN for binary weights)`;
+  if (t.granularity.kind === 'blocks')
+    return 'block granularity is not trained (use default, out_channel or in_channel)';
+  if (t.role === 'activation' && t.granularity.kind !== 'tensor')
+    return 'activations are quantized per tensor while training (granularity default)';
   return null;
 }
 
@@ -335,8 +381,21 @@ export class QATQuantizer extends TrainedQuantizer<QATOptions> {
     const zp = `${this.name}/${t.node}/${t.target}.zero_point`;
     h.addBuffer(scale, new Tensor('float32', pdims, Float32Array.from(init.scale)));
     h.addBuffer(zp, new Tensor('float32', pdims, Float32Array.from(init.zeroPoint)));
-    const p = { scale: h.model.graph.get(scale)!, zeroPoint: h.model.graph.get(zp)!, qmin: t.range.qmin, qmax: t.range.qmax };
-    const slot: Slot = { key, target: t, value: v.name, dims, scale, zeroPoint: zp, apply: (x) => w.gate(x, w.fakeQuant(x, p), gate) };
+    const p = {
+      scale: h.model.graph.get(scale)!,
+      zeroPoint: h.model.graph.get(zp)!,
+      qmin: t.range.qmin,
+      qmax: t.range.qmax,
+    };
+    const slot: Slot = {
+      key,
+      target: t,
+      value: v.name,
+      dims,
+      scale,
+      zeroPoint: zp,
+      apply: (x) => w.gate(x, w.fakeQuant(x, p), gate),
+    };
     if (!isWeight) slot.stats = { min: w.reduceAll('ReduceMin', v).name, max: w.reduceAll('ReduceMax', v).name };
     this.slots.set(key, slot);
     return slot;
@@ -354,7 +413,9 @@ export class QATQuantizer extends TrainedQuantizer<QATOptions> {
         h.observe(slot.stats.max!, 'value', (o, s) => {
           const lo = pending.get(slot)!;
           const hi = o.data[0]!;
-          slot.tracked = slot.tracked ? { min: decay * slot.tracked.min + (1 - decay) * lo, max: decay * slot.tracked.max + (1 - decay) * hi } : { min: lo, max: hi };
+          slot.tracked = slot.tracked
+            ? { min: decay * slot.tracked.min + (1 - decay) * lo, max: decay * slot.tracked.max + (1 - decay) * hi }
+            : { min: lo, max: hi };
           const p = qparams([slot.tracked.min], [slot.tracked.max], slot.target.range, slot.target.scheme);
           s.set(slot.scale!, p.scale);
           s.set(slot.zeroPoint!, Float32Array.from(p.zeroPoint));
@@ -378,7 +439,10 @@ export class QATQuantizer extends TrainedQuantizer<QATOptions> {
   protected finalParams(slot: Slot, trained: Model): TargetParams {
     const t = slot.target;
     const p = slot.stats
-      ? activationParams(t, { min: Float64Array.of(slot.tracked?.min ?? 0), max: Float64Array.of(slot.tracked?.max ?? 0) })
+      ? activationParams(t, {
+          min: Float64Array.of(slot.tracked?.min ?? 0),
+          max: Float64Array.of(slot.tracked?.max ?? 0),
+        })
       : constantParams(t, readInit(trained, slot.value), slot.dims);
     setInit(trained, slot.scale!, p.scale);
     setInit(trained, slot.zeroPoint!, p.zeroPoint);
@@ -405,8 +469,10 @@ export class LsqQuantizer extends TrainedQuantizer<LsqOptions> {
   }
 
   protected refuse(t: QuantTarget): string | null {
-    if (!this.learnsZeroPoint && t.scheme === 'affine') return "LSQ learns a scale with zero point 0: quant_scheme must be 'symmetric' (use lsqplus for a learned zero point)";
-    if (this.learnsZeroPoint && t.scheme !== 'affine') return "LSQ+ learns a zero point: quant_scheme must be 'affine' (use lsq for symmetric)";
+    if (!this.learnsZeroPoint && t.scheme === 'affine')
+      return "LSQ learns a scale with zero point 0: quant_scheme must be 'symmetric' (use lsqplus for a learned zero point)";
+    if (this.learnsZeroPoint && t.scheme !== 'affine')
+      return "LSQ+ learns a zero point: quant_scheme must be 'affine' (use lsq for symmetric)";
     return checkRange(t);
   }
 
@@ -424,8 +490,14 @@ export class LsqQuantizer extends TrainedQuantizer<LsqOptions> {
     const pdims = broadcastDims(dims.length, axis, channels);
     const nni = this.initMode === 'nni';
     // weights get their init now; activations from the first batch (a float step), unless NNI's fixed init
-    const s0 = nni ? new Float32Array(channels).fill(0.01) : isWeight ? lsqInit(v.initializer!.toFloat32(), dims, axis, qmax) : Float32Array.of(1);
-    const zp0 = new Float32Array(channels).fill(this.learnsZeroPoint ? (nni ? (qmax - qmin) / 2 : isWeight ? Math.round((qmax + qmin) / 2) : qmin) : 0);
+    const s0 = nni
+      ? new Float32Array(channels).fill(0.01)
+      : isWeight
+        ? lsqInit(v.initializer!.toFloat32(), dims, axis, qmax)
+        : Float32Array.of(1);
+    const zp0 = new Float32Array(channels).fill(
+      this.learnsZeroPoint ? (nni ? (qmax - qmin) / 2 : isWeight ? Math.round((qmax + qmin) / 2) : qmin) : 0,
+    );
     const scale = `${this.name}/${t.node}/${t.target}.scale`;
     h.addTrainable(scale, new Tensor('float32', pdims, s0));
     const stops = new Map([[scale, `${scale}.stop`]]);
@@ -444,14 +516,31 @@ export class LsqQuantizer extends TrainedQuantizer<LsqOptions> {
       const val = g.get(name)!;
       const stop = g.get(stops.get(name)!)!;
       if (k !== null) return w.gradScale(val, stop, k);
-      const kv = w.op('Reciprocal', [w.op('Sqrt', [w.op('Mul', [w.op('Cast', [w.op('Size', [v])], { to: { type: 'int', value: 1 } }), w.constant('qmax', [qmax])])])]);
+      const kv = w.op('Reciprocal', [
+        w.op('Sqrt', [
+          w.op('Mul', [
+            w.op('Cast', [w.op('Size', [v])], { to: { type: 'int', value: 1 } }),
+            w.constant('qmax', [qmax]),
+          ]),
+        ]),
+      ]);
       return w.op('Add', [w.op('Mul', [val, kv]), w.op('Mul', [stop, w.op('Sub', [w.constant('one', [1]), kv])])]);
     };
     const p = { scale: scaled(scale), ...(zp ? { zeroPoint: scaled(zp) } : {}), qmin, qmax };
     const needsFirstBatch = !isWeight && !nni;
     const gate = needsFirstBatch || this.gateName ? this.gate(h, nni ? 1 : 0) : null;
-    const slot: Slot = { key, target: t, value: v.name, dims, scale, ...(zp ? { zeroPoint: zp } : {}), stops, apply: (x) => (gate ? w.gate(x, w.fakeQuant(x, p), gate) : w.fakeQuant(x, p)) };
-    if (needsFirstBatch) slot.stats = { meanAbs: w.reduceAll('ReduceMean', w.op('Abs', [v])).name, min: w.reduceAll('ReduceMin', v).name };
+    const slot: Slot = {
+      key,
+      target: t,
+      value: v.name,
+      dims,
+      scale,
+      ...(zp ? { zeroPoint: zp } : {}),
+      stops,
+      apply: (x) => (gate ? w.gate(x, w.fakeQuant(x, p), gate) : w.fakeQuant(x, p)),
+    };
+    if (needsFirstBatch)
+      slot.stats = { meanAbs: w.reduceAll('ReduceMean', w.op('Abs', [v])).name, min: w.reduceAll('ReduceMin', v).name };
     this.slots.set(key, slot);
     return slot;
   }
@@ -468,7 +557,11 @@ export class LsqQuantizer extends TrainedQuantizer<LsqOptions> {
           if (slot.tracked) return;
           const s0 = Math.max((2 * o.data[0]!) / Math.sqrt(qmax), FLOAT32_EPS);
           s.set(slot.scale!, Float32Array.of(s0));
-          if (slot.zeroPoint) s.set(slot.zeroPoint, Float32Array.of(Math.min(qmax, Math.max(qmin, qmin - Math.min(first.get(slot) ?? 0, 0) / s0))));
+          if (slot.zeroPoint)
+            s.set(
+              slot.zeroPoint,
+              Float32Array.of(Math.min(qmax, Math.max(qmin, qmin - Math.min(first.get(slot) ?? 0, 0) / s0))),
+            );
           slot.tracked = { min: 0, max: 0 };
         }),
       );
@@ -554,7 +647,8 @@ export class DoReFaQuantizer extends TrainedQuantizer {
   }
 
   protected refuse(t: QuantTarget): string | null {
-    if (t.granularity.kind !== 'tensor' && t.role === 'weight') return "DoReFa normalises the whole weight with one max|tanh w|: granularity must be 'default'";
+    if (t.granularity.kind !== 'tensor' && t.role === 'weight')
+      return "DoReFa normalises the whole weight with one max|tanh w|: granularity must be 'default'";
     return weightsOnly(t, 'DoReFa');
   }
 
@@ -568,7 +662,10 @@ export class DoReFaQuantizer extends TrainedQuantizer {
     const apply = (x: Value): Value => {
       const th = w.op('Tanh', [x]);
       const m = w.reduceAll('ReduceMax', w.op('Abs', [th]));
-      const unit = w.op('Add', [w.op('Div', [th, w.op('Mul', [m, w.constant('two', [2])])]), w.constant('half', [0.5])]);
+      const unit = w.op('Add', [
+        w.op('Div', [th, w.op('Mul', [m, w.constant('two', [2])])]),
+        w.constant('half', [0.5]),
+      ]);
       const q = w.fakeQuant(unit, { scale: w.constant('scale', [1 / L]), qmin: 0, qmax: L });
       return w.op('Sub', [w.op('Mul', [q, w.constant('two', [2])]), w.constant('one', [1])]);
     };
@@ -597,7 +694,13 @@ export class DoReFaQuantizer extends TrainedQuantizer {
     // stored as integers 2n − L in [−L, L] with scale 1/L (an int(k+1) range: int8 container up to 7 bits)
     const range = quantRange(`int${slot.target.requested.bits + 1}`);
     slot.snapped = { weight: new Tensor('float32', slot.dims, snapped), range };
-    return { scale: Float32Array.of(s), zeroPoint: Int32Array.of(0), axis: null, trackedMin: Float64Array.of(-1), trackedMax: Float64Array.of(1) };
+    return {
+      scale: Float32Array.of(s),
+      zeroPoint: Int32Array.of(0),
+      axis: null,
+      trackedMin: Float64Array.of(-1),
+      trackedMax: Float64Array.of(1),
+    };
   }
 }
 
@@ -628,7 +731,8 @@ export class BNNQuantizer extends TrainedQuantizer {
   }
 
   protected refuse(t: QuantTarget): string | null {
-    if (t.granularity.kind !== 'tensor' && t.role === 'weight') return "binary weights have no scale to share per channel: granularity must be 'default'";
+    if (t.granularity.kind !== 'tensor' && t.role === 'weight')
+      return "binary weights have no scale to share per channel: granularity must be 'default'";
     return weightsOnly(t, 'BNN');
   }
 
@@ -647,7 +751,11 @@ export class BNNQuantizer extends TrainedQuantizer {
 
   protected tasks(h: TrainingHooks): Revert[] {
     const clip = (s: StepState) => {
-      for (const slot of this.slots.values()) s.set(slot.value, Float32Array.from(s.get(slot.value), (x) => Math.min(1, Math.max(-1, x))));
+      for (const slot of this.slots.values())
+        s.set(
+          slot.value,
+          Float32Array.from(s.get(slot.value), (x) => Math.min(1, Math.max(-1, x))),
+        );
     };
     return [h.patchOptimizerStep([], [clip])];
   }
@@ -655,7 +763,13 @@ export class BNNQuantizer extends TrainedQuantizer {
   protected finalParams(slot: Slot, trained: Model): TargetParams {
     const signs = Float32Array.from(readInit(trained, slot.value), bnnSign);
     slot.snapped = { weight: new Tensor('float32', slot.dims, signs), range: quantRange('int2') };
-    return { scale: Float32Array.of(1), zeroPoint: Int32Array.of(0), axis: null, trackedMin: Float64Array.of(-1), trackedMax: Float64Array.of(1) };
+    return {
+      scale: Float32Array.of(1),
+      zeroPoint: Int32Array.of(0),
+      axis: null,
+      trackedMin: Float64Array.of(-1),
+      trackedMax: Float64Array.of(1),
+    };
   }
 }
 

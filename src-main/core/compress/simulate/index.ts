@@ -1,2 +1,9 @@
 /** @file Public surface of simulation (masks written into a copy of the graph). Pure TypeScript. */
-export { simulate, APPLY_METHODS, MASKED_LOGIT, type ApplyMethod, type ApplyMethods, type SimulateOptions } from './simulate.ts';
+export {
+  simulate,
+  APPLY_METHODS,
+  MASKED_LOGIT,
+  type ApplyMethod,
+  type ApplyMethods,
+  type SimulateOptions,
+} from './simulate.ts';

@@ -19,7 +19,13 @@ describe('parameters', () => {
     const w = m.graph.node('fc')!.input(1)!;
     const original = w.initializer!;
     const values = Float32Array.from(original.toFloat32());
-    const sim = simulate(m, masksOf([['fc', 'weight', [2, 1], [0, 1]], ['fc', 'bias', [2], [0, 1]]]));
+    const sim = simulate(
+      m,
+      masksOf([
+        ['fc', 'weight', [2, 1], [0, 1]],
+        ['fc', 'bias', [2], [0, 1]],
+      ]),
+    );
     expect(w.initializer).toBe(original);
     expect(original.toFloat32()).toEqual(values);
     const sw = sim.graph.node('fc')!.input(1)!.initializer!;
@@ -58,7 +64,13 @@ describe('activations', () => {
     const x = b.input('x', [1, 4]);
     const m = b.output(b.op('Relu', 'relu', [x]), [1, 4]);
     const outName = m.graph.outputs[0]!.name;
-    const sim = simulate(m, masksOf([['relu', '_input_', [1, 4], [1, 0, 1, 1]], ['relu', '_output_0', [1, 4], [1, 1, 0, 1]]]));
+    const sim = simulate(
+      m,
+      masksOf([
+        ['relu', '_input_', [1, 4], [1, 0, 1, 1]],
+        ['relu', '_output_0', [1, 4], [1, 1, 0, 1]],
+      ]),
+    );
     expect(sim.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Relu', 'Mul']);
     expect(sim.graph.outputs[0]!.name).toBe(outName);
     expect(m.graph.nodes.length).toBe(1);
@@ -74,8 +86,12 @@ describe('activations', () => {
     const name = m.graph.outputs[0]!.name;
     const masks = masksOf([['softmax', '_input_0', [1, 4], [1, 1, 0, 0]]]);
     const scores = Tensor.float32([2, 4], [1, 2, 3, 4, -1, 0.5, -2, 2]);
-    const add = (await runOrt(simulate(m, masks, { applyMethods: { softmax: { _input_0: 'add' } } }), { scores }))[name]!;
-    const mul = (await runOrt(simulate(m, masks, { applyMethods: { softmax: { _input_0: 'mul' } } }), { scores }))[name]!;
+    const add = (await runOrt(simulate(m, masks, { applyMethods: { softmax: { _input_0: 'add' } } }), { scores }))[
+      name
+    ]!;
+    const mul = (await runOrt(simulate(m, masks, { applyMethods: { softmax: { _input_0: 'mul' } } }), { scores }))[
+      name
+    ]!;
     const softmax = (row: number[]) => row.map((v) => Math.exp(v) / row.reduce((s, u) => s + Math.exp(u), 0));
     for (const r of [0, 1]) {
       const [a, c] = [scores.toFloat32()[r * 4]!, scores.toFloat32()[r * 4 + 1]!];
@@ -93,7 +109,9 @@ describe('activations', () => {
   it("'bypass' leaves the target alone", () => {
     const b = new Builder();
     const m = b.output(b.op('Relu', 'relu', [b.input('x', [1, 2])]), [1, 2]);
-    const sim = simulate(m, masksOf([['relu', '_input_0', [1, 2], [0, 0]]]), { applyMethods: { relu: { _input_0: 'bypass' } } });
+    const sim = simulate(m, masksOf([['relu', '_input_0', [1, 2], [0, 0]]]), {
+      applyMethods: { relu: { _input_0: 'bypass' } },
+    });
     expect(sim.graph.nodes.length).toBe(1);
   });
 });
@@ -105,10 +123,16 @@ describe('errors', () => {
   };
   it('names the node and target of a mask that does not fit', () => {
     expect(() => simulate(model(), masksOf([['fc9', 'weight', [2, 1], [1, 1]]]))).toThrow(MaskApplyError);
-    expect(() => simulate(model(), masksOf([['fc', 'weight', [3, 1], [1, 1, 1]]]))).toThrow(/weight on node "fc": mask dims \[3, 1\] do not broadcast to \[2, 3\]/);
+    expect(() => simulate(model(), masksOf([['fc', 'weight', [3, 1], [1, 1, 1]]]))).toThrow(
+      /weight on node "fc": mask dims \[3, 1\] do not broadcast to \[2, 3\]/,
+    );
     expect(() => simulate(model(), masksOf([['fc', 'weight', [2], [1, 1]]]))).toThrow(/mask rank 1 ≠ target rank 2/);
     expect(() => simulate(model(), masksOf([['fc', 'gamma', [2], [1, 1]]]))).toThrow(/'gamma' is not a target/);
-    expect(() => simulate(model(), masksOf([['fc', 'weight', [2, 1], [1, 1]]]), { applyMethods: { fc: { weight: 'movement_mul' } } })).toThrow(/'movement_mul' cannot be simulated/);
+    expect(() =>
+      simulate(model(), masksOf([['fc', 'weight', [2, 1], [1, 1]]]), {
+        applyMethods: { fc: { weight: 'movement_mul' } },
+      }),
+    ).toThrow(/'movement_mul' cannot be simulated/);
   });
 
   it('runs the masked model it makes', async () => {

@@ -5,7 +5,17 @@
  * positions get ~0 probability rather than exp(0)); `'bypass'` leaves the target as is. The result runs in any ONNX
  * runtime. Pure: imports only the IR, the mask contract, target binding and the half-float helpers.
  */
-import { Tensor, cloneModel, numel, type DataType, type Graph, type Model, type Node, type TensorData, type Value } from '../../ir/index.ts';
+import {
+  Tensor,
+  cloneModel,
+  numel,
+  type DataType,
+  type Graph,
+  type Model,
+  type Node,
+  type TensorData,
+  type Value,
+} from '../../ir/index.ts';
 import { bf16ToFloat, halfToFloat } from '../../ir/index.ts';
 import { floatToBf16, floatToHalf } from '../../util/half.ts';
 import { expandMask, type Masks, type TargetMask } from '../masks.ts';
@@ -46,7 +56,12 @@ export function simulate(model: Model, masks: Masks, opts: SimulateOptions = {})
     for (const [rawName, mask] of targets) {
       const name = normaliseTargetNames([rawName])[0]!;
       const method = opts.applyMethods?.[nodeName]?.[rawName] ?? opts.applyMethods?.[nodeName]?.[name] ?? 'mul';
-      if (!(APPLY_METHODS as readonly string[]).includes(method)) throw new MaskApplyError(nodeName, name, `apply method '${method}' cannot be simulated (use ${APPLY_METHODS.join(', ')})`);
+      if (!(APPLY_METHODS as readonly string[]).includes(method))
+        throw new MaskApplyError(
+          nodeName,
+          name,
+          `apply method '${method}' cannot be simulated (use ${APPLY_METHODS.join(', ')})`,
+        );
       if (method === 'bypass') continue;
       const b = bindTarget(node, name);
       if (isBindingFault(b)) throw new MaskApplyError(nodeName, name, b.fault);
@@ -63,14 +78,31 @@ export function simulate(model: Model, masks: Masks, opts: SimulateOptions = {})
 function checkFits(node: string, target: string, mask: TargetMask, value: Value): void {
   const shape = value.shape;
   if (!shape) return;
-  if (shape.length !== mask.dims.length) throw new MaskApplyError(node, target, `mask rank ${mask.dims.length} ≠ target rank ${shape.length} (shape [${shape.join(', ')}])`);
+  if (shape.length !== mask.dims.length)
+    throw new MaskApplyError(
+      node,
+      target,
+      `mask rank ${mask.dims.length} ≠ target rank ${shape.length} (shape [${shape.join(', ')}])`,
+    );
   mask.dims.forEach((d, i) => {
     const s = shape[i];
-    if (d !== 1 && typeof s === 'number' && d !== s) throw new MaskApplyError(node, target, `mask dims [${mask.dims.join(', ')}] do not broadcast to [${shape.join(', ')}]`);
+    if (d !== 1 && typeof s === 'number' && d !== s)
+      throw new MaskApplyError(
+        node,
+        target,
+        `mask dims [${mask.dims.join(', ')}] do not broadcast to [${shape.join(', ')}]`,
+      );
   });
 }
 
-function maskParameter(g: Graph, node: Node, b: TargetBinding, name: string, mask: TargetMask, method: 'mul' | 'add'): void {
+function maskParameter(
+  g: Graph,
+  node: Node,
+  b: TargetBinding,
+  name: string,
+  mask: TargetMask,
+  method: 'mul' | 'add',
+): void {
   const v = b.value!;
   const init = v.initializer;
   if (!init) throw new MaskApplyError(node.name, name, `"${v.name}" is not an initializer`);
@@ -85,7 +117,8 @@ function applyToTensor(t: Tensor, full: Uint8Array, method: 'mul' | 'add', node:
   const src = t.require(`${target} of "${node}"`);
   const codec = FLOAT_CODECS[t.dtype];
   if (!codec) {
-    if (method === 'add' || Array.isArray(src)) throw new MaskApplyError(node, target, `cannot apply '${method}' to a ${t.dtype} tensor`);
+    if (method === 'add' || Array.isArray(src))
+      throw new MaskApplyError(node, target, `cannot apply '${method}' to a ${t.dtype} tensor`);
     const out = src.slice() as Exclude<TensorData, string[]>;
     const zero = out instanceof BigInt64Array || out instanceof BigUint64Array ? 0n : 0;
     for (let i = 0; i < full.length; i++) if (!full[i]) (out as { [i: number]: number | bigint })[i] = zero;
@@ -108,16 +141,26 @@ interface FloatCodec {
 const FLOAT_CODECS: Partial<Record<DataType, FloatCodec>> = {
   float32: { alloc: (n) => new Float32Array(n), read: (d, i) => (d as Float32Array)[i]!, write: (x) => x },
   float64: { alloc: (n) => new Float64Array(n), read: (d, i) => (d as Float64Array)[i]!, write: (x) => x },
-  float16: { alloc: (n) => new Uint16Array(n), read: (d, i) => halfToFloat((d as Uint16Array)[i]!), write: floatToHalf },
-  bfloat16: { alloc: (n) => new Uint16Array(n), read: (d, i) => bf16ToFloat((d as Uint16Array)[i]!), write: floatToBf16 },
+  float16: {
+    alloc: (n) => new Uint16Array(n),
+    read: (d, i) => halfToFloat((d as Uint16Array)[i]!),
+    write: floatToHalf,
+  },
+  bfloat16: {
+    alloc: (n) => new Uint16Array(n),
+    read: (d, i) => bf16ToFloat((d as Uint16Array)[i]!),
+    write: floatToBf16,
+  },
 };
 
 /** The constant a Mul / Add node applies: the mask (mul) or MASKED_LOGIT·(1 − mask) (add), in the activation's dtype. */
 function maskConstant(mask: TargetMask, dtype: DataType, method: 'mul' | 'add', node: string, target: string): Tensor {
   const codec = FLOAT_CODECS[dtype];
-  if (!codec) throw new MaskApplyError(node, target, `activations of type ${dtype} cannot be masked (float types only)`);
+  if (!codec)
+    throw new MaskApplyError(node, target, `activations of type ${dtype} cannot be masked (float types only)`);
   const out = codec.alloc(numel(mask.dims));
-  for (let i = 0; i < out.length; i++) out[i] = codec.write(method === 'mul' ? mask.data[i]! : mask.data[i] ? 0 : MASKED_LOGIT);
+  for (let i = 0; i < out.length; i++)
+    out[i] = codec.write(method === 'mul' ? mask.data[i]! : mask.data[i] ? 0 : MASKED_LOGIT);
   return new Tensor(dtype, mask.dims, out);
 }
 
@@ -128,14 +171,31 @@ function freeNodeName(g: Graph, base: string): string {
 }
 
 /** `_input_k`: a Mul/Add feeding only this node. `_output_k`: a Mul/Add after it that takes over the output's name and uses. */
-function insertMaskNode(g: Graph, node: Node, b: TargetBinding, name: string, mask: TargetMask, method: 'mul' | 'add'): void {
+function insertMaskNode(
+  g: Graph,
+  node: Node,
+  b: TargetBinding,
+  name: string,
+  mask: TargetMask,
+  method: 'mul' | 'add',
+): void {
   const v = b.value!;
-  const constant = g.addInitializer(`${node.name}/${name}_mask`, maskConstant(mask, v.dtype ?? 'float32', method, node.name, name), true);
+  const constant = g.addInitializer(
+    `${node.name}/${name}_mask`,
+    maskConstant(mask, v.dtype ?? 'float32', method, node.name, name),
+    true,
+  );
   const opType = method === 'mul' ? 'Mul' : 'Add';
   const nodeName = freeNodeName(g, `${node.name}/${name}_${method}_mask`);
   if (b.kind === 'input') {
     const at = g.nodes.indexOf(node);
-    const m = g.addNode({ opType, name: nodeName, inputs: [v, constant], outputs: [g.uniqueName(`${v.name}_masked`)], at });
+    const m = g.addNode({
+      opType,
+      name: nodeName,
+      inputs: [v, constant],
+      outputs: [g.uniqueName(`${v.name}_masked`)],
+      at,
+    });
     m.outputs[0]!.type = v.type;
     node.setInput(b.index, m.outputs[0]!);
     return;
@@ -144,7 +204,13 @@ function insertMaskNode(g: Graph, node: Node, b: TargetBinding, name: string, ma
   const wasOutput = g.outputs.map((o, i) => (o === v ? i : -1)).filter((i) => i >= 0);
   const original = v.name;
   g.renameValue(v, g.uniqueName(`${original}_unmasked`));
-  const m = g.addNode({ opType, name: nodeName, inputs: [v, constant], outputs: [original], at: g.nodes.indexOf(node) + 1 });
+  const m = g.addNode({
+    opType,
+    name: nodeName,
+    inputs: [v, constant],
+    outputs: [original],
+    at: g.nodes.indexOf(node) + 1,
+  });
   const out = m.outputs[0]!;
   out.type = v.type;
   for (const u of uses) u.node.setInput(u.index, out);

@@ -38,6 +38,9 @@ export class MissingShapeError extends StudioError {
     readonly value: string,
     readonly node: string,
   ) {
-    super(`speedup needs the shape of "${value}" (read by node "${node}"); trace the model first`, 'MISSING_SHAPE', { value, node });
+    super(`speedup needs the shape of "${value}" (read by node "${node}"); trace the model first`, 'MISSING_SHAPE', {
+      value,
+      node,
+    });
   }
 }

@@ -56,7 +56,8 @@ export function planRemoval(dg: DepGraph, opts: PlanOptions = {}): ChannelPlan {
       const r = root(a);
       if (!voted.has(r) || rejected.has(r) || c.ignores(p)) return;
       const k = ks?.[p];
-      if (k === undefined || Number.isNaN(k)) rejected.set(r, `${c.node.label} reads it and a member of its group keeps computing it`);
+      if (k === undefined || Number.isNaN(k))
+        rejected.set(r, `${c.node.label} reads it and a member of its group keeps computing it`);
       else if (k !== 0 && !c.folds) rejected.set(r, `${c.node.label} cannot fold the constant it holds`);
     });
   }
@@ -101,7 +102,12 @@ function blocksByClass(dg: DepGraph): Map<number, Block[]> {
   return out;
 }
 
-function makePlan(dg: DepGraph, removed: Set<number>, keptBecause: Map<number, string>, requested: Map<Member, boolean[]>): ChannelPlan {
+function makePlan(
+  dg: DepGraph,
+  removed: Set<number>,
+  keptBecause: Map<number, string>,
+  requested: Map<Member, boolean[]>,
+): ChannelPlan {
   const isRemoved = (a: number) => removed.size > 0 && removed.has(dg.find(a));
   return {
     dg,
@@ -149,7 +155,9 @@ function warnUnaligned(plan: ChannelPlan, n: number): void {
     if (kept < m.atoms.length && kept % n !== 0) odd.push(`${m.node.name} (${kept})`);
   }
   if (odd.length) {
-    plan.warnings.push(`${odd.length} pruned layer(s) have widths that are not multiples of ${n}, which kernels run less efficiently: ${odd.slice(0, 6).join(', ')}${odd.length > 6 ? ', …' : ''}; use roundTo: ${n}`);
+    plan.warnings.push(
+      `${odd.length} pruned layer(s) have widths that are not multiples of ${n}, which kernels run less efficiently: ${odd.slice(0, 6).join(', ')}${odd.length > 6 ? ', …' : ''}; use roundTo: ${n}`,
+    );
   }
 }
 
@@ -175,7 +183,11 @@ function roundWidths(plan: ChannelPlan, n: number, original: PlanOptions['origin
   };
   const importanceCache = new Map<number, number>();
   const importance = (r: number) => {
-    if (!importanceCache.has(r)) importanceCache.set(r, (holders.get(r) ?? []).reduce((s, [m, p]) => s + (norms(m)?.[p] ?? 0), 0));
+    if (!importanceCache.has(r))
+      importanceCache.set(
+        r,
+        (holders.get(r) ?? []).reduce((s, [m, p]) => s + (norms(m)?.[p] ?? 0), 0),
+      );
     return importanceCache.get(r)!;
   };
   const sources = dg.members.filter((m) => m.kind === 'source');
@@ -208,6 +220,9 @@ function roundWidths(plan: ChannelPlan, n: number, original: PlanOptions['origin
   }
   for (const m of sources) {
     const kept = Array.from(m.atoms).filter((a) => !plan.isRemoved(a)).length;
-    if (kept < m.atoms.length && kept % n !== 0) plan.warnings.push(`${m.node.label}: ${kept} output channels, not a multiple of ${n} (coupled channels prevent rounding)`);
+    if (kept < m.atoms.length && kept % n !== 0)
+      plan.warnings.push(
+        `${m.node.label}: ${kept} output channels, not a multiple of ${n} (coupled channels prevent rounding)`,
+      );
   }
 }

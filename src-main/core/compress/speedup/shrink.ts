@@ -44,7 +44,12 @@ export function shrinkModel(model: Model, plan: ChannelPlan, opts: ShrinkOptions
     if (!node.inputs.some((v) => changed(v).length) && !node.outputs.some((v) => changed(v).length)) continue;
     const replacer = replacerOf(node);
     if (!replacer) {
-      throw new UnsupportedOpError(node.opType, node.name, 'pruning speedup', `its channels shrink but it has no replacer; register one with registerReplacer('${node.opType}', …)`);
+      throw new UnsupportedOpError(
+        node.opType,
+        node.name,
+        'pruning speedup',
+        `its channels shrink but it has no replacer; register one with registerReplacer('${node.opType}', …)`,
+      );
     }
     const ctx: ReplaceCtx = {
       node,
@@ -60,7 +65,13 @@ export function shrinkModel(model: Model, plan: ChannelPlan, opts: ShrinkOptions
       ints(i) {
         const v = node.input(i);
         const iv = v ? opts.ints.get(v) : undefined;
-        return iv ? { values: iv.values, dynamic: iv.dynamic.some(Boolean), follows: iv.deps.map((ds) => ds.some(([dv, a]) => !!keptOf(dv, a))) } : undefined;
+        return iv
+          ? {
+              values: iv.values,
+              dynamic: iv.dynamic.some(Boolean),
+              follows: iv.deps.map((ds) => ds.some(([dv, a]) => !!keptOf(dv, a))),
+            }
+          : undefined;
       },
       tensor: (i) => node.input(i)?.initializer ?? undefined,
       setInput(i, t, key) {
@@ -163,7 +174,11 @@ function mergeAdds(g: Graph, inner: Node): void {
   const b = outer.opType === 'Add' && outer.inputs.length === 2 ? outer.input(j)?.initializer : undefined;
   if (!b || b.dims.join() !== a.dims.join() || b.dtype !== 'float32' || a.dtype !== 'float32') return;
   const fa = a.toFloat32();
-  const sum = new Tensor('float32', [...b.dims], Float32Array.from(b.toFloat32(), (x, i) => x + fa[i]!));
+  const sum = new Tensor(
+    'float32',
+    [...b.dims],
+    Float32Array.from(b.toFloat32(), (x, i) => x + fa[i]!),
+  );
   outer.setInput(j, g.addInitializer(`${outer.input(j)!.name}_folded`, sum, true));
   outer.setInput(index, inner.input(0)!);
   g.removeNode(inner);

@@ -37,23 +37,37 @@ export interface CompactResult {
  */
 export function compactModel(model: Model, masks: Masks, opts: CompactOptions): CompactResult {
   const a = analyse(model, masks, opts);
-  const plan = planRemoval(a.dg, { roundTo: opts.roundTo, original: (m) => a.originals.get(`${m.node.name}#${m.param}`) });
+  const plan = planRemoval(a.dg, {
+    roundTo: opts.roundTo,
+    original: (m) => a.originals.get(`${m.node.name}#${m.param}`),
+  });
   const masked = cloneModel(a.model);
   const { layers, groups, sparsity } = summarise(plan, new Set(a.inserted));
   shrinkModel(a.model, plan, { shapeOf: a.shapeOf, ints: a.ints, opset: a.model.opset, inserted: a.inserted });
-  const nothing = layers.every((l) => l.channelsAfter === l.channelsBefore) ? [nothingRemoved(sparsity.requestedChannels, groups)] : [];
+  const nothing = layers.every((l) => l.channelsAfter === l.channelsBefore)
+    ? [nothingRemoved(sparsity.requestedChannels, groups)]
+    : [];
   return { model: a.model, masked, layers, groups, sparsity, warnings: [...nothing, ...plan.warnings] };
 }
 
 /** The warning of a speedup that removed no channel: never a silent success. Names the groups left alone and why. */
 export function nothingRemoved(requested: number, groups: readonly SpeedupGroupReport[]): string {
-  if (requested === 0) return 'nothing was removed: the masks ask to remove no channel (every layer was left out or kept whole; see the pruning diagnostics for why)';
+  if (requested === 0)
+    return 'nothing was removed: the masks ask to remove no channel (every layer was left out or kept whole; see the pruning diagnostics for why)';
   const kept = groups.filter((g) => g.keptRequested > 0);
-  const listed = kept.slice(0, 8).map((g) => `group ${g.id} (${g.members.slice(0, 3).join(', ')}${g.members.length > 3 ? ', …' : ''}): ${g.reasons.join('; ') || 'kept'}`);
+  const listed = kept
+    .slice(0, 8)
+    .map(
+      (g) =>
+        `group ${g.id} (${g.members.slice(0, 3).join(', ')}${g.members.length > 3 ? ', …' : ''}): ${g.reasons.join('; ') || 'kept'}`,
+    );
   return `nothing was removed: the ${requested} channels the masks ask to remove all stay — ${listed.join(' | ')}${kept.length > 8 ? ` | and ${kept.length - 8} more groups` : ''}`;
 }
 
-function summarise(plan: ChannelPlan, maskNodes: ReadonlySet<Node>): Pick<CompactResult, 'layers' | 'groups' | 'sparsity'> {
+function summarise(
+  plan: ChannelPlan,
+  maskNodes: ReadonlySet<Node>,
+): Pick<CompactResult, 'layers' | 'groups' | 'sparsity'> {
   const { dg } = plan;
   const { groups, memberGroup } = groupsOf(dg);
   const layerMembers = dg.members.filter((m) => !maskNodes.has(m.node));
@@ -87,5 +101,13 @@ function summarise(plan: ChannelPlan, maskNodes: ReadonlySet<Node>): Pick<Compac
   });
   const requestedChannels = layers.reduce((s, l) => s + l.requested, 0);
   const removedChannels = layers.reduce((s, l) => s + l.removedRequested, 0);
-  return { layers, groups: groupReports, sparsity: { requestedChannels, removedChannels, lost: requestedChannels ? 1 - removedChannels / requestedChannels : 0 } };
+  return {
+    layers,
+    groups: groupReports,
+    sparsity: {
+      requestedChannels,
+      removedChannels,
+      lost: requestedChannels ? 1 - removedChannels / requestedChannels : 0,
+    },
+  };
 }

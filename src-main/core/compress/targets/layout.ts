@@ -21,7 +21,13 @@
  * Activations (`_input_k` / `_output_k`) are read in their ONNX layout as is (NCHW: channels on axis 1).
  */
 import type { Node, Value } from '../../ir/index.ts';
-import { PARAM_OP_TYPES, paramRoles, INPUT_PREFIX, OUTPUT_PREFIX, type ParamOpType } from '../../../../src-shared/config/index.ts';
+import {
+  PARAM_OP_TYPES,
+  paramRoles,
+  INPUT_PREFIX,
+  OUTPUT_PREFIX,
+  type ParamOpType,
+} from '../../../../src-shared/config/index.ts';
 
 /** What kind of tensor a target is. */
 export type TargetKind = 'parameter' | 'input' | 'output';
@@ -114,14 +120,17 @@ export function bindTarget(node: Node, name: string): TargetBinding | BindingFau
     if (!name.startsWith(prefix)) continue;
     const k = ioIndex(name, prefix);
     const list = kind === 'input' ? node.inputs : node.outputs;
-    if (Number.isNaN(k)) return { fault: `'${name}' names no ${kind}: use ${prefix}<index> (argument names are not kept in ONNX)` };
+    if (Number.isNaN(k))
+      return { fault: `'${name}' names no ${kind}: use ${prefix}<index> (argument names are not kept in ONNX)` };
     if (k >= list.length) return { fault: `${node.label} has ${list.length} ${kind}s, so '${name}' does not exist` };
     const value = list[k] ?? null;
     return { kind, index: k, value };
   }
   const roles = paramRoles(node.opType);
   if (name !== 'weight' && name !== 'bias') {
-    return { fault: `'${name}' is not a target of ONNX nodes: use weight, bias, ${INPUT_PREFIX}<k> or ${OUTPUT_PREFIX}<k>` };
+    return {
+      fault: `'${name}' is not a target of ONNX nodes: use weight, bias, ${INPUT_PREFIX}<k> or ${OUTPUT_PREFIX}<k>`,
+    };
   }
   const role = roles?.[name];
   if (role === undefined) return { kind: 'parameter', index: -1, value: null };

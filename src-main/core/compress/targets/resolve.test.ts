@@ -33,7 +33,9 @@ describe('selection', () => {
     const t = resolve(m, [{ op_names: ['conv1', 'fc'], op_types: ['Conv'], sparse_ratio: 0.5 }]);
     expect(names(t)).toEqual(['conv1.weight', 'conv1.bias']);
     expect(codes(t)).toContain('warning:filtered-by-op-types@$[0].op_names[1]');
-    const u = resolve(m, [{ op_types: ['Conv', 'Gemm'], exclude_op_names: ['conv1'], exclude_op_types: ['Gemm'], sparse_ratio: 0.5 }]);
+    const u = resolve(m, [
+      { op_types: ['Conv', 'Gemm'], exclude_op_names: ['conv1'], exclude_op_types: ['Gemm'], sparse_ratio: 0.5 },
+    ]);
     expect(names(u)).toEqual(['conv2.weight']); // conv2 has no bias: the template's bias is skipped silently
     expect(u.diagnostics).toEqual([]);
   });
@@ -46,7 +48,9 @@ describe('selection', () => {
     const m = b.output(v, [1, 2, 4, 4]);
     const t = resolve(m, [{ op_names_re: ['layer\\.1'], target_names: ['weight'], sparse_ratio: 0.5 }]);
     expect(names(t)).toEqual(['layer.1.conv.weight', 'layer.10.conv.weight']);
-    const u = resolve(m, [{ op_names_re: ['layer'], exclude_op_names_re: ['layer\\.1'], target_names: ['weight'], sparse_ratio: 0.5 }]);
+    const u = resolve(m, [
+      { op_names_re: ['layer'], exclude_op_names_re: ['layer\\.1'], target_names: ['weight'], sparse_ratio: 0.5 },
+    ]);
     expect(names(u)).toEqual(['layer.2.conv.weight']);
   });
 
@@ -75,13 +79,22 @@ describe('selection', () => {
     expect(err.message).toContain('selects no pruning target');
     for (const n of ['conv1 (Conv)', 'conv2 (Conv)', 'fc (Gemm)']) expect(err.message).toContain(n);
     // One entry that selects something is enough.
-    expect(codes(resolve(smallGraph(), [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }, { op_names: ['conv1'], sparse_ratio: 0.5 }]))).not.toContain('error:no-targets@$');
+    expect(
+      codes(
+        resolve(smallGraph(), [
+          { op_names: ['/conv9/Conv'], sparse_ratio: 0.5 },
+          { op_names: ['conv1'], sparse_ratio: 0.5 },
+        ]),
+      ),
+    ).not.toContain('error:no-targets@$');
   });
 });
 
 describe('settings', () => {
   it('lands shortcut keys only where the template declares them', () => {
-    const t = resolve(smallGraph(), [{ op_names: ['conv1'], sparse_ratio: 0.5, granularity: 'in_channel', dependency_group_id: 3 }]);
+    const t = resolve(smallGraph(), [
+      { op_names: ['conv1'], sparse_ratio: 0.5, granularity: 'in_channel', dependency_group_id: 3 },
+    ]);
     const w = t.get('conv1', 'weight')!.setting;
     const b = t.get('conv1', 'bias')!.setting;
     expect([w.sparse_ratio, w.granularity, w.dependency_group_id]).toEqual([0.5, 'in_channel', 3]);
@@ -89,7 +102,13 @@ describe('settings', () => {
   });
 
   it('merges target_settings last, new keys allowed', () => {
-    const t = resolve(smallGraph(), [{ op_names: ['conv1'], sparse_ratio: 0.5, target_settings: { weight: { sparse_ratio: 0.25 }, bias: { sparse_ratio: 0.1 } } }]);
+    const t = resolve(smallGraph(), [
+      {
+        op_names: ['conv1'],
+        sparse_ratio: 0.5,
+        target_settings: { weight: { sparse_ratio: 0.25 }, bias: { sparse_ratio: 0.1 } },
+      },
+    ]);
     expect(t.get('conv1', 'weight')!.setting.sparse_ratio).toBe(0.25);
     expect(t.get('conv1', 'bias')!.setting).toMatchObject({ sparse_ratio: 0.1, align: { target_name: 'weight' } });
   });
@@ -103,12 +122,20 @@ describe('settings', () => {
     expect(t.get('conv1', 'weight')!.path).toBe('$[0]');
     expect(t.get('conv1', 'bias')!.path).toBe('$[1]');
     expect(t.get('conv2', 'weight')!.setting.sparse_ratio).toBe(0.9);
-    expect(t.diagnostics.filter((d) => d.code === 'duplicate-target').map((d) => `${d.node}@${d.path}`)).toEqual(['conv1@$[1]']);
+    expect(t.diagnostics.filter((d) => d.code === 'duplicate-target').map((d) => `${d.node}@${d.path}`)).toEqual([
+      'conv1@$[1]',
+    ]);
   });
 
   it('normalises _input_ / _output_ to index 0 and binds them to the node inputs / outputs', () => {
     const m = smallGraph();
-    const t = resolve(m, [{ op_names: ['conv1'], target_names: ['_input_', '_output_', '_input_1'], target_settings: { _input_: { apply_method: 'mul' }, _output_: { apply_method: 'add' } } }]);
+    const t = resolve(m, [
+      {
+        op_names: ['conv1'],
+        target_names: ['_input_', '_output_', '_input_1'],
+        target_settings: { _input_: { apply_method: 'mul' }, _output_: { apply_method: 'add' } },
+      },
+    ]);
     expect(names(t)).toEqual(['conv1._input_1', 'conv1._input_0', 'conv1._output_0']);
     expect(t.get('conv1', '_output_0')!.setting.apply_method).toBe('add');
     expect(t.get('conv1', '_input_0')!.value.name).toBe('x');
@@ -133,7 +160,10 @@ describe('ONNX roles and layout', () => {
     const b = new Builder();
     const x = b.input('x', [1, 4, 4, 4]);
     const w = b.weight('up.weight', [4, 6, 2, 2]);
-    const up = b.op('ConvTranspose', 'up', [x, w, b.weight('up.bias', [6])], { kernel_shape: { type: 'ints', value: [2, 2] }, strides: { type: 'ints', value: [2, 2] } });
+    const up = b.op('ConvTranspose', 'up', [x, w, b.weight('up.bias', [6])], {
+      kernel_shape: { type: 'ints', value: [2, 2] },
+      strides: { type: 'ints', value: [2, 2] },
+    });
     const m = b.output(up, [1, 6, 8, 8]);
     const t = resolve(m, [{ op_types: ['ConvTranspose'], sparse_ratio: 0.5 }]);
     expect(t.get('up', 'weight')!.perm).toEqual([1, 0, 2, 3]);
@@ -155,10 +185,17 @@ describe('ONNX roles and layout', () => {
   it('errs on op types without a template when asked for by type or name, warns for a regex sweep', () => {
     const m = smallGraph();
     const b = new Builder();
-    const topk = b.g.addNode({ opType: 'TopK', name: 'top', inputs: [b.input('v', [1, 8]), b.g.addInitializer('k', Tensor.int64([1], [2]))], outputs: ['top_v', 'top_i'] });
+    const topk = b.g.addNode({
+      opType: 'TopK',
+      name: 'top',
+      inputs: [b.input('v', [1, 8]), b.g.addInitializer('k', Tensor.int64([1], [2]))],
+      outputs: ['top_v', 'top_i'],
+    });
     b.g.outputs.push(topk.outputs[0]!);
     expect(codes(resolve(b.model, [{ op_types: ['TopK'], sparse_ratio: 0.5 }]))).toEqual(['error:no-template@$[0]']);
-    expect(codes(resolve(b.model, [{ op_names: ['top'], sparse_ratio: 0.5 }]))).toEqual(['error:no-template@$[0].op_names[0]']);
+    expect(codes(resolve(b.model, [{ op_names: ['top'], sparse_ratio: 0.5 }]))).toEqual([
+      'error:no-template@$[0].op_names[0]',
+    ]);
     const sweep = resolve(m, [{ op_names_re: ['conv1', 'kt'], sparse_ratio: 0.5 }]);
     expect(names(sweep)).toEqual(['conv1.weight', 'conv1.bias', 'kt._input_0', 'kt._output_0']);
   });
@@ -170,10 +207,14 @@ describe('ONNX roles and layout', () => {
   });
 
   it('errs on targets the node does not have', () => {
-    const t = resolve(smallGraph(), [{ op_names: ['conv1'], target_names: ['_input_7'], target_settings: { _input_: { apply_method: 'mul' } } }]);
+    const t = resolve(smallGraph(), [
+      { op_names: ['conv1'], target_names: ['_input_7'], target_settings: { _input_: { apply_method: 'mul' } } },
+    ]);
     expect(codes(t)).toEqual(['error:unknown-target@$[0]']);
     expect(t.diagnostics[0]!.message).toMatch(/has 3 inputs/);
-    const u = resolve(smallGraph(), [{ op_names: ['conv1'], target_names: ['running_mean'], target_settings: { running_mean: { sparse_ratio: 0.5 } } }]);
+    const u = resolve(smallGraph(), [
+      { op_names: ['conv1'], target_names: ['running_mean'], target_settings: { running_mean: { sparse_ratio: 0.5 } } },
+    ]);
     expect(codes(u)).toEqual(['error:unknown-target@$[0]']);
   });
 });

@@ -64,7 +64,11 @@ const key = (node: string, target: string) => `${node}\u0000${target}`;
  * const table = resolveTargets(model, configs, 'pruning');
  * table.get('/conv1/Conv', 'weight')?.setting.sparse_ratio // 0.5
  */
-export function resolveTargets<M extends Mode>(model: Model, configs: readonly ConfigEntryOf<M>[], mode: M): TargetTable<M> {
+export function resolveTargets<M extends Mode>(
+  model: Model,
+  configs: readonly ConfigEntryOf<M>[],
+  mode: M,
+): TargetTable<M> {
   const diagnostics: Diagnostic[] = [];
   const targets: ResolvedTarget<M>[] = [];
   const index = new Map<string, ResolvedTarget<M>>();
@@ -74,7 +78,8 @@ export function resolveTargets<M extends Mode>(model: Model, configs: readonly C
   configs.forEach((entry, i) => {
     const path = jsonPath([i]);
     const selected = selectNodes(model.graph, entry, i, diagnostics);
-    if (selected.length === 0) diagnostics.push({ level: 'warning', code: 'empty-selection', path, message: 'this config selects no node' });
+    if (selected.length === 0)
+      diagnostics.push({ level: 'warning', code: 'empty-selection', path, message: 'this config selects no node' });
     for (const sel of selected) {
       if (!checkNodeName(sel, nameCount, path, diagnostics)) continue;
       if (getTemplate(mode, sel.node.opType) === undefined) {
@@ -120,18 +125,39 @@ function noTargets(model: Model, mode: Mode): Diagnostic {
   const could = candidates.length
     ? `nodes it could select: ${shown.join(', ')}${more}`
     : `this model has no node with ${mode} targets`;
-  return { level: 'error', code: 'no-targets', path: '$', message: `the config list selects no ${mode} target, so the step would change nothing; ${could}` };
+  return {
+    level: 'error',
+    code: 'no-targets',
+    path: '$',
+    message: `the config list selects no ${mode} target, so the step would change nothing; ${could}`,
+  };
 }
 
 /** Masks and settings are keyed by node name: a selected node needs a unique, non-empty one. */
-function checkNodeName(sel: Selected, counts: ReadonlyMap<string, number>, path: string, diagnostics: Diagnostic[]): boolean {
+function checkNodeName(
+  sel: Selected,
+  counts: ReadonlyMap<string, number>,
+  path: string,
+  diagnostics: Diagnostic[],
+): boolean {
   const { node } = sel;
   if (node.name === '') {
-    diagnostics.push({ level: 'error', code: 'unnamed-node', path, message: `a selected ${node.opType} node has no name; targets are keyed by node name (name it first)` });
+    diagnostics.push({
+      level: 'error',
+      code: 'unnamed-node',
+      path,
+      message: `a selected ${node.opType} node has no name; targets are keyed by node name (name it first)`,
+    });
     return false;
   }
   if ((counts.get(node.name) ?? 0) > 1) {
-    diagnostics.push({ level: 'error', code: 'duplicate-node-name', path, node: node.name, message: `${counts.get(node.name)} nodes are named "${node.name}"; targets are keyed by node name` });
+    diagnostics.push({
+      level: 'error',
+      code: 'duplicate-node-name',
+      path,
+      node: node.name,
+      message: `${counts.get(node.name)} nodes are named "${node.name}"; targets are keyed by node name`,
+    });
     return false;
   }
   return true;
@@ -160,7 +186,13 @@ interface Origin {
   explicit: boolean;
 }
 
-function bind<M extends Mode>(sel: Selected, name: string, setting: SettingOf<M>, origin: Origin, diagnostics: Diagnostic[]): ResolvedTarget<M> | null {
+function bind<M extends Mode>(
+  sel: Selected,
+  name: string,
+  setting: SettingOf<M>,
+  origin: Origin,
+  diagnostics: Diagnostic[],
+): ResolvedTarget<M> | null {
   const { node } = sel;
   const b = bindTarget(node, name);
   if (isBindingFault(b)) {
@@ -170,7 +202,13 @@ function bind<M extends Mode>(sel: Selected, name: string, setting: SettingOf<M>
   if (b.value === null) {
     // NNI skips a parameter that is None (Conv without bias); say so only when the user asked for it
     if (origin.explicit) {
-      diagnostics.push({ level: 'info', code: 'absent-target', path: origin.path, node: node.name, message: `${node.label} has no ${name}; nothing to compress there` });
+      diagnostics.push({
+        level: 'info',
+        code: 'absent-target',
+        path: origin.path,
+        node: node.name,
+        message: `${node.label} has no ${name}; nothing to compress there`,
+      });
     }
     return null;
   }

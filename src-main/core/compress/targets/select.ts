@@ -59,7 +59,8 @@ export function selectNodes(graph: Graph, entry: SelectionKeys, index: number, d
     entry.op_names_re?.forEach((pattern, k) => {
       const re = prefixRegex(pattern);
       const hits = nodes.filter((n) => re.test(n.name));
-      if (hits.length === 0) warn(['op_names_re', k], 'unmatched-op-name-re', `no node name starts with a match of /${pattern}/`);
+      if (hits.length === 0)
+        warn(['op_names_re', k], 'unmatched-op-name-re', `no node name starts with a match of /${pattern}/`);
       hits.forEach((n) => chosen.add(n));
     });
   }
@@ -70,14 +71,21 @@ export function selectNodes(graph: Graph, entry: SelectionKeys, index: number, d
     });
     entry.op_names?.forEach((name, k) => {
       const off = (byName.get(name) ?? []).filter((n) => !wanted.has(n.opType));
-      for (const n of off) warn(['op_names', k], 'filtered-by-op-types', `'${name}' is a ${n.opType}, not one of op_types (${entry.op_types!.join(', ')}): not selected`);
+      for (const n of off)
+        warn(
+          ['op_names', k],
+          'filtered-by-op-types',
+          `'${name}' is a ${n.opType}, not one of op_types (${entry.op_types!.join(', ')}): not selected`,
+        );
     });
     chosen = new Set([...chosen].filter((n) => wanted.has(n.opType)));
   }
   chosen = exclude(chosen, entry, nodes, byName, warn);
   const nameIndex = new Map((entry.op_names ?? []).map((n, k) => [n, k] as const).reverse());
   const typeSet = new Set(entry.op_types ?? []);
-  return nodes.filter((n) => chosen.has(n)).map((node) => ({ node, nameIndex: nameIndex.get(node.name) ?? -1, byType: typeSet.has(node.opType) }));
+  return nodes
+    .filter((n) => chosen.has(n))
+    .map((node) => ({ node, nameIndex: nameIndex.get(node.name) ?? -1, byType: typeSet.has(node.opType) }));
 }
 
 function exclude(
@@ -90,13 +98,23 @@ function exclude(
   const out = new Set(chosen);
   entry.exclude_op_names?.forEach((name, k) => {
     const found = byName.get(name);
-    if (!found) warn(['exclude_op_names', k], 'unmatched-exclude', `no node is named '${name}'; it excludes nothing${suggest(name, byName)}`);
+    if (!found)
+      warn(
+        ['exclude_op_names', k],
+        'unmatched-exclude',
+        `no node is named '${name}'; it excludes nothing${suggest(name, byName)}`,
+      );
     found?.forEach((n) => out.delete(n));
   });
   entry.exclude_op_names_re?.forEach((pattern, k) => {
     const re = prefixRegex(pattern);
     const hits = nodes.filter((n) => re.test(n.name));
-    if (hits.length === 0) warn(['exclude_op_names_re', k], 'unmatched-exclude', `no node name starts with a match of /${pattern}/; it excludes nothing`);
+    if (hits.length === 0)
+      warn(
+        ['exclude_op_names_re', k],
+        'unmatched-exclude',
+        `no node name starts with a match of /${pattern}/; it excludes nothing`,
+      );
     hits.forEach((n) => out.delete(n));
   });
   if (entry.exclude_op_types !== undefined) {
@@ -108,6 +126,8 @@ function exclude(
 
 /** "; did you mean '/conv1/Conv'?" when exactly one node name ends with or contains the given name. */
 function suggest(name: string, byName: ReadonlyMap<string, Node[]>): string {
-  const close = [...byName.keys()].filter((n) => n !== name && name.length > 0 && (n.endsWith(name) || n.includes(`/${name}/`)));
+  const close = [...byName.keys()].filter(
+    (n) => n !== name && name.length > 0 && (n.endsWith(name) || n.includes(`/${name}/`)),
+  );
   return close.length === 1 ? `; did you mean '${close[0]}'?` : '';
 }

@@ -1,5 +1,13 @@
 /** @file Small models built through the IR for the runtime's tests (hand-checkable numbers). Imports core only. */
-import { Model, Tensor, type AttributeValue, type DataType, type Dim, type Graph, type Value } from '../../../core/ir/index.ts';
+import {
+  Model,
+  Tensor,
+  type AttributeValue,
+  type DataType,
+  type Dim,
+  type Graph,
+  type Value,
+} from '../../../core/ir/index.ts';
 
 export const int = (value: number): AttributeValue => ({ type: 'int', value });
 export const ints = (...value: number[]): AttributeValue => ({ type: 'ints', value });
@@ -15,7 +23,13 @@ export function init(g: Graph, name: string, dims: number[], values: number[]): 
 }
 
 /** Add a one-output node named after its output. */
-export function op(g: Graph, opType: string, inputs: (Value | null)[], out: string, attributes: Record<string, AttributeValue> = {}): Value {
+export function op(
+  g: Graph,
+  opType: string,
+  inputs: (Value | null)[],
+  out: string,
+  attributes: Record<string, AttributeValue> = {},
+): Value {
   return g.addNode({ opType, inputs, outputs: [out], name: out, attributes }).outputs[0]!;
 }
 
@@ -32,10 +46,14 @@ export function convGemm(): Model {
   const m = new Model();
   const g = m.graph;
   const x = input(g, 'x', 'float32', [1, 1, 3, 3]);
-  const conv = op(g, 'Conv', [x, init(g, 'w', [1, 1, 2, 2], [1, 0, 0, 1]), init(g, 'b', [1], [0.5])], 'conv', { kernel_shape: ints(2, 2) });
+  const conv = op(g, 'Conv', [x, init(g, 'w', [1, 1, 2, 2], [1, 0, 0, 1]), init(g, 'b', [1], [0.5])], 'conv', {
+    kernel_shape: ints(2, 2),
+  });
   const relu = op(g, 'Relu', [conv], 'relu');
   const flat = op(g, 'Flatten', [relu], 'flat');
-  const y = op(g, 'Gemm', [flat, init(g, 'B', [2, 4], [1, 1, 1, 1, 1, -1, 0, 0]), init(g, 'C', [2], [0, 1])], 'y', { transB: int(1) });
+  const y = op(g, 'Gemm', [flat, init(g, 'B', [2, 4], [1, 1, 1, 1, 1, -1, 0, 0]), init(g, 'C', [2], [0, 1])], 'y', {
+    transB: int(1),
+  });
   output(g, conv, 'float32', [1, 1, 2, 2]);
   output(g, y, 'float32', [1, 2]);
   return m;
@@ -54,21 +72,35 @@ export function smallCnn(): Model {
   const m = new Model();
   const g = m.graph;
   const x = input(g, 'x', 'float32', ['N', 3, 8, 8]);
-  const c1 = op(g, 'Conv', [x, init(g, 'w1', [4, 3, 3, 3], weights(108, 1)), init(g, 'b1', [4], weights(4, 2))], 'conv1', {
-    kernel_shape: ints(3, 3),
-    pads: ints(1, 1, 1, 1),
-  });
+  const c1 = op(
+    g,
+    'Conv',
+    [x, init(g, 'w1', [4, 3, 3, 3], weights(108, 1)), init(g, 'b1', [4], weights(4, 2))],
+    'conv1',
+    {
+      kernel_shape: ints(3, 3),
+      pads: ints(1, 1, 1, 1),
+    },
+  );
   const r1 = op(g, 'Relu', [c1], 'relu1');
   const p1 = op(g, 'MaxPool', [r1], 'pool1', { kernel_shape: ints(2, 2), strides: ints(2, 2) });
-  const c2 = op(g, 'Conv', [p1, init(g, 'w2', [6, 4, 3, 3], weights(216, 3)), init(g, 'b2', [6], weights(6, 4))], 'conv2', {
-    kernel_shape: ints(3, 3),
-    pads: ints(1, 1, 1, 1),
-    strides: ints(2, 2),
-  });
+  const c2 = op(
+    g,
+    'Conv',
+    [p1, init(g, 'w2', [6, 4, 3, 3], weights(216, 3)), init(g, 'b2', [6], weights(6, 4))],
+    'conv2',
+    {
+      kernel_shape: ints(3, 3),
+      pads: ints(1, 1, 1, 1),
+      strides: ints(2, 2),
+    },
+  );
   const r2 = op(g, 'Relu', [c2], 'relu2');
   const gap = op(g, 'GlobalAveragePool', [r2], 'gap');
   const flat = op(g, 'Flatten', [gap], 'flat');
-  const y = op(g, 'Gemm', [flat, init(g, 'wf', [5, 6], weights(30, 5)), init(g, 'bf', [5], weights(5, 6))], 'y', { transB: int(1) });
+  const y = op(g, 'Gemm', [flat, init(g, 'wf', [5, 6], weights(30, 5)), init(g, 'bf', [5], weights(5, 6))], 'y', {
+    transB: int(1),
+  });
   const s = op(g, 'Shape', [r1], 's');
   const sf = op(g, 'Cast', [s], 'sf', { to: int(1) });
   output(g, y, 'float32', ['N', 5]);
@@ -90,7 +122,8 @@ export function matmul(n: number, depth = 1): Model {
   const m = new Model();
   const g = m.graph;
   let v = input(g, 'x', 'float32', [n, n]);
-  for (let i = 0; i < depth; i++) v = op(g, 'MatMul', [v, init(g, `W${i}`, [n, n], weights(n * n, 7 + i, 0.01))], i === depth - 1 ? 'y' : `h${i}`);
+  for (let i = 0; i < depth; i++)
+    v = op(g, 'MatMul', [v, init(g, `W${i}`, [n, n], weights(n * n, 7 + i, 0.01))], i === depth - 1 ? 'y' : `h${i}`);
   output(g, v, 'float32', [n, n]);
   return m;
 }
