@@ -251,7 +251,8 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       const { page } = s;
       const mnist = (f: string) => join(RESOURCES_DIR, 'mnist', f);
       const train = { kind: 'idx', paths: [mnist('train-images-idx3-ubyte.gz'), mnist('train-labels-idx1-ubyte.gz')] };
-      // A fine-tune of ~700 steps after quick prune and speedup steps: the case the even spread got wrong.
+      // A fine-tune of ~1,400 steps after quick prune and speedup steps: the case the even spread got wrong. Long
+      // enough that a tenth of it is past the session start-up, so the check measures the estimate, not warm-up.
       const plan = {
         name: 'eta check',
         model: join(RESOURCES_DIR, 'mnist-cnn.onnx'),
@@ -270,7 +271,7 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
           { kind: 'speedup' },
           {
             kind: 'finetune',
-            epochs: 4.5,
+            epochs: 9,
             lr: 0.003,
             optimizer: { kind: 'adam' },
             schedule: { kind: 'cosine' },
@@ -286,7 +287,9 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       expect(eta, 'the run view showed no ETA during the fine-tune').not.toBeNull();
       const really = eta!.finishedAt() - eta!.at;
       console.info(`ETA at ${eta!.step}: ${eta!.etaMs} ms shown, ${really} ms really left`);
-      expect(Math.abs(eta!.etaMs - really) / really, `ETA ${eta!.etaMs} ms vs ${really} ms`).toBeLessThanOrEqual(0.3);
+      // The view shows whole seconds, so the figure read may be off by up to half a second before any estimate error.
+      const error = Math.max(0, Math.abs(eta!.etaMs - really) - 500) / really;
+      expect(error, `ETA ${eta!.etaMs} ms vs ${really} ms`).toBeLessThanOrEqual(0.3);
     },
   );
 
