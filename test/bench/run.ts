@@ -1,8 +1,8 @@
 /**
  * @file `npm run bench`: every benchmark, side by side in one run on this machine, printing medians and ratios.
- * Sections: corpus (load, trace, latency per model), then the feature benchmarks that exist
- * (speedup, training, quantization, jobs, distillation). `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
- * (speedup, training, jobs; the torchvision zoo only when named: `npm run bench -- zoo`). `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
+ * Sections: corpus (load, trace, latency per model), then the feature benchmarks (speedup, training, quantization,
+ * jobs, distillation, sensitivity, allocation, pruning; the torchvision zoo only when named: `npm run bench -- zoo`).
+ * `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
