@@ -32,8 +32,8 @@ export interface QuantizationPreset {
 
 /**
  * The recipe ORT's CPU integer kernels fuse (issue 6, checked on ORT's optimized graph): uint8 affine activations,
- * int8 symmetric per-channel weights, int32 biases, and the Add / pools around them. Same as core's
- * ORT_CPU_STATIC_CONFIG (a test keeps them equal).
+ * int8 symmetric per-channel weights, int32 biases, and the Add / pools around them. Core names it
+ * ORT_CPU_STATIC_CONFIG (the CLI's default quantization config).
  */
 export const ORT_FUSED_INT8: Record<string, unknown>[] = [
   {
