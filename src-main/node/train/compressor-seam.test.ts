@@ -5,17 +5,17 @@
  * afterwards. A one-shot compressor computes at once; a training one without an evaluator is refused by name.
  */
 import { describe, expect, it } from 'vitest';
-import type { Model } from '../ir/index.ts';
-import { Evaluator } from '../../node/train/evaluator.ts';
-import { ArrayDataset, loadIdxDataset } from '../../node/train/data.ts';
-import { buildCnn } from '../../node/train/example-cnn.ts';
+import type { Model } from '../../core/ir/index.ts';
+import { Evaluator } from './evaluator.ts';
+import { ArrayDataset, loadIdxDataset } from './data.ts';
+import { buildCnn } from './example-cnn.ts';
 import {
   Compressor,
   MissingEvaluatorError,
   type CompressorOptions,
   type Revert,
   type TrainingHooks,
-} from './compressor.ts';
+} from '../../core/compress/compressor.ts';
 
 const mnist = loadIdxDataset(
   'resources/mnist/train-images-idx3-ubyte.gz',
