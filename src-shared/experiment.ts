@@ -608,6 +608,21 @@ export const metricSnapshotSchema = z.object({
   macs: z.number().nonnegative().nullable(),
   sizeBytes: z.number().nonnegative(),
   latencyMs: latencySchema.nullable(),
+  /**
+   * Latency at the plan's evaluation batch size (`evaluator.batchSize`), timed as `latencyMs` is (after a run, side by
+   * side with the original): small models often lose at batch 1 and win at the batch they are evaluated with, so the
+   * report shows both. Null or absent when the plan has no evaluator, the batch size is 1, or the model's batch
+   * dimension is fixed to another size.
+   */
+  latencyAtEvalBatch: latencySchema.extend({ batch: z.int().positive() }).nullable().optional(),
+  /**
+   * After a run whose result is slower than the original at some batch size: those sizes and why (from ORT's
+   * optimized graph, the model's size and the CPU), so a report never shows a slowdown without its reason.
+   */
+  slower: z
+    .object({ batches: z.array(z.int().positive()), reasons: z.array(z.string()) })
+    .nullable()
+    .optional(),
   /** Default-domain opset of the measured model, when known. */
   opset: z.int().nullable().optional(),
   /**
@@ -674,6 +689,8 @@ export const factorsSchema = z.object({
   macs: z.number().nullable(),
   sizeBytes: z.number().nullable(),
   latency: z.number().nullable(),
+  /** Original ÷ result latency at the evaluation batch size (absent in reports recorded before it was measured). */
+  latencyAtEvalBatch: z.number().nullable().optional(),
   accuracyDelta: z.number().nullable(),
 });
 export type Factors = z.infer<typeof factorsSchema>;
@@ -708,6 +725,8 @@ export function computeFactors(before: MetricSnapshot, after: MetricSnapshot): F
     sizeBytes: ratio(before.sizeBytes, after.sizeBytes),
     // the side-by-side figure of the after measurement where there is one; two separate measurements otherwise
     latency: after.latencyMs?.speedup ?? ratio(before.latencyMs?.p50, after.latencyMs?.p50),
+    latencyAtEvalBatch:
+      after.latencyAtEvalBatch?.speedup ?? ratio(before.latencyAtEvalBatch?.p50, after.latencyAtEvalBatch?.p50),
     accuracyDelta: before.accuracy != null && after.accuracy != null ? after.accuracy - before.accuracy : null,
   };
 }
@@ -715,6 +734,11 @@ export function computeFactors(before: MetricSnapshot, after: MetricSnapshot): F
 /** The "before" latency a report shows beside the after one: the side-by-side baseline when measured. */
 export function beforeLatencyMs(before: MetricSnapshot, after: MetricSnapshot): number | null {
   return after.latencyMs?.baselineP50 ?? before.latencyMs?.p50 ?? null;
+}
+
+/** The same at the evaluation batch size. */
+export function beforeEvalBatchLatencyMs(before: MetricSnapshot, after: MetricSnapshot): number | null {
+  return after.latencyAtEvalBatch?.baselineP50 ?? before.latencyAtEvalBatch?.p50 ?? null;
 }
 
 /** Report fields the comparison view may sort by (`after.*`, `before.*`, `factors.*`). */

@@ -216,6 +216,33 @@ describe('ReportFigures', () => {
     expect(text).toContain('1.25× slower');
     expect(text).toContain('2.00× larger');
     expect(text).toContain('2.00× smaller');
+    // a run recorded before the evaluation-batch timing: that figure is left out
+    expect(w.find('[data-testid="figure-latency-eval"]').exists()).toBe(false);
+  });
+
+  it('shows latency at batch 1 and at the evaluation batch size, each with its own factor', () => {
+    const before = {
+      ...emptySnapshot(),
+      params: 100,
+      sizeBytes: 1000,
+      latencyMs: { p50: 0.03 },
+      latencyAtEvalBatch: { p50: 12, batch: 500 },
+    };
+    const after = {
+      ...emptySnapshot(),
+      params: 40,
+      sizeBytes: 400,
+      latencyMs: { p50: 0.04, baselineP50: 0.03, speedup: 0.75 },
+      latencyAtEvalBatch: { p50: 6, baselineP50: 11, speedup: 11 / 6, batch: 500 },
+    };
+    const w = mount(ReportFigures, { props: { before, after, factors: computeFactors(before, after) } });
+    const one = w.find('[data-testid="figure-latency"]').text();
+    const atEval = w.find('[data-testid="figure-latency-eval"]').text();
+    expect(one).toContain('batch 1');
+    expect(one).toContain('1.33× slower');
+    expect(atEval).toContain('batch 500');
+    expect(atEval).toContain('from 11');
+    expect(atEval).toContain('1.83× faster');
   });
 });
 
@@ -243,6 +270,42 @@ describe('execution provider', () => {
     expect(alert.exists()).toBe(true);
     expect(alert.text()).toContain('Measured on CPU, not webgpu');
     expect(alert.text()).toContain('no GPU adapter was found');
+    w.unmount();
+  });
+
+  it('the run view says why a result is slower than the original, never only that it is', async () => {
+    const before = { ...emptySnapshot(), params: 100, latencyMs: { p50: 0.03 } };
+    const reasons = ['the model is tiny (0.030 ms in float at batch 1): quantizing its input costs as much'];
+    const after = {
+      ...emptySnapshot(),
+      params: 40,
+      latencyMs: { p50: 0.04, baselineP50: 0.03, speedup: 0.75 },
+      slower: { batches: [1], reasons },
+    };
+    const report = { runId: 'dddd04', planName: null, status: 'succeeded' as const, before, after };
+    host.runs.set(
+      'dddd04',
+      fakeRun('dddd04', {
+        before,
+        after,
+        report: {
+          ...report,
+          factors: computeFactors(before, after),
+          steps: [],
+          startedAt: null,
+          finishedAt: null,
+          modelSha256: null,
+        },
+      }),
+    );
+    location.hash = '#/runs/dddd04';
+    const w = mount(RunView, { attachTo: document.body, global: { stubs: { EChart: true } } });
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 10));
+    await flushPromises();
+    const why = w.find('[data-testid="slower-why"]');
+    expect(why.text()).toContain('Slower than the original at batch 1');
+    expect(why.text()).toContain(reasons[0]);
     w.unmount();
   });
 

@@ -7,7 +7,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { beforeLatencyMs, type MetricSnapshot, type RunReport } from '../../../src-shared/experiment.ts';
+import {
+  beforeEvalBatchLatencyMs,
+  beforeLatencyMs,
+  type MetricSnapshot,
+  type RunReport,
+} from '../../../src-shared/experiment.ts';
 import { runCommand } from './runs.ts';
 import { exportRun } from '../jobs/export.ts';
 import { openStore, studioHome } from '../store/index.ts';
@@ -61,8 +66,25 @@ export function renderDemoReport(r: RunReport, exportDir: string, seconds: numbe
       'latency',
       formatMs(beforeLatencyMs(b, a)),
       a.latencyMs ? formatMs(a.latencyMs.p50) : '–',
-      factor(f.latency, 'faster', 'slower'),
+      `${factor(f.latency, 'faster', 'slower')}  batch 1`,
     ),
+    ...(a.latencyAtEvalBatch
+      ? [
+          row(
+            '',
+            formatMs(beforeEvalBatchLatencyMs(b, a)),
+            formatMs(a.latencyAtEvalBatch.p50),
+            `${factor(f.latencyAtEvalBatch ?? null, 'faster', 'slower')}  batch ${a.latencyAtEvalBatch.batch} (evaluation)`,
+          ),
+        ]
+      : []),
+    ...(a.slower
+      ? [
+          '',
+          `  slower than the original at batch ${a.slower.batches.join(' and ')}, because:`,
+          ...a.slower.reasons.map((r) => `    - ${r}`),
+        ]
+      : []),
     '',
     '  steps:',
     ...r.steps.map(
@@ -70,7 +92,7 @@ export function renderDemoReport(r: RunReport, exportDir: string, seconds: numbe
         `    ${i + 1}. ${s.kind.padEnd(9)} ${s.status.padEnd(9)} ${s.durationMs != null ? `${(s.durationMs / 1000).toFixed(1)} s` : ''}  ${summaryLine(s.summary)}`,
     ),
     '',
-    `  accuracy on the 10,000 MNIST test images; latency: ORT p50 at batch 1, 1 thread, original and result timed alternately`,
+    `  accuracy on the 10,000 MNIST test images; latency: ORT p50, 1 thread, original and result timed alternately`,
     `  exported to ${exportDir}  (model, plan, report, experiment record)`,
     `  stored in the experiment store: \`studio runs show ${r.runId.slice(0, 8)}\`; done in ${seconds.toFixed(0)} s`,
     '',

@@ -473,7 +473,11 @@ function snapshotTable(
     ['params', (s) => formatCount(s.params)],
     ['MACs', (s) => (s.macs === null ? '–' : formatCount(s.macs))],
     ['size', (s) => formatBytes(s.sizeBytes)],
-    ['latency p50', (s) => (s.latencyMs ? `${s.latencyMs.p50.toFixed(2)} ms` : '–')],
+    ['latency p50 batch 1', (s) => (s.latencyMs ? `${s.latencyMs.p50.toFixed(3)} ms` : '–')],
+    [
+      `latency p50 batch ${evalBatchOf([...before, ...after]) ?? 'N'}`,
+      (s) => (s.latencyAtEvalBatch ? `${s.latencyAtEvalBatch.p50.toFixed(2)} ms` : '–'),
+    ],
   ];
   const cell = (b: MetricSnapshot | null, a: MetricSnapshot | null, f: (s: MetricSnapshot) => string) =>
     `${b ? f(b) : '–'} → ${a ? f(a) : '–'}`;
@@ -481,6 +485,11 @@ function snapshotTable(
     ['metric', ...names],
     rows.map(([label, f]) => [label, ...names.map((_, i) => cell(before[i] ?? null, after[i] ?? null, f))]),
   );
+}
+
+/** The evaluation batch size the snapshots were timed at (the first one that says). */
+function evalBatchOf(snaps: readonly (MetricSnapshot | null)[]): number | undefined {
+  return snaps.find((s) => s?.latencyAtEvalBatch)?.latencyAtEvalBatch?.batch;
 }
 
 /** Columns under a header row and its dashes. */

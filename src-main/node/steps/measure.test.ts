@@ -6,10 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parsePlan } from '../../../src-shared/experiment.ts';
+import { computeFactors, parsePlan } from '../../../src-shared/experiment.ts';
 import { CancellationSource } from '../jobs/index.ts';
 import type { MeasureContext } from '../jobs/registry.ts';
-import { measureModel } from './measure.ts';
+import { measureModel, slowerReasons } from './measure.ts';
+import { loadModelFile } from '../io/model-file.ts';
+import { ORT_CPU_STATIC_CONFIG } from '../../core/compress/quantization/index.ts';
+import { imageEvaluator, PTQQuantizer } from '../quantize/index.ts';
+import { loadSamples } from '../train/data.ts';
 
 const original = resolve('resources/mnist-cnn.onnx');
 const plan = parsePlan({ model: original, steps: [] });
@@ -61,5 +65,65 @@ describe('measureModel', () => {
       msg: expect.stringMatching(/^execution provider: webgpu requested but .*; ran on cpu \(measuring before\)$/),
       level: 'warn',
     });
+  });
+
+  it('times batch 1 and the evaluation batch size, both side by side with the original after a run', async () => {
+    const evaluation = {
+      kind: 'idx',
+      paths: [
+        resolve('resources/mnist/t10k-images-idx3-ubyte.gz'),
+        resolve('resources/mnist/t10k-labels-idx1-ubyte.gz'),
+      ],
+      limit: 200,
+    };
+    const evalPlan = parsePlan({
+      model: original,
+      dataset: { evaluation },
+      evaluator: { batchSize: 100 },
+      steps: [],
+    });
+    const copy = join(mkdtempSync(join(tmpdir(), 'measure-')), 'result.onnx');
+    copyFileSync(original, copy);
+    const before = await measureModel({ ...ctx('before', original), plan: evalPlan });
+    const after = await measureModel({ ...ctx('after', copy), plan: evalPlan });
+    expect(before.latencyAtEvalBatch).toMatchObject({ batch: 100, p50: expect.any(Number) });
+    expect(before.latencyAtEvalBatch?.speedup).toBeUndefined();
+    // a batch of 100 images is far more work than one image
+    expect(before.latencyAtEvalBatch!.p50).toBeGreaterThan(5 * before.latencyMs!.p50);
+    expect(after.latencyAtEvalBatch).toMatchObject({ batch: 100, baselineP50: expect.any(Number) });
+    expect(after.latencyAtEvalBatch?.speedup).toBeGreaterThan(0.5);
+    expect(after.latencyAtEvalBatch?.speedup).toBeLessThan(2);
+    const f = computeFactors(before, after);
+    expect(f.latencyAtEvalBatch).toBe(after.latencyAtEvalBatch?.speedup);
+  });
+
+  it('has no evaluation-batch latency without an evaluator', async () => {
+    const before = await measureModel(ctx('before', original));
+    expect(before.latencyAtEvalBatch).toBeNull();
+  });
+
+  it('says why a result is slower: a tiny float model, or what ORT made of a quantized one', async () => {
+    const model = loadModelFile(original);
+    const lat = (speedup: number, batch?: number) => ({
+      p50: 0.1 / speedup,
+      baselineP50: 0.1,
+      speedup,
+      ...(batch ? { batch } : {}),
+    });
+    expect(await slowerReasons(model, lat(1.2), { ...lat(2), batch: 500 })).toBeNull();
+    const float = await slowerReasons(model, lat(0.9), { ...lat(1.5), batch: 500 });
+    expect(float).toEqual({
+      batches: [1],
+      reasons: [expect.stringMatching(/^the model is tiny \(0\.100 ms at batch 1\)/)],
+    });
+    const ev = imageEvaluator(model, {
+      calibration: await loadSamples(resolve('resources/mnist/train-images-idx3-ubyte.gz'), { limit: 64 }),
+    });
+    const q = new PTQQuantizer(model, ORT_CPU_STATIC_CONFIG, ev, { fuse: 'auto' });
+    await q.compress();
+    const { model: int8 } = await q.exportQDQ({ verify: false });
+    const quantized = await slowerReasons(int8, lat(0.8), { ...lat(0.9), batch: 500 });
+    expect(quantized?.batches).toEqual([1, 500]);
+    expect(quantized?.reasons).toContainEqual(expect.stringMatching(/tiny \(0\.100 ms in float at batch 1\)/));
   });
 });
