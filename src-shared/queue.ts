@@ -73,9 +73,9 @@ export function scrubSecret(text: string, url: string): string {
   let out = text;
   try {
     const u = new URL(url);
+    out = out.split(url).join(redactQueueUrl(url));
     for (const s of new Set([u.password, decodeURIComponent(u.password)]))
       if (s.length >= 1) out = out.split(s).join('***');
-    out = out.split(url).join(redactQueueUrl(url));
   } catch {
     /* nothing to scrub in an unparsable URL beyond the URL itself */
     out = out.split(url).join('(queue URL)');

@@ -98,6 +98,18 @@ describe('sensitivity scan on the queue', () => {
     }
     expect(remote.workers).toBe(new Set(points.map((p) => p.ranBy!.worker)).size);
     expect(await count('SELECT count(*) AS n FROM studio_queue.result WHERE scan = $1', [scanId])).toBe(6);
+    // the same point delivered a second time (a copy of its job under another id) runs again but is recorded once
+    const [first] = await q.sql<{ data: object }>(
+      "SELECT data FROM pgboss.job WHERE data->>'scan' = $1 AND (data->>'index')::int = 0",
+      [scanId],
+    );
+    const copy = await q.boss.send('studio-scan-point-cpu', first!.data, {});
+    await until(
+      'the copy to complete',
+      async () => (await q.boss.getJobById('studio-scan-point-cpu', copy!))?.state === 'completed',
+    );
+    expect((await q.boss.getJobById('studio-scan-point-cpu', copy!))?.output).toEqual({ recorded: false });
+    expect(await count('SELECT count(*) AS n FROM studio_queue.result WHERE scan = $1', [scanId])).toBe(6);
     // the model and the data travelled through the database by hash, not in the payloads
     const payload = (
       await q.sql<{ data: unknown }>("SELECT data FROM pgboss.job WHERE name = 'studio-scan-point-cpu' LIMIT 1")
