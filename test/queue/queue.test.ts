@@ -61,6 +61,16 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 60
   }
 }
 
+/** The error a promise rejects with (a promise that resolves fails the test). */
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a failure');
+}
+
 const count = async (sql: string, values: unknown[] = []) => Number((await q.sql<{ n: string }>(sql, values))[0]!.n);
 
 beforeAll(async () => {
@@ -273,9 +283,7 @@ describe('sensitivity scan on the queue', () => {
 describe('queue faults are named, and never show the password', () => {
   it('an unreachable database names its host and port', async () => {
     const port = await freePort();
-    const err = await openQueue(`postgres://me:hunter2secret@127.0.0.1:${port}/studio`).catch(
-      (e: unknown) => e as Error,
-    );
+    const err = await failure(openQueue(`postgres://me:hunter2secret@127.0.0.1:${port}/studio`));
     expect(err).toBeInstanceOf(QueueUnreachableError);
     expect(err.message).toContain(`127.0.0.1:${port}`);
     expect(err.message).toMatch(/connection refused/);
@@ -287,9 +295,11 @@ describe('queue faults are named, and never show the password', () => {
     await new Promise((r) => server.once('listening', r));
     const { port } = server.address() as { port: number };
     try {
-      const err = await openQueue(`postgres://me:hunter2secret@127.0.0.1:${port}/studio`, {
-        connectTimeoutMs: 3000,
-      }).catch((e: unknown) => e as Error);
+      const err = await failure(
+        openQueue(`postgres://me:hunter2secret@127.0.0.1:${port}/studio`, {
+          connectTimeoutMs: 3000,
+        }),
+      );
       expect(err).toBeInstanceOf(QueueUnreachableError);
       expect(err.message).toContain(`127.0.0.1:${port}`);
       expect(err.message).not.toContain('hunter2secret');
@@ -300,7 +310,7 @@ describe('queue faults are named, and never show the password', () => {
 
   it('a malformed URL or a wrong password is named without echoing the secret', async () => {
     await expect(openQueue('mysql://me:hunter2secret@db/x')).rejects.toThrow(QueueUrlError);
-    const bad = await openQueue(pg.url.replace(/:[^:@/]+@/, ':wrongpass@')).catch((e: unknown) => e as Error);
+    const bad = await failure(openQueue(pg.url.replace(/:[^:@/]+@/, ':wrongpass@')));
     expect(bad).toBeInstanceOf(QueueUnreachableError);
     expect(bad.message).toMatch(/password authentication failed/);
     expect(bad.message).not.toContain('wrongpass');
