@@ -53,7 +53,7 @@ export interface Checked extends CompactResult {
   paramsAfter: number;
 }
 
-/** Compact the model, then compare it with `simulate(model, masks)` on three seeded inputs. */
+/** Compact the model, then compare it with `simulate(model, masks, { normMasks })` on three seeded inputs. */
 export async function compactAndCheck(
   model: Model,
   masks: Masks,
@@ -61,7 +61,7 @@ export async function compactAndCheck(
 ): Promise<Checked> {
   const shapes = opts.shapes ?? (await shapesOf(model));
   const res = compactModel(model, masks, { ...opts, shapes });
-  const reference = simulate(model, masks);
+  const reference = simulate(model, masks, { normMasks: res.normMasks });
   let maxRelErr = 0;
   for (const seed of [1, 2, 3]) {
     const feeds = sampleInputs(model, { seed });

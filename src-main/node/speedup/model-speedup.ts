@@ -114,7 +114,7 @@ export class ModelSpeedup {
       feeds,
       ...Array.from({ length: o.verifySamples ?? 2 }, (_, i) => sampleInputs(this.model, { seed: i + 1, shapes })),
     ];
-    const reference = simulate(this.model, this.masks, { applyMethods: o.applyMethods });
+    const reference = simulate(this.model, this.masks, { applyMethods: o.applyMethods, normMasks: result.normMasks });
     const opts = { threads: 1, ...o.session };
     const [masked, compact] = [await ModelRunner.create(reference, opts), await ModelRunner.create(result.model, opts)];
     let worst = { err: 0, output: compact.outputNames[0] ?? '' };

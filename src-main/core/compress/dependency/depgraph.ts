@@ -137,6 +137,12 @@ function makePropagateCtx(dg: DepGraph, node: Node, opts: BuildOptions): Propaga
     member: (m) => dg.members.push({ ...m, node }),
     consumer: (c) => dg.consumers.push({ ...c, node }),
     readers: (out) => node.outputs[out]?.consumers() ?? [],
+    shapeDeps(i) {
+      const v = node.input(i);
+      const iv = v ? opts.ints.get(v) : undefined;
+      return iv?.deps.map((ds) => ds.flatMap(([dv, axis]) => dg.axesOf(dv).get(axis) ?? []));
+    },
+    classOf: (a) => dg.find(a),
   };
 }
 

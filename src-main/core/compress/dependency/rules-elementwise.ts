@@ -322,13 +322,111 @@ const sliceChannelParams =
     }
   };
 
-/** LayerNormalization mixes every position of its normalised axes; others pass. */
+/**
+ * LayerNormalization over axes [axis, rank): a tracked channel axis among them is pruned with statistics over the
+ * kept positions (the masked model's form, core/compress/simulate/norm-stats.ts): scale and bias are sliced with it
+ * and a removed position holds 0 there. Axes before `axis` pass as they are.
+ */
 const layerNorm: PropagationRule = {
   propagate(ctx) {
     const r = ctx.inShape(0)?.length ?? 0;
     const from = normAxis(ctx.node.attrInt('axis', -1), r);
-    passOnly(ctx, (a) => a < from, `${ctx.node.label} normalises over a tracked axis (its statistics would change)`);
+    const fault = normFault(ctx, [1, 2]);
+    for (const [axis, atoms] of ctx.axes(0)) {
+      if (axis >= from && fault) {
+        ctx.block(atoms, `${ctx.node.label} normalises over a tracked axis and ${fault}`);
+        continue;
+      }
+      ctx.setAxis(0, axis, atoms);
+      if (axis < from) continue;
+      const p = paramAxis(ctx, 1, axis, r, atoms.length);
+      if (p !== undefined) ctx.member({ kind: 'pass', output: 0, axis, atoms, param: 1, paramAxis: p });
+    }
   },
+  constant(ctx) {
+    // a removed position is masked to 0 in the masked model's form of the norm
+    const r = ctx.inShape(0)?.length ?? 0;
+    const from = normAxis(ctx.node.attrInt('axis', -1), r);
+    for (const [axis, atoms] of ctx.outAxes(0)) if (axis >= from) ctx.setConst(0, axis, new Float64Array(atoms.length));
+  },
+};
+
+/** Why a norm's normalised channels cannot be pruned (non-constant or non-float32 affine parameters, read statistics). */
+function normFault(ctx: PropagateCtx, params: number[]): string | undefined {
+  for (const i of params) {
+    const v = ctx.node.input(i);
+    if (!v) continue;
+    if (!ctx.isConst(i)) return `its input ${i} is not a constant`;
+    if (v.initializer?.dtype !== 'float32') return `its input ${i} is ${v.initializer?.dtype}, not float32`;
+  }
+  if (ctx.node.outputs.slice(1).some((v) => v.uses.length > 0 || v.isGraphOutput))
+    return 'its Mean / InvStdDev outputs are read';
+  return undefined;
+}
+
+/** The axis of parameter input `i` (broadcast to rank r from the right) that holds one slice per position of `axis`. */
+function paramAxis(ctx: PropagateCtx, i: number, axis: number, r: number, n: number): number | undefined {
+  const s = ctx.inShape(i);
+  if (!s) return undefined;
+  const a = axis - (r - s.length);
+  return a >= 0 && s[a] === n ? a : undefined;
+}
+
+/** Slice a norm's parameters (inputs 1, 2) along the axes of input 0 that lose positions. */
+const layerNormReplace: Replacer = (ctx) => {
+  const r = ctx.inShape(0)?.length ?? 0;
+  for (const i of [1, 2]) {
+    let t = ctx.tensor(i);
+    const s = ctx.inShape(i);
+    if (!t || !s) continue;
+    const keys: string[] = [];
+    for (const axis of ctx.changedIn(0)) {
+      const a = axis - (r - s.length);
+      if (a < 0 || s[a] === 1) continue;
+      const kept = ctx.keptIn(0, axis)!;
+      t = sliceAxis(t, a, kept);
+      keys.push(`${a}:${kept.join(',')}`);
+    }
+    if (keys.length) ctx.setInput(i, t, keys.join('|'));
+  }
+};
+
+/**
+ * GroupNormalization over [N, C, …]: channel c is position c mod (C/G) of group ⌊c·G/C⌋. Position j is one class
+ * across the groups (every group keeps the same positions, so the compact norm keeps its G equal groups), pruned with
+ * per-group statistics over the kept positions; spatial axes must not be tracked. Scale and bias are per channel
+ * from opset 21 (sliced), per group before (unchanged).
+ */
+const groupNorm: PropagationRule = {
+  propagate(ctx) {
+    const fault = normFault(ctx, [1, 2]);
+    for (const [axis, atoms] of ctx.axes(0)) {
+      if (axis !== 1) {
+        ctx.block(atoms, `${ctx.node.label} normalises over a tracked spatial axis`);
+        continue;
+      }
+      const G = ctx.node.attrInt('num_groups', 1);
+      if (fault || atoms.length % G !== 0) {
+        ctx.block(
+          atoms,
+          `${ctx.node.label} normalises over groups of channels and ${fault ?? 'its groups are uneven'}`,
+        );
+        continue;
+      }
+      const s = atoms.length / G;
+      for (let j = 0; j < s; j++) ctx.uniteAll(Array.from({ length: G }, (_, g) => atoms[g * s + j]!));
+      ctx.setAxis(0, 1, atoms);
+      if (ctx.opset >= 21) ctx.member({ kind: 'pass', output: 0, axis: 1, atoms, param: 1, paramAxis: 0 });
+    }
+  },
+  constant(ctx) {
+    const atoms = ctx.outAxes(0).get(1);
+    if (atoms) ctx.setConst(0, 1, new Float64Array(atoms.length));
+  },
+};
+
+const groupNormReplace: Replacer = (ctx) => {
+  if (ctx.opset >= 21) sliceChannelParams(1, 2)(ctx);
 };
 
 /** Softmax family: the reduced axes (one from opset 13, all from `axis` before) must not be tracked. */
@@ -390,7 +488,7 @@ export const ELEMENTWISE_RULES: Record<string, PropagationRule> = {
   LogSoftmax: softmax,
   Hardmax: softmax,
   LRN: blockingRule('normalises across channels'),
-  GroupNormalization: blockingRule('normalises over groups of channels'),
+  GroupNormalization: groupNorm,
   DepthToSpace: blockingRule('moves channels into space'),
   SpaceToDepth: blockingRule('moves space into channels'),
 };
@@ -423,7 +521,8 @@ export const ELEMENTWISE_REPLACERS: Record<string, Replacer> = {
   Pad: noChange,
   BatchNormalization: sliceChannelParams(1, 2, 3, 4),
   InstanceNormalization: sliceChannelParams(1, 2),
-  LayerNormalization: noChange,
+  LayerNormalization: layerNormReplace,
+  GroupNormalization: groupNormReplace,
   Softmax: noChange,
   LogSoftmax: noChange,
   Hardmax: noChange,

@@ -157,10 +157,14 @@ function uniteGroups(
 function reshapePropagate(ctx: PropagateCtx): void {
   const a = ctx.inShape(0);
   const b = ctx.outShape(0);
-  if (ctx.axes(0).size === 0) return;
+  if (ctx.axes(0).size === 0) {
+    if (ctx.node.opType === 'Reshape') coupleTargetDims(ctx, new Map());
+    return;
+  }
   const segs = a && b ? segments(a, b) : undefined;
   if (!a || !b || !segs) return ctx.blockInputs(`${ctx.node.label}: shapes do not line up`);
   const bySeg = new Map<Segment, number[]>();
+  const outAxes = new Map<number, Atoms>();
   for (const t of ctx.axes(0).keys()) {
     const seg = segs.find((s) => t >= s.i0 && t < s.i1)!;
     bySeg.set(seg, [...(bySeg.get(seg) ?? []), t]);
@@ -174,8 +178,37 @@ function reshapePropagate(ctx: PropagateCtx): void {
     const atoms = ctx.axes(0).get(t)!;
     const mapped = mapThroughSegment(ctx, seg, t, atoms, a, b);
     if (!mapped) ctx.block(atoms, `${ctx.node.label} folds a tracked axis away`);
-    else ctx.setAxis(0, mapped[0], mapped[1]);
+    else {
+      ctx.setAxis(0, mapped[0], mapped[1]);
+      outAxes.set(mapped[0], mapped[1]);
+    }
   }
+  if (ctx.node.opType === 'Reshape') coupleTargetDims(ctx, outAxes);
+}
+
+/**
+ * A Reshape target entry computed from the width of another tracked tensor (`x.reshape(B, N, D)` with D read from
+ * the block's input, while the data being reshaped is an attention's inner width) follows that tensor when it shrinks:
+ * its output axis must shrink alike. Same length: the two are united position by position; otherwise both stay.
+ * Entries computed from the reshaped tensor's own channels follow it by construction (a channel shuffle's C / g).
+ */
+function coupleTargetDims(ctx: PropagateCtx, outAxes: ReadonlyMap<number, Atoms>): void {
+  const deps = ctx.shapeDeps(1);
+  if (!deps) return;
+  const own = new Set<number>();
+  for (const atoms of ctx.axes(0).values()) for (const x of atoms) own.add(ctx.classOf(x));
+  deps.forEach((list, u) => {
+    for (const dep of list) {
+      if (dep.every((x) => own.has(ctx.classOf(x)))) continue;
+      const out = outAxes.get(u);
+      if (out && out.length === dep.length) ctx.unite(dep, out);
+      else {
+        const why = `${ctx.node.label}'s target shape reads the width of another tensor along output axis ${u}`;
+        ctx.block(dep, why);
+        if (out) ctx.block(out, why);
+      }
+    }
+  });
 }
 
 /** Constants through a reshape: an output index is constant when every input position landing on it holds the same constant. */

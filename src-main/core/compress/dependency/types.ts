@@ -70,6 +70,13 @@ export interface PropagateCtx {
   consumer(c: ConsumerSpec): void;
   /** Nodes reading output `out` (to look ahead, e.g. for attention structure). */
   readers(out: number): readonly Node[];
+  /**
+   * Per entry of integer input i (a shape computed on the trace): the tracked atoms of each dim it was computed
+   * from (via Shape / Size); undefined when the input is not such a computation.
+   */
+  shapeDeps(i: number): (readonly Atoms[])[] | undefined;
+  /** The class (representative atom) of an atom, as united so far. */
+  classOf(atom: number): number;
 }
 
 /** What a constant rule sees: per-position constants of the masked model (NaN: varies with the input). */

@@ -7,3 +7,11 @@ export {
   type ApplyMethods,
   type SimulateOptions,
 } from './simulate.ts';
+export {
+  applyNormMasks,
+  normStatisticsOf,
+  NORM_STATISTICS,
+  NormMaskError,
+  type NormMask,
+  type NormStatistics,
+} from './norm-stats.ts';

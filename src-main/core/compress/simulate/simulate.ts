@@ -22,6 +22,7 @@ import { expandMask, type Masks, type TargetMask } from '../masks.ts';
 import { bindTarget, isBindingFault, type TargetBinding } from '../targets/index.ts';
 import { normaliseTargetNames } from '../../../../src-shared/config/index.ts';
 import { MaskApplyError } from '../errors.ts';
+import { applyNormMasks, type NormMask } from './norm-stats.ts';
 
 /** How a mask acts on its target (NNI's apply methods that make sense outside training). */
 export type ApplyMethod = 'mul' | 'add' | 'bypass';
@@ -33,6 +34,11 @@ export type ApplyMethods = Readonly<Record<string, Readonly<Record<string, strin
 export interface SimulateOptions {
   /** Per-target apply method (a pruner's `compress()` returns them); default 'mul' everywhere. */
   applyMethods?: ApplyMethods;
+  /**
+   * Norms whose normalised channels pruning removes (speedup's `normMasks`): each computes its statistics over the
+   * kept positions only, as the compact norm does (norm-stats.ts).
+   */
+  normMasks?: readonly NormMask[];
 }
 
 /** The value NNI's 'add' method adds at masked positions. */
@@ -71,6 +77,7 @@ export function simulate(model: Model, masks: Masks, opts: SimulateOptions = {})
       else insertMaskNode(g, node, b, name, mask, method as 'mul' | 'add');
     }
   }
+  if (opts.normMasks?.length) applyNormMasks(copy, opts.normMasks);
   return copy;
 }
 

@@ -4,7 +4,8 @@
  * decide which classes go; shrink. The ORT side (tracing, verification, latency) lives in src-main/node/speedup.
  * Pure: imports only the IR, the dependency analysis and sibling modules.
  */
-import { cloneModel, type Model, type Node } from '../../ir/index.ts';
+import { cloneModel, type Model, type Node, type Value } from '../../ir/index.ts';
+import { applyNormMasks, normStatisticsOf, type NormMask } from '../simulate/norm-stats.ts';
 import type { SpeedupGroupReport, SpeedupLayerReport } from '../../../../src-shared/speedup-report.ts';
 import type { Masks } from '../masks.ts';
 import { analyse, type AnalyseOptions } from '../dependency/analyse.ts';
@@ -27,6 +28,11 @@ export interface CompactResult {
   groups: SpeedupGroupReport[];
   sparsity: { requestedChannels: number; removedChannels: number; lost: number };
   warnings: string[];
+  /**
+   * Norms (LayerNormalization, GroupNormalization) whose normalised channels lose positions: the masked model
+   * computes their statistics over the kept positions (pass to `simulate(…, { normMasks })` for the reference).
+   */
+  normMasks: NormMask[];
 }
 
 /**
@@ -41,13 +47,44 @@ export function compactModel(model: Model, masks: Masks, opts: CompactOptions): 
     roundTo: opts.roundTo,
     original: (m) => a.originals.get(`${m.node.name}#${m.param}`),
   });
+  const normMasks = normMasksOf(a.model, plan, a.shapeOf);
   const masked = cloneModel(a.model);
+  applyNormMasks(masked, normMasks);
   const { layers, groups, sparsity } = summarise(plan, new Set(a.inserted));
   shrinkModel(a.model, plan, { shapeOf: a.shapeOf, ints: a.ints, opset: a.model.opset, inserted: a.inserted });
   const nothing = layers.every((l) => l.channelsAfter === l.channelsBefore)
     ? [nothingRemoved(sparsity.requestedChannels, groups)]
     : [];
-  return { model: a.model, masked, layers, groups, sparsity, warnings: [...nothing, ...plan.warnings] };
+  return {
+    model: a.model,
+    masked,
+    layers,
+    groups,
+    sparsity,
+    warnings: [...nothing, ...plan.warnings],
+    normMasks,
+  };
+}
+
+/** The norms whose normalised axes lose positions under `plan`, with what each axis keeps. */
+function normMasksOf(
+  model: Model,
+  plan: ChannelPlan,
+  shapeOf: (v: Value) => readonly number[] | undefined,
+): NormMask[] {
+  const out: NormMask[] = [];
+  for (const node of model.graph.nodes) {
+    const entry = normStatisticsOf(node);
+    const x = node.input(0);
+    const shape = x ? shapeOf(x) : undefined;
+    if (!entry || !x || !shape) continue;
+    const axes = entry.normalised(node, shape.length).flatMap((axis) => {
+      const kept = plan.kept(x, axis);
+      return kept ? [{ axis, size: shape[axis]!, kept }] : [];
+    });
+    if (axes.length) out.push({ node: node.name, rank: shape.length, axes });
+  }
+  return out;
 }
 
 /** The warning of a speedup that removed no channel: never a silent success. Names the groups left alone and why. */
