@@ -1,7 +1,7 @@
 /**
- * @file Vite configuration of the Electron shell (`npm run build:electron`): `--mode main` bundles the main process
- * and the job worker entry as ES modules (dependencies stay in node_modules, native ones unpacked by
- * electron-builder); `--mode preload` bundles the sandboxed preload as one CommonJS file with zod inlined (a
+ * @file Vite configuration of the Electron shell (`npm run build:electron`): `--mode main` bundles the main process,
+ * the job worker entry and the model worker thread as ES modules (dependencies stay in node_modules, native ones
+ * unpacked by electron-builder); `--mode preload` bundles the sandboxed preload as one CommonJS file with zod inlined (a
  * sandboxed preload can require nothing but Electron).
  */
 import { builtinModules } from 'node:module';
@@ -37,7 +37,11 @@ export default defineConfig(({ mode }) =>
           target: 'node20',
           minify: false,
           rollupOptions: {
-            input: { main: src('main.ts'), worker: src('worker-entry.ts') },
+            input: {
+              main: src('main.ts'),
+              worker: src('worker-entry.ts'),
+              'model-worker': fileURLToPath(new URL('./src-main/node/host/model-worker.ts', import.meta.url)),
+            },
             external: [...node, 'vite'],
             output: { format: 'es', entryFileNames: '[name].js' },
           },

@@ -19,6 +19,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const RENDERER = resolve(HERE, '..', 'renderer');
 const PRELOAD = join(HERE, 'preload.cjs');
 const WORKER = join(HERE, 'worker.js');
+const MODEL_WORKER = join(HERE, 'model-worker.js');
 const DEV = !app.isPackaged;
 const MIME: Record<string, string> = {
   '.html': 'text/html',
@@ -147,6 +148,8 @@ void app.whenReady().then(async () => {
         utilityProcess.fork(modulePath, args, { ...options, execArgv: [] }),
       ),
     },
+    // The bundled model worker thread (plain JavaScript, no loader).
+    offLoop: { workerEntry: MODEL_WORKER },
     onSettingsChanged: (s) => buildMenu(s.recentFiles),
     onFault: (message) => console.warn(`ipc: ${message}`),
   });

@@ -1,15 +1,17 @@
 /**
  * @file The host under faults and hostile requests: runs of a killed host marked interrupted on start (when and
  * why), exports confined to the browser mode's roots, and a request naming a special folder answered with an error
- * while a second client keeps getting answers.
+ * while a second client keeps getting answers; a huge model decoded on a worker thread, the host answering other
+ * clients meanwhile and stopping the decode at its time bound.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryTransportPair, RpcClient, type StudioApi } from '../../../src-shared/ipc/index.ts';
 import { parsePlan } from '../../../src-shared/experiment.ts';
+import { encodeRawModel } from '../../core/onnx/raw.ts';
 import { openStore } from '../store/index.ts';
 import { TEST_STEPS_MODULE, writeTinyModel } from '../jobs/test-steps.ts';
 import { createStudioHost, type StudioHost } from './host.ts';
@@ -162,4 +164,63 @@ describe('the browser mode under hostile requests', () => {
     ]);
     expect((await api.experiments.validate({ plan: plan([0.13]) })).ok).toBe(true);
   });
+});
+
+describe('a huge model', () => {
+  it('is decoded on a worker thread while a second client keeps getting answers, and stopped at its time bound', async () => {
+    // A valid chain of 150,000 Relu nodes: decoding it alone takes seconds (3.5 s on a busy 2-core box), and its
+    // trace far longer; on the event loop it would stall every client for that long.
+    const n = 150_000;
+    const vi = (name: string) => ({
+      name,
+      type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }] } } },
+    });
+    const node = Array.from({ length: n }, (_, i) => ({
+      name: `r${i}`,
+      opType: 'Relu',
+      input: [i ? `v${i - 1}` : 'x'],
+      output: [i === n - 1 ? 'y' : `v${i}`],
+    }));
+    const file = join(dir, 'chain.onnx');
+    writeFileSync(file, encodeRawModel({ graph: { name: 'g', input: [vi('x')], output: [vi('y')], node } }));
+    const host = await createStudioHost({
+      home: join(dir, 'home-huge'),
+      shell: 'test',
+      stepModules: [TEST_STEPS_MODULE],
+      offLoop: { timeoutMs: 1500 },
+    });
+    try {
+      const a = client(host, 'opener');
+      const b = client(host, 'bystander');
+      let settled = false;
+      const t0 = Date.now();
+      const open = a.models.open({ source: { kind: 'path', path: file } }).then(
+        (r) => ((settled = true), r),
+        (e: unknown) => ((settled = true), e),
+      );
+      const gaps: number[] = [];
+      let last = Date.now();
+      while (!settled) {
+        await b.runs.list({});
+        await b.settings.get({});
+        gaps.push(Date.now() - last);
+        last = Date.now();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await open).toMatchObject({
+        name: 'OffLoopTimeoutError',
+        code: 'TIMEOUT',
+        message: expect.stringMatching(/^opening .*chain\.onnx took longer than 1\.5 s and was stopped/),
+      });
+      // The bound held (thread start-up and the stop included), and the bystander was answered throughout.
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(gaps.length).toBeGreaterThan(10);
+      expect(Math.max(...gaps)).toBeLessThan(1000);
+      // The host goes on opening models.
+      const ok = await a.models.open({ source: { kind: 'example', id: 'mnist-cnn' } });
+      expect((await a.models.graph({ modelId: ok.modelId })).nodes.length).toBeGreaterThan(10);
+    } finally {
+      await host.close();
+    }
+  }, 60_000);
 });

@@ -36,6 +36,11 @@ export interface StudioHostOptions {
    * folders in native dialogs, does not unless this is given.
    */
   exportRoots?: readonly string[];
+  /**
+   * Model-reading work off the event loop: the worker thread's module (the packaged app passes its bundled
+   * model-worker.js) and the longest time one call may take (default MODEL_CALL_TIMEOUT_MS).
+   */
+  offLoop?: { workerEntry?: string; timeoutMs?: number };
   /** Called after the settings change (the Electron shell rebuilds its recent-files menu). */
   onSettingsChanged?: (settings: Settings) => void;
 }
@@ -91,10 +96,17 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
     home,
     resourcesDir: opts.resourcesDir ?? RESOURCES_DIR,
     onOpened: (p) => settings.addRecent(p),
+    ...opts.offLoop,
   });
   const exportRoots = (): readonly string[] | undefined =>
     opts.exportRoots ?? (opts.shell === 'web' ? [join(home, 'exports'), ...settings.exportRoots()] : undefined);
-  const { experiments, runs, exports } = createRunServices({ store, runner, emit, exportRoots });
+  const { experiments, runs, exports } = createRunServices({
+    store,
+    runner,
+    emit,
+    exportRoots,
+    offLoop: opts.offLoop,
+  });
   const impl: StudioImpl = { models, experiments, runs, exports, settings };
   server = new RpcServer(impl, { onFault: opts.onFault });
   let closing: Promise<void> | null = null;
@@ -107,6 +119,7 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
     close: () =>
       (closing ??= (async () => {
         await runner.shutdown('the host is closing');
+        models.close();
         store.close();
       })()),
   };

@@ -1,30 +1,19 @@
 /**
  * @file The models service: open a model (host path, dropped bytes saved under the app data folder, or a bundled
  * example), summarise it with one trace, give the graph view, and check a config list against it (the targets it
- * selects, for highlighting). Imports core, node/inspect and src-shared; never Electron or the transports.
+ * selects, for highlighting). Each open model lives on its own worker thread (model-worker.ts), so decoding and
+ * tracing a huge or hostile file never blocks the host's event loop, and every call is bounded in time: past it the
+ * thread is stopped and the model closed. Imports node/io, the off-loop threads and src-shared; never Electron or
+ * the transports.
  */
 import { probePath } from '../io/guard.ts';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import type { Model, Node, Value } from '../../core/ir/index.ts';
-import { resolveTargets } from '../../core/compress/targets/index.ts';
-import { ConfigListError, parseConfigList, type Mode } from '../../../src-shared/config/index.ts';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { ServiceImpl, Contract } from '../../../src-shared/ipc/contract.ts';
-import type {
-  Examples,
-  GraphEdge,
-  GraphNode,
-  GraphView,
-  ModelSource,
-  OpenedModel,
-  TargetsReply,
-} from '../../../src-shared/ipc/dto.ts';
+import type { Examples, GraphView, OpenedModel, TargetsReply } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import type { ModelInfo } from '../../../src-shared/model-info.ts';
-import { inspectModel, openModel } from '../inspect.ts';
-import { openModelBytes, type OpenedModelFile } from '../io/open-model.ts';
-import { writeFileAtomic } from '../store/files.ts';
+import { HOST_DIR, OffLoopThread } from './off-loop.ts';
 
 export interface ModelsServiceOptions {
   /** The app data folder; dropped models are saved under `models/` in it. */
@@ -33,16 +22,24 @@ export interface ModelsServiceOptions {
   resourcesDir: string;
   /** Called with each model file opened (recent files). */
   onOpened?: (path: string) => void;
-  /** Opened models kept in memory (default 6). */
+  /** Opened models kept in memory (default 6), each on its own worker thread. */
   cacheSize?: number;
+  /** Longest time one call on a model may take (open, graph, targets) before its thread is stopped. */
+  timeoutMs?: number;
+  /** The worker thread's module (default: model-worker.ts beside this file; the packaged app's bundled one). */
+  workerEntry?: string;
 }
+
+/** Default bound of one model call: a 200,000-node chain opens in ~7 s on an idle 2-core box, ~30 s on a busy one. */
+export const MODEL_CALL_TIMEOUT_MS = 300_000;
+
+/** The model worker's module in development and tests. */
+export const MODEL_WORKER = join(HOST_DIR, 'model-worker.ts');
 
 interface OpenModelEntry {
   path: string;
   name: string;
-  model: Model;
-  info: ModelInfo;
-  graph: GraphView | null;
+  thread: OffLoopThread;
 }
 
 /** A model handle that is not (or no longer) open on the host. */
@@ -51,7 +48,7 @@ export class UnknownModelError extends IpcError {
     super({
       name: 'UnknownModelError',
       code: 'MODEL_NOT_OPEN',
-      message: `model ${modelId} is not open on the host (it was closed or the host restarted); open it again`,
+      message: `model ${modelId} is not open on the host (it was closed, stopped after a timeout, or the host restarted); open it again`,
       details: { modelId },
     });
   }
@@ -102,19 +99,31 @@ export function bundledExamples(resourcesDir: string): Examples {
 }
 
 /**
- * The models service over an in-memory cache of opened models.
+ * The models service over a cache of opened models, each held by a worker thread.
  *
  * @example const models = createModelsService({ home, resourcesDir });
  */
-export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Contract['models']> {
+export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Contract['models']> & {
+  /** Stops every model thread. */
+  close(): void;
+} {
   const cache = new Map<string, OpenModelEntry>();
   const limit = opts.cacheSize ?? 6;
+  const timeoutMs = opts.timeoutMs ?? MODEL_CALL_TIMEOUT_MS;
+  const entryFile = opts.workerEntry ?? MODEL_WORKER;
   const examples = bundledExamples(opts.resourcesDir);
 
-  const entry = (modelId: string): OpenModelEntry => {
+  const call = async <T>(modelId: string, method: string, args: unknown = {}): Promise<T> => {
     const e = cache.get(modelId);
-    if (!e) throw new UnknownModelError(modelId);
-    return e;
+    if (!e?.thread.alive) {
+      cache.delete(modelId);
+      throw new UnknownModelError(modelId);
+    }
+    try {
+      return await e.thread.call<T>(method, args, { timeoutMs, what: `${method} on ${e.name}` });
+    } finally {
+      if (!e.thread.alive) cache.delete(modelId);
+    }
   };
 
   return {
@@ -122,38 +131,58 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
       ctx.progress({ phase: 'reading', fraction: 0 });
       // The first touch of a client's path happens off the event loop, bounded in time.
       if (source.kind === 'path') await probeModelPath(source.path);
-      const { path, name, model, lifted, normalization, fileNodes, liftedConstantNodes } = loadSource(
-        source,
-        opts.home,
-        examples,
-      );
-      ctx.signal.throwIfAborted();
-      ctx.progress({ phase: 'tracing', fraction: 0.3 });
-      const info = await inspectModel(model, {
-        file: path,
-        lifted,
-        normalized: normalization.summary,
-        values: true,
-        fileNodes,
-        liftedConstantNodes,
-      });
-      ctx.signal.throwIfAborted();
+      const thread = OffLoopThread.start(entryFile);
+      const what = `opening ${source.kind === 'example' ? `the example ${source.id}` : source.kind === 'path' ? source.path : source.name}`;
+      let opened: { path: string; name: string; info: ModelInfo };
+      try {
+        opened = await thread.call(
+          'open',
+          { source, home: opts.home, examples },
+          { timeoutMs, what, signal: ctx.signal, onProgress: (p) => ctx.progress(p as never) },
+        );
+      } catch (e) {
+        thread.terminate();
+        throw e;
+      }
       const modelId = randomBytes(6).toString('hex');
-      cache.set(modelId, { path, name, model, info, graph: null });
-      while (cache.size > limit) cache.delete(cache.keys().next().value!);
-      if (source.kind !== 'bytes') opts.onOpened?.(path);
+      cache.set(modelId, { path: opened.path, name: opened.name, thread });
+      while (cache.size > limit) {
+        const [oldest, e] = cache.entries().next().value!;
+        e.thread.terminate('the model was closed');
+        cache.delete(oldest);
+      }
+      if (source.kind !== 'bytes') opts.onOpened?.(opened.path);
       ctx.progress({ phase: 'done', fraction: 1 });
-      return { modelId, path, name, info: { ...info, values: undefined } };
+      return { modelId, ...opened };
     },
-    inspect: ({ modelId }) => entry(modelId).info,
-    graph({ modelId }) {
-      const e = entry(modelId);
-      e.graph ??= graphView(e.model, e.info);
-      return e.graph;
-    },
-    targets: ({ modelId, mode, configList }) => checkTargets(entry(modelId).model, mode, configList),
+    inspect: ({ modelId }) => call<ModelInfo>(modelId, 'inspect'),
+    graph: ({ modelId }) => call<GraphView>(modelId, 'graph'),
+    targets: ({ modelId, mode, configList }) => call<TargetsReply>(modelId, 'targets', { mode, configList }),
     examples: () => examples,
+    close() {
+      for (const e of cache.values()) e.thread.terminate('the host is closing');
+      cache.clear();
+    },
   };
+}
+
+/**
+ * One call on a fresh worker thread, stopped afterwards: the host's other model-reading work (a plan's model checks,
+ * a run's layer widths), bounded in time like the models service's calls.
+ *
+ * @example const issues = await offLoopOnce<PlanIssue[]>('planIssues', { plan }, { what: 'checking the plan' });
+ */
+export async function offLoopOnce<T>(
+  method: string,
+  args: unknown,
+  opts: { what: string; timeoutMs?: number; workerEntry?: string },
+): Promise<T> {
+  const thread = OffLoopThread.start(opts.workerEntry ?? MODEL_WORKER);
+  try {
+    return await thread.call<T>(method, args, { what: opts.what, timeoutMs: opts.timeoutMs ?? MODEL_CALL_TIMEOUT_MS });
+  } finally {
+    thread.terminate();
+  }
 }
 
 async function probeModelPath(path: string): Promise<void> {
@@ -167,149 +196,4 @@ async function probeModelPath(path: string): Promise<void> {
       details: { path },
     });
   }
-}
-
-function loadSource(
-  source: ModelSource,
-  home: string,
-  examples: Examples,
-): { path: string; name: string } & OpenedModelFile {
-  if (source.kind === 'example') {
-    const ex = examples.models.find((m) => m.id === source.id);
-    if (!ex)
-      throw new IpcError({
-        name: 'UnknownExampleError',
-        code: 'EXAMPLE_NOT_FOUND',
-        message: `no bundled example "${source.id}"`,
-      });
-    return { path: ex.path, name: basename(ex.path), ...openModel(ex.path) };
-  }
-  if (source.kind === 'path') {
-    const path = resolve(source.path);
-    return { path, name: basename(path), ...openModel(path) };
-  }
-  // Decode first: a file that is not ONNX is refused before anything is written.
-  const opened = openModelBytes(source.bytes);
-  const dir = join(home, 'models');
-  mkdirSync(dir, { recursive: true });
-  const safe = source.name.replace(/[^\w.-]+/g, '_').replace(/^\.+/, '') || 'model.onnx';
-  const sha = createHash('sha256').update(source.bytes).digest('hex').slice(0, 12);
-  const path = join(dir, `${sha}-${safe.endsWith('.onnx') ? safe : `${safe}.onnx`}`);
-  if (!existsSync(path) || statSync(path).size !== source.bytes.byteLength) writeFileAtomic(path, source.bytes);
-  return { path, name: source.name, ...opened };
-}
-
-/** Float parameters a node reads from initializers, and the dims of its first weight. */
-function nodeParams(node: Node): { params: number; weightShape: number[] | null } {
-  let params = 0;
-  let weightShape: number[] | null = null;
-  for (const v of node.inputs) {
-    const t = weightTensorOf(v);
-    if (!t) continue;
-    if (
-      t.dtype.startsWith('float') ||
-      t.dtype.startsWith('bfloat') ||
-      t.dtype.startsWith('int8') ||
-      t.dtype.startsWith('uint8')
-    )
-      params += t.size;
-    if (weightShape === null && t.dims.length >= 1) weightShape = [...t.dims];
-  }
-  return { params, weightShape };
-}
-
-/** The stored tensor behind an input: an initializer, or the initializer a DequantizeLinear reads (QDQ models). */
-function weightTensorOf(v: Value | null) {
-  if (!v) return null;
-  if (v.isInitializer) return v.initializer;
-  const p = v.producer;
-  if (p?.opType === 'DequantizeLinear' && p.inputs[0]?.isInitializer) return p.inputs[0].initializer;
-  return null;
-}
-
-/**
- * The graph view: graph inputs, operators and graph outputs as nodes; values as edges (initializers are folded
- * into their node's parameter count). Shapes come from the trace.
- */
-export function graphView(model: Model, info: ModelInfo): GraphView {
-  const g = model.graph;
-  const traced = new Map((info.values ?? []).map((v) => [v.name, v.shape]));
-  const shapeOf = (v: Value) => traced.get(v.name) ?? v.shape ?? null;
-  const nodes: GraphNode[] = [];
-  const edges: GraphEdge[] = [];
-  const producerId = new Map<Value, number>();
-  for (const v of g.inputs) {
-    if (v.isInitializer) continue;
-    producerId.set(v, nodes.length);
-    nodes.push({
-      id: nodes.length,
-      kind: 'input',
-      name: v.name,
-      opType: 'Input',
-      params: 0,
-      weightShape: null,
-      shape: shapeOf(v),
-    });
-  }
-  const opIds = new Map<Node, number>();
-  for (const n of g.nodes) {
-    opIds.set(n, nodes.length);
-    const { params, weightShape } = nodeParams(n);
-    nodes.push({
-      id: nodes.length,
-      kind: 'op',
-      name: n.name || `${n.opType}_${nodes.length}`,
-      opType: n.opType,
-      params,
-      weightShape,
-      shape: n.outputs[0] ? shapeOf(n.outputs[0]) : null,
-    });
-    for (const o of n.outputs) producerId.set(o, nodes.length - 1);
-  }
-  for (const n of g.nodes) {
-    const to = opIds.get(n)!;
-    const seen = new Set<number>();
-    for (const v of n.inputs) {
-      if (!v) continue;
-      const from = producerId.get(v);
-      if (from === undefined || seen.has(from)) continue;
-      seen.add(from);
-      edges.push({ from, to, value: v.name, shape: shapeOf(v) });
-    }
-  }
-  for (const v of g.outputs) {
-    const id = nodes.length;
-    nodes.push({ id, kind: 'output', name: v.name, opType: 'Output', params: 0, weightShape: null, shape: shapeOf(v) });
-    const from = producerId.get(v);
-    if (from !== undefined) edges.push({ from, to: id, value: v.name, shape: shapeOf(v) });
-  }
-  return { nodes, edges };
-}
-
-/** A config list checked on the model: faults with JSON paths, else the selected targets and diagnostics. */
-export function checkTargets(model: Model, mode: Mode, configList: unknown): TargetsReply {
-  let parsed;
-  try {
-    parsed = parseConfigList(configList, mode);
-  } catch (e) {
-    if (e instanceof ConfigListError) return { ok: false, issues: [...e.issues], diagnostics: [], targets: [] };
-    throw e;
-  }
-  const table = resolveTargets(model, parsed.configs, mode);
-  const diagnostics = [...parsed.diagnostics, ...table.diagnostics];
-  const errors = diagnostics.filter((d) => d.level === 'error');
-  return {
-    ok: errors.length === 0,
-    issues: errors.map((d) => ({ path: d.path ?? '$', message: d.message })),
-    diagnostics,
-    targets: table.targets.map((t) => ({
-      node: t.nodeName,
-      opType: t.opType,
-      target: t.name,
-      kind: t.kind,
-      configIndex: t.configIndex,
-      path: t.path,
-      setting: JSON.parse(JSON.stringify(t.setting ?? {})) as Record<string, unknown>,
-    })),
-  };
 }

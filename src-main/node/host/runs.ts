@@ -4,12 +4,10 @@
  * status as contract events. Imports jobs, store and src-shared; never Electron or the transports.
  */
 import { probePath } from '../io/guard.ts';
-import { modelChannels, preprocessFault } from '../train/data.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compressorCapabilities } from '../../../src-shared/compressors.ts';
 import {
-  CONFIG_LIST_MODE,
   knownStepKinds,
   mapPlanPaths,
   PlanError,
@@ -24,9 +22,8 @@ import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import { checkPlanInputs, exportRun, ExportError, registeredSteps, type Job, type Runner } from '../jobs/index.ts';
 import { compareLatency, listProviders } from '../runtime/index.ts';
 import { RUN_SORT_KEYS, type RunSortKey, type Store } from '../store/index.ts';
-import { openModel } from '../inspect.ts';
-import { widthDiff } from './layers.ts';
-import { checkTargets } from './models.ts';
+import { planModelIssues } from './model-work.ts';
+import { offLoopOnce } from './models.ts';
 
 /** Sends a contract event to every connected renderer. */
 export type Emit = (service: 'runs' | 'settings', event: string, data: unknown) => void;
@@ -37,6 +34,8 @@ export interface RunServicesOptions {
   emit: Emit;
   /** Folders exports are confined to (undefined: anywhere the user names). */
   exportRoots?: () => readonly string[] | undefined;
+  /** Worker threads of the model-reading work (plan checks, layer widths): their module and time bound. */
+  offLoop?: { workerEntry?: string; timeoutMs?: number };
 }
 
 export interface RunServices {
@@ -45,8 +44,14 @@ export interface RunServices {
   exports: ServiceImpl<Contract['exports']>;
 }
 
-/** Faults of a plan the host would refuse: schema, config lists, missing files, kinds without an executor. */
-export function planIssues(raw: unknown): { plan: Plan | null; issues: PlanIssue[] } {
+/**
+ * Faults of a plan the host would refuse: schema, config lists, missing files, kinds without an executor, and the
+ * checks that read the model (`modelIssues`; the host runs them on a worker thread, bounded in time).
+ */
+export async function planIssues(
+  raw: unknown,
+  modelIssues: (plan: Plan) => PlanIssue[] | Promise<PlanIssue[]> = planModelIssues,
+): Promise<{ plan: Plan | null; issues: PlanIssue[] }> {
   const parsed = safeParsePlan(raw);
   if (!parsed.ok) return { plan: null, issues: parsed.issues };
   const plan = mapPlanPaths(parsed.plan, (f) => resolve(f));
@@ -59,51 +64,8 @@ export function planIssues(raw: unknown): { plan: Plan | null; issues: PlanIssue
         message: `this build has no executor for step kind "${s.kind}" (available: ${[...have].join(', ') || 'none'})`,
       });
   });
-  if (!issues.some((i) => i.path === '$.model')) issues.push(...emptySelections(plan), ...preprocessMismatches(plan));
+  if (!issues.some((i) => i.path === '$.model')) issues.push(...(await modelIssues(plan)));
   return { plan, issues };
-}
-
-/** Data splits whose preprocess mean / std do not fit the model's input channels. */
-function preprocessMismatches(plan: Plan): PlanIssue[] {
-  const splits = Object.entries(plan.dataset ?? {}).filter(
-    ([, split]) => split?.preprocess?.mean || split?.preprocess?.std,
-  );
-  if (splits.length === 0) return [];
-  let channels: number | null;
-  try {
-    channels = modelChannels(openModel(plan.model).model);
-  } catch {
-    return [];
-  }
-  return splits.flatMap(([name, split]) => {
-    const fault = preprocessFault(split!, channels, `$.dataset.${name}`);
-    return fault ? [{ path: `$.dataset.${name}.preprocess`, message: fault }] : [];
-  });
-}
-
-/**
- * Pruning and quantization steps whose config list selects no target on the plan's model: such a step would run,
- * change nothing and report success, so the plan is refused with the names the list could have used. (Checked on
- * the input model: the steps before keep node names.)
- */
-function emptySelections(plan: Plan): PlanIssue[] {
-  const steps = plan.steps
-    .map((s, i) => ({ s, i, mode: CONFIG_LIST_MODE[s.kind as keyof typeof CONFIG_LIST_MODE] }))
-    .filter((x) => x.mode === 'pruning' || x.mode === 'quantization');
-  if (steps.length === 0) return [];
-  let model;
-  try {
-    model = openModel(plan.model).model;
-  } catch {
-    return []; // the run reports the model's own fault, with its location
-  }
-  const issues: PlanIssue[] = [];
-  for (const { s, i, mode } of steps) {
-    const reply = checkTargets(model, mode as 'pruning' | 'quantization', (s as { configList: unknown }).configList);
-    for (const d of reply.diagnostics)
-      if (d.code === 'no-targets') issues.push({ path: `$.steps[${i}].configList`, message: d.message });
-  }
-  return issues;
 }
 
 /**
@@ -111,8 +73,11 @@ function emptySelections(plan: Plan): PlanIssue[] {
  *
  * @example const { experiments, runs, exports } = createRunServices({ store, runner, emit: server.emit.bind(server) });
  */
-export function createRunServices({ store, runner, emit, exportRoots }: RunServicesOptions): RunServices {
+export function createRunServices({ store, runner, emit, exportRoots, offLoop }: RunServicesOptions): RunServices {
   const latest = new Map<string, ProgressEvent>();
+  // Reading models is long or risky file work: it runs on worker threads, bounded in time.
+  const modelIssues = (plan: Plan) =>
+    offLoopOnce<PlanIssue[]>('planIssues', { plan }, { ...offLoop, what: `checking the plan's model ${plan.model}` });
 
   const follow = (job: Job) => {
     job.on('progress', (event) => {
@@ -139,11 +104,15 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
     return { ...d, progress: latest.get(d.id) ?? null };
   };
 
-  const layers = (runId: string): LayerWidth[] => {
+  const layers = async (runId: string): Promise<LayerWidth[]> => {
     const run = store.getRun(store.resolveRunId(runId));
     if (!run || !existsSync(run.plan.model)) return [];
     const after = store.latestModel(run.id);
-    return widthDiff(run.plan.model, after && existsSync(after.model.path) ? after.model.path : null);
+    return offLoopOnce<LayerWidth[]>(
+      'widthDiff',
+      { before: run.plan.model, after: after && existsSync(after.model.path) ? after.model.path : null },
+      { ...offLoop, what: `reading the layer widths of run ${run.id}` },
+    );
   };
 
   const series = (runIds: readonly string[], names?: readonly string[]): MetricSeries => {
@@ -160,14 +129,14 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
   };
 
   const experiments: RunServices['experiments'] = {
-    validate: ({ plan }) => {
-      const { issues } = planIssues(plan);
+    validate: async ({ plan }) => {
+      const { issues } = await planIssues(plan, modelIssues);
       return { ok: issues.length === 0, issues };
     },
     create: ({ name }) => store.ensureExperiment(name),
     list: () => store.listExperiments(),
-    start: ({ plan: raw, experiment, name, tags, notes }) => {
-      const { plan, issues } = planIssues(raw);
+    start: async ({ plan: raw, experiment, name, tags, notes }) => {
+      const { plan, issues } = await planIssues(raw, modelIssues);
       if (!plan || issues.length > 0) throw new PlanError(issues);
       const job = runner.submit(plan, { experiment, name, tags, notes });
       follow(job);
@@ -204,12 +173,14 @@ export function createRunServices({ store, runner, emit, exportRoots }: RunServi
     get: ({ runId }) => detail(runId),
     metrics: ({ runIds, names }) => series(runIds, names),
     layers: ({ runId }) => layers(runId),
-    compare: ({ runIds }) => {
+    compare: async ({ runIds }) => {
       const details = runIds.map(detail);
+      const widths: LayerWidth[][] = [];
+      for (const d of details) widths.push(await layers(d.id));
       return {
         runs: details,
         series: series(details.map((d) => d.id)),
-        layers: Object.fromEntries(details.map((d) => [d.id, layers(d.id)])),
+        layers: Object.fromEntries(details.map((d, i) => [d.id, widths[i]!])),
       };
     },
     remeasure: async ({ runIds }) => {

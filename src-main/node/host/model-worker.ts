@@ -1,0 +1,48 @@
+/**
+ * @file The worker thread behind the models service: it opens one model (decode, validation, normalization, the
+ * trace) and keeps it for the graph view and config-list checks, off the host's event loop; one-shot threads answer
+ * a plan's model checks and a run's layer widths. Started by off-loop.ts (bundled as dist/electron/model-worker.js
+ * in the packaged app). Imports model-work and layers; never Electron or the transports.
+ */
+import type { Mode } from '../../../src-shared/config/index.ts';
+import type { Plan } from '../../../src-shared/experiment.ts';
+import type { Examples, GraphView, ModelSource } from '../../../src-shared/ipc/dto.ts';
+import type { ModelInfo } from '../../../src-shared/model-info.ts';
+import type { Model } from '../../core/ir/index.ts';
+import { inspectModel } from '../inspect.ts';
+import { widthDiff } from './layers.ts';
+import { checkTargets, graphView, loadSource, planModelIssues } from './model-work.ts';
+import { serveOffLoop } from './off-loop.ts';
+
+let open: { model: Model; info: ModelInfo; graph: GraphView | null } | null = null;
+
+const current = () => {
+  if (!open) throw new Error('no model is open on this worker thread');
+  return open;
+};
+
+serveOffLoop({
+  async open(args: { source: ModelSource; home: string; examples: Examples }, progress) {
+    const { path, name, model, lifted, normalization, fileNodes, liftedConstantNodes } = loadSource(
+      args.source,
+      args.home,
+      args.examples,
+    );
+    progress({ phase: 'tracing', fraction: 0.3 });
+    const info = await inspectModel(model, {
+      file: path,
+      lifted,
+      normalized: normalization.summary,
+      values: true,
+      fileNodes,
+      liftedConstantNodes,
+    });
+    open = { model, info, graph: null };
+    return { path, name, info: { ...info, values: undefined } };
+  },
+  inspect: () => current().info,
+  graph: () => (current().graph ??= graphView(current().model, current().info)),
+  targets: (args: { mode: Mode; configList: unknown }) => checkTargets(current().model, args.mode, args.configList),
+  planIssues: (args: { plan: Plan }) => planModelIssues(args.plan),
+  widthDiff: (args: { before: string; after: string | null }) => widthDiff(args.before, args.after),
+});
