@@ -216,9 +216,8 @@ describe('a huge model', () => {
       expect(Date.now() - t0).toBeLessThan(10_000);
       expect(gaps.length).toBeGreaterThan(10);
       expect(Math.max(...gaps)).toBeLessThan(1000);
-      // The host goes on opening models.
-      const ok = await a.models.open({ source: { kind: 'example', id: 'mnist-cnn' } });
-      expect((await a.models.graph({ modelId: ok.modelId })).nodes.length).toBeGreaterThan(10);
+      // The opener's connection is kept and answered too.
+      expect(await a.runs.list({})).toEqual([]);
     } finally {
       await host.close();
     }
