@@ -24,6 +24,7 @@ export {
   type TrainingForward,
   type TrainingForwardOptions,
   type NoiseInput,
+  type GradientHook,
 } from './training-forward.ts';
 export {
   LOSSES,

@@ -23,6 +23,24 @@ export interface TrainingForwardOptions {
    * running statistics, dropout stays off), not taped. A distillation teacher's forward inside the step is frozen.
    */
   frozenNodes?: ReadonlySet<string>;
+  /**
+   * Transforms of the gradient flowing back into forward values (a backward pre-hook, e.g. DoReFa's gradient
+   * quantization): the forward is unchanged.
+   */
+  gradientHooks?: readonly GradientHook[];
+}
+
+/**
+ * A transform of the gradient arriving at a forward value, before it flows on into the value's producer (torch's
+ * backward pre-hook on the producing module). The value keeps its name; an Identity node carries the hook.
+ */
+export interface GradientHook {
+  /** The forward value (by name) whose incoming gradient is transformed. */
+  value: string;
+  /** Ask for a noise input of the value's shape, uniform [0, 1), drawn afresh each step by the trainer. */
+  noise?: boolean;
+  /** Emit the transformed gradient from `dy` (the summed gradient of every use of the value). */
+  build(c: { e: Emitter; dy: Value; shape: number[]; noise: Value | null }): Value;
 }
 
 /** A noise input the trainer fills with uniform [0, 1) samples each step. */
@@ -207,9 +225,15 @@ export function trainingForward(e: Emitter, opts: TrainingForwardOptions = {}): 
   g.sortTopologically();
   const out: TrainingForward = { tape: [], stateUpdates: new Map(), noise: [] };
   const c: Ctx = { e, g, out };
+  const hooked = insertGradientHooks(c, opts.gradientHooks ?? []);
   e.tape = out.tape;
   for (const node of [...g.nodes]) {
     if (opts.frozenNodes?.has(node.name)) continue;
+    const hook = hooked.get(node);
+    if (hook) {
+      out.tape.push(hookEntry(c, node, hook));
+      continue;
+    }
     const rewrite = node.domain === '' ? trainingRewrites[node.opType] : undefined;
     if (rewrite?.(c, node, opts)) continue;
     out.tape.push({
@@ -221,4 +245,52 @@ export function trainingForward(e: Emitter, opts: TrainingForwardOptions = {}): 
     });
   }
   return out;
+}
+
+/**
+ * Put an Identity node after every hooked value; it takes the value's name (the producer's output is renamed), so
+ * every reader, loss and observer by name sees it, and its tape entry applies the hook to the incoming gradient.
+ */
+function insertGradientHooks(c: Ctx, hooks: readonly GradientHook[]): Map<Node, GradientHook> {
+  const { e, g } = c;
+  const out = new Map<Node, GradientHook>();
+  for (const h of hooks) {
+    const v = g.get(h.value);
+    if (!v?.producer) throw new UnsupportedGradientError('gradient hook', h.value, 'a value no node produces');
+    const name = v.name;
+    g.renameValue(v, g.uniqueName(`${name}.before_gradient_hook`));
+    const node = g.addNode({
+      opType: 'Identity',
+      name: g.uniqueName(`gradient_hook/${name}`),
+      inputs: [v],
+      outputs: [name],
+    });
+    const y = node.outputs[0]!;
+    e.declare(y, e.shape(v), e.dtype(v));
+    for (const u of [...v.uses]) if (u.node !== node) u.node.setInput(u.index, y);
+    g.replaceOutput(v, y);
+    out.set(node, h);
+  }
+  if (out.size) g.sortTopologically();
+  return out;
+}
+
+function hookEntry(c: Ctx, node: Node, hook: GradientHook): TapeEntry {
+  const { e, g } = c;
+  const x = node.inputs[0]!;
+  const shape = e.shape(x);
+  const dtype = e.dtype(x);
+  let noise: Value | null = null;
+  if (hook.noise) {
+    noise = e.declare(g.addInput(g.uniqueName(`noise.${hook.value}`)), shape, dtype);
+    c.out.noise.push({ value: noise, shape, dtype });
+  }
+  return {
+    label: node.name,
+    opType: 'Identity',
+    node,
+    inputs: [x],
+    outputs: [...node.outputs],
+    vjp: ([dy]) => [dy ? hook.build({ e, dy, shape, noise }) : null],
+  };
 }

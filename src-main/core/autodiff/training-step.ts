@@ -302,7 +302,8 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
   const g = model.graph;
   const e = new Emitter(g, model.opset);
   seedShapes(e, g, spec);
-  const modelOutputs = [...g.outputs];
+  // by name: a gradient hook on an output moves the name to the hook's Identity (training-forward.ts)
+  const modelOutputs = g.outputs.map((v) => ({ v, name: v.name }));
   const batchInputs = g.inputs.filter((v) => !v.initializer);
   for (const v of batchInputs)
     if (!e.shapes.has(v)) throw new TrainingSpecError(`no traced shape for model input "${v.name}"`);
@@ -347,9 +348,9 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
       return v;
     },
     output: (name) => {
-      const v = name === undefined ? modelOutputs[0] : modelOutputs.find((o) => o.name === name);
-      if (!v) throw new TrainingSpecError(`model has no output "${name}"`, { output: name });
-      return g.get(v.name) ?? v;
+      const o = name === undefined ? modelOutputs[0] : modelOutputs.find((x) => x.name === name);
+      if (!o) throw new TrainingSpecError(`model has no output "${name}"`, { output: name });
+      return g.get(o.name) ?? o.v;
     },
     addInput: (name, shape, dtype) => {
       const v = e.declare(g.addInput(g.get(name) ? g.uniqueName(name) : name), shape, dtype);

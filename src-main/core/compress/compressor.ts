@@ -12,7 +12,7 @@
  * onnxruntime-node. Pure: imports only the IR and the autodiff's types.
  */
 import type { Model, Tensor } from '../ir/index.ts';
-import type { LossTerm, OptimizerSpec } from '../autodiff/index.ts';
+import type { GradientHook, LossTerm, OptimizerSpec } from '../autodiff/index.ts';
 
 /** Undo one registration. */
 export type Revert = () => void;
@@ -63,6 +63,11 @@ export interface TrainingHooks {
    * The same teacher may be added again under the same prefix (chained distillers share it).
    */
   addTeacher(teacher: Model, prefix: string): Revert;
+  /**
+   * Transform the gradient arriving at a forward value inside the training step (a backward pre-hook, e.g.
+   * DoReFa's gradient quantization). Optional: a compressor that needs it refuses an evaluator without it.
+   */
+  patchGradient?(hook: GradientHook): Revert;
 }
 
 /** How long one training run lasts: optimizer steps or epochs (one of them, NNI's compress(max_steps, max_epochs)). */

@@ -9,6 +9,7 @@ import type * as ort from 'onnxruntime-node';
 import { cloneModel, type Model, type Tensor } from '../../core/ir/index.ts';
 import {
   TrainingSpecError,
+  type GradientHook,
   type LossTerm,
   type ObserveSpec,
   type OptimizerSpec,
@@ -54,6 +55,7 @@ function observed(t: ort.Tensor): ObservedTensor {
 export class Evaluator implements CompressionEvaluator {
   private bound: Model;
   private readonly lossTerms: LossTerm[] = [];
+  private readonly gradientHooks: GradientHook[] = [];
   private readonly before: StepTask[] = [];
   private readonly after: StepTask[] = [];
   private readonly groups: ParamGroup[] = [];
@@ -84,6 +86,12 @@ export class Evaluator implements CompressionEvaluator {
   patchLoss(term: LossTerm): Revert {
     this.lossTerms.push(term);
     return () => remove(this.lossTerms, term);
+  }
+
+  /** Transform the gradient arriving at a forward value inside the step (a backward pre-hook). */
+  patchGradient(hook: GradientHook): Revert {
+    this.gradientHooks.push(hook);
+    return () => remove(this.gradientHooks, hook);
   }
 
   /** Run tasks around every optimizer step: `before` sees the weights about to be used, `after` the updated ones. */
@@ -148,6 +156,7 @@ export class Evaluator implements CompressionEvaluator {
   /** Drop every hook (the bound model keeps its edits and trained weights). */
   revertAll(): void {
     this.lossTerms.length = 0;
+    this.gradientHooks.length = 0;
     this.before.length = 0;
     this.after.length = 0;
     this.groups.length = 0;
@@ -166,6 +175,7 @@ export class Evaluator implements CompressionEvaluator {
     }
     return {
       lossTerms: [...this.lossTerms],
+      gradientHooks: [...this.gradientHooks],
       groups: [...this.groups],
       observe,
       buffers: [...this.buffers],

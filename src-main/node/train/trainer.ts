@@ -11,6 +11,7 @@ import {
   buildTrainingStep,
   DEFAULT_LR,
   TrainingSpecError,
+  type GradientHook,
   type LossSpec,
   type LossTerm,
   type ObserveSpec,
@@ -123,6 +124,8 @@ export interface TrainHooks {
   buffers?: string[];
   before?: StepTask[];
   after?: StepTask[];
+  /** Transforms of gradients inside the step (backward pre-hooks). */
+  gradientHooks?: GradientHook[];
 }
 
 export interface EvalMetrics {
@@ -375,6 +378,7 @@ export class Trainer {
       trainable: cfg.trainable,
       alsoTrainable: cfg.alsoTrainable,
       lossTerms: hooks.lossTerms,
+      gradientHooks: hooks.gradientHooks,
       groups: hooks.groups,
       observe: hooks.observe,
       buffers: hooks.buffers,

@@ -69,6 +69,58 @@ export class ChainWriter {
     ]);
   }
 
+  /**
+   * A scalar equal to `v` through which no gradient flows: Clip(0, v, v) = v, and Clip passes no gradient to its
+   * bounds (the autodiff's rule), so nothing upstream of `v` is differentiated (its ops need no rules).
+   */
+  stopGradient(v: Value): Value {
+    return this.op('Clip', [this.constant('zero', [0]), v, v]);
+  }
+
+  /**
+   * NNI's plain straight-through `clamp_round` (ClampRound: the gradient passes everywhere): the value of `y` (the
+   * fake-quantized `x`), the gradient of `x`. x + stop(y − x), where stop(d) = Floor(d·2⁶⁴)·2⁻⁶⁴ is d (exact for
+   * 2⁻⁴⁰ ≤ |d| < 2⁶⁴, off by under 2⁻⁶⁴ below) and passes no gradient (Floor passes none).
+   */
+  straightThrough(x: Value, y: Value): Value {
+    const d = this.op('Sub', [y, x]);
+    const stopped = this.op('Mul', [
+      this.op('Floor', [this.op('Mul', [d, this.constant('two_pow_64', [2 ** 64])])]),
+      this.constant('two_pow_minus_64', [2 ** -64]),
+    ]);
+    return this.op('Add', [x, stopped]);
+  }
+
+  /**
+   * NNI's scale and zero point (qparams.ts, §5.2) of the current batch's min / max, computed inside the graph with
+   * no gradient (DoReFa's input targets): the range extended to 0, then symmetric or affine.
+   */
+  batchParams(
+    x: Value,
+    qmin: number,
+    qmax: number,
+    scheme: 'affine' | 'symmetric',
+  ): { scale: Value; zeroPoint: Value } {
+    const lo = this.op('Min', [this.reduceAll('ReduceMin', x), this.constant('zero', [0])]);
+    const hi = this.op('Max', [this.reduceAll('ReduceMax', x), this.constant('zero', [0])]);
+    const eps = this.constant('eps', [2 ** -23]);
+    if (scheme === 'affine') {
+      const s = this.op('Max', [
+        this.op('Div', [this.op('Sub', [hi, lo]), this.constant('levels', [qmax - qmin])]),
+        eps,
+      ]);
+      const zp = this.op('Clip', [
+        this.op('Sub', [this.constant('qmin', [qmin]), this.op('Round', [this.op('Div', [lo, s])])]),
+        this.constant('qmin', [qmin]),
+        this.constant('qmax', [qmax]),
+      ]);
+      return { scale: this.stopGradient(s), zeroPoint: this.stopGradient(zp) };
+    }
+    const absMax = this.op('Max', [this.op('Neg', [lo]), hi]);
+    const s = this.op('Max', [this.op('Div', [absMax, this.constant('half_levels', [(qmax - qmin) / 2])]), eps]);
+    return { scale: this.stopGradient(s), zeroPoint: this.constant('zero_point', [Math.floor((qmax + qmin + 1) / 2)]) };
+  }
+
   /** ReduceMin / ReduceMax / ReduceMean over every axis to a scalar (attribute or input form by opset). */
   reduceAll(opType: 'ReduceMin' | 'ReduceMax' | 'ReduceMean', x: Value): Value {
     return this.op(opType, [x], { keepdims: { type: 'int', value: 0 } });

@@ -1,6 +1,7 @@
 /**
  * @file What the trained quantizers refuse, by name, before any training: LSQ on an affine scheme and LSQ+ on a
- * symmetric one, DoReFa / BNN with a granularity or on activations, a one-value bit width, no evaluator; and the
+ * symmetric one, DoReFa / BNN with a granularity, DoReFa's _output_ on a non-activation op, a one-value bit width,
+ * no evaluator; and the
  * training graph they write (a fake-quant chain per target, parameters as buffers or trainables).
  */
 import { describe, expect, it } from 'vitest';
@@ -48,7 +49,7 @@ describe('trained quantizers refuse what they cannot train, with the JSON path a
     expect(plus[0]).toMatch(/lsqplus-unsupported .*quant_scheme must be 'affine'/);
   });
 
-  it('DoReFa with a granularity or on activations; BNN with a granularity', () => {
+  it('DoReFa with a granularity, _output_ on a non-activation op, outputs over 8 bits, biases; BNN with a granularity', () => {
     const d = faults(
       () =>
         new DoReFaQuantizer(model(), [
@@ -56,12 +57,37 @@ describe('trained quantizers refuse what they cannot train, with the JSON path a
         ]),
     );
     expect(d.some((m) => /dorefa-unsupported .*granularity must be 'default'/.test(m))).toBe(true);
-    expect(d.some((m) => /_output_0 .*weights only/.test(m))).toBe(true);
+    expect(d.some((m) => /_output_0 .*only on an activation op .*not on Conv/.test(m))).toBe(true);
+    const relu = model().graph.nodes.find((n) => n.opType === 'Relu')!.name;
+    expect(
+      faults(
+        () => new DoReFaQuantizer(model(), [{ op_names: [relu], target_names: ['_output_'], quant_dtype: 'uint16' }]),
+      )[0],
+    ).toMatch(/uint16 has 16 bits, at most 8/);
+    expect(
+      faults(
+        () => new DoReFaQuantizer(model(), [{ op_types: ['Gemm'], target_names: ['bias'], quant_dtype: 'int8' }]),
+      )[0],
+    ).toMatch(/dorefa-unsupported .*not biases/);
+    // an activation op's output and an op's input are taken
+    expect(
+      faults(
+        () =>
+          new DoReFaQuantizer(model(), [
+            { op_names: [relu], target_names: ['_output_'], quant_dtype: 'uint4' },
+            { op_types: ['Gemm'], target_names: ['_input_'], quant_dtype: 'uint8', quant_scheme: 'affine' },
+          ]),
+      ),
+    ).toEqual([]);
+    expect(() => new DoReFaQuantizer(model(), [{ op_types: ['Conv'] }], undefined, { gradientBits: 0 })).toThrow(
+      /options.gradientBits.*integer from 1 to 16, got 0/,
+    );
     expect(
       faults(
         () => new BNNQuantizer(model(), [{ op_types: ['Gemm'], target_names: ['weight'], granularity: 'out_channel' }]),
       )[0],
     ).toMatch(/bnn-unsupported .*fc/);
+    expect(faults(() => new BNNQuantizer(model(), [{ op_types: ['Conv'], target_names: ['_input_'] }]))).toEqual([]);
   });
 
   it('a bit width that holds one value (int1) for QAT / LSQ', () => {
