@@ -138,4 +138,45 @@ describe('DoReFa and BNN', () => {
     console.log('BNN', { ...check, fusion: check.fusion.counts });
     expect(check.deployed).toBeGreaterThanOrEqual(0.97);
   });
+
+  // measured: 94.47 % here, 94.70 % in a script run (94.76 % without gradient quantization; weights alone 98.49 %):
+  // clamping the Relu outputs to
+  // [0, 1] after BatchNorm costs most of it in one short epoch
+  it('DoReFa 2-bit weights, 4-bit Relu outputs, a uint8 input with batch ranges and 8-bit gradients: at least 93 %; simulated = deployed', async () => {
+    const model = example();
+    const cfg = [
+      { op_names: ['/conv2/Conv', '/conv3/Conv'], target_names: ['weight'], quant_dtype: 'int2' },
+      { op_types: ['Relu'], target_names: ['_output_'], quant_dtype: 'uint4' },
+      { op_names: ['/fc/Gemm'], target_names: ['_input_'], quant_dtype: 'uint8', quant_scheme: 'affine' },
+    ];
+    const q = new DoReFaQuantizer(model, cfg, evaluator(model, 1e-3, 1, true), { gradientBits: 8 });
+    const r = await q.compress();
+    const check = await checkDeployed(r, test, { threads: 1 });
+    console.log('DoReFa W2A4G8', { ...check, fusion: check.fusion.counts });
+    expect(check.deployed).toBeGreaterThanOrEqual(0.93);
+    // the deployed Relu outputs: Clip(0, 1) then uint8 Q/DQ with scale 1/15
+    const relu = r.exported.graph.nodes.filter((n) => n.opType === 'QuantizeLinear' && /Relu/.test(n.name));
+    expect(relu.length).toBe(3);
+    for (const n of relu) {
+      expect(n.inputs[0]!.producer!.opType).toBe('Clip');
+      expect(n.inputs[1]!.initializer!.toFloat32()[0]).toBeCloseTo(1 / 15, 7);
+      expect(n.inputs[2]!.initializer!.dtype).toBe('uint8');
+    }
+  });
+
+  // measured: 91.80 % (binarizing bn1's output too: 59.32 %; a Relu after the sign keeps only its +1 half)
+  it('BNN binary weights and binary activations (bn2 output, before its Relu): at least 90 %; simulated = deployed', async () => {
+    const model = example();
+    const cfg = [
+      { op_names: ['/conv2/Conv', '/conv3/Conv'], target_names: ['weight'] },
+      { op_names: ['/bn2/BatchNormalization'], target_names: ['_output_'] },
+    ];
+    const r = await new BNNQuantizer(model, cfg, evaluator(model, 1e-3, 1, true)).compress();
+    const check = await checkDeployed(r, test, { threads: 1 });
+    console.log('BNN W1A1', { ...check, fusion: check.fusion.counts });
+    expect(check.deployed).toBeGreaterThanOrEqual(0.9);
+    const q = r.exported.graph.nodes.find((n) => n.opType === 'QuantizeLinear' && /bn2/.test(n.name))!;
+    expect(q.inputs[2]!.initializer!.dtype).toBe('int8');
+    expect(q.inputs[1]!.initializer!.toFloat32()[0]).toBe(1);
+  });
 });
