@@ -267,17 +267,22 @@ export const QUANTIZER_REGISTRY = {
     options: { ...QUANT_TRAINING, init: z.enum(['mean', 'nni']).default('mean') },
   }),
   dorefa: entry({
-    label: 'DoReFa (k-bit weights)',
+    label: 'DoReFa (k-bit weights, activations, gradients)',
     description:
-      'weights through tanh normalisation onto a k-bit grid in [−1, 1], trained straight through; BatchNorm kept',
+      'weights through tanh normalisation onto a k-bit grid in [−1, 1], activation outputs clamped to [0, 1] on a k-bit grid, inputs with batch ranges, optional stochastic k-bit gradients; trained straight through; BatchNorm kept',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'per_tensor',
-    options: { ...QUANT_TRAINING },
+    options: {
+      ...QUANT_TRAINING,
+      /** Stochastic k-bit quantization of the gradient at the outputs of ops with weight targets (off when absent). */
+      gradientBits: z.int().min(1).max(16).optional(),
+    },
   }),
   bnn: entry({
-    label: 'BNN (binary weights)',
-    description: 'sign(w) weights, straight-through inside [−1, 1], weights clipped after every step; BatchNorm kept',
+    label: 'BNN (binary weights and activations)',
+    description:
+      'sign(x) weights and activations, straight-through inside [−1, 1], weights clipped after every step; BatchNorm kept',
     needsData: 'train',
     needsTraining: true,
     defaultGranularity: 'per_tensor',

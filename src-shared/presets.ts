@@ -148,6 +148,20 @@ export const QUANTIZATION_PRESETS: readonly QuantizationPreset[] = [
     unfused: 'weights only: ORT runs float convolutions on the 2-bit grid values (smaller, not faster)',
   },
   {
+    id: 'dorefa-w2a4',
+    label: 'DoReFa 2-bit weights, 4-bit activations (trains)',
+    description:
+      'Conv weights on a 2-bit grid and every Relu output clamped to [0, 1] on a 4-bit grid; deployed as int8 / uint8 values of those grids',
+    quantizer: 'dorefa',
+    bits: 2,
+    configList: [
+      { op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int2' },
+      { op_types: ['Relu'], target_names: ['_output_'], quant_dtype: 'uint4' },
+    ],
+    unfused:
+      'ORT runs float convolutions on the grid values (the Relu outputs pass Clip then uint8 Q/DQ): smaller, not faster',
+  },
+  {
     id: 'bnn-w1',
     label: 'BNN binary weights (trains)',
     description: 'Conv weights to ±1 (sign, straight-through); BatchNorm kept; deployed as int8 ±1',

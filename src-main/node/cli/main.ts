@@ -448,6 +448,11 @@ function addQuantizeCommand(program: Command): void {
       ]),
     )
     .option(
+      '--gradient-bits <k>',
+      'dorefa: quantize the gradients at the outputs of ops with weight targets to k bits (stochastic; default off)',
+      count(1),
+    )
+    .option(
       '--config <file>',
       'config list (default: the ORT CPU recommendation, uint8 activations / int8 per-channel weights)',
     )

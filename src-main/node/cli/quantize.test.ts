@@ -136,6 +136,9 @@ describe('quantizeCommand', () => {
     await expect(
       quantizeCommand({ model, quantizer: 'dorefa', data: calib, quantStartStep: 3 }, capture()),
     ).rejects.toThrow('--quant-start-step is not read by the dorefa quantizer: only qat delays quantization');
+    await expect(quantizeCommand({ model, quantizer: 'bnn', data: calib, gradientBits: 8 }, capture())).rejects.toThrow(
+      '--gradient-bits is not read by the bnn quantizer: only dorefa quantizes gradients',
+    );
     await expect(quantizeCommand({ model, calib, epochs: 2 }, capture())).rejects.toThrow(
       '--epochs is not read by the ptq quantizer',
     );

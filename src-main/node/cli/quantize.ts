@@ -80,6 +80,8 @@ export interface QuantizeCommandOptions {
   quantStartStep?: number;
   /** LSQ / LSQ+: initial scales ('mean' = 2·mean|x|/√qmax, 'nni' = 0.01). */
   init?: 'mean' | 'nni';
+  /** DoReFa: quantize gradients with this many bits (stochastic, DoReFa's formula). */
+  gradientBits?: number;
 }
 
 /** A bad command-line argument. */
@@ -197,7 +199,16 @@ interface Quantized {
   training?: QuantizeReport['training'];
 }
 
-const TRAINING_FLAGS = ['data', 'epochs', 'optimizer', 'lr', 'batchSize', 'quantStartStep', 'init'] as const;
+const TRAINING_FLAGS = [
+  'data',
+  'epochs',
+  'optimizer',
+  'lr',
+  'batchSize',
+  'quantStartStep',
+  'init',
+  'gradientBits',
+] as const;
 const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /** The quantizer named on the command line, with the flags it does not read refused by name. */
@@ -224,6 +235,7 @@ function parseQuantizer(opts: QuantizeCommandOptions): QuantizerName {
       refuse('observer', 'it trains on --data instead of calibrating');
     if (name !== 'qat') refuse('quantStartStep', 'only qat delays quantization');
     if (name !== 'lsq' && name !== 'lsqplus') refuse('init', 'only lsq / lsqplus learn their scales');
+    if (name !== 'dorefa') refuse('gradientBits', 'only dorefa quantizes gradients');
   } else {
     for (const k of TRAINING_FLAGS) refuse(k, 'it calibrates (--calib) and does not train');
     if (opts.latencyAware && !opts.calib)
@@ -267,6 +279,7 @@ async function trainedQuantize(
     reduceRange,
     ...(opts.quantStartStep !== undefined ? { quantStartStep: opts.quantStartStep } : {}),
     ...(opts.init ? { init: opts.init } : {}),
+    ...(opts.gradientBits !== undefined ? { gradientBits: opts.gradientBits } : {}),
   };
   const q = new TRAINED_QUANTIZER_CLASSES[name](model, configList, evaluator, options);
   let steps = 0;

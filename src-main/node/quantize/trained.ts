@@ -8,7 +8,7 @@
 import { StudioError } from '../../core/ir/errors.ts';
 import type { Model } from '../../core/ir/index.ts';
 import type { CompressionEvaluator } from '../../core/compress/compressor.ts';
-import type { LsqOptions, QATOptions } from '../../core/compress/quantization/trained.ts';
+import type { DoReFaOptions, LsqOptions, QATOptions } from '../../core/compress/quantization/trained.ts';
 import {
   TRAINED_QUANTIZERS,
   type TrainedQuantizer,
@@ -66,7 +66,7 @@ export type TrainedQuantizerClass = new (
   model: Model,
   configList: unknown,
   evaluator: CompressionEvaluator,
-  options?: QATOptions & LsqOptions,
+  options?: QATOptions & LsqOptions & DoReFaOptions,
 ) => TrainedQuantizer;
 
 /** The implementation of every trained name in src-shared's quantizer registry (one missing does not compile). */

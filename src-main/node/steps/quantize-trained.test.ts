@@ -160,5 +160,11 @@ describe('quantize step, trained quantizers', () => {
       /^\$\.steps\[0\]\.quantStartStep/,
     );
     expect(issues({ ...withData, steps: [{ ...base.steps[0], lr: -1 }] })[0]).toMatch(/^\$\.steps\[0\]\.lr/);
+    expect(issues({ ...withData, steps: [{ ...base.steps[0], gradientBits: 8 }] })[0]).toMatch(
+      /^\$\.steps\[0\]\.gradientBits/,
+    );
+    const dorefa = { ...withData, steps: [{ ...base.steps[0], quantizer: 'dorefa', gradientBits: 0 }] };
+    expect(issues(dorefa)[0]).toMatch(/^\$\.steps\[0\]\.gradientBits/);
+    expect(issues({ ...dorefa, steps: [{ ...dorefa.steps[0], gradientBits: 8 }] })).toEqual([]);
   });
 });

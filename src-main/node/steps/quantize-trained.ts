@@ -54,6 +54,7 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
     reduceRange,
     ...('quantStartStep' in step ? { quantStartStep: step.quantStartStep } : {}),
     ...('init' in step ? { init: step.init } : {}),
+    ...('gradientBits' in step && step.gradientBits !== undefined ? { gradientBits: step.gradientBits } : {}),
   };
   const q = new TRAINED_QUANTIZER_CLASSES[step.quantizer](model, step.configList, evaluator, options);
   ctx.progress({ fraction: 0, message: `training with ${step.quantizer} (${totalSteps} steps)` });

@@ -15,6 +15,7 @@ import {
   LsqPlusQuantizer,
   LsqQuantizer,
   QATQuantizer,
+  TRAINED_QUANTIZERS,
   bnnSign,
   lsqInit,
 } from './trained.ts';
@@ -109,6 +110,14 @@ describe('presets', () => {
   it("the wizard's default int8 recipe is the one ORT fuses (ORT_FUSED_INT8, core's ORT_CPU_STATIC_CONFIG)", () => {
     expect(QUANTIZATION_PRESETS[0]).toMatchObject({ id: 'int8', configList: ORT_FUSED_INT8 });
     expect(QUANTIZATION_PRESETS[0]!.unfused).toBeUndefined();
+  });
+  it('every trained preset is accepted by its quantizer on a Conv / BN / Relu / Gemm model', () => {
+    const trained = QUANTIZATION_PRESETS.flatMap((p) =>
+      p.quantizer === 'ptq' ? [] : [{ ...p, quantizer: p.quantizer }],
+    );
+    expect(trained.map((p) => p.id)).toContain('dorefa-w2a4');
+    for (const p of trained)
+      expect(faults(() => new TRAINED_QUANTIZERS[p.quantizer](model(), p.configList))).toEqual([]);
   });
 });
 
