@@ -273,6 +273,58 @@ describe('execution provider', () => {
     w.unmount();
   });
 
+  it('the run view draws a fused step’s loss terms, sparsity and quantization ranges live, as they train', async () => {
+    host.runs.set(
+      'eeee05',
+      fakeRun('eeee05', {
+        status: 'running',
+        plan: { model: '/m.onnx', steps: [{ kind: 'compress' }] } as unknown as ReturnType<typeof fakeRun>['plan'],
+      }),
+    );
+    location.hash = '#/runs/eeee05';
+    const w = mount(RunView, { attachTo: document.body, global: { stubs: { EChart: true } } });
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(w.find('[data-testid="sparsity-live"]').exists()).toBe(false);
+    for (const step of [10, 20, 30]) {
+      const event = {
+        stepIndex: 0,
+        stepCount: 1,
+        kind: 'compress',
+        fraction: step / 30,
+        overall: step / 60,
+        etaMs: null,
+        loss: 1 / step,
+        step,
+        parts: {
+          'loss.task': 0.5 / step,
+          'loss.distill': 0.4 / step,
+          'sparsity./c1/Conv.weight': step >= 20 ? 0.25 : 0,
+          'sparsity./c2/Conv.weight': step >= 30 ? 0.5 : 0,
+          'qrange./c1/Conv._input_0.min': -1,
+          'qrange./c1/Conv._input_0.max': 2 + step / 10,
+          'qrange./c2/Conv.weight.min': -0.3,
+          'qrange./c2/Conv.weight.max': 0.3,
+        },
+        heartbeat: false,
+        t: Date.now(),
+      };
+      host.server.emit('runs', 'progress', { runId: 'eeee05', event });
+    }
+    await flushPromises();
+    const label = (testid: string) => w.find(`[data-testid="${testid}"]`).attributes('label') ?? '';
+    expect(label('loss-chart')).toContain('1. compress — task loss');
+    expect(label('loss-chart')).toContain('1. compress — distillation loss');
+    const sparsity = w.find('[data-testid="sparsity-live"]');
+    expect(sparsity.text()).toContain('step 1 (compress)');
+    expect(sparsity.find('e-chart-stub').attributes('label')).toContain('mean; /c1/Conv.weight; /c2/Conv.weight');
+    const ranges = w.find('[data-testid="qrange-live"]');
+    expect(ranges.find('e-chart-stub').attributes('label')).toContain('/c1/Conv._input_0; /c2/Conv.weight');
+    await ranges.find('select').setValue('/c2/Conv.weight');
+    expect(w.find('[data-testid="qrange-live"] e-chart-stub').attributes('label')).not.toContain('_input_0');
+    w.unmount();
+  });
+
   it('the run view says why a result is slower than the original, never only that it is', async () => {
     const before = { ...emptySnapshot(), params: 100, latencyMs: { p50: 0.03 } };
     const reasons = ['the model is tiny (0.030 ms in float at batch 1): quantizing its input costs as much'];
