@@ -177,8 +177,15 @@ describe('plan builder', () => {
     ],
   };
 
+  /** The sequential recipe (one step per compression), as a user who chose it gets it. */
+  const sequential = () => ({
+    ...newDraft(),
+    combine: 'sequential' as const,
+    model: { path: '/m.onnx', name: 'm.onnx' },
+  });
+
   it('builds prune → speedup → finetune → quantize with an evaluator', () => {
-    const d = { ...newDraft(), model: { path: '/m.onnx', name: 'm.onnx' } };
+    const d = sequential();
     const { plan, faults } = buildPlan(d, examples);
     expect(faults).toEqual([]);
     expect((plan!.steps as { kind: string }[]).map((s) => s.kind)).toEqual([
@@ -191,7 +198,7 @@ describe('plan builder', () => {
   });
 
   it('defaults to the demo recipe: Adam, cosine decay, lr 0.003, whole epochs, automatic dependency groups; roundTo when given', () => {
-    const d = { ...newDraft(), model: { path: '/m.onnx', name: 'm.onnx' } };
+    const d = sequential();
     const steps = buildPlan(d, examples).plan!.steps as Record<string, unknown>[];
     expect(steps[2]).toEqual({
       kind: 'finetune',
@@ -219,7 +226,7 @@ describe('plan builder', () => {
   });
 
   it('builds a distill step the plan schema accepts: logits with T and α, layer-wise with its config list, an optional teacher', () => {
-    const d = { ...newDraft(), model: { path: '/m.onnx', name: 'm.onnx' } };
+    const d = sequential();
     d.distill.enabled = true;
     const step = () =>
       (buildPlan(d, examples).plan!.steps as Record<string, unknown>[]).find((s) => s.kind === 'distill')!;

@@ -11,7 +11,12 @@ import {
   type PrunerName,
   type QuantizerName,
 } from '../../src-shared/experiment.ts';
-import { QUANTIZER_REGISTRY, type DistillerName } from '../../src-shared/compressors.ts';
+import {
+  DISTILLER_REGISTRY,
+  PRUNER_REGISTRY,
+  QUANTIZER_REGISTRY,
+  type DistillerName,
+} from '../../src-shared/compressors.ts';
 import type { CompressionMode, Examples } from '../../src-shared/ipc/dto.ts';
 import {
   isTrainingPruner,
@@ -77,6 +82,14 @@ export interface WizardDraft {
     lr: number;
   };
   configText: Record<CompressionMode, string>;
+  /**
+   * How two or more chosen compressions combine: 'fused' (default) makes ONE `compress` step — one training run in
+   * which masks, fake quantization and the distillation loss all act (NNI's fusion compression), then speedup and
+   * int8 export; 'sequential' makes one step each (prune → speedup → fine-tune → distill → quantize). The training
+   * settings of a fused run are the fine-tune ones; `quantStartStep` is when its fake quantization starts.
+   */
+  combine: 'fused' | 'sequential';
+  fusion: { quantStartStep: number };
   meta: { name: string; tags: string; notes: string };
 }
 
@@ -105,6 +118,7 @@ export function newDraft(available?: readonly string[]): WizardDraft {
   d.finetune.enabled &&= has('finetune');
   d.quantize.enabled &&= has('quantize');
   d.distill.enabled &&= has('distill');
+  if (!has('compress')) d.combine = 'sequential';
   return d;
 }
 
@@ -167,6 +181,8 @@ function baseDraft(): WizardDraft {
       quantization: pretty(quant.configList),
       distillation: pretty(DISTILLATION_PRESETS[0]!.configList),
     },
+    combine: 'fused',
+    fusion: { quantStartStep: 0 },
     meta: { name: '', tags: '', notes: '' },
   };
 }
@@ -196,6 +212,8 @@ export function reviveDraft(raw: unknown): WizardDraft {
     quantize: merge(fresh.quantize, r.quantize),
     distill: merge(fresh.distill, r.distill),
     configText: merge(fresh.configText, r.configText),
+    combine: r.combine === 'sequential' ? 'sequential' : fresh.combine,
+    fusion: merge(fresh.fusion, r.fusion),
     meta: merge(fresh.meta, r.meta),
   };
 }
@@ -339,6 +357,44 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     else faults.push({ where: 'data set', path: '$.dataset', message: `unknown data set "${d.dataId}"` });
   }
   const steps: Record<string, unknown>[] = [];
+  if (isFused(d)) steps.push(fusedStep(d, lists, trainSamples(dataset)));
+  else sequentialSteps(d, lists, steps);
+  if (steps.length === 0)
+    faults.push({
+      where: 'compression',
+      path: '$.steps',
+      message: 'choose at least one of pruning, quantization or distillation',
+    });
+  if (faults.length > 0) return { plan: null, faults };
+  return { plan: planOf(d, dataset, steps), faults };
+}
+
+function planOf(d: WizardDraft, dataset: unknown, steps: Record<string, unknown>[]): Record<string, unknown> {
+  const hasEval = !!(dataset as { evaluation?: unknown }).evaluation;
+  return {
+    ...(d.meta.name.trim() ? { name: d.meta.name.trim() } : {}),
+    model: d.model!.path,
+    dataset,
+    executionProvider: d.executionProvider,
+    ...(hasEval
+      ? {
+          evaluator: {
+            metric: d.evaluator.metric,
+            batchSize: d.evaluator.batchSize,
+            ...(d.evaluator.maxBatches ? { maxBatches: d.evaluator.maxBatches } : {}),
+          },
+        }
+      : {}),
+    steps,
+  };
+}
+
+/** One step per compression, in the order prune → speedup → fine-tune → distill → quantize. */
+function sequentialSteps(
+  d: WizardDraft,
+  lists: Partial<Record<CompressionMode, unknown>>,
+  steps: Record<string, unknown>[],
+): void {
   if (d.prune.enabled)
     steps.push({ kind: 'prune', pruner: d.prune.pruner, configList: lists.pruning, ...pruneStepOptions(d) });
   if (d.prune.enabled && d.prune.speedup)
@@ -355,15 +411,9 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     });
   }
   if (d.distill.enabled) {
-    const own =
-      d.distill.distiller === 'logits'
-        ? { temperature: d.distill.temperature, alpha: d.distill.alpha }
-        : { configList: lists.distillation };
     steps.push({
       kind: 'distill',
-      distiller: d.distill.distiller,
-      ...(d.distill.teacher.trim() ? { teacher: d.distill.teacher.trim() } : {}),
-      ...own,
+      ...distillBlock(d, lists.distillation),
       epochs: d.distill.epochs,
       lr: d.distill.lr,
       optimizer: { kind: 'adam' },
@@ -372,31 +422,6 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     });
   }
   if (d.quantize.enabled) steps.push(quantizeStep(d, lists.quantization));
-  if (steps.length === 0)
-    faults.push({
-      where: 'compression',
-      path: '$.steps',
-      message: 'choose at least one of pruning, quantization or distillation',
-    });
-  if (faults.length > 0) return { plan: null, faults };
-  const hasEval = !!(dataset as { evaluation?: unknown }).evaluation;
-  const plan: Record<string, unknown> = {
-    ...(d.meta.name.trim() ? { name: d.meta.name.trim() } : {}),
-    model: d.model!.path,
-    dataset,
-    executionProvider: d.executionProvider,
-    ...(hasEval
-      ? {
-          evaluator: {
-            metric: d.evaluator.metric,
-            batchSize: d.evaluator.batchSize,
-            ...(d.evaluator.maxBatches ? { maxBatches: d.evaluator.maxBatches } : {}),
-          },
-        }
-      : {}),
-    steps,
-  };
-  return { plan, faults };
 }
 
 /** Whether a quantizer trains (on dataset.train, with epochs and a learning rate) instead of calibrating. */
@@ -412,6 +437,116 @@ function quantizeStep(d: WizardDraft, configList: unknown): Record<string, unkno
     observer: q.observer,
     configList,
     calibrationBatches: q.calibrationBatches,
+  };
+}
+
+/** How many of pruning, quantization and distillation the draft chose. */
+export const familiesChosen = (d: WizardDraft): number =>
+  [d.prune.enabled, d.quantize.enabled, d.distill.enabled].filter(Boolean).length;
+
+/** Whether the draft makes one fused `compress` step: two or more compressions chosen, combined in one run. */
+export const isFused = (d: WizardDraft): boolean => d.combine === 'fused' && familiesChosen(d) >= 2;
+
+/** The pruner a fused run uses: a training-aware one as chosen; a one-shot one scheduled by AGP around it. */
+export function fusedPruner(d: WizardDraft): { pruner: PrunerName; inner?: string; scheduled: boolean } {
+  const p = d.prune.pruner;
+  if (isTrainingPruner(p)) return { pruner: p, scheduled: false };
+  return { pruner: 'agp', inner: p, scheduled: true };
+}
+
+/** The quantizer a fused run uses: a trained one as chosen; PTQ (which calibrates after training) becomes QAT. */
+export function fusedQuantizer(d: WizardDraft): { quantizer: QuantizerName; replaced: boolean } {
+  const q = d.quantize.quantizer;
+  return quantizerTrains(q) ? { quantizer: q, replaced: false } : { quantizer: 'qat', replaced: true };
+}
+
+/** Training samples of the chosen data set when it says (a `limit` on its train split), else null. */
+export function trainSamples(dataset: unknown): number | null {
+  const limit = (dataset as { train?: { limit?: unknown } } | null)?.train?.limit;
+  return typeof limit === 'number' && limit > 0 ? limit : null;
+}
+
+/** Optimizer steps of the draft's training run over `samples` training samples (as the executors count them). */
+export function trainingSteps(d: WizardDraft, samples: number | null): number | null {
+  if (samples === null) return null;
+  const perEpoch = Math.floor(samples / d.finetune.batchSize);
+  const used = d.finetune.maxBatchesPerEpoch ? Math.min(d.finetune.maxBatchesPerEpoch, perEpoch) : perEpoch;
+  return Math.max(1, Math.round(used * d.finetune.epochs));
+}
+
+/**
+ * The mask schedule of a scheduled (Linear / AGP) pruner in a fused run: the draft's interval and count, with the
+ * interval shortened when the run is known to be too short for them, so the goals are reached by three quarters of
+ * the run and the last quarter trains the final masks.
+ */
+export function fusedSchedule(
+  d: WizardDraft,
+  steps: number | null,
+): { intervalSteps: number; totalTimes: number; fitted: boolean } {
+  const { intervalSteps, totalTimes } = d.prune.training;
+  if (steps === null || intervalSteps * totalTimes <= 0.75 * steps) return { intervalSteps, totalTimes, fitted: false };
+  const times = Math.max(1, Math.min(totalTimes, Math.floor(0.75 * steps)));
+  return { intervalSteps: Math.max(1, Math.floor((0.75 * steps) / times)), totalTimes: times, fitted: true };
+}
+
+/** The fused `compress` step: the chosen compressions' blocks and one training block. */
+function fusedStep(
+  d: WizardDraft,
+  lists: Partial<Record<CompressionMode, unknown>>,
+  samples: number | null,
+): Record<string, unknown> {
+  const ft = d.finetune;
+  const training = {
+    epochs: ft.epochs,
+    lr: ft.lr,
+    optimizer: { kind: ft.optimizer },
+    schedule: { kind: ft.schedule },
+    batchSize: ft.batchSize,
+    ...(ft.maxBatchesPerEpoch ? { maxBatchesPerEpoch: ft.maxBatchesPerEpoch } : {}),
+  };
+  const step: Record<string, unknown> = { kind: 'compress' };
+  if (d.prune.enabled) {
+    const p = fusedPruner(d);
+    const own = Object.fromEntries(Object.entries(pruneStepOptions(d)).filter(([k]) => k !== 'maxSteps'));
+    const scheduled = p.pruner === 'agp' || p.pruner === 'linear';
+    step.pruning = {
+      pruner: p.pruner,
+      ...(p.inner ? { inner: p.inner } : {}),
+      configList: lists.pruning,
+      ...own,
+      ...(scheduled ? scheduleOf(fusedSchedule(d, trainingSteps(d, samples))) : {}),
+    };
+  }
+  if (d.quantize.enabled) {
+    const { quantizer } = fusedQuantizer(d);
+    step.quantization = {
+      quantizer,
+      configList: lists.quantization,
+      ...(quantizer === 'qat' && d.fusion.quantStartStep > 0 ? { quantStartStep: d.fusion.quantStartStep } : {}),
+    };
+  }
+  if (d.distill.enabled) step.distillation = distillBlock(d, lists.distillation);
+  step.training = training;
+  if (d.prune.enabled) {
+    step.speedup = d.prune.speedup;
+    if (d.prune.speedup && d.prune.roundTo) step.roundTo = d.prune.roundTo;
+  }
+  return step;
+}
+
+const scheduleOf = (s: { intervalSteps: number; totalTimes: number }) => ({
+  intervalSteps: s.intervalSteps,
+  totalTimes: s.totalTimes,
+});
+
+/** The distiller, its teacher and its own options (the logits one: T and α; the others: their config list). */
+function distillBlock(d: WizardDraft, configList: unknown): Record<string, unknown> {
+  const own =
+    d.distill.distiller === 'logits' ? { temperature: d.distill.temperature, alpha: d.distill.alpha } : { configList };
+  return {
+    distiller: d.distill.distiller,
+    ...(d.distill.teacher.trim() ? { teacher: d.distill.teacher.trim() } : {}),
+    ...own,
   };
 }
 
@@ -510,6 +645,10 @@ export function describeStep(s: Record<string, unknown>): string {
     }
     case 'quantize':
       return `post-training quantization (${s.observer}, ${s.calibrationBatches} calibration batches), ${list}`;
+    case 'compress': {
+      const families = fusedOrder(s).map((f) => FAMILY_WORDS[f]);
+      return `${families.join(' + ')} in one training run${s.speedup === false ? '' : ', then speedup'}${s.quantization ? ' and int8 export' : ''}`;
+    }
     case 'distill': {
       const from = s.teacher ? `from ${String(s.teacher)}` : 'from the original model';
       const how =
@@ -521,4 +660,75 @@ export function describeStep(s: Record<string, unknown>): string {
     default:
       return '';
   }
+}
+
+const FAMILY_WORDS = { quantize: 'quantization', prune: 'pruning', distill: 'distillation' } as const;
+
+/** The families a compress step holds, in the order NNI applies them to each target. */
+function fusedOrder(s: Record<string, unknown>): (keyof typeof FAMILY_WORDS)[] {
+  // (the words are the blocks' keys)
+  return (['quantize', 'prune', 'distill'] as const).filter((f) => s[FAMILY_WORDS[f]] !== undefined);
+}
+
+const label = (registry: Record<string, { label: string }>, name: unknown) =>
+  registry[String(name)]?.label ?? String(name);
+
+/**
+ * A fused `compress` step for the review: what happens in its one training run and after it — the training, the
+ * order in which each target's interventions apply, the mask schedule, when fake quantization starts, the
+ * distillation — one line each. `steps` is the run's length in optimizer steps when the data set says its size.
+ *
+ * @example fusedOutline({ kind: 'compress', pruning: { pruner: 'agp', inner: 'l1', intervalSteps: 18, totalTimes: 10, … }, … }, 248)
+ * // ['one training run: 8 epochs (≈ 248 steps), Adam at lr 0.003 with cosine decay, batch 64', 'order on every target: …', …]
+ */
+export function fusedOutline(s: Record<string, unknown>, steps: number | null): string[] {
+  const t = (s.training ?? {}) as Record<string, unknown>;
+  const opt = (t.optimizer as { kind?: string } | undefined)?.kind ?? 'sgd';
+  const sched = (t.schedule as { kind?: string } | undefined)?.kind ?? 'constant';
+  const out = [
+    `one training run: ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}${steps ? ` (≈ ${steps} steps)` : ''}, ${opt === 'adam' ? 'Adam' : opt.toUpperCase()} at lr ${t.lr}${sched === 'constant' ? '' : ` with ${sched} decay`}, batch ${t.batchSize}`,
+  ];
+  const order = fusedOrder(s);
+  const acts = { quantize: 'quantize-dequantize', prune: 'pruning mask', distill: 'recorded for distillation' };
+  out.push(`order on every target: ${order.map((f) => acts[f]).join(' → ')}`);
+  const p = s.pruning as Record<string, unknown> | undefined;
+  if (p) {
+    const list = Array.isArray(p.configList) ? (p.configList as unknown[]) : [];
+    const name =
+      p.inner !== undefined
+        ? `${label(PRUNER_REGISTRY, p.pruner)} around ${label(PRUNER_REGISTRY, p.inner)}`
+        : label(PRUNER_REGISTRY, p.pruner);
+    const every = p.intervalSteps as number | undefined;
+    const times = p.totalTimes as number | undefined;
+    const schedule =
+      every && times
+        ? `: masks updated every ${every} steps, ${times} times (goals reached at step ${every * times}${steps ? ` of ${steps}` : ''})`
+        : '';
+    out.push(`pruning: ${name} to ${sparsityWords(list)}${schedule}`);
+  }
+  const q = s.quantization as Record<string, unknown> | undefined;
+  if (q) {
+    const start = (q.quantStartStep as number | undefined) ?? 0;
+    out.push(
+      `quantization: ${label(QUANTIZER_REGISTRY, q.quantizer)}, fake quantization from step ${start}${start ? '' : ' (the whole run)'}`,
+    );
+  }
+  const dist = s.distillation as Record<string, unknown> | undefined;
+  if (dist) {
+    const from = dist.teacher ? String(dist.teacher) : 'the original model';
+    const how = dist.distiller === 'logits' ? ` (T = ${dist.temperature}, α = ${dist.alpha})` : '';
+    out.push(
+      `distillation: ${label(DISTILLER_REGISTRY, dist.distiller)} from ${from}${how}, its loss beside the task loss`,
+    );
+  }
+  const after: string[] = [];
+  if (p && s.speedup !== false)
+    after.push(`speedup (pruned channels removed${s.roundTo ? `, widths rounded to ${s.roundTo}` : ''})`);
+  if (q)
+    after.push(
+      p && s.speedup !== false ? 'quantization carried to the compact model' : 'quantization parameters kept',
+      'int8 QDQ export checked against the simulated model',
+    );
+  if (after.length) out.push(`then: ${after.join(' → ')}`);
+  return out;
 }

@@ -11,7 +11,9 @@ import { asIpcError, errorIssues } from '../../src-shared/ipc/errors.ts';
 import {
   activeModes,
   buildPlan,
+  familiesChosen,
   hasAutoGroups,
+  isFused,
   setAutoGroups as setAutoGroupsText,
   newDraft,
   parseJsonText,
@@ -86,6 +88,12 @@ export const useWizardStore = defineStore('wizard', () => {
   watch(planKey, () => (validation.value = { state: 'idle', issues: [] }));
   const modes = computed(() => activeModes(draft.value));
   const canDistill = computed(() => capabilities.value?.stepKinds.includes('distill') ?? false);
+  /** Whether this build runs the fused `compress` step (one training run for every chosen compression). */
+  const canFuse = computed(() => capabilities.value?.stepKinds.includes('compress') ?? false);
+  /** Two or more compressions chosen: the wizard asks how to combine them. */
+  const combining = computed(() => familiesChosen(draft.value) >= 2);
+  /** The draft makes one fused `compress` step. */
+  const fused = computed(() => isFused(draft.value));
   const stepIndex = computed(() => WIZARD_STEPS.indexOf(draft.value.step));
 
   async function init(): Promise<void> {
@@ -270,6 +278,9 @@ export const useWizardStore = defineStore('wizard', () => {
     planKey,
     modes,
     canDistill,
+    canFuse,
+    combining,
+    fused,
     stepIndex,
     init,
     goTo,

@@ -1,9 +1,10 @@
 // @vitest-environment happy-dom
 /** @file The wizard's compressor pickers are generated from src-shared's registries: their values and labels equal the registry's, in order. */
-import { mount } from '@vue/test-utils';
+import { flushPromises, mount } from '@vue/test-utils';
 import { createPinia, setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
+  compressorCapabilities,
   DISTILLER_REGISTRY,
   DISTILLERS,
   OBSERVER_REGISTRY,
@@ -31,6 +32,8 @@ describe('wizard compressor pickers', () => {
     const wizard = useWizardStore();
     wizard.draft.prune.enabled = true;
     wizard.draft.quantize.enabled = true;
+    // (the observer picker belongs to a PTQ step: a fused run trains with QAT instead)
+    wizard.draft.combine = 'sequential';
     const w = mount(WizardCompressionStep);
     const options = (id: string) =>
       w.findAll(`#${id} option`).map((o) => [(o.element as HTMLOptionElement).value, o.text()]);
@@ -41,6 +44,7 @@ describe('wizard compressor pickers', () => {
   it('offers every quantizer, says which train, a bit-width choice, and flags a preset ORT leaves unfused before the run', async () => {
     const wizard = useWizardStore();
     wizard.draft.quantize.enabled = true;
+    wizard.draft.combine = 'sequential';
     const w = mount(WizardCompressionStep);
     const options = (id: string) =>
       w.findAll(`#${id} option`).map((o) => [(o.element as HTMLOptionElement).value, o.text()]);
@@ -87,5 +91,53 @@ describe('wizard compressor pickers', () => {
     ]);
     expect(w.find('#temp').exists()).toBe(false);
     expect((w.find('[data-testid="teacher"]').element as HTMLInputElement).placeholder).toContain('the original model');
+  });
+
+  it('two compressions chosen: a fused run by default, its training and notes in one card; sequential on request', async () => {
+    setHost(
+      createFakeHost({
+        experiments: {
+          capabilities: () => ({
+            stepKinds: ['prune', 'speedup', 'finetune', 'quantize', 'distill', 'compress'],
+            knownStepKinds: ['prune', 'speedup', 'finetune', 'quantize', 'distill', 'compress'],
+            executionProviders: [{ name: 'cpu', available: true }],
+            ...compressorCapabilities(),
+          }),
+        },
+      }),
+    );
+    setActivePinia(createPinia());
+    const wizard = useWizardStore();
+    await wizard.init();
+    const w = mount(WizardCompressionStep);
+    await flushPromises();
+    expect(wizard.draft.prune.enabled && wizard.draft.quantize.enabled).toBe(true);
+    expect((w.find('[data-testid="combine-fused"]').element as HTMLInputElement).checked).toBe(true);
+    expect(w.find('[data-testid="fused-training"]').exists()).toBe(true);
+    // the fused run's training replaces the separate fine-tune and the quantizer's own epochs / observer
+    expect(w.find('[data-testid="enable-finetune"]').exists()).toBe(false);
+    expect(w.find('#observer').exists()).toBe(false);
+    const notes = w.find('[data-testid="fused-notes"]').text();
+    expect(notes).toContain('schedules it with AGP');
+    expect(notes).toContain('uses QAT');
+    await w.find('[data-testid="combine-sequential"]').setValue(true);
+    expect(wizard.draft.combine).toBe('sequential');
+    expect(w.find('[data-testid="fused-training"]').exists()).toBe(false);
+    expect(w.find('[data-testid="enable-finetune"]').exists()).toBe(true);
+    expect(w.find('#observer').exists()).toBe(true);
+    // one compression: nothing to combine
+    wizard.draft.quantize.enabled = false;
+    await flushPromises();
+    expect(w.find('[data-testid="combine-card"]').exists()).toBe(false);
+  });
+
+  it('a build without the fused step offers sequential only', async () => {
+    const wizard = useWizardStore();
+    await wizard.init();
+    const w = mount(WizardCompressionStep);
+    await flushPromises();
+    expect(wizard.draft.combine).toBe('sequential');
+    expect((w.find('[data-testid="combine-fused"]').element as HTMLInputElement).disabled).toBe(true);
+    expect(w.find('[data-testid="combine-card"]').text()).toContain('no executor for the fused step');
   });
 });
