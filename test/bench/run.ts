@@ -1,7 +1,7 @@
 /**
  * @file `npm run bench`: every benchmark, side by side in one run on this machine, printing medians and ratios.
  * Sections: corpus (load, trace, latency per model), then the feature benchmarks (speedup, training, quantization,
- * jobs, distillation, sensitivity, allocation, pruning; the torchvision zoo only when named: `npm run bench -- zoo`).
+ * jobs, distillation, sensitivity, allocation, pruning, fusion; the torchvision zoo only when named: `npm run bench -- zoo`).
  * `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
  */
 import { existsSync } from 'node:fs';
@@ -65,6 +65,7 @@ const FEATURE_BENCHES: Section[] = [
   { name: 'sensitivity', file: 'sensitivity.bench.ts', fn: 'benchSensitivity' },
   { name: 'allocation', file: 'allocation.bench.ts', fn: 'benchAllocation' },
   { name: 'prune', file: 'prune.bench.ts', fn: 'benchPrune' },
+  { name: 'fusion', file: 'fusion.bench.ts', fn: 'benchFusion' },
   { name: 'zoo', file: 'zoo.bench.ts', fn: 'benchZoo', optIn: true },
 ];
 

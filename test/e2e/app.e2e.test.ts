@@ -176,6 +176,9 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       'enable-quantize': available.includes('quantize'),
       'enable-finetune': available.includes('finetune'),
     };
+    // this scenario is the sequential recipe (the fused one, the default for two compressions, has its own)
+    if (await page.getByTestId('combine-sequential').isVisible())
+      await page.getByTestId('combine-sequential').setChecked(true);
     for (const [id, on] of Object.entries(want)) await page.getByTestId(id).setChecked(on);
     await s.shot('04-wizard-compression', { fullPage: true });
     await page.getByTestId('wizard-next').click();
@@ -425,6 +428,8 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       for (const id of ['enable-quantize', 'enable-finetune'])
         if (await page.getByTestId(id).isVisible()) await page.getByTestId(id).setChecked(false);
       await page.getByTestId('enable-distill').setChecked(true);
+      // pruning + distillation would fuse by default: this scenario draws the distill step's own curves
+      await page.getByTestId('combine-sequential').setChecked(true);
       await page.getByTestId('distill-preset-logits').click();
       expect(await page.getByTestId('teacher').getAttribute('placeholder')).toContain('the original model');
       await s.shot('18-wizard-distillation', { fullPage: true });

@@ -1,0 +1,171 @@
+/**
+ * @file Fusion benchmark (`npm run bench -- fusion`): the fused recipe against the sequential one, side by side on the
+ * bundled MNIST model and on the Fashion-MNIST one, with the same total epochs, data, seed and quantization config:
+ *   sequential  prune (L1, 50 % of the conv channels, automatic groups) → speedup → fine-tune E epochs → int8 PTQ
+ *   fused       ONE `compress` step: AGP around L1 to the same 50 % + QAT int8 + logits distillation from the
+ *               original, trained together for the same E epochs, then speedup and int8 export
+ * Quantization config: ORT_FUSED_INT8 (the wizard's default int8 preset) in both. Both run as plans through the job runner (worker process, the real step executors and the run's before / after
+ * measurement), so each row's figures are the ones the app's report shows: accuracy on the 10,000 test images,
+ * parameters, size, latency at batch 1 and at the evaluation batch size (each timed alternately with the original).
+ * The goal: the fused recipe at least as accurate as the sequential one.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunReport } from '../../src-shared/experiment.ts';
+import { ORT_FUSED_INT8 } from '../../src-shared/presets.ts';
+import { formatBytes, formatCount } from '../../src-shared/format.ts';
+import { runCommand } from '../../src-main/node/cli/runs.ts';
+import { openStore } from '../../src-main/node/store/index.ts';
+import { STEP_MODULES } from '../../src-main/node/steps/index.ts';
+import { RESOURCES_DIR } from '../../src-main/node/train/mnist.ts';
+
+/** Training epochs of each recipe (the sequential fine-tune, the fused run): equal, as the comparison requires. */
+export const FUSION_EPOCHS = 6;
+const BATCH = 64;
+const EVAL_BATCH = 500;
+/** Training images in the bundled splits. */
+const TRAIN_SAMPLES = 10_000;
+
+const SETS = [
+  { name: 'MNIST', model: 'mnist-cnn.onnx', data: 'mnist' },
+  { name: 'Fashion-MNIST', model: 'fashion-mnist-cnn.onnx', data: 'fashion-mnist' },
+] as const;
+
+const PRUNING = [{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }];
+const TRAINING = {
+  epochs: FUSION_EPOCHS,
+  lr: 0.003,
+  optimizer: { kind: 'adam' },
+  schedule: { kind: 'cosine' },
+  batchSize: BATCH,
+};
+
+/** The plans of one data set: the same model, data, evaluator and seed; only the steps differ. */
+export function fusionPlans(set: (typeof SETS)[number]): { sequential: object; fused: object } {
+  const d = (f: string) => join(RESOURCES_DIR, set.data, f);
+  const train = { kind: 'idx', paths: [d('train-images-idx3-ubyte.gz'), d('train-labels-idx1-ubyte.gz')] };
+  const base = {
+    model: join(RESOURCES_DIR, set.model),
+    dataset: {
+      train,
+      calibration: { ...train, limit: 512 },
+      evaluation: { kind: 'idx', paths: [d('t10k-images-idx3-ubyte.gz'), d('t10k-labels-idx1-ubyte.gz')] },
+    },
+    evaluator: { metric: 'top1', batchSize: EVAL_BATCH },
+    executionProvider: 'cpu',
+    seed: 0,
+  };
+  const quant = ORT_FUSED_INT8;
+  const steps = Math.round(Math.floor(TRAIN_SAMPLES / BATCH) * FUSION_EPOCHS);
+  const totalTimes = 10;
+  // goals reached at three quarters of the run; the last quarter trains the final masks
+  const intervalSteps = Math.floor((0.75 * steps) / totalTimes);
+  return {
+    sequential: {
+      ...base,
+      name: `fusion bench: sequential (${set.name})`,
+      steps: [
+        { kind: 'prune', pruner: 'l1', configList: PRUNING },
+        { kind: 'speedup' },
+        { kind: 'finetune', ...TRAINING },
+        { kind: 'quantize', quantizer: 'ptq', observer: 'minmax', calibrationBatches: 16, configList: quant },
+      ],
+    },
+    fused: {
+      ...base,
+      name: `fusion bench: fused (${set.name})`,
+      steps: [
+        {
+          kind: 'compress',
+          pruning: { pruner: 'agp', inner: 'l1', configList: PRUNING, intervalSteps, totalTimes },
+          quantization: { quantizer: 'qat', configList: quant },
+          distillation: { distiller: 'logits', temperature: 4, alpha: 0.9 },
+          training: TRAINING,
+        },
+      ],
+    },
+  };
+}
+
+/** Runs one plan through the job runner in `home`; its report. */
+async function runPlan(home: string, plan: object, tag: string): Promise<{ report: RunReport; seconds: number }> {
+  const file = join(home, `${tag}.json`);
+  writeFileSync(file, JSON.stringify({ ...plan, tags: [tag] }, null, 1));
+  const t0 = performance.now();
+  const silent = { write: () => true };
+  const code = await runCommand(file, { home, stepModules: STEP_MODULES, stdout: silent, handleSignals: false });
+  const seconds = (performance.now() - t0) / 1000;
+  const store = openStore(home);
+  try {
+    const run = store.listRuns({ tag, sort: 'created', order: 'desc', limit: 1 })[0];
+    const report = run ? store.getReport(run.id) : null;
+    if (code !== 0 || !report) throw new Error(`the ${tag} run failed (exit ${code}): ${run?.error?.message ?? ''}`);
+    return { report, seconds };
+  } finally {
+    store.close();
+  }
+}
+
+const pct = (x: number | null | undefined) => (x == null ? '–' : `${(100 * x).toFixed(2)} %`);
+const times = (x: number | null | undefined) => (x == null ? '–' : `${x.toFixed(2)}×`);
+
+/** One row of the table: the result against the original it started from. */
+function row(set: string, recipe: string, r: RunReport, seconds: number): Record<string, unknown> {
+  const b = r.before;
+  const a = r.after;
+  return {
+    data: set,
+    recipe,
+    accuracy: `${pct(b.accuracy)} → ${pct(a.accuracy)}`,
+    'Δ points': r.factors.accuracyDelta == null ? '–' : (100 * r.factors.accuracyDelta).toFixed(2),
+    params: `${formatCount(b.params)} → ${formatCount(a.params)} (${times(r.factors.params)})`,
+    size: `${formatBytes(b.sizeBytes)} → ${formatBytes(a.sizeBytes)}`,
+    'speed b1': times(r.factors.latency),
+    [`speed b${EVAL_BATCH}`]: times(r.factors.latencyAtEvalBatch),
+    'ms b1': a.latencyMs ? `${(a.latencyMs.baselineP50 ?? 0).toFixed(3)} → ${a.latencyMs.p50.toFixed(3)}` : '–',
+    [`ms b${EVAL_BATCH}`]: a.latencyAtEvalBatch
+      ? `${(a.latencyAtEvalBatch.baselineP50 ?? 0).toFixed(2)} → ${a.latencyAtEvalBatch.p50.toFixed(2)}`
+      : '–',
+    seconds: Math.round(seconds),
+  };
+}
+
+/** A run that failed becomes its error's first line in the table (the other rows still run). */
+async function attempt<T>(f: () => Promise<T>): Promise<T | { error: string }> {
+  try {
+    return await f();
+  } catch (e) {
+    return { error: `failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+export async function benchFusion(): Promise<Record<string, unknown>[]> {
+  console.log(
+    `fused vs sequential, ${FUSION_EPOCHS} epochs each over the bundled 10,000 training images (batch ${BATCH}, Adam 3e-3 cosine, seed 0); ` +
+      `accuracy on the 10,000 test images; speed = original ÷ result latency, 1 thread, timed alternately (×>1: faster)`,
+  );
+  const home = mkdtempSync(join(tmpdir(), 'studio-bench-fusion-'));
+  const rows: Record<string, unknown>[] = [];
+  for (const set of SETS) {
+    const plans = fusionPlans(set);
+    const seq = await attempt(() => runPlan(home, plans.sequential, `seq-${set.data}`));
+    rows.push(
+      'error' in seq
+        ? { data: set.name, recipe: 'sequential', accuracy: seq.error }
+        : row(set.name, 'sequential', seq.report, seq.seconds),
+    );
+    const fused = await attempt(() => runPlan(home, plans.fused, `fused-${set.data}`));
+    rows.push(
+      'error' in fused
+        ? { data: set.name, recipe: 'fused', accuracy: fused.error }
+        : row(set.name, 'fused', fused.report, fused.seconds),
+    );
+    if ('error' in seq || 'error' in fused) continue;
+    const gain = (fused.report.after.accuracy ?? 0) - (seq.report.after.accuracy ?? 0);
+    console.log(
+      `${set.name}: fused − sequential accuracy ${(100 * gain).toFixed(2)} points (goal ≥ 0): ${gain >= 0 ? 'met' : 'NOT met'}`,
+    );
+  }
+  return rows;
+}
