@@ -11,7 +11,7 @@
  * The evaluator is an interface here (core runs no training); src-main/node/train's `Evaluator` implements it on
  * onnxruntime-node. Pure: imports only the IR and the autodiff's types.
  */
-import type { Model, Tensor } from '../ir/index.ts';
+import { StudioError, type Model, type Tensor } from '../ir/index.ts';
 import type { GradientHook, LossTerm, OptimizerSpec } from '../autodiff/index.ts';
 
 /** Undo one registration. */
@@ -86,6 +86,17 @@ export interface CompressionEvaluator extends TrainingHooks {
   revertAll(): void;
 }
 
+/** The three modes a compressor acts in (NNI's wrapper holds one target space per mode). */
+export type CompressionMode = 'pruning' | 'quantization' | 'distillation';
+
+/** A chain of compressors that cannot run as one: two of one mode on a target, a chain reused or run mid-way. */
+export class FusionChainError extends StudioError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message, 'FUSION_CHAIN', details);
+    this.name = 'FusionChainError';
+  }
+}
+
 /** Options every compressor takes (its own options extend these). */
 export interface CompressorOptions {
   /** The compressor this one chains onto (set by `fromCompressor`). */
@@ -120,6 +131,10 @@ export abstract class Compressor<Result = unknown, Ev = CompressionEvaluator> {
   readonly fusedCompressors: readonly Compressor<unknown, unknown>[];
   /** The result of the last `compress()` this compressor took part in. */
   result: Result | undefined;
+  /** Whether a `compress()` this compressor took part in has started (a chain is built before it runs). */
+  ran = false;
+  /** The compressor chained onto this one (its `fromCompressor`), which runs the chain. */
+  next: Compressor<unknown, unknown> | undefined;
 
   constructor(
     readonly model: Model,
@@ -127,7 +142,24 @@ export abstract class Compressor<Result = unknown, Ev = CompressionEvaluator> {
     readonly evaluator?: Ev,
     options: CompressorOptions = {},
   ) {
-    this.fusedCompressors = [this, ...(options.previous?.fusedCompressors ?? [])];
+    const previous = options.previous;
+    if (previous?.ran)
+      throw new FusionChainError(
+        `${previous.constructor.name} already ran: chain compressors with fromCompressor before compress() (build a new ${previous.constructor.name} to fuse it again)`,
+        { compressor: previous.name },
+      );
+    this.fusedCompressors = [this, ...(previous?.fusedCompressors ?? [])];
+    if (previous) previous.next = this;
+  }
+
+  /** The mode this compressor acts in, for the chain's one-per-mode rule (undefined: it acts on no target). */
+  get mode(): CompressionMode | undefined {
+    return undefined;
+  }
+
+  /** The targets this compressor acts on, as `[node, target]` pairs (NNI's wrapper target spaces). */
+  get targetKeys(): readonly (readonly [string, string])[] {
+    return [];
   }
 
   /** The compressor's registry name (e.g. 'l1', 'ptq'). */
@@ -152,10 +184,19 @@ export abstract class Compressor<Result = unknown, Ev = CompressionEvaluator> {
    * collects its result from the trained model (available as its `result`); this one's is returned.
    */
   async compress(budget: TrainBudget = {}): Promise<Result> {
-    if (this.fusedCompressors.length === 1 && !this.needsTraining)
+    if (this.next)
+      throw new FusionChainError(
+        `${this.constructor.name} is chained into ${this.next.constructor.name}: call compress() on the last compressor of the chain`,
+        { compressor: this.name, next: this.next.name },
+      );
+    if (this.fusedCompressors.length === 1 && !this.needsTraining) {
+      this.ran = true;
       return (this.result = await this.collect(this.model));
+    }
     const ev = this.evaluator as CompressionEvaluator | undefined;
     if (!ev || typeof ev.train !== 'function') throw new MissingEvaluatorError(this.constructor.name);
+    checkOnePerMode(this.fusedCompressors);
+    for (const c of this.fusedCompressors) c.ran = true;
     const reverts = this.fusedCompressors.flatMap((c) => c.register(ev));
     try {
       await ev.train(budget);
@@ -179,5 +220,28 @@ export abstract class Compressor<Result = unknown, Ev = CompressionEvaluator> {
     options: O = {} as O,
   ): C {
     return new this(previous.model, configList, previous.evaluator, { ...options, previous });
+  }
+}
+
+/**
+ * NNI's wrapper holds one configuration per mode for a target: two pruners (or two quantizers, two distillers) on
+ * the same target of one chain are refused, naming the target and both compressors.
+ * @throws FusionChainError
+ */
+export function checkOnePerMode(chain: readonly Compressor<unknown, unknown>[]): void {
+  const seen = new Map<string, Compressor<unknown, unknown>>();
+  for (const c of chain) {
+    const mode = c.mode;
+    if (!mode) continue;
+    for (const [node, target] of c.targetKeys) {
+      const key = `${mode}\u0000${node}\u0000${target}`;
+      const other = seen.get(key);
+      if (other && other !== c)
+        throw new FusionChainError(
+          `${target} of "${node}" is a ${mode} target of both ${other.constructor.name} and ${c.constructor.name}: one compressor per mode on a target (merge their config lists, or exclude the node from one with exclude_op_names)`,
+          { node, target, mode, compressors: [other.name, c.name] },
+        );
+      seen.set(key, c);
+    }
   }
 }

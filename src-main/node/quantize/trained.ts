@@ -47,7 +47,7 @@ export interface DeployedCheck {
  * @throws SimulatedDeployedMismatchError when they differ by more than `tolerance` (default 0.001 = 0.1 point)
  */
 export async function checkDeployed(
-  r: TrainedQuantResult,
+  r: Pick<TrainedQuantResult, 'simulated' | 'exported' | 'targets' | 'applied'>,
   data: ArrayDataset,
   opts: { threads?: number; batchSize?: number; tolerance?: number } = {},
 ): Promise<DeployedCheck> {

@@ -8,7 +8,12 @@ import { cloneModel, type Model, type Tensor } from '../../core/ir/index.ts';
 import { modelStats, type ShapeMap } from '../../core/analysis/stats.ts';
 import type { Masks } from '../../core/compress/masks.ts';
 import { simulate, type ApplyMethods } from '../../core/compress/simulate/index.ts';
-import { compactModel, SpeedupVerificationError, type CompactResult } from '../../core/compress/speedup/index.ts';
+import {
+  compactModel,
+  SpeedupVerificationError,
+  type CompactResult,
+  type KeptChannels,
+} from '../../core/compress/speedup/index.ts';
 import {
   compareLatency,
   inputSpecs,
@@ -50,6 +55,8 @@ export interface ModelSpeedupOptions {
 export interface SpeedupResult {
   model: Model;
   report: SpeedupReport;
+  /** The surviving channels by value name and axis (where some went), to slice per-channel data across. */
+  kept: KeptChannels;
 }
 
 /**
@@ -95,7 +102,7 @@ export class ModelSpeedup {
       timings: { speedupMs, traceMs, verifyMs },
     };
     if (o.benchmark !== false) await this.bench(result.model, feeds, report);
-    return { model: result.model, report };
+    return { model: result.model, report, kept: result.kept };
   }
 
   private feeds(): Record<string, Tensor> {

@@ -46,7 +46,7 @@ export function openTeacher(path: string): Model {
 }
 
 /** Every value's shape at batch 1 (the widths a projection maps between). */
-async function shapesOf(model: Model): Promise<Map<string, number[]>> {
+export async function shapesOf(model: Model): Promise<Map<string, number[]>> {
   const t = await trace(model, { dimSizes: { batch: 1 } });
   return new Map([...t.values].map(([k, v]) => [k, v.shape.map((d) => (typeof d === 'number' ? d : 1))]));
 }

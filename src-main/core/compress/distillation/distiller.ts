@@ -16,7 +16,7 @@ import { Rng } from '../../util/random.ts';
 import { parseConfigList, type ConfigEntryOf } from '../../../../src-shared/config/index.ts';
 import { quoted } from '../../../../src-shared/errors.ts';
 import type { DistillerName } from '../../../../src-shared/compressors.ts';
-import { Compressor, type CompressorOptions, type Revert, type TrainingHooks } from '../compressor.ts';
+import { Compressor, type CompressionMode, type CompressorOptions, type Revert, type TrainingHooks } from '../compressor.ts';
 import { CompressionConfigError } from '../errors.ts';
 import { resolveTargets } from '../targets/index.ts';
 import {
@@ -195,6 +195,14 @@ abstract class TeacherDistiller extends Compressor<DistillResult> {
 
   override get needsTraining(): boolean {
     return true;
+  }
+
+  override get mode(): CompressionMode {
+    return 'distillation';
+  }
+
+  override get targetKeys(): readonly (readonly [string, string])[] {
+    return this.links.map((l) => [l.node, l.target] as const);
   }
 
   /** The loss of one link: the student value against each teacher value (teacher values named in the step). */

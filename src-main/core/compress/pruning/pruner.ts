@@ -17,7 +17,12 @@ import {
   type PruningSetting,
 } from '../../../../src-shared/config/index.ts';
 import type { OneShotPrunerName, PrunerName } from '../../../../src-shared/compressors.ts';
-import { Compressor, type CompressionEvaluator, type CompressorOptions } from '../compressor.ts';
+import {
+  Compressor,
+  type CompressionEvaluator,
+  type CompressionMode,
+  type CompressorOptions,
+} from '../compressor.ts';
 import { resolveAutoDependencyGroups } from './auto-groups.ts';
 import { maskSparsity, maskToJson, setMask, type Masks, type TargetMask } from '../masks.ts';
 import { resolveTargets, type TargetTable } from '../targets/index.ts';
@@ -123,6 +128,14 @@ export abstract class Pruner extends Compressor<PruneResult> {
   /** The targets as the rules see them (training-time pruners and the schedules read their views and layouts). */
   get preparedTargets(): readonly Prepared[] {
     return this.prepared;
+  }
+
+  override get mode(): CompressionMode {
+    return 'pruning';
+  }
+
+  override get targetKeys(): readonly (readonly [string, string])[] {
+    return this.prepared.map((p) => [p.t.nodeName, p.t.name] as const);
   }
 
   /** This pruner's metric of a target from its current values in the target's ONNX layout (e.g. trained weights). */

@@ -13,6 +13,7 @@ import type { LossContext } from '../../autodiff/index.ts';
 import {
   Compressor,
   type CompressionEvaluator,
+  type CompressionMode,
   type CompressorOptions,
   type Revert,
   type StepState,
@@ -268,6 +269,19 @@ export abstract class TrainingPruner extends Compressor<TrainingPruneResult> {
   /** The diagnostics of parsing and resolving the config list. */
   get diagnostics() {
     return this.engine.diagnostics;
+  }
+
+  override get mode(): CompressionMode {
+    return 'pruning';
+  }
+
+  override get targetKeys(): readonly (readonly [string, string])[] {
+    return this.engine.targetKeys;
+  }
+
+  /** The mask updates of the run in progress (a fused run's live sparsity). */
+  get trajectorySoFar(): readonly TrajectoryPoint[] {
+    return this.trajectory;
   }
 
   /** Register the data this pruner ranks by (factors, observed gradients, scores). */
@@ -752,6 +766,19 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
 
   override get needsTraining(): boolean {
     return true;
+  }
+
+  override get mode(): CompressionMode {
+    return 'pruning';
+  }
+
+  override get targetKeys(): readonly (readonly [string, string])[] {
+    return this.engine.targetKeys;
+  }
+
+  /** The mask updates of the run in progress (a fused run's live sparsity). */
+  get trajectorySoFar(): readonly TrajectoryPoint[] {
+    return this.trajectory;
   }
 
   /** The steps the schedule needs: its last update is at intervalSteps · totalTimes. */

@@ -25,7 +25,14 @@ import {
   type Diagnostic,
   type QuantizationConfig,
 } from '../../../../src-shared/config/index.ts';
-import { Compressor, type CompressorOptions, type Revert, type StepState, type TrainingHooks } from '../compressor.ts';
+import {
+  Compressor,
+  type CompressionMode,
+  type CompressorOptions,
+  type Revert,
+  type StepState,
+  type TrainingHooks,
+} from '../compressor.ts';
 import { CompressionConfigError } from '../errors.ts';
 import { fuseModules } from '../fusion/index.ts';
 import { resolveTargets } from '../targets/index.ts';
@@ -139,6 +146,38 @@ export abstract class TrainedQuantizer<
 
   override get needsTraining(): boolean {
     return true;
+  }
+
+  override get mode(): CompressionMode {
+    return 'quantization';
+  }
+
+  override get targetKeys(): readonly (readonly [string, string])[] {
+    return this.targets.map((t) => [t.node, t.target] as const);
+  }
+
+  /**
+   * The float range each target's current parameters cover, `(qmin − zp)·s … (qmax − zp)·s` (per-channel ones: the
+   * widest over channels), read from a training step's state (a fused run's live quantization ranges). Targets
+   * without a scale (DoReFa, BNN) and activations not yet observed are left out.
+   */
+  rangesNow(s: StepState): Record<string, { min: number; max: number }> {
+    const out: Record<string, { min: number; max: number }> = {};
+    for (const slot of this.slots.values()) {
+      if (!slot.scale || (slot.stats && !slot.tracked)) continue;
+      const sc = s.get(slot.scale);
+      const zp = slot.zeroPoint ? s.get(slot.zeroPoint) : undefined;
+      const { qmin, qmax } = slot.target.range;
+      let min = Infinity;
+      let max = -Infinity;
+      for (let c = 0; c < sc.length; c++) {
+        const z = zp ? zp[zp.length === 1 ? 0 : c]! : 0;
+        min = Math.min(min, (qmin - z) * sc[c]!);
+        max = Math.max(max, (qmax - z) * sc[c]!);
+      }
+      if (Number.isFinite(min) && Number.isFinite(max)) out[`${slot.target.node}.${slot.target.target}`] = { min, max };
+    }
+    return out;
   }
 
   /** The fusion mode in effect. */

@@ -33,7 +33,15 @@ export interface CompactResult {
    * computes their statistics over the kept positions (pass to `simulate(…, { normMasks })` for the reference).
    */
   normMasks: NormMask[];
+  /**
+   * The channels that survive, by value name and axis (only where some went): NNI's `node_infos` masks, so that
+   * per-channel data of the model before (quantization scales, statistics) can be sliced to the compact one.
+   */
+  kept: KeptChannels;
 }
+
+/** Value name → axis → the indices (in the model before) that the compact model keeps. */
+export type KeptChannels = Map<string, Map<number, number[]>>;
 
 /**
  * Remove the channels the masks prune, exactly: the compact model computes what the masked model computes.
@@ -51,6 +59,7 @@ export function compactModel(model: Model, masks: Masks, opts: CompactOptions): 
   const masked = cloneModel(a.model);
   applyNormMasks(masked, normMasks);
   const { layers, groups, sparsity } = summarise(plan, new Set(a.inserted));
+  const kept = keptChannels(plan, model);
   shrinkModel(a.model, plan, { shapeOf: a.shapeOf, ints: a.ints, opset: a.model.opset, inserted: a.inserted });
   const nothing = layers.every((l) => l.channelsAfter === l.channelsBefore)
     ? [nothingRemoved(sparsity.requestedChannels, groups)]
@@ -63,6 +72,7 @@ export function compactModel(model: Model, masks: Masks, opts: CompactOptions): 
     sparsity,
     warnings: [...nothing, ...plan.warnings],
     normMasks,
+    kept,
   };
 }
 
@@ -85,6 +95,27 @@ function normMasksOf(
     if (axes.length) out.push({ node: node.name, rank: shape.length, axes });
   }
   return out;
+}
+
+/** The surviving channels of every tracked value and of every member's / consumer's parameter, where some went. */
+function keptChannels(plan: ChannelPlan, original: Model): KeptChannels {
+  const kept: KeptChannels = new Map();
+  const put = (name: string | undefined, axis: number, atoms: ArrayLike<number>) => {
+    if (name === undefined) return;
+    const k: number[] = [];
+    for (let i = 0; i < atoms.length; i++) if (!plan.isRemoved(atoms[i]!)) k.push(i);
+    if (k.length === atoms.length) return;
+    let byAxis = kept.get(name);
+    if (!byAxis) kept.set(name, (byAxis = new Map()));
+    byAxis.set(axis, k);
+  };
+  for (const [v, axes] of plan.dg.axes) for (const [axis, atoms] of axes) put(v.name, axis, atoms);
+  // parameters under their names in the model given (baking a mask renames the masked copy)
+  const param = (node: Node, i: number) => original.graph.node(node.name)?.input(i)?.name ?? node.input(i)?.name;
+  for (const m of plan.dg.members) put(param(m.node, m.param), m.paramAxis, m.atoms);
+  for (const c of plan.dg.consumers)
+    if (c.param !== undefined && c.paramAxis !== undefined) put(param(c.node, c.param), c.paramAxis, c.atoms);
+  return kept;
 }
 
 /** The warning of a speedup that removed no channel: never a silent success. Names the groups left alone and why. */
