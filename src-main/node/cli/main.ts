@@ -81,6 +81,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   addTrainCommand,
   addDistillCommand,
   addRunCommand,
+  addCompressCommand,
   addRunsCommand,
   addResumeCommand,
   addWorkerCommand,
@@ -567,6 +568,19 @@ function addRunCommand(program: Command): void {
     .option('--json', 'JSON lines: started, progress, log, step, result')
     .action(async (plan: string, o: { json?: boolean }) => {
       commandExit = await runCommand(plan, { json: o.json, stepModules: STEP_MODULES });
+    });
+}
+
+function addCompressCommand(program: Command): void {
+  program
+    .command('compress')
+    .description(
+      'run a plan with a fused "compress" step: pruning, quantization and distillation in one training run, then speedup and int8 export (same report as `run`)',
+    )
+    .argument('<plan>', 'experiment plan file with a { "kind": "compress", … } step')
+    .option('--json', 'JSON lines: started, progress, log, step, result')
+    .action(async (plan: string, o: { json?: boolean }) => {
+      commandExit = await runCommand(plan, { json: o.json, stepModules: STEP_MODULES, requireStep: 'compress' });
     });
 }
 

@@ -54,6 +54,8 @@ export interface CliOptions {
   runner?: Partial<Omit<RunnerOptions, 'store'>>;
   /** Cancel the job on SIGINT / SIGTERM (default true). */
   handleSignals?: boolean;
+  /** `run` only: refuse a plan without a step of this kind (`studio compress` asks for a `compress` step). */
+  requireStep?: string;
 }
 
 export interface RunsOptions extends CliOptions {
@@ -84,6 +86,11 @@ export async function runCommand(planPath: string, opts: CliOptions = {}): Promi
     try {
       for (const m of opts.stepModules ?? []) await import(moduleUrl(m));
       plan = loadPlanFile(planPath);
+      const kind = opts.requireStep;
+      if (kind && !plan.steps.some((s) => s.kind === kind))
+        throw new UsageError(
+          `${planPath} has no "${kind}" step (its steps: ${plan.steps.map((s) => s.kind).join(', ') || 'none'}); add one, e.g. { "kind": "${kind}", … }, or run the plan with \`studio run\``,
+        );
     } catch (e) {
       return reportError(e, opts);
     }

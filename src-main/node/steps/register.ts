@@ -11,6 +11,7 @@ import { speedupStep } from './speedup.ts';
 import { quantizeStep } from './quantize.ts';
 import { distillStep } from './distill.ts';
 import { sensitivityStep } from './sensitivity.ts';
+import { compressStep } from './compress.ts';
 
 /** The executor of every built-in step kind (a kind in src-shared's STEP_REGISTRY without one does not compile). */
 export const STEP_EXECUTORS: { readonly [K in StepKind]: StepExecutor<StepOf<K>> } = {
@@ -19,6 +20,7 @@ export const STEP_EXECUTORS: { readonly [K in StepKind]: StepExecutor<StepOf<K>>
   finetune: finetuneStep,
   quantize: quantizeStep,
   distill: distillStep,
+  compress: compressStep,
   sensitivity: sensitivityStep,
 };
 

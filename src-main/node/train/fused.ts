@@ -336,7 +336,8 @@ export async function finishFused(t: FusedTrained, o: FusedFinishOptions): Promi
   if (t.pruning) {
     const { masks, applyMethods } = t.pruning;
     out.sparsity = {};
-    for (const [node, m] of masks) for (const [target, mask] of m) out.sparsity[`${node}.${target}`] = maskSparsity(mask);
+    for (const [node, m] of masks)
+      for (const [target, mask] of m) out.sparsity[`${node}.${target}`] = maskSparsity(mask);
     if (o.speedup !== false) {
       const r = await new ModelSpeedup(t.float, masks, {
         roundTo: o.roundTo,
@@ -360,7 +361,10 @@ export async function finishFused(t: FusedTrained, o: FusedFinishOptions): Promi
     { tolerance: o.tolerance, ...(o.threads !== undefined ? { threads: o.threads } : {}) },
   );
   const trainedSimulated = (
-    await evaluate(q.simulated, o.evalData, { batchSize: 500, ...(o.threads !== undefined ? { threads: o.threads } : {}) })
+    await evaluate(q.simulated, o.evalData, {
+      batchSize: 500,
+      ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    })
   ).top1;
   return {
     ...out,
