@@ -13,9 +13,21 @@ export interface HostConnection {
   onState(listener: (state: ConnectionState, info: { reconnected: boolean; reason?: string }) => void): Unsubscribe;
 }
 
+/** A file the user dropped or picked: a Blob with a name (a DOM `File`). */
+export interface PickedFile {
+  readonly name: string;
+  readonly size: number;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
 export interface Host {
   api: StudioApi;
   connection: HostConnection;
+  /**
+   * Streams a picked file to the host and answers where it was saved (the browser mode's POST /upload: no size
+   * limit of a WebSocket message, the bytes never held in page memory). Absent where files travel as bytes (Electron).
+   */
+  upload?(file: PickedFile, opts?: { signal?: AbortSignal }): Promise<{ path: string; size: number }>;
 }
 
 let current: Host | null = null;

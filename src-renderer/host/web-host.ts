@@ -14,6 +14,7 @@ import {
   type WireMessage,
 } from '../../src-shared/ipc/rpc.ts';
 import { Listeners } from '../../src-shared/ipc/listeners.ts';
+import { IpcError, type SerializedError } from '../../src-shared/ipc/errors.ts';
 import type { ConnectionState, Host, HostConnection } from './host.ts';
 
 const BACKOFF_MS = [200, 500, 1000, 2000, 4000];
@@ -126,5 +127,30 @@ export function createWebHost(location: { protocol: string; host: string; search
     },
     (service, event, listener) => client.on(service, event, listener),
   );
-  return { api, connection: socket };
+  const upload: Host['upload'] = async (file, opts) => {
+    const query = `name=${encodeURIComponent(file.name)}${token ? `&token=${encodeURIComponent(token)}` : ''}`;
+    let res: Response;
+    try {
+      res = await fetch(`/upload?${query}`, {
+        method: 'POST',
+        body: file instanceof Blob ? file : await file.arrayBuffer(),
+        signal: opts?.signal,
+      });
+    } catch (e) {
+      if ((e as Error).name === 'AbortError')
+        throw new IpcError({ name: 'AbortError', code: 'CANCELLED', message: 'cancelled' });
+      throw disconnectedError(`the upload of ${file.name} failed: ${(e as Error).message}`);
+    }
+    const reply = (await res.json().catch(() => null)) as
+      { ok: true; path: string; size: number } | { ok: false; error: SerializedError } | null;
+    if (reply?.ok) return { path: reply.path, size: reply.size };
+    throw new IpcError(
+      reply?.error ?? {
+        name: 'UploadError',
+        code: 'UPLOAD_FAILED',
+        message: `the host answered ${res.status} to the upload`,
+      },
+    );
+  };
+  return { api, connection: socket, upload };
 }

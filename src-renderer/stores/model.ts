@@ -14,10 +14,16 @@ import type {
   TargetsReply,
 } from '../../src-shared/ipc/dto.ts';
 import { asIpcError, type IpcError } from '../../src-shared/ipc/errors.ts';
-import { useHost } from '../host/host.ts';
+import { useHost, type Host, type PickedFile } from '../host/host.ts';
 
-/** Files larger than this are refused before upload (the host's WebSocket takes 640 MiB). */
+/**
+ * Largest file sent as bytes in one message (Electron's IPC; the host's WebSocket takes 64 MiB messages, but the
+ * browser mode streams files through the host's upload instead).
+ */
 export const MAX_MODEL_BYTES = 512 * 1024 * 1024;
+
+/** Largest upload: what protobuf can address in one .onnx file (the host's limit). */
+export const MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 
 export interface OpenError {
   title: string;
@@ -26,7 +32,7 @@ export interface OpenError {
 }
 
 export const useModelStore = defineStore('model', () => {
-  const { api } = useHost();
+  const { api, upload } = useHost();
   const opened = shallowRef<OpenedModel | null>(null);
   const graph = shallowRef<GraphView | null>(null);
   const examples = shallowRef<Examples | null>(null);
@@ -71,12 +77,8 @@ export const useModelStore = defineStore('model', () => {
   }
 
   /** A file the user dropped or picked in the browser: refused early when it is clearly not a model. */
-  async function openFile(file: {
-    name: string;
-    size: number;
-    arrayBuffer(): Promise<ArrayBuffer>;
-  }): Promise<OpenedModel | null> {
-    if (file.size > MAX_MODEL_BYTES) {
+  async function openFile(file: PickedFile): Promise<OpenedModel | null> {
+    if (file.size > (upload ? MAX_UPLOAD_BYTES : MAX_MODEL_BYTES)) {
       error.value = {
         title: `${file.name} is too large`,
         message: `It is ${(file.size / 2 ** 20).toFixed(0)} MiB; open it by path instead.`,
@@ -92,8 +94,32 @@ export const useModelStore = defineStore('model', () => {
       };
       return null;
     }
+    if (upload) return uploadAndOpen(file, upload);
     const bytes = new Uint8Array(await file.arrayBuffer());
     return open({ kind: 'bytes', name: file.name, bytes }, file.name);
+  }
+
+  /** The browser mode: the file streams to the host first, then the host opens its copy. */
+  async function uploadAndOpen(file: PickedFile, send: NonNullable<Host['upload']>): Promise<OpenedModel | null> {
+    controller?.abort();
+    const mine = (controller = new AbortController());
+    loading.value = true;
+    phase.value = 'uploading';
+    error.value = null;
+    let path: string;
+    try {
+      path = (await send(file, { signal: mine.signal })).path;
+    } catch (e) {
+      const err = asIpcError(e);
+      if (err.code !== 'CANCELLED') error.value = describeOpenError(file.name, err);
+      if (controller === mine) {
+        loading.value = false;
+        controller = null;
+      }
+      return null;
+    }
+    if (mine.signal.aborted) return null;
+    return open({ kind: 'path', path }, file.name);
   }
 
   const openPath = (path: string) => open({ kind: 'path', path }, path.split(/[\\/]/).pop() ?? path);

@@ -6,7 +6,7 @@
  * survive a lost WebSocket, look at a failed run, compare, export, delete, and refuse forged payloads. Screenshots
  * of every view go to test-artifacts/e2e/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -472,6 +472,36 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       expect(Date.now() - t1).toBeLessThan(5_000);
       expect(openMs).toBeLessThan(90_000);
       await s.shot('17-large-graph');
+    },
+    RUN_TIMEOUT,
+  );
+
+  it(
+    'opens a dropped 72 MB model, streamed to the host through POST /upload (over the 64 MiB WebSocket message limit)',
+    async () => {
+      const { page } = s;
+      // x[1,16] · W[16, 1.125 M]: 72 MB of weights in one .onnx file.
+      const cols = 1_125_000;
+      const m = new Model();
+      const x = m.graph.addInput('x', { kind: 'tensor', dtype: 'float32', shape: [1, 16] });
+      const w = m.graph.addInitializer('w', Tensor.float32([16, cols], new Float32Array(16 * cols).fill(0.01)));
+      const mm = m.graph.addNode({ opType: 'MatMul', name: 'wide/MatMul', inputs: [x, w], outputs: ['y'] });
+      mm.outputs[0]!.type = { kind: 'tensor', dtype: 'float32', shape: [1, cols] };
+      m.graph.outputs.push(mm.outputs[0]!);
+      const file = join(dir, 'wide-72mb.onnx');
+      saveModelFile(m, file);
+      expect(statSync(file).size).toBeGreaterThan(64 * 2 ** 20);
+      await page.getByTestId('nav-wizard').click();
+      await page.getByTestId('step-model').click();
+      await page.getByRole('button', { name: 'Open another…' }).waitFor();
+      const uploads: string[] = [];
+      page.on('request', (r) => void (r.url().includes('/upload?') && uploads.push(r.method())));
+      await page.getByTestId('file-input').setInputFiles(file);
+      await page.getByTestId('model-name').filter({ hasText: 'wide-72mb.onnx' }).waitFor({ timeout: 120_000 });
+      expect(uploads).toEqual(['POST']);
+      expect(await page.getByTestId('open-error').count()).toBe(0);
+      // The host's copy is in its uploads folder, under the content hash and the name the user gave it.
+      expect(await page.locator('.path').first().textContent()).toMatch(/uploads\/[0-9a-f]{12}-wide-72mb\.onnx$/);
     },
     RUN_TIMEOUT,
   );

@@ -5,7 +5,7 @@
  * Imports core, node/io, node/inspect and src-shared; never Electron or the transports.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Model, Node, Value } from '../../core/ir/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
@@ -22,9 +22,22 @@ import type {
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import type { ModelInfo } from '../../../src-shared/model-info.ts';
 import { openModel } from '../inspect.ts';
+import { isWithin, READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { openModelBytes, type OpenedModelFile } from '../io/open-model.ts';
 import { writeFileAtomic } from '../store/files.ts';
 import { modelChannels, preprocessFault } from '../train/data.ts';
+
+/** The folder POST /upload streams models into (the browser mode's drops). */
+export const uploadsDir = (home: string) => join(home, 'uploads');
+
+/** The content-hash prefix POST /upload gives each file's name. */
+const UPLOAD_PREFIX = /^[0-9a-f]{12}-/;
+
+/** Whether a path is a file POST /upload wrote (compared by real paths: the app data folder may be a link). */
+export function isUpload(path: string, home: string): boolean {
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
+  return isWithin(real(path), real(uploadsDir(home)));
+}
 
 /** Reads a model source: a bundled example, a host path, or dropped bytes (saved under `home/models`). */
 export function loadSource(
@@ -44,7 +57,11 @@ export function loadSource(
   }
   if (source.kind === 'path') {
     const path = resolve(source.path);
-    return { path, name: basename(path), ...openModel(path) };
+    if (!isUpload(path, home)) return { path, name: basename(path), ...openModel(path) };
+    // A file the browser streamed to POST /upload: opened as the bytes it is (its weights cannot be in other files
+    // of the uploads folder), under the name the user gave it.
+    const bytes = readInputFile(path, { what: 'uploaded model', maxBytes: READ_LIMITS.model });
+    return { path, name: basename(path).replace(UPLOAD_PREFIX, ''), ...openModelBytes(bytes) };
   }
   // Decode first: a file that is not ONNX is refused before anything is written.
   const opened = openModelBytes(source.bytes);

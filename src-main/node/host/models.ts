@@ -8,11 +8,13 @@
  */
 import { probePath } from '../io/guard.ts';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceImpl, Contract } from '../../../src-shared/ipc/contract.ts';
 import type { Examples, GraphView, OpenedModel, TargetsReply } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import type { ModelInfo } from '../../../src-shared/model-info.ts';
+import { isUpload } from './model-work.ts';
 import { HOST_DIR, OffLoopThread } from './off-loop.ts';
 
 export interface ModelsServiceOptions {
@@ -142,6 +144,8 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
         );
       } catch (e) {
         thread.terminate();
+        // An upload that does not open is the host's own copy: removed, so refused files do not pile up.
+        if (source.kind === 'path' && isUpload(source.path, opts.home)) rmSync(source.path, { force: true });
         throw e;
       }
       const modelId = randomBytes(6).toString('hex');

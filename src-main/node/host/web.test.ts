@@ -1,5 +1,5 @@
 /** @file Tests of the browser mode's gate: the per-launch token (URL, then cookie), Host and Origin checks, static files confined to the renderer folder, the contract over WebSocket and POST /rpc, and forged payloads. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -224,18 +224,16 @@ describe('hostile requests in the browser mode', () => {
     other.close();
   });
 
-  it('streams an upload to the app data folder, then opens it by path', async () => {
-    const model = await import('node:fs').then((fs) =>
-      fs.readFileSync(join(import.meta.dirname, '..', '..', '..', 'resources', 'mnist-cnn.onnx')),
-    );
-    const res = await new Promise<Res>((resolve, reject) => {
+  /** POST /upload of `bytes` in 16 KiB writes, as a browser streams a File. */
+  const upload = (name: string, bytes: Uint8Array) =>
+    new Promise<Res>((resolve, reject) => {
       const req = request(
         {
           host: '127.0.0.1',
           port: web.port,
-          path: `/upload?name=${encodeURIComponent('../my model.onnx')}&token=${token()}`,
+          path: `/upload?name=${encodeURIComponent(name)}&token=${token()}`,
           method: 'POST',
-          headers: { 'Content-Length': model.byteLength },
+          headers: { 'Content-Length': bytes.byteLength },
         },
         (r) => {
           let body = '';
@@ -244,9 +242,15 @@ describe('hostile requests in the browser mode', () => {
         },
       );
       req.on('error', reject);
-      for (let i = 0; i < model.byteLength; i += 16384) req.write(model.subarray(i, i + 16384));
+      for (let i = 0; i < bytes.byteLength; i += 16384) req.write(bytes.subarray(i, i + 16384));
       req.end();
     });
+
+  it('streams an upload to the app data folder, then opens it by path under the name the user gave it', async () => {
+    const model = await import('node:fs').then((fs) =>
+      fs.readFileSync(join(import.meta.dirname, '..', '..', '..', 'resources', 'mnist-cnn.onnx')),
+    );
+    const res = await upload('../my model.onnx', model);
     expect(res.status).toBe(200);
     const up = JSON.parse(res.body) as { path: string; size: number };
     expect(up.size).toBe(model.byteLength);
@@ -260,7 +264,21 @@ describe('hostile requests in the browser mode', () => {
       method: 'open',
       request: { source: { kind: 'path', path: up.path } },
     });
-    expect(opened).toMatchObject({ t: 'ok', value: { info: { opTypes: { Conv: 3 } } } });
+    expect(opened).toMatchObject({ t: 'ok', value: { name: '_my_model.onnx', info: { opTypes: { Conv: 3 } } } });
+    // An upload that is not a model is refused by name, and the host's copy removed.
+    const junk = JSON.parse((await upload('notes.onnx', new TextEncoder().encode('not a model'))).body) as {
+      path: string;
+    };
+    expect(existsSync(junk.path)).toBe(true);
+    const refused = await reply(ws, {
+      t: 'call',
+      id: 2,
+      service: 'models',
+      method: 'open',
+      request: { source: { kind: 'path', path: junk.path } },
+    });
+    expect(refused).toMatchObject({ t: 'err', error: { name: 'ModelFormatError' } });
+    expect(existsSync(junk.path)).toBe(false);
     ws.close();
     expect((await http('/upload', { method: 'POST', body: 'x' })).status).toBe(403);
   });

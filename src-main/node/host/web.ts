@@ -18,6 +18,7 @@ import { WebSocketServer } from 'ws';
 import { decodeWire, encodeWire, oneShotConnection, type WireMessage } from '../../../src-shared/ipc/rpc.ts';
 import { contentSecurityPolicy } from './csp.ts';
 import { createStudioHost, type StudioHost, type StudioHostOptions } from './host.ts';
+import { uploadsDir } from './model-work.ts';
 import { webSocketTransport } from './ws-transport.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -128,7 +129,7 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('X-Frame-Options', 'DENY');
     if (url.pathname === '/rpc') return void handleRpc(req, res, host, origins());
-    if (url.pathname === '/upload') return void handleUpload(req, res, join(host.store.home, 'uploads'), origins());
+    if (url.pathname === '/upload') return void handleUpload(req, res, uploadsDir(host.store.home), origins());
     if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'Method not allowed');
     res.setHeader('Content-Security-Policy', csp());
     if (vite) return vite(req, res, () => refuse(res, 404, 'Not found'));
