@@ -205,10 +205,21 @@ export const poolNormRules = {
   LogSoftmax: logSoftmax,
   // y = Σ_A x: dx = dy broadcast
   ReduceSum: reductionRule((_c, dyx) => dyx),
-  // y = mean_A x: dx = dy/n broadcast
-  ReduceMean: reductionRule((c, dyx, axes) => c.e.scale(dyx, 1 / axes.reduce((n, a) => n * c.xs(0)[a]!, 1))),
-  // y = Σ_A x²: dx = 2x·dy
-  ReduceSumSquare: reductionRule((c, dyx) => c.e.mul(c.e.scale(c.x(0), 2), dyx)),
+  // y = mean_A x: dx = dy/n broadcast (scaled before it is expanded: one pass over x's size, not two)
+  ReduceMean: (c) => {
+    const xs = c.xs(0);
+    const axes = reductionAxes(c);
+    if (axes.length === 0) return [c.dy];
+    const n = axes.reduce((k, a) => k * xs[a]!, 1);
+    return [c.e.expand(c.e.reshape(c.e.scale(c.dy, 1 / n), keepShape(xs, axes)), xs), null];
+  },
+  // y = Σ_A x²: dx = x·(2dy) — dy scaled at its own size and broadcast by the Mul (no expanded copy)
+  ReduceSumSquare: (c) => {
+    const xs = c.xs(0);
+    const axes = reductionAxes(c);
+    if (axes.length === 0) return [c.dy];
+    return [c.e.mul(c.x(0), c.e.reshape(c.e.scale(c.dy, 2), keepShape(xs, axes))), null];
+  },
   // y = Σ_A |x|: dx = sign(x)·dy
   ReduceL1: reductionRule((c, dyx) => c.e.mul(c.e.unary('Sign', c.x(0)), dyx)),
   // y = √Σ_A x²: dx = x/y·dy

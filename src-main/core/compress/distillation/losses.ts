@@ -14,10 +14,11 @@ export type DistillMethod = (typeof DISTILL_METHODS)[number];
 /** NNI fixes the temperature of its `kl` method at 2. */
 export const KL_TEMPERATURE = 2;
 
-// ℓ = mean (s − t)² over every element (torch's F.mse_loss, reduction 'mean')
+// ℓ = mean (s − t)² over every element (torch's F.mse_loss, reduction 'mean'), as ReduceSumSquare / n: its
+// gradient is one product over the value's size, 2(s − t)·dℓ/n (Mul then ReduceMean costs five passes)
 export function mseLoss(e: Emitter, s: Value, t: Value): Value {
-  const d = e.sub(s, t);
-  return e.reduce('ReduceMean', e.mul(d, d), [], false);
+  const n = e.shape(s).reduce((a, b) => a * b, 1);
+  return e.scale(e.reduce('ReduceSumSquare', e.sub(s, t), [], false), 1 / n);
 }
 
 // ℓ = T²/N · Σ p_t·(log p_t − log p_s), p = softmax(·/T) over the last axis, N = the first dim
