@@ -1,7 +1,8 @@
 /**
  * @file `npm run bench`: every benchmark, side by side in one run on this machine, printing medians and ratios.
  * Sections: corpus (load, trace, latency per model), then the feature benchmarks (speedup, training, quantization,
- * jobs, distillation, sensitivity, allocation, pruning, fusion; the torchvision zoo only when named: `npm run bench -- zoo`).
+ * jobs, distillation, sensitivity, allocation, pruning, fusion; the torchvision zoo and distillation's accuracy side by
+ * side only when named: `npm run bench -- zoo`, `npm run bench -- distill-accuracy`).
  * `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
  */
 import { existsSync } from 'node:fs';
@@ -62,6 +63,7 @@ const FEATURE_BENCHES: Section[] = [
   { name: 'quant', file: 'quant.bench.ts', fn: 'benchQuantization' },
   { name: 'jobs', file: 'jobs.bench.ts', fn: 'benchEventLoop' },
   { name: 'distill', file: 'distill.bench.ts', fn: 'benchDistill' },
+  { name: 'distill-accuracy', file: 'distill-accuracy.bench.ts', fn: 'benchDistillAccuracy', optIn: true },
   { name: 'sensitivity', file: 'sensitivity.bench.ts', fn: 'benchSensitivity' },
   { name: 'allocation', file: 'allocation.bench.ts', fn: 'benchAllocation' },
   { name: 'prune', file: 'prune.bench.ts', fn: 'benchPrune' },

@@ -116,6 +116,32 @@ describe('the teacher inside the student step', () => {
     expect(reports.length).toBe(1);
   });
 
+  it('the KD term’s gradient reaches the student’s logits at its scale: (1 − α)(p − y)/B + α·T·(q_s − q_t)/B, q = softmax(·/T)', async () => {
+    const { masked } = await pruned(0.5);
+    const ev = new Evaluator(masked, { ...config, batchNorm: 'frozen', stepsPerRun: 1 });
+    const [T, alpha, B] = [4, 0.7, 32];
+    const out = masked.graph.outputs[0]!.name;
+    let grad: Float32Array | undefined;
+    ev.observe(out, 'grad', (g) => void (grad ??= Float32Array.from(g.data)));
+    await new LogitsDistiller(masked, null, ev, { teacher, temperature: T, alpha }).compress({ maxSteps: 1 });
+    // the same first batch through two plain sessions: the gradient the fused step must have computed
+    const idx = epochOrder(train.length, 5, 0).subarray(0, B);
+    const x = new Float32Array(B * 784);
+    const y = new BigInt64Array(B);
+    train.fill(idx, x, y);
+    const [zs, zt] = [await logits(masked, x, B), await logits(teacher, x, B)];
+    const [p, qs, qt] = [logSoftmax(zs, 10, 1), logSoftmax(zs, 10, T), logSoftmax(zt, 10, T)].map((l) =>
+      l.map(Math.exp),
+    );
+    const want = p!.map(
+      (pi, i) =>
+        ((1 - alpha) * (pi - (Number(y[Math.floor(i / 10)]) === i % 10 ? 1 : 0)) + alpha * T * (qs![i]! - qt![i]!)) / B,
+    );
+    expect(grad).toBeDefined();
+    const scale = Math.max(...want.map(Math.abs));
+    for (let i = 0; i < want.length; i++) expect(Math.abs(grad![i]! - want[i]!)).toBeLessThan(1e-4 * scale);
+  });
+
   it('chained distillers share one teacher copy; the result holds no teacher node', async () => {
     const ev = new Evaluator(teacher, { ...config, train: train.head(256) });
     const a = new DynamicLayerwiseDistiller(teacher, [{ op_types: ['Conv'], apply_method: 'mse', lambda: 0.1 }], ev, {

@@ -19,6 +19,8 @@ export interface SideBySide {
   pruned: number;
   finetuned: number;
   distilled: number;
+  /** Accuracies of `alsoDistill`'s recipes, in order (same student, seed, epochs and data order). */
+  alsoDistilled: number[];
   seconds: { finetune: number; distill: number };
 }
 
@@ -68,7 +70,16 @@ export async function maskedStudent(teacher: Model, ratio = 0.5): Promise<{ mode
 
 export async function sideBySide(
   set: keyof typeof SETS,
-  o: { epochs: number; distill: Omit<DistillSpec, 'teacher'>; lr?: number; trainLimit?: number; masked?: boolean },
+  o: {
+    epochs: number;
+    distill: Omit<DistillSpec, 'teacher'>;
+    /** More distillation recipes run on the same student with the same seed, epochs and data order. */
+    alsoDistill?: Omit<DistillSpec, 'teacher'>[];
+    lr?: number;
+    trainLimit?: number;
+    masked?: boolean;
+    seed?: number;
+  },
 ): Promise<SideBySide> {
   const teacher = loadModelFile(SETS[set].model);
   const train = SETS[set].data('train', o.trainLimit);
@@ -83,7 +94,7 @@ export async function sideBySide(
     schedule: { type: 'cosine' as const },
     batchSize: 64,
     epochs: o.epochs,
-    seed: 0,
+    seed: o.seed ?? 0,
     threads: 1,
   };
   const acc = async (m: Model) => (await new Evaluator(m, config).evaluate()).default;
@@ -93,17 +104,22 @@ export async function sideBySide(
   await ft.train();
   const finetuned = (await ft.evaluate()).default;
   const tFt = (performance.now() - t0) / 1000;
+  const distill = async (spec: Omit<DistillSpec, 'teacher'>) => {
+    const d = await makeDistiller(student, new Evaluator(student, config), { ...spec, teacher });
+    return acc((await d.compress({ maxEpochs: o.epochs })).model);
+  };
   t0 = performance.now();
-  const dev = new Evaluator(student, config);
-  const d = await makeDistiller(student, dev, { ...o.distill, teacher });
-  const { model } = await d.compress({ maxEpochs: o.epochs });
-  const distilled = await acc(model);
+  const distilled = await distill(o.distill);
+  const tKd = (performance.now() - t0) / 1000;
+  const alsoDistilled: number[] = [];
+  for (const spec of o.alsoDistill ?? []) alsoDistilled.push(await distill(spec));
   return {
     teacher: teacherAcc,
     pruned: prunedAcc,
     finetuned,
     distilled,
-    seconds: { finetune: tFt, distill: (performance.now() - t0) / 1000 },
+    alsoDistilled,
+    seconds: { finetune: tFt, distill: tKd },
   };
 }
 
