@@ -17,7 +17,7 @@ import {
   unknownCompressorMessage,
   type Family,
 } from './compressors.ts';
-import { SCAN_PRUNERS } from './sensitivity.ts';
+import { planAllocationSchema, SCAN_PRUNERS } from './sensitivity.ts';
 import { checkPruneOptions, isTrainingPruner, stepsNeeded, type TrainingPrunerName } from './prune-options.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -576,6 +576,8 @@ const planBaseSchema = z.strictObject({
   /** Full shapes of inputs with dynamic dims, for the steps that trace (like `--shape input=1,3,640,640`). */
   inputShapes: z.record(z.string().min(1), z.array(positiveInt).min(1)).optional(),
   seed: nonNegativeInt.default(0),
+  /** The allocation the prune step's config list came from (the report sets its prediction beside the measurement). */
+  allocation: planAllocationSchema.optional(),
   steps: z.array(z.unknown()),
 });
 

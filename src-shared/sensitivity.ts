@@ -3,6 +3,7 @@
  * exchange — one scan point as a unit of work, its measured result, the whole scan, and an allocation. Pure types and
  * small pure helpers; imports nothing from Node, the DOM or Electron.
  */
+import { z } from 'zod';
 import { PRUNER_REGISTRY, PRUNERS } from './compressors.ts';
 
 /** Pruners a scan can use: one-shot, needing no data and no training (registry order). */
@@ -116,11 +117,34 @@ export interface SensitivityScan {
 }
 
 /** The budget an allocation must meet. Exactly one target kind; `maxAccuracyDrop` is absolute (0.02 = 2 points). */
-export type AllocationTarget =
-  | { kind: 'latency'; ms: number }
-  | { kind: 'speedup'; factor: number }
-  | { kind: 'macs'; value: number }
-  | { kind: 'params'; value: number };
+export const allocationTargetSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('latency'), ms: z.number().positive() }),
+  z.strictObject({ kind: z.literal('speedup'), factor: z.number().gt(1, 'a speedup target must be above 1×') }),
+  z.strictObject({ kind: z.literal('macs'), value: z.number().positive() }),
+  z.strictObject({ kind: z.literal('params'), value: z.number().positive() }),
+  /** Model file bytes; the size is predicted from the parameter count (weights dominate an ONNX file). */
+  z.strictObject({ kind: z.literal('size'), bytes: z.number().positive() }),
+]);
+export type AllocationTarget = z.infer<typeof allocationTargetSchema>;
+
+/**
+ * The allocation a plan's prune step came from (the wizard writes it when it loads an allocation): the scan's run,
+ * the budget and what the allocation predicted, so the run's report can set the measured figures beside it.
+ */
+export const planAllocationSchema = z.strictObject({
+  /** The run holding the sensitivity scan. */
+  scanRun: z.string().min(1),
+  target: allocationTargetSchema,
+  maxAccuracyDrop: z.number().min(0).max(1),
+  predicted: z.strictObject({
+    latencyMs: z.number().nonnegative(),
+    accuracy: z.number().min(0).max(1),
+    speedup: z.number().positive(),
+    macs: z.number().nonnegative(),
+    params: z.number().nonnegative(),
+  }),
+});
+export type PlanAllocation = z.infer<typeof planAllocationSchema>;
 
 export interface AllocationChoice {
   group: string;

@@ -18,6 +18,7 @@ import {
   type DistillerName,
 } from '../../src-shared/compressors.ts';
 import type { CompressionMode, Examples } from '../../src-shared/ipc/dto.ts';
+import type { PlanAllocation } from '../../src-shared/sensitivity.ts';
 import {
   isTrainingPruner,
   PRUNE_DEFAULTS,
@@ -91,6 +92,11 @@ export interface WizardDraft {
   combine: 'fused' | 'sequential';
   fusion: { quantStartStep: number };
   meta: { name: string; tags: string; notes: string };
+  /**
+   * The allocation the pruning config list was loaded from (a scan's budgeted sparsities), written into the plan so
+   * the report can set its prediction beside the measurement; null once the config list is edited by hand.
+   */
+  allocation: PlanAllocation | null;
 }
 
 /** The training-aware pruners' options as the wizard edits them (PRUNE_OPTION_KEYS picks the chosen pruner's). */
@@ -184,6 +190,7 @@ function baseDraft(): WizardDraft {
     combine: 'fused',
     fusion: { quantStartStep: 0 },
     meta: { name: '', tags: '', notes: '' },
+    allocation: null,
   };
 }
 
@@ -215,6 +222,7 @@ export function reviveDraft(raw: unknown): WizardDraft {
     combine: r.combine === 'sequential' ? 'sequential' : fresh.combine,
     fusion: merge(fresh.fusion, r.fusion),
     meta: merge(fresh.meta, r.meta),
+    allocation: r.allocation && typeof r.allocation === 'object' ? r.allocation : null,
   };
 }
 
@@ -346,16 +354,7 @@ export function buildPlan(d: WizardDraft, examples: Examples | null): BuiltPlan 
     if (parsed.ok) lists[mode] = parsed.value;
     else faults.push({ where: `${mode} config list`, ...parsed.fault });
   }
-  let dataset: unknown = {};
-  if (d.dataId === 'custom') {
-    const parsed = parseJsonText(d.customDataset);
-    if (parsed.ok) dataset = parsed.value;
-    else faults.push({ where: 'data set', ...parsed.fault });
-  } else if (d.dataId !== 'none') {
-    const ex = examples?.datasets.find((x) => x.id === d.dataId);
-    if (ex) dataset = ex.dataset;
-    else faults.push({ where: 'data set', path: '$.dataset', message: `unknown data set "${d.dataId}"` });
-  }
+  const dataset = datasetOf(d, examples, faults);
   const steps: Record<string, unknown>[] = [];
   if (isFused(d)) steps.push(fusedStep(d, lists, trainSamples(dataset)));
   else sequentialSteps(d, lists, steps);
@@ -376,6 +375,7 @@ function planOf(d: WizardDraft, dataset: unknown, steps: Record<string, unknown>
     model: d.model!.path,
     dataset,
     executionProvider: d.executionProvider,
+    ...(d.allocation && d.prune.enabled ? { allocation: d.allocation } : {}),
     ...(hasEval
       ? {
           evaluator: {
@@ -422,6 +422,60 @@ function sequentialSteps(
     });
   }
   if (d.quantize.enabled) steps.push(quantizeStep(d, lists.quantization));
+}
+
+/** The plan's dataset the draft chooses (a bundled one, or the custom JSON); faults go to `faults`. */
+function datasetOf(d: WizardDraft, examples: Examples | null, faults: BuiltPlan['faults']): unknown {
+  if (d.dataId === 'custom') {
+    const parsed = parseJsonText(d.customDataset);
+    if (parsed.ok) return parsed.value;
+    faults.push({ where: 'data set', ...parsed.fault });
+  } else if (d.dataId !== 'none') {
+    const ex = examples?.datasets.find((x) => x.id === d.dataId);
+    if (ex) return ex.dataset;
+    faults.push({ where: 'data set', path: '$.dataset', message: `unknown data set "${d.dataId}"` });
+  }
+  return {};
+}
+
+/** What the app's scan form sets (the sensitivity step's options). */
+export interface ScanForm {
+  ratios: number[];
+  evalCount: number;
+  batchSize: number;
+  latencyRuns: number;
+  workers: number | null;
+}
+
+/**
+ * A plan of one sensitivity step over the draft's model and data set (its evaluation split): the scan the app starts
+ * from the model page.
+ *
+ * @example buildScanPlan(draft, examples, { ratios: [0.25, 0.5], evalCount: 500, batchSize: 64, latencyRuns: 20, workers: null })
+ */
+export function buildScanPlan(d: WizardDraft, examples: Examples | null, f: ScanForm): BuiltPlan {
+  const faults: BuiltPlan['faults'] = [];
+  if (!d.model) faults.push({ where: 'model', path: '$.model', message: 'open a model first' });
+  const dataset = datasetOf(d, examples, faults);
+  if (faults.length === 0 && !(dataset as { evaluation?: unknown }).evaluation)
+    faults.push({
+      where: 'data set',
+      path: '$.dataset.evaluation',
+      message: 'a scan measures accuracy on an evaluation split: choose a data set that has one',
+    });
+  if (faults.length > 0) return { plan: null, faults };
+  const step = {
+    kind: 'sensitivity',
+    ratios: f.ratios,
+    evalCount: f.evalCount,
+    batchSize: f.batchSize,
+    latencyRuns: f.latencyRuns,
+    ...(f.workers ? { workers: f.workers } : {}),
+  };
+  return {
+    plan: { model: d.model!.path, dataset, executionProvider: d.executionProvider, steps: [step] },
+    faults,
+  };
 }
 
 /** Whether a quantizer trains (on dataset.train, with epochs and a learning rate) instead of calibrating. */

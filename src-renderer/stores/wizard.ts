@@ -12,6 +12,8 @@ import {
   activeModes,
   buildPlan,
   familiesChosen,
+  buildScanPlan,
+  type ScanForm,
   hasAutoGroups,
   isFused,
   setAutoGroups as setAutoGroupsText,
@@ -25,6 +27,8 @@ import {
   type WizardDraft,
   type WizardStep,
 } from '../composables/plan-builder.ts';
+import type { PrunerName } from '../../src-shared/compressors.ts';
+import type { Allocation, SensitivityScan } from '../../src-shared/sensitivity.ts';
 import { useHost } from '../host/host.ts';
 import { useModelStore } from './model.ts';
 import { useSettingsStore } from './settings.ts';
@@ -135,6 +139,7 @@ export const useWizardStore = defineStore('wizard', () => {
     const p = PRUNING_PRESETS.find((x) => x.id === id);
     if (!p) return;
     draft.value.prune = { ...draft.value.prune, enabled: true, presetId: id, pruner: p.pruner };
+    draft.value.allocation = null;
     const keepAuto = hasAutoGroups(draft.value.configText.pruning) === true;
     draft.value.configText.pruning = keepAuto ? setAutoGroupsText(pretty(p.configList), true) : pretty(p.configList);
   }
@@ -165,9 +170,43 @@ export const useWizardStore = defineStore('wizard', () => {
     if (p.configList.length) draft.value.configText.distillation = pretty(p.configList);
   }
 
-  /** Edits of the config text by hand detach it from its preset. */
+  /**
+   * Loads a budgeted allocation as the pruning step: the scan's model and pruner, its per-layer config list (with
+   * speedup, so the report can measure the prediction; steps kept sequential, not fused into one training run), and
+   * the allocation recorded for the report.
+   */
+  function useAllocation(scan: SensitivityScan, scanRun: string, a: Allocation): void {
+    const name = scan.model.path.split(/[\\/]/).pop() ?? scan.model.path;
+    draft.value.model = { path: scan.model.path, name };
+    draft.value.prune = {
+      ...draft.value.prune,
+      enabled: true,
+      presetId: null,
+      pruner: scan.pruner as PrunerName,
+      speedup: true,
+    };
+    draft.value.configText.pruning = pretty(a.configList);
+    // the prediction is for prune → speedup with the scan's one-shot pruner: keep the steps apart (not fused)
+    draft.value.combine = 'sequential';
+    draft.value.allocation = {
+      scanRun,
+      target: a.target,
+      maxAccuracyDrop: a.maxAccuracyDrop,
+      predicted: {
+        latencyMs: a.predicted.latencyMs,
+        accuracy: a.predicted.accuracy,
+        speedup: a.predicted.speedup,
+        macs: a.predicted.macs,
+        params: a.predicted.params,
+      },
+    };
+    draft.value.step = 'config';
+  }
+
+  /** Edits of the config text by hand detach it from its preset (and from the allocation it was loaded from). */
   function setConfigText(mode: CompressionMode, text: string): void {
     draft.value.configText[mode] = text;
+    if (mode === 'pruning') draft.value.allocation = null;
     if (mode === 'pruning') draft.value.prune.presetId = null;
     if (mode === 'quantization') draft.value.quantize.presetId = null;
     if (mode === 'distillation') draft.value.distill.presetId = null;
@@ -256,6 +295,34 @@ export const useWizardStore = defineStore('wizard', () => {
     }
   }
 
+  /**
+   * Starts a sensitivity scan of the draft's model over its data set's evaluation split; returns the run's id, or
+   * null with `startError` set.
+   */
+  async function startScan(form: ScanForm): Promise<string | null> {
+    const b = buildScanPlan(draft.value, model.examples, form);
+    startError.value = null;
+    if (!b.plan) {
+      startError.value = {
+        message: 'The scan cannot start',
+        issues: b.faults.map((f) => ({ path: f.where, message: f.message })),
+      };
+      return null;
+    }
+    starting.value = true;
+    try {
+      const name = `sensitivity of ${draft.value.model!.name}`;
+      const { runId } = await api.experiments.start({ plan: { ...b.plan, name }, name, tags: ['sensitivity'] });
+      return runId;
+    } catch (e) {
+      const err = asIpcError(e);
+      startError.value = { message: err.message.split('\n')[0]!, issues: errorIssues(err) };
+      return null;
+    } finally {
+      starting.value = false;
+    }
+  }
+
   /** Starts over with a fresh draft (the model stays open). */
   function reset(): void {
     const keep = draft.value.model;
@@ -288,6 +355,7 @@ export const useWizardStore = defineStore('wizard', () => {
     back,
     useOpenedModel,
     applyPruningPreset,
+    useAllocation,
     setAutoGroups,
     applyQuantizationPreset,
     applyDistillationPreset,
@@ -295,6 +363,7 @@ export const useWizardStore = defineStore('wizard', () => {
     checkConfig,
     validate,
     start,
+    startScan,
     reset,
     suggestName: () => suggestName(draft.value),
   };

@@ -13,6 +13,7 @@ import type {
   TargetsReply,
 } from '../../src-shared/ipc/dto.ts';
 import { compressorCapabilities } from '../../src-shared/compressors.ts';
+import type { SensitivityScan } from '../../src-shared/sensitivity.ts';
 import { IpcError } from '../../src-shared/ipc/errors.ts';
 import { memoryTransportPair, RpcClient, RpcServer } from '../../src-shared/ipc/rpc.ts';
 import type { ConnectionState, Host, HostConnection } from '../host/host.ts';
@@ -49,6 +50,45 @@ export const FAKE_GRAPH: GraphView = {
     { from: 0, to: 1, value: 'x', shape: [1, 4] },
     { from: 1, to: 2, value: 'y', shape: [1, 3] },
   ],
+};
+
+/** A scan of two groups at three ratios: conv1 loses little accuracy and saves little time, conv2 the opposite. */
+export const FAKE_SCAN: SensitivityScan = {
+  format: 'studio-sensitivity',
+  version: 1,
+  model: { path: '/models/net.onnx', sha256: 'ab' },
+  pruner: 'l1',
+  ratios: [0.25, 0.5, 0.75],
+  ep: 'cpu',
+  eval: { data: '/data', split: 'test', count: 100, seed: 0, batchSize: 64 },
+  groups: ['conv1', 'conv2'].map((id) => ({
+    id,
+    nodes: [`/${id}/Conv`],
+    opTypes: ['Conv'],
+    channels: 8,
+    configList: [{ op_names: [`/${id}/Conv`], sparse_ratio: 0.5 }],
+  })),
+  baseline: { accuracy: 0.9, latencyMs: 10, macs: 1000, params: 100, sizeBytes: 400 },
+  points: [0.25, 0.5, 0.75].flatMap((ratio, i) =>
+    (['conv1', 'conv2'] as const).map((group, g) => ({
+      index: g * 3 + i,
+      group,
+      ratio,
+      accuracy: group === 'conv1' ? 0.9 - ratio / 100 : 0.9 - ratio / 4,
+      latencyMs: 10 * (1 - ratio * (group === 'conv1' ? 0.1 : 0.4)),
+      denseLatencyMs: 10,
+      latencyRatio: 1 - ratio * (group === 'conv1' ? 0.1 : 0.4),
+      macs: 1000 * (1 - ratio / 2),
+      params: 100 * (1 - ratio / 2),
+      maxRelErr: 1e-6,
+      removedChannels: Math.round(8 * ratio),
+      maskDigest: `d${g}${i}`,
+      ep: 'cpu',
+      ms: 5,
+    })),
+  ),
+  workers: 1,
+  wallMs: 1000,
 };
 
 export function fakeRun(id: string, patch: Partial<RunSummary> = {}): RunSummary {
@@ -186,6 +226,33 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
       inspect: () => FAKE_MODEL.info,
       graph: () => FAKE_GRAPH,
       targets: ({ configList }) => targets(configList),
+      node: ({ node }) => ({
+        name: node,
+        opType: 'Gemm',
+        domain: 'ai.onnx',
+        attributes: { transB: 1 },
+        inputs: [
+          { name: 'x', dtype: 'float32', shape: [1, 4], producer: null, consumers: [node] },
+          {
+            name: 'w',
+            dtype: 'float32',
+            shape: [3, 4],
+            producer: null,
+            consumers: [node],
+            initializer: {
+              count: 12,
+              min: -1,
+              max: 1,
+              mean: 0,
+              std: 0.5,
+              sparsity: 0.25,
+              histogram: { lo: -1, hi: 1, counts: [2, 3, 3, 4] },
+            },
+          },
+        ],
+        outputs: [{ name: 'y', dtype: 'float32', shape: [1, 3], producer: node, consumers: [] }],
+        selectedBy: [{ index: 0, path: '$[0]' }],
+      }),
       examples: () => ({
         models: [{ id: 'mnist-cnn', name: 'MNIST CNN', description: 'example', path: '/res/mnist-cnn.onnx' }],
         datasets: [
@@ -263,6 +330,69 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
         return { deleted: runId };
       },
       ...overrides.runs,
+    },
+    analysis: {
+      scan: () => FAKE_SCAN,
+      allocate: ({ target, maxAccuracyDrop }) => (
+        log('analysis.allocate'),
+        {
+          target,
+          maxAccuracyDrop,
+          choices: [
+            {
+              group: 'conv1',
+              nodes: ['/conv1/Conv'],
+              ratio: 0.75,
+              sparseRatio: 0.75,
+              keptChannels: 2,
+              accuracyDrop: 0.0075,
+              latencySavedMs: 0.75,
+            },
+            {
+              group: 'conv2',
+              nodes: ['/conv2/Conv'],
+              ratio: 0,
+              sparseRatio: 0,
+              keptChannels: 8,
+              accuracyDrop: 0,
+              latencySavedMs: 0,
+            },
+          ],
+          predicted: { latencyMs: 9.25, accuracy: 0.8925, macs: 625, params: 62.5, speedup: 1.081 },
+          configList: [{ op_names: ['/conv1/Conv'], sparse_ratio: 0.75, dependency_group_id: 'auto' }],
+        }
+      ),
+      diff: () => ({
+        after: { stepIndex: 1, stepKind: 'speedup', path: '/runs/model.onnx' },
+        diff: {
+          nodesBefore: 1,
+          nodesAfter: 1,
+          removed: [],
+          added: [],
+          changed: [
+            {
+              name: 'fc',
+              opType: 'Gemm',
+              kinds: ['narrowed'],
+              widths: [{ input: 1, value: 'w', before: [3, 4], after: [2, 4] }],
+            },
+          ],
+          summary: { removed: 0, added: 0, narrowed: 1, quantized: 0, foldedBn: 0, qdqPairs: 0 },
+        },
+        before: FAKE_GRAPH,
+        compressed: FAKE_GRAPH,
+      }),
+      checkAllocation: () => ({
+        scanRun: 's1',
+        batchSize: 64,
+        evalCount: 100,
+        ep: 'cpu',
+        stepIndex: 1,
+        predicted: { speedup: 2, latencyMs: 5, accuracy: 0.88 },
+        measured: { speedup: 1.9, latencyMs: 5.2, denseLatencyMs: 10, accuracy: 0.87 },
+        latencyError: 0.05,
+      }),
+      ...overrides.analysis,
     },
     exports: {
       run: ({ dir }) => ({ dir, files: [] }),

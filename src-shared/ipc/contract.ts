@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import { issueSchema } from './dto.ts';
 import * as dto from './dto.ts';
+import * as analysis from './analysis-dto.ts';
+import { allocationTargetSchema } from '../sensitivity.ts';
 
 /** One method: what the caller sends, what comes back, and (for long calls) the progress it reports. */
 export interface MethodSpec<
@@ -66,6 +68,11 @@ export const CONTRACT = {
         dto.targetsReplySchema,
       ),
       examples: method('Bundled example models and data sets.', none, dto.examplesSchema),
+      node: method(
+        'The node inspector: one node’s attributes, inputs / outputs with traced shapes, initializer statistics and histograms, the config entries that select it, the Q/DQ parameters around it.',
+        z.strictObject({ modelId: z.string().min(1), node: z.string().min(1), configList: z.unknown().optional() }),
+        analysis.nodeDetailsSchema,
+      ),
     },
     events: {
       /** The shell asks the renderer to open a model (the File menu, a recent file, a file given on the command line). */
@@ -153,6 +160,32 @@ export const CONTRACT = {
       report: dto.runReportEventSchema,
       changed: dto.runChangedEventSchema,
     },
+  },
+  analysis: {
+    methods: {
+      scan: method('The sensitivity scan a run stored (its sensitivity step’s sensitivity.json).', runRef, analysis.sensitivityScanSchema),
+      allocate: method(
+        'Per-layer sparsities from a run’s scan for a budget (latency ms or × speedup, MACs, params, size) within an accuracy drop: the knapsack’s choices, prediction and NNI config list.',
+        z.strictObject({
+          runId: dto.runIdSchema,
+          target: allocationTargetSchema,
+          maxAccuracyDrop: z.number().min(0).max(1),
+          roundTo: z.int().positive().optional(),
+        }),
+        analysis.allocationSchema,
+      ),
+      diff: method(
+        'The before / after graph diff of a run: its input model against its latest model (widths per node, removed nodes, inserted Q/DQ, folded BNs), with both graphs.',
+        runRef,
+        analysis.runDiffSchema,
+      ),
+      checkAllocation: method(
+        'A run whose plan came from an allocation: its model after pruning + speedup measured like a scan point (the scan’s evaluation subset, latency at the scan’s batch alternating with the original), beside the prediction.',
+        runRef,
+        analysis.allocationCheckSchema,
+      ),
+    },
+    events: {},
   },
   exports: {
     methods: {

@@ -396,10 +396,10 @@ function addAllocateCommand(program: Command): void {
   program
     .command('allocate')
     .description(
-      'per-layer sparsities from a sensitivity scan for a budget (2x, 3.5ms, macs=20M, params=10k) within an accuracy drop; writes an NNI config list',
+      'per-layer sparsities from a sensitivity scan for a budget (2x, 3.5ms, macs=20M, params=10k, size=100k) within an accuracy drop; writes an NNI config list',
     )
     .argument('<scan>', 'a sensitivity.json written by studio sensitivity')
-    .requiredOption('--budget <target>', 'speedup (2x), latency (3.5ms), macs=<n> or params=<n>')
+    .requiredOption('--budget <target>', 'speedup (2x), latency (3.5ms), macs=<n>, params=<n> or size=<bytes>')
     .requiredOption('--max-drop <x>', 'largest predicted top-1 drop allowed (e.g. 0.02)', fraction)
     .option('--round-to <n>', 'keep channel counts at multiples of n', count(1))
     .option('--verify', 'prune + speed up with the allocation and measure latency and accuracy beside the prediction')

@@ -7,10 +7,11 @@ import { writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import type { Allocation, SensitivityScan } from '../../../src-shared/sensitivity.ts';
 import { allocate, parseBudget } from '../../core/compress/pruning/index.ts';
-import { prepareOutputDir, READ_LIMITS, readTextInput } from '../io/guard.ts';
+import { prepareOutputDir } from '../io/guard.ts';
 import { scanDispatcher } from '../queue/choose.ts';
-import { SensitivityError } from '../sensitivity/point.ts';
-import { sensitivityScan, type ScanOptions } from '../sensitivity/scan.ts';
+import { readScan, sensitivityScan, type ScanOptions } from '../sensitivity/scan.ts';
+
+export { readScan };
 import { checkAllocation, type AllocationCheck } from '../sensitivity/verify.ts';
 import { table } from './format.ts';
 import type { CommandIO } from './prune.ts';
@@ -100,28 +101,6 @@ export interface AllocateCommandOptions {
   verify?: boolean;
   out?: string;
   json?: boolean;
-}
-
-/** Read a stored scan, refusing what is not one. */
-export function readScan(path: string): SensitivityScan {
-  const text = readTextInput(path, { what: 'sensitivity scan', maxBytes: READ_LIMITS.json });
-  let scan: SensitivityScan;
-  try {
-    scan = JSON.parse(text) as SensitivityScan;
-  } catch (e) {
-    throw new SensitivityError(`${path}: not JSON (${(e as Error).message})`, { path });
-  }
-  if (
-    scan?.format !== 'studio-sensitivity' ||
-    scan.version !== 1 ||
-    !Array.isArray(scan.points) ||
-    !Array.isArray(scan.groups)
-  ) {
-    throw new SensitivityError(`${path}: not a sensitivity scan (expected format "studio-sensitivity", version 1)`, {
-      path,
-    });
-  }
-  return scan;
 }
 
 /**

@@ -13,6 +13,7 @@ import { Runner, type RunnerOptions } from '../jobs/index.ts';
 import { STEP_MODULES } from '../steps/index.ts';
 import { openStore, studioHome, type Store } from '../store/index.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
+import { createAnalysisService } from './analysis.ts';
 import { createModelsService } from './models.ts';
 import { createRunServices } from './runs.ts';
 import { createSettingsService, type Dialogs, type SettingsService } from './settings.ts';
@@ -107,7 +108,8 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
     exportRoots,
     offLoop: opts.offLoop,
   });
-  const impl: StudioImpl = { models, experiments, runs, exports, settings };
+  const analysis = createAnalysisService(store, opts.offLoop);
+  const impl: StudioImpl = { models, experiments, runs, analysis, exports, settings };
   server = new RpcServer(impl, { onFault: opts.onFault });
   let closing: Promise<void> | null = null;
   return {

@@ -1,7 +1,8 @@
 /**
  * @file What the models service does with a model, run on a worker thread (model-worker.ts) so that a long or
  * hostile decode never stalls the host: open a source (host path, dropped bytes saved under the app data folder, a
- * bundled example), the graph view, a config list checked on the model, and the model-reading checks of a plan.
+ * bundled example), the graph view, a config list checked on the model, a node's details for the inspector, the
+ * before / after diff of two model files, and the model-reading checks of a plan.
  * Imports core, node/io, node/inspect and src-shared; never Electron or the transports.
  */
 import { createHash } from 'node:crypto';
@@ -21,7 +22,9 @@ import type {
 } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import type { ModelInfo } from '../../../src-shared/model-info.ts';
-import { openModel } from '../inspect.ts';
+import { diffGraphs, type GraphDiff } from '../../core/analysis/graph-diff.ts';
+import { inspectModel, openModel } from '../inspect.ts';
+import { nodeDetails, type NodeDetails } from '../inspect-node.ts';
 import { isWithin, READ_LIMITS, readInputFile } from '../io/guard.ts';
 import { openModelBytes, type OpenedModelFile } from '../io/open-model.ts';
 import { writeFileAtomic } from '../store/files.ts';
@@ -237,4 +240,29 @@ export function planModelIssues(plan: Plan): PlanIssue[] {
     return [];
   }
   return [...emptySelections(plan, model), ...preprocessMismatches(plan, model)];
+}
+
+/** The inspector's details of one node of an opened model, shapes from its trace (NodeNotFoundError names similar nodes). */
+export function inspectNode(open: { model: Model; info: ModelInfo }, node: string, configList: unknown): NodeDetails {
+  const shapes = new Map((open.info.values ?? []).map((v) => [v.name, { dtype: v.dtype, shape: v.shape }]));
+  return nodeDetails(open.model, node, { shapes, configList: Array.isArray(configList) ? configList : [] });
+}
+
+/** A model's graph view with traced shapes (static shapes when the trace fails). */
+async function tracedView(model: Model): Promise<GraphView> {
+  try {
+    return graphView(model, await inspectModel(model, { values: true }));
+  } catch {
+    return graphView(model, await inspectModel(model, {}));
+  }
+}
+
+/** Two model files diffed by node name, with both graph views (the run's before / after view). */
+export async function graphDiffOf(
+  beforePath: string,
+  afterPath: string,
+): Promise<{ diff: GraphDiff; before: GraphView; compressed: GraphView }> {
+  const before = openModel(beforePath).model;
+  const after = openModel(afterPath).model;
+  return { diff: diffGraphs(before, after), before: await tracedView(before), compressed: await tracedView(after) };
 }

@@ -1,7 +1,7 @@
 /**
  * @file The worker thread behind the models service: it opens one model (decode, validation, normalization, the
- * trace) and keeps it for the graph view and config-list checks, off the host's event loop; one-shot threads answer
- * a plan's model checks and a run's layer widths. Started by off-loop.ts (bundled as dist/electron/model-worker.js
+ * trace) and keeps it for the graph view, config-list checks and the node inspector, off the host's event loop;
+ * one-shot threads answer a plan's model checks, a run's layer widths and its before / after graph diff. Started by off-loop.ts (bundled as dist/electron/model-worker.js
  * in the packaged app). Imports model-work and layers; never Electron or the transports.
  */
 import type { Mode } from '../../../src-shared/config/index.ts';
@@ -11,7 +11,7 @@ import type { ModelInfo } from '../../../src-shared/model-info.ts';
 import type { Model } from '../../core/ir/index.ts';
 import { inspectModel } from '../inspect.ts';
 import { widthDiff } from './layers.ts';
-import { checkTargets, graphView, loadSource, planModelIssues } from './model-work.ts';
+import { checkTargets, graphDiffOf, graphView, inspectNode, loadSource, planModelIssues } from './model-work.ts';
 import { serveOffLoop } from './off-loop.ts';
 
 let open: { model: Model; info: ModelInfo; graph: GraphView | null } | null = null;
@@ -45,4 +45,6 @@ serveOffLoop({
   targets: (args: { mode: Mode; configList: unknown }) => checkTargets(current().model, args.mode, args.configList),
   planIssues: (args: { plan: Plan }) => planModelIssues(args.plan),
   widthDiff: (args: { before: string; after: string | null }) => widthDiff(args.before, args.after),
+  node: (args: { node: string; configList?: unknown }) => inspectNode(current(), args.node, args.configList),
+  graphDiff: (args: { before: string; after: string }) => graphDiffOf(args.before, args.after),
 });

@@ -12,6 +12,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceImpl, Contract } from '../../../src-shared/ipc/contract.ts';
 import type { Examples, GraphView, OpenedModel, TargetsReply } from '../../../src-shared/ipc/dto.ts';
+import type { NodeDetailsDto } from '../../../src-shared/ipc/analysis-dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import type { ModelInfo } from '../../../src-shared/model-info.ts';
 import { isUpload } from './model-work.ts';
@@ -163,6 +164,7 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
     graph: ({ modelId }) => call<GraphView>(modelId, 'graph'),
     targets: ({ modelId, mode, configList }) => call<TargetsReply>(modelId, 'targets', { mode, configList }),
     examples: () => examples,
+    node: ({ modelId, node, configList }) => call<NodeDetailsDto>(modelId, 'node', { node, configList }),
     close() {
       for (const e of cache.values()) e.thread.terminate('the host is closing');
       cache.clear();

@@ -4,7 +4,7 @@
  * default), with progress, ETA and cancellation. The result is one JSON document stored with the run.
  */
 import { statSync } from 'node:fs';
-import { READ_LIMITS, readInputFile } from '../io/guard.ts';
+import { READ_LIMITS, readInputFile, readTextInput } from '../io/guard.ts';
 import { resolve } from 'node:path';
 import {
   DEFAULT_RATIOS,
@@ -219,4 +219,26 @@ export async function sensitivityScan(opts: ScanOptions, hooks: ScanHooks = {}):
     workers: dispatcher.workers,
     wallMs: performance.now() - t0,
   };
+}
+
+/** Read a stored scan, refusing what is not one. */
+export function readScan(path: string): SensitivityScan {
+  const text = readTextInput(path, { what: 'sensitivity scan', maxBytes: READ_LIMITS.json });
+  let scan: SensitivityScan;
+  try {
+    scan = JSON.parse(text) as SensitivityScan;
+  } catch (e) {
+    throw new SensitivityError(`${path}: not JSON (${(e as Error).message})`, { path });
+  }
+  if (
+    scan?.format !== 'studio-sensitivity' ||
+    scan.version !== 1 ||
+    !Array.isArray(scan.points) ||
+    !Array.isArray(scan.groups)
+  ) {
+    throw new SensitivityError(`${path}: not a sensitivity scan (expected format "studio-sensitivity", version 1)`, {
+      path,
+    });
+  }
+  return scan;
 }

@@ -36,7 +36,6 @@ export async function measureConfigList(
 ): Promise<Omit<AllocationCheck, 'predicted' | 'latencyError'>> {
   const { model } = openModel(scan.model.path);
   const Pruner = scanPruner(scan.pruner);
-  const subset = await loadSubset(scan.eval);
   const shapes = await shapesForAutoGroups(model, configList);
   const { masks, applyMethods } = await new Pruner(model, [...configList], undefined, { shapes }).compress();
   const { model: compact, report } = await new ModelSpeedup(model, masks, {
@@ -44,27 +43,34 @@ export async function measureConfigList(
     benchmark: false,
     session: { ep: scan.ep },
   }).speedupModel();
+  const m = await measureCompact(scan, model, compact, latencyRuns);
+  return {
+    measured: { ...m, macs: report.after.macs, params: report.after.params, maxRelErr: report.verification.maxRelErr },
+    compact,
+  };
+}
+
+/**
+ * A compact model measured like a scan point: accuracy on the scan's evaluation subset, latency at the scan's batch
+ * timed alternately with the dense model (speedup = median over rounds of dense ÷ compact).
+ */
+export async function measureCompact(
+  scan: SensitivityScan,
+  dense: Model,
+  compact: Model,
+  latencyRuns = 60,
+): Promise<{ speedup: number; latencyMs: number; denseLatencyMs: number; accuracy: number }> {
+  const subset = await loadSubset(scan.eval);
   const acc = await evaluateClassifier(compact, subset, { batchSize: scan.eval.batchSize, ep: scan.ep, threads: 1 });
-  const lat = await compareLatency(model, compact, {
+  const lat = await compareLatency(dense, compact, {
     threads: 1,
     warmup: 5,
     runs: latencyRuns,
     ep: scan.ep,
     seed: scan.eval.seed,
-    shapes: batchShapes(model, scan.eval.batchSize, subset.sampleShape),
+    shapes: batchShapes(dense, scan.eval.batchSize, subset.sampleShape),
   });
-  return {
-    measured: {
-      speedup: 1 / lat.roundRatio,
-      latencyMs: lat.b.p50,
-      denseLatencyMs: lat.a.p50,
-      accuracy: acc.top1,
-      macs: report.after.macs,
-      params: report.after.params,
-      maxRelErr: report.verification.maxRelErr,
-    },
-    compact,
-  };
+  return { speedup: 1 / lat.roundRatio, latencyMs: lat.b.p50, denseLatencyMs: lat.a.p50, accuracy: acc.top1 };
 }
 
 /** Measure an allocation and set it beside its prediction. */

@@ -53,6 +53,8 @@ function targetRatio(scan: SensitivityScan, t: AllocationTarget): number {
       return t.value / b.macs;
     case 'params':
       return t.value / b.params;
+    case 'size':
+      return t.bytes / b.sizeBytes;
   }
 }
 
@@ -61,7 +63,9 @@ function describe(t: AllocationTarget): string {
     ? `latency ≤ ${t.ms} ms`
     : t.kind === 'speedup'
       ? `${t.factor}× speedup`
-      : `${t.kind} ≤ ${t.value}`;
+      : t.kind === 'size'
+        ? `size ≤ ${t.bytes} bytes`
+        : `${t.kind} ≤ ${t.value}`;
 }
 
 /**
@@ -94,7 +98,9 @@ function optionsOf(scan: SensitivityScan, t: AllocationTarget): Option[][] {
       const latencyRatio = lat[i]!;
       const macRatio = b.macs ? p.macs / b.macs : 1;
       const paramRatio = b.params ? p.params / b.params : 1;
-      const axis = t.kind === 'macs' ? macRatio : t.kind === 'params' ? paramRatio : latencyRatio;
+      // a file's size follows its parameter count (weights dominate it): the size axis is the parameter ratio
+      const axis =
+        t.kind === 'macs' ? macRatio : t.kind === 'params' || t.kind === 'size' ? paramRatio : latencyRatio;
       opts.push({
         ratio: p.ratio,
         drop: Math.max(0, b.accuracy - p.accuracy),
@@ -226,7 +232,7 @@ function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s
 }
 
 /**
- * Parse a budget: `2x` (speedup), `3.5ms` (latency), `macs=20M`, `params=10k`.
+ * Parse a budget: `2x` (speedup), `3.5ms` (latency), `macs=20M`, `params=10k`, `size=200k` (bytes).
  * @throws AllocationError naming the text when it is none of these
  */
 export function parseBudget(text: string): AllocationTarget {
@@ -240,10 +246,12 @@ export function parseBudget(text: string): AllocationTarget {
   if ((m = /^(\d+(?:\.\d+)?)\s*[x×]$/.exec(t))) r = { kind: 'speedup', factor: Number(m[1]) };
   else if ((m = /^(\d+(?:\.\d+)?)\s*ms$/.exec(t))) r = { kind: 'latency', ms: Number(m[1]) };
   else if ((m = /^(macs|params)\s*=\s*(\S+)$/.exec(t))) r = { kind: m[1] as 'macs' | 'params', value: num(m[2]!) };
-  const v = r && (r.kind === 'speedup' ? r.factor : r.kind === 'latency' ? r.ms : r.value);
+  else if ((m = /^size\s*=\s*(\S+?)b?$/.exec(t))) r = { kind: 'size', bytes: num(m[1]!) };
+  const v =
+    r && (r.kind === 'speedup' ? r.factor : r.kind === 'latency' ? r.ms : r.kind === 'size' ? r.bytes : r.value);
   if (!r || !(v! > 0) || (r.kind === 'speedup' && r.factor <= 1)) {
     throw new AllocationError(
-      `budget "${text}" is not one of: <factor>x (speedup > 1), <ms>ms (latency), macs=<n>[k|M|G], params=<n>[k|M|G]`,
+      `budget "${text}" is not one of: <factor>x (speedup > 1), <ms>ms (latency), macs=<n>[k|M|G], params=<n>[k|M|G], size=<bytes>[k|M|G]`,
       { budget: text },
     );
   }
