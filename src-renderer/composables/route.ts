@@ -1,15 +1,18 @@
 /**
- * @file The app's routes in the URL hash (`#/new`, `#/runs`, `#/runs/<id>`, `#/compare?ids=a,b`, `#/export/<id>`),
+ * @file The app's routes in the URL hash (`#/new`, `#/runs`, `#/runs/<id>`, `#/compare?ids=a,b`, `#/export/<id>`,
+ * `#/diff/<id>?node=…`),
  * so a reload keeps the view and the browser's back button works. Keeps the page's query (the session token).
  */
 import { reactive } from 'vue';
 
-export type RouteName = 'wizard' | 'history' | 'run' | 'compare' | 'export';
+export type RouteName = 'wizard' | 'history' | 'run' | 'compare' | 'export' | 'diff';
 
 export interface Route {
   name: RouteName;
   id: string | null;
   ids: string[];
+  /** The graph diff's focused node (`#/diff/<id>?node=…`). */
+  node?: string | null;
 }
 
 /** Parses a hash. @example parseHash('#/compare?ids=a,b') // { name: 'compare', id: null, ids: ['a', 'b'] } */
@@ -21,6 +24,8 @@ export function parseHash(hash: string): Route {
   if (parts[0] === 'runs') return { name: 'history', id: null, ids: [] };
   if (parts[0] === 'compare') return { name: 'compare', id: null, ids };
   if (parts[0] === 'export' && parts[1]) return { name: 'export', id: parts[1], ids: [] };
+  if (parts[0] === 'diff' && parts[1])
+    return { name: 'diff', id: parts[1], ids: [], node: new URLSearchParams(query).get('node') };
   return { name: 'wizard', id: null, ids: [] };
 }
 
@@ -35,6 +40,8 @@ export function routeHash(r: Partial<Route> & { name: RouteName }): string {
       return `#/compare${r.ids?.length ? `?ids=${r.ids.join(',')}` : ''}`;
     case 'export':
       return `#/export/${r.id}`;
+    case 'diff':
+      return `#/diff/${r.id}${r.node ? `?${new URLSearchParams({ node: r.node })}` : ''}`;
     default:
       return '#/new';
   }
@@ -42,7 +49,7 @@ export function routeHash(r: Partial<Route> & { name: RouteName }): string {
 
 const route = reactive<Route>(parseHash(typeof location === 'undefined' ? '' : location.hash));
 if (typeof window !== 'undefined')
-  window.addEventListener('hashchange', () => Object.assign(route, parseHash(location.hash)));
+  window.addEventListener('hashchange', () => Object.assign(route, { node: null }, parseHash(location.hash)));
 
 /** The current route (reactive) and navigation. */
 export function useRoute() {
@@ -51,7 +58,7 @@ export function useRoute() {
     go(r: Partial<Route> & { name: RouteName }) {
       const hash = routeHash(r);
       if (location.hash !== hash) location.hash = hash;
-      Object.assign(route, parseHash(hash));
+      Object.assign(route, { node: null }, parseHash(hash));
     },
   };
 }
