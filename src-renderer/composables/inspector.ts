@@ -46,7 +46,11 @@ export interface DiffMark {
 }
 
 /** The diff as marks: changed and removed nodes on the original graph, changed and added nodes on the compressed one. */
-export function diffMarks(d: RunDiff['diff']): { before: Map<string, string>; after: Map<string, string>; rows: DiffMark[] } {
+export function diffMarks(d: RunDiff['diff']): {
+  before: Map<string, string>;
+  after: Map<string, string>;
+  rows: DiffMark[];
+} {
   const rows: DiffMark[] = [];
   for (const c of d.changed) {
     const widths = c.widths.map((w) => `${formatShape(w.before)} → ${formatShape(w.after)}`).join('; ');

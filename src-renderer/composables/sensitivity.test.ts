@@ -96,7 +96,12 @@ describe('scan plan, allocation into the wizard', () => {
   const examples = {
     models: [],
     datasets: [
-      { id: 'mnist-quick', name: 'MNIST', description: '', dataset: { evaluation: { kind: 'idx', paths: ['a', 'b'] } } },
+      {
+        id: 'mnist-quick',
+        name: 'MNIST',
+        description: '',
+        dataset: { evaluation: { kind: 'idx', paths: ['a', 'b'] } },
+      },
     ],
   };
   it('builds a one-step sensitivity plan over the draft’s evaluation split, or says what is missing', () => {

@@ -79,7 +79,9 @@ export function sensitivityRows(
   const key = o.sort ?? 'accuracyLost';
   const sign = o.descending ? -1 : 1;
   return rows.sort((a, b) =>
-    key === 'label' ? sign * a.label.localeCompare(b.label) : sign * (a[key] - b[key]) || a.label.localeCompare(b.label),
+    key === 'label'
+      ? sign * a.label.localeCompare(b.label)
+      : sign * (a[key] - b[key]) || a.label.localeCompare(b.label),
   );
 }
 

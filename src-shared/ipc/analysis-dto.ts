@@ -15,7 +15,9 @@ const scanSplitSchema = z.object({
   kind: z.string(),
   paths: z.array(z.string()),
   limit: num.optional(),
-  preprocess: z.object({ scale: num.optional(), mean: z.array(num).optional(), std: z.array(num).optional() }).optional(),
+  preprocess: z
+    .object({ scale: num.optional(), mean: z.array(num).optional(), std: z.array(num).optional() })
+    .optional(),
 });
 
 export const scanGroupSchema = z.object({

@@ -163,7 +163,11 @@ export const CONTRACT = {
   },
   analysis: {
     methods: {
-      scan: method('The sensitivity scan a run stored (its sensitivity step’s sensitivity.json).', runRef, analysis.sensitivityScanSchema),
+      scan: method(
+        'The sensitivity scan a run stored (its sensitivity step’s sensitivity.json).',
+        runRef,
+        analysis.sensitivityScanSchema,
+      ),
       allocate: method(
         'Per-layer sparsities from a run’s scan for a budget (latency ms or × speedup, MACs, params, size) within an accuracy drop: the knapsack’s choices, prediction and NNI config list.',
         z.strictObject({

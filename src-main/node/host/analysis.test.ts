@@ -19,7 +19,10 @@ let api: StudioApi;
 const MODEL = join(RESOURCES_DIR, 'mnist-cnn.onnx');
 const evaluation = {
   kind: 'idx',
-  paths: [join(RESOURCES_DIR, 'mnist/t10k-images-idx3-ubyte.gz'), join(RESOURCES_DIR, 'mnist/t10k-labels-idx1-ubyte.gz')],
+  paths: [
+    join(RESOURCES_DIR, 'mnist/t10k-images-idx3-ubyte.gz'),
+    join(RESOURCES_DIR, 'mnist/t10k-labels-idx1-ubyte.gz'),
+  ],
 };
 
 beforeAll(async () => {
@@ -143,7 +146,10 @@ describe('analysis service', () => {
     const d = await api.models.node({
       modelId,
       node: conv.name,
-      configList: [{ op_types: ['Gemm'], sparse_ratio: 0.5 }, { op_names: [conv.name], sparse_ratio: 0.5 }],
+      configList: [
+        { op_types: ['Gemm'], sparse_ratio: 0.5 },
+        { op_names: [conv.name], sparse_ratio: 0.5 },
+      ],
     });
     expect(d.opType).toBe('Conv');
     expect(d.selectedBy).toEqual([{ index: 1, path: '$[1]' }]);

@@ -98,13 +98,25 @@ describe('allocate', () => {
     expect(a.predicted.speedup).toBeCloseTo(1 / 0.9, 6);
   });
 
+  it('meets a size budget on the parameter axis (a file’s bytes follow its parameters)', () => {
+    const s = { ...scan(), baseline: { ...scan().baseline, sizeBytes: 400 } };
+    // params ratios: 0.875 at ratio 0.5, 0.8125 at 0.75; 360 bytes of 400 = 0.9 → one group at 0.5, the one losing least (a)
+    const a = allocate(s, { target: { kind: 'size', bytes: 360 }, maxAccuracyDrop: 0.5 });
+    expect(a.choices.map((c) => c.ratio)).toEqual([0.5, 0, 0]);
+    expect(a.predicted.params).toBeCloseTo(87.5, 6);
+    expect(() => allocate(s, { target: { kind: 'size', bytes: 100 }, maxAccuracyDrop: 0.5 })).toThrow(
+      /size ≤ 100 bytes/,
+    );
+  });
+
   it('parses budgets and refuses what is none', () => {
     expect(parseBudget('2x')).toEqual({ kind: 'speedup', factor: 2 });
     expect(parseBudget('1.5×')).toEqual({ kind: 'speedup', factor: 1.5 });
     expect(parseBudget('3.5ms')).toEqual({ kind: 'latency', ms: 3.5 });
     expect(parseBudget('macs=20M')).toEqual({ kind: 'macs', value: 20e6 });
     expect(parseBudget('params=10k')).toEqual({ kind: 'params', value: 1e4 });
-    for (const bad of ['fast', '0.5x', '1x', '0ms', 'macs=', 'size=3'])
+    expect(parseBudget('size=200k')).toEqual({ kind: 'size', bytes: 2e5 });
+    for (const bad of ['fast', '0.5x', '1x', '0ms', 'macs=', 'size=', 'size=0', 'size=big'])
       expect(() => parseBudget(bad)).toThrow(AllocationError);
   });
 });

@@ -99,8 +99,7 @@ function optionsOf(scan: SensitivityScan, t: AllocationTarget): Option[][] {
       const macRatio = b.macs ? p.macs / b.macs : 1;
       const paramRatio = b.params ? p.params / b.params : 1;
       // a file's size follows its parameter count (weights dominate it): the size axis is the parameter ratio
-      const axis =
-        t.kind === 'macs' ? macRatio : t.kind === 'params' || t.kind === 'size' ? paramRatio : latencyRatio;
+      const axis = t.kind === 'macs' ? macRatio : t.kind === 'params' || t.kind === 'size' ? paramRatio : latencyRatio;
       opts.push({
         ratio: p.ratio,
         drop: Math.max(0, b.accuracy - p.accuracy),
