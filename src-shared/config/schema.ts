@@ -103,7 +103,11 @@ function requireSelector(config: Record<string, unknown>, ctx: z.RefinementCtx):
 // ---------------------------------------------------------------------------------------------------------------
 // Pruning
 
-/** Template keys whose default is null accept null (= unset), as in NNI's documented explicit configs. */
+/**
+ * Template keys whose default is null accept null (= unset, exactly as if the key were left out), as in NNI's
+ * templates and the explicit configs of its documentation; every other key refuses null with its JSON path
+ * (docs/pruning.md, "null means unset").
+ */
 const pruningSettingShape = {
   // A ratio of 1 would mask every weight of the target (NNI's own schema requires 0 < ratio < 1).
   sparse_ratio: z.number().gte(0).lt(1).nullable().optional(),

@@ -346,3 +346,60 @@ describe('defaultGranularity', () => {
     expect(['weight', '_input_0'].map((t) => defaultGranularity('quantizer', t))).toEqual([null, null]);
   });
 });
+
+describe('null for a key whose template value is unset', () => {
+  // docs/pruning.md "null means unset": NNI's templates hold None for these keys and its docs write them out as None.
+  const UNSET_KEYS = {
+    pruning: [
+      'sparse_ratio',
+      'sparse_threshold',
+      'max_sparse_ratio',
+      'min_sparse_ratio',
+      'global_group_id',
+      'dependency_group_id',
+      'internal_metric_block',
+    ],
+    quantization: ['quant_dtype', 'quant_scheme'],
+  } as const;
+
+  it('resolves to exactly the settings of leaving the key out, at the top level and in target_settings', () => {
+    for (const key of UNSET_KEYS.pruning) {
+      const base = {
+        op_types: ['Conv'],
+        ...(key === 'sparse_ratio' ? { sparse_threshold: 0.1 } : { sparse_ratio: 0.5 }),
+      };
+      const without = resolve('pruning', 'Conv', base);
+      expect(resolve('pruning', 'Conv', { ...base, [key]: null }), key).toEqual(without);
+      expect(resolve('pruning', 'Conv', { ...base, target_settings: { weight: { [key]: null } } }), key).toEqual(
+        without,
+      );
+    }
+    for (const key of UNSET_KEYS.quantization) {
+      const base = { op_types: ['Conv'], target_names: ['weight'] };
+      expect(resolve('quantization', 'Conv', { ...base, [key]: null }), key).toEqual(
+        resolve('quantization', 'Conv', base),
+      );
+    }
+  });
+
+  it('is refused with its JSON path where a value or an object is required', () => {
+    const required = {
+      op_types: null,
+      target_names: null,
+      target_settings: null,
+      granularity: null,
+      apply_method: null,
+      align: null,
+    };
+    for (const [key, value] of Object.entries(required)) {
+      const entry = { op_types: ['Conv'], sparse_ratio: 0.5, [key]: value };
+      expect(() => parseConfigList([entry], 'pruning'), key).toThrow(new RegExp(`\\$\\[0\\]\\.${key}: `));
+    }
+    expect(() =>
+      parseConfigList(
+        [{ op_types: ['Conv'], target_settings: { bias: { align: { target_name: null, dims: [0] } } } }],
+        'pruning',
+      ),
+    ).toThrow(/\$\[0\]\.target_settings\.bias\.align\.target_name: /);
+  });
+});
