@@ -1,7 +1,9 @@
 /**
  * @file The quick sample of the fuzz suite in `npm test`: 1,000 seeded cases of malformed models, config lists and
  * plans; each must end in a named error or a valid result within its time and memory bound — no crash, no hang, no
- * silent accept of a case that is invalid by construction. The full run: `npm run fuzz -- --cases 10000`.
+ * silent accept of a case that is invalid by construction. Models that load also go through `studio prune --speedup`
+ * and `studio quantize`, each ending in a named error or an output that loads. The full run:
+ * `npm run fuzz -- --cases 10000`.
  */
 import { describe, expect, it } from 'vitest';
 import { formatTable, runFuzz } from './run.ts';
@@ -21,5 +23,10 @@ describe('fuzz (quick sample)', () => {
         category,
       ).toBeGreaterThan(0);
     expect(report.results.filter((r) => r.outcome === 'refused').length).toBeGreaterThan(500);
+    // the compression stage ran on the models that loaded, and most of them compressed
+    const ran = (stage: 'prune' | 'quantize', how: string) => report.results.filter((r) => r[stage] === how).length;
+    expect(ran('prune', 'valid')).toBeGreaterThan(20);
+    expect(ran('quantize', 'valid')).toBeGreaterThan(20);
+    expect(ran('prune', 'valid')).toBeGreaterThan(ran('prune', 'refused'));
   }, 900_000);
 });

@@ -1,8 +1,8 @@
 /**
  * @file The fuzz runner: hands seeded cases to worker processes (each case bounded in time and memory; a worker that
  * dies or overruns is replaced and its case recorded as a crash, a hang or a memory fault) and prints the outcome
- * table. `npm run fuzz -- --cases 10000 [--seed N] [--workers K] [--timeout-ms T]`; `npm test` runs a quick sample
- * through fuzz.test.ts.
+ * table. `npm run fuzz -- --cases 10000 [--seed N] [--workers K] [--timeout-ms T] [--no-compress] [--stage-errors]`; `npm test` runs
+ * a quick sample through fuzz.test.ts.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +18,8 @@ export interface FuzzOptions {
   workers?: number;
   /** A case running longer than this is a hang (default 30 s). */
   timeoutMs?: number;
+  /** Models that load also go through `studio prune --speedup` and `studio quantize` (default true). */
+  compress?: boolean;
   /** A worker whose memory exceeds this after a case is a memory fault (default 3 GiB). */
   memoryMb?: number;
   onResult?: (r: CaseResult) => void;
@@ -98,7 +100,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         const index = next++;
         current = { index, category: '?' };
         arm(index, timeoutMs);
-        child.send({ seed, index, root });
+        child.send({ seed, index, root, compress: opts.compress ?? true });
       };
       child.on(
         'message',
@@ -158,9 +160,19 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   };
 }
 
-/** The outcome table as text: one row per category, one column per outcome, totals last. */
+/** `valid/refused` counts of one compression stage over some results ('-' when none ran it). */
+function stageCell(rs: CaseResult[], stage: 'prune' | 'quantize'): string {
+  const ran = rs.filter((r) => r[stage]);
+  if (ran.length === 0) return '-';
+  return `${ran.filter((r) => r[stage] === 'valid').length}/${ran.filter((r) => r[stage] === 'refused').length}`;
+}
+
+/**
+ * The outcome table as text: one row per category, one column per outcome, then the compression stage on the models
+ * that loaded (`valid/refused` of prune + speedup and of quantize), totals last.
+ */
 export function formatTable(report: FuzzReport): string {
-  const rows = [['category', ...OUTCOMES, 'max ms', 'max RSS MiB']];
+  const rows = [['category', ...OUTCOMES, 'prune v/r', 'quantize v/r', 'max ms', 'max RSS MiB']];
   const total = new Map<Outcome, number>();
   for (const [category, row] of report.table) {
     const rs = report.results.filter((r) => r.category === category);
@@ -169,13 +181,22 @@ export function formatTable(report: FuzzReport): string {
     rows.push([
       category,
       ...OUTCOMES.map((o) => String(row.get(o) ?? 0)),
+      stageCell(rs, 'prune'),
+      stageCell(rs, 'quantize'),
       Math.max(...rs.map((r) => r.ms)).toFixed(0),
       Math.max(...rs.map((r) => r.rssMb)).toFixed(0),
     ]);
   }
   const maxMs = Math.max(0, ...report.results.map((r) => r.ms));
   const maxRss = Math.max(0, ...report.results.map((r) => r.rssMb));
-  rows.push(['total', ...OUTCOMES.map((o) => String(total.get(o) ?? 0)), maxMs.toFixed(0), maxRss.toFixed(0)]);
+  rows.push([
+    'total',
+    ...OUTCOMES.map((o) => String(total.get(o) ?? 0)),
+    stageCell(report.results, 'prune'),
+    stageCell(report.results, 'quantize'),
+    maxMs.toFixed(0),
+    maxRss.toFixed(0),
+  ]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
@@ -199,11 +220,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     seed: arg('seed', 1),
     workers: arg('workers', 2),
     timeoutMs: arg('timeout-ms', 30_000),
+    compress: !process.argv.includes('--no-compress'),
     onResult: () => {
       if (++done % 500 === 0) process.stderr.write(`  ${done}/${cases}\n`);
     },
   });
   process.stdout.write(`${formatTable(report)}\n`);
+  if (process.argv.includes('--stage-errors'))
+    for (const r of report.results)
+      for (const e of r.stageErrors ?? []) process.stdout.write(`stage case ${r.index} (${r.category}): ${e}\n`);
   for (const f of report.failures.slice(0, 20))
     process.stdout.write(
       `FAIL case ${f.index} (${f.category}): ${f.outcome} ${f.detail?.split('\n').slice(0, 3).join(' | ') ?? ''}\n`,
