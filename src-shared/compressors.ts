@@ -100,6 +100,8 @@ const QUANT_TRAINING = {
   optimizer: optimizerSchema.default({ kind: 'adam' }),
   lr: TRAINING_SHAPE.lr.default(1e-4),
   batchSize: positiveInt.default(64),
+  /** As PTQ's: where the exported model is slower than the step's input, layers (then the whole model) stay fp32. */
+  latencyAware: z.boolean().default(true),
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -237,8 +239,11 @@ export const QUANTIZER_REGISTRY = {
       observer: z.enum(Object.keys(OBSERVER_REGISTRY) as [ObserverName, ...ObserverName[]]).default('minmax'),
       /** Calibration batches of 32 samples. */
       calibrationBatches: positiveInt.default(32),
-      /** Keep in fp32 the layers (or the whole model) where int8 measured slower than fp32 on this machine. */
-      latencyAware: z.boolean().default(false),
+      /**
+       * Never slower than the input (default): where the result measures slower than the input at batch 1 or the
+       * evaluation batch size, keep in fp32 the layers whose fp32 form measures faster, then the whole model.
+       */
+      latencyAware: z.boolean().default(true),
     },
   }),
   qat: entry({

@@ -264,7 +264,13 @@ const omitKeys = (shape: z.ZodRawShape, keys: readonly string[]): z.ZodRawShape 
 /** The blocks of a `compress` step: which option names the compressor, its family, and which members can be fused. */
 const FUSED_BLOCKS = {
   pruning: { key: 'pruner', family: 'pruner', mode: 'pruning', runKeys: PRUNE_RUN_KEYS },
-  quantization: { key: 'quantizer', family: 'quantizer', mode: 'quantization', runKeys: TRAINING_KEYS },
+  // latencyAware is the quantize step's (its export); the fused step's export has its own speed check
+  quantization: {
+    key: 'quantizer',
+    family: 'quantizer',
+    mode: 'quantization',
+    runKeys: [...TRAINING_KEYS, 'latencyAware'],
+  },
   distillation: { key: 'distiller', family: 'distiller', mode: 'distillation', runKeys: TRAINING_KEYS },
 } as const;
 export type FusedBlock = keyof typeof FUSED_BLOCKS;
@@ -315,7 +321,7 @@ type TrainedQuantizerKey = Exclude<keyof typeof QUANTIZER_REGISTRY, 'ptq'>;
 type FusedQuantizationBlock = {
   [N in TrainedQuantizerKey]: { quantizer: N; configList: ConfigListJson } & Omit<
     OptionsOf<(typeof QUANTIZER_REGISTRY)[N]>,
-    keyof typeof TRAINING_SHAPE
+    keyof typeof TRAINING_SHAPE | 'latencyAware'
   >;
 }[TrainedQuantizerKey];
 type FusedDistillationBlock = {

@@ -328,6 +328,15 @@ describe('words for steps', () => {
       'L1 pruner · 3 targets · 50.0 % of the weights masked',
     );
     expect(describeSummary({ sleptMs: 12 })).toBe('slept ms 12');
+    expect(
+      describeSummary({
+        targets: 4,
+        mixedPrecision: { floatLayers: [{ node: '/conv2/Conv', gain: 1.2 }], wholeModelFloat: false, slowerAt: [1] },
+      }),
+    ).toBe('4 targets · 1 layer kept fp32 (int8 slower at batch 1): /conv2/Conv');
+    expect(describeSummary({ mixedPrecision: { floatLayers: [], wholeModelFloat: true, slowerAt: [1, 64] } })).toBe(
+      'kept fp32: int8 measured slower at batch 1 and 64',
+    );
   });
 
   it('the review names the sparsity a pruning step asks for, and the fine-tune recipe', () => {

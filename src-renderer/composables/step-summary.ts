@@ -37,6 +37,16 @@ const PHRASES: Record<string, Phrase> = {
     return parts.length ? `integer kernels: ${parts.map(([k, n]) => `${n} ${k}`).join(', ')}` : null;
   },
   warning: (v) => `⚠ ${String(v)}`,
+  // latency-aware precision of a quantize step: what stayed fp32 because int8 measured slower, and at which batch
+  mixedPrecision: (v) => {
+    if (!v || typeof v !== 'object') return null;
+    const m = v as { floatLayers?: { node: string }[]; wholeModelFloat?: boolean; slowerAt?: number[] };
+    const at = m.slowerAt?.length ? ` at batch ${m.slowerAt.join(' and ')}` : '';
+    if (m.wholeModelFloat) return `kept fp32: int8 measured slower${at}`;
+    const layers = m.floatLayers ?? [];
+    if (!layers.length) return null;
+    return `${layers.length} layer${layers.length === 1 ? '' : 's'} kept fp32 (int8 slower${at}): ${layers.map((l) => l.node).join(', ')}`;
+  },
 };
 
 function spelled(key: string, v: unknown): string | null {

@@ -470,8 +470,9 @@ function addQuantizeCommand(program: Command): void {
     .option('--max-drop <x>', 'accuracy-controlled fallback: largest top-1 drop allowed (e.g. 0.005)', fraction)
     .option(
       '--latency-aware',
-      'ptq: keep in fp32 the layers (or the whole model) where int8 measures slower than fp32 here',
+      'static and trained quantizers (the default): where the result measures slower than the input at batch 1 or 64, keep in fp32 the layers whose fp32 form is faster, then the whole model',
     )
+    .option('--no-latency-aware', 'keep the all-quantized export even where it measures slower (only report it)')
     .option('--threads <n>', 'threads for evaluation and latency', count(1))
     .option('--out <dir>', 'output folder for <stem>.int8.onnx and its calibration table')
     .addOption(shapeOption())

@@ -25,7 +25,11 @@ describe('quantizeCommand', () => {
   it('quantizes the example with calibration data and prints accuracy, size and latency before / after (JSON)', async () => {
     const io = capture();
     const out = join(dir, 'q');
-    const r = await quantizeCommand({ model, calib, calibCount: 200, evalCount: 1000, runs: 5, out, json: true }, io);
+    const r = await quantizeCommand(
+      // the int8 export itself (latency-aware precision, the default, keeps this tiny model fp32 where int8 is slower)
+      { model, calib, calibCount: 200, evalCount: 1000, runs: 5, out, json: true, latencyAware: false },
+      io,
+    );
     const json = JSON.parse(io.out) as QuantizeReport;
     expect(json.mode).toBe('static');
     expect(json.accuracy!.on).toMatch(/held-out samples 200–1199/);
@@ -111,6 +115,7 @@ describe('quantizeCommand', () => {
         data: calib,
         lr: 2e-5,
         quantStartStep: 5,
+        latencyAware: false,
         eval: join(RESOURCES_DIR, 'mnist', 't10k-images-idx3-ubyte.gz'),
         evalCount: 1000,
         runs: 3,
@@ -145,16 +150,28 @@ describe('quantizeCommand', () => {
     await expect(quantizeCommand({ model, quantizer: 'gptq', calib }, capture())).rejects.toThrow(
       'unknown quantizer "gptq" (available: ptq, qat, lsq, lsqplus, dorefa, bnn)',
     );
-    await expect(
-      quantizeCommand({ model, quantizer: 'qat', data: calib, latencyAware: true }, capture()),
-    ).rejects.toThrow('--latency-aware is not read by the qat quantizer');
+    await expect(quantizeCommand({ model, latencyAware: true }, capture())).rejects.toThrow(
+      '--latency-aware is not read by the ptq quantizer: dynamic quantization (no --calib) has no per-layer choice to make',
+    );
   });
 
   it('--latency-aware reports which layers stayed fp32 (or the whole model) and returns a model no slower by its measurement', async () => {
     const io = capture();
     const r = await quantizeCommand({ model, calib, calibCount: 100, evalCount: 300, latencyAware: true, runs: 3 }, io);
     expect(r.mixedPrecision).toBeDefined();
-    if (r.mixedPrecision!.wholeModelFloat) expect(io.out).toMatch(/the model stays fp32 \(--latency-aware\)/);
+    if (r.mixedPrecision!.wholeModelFloat) {
+      expect(io.out).toMatch(
+        /measured slower than fp32 here at batch [0-9 and]+: the model stays fp32 \(latency-aware/,
+      );
+      expect(r.mixedPrecision!.slowerAt.length).toBeGreaterThan(0);
+    }
     for (const l of r.mixedPrecision!.floatLayers) expect(io.out).toContain(`fp32      ${l.node}: int8 was slower`);
+    // the default is on: without the flag the same decision is made; --no-latency-aware keeps the all-int8 export
+    const off = await quantizeCommand(
+      { model, calib, calibCount: 100, evalCount: 300, latencyAware: false, runs: 3 },
+      capture(),
+    );
+    expect(off.mixedPrecision).toBeUndefined();
+    expect(off.fusion.counts.QLinearConv).toBe(3);
   });
 });

@@ -74,7 +74,10 @@ export interface QuantizeCommandOptions {
   optimizer?: 'sgd' | 'adam' | 'adamw';
   lr?: number;
   batchSize?: number;
-  /** PTQ: keep in fp32 the layers (or the whole model) where int8 measures slower than fp32 at batch 1 here. */
+  /**
+   * Static (--calib) and trained quantizers, on unless false: where the result measures slower than the input at
+   * batch 1 or 64, keep in fp32 the layers whose fp32 form is faster, then the whole model.
+   */
   latencyAware?: boolean;
   /** QAT: optimizer steps in float before fake quantization starts. */
   quantStartStep?: number;
@@ -106,8 +109,15 @@ export interface QuantizeReport {
   accuracy?: { before: number; after: number; drop: number; samples: number; on: string };
   fusion: Pick<FusionReport, 'counts' | 'integerOps' | 'floatLinear' | 'unfused'>;
   fallback?: { met: boolean; floatNodes: string[]; evaluations: number };
-  /** --latency-aware: layers kept fp32 because int8 measured slower (speedup when moved back), or the whole model. */
-  mixedPrecision?: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean };
+  /**
+   * Latency-aware precision (the default): the batch sizes at which the all-quantized export measured slower than
+   * the input, the layers kept fp32 (speedup when moved back, per batch size), or the whole model.
+   */
+  mixedPrecision?: {
+    floatLayers: { node: string; gain: number; gains: { batch: number; gain: number }[] }[];
+    wholeModelFloat: boolean;
+    slowerAt: number[];
+  };
   files?: { model: string; calibration?: string };
   diagnostics: Diagnostic[];
 }
@@ -199,6 +209,12 @@ interface Quantized {
   training?: QuantizeReport['training'];
 }
 
+/**
+ * Latency-aware precision in the CLI: compared at batch 1 (the report's latency) and 64; the per-layer search runs
+ * only where the all-quantized export measures slower than the input.
+ */
+const LATENCY_AWARE = { batches: [1, 64], whenSlower: true } as const;
+
 const TRAINING_FLAGS = [
   'data',
   'epochs',
@@ -229,7 +245,7 @@ function parseQuantizer(opts: QuantizeCommandOptions): QuantizerName {
       throw new QuantizeCommandError(`the ${name} quantizer trains: give its labelled training data with --data`, {
         quantizer: name,
       });
-    for (const k of ['calib', 'calibCount', 'maxDrop', 'latencyAware'] as const)
+    for (const k of ['calib', 'calibCount', 'maxDrop'] as const)
       refuse(k, 'it trains on --data instead of calibrating');
     if (opts.observer !== undefined && opts.observer !== 'minmax')
       refuse('observer', 'it trains on --data instead of calibrating');
@@ -238,7 +254,7 @@ function parseQuantizer(opts: QuantizeCommandOptions): QuantizerName {
     if (name !== 'dorefa') refuse('gradientBits', 'only dorefa quantizes gradients');
   } else {
     for (const k of TRAINING_FLAGS) refuse(k, 'it calibrates (--calib) and does not train');
-    if (opts.latencyAware && !opts.calib)
+    if (opts.latencyAware === true && !opts.calib)
       refuse('latencyAware', 'dynamic quantization (no --calib) has no per-layer choice to make');
   }
   return name as QuantizerName;
@@ -287,11 +303,28 @@ async function trainedQuantize(
   const r = await q.compress(run);
   const check = await checkDeployed(r, evalData, { threads });
   const before = (await evaluate(model, evalData, { threads, batchSize: 256 })).top1;
+  let final = r.exported;
+  let after = check.deployed;
+  let mixedPrecision: QuantizeReport['mixedPrecision'];
+  if (opts.latencyAware !== false) {
+    const m = await latencyAwarePrecision(r.forExport, r.targets, r.params, model, {
+      ...LATENCY_AWARE,
+      threads,
+      sampleShape: all.sampleShape,
+      fallback: r.forExport,
+    });
+    mixedPrecision = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat, slowerAt: m.slowerAt };
+    if (m.model !== final) {
+      final = m.model;
+      after = (await evaluate(final, evalData, { threads, batchSize: 256 })).top1;
+    }
+  }
   return {
-    model: r.exported,
+    model: final,
+    ...(mixedPrecision ? { mixedPrecision } : {}),
     config: r.calibration,
     fusion: check.fusion,
-    accuracy: { before, after: check.deployed, drop: before - check.deployed, samples: evaluation!.length, on },
+    accuracy: { before, after, drop: before - after, samples: evaluation!.length, on },
     training: { steps, samples: all.length, source: all.name, simulated: check.simulated },
     diagnostics: r.diagnostics,
     sampleShape: [1, ...all.sampleShape],
@@ -335,14 +368,14 @@ async function staticQuantize(
     accuracy = { before: beforeAcc, after: afterAcc, drop: beforeAcc - afterAcc, samples: evaluation.length, on };
   }
   let mixedPrecision: QuantizeReport['mixedPrecision'];
-  if (opts.latencyAware) {
+  if (opts.latencyAware !== false) {
     const kept = fallback ? q.activeTargets().filter((t) => !fallback!.floatNodes.includes(t.node)) : q.activeTargets();
     const m = await latencyAwarePrecision(q.fused, kept, q.parameters, model, {
-      batch: 1,
+      ...LATENCY_AWARE,
       threads,
       sampleShape: calibration.sampleShape,
     });
-    mixedPrecision = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat };
+    mixedPrecision = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat, slowerAt: m.slowerAt };
     exported = { ...exported, model: m.model };
     if (accuracy && (m.wholeModelFloat || m.floatLayers.length)) {
       const after = await evaluator.evaluate(m.model);
@@ -473,10 +506,13 @@ function printReport(r: QuantizeReport, io: CommandIO): void {
         ]
       : []),
     ...(r.mixedPrecision?.wholeModelFloat
-      ? ['  latency   int8 measured slower than fp32 here: the model stays fp32 (--latency-aware)']
+      ? [
+          `  latency   the quantized model measured slower than fp32 here at batch ${r.mixedPrecision.slowerAt.join(' and ')}: the model stays fp32 (latency-aware; --no-latency-aware keeps it quantized)`,
+        ]
       : []),
     ...(r.mixedPrecision?.floatLayers ?? []).map(
-      (l) => `  fp32      ${l.node}: int8 was slower (${l.gain.toFixed(2)}× faster in fp32, side by side)`,
+      (l) =>
+        `  fp32      ${l.node}: int8 was slower (${l.gain.toFixed(2)}× faster in fp32, side by side: ${l.gains.map((g) => `batch ${g.batch} ${g.gain.toFixed(2)}×`).join(', ')})`,
     ),
     ...(r.files
       ? [`  wrote     ${r.files.model}${r.files.calibration ? `\n  wrote     ${r.files.calibration}` : ''}`]

@@ -63,4 +63,62 @@ describe('latency-aware mixed precision', () => {
       speedup: r.speedup,
     });
   });
+
+  it('at two batch sizes: a layer faster in fp32 at one but clearly slower at the other stays int8; slower at either → the fallback', async () => {
+    const { model, q } = await quantized();
+    const fallback = loadModelFile(join(RESOURCES_DIR, 'mnist-cnn.onnx'));
+    // conv2 in fp32: 1.3× faster at batch 1, 0.9× at batch 64 (clearly slower there): it stays int8;
+    // conv3 in fp32: 1.1× faster at both: it goes back; the result beats fp32 at batch 64 only
+    const probe: SpeedProbe = async (a, b, batch) => {
+      if (a === model) return batch === 1 ? 0.95 : 1.4;
+      const added = floatConvs(b).filter((n) => !floatConvs(a).includes(n));
+      if (added.length !== 1) return 1;
+      if (added[0] === '/conv2/Conv') return batch === 1 ? 1.3 : 0.9;
+      if (added[0] === '/conv3/Conv') return 1.1;
+      return 1;
+    };
+    const r = await latencyAwarePrecision(q.fused, q.activeTargets(), q.parameters, model, {
+      probe,
+      batches: [1, 64],
+      fallback,
+    });
+    expect(r.floatLayers.map((l) => [l.node, l.gains])).toEqual([
+      [
+        '/conv3/Conv',
+        [
+          { batch: 1, gain: 1.1 },
+          { batch: 64, gain: 1.1 },
+        ],
+      ],
+    ]);
+    expect(r.floatLayers[0]!.gain).toBeCloseTo(1.1, 10);
+    // still slower at batch 1: the whole model is the fallback, and the report says at which batch
+    expect(r.wholeModelFloat).toBe(true);
+    expect(r.slowerAt).toEqual([1]);
+    expect(r.model).toBe(fallback);
+    expect(r.speedups).toEqual([
+      { batch: 1, speedup: 0.95 },
+      { batch: 64, speedup: 1.4 },
+    ]);
+  });
+
+  it('whenSlower: a quantized model slower at no batch size is returned as is, after one comparison', async () => {
+    const { model, q } = await quantized();
+    const calls: [boolean, number][] = [];
+    const probe: SpeedProbe = async (a, _b, batch) => {
+      calls.push([a === model, batch]);
+      return 1.2;
+    };
+    const r = await latencyAwarePrecision(q.fused, q.activeTargets(), q.parameters, model, {
+      probe,
+      batches: [1, 64],
+      whenSlower: true,
+    });
+    expect(calls).toEqual([
+      [true, 1],
+      [true, 64],
+    ]);
+    expect(r).toMatchObject({ wholeModelFloat: false, floatLayers: [], slowerAt: [], speedup: 1.2 });
+    expect(floatConvs(r.model)).toEqual([]);
+  });
 });

@@ -30,6 +30,35 @@ function issues(plan: unknown): string[] {
   return [];
 }
 
+interface StepSummary {
+  simulated: number;
+  latency: { batch: number; speedup: number }[];
+  slower?: string[];
+  accuracyAfterLatencyAware?: number;
+  mixedPrecision?: {
+    floatLayers: { node: string; gain: number; gains: { batch: number; gain: number }[] }[];
+    wholeModelFloat: boolean;
+    slowerAt: number[];
+    reasons: string[];
+  };
+}
+
+async function runStep(plan: ReturnType<typeof parsePlan>, logs: string[]) {
+  const step = plan.steps[0] as QuantizeStep;
+  return quantizeStep({
+    runId: 't',
+    index: 0,
+    step,
+    plan,
+    inputModel: plan.model,
+    checkpointDir: mkdtempSync(join(tmpdir(), 'quantize-')),
+    token: new CancellationSource().token,
+    progress: () => {},
+    metric: () => {},
+    log: (m) => void logs.push(m),
+  } as StepContext<QuantizeStep>);
+}
+
 describe('quantize step, trained quantizers', () => {
   it('QAT on the train split: a QDQ model whose deployed accuracy is the simulated one', async () => {
     const plan = parsePlan({
@@ -53,6 +82,8 @@ describe('quantize step, trained quantizers', () => {
           ],
           lr: 2e-5,
           quantStartStep: 5,
+          // the QDQ path itself (latency-aware precision, on by default, may return fp32 on a tiny model)
+          latencyAware: false,
         },
       ],
     });
@@ -92,7 +123,7 @@ describe('quantize step, trained quantizers', () => {
     expect(((r.summary as { slower?: string[] }).slower ?? []).length > 0).toBe(slower.length > 0);
   });
 
-  it('PTQ with latencyAware: the summary says which layers stayed fp32 (or the whole model), with the gain measured', async () => {
+  it('PTQ, latency-aware by default: where int8 measured slower, the summary says which layers stayed fp32 (or the whole model) and why', async () => {
     const plan = parsePlan({
       model: res('mnist-cnn.onnx'),
       dataset: { calibration: mnist('train', 256) },
@@ -113,37 +144,73 @@ describe('quantize step, trained quantizers', () => {
             },
           ],
           calibrationBatches: 2,
-          latencyAware: true,
+        },
+      ],
+    });
+    expect((plan.steps[0] as { latencyAware: boolean }).latencyAware).toBe(true);
+    const logs: string[] = [];
+    const r = await runStep(plan, logs);
+    const s = r.summary as unknown as StepSummary;
+    const firstCheck = logs.filter((l) => l.startsWith('latency vs the input')).slice(0, 2);
+    const wasSlower = logs.some((l) => l.startsWith('the quantized model is SLOWER'));
+    expect(s.mixedPrecision !== undefined).toBe(wasSlower);
+    expect(firstCheck).toHaveLength(2);
+    const m = s.mixedPrecision;
+    if (!m) return expect(s.slower).toBeUndefined(); // int8 not slower at either batch size: nothing to decide
+    expect(m.slowerAt.length).toBeGreaterThan(0);
+    expect(m.reasons.length).toBeGreaterThan(0);
+    for (const l of m.floatLayers) {
+      expect(l.gains.map((g) => g.batch)).toEqual([1, 64]);
+      expect(
+        logs.some((x) => x.startsWith(`latency-aware precision: "${l.node}" stays fp32 (${l.gain.toFixed(2)}×`)),
+      ).toBe(true);
+    }
+    expect(logs.some((l) => l.includes('so the model stays fp32'))).toBe(m.wholeModelFloat);
+    const out = loadModelFile(r.outputModel!);
+    if (m.wholeModelFloat) {
+      // the input itself: nothing quantized, never slower
+      expect(out.graph.nodes.some((n) => n.opType === 'QuantizeLinear')).toBe(false);
+      expect(s.slower).toBeUndefined();
+    } else {
+      const floatConvs = out.graph.nodes
+        .filter((n) => n.opType === 'Conv' && !n.inputs[1]?.producer)
+        .map((n) => n.name);
+      expect(floatConvs).toEqual(m.floatLayers.map((l) => l.node).filter((n) => n.includes('Conv')));
+    }
+  });
+
+  it('DoReFa, latency-aware by default: a slower export goes back to fp32 as the TRAINED model (its 2-bit grid kept), never the input', async () => {
+    const plan = parsePlan({
+      model: res('mnist-cnn.onnx'),
+      dataset: { train: mnist('train', 640), evaluation: mnist('t10k', 500) },
+      seed: 0,
+      steps: [
+        {
+          kind: 'quantize',
+          quantizer: 'dorefa',
+          configList: [{ op_names: ['/conv2/Conv'], target_names: ['weight'], quant_dtype: 'int2' }],
+          lr: 1e-3,
         },
       ],
     });
     const logs: string[] = [];
-    const step = plan.steps[0] as QuantizeStep;
-    const r = await quantizeStep({
-      runId: 't',
-      index: 0,
-      step,
-      plan,
-      inputModel: plan.model,
-      checkpointDir: mkdtempSync(join(tmpdir(), 'ptq-')),
-      token: new CancellationSource().token,
-      progress: () => {},
-      metric: () => {},
-      log: (m) => void logs.push(m),
-    } as StepContext<QuantizeStep>);
-    const m = (
-      r.summary as { mixedPrecision: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean } }
-    ).mixedPrecision;
-    expect(m).toBeDefined();
-    for (const l of m.floatLayers)
-      expect(logs).toContain(
-        `latency-aware precision: "${l.node}" stays fp32 (${l.gain.toFixed(2)}× faster that way, measured side by side)`,
-      );
-    expect(logs.some((l) => l.includes('the model stays fp32'))).toBe(m.wholeModelFloat);
-    // the default is off: a plan without it reads false
-    expect(parsePlan({ ...plan, steps: [{ ...plan.steps[0], latencyAware: undefined }] }).steps[0]).toMatchObject({
-      latencyAware: false,
-    });
+    const r = await runStep(plan, logs);
+    const s = r.summary as unknown as StepSummary;
+    const out = loadModelFile(r.outputModel!);
+    // the conv2 weights as deployed: on the 2-bit grid 2n/3 − 1 whether quantized (int8 → DQ) or kept fp32
+    const conv2 = out.graph.node('/conv2/Conv')!;
+    const w = conv2.inputs[1]!.initializer ?? conv2.inputs[1]!.producer!.inputs[0]!.initializer!;
+    const scale = conv2.inputs[1]!.initializer ? 1 : conv2.inputs[1]!.producer!.inputs[1]!.initializer!.toFloat32()[0]!;
+    const values = new Set(Array.from(w.toFloat32(), (v) => Math.round(v * scale * 3)));
+    expect([...values].every((v) => [-3, -1, 1, 3].includes(v))).toBe(true);
+    if (s.mixedPrecision?.wholeModelFloat) {
+      expect(out.graph.nodes.some((n) => n.opType === 'DequantizeLinear')).toBe(false);
+      expect(s.accuracyAfterLatencyAware).toBeCloseTo(s.simulated, 2);
+      expect(logs.some((l) => l.includes('so the model stays fp32 (the trained float model)'))).toBe(true);
+    } else if (!s.mixedPrecision?.floatLayers.length) {
+      expect(out.graph.nodes.some((n) => n.opType === 'DequantizeLinear')).toBe(true);
+    }
+    console.log('DoReFa step, latency-aware:', s.mixedPrecision ?? 'not slower', s.latency);
   });
 
   it('refuses a trained quantizer without dataset.train, and options it does not read, with the JSON path', () => {

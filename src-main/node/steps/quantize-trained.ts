@@ -14,7 +14,8 @@ import type { StepContext } from '../jobs/registry.ts';
 import { checkDeployed, TRAINED_QUANTIZER_CLASSES, wantsReduceRange } from '../quantize/index.ts';
 import { Evaluator, type RunOptions } from '../train/index.ts';
 import { loadSplit } from '../train/data.ts';
-import { speedCheck } from './quantize-speed.ts';
+import { evaluate } from '../train/trainer.ts';
+import { neverSlower } from './quantize-speed.ts';
 import { MissingSplitError, scheduleOf } from './finetune.ts';
 
 type TrainedStep = Extract<QuantizeStep, { quantizer: TrainedQuantizerName }>;
@@ -79,21 +80,40 @@ export async function trainedQuantizeStep(ctx: StepContext<TrainedStep>): Promis
   ctx.log(
     `${step.quantizer}: simulated ${(check.simulated * 100).toFixed(2)} %, deployed ${(check.deployed * 100).toFixed(2)} % on ${evalData.name}`,
   );
-  const speed = await speedCheck(ctx, plan, model, r.exported, check.fusion, train.sampleShape);
+  // never slower than the input: slower layers go back to fp32 (their trained float weights; DoReFa / BNN keep
+  // their grid values), then the whole model as the trained float model
+  const {
+    model: final,
+    speed,
+    mixedPrecision,
+  } = await neverSlower(ctx, plan, model, r.exported, check.fusion, {
+    latencyAware: step.latencyAware,
+    reExport: { fused: r.forExport, targets: r.targets, params: r.params, fallback: r.forExport },
+    sampleShape: train.sampleShape,
+  });
+  let finalAccuracy: number | undefined;
+  if (final !== r.exported) {
+    finalAccuracy = (await evaluate(final, evalData, { batchSize: 500 })).top1;
+    ctx.log(
+      `after latency-aware precision: ${(finalAccuracy * 100).toFixed(2)} % on ${evalData.name} (the all-quantized export: ${(check.deployed * 100).toFixed(2)} %)`,
+    );
+  }
   const out = join(ctx.checkpointDir, 'quantized.onnx');
-  saveModelFile(r.exported, out);
+  saveModelFile(final, out);
   const calFile = join(ctx.checkpointDir, 'calibration.json');
   writeFileSync(calFile, JSON.stringify(r.calibration, null, 1));
   return {
     outputModel: out,
     artifacts: [{ name: 'calibration.json', path: calFile, kind: 'calibration' }],
     summary: {
+      ...(mixedPrecision ? { mixedPrecision } : {}),
       quantizer: step.quantizer,
       steps: done.steps,
       targets: r.targets.length,
       reduceRange,
       simulated: check.simulated,
       deployed: check.deployed,
+      ...(finalAccuracy !== undefined ? { accuracyAfterLatencyAware: finalAccuracy } : {}),
       integerKernels: check.fusion.counts,
       latency: speed.batches,
       ...(speed.slowerAt.length ? { slower: speed.reasons } : {}),

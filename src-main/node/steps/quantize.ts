@@ -8,10 +8,10 @@ import type { QuantizeStep, StepResult } from '../../../src-shared/experiment.ts
 import { saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../inspect.ts';
 import type { StepContext } from '../jobs/registry.ts';
-import { imageEvaluator, isTrainedQuantizer, latencyAwarePrecision, QUANTIZER_CLASSES } from '../quantize/index.ts';
+import { imageEvaluator, isTrainedQuantizer, QUANTIZER_CLASSES } from '../quantize/index.ts';
 import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
 import { trainedQuantizeStep } from './quantize-trained.ts';
-import { speedCheck } from './quantize-speed.ts';
+import { neverSlower } from './quantize-speed.ts';
 import { loadSplit } from '../train/data.ts';
 import { MissingSplitError } from './finetune.ts';
 
@@ -41,29 +41,6 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
   for (const d of [...q.diagnostics, ...exported.diagnostics])
     if (d.level !== 'info')
       ctx.log(`${d.code}${d.node ? ` (${d.node})` : ''}: ${d.message}`, d.level === 'error' ? 'error' : 'warn');
-  let mixed: { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean } | undefined;
-  if (step.latencyAware) {
-    ctx.progress({ fraction: 0.8, message: 'latency-aware precision: timing each quantized layer against float' });
-    const m = await latencyAwarePrecision(q.fused, q.activeTargets(), q.parameters, model, {
-      batch: 1,
-      sampleShape: cal.sampleShape,
-    });
-    mixed = { floatLayers: m.floatLayers, wholeModelFloat: m.wholeModelFloat };
-    exported.model = m.model;
-    if (m.wholeModelFloat)
-      ctx.log(
-        'latency-aware precision: int8 measured slower than fp32 here even with layers moved back, so the model stays fp32',
-        'warn',
-      );
-    for (const l of m.floatLayers)
-      ctx.log(
-        `latency-aware precision: "${l.node}" stays fp32 (${l.gain.toFixed(2)}× faster that way, measured side by side)`,
-      );
-  }
-  const out = join(ctx.checkpointDir, 'quantized.onnx');
-  saveModelFile(exported.model, out);
-  const calFile = join(ctx.checkpointDir, 'calibration.json');
-  writeFileSync(calFile, JSON.stringify(calibration, null, 1));
   const counts = exported.fusion?.counts ?? {};
   ctx.log(
     `ORT integer kernels: ${
@@ -72,17 +49,30 @@ export async function quantizeStep(ctx: StepContext<QuantizeStep>): Promise<Step
         .join(' ') || 'none'
     }`,
   );
-  const speed = await speedCheck(ctx, plan, model, exported.model, exported.fusion, cal.sampleShape);
+  // never slower than the input: timed at batch 1 and the evaluation batch; slower layers (then the model) to fp32
+  const {
+    model: final,
+    speed,
+    mixedPrecision,
+  } = await neverSlower(ctx, plan, model, exported.model, exported.fusion, {
+    latencyAware: step.latencyAware,
+    reExport: { fused: q.fused, targets: q.activeTargets(), params: q.parameters },
+    sampleShape: cal.sampleShape,
+  });
+  const out = join(ctx.checkpointDir, 'quantized.onnx');
+  saveModelFile(final, out);
+  const calFile = join(ctx.checkpointDir, 'calibration.json');
+  writeFileSync(calFile, JSON.stringify(calibration, null, 1));
   return {
     outputModel: out,
     artifacts: [{ name: 'calibration.json', path: calFile, kind: 'calibration' }],
     summary: {
       targets: q.activeTargets().length,
+      ...(mixedPrecision ? { mixedPrecision } : {}),
       reduceRange: q.reduceRange,
       integerKernels: counts,
       latency: speed.batches,
       ...(speed.slowerAt.length ? { slower: speed.reasons } : {}),
-      ...(mixed ? { mixedPrecision: mixed } : {}),
     },
   };
 }

@@ -64,6 +64,8 @@ export interface FusedQuantization {
   configList: unknown;
   quantStartStep?: number;
   init?: 'mean' | 'nni';
+  /** DoReFa: stochastic k-bit gradients. */
+  gradientBits?: number;
   reduceRange?: boolean;
 }
 
@@ -138,6 +140,7 @@ export async function buildFusedChain(model: Model, evaluator: Evaluator, spec: 
       reduceRange: q.reduceRange,
       ...(q.quantStartStep !== undefined ? { quantStartStep: q.quantStartStep } : {}),
       ...(q.init !== undefined ? { init: q.init } : {}),
+      ...(q.gradientBits !== undefined ? { gradientBits: q.gradientBits } : {}),
     };
     const quantizer = last
       ? (Q as unknown as typeof TRAINED_QUANTIZERS.qat).fromCompressor(last, q.configList, options)

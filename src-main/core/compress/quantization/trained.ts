@@ -92,6 +92,12 @@ export interface TrainedQuantResult {
   params: ParamTable;
   /** NNI's calibration config. */
   calibration: CalibrationConfig;
+  /**
+   * The float model the export quantizes: the trained weights (DoReFa / BNN weights on their grid) with DoReFa's /
+   * BNN's deploy ops before their activations' Q/DQ; `buildQuantized(forExport, targets, params)` gives `exported`,
+   * and with fewer targets the same model with those layers in fp32 (latency-aware precision).
+   */
+  forExport: Model;
   /** The QDQ model to deploy. */
   exported: Model;
   applied: Map<string, Applied>;
@@ -308,6 +314,7 @@ export abstract class TrainedQuantizer<
       params,
       calibration: toCalibrationConfig(this.targets, params),
       exported: built.model,
+      forExport,
       applied: built.applied,
       diagnostics: [...this.diagnostics, ...built.diagnostics],
     };
