@@ -178,4 +178,33 @@ describe('speedup through normalisations over channels', () => {
       /LayerNormalization "ln" normalises over a tracked axis and its Mean \/ InvStdDev outputs are read/,
     );
   });
+
+  it('ViT: an expanded class token concatenated with the patch tokens is sliced with them; LayerNorm, Gather of token 0', async () => {
+    const b = new Builder(28);
+    const x = b.input('input', [1, 3, 4, 4]);
+    const patches = b.conv('conv_proj', x, 8, 3, 1); // [1, 8, 4, 4]
+    const seq = b.op(
+      'Transpose',
+      'to_seq',
+      [b.op('Reshape', 'flat', [patches, b.g.addInitializer('seq_shape', Tensor.int64([3], [1, 8, 16]))])],
+      { perm: ints([0, 2, 1]) },
+    ); // [1, 16, 8]
+    const cls = b.op('Expand', 'expand', [
+      b.weight('class_token', [1, 1, 8], 0.5),
+      b.g.addInitializer('cls_shape', Tensor.int64([3], [1, 1, 1])),
+    ]);
+    const tokens = b.op('Concat', 'cat', [cls, seq], { axis: int(1) }); // [1, 17, 8]
+    const stream = b.op('Add', 'pos', [tokens, b.weight('pos_embedding', [1, 17, 8], 0.5)]);
+    const ln = norm(b, 'LayerNormalization', 'ln', stream, [8]);
+    const first = b.op('Gather', 'token0', [ln, b.g.addInitializer('zero', Tensor.int64([], [0]))], { axis: int(1) });
+    const model = b.output(b.gemm('head', first, 5, 8), [1, 5]);
+    const masks = pruneChannels(new Map(), model, 'conv_proj', [2, 3, 7]);
+    const r = await compactAndCheck(model, masks);
+    await exactAndNeeded(model, masks, r);
+    expect(paramDims(r.model, 'conv_proj', 1)).toEqual([5, 3, 1, 1]);
+    expect(paramDims(r.model, 'expand', 0)).toEqual([1, 1, 5]);
+    expect(paramDims(r.model, 'pos', 1)).toEqual([1, 17, 5]);
+    expect(paramDims(r.model, 'ln', 1)).toEqual([5]);
+    expect(paramDims(r.model, 'head', 1)).toEqual([5, 5]);
+  });
 });

@@ -403,7 +403,7 @@ describe('speedup rules on small graphs', () => {
     expect(r.model.graph.node('merge')!.input(1)!.initializer!.toNumbers()).toEqual([2, 4, 4]);
   });
 
-  it("a Reshape whose target reads another tensor's width couples the two (MaxViT's attention merge)", async () => {
+  it("a Reshape whose target reads another tensor's width gets a constant target (MaxViT's attention merge)", async () => {
     const b = new Builder(15);
     const x = b.input('input', [1, 4, 6]);
     const mm = (name: string, v: Value, nin: number, nout: number) =>
@@ -420,17 +420,31 @@ describe('speedup rules on small graphs', () => {
     masks = pruneChannels(masks, model, 'proj', [1, 5]);
     const r = await compactAndCheck(model, masks);
     expect(r.maxRelErr).toBeLessThan(1e-5);
-    // the merge's width is the stream's: fc1's output channels are in the stream's classes, and fc1 keeps computing
-    // them, so the stream keeps its width
-    expect(paramDims(r.model, 'fc0', 1)).toEqual([6, 8]);
-    expect(r.groups.flatMap((g) => g.reasons).join('\n')).toMatch(
-      /reads it and a member of its group keeps computing it/,
-    );
-    // pruning fc1 with them removes the three together, exactly
-    const all = pruneChannels(masks, model, 'fc1', [1, 5]);
-    const r2 = await compactAndCheck(model, all);
-    expect(r2.maxRelErr).toBeLessThan(1e-5);
-    expect(paramDims(r2.model, 'fc1', 1)).toEqual([6, 6]);
-    expect(paramDims(r2.model, 'fc0', 1)).toEqual([6, 6]);
+    // the stream shrinks to 6 while the merged width stays 8: the merge's target no longer follows the stream
+    expect(paramDims(r.model, 'fc0', 1)).toEqual([6, 6]);
+    expect(paramDims(r.model, 'fc1', 1)).toEqual([6, 8]);
+    expect(paramDims(r.model, 'proj', 1)).toEqual([8, 6]);
+    expect(r.model.graph.node('merge')!.input(1)!.initializer?.toNumbers()).toEqual([1, 4, 8]);
+  });
+
+  it("a number computed from a shrinking width keeps its traced value (Swin's attention scale)", async () => {
+    const b = new Builder(16);
+    const x = b.input('input', [1, 4, 6]);
+    const mm = (name: string, v: Value, nin: number, nout: number) =>
+      b.g.addNode({ opType: 'MatMul', name, inputs: [v, b.weight(`${name}.weight`, [nin, nout])] }).outputs[0]!;
+    const stream = b.op('Relu', 'relu', [mm('fc0', x, 6, 8)]);
+    // scale = (width of the stream) ^ -0.5, as torch code computes it from x.size(-1)
+    const width = b.op('Gather', 'width', [
+      b.op('Shape', 'shape', [stream]),
+      b.g.addInitializer('two', Tensor.int64([], [2])),
+    ]);
+    const f = b.op('Cast', 'to_float', [width], { to: int(1) });
+    const scale = b.op('Pow', 'pow', [f, b.g.addInitializer('minus_half', Tensor.float32([], [-0.5]))]);
+    const scaled = b.op('Mul', 'scaled', [mm('fc1', stream, 8, 8), scale]);
+    const model = b.output(mm('head', scaled, 8, 3), [1, 4, 3]);
+    const r = await compactAndCheck(model, pruneChannels(new Map(), model, 'fc0', [1, 5]));
+    expect(r.maxRelErr).toBeLessThan(1e-5);
+    expect(paramDims(r.model, 'fc0', 1)).toEqual([6, 6]);
+    expect(r.model.graph.node('pow')!.input(0)!.initializer?.toNumbers()).toEqual([8]);
   });
 });

@@ -9,6 +9,13 @@ import { runZooModel, zooManifest } from './zoo.ts';
 
 const SAMPLE = ['resnet18_op17', 'densenet121_op13', 'efficientnet_b0_op17', 'googlenet_op17'];
 
+/**
+ * Models whose residual streams pass through LayerNormalization (pruned with statistics over the kept channels),
+ * with the MAC ratio each must reach: the streams go, not only the MLP widths (ConvNeXt 0.533, ViT 0.679, Swin 0.691
+ * when the norms blocked them).
+ */
+const THROUGH_NORMS: Record<string, number> = { convnext_tiny_op17: 0.3, vit_b_32_op17: 0.4, swin_t_op17: 0.66 };
+
 describe('torchvision zoo sample: 50 % L1, auto groups, speedup', () => {
   const manifest = zooManifest();
   for (const name of SAMPLE) {
@@ -20,6 +27,20 @@ describe('torchvision zoo sample: 50 % L1, auto groups, speedup', () => {
       expect(row.pruned).toBe('yes');
       expect(row.max_err!).toBeLessThanOrEqual(1e-4);
       expect(row.mac_ratio!).toBeLessThan(0.6);
+    });
+  }
+  for (const [name, ratio] of Object.entries(THROUGH_NORMS)) {
+    it(`${name}: residual streams through LayerNorm pruned`, async () => {
+      const entry = manifest.find((e) => e.name === `${name}.onnx`)!;
+      const row = await runZooModel(entry);
+      expect(row.why_not).not.toMatch(/^(load|trace|prune|speedup):/);
+      expect(row.why_not).not.toMatch(/LayerNormalization/);
+      expect(row.pruned).toBe('yes');
+      expect(row.max_err!).toBeLessThanOrEqual(1e-4);
+      expect(row.mac_ratio!).toBeLessThan(ratio);
+      expect(
+        row.report!.layers.some((l) => l.opType === 'LayerNormalization' && l.channelsAfter < l.channelsBefore),
+      ).toBe(true);
     });
   }
 });

@@ -140,7 +140,10 @@ function makePropagateCtx(dg: DepGraph, node: Node, opts: BuildOptions): Propaga
     shapeDeps(i) {
       const v = node.input(i);
       const iv = v ? opts.ints.get(v) : undefined;
-      return iv?.deps.map((ds) => ds.flatMap(([dv, axis]) => dg.axesOf(dv).get(axis) ?? []));
+      return iv?.deps.map((ds, e) => ({
+        dims: ds.flatMap(([dv, axis]) => dg.axesOf(dv).get(axis) ?? []),
+        dynamic: iv.dynamic[e]!,
+      }));
     },
     classOf: (a) => dg.find(a),
   };

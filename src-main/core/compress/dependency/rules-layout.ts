@@ -13,7 +13,7 @@
  */
 import type { Node } from '../../ir/index.ts';
 import { list, noChange, normAxis } from './rule-kit.ts';
-import { int64Tensor, intTensorLike, sliceAxis, stridesOf } from './tensor-ops.ts';
+import { int64Tensor, intTensorLike, sliceAxis, stridesOf, uniformAlong } from './tensor-ops.ts';
 import type { Atoms, ConstantCtx, PropagateCtx, PropagationRule, ReplaceCtx, Replacer } from './types.ts';
 
 /** Constants move with their positions: out = in[map[i]] per output axis. */
@@ -187,18 +187,21 @@ function reshapePropagate(ctx: PropagateCtx): void {
 }
 
 /**
- * A Reshape target entry computed from the width of another tracked tensor (`x.reshape(B, N, D)` with D read from
- * the block's input, while the data being reshaped is an attention's inner width) follows that tensor when it shrinks:
- * its output axis must shrink alike. Same length: the two are united position by position; otherwise both stay.
- * Entries computed from the reshaped tensor's own channels follow it by construction (a channel shuffle's C / g).
+ * A dynamic Reshape target entry computed from the width of another tracked tensor (`x.reshape(B·D)` with D read
+ * from the block's input, while the data being reshaped is an attention's inner width) follows that tensor when it
+ * shrinks: its output axis must shrink alike. Same length: the two are united position by position; otherwise both
+ * stay. Entries computed from the reshaped tensor's own channels follow it by construction (a channel shuffle's
+ * C / g); static entries become constants (reshapeReplace).
  */
 function coupleTargetDims(ctx: PropagateCtx, outAxes: ReadonlyMap<number, Atoms>): void {
   const deps = ctx.shapeDeps(1);
   if (!deps) return;
   const own = new Set<number>();
   for (const atoms of ctx.axes(0).values()) for (const x of atoms) own.add(ctx.classOf(x));
-  deps.forEach((list, u) => {
-    for (const dep of list) {
+  deps.forEach(({ dims, dynamic }, u) => {
+    // a static entry is rewritten as a constant by the replacer; only a dynamic one is computed in the graph
+    if (!dynamic) return;
+    for (const dep of dims) {
       if (dep.every((x) => own.has(ctx.classOf(x)))) continue;
       const out = outAxes.get(u);
       if (out && out.length === dep.length) ctx.unite(dep, out);
@@ -243,28 +246,54 @@ function reshapeConstant(ctx: ConstantCtx): void {
 const reshapeLike: PropagationRule = { propagate: reshapePropagate, constant: reshapeConstant };
 
 /**
- * Rewrite the target shape's entries for output axes that shrink (-1 entries infer themselves). A static target
- * becomes a constant; one computed from dynamic dims (e.g. batch·heads) is scaled in the graph by kept / total on
- * the shrunk entries, so it stays dynamic.
+ * Rewrite the target shape's entries for output axes that shrink (-1 and 0 entries infer themselves). A static
+ * target becomes a constant. One computed in the graph keeps its dynamic entries (batch, sequence): those of shrunk
+ * axes are scaled by kept / total unless they follow a shrinking dim themselves; its static entries become
+ * constants, since one may be read from the width of another tensor that shrinks differently (Swin's head width
+ * C / heads, read from the block's input).
  */
 const reshapeReplace: Replacer = (ctx) => {
-  const changed = ctx.changedOut(0);
   const target = ctx.ints(1);
-  if (!changed.length || !target) return;
+  if (!target) return;
   const values = [...target.values];
+  const fixed = new Map<number, number>();
   const scale = new Map<number, [number, number]>();
-  for (const u of changed) {
-    if (values[u] === -1 || values[u] === 0) continue;
-    const kept = ctx.keptOut(0, u)!.length;
-    scale.set(u, [kept, values[u]!]);
+  values.forEach((v, u) => {
+    if (v === -1 || v === 0) return;
+    const kept = ctx.keptOut(0, u)?.length ?? v;
     values[u] = kept;
-  }
-  if (scale.size === 0) return;
+    if (!target.dynamicAt[u]) {
+      if (kept !== v || target.follows[u]) fixed.set(u, kept);
+    } else if (kept !== v && !target.follows[u]) scale.set(u, [kept, v]);
+  });
+  if (fixed.size === 0 && scale.size === 0) return;
   if (!target.dynamic) return ctx.setInput(1, intTensorLike(ctx.tensor(1), [values.length], values));
-  // entries computed from a shrinking dim (C/2 of a shuffle) follow by themselves
-  for (const u of scale.keys()) if (target.follows[u]) scale.delete(u);
   if (scale.size) scaleShapeInput(ctx, 1, values.length, scale);
+  if (fixed.size) fixShapeEntries(ctx, 1, values.length, fixed);
 };
+
+/** input i (an int64 shape vector of length n) with entries `fixed` replaced by constants, as graph ops. */
+function fixShapeEntries(ctx: ReplaceCtx, i: number, n: number, fixed: Map<number, number>): void {
+  const g = ctx.graph;
+  const at = g.nodes.indexOf(ctx.node);
+  const vec = (name: string, f: (a: number) => number) =>
+    g.addInitializer(
+      `${ctx.node.name}_${name}`,
+      int64Tensor(
+        [n],
+        Array.from({ length: n }, (_, a) => f(a)),
+      ),
+      true,
+    );
+  const keep = vec('dynamic', (a) => (fixed.has(a) ? 0 : 1));
+  const mul = g.addNode({ opType: 'Mul', inputs: [ctx.node.input(i)!, keep], at });
+  const add = g.addNode({
+    opType: 'Add',
+    inputs: [mul.outputs[0]!, vec('static', (a) => fixed.get(a) ?? 0)],
+    at: at + 1,
+  });
+  ctx.node.setInput(i, add.outputs[0]!);
+}
 
 /** input i (an int64 shape vector of length n) ← input i · num / den, entry by entry, as graph ops. */
 function scaleShapeInput(ctx: ReplaceCtx, i: number, n: number, scale: Map<number, [number, number]>): void {
@@ -526,6 +555,11 @@ const reduce: PropagationRule = {
   },
 };
 
+/**
+ * Expand: tracked axes the target does not broadcast pass. An expanded float initializer (ViT's class token, a
+ * learned query) gets fresh atoms on its full-size axes, so that where it meets channels (a Concat with the patch
+ * tokens) it is sliced with them rather than pinning them.
+ */
 const expand: PropagationRule = {
   propagate(ctx) {
     const s = ctx.inShape(0);
@@ -536,19 +570,51 @@ const expand: PropagationRule = {
       if (y[A] === s[a]) ctx.setAxis(0, A, atoms);
       else ctx.block(atoms, `${ctx.node.label} broadcasts a tracked axis`);
     }
+    if (ctx.axes(0).size === 0 && expandsFloatConstant(ctx)) {
+      s.forEach((d, a) => {
+        const A = a + y.length - s.length;
+        if (d > 1 && y[A] === d) ctx.setAxis(0, A, ctx.fresh(d));
+      });
+    }
   },
   constant(ctx) {
     const s = ctx.inShape(0);
     const y = ctx.outShape(0);
-    if (s && y) for (const a of ctx.axes(0).keys()) moveConsts(ctx, a + y.length - s.length, a, (x) => x);
+    if (!s || !y) return;
+    for (const a of ctx.axes(0).keys()) moveConsts(ctx, a + y.length - s.length, a, (x) => x);
+    const f = ctx.axes(0).size === 0 ? ctx.floats(0) : undefined;
+    if (f)
+      for (const A of ctx.outAxes(0).keys()) {
+        const a = A - (y.length - s.length);
+        if (a >= 0) ctx.setConst(0, A, uniformAlong(f, s, a));
+      }
   },
 };
+
+function expandsFloatConstant(ctx: PropagateCtx): boolean {
+  const t = ctx.node.input(0)?.initializer;
+  return ctx.isConst(0) && !!t && (t.dtype === 'float32' || t.dtype === 'float16' || t.dtype === 'float64');
+}
 
 const expandReplace: Replacer = (ctx) => {
   const target = ctx.ints(1);
   const y = ctx.outShape(0);
   const changed = ctx.changedOut(0);
-  if (!target || !y || !changed.length) return;
+  if (!y || !changed.length) return;
+  // an expanded initializer is sliced along the axes that lose positions
+  const s = ctx.inShape(0);
+  let t = ctx.tensor(0);
+  if (t && s && ctx.changedIn(0).length === 0) {
+    const keys: string[] = [];
+    for (const A of changed) {
+      const a = A - (y.length - s.length);
+      if (a < 0 || s[a] !== y[A]) continue;
+      t = sliceAxis(t, a, ctx.keptOut(0, A)!);
+      keys.push(`${a}:${ctx.keptOut(0, A)!.join(',')}`);
+    }
+    if (keys.length) ctx.setInput(0, t, keys.join('|'));
+  }
+  if (!target) return;
   const values = [...target.values];
   const off = values.length - y.length;
   const scale = new Map<number, [number, number]>();

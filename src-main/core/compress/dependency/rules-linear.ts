@@ -537,6 +537,16 @@ const gather: PropagationRule = {
   constant(ctx) {
     const w = weightOf(ctx.node, 0);
     const idx = ctx.inShape(1);
+    const data = ctx.inShape(0);
+    if (!ctx.node.input(0)?.isInitializer && idx && data) {
+      // gathering activations: the constants of the axes that pass move with them
+      const axis = normAxis(ctx.node.attrInt('axis', 0), data.length);
+      for (const a of ctx.axes(0).keys()) {
+        const ks = ctx.consts(0, a);
+        if (a !== axis && ks) ctx.setConst(0, a < axis ? a : a - 1 + idx.length, ks);
+      }
+      return;
+    }
     if (!w || !idx || !ctx.node.input(0)?.isInitializer || w.dims.length !== 2) return;
     ctx.setConst(
       0,

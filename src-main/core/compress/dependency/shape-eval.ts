@@ -76,6 +76,50 @@ export function shapeEvaluatedOps(): string[] {
   return Object.keys(EVALUATORS);
 }
 
+function strides(dims: readonly number[]): number[] {
+  const out = dims.map(() => 1);
+  for (let i = dims.length - 2; i >= 0; i--) out[i] = out[i + 1]! * dims[i + 1]!;
+  return out;
+}
+
+/** Visit every index of `dims` in row-major order (f: the flat position). */
+function forEachIndex(dims: readonly number[], f: (ix: number[], flat: number) => void): void {
+  const n = prod(dims);
+  const ix = dims.map(() => 0);
+  for (let flat = 0; flat < n; flat++) {
+    f(ix, flat);
+    for (let k = dims.length - 1; k >= 0; k--) {
+      if (++ix[k]! < dims[k]!) break;
+      ix[k] = 0;
+    }
+  }
+}
+
+type Entries = Pick<IntValue, 'values' | 'dynamic' | 'deps'>;
+const emptyLike = (n: number): Entries => ({
+  values: new Array<number>(n),
+  dynamic: new Array<boolean>(n),
+  deps: new Array<DimRef[]>(n),
+});
+function copyEntry(out: Entries, at: number, from: IntValue, src: number): void {
+  out.values[at] = from.values[src]!;
+  out.dynamic[at] = from.dynamic[src]!;
+  out.deps[at] = from.deps[src]!;
+}
+
+/** The sub-tensor of `data` at the given indices of each axis (row-major). */
+function gatherND(data: IntValue, picks: readonly number[][]): IntValue {
+  const dims = picks.map((p) => p.length);
+  const st = strides(data.dims);
+  const out = emptyLike(prod(dims));
+  forEachIndex(dims, (ix, f) => {
+    let src = 0;
+    ix.forEach((x, k) => (src += picks[k]![x]! * st[k]!));
+    copyEntry(out, f, data, src);
+  });
+  return make(dims, out.values, out.dynamic, data.float, out.deps);
+}
+
 const EVALUATORS: Record<string, Evaluator> = {
   Shape(node, _ins, shapeOf, dyn) {
     const x = node.input(0);
@@ -131,22 +175,53 @@ const EVALUATORS: Record<string, Evaluator> = {
         node.attrInts(k)!,
         node.attrInts(k)!.map(() => false),
       );
-    const [starts, ends, axes] = [startsIn ?? attr('starts'), endsIn ?? attr('ends'), axesIn ?? attr('axes')];
-    if (!data || !starts || !ends || data.dims.length !== 1) return undefined;
-    if (axes && axes.values.some((a) => a !== 0 && a !== -1)) return undefined;
-    const n = data.values.length;
-    const step = steps?.values[0] ?? 1;
-    if (step !== 1) return undefined;
-    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
-    const s = clamp(starts.values[0]!);
-    const e = clamp(ends.values[0]!);
-    const values = data.values.slice(s, Math.max(s, e));
+    const [starts, ends, axesV] = [startsIn ?? attr('starts'), endsIn ?? attr('ends'), axesIn ?? attr('axes')];
+    if (!data || !starts || !ends) return undefined;
+    const r = data.dims.length;
+    const axes = (axesV?.values ?? starts.values.map((_, i) => i)).map((x) => (x < 0 ? x + r : x));
+    // per axis: the indices kept, in order (ONNX clamping, negative steps walk backwards)
+    const picks = data.dims.map((n) => Array.from({ length: n }, (_, i) => i));
+    for (const [k, a] of axes.entries()) {
+      const n = data.dims[a];
+      const step = steps?.values[k] ?? 1;
+      if (n === undefined || step === 0) return undefined;
+      const norm = (v: number) => (v < 0 ? v + n : v);
+      const lo = step > 0 ? 0 : -1;
+      const hi = step > 0 ? n : n - 1;
+      const st = Math.min(Math.max(norm(starts.values[k]!), lo), hi);
+      const en = Math.min(Math.max(norm(ends.values[k]!), lo), hi);
+      const idx: number[] = [];
+      for (let i = st; step > 0 ? i < en : i > en; i += step) idx.push(i);
+      picks[a] = idx;
+    }
+    return gatherND(data, picks);
+  },
+  Transpose(node, [data]) {
+    if (!data) return undefined;
+    const r = data.dims.length;
+    const perm = node.attrInts('perm') ?? Array.from({ length: r }, (_, i) => r - 1 - i);
+    const inStrides = strides(data.dims);
+    const dims = perm.map((p) => data.dims[p]!);
+    const out = emptyLike(prod(dims));
+    forEachIndex(dims, (ix, f) => {
+      let src = 0;
+      ix.forEach((x, k) => (src += x * inStrides[perm[k]!]!));
+      copyEntry(out, f, data, src);
+    });
+    return make(dims, out.values, out.dynamic, data.float, out.deps);
+  },
+  ConstantOfShape(node, [shape]) {
+    if (!shape) return undefined;
+    const fill = node.attr('value');
+    const v = fill?.type === 'tensor' && fill.value.data !== null ? fill.value.toNumbers()[0]! : 0;
+    const n = prod(shape.values);
+    if (n > MAX_ELEMENTS) return undefined;
+    const dynamic = shape.dynamic.some(Boolean);
     return make(
-      [values.length],
-      values,
-      data.dynamic.slice(s, Math.max(s, e)),
-      data.float,
-      data.deps.slice(s, Math.max(s, e)),
+      [...shape.values],
+      Array<number>(n).fill(v),
+      Array<boolean>(n).fill(dynamic),
+      fill?.type === 'tensor' && isFloatType(fill.value.dtype),
     );
   },
   Concat(node, ins) {

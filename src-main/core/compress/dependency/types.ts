@@ -72,9 +72,10 @@ export interface PropagateCtx {
   readers(out: number): readonly Node[];
   /**
    * Per entry of integer input i (a shape computed on the trace): the tracked atoms of each dim it was computed
-   * from (via Shape / Size); undefined when the input is not such a computation.
+   * from (via Shape / Size), and whether it follows a dynamic input dim; undefined when the input is not such a
+   * computation.
    */
-  shapeDeps(i: number): (readonly Atoms[])[] | undefined;
+  shapeDeps(i: number): { dims: readonly Atoms[]; dynamic: boolean }[] | undefined;
   /** The class (representative atom) of an atom, as united so far. */
   classOf(atom: number): number;
 }
@@ -127,7 +128,7 @@ export interface ReplaceCtx {
    * Integer contents of input i on the trace; `dynamic` when some entry follows a dynamic input dim; `follows[e]`
    * when entry e is computed from a dim that shrinks (it adapts by itself).
    */
-  ints(i: number): { values: number[]; dynamic: boolean; follows: boolean[] } | undefined;
+  ints(i: number): { values: number[]; dynamic: boolean; dynamicAt: boolean[]; follows: boolean[] } | undefined;
   /** The initializer behind input i, if any. */
   tensor(i: number): Tensor | undefined;
   /** Point input i at a new constant (reused for every node that gives the same old value and key). */

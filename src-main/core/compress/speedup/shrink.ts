@@ -40,8 +40,17 @@ export function shrinkModel(model: Model, plan: ChannelPlan, opts: ShrinkOptions
   const cache = new Map<string, Value>();
   const pending: PendingAdd[] = [];
 
+  freezeShapeNumbers(g, opts.ints, (v, a) => !!keptOf(v, a));
   for (const node of [...g.nodes]) {
-    if (!node.inputs.some((v) => changed(v).length) && !node.outputs.some((v) => changed(v).length)) continue;
+    const readsShrinkingDims = node.inputs.some((v) =>
+      (v ? opts.ints.get(v) : undefined)?.deps.some((ds) => ds.some(([dv, a]) => !!keptOf(dv, a))),
+    );
+    if (
+      !node.inputs.some((v) => changed(v).length) &&
+      !node.outputs.some((v) => changed(v).length) &&
+      !(readsShrinkingDims && node.opType === 'Reshape')
+    )
+      continue;
     const replacer = replacerOf(node);
     if (!replacer) {
       throw new UnsupportedOpError(
@@ -69,6 +78,7 @@ export function shrinkModel(model: Model, plan: ChannelPlan, opts: ShrinkOptions
           ? {
               values: iv.values,
               dynamic: iv.dynamic.some(Boolean),
+              dynamicAt: iv.dynamic,
               follows: iv.deps.map((ds) => ds.some(([dv, a]) => !!keptOf(dv, a))),
             }
           : undefined;
@@ -93,6 +103,40 @@ export function shrinkModel(model: Model, plan: ChannelPlan, opts: ShrinkOptions
   dropUnitMasks(g, opts.inserted);
   for (const add of added) mergeAdds(g, add);
   deadCode.run(model);
+}
+
+/** Ops whose replacers rewrite the shape inputs they read (from the traced integers). */
+const SHAPE_REWRITTEN = new Set(['Reshape', 'Split', 'Slice', 'Expand', 'Resize']);
+
+/**
+ * A number computed from a width that shrinks and used as a number, not a shape (Swin's attention scale
+ * (C / heads)^-0.5, with C read from the block's input): the masked model computes it from the original width, so
+ * the compact one reads it as a constant of its traced value. Entries following a dynamic dim are left as they are.
+ */
+function freezeShapeNumbers(
+  g: Graph,
+  ints: ReadonlyMap<Value, IntValue>,
+  shrinks: (v: Value, axis: number) => boolean,
+): void {
+  const frozen = new Map<Value, Value>();
+  for (const node of [...g.nodes]) {
+    if (SHAPE_REWRITTEN.has(node.opType) || (node.outputs[0] && ints.has(node.outputs[0]))) continue;
+    node.inputs.forEach((v, i) => {
+      const iv = v && !v.isInitializer ? ints.get(v) : undefined;
+      if (!v || !iv || iv.dynamic.some(Boolean) || !iv.deps.some((ds) => ds.some(([dv, a]) => shrinks(dv, a)))) return;
+      let c = frozen.get(v);
+      if (!c) {
+        const cast = v.producer?.opType === 'Cast' ? v.producer.attrInt('to', 0) : 0;
+        const dtype =
+          v.type?.kind === 'tensor' && v.type.dtype ? v.type.dtype : iv.float || cast === 1 ? 'float32' : 'int64';
+        if (dtype !== 'float32' && dtype !== 'int64') return;
+        const t = dtype === 'float32' ? Tensor.float32(iv.dims, iv.values) : Tensor.int64(iv.dims, iv.values);
+        c = g.addInitializer(`${v.name}_traced`, t, true);
+        frozen.set(v, c);
+      }
+      node.setInput(i, c);
+    });
+  }
 }
 
 function shapeOrNone(v: Value | null | undefined, opts: ShrinkOptions): readonly number[] | undefined {
