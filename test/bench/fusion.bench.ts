@@ -69,7 +69,15 @@ export function fusionPlans(set: (typeof SETS)[number]): { sequential: object; f
         { kind: 'prune', pruner: 'l1', configList: PRUNING },
         { kind: 'speedup' },
         { kind: 'finetune', ...TRAINING },
-        { kind: 'quantize', quantizer: 'ptq', observer: 'minmax', calibrationBatches: 16, configList: quant },
+        // the int8 export as the fused run's (latency-aware precision, the quantize step's default, could keep fp32)
+        {
+          kind: 'quantize',
+          quantizer: 'ptq',
+          observer: 'minmax',
+          calibrationBatches: 16,
+          configList: quant,
+          latencyAware: false,
+        },
       ],
     },
     fused: {
