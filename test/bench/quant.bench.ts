@@ -5,7 +5,8 @@
  * ≥ 10×). Corpus weights are seeded, not trained, so calibration uses seeded normal inputs: these rows measure
  * speed, not accuracy (accuracy is measured on the MNIST example in the tests). The CPU flags are printed beside
  * every figure. Also int8 vs fp32 at batch 1 and 64 (the example CNN, mobilenet_v2, resnet50; QUANT_BENCH_BATCH_MODELS picks the
- * corpus ones) and a QAT / LSQ training step against a plain fp32 step on the example (goal ≤ 1.3×). Run alone with
+ * corpus ones) and a QAT / LSQ / DoReFa (W2A4, 8-bit gradients) training step against a plain fp32 step on the example
+ * (goal ≤ 1.3×). Run alone with
  * `node --import tsx test/bench/quant.bench.ts`.
  */
 import { pathToFileURL } from 'node:url';
@@ -17,7 +18,7 @@ import {
   wantsReduceRange,
   type QuantEvaluator,
 } from '../../src-main/node/quantize/index.ts';
-import { LsqQuantizer, QATQuantizer } from '../../src-main/core/compress/quantization/trained.ts';
+import { DoReFaQuantizer, LsqQuantizer, QATQuantizer } from '../../src-main/core/compress/quantization/trained.ts';
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { Evaluator, loadIdxDataset, type RunOptions } from '../../src-main/node/train/index.ts';
 import { RESOURCES_DIR } from '../../src-main/node/train/mnist.ts';
@@ -186,12 +187,19 @@ async function trainingStepRows(): Promise<Record<string, unknown>[]> {
       target_settings: { weight: { quant_dtype: 'int4', granularity: 'out_channel' } },
     },
   ];
+  const dorefa = [
+    { op_names: ['/conv2/Conv', '/conv3/Conv'], target_names: ['weight'], quant_dtype: 'int2' },
+    { op_types: ['Relu'], target_names: ['_output_'], quant_dtype: 'uint4' },
+    { op_names: ['/fc/Gemm'], target_names: ['_input_'], quant_dtype: 'uint8', quant_scheme: 'affine' },
+  ];
   const variants = {
     qat: () =>
       timed((run) =>
         new QATQuantizer(model, ORT_CPU_STATIC_CONFIG, ev(), { reduceRange: wantsReduceRange() }).compress(run),
       ),
     lsq: () => timed((run) => new LsqQuantizer(model, w4a8, ev()).compress(run)),
+    // 2-bit weights, 4-bit Relu outputs, a uint8 input with batch ranges, 8-bit stochastic gradients
+    dorefa: () => timed((run) => new DoReFaQuantizer(model, dorefa, ev(), { gradientBits: 8 }).compress(run)),
   };
   const rounds = Number(process.env.QUANT_BENCH_TRAIN_ROUNDS ?? 3);
   const out: Record<string, unknown>[] = [];
