@@ -11,8 +11,8 @@
  * | QAT | weights, activations | weights: their own min / max before every step; activations: EMA (0.99) of batch min / max, observed each step and applied from the next; bypass until `quantStartStep` optimizer steps are done | clipped STE |
  * | LSQ | weights, activations (symmetric) | scale trainable, zp 0; init 2·mean\|x\|/√qmax (first batch for activations) or NNI's 0.01 | LSQ, scaled by 1/√(qmax·numel) |
  * | LSQ+ | same (affine) | scale and zero point trainable | LSQ / LSQ+ |
- * | DoReFa | weights | w' = tanh w / (2·max\|tanh w\|) + ½ quantized on [0, 1] with k bits, then 2w' − 1 | STE (through tanh) |
- * | BNN | weights | sign(w), sign(0) = +1; weights clipped to [−1, 1] after each step | STE where \|w\| ≤ 1 |
+ * | DoReFa | weights, outputs of activation ops, inputs | weights: w' = tanh w / (2·max\|tanh w\|) + ½ quantized on [0, 1] with k bits, then 2w' − 1; outputs: clamp(x, 0, 1) on k bits; inputs: the batch's min / max (EMA deployed); option: k-bit stochastic gradients | STE (through tanh; the clamps' masks) |
+ * | BNN | weights, inputs, outputs | sign(x), sign(0) = +1; weights clipped to [−1, 1] after each step | STE where \|x\| ≤ 1 |
  *
  * BatchNormalization: QAT and LSQ fold every Conv / Gemm + BN before training by default (`fuse: 'auto'`, the BN's
  * running statistics frozen into the weights), so what trains is what is exported; DoReFa and BNN keep BN (it
