@@ -8,7 +8,7 @@
  * the same rules as the one-shot pruners (threshold → dependency → global → ratio → align).
  * Pure: imports only the IR, the contract and sibling modules.
  */
-import { cloneModel, StudioError, Tensor, type Graph, type Model, type Value } from '../../ir/index.ts';
+import { cloneModel, StudioError, Tensor, type Graph, type Model, type Node, type Value } from '../../ir/index.ts';
 import type { LossContext } from '../../autodiff/index.ts';
 import {
   Compressor,
@@ -130,9 +130,13 @@ function insertBefore(g: Graph, nodeName: string, index: number, opType: string,
   return m.outputs[0]!;
 }
 
-/** Insert `op(out, other)` after `node`'s output `index`, taking over its uses. */
+/**
+ * Insert `op(out, other)` after `node`'s output `index`, taking over its uses. Where a quantizer of the same fused
+ * run already wrote its fake quantization on that output (a chain of nodes named `…/<node>/_output_<index>/…`), the
+ * mask goes after the chain: NNI's wrapper order on an output is quantize-dequantize, then mask.
+ */
 function insertAfter(g: Graph, nodeName: string, index: number, opType: string, other: Value, label: string): void {
-  const v = g.node(nodeName)!.outputs[index]!;
+  const v = fakeQuantEnd(g.node(nodeName)!.outputs[index]!, `/${nodeName}/_output_${index}/`);
   const uses = [...v.uses];
   const original = v.name;
   g.renameValue(v, g.uniqueName(`${original}_unmasked`));
@@ -146,6 +150,27 @@ function insertAfter(g: Graph, nodeName: string, index: number, opType: string, 
   out.type = v.type;
   for (const u of uses) u.node.setInput(u.index, out);
   g.replaceOutput(v, out);
+}
+
+/**
+ * The last value of a fake-quant chain hanging on `v` (nodes whose names contain `marker`): the one chain value read
+ * outside the chain or as a graph output. `v` itself when no such chain exists (or it is ambiguous).
+ */
+function fakeQuantEnd(v: Value, marker: string): Value {
+  const chain = new Set<Node>();
+  const stack = [v];
+  while (stack.length) {
+    for (const u of stack.pop()!.uses) {
+      if (!u.node.name.includes(marker) || chain.has(u.node)) continue;
+      chain.add(u.node);
+      stack.push(...u.node.outputs.filter((o): o is Value => !!o));
+    }
+  }
+  if (chain.size === 0) return v;
+  const ends = [...chain].flatMap((n) =>
+    n.outputs.filter((o): o is Value => !!o && (o.isGraphOutput || o.uses.some((u) => !chain.has(u.node)))),
+  );
+  return ends.length === 1 ? ends[0]! : v;
 }
 
 /**
