@@ -230,7 +230,8 @@ export abstract class Compressor<Result = unknown, Ev = CompressionEvaluator> {
  */
 export function checkOnePerMode(chain: readonly Compressor<unknown, unknown>[]): void {
   const seen = new Map<string, Compressor<unknown, unknown>>();
-  for (const c of chain) {
+  // in chaining order (the oldest first), so the message names them as the user chained them
+  for (const c of [...chain].reverse()) {
     const mode = c.mode;
     if (!mode) continue;
     for (const [node, target] of c.targetKeys) {

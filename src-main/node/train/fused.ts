@@ -67,6 +67,8 @@ export interface FusedQuantization {
   /** DoReFa: stochastic k-bit gradients. */
   gradientBits?: number;
   reduceRange?: boolean;
+  /** BatchNormalization folding before training (the quantizer's default: 'auto' for QAT / LSQ). */
+  fuse?: 'none' | 'config' | 'auto';
 }
 
 export interface FusedDistillation {
@@ -138,6 +140,7 @@ export async function buildFusedChain(model: Model, evaluator: Evaluator, spec: 
     const Q = TRAINED_QUANTIZERS[q.quantizer];
     const options = {
       reduceRange: q.reduceRange,
+      ...(q.fuse !== undefined ? { fuse: q.fuse } : {}),
       ...(q.quantStartStep !== undefined ? { quantStartStep: q.quantStartStep } : {}),
       ...(q.init !== undefined ? { init: q.init } : {}),
       ...(q.gradientBits !== undefined ? { gradientBits: q.gradientBits } : {}),
