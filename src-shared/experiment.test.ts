@@ -384,7 +384,20 @@ describe('plan helpers', () => {
     };
     const after = { ...emptySnapshot(), accuracy: 0.85, params: 25, macs: null, sizeBytes: 100, latencyMs: { p50: 4 } };
     const f = computeFactors(before, after);
-    expect(f).toEqual({ params: 4, macs: null, sizeBytes: 4, latency: 2.5, accuracyDelta: expect.closeTo(-0.05, 9) });
+    expect(f).toEqual({
+      params: 4,
+      macs: null,
+      sizeBytes: 4,
+      latency: 2.5,
+      latencyAtEvalBatch: null,
+      accuracyDelta: expect.closeTo(-0.05, 9),
+    });
+    const atEval = (p50: number) => ({ p50, batch: 64 });
+    const g = computeFactors(
+      { ...before, latencyAtEvalBatch: atEval(30) },
+      { ...after, latencyAtEvalBatch: atEval(20) },
+    );
+    expect(g.latencyAtEvalBatch).toBeCloseTo(1.5, 9);
     const report = {
       runId: 'r',
       planName: null,
