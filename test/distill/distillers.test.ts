@@ -116,6 +116,31 @@ describe('the teacher inside the student step', () => {
     expect(reports.length).toBe(1);
   });
 
+  it('the student’s BatchNormalization trains (batch statistics, running statistics carried as step state), the teacher’s stays in inference mode', async () => {
+    const { compact } = await pruned(0.5);
+    const ev = new Evaluator(compact, { ...config, stepsPerRun: 1 });
+    const revert = (
+      new LogitsDistiller(compact, null, ev, { teacher }) as unknown as { register(h: Evaluator): (() => void)[] }
+    ).register(ev);
+    const t = await ev.trainer();
+    const state = t.step.signature.state.map((s) => s.name);
+    const studentStats = compact.graph.nodes
+      .filter((n) => n.opType === 'BatchNormalization')
+      .flatMap((n) => [n.inputs[3]!.name, n.inputs[4]!.name]);
+    expect(studentStats.length).toBe(6);
+    for (const name of studentStats) expect(state).toContain(name);
+    expect(state.some((n) => n.startsWith('teacher/'))).toBe(false);
+    // the teacher's three BatchNormalization nodes normalize by their running statistics; no node of the step
+    // normalizes by the student's (its training forward uses the batch's)
+    const bns = t.step.model.graph.nodes.filter((n) => n.opType === 'BatchNormalization');
+    const teacherBns = bns.filter((n) => n.name.startsWith('teacher/'));
+    expect(teacherBns.length).toBe(3);
+    for (const n of teacherBns) expect(n.inputs[3]!.isInitializer).toBe(true);
+    for (const n of bns) expect(studentStats).not.toContain(n.inputs[3]?.name);
+    await t.release();
+    for (const r of revert) r();
+  });
+
   it('the KD term’s gradient reaches the student’s logits at its scale: (1 − α)(p − y)/B + α·T·(q_s − q_t)/B, q = softmax(·/T)', async () => {
     const { masked } = await pruned(0.5);
     const ev = new Evaluator(masked, { ...config, batchNorm: 'frozen', stepsPerRun: 1 });
