@@ -23,7 +23,7 @@ import { createSession, ortTensor } from '../../src-main/node/train/ort.ts';
 import type { StepRunner } from '../../src-main/node/train/step-runner.ts';
 import { bundledMnist } from '../../src-main/node/train/mnist.ts';
 import { makeDistiller, type DistillSpec } from '../../src-main/node/train/distill.ts';
-import { prunedStudent } from '../distill/side-by-side.ts';
+import { maskedStudent, prunedStudent } from '../distill/side-by-side.ts';
 import { formatFactor } from '../../src-shared/format.ts';
 
 const B = 64;
@@ -155,5 +155,12 @@ export async function benchDistill(): Promise<Record<string, unknown>[]> {
       distiller: 'adaptive1d_layerwise',
       configList: [{ op_types: ['Conv'] }],
     }),
+    // the same links without projections: the 50 % student kept at full width with its masks (simulated), so
+    // the loss is the MSE alone
+    await benchCase(
+      { ...s, student: (await maskedStudent(teacher)).model },
+      'layer-wise: every Conv output, same widths (Dynamic, masked student)',
+      { distiller: 'dynamic_layerwise', configList: [{ op_types: ['Conv'] }] },
+    ),
   ];
 }
