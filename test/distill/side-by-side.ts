@@ -4,6 +4,7 @@
  * numbers (`npx tsx test/distill/side-by-side.ts mnist|fashion [epochs]`). Node layer.
  */
 import type { Model, Tensor } from '../../src-main/core/ir/index.ts';
+import type { OptimizerSpec } from '../../src-main/core/autodiff/index.ts';
 import { simulate } from '../../src-main/core/compress/simulate/index.ts';
 import { parameterMasks } from '../../src-main/node/steps/finetune.ts';
 import { L1NormPruner } from '../../src-main/core/compress/pruning/index.ts';
@@ -76,6 +77,8 @@ export async function sideBySide(
     /** More distillation recipes run on the same student with the same seed, epochs and data order. */
     alsoDistill?: Omit<DistillSpec, 'teacher'>[];
     lr?: number;
+    /** Default Adam (learning rate `lr`, default 3·10⁻³). */
+    optimizer?: OptimizerSpec;
     trainLimit?: number;
     masked?: boolean;
     seed?: number;
@@ -90,7 +93,7 @@ export async function sideBySide(
     paramMasks: m?.keep,
     train,
     eval: test,
-    optimizer: { type: 'adam' as const, lr: o.lr ?? 3e-3 },
+    optimizer: o.optimizer ?? { type: 'adam' as const, lr: o.lr ?? 3e-3 },
     schedule: { type: 'cosine' as const },
     batchSize: 64,
     epochs: o.epochs,
