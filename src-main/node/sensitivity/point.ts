@@ -176,7 +176,8 @@ export async function runScanPoint(job: ScanPointJob, cache = new PointCache()):
     shapes: job.shapes,
     session: { ep: job.ep },
   }).speedupModel();
-  const acc = await evaluateClassifier(compact, subset, { batchSize: job.eval.batchSize, ep: job.ep });
+  // one intra-op thread: a pool runs one point per core, and more threads per point would only contend for them
+  const acc = await evaluateClassifier(compact, subset, { batchSize: job.eval.batchSize, ep: job.ep, threads: 1 });
   const lat = await compareLatency(model, compact, {
     threads: 1,
     warmup: 3,
