@@ -99,6 +99,15 @@ describe('the compress step', () => {
     expect(issues).toHaveLength(6);
   });
 
+  it("refuses the quantize step's latencyAware in a fused block (its export has its own speed check); takes DoReFa's gradientBits", () => {
+    expect(
+      issuesOf(plan({ ...fused, quantization: { quantizer: 'qat', configList: int8, latencyAware: true } })),
+    ).toEqual(['$.steps[0].quantization.latencyAware: unknown option "latencyAware"']);
+    expect(
+      safeParsePlan(plan({ ...fused, quantization: { quantizer: 'dorefa', configList: int8, gradientBits: 8 } })).ok,
+    ).toBe(true);
+  });
+
   it('refuses budgets shorter than a schedule or the quantization start, where the plan knows the budget', () => {
     // 3 batches per epoch × 2 epochs = 6 steps < AGP's 100 and QAT's start at 50
     const short = { ...fused, training: { ...training, maxBatchesPerEpoch: 3 } };

@@ -264,15 +264,15 @@ const omitKeys = (shape: z.ZodRawShape, keys: readonly string[]): z.ZodRawShape 
 /** The blocks of a `compress` step: which option names the compressor, its family, and which members can be fused. */
 const FUSED_BLOCKS = {
   pruning: { key: 'pruner', family: 'pruner', mode: 'pruning', runKeys: PRUNE_RUN_KEYS },
-  // latencyAware is the quantize step's (its export); the fused step's export has its own speed check
-  quantization: {
-    key: 'quantizer',
-    family: 'quantizer',
-    mode: 'quantization',
-    runKeys: [...TRAINING_KEYS, 'latencyAware'],
-  },
+  quantization: { key: 'quantizer', family: 'quantizer', mode: 'quantization', runKeys: TRAINING_KEYS },
   distillation: { key: 'distiller', family: 'distiller', mode: 'distillation', runKeys: TRAINING_KEYS },
 } as const;
+
+/**
+ * Member options a fused block does not offer (refused as unknown there): latencyAware is the quantize step's, for
+ * its own export; the compress step's export has its own speed check.
+ */
+const NOT_FUSED: readonly string[] = ['latencyAware'];
 export type FusedBlock = keyof typeof FUSED_BLOCKS;
 export const FUSED_BLOCK_NAMES = Object.keys(FUSED_BLOCKS) as FusedBlock[];
 
@@ -301,7 +301,10 @@ function blockSchemas(block: FusedBlock): Map<string, z.ZodType> {
       block === 'distillation'
         ? { teacher: path.optional() }
         : { configList: z.array(z.record(z.string(), z.unknown()), 'must be an array of objects (a config list)') };
-    out.set(name, z.strictObject({ [key]: z.literal(name), ...shared, ...omitKeys(info.options, runKeys) }));
+    out.set(
+      name,
+      z.strictObject({ [key]: z.literal(name), ...shared, ...omitKeys(info.options, [...runKeys, ...NOT_FUSED]) }),
+    );
   }
   return out;
 }
