@@ -87,10 +87,10 @@ export function renderDemoReport(r: RunReport, exportDir: string, seconds: numbe
       : []),
     '',
     '  steps:',
-    ...r.steps.map(
-      (s, i) =>
-        `    ${i + 1}. ${s.kind.padEnd(9)} ${s.status.padEnd(9)} ${s.durationMs != null ? `${(s.durationMs / 1000).toFixed(1)} s` : ''}  ${summaryLine(s.summary)}`,
-    ),
+    ...r.steps.flatMap((s, i) => [
+      `    ${i + 1}. ${s.kind.padEnd(9)} ${s.status.padEnd(9)} ${s.durationMs != null ? `${(s.durationMs / 1000).toFixed(1)} s` : ''}  ${summaryLine(s.summary)}`,
+      ...mixedPrecisionLines(s.summary),
+    ]),
     '',
     `  accuracy on the 10,000 MNIST test images; latency: ORT p50, 1 thread, original and result timed alternately`,
     `  exported to ${exportDir}  (model, plan, report, experiment record)`,
@@ -98,6 +98,22 @@ export function renderDemoReport(r: RunReport, exportDir: string, seconds: numbe
     '',
   ];
   return lines.join('\n');
+}
+
+/** A quantize step's latency-aware precision in words: what stayed fp32 because int8 measured slower, and where. */
+function mixedPrecisionLines(s: Record<string, unknown> | undefined | null): string[] {
+  const m = s?.mixedPrecision as
+    { floatLayers: { node: string; gain: number }[]; wholeModelFloat: boolean; slowerAt: number[] } | undefined;
+  if (!m) return [];
+  if (m.wholeModelFloat)
+    return [
+      `       int8 measured slower than the step's input at batch ${m.slowerAt.join(' and ')}, also with layers moved back: the model stays fp32 (latency-aware precision; "latencyAware": false keeps int8)`,
+    ];
+  if (m.floatLayers.length)
+    return [
+      `       kept fp32 where int8 measured slower: ${m.floatLayers.map((l) => `${l.node} (${l.gain.toFixed(2)}× faster in fp32)`).join(', ')}`,
+    ];
+  return [];
 }
 
 function summaryLine(s: Record<string, unknown> | undefined | null): string {
