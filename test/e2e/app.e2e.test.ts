@@ -163,6 +163,93 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
     await s.shot('02-wizard-model-and-graph');
   });
 
+  it('draws the graph: Fit shows every node, the minimap follows a pan, Find highlights a named node at a readable zoom', async () => {
+    const { page } = s;
+    const canvas = page.locator('canvas[role="img"]');
+    type Frame = {
+      width: number;
+      height: number;
+      scale: number;
+      nodes: {
+        name: string;
+        kind: string;
+        x: number;
+        y: number;
+        w: number;
+        h: number;
+        halo: boolean;
+        texts: string[];
+      }[];
+    };
+    // What the last frame drew where (GraphCanvas leaves it on the element), after the next animation frame.
+    const frame = async (): Promise<Frame> => {
+      await canvas.evaluate(
+        () =>
+          new Promise((r) =>
+            (globalThis as any).requestAnimationFrame(() => (globalThis as any).requestAnimationFrame(r)),
+          ),
+      );
+      return canvas.evaluate((el) => (el as unknown as { graphFrame: Frame }).graphFrame);
+    };
+    const total = Number(
+      (await page
+        .getByText(/^\d+ nodes/)
+        .first()
+        .textContent())!.match(/^(\d+)/)![1],
+    );
+    expect(total).toBe(16);
+
+    // Fit: all 16 nodes drawn, each box wholly inside the canvas, at a scale that is not a speck.
+    await canvas.focus();
+    for (let i = 0; i < 6; i++) await page.keyboard.press('+');
+    await page.getByRole('button', { name: 'Fit' }).click();
+    const fit = await frame();
+    expect(fit.nodes).toHaveLength(total);
+    for (const n of fit.nodes) {
+      expect(n.x, n.name).toBeGreaterThanOrEqual(0);
+      expect(n.y, n.name).toBeGreaterThanOrEqual(0);
+      expect(n.x + n.w, n.name).toBeLessThanOrEqual(fit.width);
+      expect(n.y + n.h, n.name).toBeLessThanOrEqual(fit.height);
+    }
+    const ys = fit.nodes.map((n) => n.y);
+    expect(Math.max(...ys) - Math.min(...ys)).toBeGreaterThan(fit.height * 0.5); // the graph fills the view's height
+    expect(fit.scale).toBeGreaterThan(0.2);
+
+    // The minimap is there, and its rectangle of the main view moves down when the view pans down.
+    const minimap = page.getByTestId('graph-minimap');
+    expect((await minimap.boundingBox())!.width).toBeGreaterThan(40);
+    for (let i = 0; i < 4; i++) await page.keyboard.press('+');
+    await frame();
+    const before = (await minimap.getAttribute('data-view'))!.split(',').map(Number);
+    await canvas.focus();
+    for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowDown');
+    await frame();
+    const after = (await minimap.getAttribute('data-view'))!.split(',').map(Number);
+    expect(after[1]!).toBeGreaterThan(before[1]! + 1);
+    expect(after[2]).toBeCloseTo(before[2]!, 1); // a pan, not a zoom
+
+    // Find from an extreme zoom (in, then out): the node is selected with a halo, centred, at a readable zoom, its
+    // name written on it.
+    for (const key of ['+', '-']) {
+      await canvas.focus();
+      for (let i = 0; i < 12; i++) await page.keyboard.press(key);
+      await page.getByPlaceholder('Find a node…').fill('conv2');
+      await page.getByPlaceholder('Find a node…').press('Enter');
+      const found = await frame();
+      const name = (await canvas.getAttribute('data-selected'))!;
+      expect(name).toMatch(/conv2/);
+      expect(found.scale).toBeGreaterThanOrEqual(0.8);
+      expect(found.scale).toBeLessThanOrEqual(1.6);
+      const node = found.nodes.find((n) => n.name === name)!;
+      expect(node.halo).toBe(true);
+      expect(found.nodes.filter((n) => n.halo)).toHaveLength(1);
+      expect(Math.abs(node.x + node.w / 2 - found.width / 2)).toBeLessThan(2);
+      expect(Math.abs(node.y + node.h / 2 - found.height / 2)).toBeLessThan(2);
+      expect(node.texts.join(' ')).toContain(name.split('/').filter(Boolean).slice(-2).join('/'));
+    }
+    await s.shot('02b-graph-found-node');
+  });
+
   it('builds a prune + speedup + PTQ experiment; an invalid config is flagged and the draft survives a reload', async () => {
     const { page } = s;
     await page.getByTestId('wizard-next').click();
