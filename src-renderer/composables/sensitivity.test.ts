@@ -10,6 +10,10 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { setHost } from '../host/host.ts';
 import { createFakeHost, FAKE_SCAN, type FakeHost } from '../testing/fake-host.ts';
 import SensitivityPanel from '../components/SensitivityPanel.vue';
+import NodeInspector from '../components/NodeInspector.vue';
+import DiffView from '../views/DiffView.vue';
+import ScanStarter from '../views/wizard/ScanStarter.vue';
+import { useModelStore } from '../stores/model.ts';
 import { useAnalysisStore } from '../stores/analysis.ts';
 import { useWizardStore } from '../stores/wizard.ts';
 import { buildPlan, buildScanPlan, newDraft } from './plan-builder.ts';
@@ -151,5 +155,90 @@ describe('SensitivityPanel', () => {
     await flushPromises();
     expect(useWizardStore().draft.allocation?.scanRun).toBe('abc123');
     expect(location.hash).toBe('#/new');
+  });
+});
+
+describe('ScanStarter, NodeInspector and DiffView', () => {
+  it('names bad ratios, says a data set without an evaluation split cannot be scanned, and starts a scan', async () => {
+    const wizard = useWizardStore();
+    await wizard.init();
+    await useModelStore().openExample('mnist-cnn');
+    wizard.useOpenedModel();
+    const w = mount(ScanStarter);
+    await w.find('[data-testid="scan-ratios"]').setValue('0.5, 1');
+    await w.find('form').trigger('submit');
+    expect(w.find('[data-testid="scan-error"]').text()).toContain('bad: 1');
+    wizard.draft.dataId = 'custom';
+    wizard.draft.customDataset = '{ "train": { "kind": "idx", "paths": ["a", "b"] } }';
+    await w.find('[data-testid="scan-ratios"]').setValue('0.5');
+    await w.find('form').trigger('submit');
+    await flushPromises();
+    expect(w.find('[data-testid="scan-error"]').text()).toContain('evaluation split');
+    expect(host.calls).not.toContain('experiments.start');
+    wizard.draft.dataId = 'mnist-quick';
+    await w.find('form').trigger('submit');
+    await flushPromises();
+    expect(host.calls).toContain('experiments.start');
+    expect(location.hash).toMatch(/^#\/runs\/cccc0/);
+  });
+
+  it('shows a node’s attributes, shapes, statistics and the entries that select it', () => {
+    const w = mount(NodeInspector, {
+      props: {
+        details: {
+          name: 'fc',
+          opType: 'Gemm',
+          domain: 'ai.onnx',
+          attributes: { transB: 1 },
+          inputs: [
+            {
+              name: 'w',
+              dtype: 'float32',
+              shape: [3, 4],
+              producer: null,
+              consumers: ['fc'],
+              initializer: {
+                count: 12,
+                min: -1,
+                max: 1,
+                mean: 0,
+                std: 0.5,
+                sparsity: 0.25,
+                histogram: { lo: -1, hi: 1, counts: [2, 3, 3, 4] },
+              },
+              quantization: { node: 'dq', opType: 'DequantizeLinear', scale: [0.01], zeroPoint: [0], axis: null },
+            },
+          ],
+          outputs: [{ name: 'y', dtype: 'float32', shape: [1, 3], producer: 'fc', consumers: [] }],
+          selectedBy: [{ index: 1, path: '$[1]' }],
+        },
+      },
+      global: { stubs: { EChart: true } },
+    });
+    expect(w.text()).toContain('transB');
+    expect(w.find('[data-testid="inspector-selected-by"]').text()).toContain('$[1]');
+    expect(w.find('[data-testid="inspector-stats"]').text()).toContain('sparsity 25.0 %');
+    expect(w.find('[data-testid="inspector-quant"]').text()).toContain('scale 0.0100');
+    expect(w.findAll('[data-testid="inspector-histogram"]')).toHaveLength(1);
+  });
+
+  it('lists the diff’s per-layer changes and centres a picked row in both graphs', async () => {
+    location.hash = '#/diff/abc123?node=fc';
+    const revealed: string[] = [];
+    const GraphCanvas = {
+      props: ['graph', 'highlighted', 'tall'],
+      template: '<div class="g" />',
+      methods: { reveal: (n: string) => (revealed.push(n), true) },
+    };
+    const w = mount(DiffView, { global: { stubs: { GraphCanvas } } });
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(w.find('[data-testid="diff-summary"]').text()).toContain('1 narrowed');
+    const rows = w.findAll('[data-testid="diff-table"] tbody tr');
+    expect(rows.map((r) => r.attributes('data-kind'))).toEqual(['narrowed']);
+    expect(revealed).toEqual(['fc', 'fc']);
+    await rows[0]!.trigger('click');
+    expect(revealed).toEqual(['fc', 'fc', 'fc', 'fc']);
+    expect(rows[0]!.classes()).toContain('current');
   });
 });

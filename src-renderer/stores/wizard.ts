@@ -69,6 +69,8 @@ export const useWizardStore = defineStore('wizard', () => {
   }>({ state: 'idle', issues: [] });
   const starting = ref(false);
   const startError = ref<{ message: string; issues: { path: string; message: string }[] } | null>(null);
+  /** Why the model page's sensitivity scan did not start (apart from the experiment's own start error). */
+  const scanError = ref<{ message: string; issues: { path: string; message: string }[] } | null>(null);
   const savedAt = ref<number | null>(null);
 
   watch(
@@ -297,13 +299,13 @@ export const useWizardStore = defineStore('wizard', () => {
 
   /**
    * Starts a sensitivity scan of the draft's model over its data set's evaluation split; returns the run's id, or
-   * null with `startError` set.
+   * null with `scanError` set.
    */
   async function startScan(form: ScanForm): Promise<string | null> {
     const b = buildScanPlan(draft.value, model.examples, form);
-    startError.value = null;
+    scanError.value = null;
     if (!b.plan) {
-      startError.value = {
+      scanError.value = {
         message: 'The scan cannot start',
         issues: b.faults.map((f) => ({ path: f.where, message: f.message })),
       };
@@ -316,7 +318,7 @@ export const useWizardStore = defineStore('wizard', () => {
       return runId;
     } catch (e) {
       const err = asIpcError(e);
-      startError.value = { message: err.message.split('\n')[0]!, issues: errorIssues(err) };
+      scanError.value = { message: err.message.split('\n')[0]!, issues: errorIssues(err) };
       return null;
     } finally {
       starting.value = false;
@@ -340,6 +342,7 @@ export const useWizardStore = defineStore('wizard', () => {
     validation,
     starting,
     startError,
+    scanError,
     savedAt,
     built,
     planKey,
