@@ -8,7 +8,6 @@
  * and simulated = deployed (within 0.1 point). The `compress` plan step and `studio compress` come here.
  * Node layer.
  */
-import type { Model } from '../../core/ir/index.ts';
 import type { Compressor, StepState } from '../../core/compress/compressor.ts';
 import { PRUNER_CLASSES } from '../../core/compress/pruning/index.ts';
 import {
@@ -32,7 +31,11 @@ import { buildQuantized } from '../../core/compress/quantization/build.ts';
 import { toCalibrationConfig, type CalibrationConfig } from '../../core/compress/quantization/calibration.ts';
 import type { QuantTarget } from '../../core/compress/quantization/plan.ts';
 import { DISTILLER_CLASSES, type DistillResult } from '../../core/compress/distillation/index.ts';
-import { carryQuantization } from '../../core/compress/fused/carry.ts';
+import { carryQuantization, refoldedParams } from '../../core/compress/fused/carry.ts';
+import { fuseModules } from '../../core/compress/fusion/index.ts';
+import type { KeptChannels } from '../../core/compress/speedup/index.ts';
+import type { Masks } from '../../core/compress/masks.ts';
+import { cloneModel, type Model } from '../../core/ir/index.ts';
 import { simulate } from '../../core/compress/simulate/index.ts';
 import { maskSparsity } from '../../core/compress/masks.ts';
 import type { OneShotPrunerName, DistillerName } from '../../../src-shared/compressors.ts';
@@ -69,6 +72,13 @@ export interface FusedQuantization {
   reduceRange?: boolean;
   /** BatchNormalization folding before training (the quantizer's default: 'auto' for QAT / LSQ). */
   fuse?: 'none' | 'config' | 'auto';
+  /**
+   * When BatchNormalization is folded: 'start' (the quantizer's own way: folded before training, BN statistics
+   * frozen) or 'end' (BN trains with batch statistics alongside the masks, and is folded into the trained, masked
+   * model for the export; the weights' parameters then come from the folded weights, by the same own-min/max rule,
+   * and every activation's from the range tracked for that value in training). Default 'start'.
+   */
+  foldAt?: 'start' | 'end';
 }
 
 export interface FusedDistillation {
@@ -100,6 +110,8 @@ export interface FusedChain {
   names: string[];
   /** NNI's per-target order of the modes present (quantize-dequantize → mask → record). */
   order: ('quantize' | 'prune' | 'distill')[];
+  /** The quantization block it was built from (its config list, and when BN is folded). */
+  quantSpec?: FusedQuantization;
 }
 
 /** A fused spec with nothing to fuse. */
@@ -127,7 +139,19 @@ export async function buildFusedChain(model: Model, evaluator: Evaluator, spec: 
   const chain: Partial<FusedChain> & { names: string[] } = { names: [] };
   let last: Compressor<unknown> | undefined;
   if (spec.pruning) {
-    const p = makePruner(model, evaluator, spec.pruning, spec.shapes);
+    let p = makePruner(model, evaluator, spec.pruning, spec.shapes);
+    if (spec.quantization?.foldAt === 'end') {
+      // BN trains beside the masks and is folded at the end: it is masked with its conv (NNI's pd_fuse aligns the
+      // BN to its conv), so that a pruned channel is exactly 0 after BN and folds to a zero filter, not a constant
+      const extra = batchNormAlignment(model, p.targetKeys);
+      if (extra.length)
+        p = makePruner(
+          model,
+          evaluator,
+          { ...spec.pruning, configList: [...(spec.pruning.configList as unknown[]), ...extra] },
+          spec.shapes,
+        );
+    }
     chain.pruner = p;
     last = p;
     const inner = spec.pruning.pruner === 'agp' || spec.pruning.pruner === 'linear';
@@ -137,10 +161,26 @@ export async function buildFusedChain(model: Model, evaluator: Evaluator, spec: 
   }
   if (spec.quantization) {
     const q = spec.quantization;
+    if (q.foldAt === 'end' && q.quantizer !== 'qat')
+      throw new PrunerOptionError(
+        'foldAt',
+        `folding BatchNormalization at the end re-derives the weights' parameters from the folded weights, QAT's rule; ${q.quantizer} learns them (use foldAt 'start')`,
+      );
+    chain.quantSpec = q;
     const Q = TRAINED_QUANTIZERS[q.quantizer];
+    // the quantizer's own options (e.g. DoReFa's gradientBits) pass through as its step would pass them
+    const {
+      quantizer: _q,
+      configList: _c,
+      foldAt: _f,
+      reduceRange: _r,
+      fuse: _u,
+      ...own
+    } = q as FusedQuantization & Record<string, unknown>;
     const options = {
+      ...own,
       reduceRange: q.reduceRange,
-      ...(q.fuse !== undefined ? { fuse: q.fuse } : {}),
+      ...(q.foldAt === 'end' ? { fuse: 'none' as const } : q.fuse !== undefined ? { fuse: q.fuse } : {}),
       ...(q.quantStartStep !== undefined ? { quantStartStep: q.quantStartStep } : {}),
       ...(q.init !== undefined ? { init: q.init } : {}),
       ...(q.gradientBits !== undefined ? { gradientBits: q.gradientBits } : {}),
@@ -175,6 +215,28 @@ export async function buildFusedChain(model: Model, evaluator: Evaluator, spec: 
   if (spec.pruning) order.push('prune');
   if (spec.distillation) order.push('distill');
   return { ...chain, last: last!, order } as FusedChain;
+}
+
+/**
+ * Config entries masking each BatchNormalization that directly follows a pruned Conv / Gemm (its scale and bias
+ * aligned to the head's output-channel mask), for the BN nodes the user's list does not select already.
+ */
+export function batchNormAlignment(model: Model, targets: readonly (readonly [string, string])[]): object[] {
+  const pruned = new Set(targets.filter(([, t]) => t === 'weight').map(([n]) => n));
+  const selected = new Set(targets.map(([n]) => n));
+  const out: object[] = [];
+  for (const bn of model.graph.nodes) {
+    if (bn.opType !== 'BatchNormalization' || selected.has(bn.name)) continue;
+    const head = bn.input(0)?.producer;
+    if (!head || !pruned.has(head.name) || head.outputs[0]!.uses.length !== 1) continue;
+    const align = { module_name: head.name, target_name: 'weight', dims: [0] };
+    out.push({
+      op_names: [bn.name],
+      target_names: ['weight', 'bias'],
+      target_settings: { weight: { align }, bias: { align } },
+    });
+  }
+  return out;
 }
 
 function makePruner(
@@ -358,6 +420,7 @@ export async function finishFused(t: FusedTrained, o: FusedFinishOptions): Promi
   }
   if (!t.quantization) return { ...out, model: compact, compact, speedup };
   const q = t.quantization;
+  if (t.chain.quantSpec?.foldAt === 'end') return finishFoldedAtEnd(t, o, out);
   const carried = carryQuantization(q, t.float, compact, kept);
   const simulated = buildQuantized(compact, carried.targets, carried.params, { mode: 'simulate' });
   const exported = buildQuantized(compact, carried.targets, carried.params, { mode: 'export' });
@@ -372,6 +435,68 @@ export async function finishFused(t: FusedTrained, o: FusedFinishOptions): Promi
       ...(o.threads !== undefined ? { threads: o.threads } : {}),
     })
   ).top1;
+  return {
+    ...out,
+    model: exported.model,
+    compact,
+    speedup,
+    deployed,
+    trainedSimulated,
+    quantTargets: carried.targets,
+    calibration: toCalibrationConfig(carried.targets, carried.params),
+    sliced: carried.sliced,
+  };
+}
+
+/**
+ * `foldAt: 'end'`: BatchNormalization trained with batch statistics beside the masks; now the masks are baked into the
+ * trained float model, BN is folded (pruned channels whose BN output is a constant keep it: speedup folds it into
+ * the consumers), speedup removes the channels, and the quantization is planned on the folded model with the
+ * parameters training tracked (refoldedParams), carried across speedup, exported and checked.
+ */
+async function finishFoldedAtEnd(
+  t: FusedTrained,
+  o: FusedFinishOptions,
+  out: Partial<FusedFinal>,
+): Promise<FusedFinal> {
+  const q = t.quantization!;
+  const spec = t.chain.quantSpec!;
+  const base = t.pruning
+    ? simulate(t.float, t.pruning.masks, { applyMethods: t.pruning.applyMethods })
+    : cloneModel(t.float);
+  fuseModules(base, { auto: true });
+  let compact = base;
+  let speedup: SpeedupReport | undefined;
+  let kept: KeptChannels = new Map();
+  if (t.pruning && o.speedup !== false) {
+    // the weights' masks only (baked already): a folded bias carries BN's constant, which speedup folds onwards
+    const masks: Masks = new Map();
+    for (const [node, m] of t.pruning.masks) {
+      const w = m.get('weight');
+      if (w && base.graph.node(node)) masks.set(node, new Map([['weight', w]]));
+    }
+    const r = await new ModelSpeedup(base, masks, {
+      roundTo: o.roundTo,
+      shapes: o.inputShapes,
+      benchmark: false,
+    }).speedupModel();
+    ({ model: compact, report: speedup, kept } = r);
+  }
+  const targets = new TRAINED_QUANTIZERS.qat(base, spec.configList, undefined, {
+    fuse: 'auto',
+    reduceRange: spec.reduceRange,
+  }).targets;
+  const params = refoldedParams(q, base, targets);
+  const carried = carryQuantization({ targets, params }, base, compact, kept);
+  const simulated = buildQuantized(compact, carried.targets, carried.params, { mode: 'simulate' });
+  const exported = buildQuantized(compact, carried.targets, carried.params, { mode: 'export' });
+  const threads = o.threads !== undefined ? { threads: o.threads } : {};
+  const deployed = await checkDeployed(
+    { simulated: simulated.model, exported: exported.model, targets: carried.targets, applied: exported.applied },
+    o.evalData,
+    { tolerance: o.tolerance, ...threads },
+  );
+  const trainedSimulated = (await evaluate(q.simulated, o.evalData, { batchSize: 500, ...threads })).top1;
   return {
     ...out,
     model: exported.model,

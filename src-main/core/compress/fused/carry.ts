@@ -8,7 +8,13 @@
  * Pure: imports the IR, quantization's parameter tables and speedup's kept channels.
  */
 import { StudioError, type Model } from '../../ir/index.ts';
-import { deriveParams, paramKey, type ParamTable, type TargetParams } from '../quantization/calibration.ts';
+import {
+  constantParams,
+  deriveParams,
+  paramKey,
+  type ParamTable,
+  type TargetParams,
+} from '../quantization/calibration.ts';
 import type { QuantTarget } from '../quantization/plan.ts';
 import type { KeptChannels } from '../speedup/index.ts';
 
@@ -96,4 +102,48 @@ export function carryQuantization(
   }
   deriveParams(compact, targets, params);
   return { targets, params, sliced };
+}
+
+/**
+ * The parameters of a quantization planned on `folded` — the trained model with its BatchNormalization folded after
+ * training — from what training tracked: weights by QAT's own rule (their min / max, here of the folded weights),
+ * each activation from the parameters trained for the same value (a fused head's `_output_` reads the value its
+ * activation's consumers read, which training observed), int32 biases and shared parameters derived.
+ *
+ * @example
+ * const targets = new QATQuantizer(folded, configList, undefined, { fuse: 'auto' }).targets;
+ * const params = refoldedParams(q, folded, targets);
+ * @throws QuantCarryError naming an activation no trained target observed
+ */
+export function refoldedParams(
+  trained: { targets: readonly QuantTarget[]; params: ParamTable },
+  folded: Model,
+  targets: readonly QuantTarget[],
+): ParamTable {
+  const byValue = new Map<string, TargetParams>();
+  for (const t of trained.targets) {
+    const p = trained.params.get(paramKey(t.node, t.target));
+    if (t.role === 'activation' && p && !byValue.has(t.value)) byValue.set(t.value, p);
+  }
+  const params: ParamTable = new Map();
+  for (const t of targets) {
+    if (t.int32Bias || t.shareWith) continue;
+    const key = paramKey(t.node, t.target);
+    if (t.role === 'activation') {
+      const p = byValue.get(t.value);
+      if (!p)
+        throw new QuantCarryError(
+          t.node,
+          t.target,
+          `its value "${t.value}" was not observed while training (folding BatchNormalization at the end needs every quantized value to be a target during training)`,
+        );
+      params.set(key, p);
+      continue;
+    }
+    const w = folded.graph.node(t.node)?.input(t.index)?.initializer;
+    if (!w) throw new QuantCarryError(t.node, t.target, 'has no initializer in the folded model');
+    params.set(key, constantParams(t, w.toFloat32(), w.dims));
+  }
+  deriveParams(folded, targets, params);
+  return params;
 }
