@@ -3,9 +3,11 @@
  * run as the training step ORT executes: values against NNI's forward formulas, gradients against NNI's backward
  * definitions (the chains are piecewise constant, so their gradient is a definition, not a derivative); the
  * per-batch range of DoReFa's inputs passes no gradient (checked at the elements that set the range); the
- * quantized gradient is DoReFa's formula with the step's noise, and unbiased.
+ * quantized gradient is DoReFa's formula with the step's noise, and unbiased. The activation chains are also checked
+ * against torch's autograd of NNI's definitions (a committed fixture).
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { Model, Tensor, type Value } from '../../core/ir/index.ts';
 import { buildTrainingStep, type GradientHook } from '../../core/autodiff/index.ts';
@@ -161,5 +163,36 @@ describe("DoReFa's stochastic gradient quantization (a backward pre-hook)", () =
     const grid = r.dx.slice(1).map((v) => (v / 2 + 0.5) * 7);
     for (const j of grid) expect(Math.abs(j - Math.round(j))).toBeLessThan(1e-4);
     expect(new Set(grid.map((j) => Math.round(j)))).toEqual(new Set([4, 5]));
+  });
+});
+
+interface FixtureCase {
+  name: string;
+  x: number[];
+  w: number[];
+  y: number[];
+  dx: number[];
+  levels?: number;
+  qmin?: number;
+  qmax?: number;
+  scheme?: 'affine' | 'symmetric';
+}
+
+describe("against torch's autograd of NNI's definitions (test/fixtures/quant/make_dorefa_bnn_fixture.py)", () => {
+  const fixture = JSON.parse(readFileSync('test/fixtures/quant/dorefa_bnn_grads.json', 'utf8')) as {
+    cases: FixtureCase[];
+  };
+  const chainOf = (c: FixtureCase) => (w: ChainWriter, x: Value) => {
+    if (c.name.startsWith('bnn')) return bnnChain(w, x);
+    if (c.name.startsWith('dorefa_output')) return dorefaActivation(w, x, c.levels!);
+    const p = w.batchParams(x, c.qmin!, c.qmax!, c.scheme!);
+    return w.straightThrough(x, w.fakeQuant(x, { ...p, qmin: c.qmin!, qmax: c.qmax! }));
+  };
+  it.each(fixture.cases.map((c) => [c.name, c] as const))('%s: values and gradients', async (_name, c) => {
+    const r = await run(c.x, chainOf(c), { coef: c.w });
+    for (let i = 0; i < c.x.length; i++) {
+      expect(r.y[i]).toBeCloseTo(c.y[i]!, 5);
+      expect(r.dx[i]).toBeCloseTo(c.dx[i]!, 5);
+    }
   });
 });
