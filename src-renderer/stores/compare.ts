@@ -23,6 +23,9 @@ export const useCompareStore = defineStore('compare', () => {
     }
     loading.value = true;
     remeasured.value = null;
+    // another selection: the previous comparison is not shown under the new one's address while this one loads
+    const shown = data.value?.runs.map((r) => r.id) ?? [];
+    if (shown.join(',') !== runIds.join(',')) data.value = null;
     try {
       data.value = await api.runs.compare({ runIds });
       error.value = null;

@@ -290,6 +290,18 @@ describe('compare and export stores', () => {
     expect(cmp.remeasured).toBeNull();
   });
 
+  it('a new selection does not show the previous comparison while it loads; reloading the same one keeps it', async () => {
+    const cmp = useCompareStore();
+    await cmp.load(['aaaa01', 'bbbb02']);
+    const again = cmp.load(['aaaa01', 'bbbb02']);
+    expect(cmp.data?.runs.map((r) => r.id)).toEqual(['aaaa01', 'bbbb02']);
+    await again;
+    const other = cmp.load(['bbbb02', 'aaaa01']);
+    expect(cmp.data).toBeNull();
+    await other;
+    expect(cmp.data?.runs.map((r) => r.id)).toEqual(['bbbb02', 'aaaa01']);
+  });
+
   it('export suggests a folder and reports a refusal', async () => {
     fresh(
       createFakeHost({

@@ -282,7 +282,8 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
 
     await page.reload();
     await page.getByTestId('config-status').waitFor();
-    await expect.poll(() => page.getByTestId('config-status').textContent()).toContain('fault');
+    // the reload reopens the draft's model on a fresh worker thread before the list is checked: seconds under load
+    await expect.poll(() => page.getByTestId('config-status').textContent(), { timeout: 30_000 }).toContain('fault');
     await page.getByTestId('json-tab').click();
     expect(await page.getByTestId('config-json').inputValue()).toContain('"sparse_ratio": 1.5');
 
