@@ -65,6 +65,8 @@ export {
 export {
   Compressor,
   MissingEvaluatorError,
+  FusionChainError,
+  type CompressionMode,
   type CompressionEvaluator,
   type CompressorOptions,
   type TrainingHooks,
@@ -189,6 +191,24 @@ export {
   type LogitsDistillerOptions,
 } from './core/compress/distillation/index.ts';
 export { makeDistiller, openTeacher, type DistillSpec } from './node/train/distill.ts';
+export {
+  QATQuantizer,
+  LsqQuantizer,
+  LsqPlusQuantizer,
+  DoReFaQuantizer,
+  BNNQuantizer,
+  type TrainedQuantResult,
+} from './core/compress/quantization/trained.ts';
+export { carryQuantization, refoldedParams, QuantCarryError } from './core/compress/fused/carry.ts';
+export {
+  buildFusedChain,
+  trainFused,
+  finishFused,
+  type FusedSpec,
+  type FusedChain,
+  type FusedTrained,
+  type FusedFinal,
+} from './node/train/fused.ts';
 export { buildTrainingStep, buildLoopStep, registerGradient, NotDifferentiableError } from './core/autodiff/index.ts';
 export { parsePlan, PlanError } from '../src-shared/experiment.ts';
 export { Runner, registerStep } from './node/jobs/index.ts';
