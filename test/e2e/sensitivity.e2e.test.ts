@@ -125,11 +125,17 @@ describe.runIf('launch' in found)('sensitivity, allocation, inspector and diff i
       await page.getByTestId('allocation-measured').waitFor({ timeout: 60_000 });
       await s.shot('sens-04-allocated-run', { fullPage: true });
 
-      await page.getByTestId('open-diff').click();
+      // the report's per-layer table links each changed layer to its place in the before / after view
+      const link = page.getByTestId('layer-table').locator('a').first();
+      await link.waitFor({ timeout: 60_000 });
+      const layer = (await link.textContent())!.trim();
+      await link.click();
       const table = page.getByTestId('diff-table');
       await table.waitFor({ timeout: 60_000 });
+      await expect.poll(() => table.locator('tr.current td:first-child').textContent()).toBe(layer);
       const narrowed = await table.locator('tr[data-kind="narrowed"] td:first-child').allTextContents();
       for (const n of pruned) expect(narrowed).toContain(n);
+      expect(narrowed).toContain(layer);
       await table.locator('tr[data-kind="narrowed"]').first().click();
       await page.waitForTimeout(300);
       await s.shot('sens-05-diff', { fullPage: true });

@@ -121,11 +121,16 @@ describe('analysis service', () => {
       });
       expect(await finished(runId)).toBe('succeeded');
 
+      // the run report's per-layer table (runs.layers) names the same layers the diff view centres on
+      const widths = await api.runs.layers({ runId });
       const d = await api.analysis.diff({ runId });
       expect(d.after.stepKind).toBe('speedup');
       const pruned = a.choices.filter((c) => c.sparseRatio > 0).flatMap((c) => c.nodes);
       const narrowed = d.diff.changed.filter((c) => c.kinds.includes('narrowed')).map((c) => c.name);
       for (const n of pruned) expect(narrowed).toContain(n);
+      const changedWidths = widths.filter((l) => l.after !== null && l.after !== l.before).map((l) => l.node);
+      expect(changedWidths.length).toBeGreaterThan(0);
+      for (const n of changedWidths) expect(narrowed).toContain(n);
       expect(d.before.nodes.length).toBe(d.diff.nodesBefore + 2); // + graph input and output
       const convAfter = d.compressed.nodes.find((n) => n.name === pruned[0]);
       expect(convAfter?.weightShape?.[0]).toBe(a.choices.find((c) => c.nodes.includes(pruned[0]!))!.keptChannels);
