@@ -1,11 +1,11 @@
 /**
  * @file The app's routes in the URL hash (`#/new`, `#/runs`, `#/runs/<id>`, `#/compare?ids=a,b`, `#/export/<id>`,
- * `#/diff/<id>?node=…`),
+ * `#/diff/<id>?node=…`, `#/workers`),
  * so a reload keeps the view and the browser's back button works. Keeps the page's query (the session token).
  */
 import { reactive } from 'vue';
 
-export type RouteName = 'wizard' | 'history' | 'run' | 'compare' | 'export' | 'diff';
+export type RouteName = 'wizard' | 'history' | 'run' | 'compare' | 'export' | 'diff' | 'workers';
 
 export interface Route {
   name: RouteName;
@@ -26,6 +26,7 @@ export function parseHash(hash: string): Route {
   if (parts[0] === 'export' && parts[1]) return { name: 'export', id: parts[1], ids: [] };
   if (parts[0] === 'diff' && parts[1])
     return { name: 'diff', id: parts[1], ids: [], node: new URLSearchParams(query).get('node') };
+  if (parts[0] === 'workers') return { name: 'workers', id: null, ids: [] };
   return { name: 'wizard', id: null, ids: [] };
 }
 
@@ -42,6 +43,8 @@ export function routeHash(r: Partial<Route> & { name: RouteName }): string {
       return `#/export/${r.id}`;
     case 'diff':
       return `#/diff/${r.id}${r.node ? `?${new URLSearchParams({ node: r.node })}` : ''}`;
+    case 'workers':
+      return '#/workers';
     default:
       return '#/new';
   }

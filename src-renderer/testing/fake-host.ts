@@ -399,6 +399,16 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
       suggestDir: ({ runId }) => ({ dir: `/tmp/exports/${runId}` }),
       ...overrides.exports,
     },
+    queue: {
+      status: () => ({
+        configured: false,
+        queue: null,
+        error: null,
+        workers: [],
+        jobs: { queued: 0, running: 0, done: 0, failed: 0 },
+      }),
+      ...overrides.queue,
+    },
     settings: {
       get: () => settings,
       set: (patch) => ({ ...settings, ...patch }),

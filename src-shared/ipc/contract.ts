@@ -202,6 +202,16 @@ export const CONTRACT = {
     },
     events: {},
   },
+  queue: {
+    methods: {
+      status: method(
+        'Connected workers (providers, slots, last heartbeat) and jobs by state on the configured queue.',
+        none,
+        dto.queueStatusSchema,
+      ),
+    },
+    events: {},
+  },
   settings: {
     methods: {
       get: method('Settings and facts about the shell.', none, dto.settingsSchema),

@@ -311,6 +311,32 @@ export const runChangedEventSchema = z.object({ runId: z.string(), change: z.enu
 export const runReportEventSchema = z.object({ runId: z.string(), report: runReportSchema });
 
 // ---------------------------------------------------------------------------------------------------------------
+// The job queue (Workers panel): never the URL's password
+
+export const workerStatusSchema = z.object({
+  name: z.string(),
+  machine: z.string(),
+  providers: z.array(z.string()),
+  concurrency: z.int(),
+  running: z.int(),
+  done: z.int(),
+  failed: z.int(),
+  lastHeartbeat: z.string(),
+  silentSeconds: z.number(),
+});
+export const queueStatusSchema = z.object({
+  /** A queue is configured (settings.json `queue`, or STUDIO_QUEUE); without one everything runs locally. */
+  configured: z.boolean(),
+  /** The URL with its password hidden. */
+  queue: z.string().nullable(),
+  /** Why the queue could not be read (host named, password never). */
+  error: z.string().nullable(),
+  workers: z.array(workerStatusSchema),
+  jobs: z.object({ queued: z.int(), running: z.int(), done: z.int(), failed: z.int() }),
+});
+export type QueueStatusDto = z.infer<typeof queueStatusSchema>;
+
+// ---------------------------------------------------------------------------------------------------------------
 // Exports and settings
 
 export const exportResultSchema = z.object({

@@ -1,7 +1,7 @@
 /**
  * @file `npm run bench`: every benchmark, side by side in one run on this machine, printing medians and ratios.
  * Sections: corpus (load, trace, latency per model), then the feature benchmarks (speedup, training, quantization,
- * jobs, distillation, sensitivity, allocation, pruning, fusion; the torchvision zoo and distillation's accuracy side by
+ * jobs, distillation, sensitivity, allocation, pruning, fusion, the job queue; the torchvision zoo and distillation's accuracy side by
  * side only when named: `npm run bench -- zoo`, `npm run bench -- distill-accuracy`).
  * `npm run bench -- corpus` runs one section; `--quick` trims the corpus.
  */
@@ -68,6 +68,7 @@ const FEATURE_BENCHES: Section[] = [
   { name: 'allocation', file: 'allocation.bench.ts', fn: 'benchAllocation' },
   { name: 'prune', file: 'prune.bench.ts', fn: 'benchPrune' },
   { name: 'fusion', file: 'fusion.bench.ts', fn: 'benchFusion' },
+  { name: 'queue', file: 'queue.bench.ts', fn: 'benchQueue' },
   { name: 'zoo', file: 'zoo.bench.ts', fn: 'benchZoo', optIn: true },
 ];
 

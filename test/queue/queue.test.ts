@@ -7,7 +7,7 @@
  * a running point.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +25,8 @@ import { ArtifactCache, databaseStore, publish } from '../../src-main/node/queue
 import { queueDispatcher } from '../../src-main/node/queue/dispatcher.ts';
 import { queueStatus } from '../../src-main/node/queue/status.ts';
 import { WorkerProviderError, startWorker } from '../../src-main/node/queue/worker.ts';
+import { createQueueService } from '../../src-main/node/host/queue.ts';
+import { createSettingsService } from '../../src-main/node/host/settings.ts';
 
 const MODEL = resolve('resources/mnist-cnn.onnx');
 const FASHION = resolve('resources/fashion-mnist-cnn.onnx');
@@ -277,6 +279,27 @@ describe('sensitivity scan on the queue', () => {
     expect(
       await count("SELECT count(*) AS n FROM pgboss.job WHERE data->>'scan' = $1 AND state <> 'cancelled'", [scanId]),
     ).toBe(0);
+  });
+});
+
+describe('the app', () => {
+  it("the Workers panel's service lists the workers with the URL redacted; settings never hand the URL over", async () => {
+    const secret = new URL(pg.url).password;
+    const service = createQueueService(() => pg.url);
+    const status = await service.status({}, {} as never);
+    expect(status.configured).toBe(true);
+    expect(status.workers.length).toBeGreaterThanOrEqual(1);
+    expect(status.jobs.done).toBeGreaterThan(0);
+    expect(JSON.stringify(status)).not.toContain(secret);
+    await service.close();
+    const broken = await createQueueService(() => 'postgres://me:hunter2secret@127.0.0.1:1/x').status({}, {} as never);
+    expect(broken.error).toMatch(/127\.0\.0\.1:1/);
+    expect(JSON.stringify(broken)).not.toContain('hunter2secret');
+    const home = mkdtempSync(join(tmp, 'home-'));
+    writeFileSync(join(home, 'settings.json'), JSON.stringify({ theme: 'dark', queue: pg.url }));
+    const settings = createSettingsService({ home, shell: 'test', version: '0', emit: () => undefined });
+    expect(settings.queue()).toBe(pg.url);
+    expect(JSON.stringify(settings.current())).not.toContain(secret);
   });
 });
 

@@ -17,6 +17,9 @@ import { createAnalysisService } from './analysis.ts';
 import { createModelsService } from './models.ts';
 import { createRunServices } from './runs.ts';
 import { createSettingsService, type Dialogs, type SettingsService } from './settings.ts';
+import { createQueueService } from './queue.ts';
+import { configuredQueue } from '../queue/choose.ts';
+import { QUEUE_ENV } from '../../../src-shared/queue.ts';
 
 export interface StudioHostOptions {
   /** App data folder (default `$STUDIO_HOME` or `~/.compression-studio`). */
@@ -79,7 +82,6 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
   const stepModules = [...(opts.stepModules ?? STEP_MODULES)];
   for (const m of stepModules) await import(/^(file|data|node):/.test(m) ? m : pathToFileURL(m).href);
   const store = openStore(home);
-  const runner = new Runner({ ...opts.runner, store, stepModules });
   // The server is created first so the services can broadcast through it.
   let server: RpcServer | null = null;
   const emit = (service: 'runs' | 'settings', event: string, data: unknown) => {
@@ -93,6 +95,22 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
     dialogs: opts.dialogs,
     emit,
   });
+  // the one place the app's queue is chosen: settings.json `queue`, else STUDIO_QUEUE; run workers inherit it
+  const queueUrl = () => configuredQueue({ setting: settings.queue() });
+  const configured = (() => {
+    try {
+      return queueUrl();
+    } catch {
+      return undefined; // a malformed URL: the Workers panel names the fault, runs stay local
+    }
+  })();
+  const runner = new Runner({
+    ...opts.runner,
+    store,
+    stepModules,
+    env: { ...opts.runner?.env, ...(configured ? { [QUEUE_ENV]: configured } : {}) },
+  });
+  const queue = createQueueService(queueUrl);
   const models = createModelsService({
     home,
     resourcesDir: opts.resourcesDir ?? RESOURCES_DIR,
@@ -109,7 +127,7 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
     offLoop: opts.offLoop,
   });
   const analysis = createAnalysisService(store, opts.offLoop);
-  const impl: StudioImpl = { models, experiments, runs, analysis, exports, settings };
+  const impl: StudioImpl = { models, experiments, runs, analysis, exports, queue, settings };
   server = new RpcServer(impl, { onFault: opts.onFault });
   let closing: Promise<void> | null = null;
   return {
@@ -122,6 +140,7 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
       (closing ??= (async () => {
         await runner.shutdown('the host is closing');
         models.close();
+        await queue.close();
         store.close();
       })()),
   };

@@ -33,6 +33,8 @@ const stored = z.object({
   executionProvider: z.enum(EXECUTION_PROVIDERS).catch('cpu'),
   recentFiles: z.array(z.string()).catch([]),
   exportRoots: z.array(z.string()).catch([]).default([]),
+  /** The job queue's URL (postgres://…), edited in settings.json by the user; never sent to the renderer. */
+  queue: z.string().optional().catch(undefined),
 });
 const DEFAULTS: z.infer<typeof stored> = {
   theme: 'system',
@@ -48,6 +50,8 @@ export interface SettingsService extends ServiceImpl<Contract['settings']> {
   current(): Settings;
   /** Folders the browser mode may export into, from settings.json (`exportRoots`). */
   exportRoots(): string[];
+  /** The job queue's URL from settings.json (`queue`), if set. */
+  queue(): string | undefined;
 }
 
 /**
@@ -58,8 +62,11 @@ export interface SettingsService extends ServiceImpl<Contract['settings']> {
 export function createSettingsService(opts: SettingsServiceOptions): SettingsService {
   const file = join(opts.home, 'settings.json');
   let data = read(file);
+  // the queue URL carries a password: it stays in this process, never in what the renderer receives
   const current = (): Settings => ({
-    ...data,
+    theme: data.theme,
+    executionProvider: data.executionProvider,
+    recentFiles: data.recentFiles,
     dataDir: opts.home,
     version: opts.version,
     shell: opts.shell,
@@ -78,6 +85,7 @@ export function createSettingsService(opts: SettingsServiceOptions): SettingsSer
   return {
     current,
     exportRoots: () => [...data.exportRoots],
+    queue: () => data.queue,
     addRecent(path) {
       data = { ...data, recentFiles: [path, ...data.recentFiles.filter((p) => p !== path)].slice(0, MAX_RECENT) };
       save();

@@ -93,6 +93,13 @@ class Slot {
     });
   }
 
+  /** Start the point process now, so the first job does not wait for it (the local pool starts its own likewise). */
+  warm(): void {
+    if (this.ready) return;
+    this.ready = this.spawn();
+    this.ready.catch(() => (this.ready = undefined));
+  }
+
   /** Run one point; rejects with the point's error, or when the child dies. */
   async run(job: ScanPointJob): Promise<ScanPointResult> {
     if (!this.ready || !this.child?.connected) this.ready = this.spawn();
@@ -175,6 +182,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     `worker ${name} on ${machine}: providers ${providers.join(', ')}, ${concurrency} slot(s), queue ${q.target.redacted}`,
   );
   const slots = Array.from({ length: concurrency }, () => new Slot());
+  for (const s of slots) s.warm();
   const counts = { done: 0, failed: 0 };
   let stopping = false;
 
