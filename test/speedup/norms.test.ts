@@ -207,4 +207,26 @@ describe('speedup through normalisations over channels', () => {
     expect(paramDims(r.model, 'ln', 1)).toEqual([5]);
     expect(paramDims(r.model, 'head', 1)).toEqual([5, 5]);
   });
+
+  it("torch's GroupNorm export (Reshape to [N, G, -1], InstanceNormalization, Reshape back, affine): whole groups go", async () => {
+    const b = new Builder(29);
+    const x = b.input('input', [1, 3, 5, 5]);
+    const c1 = b.conv('conv1', x, 8, 3, 3);
+    const grouped = b.op('Reshape', 'to_groups', [c1, b.g.addInitializer('gshape', Tensor.int64([3], [0, 2, -1]))]);
+    const ones = b.g.addInitializer('in.scale', Tensor.float32([2], [1, 1]));
+    const zeros = b.g.addInitializer('in.bias', Tensor.float32([2], [0, 0]));
+    const inorm = b.g.addNode({ opType: 'InstanceNormalization', name: 'in', inputs: [grouped, ones, zeros] })
+      .outputs[0]!;
+    const back = b.op('Reshape', 'back', [inorm, b.op('Shape', 'shape', [c1])]);
+    const affine = b.op('Add', 'beta', [
+      b.op('Mul', 'gamma', [back, b.weight('gn.weight', [8, 1, 1], 0.5)]),
+      b.weight('gn.bias', [8, 1, 1], 0.5),
+    ]);
+    const model = b.output(b.conv('conv2', b.op('Relu', 'relu', [affine]), 4, 8, 3), [1, 4, 5, 5]);
+    const r = await compactAndCheck(model, pruneChannels(new Map(), model, 'conv1', [4, 5, 6, 7]));
+    expect(r.maxRelErr).toBeLessThan(1e-5);
+    expect(paramDims(r.model, 'conv1', 1)).toEqual([4, 3, 3, 3]);
+    expect(paramDims(r.model, 'in', 1)).toEqual([1]);
+    expect(paramDims(r.model, 'conv2', 1)).toEqual([4, 4, 3, 3]);
+  });
 });

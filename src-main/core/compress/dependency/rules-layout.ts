@@ -100,6 +100,16 @@ function reachesAttention(node: Node, depth = 0): boolean {
   return false;
 }
 
+/**
+ * torch's GroupNorm export: Reshape to [N, G, -1] → InstanceNormalization → Reshape back. Around it the channel axis
+ * maps to the group axis (whole groups go, the per-group statistics of the others unchanged), not to the flattened
+ * rest (which the norm reduces over).
+ */
+function aroundGroupNorm(node: Node): boolean {
+  const into = node.outputs[0]?.consumers().some((r) => r.opType === 'InstanceNormalization') ?? false;
+  return into || node.input(0)?.producer?.opType === 'InstanceNormalization';
+}
+
 /** Map one tracked input axis `t` through a segment; returns the output axis and its atoms. */
 function mapThroughSegment(
   ctx: PropagateCtx,
@@ -125,7 +135,7 @@ function mapThroughSegment(
     // several input positions per output index: gather them
     return [u, uniteGroups(ctx, P, b[u]!, (f) => Math.floor(f / su) % b[u]!, tc, atoms)];
   }
-  const attention = reachesAttention(ctx.node);
+  const attention = reachesAttention(ctx.node) || aroundGroupNorm(ctx.node);
   let best = cands[0]!;
   if (!attention) {
     let bestCost = Infinity;
