@@ -6,6 +6,7 @@ import {
   QueuePayloadError,
   QueueUrlError,
   queueName,
+  ranOn,
   redactQueueUrl,
   scrubSecret,
 } from './queue.ts';
@@ -100,5 +101,14 @@ describe('job payloads', () => {
       expect(() => parseQueuePayload(raw)).toThrow(message);
     }
     expect(() => parseQueuePayload(null)).toThrow(/job kind null/);
+  });
+});
+
+describe('ranOn', () => {
+  it('names who ran the points, or the local pool', () => {
+    const p = (worker?: string) =>
+      ({ index: 0, ...(worker ? { ranBy: { worker, machine: 'box', ep: 'cpu' } } : {}) }) as never;
+    expect(ranOn([p('w1'), p('w2'), p('w1')])).toBe('w1@box (cpu) ×2, w2@box (cpu) ×1');
+    expect(ranOn([p(), p()])).toBe('local pool');
   });
 });

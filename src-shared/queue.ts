@@ -208,6 +208,17 @@ export interface RanBy {
 /** A scan point result as a worker records it. */
 export type QueuedPointResult = ScanPointResult & { ranBy?: RanBy };
 
+/** Who ran the points: `w1@gpu-box (cuda) ×9, …` for queue workers, `local pool` otherwise. */
+export function ranOn(points: readonly QueuedPointResult[]): string {
+  const by = new Map<string, number>();
+  for (const p of points)
+    if (p.ranBy) {
+      const k = `${p.ranBy.worker}@${p.ranBy.machine} (${p.ranBy.ep})`;
+      by.set(k, (by.get(k) ?? 0) + 1);
+    }
+  return by.size ? [...by].map(([k, n]) => `${k} ×${n}`).join(', ') : 'local pool';
+}
+
 /** One connected worker, as the Workers panel lists it. */
 export interface WorkerStatus {
   name: string;

@@ -204,10 +204,14 @@ describe('sensitivity scan on the queue', () => {
     await new Promise((r) => first.once('exit', r));
     const second = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let err2 = '';
+    let out2 = '';
     second.stderr.on('data', (d: Buffer) => void (err2 += d.toString()));
+    second.stdout.on('data', (d: Buffer) => void (out2 += d.toString()));
     const code = await new Promise((r) => second.once('exit', r));
     expect(code, err2).toBe(0);
     expect(err2).toContain(`scan ${scanId}`);
+    // who ran the points is said, worker by worker
+    expect(out2).toMatch(/9 points .* on \d worker\(s\): w\d@[^ ]+ \(cpu\) ×\d/);
     expect(/\((\d+) already recorded/.exec(err2)![1]).not.toBe('0');
     const written = JSON.parse(readFileSync(join(out, 'sensitivity.json'), 'utf8')) as { points: unknown[] };
     expect(written.points).toHaveLength(9);

@@ -9,6 +9,7 @@ import type { Allocation, SensitivityScan } from '../../../src-shared/sensitivit
 import { allocate, parseBudget } from '../../core/compress/pruning/index.ts';
 import { prepareOutputDir } from '../io/guard.ts';
 import { scanDispatcher } from '../queue/choose.ts';
+import { ranOn } from '../../../src-shared/queue.ts';
 import { readScan, sensitivityScan, type ScanOptions } from '../sensitivity/scan.ts';
 
 export { readScan };
@@ -82,7 +83,7 @@ export async function sensitivityCommand(
       );
       io.stdout(`${scanTable(scan)}\n`);
       io.stdout(
-        `${scan.points.length} points (${scan.groups.length} groups × ${scan.ratios.length} ratios) in ${secs(scan.wallMs)} on ${scan.workers} worker(s)\nwrote ${path}\n`,
+        `${scan.points.length} points (${scan.groups.length} groups × ${scan.ratios.length} ratios) in ${secs(scan.wallMs)} on ${scan.workers} worker(s): ${ranOn(scan.points)}\nwrote ${path}\n`,
       );
     }
     return { scan, path };

@@ -10,6 +10,7 @@ import { StudioError } from '../../core/ir/errors.ts';
 import type { StepContext } from '../jobs/registry.ts';
 import { scanDispatcher } from '../queue/choose.ts';
 import { sensitivityScan } from '../sensitivity/scan.ts';
+import { ranOn } from '../../../src-shared/queue.ts';
 
 export class NoEvaluationSplitError extends StudioError {
   constructor() {
@@ -70,6 +71,7 @@ export async function sensitivityStep(ctx: StepContext<SensitivityStep>): Promis
         groups: scan.groups.length,
         points: scan.points.length,
         workers: scan.workers,
+        ranOn: ranOn(scan.points),
         wallSeconds: Math.round(scan.wallMs / 100) / 10,
         mostSensitiveAt: mid,
         mostSensitive: atMid[0]?.group ?? null,
