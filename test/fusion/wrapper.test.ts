@@ -12,6 +12,7 @@ import { Model, Tensor } from '../../src-main/core/ir/index.ts';
 import { attr } from '../../src-main/core/autodiff/index.ts';
 import { MovementPruner } from '../../src-main/core/compress/pruning/training.ts';
 import { QATQuantizer } from '../../src-main/core/compress/quantization/trained.ts';
+import { DynamicLayerwiseDistiller } from '../../src-main/core/compress/distillation/index.ts';
 import { paramKey, type TargetParams } from '../../src-main/core/compress/quantization/calibration.ts';
 import { expandMask } from '../../src-main/core/compress/masks.ts';
 import { Evaluator } from '../../src-main/node/train/evaluator.ts';
@@ -21,7 +22,7 @@ import { Rng } from '../../src-main/core/util/random.ts';
 
 const [B, C, K, H] = [8, 4, 6, 6];
 
-function convModel(rng: Rng): Model {
+function convModel(rng: Rng, relu = false): Model {
   const m = new Model();
   m.opsetImports.set('', 17);
   const g = m.graph;
@@ -41,7 +42,8 @@ function convModel(rng: Rng): Model {
     outputs: ['y'],
     attributes: { pads: attr.ints([1, 1, 1, 1]) },
   });
-  g.addOutput(conv.outputs[0]!);
+  if (!relu) g.addOutput(conv.outputs[0]!);
+  else g.addOutput(g.addNode({ opType: 'Relu', name: 'relu', inputs: [conv.outputs[0]!], outputs: ['z'] }).outputs[0]!);
   return m;
 }
 
@@ -195,5 +197,48 @@ describe('fusion compression: NNI’s wrapper assertion on a single Conv', () =>
     const yMask = g.outputs[0]!.producer!;
     expect(yMask.name).toMatch(/^conv\/prune_mask/);
     expect(yMask.input(0)!.producer!.name).toMatch(/^qat\/conv\/_output_0\//);
+  });
+
+  it('a distiller chained after them records the output after its fake quantization and its mask', async () => {
+    const rng = new Rng(7);
+    const model = convModel(rng, true);
+    const n = 32;
+    const xs = Float32Array.from({ length: n * C * H * H }, () => rng.next() * 2 - 1);
+    const ys = Float32Array.from({ length: n * K * H * H }, () => rng.next());
+    const ev = new Evaluator(model, {
+      train: new ArrayDataset(xs, [C, H, H], ys, [K, H, H], 'random'),
+      loss: { type: 'mse' },
+      optimizer: { type: 'sgd', lr: 0.01 },
+      batchSize: B,
+      epochs: 1,
+      seed: 1,
+      threads: 1,
+    });
+    const pruner = new MovementPruner(
+      model,
+      [
+        {
+          op_names: ['conv'],
+          target_names: ['weight', '_output_'],
+          sparse_ratio: 0.5,
+          target_settings: { _output_: { align: { module_name: 'conv', target_name: 'weight', dims: [0] } } },
+        },
+      ],
+      ev,
+      { warmupSteps: 1, cooldownBeginStep: 2, shapes: new Map([['y', [B, K, H, H]]]) },
+    );
+    const qat = QATQuantizer.fromCompressor(
+      pruner,
+      [{ op_names: ['conv'], target_names: ['_output_'], quant_dtype: 'uint8', quant_scheme: 'affine' }],
+      { fuse: 'none' as const },
+    );
+    const kd = DynamicLayerwiseDistiller.fromCompressor(qat, [{ op_names: ['conv'], lambda: 1 }], { teacher: model });
+    const { links } = await kd.compress({ maxSteps: 2 });
+    expect(links[0]!.studentValue).toBe('y'); // the conv's own output, when the distiller was built
+    const g = ev.model.graph;
+    const recorded = g.get(links[0]!.recorded!)!;
+    expect(recorded.producer!.name).toMatch(/^conv\/prune_mask/); // the mask, last
+    expect(recorded.producer!.input(0)!.producer!.name).toMatch(/^qat\/conv\/_output_0\//); // after fake quantization
+    expect(g.node('relu')!.input(0)).toBe(recorded); // and that is what the rest of the network reads
   });
 });

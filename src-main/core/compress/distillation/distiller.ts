@@ -16,7 +16,13 @@ import { Rng } from '../../util/random.ts';
 import { parseConfigList, type ConfigEntryOf } from '../../../../src-shared/config/index.ts';
 import { quoted } from '../../../../src-shared/errors.ts';
 import type { DistillerName } from '../../../../src-shared/compressors.ts';
-import { Compressor, type CompressionMode, type CompressorOptions, type Revert, type TrainingHooks } from '../compressor.ts';
+import {
+  Compressor,
+  type CompressionMode,
+  type CompressorOptions,
+  type Revert,
+  type TrainingHooks,
+} from '../compressor.ts';
 import { CompressionConfigError } from '../errors.ts';
 import { resolveTargets } from '../targets/index.ts';
 import {
@@ -53,6 +59,11 @@ export interface DistillLink {
   method: DistillMethod;
   /** JSON path of the config entry that made it. */
   path: string;
+  /**
+   * The value the loss read in the last training run: `studentValue`, or — in a fused run — the end of what the
+   * chained compressors put on that output (a quantizer's fake quantization, then a pruner's mask).
+   */
+  recorded?: string;
 }
 
 export interface DistillerOptions extends CompressorOptions {
@@ -88,6 +99,41 @@ export function recordedValue(node: Node, kind: 'input' | 'output', index: numbe
 }
 
 const TARGET_RE = /^_(input|output)_(\d+)$/;
+
+/**
+ * Where a link records in `model` as chained compressors edited it (NNI's order: quantize-dequantize → mask →
+ * record): from the node's output, past a fake-quant chain a quantizer wrote for that output (nodes named
+ * `…/<node>/<target>/…`) and past the single-consumer nodes simulation put after it (`<node>/…`, a mask).
+ */
+function recordedIn(model: Model, l: DistillLink): string {
+  const m = TARGET_RE.exec(l.target);
+  const node = model.graph.node(l.node);
+  const first = m && m[1] === 'output' && node ? node.outputs[Number(m[2])] : undefined;
+  if (!first) return l.studentValue;
+  const marker = `/${l.node}/${l.target}/`;
+  let v: Value = first;
+  for (let guard = 0; guard < 64; guard++) {
+    const chain = new Set<Node>();
+    const stack = [v];
+    while (stack.length)
+      for (const u of stack.pop()!.uses)
+        if (u.node.name.includes(marker) && !chain.has(u.node)) {
+          chain.add(u.node);
+          stack.push(...u.node.outputs.filter((o): o is Value => !!o));
+        }
+    const ends = [...chain].flatMap((n) =>
+      n.outputs.filter((o): o is Value => !!o && (o.isGraphOutput || o.uses.some((u) => !chain.has(u.node)))),
+    );
+    if (ends.length === 1) {
+      v = ends[0]!;
+      continue;
+    }
+    const next: Node | null = v.uses.length === 1 ? v.uses[0]!.node : null;
+    if (!next || !next.name.startsWith(`${l.node}/`) || next.outputs.length !== 1 || next.inputs[0] !== v) break;
+    v = next.outputs[0]!;
+  }
+  return v.name;
+}
 
 /** The teacher's value for a target of one of its nodes. */
 function teacherValue(teacher: Model, nodeName: string, target: string, path: string): Value {
@@ -216,7 +262,9 @@ abstract class TeacherDistiller extends Compressor<DistillResult> {
         taskLossWeight: this.originLossLambda,
         build: (c) => {
           const terms = this.links.map((l) => {
-            const s = c.value(l.studentValue);
+            // read where NNI's wrapper records, in the model as chained compressors left it
+            l.recorded = recordedIn(hooks.model, l);
+            const s = c.value(l.recorded);
             const ts = l.teacherValues.map((t) => c.value(this.teacherPrefix + t));
             return this.linkLoss(c, l, s, ts);
           });
