@@ -16,7 +16,7 @@ import type { NodeDetailsDto } from '../../../src-shared/ipc/analysis-dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import type { ModelInfo } from '../../../src-shared/model-info.ts';
 import { isUpload } from './model-work.ts';
-import { HOST_DIR, OffLoopThread } from './off-loop.ts';
+import { HOST_DIR, offLoopThreads, type OffLoopThread } from './off-loop.ts';
 
 export interface ModelsServiceOptions {
   /** The app data folder; dropped models are saved under `models/` in it. */
@@ -134,7 +134,7 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
       ctx.progress({ phase: 'reading', fraction: 0 });
       // The first touch of a client's path happens off the event loop, bounded in time.
       if (source.kind === 'path') await probeModelPath(source.path);
-      const thread = OffLoopThread.start(entryFile);
+      const thread = offLoopThreads(entryFile).take();
       const what = `opening ${source.kind === 'example' ? `the example ${source.id}` : source.kind === 'path' ? source.path : source.name}`;
       let opened: { path: string; name: string; info: ModelInfo };
       try {
@@ -168,6 +168,7 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
     close() {
       for (const e of cache.values()) e.thread.terminate('the host is closing');
       cache.clear();
+      offLoopThreads(entryFile).close();
     },
   };
 }
@@ -183,7 +184,7 @@ export async function offLoopOnce<T>(
   args: unknown,
   opts: { what: string; timeoutMs?: number; workerEntry?: string },
 ): Promise<T> {
-  const thread = OffLoopThread.start(opts.workerEntry ?? MODEL_WORKER);
+  const thread = offLoopThreads(opts.workerEntry ?? MODEL_WORKER).take();
   try {
     return await thread.call<T>(method, args, { what: opts.what, timeoutMs: opts.timeoutMs ?? MODEL_CALL_TIMEOUT_MS });
   } finally {

@@ -4,7 +4,8 @@
  * status as contract events. Imports jobs, store and src-shared; never Electron or the transports.
  */
 import { probePath } from '../io/guard.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { compressorCapabilities } from '../../../src-shared/compressors.ts';
 import {
@@ -188,9 +189,10 @@ export function createRunServices({ store, runner, emit, exportRoots, offLoop }:
       for (const runId of runIds) results.push(await remeasureRun(store, store.resolveRunId(runId)));
       return { measuredAt: new Date().toISOString(), results };
     },
-    log: ({ runId }) => {
+    log: async ({ runId }) => {
       const file = join(store.runDir(store.resolveRunId(runId)), 'run.log');
-      const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+      // Read without blocking the event loop (a long run's log can be large).
+      const lines = existsSync(file) ? (await readFile(file, 'utf8')).split('\n').filter(Boolean) : [];
       return { lines: lines.slice(-2000) };
     },
     active: () =>
