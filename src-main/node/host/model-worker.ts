@@ -44,7 +44,8 @@ serveOffLoop({
   graph: () => (current().graph ??= graphView(current().model, current().info)),
   targets: (args: { mode: Mode; configList: unknown }) => checkTargets(current().model, args.mode, args.configList),
   planIssues: (args: { plan: Plan }) => planModelIssues(args.plan),
-  widthDiff: (args: { before: string; after: string | null }) => widthDiff(args.before, args.after),
+  widthDiffs: (args: { pairs: ({ before: string; after: string | null } | null)[] }) =>
+    args.pairs.map((p) => (p ? widthDiff(p.before, p.after) : [])),
   node: (args: { node: string; configList?: unknown }) => inspectNode(current(), args.node, args.configList),
   graphDiff: (args: { before: string; after: string }) => graphDiffOf(args.before, args.after),
 });

@@ -105,14 +105,19 @@ export function createRunServices({ store, runner, emit, exportRoots, offLoop }:
     return { ...d, progress: latest.get(d.id) ?? null };
   };
 
-  const layers = async (runId: string): Promise<LayerWidth[]> => {
-    const run = store.getRun(store.resolveRunId(runId));
-    if (!run || !existsSync(run.plan.model)) return [];
-    const after = store.latestModel(run.id);
-    return offLoopOnce<LayerWidth[]>(
-      'widthDiff',
-      { before: run.plan.model, after: after && existsSync(after.model.path) ? after.model.path : null },
-      { ...offLoop, what: `reading the layer widths of run ${run.id}` },
+  /** Each run's layer widths, input model → latest model, read on one worker thread for all of them. */
+  const layers = async (runIds: readonly string[]): Promise<LayerWidth[][]> => {
+    const pairs = runIds.map((id) => {
+      const run = store.getRun(store.resolveRunId(id));
+      if (!run || !existsSync(run.plan.model)) return null;
+      const after = store.latestModel(run.id);
+      return { before: run.plan.model, after: after && existsSync(after.model.path) ? after.model.path : null };
+    });
+    if (pairs.every((p) => p === null)) return pairs.map(() => []);
+    return offLoopOnce<LayerWidth[][]>(
+      'widthDiffs',
+      { pairs },
+      { ...offLoop, what: `reading the layer widths of run${runIds.length > 1 ? 's' : ''} ${runIds.join(', ')}` },
     );
   };
 
@@ -173,11 +178,10 @@ export function createRunServices({ store, runner, emit, exportRoots, offLoop }:
     },
     get: ({ runId }) => detail(runId),
     metrics: ({ runIds, names }) => series(runIds, names),
-    layers: ({ runId }) => layers(runId),
+    layers: async ({ runId }) => (await layers([runId]))[0]!,
     compare: async ({ runIds }) => {
       const details = runIds.map(detail);
-      const widths: LayerWidth[][] = [];
-      for (const d of details) widths.push(await layers(d.id));
+      const widths = await layers(details.map((d) => d.id));
       return {
         runs: details,
         series: series(details.map((d) => d.id)),
