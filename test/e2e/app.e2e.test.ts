@@ -537,6 +537,62 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
   );
 
   it(
+    'builds a fused run in the wizard (pruning + quantization + distillation in one training run), runs it and checks the report',
+    { timeout: RUN_TIMEOUT },
+    async () => {
+      const { page } = s;
+      await page.getByTestId('nav-wizard').click();
+      await page.getByTestId('step-compression').click();
+      await page.getByTestId('prune-preset-balanced').click();
+      await page.getByTestId('enable-quantize').setChecked(true);
+      await page.getByTestId('quant-preset-int8').click();
+      await page.getByTestId('enable-distill').setChecked(true);
+      await page.getByTestId('distill-preset-logits').click();
+      // three compressions: the wizard fuses them by default, one training run for all
+      await page.getByTestId('combine-fused').setChecked(true);
+      await page.getByTestId('fused-training').waitFor();
+      await page.locator('#fu-epochs').fill('2');
+      const notes = await page.getByTestId('fused-notes').textContent();
+      expect(notes).toContain('schedules it with AGP');
+      expect(notes).toContain('uses QAT');
+      await s.shot('20-wizard-fused', { fullPage: true });
+      await page.getByTestId('step-review').click();
+      const outline = await page.getByTestId('fused-outline').textContent();
+      expect(outline).toContain(
+        'order on every target: quantize-dequantize → pruning mask → recorded for distillation',
+      );
+      expect(outline).toMatch(/masks updated every \d+ steps, 10 times \(goals reached at step \d+ of 62\)/);
+      expect(outline).toContain('int8 QDQ export');
+      expect(await page.getByTestId('plan-json').textContent()).toContain('"kind": "compress"');
+      await page.getByTestId('run-name').fill('fused 50 % + int8 + distill');
+      await page.getByTestId('validation-ok').waitFor({ timeout: 30_000 });
+      await s.shot('21-wizard-fused-review');
+      await page.getByTestId('run-button').click();
+      await page.getByTestId('run-title').waitFor();
+      runIds.push(runIdFromUrl());
+      // the run view draws sparsity and quantization ranges as they train
+      await page.getByTestId('sparsity-live').waitFor({ timeout: RUN_TIMEOUT });
+      await page.getByTestId('qrange-live').waitFor({ timeout: RUN_TIMEOUT });
+      await page.getByTestId('report-figures').waitFor({ timeout: RUN_TIMEOUT });
+      expect(await page.getByTestId('run-status').textContent()).toContain('Succeeded');
+      const label = () => page.getByTestId('loss-chart').getAttribute('aria-label');
+      await expect.poll(label, { timeout: 20_000 }).toContain('1. compress — task loss');
+      expect(await label()).toContain('1. compress — distillation loss');
+      expect(await page.getByTestId('sparsity-live').textContent()).toContain('step 1 (compress)');
+      // before → after: accuracy, parameters (50 % of the channels gone), MACs, size, latency at batch 1 and at the
+      // evaluation batch size
+      for (const id of ['accuracy', 'params', 'macs', 'size', 'latency', 'latency-eval'])
+        expect(await page.getByTestId(`figure-${id}`).count()).toBe(1);
+      expect(await page.getByTestId('figure-params').textContent()).toMatch(/2\.\d\d× smaller/);
+      expect(await page.getByTestId('figure-latency').textContent()).toContain('batch 1');
+      expect(await page.getByTestId('figure-latency-eval').textContent()).toContain('batch 100');
+      expect(await page.locator('table').last().textContent()).toContain('compress');
+      await page.waitForTimeout(500);
+      await s.shot('22-run-fused-report', { fullPage: true });
+    },
+  );
+
+  it(
     'opens a graph of 3,000 nodes and stays responsive',
     async () => {
       const { page } = s;
