@@ -583,7 +583,8 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       // evaluation batch size
       for (const id of ['accuracy', 'params', 'macs', 'size', 'latency', 'latency-eval'])
         expect(await page.getByTestId(`figure-${id}`).count()).toBe(1);
-      expect(await page.getByTestId('figure-params').textContent()).toMatch(/2\.\d\d× smaller/);
+      const fewer = /([\d.]+)× smaller/.exec((await page.getByTestId('figure-params').textContent()) ?? '');
+      expect(Number(fewer?.[1])).toBeGreaterThanOrEqual(2);
       expect(await page.getByTestId('figure-latency').textContent()).toContain('batch 1');
       expect(await page.getByTestId('figure-latency-eval').textContent()).toContain('batch 100');
       expect(await page.locator('table').last().textContent()).toContain('compress');
