@@ -555,7 +555,7 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       const notes = await page.getByTestId('fused-notes').textContent();
       expect(notes).toContain('schedules it with AGP');
       expect(notes).toContain('uses QAT');
-      await s.shot('20-wizard-fused', { fullPage: true });
+      await s.shot('23-wizard-fused', { fullPage: true });
       await page.getByTestId('step-review').click();
       const outline = await page.getByTestId('fused-outline').textContent();
       expect(outline).toContain(
@@ -566,7 +566,7 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       expect(await page.getByTestId('plan-json').textContent()).toContain('"kind": "compress"');
       await page.getByTestId('run-name').fill('fused 50 % + int8 + distill');
       await page.getByTestId('validation-ok').waitFor({ timeout: 30_000 });
-      await s.shot('21-wizard-fused-review');
+      await s.shot('24-wizard-fused-review');
       await page.getByTestId('run-button').click();
       await page.getByTestId('run-title').waitFor();
       runIds.push(runIdFromUrl());
@@ -589,7 +589,12 @@ describe.runIf('launch' in found)('the app in the browser mode', () => {
       expect(await page.getByTestId('figure-latency-eval').textContent()).toContain('batch 100');
       expect(await page.locator('table').last().textContent()).toContain('compress');
       await page.waitForTimeout(500);
-      await s.shot('22-run-fused-report', { fullPage: true });
+      await s.shot('25-run-fused-report', { fullPage: true });
+      // the draft goes back to the sequential prune step the next scenarios edit
+      await page.getByTestId('nav-wizard').click();
+      await page.getByTestId('step-compression').click();
+      await page.getByTestId('combine-sequential').setChecked(true);
+      for (const id of ['enable-quantize', 'enable-distill']) await page.getByTestId(id).setChecked(false);
     },
   );
 

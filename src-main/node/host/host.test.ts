@@ -166,6 +166,30 @@ describe('experiments and runs', () => {
     ).rejects.toMatchObject({ name: 'PlanError', code: 'PLAN_INVALID', details: { issues: [{ path: '$.model' }] } });
   });
 
+  it('refuses a fused compress step whose pruning or quantization block selects no target, at the block’s path', async () => {
+    const mnist = (p: string) => join(RESOURCES_DIR, 'mnist', p);
+    const plan = {
+      model: join(RESOURCES_DIR, 'mnist-cnn.onnx'),
+      dataset: {
+        train: { kind: 'idx', paths: [mnist('train-images-idx3-ubyte.gz'), mnist('train-labels-idx1-ubyte.gz')] },
+      },
+      steps: [
+        {
+          kind: 'compress',
+          pruning: { pruner: 'taylor', configList: [{ op_names: ['/conv9/Conv'], sparse_ratio: 0.5 }] },
+          quantization: { quantizer: 'qat', configList: [{ op_types: ['LSTM'] }] },
+          training: { epochs: 1, lr: 0.001 },
+        },
+      ],
+    };
+    const reply = await api.experiments.validate({ plan });
+    const byPath = new Map(reply.issues.map((i) => [i.path, i.message]));
+    expect(reply.ok).toBe(false);
+    expect(byPath.get('$.steps[0].pruning.configList')).toContain('selects no pruning target');
+    expect(byPath.get('$.steps[0].pruning.configList')).toContain('/conv1/Conv (Conv)');
+    expect(byPath.get('$.steps[0].quantization.configList')).toContain('selects no quantization target');
+  });
+
   it('refuses a pruning or quantization step whose config list selects no target, naming what it could select', async () => {
     const model = join(RESOURCES_DIR, 'mnist-cnn.onnx');
     const mnist = (p: string) => join(RESOURCES_DIR, 'mnist', p);

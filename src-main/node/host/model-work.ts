@@ -204,16 +204,15 @@ function preprocessMismatches(plan: Plan, model: Model): PlanIssue[] {
 }
 
 /**
- * Pruning and quantization steps whose config list selects no target on the plan's model: such a step would run,
+ * Pruning and quantization config lists (steps, and a fused step's blocks) that select no target on the plan's model: such a step would run,
  * change nothing and report success, so the plan is refused with the names the list could have used. (Checked on
  * the input model: the steps before keep node names.)
  */
 function emptySelections(plan: Plan, model: Model): PlanIssue[] {
   const issues: PlanIssue[] = [];
-  for (const { s, i, mode } of selectingSteps(plan)) {
-    const reply = checkTargets(model, mode as 'pruning' | 'quantization', (s as { configList: unknown }).configList);
-    for (const d of reply.diagnostics)
-      if (d.code === 'no-targets') issues.push({ path: `$.steps[${i}].configList`, message: d.message });
+  for (const { list, path, mode } of selectingLists(plan)) {
+    const reply = checkTargets(model, mode, list);
+    for (const d of reply.diagnostics) if (d.code === 'no-targets') issues.push({ path, message: d.message });
   }
   return issues;
 }
@@ -221,10 +220,23 @@ function emptySelections(plan: Plan, model: Model): PlanIssue[] {
 const preprocessed = (plan: Plan) =>
   Object.entries(plan.dataset ?? {}).filter(([, split]) => split?.preprocess?.mean || split?.preprocess?.std);
 
-const selectingSteps = (plan: Plan) =>
-  plan.steps
-    .map((s, i) => ({ s, i, mode: CONFIG_LIST_MODE[s.kind as keyof typeof CONFIG_LIST_MODE] }))
-    .filter((x) => x.mode === 'pruning' || x.mode === 'quantization');
+/**
+ * The pruning and quantization config lists of a plan with their JSON paths: a prune / quantize step's own, and the
+ * `pruning` / `quantization` blocks of a fused `compress` step.
+ */
+const selectingLists = (plan: Plan) =>
+  plan.steps.flatMap((s, i) => {
+    const mode = CONFIG_LIST_MODE[s.kind as keyof typeof CONFIG_LIST_MODE];
+    if (mode === 'pruning' || mode === 'quantization')
+      return [{ list: (s as { configList: unknown }).configList, path: `$.steps[${i}].configList`, mode }];
+    if (s.kind !== 'compress') return [];
+    const blocks = s as unknown as Record<string, { configList?: unknown } | undefined>;
+    return (['pruning', 'quantization'] as const).flatMap((mode) =>
+      blocks[mode]?.configList === undefined
+        ? []
+        : [{ list: blocks[mode]!.configList, path: `$.steps[${i}].${mode}.configList`, mode }],
+    );
+  });
 
 /**
  * The checks of a plan that read its model (opened once): pruning / quantization steps that select nothing, and
@@ -232,7 +244,7 @@ const selectingSteps = (plan: Plan) =>
  * file checks and the run report the model's own fault, with its location.
  */
 export function planModelIssues(plan: Plan): PlanIssue[] {
-  if (selectingSteps(plan).length === 0 && preprocessed(plan).length === 0) return [];
+  if (selectingLists(plan).length === 0 && preprocessed(plan).length === 0) return [];
   let model: Model;
   try {
     model = openModel(plan.model).model;
