@@ -20,6 +20,7 @@ import { setHost } from '../../host/host.ts';
 import { useWizardStore } from '../../stores/wizard.ts';
 import { createFakeHost } from '../../testing/fake-host.ts';
 import WizardCompressionStep from './WizardCompressionStep.vue';
+import WizardReviewStep from './WizardReviewStep.vue';
 
 beforeEach(() => {
   localStorage.clear();
@@ -139,5 +140,24 @@ describe('wizard compressor pickers', () => {
     expect(wizard.draft.combine).toBe('sequential');
     expect((w.find('[data-testid="combine-fused"]').element as HTMLInputElement).disabled).toBe(true);
     expect(w.find('[data-testid="combine-card"]').text()).toContain('no executor for the fused step');
+  });
+
+  it('the review outlines a fused step: its training, the order on every target, the schedule, what follows', async () => {
+    const wizard = useWizardStore();
+    wizard.draft.model = { path: '/m.onnx', name: 'm.onnx' };
+    wizard.draft.dataId = 'custom';
+    wizard.draft.distill.enabled = true;
+    const w = mount(WizardReviewStep);
+    await flushPromises();
+    expect(w.text()).toContain(
+      'quantization + pruning + distillation in one training run, then speedup and int8 export',
+    );
+    const outline = w.find('[data-testid="fused-outline"]').text();
+    expect(outline).toContain('order on every target: quantize-dequantize → pruning mask → recorded for distillation');
+    expect(outline).toContain(
+      'AGP (cubic schedule) around L1 norm to 50 % sparsity: masks updated every 50 steps, 10 times',
+    );
+    expect(outline).toContain('then: speedup (pruned channels removed) → quantization carried to the compact model');
+    expect(w.find('[data-testid="plan-json"]').text()).toContain('"kind": "compress"');
   });
 });
