@@ -104,6 +104,26 @@ describe('fusion compression on the bundled MNIST model', () => {
     expect((await evaluate(f.model, test, { batchSize: 500 })).top1).toBe(f.deployed!.deployed);
   }, 300_000);
 
+  it('DoReFa fused with AGP(L1): the export starts from the weights on their grid (simulated = deployed)', async () => {
+    const steps = 60;
+    const ev = evaluator(steps);
+    const chain = await buildFusedChain(model, ev, {
+      pruning: { pruner: 'agp', inner: 'l1', configList: conv50, intervalSteps: 10, totalTimes: 3 },
+      quantization: {
+        quantizer: 'dorefa',
+        configList: [{ op_types: ['Conv'], target_names: ['weight'], quant_dtype: 'int4' }],
+      },
+      shapes: await shapesForAutoGroups(model, conv50),
+    });
+    const t = await trainFused(chain, ev, { maxSteps: steps });
+    // the float model the export starts from holds the 4-bit grid: at most 2^4 distinct values per weight
+    const w = t.float.graph.node('/conv2/Conv')!.input(1)!.initializer!.toFloat32();
+    expect(new Set(w).size).toBeLessThanOrEqual(16);
+    const f = await finishFused(t, { evalData: test, threads: 1 });
+    expect(Math.abs(f.deployed!.simulated - f.deployed!.deployed)).toBeLessThanOrEqual(0.001);
+    expect(f.speedup!.verification.maxRelErr).toBeLessThan(1e-4);
+  }, 300_000);
+
   it('names the faults of a chain', async () => {
     const ev = evaluator(4);
     const taylor = new TaylorPruner(model, conv50, ev, {

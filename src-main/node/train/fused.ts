@@ -319,7 +319,11 @@ export interface FusedTrained {
   pruning?: TrainingPruneResult;
   quantization?: TrainedQuantResult;
   distillation?: DistillResult;
-  /** The trained float model (BN folded when the quantizer folds it; no mask, no fake quantization). */
+  /**
+   * The trained float model the export starts from: the quantizer's `forExport` (BN folded when it folds it; DoReFa
+   * / BNN weights on their grid, their deploy ops), else the pruner's or the distiller's model. No mask, no fake
+   * quantization.
+   */
   float: Model;
 }
 
@@ -353,7 +357,8 @@ export async function trainFused(chain: FusedChain, evaluator: Evaluator, o: Fus
   const quantization = chain.quantizer?.result;
   const distillation = chain.distiller?.result;
   // the quantizer's float model is the one whose BN it folded; a pruner's keeps the original graph
-  const float = quantization?.trained ?? pruning?.model ?? distillation?.model ?? evaluator.model;
+  // (DoReFa / BNN: with their weights on the grid and their deploy ops, what the export quantizes)
+  const float = quantization?.forExport ?? pruning?.model ?? distillation?.model ?? evaluator.model;
   return { chain, steps, pruning, quantization, distillation, float };
 }
 

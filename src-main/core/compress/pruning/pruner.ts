@@ -17,12 +17,7 @@ import {
   type PruningSetting,
 } from '../../../../src-shared/config/index.ts';
 import type { OneShotPrunerName, PrunerName } from '../../../../src-shared/compressors.ts';
-import {
-  Compressor,
-  type CompressionEvaluator,
-  type CompressionMode,
-  type CompressorOptions,
-} from '../compressor.ts';
+import { Compressor, type CompressionEvaluator, type CompressionMode, type CompressorOptions } from '../compressor.ts';
 import { resolveAutoDependencyGroups } from './auto-groups.ts';
 import { maskSparsity, maskToJson, setMask, type Masks, type TargetMask } from '../masks.ts';
 import { resolveTargets, type TargetTable } from '../targets/index.ts';
