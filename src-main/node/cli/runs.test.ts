@@ -140,6 +140,13 @@ describe('runCommand', () => {
     expect(await runCommand(join(root, 'plans', 'nope.json'), opts({ stderr: err2 }))).toBe(EXIT.usage);
     expect(err2.text).toMatch(/plan file ".*nope.json" does not exist/);
   });
+
+  it('`studio compress` refuses a plan without a compress step, naming its steps', async () => {
+    const err = capture();
+    const plan = writePlan('no-compress.json', { model: '../models/net.onnx', steps: [{ kind: 'count', n: 1 }] });
+    expect(await runCommand(plan, opts({ stderr: err, requireStep: 'compress' }))).toBe(EXIT.usage);
+    expect(err.text).toContain('no-compress.json has no "compress" step (its steps: count); add one');
+  });
 });
 
 describe('runsCommand', () => {
