@@ -402,13 +402,26 @@ function addAllocateCommand(program: Command): void {
     .requiredOption('--budget <target>', 'speedup (2x), latency (3.5ms), macs=<n>, params=<n> or size=<bytes>')
     .requiredOption('--max-drop <x>', 'largest predicted top-1 drop allowed (e.g. 0.02)', fraction)
     .option('--round-to <n>', 'keep channel counts at multiples of n', count(1))
+    .option(
+      '--max-sparse-ratio <x>',
+      'largest ratio any one group may take (NNI max_sparse_ratio; default: none)',
+      fraction,
+    )
     .option('--verify', 'prune + speed up with the allocation and measure latency and accuracy beside the prediction')
     .option('--out <dir>', 'output folder for config-list.json and allocation.json (default ./allocation)')
     .option('--json', 'print JSON')
     .action(
       async (
         scan: string,
-        o: { budget: string; maxDrop: number; roundTo?: number; verify?: boolean; out?: string; json?: boolean },
+        o: {
+          budget: string;
+          maxDrop: number;
+          roundTo?: number;
+          maxSparseRatio?: number;
+          verify?: boolean;
+          out?: string;
+          json?: boolean;
+        },
       ) => {
         await allocateCommand({ scan, ...o });
       },

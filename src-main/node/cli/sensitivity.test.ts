@@ -43,6 +43,10 @@ describe('studio sensitivity / allocate', () => {
     );
     expect(JSON.parse(readFileSync(configPath, 'utf8'))).toEqual(allocation.configList);
     expect(existsSync(join(dir, 'alloc', 'allocation.json'))).toBe(true);
+    // a per-group cap below the only scanned ratio leaves nothing to prune: the budget is refused, naming the cap
+    await expect(
+      allocateCommand({ scan: path, budget, maxDrop: 1, maxSparseRatio: 0.4, out: join(dir, 'capped') }, quiet),
+    ).rejects.toThrow(/per-group cap 0\.4 \(maxSparseRatio\)/);
     const pruned = await pruneCommand(
       { model: MODEL, config: configPath, pruner: 'l1', speedup: true, out: join(dir, 'pruned') },
       quiet,

@@ -98,6 +98,8 @@ export interface AllocateCommandOptions {
   budget: string;
   maxDrop: number;
   roundTo?: number;
+  /** Largest ratio any one group may take (NNI's `max_sparse_ratio`); default: none. */
+  maxSparseRatio?: number;
   /** Also prune + speed up with the allocation and measure it beside the prediction. */
   verify?: boolean;
   out?: string;
@@ -113,7 +115,12 @@ export async function allocateCommand(
   io: CommandIO = processIO,
 ): Promise<{ allocation: Allocation; check?: AllocationCheck; configPath: string }> {
   const scan = readScan(o.scan);
-  const allocation = allocate(scan, { target: parseBudget(o.budget), maxAccuracyDrop: o.maxDrop, roundTo: o.roundTo });
+  const allocation = allocate(scan, {
+    target: parseBudget(o.budget),
+    maxAccuracyDrop: o.maxDrop,
+    roundTo: o.roundTo,
+    maxSparseRatio: o.maxSparseRatio,
+  });
   const check = o.verify ? await checkAllocation(scan, allocation) : undefined;
   const dir = prepareOutputDir(o.out ?? resolve('allocation'), { what: 'output folder' });
   const configPath = join(dir, 'config-list.json');

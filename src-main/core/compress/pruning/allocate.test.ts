@@ -1,7 +1,7 @@
 /** Budgeted allocation on a hand-made scan: the knapsack's choice, width rounding, budgets and named failures. */
 import { describe, expect, it } from 'vitest';
 import type { ScanPointResult, SensitivityScan } from '../../../../src-shared/sensitivity.ts';
-import { allocate, AllocationError, nonIncreasing, parseBudget } from './allocate.ts';
+import { allocate, AllocationError, nonIncreasing, parseBudget, proportionalDrops } from './allocate.ts';
 
 /** Three groups; `a` is cheap to prune and saves much, `c` is costly and saves little. */
 function scan(): SensitivityScan {
@@ -78,7 +78,7 @@ describe('allocate', () => {
       /meeting it costs 13\.00 accuracy points \(the limit is 5\.00\)/,
     );
     expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 10 }, maxAccuracyDrop: 1 })).toThrow(
-      /no choice of the scanned ratios reaches it: the closest is cost ratio 0\.281/,
+      /no choice of the scanned ratios up to the per-group cap 1 \(maxSparseRatio\) reaches it: the closest is cost ratio 0\.281/,
     );
     expect(() => allocate(scan(), { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 2 })).toThrow(
       AllocationError,
@@ -107,6 +107,67 @@ describe('allocate', () => {
     expect(() => allocate(s, { target: { kind: 'size', bytes: 100 }, maxAccuracyDrop: 0.5 })).toThrow(
       /size ≤ 100 bytes/,
     );
+  });
+
+  it('does not let saturated one-shot drops pile the budget onto few layers at the largest ratio', () => {
+    // three layers each at the accuracy floor from 50 % on (one-shot drop 0.79 at 0.5 and at 0.9)
+    const s = scan();
+    s.ratios = [0.5, 0.9];
+    s.groups = ['x', 'y', 'z'].map((id) => ({ ...s.groups[0]!, id, nodes: [`/${id}/Conv`] }));
+    s.points = s.groups.flatMap((g, gi) =>
+      [
+        [0.5, 0.78],
+        [0.9, 0.7],
+      ].map(([ratio, latencyRatio], k) => ({
+        ...s.points[0]!,
+        index: gi * 2 + k,
+        group: g.id,
+        ratio: ratio!,
+        accuracy: 0.2,
+        latencyRatio: latencyRatio!,
+      })),
+    );
+    expect(proportionalDrops([0.5, 0.9], [0.79, 0.79])).toEqual([0.79, 0.79 * (0.9 / 0.5)]);
+    expect(proportionalDrops([0.1, 0.2, 0.5], [0.1, 0.1, 0.9])).toEqual([0.1, 0.2, 0.9]);
+    // summed raw drops would take two layers at 0.9 (0.49, −1.58) over all three at 0.5 (0.475, −2.37); a 90 % cut
+    // now costs 1.8× a 50 % one, so the budget is spread
+    const a = allocate(s, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1, nearEqualDrop: 0 });
+    expect(a.choices.map((c) => c.ratio)).toEqual([0.5, 0.5, 0.5]);
+    expect(a.predicted.speedup).toBeCloseTo(1 / 0.78 ** 3, 6);
+    // a per-group cap of 0.8 never offers the 0.9 points: 2.1× is the most reachable
+    expect(
+      allocate(s, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1, maxSparseRatio: 0.8 }).choices.map(
+        (c) => c.ratio,
+      ),
+    ).toEqual([0.5, 0.5, 0.5]);
+    expect(() =>
+      allocate(s, { target: { kind: 'speedup', factor: 2.5 }, maxAccuracyDrop: 1, maxSparseRatio: 0.8 }),
+    ).toThrow(/cap 0\.8 \(maxSparseRatio\).*2\.11×/);
+    expect(
+      allocate(s, { target: { kind: 'speedup', factor: 2.5 }, maxAccuracyDrop: 1 }).predicted.speedup,
+    ).toBeGreaterThan(2.5);
+    for (const bad of [0, 1.5, Number.NaN])
+      expect(() =>
+        allocate(s, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1, maxSparseRatio: bad }),
+      ).toThrow(/maximum sparse ratio must lie in \(0, 1\]/);
+  });
+
+  it('among near-equal predicted drops, keeps the most parameters', () => {
+    const s = scan();
+    s.points[3]!.params = 95; // b at 0.75 removes few parameters
+    // least drop: a 0.75 · b 0.5 (−0.13, params 0.8125 · 0.875); a 0.5 · b 0.75 costs −0.16 and keeps 0.875 · 0.95
+    const least = allocate(s, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1, nearEqualDrop: 0 });
+    expect(least.choices.map((c) => c.ratio)).toEqual([0.75, 0.5, 0]);
+    const kept = allocate(s, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1, nearEqualDrop: 0.25 });
+    expect(kept.choices.map((c) => c.ratio)).toEqual([0.5, 0.75, 0]);
+    expect(kept.predicted.params).toBeCloseTo(100 * 0.875 * 0.95, 6);
+    // the default slack (10 %) does not reach −0.16 from −0.13
+    expect(
+      allocate(s, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1 }).choices.map((c) => c.ratio),
+    ).toEqual([0.75, 0.5, 0]);
+    expect(() =>
+      allocate(s, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1, nearEqualDrop: -1 }),
+    ).toThrow(/near-equal drop slack must be ≥ 0/);
   });
 
   it('parses budgets and refuses what is none', () => {

@@ -30,7 +30,25 @@ export interface AllocateOptions {
   roundTo?: number;
   /** Bins per unit of log cost in the DP (default 2000: ratios resolved to ~0.05 %). */
   resolution?: number;
+  /**
+   * Largest ratio any one group may take (NNI's `max_sparse_ratio`; default 0.8): scanned points above it are not
+   * offered, so the budget is not met by gutting a layer whose one-shot accuracy had already hit the floor.
+   */
+  maxSparseRatio?: number;
+  /**
+   * Relative slack on the least predicted drop (default 0.1): among the allocations meeting the target whose summed
+   * drop is within it, the one keeping the most parameters is chosen — past the point where one-shot accuracy has
+   * hit the floor, predicted drops no longer separate choices, and what fine-tuning can recover grows with what is
+   * kept.
+   */
+  nearEqualDrop?: number;
 }
+
+/** Default per-group ratio cap of {@link AllocateOptions.maxSparseRatio}. */
+export const DEFAULT_MAX_SPARSE_RATIO = 1;
+
+/** Default of {@link AllocateOptions.nearEqualDrop}. */
+export const DEFAULT_NEAR_EQUAL_DROP = 0.1;
 
 interface Option {
   ratio: number;
@@ -85,16 +103,39 @@ export function nonIncreasing(ys: readonly number[]): number[] {
   return blocks.flatMap((bl) => Array<number>(bl.n).fill(bl.sum / bl.n));
 }
 
-/** Options per group: dense (ratio 0) plus each scanned point, latency and accuracy smoothed to fall with the ratio. */
-function optionsOf(scan: SensitivityScan, t: AllocationTarget): Option[][] {
+/**
+ * Accuracy drops made to grow at least in proportion to the ratio: d'(r) = max(d(r), max over r' < r of d'(r')·r/r').
+ * One-shot drops saturate (a layer at chance by 50 % reads the same at 90 %), and saturated drops that add would
+ * make a 90 % ratio as cheap as 50 %, piling the budget onto few layers; with this a higher ratio never costs less
+ * per unit of ratio than a lower one did.
+ */
+export function proportionalDrops(ratios: readonly number[], drops: readonly number[]): number[] {
+  let slope = 0;
+  return drops.map((d, i) => {
+    const r = ratios[i]!;
+    const out = Math.max(d, slope * r);
+    if (r > 0) slope = Math.max(slope, out / r);
+    return out;
+  });
+}
+
+/**
+ * Options per group: dense (ratio 0) plus each scanned point up to `maxRatio`, latency and accuracy smoothed to fall
+ * with the ratio, drops made to grow at least in proportion to it.
+ */
+function optionsOf(scan: SensitivityScan, t: AllocationTarget, maxRatio: number): Option[][] {
   const b = scan.baseline;
   return scan.groups.map((g) => {
     const opts: Option[] = [{ ratio: 0, drop: 0, logCost: 0, latencyRatio: 1, macRatio: 1, paramRatio: 1 }];
     const points = scan.points.filter((q) => q.group === g.id).sort((x, y) => x.ratio - y.ratio);
     const lat = nonIncreasing(points.map((p) => p.latencyRatio));
     const acc = nonIncreasing(points.map((p) => p.accuracy));
-    for (const [i, p0] of points.entries()) {
-      const p = { ...p0, accuracy: acc[i]! };
+    const drops = proportionalDrops(
+      points.map((p) => p.ratio),
+      acc.map((a) => Math.max(0, b.accuracy - a)),
+    );
+    for (const [i, p] of points.entries()) {
+      if (p.ratio > maxRatio + 1e-9) continue;
       const latencyRatio = lat[i]!;
       const macRatio = b.macs ? p.macs / b.macs : 1;
       const paramRatio = b.params ? p.params / b.params : 1;
@@ -102,7 +143,7 @@ function optionsOf(scan: SensitivityScan, t: AllocationTarget): Option[][] {
       const axis = t.kind === 'macs' ? macRatio : t.kind === 'params' || t.kind === 'size' ? paramRatio : latencyRatio;
       opts.push({
         ratio: p.ratio,
-        drop: Math.max(0, b.accuracy - p.accuracy),
+        drop: drops[i]!,
         logCost: Math.log(Math.max(axis, 1e-9)),
         latencyRatio,
         macRatio,
@@ -152,7 +193,16 @@ export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation 
   const want = targetRatio(scan, o.target);
   if (!(want > 0) || !Number.isFinite(want))
     throw new AllocationError(`target ${describe(o.target)} is not a positive budget`, { target: o.target });
-  const options = optionsOf(scan, o.target);
+  const maxRatio = o.maxSparseRatio ?? DEFAULT_MAX_SPARSE_RATIO;
+  if (!(o.nearEqualDrop === undefined || o.nearEqualDrop >= 0))
+    throw new AllocationError(`near-equal drop slack must be ≥ 0, got ${o.nearEqualDrop}`, {
+      nearEqualDrop: o.nearEqualDrop,
+    });
+  if (!(maxRatio > 0 && maxRatio <= 1))
+    throw new AllocationError(`maximum sparse ratio must lie in (0, 1], got ${o.maxSparseRatio}`, {
+      maxSparseRatio: o.maxSparseRatio,
+    });
+  const options = optionsOf(scan, o.target, maxRatio);
   const states = solve(options, o.resolution ?? 2000);
   const eps = 1e-9;
   const meeting = states
@@ -166,7 +216,7 @@ export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation 
     const within = states.filter((s) => s.drop <= o.maxAccuracyDrop + eps).sort((a, b) => a.logCost - b.logCost)[0]!;
     const closest = best
       ? `meeting it costs ${pct(best.drop)} accuracy points (the limit is ${pct(o.maxAccuracyDrop)}); within the limit the best reachable is ${(1 / Math.exp(within.logCost)).toFixed(2)}× (cost ratio ${Math.exp(within.logCost).toFixed(3)}) at −${pct(within.drop)} points`
-      : `no choice of the scanned ratios reaches it: the closest is cost ratio ${Math.exp(fastest.logCost).toFixed(3)} (${(1 / Math.exp(fastest.logCost)).toFixed(2)}×) at −${pct(fastest.drop)} accuracy points`;
+      : `no choice of the scanned ratios up to the per-group cap ${maxRatio} (maxSparseRatio) reaches it: the closest is cost ratio ${Math.exp(fastest.logCost).toFixed(3)} (${(1 / Math.exp(fastest.logCost)).toFixed(2)}×) at −${pct(fastest.drop)} accuracy points`;
     throw new AllocationError(
       `no allocation meets ${describe(o.target)} (cost ratio ${want.toFixed(3)}) within a ${pct(o.maxAccuracyDrop)}-point accuracy drop: ${closest}`,
       {
@@ -178,7 +228,12 @@ export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation 
       },
     );
   }
-  return build(scan, o, options, best);
+  const slack = o.nearEqualDrop ?? DEFAULT_NEAR_EQUAL_DROP;
+  const keptParams = (st: State) => st.picks.reduce((acc, k, gi) => acc + Math.log(options[gi]![k]!.paramRatio), 0);
+  const chosen = meeting
+    .filter((st) => st.drop <= best.drop * (1 + slack) + eps)
+    .reduce((a, c) => (keptParams(c) > keptParams(a) + eps ? c : a), best);
+  return build(scan, o, options, chosen);
 }
 
 function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s: State): Allocation {
