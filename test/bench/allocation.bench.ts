@@ -73,6 +73,7 @@ export async function benchAllocation(): Promise<Record<string, unknown>[]> {
       predicted_acc_before_ft: check.predicted.accuracy,
       measured_acc_before_ft: check.measured.accuracy,
       acc_after_ft: accAlloc,
+      'acc ≥ uniform (goal)': accAlloc >= accUniform,
       macs: check.measured.macs,
     },
     {
@@ -84,6 +85,7 @@ export async function benchAllocation(): Promise<Record<string, unknown>[]> {
       predicted_acc_before_ft: '',
       measured_acc_before_ft: uniform!.m.measured.accuracy,
       acc_after_ft: accUniform,
+      'acc ≥ uniform (goal)': '',
       macs: uniform!.m.measured.macs,
     },
   ];
