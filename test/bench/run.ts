@@ -20,7 +20,8 @@ const want = (s: string) => only.length === 0 || only.includes(s);
 
 function printTable(rows: Record<string, unknown>[]): void {
   if (rows.length === 0) return;
-  const cols = Object.keys(rows[0]!);
+  // every row's columns, in order of first appearance (sections mix row kinds: a later row's figures must show)
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const cell = (v: unknown) =>
     typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v ?? '');
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
