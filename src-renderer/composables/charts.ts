@@ -38,14 +38,16 @@ echarts.use([
 export { echarts };
 export type ChartOption = echarts.EChartsCoreOption;
 
-const axis = (p: Palette) => ({
+/** Axis styling shared by every chart of the app. */
+export const axis = (p: Palette) => ({
   axisLine: { lineStyle: { color: p.border } },
   axisLabel: { color: p.muted, fontSize: 11 },
   splitLine: { lineStyle: { color: p.border, opacity: 0.6 } },
   nameTextStyle: { color: p.muted, fontSize: 11 },
 });
 
-const base = (p: Palette) => ({
+/** What every chart of the app starts from: aria, fonts, the palette's series colours, tooltip and legend. */
+export const base = (p: Palette) => ({
   aria: { enabled: true },
   textStyle: { fontFamily: 'Inter, system-ui, sans-serif', color: p.text },
   color: p.series,

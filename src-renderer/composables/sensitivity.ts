@@ -4,30 +4,14 @@
  * form's text → an allocation target. Pure functions over src-shared's scan type; the charts use charts.ts's echarts.
  */
 import type { AllocationTarget, SensitivityScan } from '../../src-shared/sensitivity.ts';
-import type { ChartOption } from './charts.ts';
+import { axis, base, type ChartOption } from './charts.ts';
 import type { Palette } from './theme.ts';
 
-const axis = (p: Palette) => ({
-  axisLine: { lineStyle: { color: p.border } },
-  axisLabel: { color: p.muted, fontSize: 11 },
-  splitLine: { lineStyle: { color: p.border, opacity: 0.6 } },
-  nameTextStyle: { color: p.muted, fontSize: 11 },
-});
-
-const base = (p: Palette) => ({
-  aria: { enabled: true },
-  textStyle: { fontFamily: 'Inter, system-ui, sans-serif', color: p.text },
-  color: p.series,
-  animationDuration: 250,
-  legend: {
-    top: 0,
-    type: 'scroll',
-    textStyle: { color: p.muted, fontSize: 11 },
-    icon: 'roundRect',
-    itemWidth: 12,
-    itemHeight: 4,
-  },
-});
+/** The app's chart base with a scrolling legend (a scan draws one line per layer). */
+const scanBase = (p: Palette) => {
+  const b = base(p);
+  return { ...b, legend: { ...b.legend, type: 'scroll' } };
+};
 
 /** A group's label: its first node's last two path parts (`/layer1/conv/Conv` → `conv/Conv`), +n for coupled ones. */
 export function groupLabel(scan: SensitivityScan, groupId: string): string {
@@ -89,7 +73,7 @@ export function sensitivityRows(
 export function accuracyLinesOption(scan: SensitivityScan, p: Palette): ChartOption {
   const dense = scan.baseline.accuracy * 100;
   return {
-    ...base(p),
+    ...scanBase(p),
     tooltip: {
       trigger: 'axis',
       backgroundColor: p.surface,
@@ -128,7 +112,7 @@ export function accuracyLinesOption(scan: SensitivityScan, p: Palette): ChartOpt
 export function tradeoffScatterOption(scan: SensitivityScan, p: Palette): ChartOption {
   const b = scan.baseline;
   return {
-    ...base(p),
+    ...scanBase(p),
     tooltip: {
       trigger: 'item',
       backgroundColor: p.surface,
