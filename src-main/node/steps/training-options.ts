@@ -3,7 +3,9 @@
  * them, and the number of optimizer steps they make. Shared by the steps that train (`distill`).
  */
 import type { OptimizerSpec } from '../../core/autodiff/index.ts';
+import type { FinetuneStep } from '../../../src-shared/experiment.ts';
 import type { ScheduleSpec } from '../train/schedule.ts';
+import { scheduleOf } from './finetune.ts';
 
 /** The training keys every training step carries (src-shared/experiment.ts's trainingShape). */
 export interface StepTraining {
@@ -12,7 +14,7 @@ export interface StepTraining {
   batchSize: number;
   maxBatchesPerEpoch?: number;
   optimizer: { kind: 'sgd' | 'adam' | 'adamw'; momentum?: number; weightDecay?: number };
-  schedule: { kind: string; minLr?: number; stepSize?: number; gamma?: number };
+  schedule: FinetuneStep['schedule'];
 }
 
 /** The trainer's optimizer and schedule, and the optimizer steps the step's epochs make over `samples`. */
@@ -25,13 +27,8 @@ export function trainingOptions(
     o.kind === 'sgd'
       ? { type: 'sgd', lr: step.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay }
       : { type: o.kind, lr: step.lr, weightDecay: o.weightDecay };
-  const s = step.schedule;
-  const schedule: ScheduleSpec =
-    s.kind === 'cosine'
-      ? { type: 'cosine', minLr: s.minLr }
-      : s.kind === 'step'
-        ? { type: 'step', stepSize: s.stepSize!, gamma: s.gamma }
-        : { type: 'constant' };
+  // every kind the plan offers, the one mapping the fine-tune step uses (a `linear` schedule used to run constant)
+  const schedule = scheduleOf(step.schedule);
   const perEpochAll = Math.floor(samples / step.batchSize);
   const perEpoch = step.maxBatchesPerEpoch ? Math.min(step.maxBatchesPerEpoch, perEpochAll) : perEpochAll;
   return { optimizer, schedule, totalSteps: Math.max(1, Math.round(perEpoch * step.epochs)) };
