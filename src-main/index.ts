@@ -195,10 +195,9 @@ export {
   QATQuantizer,
   LsqQuantizer,
   LsqPlusQuantizer,
-  DoReFaQuantizer,
-  BNNQuantizer,
   type TrainedQuantResult,
 } from './core/compress/quantization/trained.ts';
+export { DoReFaQuantizer, BNNQuantizer } from './core/compress/quantization/dorefa-bnn.ts';
 export { carryQuantization, refoldedParams, QuantCarryError } from './core/compress/fused/carry.ts';
 export {
   buildFusedChain,

@@ -18,7 +18,8 @@ import {
   wantsReduceRange,
   type QuantEvaluator,
 } from '../../src-main/node/quantize/index.ts';
-import { DoReFaQuantizer, LsqQuantizer, QATQuantizer } from '../../src-main/core/compress/quantization/trained.ts';
+import { LsqQuantizer, QATQuantizer } from '../../src-main/core/compress/quantization/trained.ts';
+import { DoReFaQuantizer } from '../../src-main/core/compress/quantization/dorefa-bnn.ts';
 import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { Evaluator, loadIdxDataset, type RunOptions } from '../../src-main/node/train/index.ts';
 import { RESOURCES_DIR } from '../../src-main/node/train/mnist.ts';

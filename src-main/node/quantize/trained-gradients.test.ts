@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { Model, Tensor, type Value } from '../../core/ir/index.ts';
 import { buildTrainingStep, type GradientHook } from '../../core/autodiff/index.ts';
 import { ChainWriter } from '../../core/compress/quantization/fake-quant.ts';
-import { bnnChain, dorefaActivation, dorefaGradientHook } from '../../core/compress/quantization/trained.ts';
+import { bnnChain, dorefaActivation, dorefaGradientHook } from '../../core/compress/quantization/dorefa-bnn.ts';
 import { qparams, fakeQuantValue } from '../../core/compress/quantization/qparams.ts';
 import { quantRange } from '../../core/compress/quantization/dtype.ts';
 import { StepRunner } from '../train/step-runner.ts';

@@ -8,13 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { Model } from '../../core/ir/index.ts';
 import { ORT_CPU_STATIC_CONFIG } from '../../core/compress/quantization/index.ts';
-import {
-  BNNQuantizer,
-  DoReFaQuantizer,
-  LsqPlusQuantizer,
-  LsqQuantizer,
-  QATQuantizer,
-} from '../../core/compress/quantization/trained.ts';
+import { LsqPlusQuantizer, LsqQuantizer, QATQuantizer } from '../../core/compress/quantization/trained.ts';
+import { BNNQuantizer, DoReFaQuantizer } from '../../core/compress/quantization/dorefa-bnn.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { Evaluator } from '../train/evaluator.ts';
 import { ArrayDataset, loadIdxDataset } from '../train/data.ts';

@@ -8,13 +8,14 @@
 import { StudioError } from '../../core/ir/errors.ts';
 import type { Model } from '../../core/ir/index.ts';
 import type { CompressionEvaluator } from '../../core/compress/compressor.ts';
-import type { DoReFaOptions, LsqOptions, QATOptions } from '../../core/compress/quantization/trained.ts';
+import type { LsqOptions, QATOptions } from '../../core/compress/quantization/trained.ts';
+import type { DoReFaOptions } from '../../core/compress/quantization/dorefa-bnn.ts';
 import {
-  TRAINED_QUANTIZERS,
   type TrainedQuantizer,
   type TrainedQuantizerName,
   type TrainedQuantResult,
 } from '../../core/compress/quantization/trained.ts';
+import { TRAINED_QUANTIZERS } from '../../core/compress/quantization/trained-registry.ts';
 import type { QuantizerName } from '../../../src-shared/compressors.ts';
 import type { ArrayDataset } from '../train/data.ts';
 import { evaluate } from '../train/trainer.ts';

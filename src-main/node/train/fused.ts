@@ -22,11 +22,11 @@ import {
   type TrajectoryPoint,
 } from '../../core/compress/pruning/training.ts';
 import {
-  TRAINED_QUANTIZERS,
   type TrainedQuantizer,
   type TrainedQuantizerName,
   type TrainedQuantResult,
 } from '../../core/compress/quantization/trained.ts';
+import { TRAINED_QUANTIZERS } from '../../core/compress/quantization/trained-registry.ts';
 import { buildQuantized } from '../../core/compress/quantization/build.ts';
 import { toCalibrationConfig, type CalibrationConfig } from '../../core/compress/quantization/calibration.ts';
 import type { QuantTarget } from '../../core/compress/quantization/plan.ts';

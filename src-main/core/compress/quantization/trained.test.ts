@@ -9,16 +9,9 @@ import { buildCnn } from '../../../node/train/example-cnn.ts';
 import { CompressionConfigError } from '../errors.ts';
 import { MissingEvaluatorError } from '../compressor.ts';
 import { ORT_FUSED_INT8, QUANTIZATION_PRESETS } from '../../../../src-shared/presets.ts';
-import {
-  BNNQuantizer,
-  DoReFaQuantizer,
-  LsqPlusQuantizer,
-  LsqQuantizer,
-  QATQuantizer,
-  TRAINED_QUANTIZERS,
-  bnnSign,
-  lsqInit,
-} from './trained.ts';
+import { LsqPlusQuantizer, LsqQuantizer, QATQuantizer, lsqInit } from './trained.ts';
+import { BNNQuantizer, DoReFaQuantizer, bnnSign } from './dorefa-bnn.ts';
+import { TRAINED_QUANTIZERS } from './trained-registry.ts';
 
 const model = () => buildCnn({ widths: [4, 8], batch: 'N' });
 
