@@ -5,15 +5,8 @@
  * at once, each at its JSON path. Imports only src-shared.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  fusedBudgetFaults,
-  mapPlanPaths,
-  parsePlan,
-  planInputs,
-  safeParsePlan,
-  trainingBlockSteps,
-  type CompressStep,
-} from './experiment.ts';
+import { fusedBudgetFaults, trainingBlockSteps, type CompressStep } from './compress-step.ts';
+import { mapPlanPaths, parsePlan, planInputs, safeParsePlan } from './experiment.ts';
 
 const split = (...paths: string[]) => ({ kind: 'idx', paths });
 const conv50 = [{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }];

@@ -1,12 +1,12 @@
 /**
- * @file Experiment plan (zod-validated JSON, config lists checked by src-shared/config), progress events and the
- * report types shared by host, worker and renderer. Pure TypeScript: imports only zod and src-shared/config,
- * never Node, DOM, Electron or src-main.
+ * @file Experiment plan (zod-validated JSON, config lists checked by src-shared/config): the data splits, the
+ * evaluator, the step registry and one options schema per step kind, the plan's parser and its cross-field rules.
+ * The fused `compress` step lives in compress-step.ts, the shared plan pieces in plan-parts.ts, and what a run
+ * measures and reports in report.ts (re-exported here, so importers keep one module for the plan and its report).
+ * Pure TypeScript: imports only zod and src-shared, never Node, DOM, Electron or src-main.
  */
 import { z } from 'zod';
-import { ConfigListError, parseConfigList } from './config/index.ts';
 import { findUnsafeKeys, MAX_JSON_DEPTH } from './config/json.ts';
-import { StudioError } from './errors.ts';
 import {
   DISTILLER_REGISTRY,
   FAMILIES,
@@ -17,63 +17,27 @@ import {
   unknownCompressorMessage,
   type Family,
 } from './compressors.ts';
+import { compressSchema, fusedBudgetFaults, parseCompressStep, type CompressStep } from './compress-step.ts';
+import {
+  configList,
+  configListIssues,
+  isObject,
+  nonNegativeInt,
+  path,
+  PlanError,
+  planPath,
+  positiveInt,
+  toPlanIssues,
+  unionOf,
+  type ConfigListJson,
+  type OptionsOf,
+  type PlanIssue,
+} from './plan-parts.ts';
+import { METRICS } from './report.ts';
 import { planAllocationSchema, SCAN_PRUNERS } from './sensitivity.ts';
-import { checkPruneOptions, isTrainingPruner, stepsNeeded, type TrainingPrunerName } from './prune-options.ts';
 
-// ---------------------------------------------------------------------------------------------------------------
-// JSON paths and the plan error
-
-/** One fault in a plan: where (a JSON path such as `$.steps[2].kind`) and what. */
-export interface PlanIssue {
-  path: string;
-  message: string;
-}
-
-const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-
-/**
- * Formats path segments as a JSON path.
- *
- * @example planPath(['steps', 2, 'kind']) // '$.steps[2].kind'
- */
-export function planPath(segments: readonly PropertyKey[], root = '$'): string {
-  return segments.reduce<string>((path, s) => {
-    if (typeof s === 'number') return `${path}[${s}]`;
-    const key = String(s);
-    return IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-  }, root);
-}
-
-/**
- * A plan that fails validation; `issues` lists every fault found in one pass.
- *
- * @example
- * // invalid experiment plan (1 fault):
- * //   $.steps[2].kind: unknown step kind "prun" (did you mean "prune"?)
- */
-export class PlanError extends StudioError {
-  readonly issues: readonly PlanIssue[];
-  declare readonly details: { issues: readonly PlanIssue[] };
-
-  constructor(issues: readonly PlanIssue[]) {
-    const count = `${issues.length} fault${issues.length === 1 ? '' : 's'}`;
-    super(
-      `invalid experiment plan (${count}):\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
-      'PLAN_INVALID',
-      { issues },
-    );
-    this.issues = issues;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Shared pieces
-
-const path = z.string().min(1, 'must be a non-empty path');
-const positiveInt = z.int().positive();
-const nonNegativeInt = z.int().nonnegative();
-/** A config list as far as this layer checks it: an array of objects (the NNI keys are src-shared/config's job). */
-const configList = z.array(z.record(z.string(), z.unknown()), 'must be an array of objects (a config list)');
+export { PlanError, planPath, type PlanIssue } from './plan-parts.ts';
+export * from './report.ts';
 
 /**
  * Split kinds the plan's steps read (all loaded by `loadSplit` in src-main/node/train/data.ts):
@@ -141,9 +105,6 @@ export const datasetSchema = z.strictObject({
 });
 export type Dataset = z.infer<typeof datasetSchema>;
 
-export const METRICS = ['top1', 'top5', 'loss'] as const;
-export type MetricName = (typeof METRICS)[number];
-
 export const evaluatorSchema = z.strictObject({
   metric: z.enum(METRICS).default('top1'),
   batchSize: positiveInt.default(64),
@@ -210,8 +171,6 @@ const MEMBER_SCHEMAS: Record<FamilyStepKind, Map<string, z.ZodType>> = {
   distill: memberSchemas('distill'),
 };
 
-type OptionsOf<E> = E extends { options: infer O extends z.ZodRawShape } ? z.infer<z.ZodObject<O>> : never;
-type ConfigListJson = z.infer<typeof configList>;
 /** A step naming member N of a registry R through option Key, with N's options. */
 type MemberStep<Kind extends string, Key extends string, R> = {
   [N in keyof R & string]: { kind: Kind; configList: ConfigListJson } & { [k in Key]: N } & OptionsOf<R[N]>;
@@ -251,242 +210,6 @@ const PLAIN_STEP_SCHEMAS = {
     latencyRuns: positiveInt.default(30),
   }),
 } as const;
-
-// ---------------------------------------------------------------------------------------------------------------
-// The fused step: pruning, quantization and distillation in ONE training run (NNI's fusion compression)
-
-/** The keys the training block owns: a fused block carrying them is refused (one run, one training block). */
-const TRAINING_KEYS = Object.keys(TRAINING_SHAPE);
-const PRUNE_RUN_KEYS = ['maxSteps', 'lr', 'batchSize'];
-const omitKeys = (shape: z.ZodRawShape, keys: readonly string[]): z.ZodRawShape =>
-  Object.fromEntries(Object.entries(shape).filter(([k]) => !keys.includes(k)));
-
-/** The blocks of a `compress` step: which option names the compressor, its family, and which members can be fused. */
-const FUSED_BLOCKS = {
-  pruning: { key: 'pruner', family: 'pruner', mode: 'pruning', runKeys: PRUNE_RUN_KEYS },
-  quantization: { key: 'quantizer', family: 'quantizer', mode: 'quantization', runKeys: TRAINING_KEYS },
-  distillation: { key: 'distiller', family: 'distiller', mode: 'distillation', runKeys: TRAINING_KEYS },
-} as const;
-
-/**
- * Member options a fused block does not offer (refused as unknown there): latencyAware is the quantize step's, for
- * its own export; the compress step's export has its own speed check.
- */
-const NOT_FUSED: readonly string[] = ['latencyAware'];
-export type FusedBlock = keyof typeof FUSED_BLOCKS;
-export const FUSED_BLOCK_NAMES = Object.keys(FUSED_BLOCKS) as FusedBlock[];
-
-/** Why a compressor cannot be fused into one training run, or null (it registers on the evaluator). */
-export function fusedRefusal(block: FusedBlock, name: string): string | null {
-  const { family } = FUSED_BLOCKS[block];
-  const info = compressorInfo(family, name);
-  if (!info) return null;
-  if (info.needsTraining) return null;
-  const fusable = Object.entries(FAMILIES[family].registry)
-    .filter(([, e]) => e.needsTraining)
-    .map(([n]) => n)
-    .join(', ');
-  if (block === 'pruning')
-    return `the "${name}" pruner computes its masks at once and cannot be fused into a training run; use ${fusable} (agp / linear schedule "${name}" while training: { "pruner": "agp", "inner": "${name}" })`;
-  return `the "${name}" ${family} calibrates after training and cannot be fused into a training run; use ${fusable}`;
-}
-
-/**
- * QAT in a fused run: when BatchNormalization is folded. 'end' (default): BN trains with batch statistics beside
- * the masks (masked with its conv) and is folded into the trained model for the export, the weights' parameters
- * from the folded weights (QAT's own min / max rule), the activations' from the ranges tracked in training. 'start':
- * folded before training, as a QAT step does (measured 1–15 points less accurate on the bundled model, see
- * docs/fusion.md).
- */
-const QAT_FUSED_OPTIONS = { foldAt: z.enum(['start', 'end']).default('end') };
-
-/** One strict schema per fusable member of a block: `{ <key>: name, ...shared, ...member options − run keys }`. */
-function blockSchemas(block: FusedBlock): Map<string, z.ZodType> {
-  const { key, family, runKeys } = FUSED_BLOCKS[block];
-  const out = new Map<string, z.ZodType>();
-  for (const [name, info] of Object.entries(FAMILIES[family].registry)) {
-    if (!info.needsTraining) continue;
-    const shared: z.ZodRawShape =
-      block === 'distillation'
-        ? { teacher: path.optional() }
-        : { configList: z.array(z.record(z.string(), z.unknown()), 'must be an array of objects (a config list)') };
-    const own = block === 'quantization' && name === 'qat' ? QAT_FUSED_OPTIONS : {};
-    out.set(
-      name,
-      z.strictObject({
-        [key]: z.literal(name),
-        ...shared,
-        ...omitKeys(info.options, [...runKeys, ...NOT_FUSED]),
-        ...own,
-      }),
-    );
-  }
-  return out;
-}
-const BLOCK_SCHEMAS: Record<FusedBlock, Map<string, z.ZodType>> = {
-  pruning: blockSchemas('pruning'),
-  quantization: blockSchemas('quantization'),
-  distillation: blockSchemas('distillation'),
-};
-
-type FusedPruningBlock = {
-  [N in TrainingPrunerName]: { pruner: N; configList: ConfigListJson } & Omit<
-    OptionsOf<(typeof PRUNER_REGISTRY)[N]>,
-    'maxSteps' | 'lr' | 'batchSize'
-  >;
-}[TrainingPrunerName];
-type TrainedQuantizerKey = Exclude<keyof typeof QUANTIZER_REGISTRY, 'ptq'>;
-type FusedQuantizationBlock = {
-  [N in TrainedQuantizerKey]: { quantizer: N; configList: ConfigListJson } & Omit<
-    OptionsOf<(typeof QUANTIZER_REGISTRY)[N]>,
-    keyof typeof TRAINING_SHAPE | 'latencyAware'
-  > &
-    (N extends 'qat' ? { foldAt: 'start' | 'end' } : unknown);
-}[TrainedQuantizerKey];
-type FusedDistillationBlock = {
-  [N in keyof typeof DISTILLER_REGISTRY & string]: { distiller: N; teacher?: string } & OptionsOf<
-    (typeof DISTILLER_REGISTRY)[N]
-  >;
-}[keyof typeof DISTILLER_REGISTRY & string];
-
-/**
- * The fused step: optional pruning / quantization / distillation blocks (each as its own step, less the training
- * keys) and ONE training block; one training run for all, then speedup (when pruning) and the quantization
- * carried to the compact model and exported as QDQ.
- */
-export interface CompressStep {
-  kind: 'compress';
-  pruning?: FusedPruningBlock;
-  quantization?: FusedQuantizationBlock;
-  distillation?: FusedDistillationBlock;
-  training: z.infer<z.ZodObject<typeof trainingShape>>;
-  /** Remove the pruned channels after the run (default true). */
-  speedup: boolean;
-  /** Keep pruned widths at multiples of this. */
-  roundTo?: number;
-}
-
-/** The step's own keys; the blocks are checked one by one (parseCompressStep) for faults named by their member. */
-const compressOwnSchema = z.strictObject({
-  kind: z.literal('compress'),
-  pruning: z.unknown().optional(),
-  quantization: z.unknown().optional(),
-  distillation: z.unknown().optional(),
-  training: z.strictObject(trainingShape, {
-    error: (iss) =>
-      iss.input === undefined
-        ? 'a compress step trains once for all its compressors: it needs a training block (epochs, lr, optimizer, schedule, batchSize)'
-        : undefined,
-  }),
-  speedup: z.boolean().default(true),
-  roundTo: positiveInt.optional(),
-});
-
-/** The schema of a whole compress step (its blocks as unions of their members), for typing and reuse. */
-const compressSchema = z.strictObject({
-  ...compressOwnSchema.shape,
-  pruning: unionOf([...BLOCK_SCHEMAS.pruning.values()]).optional(),
-  quantization: unionOf([...BLOCK_SCHEMAS.quantization.values()]).optional(),
-  distillation: unionOf([...BLOCK_SCHEMAS.distillation.values()]).optional(),
-}) as unknown as z.ZodType<CompressStep>;
-
-/**
- * Parse a compress step, reporting each block's faults at its own JSON path (the member named, then its options,
- * then its config list) and the faults of the whole: no block, no training block, a compressor that cannot be fused.
- */
-function parseCompressStep(raw: Record<string, unknown>, at: PropertyKey[], issues: PlanIssue[]): CompressStep | null {
-  const before = issues.length;
-  const own = compressOwnSchema.safeParse(raw);
-  if (!own.success) issues.push(...toPlanIssues(own.error.issues, at));
-  const blocks: Partial<Record<FusedBlock, unknown>> = {};
-  for (const block of FUSED_BLOCK_NAMES) {
-    const value = raw[block];
-    if (value === undefined) continue;
-    const here = [...at, block];
-    if (!isObject(value)) {
-      issues.push({ path: planPath(here), message: `must be an object naming its ${FUSED_BLOCKS[block].family}` });
-      continue;
-    }
-    const { key, family, mode, runKeys } = FUSED_BLOCKS[block];
-    const name = value[key];
-    if (typeof name !== 'string' || !compressorInfo(family, name)) {
-      issues.push({ path: planPath([...here, key]), message: unknownCompressorMessage(family, name) });
-      continue;
-    }
-    const refusal = fusedRefusal(block, name);
-    if (refusal) {
-      issues.push({ path: planPath([...here, key]), message: refusal });
-      continue;
-    }
-    for (const k of Object.keys(value))
-      if (runKeys.includes(k))
-        issues.push({
-          path: planPath([...here, k]),
-          message: `"${k}" belongs to the step's training block: one training run for every compressor of a compress step`,
-        });
-    const parsed = BLOCK_SCHEMAS[block].get(name)!.safeParse(omitKeys(value as z.ZodRawShape, runKeys));
-    if (!parsed.success) {
-      issues.push(...toPlanIssues(parsed.error.issues, here));
-      continue;
-    }
-    const b = parsed.data as Record<string, unknown>;
-    if (b.configList !== undefined)
-      issues.push(...configListIssues(b.configList, mode, planPath([...here, 'configList'])));
-    if (block === 'pruning')
-      for (const f of checkPruneOptions(name as TrainingPrunerName, b))
-        issues.push({ path: planPath([...here, f.key]), message: f.message });
-    blocks[block] = b;
-  }
-  if (FUSED_BLOCK_NAMES.every((b) => raw[b] === undefined))
-    issues.push({
-      path: planPath(at),
-      message: `a compress step fuses compressors: give at least one of ${FUSED_BLOCK_NAMES.join(', ')}`,
-    });
-  if (issues.length > before || !own.success) return null;
-  return { ...own.data, ...blocks } as CompressStep;
-}
-
-/**
- * Budgets shorter than what the step's compressors need, for a run of `totalSteps` optimizer steps: a pruning
- * schedule (or Taylor / Slim collection, Movement's cool-down) that would not finish, a quantization that would
- * never start. Each with the JSON path of the option at fault (relative segments under the step).
- *
- * @example fusedBudgetFaults({ …, pruning: { pruner: 'agp', intervalSteps: 100, totalTimes: 10, … } }, 500)
- * // [{ path: ['pruning', 'totalTimes'], message: "the schedule's last update is at step 1000 … the run is 500 steps" }]
- */
-export function fusedBudgetFaults(step: CompressStep, totalSteps: number): { path: string[]; message: string }[] {
-  const faults: { path: string[]; message: string }[] = [];
-  const p = step.pruning;
-  if (p && isTrainingPruner(p.pruner)) {
-    const need = stepsNeeded(p.pruner, p as Record<string, unknown>);
-    if (need > totalSteps) {
-      const [key, what] =
-        p.pruner === 'movement'
-          ? ['cooldownBeginStep', `cooldownBeginStep is ${need}`]
-          : p.pruner === 'linear' || p.pruner === 'agp'
-            ? ['totalTimes', `the schedule's last update is at step ${need} (intervalSteps × totalTimes)`]
-            : ['trainingSteps', `the masks come at step ${need} (trainingSteps)`];
-      faults.push({
-        path: ['pruning', key],
-        message: `${what}, but the training block makes ${totalSteps} optimizer steps: lengthen training or shorten the schedule`,
-      });
-    }
-  }
-  const q = step.quantization as { quantStartStep?: number } | undefined;
-  if (q?.quantStartStep !== undefined && q.quantStartStep >= totalSteps)
-    faults.push({
-      path: ['quantization', 'quantStartStep'],
-      message: `quantization starts after step ${q.quantStartStep}, but the training block makes ${totalSteps} optimizer steps: it would never quantize`,
-    });
-  return faults;
-}
-
-/** The optimizer steps a training block makes over `samples` training samples. */
-export function trainingBlockSteps(training: CompressStep['training'], samples: number): number {
-  const all = Math.floor(samples / training.batchSize);
-  const perEpoch = training.maxBatchesPerEpoch ? Math.min(training.maxBatchesPerEpoch, all) : all;
-  return Math.max(1, Math.round(perEpoch * training.epochs));
-}
 
 export type SpeedupStep = z.infer<(typeof PLAIN_STEP_SCHEMAS)['speedup']>;
 export type FinetuneStep = z.infer<(typeof PLAIN_STEP_SCHEMAS)['finetune']>;
@@ -543,10 +266,6 @@ export const STEP_SCHEMAS = {
   distill: unionOf([...MEMBER_SCHEMAS.distill.values()]),
   compress: compressSchema,
 } as { readonly [K in StepKind]: z.ZodType<StepOf<K>> };
-
-function unionOf(schemas: z.ZodType[]): z.ZodType {
-  return schemas.length === 1 ? schemas[0]! : z.union(schemas as [z.ZodType, z.ZodType, ...z.ZodType[]]);
-}
 
 /** A step of a kind registered with `registerStepKind` (extensions, test steps). */
 export interface CustomStep {
@@ -786,36 +505,6 @@ function checkPlanConsistency(value: unknown, steps: readonly (Step | null)[], i
   });
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Turns zod issues into plan issues; an unknown key becomes one issue at its own path. */
-function toPlanIssues(zodIssues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): PlanIssue[] {
-  return zodIssues.flatMap((iss) => {
-    const at = [...prefix, ...iss.path];
-    if (iss.code === 'unrecognized_keys')
-      return iss.keys.map((key) => ({ path: planPath([...at, key]), message: `unknown option "${key}"` }));
-    return [{ path: planPath(at), message: iss.message }];
-  });
-}
-
-/**
- * The config list checked by src-shared/config (NNI 3.0 keys, values, cross-key rules), its faults re-rooted at
- * `path` (`$[0].sparse_ratio` → `$.steps[1].configList[0].sparse_ratio`). The plan keeps the user's list as
- * written; steps parse it again for the typed entries.
- */
-function configListIssues(list: unknown, mode: 'pruning' | 'quantization' | 'distillation', path: string): PlanIssue[] {
-  try {
-    parseConfigList(list, mode);
-    return [];
-  } catch (e) {
-    if (e instanceof ConfigListError)
-      return e.issues.map((i) => ({ path: path + i.path.slice(1), message: i.message }));
-    return [{ path, message: (e as Error).message }];
-  }
-}
-
 /** The model and data files a plan reads, each with its JSON path (for "file not found" faults). */
 export function planInputs(plan: Plan): { path: string; file: string }[] {
   const files = [{ path: '$.model', file: plan.model }];
@@ -850,218 +539,3 @@ export function mapPlanPaths(plan: Plan, map: (file: string) => string): Plan {
   });
   return { ...plan, model: map(plan.model), dataset, steps };
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// Measurements, step results, reports
-
-export const latencySchema = z.object({
-  p50: z.number().nonnegative(),
-  p90: z.number().nonnegative().optional(),
-  runs: z.int().optional(),
-  /** After a run: the original model's p50, timed in the same session of runs, alternating with this model. */
-  baselineP50: z.number().nonnegative().optional(),
-  /** After a run: original ÷ this model, the median over alternating rounds (robust to drifting load). */
-  speedup: z.number().positive().optional(),
-});
-
-/** One measurement of a model: task metric, size and speed. Unknown quantities are null. */
-export const metricSnapshotSchema = z.object({
-  metric: z.enum(METRICS).nullable(),
-  /** The evaluator's top-1 / top-5 accuracy in [0, 1]; null when not evaluated or when the metric is loss. */
-  accuracy: z.number().nullable(),
-  loss: z.number().nullable(),
-  params: z.number().nonnegative(),
-  macs: z.number().nonnegative().nullable(),
-  sizeBytes: z.number().nonnegative(),
-  latencyMs: latencySchema.nullable(),
-  /**
-   * Latency at the plan's evaluation batch size (`evaluator.batchSize`), timed as `latencyMs` is (after a run, side by
-   * side with the original): small models often lose at batch 1 and win at the batch they are evaluated with, so the
-   * report shows both. Null or absent when the plan has no evaluator, the batch size is 1, or the model's batch
-   * dimension is fixed to another size.
-   */
-  latencyAtEvalBatch: latencySchema.extend({ batch: z.int().positive() }).nullable().optional(),
-  /**
-   * After a run whose result is slower than the original at some batch size: those sizes and why (from ORT's
-   * optimized graph, the model's size and the CPU), so a report never shows a slowdown without its reason.
-   */
-  slower: z
-    .object({ batches: z.array(z.int().positive()), reasons: z.array(z.string()) })
-    .nullable()
-    .optional(),
-  /** Default-domain opset of the measured model, when known. */
-  opset: z.int().nullable().optional(),
-  /**
-   * The execution provider the plan asked for and the one the measurement ran on; `fallback` says why they differ
-   * (e.g. "webgpu requested but no GPU adapter was found: …; ran on cpu"). Absent in runs recorded before.
-   */
-  provider: z.object({ requested: z.string(), used: z.string(), fallback: z.string().nullable() }).optional(),
-});
-export type MetricSnapshot = z.infer<typeof metricSnapshotSchema>;
-
-/** An empty snapshot to fill in. */
-export function emptySnapshot(): MetricSnapshot {
-  return { metric: null, accuracy: null, loss: null, params: 0, macs: null, sizeBytes: 0, latencyMs: null };
-}
-
-const jsonRecord = z.record(z.string(), z.unknown());
-
-/** What a step executor returns. Paths are absolute files the step wrote (normally under its checkpoint dir). */
-export const stepResultSchema = z.object({
-  /** The model after this step; absent = the step did not change the model. */
-  outputModel: z.string().optional(),
-  /** Other files worth keeping (masks, calibration tables…). */
-  artifacts: z.array(z.object({ name: z.string(), path: z.string(), kind: z.string().default('file') })).optional(),
-  /** Measurements the step made on its output. */
-  metrics: metricSnapshotSchema.partial().optional(),
-  /** Free-form facts for the report (sparsity reached, channels removed…). JSON values only. */
-  summary: jsonRecord.optional(),
-});
-export type StepResult = z.input<typeof stepResultSchema>;
-
-export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-export const STEP_STATUSES = ['pending', 'running', 'done', 'failed', 'cancelled', 'interrupted'] as const;
-export type StepStatus = (typeof STEP_STATUSES)[number];
-
-/** An error as it crosses a process boundary: name and code kept, never flattened to a message. */
-export const serializedErrorSchema = z.object({
-  name: z.string(),
-  code: z.string(),
-  message: z.string(),
-  details: z.unknown().optional(),
-});
-export type SerializedError = z.infer<typeof serializedErrorSchema>;
-
-/** The record of one step in a report. */
-export const stepReportSchema = z.object({
-  index: z.int(),
-  kind: z.string(),
-  status: z.enum(STEP_STATUSES),
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-  durationMs: z.number().nullable(),
-  metrics: metricSnapshotSchema.partial().nullable(),
-  summary: jsonRecord.nullable(),
-  /** sha256 of the model after the step (null when the step kept the model). */
-  modelSha256: z.string().nullable(),
-  error: serializedErrorSchema.nullable(),
-});
-export type StepReport = z.infer<typeof stepReportSchema>;
-
-/** before / after ratios: params, MACs and size as compression factors (×), latency as speedup, accuracy as delta. */
-export const factorsSchema = z.object({
-  params: z.number().nullable(),
-  macs: z.number().nullable(),
-  sizeBytes: z.number().nullable(),
-  latency: z.number().nullable(),
-  /** Original ÷ result latency at the evaluation batch size (absent in reports recorded before it was measured). */
-  latencyAtEvalBatch: z.number().nullable().optional(),
-  accuracyDelta: z.number().nullable(),
-});
-export type Factors = z.infer<typeof factorsSchema>;
-
-export const runReportSchema = z.object({
-  runId: z.string(),
-  planName: z.string().nullable(),
-  status: z.enum(RUN_STATUSES),
-  before: metricSnapshotSchema,
-  after: metricSnapshotSchema,
-  factors: factorsSchema,
-  steps: z.array(stepReportSchema),
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-  /** sha256 of the final model. */
-  modelSha256: z.string().nullable(),
-});
-export type RunReport = z.infer<typeof runReportSchema>;
-
-const ratio = (a: number | null | undefined, b: number | null | undefined) =>
-  a != null && b != null && b > 0 ? a / b : null;
-
-/**
- * The before / after factors of a report.
- *
- * @example computeFactors({ ...b, params: 100 }, { ...a, params: 25 }).params // 4 (4× fewer parameters)
- */
-export function computeFactors(before: MetricSnapshot, after: MetricSnapshot): Factors {
-  return {
-    params: ratio(before.params, after.params),
-    macs: ratio(before.macs, after.macs),
-    sizeBytes: ratio(before.sizeBytes, after.sizeBytes),
-    // the side-by-side figure of the after measurement where there is one; two separate measurements otherwise
-    latency: after.latencyMs?.speedup ?? ratio(before.latencyMs?.p50, after.latencyMs?.p50),
-    latencyAtEvalBatch:
-      after.latencyAtEvalBatch?.speedup ?? ratio(before.latencyAtEvalBatch?.p50, after.latencyAtEvalBatch?.p50),
-    accuracyDelta: before.accuracy != null && after.accuracy != null ? after.accuracy - before.accuracy : null,
-  };
-}
-
-/** The "before" latency a report shows beside the after one: the side-by-side baseline when measured. */
-export function beforeLatencyMs(before: MetricSnapshot, after: MetricSnapshot): number | null {
-  return after.latencyMs?.baselineP50 ?? before.latencyMs?.p50 ?? null;
-}
-
-/** The same at the evaluation batch size. */
-export function beforeEvalBatchLatencyMs(before: MetricSnapshot, after: MetricSnapshot): number | null {
-  return after.latencyAtEvalBatch?.baselineP50 ?? before.latencyAtEvalBatch?.p50 ?? null;
-}
-
-/** Report fields the comparison view may sort by (`after.*`, `before.*`, `factors.*`). */
-export const SORTABLE_METRICS = [
-  'after.accuracy',
-  'after.loss',
-  'after.params',
-  'after.macs',
-  'after.sizeBytes',
-  'after.latencyMs.p50',
-  'before.accuracy',
-  'before.loss',
-  'before.params',
-  'before.macs',
-  'before.sizeBytes',
-  'before.latencyMs.p50',
-  'factors.params',
-  'factors.macs',
-  'factors.sizeBytes',
-  'factors.latency',
-  'factors.accuracyDelta',
-] as const;
-export type SortableMetric = (typeof SORTABLE_METRICS)[number];
-
-// ---------------------------------------------------------------------------------------------------------------
-// Progress events (worker → host → transports → renderer)
-
-export const progressEventSchema = z.object({
-  stepIndex: z.int(),
-  stepCount: z.int(),
-  /** Step kind, or `measure` while the before / after measurements run. */
-  kind: z.string(),
-  /** Fraction of the current step done, 0..1. */
-  fraction: z.number().min(0).max(1),
-  /** Fraction of the whole run done, 0..1. */
-  overall: z.number().min(0).max(1),
-  etaMs: z.number().nonnegative().nullable(),
-  loss: z.number().optional(),
-  /** The training step `loss` was taken at (the loss curve's x). */
-  step: z.int().nonnegative().optional(),
-  /** Parts of the loss where a step has several (`loss.task`, `loss.distill`). */
-  parts: z.record(z.string(), z.number()).optional(),
-  metric: z.number().optional(),
-  message: z.string().optional(),
-  /** True when the worker sent it because the step was silent. */
-  heartbeat: z.boolean(),
-  t: z.number(),
-});
-export type ProgressEvent = z.infer<typeof progressEventSchema>;
-
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export const logEventSchema = z.object({
-  level: z.enum(LOG_LEVELS),
-  message: z.string(),
-  stepIndex: z.int().nullable(),
-  t: z.number(),
-});
-export type LogEvent = z.infer<typeof logEventSchema>;

@@ -8,13 +8,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  fusedBudgetFaults,
-  planPath,
-  trainingBlockSteps,
-  type CompressStep,
-  type StepResult,
-} from '../../../src-shared/experiment.ts';
+import { fusedBudgetFaults, trainingBlockSteps, type CompressStep } from '../../../src-shared/compress-step.ts';
+import { planPath, type StepResult } from '../../../src-shared/experiment.ts';
 import { StudioError } from '../../core/ir/errors.ts';
 import { planToJson } from '../../core/compress/pruning/index.ts';
 import { saveModelFile } from '../io/model-file.ts';
