@@ -400,15 +400,7 @@ function sequentialSteps(
   if (d.prune.enabled && d.prune.speedup)
     steps.push({ kind: 'speedup', ...(d.prune.roundTo ? { roundTo: d.prune.roundTo } : {}) });
   if (d.finetune.enabled) {
-    steps.push({
-      kind: 'finetune',
-      epochs: d.finetune.epochs,
-      lr: d.finetune.lr,
-      optimizer: { kind: d.finetune.optimizer },
-      schedule: { kind: d.finetune.schedule },
-      batchSize: d.finetune.batchSize,
-      ...(d.finetune.maxBatchesPerEpoch ? { maxBatchesPerEpoch: d.finetune.maxBatchesPerEpoch } : {}),
-    });
+    steps.push({ kind: 'finetune', ...trainingBlock(d.finetune) });
   }
   if (d.distill.enabled) {
     steps.push({
@@ -543,14 +535,9 @@ export function fusedSchedule(
   return { intervalSteps: Math.max(1, Math.floor((0.75 * steps) / times)), totalTimes: times, fitted: true };
 }
 
-/** The fused `compress` step: the chosen compressions' blocks and one training block. */
-function fusedStep(
-  d: WizardDraft,
-  lists: Partial<Record<CompressionMode, unknown>>,
-  samples: number | null,
-): Record<string, unknown> {
-  const ft = d.finetune;
-  const training = {
+/** The plan's training block (a finetune step's keys, a compress step's `training`) from the draft's training fields. */
+function trainingBlock(ft: WizardDraft['finetune']): Record<string, unknown> {
+  return {
     epochs: ft.epochs,
     lr: ft.lr,
     optimizer: { kind: ft.optimizer },
@@ -558,6 +545,15 @@ function fusedStep(
     batchSize: ft.batchSize,
     ...(ft.maxBatchesPerEpoch ? { maxBatchesPerEpoch: ft.maxBatchesPerEpoch } : {}),
   };
+}
+
+/** The fused `compress` step: the chosen compressions' blocks and one training block. */
+function fusedStep(
+  d: WizardDraft,
+  lists: Partial<Record<CompressionMode, unknown>>,
+  samples: number | null,
+): Record<string, unknown> {
+  const training = trainingBlock(d.finetune);
   const step: Record<string, unknown> = { kind: 'compress' };
   if (d.prune.enabled) {
     const p = fusedPruner(d);
