@@ -182,6 +182,7 @@ export {
   LogitsDistiller,
   DISTILLER_CLASSES,
   DistillLinkError,
+  recoverKeptChannels,
   TeacherError,
   mergeTeacher,
   type DistillLink,

@@ -214,8 +214,15 @@ describe('Adaptive1d on a pruned student after speedup', () => {
     expect(out.length).toBe(40);
   });
 
-  it('DynamicLayerwiseDistiller refuses the differing widths, naming both nodes', async () => {
+  it('DynamicLayerwiseDistiller refuses differing widths its kept channels cannot explain, naming both nodes', async () => {
     const { compact } = await pruned(0.5);
+    // conv1's rows reversed: no longer the teacher's rows in the teacher's order (speedup keeps the order)
+    const w = compact.graph.node('/conv1/Conv')!.input(1)!.initializer!;
+    const rows = w.dims[0]!;
+    const per = w.size / rows;
+    const data = w.data as Float32Array;
+    const copy = Float32Array.from(data);
+    for (let r = 0; r < rows; r++) data.set(copy.subarray((rows - 1 - r) * per, (rows - r) * per), r * per);
     const ev = new Evaluator(compact, { ...config, train: train.head(256) });
     const d = new DynamicLayerwiseDistiller(compact, [{ op_types: ['Conv'] }], ev, { teacher });
     const err = await d.compress({ maxSteps: 1 }).catch((e: unknown) => e);

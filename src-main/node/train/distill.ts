@@ -13,6 +13,7 @@ import {
   type DistillResult,
 } from '../../core/compress/distillation/index.ts';
 import type { Compressor } from '../../core/compress/compressor.ts';
+import type { KeptChannels } from '../../core/compress/speedup/index.ts';
 import type { DistillerName } from '../../../src-shared/compressors.ts';
 import { openModel } from '../io/open-model.ts';
 import { trace } from '../runtime/index.ts';
@@ -29,6 +30,11 @@ export interface DistillSpec {
   temperature?: number;
   alpha?: number;
   seed?: number;
+  /**
+   * Layer-wise distillers on a pruned, sped-up student: the channels it kept of the teacher (speedup's `kept`), for
+   * kept-channel links; without it they are recovered from the weights.
+   */
+  keptChannels?: KeptChannels;
 }
 
 /** Open a teacher model file; a file that is no model is a TeacherError naming it (and the decoder's fault). */
@@ -61,7 +67,7 @@ export async function makeDistiller(
   spec: DistillSpec,
 ): Promise<Compressor<DistillResult>> {
   checkTeacherInputs(student, spec.teacher);
-  const common = { teacher: spec.teacher, originLossLambda: spec.originLossLambda };
+  const common = { teacher: spec.teacher, originLossLambda: spec.originLossLambda, keptChannels: spec.keptChannels };
   switch (spec.distiller) {
     case 'logits':
       return new LogitsDistiller(student, spec.configList ?? null, evaluator, {

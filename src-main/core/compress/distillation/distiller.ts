@@ -10,7 +10,7 @@
  */
 import { cloneModel, Tensor, type Model, type Node, type Value } from '../../ir/index.ts';
 import { StudioError } from '../../ir/errors.ts';
-import type { LossContext } from '../../autodiff/index.ts';
+import { attr, type LossContext } from '../../autodiff/index.ts';
 import { deadCode } from '../../passes/index.ts';
 import { Rng } from '../../util/random.ts';
 import { parseConfigList, type ConfigEntryOf } from '../../../../src-shared/config/index.ts';
@@ -36,6 +36,8 @@ import {
   type DistillMethod,
 } from './losses.ts';
 import { checkTeacherInputs, TEACHER_PREFIX } from './teacher.ts';
+import { KEPT_AXIS, recoverKeptChannels } from './kept.ts';
+import type { KeptChannels } from '../speedup/index.ts';
 
 /** A link that cannot be made: a teacher node or value that does not exist, widths that differ without a projection. */
 export class DistillLinkError extends StudioError {
@@ -55,6 +57,12 @@ export interface DistillLink {
   teacherValues: string[];
   /** The teacher nodes, in link order. */
   teacherNodes: string[];
+  /**
+   * Per teacher value, the channels (axis 1) a pruned, sped-up student kept of it, where the student's value is
+   * narrower: the loss reads the teacher's value gathered there (a kept-channel link, no projection); absent or
+   * null: the whole value.
+   */
+  teacherChannels?: (readonly number[] | null)[];
   lambda: number;
   method: DistillMethod;
   /** JSON path of the config entry that made it. */
@@ -73,6 +81,12 @@ export interface DistillerOptions extends CompressorOptions {
   originLossLambda?: number;
   /** Name prefix of the teacher's copy inside the step (default `teacher/`). */
   teacherPrefix?: string;
+  /**
+   * The channels a pruned student kept of the teacher (speedup's `CompactResult.kept`), for kept-channel links;
+   * without it they are recovered from the two models' weights (`recoverKeptChannels`). Read by the layer-wise
+   * distillers' `link: 'auto'` (a student node linked to the teacher node of the same name).
+   */
+  keptChannels?: KeptChannels;
 }
 
 export interface DistillResult {
@@ -164,7 +178,7 @@ export function resolveLinks(
   student: Model,
   teacher: Model,
   configList: unknown,
-  opts: { single?: boolean } = {},
+  opts: { single?: boolean; kept?: () => KeptChannels } = {},
 ): DistillLink[] {
   const { configs } = parseConfigList(configList, 'distillation');
   const table = resolveTargets(student, configs as ConfigEntryOf<'distillation'>[], 'distillation');
@@ -191,12 +205,18 @@ export function resolveLinks(
       );
     const teacherValues = teacherNodes.map((n) => teacherValue(teacher, n, t.name, t.path).name);
     const studentValue = recordedValue(t.node, t.kind, t.index).name;
+    // a kept-channel link: the same node in a narrower (pruned, sped-up) student reads the teacher's kept channels
+    const own = (t.kind === 'input' ? t.node.inputs[t.index] : t.node.outputs[t.index])?.name;
+    const channels = opts.kept
+      ? teacherNodes.map((n) => (n === t.nodeName && own ? (opts.kept!().get(own)?.get(KEPT_AXIS) ?? null) : null))
+      : [];
     links.push({
       node: t.nodeName,
       target: t.name,
       studentValue,
       teacherValues,
       teacherNodes,
+      ...(channels.some((c) => c) ? { teacherChannels: channels } : {}),
       lambda: s.lambda ?? 1,
       method: s.apply_method ?? 'mse',
       path: t.path,
@@ -208,6 +228,17 @@ export function resolveLinks(
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** The teacher value `t` at the student's kept channels (a Gather on axis 1) where the student `s` is narrower. */
+function keptOf(c: LossContext, s: Value, t: Value, channels: readonly number[] | null | undefined): Value {
+  const { e } = c;
+  const [ss, ts] = [e.shape(s), e.shape(t)];
+  if (!channels || ss.length !== ts.length || ss[KEPT_AXIS] === ts[KEPT_AXIS] || ss[KEPT_AXIS] !== channels.length)
+    return t;
+  const idx = e.constant(Tensor.int64([channels.length], [...channels]), 'distill.kept');
+  const shape = ts.map((d, i) => (i === KEPT_AXIS ? channels.length : d));
+  return e.op('Gather', [t, idx], { axis: attr.int(KEPT_AXIS) }, shape);
 }
 
 /** The trained student from the evaluator's model: no teacher, no projection. */
@@ -234,10 +265,10 @@ abstract class TeacherDistiller extends Compressor<DistillResult> {
     this.teacher = options.teacher;
     this.originLossLambda = options.originLossLambda ?? 1;
     this.teacherPrefix = options.teacherPrefix ?? TEACHER_PREFIX;
-    this.links = this.makeLinks(configList);
+    this.links = this.makeLinks(configList, options);
   }
 
-  protected abstract makeLinks(configList: unknown): DistillLink[];
+  protected abstract makeLinks(configList: unknown, options: DistillerOptions): DistillLink[];
 
   override get needsTraining(): boolean {
     return true;
@@ -293,18 +324,22 @@ export class DynamicLayerwiseDistiller extends TeacherDistiller {
     return 'dynamic_layerwise';
   }
 
-  protected makeLinks(configList: unknown): DistillLink[] {
-    return resolveLinks(this.model, this.teacher, configList);
+  protected makeLinks(configList: unknown, options: DistillerOptions): DistillLink[] {
+    let kept = options.keptChannels;
+    return resolveLinks(this.model, options.teacher, configList, {
+      kept: () => (kept ??= recoverKeptChannels(this.model, options.teacher)),
+    });
   }
 
   protected linkLoss(c: LossContext, l: DistillLink, s: Value, ts: Value[]): Value {
     const { e } = c;
     return minOf(
       e,
-      ts.map((t, j) => {
+      ts.map((t0, j) => {
+        const t = keptOf(c, s, t0, l.teacherChannels?.[j]);
         if (!sameShape(e.shape(s), e.shape(t))) {
           throw new DistillLinkError(
-            `${l.path}: the student's ${l.target} of ${quoted(l.node)} is [${e.shape(s).join(', ')}] but the teacher's of ${quoted(l.teacherNodes[j]!)} is [${e.shape(t).join(', ')}]; DynamicLayerwiseDistiller needs equal shapes (use adaptive1d_layerwise to project a narrower student)`,
+            `${l.path}: the student's ${l.target} of ${quoted(l.node)} is [${e.shape(s).join(', ')}] but the teacher's of ${quoted(l.teacherNodes[j]!)} is [${e.shape(t).join(', ')}]; DynamicLayerwiseDistiller needs equal shapes, or a student pruned from this teacher whose kept channels its weights show (use adaptive1d_layerwise to project a narrower student)`,
             { node: l.node, teacherNode: l.teacherNodes[j], path: l.path },
           );
         }

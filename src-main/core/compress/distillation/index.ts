@@ -26,3 +26,4 @@ export {
   type ProjectionKind,
 } from './losses.ts';
 export { mergeTeacher, checkTeacherInputs, TeacherError, TEACHER_PREFIX, type MergedTeacher } from './teacher.ts';
+export { recoverKeptChannels, KEPT_AXIS } from './kept.ts';
