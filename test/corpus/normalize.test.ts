@@ -41,4 +41,31 @@ describe('normalization leaves outputs unchanged', () => {
       expect(err).toBeLessThanOrEqual(1e-6);
     });
   }
+
+  // opset 13: torch writes LayerNorm as ReduceMean / Sub / Pow / ReduceMean / Add / Sqrt / Div / Mul / Add, which
+  // fuse-layernorm turns into LayerNormalization (the model moves to opset 17): every one of them (one Sqrt each)
+  // is fused, and the outputs do not move.
+  const fused: [string, () => Model, number][] = [
+    ['corpus transformer_op13_dyn', () => loadCorpusModel('transformer_op13_dyn.onnx', 2), 4],
+    ...['convnext_tiny_op13', 'vit_b_32_op13', 'swin_t_op13'].map((name): [string, () => Model, number] => [
+      `zoo ${name}`,
+      () => {
+        const model = loadModelFile(join(ZOO, `${name}.onnx`), { allowWeightless: true });
+        materializeWeights(model, 2);
+        return model;
+      },
+      { convnext_tiny_op13: 23, vit_b_32_op13: 25, swin_t_op13: 29 }[name]!,
+    ]),
+  ];
+  for (const [what, load, norms] of fused) {
+    it(`${what}: decomposed LayerNorms fused, outputs unchanged`, async () => {
+      const model = load();
+      const { model: normalized, report } = normalizeModel(model);
+      expect(report.steps.find((s) => s.pass === 'fuse-layernorm')!.count).toBe(norms);
+      expect(normalized.graph.nodes.filter((n) => n.opType === 'LayerNormalization')).toHaveLength(norms);
+      expect(normalized.opset).toBe(17);
+      const { err } = await normalizedError(model);
+      expect(err).toBeLessThanOrEqual(1e-6);
+    });
+  }
 });

@@ -7,6 +7,7 @@
 import { cloneModel, StudioError, type Graph, type Model, type Node, type Value } from '../ir/index.ts';
 import { foldIdentity } from './fold-identity.ts';
 import { foldWeights, FOLD_RULES } from './fold-weights.ts';
+import { fuseLayerNorm } from './fuse-layernorm.ts';
 import { liftConstants } from './lift-constants.ts';
 import type { Pass } from './pass.ts';
 
@@ -42,12 +43,14 @@ export class UnknownExportPatternError extends StudioError {
 }
 
 /** The normalization passes, in order. */
-export const NORMALIZATION_PASSES: readonly Pass[] = [liftConstants, foldIdentity, foldWeights];
+export const NORMALIZATION_PASSES: readonly Pass[] = [liftConstants, foldIdentity, foldWeights, fuseLayerNorm];
 
 const SUMMARY: Record<string, string> = {
   'lift-constants': 'weights held in Constant nodes lifted to initializers',
   'fold-identity': 'Identity nodes over initializers (de-duplicated weights) given their own initializer',
   'fold-weights': 'constant Cast / Reshape / Transpose / Squeeze / Unsqueeze / Flatten of weights folded',
+  'fuse-layernorm':
+    'decomposed layer norms (ReduceMean / Sub / Pow / ReduceMean / Add / Sqrt / Div) fused into LayerNormalization',
 };
 
 /** Parameter inputs per op type: where a weight must be an initializer for compression to see it. */
@@ -66,7 +69,8 @@ const KEPT = new Set(['DequantizeLinear']);
 
 /**
  * Normalize a model: lift Constant-node weights, undo initializer de-duplication, fold constant layout and type
- * ops over weights. Returns a normalized copy (tensors shared) and a report of each pass's changes.
+ * ops over weights, fuse decomposed layer norms. Returns a normalized copy (tensors shared) and a report of each
+ * pass's changes.
  * @example const { model, report } = normalizeModel(loadModelFile('densenet121.onnx')); console.log(report.summary);
  * @throws UnknownExportPatternError when a parameter is still computed from constants afterwards (input untouched)
  */
