@@ -426,31 +426,7 @@ export async function finishFused(t: FusedTrained, o: FusedFinishOptions): Promi
   if (!t.quantization) return { ...out, model: compact, compact, speedup };
   const q = t.quantization;
   if (t.chain.quantSpec?.foldAt === 'end') return finishFoldedAtEnd(t, o, out);
-  const carried = carryQuantization(q, t.float, compact, kept);
-  const simulated = buildQuantized(compact, carried.targets, carried.params, { mode: 'simulate' });
-  const exported = buildQuantized(compact, carried.targets, carried.params, { mode: 'export' });
-  const deployed = await checkDeployed(
-    { simulated: simulated.model, exported: exported.model, targets: carried.targets, applied: exported.applied },
-    o.evalData,
-    { tolerance: o.tolerance, ...(o.threads !== undefined ? { threads: o.threads } : {}) },
-  );
-  const trainedSimulated = (
-    await evaluate(q.simulated, o.evalData, {
-      batchSize: 500,
-      ...(o.threads !== undefined ? { threads: o.threads } : {}),
-    })
-  ).top1;
-  return {
-    ...out,
-    model: exported.model,
-    compact,
-    speedup,
-    deployed,
-    trainedSimulated,
-    quantTargets: carried.targets,
-    calibration: toCalibrationConfig(carried.targets, carried.params),
-    sliced: carried.sliced,
-  };
+  return finishExport(t, o, out, { planned: q, on: t.float }, { model: compact, speedup, kept });
 }
 
 /**
@@ -492,21 +468,38 @@ async function finishFoldedAtEnd(
     reduceRange: spec.reduceRange,
   }).targets;
   const params = refoldedParams(q, base, targets);
-  const carried = carryQuantization({ targets, params }, base, compact, kept);
-  const simulated = buildQuantized(compact, carried.targets, carried.params, { mode: 'simulate' });
-  const exported = buildQuantized(compact, carried.targets, carried.params, { mode: 'export' });
+  return finishExport(t, o, out, { planned: { targets, params }, on: base }, { model: compact, speedup, kept });
+}
+
+/**
+ * The tail both ways of finishing share: the quantization planned on `quant.on` carried across speedup to the
+ * compact model, built as the simulated (fake-quant) and the exported (QDQ) model, simulated = deployed checked on
+ * `evalData`, and the training graph's own accuracy measured for the report.
+ *
+ * @throws SimulatedDeployedMismatchError, QuantCarryError
+ */
+async function finishExport(
+  t: FusedTrained,
+  o: FusedFinishOptions,
+  out: Partial<FusedFinal>,
+  quant: { planned: Parameters<typeof carryQuantization>[0]; on: Model },
+  compact: { model: Model; speedup: SpeedupReport | undefined; kept: KeptChannels },
+): Promise<FusedFinal> {
+  const carried = carryQuantization(quant.planned, quant.on, compact.model, compact.kept);
+  const simulated = buildQuantized(compact.model, carried.targets, carried.params, { mode: 'simulate' });
+  const exported = buildQuantized(compact.model, carried.targets, carried.params, { mode: 'export' });
   const threads = o.threads !== undefined ? { threads: o.threads } : {};
   const deployed = await checkDeployed(
     { simulated: simulated.model, exported: exported.model, targets: carried.targets, applied: exported.applied },
     o.evalData,
     { tolerance: o.tolerance, ...threads },
   );
-  const trainedSimulated = (await evaluate(q.simulated, o.evalData, { batchSize: 500, ...threads })).top1;
+  const trainedSimulated = (await evaluate(t.quantization!.simulated, o.evalData, { batchSize: 500, ...threads })).top1;
   return {
     ...out,
     model: exported.model,
-    compact,
-    speedup,
+    compact: compact.model,
+    speedup: compact.speedup,
     deployed,
     trainedSimulated,
     quantTargets: carried.targets,
