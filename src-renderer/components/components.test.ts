@@ -361,6 +361,42 @@ describe('execution provider', () => {
     w.unmount();
   });
 
+  it('the run view shows the layer widths loading, not "no layer changed width", until they arrive', async () => {
+    let arrive: (ls: { node: string; opType: string; before: number; after: number | null }[]) => void = () => {};
+    host = createFakeHost({ runs: { layers: () => new Promise((resolve) => (arrive = resolve)) } });
+    setHost(host);
+    setActivePinia(createPinia());
+    const before = emptySnapshot();
+    const report = { runId: 'ffff06', planName: null, status: 'succeeded' as const, before, after: before };
+    host.runs.set(
+      'ffff06',
+      fakeRun('ffff06', {
+        report: {
+          ...report,
+          factors: computeFactors(before, before),
+          steps: [],
+          startedAt: null,
+          finishedAt: null,
+          modelSha256: null,
+        },
+      }),
+    );
+    location.hash = '#/runs/ffff06';
+    const w = mount(RunView, { attachTo: document.body, global: { stubs: { EChart: true } } });
+    await flushPromises();
+    await new Promise((r) => setTimeout(r, 10));
+    await flushPromises();
+    expect(w.find('[data-testid="open-diff"]').exists()).toBe(true);
+    expect(w.find('[data-testid="widths-loading"]').text()).toBe('Loading the layer widths…');
+    expect(w.text()).not.toContain('No layer changed width');
+    // the widths came and none is there to draw: now, and only now, it says so
+    arrive([]);
+    await flushPromises();
+    expect(w.find('[data-testid="widths-loading"]').exists()).toBe(false);
+    expect(w.find('[data-testid="widths-none"]').text()).toBe('No layer changed width.');
+    w.unmount();
+  });
+
   it('the wizard offers CPU and the providers the host found, the unavailable ones disabled, and the plan carries the choice', async () => {
     host = createFakeHost({
       experiments: {
