@@ -265,16 +265,53 @@ const positiveInt = (option: string, v: number | undefined, fallback?: number): 
 };
 
 /**
+ * One training run's masks, shared by the training pruners and the schedules: the buffers the masks act through,
+ * the latest masks, the trajectory of mask updates and the last optimizer step seen. A run starts afresh at each
+ * `register` (a compressor may train more than once).
+ */
+class MaskRun {
+  readonly buffers: MaskBuffers;
+  last: PruneResult | null = null;
+  readonly trajectory: TrajectoryPoint[] = [];
+  lastStep = 0;
+
+  constructor(readonly engine: Pruner) {
+    this.buffers = new MaskBuffers(engine);
+  }
+
+  /** Feed masks just generated with the goals scaled by `ratio` to the next steps, and record the point. */
+  record(s: StepState, r: PruneResult, ratio: number): PruneResult {
+    this.buffers.write(s, r);
+    this.last = r;
+    this.trajectory.push({ step: s.step, ratio, sparsity: sparsityOf(r) });
+    return r;
+  }
+
+  /**
+   * The run's result: the latest masks with the trained weights of `trained` on `original`'s graph.
+   *
+   * @throws TrainingTooShortError when no masks were made (`pruner` makes its first at step `firstMaskStep`)
+   */
+  result(pruner: string, firstMaskStep: number, original: Model, trained: Model): TrainingPruneResult {
+    if (!this.last) throw new TrainingTooShortError(pruner, firstMaskStep, this.lastStep);
+    return {
+      ...this.last,
+      model: withTrainedWeights(original, trained),
+      trajectory: this.trajectory,
+      steps: this.lastStep,
+      diagnostics: this.engine.diagnostics,
+    };
+  }
+}
+
+/**
  * The base of Slim, Taylor and Movement: an engine with NNI's rules, mask buffers on the trained model, the data
  * collection a subclass registers, and its trigger. A scheduler (Linear / AGP) drives the same collection with
  * its own trigger through `installCollection` / `metricNow` / `resetCollection`.
  */
 export abstract class TrainingPruner extends Compressor<TrainingPruneResult> {
   readonly engine: Pruner;
-  protected buffers: MaskBuffers | null = null;
-  protected last: PruneResult | null = null;
-  protected trajectory: TrajectoryPoint[] = [];
-  protected lastStep = 0;
+  private run: MaskRun | null = null;
 
   constructor(
     model: Model,
@@ -306,7 +343,7 @@ export abstract class TrainingPruner extends Compressor<TrainingPruneResult> {
 
   /** The mask updates of the run in progress (a fused run's live sparsity). */
   get trajectorySoFar(): readonly TrajectoryPoint[] {
-    return this.trajectory;
+    return this.run?.trajectory ?? [];
   }
 
   /** Register the data this pruner ranks by (factors, observed gradients, scores). */
@@ -319,35 +356,22 @@ export abstract class TrainingPruner extends Compressor<TrainingPruneResult> {
   /** Make masks now from the collected data with goals scaled by `ratio`, feed them, and record the point. */
   update(s: StepState, ratio = 1): PruneResult {
     const r = this.engine.generate((p) => this.metricNow(p, s), ratio);
-    this.buffers?.write(s, r);
-    this.last = r;
-    this.trajectory.push({ step: s.step, ratio, sparsity: sparsityOf(r) });
-    return r;
+    return this.run ? this.run.record(s, r, ratio) : r;
   }
 
   /** The pruner's own trigger (after-step tasks). */
   protected abstract trigger(): ((s: StepState) => void)[];
 
   protected override register(hooks: TrainingHooks): Revert[] {
-    this.last = null;
-    this.trajectory = [];
-    this.lastStep = 0;
-    this.buffers = new MaskBuffers(this.engine);
-    const reverts = this.installCollection(hooks, this.buffers);
-    const count = (s: StepState) => void (this.lastStep = s.step);
+    const run = (this.run = new MaskRun(this.engine));
+    const reverts = this.installCollection(hooks, run.buffers);
+    const count = (s: StepState) => void (run.lastStep = s.step);
     reverts.push(hooks.patchOptimizerStep([], [...this.trigger(), count]));
     return reverts;
   }
 
   protected async collect(model: Model): Promise<TrainingPruneResult> {
-    if (!this.last) throw new TrainingTooShortError(this.name, this.firstMaskStep, this.lastStep);
-    return {
-      ...this.last,
-      model: withTrainedWeights(this.model, model),
-      trajectory: this.trajectory,
-      steps: this.lastStep,
-      diagnostics: this.engine.diagnostics,
-    };
+    return (this.run ?? new MaskRun(this.engine)).result(this.name, this.firstMaskStep, this.model, model);
   }
 
   /** The step at which the first masks appear (for the error when training is shorter). */
@@ -766,10 +790,7 @@ export type SchedulablePruner = Pruner | SlimPruner | TaylorPruner;
 export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
   readonly intervalSteps: number;
   readonly totalTimes: number;
-  private buffers: MaskBuffers | null = null;
-  private last: PruneResult | null = null;
-  private trajectory: TrajectoryPoint[] = [];
-  private lastStep = 0;
+  private run: MaskRun | null = null;
 
   constructor(
     readonly inner: SchedulablePruner,
@@ -803,7 +824,7 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
 
   /** The mask updates of the run in progress (a fused run's live sparsity). */
   get trajectorySoFar(): readonly TrajectoryPoint[] {
-    return this.trajectory;
+    return this.run?.trajectory ?? [];
   }
 
   /** The steps the schedule needs: its last update is at intervalSteps · totalTimes. */
@@ -816,19 +837,16 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
   }
 
   protected override register(hooks: TrainingHooks): Revert[] {
-    this.last = null;
-    this.trajectory = [];
-    this.lastStep = 0;
-    this.buffers = new MaskBuffers(this.engine);
+    const run = (this.run = new MaskRun(this.engine));
     const inner = this.inner;
     let reverts: Revert[];
     if (inner instanceof Pruner) {
-      this.buffers.install(hooks);
+      run.buffers.install(hooks);
       reverts = [];
-    } else reverts = inner.installCollection(hooks, this.buffers);
+    } else reverts = inner.installCollection(hooks, run.buffers);
     let t = 0;
     const tick = (s: StepState) => {
-      this.lastStep = s.step;
+      run.lastStep = s.step;
       if (s.step % this.intervalSteps !== 0 || t >= this.totalTimes) return;
       t++;
       const ratio = this.schedule(t, this.totalTimes);
@@ -838,23 +856,14 @@ export abstract class ScheduledPruner extends Compressor<TrainingPruneResult> {
           : inner.engine.generate((p) => inner.metricNow(p, s), ratio);
       if (!(inner instanceof Pruner)) inner.resetCollection();
       r.plan.pruner = `${this.name}(${inner.name})`;
-      this.buffers!.write(s, r);
-      this.last = r;
-      this.trajectory.push({ step: s.step, ratio, sparsity: sparsityOf(r) });
+      run.record(s, r, ratio);
     };
     reverts.push(hooks.patchOptimizerStep([], [tick]));
     return reverts;
   }
 
   protected async collect(model: Model): Promise<TrainingPruneResult> {
-    if (!this.last) throw new TrainingTooShortError(this.name, this.intervalSteps, this.lastStep);
-    return {
-      ...this.last,
-      model: withTrainedWeights(this.model, model),
-      trajectory: this.trajectory,
-      steps: this.lastStep,
-      diagnostics: this.engine.diagnostics,
-    };
+    return (this.run ?? new MaskRun(this.engine)).result(this.name, this.intervalSteps, this.model, model);
   }
 
   override compress(budget: TrainBudget = {}): Promise<TrainingPruneResult> {
