@@ -9,7 +9,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { readConfigList } from './config-file.ts';
 import { StudioError } from '../../core/ir/index.ts';
 import { PRUNER_CLASSES, planToJson, type PlanTarget, type PrunerKind } from '../../core/compress/pruning/index.ts';
-import { simulate } from '../../core/compress/simulate/index.ts';
+import { simulateAsCompact } from '../speedup/index.ts';
 import { formatDiagnostic } from '../../core/compress/errors.ts';
 import type { Diagnostic } from '../../../src-shared/config/index.ts';
 import { saveModelFile } from '../io/model-file.ts';
@@ -136,8 +136,10 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   const planPath = join(outDir, 'plan.json');
   // a training-aware pruner's masks apply to the weights its training left
   const base = r.model ?? model;
-  const simulated = simulate(base, masks, { applyMethods });
-  saveModelFile(simulated, simulatedPath);
+  // where a norm loses channels it computes its statistics over the kept ones, as the compact model will
+  const sim = await simulateAsCompact(base, masks, { applyMethods, shapes: opts.shapes, roundTo: opts.roundTo });
+  if (sim.note && !opts.json) io.stderr(`note: ${sim.note}\n`);
+  saveModelFile(sim.model, simulatedPath);
   writeFileSync(planPath, planToJson(plan));
   const result: PruneCommandResult = {
     outDir,

@@ -2,6 +2,9 @@
 export {
   ModelSpeedup,
   relErr,
+  simulateAsCompact,
+  type SimulateAsCompactOptions,
+  type SimulatedAsCompact,
   type ModelSpeedupOptions,
   type SpeedupBenchOptions,
   type SpeedupResult,

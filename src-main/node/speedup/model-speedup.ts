@@ -7,9 +7,10 @@
 import { cloneModel, type Model, type Tensor } from '../../core/ir/index.ts';
 import { modelStats, type ShapeMap } from '../../core/analysis/stats.ts';
 import type { Masks } from '../../core/compress/masks.ts';
-import { simulate, type ApplyMethods } from '../../core/compress/simulate/index.ts';
+import { normStatisticsOf, simulate, type ApplyMethods, type NormMask } from '../../core/compress/simulate/index.ts';
 import {
   compactModel,
+  planNormMasks,
   SpeedupVerificationError,
   type CompactResult,
   type KeptChannels,
@@ -57,6 +58,8 @@ export interface SpeedupResult {
   report: SpeedupReport;
   /** The surviving channels by value name and axis (where some went), to slice per-channel data across. */
   kept: KeptChannels;
+  /** Norms computing their statistics over kept channels in the masked model the compact one was verified against. */
+  normMasks: NormMask[];
 }
 
 /**
@@ -102,7 +105,7 @@ export class ModelSpeedup {
       timings: { speedupMs, traceMs, verifyMs },
     };
     if (o.benchmark !== false) await this.bench(result.model, feeds, report);
-    return { model: result.model, report, kept: result.kept };
+    return { model: result.model, report, kept: result.kept, normMasks: result.normMasks };
   }
 
   private feeds(): Record<string, Tensor> {
@@ -164,6 +167,54 @@ export class ModelSpeedup {
     };
     report.timings.benchMs = performance.now() - t;
   }
+}
+
+export interface SimulateAsCompactOptions {
+  /** How the masks apply (a pruner's `applyMethods`); default 'mul'. */
+  applyMethods?: ApplyMethods;
+  /** Shapes of inputs with dynamic dims, to trace (a dynamic leading dim alone defaults to 1). */
+  shapes?: Record<string, number[]>;
+  /** The `roundTo` a later speedup will use (it keeps more channels, so the norms keep more too). */
+  roundTo?: number;
+  session?: SessionOptions;
+}
+
+export interface SimulatedAsCompact {
+  model: Model;
+  /** The norms given statistics over their kept channels (none when the model has no LayerNorm / GroupNorm). */
+  normMasks: NormMask[];
+  /** Why plain masks were used where the model has norms (its shapes could not be traced, or speedup cannot plan it). */
+  note?: string;
+}
+
+/**
+ * The simulated (masked) model that speedup's compact model computes: the masks as `simulate` applies them, and
+ * every LayerNormalization / GroupNormalization whose normalised channels the masks remove computing its mean and
+ * variance over the kept channels (as the compact norm does), so compact = simulated holds for a model written now
+ * and sped up later. A model without such norms is simulated without a trace.
+ * @example const { model: simulated } = await simulateAsCompact(model, masks, { applyMethods });
+ */
+export async function simulateAsCompact(
+  model: Model,
+  masks: Masks,
+  o: SimulateAsCompactOptions = {},
+): Promise<SimulatedAsCompact> {
+  const plain = () => simulate(model, masks, { applyMethods: o.applyMethods });
+  if (!model.graph.nodes.some((n) => normStatisticsOf(n))) return { model: plain(), normMasks: [] };
+  let normMasks: NormMask[];
+  try {
+    const feeds = sampleInputs(model, { seed: 0, shapes: resolveInputShapes(model, o.shapes) });
+    const { shapes, isDynamic } = await traceShapes(model, feeds, o.session);
+    normMasks = planNormMasks(model, masks, { shapes, isDynamic, roundTo: o.roundTo });
+  } catch (err) {
+    const why = `${(err as Error).name}: ${(err as Error).message.split('\n')[0]}`;
+    return {
+      model: plain(),
+      normMasks: [],
+      note: `the simulated model masks its norms' inputs plainly (statistics over all channels), because the channels each norm keeps could not be planned: ${why}`,
+    };
+  }
+  return { model: simulate(model, masks, { applyMethods: o.applyMethods, normMasks }), normMasks };
 }
 
 const isTensor = (d: unknown): d is Tensor => typeof d === 'object' && d !== null && 'dims' in d && 'dtype' in d;

@@ -76,6 +76,22 @@ export function compactModel(model: Model, masks: Masks, opts: CompactOptions): 
   };
 }
 
+/**
+ * The norms whose normalised channels `masks` remove — what `compactModel` records as `normMasks` — without
+ * shrinking anything: pass them to `simulate(…, { normMasks })` for the masked model that the compact one computes.
+ * @example const normMasks = planNormMasks(model, masks, { shapes: traceShapes });
+ * @throws UnsupportedOpError, MaskApplyError (as compactModel)
+ */
+export function planNormMasks(model: Model, masks: Masks, opts: CompactOptions): NormMask[] {
+  if (!model.graph.nodes.some((n) => normStatisticsOf(n))) return [];
+  const a = analyse(model, masks, opts);
+  const plan = planRemoval(a.dg, {
+    roundTo: opts.roundTo,
+    original: (m) => a.originals.get(`${m.node.name}#${m.param}`),
+  });
+  return normMasksOf(a.model, plan, a.shapeOf);
+}
+
 /** The norms whose normalised axes lose positions under `plan`, with what each axis keeps. */
 function normMasksOf(
   model: Model,
