@@ -13,10 +13,9 @@ import { openModel } from '../io/open-model.ts';
 import { loadDataset } from '../train/data.ts';
 import { makeDistiller, openTeacher } from '../train/distill.ts';
 import { Evaluator } from '../train/evaluator.ts';
-import type { ScheduleSpec } from '../train/schedule.ts';
 import type { ProgressEvent } from '../train/trainer.ts';
 import { readConfigList } from './config-file.ts';
-import { optimizerOf, type TrainCommandOptions } from './train.ts';
+import { optimizerOf, scheduleOf, type TrainCommandOptions } from './train.ts';
 
 /** Options of `studio distill` that no distiller can use as given. */
 export class DistillCommandError extends StudioError {
@@ -88,17 +87,12 @@ export async function distillCommand(o: DistillCommandOptions): Promise<DistillC
   const teacher = openTeacher(o.teacher);
   const configList = o.config ? readConfigList(o.config) : undefined;
   const data = await loadDataset(o.data);
-  const schedule: ScheduleSpec = {
-    type: o.schedule ?? 'constant',
-    warmupSteps: o.warmupSteps,
-    ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}),
-  } as ScheduleSpec;
   let steps = 0;
   const ev = new Evaluator(student, {
     train: data.train,
     eval: data.test,
     optimizer: optimizerOf(o),
-    schedule,
+    schedule: scheduleOf(o),
     batchSize: o.batchSize ?? 64,
     epochs: o.epochs ?? 1,
     seed: o.seed ?? 0,

@@ -496,37 +496,45 @@ function addQuantizeCommand(program: Command): void {
     });
 }
 
-function addTrainCommand(program: Command): void {
-  program
-    .command('train')
-    .description('train or fine-tune a model in ORT through our autodiff (IDX folder, .npz, or image folders)')
-    .argument('<model>', 'path to a .onnx file')
-    .requiredOption('--data <path>', 'a folder of IDX files, an .npz, or a folder of images per class')
+/**
+ * The training recipe `train` and `distill` share: epochs, optimizer and its settings, batch size, learning-rate
+ * schedule (the command's own choices) and warm-up.
+ */
+function addRecipeOptions(cmd: Command, scheduleHelp: string, schedules: string[]): Command {
+  return cmd
     .option('--epochs <n>', 'epochs', count(1))
     .addOption(new Option('--optimizer <name>', 'sgd, adam or adamw').choices(['sgd', 'adam', 'adamw']))
     .option('--lr <x>', 'learning rate', positive)
     .option('--momentum <x>', 'SGD momentum', fraction)
     .option('--weight-decay <x>', 'weight decay', nonNegative)
     .option('--batch-size <n>', 'batch size', count(1))
-    .addOption(
-      new Option('--schedule <kind>', 'learning-rate schedule (linear: down to 0 over the run)').choices([
-        'constant',
-        'step',
-        'cosine',
-        'linear',
-      ]),
-    )
+    .addOption(new Option('--schedule <kind>', scheduleHelp).choices(schedules))
     .option('--step-size <n>', 'steps between decays of the step schedule', count(1))
-    .option('--warmup-steps <n>', 'linear warm-up steps', count(0))
-    .option('--clip-grad-norm <x>', 'clip gradients to this global norm', positive)
+    .option('--warmup-steps <n>', 'linear warm-up steps', count(0));
+}
+
+/** How a training command runs: seed, threads, a step budget and the steps per ORT call. */
+function addRunOptions(cmd: Command, stepsPerRun: string): Command {
+  return cmd
     .option('--seed <n>', 'seed of shuffling and initialisation', count(0))
     .option('--threads <n>', 'ORT intra-op threads', count(1))
     .option('--max-steps <n>', 'stop after this many optimizer steps', count(1))
-    .option(
-      '--steps-per-run <k>',
-      'optimizer steps per ORT call, in an ONNX Loop (default 8; 1 = one step per call)',
-      count(1),
-    )
+    .option('--steps-per-run <k>', stepsPerRun, count(1));
+}
+
+function addTrainCommand(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('train or fine-tune a model in ORT through our autodiff (IDX folder, .npz, or image folders)')
+    .argument('<model>', 'path to a .onnx file')
+    .requiredOption('--data <path>', 'a folder of IDX files, an .npz, or a folder of images per class');
+  addRecipeOptions(cmd, 'learning-rate schedule (linear: down to 0 over the run)', [
+    'constant',
+    'step',
+    'cosine',
+    'linear',
+  ]).option('--clip-grad-norm <x>', 'clip gradients to this global norm', positive);
+  addRunOptions(cmd, 'optimizer steps per ORT call, in an ONNX Loop (default 8; 1 = one step per call)')
     .addOption(new Option('--init <how>', "'he' trains from scratch; 'keep' fine-tunes").choices(['keep', 'he']))
     .option('--resume <checkpoint>', 'continue from a checkpoint')
     .option('--out <dir>', 'output folder (model.onnx, checkpoint, metrics.json)')
@@ -537,7 +545,7 @@ function addTrainCommand(program: Command): void {
 }
 
 function addDistillCommand(program: Command): void {
-  program
+  const cmd = program
     .command('distill')
     .description(
       'train a student with a teacher’s forward inside each training step (logits KD or layer-wise distillation)',
@@ -553,20 +561,9 @@ function addDistillCommand(program: Command): void {
       'logits: weight of the distillation term, loss = (1 − α)·task + α·T²·KL (default 0.5)',
       fraction,
     )
-    .option('--origin-loss-lambda <x>', 'layer-wise: weight of the task loss (default 1)', nonNegative)
-    .option('--epochs <n>', 'epochs', count(1))
-    .addOption(new Option('--optimizer <name>', 'sgd, adam or adamw').choices(['sgd', 'adam', 'adamw']))
-    .option('--lr <x>', 'learning rate', positive)
-    .option('--momentum <x>', 'SGD momentum', fraction)
-    .option('--weight-decay <x>', 'weight decay', nonNegative)
-    .option('--batch-size <n>', 'batch size', count(1))
-    .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(['constant', 'step', 'cosine']))
-    .option('--step-size <n>', 'steps between decays of the step schedule', count(1))
-    .option('--warmup-steps <n>', 'linear warm-up steps', count(0))
-    .option('--seed <n>', 'seed of shuffling and initialisation', count(0))
-    .option('--threads <n>', 'ORT intra-op threads', count(1))
-    .option('--max-steps <n>', 'stop after this many optimizer steps', count(1))
-    .option('--steps-per-run <k>', 'optimizer steps per ORT call, in an ONNX Loop', count(1))
+    .option('--origin-loss-lambda <x>', 'layer-wise: weight of the task loss (default 1)', nonNegative);
+  addRecipeOptions(cmd, 'learning-rate schedule', ['constant', 'step', 'cosine']);
+  addRunOptions(cmd, 'optimizer steps per ORT call, in an ONNX Loop')
     .option('--out <dir>', 'output folder (model.onnx, metrics.json)')
     .option('--json', 'JSON lines')
     .action(async (model: string, o: Record<string, unknown>) => {

@@ -76,6 +76,15 @@ export function optimizerOf(o: TrainCommandOptions): OptimizerSpec {
   return { type, lr: o.lr ?? DEFAULT_LR[type], weightDecay: o.weightDecay };
 }
 
+/** The learning-rate schedule the options describe (default constant; the step schedule decays every 1000 steps). */
+export function scheduleOf(o: TrainCommandOptions): ScheduleSpec {
+  return {
+    type: o.schedule ?? 'constant',
+    warmupSteps: o.warmupSteps,
+    ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}),
+  } as ScheduleSpec;
+}
+
 /** Record who trained the model and how, in its producer fields and metadata. */
 export function stampTraining(
   model: import('../../core/ir/index.ts').Model,
@@ -111,18 +120,13 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
   const { model } = openModel(o.model);
   if (o.init === 'he') heInitialize(model, o.seed ?? 0);
   const data = await loadDataset(o.data);
-  const schedule: ScheduleSpec = {
-    type: o.schedule ?? 'constant',
-    warmupSteps: o.warmupSteps,
-    ...(o.schedule === 'step' ? { stepSize: o.stepSize ?? 1000 } : {}),
-  } as ScheduleSpec;
   const result = await train(
     {
       model,
       train: data.train,
       test: data.test,
       optimizer: optimizerOf(o),
-      schedule,
+      schedule: scheduleOf(o),
       batchSize: o.batchSize ?? 64,
       epochs: o.epochs ?? 1,
       seed: o.seed ?? 0,
