@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { StudioError } from '../../core/ir/errors.ts';
 import { errorLine } from '../../../src-shared/errors.ts';
 import { inspectModel, openModel } from '../inspect.ts';
-import { benchmark, listProviders } from '../runtime/index.ts';
+import { benchmark, probeProviders } from '../runtime/index.ts';
 import { formatBytes, formatCount, formatMs, formatShape } from '../../../src-shared/format.ts';
 import { table } from './format.ts';
 import { describeChoices, DISTILLERS, OBSERVERS, PRUNERS, QUANTIZERS } from '../../../src-shared/compressors.ts';
@@ -245,7 +245,7 @@ function addProvidersCommand(program: Command): void {
     .description('list execution providers and whether they can run here')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const list = listProviders();
+      const list = await probeProviders();
       print(!!o.json, list, () =>
         table([
           ['provider', 'bundled', 'available', 'note'],

@@ -27,8 +27,8 @@ export interface WorkerCommandOptions {
  */
 export async function workerCommand(o: WorkerCommandOptions, io: CommandIO = processIO): Promise<void> {
   const { startWorker } = await import('../queue/worker.ts');
-  const { listProviders } = await import('../runtime/providers.ts');
-  const found = listProviders()
+  const { probeProviders } = await import('../runtime/providers.ts');
+  const found = (await probeProviders())
     .filter((p) => p.available)
     .map((p) => p.name);
   io.stderr(`providers found here (studio providers): ${found.join(', ')}\n`);

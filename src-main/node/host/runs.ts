@@ -21,7 +21,7 @@ import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts'
 import type { LayerWidth, MetricSeries, RemeasureReply, RunDetail } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
 import { checkPlanInputs, exportRun, ExportError, registeredSteps, type Job, type Runner } from '../jobs/index.ts';
-import { compareLatency, listProviders } from '../runtime/index.ts';
+import { compareLatency, probeProviders } from '../runtime/index.ts';
 import { RUN_SORT_KEYS, type RunSortKey, type Store } from '../store/index.ts';
 import { planModelIssues } from './model-work.ts';
 import { offLoopOnce } from './models.ts';
@@ -156,10 +156,10 @@ export function createRunServices({ store, runner, emit, exportRoots, offLoop }:
       emit('runs', 'changed', { runId: job.runId, change: 'updated' });
       return { runId: job.runId };
     },
-    capabilities: () => ({
+    capabilities: async () => ({
       stepKinds: registeredSteps(),
       knownStepKinds: knownStepKinds(),
-      executionProviders: safeProviders(),
+      executionProviders: await safeProviders(),
       ...compressorCapabilities(),
     }),
   };
@@ -240,9 +240,9 @@ export function createRunServices({ store, runner, emit, exportRoots, offLoop }:
   return { experiments, runs, exports };
 }
 
-function safeProviders(): { name: string; available: boolean }[] {
+async function safeProviders(): Promise<{ name: string; available: boolean }[]> {
   try {
-    return listProviders().map((p) => ({ name: p.name, available: p.available }));
+    return (await probeProviders()).map((p) => ({ name: p.name, available: p.available }));
   } catch {
     return [{ name: 'cpu', available: true }];
   }

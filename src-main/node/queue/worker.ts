@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { ScanPointJob, ScanPointResult, ScanSplit } from '../../../src-shared/sensitivity.ts';
 import { StudioError } from '../../../src-shared/errors.ts';
 import { parseQueuePayload, queueName, type ScanPointPayload } from '../../../src-shared/queue.ts';
-import { listProviders, parseProvider } from '../runtime/providers.ts';
+import { parseProvider, probeProviders } from '../runtime/providers.ts';
 import { ArtifactCache, databaseStore, folderStore } from './artifacts.ts';
 import { openQueue } from './connect.ts';
 
@@ -54,9 +54,9 @@ export interface RunningWorker {
   stats(): { done: number; failed: number; fetchedBytes: number };
 }
 
-/** Providers the worker serves: asked ones must be available here; default all available. */
-export function workerProviders(asked?: string[]): string[] {
-  const here = listProviders();
+/** Providers the worker serves: asked ones must be usable here (a session was created on them); default all usable. */
+export async function workerProviders(asked?: string[]): Promise<string[]> {
+  const here = await probeProviders();
   if (!asked || asked.length === 0) return here.filter((p) => p.available).map((p) => p.name);
   return asked.map((a) => {
     const name = parseProvider(a);
@@ -163,7 +163,7 @@ const errorOutput = (e: unknown) => {
  * @throws QueueUnreachableError, WorkerProviderError
  */
 export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
-  const providers = workerProviders(o.providers);
+  const providers = await workerProviders(o.providers);
   const concurrency = Math.max(1, Math.floor(o.concurrency ?? 1));
   const name = o.name ?? `${hostname()}-${process.pid}`;
   const log = o.log ?? (() => undefined);

@@ -6,6 +6,7 @@ export {
   ortSessionOptions,
   parseProvider,
   probeProvider,
+  probeProviders,
   type Fallback,
   type LogLevel,
   type OptimizationLevel,

@@ -1,5 +1,5 @@
 /** @file Tests of provider listing, session options, and the CPU fallback of unavailable providers. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { SessionCreateError, UnknownProviderError } from './errors.ts';
 import {
@@ -139,5 +139,29 @@ describe('probeProvider', () => {
     const gpu = await probeProvider('webgpu');
     expect(gpu.available === gpu.verified || gpu.reason !== undefined).toBe(true);
     if (!gpu.available) expect(gpu.reason).toBeTruthy();
+  });
+});
+
+describe('probeProviders', () => {
+  it('lists a provider as available only if a session can really be created on it here', async () => {
+    // a fresh module: nothing probed yet in it (the tests above already tried WebGPU in this one)
+    vi.resetModules();
+    const fresh = (await import('./providers.ts')) as typeof import('./providers.ts');
+    const before = fresh.listProviders();
+    const after = await fresh.probeProviders();
+    expect(after.find((p) => p.name === 'cpu')).toMatchObject({ available: true, verified: true });
+    for (const p of after) {
+      if (!p.available) {
+        expect(p.reason).toBeTruthy();
+        continue;
+      }
+      // available now means verified: a session on it runs without falling back
+      expect(p.verified).toBe(true);
+      const h = await fresh.createSession(bytes, { ep: p.name, threads: 1 });
+      expect({ name: p.name, ep: h.ep, fallback: h.fallback }).toEqual({ name: p.name, ep: p.name, fallback: undefined });
+      await h.session.release();
+    }
+    // the static list may offer more (e.g. WebGPU bundled on a box with no GPU adapter), never fewer
+    for (const p of after) if (p.available) expect(before.find((b) => b.name === p.name)!.available).toBe(true);
   });
 });

@@ -239,7 +239,8 @@ export async function probeProvider(name: string): Promise<ProviderInfo> {
   if (!before.available || before.verified) return before;
   const handle = await createSession(probeModel(), { ep, threads: 1 });
   await handle.session.release();
-  if (handle.fallback && !probed.has(ep)) {
+  if (!handle.fallback) probed.set(ep, { ok: true });
+  else if (!probed.has(ep)) {
     // a one-op model failing is the device's fault, not the model's: remember it like an environmental failure
     probed.set(ep, {
       ok: false,
@@ -247,4 +248,15 @@ export async function probeProvider(name: string): Promise<ProviderInfo> {
     });
   }
   return listProviders().find((p) => p.name === ep)!;
+}
+
+/**
+ * Providers as this machine can really use them: every provider that the static rules allow is probed (a one-op
+ * session is created on it), so `available` means a session was created here — WebGPU bundled on a box without a GPU
+ * adapter is listed with its reason instead. Probes are remembered for the process, so a second call is free.
+ * @example (await probeProviders()).filter((p) => p.available).map((p) => p.name) // ['cpu'] on a box without a GPU
+ */
+export async function probeProviders(): Promise<ProviderInfo[]> {
+  for (const p of listProviders()) if (p.available && !p.verified) await probeProvider(p.name);
+  return listProviders();
 }
