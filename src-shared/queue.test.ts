@@ -75,7 +75,7 @@ describe('queue URL', () => {
 
 describe('job payloads', () => {
   it('accept a valid scan point and name the provider queue', () => {
-    expect(parseQueuePayload(payload()).index).toBe(3);
+    expect(parseQueuePayload(payload())).toMatchObject({ kind: 'scan-point', index: 3 });
     expect(queueName('scan-point', 'cuda')).toBe('studio-scan-point-cuda');
   });
 

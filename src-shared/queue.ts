@@ -158,13 +158,39 @@ export const ScanPointPayloadSchema = z.strictObject({
 });
 export type ScanPointPayload = z.infer<typeof ScanPointPayloadSchema>;
 
+/** A plan's file paths travel as `artifact:<i>`, an index into the run payload's artifacts. */
+export const RUN_ARTIFACT_PREFIX = 'artifact:';
+
+/**
+ * A whole run (a sweep point, or the history's "run again") as it travels: the stored plan with every file path
+ * replaced by `artifact:<i>`, the artifacts by hash, and where the run starts. The worker validates the plan again
+ * with its own step modules; none are named here.
+ */
+export const RunPayloadSchema = z.strictObject({
+  kind: z.literal('run'),
+  /** Names this dispatch of the run (run id and attempt): messages and cancel are keyed by it. */
+  key: z.string().regex(/^[0-9a-f]{32}$/),
+  runId: z.string().min(1).max(100),
+  attempt: z.number().int().positive(),
+  plan: z.record(z.string(), z.unknown()),
+  artifacts: z.array(ArtifactRefSchema).min(1).max(64),
+  /** The model the first step reads: an index into `artifacts`. */
+  inputModel: z.number().int().nonnegative(),
+  inputSha256: Sha256.nullable(),
+  startStep: z.number().int().nonnegative(),
+  measureBefore: z.boolean(),
+  heartbeatMs: z.number().int().positive().max(60_000),
+  ep: z.string().min(1).max(40),
+});
+export type RunPayload = z.infer<typeof RunPayloadSchema>;
+
 /**
  * The job kinds a queue worker runs: one schema per kind. A payload whose kind is not here, or whose fields do not
  * validate, is refused by name — nothing from the queue is executed as code.
  */
-export const QUEUE_JOB_KINDS = { 'scan-point': ScanPointPayloadSchema } as const;
+export const QUEUE_JOB_KINDS = { 'scan-point': ScanPointPayloadSchema, run: RunPayloadSchema } as const;
 export type QueueJobKind = keyof typeof QUEUE_JOB_KINDS;
-export type QueuePayload = ScanPointPayload;
+export type QueuePayload = ScanPointPayload | RunPayload;
 
 /** A job payload that failed validation: names the field (JSON path) and the kinds a worker accepts. */
 export class QueuePayloadError extends StudioError {
@@ -198,11 +224,16 @@ export function queueName(kind: QueueJobKind, ep: string): string {
   return `studio-${kind}-${ep.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
 }
 
-/** Who ran a job: shown on each scan point and step. */
+/** Who ran a job: shown on each scan point and step (`worker: 'local'` for this machine's own pool). */
 export interface RanBy {
   worker: string;
   machine: string;
   ep: string;
+}
+
+/** `w1@gpu-box (cuda)`, or `local (cpu)`. */
+export function ranByLabel(r: RanBy): string {
+  return r.worker === 'local' ? `local (${r.ep})` : `${r.worker}@${r.machine} (${r.ep})`;
 }
 
 /** A scan point result as a worker records it. */

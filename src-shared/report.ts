@@ -104,6 +104,8 @@ export const stepReportSchema = z.object({
   /** sha256 of the model after the step (null when the step kept the model). */
   modelSha256: z.string().nullable(),
   error: serializedErrorSchema.nullable(),
+  /** Who ran the step (worker `local` for this machine's own processes); absent in reports made before it was kept. */
+  ranBy: z.object({ worker: z.string(), machine: z.string(), ep: z.string() }).nullable().optional(),
 });
 export type StepReport = z.infer<typeof stepReportSchema>;
 

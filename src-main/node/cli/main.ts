@@ -82,6 +82,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   addDistillCommand,
   addRunCommand,
   addCompressCommand,
+  addSweepCommand,
   addRunsCommand,
   addResumeCommand,
   addWorkerCommand,
@@ -580,6 +581,47 @@ function addRunCommand(program: Command): void {
     .action(async (plan: string, o: { json?: boolean }) => {
       commandExit = await runCommand(plan, { json: o.json, stepModules: STEP_MODULES });
     });
+}
+
+function addSweepCommand(program: Command): void {
+  program
+    .command('sweep')
+    .description(
+      'run a plan once per point of a grid over its parameters (e.g. sparsity × pruner): each point a whole run in the store, tagged sweep:<id>; local pool, or queue jobs with --queue',
+    )
+    .argument(
+      '<file>',
+      'an experiment plan, or a sweep file { "plan": "plan.json", "grid": { "<json path>": [values] } }',
+    )
+    .option(
+      '--grid <path=values>',
+      'a JSON path into the plan and its values, comma-separated or a JSON array (repeatable), e.g. $.steps[0].pruner=l1,l2',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--workers <n>', 'runs at once on this machine (default: cores - 1)', count(1))
+    .option(
+      '--queue <url>',
+      'run the points as jobs on this PostgreSQL queue (postgres://…; default: $STUDIO_QUEUE, else the local pool)',
+    )
+    .option('--artifacts-dir <dir>', 'with --queue: a shared folder for models and data instead of the database')
+    .option('--dry-run', 'list the points and exit')
+    .option('--json', 'JSON lines: started, progress, result')
+    .action(
+      async (
+        file: string,
+        o: {
+          grid?: string[];
+          workers?: number;
+          queue?: string;
+          artifactsDir?: string;
+          dryRun?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const { sweepCommand } = await import('./sweep.ts');
+        commandExit = await sweepCommand(file, { ...o, stepModules: STEP_MODULES });
+      },
+    );
 }
 
 function addCompressCommand(program: Command): void {

@@ -85,6 +85,8 @@ export const workerMessageSchema = z.discriminatedUnion('type', [
       summary: z.record(z.string(), z.unknown()).optional(),
     }),
     files: z.array(stepFileSchema),
+    /** Who ran the step: a queue worker adds itself; absent from this machine's own worker processes. */
+    ranBy: z.object({ worker: z.string(), machine: z.string(), ep: z.string() }).optional(),
   }),
   z.object({ v, type: z.literal('done') }),
   z.object({ v, type: z.literal('failed'), stepIndex: z.int().nullable(), error: serializedErrorSchema }),

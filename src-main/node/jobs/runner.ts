@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { appendFile, mkdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -243,7 +244,16 @@ export class Job extends EventEmitter<JobEventMap> {
         );
       staged.push(a);
     }
-    store.completeStep(this.runId, msg.index, { durationMs: msg.durationMs, result: msg.result, artifacts: staged });
+    const ranBy = msg.ranBy ?? {
+      worker: 'local',
+      machine: hostname(),
+      ep: store.getRun(this.runId)?.plan.executionProvider ?? 'cpu',
+    };
+    store.completeStep(this.runId, msg.index, {
+      durationMs: msg.durationMs,
+      result: { ...msg.result, ranBy },
+      artifacts: staged,
+    });
     this.emit('step', { index: msg.index, kind: msg.kind, status: 'done' });
   }
 
@@ -359,6 +369,7 @@ export function buildReport(store: Store, runId: string, status: RunStatus): Run
     summary: s.result?.summary ?? null,
     modelSha256: artifacts.find((a) => a.stepIndex === s.index && a.kind === 'model')?.sha256 ?? null,
     error: s.error,
+    ranBy: s.result?.ranBy ?? null,
   }));
   return {
     runId,

@@ -5,7 +5,9 @@
  */
 import { QUEUE_ENV, parseQueueUrl } from '../../../src-shared/queue.ts';
 import { localPool, type ScanDispatcher } from '../sensitivity/pool.ts';
+import { forkSpawner, type WorkerSpawner } from '../jobs/spawn.ts';
 import { queueDispatcher, type QueueDispatchOptions } from './dispatcher.ts';
+import { queueRunSpawner, type QueueRunOptions } from './run-spawner.ts';
 
 export interface DispatchChoice {
   /** `--queue` (or a step's own setting). */
@@ -34,4 +36,18 @@ export function configuredQueue(c: Pick<DispatchChoice, 'queue' | 'setting' | 'e
 export function scanDispatcher(c: DispatchChoice = {}): ScanDispatcher {
   const url = configuredQueue(c);
   return url ? queueDispatcher(url, c.queueOptions) : localPool(c.workers);
+}
+
+/**
+ * Where whole runs execute (sweep points, the history's "run again"): queue jobs when a queue is configured, else
+ * worker processes here exactly as before. `queue` is the redacted URL, for messages.
+ * @example const { spawner } = runDispatch({ queue: opts.queue }); new Runner({ store, spawner, concurrency });
+ */
+export function runDispatch(
+  c: Pick<DispatchChoice, 'queue' | 'setting' | 'env'> & { runOptions?: QueueRunOptions } = {},
+): { spawner: WorkerSpawner; queue: string | null } {
+  const url = configuredQueue(c);
+  return url
+    ? { spawner: queueRunSpawner(url, c.runOptions), queue: parseQueueUrl(url).redacted }
+    : { spawner: forkSpawner, queue: null };
 }

@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS studio_queue.worker (
   id text PRIMARY KEY, name text NOT NULL, machine text NOT NULL, providers text[] NOT NULL, concurrency integer NOT NULL,
   running integer NOT NULL DEFAULT 0, done integer NOT NULL DEFAULT 0, failed integer NOT NULL DEFAULT 0,
   started_at timestamptz NOT NULL DEFAULT now(), heartbeat timestamptz NOT NULL DEFAULT now(), stopped boolean NOT NULL DEFAULT false);
+CREATE TABLE IF NOT EXISTS studio_queue.run_job (
+  key text PRIMARY KEY, run_id text NOT NULL, cancelled boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS studio_queue.run_message (
+  seq bigserial PRIMARY KEY, key text NOT NULL, worker_id text NOT NULL, msg jsonb NOT NULL,
+  sent_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX IF NOT EXISTS run_message_key ON studio_queue.run_message (key, seq);
 COMMIT;`;
 
 /** An open queue: pg-boss and a way to run our own SQL on its pool. */

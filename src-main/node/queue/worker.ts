@@ -14,10 +14,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScanPointJob, ScanPointResult, ScanSplit } from '../../../src-shared/sensitivity.ts';
 import { StudioError } from '../../../src-shared/errors.ts';
-import { parseQueuePayload, queueName, type ScanPointPayload } from '../../../src-shared/queue.ts';
+import { parseQueuePayload, queueName, type RunPayload, type ScanPointPayload } from '../../../src-shared/queue.ts';
 import { parseProvider, probeProviders } from '../runtime/providers.ts';
 import { ArtifactCache, databaseStore, folderStore } from './artifacts.ts';
 import { openQueue } from './connect.ts';
+import { runOnWorker } from './run-job.ts';
 
 /** A worker asked for a provider this machine cannot run. */
 export class WorkerProviderError extends StudioError {
@@ -77,7 +78,8 @@ type ChildMessage =
 class Slot {
   private child?: ChildProcess;
   private ready?: Promise<ChildProcess>;
-  current?: { scan: string; id: string; queue: string };
+  /** The job this slot runs: a scan point (its scan), or a run (its key, and how to ask it to stop). */
+  current?: { scan?: string; run?: { key: string; cancel: () => void }; id: string; queue: string };
 
   private spawn(): Promise<ChildProcess> {
     const c = fork(CHILD_ENTRY, [], {
@@ -168,7 +170,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const name = o.name ?? `${hostname()}-${process.pid}`;
   const log = o.log ?? (() => undefined);
   const q = await openQueue(o.url, { max: concurrency + 2, onError: (m) => log(`queue: ${m}`) });
-  const queues = providers.map((ep) => queueName('scan-point', ep));
+  const queues = providers.flatMap((ep) => [queueName('scan-point', ep), queueName('run', ep)]);
   for (const n of queues) await q.ensureQueue(n);
   const store = o.artifactsDir ? folderStore(o.artifactsDir) : databaseStore(q);
   const cache = new ArtifactCache(o.cacheDir ?? join(homedir(), '.cache', 'compression-studio', 'artifacts'), store);
@@ -197,12 +199,22 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       ])
       .catch((e: unknown) => log(`heartbeat failed: ${(e as Error).message}`));
     // cancel reaches running points: a scan marked cancelled kills the slots running its points
-    const scans = [...new Set(slots.flatMap((s) => (s.current ? [s.current.scan] : [])))];
+    const scans = [...new Set(slots.flatMap((s) => (s.current?.scan ? [s.current.scan] : [])))];
     if (scans.length) {
       const cancelled = await q
         .sql<{ scan: string }>('SELECT scan FROM studio_queue.scan WHERE cancelled AND scan = ANY($1)', [scans])
         .catch(() => []);
       for (const s of slots) if (s.current && cancelled.some((c) => c.scan === s.current!.scan)) s.kill();
+    }
+    // a run asked to stop is passed the cancel, and stops cooperatively (recording that it was cancelled)
+    const runs = slots.flatMap((s) => (s.current?.run ? [s.current.run] : []));
+    if (runs.length) {
+      const cancelled = await q
+        .sql<{ key: string }>('SELECT key FROM studio_queue.run_job WHERE cancelled AND key = ANY($1)', [
+          runs.map((r) => r.key),
+        ])
+        .catch(() => []);
+      for (const r of runs) if (cancelled.some((c) => c.key === r.key)) r.cancel();
     }
     await q.boss.expire().catch(() => undefined);
   };
@@ -236,14 +248,16 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   };
 
   const runJob = async (slot: Slot, queue: string, jobId: string, data: unknown) => {
-    let payload: ScanPointPayload;
+    let parsed: ScanPointPayload | RunPayload;
     try {
-      payload = parseQueuePayload(data);
+      parsed = parseQueuePayload(data);
     } catch (e) {
       counts.failed++;
       log(`job ${jobId} refused: ${(e as Error).message}`);
       return q.boss.fail(queue, jobId, errorOutput(e)).catch(() => undefined);
     }
+    if (parsed.kind === 'run') return runWhole(slot, queue, jobId, parsed);
+    const payload = parsed;
     slot.current = { scan: payload.scan, id: jobId, queue };
     const t0 = Date.now();
     log(`point ${payload.index} of scan ${payload.scan.slice(0, 8)} started (job ${jobId})`);
@@ -271,6 +285,28 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     } finally {
       slot.current = undefined;
     }
+  };
+
+  /** A whole run: the same worker entry as a local run, its messages relayed to the host through the database. */
+  const runWhole = async (slot: Slot, queue: string, jobId: string, payload: RunPayload) => {
+    const t0 = Date.now();
+    log(`run ${payload.runId} (attempt ${payload.attempt}) started (job ${jobId})`);
+    const ok = await runOnWorker(payload, {
+      q,
+      cache,
+      store,
+      worker: { id, name, machine },
+      onStart: (cancel) => (slot.current = { run: { key: payload.key, cancel }, id: jobId, queue }),
+      log,
+    }).finally(() => (slot.current = undefined));
+    if (ok.status === 'failed-to-start' || ok.status === 'crashed') {
+      counts.failed++;
+      await q.boss.fail(queue, jobId, ok.error).catch(() => undefined);
+    } else {
+      counts.done++;
+      await q.boss.complete(queue, jobId, { status: ok.status }).catch(() => undefined);
+    }
+    log(`run ${payload.runId} ${ok.status} in ${Date.now() - t0} ms`);
   };
 
   await heartbeat();

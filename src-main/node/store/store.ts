@@ -56,6 +56,8 @@ export interface RunRecord {
 export interface StoredStepResult {
   metrics?: Partial<MetricSnapshot>;
   summary?: Record<string, unknown>;
+  /** Who ran the step: a queue worker, or `local` for this machine's own worker processes. */
+  ranBy?: { worker: string; machine: string; ep: string };
 }
 
 export interface StepRecord {
