@@ -81,7 +81,7 @@ describe('job payloads', () => {
 
   it('refuse an unknown kind, an unknown field, a bad hash and a path escaping the data set, by JSON path', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ ...payload(), kind: 'shell' }, /job kind "shell" is not one a worker runs \(kinds: scan-point\)/],
+      [{ ...payload(), kind: 'shell' }, /job kind "shell" is not one a worker runs \(kinds: scan-point, run\)/],
       [{ ...payload(), code: 'process.exit()' }, /\$: Unrecognized key/i],
       [{ ...payload(), ratio: 1.5 }, /\$\.ratio/],
       [
@@ -101,6 +101,28 @@ describe('job payloads', () => {
       expect(() => parseQueuePayload(raw)).toThrow(message);
     }
     expect(() => parseQueuePayload(null)).toThrow(/job kind null/);
+  });
+
+  it('accept a whole run by artifacts and refuse one that names step modules or a bad key, by JSON path', () => {
+    const run = {
+      kind: 'run',
+      key: 'c'.repeat(32),
+      runId: 'r1',
+      attempt: 1,
+      plan: { model: 'artifact:0', steps: [{ kind: 'speedup' }] },
+      artifacts: [{ kind: 'file', name: 'm.onnx', files: [{ rel: 'm.onnx', sha256: 'a'.repeat(64), size: 10 }] }],
+      inputModel: 0,
+      inputSha256: null,
+      startStep: 0,
+      measureBefore: true,
+      heartbeatMs: 250,
+      ep: 'cpu',
+    };
+    expect(parseQueuePayload(run)).toMatchObject({ kind: 'run', runId: 'r1' });
+    expect(queueName('run', 'cuda')).toBe('studio-run-cuda');
+    expect(() => parseQueuePayload({ ...run, stepModules: ['/tmp/evil.ts'] })).toThrow(/\$: Unrecognized key/i);
+    expect(() => parseQueuePayload({ ...run, key: 'x' })).toThrow(/\$\.key/);
+    expect(() => parseQueuePayload({ ...run, artifacts: [] })).toThrow(/\$\.artifacts/);
   });
 });
 
