@@ -3,11 +3,12 @@
  * (normalized), trace, MACs vs torchvision's count, 50 % L1 with automatic groups, speedup verified against the
  * masked model, and latency before/after side by side (1 thread). Prints one row per model: pruned / MAC ratio /
  * latency ratio / max error / why not. Environment: ZOO_OPSETS (default "13,17"), ZOO_ONLY (comma-separated
- * model names), ZOO_MAX_GMACS (skip larger models, with the reason in the row). Run alone with
+ * model names), ZOO_MAX_GMACS (skip larger models, with the reason in the row), ZOO_MIN_GMACS (only models from
+ * this size up). Run alone with
  * `node --import tsx test/bench/zoo.bench.ts`.
  */
 import { pathToFileURL } from 'node:url';
-import { runZooModel, zooManifest, type ZooRow } from '../zoo/zoo.ts';
+import { runZooModel, TORCHVISION_GFLOPS, zooManifest, type ZooRow } from '../zoo/zoo.ts';
 
 const fmt = (x: number | null, digits = 3) =>
   x === null || Number.isNaN(x) ? '—' : x < 0.01 ? x.toExponential(1) : x.toFixed(digits);
@@ -17,15 +18,18 @@ export async function benchZoo(): Promise<Record<string, unknown>[]> {
   const opsets = (process.env.ZOO_OPSETS ?? '13,17').split(',').map(Number);
   const only = process.env.ZOO_ONLY ? new Set(process.env.ZOO_ONLY.split(',')) : null;
   const maxGmacs = Number(process.env.ZOO_MAX_GMACS ?? Infinity);
+  const minGmacs = Number(process.env.ZOO_MIN_GMACS ?? 0);
   const rows: Record<string, unknown>[] = [];
   for (const e of zooManifest()) {
-    if (!opsets.includes(e.opset) || (only && !only.has(e.model))) continue;
+    if (!opsets.includes(e.opset) || (only && !only.has(e.model)) || e.torchMacs / 1e9 < minGmacs) continue;
     const t0 = performance.now();
     const r: ZooRow =
       e.torchMacs / 1e9 > maxGmacs
         ? {
             model: e.name.replace('.onnx', ''),
             gmacs: e.torchMacs / 1e9,
+            our_gmacs: null,
+            macs_vs_doc: NaN,
             macs_vs_torch: NaN,
             pruned: 'no',
             mac_ratio: null,
@@ -36,8 +40,10 @@ export async function benchZoo(): Promise<Record<string, unknown>[]> {
         : await runZooModel(e, { benchmark: true });
     const row = {
       model: r.model,
-      gmacs: r.gmacs.toFixed(2),
-      macs_vs_torch: fmt(r.macs_vs_torch, 4),
+      gmacs: r.our_gmacs === null ? '—' : r.our_gmacs.toFixed(2),
+      documented: TORCHVISION_GFLOPS[e.model]?.toFixed(2) ?? '—',
+      macs_vs_doc: fmt(r.macs_vs_doc, 4),
+      macs_vs_hooks: fmt(r.macs_vs_torch, 4),
       pruned: r.pruned,
       mac_ratio: fmt(r.mac_ratio),
       latency_ratio: fmt(r.latency_ratio),

@@ -5,7 +5,7 @@
  * compact model that computes what the masked one does (≤ 1e-4) with fewer MACs.
  */
 import { describe, expect, it } from 'vitest';
-import { runZooModel, zooManifest } from './zoo.ts';
+import { agreesWithDocumented, runZooModel, TORCHVISION_GFLOPS, zooManifest } from './zoo.ts';
 
 const SAMPLE = ['resnet18_op17', 'densenet121_op13', 'efficientnet_b0_op17', 'googlenet_op17'];
 
@@ -30,6 +30,7 @@ describe('torchvision zoo sample: 50 % L1, auto groups, speedup', () => {
       const row = await runZooModel(entry);
       expect(row.why_not).not.toMatch(/^(load|trace|prune|speedup):/);
       expect(Math.abs(row.macs_vs_torch - 1)).toBeLessThan(0.01);
+      expect(agreesWithDocumented(row.our_gmacs! * 1e9, TORCHVISION_GFLOPS[entry.model]!)).toBe(true);
       expect(row.pruned).toBe('yes');
       expect(row.max_err!).toBeLessThanOrEqual(1e-4);
       expect(row.mac_ratio!).toBeLessThan(0.6);

@@ -42,9 +42,107 @@ export function loadZooModel(name: string, seed = 0): Model {
   return model;
 }
 
+/**
+ * torchvision's documented figure for each model at its DEFAULT weights' input size: the "GFLOPS" of the model
+ * pages of torchvision ≥ 0.15 (the weights' `_ops` metadata; 0.14, the version here, has none). They count
+ * multiply-accumulates (ResNet-50 4.09), published to two decimals, so a small model's figure carries a rounding
+ * of up to ±0.005 G.
+ */
+export const TORCHVISION_GFLOPS: Record<string, number> = {
+  alexnet: 0.71,
+  convnext_base: 15.36,
+  convnext_large: 34.36,
+  convnext_small: 8.68,
+  convnext_tiny: 4.46,
+  densenet121: 2.83,
+  densenet161: 7.73,
+  densenet169: 3.36,
+  densenet201: 4.29,
+  efficientnet_b0: 0.39,
+  efficientnet_b1: 0.69,
+  efficientnet_b2: 1.09,
+  efficientnet_b3: 1.83,
+  efficientnet_b4: 4.39,
+  efficientnet_b5: 10.27,
+  efficientnet_b6: 19.07,
+  efficientnet_b7: 37.75,
+  efficientnet_v2_l: 56.08,
+  efficientnet_v2_m: 24.58,
+  efficientnet_v2_s: 8.37,
+  googlenet: 1.5,
+  inception_v3: 5.71,
+  maxvit_t: 5.56,
+  mnasnet0_5: 0.1,
+  mnasnet0_75: 0.21,
+  mnasnet1_0: 0.31,
+  mnasnet1_3: 0.53,
+  mobilenet_v2: 0.3,
+  mobilenet_v3_large: 0.22,
+  mobilenet_v3_small: 0.06,
+  regnet_x_16gf: 15.94,
+  regnet_x_1_6gf: 1.6,
+  regnet_x_32gf: 31.74,
+  regnet_x_3_2gf: 3.18,
+  regnet_x_400mf: 0.41,
+  regnet_x_800mf: 0.8,
+  regnet_x_8gf: 8.0,
+  regnet_y_128gf: 374.57,
+  regnet_y_16gf: 15.91,
+  regnet_y_1_6gf: 1.61,
+  regnet_y_32gf: 32.28,
+  regnet_y_3_2gf: 3.18,
+  regnet_y_400mf: 0.4,
+  regnet_y_800mf: 0.83,
+  regnet_y_8gf: 8.47,
+  resnet101: 7.8,
+  resnet152: 11.51,
+  resnet18: 1.81,
+  resnet34: 3.66,
+  resnet50: 4.09,
+  resnext101_32x8d: 16.41,
+  resnext101_64x4d: 15.46,
+  resnext50_32x4d: 4.23,
+  shufflenet_v2_x0_5: 0.04,
+  shufflenet_v2_x1_0: 0.14,
+  shufflenet_v2_x1_5: 0.3,
+  shufflenet_v2_x2_0: 0.58,
+  squeezenet1_0: 0.82,
+  squeezenet1_1: 0.35,
+  swin_b: 15.43,
+  swin_s: 8.74,
+  swin_t: 4.49,
+  swin_v2_b: 20.32,
+  swin_v2_s: 11.55,
+  swin_v2_t: 5.94,
+  vgg11: 7.61,
+  vgg11_bn: 7.61,
+  vgg13: 11.31,
+  vgg13_bn: 11.31,
+  vgg16: 15.47,
+  vgg16_bn: 15.47,
+  vgg19: 19.63,
+  vgg19_bn: 19.63,
+  vit_b_16: 17.56,
+  vit_b_32: 4.41,
+  vit_h_14: 1016.72,
+  vit_l_16: 61.55,
+  vit_l_32: 15.38,
+  wide_resnet101_2: 22.75,
+  wide_resnet50_2: 11.4,
+};
+
+/** Whether our MAC count agrees with the documented figure: within 1 %, or within its two-decimal rounding. */
+export function agreesWithDocumented(macs: number, gflops: number): boolean {
+  return Math.abs(macs / 1e9 - gflops) <= Math.max(0.01 * gflops, 0.005 + 1e-9);
+}
+
 export interface ZooRow {
   model: string;
   gmacs: number;
+  /** Our MAC count (from the trace), in G. */
+  our_gmacs: number | null;
+  /** Our MAC count ÷ torchvision's documented figure (TORCHVISION_GFLOPS). */
+  macs_vs_doc: number;
   /** Our MAC count ÷ torchvision's (forward hooks over Conv2d, Linear, MultiheadAttention). */
   macs_vs_torch: number;
   pruned: 'yes' | 'no';
@@ -76,6 +174,8 @@ export async function runZooModel(e: ZooEntry, opts: { benchmark?: boolean } = {
   const row: ZooRow = {
     model: e.name.replace('.onnx', ''),
     gmacs: e.torchMacs / 1e9,
+    our_gmacs: null,
+    macs_vs_doc: NaN,
     macs_vs_torch: NaN,
     pruned: 'no',
     mac_ratio: null,
@@ -90,7 +190,11 @@ export async function runZooModel(e: ZooEntry, opts: { benchmark?: boolean } = {
     stage = 'trace';
     const t = await trace(model, { dimSizes: { batch: 1 } });
     const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape]));
-    row.macs_vs_torch = modelStats(model, shapes).macs / e.torchMacs;
+    const macs = modelStats(model, shapes).macs;
+    row.our_gmacs = macs / 1e9;
+    row.macs_vs_torch = macs / e.torchMacs;
+    const doc = TORCHVISION_GFLOPS[e.model];
+    if (doc !== undefined) row.macs_vs_doc = macs / 1e9 / doc;
     stage = 'prune';
     const auto = resolveAutoDependencyGroups(ZOO_CONFIG, model, shapes);
     const pruner = new L1NormPruner(model, auto.configList, undefined, { shapes });

@@ -12,6 +12,7 @@
  * | ConvTranspose | in_numel · (C_out / group) · ∏kernel |
  * | Gemm | M · N · K (the bias add is not a MAC, as for Conv) |
  * | MatMul | out_numel · K (K = last dim of A) |
+ * | Einsum (two or more operands) | out_numel · ∏ sizes of the contracted letters (one operand: 0) |
  * | LSTM / GRU | seq · batch · dirs · gates · hidden · (input + hidden), gates 4 / 3 |
  * | MaxPool, AveragePool, LpPool | out_numel · ∏kernel |
  * | GlobalAveragePool, GlobalMaxPool, ReduceMean/Sum/Max/Min | in_numel |
@@ -47,6 +48,7 @@ export const LINEAR_OPS = new Set([
   'MatMul',
   'MatMulInteger',
   'QLinearMatMul',
+  'Einsum',
   'LSTM',
   'GRU',
   'RNN',
@@ -101,6 +103,37 @@ const matmul: MacRule = (c) => {
   const out = c.outShape(0);
   if (!a || !out) return undefined;
   return numel(out) * a[a.length - 1]!;
+};
+
+/**
+ * Einsum: every output element sums the product of the operands over the letters the output lacks, so
+ * out_numel · ∏ contracted sizes (MaxViT's attention, `bhij,bhjd->bhid`). A single operand only sums or permutes.
+ */
+const einsum: MacRule = (c) => {
+  const eq = c.node.attrString('equation')?.replace(/\s/g, '');
+  const out = c.outShape(0);
+  if (!eq || !out) return undefined;
+  const [lhs, rhs] = eq.split('->') as [string, string | undefined];
+  const terms = lhs.split(',');
+  if (terms.length < 2) return 0;
+  const letters = (t: string) => t.replace('...', '').split('');
+  const counts = new Map<string, number>();
+  for (const t of terms) for (const l of letters(t)) counts.set(l, (counts.get(l) ?? 0) + 1);
+  const kept = new Set(rhs !== undefined ? letters(rhs) : [...counts].filter(([, n]) => n === 1).map(([l]) => l));
+  const size = new Map<string, number>();
+  for (let i = 0; i < terms.length; i++) {
+    const shape = c.inShape(i);
+    if (!shape) return undefined;
+    const t = terms[i]!;
+    const dots = t.indexOf('...');
+    const head = letters(dots < 0 ? t : t.slice(0, dots));
+    const tail = dots < 0 ? [] : letters(t.slice(dots + 3));
+    head.forEach((l, k) => size.set(l, Math.max(size.get(l) ?? 1, shape[k]!)));
+    tail.forEach((l, k) => size.set(l, Math.max(size.get(l) ?? 1, shape[shape.length - tail.length + k]!)));
+  }
+  let contracted = 1;
+  for (const l of counts.keys()) if (!kept.has(l)) contracted *= size.get(l) ?? 1;
+  return numel(out) * contracted;
 };
 
 const pool: MacRule = (c) => {
@@ -244,6 +277,7 @@ export const MAC_RULES: Record<string, MacRule> = {
   Gemm: gemm,
   MatMul: matmul,
   MatMulInteger: matmul,
+  Einsum: einsum,
   QLinearMatMul: (c) => {
     const a = c.inShape(0);
     const out = c.outShape(0);
