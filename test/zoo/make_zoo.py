@@ -10,10 +10,10 @@ from the seeded generator (test/corpus/materialize.ts).
 Run with Debian's torch: /usr/bin/python3 test/zoo/make_zoo.py [--missing] [model ...]
 (--missing: only models the manifest lacks; several runs may share the manifest.)
 """
-import io
 import json
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 
@@ -98,11 +98,14 @@ def input_size(name):
 
 
 def export(model, shape, opset):
-    buf = io.BytesIO()
-    # What a user writes: defaults everywhere except the names, the opset and a dynamic batch.
-    torch.onnx.export(model, (torch.randn(*shape),), buf, input_names=["input"], output_names=["output"],
-                      opset_version=opset, dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
-    return onnx.load_from_string(buf.getvalue())
+    """What a user writes: defaults everywhere except the names, the opset and a dynamic batch. Written to a file
+    (not a buffer) because a model over protobuf's 2 GB limit (vit_h_14, regnet_y_128gf) can only be written as a
+    file with external data, which torch does by itself for a path; read back without that data (it is stripped)."""
+    with tempfile.TemporaryDirectory(prefix="make_zoo-") as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        torch.onnx.export(model, (torch.randn(*shape),), path, input_names=["input"], output_names=["output"],
+                          opset_version=opset, dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        return onnx.load(path, load_external_data=False)
 
 
 def main():
@@ -122,7 +125,10 @@ def main():
         model = models.get_model(name, weights=None).eval()
         size = input_size(name)
         shape = [1, 3, size, size]
-        macs = count_zoo_macs(model, torch.randn(*shape))  # grad on, as in make_corpus (no fused fast paths)
+        # no_grad: the count needs no autograd record (which held every activation of regnet_y_128gf at 384, 7+ GB);
+        # torchvision has no nn.TransformerEncoderLayer whose no-grad fast path would skip the attention hook
+        with torch.no_grad():
+            macs = count_zoo_macs(model, torch.randn(*shape))
         params = sum(p.numel() for p in model.parameters())
         for opset in OPSETS:
             fname = f"{name}_op{opset}.onnx"
