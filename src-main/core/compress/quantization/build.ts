@@ -26,6 +26,7 @@ import { paramKey, quantizeInt32, type ParamTable, type TargetParams } from './c
 import type { QuantTarget } from './plan.ts';
 import { MIN_QUANT_OPSET, QuantizationOpsetError } from './errors.ts';
 import { channelLayout, fakeQuantValue, quantizeTensor } from './qparams.ts';
+import { rewireUses } from './fake-quant.ts';
 
 export interface BuildOptions {
   /** 'simulate' keeps float weights behind QuantizeLinear; 'export' stores integer initializers. */
@@ -193,7 +194,7 @@ class Builder {
     const cached = gated ? undefined : this.shared.get(`${source.name}\u0000${sig}`);
     const result = cached ?? this.chain(t, p, source, sig);
     if (t.kind === 'input') n.setInput(t.index, result);
-    else this.rewireAll(source, result);
+    else rewireUses(this.g, source, result);
     if (cached) this.applied.set(key, 'shared');
   }
 
@@ -261,20 +262,6 @@ class Builder {
     return op('Add', [x, op('Mul', [gv, op('Sub', [y, x])])]);
   }
 
-  /** Point every use of `v` (other than the chain reading it) at `q`; a graph output keeps its name. */
-  private rewireAll(v: Value, q: Value): void {
-    const inChain = chainNodes(q, v);
-    for (const u of [...v.uses]) if (!inChain.has(u.node)) u.node.setInput(u.index, q);
-    if (v.isGraphOutput) {
-      const outs = this.g.outputs;
-      for (let i = 0; i < outs.length; i++) if (outs[i] === v) outs[i] = q;
-      const name = v.name;
-      this.g.renameValue(v, this.g.uniqueName(`${name}_float`));
-      this.g.renameValue(q, name);
-      q.type = v.type;
-    }
-  }
-
   private scaleZp(base: string, p: TargetParams, storage: QuantStorage): [Value, Value] {
     const dims = p.axis === null ? [] : [p.scale.length];
     const scale = this.g.addInitializer(`${base}_scale`, new Tensor('float32', dims, Float32Array.from(p.scale)), true);
@@ -299,19 +286,6 @@ class Builder {
       attributes: axis === null ? {} : { axis: { type: 'int', value: axis } },
     }).outputs[0]!;
   }
-}
-
-/** Nodes between `from` and `to` (the chain just built), found by walking producers back from `to`. */
-function chainNodes(to: Value, from: Value): Set<Node> {
-  const out = new Set<Node>();
-  const stack = [to];
-  while (stack.length) {
-    const v = stack.pop()!;
-    if (v === from || !v.producer || out.has(v.producer)) continue;
-    out.add(v.producer);
-    for (const i of v.producer.inputs) if (i && !i.isInitializer && !i.isGraphInput) stack.push(i);
-  }
-  return out;
 }
 
 /** Parameters of an activation as text, to share identical chains. */
