@@ -7,20 +7,12 @@ import { describe, expect, it } from 'vitest';
 import type * as ort from 'onnxruntime-node';
 import { attr, buildTrainingStep, Emitter, type TrainingStep } from './index.ts';
 import { unfold } from './rules/linear.ts';
-import { opModel } from './op-model.ts';
+import { convModel, type ConvCase as Case } from './op-model.ts';
 import { gradCheck, lowerForFloat64, toFloat64 } from '../../node/train/gradcheck.ts';
 import { createSession, toOrt, traceModel } from '../../node/train/ort.ts';
-import { Model, Tensor, type AttributeValue } from '../ir/index.ts';
+import { Model, Tensor } from '../ir/index.ts';
 
 const ints = attr.ints;
-
-interface Case {
-  name: string;
-  x: number[];
-  w: number[];
-  bias?: boolean;
-  attrs: Record<string, AttributeValue>;
-}
 
 // every case has at most GEMM_CONV_MAX_POSITIONS output positions per image
 const lowered: Case[] = [
@@ -57,15 +49,6 @@ const lowered: Case[] = [
   },
   { name: '1-D s2 p1', x: [2, 3, 9], w: [4, 3, 3], bias: true, attrs: { strides: ints([2]), pads: ints([1, 1]) } },
 ];
-
-function convModel(c: Case): Model {
-  const inputs = [
-    { name: 'x', shape: c.x },
-    { name: 'w', shape: c.w, scale: 0.5 },
-    ...(c.bias ? [{ name: 'b', shape: [c.w[0]!] }] : []),
-  ];
-  return opModel({ opType: 'Conv', dtype: 'float32', inputs, attrs: c.attrs });
-}
 
 async function stepOf(model: Model, convLowering: 'auto' | 'off'): Promise<TrainingStep> {
   const trace = await traceModel(model, {});

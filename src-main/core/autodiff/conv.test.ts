@@ -6,20 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { attr } from './index.ts';
-import { opModel } from './op-model.ts';
+import { convModel, opModel, type ConvCase } from './op-model.ts';
 import { gradCheck, lowerForFloat64, toFloat64 } from '../../node/train/gradcheck.ts';
 import { traceModel } from '../../node/train/ort.ts';
 import type { AttributeValue } from '../ir/index.ts';
 
 type Attrs = Record<string, AttributeValue>;
-
-interface ConvCase {
-  name: string;
-  x: number[];
-  w: number[];
-  bias?: boolean;
-  attrs: Record<string, AttributeValue>;
-}
 
 const ints = attr.ints;
 const cases: ConvCase[] = [
@@ -99,16 +91,11 @@ const cases: ConvCase[] = [
 
 describe('Conv gradient (float32 analytic vs float64 FD of the lowered conv)', () => {
   it.each(cases)('$name', async (c) => {
-    const inputs = [
-      { name: 'x', shape: c.x },
-      { name: 'w', shape: c.w, scale: 0.5 },
-      ...(c.bias ? [{ name: 'b', shape: [c.w[0]!] }] : []),
-    ];
-    const model = opModel({ opType: 'Conv', dtype: 'float32', inputs, attrs: c.attrs });
+    const model = convModel(c);
     const { shapes } = await traceModel(model, {});
     const explicit = c.attrs.auto_pad ? null : model;
     const fdModel = explicit ? lowerForFloat64(toFloat64(model), shapes) : null;
-    const wrt = inputs.map((i) => i.name);
+    const wrt = model.graph.initializers.map((v) => v.name);
     // auto_pad cases: float32 FD with h = 1 (the objective is linear in each input)
     const res = await gradCheck(fdModel ? { model, fdModel, wrt } : { model, wrt, h: 1 });
     for (const r of res) expect(r.rel, `${c.name} d/d${r.tensor}`).toBeLessThan(fdModel ? 2e-5 : 1e-4);
@@ -116,7 +103,7 @@ describe('Conv gradient (float32 analytic vs float64 FD of the lowered conv)', (
 });
 
 describe('Conv with 1 and 3 spatial axes (float32, exact central differences)', () => {
-  it.each<{ name: string; x: number[]; w: number[]; attrs: Attrs }>([
+  it.each<ConvCase>([
     { name: '1-D s2 p1', x: [2, 3, 9], w: [4, 3, 3], attrs: { strides: ints([2]), pads: ints([1, 1]) } },
     {
       name: '1-D stride 1 dilation 2',
@@ -131,15 +118,7 @@ describe('Conv with 1 and 3 spatial axes (float32, exact central differences)', 
       attrs: { strides: ints([2, 2, 2]), pads: ints([1, 1, 1, 1, 1, 1]) },
     },
   ])('$name', async (c) => {
-    const model = opModel({
-      opType: 'Conv',
-      dtype: 'float32',
-      inputs: [
-        { name: 'x', shape: c.x },
-        { name: 'w', shape: c.w, scale: 0.5 },
-      ],
-      attrs: c.attrs,
-    });
+    const model = convModel(c);
     const res = await gradCheck({ model, wrt: ['x', 'w'], h: 1 });
     for (const r of res) expect(r.rel, `${c.name} d/d${r.tensor}`).toBeLessThan(1e-4);
   });

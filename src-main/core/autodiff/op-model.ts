@@ -1,6 +1,7 @@
 /**
- * @file One-node (or small) models for gradient checks and op-coverage probes: every input is an initializer
- * (random, seeded, or given), so gradients with respect to all of them can be observed. Pure: imports the IR.
+ * @file One-node (or small) models for gradient checks, op-coverage probes and tests: every input of `opModel` is an
+ * initializer (random, seeded, or given), so gradients with respect to all of them can be observed; `tinyGemmModel`
+ * is the smallest model with a graph input (serde round trips, test steps). Pure: imports the IR.
  */
 import { Model, Tensor, type AttributeValue, type DataType } from '../ir/index.ts';
 import { Rng } from '../util/random.ts';
@@ -47,5 +48,56 @@ export function opModel(spec: OpModelSpec): Model {
   const outs = Array.from({ length: spec.outputs ?? 1 }, (_, i) => (i === 0 ? 'y' : `y${i}`));
   const node = g.addNode({ opType: spec.opType, inputs: ins, outputs: outs, attributes: spec.attrs ?? {} });
   g.addOutput(node.outputs[0]!);
+  return m;
+}
+
+/** A float32 convolution of a gradient check: input and weight shapes, a bias or none, and the Conv's attributes. */
+export interface ConvCase {
+  name: string;
+  x: number[];
+  w: number[];
+  bias?: boolean;
+  attrs: Record<string, AttributeValue>;
+}
+
+/**
+ * The one-Conv model of a case: float32 inputs `x`, `w` (scaled by ½) and, with `bias`, `b` of M entries.
+ *
+ * @example convModel({ name: 'k3', x: [1, 2, 5, 5], w: [3, 2, 3, 3], attrs: {} }).graph.initializers.length // 2
+ */
+export function convModel(c: ConvCase): Model {
+  const inputs = [
+    { name: 'x', shape: c.x },
+    { name: 'w', shape: c.w, scale: 0.5 },
+    ...(c.bias ? [{ name: 'b', shape: [c.w[0]!] }] : []),
+  ];
+  return opModel({ opType: 'Conv', dtype: 'float32', inputs, attrs: c.attrs });
+}
+
+/**
+ * x[batch, 4] · Wᵀ with fixed 3×4 float weights (12 parameters, w[i] = i / 7): a Gemm named `fc`, output `y`.
+ *
+ * @example tinyGemmModel({ alpha: { type: 'float', value: 0.5 } }).graph.node('fc')!.attributes.alpha
+ */
+export function tinyGemmModel(attributes: Record<string, AttributeValue> = {}): Model {
+  const m = new Model();
+  const g = m.graph;
+  const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['batch', 4] });
+  const w = g.addInitializer(
+    'w',
+    Tensor.float32(
+      [3, 4],
+      Array.from({ length: 12 }, (_, i) => i / 7),
+    ),
+  );
+  const gemm = g.addNode({
+    opType: 'Gemm',
+    name: 'fc',
+    inputs: [x, w],
+    outputs: ['y'],
+    attributes: { transB: { type: 'int', value: 1 }, ...attributes },
+  });
+  gemm.outputs[0]!.type = { kind: 'tensor', dtype: 'float32', shape: ['batch', 3] };
+  g.addOutput(gemm.outputs[0]!);
   return m;
 }

@@ -3,29 +3,13 @@ import { describe, expect, it } from 'vitest';
 import onnxProto from 'onnx-proto';
 import { Graph, Model, Tensor, printModel, type DataType } from '../ir/index.ts';
 import { decodeModel, encodeModel, ExternalDataPathError, ModelFormatError } from './index.ts';
+import { tinyGemmModel } from '../autodiff/op-model.ts';
 
 const { onnx } = onnxProto;
 
+/** The tiny Gemm with a float attribute and metadata (both must survive a round trip). */
 function small(): Model {
-  const m = new Model();
-  const g = m.graph;
-  const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['batch', 4] });
-  const w = g.addInitializer(
-    'w',
-    Tensor.float32(
-      [3, 4],
-      Array.from({ length: 12 }, (_, i) => i / 7),
-    ),
-  );
-  const gemm = g.addNode({
-    opType: 'Gemm',
-    name: 'fc',
-    inputs: [x, w],
-    outputs: ['y'],
-    attributes: { transB: { type: 'int', value: 1 }, alpha: { type: 'float', value: 0.5 } },
-  });
-  g.outputs.push(gemm.outputs[0]!);
-  gemm.outputs[0]!.type = { kind: 'tensor', dtype: 'float32', shape: ['batch', 3] };
+  const m = tinyGemmModel({ alpha: { type: 'float', value: 0.5 } });
   m.metadata.set('author', 'tests');
   return m;
 }

@@ -8,7 +8,7 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { registerStepKind } from '../../../src-shared/experiment.ts';
-import { Model, Tensor } from '../../core/ir/index.ts';
+import { tinyGemmModel } from '../../core/autodiff/op-model.ts';
 import { loadModelFile, saveModelFile } from '../io/model-file.ts';
 import { sleep } from './cancel.ts';
 import { registerStep } from './registry.ts';
@@ -97,24 +97,5 @@ registerStep<z.infer<typeof failStep>>('fail', async (ctx) => {
 
 /** Writes a tiny valid model (x·Wᵀ, 3×4 float weights = 12 parameters) for tests. */
 export function writeTinyModel(path: string): void {
-  const m = new Model();
-  const g = m.graph;
-  const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['batch', 4] });
-  const w = g.addInitializer(
-    'w',
-    Tensor.float32(
-      [3, 4],
-      Array.from({ length: 12 }, (_, i) => i / 7),
-    ),
-  );
-  const gemm = g.addNode({
-    opType: 'Gemm',
-    name: 'fc',
-    inputs: [x, w],
-    outputs: ['y'],
-    attributes: { transB: { type: 'int', value: 1 } },
-  });
-  gemm.outputs[0]!.type = { kind: 'tensor', dtype: 'float32', shape: ['batch', 3] };
-  g.addOutput(gemm.outputs[0]!);
-  saveModelFile(m, path);
+  saveModelFile(tinyGemmModel(), path);
 }
