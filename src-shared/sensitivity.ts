@@ -158,13 +158,44 @@ export interface AllocationChoice {
   latencySavedMs: number;
 }
 
+/**
+ * One allocation the refinement measured whole (pruned + sped up), as ratios of the dense model on the target's axis
+ * (latency, MACs or parameters).
+ */
+export interface RefinementRound {
+  /** The `sparse_ratio` written per group, in the scan's group order (0 = dense). */
+  sparseRatios: number[];
+  /** The scan-only model: the product of the groups' single-group ratios. */
+  modelled: number;
+  /** That model times the correction learnt from the rounds before (what was expected before measuring). */
+  predicted: number;
+  /** Measured on the whole model (latency: median per-round ratio, timed alternately with the dense model). */
+  measured: number;
+}
+
+/** How an allocation was refined by measuring candidates whole, and which one it returned. */
+export interface AllocationRefinement {
+  axis: 'latency' | 'macs' | 'params';
+  rounds: RefinementRound[];
+  /** Index in `rounds` of the allocation returned (its `measured` is the allocation's prediction). */
+  chosen: number;
+  /** Whether the returned allocation's measured cost met the target. */
+  met: boolean;
+}
+
 export interface Allocation {
   target: AllocationTarget;
   maxAccuracyDrop: number;
   choices: AllocationChoice[];
+  /**
+   * The prediction: without refinement, from the scan alone (product of single-group cost ratios, summed drops);
+   * after refinement, the target's axis is the allocation measured whole at allocation time.
+   */
   predicted: { latencyMs: number; accuracy: number; macs: number; params: number; speedup: number };
   /** The NNI config list with a per-layer `sparse_ratio` (what the wizard loads as the prune step). */
   configList: Record<string, unknown>[];
+  /** Present when the allocation was refined by measurement (`refineAllocation`, `studio allocate`). */
+  refinement?: AllocationRefinement;
 }
 
 /** Parse `--ratios 0.1,0.2,…` style lists; every ratio must lie in (0, 1). */

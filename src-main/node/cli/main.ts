@@ -408,6 +408,8 @@ function addAllocateCommand(program: Command): void {
       'largest ratio any one group may take (NNI max_sparse_ratio; default: none)',
       fraction,
     )
+    .option('--no-refine', 'keep the scan-only prediction (default: measure the chosen allocation whole and correct)')
+    .option('--refine-rounds <n>', 'allocations measured at most while refining (default 4)', count(1))
     .option('--verify', 'prune + speed up with the allocation and measure latency and accuracy beside the prediction')
     .option('--out <dir>', 'output folder for config-list.json and allocation.json (default ./allocation)')
     .option('--json', 'print JSON')
@@ -419,6 +421,8 @@ function addAllocateCommand(program: Command): void {
           maxDrop: number;
           roundTo?: number;
           maxSparseRatio?: number;
+          refine?: boolean;
+          refineRounds?: number;
           verify?: boolean;
           out?: string;
           json?: boolean;

@@ -43,6 +43,16 @@ describe('studio sensitivity / allocate', () => {
     );
     expect(JSON.parse(readFileSync(configPath, 'utf8'))).toEqual(allocation.configList);
     expect(existsSync(join(dir, 'alloc', 'allocation.json'))).toBe(true);
+    // refined by default: the chosen allocation's MACs counted whole are its prediction; --no-refine keeps the model's
+    const ref = allocation.refinement!;
+    expect(ref).toMatchObject({ axis: 'macs', met: true });
+    expect(allocation.predicted.macs).toBeCloseTo(scan.baseline.macs * ref.rounds[ref.chosen]!.measured, 6);
+    expect(out.join('')).toMatch(/MACs of dense: scan-only model [\d.]+, measured whole [\d.]+ \(the prediction below/);
+    const plain = await allocateCommand(
+      { scan: path, budget, maxDrop: 1, refine: false, out: join(dir, 'alloc-plain') },
+      quiet,
+    );
+    expect(plain.allocation.refinement).toBeUndefined();
     // a per-group cap below the only scanned ratio leaves nothing to prune: the budget is refused, naming the cap
     await expect(
       allocateCommand({ scan: path, budget, maxDrop: 1, maxSparseRatio: 0.4, out: join(dir, 'capped') }, quiet),

@@ -1,7 +1,7 @@
 /**
  * @file `studio sensitivity` (scan every prunable group at each ratio, over a worker pool) and `studio allocate`
- * (per-layer sparsities from a stored scan for a latency / MACs / params budget, written as an NNI config list, and
- * optionally measured after pruning + speedup). Files go through the path guard. May import node:* and the node layers.
+ * (per-layer sparsities from a stored scan for a latency / MACs / params budget, refined by measuring the allocation
+ * whole, written as an NNI config list, and optionally measured again after pruning + speedup). Files go through the path guard. May import node:* and the node layers.
  */
 import { writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
@@ -14,6 +14,7 @@ import { readScan, sensitivityScan, type ScanOptions } from '../sensitivity/scan
 
 export { readScan };
 import { checkAllocation, type AllocationCheck } from '../sensitivity/verify.ts';
+import { refineAllocation } from '../sensitivity/refine.ts';
 import { table } from './format.ts';
 import type { CommandIO } from './prune.ts';
 
@@ -100,6 +101,13 @@ export interface AllocateCommandOptions {
   roundTo?: number;
   /** Largest ratio any one group may take (NNI's `max_sparse_ratio`); default: none. */
   maxSparseRatio?: number;
+  /**
+   * Measure the model's choice whole and correct (default true): rounds of allocate → prune + speed up → measure on
+   * the target's axis; false keeps the scan-only prediction.
+   */
+  refine?: boolean;
+  /** Allocations measured at most while refining (default 4). */
+  refineRounds?: number;
   /** Also prune + speed up with the allocation and measure it beside the prediction. */
   verify?: boolean;
   out?: string;
@@ -115,12 +123,24 @@ export async function allocateCommand(
   io: CommandIO = processIO,
 ): Promise<{ allocation: Allocation; check?: AllocationCheck; configPath: string }> {
   const scan = readScan(o.scan);
-  const allocation = allocate(scan, {
+  const options = {
     target: parseBudget(o.budget),
     maxAccuracyDrop: o.maxDrop,
     roundTo: o.roundTo,
     maxSparseRatio: o.maxSparseRatio,
-  });
+  };
+  const allocation =
+    o.refine === false
+      ? allocate(scan, options)
+      : await refineAllocation(scan, options, {
+          rounds: o.refineRounds,
+          onRound: (r, i) => {
+            if (!o.json)
+              io.stderr(
+                `refine ${i + 1}: sparsities ${r.sparseRatios.map((x) => x.toFixed(2)).join('/')} → model ${r.modelled.toFixed(3)}, corrected ${r.predicted.toFixed(3)}, measured ${r.measured.toFixed(3)} (of dense)\n`,
+              );
+          },
+        });
   const check = o.verify ? await checkAllocation(scan, allocation) : undefined;
   const dir = prepareOutputDir(o.out ?? resolve('allocation'), { what: 'output folder' });
   const configPath = join(dir, 'config-list.json');
@@ -148,6 +168,14 @@ export async function allocateCommand(
       `${table([['group', 'nodes', 'scanned', 'sparse_ratio', 'kept', 'Δ points', 'saved alone'], ...rows], { rule: true })}\n`,
     );
     const p = allocation.predicted;
+    const ref = allocation.refinement;
+    if (ref) {
+      const r = ref.rounds[ref.chosen]!;
+      const what = ref.axis === 'latency' ? 'latency' : ref.axis === 'macs' ? 'MACs' : 'parameters';
+      io.stdout(
+        `${what} of dense: scan-only model ${r.modelled.toFixed(3)}, measured whole ${r.measured.toFixed(3)} (the prediction below; ${ref.rounds.length} allocation(s) measured)${ref.met ? '' : ' — NO measured allocation met the budget; this is the cheapest one measured'}\n`,
+      );
+    }
     const lines = [['', 'predicted', ...(check ? ['measured'] : [])]];
     lines.push(['speedup', `${p.speedup.toFixed(2)}×`, ...(check ? [`${check.measured.speedup.toFixed(2)}×`] : [])]);
     lines.push([

@@ -28,12 +28,8 @@ export interface AllocationCheck {
   compact: Model;
 }
 
-/** Prune + speed up a model with a config list and measure it like a scan point (accuracy, side-by-side latency). */
-export async function measureConfigList(
-  scan: SensitivityScan,
-  configList: readonly Record<string, unknown>[],
-  latencyRuns = 60,
-): Promise<Omit<AllocationCheck, 'predicted' | 'latencyError'>> {
+/** The dense model and its compact form under a config list (prune with the scan's pruner, speed up, verified). */
+export async function compactOf(scan: SensitivityScan, configList: readonly Record<string, unknown>[]) {
   const { model } = openModel(scan.model.path);
   const Pruner = scanPruner(scan.pruner);
   const shapes = await shapesForAutoGroups(model, configList);
@@ -43,6 +39,16 @@ export async function measureConfigList(
     benchmark: false,
     session: { ep: scan.ep },
   }).speedupModel();
+  return { model, compact, report };
+}
+
+/** Prune + speed up a model with a config list and measure it like a scan point (accuracy, side-by-side latency). */
+export async function measureConfigList(
+  scan: SensitivityScan,
+  configList: readonly Record<string, unknown>[],
+  latencyRuns = 60,
+): Promise<Omit<AllocationCheck, 'predicted' | 'latencyError'>> {
+  const { model, compact, report } = await compactOf(scan, configList);
   const m = await measureCompact(scan, model, compact, latencyRuns);
   return {
     measured: { ...m, macs: report.after.macs, params: report.after.params, maxRelErr: report.verification.maxRelErr },

@@ -42,6 +42,14 @@ export interface AllocateOptions {
    * kept.
    */
   nearEqualDrop?: number;
+  /**
+   * Measured ÷ modelled cost ratio on the target's axis (default 1): every choice's modelled cost (the product of the
+   * groups' single-group ratios) is multiplied by it before it is held against the target, and the prediction with
+   * it. Set by the refinement (`refineAllocation` in node/sensitivity), which learns it by measuring allocations
+   * whole; the product alone misjudges groups cut together (a layer's input shrinks with its producer, fixed costs
+   * do not shrink).
+   */
+  costCorrection?: number;
 }
 
 /** Default per-group ratio cap of {@link AllocateOptions.maxSparseRatio}. */
@@ -60,7 +68,13 @@ interface Option {
   paramRatio: number;
 }
 
-function targetRatio(scan: SensitivityScan, t: AllocationTarget): number {
+/** The quantity a target is stated in; a size is predicted from the parameter ratio (weights dominate a file). */
+export function costAxis(t: AllocationTarget): 'latency' | 'macs' | 'params' {
+  return t.kind === 'latency' || t.kind === 'speedup' ? 'latency' : t.kind === 'macs' ? 'macs' : 'params';
+}
+
+/** The target as a ratio of the scan's dense baseline on its axis (0.5 for a 2× speedup). */
+export function targetRatio(scan: SensitivityScan, t: AllocationTarget): number {
   const b = scan.baseline;
   switch (t.kind) {
     case 'latency':
@@ -202,29 +216,37 @@ export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation 
     throw new AllocationError(`maximum sparse ratio must lie in (0, 1], got ${o.maxSparseRatio}`, {
       maxSparseRatio: o.maxSparseRatio,
     });
+  const correction = o.costCorrection ?? 1;
+  if (!(correction > 0) || !Number.isFinite(correction))
+    throw new AllocationError(`cost correction must be a positive number, got ${o.costCorrection}`, {
+      costCorrection: o.costCorrection,
+    });
   const options = optionsOf(scan, o.target, maxRatio);
   const states = solve(options, o.resolution ?? 2000);
   const eps = 1e-9;
+  // the modelled cost times the correction meets the target: log cost + log correction ≤ log target
+  const logWant = Math.log(want) - Math.log(correction);
   const meeting = states
-    .filter((s) => s.logCost <= Math.log(want) + eps)
+    .filter((s) => s.logCost <= logWant + eps)
     .sort((a, b) => a.drop - b.drop || a.logCost - b.logCost);
   const best = meeting[0];
   const pct = (x: number) => `${(x * 100).toFixed(2)}`;
   // summed drops may pass the dense accuracy; the accuracy itself cannot fall below 0
   if (!best || Math.min(best.drop, scan.baseline.accuracy) > o.maxAccuracyDrop + eps) {
     const fastest = [...states].sort((a, b) => a.logCost - b.logCost || a.drop - b.drop)[0]!;
+    const cost = (st: State) => Math.exp(st.logCost) * correction;
     const within = states.filter((s) => s.drop <= o.maxAccuracyDrop + eps).sort((a, b) => a.logCost - b.logCost)[0]!;
     const closest = best
-      ? `meeting it costs ${pct(best.drop)} accuracy points (the limit is ${pct(o.maxAccuracyDrop)}); within the limit the best reachable is ${(1 / Math.exp(within.logCost)).toFixed(2)}× (cost ratio ${Math.exp(within.logCost).toFixed(3)}) at −${pct(within.drop)} points`
-      : `no choice of the scanned ratios up to the per-group cap ${maxRatio} (maxSparseRatio) reaches it: the closest is cost ratio ${Math.exp(fastest.logCost).toFixed(3)} (${(1 / Math.exp(fastest.logCost)).toFixed(2)}×) at −${pct(fastest.drop)} accuracy points`;
+      ? `meeting it costs ${pct(best.drop)} accuracy points (the limit is ${pct(o.maxAccuracyDrop)}); within the limit the best reachable is ${(1 / cost(within)).toFixed(2)}× (cost ratio ${cost(within).toFixed(3)}) at −${pct(within.drop)} points`
+      : `no choice of the scanned ratios up to the per-group cap ${maxRatio} (maxSparseRatio) reaches it: the closest is cost ratio ${cost(fastest).toFixed(3)} (${(1 / cost(fastest)).toFixed(2)}×) at −${pct(fastest.drop)} accuracy points`;
     throw new AllocationError(
       `no allocation meets ${describe(o.target)} (cost ratio ${want.toFixed(3)}) within a ${pct(o.maxAccuracyDrop)}-point accuracy drop: ${closest}`,
       {
         target: o.target,
         closest: best
-          ? { costRatio: Math.exp(best.logCost), accuracyDrop: best.drop }
-          : { costRatio: Math.exp(fastest.logCost), accuracyDrop: fastest.drop },
-        withinDrop: { costRatio: Math.exp(within.logCost), accuracyDrop: within.drop },
+          ? { costRatio: cost(best), accuracyDrop: best.drop }
+          : { costRatio: cost(fastest), accuracyDrop: fastest.drop },
+        withinDrop: { costRatio: cost(within), accuracyDrop: within.drop },
       },
     );
   }
@@ -233,10 +255,16 @@ export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation 
   const chosen = meeting
     .filter((st) => st.drop <= best.drop * (1 + slack) + eps)
     .reduce((a, c) => (keptParams(c) > keptParams(a) + eps ? c : a), best);
-  return build(scan, o, options, chosen);
+  return build(scan, o, options, chosen, correction);
 }
 
-function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s: State): Allocation {
+function build(
+  scan: SensitivityScan,
+  o: AllocateOptions,
+  options: Option[][],
+  s: State,
+  correction: number,
+): Allocation {
   const b = scan.baseline;
   const roundTo = Math.max(1, Math.floor(o.roundTo ?? 1));
   let lat = 1;
@@ -270,6 +298,11 @@ function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s
         dependency_group_id: 'auto',
       });
   });
+  // the correction applies on the target's axis only (the one the refinement measured)
+  const axis = costAxis(o.target);
+  if (axis === 'latency') lat *= correction;
+  else if (axis === 'macs') mac *= correction;
+  else par *= correction;
   return {
     target: o.target,
     maxAccuracyDrop: o.maxAccuracyDrop,

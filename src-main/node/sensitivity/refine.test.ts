@@ -1,0 +1,152 @@
+/**
+ * Refining an allocation by measuring it whole: the correction learnt from a measurement changes the choice, the
+ * returned prediction is the measurement, every round is kept; on the bundled model the MACs axis (deterministic)
+ * shows the scan-only product's error and the refined prediction's exactness.
+ */
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { ScanPointResult, SensitivityScan } from '../../../src-shared/sensitivity.ts';
+import { allocate } from '../../core/compress/pruning/index.ts';
+import { inProcessDispatcher } from './pool.ts';
+import { refineAllocation, type CostMeasure } from './refine.ts';
+import { sensitivityScan } from './scan.ts';
+import { compactOf } from './verify.ts';
+
+/** Three groups; per group (ratio, accuracy, latency ratio): `a` cheap and fast, `c` costly and slow to gain. */
+function handMade(): SensitivityScan {
+  const pts: [string, number, number, number][] = [
+    ['a', 0.5, 0.97, 0.7],
+    ['a', 0.75, 0.9, 0.55],
+    ['b', 0.5, 0.95, 0.8],
+    ['b', 0.75, 0.85, 0.6],
+    ['c', 0.5, 0.8, 0.9],
+    ['c', 0.75, 0.5, 0.85],
+  ];
+  const points = pts.map(([group, ratio, accuracy, latencyRatio], index): ScanPointResult => ({
+    index,
+    group,
+    ratio,
+    accuracy,
+    latencyRatio,
+    latencyMs: 10 * latencyRatio,
+    denseLatencyMs: 10,
+    macs: 1000 * latencyRatio,
+    params: 100 * (1 - ratio / 4),
+    maxRelErr: 0,
+    removedChannels: 0,
+    maskDigest: '',
+    ep: 'cpu',
+    ms: 1,
+  }));
+  return {
+    format: 'studio-sensitivity',
+    version: 1,
+    model: { path: 'm.onnx', sha256: 'x' },
+    pruner: 'l1',
+    ratios: [0.5, 0.75],
+    ep: 'cpu',
+    eval: { data: 'd', split: 'test', count: 100, seed: 0, batchSize: 8 },
+    groups: ['a', 'b', 'c'].map((id) => ({
+      id,
+      nodes: [`/${id}/Conv`],
+      opTypes: ['Conv'],
+      channels: 16,
+      configList: [],
+    })),
+    baseline: { accuracy: 0.99, latencyMs: 10, macs: 1000, params: 100, sizeBytes: 1 },
+    points,
+    workers: 1,
+    wallMs: 1,
+  };
+}
+
+/** A stand-in for timing the whole model: the scan's product, times `factor` when two or more groups are cut. */
+function jointly(scan: SensitivityScan, factor: number): CostMeasure & { calls: number } {
+  const f = async (configList: readonly Record<string, unknown>[]) => {
+    f.calls++;
+    let product = 1;
+    for (const c of configList) {
+      const g = scan.groups.find((x) => x.nodes[0] === (c.op_names as string[])[0])!;
+      product *= scan.points.find((p) => p.group === g.id && p.ratio === c.sparse_ratio)!.latencyRatio;
+    }
+    return configList.length >= 2 ? product * factor : product;
+  };
+  f.calls = 0;
+  return f;
+}
+
+describe('refineAllocation', () => {
+  it('learns the measured ÷ modelled correction and re-allocates with it; the prediction is the measurement', async () => {
+    const scan = handMade();
+    const measure = jointly(scan, 0.8);
+    const o = { target: { kind: 'speedup', factor: 2 } as const, maxAccuracyDrop: 1 };
+    // the product model alone: a 0.75 · b 0.5 = 0.44 (least drop, 0.13)
+    expect(allocate(scan, o).choices.map((c) => c.ratio)).toEqual([0.75, 0.5, 0]);
+    const a = await refineAllocation(scan, o, { measure });
+    const r = a.refinement!;
+    // round 1 measured 0.352, 20 % off the model: with the correction 0.8 the milder a 0.5 · b 0.5 (0.56 · 0.8) meets 2×
+    expect(r.rounds.map((x) => x.sparseRatios)).toEqual([
+      [0.75, 0.5, 0],
+      [0.5, 0.5, 0],
+    ]);
+    expect(r.rounds[0]!.modelled).toBeCloseTo(0.44, 9);
+    expect(r.rounds[0]!.measured).toBeCloseTo(0.352, 9);
+    expect(r.rounds[1]).toMatchObject({ modelled: expect.closeTo(0.56, 9), predicted: expect.closeTo(0.448, 9) });
+    expect(r.rounds[1]!.measured).toBeCloseTo(0.448, 9);
+    expect(r).toMatchObject({ axis: 'latency', chosen: 1, met: true });
+    expect(measure.calls).toBe(2);
+    expect(a.predicted.speedup).toBeCloseTo(1 / 0.448, 9);
+    expect(a.predicted.latencyMs).toBeCloseTo(4.48, 9);
+    // the milder choice costs less predicted accuracy than the product model's first choice
+    expect(a.predicted.accuracy).toBeCloseTo(0.99 - 0.06, 9);
+    expect(a.configList).toEqual([
+      { op_names: ['/a/Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' },
+      { op_names: ['/b/Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' },
+    ]);
+  });
+
+  it('stops after one round when the model agrees with the measurement', async () => {
+    const scan = handMade();
+    const measure = jointly(scan, 1.02);
+    const a = await refineAllocation(scan, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1 }, { measure });
+    expect(measure.calls).toBe(1);
+    expect(a.refinement).toMatchObject({ chosen: 0, met: true });
+    expect(a.predicted.speedup).toBeCloseTo(1 / (0.44 * 1.02), 9);
+  });
+
+  it('says when no measured allocation met the target, and returns the fastest measured', async () => {
+    const scan = handMade();
+    // the whole model runs twice the product: with that correction nothing scanned reaches 2× (0.55·0.6·0.85·2 > 0.5)
+    const measure = jointly(scan, 2);
+    const a = await refineAllocation(scan, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1 }, { measure });
+    expect(a.refinement).toMatchObject({ chosen: 0, met: false });
+    expect(a.refinement!.rounds).toHaveLength(1);
+    expect(a.predicted.speedup).toBeCloseTo(1 / 0.88, 9);
+  });
+
+  it('on the bundled model, a MACs budget: the product of single-group ratios errs, the refined prediction is exact', async () => {
+    const scan = await sensitivityScan(
+      {
+        model: resolve('resources/mnist-cnn.onnx'),
+        data: resolve('resources/mnist'),
+        ratios: [0.25, 0.5, 0.75],
+        evalCount: 100,
+        batchSize: 50,
+        latencyRuns: 3,
+      },
+      { dispatcher: inProcessDispatcher() },
+    );
+    const target = { kind: 'macs', value: Math.round(scan.baseline.macs * 0.5) } as const;
+    const a = await refineAllocation(scan, { target, maxAccuracyDrop: 1 });
+    const r = a.refinement!;
+    // conv2's MACs scale with conv1's kept outputs times its own, but the model's MACs are a sum over layers: the
+    // product of the groups' single-group ratios is not the ratio of the allocation cut whole
+    expect(Math.abs(r.rounds[0]!.measured - r.rounds[0]!.modelled) / r.rounds[0]!.modelled).toBeGreaterThan(0.01);
+    expect(r.met).toBe(true);
+    // the refined prediction is the compact model's own count, which meets the budget
+    const { report } = await compactOf(scan, a.configList);
+    expect(a.predicted.macs).toBeCloseTo(scan.baseline.macs * (report.after.macs / report.before.macs), 6);
+    expect(report.after.macs).toBeLessThanOrEqual(target.value);
+    expect(r.rounds[r.chosen]!.measured).toBe(report.after.macs / report.before.macs);
+  }, 120_000);
+});
