@@ -151,6 +151,14 @@ describe('SensitivityPanel', () => {
     await flushPromises();
     expect(host.calls).toContain('analysis.allocate');
     expect(w.find('[data-testid="allocation-table"] tbody').findAll('tr')).toHaveLength(2);
+    // refined by default: the scan-only model and the whole-model measurement side by side
+    expect(w.find('[data-testid="allocation-refinement"]').text()).toMatch(
+      /Latency of dense: scan-only model 0\.925, measured whole 0\.925 \(the prediction above; 1 allocation\s+measured\)/,
+    );
+    await w.find('[data-testid="budget-refine"]').setValue(false);
+    await w.find('form.budget').trigger('submit');
+    await flushPromises();
+    expect(w.find('[data-testid="allocation-refinement"]').exists()).toBe(false);
     await w.find('[data-testid="allocation-load"]').trigger('click');
     await flushPromises();
     expect(useWizardStore().draft.allocation?.scanRun).toBe('abc123');

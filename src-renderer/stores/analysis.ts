@@ -47,9 +47,10 @@ export const useAnalysisStore = defineStore('analysis', () => {
     target: AllocationTarget,
     maxAccuracyDrop: number,
     roundTo?: number,
+    refine = true,
   ): Promise<Allocation | null> {
     const a = await call(`allocate:${runId}`, () =>
-      api.analysis.allocate({ runId, target, maxAccuracyDrop, ...(roundTo ? { roundTo } : {}) }),
+      api.analysis.allocate({ runId, target, maxAccuracyDrop, ...(roundTo ? { roundTo } : {}), refine }),
     );
     const { [runId]: _, ...rest } = allocations.value;
     allocations.value = a ? { ...rest, [runId]: a } : rest;

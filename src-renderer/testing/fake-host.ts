@@ -333,7 +333,7 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
     },
     analysis: {
       scan: () => FAKE_SCAN,
-      allocate: ({ target, maxAccuracyDrop }) => (
+      allocate: ({ target, maxAccuracyDrop, refine }) => (
         log('analysis.allocate'),
         {
           target,
@@ -360,6 +360,16 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
           ],
           predicted: { latencyMs: 9.25, accuracy: 0.8925, macs: 625, params: 62.5, speedup: 1.081 },
           configList: [{ op_names: ['/conv1/Conv'], sparse_ratio: 0.75, dependency_group_id: 'auto' }],
+          ...(refine === false
+            ? {}
+            : {
+                refinement: {
+                  axis: 'latency' as const,
+                  rounds: [{ sparseRatios: [0.75, 0], modelled: 0.925, predicted: 0.925, measured: 0.925 }],
+                  chosen: 0,
+                  met: true,
+                },
+              }),
         }
       ),
       diff: () => ({

@@ -84,6 +84,14 @@ export const allocationSchema = z.object({
   ),
   predicted: z.object({ latencyMs: num, accuracy: num, macs: num, params: num, speedup: num }),
   configList: z.array(record),
+  refinement: z
+    .object({
+      axis: z.enum(['latency', 'macs', 'params']),
+      rounds: z.array(z.object({ sparseRatios: z.array(num), modelled: num, predicted: num, measured: num })),
+      chosen: num,
+      met: z.boolean(),
+    })
+    .optional(),
 });
 
 const tensorStatsSchema = z.object({

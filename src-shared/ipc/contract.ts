@@ -169,12 +169,14 @@ export const CONTRACT = {
         analysis.sensitivityScanSchema,
       ),
       allocate: method(
-        'Per-layer sparsities from a run’s scan for a budget (latency ms or × speedup, MACs, params, size) within an accuracy drop: the knapsack’s choices, prediction and NNI config list.',
+        'Per-layer sparsities from a run’s scan for a budget (latency ms or × speedup, MACs, params, size) within an accuracy drop: the knapsack’s choices, prediction and NNI config list; refined by default by measuring the choice whole (pruned + sped up) and correcting.',
         z.strictObject({
           runId: dto.runIdSchema,
           target: allocationTargetSchema,
           maxAccuracyDrop: z.number().min(0).max(1),
           roundTo: z.int().positive().optional(),
+          /** Measure the choice whole and correct (default true); false keeps the scan-only prediction. */
+          refine: z.boolean().optional(),
         }),
         analysis.allocationSchema,
       ),

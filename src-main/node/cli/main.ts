@@ -409,7 +409,7 @@ function addAllocateCommand(program: Command): void {
       fraction,
     )
     .option('--no-refine', 'keep the scan-only prediction (default: measure the chosen allocation whole and correct)')
-    .option('--refine-rounds <n>', 'allocations measured at most while refining (default 4)', count(1))
+    .option('--refine-rounds <n>', 'allocations measured at most while refining (default 6)', count(1))
     .option('--verify', 'prune + speed up with the allocation and measure latency and accuracy beside the prediction')
     .option('--out <dir>', 'output folder for config-list.json and allocation.json (default ./allocation)')
     .option('--json', 'print JSON')

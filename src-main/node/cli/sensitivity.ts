@@ -106,7 +106,7 @@ export interface AllocateCommandOptions {
    * the target's axis; false keeps the scan-only prediction.
    */
   refine?: boolean;
-  /** Allocations measured at most while refining (default 4). */
+  /** Allocations measured at most while refining (default 6). */
   refineRounds?: number;
   /** Also prune + speed up with the allocation and measure it beside the prediction. */
   verify?: boolean;

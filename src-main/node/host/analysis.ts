@@ -13,6 +13,7 @@ import { allocate } from '../../core/compress/pruning/index.ts';
 import { openModel } from '../io/open-model.ts';
 import { readScan } from '../sensitivity/scan.ts';
 import { measureCompact } from '../sensitivity/verify.ts';
+import { refineAllocation } from '../sensitivity/refine.ts';
 import type { Store } from '../store/index.ts';
 import { offLoopOnce } from './models.ts';
 
@@ -110,8 +111,10 @@ export function createAnalysisService(
 ): ServiceImpl<Contract['analysis']> {
   return {
     scan: ({ runId }) => runScan(store, runId),
-    allocate: ({ runId, target, maxAccuracyDrop, roundTo }) =>
-      allocate(runScan(store, runId), { target, maxAccuracyDrop, roundTo }),
+    allocate: ({ runId, target, maxAccuracyDrop, roundTo, refine }) =>
+      refine === false
+        ? allocate(runScan(store, runId), { target, maxAccuracyDrop, roundTo })
+        : refineAllocation(runScan(store, runId), { target, maxAccuracyDrop, roundTo }),
     diff: ({ runId }) => runDiff(store, runId, offLoop),
     checkAllocation: ({ runId }) => checkAllocation(store, runId),
   };

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ScanPointResult, SensitivityScan } from '../../../src-shared/sensitivity.ts';
-import { allocate } from '../../core/compress/pruning/index.ts';
+import { allocate, allocationFrontier } from '../../core/compress/pruning/index.ts';
 import { inProcessDispatcher } from './pool.ts';
 import { refineAllocation, type CostMeasure } from './refine.ts';
 import { sensitivityScan } from './scan.ts';
@@ -76,25 +76,39 @@ function jointly(scan: SensitivityScan, factor: number): CostMeasure & { calls: 
 }
 
 describe('refineAllocation', () => {
-  it('learns the measured ÷ modelled correction and re-allocates with it; the prediction is the measurement', async () => {
+  it('searches the Pareto frontier by measuring: the least-drop allocation measured to meet the target wins', async () => {
     const scan = handMade();
     const measure = jointly(scan, 0.8);
     const o = { target: { kind: 'speedup', factor: 2 } as const, maxAccuracyDrop: 1 };
+    // the frontier, least drop first: dense, a½, a½·b½ (0.56), a¾ (0.55), a¾·b½ (0.44), a½·b¾ (0.42), …
+    expect(allocationFrontier(scan, o).map((a) => a.choices.map((c) => c.ratio).join('/'))).toEqual([
+      '0/0/0',
+      '0.5/0/0',
+      '0.5/0.5/0',
+      '0.75/0/0',
+      '0.75/0.5/0',
+      '0.5/0.75/0',
+      '0.75/0.75/0',
+      '0.75/0.75/0.5',
+      '0.75/0.75/0.75',
+    ]);
     // the product model alone: a 0.75 · b 0.5 = 0.44 (least drop, 0.13)
     expect(allocate(scan, o).choices.map((c) => c.ratio)).toEqual([0.75, 0.5, 0]);
     const a = await refineAllocation(scan, o, { measure });
     const r = a.refinement!;
-    // round 1 measured 0.352, 20 % off the model: with the correction 0.8 the milder a 0.5 · b 0.5 (0.56 · 0.8) meets 2×
+    // the model's choice measures 0.352 (meets, 20 % under the model); bisecting towards the dense model: a½·b½
+    // measures 0.448 (meets), a½ alone 0.7 (misses) — the bracket is closed after three measurements
     expect(r.rounds.map((x) => x.sparseRatios)).toEqual([
       [0.75, 0.5, 0],
       [0.5, 0.5, 0],
+      [0.5, 0, 0],
     ]);
-    expect(r.rounds[0]!.modelled).toBeCloseTo(0.44, 9);
-    expect(r.rounds[0]!.measured).toBeCloseTo(0.352, 9);
-    expect(r.rounds[1]).toMatchObject({ modelled: expect.closeTo(0.56, 9), predicted: expect.closeTo(0.448, 9) });
-    expect(r.rounds[1]!.measured).toBeCloseTo(0.448, 9);
+    expect(r.rounds.map((x) => x.modelled)).toEqual([0.44, 0.56, 0.7].map((x) => expect.closeTo(x, 9)));
+    expect(r.rounds.map((x) => x.measured)).toEqual([0.352, 0.448, 0.7].map((x) => expect.closeTo(x, 9)));
+    // each round's corrected prediction used the measured ÷ modelled ratio of the round before
+    expect(r.rounds.map((x) => x.predicted)).toEqual([0.44, 0.448, 0.56].map((x) => expect.closeTo(x, 9)));
     expect(r).toMatchObject({ axis: 'latency', chosen: 1, met: true });
-    expect(measure.calls).toBe(2);
+    expect(measure.calls).toBe(3);
     expect(a.predicted.speedup).toBeCloseTo(1 / 0.448, 9);
     expect(a.predicted.latencyMs).toBeCloseTo(4.48, 9);
     // the milder choice costs less predicted accuracy than the product model's first choice
@@ -105,23 +119,34 @@ describe('refineAllocation', () => {
     ]);
   });
 
-  it('stops after one round when the model agrees with the measurement', async () => {
+  it('keeps the model’s choice when everything with less drop misses the target', async () => {
     const scan = handMade();
     const measure = jointly(scan, 1.02);
     const a = await refineAllocation(scan, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1 }, { measure });
-    expect(measure.calls).toBe(1);
+    expect(a.refinement!.rounds.map((x) => x.sparseRatios)).toEqual([
+      [0.75, 0.5, 0],
+      [0.5, 0.5, 0],
+      [0.75, 0, 0],
+    ]);
     expect(a.refinement).toMatchObject({ chosen: 0, met: true });
     expect(a.predicted.speedup).toBeCloseTo(1 / (0.44 * 1.02), 9);
+    expect(a.choices.map((c) => c.ratio)).toEqual([0.75, 0.5, 0]);
   });
 
-  it('says when no measured allocation met the target, and returns the fastest measured', async () => {
+  it('says when no measured allocation met the target, and returns the cheapest measured', async () => {
     const scan = handMade();
-    // the whole model runs twice the product: with that correction nothing scanned reaches 2× (0.55·0.6·0.85·2 > 0.5)
+    // the whole model runs twice the product: the model's choice misses (0.88); with that correction no allocation
+    // is expected to meet 2×, so the cheapest is measured (0.561), misses too, and the search ends
     const measure = jointly(scan, 2);
     const a = await refineAllocation(scan, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1 }, { measure });
-    expect(a.refinement).toMatchObject({ chosen: 0, met: false });
-    expect(a.refinement!.rounds).toHaveLength(1);
-    expect(a.predicted.speedup).toBeCloseTo(1 / 0.88, 9);
+    expect(a.refinement!.rounds.map((x) => x.measured)).toEqual([0.88, 0.561].map((x) => expect.closeTo(x, 9)));
+    expect(a.refinement).toMatchObject({ chosen: 1, met: false });
+    expect(a.predicted.speedup).toBeCloseTo(1 / 0.561, 9);
+    // bad options are refused by name before anything is measured
+    await expect(
+      refineAllocation(scan, { target: { kind: 'speedup', factor: 10 }, maxAccuracyDrop: 1 }, { measure }),
+    ).rejects.toThrow(/no allocation meets 10× speedup/);
+    expect(measure.calls).toBe(2);
   });
 
   it('on the bundled model, a MACs budget: the product of single-group ratios errs, the refined prediction is exact', async () => {

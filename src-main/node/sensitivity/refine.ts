@@ -2,11 +2,13 @@
  * @file Refine an allocation by measuring it whole. The scan-only model multiplies single-group cost ratios, which
  * misjudges groups cut together: a layer's input channels shrink with its producer's output, fixed per-op costs do not
  * shrink, and a provider's layout penalties for odd widths (ORT's NCHWc reorders and unfused ops) are paid once by the
- * allocation but once per group by the product. So: allocate with the model, prune + speed up that allocation and
- * measure its cost on the target's axis (latency timed alternately with the dense model; MACs and parameters counted),
- * learn the correction measured ÷ modelled, allocate again with it, and stop when a choice's corrected prediction
- * agrees with its measurement and meets the target. The allocation returned carries every round, so the scan-only
- * prediction, the corrected one and the measurement stay visible side by side.
+ * allocation but once per group by the product — and the error differs from one region of the choices to another (on
+ * the bundled model the product is close for mild cuts and 30 % pessimistic for deep ones), so no single correction
+ * factor fixes it. So the refinement searches the knapsack's Pareto frontier (allocations ordered from the least
+ * predicted accuracy drop to the cheapest) by measuring: it starts at the model's choice, jumps with the measured ÷
+ * modelled correction until one allocation meets the target and one (or the dense model) misses it, then bisects
+ * between them. It returns the least-drop allocation measured to meet the target; its prediction on the target's axis
+ * is that whole-model measurement, and every round (scan-only model, corrected model, measurement) is kept.
  */
 import type {
   Allocation,
@@ -16,7 +18,7 @@ import type {
 } from '../../../src-shared/sensitivity.ts';
 import {
   allocate,
-  AllocationError,
+  allocationFrontier,
   costAxis,
   targetRatio,
   type AllocateOptions,
@@ -31,13 +33,8 @@ type Axis = AllocationRefinement['axis'];
 export type CostMeasure = (configList: readonly Record<string, unknown>[], axis: Axis) => Promise<number>;
 
 export interface RefineOptions {
-  /** Allocations measured at most (default 4). */
+  /** Allocations measured at most (default 6). */
   rounds?: number;
-  /**
-   * Relative agreement between a choice's corrected prediction and its measurement that ends the refinement, once
-   * the measurement also meets the target (default 0.05).
-   */
-  tolerance?: number;
   /** Side-by-side latency rounds per measurement (default 200; at most ~20 s of timing per measurement). */
   latencyRuns?: number;
   /** How a config list's cost is measured (default: prune + speed up the scan's model, then count or time it). */
@@ -85,68 +82,79 @@ function axisRatio(scan: SensitivityScan, a: Allocation, axis: Axis): number {
 const summedDrop = (a: Allocation) => a.choices.reduce((s, c) => s + c.accuracyDrop, 0);
 
 /**
- * Allocate, then measure and correct (see the file comment). Among the measured allocations that met the target, the
- * one with the least predicted accuracy drop is returned (near-equal drops keep the most parameters, as in
- * `allocate`); when none met it, the cheapest measured one, with `refinement.met` false. Its prediction on the
- * target's axis is its own whole-model measurement; `refinement.rounds` keeps the scan-only and corrected predictions.
+ * Search the frontier by measurement (see the file comment). Among the measured allocations that met the target, the
+ * least predicted accuracy drop wins (near-equal drops keep the most parameters, as in `allocate`); when none met it,
+ * the cheapest measured one is returned with `refinement.met` false.
  * @example const a = await refineAllocation(scan, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 1 });
- * @throws AllocationError when the scan-only model cannot meet the target at all (as `allocate`)
+ * @throws AllocationError when the scan-only model meets the target nowhere (as `allocate`)
  */
 export async function refineAllocation(
   scan: SensitivityScan,
   o: AllocateOptions,
   r: RefineOptions = {},
 ): Promise<Allocation> {
+  allocate(scan, o); // the model's own refusals (unreachable budget, bad options) come first, named
   const axis = costAxis(o.target);
   const want = targetRatio(scan, o.target);
-  const maxRounds = Math.max(1, Math.floor(r.rounds ?? 4));
-  const tolerance = r.tolerance ?? 0.05;
+  const maxRounds = Math.max(1, Math.floor(r.rounds ?? 6));
   const measure = r.measure ?? measureWhole(scan, r.latencyRuns);
   const eps = 1e-9;
-  let correction = o.costCorrection ?? 1;
-  let a = allocate(scan, { ...o, costCorrection: correction });
-  const tried: { a: Allocation; round: RefinementRound; key: string }[] = [];
-  for (let i = 0; i < maxRounds; i++) {
-    const key = JSON.stringify(a.configList);
-    if (tried.some((t) => t.key === key)) break;
-    const predicted = axisRatio(scan, a, axis);
+  const frontier = allocationFrontier(scan, o);
+  const modelled = frontier.map((a) => axisRatio(scan, a, axis));
+  const meets = (x: number) => x <= want + eps;
+  const tried = new Map<number, RefinementRound>();
+  // indices: `fail` measured (or known: the dense model costs 1) to miss the target, `meet` measured to meet it
+  let fail = frontier[0]!.configList.length === 0 && !meets(1) ? 0 : -1;
+  let meet = -1;
+  let correction = 1;
+  let probe: number | undefined = modelled.findIndex((x) => meets(x));
+  if (probe < 0) probe = frontier.length - 1;
+  for (let i = 0; i < maxRounds && probe !== undefined; i++) {
+    const a = frontier[probe]!;
     const measured = await measure(a.configList, axis);
     const round: RefinementRound = {
       sparseRatios: a.choices.map((c) => Number(c.sparseRatio.toFixed(6))),
-      modelled: predicted / correction,
-      predicted,
+      modelled: modelled[probe]!,
+      predicted: modelled[probe]! * correction,
       measured,
     };
-    tried.push({ a, round, key });
+    tried.set(probe, round);
     r.onRound?.(round, i);
-    if (measured <= want + eps && Math.abs(measured - predicted) <= tolerance * predicted) break;
-    correction = measured / round.modelled;
-    try {
-      a = allocate(scan, { ...o, costCorrection: correction });
-    } catch (e) {
-      // with the correction learnt, the model sees no allocation meeting the target: keep what was measured
-      if (e instanceof AllocationError) break;
-      throw e;
-    }
+    if (meets(measured)) meet = meet < 0 ? probe : Math.min(meet, probe);
+    else fail = Math.max(fail, probe);
+    correction = measured / modelled[probe]!;
+    probe = undefined;
+    if (meet < 0) {
+      // nothing met yet: the first cheaper allocation the corrected model expects to meet, else the cheapest
+      const jump = modelled.findIndex((x, k) => k > fail && meets(x * correction));
+      const next = jump >= 0 ? jump : frontier.length - 1;
+      if (next > fail && !tried.has(next)) probe = next;
+    } else if (meet - fail > 1) probe = Math.floor((fail + meet) / 2);
   }
-  const meeting = tried.filter((t) => t.round.measured <= want + eps);
-  let pick: (typeof tried)[number];
-  if (meeting.length) {
-    const least = Math.min(...meeting.map((t) => summedDrop(t.a)));
+  const measuredOk = [...tried].filter(([, t]) => meets(t.measured));
+  let pick: number;
+  if (measuredOk.length) {
+    const least = Math.min(...measuredOk.map(([k]) => summedDrop(frontier[k]!)));
     const slack = o.nearEqualDrop ?? 0.1;
-    pick = meeting
-      .filter((t) => summedDrop(t.a) <= least * (1 + slack) + eps)
-      .reduce((x, y) => (y.a.predicted.params > x.a.predicted.params + eps ? y : x));
-  } else pick = tried.reduce((x, y) => (y.round.measured < x.round.measured ? y : x));
-  const m = pick.round.measured;
+    pick = measuredOk
+      .filter(([k]) => summedDrop(frontier[k]!) <= least * (1 + slack) + eps)
+      .reduce((x, y) => (frontier[y[0]]!.predicted.params > frontier[x[0]]!.predicted.params + eps ? y : x))[0];
+  } else pick = [...tried].reduce((x, y) => (y[1].measured < x[1].measured ? y : x))[0];
+  const m = tried.get(pick)!.measured;
   const b = scan.baseline;
-  const predicted = { ...pick.a.predicted };
+  const predicted = { ...frontier[pick]!.predicted };
   if (axis === 'latency') Object.assign(predicted, { latencyMs: b.latencyMs * m, speedup: 1 / m });
   else if (axis === 'macs') predicted.macs = b.macs * m;
   else predicted.params = b.params * m;
+  const order = [...tried.keys()];
   return {
-    ...pick.a,
+    ...frontier[pick]!,
     predicted,
-    refinement: { axis, rounds: tried.map((t) => t.round), chosen: tried.indexOf(pick), met: meeting.includes(pick) },
+    refinement: {
+      axis,
+      rounds: [...tried.values()],
+      chosen: order.indexOf(pick),
+      met: measuredOk.some(([k]) => k === pick),
+    },
   };
 }

@@ -170,25 +170,6 @@ describe('allocate', () => {
     ).toThrow(/near-equal drop slack must be ≥ 0/);
   });
 
-  it('holds the modelled cost times a measured correction against the target, and predicts with it', () => {
-    const o = { target: { kind: 'speedup', factor: 2 } as const, maxAccuracyDrop: 1 };
-    // the whole model measured 0.8 × the product: a 0.5 · b 0.5 (0.56 · 0.8 = 0.448) now meets 2× at less drop
-    const a = allocate(scan(), { ...o, costCorrection: 0.8 });
-    expect(a.choices.map((c) => c.ratio)).toEqual([0.5, 0.5, 0]);
-    expect(a.predicted.speedup).toBeCloseTo(1 / 0.448, 9);
-    // the correction scales the target's axis only
-    expect(a.predicted.macs).toBeCloseTo(1000 * 0.56, 9);
-    const m = allocate(scan(), { target: { kind: 'macs', value: 500 }, maxAccuracyDrop: 1, costCorrection: 1.25 });
-    expect(m.predicted.macs).toBeLessThanOrEqual(500 + 1e-9);
-    expect(m.predicted.macs).toBeCloseTo(1000 * 0.55 * 0.6 * 1.25, 9);
-    // a correction the scanned ratios cannot absorb names the corrected closest point
-    expect(() => allocate(scan(), { ...o, costCorrection: 2 })).toThrow(/closest is cost ratio 0\.561/);
-    for (const bad of [0, -1, Number.NaN, Infinity])
-      expect(() => allocate(scan(), { ...o, costCorrection: bad })).toThrow(
-        /cost correction must be a positive number/,
-      );
-  });
-
   it('parses budgets and refuses what is none', () => {
     expect(parseBudget('2x')).toEqual({ kind: 'speedup', factor: 2 });
     expect(parseBudget('1.5×')).toEqual({ kind: 'speedup', factor: 1.5 });

@@ -42,14 +42,6 @@ export interface AllocateOptions {
    * kept.
    */
   nearEqualDrop?: number;
-  /**
-   * Measured ÷ modelled cost ratio on the target's axis (default 1): every choice's modelled cost (the product of the
-   * groups' single-group ratios) is multiplied by it before it is held against the target, and the prediction with
-   * it. Set by the refinement (`refineAllocation` in node/sensitivity), which learns it by measuring allocations
-   * whole; the product alone misjudges groups cut together (a layer's input shrinks with its producer, fixed costs
-   * do not shrink).
-   */
-  costCorrection?: number;
 }
 
 /** Default per-group ratio cap of {@link AllocateOptions.maxSparseRatio}. */
@@ -154,7 +146,7 @@ function optionsOf(scan: SensitivityScan, t: AllocationTarget, maxRatio: number)
       const macRatio = b.macs ? p.macs / b.macs : 1;
       const paramRatio = b.params ? p.params / b.params : 1;
       // a file's size follows its parameter count (weights dominate it): the size axis is the parameter ratio
-      const axis = t.kind === 'macs' ? macRatio : t.kind === 'params' || t.kind === 'size' ? paramRatio : latencyRatio;
+      const axis = { latency: latencyRatio, macs: macRatio, params: paramRatio }[costAxis(t)];
       opts.push({
         ratio: p.ratio,
         drop: drops[i]!,
@@ -194,12 +186,8 @@ function solve(options: Option[][], resolution: number): State[] {
   return [...states.values()];
 }
 
-/**
- * Per-group sparsities meeting `target` with the least predicted accuracy drop, as an NNI config list.
- * @example const a = allocate(scan, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 0.01 });
- * @throws AllocationError when no choice meets the target within the accuracy drop (names the closest points)
- */
-export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation {
+/** Checked options, each group's choices and the DP's states. */
+function prepare(scan: SensitivityScan, o: AllocateOptions) {
   if (!(o.maxAccuracyDrop >= 0 && o.maxAccuracyDrop <= 1))
     throw new AllocationError(`maximum accuracy drop must lie in [0, 1], got ${o.maxAccuracyDrop}`, {
       maxAccuracyDrop: o.maxAccuracyDrop,
@@ -216,37 +204,39 @@ export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation 
     throw new AllocationError(`maximum sparse ratio must lie in (0, 1], got ${o.maxSparseRatio}`, {
       maxSparseRatio: o.maxSparseRatio,
     });
-  const correction = o.costCorrection ?? 1;
-  if (!(correction > 0) || !Number.isFinite(correction))
-    throw new AllocationError(`cost correction must be a positive number, got ${o.costCorrection}`, {
-      costCorrection: o.costCorrection,
-    });
   const options = optionsOf(scan, o.target, maxRatio);
   const states = solve(options, o.resolution ?? 2000);
+  return { want, maxRatio, options, states };
+}
+
+/**
+ * Per-group sparsities meeting `target` with the least predicted accuracy drop, as an NNI config list.
+ * @example const a = allocate(scan, { target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 0.01 });
+ * @throws AllocationError when no choice meets the target within the accuracy drop (names the closest points)
+ */
+export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation {
+  const { want, maxRatio, options, states } = prepare(scan, o);
   const eps = 1e-9;
-  // the modelled cost times the correction meets the target: log cost + log correction ≤ log target
-  const logWant = Math.log(want) - Math.log(correction);
   const meeting = states
-    .filter((s) => s.logCost <= logWant + eps)
+    .filter((s) => s.logCost <= Math.log(want) + eps)
     .sort((a, b) => a.drop - b.drop || a.logCost - b.logCost);
   const best = meeting[0];
   const pct = (x: number) => `${(x * 100).toFixed(2)}`;
   // summed drops may pass the dense accuracy; the accuracy itself cannot fall below 0
   if (!best || Math.min(best.drop, scan.baseline.accuracy) > o.maxAccuracyDrop + eps) {
     const fastest = [...states].sort((a, b) => a.logCost - b.logCost || a.drop - b.drop)[0]!;
-    const cost = (st: State) => Math.exp(st.logCost) * correction;
     const within = states.filter((s) => s.drop <= o.maxAccuracyDrop + eps).sort((a, b) => a.logCost - b.logCost)[0]!;
     const closest = best
-      ? `meeting it costs ${pct(best.drop)} accuracy points (the limit is ${pct(o.maxAccuracyDrop)}); within the limit the best reachable is ${(1 / cost(within)).toFixed(2)}× (cost ratio ${cost(within).toFixed(3)}) at −${pct(within.drop)} points`
-      : `no choice of the scanned ratios up to the per-group cap ${maxRatio} (maxSparseRatio) reaches it: the closest is cost ratio ${cost(fastest).toFixed(3)} (${(1 / cost(fastest)).toFixed(2)}×) at −${pct(fastest.drop)} accuracy points`;
+      ? `meeting it costs ${pct(best.drop)} accuracy points (the limit is ${pct(o.maxAccuracyDrop)}); within the limit the best reachable is ${(1 / Math.exp(within.logCost)).toFixed(2)}× (cost ratio ${Math.exp(within.logCost).toFixed(3)}) at −${pct(within.drop)} points`
+      : `no choice of the scanned ratios up to the per-group cap ${maxRatio} (maxSparseRatio) reaches it: the closest is cost ratio ${Math.exp(fastest.logCost).toFixed(3)} (${(1 / Math.exp(fastest.logCost)).toFixed(2)}×) at −${pct(fastest.drop)} accuracy points`;
     throw new AllocationError(
       `no allocation meets ${describe(o.target)} (cost ratio ${want.toFixed(3)}) within a ${pct(o.maxAccuracyDrop)}-point accuracy drop: ${closest}`,
       {
         target: o.target,
         closest: best
-          ? { costRatio: cost(best), accuracyDrop: best.drop }
-          : { costRatio: cost(fastest), accuracyDrop: fastest.drop },
-        withinDrop: { costRatio: cost(within), accuracyDrop: within.drop },
+          ? { costRatio: Math.exp(best.logCost), accuracyDrop: best.drop }
+          : { costRatio: Math.exp(fastest.logCost), accuracyDrop: fastest.drop },
+        withinDrop: { costRatio: Math.exp(within.logCost), accuracyDrop: within.drop },
       },
     );
   }
@@ -255,16 +245,26 @@ export function allocate(scan: SensitivityScan, o: AllocateOptions): Allocation 
   const chosen = meeting
     .filter((st) => st.drop <= best.drop * (1 + slack) + eps)
     .reduce((a, c) => (keptParams(c) > keptParams(a) + eps ? c : a), best);
-  return build(scan, o, options, chosen, correction);
+  return build(scan, o, options, chosen);
 }
 
-function build(
-  scan: SensitivityScan,
-  o: AllocateOptions,
-  options: Option[][],
-  s: State,
-  correction: number,
-): Allocation {
+/**
+ * The allocations no other beats on both predicted cost and predicted drop (the knapsack's Pareto frontier), within
+ * the accuracy drop and the per-group cap, from the least drop (dense) to the cheapest — what a refinement searches
+ * when the product of single-group ratios misjudges allocations cut whole.
+ */
+export function allocationFrontier(scan: SensitivityScan, o: AllocateOptions): Allocation[] {
+  const { options, states } = prepare(scan, o);
+  const eps = 1e-9;
+  const within = states
+    .filter((st) => Math.min(st.drop, scan.baseline.accuracy) <= o.maxAccuracyDrop + eps)
+    .sort((a, b) => a.logCost - b.logCost || a.drop - b.drop);
+  const frontier: State[] = [];
+  for (const st of within) if (frontier.length === 0 || st.drop < frontier.at(-1)!.drop - eps) frontier.push(st);
+  return frontier.reverse().map((st) => build(scan, o, options, st));
+}
+
+function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s: State): Allocation {
   const b = scan.baseline;
   const roundTo = Math.max(1, Math.floor(o.roundTo ?? 1));
   let lat = 1;
@@ -298,11 +298,6 @@ function build(
         dependency_group_id: 'auto',
       });
   });
-  // the correction applies on the target's axis only (the one the refinement measured)
-  const axis = costAxis(o.target);
-  if (axis === 'latency') lat *= correction;
-  else if (axis === 'macs') mac *= correction;
-  else par *= correction;
   return {
     target: o.target,
     maxAccuracyDrop: o.maxAccuracyDrop,

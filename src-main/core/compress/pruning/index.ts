@@ -47,7 +47,15 @@ export {
 export type { ShapeSource } from './setup.ts';
 export { autoDependencyGroups, resolveAutoDependencyGroups } from './auto-groups.ts';
 export { groupPruningMasks, type GroupPruningOptions } from './group-masks.ts';
-export { allocate, parseBudget, AllocationError, costAxis, targetRatio, type AllocateOptions } from './allocate.ts';
+export {
+  allocate,
+  allocationFrontier,
+  parseBudget,
+  AllocationError,
+  costAxis,
+  targetRatio,
+  type AllocateOptions,
+} from './allocate.ts';
 export {
   TrainingPruner,
   SlimPruner,
