@@ -378,6 +378,37 @@ export abstract class TrainingPruner extends Compressor<TrainingPruneResult> {
   protected abstract get firstMaskStep(): number;
 }
 
+/**
+ * The base of Taylor and Slim: they collect for `trainingSteps` optimizer steps and make their masks once, at the
+ * last of them; `compress()` trains exactly that many steps unless the budget says otherwise.
+ */
+abstract class MasksAtStepPruner extends TrainingPruner {
+  readonly trainingSteps: number;
+
+  constructor(
+    model: Model,
+    configList: unknown,
+    evaluator: CompressionEvaluator | undefined,
+    options: TrainingPrunerOptions & { trainingSteps: number },
+    kind: 'taylor' | 'slim',
+  ) {
+    super(model, configList, evaluator, options, kind);
+    this.trainingSteps = positiveInt('training_steps', options.trainingSteps);
+  }
+
+  protected get firstMaskStep(): number {
+    return this.trainingSteps;
+  }
+
+  protected trigger(): ((s: StepState) => void)[] {
+    return [(s) => void (s.step === this.trainingSteps && this.update(s))];
+  }
+
+  override compress(budget: TrainBudget = {}): Promise<TrainingPruneResult> {
+    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.trainingSteps });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Taylor
 
@@ -394,8 +425,7 @@ export interface TaylorPrunerOptions extends TrainingPrunerOptions {
  * @example
  * const r = await new TaylorPruner(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }], evaluator, { trainingSteps: 20 }).compress();
  */
-export class TaylorPruner extends TrainingPruner {
-  readonly trainingSteps: number;
+export class TaylorPruner extends MasksAtStepPruner {
   private acc = new Map<string, { sum: Float64Array; dims: number[] }>();
   private count = 0;
 
@@ -406,14 +436,10 @@ export class TaylorPruner extends TrainingPruner {
     options: TaylorPrunerOptions,
   ) {
     super(model, configList, evaluator, options, 'taylor');
-    this.trainingSteps = positiveInt('training_steps', options.trainingSteps);
   }
 
   get name(): string {
     return 'taylor';
-  }
-  protected get firstMaskStep(): number {
-    return this.trainingSteps;
   }
 
   /** The running accumulator of a target (sum over steps of (w·g)², ONNX layout), for checks. */
@@ -473,14 +499,6 @@ export class TaylorPruner extends TrainingPruner {
     for (const a of this.acc.values()) a.sum.fill(0);
     this.count = 0;
   }
-
-  protected trigger(): ((s: StepState) => void)[] {
-    return [(s) => void (s.step === this.trainingSteps && this.update(s))];
-  }
-
-  override compress(budget: TrainBudget = {}): Promise<TrainingPruneResult> {
-    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.trainingSteps });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -504,8 +522,7 @@ export const PRIVATE_ADAM = { type: 'adam' as const, lr: 1e-2 };
  * @example
  * await new SlimPruner(model, [{ op_types: ['Conv'], sparse_ratio: 0.5 }], evaluator, { trainingSteps: 50, regularScale: 1 }).compress();
  */
-export class SlimPruner extends TrainingPruner {
-  readonly trainingSteps: number;
+export class SlimPruner extends MasksAtStepPruner {
   readonly regularScale: number;
   private factors = new Map<string, { name: string; dims: number[] }>();
 
@@ -516,7 +533,6 @@ export class SlimPruner extends TrainingPruner {
     options: SlimPrunerOptions,
   ) {
     super(model, configList, evaluator, options, 'slim');
-    this.trainingSteps = positiveInt('training_steps', options.trainingSteps);
     this.regularScale = options.regularScale ?? 1;
     if (!(this.regularScale >= 0 && Number.isFinite(this.regularScale)))
       throw new PrunerOptionError('regular_scale', `must be a number ≥ 0, got ${String(options.regularScale)}`);
@@ -537,9 +553,6 @@ export class SlimPruner extends TrainingPruner {
 
   get name(): string {
     return 'slim';
-  }
-  protected get firstMaskStep(): number {
-    return this.trainingSteps;
   }
 
   /** The name of the factor of a target on the trained model. */
@@ -581,14 +594,6 @@ export class SlimPruner extends TrainingPruner {
     const out = new Float64Array(data.length);
     for (let i = 0; i < data.length; i++) out[i] = Math.abs(data[i]!);
     return out;
-  }
-
-  protected trigger(): ((s: StepState) => void)[] {
-    return [(s) => void (s.step === this.trainingSteps && this.update(s))];
-  }
-
-  override compress(budget: TrainBudget = {}): Promise<TrainingPruneResult> {
-    return super.compress(budget.maxSteps || budget.maxEpochs ? budget : { ...budget, maxSteps: this.trainingSteps });
   }
 }
 
