@@ -165,11 +165,14 @@ describe('refineAllocation', () => {
     const a = await refineAllocation(scan, { target, maxAccuracyDrop: 1 });
     const r = a.refinement!;
     // conv2's MACs scale with conv1's kept outputs times its own, but the model's MACs are a sum over layers: the
-    // product of the groups' single-group ratios is not the ratio of the allocation cut whole
-    expect(Math.abs(r.rounds[0]!.measured - r.rounds[0]!.modelled) / r.rounds[0]!.modelled).toBeGreaterThan(0.01);
+    // product of the groups' single-group ratios is not the ratio of an allocation cut whole
+    const errors = r.rounds.map((x) => Math.abs(x.measured - x.modelled) / x.modelled);
+    expect(Math.max(...errors)).toBeGreaterThan(0.01);
     expect(r.met).toBe(true);
     // the refined prediction is the compact model's own count, which meets the budget
     const { report } = await compactOf(scan, a.configList);
+    // the scan's dense MACs are counted as the points' speedup counts them (same input shapes), so ratios compare
+    expect(scan.baseline.macs).toBe(report.before.macs);
     expect(a.predicted.macs).toBeCloseTo(scan.baseline.macs * (report.after.macs / report.before.macs), 6);
     expect(report.after.macs).toBeLessThanOrEqual(target.value);
     expect(r.rounds[r.chosen]!.measured).toBe(report.after.macs / report.before.macs);
