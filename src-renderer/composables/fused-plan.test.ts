@@ -42,7 +42,7 @@ describe('fused recipe in the wizard', () => {
         pruner: 'agp',
         inner: 'l1',
         configList: [{ op_types: ['Conv'], sparse_ratio: 0.5, dependency_group_id: 'auto' }],
-        intervalSteps: 18,
+        intervalSteps: 6,
         totalTimes: 10,
       },
       quantization: { quantizer: 'qat', configList: expect.any(Array) },
@@ -62,9 +62,9 @@ describe('fused recipe in the wizard', () => {
     // (quantStartStep is QAT's option)
     expect(c.quantization).toEqual({ quantizer: 'lsq', configList: expect.any(Array) });
     d.prune.pruner = 'agp';
-    d.prune.training.intervalSteps = 10;
+    d.prune.training.intervalSteps = 5;
     d.quantize.quantizer = 'qat';
-    expect(steps(d)[0]!.pruning).toMatchObject({ pruner: 'agp', inner: 'l1', intervalSteps: 10, totalTimes: 10 });
+    expect(steps(d)[0]!.pruning).toMatchObject({ pruner: 'agp', inner: 'l1', intervalSteps: 5, totalTimes: 10 });
     expect(steps(d)[0]!.quantization).toEqual({ quantizer: 'qat', configList: expect.any(Array), quantStartStep: 100 });
   });
 
@@ -96,7 +96,7 @@ describe('fused recipe in the wizard', () => {
     expect(fusedOutline(c, 248)).toEqual([
       'one training run: 8 epochs (≈ 248 steps), Adam at lr 0.003 with cosine decay, batch 64',
       'order on every target: quantize-dequantize → pruning mask → recorded for distillation',
-      'pruning: AGP (cubic schedule) around L1 norm to 50 % sparsity: masks updated every 18 steps, 10 times (goals reached at step 180 of 248)',
+      'pruning: AGP (cubic schedule) around L1 norm to 50 % sparsity: masks updated every 6 steps, 10 times (goals reached at step 60 of 248)',
       'quantization: QAT (quantization-aware training), fake quantization from step 0 (the whole run)',
       'distillation: Logits (Hinton KD) from the original model (T = 2, α = 0.5), its loss beside the task loss',
       'then: speedup (pruned channels removed) → quantization carried to the compact model → int8 QDQ export checked against the simulated model',

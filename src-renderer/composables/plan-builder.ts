@@ -520,19 +520,23 @@ export function trainingSteps(d: WizardDraft, samples: number | null): number | 
   return Math.max(1, Math.round(used * d.finetune.epochs));
 }
 
+/** The share of a fused run by which a fitted mask schedule reaches its goals. */
+export const FUSED_GOALS_BY = 0.25;
+
 /**
  * The mask schedule of a scheduled (Linear / AGP) pruner in a fused run: the draft's interval and count, with the
- * interval shortened when the run is known to be too short for them, so the goals are reached by three quarters of
- * the run and the last quarter trains the final masks.
+ * interval shortened when the run is known to be too short for them, so the goals are reached by a quarter of the
+ * run and the rest trains the final masks (docs/fusion.md: the steps the final network trains decide its accuracy).
  */
 export function fusedSchedule(
   d: WizardDraft,
   steps: number | null,
 ): { intervalSteps: number; totalTimes: number; fitted: boolean } {
   const { intervalSteps, totalTimes } = d.prune.training;
-  if (steps === null || intervalSteps * totalTimes <= 0.75 * steps) return { intervalSteps, totalTimes, fitted: false };
-  const times = Math.max(1, Math.min(totalTimes, Math.floor(0.75 * steps)));
-  return { intervalSteps: Math.max(1, Math.floor((0.75 * steps) / times)), totalTimes: times, fitted: true };
+  if (steps === null || intervalSteps * totalTimes <= FUSED_GOALS_BY * steps)
+    return { intervalSteps, totalTimes, fitted: false };
+  const times = Math.max(1, Math.min(totalTimes, Math.floor(FUSED_GOALS_BY * steps)));
+  return { intervalSteps: Math.max(1, Math.floor((FUSED_GOALS_BY * steps) / times)), totalTimes: times, fitted: true };
 }
 
 /** The plan's training block (a finetune step's keys, a compress step's `training`) from the draft's training fields. */
@@ -728,7 +732,7 @@ const label = (registry: Record<string, { label: string }>, name: unknown) =>
  * order in which each target's interventions apply, the mask schedule, when fake quantization starts, the
  * distillation — one line each. `steps` is the run's length in optimizer steps when the data set says its size.
  *
- * @example fusedOutline({ kind: 'compress', pruning: { pruner: 'agp', inner: 'l1', intervalSteps: 18, totalTimes: 10, … }, … }, 248)
+ * @example fusedOutline({ kind: 'compress', pruning: { pruner: 'agp', inner: 'l1', intervalSteps: 6, totalTimes: 10, … }, … }, 248)
  * // ['one training run: 8 epochs (≈ 248 steps), Adam at lr 0.003 with cosine decay, batch 64', 'order on every target: …', …]
  */
 export function fusedOutline(s: Record<string, unknown>, steps: number | null): string[] {
