@@ -3,7 +3,7 @@
  * misjudges groups cut together: a layer's input channels shrink with its producer's output, fixed per-op costs do not
  * shrink, and a provider's layout penalties for odd widths (ORT's NCHWc reorders and unfused ops) are paid once by the
  * allocation but once per group by the product — and the error differs from one region of the choices to another (on
- * the bundled model the product is close for mild cuts and 30 % pessimistic for deep ones), so no single correction
+ * the bundled model the product is close for mild cuts and up to 27 % pessimistic for deep ones), so no single correction
  * factor fixes it. So the refinement searches the knapsack's Pareto frontier (allocations ordered from the least
  * predicted accuracy drop to the cheapest) by measuring: it starts at the model's choice, jumps with the measured ÷
  * modelled correction until one allocation meets the target and one (or the dense model) misses it, then bisects
