@@ -209,6 +209,22 @@ export const useRunsStore = defineStore('runs', () => {
     }
   }
 
+  /** Sweeps started from this window: their runs, and when they began (for the sweep's ETA). */
+  const sweeps = ref<{ sweepId: string; runIds: string[]; startedAt: number }[]>([]);
+
+  /** Start a sweep over a run's plan; its runs are shown in the history under the tag `sweep:<id>`. */
+  async function sweep(runId: string, grid: Record<string, unknown[]>): Promise<string | null> {
+    try {
+      const r = await api.experiments.sweep({ runId, grid });
+      sweeps.value = [...sweeps.value, { ...r, startedAt: Date.now() }];
+      for (const id of r.runIds) liveOf(id).status = 'queued';
+      return r.sweepId;
+    } catch (e) {
+      notify.error('Could not start the sweep', e);
+      return null;
+    }
+  }
+
   async function remove(runId: string): Promise<boolean> {
     try {
       await api.runs.delete({ runId });
@@ -247,6 +263,8 @@ export const useRunsStore = defineStore('runs', () => {
     resync,
     cancel,
     resume,
+    sweep,
+    sweeps,
     remove,
     updateMeta,
     liveOf,

@@ -276,6 +276,20 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
         runs.set(id, fakeRun(id, { name: name ?? id, status: 'queued' }));
         return { runId: id };
       },
+      sweep: ({ runId, grid }) => {
+        log('experiments.sweep');
+        const base = runs.get(runId)!;
+        const [path, values] = Object.entries(grid)[0]!;
+        const runIds = values.map((v, i) => {
+          const id = `swp00${i + 1}`;
+          runs.set(
+            id,
+            fakeRun(id, { name: `${base.name} [${path}=${String(v)}]`, status: 'queued', tags: ['sweep:5eed0001'] }),
+          );
+          return id;
+        });
+        return { sweepId: '5eed0001', runIds };
+      },
       cancel: () => ({ cancelled: true }),
       resume: ({ runId }) => ({ runId }),
       capabilities: () => ({

@@ -103,6 +103,18 @@ export const CONTRACT = {
         }),
         z.object({ runId: z.string() }),
       ),
+      sweep: method(
+        "Queue one run per point of a grid over a run's plan (up to 3 JSON paths, each with its values); each point is tagged sweep:<id> and runs where runs run (the queue when one is configured).",
+        z.strictObject({
+          runId: z.string().min(1).max(100),
+          grid: z
+            .record(z.string().min(1).max(300), z.array(z.unknown()).min(1).max(20))
+            .refine((g) => Object.keys(g).length >= 1 && Object.keys(g).length <= 3, {
+              message: 'between 1 and 3 parameters',
+            }),
+        }),
+        z.object({ sweepId: z.string(), runIds: z.array(z.string()) }),
+      ),
       cancel: method('Ask a queued or running run to stop.', runRef, z.object({ cancelled: z.boolean() })),
       resume: method(
         'Continue a failed, cancelled or interrupted run at its first unfinished step.',

@@ -199,6 +199,8 @@ export const runSummarySchema = z.object({
   report: runReportSchema.nullable(),
   before: metricSnapshotSchema.nullable(),
   after: metricSnapshotSchema.nullable(),
+  /** Who ran its finished steps: `local (cpu)`, `w1@gpu-box (cuda)` (issue 22); absent before any step finished. */
+  ranOn: z.array(z.string()).optional(),
 });
 export type RunSummary = z.infer<typeof runSummarySchema>;
 
@@ -210,6 +212,8 @@ export const stepRecordSchema = stepReportSchema
       .object({
         metrics: metricSnapshotSchema.partial().optional(),
         summary: z.record(z.string(), z.unknown()).optional(),
+        /** Who ran the step: a queue worker, or `local`. */
+        ranBy: z.object({ worker: z.string(), machine: z.string(), ep: z.string() }).optional(),
       })
       .nullable(),
     error: serializedErrorSchema.nullable(),

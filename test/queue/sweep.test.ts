@@ -6,7 +6,7 @@
  * run with the worker named (never half-recorded as done) and resume finishes it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,8 @@ import { openQueue, type Queue } from '../../src-main/node/queue/connect.ts';
 import { queueStatus } from '../../src-main/node/queue/status.ts';
 import { openStore, type Store } from '../../src-main/node/store/index.ts';
 import { STEP_MODULES } from '../../src-main/node/steps/index.ts';
+import { createStudioHost, type StudioHost } from '../../src-main/node/host/host.ts';
+import { memoryTransportPair, RpcClient, type StudioApi } from '../../src-shared/ipc/index.ts';
 
 const STUDIO = resolve('bin/studio.mjs');
 const tmp = mkdtempSync(join(tmpdir(), 'studio-sweep-'));
@@ -90,8 +92,8 @@ beforeAll(async () => {
   q = await openQueue(pg.url);
   store = openStore(join(tmp, 'home'));
   for (const n of ['w1', 'w2']) startWorkerProcess(n);
-  await until('two workers heartbeating', async () => (await queueStatus(q)).workers.length === 2);
-}, 120_000);
+  await until('two workers heartbeating', async () => (await queueStatus(q)).workers.length === 2, 200_000);
+}, 240_000);
 
 afterAll(async () => {
   for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
@@ -142,4 +144,106 @@ describe('a sweep on the local pool and on two queue workers', () => {
       Number((await q.sql<{ n: string }>("SELECT count(*) AS n FROM pgboss.job WHERE name = 'studio-run-cpu'"))[0]!.n),
     ).toBe(4);
   }, 300_000);
+});
+
+describe('the app with a queue configured: sweeps, run again, cancel and a worker killed mid-run', () => {
+  let host: StudioHost;
+  let api: StudioApi;
+  const statusOf = async (runId: string) => (await api.runs.get({ runId })).status;
+  const settle = (runId: string, ms = 120_000) =>
+    until(`run ${runId} to end`, async () => !['queued', 'running'].includes(await statusOf(runId)), ms);
+
+  beforeAll(async () => {
+    const home = join(tmp, 'app');
+    mkdirSync(home, { recursive: true });
+    writeFileSync(join(home, 'settings.json'), JSON.stringify({ queue: pg.url }));
+    host = await createStudioHost({
+      home,
+      shell: 'test',
+      stepModules: STEP_MODULES,
+      queueRuns: { deadAfterMs: 6000 },
+    });
+    const [a, b] = memoryTransportPair();
+    host.server.connect(b, { id: 't', kind: 'memory' });
+    api = new RpcClient(a).api();
+  });
+  afterAll(async () => host?.close());
+
+  it('sweeps a run of the history as queue jobs, each point a tagged run with its worker on every step', async () => {
+    const { runId } = await api.experiments.start({ plan });
+    await settle(runId);
+    const { sweepId, runIds } = await api.experiments.sweep({
+      runId,
+      grid: { '$.steps[0].configList[0].sparse_ratio': [0.25, 0.75] },
+    });
+    expect(runIds).toHaveLength(2);
+    for (const id of runIds) await settle(id);
+    const listed = await api.runs.list({ tag: `sweep:${sweepId}` });
+    expect(listed.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    for (const r of listed) {
+      expect(r.name).toMatch(/^sweep test \[sparse_ratio=0\.(25|75)\]$/);
+      expect(r.ranOn).toHaveLength(1);
+      expect(r.ranOn![0]).toMatch(/^w[12]@.+ \(cpu\)$/);
+      const d = await api.runs.get({ runId: r.id });
+      for (const s of d.steps) expect(['w1', 'w2']).toContain(s.result?.ranBy?.worker);
+    }
+    await expect(api.experiments.sweep({ runId, grid: { '$.steps[5].pruner': ['l1'] } })).rejects.toMatchObject({
+      name: 'SweepError',
+      message: expect.stringContaining('the plan has no $.steps[5]'),
+    });
+  }, 300_000);
+
+  it('cancel from the app reaches a run on a worker; a worker killed mid-run fails it by name, and run again finishes it', async () => {
+    const training: Plan = parsePlan({
+      ...plan,
+      name: 'long',
+      dataset: { train: { kind: 'idx', paths: IDX, limit: 3000 }, evaluation: { kind: 'idx', paths: IDX, limit: 300 } },
+      steps: [
+        { kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] },
+        { kind: 'finetune', epochs: 8, lr: 0.01, batchSize: 32 },
+        { kind: 'speedup' },
+      ],
+    });
+    const onWorker = async (runId: string) => {
+      let worker = '';
+      await until(`run ${runId} fine-tuning on a worker`, async () => {
+        const d = await api.runs.get({ runId });
+        worker = d.steps[0]?.result?.ranBy?.worker ?? '';
+        return d.steps[1]?.status === 'running' && worker !== '';
+      });
+      return worker;
+    };
+
+    const a = (await api.experiments.start({ plan: training })).runId;
+    await onWorker(a);
+    const t0 = Date.now();
+    expect(await api.experiments.cancel({ runId: a })).toEqual({ cancelled: true });
+    await settle(a, 30_000);
+    expect(await statusOf(a)).toBe('cancelled');
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect((await api.runs.get({ runId: a })).steps.map((s) => s.status)).toEqual(['done', 'cancelled', 'pending']);
+
+    const b = (await api.experiments.start({ plan: training })).runId;
+    const running = await onWorker(b);
+    const victim = workers.find((w) => w.name === running)!;
+    victim.proc.kill('SIGKILL');
+    await settle(b, 60_000);
+    const failed = await api.runs.get({ runId: b });
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.message).toMatch(new RegExp(`queue worker ${victim.name}@\\S+ went silent`));
+    expect(failed.steps.map((s) => s.status)).toEqual(['done', 'failed', 'pending']);
+
+    // the store says failed a moment before the runner lets go of the job: "run again" as soon as it may
+    await until('run again to be accepted', () =>
+      api.experiments.resume({ runId: b }).then(
+        () => true,
+        (e: Error) => (/already queued or running/.test(e.message) ? false : Promise.reject(e)),
+      ),
+    );
+    await settle(b, 180_000);
+    const done = await api.runs.get({ runId: b });
+    expect(done.status).toBe('succeeded');
+    const survivor = victim.name === 'w1' ? 'w2' : 'w1';
+    expect(done.steps.map((s) => s.result?.ranBy?.worker)).toEqual([victim.name, survivor, survivor]);
+  }, 400_000);
 });

@@ -18,7 +18,11 @@ import { createModelsService } from './models.ts';
 import { createRunServices } from './runs.ts';
 import { createSettingsService, type Dialogs, type SettingsService } from './settings.ts';
 import { createQueueService } from './queue.ts';
-import { configuredQueue } from '../queue/choose.ts';
+import { configuredQueue, dispatchingSpawner } from '../queue/choose.ts';
+import type { QueueRunOptions } from '../queue/run-spawner.ts';
+
+/** With a queue, this many of the app's runs may be out at once (the queue's workers decide how many really run). */
+const QUEUED_RUNS_AT_ONCE = 32;
 import { QUEUE_ENV } from '../../../src-shared/queue.ts';
 
 export interface StudioHostOptions {
@@ -33,6 +37,8 @@ export interface StudioHostOptions {
   stepModules?: readonly string[];
   /** Extra runner options (spawner, concurrency, grace). */
   runner?: Partial<Omit<RunnerOptions, 'store' | 'stepModules'>>;
+  /** Options of runs sent to a queue (tests shorten the time a silent worker is given). */
+  queueRuns?: QueueRunOptions;
   onFault?: RpcServerOptions['onFault'];
   /**
    * Folders exports may be written into. The browser mode always confines exports (default: `exports/` in the app
@@ -104,10 +110,22 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
       return undefined; // a malformed URL: the Workers panel names the fault, runs stay local
     }
   })();
+  const queueNow = () => {
+    try {
+      return queueUrl();
+    } catch {
+      return undefined;
+    }
+  };
+  const asked = opts.runner?.concurrency;
+  const localRuns = () => (typeof asked === 'function' ? asked() : (asked ?? 1));
   const runner = new Runner({
     ...opts.runner,
     store,
     stepModules,
+    // whole runs (a start, a resume, a sweep's points) go to the queue when one is configured, else run here as before
+    spawner: dispatchingSpawner(queueNow, opts.runner?.spawner, opts.queueRuns),
+    concurrency: () => (queueNow() ? Math.max(localRuns(), QUEUED_RUNS_AT_ONCE) : localRuns()),
     env: { ...opts.runner?.env, ...(configured ? { [QUEUE_ENV]: configured } : {}) },
   });
   const queue = createQueueService(queueUrl);

@@ -20,6 +20,9 @@ import {
 import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
 import type { LayerWidth, MetricSeries, RemeasureReply, RunDetail } from '../../../src-shared/ipc/dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
+import { ranByLabel } from '../../../src-shared/queue.ts';
+import { expandSweep, sweepTags } from '../../../src-shared/sweep.ts';
+import { newSweepId } from '../jobs/sweep.ts';
 import { checkPlanInputs, exportRun, ExportError, registeredSteps, type Job, type Runner } from '../jobs/index.ts';
 import { compareLatency, probeProviders } from '../runtime/index.ts';
 import { RUN_SORT_KEYS, type RunSortKey, type Store } from '../store/index.ts';
@@ -149,6 +152,21 @@ export function createRunServices({ store, runner, emit, exportRoots, offLoop }:
       emit('runs', 'changed', { runId: job.runId, change: 'created' });
       return { runId: job.runId };
     },
+    sweep: ({ runId, grid }) => {
+      const base = store.getRun(store.resolveRunId(runId));
+      if (!base) throw new IpcError({ name: 'StoreError', code: 'RUN_NOT_FOUND', message: `no run "${runId}"` });
+      // the base run's own sweep parameters are not carried into the new sweep's names
+      const plan = { ...base.plan, name: base.plan.name?.replace(/ \[[^\]]*\]$/, '') ?? base.name };
+      const points = expandSweep(plan, grid);
+      const sweepId = newSweepId();
+      const runIds = points.map((p) => {
+        const job = runner.submit(p.plan, { experiment: `sweep ${sweepId}`, tags: sweepTags(sweepId, p) });
+        follow(job);
+        emit('runs', 'changed', { runId: job.runId, change: 'created' });
+        return job.runId;
+      });
+      return { sweepId, runIds };
+    },
     cancel: ({ runId }) => ({ cancelled: runner.cancel(store.resolveRunId(runId), 'cancelled from the app') }),
     resume: ({ runId }) => {
       const job = runner.resume(runId);
@@ -174,7 +192,12 @@ export function createRunServices({ store, runner, emit, exportRoots, offLoop }:
           details: { issues: [{ path: '$.sort', message: `one of ${RUN_SORT_KEYS.join(', ')}` }] },
         });
       }
-      return store.listRuns({ ...filter, sort: filter.sort as RunSortKey | undefined });
+      return store.listRuns({ ...filter, sort: filter.sort as RunSortKey | undefined }).map((r) => {
+        const ranOn = [
+          ...new Set(store.getSteps(r.id).flatMap((s) => (s.result?.ranBy ? [ranByLabel(s.result.ranBy)] : []))),
+        ];
+        return ranOn.length ? { ...r, ranOn } : r;
+      });
     },
     get: ({ runId }) => detail(runId),
     metrics: ({ runIds, names }) => series(runIds, names),

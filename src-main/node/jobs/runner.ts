@@ -38,8 +38,8 @@ import { forkSpawner, type WorkerExit, type WorkerHandle, type WorkerSpawner } f
 
 export interface RunnerOptions {
   store: Store;
-  /** Jobs running at once (default 1); the rest wait in submission order. */
-  concurrency?: number;
+  /** Jobs running at once (default 1), or a function read whenever a slot may start; the rest wait in order. */
+  concurrency?: number | (() => number);
   spawner?: WorkerSpawner;
   /** The worker entry module (default: ./worker.ts). */
   workerEntry?: string;
@@ -412,7 +412,8 @@ export class Runner {
   }
 
   get concurrency(): number {
-    return Math.max(1, Math.floor(this.options.concurrency ?? 1));
+    const c = this.options.concurrency;
+    return Math.max(1, Math.floor((typeof c === 'function' ? c() : c) ?? 1));
   }
 
   /**

@@ -39,6 +39,32 @@ export function scanDispatcher(c: DispatchChoice = {}): ScanDispatcher {
 }
 
 /**
+ * A spawner that decides at each run's start: the queue named by `url()` now, else `local`. The app's host uses it,
+ * so a queue set in the settings applies to the next run without a restart.
+ * @example new Runner({ store, spawner: dispatchingSpawner(() => configuredQueue({ setting: settings.queue() })) });
+ */
+export function dispatchingSpawner(
+  url: () => string | undefined,
+  local: WorkerSpawner = forkSpawner,
+  runOptions?: QueueRunOptions,
+): WorkerSpawner {
+  const remote = new Map<string, WorkerSpawner>();
+  return {
+    spawn(entry, o) {
+      let u: string | undefined;
+      try {
+        u = url();
+      } catch {
+        u = undefined; // a malformed URL: the Workers panel names the fault, runs stay local
+      }
+      if (!u) return local.spawn(entry, o);
+      if (!remote.has(u)) remote.set(u, queueRunSpawner(u, runOptions));
+      return remote.get(u)!.spawn(entry, o);
+    },
+  };
+}
+
+/**
  * Where whole runs execute (sweep points, the history's "run again"): queue jobs when a queue is configured, else
  * worker processes here exactly as before. `queue` is the redacted URL, for messages.
  * @example const { spawner } = runDispatch({ queue: opts.queue }); new Runner({ store, spawner, concurrency });
