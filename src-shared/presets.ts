@@ -220,7 +220,7 @@ export const PRUNING_PRESETS: readonly PruningPreset[] = [
   },
 ];
 
-/** Logits only (Hinton's KD), and layer-wise on every Conv output (projected where pruning narrowed the student). */
+/** Logits only (Hinton's KD), and layer-wise on every Conv output (a pruned student's kept channels; projected otherwise). */
 export const DISTILLATION_PRESETS: readonly DistillationPreset[] = [
   {
     id: 'logits',
@@ -233,7 +233,7 @@ export const DISTILLATION_PRESETS: readonly DistillationPreset[] = [
     id: 'conv-outputs',
     label: 'Every Conv output',
     description:
-      'Each Conv output learns the teacher’s (MSE); a trainable 1×1 conv bridges widths a pruned student lost',
+      'Each Conv output learns the teacher’s (MSE): a pruned student’s at the channels it kept; a trainable 1×1 conv bridges other widths',
     distiller: 'adaptive1d_layerwise',
     configList: [{ op_types: ['Conv'], lambda: 1, apply_method: 'mse' }],
   },

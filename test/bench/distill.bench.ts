@@ -9,7 +9,9 @@
  *              (the same distiller builds the same loss on them)
  *   precomputed  that student step fed teacher values stored ahead of time (NNI's DistilLabelPatcher): the
  *              teacher's cost paid once per sample, not per step
- * for logits KD and for layer-wise distillation of every Conv output (Adaptive1d projections). The goal is
+ * for logits KD and for layer-wise distillation of every Conv output (Adaptive1d projections; Dynamic with
+ * kept-channel links, which gather the teacher's value at the channels the pruned student kept, no projection;
+ * Dynamic on the masked student, same widths). The goal is
  * fused ≤ 1.1 × (plain + teacher); separate ÷ (plain + teacher) is what the distillation loss itself costs (its
  * projections and their gradients), which no placement of the teacher removes. Each ratio is the median over
  * rounds of the per-round medians.
@@ -160,6 +162,13 @@ export async function benchDistill(): Promise<Record<string, unknown>[]> {
     await benchCase(s, 'logits KD (T 4, α 0.7)', { distiller: 'logits', temperature: 4, alpha: 0.7 }),
     await benchCase(s, 'layer-wise: every Conv output (Adaptive1d, 1×1 projections)', {
       distiller: 'adaptive1d_layerwise',
+      configList: [{ op_types: ['Conv'] }],
+      projectKept: true,
+    }),
+    // the same links on the same compact student without projections: kept-channel links (the teacher's value
+    // gathered at the channels the student kept, recovered from the weights), the loss is the MSE alone
+    await benchCase(s, 'layer-wise: every Conv output, kept-channel links (Dynamic, no projection)', {
+      distiller: 'dynamic_layerwise',
       configList: [{ op_types: ['Conv'] }],
     }),
     // the same links without projections: the 50 % student kept at full width with its masks (simulated), so

@@ -183,7 +183,7 @@ describe('the teacher inside the student step', () => {
 });
 
 describe('Adaptive1d on a pruned student after speedup', () => {
-  it('link "auto" pairs the compact convs with the teacher’s by name; 1×1-conv projections bridge the widths, train, and are dropped', async () => {
+  it('link "auto" pairs the compact convs with the teacher’s by name; with projectKept 1×1-conv projections bridge the widths, train, and are dropped', async () => {
     const { compact } = await pruned(0.5);
     const convs = compact.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.name);
     expect(convs).toEqual(teacher.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.name));
@@ -192,6 +192,7 @@ describe('Adaptive1d on a pruned student after speedup', () => {
       distiller: 'adaptive1d_layerwise',
       teacher,
       configList: [{ op_types: ['Conv'], lambda: 0.5 }],
+      projectKept: true, // NNI's projections, also where the kept channels are known
     });
     const losses: number[] = [];
     const proj: number[] = [];

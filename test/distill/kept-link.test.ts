@@ -98,4 +98,34 @@ describe('kept-channel links on the bundled MNIST CNN pruned with speedup', () =
     );
     expect(out.graph.nodes.length).toBe(model.graph.nodes.length);
   });
+
+  it('adaptive1d_layerwise gathers the kept channels of a pruned student instead of projecting, and projects what they do not explain', async () => {
+    const { model } = await compact(0.5);
+    const trainables = async (projectKept: boolean, m: Model) => {
+      const ev = new Evaluator(m, config);
+      const d = await makeDistiller(m, ev, {
+        distiller: 'adaptive1d_layerwise',
+        teacher,
+        configList: [{ op_types: ['Conv'] }],
+        projectKept,
+      });
+      const revert = (d as unknown as { register(h: Evaluator): (() => void)[] }).register(ev);
+      const t = await ev.trainer();
+      const names = t.step.signature.params.map((p) => p.name).filter((n) => n.startsWith('distill.proj/'));
+      await t.release();
+      for (const r of revert) r();
+      return names.length;
+    };
+    expect(await trainables(false, model)).toBe(0);
+    expect(await trainables(true, model)).toBe(6); // a weight and a bias per Conv
+    // conv2's rows shuffled: its kept channels (and conv3's, which follow them) are no longer explained
+    const shuffled = cloneModel(model);
+    const w = shuffled.graph.node('/conv2/Conv')!.input(1)!.initializer!;
+    const data = w.data as Float32Array;
+    const per = w.size / w.dims[0]!;
+    const row0 = data.slice(0, per);
+    data.copyWithin(0, per, 2 * per);
+    data.set(row0, per);
+    expect(await trainables(false, shuffled)).toBe(4);
+  });
 });

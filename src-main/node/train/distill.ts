@@ -35,6 +35,8 @@ export interface DistillSpec {
    * kept-channel links; without it they are recovered from the weights.
    */
   keptChannels?: KeptChannels;
+  /** Adaptive1d: project also where kept channels are known (NNI's behaviour; default: gather them). */
+  projectKept?: boolean;
 }
 
 /** Open a teacher model file; a file that is no model is a TeacherError naming it (and the decoder's fault). */
@@ -84,6 +86,7 @@ export async function makeDistiller(
         studentShapes,
         teacherShapes,
         seed: spec.seed,
+        projectKept: spec.projectKept,
       });
     }
   }

@@ -356,11 +356,18 @@ export interface Adaptive1dOptions extends DistillerOptions {
   teacherShapes: ReadonlyMap<string, readonly number[]>;
   /** Seed of the projections' initialisation (default 0). */
   seed?: number;
+  /**
+   * Project every narrower value, also where the student is a pruned copy of the teacher whose kept channels are
+   * known (NNI's behaviour). Default false: such a link gathers the teacher's kept channels instead (no projection,
+   * no extra multiply-adds), and projections bridge only widths no kept channels explain.
+   */
+  projectKept?: boolean;
 }
 
 /**
- * NNI's Adaptive1dLayerwiseDistiller: one link per target; where the widths differ (a pruned student), a trainable
- * projection maps the student's value to the teacher's width — a 1×1 convolution for NCHW values, a linear map on
+ * NNI's Adaptive1dLayerwiseDistiller: one link per target; where the widths differ, a trainable
+ * projection maps the student's value to the teacher's width — unless the student is a pruned, sped-up copy of the
+ * teacher whose kept channels are known (then the teacher's value is gathered there, see `projectKept`) — a 1×1 convolution for NCHW values, a linear map on
  * the last axis otherwise (torch's default nn.Linear initialisation, seeded) — and trains with the student (the main
  * optimizer); it is dropped from the result. Loss `Σ λ·ℓ(P(s), t)`.
  *
@@ -397,7 +404,7 @@ export class Adaptive1dLayerwiseDistiller extends TeacherDistiller {
           { node: l.node },
         );
       }
-      if (from === to) continue;
+      if (from === to || ((ss.length === 4 || ss.length === 2) && l.teacherChannels?.[0]?.length === from)) continue;
       const base = `distill.proj/${l.node}/${l.target}`;
       this.projections.set(`${l.node}\0${l.target}`, {
         weight: `${base}.weight`,
@@ -411,8 +418,12 @@ export class Adaptive1dLayerwiseDistiller extends TeacherDistiller {
     return 'adaptive1d_layerwise';
   }
 
-  protected makeLinks(configList: unknown): DistillLink[] {
-    return resolveLinks(this.model, this.teacher, configList, { single: true });
+  protected makeLinks(configList: unknown, options: Adaptive1dOptions): DistillLink[] {
+    let kept = options.keptChannels;
+    return resolveLinks(this.model, options.teacher, configList, {
+      single: true,
+      kept: options.projectKept ? undefined : () => (kept ??= recoverKeptChannels(this.model, options.teacher)),
+    });
   }
 
   protected override register(hooks: TrainingHooks): Revert[] {
@@ -428,7 +439,8 @@ export class Adaptive1dLayerwiseDistiller extends TeacherDistiller {
     const { e } = c;
     const p = this.projections.get(`${l.node}\0${l.target}`);
     const x = p ? project(e, s, c.value(p.weight), c.value(p.bias)) : s;
-    return e.scale(DISTILL_LOSSES[l.method](e, x, ts[0]!), l.lambda);
+    const t = p ? ts[0]! : keptOf(c, s, ts[0]!, l.teacherChannels?.[0]);
+    return e.scale(DISTILL_LOSSES[l.method](e, x, t), l.lambda);
   }
 }
 
