@@ -79,7 +79,20 @@ describe('kept-channel links on the bundled MNIST CNN pruned with speedup', () =
     };
     expect(await first()).toBeLessThan(1e-10); // recovered from the weights
     expect(await first(kept)).toBeLessThan(1e-10); // speedup's record
-    const shifted: KeptChannels = new Map([[CONVS[0]!, new Map([[1, kept.get(CONVS[0]!)!.get(1)!.map((i) => (i + 1) % 16)]])]]);
+    const shifted: KeptChannels = new Map([
+      [
+        CONVS[0]!,
+        new Map([
+          [
+            1,
+            kept
+              .get(CONVS[0]!)!
+              .get(1)!
+              .map((i) => (i + 1) % 16),
+          ],
+        ]),
+      ],
+    ]);
     expect(await first(shifted)).toBeGreaterThan(1e-3);
   });
 
@@ -94,7 +107,9 @@ describe('kept-channel links on the bundled MNIST CNN pruned with speedup', () =
     const { model: out, links } = await d.compress({ maxSteps: 4 });
     expect(links.map((l) => l.teacherChannels?.[0]?.length)).toEqual([8, 16, 32]);
     expect(out.graph.initializers.map((v) => v.name).sort()).toEqual(
-      cloneModel(model).graph.initializers.map((v) => v.name).sort(),
+      cloneModel(model)
+        .graph.initializers.map((v) => v.name)
+        .sort(),
     );
     expect(out.graph.nodes.length).toBe(model.graph.nodes.length);
   });
