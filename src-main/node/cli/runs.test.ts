@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, pidAlive } from '../store/index.ts';
-import { EXIT, progressLine, resumeCommand, runCommand, runsCommand, type RunsOptions } from './runs.ts';
+import { EXIT, lineRenderer, progressLine, resumeCommand, runCommand, runsCommand, type RunsOptions } from './runs.ts';
 import { Runner } from '../jobs/runner.ts';
 import { TEST_STEPS_MODULE, writeTinyModel } from '../jobs/test-steps.ts';
 
@@ -114,6 +114,27 @@ describe('runCommand', () => {
       80,
     );
     expect(line).toMatch(/^\[#+-+\]  45% step 2\/4 prune 60% loss 0\.312 eta 1m05s$/);
+  });
+
+  it('prints one progress line per tenth of the run where stderr is no terminal (a CI log)', () => {
+    const err = capture();
+    const r = lineRenderer(err);
+    const at = (overall: number) =>
+      r.progress({
+        stepIndex: 0,
+        stepCount: 1,
+        kind: 'compress',
+        fraction: overall,
+        overall,
+        etaMs: null,
+        heartbeat: false,
+        t: 0,
+      });
+    for (let i = 0; i <= 100; i++) at(i / 100);
+    const lines = err.text.trim().split('\n');
+    expect(lines).toHaveLength(10);
+    expect(lines[0]).toMatch(/^\[#+-+\]  10% step 1\/1 compress 10%$/);
+    expect(lines.at(-1)).toMatch(/ 100% step 1\/1 compress 100%$/);
   });
 
   it('rejects a plan that does not validate or names a missing file, with JSON paths', async () => {

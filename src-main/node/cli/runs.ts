@@ -261,7 +261,7 @@ async function follow(job: Job, store: Store, opts: CliOptions): Promise<number>
   return outcome.status === 'succeeded' ? EXIT.ok : outcome.status === 'cancelled' ? EXIT.cancelled : EXIT.failed;
 }
 
-interface Renderer {
+export interface Renderer {
   progress(e: ProgressEvent): void;
   log(e: LogEvent): void;
   step?(index: number, kind: string, status: string): void;
@@ -280,9 +280,16 @@ function jsonRenderer(out: Out, runId: string): Renderer {
   };
 }
 
-function lineRenderer(err: Out): Renderer {
+/** Plain lines (no TTY, e.g. a CI log): the step changes, the logs, and one progress line per tenth of the run. */
+export function lineRenderer(err: Out): Renderer {
+  let shown = 0;
   return {
-    progress: () => undefined,
+    progress(e) {
+      const tenth = Math.floor(e.overall * 10);
+      if (tenth <= shown) return;
+      shown = tenth;
+      err.write(`${progressLine(e, 100)}\n`);
+    },
     log: (e) => err.write(`  ${e.level === 'info' ? '' : `${e.level}: `}${e.message}\n`),
     step: (index, kind, status) => err.write(`step ${index + 1} ${kind}: ${status}\n`),
     end: () => undefined,
