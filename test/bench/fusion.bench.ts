@@ -7,7 +7,9 @@
  * Quantization config: ORT_FUSED_INT8 (the wizard's default int8 preset) in both. Both run as plans through the job runner (worker process, the real step executors and the run's before / after
  * measurement), so each row's figures are the ones the app's report shows: accuracy on the 10,000 test images,
  * parameters, size, latency at batch 1 and at the evaluation batch size (each timed alternately with the original).
- * The goal: the fused recipe at least as accurate as the sequential one.
+ * Both recipes train with SGD (momentum 0.9, lr 0.05, cosine); the sequential fine-tune also runs with Adam 3e-3
+ * cosine (the optimizer it did best with before), so that it is not handicapped by the fused recipe's choice.
+ * The goal: the fused recipe at least as accurate as the better sequential row.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,8 +44,16 @@ const TRAINING = {
   batchSize: BATCH,
 };
 
+/** The sequential fine-tune's other optimizer (same epochs, batch and schedule family). */
+const ADAM = { ...TRAINING, lr: 0.003, optimizer: { kind: 'adam' } };
+
 /** The plans of one data set: the same model, data, evaluator and seed; only the steps differ. */
-export function fusionPlans(set: (typeof SETS)[number]): { sequential: object; fused: object } {
+
+export function fusionPlans(set: (typeof SETS)[number]): {
+  sequential: object;
+  sequentialAdam: object;
+  fused: object;
+} {
   const d = (f: string) => join(RESOURCES_DIR, set.data, f);
   const train = { kind: 'idx', paths: [d('train-images-idx3-ubyte.gz'), d('train-labels-idx1-ubyte.gz')] };
   const base = {
@@ -62,25 +72,27 @@ export function fusionPlans(set: (typeof SETS)[number]): { sequential: object; f
   const totalTimes = 5;
   // goals reached at a fifth of the run (as the demo); the rest trains the final masks
   const intervalSteps = Math.floor((0.2 * steps) / totalTimes);
+  const sequential = (training: object, label: string) => ({
+    ...base,
+    name: `fusion bench: sequential${label} (${set.name})`,
+    steps: [
+      { kind: 'prune', pruner: 'l1', configList: PRUNING },
+      { kind: 'speedup' },
+      { kind: 'finetune', ...training },
+      // the int8 export as the fused run's (latency-aware precision, the quantize step's default, could keep fp32)
+      {
+        kind: 'quantize',
+        quantizer: 'ptq',
+        observer: 'minmax',
+        calibrationBatches: 16,
+        configList: quant,
+        latencyAware: false,
+      },
+    ],
+  });
   return {
-    sequential: {
-      ...base,
-      name: `fusion bench: sequential (${set.name})`,
-      steps: [
-        { kind: 'prune', pruner: 'l1', configList: PRUNING },
-        { kind: 'speedup' },
-        { kind: 'finetune', ...TRAINING },
-        // the int8 export as the fused run's (latency-aware precision, the quantize step's default, could keep fp32)
-        {
-          kind: 'quantize',
-          quantizer: 'ptq',
-          observer: 'minmax',
-          calibrationBatches: 16,
-          configList: quant,
-          latencyAware: false,
-        },
-      ],
-    },
+    sequential: sequential(TRAINING, ''),
+    sequentialAdam: sequential(ADAM, ', Adam'),
     fused: {
       ...base,
       name: `fusion bench: fused (${set.name})`,
@@ -164,16 +176,23 @@ export async function benchFusion(): Promise<Record<string, unknown>[]> {
         ? { data: set.name, recipe: 'sequential', accuracy: seq.error }
         : row(set.name, 'sequential', seq.report, seq.seconds),
     );
+    const adam = await attempt(() => runPlan(home, plans.sequentialAdam, `seq-adam-${set.data}`));
+    rows.push(
+      'error' in adam
+        ? { data: set.name, recipe: 'sequential, Adam', accuracy: adam.error }
+        : row(set.name, 'sequential, Adam', adam.report, adam.seconds),
+    );
     const fused = await attempt(() => runPlan(home, plans.fused, `fused-${set.data}`));
     rows.push(
       'error' in fused
         ? { data: set.name, recipe: 'fused', accuracy: fused.error }
         : row(set.name, 'fused', fused.report, fused.seconds),
     );
-    if ('error' in seq || 'error' in fused) continue;
-    const gain = (fused.report.after.accuracy ?? 0) - (seq.report.after.accuracy ?? 0);
+    if ('error' in seq || 'error' in adam || 'error' in fused) continue;
+    const best = Math.max(seq.report.after.accuracy ?? 0, adam.report.after.accuracy ?? 0);
+    const gain = (fused.report.after.accuracy ?? 0) - best;
     console.log(
-      `${set.name}: fused − sequential accuracy ${(100 * gain).toFixed(2)} points (goal ≥ 0): ${gain >= 0 ? 'met' : 'NOT met'}`,
+      `${set.name}: fused − the better sequential accuracy ${(100 * gain).toFixed(2)} points (goal ≥ 0): ${gain >= 0 ? 'met' : 'NOT met'}`,
     );
   }
   return rows;
