@@ -24,7 +24,7 @@ import { ranByLabel } from '../../../src-shared/queue.ts';
 import { expandSweep, sweepTags } from '../../../src-shared/sweep.ts';
 import { newSweepId } from '../jobs/sweep.ts';
 import { checkPlanInputs, exportRun, ExportError, registeredSteps, type Job, type Runner } from '../jobs/index.ts';
-import { compareLatency, probeProviders } from '../runtime/index.ts';
+import { compareLatency, probeProvidersApart, type ProviderInfo } from '../runtime/index.ts';
 import { RUN_SORT_KEYS, type RunSortKey, type Store } from '../store/index.ts';
 import { planModelIssues } from './model-work.ts';
 import { offLoopOnce } from './models.ts';
@@ -263,9 +263,12 @@ export function createRunServices({ store, runner, emit, exportRoots, offLoop }:
   return { experiments, runs, exports };
 }
 
+/** Probed once per host, in a child process (the host never creates a session itself). */
+let probed: Promise<ProviderInfo[]> | undefined;
+
 async function safeProviders(): Promise<{ name: string; available: boolean }[]> {
   try {
-    return (await probeProviders()).map((p) => ({ name: p.name, available: p.available }));
+    return (await (probed ??= probeProvidersApart())).map((p) => ({ name: p.name, available: p.available }));
   } catch {
     return [{ name: 'cpu', available: true }];
   }

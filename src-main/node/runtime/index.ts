@@ -7,6 +7,7 @@ export {
   parseProvider,
   probeProvider,
   probeProviders,
+  probeProvidersApart,
   type Fallback,
   type LogLevel,
   type OptimizationLevel,

@@ -8,6 +8,8 @@ import {
   ortSessionOptions,
   parseProvider,
   probeProvider,
+  probeProviders,
+  probeProvidersApart,
   PROVIDER_NAMES,
 } from './providers.ts';
 import { identity } from './testing/models.ts';
@@ -158,10 +160,23 @@ describe('probeProviders', () => {
       // available now means verified: a session on it runs without falling back
       expect(p.verified).toBe(true);
       const h = await fresh.createSession(bytes, { ep: p.name, threads: 1 });
-      expect({ name: p.name, ep: h.ep, fallback: h.fallback }).toEqual({ name: p.name, ep: p.name, fallback: undefined });
+      expect({ name: p.name, ep: h.ep, fallback: h.fallback }).toEqual({
+        name: p.name,
+        ep: p.name,
+        fallback: undefined,
+      });
       await h.session.release();
     }
     // the static list may offer more (e.g. WebGPU bundled on a box with no GPU adapter), never fewer
     for (const p of after) if (p.available) expect(before.find((b) => b.name === p.name)!.available).toBe(true);
   });
+});
+
+describe('probeProvidersApart', () => {
+  it('probes in a child process and finds what a probe here finds', async () => {
+    const apart = await probeProvidersApart();
+    const here = await probeProviders();
+    expect(apart.map((p) => [p.name, p.available])).toEqual(here.map((p) => [p.name, p.available]));
+    expect(apart.find((p) => p.name === 'cpu')).toMatchObject({ available: true, verified: true });
+  }, 60_000);
 });

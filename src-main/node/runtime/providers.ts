@@ -260,3 +260,34 @@ export async function probeProviders(): Promise<ProviderInfo[]> {
   for (const p of listProviders()) if (p.available && !p.verified) await probeProvider(p.name);
   return listProviders();
 }
+
+/**
+ * `probeProviders` in a child process of its own (a provider's driver that crashes while probed takes that process
+ * down, not the caller). Falls back to the static list, every non-CPU provider marked unverified, if the child fails.
+ * @example const list = await probeProvidersApart(); // what the app's capabilities list
+ */
+export async function probeProvidersApart(timeoutMs = 60_000): Promise<ProviderInfo[]> {
+  const { fork } = await import('node:child_process');
+  const entry = new URL('./probe-child.ts', import.meta.url);
+  return new Promise((resolveList) => {
+    const child = fork(entry, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+    const fallback = (why: string) =>
+      resolveList(
+        listProviders().map((p) =>
+          p.name === 'cpu' || !p.available ? p : { ...p, available: false, reason: `its probe failed (${why})` },
+        ),
+      );
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fallback(`no answer within ${timeoutMs / 1000} s`);
+    }, timeoutMs);
+    child.once('message', (list) => {
+      clearTimeout(timer);
+      resolveList(list as ProviderInfo[]);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      fallback(signal ? `the probe process was killed by ${signal}` : `the probe process exited with code ${code}`);
+    });
+  });
+}
