@@ -492,7 +492,10 @@ function addQuantizeCommand(program: Command): void {
     )
     .option('--no-latency-aware', 'keep the all-quantized export even where it measures slower (only report it)')
     .option('--threads <n>', 'threads for evaluation and latency', count(1))
-    .option('--out <dir>', 'output folder for <stem>.int8.onnx and its calibration table')
+    .option(
+      '--out <dir>',
+      'output folder for the model and its calibration table: <stem>.int8.onnx, or <stem>.mixed.onnx / <stem>.fp32.onnx where latency-aware precision kept some layers / the whole model fp32',
+    )
     .addOption(shapeOption())
     .option('--json', 'print JSON')
     .action(async (model: string, o: Record<string, unknown>) => {

@@ -9,6 +9,7 @@ import { loadModelFile, saveModelFile } from '../io/model-file.ts';
 import { RESOURCES_DIR } from '../train/mnist.ts';
 import type { CommandIO } from './prune.ts';
 import { QuantizeCommandError, quantizeCommand, type QuantizeReport } from './quantize.ts';
+import type { Model } from '../../core/ir/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'quantize-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,6 +42,7 @@ describe('quantizeCommand', () => {
     expect(json.cpu.flags).toHaveProperty('avx512_vnni');
     expect(json.diagnostics.filter((d) => d.level !== 'info')).toEqual([]);
     expect(existsSync(r.files!.model)).toBe(true);
+    expect(r.files!.model).toBe(join(out, 'mnist-cnn.int8.onnx'));
     expect(loadModelFile(r.files!.model).graph.nodes.some((n) => n.opType === 'DequantizeLinear')).toBe(true);
     expect(Object.keys(JSON.parse(readFileSync(r.files!.calibration!, 'utf8')))).toContain('/conv1/Conv');
   });
@@ -173,5 +175,46 @@ describe('quantizeCommand', () => {
     );
     expect(off.mixedPrecision).toBeUndefined();
     expect(off.fusion.counts.QLinearConv).toBe(3);
+  });
+
+  it('names the written model by what it is: fp32 when latency-aware precision kept the whole model, mixed with a layer kept fp32', async () => {
+    const quantizedConv1 = (m: Model) => m.graph.node('/conv1/Conv')?.input(1)?.producer?.opType === 'DequantizeLinear';
+    const isFloat = (m: Model) => !m.graph.nodes.some((n) => n.opType === 'DequantizeLinear');
+    // injected timings (speedup of b over a = cost(a) / cost(b)), so the decisions are fixed
+    const always = async () => 0.5;
+    const out = join(dir, 'named');
+    const io = capture();
+    const f = await quantizeCommand(
+      { model, calib, calibCount: 100, evalCount: 300, runs: 3, out, latencyProbe: always },
+      io,
+    );
+    expect(f.mixedPrecision!.wholeModelFloat).toBe(true);
+    expect(f.files!.model).toBe(join(out, 'mnist-cnn.fp32.onnx'));
+    expect(isFloat(loadModelFile(f.files!.model))).toBe(true);
+    expect(io.out).toContain(
+      `wrote     ${join(out, 'mnist-cnn.fp32.onnx')} (fp32: the input, as the quantized model measured slower at batch 1 and 64)`,
+    );
+    expect(existsSync(join(out, 'mnist-cnn.int8.onnx'))).toBe(false);
+    // int8 slower than fp32, except with conv1 in fp32, which beats the input: conv1 goes back, the rest stays int8
+    const cost = (m: Model) => (isFloat(m) ? 1 : quantizedConv1(m) ? 1.2 : 0.9);
+    const io2 = capture();
+    const m = await quantizeCommand(
+      {
+        model,
+        calib,
+        calibCount: 100,
+        evalCount: 300,
+        runs: 3,
+        out,
+        latencyProbe: async (a, b) => cost(a) / cost(b),
+      },
+      io2,
+    );
+    expect(m.mixedPrecision!.floatLayers.map((l) => l.node)).toEqual(['/conv1/Conv']);
+    expect(m.files!.model).toBe(join(out, 'mnist-cnn.mixed.onnx'));
+    const written = loadModelFile(m.files!.model);
+    expect(quantizedConv1(written)).toBe(false);
+    expect(isFloat(written)).toBe(false);
+    expect(io2.out).toContain(`wrote     ${join(out, 'mnist-cnn.mixed.onnx')} (quantized, with 1 layer(s) kept fp32)`);
   });
 });

@@ -14,7 +14,7 @@ import { formatDiagnostic } from '../../core/compress/errors.ts';
 import { QUANTIZERS, unknownCompressorMessage, type QuantizerName } from '../../../src-shared/compressors.ts';
 import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
 import { checkDeployed, isTrainedQuantizer, TRAINED_QUANTIZER_CLASSES } from '../quantize/trained.ts';
-import { latencyAwarePrecision } from '../quantize/mixed.ts';
+import { latencyAwarePrecision, type SpeedProbe } from '../quantize/mixed.ts';
 import { Evaluator, evaluate, type RunOptions, type ArrayDataset } from '../train/index.ts';
 import {
   ORT_CPU_STATIC_CONFIG,
@@ -44,7 +44,11 @@ export interface QuantizeCommandOptions {
   calib?: string;
   /** Activation observer (default minmax). */
   observer?: string;
-  /** Output folder for `<stem>.int8.onnx` and `<stem>.calibration.json` (nothing is written without it). */
+  /**
+   * Output folder for the model and `<stem>.calibration.json` (nothing is written without it). The model is named by
+   * what it is (`outputName`): `<stem>.int8.onnx`; `<stem>.mixed.onnx` when latency-aware precision kept some layers
+   * fp32; `<stem>.fp32.onnx` when it kept the whole model fp32.
+   */
   out?: string;
   json?: boolean;
   /** Labelled evaluation data (default: the calibration file's samples after the calibration ones). */
@@ -85,6 +89,8 @@ export interface QuantizeCommandOptions {
   init?: 'mean' | 'nni';
   /** DoReFa: quantize gradients with this many bits (stochastic, DoReFa's formula). */
   gradientBits?: number;
+  /** Latency-aware precision's timing (default: side-by-side rounds in ORT); tests inject one to fix the decisions. */
+  latencyProbe?: SpeedProbe;
 }
 
 /** A bad command-line argument. */
@@ -180,7 +186,7 @@ export async function quantizeCommand(
     ...(q.mixedPrecision ? { mixedPrecision: q.mixedPrecision } : {}),
     diagnostics: q.diagnostics,
   };
-  if (opts.out) report.files = writeOutputs(opts, q.model, q.config);
+  if (opts.out) report.files = writeOutputs(opts, q.model, q.config, report.mixedPrecision);
   if (opts.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
   else printReport(report, io);
   return report;
@@ -309,6 +315,7 @@ async function trainedQuantize(
   if (opts.latencyAware !== false) {
     const m = await latencyAwarePrecision(r.forExport, r.targets, r.params, model, {
       ...LATENCY_AWARE,
+      ...(opts.latencyProbe ? { probe: opts.latencyProbe } : {}),
       threads,
       sampleShape: all.sampleShape,
       fallback: r.forExport,
@@ -372,6 +379,7 @@ async function staticQuantize(
     const kept = fallback ? q.activeTargets().filter((t) => !fallback!.floatNodes.includes(t.node)) : q.activeTargets();
     const m = await latencyAwarePrecision(q.fused, kept, q.parameters, model, {
       ...LATENCY_AWARE,
+      ...(opts.latencyProbe ? { probe: opts.latencyProbe } : {}),
       threads,
       sampleShape: calibration.sampleShape,
     });
@@ -459,14 +467,26 @@ function parseObserver(name: string | undefined): ObserverKind {
   return o as ObserverKind;
 }
 
+/**
+ * The written model's file name, by what it is: `<stem>.int8.onnx` quantized, `<stem>.mixed.onnx` with layers kept
+ * fp32 by latency-aware precision, `<stem>.fp32.onnx` when it kept the whole model fp32 (the input, or a trained
+ * quantizer's trained float model).
+ */
+export function outputName(model: string, mixed: QuantizeReport['mixedPrecision']): string {
+  const stem = basename(model, extname(model));
+  const kind = mixed?.wholeModelFloat ? 'fp32' : mixed?.floatLayers.length ? 'mixed' : 'int8';
+  return `${stem}.${kind}.onnx`;
+}
+
 function writeOutputs(
   opts: QuantizeCommandOptions,
   model: Model,
   config: CalibrationConfig | undefined,
+  mixed: QuantizeReport['mixedPrecision'],
 ): NonNullable<QuantizeReport['files']> {
   const dir = prepareOutputDir(opts.out!, { what: 'output folder' });
   const stem = basename(opts.model, extname(opts.model));
-  const modelPath = join(dir, `${stem}.int8.onnx`);
+  const modelPath = join(dir, outputName(opts.model, mixed));
   saveModelFile(model, modelPath);
   if (!config) return { model: modelPath };
   const calibration = join(dir, `${stem}.calibration.json`);
@@ -515,10 +535,21 @@ function printReport(r: QuantizeReport, io: CommandIO): void {
         `  fp32      ${l.node}: int8 was slower (${l.gain.toFixed(2)}× faster in fp32, side by side: ${l.gains.map((g) => `batch ${g.batch} ${g.gain.toFixed(2)}×`).join(', ')})`,
     ),
     ...(r.files
-      ? [`  wrote     ${r.files.model}${r.files.calibration ? `\n  wrote     ${r.files.calibration}` : ''}`]
+      ? [
+          `  wrote     ${r.files.model} (${writtenAs(r)})${r.files.calibration ? `\n  wrote     ${r.files.calibration}` : ''}`,
+        ]
       : []),
   ];
   io.stdout(`${lines.join('\n')}\n`);
+}
+
+/** What the written model is, in words (its file name says the same). */
+function writtenAs(r: QuantizeReport): string {
+  const m = r.mixedPrecision;
+  if (m?.wholeModelFloat)
+    return `fp32: ${r.mode === 'trained' ? `the ${r.quantizer}-trained float model` : 'the input'}, as the quantized model measured slower at batch ${m.slowerAt.join(' and ')}`;
+  if (m?.floatLayers.length) return `quantized, with ${m.floatLayers.length} layer(s) kept fp32`;
+  return 'quantized';
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
