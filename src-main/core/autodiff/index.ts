@@ -25,6 +25,7 @@ export {
   type TrainingForwardOptions,
   type NoiseInput,
   type GradientHook,
+  type CompositeGradient,
 } from './training-forward.ts';
 export {
   LOSSES,

@@ -10,6 +10,7 @@ import { attr, type Emitter, type TapeEntry } from './emitter.ts';
 import { UnsupportedGradientError } from './errors.ts';
 import { axesExcept, channelShape, constantOf } from './rule.ts';
 import { convAsGemm, lowersToGemm } from './conv-gemm.ts';
+import { isNonDifferentiable } from './rules/index.ts';
 
 export interface TrainingForwardOptions {
   /** 'train': batch statistics and running-stat updates (default); 'frozen': running statistics as constants. */
@@ -28,6 +29,32 @@ export interface TrainingForwardOptions {
    * quantization): the forward is unchanged.
    */
   gradientHooks?: readonly GradientHook[];
+  /**
+   * Subgraphs whose backward is written by hand (e.g. a fake-quant chain whose in-range mask and scale term are
+   * shared by its input and scale gradients): their nodes run unchanged and are taped as one entry.
+   */
+  compositeGradients?: readonly CompositeGradient[];
+}
+
+/**
+ * A hand-written backward for the subgraph that computes `output` from `inputs` (jax's custom_vjp; torch's
+ * autograd.Function): the nodes between them run as they are, are taped as one entry, and `build` emits the
+ * gradients of `inputs` from the gradient of `output`. Every value the subgraph reads that is not produced inside it
+ * must be listed in `inputs` or `others` or be a constant (else UnsupportedGradientError names the node); a value
+ * produced inside it may be read outside it only by ops that pass no gradient.
+ */
+export interface CompositeGradient {
+  /** The subgraph's output (by name). */
+  output: string;
+  /** Its differentiable inputs (by name), in the order `build` returns their gradients. */
+  inputs: readonly string[];
+  /** Step inputs it reads that get no gradient from it (buffers: a gate, observed scales); constants need no name. */
+  others?: readonly string[];
+  /**
+   * Emit the input gradients (null where none flows) from `dy`, the summed gradient of the output. `needs[i]`: whether
+   * input i's gradient is wanted; `value(name)` reads any forward value (e.g. the subgraph's intermediates).
+   */
+  build(c: { e: Emitter; dy: Value; needs: readonly boolean[]; value(name: string): Value }): (Value | null)[];
 }
 
 /**
@@ -226,9 +253,15 @@ export function trainingForward(e: Emitter, opts: TrainingForwardOptions = {}): 
   const out: TrainingForward = { tape: [], stateUpdates: new Map(), noise: [] };
   const c: Ctx = { e, g, out };
   const hooked = insertGradientHooks(c, opts.gradientHooks ?? []);
+  const composite = compositeNodes(c, opts.compositeGradients ?? []);
   e.tape = out.tape;
   for (const node of [...g.nodes]) {
     if (opts.frozenNodes?.has(node.name)) continue;
+    const comp = composite.get(node);
+    if (comp) {
+      if (comp.entry) out.tape.push(comp.entry());
+      continue;
+    }
     const hook = hooked.get(node);
     if (hook) {
       out.tape.push(hookEntry(c, node, hook));
@@ -293,4 +326,83 @@ function hookEntry(c: Ctx, node: Node, hook: GradientHook): TapeEntry {
     outputs: [...node.outputs],
     vjp: ([dy]) => [dy ? hook.build({ e, dy, shape, noise }) : null],
   };
+}
+
+/**
+ * The nodes of each composite (walking back from its output to its inputs and constants), mapped to the one tape
+ * entry pushed at the output's producer (the last of them in topological order); the others are not taped.
+ */
+function compositeNodes(
+  c: Ctx,
+  composites: readonly CompositeGradient[],
+): Map<Node, { entry: (() => TapeEntry) | null }> {
+  const { e, g } = c;
+  const out = new Map<Node, { entry: (() => TapeEntry) | null }>();
+  for (const cg of composites) {
+    const y = g.get(cg.output);
+    if (!y?.producer) throw new UnsupportedGradientError('composite gradient', cg.output, 'an output no node produces');
+    const inputs = cg.inputs.map((name) => {
+      const v = g.get(name);
+      if (!v) throw new UnsupportedGradientError('composite gradient', cg.output, `no input "${name}"`);
+      return v;
+    });
+    const stop = new Set([...inputs, ...(cg.others ?? []).map((name) => g.get(name))]);
+    const nodes = new Set<Node>();
+    const stack = [y.producer];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (nodes.has(n)) continue;
+      if (out.has(n))
+        throw new UnsupportedGradientError(n.opType, n.name, `a node of two composite gradients (${cg.output})`);
+      nodes.add(n);
+      for (const v of n.inputs) {
+        if (!v || stop.has(v) || constantOf(v)) continue;
+        // a step input (batch, parameter, buffer) not named: an input was left out and the walk went upstream
+        if (!v.producer)
+          throw new UnsupportedGradientError(
+            n.opType,
+            n.name,
+            `reads "${v.name}", which the composite gradient of "${cg.output}" names neither as an input nor among its others`,
+          );
+        stack.push(v.producer);
+      }
+    }
+    for (const n of nodes) {
+      for (const v of n.outputs)
+        for (const u of v.uses)
+          if (v !== y && !nodes.has(u.node) && !isNonDifferentiable(u.node.opType))
+            throw new UnsupportedGradientError(
+              n.opType,
+              n.name,
+              `an intermediate of the composite gradient of "${cg.output}" read outside it (by ${u.node.name})`,
+            );
+    }
+    // the entry is made when the walk reaches the output's producer: by then the training rewrites upstream
+    // (MaxPool, Conv lowering, BN) have replaced the inputs' producers, and the inputs are read by name again
+    const entry = (): TapeEntry => {
+      const now = cg.inputs.map((name) => g.get(name)!);
+      return {
+        label: `composite:${cg.output}`,
+        opType: 'Composite',
+        node: null,
+        inputs: now,
+        outputs: [g.get(cg.output)!],
+        vjp: ([dy], needs) =>
+          dy
+            ? cg.build({
+                e,
+                dy,
+                needs,
+                value: (name) => {
+                  const v = g.get(name);
+                  if (!v) throw new UnsupportedGradientError('composite gradient', cg.output, `no value "${name}"`);
+                  return v;
+                },
+              })
+            : now.map(() => null),
+      };
+    };
+    for (const n of nodes) out.set(n, { entry: n === y.producer ? entry : null });
+  }
+  return out;
 }

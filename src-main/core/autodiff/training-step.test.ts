@@ -8,7 +8,9 @@ import {
   buildTrainingStep,
   NoTrainableTensorError,
   NotDifferentiableError,
+  UnsupportedGradientError,
   attr,
+  type CompositeGradient,
   type LossSpec,
   type OptimizerSpec,
 } from './index.ts';
@@ -242,5 +244,94 @@ describe('named errors', () => {
     expect(() => buildTrainingStep(m, { shapes, loss: { type: 'mse' }, optimizer: { type: 'sgd' } })).toThrow(
       NoTrainableTensorError,
     );
+  });
+});
+
+/** x [2, 1, 6, 6] → Conv (w: 2 filters 3×3, pad 1) → MaxPool 2×2 → y: the training step rewrites both. */
+function convPoolModel(): Model {
+  const m = new Model();
+  const g = m.graph;
+  const x = g.addInput('x', { kind: 'tensor', dtype: 'float32', shape: [2, 1, 6, 6] });
+  const w = g.addInitializer('w', randomTensor([2, 1, 3, 3], 'float32', new Rng(1), 0.5));
+  const c = g.addNode({
+    opType: 'Conv',
+    inputs: [x, w],
+    outputs: ['c'],
+    attributes: { pads: attr.ints([1, 1, 1, 1]) },
+  });
+  const p = g.addNode({
+    opType: 'MaxPool',
+    inputs: [c.outputs[0]!],
+    outputs: ['y'],
+    attributes: { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) },
+  });
+  g.outputs.push(p.outputs[0]!);
+  return m;
+}
+
+describe('composite gradients (a hand-written backward for a subgraph)', () => {
+  /** y = 2·tanh(x·Wᵀ + b) as Tanh → Mul; the composite covers the two nodes from the Gemm's output. */
+  async function step(
+    composite: (scale: number) => CompositeGradient[],
+    scale: number,
+    extraUse = false,
+    conv = false,
+  ) {
+    const model = conv ? convPoolModel() : linearModel(4, 3, 5);
+    const g = model.graph;
+    const y0 = g.outputs[0]!;
+    const t = g.addNode({ opType: 'Tanh', name: 'the_tanh', inputs: [y0], outputs: ['t'] }).outputs[0]!;
+    const two = g.addInitializer('two', Tensor.float32([], [2]));
+    const out = g.addNode({ opType: 'Mul', name: 'the_mul', inputs: [t, two], outputs: ['out'] }).outputs[0]!;
+    g.outputs.splice(0, 1, out);
+    if (extraUse)
+      g.outputs.push(g.addNode({ opType: 'Neg', name: 'the_neg', inputs: [t], outputs: ['n'] }).outputs[0]!);
+    const x = randomTensor(conv ? [2, 1, 6, 6] : [4, 3], 'float32', new Rng(9));
+    const { shapes } = await traceModel(model, { x: toOrt(x) });
+    const built = buildTrainingStep(model, {
+      shapes,
+      loss: { type: 'custom', build: (c) => c.e.reduceSum(c.output('out'), [], false) },
+      optimizer: { type: 'sgd' },
+      observe: [{ name: 'w', kind: 'grad' }],
+      compositeGradients: composite(scale),
+    });
+    const r = await StepRunner.create(built, (n) => model.graph.get(n)!.initializer!);
+    const res = await r.run({ x: toOrt(x) }, { main: 0 }, 1);
+    await r.release();
+    return { dw: Array.from(res.observed['grad:w']!.data as Float32Array), nodes: built.model.graph.nodes.length };
+  }
+  // d(2·tanh y)/dy = 2·(1 − t²), written by hand and scaled by `scale` (to show it is what the step uses)
+  const tanhTimesTwo =
+    (inputs: string[]) =>
+    (scale: number): CompositeGradient[] => [
+      {
+        output: 'out',
+        inputs,
+        build: ({ e, dy, value }) => {
+          const t = value('t');
+          return [e.scale(e.mul(dy, e.sub(e.scalarLike(1, t), e.mul(t, t))), 2 * scale)];
+        },
+      },
+    ];
+
+  it('the step uses the hand-written backward: the same gradients as op by op, and scaled when it is scaled', async () => {
+    const plain = await step(() => [], 1);
+    const ours = await step(tanhTimesTwo(['y']), 1);
+    ours.dw.forEach((d, i) => expect(d).toBeCloseTo(plain.dw[i]!, 5));
+    const tripled = await step(tanhTimesTwo(['y']), 3);
+    tripled.dw.forEach((d, i) => expect(d).toBeCloseTo(3 * plain.dw[i]!, 4));
+  });
+
+  it('reads its inputs after the training rewrites upstream (a MaxPool gaining its indices, a lowered Conv)', async () => {
+    const plain = await step(() => [], 1, false, true);
+    const ours = await step(tanhTimesTwo(['y']), 1, false, true);
+    expect(plain.dw.some((d) => d !== 0)).toBe(true);
+    ours.dw.forEach((d, i) => expect(d).toBeCloseTo(plain.dw[i]!, 5));
+  });
+
+  it('refuses an input left unnamed (the walk would go upstream) and an intermediate read outside, naming the node', async () => {
+    await expect(step(tanhTimesTwo([]), 1)).rejects.toThrow(UnsupportedGradientError);
+    await expect(step(tanhTimesTwo([]), 1)).rejects.toThrow(/"x", which the composite gradient of "out" names neither/);
+    await expect(step(tanhTimesTwo(['y']), 1, true)).rejects.toThrow(/the_tanh.*read outside it \(by the_neg\)/);
   });
 });

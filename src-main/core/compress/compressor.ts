@@ -12,7 +12,7 @@
  * onnxruntime-node. Pure: imports only the IR and the autodiff's types.
  */
 import { StudioError, type Model, type Tensor } from '../ir/index.ts';
-import type { GradientHook, LossTerm, OptimizerSpec } from '../autodiff/index.ts';
+import type { CompositeGradient, GradientHook, LossTerm, OptimizerSpec } from '../autodiff/index.ts';
 
 /** Undo one registration. */
 export type Revert = () => void;
@@ -68,6 +68,12 @@ export interface TrainingHooks {
    * DoReFa's gradient quantization). Optional: a compressor that needs it refuses an evaluator without it.
    */
   patchGradient?(hook: GradientHook): Revert;
+  /**
+   * Give the subgraph computing `c.output` from `c.inputs` a hand-written backward inside the training step (e.g. a
+   * fake-quant chain whose mask is shared by its gradients). Optional: without it the subgraph's ops are
+   * differentiated one by one, with the same result.
+   */
+  defineGradient?(c: CompositeGradient): Revert;
 }
 
 /** How long one training run lasts: optimizer steps or epochs (one of them, NNI's compress(max_steps, max_epochs)). */

@@ -11,8 +11,13 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { Model, Tensor, type Value } from '../../core/ir/index.ts';
 import { buildTrainingStep, type GradientHook } from '../../core/autodiff/index.ts';
-import { ChainWriter } from '../../core/compress/quantization/fake-quant.ts';
-import { bnnChain, dorefaActivation, dorefaGradientHook } from '../../core/compress/quantization/dorefa-bnn.ts';
+import { ChainWriter, type TrainingFakeQuant } from '../../core/compress/quantization/fake-quant.ts';
+import {
+  bnnChain,
+  dorefaActivation,
+  dorefaGradientHook,
+  dorefaTrainingActivation,
+} from '../../core/compress/quantization/dorefa-bnn.ts';
 import { qparams, fakeQuantValue } from '../../core/compress/quantization/qparams.ts';
 import { quantRange } from '../../core/compress/quantization/dtype.ts';
 import { StepRunner } from '../train/step-runner.ts';
@@ -29,14 +34,17 @@ interface Run {
  */
 async function run(
   x: number[],
-  chain: (w: ChainWriter, x: Value) => Value,
+  chain: (w: ChainWriter, x: Value) => Value | TrainingFakeQuant,
   opts: { dims?: number[]; coef?: number[]; hooks?: (y: string) => GradientHook[]; noise?: Float32Array } = {},
 ): Promise<Run> {
   const dims = opts.dims ?? [x.length];
   const m = new Model();
   const g = m.graph;
   const xv = g.addInitializer('x', Tensor.float32(dims, x));
-  const y = chain(new ChainWriter(g, 'chain'), xv);
+  const made = chain(new ChainWriter(g, 'chain'), xv);
+  // a training chain with a composite backward (the gradient written by hand for the whole chain)
+  const composite = 'gradient' in made ? made.gradient : null;
+  const y = 'gradient' in made ? made.y : made;
   g.renameValue(y, 'y');
   g.outputs.push(y);
   const coef = opts.coef ?? x.map(() => 1);
@@ -55,6 +63,7 @@ async function run(
       { name: 'y', kind: 'value' },
     ],
     ...(opts.hooks ? { gradientHooks: opts.hooks('y') } : {}),
+    ...(composite ? { compositeGradients: [composite] } : {}),
   });
   const r = await StepRunner.create(step, (n) => m.graph.get(n)!.initializer!);
   const noise: Record<string, ort.Tensor> = {};
@@ -78,14 +87,18 @@ describe('BNN activations: sign with sign(0) = +1, hard-tanh straight-through', 
 });
 
 describe('DoReFa outputs: clamp(x, 0, 1) on a k-bit grid', () => {
-  it('values round(L·clamp(x, 0, 1))/L (2 bits: L = 3), the gradient passes where 0 ≤ x ≤ 1', async () => {
-    const xs = [-0.5, 0, 0.1, 0.2, 0.5, 0.49, 0.84, 1, 1.2, 3];
-    const r = await run(xs, (w, x) => dorefaActivation(w, x, 3));
-    const f = Math.fround;
-    expect(r.y).toEqual(xs.map((x) => fakeQuantValue(Math.min(1, Math.max(0, x)), f(1 / 3), 0, 0, 3)));
-    expect(r.y.slice(0, 5)).toEqual([0, 0, 0, f(1 / 3), f(2 / 3)]); // 0.5·3 = 1.5 rounds half to even
-    expect(r.dx).toEqual(xs.map((x) => (x >= 0 && x <= 1 ? 1 : 0)));
-  });
+  for (const [how, chain] of [
+    ['op by op', dorefaActivation],
+    ['the training chain (composite backward)', dorefaTrainingActivation],
+  ] as const)
+    it(`values round(L·clamp(x, 0, 1))/L (2 bits: L = 3), the gradient passes where 0 ≤ x ≤ 1: ${how}`, async () => {
+      const xs = [-0.5, 0, 0.1, 0.2, 0.5, 0.49, 0.84, 1, 1.2, 3];
+      const r = await run(xs, (w, x) => chain(w, x, 3));
+      const f = Math.fround;
+      expect(r.y).toEqual(xs.map((x) => fakeQuantValue(Math.min(1, Math.max(0, x)), f(1 / 3), 0, 0, 3)));
+      expect(r.y.slice(0, 5)).toEqual([0, 0, 0, f(1 / 3), f(2 / 3)]); // 0.5·3 = 1.5 rounds half to even
+      expect(r.dx.map(Math.abs)).toEqual(xs.map((x) => (x >= 0 && x <= 1 ? 1 : 0)));
+    });
 });
 
 describe("DoReFa inputs: the current batch's scale and zero point, no gradient through them", () => {
@@ -193,6 +206,13 @@ describe("against torch's autograd of NNI's definitions (test/fixtures/quant/mak
     for (let i = 0; i < c.x.length; i++) {
       expect(r.y[i]).toBeCloseTo(c.y[i]!, 5);
       expect(r.dx[i]).toBeCloseTo(c.dx[i]!, 5);
+    }
+    if (!c.name.startsWith('dorefa_output')) return;
+    // the training chain DoReFa's quantizer emits, with its composite backward: the same values and gradients
+    const t = await run(c.x, (w, x) => dorefaTrainingActivation(w, x, c.levels!), { coef: c.w });
+    for (let i = 0; i < c.x.length; i++) {
+      expect(t.y[i]).toBeCloseTo(c.y[i]!, 5);
+      expect(t.dx[i]).toBeCloseTo(c.dx[i]!, 5);
     }
   });
 });

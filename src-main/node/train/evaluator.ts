@@ -9,6 +9,7 @@ import type * as ort from 'onnxruntime-node';
 import { cloneModel, type Model, type Tensor } from '../../core/ir/index.ts';
 import {
   TrainingSpecError,
+  type CompositeGradient,
   type GradientHook,
   type LossTerm,
   type ObserveSpec,
@@ -56,6 +57,7 @@ export class Evaluator implements CompressionEvaluator {
   private bound: Model;
   private readonly lossTerms: LossTerm[] = [];
   private readonly gradientHooks: GradientHook[] = [];
+  private readonly composites: CompositeGradient[] = [];
   private readonly before: StepTask[] = [];
   private readonly after: StepTask[] = [];
   private readonly groups: ParamGroup[] = [];
@@ -92,6 +94,12 @@ export class Evaluator implements CompressionEvaluator {
   patchGradient(hook: GradientHook): Revert {
     this.gradientHooks.push(hook);
     return () => remove(this.gradientHooks, hook);
+  }
+
+  /** Give the subgraph computing `c.output` from `c.inputs` a hand-written backward inside the step. */
+  defineGradient(c: CompositeGradient): Revert {
+    this.composites.push(c);
+    return () => remove(this.composites, c);
   }
 
   /** Run tasks around every optimizer step: `before` sees the weights about to be used, `after` the updated ones. */
@@ -157,6 +165,7 @@ export class Evaluator implements CompressionEvaluator {
   revertAll(): void {
     this.lossTerms.length = 0;
     this.gradientHooks.length = 0;
+    this.composites.length = 0;
     this.before.length = 0;
     this.after.length = 0;
     this.groups.length = 0;
@@ -176,6 +185,7 @@ export class Evaluator implements CompressionEvaluator {
     return {
       lossTerms: [...this.lossTerms],
       gradientHooks: [...this.gradientHooks],
+      compositeGradients: [...this.composites],
       groups: [...this.groups],
       observe,
       buffers: [...this.buffers],

@@ -11,6 +11,7 @@ import {
   buildTrainingStep,
   DEFAULT_LR,
   TrainingSpecError,
+  type CompositeGradient,
   type GradientHook,
   type LossSpec,
   type LossTerm,
@@ -126,6 +127,8 @@ export interface TrainHooks {
   after?: StepTask[];
   /** Transforms of gradients inside the step (backward pre-hooks). */
   gradientHooks?: GradientHook[];
+  /** Subgraphs with a hand-written backward (e.g. fake-quant chains). */
+  compositeGradients?: CompositeGradient[];
 }
 
 export interface EvalMetrics {
@@ -379,6 +382,7 @@ export class Trainer {
       alsoTrainable: cfg.alsoTrainable,
       lossTerms: hooks.lossTerms,
       gradientHooks: hooks.gradientHooks,
+      compositeGradients: hooks.compositeGradients,
       groups: hooks.groups,
       observe: hooks.observe,
       buffers: hooks.buffers,

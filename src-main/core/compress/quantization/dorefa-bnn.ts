@@ -8,7 +8,7 @@ import type { StepState, TrainingHooks, Revert } from '../compressor.ts';
 import { CompressionConfigError } from '../errors.ts';
 import { activationParams, paramKey, type TargetParams } from './calibration.ts';
 import { quantRange } from './dtype.ts';
-import { ChainWriter } from './fake-quant.ts';
+import { ChainWriter, type TrainingFakeQuant } from './fake-quant.ts';
 import type { GradientHook } from '../../autodiff/index.ts';
 import type { QuantTarget } from './plan.ts';
 import { qparams, roundHalfEven } from './qparams.ts';
@@ -127,7 +127,12 @@ export class DoReFaQuantizer extends TrainedQuantizer<DoReFaOptions> {
         target: t,
         value: v.name,
         dims: [],
-        apply: (x) => dorefaActivation(w, x, L),
+        apply: (x) =>
+          this.trainingChain(
+            h,
+            () => dorefaTrainingActivation(w, x, L),
+            () => dorefaActivation(w, x, L),
+          ),
         deploy: { build: unitClip, range: quantRange('uint8') },
       };
     } else {
@@ -261,6 +266,40 @@ const unitClip = (w: ChainWriter, x: Value): Value =>
 /** DoReFa's activation: clamp(x, 0, 1) quantized on [0, 1] with L steps (scale 1/L); gradient 1 where 0 ≤ x ≤ 1. */
 export function dorefaActivation(w: ChainWriter, x: Value, L: number): Value {
   return w.fakeQuant(unitClip(w, x), { scale: w.constant('scale', [1 / L]), qmin: 0, qmax: L });
+}
+
+/**
+ * `dorefaActivation` for a training step, with its backward as a composite gradient: dx = dy where 0 ≤ x ≤ 1 (and
+ * the grid's clip passes, as it does on [0, 1]) — one float mask instead of two clips' compare-and-select chains.
+ */
+export function dorefaTrainingActivation(w: ChainWriter, x: Value, L: number): TrainingFakeQuant {
+  const c0 = unitClip(w, x);
+  const s = w.constant('scale', [1 / L]);
+  const a = w.op('Div', [c0, s]);
+  const c = w.op('Clip', [a, w.constant('qmin', [0]), w.constant('qmax', [L])]);
+  const y = w.op('Mul', [w.op('Round', [c]), s]);
+  const names = { c0: c0.name, a: a.name, c: c.name };
+  return {
+    y,
+    gradient: {
+      get output() {
+        return y.name;
+      },
+      get inputs() {
+        return [x.name];
+      },
+      build: ({ e, dy, value }) => {
+        const inside = e.op(
+          'And',
+          [e.compare('Equal', value(x.name), value(names.c0)), e.compare('Equal', value(names.a), value(names.c))],
+          {},
+          e.shape(dy),
+          'bool',
+        );
+        return [e.mul(dy, e.cast(inside, e.dtype(dy)))];
+      },
+    },
+  };
 }
 
 /**

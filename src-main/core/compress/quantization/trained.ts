@@ -48,7 +48,13 @@ import {
   type ParamTable,
   type TargetParams,
 } from './calibration.ts';
-import { broadcastDims, ChainWriter, rewireUses } from './fake-quant.ts';
+import {
+  broadcastDims,
+  ChainWriter,
+  rewireUses,
+  type TrainingFakeQuant,
+  type TrainingFakeQuantParams,
+} from './fake-quant.ts';
 import { planQuantization, type QuantTarget } from './plan.ts';
 import { channelLayout, FLOAT32_EPS, qparams, roundHalfEven } from './qparams.ts';
 
@@ -117,6 +123,8 @@ export abstract class TrainedQuantizer<
   /** Values of the last registration, for tasks and collection. */
   protected slots = new Map<string, Slot>();
   protected gateName: string | null = null;
+  /** Reverts of the composite gradients defined by the last registration. */
+  private composites: Revert[] = [];
 
   /**
    * @throws ConfigListError for schema faults, each with its JSON path
@@ -218,6 +226,7 @@ export abstract class TrainedQuantizer<
 
   protected override register(h: TrainingHooks): Revert[] {
     const reverts: Revert[] = [];
+    this.composites = [];
     h.patchModel((m) => {
       this.planOn(m);
       this.slots = new Map();
@@ -259,8 +268,19 @@ export abstract class TrainedQuantizer<
       }
       g.sortTopologically();
     });
-    reverts.push(...this.tasks(h));
+    reverts.push(...this.composites, ...this.tasks(h));
     return reverts;
+  }
+
+  /**
+   * A fake-quant chain for training: `make()` (e.g. `trainingFakeQuant`) with its composite backward (the mask shared
+   * by the gradients) where the evaluator can define one, else `fallback()` (the same gradients, op by op).
+   */
+  protected trainingChain(h: TrainingHooks, make: () => TrainingFakeQuant, fallback: () => Value): Value {
+    if (!h.defineGradient) return fallback();
+    const { y, gradient } = make();
+    this.composites.push(h.defineGradient(gradient));
+    return y;
   }
 
   /** The one gate of this quantizer (a buffer: 0 = float, 1 = quantized). */
@@ -475,7 +495,12 @@ export class QATQuantizer extends TrainedQuantizer<QATOptions> {
       dims,
       scale,
       zeroPoint: zp,
-      apply: (x) => w.gate(x, w.fakeQuant(x, p), gate),
+      apply: (x) =>
+        this.trainingChain(
+          h,
+          () => w.trainingFakeQuant(x, { ...p, gate }),
+          () => w.gate(x, w.fakeQuant(x, p), gate),
+        ),
     };
     if (!isWeight) slot.stats = { min: w.reduceAll('ReduceMin', v).name, max: w.reduceAll('ReduceMax', v).name };
     this.slots.set(key, slot);
@@ -581,18 +606,27 @@ export class LsqQuantizer extends TrainedQuantizer<LsqOptions> {
     );
     const scale = `${this.name}/${t.node}/${t.target}.scale`;
     h.addTrainable(scale, new Tensor('float32', pdims, s0));
-    const stops = new Map([[scale, `${scale}.stop`]]);
-    h.addBuffer(`${scale}.stop`, new Tensor('float32', pdims, s0));
     let zp: string | undefined;
     if (this.learnsZeroPoint) {
       zp = `${this.name}/${t.node}/${t.target}.zero_point`;
       h.addTrainable(zp, new Tensor('float32', pdims, zp0));
-      stops.set(zp, `${zp}.stop`);
-      h.addBuffer(`${zp}.stop`, new Tensor('float32', pdims, zp0));
     }
     const g = h.model.graph;
-    // LSQ's gradient scale 1/√(qmax·numel): numel of the weight, or of the activation batch (computed in the graph)
+    // LSQ's gradient scale 1/√(qmax·numel): numel of the weight, or of the activation batch
     const k = isWeight ? 1 / Math.sqrt(qmax * dims.reduce((a, b) => a * b, 1)) : null;
+    const needsFirstBatch = !isWeight && !nni;
+    const gate = needsFirstBatch || this.gateName ? this.gate(h, nni ? 1 : 0) : null;
+    // with a composite backward the scale is used as it is and k multiplies its reduced gradient; without one, the
+    // op-by-op chain reads s·k + stop(s)·(1 − k) (value s, gradient k·∂L/∂s), with `stop` a buffer copied each step
+    const stops = new Map<string, string>();
+    if (!h.defineGradient) {
+      stops.set(scale, `${scale}.stop`);
+      h.addBuffer(`${scale}.stop`, new Tensor('float32', pdims, s0));
+      if (zp) {
+        stops.set(zp, `${zp}.stop`);
+        h.addBuffer(`${zp}.stop`, new Tensor('float32', pdims, zp0));
+      }
+    }
     const scaled = (name: string): Value => {
       const val = g.get(name)!;
       const stop = g.get(stops.get(name)!)!;
@@ -607,9 +641,18 @@ export class LsqQuantizer extends TrainedQuantizer<LsqOptions> {
       ]);
       return w.op('Add', [w.op('Mul', [val, kv]), w.op('Mul', [stop, w.op('Sub', [w.constant('one', [1]), kv])])]);
     };
-    const p = { scale: scaled(scale), ...(zp ? { zeroPoint: scaled(zp) } : {}), qmin, qmax };
-    const needsFirstBatch = !isWeight && !nni;
-    const gate = needsFirstBatch || this.gateName ? this.gate(h, nni ? 1 : 0) : null;
+    const fallback = (x: Value) => {
+      const p = { scale: scaled(scale), ...(zp ? { zeroPoint: scaled(zp) } : {}), qmin, qmax };
+      return gate ? w.gate(x, w.fakeQuant(x, p), gate) : w.fakeQuant(x, p);
+    };
+    const direct: TrainingFakeQuantParams = {
+      scale: g.get(scale)!,
+      ...(zp ? { zeroPoint: g.get(zp)! } : {}),
+      qmin,
+      qmax,
+      ...(gate ? { gate } : {}),
+      learned: { gradScale: k ?? 'numel' },
+    };
     const slot: Slot = {
       key,
       target: t,
@@ -618,10 +661,23 @@ export class LsqQuantizer extends TrainedQuantizer<LsqOptions> {
       scale,
       ...(zp ? { zeroPoint: zp } : {}),
       stops,
-      apply: (x) => (gate ? w.gate(x, w.fakeQuant(x, p), gate) : w.fakeQuant(x, p)),
+      apply: (x) =>
+        this.trainingChain(
+          h,
+          () => w.trainingFakeQuant(x, direct),
+          () => fallback(x),
+        ),
     };
+    // the first batch's mean |x| (and, for a learned zero point, its min) set the initial scale (and zero point)
     if (needsFirstBatch)
-      slot.stats = { meanAbs: w.reduceAll('ReduceMean', w.op('Abs', [v])).name, min: w.reduceAll('ReduceMin', v).name };
+      slot.stats = {
+        // mean |x| as Σ|x| / numel: one pass over the activation (ReduceL1) where Abs and ReduceMean take two
+        meanAbs: w.op('Div', [
+          w.reduceAll('ReduceL1', v),
+          w.op('Cast', [w.op('Size', [v])], { to: { type: 'int', value: 1 } }),
+        ]).name,
+        ...(zp ? { min: w.reduceAll('ReduceMin', v).name } : {}),
+      };
     this.slots.set(key, slot);
     return slot;
   }
@@ -632,7 +688,8 @@ export class LsqQuantizer extends TrainedQuantizer<LsqOptions> {
     for (const slot of this.slots.values()) {
       if (!slot.stats) continue;
       const { qmin, qmax } = slot.target.range;
-      reverts.push(h.observe(slot.stats.min!, 'value', (o) => void (slot.tracked || first.set(slot, o.data[0]!))));
+      if (slot.stats.min)
+        reverts.push(h.observe(slot.stats.min, 'value', (o) => void (slot.tracked || first.set(slot, o.data[0]!))));
       reverts.push(
         h.observe(slot.stats.meanAbs!, 'value', (o, s) => {
           if (slot.tracked) return;
