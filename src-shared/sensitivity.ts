@@ -181,6 +181,32 @@ export interface AllocationRefinement {
   chosen: number;
   /** Whether the returned allocation's measured cost met the target. */
   met: boolean;
+  /** The short-term fine-tune that chose among the allocations measured to meet the target (absent when off). */
+  shortTerm?: ShortTermSelection;
+}
+
+/** One candidate of the short-term selection: an allocation measured to meet the target, then briefly fine-tuned. */
+export interface ShortTermCandidate {
+  sparseRatios: number[];
+  /** Where it came from: the knapsack's frontier, or the same scanned ratio for every group. */
+  source: 'frontier' | 'uniform';
+  /** Its whole-model measurement on the target's axis (ratio of dense). */
+  measured: number;
+  /** The scan's summed one-shot drop (what the frontier ranks by). */
+  predictedDrop: number;
+  /** Top-1 on the held-out slice, pruned + sped up, before any training. */
+  oneShot: number;
+  /** Top-1 on the held-out slice after the short-term fine-tune. */
+  shortTerm: number;
+}
+
+/** NetAdapt's short-term fine-tune: each candidate trained the same few steps, the best held-out top-1 returned. */
+export interface ShortTermSelection {
+  steps: number;
+  heldOut: number;
+  candidates: ShortTermCandidate[];
+  /** Index in `candidates` of the allocation returned. */
+  chosen: number;
 }
 
 export interface Allocation {

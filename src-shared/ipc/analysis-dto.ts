@@ -90,6 +90,23 @@ export const allocationSchema = z.object({
       rounds: z.array(z.object({ sparseRatios: z.array(num), modelled: num, predicted: num, measured: num })),
       chosen: num,
       met: z.boolean(),
+      shortTerm: z
+        .object({
+          steps: num,
+          heldOut: num,
+          candidates: z.array(
+            z.object({
+              sparseRatios: z.array(num),
+              source: z.enum(['frontier', 'uniform']),
+              measured: num,
+              predictedDrop: num,
+              oneShot: num,
+              shortTerm: num,
+            }),
+          ),
+          chosen: num,
+        })
+        .optional(),
     })
     .optional(),
 });

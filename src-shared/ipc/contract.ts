@@ -181,7 +181,7 @@ export const CONTRACT = {
         analysis.sensitivityScanSchema,
       ),
       allocate: method(
-        'Per-layer sparsities from a run’s scan for a budget (latency ms or × speedup, MACs, params, size) within an accuracy drop: the knapsack’s choices, prediction and NNI config list; refined by default by measuring the choice whole (pruned + sped up) and correcting.',
+        'Per-layer sparsities from a run’s scan for a budget (latency ms or × speedup, MACs, params, size) within an accuracy drop: the knapsack’s choices, prediction and NNI config list; refined by default by measuring the choice whole (pruned + sped up) and correcting, then choosing among the allocations measured to meet the budget by a short-term fine-tune of each.',
         z.strictObject({
           runId: dto.runIdSchema,
           target: allocationTargetSchema,
@@ -189,6 +189,11 @@ export const CONTRACT = {
           roundTo: z.int().positive().optional(),
           /** Measure the choice whole and correct (default true); false keeps the scan-only prediction. */
           refine: z.boolean().optional(),
+          /**
+           * Steps of the short-term fine-tune choosing among the refined allocations that meet the budget (default
+           * 100; 0 keeps the least one-shot drop).
+           */
+          shortTermSteps: z.int().min(0).max(10_000).optional(),
         }),
         analysis.allocationSchema,
       ),

@@ -410,6 +410,12 @@ function addAllocateCommand(program: Command): void {
     )
     .option('--no-refine', 'keep the scan-only prediction (default: measure the chosen allocation whole and correct)')
     .option('--refine-rounds <n>', 'allocations measured at most while refining (default 6)', count(1))
+    .option(
+      '--short-term-steps <n>',
+      'fine-tune steps per candidate that meets the budget; the best held-out top-1 wins (default 100; 0: least one-shot drop)',
+      count(0),
+    )
+    .option('--candidates <n>', 'allocations compared by the short-term fine-tune at most (default 4)', count(1))
     .option('--verify', 'prune + speed up with the allocation and measure latency and accuracy beside the prediction')
     .option('--out <dir>', 'output folder for config-list.json and allocation.json (default ./allocation)')
     .option('--json', 'print JSON')
@@ -423,6 +429,8 @@ function addAllocateCommand(program: Command): void {
           maxSparseRatio?: number;
           refine?: boolean;
           refineRounds?: number;
+          shortTermSteps?: number;
+          candidates?: number;
           verify?: boolean;
           out?: string;
           json?: boolean;

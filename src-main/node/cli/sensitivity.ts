@@ -108,6 +108,10 @@ export interface AllocateCommandOptions {
   refine?: boolean;
   /** Allocations measured at most while refining (default 6). */
   refineRounds?: number;
+  /** Short-term fine-tune steps per candidate meeting the budget (default 100; 0 keeps the least one-shot drop). */
+  shortTermSteps?: number;
+  /** Allocations the short-term fine-tune compares at most (default 4). */
+  candidates?: number;
   /** Also prune + speed up with the allocation and measure it beside the prediction. */
   verify?: boolean;
   out?: string;
@@ -134,6 +138,14 @@ export async function allocateCommand(
       ? allocate(scan, options)
       : await refineAllocation(scan, options, {
           rounds: o.refineRounds,
+          shortTermSteps: o.shortTermSteps,
+          candidates: o.candidates,
+          onCandidate: (c) => {
+            if (!o.json)
+              io.stderr(
+                `short-term: ${c.source} ${c.sparseRatios.map((x) => x.toFixed(2)).join('/')} (measured ${c.measured.toFixed(3)} of dense) → held-out top-1 one-shot ${pct(c.oneShot)}, after the fine-tune ${pct(c.shortTerm)}\n`,
+              );
+          },
           onRound: (r, i) => {
             if (!o.json)
               io.stderr(
@@ -175,6 +187,25 @@ export async function allocateCommand(
       io.stdout(
         `${what} of dense: scan-only model ${r.modelled.toFixed(3)}, measured whole ${r.measured.toFixed(3)} (the prediction below; ${ref.rounds.length} allocation(s) measured)${ref.met ? '' : ' — NO measured allocation met the budget; this is the cheapest one measured'}\n`,
       );
+      const st = ref.shortTerm;
+      if (st)
+        io.stdout(
+          `chosen by a ${st.steps}-step fine-tune of each allocation meeting the budget (top-1 on ${st.heldOut} held-out training samples):\n${table(
+            [
+              ['', 'from', 'sparsities', `${what} of dense`, 'one-shot drop (scan)', 'one-shot', 'short-term'],
+              ...st.candidates.map((c, i) => [
+                i === st.chosen ? '→' : '',
+                c.source,
+                c.sparseRatios.map((x) => x.toFixed(2)).join('/'),
+                c.measured.toFixed(3),
+                `−${(c.predictedDrop * 100).toFixed(1)}`,
+                pct(c.oneShot),
+                pct(c.shortTerm),
+              ]),
+            ],
+            { rule: true },
+          )}\n`,
+        );
     }
     const lines = [['', 'predicted', ...(check ? ['measured'] : [])]];
     lines.push(['speedup', `${p.speedup.toFixed(2)}×`, ...(check ? [`${check.measured.speedup.toFixed(2)}×`] : [])]);

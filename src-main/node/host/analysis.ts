@@ -111,10 +111,10 @@ export function createAnalysisService(
 ): ServiceImpl<Contract['analysis']> {
   return {
     scan: ({ runId }) => runScan(store, runId),
-    allocate: ({ runId, target, maxAccuracyDrop, roundTo, refine }) =>
+    allocate: ({ runId, target, maxAccuracyDrop, roundTo, refine, shortTermSteps }) =>
       refine === false
         ? allocate(runScan(store, runId), { target, maxAccuracyDrop, roundTo })
-        : refineAllocation(runScan(store, runId), { target, maxAccuracyDrop, roundTo }),
+        : refineAllocation(runScan(store, runId), { target, maxAccuracyDrop, roundTo }, { shortTermSteps }),
     diff: ({ runId }) => runDiff(store, runId, offLoop),
     checkAllocation: ({ runId }) => checkAllocation(store, runId),
   };

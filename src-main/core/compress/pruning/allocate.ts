@@ -264,6 +264,26 @@ export function allocationFrontier(scan: SensitivityScan, o: AllocateOptions): A
   return frontier.reverse().map((st) => build(scan, o, options, st));
 }
 
+/**
+ * Uniform sparsity as allocations: every group at the same scanned ratio (up to the per-group cap and within the
+ * accuracy drop), least ratio first — the baseline a short-term fine-tune compares the frontier's candidates with,
+ * since the knapsack's one-shot drops can rank it out of the frontier although a fine-tune recovers it best.
+ */
+export function uniformAllocations(scan: SensitivityScan, o: AllocateOptions): Allocation[] {
+  const { options } = prepare(scan, o);
+  const eps = 1e-9;
+  const out: Allocation[] = [];
+  for (const r of [...scan.ratios].sort((a, b) => a - b)) {
+    const picks = options.map((opts) => opts.findIndex((x) => Math.abs(x.ratio - r) < eps));
+    if (picks.some((k) => k < 0)) continue;
+    const drop = picks.reduce((acc, k, gi) => acc + options[gi]![k]!.drop, 0);
+    if (Math.min(drop, scan.baseline.accuracy) > o.maxAccuracyDrop + eps) continue;
+    const logCost = picks.reduce((acc, k, gi) => acc + options[gi]![k]!.logCost, 0);
+    out.push(build(scan, o, options, { drop, logCost, picks }));
+  }
+  return out;
+}
+
 function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s: State): Allocation {
   const b = scan.baseline;
   const roundTo = Math.max(1, Math.floor(o.roundTo ?? 1));

@@ -50,6 +50,7 @@ export { groupPruningMasks, type GroupPruningOptions } from './group-masks.ts';
 export {
   allocate,
   allocationFrontier,
+  uniformAllocations,
   parseBudget,
   AllocationError,
   costAxis,
