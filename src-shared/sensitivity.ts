@@ -188,8 +188,12 @@ export interface AllocationRefinement {
 /** One candidate of the short-term selection: an allocation measured to meet the target, then briefly fine-tuned. */
 export interface ShortTermCandidate {
   sparseRatios: number[];
-  /** Where it came from: the knapsack's frontier, or the same scanned ratio for every group. */
-  source: 'frontier' | 'uniform';
+  /**
+   * Where it came from: the knapsack's frontier; the same scanned ratio for every group (the least that meets the
+   * target); or a NetAdapt step — the largest uniform sparsity that misses the target with one group one scanned
+   * ratio further.
+   */
+  source: 'frontier' | 'uniform' | 'step';
   /** Its whole-model measurement on the target's axis (ratio of dense). */
   measured: number;
   /** The scan's summed one-shot drop (what the frontier ranks by). */

@@ -48,9 +48,17 @@ export const useAnalysisStore = defineStore('analysis', () => {
     maxAccuracyDrop: number,
     roundTo?: number,
     refine = true,
+    shortTermSteps?: number,
   ): Promise<Allocation | null> {
     const a = await call(`allocate:${runId}`, () =>
-      api.analysis.allocate({ runId, target, maxAccuracyDrop, ...(roundTo ? { roundTo } : {}), refine }),
+      api.analysis.allocate({
+        runId,
+        target,
+        maxAccuracyDrop,
+        ...(roundTo ? { roundTo } : {}),
+        refine,
+        ...(refine && shortTermSteps !== undefined ? { shortTermSteps } : {}),
+      }),
     );
     const { [runId]: _, ...rest } = allocations.value;
     allocations.value = a ? { ...rest, [runId]: a } : rest;

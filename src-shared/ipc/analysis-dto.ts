@@ -97,7 +97,7 @@ export const allocationSchema = z.object({
           candidates: z.array(
             z.object({
               sparseRatios: z.array(num),
-              source: z.enum(['frontier', 'uniform']),
+              source: z.enum(['frontier', 'uniform', 'step']),
               measured: num,
               predictedDrop: num,
               oneShot: num,

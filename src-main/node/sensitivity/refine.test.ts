@@ -179,19 +179,21 @@ describe('refineAllocation', () => {
       trained.push(key(cl));
       return { oneShot: trained.length / 10, shortTerm: after[key(cl)]! };
     };
-    const a = await refineAllocation(scan, o, { measure, shortTerm, shortTermSteps: 50 });
+    const a = await refineAllocation(scan, o, { measure, shortTerm, shortTermSteps: 50, candidates: 4 });
     const r = a.refinement!;
-    // the frontier search as before (a¾·b½, a½·b½, a½), then the next cheaper frontier allocations measured — a¾
-    // alone misses (0.55), a½·b¾ meets (0.336) — and the least uniform sparsity meeting 2×: all at ½ (0.403)
+    // the frontier search as before (a¾·b½, a½·b½, a½), the least uniform sparsity meeting 2× — all at ¾ (0.224),
+    // then all at ½ (0.403), the least, so no NetAdapt step — then the next cheaper frontier allocations measured:
+    // a¾ alone misses (0.55), a½·b¾ meets (0.336)
     expect(r.rounds.map((x) => x.sparseRatios)).toEqual([
       [0.75, 0.5, 0],
       [0.5, 0.5, 0],
       [0.5, 0, 0],
+      [0.75, 0.75, 0.75],
+      [0.5, 0.5, 0.5],
       [0.75, 0, 0],
       [0.5, 0.75, 0],
-      [0.5, 0.5, 0.5],
     ]);
-    expect(measure.calls).toBe(6);
+    expect(measure.calls).toBe(7);
     expect(trained).toEqual(['0.5/0.5/0', '0.75/0.5/0', '0.5/0.75/0', '0.5/0.5/0.5']);
     const st = r.shortTerm!;
     expect(st).toMatchObject({ steps: 50, heldOut: 1000, chosen: 2 });
@@ -208,11 +210,16 @@ describe('refineAllocation', () => {
     // ranked by the scan's one-shot drops the first would win; the short-term fine-tune returns the third
     expect(st.candidates[0]!.predictedDrop).toBeLessThan(st.candidates[2]!.predictedDrop);
     expect(a.choices.map((c) => c.ratio)).toEqual([0.5, 0.75, 0]);
-    expect(r).toMatchObject({ chosen: 4, met: true });
+    expect(r).toMatchObject({ chosen: 6, met: true });
     expect(a.predicted.speedup).toBeCloseTo(1 / 0.336, 9);
     // when uniform sparsity recovers best, it is returned (measured 0.403 of dense: its own prediction)
     after['0.5/0.5/0.5'] = 0.95;
-    const u = await refineAllocation(scan, o, { measure: jointly(scan, 0.8), shortTerm, shortTermSteps: 50 });
+    const u = await refineAllocation(scan, o, {
+      measure: jointly(scan, 0.8),
+      shortTerm,
+      shortTermSteps: 50,
+      candidates: 4,
+    });
     expect(u.choices.map((c) => c.ratio)).toEqual([0.5, 0.5, 0.5]);
     expect(u.refinement!.shortTerm!.chosen).toBe(3);
     expect(u.predicted.speedup).toBeCloseTo(1 / 0.4032, 9);
@@ -222,6 +229,45 @@ describe('refineAllocation', () => {
     expect(off.choices.map((c) => c.ratio)).toEqual([0.5, 0.5, 0]);
     expect(off.refinement!.shortTerm).toBeUndefined();
     expect(trained).toEqual([]);
+  });
+
+  it('NetAdapt steps: from the largest uniform sparsity that misses the target, one group one ratio further each', async () => {
+    const scan = handMade();
+    const measure = jointly(scan, 1.02);
+    const o = { target: { kind: 'speedup', factor: 2 } as const, maxAccuracyDrop: 1 };
+    const trained: string[] = [];
+    const shortTerm = async (cl: readonly Record<string, unknown>[]) => {
+      const key = scan.groups
+        .map((g) => cl.find((c) => (c.op_names as string[])[0] === g.nodes[0])?.sparse_ratio ?? 0)
+        .join('/');
+      trained.push(key);
+      return { oneShot: 0.1, shortTerm: key === '0.5/0.75/0.5' ? 0.9 : 0.5 };
+    };
+    const a = await refineAllocation(scan, o, { measure, shortTerm, shortTermSteps: 10, candidates: 5 });
+    const r = a.refinement!;
+    // frontier: a¾·b½ meets (0.449), a½·b½ and a¾ miss; uniform: ¾ meets (0.286), ½ misses (0.514); steps from
+    // uniform ½: a, b, c each to ¾ (0.404, 0.386, 0.486: all meet)
+    expect(r.rounds.map((x) => x.sparseRatios.join('/'))).toEqual([
+      '0.75/0.5/0',
+      '0.5/0.5/0',
+      '0.75/0/0',
+      '0.75/0.75/0.75',
+      '0.5/0.5/0.5',
+      '0.75/0.5/0.5',
+      '0.5/0.75/0.5',
+      '0.5/0.5/0.75',
+    ]);
+    expect(r.shortTerm!.candidates.map((c) => `${c.source} ${c.sparseRatios.join('/')}`)).toEqual([
+      'frontier 0.75/0.5/0',
+      'uniform 0.75/0.75/0.75',
+      'step 0.75/0.5/0.5',
+      'step 0.5/0.75/0.5',
+      'step 0.5/0.5/0.75',
+    ]);
+    expect(trained).toHaveLength(5);
+    expect(a.choices.map((c) => c.ratio)).toEqual([0.5, 0.75, 0.5]);
+    expect(a.predicted.speedup).toBeCloseTo(1 / (0.7 * 0.6 * 0.9 * 1.02), 9);
+    expect(r).toMatchObject({ chosen: 6, met: true });
   });
 
   it('on the bundled model, a MACs budget: the product of single-group ratios errs, the refined prediction is exact', async () => {

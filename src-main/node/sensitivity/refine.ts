@@ -24,6 +24,7 @@ import {
   costAxis,
   targetRatio,
   uniformAllocations,
+  allocationAt,
   type AllocateOptions,
 } from '../../core/compress/pruning/index.ts';
 import { compareLatency } from '../runtime/index.ts';
@@ -104,7 +105,7 @@ function axisRatio(scan: SensitivityScan, a: Allocation, axis: Axis): number {
 const summedDrop = (a: Allocation) => a.choices.reduce((s, c) => s + c.accuracyDrop, 0);
 
 /** Default number of allocations the short-term fine-tune compares (frontier ones and the least uniform one). */
-export const DEFAULT_SHORT_TERM_CANDIDATES = 4;
+export const DEFAULT_SHORT_TERM_CANDIDATES = 6;
 
 /**
  * Search the frontier by measurement (see the file comment). Among the measured allocations that met the target, the
@@ -208,15 +209,32 @@ export async function refineAllocation(
     .reduce((x, y) => (frontier[y[0]]!.predicted.params > frontier[x[0]]!.predicted.params + eps ? y : x))[0];
   if (steps === 0 || maxCandidates === 1) return result(frontier[pick]!, f.tried.get(pick)!.round);
 
-  // Short-term selection. Candidates: the pick, then the next cheaper frontier allocations measured to meet the
-  // target (each measured now if it was not), leaving one place for the least uniform sparsity that meets it.
-  type Cand = { a: Allocation; round: number; source: 'frontier' | 'uniform' };
+  // Short-term selection. Candidates, each measured to meet the target: the pick; the least uniform sparsity that
+  // meets it; NetAdapt's steps from the largest uniform sparsity that misses it (one group one scanned ratio further,
+  // each); then the next cheaper frontier allocations, until `maxCandidates`.
+  type Cand = { a: Allocation; round: number; source: ShortTermCandidate['source'] };
   const cands: Cand[] = [{ a: frontier[pick]!, round: f.tried.get(pick)!.round, source: 'frontier' }];
+  const later: Cand[] = [];
   const uniform = uniformAllocations(scan, o);
-  const frontierPlaces = maxCandidates - (uniform.length ? 1 : 0);
+  const ratios = [...scan.ratios].sort((x, y) => x - y);
+  if (uniform.length && cands.length < maxCandidates) {
+    const u = await search(uniform, maxRounds);
+    if (u.meet >= 0) later.push({ a: uniform[u.meet]!, round: u.tried.get(u.meet)!.round, source: 'uniform' });
+    const base = u.meet > 0 ? uniform[u.meet - 1] : undefined;
+    if (base && !meets(u.tried.get(u.meet - 1)?.measured ?? Infinity)) {
+      const baseRatios = base.choices.map((c) => c.ratio);
+      for (let gi = 0; gi < scan.groups.length && cands.length + later.length < maxCandidates; gi++) {
+        const next = ratios.find((x) => x > baseRatios[gi]! + 1e-9);
+        const a = next === undefined ? null : allocationAt(scan, o, baseRatios.with(gi, next));
+        if (!a) continue;
+        const measured = await measureOne(a, axisRatio(scan, a, axis));
+        if (meets(measured)) later.push({ a, round: rounds.length - 1, source: 'step' });
+      }
+    }
+  }
   for (
     let k = pick + 1, extra = 0;
-    k < frontier.length && cands.length < frontierPlaces && extra < maxCandidates;
+    k < frontier.length && cands.length + later.length < maxCandidates && extra < maxCandidates;
     k++
   ) {
     let t = f.tried.get(k);
@@ -227,10 +245,7 @@ export async function refineAllocation(
     }
     if (meets(t.measured)) cands.push({ a: frontier[k]!, round: t.round, source: 'frontier' });
   }
-  if (uniform.length && cands.length < maxCandidates) {
-    const u = await search(uniform, maxRounds);
-    if (u.meet >= 0) cands.push({ a: uniform[u.meet]!, round: u.tried.get(u.meet)!.round, source: 'uniform' });
-  }
+  cands.push(...later);
   let heldOutCount = r.heldOut ?? DEFAULT_SHORT_TERM_HELD_OUT;
   const train =
     r.shortTerm ??

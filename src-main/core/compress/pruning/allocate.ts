@@ -270,18 +270,31 @@ export function allocationFrontier(scan: SensitivityScan, o: AllocateOptions): A
  * since the knapsack's one-shot drops can rank it out of the frontier although a fine-tune recovers it best.
  */
 export function uniformAllocations(scan: SensitivityScan, o: AllocateOptions): Allocation[] {
+  return [...scan.ratios]
+    .sort((a, b) => a - b)
+    .map((r) =>
+      allocationAt(
+        scan,
+        o,
+        scan.groups.map(() => r),
+      ),
+    )
+    .filter((a): a is Allocation => a !== null);
+}
+
+/**
+ * The allocation taking the given scanned ratio per group (0 = dense), or null when a ratio is not offered (not
+ * scanned, above the per-group cap) or the predicted drop passes the maximum.
+ */
+export function allocationAt(scan: SensitivityScan, o: AllocateOptions, ratios: readonly number[]): Allocation | null {
   const { options } = prepare(scan, o);
   const eps = 1e-9;
-  const out: Allocation[] = [];
-  for (const r of [...scan.ratios].sort((a, b) => a - b)) {
-    const picks = options.map((opts) => opts.findIndex((x) => Math.abs(x.ratio - r) < eps));
-    if (picks.some((k) => k < 0)) continue;
-    const drop = picks.reduce((acc, k, gi) => acc + options[gi]![k]!.drop, 0);
-    if (Math.min(drop, scan.baseline.accuracy) > o.maxAccuracyDrop + eps) continue;
-    const logCost = picks.reduce((acc, k, gi) => acc + options[gi]![k]!.logCost, 0);
-    out.push(build(scan, o, options, { drop, logCost, picks }));
-  }
-  return out;
+  const picks = options.map((opts, gi) => opts.findIndex((x) => Math.abs(x.ratio - (ratios[gi] ?? -1)) < eps));
+  if (picks.some((k) => k < 0)) return null;
+  const drop = picks.reduce((acc, k, gi) => acc + options[gi]![k]!.drop, 0);
+  if (Math.min(drop, scan.baseline.accuracy) > o.maxAccuracyDrop + eps) return null;
+  const logCost = picks.reduce((acc, k, gi) => acc + options[gi]![k]!.logCost, 0);
+  return build(scan, o, options, { drop, logCost, picks });
 }
 
 function build(scan: SensitivityScan, o: AllocateOptions, options: Option[][], s: State): Allocation {

@@ -51,6 +51,7 @@ export {
   allocate,
   allocationFrontier,
   uniformAllocations,
+  allocationAt,
   parseBudget,
   AllocationError,
   costAxis,
