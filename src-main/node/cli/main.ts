@@ -415,7 +415,7 @@ function addAllocateCommand(program: Command): void {
       'fine-tune steps per candidate that meets the budget; the best held-out top-1 wins (default 100; 0: least one-shot drop)',
       count(0),
     )
-    .option('--candidates <n>', 'allocations compared by the short-term fine-tune at most (default 4)', count(1))
+    .option('--candidates <n>', 'allocations compared by the short-term fine-tune at most (default 6)', count(1))
     .option('--verify', 'prune + speed up with the allocation and measure latency and accuracy beside the prediction')
     .option('--out <dir>', 'output folder for config-list.json and allocation.json (default ./allocation)')
     .option('--json', 'print JSON')

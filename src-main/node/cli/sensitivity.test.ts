@@ -38,7 +38,7 @@ describe('studio sensitivity / allocate', () => {
     expect(out.join('')).toMatch(/3 points \(3 groups × 1 ratios\).*on 1 worker/);
     const budget = `macs=${Math.round(scan.baseline.macs * 0.8)}`;
     const { allocation, configPath } = await allocateCommand(
-      { scan: path, budget, maxDrop: 1, out: join(dir, 'alloc') },
+      { scan: path, budget, maxDrop: 1, shortTermSteps: 20, out: join(dir, 'alloc') },
       quiet,
     );
     expect(JSON.parse(readFileSync(configPath, 'utf8'))).toEqual(allocation.configList);
@@ -48,6 +48,11 @@ describe('studio sensitivity / allocate', () => {
     expect(ref).toMatchObject({ axis: 'macs', met: true });
     expect(allocation.predicted.macs).toBeCloseTo(scan.baseline.macs * ref.rounds[ref.chosen]!.measured, 6);
     expect(out.join('')).toMatch(/MACs of dense: scan-only model [\d.]+, measured whole [\d.]+ \(the prediction below/);
+    // the candidates meeting the budget, each fine-tuned briefly on the train split: the best held-out top-1 returned
+    const st = ref.shortTerm!;
+    expect(st).toMatchObject({ steps: 20, heldOut: 1000 });
+    expect(st.candidates[st.chosen]!.shortTerm).toBe(Math.max(...st.candidates.map((c) => c.shortTerm)));
+    expect(out.join('')).toMatch(/chosen by a 20-step fine-tune of each allocation meeting the budget/);
     const plain = await allocateCommand(
       { scan: path, budget, maxDrop: 1, refine: false, out: join(dir, 'alloc-plain') },
       quiet,

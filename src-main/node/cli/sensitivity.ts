@@ -110,7 +110,7 @@ export interface AllocateCommandOptions {
   refineRounds?: number;
   /** Short-term fine-tune steps per candidate meeting the budget (default 100; 0 keeps the least one-shot drop). */
   shortTermSteps?: number;
-  /** Allocations the short-term fine-tune compares at most (default 4). */
+  /** Allocations the short-term fine-tune compares at most (default 6). */
   candidates?: number;
   /** Also prune + speed up with the allocation and measure it beside the prediction. */
   verify?: boolean;

@@ -72,8 +72,14 @@ describe('analysis service', () => {
       runId: scanRun,
       target: { kind: 'macs', value: scan.baseline.macs * 0.7 },
       maxAccuracyDrop: 0.5,
+      shortTermSteps: 10,
     });
     expect(a.predicted.macs).toBeLessThanOrEqual(scan.baseline.macs * 0.7 + 1);
+    // chosen among the allocations measured to meet the budget by a 10-step fine-tune of each (the plan's
+    // evaluation split, half held out)
+    const st = a.refinement!.shortTerm!;
+    expect(st.steps).toBe(10);
+    expect(st.candidates[st.chosen]!.shortTerm).toBe(Math.max(...st.candidates.map((c) => c.shortTerm)));
     expect(a.configList.length).toBeGreaterThan(0);
     expect(a.choices.map((c) => c.group).sort()).toEqual(scan.groups.map((g) => g.id).sort());
     const err = await api.analysis
@@ -85,6 +91,7 @@ describe('analysis service', () => {
       runId: scanRun,
       target: { kind: 'size', bytes: scan.baseline.sizeBytes * 0.8 },
       maxAccuracyDrop: 0.5,
+      shortTermSteps: 0,
     });
     expect(size.predicted.params).toBeLessThanOrEqual(scan.baseline.params * 0.8 + 1);
   });
@@ -98,6 +105,7 @@ describe('analysis service', () => {
         runId: scanRun,
         target: { kind: 'macs', value: scan.baseline.macs * 0.7 },
         maxAccuracyDrop: 0.5,
+        shortTermSteps: 20,
       });
       const { runId } = await api.experiments.start({
         plan: {
