@@ -72,13 +72,14 @@ export function queueRunSpawner(url: string, opts: QueueRunOptions = {}): Worker
   let shared: Promise<Queue> | undefined;
   let users = 0;
   const acquire = async () => {
-    users++;
     if (!shared) {
       const { openQueue } = await import('./connect.ts');
-      shared = openQueue(url, { onError: (m) => opts.log?.(`queue: ${m}`) });
+      shared ??= openQueue(url, { onError: (m) => opts.log?.(`queue: ${m}`) });
       shared.catch(() => (shared = undefined));
     }
-    return shared;
+    const q = await shared; // an unreachable queue throws here, and nothing is held
+    users++;
+    return q;
   };
   const release = async () => {
     if (--users > 0 || !shared) return;
@@ -109,7 +110,7 @@ function queueHandle(
     if (exited) return;
     exited = e;
     for (const l of onExit) l(e);
-    void release();
+    if (q) void release();
   };
   const output = (text: string) => {
     for (const l of onOutput) l(`${text}\n`);
