@@ -244,10 +244,14 @@ export class Job extends EventEmitter<JobEventMap> {
         );
       staged.push(a);
     }
+    // the provider the run's measurement really used (a fallback shows), else the one the plan asked for
     const ranBy = msg.ranBy ?? {
       worker: 'local',
       machine: hostname(),
-      ep: store.getRun(this.runId)?.plan.executionProvider ?? 'cpu',
+      ep:
+        store.getSnapshot(this.runId, 'before')?.provider?.used ??
+        store.getRun(this.runId)?.plan.executionProvider ??
+        'cpu',
     };
     store.completeStep(this.runId, msg.index, {
       durationMs: msg.durationMs,

@@ -93,12 +93,16 @@ export async function runOnWorker(p: RunPayload, c: RunOnWorkerContext): Promise
       name: `studio queue run ${p.runId}`,
     });
     let terminal: 'done' | 'failed' | 'cancelled' | undefined;
+    let ep = p.ep;
     let output = '';
     child.onOutput((t) => (output = (output + t).slice(-4000)));
     child.onMessage((raw) => {
       const msg = raw as Record<string, unknown>;
       if (msg.type === 'done' || msg.type === 'failed' || msg.type === 'cancelled') terminal = msg.type;
-      if (msg.type === 'step-done') void relay(() => stepDone(msg, p, c));
+      // the provider the measurement really used (a fallback shows), for "who ran each step"
+      const used = (msg.snapshot as { provider?: { used?: string } } | undefined)?.provider?.used;
+      if (msg.type === 'snapshot' && used) ep = used;
+      if (msg.type === 'step-done') void relay(() => stepDone(msg, ep, c));
       else void relay(msg);
     });
     const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.onExit(res));
@@ -139,12 +143,12 @@ export async function runOnWorker(p: RunPayload, c: RunOnWorkerContext): Promise
 }
 
 /** A step's output files are published by hash (the host fetches and checks them); the step says who ran it. */
-async function stepDone(msg: Record<string, unknown>, p: RunPayload, c: RunOnWorkerContext) {
+async function stepDone(msg: Record<string, unknown>, ep: string, c: RunOnWorkerContext) {
   const files = (msg.files as { kind: string; name: string; path: string; sha256: string; size: number }[]) ?? [];
   const out = [];
   for (const f of files) {
     const ref = await publish(c.store, f.path);
     out.push({ ...f, path: `sha256:${ref.files[0]!.sha256}`, sha256: ref.files[0]!.sha256 });
   }
-  return { ...msg, files: out, ranBy: { worker: c.worker.name, machine: c.worker.machine, ep: p.ep } };
+  return { ...msg, files: out, ranBy: { worker: c.worker.name, machine: c.worker.machine, ep } };
 }
