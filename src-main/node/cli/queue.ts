@@ -28,9 +28,7 @@ export interface WorkerCommandOptions {
 export async function workerCommand(o: WorkerCommandOptions, io: CommandIO = processIO): Promise<void> {
   const { startWorker } = await import('../queue/worker.ts');
   const { probeProviders } = await import('../runtime/providers.ts');
-  const found = (await probeProviders())
-    .filter((p) => p.available)
-    .map((p) => p.name);
+  const found = (await probeProviders()).filter((p) => p.available).map((p) => p.name);
   io.stderr(`providers found here (studio providers): ${found.join(', ')}\n`);
   const w = await startWorker({
     url: o.queue,
