@@ -245,7 +245,15 @@ export async function refineAllocation(
     }
     if (meets(t.measured)) cands.push({ a: frontier[k]!, round: t.round, source: 'frontier' });
   }
-  cands.push(...later);
+  const seen = new Set(cands.map((c) => c.round));
+  const key = (c: Cand) => rounds[c.round]!.sparseRatios.join('/');
+  const keys = new Set(cands.map(key));
+  // uniform sparsity can sit on the frontier too: each allocation is fine-tuned once
+  for (const c of later)
+    if (!seen.has(c.round) && !keys.has(key(c))) {
+      cands.push(c);
+      keys.add(key(c));
+    }
   let heldOutCount = r.heldOut ?? DEFAULT_SHORT_TERM_HELD_OUT;
   const train =
     r.shortTerm ??
