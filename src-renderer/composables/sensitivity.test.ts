@@ -155,6 +155,16 @@ describe('SensitivityPanel', () => {
     expect(w.find('[data-testid="allocation-refinement"]').text()).toMatch(
       /Latency of dense: scan-only model 0\.925, measured whole 0\.925 \(the prediction above; 1 allocation\s+measured\)/,
     );
+    // chosen by a short-term fine-tune of the candidates (the form's steps reach the host; 0 turns it off)
+    expect(w.find('[data-testid="allocation-short-term"]').text()).toMatch(/100-step fine-tune/);
+    expect(w.find('[data-testid="allocation-short-term"] tbody').text()).toMatch(
+      /frontier.*0\.75 \/ 0\.00.*50\.0 %.*90\.0 %/s,
+    );
+    await w.find('[data-testid="budget-short-term"]').setValue('0');
+    await w.find('form.budget').trigger('submit');
+    await flushPromises();
+    expect(w.find('[data-testid="allocation-refinement"]').exists()).toBe(true);
+    expect(w.find('[data-testid="allocation-short-term"]').exists()).toBe(false);
     await w.find('[data-testid="budget-refine"]').setValue(false);
     await w.find('form.budget').trigger('submit');
     await flushPromises();

@@ -347,7 +347,7 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
     },
     analysis: {
       scan: () => FAKE_SCAN,
-      allocate: ({ target, maxAccuracyDrop, refine }) => (
+      allocate: ({ target, maxAccuracyDrop, refine, shortTermSteps }) => (
         log('analysis.allocate'),
         {
           target,
@@ -382,6 +382,25 @@ export function createFakeHost(overrides: Partial<{ [K in keyof StudioImpl]: Par
                   rounds: [{ sparseRatios: [0.75, 0], modelled: 0.925, predicted: 0.925, measured: 0.925 }],
                   chosen: 0,
                   met: true,
+                  ...(shortTermSteps === 0
+                    ? {}
+                    : {
+                        shortTerm: {
+                          steps: shortTermSteps ?? 100,
+                          heldOut: 1000,
+                          candidates: [
+                            {
+                              sparseRatios: [0.75, 0],
+                              source: 'frontier' as const,
+                              measured: 0.925,
+                              predictedDrop: 0.0075,
+                              oneShot: 0.5,
+                              shortTerm: 0.9,
+                            },
+                          ],
+                          chosen: 0,
+                        },
+                      }),
                 },
               }),
         }
