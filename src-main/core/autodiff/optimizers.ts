@@ -71,6 +71,8 @@ function adam(spec: AdamSpec): OptimizerImpl {
   const eps = spec.eps ?? 1e-8;
   const decoupled = spec.type === 'adamw';
   const wd = spec.weightDecay ?? (decoupled ? 0.01 : 0);
+  // the bias corrections depend only on the step, lr and dtype: made once per group and dtype, shared by its parameters
+  const corrections = new Map<StepScalars, Map<string, { sqrtBc2: Value; stepSize: Value }>>();
   return {
     slots: ['exp_avg', 'exp_avg_sq'],
     update(e, p, g, state, s) {
@@ -79,10 +81,17 @@ function adam(spec: AdamSpec): OptimizerImpl {
       const g1 = !decoupled && wd ? e.add(g, e.scale(p, wd)) : g;
       const m = e.add(e.scale(state.exp_avg!, b1), e.scale(g1, 1 - b1));
       const v = e.add(e.scale(state.exp_avg_sq!, b2), e.scale(e.mul(g1, g1), 1 - b2));
-      const bc1 = e.sub(one, e.pow(e.scalarLike(b1, p), s.step));
-      const bc2 = e.sub(one, e.pow(e.scalarLike(b2, p), s.step));
-      const denom = e.add(e.div(e.unary('Sqrt', v), e.unary('Sqrt', bc2)), e.scalarLike(eps, p));
-      const stepSize = e.div(s.lr, bc1);
+      const byType = corrections.get(s) ?? corrections.set(s, new Map()).get(s)!;
+      const dt = e.dtype(p);
+      let c = byType.get(dt);
+      if (!c) {
+        const bc1 = e.sub(one, e.pow(e.scalarLike(b1, p), s.step));
+        const bc2 = e.sub(one, e.pow(e.scalarLike(b2, p), s.step));
+        c = { sqrtBc2: e.unary('Sqrt', bc2), stepSize: e.div(s.lr, bc1) };
+        byType.set(dt, c);
+      }
+      const denom = e.add(e.div(e.unary('Sqrt', v), c.sqrtBc2), e.scalarLike(eps, p));
+      const stepSize = c.stepSize;
       return { p: e.sub(p0, e.mul(stepSize, e.div(m, denom))), state: { exp_avg: m, exp_avg_sq: v } };
     },
   };

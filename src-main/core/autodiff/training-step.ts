@@ -19,7 +19,13 @@ import { Emitter } from './emitter.ts';
 import { NoTrainableTensorError, TrainingSpecError } from './errors.ts';
 import { backward } from './gradient.ts';
 import { emitLoss, type LossContext, type LossSpec } from './losses.ts';
-import { clipByGlobalNorm, optimizerFor, type OptimizerSpec } from './optimizers.ts';
+import {
+  clipByGlobalNorm,
+  optimizerFor,
+  type OptimizerImpl,
+  type OptimizerSpec,
+  type StepScalars,
+} from './optimizers.ts';
 import { trainingForward, type TrainingForwardOptions } from './training-forward.ts';
 
 /** A tensor of the step's interface. */
@@ -425,9 +431,18 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
   const info = (v: Value): TensorInfo => ({ name: v.name, shape: e.shape(v), dtype: e.dtype(v) });
   sig.batch = [...batchInputs, ...lossInputs].map(info);
   sig.loss = expose(g, e, loss, 'loss');
+  // one optimizer and one set of step scalars per group: what depends only on them (Adam's bias corrections) is
+  // emitted once and shared by the group's parameters
+  const optimizers = new Map<string, { opt: OptimizerImpl; scalars: StepScalars }>();
   params.forEach((p, i) => {
     const grp = groupOf.get(p.name);
-    const opt = optimizerFor(grp?.optimizer ?? spec.optimizer);
+    const key = grp?.name ?? 'main';
+    let o = optimizers.get(key);
+    if (!o) {
+      o = { opt: optimizerFor(grp?.optimizer ?? spec.optimizer), scalars: { lr: lrIn.get(key)!, step: stepIn } };
+      optimizers.set(key, o);
+    }
+    const opt = o.opt;
     const gr = grads[i];
     if (!gr) {
       sig.unused.push(p.name);
@@ -437,7 +452,7 @@ export function buildTrainingStep(source: Model, spec: TrainingStepSpec): Traini
     const state: Record<string, Value> = {};
     for (const slot of opt.slots)
       state[slot] = e.declare(g.addInput(g.uniqueName(`opt.${slot}.${p.name}`)), e.shape(p), e.dtype(p));
-    const upd = opt.update(e, p, gr, state, { lr: lrIn.get(grp?.name ?? 'main')!, step: stepIn });
+    const upd = opt.update(e, p, gr, state, o.scalars);
     const mask = spec.paramMasks?.get(p.name);
     const next = mask
       ? e.mul(upd.p, e.constant(maskTensor(mask, p.name, e.shape(p), e.dtype(p)), `mask.${p.name}`))
