@@ -95,13 +95,17 @@ describe.runIf('launch' in found)('sensitivity, allocation, inspector and diff i
       await page.getByTestId('budget-value').fill(String(Math.round(scan.baseline.params * 0.9)));
       // one-shot 50 % pruning without fine-tuning costs this model 80+ points on any layer: allow it, to go on
       await page.getByTestId('budget-drop').fill('95');
+      // the candidates meeting the budget are each fine-tuned a few steps; the best held-out top-1 is chosen
+      await page.getByTestId('budget-short-term').fill('10');
       await page.getByTestId('budget-allocate').click();
-      await page.getByTestId('allocation-table').waitFor();
+      await page.getByTestId('allocation-table').waitFor({ timeout: 120_000 });
+      expect(await page.getByTestId('allocation-short-term').textContent()).toMatch(/10-step fine-tune/);
       const allocation = await s.web.host.impl.analysis.allocate(
         {
           runId: scanRun,
           target: { kind: 'params', value: Math.round(scan.baseline.params * 0.9) },
           maxAccuracyDrop: 0.95,
+          shortTermSteps: 10,
         },
         ctx,
       );
