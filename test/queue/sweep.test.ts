@@ -3,7 +3,8 @@
  * a plan (sparsity × pruner) on the local pool and across two `studio worker` processes gives the same points (same
  * seed → same metrics), each recorded once in the host's store, tagged with the sweep, and each step says who ran it
  * ("local", or the worker's name and machine); cancel reaches a run on a worker; a worker killed mid-run fails the
- * run with the worker named (never half-recorded as done) and resume finishes it.
+ * run with the worker named (never half-recorded as done) and resume finishes it; a host closed mid-sweep and a new
+ * one started re-attaches to the runs out as queue jobs, and the sweep finishes with each step recorded once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -153,10 +154,8 @@ describe('the app with a queue configured: sweeps, run again, cancel and a worke
   const settle = (runId: string, ms = 120_000) =>
     until(`run ${runId} to end`, async () => !['queued', 'running'].includes(await statusOf(runId)), ms);
 
-  beforeAll(async () => {
-    const home = join(tmp, 'app');
-    mkdirSync(home, { recursive: true });
-    writeFileSync(join(home, 'settings.json'), JSON.stringify({ queue: pg.url }));
+  const home = join(tmp, 'app');
+  const startHost = async () => {
     host = await createStudioHost({
       home,
       shell: 'test',
@@ -166,6 +165,23 @@ describe('the app with a queue configured: sweeps, run again, cancel and a worke
     const [a, b] = memoryTransportPair();
     host.server.connect(b, { id: 't', kind: 'memory' });
     api = new RpcClient(a).api();
+  };
+  const training: Plan = parsePlan({
+    ...plan,
+    name: 'long',
+    dataset: { train: { kind: 'idx', paths: IDX, limit: 3000 }, evaluation: { kind: 'idx', paths: IDX, limit: 300 } },
+    steps: [
+      { kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] },
+      { kind: 'finetune', epochs: 8, lr: 0.01, batchSize: 32 },
+      { kind: 'speedup' },
+    ],
+  });
+  let resumed = '';
+
+  beforeAll(async () => {
+    mkdirSync(home, { recursive: true });
+    writeFileSync(join(home, 'settings.json'), JSON.stringify({ queue: pg.url }));
+    await startHost();
   });
   afterAll(async () => host?.close());
 
@@ -194,16 +210,6 @@ describe('the app with a queue configured: sweeps, run again, cancel and a worke
   }, 300_000);
 
   it('cancel from the app reaches a run on a worker; a worker killed mid-run fails it by name, and run again finishes it', async () => {
-    const training: Plan = parsePlan({
-      ...plan,
-      name: 'long',
-      dataset: { train: { kind: 'idx', paths: IDX, limit: 3000 }, evaluation: { kind: 'idx', paths: IDX, limit: 300 } },
-      steps: [
-        { kind: 'prune', pruner: 'l1', configList: [{ op_types: ['Conv'], sparse_ratio: 0.5 }] },
-        { kind: 'finetune', epochs: 8, lr: 0.01, batchSize: 32 },
-        { kind: 'speedup' },
-      ],
-    });
     const onWorker = async (runId: string) => {
       let worker = '';
       await until(`run ${runId} fine-tuning on a worker`, async () => {
@@ -245,5 +251,55 @@ describe('the app with a queue configured: sweeps, run again, cancel and a worke
     expect(done.status).toBe('succeeded');
     const survivor = victim.name === 'w1' ? 'w2' : 'w1';
     expect(done.steps.map((s) => s.result?.ranBy?.worker)).toEqual([victim.name, survivor, survivor]);
+    resumed = b;
+  }, 400_000);
+
+  it('a host restarted mid-sweep re-attaches to the runs out as queue jobs and the sweep finishes, each step recorded once', async () => {
+    expect(resumed).not.toBe('');
+    const { sweepId, runIds } = await api.experiments.sweep({
+      runId: resumed,
+      grid: { '$.steps[0].configList[0].sparse_ratio': [0.25, 0.75], '$.steps[1].epochs': [3] },
+    });
+    expect(runIds).toHaveLength(2);
+    // the first point is fine-tuning on the one worker left, the second waits on the queue: the host goes away
+    await until(
+      'a point fine-tuning on a worker',
+      async () => (await api.runs.get({ runId: runIds[0]! })).steps[1]?.status === 'running',
+    );
+    const before = (await api.runs.get({ runId: runIds[0]! })).steps[0]!;
+    expect(before.status).toBe('done');
+    await host.close();
+    const store2 = openStore(home);
+    expect(runIds.map((id) => store2.getRun(id)!.status)).toEqual(['running', 'running']);
+    store2.close();
+
+    await startHost();
+    expect(
+      host.runner
+        .active()
+        .map((j) => j.runId)
+        .sort(),
+    ).toEqual([...runIds].sort());
+    for (const id of runIds) await settle(id, 240_000);
+    const listed = await api.runs.list({ tag: `sweep:${sweepId}` });
+    expect(listed.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    for (const id of runIds) {
+      const d = await api.runs.get({ runId: id });
+      expect(d.steps.map((s) => s.status)).toEqual(['done', 'done', 'done']);
+      for (const s of d.steps) expect(['w1', 'w2']).toContain(s.result?.ranBy?.worker);
+      // each step recorded once: the step done before the restart is not recorded again, each metric point once,
+      // one terminal message on the queue
+      if (id === runIds[0]) expect(d.steps[0]!.finishedAt).toBe(before.finishedAt);
+      const loss = (host.store.metricSeries([id], ['loss']).get(id)?.get('loss') ?? []).map(
+        (p) => `${p.stepIndex}:${p.x}`,
+      );
+      expect(loss.length).toBeGreaterThan(0);
+      expect(new Set(loss).size).toBe(loss.length);
+      const terminal = await q.sql<{ n: string }>(
+        "SELECT count(*) AS n FROM studio_queue.run_job j JOIN studio_queue.run_message m ON m.key = j.key WHERE j.run_id = $1 AND m.msg->>'type' IN ('done', 'failed', 'cancelled')",
+        [id],
+      );
+      expect(Number(terminal[0]!.n)).toBe(1);
+    }
   }, 400_000);
 });

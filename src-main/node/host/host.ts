@@ -19,7 +19,7 @@ import { createRunServices } from './runs.ts';
 import { createSettingsService, type Dialogs, type SettingsService } from './settings.ts';
 import { createQueueService } from './queue.ts';
 import { configuredQueue, dispatchingSpawner } from '../queue/choose.ts';
-import type { QueueRunOptions } from '../queue/run-spawner.ts';
+import { reattachQueueRuns, type QueueRunOptions } from '../queue/run-spawner.ts';
 
 /** With a queue, this many of the app's runs may be out at once (the queue's workers decide how many really run). */
 const QUEUED_RUNS_AT_ONCE = 32;
@@ -127,7 +127,15 @@ export async function createStudioHost(opts: StudioHostOptions): Promise<StudioH
     spawner: dispatchingSpawner(queueNow, opts.runner?.spawner, opts.queueRuns),
     concurrency: () => (queueNow() ? Math.max(localRuns(), QUEUED_RUNS_AT_ONCE) : localRuns()),
     env: { ...opts.runner?.env, ...(configured ? { [QUEUE_ENV]: configured } : {}) },
+    // with a queue, runs still out as queue jobs are re-attached first; the rest are then marked interrupted
+    recover: configured ? false : opts.runner?.recover,
   });
+  if (configured) {
+    if (opts.runner?.recover !== false) {
+      await reattachQueueRuns(configured, runner, opts.queueRuns).catch(() => []);
+      runner.recoverInterrupted();
+    }
+  }
   const queue = createQueueService(queueUrl);
   const models = createModelsService({
     home,

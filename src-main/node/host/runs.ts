@@ -102,6 +102,9 @@ export function createRunServices({ store, runner, emit, exportRoots, offLoop }:
     });
   };
 
+  // runs this host re-attached to at its start (queue jobs still out) are shown like the ones it starts
+  for (const job of runner.active()) follow(job);
+
   const detail = (runId: string): RunDetail => {
     const d = store.getRunDetail(store.resolveRunId(runId));
     if (!d) throw new IpcError({ name: 'StoreError', code: 'RUN_NOT_FOUND', message: `no run "${runId}"` });

@@ -5,7 +5,7 @@
  * Imports the store, node:* and src-shared; never ORT, Electron or the host services.
  */
 import { EventEmitter } from 'node:events';
-import { appendFile, mkdir, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,6 +112,9 @@ export class Job extends EventEmitter<JobEventMap> {
   private terminalSeen = false;
   private output = '';
   private workDir = '';
+  /** Steps the store held done when this job re-attached to a run already out (their messages are replayed). */
+  private doneAtAttach: Set<number> | null = null;
+  private loggedUntil = 0;
 
   constructor(
     readonly runId: string,
@@ -136,6 +139,45 @@ export class Job extends EventEmitter<JobEventMap> {
     }
     this.worker.send({ v: PROTOCOL_VERSION, type: 'cancel', reason });
     this.killTimer = setTimeout(() => this.worker?.kill('SIGKILL'), this.runner.cancelGraceMs);
+  }
+
+  /**
+   * Follows a run that is already executing elsewhere (a queue job a restarted host re-attaches to): the handle
+   * replays the run's messages from its start, and steps the store already holds are not recorded again.
+   */
+  attach(worker: WorkerHandle, workDir: string): void {
+    const { store } = this.runner;
+    this.workDir = workDir;
+    this.doneAtAttach = new Set(
+      store
+        .getSteps(this.runId)
+        .filter((s) => s.status === 'done')
+        .map((s) => s.index),
+    );
+    store.dropMetrics(this.runId, (i) => !this.doneAtAttach!.has(i));
+    this.setStatus('running');
+    this.enqueueWork(async () => {
+      await mkdir(this.workDir, { recursive: true });
+      // log lines the run's log already holds are not appended again
+      const log = await readFile(join(store.runDir(this.runId), 'run.log'), 'utf8').catch(() => '');
+      const last = log.trimEnd().split('\n').at(-1)?.split(' ')[0];
+      this.loggedUntil = last ? Date.parse(last) || 0 : 0;
+    });
+    this.worker = worker;
+    worker.onOutput((text) => (this.output = (this.output + text).slice(-OUTPUT_TAIL)));
+    worker.onMessage((raw) => this.onMessage(raw));
+    worker.onExit((exit) => this.onExit(exit));
+  }
+
+  /** Stops following a run that goes on elsewhere (a queue job when the host closes); nothing more is recorded. */
+  detach(): boolean {
+    if (this.finalized || !this.worker?.detach) return false;
+    this.finalized = true;
+    this.terminalSeen = true;
+    this.worker.detach();
+    this.worker = null;
+    this.runner.finished(this);
+    return true;
   }
 
   /** Starts the worker (called by the runner when a slot is free). */
@@ -192,6 +234,12 @@ export class Job extends EventEmitter<JobEventMap> {
     // After a terminal message (or a host-side failure) the record is being closed: nothing more is written.
     if (this.terminalSeen) return;
     const { store } = this.runner;
+    const replayed = this.doneAtAttach;
+    if (replayed && (msg.type === 'step-start' || msg.type === 'step-done') && replayed.has(msg.index)) return;
+    if (replayed && msg.type === 'metric') {
+      const points = msg.points.filter((p) => !replayed.has(p.stepIndex));
+      return this.enqueueWork(() => store.appendMetrics(this.runId, points));
+    }
     switch (msg.type) {
       case 'ready':
         return;
@@ -200,11 +248,13 @@ export class Job extends EventEmitter<JobEventMap> {
         return;
       case 'log':
         this.emit('log', msg.event);
-        this.enqueueWork(() =>
-          appendFile(
-            join(store.runDir(this.runId), 'run.log'),
-            `${new Date(msg.event.t).toISOString()} ${msg.event.level} ${msg.event.message}\n`,
-          ),
+        this.enqueueWork(
+          () =>
+            msg.event.t > this.loggedUntil &&
+            appendFile(
+              join(store.runDir(this.runId), 'run.log'),
+              `${new Date(msg.event.t).toISOString()} ${msg.event.level} ${msg.event.message}\n`,
+            ),
         );
         return;
       case 'metric':
@@ -473,9 +523,25 @@ export class Runner {
     return new Promise((res) => this.idleWaiters.push(res));
   }
 
-  /** Cancels every job and waits for them to end. */
+  /**
+   * Follows a run already executing elsewhere (a queue job a restarted host finds): it counts as running here, and
+   * ends as its messages say. Call before `recoverInterrupted` (which leaves it alone then).
+   */
+  attach(runId: string, worker: WorkerHandle, workDir: string): Job {
+    if (this.jobs.has(runId)) throw new Error(`run ${runId} is already queued or running`);
+    const job = new Job(runId, this, { startStep: 0, inputModel: '', inputSha256: null, measureBefore: false });
+    this.jobs.set(runId, job);
+    this.running.add(job);
+    job.attach(worker, workDir);
+    return job;
+  }
+
+  /**
+   * Cancels every job and waits for them to end. Runs that execute elsewhere and go on without this host (queue
+   * jobs) are detached instead: a host started later re-attaches to them.
+   */
   async shutdown(reason = 'the app is closing'): Promise<void> {
-    const all = this.active();
+    const all = this.active().filter((j) => !j.detach());
     for (const job of all) job.cancel(reason);
     await Promise.all(all.map((j) => j.done));
   }

@@ -24,6 +24,8 @@ export interface WorkerHandle {
   /** Text the worker wrote to stdout / stderr (kept for crash reports). */
   onOutput(listener: (text: string) => void): void;
   kill(signal?: NodeJS.Signals): void;
+  /** Present when the work goes on without this host (a queue job): stop following it, leaving it running. */
+  detach?(): void;
 }
 
 export interface SpawnOptions {

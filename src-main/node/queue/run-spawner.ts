@@ -21,6 +21,7 @@ import {
 } from '../../../src-shared/queue.ts';
 import type { HostMessage, StartMessage } from '../jobs/protocol.ts';
 import type { WorkerExit, WorkerHandle, WorkerSpawner } from '../jobs/spawn.ts';
+import type { Runner } from '../jobs/runner.ts';
 import { ArtifactCache, databaseStore, folderStore, publish, type ArtifactStore } from './artifacts.ts';
 import type { Queue } from './connect.ts';
 import { stableUuid } from './dispatcher.ts';
@@ -90,6 +91,100 @@ export function queueRunSpawner(url: string, opts: QueueRunOptions = {}): Worker
   return { spawn: () => queueHandle(url, opts, acquire, release) };
 }
 
+/** A run a host started as a queue job that has not ended there: its job is still queued, running or just done. */
+export interface RunOut {
+  runId: string;
+  key: string;
+  jobId: string;
+  queue: string;
+}
+
+/**
+ * The runs among `running` (id and attempt, as the store holds them) that are out as queue jobs still alive on the
+ * queue (created, retrying, active, or completed with their messages to replay). A run whose job is gone, failed or
+ * cancelled is not listed: it stays interrupted.
+ */
+export async function runsOut(q: Queue, running: readonly { id: string; attempts: number }[]): Promise<RunOut[]> {
+  const out: RunOut[] = [];
+  for (const r of running) {
+    const key = runJobKey(r.id, r.attempts);
+    const jobId = stableUuid(`run:${key}`);
+    const [row] = await q.sql<{ name: string; state: string; cancelled: boolean }>(
+      `SELECT j.name, j.state, rj.cancelled FROM studio_queue.run_job rj JOIN pgboss.job j ON j.id = $2
+       WHERE rj.key = $1 AND rj.run_id = $3`,
+      [key, jobId, r.id],
+    );
+    if (row && !row.cancelled && ['created', 'retry', 'active', 'completed'].includes(row.state))
+      out.push({ runId: r.id, key, jobId, queue: row.name });
+  }
+  return out;
+}
+
+/**
+ * A host starting with a queue configured: find its runs left `running` that are out as queue jobs still alive,
+ * and follow each again in `runner` (it records what the store lacks, each step once, and ends the run as its job
+ * does). Returns the ids re-attached; the caller then marks the rest interrupted (`runner.recoverInterrupted()`).
+ * An unreachable queue re-attaches nothing (the runs are marked interrupted as before).
+ */
+export async function reattachQueueRuns(url: string, runner: Runner, opts: QueueRunOptions = {}): Promise<string[]> {
+  const { store } = runner;
+  const running = store
+    .listRuns({ status: 'running' })
+    .map((r) => store.getRun(r.id)!)
+    .filter((r) => r.hostPid === null || r.hostPid === process.pid || !pidAlive(r.hostPid));
+  if (running.length === 0) return [];
+  const { openQueue } = await import('./connect.ts');
+  let q: Queue;
+  try {
+    q = await openQueue(url, { onError: (m) => opts.log?.(`queue: ${m}`) });
+  } catch (e) {
+    opts.log?.(`runs out as queue jobs cannot be re-attached: ${(e as Error).message}`);
+    return [];
+  }
+  try {
+    const out = await runsOut(
+      q,
+      running.map((r) => ({ id: r.id, attempts: r.attempts })),
+    );
+    for (const o of out) {
+      const workDir = join(store.workDir(o.runId), `attempt-${store.getRun(o.runId)!.attempts}`);
+      runner.attach(o.runId, attachRun(url, o, workDir, opts), workDir);
+      opts.log?.(`run ${o.runId}: re-attached to its queue job ${o.jobId}`);
+    }
+    return out.map((o) => o.runId);
+  } finally {
+    await q.close();
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Re-attach to a run out as a queue job (a restarted host): the handle replays the run's messages from its start
+ * (the runner's Job skips the steps the store already holds) and follows it to its end, as `spawn` would have.
+ * @example for (const o of await runsOut(q, running)) runner.attach(o.runId, attachRun(url, o, workDir), workDir);
+ */
+export function attachRun(url: string, out: RunOut, workDir: string, opts: QueueRunOptions = {}): WorkerHandle {
+  let shared: Promise<Queue> | undefined;
+  const acquire = async () => {
+    const { openQueue } = await import('./connect.ts');
+    shared = openQueue(url, { onError: (m) => opts.log?.(`queue: ${m}`) });
+    return shared;
+  };
+  const release = async () => {
+    if (shared) await (await shared).close();
+    shared = undefined;
+  };
+  return queueHandle(url, opts, acquire, release, { key: out.key, id: out.jobId, name: out.queue, workDir });
+}
+
 type Listener<T> = (v: T) => void;
 
 function queueHandle(
@@ -97,6 +192,7 @@ function queueHandle(
   opts: QueueRunOptions,
   acquire: () => Promise<Queue>,
   release: () => Promise<void>,
+  attached?: { key: string; id: string; name: string; workDir: string },
 ): WorkerHandle {
   const onMessage: Listener<unknown>[] = [];
   const onOutput: Listener<string>[] = [];
@@ -105,6 +201,7 @@ function queueHandle(
   let q: Queue | undefined;
   let job: { key: string; id: string; name: string } | undefined;
   let cancelled = false;
+  let detached = false;
 
   const exit = (e: WorkerExit) => {
     if (exited) return;
@@ -181,6 +278,7 @@ function queueHandle(
           return exit({ code: 0, signal: null });
       }
       if (exited) return;
+      if (detached) return void release();
       if (Date.now() - lastCheck > 2000) {
         lastCheck = Date.now();
         const why = await deadReason(queue, j, workerId, opts.deadAfterMs ?? 30_000);
@@ -195,6 +293,16 @@ function queueHandle(
 
   void Promise.resolve().then(() => {
     for (const l of onMessage) l({ v: 1, type: 'ready', pid: 0 });
+    if (attached)
+      void (async () => {
+        q = await acquire();
+        job = { key: attached.key, id: attached.id, name: attached.name };
+        output(`re-attached to run job ${attached.id} on ${attached.name} at ${q.target.redacted}`);
+        await follow(q, job, attached.workDir);
+      })().catch((e: unknown) => {
+        output(`could not re-attach to the run's queue job at ${redactQueueUrl(url)}: ${(e as Error).message}`);
+        exit({ code: null, signal: null, error: e as Error });
+      });
   });
 
   return {
@@ -214,6 +322,11 @@ function queueHandle(
     onExit(l) {
       if (exited) l(exited);
       else onExit.push(l);
+    },
+    detach() {
+      // the job goes on on its worker; a host started later re-attaches to it
+      detached = true;
+      if (!q) exited ??= { code: null, signal: null };
     },
     kill() {
       // the run stops on its worker within a heartbeat; a job still queued is cancelled outright

@@ -601,6 +601,17 @@ export class Store {
     return row ? (JSON.parse(row.snapshot_json) as MetricSnapshot) : null;
   }
 
+  /** Deletes a run's metric points of the steps `which` picks (a re-attached run replays them). */
+  dropMetrics(runId: string, which: (stepIndex: number) => boolean): void {
+    const steps = this.getSteps(runId)
+      .map((s) => s.index)
+      .filter(which);
+    const del = this.db.prepare('DELETE FROM metrics WHERE run_id = ? AND step_idx = ?');
+    this.tx(() => {
+      for (const i of steps) del.run(runId, i);
+    });
+  }
+
   /** Appends metric points in one transaction. */
   appendMetrics(runId: string, points: readonly MetricPoint[]): void {
     if (points.length === 0) return;
