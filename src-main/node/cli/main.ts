@@ -19,7 +19,7 @@ import { trainCommand } from './train.ts';
 import { distillCommand } from './distill.ts';
 import { quantizeCommand } from './quantize.ts';
 import { webCommand } from './web.ts';
-import { allocateCommand, sensitivityCommand } from './sensitivity.ts';
+import { allocateCommand, sensitivityCommand, type AllocateCommandOptions } from './sensitivity.ts';
 import { inspectNodeCommand } from './inspect-node.ts';
 import { diffCommand } from './diff.ts';
 import { parseRatios, SCAN_PRUNERS } from '../../../src-shared/sensitivity.ts';
@@ -419,26 +419,9 @@ function addAllocateCommand(program: Command): void {
     .option('--verify', 'prune + speed up with the allocation and measure latency and accuracy beside the prediction')
     .option('--out <dir>', 'output folder for config-list.json and allocation.json (default ./allocation)')
     .option('--json', 'print JSON')
-    .action(
-      async (
-        scan: string,
-        o: {
-          budget: string;
-          maxDrop: number;
-          roundTo?: number;
-          maxSparseRatio?: number;
-          refine?: boolean;
-          refineRounds?: number;
-          shortTermSteps?: number;
-          candidates?: number;
-          verify?: boolean;
-          out?: string;
-          json?: boolean;
-        },
-      ) => {
-        await allocateCommand({ scan, ...o });
-      },
-    );
+    .action(async (scan: string, o: Omit<AllocateCommandOptions, 'scan'>) => {
+      await allocateCommand({ scan, ...o });
+    });
 }
 
 function addQuantizeCommand(program: Command): void {
