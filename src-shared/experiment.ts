@@ -68,6 +68,11 @@ export const splitSchema = z
     paths: z.array(path).min(1),
     /** The train or test half of an `npz` archive or a `folder` with train/ and test/ (default train). */
     part: z.enum(['train', 'test']).optional(),
+    /**
+     * Skip this many samples first; `limit` then counts from there. Two splits of one file, one with `limit: N` and
+     * one with `offset: N`, are disjoint: a validation split held out from the training images.
+     */
+    offset: nonNegativeInt.optional(),
     /** Use at most this many samples. */
     limit: positiveInt.optional(),
     /** Input preprocessing: x' = (x · scale − mean) / std, per channel when arrays. */

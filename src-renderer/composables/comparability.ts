@@ -22,6 +22,7 @@ export interface Comparability {
 
 interface Split {
   paths?: string[];
+  offset?: number;
   limit?: number;
 }
 
@@ -37,9 +38,16 @@ function evalSet(r: RunDetail): { key: string; label: string | null } {
     .filter((x): x is number => typeof x === 'number')
     .reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined);
   const file = (split.paths?.[0] ?? '').split(/[\\/]/).pop() ?? '';
+  const skip = split.offset ?? 0;
+  const from = skip > 0 ? ` from image ${formatCount(skip + 1)}` : '';
   return {
-    key: JSON.stringify([split.paths ?? [], n ?? null]),
-    label: n !== undefined ? `${formatCount(n)} images of ${file}` : `all of ${file}`,
+    key: JSON.stringify([split.paths ?? [], skip, n ?? null]),
+    label:
+      n !== undefined
+        ? `${formatCount(n)} images of ${file}${from}`
+        : skip > 0
+          ? `${file}${from} on`
+          : `all of ${file}`,
   };
 }
 

@@ -364,7 +364,10 @@ describe('words for steps', () => {
 });
 
 describe('comparability', () => {
-  const run = (id: string, opts: { limit?: number; baseline: number; params: number; acc: number }): RunDetail => {
+  const run = (
+    id: string,
+    opts: { limit?: number; offset?: number; baseline: number; params: number; acc: number },
+  ): RunDetail => {
     const before = {
       ...emptySnapshot(),
       params: 100,
@@ -385,6 +388,7 @@ describe('comparability', () => {
       kind: 'idx',
       paths: ['/r/mnist/t10k-images-idx3-ubyte.gz', '/r/mnist/t10k-labels-idx1-ubyte.gz'],
       ...(opts.limit ? { limit: opts.limit } : {}),
+      ...(opts.offset ? { offset: opts.offset } : {}),
     };
     return {
       id,
@@ -415,6 +419,13 @@ describe('comparability', () => {
       run('b', { limit: 2000, baseline: 0.21, params: 40, acc: 0.97 }),
     ]);
     expect([same.accuracyNote, same.latencyNote]).toEqual([null, null]);
+    // the same count of images from another place in the file is another test set
+    const held = comparability([
+      run('a', { limit: 2000, baseline: 0.2, params: 50, acc: 0.98 }),
+      run('b', { limit: 2000, offset: 8000, baseline: 0.2, params: 40, acc: 0.97 }),
+    ]);
+    expect(held.evalLabels[1]).toBe('2,000 images of t10k-images-idx3-ubyte.gz from image 8,001');
+    expect(held.accuracyNote).toContain('different test sets');
   });
 });
 

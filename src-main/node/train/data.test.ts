@@ -141,6 +141,25 @@ describe('data sets', () => {
 });
 
 describe('plan data splits (loadSplit)', () => {
+  it('offset skips samples before limit counts: two splits of one file held out from each other', async () => {
+    const paths = ['resources/mnist/t10k-images-idx3-ubyte.gz', 'resources/mnist/t10k-labels-idx1-ubyte.gz'];
+    const all = loadIdxDataset(paths[0]!, paths[1]!);
+    const train = await loadSplit({ kind: 'idx', paths, limit: 8000 });
+    const held = await loadSplit({ kind: 'idx', paths, offset: 8000 });
+    const middle = await loadSplit({ kind: 'idx', paths, offset: 100, limit: 50 });
+    expect([train.length, held.length, middle.length]).toEqual([8000, 2000, 50]);
+    expect(held.x).toEqual(all.x.subarray(8000 * 784));
+    expect(held.y).toEqual((all.y as BigInt64Array).subarray(8000));
+    expect(middle.x).toEqual(all.x.subarray(100 * 784, 150 * 784));
+    await expect(loadSplit({ kind: 'idx', paths, offset: 10000 })).rejects.toThrow(
+      /offset 10000 skips every sample of .*t10k-images.* \(it holds 10000\)/,
+    );
+    // the plan schema reads it and refuses a negative one by its path
+    expect(() =>
+      parsePlan({ model: 'm.onnx', dataset: { evaluation: { kind: 'idx', paths, offset: -1 } }, steps: [] }),
+    ).toThrow(/dataset\.evaluation\.offset/);
+  });
+
   const N = 40;
   const images = 'resources/mnist/t10k-images-idx3-ubyte.gz';
   const labels = 'resources/mnist/t10k-labels-idx1-ubyte.gz';

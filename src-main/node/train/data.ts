@@ -517,7 +517,7 @@ export interface LoadSplitOptions {
 }
 
 /**
- * Load a plan's data split (every kind the plan schema offers: idx, npy, npz, folder), with its `part`, `limit`
+ * Load a plan's data split (every kind the plan schema offers: idx, npy, npz, folder), with its `part`, `offset`, `limit`
  * and `preprocess` (x' = (x · scale − mean) / std per channel; scale defaults to 1/255 for byte data, 1 otherwise).
  *
  * @example await loadSplit({ kind: 'idx', paths: ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'], limit: 500 }, { name: 'evaluation' })
@@ -552,6 +552,14 @@ export async function loadSplit(split: DataSplit, opts: LoadSplitOptions = {}): 
     if (!half)
       throw new DatasetFormatError(`${first} has no test part (x_test/y_test, or a test/ or val/ folder)`, first);
     set = half;
+  }
+  if (split.offset !== undefined) {
+    if (split.offset >= set.length)
+      throw new DatasetFormatError(
+        `offset ${split.offset} skips every sample of ${first} (it holds ${set.length})`,
+        first,
+      );
+    set = set.slice(split.offset, set.length);
   }
   if (split.limit !== undefined) set = set.head(split.limit);
   const fault =
