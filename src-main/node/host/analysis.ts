@@ -8,20 +8,31 @@ import { existsSync } from 'node:fs';
 import type { Contract, ServiceImpl } from '../../../src-shared/ipc/contract.ts';
 import type { AllocationCheckDto, RunDiff } from '../../../src-shared/ipc/analysis-dto.ts';
 import { IpcError } from '../../../src-shared/ipc/errors.ts';
-import type { SensitivityScan } from '../../../src-shared/sensitivity.ts';
+import type { Allocation, SensitivityScan } from '../../../src-shared/sensitivity.ts';
 import { allocate } from '../../core/compress/pruning/index.ts';
-import { openModel } from '../io/open-model.ts';
 import { readScan } from '../sensitivity/scan.ts';
-import { measureCompact } from '../sensitivity/verify.ts';
-import { refineAllocation } from '../sensitivity/refine.ts';
+import type { measureCompact } from '../sensitivity/verify.ts';
 import type { Store } from '../store/index.ts';
 import { offLoopOnce } from './models.ts';
+
+/**
+ * How long a refined allocation may take on its thread: each measured candidate is pruned, sped up and timed, and up
+ * to six get a short-term fine-tune (minutes on a loaded 2-core machine for the bundled model).
+ */
+export const ALLOCATE_TIMEOUT_MS = 3_600_000;
+
+type OffLoop = { workerEntry?: string; timeoutMs?: number };
 
 const fault = (name: string, code: string, message: string, details?: Record<string, unknown>) =>
   new IpcError({ name, code, message, ...(details ? { details } : {}) });
 
 /** The scan stored by a run's sensitivity step (the latest one when it has several). */
 export function runScan(store: Store, runId: string): SensitivityScan {
+  return readScan(runScanPath(store, runId));
+}
+
+/** The file of the scan `runScan` reads. */
+function runScanPath(store: Store, runId: string): string {
   const id = store.resolveRunId(runId);
   const art = store
     .listArtifacts(id)
@@ -33,14 +44,10 @@ export function runScan(store: Store, runId: string): SensitivityScan {
     });
   if (!existsSync(art.path))
     throw fault('NoScanError', 'NO_SCAN', `the scan file of run ${id} is gone (${art.path})`, { runId: id });
-  return readScan(art.path);
+  return art.path;
 }
 
-async function runDiff(
-  store: Store,
-  runId: string,
-  offLoop: { workerEntry?: string; timeoutMs?: number },
-): Promise<RunDiff> {
+async function runDiff(store: Store, runId: string, offLoop: OffLoop): Promise<RunDiff> {
   const id = store.resolveRunId(runId);
   const run = store.getRun(id)!;
   const latest = store.latestModel(id);
@@ -63,7 +70,12 @@ async function runDiff(
   return { after: { stepIndex, stepKind: run.plan.steps[stepIndex]?.kind ?? 'step', path: latest.model.path }, ...d };
 }
 
-async function checkAllocation(store: Store, runId: string): Promise<AllocationCheckDto> {
+async function checkAllocation(
+  store: Store,
+  runId: string,
+  offLoop: OffLoop,
+  signal: AbortSignal,
+): Promise<AllocationCheckDto> {
   const id = store.resolveRunId(runId);
   const run = store.getRun(id)!;
   const a = run.plan.allocation;
@@ -84,10 +96,14 @@ async function checkAllocation(store: Store, runId: string): Promise<AllocationC
     throw fault('NoModelError', 'NO_MODEL', `run ${id} has no model from its speedup step (step ${speedupAt + 1})`, {
       runId: id,
     });
-  const scan = runScan(store, a.scanRun);
-  const dense = openModel(run.plan.model).model;
-  const compact = openModel(compactFile.model.path).model;
-  const m = await measureCompact(scan, dense, compact);
+  const scanPath = runScanPath(store, a.scanRun);
+  const scan = readScan(scanPath);
+  // both models opened, evaluated and timed on a one-shot worker thread, off the host's event loop
+  const m = await offLoopOnce<Awaited<ReturnType<typeof measureCompact>>>(
+    'measureAllocation',
+    { scanPath, dense: run.plan.model, compact: compactFile.model.path },
+    { ...offLoop, what: `measuring the allocation of run ${id}`, timeoutMs: ALLOCATE_TIMEOUT_MS, signal },
+  );
   const predictedRatio = 1 / a.predicted.speedup;
   return {
     scanRun: a.scanRun,
@@ -105,17 +121,25 @@ async function checkAllocation(store: Store, runId: string): Promise<AllocationC
  * The analysis service over the store.
  * @example const analysis = createAnalysisService(store); await analysis.allocate({ runId, target: { kind: 'speedup', factor: 2 }, maxAccuracyDrop: 0.02 }, ctx)
  */
-export function createAnalysisService(
-  store: Store,
-  offLoop: { workerEntry?: string; timeoutMs?: number } = {},
-): ServiceImpl<Contract['analysis']> {
+export function createAnalysisService(store: Store, offLoop: OffLoop = {}): ServiceImpl<Contract['analysis']> {
   return {
     scan: ({ runId }) => runScan(store, runId),
-    allocate: ({ runId, target, maxAccuracyDrop, roundTo, refine, shortTermSteps }) =>
-      refine === false
-        ? allocate(runScan(store, runId), { target, maxAccuracyDrop, roundTo })
-        : refineAllocation(runScan(store, runId), { target, maxAccuracyDrop, roundTo }, { shortTermSteps }),
+    allocate: ({ runId, target, maxAccuracyDrop, roundTo, refine, shortTermSteps }, ctx) => {
+      if (refine === false) return allocate(runScan(store, runId), { target, maxAccuracyDrop, roundTo });
+      // the refinement prunes, speeds up, times and fine-tunes candidates: minutes of work, on a one-shot worker
+      // thread so that the host keeps answering; cancelling the call stops the thread
+      return offLoopOnce<Allocation>(
+        'refineAllocation',
+        { scanPath: runScanPath(store, runId), options: { target, maxAccuracyDrop, roundTo }, shortTermSteps },
+        {
+          ...offLoop,
+          what: `refining the allocation of run ${store.resolveRunId(runId)}`,
+          timeoutMs: ALLOCATE_TIMEOUT_MS,
+          signal: ctx.signal,
+        },
+      );
+    },
     diff: ({ runId }) => runDiff(store, runId, offLoop),
-    checkAllocation: ({ runId }) => checkAllocation(store, runId),
+    checkAllocation: ({ runId }, ctx) => checkAllocation(store, runId, offLoop, ctx.signal),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * @file The worker thread behind the models service: it opens one model (decode, validation, normalization, the
  * trace) and keeps it for the graph view, config-list checks and the node inspector, off the host's event loop;
- * one-shot threads answer a plan's model checks, a run's layer widths and its before / after graph diff. Started by off-loop.ts (bundled as dist/electron/model-worker.js
+ * one-shot threads answer a plan's model checks, a run's layer widths, its before / after graph diff, and an
+ * allocation's refinement (measured candidates, short-term fine-tunes) and its check against the run that used it. Started by off-loop.ts (bundled as dist/electron/model-worker.js
  * in the packaged app). Imports model-work and layers; never Electron or the transports.
  */
 import type { Mode } from '../../../src-shared/config/index.ts';
@@ -9,7 +10,12 @@ import type { Plan } from '../../../src-shared/experiment.ts';
 import type { Examples, GraphView, ModelSource } from '../../../src-shared/ipc/dto.ts';
 import type { ModelInfo } from '../../../src-shared/model-info.ts';
 import type { Model } from '../../core/ir/index.ts';
+import type { AllocateOptions } from '../../core/compress/pruning/index.ts';
 import { inspectModel } from '../inspect.ts';
+import { openModel } from '../io/open-model.ts';
+import { refineAllocation } from '../sensitivity/refine.ts';
+import { readScan } from '../sensitivity/scan.ts';
+import { measureCompact } from '../sensitivity/verify.ts';
 import { widthDiff } from './layers.ts';
 import { checkTargets, graphDiffOf, graphView, inspectNode, loadSource, planModelIssues } from './model-work.ts';
 import { serveOffLoop } from './off-loop.ts';
@@ -48,4 +54,8 @@ serveOffLoop({
     args.pairs.map((p) => (p ? widthDiff(p.before, p.after) : [])),
   node: (args: { node: string; configList?: unknown }) => inspectNode(current(), args.node, args.configList),
   graphDiff: (args: { before: string; after: string }) => graphDiffOf(args.before, args.after),
+  refineAllocation: (args: { scanPath: string; options: AllocateOptions; shortTermSteps?: number }) =>
+    refineAllocation(readScan(args.scanPath), args.options, { shortTermSteps: args.shortTermSteps }),
+  measureAllocation: (args: { scanPath: string; dense: string; compact: string }) =>
+    measureCompact(readScan(args.scanPath), openModel(args.dense).model, openModel(args.compact).model),
 });

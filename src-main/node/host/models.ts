@@ -182,11 +182,15 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
 export async function offLoopOnce<T>(
   method: string,
   args: unknown,
-  opts: { what: string; timeoutMs?: number; workerEntry?: string },
+  opts: { what: string; timeoutMs?: number; workerEntry?: string; signal?: AbortSignal },
 ): Promise<T> {
   const thread = offLoopThreads(opts.workerEntry ?? MODEL_WORKER).take();
   try {
-    return await thread.call<T>(method, args, { what: opts.what, timeoutMs: opts.timeoutMs ?? MODEL_CALL_TIMEOUT_MS });
+    return await thread.call<T>(method, args, {
+      what: opts.what,
+      timeoutMs: opts.timeoutMs ?? MODEL_CALL_TIMEOUT_MS,
+      signal: opts.signal,
+    });
   } finally {
     thread.terminate();
   }
