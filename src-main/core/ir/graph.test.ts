@@ -1,6 +1,6 @@
-/** @file Unit tests of the IR's bookkeeping: producers, uses, edits, topological order, clone, printer. */
+/** @file Unit tests of the IR's bookkeeping: producers, uses, edits, topological order, clone, slices, printer. */
 import { describe, expect, it } from 'vitest';
-import { Graph, GraphError, Model, Tensor, cloneModel, printGraph } from './index.ts';
+import { Graph, GraphError, Model, Tensor, cloneModel, printGraph, sliceModel } from './index.ts';
 
 function chain(): Model {
   const m = new Model();
@@ -134,5 +134,44 @@ describe('IR bookkeeping', () => {
   it('Tensor refuses data that does not fit its dims', () => {
     expect(() => new Tensor('float32', [2, 3], new Float32Array(5))).toThrow(RangeError);
     expect(Tensor.int64([2], [1, -3]).toNumbers()).toEqual([1, -3]);
+  });
+});
+
+describe('sliceModel', () => {
+  /** x → fc (w) → y → act → z → scale (w2, reading y too: z·w2 + y) → out */
+  function longer(): Model {
+    const m = chain();
+    const g = m.graph;
+    const w2 = g.addInitializer('w2', Tensor.float32([3], [1, 2, 3]));
+    const mul = g.addNode({ opType: 'Mul', name: 'scale', inputs: [g.get('z')!, w2], outputs: ['s'] });
+    const add = g.addNode({ opType: 'Add', name: 'res', inputs: [mul.outputs[0]!, g.get('y')!], outputs: ['out'] });
+    g.outputs.push(add.outputs[0]!);
+    return m;
+  }
+
+  it('makes the values read from before the slice its inputs, carries only the initializers it reads', () => {
+    const m = longer();
+    const tail = sliceModel(m, 1, 4, {
+      inputType: (v) => ({ kind: 'tensor', dtype: 'float32', shape: v.name === 'y' ? [2, 3] : undefined }),
+    });
+    const g = tail.graph;
+    expect(g.nodes.map((n) => n.name)).toEqual(['act', 'scale', 'res']);
+    expect(g.inputs.map((v) => [v.name, v.shape])).toEqual([['y', [2, 3]]]);
+    expect(g.initializers.map((v) => v.name)).toEqual(['w2']);
+    expect(g.initializers[0]!.initializer).toBe(m.graph.get('w2')!.initializer); // shared, not copied
+    expect(g.outputs.map((v) => v.name)).toEqual(['z', 'out']);
+    expect(g.get('y')!.uses.map((u) => u.node.name)).toEqual(['act', 'res']);
+    expect(tail.opset).toBe(m.opset);
+    const head = sliceModel(m, 0, 1).graph;
+    expect(head.inputs.map((v) => v.name)).toEqual(['x']);
+    expect(head.initializers.map((v) => v.name)).toEqual(['w']);
+    expect(head.outputs).toEqual([]);
+    expect(m.graph.nodes).toHaveLength(4); // the original is untouched
+  });
+
+  it('refuses a node that reads a value produced after the slice', () => {
+    const m = longer();
+    m.graph.nodes.reverse();
+    expect(() => sliceModel(m, 0, 2)).toThrow(/Add "res" reads "y" before its producer/);
   });
 });

@@ -3,5 +3,5 @@ export * from './dtype.ts';
 export * from './tensor.ts';
 export * from './graph.ts';
 export * from './errors.ts';
-export { cloneModel } from './clone.ts';
+export { cloneModel, sliceModel, type SliceOptions } from './clone.ts';
 export { printGraph, printModel } from './printer.ts';

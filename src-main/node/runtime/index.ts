@@ -39,6 +39,7 @@ export {
   annotateShapes,
   exposeIntermediates,
   trace,
+  TRACE_MAX_BYTES,
   type TraceOptions,
   type TraceResult,
   type TracedValue,

@@ -1,9 +1,13 @@
-/** @file Tests of the concrete trace: every intermediate's shape and dtype, kept data, control flow, annotation. */
+/**
+ * @file Tests of the concrete trace: every intermediate's shape and dtype, kept data, control flow, annotation, and
+ * the trace in slices (bounded memory) giving the values of the one-run trace.
+ */
 import { describe, expect, it } from 'vitest';
 import { Graph, Model, Tensor, printModel } from '../../core/ir/index.ts';
+import { loadCorpusModel } from '../../../test/corpus/materialize.ts';
 import { sampleInputs } from './inputs.ts';
 import { runModel } from './run.ts';
-import { exposeIntermediates, trace } from './trace.ts';
+import { exposeIntermediates, trace, type TraceResult } from './trace.ts';
 import { graphAttr, init, input, int, ints, op, output, smallCnn } from './testing/models.ts';
 
 describe('trace of a small CNN', () => {
@@ -195,5 +199,102 @@ describe('trace with control flow', () => {
     const t = await trace(m);
     expect(t.skipped).toEqual([{ name: 'seq', reason: expect.stringMatching(/not a tensor/) }]);
     expect(t.values.get('y')!.shape).toEqual([4]);
+  });
+});
+
+/** Every traced value of `a` is in `b` with the same kind, dtype, shape and (kept) data, and nothing more. */
+function expectSameTrace(a: TraceResult, b: TraceResult): void {
+  expect([...b.values.keys()].sort()).toEqual([...a.values.keys()].sort());
+  for (const [name, v] of a.values) {
+    const w = b.values.get(name)!;
+    expect({ name, kind: w.kind, dtype: w.dtype, shape: w.shape }).toEqual({
+      name,
+      kind: v.kind,
+      dtype: v.dtype,
+      shape: v.shape,
+    });
+    if (v.data) expect(w.data!.toNumbers(), name).toEqual(v.data.toNumbers());
+  }
+  expect(Object.keys(b.outputs).sort()).toEqual(Object.keys(a.outputs).sort());
+  for (const [name, t] of Object.entries(a.outputs)) expect(b.outputs[name]!.toNumbers()).toEqual(t.toNumbers());
+}
+
+/** h = Relu(x); out = If(sum(h) > 0, then: Neg(h), else: Exp(h)) + h — the branches read h, a node output, from outside. */
+function ifReadsIntermediate(): Model {
+  const m = new Model();
+  const g = m.graph;
+  const x = input(g, 'x', 'float32', [2, 3]);
+  const h = op(g, 'Relu', [x], 'h');
+  const sum = op(g, 'ReduceSum', [h], 'sum', { keepdims: int(0) });
+  const cond = op(g, 'Greater', [sum, init(g, 'zero', [], [0])], 'cond');
+  const branch = (name: string, opType: string) => {
+    const sg = new Graph(name, g);
+    output(sg, op(sg, opType, [h], `${name}_out`), 'float32', [2, 3]);
+    return sg;
+  };
+  const iff = g.addNode({
+    opType: 'If',
+    inputs: [cond],
+    outputs: ['branch'],
+    name: 'if',
+    attributes: { then_branch: graphAttr(branch('then', 'Neg')), else_branch: graphAttr(branch('else', 'Exp')) },
+  });
+  output(g, op(g, 'Add', [iff.outputs[0]!, h], 'out'), 'float32', [2, 3]);
+  return m;
+}
+
+describe('trace in slices (bounded memory)', () => {
+  it.each([
+    ['mobilenet_v3_small_op17_dyn', 4],
+    ['transformer_op13_dyn', 8],
+  ])(
+    'gives %s the values, shapes and outputs of the one-run trace (budget 1/%i of its values)',
+    async (name, part) => {
+      const model = loadCorpusModel(name);
+      const whole = await trace(model, { keepData: true, threads: 1 });
+      expect(whole.slices).toBe(1);
+      // a budget of a part of the values' bytes: several slices, each fed the values it reads from earlier ones
+      let bytes = 0;
+      for (const v of whole.values.values()) if (v.kind === 'node') bytes += v.data!.size * 4;
+      const sliced = await trace(model, { keepData: true, threads: 1, maxBytes: Math.ceil(bytes / part) });
+      expect(sliced.slices).toBeGreaterThanOrEqual(3);
+      expect(sliced.notes.join()).toMatch(/traced in \d+ slices/);
+      expectSameTrace(whole, sliced);
+    },
+  );
+
+  it('annotates the same dynamic dims in slices as in one run', async () => {
+    const a = loadCorpusModel('resnet18_op17_dyn');
+    const b = loadCorpusModel('resnet18_op17_dyn');
+    await trace(a, { annotate: true, threads: 1 });
+    const t = await trace(b, { annotate: true, threads: 1, maxBytes: 2 ** 20 });
+    expect(t.slices).toBeGreaterThan(4);
+    const types = (m: Model) => m.graph.nodes.flatMap((n) => n.outputs.map((v) => [v.name, v.type]));
+    expect(types(b)).toEqual(types(a));
+    expect(types(a).some(([, ty]) => JSON.stringify(ty).includes('"batch"'))).toBe(true);
+  });
+
+  it('feeds a subgraph the outer value it reads from an earlier slice', async () => {
+    for (const xs of [[1, -2, 3, 4, -5, 6], [-1, -2, -3, -4, -5, -6]]) {
+      const x = Tensor.float32([2, 3], xs);
+      const whole = await trace(ifReadsIntermediate(), { inputs: { x }, keepData: true });
+      // 1 byte: every node a slice of its own, so the If's slice reads h (through its branches) as an input
+      const sliced = await trace(ifReadsIntermediate(), { inputs: { x }, keepData: true, maxBytes: 1 });
+      expect(sliced.slices).toBe(5);
+      expectSameTrace(whole, sliced);
+    }
+  });
+
+  it('traces whole, and says why, when a non-tensor value crosses a cut', async () => {
+    const m = new Model();
+    const g = m.graph;
+    const x = input(g, 'x', 'float32', [2]);
+    const seq = op(g, 'SequenceConstruct', [x, x], 'seq');
+    output(g, op(g, 'ConcatFromSequence', [seq], 'y', { axis: int(0) }));
+    const t = await trace(m, { maxBytes: 1 });
+    expect(t.slices).toBe(1);
+    expect(t.notes.join()).toMatch(/not in slices.*"seq"/);
+    expect(t.values.get('y')!.shape).toEqual([4]);
+    expect(t.skipped.map((s) => s.name)).toContain('seq');
   });
 });

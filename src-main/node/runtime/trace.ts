@@ -8,8 +8,24 @@
  * infer does not load at all), and the dtype recorded here is read from the tensor ORT returns. Declared
  * shapes are dropped from added outputs, so a stale shape in value_info cannot break the trace. Outputs
  * ORT reports as non-tensors (sequences, maps, optionals) are not fetched and are listed in `skipped`.
+ *
+ * Memory: every exposed value is alive at once in one run (8 GB for efficientnet_b7 at 600×600), so a model whose
+ * values may exceed `maxBytes` is traced slice by slice (`sliceModel`): each slice a session of its own, fed the
+ * values it reads from earlier slices, which are held only until their last reader has run. The slices run the
+ * same kernels on the same inputs, so the values are the ones a single run gives.
  */
-import { cloneModel, type DataType, type Dim, type Model, type Tensor, type Value } from '../../core/ir/index.ts';
+import {
+  cloneModel,
+  rawByteLength,
+  externalInputs,
+  sliceModel,
+  type DataType,
+  type Dim,
+  type Model,
+  type Node,
+  type Tensor,
+  type Value,
+} from '../../core/ir/index.ts';
 import { inputSpecs, sampleInputs, type SampleInputOptions } from './inputs.ts';
 import type { Fallback, ProviderName, SessionOptions } from './providers.ts';
 import { fromOrtTensor, ModelRunner } from './run.ts';
@@ -27,7 +43,16 @@ export interface TraceOptions extends SampleInputOptions, SessionOptions {
   annotate?: boolean;
   /** With `annotate`: run the second, resized trace to find dynamic dims (default true). */
   dynamic?: boolean;
+  /**
+   * Bytes of traced values one run may hold (default TRACE_MAX_BYTES, 1 GiB). A model whose values may exceed it is
+   * traced in slices, each sized by the largest value seen so far; a model ORT cannot run in slices (a non-tensor
+   * value crossing a cut) is traced whole.
+   */
+  maxBytes?: number;
 }
+
+/** The default `maxBytes` of a trace: 1 GiB of intermediate values per run. */
+export const TRACE_MAX_BYTES = 2 ** 30;
 
 export interface TracedValue {
   dtype: DataType;
@@ -56,6 +81,8 @@ export interface TraceResult {
   annotated: number;
   /** Things the caller should know (e.g. why dynamic dims could not be probed). */
   notes: string[];
+  /** Sessions the (first) trace ran in: 1, or the number of slices of a large model. */
+  slices: number;
 }
 
 /**
@@ -84,6 +111,160 @@ export async function trace(model: Model, opts: TraceOptions = {}): Promise<Trac
 }
 
 async function traceOnce(model: Model, inputs: Record<string, Tensor>, opts: TraceOptions): Promise<TraceResult> {
+  const budget = opts.maxBytes ?? TRACE_MAX_BYTES;
+  const nodes = model.graph.nodes;
+  if (sliceEnd(nodes, 0, firstGuess(inputs), budget) < nodes.length) {
+    try {
+      return await traceSliced(model, inputs, opts, budget);
+    } catch (e) {
+      if (!(e instanceof NotSliceable)) throw e;
+      const whole = await traceWhole(model, inputs, opts);
+      whole.notes.push(`traced in one run, not in slices of ${budget} bytes: ${e.message}`);
+      return whole;
+    }
+  }
+  return traceWhole(model, inputs, opts);
+}
+
+/** Why a model cannot be traced slice by slice (it is traced whole instead). */
+class NotSliceable extends Error {}
+
+/**
+ * Guessed bytes of one value before any is traced: 4× the largest feed, at least 1 MiB (so a model of up to 1,024
+ * values at the default budget, or one whose values are not much larger than its input, runs whole). Slices after
+ * the first are sized by the largest value of the slice before.
+ */
+function firstGuess(inputs: Record<string, Tensor>): number {
+  let largest = 0;
+  for (const t of Object.values(inputs)) largest = Math.max(largest, tensorBytes(t.dtype, t.dims));
+  return Math.max(4 * largest, 2 ** 20);
+}
+
+function tensorBytes(dtype: DataType, dims: readonly number[]): number {
+  return rawByteLength(dtype, dims.reduce((a, b) => a * b, 1));
+}
+
+/** The end of the slice starting at `start` whose node outputs, at `perValue` bytes each, fit `budget` (≥ 1 node). */
+function sliceEnd(nodes: readonly Node[], start: number, perValue: number, budget: number): number {
+  let bytes = 0;
+  let end = start;
+  while (end < nodes.length) {
+    bytes += Math.max(1, nodes[end]!.outputs.length) * perValue;
+    if (bytes > budget && end > start) break;
+    end++;
+  }
+  return end;
+}
+
+/**
+ * The trace as a sequence of slices, each in a session of its own: values read by a later slice are kept (as its
+ * feeds) until their last reader has run; the others are recorded (shape, dtype, data when asked) and dropped.
+ */
+async function traceSliced(
+  model: Model,
+  inputs: Record<string, Tensor>,
+  opts: TraceOptions,
+  budget: number,
+): Promise<TraceResult> {
+  const g = model.graph;
+  const index = new Map(g.nodes.map((n, i) => [n, i]));
+  // the index of the last node reading each value produced in the main graph
+  const lastRead = new Map<Value, number>();
+  g.nodes.forEach((n, i) => {
+    for (const v of externalInputs(n)) {
+      if (v.graph !== g || !v.producer) continue;
+      if (index.get(v.producer)! >= i) throw new NotSliceable(`${n.label} reads "${v.name}" before it is produced`);
+      lastRead.set(v, i);
+    }
+  });
+  const keep = (name: string) => opts.keepData === true || (opts.keep?.includes(name) ?? false);
+  const values = new Map<string, TracedValue>();
+  const record = (name: string, t: Tensor, kind: TracedValue['kind']) =>
+    values.set(name, { dtype: t.dtype, shape: [...t.dims], kind, ...(keep(name) ? { data: t } : {}) });
+  for (const [name, t] of Object.entries(inputs)) record(name, t, 'input');
+  for (const v of g.initializers) record(v.name, v.initializer!, 'initializer');
+  const own = new Set(g.outputs.map((v) => v.name));
+  const outputs: Record<string, Tensor> = {};
+  for (const v of g.outputs) {
+    if (v.producer) continue;
+    const t = inputs[v.name] ?? v.initializer;
+    if (t) outputs[v.name] = t;
+  }
+  const live = new Map<string, Tensor>();
+  const skipped: TraceResult['skipped'] = [];
+  const result: Omit<TraceResult, 'values' | 'outputs' | 'skipped' | 'ep'> & { ep?: ProviderName } = {
+    inputs,
+    ms: 0,
+    sessionMs: 0,
+    annotated: 0,
+    notes: [],
+    slices: 0,
+  };
+  let perValue = firstGuess(inputs);
+  for (let start = 0; start < g.nodes.length; ) {
+    const end = sliceEnd(g.nodes, start, perValue, budget);
+    const part = sliceModel(model, start, end, {
+      inputType: (v) => {
+        const t = values.get(v.name);
+        return t ? { kind: 'tensor', dtype: t.dtype, shape: [...t.shape] } : v.type;
+      },
+    });
+    const feeds: Record<string, Tensor> = {};
+    for (const v of part.graph.inputs) {
+      const t = inputs[v.name] ?? live.get(v.name);
+      if (!t) throw new NotSliceable(`"${v.name}", read after a cut, was not traced as a tensor`);
+      feeds[v.name] = t;
+    }
+    const exposed = exposeIntermediates(part);
+    skipped.push(...exposed.skipped);
+    const later = (name: string) => (lastRead.get(g.get(name)!) ?? -1) >= end;
+    for (const s of exposed.skipped)
+      if (later(s.name)) throw new NotSliceable(`"${s.name}", read after a cut, is not a traced tensor`);
+    const runner = await ModelRunner.create(exposed.exposed, { optimization: 'disabled', ...opts });
+    let fetched: Awaited<ReturnType<ModelRunner['runPrepared']>>;
+    try {
+      const isTensor = new Map(runner.session.outputMetadata.map((m) => [m.name, m.isTensor]));
+      for (const name of exposed.added) {
+        if (isTensor.get(name) !== false) continue;
+        if (later(name)) throw new NotSliceable(`"${name}", read after a cut, is not a tensor`);
+        skipped.push({ name, reason: 'not a tensor (sequence, map or optional)' });
+      }
+      const fetches = runner.outputNames.filter((n) => isTensor.get(n) !== false);
+      const prepared = runner.prepare(feeds);
+      const t0 = performance.now();
+      fetched = fetches.length ? await runner.runPrepared(prepared, fetches) : {};
+      result.ms += performance.now() - t0;
+      result.sessionMs += runner.createMs;
+      result.slices++;
+      if (!result.ep) {
+        result.ep = runner.ep;
+        if (runner.fallback) result.fallback = runner.fallback;
+      }
+    } finally {
+      await runner.release();
+    }
+    let largest = 0;
+    for (const [name, ot] of Object.entries(fetched)) {
+      const t = fromOrtTensor(ot, `value "${name}"`);
+      largest = Math.max(largest, tensorBytes(t.dtype, t.dims));
+      if (!values.has(name)) record(name, t, 'node');
+      if (own.has(name)) outputs[name] = t;
+      const v = g.get(name);
+      if (v && (lastRead.get(v) ?? -1) >= end) live.set(name, t);
+    }
+    for (const name of [...live.keys()]) {
+      const v = g.get(name)!;
+      if ((lastRead.get(v) ?? -1) < end) live.delete(name);
+    }
+    perValue = Math.max(largest, 1);
+    start = end;
+  }
+  if (result.slices > 1) result.notes.push(`traced in ${result.slices} slices of at most ${budget} bytes`);
+  return { ...result, values, outputs, skipped, ep: result.ep ?? 'cpu' };
+}
+
+/** The trace in one session: every intermediate value exposed as an output of one run. */
+async function traceWhole(model: Model, inputs: Record<string, Tensor>, opts: TraceOptions): Promise<TraceResult> {
   const { exposed, added, skipped } = exposeIntermediates(model);
   const runner = await ModelRunner.create(exposed, { optimization: 'disabled', ...opts });
   try {
@@ -119,6 +300,7 @@ async function traceOnce(model: Model, inputs: Record<string, Tensor>, opts: Tra
       sessionMs: runner.createMs,
       annotated: 0,
       notes: [],
+      slices: 1,
       ...(runner.fallback ? { fallback: runner.fallback } : {}),
     };
   } finally {
