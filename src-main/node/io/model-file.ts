@@ -15,11 +15,13 @@ import {
   writeSync,
 } from 'node:fs';
 import { expandHome, PathError, readInputFile, READ_LIMITS } from './guard.ts';
-import { dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import {
   decodeModel,
   encodeModel,
   ExternalDataPathError,
+  inlineDataBytes,
+  INLINE_DATA_LIMIT,
   MissingExternalDataError,
   ModelFormatError,
   type EncodeOptions,
@@ -108,24 +110,53 @@ function readConfined(folder: string, location: string, offset: number, length: 
   }
 }
 
+let inlineLimit = INLINE_DATA_LIMIT;
+
 /**
- * Encode and write a model. With `external`, large tensors go to a side file next to it.
+ * Bytes of tensor data above which a model is written with external data — when saved, and when handed to ORT
+ * (runtime/model-source.ts). Protobuf's 2 GB limit less room for the graph by default; tests lower it to run a small
+ * model through the same path. Returns the previous limit.
+ * @example const before = setInlineDataLimit(1024); try { … } finally { setInlineDataLimit(before); }
+ */
+export function setInlineDataLimit(bytes: number): number {
+  const before = inlineLimit;
+  inlineLimit = bytes;
+  return before;
+}
+
+/** Whether the model's tensor data is over the inline limit (so it is saved and run with external data). */
+export function exceedsInlineLimit(model: Model): boolean {
+  return inlineDataBytes(model) > inlineLimit;
+}
+
+export interface SaveResult {
+  bytes: number;
+  externalBytes: number;
+  /** The external data file written beside the model (its name relative to the model's folder). */
+  externalFile?: string;
+}
+
+/**
+ * Encode and write a model. With `external`, large tensors go to a side file next to it; without it, a model whose
+ * tensor data is over the inline limit (protobuf's 2 GB) goes the same way, to `<file name>.data` beside it.
  * Both files are written to temporary names and renamed, so a crash never leaves a half-written model.
  */
-export function saveModelFile(
-  model: Model,
-  path: string,
-  opts: EncodeOptions = {},
-): { bytes: number; externalBytes: number } {
-  const enc = encodeModel(model, opts);
+export function saveModelFile(model: Model, path: string, opts: EncodeOptions = {}): SaveResult {
   const file = resolve(path);
+  const enc = encodeModel(
+    model,
+    opts.external || opts.weightless || !exceedsInlineLimit(model)
+      ? opts
+      : { ...opts, external: { location: `${basename(file)}.data` } },
+  );
   let externalBytes = 0;
   if (enc.external) {
     const extPath = join(dirname(file), enc.external.location);
     const tmp = `${extPath}.tmp-${process.pid}`;
     const fd = openSync(tmp, 'w');
     try {
-      for (const c of enc.external.chunks) writeSync(fd, c);
+      // write(2) may take less than asked (Linux caps one call near 2 GB): loop until each chunk is down
+      for (const c of enc.external.chunks) for (let at = 0; at < c.byteLength;) at += writeSync(fd, c, at);
     } finally {
       closeSync(fd);
     }
@@ -135,5 +166,7 @@ export function saveModelFile(
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, enc.bytes);
   renameSync(tmp, file);
-  return { bytes: enc.bytes.byteLength, externalBytes };
+  return enc.external
+    ? { bytes: enc.bytes.byteLength, externalBytes, externalFile: enc.external.location }
+    : { bytes: enc.bytes.byteLength, externalBytes };
 }

@@ -5,15 +5,15 @@
  * reported by name, with the reason we can tell. May import core, node:* and onnxruntime-node.
  */
 import * as ort from 'onnxruntime-node';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Model } from '../../core/ir/index.ts';
-import { decodeModel } from '../../core/onnx/index.ts';
+import { loadModelFile } from '../io/model-file.ts';
 import type { Applied, QuantTarget } from '../../core/compress/quantization/index.ts';
 import { paramKey } from '../../core/compress/quantization/index.ts';
 import type { Diagnostic } from '../../../src-shared/config/index.ts';
-import { ortSessionOptions, runnableBytes, SessionCreateError, type OptimizationLevel } from '../runtime/index.ts';
+import { ortSessionOptions, SessionCreateError, withSessionSource, type OptimizationLevel } from '../runtime/index.ts';
 
 /** Integer kernels of ORT's CPU provider that QDQ groups fuse into. */
 export const INTEGER_OPS = new Set([
@@ -56,6 +56,9 @@ export interface FusionReport {
   optimization: OptimizationLevel;
 }
 
+/** ORT's session settings that write the optimized model's initializers to a file beside it. */
+const OPTIMIZED_EXTERNAL = { optimized_model_external_initializers_file_name: 'optimized.onnx.data' };
+
 /** ORT's optimized graph of a model (CPU provider), read back into the IR. */
 export async function optimizedGraph(
   model: Model | Uint8Array,
@@ -64,15 +67,21 @@ export async function optimizedGraph(
   const dir = mkdtempSync(join(tmpdir(), 'studio-optimized-'));
   const file = join(dir, 'optimized.onnx');
   try {
-    const opts = { ...ortSessionOptions('cpu', { optimization, threads: 1 }), optimizedModelFilePath: file };
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(runnableBytes(model), opts);
-    } catch (e) {
-      throw new SessionCreateError((e as Error).message.split('\n')[0]!);
-    }
+    const session = await withSessionSource(model, async (source) => {
+      const opts = { ...ortSessionOptions('cpu', { optimization, threads: 1 }), optimizedModelFilePath: file };
+      // a model over protobuf's limit came by external data, and ORT must write its optimized graph the same way
+      if (typeof source === 'string') {
+        const extra = opts.extra as { session?: object } | undefined;
+        opts.extra = { ...extra, session: { ...extra?.session, ...OPTIMIZED_EXTERNAL } };
+      }
+      try {
+        return await ort.InferenceSession.create(source as Uint8Array, opts);
+      } catch (e) {
+        throw new SessionCreateError((e as Error).message.split('\n')[0]!);
+      }
+    });
     await session.release();
-    return decodeModel(new Uint8Array(readFileSync(file)), { allowWeightless: true });
+    return loadModelFile(file, { allowWeightless: true });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -56,6 +56,7 @@ export {
   type CompareResult,
   type LatencyStats,
 } from './bench.ts';
+export { assertRunnable, sessionSource, withSessionSource, type SessionSource } from './model-source.ts';
 export { cpuInfo, parseCpuInfo, type CpuInfo, type Flag } from './cpu.ts';
 export {
   DynamicDimsError,

@@ -3,9 +3,10 @@
  * holding one session for many runs, and the one-shot `runModel`. May import core and onnxruntime-node.
  */
 import * as ort from 'onnxruntime-node';
-import { Tensor, type DataType, type Graph, type Model } from '../../core/ir/index.ts';
+import { Tensor, type DataType, type Model } from '../../core/ir/index.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
-import { ortMessage, RunError, UnsupportedDTypeError, WeightlessModelError } from './errors.ts';
+import { ortMessage, RunError, UnsupportedDTypeError } from './errors.ts';
+import { assertRunnable, withSessionSource } from './model-source.ts';
 import { checkInputs, inputSpecs, type InputSpec } from './inputs.ts';
 import {
   createSession,
@@ -60,22 +61,14 @@ export function fromOrtTensor(t: ort.Tensor, what = 'output'): Tensor {
   return new Tensor(dtype, [...t.dims], Array.isArray(data) ? [...data] : (data as Exclude<typeof data, string[]>));
 }
 
-function* graphsOf(g: Graph): Generator<Graph> {
-  yield g;
-  for (const n of g.nodes) for (const sg of n.subgraphs()) yield* graphsOf(sg);
-}
-
-/** Encoded bytes of a model ORT can run; a weightless model is refused with the tensors it lacks. */
+/**
+ * Encoded bytes of a model ORT can run; a weightless model is refused with the tensors it lacks. Throws for a model
+ * over protobuf's 2 GB limit: sessions take `sessionSource` (model-source.ts), which writes such a model with
+ * external data instead.
+ */
 export function runnableBytes(model: Model | Uint8Array): Uint8Array {
   if (model instanceof Uint8Array) return model;
-  const missing: string[] = [];
-  for (const g of graphsOf(model.graph)) {
-    for (const v of g.initializers) if (!v.initializer!.hasData) missing.push(v.name);
-    for (const n of g.nodes) {
-      for (const [k, a] of n.attributes) if (a.type === 'tensor' && !a.value.hasData) missing.push(`${n.name}.${k}`);
-    }
-  }
-  if (missing.length) throw new WeightlessModelError(missing);
+  assertRunnable(model);
   return encodeModel(model).bytes;
 }
 
@@ -111,8 +104,7 @@ export class ModelRunner {
   ) {}
 
   static async create(model: Model | Uint8Array | string, opts: SessionOptions = {}): Promise<ModelRunner> {
-    const bytes = typeof model === 'string' ? model : runnableBytes(model);
-    const handle = await createSession(bytes, opts);
+    const handle = await withSessionSource(model, (source) => createSession(source, opts));
     const specs =
       typeof model === 'string' || model instanceof Uint8Array ? sessionInputSpecs(handle.session) : inputSpecs(model);
     return new ModelRunner(handle, specs);

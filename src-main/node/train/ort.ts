@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { cloneModel, Tensor, type DataType, type Model } from '../../core/ir/index.ts';
-import { encodeModel } from '../../core/onnx/index.ts';
+import { withSessionSource } from '../runtime/model-source.ts';
 
 export interface SessionSettings {
   /** Intra-op threads (default: ORT's choice). */
@@ -28,10 +28,9 @@ export function sessionOptions(s: SessionSettings = {}): ort.InferenceSession.Se
   return o;
 }
 
-/** Create a session from an IR model or encoded bytes. */
+/** Create a session from an IR model or encoded bytes (a model over protobuf's 2 GB limit goes by external data). */
 export async function createSession(model: Model | Uint8Array, s: SessionSettings = {}): Promise<ort.InferenceSession> {
-  const bytes = model instanceof Uint8Array ? model : encodeModel(model).bytes;
-  return ort.InferenceSession.create(bytes, sessionOptions(s));
+  return withSessionSource(model, (source) => ort.InferenceSession.create(source as Uint8Array, sessionOptions(s)));
 }
 
 type OrtType = ort.Tensor.Type;
