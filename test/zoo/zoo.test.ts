@@ -5,6 +5,7 @@
  * compact model that computes what the masked one does (≤ 1e-4) with fewer MACs.
  */
 import { describe, expect, it } from 'vitest';
+import { setInlineDataLimit } from '../../src-main/node/io/model-file.ts';
 import { agreesWithDocumented, runZooModel, TORCHVISION_GFLOPS, zooManifest } from './zoo.ts';
 
 const SAMPLE = ['resnet18_op17', 'densenet121_op13', 'efficientnet_b0_op17', 'googlenet_op17'];
@@ -21,6 +22,26 @@ const THROUGH_NORMS: Record<string, number> = {
   vit_b_32_op17: 0.4,
   swin_t_op17: 0.66,
 };
+
+describe('a model over the inline limit (how regnet_y_128gf and vit_h_14 run): the same row', () => {
+  it('squeezenet1_1_op17 with every session from external data prunes exactly as in memory', async () => {
+    const entry = zooManifest().find((e) => e.name === 'squeezenet1_1_op17.onnx')!;
+    const inMemory = await runZooModel(entry);
+    const before = setInlineDataLimit(1 << 20);
+    let external: Awaited<ReturnType<typeof runZooModel>>;
+    try {
+      external = await runZooModel(entry);
+    } finally {
+      setInlineDataLimit(before);
+    }
+    expect(external.why_not).toBe(inMemory.why_not);
+    expect(external.pruned).toBe('yes');
+    expect(external.our_gmacs).toBe(inMemory.our_gmacs);
+    expect(external.mac_ratio).toBe(inMemory.mac_ratio);
+    // the same masked and compact outputs, bit for bit, so the same largest error
+    expect(external.max_err).toBe(inMemory.max_err);
+  });
+});
 
 describe('torchvision zoo sample: 50 % L1, auto groups, speedup', () => {
   const manifest = zooManifest();

@@ -139,7 +139,11 @@ export async function pruneCommand(opts: PruneCommandOptions, io: CommandIO = pr
   // where a norm loses channels it computes its statistics over the kept ones, as the compact model will
   const sim = await simulateAsCompact(base, masks, { applyMethods, shapes: opts.shapes, roundTo: opts.roundTo });
   if (sim.note && !opts.json) io.stderr(`note: ${sim.note}\n`);
-  saveModelFile(sim.model, simulatedPath);
+  const saved = saveModelFile(sim.model, simulatedPath);
+  if (saved.externalFile && !opts.json)
+    io.stderr(
+      `note: the weights are over protobuf's 2 GB limit: written to ${saved.externalFile} beside ${simulatedPath}\n`,
+    );
   writeFileSync(planPath, planToJson(plan));
   const result: PruneCommandResult = {
     outDir,

@@ -9,7 +9,6 @@ import { writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { readConfigList } from './config-file.ts';
 import { StudioError, type Model } from '../../core/ir/index.ts';
-import { encodeModel } from '../../core/onnx/index.ts';
 import { formatDiagnostic } from '../../core/compress/errors.ts';
 import { QUANTIZERS, unknownCompressorMessage, type QuantizerName } from '../../../src-shared/compressors.ts';
 import type { TrainedQuantizerName } from '../../core/compress/quantization/trained.ts';
@@ -25,7 +24,7 @@ import {
 } from '../../core/compress/quantization/index.ts';
 import { resolveTargets } from '../../core/compress/targets/index.ts';
 import { parseConfigList, type Diagnostic } from '../../../src-shared/config/index.ts';
-import { saveModelFile } from '../io/model-file.ts';
+import { savedSize, saveModelFile } from '../io/model-file.ts';
 import { openModel } from '../io/open-model.ts';
 import { compareLatency, cpuInfo, inputSpecs, resolveInputShapes, type CpuInfo } from '../runtime/index.ts';
 import { PTQQuantizer, wantsReduceRange } from '../quantize/ptq.ts';
@@ -161,8 +160,7 @@ export async function quantizeCommand(
     q.diagnostics = q.diagnostics.filter((d) => d.code !== 'unmatched-op-type' && d.code !== 'empty-selection');
   shapes ??= calibrationShapes(model, q.sampleShape);
   const c = await compareLatency(model, q.model, { threads, runs: opts.runs ?? 30, warmup: 3, shapes });
-  const before = encodeModel(model).bytes.length;
-  const after = encodeModel(q.model).bytes.length;
+  const [before, after] = [savedSize(model), savedSize(q.model)];
   const cpu = cpuInfo();
   const report: QuantizeReport = {
     model: opts.model,

@@ -57,7 +57,7 @@ export async function speedupCommand(
   const { model: compact, report } = await new ModelSpeedup(model, masks, opts).speedupModel();
   const path = out.endsWith('.onnx') ? out : join(out, 'compact.onnx');
   prepareOutputDir(dirname(path), { what: 'output folder' });
-  saveModelFile(compact, path);
+  const saved = saveModelFile(compact, path);
   const json: SpeedupCommandJson = {
     compact: path,
     params_before: report.before.params,
@@ -77,7 +77,8 @@ export async function speedupCommand(
     warnings: report.warnings,
     report,
   };
-  return { json, text: renderReport(report, path), path };
+  const where = saved.externalFile ? `${path} (weights over 2 GB: in ${saved.externalFile} beside it)` : path;
+  return { json, text: renderReport(report, where), path };
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;

@@ -129,6 +129,15 @@ export function exceedsInlineLimit(model: Model): boolean {
   return inlineDataBytes(model) > inlineLimit;
 }
 
+/**
+ * Bytes the model takes on disk as `saveModelFile` writes it: the .onnx file plus its external data, if it has any.
+ * Nothing is copied (the external chunks are views of the weights).
+ */
+export function savedSize(model: Model): number {
+  const enc = encodeModel(model, exceedsInlineLimit(model) ? { external: { location: 'model.onnx.data' } } : {});
+  return enc.bytes.byteLength + (enc.external?.size ?? 0);
+}
+
 export interface SaveResult {
   bytes: number;
   externalBytes: number;

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadCorpusModel } from '../../../test/corpus/materialize.ts';
 import { Tensor, type Model } from '../../core/ir/index.ts';
 import { inlineDataBytes } from '../../core/onnx/index.ts';
-import { loadModelFile, saveModelFile, setInlineDataLimit } from '../io/model-file.ts';
+import { loadModelFile, savedSize, saveModelFile, setInlineDataLimit } from '../io/model-file.ts';
 import { optimizedGraph } from '../quantize/verify.ts';
 import { createSession as createTrainingSession, fromOrt, toOrt } from '../train/ort.ts';
 import { compareLatency } from './bench.ts';
@@ -164,6 +164,8 @@ describe('saveModelFile over the limit', () => {
     expect(big.externalFile).toBe('big.onnx.data');
     expect(statSync(join(dir, 'big.onnx.data')).size).toBe(big.externalBytes);
     expect(big.bytes).toBeLessThan(small.bytes / 10);
+    expect(savedSize(squeezenet)).toBe(small.bytes);
+    expect(await withLimit(1 << 20, async () => savedSize(squeezenet))).toBe(big.bytes + big.externalBytes);
     const back = loadModelFile(join(dir, 'big.onnx'));
     expect(inlineDataBytes(back)).toBe(inlineDataBytes(squeezenet));
     for (const v of squeezenet.graph.initializers) {
