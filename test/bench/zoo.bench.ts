@@ -4,7 +4,7 @@
  * masked model, and latency before/after side by side (1 thread). Prints one row per model: pruned / MAC ratio /
  * latency ratio / max error / why not. Environment: ZOO_OPSETS (default "13,17"), ZOO_ONLY (comma-separated
  * model names), ZOO_MAX_GMACS (skip larger models, with the reason in the row), ZOO_MIN_GMACS (only models from
- * this size up). Run alone with
+ * this size up), ZOO_LOG (each row as JSON on stderr as it finishes, and a line per stage of the recipe). Run alone with
  * `node --import tsx test/bench/zoo.bench.ts`.
  */
 import { pathToFileURL } from 'node:url';
@@ -12,6 +12,12 @@ import { runZooModel, TORCHVISION_GFLOPS, zooManifest, type ZooRow } from '../zo
 
 const fmt = (x: number | null, digits = 3) =>
   x === null || Number.isNaN(x) ? '—' : x < 0.01 ? x.toExponential(1) : x.toFixed(digits);
+
+/** With ZOO_LOG: a line per recipe stage (a 1 TMAC model spends minutes in each), with the time and memory so far. */
+const progress = (name: string, t0: number) => (stage: string) =>
+  console.error(
+    `[${name}] ${stage} at ${((performance.now() - t0) / 1000).toFixed(0)} s, rss ${(process.memoryUsage.rss() / 2 ** 30).toFixed(1)} GiB`,
+  );
 
 /** Every zoo model (filtered by the environment), one row each. */
 export async function benchZoo(): Promise<Record<string, unknown>[]> {
@@ -37,7 +43,7 @@ export async function benchZoo(): Promise<Record<string, unknown>[]> {
             max_err: null,
             why_not: `not run: ${(e.torchMacs / 1e9).toFixed(1)} GMACs > ZOO_MAX_GMACS`,
           }
-        : await runZooModel(e, { benchmark: true });
+        : await runZooModel(e, { benchmark: true, ...(process.env.ZOO_LOG ? { progress: progress(e.name, t0) } : {}) });
     const row = {
       model: r.model,
       gmacs: r.our_gmacs === null ? '—' : r.our_gmacs.toFixed(2),

@@ -170,7 +170,10 @@ function leftAlone(diagnostics: readonly Diagnostic[]): string {
 }
 
 /** One model through the whole recipe; failures become a row that says why, never an exception. */
-export async function runZooModel(e: ZooEntry, opts: { benchmark?: boolean } = {}): Promise<ZooRow> {
+export async function runZooModel(
+  e: ZooEntry,
+  opts: { benchmark?: boolean; progress?: (stage: string) => void } = {},
+): Promise<ZooRow> {
   const row: ZooRow = {
     model: e.name.replace('.onnx', ''),
     gmacs: e.torchMacs / 1e9,
@@ -185,9 +188,14 @@ export async function runZooModel(e: ZooEntry, opts: { benchmark?: boolean } = {
   };
   if (e.exportError) return { ...row, why_not: `torch.onnx.export failed: ${e.exportError}` };
   let stage = 'load';
+  const step = (s: string) => {
+    stage = s;
+    opts.progress?.(s);
+  };
   try {
+    step('load');
     const model = loadZooModel(e.name);
-    stage = 'trace';
+    step('trace');
     const t = await trace(model, { dimSizes: { batch: 1 } });
     const shapes = new Map([...t.values].map(([k, v]) => [k, v.shape]));
     const macs = modelStats(model, shapes).macs;
@@ -195,11 +203,11 @@ export async function runZooModel(e: ZooEntry, opts: { benchmark?: boolean } = {
     row.macs_vs_torch = macs / e.torchMacs;
     const doc = TORCHVISION_GFLOPS[e.model];
     if (doc !== undefined) row.macs_vs_doc = macs / 1e9 / doc;
-    stage = 'prune';
+    step('prune');
     const auto = resolveAutoDependencyGroups(ZOO_CONFIG, model, shapes);
     const pruner = new L1NormPruner(model, auto.configList, undefined, { shapes });
     const { masks, applyMethods } = await pruner.compress();
-    stage = 'speedup';
+    step('speedup');
     const bench = opts.benchmark ? { runs: 10, warmup: 2, maxMs: 8000 } : false;
     const { report } = await new ModelSpeedup(model, masks, {
       applyMethods,
@@ -210,6 +218,7 @@ export async function runZooModel(e: ZooEntry, opts: { benchmark?: boolean } = {
     row.mac_ratio = report.macRatio;
     row.latency_ratio = report.latencyRatio ?? null;
     row.max_err = report.verification.maxRelErr;
+    step('done');
     row.pruned = report.macRatio < 1 ? 'yes' : 'no';
     if (report.macRatio >= 1) row.why_not = report.warnings[0] ?? 'no channel removed';
     else row.why_not = leftAlone(auto.diagnostics);
