@@ -123,8 +123,9 @@ def main():
              and not (missing and all(f"{n}_op{o}.onnx" in old for o in OPSETS))]
     for name in names:
         torch.manual_seed(0)
-        model = models.get_model(name, weights=None).eval()
         size = input_size(name)
+        # a ViT without weights is built for 224; vit_h_14's DEFAULT weights (SWAG E2E) are at 518, as its figure is
+        model = models.get_model(name, weights=None, **({"image_size": size} if name.startswith("vit_") else {})).eval()
         shape = [1, 3, size, size]
         # no_grad: the count needs no autograd record (which held every activation of regnet_y_128gf at 384, 7+ GB);
         # torchvision has no nn.TransformerEncoderLayer whose no-grad fast path would skip the attention hook
