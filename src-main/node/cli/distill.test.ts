@@ -5,7 +5,7 @@
  * without one, an unknown distiller, a link naming a node the teacher lacks.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pruneCommand } from './prune.ts';
@@ -83,5 +83,36 @@ describe('distillCommand', () => {
         config: file('g.json', [{ op_names: ['/conv1/Conv'], link: 'ghost' }]),
       }),
     ).rejects.toThrow(/\$\[0\]: the teacher has no node "ghost"/);
+  });
+
+  it('--augment-shift reaches the training step: other weights than without it, and a shift too large is named', async () => {
+    const s = await student();
+    const run = async (augmentShift: number | undefined, out: string) => {
+      await distillCommand({
+        model: s,
+        teacher: 'resources/mnist-cnn.onnx',
+        data: 'resources/mnist',
+        maxSteps: 4,
+        batchSize: 32,
+        out: join(dir, out),
+        augmentShift,
+        ...quiet,
+      });
+      return readFileSync(join(dir, out, 'model.onnx'));
+    };
+    const [plain, zero, shifted] = [await run(undefined, 'a0'), await run(0, 'a1'), await run(2, 'a2')];
+    expect(zero.equals(plain)).toBe(true);
+    expect(shifted.equals(plain)).toBe(false);
+    await expect(
+      distillCommand({
+        model: s,
+        teacher: 'resources/mnist-cnn.onnx',
+        data: 'resources/mnist',
+        augmentShift: 28,
+        ...quiet,
+      }),
+    ).rejects.toThrow(
+      /augment\.shift 28 needs image samples \(…, H, W\) larger than the shift; the samples are \[1, 28, 28\]/,
+    );
   });
 });

@@ -15,7 +15,7 @@ import { makeDistiller, openTeacher } from '../train/distill.ts';
 import { Evaluator } from '../train/evaluator.ts';
 import type { ProgressEvent } from '../train/trainer.ts';
 import { readConfigList } from './config-file.ts';
-import { optimizerOf, scheduleOf, type TrainCommandOptions } from './train.ts';
+import { augmentOf, optimizerOf, scheduleOf, type TrainCommandOptions } from './train.ts';
 
 /** Options of `studio distill` that no distiller can use as given. */
 export class DistillCommandError extends StudioError {
@@ -98,6 +98,7 @@ export async function distillCommand(o: DistillCommandOptions): Promise<DistillC
     seed: o.seed ?? 0,
     threads: o.threads,
     stepsPerRun: o.stepsPerRun,
+    augment: augmentOf(o),
     run: {
       progressEvery: o.json ? 50 : 100,
       onProgress: (e) => {

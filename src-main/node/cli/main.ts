@@ -509,7 +509,12 @@ function addRecipeOptions(cmd: Command, scheduleHelp: string, schedules: string[
     .option('--batch-size <n>', 'batch size', count(1))
     .addOption(new Option('--schedule <kind>', scheduleHelp).choices(schedules))
     .option('--step-size <n>', 'steps between decays of the step schedule', count(1))
-    .option('--warmup-steps <n>', 'linear warm-up steps', count(0));
+    .option('--warmup-steps <n>', 'linear warm-up steps', count(0))
+    .option(
+      '--augment-shift <n>',
+      'shift each training image by a seeded random 0…n pixels each way per step (a teacher labels the shifted image)',
+      count(0),
+    );
 }
 
 /** How a training command runs: seed, threads, a step budget and the steps per ORT call. */

@@ -12,6 +12,7 @@ import { openModel } from '../io/open-model.ts';
 import { loadDataset } from '../train/data.ts';
 import { heInitialize } from '../train/example-cnn.ts';
 import type { ScheduleSpec } from '../train/schedule.ts';
+import type { AugmentSpec } from '../train/augment.ts';
 import { AUTO_STEPS_PER_RUN, train, type ProgressEvent, type TrainResult } from '../train/trainer.ts';
 
 export interface TrainCommandOptions {
@@ -30,6 +31,8 @@ export interface TrainCommandOptions {
   stepSize?: number;
   warmupSteps?: number;
   clipGradNorm?: number;
+  /** Shift each training image by a seeded random whole number of pixels in [−n, n] per axis, per step (0 = off). */
+  augmentShift?: number;
   seed?: number;
   threads?: number;
   maxSteps?: number;
@@ -98,6 +101,7 @@ export function stampTraining(
     optimizer: optimizerOf(o),
     schedule: o.schedule ?? 'constant',
     warmupSteps: o.warmupSteps,
+    augmentShift: o.augmentShift || undefined,
     batchSize: o.batchSize ?? 64,
     epochs: r.epochs,
     steps: r.steps,
@@ -107,6 +111,11 @@ export function stampTraining(
     seconds: Math.round(r.seconds * 10) / 10,
   };
   model.metadata.set('studio.training', JSON.stringify(recipe));
+}
+
+/** The trainer's augmentation for `--augment-shift` (none for 0 or absent). */
+export function augmentOf(o: { augmentShift?: number }): AugmentSpec | undefined {
+  return o.augmentShift ? { shift: o.augmentShift } : undefined;
 }
 
 /**
@@ -131,6 +140,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainCommand
       epochs: o.epochs ?? 1,
       seed: o.seed ?? 0,
       clipGradNorm: o.clipGradNorm,
+      augment: augmentOf(o),
       threads: o.threads,
       // K steps per ORT call even on short runs (the documented --steps-per-run default): same weights as single steps
       stepsPerRun: o.stepsPerRun ?? AUTO_STEPS_PER_RUN,
