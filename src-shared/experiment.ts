@@ -139,6 +139,12 @@ export { OPTIMIZERS } from './compressors.ts';
 const trainingShape = TRAINING_SHAPE;
 
 /**
+ * Training-time augmentation of the `finetune` and `distill` steps: each training image shifted by a seeded random
+ * whole number of pixels in [−shift, shift] on each axis, per step (a distillation teacher labels the shifted image).
+ */
+export const augmentSchema = z.strictObject({ shift: z.number().int().min(0).max(64) });
+
+/**
  * The steps that name a compressor: which option names it, its family's registry, the options every member
  * shares, and the default name. Each member's own options (its registry entry's `options`) join these, strictly.
  */
@@ -152,6 +158,7 @@ const FAMILY_STEPS = {
       /** Teacher model path; defaults to the plan's input model (the model before any compression). */
       teacher: path.optional(),
       ...trainingShape,
+      augment: augmentSchema.optional(),
     },
     fallback: undefined,
   },
@@ -185,9 +192,12 @@ export type PruneStep = MemberStep<'prune', 'pruner', typeof PRUNER_REGISTRY>;
 export type QuantizeStep = MemberStep<'quantize', 'quantizer', typeof QUANTIZER_REGISTRY>;
 /** A distill step: the distiller's own options (a layer-wise one's config list, the logits one's T and α) and the training ones. */
 export type DistillStep = {
-  [N in keyof typeof DISTILLER_REGISTRY & string]: { kind: 'distill'; distiller: N; teacher?: string } & z.infer<
-    z.ZodObject<typeof trainingShape>
-  > &
+  [N in keyof typeof DISTILLER_REGISTRY & string]: {
+    kind: 'distill';
+    distiller: N;
+    teacher?: string;
+    augment?: z.infer<typeof augmentSchema>;
+  } & z.infer<z.ZodObject<typeof trainingShape>> &
     OptionsOf<(typeof DISTILLER_REGISTRY)[N]>;
 }[keyof typeof DISTILLER_REGISTRY & string];
 
@@ -198,7 +208,7 @@ const PLAIN_STEP_SCHEMAS = {
     /** Round kept channel counts up to a multiple of this (hardware-friendly widths). */
     roundTo: positiveInt.optional(),
   }),
-  finetune: z.strictObject({ kind: z.literal('finetune'), ...trainingShape }),
+  finetune: z.strictObject({ kind: z.literal('finetune'), ...trainingShape, augment: augmentSchema.optional() }),
   sensitivity: z.strictObject({
     kind: z.literal('sensitivity'),
     /** Ratios each group is pruned at, alone; each in (0, 1). Default 0.1 … 0.9. */

@@ -7,11 +7,18 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parsePlan, type DistillStep, type PruneStep, type Step } from '../../../src-shared/experiment.ts';
+import {
+  parsePlan,
+  type DistillStep,
+  type FinetuneStep,
+  type PruneStep,
+  type Step,
+} from '../../../src-shared/experiment.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { CancellationSource } from '../jobs/index.ts';
 import type { StepContext } from '../jobs/registry.ts';
 import { distillStep } from './distill.ts';
+import { finetuneStep } from './finetune.ts';
 import { attachedMasks } from './masks-meta.ts';
 import { pruneStep } from './prune.ts';
 
@@ -103,5 +110,31 @@ describe('distill step', () => {
     }
     expect(zeros).toBeGreaterThan(0);
     expect(moved).toBeGreaterThan(0);
+  });
+
+  it('passes the plan’s augment to the trainer (finetune and distill); a bad shift is named at its JSON path', async () => {
+    const plan = (augment: unknown) =>
+      parsePlan({
+        model: res('mnist-cnn.onnx'),
+        dataset: {
+          train: {
+            kind: 'idx',
+            paths: [res('mnist/train-images-idx3-ubyte.gz'), res('mnist/train-labels-idx1-ubyte.gz')],
+            limit: 256,
+          },
+        },
+        seed: 0,
+        steps: [
+          { kind: 'finetune', epochs: 1, lr: 0.01, augment },
+          { kind: 'distill', distiller: 'logits', epochs: 1, lr: 0.01, augment },
+        ],
+      });
+    expect(() => plan({ shift: -1 })).toThrow(/steps\[0\]\.augment\.shift/);
+    expect(() => plan({ shift: 2, flip: true })).toThrow(/steps\[0\]\.augment/);
+    // a shift the 28×28 samples cannot take reaches the trainer's check from both executors
+    const p = plan({ shift: 30 });
+    const fail = /augment\.shift 30 needs image samples/;
+    await expect(finetuneStep(context(p.steps[0] as FinetuneStep, 0, p.model, p, new Map(), []))).rejects.toThrow(fail);
+    await expect(distillStep(context(p.steps[1] as DistillStep, 1, p.model, p, new Map(), []))).rejects.toThrow(fail);
   });
 });

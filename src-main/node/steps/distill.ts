@@ -38,6 +38,7 @@ export async function distillStep(ctx: StepContext<DistillStep>): Promise<StepRe
     epochs: Math.ceil(step.epochs),
     seed: plan.seed,
     paramMasks: keep ?? undefined,
+    augment: step.augment,
     run: {
       progressEvery: 10,
       onProgress: (e) => {

@@ -92,6 +92,7 @@ export async function finetuneStep(ctx: StepContext<FinetuneStep>): Promise<Step
       epochs: Math.ceil(step.epochs),
       seed: plan.seed,
       paramMasks: keep ?? undefined,
+      augment: step.augment,
     },
     {
       maxSteps: totalSteps,
