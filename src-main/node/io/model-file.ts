@@ -6,6 +6,7 @@ import { quoted } from '../../../src-shared/errors.ts';
 import {
   closeSync,
   constants,
+  existsSync,
   fstatSync,
   openSync,
   readSync,
@@ -110,7 +111,13 @@ function readConfined(folder: string, location: string, offset: number, length: 
   }
 }
 
-let inlineLimit = INLINE_DATA_LIMIT;
+/** The inline limit this process starts with: `STUDIO_INLINE_DATA_LIMIT` (bytes) when set, so workers can be told. */
+function initialInlineLimit(): number {
+  const env = Number(process.env.STUDIO_INLINE_DATA_LIMIT);
+  return process.env.STUDIO_INLINE_DATA_LIMIT && Number.isFinite(env) && env >= 0 ? env : INLINE_DATA_LIMIT;
+}
+
+let inlineLimit = initialInlineLimit();
 
 /**
  * Bytes of tensor data above which a model is written with external data — when saved, and when handed to ORT
@@ -136,6 +143,15 @@ export function exceedsInlineLimit(model: Model): boolean {
 export function savedSize(model: Model): number {
   const enc = encodeModel(model, exceedsInlineLimit(model) ? { external: { location: 'model.onnx.data' } } : {});
   return enc.bytes.byteLength + (enc.external?.size ?? 0);
+}
+
+/**
+ * The external data file `saveModelFile` wrote beside a model over the limit (`<file>.data`), when there is one: the
+ * file that must travel with the model (a step's checkpoint, an export).
+ */
+export function savedDataFile(path: string): string | null {
+  const data = `${resolve(path)}.data`;
+  return existsSync(data) ? data : null;
 }
 
 export interface SaveResult {

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -12,7 +12,10 @@ import {
   type Plan,
   type ProgressEvent,
 } from '../../../src-shared/experiment.ts';
+import { Model, Tensor } from '../../core/ir/index.ts';
+import { loadModelFile, saveModelFile } from '../io/model-file.ts';
 import { openStore, pidAlive, sha256Of, type Store } from '../store/index.ts';
+import { exportRun } from './export.ts';
 import { decodeHostMessage, decodeWorkerMessage, ProtocolError, PROTOCOL_VERSION } from './protocol.ts';
 import { Runner, type RunnerOptions } from './runner.ts';
 import { utilityProcessSpawner, type UtilityProcessLike, type WorkerSpawner } from './spawn.ts';
@@ -120,6 +123,45 @@ describe('running a plan', () => {
     const overall = events.map((e) => e.overall);
     expect(overall).toEqual([...overall].sort((a, b) => a - b));
     expect(events.at(-1)).toMatchObject({ kind: 'measure', overall: 1 });
+  });
+});
+
+describe('a model over the inline limit (protobuf 2 GB; lowered for the worker by STUDIO_INLINE_DATA_LIMIT)', () => {
+  it('checkpoints its external data beside it, the next step reads it, and the export carries it', async () => {
+    // a Gemm with a 2 KB weight: over a 256-byte limit, and over saveModelFile's 1 KB threshold for external tensors
+    const m = new Model();
+    const x = m.graph.addInput('x', { kind: 'tensor', dtype: 'float32', shape: ['batch', 32] });
+    const w = m.graph.addInitializer(
+      'w',
+      Tensor.float32(
+        [16, 32],
+        Array.from({ length: 512 }, (_, i) => i / 97),
+      ),
+    );
+    const gemm = m.graph.addNode({ opType: 'Gemm', name: 'fc', inputs: [x, w], outputs: ['y'] });
+    gemm.attributes.set('transB', { type: 'int', value: 1 });
+    m.graph.addOutput(gemm.outputs[0]!);
+    saveModelFile(m, model);
+    const r = runner({ env: { STUDIO_INLINE_DATA_LIMIT: '256' } });
+    const job = r.submit(
+      plan([
+        { kind: 'count', n: 1 },
+        { kind: 'count', n: 1 },
+      ]),
+    );
+    expect((await job.done).status).toBe('succeeded');
+    const latest = store.latestModel(job.runId)!;
+    expect(latest.data.map((a) => a.name)).toEqual(['model.onnx.data']);
+    expect(dirname(latest.data[0]!.path)).toBe(dirname(latest.model.path));
+    const back = loadModelFile(latest.model.path);
+    expect(back.metadata.get('count_step_1')).toBe('1');
+    expect([...back.graph.initializers[0]!.initializer!.toFloat32()]).toEqual([...w.initializer!.toFloat32()]);
+    const out = join(home, 'export');
+    await exportRun(store, job.runId, out);
+    expect(existsSync(join(out, 'model.onnx.data'))).toBe(true);
+    expect([...loadModelFile(join(out, 'model.onnx')).graph.initializers[0]!.initializer!.toFloat32()]).toEqual([
+      ...w.initializer!.toFloat32(),
+    ]);
   });
 });
 

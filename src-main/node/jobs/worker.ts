@@ -16,6 +16,7 @@ import {
   type Step,
 } from '../../../src-shared/experiment.ts';
 import { hashFile } from '../store/files.ts';
+import { savedDataFile } from '../io/model-file.ts';
 import { CancellationSource, CancelledError } from './cancel.ts';
 import { remainingMs } from './eta.ts';
 import { assertPlanInputs } from './plan-file.ts';
@@ -188,8 +189,12 @@ async function collectFiles(
   inputModel: string,
 ): Promise<StepFile[]> {
   const wanted: { kind: string; path: string }[] = [];
-  if (result.outputModel && resolve(result.outputModel) !== resolve(inputModel))
+  if (result.outputModel && resolve(result.outputModel) !== resolve(inputModel)) {
     wanted.push({ kind: 'model', path: result.outputModel });
+    // a model over protobuf's 2 GB limit keeps its weights beside it: they are checkpointed (and exported) with it
+    const data = savedDataFile(result.outputModel);
+    if (data) wanted.push({ kind: 'model-data', path: data });
+  }
   for (const a of result.artifacts ?? []) wanted.push({ kind: a.kind, path: a.path });
   const names = new Set<string>();
   const files: StepFile[] = [];
