@@ -18,6 +18,7 @@ import {
 import {
   configListIssues,
   isObject,
+  nonNegativeInt,
   path,
   planPath,
   positiveInt,
@@ -138,6 +139,12 @@ export interface CompressStep {
   speedup: boolean;
   /** Keep pruned widths at multiples of this. */
   roundTo?: number;
+  /**
+   * After training, before the export: every BatchNormalization's statistics measured again over this many training
+   * images on the model as it will run (masks and fake quantization in place); 0 or absent: the running statistics
+   * tracked in training are kept.
+   */
+  batchNormStats?: number;
 }
 
 /** The step's own keys; the blocks are checked one by one (parseCompressStep) for faults named by their member. */
@@ -154,6 +161,7 @@ const compressOwnSchema = z.strictObject({
   }),
   speedup: z.boolean().default(true),
   roundTo: positiveInt.optional(),
+  batchNormStats: nonNegativeInt.optional(),
 });
 
 /** The schema of a whole compress step (its blocks as unions of their members), for typing and reuse. */

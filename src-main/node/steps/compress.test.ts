@@ -63,7 +63,7 @@ describe('compress step', () => {
       model: res('mnist-cnn.onnx'),
       dataset: { train: idx('train', 4000), evaluation: idx('t10k', 1000) },
       evaluator: { batchSize: 250 },
-      steps: [step({ epochs: 1, lr: 0.002, optimizer: { kind: 'adam' }, batchSize: 64 })],
+      steps: [{ ...step({ epochs: 1, lr: 0.002, optimizer: { kind: 'adam' }, batchSize: 64 }), batchNormStats: 1000 }],
     });
     const parts = new Map<string, number[]>();
     const logs: string[] = [];
@@ -92,6 +92,13 @@ describe('compress step', () => {
       steps: 62,
     });
     expect((sum.trajectory as { step: number }[]).map((p) => p.step)).toEqual([10, 20, 30, 40]);
+    // BN statistics re-estimated on 1,000 training images before the export: the three BN layers, and the
+    // training graph's accuracy before and after in the log
+    expect(sum.batchNorm).toMatchObject({ samples: 1000, layers: 3 });
+    expect((sum.batchNorm as { trainedSimulatedBefore: number }).trainedSimulatedBefore).toBeGreaterThan(0.5);
+    expect(logs.find((l) => l.startsWith('BatchNormalization statistics re-estimated'))).toMatch(
+      /over 1000 training images \(3 layers\); training graph \d+\.\d\d % → \d+\.\d\d % on /,
+    );
     expect(Math.abs((sum.simulated as number) - (sum.deployed as number))).toBeLessThanOrEqual(0.001);
     expect((sum.speedup as { maxRelErr: number }).maxRelErr).toBeLessThan(1e-4);
     expect((sum.integerKernels as Record<string, number>).QLinearConv).toBe(3);

@@ -107,7 +107,15 @@ export async function compressStep(ctx: StepContext<CompressStep>): Promise<Step
     roundTo: step.roundTo,
     inputShapes: plan.inputShapes,
     evalData,
+    ...(step.batchNormStats ? { batchNorm: { data: train, samples: step.batchNormStats } } : {}),
   });
+  if (final.batchNorm)
+    ctx.log(
+      final.batchNorm.layers
+        ? `BatchNormalization statistics re-estimated over ${final.batchNorm.samples} training images (${final.batchNorm.layers} layers)${final.batchNorm.trainedSimulatedBefore !== undefined ? `; training graph ${((final.batchNorm.trainedSimulatedBefore ?? 0) * 100).toFixed(2)} % → ${((final.trainedSimulated ?? 0) * 100).toFixed(2)} % on ${evalData.name}` : ''}`
+        : 'batchNormStats: the trained model has no BatchNormalization left to re-estimate (folded before training)',
+      final.batchNorm.layers ? 'info' : 'warn',
+    );
   ctx.token.throwIfCancelled();
   if (final.speedup) {
     for (const w of final.speedup.warnings) ctx.log(w, 'warn');
@@ -162,6 +170,7 @@ export async function compressStep(ctx: StepContext<CompressStep>): Promise<Step
       ...(step.quantization ? { quantizer: step.quantization.quantizer } : {}),
       ...(step.distillation ? { distiller: step.distillation.distiller, teacher: teacherPath! } : {}),
       steps: trained.steps,
+      ...(final.batchNorm ? { batchNorm: final.batchNorm } : {}),
       ...(trained.pruning ? { trajectory: trained.pruning.trajectory, sparsity: final.sparsity } : {}),
       ...(final.speedup
         ? {

@@ -47,6 +47,7 @@ import type { ArrayDataset } from './data.ts';
 import type { Evaluator } from './evaluator.ts';
 import { evaluate, type RunOptions } from './trainer.ts';
 import { shapesOf } from './distill.ts';
+import { applyBatchNormStats, reestimateBatchNorm } from './batchnorm-stats.ts';
 
 /** The pruning block of a fused run: a training-aware pruner and its options (the run's length is the budget's). */
 export interface FusedPruning {
@@ -373,6 +374,12 @@ export interface FusedFinishOptions {
   /** Largest simulated − deployed difference accepted (default 0.001 = 0.1 point). */
   tolerance?: number;
   threads?: number;
+  /**
+   * Re-estimate every BatchNormalization's statistics before the export (`reestimateBatchNorm`) on the first
+   * `samples` images of `data` (the training set), measured on the model as it will run: the training graph's masks
+   * and fake quantization in place. Off when absent or `samples` is 0.
+   */
+  batchNorm?: { data: ArrayDataset; samples: number };
 }
 
 /** The deployable result of a fused run. */
@@ -393,6 +400,8 @@ export interface FusedFinal {
   sliced?: Record<string, { before: number; after: number }>;
   /** Masked share of every pruning target at the end. */
   sparsity?: Record<string, number>;
+  /** The BN statistics re-estimated before the export (`batchNorm`), and the training graph's accuracy before. */
+  batchNorm?: { samples: number; layers: number; trainedSimulatedBefore?: number };
 }
 
 /**
@@ -402,10 +411,11 @@ export interface FusedFinal {
  * @throws SpeedupVerificationError, SimulatedDeployedMismatchError, QuantCarryError
  */
 export async function finishFused(t: FusedTrained, o: FusedFinishOptions): Promise<FusedFinal> {
+  const out: Partial<FusedFinal> = {};
+  if (o.batchNorm && o.batchNorm.samples > 0) ({ t, report: out.batchNorm } = await withBatchNormStats(t, o));
   let compact = t.float;
   let speedup: SpeedupReport | undefined;
   let kept = new Map<string, Map<number, number[]>>();
-  const out: Partial<FusedFinal> = {};
   if (t.pruning) {
     const { masks, applyMethods } = t.pruning;
     out.sparsity = {};
@@ -427,6 +437,39 @@ export async function finishFused(t: FusedTrained, o: FusedFinishOptions): Promi
   const q = t.quantization;
   if (t.chain.quantSpec?.foldAt === 'end') return finishFoldedAtEnd(t, o, out);
   return finishExport(t, o, out, { planned: q, on: t.float }, { model: compact, speedup, kept });
+}
+
+/**
+ * The trained result with its BN statistics re-estimated on the model as it will run (the training graph with its
+ * masks and fake quantization; without quantization the masked float model), written into copies of the float model
+ * the export starts from and of the training graph.
+ */
+async function withBatchNormStats(
+  t: FusedTrained,
+  o: FusedFinishOptions,
+): Promise<{ t: FusedTrained; report: NonNullable<FusedFinal['batchNorm']> }> {
+  const { data, samples } = o.batchNorm!;
+  const threads = o.threads !== undefined ? { threads: o.threads } : {};
+  const runs = t.quantization
+    ? t.quantization.simulated
+    : t.pruning
+      ? simulate(t.float, t.pruning.masks, { applyMethods: t.pruning.applyMethods })
+      : t.float;
+  const stats = await reestimateBatchNorm(runs, data, { samples, ...threads });
+  const report: NonNullable<FusedFinal['batchNorm']> = { samples: Math.min(samples, data.length), layers: stats.length };
+  if (!stats.length) return { t, report };
+  const float = cloneModel(t.float);
+  applyBatchNormStats(float, stats);
+  let quantization = t.quantization;
+  if (quantization) {
+    report.trainedSimulatedBefore = (
+      await evaluate(quantization.simulated, o.evalData, { batchSize: 500, ...threads })
+    ).top1;
+    const simulated = cloneModel(quantization.simulated);
+    applyBatchNormStats(simulated, stats);
+    quantization = { ...quantization, simulated };
+  }
+  return { t: { ...t, float, quantization }, report };
 }
 
 /**
