@@ -27,9 +27,21 @@ function spoiled(): Model {
   for (const bn of bns(m)) {
     const [mean, variance] = [bn.input(3)!, bn.input(4)!];
     const mu = mean.initializer!.toFloat32();
-    m.graph.setInitializer(mean, Tensor.float32([mu.length], mu.map((x) => x + 1)));
+    m.graph.setInitializer(
+      mean,
+      Tensor.float32(
+        [mu.length],
+        mu.map((x) => x + 1),
+      ),
+    );
     const v = variance.initializer!.toFloat32();
-    m.graph.setInitializer(variance, Tensor.float32([v.length], v.map((x) => 4 * x)));
+    m.graph.setInitializer(
+      variance,
+      Tensor.float32(
+        [v.length],
+        v.map((x) => 4 * x),
+      ),
+    );
   }
   return m;
 }

@@ -456,7 +456,10 @@ async function withBatchNormStats(
       ? simulate(t.float, t.pruning.masks, { applyMethods: t.pruning.applyMethods })
       : t.float;
   const stats = await reestimateBatchNorm(runs, data, { samples, ...threads });
-  const report: NonNullable<FusedFinal['batchNorm']> = { samples: Math.min(samples, data.length), layers: stats.length };
+  const report: NonNullable<FusedFinal['batchNorm']> = {
+    samples: Math.min(samples, data.length),
+    layers: stats.length,
+  };
   if (!stats.length) return { t, report };
   const float = cloneModel(t.float);
   applyBatchNormStats(float, stats);
