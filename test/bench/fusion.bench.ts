@@ -7,9 +7,16 @@
  * Quantization config: ORT_FUSED_INT8 (the wizard's default int8 preset) in both. Both run as plans through the job runner (worker process, the real step executors and the run's before / after
  * measurement), so each row's figures are the ones the app's report shows: accuracy on the 10,000 test images,
  * parameters, size, latency at batch 1 and at the evaluation batch size (each timed alternately with the original).
- * Both recipes train with SGD (momentum 0.9, lr 0.05, cosine); the sequential fine-tune also runs with Adam 3e-3
- * cosine (the optimizer it did best with before), so that it is not handicapped by the fused recipe's choice.
+ * Both recipes train with SGD (momentum 0.9, lr 0.05, cosine); the sequential fine-tune also runs with Adam (cosine)
+ * at the learning rate that did best for it on each data set's validation split (MNIST 5e-3, Fashion-MNIST 8e-3; it
+ * 3e-3 until session 7: 0.35 and 1.0 point lower there), so that it is not handicapped by the fused recipe's choice.
  * The goal: the fused recipe at least as accurate as the better sequential row.
+ * The fused recipe's distillation differs per data set, each chosen on the validation split over three seeds
+ * (docs/fusion.md lists every variant): on Fashion-MNIST logits KD at T 2, α 0.5 (half the loss on the labels) beat
+ * T 4, α 0.9 by 0.5 point in the mean, while on MNIST the same change cost 0.7 point in every seed, so each keeps its
+ * own. Likely why (not measured further): the Fashion-MNIST teacher is wrong on 7 % of the held-out training images
+ * (92.75 %), and at α 0.9 the student mostly learns its mistakes; the MNIST teacher is right on 99.55 % of them,
+ * and its softer T 4 targets carry more of what it knows than the labels add.
  *
  * Options (environment): `FUSION_ONLY=mnist` or `FUSION_ONLY=fashion` runs one data set alone;
  * `FUSION_SPLIT=validation` trains on the first 8,000 of the 10,000 training images and evaluates on the last 2,000
@@ -35,9 +42,27 @@ const TRAIN_SAMPLES = 10_000;
 /** With `FUSION_SPLIT=validation`: the last this many training images are held out to evaluate on. */
 const VALIDATION_SAMPLES = 2_000;
 
+/**
+ * Each data set with what was chosen for it on the validation split (the header says why): the sequential
+ * fine-tune's Adam learning rate and the fused recipe's distillation.
+ */
 export const SETS = [
-  { name: 'MNIST', model: 'mnist-cnn.onnx', data: 'mnist', key: 'mnist' },
-  { name: 'Fashion-MNIST', model: 'fashion-mnist-cnn.onnx', data: 'fashion-mnist', key: 'fashion' },
+  {
+    name: 'MNIST',
+    model: 'mnist-cnn.onnx',
+    data: 'mnist',
+    key: 'mnist',
+    sequentialAdamLr: 0.005,
+    distillation: { distiller: 'logits', temperature: 4, alpha: 0.9 },
+  },
+  {
+    name: 'Fashion-MNIST',
+    model: 'fashion-mnist-cnn.onnx',
+    data: 'fashion-mnist',
+    key: 'fashion',
+    sequentialAdamLr: 0.008,
+    distillation: { distiller: 'logits', temperature: 2, alpha: 0.5 },
+  },
 ] as const;
 type DataSet = (typeof SETS)[number];
 
@@ -72,8 +97,8 @@ const TRAINING = {
   batchSize: BATCH,
 };
 
-/** The sequential fine-tune's other optimizer (same epochs, batch and schedule family). */
-const ADAM = { ...TRAINING, lr: 0.003, optimizer: { kind: 'adam' } };
+/** The sequential fine-tune's other optimizer (same epochs, batch and schedule family; lr per data set). */
+const ADAM = { ...TRAINING, optimizer: { kind: 'adam' } };
 
 /** The plans of one data set: the same model, data, evaluator and seed; only the steps differ. */
 
@@ -125,7 +150,7 @@ export function fusionPlans(
   });
   return {
     sequential: sequential(TRAINING, ''),
-    sequentialAdam: sequential(ADAM, ', Adam'),
+    sequentialAdam: sequential({ ...ADAM, lr: set.sequentialAdamLr }, ', Adam'),
     fused: {
       ...base,
       name: `fusion bench: fused (${set.name})`,
@@ -134,7 +159,7 @@ export function fusionPlans(
           kind: 'compress',
           pruning: { pruner: 'agp', inner: 'taylor', configList: PRUNING, intervalSteps, totalTimes },
           quantization: { quantizer: 'qat', configList: quant },
-          distillation: { distiller: 'logits', temperature: 4, alpha: 0.9 },
+          distillation: set.distillation,
           training: TRAINING,
         },
       ],
@@ -205,30 +230,33 @@ export async function benchFusion(): Promise<Record<string, unknown>[]> {
       ? `the first ${TRAIN_SAMPLES - VALIDATION_SAMPLES} of the bundled training images; accuracy on the last ${VALIDATION_SAMPLES} (validation, held out)`
       : `the bundled ${TRAIN_SAMPLES} training images; accuracy on the 10,000 test images`;
   console.log(
-    `fused vs sequential, ${FUSION_EPOCHS} epochs each over ${data} (batch ${BATCH}, seed ${seed}); ` +
+    `fused vs sequential, ${FUSION_EPOCHS} epochs each over ${data} (batch ${BATCH}, cosine, seed ${seed}; ` +
+      `SGD momentum 0.9 lr ${TRAINING.lr}, the sequential fine-tune also Adam); ` +
       `speed = original ÷ result latency, 1 thread, timed alternately (×>1: faster)`,
   );
   const home = mkdtempSync(join(tmpdir(), 'studio-bench-fusion-'));
   const rows: Record<string, unknown>[] = [];
   for (const set of sets) {
     const plans = fusionPlans(set, { split, seed });
+    const adamLabel = `sequential, Adam ${set.sequentialAdamLr}`;
+    const fusedLabel = `fused (KD T ${set.distillation.temperature}, α ${set.distillation.alpha})`;
     const seq = await attempt(() => runPlan(home, plans.sequential, `seq-${set.data}`));
     rows.push(
       'error' in seq
-        ? { data: set.name, recipe: 'sequential', accuracy: seq.error }
-        : row(set.name, 'sequential', seq.report, seq.seconds),
+        ? { data: set.name, recipe: 'sequential, SGD', accuracy: seq.error }
+        : row(set.name, 'sequential, SGD', seq.report, seq.seconds),
     );
     const adam = await attempt(() => runPlan(home, plans.sequentialAdam, `seq-adam-${set.data}`));
     rows.push(
       'error' in adam
-        ? { data: set.name, recipe: 'sequential, Adam', accuracy: adam.error }
-        : row(set.name, 'sequential, Adam', adam.report, adam.seconds),
+        ? { data: set.name, recipe: adamLabel, accuracy: adam.error }
+        : row(set.name, adamLabel, adam.report, adam.seconds),
     );
     const fused = await attempt(() => runPlan(home, plans.fused, `fused-${set.data}`));
     rows.push(
       'error' in fused
-        ? { data: set.name, recipe: 'fused', accuracy: fused.error }
-        : row(set.name, 'fused', fused.report, fused.seconds),
+        ? { data: set.name, recipe: fusedLabel, accuracy: fused.error }
+        : row(set.name, fusedLabel, fused.report, fused.seconds),
     );
     if ('error' in seq || 'error' in adam || 'error' in fused) continue;
     const best = Math.max(seq.report.after.accuracy ?? 0, adam.report.after.accuracy ?? 0);
