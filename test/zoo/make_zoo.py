@@ -9,6 +9,12 @@ from the seeded generator (test/corpus/materialize.ts).
 
 Run with Debian's torch: /usr/bin/python3 test/zoo/make_zoo.py [--missing] [model ...]
 (--missing: only models the manifest lacks; several runs may share the manifest; ZOO_EXPORT_OPSETS=17: one opset.)
+
+torch's Linear runs on the system BLAS; Debian's reference libblas3 does 2 GFLOPS here (a 1370x1280 by 1280x5120
+product), so vit_h_14's two 1 TMAC forwards (the count, the export's trace) take hours. With OpenBLAS (56 GFLOPS on
+the same product) they take minutes; without installing it system-wide:
+  apt-get download libopenblas0-pthread && dpkg -x libopenblas0-pthread_*.deb ob
+  OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=$PWD/ob/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 ...
 """
 import json
 import os
