@@ -247,21 +247,18 @@ describe('trace in slices (bounded memory)', () => {
   it.each([
     ['mobilenet_v3_small_op17_dyn', 4],
     ['transformer_op13_dyn', 8],
-  ])(
-    'gives %s the values, shapes and outputs of the one-run trace (budget 1/%i of its values)',
-    async (name, part) => {
-      const model = loadCorpusModel(name);
-      const whole = await trace(model, { keepData: true, threads: 1 });
-      expect(whole.slices).toBe(1);
-      // a budget of a part of the values' bytes: several slices, each fed the values it reads from earlier ones
-      let bytes = 0;
-      for (const v of whole.values.values()) if (v.kind === 'node') bytes += v.data!.size * 4;
-      const sliced = await trace(model, { keepData: true, threads: 1, maxBytes: Math.ceil(bytes / part) });
-      expect(sliced.slices).toBeGreaterThanOrEqual(3);
-      expect(sliced.notes.join()).toMatch(/traced in \d+ slices/);
-      expectSameTrace(whole, sliced);
-    },
-  );
+  ])('gives %s the values, shapes and outputs of the one-run trace (budget 1/%i of its values)', async (name, part) => {
+    const model = loadCorpusModel(name);
+    const whole = await trace(model, { keepData: true, threads: 1 });
+    expect(whole.slices).toBe(1);
+    // a budget of a part of the values' bytes: several slices, each fed the values it reads from earlier ones
+    let bytes = 0;
+    for (const v of whole.values.values()) if (v.kind === 'node') bytes += v.data!.size * 4;
+    const sliced = await trace(model, { keepData: true, threads: 1, maxBytes: Math.ceil(bytes / part) });
+    expect(sliced.slices).toBeGreaterThanOrEqual(3);
+    expect(sliced.notes.join()).toMatch(/traced in \d+ slices/);
+    expectSameTrace(whole, sliced);
+  });
 
   it('annotates the same dynamic dims in slices as in one run', async () => {
     const a = loadCorpusModel('resnet18_op17_dyn');
@@ -275,7 +272,10 @@ describe('trace in slices (bounded memory)', () => {
   });
 
   it('feeds a subgraph the outer value it reads from an earlier slice', async () => {
-    for (const xs of [[1, -2, 3, 4, -5, 6], [-1, -2, -3, -4, -5, -6]]) {
+    for (const xs of [
+      [1, -2, 3, 4, -5, 6],
+      [-1, -2, -3, -4, -5, -6],
+    ]) {
       const x = Tensor.float32([2, 3], xs);
       const whole = await trace(ifReadsIntermediate(), { inputs: { x }, keepData: true });
       // 1 byte: every node a slice of its own, so the If's slice reads h (through its branches) as an input
@@ -283,6 +283,33 @@ describe('trace in slices (bounded memory)', () => {
       expect(sliced.slices).toBe(5);
       expectSameTrace(whole, sliced);
     }
+  });
+
+  it('sizes the slice after one of shape arithmetic alone by the first guess, not by its scalars', async () => {
+    // x (4 MB) → Relu → Shape → Gather → Unsqueeze (a slice of scalars) → eight 4 MB Relus: sized by the scalars the
+    // next slice took all eight at once (vit_h_14: the rest of the model, 20 GB at batch 2)
+    const n = 1 << 20;
+    const m = new Model();
+    const g = m.graph;
+    const x = input(g, 'x', 'float32', [1, n]);
+    const r0 = op(g, 'Relu', [x], 'r0');
+    const shape = op(g, 'Shape', [r0], 'shape');
+    const dim = op(g, 'Gather', [shape, g.addInitializer('one', Tensor.int64([], [1]))], 'dim');
+    output(g, op(g, 'Unsqueeze', [dim, g.addInitializer('axes', Tensor.int64([1], [0]))], 'dims'));
+    let h = r0;
+    for (let i = 1; i <= 8; i++) h = op(g, 'Relu', [h], `r${i}`);
+    output(g, h);
+    const inputs = {
+      x: Tensor.float32(
+        [1, n],
+        Array.from({ length: n }, (_, i) => (i % 7) - 3),
+      ),
+    };
+    const whole = await trace(m, { inputs, keepData: true, threads: 1 });
+    // the first guess is 4 × the 4 MB input: a 40 MB budget holds two values a slice
+    const sliced = await trace(m, { inputs, keepData: true, threads: 1, maxBytes: 40 * 2 ** 20 });
+    expect(sliced.slices).toBeGreaterThanOrEqual(6);
+    expectSameTrace(whole, sliced);
   });
 
   it('traces whole, and says why, when a non-tensor value crosses a cut', async () => {

@@ -141,7 +141,10 @@ function firstGuess(inputs: Record<string, Tensor>): number {
 }
 
 function tensorBytes(dtype: DataType, dims: readonly number[]): number {
-  return rawByteLength(dtype, dims.reduce((a, b) => a * b, 1));
+  return rawByteLength(
+    dtype,
+    dims.reduce((a, b) => a * b, 1),
+  );
 }
 
 /** The end of the slice starting at `start` whose node outputs, at `perValue` bytes each, fit `budget` (≥ 1 node). */
@@ -200,8 +203,9 @@ async function traceSliced(
     notes: [],
     slices: 0,
   };
-  let perValue = firstGuess(inputs);
-  for (let start = 0; start < g.nodes.length; ) {
+  const floor = firstGuess(inputs);
+  let perValue = floor;
+  for (let start = 0; start < g.nodes.length;) {
     const end = sliceEnd(g.nodes, start, perValue, budget);
     const part = sliceModel(model, start, end, {
       inputType: (v) => {
@@ -256,7 +260,10 @@ async function traceSliced(
       const v = g.get(name)!;
       if ((lastRead.get(v) ?? -1) < end) live.delete(name);
     }
-    perValue = Math.max(largest, 1);
+    // never below the first guess: a slice of shape arithmetic alone (vit_h_14's Gather / Unsqueeze between two
+    // attention blocks) has scalars as its largest value, and sized by them the next slice took the rest of the model
+    // in one run (2,097 nodes, 20 GB at batch 2)
+    perValue = Math.max(largest, floor);
     start = end;
   }
   if (result.slices > 1) result.notes.push(`traced in ${result.slices} slices of at most ${budget} bytes`);
