@@ -1,7 +1,7 @@
 /**
  * @file Side by side on a bundled model pruned 50 % with speedup: plain fine-tuning vs distillation from the unpruned
  * teacher, same seed, same epochs, same data order and optimizer. Used by the side-by-side test and by the README's
- * numbers (`npx tsx test/distill/side-by-side.ts mnist|fashion [epochs]`). Node layer.
+ * numbers (`npx tsx test/distill/side-by-side.ts mnist|mnist60k|mnist50kval|fashion [epochs] … [--shift N]`). Node layer.
  */
 import type { Model, Tensor } from '../../src-main/core/ir/index.ts';
 import type { OptimizerSpec } from '../../src-main/core/autodiff/index.ts';
@@ -162,6 +162,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
           configList: [{ op_types: ['Conv'], lambda: num(5, 1) }],
           originLossLambda: num(6, 1),
         };
-  const r = await sideBySide(set, { epochs, distill, masked });
+  const shiftAt = process.argv.indexOf('--shift');
+  const augment = shiftAt > 0 ? { shift: Number(process.argv[shiftAt + 1]) } : undefined;
+  const r = await sideBySide(set, { epochs, distill, masked, augment });
   console.log(JSON.stringify({ set, epochs, which, ...r }));
 }
