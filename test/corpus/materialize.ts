@@ -33,15 +33,30 @@ export function corpusManifest(): CorpusEntry[] {
 }
 
 /** Load a corpus model (file name with or without `.onnx`) with materialized weights. */
-export function loadCorpusModel(name: string, seed = 0): Model {
+export function loadCorpusModel(name: string, seed = 0, opts: MaterializeOptions = {}): Model {
   const file = name.endsWith('.onnx') ? name : `${name}.onnx`;
   const model = loadModelFile(join(CORPUS_DIR, file), { allowWeightless: true });
-  materializeWeights(model, seed);
+  materializeWeights(model, seed, opts);
   return model;
 }
 
+export interface MaterializeOptions {
+  /**
+   * Multiplies the standard deviation of every Conv weight whose output is read only by Add nodes — the last conv
+   * of a residual branch, BatchNorm folded in (and a conv shortcut, as ResNet's downsample) — default 1: plain
+   * He-normal. The draws are the same at every value (same seed, same normals, only those weights scaled), and
+   * nothing else changes. Below 1 it keeps a deep residual network whose normalization was folded away from
+   * doubling its residual stream's variance at every block (what the zero-initialized last BatchNorm of a
+   * residual branch does in training), while the main path stays He-normal and the output depends on the input.
+   */
+  residualGain?: number;
+}
+
 /** Fill every weightless float initializer of the model in place; returns how many were filled. */
-export function materializeWeights(model: Model, seed = 0): number {
+export function materializeWeights(model: Model, seed = 0, opts: MaterializeOptions = {}): number {
+  const residualGain = opts.residualGain ?? 1;
+  if (!(residualGain > 0) || !Number.isFinite(residualGain))
+    throw new RangeError(`materializeWeights: residualGain must be a positive number, got ${residualGain}`);
   const rng = new Rng(seed);
   let filled = 0;
   for (const v of model.graph.initializers) {
@@ -52,7 +67,7 @@ export function materializeWeights(model: Model, seed = 0): number {
       continue;
     }
     const data = new Float32Array(t.size);
-    fill(v, data, rng);
+    fill(v, data, rng, residualGain);
     v.initializer = new Tensor('float32', t.dims, data);
     filled++;
   }
@@ -100,7 +115,13 @@ const uniform = (rng: Rng, out: Float32Array, lo: number, hi: number) => {
   }
 };
 
-function fill(v: Value, out: Float32Array, rng: Rng): void {
+/** Whether a node's one output is read only by Add nodes (the last layer of a residual branch). */
+const feedsAddOnly = (n: Node) => {
+  const uses = n.outputs[0]?.uses ?? [];
+  return uses.length > 0 && uses.every((u) => u.node.opType === 'Add');
+};
+
+function fill(v: Value, out: Float32Array, rng: Rng, residualGain: number): void {
   const dims = v.initializer!.dims;
   const role = roleOf(v);
   const op = role?.node.opType;
@@ -108,7 +129,7 @@ function fill(v: Value, out: Float32Array, rng: Rng): void {
   if ((op === 'Conv' || op === 'ConvTranspose') && idx === 1) {
     const fanIn =
       op === 'Conv' ? dims.slice(1).reduce((a, b) => a * b, 1) : dims[0]! * dims.slice(2).reduce((a, b) => a * b, 1);
-    normal(rng, out, 0, Math.sqrt(2 / fanIn));
+    normal(rng, out, 0, (op === 'Conv' && feedsAddOnly(role!.node) ? residualGain : 1) * Math.sqrt(2 / fanIn));
   } else if (op === 'Gemm' && idx === 1) {
     const fanIn = role!.node.attrInt('transB', 0) ? dims[1]! : dims[0]!;
     normal(rng, out, 0, Math.sqrt(2 / fanIn));
