@@ -20,7 +20,9 @@
  *
  * Options (environment): `FUSION_ONLY=mnist` or `FUSION_ONLY=fashion` runs one data set alone;
  * `FUSION_SPLIT=validation` trains on the first 8,000 of the 10,000 training images and evaluates on the last 2,000
- * (held out: recipes are chosen there, never on the test set); `FUSION_SEED=n` (default 0) seeds every run.
+ * (held out from training, but each teacher — the arms' starting weights — trained on them: it favours a student
+ * that stays near its teacher); `FUSION_SPLIT=test-first-half` / `test-second-half` train on all 10,000 and
+ * evaluate on 5,000 of the test images (choose on the first, report the second); `FUSION_SEED=n` (default 0).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,8 +68,15 @@ export const SETS = [
 ] as const;
 type DataSet = (typeof SETS)[number];
 
-/** Where each row is evaluated: the 10,000 test images, or the validation images held out of the training ones. */
-export type FusionSplit = 'test' | 'validation';
+/**
+ * Where each row is evaluated: the 10,000 test images; the 2,000 validation images held out of the training ones
+ * (training on the other 8,000); or one half of the test images, training on all 10,000 — the only images neither
+ * arm's starting point has seen (each teacher trained on its data set's whole 60,000-image training set, the bundled
+ * 10,000 included).
+ */
+export const FUSION_SPLITS = ['test', 'validation', 'test-first-half', 'test-second-half'] as const;
+export type FusionSplit = (typeof FUSION_SPLITS)[number];
+const TEST_SAMPLES = 10_000;
 
 /** The bench's options from the environment (`FUSION_ONLY`, `FUSION_SPLIT`, `FUSION_SEED`); a bad value is named. */
 export function fusionOptions(env: Record<string, string | undefined> = process.env): {
@@ -80,8 +89,8 @@ export function fusionOptions(env: Record<string, string | undefined> = process.
   if (sets.length === 0)
     throw new Error(`FUSION_ONLY=${only}: no such data set (one of ${SETS.map((s) => s.key).join(', ')})`);
   const split = (env.FUSION_SPLIT?.trim() || 'test') as FusionSplit;
-  if (split !== 'test' && split !== 'validation')
-    throw new Error(`FUSION_SPLIT=${env.FUSION_SPLIT}: expected test or validation`);
+  if (!FUSION_SPLITS.includes(split))
+    throw new Error(`FUSION_SPLIT=${env.FUSION_SPLIT}: expected one of ${FUSION_SPLITS.join(', ')}`);
   const seed = Number(env.FUSION_SEED ?? 0);
   if (!Number.isInteger(seed) || seed < 0) throw new Error(`FUSION_SEED=${env.FUSION_SEED}: expected an integer ≥ 0`);
   return { sets, split, seed };
@@ -114,10 +123,13 @@ export function fusionPlans(
   const trainFile = { kind: 'idx', paths: [d('train-images-idx3-ubyte.gz'), d('train-labels-idx1-ubyte.gz')] };
   const trainSamples = split === 'validation' ? TRAIN_SAMPLES - VALIDATION_SAMPLES : TRAIN_SAMPLES;
   const train = split === 'validation' ? { ...trainFile, limit: trainSamples } : trainFile;
-  const evaluation =
-    split === 'validation'
-      ? { ...trainFile, offset: trainSamples }
-      : { kind: 'idx', paths: [d('t10k-images-idx3-ubyte.gz'), d('t10k-labels-idx1-ubyte.gz')] };
+  const testFile = { kind: 'idx', paths: [d('t10k-images-idx3-ubyte.gz'), d('t10k-labels-idx1-ubyte.gz')] };
+  const evaluation = {
+    test: testFile,
+    validation: { ...trainFile, offset: trainSamples },
+    'test-first-half': { ...testFile, limit: TEST_SAMPLES / 2 },
+    'test-second-half': { ...testFile, offset: TEST_SAMPLES / 2 },
+  }[split];
   const base = {
     model: join(RESOURCES_DIR, set.model),
     dataset: { train, calibration: { ...trainFile, limit: 512 }, evaluation },
@@ -225,10 +237,12 @@ async function attempt<T>(f: () => Promise<T>): Promise<T | { error: string }> {
 
 export async function benchFusion(): Promise<Record<string, unknown>[]> {
   const { sets, split, seed } = fusionOptions();
-  const data =
-    split === 'validation'
-      ? `the first ${TRAIN_SAMPLES - VALIDATION_SAMPLES} of the bundled training images; accuracy on the last ${VALIDATION_SAMPLES} (validation, held out)`
-      : `the bundled ${TRAIN_SAMPLES} training images; accuracy on the 10,000 test images`;
+  const data = {
+    test: `the bundled ${TRAIN_SAMPLES} training images; accuracy on the 10,000 test images`,
+    validation: `the first ${TRAIN_SAMPLES - VALIDATION_SAMPLES} of the bundled training images; accuracy on the last ${VALIDATION_SAMPLES} (validation, held out)`,
+    'test-first-half': `the bundled ${TRAIN_SAMPLES} training images; accuracy on the first half of the test images`,
+    'test-second-half': `the bundled ${TRAIN_SAMPLES} training images; accuracy on the second half of the test images`,
+  }[split];
   console.log(
     `fused vs sequential, ${FUSION_EPOCHS} epochs each over ${data} (batch ${BATCH}, cosine, seed ${seed}; ` +
       `SGD momentum 0.9 lr ${TRAINING.lr}, the sequential fine-tune also Adam); ` +

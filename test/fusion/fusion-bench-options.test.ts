@@ -23,7 +23,9 @@ describe('fusion bench options', () => {
     expect(() => fusionOptions({ FUSION_ONLY: 'cifar' })).toThrow(
       /FUSION_ONLY=cifar: no such data set \(one of mnist, fashion\)/,
     );
-    expect(() => fusionOptions({ FUSION_SPLIT: 'val' })).toThrow(/FUSION_SPLIT=val: expected test or validation/);
+    expect(() => fusionOptions({ FUSION_SPLIT: 'val' })).toThrow(
+      /FUSION_SPLIT=val: expected one of test, validation, test-first-half, test-second-half/,
+    );
     expect(() => fusionOptions({ FUSION_SEED: '-1' })).toThrow(/FUSION_SEED=-1/);
     expect(fusionOptions({ FUSION_SEED: '2' }).seed).toBe(2);
   });
@@ -54,5 +56,14 @@ describe('fusion bench options', () => {
     const test = fusionPlans(fashion) as unknown as Record<string, BenchPlan>;
     expect(test.fused!.dataset.evaluation!.paths[0]).toMatch(/fashion-mnist\/t10k-images/);
     expect(test.fused!.dataset.train!.limit).toBeUndefined();
+    // the test images' halves: disjoint, 5,000 each, training on all 10,000
+    const halves = (['test-first-half', 'test-second-half'] as const).map(
+      (split) => (fusionPlans(fashion, { split }) as unknown as Record<string, BenchPlan>).fused!.dataset,
+    );
+    const [a, b] = await Promise.all(halves.map((h) => loadSplit(h.evaluation!)));
+    const tests = loadIdxDataset(halves[0]!.evaluation!.paths[0]!, halves[0]!.evaluation!.paths[1]!);
+    expect([a!.length, b!.length, halves[1]!.train!.limit]).toEqual([5000, 5000, undefined]);
+    expect(sameBytes(a!.x, tests.x.subarray(0, 5000 * 784))).toBe(true);
+    expect(sameBytes(b!.x, tests.x.subarray(5000 * 784))).toBe(true);
   });
 });
