@@ -37,8 +37,8 @@ export function zooManifest(): ZooEntry[] {
 
 /**
  * The models whose seeded weights are drawn otherwise, each with the reason measured. efficientnet_v2_l: torch
- * folds its BatchNorms into the convs, so with plain He-normal weights each of its 79 residual blocks roughly
- * doubles the residual stream (the unpruned output reaches 2.7e12) and, once 50 % of the channels are masked, the
+ * folds its BatchNorms into the convs, so with plain He-normal weights each of its 72 residual blocks roughly
+ * doubles the residual stream's variance (the unpruned output reaches 2.7e12) and, once 50 % of the channels are masked, the
  * output is a small difference of huge terms: nudging every 997th input by 1e-6 moves the masked model's output
  * by 23 %, so float32 rounding decides it and compact = masked cannot be checked. Scaling the last conv of each
  * residual branch by 0.1 (as a trained network's small last-BatchNorm scales do) bounds the stream (largest output
