@@ -60,7 +60,9 @@ export function sliceModel(model: Model, start: number, end: number, opts: Slice
         map.set(v, nv);
       } else {
         if (v.producer && src.nodes.indexOf(v.producer) >= end)
-          throw new Error(`sliceModel: ${n.label} reads "${v.name}" before its producer (nodes not in topological order)`);
+          throw new Error(
+            `sliceModel: ${n.label} reads "${v.name}" before its producer (nodes not in topological order)`,
+          );
         map.set(v, g.addInput(v.name, opts.inputType ? opts.inputType(v) : v.type));
       }
     }
