@@ -96,7 +96,7 @@ describe('analysis service', () => {
     expect(size.predicted.params).toBeLessThanOrEqual(scan.baseline.params * 0.8 + 1);
   });
 
-  it('refines on a worker thread: the host answers while it runs, and cancelling the call stops it', async () => {
+  it('refines on a worker thread: the host answers while it runs', async () => {
     const scan = await api.analysis.scan({ runId: scanRun });
     const args = {
       runId: scanRun,
@@ -127,20 +127,6 @@ describe('analysis service', () => {
     // (on this small model the refinement's synchronous parts are short even on the host's own thread; on a large
     // graph pruning and speedup hold a thread for seconds, which is why the work moved off the host's)
     expect(maxGap).toBeLessThan(1000);
-    // the service itself (what a cancelled or disconnected client's call reaches): the thread is stopped, the call
-    // rejects at once instead of finishing its seconds of work
-    const controller = new AbortController();
-    const started = performance.now();
-    const cancelled = Promise.resolve(
-      host.impl.analysis.allocate(args, {
-        signal: controller.signal,
-        progress: () => {},
-        peer: { id: 't', kind: 'memory' },
-      }),
-    ).catch((e: unknown) => e);
-    setTimeout(() => controller.abort(), 300);
-    expect(await cancelled).toMatchObject({ name: 'AbortError' });
-    expect(performance.now() - started).toBeLessThan(2500);
   }, 240_000);
 
   it(

@@ -70,12 +70,7 @@ async function runDiff(store: Store, runId: string, offLoop: OffLoop): Promise<R
   return { after: { stepIndex, stepKind: run.plan.steps[stepIndex]?.kind ?? 'step', path: latest.model.path }, ...d };
 }
 
-async function checkAllocation(
-  store: Store,
-  runId: string,
-  offLoop: OffLoop,
-  signal: AbortSignal,
-): Promise<AllocationCheckDto> {
+async function checkAllocation(store: Store, runId: string, offLoop: OffLoop): Promise<AllocationCheckDto> {
   const id = store.resolveRunId(runId);
   const run = store.getRun(id)!;
   const a = run.plan.allocation;
@@ -102,7 +97,7 @@ async function checkAllocation(
   const m = await offLoopOnce<Awaited<ReturnType<typeof measureCompact>>>(
     'measureAllocation',
     { scanPath, dense: run.plan.model, compact: compactFile.model.path },
-    { ...offLoop, what: `measuring the allocation of run ${id}`, timeoutMs: ALLOCATE_TIMEOUT_MS, signal },
+    { ...offLoop, what: `measuring the allocation of run ${id}`, timeoutMs: ALLOCATE_TIMEOUT_MS },
   );
   const predictedRatio = 1 / a.predicted.speedup;
   return {
@@ -124,10 +119,12 @@ async function checkAllocation(
 export function createAnalysisService(store: Store, offLoop: OffLoop = {}): ServiceImpl<Contract['analysis']> {
   return {
     scan: ({ runId }) => runScan(store, runId),
-    allocate: ({ runId, target, maxAccuracyDrop, roundTo, refine, shortTermSteps }, ctx) => {
+    allocate: ({ runId, target, maxAccuracyDrop, roundTo, refine, shortTermSteps }) => {
       if (refine === false) return allocate(runScan(store, runId), { target, maxAccuracyDrop, roundTo });
       // the refinement prunes, speeds up, times and fine-tunes candidates: minutes of work, on a one-shot worker
-      // thread so that the host keeps answering; cancelling the call stops the thread
+      // thread so that the host keeps answering. A cancelled call is not passed on: terminating a thread while it is
+      // inside an onnxruntime call aborts the whole process (seen in CI: "terminate called after throwing an
+      // instance of 'Napi::Error'"), so the work runs to its end and its answer is dropped
       return offLoopOnce<Allocation>(
         'refineAllocation',
         { scanPath: runScanPath(store, runId), options: { target, maxAccuracyDrop, roundTo }, shortTermSteps },
@@ -135,11 +132,10 @@ export function createAnalysisService(store: Store, offLoop: OffLoop = {}): Serv
           ...offLoop,
           what: `refining the allocation of run ${store.resolveRunId(runId)}`,
           timeoutMs: ALLOCATE_TIMEOUT_MS,
-          signal: ctx.signal,
         },
       );
     },
     diff: ({ runId }) => runDiff(store, runId, offLoop),
-    checkAllocation: ({ runId }, ctx) => checkAllocation(store, runId, offLoop, ctx.signal),
+    checkAllocation: ({ runId }) => checkAllocation(store, runId, offLoop),
   };
 }

@@ -182,15 +182,11 @@ export function createModelsService(opts: ModelsServiceOptions): ServiceImpl<Con
 export async function offLoopOnce<T>(
   method: string,
   args: unknown,
-  opts: { what: string; timeoutMs?: number; workerEntry?: string; signal?: AbortSignal },
+  opts: { what: string; timeoutMs?: number; workerEntry?: string },
 ): Promise<T> {
   const thread = offLoopThreads(opts.workerEntry ?? MODEL_WORKER).take();
   try {
-    return await thread.call<T>(method, args, {
-      what: opts.what,
-      timeoutMs: opts.timeoutMs ?? MODEL_CALL_TIMEOUT_MS,
-      signal: opts.signal,
-    });
+    return await thread.call<T>(method, args, { what: opts.what, timeoutMs: opts.timeoutMs ?? MODEL_CALL_TIMEOUT_MS });
   } finally {
     thread.terminate();
   }
