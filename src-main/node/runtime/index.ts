@@ -16,15 +16,7 @@ export {
   type SessionHandle,
   type SessionOptions,
 } from './providers.ts';
-export {
-  ModelRunner,
-  fromOrtTensor,
-  runModel,
-  runnableBytes,
-  sessionInputSpecs,
-  toOrtTensor,
-  type RunOptions,
-} from './run.ts';
+export { ModelRunner, fromOrtTensor, runModel, sessionInputSpecs, toOrtTensor, type RunOptions } from './run.ts';
 export {
   checkInputs,
   describeType,

@@ -4,9 +4,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import { Tensor, type DataType, type Model } from '../../core/ir/index.ts';
-import { encodeModel } from '../../core/onnx/index.ts';
 import { ortMessage, RunError, UnsupportedDTypeError } from './errors.ts';
-import { assertRunnable, withSessionSource } from './model-source.ts';
+import { withSessionSource } from './model-source.ts';
 import { checkInputs, inputSpecs, type InputSpec } from './inputs.ts';
 import {
   createSession,
@@ -59,17 +58,6 @@ export function fromOrtTensor(t: ort.Tensor, what = 'output'): Tensor {
   if (!dtype) throw new UnsupportedDTypeError(t.type, what);
   const data = t.data;
   return new Tensor(dtype, [...t.dims], Array.isArray(data) ? [...data] : (data as Exclude<typeof data, string[]>));
-}
-
-/**
- * Encoded bytes of a model ORT can run; a weightless model is refused with the tensors it lacks. Throws for a model
- * over protobuf's 2 GB limit: sessions take `sessionSource` (model-source.ts), which writes such a model with
- * external data instead.
- */
-export function runnableBytes(model: Model | Uint8Array): Uint8Array {
-  if (model instanceof Uint8Array) return model;
-  assertRunnable(model);
-  return encodeModel(model).bytes;
 }
 
 /** Input specs as ORT reports them (symbolic dims by name, unnamed free dims as null). */
